@@ -1,0 +1,68 @@
+/* Configuration: an INI file (given by -c or BASALT_CONF) parsed with inih,
+ * read through typed getters.  Every error names the file, the line (when
+ * the key is present) and the section and key, e.g.
+ *   basalt.conf:12: [osd] osd_sync: expected always|batch, got 'sometimes'
+ * A key is looked up in its section ("osd.1"), then the section's type
+ * ("osd"), then [global]. */
+#ifndef BASALT_COMMON_CONFIG_H
+#define BASALT_COMMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cfg;
+
+#define CFG_ERROR_MAX 512
+
+/* Picks the config path: CLI_PATH if given, else $BASALT_CONF, else NULL. */
+const char *cfg_pick_path(const char *cli_path);
+
+/* Parses PATH. On failure returns -errno (-EINVAL for syntax errors) and
+ * writes one line naming the file and line into ERR. Caller frees *OUT
+ * with cfg_free. */
+int cfg_load(const char *path, struct cfg **out, char *err, size_t err_len);
+/* Parses TEXT as if it were a file called NAME (for tests and defaults). */
+int cfg_load_string(const char *name, const char *text, struct cfg **out,
+		    char *err, size_t err_len);
+void cfg_free(struct cfg *cfg);
+
+/* The last getter error, one line. Valid until the next getter call. */
+const char *cfg_error(const struct cfg *cfg);
+const char *cfg_path(const struct cfg *cfg);
+
+/* Getters return 0 when the key was found and valid, 1 when it is absent
+ * (then *OUT = DEF), or -EINVAL when present and invalid (cfg_error says
+ * why). A NULL DEF for strings makes the key required: absent is -ENOENT. */
+int cfg_get_str(struct cfg *cfg, const char *section, const char *key,
+		const char *def, const char **out);
+int cfg_get_u64(struct cfg *cfg, const char *section, const char *key,
+		uint64_t def, uint64_t min, uint64_t max, uint64_t *out);
+/* Sizes accept binary suffixes: 4096, 128K, 10G, 1T (also KiB, MB...). */
+int cfg_get_size(struct cfg *cfg, const char *section, const char *key,
+		 uint64_t def, uint64_t min, uint64_t max, uint64_t *out);
+/* Durations: "250ms", "5s", "10m", "1h"; a bare number is milliseconds. */
+int cfg_get_duration_ms(struct cfg *cfg, const char *section, const char *key,
+			uint64_t def, uint64_t min, uint64_t max,
+			uint64_t *out);
+int cfg_get_bool(struct cfg *cfg, const char *section, const char *key,
+		 bool def, bool *out);
+/* CHOICES is NULL-terminated; *OUT is the index of the match. */
+int cfg_get_enum(struct cfg *cfg, const char *section, const char *key,
+		 const char *const *choices, int def, int *out);
+
+/* Marks a present key as invalid for a reason the getters cannot see
+ * (e.g. a bad base64 secret): sets cfg_error to "file:line: [section]
+ * key: REASON" and returns -EINVAL. */
+int cfg_reject(struct cfg *cfg, const char *section, const char *key,
+	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Calls FN for every section whose name starts with PREFIX, in file order. */
+void cfg_for_each_section(const struct cfg *cfg, const char *prefix,
+			  void (*fn)(const char *section, void *arg), void *arg);
+
+/* Parsers shared with the command line. 0 or -EINVAL. */
+int cfg_parse_size(const char *text, uint64_t *out);
+int cfg_parse_duration_ms(const char *text, uint64_t *out);
+
+#endif

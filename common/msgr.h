@@ -1,0 +1,109 @@
+/* The messenger: authenticated, framed messages over TCP on an io_loop.
+ *
+ * A daemon creates one messenger per loop, listens, and/or opens
+ * connections to peers. Every connection first runs the HMAC-SHA256
+ * challenge/response of auth.h; until it succeeds no other message is
+ * accepted and none is delivered. Frames are checked as msgr_frame.h
+ * says; a bad frame closes that connection only.
+ *
+ * Outgoing connections (msgr_connect) are persistent: the messenger
+ * reconnects with exponential backoff until msgr_conn_close. Messages sent
+ * while the connection is down wait in its queue; when a connection fails,
+ * what was queued or half-sent on it is dropped and the owner hears
+ * MSGR_EV_DOWN, so it resends what it must (requests carry ids). Incoming
+ * connections end with MSGR_EV_CLOSED, after which they are freed. */
+#ifndef BASALT_COMMON_MSGR_H
+#define BASALT_COMMON_MSGR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/loop.h"
+#include "keyring.h"
+#include "msgr_frame.h"
+
+struct msgr;
+struct msgr_conn;
+
+enum msgr_event {
+	MSGR_EV_UP,	/* authenticated; messages flow */
+	MSGR_EV_DOWN,	/* outgoing: lost or failed; it will reconnect */
+	MSGR_EV_CLOSED, /* incoming: gone; the conn is freed on return */
+};
+
+struct msgr_handler {
+	/* Takes ownership of MSG (free with msg_free). */
+	void (*on_message)(struct msgr_conn *conn, struct msg *msg);
+	/* ERR: 0, or why it went down (-ETIMEDOUT, -ECONNRESET, -EPROTO..). */
+	void (*on_event)(struct msgr_conn *conn, enum msgr_event ev, int err);
+	/* Optional: the send queue fell below half its limit after a
+	 * msgr_send returned -EAGAIN. */
+	void (*on_writable)(struct msgr_conn *conn);
+	/* Which user types (>= MSG_TYPE_FIRST_USER) may arrive; NULL: all. */
+	bool (*type_ok)(uint16_t type, void *arg);
+};
+
+struct msgr_params {
+	const char *name;		/* our entity name, e.g. "osd.1" */
+	const struct keyring *keyring;	/* borrowed for the messenger's life */
+	const struct msgr_handler *handler;
+	void *ctx;			/* the owner's; see msgr_ctx() */
+	uint32_t payload_max;		/* default 1 MiB */
+	uint32_t data_max;		/* default 64 MiB */
+	size_t send_queue_bytes_max;	/* default 64 MiB */
+	unsigned send_queue_msgs_max;	/* default 4096 */
+	unsigned conns_max;		/* default 4096 */
+	uint64_t connect_timeout_ns;	/* default 3 s */
+	uint64_t handshake_timeout_ns;	/* default 5 s */
+	uint64_t keepalive_interval_ns; /* default 1 s */
+	uint64_t keepalive_timeout_ns;	/* default 10 s */
+	uint64_t backoff_min_ns;	/* default 20 ms */
+	uint64_t backoff_max_ns;	/* default 2 s */
+};
+
+struct msgr_stats {
+	uint64_t msgs_sent, msgs_received;
+	uint64_t bytes_sent, bytes_received;
+	uint64_t conns_accepted, conns_up;
+	uint64_t bad_frames, auth_failures, timeouts;
+};
+
+void msgr_params_default(struct msgr_params *params /* out */);
+
+/* Creates a messenger on LOOP (it must outlive the messenger). */
+int msgr_create(struct io_loop *loop, const struct msgr_params *params,
+		struct msgr **out /* out */);
+/* Closes every connection and the listener, runs LOOP until their
+ * operations have ended, and frees everything. No callbacks are made. */
+void msgr_destroy(struct msgr *m);
+
+/* Listens on HOST:PORT (0: any free port, reported in *PORT_OUT). */
+int msgr_listen(struct msgr *m, const char *host, uint16_t port,
+		uint16_t *port_out /* out */);
+/* Opens a persistent connection to HOST:PORT; returns at once. */
+int msgr_connect(struct msgr *m, const char *host, uint16_t port,
+		 struct msgr_conn **out /* out */);
+
+/* Queues MSG. Returns 0 and takes ownership; or, keeping ownership with
+ * the caller, -EAGAIN when the queue is at its limit (on_writable follows)
+ * or -ENOTCONN when an incoming connection is not up. */
+int msgr_send(struct msgr_conn *conn, struct msg *msg);
+/* Closes CONN; no callbacks for it after this returns. */
+void msgr_conn_close(struct msgr_conn *conn);
+
+bool msgr_conn_up(const struct msgr_conn *conn);
+bool msgr_conn_outgoing(const struct msgr_conn *conn);
+/* The authenticated peer entity ("" before MSGR_EV_UP). */
+const char *msgr_conn_peer_name(const struct msgr_conn *conn);
+const char *msgr_conn_peer_addr(const struct msgr_conn *conn);
+size_t msgr_conn_queued_bytes(const struct msgr_conn *conn);
+void msgr_conn_set_ctx(struct msgr_conn *conn, void *ctx);
+void *msgr_conn_ctx(const struct msgr_conn *conn);
+struct msgr *msgr_conn_msgr(const struct msgr_conn *conn);
+
+void *msgr_ctx(const struct msgr *m);
+struct io_loop *msgr_loop(const struct msgr *m);
+const struct msgr_stats *msgr_stats(const struct msgr *m);
+
+#endif

@@ -1,0 +1,280 @@
+/* Frame encoding, message buffers and the receive parser (see header). */
+#include "msgr_frame.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assert.h"
+#include "crc32c.h"
+#include "enc.h"
+
+/* A small per-thread cache of message structs keeps malloc off the hot
+ * path; its bound is stated here. */
+#define MSG_CACHE_MAX 1024
+
+static _Thread_local struct msg *msg_cache;
+static _Thread_local unsigned msg_cache_len;
+
+struct msg *msg_new(uint16_t type, uint64_t request_id, size_t payload_len)
+{
+	if (payload_len > MSG_PAYLOAD_MAX_LIMIT)
+		return NULL;
+	struct msg *m = msg_cache;
+	if (m) {
+		msg_cache = (struct msg *)m->data_owner;
+		msg_cache_len--;
+	} else if (!(m = malloc(sizeof(*m)))) {
+		return NULL;
+	}
+	memset(m, 0, offsetof(struct msg, wire));
+	list_init(&m->node);
+	m->payload = m->inline_payload;
+	if (payload_len > MSG_INLINE_PAYLOAD &&
+	    !(m->payload = malloc(payload_len))) {
+		free(m);
+		return NULL;
+	}
+	m->hdr.version = MSG_VERSION;
+	m->hdr.type = type;
+	m->hdr.request_id = request_id;
+	m->hdr.payload_len = (uint32_t)payload_len;
+	return m;
+}
+
+int msg_alloc_data(struct msg *msg, uint32_t len)
+{
+	BASALT_ASSERT(msg->data == NULL);
+	if (len > MSG_DATA_MAX_LIMIT)
+		return -EMSGSIZE;
+	size_t alloc = ((size_t)len + MSG_DATA_ALIGN - 1) & ~(size_t)(MSG_DATA_ALIGN - 1);
+	void *p = NULL;
+	if (posix_memalign(&p, MSG_DATA_ALIGN, alloc ? alloc : MSG_DATA_ALIGN))
+		return -ENOMEM;
+	msg->data = p;
+	msg->hdr.data_len = len;
+	return 0;
+}
+
+void msg_borrow_data(struct msg *msg, void *buf, uint32_t len,
+		     msg_release_fn release, void *owner)
+{
+	BASALT_ASSERT(msg->data == NULL);
+	msg->data = buf;
+	msg->hdr.data_len = len;
+	msg->data_release = release;
+	msg->data_owner = owner;
+}
+
+void msg_free(struct msg *msg)
+{
+	if (!msg)
+		return;
+	if (msg->data_release)
+		msg->data_release(msg);
+	else
+		free(msg->data);
+	if (msg->payload != msg->inline_payload)
+		free(msg->payload);
+	if (msg_cache_len < MSG_CACHE_MAX) {
+		msg->data_owner = msg_cache;
+		msg_cache = msg;
+		msg_cache_len++;
+	} else {
+		free(msg);
+	}
+}
+
+void msg_header_encode(const struct msg_header *h, uint8_t out[MSG_HEADER_LEN])
+{
+	struct enc e;
+	enc_init(&e, out, MSG_HEADER_LEN);
+	enc_put_le32(&e, MSG_MAGIC);
+	enc_put_le16(&e, h->version);
+	enc_put_le16(&e, h->type);
+	enc_put_le64(&e, h->request_id);
+	enc_put_le32(&e, h->payload_len);
+	enc_put_le32(&e, h->data_len);
+	enc_put_le32(&e, h->payload_crc);
+	enc_put_le32(&e, h->data_crc);
+	enc_put_le32(&e, h->flags);
+	enc_put_le32(&e, crc32c(0, out, MSG_HEADER_LEN - 4));
+	BASALT_ASSERT(enc_status(&e) == 0 && e.pos == MSG_HEADER_LEN);
+}
+
+void msg_seal(struct msg *msg)
+{
+	msg->hdr.payload_crc = crc32c(0, msg->payload, msg->hdr.payload_len);
+	msg->hdr.data_crc = crc32c(0, msg->data, msg->hdr.data_len);
+	msg_header_encode(&msg->hdr, msg->wire);
+}
+
+int msg_header_decode(const uint8_t in[MSG_HEADER_LEN],
+		      const struct msg_limits *limits, struct msg_header *out,
+		      const char **why)
+{
+	struct dec d;
+	uint32_t magic, header_crc;
+	dec_init(&d, in, MSG_HEADER_LEN);
+	dec_get_le32(&d, &magic);
+	dec_get_le16(&d, &out->version);
+	dec_get_le16(&d, &out->type);
+	dec_get_le64(&d, &out->request_id);
+	dec_get_le32(&d, &out->payload_len);
+	dec_get_le32(&d, &out->data_len);
+	dec_get_le32(&d, &out->payload_crc);
+	dec_get_le32(&d, &out->data_crc);
+	dec_get_le32(&d, &out->flags);
+	dec_get_le32(&d, &header_crc);
+	BASALT_ASSERT(dec_status(&d) == 0);
+	if (magic != MSG_MAGIC) {
+		*why = "bad magic";
+		return -EPROTO;
+	}
+	if (crc32c(0, in, MSG_HEADER_LEN - 4) != header_crc) {
+		*why = "bad header CRC";
+		return -EBADMSG;
+	}
+	if (out->version != MSG_VERSION) {
+		*why = "unsupported version";
+		return -EPROTO;
+	}
+	if (out->flags != 0) {
+		*why = "unknown flags";
+		return -EPROTO;
+	}
+	if (out->payload_len > limits->payload_max) {
+		*why = "payload length over the limit";
+		return -EMSGSIZE;
+	}
+	if (out->data_len > limits->data_max) {
+		*why = "data length over the limit";
+		return -EMSGSIZE;
+	}
+	if (limits->type_ok && !limits->type_ok(out->type, limits->type_ok_arg)) {
+		*why = "unknown message type";
+		return -EPROTO;
+	}
+	return 0;
+}
+
+void msg_rx_init(struct msg_rx *rx, const struct msg_limits *limits)
+{
+	memset(rx, 0, sizeof(*rx));
+	rx->limits = limits;
+	rx->state = MSG_RX_HEADER;
+}
+
+void msg_rx_reset(struct msg_rx *rx)
+{
+	msg_free(rx->msg);
+	rx->msg = NULL;
+	rx->state = MSG_RX_HEADER;
+	rx->have = 0;
+}
+
+/* The current part is complete: check it and move to the next. Returns 0
+ * (with *OUT when the whole message is done) or a negative errno. */
+static int msg_rx_advance(struct msg_rx *rx, struct msg **out)
+{
+	struct msg *m = rx->msg;
+	switch (rx->state) {
+	case MSG_RX_HEADER: {
+		struct msg_header h;
+		int rc = msg_header_decode(rx->header, rx->limits, &h, &rx->why);
+		if (rc)
+			return rc;
+		m = msg_new(h.type, h.request_id, h.payload_len);
+		if (!m || (h.data_len && msg_alloc_data(m, h.data_len))) {
+			msg_free(m);
+			rx->why = "out of memory";
+			return -ENOMEM;
+		}
+		m->hdr = h;
+		rx->msg = m;
+		rx->state = MSG_RX_PAYLOAD;
+		rx->have = 0;
+		break;
+	}
+	case MSG_RX_PAYLOAD:
+		if (crc32c(0, m->payload, m->hdr.payload_len) != m->hdr.payload_crc) {
+			rx->why = "bad payload CRC";
+			return -EBADMSG;
+		}
+		rx->state = MSG_RX_DATA;
+		rx->have = 0;
+		break;
+	case MSG_RX_DATA:
+		if (crc32c(0, m->data, m->hdr.data_len) != m->hdr.data_crc) {
+			rx->why = "bad data CRC";
+			return -EBADMSG;
+		}
+		*out = m;
+		rx->msg = NULL;
+		rx->state = MSG_RX_HEADER;
+		rx->have = 0;
+		return 0;
+	}
+	/* Empty parts complete at once. */
+	if (rx->state == MSG_RX_PAYLOAD && rx->msg->hdr.payload_len == 0)
+		return msg_rx_advance(rx, out);
+	if (rx->state == MSG_RX_DATA && rx->msg->hdr.data_len == 0)
+		return msg_rx_advance(rx, out);
+	return 0;
+}
+
+static size_t msg_rx_part(struct msg_rx *rx, uint8_t **dst)
+{
+	switch (rx->state) {
+	case MSG_RX_HEADER:
+		*dst = rx->header;
+		return MSG_HEADER_LEN;
+	case MSG_RX_PAYLOAD:
+		*dst = rx->msg->payload;
+		return rx->msg->hdr.payload_len;
+	case MSG_RX_DATA:
+	default:
+		*dst = rx->msg->data;
+		return rx->msg->hdr.data_len;
+	}
+}
+
+ssize_t msg_rx_feed(struct msg_rx *rx, const uint8_t *buf, size_t len,
+		    struct msg **out)
+{
+	size_t used = 0;
+	*out = NULL;
+	while (used < len && !*out) {
+		uint8_t *dst;
+		size_t want = msg_rx_part(rx, &dst) - rx->have;
+		size_t n = len - used < want ? len - used : want;
+		memcpy(dst + rx->have, buf + used, n);
+		rx->have += n;
+		used += n;
+		if (n == want) {
+			int rc = msg_rx_advance(rx, out);
+			if (rc)
+				return rc;
+		}
+	}
+	return (ssize_t)used;
+}
+
+size_t msg_rx_direct(struct msg_rx *rx, uint8_t **dst)
+{
+	if (rx->state != MSG_RX_DATA)
+		return 0;
+	*dst = rx->msg->data + rx->have;
+	return rx->msg->hdr.data_len - rx->have;
+}
+
+int msg_rx_direct_done(struct msg_rx *rx, size_t n, struct msg **out)
+{
+	*out = NULL;
+	BASALT_ASSERT(rx->state == MSG_RX_DATA);
+	BASALT_ASSERT(n <= rx->msg->hdr.data_len - rx->have);
+	rx->have += n;
+	if (rx->have < rx->msg->hdr.data_len)
+		return 0;
+	return msg_rx_advance(rx, out);
+}

@@ -1,0 +1,130 @@
+/* Wire frames of the messenger, and the incremental receive parser.
+ *
+ * A frame is a 40-byte header, then PAYLOAD_LEN bytes of encoded payload,
+ * then DATA_LEN bytes of data segment:
+ *
+ *   0  le32 magic "BSLT"     20 le32 data_len
+ *   4  le16 version (1)      24 le32 payload_crc   CRC32C of the payload
+ *   6  le16 type             28 le32 data_crc      CRC32C of the data
+ *   8  le64 request_id       32 le32 flags         (must be 0 in v1)
+ *   16 le32 payload_len      36 le32 header_crc    CRC32C of bytes 0..35
+ *
+ * The parser trusts no length: a bad magic, version, flags or CRC, a
+ * length above the limits or an unacceptable type is an error that closes
+ * the connection. Pure code (no I/O), so it is unit-tested and fuzzed
+ * directly. */
+#ifndef BASALT_COMMON_MSGR_FRAME_H
+#define BASALT_COMMON_MSGR_FRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "list.h"
+
+#define MSG_MAGIC 0x544C5342u /* "BSLT" read as little-endian */
+#define MSG_VERSION 1
+#define MSG_HEADER_LEN 40
+#define MSG_INLINE_PAYLOAD 256
+#define MSG_PAYLOAD_MAX_LIMIT (16u << 20)
+#define MSG_DATA_MAX_LIMIT (256u << 20)
+#define MSG_DATA_ALIGN 4096
+
+/* Types below 16 belong to the messenger itself. */
+enum msg_internal_type {
+	MSG_TYPE_HELLO = 1,
+	MSG_TYPE_AUTH = 2,
+	MSG_TYPE_AUTH_OK = 3,
+	MSG_TYPE_KEEPALIVE = 4,
+	MSG_TYPE_FIRST_USER = 16,
+};
+
+struct msg_header {
+	uint16_t version;
+	uint16_t type;
+	uint32_t flags;
+	uint64_t request_id;
+	uint32_t payload_len;
+	uint32_t data_len;
+	uint32_t payload_crc;
+	uint32_t data_crc;
+};
+
+struct msg;
+typedef void (*msg_release_fn)(struct msg *msg);
+
+/* One message: header, payload (inline when small) and data segment. */
+struct msg {
+	struct list_node node; /* send queue */
+	struct msg_header hdr;
+	uint8_t *payload;
+	uint8_t *data;
+	/* Set for a borrowed data segment (zero-copy send): called once the
+	 * data is no longer needed, instead of freeing it. */
+	msg_release_fn data_release;
+	void *data_owner;
+	uint8_t wire[MSG_HEADER_LEN];
+	uint8_t inline_payload[MSG_INLINE_PAYLOAD];
+};
+
+/* A message with PAYLOAD_LEN bytes of payload to fill; NULL on ENOMEM.
+ * Caller frees with msg_free, or hands it to msgr_send. */
+struct msg *msg_new(uint16_t type, uint64_t request_id, size_t payload_len);
+/* Allocates an owned, MSG_DATA_ALIGN-aligned data segment of LEN bytes. */
+int msg_alloc_data(struct msg *msg, uint32_t len);
+/* Borrows BUF as the data segment until RELEASE(msg) is called. */
+void msg_borrow_data(struct msg *msg, void *buf, uint32_t len,
+		     msg_release_fn release, void *owner);
+void msg_free(struct msg *msg);
+
+/* Fills MSG->wire from MSG->hdr, computing all three CRCs. */
+void msg_seal(struct msg *msg);
+
+void msg_header_encode(const struct msg_header *h, uint8_t out[MSG_HEADER_LEN]);
+
+struct msg_limits {
+	uint32_t payload_max;
+	uint32_t data_max;
+	/* Which types may arrive; NULL accepts all. */
+	bool (*type_ok)(uint16_t type, void *arg);
+	void *type_ok_arg;
+};
+
+/* Decodes and checks a header. 0, or -EPROTO (magic, version, flags,
+ * type), -EBADMSG (CRC), -EMSGSIZE (a length over the limits); *WHY says
+ * which in words. */
+int msg_header_decode(const uint8_t in[MSG_HEADER_LEN],
+		      const struct msg_limits *limits,
+		      struct msg_header *out /* out */, const char **why);
+
+enum msg_rx_state { MSG_RX_HEADER, MSG_RX_PAYLOAD, MSG_RX_DATA };
+
+struct msg_rx {
+	const struct msg_limits *limits;
+	enum msg_rx_state state;
+	uint8_t header[MSG_HEADER_LEN];
+	size_t have;     /* bytes of the current part received */
+	struct msg *msg; /* being assembled; owned by the parser */
+	const char *why; /* reason of the last error */
+};
+
+void msg_rx_init(struct msg_rx *rx, const struct msg_limits *limits);
+/* Drops any half-received message. */
+void msg_rx_reset(struct msg_rx *rx);
+
+/* Consumes bytes of BUF until one message completes or BUF is used up.
+ * Returns the bytes consumed (*OUT set to a complete message the caller
+ * now owns, or NULL), or a negative errno as msg_header_decode, with WHY. */
+ssize_t msg_rx_feed(struct msg_rx *rx, const uint8_t *buf, size_t len,
+		    struct msg **out /* out */);
+
+/* While a data segment is being received, where the next bytes may be
+ * received directly (zero copy): returns how many are still missing and
+ * sets *DST; 0 in any other state. */
+size_t msg_rx_direct(struct msg_rx *rx, uint8_t **dst /* out */);
+/* Reports N bytes received at the msg_rx_direct destination. Returns 0
+ * (*OUT set when the message completed) or a negative errno. */
+int msg_rx_direct_done(struct msg_rx *rx, size_t n, struct msg **out /* out */);
+
+#endif

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what Basalt's build and test suite need on Debian 12, as root.
+# Idempotent: when every package is present it prints nothing and changes nothing.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+	# libraries
+	liburing-dev libisal-dev libssl-dev libfuse3-dev libcmocka-dev
+	libinih-dev libcurl4-openssl-dev
+	# test tools
+	python3 iproute2 procps util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages (${missing[*]}); run as root to install them" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

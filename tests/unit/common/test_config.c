@@ -1,0 +1,200 @@
+/* Config: typed getters, section fallback, and errors that name the file,
+ * line, section and key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "common/config.h"
+
+static const char conf_text[] =
+	"# a comment\n"
+	"[global]\n"
+	"fsid = 1234\n"
+	"log_level = info\n"
+	"\n"
+	"[osd]\n"
+	"block_size = 128K\n"
+	"osd_sync = always\n"
+	"heartbeat = 500ms\n"
+	"discard = yes\n"
+	"\n"
+	"[osd.2]\n"
+	"osd_sync = batch\n"
+	"journal_size = 1G\n"
+	"bad_size = 12Q\n"
+	"bad_sync = sometimes\n"
+	"big = 99999\n";
+
+static struct cfg *load(const char *text)
+{
+	struct cfg *cfg = NULL;
+	char err[CFG_ERROR_MAX];
+	int rc = cfg_load_string("test.conf", text, &cfg, err, sizeof(err));
+	if (rc)
+		fail_msg("unexpected parse error: %s", err);
+	return cfg;
+}
+
+static void test_typed_getters(void **state)
+{
+	(void)state;
+	struct cfg *cfg = load(conf_text);
+	uint64_t v;
+	bool b;
+	const char *s;
+	int idx;
+	static const char *const syncs[] = { "always", "batch", NULL };
+
+	assert_int_equal(cfg_get_size(cfg, "osd.1", "block_size", 0, 0, UINT64_MAX, &v), 0);
+	assert_int_equal(v, 128 * 1024);
+	assert_int_equal(cfg_get_size(cfg, "osd.2", "journal_size", 0, 0, UINT64_MAX, &v), 0);
+	assert_true(v == 1ULL << 30);
+	assert_int_equal(cfg_get_duration_ms(cfg, "osd.0", "heartbeat", 0, 0, UINT64_MAX, &v), 0);
+	assert_int_equal(v, 500);
+	assert_int_equal(cfg_get_bool(cfg, "osd", "discard", false, &b), 0);
+	assert_true(b);
+	assert_int_equal(cfg_get_u64(cfg, "osd.1", "fsid", 0, 0, UINT64_MAX, &v), 0);
+	assert_int_equal(v, 1234); /* from [global] */
+	/* [osd.2] overrides [osd]. */
+	assert_int_equal(cfg_get_enum(cfg, "osd.2", "osd_sync", syncs, 0, &idx), 0);
+	assert_int_equal(idx, 1);
+	assert_int_equal(cfg_get_enum(cfg, "osd.1", "osd_sync", syncs, 1, &idx), 0);
+	assert_int_equal(idx, 0);
+	/* Absent keys give the default and return 1. */
+	assert_int_equal(cfg_get_u64(cfg, "osd.1", "nope", 77, 0, 100, &v), 1);
+	assert_int_equal(v, 77);
+	assert_int_equal(cfg_get_str(cfg, "mon.a", "nope", "dflt", &s), 1);
+	assert_string_equal(s, "dflt");
+	cfg_free(cfg);
+}
+
+static void test_getter_errors_name_line_and_key(void **state)
+{
+	(void)state;
+	struct cfg *cfg = load(conf_text);
+	uint64_t v;
+	int idx;
+	const char *s;
+	static const char *const syncs[] = { "always", "batch", NULL };
+
+	assert_int_equal(cfg_get_size(cfg, "osd.2", "bad_size", 0, 0, UINT64_MAX, &v), -EINVAL);
+	assert_string_equal(cfg_error(cfg),
+			    "test.conf:15: [osd.2] bad_size: expected a size such as 4096, 128K or 10G, got '12Q'");
+	assert_int_equal(cfg_get_enum(cfg, "osd.2", "bad_sync", syncs, 0, &idx), -EINVAL);
+	assert_string_equal(cfg_error(cfg),
+			    "test.conf:16: [osd.2] bad_sync: expected always|batch, got 'sometimes'");
+	assert_int_equal(cfg_get_u64(cfg, "osd.2", "big", 0, 1, 1000, &v), -EINVAL);
+	assert_string_equal(cfg_error(cfg),
+			    "test.conf:17: [osd.2] big: 99999 is out of range [1, 1000]");
+	assert_int_equal(cfg_get_str(cfg, "osd.2", "device", NULL, &s), -ENOENT);
+	assert_string_equal(cfg_error(cfg),
+			    "test.conf: [osd.2] device: required key is missing");
+	assert_int_equal(cfg_reject(cfg, "osd", "block_size", "must be a power of two"), -EINVAL);
+	assert_string_equal(cfg_error(cfg),
+			    "test.conf:7: [osd] block_size: must be a power of two");
+	cfg_free(cfg);
+}
+
+static void expect_parse_error(const char *text, const char *want)
+{
+	struct cfg *cfg = NULL;
+	char err[CFG_ERROR_MAX];
+	assert_int_equal(cfg_load_string("bad.conf", text, &cfg, err, sizeof(err)), -EINVAL);
+	assert_null(cfg);
+	assert_string_equal(err, want);
+}
+
+static void test_parse_errors(void **state)
+{
+	(void)state;
+	expect_parse_error("[a]\nx = 1\nthis line is junk\n",
+			   "bad.conf:3: syntax error (expected [section] or key = value)");
+	expect_parse_error("[a]\nx = 1\n[b\n",
+			   "bad.conf:3: syntax error (expected [section] or key = value)");
+	expect_parse_error("[a]\nx = 1\ny = 2\nx = 3\n",
+			   "bad.conf:4: [a] x: duplicate key (first set on line 2)");
+	char *long_line = malloc(3000);
+	memset(long_line, 'a', 2999);
+	memcpy(long_line, "[a]\nk = ", 8);
+	long_line[2999] = '\0';
+	struct cfg *cfg = NULL;
+	char err[CFG_ERROR_MAX];
+	assert_int_equal(cfg_load_string("long.conf", long_line, &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "long.conf:2: line longer than"));
+	free(long_line);
+}
+
+static void test_file_load_and_missing_file(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/basalt-test-conf-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char text[] = "[mon]\nport = 6789\n";
+	assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fd);
+	struct cfg *cfg = NULL;
+	char err[CFG_ERROR_MAX];
+	assert_int_equal(cfg_load(path, &cfg, err, sizeof(err)), 0);
+	uint64_t port;
+	assert_int_equal(cfg_get_u64(cfg, "mon.a", "port", 0, 1, 65535, &port), 0);
+	assert_int_equal(port, 6789);
+	cfg_free(cfg);
+	unlink(path);
+	assert_int_equal(cfg_load(path, &cfg, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "cannot open config: No such file"));
+}
+
+static void test_pick_path(void **state)
+{
+	(void)state;
+	unsetenv("BASALT_CONF");
+	assert_null(cfg_pick_path(NULL));
+	setenv("BASALT_CONF", "/etc/basalt/env.conf", 1);
+	assert_string_equal(cfg_pick_path(NULL), "/etc/basalt/env.conf");
+	assert_string_equal(cfg_pick_path("/x.conf"), "/x.conf");
+	unsetenv("BASALT_CONF");
+}
+
+static void test_parse_units(void **state)
+{
+	(void)state;
+	uint64_t v;
+	assert_int_equal(cfg_parse_size("10G", &v), 0);
+	assert_true(v == 10ULL << 30);
+	assert_int_equal(cfg_parse_size("4096", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(cfg_parse_size("2MiB", &v), 0);
+	assert_int_equal(v, 2 << 20);
+	assert_int_equal(cfg_parse_size("-1", &v), -EINVAL);
+	assert_int_equal(cfg_parse_size("", &v), -EINVAL);
+	assert_int_equal(cfg_parse_size("99999999999999999999", &v), -EINVAL);
+	assert_int_equal(cfg_parse_size("17000000000T", &v), -EINVAL); /* overflow */
+	assert_int_equal(cfg_parse_duration_ms("5s", &v), 0);
+	assert_int_equal(v, 5000);
+	assert_int_equal(cfg_parse_duration_ms("10m", &v), 0);
+	assert_int_equal(v, 600000);
+	assert_int_equal(cfg_parse_duration_ms("3 weeks", &v), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_typed_getters),
+		cmocka_unit_test(test_getter_errors_name_line_and_key),
+		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_file_load_and_missing_file),
+		cmocka_unit_test(test_pick_path),
+		cmocka_unit_test(test_parse_units),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
