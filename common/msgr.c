@@ -158,11 +158,25 @@ static void conn_hold(struct msgr_conn *c)
 	c->holds++;
 }
 
+static void conn_drop_queue(struct msgr_conn *c, struct list_node *q)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, q) {
+		struct msg *msg = list_entry(pos, struct msg, node);
+		list_del(pos);
+		c->sendq_bytes -= msg_wire_len(msg);
+		c->sendq_msgs--;
+		msg_free(msg);
+	}
+}
+
 static void conn_free(struct msgr_conn *c)
 {
 	struct msgr *m = c->m;
 	io_timer_disarm(m->loop, &c->timer);
 	msg_rx_reset(&c->rx);
+	conn_drop_queue(c, &c->sendq);
+	conn_drop_queue(c, &c->pendq);
 	list_del(&c->node);
 	m->conn_count--;
 	free(c->rxbuf);
@@ -186,18 +200,6 @@ static void conn_event(struct msgr_conn *c, enum msgr_event ev, int err)
 {
 	if (c->m->p.handler->on_event && !c->m->destroying)
 		c->m->p.handler->on_event(c, ev, err);
-}
-
-static void conn_drop_queue(struct msgr_conn *c, struct list_node *q)
-{
-	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, q) {
-		struct msg *msg = list_entry(pos, struct msg, node);
-		list_del(pos);
-		c->sendq_bytes -= msg_wire_len(msg);
-		c->sendq_msgs--;
-		msg_free(msg);
-	}
 }
 
 /* --- teardown ------------------------------------------------------------- */
@@ -235,7 +237,10 @@ static void conn_try_finish(struct msgr_conn *c)
 	io_timer_arm(m->loop, &c->timer, delay);
 }
 
-static void conn_teardown(struct msgr_conn *c)
+/* Closes the socket side. DROP_PENDING also drops user messages that
+ * never reached the wire: done exactly when the owner hears DOWN (or the
+ * conn ends), so nothing the owner may still expect is lost silently. */
+static void conn_teardown(struct msgr_conn *c, bool drop_pending)
 {
 	struct io_loop *loop = c->m->loop;
 	conn_check(c);
@@ -245,7 +250,8 @@ static void conn_teardown(struct msgr_conn *c)
 	io_cancel(loop, &c->recv_op);
 	io_cancel(loop, &c->send_op);
 	conn_drop_queue(c, &c->sendq);
-	conn_drop_queue(c, &c->pendq);
+	if (drop_pending)
+		conn_drop_queue(c, &c->pendq);
 	c->send_off = 0;
 	conn_try_finish(c);
 }
@@ -265,9 +271,10 @@ static void conn_fail(struct msgr_conn *c, int err, const char *why)
 			 c->outgoing ? "outgoing" : "incoming", c->peer_addr,
 			 c->peer_name[0] ? c->peer_name : "-",
 			 was_up ? "up" : "not up", why, strerror(-err));
+	bool report = c->outgoing && (was_up || !c->reported_down);
 	conn_hold(c);
-	conn_teardown(c);
-	if (c->outgoing && (was_up || !c->reported_down)) {
+	conn_teardown(c, report || !c->outgoing);
+	if (report) {
 		c->reported_down = true;
 		conn_event(c, MSGR_EV_DOWN, err);
 	} else if (!c->outgoing && was_up) {
@@ -828,7 +835,9 @@ void msgr_conn_close(struct msgr_conn *c)
 		return;
 	}
 	if (c->state != CONN_CLOSING)
-		conn_teardown(c);
+		conn_teardown(c, true);
+	else
+		conn_drop_queue(c, &c->pendq);
 }
 
 /* --- listening ----------------------------------------------------------------- */

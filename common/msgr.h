@@ -8,10 +8,12 @@
  *
  * Outgoing connections (msgr_connect) are persistent: the messenger
  * reconnects with exponential backoff until msgr_conn_close. Messages sent
- * while the connection is down wait in its queue; when a connection fails,
- * what was queued or half-sent on it is dropped and the owner hears
- * MSGR_EV_DOWN, so it resends what it must (requests carry ids). Incoming
- * connections end with MSGR_EV_CLOSED, after which they are freed. */
+ * while the connection is down wait in its queue, across failed attempts,
+ * and go out once it is up. When the owner hears MSGR_EV_DOWN, everything
+ * queued or half-sent before that moment has been dropped, so it resends
+ * what it must (requests carry ids); DOWN is reported once per loss, not
+ * per failed attempt. Incoming connections end with MSGR_EV_CLOSED, after
+ * which they are freed. */
 #ifndef BASALT_COMMON_MSGR_H
 #define BASALT_COMMON_MSGR_H
 
