@@ -33,14 +33,17 @@
 
 #include "assert.h"
 #include "auth.h"
-#include "enc.h"
 #include "log.h"
 
 #define MSGR_RXBUF_LEN (64 * 1024)
 #define MSGR_DIRECT_MIN (16 * 1024)
 #define MSGR_IOV_MAX 64
 #define MSGR_PREAUTH_PAYLOAD_MAX 512
-#define MSGR_PROTO 1
+#define MSGR_PROTO MSG_HELLO_PROTO
+
+_Static_assert(MSG_NAME_MAX == KEYRING_NAME_MAX, "entity names");
+_Static_assert(MSG_NONCE_LEN == AUTH_NONCE_LEN, "nonces");
+_Static_assert(MSG_PROOF_LEN == AUTH_PROOF_LEN, "proofs");
 
 enum conn_state {
 	CONN_CONNECTING,
@@ -412,30 +415,16 @@ int msgr_send(struct msgr_conn *c, struct msg *msg)
 static int conn_send_hello(struct msgr_conn *c, bool with_proof)
 {
 	struct msgr *m = c->m;
-	struct msg *msg = msg_new(MSG_TYPE_HELLO, 0,
-				  2 + 2 + strlen(m->name) + AUTH_NONCE_LEN + 1 +
-					  (with_proof ? AUTH_PROOF_LEN : 0));
-	if (!msg)
-		return -ENOMEM;
-	struct enc e;
-	enc_init(&e, msg->payload, msg->hdr.payload_len);
-	enc_put_le16(&e, MSGR_PROTO);
-	enc_put_str(&e, m->name);
-	enc_put_bytes(&e, c->outgoing ? c->nonce_initiator : c->nonce_acceptor,
-		      AUTH_NONCE_LEN);
-	enc_put_u8(&e, with_proof);
-	if (with_proof) {
-		uint8_t *proof = enc_reserve(&e, AUTH_PROOF_LEN);
-		if (!proof || auth_make_proof(c->key, AUTH_ROLE_ACCEPTOR,
-					      c->peer_name, m->name,
-					      c->nonce_initiator,
-					      c->nonce_acceptor, proof)) {
-			msg_free(msg);
-			return -EIO;
-		}
-	}
-	BASALT_ASSERT(enc_status(&e) == 0 && e.pos == msg->hdr.payload_len);
-	return conn_send_internal(c, msg);
+	struct msg_hello h = { .proto = MSGR_PROTO, .has_proof = with_proof };
+	snprintf(h.name, sizeof(h.name), "%s", m->name);
+	memcpy(h.nonce, c->outgoing ? c->nonce_initiator : c->nonce_acceptor,
+	       AUTH_NONCE_LEN);
+	if (with_proof &&
+	    auth_make_proof(c->key, AUTH_ROLE_ACCEPTOR, c->peer_name, m->name,
+			    c->nonce_initiator, c->nonce_acceptor, h.proof))
+		return -EIO;
+	struct msg *msg = msg_hello_new(&h);
+	return msg ? conn_send_internal(c, msg) : -ENOMEM;
 }
 
 static void conn_auth_failed(struct msgr_conn *c, const char *why)
@@ -472,26 +461,20 @@ static void conn_set_up(struct msgr_conn *c)
 	conn_event(c, MSGR_EV_UP, 0);
 }
 
-static void conn_on_hello(struct msgr_conn *c, struct dec *d)
+static void conn_on_hello(struct msgr_conn *c, const struct msg *hello)
 {
 	struct msgr *m = c->m;
-	uint16_t proto;
-	uint8_t has_proof = 0;
-	uint8_t proof[AUTH_PROOF_LEN];
-	char name[KEYRING_NAME_MAX];
-	dec_get_le16(d, &proto);
-	dec_get_str(d, name, sizeof(name));
-	dec_get_bytes(d, c->outgoing ? c->nonce_acceptor : c->nonce_initiator,
-		      AUTH_NONCE_LEN);
-	dec_get_u8(d, &has_proof);
-	if (has_proof)
-		dec_get_bytes(d, proof, AUTH_PROOF_LEN);
-	if (dec_status(d) || dec_remaining(d) || proto != MSGR_PROTO ||
-	    has_proof != c->outgoing) {
+	struct msg_hello h;
+	if (msg_hello_decode(hello->payload, hello->hdr.payload_len, &h) ||
+	    h.proto != MSGR_PROTO || h.has_proof != c->outgoing) {
 		m->stats.bad_frames++;
 		conn_fail(c, -EPROTO, "malformed HELLO");
 		return;
 	}
+	const char *name = h.name;
+	memcpy(c->outgoing ? c->nonce_acceptor : c->nonce_initiator, h.nonce,
+	       AUTH_NONCE_LEN);
+	const uint8_t *proof = h.proof;
 	snprintf(c->peer_name, sizeof(c->peer_name), "%s", name);
 	if (!c->outgoing) {
 		/* Acceptor: the initiator's entity names the shared secret. */
@@ -551,11 +534,9 @@ static void conn_on_auth(struct msgr_conn *c, const struct msg *msg)
 static void conn_handshake_msg(struct msgr_conn *c, struct msg *msg)
 {
 	uint16_t type = msg->hdr.type;
-	struct dec d;
-	dec_init(&d, msg->payload, msg->hdr.payload_len);
 	if (type == MSG_TYPE_HELLO && c->step == AUTH_STEP_WAIT_HELLO &&
 	    msg->hdr.data_len == 0)
-		conn_on_hello(c, &d);
+		conn_on_hello(c, msg);
 	else if (type == MSG_TYPE_AUTH && c->step == AUTH_STEP_WAIT_AUTH &&
 		 !c->outgoing)
 		conn_on_auth(c, msg);

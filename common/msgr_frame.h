@@ -127,4 +127,25 @@ size_t msg_rx_direct(struct msg_rx *rx, uint8_t **dst /* out */);
  * (*OUT set when the message completed) or a negative errno. */
 int msg_rx_direct_done(struct msg_rx *rx, size_t n, struct msg **out /* out */);
 
+/* The HELLO payload that opens the handshake (see auth.h):
+ *   le16 protocol, str entity name, nonce[32], u8 has_proof, proof[32]? */
+#define MSG_HELLO_PROTO 1
+#define MSG_NAME_MAX 64
+#define MSG_NONCE_LEN 32
+#define MSG_PROOF_LEN 32
+
+struct msg_hello {
+	uint16_t proto;
+	char name[MSG_NAME_MAX];
+	uint8_t nonce[MSG_NONCE_LEN];
+	bool has_proof;
+	uint8_t proof[MSG_PROOF_LEN];
+};
+
+/* A HELLO message for H; NULL on ENOMEM. */
+struct msg *msg_hello_new(const struct msg_hello *h);
+/* Decodes a HELLO payload; -EBADMSG if malformed or with trailing bytes. */
+int msg_hello_decode(const uint8_t *buf, size_t len,
+		     struct msg_hello *out /* out */);
+
 #endif

@@ -492,7 +492,8 @@ static int sim_file_sync(struct sim_file *file)
 	uint8_t *copy = malloc(file->size ? file->size : 1);
 	if (!copy)
 		return -ENOMEM;
-	memcpy(copy, file->data, file->size);
+	if (file->size)
+		memcpy(copy, file->data, file->size);
 	free(file->durable);
 	file->durable = copy;
 	file->durable_size = file->size;

@@ -271,43 +271,31 @@ static int raw_authenticated(struct tool *t, const char *name)
 	int fd = raw_connect(t->port);
 	if (fd < 0)
 		return -1;
-	uint8_t key[KEYRING_KEY_LEN], ni[AUTH_NONCE_LEN], na[AUTH_NONCE_LEN];
-	uint8_t proof[AUTH_PROOF_LEN];
-	char peer[KEYRING_NAME_MAX];
+	uint8_t key[KEYRING_KEY_LEN];
+	struct msg_hello mine = { .proto = MSG_HELLO_PROTO }, theirs;
 	keyring_find(t->kr, name, key);
-	auth_make_nonce(ni);
-	struct msg *hello = msg_new(1 /* HELLO */, 0, 2 + 2 + strlen(name) + AUTH_NONCE_LEN + 1);
-	struct enc e;
-	enc_init(&e, hello->payload, hello->hdr.payload_len);
-	enc_put_le16(&e, 1);
-	enc_put_str(&e, name);
-	enc_put_bytes(&e, ni, AUTH_NONCE_LEN);
-	enc_put_u8(&e, 0);
-	if (!raw_send_msg(fd, hello))
+	snprintf(mine.name, sizeof(mine.name), "%s", name);
+	auth_make_nonce(mine.nonce);
+	if (!raw_send_msg(fd, msg_hello_new(&mine)))
 		goto fail;
 	struct msg *reply = raw_recv_msg(fd);
 	if (!reply)
 		goto fail;
-	struct dec d;
-	uint16_t proto;
-	uint8_t has_proof;
-	dec_init(&d, reply->payload, reply->hdr.payload_len);
-	dec_get_le16(&d, &proto);
-	dec_get_str(&d, peer, sizeof(peer));
-	dec_get_bytes(&d, na, AUTH_NONCE_LEN);
-	dec_get_u8(&d, &has_proof);
-	dec_get_bytes(&d, proof, AUTH_PROOF_LEN);
-	bool ok = dec_status(&d) == 0 &&
-		  auth_check_proof(key, AUTH_ROLE_ACCEPTOR, name, peer, ni, na, proof);
+	bool ok = msg_hello_decode(reply->payload, reply->hdr.payload_len, &theirs) == 0 &&
+		  theirs.has_proof &&
+		  auth_check_proof(key, AUTH_ROLE_ACCEPTOR, name, theirs.name,
+				   mine.nonce, theirs.nonce, theirs.proof);
 	msg_free(reply);
 	if (!ok)
 		goto fail;
-	struct msg *auth = msg_new(2 /* AUTH */, 0, AUTH_PROOF_LEN);
+	const char *peer = theirs.name;
+	const uint8_t *ni = mine.nonce, *na = theirs.nonce;
+	struct msg *auth = msg_new(MSG_TYPE_AUTH, 0, AUTH_PROOF_LEN);
 	auth_make_proof(key, AUTH_ROLE_INITIATOR, name, peer, ni, na, auth->payload);
 	if (!raw_send_msg(fd, auth))
 		goto fail;
 	struct msg *okmsg = raw_recv_msg(fd);
-	if (!okmsg || okmsg->hdr.type != 3) {
+	if (!okmsg || okmsg->hdr.type != MSG_TYPE_AUTH_OK) {
 		msg_free(okmsg);
 		goto fail;
 	}

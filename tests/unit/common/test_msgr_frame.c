@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,9 @@ static size_t wire(struct msg *m, uint8_t *out)
 	msg_seal(m);
 	memcpy(out, m->wire, MSG_HEADER_LEN);
 	memcpy(out + MSG_HEADER_LEN, m->payload, m->hdr.payload_len);
-	memcpy(out + MSG_HEADER_LEN + m->hdr.payload_len, m->data, m->hdr.data_len);
+	if (m->hdr.data_len)
+		memcpy(out + MSG_HEADER_LEN + m->hdr.payload_len, m->data,
+		       m->hdr.data_len);
 	return MSG_HEADER_LEN + m->hdr.payload_len + m->hdr.data_len;
 }
 
@@ -256,6 +259,35 @@ static void test_borrowed_data_released_once(void **state)
 	assert_int_equal(released, 1);
 }
 
+static void test_hello_round_trip_and_errors(void **state)
+{
+	(void)state;
+	struct msg_hello h = { .proto = MSG_HELLO_PROTO, .has_proof = true };
+	snprintf(h.name, sizeof(h.name), "osd.12");
+	memset(h.nonce, 0x11, sizeof(h.nonce));
+	memset(h.proof, 0x22, sizeof(h.proof));
+	struct msg *m = msg_hello_new(&h);
+	assert_int_equal(m->hdr.type, MSG_TYPE_HELLO);
+	struct msg_hello out;
+	assert_int_equal(msg_hello_decode(m->payload, m->hdr.payload_len, &out), 0);
+	assert_int_equal(out.proto, MSG_HELLO_PROTO);
+	assert_string_equal(out.name, "osd.12");
+	assert_true(out.has_proof);
+	assert_memory_equal(out.nonce, h.nonce, MSG_NONCE_LEN);
+	assert_memory_equal(out.proof, h.proof, MSG_PROOF_LEN);
+	/* Every truncation fails; so does a trailing byte. */
+	for (size_t len = 0; len < m->hdr.payload_len; len++)
+		assert_int_equal(msg_hello_decode(m->payload, len, &out), -EBADMSG);
+	uint8_t longer[256];
+	memcpy(longer, m->payload, m->hdr.payload_len);
+	longer[m->hdr.payload_len] = 0;
+	assert_int_equal(msg_hello_decode(longer, m->hdr.payload_len + 1, &out), -EBADMSG);
+	/* has_proof must be 0 or 1. */
+	longer[m->hdr.payload_len - MSG_PROOF_LEN - 1] = 2;
+	assert_int_equal(msg_hello_decode(longer, m->hdr.payload_len, &out), -EBADMSG);
+	msg_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_direct_data),
 		cmocka_unit_test(test_corrupt_payload_and_data),
 		cmocka_unit_test(test_borrowed_data_released_once),
+		cmocka_unit_test(test_hello_round_trip_and_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

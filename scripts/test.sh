@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs dependencies, builds, runs
+# every test through ctest (unit, integration, fuzz smoke), then builds and
+# runs the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Exits non-zero on any failure.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh --quick    the main build's tests only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+scripts/install-deps.sh
+
+jobs=$(nproc)
+step() { printf '\n== %s\n' "$*"; }
+
+step "build (build/)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build
+step "tests (build/)"
+(cd build && ctest --output-on-failure -j "$jobs" -LE fuzz)
+
+[ "$quick" -eq 1 ] && exit 0
+
+step "unit tests under ASan + UBSan (build-asan/)"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBASALT_SANITIZE=ON >/dev/null
+ninja -C build-asan
+(cd build-asan && \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --output-on-failure -j "$jobs" -L unit)
+
+step "fuzz smoke runs (build-fuzz/, clang + libFuzzer)"
+CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	-DBASALT_FUZZ=ON -DBASALT_FUZZ_SECONDS="${BASALT_FUZZ_SECONDS:-20}" >/dev/null
+ninja -C build-fuzz $(cd build-fuzz && ninja -t targets all | sed -n 's/^\(fuzz_[a-z_]*\): .*/\1/p' | sort -u)
+(cd build-fuzz && ctest --output-on-failure -L fuzz)
+
+step "all tests passed"
