@@ -138,6 +138,12 @@ static int fault_close(void *self, int fd)
 	return f->inner->close(f->inner_self, fd);
 }
 
+static int fault_file_size(void *self, int fd, uint64_t *size)
+{
+	struct io_fault *f = self;
+	return f->inner->file_size(f->inner_self, fd, size);
+}
+
 static void fault_wake(void *self)
 {
 	struct io_fault *f = self;
@@ -169,6 +175,7 @@ static const struct io_backend_ops fault_ops = {
 	.socket = fault_socket,
 	.open = fault_open,
 	.close = fault_close,
+	.file_size = fault_file_size,
 	.submit = fault_submit,
 	.cancel = fault_cancel,
 	.wait = fault_wait,

@@ -163,6 +163,15 @@ void io_fsync(struct io_loop *loop, struct io_op *op, int fd, bool datasync)
 	io_submit_op(loop, op, IO_OP_FSYNC, fd);
 }
 
+void io_fallocate(struct io_loop *loop, struct io_op *op, int fd, int mode,
+		  uint64_t offset, uint64_t len)
+{
+	op->mode = mode;
+	op->offset = offset;
+	op->len = len;
+	io_submit_op(loop, op, IO_OP_FALLOCATE, fd);
+}
+
 void io_cancel(struct io_loop *loop, struct io_op *op)
 {
 	if (op->in_flight)
@@ -189,6 +198,29 @@ int io_open(struct io_loop *loop, const char *path, int flags, mode_t mode,
 	    int *fd_out)
 {
 	return loop->ops->open(loop->self, path, flags, mode, fd_out);
+}
+
+int io_file_size(struct io_loop *loop, int fd, uint64_t *size_out)
+{
+	return loop->ops->file_size(loop->self, fd, size_out);
+}
+
+void io_wait_done(struct io_op *op, int res)
+{
+	struct io_wait *w = op->ctx;
+	w->res = res;
+	w->done = true;
+}
+
+int io_wait_for(struct io_loop *loop, struct io_wait *wait)
+{
+	while (!wait->done) {
+		int rc = io_loop_run_once(loop, -1);
+		if (rc < 0)
+			return rc;
+	}
+	wait->done = false;
+	return wait->res;
 }
 
 int io_resolve(const char *host, uint16_t port, struct sockaddr_storage *addr,

@@ -34,6 +34,7 @@ enum io_op_kind {
 	IO_OP_READ,
 	IO_OP_WRITE,
 	IO_OP_FSYNC,
+	IO_OP_FALLOCATE,
 	IO_OP_WAKE, /* internal: the loop's cross-thread wake-up */
 };
 
@@ -54,6 +55,7 @@ struct io_op {
 	socklen_t addrlen;
 	bool datasync; /* fsync: data only */
 	int rw_flags;  /* RWF_* for read/write */
+	int mode;      /* fallocate mode (FALLOC_FL_*) */
 
 	/* Backend-private. */
 	struct msghdr msg;
@@ -129,6 +131,10 @@ void io_writev(struct io_loop *loop, struct io_op *op, int fd,
 	       const struct iovec *iov, int iovcnt, uint64_t offset,
 	       int rw_flags);
 void io_fsync(struct io_loop *loop, struct io_op *op, int fd, bool datasync);
+/* fallocate(2): MODE 0 allocates, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE
+ * frees (a discard for files). */
+void io_fallocate(struct io_loop *loop, struct io_op *op, int fd, int mode,
+		  uint64_t offset, uint64_t len);
 /* Asks for OP to end early; it completes with -ECANCELED (or its real
  * result if it already finished). No-op when OP is not in flight. */
 void io_cancel(struct io_loop *loop, struct io_op *op);
@@ -143,6 +149,16 @@ int io_socket(struct io_loop *loop, int family, int *fd_out /* out */);
 int io_close(struct io_loop *loop, int fd);
 int io_open(struct io_loop *loop, const char *path, int flags, mode_t mode,
 	    int *fd_out /* out */);
+/* Size in bytes of an open file or block device. */
+int io_file_size(struct io_loop *loop, int fd, uint64_t *size_out /* out */);
+/* Runs LOOP until OP (already submitted, done = io_wait_done, ctx = a
+ * struct io_wait) completes; for set-up code such as mkfs and open. */
+struct io_wait {
+	bool done;
+	int res;
+};
+void io_wait_done(struct io_op *op, int res);
+int io_wait_for(struct io_loop *loop, struct io_wait *wait);
 /* Resolves a numeric or named HOST into ADDR. 0 or -errno. */
 int io_resolve(const char *host, uint16_t port,
 	       struct sockaddr_storage *addr /* out */,

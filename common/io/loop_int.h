@@ -20,6 +20,7 @@ struct io_backend_ops {
 	int (*open)(void *self, const char *path, int flags, mode_t mode,
 		    int *fd);
 	int (*close)(void *self, int fd);
+	int (*file_size)(void *self, int fd, uint64_t *size);
 	/* asynchronous operations on either */
 	void (*submit)(void *self, struct io_op *op);
 	void (*cancel)(void *self, struct io_op *op);

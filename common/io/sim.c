@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -501,6 +502,39 @@ static int sim_file_sync(struct sim_file *file)
 	return 0;
 }
 
+/* Allocation grows the file; a punched hole reads as zeros at once (the
+ * simulation treats it as durable, as a discard need not be). */
+static int sim_file_fallocate(struct sim_file *file, const struct io_op *op)
+{
+	if (op->mode == 0)
+		return sim_file_reserve(&file->data, &file->size,
+					op->offset + op->len) ? -ENOSPC : 0;
+	if (op->mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	if (op->offset < file->size) {
+		size_t n = file->size - op->offset < op->len ? file->size - op->offset
+							      : op->len;
+		memset(file->data + op->offset, 0, n);
+		if (op->offset < file->durable_size) {
+			size_t d = file->durable_size - op->offset < n
+					   ? file->durable_size - op->offset
+					   : n;
+			memset(file->durable + op->offset, 0, d);
+		}
+	}
+	return 0;
+}
+
+static int sim_file_size(void *self, int fd, uint64_t *size)
+{
+	struct sim_node *n = self;
+	struct sim_fd *f = sim_fd_get(n->w, fd);
+	if (!f || f->kind != SIM_FD_FILE)
+		return -EBADF;
+	*size = f->file->size;
+	return 0;
+}
+
 static int sim_file_read(struct sim_file *file, struct io_op *op)
 {
 	size_t len = sim_iov_total(op);
@@ -567,7 +601,7 @@ static void sim_submit(void *self, struct io_op *op)
 					      ? SIM_CONNECT_TIMEOUT_NS
 					      : 2 * sim_latency(w);
 	} else if (op->kind == IO_OP_READ || op->kind == IO_OP_WRITE ||
-		   op->kind == IO_OP_FSYNC) {
+		   op->kind == IO_OP_FSYNC || op->kind == IO_OP_FALLOCATE) {
 		op->backend_due_ns += sim_between(w, IO_US(5), IO_US(100));
 	}
 	if (n->pending_tail)
@@ -778,6 +812,10 @@ static bool sim_try_complete(struct sim_node *n, struct io_op *op, int *res)
 	case IO_OP_FSYNC:
 		*res = f->kind == SIM_FD_FILE ? sim_file_sync(f->file) : -EINVAL;
 		return true;
+	case IO_OP_FALLOCATE:
+		*res = f->kind == SIM_FD_FILE ? sim_file_fallocate(f->file, op)
+					      : -EINVAL;
+		return true;
 	default:
 		*res = -EINVAL;
 		return true;
@@ -870,6 +908,7 @@ static const struct io_backend_ops sim_ops = {
 	.socket = sim_socket,
 	.open = sim_open,
 	.close = sim_close,
+	.file_size = sim_file_size,
 	.submit = sim_submit,
 	.cancel = sim_cancel,
 	.wait = sim_wait,

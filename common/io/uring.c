@@ -8,7 +8,10 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,6 +90,10 @@ static void uring_submit(void *self, struct io_op *op)
 	case IO_OP_FSYNC:
 		io_uring_prep_fsync(sqe, op->fd,
 				    op->datasync ? IORING_FSYNC_DATASYNC : 0);
+		break;
+	case IO_OP_FALLOCATE:
+		io_uring_prep_fallocate(sqe, op->fd, op->mode, op->offset,
+					op->len);
 		break;
 	default:
 		BASALT_ASSERT(!"unknown op kind");
@@ -237,6 +244,18 @@ static int uring_close(void *self, int fd)
 	return close(fd) < 0 ? -errno : 0;
 }
 
+static int uring_file_size(void *self, int fd, uint64_t *size)
+{
+	(void)self;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode))
+		return ioctl(fd, BLKGETSIZE64, size) < 0 ? -errno : 0;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
 static void uring_destroy(void *self)
 {
 	struct uring_backend *b = self;
@@ -251,6 +270,7 @@ static const struct io_backend_ops uring_ops = {
 	.socket = uring_socket,
 	.open = uring_open,
 	.close = uring_close,
+	.file_size = uring_file_size,
 	.submit = uring_submit,
 	.cancel = uring_cancel,
 	.wait = uring_wait,

@@ -1,0 +1,365 @@
+/* The store's in-memory index, block table and allocator, and the small
+ * helpers every other store file uses (see store_int.h for invariants). */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/assert.h"
+#include "common/log.h"
+#include "store_int.h"
+
+/* --- crash points -------------------------------------------------------- */
+
+/* BASALT_STORE_CRASH_AT=N kills the process with SIGKILL at the Nth crash
+ * point reached: the crash test's way to stop at a random step of the
+ * write path. */
+bool store_crash_point(const char *name)
+{
+	static long countdown = -2;
+	if (countdown == -2) {
+		const char *env = getenv("BASALT_STORE_CRASH_AT");
+		countdown = env ? atol(env) : -1;
+	}
+	if (countdown < 0 || --countdown > 0)
+		return false;
+	LOG_WARN("crash point '%s' reached: killing the process", name);
+	kill(getpid(), SIGKILL);
+	return true;
+}
+
+void store_fail(struct store *s, const char *what, int err)
+{
+	if (!s->failed)
+		LOG_ERROR("store failed: %s: %s; refusing further writes", what,
+			  strerror(-err));
+	s->failed = true;
+}
+
+/* --- index ------------------------------------------------------------------- */
+
+struct store_obj *store_obj_find(struct store *s, const struct object_id *oid)
+{
+	struct store_obj *o = s->buckets[object_id_hash(oid) & s->bucket_mask];
+	while (o && !object_id_equal(&o->oid, oid))
+		o = o->hash_next;
+	return o;
+}
+
+/* Finds or creates the object (a new one does not exist yet: exists is
+ * false until a write to it is durable). Takes a reference. */
+struct store_obj *store_obj_get(struct store *s, const struct object_id *oid)
+{
+	struct store_obj *o = store_obj_find(s, oid);
+	if (!o) {
+		o = calloc(1, s->obj_size);
+		if (!o)
+			return NULL;
+		o->oid = *oid;
+		o->block = STORE_NO_BLOCK;
+		list_init(&o->waiters);
+		list_init(&o->flush_node);
+		struct store_obj **b = &s->buckets[object_id_hash(oid) & s->bucket_mask];
+		o->hash_next = *b;
+		*b = o;
+		s->objects++;
+	}
+	o->refs++;
+	return o;
+}
+
+/* Frees O once nothing refers to it and it holds nothing. */
+void store_obj_maybe_free(struct store *s, struct store_obj *o)
+{
+	if (o->refs || o->exists || o->overlays || o->block != STORE_NO_BLOCK ||
+	    o->big_pending || !list_empty(&o->waiters))
+		return;
+	struct store_obj **p = &s->buckets[object_id_hash(&o->oid) & s->bucket_mask];
+	while (*p != o)
+		p = &(*p)->hash_next;
+	*p = o->hash_next;
+	if (o->on_flush_list)
+		list_del(&o->flush_node);
+	s->objects--;
+	free(o);
+}
+
+void store_obj_put(struct store *s, struct store_obj *o)
+{
+	BASALT_ASSERT(o->refs > 0);
+	o->refs--;
+	store_obj_maybe_free(s, o);
+}
+
+/* --- overlays ---------------------------------------------------------------- */
+
+struct store_overlay *store_overlay_new(struct store *s)
+{
+	struct store_overlay *ov = s->overlay_free;
+	BASALT_ASSERT(ov != NULL); /* sized by the journal: one per chunk */
+	s->overlay_free = ov->next;
+	memset(ov, 0, sizeof(*ov));
+	return ov;
+}
+
+static void store_overlay_free(struct store *s, struct store_overlay *ov)
+{
+	ov->next = s->overlay_free;
+	s->overlay_free = ov;
+}
+
+/* Drops overlays with version <= UP_TO (all: UINT64_MAX). */
+void store_overlays_drop(struct store *s, struct store_obj *o, uint64_t up_to)
+{
+	struct store_overlay **p = &o->overlays;
+	while (*p) {
+		struct store_overlay *ov = *p;
+		if (ov->version <= up_to) {
+			*p = ov->next;
+			store_overlay_free(s, ov);
+		} else {
+			p = &ov->next;
+		}
+	}
+	store_flush_list_update(s, o);
+}
+
+void store_flush_list_update(struct store *s, struct store_obj *o)
+{
+	bool want = o->overlays != NULL;
+	if (want && !o->on_flush_list)
+		list_add_tail(&s->flush_list, &o->flush_node);
+	else if (!want && o->on_flush_list)
+		list_del(&o->flush_node);
+	o->on_flush_list = want;
+}
+
+/* --- blocks and allocator ----------------------------------------------------- */
+
+uint64_t store_block_offset(const struct store *s, uint64_t block)
+{
+	return s->L.data_offset + block * s->L.block_size;
+}
+
+/* Slot A entries fill the first half of the metadata area, slot B the
+ * second, so neighbouring blocks' updates are neighbouring writes. */
+uint64_t store_entry_offset(const struct store *s, uint64_t block, bool slot_b)
+{
+	uint64_t half = s->L.meta_size / 2;
+	return s->L.meta_offset + (slot_b ? half : 0) + block * s->L.entry_size;
+}
+
+static void alloc_mark_free(struct store *s, uint64_t b)
+{
+	BASALT_ASSERT(!(s->free_bits[b / 64] & (1ULL << (b % 64))));
+	s->free_bits[b / 64] |= 1ULL << (b % 64);
+	s->free_count++;
+}
+
+/* Next-fit: sequential allocations land in sequential blocks. */
+int store_block_alloc(struct store *s, uint64_t *block)
+{
+	if (!s->free_count)
+		return -ENOSPC;
+	uint64_t words = (s->L.block_count + 63) / 64;
+	uint64_t w = s->alloc_cursor / 64;
+	for (uint64_t i = 0; i <= words; i++, w = (w + 1) % words) {
+		uint64_t bits = s->free_bits[w];
+		if (w == s->alloc_cursor / 64 && i == 0)
+			bits &= ~0ULL << (s->alloc_cursor % 64);
+		if (!bits)
+			continue;
+		uint64_t b = w * 64 + (uint64_t)__builtin_ctzll(bits);
+		s->free_bits[w] &= ~(1ULL << (b % 64));
+		s->free_count--;
+		s->alloc_cursor = b + 1 < s->L.block_count ? b + 1 : 0;
+		struct store_block *blk = &s->blocks[b];
+		BASALT_ASSERT(!blk->owner && !blk->refs &&
+			      !(blk->flags & (STORE_BLOCK_RESERVED | STORE_BLOCK_FREE_LATER)));
+		blk->flags |= STORE_BLOCK_RESERVED;
+		*block = b;
+		return 0;
+	}
+	BASALT_ASSERT(!"free_count and bitmap disagree");
+	return -ENOSPC;
+}
+
+void store_block_ref(struct store *s, uint64_t b)
+{
+	BASALT_ASSERT(s->blocks[b].refs < UINT16_MAX);
+	s->blocks[b].refs++;
+}
+
+static void store_block_maybe_free(struct store *s, uint64_t b)
+{
+	struct store_block *blk = &s->blocks[b];
+	if ((blk->flags & STORE_BLOCK_FREE_LATER) && !blk->refs) {
+		blk->flags &= (uint8_t)~STORE_BLOCK_FREE_LATER;
+		alloc_mark_free(s, b);
+	}
+}
+
+void store_block_unref(struct store *s, uint64_t b)
+{
+	BASALT_ASSERT(s->blocks[b].refs > 0);
+	s->blocks[b].refs--;
+	store_block_maybe_free(s, b);
+}
+
+void store_block_mark_dirty(struct store *s, uint64_t b)
+{
+	struct store_block *blk = &s->blocks[b];
+	if (blk->flags & STORE_BLOCK_DIRTY)
+		return;
+	blk->flags |= STORE_BLOCK_DIRTY;
+	s->dirty[s->dirty_count++] = b;
+}
+
+void store_block_set_owner(struct store *s, uint64_t b, struct store_obj *o)
+{
+	struct store_block *blk = &s->blocks[b];
+	BASALT_ASSERT(!blk->owner);
+	blk->owner = o;
+	blk->flags &= (uint8_t)~STORE_BLOCK_RESERVED;
+	store_block_mark_dirty(s, b);
+}
+
+/* The block no longer holds anything: it returns to the allocator now, or
+ * as soon as the I/O still in flight on it ends. Its metadata entry is
+ * cleared by the next flush. */
+void store_block_release(struct store *s, uint64_t b)
+{
+	struct store_block *blk = &s->blocks[b];
+	blk->owner = NULL;
+	blk->flags &= (uint8_t)~STORE_BLOCK_RESERVED;
+	store_block_mark_dirty(s, b);
+	if (s->replaying)
+		return; /* the allocator is built from owners afterwards */
+	blk->flags |= STORE_BLOCK_FREE_LATER;
+	store_block_maybe_free(s, b);
+}
+
+/* --- checks -------------------------------------------------------------------- */
+
+void store_check(struct store *s)
+{
+	uint64_t owned = 0, free_bits = 0, pending = 0;
+	for (uint64_t b = 0; b < s->L.block_count; b++) {
+		struct store_block *blk = &s->blocks[b];
+		bool in_alloc = s->free_bits[b / 64] & (1ULL << (b % 64));
+		if (blk->owner) {
+			BASALT_ASSERT(blk->owner->block == b); /* 1 */
+			owned++;
+		}
+		bool busy = blk->owner || blk->refs ||
+			    (blk->flags & (STORE_BLOCK_RESERVED | STORE_BLOCK_FREE_LATER));
+		BASALT_ASSERT(in_alloc == !busy); /* 2 */
+		free_bits += in_alloc;
+		pending += !blk->owner && busy;
+	}
+	BASALT_ASSERT(free_bits == s->free_count);
+	for (uint64_t i = 0; i <= s->bucket_mask; i++) {
+		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next) {
+			if (o->block != STORE_NO_BLOCK)
+				BASALT_ASSERT(s->blocks[o->block].owner == o);
+			uint64_t prev = UINT64_MAX;
+			for (struct store_overlay *ov = o->overlays; ov; ov = ov->next) {
+				BASALT_ASSERT(ov->version < prev); /* 3 */
+				prev = ov->version;
+			}
+		}
+	}
+	BASALT_ASSERT(s->j_appended - s->j_trimmed <= s->L.journal_size); /* 4 */
+	(void)owned;
+	(void)pending;
+}
+
+/* --- accessors ------------------------------------------------------------------ */
+
+uint32_t store_block_size(const struct store *s)
+{
+	return s->L.block_size;
+}
+
+void store_usage(struct store *s, struct store_usage *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->device_bytes = s->L.device_size;
+	u->block_size = s->L.block_size;
+	u->blocks_total = s->L.block_count;
+	u->blocks_free = s->free_count;
+	u->blocks_used = 0;
+	for (uint64_t b = 0; b < s->L.block_count; b++)
+		u->blocks_used += s->blocks[b].owner != NULL;
+	u->objects = 0;
+	for (uint64_t i = 0; i <= s->bucket_mask; i++)
+		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next)
+			u->objects += o->exists;
+	u->journal_bytes = s->L.journal_size;
+	u->journal_used_bytes = s->j_appended - s->j_trimmed;
+	u->meta_bytes = STORE_JOURNAL_OFFSET + s->L.meta_size;
+	u->live_data_bytes = u->blocks_used * s->L.block_size;
+	u->used_bytes = u->live_data_bytes + u->journal_bytes + u->meta_bytes;
+	u->csum_errors = s->stats.csum_errors;
+	u->journal_batches = s->stats.batches;
+	u->journal_records = s->stats.records;
+	u->flushes = s->stats.flushes;
+}
+
+static void store_obj_info(const struct store *s, const struct store_obj *o,
+			   struct store_object_info *info)
+{
+	uint8_t bm[STORE_MAX_CHUNKS / 8];
+	memcpy(bm, o->bitmap, sizeof(bm));
+	if (o->block == STORE_NO_BLOCK)
+		memset(bm, 0, sizeof(bm));
+	for (const struct store_overlay *ov = o->overlays; ov; ov = ov->next)
+		for (uint32_t c = ov->first_chunk; c < ov->first_chunk + ov->nchunks; c++)
+			store_bit_set(bm, c);
+	uint64_t chunks = 0;
+	for (uint32_t c = 0; c < s->L.chunks_per_block; c++)
+		chunks += store_bit_test(bm, c);
+	info->oid = o->oid;
+	info->version = o->version;
+	info->written_bytes = chunks * STORE_CHUNK;
+	info->has_block = o->block != STORE_NO_BLOCK;
+}
+
+int store_stat(struct store *s, const struct object_id *oid,
+	       struct store_object_info *out)
+{
+	struct store_obj *o = store_obj_find(s, oid);
+	if (!o || !o->exists)
+		return -ENOENT;
+	store_obj_info(s, o, out);
+	return 0;
+}
+
+int store_list(struct store *s, const struct store_list_filter *f,
+	       int (*fn)(const struct store_object_info *info, void *arg),
+	       void *arg)
+{
+	for (uint64_t i = 0; i <= s->bucket_mask; i++) {
+		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next) {
+			if (!o->exists || o->oid.pool != f->pool ||
+			    (!f->any_inode && o->oid.inode != f->inode) ||
+			    (f->pg_num && object_pg(&o->oid, f->pg_num) != f->pg))
+				continue;
+			struct store_object_info info;
+			store_obj_info(s, o, &info);
+			int rc = fn(&info, arg);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+void store_submit(struct store *s, struct store_req *req)
+{
+	if (req->op == STORE_OP_READ)
+		store_read_submit(s, req);
+	else
+		store_write_submit(s, req);
+}

@@ -1,0 +1,172 @@
+/* The OSD object store: objects of up to block_size bytes on a raw device
+ * or a preallocated file, through io_uring with O_DIRECT.
+ *
+ * - Small writes (any 4 KiB-aligned range short of a whole block) go to a
+ *   journal ring with their data and are acknowledged once durable; a
+ *   background flush later writes them in place.
+ * - Whole-block writes are redirected to a fresh block; one small journal
+ *   record points the object at it, and the old block is free the moment
+ *   that record is durable (immediate GC). Deletes likewise.
+ * - Every 4 KiB of data carries a CRC32C, verified on every read; a
+ *   mismatch fails that read with -EIO and is counted.
+ * - Many writes share one journal write and one flush (group commit).
+ * - After a crash, open replays the journal; torn batches are detected by
+ *   checksum and discarded; nothing acknowledged is lost.
+ *
+ * One store belongs to one event loop (one thread); every call is made on
+ * that thread and every completion runs there. */
+#ifndef BASALT_OSD_STORE_H
+#define BASALT_OSD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/io/loop.h"
+#include "common/list.h"
+#include "common/object.h"
+
+struct store;
+
+enum store_sync_mode {
+	STORE_SYNC_ALWAYS, /* acknowledge after the journal flush (default) */
+	STORE_SYNC_BATCH,  /* acknowledge after the journal write; flush at
+			    * most sync_interval later: a power loss may
+			    * lose that window, a process crash loses nothing */
+};
+
+struct store_mkfs_params {
+	uint64_t size;		/* bytes; 0 = the existing file or device */
+	uint32_t block_size;	/* 0 = 128 KiB */
+	uint64_t journal_size;	/* 0 = 32 MiB (or 1/8 of a small device) */
+	bool force;		/* format over an existing store or filesystem */
+};
+
+/* Formats PATH (a block device, or a regular file that is created and
+ * fallocated if absent). Refuses, with -EEXIST, a device holding a Basalt
+ * store or a recognisable filesystem unless FORCE. WHY (may be NULL) gets
+ * a one-line reason on failure. */
+int store_mkfs(struct io_loop *loop, const char *path,
+	       const struct store_mkfs_params *params, char *why,
+	       size_t why_len);
+
+struct store_params {
+	enum store_sync_mode sync;
+	uint64_t sync_interval_ns; /* batch mode; default 5 ms */
+	bool read_only;		   /* fsck and dump: no writes at all */
+	bool direct;		   /* O_DIRECT; default true */
+};
+void store_params_default(struct store_params *p /* out */);
+
+/* Opens the store on PATH, replays its journal and checkpoints, so it is
+ * ready on return. WHY (may be NULL) gets a reason on failure. */
+int store_open(struct io_loop *loop, const char *path,
+	       const struct store_params *params, struct store **out,
+	       char *why, size_t why_len);
+/* Finishes in-flight work, checkpoints (unless read-only) and frees. */
+void store_close(struct store *s);
+/* Frees S without any I/O, as a crash would leave it: for tests that
+ * destroy the loop first and then reopen the device. */
+void store_forget(struct store *s);
+
+/* --- operations ------------------------------------------------------------- */
+
+enum store_op { STORE_OP_READ, STORE_OP_WRITE, STORE_OP_DELETE };
+
+struct store_req;
+typedef void (*store_done_fn)(struct store_req *req, int res);
+
+/* One operation; the caller owns it (and BUF) until DONE runs. */
+struct store_req {
+	enum store_op op;
+	struct object_id oid;
+	uint32_t offset, len; /* 4 KiB aligned, within one block */
+	void *buf;	      /* 4 KiB aligned */
+	/* Write/delete: the new version, > the object's current one; 0
+	 * assigns current + 1. Read: set to the version read. */
+	uint64_t version;
+	store_done_fn done;
+	void *ctx;
+
+	/* Private to the store. */
+	struct list_node node;
+	struct store *store;
+	struct store_obj *obj;
+	uint64_t block;
+	uint32_t gen;
+	unsigned retries;
+	int result;
+	struct io_op io;
+};
+
+/* Starts REQ; DONE(req, res) runs later on the loop: 0, or -EINVAL (bad
+ * range or alignment), -ENOENT (read or delete of a missing object),
+ * -ESTALE (version not newer), -ENOSPC, -EIO (device error or checksum
+ * mismatch), -EROFS (read-only store, or failed after a device error). */
+void store_submit(struct store *s, struct store_req *req);
+
+struct store_object_info {
+	struct object_id oid;
+	uint64_t version;
+	uint64_t written_bytes; /* 4 KiB chunks ever written, in bytes */
+	bool has_block;
+};
+
+/* Looks up one object from memory. 0 or -ENOENT. */
+int store_stat(struct store *s, const struct object_id *oid,
+	       struct store_object_info *out /* out */);
+
+/* Calls FN for every object of POOL (and of INODE unless ANY_INODE),
+ * or, with PG_NUM > 0, only those in placement group PG. FN returns
+ * non-zero to stop early. */
+struct store_list_filter {
+	uint32_t pool;
+	bool any_inode;
+	uint64_t inode;
+	uint32_t pg_num, pg;
+};
+int store_list(struct store *s, const struct store_list_filter *f,
+	       int (*fn)(const struct store_object_info *info, void *arg),
+	       void *arg);
+
+/* Flushes every journaled write in place and trims the journal; DONE runs
+ * from the loop when that is durable (tests and tools use it to reach a
+ * quiet state). On a read-only or failed store DONE runs at once. */
+void store_checkpoint(struct store *s, void (*done)(void *arg), void *arg);
+
+struct store_usage {
+	uint64_t device_bytes;
+	uint64_t block_size;
+	uint64_t blocks_total, blocks_used, blocks_free;
+	uint64_t objects;
+	uint64_t journal_bytes, journal_used_bytes;
+	uint64_t meta_bytes;	/* superblocks + metadata area */
+	uint64_t used_bytes;	/* live blocks + journal + metadata */
+	uint64_t live_data_bytes; /* blocks_used * block_size */
+	uint64_t csum_errors;
+	uint64_t journal_batches, journal_records, flushes;
+};
+void store_usage(struct store *s, struct store_usage *out /* out */);
+
+uint32_t store_block_size(const struct store *s);
+
+/* What open found: journal replay and metadata repairs. */
+struct store_open_report {
+	uint64_t replayed_batches, replayed_records;
+	uint64_t torn_batches;	/* a torn tail batch, discarded (normal after a crash) */
+	uint64_t stale_entries; /* entries superseded by a newer one (crash leftovers) */
+	char journal_end[64];	/* why replay stopped */
+};
+const struct store_open_report *store_report(const struct store *s);
+
+/* Offline check of the store on PATH (read-only): replays the journal in
+ * memory, verifies the checksum of every written 4 KiB of every live
+ * block, and that every block is owned once. Prints a report to OUT.
+ * Returns 0 when clean, -EUCLEAN when problems were found, or another
+ * -errno when the store could not be read. */
+int store_fsck(struct io_loop *loop, const char *path, FILE *out, bool json);
+/* Prints usage (blocks used and free, journal fill, objects) to OUT. */
+int store_dump(struct io_loop *loop, const char *path, FILE *out, bool json);
+
+#endif

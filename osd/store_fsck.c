@@ -1,0 +1,165 @@
+/* Offline check and usage dump of a store (basalt-osd --fsck / --dump). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "store_int.h"
+
+struct fsck_result {
+	uint64_t blocks_checked, chunks_checked;
+	uint64_t csum_errors, owner_errors, read_errors;
+};
+
+/* Reads every live block and checks each written chunk's CRC32C. */
+static void fsck_data(struct store *s, FILE *out, struct fsck_result *r)
+{
+	uint8_t *buf;
+	if (posix_memalign((void **)&buf, STORE_CHUNK, s->L.block_size)) {
+		r->read_errors++;
+		return;
+	}
+	for (uint64_t b = 0; b < s->L.block_count; b++) {
+		struct store_obj *o = s->blocks[b].owner;
+		if (!o)
+			continue;
+		char id[64];
+		object_id_str(&o->oid, id, sizeof(id));
+		if (o->block != b) {
+			fprintf(out, "error: block %" PRIu64 " names object %s, which is at block %" PRIu64 "\n",
+				b, id, o->block);
+			r->owner_errors++;
+			continue;
+		}
+		r->blocks_checked++;
+		if (store_read_sync(s, buf, s->L.block_size, store_block_offset(s, b))) {
+			fprintf(out, "error: cannot read block %" PRIu64 "\n", b);
+			r->read_errors++;
+			continue;
+		}
+		for (uint32_t c = 0; c < s->L.chunks_per_block; c++) {
+			if (!store_bit_test(o->bitmap, c))
+				continue;
+			r->chunks_checked++;
+			if (crc32c(0, buf + c * STORE_CHUNK, STORE_CHUNK) != o->crc[c]) {
+				fprintf(out, "error: checksum mismatch in block %" PRIu64
+					" chunk %u (object %s, offset %u)\n",
+					b, c, id, c * STORE_CHUNK);
+				r->csum_errors++;
+			}
+		}
+	}
+	free(buf);
+}
+
+/* Every object with a block is that block's only owner (invariant 1). */
+static void fsck_owners(struct store *s, FILE *out, struct fsck_result *r)
+{
+	for (uint64_t i = 0; i <= s->bucket_mask; i++) {
+		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next) {
+			if (o->block == STORE_NO_BLOCK || s->blocks[o->block].owner == o)
+				continue;
+			char id[64];
+			fprintf(out, "error: object %s points at block %" PRIu64
+				" owned by another\n",
+				object_id_str(&o->oid, id, sizeof(id)), o->block);
+			r->owner_errors++;
+		}
+	}
+}
+
+static void print_usage(FILE *out, const struct store_usage *u,
+			const struct store_open_report *rep, bool json)
+{
+	if (json) {
+		fprintf(out,
+			"{\"device_bytes\": %" PRIu64 ", \"block_size\": %" PRIu64
+			", \"blocks_total\": %" PRIu64 ", \"blocks_used\": %" PRIu64
+			", \"blocks_free\": %" PRIu64 ", \"objects\": %" PRIu64
+			", \"journal_bytes\": %" PRIu64 ", \"journal_used_bytes\": %" PRIu64
+			", \"meta_bytes\": %" PRIu64 ", \"live_data_bytes\": %" PRIu64
+			", \"used_bytes\": %" PRIu64 ", \"replayed_batches\": %" PRIu64
+			", \"replayed_records\": %" PRIu64 ", \"torn_batches\": %" PRIu64
+			", \"stale_entries\": %" PRIu64 "}\n",
+			u->device_bytes, u->block_size, u->blocks_total, u->blocks_used,
+			u->blocks_free, u->objects, u->journal_bytes, u->journal_used_bytes,
+			u->meta_bytes, u->live_data_bytes, u->used_bytes,
+			rep->replayed_batches, rep->replayed_records, rep->torn_batches,
+			rep->stale_entries);
+		return;
+	}
+	fprintf(out, "device:   %" PRIu64 " bytes, blocks of %" PRIu64 " bytes\n",
+		u->device_bytes, u->block_size);
+	fprintf(out, "blocks:   %" PRIu64 " total, %" PRIu64 " used, %" PRIu64 " free\n",
+		u->blocks_total, u->blocks_used, u->blocks_free);
+	fprintf(out, "objects:  %" PRIu64 "\n", u->objects);
+	fprintf(out, "journal:  %" PRIu64 " of %" PRIu64 " bytes in use; replay: %"
+		PRIu64 " batches, %" PRIu64 " records (%s)\n",
+		u->journal_used_bytes, u->journal_bytes, rep->replayed_batches,
+		rep->replayed_records, rep->journal_end);
+	fprintf(out, "used:     %" PRIu64 " bytes = live data %" PRIu64
+		" + journal %" PRIu64 " + metadata %" PRIu64 "\n",
+		u->used_bytes, u->live_data_bytes, u->journal_bytes, u->meta_bytes);
+}
+
+static int open_ro(struct io_loop *loop, const char *path, struct store **s,
+		   FILE *out)
+{
+	struct store_params p;
+	char why[512];
+	store_params_default(&p);
+	p.read_only = true;
+	int rc = store_open(loop, path, &p, s, why, sizeof(why));
+	if (rc)
+		fprintf(out, "error: %s\n", why);
+	return rc;
+}
+
+int store_fsck(struct io_loop *loop, const char *path, FILE *out, bool json)
+{
+	struct store *s;
+	int rc = open_ro(loop, path, &s, out);
+	if (rc)
+		return rc == -EUCLEAN ? -EUCLEAN : rc;
+	struct fsck_result r = { 0 };
+	fsck_owners(s, json ? stderr : out, &r);
+	fsck_data(s, json ? stderr : out, &r);
+	struct store_usage u;
+	store_usage(s, &u);
+	uint64_t errors = r.csum_errors + r.owner_errors + r.read_errors;
+	if (json) {
+		fprintf(out,
+			"{\"clean\": %s, \"checksum_errors\": %" PRIu64
+			", \"owner_errors\": %" PRIu64 ", \"read_errors\": %" PRIu64
+			", \"chunks_checked\": %" PRIu64 ", \"usage\": ",
+			errors ? "false" : "true", r.csum_errors, r.owner_errors,
+			r.read_errors, r.chunks_checked);
+		print_usage(out, &u, store_report(s), true);
+		fprintf(out, "}\n");
+	} else {
+		print_usage(out, &u, store_report(s), false);
+		fprintf(out, "checked:  %" PRIu64 " blocks, %" PRIu64 " chunks\n",
+			r.blocks_checked, r.chunks_checked);
+		fprintf(out, "%s: %" PRIu64 " checksum errors, %" PRIu64
+			" ownership errors, %" PRIu64 " read errors\n",
+			errors ? "NOT CLEAN" : "clean", r.csum_errors, r.owner_errors,
+			r.read_errors);
+	}
+	store_close(s);
+	return errors ? -EUCLEAN : 0;
+}
+
+int store_dump(struct io_loop *loop, const char *path, FILE *out, bool json)
+{
+	struct store *s;
+	int rc = open_ro(loop, path, &s, out);
+	if (rc)
+		return rc;
+	struct store_usage u;
+	store_usage(s, &u);
+	print_usage(out, &u, store_report(s), json);
+	store_close(s);
+	return 0;
+}

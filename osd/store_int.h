@@ -1,0 +1,205 @@
+/* Structures private to osd/store*.c. The store in memory:
+ *
+ *   index    hash of object id -> struct store_obj: durable version, the
+ *            block (if any) and what the block holds (bitmap, CRCs), and
+ *            overlays: journaled small writes not yet flushed in place,
+ *            newest first, whose data stays in the journal mirror in RAM.
+ *   blocks   per data block: owner, in-flight I/O count, metadata slot
+ *            state, dirty flag. Free blocks sit in a bitmap allocator.
+ *   journal  a RAM mirror of the ring; batches are assembled in place at
+ *            the head and written from there, and overlays point into it.
+ *
+ * Invariants (store_check):
+ *  1. A block has at most one owner, and its owner's block is that block.
+ *  2. A block is in the allocator iff it has no owner, no reservation and
+ *     no I/O in flight.
+ *  3. An object's overlays are newest first and all from batches not yet
+ *     trimmed from the journal. (After a replay some may be older than
+ *     block_version: they hold the same data as the block there.)
+ *  4. journal used bytes = appended - trimmed <= journal size.
+ *  5. The journal tail advances only after every overlay from batches
+ *     before it is in place and every metadata entry dirtied before it is
+ *     durable (store_flush.c).
+ */
+#ifndef BASALT_OSD_STORE_INT_H
+#define BASALT_OSD_STORE_INT_H
+
+#include "common/list.h"
+#include "store.h"
+#include "store_format.h"
+
+#define STORE_NO_BLOCK UINT64_MAX
+#define STORE_BATCH_HEADER_MAX (64u << 10)
+#define STORE_FLUSH_IO_MAX 128
+#define STORE_READ_RETRIES 8
+
+struct store_overlay {
+	struct store_overlay *next; /* older */
+	uint64_t version;
+	uint64_t seq; /* batch */
+	uint32_t first_chunk, nchunks;
+	uint8_t *data;	      /* in the journal mirror */
+	const uint8_t *crcs;  /* in the journal mirror (the record) */
+};
+
+struct store_obj {
+	struct store_obj *hash_next;
+	struct object_id oid;
+	uint64_t version;      /* durable */
+	uint64_t next_version; /* highest assigned, pending included */
+	uint64_t block;	       /* STORE_NO_BLOCK when none */
+	uint64_t block_version;
+	uint32_t layout_gen; /* bumped when the block changes (redirect, delete) */
+	uint32_t block_gen;  /* bumped when in-place writes go to the block */
+	bool exists;
+	bool on_flush_list;
+	unsigned refs;	      /* requests and flushes holding the object */
+	unsigned big_pending; /* whole-block writes in their data phase */
+	struct list_node waiters;
+	struct list_node flush_node;
+	struct store_overlay *overlays;
+	uint8_t bitmap[STORE_MAX_CHUNKS / 8];
+	uint32_t crc[]; /* chunks_per_block */
+};
+
+enum store_block_flag {
+	STORE_BLOCK_DIRTY = 1,	   /* metadata entry differs from memory */
+	STORE_BLOCK_SLOT_B = 2,	   /* the newest durable entry is in slot B */
+	STORE_BLOCK_RESERVED = 4,  /* allocated, owner not yet durable */
+	STORE_BLOCK_FREE_LATER = 8 /* free once its I/O drains */
+};
+
+struct store_block {
+	struct store_obj *owner;
+	uint32_t seq; /* of the newest durable entry */
+	uint16_t refs;
+	uint8_t flags;
+};
+
+struct store_stats {
+	uint64_t csum_errors;
+	uint64_t batches, records, flushes, read_retries;
+};
+
+struct store_waiter {
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+struct store {
+	struct io_loop *loop;
+	int fd;
+	struct store_params p;
+	struct store_sb sb;
+	struct store_layout L;
+	bool failed;	 /* a device write failed: no more writes */
+	bool replaying;	 /* open: the allocator is built after replay */
+	bool journal_stalled; /* the next batch waits for journal space */
+	struct list_node done_list; /* early completions, run from a timer */
+	struct io_timer done_timer;
+
+	/* index */
+	struct store_obj **buckets;
+	uint64_t bucket_mask;
+	uint64_t objects;
+	size_t obj_size;
+
+	/* blocks and allocator */
+	struct store_block *blocks;
+	uint64_t *free_bits;
+	uint64_t free_count, alloc_cursor;
+	uint64_t *dirty;
+	uint64_t dirty_count;
+
+	/* journal */
+	uint8_t *mirror;
+	uint64_t j_head;      /* offset of the next batch */
+	uint64_t j_tail;      /* offset of the oldest batch still needed */
+	uint64_t j_appended;  /* bytes ever appended (batches + wrap waste) */
+	uint64_t j_trimmed;   /* bytes ever released */
+	uint64_t j_seq;	      /* seq of the next batch */
+	uint64_t j_epoch;
+	/* The end of the last batch applied: where a trim may move to. */
+	uint64_t j_applied_pos, j_applied_appended, j_applied_seq;
+	struct list_node jqueue;   /* requests for the next batch */
+	struct list_node jbatch;   /* requests in the batch in flight */
+	bool batch_inflight;
+	uint64_t batch_pos, batch_space, batch_seq;
+	struct io_op batch_io, wrap_io;
+	unsigned batch_ios; /* writes of the batch (and its wrap) in flight */
+	int batch_error;
+	struct io_timer sync_timer; /* batch mode */
+	bool sync_inflight, sync_wanted;
+	struct io_op sync_io;
+
+	/* overlays pool */
+	struct store_overlay *overlay_pool;
+	struct store_overlay *overlay_free;
+
+	/* flush */
+	struct list_node flush_list; /* objects with overlays */
+	struct io_timer flush_timer;
+	struct store_flush *flush;   /* the cycle running, or NULL */
+	bool flush_again;
+	struct list_node checkpoint_waiters;
+
+	uint8_t *sb_buf;
+	struct store_stats stats;
+	struct store_open_report report;
+};
+
+struct store_checkpoint_waiter {
+	struct list_node node;
+	void (*done)(void *arg);
+	void *arg;
+};
+
+/* store.c: index, blocks, allocator */
+struct store_obj *store_obj_find(struct store *s, const struct object_id *oid);
+struct store_obj *store_obj_get(struct store *s, const struct object_id *oid);
+void store_obj_put(struct store *s, struct store_obj *o);
+void store_obj_maybe_free(struct store *s, struct store_obj *o);
+int store_block_alloc(struct store *s, uint64_t *block /* out */);
+void store_block_ref(struct store *s, uint64_t block);
+void store_block_unref(struct store *s, uint64_t block);
+void store_block_release(struct store *s, uint64_t block);
+void store_block_mark_dirty(struct store *s, uint64_t block);
+void store_block_set_owner(struct store *s, uint64_t block, struct store_obj *o);
+uint64_t store_block_offset(const struct store *s, uint64_t block);
+uint64_t store_entry_offset(const struct store *s, uint64_t block, bool slot_b);
+void store_overlays_drop(struct store *s, struct store_obj *o,
+			 uint64_t up_to_version);
+struct store_overlay *store_overlay_new(struct store *s);
+void store_flush_list_update(struct store *s, struct store_obj *o);
+void store_check(struct store *s);
+/* Marks the store failed after a device error; later writes get -EROFS. */
+void store_fail(struct store *s, const char *what, int err);
+bool store_crash_point(const char *name);
+
+/* store_journal.c: the write path */
+void store_journal_init(struct store *s);
+void store_write_submit(struct store *s, struct store_req *req);
+void store_journal_kick(struct store *s);
+int store_apply_record(struct store *s, const struct store_record *r,
+		       uint8_t *data, uint64_t seq);
+/* Completes REQ with RES from the loop soon (never inline). */
+void store_complete_later(struct store *s, struct store_req *req, int res);
+bool store_req_is_big(const struct store *s, const struct store_req *req);
+uint64_t store_journal_free(const struct store *s);
+
+/* store_read.c */
+void store_read_submit(struct store *s, struct store_req *req);
+
+/* store_flush.c */
+void store_flush_init(struct store *s);
+void store_flush_forget(struct store *s);
+void store_flush_start(struct store *s);
+void store_flush_maybe(struct store *s);
+
+/* store_open.c */
+int store_read_sync(struct store *s, void *buf, size_t len, uint64_t off);
+int store_write_sync(struct store *s, const void *buf, size_t len,
+		     uint64_t off);
+int store_write_sb(struct store *s, void (*done)(struct store *, int));
+
+#endif

@@ -1,0 +1,519 @@
+/* The write path: requests become records in journal batches (group
+ * commit), batches are written from the RAM mirror and flushed, then
+ * applied to the index and acknowledged in order.
+ *
+ *   submit -> [whole block: data written to a fresh block first]
+ *          -> jqueue -> batch assembled at the head -> write -> fdatasync
+ *          -> apply records -> done(req, 0), in submission order.
+ *
+ * Writes to one object keep their order: while a whole-block write is in
+ * its data phase, later writes and deletes of that object wait behind it,
+ * so journal order is version order for every object. */
+#include <errno.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "store_int.h"
+
+static void store_journal_sync(struct store *s);
+
+bool store_req_is_big(const struct store *s, const struct store_req *req)
+{
+	return req->op == STORE_OP_WRITE && req->offset == 0 &&
+	       req->len == s->L.block_size;
+}
+
+uint64_t store_journal_free(const struct store *s)
+{
+	return s->L.journal_size - (s->j_appended - s->j_trimmed);
+}
+
+/* --- completions ------------------------------------------------------------ */
+
+static void store_done_fire(struct io_timer *t)
+{
+	struct store *s = t->ctx;
+	struct list_node *pos, *tmp;
+	struct list_node ready;
+	list_init(&ready);
+	list_for_each_safe(pos, tmp, &s->done_list) {
+		list_del(pos);
+		list_add_tail(&ready, pos);
+	}
+	list_for_each_safe(pos, tmp, &ready) {
+		struct store_req *req = list_entry(pos, struct store_req, node);
+		struct store_obj *o = req->obj;
+		list_del(pos);
+		req->obj = NULL;
+		req->done(req, req->result);
+		if (o)
+			store_obj_put(s, o);
+	}
+}
+
+void store_complete_later(struct store *s, struct store_req *req, int res)
+{
+	req->result = res;
+	list_add_tail(&s->done_list, &req->node);
+	if (!io_timer_armed(&s->done_timer))
+		io_timer_arm(s->loop, &s->done_timer, 0);
+}
+
+/* --- submission ----------------------------------------------------------------- */
+
+static void store_big_data_done(struct io_op *op, int res);
+
+/* Sends REQ on its way; the object has no whole-block write pending. */
+static void store_dispatch(struct store *s, struct store_req *req)
+{
+	struct store_obj *o = req->obj;
+	if (!store_req_is_big(s, req)) {
+		list_add_tail(&s->jqueue, &req->node);
+		return;
+	}
+	int rc = store_block_alloc(s, &req->block);
+	if (rc) {
+		store_complete_later(s, req, rc);
+		return;
+	}
+	o->big_pending++;
+	store_block_ref(s, req->block);
+	req->io.ctx = req;
+	req->io.done = store_big_data_done;
+	io_write(s->loop, &req->io, s->fd, req->buf, req->len,
+		 store_block_offset(s, req->block));
+}
+
+static void store_release_waiters(struct store *s, struct store_obj *o)
+{
+	while (!o->big_pending && !list_empty(&o->waiters)) {
+		struct list_node *n = list_first(&o->waiters);
+		list_del(n);
+		store_dispatch(s, list_entry(n, struct store_req, node));
+	}
+}
+
+static void store_big_data_done(struct io_op *op, int res)
+{
+	struct store_req *req = op->ctx;
+	struct store_obj *o = req->obj;
+	struct store *s = req->store;
+	o->big_pending--;
+	store_block_unref(s, req->block);
+	if (res != (int)req->len) {
+		store_fail(s, "write to a data block", res < 0 ? res : -EIO);
+		store_block_release(s, req->block);
+		store_complete_later(s, req, -EIO);
+	} else {
+		store_crash_point("big-data-written");
+		list_add_tail(&s->jqueue, &req->node);
+	}
+	store_release_waiters(s, o);
+	store_journal_kick(s);
+}
+
+static int store_write_check(const struct store *s, const struct store_req *req)
+{
+	if (req->op == STORE_OP_DELETE)
+		return 0;
+	if (req->op != STORE_OP_WRITE || req->len == 0 ||
+	    req->offset % STORE_CHUNK || req->len % STORE_CHUNK ||
+	    (uint64_t)req->offset + req->len > s->L.block_size ||
+	    ((uintptr_t)req->buf % STORE_CHUNK))
+		return -EINVAL;
+	return 0;
+}
+
+void store_write_submit(struct store *s, struct store_req *req)
+{
+	req->obj = NULL;
+	req->store = s;
+	int rc = s->p.read_only || s->failed ? -EROFS : store_write_check(s, req);
+	if (rc) {
+		store_complete_later(s, req, rc);
+		return;
+	}
+	struct store_obj *o = store_obj_get(s, &req->oid);
+	if (!o) {
+		store_complete_later(s, req, -ENOMEM);
+		return;
+	}
+	req->obj = o;
+	if (req->op == STORE_OP_DELETE && !o->exists && o->next_version == o->version) {
+		store_complete_later(s, req, -ENOENT);
+		return;
+	}
+	uint64_t current = o->next_version > o->version ? o->next_version : o->version;
+	if (req->version == 0)
+		req->version = current + 1;
+	else if (req->version <= current) {
+		store_complete_later(s, req, -ESTALE);
+		return;
+	}
+	o->next_version = req->version;
+	if (o->big_pending) {
+		list_add_tail(&o->waiters, &req->node);
+		return;
+	}
+	store_dispatch(s, req);
+	store_journal_kick(s);
+}
+
+/* --- batches ------------------------------------------------------------------------ */
+
+static uint32_t store_batch_data_max(const struct store *s)
+{
+	uint64_t max = s->L.journal_size / 4;
+	return max > (4u << 20) ? (4u << 20) : (uint32_t)max;
+}
+
+/* Takes requests off jqueue that fit one batch; returns header and data
+ * lengths. */
+static unsigned store_batch_take(struct store *s, uint32_t *header_len,
+				 uint32_t *data_len)
+{
+	uint32_t hl = STORE_BATCH_HEADER_LEN, dl = 0, max = store_batch_data_max(s);
+	unsigned n = 0;
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &s->jqueue) {
+		struct store_req *req = list_entry(pos, struct store_req, node);
+		bool big = store_req_is_big(s, req);
+		uint32_t rl, d = 0;
+		if (req->op == STORE_OP_DELETE)
+			rl = store_record_len(STORE_REC_DELETE, 0);
+		else if (big)
+			rl = store_record_len(STORE_REC_BIG, s->L.chunks_per_block);
+		else {
+			rl = store_record_len(STORE_REC_SMALL, req->len / STORE_CHUNK);
+			d = req->len;
+		}
+		if (n && (hl + rl > STORE_BATCH_HEADER_MAX ||
+			  store_batch_header_space(hl + rl) + dl + d > max))
+			break;
+		hl += rl;
+		dl += d;
+		n++;
+		list_del(pos);
+		list_add_tail(&s->jbatch, pos);
+	}
+	*header_len = hl;
+	*data_len = dl;
+	return n;
+}
+
+/* Encodes the batch of requests on jbatch at mirror offset POS. */
+static void store_batch_encode(struct store *s, uint64_t pos, uint32_t header_len,
+			       uint32_t data_len, unsigned count)
+{
+	uint8_t *base = s->mirror + pos;
+	uint8_t *data = base + store_batch_header_space(header_len);
+	uint32_t data_off = 0, crcs[STORE_MAX_CHUNKS];
+	struct enc e;
+	memset(base, 0, store_batch_header_space(header_len));
+	enc_init(&e, base, header_len);
+	enc_reserve(&e, STORE_BATCH_HEADER_LEN);
+	struct list_node *pos_n, *tmp;
+	list_for_each_safe(pos_n, tmp, &s->jbatch) {
+		struct store_req *req = list_entry(pos_n, struct store_req, node);
+		struct store_record r = { .oid = req->oid, .version = req->version };
+		if (req->op == STORE_OP_DELETE) {
+			r.type = STORE_REC_DELETE;
+		} else if (store_req_is_big(s, req)) {
+			r.type = STORE_REC_BIG;
+			r.nchunks = s->L.chunks_per_block;
+			r.block = req->block;
+			for (uint32_t i = 0; i < r.nchunks; i++)
+				crcs[i] = crc32c(0, (uint8_t *)req->buf + i * STORE_CHUNK,
+						 STORE_CHUNK);
+		} else {
+			r.type = STORE_REC_SMALL;
+			r.nchunks = req->len / STORE_CHUNK;
+			r.first_chunk = req->offset / STORE_CHUNK;
+			r.data_off = data_off;
+			memcpy(data + data_off, req->buf, req->len);
+			for (uint32_t i = 0; i < r.nchunks; i++)
+				crcs[i] = crc32c(0, data + data_off + i * STORE_CHUNK,
+						 STORE_CHUNK);
+			data_off += req->len;
+		}
+		store_record_encode(&e, &r, crcs);
+	}
+	BASALT_ASSERT(enc_status(&e) == 0 && e.pos == header_len &&
+		      data_off == data_len);
+	struct store_batch b = { STORE_BATCH_RECORDS, s->j_epoch, s->j_seq,
+				 header_len, data_len, count };
+	store_batch_seal(base, &b);
+}
+
+static void store_batch_written(struct io_op *op, int res);
+
+void store_journal_kick(struct store *s)
+{
+	if (s->batch_inflight || list_empty(&s->jqueue) || s->failed)
+		return;
+	uint32_t header_len, data_len;
+	unsigned count = store_batch_take(s, &header_len, &data_len);
+	uint64_t space = store_batch_header_space(header_len) + data_len;
+	uint64_t pos = s->j_head, waste = 0;
+	if (pos + space > s->L.journal_size) {
+		waste = s->L.journal_size - pos;
+		pos = 0;
+	}
+	if (space + waste > store_journal_free(s)) {
+		/* Put them back, in order, and wait for a flush to trim. */
+		struct list_node *n;
+		while ((n = s->jbatch.prev) != &s->jbatch) {
+			list_del(n);
+			list_add_head(&s->jqueue, n);
+		}
+		s->journal_stalled = true;
+		store_flush_start(s);
+		return;
+	}
+	s->journal_stalled = false;
+	s->batch_ios = 1;
+	s->batch_error = 0;
+	if (waste) {
+		/* A WRAP marker tells replay the next batch is at offset 0;
+		 * it is made durable by the same flush as the batch. */
+		uint8_t *w = s->mirror + s->j_head;
+		memset(w, 0, STORE_CHUNK);
+		struct store_batch b = { STORE_BATCH_WRAP, s->j_epoch, s->j_seq++,
+					 STORE_BATCH_HEADER_LEN, 0, 0 };
+		store_batch_seal(w, &b);
+		s->batch_ios++;
+		s->wrap_io.ctx = s;
+		s->wrap_io.done = store_batch_written;
+		io_write(s->loop, &s->wrap_io, s->fd, w, STORE_CHUNK,
+			 s->L.journal_offset + s->j_head);
+	}
+	store_batch_encode(s, pos, header_len, data_len, count);
+	s->batch_pos = pos;
+	s->batch_space = space;
+	s->batch_seq = s->j_seq++;
+	s->j_appended += waste + space;
+	s->j_head = pos + space == s->L.journal_size ? 0 : pos + space;
+	s->batch_inflight = true;
+	store_crash_point("batch-assembled");
+	s->batch_io.ctx = s;
+	s->batch_io.done = store_batch_written;
+	io_write(s->loop, &s->batch_io, s->fd, s->mirror + pos, space,
+		 s->L.journal_offset + pos);
+}
+
+static void store_batch_fail(struct store *s, int res)
+{
+	store_fail(s, "journal write", res < 0 ? res : -EIO);
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &s->jbatch) {
+		list_del(pos);
+		struct store_req *req = list_entry(pos, struct store_req, node);
+		if (store_req_is_big(s, req))
+			store_block_release(s, req->block);
+		store_complete_later(s, req, -EIO);
+	}
+	list_for_each_safe(pos, tmp, &s->jqueue) {
+		list_del(pos);
+		store_complete_later(s, list_entry(pos, struct store_req, node), -EROFS);
+	}
+	s->batch_inflight = false;
+}
+
+/* The batch is durable: apply it and acknowledge its requests in order. */
+static void store_batch_durable(struct store *s)
+{
+	uint8_t *base = s->mirror + s->batch_pos;
+	struct store_batch b;
+	int rc = store_batch_decode(base, s->batch_space, s->L.chunks_per_block, &b);
+	BASALT_ASSERT(rc == 0);
+	uint8_t *data = base + store_batch_header_space(b.header_len);
+	struct dec d;
+	struct store_record r;
+	dec_init(&d, base + STORE_BATCH_HEADER_LEN, b.header_len - STORE_BATCH_HEADER_LEN);
+	while ((rc = store_record_next(&d, s->L.chunks_per_block, &r)) == 1)
+		BASALT_ASSERT(store_apply_record(s, &r, data, b.seq) == 0);
+	BASALT_ASSERT(rc == 0);
+	s->j_applied_pos = s->j_head;
+	s->j_applied_appended = s->j_appended;
+	s->j_applied_seq = s->j_seq;
+	s->stats.batches++;
+	s->stats.records += b.record_count;
+	s->batch_inflight = false;
+	store_crash_point("batch-applied");
+
+	struct list_node done, *pos, *tmp;
+	list_init(&done);
+	list_for_each_safe(pos, tmp, &s->jbatch) {
+		list_del(pos);
+		list_add_tail(&done, pos);
+	}
+	list_for_each_safe(pos, tmp, &done) {
+		struct store_req *req = list_entry(pos, struct store_req, node);
+		struct store_obj *o = req->obj;
+		list_del(pos);
+		req->obj = NULL;
+		req->done(req, 0);
+		store_obj_put(s, o);
+	}
+	store_flush_maybe(s);
+	store_journal_kick(s);
+}
+
+static void store_batch_synced(struct io_op *op, int res)
+{
+	struct store *s = op->ctx;
+	if (res < 0) {
+		store_batch_fail(s, res);
+		return;
+	}
+	store_crash_point("batch-synced");
+	store_batch_durable(s);
+}
+
+static void store_batch_written(struct io_op *op, int res)
+{
+	struct store *s = op->ctx;
+	size_t want = op == &s->wrap_io ? STORE_CHUNK : s->batch_space;
+	if (res != (int)want && !s->batch_error)
+		s->batch_error = res < 0 ? res : -EIO;
+	if (--s->batch_ios > 0)
+		return;
+	if (s->batch_error) {
+		store_batch_fail(s, s->batch_error);
+		return;
+	}
+	store_crash_point("batch-written");
+	if (s->p.sync == STORE_SYNC_BATCH) {
+		store_journal_sync(s);
+		store_batch_durable(s);
+		return;
+	}
+	s->batch_io.done = store_batch_synced;
+	io_fsync(s->loop, &s->batch_io, s->fd, true);
+}
+
+/* --- batch mode: a flush at most sync_interval after a write ------------------ */
+
+static void store_sync_done(struct io_op *op, int res)
+{
+	struct store *s = op->ctx;
+	s->sync_inflight = false;
+	if (res < 0)
+		store_fail(s, "journal flush", res);
+	if (s->sync_wanted)
+		store_journal_sync(s);
+}
+
+static void store_sync_fire(struct io_timer *t)
+{
+	struct store *s = t->ctx;
+	s->sync_wanted = false;
+	s->sync_inflight = true;
+	s->sync_io.ctx = s;
+	s->sync_io.done = store_sync_done;
+	io_fsync(s->loop, &s->sync_io, s->fd, true);
+}
+
+static void store_journal_sync(struct store *s)
+{
+	s->sync_wanted = true;
+	if (!s->sync_inflight && !io_timer_armed(&s->sync_timer))
+		io_timer_arm(s->loop, &s->sync_timer, s->p.sync_interval_ns);
+}
+
+void store_journal_init(struct store *s)
+{
+	io_timer_init(&s->done_timer, store_done_fire, s);
+	io_timer_init(&s->sync_timer, store_sync_fire, s);
+}
+
+/* --- applying records (runtime and replay) ---------------------------------------- */
+
+static void store_apply_small(struct store *s, struct store_obj *o,
+			      const struct store_record *r, uint8_t *data,
+			      uint64_t seq)
+{
+	struct store_overlay *ov = store_overlay_new(s);
+	ov->version = r->version;
+	ov->seq = seq;
+	ov->first_chunk = r->first_chunk;
+	ov->nchunks = r->nchunks;
+	ov->data = data + r->data_off;
+	ov->crcs = r->crcs;
+	ov->next = o->overlays;
+	o->overlays = ov;
+	store_flush_list_update(s, o);
+}
+
+static int store_apply_big(struct store *s, struct store_obj *o,
+			   const struct store_record *r)
+{
+	if (r->block >= s->L.block_count)
+		return -EUCLEAN;
+	if (o->block != r->block) {
+		if (s->blocks[r->block].owner)
+			return -EUCLEAN; /* two owners: only corruption does this */
+		if (o->block != STORE_NO_BLOCK)
+			store_block_release(s, o->block);
+		o->block = r->block;
+		store_block_set_owner(s, r->block, o);
+	} else {
+		store_block_mark_dirty(s, r->block);
+	}
+	o->block_version = r->version;
+	memset(o->bitmap, 0, sizeof(o->bitmap));
+	for (uint32_t i = 0; i < r->nchunks; i++) {
+		store_bit_set(o->bitmap, i);
+		o->crc[i] = store_record_crc(r, i);
+	}
+	o->layout_gen++;
+	o->block_gen++;
+	store_overlays_drop(s, o, r->version);
+	return 0;
+}
+
+static void store_apply_delete(struct store *s, struct store_obj *o,
+			       const struct store_record *r)
+{
+	if (o->block != STORE_NO_BLOCK) {
+		store_block_release(s, o->block);
+		o->block = STORE_NO_BLOCK;
+	}
+	o->block_version = 0;
+	memset(o->bitmap, 0, sizeof(o->bitmap));
+	o->layout_gen++;
+	o->block_gen++;
+	store_overlays_drop(s, o, UINT64_MAX);
+	o->exists = false;
+	(void)r;
+}
+
+int store_apply_record(struct store *s, const struct store_record *r,
+		       uint8_t *data, uint64_t seq)
+{
+	struct store_obj *o = store_obj_get(s, &r->oid);
+	if (!o)
+		return -ENOMEM;
+	int rc = 0;
+	switch (r->type) {
+	case STORE_REC_SMALL:
+		store_apply_small(s, o, r, data, seq);
+		o->exists = true;
+		break;
+	case STORE_REC_BIG:
+		rc = store_apply_big(s, o, r);
+		o->exists = rc == 0;
+		break;
+	case STORE_REC_DELETE:
+		store_apply_delete(s, o, r);
+		break;
+	}
+	if (r->version > o->version)
+		o->version = r->version;
+	if (o->version > o->next_version)
+		o->next_version = o->version;
+	store_obj_put(s, o);
+	return rc;
+}

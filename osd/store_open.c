@@ -1,0 +1,682 @@
+/* Formatting, opening (load the metadata area, replay the journal, build
+ * the allocator, checkpoint) and closing a store. Set-up I/O here runs the
+ * loop synchronously (io_wait_for): nothing else is served yet. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/assert.h"
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "store_int.h"
+
+#define STORE_IO_CHUNK (4u << 20)
+
+static int store_why(char *why, size_t len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int store_why(char *why, size_t len, int rc, const char *fmt, ...)
+{
+	if (why && len) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(why, len, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+static int sync_rw(struct io_loop *loop, int fd, bool write, void *buf,
+		   size_t len, uint64_t off)
+{
+	struct io_wait w = { 0 };
+	struct io_op op = { .done = io_wait_done, .ctx = &w };
+	while (len) {
+		size_t n = len > STORE_IO_CHUNK ? STORE_IO_CHUNK : len;
+		if (write)
+			io_write(loop, &op, fd, buf, n, off);
+		else
+			io_read(loop, &op, fd, buf, n, off);
+		int rc = io_wait_for(loop, &w);
+		if (rc < 0)
+			return rc;
+		if ((size_t)rc != n)
+			return -EIO;
+		buf = (uint8_t *)buf + n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int sync_fsync(struct io_loop *loop, int fd)
+{
+	struct io_wait w = { 0 };
+	struct io_op op = { .done = io_wait_done, .ctx = &w };
+	io_fsync(loop, &op, fd, true);
+	return io_wait_for(loop, &w);
+}
+
+int store_read_sync(struct store *s, void *buf, size_t len, uint64_t off)
+{
+	return sync_rw(s->loop, s->fd, false, buf, len, off);
+}
+
+int store_write_sync(struct store *s, const void *buf, size_t len, uint64_t off)
+{
+	return sync_rw(s->loop, s->fd, true, (void *)buf, len, off);
+}
+
+/* --- superblock writes: alternate slots, each followed by a flush --------- */
+
+struct sb_write {
+	struct io_op op;
+	struct store *s;
+	void (*done)(struct store *, int);
+	bool synced;
+};
+
+static void sb_write_step(struct io_op *op, int res)
+{
+	struct sb_write *w = op->ctx;
+	struct store *s = w->s;
+	if (res >= 0 && !w->synced && res != STORE_SB_SIZE)
+		res = -EIO;
+	if (res >= 0 && !w->synced) {
+		w->synced = true;
+		store_crash_point("sb-written");
+		io_fsync(s->loop, &w->op, s->fd, true);
+		return;
+	}
+	void (*done)(struct store *, int) = w->done;
+	free(w);
+	done(s, res < 0 ? res : 0);
+}
+
+int store_write_sb(struct store *s, void (*done)(struct store *, int))
+{
+	struct sb_write *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	s->sb.generation++;
+	s->sb.journal_epoch = s->j_epoch;
+	store_sb_encode(&s->sb, s->sb_buf);
+	w->s = s;
+	w->done = done;
+	w->op.ctx = w;
+	w->op.done = sb_write_step;
+	io_write(s->loop, &w->op, s->fd, s->sb_buf, STORE_SB_SIZE,
+		 (s->sb.generation & 1) ? STORE_SB_SLOT1 : 0);
+	return 0;
+}
+
+/* --- mkfs ----------------------------------------------------------------------- */
+
+/* Names what already lives on the device, or NULL. BUF holds its first
+ * 128 KiB. */
+static const char *store_signature(const uint8_t *buf)
+{
+	if (store_sb_has_magic(buf) || store_sb_has_magic(buf + STORE_SB_SLOT1))
+		return "a Basalt store";
+	if (le_load16(buf + 1080) == 0xEF53)
+		return "an ext2/3/4 filesystem";
+	if (memcmp(buf, "XFSB", 4) == 0)
+		return "an XFS filesystem";
+	if (memcmp(buf + 65536 + 64, "_BHRfS_M", 8) == 0)
+		return "a btrfs filesystem";
+	if (memcmp(buf, "LUKS\xba\xbe", 6) == 0)
+		return "a LUKS volume";
+	if (memcmp(buf + 4086, "SWAPSPACE2", 10) == 0 ||
+	    memcmp(buf + 4086, "SWAP-SPACE", 10) == 0)
+		return "swap space";
+	if (memcmp(buf + 512, "LABELONE", 8) == 0)
+		return "an LVM physical volume";
+	if (memcmp(buf + 512, "EFI PART", 8) == 0)
+		return "a GPT partition table";
+	if (buf[510] == 0x55 && buf[511] == 0xAA)
+		return "a partition table or boot sector";
+	return NULL;
+}
+
+static uint32_t store_dio_align(const char *path)
+{
+	struct statx stx;
+	if (statx(AT_FDCWD, path, 0, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align &&
+	    stx.stx_dio_offset_align <= STORE_CHUNK)
+		return stx.stx_dio_offset_align;
+	return STORE_SECTOR;
+}
+
+static int mkfs_open(struct io_loop *loop, const char *path, uint64_t want,
+		     int *fd, uint64_t *size, char *why, size_t why_len)
+{
+	int rc = io_open(loop, path, O_RDWR | O_DIRECT, 0, fd);
+	bool created = false;
+	if (rc == -ENOENT) {
+		if (!want)
+			return store_why(why, why_len, -EINVAL,
+					 "%s does not exist; give --size to create it", path);
+		rc = io_open(loop, path, O_RDWR | O_CREAT | O_EXCL | O_DIRECT, 0600, fd);
+		created = true;
+	}
+	if (rc == -EINVAL) /* no O_DIRECT here (tmpfs): refuse clearly */
+		return store_why(why, why_len, rc,
+				 "%s: the filesystem does not support O_DIRECT", path);
+	if (rc)
+		return store_why(why, why_len, rc, "cannot open %s: %s", path,
+				 strerror(-rc));
+	rc = io_file_size(loop, *fd, size);
+	if (rc == 0 && want > *size) {
+		struct io_wait w = { 0 };
+		struct io_op op = { .done = io_wait_done, .ctx = &w };
+		io_fallocate(loop, &op, *fd, 0, 0, want);
+		rc = io_wait_for(loop, &w);
+		if (rc)
+			rc = store_why(why, why_len, rc, "cannot allocate %llu bytes for %s: %s",
+				       (unsigned long long)want, path, strerror(-rc));
+		*size = want;
+	} else if (rc == 0 && want && want < *size) {
+		*size = want; /* use the first WANT bytes */
+	}
+	if (rc && created)
+		unlink(path);
+	return rc;
+}
+
+int store_mkfs(struct io_loop *loop, const char *path,
+	       const struct store_mkfs_params *params, char *why, size_t why_len)
+{
+	uint32_t block_size = params->block_size ? params->block_size : 128u << 10;
+	int fd;
+	uint64_t size;
+	int rc = mkfs_open(loop, path, params->size, &fd, &size, why, why_len);
+	if (rc)
+		return rc;
+	uint64_t journal = params->journal_size;
+	if (!journal) {
+		journal = 32u << 20;
+		if (journal > size / 8)
+			journal = size / 8 / STORE_CHUNK * STORE_CHUNK;
+		if (journal < STORE_JOURNAL_MIN)
+			journal = STORE_JOURNAL_MIN;
+	}
+	struct store_sb sb = { .format = STORE_FORMAT_VERSION };
+	uint8_t *buf = NULL;
+	rc = store_layout_compute(size, block_size, journal, store_dio_align(path),
+				  &sb.layout);
+	if (rc) {
+		rc = store_why(why, why_len, rc,
+			       "cannot lay out a store of %llu bytes with %u-byte blocks "
+			       "and a %llu-byte journal (block size: a power of two from "
+			       "64K to 1M; journal: at least 4M)",
+			       (unsigned long long)size, block_size,
+			       (unsigned long long)journal);
+		goto out;
+	}
+	if (posix_memalign((void **)&buf, STORE_CHUNK, STORE_IO_CHUNK)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	uint64_t probe = size < 128 * 1024 ? size / STORE_CHUNK * STORE_CHUNK : 128 * 1024;
+	memset(buf, 0, 128 * 1024);
+	rc = sync_rw(loop, fd, false, buf, probe, 0);
+	if (rc) {
+		rc = store_why(why, why_len, rc, "cannot read %s: %s", path, strerror(-rc));
+		goto out;
+	}
+	const char *found = store_signature(buf);
+	if (found && !params->force) {
+		rc = store_why(why, why_len, -EEXIST,
+			       "%s already holds %s; use --force to format it anyway",
+			       path, found);
+		goto out;
+	}
+	/* Zero the superblocks, journal and metadata: later writes there are
+	 * overwrites, and replay never mistakes old bytes for a batch. */
+	memset(buf, 0, STORE_IO_CHUNK);
+	for (uint64_t off = 0; off < sb.layout.data_offset; off += STORE_IO_CHUNK) {
+		uint64_t n = sb.layout.data_offset - off < STORE_IO_CHUNK
+				     ? sb.layout.data_offset - off
+				     : STORE_IO_CHUNK;
+		rc = sync_rw(loop, fd, true, buf, n, off);
+		if (rc) {
+			rc = store_why(why, why_len, rc, "cannot write %s: %s", path,
+				       strerror(-rc));
+			goto out;
+		}
+	}
+	if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != sizeof(sb.uuid))
+		memset(sb.uuid, 0x42, sizeof(sb.uuid));
+	sb.generation = 1;
+	sb.journal_tail = 0;
+	sb.journal_seq = 1;
+	sb.journal_epoch = 1;
+	sb.created_unix = (uint64_t)time(NULL);
+	store_sb_encode(&sb, buf);
+	rc = sync_rw(loop, fd, true, buf, STORE_SB_SIZE, STORE_SB_SLOT1);
+	if (rc == 0)
+		rc = sync_fsync(loop, fd);
+	if (rc)
+		rc = store_why(why, why_len, rc, "cannot write the superblock: %s",
+			       strerror(-rc));
+out:
+	free(buf);
+	io_close(loop, fd);
+	return rc;
+}
+
+/* --- open ------------------------------------------------------------------------- */
+
+void store_params_default(struct store_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->sync = STORE_SYNC_ALWAYS;
+	p->sync_interval_ns = IO_MS(5);
+	p->direct = true;
+}
+
+static int store_load_sb(struct store *s, char *why, size_t why_len)
+{
+	struct store_sb a, b;
+	int ra = store_sb_decode(s->sb_buf, &a);
+	int rb = store_sb_decode(s->sb_buf + STORE_SB_SIZE, &b);
+	if (ra == -EPROTONOSUPPORT || rb == -EPROTONOSUPPORT)
+		return store_why(why, why_len, -EPROTONOSUPPORT,
+				 "the store was written by a newer Basalt (format > %d)",
+				 STORE_FORMAT_VERSION);
+	if (ra && rb)
+		return store_why(why, why_len, -EBADMSG,
+				 store_sb_has_magic(s->sb_buf) ||
+						 store_sb_has_magic(s->sb_buf + STORE_SB_SIZE)
+					 ? "both superblocks are corrupt"
+					 : "not a Basalt store (no superblock)");
+	s->sb = ra ? b : rb ? a : (a.generation > b.generation ? a : b);
+	s->L = s->sb.layout;
+	return 0;
+}
+
+static int store_alloc_memory(struct store *s)
+{
+	const struct store_layout *L = &s->L;
+	uint64_t overlays = L->journal_size / STORE_CHUNK + 1;
+	uint64_t buckets = 1;
+	while (buckets < L->block_count + overlays)
+		buckets <<= 1;
+	s->bucket_mask = buckets - 1;
+	s->obj_size = sizeof(struct store_obj) + L->chunks_per_block * sizeof(uint32_t);
+	s->buckets = calloc(buckets, sizeof(*s->buckets));
+	s->blocks = calloc(L->block_count, sizeof(*s->blocks));
+	s->free_bits = calloc((L->block_count + 63) / 64, sizeof(uint64_t));
+	s->dirty = calloc(L->block_count, sizeof(uint64_t));
+	s->overlay_pool = calloc(overlays, sizeof(*s->overlay_pool));
+	if (!s->buckets || !s->blocks || !s->free_bits || !s->dirty ||
+	    !s->overlay_pool ||
+	    posix_memalign((void **)&s->mirror, STORE_CHUNK, L->journal_size))
+		return -ENOMEM;
+	for (uint64_t i = 0; i < overlays; i++) {
+		s->overlay_pool[i].next = s->overlay_free;
+		s->overlay_free = &s->overlay_pool[i];
+	}
+	return 0;
+}
+
+/* Loads one block's entry: the valid slot with the newer seq wins. */
+static int store_load_entry(struct store *s, uint64_t b, const uint8_t *a_buf,
+			    const uint8_t *b_buf, uint64_t *stale, char *why,
+			    size_t why_len)
+{
+	struct store_entry ea, eb, *e = NULL;
+	int ra = store_entry_decode(a_buf, s->L.chunks_per_block, s->L.entry_size, b, &ea);
+	int rb = store_entry_decode(b_buf, s->L.chunks_per_block, s->L.entry_size, b, &eb);
+	if (ra < 0 && rb < 0)
+		return store_why(why, why_len, -EUCLEAN,
+				 "metadata entry of block %llu is corrupt in both slots",
+				 (unsigned long long)b);
+	if (ra == 0 && (rb != 0 || !store_seq_newer(eb.seq, ea.seq)))
+		e = &ea;
+	else if (rb == 0)
+		e = &eb;
+	struct store_block *blk = &s->blocks[b];
+	if (!e)
+		return 0; /* never written */
+	blk->seq = e->seq;
+	if (e == &eb)
+		blk->flags |= STORE_BLOCK_SLOT_B;
+	if (!e->used)
+		return 0;
+	struct store_obj *o = store_obj_get(s, &e->oid);
+	if (!o)
+		return -ENOMEM;
+	o->refs--;
+	if (o->block != STORE_NO_BLOCK) {
+		/* Two entries claim the object: a crash between writing the new
+		 * one and clearing the old. The newer version wins. */
+		(*stale)++;
+		if (o->block_version >= e->version) {
+			store_block_mark_dirty(s, b);
+			return 0;
+		}
+		s->blocks[o->block].owner = NULL;
+		store_block_mark_dirty(s, o->block);
+	}
+	o->exists = true;
+	o->block = b;
+	o->version = o->next_version = o->block_version = e->version;
+	memcpy(o->bitmap, e->bitmap, sizeof(o->bitmap));
+	memcpy(o->crc, e->crc, s->L.chunks_per_block * sizeof(uint32_t));
+	blk->owner = o;
+	return 0;
+}
+
+static int store_load_meta(struct store *s, char *why, size_t why_len)
+{
+	const uint64_t per_read = STORE_IO_CHUNK / s->L.entry_size;
+	uint8_t *a = NULL, *b = NULL;
+	int rc = 0;
+	if (posix_memalign((void **)&a, STORE_CHUNK, STORE_IO_CHUNK) ||
+	    posix_memalign((void **)&b, STORE_CHUNK, STORE_IO_CHUNK)) {
+		free(a);
+		return -ENOMEM;
+	}
+	for (uint64_t first = 0; first < s->L.block_count && !rc; first += per_read) {
+		uint64_t n = s->L.block_count - first < per_read ? s->L.block_count - first
+								 : per_read;
+		size_t len = (n * s->L.entry_size + STORE_CHUNK - 1) / STORE_CHUNK * STORE_CHUNK;
+		rc = store_read_sync(s, a, len, store_entry_offset(s, first, false));
+		if (!rc)
+			rc = store_read_sync(s, b, len, store_entry_offset(s, first, true));
+		if (rc) {
+			rc = store_why(why, why_len, rc, "cannot read the metadata area: %s",
+				       strerror(-rc));
+			break;
+		}
+		for (uint64_t i = 0; i < n && !rc; i++)
+			rc = store_load_entry(s, first + i, a + i * s->L.entry_size,
+					      b + i * s->L.entry_size,
+					      &s->report.stale_entries, why, why_len);
+	}
+	free(a);
+	free(b);
+	return rc;
+}
+
+/* Checks the data a batch's records depend on: small-write data in the
+ * batch and whole-block data in its block. A mismatch means the batch was
+ * torn by the crash (and so never acknowledged). */
+static int store_replay_verify(struct store *s, const struct store_batch *bt,
+			       const uint8_t *base, uint8_t *scratch)
+{
+	const uint8_t *data = base + store_batch_header_space(bt->header_len);
+	struct dec d;
+	struct store_record r;
+	int rc;
+	dec_init(&d, base + STORE_BATCH_HEADER_LEN, bt->header_len - STORE_BATCH_HEADER_LEN);
+	unsigned count = 0;
+	while ((rc = store_record_next(&d, s->L.chunks_per_block, &r)) == 1) {
+		count++;
+		if (r.type == STORE_REC_SMALL) {
+			if (r.data_off + r.nchunks * STORE_CHUNK > bt->data_len)
+				return -EBADMSG;
+			for (uint32_t i = 0; i < r.nchunks; i++)
+				if (crc32c(0, data + r.data_off + i * STORE_CHUNK,
+					   STORE_CHUNK) != store_record_crc(&r, i))
+					return -EBADMSG;
+		} else if (r.type == STORE_REC_BIG) {
+			if (r.block >= s->L.block_count)
+				return -EBADMSG;
+			rc = store_read_sync(s, scratch, s->L.block_size,
+					     store_block_offset(s, r.block));
+			if (rc)
+				return rc;
+			for (uint32_t i = 0; i < r.nchunks; i++)
+				if (crc32c(0, scratch + i * STORE_CHUNK, STORE_CHUNK) !=
+				    store_record_crc(&r, i))
+					return -EBADMSG;
+		}
+	}
+	return rc == 0 && count == bt->record_count ? 0 : -EBADMSG;
+}
+
+static int store_replay(struct store *s, char *why, size_t why_len)
+{
+	uint8_t *scratch = NULL;
+	if (posix_memalign((void **)&scratch, STORE_CHUNK, s->L.block_size))
+		return -ENOMEM;
+	int rc = store_read_sync(s, s->mirror, s->L.journal_size, s->L.journal_offset);
+	if (rc) {
+		free(scratch);
+		return store_why(why, why_len, rc, "cannot read the journal: %s",
+				 strerror(-rc));
+	}
+	uint64_t pos = s->sb.journal_tail, seq = s->sb.journal_seq, appended = 0;
+	s->j_epoch = s->sb.journal_epoch;
+	const char *end = "end of journal";
+	s->replaying = true;
+	while (appended < s->L.journal_size) {
+		if (pos == s->L.journal_size)
+			pos = 0;
+		struct store_batch bt;
+		uint8_t *base = s->mirror + pos;
+		if (store_batch_decode(base, s->L.journal_size - pos,
+				       s->L.chunks_per_block, &bt) ||
+		    bt.epoch != s->j_epoch || bt.seq != seq)
+			break;
+		if (bt.kind == STORE_BATCH_WRAP) {
+			appended += s->L.journal_size - pos;
+			pos = 0;
+			seq++;
+			continue;
+		}
+		uint64_t space = store_batch_header_space(bt.header_len) + bt.data_len;
+		if (space > s->L.journal_size - pos ||
+		    appended + space > s->L.journal_size) {
+			end = "batch runs past the journal";
+			break;
+		}
+		rc = store_replay_verify(s, &bt, base, scratch);
+		if (rc == -EBADMSG) {
+			end = "torn batch discarded";
+			s->report.torn_batches++;
+			rc = 0;
+			break;
+		}
+		if (rc)
+			break;
+		uint8_t *data = base + store_batch_header_space(bt.header_len);
+		struct dec d;
+		struct store_record r;
+		dec_init(&d, base + STORE_BATCH_HEADER_LEN,
+			 bt.header_len - STORE_BATCH_HEADER_LEN);
+		while (!rc && store_record_next(&d, s->L.chunks_per_block, &r) == 1) {
+			rc = store_apply_record(s, &r, data, bt.seq);
+			s->report.replayed_records++;
+		}
+		if (rc) {
+			rc = store_why(why, why_len, rc,
+				       "journal batch %llu conflicts with the metadata area",
+				       (unsigned long long)bt.seq);
+			break;
+		}
+		s->report.replayed_batches++;
+		appended += space;
+		pos += space;
+		seq++;
+	}
+	s->replaying = false;
+	free(scratch);
+	if (rc)
+		return rc;
+	if (pos == s->L.journal_size)
+		pos = 0;
+	snprintf(s->report.journal_end, sizeof(s->report.journal_end), "%s", end);
+	s->j_tail = s->sb.journal_tail;
+	s->j_head = s->j_applied_pos = pos;
+	s->j_appended = s->j_applied_appended = appended;
+	s->j_trimmed = 0;
+	s->j_seq = s->j_applied_seq = seq;
+	return 0;
+}
+
+/* Blocks nobody owns go to the allocator; replay leaves no reservations. */
+static void store_build_allocator(struct store *s)
+{
+	for (uint64_t b = 0; b < s->L.block_count; b++) {
+		struct store_block *blk = &s->blocks[b];
+		blk->flags &= (uint8_t)~(STORE_BLOCK_RESERVED | STORE_BLOCK_FREE_LATER);
+		if (!blk->owner) {
+			s->free_bits[b / 64] |= 1ULL << (b % 64);
+			s->free_count++;
+		}
+	}
+}
+
+static void store_open_checkpoint_done(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+static void store_free(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->buckets) {
+		for (uint64_t i = 0; i <= s->bucket_mask; i++) {
+			struct store_obj *o = s->buckets[i];
+			while (o) {
+				struct store_obj *next = o->hash_next;
+				free(o);
+				o = next;
+			}
+		}
+	}
+	if (s->fd >= 0)
+		io_close(s->loop, s->fd);
+	free(s->buckets);
+	free(s->blocks);
+	free(s->free_bits);
+	free(s->dirty);
+	free(s->overlay_pool);
+	free(s->mirror);
+	free(s->sb_buf);
+	free(s);
+}
+
+int store_open(struct io_loop *loop, const char *path,
+	       const struct store_params *params, struct store **out, char *why,
+	       size_t why_len)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->loop = loop;
+	s->fd = -1;
+	s->p = *params;
+	list_init(&s->jqueue);
+	list_init(&s->jbatch);
+	list_init(&s->flush_list);
+	list_init(&s->checkpoint_waiters);
+	list_init(&s->done_list);
+	store_journal_init(s);
+	store_flush_init(s);
+	int flags = (params->read_only ? O_RDONLY : O_RDWR) | (params->direct ? O_DIRECT : 0);
+	int rc = io_open(loop, path, flags, 0, &s->fd);
+	if (rc) {
+		s->fd = -1;
+		rc = store_why(why, why_len, rc, "cannot open %s: %s", path, strerror(-rc));
+		goto fail;
+	}
+	if (posix_memalign((void **)&s->sb_buf, STORE_CHUNK, 2 * STORE_SB_SIZE)) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = store_read_sync(s, s->sb_buf, 2 * STORE_SB_SIZE, 0);
+	if (rc) {
+		rc = store_why(why, why_len, rc, "cannot read %s: %s", path, strerror(-rc));
+		goto fail;
+	}
+	if ((rc = store_load_sb(s, why, why_len)))
+		goto fail;
+	uint64_t size;
+	if ((rc = io_file_size(loop, s->fd, &size)) || size < s->L.device_size) {
+		rc = store_why(why, why_len, -EINVAL,
+			       "%s is smaller than the store it holds (%llu bytes)", path,
+			       (unsigned long long)s->L.device_size);
+		goto fail;
+	}
+	if ((rc = store_alloc_memory(s)) || (rc = store_load_meta(s, why, why_len)) ||
+	    (rc = store_replay(s, why, why_len)))
+		goto fail;
+	store_build_allocator(s);
+	store_check(s);
+	LOG_INFO("store %s: %llu blocks of %u bytes, %llu free; replayed %llu batches "
+		 "(%llu records), %s",
+		 path, (unsigned long long)s->L.block_count, s->L.block_size,
+		 (unsigned long long)s->free_count,
+		 (unsigned long long)s->report.replayed_batches,
+		 (unsigned long long)s->report.replayed_records, s->report.journal_end);
+	if (!params->read_only) {
+		/* A new epoch: batches of earlier runs can never be replayed
+		 * again, whatever bytes they left past the journal's end. */
+		s->j_epoch++;
+		bool done = false;
+		store_checkpoint(s, store_open_checkpoint_done, &done);
+		while (!done)
+			io_loop_run_once(loop, -1);
+		if (s->failed) {
+			rc = store_why(why, why_len, -EIO, "checkpoint after replay failed");
+			goto fail;
+		}
+	}
+	*out = s;
+	return 0;
+fail:
+	store_free(s);
+	return rc;
+}
+
+void store_forget(struct store *s)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &s->checkpoint_waiters) {
+		list_del(pos);
+		free(list_entry(pos, struct store_checkpoint_waiter, node));
+	}
+	s->fd = -1; /* the loop that owned it is gone */
+	if (s->flush)
+		store_flush_forget(s);
+	store_free(s);
+}
+
+const struct store_open_report *store_report(const struct store *s)
+{
+	return &s->report;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	while (s->batch_inflight || !list_empty(&s->jqueue) || s->flush ||
+	       !list_empty(&s->done_list) || io_timer_armed(&s->done_timer))
+		io_loop_run_once(s->loop, IO_MS(10));
+	if (!s->p.read_only && !s->failed) {
+		bool done = false;
+		store_checkpoint(s, store_open_checkpoint_done, &done);
+		while (!done)
+			io_loop_run_once(s->loop, -1);
+	}
+	while (s->sync_inflight)
+		io_loop_run_once(s->loop, IO_MS(10));
+	io_timer_disarm(s->loop, &s->flush_timer);
+	io_timer_disarm(s->loop, &s->sync_timer);
+	io_timer_disarm(s->loop, &s->done_timer);
+	store_free(s);
+}

@@ -1,0 +1,172 @@
+/* The read path: each 4 KiB chunk comes from the newest journaled overlay
+ * that covers it, else from the object's block (one device read spans all
+ * such chunks, its CRCs checked), else reads as zeros.
+ *
+ * A read races with in-place flushes and redirects through block_gen: the
+ * generation is taken when the device read starts and checked when it
+ * ends; if it moved, the block may have changed under the read, so the
+ * read starts again (bounded). A CRC mismatch with the generation
+ * unchanged is real corruption: -EIO, counted, never returned as data. */
+#include <errno.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "store_int.h"
+
+/* Marks in COVERED the chunks of [first, first+n) that overlays cover. */
+static void store_read_covered(const struct store_obj *o, uint32_t first,
+			       uint32_t n, uint8_t *covered)
+{
+	memset(covered, 0, STORE_MAX_CHUNKS / 8);
+	for (const struct store_overlay *ov = o->overlays; ov; ov = ov->next) {
+		uint32_t lo = ov->first_chunk > first ? ov->first_chunk : first;
+		uint32_t hi = ov->first_chunk + ov->nchunks;
+		if (hi > first + n)
+			hi = first + n;
+		for (uint32_t c = lo; c < hi; c++)
+			store_bit_set(covered, c);
+	}
+}
+
+/* Copies overlay data (newest wins) and zeros for unwritten chunks. */
+static void store_read_fill(const struct store_obj *o, struct store_req *req)
+{
+	uint32_t first = req->offset / STORE_CHUNK, n = req->len / STORE_CHUNK;
+	uint8_t filled[STORE_MAX_CHUNKS / 8] = { 0 };
+	uint8_t *buf = req->buf;
+	for (const struct store_overlay *ov = o->overlays; ov; ov = ov->next) {
+		uint32_t lo = ov->first_chunk > first ? ov->first_chunk : first;
+		uint32_t hi = ov->first_chunk + ov->nchunks;
+		if (hi > first + n)
+			hi = first + n;
+		for (uint32_t c = lo; c < hi; c++) {
+			if (store_bit_test(filled, c))
+				continue;
+			store_bit_set(filled, c);
+			memcpy(buf + (c - first) * STORE_CHUNK,
+			       ov->data + (c - ov->first_chunk) * STORE_CHUNK,
+			       STORE_CHUNK);
+		}
+	}
+	bool has_block = o->block != STORE_NO_BLOCK;
+	for (uint32_t c = first; c < first + n; c++) {
+		if (store_bit_test(filled, c))
+			continue;
+		if (!has_block || !store_bit_test(o->bitmap, c))
+			memset(buf + (c - first) * STORE_CHUNK, 0, STORE_CHUNK);
+	}
+}
+
+static void store_read_finish(struct store *s, struct store_req *req, int res)
+{
+	struct store_obj *o = req->obj;
+	req->obj = NULL;
+	req->done(req, res);
+	store_obj_put(s, o);
+}
+
+static void store_read_start(struct store *s, struct store_req *req);
+
+static void store_read_done(struct io_op *op, int res)
+{
+	struct store_req *req = op->ctx;
+	struct store *s = req->store;
+	struct store_obj *o = req->obj;
+	uint64_t block = req->block;
+	store_block_unref(s, block);
+	uint32_t first = req->offset / STORE_CHUNK, n = req->len / STORE_CHUNK;
+	if (o->block_gen != req->gen || o->block != block) {
+		/* The block changed while we read it: start over. */
+		s->stats.read_retries++;
+		if (++req->retries <= STORE_READ_RETRIES) {
+			store_read_start(s, req);
+			return;
+		}
+		store_read_finish(s, req, -EAGAIN);
+		return;
+	}
+	if (res < 0 || (uint32_t)res != req->io.len) {
+		LOG_ERROR("read of block %llu failed: %s",
+			  (unsigned long long)block, strerror(res < 0 ? -res : EIO));
+		store_read_finish(s, req, -EIO);
+		return;
+	}
+	uint8_t covered[STORE_MAX_CHUNKS / 8];
+	store_read_covered(o, first, n, covered);
+	uint8_t *buf = req->buf;
+	for (uint32_t c = first; c < first + n; c++) {
+		if (store_bit_test(covered, c) || !store_bit_test(o->bitmap, c))
+			continue;
+		if (crc32c(0, buf + (c - first) * STORE_CHUNK, STORE_CHUNK) != o->crc[c]) {
+			char id[64];
+			s->stats.csum_errors++;
+			LOG_ERROR("checksum mismatch: object %s block %llu chunk %u",
+				  object_id_str(&o->oid, id, sizeof(id)),
+				  (unsigned long long)block, c);
+			store_read_finish(s, req, -EIO);
+			return;
+		}
+	}
+	store_read_fill(o, req);
+	store_read_finish(s, req, 0);
+}
+
+static void store_read_start(struct store *s, struct store_req *req)
+{
+	struct store_obj *o = req->obj;
+	if (!o->exists) {
+		store_complete_later(s, req, -ENOENT);
+		return;
+	}
+	req->version = o->version;
+	uint32_t first = req->offset / STORE_CHUNK, n = req->len / STORE_CHUNK;
+	uint8_t covered[STORE_MAX_CHUNKS / 8];
+	store_read_covered(o, first, n, covered);
+	int64_t lo = -1, hi = -1;
+	if (o->block != STORE_NO_BLOCK) {
+		for (uint32_t c = first; c < first + n; c++) {
+			if (store_bit_test(covered, c) || !store_bit_test(o->bitmap, c))
+				continue;
+			if (lo < 0)
+				lo = c;
+			hi = c;
+		}
+	}
+	if (lo < 0) {
+		store_read_fill(o, req);
+		store_complete_later(s, req, 0);
+		return;
+	}
+	req->block = o->block;
+	req->gen = o->block_gen;
+	store_block_ref(s, req->block);
+	req->io.ctx = req;
+	req->io.done = store_read_done;
+	io_read(s->loop, &req->io, s->fd,
+		(uint8_t *)req->buf + ((uint32_t)lo - first) * STORE_CHUNK,
+		(size_t)(hi - lo + 1) * STORE_CHUNK,
+		store_block_offset(s, req->block) + (uint64_t)lo * STORE_CHUNK);
+}
+
+void store_read_submit(struct store *s, struct store_req *req)
+{
+	req->store = s;
+	req->obj = NULL;
+	req->retries = 0;
+	if (req->len == 0 || req->offset % STORE_CHUNK || req->len % STORE_CHUNK ||
+	    (uint64_t)req->offset + req->len > s->L.block_size ||
+	    (uintptr_t)req->buf % STORE_CHUNK) {
+		store_complete_later(s, req, -EINVAL);
+		return;
+	}
+	struct store_obj *o = store_obj_find(s, &req->oid);
+	if (!o || !o->exists) {
+		store_complete_later(s, req, -ENOENT);
+		return;
+	}
+	o->refs++;
+	req->obj = o;
+	store_read_start(s, req);
+}
