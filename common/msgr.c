@@ -943,6 +943,16 @@ int msgr_create(struct io_loop *loop, const struct msgr_params *params,
 	return 0;
 }
 
+static bool msgr_accept_idle(void *arg)
+{
+	return !((struct msgr *)arg)->accept_op.in_flight;
+}
+
+static bool msgr_no_conns(void *arg)
+{
+	return list_empty(&((struct msgr *)arg)->conns);
+}
+
 void msgr_destroy(struct msgr *m)
 {
 	if (!m)
@@ -951,16 +961,14 @@ void msgr_destroy(struct msgr *m)
 	io_timer_disarm(m->loop, &m->accept_timer);
 	if (m->listen_fd >= 0) {
 		io_cancel(m->loop, &m->accept_op);
-		while (m->accept_op.in_flight)
-			io_loop_run_once(m->loop, IO_MS(10));
+		io_loop_run_until(m->loop, msgr_accept_idle, m);
 		io_close(m->loop, m->listen_fd);
 		m->listen_fd = -1;
 	}
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &m->conns)
 		msgr_conn_close(list_entry(pos, struct msgr_conn, node));
-	while (!list_empty(&m->conns))
-		io_loop_run_once(m->loop, IO_MS(10));
+	io_loop_run_until(m->loop, msgr_no_conns, m);
 	free(m);
 }
 

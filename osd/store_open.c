@@ -408,58 +408,80 @@ static int store_load_meta(struct store *s, char *why, size_t why_len)
 	return rc;
 }
 
-/* Checks the data a batch's records depend on: small-write data in the
- * batch and whole-block data in its block. A mismatch means the batch was
- * torn by the crash (and so never acknowledged). */
-static int store_replay_verify(struct store *s, const struct store_batch *bt,
-			       const uint8_t *base, uint8_t *scratch)
+/* --- replay ----------------------------------------------------------------
+ *
+ * 1. Scan: follow the chain of batches from the tail (right epoch, next
+ *    seq, valid CRC, small-write data matching its CRCs) and list them.
+ * 2. Verify whole-block writes, newest batch first: a block named by a
+ *    BIG record must still hold the data its CRCs describe, unless a later
+ *    record released it (the block may have been reused: immediate GC) or
+ *    later small writes of the object may have been flushed over some
+ *    chunks (those are skipped). A mismatch means that batch was never
+ *    durable, so the chain ends before it; repeat until nothing fails.
+ * 3. Apply every batch of the chain in order. */
+
+struct replay_batch {
+	uint64_t pos, seq;
+	struct store_batch hdr;
+};
+
+struct replay_state {
+	struct replay_batch *batches;
+	size_t count, cap;
+};
+
+struct replay_obj {
+	struct object_id oid;
+	bool used, released;
+	uint8_t later[STORE_MAX_CHUNKS / 8]; /* chunks written after */
+};
+
+struct replay_map {
+	struct replay_obj *slots;
+	uint64_t mask;
+};
+
+static struct replay_obj *replay_map_get(struct replay_map *m,
+					 const struct object_id *oid)
+{
+	uint64_t i = object_id_hash(oid) & m->mask;
+	while (m->slots[i].used && !object_id_equal(&m->slots[i].oid, oid))
+		i = (i + 1) & m->mask;
+	if (!m->slots[i].used) {
+		m->slots[i].used = true;
+		m->slots[i].oid = *oid;
+	}
+	return &m->slots[i];
+}
+
+static bool replay_small_ok(const struct store_batch *bt, const uint8_t *base,
+			    uint32_t chunks_per_block)
 {
 	const uint8_t *data = base + store_batch_header_space(bt->header_len);
 	struct dec d;
 	struct store_record r;
 	int rc;
-	dec_init(&d, base + STORE_BATCH_HEADER_LEN, bt->header_len - STORE_BATCH_HEADER_LEN);
 	unsigned count = 0;
-	while ((rc = store_record_next(&d, s->L.chunks_per_block, &r)) == 1) {
+	dec_init(&d, base + STORE_BATCH_HEADER_LEN, bt->header_len - STORE_BATCH_HEADER_LEN);
+	while ((rc = store_record_next(&d, chunks_per_block, &r)) == 1) {
 		count++;
-		if (r.type == STORE_REC_SMALL) {
-			if (r.data_off + r.nchunks * STORE_CHUNK > bt->data_len)
-				return -EBADMSG;
-			for (uint32_t i = 0; i < r.nchunks; i++)
-				if (crc32c(0, data + r.data_off + i * STORE_CHUNK,
-					   STORE_CHUNK) != store_record_crc(&r, i))
-					return -EBADMSG;
-		} else if (r.type == STORE_REC_BIG) {
-			if (r.block >= s->L.block_count)
-				return -EBADMSG;
-			rc = store_read_sync(s, scratch, s->L.block_size,
-					     store_block_offset(s, r.block));
-			if (rc)
-				return rc;
-			for (uint32_t i = 0; i < r.nchunks; i++)
-				if (crc32c(0, scratch + i * STORE_CHUNK, STORE_CHUNK) !=
-				    store_record_crc(&r, i))
-					return -EBADMSG;
-		}
+		if (r.type != STORE_REC_SMALL)
+			continue;
+		if ((uint64_t)r.data_off + r.nchunks * STORE_CHUNK > bt->data_len)
+			return false;
+		for (uint32_t i = 0; i < r.nchunks; i++)
+			if (crc32c(0, data + r.data_off + i * STORE_CHUNK, STORE_CHUNK) !=
+			    store_record_crc(&r, i))
+				return false;
 	}
-	return rc == 0 && count == bt->record_count ? 0 : -EBADMSG;
+	return rc == 0 && count == bt->record_count;
 }
 
-static int store_replay(struct store *s, char *why, size_t why_len)
+/* Pass 1. */
+static int replay_scan(struct store *s, struct replay_state *st)
 {
-	uint8_t *scratch = NULL;
-	if (posix_memalign((void **)&scratch, STORE_CHUNK, s->L.block_size))
-		return -ENOMEM;
-	int rc = store_read_sync(s, s->mirror, s->L.journal_size, s->L.journal_offset);
-	if (rc) {
-		free(scratch);
-		return store_why(why, why_len, rc, "cannot read the journal: %s",
-				 strerror(-rc));
-	}
 	uint64_t pos = s->sb.journal_tail, seq = s->sb.journal_seq, appended = 0;
-	s->j_epoch = s->sb.journal_epoch;
 	const char *end = "end of journal";
-	s->replaying = true;
 	while (appended < s->L.journal_size) {
 		if (pos == s->L.journal_size)
 			pos = 0;
@@ -476,47 +498,161 @@ static int store_replay(struct store *s, char *why, size_t why_len)
 			continue;
 		}
 		uint64_t space = store_batch_header_space(bt.header_len) + bt.data_len;
-		if (space > s->L.journal_size - pos ||
-		    appended + space > s->L.journal_size) {
+		if (space > s->L.journal_size - pos || appended + space > s->L.journal_size) {
 			end = "batch runs past the journal";
 			break;
 		}
-		rc = store_replay_verify(s, &bt, base, scratch);
-		if (rc == -EBADMSG) {
+		if (!replay_small_ok(&bt, base, s->L.chunks_per_block)) {
 			end = "torn batch discarded";
 			s->report.torn_batches++;
-			rc = 0;
 			break;
 		}
-		if (rc)
-			break;
-		uint8_t *data = base + store_batch_header_space(bt.header_len);
-		struct dec d;
-		struct store_record r;
-		dec_init(&d, base + STORE_BATCH_HEADER_LEN,
-			 bt.header_len - STORE_BATCH_HEADER_LEN);
-		while (!rc && store_record_next(&d, s->L.chunks_per_block, &r) == 1) {
-			rc = store_apply_record(s, &r, data, bt.seq);
-			s->report.replayed_records++;
+		if (st->count == st->cap) {
+			size_t cap = st->cap ? 2 * st->cap : 64;
+			struct replay_batch *nb = realloc(st->batches, cap * sizeof(*nb));
+			if (!nb)
+				return -ENOMEM;
+			st->batches = nb;
+			st->cap = cap;
 		}
-		if (rc) {
-			rc = store_why(why, why_len, rc,
-				       "journal batch %llu conflicts with the metadata area",
-				       (unsigned long long)bt.seq);
-			break;
-		}
-		s->report.replayed_batches++;
+		st->batches[st->count++] = (struct replay_batch){ pos, seq, bt };
 		appended += space;
 		pos += space;
 		seq++;
 	}
+	snprintf(s->report.journal_end, sizeof(s->report.journal_end), "%s", end);
+	return 0;
+}
+
+/* Pass 2 over batches [0, *end): returns the first batch that failed, or
+ * *end when all verified. */
+static int replay_verify_big(struct store *s, struct replay_state *st,
+			     size_t end, uint8_t *scratch, size_t *bad)
+{
+	size_t records = 0;
+	for (size_t i = 0; i < end; i++)
+		records += st->batches[i].hdr.record_count;
+	uint64_t cap = 16;
+	while (cap < 2 * records)
+		cap <<= 1;
+	struct replay_map map = { calloc(cap, sizeof(struct replay_obj)), cap - 1 };
+	struct store_record *recs = NULL;
+	int rc = map.slots ? 0 : -ENOMEM;
+	*bad = end;
+	for (size_t i = end; i-- > 0 && !rc && *bad == end;) {
+		struct replay_batch *b = &st->batches[i];
+		uint8_t *base = s->mirror + b->pos;
+		struct dec d;
+		free(recs);
+		recs = calloc(b->hdr.record_count ? b->hdr.record_count : 1, sizeof(*recs));
+		if (!recs) {
+			rc = -ENOMEM;
+			break;
+		}
+		dec_init(&d, base + STORE_BATCH_HEADER_LEN,
+			 b->hdr.header_len - STORE_BATCH_HEADER_LEN);
+		for (uint32_t k = 0; k < b->hdr.record_count; k++)
+			store_record_next(&d, s->L.chunks_per_block, &recs[k]);
+		for (uint32_t k = b->hdr.record_count; k-- > 0 && *bad == end;) {
+			struct store_record *r = &recs[k];
+			struct replay_obj *o = replay_map_get(&map, &r->oid);
+			if (r->type == STORE_REC_SMALL) {
+				for (uint32_t c = 0; c < r->nchunks; c++)
+					store_bit_set(o->later, r->first_chunk + c);
+				continue;
+			}
+			if (r->type == STORE_REC_BIG && !o->released) {
+				if (r->block >= s->L.block_count) {
+					*bad = i;
+					break;
+				}
+				rc = store_read_sync(s, scratch, s->L.block_size,
+						     store_block_offset(s, r->block));
+				for (uint32_t c = 0; !rc && c < r->nchunks; c++) {
+					if (store_bit_test(o->later, c))
+						continue;
+					if (crc32c(0, scratch + c * STORE_CHUNK, STORE_CHUNK) !=
+					    store_record_crc(r, c)) {
+						*bad = i;
+						break;
+					}
+				}
+			}
+			o->released = true;
+		}
+	}
+	free(recs);
+	free(map.slots);
+	return rc;
+}
+
+static int replay_apply(struct store *s, struct replay_state *st, size_t end,
+			char *why, size_t why_len)
+{
+	for (size_t i = 0; i < end; i++) {
+		struct replay_batch *b = &st->batches[i];
+		uint8_t *base = s->mirror + b->pos;
+		uint8_t *data = base + store_batch_header_space(b->hdr.header_len);
+		struct dec d;
+		struct store_record r;
+		dec_init(&d, base + STORE_BATCH_HEADER_LEN,
+			 b->hdr.header_len - STORE_BATCH_HEADER_LEN);
+		while (store_record_next(&d, s->L.chunks_per_block, &r) == 1) {
+			int rc = store_apply_record(s, &r, data, b->seq);
+			if (rc)
+				return store_why(why, why_len, rc,
+						 "journal batch %llu conflicts with the metadata area",
+						 (unsigned long long)b->seq);
+			s->report.replayed_records++;
+		}
+		s->report.replayed_batches++;
+	}
+	return 0;
+}
+
+static int store_replay(struct store *s, char *why, size_t why_len)
+{
+	struct replay_state st = { 0 };
+	uint8_t *scratch = NULL;
+	int rc = store_read_sync(s, s->mirror, s->L.journal_size, s->L.journal_offset);
+	if (rc)
+		return store_why(why, why_len, rc, "cannot read the journal: %s",
+				 strerror(-rc));
+	s->j_epoch = s->sb.journal_epoch;
+	if (posix_memalign((void **)&scratch, STORE_CHUNK, s->L.block_size))
+		return -ENOMEM;
+	rc = replay_scan(s, &st);
+	size_t end = st.count, bad;
+	while (!rc && end > 0) {
+		rc = replay_verify_big(s, &st, end, scratch, &bad);
+		if (rc || bad == end)
+			break;
+		end = bad;
+		s->report.torn_batches++;
+		snprintf(s->report.journal_end, sizeof(s->report.journal_end),
+			 "torn batch discarded");
+	}
+	s->replaying = true;
+	if (!rc)
+		rc = replay_apply(s, &st, end, why, why_len);
 	s->replaying = false;
+	/* The head: right after the last batch kept (or the tail). */
+	uint64_t pos = s->sb.journal_tail, seq = s->sb.journal_seq, appended = 0;
+	if (end > 0) {
+		struct replay_batch *last = &st.batches[end - 1];
+		uint64_t space = store_batch_header_space(last->hdr.header_len) +
+				 last->hdr.data_len;
+		appended = (last->pos >= pos ? last->pos - pos
+					     : s->L.journal_size - pos + last->pos) + space;
+		pos = last->pos + space;
+		seq = last->seq + 1;
+	}
+	free(st.batches);
 	free(scratch);
 	if (rc)
 		return rc;
 	if (pos == s->L.journal_size)
 		pos = 0;
-	snprintf(s->report.journal_end, sizeof(s->report.journal_end), "%s", end);
 	s->j_tail = s->sb.journal_tail;
 	s->j_head = s->j_applied_pos = pos;
 	s->j_appended = s->j_applied_appended = appended;
@@ -541,6 +677,11 @@ static void store_build_allocator(struct store *s)
 static void store_open_checkpoint_done(void *arg)
 {
 	*(bool *)arg = true;
+}
+
+static bool flag_is_set(void *arg)
+{
+	return *(bool *)arg;
 }
 
 static void store_free(struct store *s)
@@ -628,8 +769,7 @@ int store_open(struct io_loop *loop, const char *path,
 		s->j_epoch++;
 		bool done = false;
 		store_checkpoint(s, store_open_checkpoint_done, &done);
-		while (!done)
-			io_loop_run_once(loop, -1);
+		io_loop_run_until(loop, flag_is_set, &done);
 		if (s->failed) {
 			rc = store_why(why, why_len, -EIO, "checkpoint after replay failed");
 			goto fail;
@@ -660,21 +800,25 @@ const struct store_open_report *store_report(const struct store *s)
 	return &s->report;
 }
 
+static bool store_idle(void *arg)
+{
+	struct store *s = arg;
+	return !s->batch_inflight && list_empty(&s->jqueue) && !s->flush &&
+	       list_empty(&s->done_list) && !io_timer_armed(&s->done_timer) &&
+	       !s->sync_inflight;
+}
+
 void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	while (s->batch_inflight || !list_empty(&s->jqueue) || s->flush ||
-	       !list_empty(&s->done_list) || io_timer_armed(&s->done_timer))
-		io_loop_run_once(s->loop, IO_MS(10));
+	io_loop_run_until(s->loop, store_idle, s);
 	if (!s->p.read_only && !s->failed) {
 		bool done = false;
 		store_checkpoint(s, store_open_checkpoint_done, &done);
-		while (!done)
-			io_loop_run_once(s->loop, -1);
+		io_loop_run_until(s->loop, flag_is_set, &done);
+		io_loop_run_until(s->loop, store_idle, s);
 	}
-	while (s->sync_inflight)
-		io_loop_run_once(s->loop, IO_MS(10));
 	io_timer_disarm(s->loop, &s->flush_timer);
 	io_timer_disarm(s->loop, &s->sync_timer);
 	io_timer_disarm(s->loop, &s->done_timer);

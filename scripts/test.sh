@@ -25,13 +25,14 @@ step "tests (build/)"
 
 [ "$quick" -eq 1 ] && exit 0
 
-step "unit tests under ASan + UBSan (build-asan/)"
+step "unit and simulation tests under ASan + UBSan (build-asan/)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBASALT_SANITIZE=ON >/dev/null
 ninja -C build-asan
 (cd build-asan && \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	ctest --output-on-failure -j "$jobs" -L unit)
+	STORE_SIM_SEEDS=6 \
+	ctest --output-on-failure -j "$jobs" -L 'unit|sim')
 
 step "fuzz smoke runs (build-fuzz/, clang + libFuzzer)"
 CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -144,6 +144,19 @@ static int fault_file_size(void *self, int fd, uint64_t *size)
 	return f->inner->file_size(f->inner_self, fd, size);
 }
 
+static int fault_drive(void *self, bool (*done)(void *arg), void *arg)
+{
+	struct io_fault *f = self;
+	if (f->inner->drive)
+		return f->inner->drive(f->inner_self, done, arg);
+	while (!done(arg)) {
+		int rc = io_loop_run_once(f->loop, -1);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static void fault_wake(void *self)
 {
 	struct io_fault *f = self;
@@ -175,6 +188,7 @@ static const struct io_backend_ops fault_ops = {
 	.socket = fault_socket,
 	.open = fault_open,
 	.close = fault_close,
+	.drive = fault_drive,
 	.file_size = fault_file_size,
 	.submit = fault_submit,
 	.cancel = fault_cancel,

@@ -212,13 +212,28 @@ void io_wait_done(struct io_op *op, int res)
 	w->done = true;
 }
 
-int io_wait_for(struct io_loop *loop, struct io_wait *wait)
+int io_loop_run_until(struct io_loop *loop, bool (*done)(void *arg), void *arg)
 {
-	while (!wait->done) {
+	if (loop->ops->drive)
+		return done(arg) ? 0 : loop->ops->drive(loop->self, done, arg);
+	while (!done(arg)) {
 		int rc = io_loop_run_once(loop, -1);
 		if (rc < 0)
 			return rc;
 	}
+	return 0;
+}
+
+static bool io_wait_is_done(void *arg)
+{
+	return ((struct io_wait *)arg)->done;
+}
+
+int io_wait_for(struct io_loop *loop, struct io_wait *wait)
+{
+	int rc = io_loop_run_until(loop, io_wait_is_done, wait);
+	if (rc < 0)
+		return rc;
 	wait->done = false;
 	return wait->res;
 }

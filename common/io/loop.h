@@ -159,6 +159,10 @@ struct io_wait {
 };
 void io_wait_done(struct io_op *op, int res);
 int io_wait_for(struct io_loop *loop, struct io_wait *wait);
+/* Runs LOOP until DONE(ARG) is true: set-up and shutdown code that must
+ * wait works on every backend this way (a simulated loop advances its
+ * virtual clock). 0, or -errno if nothing could ever make DONE true. */
+int io_loop_run_until(struct io_loop *loop, bool (*done)(void *arg), void *arg);
 /* Resolves a numeric or named HOST into ADDR. 0 or -errno. */
 int io_resolve(const char *host, uint16_t port,
 	       struct sockaddr_storage *addr /* out */,

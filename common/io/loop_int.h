@@ -30,6 +30,9 @@ struct io_backend_ops {
 	int (*wait)(void *self, int64_t timeout_ns);
 	/* Interrupts wait() from another thread. */
 	void (*wake)(void *self);
+	/* Optional: runs until DONE(ARG); for backends whose time does not
+	 * pass inside wait() (the simulation). 0 or -errno. */
+	int (*drive)(void *self, bool (*done)(void *arg), void *arg);
 	/* clock and randomness */
 	uint64_t (*now_ns)(void *self);
 	uint64_t (*random)(void *self);

@@ -488,18 +488,28 @@ static int sim_file_write(struct sim_file *file, const struct io_op *op)
 	return (int)len;
 }
 
+/* Makes every write so far durable: replays the unsynced writes (oldest
+ * first) onto the durable image, so the cost is what was written. */
 static int sim_file_sync(struct sim_file *file)
 {
-	uint8_t *copy = malloc(file->size ? file->size : 1);
-	if (!copy)
-		return -ENOMEM;
-	if (file->size)
-		memcpy(copy, file->data, file->size);
-	free(file->durable);
-	file->durable = copy;
-	file->durable_size = file->size;
+	struct sim_write *order = NULL;
+	while (file->unsynced) {
+		struct sim_write *wr = file->unsynced;
+		file->unsynced = wr->next;
+		wr->next = order;
+		order = wr;
+	}
+	int rc = 0;
+	if (sim_file_reserve(&file->durable, &file->durable_size, file->size))
+		rc = -ENOMEM;
+	for (struct sim_write *wr = order; wr; wr = wr->next)
+		if (!rc)
+			memcpy(file->durable + wr->offset, wr->bytes, wr->len);
+	file->unsynced = order;
 	sim_free_unsynced(file);
-	return 0;
+	if (!rc && file->durable_size > file->size)
+		file->durable_size = file->size;
+	return rc;
 }
 
 /* Allocation grows the file; a punched hole reads as zeros at once (the
@@ -581,7 +591,12 @@ void io_sim_power_fail(struct io_sim_world *w, const char *host)
 		free(file->data);
 		file->data = data;
 		file->size = size;
-		sim_file_sync(file);
+		/* What survived is now all there is: durable as it stands. */
+		file->durable = malloc(size ? size : 1);
+		BASALT_ASSERT(file->durable != NULL);
+		if (size)
+			memcpy(file->durable, data, size);
+		file->durable_size = size;
 	}
 }
 
@@ -902,7 +917,14 @@ static void sim_destroy(void *self)
 	free(n);
 }
 
+static int sim_drive(void *self, bool (*done)(void *arg), void *arg)
+{
+	struct sim_node *n = self;
+	return io_sim_run(n->w, UINT64_MAX, done, arg);
+}
+
 static const struct io_backend_ops sim_ops = {
+	.drive = sim_drive,
 	.name = "sim",
 	.listen = sim_listen,
 	.socket = sim_socket,

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Longer runs of the randomized tests than the suite affords (a nightly job):
+# thousands of simulated crash seeds and hundreds of real kill/restart runs.
+#   scripts/soak.sh [--seeds N] [--runs N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds=2000 runs=500
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--seeds) seeds=$2; shift 2 ;;
+	--runs) runs=$2; shift 2 ;;
+	*) echo "usage: scripts/soak.sh [--seeds N] [--runs N]" >&2; exit 2 ;;
+	esac
+done
+scripts/install-deps.sh
+cmake -S . -B build -G Ninja >/dev/null
+ninja -C build
+STORE_SIM_SEEDS=$seeds build/tests/test_store_crash_sim
+dev=$(mktemp /var/tmp/basalt-soak-XXXXXX.img)
+trap 'rm -f "$dev"' EXIT
+build/tests/fault/store_crash_tool drive --device "$dev" --osd build/basalt-osd \
+	--runs "$runs" --ops 2000 --seed "$RANDOM" | tail -n 3
