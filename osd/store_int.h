@@ -144,6 +144,9 @@ struct store {
 	struct list_node checkpoint_waiters;
 
 	uint8_t *sb_buf;
+	struct io_op sb_io;
+	bool sb_synced;
+	void (*sb_done)(struct store *s, int res);
 	struct store_stats stats;
 	struct store_open_report report;
 };
@@ -200,6 +203,6 @@ void store_flush_maybe(struct store *s);
 int store_read_sync(struct store *s, void *buf, size_t len, uint64_t off);
 int store_write_sync(struct store *s, const void *buf, size_t len,
 		     uint64_t off);
-int store_write_sb(struct store *s, void (*done)(struct store *, int));
+void store_write_sb(struct store *s, void (*done)(struct store *, int));
 
 #endif

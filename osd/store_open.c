@@ -76,45 +76,34 @@ int store_write_sync(struct store *s, const void *buf, size_t len, uint64_t off)
 
 /* --- superblock writes: alternate slots, each followed by a flush --------- */
 
-struct sb_write {
-	struct io_op op;
-	struct store *s;
-	void (*done)(struct store *, int);
-	bool synced;
-};
-
 static void sb_write_step(struct io_op *op, int res)
 {
-	struct sb_write *w = op->ctx;
-	struct store *s = w->s;
-	if (res >= 0 && !w->synced && res != STORE_SB_SIZE)
+	struct store *s = op->ctx;
+	if (res >= 0 && !s->sb_synced && res != STORE_SB_SIZE)
 		res = -EIO;
-	if (res >= 0 && !w->synced) {
-		w->synced = true;
+	if (res >= 0 && !s->sb_synced) {
+		s->sb_synced = true;
 		store_crash_point("sb-written");
-		io_fsync(s->loop, &w->op, s->fd, true);
+		io_fsync(s->loop, &s->sb_io, s->fd, true);
 		return;
 	}
-	void (*done)(struct store *, int) = w->done;
-	free(w);
-	done(s, res < 0 ? res : 0);
+	s->sb_done(s, res < 0 ? res : 0);
 }
 
-int store_write_sb(struct store *s, void (*done)(struct store *, int))
+/* Writes the superblock to the slot after the current one, then flushes;
+ * DONE(s, 0 or -errno) runs from the loop. One at a time. */
+void store_write_sb(struct store *s, void (*done)(struct store *, int))
 {
-	struct sb_write *w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
+	BASALT_ASSERT(!s->sb_io.in_flight);
 	s->sb.generation++;
 	s->sb.journal_epoch = s->j_epoch;
 	store_sb_encode(&s->sb, s->sb_buf);
-	w->s = s;
-	w->done = done;
-	w->op.ctx = w;
-	w->op.done = sb_write_step;
-	io_write(s->loop, &w->op, s->fd, s->sb_buf, STORE_SB_SIZE,
+	s->sb_done = done;
+	s->sb_synced = false;
+	s->sb_io.ctx = s;
+	s->sb_io.done = sb_write_step;
+	io_write(s->loop, &s->sb_io, s->fd, s->sb_buf, STORE_SB_SIZE,
 		 (s->sb.generation & 1) ? STORE_SB_SLOT1 : 0);
-	return 0;
 }
 
 /* --- mkfs ----------------------------------------------------------------------- */
