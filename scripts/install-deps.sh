@@ -10,7 +10,7 @@ packages=(
 	liburing-dev libisal-dev libssl-dev libfuse3-dev libcmocka-dev
 	libinih-dev libcurl4-openssl-dev
 	# test tools
-	python3 iproute2 procps util-linux
+	python3 iproute2 procps util-linux fio
 )
 
 missing=()
