@@ -68,30 +68,5 @@ for j in "${jobs[@]}"; do
 	run_basalt "$job" "$qd" "$bs" batch
 done
 
-python3 - "$out" "${jobs[@]}" <<'PY' | tee "$out/table.md"
-import json, sys, os
-out = sys.argv[1]
-jobs = [j.split() for j in sys.argv[2:]]
-def fio(rw, bs, qd, sync):
-    d = json.load(open(f"{out}/fio-{rw}-{bs}-qd{qd}-sync{sync}.json"))["jobs"][0]
-    side = d["write"] if "write" in rw else d["read"]
-    lat = side["clat_ns"] if side["clat_ns"]["N"] else side["lat_ns"]
-    p99 = lat.get("percentile", {}).get("99.000000", 0)
-    cpu = (d["usr_cpu"] + d["sys_cpu"]) / 100 * d["elapsed"] if "elapsed" in d else 0
-    ops = side["total_ios"] or 1
-    return side["iops"], side["bw_bytes"] / 1e6, side["lat_ns"]["mean"] / 1e3, p99 / 1e3
-def basalt(job, bs, qd, sync):
-    d = json.loads(open(f"{out}/basalt-{job}-{bs}-qd{qd}-{sync}.json").read().splitlines()[-1])
-    return d["iops"], d["mbps"], d["mean_us"], d["p99_us"]
-print("| job | QD | sync | system | IOPS | MB/s | mean µs | p99 µs | Basalt/fio IOPS | Basalt/fio mean lat |")
-print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|")
-for job, qd, bs, rw in jobs:
-    name = f"{'4k ' if bs == '4k' else bs + ' '}{'rand' if 'rand' in job else 'seq'} {'write' if 'write' in job else 'read'}"
-    for sync, fsync in (("always", 1), ("batch", 0)):
-        f = fio(rw, bs, qd, fsync)
-        b = basalt(job, bs, qd, sync)
-        label = "fdatasync=1" if fsync else "none"
-        print(f"| {name} | {qd} | {label} | fio | {f[0]:.0f} | {f[1]:.1f} | {f[2]:.1f} | {f[3]:.1f} | | |")
-        print(f"| {name} | {qd} | osd_sync={sync} | Basalt store | {b[0]:.0f} | {b[1]:.1f} | {b[2]:.1f} | {b[3]:.1f} | {b[0]/f[0]:.2f} | {b[2]/f[2]:.2f} |")
-PY
+python3 bench/store_table.py "$out" "${jobs[@]}" | tee "$out/table.md"
 echo "results in $out" >&2
