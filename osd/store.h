@@ -58,6 +58,14 @@ struct store_params {
 	bool direct;		   /* O_DIRECT; default true */
 };
 void store_params_default(struct store_params *p /* out */);
+struct cfg;
+/* Reads the store's settings for SECTION ("osd.1"; falls back to [osd] and
+ * [global]) on top of the defaults:
+ *   osd_sync = always|batch        (default always)
+ *   osd_sync_interval = 5ms        (batch mode: longest delay of a flush)
+ * 0, or -EINVAL with cfg_error() naming file, line and key. */
+int store_params_from_config(struct cfg *cfg, const char *section,
+			     struct store_params *p /* out */);
 
 /* Opens the store on PATH, replays its journal and checkpoints, so it is
  * ready on return. WHY (may be NULL) gets a reason on failure. */

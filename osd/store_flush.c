@@ -95,7 +95,9 @@ static bool flush_issue(struct store_flush *f)
 		w->op.ctx = w;
 		w->op.done = flush_write_done;
 		f->inflight++;
-		io_write(s->loop, &w->op, s->fd, w->buf, w->len, w->off);
+		/* Overlay data lives in the registered journal mirror. */
+		io_write_fixed(s->loop, &w->op, s->fd, w->buf, w->len, w->off,
+			       s->mirror_index);
 	}
 	return f->next_write == f->nwrites && f->inflight == 0;
 }

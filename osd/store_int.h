@@ -113,6 +113,7 @@ struct store {
 
 	/* journal */
 	uint8_t *mirror;
+	int mirror_index; /* registered buffer index, or -1 */
 	uint64_t j_head;      /* offset of the next batch */
 	uint64_t j_tail;      /* offset of the oldest batch still needed */
 	uint64_t j_appended;  /* bytes ever appended (batches + wrap waste) */

@@ -286,8 +286,8 @@ void store_journal_kick(struct store *s)
 		s->batch_ios++;
 		s->wrap_io.ctx = s;
 		s->wrap_io.done = store_batch_written;
-		io_write(s->loop, &s->wrap_io, s->fd, w, STORE_CHUNK,
-			 s->L.journal_offset + s->j_head);
+		io_write_fixed(s->loop, &s->wrap_io, s->fd, w, STORE_CHUNK,
+			       s->L.journal_offset + s->j_head, s->mirror_index);
 	}
 	store_batch_encode(s, pos, header_len, data_len, count);
 	s->batch_pos = pos;
@@ -299,8 +299,8 @@ void store_journal_kick(struct store *s)
 	store_crash_point("batch-assembled");
 	s->batch_io.ctx = s;
 	s->batch_io.done = store_batch_written;
-	io_write(s->loop, &s->batch_io, s->fd, s->mirror + pos, space,
-		 s->L.journal_offset + pos);
+	io_write_fixed(s->loop, &s->batch_io, s->fd, s->mirror + pos, space,
+		       s->L.journal_offset + pos, s->mirror_index);
 }
 
 static void store_batch_fail(struct store *s, int res)

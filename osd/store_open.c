@@ -14,6 +14,7 @@
 
 #include "common/assert.h"
 #include "common/crc32c.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "store_int.h"
 
@@ -272,6 +273,22 @@ void store_params_default(struct store_params *p)
 	p->direct = true;
 }
 
+int store_params_from_config(struct cfg *cfg, const char *section,
+			     struct store_params *p)
+{
+	static const char *const modes[] = { "always", "batch", NULL };
+	int mode;
+	uint64_t interval_ms;
+	store_params_default(p);
+	if (cfg_get_enum(cfg, section, "osd_sync", modes, 0, &mode) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "osd_sync_interval", 5, 1, 1000,
+				&interval_ms) < 0)
+		return -EINVAL;
+	p->sync = mode == 1 ? STORE_SYNC_BATCH : STORE_SYNC_ALWAYS;
+	p->sync_interval_ns = IO_MS(interval_ms);
+	return 0;
+}
+
 static int store_load_sb(struct store *s, char *why, size_t why_len)
 {
 	struct store_sb a, b;
@@ -314,6 +331,10 @@ static int store_alloc_memory(struct store *s)
 		s->overlay_pool[i].next = s->overlay_free;
 		s->overlay_free = &s->overlay_pool[i];
 	}
+	s->mirror_index = io_register_buffer(s->loop, s->mirror, L->journal_size);
+	if (s->mirror_index < 0)
+		LOG_DEBUG("journal mirror not registered (%s): plain I/O",
+			  strerror(-s->mirror_index));
 	return 0;
 }
 
@@ -687,8 +708,10 @@ static void store_free(struct store *s)
 			}
 		}
 	}
-	if (s->fd >= 0)
+	if (s->fd >= 0) {
+		io_unregister_buffer(s->loop, s->mirror_index);
 		io_close(s->loop, s->fd);
+	}
 	free(s->buckets);
 	free(s->blocks);
 	free(s->free_bits);
@@ -708,6 +731,7 @@ int store_open(struct io_loop *loop, const char *path,
 		return -ENOMEM;
 	s->loop = loop;
 	s->fd = -1;
+	s->mirror_index = -1;
 	s->p = *params;
 	list_init(&s->jqueue);
 	list_init(&s->jbatch);

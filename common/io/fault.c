@@ -157,6 +157,20 @@ static int fault_drive(void *self, bool (*done)(void *arg), void *arg)
 	return 0;
 }
 
+static int fault_register_buffer(void *self, void *buf, size_t len)
+{
+	struct io_fault *f = self;
+	return f->inner->register_buffer ? f->inner->register_buffer(f->inner_self, buf, len)
+					 : -EOPNOTSUPP;
+}
+
+static void fault_unregister_buffer(void *self, int index)
+{
+	struct io_fault *f = self;
+	if (f->inner->unregister_buffer)
+		f->inner->unregister_buffer(f->inner_self, index);
+}
+
 static void fault_wake(void *self)
 {
 	struct io_fault *f = self;
@@ -190,6 +204,8 @@ static const struct io_backend_ops fault_ops = {
 	.close = fault_close,
 	.drive = fault_drive,
 	.file_size = fault_file_size,
+	.register_buffer = fault_register_buffer,
+	.unregister_buffer = fault_unregister_buffer,
 	.submit = fault_submit,
 	.cancel = fault_cancel,
 	.wait = fault_wait,

@@ -135,26 +135,55 @@ void io_writev(struct io_loop *loop, struct io_op *op, int fd,
 	io_submit_op(loop, op, IO_OP_WRITE, fd);
 }
 
-void io_read(struct io_loop *loop, struct io_op *op, int fd, void *buf,
-	     size_t len, uint64_t offset)
+static int io_fixed_index(const struct io_loop *loop, const void *buf,
+			  size_t len, int index)
+{
+	if (index < 0 || index >= (int)BASALT_ARRAY_SIZE(loop->registered))
+		return 0;
+	const struct iovec *r = &loop->registered[index];
+	if (!r->iov_base)
+		return 0;
+	const uint8_t *b = buf, *base = r->iov_base;
+	return b >= base && b + len <= base + r->iov_len ? index + 1 : 0;
+}
+
+static void io_rw_one(struct io_loop *loop, struct io_op *op, int fd,
+		      enum io_op_kind kind, void *buf, size_t len,
+		      uint64_t offset, int buf_index)
 {
 	op->buf = buf;
 	op->len = len;
 	op->iov = NULL;
 	op->offset = offset;
 	op->rw_flags = 0;
-	io_submit_op(loop, op, IO_OP_READ, fd);
+	op->buf_index = buf_index;
+	io_submit_op(loop, op, kind, fd);
+}
+
+void io_read_fixed(struct io_loop *loop, struct io_op *op, int fd, void *buf,
+		   size_t len, uint64_t offset, int index)
+{
+	io_rw_one(loop, op, fd, IO_OP_READ, buf, len, offset,
+		  io_fixed_index(loop, buf, len, index));
+}
+
+void io_write_fixed(struct io_loop *loop, struct io_op *op, int fd,
+		    const void *buf, size_t len, uint64_t offset, int index)
+{
+	io_rw_one(loop, op, fd, IO_OP_WRITE, (void *)buf, len, offset,
+		  io_fixed_index(loop, buf, len, index));
+}
+
+void io_read(struct io_loop *loop, struct io_op *op, int fd, void *buf,
+	     size_t len, uint64_t offset)
+{
+	io_rw_one(loop, op, fd, IO_OP_READ, buf, len, offset, 0);
 }
 
 void io_write(struct io_loop *loop, struct io_op *op, int fd, const void *buf,
 	      size_t len, uint64_t offset)
 {
-	op->buf = (void *)buf;
-	op->len = len;
-	op->iov = NULL;
-	op->offset = offset;
-	op->rw_flags = 0;
-	io_submit_op(loop, op, IO_OP_WRITE, fd);
+	io_rw_one(loop, op, fd, IO_OP_WRITE, (void *)buf, len, offset, 0);
 }
 
 void io_fsync(struct io_loop *loop, struct io_op *op, int fd, bool datasync)
@@ -198,6 +227,26 @@ int io_open(struct io_loop *loop, const char *path, int flags, mode_t mode,
 	    int *fd_out)
 {
 	return loop->ops->open(loop->self, path, flags, mode, fd_out);
+}
+
+int io_register_buffer(struct io_loop *loop, void *buf, size_t len)
+{
+	if (!loop->ops->register_buffer)
+		return -EOPNOTSUPP;
+	int rc = loop->ops->register_buffer(loop->self, buf, len);
+	if (rc < 0)
+		return rc;
+	BASALT_ASSERT(rc < (int)BASALT_ARRAY_SIZE(loop->registered));
+	loop->registered[rc] = (struct iovec){ buf, len };
+	return rc;
+}
+
+void io_unregister_buffer(struct io_loop *loop, int index)
+{
+	if (index < 0 || !loop->ops->unregister_buffer)
+		return;
+	loop->ops->unregister_buffer(loop->self, index);
+	loop->registered[index] = (struct iovec){ NULL, 0 };
 }
 
 int io_file_size(struct io_loop *loop, int fd, uint64_t *size_out)

@@ -55,6 +55,8 @@ struct io_op {
 	socklen_t addrlen;
 	bool datasync; /* fsync: data only */
 	int rw_flags;  /* RWF_* for read/write */
+	int buf_index; /* read/write of one buffer: its registered index + 1
+			* (io_register_buffer), or 0 */
 	int mode;      /* fallocate mode (FALLOC_FL_*) */
 
 	/* Backend-private. */
@@ -138,6 +140,19 @@ void io_fallocate(struct io_loop *loop, struct io_op *op, int fd, int mode,
 /* Asks for OP to end early; it completes with -ECANCELED (or its real
  * result if it already finished). No-op when OP is not in flight. */
 void io_cancel(struct io_loop *loop, struct io_op *op);
+
+/* Registers BUF (LEN bytes) with the backend so reads and writes inside it
+ * skip per-I/O page pinning (io_uring fixed buffers). Returns the index for
+ * io_read_fixed/io_write_fixed, or -errno (plain I/O is then used). */
+int io_register_buffer(struct io_loop *loop, void *buf, size_t len);
+/* Releases a registration; no fixed I/O on it may be in flight. */
+void io_unregister_buffer(struct io_loop *loop, int index);
+/* io_read/io_write of a range inside registered buffer INDEX (any other
+ * range or index falls back to plain I/O). */
+void io_read_fixed(struct io_loop *loop, struct io_op *op, int fd, void *buf,
+		   size_t len, uint64_t offset, int index);
+void io_write_fixed(struct io_loop *loop, struct io_op *op, int fd,
+		    const void *buf, size_t len, uint64_t offset, int index);
 
 /* --- sockets and files (synchronous set-up calls) ------------------- */
 

@@ -21,6 +21,9 @@ struct io_backend_ops {
 		    int *fd);
 	int (*close)(void *self, int fd);
 	int (*file_size)(void *self, int fd, uint64_t *size);
+	/* Optional: registers a buffer; returns its index or -errno. */
+	int (*register_buffer)(void *self, void *buf, size_t len);
+	void (*unregister_buffer)(void *self, int index);
 	/* asynchronous operations on either */
 	void (*submit)(void *self, struct io_op *op);
 	void (*cancel)(void *self, struct io_op *op);
@@ -54,6 +57,8 @@ struct io_loop {
 	atomic_bool stopping;
 
 	unsigned in_flight;
+	/* Registered buffers, for the range check of io_*_fixed. */
+	struct iovec registered[4];
 };
 
 /* Creates a loop over a backend; takes ownership of SELF (destroyed with

@@ -27,6 +27,8 @@ struct uring_backend {
 	struct io_op wake_op;
 	uint64_t wake_value;
 	uint64_t rng;
+	struct iovec fixed[4];
+	bool sparse_ok;
 };
 
 static struct io_uring_sqe *uring_sqe(struct uring_backend *b)
@@ -70,7 +72,10 @@ static void uring_submit(void *self, struct io_op *op)
 		io_uring_prep_sendmsg(sqe, op->fd, &op->msg, MSG_NOSIGNAL);
 		break;
 	case IO_OP_READ:
-		if (op->iov)
+		if (op->buf_index)
+			io_uring_prep_read_fixed(sqe, op->fd, op->buf, (unsigned)op->len,
+						 op->offset, op->buf_index - 1);
+		else if (op->iov)
 			io_uring_prep_readv2(sqe, op->fd, op->iov,
 					     (unsigned)op->iovcnt, op->offset,
 					     op->rw_flags);
@@ -79,7 +84,10 @@ static void uring_submit(void *self, struct io_op *op)
 					   (unsigned)op->len, op->offset);
 		break;
 	case IO_OP_WRITE:
-		if (op->iov)
+		if (op->buf_index)
+			io_uring_prep_write_fixed(sqe, op->fd, op->buf, (unsigned)op->len,
+						  op->offset, op->buf_index - 1);
+		else if (op->iov)
 			io_uring_prep_writev2(sqe, op->fd, op->iov,
 					      (unsigned)op->iovcnt, op->offset,
 					      op->rw_flags);
@@ -256,6 +264,36 @@ static int uring_file_size(void *self, int fd, uint64_t *size)
 	return 0;
 }
 
+/* Fixed buffers live in a sparse table registered at creation; a slot is
+ * filled and emptied with updates, so indices stay stable. */
+static int uring_register_buffer(void *self, void *buf, size_t len)
+{
+	struct uring_backend *b = self;
+	if (!b->sparse_ok)
+		return -EOPNOTSUPP;
+	for (int i = 0; i < (int)BASALT_ARRAY_SIZE(b->fixed); i++) {
+		if (b->fixed[i].iov_base)
+			continue;
+		struct iovec iov = { buf, len };
+		__u64 tag = 0;
+		int rc = io_uring_register_buffers_update_tag(&b->ring, (unsigned)i, &iov, &tag, 1);
+		if (rc < 0)
+			return rc;
+		b->fixed[i] = iov;
+		return i;
+	}
+	return -ENOSPC;
+}
+
+static void uring_unregister_buffer(void *self, int index)
+{
+	struct uring_backend *b = self;
+	struct iovec none = { NULL, 0 };
+	__u64 tag = 0;
+	io_uring_register_buffers_update_tag(&b->ring, (unsigned)index, &none, &tag, 1);
+	b->fixed[index] = none;
+}
+
 static void uring_destroy(void *self)
 {
 	struct uring_backend *b = self;
@@ -271,6 +309,8 @@ static const struct io_backend_ops uring_ops = {
 	.open = uring_open,
 	.close = uring_close,
 	.file_size = uring_file_size,
+	.register_buffer = uring_register_buffer,
+	.unregister_buffer = uring_unregister_buffer,
 	.submit = uring_submit,
 	.cancel = uring_cancel,
 	.wait = uring_wait,
@@ -322,6 +362,7 @@ int io_loop_create_uring(const struct io_loop_uring_params *params,
 	}
 	if (getrandom(&b->rng, sizeof(b->rng), 0) != sizeof(b->rng) || !b->rng)
 		b->rng = 0x9E3779B97F4A7C15ULL ^ uring_now_ns(b);
+	b->sparse_ok = io_uring_register_buffers_sparse(&b->ring, BASALT_ARRAY_SIZE(b->fixed)) == 0;
 	b->wake_op.kind = IO_OP_WAKE;
 	rc = io_loop_create(&uring_ops, b, out);
 	if (rc)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/config.h"
 #include "common/log.h"
 #include "osd/store_format.h"
 #include "store_test_util.h"
@@ -341,6 +342,35 @@ static void test_checksum_failure(void **state)
 	free(r);
 }
 
+static void test_params_from_config(void **state)
+{
+	(void)state;
+	struct cfg *cfg;
+	char err[256];
+	struct store_params p;
+	assert_int_equal(cfg_load_string("osd.conf",
+					 "[osd]\nosd_sync = batch\nosd_sync_interval = 2ms\n"
+					 "[osd.3]\nosd_sync = always\n[osd.4]\nosd_sync = sometimes\n"
+					 "[osd.5]\nosd_sync_interval = 5s\n",
+					 &cfg, err, sizeof(err)), 0);
+	assert_int_equal(store_params_from_config(cfg, "osd.1", &p), 0);
+	assert_int_equal(p.sync, STORE_SYNC_BATCH);
+	assert_true(p.sync_interval_ns == IO_MS(2));
+	assert_int_equal(store_params_from_config(cfg, "osd.3", &p), 0);
+	assert_int_equal(p.sync, STORE_SYNC_ALWAYS);
+	assert_int_equal(store_params_from_config(cfg, "osd.4", &p), -EINVAL);
+	assert_string_equal(cfg_error(cfg),
+			    "osd.conf:7: [osd.4] osd_sync: expected always|batch, got 'sometimes'");
+	assert_int_equal(store_params_from_config(cfg, "osd.5", &p), -EINVAL);
+	assert_non_null(strstr(cfg_error(cfg), "out of range"));
+	cfg_free(cfg);
+	/* With no config at all: always, the safe default. */
+	assert_int_equal(cfg_load_string("empty.conf", "", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(store_params_from_config(cfg, "osd.0", &p), 0);
+	assert_int_equal(p.sync, STORE_SYNC_ALWAYS);
+	cfg_free(cfg);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LEVEL_WARN);
@@ -351,6 +381,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete_list_stat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fill_to_enospc_and_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checksum_failure, setup, teardown),
+		cmocka_unit_test(test_params_from_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
