@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "common/io/loop.h"
 #include "common/log.h"
 #include "common/msgr.h"
@@ -26,43 +26,15 @@
 #define TYPE_PONG 101
 #define MAX_SAMPLES (1 << 22)
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static double cpu_seconds(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 struct result {
 	uint64_t ops;
 	double seconds, cpu_seconds;
 	double mean_us, p99_us;
 };
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void summarize(struct result *r, uint64_t *samples, uint64_t n)
 {
-	if (!n)
-		return;
-	qsort(samples, n, sizeof(*samples), cmp_u64);
-	double sum = 0;
-	for (uint64_t i = 0; i < n; i++)
-		sum += (double)samples[i];
-	r->mean_us = sum / (double)n / 1000.0;
-	r->p99_us = (double)samples[n * 99 / 100] / 1000.0;
+	bench_latency(samples, n, &r->mean_us, &r->p99_us);
 }
 
 /* --- messenger ------------------------------------------------------------ */
@@ -139,7 +111,7 @@ static void client_send(struct client *c)
 	struct msg *msg = msg_new(TYPE_PING, c->next_id, 0);
 	/* Zero-copy send: the buffer outlives every message. */
 	msg_borrow_data(msg, c->payload_src, c->size, noop_release, NULL);
-	c->sent_at[c->next_id % c->depth] = now_ns();
+	c->sent_at[c->next_id % c->depth] = bench_now_ns();
 	c->next_id++;
 	c->inflight++;
 	if (msgr_send(c->conn, msg))
@@ -149,7 +121,7 @@ static void client_send(struct client *c)
 static void client_message(struct msgr_conn *conn, struct msg *msg)
 {
 	struct client *c = msgr_ctx(msgr_conn_msgr(conn));
-	uint64_t t = now_ns();
+	uint64_t t = bench_now_ns();
 	if (c->nsamples < MAX_SAMPLES)
 		c->samples[c->nsamples++] = t - c->sent_at[msg->hdr.request_id % c->depth];
 	c->ops++;
@@ -199,19 +171,19 @@ static struct result run_msgr(struct server *s, uint32_t size, unsigned depth,
 	msgr_connect(m, "127.0.0.1", s->port, &c.conn);
 	io_loop_run(c.loop); /* until up */
 	/* Warm up for a tenth of the run, then measure. */
-	c.end_ns = now_ns() + (uint64_t)(seconds * 1e8);
+	c.end_ns = bench_now_ns() + (uint64_t)(seconds * 1e8);
 	for (unsigned i = 0; i < depth; i++)
 		client_send(&c);
 	io_loop_run(c.loop);
 	c.ops = c.nsamples = 0;
-	double cpu0 = cpu_seconds();
-	uint64_t t0 = now_ns();
+	double cpu0 = bench_cpu_seconds();
+	uint64_t t0 = bench_now_ns();
 	c.end_ns = t0 + (uint64_t)(seconds * 1e9);
 	for (unsigned i = 0; i < depth; i++)
 		client_send(&c);
 	io_loop_run(c.loop);
-	r.seconds = (double)(now_ns() - t0) / 1e9;
-	r.cpu_seconds = cpu_seconds() - cpu0;
+	r.seconds = (double)(bench_now_ns() - t0) / 1e9;
+	r.cpu_seconds = bench_cpu_seconds() - cpu0;
 	r.ops = c.ops;
 	summarize(&r, c.samples, c.nsamples);
 	msgr_conn_close(c.conn);
@@ -283,20 +255,20 @@ static struct result run_raw(uint32_t size, double seconds)
 	uint8_t *buf = calloc(1, len);
 	uint64_t *samples = malloc(MAX_SAMPLES * sizeof(uint64_t));
 	uint64_t n = 0;
-	double cpu0 = cpu_seconds();
-	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9);
+	double cpu0 = bench_cpu_seconds();
+	uint64_t t0 = bench_now_ns(), end = t0 + (uint64_t)(seconds * 1e9);
 	for (;;) {
-		uint64_t t = now_ns();
+		uint64_t t = bench_now_ns();
 		if (t >= end)
 			break;
 		raw_full(fd, buf, len, true);
 		raw_full(fd, buf, len, false);
 		if (n < MAX_SAMPLES)
-			samples[n] = now_ns() - t;
+			samples[n] = bench_now_ns() - t;
 		n++;
 	}
-	r.seconds = (double)(now_ns() - t0) / 1e9;
-	r.cpu_seconds = cpu_seconds() - cpu0;
+	r.seconds = (double)(bench_now_ns() - t0) / 1e9;
+	r.cpu_seconds = bench_cpu_seconds() - cpu0;
 	r.ops = n;
 	summarize(&r, samples, n < MAX_SAMPLES ? n : MAX_SAMPLES);
 	close(fd);

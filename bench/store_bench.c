@@ -14,9 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "osd/store.h"
@@ -57,21 +56,6 @@ struct bench {
 	int errors;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static double cpu_now(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 static uint64_t rnd(struct bench *b)
 {
 	b->rng ^= b->rng << 13;
@@ -93,7 +77,7 @@ static void io_done(struct store_req *req, int res)
 		if (!b->errors++)
 			fprintf(stderr, "store_bench: %s\n", strerror(-op->error));
 	}
-	uint64_t t = now_ns() - op->start_ns;
+	uint64_t t = bench_now_ns() - op->start_ns;
 	if (b->nlat < MAX_SAMPLES)
 		b->lat[b->nlat++] = t;
 	b->ops++;
@@ -109,7 +93,7 @@ static void start_op(struct bench *b, struct bench_op *op, enum job_kind kind,
 	op->b = b;
 	op->busy = true;
 	op->error = 0;
-	op->start_ns = now_ns();
+	op->start_ns = bench_now_ns();
 	b->inflight++;
 	if (kind == JOB_RANDWRITE || kind == JOB_RANDREAD) {
 		struct bench_io *io = &op->io[0];
@@ -143,20 +127,14 @@ static void start_op(struct bench *b, struct bench_op *op, enum job_kind kind,
 		store_submit(b->s, &op->io[i].req);
 }
 
-static int cmp_u64(const void *a, const void *c)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)c;
-	return x < y ? -1 : x > y;
-}
-
 static void run_job(struct bench *b, const char *name, enum job_kind kind,
 		    unsigned qd, uint32_t seq_bs, double runtime, struct bench_op *ops)
 {
 	b->nlat = b->ops = b->bytes = 0;
 	b->seq_next = 0;
-	double cpu0 = cpu_now();
-	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(runtime * 1e9);
-	while (now_ns() < end) {
+	double cpu0 = bench_cpu_seconds();
+	uint64_t t0 = bench_now_ns(), end = t0 + (uint64_t)(runtime * 1e9);
+	while (bench_now_ns() < end) {
 		for (unsigned i = 0; i < qd; i++)
 			if (!ops[i].busy)
 				start_op(b, &ops[i], kind, seq_bs);
@@ -164,17 +142,14 @@ static void run_job(struct bench *b, const char *name, enum job_kind kind,
 	}
 	while (b->inflight)
 		io_loop_run_once(b->loop, -1);
-	double secs = (double)(now_ns() - t0) / 1e9, cpu = cpu_now() - cpu0;
-	qsort(b->lat, b->nlat, sizeof(uint64_t), cmp_u64);
-	double sum = 0;
-	for (uint64_t i = 0; i < b->nlat; i++)
-		sum += (double)b->lat[i];
+	double secs = (double)(bench_now_ns() - t0) / 1e9, cpu = bench_cpu_seconds() - cpu0;
+	double mean_us, p99_us;
+	bench_latency(b->lat, b->nlat, &mean_us, &p99_us);
 	printf("{\"job\": \"%s\", \"qd\": %u, \"bs\": %u, \"iops\": %.1f, \"mbps\": %.2f, "
 	       "\"mean_us\": %.2f, \"p99_us\": %.2f, \"cpu_us_per_op\": %.2f, \"errors\": %d}\n",
 	       name, qd, kind == JOB_RANDWRITE || kind == JOB_RANDREAD ? 4096 : seq_bs,
 	       (double)b->ops / secs, (double)b->bytes / secs / 1e6,
-	       b->nlat ? sum / (double)b->nlat / 1000 : 0,
-	       b->nlat ? (double)b->lat[b->nlat * 99 / 100] / 1000 : 0,
+	       mean_us, p99_us,
 	       b->ops ? cpu * 1e6 / (double)b->ops : 0, b->errors);
 	fflush(stdout);
 }

@@ -488,9 +488,9 @@ static int sim_file_write(struct sim_file *file, const struct io_op *op)
 	return (int)len;
 }
 
-/* Makes every write so far durable: replays the unsynced writes (oldest
- * first) onto the durable image, so the cost is what was written. */
-static int sim_file_sync(struct sim_file *file)
+/* Detaches FILE's unsynced writes, oldest first; hand them back through
+ * file->unsynced and sim_free_unsynced when done. */
+static struct sim_write *sim_take_unsynced(struct sim_file *file)
 {
 	struct sim_write *order = NULL;
 	while (file->unsynced) {
@@ -499,6 +499,14 @@ static int sim_file_sync(struct sim_file *file)
 		wr->next = order;
 		order = wr;
 	}
+	return order;
+}
+
+/* Makes every write so far durable: replays the unsynced writes (oldest
+ * first) onto the durable image, so the cost is what was written. */
+static int sim_file_sync(struct sim_file *file)
+{
+	struct sim_write *order = sim_take_unsynced(file);
 	int rc = 0;
 	if (sim_file_reserve(&file->durable, &file->durable_size, file->size))
 		rc = -ENOMEM;
@@ -563,13 +571,7 @@ void io_sim_power_fail(struct io_sim_world *w, const char *host)
 			continue;
 		/* Replay unsynced writes oldest first; each sector of each
 		 * survives or not by a coin flip (torn, reordered writes). */
-		struct sim_write *order = NULL;
-		while (file->unsynced) {
-			struct sim_write *wr = file->unsynced;
-			file->unsynced = wr->next;
-			wr->next = order;
-			order = wr;
-		}
+		struct sim_write *order = sim_take_unsynced(file);
 		size_t size = file->durable_size;
 		uint8_t *data = file->durable;
 		file->durable = NULL;

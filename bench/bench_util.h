@@ -1,0 +1,47 @@
+/* Helpers shared by the benchmarks: clocks, CPU time and percentiles. */
+#ifndef BASALT_BENCH_UTIL_H
+#define BASALT_BENCH_UTIL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static inline uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* User + system CPU seconds of the whole process (every thread). */
+static inline double bench_cpu_seconds(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static inline int bench_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts SAMPLES (ns) and returns their mean and 99th percentile in us. */
+static inline void bench_latency(uint64_t *samples, uint64_t n, double *mean_us,
+				 double *p99_us)
+{
+	*mean_us = *p99_us = 0;
+	if (!n)
+		return;
+	qsort(samples, n, sizeof(*samples), bench_cmp_u64);
+	double sum = 0;
+	for (uint64_t i = 0; i < n; i++)
+		sum += (double)samples[i];
+	*mean_us = sum / (double)n / 1000.0;
+	*p99_us = (double)samples[n * 99 / 100] / 1000.0;
+}
+
+#endif
