@@ -16,6 +16,7 @@ scripts/install-deps.sh
 cmake -S . -B build -G Ninja >/dev/null
 ninja -C build
 STORE_SIM_SEEDS=$seeds build/tests/test_store_crash_sim
+RAFT_SIM_SEEDS=$((seeds * 50)) build/tests/test_raft_sim
 dev=$(mktemp /var/tmp/basalt-soak-XXXXXX.img)
 trap 'rm -f "$dev"' EXIT
 build/tests/fault/store_crash_tool drive --device "$dev" --osd build/basalt-osd \
