@@ -138,8 +138,10 @@ static void log_compact(struct raft *r, uint64_t index, uint64_t term)
 	size_t drop = 0;
 	while (drop < r->n && r->log[drop].index <= index)
 		free(r->log[drop++].data);
-	memmove(r->log, r->log + drop, (r->n - drop) * sizeof(*r->log));
-	r->n -= drop;
+	if (drop) {
+		memmove(r->log, r->log + drop, (r->n - drop) * sizeof(*r->log));
+		r->n -= drop;
+	}
 	r->snap_index = index;
 	r->snap_term = term;
 }

@@ -193,11 +193,14 @@ static int st_save_snapshot(void *ctx, uint64_t index, uint64_t term,
 		for (; drop < l->n; drop++)
 			free(l->e[drop].data);
 	}
-	memmove(l->e, l->e + drop, (l->n - drop) * sizeof(*l->e));
-	l->n -= drop;
+	if (drop) {
+		memmove(l->e, l->e + drop, (l->n - drop) * sizeof(*l->e));
+		l->n -= drop;
+	}
 	free(l->snap);
 	l->snap = malloc(len ? len : 1);
-	memcpy(l->snap, data, len);
+	if (len)
+		memcpy(l->snap, data, len);
 	l->snap_len = len;
 	l->snap_index = index;
 	l->snap_term = term;
