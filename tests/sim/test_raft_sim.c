@@ -26,39 +26,24 @@
 #include <string.h>
 
 #include "mon/raft.h"
+#include "../unit/mon/raft_mem.h"
 
 #define MAXN 5
 #define MAX_MSGS 4096
 #define FAULT_TICKS 500
 #define SETTLE_TICKS 600
 
-struct slog {
-	uint64_t term;
-	int vote;
-	uint64_t snap_index, snap_term;
-	uint8_t *snap;
-	size_t snap_len;
-	struct raft_entry *e;
-	size_t n, cap;
-};
-
 struct snode {
+	struct raft_mem mem; /* first: the Raft ctx is the node */
 	struct sim *sim;
 	int id;
 	bool up;
 	int down_ticks;
-	struct raft *r;
-	struct slog cur, dur; /* written, and durable (synced) */
-	uint64_t applied;     /* the state machine */
-	uint64_t hash;
-	int group;	      /* partition */
-	bool was_leader;
+	int group; /* partition */
 };
 
 struct smsg {
-	struct raft_msg m;
-	struct raft_entry *entries;
-	uint8_t *snap;
+	struct raft_mem_msg q;
 	uint64_t due;
 	uint64_t order;
 };
@@ -101,123 +86,6 @@ static uint64_t rnd(struct sim *s)
 			snprintf((s)->failure, sizeof((s)->failure), __VA_ARGS__); \
 	} while (0)
 
-static uint64_t hash_data(const uint8_t *d, size_t len, uint64_t h)
-{
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ d[i]) * 0x100000001B3ULL;
-	return h;
-}
-
-/* --- storage with a volatile layer ------------------------------------------ */
-
-static void slog_free(struct slog *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->e[i].data);
-	free(l->e);
-	free(l->snap);
-	memset(l, 0, sizeof(*l));
-	l->vote = RAFT_NO_VOTE;
-}
-
-static void slog_copy(struct slog *dst, const struct slog *src)
-{
-	slog_free(dst);
-	*dst = *src;
-	dst->e = calloc(src->cap ? src->cap : 1, sizeof(*dst->e));
-	for (size_t i = 0; i < src->n; i++) {
-		dst->e[i] = src->e[i];
-		dst->e[i].data = NULL;
-		if (src->e[i].len) {
-			dst->e[i].data = malloc(src->e[i].len);
-			memcpy(dst->e[i].data, src->e[i].data, src->e[i].len);
-		}
-	}
-	dst->snap = NULL;
-	if (src->snap) {
-		dst->snap = malloc(src->snap_len ? src->snap_len : 1);
-		memcpy(dst->snap, src->snap, src->snap_len);
-	}
-}
-
-static int st_save_term_vote(void *ctx, uint64_t term, int vote)
-{
-	struct snode *n = ctx;
-	n->cur.term = term;
-	n->cur.vote = vote;
-	return 0;
-}
-
-static int st_append(void *ctx, const struct raft_entry *entries, size_t count)
-{
-	struct snode *n = ctx;
-	struct slog *l = &n->cur;
-	if (!count)
-		return 0;
-	uint64_t first = entries[0].index;
-	while (l->n && l->e[l->n - 1].index >= first) {
-		free(l->e[l->n - 1].data);
-		l->n--;
-	}
-	if (l->snap_index + l->n + 1 != first) {
-		FAIL(n->sim, "seed %" PRIu64 ": node %d appends %" PRIu64 " after %" PRIu64,
-		     n->sim->seed, n->id, first, l->snap_index + l->n);
-		return -EINVAL;
-	}
-	if (l->n + count > l->cap) {
-		l->cap = (l->n + count) * 2;
-		l->e = realloc(l->e, l->cap * sizeof(*l->e));
-	}
-	for (size_t i = 0; i < count; i++) {
-		l->e[l->n] = entries[i];
-		l->e[l->n].data = NULL;
-		if (entries[i].len) {
-			l->e[l->n].data = malloc(entries[i].len);
-			memcpy(l->e[l->n].data, entries[i].data, entries[i].len);
-		}
-		l->n++;
-	}
-	return 0;
-}
-
-static int st_save_snapshot(void *ctx, uint64_t index, uint64_t term,
-			    const uint8_t *data, size_t len, bool keep_tail)
-{
-	struct snode *n = ctx;
-	struct slog *l = &n->cur;
-	size_t drop = 0;
-	if (keep_tail) {
-		while (drop < l->n && l->e[drop].index <= index)
-			free(l->e[drop++].data);
-	} else {
-		for (; drop < l->n; drop++)
-			free(l->e[drop].data);
-	}
-	if (drop) {
-		memmove(l->e, l->e + drop, (l->n - drop) * sizeof(*l->e));
-		l->n -= drop;
-	}
-	free(l->snap);
-	l->snap = malloc(len ? len : 1);
-	if (len)
-		memcpy(l->snap, data, len);
-	l->snap_len = len;
-	l->snap_index = index;
-	l->snap_term = term;
-	return 0;
-}
-
-static int st_sync(void *ctx)
-{
-	struct snode *n = ctx;
-	slog_copy(&n->dur, &n->cur);
-	return 0;
-}
-
-static const struct raft_storage_ops storage_ops = {
-	st_save_term_vote, st_append, st_save_snapshot, st_sync,
-};
-
 /* --- the state machine: a running hash of applied commands -------------------- */
 
 static void record_committed(struct sim *s, const struct raft_entry *e, int node)
@@ -232,7 +100,7 @@ static void record_committed(struct sim *s, const struct raft_entry *e, int node
 		s->ncommitted = cap;
 	}
 	struct committed *c = &s->committed[e->index];
-	uint64_t h = hash_data(e->data, e->len, e->type + 1);
+	uint64_t h = raft_mem_hash(e->data, e->len, e->type + 1);
 	if (!c->set) {
 		c->set = true;
 		c->term = e->term;
@@ -246,19 +114,19 @@ static void record_committed(struct sim *s, const struct raft_entry *e, int node
 	}
 }
 
-static void fsm_apply(void *ctx, const struct raft_entry *e)
+/* Called by raft_mem after each applied entry. */
+static void on_apply(struct raft_mem *m, const struct raft_entry *e)
 {
-	struct snode *n = ctx;
+	struct snode *n = (struct snode *)m;
 	struct sim *s = n->sim;
-	if (e->index != n->applied + 1)
-		FAIL(s, "seed %" PRIu64 ": node %d applied %" PRIu64 " after %" PRIu64,
-		     s->seed, n->id, e->index, n->applied);
+	if (m->out_of_order || m->misuse)
+		FAIL(s, "seed %" PRIu64 ": node %d applied %" PRIu64 " out of order, or "
+			"appended past its log",
+		     s->seed, n->id, e->index);
 	record_committed(s, e, n->id);
-	n->applied = e->index;
-	n->hash = hash_data(e->data, e->len, n->hash ^ e->index);
 	/* The leader that proposed it tells the client: acknowledged. */
-	if (e->type == RAFT_ENTRY_COMMAND && raft_role(n->r) == RAFT_LEADER &&
-	    e->term == raft_term(n->r)) {
+	if (e->type == RAFT_ENTRY_COMMAND && raft_role(m->r) == RAFT_LEADER &&
+	    e->term == raft_term(m->r)) {
 		uint64_t cmd;
 		memcpy(&cmd, e->data, sizeof(cmd));
 		if (s->nacked == s->capacked) {
@@ -269,31 +137,9 @@ static void fsm_apply(void *ctx, const struct raft_entry *e)
 		if (getenv("RAFT_SIM_VERBOSE"))
 			fprintf(stderr, "t=%" PRIu64 " node %d (leader, term %" PRIu64
 				") acks command %" PRIu64 " at index %" PRIu64 "\n",
-				s->now, n->id, raft_term(n->r), cmd, e->index);
+				s->now, n->id, raft_term(m->r), cmd, e->index);
 	}
 }
-
-static int fsm_snapshot(void *ctx, uint8_t **data, size_t *len)
-{
-	struct snode *n = ctx;
-	*data = malloc(16);
-	memcpy(*data, &n->applied, 8);
-	memcpy(*data + 8, &n->hash, 8);
-	*len = 16;
-	return 0;
-}
-
-static int fsm_restore(void *ctx, const uint8_t *data, size_t len)
-{
-	struct snode *n = ctx;
-	if (len != 16)
-		return -1;
-	memcpy(&n->applied, data, 8);
-	memcpy(&n->hash, data + 8, 8);
-	return 0;
-}
-
-static const struct raft_fsm_ops fsm_ops = { fsm_apply, fsm_snapshot, fsm_restore };
 
 /* --- the network ---------------------------------------------------------------- */
 
@@ -302,35 +148,9 @@ static void net_enqueue(struct sim *s, const struct raft_msg *m, uint64_t delay)
 	if (s->nmsgs == MAX_MSGS)
 		return; /* a full network drops */
 	struct smsg *q = &s->msgs[s->nmsgs++];
-	memset(q, 0, sizeof(*q));
-	q->m = *m;
+	raft_mem_msg_copy(&q->q, m);
 	q->due = s->now + delay;
 	q->order = rnd(s);
-	if (m->n_entries) {
-		q->entries = calloc(m->n_entries, sizeof(*q->entries));
-		for (size_t i = 0; i < m->n_entries; i++) {
-			q->entries[i] = m->entries[i];
-			q->entries[i].data = NULL;
-			if (m->entries[i].len) {
-				q->entries[i].data = malloc(m->entries[i].len);
-				memcpy(q->entries[i].data, m->entries[i].data, m->entries[i].len);
-			}
-		}
-		q->m.entries = q->entries;
-	}
-	if (m->snap_len) {
-		q->snap = malloc(m->snap_len);
-		memcpy(q->snap, m->snap_data, m->snap_len);
-		q->m.snap_data = q->snap;
-	}
-}
-
-static void msg_free(struct smsg *q)
-{
-	for (size_t i = 0; i < q->m.n_entries; i++)
-		free(q->entries[i].data);
-	free(q->entries);
-	free(q->snap);
 }
 
 static void io_send(void *ctx, const struct raft_msg *m)
@@ -349,9 +169,9 @@ static void io_changed(void *ctx)
 {
 	struct snode *n = ctx;
 	struct sim *s = n->sim;
-	if (raft_role(n->r) != RAFT_LEADER)
+	if (raft_role(n->mem.r) != RAFT_LEADER)
 		return;
-	uint64_t term = raft_term(n->r);
+	uint64_t term = raft_term(n->mem.r);
 	if (term >= s->nleaders) {
 		uint64_t cap = s->nleaders ? s->nleaders : 64;
 		while (cap <= term)
@@ -365,10 +185,10 @@ static void io_changed(void *ctx)
 		FAIL(s, "seed %" PRIu64 ": two leaders in term %" PRIu64 ": %d and %d",
 		     s->seed, term, s->leaders[term], n->id);
 	s->leaders[term] = n->id;
-	for (uint64_t i = raft_snapshot_index(n->r) + 1; i < s->ncommitted; i++) {
+	for (uint64_t i = raft_snapshot_index(n->mem.r) + 1; i < s->ncommitted; i++) {
 		if (!s->committed[i].set)
 			continue;
-		if (raft_entry_term(n->r, i) != s->committed[i].term)
+		if (raft_entry_term(n->mem.r, i) != s->committed[i].term)
 			FAIL(s, "seed %" PRIu64 ": new leader %d (term %" PRIu64
 				") lacks committed entry %" PRIu64,
 			     s->seed, n->id, term, i);
@@ -381,27 +201,19 @@ static const struct raft_io_ops io_ops = { io_send, io_changed };
 
 static void node_boot(struct sim *s, struct snode *n)
 {
-	slog_copy(&n->cur, &n->dur);
-	n->applied = 0;
-	n->hash = 0;
 	struct raft_params p = { .id = n->id, .n_nodes = s->n, .election_ticks = 10,
 				 .heartbeat_ticks = 2, .snapshot_every = 16,
 				 .max_append = 8, .seed = s->seed * 31 + s->now };
-	struct raft_boot b = { .term = n->dur.term, .vote = n->dur.vote,
-			       .snap_index = n->dur.snap_index, .snap_term = n->dur.snap_term,
-			       .snap_data = n->dur.snap, .snap_len = n->dur.snap_len,
-			       .entries = n->dur.e, .n_entries = n->dur.n };
-	if (raft_create(&p, &b, &storage_ops, &fsm_ops, &io_ops, n, &n->r))
+	n->mem.on_apply = on_apply;
+	if (raft_mem_boot(&n->mem, &p, &io_ops))
 		FAIL(s, "seed %" PRIu64 ": node %d cannot boot", s->seed, n->id);
 	n->up = true;
 }
 
 static void node_crash(struct snode *n)
 {
-	raft_destroy(n->r);
-	n->r = NULL;
+	raft_mem_crash(&n->mem);
 	n->up = false;
-	slog_free(&n->cur); /* everything not synced is gone */
 }
 
 /* Logs that share an entry (same index and term) share all before it. */
@@ -412,15 +224,15 @@ static void check_log_matching(struct sim *s)
 			struct snode *x = &s->nodes[a], *y = &s->nodes[b];
 			if (!x->up || !y->up)
 				continue;
-			uint64_t lo = raft_snapshot_index(x->r) > raft_snapshot_index(y->r)
-					      ? raft_snapshot_index(x->r)
-					      : raft_snapshot_index(y->r);
-			uint64_t hi = raft_last_index(x->r) < raft_last_index(y->r)
-					      ? raft_last_index(x->r)
-					      : raft_last_index(y->r);
+			uint64_t lo = raft_snapshot_index(x->mem.r) > raft_snapshot_index(y->mem.r)
+					      ? raft_snapshot_index(x->mem.r)
+					      : raft_snapshot_index(y->mem.r);
+			uint64_t hi = raft_last_index(x->mem.r) < raft_last_index(y->mem.r)
+					      ? raft_last_index(x->mem.r)
+					      : raft_last_index(y->mem.r);
 			bool matched = false;
 			for (uint64_t i = hi; i > lo; i--) {
-				bool same = raft_entry_term(x->r, i) == raft_entry_term(y->r, i);
+				bool same = raft_entry_term(x->mem.r, i) == raft_entry_term(y->mem.r, i);
 				if (matched && !same)
 					FAIL(s, "seed %" PRIu64 ": logs of %d and %d differ at %" PRIu64
 						" below a shared entry",
@@ -452,11 +264,11 @@ static void deliver(struct sim *s)
 	memmove(s->msgs, s->msgs + due, (s->nmsgs - due) * sizeof(*s->msgs));
 	s->nmsgs -= due;
 	for (size_t i = 0; i < due; i++) {
-		struct smsg *q = &batch[i];
+		struct raft_mem_msg *q = &batch[i].q;
 		struct snode *to = &s->nodes[q->m.to], *from = &s->nodes[q->m.from];
 		if (to->up && to->group == from->group)
-			raft_step(to->r, &q->m);
-		msg_free(q);
+			raft_step(to->mem.r, &q->m);
+		raft_mem_msg_free(q);
 	}
 	free(batch);
 }
@@ -483,14 +295,14 @@ static void propose(struct sim *s)
 {
 	for (int i = 0; i < s->n; i++) {
 		struct snode *n = &s->nodes[i];
-		if (!n->up || raft_role(n->r) != RAFT_LEADER)
+		if (!n->up || raft_role(n->mem.r) != RAFT_LEADER)
 			continue;
 		uint8_t cmd[24];
 		uint64_t id = ++s->next_cmd, index;
 		memcpy(cmd, &id, 8);
 		memcpy(cmd + 8, &s->seed, 8);
 		memcpy(cmd + 16, &s->now, 8);
-		raft_propose(n->r, cmd, sizeof(cmd), &index);
+		raft_propose(n->mem.r, cmd, sizeof(cmd), &index);
 	}
 }
 
@@ -504,7 +316,7 @@ static void tick(struct sim *s)
 		if (!n->up && --n->down_ticks <= 0)
 			node_boot(s, n);
 		if (n->up)
-			raft_tick(n->r);
+			raft_tick(n->mem.r);
 	}
 	if (rnd(s) % 3 == 0)
 		propose(s);
@@ -523,16 +335,16 @@ static bool converged(struct sim *s)
 		struct snode *n = &s->nodes[i];
 		if (!n->up)
 			return false;
-		if (raft_role(n->r) == RAFT_LEADER) {
+		if (raft_role(n->mem.r) == RAFT_LEADER) {
 			leaders++;
-			if (raft_commit_index(n->r) != raft_last_index(n->r) ||
-			    n->applied != raft_last_index(n->r))
+			if (raft_commit_index(n->mem.r) != raft_last_index(n->mem.r) ||
+			    n->mem.applied != raft_last_index(n->mem.r))
 				return false;
 		}
 		if (applied == UINT64_MAX) {
-			applied = n->applied;
-			hash = n->hash;
-		} else if (n->applied != applied || n->hash != hash) {
+			applied = n->mem.applied;
+			hash = n->mem.hash;
+		} else if (n->mem.applied != applied || n->mem.hash != hash) {
 			return false;
 		}
 	}
@@ -550,7 +362,8 @@ static void run_seed(uint64_t seed, int n)
 	for (int i = 0; i < n; i++) {
 		s->nodes[i].sim = s;
 		s->nodes[i].id = i;
-		s->nodes[i].dur.vote = s->nodes[i].cur.vote = RAFT_NO_VOTE;
+		s->nodes[i].mem.dur.vote = s->nodes[i].mem.cur.vote = RAFT_NO_VOTE;
+		s->nodes[i].mem.id = i;
 		node_boot(s, &s->nodes[i]);
 	}
 	for (unsigned t = 0; t < FAULT_TICKS && !s->failure[0]; t++)
@@ -572,7 +385,7 @@ static void run_seed(uint64_t seed, int n)
 		FAIL(s, "seed %" PRIu64 ": no convergence after faults stopped", seed);
 	/* Every acknowledged command is in the converged state (as seen by
 	 * the global record of applied entries, which all nodes agree on). */
-	uint64_t top = s->nodes[0].applied;
+	uint64_t top = s->nodes[0].mem.applied;
 	uint8_t *in_state = calloc(s->next_cmd + 1, 1);
 	for (uint64_t i = 1; i <= top && i < s->ncommitted; i++)
 		if (s->committed[i].set && s->committed[i].cmd <= s->next_cmd)
@@ -585,14 +398,14 @@ static void run_seed(uint64_t seed, int n)
 	if (getenv("RAFT_SIM_VERBOSE"))
 		fprintf(stderr, "seed %" PRIu64 " (%d nodes): settled after %u ticks, term %"
 			PRIu64 ", %" PRIu64 " applied, %zu acknowledged, %" PRIu64 " proposed\n",
-			seed, n, t, raft_term(s->nodes[0].r), top, s->nacked, s->next_cmd);
+			seed, n, t, raft_term(s->nodes[0].mem.r), top, s->nacked, s->next_cmd);
 	for (int i = 0; i < n; i++) {
 		if (s->nodes[i].up)
 			node_crash(&s->nodes[i]);
-		slog_free(&s->nodes[i].dur);
+		raft_mem_log_free(&s->nodes[i].mem.dur);
 	}
 	for (size_t i = 0; i < s->nmsgs; i++)
-		msg_free(&s->msgs[i]);
+		raft_mem_msg_free(&s->msgs[i].q);
 	free(s->msgs);
 	free(s->committed);
 	free(s->leaders);
