@@ -1,0 +1,694 @@
+/* The cluster map state machine (see map.h): command encoding, validation
+ * and application, and the full-map encoding used by snapshots. */
+#include "map.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/enc.h"
+
+#define MAP_FORMAT 1
+
+static int fail(char *err, size_t len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t len, int rc, const char *fmt, ...)
+{
+	if (err && len) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, len, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+/* Names: 1-63 of [A-Za-z0-9_.-], not starting with '.' or '-' (so they
+ * are safe in paths, on command lines, and never contain '@'). */
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= MAP_NAME_MAX || s[0] == '.' || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+			return false;
+	return true;
+}
+
+/* --- commands on the wire ---------------------------------------------------- */
+
+int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
+{
+	struct enc e;
+	enc_init(&e, buf, cap);
+	enc_put_u8(&e, MAP_FORMAT);
+	enc_put_le16(&e, (uint16_t)c->type);
+	switch (c->type) {
+	case MAP_CMD_OSD_BOOT:
+		enc_put_le32(&e, c->osd);
+		enc_put_str(&e, c->addr);
+		enc_put_str(&e, c->host);
+		enc_put_le64(&e, c->device_bytes);
+		break;
+	case MAP_CMD_OSD_DOWN:
+	case MAP_CMD_OSD_OUT:
+	case MAP_CMD_OSD_IN:
+	case MAP_CMD_OSD_RM:
+		enc_put_le32(&e, c->osd);
+		break;
+	case MAP_CMD_OSD_REWEIGHT:
+		enc_put_le32(&e, c->osd);
+		enc_put_le32(&e, c->weight);
+		break;
+	case MAP_CMD_POOL_CREATE:
+		enc_put_str(&e, c->name);
+		enc_put_u8(&e, (uint8_t)c->pool.type);
+		enc_put_le32(&e, c->pool.size);
+		enc_put_le32(&e, c->pool.min_size);
+		enc_put_le32(&e, c->pool.ec_k);
+		enc_put_le32(&e, c->pool.ec_m);
+		enc_put_le32(&e, c->pool.pg_num);
+		enc_put_le32(&e, c->pool.block_size);
+		break;
+	case MAP_CMD_POOL_RM:
+	case MAP_CMD_VOLUME_RM:
+		enc_put_str(&e, c->name);
+		break;
+	case MAP_CMD_POOL_SET:
+		enc_put_str(&e, c->name);
+		enc_put_str(&e, c->key);
+		enc_put_le64(&e, c->value);
+		break;
+	case MAP_CMD_VOLUME_CREATE:
+		enc_put_str(&e, c->name);
+		enc_put_str(&e, c->pool_name);
+		enc_put_le64(&e, c->size);
+		break;
+	case MAP_CMD_VOLUME_RESIZE:
+		enc_put_str(&e, c->name);
+		enc_put_le64(&e, c->value);
+		break;
+	case MAP_CMD_VOLUME_RENAME:
+		enc_put_str(&e, c->name);
+		enc_put_str(&e, c->new_name);
+		break;
+	default:
+		return -EINVAL;
+	}
+	return enc_status(&e) ? -EMSGSIZE : (int)e.pos;
+}
+
+int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *c)
+{
+	struct dec d;
+	uint8_t format, type8;
+	uint16_t type;
+	memset(c, 0, sizeof(*c));
+	dec_init(&d, buf, len);
+	dec_get_u8(&d, &format);
+	dec_get_le16(&d, &type);
+	if (format != MAP_FORMAT)
+		return -EBADMSG;
+	c->type = (enum map_cmd_type)type;
+	switch (c->type) {
+	case MAP_CMD_OSD_BOOT:
+		dec_get_le32(&d, &c->osd);
+		dec_get_str(&d, c->addr, sizeof(c->addr));
+		dec_get_str(&d, c->host, sizeof(c->host));
+		dec_get_le64(&d, &c->device_bytes);
+		break;
+	case MAP_CMD_OSD_DOWN:
+	case MAP_CMD_OSD_OUT:
+	case MAP_CMD_OSD_IN:
+	case MAP_CMD_OSD_RM:
+		dec_get_le32(&d, &c->osd);
+		break;
+	case MAP_CMD_OSD_REWEIGHT:
+		dec_get_le32(&d, &c->osd);
+		dec_get_le32(&d, &c->weight);
+		break;
+	case MAP_CMD_POOL_CREATE:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_u8(&d, &type8);
+		c->pool.type = (enum map_pool_type)type8;
+		dec_get_le32(&d, &c->pool.size);
+		dec_get_le32(&d, &c->pool.min_size);
+		dec_get_le32(&d, &c->pool.ec_k);
+		dec_get_le32(&d, &c->pool.ec_m);
+		dec_get_le32(&d, &c->pool.pg_num);
+		dec_get_le32(&d, &c->pool.block_size);
+		break;
+	case MAP_CMD_POOL_RM:
+	case MAP_CMD_VOLUME_RM:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		break;
+	case MAP_CMD_POOL_SET:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_str(&d, c->key, sizeof(c->key));
+		dec_get_le64(&d, &c->value);
+		break;
+	case MAP_CMD_VOLUME_CREATE:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_str(&d, c->pool_name, sizeof(c->pool_name));
+		dec_get_le64(&d, &c->size);
+		break;
+	case MAP_CMD_VOLUME_RESIZE:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_le64(&d, &c->value);
+		break;
+	case MAP_CMD_VOLUME_RENAME:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_str(&d, c->new_name, sizeof(c->new_name));
+		break;
+	default:
+		return -EBADMSG;
+	}
+	return dec_status(&d) || dec_remaining(&d) ? -EBADMSG : 0;
+}
+
+/* --- lookups ------------------------------------------------------------------ */
+
+static int pool_index(const struct cluster_map *m, const char *name)
+{
+	for (uint32_t i = 0; i < m->n_pools; i++)
+		if (strcmp(m->pools[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int volume_index(const struct cluster_map *m, const char *name)
+{
+	for (uint32_t i = 0; i < m->n_volumes; i++)
+		if (strcmp(m->volumes[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const struct map_pool *map_pool_by_name(const struct cluster_map *m, const char *name)
+{
+	int i = pool_index(m, name);
+	return i < 0 ? NULL : &m->pools[i];
+}
+
+const struct map_volume *map_volume_by_name(const struct cluster_map *m, const char *name)
+{
+	int i = volume_index(m, name);
+	return i < 0 ? NULL : &m->volumes[i];
+}
+
+static const struct map_osd *osd_get(const struct cluster_map *m, uint32_t id)
+{
+	return id < m->n_osds && m->osds[id].exists ? &m->osds[id] : NULL;
+}
+
+void map_osd_counts(const struct cluster_map *m, uint32_t *total, uint32_t *up,
+		    uint32_t *in)
+{
+	*total = *up = *in = 0;
+	for (uint32_t i = 0; i < m->n_osds; i++) {
+		if (!m->osds[i].exists)
+			continue;
+		(*total)++;
+		*up += m->osds[i].up;
+		*in += m->osds[i].in;
+	}
+}
+
+/* --- validation ----------------------------------------------------------------- */
+
+static int check_pool_params(const struct map_pool *p, char *err, size_t len)
+{
+	if (p->type == MAP_POOL_REPLICATED) {
+		if (p->size < 1 || p->size > 10)
+			return fail(err, len, -EINVAL, "size must be 1 to 10 copies, not %u", p->size);
+		if (p->min_size < 1 || p->min_size > p->size)
+			return fail(err, len, -EINVAL, "min_size must be 1 to size (%u), not %u",
+				    p->size, p->min_size);
+	} else if (p->type == MAP_POOL_EC) {
+		if (p->ec_k < 1 || p->ec_k > 32 || p->ec_m < 1 || p->ec_m > 16)
+			return fail(err, len, -EINVAL,
+				    "erasure coding needs k of 1 to 32 and m of 1 to 16, not %u+%u",
+				    p->ec_k, p->ec_m);
+	} else {
+		return fail(err, len, -EINVAL, "unknown pool type %d", p->type);
+	}
+	if (p->pg_num < 1 || p->pg_num > 65536)
+		return fail(err, len, -EINVAL, "pg_num must be 1 to 65536, not %u", p->pg_num);
+	if (p->block_size < (64u << 10) || p->block_size > (1u << 20) ||
+	    (p->block_size & (p->block_size - 1)))
+		return fail(err, len, -EINVAL,
+			    "block_size must be a power of two from 64K to 1M, not %u",
+			    p->block_size);
+	return 0;
+}
+
+static int check_osd_cmd(const struct cluster_map *m, const struct map_cmd *c, char *err,
+			 size_t len)
+{
+	const struct map_osd *o = osd_get(m, c->osd);
+	if (c->type == MAP_CMD_OSD_BOOT) {
+		if (c->osd >= MAP_MAX_OSDS)
+			return fail(err, len, -EINVAL, "osd ids go up to %u", MAP_MAX_OSDS - 1);
+		if (!c->addr[0] || !name_ok(c->host))
+			return fail(err, len, -EINVAL, "osd.%u boots without an address or a valid host",
+				    c->osd);
+		return 0;
+	}
+	if (!o)
+		return fail(err, len, -ENOENT, "osd.%u does not exist", c->osd);
+	switch (c->type) {
+	case MAP_CMD_OSD_DOWN:
+		return o->up ? 0 : fail(err, len, -EALREADY, "osd.%u is already down", c->osd);
+	case MAP_CMD_OSD_OUT:
+		return o->in ? 0 : fail(err, len, -EALREADY, "osd.%u is already out", c->osd);
+	case MAP_CMD_OSD_IN:
+		return !o->in ? 0 : fail(err, len, -EALREADY, "osd.%u is already in", c->osd);
+	case MAP_CMD_OSD_RM:
+		return !o->up ? 0 : fail(err, len, -EBUSY, "osd.%u is up: stop it before removing it",
+					 c->osd);
+	case MAP_CMD_OSD_REWEIGHT:
+		return c->weight <= 0x7fffffffu ? 0 : fail(err, len, -EINVAL, "weight out of range");
+	default:
+		return -EINVAL;
+	}
+}
+
+static int check_pool_cmd(const struct cluster_map *m, const struct map_cmd *c, char *err,
+			  size_t len)
+{
+	int pi = pool_index(m, c->name);
+	if (c->type == MAP_CMD_POOL_CREATE) {
+		if (!name_ok(c->name))
+			return fail(err, len, -EINVAL, "'%s' is not a valid pool name (1-63 of A-Z a-z 0-9 _ . -)",
+				    c->name);
+		if (pi >= 0)
+			return fail(err, len, -EEXIST, "pool '%s' already exists", c->name);
+		if (m->n_pools >= MAP_MAX_POOLS)
+			return fail(err, len, -ENOSPC, "too many pools (%u)", MAP_MAX_POOLS);
+		return check_pool_params(&c->pool, err, len);
+	}
+	if (pi < 0)
+		return fail(err, len, -ENOENT, "pool '%s' does not exist", c->name);
+	const struct map_pool *p = &m->pools[pi];
+	if (c->type == MAP_CMD_POOL_RM) {
+		for (uint32_t i = 0; i < m->n_volumes; i++)
+			if (m->volumes[i].pool == p->id)
+				return fail(err, len, -EBUSY, "pool '%s' still holds volume '%s'",
+					    c->name, m->volumes[i].name);
+		return 0;
+	}
+	struct map_pool q = *p;
+	if (strcmp(c->key, "size") == 0 && p->type == MAP_POOL_REPLICATED)
+		q.size = (uint32_t)c->value;
+	else if (strcmp(c->key, "min_size") == 0 && p->type == MAP_POOL_REPLICATED)
+		q.min_size = (uint32_t)c->value;
+	else if (strcmp(c->key, "pg_num") == 0) {
+		if (c->value < p->pg_num)
+			return fail(err, len, -EINVAL, "pg_num can only grow (now %u)", p->pg_num);
+		q.pg_num = (uint32_t)c->value;
+	} else
+		return fail(err, len, -EINVAL, "pool setting '%s' is not one of size, min_size, pg_num%s",
+			    c->key, p->type == MAP_POOL_EC ? " (size and min_size are fixed by k+m)" : "");
+	if (c->value > UINT32_MAX)
+		return fail(err, len, -EINVAL, "%s out of range", c->key);
+	return check_pool_params(&q, err, len);
+}
+
+static int check_volume_cmd(const struct cluster_map *m, const struct map_cmd *c, char *err,
+			    size_t len)
+{
+	int vi = volume_index(m, c->name);
+	if (c->type == MAP_CMD_VOLUME_CREATE) {
+		if (!name_ok(c->name))
+			return fail(err, len, -EINVAL, "'%s' is not a valid volume name (1-63 of A-Z a-z 0-9 _ . -)",
+				    c->name);
+		if (vi >= 0)
+			return fail(err, len, -EEXIST, "volume '%s' already exists", c->name);
+		if (pool_index(m, c->pool_name) < 0)
+			return fail(err, len, -ENOENT, "pool '%s' does not exist", c->pool_name);
+		if (m->n_volumes >= MAP_MAX_VOLUMES)
+			return fail(err, len, -ENOSPC, "too many volumes");
+		if (!c->size || c->size % 512 || c->size > (1ULL << 60))
+			return fail(err, len, -EINVAL, "a volume size is a multiple of 512 bytes up to 1 EiB");
+		return 0;
+	}
+	if (vi < 0)
+		return fail(err, len, -ENOENT, "volume '%s' does not exist", c->name);
+	if (c->type == MAP_CMD_VOLUME_RESIZE &&
+	    (!c->value || c->value % 512 || c->value > (1ULL << 60)))
+		return fail(err, len, -EINVAL, "a volume size is a multiple of 512 bytes up to 1 EiB");
+	if (c->type == MAP_CMD_VOLUME_RENAME) {
+		if (!name_ok(c->new_name))
+			return fail(err, len, -EINVAL, "'%s' is not a valid volume name", c->new_name);
+		if (volume_index(m, c->new_name) >= 0)
+			return fail(err, len, -EEXIST, "volume '%s' already exists", c->new_name);
+	}
+	return 0;
+}
+
+int map_check(const struct cluster_map *m, const struct map_cmd *c, char *err, size_t len)
+{
+	switch (c->type) {
+	case MAP_CMD_OSD_BOOT:
+	case MAP_CMD_OSD_DOWN:
+	case MAP_CMD_OSD_OUT:
+	case MAP_CMD_OSD_IN:
+	case MAP_CMD_OSD_RM:
+	case MAP_CMD_OSD_REWEIGHT:
+		return check_osd_cmd(m, c, err, len);
+	case MAP_CMD_POOL_CREATE:
+	case MAP_CMD_POOL_RM:
+	case MAP_CMD_POOL_SET:
+		return check_pool_cmd(m, c, err, len);
+	case MAP_CMD_VOLUME_CREATE:
+	case MAP_CMD_VOLUME_RM:
+	case MAP_CMD_VOLUME_RESIZE:
+	case MAP_CMD_VOLUME_RENAME:
+		return check_volume_cmd(m, c, err, len);
+	}
+	return fail(err, len, -EINVAL, "unknown command %d", c->type);
+}
+
+/* --- application ------------------------------------------------------------------ */
+
+static int osd_reserve(struct cluster_map *m, uint32_t id)
+{
+	if (id < m->n_osds)
+		return 0;
+	struct map_osd *o = realloc(m->osds, (id + 1) * sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	memset(o + m->n_osds, 0, (id + 1 - m->n_osds) * sizeof(*o));
+	m->osds = o;
+	m->n_osds = id + 1;
+	return 0;
+}
+
+/* A weight follows capacity: 1.0 per TiB, never below the smallest step. */
+static uint32_t weight_for(uint64_t bytes)
+{
+	uint64_t w = bytes >> 24; /* 16.16 fixed point of TiB = bytes / 2^24 */
+	return w ? (w > 0x7fffffffu ? 0x7fffffffu : (uint32_t)w) : 1;
+}
+
+static int apply_osd(struct cluster_map *m, const struct map_cmd *c)
+{
+	if (c->type == MAP_CMD_OSD_BOOT && osd_reserve(m, c->osd))
+		return -ENOMEM;
+	struct map_osd *o = &m->osds[c->osd];
+	uint64_t epoch = m->epoch + 1;
+	switch (c->type) {
+	case MAP_CMD_OSD_BOOT:
+		if (!o->exists) {
+			memset(o, 0, sizeof(*o));
+			o->exists = true;
+			o->in = true;
+			o->weight = weight_for(c->device_bytes);
+		}
+		o->up = true;
+		o->up_from = epoch;
+		snprintf(o->addr, sizeof(o->addr), "%s", c->addr);
+		snprintf(o->host, sizeof(o->host), "%s", c->host);
+		o->device_bytes = c->device_bytes;
+		break;
+	case MAP_CMD_OSD_DOWN:
+		o->up = false;
+		o->down_at = epoch;
+		break;
+	case MAP_CMD_OSD_OUT: o->in = false; break;
+	case MAP_CMD_OSD_IN: o->in = true; break;
+	case MAP_CMD_OSD_RM: memset(o, 0, sizeof(*o)); break;
+	case MAP_CMD_OSD_REWEIGHT: o->weight = c->weight; break;
+	default: break;
+	}
+	return 0;
+}
+
+static int apply_pool(struct cluster_map *m, const struct map_cmd *c)
+{
+	int pi = pool_index(m, c->name);
+	if (c->type == MAP_CMD_POOL_CREATE) {
+		struct map_pool *p = realloc(m->pools, (m->n_pools + 1) * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		m->pools = p;
+		p = &m->pools[m->n_pools++];
+		*p = c->pool;
+		p->id = ++m->next_pool_id;
+		snprintf(p->name, sizeof(p->name), "%s", c->name);
+		if (p->type == MAP_POOL_EC) {
+			p->size = p->ec_k + p->ec_m;
+			p->min_size = p->ec_k;
+		}
+	} else if (c->type == MAP_CMD_POOL_RM) {
+		memmove(&m->pools[pi], &m->pools[pi + 1],
+			(m->n_pools - (uint32_t)pi - 1) * sizeof(*m->pools));
+		m->n_pools--;
+	} else {
+		struct map_pool *p = &m->pools[pi];
+		if (strcmp(c->key, "size") == 0)
+			p->size = (uint32_t)c->value;
+		else if (strcmp(c->key, "min_size") == 0)
+			p->min_size = (uint32_t)c->value;
+		else
+			p->pg_num = (uint32_t)c->value;
+	}
+	return 0;
+}
+
+static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
+{
+	int vi = volume_index(m, c->name);
+	switch (c->type) {
+	case MAP_CMD_VOLUME_CREATE: {
+		struct map_volume *v = realloc(m->volumes, (m->n_volumes + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		m->volumes = v;
+		v = &m->volumes[m->n_volumes++];
+		memset(v, 0, sizeof(*v));
+		snprintf(v->name, sizeof(v->name), "%s", c->name);
+		v->inode = ++m->next_inode;
+		v->size = c->size;
+		v->pool = m->pools[pool_index(m, c->pool_name)].id;
+		break;
+	}
+	case MAP_CMD_VOLUME_RM:
+		memmove(&m->volumes[vi], &m->volumes[vi + 1],
+			(m->n_volumes - (uint32_t)vi - 1) * sizeof(*m->volumes));
+		m->n_volumes--;
+		break;
+	case MAP_CMD_VOLUME_RESIZE:
+		m->volumes[vi].size = c->value;
+		break;
+	default:
+		snprintf(m->volumes[vi].name, MAP_NAME_MAX, "%s", c->new_name);
+		break;
+	}
+	return 0;
+}
+
+int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t len)
+{
+	int rc = map_check(m, c, err, len);
+	if (rc)
+		return rc;
+	if (c->type <= MAP_CMD_OSD_REWEIGHT)
+		rc = apply_osd(m, c);
+	else if (c->type <= MAP_CMD_POOL_SET)
+		rc = apply_pool(m, c);
+	else
+		rc = apply_volume(m, c);
+	if (rc)
+		return fail(err, len, rc, "out of memory");
+	m->epoch++;
+	return 0;
+}
+
+/* --- the whole map ------------------------------------------------------------------ */
+
+int map_init(struct cluster_map *m, const uint8_t fsid[16], const struct map_mon *mons,
+	     uint32_t n_mons)
+{
+	if (n_mons < 1 || n_mons > MAP_MAX_MONS)
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	memcpy(m->fsid, fsid, 16);
+	memcpy(m->mons, mons, n_mons * sizeof(*mons));
+	m->n_mons = n_mons;
+	return 0;
+}
+
+void map_free(struct cluster_map *m)
+{
+	free(m->osds);
+	free(m->pools);
+	free(m->volumes);
+	memset(m, 0, sizeof(*m));
+}
+
+static void encode_map(const struct cluster_map *m, struct enc *e)
+{
+	enc_put_u8(e, MAP_FORMAT);
+	enc_put_bytes(e, m->fsid, 16);
+	enc_put_le64(e, m->epoch);
+	enc_put_le32(e, m->n_mons);
+	for (uint32_t i = 0; i < m->n_mons; i++) {
+		enc_put_str(e, m->mons[i].name);
+		enc_put_str(e, m->mons[i].addr);
+	}
+	uint32_t total, up, in;
+	map_osd_counts(m, &total, &up, &in);
+	enc_put_le32(e, total);
+	for (uint32_t i = 0; i < m->n_osds; i++) {
+		const struct map_osd *o = &m->osds[i];
+		if (!o->exists)
+			continue;
+		enc_put_le32(e, i);
+		enc_put_u8(e, (uint8_t)(o->up | o->in << 1));
+		enc_put_str(e, o->addr);
+		enc_put_str(e, o->host);
+		enc_put_le32(e, o->weight);
+		enc_put_le64(e, o->device_bytes);
+		enc_put_le64(e, o->up_from);
+		enc_put_le64(e, o->down_at);
+	}
+	enc_put_le32(e, m->n_pools);
+	enc_put_le32(e, m->next_pool_id);
+	for (uint32_t i = 0; i < m->n_pools; i++) {
+		const struct map_pool *p = &m->pools[i];
+		enc_put_le32(e, p->id);
+		enc_put_str(e, p->name);
+		enc_put_u8(e, (uint8_t)p->type);
+		enc_put_le32(e, p->size);
+		enc_put_le32(e, p->min_size);
+		enc_put_le32(e, p->ec_k);
+		enc_put_le32(e, p->ec_m);
+		enc_put_le32(e, p->pg_num);
+		enc_put_le32(e, p->block_size);
+	}
+	enc_put_le32(e, m->n_volumes);
+	enc_put_le64(e, m->next_inode);
+	for (uint32_t i = 0; i < m->n_volumes; i++) {
+		const struct map_volume *v = &m->volumes[i];
+		enc_put_str(e, v->name);
+		enc_put_le64(e, v->inode);
+		enc_put_le64(e, v->size);
+		enc_put_le32(e, v->pool);
+	}
+}
+
+int map_encode(const struct cluster_map *m, uint8_t **buf, size_t *len)
+{
+	struct enc e;
+	enc_init(&e, NULL, 0);
+	size_t cap = 4096 + (size_t)m->n_osds * 200 + (size_t)m->n_pools * 120 +
+		     (size_t)m->n_volumes * 100;
+	*buf = malloc(cap);
+	if (!*buf)
+		return -ENOMEM;
+	enc_init(&e, *buf, cap);
+	encode_map(m, &e);
+	if (enc_status(&e)) {
+		free(*buf);
+		return -EMSGSIZE;
+	}
+	*len = e.pos;
+	return 0;
+}
+
+static int decode_osds(struct cluster_map *m, struct dec *d)
+{
+	uint32_t count;
+	dec_get_le32(d, &count);
+	if (count > MAP_MAX_OSDS)
+		return -EBADMSG;
+	for (uint32_t k = 0; k < count && !dec_status(d); k++) {
+		uint32_t id;
+		uint8_t flags;
+		dec_get_le32(d, &id);
+		if (id >= MAP_MAX_OSDS || (id < m->n_osds && m->osds[id].exists) || osd_reserve(m, id))
+			return -EBADMSG;
+		struct map_osd *o = &m->osds[id];
+		dec_get_u8(d, &flags);
+		o->exists = true;
+		o->up = flags & 1;
+		o->in = flags & 2;
+		dec_get_str(d, o->addr, sizeof(o->addr));
+		dec_get_str(d, o->host, sizeof(o->host));
+		dec_get_le32(d, &o->weight);
+		dec_get_le64(d, &o->device_bytes);
+		dec_get_le64(d, &o->up_from);
+		dec_get_le64(d, &o->down_at);
+	}
+	return dec_status(d);
+}
+
+static int decode_rest(struct cluster_map *m, struct dec *d)
+{
+	uint32_t n;
+	dec_get_le32(d, &n);
+	dec_get_le32(d, &m->next_pool_id);
+	if (n > MAP_MAX_POOLS || !(m->pools = calloc(n ? n : 1, sizeof(*m->pools))))
+		return -EBADMSG;
+	for (m->n_pools = 0; m->n_pools < n && !dec_status(d); m->n_pools++) {
+		struct map_pool *p = &m->pools[m->n_pools];
+		uint8_t type;
+		dec_get_le32(d, &p->id);
+		dec_get_str(d, p->name, sizeof(p->name));
+		dec_get_u8(d, &type);
+		p->type = (enum map_pool_type)type;
+		dec_get_le32(d, &p->size);
+		dec_get_le32(d, &p->min_size);
+		dec_get_le32(d, &p->ec_k);
+		dec_get_le32(d, &p->ec_m);
+		dec_get_le32(d, &p->pg_num);
+		dec_get_le32(d, &p->block_size);
+	}
+	dec_get_le32(d, &n);
+	dec_get_le64(d, &m->next_inode);
+	if (n > MAP_MAX_VOLUMES || !(m->volumes = calloc(n ? n : 1, sizeof(*m->volumes))))
+		return -EBADMSG;
+	for (m->n_volumes = 0; m->n_volumes < n && !dec_status(d); m->n_volumes++) {
+		struct map_volume *v = &m->volumes[m->n_volumes];
+		dec_get_str(d, v->name, sizeof(v->name));
+		dec_get_le64(d, &v->inode);
+		dec_get_le64(d, &v->size);
+		dec_get_le32(d, &v->pool);
+	}
+	return dec_status(d) || dec_remaining(d) ? -EBADMSG : 0;
+}
+
+int map_decode(const uint8_t *buf, size_t len, struct cluster_map *out)
+{
+	struct cluster_map m;
+	struct dec d;
+	uint8_t format;
+	memset(&m, 0, sizeof(m));
+	dec_init(&d, buf, len);
+	dec_get_u8(&d, &format);
+	dec_get_bytes(&d, m.fsid, 16);
+	dec_get_le64(&d, &m.epoch);
+	dec_get_le32(&d, &m.n_mons);
+	int rc = format != MAP_FORMAT || m.n_mons < 1 || m.n_mons > MAP_MAX_MONS ? -EBADMSG : 0;
+	for (uint32_t i = 0; !rc && i < m.n_mons; i++) {
+		dec_get_str(&d, m.mons[i].name, sizeof(m.mons[i].name));
+		dec_get_str(&d, m.mons[i].addr, sizeof(m.mons[i].addr));
+	}
+	if (!rc && !dec_status(&d))
+		rc = decode_osds(&m, &d);
+	if (!rc && !dec_status(&d))
+		rc = decode_rest(&m, &d);
+	if (rc || dec_status(&d)) {
+		map_free(&m);
+		return -EBADMSG;
+	}
+	map_free(out);
+	*out = m;
+	return 0;
+}

@@ -1,0 +1,137 @@
+/* The cluster map: the state machine the monitors replicate with Raft.
+ * Every change is a command (an encoded struct map_cmd) that is validated
+ * and applied deterministically on every monitor; a valid command bumps
+ * the epoch, an invalid one changes nothing and yields one clear error.
+ * Clients and OSDs follow the map by its epochs: the commands themselves
+ * are the incremental updates, and map_encode() gives the full map. */
+#ifndef BASALT_MON_MAP_H
+#define BASALT_MON_MAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MAP_NAME_MAX 64
+#define MAP_ADDR_MAX 64
+#define MAP_MAX_MONS 7
+#define MAP_MAX_OSDS 4096
+#define MAP_MAX_POOLS 1024
+#define MAP_MAX_VOLUMES 65536
+#define MAP_WEIGHT_ONE 0x10000u /* weights are 16.16 fixed point */
+
+struct map_mon {
+	char name[MAP_NAME_MAX];
+	char addr[MAP_ADDR_MAX]; /* host:port */
+};
+
+struct map_osd {
+	bool exists, up, in;
+	char addr[MAP_ADDR_MAX];
+	char host[MAP_NAME_MAX];
+	uint32_t weight;
+	uint64_t device_bytes;
+	uint64_t up_from, down_at; /* epochs */
+};
+
+enum map_pool_type { MAP_POOL_REPLICATED = 1, MAP_POOL_EC = 2 };
+
+struct map_pool {
+	uint32_t id;
+	char name[MAP_NAME_MAX];
+	enum map_pool_type type;
+	uint32_t size, min_size; /* replicated: copies; EC: k+m and k */
+	uint32_t ec_k, ec_m;
+	uint32_t pg_num;
+	uint32_t block_size;
+};
+
+struct map_volume {
+	char name[MAP_NAME_MAX];
+	uint64_t inode;
+	uint64_t size;
+	uint32_t pool;
+};
+
+struct cluster_map {
+	uint8_t fsid[16];
+	uint64_t epoch;
+	struct map_mon mons[MAP_MAX_MONS];
+	uint32_t n_mons;
+	struct map_osd *osds; /* indexed by id */
+	uint32_t n_osds;      /* ids below this may exist */
+	struct map_pool *pools;
+	uint32_t n_pools, next_pool_id;
+	struct map_volume *volumes;
+	uint32_t n_volumes;
+	uint64_t next_inode;
+};
+
+enum map_cmd_type {
+	MAP_CMD_OSD_BOOT = 1,
+	MAP_CMD_OSD_DOWN,
+	MAP_CMD_OSD_OUT,
+	MAP_CMD_OSD_IN,
+	MAP_CMD_OSD_RM,
+	MAP_CMD_OSD_REWEIGHT,
+	MAP_CMD_POOL_CREATE,
+	MAP_CMD_POOL_RM,
+	MAP_CMD_POOL_SET,
+	MAP_CMD_VOLUME_CREATE,
+	MAP_CMD_VOLUME_RM,
+	MAP_CMD_VOLUME_RESIZE,
+	MAP_CMD_VOLUME_RENAME,
+};
+
+/* One command. Only the fields of its type are encoded. */
+struct map_cmd {
+	enum map_cmd_type type;
+	uint32_t osd;			/* OSD_* */
+	char addr[MAP_ADDR_MAX];	/* OSD_BOOT */
+	char host[MAP_NAME_MAX];	/* OSD_BOOT */
+	uint64_t device_bytes;		/* OSD_BOOT */
+	uint32_t weight;		/* OSD_REWEIGHT */
+	char name[MAP_NAME_MAX];	/* POOL_*, VOLUME_* */
+	char new_name[MAP_NAME_MAX];	/* VOLUME_RENAME */
+	char key[MAP_NAME_MAX];		/* POOL_SET: size|min_size|pg_num */
+	uint64_t value;			/* POOL_SET, VOLUME_RESIZE */
+	struct map_pool pool;		/* POOL_CREATE (id ignored) */
+	char pool_name[MAP_NAME_MAX];	/* VOLUME_CREATE */
+	uint64_t size;			/* VOLUME_CREATE */
+};
+
+#define MAP_CMD_MAX_LEN 512
+
+/* Encodes CMD into BUF; returns the length, or -EMSGSIZE. */
+int map_cmd_encode(const struct map_cmd *cmd, uint8_t *buf, size_t cap);
+/* 0, or -EBADMSG for anything malformed. */
+int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *out);
+
+/* A new map (epoch 0) for the cluster FSID and its monitors. */
+int map_init(struct cluster_map *m, const uint8_t fsid[16],
+	     const struct map_mon *mons, uint32_t n_mons);
+void map_free(struct cluster_map *m);
+
+/* Checks CMD against M without changing it: 0, or -errno with one line
+ * in ERR (-EEXIST name taken, -ENOENT no such thing, -EINVAL out of range,
+ * -EBUSY still in use). */
+int map_check(const struct cluster_map *m, const struct map_cmd *cmd,
+	      char *err, size_t err_len);
+/* Checks and applies CMD; on success the epoch grows by one. Apply the
+ * same commands in the same order and two maps are identical. */
+int map_apply(struct cluster_map *m, const struct map_cmd *cmd, char *err,
+	      size_t err_len);
+
+/* The whole map (snapshots, full map fetches). Caller frees *BUF. */
+int map_encode(const struct cluster_map *m, uint8_t **buf, size_t *len);
+/* Replaces M by a decoded map. 0 or -EBADMSG. */
+int map_decode(const uint8_t *buf, size_t len, struct cluster_map *m);
+
+const struct map_pool *map_pool_by_name(const struct cluster_map *m,
+					const char *name);
+const struct map_volume *map_volume_by_name(const struct cluster_map *m,
+					    const char *name);
+/* How many OSDs exist, are up, are in. */
+void map_osd_counts(const struct cluster_map *m, uint32_t *total, uint32_t *up,
+		    uint32_t *in);
+
+#endif

@@ -1,0 +1,295 @@
+/* The cluster map: command encoding, every validation rule with its error,
+ * epochs, and determinism (the same commands give byte-identical maps). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mon/map.h"
+
+static void new_map(struct cluster_map *m)
+{
+	uint8_t fsid[16];
+	memset(fsid, 0x11, sizeof(fsid));
+	struct map_mon mons[3] = { { "a", "127.0.0.1:6789" }, { "b", "127.0.0.1:6790" },
+				   { "c", "127.0.0.1:6791" } };
+	assert_int_equal(map_init(m, fsid, mons, 3), 0);
+}
+
+static struct map_cmd pool_cmd(const char *name, uint32_t size, uint32_t min_size)
+{
+	struct map_cmd c = { .type = MAP_CMD_POOL_CREATE };
+	snprintf(c.name, sizeof(c.name), "%s", name);
+	c.pool = (struct map_pool){ .type = MAP_POOL_REPLICATED, .size = size,
+				    .min_size = min_size, .pg_num = 64, .block_size = 128 << 10 };
+	return c;
+}
+
+static struct map_cmd osd_cmd(enum map_cmd_type type, uint32_t id)
+{
+	struct map_cmd c = { .type = type, .osd = id };
+	if (type == MAP_CMD_OSD_BOOT) {
+		snprintf(c.addr, sizeof(c.addr), "127.0.0.1:%u", 6800 + id);
+		snprintf(c.host, sizeof(c.host), "host%u", id % 3);
+		c.device_bytes = 10ULL << 30;
+	}
+	return c;
+}
+
+static void expect(struct cluster_map *m, struct map_cmd c, int rc, const char *msg)
+{
+	char err[256] = "";
+	uint64_t epoch = m->epoch;
+	assert_int_equal(map_apply(m, &c, err, sizeof(err)), rc);
+	if (rc) {
+		assert_int_equal(m->epoch, epoch); /* nothing changed */
+		if (msg)
+			assert_string_equal(err, msg);
+	} else {
+		assert_int_equal(m->epoch, epoch + 1);
+	}
+}
+
+static void test_cmd_encoding(void **state)
+{
+	(void)state;
+	struct map_cmd cmds[] = {
+		osd_cmd(MAP_CMD_OSD_BOOT, 3), osd_cmd(MAP_CMD_OSD_DOWN, 3),
+		osd_cmd(MAP_CMD_OSD_OUT, 3), osd_cmd(MAP_CMD_OSD_IN, 3),
+		osd_cmd(MAP_CMD_OSD_RM, 3), pool_cmd("rbd", 3, 2),
+		{ .type = MAP_CMD_OSD_REWEIGHT, .osd = 2, .weight = 77 },
+		{ .type = MAP_CMD_POOL_RM, .name = "rbd" },
+		{ .type = MAP_CMD_POOL_SET, .name = "rbd", .key = "size", .value = 2 },
+		{ .type = MAP_CMD_VOLUME_CREATE, .name = "vm1", .pool_name = "rbd", .size = 1 << 30 },
+		{ .type = MAP_CMD_VOLUME_RM, .name = "vm1" },
+		{ .type = MAP_CMD_VOLUME_RESIZE, .name = "vm1", .value = 2 << 30 },
+		{ .type = MAP_CMD_VOLUME_RENAME, .name = "vm1", .new_name = "vm2" },
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		uint8_t buf[MAP_CMD_MAX_LEN];
+		int len = map_cmd_encode(&cmds[i], buf, sizeof(buf));
+		assert_true(len > 0);
+		struct map_cmd out;
+		assert_int_equal(map_cmd_decode(buf, (size_t)len, &out), 0);
+		uint8_t again[MAP_CMD_MAX_LEN];
+		assert_int_equal(map_cmd_encode(&out, again, sizeof(again)), len);
+		assert_memory_equal(buf, again, (size_t)len);
+		for (int cut = 0; cut < len; cut++)
+			assert_int_equal(map_cmd_decode(buf, (size_t)cut, &out), -EBADMSG);
+		buf[len] = 0;
+		assert_int_equal(map_cmd_decode(buf, (size_t)len + 1, &out), -EBADMSG);
+	}
+	uint8_t bad[] = { 1, 99, 0 };
+	struct map_cmd out;
+	assert_int_equal(map_cmd_decode(bad, sizeof(bad), &out), -EBADMSG);
+}
+
+static void test_pools(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	expect(&m, pool_cmd("rbd", 3, 2), 0, NULL);
+	expect(&m, pool_cmd("rbd", 3, 2), -EEXIST, "pool 'rbd' already exists");
+	expect(&m, pool_cmd("bad name", 3, 2), -EINVAL,
+	       "'bad name' is not a valid pool name (1-63 of A-Z a-z 0-9 _ . -)");
+	expect(&m, pool_cmd("x@y", 3, 2), -EINVAL, NULL);
+	expect(&m, pool_cmd("big", 11, 2), -EINVAL, "size must be 1 to 10 copies, not 11");
+	expect(&m, pool_cmd("min", 3, 4), -EINVAL, "min_size must be 1 to size (3), not 4");
+	struct map_cmd c = pool_cmd("odd", 3, 2);
+	c.pool.block_size = 96 << 10;
+	expect(&m, c, -EINVAL, "block_size must be a power of two from 64K to 1M, not 98304");
+	c = pool_cmd("ec", 0, 0);
+	c.pool.type = MAP_POOL_EC;
+	c.pool.ec_k = 4;
+	c.pool.ec_m = 2;
+	expect(&m, c, 0, NULL);
+	const struct map_pool *ec = map_pool_by_name(&m, "ec");
+	assert_non_null(ec);
+	assert_int_equal(ec->size, 6);
+	assert_int_equal(ec->min_size, 4);
+	assert_int_equal(ec->id, 2);
+	struct map_cmd set = { .type = MAP_CMD_POOL_SET, .name = "rbd", .key = "min_size", .value = 3 };
+	expect(&m, set, 0, NULL);
+	set.value = 4;
+	expect(&m, set, -EINVAL, "min_size must be 1 to size (3), not 4");
+	set = (struct map_cmd){ .type = MAP_CMD_POOL_SET, .name = "rbd", .key = "pg_num", .value = 32 };
+	expect(&m, set, -EINVAL, "pg_num can only grow (now 64)");
+	set.value = 128;
+	expect(&m, set, 0, NULL);
+	assert_int_equal(map_pool_by_name(&m, "rbd")->pg_num, 128);
+	set = (struct map_cmd){ .type = MAP_CMD_POOL_SET, .name = "ec", .key = "size", .value = 5 };
+	expect(&m, set, -EINVAL,
+	       "pool setting 'size' is not one of size, min_size, pg_num (size and min_size are fixed by k+m)");
+	struct map_cmd vol = { .type = MAP_CMD_VOLUME_CREATE, .name = "vm1", .pool_name = "rbd",
+			       .size = 10ULL << 30 };
+	expect(&m, vol, 0, NULL);
+	struct map_cmd rm = { .type = MAP_CMD_POOL_RM, .name = "rbd" };
+	expect(&m, rm, -EBUSY, "pool 'rbd' still holds volume 'vm1'");
+	rm.name[0] = 'x';
+	expect(&m, rm, -ENOENT, "pool 'xbd' does not exist");
+	struct map_cmd rmec = { .type = MAP_CMD_POOL_RM, .name = "ec" };
+	expect(&m, rmec, 0, NULL);
+	assert_null(map_pool_by_name(&m, "ec"));
+	map_free(&m);
+}
+
+static void test_osds(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	expect(&m, osd_cmd(MAP_CMD_OSD_DOWN, 0), -ENOENT, "osd.0 does not exist");
+	for (uint32_t i = 0; i < 4; i++)
+		expect(&m, osd_cmd(MAP_CMD_OSD_BOOT, i), 0, NULL);
+	uint32_t total, up, in;
+	map_osd_counts(&m, &total, &up, &in);
+	assert_true(total == 4 && up == 4 && in == 4);
+	assert_int_equal(m.osds[2].weight, (10ULL << 30) >> 24); /* 10 GiB in TiB, 16.16 */
+	expect(&m, osd_cmd(MAP_CMD_OSD_RM, 1), -EBUSY, "osd.1 is up: stop it before removing it");
+	expect(&m, osd_cmd(MAP_CMD_OSD_DOWN, 1), 0, NULL);
+	expect(&m, osd_cmd(MAP_CMD_OSD_DOWN, 1), -EALREADY, "osd.1 is already down");
+	assert_int_equal(m.osds[1].down_at, m.epoch);
+	expect(&m, osd_cmd(MAP_CMD_OSD_OUT, 1), 0, NULL);
+	expect(&m, osd_cmd(MAP_CMD_OSD_OUT, 1), -EALREADY, "osd.1 is already out");
+	expect(&m, osd_cmd(MAP_CMD_OSD_IN, 1), 0, NULL);
+	expect(&m, osd_cmd(MAP_CMD_OSD_IN, 1), -EALREADY, "osd.1 is already in");
+	/* A reboot keeps in/out and weight, marks up again. */
+	expect(&m, osd_cmd(MAP_CMD_OSD_OUT, 1), 0, NULL);
+	expect(&m, osd_cmd(MAP_CMD_OSD_BOOT, 1), 0, NULL);
+	assert_true(m.osds[1].up && !m.osds[1].in);
+	assert_int_equal(m.osds[1].up_from, m.epoch);
+	expect(&m, osd_cmd(MAP_CMD_OSD_DOWN, 3), 0, NULL);
+	expect(&m, osd_cmd(MAP_CMD_OSD_RM, 3), 0, NULL);
+	map_osd_counts(&m, &total, &up, &in);
+	assert_true(total == 3 && up == 3 && in == 2);
+	struct map_cmd bad = osd_cmd(MAP_CMD_OSD_BOOT, MAP_MAX_OSDS);
+	expect(&m, bad, -EINVAL, NULL);
+	bad = osd_cmd(MAP_CMD_OSD_BOOT, 5);
+	bad.host[0] = '\0';
+	expect(&m, bad, -EINVAL, "osd.5 boots without an address or a valid host");
+	map_free(&m);
+}
+
+static void test_volumes(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	struct map_cmd v = { .type = MAP_CMD_VOLUME_CREATE, .name = "vm1", .pool_name = "rbd",
+			     .size = 1 << 30 };
+	expect(&m, v, -ENOENT, "pool 'rbd' does not exist");
+	expect(&m, pool_cmd("rbd", 3, 2), 0, NULL);
+	expect(&m, v, 0, NULL);
+	expect(&m, v, -EEXIST, "volume 'vm1' already exists");
+	snprintf(v.name, sizeof(v.name), "vm2");
+	v.size = 1000;
+	expect(&m, v, -EINVAL, "a volume size is a multiple of 512 bytes up to 1 EiB");
+	v.size = 4096;
+	expect(&m, v, 0, NULL);
+	assert_int_equal(map_volume_by_name(&m, "vm1")->inode, 1);
+	assert_int_equal(map_volume_by_name(&m, "vm2")->inode, 2);
+	struct map_cmd r = { .type = MAP_CMD_VOLUME_RENAME, .name = "vm2", .new_name = "vm1" };
+	expect(&m, r, -EEXIST, "volume 'vm1' already exists");
+	snprintf(r.new_name, sizeof(r.new_name), "db");
+	expect(&m, r, 0, NULL);
+	assert_int_equal(map_volume_by_name(&m, "db")->inode, 2);
+	struct map_cmd z = { .type = MAP_CMD_VOLUME_RESIZE, .name = "db", .value = 8192 };
+	expect(&m, z, 0, NULL);
+	assert_int_equal(map_volume_by_name(&m, "db")->size, 8192);
+	struct map_cmd d = { .type = MAP_CMD_VOLUME_RM, .name = "vm1" };
+	expect(&m, d, 0, NULL);
+	expect(&m, d, -ENOENT, "volume 'vm1' does not exist");
+	/* Inodes are never reused. */
+	snprintf(v.name, sizeof(v.name), "vm1");
+	expect(&m, v, 0, NULL);
+	assert_int_equal(map_volume_by_name(&m, "vm1")->inode, 3);
+	map_free(&m);
+}
+
+static void random_cmd(uint64_t *rng, struct map_cmd *c)
+{
+	*rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
+	uint64_t r = *rng >> 33;
+	memset(c, 0, sizeof(*c));
+	c->type = (enum map_cmd_type)(1 + r % 13);
+	c->osd = (uint32_t)(r / 13 % 8);
+	snprintf(c->addr, sizeof(c->addr), "10.0.0.%u:6800", c->osd);
+	snprintf(c->host, sizeof(c->host), "h%u", c->osd % 3);
+	c->device_bytes = (r % 100 + 1) << 30;
+	c->weight = (uint32_t)r;
+	snprintf(c->name, sizeof(c->name), "n%u", (unsigned)(r / 100 % 5));
+	snprintf(c->new_name, sizeof(c->new_name), "n%u", (unsigned)(r / 1000 % 5));
+	snprintf(c->pool_name, sizeof(c->pool_name), "n%u", (unsigned)(r / 7 % 5));
+	snprintf(c->key, sizeof(c->key), "%s", r % 2 ? "size" : "pg_num");
+	c->value = (r % 8 + 1) * 512;
+	c->size = (r % 16 + 1) << 20;
+	c->pool = (struct map_pool){ .type = MAP_POOL_REPLICATED, .size = (uint32_t)(r % 4 + 1),
+				     .min_size = 1, .pg_num = 8, .block_size = 128 << 10 };
+}
+
+static void test_determinism_and_encoding(void **state)
+{
+	(void)state;
+	struct cluster_map a, b, c;
+	new_map(&a);
+	new_map(&b);
+	memset(&c, 0, sizeof(c));
+	uint64_t rng = 42;
+	unsigned applied = 0;
+	for (int i = 0; i < 5000; i++) {
+		struct map_cmd cmd;
+		random_cmd(&rng, &cmd);
+		/* The second map gets the command through the wire encoding. */
+		uint8_t buf[MAP_CMD_MAX_LEN];
+		int len = map_cmd_encode(&cmd, buf, sizeof(buf));
+		struct map_cmd wire;
+		assert_int_equal(map_cmd_decode(buf, (size_t)len, &wire), 0);
+		char e1[256], e2[256];
+		int r1 = map_apply(&a, &cmd, e1, sizeof(e1));
+		int r2 = map_apply(&b, &wire, e2, sizeof(e2));
+		assert_int_equal(r1, r2);
+		applied += r1 == 0;
+	}
+	assert_true(applied > 500);
+	assert_int_equal(a.epoch, applied);
+	uint8_t *ea, *eb, *ec;
+	size_t la, lb, lc;
+	assert_int_equal(map_encode(&a, &ea, &la), 0);
+	assert_int_equal(map_encode(&b, &eb, &lb), 0);
+	assert_int_equal(la, lb);
+	assert_memory_equal(ea, eb, la);
+	/* Decoding gives back the same map. */
+	assert_int_equal(map_decode(ea, la, &c), 0);
+	assert_int_equal(map_encode(&c, &ec, &lc), 0);
+	assert_int_equal(lc, la);
+	assert_memory_equal(ec, ea, la);
+	/* Truncated or padded encodings are refused, leaving the map alone. */
+	for (size_t cut = 0; cut < la; cut += 7)
+		assert_int_equal(map_decode(ea, cut, &c), -EBADMSG);
+	assert_int_equal(c.epoch, a.epoch);
+	free(ea);
+	free(eb);
+	free(ec);
+	map_free(&a);
+	map_free(&b);
+	map_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cmd_encoding),
+		cmocka_unit_test(test_pools),
+		cmocka_unit_test(test_osds),
+		cmocka_unit_test(test_volumes),
+		cmocka_unit_test(test_determinism_and_encoding),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
