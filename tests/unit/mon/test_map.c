@@ -66,9 +66,9 @@ static void test_cmd_encoding(void **state)
 		{ .type = MAP_CMD_OSD_REWEIGHT, .osd = 2, .weight = 77 },
 		{ .type = MAP_CMD_POOL_RM, .name = "rbd" },
 		{ .type = MAP_CMD_POOL_SET, .name = "rbd", .key = "size", .value = 2 },
-		{ .type = MAP_CMD_VOLUME_CREATE, .name = "vm1", .pool_name = "rbd", .size = 1 << 30 },
+		{ .type = MAP_CMD_VOLUME_CREATE, .name = "vm1", .pool_name = "rbd", .size = 1ULL << 30 },
 		{ .type = MAP_CMD_VOLUME_RM, .name = "vm1" },
-		{ .type = MAP_CMD_VOLUME_RESIZE, .name = "vm1", .value = 2 << 30 },
+		{ .type = MAP_CMD_VOLUME_RESIZE, .name = "vm1", .value = 2ULL << 30 },
 		{ .type = MAP_CMD_VOLUME_RENAME, .name = "vm1", .new_name = "vm2" },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
