@@ -48,6 +48,8 @@ int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
 	enc_init(&e, buf, cap);
 	enc_put_u8(&e, MAP_FORMAT);
 	enc_put_le16(&e, (uint16_t)c->type);
+	enc_put_le64(&e, c->client);
+	enc_put_le64(&e, c->req);
 	switch (c->type) {
 	case MAP_CMD_OSD_BOOT:
 		enc_put_le32(&e, c->osd);
@@ -112,6 +114,8 @@ int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *c)
 	dec_init(&d, buf, len);
 	dec_get_u8(&d, &format);
 	dec_get_le16(&d, &type);
+	dec_get_le64(&d, &c->client);
+	dec_get_le64(&d, &c->req);
 	if (format != MAP_FORMAT)
 		return -EBADMSG;
 	c->type = (enum map_cmd_type)type;
@@ -493,8 +497,26 @@ static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
 	return 0;
 }
 
-int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t len)
+static bool recent_has(const struct cluster_map *m, const struct map_cmd *c)
 {
+	if (!c->client)
+		return false;
+	for (uint32_t i = 0; i < MAP_RECENT; i++)
+		if (m->recent[i].client == c->client && m->recent[i].req == c->req)
+			return true;
+	return false;
+}
+
+int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t len,
+	      bool *duplicate)
+{
+	if (duplicate)
+		*duplicate = false;
+	if (recent_has(m, c)) {
+		if (duplicate)
+			*duplicate = true;
+		return 0;
+	}
 	int rc = map_check(m, c, err, len);
 	if (rc)
 		return rc;
@@ -506,6 +528,10 @@ int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t 
 		rc = apply_volume(m, c);
 	if (rc)
 		return fail(err, len, rc, "out of memory");
+	if (c->client) {
+		m->recent[m->recent_next] = (struct map_recent){ c->client, c->req };
+		m->recent_next = (m->recent_next + 1) % MAP_RECENT;
+	}
 	m->epoch++;
 	return 0;
 }
@@ -581,14 +607,19 @@ static void encode_map(const struct cluster_map *m, struct enc *e)
 		enc_put_le64(e, v->size);
 		enc_put_le32(e, v->pool);
 	}
+	enc_put_le32(e, m->recent_next);
+	for (uint32_t i = 0; i < MAP_RECENT; i++) {
+		enc_put_le64(e, m->recent[i].client);
+		enc_put_le64(e, m->recent[i].req);
+	}
 }
 
 int map_encode(const struct cluster_map *m, uint8_t **buf, size_t *len)
 {
 	struct enc e;
 	enc_init(&e, NULL, 0);
-	size_t cap = 4096 + (size_t)m->n_osds * 200 + (size_t)m->n_pools * 120 +
-		     (size_t)m->n_volumes * 100;
+	size_t cap = 4096 + MAP_RECENT * 16 + (size_t)m->n_osds * 200 +
+		     (size_t)m->n_pools * 120 + (size_t)m->n_volumes * 100;
 	*buf = malloc(cap);
 	if (!*buf)
 		return -ENOMEM;
@@ -661,7 +692,12 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 		dec_get_le64(d, &v->size);
 		dec_get_le32(d, &v->pool);
 	}
-	return dec_status(d) || dec_remaining(d) ? -EBADMSG : 0;
+	dec_get_le32(d, &m->recent_next);
+	for (uint32_t i = 0; i < MAP_RECENT; i++) {
+		dec_get_le64(d, &m->recent[i].client);
+		dec_get_le64(d, &m->recent[i].req);
+	}
+	return dec_status(d) || dec_remaining(d) || m->recent_next >= MAP_RECENT ? -EBADMSG : 0;
 }
 
 int map_decode(const uint8_t *buf, size_t len, struct cluster_map *out)

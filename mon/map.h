@@ -52,6 +52,15 @@ struct map_volume {
 	uint32_t pool;
 };
 
+/* Commands applied recently, by (client, request): a client that resends
+ * after a timeout or a leader change gets "done" instead of a second
+ * application. Part of the replicated state. */
+#define MAP_RECENT 1024
+
+struct map_recent {
+	uint64_t client, req;
+};
+
 struct cluster_map {
 	uint8_t fsid[16];
 	uint64_t epoch;
@@ -64,6 +73,8 @@ struct cluster_map {
 	struct map_volume *volumes;
 	uint32_t n_volumes;
 	uint64_t next_inode;
+	struct map_recent recent[MAP_RECENT];
+	uint32_t recent_next;
 };
 
 enum map_cmd_type {
@@ -85,6 +96,7 @@ enum map_cmd_type {
 /* One command. Only the fields of its type are encoded. */
 struct map_cmd {
 	enum map_cmd_type type;
+	uint64_t client, req; /* who asked, for deduplication; client 0: none */
 	uint32_t osd;			/* OSD_* */
 	char addr[MAP_ADDR_MAX];	/* OSD_BOOT */
 	char host[MAP_NAME_MAX];	/* OSD_BOOT */
@@ -117,9 +129,11 @@ void map_free(struct cluster_map *m);
 int map_check(const struct cluster_map *m, const struct map_cmd *cmd,
 	      char *err, size_t err_len);
 /* Checks and applies CMD; on success the epoch grows by one. Apply the
- * same commands in the same order and two maps are identical. */
+ * same commands in the same order and two maps are identical. A command
+ * whose (client, req) was applied recently is not applied again: 0 with
+ * *DUPLICATE set (DUPLICATE may be NULL). */
 int map_apply(struct cluster_map *m, const struct map_cmd *cmd, char *err,
-	      size_t err_len);
+	      size_t err_len, bool *duplicate);
 
 /* The whole map (snapshots, full map fetches). Caller frees *BUF. */
 int map_encode(const struct cluster_map *m, uint8_t **buf, size_t *len);

@@ -46,7 +46,7 @@ static void expect(struct cluster_map *m, struct map_cmd c, int rc, const char *
 {
 	char err[256] = "";
 	uint64_t epoch = m->epoch;
-	assert_int_equal(map_apply(m, &c, err, sizeof(err)), rc);
+	assert_int_equal(map_apply(m, &c, err, sizeof(err), NULL), rc);
 	if (rc) {
 		assert_int_equal(m->epoch, epoch); /* nothing changed */
 		if (msg)
@@ -252,8 +252,8 @@ static void test_determinism_and_encoding(void **state)
 		struct map_cmd wire;
 		assert_int_equal(map_cmd_decode(buf, (size_t)len, &wire), 0);
 		char e1[256], e2[256];
-		int r1 = map_apply(&a, &cmd, e1, sizeof(e1));
-		int r2 = map_apply(&b, &wire, e2, sizeof(e2));
+		int r1 = map_apply(&a, &cmd, e1, sizeof(e1), NULL);
+		int r2 = map_apply(&b, &wire, e2, sizeof(e2), NULL);
 		assert_int_equal(r1, r2);
 		applied += r1 == 0;
 	}
@@ -282,6 +282,41 @@ static void test_determinism_and_encoding(void **state)
 	map_free(&c);
 }
 
+static void test_duplicates_applied_once(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	struct map_cmd c = pool_cmd("rbd", 3, 2);
+	c.client = 77;
+	c.req = 1;
+	char err[128];
+	bool dup;
+	assert_int_equal(map_apply(&m, &c, err, sizeof(err), &dup), 0);
+	assert_false(dup);
+	uint64_t epoch = m.epoch;
+	/* The same request again (a retry): done, not done twice. */
+	assert_int_equal(map_apply(&m, &c, err, sizeof(err), &dup), 0);
+	assert_true(dup);
+	assert_int_equal(m.epoch, epoch);
+	/* Another request with the same content is a real second attempt. */
+	c.req = 2;
+	assert_int_equal(map_apply(&m, &c, err, sizeof(err), &dup), -EEXIST);
+	/* The table survives a snapshot. */
+	c.req = 1;
+	uint8_t *buf;
+	size_t len;
+	struct cluster_map copy;
+	memset(&copy, 0, sizeof(copy));
+	assert_int_equal(map_encode(&m, &buf, &len), 0);
+	assert_int_equal(map_decode(buf, len, &copy), 0);
+	assert_int_equal(map_apply(&copy, &c, err, sizeof(err), &dup), 0);
+	assert_true(dup);
+	free(buf);
+	map_free(&m);
+	map_free(&copy);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_osds),
 		cmocka_unit_test(test_volumes),
 		cmocka_unit_test(test_determinism_and_encoding),
+		cmocka_unit_test(test_duplicates_applied_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

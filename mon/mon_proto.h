@@ -1,0 +1,43 @@
+/* Messages spoken with and between monitors, on the messenger. Payloads
+ * are encoded with the bounded cursors; decoding a payload that does not
+ * parse exactly is -EBADMSG and the sender is disconnected. */
+#ifndef BASALT_MON_MON_PROTO_H
+#define BASALT_MON_MON_PROTO_H
+
+#include <stdint.h>
+
+#include "common/msgr_frame.h"
+#include "raft.h"
+
+enum mon_msg_type {
+	MON_MSG_RAFT = 32,	     /* monitor <-> monitor: a raft_msg */
+	MON_MSG_GET_MAP,	     /* client: le64 have_epoch */
+	MON_MSG_MAP,		     /* reply: see mon_map_reply */
+	MON_MSG_COMMAND,	     /* client: le64 client, le64 req, cmd bytes */
+	MON_MSG_COMMAND_REPLY,	     /* reply: le32 rc, le64 epoch, str leader, str text */
+	MON_MSG_MON_STATUS,	     /* client: empty */
+	MON_MSG_MON_STATUS_REPLY,    /* reply: see mon_status */
+	MON_MSG_SUBSCRIBE,	     /* client: le64 have_epoch; maps pushed as MON_MSG_MAP */
+};
+
+#define MON_MSG_FIRST MON_MSG_RAFT
+#define MON_MSG_LAST MON_MSG_SUBSCRIBE
+
+/* What a monitor says of itself and the quorum it sees. */
+struct mon_status {
+	char name[64];
+	char leader[64]; /* "" when no leader is known */
+	uint64_t term, commit, applied, epoch;
+	uint32_t quorum_mask; /* leader only: monitors heard from recently */
+	uint8_t role;	      /* enum raft_role */
+	uint8_t stale;	      /* no quorum: the map may be behind */
+};
+
+/* Encodes M (entries and snapshot data included) into a new message. */
+struct msg *mon_raft_encode(const struct raft_msg *m);
+/* Decodes a MON_MSG_RAFT payload; entries and snapshot point into MSG,
+ * ENTRIES (capacity MAX) receives the entry headers. */
+int mon_raft_decode(const struct msg *msg, struct raft_msg *out,
+		    struct raft_entry *entries, size_t max);
+
+#endif
