@@ -497,7 +497,7 @@ static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
 	return 0;
 }
 
-static bool recent_has(const struct cluster_map *m, const struct map_cmd *c)
+bool map_recently_applied(const struct cluster_map *m, const struct map_cmd *c)
 {
 	if (!c->client)
 		return false;
@@ -512,7 +512,7 @@ int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t 
 {
 	if (duplicate)
 		*duplicate = false;
-	if (recent_has(m, c)) {
+	if (map_recently_applied(m, c)) {
 		if (duplicate)
 			*duplicate = true;
 		return 0;

@@ -135,6 +135,9 @@ int map_check(const struct cluster_map *m, const struct map_cmd *cmd,
 int map_apply(struct cluster_map *m, const struct map_cmd *cmd, char *err,
 	      size_t err_len, bool *duplicate);
 
+/* True when CMD's (client, req) is among the recently applied ones. */
+bool map_recently_applied(const struct cluster_map *m, const struct map_cmd *cmd);
+
 /* The whole map (snapshots, full map fetches). Caller frees *BUF. */
 int map_encode(const struct cluster_map *m, uint8_t **buf, size_t *len);
 /* Replaces M by a decoded map. 0 or -EBADMSG. */

@@ -48,6 +48,7 @@ struct raft {
 	unsigned elapsed, timeout, heartbeat_elapsed;
 	bool voted_for_me[RAFT_MAX_NODES];
 	bool heard[RAFT_MAX_NODES];
+	unsigned silent[RAFT_MAX_NODES]; /* ticks since a peer last answered */
 	uint64_t next[RAFT_MAX_NODES], match[RAFT_MAX_NODES];
 	bool failed;
 	uint64_t rng;
@@ -249,6 +250,7 @@ static void raft_become_leader(struct raft *r)
 		r->next[i] = last_index(r) + 1;
 		r->match[i] = 0;
 		r->heard[i] = false;
+		r->silent[i] = UINT32_MAX;
 	}
 	/* A no-op of the new term commits everything before it (§5.4.2). */
 	struct raft_entry noop = { r->term, last_index(r) + 1, RAFT_ENTRY_NOOP, 0, NULL };
@@ -468,6 +470,7 @@ static void on_append_resp(struct raft *r, const struct raft_msg *m)
 		return;
 	int f = m->from;
 	r->heard[f] = true;
+	r->silent[f] = 0;
 	if (m->success) {
 		if (m->match_index > r->match[f])
 			r->match[f] = m->match_index;
@@ -532,6 +535,7 @@ static void on_snapshot_resp(struct raft *r, const struct raft_msg *m)
 		return;
 	int f = m->from;
 	r->heard[f] = true;
+	r->silent[f] = 0;
 	if (m->match_index > r->match[f])
 		r->match[f] = m->match_index;
 	r->next[f] = r->match[f] + 1;
@@ -596,6 +600,9 @@ void raft_tick(struct raft *r)
 	if (r->failed)
 		return;
 	r->elapsed++;
+	for (int i = 0; i < r->p.n_nodes; i++)
+		if (r->silent[i] < UINT32_MAX)
+			r->silent[i]++;
 	if (r->role == RAFT_LEADER) {
 		if (++r->heartbeat_elapsed >= r->p.heartbeat_ticks)
 			broadcast_append(r);
@@ -701,3 +708,14 @@ uint64_t raft_last_index(const struct raft *r) { return last_index(r); }
 uint64_t raft_snapshot_index(const struct raft *r) { return r->snap_index; }
 uint64_t raft_entry_term(const struct raft *r, uint64_t index) { return term_at(r, index); }
 bool raft_failed(const struct raft *r) { return r->failed; }
+
+uint32_t raft_quorum_mask(const struct raft *r)
+{
+	if (r->role != RAFT_LEADER)
+		return 0;
+	uint32_t mask = 1u << r->p.id;
+	for (int i = 0; i < r->p.n_nodes; i++)
+		if (i != r->p.id && r->silent[i] < r->p.election_ticks)
+			mask |= 1u << i;
+	return mask;
+}

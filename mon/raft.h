@@ -146,5 +146,8 @@ uint64_t raft_snapshot_index(const struct raft *r);
 uint64_t raft_entry_term(const struct raft *r, uint64_t index);
 /* A storage or state machine call failed: the node stops taking part. */
 bool raft_failed(const struct raft *r);
+/* On a leader: bit i set when node i (or this node) answered within the
+ * last election timeout; 0 elsewhere. */
+uint32_t raft_quorum_mask(const struct raft *r);
 
 #endif

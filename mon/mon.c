@@ -1,0 +1,637 @@
+/* The monitor daemon's logic (see mon.h): the glue between the messenger,
+ * the Raft core, the durable store and the cluster map. */
+#include "mon.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/enc.h"
+#include "common/keyring.h"
+#include "common/log.h"
+#include "common/msgr.h"
+#include "map.h"
+#include "mon_proto.h"
+#include "mon_store.h"
+#include "raft.h"
+
+#define MON_PENDING_MAX 4096
+#define MON_SUBSCRIBERS_MAX 4096
+#define MON_ENTITY "mon."
+
+struct mon_pending {
+	bool used;
+	uint64_t index, term;
+	struct msgr_conn *conn;
+	uint64_t request_id;
+};
+
+struct mon {
+	struct io_loop *loop;
+	struct msgr *msgr;
+	struct keyring *keyring;
+	struct mon_member members[MON_MAX_MEMBERS];
+	int n, id;
+	struct msgr_conn *peers[MON_MAX_MEMBERS];
+	struct mon_store *store;
+	struct raft *raft;
+	struct cluster_map map;
+	struct io_timer tick;
+	uint64_t tick_ns;
+	struct mon_pending pending[MON_PENDING_MAX];
+	struct msgr_conn *subscribers[MON_SUBSCRIBERS_MAX];
+	uint64_t subscriber_epoch[MON_SUBSCRIBERS_MAX];
+	int last_leader;
+};
+
+static int why_set(char *why, size_t len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int why_set(char *why, size_t len, int rc, const char *fmt, ...)
+{
+	if (why && len) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(why, len, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+/* --- configuration ------------------------------------------------------------ */
+
+struct members_scan {
+	struct cfg *cfg;
+	struct mon_member *out;
+	int n;
+	int rc;
+	char *why;
+	size_t why_len;
+};
+
+static int parse_hostport(const char *text, char *host, size_t host_len, uint16_t *port)
+{
+	const char *colon = strrchr(text, ':');
+	if (!colon || colon == text || (size_t)(colon - text) >= host_len)
+		return -EINVAL;
+	char *end;
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (*end || p == 0 || p > 65535)
+		return -EINVAL;
+	memcpy(host, text, (size_t)(colon - text));
+	host[colon - text] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+static void members_add(const char *section, void *arg)
+{
+	struct members_scan *sc = arg;
+	if (sc->rc || strncmp(section, "mon.", 4) != 0 || !section[4])
+		return;
+	if (sc->n == MON_MAX_MEMBERS) {
+		sc->rc = why_set(sc->why, sc->why_len, -EINVAL,
+				 "%s: more than %d monitors", cfg_path(sc->cfg), MON_MAX_MEMBERS);
+		return;
+	}
+	struct mon_member *mm = &sc->out[sc->n];
+	const char *addr;
+	snprintf(mm->name, sizeof(mm->name), "%s", section + 4);
+	if (cfg_get_str(sc->cfg, section, "addr", NULL, &addr) < 0) {
+		sc->rc = why_set(sc->why, sc->why_len, -EINVAL, "%s", cfg_error(sc->cfg));
+		return;
+	}
+	if (parse_hostport(addr, mm->host, sizeof(mm->host), &mm->port)) {
+		sc->rc = cfg_reject(sc->cfg, section, "addr", "expected host:port, got '%s'", addr);
+		why_set(sc->why, sc->why_len, sc->rc, "%s", cfg_error(sc->cfg));
+		return;
+	}
+	sc->n++;
+}
+
+static int member_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct mon_member *)a)->name, ((const struct mon_member *)b)->name);
+}
+
+int mon_members(struct cfg *cfg, struct mon_member *out, int *n, char *why, size_t why_len)
+{
+	struct members_scan sc = { cfg, out, 0, 0, why, why_len };
+	cfg_for_each_section(cfg, "mon.", members_add, &sc);
+	if (sc.rc)
+		return sc.rc;
+	if (sc.n == 0)
+		return why_set(why, why_len, -EINVAL,
+			       "%s: no monitors: add [mon.NAME] sections with addr = host:port",
+			       cfg_path(cfg));
+	qsort(out, (size_t)sc.n, sizeof(*out), member_cmp);
+	*n = sc.n;
+	return 0;
+}
+
+int mon_fsid(struct cfg *cfg, uint8_t fsid[16], char *why, size_t why_len)
+{
+	const char *text;
+	if (cfg_get_str(cfg, "global", "fsid", NULL, &text) < 0)
+		return why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
+	int nibbles = 0;
+	for (const char *p = text; *p; p++) {
+		if (*p == '-')
+			continue;
+		if (!isxdigit((unsigned char)*p) || nibbles == 32) {
+			nibbles = -1;
+			break;
+		}
+		int v = isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10);
+		fsid[nibbles / 2] = (uint8_t)(nibbles % 2 ? (fsid[nibbles / 2] | v) : v << 4);
+		nibbles++;
+	}
+	if (nibbles != 32) {
+		int rc = cfg_reject(cfg, "global", "fsid", "expected 32 hex digits, got '%s'", text);
+		return why_set(why, why_len, rc, "%s", cfg_error(cfg));
+	}
+	return 0;
+}
+
+static int member_index(const struct mon_member *members, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(members[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static int data_dir(struct cfg *cfg, const char *name, const char **dir, char *why,
+		    size_t why_len)
+{
+	char section[80];
+	snprintf(section, sizeof(section), "mon.%s", name);
+	if (cfg_get_str(cfg, section, "data", NULL, dir) < 0)
+		return why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
+	return 0;
+}
+
+int mon_mkfs(struct cfg *cfg, const char *name, char *why, size_t why_len)
+{
+	struct mon_member members[MON_MAX_MEMBERS];
+	int n;
+	uint8_t fsid[16];
+	const char *dir;
+	int rc = mon_members(cfg, members, &n, why, why_len);
+	if (!rc && member_index(members, n, name) < 0)
+		rc = why_set(why, why_len, -ENOENT, "%s has no [mon.%s] section", cfg_path(cfg), name);
+	if (!rc)
+		rc = mon_fsid(cfg, fsid, why, why_len);
+	if (!rc)
+		rc = data_dir(cfg, name, &dir, why, why_len);
+	if (!rc)
+		rc = mon_store_create(dir, why, why_len);
+	return rc;
+}
+
+/* --- replies ---------------------------------------------------------------------- */
+
+static const char *leader_name(const struct mon *m)
+{
+	int l = m->raft ? raft_leader(m->raft) : -1;
+	return l >= 0 ? m->members[l].name : "";
+}
+
+static bool mon_stale(const struct mon *m)
+{
+	return raft_leader(m->raft) < 0;
+}
+
+static void reply(struct msgr_conn *conn, struct msg *msg)
+{
+	if (msgr_send(conn, msg))
+		msg_free(msg);
+}
+
+static void send_command_reply(struct mon *m, struct msgr_conn *conn, uint64_t req,
+			       int rc, const char *text)
+{
+	struct msg *r = msg_new(MON_MSG_COMMAND_REPLY, req, 4 + 8 + 2 + 64 + 2 + 256);
+	if (!r)
+		return;
+	struct enc e;
+	enc_init(&e, r->payload, r->hdr.payload_len);
+	enc_put_le32(&e, (uint32_t)rc);
+	enc_put_le64(&e, m->map.epoch);
+	enc_put_str(&e, leader_name(m));
+	char clipped[256];
+	snprintf(clipped, sizeof(clipped), "%s", text ? text : "");
+	enc_put_str(&e, clipped);
+	r->hdr.payload_len = (uint32_t)e.pos;
+	reply(conn, r);
+}
+
+static void send_map(struct mon *m, struct msgr_conn *conn, uint64_t req)
+{
+	uint8_t *buf;
+	size_t len;
+	if (map_encode(&m->map, &buf, &len))
+		return;
+	struct msg *r = msg_new(MON_MSG_MAP, req, 8 + 1 + 2 + 64);
+	if (!r || msg_alloc_data(r, (uint32_t)len)) {
+		msg_free(r);
+		free(buf);
+		return;
+	}
+	memcpy(r->data, buf, len);
+	free(buf);
+	struct enc e;
+	enc_init(&e, r->payload, r->hdr.payload_len);
+	enc_put_le64(&e, m->map.epoch);
+	enc_put_u8(&e, mon_stale(m));
+	enc_put_str(&e, leader_name(m));
+	r->hdr.payload_len = (uint32_t)e.pos;
+	reply(conn, r);
+}
+
+static void send_status(struct mon *m, struct msgr_conn *conn, uint64_t req)
+{
+	struct msg *r = msg_new(MON_MSG_MON_STATUS_REPLY, req, 2 * 66 + 4 * 8 + 4 + 2);
+	if (!r)
+		return;
+	struct enc e;
+	enc_init(&e, r->payload, r->hdr.payload_len);
+	enc_put_str(&e, m->members[m->id].name);
+	enc_put_str(&e, leader_name(m));
+	enc_put_le64(&e, raft_term(m->raft));
+	enc_put_le64(&e, raft_commit_index(m->raft));
+	enc_put_le64(&e, raft_applied_index(m->raft));
+	enc_put_le64(&e, m->map.epoch);
+	enc_put_le32(&e, raft_quorum_mask(m->raft));
+	enc_put_u8(&e, (uint8_t)raft_role(m->raft));
+	enc_put_u8(&e, mon_stale(m));
+	r->hdr.payload_len = (uint32_t)e.pos;
+	reply(conn, r);
+}
+
+static void publish(struct mon *m)
+{
+	for (int i = 0; i < MON_SUBSCRIBERS_MAX; i++) {
+		if (m->subscribers[i] && m->subscriber_epoch[i] < m->map.epoch) {
+			m->subscriber_epoch[i] = m->map.epoch;
+			send_map(m, m->subscribers[i], 0);
+		}
+	}
+}
+
+/* --- Raft glue ----------------------------------------------------------------------- */
+
+static int st_term_vote(void *ctx, uint64_t term, int vote)
+{
+	return mon_store_save_term_vote(((struct mon *)ctx)->store, term, vote);
+}
+
+static int st_append(void *ctx, const struct raft_entry *e, size_t n)
+{
+	return mon_store_append(((struct mon *)ctx)->store, e, n);
+}
+
+static int st_snapshot(void *ctx, uint64_t index, uint64_t term, const uint8_t *data,
+		       size_t len, bool keep_tail)
+{
+	return mon_store_save_snapshot(((struct mon *)ctx)->store, index, term, data, len,
+				       keep_tail);
+}
+
+static int st_sync(void *ctx)
+{
+	return mon_store_sync(((struct mon *)ctx)->store);
+}
+
+static const struct raft_storage_ops mon_storage = { st_term_vote, st_append, st_snapshot,
+						     st_sync };
+
+static void fsm_apply(void *ctx, const struct raft_entry *e)
+{
+	struct mon *m = ctx;
+	if (e->type != RAFT_ENTRY_COMMAND)
+		return;
+	struct map_cmd cmd;
+	char err[256] = "";
+	bool dup = false;
+	int rc = map_cmd_decode(e->data, e->len, &cmd);
+	if (rc)
+		snprintf(err, sizeof(err), "undecodable command at index %llu",
+			 (unsigned long long)e->index);
+	else
+		rc = map_apply(&m->map, &cmd, err, sizeof(err), &dup);
+	if (rc == 0)
+		snprintf(err, sizeof(err), dup ? "already done" : "done");
+	for (int i = 0; i < MON_PENDING_MAX; i++) {
+		struct mon_pending *p = &m->pending[i];
+		if (!p->used || p->index != e->index)
+			continue;
+		if (p->conn)
+			send_command_reply(m, p->conn, p->request_id,
+					   p->term == e->term ? rc : -EAGAIN,
+					   p->term == e->term ? err : "leader changed; retry");
+		p->used = false;
+	}
+	if (rc == 0 && !dup)
+		publish(m);
+}
+
+static int fsm_snapshot(void *ctx, uint8_t **data, size_t *len)
+{
+	return map_encode(&((struct mon *)ctx)->map, data, len);
+}
+
+static int fsm_restore(void *ctx, const uint8_t *data, size_t len)
+{
+	return map_decode(data, len, &((struct mon *)ctx)->map);
+}
+
+static const struct raft_fsm_ops mon_fsm = { fsm_apply, fsm_snapshot, fsm_restore };
+
+static void raft_send(void *ctx, const struct raft_msg *rm)
+{
+	struct mon *m = ctx;
+	struct msgr_conn *conn = m->peers[rm->to];
+	if (!conn)
+		return;
+	struct msg *msg = mon_raft_encode(rm);
+	if (msg && msgr_send(conn, msg))
+		msg_free(msg); /* a full queue drops: Raft resends */
+}
+
+/* Commands waiting on a leadership that ended are answered "retry". */
+static void raft_changed(void *ctx)
+{
+	struct mon *m = ctx;
+	int leader = raft_leader(m->raft);
+	if (leader != m->last_leader)
+		LOG_INFO("leader is now %s (term %llu)", leader >= 0 ? m->members[leader].name : "unknown",
+			 (unsigned long long)raft_term(m->raft));
+	m->last_leader = leader;
+	if (raft_role(m->raft) == RAFT_LEADER)
+		return;
+	for (int i = 0; i < MON_PENDING_MAX; i++) {
+		struct mon_pending *p = &m->pending[i];
+		if (!p->used)
+			continue;
+		if (p->conn)
+			send_command_reply(m, p->conn, p->request_id, -EAGAIN,
+					   "leader changed; retry");
+		p->used = false;
+	}
+}
+
+static const struct raft_io_ops mon_io = { raft_send, raft_changed };
+
+/* --- clients ---------------------------------------------------------------------- */
+
+static void on_command(struct mon *m, struct msgr_conn *conn, const struct msg *msg)
+{
+	struct map_cmd cmd;
+	char err[256];
+	if (map_cmd_decode(msg->payload, msg->hdr.payload_len, &cmd)) {
+		send_command_reply(m, conn, msg->hdr.request_id, -EBADMSG, "malformed command");
+		return;
+	}
+	if (raft_role(m->raft) != RAFT_LEADER) {
+		send_command_reply(m, conn, msg->hdr.request_id, -EAGAIN,
+				   mon_stale(m) ? "no quorum: no leader" : "not the leader");
+		return;
+	}
+	/* A retry of something already done goes through (and is answered
+	 * "already done" once committed); anything else invalid is refused
+	 * here, with the reason. */
+	int rc = map_check(&m->map, &cmd, err, sizeof(err));
+	if (rc && !map_recently_applied(&m->map, &cmd)) {
+		send_command_reply(m, conn, msg->hdr.request_id, rc, err);
+		return;
+	}
+	int slot = -1;
+	for (int i = 0; i < MON_PENDING_MAX && slot < 0; i++)
+		if (!m->pending[i].used)
+			slot = i;
+	uint64_t index;
+	if (slot < 0) {
+		send_command_reply(m, conn, msg->hdr.request_id, -EBUSY, "too many commands in flight");
+		return;
+	}
+	rc = raft_propose(m->raft, msg->payload, msg->hdr.payload_len, &index);
+	if (rc) {
+		send_command_reply(m, conn, msg->hdr.request_id, -EAGAIN, "not the leader");
+		return;
+	}
+	m->pending[slot] = (struct mon_pending){ true, index, raft_term(m->raft), conn,
+						 msg->hdr.request_id };
+}
+
+static void subscribe(struct mon *m, struct msgr_conn *conn, uint64_t have)
+{
+	for (int i = 0; i < MON_SUBSCRIBERS_MAX; i++) {
+		if (m->subscribers[i] == conn || !m->subscribers[i]) {
+			m->subscribers[i] = conn;
+			m->subscriber_epoch[i] = have;
+			break;
+		}
+	}
+	publish(m);
+}
+
+static bool is_monitor(const struct msgr_conn *conn)
+{
+	return strcmp(msgr_conn_peer_name(conn), MON_ENTITY) == 0;
+}
+
+static void on_message(struct msgr_conn *conn, struct msg *msg)
+{
+	struct mon *m = msgr_ctx(msgr_conn_msgr(conn));
+	struct dec d;
+	uint64_t have = 0;
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	switch (msg->hdr.type) {
+	case MON_MSG_RAFT: {
+		static struct raft_entry entries[4096];
+		struct raft_msg rm;
+		if (!is_monitor(conn) || mon_raft_decode(msg, &rm, entries, 4096)) {
+			LOG_WARN("bad Raft message from %s", msgr_conn_peer_addr(conn));
+			break;
+		}
+		raft_step(m->raft, &rm);
+		break;
+	}
+	case MON_MSG_GET_MAP:
+		send_map(m, conn, msg->hdr.request_id);
+		break;
+	case MON_MSG_SUBSCRIBE:
+		dec_get_le64(&d, &have);
+		subscribe(m, conn, have);
+		break;
+	case MON_MSG_COMMAND:
+		on_command(m, conn, msg);
+		break;
+	case MON_MSG_MON_STATUS:
+		send_status(m, conn, msg->hdr.request_id);
+		break;
+	default:
+		break;
+	}
+	msg_free(msg);
+}
+
+static void forget_conn(struct mon *m, struct msgr_conn *conn)
+{
+	for (int i = 0; i < MON_PENDING_MAX; i++)
+		if (m->pending[i].conn == conn)
+			m->pending[i].conn = NULL;
+	for (int i = 0; i < MON_SUBSCRIBERS_MAX; i++)
+		if (m->subscribers[i] == conn)
+			m->subscribers[i] = NULL;
+}
+
+static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
+{
+	struct mon *m = msgr_ctx(msgr_conn_msgr(conn));
+	(void)err;
+	if (ev == MSGR_EV_CLOSED)
+		forget_conn(m, conn);
+}
+
+static bool type_ok(uint16_t type, void *arg)
+{
+	(void)arg;
+	return type >= MON_MSG_FIRST && type <= MON_MSG_LAST;
+}
+
+static const struct msgr_handler mon_handler = { .on_message = on_message,
+						 .on_event = on_event,
+						 .type_ok = type_ok };
+
+/* --- life cycle ------------------------------------------------------------------------ */
+
+static void mon_tick(struct io_timer *t)
+{
+	struct mon *m = t->ctx;
+	raft_tick(m->raft);
+	if (raft_failed(m->raft)) {
+		LOG_ERROR("the monitor store failed; stopping");
+		io_loop_stop(m->loop);
+		return;
+	}
+	io_timer_arm(m->loop, &m->tick, m->tick_ns);
+}
+
+static int mon_timing(struct cfg *cfg, const char *section, uint64_t *tick_ms,
+		      unsigned *election, unsigned *heartbeat, char *why, size_t why_len)
+{
+	uint64_t election_ms, heartbeat_ms;
+	if (cfg_get_duration_ms(cfg, section, "mon_tick", 50, 1, 1000, tick_ms) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "mon_election_timeout", 1000, 10, 60000,
+				&election_ms) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "mon_heartbeat", 100, 1, 10000, &heartbeat_ms) < 0)
+		return why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
+	*election = (unsigned)(election_ms / *tick_ms);
+	*heartbeat = (unsigned)(heartbeat_ms / *tick_ms);
+	if (*heartbeat < 1)
+		*heartbeat = 1;
+	if (*election <= *heartbeat)
+		return why_set(why, why_len, -EINVAL,
+			       "%s: mon_election_timeout must be several mon_heartbeat intervals",
+			       cfg_path(cfg));
+	return 0;
+}
+
+int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
+	      const char *keyring_path, struct mon **out, char *why, size_t why_len)
+{
+	struct mon *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->loop = loop;
+	m->last_leader = -1;
+	uint8_t fsid[16];
+	const char *dir;
+	char section[80];
+	uint64_t tick_ms = 50;
+	unsigned election = 20, heartbeat = 2;
+	snprintf(section, sizeof(section), "mon.%s", name);
+	int rc = mon_members(cfg, m->members, &m->n, why, why_len);
+	if (!rc && (m->id = member_index(m->members, m->n, name)) < 0)
+		rc = why_set(why, why_len, -ENOENT, "%s has no [mon.%s] section", cfg_path(cfg), name);
+	if (!rc)
+		rc = mon_fsid(cfg, fsid, why, why_len);
+	if (!rc)
+		rc = data_dir(cfg, name, &dir, why, why_len);
+	if (!rc)
+		rc = mon_timing(cfg, section, &tick_ms, &election, &heartbeat, why, why_len);
+	if (!rc)
+		rc = keyring_load(keyring_path, &m->keyring, why, why_len);
+	if (rc)
+		goto fail;
+	struct map_mon mons[MON_MAX_MEMBERS];
+	for (int i = 0; i < m->n; i++) {
+		snprintf(mons[i].name, sizeof(mons[i].name), "%s", m->members[i].name);
+		snprintf(mons[i].addr, sizeof(mons[i].addr), "%s:%u", m->members[i].host,
+			 m->members[i].port);
+	}
+	map_init(&m->map, fsid, mons, (uint32_t)m->n);
+	struct raft_boot boot;
+	if ((rc = mon_store_open(dir, &m->store, &boot, why, why_len)))
+		goto fail;
+	struct raft_params rp = { .id = m->id, .n_nodes = m->n, .election_ticks = election,
+				  .heartbeat_ticks = heartbeat, .snapshot_every = 1000,
+				  .max_append = 256 };
+	uint64_t seed;
+	memcpy(&seed, fsid, sizeof(seed));
+	rp.seed = seed ^ (uint64_t)io_random(loop);
+	if ((rc = raft_create(&rp, &boot, &mon_storage, &mon_fsm, &mon_io, m, &m->raft))) {
+		why_set(why, why_len, rc, "cannot start Raft from %s", dir);
+		goto fail;
+	}
+	struct msgr_params mp;
+	msgr_params_default(&mp);
+	mp.name = MON_ENTITY;
+	mp.keyring = m->keyring;
+	mp.handler = &mon_handler;
+	mp.ctx = m;
+	if ((rc = msgr_create(loop, &mp, &m->msgr)) ||
+	    (rc = msgr_listen(m->msgr, m->members[m->id].host, m->members[m->id].port, NULL))) {
+		why_set(why, why_len, rc, "cannot listen on %s:%u: %s", m->members[m->id].host,
+			m->members[m->id].port, strerror(-rc));
+		goto fail;
+	}
+	for (int i = 0; i < m->n; i++) {
+		if (i == m->id)
+			continue;
+		if ((rc = msgr_connect(m->msgr, m->members[i].host, m->members[i].port, &m->peers[i]))) {
+			why_set(why, why_len, rc, "cannot connect to mon.%s: %s", m->members[i].name,
+				strerror(-rc));
+			goto fail;
+		}
+	}
+	m->tick_ns = IO_MS(tick_ms);
+	io_timer_init(&m->tick, mon_tick, m);
+	io_timer_arm(loop, &m->tick, m->tick_ns);
+	LOG_INFO("mon.%s started: %d monitors, term %llu, map epoch %llu", name, m->n,
+		 (unsigned long long)raft_term(m->raft), (unsigned long long)m->map.epoch);
+	*out = m;
+	return 0;
+fail:
+	mon_stop(m);
+	return rc;
+}
+
+void mon_stop(struct mon *m)
+{
+	if (!m)
+		return;
+	if (m->loop)
+		io_timer_disarm(m->loop, &m->tick);
+	msgr_destroy(m->msgr);
+	raft_destroy(m->raft);
+	mon_store_close(m->store);
+	map_free(&m->map);
+	keyring_free(m->keyring);
+	free(m);
+}
