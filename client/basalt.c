@@ -1,0 +1,491 @@
+/* basalt: the command line for operators.
+ *
+ *   basalt [-c CONF] [--keyring PATH] [--name ENTITY] [--json]
+ *          [--mon NAME] [--timeout SECONDS] COMMAND ...
+ *
+ *   status                       the cluster at a glance
+ *   mon ls                       monitors and which one leads
+ *   osd ls | osd tree            OSDs (tree: by host)
+ *   osd out|in|rm ID             take an OSD out of / into data placement, forget it
+ *   pool create NAME [--size N] [--min-size N] [--ec K+M] [--pg-num N] [--block-size S]
+ *   pool ls | pool rm NAME | pool set NAME size|min_size|pg_num VALUE
+ *
+ * Exit status 0 on success; otherwise one line on stderr and non-zero. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/keyring.h"
+#include "common/log.h"
+#include "monc.h"
+
+static const char usage_text[] =
+	"usage: basalt [-c CONF] [--keyring PATH] [--name ENTITY] [--json]\n"
+	"              [--mon NAME] [--timeout SECONDS] COMMAND ...\n"
+	"\n"
+	"commands:\n"
+	"  status                          the cluster at a glance\n"
+	"  mon ls                          monitors, and which one leads\n"
+	"  osd ls                          OSDs: up/down, in/out, weight, host, address\n"
+	"  osd tree                        OSDs by host\n"
+	"  osd out ID | osd in ID          take an OSD out of (or back into) placement\n"
+	"  osd rm ID                       forget a stopped OSD\n"
+	"  pool create NAME [--size N] [--min-size N] [--ec K+M] [--pg-num N]\n"
+	"                   [--block-size SIZE]\n"
+	"                                  replicated (default size 3, min-size 2) or\n"
+	"                                  erasure-coded; pg-num default 128; block 128K\n"
+	"  pool ls                         pools\n"
+	"  pool rm NAME                    remove an empty pool\n"
+	"  pool set NAME size|min_size|pg_num VALUE\n"
+	"\n"
+	"options:\n"
+	"  -c CONF          config file (default $BASALT_CONF)\n"
+	"  --keyring PATH   keyring (default: keyring = in [global], or beside CONF)\n"
+	"  --name ENTITY    who to authenticate as (default client.admin)\n"
+	"  --json           machine-readable output\n"
+	"  --mon NAME       ask this monitor (reads; commands still go to the leader)\n"
+	"  --timeout S      give up after S seconds (default 30)\n";
+
+struct cli {
+	struct cfg *cfg;
+	struct monc *mc;
+	bool json;
+	int mon;
+};
+
+static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("basalt: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return 1;
+}
+
+/* Names are restricted to [A-Za-z0-9_.-]; addresses and hosts are quoted
+ * as they are, escaping what JSON requires. */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static int get_map(struct cli *c, struct cluster_map *m, bool *stale, char *leader, size_t len)
+{
+	memset(m, 0, sizeof(*m));
+	int rc = monc_get_map(c->mc, c->mon, m, stale, leader, len);
+	if (rc)
+		return die("no monitor answered: %s", strerror(-rc));
+	if (*stale)
+		fprintf(stderr, "basalt: warning: the monitor has no quorum; this map may be stale\n");
+	return 0;
+}
+
+static void fsid_str(const uint8_t *fsid, char *out)
+{
+	for (int i = 0; i < 16; i++)
+		sprintf(out + 2 * i, "%02x", fsid[i]);
+}
+
+static int run_command(struct cli *c, struct map_cmd *cmd)
+{
+	char text[256];
+	uint64_t epoch = 0;
+	int rc = monc_command(c->mc, cmd, text, sizeof(text), &epoch);
+	if (rc == -ETIMEDOUT)
+		return die("no monitor leader answered in time (is a majority of monitors up?)");
+	if (rc)
+		return die("%s", text);
+	if (c->json)
+		printf("{\"result\": \"%s\", \"epoch\": %" PRIu64 "}\n", text, epoch);
+	else
+		printf("%s (map epoch %" PRIu64 ")\n", text, epoch);
+	return 0;
+}
+
+/* --- status and monitors ---------------------------------------------------- */
+
+static int cmd_status(struct cli *c)
+{
+	struct cluster_map m;
+	bool stale;
+	char leader[64], fsid[33];
+	if (get_map(c, &m, &stale, leader, sizeof(leader)))
+		return 1;
+	int n;
+	const struct mon_member *members = monc_members(c->mc, &n);
+	struct mon_status st = { 0 };
+	int li = -1;
+	for (int i = 0; i < n; i++)
+		if (strcmp(members[i].name, leader) == 0)
+			li = i;
+	if (li >= 0)
+		monc_status(c->mc, li, &st);
+	uint32_t total, up, in;
+	map_osd_counts(&m, &total, &up, &in);
+	fsid_str(m.fsid, fsid);
+	if (c->json) {
+		printf("{\"fsid\": \"%s\", \"epoch\": %" PRIu64 ", \"stale\": %s, \"mon\": {\"leader\": ",
+		       fsid, m.epoch, stale ? "true" : "false");
+		json_str(leader);
+		printf(", \"quorum\": [");
+		for (int i = 0, k = 0; i < n; i++)
+			if (st.quorum_mask & (1u << i)) {
+				printf("%s", k++ ? ", " : "");
+				json_str(members[i].name);
+			}
+		printf("], \"members\": [");
+		for (int i = 0; i < n; i++) {
+			printf("%s", i ? ", " : "");
+			json_str(members[i].name);
+		}
+		printf("]}, \"osd\": {\"total\": %u, \"up\": %u, \"in\": %u}, \"pools\": %u, "
+		       "\"volumes\": %u, \"pgs\": {}, \"usage\": {\"used_bytes\": 0, "
+		       "\"stored_bytes\": 0, \"total_bytes\": %" PRIu64 "}}\n",
+		       total, up, in, m.n_pools, m.n_volumes, (uint64_t)0);
+	} else {
+		int quorum = __builtin_popcount(st.quorum_mask);
+		const char *health = stale || !leader[0] ? "ERR: no monitor quorum"
+				   : quorum < n		  ? "WARN: a monitor is out of quorum"
+				   : up < total		  ? "WARN: OSDs down"
+							  : "OK";
+		printf("  cluster: %s\n  health:  %s\n", fsid, health);
+		printf("  mon:     %d monitors, leader %s, quorum", n, leader[0] ? leader : "none");
+		for (int i = 0, k = 0; i < n; i++)
+			if (st.quorum_mask & (1u << i))
+				printf("%s%s", k++ ? "," : " ", members[i].name);
+		printf("\n  osd:     %u total, %u up, %u in\n", total, up, in);
+		printf("  pools:   %u, volumes: %u\n  map:     epoch %" PRIu64 "\n", m.n_pools,
+		       m.n_volumes, m.epoch);
+	}
+	map_free(&m);
+	return 0;
+}
+
+static int cmd_mon_ls(struct cli *c)
+{
+	int n;
+	const struct mon_member *members = monc_members(c->mc, &n);
+	if (c->json)
+		printf("[");
+	for (int i = 0; i < n; i++) {
+		struct mon_status st;
+		int rc = monc_status(c->mc, i, &st);
+		const char *role = rc ? "unreachable"
+				 : st.role == RAFT_LEADER ? "leader"
+				 : st.role == RAFT_CANDIDATE ? "candidate" : "follower";
+		if (c->json) {
+			printf("%s{\"name\": ", i ? ", " : "");
+			json_str(members[i].name);
+			printf(", \"addr\": \"%s:%u\", \"state\": \"%s\"", members[i].host,
+			       members[i].port, role);
+			if (!rc)
+				printf(", \"term\": %" PRIu64 ", \"epoch\": %" PRIu64 ", \"leader\": \"%s\"",
+				       st.term, st.epoch, st.leader);
+			printf("}");
+		} else if (rc) {
+			printf("mon.%-8s %s:%u  unreachable\n", members[i].name, members[i].host,
+			       members[i].port);
+		} else {
+			printf("mon.%-8s %s:%u  %-9s term %" PRIu64 "  map epoch %" PRIu64 "\n",
+			       members[i].name, members[i].host, members[i].port, role, st.term,
+			       st.epoch);
+		}
+	}
+	if (c->json)
+		printf("]\n");
+	return 0;
+}
+
+/* --- OSDs ---------------------------------------------------------------------- */
+
+static void print_osd(const struct cluster_map *m, uint32_t id, bool json, bool first)
+{
+	const struct map_osd *o = &m->osds[id];
+	if (json) {
+		printf("%s{\"id\": %u, \"up\": %s, \"in\": %s, \"weight\": %.4f, \"host\": ",
+		       first ? "" : ", ", id, o->up ? "true" : "false", o->in ? "true" : "false",
+		       o->weight / 65536.0);
+		json_str(o->host);
+		printf(", \"addr\": ");
+		json_str(o->addr);
+		printf(", \"device_bytes\": %" PRIu64 "}", o->device_bytes);
+	} else {
+		printf("osd.%-5u %-4s %-3s weight %-8.4f host %-12s %s\n", id, o->up ? "up" : "down",
+		       o->in ? "in" : "out", o->weight / 65536.0, o->host, o->addr);
+	}
+}
+
+static int cmd_osd_ls(struct cli *c, bool tree)
+{
+	struct cluster_map m;
+	bool stale;
+	char leader[64];
+	if (get_map(c, &m, &stale, leader, sizeof(leader)))
+		return 1;
+	bool first = true;
+	if (c->json)
+		printf("[");
+	if (!tree) {
+		for (uint32_t i = 0; i < m.n_osds; i++)
+			if (m.osds[i].exists) {
+				print_osd(&m, i, c->json, first);
+				first = false;
+			}
+	} else {
+		/* Hosts in order of first appearance, OSDs under each. */
+		for (uint32_t i = 0; i < m.n_osds; i++) {
+			if (!m.osds[i].exists)
+				continue;
+			bool seen = false;
+			for (uint32_t j = 0; j < i && !seen; j++)
+				seen = m.osds[j].exists && strcmp(m.osds[j].host, m.osds[i].host) == 0;
+			if (seen)
+				continue;
+			if (c->json) {
+				printf("%s{\"host\": ", first ? "" : ", ");
+				json_str(m.osds[i].host);
+				printf(", \"osds\": [");
+			} else {
+				printf("host %s\n", m.osds[i].host);
+			}
+			bool inner = true;
+			for (uint32_t j = i; j < m.n_osds; j++) {
+				if (!m.osds[j].exists || strcmp(m.osds[j].host, m.osds[i].host))
+					continue;
+				if (!c->json)
+					printf("  ");
+				print_osd(&m, j, c->json, inner);
+				inner = false;
+			}
+			if (c->json)
+				printf("]}");
+			first = false;
+		}
+	}
+	if (c->json)
+		printf("]\n");
+	map_free(&m);
+	return 0;
+}
+
+static int parse_u32(const char *text, uint32_t *out)
+{
+	char *end;
+	unsigned long v = strtoul(text, &end, 10);
+	if (!*text || *end || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int cmd_osd(struct cli *c, int argc, char **argv)
+{
+	if (argc >= 1 && (strcmp(argv[0], "ls") == 0 || strcmp(argv[0], "tree") == 0))
+		return cmd_osd_ls(c, strcmp(argv[0], "tree") == 0);
+	struct map_cmd cmd = { 0 };
+	if (argc != 2 || parse_u32(strncmp(argv[1], "osd.", 4) ? argv[1] : argv[1] + 4, &cmd.osd))
+		return die("usage: basalt osd ls|tree|out ID|in ID|rm ID");
+	if (strcmp(argv[0], "out") == 0)
+		cmd.type = MAP_CMD_OSD_OUT;
+	else if (strcmp(argv[0], "in") == 0)
+		cmd.type = MAP_CMD_OSD_IN;
+	else if (strcmp(argv[0], "rm") == 0)
+		cmd.type = MAP_CMD_OSD_RM;
+	else
+		return die("unknown osd command '%s'", argv[0]);
+	return run_command(c, &cmd);
+}
+
+/* --- pools ------------------------------------------------------------------------ */
+
+static int cmd_pool_ls(struct cli *c)
+{
+	struct cluster_map m;
+	bool stale;
+	char leader[64];
+	if (get_map(c, &m, &stale, leader, sizeof(leader)))
+		return 1;
+	if (c->json)
+		printf("[");
+	for (uint32_t i = 0; i < m.n_pools; i++) {
+		const struct map_pool *p = &m.pools[i];
+		if (c->json) {
+			printf("%s{\"id\": %u, \"name\": ", i ? ", " : "", p->id);
+			json_str(p->name);
+			printf(", \"type\": \"%s\", \"size\": %u, \"min_size\": %u, \"pg_num\": %u, "
+			       "\"block_size\": %u",
+			       p->type == MAP_POOL_EC ? "erasure" : "replicated", p->size, p->min_size,
+			       p->pg_num, p->block_size);
+			if (p->type == MAP_POOL_EC)
+				printf(", \"k\": %u, \"m\": %u", p->ec_k, p->ec_m);
+			printf("}");
+		} else if (p->type == MAP_POOL_EC) {
+			printf("pool %-3u %-16s erasure %u+%u  pg_num %u  block %uK\n", p->id, p->name,
+			       p->ec_k, p->ec_m, p->pg_num, p->block_size >> 10);
+		} else {
+			printf("pool %-3u %-16s replicated size %u min_size %u  pg_num %u  block %uK\n",
+			       p->id, p->name, p->size, p->min_size, p->pg_num, p->block_size >> 10);
+		}
+	}
+	if (c->json)
+		printf("]\n");
+	map_free(&m);
+	return 0;
+}
+
+static int cmd_pool_create(struct cli *c, int argc, char **argv)
+{
+	struct map_cmd cmd = { .type = MAP_CMD_POOL_CREATE };
+	cmd.pool = (struct map_pool){ .type = MAP_POOL_REPLICATED, .size = 3, .min_size = 2,
+				      .pg_num = 128, .block_size = 128 << 10 };
+	if (argc < 1 || strlen(argv[0]) >= sizeof(cmd.name))
+		return die("usage: basalt pool create NAME [--size N] [--min-size N] [--ec K+M] "
+			   "[--pg-num N] [--block-size SIZE]");
+	snprintf(cmd.name, sizeof(cmd.name), "%s", argv[0]);
+	bool min_given = false;
+	for (int i = 1; i < argc; i++) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t v64;
+		if (!val)
+			return die("%s needs a value", opt);
+		i++;
+		if (strcmp(opt, "--size") == 0 && !parse_u32(val, &cmd.pool.size)) {
+		} else if (strcmp(opt, "--min-size") == 0 && !parse_u32(val, &cmd.pool.min_size)) {
+			min_given = true;
+		} else if (strcmp(opt, "--pg-num") == 0 && !parse_u32(val, &cmd.pool.pg_num)) {
+		} else if (strcmp(opt, "--block-size") == 0 && !cfg_parse_size(val, &v64) &&
+			   v64 <= UINT32_MAX) {
+			cmd.pool.block_size = (uint32_t)v64;
+		} else if (strcmp(opt, "--ec") == 0 &&
+			   sscanf(val, "%u+%u", &cmd.pool.ec_k, &cmd.pool.ec_m) == 2) {
+			cmd.pool.type = MAP_POOL_EC;
+		} else {
+			return die("bad option or value: %s %s", opt, val);
+		}
+	}
+	if (!min_given && cmd.pool.type == MAP_POOL_REPLICATED)
+		cmd.pool.min_size = cmd.pool.size > 1 ? cmd.pool.size - 1 : 1;
+	return run_command(c, &cmd);
+}
+
+static int cmd_pool(struct cli *c, int argc, char **argv)
+{
+	if (argc < 1)
+		return die("usage: basalt pool create|ls|rm|set ...");
+	if (strcmp(argv[0], "ls") == 0)
+		return cmd_pool_ls(c);
+	if (strcmp(argv[0], "create") == 0)
+		return cmd_pool_create(c, argc - 1, argv + 1);
+	struct map_cmd cmd = { 0 };
+	if (strcmp(argv[0], "rm") == 0 && argc == 2) {
+		cmd.type = MAP_CMD_POOL_RM;
+	} else if (strcmp(argv[0], "set") == 0 && argc == 4) {
+		cmd.type = MAP_CMD_POOL_SET;
+		char *end;
+		cmd.value = strtoull(argv[3], &end, 10);
+		if (*end || strlen(argv[2]) >= sizeof(cmd.key))
+			return die("usage: basalt pool set NAME size|min_size|pg_num VALUE");
+		snprintf(cmd.key, sizeof(cmd.key), "%s", argv[2]);
+	} else {
+		return die("usage: basalt pool create|ls|rm NAME|set NAME KEY VALUE");
+	}
+	if (strlen(argv[1]) >= sizeof(cmd.name))
+		return die("pool name too long");
+	snprintf(cmd.name, sizeof(cmd.name), "%s", argv[1]);
+	return run_command(c, &cmd);
+}
+
+/* --- main ------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	const char *conf = NULL, *keyring = NULL, *name = "client.admin", *mon = NULL;
+	uint64_t timeout_s = 30;
+	struct cli c = { .mon = -1 };
+	static const struct option opts[] = {
+		{ "keyring", required_argument, NULL, 'k' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "mon", required_argument, NULL, 'm' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+	/* Options come before the command; the command's own follow it. */
+	while ((ch = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': conf = optarg; break;
+		case 'k': keyring = optarg; break;
+		case 'n': name = optarg; break;
+		case 'j': c.json = true; break;
+		case 'm': mon = optarg; break;
+		case 't': timeout_s = strtoull(optarg, NULL, 10); break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: fputs(usage_text, stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	log_init("basalt");
+	log_set_level(LOG_LEVEL_ERROR);
+	conf = cfg_pick_path(conf);
+	if (!conf)
+		return die("no config: give -c CONF or set BASALT_CONF");
+	char why[512];
+	if (cfg_load(conf, &c.cfg, why, sizeof(why)))
+		return die("%s", why);
+	const char *kr_conf = NULL;
+	char kr_path[4096];
+	cfg_get_str(c.cfg, "global", "keyring", "", &kr_conf);
+	keyring_pick_path(keyring, conf, kr_conf, kr_path, sizeof(kr_path));
+	struct monc_params mp = { name, kr_path, timeout_s * 1000, -1 };
+	if (monc_open(c.cfg, &mp, &c.mc, why, sizeof(why)))
+		return die("%s", why);
+	if (mon) {
+		int n;
+		const struct mon_member *members = monc_members(c.mc, &n);
+		for (int i = 0; i < n; i++)
+			if (strcmp(members[i].name, mon) == 0)
+				c.mon = i;
+		if (c.mon < 0)
+			return die("no monitor named '%s' in %s", mon, conf);
+	}
+	const char *cmd = argv[optind];
+	int rest = argc - optind - 1;
+	char **args = argv + optind + 1;
+	int rc;
+	if (strcmp(cmd, "status") == 0 && rest == 0)
+		rc = cmd_status(&c);
+	else if (strcmp(cmd, "mon") == 0 && rest == 1 && strcmp(args[0], "ls") == 0)
+		rc = cmd_mon_ls(&c);
+	else if (strcmp(cmd, "osd") == 0 && rest >= 1)
+		rc = cmd_osd(&c, rest, args);
+	else if (strcmp(cmd, "pool") == 0)
+		rc = cmd_pool(&c, rest, args);
+	else
+		rc = die("unknown command '%s' (basalt --help lists them)", cmd);
+	monc_close(c.mc);
+	cfg_free(c.cfg);
+	return rc;
+}

@@ -1,0 +1,257 @@
+/* The synchronous monitor client (see monc.h). */
+#include "monc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/enc.h"
+#include "common/keyring.h"
+#include "common/log.h"
+#include "common/msgr.h"
+
+struct monc {
+	struct io_loop *loop;
+	struct msgr *msgr;
+	struct keyring *keyring;
+	struct mon_member members[MON_MAX_MEMBERS];
+	int n;
+	struct msgr_conn *conns[MON_MAX_MEMBERS];
+	uint64_t timeout_ns;
+	int target; /* where commands go next */
+	uint64_t client_id, next_req, next_msg_id;
+	bool down[MON_MAX_MEMBERS]; /* its connection failed since we last asked */
+	/* The reply being waited for. */
+	uint64_t want_id;
+	struct msg *reply;
+};
+
+static void on_message(struct msgr_conn *conn, struct msg *msg)
+{
+	struct monc *mc = msgr_ctx(msgr_conn_msgr(conn));
+	if (msg->hdr.request_id == mc->want_id && !mc->reply)
+		mc->reply = msg;
+	else
+		msg_free(msg);
+}
+
+static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
+{
+	struct monc *mc = msgr_ctx(msgr_conn_msgr(conn));
+	(void)err;
+	for (int i = 0; i < mc->n; i++)
+		if (mc->conns[i] == conn)
+			mc->down[i] = ev == MSGR_EV_DOWN;
+}
+
+static bool type_ok(uint16_t type, void *arg)
+{
+	(void)arg;
+	return type == MON_MSG_MAP || type == MON_MSG_COMMAND_REPLY ||
+	       type == MON_MSG_MON_STATUS_REPLY;
+}
+
+static const struct msgr_handler monc_handler = { .on_message = on_message,
+						  .on_event = on_event,
+						  .type_ok = type_ok };
+
+int monc_open(struct cfg *cfg, const struct monc_params *p, struct monc **out, char *why,
+	      size_t why_len)
+{
+	struct monc *mc = calloc(1, sizeof(*mc));
+	if (!mc)
+		return -ENOMEM;
+	int rc = mon_members(cfg, mc->members, &mc->n, why, why_len);
+	if (!rc)
+		rc = keyring_load(p->keyring, &mc->keyring, why, why_len);
+	if (!rc && (rc = io_loop_create_uring(NULL, &mc->loop)))
+		snprintf(why, why_len, "cannot set up io_uring: %s", strerror(-rc));
+	if (rc) {
+		monc_close(mc);
+		return rc;
+	}
+	struct msgr_params mp;
+	msgr_params_default(&mp);
+	mp.name = p->entity;
+	mp.keyring = mc->keyring;
+	mp.handler = &monc_handler;
+	mp.ctx = mc;
+	mp.backoff_max_ns = IO_MS(200);
+	if ((rc = msgr_create(mc->loop, &mp, &mc->msgr))) {
+		snprintf(why, why_len, "cannot start the messenger: %s", strerror(-rc));
+		monc_close(mc);
+		return rc;
+	}
+	for (int i = 0; i < mc->n; i++) {
+		rc = msgr_connect(mc->msgr, mc->members[i].host, mc->members[i].port, &mc->conns[i]);
+		if (rc) {
+			snprintf(why, why_len, rc == -ENOKEY ? "%s is not in the keyring %s"
+							     : "cannot connect as %s (%s)",
+				 p->entity, p->keyring);
+			monc_close(mc);
+			return rc;
+		}
+	}
+	if (getrandom(&mc->client_id, sizeof(mc->client_id), 0) != sizeof(mc->client_id) ||
+	    !mc->client_id)
+		mc->client_id = (uint64_t)io_now_ns(mc->loop) | 1;
+	mc->timeout_ns = IO_MS(p->timeout_ms ? p->timeout_ms : 30000);
+	mc->target = p->prefer >= 0 && p->prefer < mc->n ? p->prefer : 0;
+	*out = mc;
+	return 0;
+}
+
+void monc_close(struct monc *mc)
+{
+	if (!mc)
+		return;
+	msg_free(mc->reply);
+	msgr_destroy(mc->msgr);
+	io_loop_destroy(mc->loop);
+	keyring_free(mc->keyring);
+	free(mc);
+}
+
+const struct mon_member *monc_members(const struct monc *mc, int *n)
+{
+	*n = mc->n;
+	return mc->members;
+}
+
+/* Sends MSG to monitor I and waits until its reply or DEADLINE; a monitor
+ * whose connection fails, or that does not answer within its share of
+ * time, is given up on. */
+static struct msg *ask(struct monc *mc, int i, struct msg *msg, uint64_t deadline)
+{
+	mc->want_id = msg->hdr.request_id = ++mc->next_msg_id;
+	msg_free(mc->reply);
+	mc->reply = NULL;
+	mc->down[i] = false;
+	if (msgr_send(mc->conns[i], msg)) {
+		msg_free(msg);
+		return NULL;
+	}
+	uint64_t attempt_end = io_now_ns(mc->loop) + IO_SEC(2);
+	if (attempt_end > deadline)
+		attempt_end = deadline;
+	while (!mc->reply && !mc->down[i]) {
+		uint64_t now = io_now_ns(mc->loop);
+		if (now >= attempt_end)
+			break;
+		io_loop_run_once(mc->loop, (int64_t)(attempt_end - now));
+	}
+	struct msg *r = mc->reply;
+	mc->reply = NULL;
+	return r;
+}
+
+static int member_by_name(const struct monc *mc, const char *name)
+{
+	for (int i = 0; i < mc->n; i++)
+		if (strcmp(mc->members[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_len,
+		 uint64_t *epoch)
+{
+	cmd->client = mc->client_id;
+	cmd->req = ++mc->next_req;
+	uint8_t buf[MAP_CMD_MAX_LEN];
+	int len = map_cmd_encode(cmd, buf, sizeof(buf));
+	if (len < 0)
+		return len;
+	uint64_t deadline = io_now_ns(mc->loop) + mc->timeout_ns;
+	snprintf(text, text_len, "no monitor answered");
+	while (io_now_ns(mc->loop) < deadline) {
+		struct msg *msg = msg_new(MON_MSG_COMMAND, 0, (size_t)len);
+		if (!msg)
+			return -ENOMEM;
+		memcpy(msg->payload, buf, (size_t)len);
+		struct msg *r = ask(mc, mc->target, msg, deadline);
+		int32_t rc = -EAGAIN;
+		char leader[64] = "";
+		if (r) {
+			struct dec d;
+			uint32_t urc;
+			dec_init(&d, r->payload, r->hdr.payload_len);
+			dec_get_le32(&d, &urc);
+			dec_get_le64(&d, epoch);
+			dec_get_str(&d, leader, sizeof(leader));
+			dec_get_str(&d, text, text_len);
+			rc = dec_status(&d) ? -EBADMSG : (int32_t)urc;
+			msg_free(r);
+		}
+		if (rc != -EAGAIN)
+			return rc;
+		/* Not the leader, no leader yet, or no answer: go where told,
+		 * else try the next monitor after a pause. */
+		int l = member_by_name(mc, leader);
+		if (l >= 0 && l != mc->target) {
+			mc->target = l;
+			continue;
+		}
+		mc->target = (mc->target + 1) % mc->n;
+		uint64_t pause = io_now_ns(mc->loop) + IO_MS(100);
+		while (io_now_ns(mc->loop) < pause)
+			io_loop_run_once(mc->loop, IO_MS(100));
+	}
+	return -ETIMEDOUT;
+}
+
+int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *stale,
+		 char *leader, size_t leader_len)
+{
+	uint64_t deadline = io_now_ns(mc->loop) + mc->timeout_ns;
+	for (int k = 0; io_now_ns(mc->loop) < deadline; k++) {
+		int i = member >= 0 ? member : (mc->target + k) % mc->n;
+		struct msg *msg = msg_new(MON_MSG_GET_MAP, 0, 8);
+		if (!msg)
+			return -ENOMEM;
+		memset(msg->payload, 0, 8);
+		struct msg *r = ask(mc, i, msg, deadline);
+		if (!r)
+			continue;
+		struct dec d;
+		uint64_t epoch;
+		uint8_t st;
+		dec_init(&d, r->payload, r->hdr.payload_len);
+		dec_get_le64(&d, &epoch);
+		dec_get_u8(&d, &st);
+		dec_get_str(&d, leader, leader_len);
+		int rc = dec_status(&d) ? -EBADMSG : map_decode(r->data, r->hdr.data_len, map);
+		*stale = st;
+		msg_free(r);
+		return rc;
+	}
+	return -ETIMEDOUT;
+}
+
+int monc_status(struct monc *mc, int member, struct mon_status *out)
+{
+	uint64_t deadline = io_now_ns(mc->loop) + IO_SEC(3);
+	struct msg *msg = msg_new(MON_MSG_MON_STATUS, 0, 0);
+	if (!msg)
+		return -ENOMEM;
+	struct msg *r = ask(mc, member, msg, deadline);
+	if (!r)
+		return -ETIMEDOUT;
+	struct dec d;
+	dec_init(&d, r->payload, r->hdr.payload_len);
+	memset(out, 0, sizeof(*out));
+	dec_get_str(&d, out->name, sizeof(out->name));
+	dec_get_str(&d, out->leader, sizeof(out->leader));
+	dec_get_le64(&d, &out->term);
+	dec_get_le64(&d, &out->commit);
+	dec_get_le64(&d, &out->applied);
+	dec_get_le64(&d, &out->epoch);
+	dec_get_le32(&d, &out->quorum_mask);
+	dec_get_u8(&d, &out->role);
+	dec_get_u8(&d, &out->stale);
+	int rc = dec_status(&d) ? -EBADMSG : 0;
+	msg_free(r);
+	return rc;
+}
