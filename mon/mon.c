@@ -572,8 +572,14 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 	struct map_mon mons[MON_MAX_MEMBERS];
 	for (int i = 0; i < m->n; i++) {
 		snprintf(mons[i].name, sizeof(mons[i].name), "%s", m->members[i].name);
-		snprintf(mons[i].addr, sizeof(mons[i].addr), "%s:%u", m->members[i].host,
-			 m->members[i].port);
+		int w = snprintf(mons[i].addr, sizeof(mons[i].addr), "%s:%u",
+				 m->members[i].host, m->members[i].port);
+		if (w < 0 || (size_t)w >= sizeof(mons[i].addr)) {
+			rc = why_set(why, why_len, -ENAMETOOLONG,
+				     "%s: mon.%s address is longer than %zu bytes", cfg_path(cfg),
+				     m->members[i].name, sizeof(mons[i].addr) - 1);
+			goto fail;
+		}
 	}
 	map_init(&m->map, fsid, mons, (uint32_t)m->n);
 	struct raft_boot boot;
