@@ -22,7 +22,7 @@ struct monc {
 	uint64_t timeout_ns;
 	int target; /* where commands go next */
 	uint64_t client_id, next_req, next_msg_id;
-	bool down[MON_MAX_MEMBERS]; /* its connection failed since we last asked */
+	bool down[MON_MAX_MEMBERS]; /* its connection is lost and not yet back up */
 	/* The reply being waited for. */
 	uint64_t want_id;
 	struct msg *reply;
@@ -43,7 +43,7 @@ static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
 	(void)err;
 	for (int i = 0; i < mc->n; i++)
 		if (mc->conns[i] == conn)
-			mc->down[i] = ev == MSGR_EV_DOWN;
+			mc->down[i] = ev == MSGR_EV_DOWN; /* UP clears it */
 }
 
 static bool type_ok(uint16_t type, void *arg)
@@ -120,27 +120,33 @@ const struct mon_member *monc_members(const struct monc *mc, int *n)
 	return mc->members;
 }
 
-/* Sends MSG to monitor I and waits until its reply or DEADLINE; a monitor
- * whose connection fails, or that does not answer within its share of
- * time, is given up on. */
+/* Sends MSG to monitor I and waits until its reply or DEADLINE. A monitor
+ * that does not answer within 2 s is given up on; one whose connection is
+ * lost is given one reconnect attempt (the messenger retries within
+ * 200 ms) before it is, so a dead monitor costs a fraction of a second. */
 static struct msg *ask(struct monc *mc, int i, struct msg *msg, uint64_t deadline)
 {
 	mc->want_id = msg->hdr.request_id = ++mc->next_msg_id;
 	msg_free(mc->reply);
 	mc->reply = NULL;
-	mc->down[i] = false;
+	bool was_down = mc->down[i];
 	if (msgr_send(mc->conns[i], msg)) {
 		msg_free(msg);
 		return NULL;
 	}
-	uint64_t attempt_end = io_now_ns(mc->loop) + IO_SEC(2);
+	uint64_t start = io_now_ns(mc->loop);
+	uint64_t attempt_end = start + IO_SEC(2), reconnect_end = start + IO_MS(300);
 	if (attempt_end > deadline)
 		attempt_end = deadline;
-	while (!mc->reply && !mc->down[i]) {
+	while (!mc->reply) {
 		uint64_t now = io_now_ns(mc->loop);
 		if (now >= attempt_end)
 			break;
-		io_loop_run_once(mc->loop, (int64_t)(attempt_end - now));
+		if (mc->down[i] && (!was_down || now >= reconnect_end))
+			break; /* lost while asking, or did not come back */
+		uint64_t until = mc->down[i] && reconnect_end < attempt_end ? reconnect_end
+									   : attempt_end;
+		io_loop_run_once(mc->loop, (int64_t)(until > now ? until - now : 0));
 	}
 	struct msg *r = mc->reply;
 	mc->reply = NULL;
