@@ -11,7 +11,7 @@
 
 #include "common/enc.h"
 
-#define MAP_FORMAT 1
+#define MAP_FORMAT 2
 
 static int fail(char *err, size_t len, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -56,9 +56,14 @@ int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
 		enc_put_str(&e, c->addr);
 		enc_put_str(&e, c->host);
 		enc_put_le64(&e, c->device_bytes);
+		enc_put_le64(&e, c->time_ms);
 		break;
 	case MAP_CMD_OSD_DOWN:
 	case MAP_CMD_OSD_OUT:
+		enc_put_le32(&e, c->osd);
+		enc_put_le64(&e, c->time_ms);
+		enc_put_u8(&e, c->flag);
+		break;
 	case MAP_CMD_OSD_IN:
 	case MAP_CMD_OSD_RM:
 		enc_put_le32(&e, c->osd);
@@ -99,6 +104,18 @@ int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
 		enc_put_str(&e, c->name);
 		enc_put_str(&e, c->new_name);
 		break;
+	case MAP_CMD_AUTH_ADD:
+		enc_put_str(&e, c->name);
+		enc_put_bytes(&e, c->secret, sizeof(c->secret));
+		enc_put_str(&e, c->caps);
+		break;
+	case MAP_CMD_AUTH_CAPS:
+		enc_put_str(&e, c->name);
+		enc_put_str(&e, c->caps);
+		break;
+	case MAP_CMD_AUTH_RM:
+		enc_put_str(&e, c->name);
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -125,9 +142,14 @@ int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *c)
 		dec_get_str(&d, c->addr, sizeof(c->addr));
 		dec_get_str(&d, c->host, sizeof(c->host));
 		dec_get_le64(&d, &c->device_bytes);
+		dec_get_le64(&d, &c->time_ms);
 		break;
 	case MAP_CMD_OSD_DOWN:
 	case MAP_CMD_OSD_OUT:
+		dec_get_le32(&d, &c->osd);
+		dec_get_le64(&d, &c->time_ms);
+		dec_get_u8(&d, &c->flag);
+		break;
 	case MAP_CMD_OSD_IN:
 	case MAP_CMD_OSD_RM:
 		dec_get_le32(&d, &c->osd);
@@ -169,6 +191,18 @@ int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *c)
 		dec_get_str(&d, c->name, sizeof(c->name));
 		dec_get_str(&d, c->new_name, sizeof(c->new_name));
 		break;
+	case MAP_CMD_AUTH_ADD:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_bytes(&d, c->secret, sizeof(c->secret));
+		dec_get_str(&d, c->caps, sizeof(c->caps));
+		break;
+	case MAP_CMD_AUTH_CAPS:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_str(&d, c->caps, sizeof(c->caps));
+		break;
+	case MAP_CMD_AUTH_RM:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		break;
 	default:
 		return -EBADMSG;
 	}
@@ -191,6 +225,78 @@ static int volume_index(const struct cluster_map *m, const char *name)
 		if (strcmp(m->volumes[i].name, name) == 0)
 			return (int)i;
 	return -1;
+}
+
+static int key_index(const struct cluster_map *m, const char *entity)
+{
+	for (uint32_t i = 0; i < m->n_keys; i++)
+		if (strcmp(m->keys[i].entity, entity) == 0)
+			return (int)i;
+	return -1;
+}
+
+const struct map_key *map_key_by_entity(const struct cluster_map *m, const char *entity)
+{
+	int i = key_index(m, entity);
+	return i < 0 ? NULL : &m->keys[i];
+}
+
+/* Walks CAPS; for each SERVICE=PERM calls back, stopping at the first
+ * nonzero return. -EINVAL (reason in ERR) when a token does not parse. */
+static int caps_walk(const char *caps, char *err, size_t len,
+		     int (*fn)(const char *service, size_t slen, const char *perm, size_t plen,
+			       void *arg),
+		     void *arg)
+{
+	const char *p = caps;
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		const char *tok = p, *eq = NULL;
+		while (*p && *p != ' ') {
+			if (*p == '=' && !eq)
+				eq = p;
+			p++;
+		}
+		size_t slen = eq ? (size_t)(eq - tok) : 0, plen = eq ? (size_t)(p - eq - 1) : 0;
+		bool service_ok = (slen == 3 && (!strncmp(tok, "mon", 3) || !strncmp(tok, "osd", 3)));
+		bool perm_ok = (plen == 1 && eq[1] == 'r') ||
+			       (plen == 2 && eq[1] == 'r' && eq[2] == 'w');
+		if (!service_ok || !perm_ok)
+			return fail(err, len, -EINVAL,
+				    "bad capability '%.*s': expected mon=r, mon=rw, osd=r or osd=rw",
+				    (int)(p - tok), tok);
+		int rc = fn ? fn(tok, slen, eq + 1, plen, arg) : 0;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int map_caps_check(const char *caps, char *err, size_t len)
+{
+	return caps_walk(caps, err, len, NULL, NULL);
+}
+
+struct caps_query {
+	const char *service;
+	char perm;
+};
+
+static int caps_grants(const char *service, size_t slen, const char *perm, size_t plen,
+		       void *arg)
+{
+	const struct caps_query *q = arg;
+	return strlen(q->service) == slen && !strncmp(service, q->service, slen) &&
+	       memchr(perm, q->perm, plen);
+}
+
+bool map_caps_allow(const char *caps, const char *service, char perm)
+{
+	struct caps_query q = { service, perm };
+	return caps_walk(caps, NULL, 0, caps_grants, &q) == 1;
 }
 
 const struct map_pool *map_pool_by_name(const struct cluster_map *m, const char *name)
@@ -269,7 +375,11 @@ static int check_osd_cmd(const struct cluster_map *m, const struct map_cmd *c, c
 	case MAP_CMD_OSD_DOWN:
 		return o->up ? 0 : fail(err, len, -EALREADY, "osd.%u is already down", c->osd);
 	case MAP_CMD_OSD_OUT:
-		return o->in ? 0 : fail(err, len, -EALREADY, "osd.%u is already out", c->osd);
+		if (!o->in)
+			return fail(err, len, -EALREADY, "osd.%u is already out", c->osd);
+		if (c->flag == MAP_REASON_DOWN_OUT && o->up)
+			return fail(err, len, -EALREADY, "osd.%u came back up", c->osd);
+		return 0;
 	case MAP_CMD_OSD_IN:
 		return !o->in ? 0 : fail(err, len, -EALREADY, "osd.%u is already in", c->osd);
 	case MAP_CMD_OSD_RM:
@@ -355,6 +465,25 @@ static int check_volume_cmd(const struct cluster_map *m, const struct map_cmd *c
 	return 0;
 }
 
+static int check_auth_cmd(const struct cluster_map *m, const struct map_cmd *c, char *err,
+			  size_t len)
+{
+	int ki = key_index(m, c->name);
+	if (c->type == MAP_CMD_AUTH_ADD) {
+		if (strncmp(c->name, "client.", 7) || !name_ok(c->name + 7))
+			return fail(err, len, -EINVAL,
+				    "'%s' is not a client entity: client.NAME, NAME of A-Z a-z 0-9 _ . -",
+				    c->name);
+		if (ki >= 0)
+			return fail(err, len, -EEXIST, "%s already has a key", c->name);
+		if (m->n_keys >= MAP_MAX_KEYS)
+			return fail(err, len, -ENOSPC, "too many keys (%u)", MAP_MAX_KEYS);
+	} else if (ki < 0) {
+		return fail(err, len, -ENOENT, "%s has no key", c->name);
+	}
+	return c->type == MAP_CMD_AUTH_RM ? 0 : map_caps_check(c->caps, err, len);
+}
+
 int map_check(const struct cluster_map *m, const struct map_cmd *c, char *err, size_t len)
 {
 	switch (c->type) {
@@ -374,6 +503,10 @@ int map_check(const struct cluster_map *m, const struct map_cmd *c, char *err, s
 	case MAP_CMD_VOLUME_RESIZE:
 	case MAP_CMD_VOLUME_RENAME:
 		return check_volume_cmd(m, c, err, len);
+	case MAP_CMD_AUTH_ADD:
+	case MAP_CMD_AUTH_CAPS:
+	case MAP_CMD_AUTH_RM:
+		return check_auth_cmd(m, c, err, len);
 	}
 	return fail(err, len, -EINVAL, "unknown command %d", c->type);
 }
@@ -414,8 +547,12 @@ static int apply_osd(struct cluster_map *m, const struct map_cmd *c)
 			o->in = true;
 			o->weight = weight_for(c->device_bytes);
 		}
+		if (o->auto_out) /* it left only because it was down */
+			o->in = true;
+		o->auto_out = false;
 		o->up = true;
 		o->up_from = epoch;
+		o->down_since_ms = 0;
 		snprintf(o->addr, sizeof(o->addr), "%s", c->addr);
 		snprintf(o->host, sizeof(o->host), "%s", c->host);
 		o->device_bytes = c->device_bytes;
@@ -423,9 +560,18 @@ static int apply_osd(struct cluster_map *m, const struct map_cmd *c)
 	case MAP_CMD_OSD_DOWN:
 		o->up = false;
 		o->down_at = epoch;
+		o->down_since_ms = c->time_ms;
+		memmove(&o->downs_ms[1], &o->downs_ms[0], sizeof(o->downs_ms) - sizeof(o->downs_ms[0]));
+		o->downs_ms[0] = c->time_ms;
 		break;
-	case MAP_CMD_OSD_OUT: o->in = false; break;
-	case MAP_CMD_OSD_IN: o->in = true; break;
+	case MAP_CMD_OSD_OUT:
+		o->in = false;
+		o->auto_out = c->flag == MAP_REASON_DOWN_OUT;
+		break;
+	case MAP_CMD_OSD_IN:
+		o->in = true;
+		o->auto_out = false;
+		break;
 	case MAP_CMD_OSD_RM: memset(o, 0, sizeof(*o)); break;
 	case MAP_CMD_OSD_REWEIGHT: o->weight = c->weight; break;
 	default: break;
@@ -497,6 +643,29 @@ static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
 	return 0;
 }
 
+static int apply_auth(struct cluster_map *m, const struct map_cmd *c)
+{
+	int ki = key_index(m, c->name);
+	if (c->type == MAP_CMD_AUTH_ADD) {
+		struct map_key *k = realloc(m->keys, (m->n_keys + 1) * sizeof(*k));
+		if (!k)
+			return -ENOMEM;
+		m->keys = k;
+		k = &m->keys[m->n_keys++];
+		memset(k, 0, sizeof(*k));
+		snprintf(k->entity, sizeof(k->entity), "%s", c->name);
+		memcpy(k->secret, c->secret, sizeof(k->secret));
+		snprintf(k->caps, sizeof(k->caps), "%s", c->caps);
+	} else if (c->type == MAP_CMD_AUTH_CAPS) {
+		snprintf(m->keys[ki].caps, sizeof(m->keys[ki].caps), "%s", c->caps);
+	} else {
+		memmove(&m->keys[ki], &m->keys[ki + 1],
+			(m->n_keys - (uint32_t)ki - 1) * sizeof(*m->keys));
+		m->n_keys--;
+	}
+	return 0;
+}
+
 bool map_recently_applied(const struct cluster_map *m, const struct map_cmd *c)
 {
 	if (!c->client)
@@ -524,8 +693,10 @@ int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t 
 		rc = apply_osd(m, c);
 	else if (c->type <= MAP_CMD_POOL_SET)
 		rc = apply_pool(m, c);
-	else
+	else if (c->type <= MAP_CMD_VOLUME_RENAME)
 		rc = apply_volume(m, c);
+	else
+		rc = apply_auth(m, c);
 	if (rc)
 		return fail(err, len, rc, "out of memory");
 	if (c->client) {
@@ -555,6 +726,7 @@ void map_free(struct cluster_map *m)
 	free(m->osds);
 	free(m->pools);
 	free(m->volumes);
+	free(m->keys);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -576,13 +748,16 @@ static void encode_map(const struct cluster_map *m, struct enc *e)
 		if (!o->exists)
 			continue;
 		enc_put_le32(e, i);
-		enc_put_u8(e, (uint8_t)(o->up | o->in << 1));
+		enc_put_u8(e, (uint8_t)(o->up | o->in << 1 | o->auto_out << 2));
 		enc_put_str(e, o->addr);
 		enc_put_str(e, o->host);
 		enc_put_le32(e, o->weight);
 		enc_put_le64(e, o->device_bytes);
 		enc_put_le64(e, o->up_from);
 		enc_put_le64(e, o->down_at);
+		enc_put_le64(e, o->down_since_ms);
+		for (int k = 0; k < MAP_FLAP_HISTORY; k++)
+			enc_put_le64(e, o->downs_ms[k]);
 	}
 	enc_put_le32(e, m->n_pools);
 	enc_put_le32(e, m->next_pool_id);
@@ -607,6 +782,12 @@ static void encode_map(const struct cluster_map *m, struct enc *e)
 		enc_put_le64(e, v->size);
 		enc_put_le32(e, v->pool);
 	}
+	enc_put_le32(e, m->n_keys);
+	for (uint32_t i = 0; i < m->n_keys; i++) {
+		enc_put_str(e, m->keys[i].entity);
+		enc_put_bytes(e, m->keys[i].secret, sizeof(m->keys[i].secret));
+		enc_put_str(e, m->keys[i].caps);
+	}
 	enc_put_le32(e, m->recent_next);
 	for (uint32_t i = 0; i < MAP_RECENT; i++) {
 		enc_put_le64(e, m->recent[i].client);
@@ -618,8 +799,9 @@ int map_encode(const struct cluster_map *m, uint8_t **buf, size_t *len)
 {
 	struct enc e;
 	enc_init(&e, NULL, 0);
-	size_t cap = 4096 + MAP_RECENT * 16 + (size_t)m->n_osds * 200 +
-		     (size_t)m->n_pools * 120 + (size_t)m->n_volumes * 100;
+	size_t cap = 4096 + MAP_RECENT * 16 + (size_t)m->n_osds * 300 +
+		     (size_t)m->n_pools * 120 + (size_t)m->n_volumes * 100 +
+		     (size_t)m->n_keys * (MAP_NAME_MAX + MAP_CAPS_MAX + 40);
 	*buf = malloc(cap);
 	if (!*buf)
 		return -ENOMEM;
@@ -650,12 +832,16 @@ static int decode_osds(struct cluster_map *m, struct dec *d)
 		o->exists = true;
 		o->up = flags & 1;
 		o->in = flags & 2;
+		o->auto_out = flags & 4;
 		dec_get_str(d, o->addr, sizeof(o->addr));
 		dec_get_str(d, o->host, sizeof(o->host));
 		dec_get_le32(d, &o->weight);
 		dec_get_le64(d, &o->device_bytes);
 		dec_get_le64(d, &o->up_from);
 		dec_get_le64(d, &o->down_at);
+		dec_get_le64(d, &o->down_since_ms);
+		for (int h = 0; h < MAP_FLAP_HISTORY; h++)
+			dec_get_le64(d, &o->downs_ms[h]);
 	}
 	return dec_status(d);
 }
@@ -691,6 +877,15 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 		dec_get_le64(d, &v->inode);
 		dec_get_le64(d, &v->size);
 		dec_get_le32(d, &v->pool);
+	}
+	dec_get_le32(d, &n);
+	if (dec_status(d) || n > MAP_MAX_KEYS || !(m->keys = calloc(n ? n : 1, sizeof(*m->keys))))
+		return -EBADMSG;
+	for (m->n_keys = 0; m->n_keys < n && !dec_status(d); m->n_keys++) {
+		struct map_key *k = &m->keys[m->n_keys];
+		dec_get_str(d, k->entity, sizeof(k->entity));
+		dec_get_bytes(d, k->secret, sizeof(k->secret));
+		dec_get_str(d, k->caps, sizeof(k->caps));
 	}
 	dec_get_le32(d, &m->recent_next);
 	for (uint32_t i = 0; i < MAP_RECENT; i++) {

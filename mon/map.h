@@ -24,13 +24,20 @@ struct map_mon {
 	char addr[MAP_ADDR_MAX]; /* host:port */
 };
 
+#define MAP_FLAP_HISTORY 8
+
 struct map_osd {
 	bool exists, up, in;
+	bool auto_out; /* out because it stayed down, not by an operator */
 	char addr[MAP_ADDR_MAX];
 	char host[MAP_NAME_MAX];
 	uint32_t weight;
 	uint64_t device_bytes;
 	uint64_t up_from, down_at; /* epochs */
+	uint64_t down_since_ms;	   /* wall clock of the last mark-down; 0 while up */
+	/* When it was last marked down, newest first (0: never), for the
+	 * leader's flap damping. */
+	uint64_t downs_ms[MAP_FLAP_HISTORY];
 };
 
 enum map_pool_type { MAP_POOL_REPLICATED = 1, MAP_POOL_EC = 2 };
@@ -57,6 +64,18 @@ struct map_volume {
  * application. Part of the replicated state. */
 #define MAP_RECENT 1024
 
+/* A key the monitors accept for an entity ("client.NAME"), with what it may
+ * do: caps is space-separated SERVICE=PERM, SERVICE one of mon and osd,
+ * PERM r or rw ("mon=r osd=rw"). */
+#define MAP_MAX_KEYS 1024
+#define MAP_CAPS_MAX 64
+
+struct map_key {
+	char entity[MAP_NAME_MAX];
+	uint8_t secret[32];
+	char caps[MAP_CAPS_MAX];
+};
+
 struct map_recent {
 	uint64_t client, req;
 };
@@ -73,6 +92,8 @@ struct cluster_map {
 	struct map_volume *volumes;
 	uint32_t n_volumes;
 	uint64_t next_inode;
+	struct map_key *keys;
+	uint32_t n_keys;
 	struct map_recent recent[MAP_RECENT];
 	uint32_t recent_next;
 };
@@ -91,6 +112,17 @@ enum map_cmd_type {
 	MAP_CMD_VOLUME_RM,
 	MAP_CMD_VOLUME_RESIZE,
 	MAP_CMD_VOLUME_RENAME,
+	MAP_CMD_AUTH_ADD,
+	MAP_CMD_AUTH_CAPS,
+	MAP_CMD_AUTH_RM,
+};
+
+/* Why an OSD is marked down or out (map_cmd.flag). */
+enum map_osd_reason {
+	MAP_REASON_ADMIN = 0,	 /* an operator asked */
+	MAP_REASON_BEACONS = 1,	 /* DOWN: no beacon for the grace period */
+	MAP_REASON_REPORTS = 2,	 /* DOWN: peers on other hosts reported it */
+	MAP_REASON_DOWN_OUT = 3, /* OUT: down for mon_osd_down_out_interval */
 };
 
 /* One command. Only the fields of its type are encoded. */
@@ -109,6 +141,10 @@ struct map_cmd {
 	struct map_pool pool;		/* POOL_CREATE (id ignored) */
 	char pool_name[MAP_NAME_MAX];	/* VOLUME_CREATE */
 	uint64_t size;			/* VOLUME_CREATE */
+	uint64_t time_ms;		/* OSD_BOOT, OSD_DOWN, OSD_OUT: leader's clock */
+	uint8_t flag;			/* OSD_DOWN, OSD_OUT: enum map_osd_reason */
+	uint8_t secret[32];		/* AUTH_ADD (name is the entity) */
+	char caps[MAP_CAPS_MAX];	/* AUTH_ADD, AUTH_CAPS */
 };
 
 #define MAP_CMD_MAX_LEN 512
@@ -147,6 +183,13 @@ const struct map_pool *map_pool_by_name(const struct cluster_map *m,
 					const char *name);
 const struct map_volume *map_volume_by_name(const struct cluster_map *m,
 					    const char *name);
+const struct map_key *map_key_by_entity(const struct cluster_map *m,
+					const char *entity);
+/* Whether CAPS (see struct map_key) grant PERM ('r' or 'w') on SERVICE
+ * ("mon", "osd"). */
+bool map_caps_allow(const char *caps, const char *service, char perm);
+/* 0 when CAPS parse; else -EINVAL with the reason in ERR. */
+int map_caps_check(const char *caps, char *err, size_t err_len);
 /* How many OSDs exist, are up, are in. */
 void map_osd_counts(const struct cluster_map *m, uint32_t *total, uint32_t *up,
 		    uint32_t *in);

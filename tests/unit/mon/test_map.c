@@ -70,6 +70,11 @@ static void test_cmd_encoding(void **state)
 		{ .type = MAP_CMD_VOLUME_RM, .name = "vm1" },
 		{ .type = MAP_CMD_VOLUME_RESIZE, .name = "vm1", .value = 2ULL << 30 },
 		{ .type = MAP_CMD_VOLUME_RENAME, .name = "vm1", .new_name = "vm2" },
+		{ .type = MAP_CMD_OSD_DOWN, .osd = 4, .time_ms = 1234567, .flag = MAP_REASON_REPORTS },
+		{ .type = MAP_CMD_OSD_OUT, .osd = 4, .time_ms = 7654321, .flag = MAP_REASON_DOWN_OUT },
+		{ .type = MAP_CMD_AUTH_ADD, .name = "client.vm", .secret = { 1, 2, 3 }, .caps = "mon=r osd=rw" },
+		{ .type = MAP_CMD_AUTH_CAPS, .name = "client.vm", .caps = "mon=rw" },
+		{ .type = MAP_CMD_AUTH_RM, .name = "client.vm" },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		uint8_t buf[MAP_CMD_MAX_LEN];
@@ -167,6 +172,30 @@ static void test_osds(void **state)
 	assert_int_equal(m.osds[1].up_from, m.epoch);
 	expect(&m, osd_cmd(MAP_CMD_OSD_DOWN, 3), 0, NULL);
 	expect(&m, osd_cmd(MAP_CMD_OSD_RM, 3), 0, NULL);
+	/* Marked out for staying down: it comes back in when it boots; an
+	 * operator's "out" is kept across boots (above). */
+	struct map_cmd down = { .type = MAP_CMD_OSD_DOWN, .osd = 2, .time_ms = 1000,
+				.flag = MAP_REASON_BEACONS };
+	expect(&m, down, 0, NULL);
+	assert_int_equal(m.osds[2].down_since_ms, 1000);
+	assert_int_equal(m.osds[2].downs_ms[0], 1000);
+	struct map_cmd auto_out = { .type = MAP_CMD_OSD_OUT, .osd = 2, .time_ms = 601000,
+				    .flag = MAP_REASON_DOWN_OUT };
+	expect(&m, auto_out, 0, NULL);
+	assert_true(m.osds[2].auto_out && !m.osds[2].in);
+	expect(&m, osd_cmd(MAP_CMD_OSD_BOOT, 2), 0, NULL);
+	assert_true(m.osds[2].up && m.osds[2].in && !m.osds[2].auto_out);
+	assert_int_equal(m.osds[2].down_since_ms, 0);
+	/* An automatic out that arrives after the OSD came back is refused. */
+	expect(&m, auto_out, -EALREADY, "osd.2 came back up");
+	/* Down history keeps the newest MAP_FLAP_HISTORY times. */
+	for (uint64_t t = 2000; t < 2000 + 10 * 100; t += 100) {
+		down.time_ms = t;
+		expect(&m, down, 0, NULL);
+		expect(&m, osd_cmd(MAP_CMD_OSD_BOOT, 2), 0, NULL);
+	}
+	assert_int_equal(m.osds[2].downs_ms[0], 2900);
+	assert_int_equal(m.osds[2].downs_ms[MAP_FLAP_HISTORY - 1], 2900 - 100 * (MAP_FLAP_HISTORY - 1));
 	map_osd_counts(&m, &total, &up, &in);
 	assert_true(total == 3 && up == 3 && in == 2);
 	struct map_cmd bad = osd_cmd(MAP_CMD_OSD_BOOT, MAP_MAX_OSDS);
@@ -213,18 +242,61 @@ static void test_volumes(void **state)
 	map_free(&m);
 }
 
+static void test_keys_and_caps(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	struct map_cmd add = { .type = MAP_CMD_AUTH_ADD, .name = "client.vm", .secret = { 9 },
+			       .caps = "mon=r osd=rw" };
+	expect(&m, add, 0, NULL);
+	expect(&m, add, -EEXIST, "client.vm already has a key");
+	const struct map_key *k = map_key_by_entity(&m, "client.vm");
+	assert_non_null(k);
+	assert_int_equal(k->secret[0], 9);
+	assert_true(map_caps_allow(k->caps, "mon", 'r'));
+	assert_false(map_caps_allow(k->caps, "mon", 'w'));
+	assert_true(map_caps_allow(k->caps, "osd", 'w'));
+	assert_false(map_caps_allow("", "mon", 'r'));
+	struct map_cmd bad = add;
+	snprintf(bad.name, sizeof(bad.name), "osd.7");
+	expect(&m, bad, -EINVAL, "'osd.7' is not a client entity: client.NAME, NAME of A-Z a-z 0-9 _ . -");
+	snprintf(bad.name, sizeof(bad.name), "client.x");
+	snprintf(bad.caps, sizeof(bad.caps), "mon=rw osd=x");
+	expect(&m, bad, -EINVAL, "bad capability 'osd=x': expected mon=r, mon=rw, osd=r or osd=rw");
+	snprintf(bad.caps, sizeof(bad.caps), "fs=r");
+	expect(&m, bad, -EINVAL, NULL);
+	snprintf(bad.caps, sizeof(bad.caps), "mon");
+	expect(&m, bad, -EINVAL, NULL);
+	struct map_cmd caps = { .type = MAP_CMD_AUTH_CAPS, .name = "client.vm", .caps = "mon=rw" };
+	expect(&m, caps, 0, NULL);
+	assert_true(map_caps_allow(map_key_by_entity(&m, "client.vm")->caps, "mon", 'w'));
+	assert_false(map_caps_allow(map_key_by_entity(&m, "client.vm")->caps, "osd", 'r'));
+	struct map_cmd rm = { .type = MAP_CMD_AUTH_RM, .name = "client.vm" };
+	expect(&m, rm, 0, NULL);
+	assert_null(map_key_by_entity(&m, "client.vm"));
+	expect(&m, rm, -ENOENT, "client.vm has no key");
+	expect(&m, caps, -ENOENT, "client.vm has no key");
+	map_free(&m);
+}
+
 static void random_cmd(uint64_t *rng, struct map_cmd *c)
 {
 	*rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
 	uint64_t r = *rng >> 33;
 	memset(c, 0, sizeof(*c));
-	c->type = (enum map_cmd_type)(1 + r % 13);
+	c->type = (enum map_cmd_type)(1 + r % MAP_CMD_AUTH_RM);
+	c->time_ms = r % 100000;
+	c->flag = (uint8_t)(r / 3 % 4);
+	snprintf(c->caps, sizeof(c->caps), "%s", r % 3 ? "mon=r" : "osd=rw");
+	c->secret[0] = (uint8_t)r;
 	c->osd = (uint32_t)(r / 13 % 8);
 	snprintf(c->addr, sizeof(c->addr), "10.0.0.%u:6800", c->osd);
 	snprintf(c->host, sizeof(c->host), "h%u", c->osd % 3);
 	c->device_bytes = (r % 100 + 1) << 30;
 	c->weight = (uint32_t)r;
-	snprintf(c->name, sizeof(c->name), "n%u", (unsigned)(r / 100 % 5));
+	snprintf(c->name, sizeof(c->name), "%sn%u", c->type >= MAP_CMD_AUTH_ADD ? "client." : "",
+		 (unsigned)(r / 100 % 5));
 	snprintf(c->new_name, sizeof(c->new_name), "n%u", (unsigned)(r / 1000 % 5));
 	snprintf(c->pool_name, sizeof(c->pool_name), "n%u", (unsigned)(r / 7 % 5));
 	snprintf(c->key, sizeof(c->key), "%s", r % 2 ? "size" : "pg_num");
@@ -324,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_pools),
 		cmocka_unit_test(test_osds),
 		cmocka_unit_test(test_volumes),
+		cmocka_unit_test(test_keys_and_caps),
 		cmocka_unit_test(test_determinism_and_encoding),
 		cmocka_unit_test(test_duplicates_applied_once),
 	};
