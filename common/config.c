@@ -442,3 +442,18 @@ void cfg_for_each_section(const struct cfg *cfg, const char *prefix,
 			fn(s, arg);
 	}
 }
+
+int cfg_parse_hostport(const char *text, char *host, size_t host_len, uint16_t *port)
+{
+	const char *colon = strrchr(text, ':');
+	if (!colon || colon == text || (size_t)(colon - text) >= host_len)
+		return -EINVAL;
+	char *end;
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (*end || p == 0 || p > 65535)
+		return -EINVAL;
+	memcpy(host, text, (size_t)(colon - text));
+	host[colon - text] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}

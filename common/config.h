@@ -64,5 +64,8 @@ void cfg_for_each_section(const struct cfg *cfg, const char *prefix,
 /* Parsers shared with the command line. 0 or -EINVAL. */
 int cfg_parse_size(const char *text, uint64_t *out);
 int cfg_parse_duration_ms(const char *text, uint64_t *out);
+/* "host:port" (the last colon splits, so "::1:6789" works): 0, or -EINVAL
+ * when the port is not 1-65535 or the host is empty or too long. */
+int cfg_parse_hostport(const char *text, char *host, size_t host_len, uint16_t *port);
 
 #endif

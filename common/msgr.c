@@ -478,7 +478,8 @@ static void conn_on_hello(struct msgr_conn *c, const struct msg *hello)
 	snprintf(c->peer_name, sizeof(c->peer_name), "%s", name);
 	if (!c->outgoing) {
 		/* Acceptor: the initiator's entity names the shared secret. */
-		if (keyring_find(m->p.keyring, name, c->key)) {
+		if (keyring_find(m->p.keyring, name, c->key) &&
+		    (!m->p.find_key || m->p.find_key(m->p.ctx, name, c->key))) {
 			conn_auth_failed(c, "entity not in our keyring");
 			return;
 		}

@@ -51,6 +51,9 @@ struct msgr_params {
 	const struct keyring *keyring;	/* borrowed for the messenger's life */
 	const struct msgr_handler *handler;
 	void *ctx;			/* the owner's; see msgr_ctx() */
+	/* Optional: secrets for incoming entities the keyring lacks (the
+	 * monitors' map keys). 0 with KEY filled, or -ENOENT. */
+	int (*find_key)(void *ctx, const char *entity, uint8_t key[32]);
 	uint32_t payload_max;		/* default 1 MiB */
 	uint32_t data_max;		/* default 64 MiB */
 	size_t send_queue_bytes_max;	/* default 64 MiB */

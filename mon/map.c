@@ -4,28 +4,15 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/enc.h"
+#include "common/why.h"
 
 #define MAP_FORMAT 2
 
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
-{
-	if (err && len) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 /* Names: 1-63 of [A-Za-z0-9_.-], not starting with '.' or '-' (so they
  * are safe in paths, on command lines, and never contain '@'). */
@@ -265,7 +252,7 @@ static int caps_walk(const char *caps, char *err, size_t len,
 		bool perm_ok = (plen == 1 && eq[1] == 'r') ||
 			       (plen == 2 && eq[1] == 'r' && eq[2] == 'w');
 		if (!service_ok || !perm_ok)
-			return fail(err, len, -EINVAL,
+			return why_set(err, len, -EINVAL,
 				    "bad capability '%.*s': expected mon=r, mon=rw, osd=r or osd=rw",
 				    (int)(p - tok), tok);
 		int rc = fn ? fn(tok, slen, eq + 1, plen, arg) : 0;
@@ -335,23 +322,23 @@ static int check_pool_params(const struct map_pool *p, char *err, size_t len)
 {
 	if (p->type == MAP_POOL_REPLICATED) {
 		if (p->size < 1 || p->size > 10)
-			return fail(err, len, -EINVAL, "size must be 1 to 10 copies, not %u", p->size);
+			return why_set(err, len, -EINVAL, "size must be 1 to 10 copies, not %u", p->size);
 		if (p->min_size < 1 || p->min_size > p->size)
-			return fail(err, len, -EINVAL, "min_size must be 1 to size (%u), not %u",
+			return why_set(err, len, -EINVAL, "min_size must be 1 to size (%u), not %u",
 				    p->size, p->min_size);
 	} else if (p->type == MAP_POOL_EC) {
 		if (p->ec_k < 1 || p->ec_k > 32 || p->ec_m < 1 || p->ec_m > 16)
-			return fail(err, len, -EINVAL,
+			return why_set(err, len, -EINVAL,
 				    "erasure coding needs k of 1 to 32 and m of 1 to 16, not %u+%u",
 				    p->ec_k, p->ec_m);
 	} else {
-		return fail(err, len, -EINVAL, "unknown pool type %d", p->type);
+		return why_set(err, len, -EINVAL, "unknown pool type %d", p->type);
 	}
 	if (p->pg_num < 1 || p->pg_num > 65536)
-		return fail(err, len, -EINVAL, "pg_num must be 1 to 65536, not %u", p->pg_num);
+		return why_set(err, len, -EINVAL, "pg_num must be 1 to 65536, not %u", p->pg_num);
 	if (p->block_size < (64u << 10) || p->block_size > (1u << 20) ||
 	    (p->block_size & (p->block_size - 1)))
-		return fail(err, len, -EINVAL,
+		return why_set(err, len, -EINVAL,
 			    "block_size must be a power of two from 64K to 1M, not %u",
 			    p->block_size);
 	return 0;
@@ -363,30 +350,30 @@ static int check_osd_cmd(const struct cluster_map *m, const struct map_cmd *c, c
 	const struct map_osd *o = osd_get(m, c->osd);
 	if (c->type == MAP_CMD_OSD_BOOT) {
 		if (c->osd >= MAP_MAX_OSDS)
-			return fail(err, len, -EINVAL, "osd ids go up to %u", MAP_MAX_OSDS - 1);
+			return why_set(err, len, -EINVAL, "osd ids go up to %u", MAP_MAX_OSDS - 1);
 		if (!c->addr[0] || !name_ok(c->host))
-			return fail(err, len, -EINVAL, "osd.%u boots without an address or a valid host",
+			return why_set(err, len, -EINVAL, "osd.%u boots without an address or a valid host",
 				    c->osd);
 		return 0;
 	}
 	if (!o)
-		return fail(err, len, -ENOENT, "osd.%u does not exist", c->osd);
+		return why_set(err, len, -ENOENT, "osd.%u does not exist", c->osd);
 	switch (c->type) {
 	case MAP_CMD_OSD_DOWN:
-		return o->up ? 0 : fail(err, len, -EALREADY, "osd.%u is already down", c->osd);
+		return o->up ? 0 : why_set(err, len, -EALREADY, "osd.%u is already down", c->osd);
 	case MAP_CMD_OSD_OUT:
 		if (!o->in)
-			return fail(err, len, -EALREADY, "osd.%u is already out", c->osd);
+			return why_set(err, len, -EALREADY, "osd.%u is already out", c->osd);
 		if (c->flag == MAP_REASON_DOWN_OUT && o->up)
-			return fail(err, len, -EALREADY, "osd.%u came back up", c->osd);
+			return why_set(err, len, -EALREADY, "osd.%u came back up", c->osd);
 		return 0;
 	case MAP_CMD_OSD_IN:
-		return !o->in ? 0 : fail(err, len, -EALREADY, "osd.%u is already in", c->osd);
+		return !o->in ? 0 : why_set(err, len, -EALREADY, "osd.%u is already in", c->osd);
 	case MAP_CMD_OSD_RM:
-		return !o->up ? 0 : fail(err, len, -EBUSY, "osd.%u is up: stop it before removing it",
+		return !o->up ? 0 : why_set(err, len, -EBUSY, "osd.%u is up: stop it before removing it",
 					 c->osd);
 	case MAP_CMD_OSD_REWEIGHT:
-		return c->weight <= 0x7fffffffu ? 0 : fail(err, len, -EINVAL, "weight out of range");
+		return c->weight <= 0x7fffffffu ? 0 : why_set(err, len, -EINVAL, "weight out of range");
 	default:
 		return -EINVAL;
 	}
@@ -398,21 +385,21 @@ static int check_pool_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 	int pi = pool_index(m, c->name);
 	if (c->type == MAP_CMD_POOL_CREATE) {
 		if (!name_ok(c->name))
-			return fail(err, len, -EINVAL, "'%s' is not a valid pool name (1-63 of A-Z a-z 0-9 _ . -)",
+			return why_set(err, len, -EINVAL, "'%s' is not a valid pool name (1-63 of A-Z a-z 0-9 _ . -)",
 				    c->name);
 		if (pi >= 0)
-			return fail(err, len, -EEXIST, "pool '%s' already exists", c->name);
+			return why_set(err, len, -EEXIST, "pool '%s' already exists", c->name);
 		if (m->n_pools >= MAP_MAX_POOLS)
-			return fail(err, len, -ENOSPC, "too many pools (%u)", MAP_MAX_POOLS);
+			return why_set(err, len, -ENOSPC, "too many pools (%u)", MAP_MAX_POOLS);
 		return check_pool_params(&c->pool, err, len);
 	}
 	if (pi < 0)
-		return fail(err, len, -ENOENT, "pool '%s' does not exist", c->name);
+		return why_set(err, len, -ENOENT, "pool '%s' does not exist", c->name);
 	const struct map_pool *p = &m->pools[pi];
 	if (c->type == MAP_CMD_POOL_RM) {
 		for (uint32_t i = 0; i < m->n_volumes; i++)
 			if (m->volumes[i].pool == p->id)
-				return fail(err, len, -EBUSY, "pool '%s' still holds volume '%s'",
+				return why_set(err, len, -EBUSY, "pool '%s' still holds volume '%s'",
 					    c->name, m->volumes[i].name);
 		return 0;
 	}
@@ -423,13 +410,13 @@ static int check_pool_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 		q.min_size = (uint32_t)c->value;
 	else if (strcmp(c->key, "pg_num") == 0) {
 		if (c->value < p->pg_num)
-			return fail(err, len, -EINVAL, "pg_num can only grow (now %u)", p->pg_num);
+			return why_set(err, len, -EINVAL, "pg_num can only grow (now %u)", p->pg_num);
 		q.pg_num = (uint32_t)c->value;
 	} else
-		return fail(err, len, -EINVAL, "pool setting '%s' is not one of size, min_size, pg_num%s",
+		return why_set(err, len, -EINVAL, "pool setting '%s' is not one of size, min_size, pg_num%s",
 			    c->key, p->type == MAP_POOL_EC ? " (size and min_size are fixed by k+m)" : "");
 	if (c->value > UINT32_MAX)
-		return fail(err, len, -EINVAL, "%s out of range", c->key);
+		return why_set(err, len, -EINVAL, "%s out of range", c->key);
 	return check_pool_params(&q, err, len);
 }
 
@@ -439,28 +426,28 @@ static int check_volume_cmd(const struct cluster_map *m, const struct map_cmd *c
 	int vi = volume_index(m, c->name);
 	if (c->type == MAP_CMD_VOLUME_CREATE) {
 		if (!name_ok(c->name))
-			return fail(err, len, -EINVAL, "'%s' is not a valid volume name (1-63 of A-Z a-z 0-9 _ . -)",
+			return why_set(err, len, -EINVAL, "'%s' is not a valid volume name (1-63 of A-Z a-z 0-9 _ . -)",
 				    c->name);
 		if (vi >= 0)
-			return fail(err, len, -EEXIST, "volume '%s' already exists", c->name);
+			return why_set(err, len, -EEXIST, "volume '%s' already exists", c->name);
 		if (pool_index(m, c->pool_name) < 0)
-			return fail(err, len, -ENOENT, "pool '%s' does not exist", c->pool_name);
+			return why_set(err, len, -ENOENT, "pool '%s' does not exist", c->pool_name);
 		if (m->n_volumes >= MAP_MAX_VOLUMES)
-			return fail(err, len, -ENOSPC, "too many volumes");
+			return why_set(err, len, -ENOSPC, "too many volumes");
 		if (!c->size || c->size % 512 || c->size > (1ULL << 60))
-			return fail(err, len, -EINVAL, "a volume size is a multiple of 512 bytes up to 1 EiB");
+			return why_set(err, len, -EINVAL, "a volume size is a multiple of 512 bytes up to 1 EiB");
 		return 0;
 	}
 	if (vi < 0)
-		return fail(err, len, -ENOENT, "volume '%s' does not exist", c->name);
+		return why_set(err, len, -ENOENT, "volume '%s' does not exist", c->name);
 	if (c->type == MAP_CMD_VOLUME_RESIZE &&
 	    (!c->value || c->value % 512 || c->value > (1ULL << 60)))
-		return fail(err, len, -EINVAL, "a volume size is a multiple of 512 bytes up to 1 EiB");
+		return why_set(err, len, -EINVAL, "a volume size is a multiple of 512 bytes up to 1 EiB");
 	if (c->type == MAP_CMD_VOLUME_RENAME) {
 		if (!name_ok(c->new_name))
-			return fail(err, len, -EINVAL, "'%s' is not a valid volume name", c->new_name);
+			return why_set(err, len, -EINVAL, "'%s' is not a valid volume name", c->new_name);
 		if (volume_index(m, c->new_name) >= 0)
-			return fail(err, len, -EEXIST, "volume '%s' already exists", c->new_name);
+			return why_set(err, len, -EEXIST, "volume '%s' already exists", c->new_name);
 	}
 	return 0;
 }
@@ -471,15 +458,15 @@ static int check_auth_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 	int ki = key_index(m, c->name);
 	if (c->type == MAP_CMD_AUTH_ADD) {
 		if (strncmp(c->name, "client.", 7) || !name_ok(c->name + 7))
-			return fail(err, len, -EINVAL,
+			return why_set(err, len, -EINVAL,
 				    "'%s' is not a client entity: client.NAME, NAME of A-Z a-z 0-9 _ . -",
 				    c->name);
 		if (ki >= 0)
-			return fail(err, len, -EEXIST, "%s already has a key", c->name);
+			return why_set(err, len, -EEXIST, "%s already has a key", c->name);
 		if (m->n_keys >= MAP_MAX_KEYS)
-			return fail(err, len, -ENOSPC, "too many keys (%u)", MAP_MAX_KEYS);
+			return why_set(err, len, -ENOSPC, "too many keys (%u)", MAP_MAX_KEYS);
 	} else if (ki < 0) {
-		return fail(err, len, -ENOENT, "%s has no key", c->name);
+		return why_set(err, len, -ENOENT, "%s has no key", c->name);
 	}
 	return c->type == MAP_CMD_AUTH_RM ? 0 : map_caps_check(c->caps, err, len);
 }
@@ -508,7 +495,7 @@ int map_check(const struct cluster_map *m, const struct map_cmd *c, char *err, s
 	case MAP_CMD_AUTH_RM:
 		return check_auth_cmd(m, c, err, len);
 	}
-	return fail(err, len, -EINVAL, "unknown command %d", c->type);
+	return why_set(err, len, -EINVAL, "unknown command %d", c->type);
 }
 
 /* --- application ------------------------------------------------------------------ */
@@ -698,7 +685,7 @@ int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t 
 	else
 		rc = apply_auth(m, c);
 	if (rc)
-		return fail(err, len, rc, "out of memory");
+		return why_set(err, len, rc, "out of memory");
 	if (c->client) {
 		m->recent[m->recent_next] = (struct map_recent){ c->client, c->req };
 		m->recent_next = (m->recent_next + 1) % MAP_RECENT;

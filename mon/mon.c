@@ -4,18 +4,20 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/enc.h"
+#include "common/why.h"
 #include "common/keyring.h"
 #include "common/log.h"
 #include "common/msgr.h"
 #include "map.h"
 #include "mon_proto.h"
 #include "mon_store.h"
+#include "osdmon.h"
 #include "raft.h"
 
 #define MON_PENDING_MAX 4096
@@ -45,21 +47,21 @@ struct mon {
 	struct msgr_conn *subscribers[MON_SUBSCRIBERS_MAX];
 	uint64_t subscriber_epoch[MON_SUBSCRIBERS_MAX];
 	int last_leader;
+	struct osdmon *osdmon;
 };
 
-static int why_set(char *why, size_t len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int why_set(char *why, size_t len, int rc, const char *fmt, ...)
+static uint64_t wall_ms(void)
 {
-	if (why && len) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
+
+static uint64_t mono_ms(const struct mon *m)
+{
+	return io_now_ns(m->loop) / 1000000;
+}
+
 
 /* --- configuration ------------------------------------------------------------ */
 
@@ -71,21 +73,6 @@ struct members_scan {
 	char *why;
 	size_t why_len;
 };
-
-static int parse_hostport(const char *text, char *host, size_t host_len, uint16_t *port)
-{
-	const char *colon = strrchr(text, ':');
-	if (!colon || colon == text || (size_t)(colon - text) >= host_len)
-		return -EINVAL;
-	char *end;
-	unsigned long p = strtoul(colon + 1, &end, 10);
-	if (*end || p == 0 || p > 65535)
-		return -EINVAL;
-	memcpy(host, text, (size_t)(colon - text));
-	host[colon - text] = '\0';
-	*port = (uint16_t)p;
-	return 0;
-}
 
 static void members_add(const char *section, void *arg)
 {
@@ -104,7 +91,7 @@ static void members_add(const char *section, void *arg)
 		sc->rc = why_set(sc->why, sc->why_len, -EINVAL, "%s", cfg_error(sc->cfg));
 		return;
 	}
-	if (parse_hostport(addr, mm->host, sizeof(mm->host), &mm->port)) {
+	if (cfg_parse_hostport(addr, mm->host, sizeof(mm->host), &mm->port)) {
 		sc->rc = cfg_reject(sc->cfg, section, "addr", "expected host:port, got '%s'", addr);
 		why_set(sc->why, sc->why_len, sc->rc, "%s", cfg_error(sc->cfg));
 		return;
@@ -325,6 +312,14 @@ static void fsm_apply(void *ctx, const struct raft_entry *e)
 		rc = map_apply(&m->map, &cmd, err, sizeof(err), &dup);
 	if (rc == 0)
 		snprintf(err, sizeof(err), dup ? "already done" : "done");
+	if (rc == 0 && !dup && cmd.type == MAP_CMD_OSD_BOOT)
+		osdmon_booted(m->osdmon, cmd.osd, mono_ms(m));
+	if (rc == 0 && !dup && (cmd.type == MAP_CMD_OSD_DOWN || cmd.type == MAP_CMD_OSD_OUT))
+		LOG_INFO("osd.%u marked %s (%s)", cmd.osd, cmd.type == MAP_CMD_OSD_DOWN ? "down" : "out",
+			 cmd.flag == MAP_REASON_BEACONS	   ? "no beacons"
+			 : cmd.flag == MAP_REASON_REPORTS  ? "reported by peers"
+			 : cmd.flag == MAP_REASON_DOWN_OUT ? "down too long"
+							   : "by an operator");
 	for (int i = 0; i < MON_PENDING_MAX; i++) {
 		struct mon_pending *p = &m->pending[i];
 		if (!p->used || p->index != e->index)
@@ -388,6 +383,71 @@ static const struct raft_io_ops mon_io = { raft_send, raft_changed };
 
 /* --- clients ---------------------------------------------------------------------- */
 
+/* The OSD id of an "osd.N" peer, or -1. */
+static int peer_osd(const struct msgr_conn *conn)
+{
+	const char *name = msgr_conn_peer_name(conn);
+	char *end;
+	if (strncmp(name, "osd.", 4) || !name[4])
+		return -1;
+	unsigned long id = strtoul(name + 4, &end, 10);
+	return *end || id >= MAP_MAX_OSDS ? -1 : (int)id;
+}
+
+/* Whether CONN's peer may read the map ('r') or change it ('w').
+ * Entities of the keyring file are the cluster's own (monitors, OSDs,
+ * client.admin) and may; a client whose key is in the map has its caps.
+ * An OSD may only change its own entry, by booting (checked by caller). */
+static bool peer_may(const struct mon *m, const struct msgr_conn *conn, char perm)
+{
+	const char *name = msgr_conn_peer_name(conn);
+	uint8_t key[KEYRING_KEY_LEN];
+	if (keyring_find(m->keyring, name, key) == 0)
+		return true;
+	const struct map_key *k = map_key_by_entity(&m->map, name);
+	return k && map_caps_allow(k->caps, "mon", perm);
+}
+
+static int find_map_key(void *ctx, const char *entity, uint8_t key[32])
+{
+	const struct map_key *k = map_key_by_entity(&((struct mon *)ctx)->map, entity);
+	if (!k)
+		return -ENOENT;
+	memcpy(key, k->secret, 32);
+	return 0;
+}
+
+/* Refuses what CONN's peer may not ask, fills in what only the leader
+ * decides (the time, the reason), and holds a flapping OSD's boot. */
+static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cmd, char *err,
+		       size_t len)
+{
+	int osd = peer_osd(conn);
+	if (osd >= 0 && (cmd->type != MAP_CMD_OSD_BOOT || (uint32_t)osd != cmd->osd)) {
+		snprintf(err, len, "osd.%d may only boot itself", osd);
+		return -EACCES;
+	}
+	if (osd < 0 && !peer_may(m, conn, 'w')) {
+		snprintf(err, len, "%s may not change the cluster map (needs mon=rw)",
+			 msgr_conn_peer_name(conn));
+		return -EACCES;
+	}
+	if (cmd->type == MAP_CMD_OSD_BOOT || cmd->type == MAP_CMD_OSD_DOWN ||
+	    cmd->type == MAP_CMD_OSD_OUT) {
+		cmd->time_ms = wall_ms();
+		cmd->flag = MAP_REASON_ADMIN;
+	}
+	if (cmd->type == MAP_CMD_OSD_BOOT && !map_recently_applied(&m->map, cmd)) {
+		uint64_t hold = osdmon_boot_hold_ms(m->osdmon, &m->map, cmd->osd, cmd->time_ms);
+		if (hold) {
+			snprintf(err, len, "osd.%u is flapping: it stays down %llu ms more", cmd->osd,
+				 (unsigned long long)hold);
+			return -EBUSY;
+		}
+	}
+	return 0;
+}
+
 static void on_command(struct mon *m, struct msgr_conn *conn, const struct msg *msg)
 {
 	struct map_cmd cmd;
@@ -404,8 +464,17 @@ static void on_command(struct mon *m, struct msgr_conn *conn, const struct msg *
 	/* A retry of something already done goes through (and is answered
 	 * "already done" once committed); anything else invalid is refused
 	 * here, with the reason. */
-	int rc = map_check(&m->map, &cmd, err, sizeof(err));
-	if (rc && !map_recently_applied(&m->map, &cmd)) {
+	int rc = vet_command(m, conn, &cmd, err, sizeof(err));
+	if (!rc && (rc = map_check(&m->map, &cmd, err, sizeof(err))) &&
+	    map_recently_applied(&m->map, &cmd))
+		rc = 0;
+	uint8_t buf[MAP_CMD_MAX_LEN];
+	int len = rc ? 0 : map_cmd_encode(&cmd, buf, sizeof(buf));
+	if (!rc && len < 0) {
+		rc = len;
+		snprintf(err, sizeof(err), "command too long");
+	}
+	if (rc) {
 		send_command_reply(m, conn, msg->hdr.request_id, rc, err);
 		return;
 	}
@@ -418,7 +487,7 @@ static void on_command(struct mon *m, struct msgr_conn *conn, const struct msg *
 		send_command_reply(m, conn, msg->hdr.request_id, -EBUSY, "too many commands in flight");
 		return;
 	}
-	rc = raft_propose(m->raft, msg->payload, msg->hdr.payload_len, &index);
+	rc = raft_propose(m->raft, buf, (size_t)len, &index);
 	if (rc) {
 		send_command_reply(m, conn, msg->hdr.request_id, -EAGAIN, "not the leader");
 		return;
@@ -437,6 +506,27 @@ static void subscribe(struct mon *m, struct msgr_conn *conn, uint64_t have)
 		}
 	}
 	publish(m);
+}
+
+/* Beacons and failure reports: soft state, kept by every monitor so a new
+ * leader knows at once who is alive. Only "osd.N" may speak for osd.N. */
+static void on_osd_message(struct mon *m, struct msgr_conn *conn, const struct msg *msg)
+{
+	struct dec d;
+	uint32_t id, target = 0;
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le32(&d, &id);
+	if (msg->hdr.type == MON_MSG_OSD_FAILURE)
+		dec_get_le32(&d, &target);
+	if (dec_status(&d) || dec_remaining(&d) || peer_osd(conn) != (int)id) {
+		LOG_WARN("bad OSD message from %s (%s)", msgr_conn_peer_name(conn),
+			 msgr_conn_peer_addr(conn));
+		return;
+	}
+	if (msg->hdr.type == MON_MSG_OSD_BEACON)
+		osdmon_beacon(m->osdmon, id, mono_ms(m));
+	else if (osdmon_report(m->osdmon, &m->map, id, target, mono_ms(m)) == 0)
+		LOG_DEBUG("osd.%u reports osd.%u failed", id, target);
 }
 
 static bool is_monitor(const struct msgr_conn *conn)
@@ -462,11 +552,17 @@ static void on_message(struct msgr_conn *conn, struct msg *msg)
 		break;
 	}
 	case MON_MSG_GET_MAP:
-		send_map(m, conn, msg->hdr.request_id);
+		if (peer_osd(conn) >= 0 || peer_may(m, conn, 'r'))
+			send_map(m, conn, msg->hdr.request_id);
 		break;
 	case MON_MSG_SUBSCRIBE:
 		dec_get_le64(&d, &have);
-		subscribe(m, conn, have);
+		if (peer_osd(conn) >= 0 || peer_may(m, conn, 'r'))
+			subscribe(m, conn, have);
+		break;
+	case MON_MSG_OSD_BEACON:
+	case MON_MSG_OSD_FAILURE:
+		on_osd_message(m, conn, msg);
 		break;
 	case MON_MSG_COMMAND:
 		on_command(m, conn, msg);
@@ -514,6 +610,17 @@ static void mon_tick(struct io_timer *t)
 {
 	struct mon *m = t->ctx;
 	raft_tick(m->raft);
+	if (raft_role(m->raft) == RAFT_LEADER) {
+		struct map_cmd cmds[64];
+		size_t n = osdmon_tick(m->osdmon, &m->map, mono_ms(m), wall_ms(), cmds, 64);
+		for (size_t i = 0; i < n; i++) {
+			uint8_t buf[MAP_CMD_MAX_LEN];
+			uint64_t index;
+			int len = map_cmd_encode(&cmds[i], buf, sizeof(buf));
+			if (len > 0)
+				raft_propose(m->raft, buf, (size_t)len, &index);
+		}
+	}
 	if (raft_failed(m->raft)) {
 		LOG_ERROR("the monitor store failed; stopping");
 		io_loop_stop(m->loop);
@@ -542,6 +649,33 @@ static int mon_timing(struct cfg *cfg, const char *section, uint64_t *tick_ms,
 	return 0;
 }
 
+/* The failure detection settings (see osdmon.h for what each does). */
+static int osd_detection(struct cfg *cfg, const char *section, struct osdmon_params *p,
+			 char *why, size_t why_len)
+{
+	struct osdmon_params d;
+	osdmon_params_default(&d);
+	uint64_t hosts;
+	const uint64_t day = 86400000;
+	if (cfg_get_duration_ms(cfg, section, "mon_osd_beacon_grace", d.beacon_grace_ms, 100, day,
+				&p->beacon_grace_ms) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "mon_osd_report_grace", d.report_grace_ms, 100, day,
+				&p->report_grace_ms) < 0 ||
+	    cfg_get_u64(cfg, section, "mon_osd_min_down_reporter_hosts", d.min_reporter_hosts, 0, 16,
+			&hosts) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "mon_osd_down_out_interval", d.down_out_interval_ms, 0,
+				30 * day, &p->down_out_interval_ms) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "mon_osd_flap_window", d.flap_window_ms, 0, day,
+				&p->flap_window_ms) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "mon_osd_flap_backoff", d.flap_base_ms, 0, day,
+				&p->flap_base_ms) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "mon_osd_flap_backoff_max", d.flap_max_ms, 0, day,
+				&p->flap_max_ms) < 0)
+		return why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
+	p->min_reporter_hosts = (unsigned)hosts;
+	return 0;
+}
+
 int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 	      const char *keyring_path, struct mon **out, char *why, size_t why_len)
 {
@@ -565,6 +699,13 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 		rc = data_dir(cfg, name, &dir, why, why_len);
 	if (!rc)
 		rc = mon_timing(cfg, section, &tick_ms, &election, &heartbeat, why, why_len);
+	struct osdmon_params op;
+	if (!rc)
+		rc = osd_detection(cfg, section, &op, why, why_len);
+	if (!rc && !(m->osdmon = malloc(sizeof(*m->osdmon))))
+		rc = -ENOMEM;
+	if (!rc)
+		osdmon_init(m->osdmon, &op);
 	if (!rc)
 		rc = keyring_load(keyring_path, &m->keyring, why, why_len);
 	if (rc)
@@ -601,6 +742,7 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 	mp.keyring = m->keyring;
 	mp.handler = &mon_handler;
 	mp.ctx = m;
+	mp.find_key = find_map_key;
 	if ((rc = msgr_create(loop, &mp, &m->msgr)) ||
 	    (rc = msgr_listen(m->msgr, m->members[m->id].host, m->members[m->id].port, NULL))) {
 		why_set(why, why_len, rc, "cannot listen on %s:%u: %s", m->members[m->id].host,
@@ -639,5 +781,6 @@ void mon_stop(struct mon *m)
 	mon_store_close(m->store);
 	map_free(&m->map);
 	keyring_free(m->keyring);
+	free(m->osdmon);
 	free(m);
 }

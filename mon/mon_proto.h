@@ -18,10 +18,12 @@ enum mon_msg_type {
 	MON_MSG_MON_STATUS,	     /* client: empty */
 	MON_MSG_MON_STATUS_REPLY,    /* reply: see mon_status */
 	MON_MSG_SUBSCRIBE,	     /* client: le64 have_epoch; maps pushed as MON_MSG_MAP */
+	MON_MSG_OSD_BEACON,	     /* osd.N to every monitor: le32 N; no reply */
+	MON_MSG_OSD_FAILURE,	     /* osd.N to every monitor: le32 N, le32 target; no reply */
 };
 
 #define MON_MSG_FIRST MON_MSG_RAFT
-#define MON_MSG_LAST MON_MSG_SUBSCRIBE
+#define MON_MSG_LAST MON_MSG_OSD_FAILURE
 
 /* What a monitor says of itself and the quorum it sees. */
 struct mon_status {

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 
 #include "common/crc32c.h"
 #include "common/enc.h"
+#include "common/why.h"
 
 #define META_SLOT 4096
 #define META_MAGIC 0x4154454d4e4f4d42ULL /* "BMONMETA" */
@@ -39,19 +39,6 @@ struct mon_store {
 	size_t snap_len;
 };
 
-static int why_set(char *why, size_t len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int why_set(char *why, size_t len, int rc, const char *fmt, ...)
-{
-	if (why && len) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static char *path_join(const char *dir, const char *name)
 {

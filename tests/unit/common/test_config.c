@@ -186,6 +186,22 @@ static void test_parse_units(void **state)
 	assert_int_equal(cfg_parse_duration_ms("3 weeks", &v), -EINVAL);
 }
 
+static void test_parse_hostport(void **state)
+{
+	(void)state;
+	char host[16];
+	uint16_t port;
+	assert_int_equal(cfg_parse_hostport("127.0.0.1:6789", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 6789);
+	assert_int_equal(cfg_parse_hostport("::1:65535", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "::1");
+	const char *bad[] = { "host", ":6789", "h:0", "h:65536", "h:12x", "h:",
+			      "a-name-that-is-too-long:1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(cfg_parse_hostport(bad[i], host, sizeof(host), &port), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +211,7 @@ int main(void)
 		cmocka_unit_test(test_file_load_and_missing_file),
 		cmocka_unit_test(test_pick_path),
 		cmocka_unit_test(test_parse_units),
+		cmocka_unit_test(test_parse_hostport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
