@@ -4,14 +4,13 @@
  *   basalt-mon --id NAME [-c CONF] [--keyring PATH] [--log-file PATH] */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/config.h"
+#include "common/daemon.h"
 #include "common/io/loop.h"
-#include "common/keyring.h"
 #include "common/log.h"
 #include "mon.h"
 
@@ -26,15 +25,6 @@ static const char usage_text[] =
 	"  --log-file PATH log there instead of stderr\n"
 	"\n"
 	"Runs in the foreground until SIGTERM or SIGINT.\n";
-
-static struct io_loop *signal_loop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	if (signal_loop)
-		io_loop_stop(signal_loop);
-}
 
 int main(int argc, char **argv)
 {
@@ -88,10 +78,8 @@ int main(int argc, char **argv)
 		cfg_free(cfg);
 		return rc ? 1 : 0;
 	}
-	const char *kr_conf = NULL;
 	char kr_path[4096];
-	cfg_get_str(cfg, "global", "keyring", "", &kr_conf);
-	keyring_pick_path(keyring, conf, kr_conf, kr_path, sizeof(kr_path));
+	daemon_keyring_path(cfg, keyring, conf, kr_path, sizeof(kr_path));
 	struct io_loop *loop;
 	if (io_loop_create_uring(NULL, &loop)) {
 		fprintf(stderr, "basalt-mon: cannot set up io_uring\n");
@@ -102,11 +90,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "basalt-mon: %s\n", why);
 		return 1;
 	}
-	signal_loop = loop;
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
-	int rc = io_loop_run(loop);
+	int rc = daemon_run(loop);
 	LOG_INFO("stopping");
 	mon_stop(m);
 	io_loop_destroy(loop);

@@ -496,16 +496,19 @@ static void on_command(struct mon *m, struct msgr_conn *conn, const struct msg *
 						 msg->hdr.request_id };
 }
 
+/* A subscriber gets the map now when it is newer than what it has (or it
+ * has none: HAVE 0), then every newer epoch as it is applied. */
 static void subscribe(struct mon *m, struct msgr_conn *conn, uint64_t have)
 {
 	for (int i = 0; i < MON_SUBSCRIBERS_MAX; i++) {
 		if (m->subscribers[i] == conn || !m->subscribers[i]) {
 			m->subscribers[i] = conn;
-			m->subscriber_epoch[i] = have;
+			m->subscriber_epoch[i] = m->map.epoch;
 			break;
 		}
 	}
-	publish(m);
+	if (!have || have < m->map.epoch)
+		send_map(m, conn, 0);
 }
 
 /* Beacons and failure reports: soft state, kept by every monitor so a new

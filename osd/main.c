@@ -1,5 +1,6 @@
-/* basalt-osd: format, check and inspect an OSD's store.
+/* basalt-osd: run an OSD, or format, check and inspect its store.
  *
+ *   basalt-osd --id N [-c CONF] [--keyring PATH] [--log-file PATH]
  *   basalt-osd --mkfs --device PATH [--size SIZE] [--block-size SIZE]
  *              [--journal-size SIZE] [--force]
  *   basalt-osd --fsck --device PATH [--json]
@@ -12,16 +13,27 @@
 #include <string.h>
 
 #include "common/config.h"
+#include "common/daemon.h"
 #include "common/io/loop.h"
 #include "common/log.h"
+#include "mon/map.h"
+#include "osd.h"
 #include "store.h"
 
 static const char usage_text[] =
-	"usage: basalt-osd --mkfs --device PATH [--size SIZE] [--block-size SIZE]\n"
+	"usage: basalt-osd --id N [-c CONF] [--keyring PATH] [--log-file PATH]\n"
+	"       basalt-osd --mkfs --device PATH [--size SIZE] [--block-size SIZE]\n"
 	"                  [--journal-size SIZE] [--force]\n"
 	"       basalt-osd --fsck --device PATH [--json]\n"
 	"       basalt-osd --dump --device PATH [--json]\n"
 	"\n"
+	"  --id N            run osd.N in the foreground until SIGTERM or SIGINT:\n"
+	"                    its [osd.N] section names device = PATH (formatted\n"
+	"                    with --mkfs), addr = HOST:PORT and host = NAME\n"
+	"  -c CONF           the config file (default: $BASALT_CONF)\n"
+	"  --keyring PATH    the keyring (default: keyring = in [global], or beside\n"
+	"                    CONF); it must hold osd.N's key\n"
+	"  --log-file PATH   log there instead of stderr\n"
 	"  --mkfs            format PATH (a block device, or a file, created and\n"
 	"                    fallocated when absent) as an OSD store; refuses a\n"
 	"                    device that holds a store or a filesystem unless --force\n"
@@ -34,9 +46,7 @@ static const char usage_text[] =
 	"                    every checksum and block ownership; exit 0 only when\n"
 	"                    clean (1: problems found, 2: cannot check)\n"
 	"  --dump            print usage: blocks used and free, journal fill, objects\n"
-	"  --json            machine-readable output for --fsck and --dump\n"
-	"\n"
-	"The OSD daemon (-c CONF --id N) arrives with replication.\n";
+	"  --json            machine-readable output for --fsck and --dump\n";
 
 static void usage_error(const char *msg)
 {
@@ -55,10 +65,54 @@ static uint64_t parse_size(const char *opt, const char *text)
 	return v;
 }
 
+static int run_daemon(const char *conf, const char *id_text, const char *keyring,
+		      const char *log_file)
+{
+	char *end;
+	unsigned long id = strtoul(id_text, &end, 10);
+	if (!*id_text || *end || id >= MAP_MAX_OSDS)
+		usage_error("--id takes an OSD number");
+	conf = cfg_pick_path(conf);
+	if (!conf)
+		usage_error("no config: give -c CONF or set BASALT_CONF");
+	static char name[32];
+	snprintf(name, sizeof(name), "osd.%lu", id);
+	log_init(name);
+	if (log_file && log_set_file(log_file)) {
+		fprintf(stderr, "basalt-osd: cannot open log file %s\n", log_file);
+		return 1;
+	}
+	struct cfg *cfg;
+	char why[512], kr_path[4096];
+	if (cfg_load(conf, &cfg, why, sizeof(why))) {
+		fprintf(stderr, "basalt-osd: %s\n", why);
+		return 1;
+	}
+	daemon_keyring_path(cfg, keyring, conf, kr_path, sizeof(kr_path));
+	struct io_loop *loop;
+	if (io_loop_create_uring(NULL, &loop)) {
+		fprintf(stderr, "basalt-osd: cannot set up io_uring\n");
+		cfg_free(cfg);
+		return 1;
+	}
+	struct osd *o;
+	int rc = osd_start(loop, cfg, (uint32_t)id, kr_path, &o, why, sizeof(why));
+	if (rc) {
+		fprintf(stderr, "basalt-osd: %s\n", why);
+	} else {
+		rc = daemon_run(loop);
+		LOG_INFO("stopping");
+		osd_stop(o);
+	}
+	io_loop_destroy(loop);
+	cfg_free(cfg);
+	return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	enum { NONE, MKFS, FSCK, DUMP } mode = NONE;
-	const char *device = NULL;
+	const char *device = NULL, *conf = NULL, *id = NULL, *keyring = NULL, *log_file = NULL;
 	bool json = false;
 	struct store_mkfs_params mp = { 0 };
 	static const struct option opts[] = {
@@ -73,6 +127,8 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "id", required_argument, NULL, 'i' },
+		{ "keyring", required_argument, NULL, 'k' },
+		{ "log-file", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -88,18 +144,21 @@ int main(int argc, char **argv)
 		case 'F': mp.force = true; break;
 		case 'J': json = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		case 'c':
-		case 'i':
-			fprintf(stderr, "basalt-osd: the OSD daemon (-c CONF --id N) is not built "
-					"yet; it arrives with replication\n");
-			return 2;
+		case 'c': conf = optarg; break;
+		case 'i': id = optarg; break;
+		case 'k': keyring = optarg; break;
+		case 'l': log_file = optarg; break;
 		default: usage_error("unknown option");
 		}
 	}
 	if (optind < argc)
 		usage_error("unexpected argument");
+	if (id && mode != NONE)
+		usage_error("--id runs the daemon; --mkfs, --fsck and --dump take --device");
+	if (id)
+		return run_daemon(conf, id, keyring, log_file);
 	if (mode == NONE)
-		usage_error("give one of --mkfs, --fsck or --dump");
+		usage_error("give --id N to run the OSD, or one of --mkfs, --fsck or --dump");
 	if (!device)
 		usage_error("--device PATH is required");
 	log_init("osd");

@@ -1,0 +1,291 @@
+/* The asynchronous monitor session (see monsess.h). */
+#include "monsess.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/enc.h"
+#include "common/log.h"
+#include "mon/mon_proto.h"
+
+#define RETRY_NS IO_MS(100)	      /* before resending a redirected command */
+#define ANSWER_NS IO_SEC(2)	      /* a monitor that does not answer by then is skipped */
+#define STALE_MOVE_NS IO_SEC(3)	      /* a subscription this long without quorum moves */
+
+struct monsess {
+	struct monsess_params p;
+	struct msgr_conn *conns[MON_MAX_MEMBERS];
+	struct cluster_map map;
+	bool have_map;
+	/* The subscription. */
+	int sub;		  /* which monitor */
+	bool sub_sent, sub_stale;
+	uint64_t sub_stale_since; /* ns; 0 while the monitor has quorum */
+	char leader[64];	  /* as the last map or reply named it */
+	/* The running command. */
+	bool cmd_running, cmd_sent;
+	uint8_t cmd_buf[MAP_CMD_MAX_LEN];
+	int cmd_len, cmd_target;
+	uint64_t cmd_msg_id, cmd_sent_at, cmd_retry_at;
+	uint64_t client_id, next_req, next_msg_id;
+	uint64_t now;
+};
+
+int monsess_create(const struct monsess_params *p, struct monsess **out)
+{
+	struct monsess *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->p = *p;
+	if (getrandom(&s->client_id, sizeof(s->client_id), 0) != sizeof(s->client_id) ||
+	    !s->client_id)
+		s->client_id = io_now_ns(msgr_loop(p->msgr)) | 1;
+	for (int i = 0; i < p->n_members; i++) {
+		int rc = msgr_connect(p->msgr, p->members[i].host, p->members[i].port, &s->conns[i]);
+		if (rc) {
+			monsess_destroy(s);
+			return rc;
+		}
+	}
+	*out = s;
+	return 0;
+}
+
+void monsess_destroy(struct monsess *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->p.n_members; i++)
+		if (s->conns[i])
+			msgr_conn_close(s->conns[i]);
+	map_free(&s->map);
+	free(s);
+}
+
+static int member_of(const struct monsess *s, const struct msgr_conn *conn)
+{
+	for (int i = 0; i < s->p.n_members; i++)
+		if (s->conns[i] == conn)
+			return i;
+	return -1;
+}
+
+static int member_named(const struct monsess *s, const char *name)
+{
+	for (int i = 0; i < s->p.n_members; i++)
+		if (strcmp(s->p.members[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+bool monsess_owns(const struct monsess *s, const struct msgr_conn *conn)
+{
+	return member_of(s, conn) >= 0;
+}
+
+const struct cluster_map *monsess_map(const struct monsess *s)
+{
+	return &s->map;
+}
+
+bool monsess_have_map(const struct monsess *s)
+{
+	return s->have_map;
+}
+
+bool monsess_command_running(const struct monsess *s)
+{
+	return s->cmd_running;
+}
+
+static void send_or_free(struct msgr_conn *conn, struct msg *msg)
+{
+	if (msgr_send(conn, msg))
+		msg_free(msg);
+}
+
+static void subscribe(struct monsess *s)
+{
+	struct msg *msg = msg_new(MON_MSG_SUBSCRIBE, ++s->next_msg_id, 8);
+	if (!msg)
+		return;
+	struct enc e;
+	enc_init(&e, msg->payload, 8);
+	enc_put_le64(&e, s->map.epoch);
+	send_or_free(s->conns[s->sub], msg);
+	s->sub_sent = true;
+	s->sub_stale_since = 0;
+}
+
+static void move_subscription(struct monsess *s)
+{
+	s->sub = (s->sub + 1) % s->p.n_members;
+	s->sub_sent = false;
+	if (msgr_conn_up(s->conns[s->sub]))
+		subscribe(s);
+}
+
+static void send_command(struct monsess *s)
+{
+	struct msg *msg = msg_new(MON_MSG_COMMAND, ++s->next_msg_id, (size_t)s->cmd_len);
+	if (!msg)
+		return;
+	memcpy(msg->payload, s->cmd_buf, (size_t)s->cmd_len);
+	s->cmd_msg_id = s->next_msg_id;
+	s->cmd_sent = true;
+	s->cmd_sent_at = s->now;
+	send_or_free(s->conns[s->cmd_target], msg);
+}
+
+int monsess_command(struct monsess *s, const struct map_cmd *cmd)
+{
+	if (s->cmd_running)
+		return -EBUSY;
+	struct map_cmd c = *cmd;
+	c.client = s->client_id;
+	c.req = ++s->next_req;
+	int len = map_cmd_encode(&c, s->cmd_buf, sizeof(s->cmd_buf));
+	if (len < 0)
+		return len;
+	s->cmd_len = len;
+	s->cmd_running = true;
+	int l = member_named(s, s->leader);
+	s->cmd_target = l >= 0 ? l : s->sub;
+	send_command(s);
+	return 0;
+}
+
+void monsess_send_all(struct monsess *s, struct msg *msg)
+{
+	for (int i = 0; i < s->p.n_members; i++) {
+		if (!msgr_conn_up(s->conns[i]))
+			continue;
+		struct msg *copy = msg_new(msg->hdr.type, 0, msg->hdr.payload_len);
+		if (!copy)
+			break;
+		memcpy(copy->payload, msg->payload, msg->hdr.payload_len);
+		send_or_free(s->conns[i], copy);
+	}
+	msg_free(msg);
+}
+
+static void on_map(struct monsess *s, int from, const struct msg *msg)
+{
+	struct dec d;
+	uint64_t epoch;
+	uint8_t stale;
+	char leader[64];
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le64(&d, &epoch);
+	dec_get_u8(&d, &stale);
+	dec_get_str(&d, leader, sizeof(leader));
+	if (dec_status(&d)) {
+		LOG_WARN("malformed map from mon.%s", s->p.members[from].name);
+		return;
+	}
+	if (from == s->sub) {
+		s->sub_stale = stale;
+		if (!stale)
+			s->sub_stale_since = 0;
+		else if (!s->sub_stale_since)
+			s->sub_stale_since = s->now;
+	}
+	if (leader[0])
+		snprintf(s->leader, sizeof(s->leader), "%s", leader);
+	if (s->have_map && epoch <= s->map.epoch)
+		return;
+	struct cluster_map m;
+	memset(&m, 0, sizeof(m));
+	if (map_decode(msg->data, msg->hdr.data_len, &m)) {
+		LOG_WARN("undecodable map epoch %llu from mon.%s", (unsigned long long)epoch,
+			 s->p.members[from].name);
+		return;
+	}
+	map_free(&s->map);
+	s->map = m;
+	s->have_map = true;
+	if (s->p.on_map)
+		s->p.on_map(s->p.ctx, &s->map, stale);
+}
+
+static void on_command_reply(struct monsess *s, int from, const struct msg *msg)
+{
+	if (!s->cmd_running || msg->hdr.request_id != s->cmd_msg_id)
+		return;
+	struct dec d;
+	uint32_t urc;
+	uint64_t epoch;
+	char leader[64], text[256];
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le32(&d, &urc);
+	dec_get_le64(&d, &epoch);
+	dec_get_str(&d, leader, sizeof(leader));
+	dec_get_str(&d, text, sizeof(text));
+	if (dec_status(&d)) {
+		LOG_WARN("malformed command reply from mon.%s", s->p.members[from].name);
+		return;
+	}
+	int rc = (int32_t)urc;
+	if (rc == -EAGAIN) { /* not the leader: go where told, after a pause */
+		int l = member_named(s, leader);
+		s->cmd_target = l >= 0 ? l : (from + 1) % s->p.n_members;
+		if (leader[0])
+			snprintf(s->leader, sizeof(s->leader), "%s", leader);
+		s->cmd_sent = false;
+		s->cmd_retry_at = s->now + (l >= 0 && l != from ? 0 : RETRY_NS);
+		return;
+	}
+	s->cmd_running = false;
+	if (s->p.on_reply)
+		s->p.on_reply(s->p.ctx, rc, text, epoch);
+}
+
+void monsess_handle(struct monsess *s, struct msgr_conn *conn, struct msg *msg)
+{
+	int from = member_of(s, conn);
+	s->now = io_now_ns(msgr_loop(s->p.msgr));
+	if (from >= 0 && msg->hdr.type == MON_MSG_MAP)
+		on_map(s, from, msg);
+	else if (from >= 0 && msg->hdr.type == MON_MSG_COMMAND_REPLY)
+		on_command_reply(s, from, msg);
+	msg_free(msg);
+}
+
+void monsess_event(struct monsess *s, struct msgr_conn *conn, enum msgr_event ev)
+{
+	int i = member_of(s, conn);
+	if (i < 0)
+		return;
+	if (ev == MSGR_EV_UP && i == s->sub)
+		subscribe(s);
+	if (ev == MSGR_EV_DOWN) {
+		if (i == s->sub)
+			move_subscription(s);
+		if (s->cmd_running && i == s->cmd_target && s->cmd_sent) {
+			s->cmd_target = (i + 1) % s->p.n_members;
+			s->cmd_sent = false;
+			s->cmd_retry_at = 0;
+		}
+	}
+}
+
+void monsess_tick(struct monsess *s, uint64_t now_ns)
+{
+	s->now = now_ns;
+	if (!s->sub_sent && msgr_conn_up(s->conns[s->sub]))
+		subscribe(s);
+	else if (s->sub_stale && s->sub_stale_since && now_ns - s->sub_stale_since > STALE_MOVE_NS)
+		move_subscription(s);
+	if (!s->cmd_running)
+		return;
+	if (s->cmd_sent && now_ns - s->cmd_sent_at > ANSWER_NS) {
+		s->cmd_target = (s->cmd_target + 1) % s->p.n_members;
+		s->cmd_sent = false;
+		s->cmd_retry_at = 0;
+	}
+	if (!s->cmd_sent && now_ns >= s->cmd_retry_at)
+		send_command(s);
+}

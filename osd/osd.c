@@ -1,0 +1,383 @@
+/* The OSD daemon (see osd.h): registration, beacons and peer heartbeats. */
+#include "osd.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client/monsess.h"
+#include "common/enc.h"
+#include "common/keyring.h"
+#include "common/log.h"
+#include "common/msgr.h"
+#include "common/why.h"
+#include "mon/mon.h"
+#include "mon/mon_proto.h"
+#include "osd_proto.h"
+#include "store.h"
+
+#define OSD_TICK_NS IO_MS(100)
+
+/* What this OSD knows of another: its connection and when it last
+ * answered a ping. */
+struct osd_peer {
+	struct msgr_conn *conn;
+	char addr[MAP_ADDR_MAX];
+	uint64_t up_from;	 /* the map's up_from when we started watching it */
+	uint64_t last_reply_ns;	 /* or when we started watching */
+	uint64_t last_report_ns; /* 0: not reported */
+};
+
+struct osd {
+	struct io_loop *loop;
+	uint32_t id;
+	char name[32];
+	char host[MAP_NAME_MAX];
+	char addr[MAP_ADDR_MAX];
+	struct store *store;
+	uint64_t device_bytes;
+	struct keyring *keyring;
+	struct msgr *msgr;
+	struct monsess *mon;
+	struct mon_member members[MON_MAX_MEMBERS];
+	int n_members;
+	struct io_timer tick;
+	uint64_t beacon_ns, heartbeat_ns, grace_ns;
+	uint64_t last_beacon, last_heartbeat;
+	/* Registration: booted once the monitors accepted our BOOT; a map
+	 * newer than that showing us down means booting again. */
+	bool booted;
+	uint64_t boot_epoch, boot_after;
+	struct osd_peer *peers; /* indexed by OSD id, MAP_MAX_OSDS of them */
+};
+
+/* --- monitors -------------------------------------------------------------------- */
+
+static const struct map_osd *self_in(const struct osd *o, const struct cluster_map *m)
+{
+	return o->id < m->n_osds && m->osds[o->id].exists ? &m->osds[o->id] : NULL;
+}
+
+static void on_map(void *ctx, const struct cluster_map *m, bool stale)
+{
+	struct osd *o = ctx;
+	const struct map_osd *me = self_in(o, m);
+	LOG_DEBUG("map epoch %" PRIu64 "%s", m->epoch, stale ? " (stale)" : "");
+	if (o->booted && m->epoch > o->boot_epoch && (!me || !me->up)) {
+		LOG_WARN("the map (epoch %" PRIu64 ") marks osd.%u down while it runs; booting again",
+			 m->epoch, o->id);
+		o->booted = false;
+	}
+}
+
+static void on_reply(void *ctx, int rc, const char *text, uint64_t epoch)
+{
+	struct osd *o = ctx;
+	uint64_t now = io_now_ns(o->loop);
+	if (rc == 0) {
+		o->booted = true;
+		o->boot_epoch = epoch;
+		o->last_beacon = 0; /* beacon at once */
+		LOG_INFO("osd.%u is up in map epoch %" PRIu64 " (%s, host %s)", o->id, epoch, o->addr,
+			 o->host);
+		return;
+	}
+	LOG_WARN("boot refused: %s", text);
+	o->boot_after = now + (rc == -EBUSY ? IO_SEC(1) : o->beacon_ns);
+}
+
+static void maybe_boot(struct osd *o, uint64_t now)
+{
+	if (o->booted || monsess_command_running(o->mon) || now < o->boot_after)
+		return;
+	struct map_cmd c = { .type = MAP_CMD_OSD_BOOT, .osd = o->id,
+			     .device_bytes = o->device_bytes };
+	snprintf(c.addr, sizeof(c.addr), "%s", o->addr);
+	snprintf(c.host, sizeof(c.host), "%s", o->host);
+	if (monsess_command(o->mon, &c) == 0)
+		LOG_DEBUG("booting");
+}
+
+static void send_to_monitors(struct osd *o, uint16_t type, const uint32_t *words, int n)
+{
+	struct msg *msg = msg_new(type, 0, (size_t)n * 4);
+	if (!msg)
+		return;
+	struct enc e;
+	enc_init(&e, msg->payload, (size_t)n * 4);
+	for (int i = 0; i < n; i++)
+		enc_put_le32(&e, words[i]);
+	monsess_send_all(o->mon, msg);
+}
+
+/* --- peers ---------------------------------------------------------------------------- */
+
+static void peer_forget(struct osd_peer *p)
+{
+	if (p->conn)
+		msgr_conn_close(p->conn);
+	memset(p, 0, sizeof(*p));
+}
+
+static void send_ping(struct osd *o, struct msgr_conn *conn, uint16_t type, uint64_t stamp)
+{
+	struct msg *msg = msg_new(type, 0, OSD_PING_LEN);
+	if (!msg)
+		return;
+	struct enc e;
+	enc_init(&e, msg->payload, OSD_PING_LEN);
+	enc_put_le32(&e, o->id);
+	enc_put_le64(&e, monsess_map(o->mon)->epoch);
+	enc_put_le64(&e, stamp);
+	if (msgr_send(conn, msg))
+		msg_free(msg);
+}
+
+/* Pings every other up OSD, starting to watch new ones and forgetting
+ * those the map no longer shows up; reports the silent ones. */
+static void heartbeat(struct osd *o, uint64_t now)
+{
+	const struct cluster_map *m = monsess_map(o->mon);
+	for (uint32_t id = 0; id < MAP_MAX_OSDS; id++) {
+		struct osd_peer *p = &o->peers[id];
+		const struct map_osd *mo = id < m->n_osds ? &m->osds[id] : NULL;
+		bool watch = mo && mo->exists && mo->up && id != o->id && o->booted;
+		if (!watch) {
+			if (p->conn)
+				peer_forget(p);
+			continue;
+		}
+		if (p->conn && (strcmp(p->addr, mo->addr) || p->up_from != mo->up_from))
+			peer_forget(p); /* restarted or moved: a fresh start */
+		if (!p->conn) {
+			char host[MAP_ADDR_MAX];
+			uint16_t port;
+			if (cfg_parse_hostport(mo->addr, host, sizeof(host), &port) ||
+			    msgr_connect(o->msgr, host, port, &p->conn)) {
+				LOG_WARN("cannot connect to osd.%u at '%s'", id, mo->addr);
+				continue;
+			}
+			snprintf(p->addr, sizeof(p->addr), "%s", mo->addr);
+			p->up_from = mo->up_from;
+			p->last_reply_ns = now;
+		}
+		send_ping(o, p->conn, OSD_MSG_PING, now);
+		if (now - p->last_reply_ns > o->grace_ns &&
+		    (!p->last_report_ns || now - p->last_report_ns >= o->heartbeat_ns)) {
+			if (!p->last_report_ns)
+				LOG_WARN("osd.%u has not answered for %" PRIu64 " ms; reporting it", id,
+					 (now - p->last_reply_ns) / 1000000);
+			p->last_report_ns = now;
+			uint32_t words[2] = { o->id, id };
+			send_to_monitors(o, MON_MSG_OSD_FAILURE, words, 2);
+		}
+	}
+}
+
+static void on_ping(struct osd *o, struct msgr_conn *conn, const struct msg *msg)
+{
+	struct dec d;
+	uint32_t from;
+	uint64_t epoch, stamp;
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le32(&d, &from);
+	dec_get_le64(&d, &epoch);
+	dec_get_le64(&d, &stamp);
+	if (dec_status(&d) || dec_remaining(&d) || from >= MAP_MAX_OSDS) {
+		LOG_WARN("malformed ping from %s", msgr_conn_peer_addr(conn));
+		return;
+	}
+	if (msg->hdr.type == OSD_MSG_PING) {
+		send_ping(o, conn, OSD_MSG_PING_REPLY, stamp);
+		return;
+	}
+	struct osd_peer *p = &o->peers[from];
+	if (p->conn != conn)
+		return; /* from a connection we have since dropped */
+	p->last_reply_ns = io_now_ns(o->loop);
+	if (p->last_report_ns)
+		LOG_INFO("osd.%u answers again", from);
+	p->last_report_ns = 0;
+}
+
+/* --- messenger ------------------------------------------------------------------------- */
+
+static void on_message(struct msgr_conn *conn, struct msg *msg)
+{
+	struct osd *o = msgr_ctx(msgr_conn_msgr(conn));
+	if (monsess_owns(o->mon, conn)) {
+		monsess_handle(o->mon, conn, msg);
+		return;
+	}
+	if (msg->hdr.type == OSD_MSG_PING || msg->hdr.type == OSD_MSG_PING_REPLY)
+		on_ping(o, conn, msg);
+	msg_free(msg);
+}
+
+static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
+{
+	struct osd *o = msgr_ctx(msgr_conn_msgr(conn));
+	(void)err;
+	if (o->mon && monsess_owns(o->mon, conn))
+		monsess_event(o->mon, conn, ev);
+}
+
+static bool type_ok(uint16_t type, void *arg)
+{
+	(void)arg;
+	return type == MON_MSG_MAP || type == MON_MSG_COMMAND_REPLY || type == OSD_MSG_PING ||
+	       type == OSD_MSG_PING_REPLY;
+}
+
+static const struct msgr_handler osd_handler = { .on_message = on_message,
+						 .on_event = on_event,
+						 .type_ok = type_ok };
+
+/* --- life cycle ------------------------------------------------------------------------- */
+
+static void osd_tick(struct io_timer *t)
+{
+	struct osd *o = t->ctx;
+	uint64_t now = io_now_ns(o->loop);
+	monsess_tick(o->mon, now);
+	if (monsess_have_map(o->mon))
+		maybe_boot(o, now);
+	if (o->booted && (!o->last_beacon || now - o->last_beacon >= o->beacon_ns)) {
+		o->last_beacon = now;
+		send_to_monitors(o, MON_MSG_OSD_BEACON, &o->id, 1);
+	}
+	if (now - o->last_heartbeat >= o->heartbeat_ns) {
+		o->last_heartbeat = now;
+		heartbeat(o, now);
+	}
+	io_timer_arm(o->loop, &o->tick, OSD_TICK_NS);
+}
+
+static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const char **device,
+		      char *why, size_t why_len)
+{
+	const char *addr, *host;
+	char default_host[MAP_NAME_MAX] = "localhost";
+	uint64_t beacon_ms, heartbeat_ms, grace_ms;
+	gethostname(default_host, sizeof(default_host) - 1);
+	char *dot = strchr(default_host, '.');
+	if (dot)
+		*dot = '\0';
+	if (cfg_get_str(cfg, section, "device", NULL, device) < 0 ||
+	    cfg_get_str(cfg, section, "addr", NULL, &addr) < 0 ||
+	    cfg_get_str(cfg, section, "host", default_host, &host) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "osd_beacon_interval", 2000, 10, 600000, &beacon_ms) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "osd_heartbeat_interval", 1000, 10, 60000,
+				&heartbeat_ms) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "osd_heartbeat_grace", 6000, 20, 600000, &grace_ms) < 0)
+		return why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
+	char h[MAP_ADDR_MAX];
+	uint16_t port;
+	if (cfg_parse_hostport(addr, h, sizeof(h), &port)) {
+		int rc = cfg_reject(cfg, section, "addr", "expected host:port, got '%s'", addr);
+		return why_set(why, why_len, rc, "%s", cfg_error(cfg));
+	}
+	if (strlen(host) >= sizeof(o->host) || !host[0]) {
+		int rc = cfg_reject(cfg, section, "host", "expected a name of 1-63 characters");
+		return why_set(why, why_len, rc, "%s", cfg_error(cfg));
+	}
+	if (grace_ms <= heartbeat_ms) {
+		int rc = cfg_reject(cfg, section, "osd_heartbeat_grace",
+				    "must be longer than osd_heartbeat_interval (%" PRIu64 " ms)",
+				    heartbeat_ms);
+		return why_set(why, why_len, rc, "%s", cfg_error(cfg));
+	}
+	snprintf(o->addr, sizeof(o->addr), "%s", addr);
+	snprintf(o->host, sizeof(o->host), "%s", host);
+	o->beacon_ns = IO_MS(beacon_ms);
+	o->heartbeat_ns = IO_MS(heartbeat_ms);
+	o->grace_ns = IO_MS(grace_ms);
+	return 0;
+}
+
+int osd_start(struct io_loop *loop, struct cfg *cfg, uint32_t id, const char *keyring_path,
+	      struct osd **out, char *why, size_t why_len)
+{
+	struct osd *o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->loop = loop;
+	o->id = id;
+	snprintf(o->name, sizeof(o->name), "osd.%u", id);
+	io_timer_init(&o->tick, osd_tick, o);
+	const char *device;
+	struct store_params sp;
+	int rc = id < MAP_MAX_OSDS ? 0
+				   : why_set(why, why_len, -EINVAL, "OSD ids go up to %u",
+					     MAP_MAX_OSDS - 1);
+	if (!rc)
+		rc = osd_config(o, cfg, o->name, &device, why, why_len);
+	if (!rc && store_params_from_config(cfg, o->name, &sp))
+		rc = why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
+	if (!rc)
+		rc = mon_members(cfg, o->members, &o->n_members, why, why_len);
+	if (!rc)
+		rc = keyring_load(keyring_path, &o->keyring, why, why_len);
+	if (!rc && !(o->peers = calloc(MAP_MAX_OSDS, sizeof(*o->peers))))
+		rc = -ENOMEM;
+	if (!rc)
+		rc = store_open(loop, device, &sp, &o->store, why, why_len);
+	if (rc)
+		goto fail;
+	struct store_usage u;
+	store_usage(o->store, &u);
+	o->device_bytes = u.device_bytes;
+	struct msgr_params mp;
+	msgr_params_default(&mp);
+	mp.name = o->name;
+	mp.keyring = o->keyring;
+	mp.handler = &osd_handler;
+	mp.ctx = o;
+	char host[MAP_ADDR_MAX];
+	uint16_t port;
+	cfg_parse_hostport(o->addr, host, sizeof(host), &port);
+	if ((rc = msgr_create(loop, &mp, &o->msgr)) ||
+	    (rc = msgr_listen(o->msgr, host, port, NULL))) {
+		why_set(why, why_len, rc, "cannot listen on %s: %s", o->addr, strerror(-rc));
+		goto fail;
+	}
+	struct monsess_params ms = { .msgr = o->msgr, .members = o->members,
+				     .n_members = o->n_members, .on_map = on_map,
+				     .on_reply = on_reply, .ctx = o };
+	if ((rc = monsess_create(&ms, &o->mon))) {
+		why_set(why, why_len, rc, rc == -ENOKEY ? "%s is not in the keyring %s"
+							: "cannot reach the monitors as %s (%s)",
+			o->name, keyring_path);
+		goto fail;
+	}
+	io_timer_arm(loop, &o->tick, OSD_TICK_NS);
+	LOG_INFO("osd.%u started: %s, host %s, %" PRIu64 " bytes", id, o->addr, o->host,
+		 o->device_bytes);
+	*out = o;
+	return 0;
+fail:
+	osd_stop(o);
+	return rc;
+}
+
+void osd_stop(struct osd *o)
+{
+	if (!o)
+		return;
+	io_timer_disarm(o->loop, &o->tick);
+	monsess_destroy(o->mon);
+	o->mon = NULL;
+	if (o->peers)
+		for (uint32_t i = 0; i < MAP_MAX_OSDS; i++)
+			if (o->peers[i].conn)
+				msgr_conn_close(o->peers[i].conn);
+	msgr_destroy(o->msgr);
+	if (o->store)
+		store_close(o->store);
+	keyring_free(o->keyring);
+	free(o->peers);
+	free(o);
+}

@@ -1,0 +1,28 @@
+/* basalt-osd, the daemon: one OSD serving one store. So far it opens its
+ * store, registers with the monitors (address, host, device size) and
+ * keeps registering while the map shows it down, sends beacons to every
+ * monitor, heartbeats every other up OSD, and reports to the monitors
+ * the peers that stop answering. Replication builds on this.
+ *
+ * Config, section [osd.N] (falling back to [osd], then [global]):
+ *   device = PATH                 the store (see basalt-osd --mkfs)
+ *   addr = HOST:PORT              where it listens for peers and clients
+ *   host = NAME                   its failure domain (default: hostname)
+ *   osd_beacon_interval = 2s      beacons to the monitors
+ *   osd_heartbeat_interval = 1s   pings to peers
+ *   osd_heartbeat_grace = 6s      a peer silent this long is reported */
+#ifndef BASALT_OSD_OSD_H
+#define BASALT_OSD_OSD_H
+
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/io/loop.h"
+
+struct osd;
+
+int osd_start(struct io_loop *loop, struct cfg *cfg, uint32_t id, const char *keyring_path,
+	      struct osd **out, char *why, size_t why_len);
+void osd_stop(struct osd *o);
+
+#endif

@@ -1,0 +1,104 @@
+# Helpers for tests that run a real cluster on this machine; sourced.
+# The caller sets `build` (the build directory) and `dir` (a fresh temp
+# directory) first. Every daemon started here is recorded in `pid` by name
+# ("mon.a", "osd.0") so cluster_cleanup stops exactly those.
+
+declare -A pid
+
+cluster_cleanup() {
+	for p in "${pid[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill -9 "$p" 2>/dev/null || true; done
+	for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	for f in "$dir"/*.log; do [ -e "$f" ] && { echo "--- $f" >&2; tail -n 8 "$f" >&2; }; done
+	exit 1
+}
+
+# N free TCP ports on loopback.
+free_ports() {
+	python3 -c 'import socket,sys
+s=[socket.socket() for _ in range(int(sys.argv[1]))]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(" ".join(str(x.getsockname()[1]) for x in s))' "$1"
+}
+
+# cluster_conf "a=HOST:PORT b=HOST:PORT ..." [extra [global] lines]:
+# a keyring with one key for mon., client.admin and osd.0-15, and a config
+# naming those monitors. Timings default to fast ones for tests.
+cluster_conf() {
+	local mons=$1 extra=${2:-} key
+	key=$(head -c 32 /dev/urandom | base64)
+	{
+		printf '[mon.]\nkey = %s\n[client.admin]\nkey = %s\n' "$key" "$key"
+		for i in $(seq 0 15); do printf '[osd.%s]\nkey = %s\n' "$i" "$key"; done
+	} >"$dir/keyring"
+	{
+		echo "[global]"
+		echo "fsid = $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+		echo "mon_tick = 20ms"
+		echo "mon_election_timeout = 300ms"
+		echo "mon_heartbeat = 60ms"
+		[ -n "$extra" ] && printf '%s\n' "$extra"
+		for m in $mons; do
+			printf '[mon.%s]\naddr = %s\ndata = %s/mon.%s\n' "${m%%=*}" "${m#*=}" "$dir" "${m%%=*}"
+		done
+	} >"$dir/basalt.conf"
+}
+
+# Three monitors a, b, c on free loopback ports.
+cluster_conf_local() {
+	local pa pb pc
+	read -r pa pb pc < <(free_ports 3)
+	cluster_conf "a=127.0.0.1:$pa b=127.0.0.1:$pb c=127.0.0.1:$pc" "${1:-}"
+}
+
+cli() { "$build/basalt" -c "$dir/basalt.conf" "$@"; }
+
+# mon_start NAME [COMMAND PREFIX...]: e.g. mon_start a ip netns exec ns-a
+mon_start() {
+	local m=$1
+	shift
+	"$@" "$build/basalt-mon" --id "$m" -c "$dir/basalt.conf" --log-file "$dir/mon.$m.log" &
+	pid[mon.$m]=$!
+}
+
+mon_mkfs_all() {
+	for m in "$@"; do "$build/basalt-mon" --mkfs --id "$m" -c "$dir/basalt.conf" || fail "mkfs mon.$m"; done
+}
+
+# The leader's name, once there is one (up to 10 s).
+leader() {
+	local l
+	for _ in $(seq 100); do
+		l=$(cli --timeout 10 --json status 2>/dev/null |
+			python3 -c 'import json,sys; print(json.load(sys.stdin)["mon"]["leader"])') || true
+		[ -n "$l" ] && { echo "$l"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+
+# The map epoch monitor $1 has applied (-1 when it does not answer).
+epoch_of() {
+	cli --mon "$1" --timeout 10 --json mon ls |
+		python3 -c "import json,sys; print([m.get('epoch', -1) for m in json.load(sys.stdin) if m['name']=='$1'][0])"
+}
+
+# Waits until the named monitors have applied epoch $1 or more, and agree.
+converge() {
+	local want=$1 first e same
+	shift
+	for _ in $(seq 200); do
+		first= same=1
+		for m in "$@"; do
+			e=$(epoch_of "$m")
+			[ -z "$first" ] && first=$e
+			[ "$e" = "$first" ] || same=0
+		done
+		[ "$same" = 1 ] && [ "$first" -ge "$want" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
