@@ -123,7 +123,9 @@ const struct mon_member *monc_members(const struct monc *mc, int *n)
 /* Sends MSG to monitor I and waits until its reply or DEADLINE. A monitor
  * that does not answer within 2 s is given up on; one whose connection is
  * lost is given one reconnect attempt (the messenger retries within
- * 200 ms) before it is, so a dead monitor costs a fraction of a second. */
+ * 200 ms) before it is, and one not connected within 500 ms (unreachable:
+ * its SYNs go unanswered) is left for the next, so a dead or cut-off
+ * monitor costs a fraction of a second. */
 static struct msg *ask(struct monc *mc, int i, struct msg *msg, uint64_t deadline)
 {
 	mc->want_id = msg->hdr.request_id = ++mc->next_msg_id;
@@ -144,6 +146,8 @@ static struct msg *ask(struct monc *mc, int i, struct msg *msg, uint64_t deadlin
 			break;
 		if (mc->down[i] && (!was_down || now >= reconnect_end))
 			break; /* lost while asking, or did not come back */
+		if (!msgr_conn_up(mc->conns[i]) && now >= start + IO_MS(500))
+			break; /* not even connected yet: ask another one first */
 		uint64_t until = mc->down[i] && reconnect_end < attempt_end ? reconnect_end
 									   : attempt_end;
 		io_loop_run_once(mc->loop, (int64_t)(until > now ? until - now : 0));
