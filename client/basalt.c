@@ -9,6 +9,7 @@
  *   osd out|in|rm ID             take an OSD out of / into data placement, forget it
  *   pool create NAME [--size N] [--min-size N] [--ec K+M] [--pg-num N] [--block-size S]
  *   pool ls | pool rm NAME | pool set NAME size|min_size|pg_num VALUE
+ *   auth add client.NAME [--caps CAPS] | auth ls | auth caps NAME CAPS | auth rm NAME
  *
  * Exit status 0 on success; otherwise one line on stderr and non-zero. */
 #include <errno.h>
@@ -42,6 +43,12 @@ static const char usage_text[] =
 	"  pool ls                         pools\n"
 	"  pool rm NAME                    remove an empty pool\n"
 	"  pool set NAME size|min_size|pg_num VALUE\n"
+	"  auth add client.NAME [--caps CAPS]\n"
+	"                                  a key for a client, printed once as a\n"
+	"                                  keyring section; CAPS like 'mon=r osd=rw'\n"
+	"                                  (the default): mon=r reads the map, mon=rw\n"
+	"                                  changes it\n"
+	"  auth ls | auth caps client.NAME CAPS | auth rm client.NAME\n"
 	"\n"
 	"options:\n"
 	"  -c CONF          config file (default $BASALT_CONF)\n"
@@ -89,10 +96,16 @@ static void json_str(const char *s)
 
 static int get_map(struct cli *c, struct cluster_map *m, bool *stale, char *leader, size_t len)
 {
+	char text[256];
 	memset(m, 0, sizeof(*m));
-	int rc = monc_get_map(c->mc, c->mon, m, stale, leader, len);
+	int rc = monc_get_map(c->mc, c->mon, m, stale, text, sizeof(text));
+	if (rc == -EACCES)
+		return die("%s", text);
 	if (rc)
 		return die("no monitor answered: %s", strerror(-rc));
+	size_t n = strnlen(text, len - 1); /* a monitor name: it fits */
+	memcpy(leader, text, n);
+	leader[n] = '\0';
 	if (*stale)
 		fprintf(stderr, "basalt: warning: the monitor has no quorum; this map may be stale\n");
 	return 0;
@@ -413,6 +426,85 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
 	return run_command(c, &cmd);
 }
 
+/* --- client keys ------------------------------------------------------------------- */
+
+static int cmd_auth_ls(struct cli *c)
+{
+	struct cluster_map m;
+	bool stale;
+	char leader[64];
+	if (get_map(c, &m, &stale, leader, sizeof(leader)))
+		return 1;
+	if (c->json)
+		printf("[");
+	for (uint32_t i = 0; i < m.n_keys; i++) {
+		if (c->json) {
+			printf("%s{\"entity\": ", i ? ", " : "");
+			json_str(m.keys[i].entity);
+			printf(", \"caps\": ");
+			json_str(m.keys[i].caps);
+			printf("}");
+		} else {
+			printf("%-24s %s\n", m.keys[i].entity, m.keys[i].caps);
+		}
+	}
+	if (c->json)
+		printf("]\n");
+	map_free(&m);
+	return 0;
+}
+
+/* auth add makes the secret here and prints it once, as a keyring
+ * section; the monitors never hand it out again. */
+static int cmd_auth(struct cli *c, int argc, char **argv)
+{
+	static const char usage[] = "usage: basalt auth ls | auth add client.NAME [--caps CAPS] | "
+				    "auth caps client.NAME CAPS | auth rm client.NAME";
+	if (argc == 1 && strcmp(argv[0], "ls") == 0)
+		return cmd_auth_ls(c);
+	struct map_cmd cmd = { 0 };
+	const char *caps = NULL;
+	if (argc >= 2 && strcmp(argv[0], "add") == 0) {
+		cmd.type = MAP_CMD_AUTH_ADD;
+		caps = "mon=r osd=rw";
+		if (argc == 4 && strcmp(argv[2], "--caps") == 0)
+			caps = argv[3];
+		else if (argc != 2)
+			return die("%s", usage);
+	} else if (argc == 3 && strcmp(argv[0], "caps") == 0) {
+		cmd.type = MAP_CMD_AUTH_CAPS;
+		caps = argv[2];
+	} else if (argc == 2 && strcmp(argv[0], "rm") == 0) {
+		cmd.type = MAP_CMD_AUTH_RM;
+	} else {
+		return die("%s", usage);
+	}
+	if (strlen(argv[1]) >= sizeof(cmd.name) || (caps && strlen(caps) >= sizeof(cmd.caps)))
+		return die("entity name or caps too long");
+	snprintf(cmd.name, sizeof(cmd.name), "%s", argv[1]);
+	if (caps)
+		snprintf(cmd.caps, sizeof(cmd.caps), "%s", caps);
+	char secret[64] = "";
+	if (cmd.type == MAP_CMD_AUTH_ADD &&
+	    (keyring_new_key_base64(secret, sizeof(secret)) || keyring_decode(secret, cmd.secret)))
+		return die("cannot make a random key");
+	char text[256];
+	uint64_t epoch = 0;
+	int rc = monc_command(c->mc, &cmd, text, sizeof(text), &epoch);
+	if (rc == -ETIMEDOUT)
+		return die("no monitor leader answered in time (is a majority of monitors up?)");
+	if (rc)
+		return die("%s", text);
+	if (cmd.type == MAP_CMD_AUTH_ADD && strcmp(text, "done") == 0)
+		printf("[%s]\nkey = %s\n", cmd.name, secret);
+	else if (cmd.type == MAP_CMD_AUTH_ADD)
+		return die("%s was added by an earlier attempt whose key is lost; auth rm it and add it again",
+			   cmd.name);
+	else
+		printf("%s (map epoch %" PRIu64 ")\n", text, epoch);
+	return 0;
+}
+
 /* --- main ------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -455,10 +547,8 @@ int main(int argc, char **argv)
 	char why[512];
 	if (cfg_load(conf, &c.cfg, why, sizeof(why)))
 		return die("%s", why);
-	const char *kr_conf = NULL;
 	char kr_path[4096];
-	cfg_get_str(c.cfg, "global", "keyring", "", &kr_conf);
-	keyring_pick_path(keyring, conf, kr_conf, kr_path, sizeof(kr_path));
+	keyring_path_for_config(c.cfg, keyring, conf, kr_path, sizeof(kr_path));
 	struct monc_params mp = { name, kr_path, timeout_s * 1000, -1 };
 	if (monc_open(c.cfg, &mp, &c.mc, why, sizeof(why)))
 		return die("%s", why);
@@ -483,6 +573,8 @@ int main(int argc, char **argv)
 		rc = cmd_osd(&c, rest, args);
 	else if (strcmp(cmd, "pool") == 0)
 		rc = cmd_pool(&c, rest, args);
+	else if (strcmp(cmd, "auth") == 0)
+		rc = cmd_auth(&c, rest, args);
 	else
 		rc = die("unknown command '%s' (basalt --help lists them)", cmd);
 	monc_close(c.mc);

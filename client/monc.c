@@ -23,6 +23,8 @@ struct monc {
 	int target; /* where commands go next */
 	uint64_t client_id, next_req, next_msg_id;
 	bool down[MON_MAX_MEMBERS]; /* its connection is lost and not yet back up */
+	bool refused[MON_MAX_MEMBERS]; /* it refused our key (-EACCES) */
+	char entity[64];
 	/* The reply being waited for. */
 	uint64_t want_id;
 	struct msg *reply;
@@ -40,10 +42,11 @@ static void on_message(struct msgr_conn *conn, struct msg *msg)
 static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
 {
 	struct monc *mc = msgr_ctx(msgr_conn_msgr(conn));
-	(void)err;
 	for (int i = 0; i < mc->n; i++)
-		if (mc->conns[i] == conn)
+		if (mc->conns[i] == conn) {
 			mc->down[i] = ev == MSGR_EV_DOWN; /* UP clears it */
+			mc->refused[i] = ev == MSGR_EV_DOWN && err == -EACCES;
+		}
 }
 
 static bool type_ok(uint16_t type, void *arg)
@@ -98,6 +101,7 @@ int monc_open(struct cfg *cfg, const struct monc_params *p, struct monc **out, c
 	    !mc->client_id)
 		mc->client_id = (uint64_t)io_now_ns(mc->loop) | 1;
 	mc->timeout_ns = IO_MS(p->timeout_ms ? p->timeout_ms : 30000);
+	snprintf(mc->entity, sizeof(mc->entity), "%s", p->entity);
 	mc->target = p->prefer >= 0 && p->prefer < mc->n ? p->prefer : 0;
 	*out = mc;
 	return 0;
@@ -157,6 +161,23 @@ static struct msg *ask(struct monc *mc, int i, struct msg *msg, uint64_t deadlin
 	return r;
 }
 
+/* Monitors refused our key and none is left to try (the others are down):
+ * no point in waiting. Fills WHY. */
+static bool all_refused(const struct monc *mc, char *why, size_t why_len)
+{
+	int refused = 0;
+	for (int i = 0; i < mc->n; i++) {
+		if (!mc->refused[i] && !mc->down[i])
+			return false;
+		refused += mc->refused[i];
+	}
+	if (!refused)
+		return false;
+	snprintf(why, why_len, "the monitors refused the key of %s (not in their keyring or map)",
+		 mc->entity);
+	return true;
+}
+
 static int member_by_name(const struct monc *mc, const char *name)
 {
 	for (int i = 0; i < mc->n; i++)
@@ -177,6 +198,8 @@ int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_l
 	uint64_t deadline = io_now_ns(mc->loop) + mc->timeout_ns;
 	snprintf(text, text_len, "no monitor answered");
 	while (io_now_ns(mc->loop) < deadline) {
+		if (all_refused(mc, text, text_len))
+			return -EACCES;
 		struct msg *msg = msg_new(MON_MSG_COMMAND, 0, (size_t)len);
 		if (!msg)
 			return -ENOMEM;
@@ -212,12 +235,34 @@ int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_l
 	return -ETIMEDOUT;
 }
 
+/* A COMMAND_REPLY in answer to a read is a refusal: its rc, text in WHY. */
+static int refusal(struct msg *r, char *why, size_t why_len)
+{
+	struct dec d;
+	uint32_t urc;
+	uint64_t epoch;
+	char leader[64];
+	dec_init(&d, r->payload, r->hdr.payload_len);
+	dec_get_le32(&d, &urc);
+	dec_get_le64(&d, &epoch);
+	dec_get_str(&d, leader, sizeof(leader));
+	dec_get_str(&d, why, why_len);
+	msg_free(r);
+	return dec_status(&d) || (int32_t)urc >= 0 ? -EBADMSG : (int32_t)urc;
+}
+
 int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *stale,
 		 char *leader, size_t leader_len)
 {
 	uint64_t deadline = io_now_ns(mc->loop) + mc->timeout_ns;
+	bool got = false, followed = false;
+	int rc = -ETIMEDOUT;
 	for (int k = 0; io_now_ns(mc->loop) < deadline; k++) {
 		int i = member >= 0 ? member : (mc->target + k) % mc->n;
+		if (got && k > 0 && i == mc->target)
+			break; /* the leader did not answer: keep the follower's map */
+		if (all_refused(mc, leader, leader_len))
+			return -EACCES;
 		struct msg *msg = msg_new(MON_MSG_GET_MAP, 0, 8);
 		if (!msg)
 			return -ENOMEM;
@@ -225,6 +270,8 @@ int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *sta
 		struct msg *r = ask(mc, i, msg, deadline);
 		if (!r)
 			continue;
+		if (r->hdr.type == MON_MSG_COMMAND_REPLY)
+			return refusal(r, leader, leader_len);
 		struct dec d;
 		uint64_t epoch;
 		uint8_t st;
@@ -232,12 +279,20 @@ int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *sta
 		dec_get_le64(&d, &epoch);
 		dec_get_u8(&d, &st);
 		dec_get_str(&d, leader, leader_len);
-		int rc = dec_status(&d) ? -EBADMSG : map_decode(r->data, r->hdr.data_len, map);
+		rc = dec_status(&d) ? -EBADMSG : map_decode(r->data, r->hdr.data_len, map);
 		*stale = st;
 		msg_free(r);
-		return rc;
+		/* A follower may not have applied what the leader just
+		 * acknowledged: read from the leader, so a command's result
+		 * is visible to the next call. */
+		int l = member_by_name(mc, leader);
+		if (rc || member >= 0 || followed || l < 0 || l == i)
+			return rc;
+		got = followed = true;
+		mc->target = l;
+		k = -1;
 	}
-	return -ETIMEDOUT;
+	return got ? rc : -ETIMEDOUT;
 }
 
 int monc_status(struct monc *mc, int member, struct mon_status *out)

@@ -35,7 +35,8 @@ int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_l
 		 uint64_t *epoch);
 
 /* The map from any monitor that answers (MEMBER >= 0: that one only).
- * STALE: that monitor has no quorum, so its map may be behind. */
+ * STALE: that monitor has no quorum, so its map may be behind. A refusal
+ * (-EACCES) leaves its reason in LEADER. */
 int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *stale,
 		 char *leader, size_t leader_len);
 

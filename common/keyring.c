@@ -27,7 +27,7 @@ struct keyring {
 	struct cfg *cfg;
 };
 
-static int keyring_decode(const char *b64, uint8_t key[KEYRING_KEY_LEN])
+int keyring_decode(const char *b64, uint8_t key[KEYRING_KEY_LEN])
 {
 	size_t len = strlen(b64);
 	/* 32 bytes are 44 base64 characters with one '=' of padding. */
@@ -169,4 +169,12 @@ const char *keyring_pick_path(const char *cli_path, const char *conf_path,
 	else
 		snprintf(buf, len, "keyring");
 	return buf;
+}
+
+const char *keyring_path_for_config(struct cfg *cfg, const char *cli_path, const char *conf_path,
+				    char *buf, size_t len)
+{
+	const char *kr_conf = NULL;
+	cfg_get_str(cfg, "global", "keyring", "", &kr_conf);
+	return keyring_pick_path(cli_path, conf_path, kr_conf, buf, len);
 }

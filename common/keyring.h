@@ -26,6 +26,9 @@ void keyring_free(struct keyring *kr);
 int keyring_find(const struct keyring *kr, const char *entity,
 		 uint8_t key[KEYRING_KEY_LEN] /* out */);
 
+/* Decodes a base64 secret (44 characters): 0, or -EINVAL. */
+int keyring_decode(const char *b64, uint8_t key[KEYRING_KEY_LEN] /* out */);
+
 /* A fresh random secret as base64 (44 chars + NUL) for new keyrings. */
 int keyring_new_key_base64(char *out, size_t out_len);
 
@@ -33,5 +36,10 @@ int keyring_new_key_base64(char *out, size_t out_len);
  * else "keyring" beside the config file. Writes into BUF. */
 const char *keyring_pick_path(const char *cli_path, const char *conf_path,
 			      const char *conf_value, char *buf, size_t len);
+
+struct cfg;
+/* The same, taking the config value from CFG's [global] keyring. */
+const char *keyring_path_for_config(struct cfg *cfg, const char *cli_path,
+				    const char *conf_path, char *buf, size_t len);
 
 #endif

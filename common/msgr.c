@@ -57,6 +57,7 @@ enum auth_step {
 	AUTH_STEP_WAIT_HELLO,	/* both: the peer's HELLO */
 	AUTH_STEP_WAIT_AUTH,	/* acceptor: the initiator's proof */
 	AUTH_STEP_WAIT_AUTH_OK, /* initiator: the acceptor's verdict */
+	AUTH_STEP_REFUSED,	/* acceptor: AUTH_FAIL going out; then closed */
 };
 
 struct msgr_conn {
@@ -71,6 +72,7 @@ struct msgr_conn {
 	enum auth_step step;
 	int fd;
 	unsigned holds; /* callbacks running on this conn */
+	bool fail_when_sent; /* close once the send queue is empty */
 
 	char host[256];
 	uint16_t port;
@@ -347,6 +349,10 @@ static void conn_send_done(struct io_op *op, int res)
 		m->stats.msgs_sent++;
 		msg_free(msg);
 	}
+	if (c->fail_when_sent && list_empty(&c->sendq)) {
+		conn_fail(c, -EACCES, "authentication failed");
+		return;
+	}
 	conn_flush(c);
 	conn_hold(c);
 	conn_maybe_writable(c);
@@ -427,13 +433,23 @@ static int conn_send_hello(struct msgr_conn *c, bool with_proof)
 	return msg ? conn_send_internal(c, msg) : -ENOMEM;
 }
 
+/* An acceptor tells the initiator its key was refused (AUTH_FAIL), so the
+ * initiator's owner hears -EACCES rather than a bare reset, and closes
+ * once that is sent (the handshake timeout bounds the wait). */
 static void conn_auth_failed(struct msgr_conn *c, const char *why)
 {
 	c->m->stats.auth_failures++;
 	LOG_WARN("authentication failed on %s connection %s claiming '%s': %s",
 		 c->outgoing ? "outgoing" : "incoming", c->peer_addr,
 		 c->peer_name, why);
-	conn_fail(c, -EACCES, "authentication failed");
+	struct msg *msg = c->outgoing ? NULL : msg_new(MSG_TYPE_AUTH_FAIL, 0, 0);
+	if (!msg) {
+		conn_fail(c, -EACCES, "authentication failed");
+		return;
+	}
+	c->step = AUTH_STEP_REFUSED;
+	c->fail_when_sent = true;
+	conn_send_internal(c, msg);
 }
 
 static void conn_set_up(struct msgr_conn *c)
@@ -544,6 +560,8 @@ static void conn_handshake_msg(struct msgr_conn *c, struct msg *msg)
 	else if (type == MSG_TYPE_AUTH_OK && c->step == AUTH_STEP_WAIT_AUTH_OK &&
 		 msg->hdr.payload_len == 0)
 		conn_set_up(c);
+	else if (type == MSG_TYPE_AUTH_FAIL && c->outgoing)
+		conn_fail(c, -EACCES, "the peer refused our key");
 	else {
 		c->m->stats.bad_frames++;
 		conn_fail(c, -EPROTO, "unexpected message during authentication");
@@ -904,7 +922,7 @@ static bool msgr_type_preauth(uint16_t type, void *arg)
 {
 	(void)arg;
 	return type == MSG_TYPE_HELLO || type == MSG_TYPE_AUTH ||
-	       type == MSG_TYPE_AUTH_OK;
+	       type == MSG_TYPE_AUTH_OK || type == MSG_TYPE_AUTH_FAIL;
 }
 
 static bool msgr_type_up(uint16_t type, void *arg)

@@ -37,6 +37,7 @@ enum msg_internal_type {
 	MSG_TYPE_AUTH = 2,
 	MSG_TYPE_AUTH_OK = 3,
 	MSG_TYPE_KEEPALIVE = 4,
+	MSG_TYPE_AUTH_FAIL = 5, /* acceptor: your key was refused; then it closes */
 	MSG_TYPE_FIRST_USER = 16,
 };
 

@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "common/daemon.h"
+#include "common/keyring.h"
 #include "common/io/loop.h"
 #include "common/log.h"
 #include "mon.h"
@@ -79,7 +80,7 @@ int main(int argc, char **argv)
 		return rc ? 1 : 0;
 	}
 	char kr_path[4096];
-	daemon_keyring_path(cfg, keyring, conf, kr_path, sizeof(kr_path));
+	keyring_path_for_config(cfg, keyring, conf, kr_path, sizeof(kr_path));
 	struct io_loop *loop;
 	if (io_loop_create_uring(NULL, &loop)) {
 		fprintf(stderr, "basalt-mon: cannot set up io_uring\n");

@@ -717,7 +717,7 @@ void map_free(struct cluster_map *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static void encode_map(const struct cluster_map *m, struct enc *e)
+static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 {
 	enc_put_u8(e, MAP_FORMAT);
 	enc_put_bytes(e, m->fsid, 16);
@@ -772,7 +772,8 @@ static void encode_map(const struct cluster_map *m, struct enc *e)
 	enc_put_le32(e, m->n_keys);
 	for (uint32_t i = 0; i < m->n_keys; i++) {
 		enc_put_str(e, m->keys[i].entity);
-		enc_put_bytes(e, m->keys[i].secret, sizeof(m->keys[i].secret));
+		static const uint8_t none[sizeof(m->keys[i].secret)];
+		enc_put_bytes(e, secrets ? m->keys[i].secret : none, sizeof(none));
 		enc_put_str(e, m->keys[i].caps);
 	}
 	enc_put_le32(e, m->recent_next);
@@ -782,7 +783,7 @@ static void encode_map(const struct cluster_map *m, struct enc *e)
 	}
 }
 
-int map_encode(const struct cluster_map *m, uint8_t **buf, size_t *len)
+static int encode_whole(const struct cluster_map *m, uint8_t **buf, size_t *len, bool secrets)
 {
 	struct enc e;
 	enc_init(&e, NULL, 0);
@@ -793,13 +794,23 @@ int map_encode(const struct cluster_map *m, uint8_t **buf, size_t *len)
 	if (!*buf)
 		return -ENOMEM;
 	enc_init(&e, *buf, cap);
-	encode_map(m, &e);
+	encode_map(m, &e, secrets);
 	if (enc_status(&e)) {
 		free(*buf);
 		return -EMSGSIZE;
 	}
 	*len = e.pos;
 	return 0;
+}
+
+int map_encode(const struct cluster_map *m, uint8_t **buf, size_t *len)
+{
+	return encode_whole(m, buf, len, true);
+}
+
+int map_encode_public(const struct cluster_map *m, uint8_t **buf, size_t *len)
+{
+	return encode_whole(m, buf, len, false);
 }
 
 static int decode_osds(struct cluster_map *m, struct dec *d)

@@ -174,8 +174,11 @@ int map_apply(struct cluster_map *m, const struct map_cmd *cmd, char *err,
 /* True when CMD's (client, req) is among the recently applied ones. */
 bool map_recently_applied(const struct cluster_map *m, const struct map_cmd *cmd);
 
-/* The whole map (snapshots, full map fetches). Caller frees *BUF. */
+/* The whole map, for snapshots. Caller frees *BUF. */
 int map_encode(const struct cluster_map *m, uint8_t **buf, size_t *len);
+/* The same with the client keys' secrets zeroed: what clients and OSDs
+ * are sent. */
+int map_encode_public(const struct cluster_map *m, uint8_t **buf, size_t *len);
 /* Replaces M by a decoded map. 0 or -EBADMSG. */
 int map_decode(const uint8_t *buf, size_t len, struct cluster_map *m);
 

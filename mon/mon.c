@@ -220,7 +220,7 @@ static void send_map(struct mon *m, struct msgr_conn *conn, uint64_t req)
 {
 	uint8_t *buf;
 	size_t len;
-	if (map_encode(&m->map, &buf, &len))
+	if (map_encode_public(&m->map, &buf, &len))
 		return;
 	struct msg *r = msg_new(MON_MSG_MAP, req, 8 + 1 + 2 + 64);
 	if (!r || msg_alloc_data(r, (uint32_t)len)) {
@@ -555,13 +555,18 @@ static void on_message(struct msgr_conn *conn, struct msg *msg)
 		break;
 	}
 	case MON_MSG_GET_MAP:
-		if (peer_osd(conn) >= 0 || peer_may(m, conn, 'r'))
-			send_map(m, conn, msg->hdr.request_id);
-		break;
 	case MON_MSG_SUBSCRIBE:
-		dec_get_le64(&d, &have);
-		if (peer_osd(conn) >= 0 || peer_may(m, conn, 'r'))
+		if (peer_osd(conn) < 0 && !peer_may(m, conn, 'r')) {
+			char why[128];
+			snprintf(why, sizeof(why), "%s may not read the cluster map (needs mon=r)",
+				 msgr_conn_peer_name(conn));
+			send_command_reply(m, conn, msg->hdr.request_id, -EACCES, why);
+		} else if (msg->hdr.type == MON_MSG_GET_MAP) {
+			send_map(m, conn, msg->hdr.request_id);
+		} else {
+			dec_get_le64(&d, &have);
 			subscribe(m, conn, have);
+		}
 		break;
 	case MON_MSG_OSD_BEACON:
 	case MON_MSG_OSD_FAILURE:

@@ -14,6 +14,7 @@
 
 #include "common/config.h"
 #include "common/daemon.h"
+#include "common/keyring.h"
 #include "common/io/loop.h"
 #include "common/log.h"
 #include "mon/map.h"
@@ -88,7 +89,7 @@ static int run_daemon(const char *conf, const char *id_text, const char *keyring
 		fprintf(stderr, "basalt-osd: %s\n", why);
 		return 1;
 	}
-	daemon_keyring_path(cfg, keyring, conf, kr_path, sizeof(kr_path));
+	keyring_path_for_config(cfg, keyring, conf, kr_path, sizeof(kr_path));
 	struct io_loop *loop;
 	if (io_loop_create_uring(NULL, &loop)) {
 		fprintf(stderr, "basalt-osd: cannot set up io_uring\n");

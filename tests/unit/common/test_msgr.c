@@ -242,6 +242,7 @@ static void expect_auth_failure(const char *keyring, const char *name)
 	assert_int_equal(s.client.ups, 0);
 	assert_int_equal(s.server.received, 0);
 	assert_int_equal(s.client.downs, 1); /* reported once, not per retry */
+	assert_int_equal(s.client.last_err, -EACCES); /* told why, not just reset */
 	uint64_t failures = msgr_stats(s.server.m)->auth_failures +
 			    msgr_stats(s.client.m)->auth_failures;
 	assert_true(failures >= 3);

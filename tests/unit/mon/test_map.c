@@ -268,6 +268,21 @@ static void test_keys_and_caps(void **state)
 	expect(&m, bad, -EINVAL, NULL);
 	snprintf(bad.caps, sizeof(bad.caps), "mon");
 	expect(&m, bad, -EINVAL, NULL);
+	/* Snapshots keep the secret; what clients are sent does not. */
+	uint8_t *buf;
+	size_t len;
+	struct cluster_map copy;
+	memset(&copy, 0, sizeof(copy));
+	assert_int_equal(map_encode(&m, &buf, &len), 0);
+	assert_int_equal(map_decode(buf, len, &copy), 0);
+	assert_int_equal(map_key_by_entity(&copy, "client.vm")->secret[0], 9);
+	free(buf);
+	assert_int_equal(map_encode_public(&m, &buf, &len), 0);
+	assert_int_equal(map_decode(buf, len, &copy), 0);
+	assert_int_equal(map_key_by_entity(&copy, "client.vm")->secret[0], 0);
+	assert_string_equal(map_key_by_entity(&copy, "client.vm")->caps, "mon=r osd=rw");
+	free(buf);
+	map_free(&copy);
 	struct map_cmd caps = { .type = MAP_CMD_AUTH_CAPS, .name = "client.vm", .caps = "mon=rw" };
 	expect(&m, caps, 0, NULL);
 	assert_true(map_caps_allow(map_key_by_entity(&m, "client.vm")->caps, "mon", 'w'));
