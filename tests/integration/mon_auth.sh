@@ -59,7 +59,7 @@ printf '[client.nobody]\nkey = %s\n' "$secret" >"$dir/nobody.keyring"
 expect_refusal "the monitors refused the key of client.nobody" as client.nobody "$dir/nobody.keyring" pool ls
 cli auth rm client.ro >/dev/null
 for _ in $(seq 50); do # until every monitor has applied the removal
-	as client.ro "$dir/ro.keyring" pool ls >/dev/null 2>&1 || break
+	as client.ro "$dir/ro.keyring" pool ls 2>&1 | grep -q "refused the key" && break
 	sleep 0.1
 done
 expect_refusal "the monitors refused the key of client.ro" as client.ro "$dir/ro.keyring" pool ls
