@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Basalt's main job, as far as it goes today: install dependencies, build,
-# and show the pieces that work. At this stage (the foundation) that is the
-# messenger: two processes on loopback authenticate with HMAC-SHA256 and
-# exchange 20,000 checksummed messages with data segments, the server is
-# killed and restarted mid-stream, and every message still comes back.
-# Later stages extend this script: a local cluster, a volume, NBD, FUSE.
+# and run a small cluster on this machine: three monitors and three OSDs on
+# loopback (the OSDs on three pretend hosts), with a pool created through
+# the CLI, an OSD killed and detected by its peers, and the monitor leader
+# killed and replaced. Everything it starts it stops. Later stages extend
+# this script: replicated I/O, a volume over NBD, FUSE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,17 +12,69 @@ scripts/install-deps.sh
 echo "== building (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build >/dev/null
-echo "   built: $(cd build && ls tests/integration/msgr_tool bench/msgr_bench | tr '\n' ' ')"
+echo "   built: build/basalt-mon build/basalt-osd build/basalt"
 
-echo "== messenger: 20,000 messages between two processes, server killed mid-stream"
-MSGR_TEST_COUNT=20000 tests/integration/msgr_two_process.sh build/tests/integration/msgr_tool 2>/dev/null \
-	| grep -E '^(server|killing|drive:|badframes:|PASS)'
+build=$PWD/build
+dir=$(mktemp -d /tmp/basalt-demo.XXXXXX)
+. tests/integration/cluster_lib.sh
+trap 'cluster_cleanup; rm -rf "$dir"' EXIT
+step() { printf '\n== %s\n' "$*"; }
+show() { printf '$ basalt %s\n' "$*"; cli "$@" 2>/dev/null | sed 's/^/  /'; }
+wait_osd() { # wait_osd ID up|down
+	for _ in $(seq 150); do
+		cli --json osd ls 2>/dev/null | python3 -c "import json,sys
+o=[o for o in json.load(sys.stdin) if o['id']==$1]
+sys.exit(0 if o and o[0]['up']==('$2'=='up') else 1)" && return 0
+		sleep 0.1
+	done
+	fail "osd.$1 did not go $2"
+}
 
-echo "== messenger round trips on loopback (1 s per row)"
-build/bench/msgr_bench --seconds 1 --sizes 4096
+step "a cluster in $dir: monitors a, b, c and osd.0-2 on hosts h1-h3"
+cluster_conf_local "osd_heartbeat_interval = 500ms
+osd_heartbeat_grace = 3s"
+read -r p0 p1 p2 < <(free_ports 3)
+ports=("$p0" "$p1" "$p2")
+for i in 0 1 2; do
+	printf '[osd.%s]\ndevice = %s/osd.%s.img\naddr = 127.0.0.1:%s\nhost = h%s\n' \
+		"$i" "$dir" "$i" "${ports[$i]}" "$((i + 1))" >>"$dir/basalt.conf"
+	"$build/basalt-osd" --mkfs --device "$dir/osd.$i.img" --size 256M >/dev/null 2>&1
+done
+mon_mkfs_all a b c
+for m in a b c; do mon_start "$m"; done
+leader >/dev/null || fail "no monitor leader"
+for i in 0 1 2; do
+	"$build/basalt-osd" --id "$i" -c "$dir/basalt.conf" --log-file "$dir/osd.$i.log" &
+	pid[osd.$i]=$!
+done
+for i in 0 1 2; do wait_osd "$i" up; done
+show status
+show pool create rbd --size 3
+show pool ls
+show osd tree
+
+step "kill -9 osd.2: its peers on h1 and h2 report it, the monitors mark it down"
+{ kill -9 "${pid[osd.2]}"; wait "${pid[osd.2]}"; } 2>/dev/null || true
+t0=$(date +%s%N)
+wait_osd 2 down
+echo "  marked down after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+show osd ls
+"$build/basalt-osd" --id 2 -c "$dir/basalt.conf" --log-file "$dir/osd.2.log" &
+pid[osd.2]=$!
+wait_osd 2 up
+echo "  restarted: osd.2 is up again"
+
+step "kill -9 the monitor leader: the other two elect a new one"
+l=$(leader)
+{ kill -9 "${pid[mon.$l]}"; wait "${pid[mon.$l]}"; } 2>/dev/null || true
+t0=$(date +%s%N)
+while [ "$(leader)" = "$l" ]; do sleep 0.05; done
+echo "  mon.$l killed; mon.$(leader) leads after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+show pool create after-failover
+show mon ls
 
 cat <<'MSG'
 
-Next: the OSD store, monitors, replication, volumes over NBD and FUSE
+Next: replication and recovery over these OSDs, volumes over NBD, FUSE
 (see README.md). Run the whole test suite with scripts/test.sh.
 MSG
