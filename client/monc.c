@@ -205,24 +205,20 @@ int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_l
 			return -ENOMEM;
 		memcpy(msg->payload, buf, (size_t)len);
 		struct msg *r = ask(mc, mc->target, msg, deadline);
-		int32_t rc = -EAGAIN;
-		char leader[64] = "";
+		struct mon_command_reply cr = { .rc = -EAGAIN };
 		if (r) {
-			struct dec d;
-			uint32_t urc;
-			dec_init(&d, r->payload, r->hdr.payload_len);
-			dec_get_le32(&d, &urc);
-			dec_get_le64(&d, epoch);
-			dec_get_str(&d, leader, sizeof(leader));
-			dec_get_str(&d, text, text_len);
-			rc = dec_status(&d) ? -EBADMSG : (int32_t)urc;
+			if (mon_command_reply_decode(r, &cr))
+				cr.rc = -EBADMSG;
 			msg_free(r);
 		}
-		if (rc != -EAGAIN)
-			return rc;
+		if (cr.rc != -EAGAIN) {
+			*epoch = cr.epoch;
+			snprintf(text, text_len, "%s", cr.rc == -EBADMSG ? "malformed reply" : cr.text);
+			return cr.rc;
+		}
 		/* Not the leader, no leader yet, or no answer: go where told,
 		 * else try the next monitor after a pause. */
-		int l = member_by_name(mc, leader);
+		int l = member_by_name(mc, cr.leader);
 		if (l >= 0 && l != mc->target) {
 			mc->target = l;
 			continue;
@@ -238,17 +234,13 @@ int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_l
 /* A COMMAND_REPLY in answer to a read is a refusal: its rc, text in WHY. */
 static int refusal(struct msg *r, char *why, size_t why_len)
 {
-	struct dec d;
-	uint32_t urc;
-	uint64_t epoch;
-	char leader[64];
-	dec_init(&d, r->payload, r->hdr.payload_len);
-	dec_get_le32(&d, &urc);
-	dec_get_le64(&d, &epoch);
-	dec_get_str(&d, leader, sizeof(leader));
-	dec_get_str(&d, why, why_len);
+	struct mon_command_reply cr;
+	int rc = mon_command_reply_decode(r, &cr);
 	msg_free(r);
-	return dec_status(&d) || (int32_t)urc >= 0 ? -EBADMSG : (int32_t)urc;
+	if (rc || cr.rc >= 0)
+		return -EBADMSG;
+	snprintf(why, why_len, "%s", cr.text);
+	return cr.rc;
 }
 
 int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *stale,
@@ -272,15 +264,11 @@ int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *sta
 			continue;
 		if (r->hdr.type == MON_MSG_COMMAND_REPLY)
 			return refusal(r, leader, leader_len);
-		struct dec d;
-		uint64_t epoch;
-		uint8_t st;
-		dec_init(&d, r->payload, r->hdr.payload_len);
-		dec_get_le64(&d, &epoch);
-		dec_get_u8(&d, &st);
-		dec_get_str(&d, leader, leader_len);
-		rc = dec_status(&d) ? -EBADMSG : map_decode(r->data, r->hdr.data_len, map);
-		*stale = st;
+		struct mon_map_header h;
+		rc = mon_map_header_decode(r, &h) ? -EBADMSG
+						  : map_decode(r->data, r->hdr.data_len, map);
+		*stale = h.stale;
+		snprintf(leader, leader_len, "%s", rc ? "" : h.leader);
 		msg_free(r);
 		/* A follower may not have applied what the leader just
 		 * acknowledged: read from the leader, so a command's result

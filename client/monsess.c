@@ -174,18 +174,14 @@ void monsess_send_all(struct monsess *s, struct msg *msg)
 
 static void on_map(struct monsess *s, int from, const struct msg *msg)
 {
-	struct dec d;
-	uint64_t epoch;
-	uint8_t stale;
-	char leader[64];
-	dec_init(&d, msg->payload, msg->hdr.payload_len);
-	dec_get_le64(&d, &epoch);
-	dec_get_u8(&d, &stale);
-	dec_get_str(&d, leader, sizeof(leader));
-	if (dec_status(&d)) {
+	struct mon_map_header h;
+	if (mon_map_header_decode(msg, &h)) {
 		LOG_WARN("malformed map from mon.%s", s->p.members[from].name);
 		return;
 	}
+	uint64_t epoch = h.epoch;
+	bool stale = h.stale;
+	const char *leader = h.leader;
 	if (from == s->sub) {
 		s->sub_stale = stale;
 		if (!stale)
@@ -215,32 +211,23 @@ static void on_command_reply(struct monsess *s, int from, const struct msg *msg)
 {
 	if (!s->cmd_running || msg->hdr.request_id != s->cmd_msg_id)
 		return;
-	struct dec d;
-	uint32_t urc;
-	uint64_t epoch;
-	char leader[64], text[256];
-	dec_init(&d, msg->payload, msg->hdr.payload_len);
-	dec_get_le32(&d, &urc);
-	dec_get_le64(&d, &epoch);
-	dec_get_str(&d, leader, sizeof(leader));
-	dec_get_str(&d, text, sizeof(text));
-	if (dec_status(&d)) {
+	struct mon_command_reply r;
+	if (mon_command_reply_decode(msg, &r)) {
 		LOG_WARN("malformed command reply from mon.%s", s->p.members[from].name);
 		return;
 	}
-	int rc = (int32_t)urc;
-	if (rc == -EAGAIN) { /* not the leader: go where told, after a pause */
-		int l = member_named(s, leader);
+	if (r.rc == -EAGAIN) { /* not the leader: go where told, after a pause */
+		int l = member_named(s, r.leader);
 		s->cmd_target = l >= 0 ? l : (from + 1) % s->p.n_members;
-		if (leader[0])
-			snprintf(s->leader, sizeof(s->leader), "%s", leader);
+		if (r.leader[0])
+			snprintf(s->leader, sizeof(s->leader), "%s", r.leader);
 		s->cmd_sent = false;
 		s->cmd_retry_at = s->now + (l >= 0 && l != from ? 0 : RETRY_NS);
 		return;
 	}
 	s->cmd_running = false;
 	if (s->p.on_reply)
-		s->p.on_reply(s->p.ctx, rc, text, epoch);
+		s->p.on_reply(s->p.ctx, r.rc, r.text, r.epoch);
 }
 
 void monsess_handle(struct monsess *s, struct msgr_conn *conn, struct msg *msg)

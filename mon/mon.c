@@ -201,19 +201,12 @@ static void reply(struct msgr_conn *conn, struct msg *msg)
 static void send_command_reply(struct mon *m, struct msgr_conn *conn, uint64_t req,
 			       int rc, const char *text)
 {
-	struct msg *r = msg_new(MON_MSG_COMMAND_REPLY, req, 4 + 8 + 2 + 64 + 2 + 256);
-	if (!r)
-		return;
-	struct enc e;
-	enc_init(&e, r->payload, r->hdr.payload_len);
-	enc_put_le32(&e, (uint32_t)rc);
-	enc_put_le64(&e, m->map.epoch);
-	enc_put_str(&e, leader_name(m));
-	char clipped[256];
-	snprintf(clipped, sizeof(clipped), "%s", text ? text : "");
-	enc_put_str(&e, clipped);
-	r->hdr.payload_len = (uint32_t)e.pos;
-	reply(conn, r);
+	struct mon_command_reply r = { .rc = rc, .epoch = m->map.epoch };
+	snprintf(r.leader, sizeof(r.leader), "%s", leader_name(m));
+	snprintf(r.text, sizeof(r.text), "%s", text ? text : "");
+	struct msg *msg = mon_command_reply_encode(req, &r);
+	if (msg)
+		reply(conn, msg);
 }
 
 static void send_map(struct mon *m, struct msgr_conn *conn, uint64_t req)

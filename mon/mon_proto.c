@@ -97,3 +97,43 @@ int mon_raft_decode(const struct msg *msg, struct raft_msg *m,
 	m->snap_len = snap_len;
 	return dec_status(&d) || dec_remaining(&d) ? -EBADMSG : 0;
 }
+
+struct msg *mon_command_reply_encode(uint64_t request_id, const struct mon_command_reply *r)
+{
+	size_t cap = 4 + 8 + 2 + sizeof(r->leader) + 2 + sizeof(r->text);
+	struct msg *msg = msg_new(MON_MSG_COMMAND_REPLY, request_id, cap);
+	if (!msg)
+		return NULL;
+	struct enc e;
+	enc_init(&e, msg->payload, cap);
+	enc_put_le32(&e, (uint32_t)r->rc);
+	enc_put_le64(&e, r->epoch);
+	enc_put_str(&e, r->leader);
+	enc_put_str(&e, r->text);
+	msg->hdr.payload_len = (uint32_t)e.pos;
+	return msg;
+}
+
+int mon_command_reply_decode(const struct msg *msg, struct mon_command_reply *out)
+{
+	struct dec d;
+	uint32_t urc;
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le32(&d, &urc);
+	dec_get_le64(&d, &out->epoch);
+	dec_get_str(&d, out->leader, sizeof(out->leader));
+	dec_get_str(&d, out->text, sizeof(out->text));
+	out->rc = (int32_t)urc;
+	return msg->hdr.type != MON_MSG_COMMAND_REPLY || dec_status(&d) || out->rc > 0 ? -EBADMSG
+										      : 0;
+}
+
+int mon_map_header_decode(const struct msg *msg, struct mon_map_header *out)
+{
+	struct dec d;
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le64(&d, &out->epoch);
+	dec_get_u8(&d, &out->stale);
+	dec_get_str(&d, out->leader, sizeof(out->leader));
+	return msg->hdr.type != MON_MSG_MAP || dec_status(&d) ? -EBADMSG : 0;
+}

@@ -35,6 +35,24 @@ struct mon_status {
 	uint8_t stale;	      /* no quorum: the map may be behind */
 };
 
+/* A COMMAND_REPLY's payload. Decoding: 0, or -EBADMSG. */
+struct mon_command_reply {
+	int rc;		/* 0, the map's refusal, -EAGAIN (go to LEADER), -EACCES */
+	uint64_t epoch; /* the map's epoch when answered */
+	char leader[64];
+	char text[256];
+};
+struct msg *mon_command_reply_encode(uint64_t request_id, const struct mon_command_reply *r);
+int mon_command_reply_decode(const struct msg *msg, struct mon_command_reply *out);
+
+/* A MAP message's payload; the encoded map is its data segment. */
+struct mon_map_header {
+	uint64_t epoch;
+	uint8_t stale; /* the sender has no quorum: the map may be behind */
+	char leader[64];
+};
+int mon_map_header_decode(const struct msg *msg, struct mon_map_header *out);
+
 /* Encodes M (entries and snapshot data included) into a new message. */
 struct msg *mon_raft_encode(const struct raft_msg *m);
 /* Decodes a MON_MSG_RAFT payload; entries and snapshot point into MSG,

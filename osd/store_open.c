@@ -3,7 +3,6 @@
  * loop synchronously (io_wait_for): nothing else is served yet. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,23 +15,10 @@
 #include "common/crc32c.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/why.h"
 #include "store_int.h"
 
 #define STORE_IO_CHUNK (4u << 20)
-
-static int store_why(char *why, size_t len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int store_why(char *why, size_t len, int rc, const char *fmt, ...)
-{
-	if (why && len) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static int sync_rw(struct io_loop *loop, int fd, bool write, void *buf,
 		   size_t len, uint64_t off)
@@ -152,16 +138,16 @@ static int mkfs_open(struct io_loop *loop, const char *path, uint64_t want,
 	bool created = false;
 	if (rc == -ENOENT) {
 		if (!want)
-			return store_why(why, why_len, -EINVAL,
+			return why_set(why, why_len, -EINVAL,
 					 "%s does not exist; give --size to create it", path);
 		rc = io_open(loop, path, O_RDWR | O_CREAT | O_EXCL | O_DIRECT, 0600, fd);
 		created = true;
 	}
 	if (rc == -EINVAL) /* no O_DIRECT here (tmpfs): refuse clearly */
-		return store_why(why, why_len, rc,
+		return why_set(why, why_len, rc,
 				 "%s: the filesystem does not support O_DIRECT", path);
 	if (rc)
-		return store_why(why, why_len, rc, "cannot open %s: %s", path,
+		return why_set(why, why_len, rc, "cannot open %s: %s", path,
 				 strerror(-rc));
 	rc = io_file_size(loop, *fd, size);
 	if (rc == 0 && want > *size) {
@@ -170,7 +156,7 @@ static int mkfs_open(struct io_loop *loop, const char *path, uint64_t want,
 		io_fallocate(loop, &op, *fd, 0, 0, want);
 		rc = io_wait_for(loop, &w);
 		if (rc)
-			rc = store_why(why, why_len, rc, "cannot allocate %llu bytes for %s: %s",
+			rc = why_set(why, why_len, rc, "cannot allocate %llu bytes for %s: %s",
 				       (unsigned long long)want, path, strerror(-rc));
 		*size = want;
 	} else if (rc == 0 && want && want < *size) {
@@ -203,7 +189,7 @@ int store_mkfs(struct io_loop *loop, const char *path,
 	rc = store_layout_compute(size, block_size, journal, store_dio_align(path),
 				  &sb.layout);
 	if (rc) {
-		rc = store_why(why, why_len, rc,
+		rc = why_set(why, why_len, rc,
 			       "cannot lay out a store of %llu bytes with %u-byte blocks "
 			       "and a %llu-byte journal (block size: a power of two from "
 			       "64K to 1M; journal: at least 4M)",
@@ -219,12 +205,12 @@ int store_mkfs(struct io_loop *loop, const char *path,
 	memset(buf, 0, 128 * 1024);
 	rc = sync_rw(loop, fd, false, buf, probe, 0);
 	if (rc) {
-		rc = store_why(why, why_len, rc, "cannot read %s: %s", path, strerror(-rc));
+		rc = why_set(why, why_len, rc, "cannot read %s: %s", path, strerror(-rc));
 		goto out;
 	}
 	const char *found = store_signature(buf);
 	if (found && !params->force) {
-		rc = store_why(why, why_len, -EEXIST,
+		rc = why_set(why, why_len, -EEXIST,
 			       "%s already holds %s; use --force to format it anyway",
 			       path, found);
 		goto out;
@@ -238,7 +224,7 @@ int store_mkfs(struct io_loop *loop, const char *path,
 				     : STORE_IO_CHUNK;
 		rc = sync_rw(loop, fd, true, buf, n, off);
 		if (rc) {
-			rc = store_why(why, why_len, rc, "cannot write %s: %s", path,
+			rc = why_set(why, why_len, rc, "cannot write %s: %s", path,
 				       strerror(-rc));
 			goto out;
 		}
@@ -255,7 +241,7 @@ int store_mkfs(struct io_loop *loop, const char *path,
 	if (rc == 0)
 		rc = sync_fsync(loop, fd);
 	if (rc)
-		rc = store_why(why, why_len, rc, "cannot write the superblock: %s",
+		rc = why_set(why, why_len, rc, "cannot write the superblock: %s",
 			       strerror(-rc));
 out:
 	free(buf);
@@ -295,11 +281,11 @@ static int store_load_sb(struct store *s, char *why, size_t why_len)
 	int ra = store_sb_decode(s->sb_buf, &a);
 	int rb = store_sb_decode(s->sb_buf + STORE_SB_SIZE, &b);
 	if (ra == -EPROTONOSUPPORT || rb == -EPROTONOSUPPORT)
-		return store_why(why, why_len, -EPROTONOSUPPORT,
+		return why_set(why, why_len, -EPROTONOSUPPORT,
 				 "the store was written by a newer Basalt (format > %d)",
 				 STORE_FORMAT_VERSION);
 	if (ra && rb)
-		return store_why(why, why_len, -EBADMSG,
+		return why_set(why, why_len, -EBADMSG,
 				 store_sb_has_magic(s->sb_buf) ||
 						 store_sb_has_magic(s->sb_buf + STORE_SB_SIZE)
 					 ? "both superblocks are corrupt"
@@ -347,7 +333,7 @@ static int store_load_entry(struct store *s, uint64_t b, const uint8_t *a_buf,
 	int ra = store_entry_decode(a_buf, s->L.chunks_per_block, s->L.entry_size, b, &ea);
 	int rb = store_entry_decode(b_buf, s->L.chunks_per_block, s->L.entry_size, b, &eb);
 	if (ra < 0 && rb < 0)
-		return store_why(why, why_len, -EUCLEAN,
+		return why_set(why, why_len, -EUCLEAN,
 				 "metadata entry of block %llu is corrupt in both slots",
 				 (unsigned long long)b);
 	if (ra == 0 && (rb != 0 || !store_seq_newer(eb.seq, ea.seq)))
@@ -404,7 +390,7 @@ static int store_load_meta(struct store *s, char *why, size_t why_len)
 		if (!rc)
 			rc = store_read_sync(s, b, len, store_entry_offset(s, first, true));
 		if (rc) {
-			rc = store_why(why, why_len, rc, "cannot read the metadata area: %s",
+			rc = why_set(why, why_len, rc, "cannot read the metadata area: %s",
 				       strerror(-rc));
 			break;
 		}
@@ -610,7 +596,7 @@ static int replay_apply(struct store *s, struct replay_state *st, size_t end,
 		while (store_record_next(&d, s->L.chunks_per_block, &r) == 1) {
 			int rc = store_apply_record(s, &r, data, b->seq);
 			if (rc)
-				return store_why(why, why_len, rc,
+				return why_set(why, why_len, rc,
 						 "journal batch %llu conflicts with the metadata area",
 						 (unsigned long long)b->seq);
 			s->report.replayed_records++;
@@ -626,7 +612,7 @@ static int store_replay(struct store *s, char *why, size_t why_len)
 	uint8_t *scratch = NULL;
 	int rc = store_read_sync(s, s->mirror, s->L.journal_size, s->L.journal_offset);
 	if (rc)
-		return store_why(why, why_len, rc, "cannot read the journal: %s",
+		return why_set(why, why_len, rc, "cannot read the journal: %s",
 				 strerror(-rc));
 	s->j_epoch = s->sb.journal_epoch;
 	if (posix_memalign((void **)&scratch, STORE_CHUNK, s->L.block_size))
@@ -744,7 +730,7 @@ int store_open(struct io_loop *loop, const char *path,
 	int rc = io_open(loop, path, flags, 0, &s->fd);
 	if (rc) {
 		s->fd = -1;
-		rc = store_why(why, why_len, rc, "cannot open %s: %s", path, strerror(-rc));
+		rc = why_set(why, why_len, rc, "cannot open %s: %s", path, strerror(-rc));
 		goto fail;
 	}
 	if (posix_memalign((void **)&s->sb_buf, STORE_CHUNK, 2 * STORE_SB_SIZE)) {
@@ -753,14 +739,14 @@ int store_open(struct io_loop *loop, const char *path,
 	}
 	rc = store_read_sync(s, s->sb_buf, 2 * STORE_SB_SIZE, 0);
 	if (rc) {
-		rc = store_why(why, why_len, rc, "cannot read %s: %s", path, strerror(-rc));
+		rc = why_set(why, why_len, rc, "cannot read %s: %s", path, strerror(-rc));
 		goto fail;
 	}
 	if ((rc = store_load_sb(s, why, why_len)))
 		goto fail;
 	uint64_t size;
 	if ((rc = io_file_size(loop, s->fd, &size)) || size < s->L.device_size) {
-		rc = store_why(why, why_len, -EINVAL,
+		rc = why_set(why, why_len, -EINVAL,
 			       "%s is smaller than the store it holds (%llu bytes)", path,
 			       (unsigned long long)s->L.device_size);
 		goto fail;
@@ -784,7 +770,7 @@ int store_open(struct io_loop *loop, const char *path,
 		store_checkpoint(s, store_open_checkpoint_done, &done);
 		io_loop_run_until(loop, flag_is_set, &done);
 		if (s->failed) {
-			rc = store_why(why, why_len, -EIO, "checkpoint after replay failed");
+			rc = why_set(why, why_len, -EIO, "checkpoint after replay failed");
 			goto fail;
 		}
 	}

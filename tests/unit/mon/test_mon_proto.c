@@ -1,0 +1,108 @@
+/* Monitor wire messages: Raft messages, command replies and map headers
+ * round-trip, and every truncation, padding or wrong type is -EBADMSG. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mon/mon_proto.h"
+
+static void test_raft_roundtrip_and_truncation(void **state)
+{
+	(void)state;
+	uint8_t a[] = "first", b[] = "second entry";
+	struct raft_entry es[2] = { { 3, 10, RAFT_ENTRY_COMMAND, sizeof(a), a },
+				    { 3, 11, RAFT_ENTRY_NOOP, sizeof(b), b } };
+	uint8_t snap[] = "snapshot bytes";
+	struct raft_msg m = { .type = RAFT_MSG_APPEND, .from = 2, .to = 1, .term = 3,
+			      .prev_index = 9, .prev_term = 2, .commit = 8, .entries = es,
+			      .n_entries = 2, .success = true, .match_index = 7, .hint = 5,
+			      .snap_index = 4, .snap_term = 1, .snap_data = snap,
+			      .snap_len = sizeof(snap) };
+	struct msg *msg = mon_raft_encode(&m);
+	assert_non_null(msg);
+	struct raft_entry got_es[4];
+	struct raft_msg got;
+	assert_int_equal(mon_raft_decode(msg, &got, got_es, 4), 0);
+	assert_int_equal(got.type, RAFT_MSG_APPEND);
+	assert_true(got.from == 2 && got.to == 1 && got.term == 3 && got.success);
+	assert_true(got.prev_index == 9 && got.prev_term == 2 && got.commit == 8);
+	assert_true(got.match_index == 7 && got.hint == 5 && got.snap_index == 4);
+	assert_int_equal(got.n_entries, 2);
+	assert_int_equal(got.entries[1].index, 11);
+	assert_memory_equal(got.entries[1].data, b, sizeof(b));
+	assert_memory_equal(got.snap_data, snap, sizeof(snap));
+	/* Room for one entry only: refused, not overrun. */
+	assert_int_equal(mon_raft_decode(msg, &got, got_es, 1), -EBADMSG);
+	uint32_t len = msg->hdr.payload_len;
+	for (uint32_t cut = 0; cut < len; cut++) {
+		msg->hdr.payload_len = cut;
+		assert_int_equal(mon_raft_decode(msg, &got, got_es, 4), -EBADMSG);
+	}
+	msg->hdr.payload_len = len;
+	msg->payload[0] = 99; /* no such type */
+	assert_int_equal(mon_raft_decode(msg, &got, got_es, 4), -EBADMSG);
+	msg_free(msg);
+}
+
+static void test_command_reply(void **state)
+{
+	(void)state;
+	struct mon_command_reply r = { .rc = -EEXIST, .epoch = 77, .leader = "b",
+				       .text = "pool 'rbd' already exists" };
+	struct msg *msg = mon_command_reply_encode(5, &r);
+	assert_non_null(msg);
+	assert_int_equal(msg->hdr.request_id, 5);
+	struct mon_command_reply got;
+	assert_int_equal(mon_command_reply_decode(msg, &got), 0);
+	assert_int_equal(got.rc, -EEXIST);
+	assert_int_equal(got.epoch, 77);
+	assert_string_equal(got.leader, "b");
+	assert_string_equal(got.text, r.text);
+	uint32_t len = msg->hdr.payload_len;
+	for (uint32_t cut = 0; cut < len; cut++) {
+		msg->hdr.payload_len = cut;
+		assert_int_equal(mon_command_reply_decode(msg, &got), -EBADMSG);
+	}
+	msg->hdr.payload_len = len;
+	msg->hdr.type = MON_MSG_MAP;
+	assert_int_equal(mon_command_reply_decode(msg, &got), -EBADMSG);
+	msg_free(msg);
+	/* A positive rc is not a reply any monitor sends. */
+	r.rc = 5;
+	msg = mon_command_reply_encode(1, &r);
+	assert_int_equal(mon_command_reply_decode(msg, &got), -EBADMSG);
+	msg_free(msg);
+}
+
+static void test_map_header(void **state)
+{
+	(void)state;
+	struct msg *msg = msg_new(MON_MSG_MAP, 1, 8 + 1 + 2 + 1);
+	uint8_t p[] = { 9, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 'c' };
+	memcpy(msg->payload, p, sizeof(p));
+	struct mon_map_header h;
+	assert_int_equal(mon_map_header_decode(msg, &h), 0);
+	assert_int_equal(h.epoch, 9);
+	assert_int_equal(h.stale, 1);
+	assert_string_equal(h.leader, "c");
+	msg->hdr.payload_len = 10;
+	assert_int_equal(mon_map_header_decode(msg, &h), -EBADMSG);
+	msg_free(msg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_raft_roundtrip_and_truncation),
+		cmocka_unit_test(test_command_reply),
+		cmocka_unit_test(test_map_header),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
