@@ -729,7 +729,7 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 		goto fail;
 	struct raft_params rp = { .id = m->id, .n_nodes = m->n, .election_ticks = election,
 				  .heartbeat_ticks = heartbeat, .snapshot_every = 1000,
-				  .max_append = 256 };
+				  .max_append = 256, .pre_vote = true };
 	uint64_t seed;
 	memcpy(&seed, fsid, sizeof(seed));
 	rp.seed = seed ^ (uint64_t)io_random(loop);

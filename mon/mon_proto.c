@@ -72,7 +72,7 @@ int mon_raft_decode(const struct msg *msg, struct raft_msg *m,
 	dec_get_le64(&d, &m->snap_term);
 	dec_get_le32(&d, &n);
 	dec_get_le32(&d, &snap_len);
-	if (dec_status(&d) || type < RAFT_MSG_VOTE || type > RAFT_MSG_SNAPSHOT_RESP ||
+	if (dec_status(&d) || type < RAFT_MSG_VOTE || type > RAFT_MSG_PREVOTE_RESP ||
 	    n > max || from >= RAFT_MAX_NODES || to >= RAFT_MAX_NODES)
 		return -EBADMSG;
 	m->type = (enum raft_msg_type)type;

@@ -47,6 +47,8 @@ struct raft {
 	uint64_t commit, applied;
 	unsigned elapsed, timeout, heartbeat_elapsed;
 	bool voted_for_me[RAFT_MAX_NODES];
+	bool pre_candidate; /* asking for pre-votes for term + 1 */
+	bool prevoted_for_me[RAFT_MAX_NODES];
 	bool heard[RAFT_MAX_NODES];
 	unsigned silent[RAFT_MAX_NODES]; /* ticks since a peer last answered */
 	uint64_t next[RAFT_MAX_NODES], match[RAFT_MAX_NODES];
@@ -236,6 +238,7 @@ static void raft_become_follower(struct raft *r, uint64_t term, int leader)
 	}
 	r->role = RAFT_FOLLOWER;
 	r->leader = leader;
+	r->pre_candidate = false;
 	r->elapsed = 0;
 	r->timeout = random_timeout(r);
 	if (changed)
@@ -246,6 +249,7 @@ static void raft_become_leader(struct raft *r)
 {
 	r->role = RAFT_LEADER;
 	r->leader = r->p.id;
+	r->pre_candidate = false;
 	for (int i = 0; i < r->p.n_nodes; i++) {
 		r->next[i] = last_index(r) + 1;
 		r->match[i] = 0;
@@ -271,6 +275,7 @@ static void raft_become_leader(struct raft *r)
 static void raft_become_candidate(struct raft *r)
 {
 	r->role = RAFT_CANDIDATE;
+	r->pre_candidate = false;
 	r->term++;
 	r->vote = r->p.id;
 	r->leader = -1;
@@ -294,6 +299,33 @@ static void raft_become_candidate(struct raft *r)
 				      .last_index = last_index(r),
 				      .last_term = last_term(r) };
 		send(r, &m);
+	}
+}
+
+/* The PreVote round: no term change, no vote recorded; a majority of
+ * grants leads to a real candidacy. */
+static void raft_start_prevote(struct raft *r)
+{
+	if (r->leader >= 0) { /* we think it gone, so we grant others too */
+		r->leader = -1;
+		notify(r);
+	}
+	r->pre_candidate = true;
+	memset(r->prevoted_for_me, 0, sizeof(r->prevoted_for_me));
+	r->prevoted_for_me[r->p.id] = true;
+	r->elapsed = 0;
+	r->timeout = random_timeout(r);
+	if (majority(r) == 1) {
+		raft_become_candidate(r);
+		return;
+	}
+	for (int i = 0; i < r->p.n_nodes; i++) {
+		if (i == r->p.id)
+			continue;
+		struct raft_msg m = { .type = RAFT_MSG_PREVOTE, .to = i, .from = r->p.id,
+				      .term = r->term + 1, .last_index = last_index(r),
+				      .last_term = last_term(r) };
+		r->io->send(r->ctx, &m);
 	}
 }
 
@@ -381,6 +413,38 @@ static void on_vote(struct raft *r, const struct raft_msg *m)
 		r->elapsed = 0;
 	struct raft_msg resp = { .type = RAFT_MSG_VOTE_RESP, .to = m->from, .granted = grant };
 	send(r, &resp);
+}
+
+/* Grants a pre-vote to a log at least as up to date as ours, for a term
+ * above ours, unless we are or recently heard from a leader (who would
+ * then be deposed for nothing). Changes nothing here. */
+static void on_prevote(struct raft *r, const struct raft_msg *m)
+{
+	bool leader_alive = r->role == RAFT_LEADER ||
+			    (r->leader >= 0 && r->elapsed < r->p.election_ticks);
+	bool grant = m->term > r->term && !leader_alive &&
+		     log_up_to_date(r, m->last_term, m->last_index);
+	struct raft_msg resp = { .type = RAFT_MSG_PREVOTE_RESP, .to = m->from, .from = r->p.id,
+				 .term = grant ? m->term : r->term, .granted = grant };
+	r->io->send(r->ctx, &resp);
+}
+
+static void on_prevote_resp(struct raft *r, const struct raft_msg *m)
+{
+	if (!m->granted) {
+		if (m->term > r->term) /* a newer term exists: join it */
+			raft_become_follower(r, m->term, -1);
+		return;
+	}
+	if (!r->pre_candidate || r->role == RAFT_LEADER || m->term != r->term + 1 ||
+	    r->prevoted_for_me[m->from])
+		return;
+	r->prevoted_for_me[m->from] = true;
+	int votes = 0;
+	for (int i = 0; i < r->p.n_nodes; i++)
+		votes += r->prevoted_for_me[i];
+	if (votes >= majority(r))
+		raft_become_candidate(r);
 }
 
 static void on_vote_resp(struct raft *r, const struct raft_msg *m)
@@ -566,6 +630,15 @@ void raft_step(struct raft *r, const struct raft_msg *m)
 	if (r->failed || m->to != r->p.id || m->from < 0 || m->from >= r->p.n_nodes ||
 	    m->from == r->p.id)
 		return;
+	/* Pre-votes carry a term nobody is in yet: they must not move ours. */
+	if (m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_PREVOTE_RESP) {
+		if (m->type == RAFT_MSG_PREVOTE)
+			on_prevote(r, m);
+		else
+			on_prevote_resp(r, m);
+		raft_check(r);
+		return;
+	}
 	if (m->term > r->term) {
 		bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT;
 		raft_become_follower(r, m->term, from_leader ? m->from : -1);
@@ -591,6 +664,8 @@ void raft_step(struct raft *r, const struct raft_msg *m)
 	case RAFT_MSG_APPEND_RESP: on_append_resp(r, m); break;
 	case RAFT_MSG_SNAPSHOT: on_snapshot(r, m); break;
 	case RAFT_MSG_SNAPSHOT_RESP: on_snapshot_resp(r, m); break;
+	case RAFT_MSG_PREVOTE:
+	case RAFT_MSG_PREVOTE_RESP: break; /* handled above */
 	}
 	raft_check(r);
 }
@@ -611,7 +686,10 @@ void raft_tick(struct raft *r)
 			raft_check_quorum(r);
 		}
 	} else if (r->elapsed >= r->timeout) {
-		raft_become_candidate(r);
+		if (r->p.pre_vote)
+			raft_start_prevote(r);
+		else
+			raft_become_candidate(r);
 	}
 	raft_check(r);
 }

@@ -42,6 +42,8 @@ enum raft_msg_type {
 	RAFT_MSG_APPEND_RESP,
 	RAFT_MSG_SNAPSHOT,
 	RAFT_MSG_SNAPSHOT_RESP,
+	RAFT_MSG_PREVOTE,	/* term: the one the sender would stand in */
+	RAFT_MSG_PREVOTE_RESP,	/* term: that term when granted, else ours */
 };
 
 /* Entries and snapshot data are borrowed for the duration of a call. */
@@ -105,6 +107,12 @@ struct raft_params {
 	uint64_t snapshot_every; /* applied entries between snapshots; 0 off */
 	size_t max_append;	 /* entries per APPEND */
 	uint64_t seed;		 /* for the randomized election timeouts */
+	/* PreVote (Ongaro's thesis, 9.6): before standing, a node asks
+	 * whether it could win — a log at least as up to date, and voters
+	 * that have not heard from a leader for an election timeout — and
+	 * only then raises its term. A node cut off and coming back then
+	 * does not force an election on a working quorum. */
+	bool pre_vote;
 };
 
 /* What storage held at start-up (borrowed for raft_create's duration). */

@@ -6,7 +6,7 @@
 #     leader and go on committing; the cut-off one, asked from inside its
 #     namespace, cannot commit and serves its last map marked stale.
 #   - Healed, it catches up to exactly the majority's map.
-#   - The same with a follower cut off.
+#   - The same with a follower cut off; its return (PreVote) deposes no one.
 # Needs root (namespaces, veth, bridge). Removes everything it created.
 #   mon_partition.sh BUILD_DIR
 set -euo pipefail
@@ -55,6 +55,10 @@ pools() { # the sorted pool names monitor $1 serves, asked from its namespace
 	cli_in "$1" --mon "$1" --timeout 10 --json pool ls |
 		python3 -c 'import json,sys; print("\n".join(sorted(p["name"] for p in json.load(sys.stdin))))'
 }
+term_of() {
+	cli --mon "$1" --timeout 10 --json mon ls |
+		python3 -c "import json,sys; print([m.get('term', -1) for m in json.load(sys.stdin) if m['name']=='$1'][0])"
+}
 stale_of() {
 	cli_in "$1" --mon "$1" --timeout 10 --json status |
 		python3 -c 'import json,sys; s=json.load(sys.stdin); print(str(s.get("stale", False)).lower())'
@@ -64,6 +68,9 @@ round() { # round NAME ROLE: cut monitor NAME off while changes stream in
 	local cutoff=$1 role=$2 before n=0
 	for k in $(seq 20); do cli --timeout 20 pool create "$role-before-$k" >/dev/null || fail "create"; done
 	converge 1 a b c || fail "no agreement before the partition"
+	local lead_before term_before
+	lead_before=$(leader)
+	term_before=$(term_of "$lead_before")
 	cut "$cutoff"
 	before=$(cli_in "$cutoff" --mon "$cutoff" --timeout 10 --json mon ls |
 		python3 -c "import json,sys; print([m['epoch'] for m in json.load(sys.stdin) if m['name']=='$cutoff'][0])")
@@ -92,6 +99,11 @@ round() { # round NAME ROLE: cut monitor NAME off while changes stream in
 	! grep -qx "$role-minority" "$dir/pools.a" || fail "the minority's change appeared"
 	[ "$(stale_of "$cutoff")" = false ] || fail "mon.$cutoff still marks its map stale"
 	echo "healed: mon.$cutoff caught up to epoch $target; all three serve the same $(wc -l <"$dir/pools.a") pools"
+	if [ "$role" = follower ]; then # PreVote: its return deposes no one
+		[ "$(leader)" = "$lead_before" ] && [ "$(term_of "$lead_before")" = "$term_before" ] ||
+			fail "the returning follower forced an election (leader mon.$lead_before term $term_before, now mon.$(leader) term $(term_of "$(leader)"))"
+		echo "mon.$lead_before still leads in term $term_before: the returning follower forced no election"
+	fi
 }
 
 round "$(leader)" leader

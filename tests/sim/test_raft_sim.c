@@ -203,7 +203,8 @@ static void node_boot(struct sim *s, struct snode *n)
 {
 	struct raft_params p = { .id = n->id, .n_nodes = s->n, .election_ticks = 10,
 				 .heartbeat_ticks = 2, .snapshot_every = 16,
-				 .max_append = 8, .seed = s->seed * 31 + s->now };
+				 .max_append = 8, .seed = s->seed * 31 + s->now,
+				 .pre_vote = s->seed % 4 < 2 }; /* with both node counts */
 	n->mem.on_apply = on_apply;
 	if (raft_mem_boot(&n->mem, &p, &io_ops))
 		FAIL(s, "seed %" PRIu64 ": node %d cannot boot", s->seed, n->id);

@@ -1,8 +1,9 @@
 /* Scripted Raft scenarios with a network the test controls message by
  * message: a plain election and replication, the paper's Figure 8 (a
  * leader must not commit an old-term entry by counting replicas), a
- * follower brought up to date by InstallSnapshot, and a partitioned leader
- * stepping down and losing its uncommitted entries. */
+ * follower brought up to date by InstallSnapshot, a partitioned leader
+ * stepping down and losing its uncommitted entries, and PreVote keeping a
+ * returning follower from deposing a working leader. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +30,7 @@ struct tnet {
 	bool cut[N]; /* isolated: nothing in or out */
 	size_t max_append;
 	uint64_t snapshot_every;
+	bool pre_vote;
 };
 
 static void tsend(void *ctx, const struct raft_msg *m)
@@ -47,7 +49,7 @@ static void boot(struct tnet *net, int i)
 	struct raft_params p = { .id = i, .n_nodes = net->n, .election_ticks = 10,
 				 .heartbeat_ticks = 2, .snapshot_every = net->snapshot_every,
 				 .max_append = net->max_append ? net->max_append : 8,
-				 .seed = 77 };
+				 .seed = 77, .pre_vote = net->pre_vote };
 	net->nodes[i].net = net;
 	net->nodes[i].mem.id = i;
 	assert_int_equal(raft_mem_boot(&net->nodes[i].mem, &p, &tio), 0);
@@ -352,6 +354,73 @@ static void test_partitioned_leader_steps_down(void **state)
 	net_free(net);
 }
 
+/* Ticks every live node once and delivers what that causes. */
+static void tick_all(struct tnet *net)
+{
+	for (int i = 0; i < net->n; i++)
+		raft_tick(R(net, i));
+	deliver_all(net);
+}
+
+/* A follower cut off for many election timeouts, then healed. Returns the
+ * leader's term after the heal minus its term before the cut. */
+static uint64_t cut_follower_and_heal(bool pre_vote)
+{
+	struct tnet *net = net_new(3);
+	net->pre_vote = pre_vote;
+	net_start(net);
+	for (int t = 0; t < 40 && raft_role(R(net, 0)) != RAFT_LEADER; t++) {
+		raft_tick(R(net, 0));
+		deliver_all(net);
+	}
+	assert_int_equal(raft_role(R(net, 0)), RAFT_LEADER);
+	uint64_t term = raft_term(R(net, 0));
+	net->cut[2] = true;
+	for (int t = 0; t < 100; t++)
+		tick_all(net);
+	/* With PreVote the cut-off node asks, hears nothing, and stays put. */
+	if (pre_vote)
+		assert_int_equal(raft_term(R(net, 2)), term);
+	else
+		assert_true(raft_term(R(net, 2)) > term);
+	/* Healed, it stands again before any heartbeat reaches it. Its log is
+	 * as up to date as the others': only their having a live leader stops
+	 * them granting its pre-vote. */
+	net->cut[2] = false;
+	drop_all(net);
+	bool stood = false;
+	for (int t = 0; t < 40 && !stood; t++) {
+		raft_tick(R(net, 2));
+		for (size_t k = 0; k < net->nq; k++)
+			stood |= net->q[k].m.from == 2 && (net->q[k].m.type == RAFT_MSG_PREVOTE ||
+							   net->q[k].m.type == RAFT_MSG_VOTE);
+	}
+	assert_true(stood);
+	for (int t = 0; t < 60; t++)
+		tick_all(net);
+	int l = raft_leader(R(net, 1));
+	assert_true(l >= 0);
+	propose(net, l, 7);
+	for (int t = 0; t < 5; t++)
+		tick_all(net);
+	assert_true(l >= 0);
+	assert_int_equal(raft_leader(R(net, 2)), l);
+	assert_int_equal(raft_commit_index(R(net, 2)), raft_commit_index(R(net, l)));
+	uint64_t moved = raft_term(R(net, l)) - term;
+	if (pre_vote)
+		assert_int_equal(l, 0); /* never deposed */
+	net_free(net);
+	return moved;
+}
+
+static void test_prevote_cut_follower_does_not_disrupt(void **state)
+{
+	(void)state;
+	assert_int_equal(cut_follower_and_heal(true), 0);
+	/* The same without PreVote: the returning node forces an election. */
+	assert_true(cut_follower_and_heal(false) > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_figure8),
 		cmocka_unit_test(test_snapshot_install),
 		cmocka_unit_test(test_partitioned_leader_steps_down),
+		cmocka_unit_test(test_prevote_cut_follower_does_not_disrupt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
