@@ -9,6 +9,8 @@
  *   osd out|in|rm ID             take an OSD out of / into data placement, forget it
  *   pool create NAME [--size N] [--min-size N] [--ec K+M] [--pg-num N] [--block-size S]
  *   pool ls | pool rm NAME | pool set NAME size|min_size|pg_num VALUE
+ *   volume create NAME --size SIZE [--pool POOL] | ls | info NAME | resize NAME SIZE
+ *   volume rm NAME | rename NAME NEW | snap create|rm NAME SNAP | clone NAME SNAP NEW
  *   auth add client.NAME [--caps CAPS] | auth ls | auth caps NAME CAPS | auth rm NAME
  *
  * Exit status 0 on success; otherwise one line on stderr and non-zero. */
@@ -43,6 +45,12 @@ static const char usage_text[] =
 	"  pool ls                         pools\n"
 	"  pool rm NAME                    remove an empty pool\n"
 	"  pool set NAME size|min_size|pg_num VALUE\n"
+	"  volume create NAME --size SIZE [--pool POOL]\n"
+	"                                  a thin volume (pool default rbd), e.g. 10G\n"
+	"  volume ls | volume info NAME    volumes; one with its snapshots\n"
+	"  volume resize NAME SIZE | volume rm NAME | volume rename NAME NEW\n"
+	"  volume snap create|rm NAME SNAP a snapshot of a volume\n"
+	"  volume clone NAME SNAP NEW      a new volume from a snapshot\n"
 	"  auth add client.NAME [--caps CAPS]\n"
 	"                                  a key for a client, printed once as a\n"
 	"                                  keyring section; CAPS like 'mon=r osd=rw'\n"
@@ -426,6 +434,165 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
 	return run_command(c, &cmd);
 }
 
+/* --- volumes ----------------------------------------------------------------------- */
+
+static const char *pool_name_of(const struct cluster_map *m, uint32_t id)
+{
+	for (uint32_t i = 0; i < m->n_pools; i++)
+		if (m->pools[i].id == id)
+			return m->pools[i].name;
+	return "?";
+}
+
+static const struct map_volume *volume_by_inode(const struct cluster_map *m, uint64_t inode)
+{
+	for (uint32_t i = 0; i < m->n_volumes; i++)
+		if (m->volumes[i].inode == inode)
+			return &m->volumes[i];
+	return NULL;
+}
+
+static void print_volume(const struct cluster_map *m, const struct map_volume *v, bool json,
+			 bool first, bool detail)
+{
+	const struct map_volume *parent = v->parent_inode ? volume_by_inode(m, v->parent_inode) : NULL;
+	const char *psnap = "";
+	for (uint32_t k = 0; parent && k < parent->n_snaps; k++)
+		if (parent->snaps[k].id == v->parent_snap)
+			psnap = parent->snaps[k].name;
+	if (json) {
+		printf("%s{\"name\": ", first ? "" : ", ");
+		json_str(v->name);
+		printf(", \"inode\": %" PRIu64 ", \"size\": %" PRIu64 ", \"pool\": ", v->inode,
+		       v->size);
+		json_str(pool_name_of(m, v->pool));
+		printf(", \"parent\": ");
+		if (parent) {
+			printf("{\"volume\": ");
+			json_str(parent->name);
+			printf(", \"snapshot\": ");
+			json_str(psnap);
+			printf("}");
+		} else {
+			printf("null");
+		}
+		printf(", \"snapshots\": [");
+		for (uint32_t k = 0; k < v->n_snaps; k++) {
+			printf("%s{\"id\": %u, \"name\": ", k ? ", " : "", v->snaps[k].id);
+			json_str(v->snaps[k].name);
+			printf(", \"size\": %" PRIu64 "}", v->snaps[k].size);
+		}
+		printf("]}");
+		return;
+	}
+	printf("%-20s %10.1f GiB  pool %-12s %u snapshots", v->name, v->size / 1073741824.0,
+	       pool_name_of(m, v->pool), v->n_snaps);
+	if (parent)
+		printf("  clone of %s@%s", parent->name, psnap);
+	printf("\n");
+	for (uint32_t k = 0; detail && k < v->n_snaps; k++)
+		printf("  @%-18s id %-4u %10.1f GiB\n", v->snaps[k].name, v->snaps[k].id,
+		       v->snaps[k].size / 1073741824.0);
+}
+
+static int cmd_volume_show(struct cli *c, const char *name)
+{
+	struct cluster_map m;
+	bool stale;
+	char leader[64];
+	if (get_map(c, &m, &stale, leader, sizeof(leader)))
+		return 1;
+	int rc = 0;
+	if (name) {
+		const struct map_volume *v = map_volume_by_name(&m, name);
+		if (v)
+			print_volume(&m, v, c->json, true, true);
+		else
+			rc = die("volume '%s' does not exist", name);
+		if (v && c->json)
+			printf("\n");
+	} else {
+		if (c->json)
+			printf("[");
+		for (uint32_t i = 0; i < m.n_volumes; i++)
+			print_volume(&m, &m.volumes[i], c->json, i == 0, false);
+		if (c->json)
+			printf("]\n");
+	}
+	map_free(&m);
+	return rc;
+}
+
+static int copy_name(char *dst, size_t cap, const char *src)
+{
+	if (strlen(src) >= cap)
+		return die("name too long: '%s'", src);
+	snprintf(dst, cap, "%s", src);
+	return 0;
+}
+
+static int cmd_volume(struct cli *c, int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: basalt volume create NAME --size SIZE [--pool POOL] | ls | info NAME |\n"
+		"       resize NAME SIZE | rm NAME | rename NAME NEW |\n"
+		"       snap create|rm NAME SNAP | clone NAME SNAP NEW";
+	const char *sub = argc ? argv[0] : "";
+	struct map_cmd cmd = { 0 };
+	uint64_t size = 0;
+	if (strcmp(sub, "ls") == 0 && argc == 1)
+		return cmd_volume_show(c, NULL);
+	if (strcmp(sub, "info") == 0 && argc == 2)
+		return cmd_volume_show(c, argv[1]);
+	if (strcmp(sub, "create") == 0 && argc >= 2) {
+		cmd.type = MAP_CMD_VOLUME_CREATE;
+		const char *pool = "rbd";
+		for (int i = 2; i < argc; i += 2) {
+			if (i + 1 >= argc)
+				return die("%s", usage);
+			if (strcmp(argv[i], "--size") == 0 && !cfg_parse_size(argv[i + 1], &size))
+				cmd.size = size;
+			else if (strcmp(argv[i], "--pool") == 0)
+				pool = argv[i + 1];
+			else
+				return die("bad option or value: %s %s", argv[i], argv[i + 1]);
+		}
+		if (!cmd.size)
+			return die("volume create needs --size, e.g. --size 10G");
+		if (copy_name(cmd.pool_name, sizeof(cmd.pool_name), pool))
+			return 1;
+	} else if (strcmp(sub, "resize") == 0 && argc == 3) {
+		cmd.type = MAP_CMD_VOLUME_RESIZE;
+		if (cfg_parse_size(argv[2], &cmd.value))
+			return die("expected a size such as 10G, got '%s'", argv[2]);
+	} else if (strcmp(sub, "rm") == 0 && argc == 2) {
+		cmd.type = MAP_CMD_VOLUME_RM;
+	} else if (strcmp(sub, "rename") == 0 && argc == 3) {
+		cmd.type = MAP_CMD_VOLUME_RENAME;
+		if (copy_name(cmd.new_name, sizeof(cmd.new_name), argv[2]))
+			return 1;
+	} else if (strcmp(sub, "snap") == 0 && argc == 4 &&
+		   (strcmp(argv[1], "create") == 0 || strcmp(argv[1], "rm") == 0)) {
+		cmd.type = strcmp(argv[1], "create") == 0 ? MAP_CMD_SNAP_CREATE : MAP_CMD_SNAP_RM;
+		if (copy_name(cmd.name, sizeof(cmd.name), argv[2]) ||
+		    copy_name(cmd.snap, sizeof(cmd.snap), argv[3]))
+			return 1;
+		return run_command(c, &cmd);
+	} else if (strcmp(sub, "clone") == 0 && argc == 4) {
+		cmd.type = MAP_CMD_VOLUME_CLONE;
+		if (copy_name(cmd.src, sizeof(cmd.src), argv[1]) ||
+		    copy_name(cmd.snap, sizeof(cmd.snap), argv[2]) ||
+		    copy_name(cmd.name, sizeof(cmd.name), argv[3]))
+			return 1;
+		return run_command(c, &cmd);
+	} else {
+		return die("%s", usage);
+	}
+	if (copy_name(cmd.name, sizeof(cmd.name), argv[1]))
+		return 1;
+	return run_command(c, &cmd);
+}
+
 /* --- client keys ------------------------------------------------------------------- */
 
 static int cmd_auth_ls(struct cli *c)
@@ -575,6 +742,8 @@ int main(int argc, char **argv)
 		rc = cmd_pool(&c, rest, args);
 	else if (strcmp(cmd, "auth") == 0)
 		rc = cmd_auth(&c, rest, args);
+	else if (strcmp(cmd, "volume") == 0)
+		rc = cmd_volume(&c, rest, args);
 	else
 		rc = die("unknown command '%s' (basalt --help lists them)", cmd);
 	monc_close(c.mc);

@@ -103,6 +103,16 @@ int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
 	case MAP_CMD_AUTH_RM:
 		enc_put_str(&e, c->name);
 		break;
+	case MAP_CMD_SNAP_CREATE:
+	case MAP_CMD_SNAP_RM:
+		enc_put_str(&e, c->name);
+		enc_put_str(&e, c->snap);
+		break;
+	case MAP_CMD_VOLUME_CLONE:
+		enc_put_str(&e, c->name);
+		enc_put_str(&e, c->src);
+		enc_put_str(&e, c->snap);
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -189,6 +199,16 @@ int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *c)
 		break;
 	case MAP_CMD_AUTH_RM:
 		dec_get_str(&d, c->name, sizeof(c->name));
+		break;
+	case MAP_CMD_SNAP_CREATE:
+	case MAP_CMD_SNAP_RM:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_str(&d, c->snap, sizeof(c->snap));
+		break;
+	case MAP_CMD_VOLUME_CLONE:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_str(&d, c->src, sizeof(c->src));
+		dec_get_str(&d, c->snap, sizeof(c->snap));
 		break;
 	default:
 		return -EBADMSG;
@@ -420,6 +440,65 @@ static int check_pool_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 	return check_pool_params(&q, err, len);
 }
 
+static int snap_index(const struct map_volume *v, const char *name)
+{
+	for (uint32_t i = 0; i < v->n_snaps; i++)
+		if (strcmp(v->snaps[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* A clone of V's snapshot SNAP, or NULL. */
+static const struct map_volume *clone_of(const struct cluster_map *m, const struct map_volume *v,
+					 uint32_t snap)
+{
+	for (uint32_t i = 0; i < m->n_volumes; i++)
+		if (m->volumes[i].parent_inode == v->inode && m->volumes[i].parent_snap == snap)
+			return &m->volumes[i];
+	return NULL;
+}
+
+static int check_snap(const struct cluster_map *m, const struct map_volume *v,
+		      const struct map_cmd *c, char *err, size_t len)
+{
+	int si = snap_index(v, c->snap);
+	if (c->type == MAP_CMD_SNAP_CREATE) {
+		if (!name_ok(c->snap))
+			return why_set(err, len, -EINVAL, "'%s' is not a valid snapshot name", c->snap);
+		if (si >= 0)
+			return why_set(err, len, -EEXIST, "volume '%s' already has a snapshot '%s'",
+				       v->name, c->snap);
+		if (v->n_snaps >= MAP_MAX_SNAPS)
+			return why_set(err, len, -ENOSPC, "volume '%s' has %u snapshots, the most it may",
+				       v->name, MAP_MAX_SNAPS);
+		return 0;
+	}
+	if (si < 0)
+		return why_set(err, len, -ENOENT, "volume '%s' has no snapshot '%s'", v->name, c->snap);
+	const struct map_volume *child = clone_of(m, v, v->snaps[si].id);
+	if (child)
+		return why_set(err, len, -EBUSY, "snapshot '%s' of '%s' is the parent of clone '%s'",
+			       c->snap, v->name, child->name);
+	return 0;
+}
+
+static int check_clone(const struct cluster_map *m, const struct map_cmd *c, char *err,
+		       size_t len)
+{
+	if (!name_ok(c->name))
+		return why_set(err, len, -EINVAL, "'%s' is not a valid volume name", c->name);
+	if (volume_index(m, c->name) >= 0)
+		return why_set(err, len, -EEXIST, "volume '%s' already exists", c->name);
+	if (m->n_volumes >= MAP_MAX_VOLUMES)
+		return why_set(err, len, -ENOSPC, "too many volumes");
+	int pi = volume_index(m, c->src);
+	if (pi < 0)
+		return why_set(err, len, -ENOENT, "volume '%s' does not exist", c->src);
+	if (snap_index(&m->volumes[pi], c->snap) < 0)
+		return why_set(err, len, -ENOENT, "volume '%s' has no snapshot '%s'", c->src, c->snap);
+	return 0;
+}
+
 static int check_volume_cmd(const struct cluster_map *m, const struct map_cmd *c, char *err,
 			    size_t len)
 {
@@ -438,8 +517,16 @@ static int check_volume_cmd(const struct cluster_map *m, const struct map_cmd *c
 			return why_set(err, len, -EINVAL, "a volume size is a multiple of 512 bytes up to 1 EiB");
 		return 0;
 	}
+	if (c->type == MAP_CMD_VOLUME_CLONE)
+		return check_clone(m, c, err, len);
 	if (vi < 0)
 		return why_set(err, len, -ENOENT, "volume '%s' does not exist", c->name);
+	const struct map_volume *v = &m->volumes[vi];
+	if (c->type == MAP_CMD_SNAP_CREATE || c->type == MAP_CMD_SNAP_RM)
+		return check_snap(m, v, c, err, len);
+	if (c->type == MAP_CMD_VOLUME_RM && v->n_snaps)
+		return why_set(err, len, -EBUSY, "volume '%s' has %u snapshots: remove them first",
+			       c->name, v->n_snaps);
 	if (c->type == MAP_CMD_VOLUME_RESIZE &&
 	    (!c->value || c->value % 512 || c->value > (1ULL << 60)))
 		return why_set(err, len, -EINVAL, "a volume size is a multiple of 512 bytes up to 1 EiB");
@@ -489,6 +576,10 @@ int map_check(const struct cluster_map *m, const struct map_cmd *c, char *err, s
 	case MAP_CMD_VOLUME_RM:
 	case MAP_CMD_VOLUME_RESIZE:
 	case MAP_CMD_VOLUME_RENAME:
+		return check_volume_cmd(m, c, err, len);
+	case MAP_CMD_SNAP_CREATE:
+	case MAP_CMD_SNAP_RM:
+	case MAP_CMD_VOLUME_CLONE:
 		return check_volume_cmd(m, c, err, len);
 	case MAP_CMD_AUTH_ADD:
 	case MAP_CMD_AUTH_CAPS:
@@ -602,17 +693,44 @@ static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
 {
 	int vi = volume_index(m, c->name);
 	switch (c->type) {
-	case MAP_CMD_VOLUME_CREATE: {
+	case MAP_CMD_VOLUME_CREATE:
+	case MAP_CMD_VOLUME_CLONE: {
 		struct map_volume *v = realloc(m->volumes, (m->n_volumes + 1) * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
 		m->volumes = v;
-		v = &m->volumes[m->n_volumes++];
+		v = &m->volumes[m->n_volumes];
 		memset(v, 0, sizeof(*v));
 		snprintf(v->name, sizeof(v->name), "%s", c->name);
 		v->inode = ++m->next_inode;
-		v->size = c->size;
-		v->pool = m->pools[pool_index(m, c->pool_name)].id;
+		if (c->type == MAP_CMD_VOLUME_CREATE) {
+			v->size = c->size;
+			v->pool = m->pools[pool_index(m, c->pool_name)].id;
+		} else {
+			const struct map_volume *p = &m->volumes[volume_index(m, c->src)];
+			const struct map_snap *s = &p->snaps[snap_index(p, c->snap)];
+			v->size = s->size;
+			v->pool = p->pool;
+			v->parent_inode = p->inode;
+			v->parent_snap = s->id;
+		}
+		m->n_volumes++;
+		break;
+	}
+	case MAP_CMD_SNAP_CREATE: {
+		struct map_volume *v = &m->volumes[vi];
+		struct map_snap *s = &v->snaps[v->n_snaps++];
+		s->id = ++v->next_snap;
+		snprintf(s->name, sizeof(s->name), "%s", c->snap);
+		s->size = v->size;
+		break;
+	}
+	case MAP_CMD_SNAP_RM: {
+		struct map_volume *v = &m->volumes[vi];
+		int si = snap_index(v, c->snap);
+		memmove(&v->snaps[si], &v->snaps[si + 1],
+			(v->n_snaps - (uint32_t)si - 1) * sizeof(v->snaps[0]));
+		v->n_snaps--;
 		break;
 	}
 	case MAP_CMD_VOLUME_RM:
@@ -680,7 +798,7 @@ int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t 
 		rc = apply_osd(m, c);
 	else if (c->type <= MAP_CMD_POOL_SET)
 		rc = apply_pool(m, c);
-	else if (c->type <= MAP_CMD_VOLUME_RENAME)
+	else if (c->type <= MAP_CMD_VOLUME_RENAME || c->type >= MAP_CMD_SNAP_CREATE)
 		rc = apply_volume(m, c);
 	else
 		rc = apply_auth(m, c);
@@ -768,6 +886,15 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 		enc_put_le64(e, v->inode);
 		enc_put_le64(e, v->size);
 		enc_put_le32(e, v->pool);
+		enc_put_le64(e, v->parent_inode);
+		enc_put_le32(e, v->parent_snap);
+		enc_put_le32(e, v->next_snap);
+		enc_put_le32(e, v->n_snaps);
+		for (uint32_t k = 0; k < v->n_snaps; k++) {
+			enc_put_le32(e, v->snaps[k].id);
+			enc_put_str(e, v->snaps[k].name);
+			enc_put_le64(e, v->snaps[k].size);
+		}
 	}
 	enc_put_le32(e, m->n_keys);
 	for (uint32_t i = 0; i < m->n_keys; i++) {
@@ -783,12 +910,20 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 	}
 }
 
+static size_t snaps_bytes(const struct cluster_map *m)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < m->n_volumes; i++)
+		n += m->volumes[i].n_snaps * (size_t)(4 + 2 + MAP_NAME_MAX + 8);
+	return n;
+}
+
 static int encode_whole(const struct cluster_map *m, uint8_t **buf, size_t *len, bool secrets)
 {
 	struct enc e;
 	enc_init(&e, NULL, 0);
 	size_t cap = 4096 + MAP_RECENT * 16 + (size_t)m->n_osds * 300 +
-		     (size_t)m->n_pools * 120 + (size_t)m->n_volumes * 100 +
+		     (size_t)m->n_pools * 120 + (size_t)m->n_volumes * 140 + snaps_bytes(m) +
 		     (size_t)m->n_keys * (MAP_NAME_MAX + MAP_CAPS_MAX + 40);
 	*buf = malloc(cap);
 	if (!*buf)
@@ -875,6 +1010,17 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 		dec_get_le64(d, &v->inode);
 		dec_get_le64(d, &v->size);
 		dec_get_le32(d, &v->pool);
+		dec_get_le64(d, &v->parent_inode);
+		dec_get_le32(d, &v->parent_snap);
+		dec_get_le32(d, &v->next_snap);
+		dec_get_le32(d, &v->n_snaps);
+		if (v->n_snaps > MAP_MAX_SNAPS)
+			return -EBADMSG;
+		for (uint32_t k = 0; k < v->n_snaps; k++) {
+			dec_get_le32(d, &v->snaps[k].id);
+			dec_get_str(d, v->snaps[k].name, sizeof(v->snaps[k].name));
+			dec_get_le64(d, &v->snaps[k].size);
+		}
 	}
 	dec_get_le32(d, &n);
 	if (dec_status(d) || n > MAP_MAX_KEYS || !(m->keys = calloc(n ? n : 1, sizeof(*m->keys))))

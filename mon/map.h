@@ -52,11 +52,26 @@ struct map_pool {
 	uint32_t block_size;
 };
 
+#define MAP_MAX_SNAPS 32 /* per volume */
+
+struct map_snap {
+	uint32_t id; /* per volume, never reused */
+	char name[MAP_NAME_MAX];
+	uint64_t size; /* the volume's size when taken */
+};
+
 struct map_volume {
 	char name[MAP_NAME_MAX];
 	uint64_t inode;
 	uint64_t size;
 	uint32_t pool;
+	/* A clone reads through to its parent's snapshot where it has not
+	 * written: (parent_inode, parent_snap); 0 when it has no parent. */
+	uint64_t parent_inode;
+	uint32_t parent_snap;
+	uint32_t next_snap;
+	uint32_t n_snaps;
+	struct map_snap snaps[MAP_MAX_SNAPS];
 };
 
 /* Commands applied recently, by (client, request): a client that resends
@@ -115,7 +130,11 @@ enum map_cmd_type {
 	MAP_CMD_AUTH_ADD,
 	MAP_CMD_AUTH_CAPS,
 	MAP_CMD_AUTH_RM,
+	MAP_CMD_SNAP_CREATE,
+	MAP_CMD_SNAP_RM,
+	MAP_CMD_VOLUME_CLONE,
 };
+#define MAP_CMD_LAST MAP_CMD_VOLUME_CLONE
 
 /* Why an OSD is marked down or out (map_cmd.flag). */
 enum map_osd_reason {
@@ -145,9 +164,11 @@ struct map_cmd {
 	uint8_t flag;			/* OSD_DOWN, OSD_OUT: enum map_osd_reason */
 	uint8_t secret[32];		/* AUTH_ADD (name is the entity) */
 	char caps[MAP_CAPS_MAX];	/* AUTH_ADD, AUTH_CAPS */
+	char snap[MAP_NAME_MAX];	/* SNAP_*, VOLUME_CLONE: the snapshot */
+	char src[MAP_NAME_MAX];		/* VOLUME_CLONE: the parent volume */
 };
 
-#define MAP_CMD_MAX_LEN 512
+#define MAP_CMD_MAX_LEN 640
 
 /* Encodes CMD into BUF; returns the length, or -EMSGSIZE. */
 int map_cmd_encode(const struct map_cmd *cmd, uint8_t *buf, size_t cap);

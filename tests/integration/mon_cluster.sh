@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Three real monitors on loopback. A stream of pool creations from the CLI
+# Three real monitors on loopback. A stream of pool and volume creations
+# from the CLI
 # runs while the leader is killed with SIGKILL (and later restarted); every
 # change the CLI saw acknowledged must be in the final map on all three, and
 # none applied twice (one epoch per pool). Then a minority (two monitors
@@ -14,7 +15,13 @@ dir=$(mktemp -d /tmp/basalt-mon-test.XXXXXX)
 trap 'cluster_cleanup; rm -rf "$dir"' EXIT
 cluster_conf_local
 start() { mon_start "$1"; }
-pools_of() { cli --mon "$1" --timeout 10 --json pool ls | python3 -c 'import json,sys; print("\n".join(sorted(p["name"] for p in json.load(sys.stdin))))'; }
+# Everything monitor $1 holds, one "pool NAME" or "volume NAME" per line.
+pools_of() {
+	{
+		cli --mon "$1" --timeout 10 --json pool ls | python3 -c 'import json,sys; print("\n".join("pool " + p["name"] for p in json.load(sys.stdin)))'
+		cli --mon "$1" --timeout 10 --json volume ls | python3 -c 'import json,sys; print("\n".join("volume " + v["name"] for v in json.load(sys.stdin)))'
+	} | grep -v '^$' | sort
+}
 
 mon_mkfs_all a b c
 for m in a b c; do start $m; done
@@ -22,7 +29,8 @@ l=$(leader) || fail "no leader elected"
 echo "leader: mon.$l"
 
 # 1. A stream of changes while the leader dies and comes back.
-: >"$dir/acked"; : >"$dir/unknown"
+cli pool create base >/dev/null || fail "cannot create the first pool"
+echo "pool base" >"$dir/acked"; : >"$dir/unknown"
 killed=
 for i in $(seq 1 "$count"); do
 	if [ "$i" -eq $((count / 3)) ]; then
@@ -34,14 +42,21 @@ for i in $(seq 1 "$count"); do
 		start "$killed"
 		echo "restarted mon.$killed"
 	fi
-	if cli --timeout 20 pool create "p$i" >/dev/null 2>"$dir/err"; then
-		echo "p$i" >>"$dir/acked"
+	# Pools and volumes alternate; every name is distinct, so each acked
+	# change is one name in the final map and one epoch.
+	if [ $((i % 2)) -eq 0 ]; then
+		what=(volume create "v$i" --pool base --size 1G) name="volume v$i"
 	else
-		echo "p$i" >>"$dir/unknown"
-		echo "p$i: $(cat "$dir/err")"
+		what=(pool create "p$i") name="pool p$i"
+	fi
+	if cli --timeout 20 "${what[@]}" >/dev/null 2>"$dir/err"; then
+		echo "$name" >>"$dir/acked"
+	else
+		echo "$name" >>"$dir/unknown"
+		echo "$name: $(cat "$dir/err")"
 	fi
 done
-echo "acknowledged $(wc -l <"$dir/acked") of $count (unknown outcome: $(wc -l <"$dir/unknown"))"
+echo "acknowledged $(($(wc -l <"$dir/acked") - 1)) of $count (unknown outcome: $(wc -l <"$dir/unknown"))"
 
 # All three converge on one map.
 converge "$(wc -l <"$dir/acked")" a b c || fail "the monitors do not converge"
@@ -51,8 +66,8 @@ cmp -s "$dir/pools.a" "$dir/pools.b" && cmp -s "$dir/pools.b" "$dir/pools.c" || 
 missing=$(sort "$dir/acked" | comm -23 - "$dir/pools.a" | wc -l)
 [ "$missing" -eq 0 ] || fail "$missing acknowledged changes are missing"
 npools=$(wc -l <"$dir/pools.a")
-[ "$ea" -eq "$npools" ] || fail "epoch $ea but $npools pools: a change was applied twice or lost"
-echo "all three at epoch $ea with $npools pools; every acknowledged change present, none twice"
+[ "$ea" -eq "$npools" ] || fail "epoch $ea but $npools pools and volumes: a change was applied twice or lost"
+echo "all three at epoch $ea with $npools pools and volumes; every acknowledged change present, none twice"
 
 # 2. A minority cannot commit; the frozen monitors catch up.
 l=$(leader)
@@ -70,7 +85,7 @@ converge $((after + 1)) a b c || fail "the frozen monitors did not catch up"
 
 for m in a b c; do pools_of $m >"$dir/pools.$m"; done
 cmp -s "$dir/pools.a" "$dir/pools.b" && cmp -s "$dir/pools.b" "$dir/pools.c" || fail "no catch-up"
-grep -qx healed "$dir/pools.a" || fail "the healed change is missing"
+grep -qx "pool healed" "$dir/pools.a" || fail "the healed change is missing"
 echo "healed: all three agree again ($(wc -l <"$dir/pools.a") pools)"
 
 # 3. Cold restart of all three keeps the map.
@@ -84,5 +99,32 @@ converge "$epoch" a b c || fail "the monitors did not come back to epoch $epoch"
 pools_of a >"$dir/pools.after"
 cmp -s "$dir/pools.a" "$dir/pools.after" || fail "the map changed across a cold restart"
 cli --timeout 20 pool create after-restart >/dev/null || fail "no commit after a cold restart"
-echo "cold restart: $(wc -l <"$dir/pools.after") pools kept"
+echo "cold restart: $(wc -l <"$dir/pools.after") pools and volumes kept"
+
+# 4. Volume life cycle from the CLI: sizes, snapshots, clones, refusals.
+vjson() { cli --json volume info "$1" | python3 -c "import json,sys; v=json.load(sys.stdin); print($2)"; }
+refused() { # refused "TEXT" ARGS...
+	local want=$1
+	shift
+	if cli "$@" >/dev/null 2>"$dir/err"; then fail "'$*' succeeded"; fi
+	grep -qF "$want" "$dir/err" || fail "'$*': $(cat "$dir/err"), expected '$want'"
+}
+cli volume create gold --pool base --size 10G >/dev/null
+cli volume snap create gold v1 >/dev/null
+cli volume resize gold 20G >/dev/null
+cli volume clone gold v1 vm-a >/dev/null
+[ "$(vjson vm-a 'v["size"], v["parent"]["volume"], v["parent"]["snapshot"], v["pool"]')" = "10737418240 gold v1 base" ] ||
+	fail "clone: $(cli --json volume info vm-a)"
+[ "$(vjson gold 'v["size"], [s["name"] for s in v["snapshots"]]')" = "21474836480 ['v1']" ] ||
+	fail "gold: $(cli --json volume info gold)"
+refused "snapshot 'v1' of 'gold' is the parent of clone 'vm-a'" volume snap rm gold v1
+refused "volume 'gold' has 1 snapshots: remove them first" volume rm gold
+refused "volume create needs --size" volume create x --pool base
+refused "pool 'nope' does not exist" volume create x --pool nope --size 1G
+cli volume rename vm-a vm-b >/dev/null
+cli volume rm vm-b >/dev/null
+cli volume snap rm gold v1 >/dev/null
+cli volume rm gold >/dev/null
+refused "volume 'gold' does not exist" volume info gold
+echo "volumes: create, snapshot, resize, clone, rename and remove, with refusals that say why"
 echo PASS

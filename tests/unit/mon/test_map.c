@@ -75,6 +75,9 @@ static void test_cmd_encoding(void **state)
 		{ .type = MAP_CMD_AUTH_ADD, .name = "client.vm", .secret = { 1, 2, 3 }, .caps = "mon=r osd=rw" },
 		{ .type = MAP_CMD_AUTH_CAPS, .name = "client.vm", .caps = "mon=rw" },
 		{ .type = MAP_CMD_AUTH_RM, .name = "client.vm" },
+		{ .type = MAP_CMD_SNAP_CREATE, .name = "vm1", .snap = "before-upgrade" },
+		{ .type = MAP_CMD_SNAP_RM, .name = "vm1", .snap = "before-upgrade" },
+		{ .type = MAP_CMD_VOLUME_CLONE, .name = "vm9", .src = "vm1", .snap = "gold" },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		uint8_t buf[MAP_CMD_MAX_LEN];
@@ -295,12 +298,80 @@ static void test_keys_and_caps(void **state)
 	map_free(&m);
 }
 
+static void test_snapshots_and_clones(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	expect(&m, pool_cmd("rbd", 3, 2), 0, NULL);
+	struct map_cmd vol = { .type = MAP_CMD_VOLUME_CREATE, .name = "base", .pool_name = "rbd",
+			       .size = 1 << 30 };
+	expect(&m, vol, 0, NULL);
+	struct map_cmd snap = { .type = MAP_CMD_SNAP_CREATE, .name = "base", .snap = "gold" };
+	expect(&m, snap, 0, NULL);
+	expect(&m, snap, -EEXIST, "volume 'base' already has a snapshot 'gold'");
+	snprintf(snap.snap, sizeof(snap.snap), "bad name");
+	expect(&m, snap, -EINVAL, "'bad name' is not a valid snapshot name");
+	snprintf(snap.name, sizeof(snap.name), "nope");
+	expect(&m, snap, -ENOENT, "volume 'nope' does not exist");
+	/* A snapshot keeps the size it was taken at. */
+	struct map_cmd grow = { .type = MAP_CMD_VOLUME_RESIZE, .name = "base", .value = 2ULL << 30 };
+	expect(&m, grow, 0, NULL);
+	const struct map_volume *b = map_volume_by_name(&m, "base");
+	assert_int_equal(b->n_snaps, 1);
+	assert_int_equal(b->snaps[0].id, 1);
+	assert_int_equal(b->snaps[0].size, 1 << 30);
+	/* A clone of it: same pool, the snapshot's size, a new inode. */
+	struct map_cmd clone = { .type = MAP_CMD_VOLUME_CLONE, .name = "vm1", .src = "base",
+				 .snap = "gold" };
+	expect(&m, clone, 0, NULL);
+	expect(&m, clone, -EEXIST, "volume 'vm1' already exists");
+	snprintf(clone.name, sizeof(clone.name), "vm2");
+	snprintf(clone.snap, sizeof(clone.snap), "silver");
+	expect(&m, clone, -ENOENT, "volume 'base' has no snapshot 'silver'");
+	b = map_volume_by_name(&m, "base");
+	const struct map_volume *c = map_volume_by_name(&m, "vm1");
+	assert_int_equal(c->parent_inode, b->inode);
+	assert_int_equal(c->parent_snap, 1);
+	assert_int_equal(c->size, 1 << 30);
+	assert_int_equal(c->pool, b->pool);
+	assert_true(c->inode > b->inode);
+	/* Neither the snapshot nor its volume go while the clone needs them. */
+	struct map_cmd srm = { .type = MAP_CMD_SNAP_RM, .name = "base", .snap = "gold" };
+	expect(&m, srm, -EBUSY, "snapshot 'gold' of 'base' is the parent of clone 'vm1'");
+	struct map_cmd vrm = { .type = MAP_CMD_VOLUME_RM, .name = "base" };
+	expect(&m, vrm, -EBUSY, "volume 'base' has 1 snapshots: remove them first");
+	struct map_cmd crm = { .type = MAP_CMD_VOLUME_RM, .name = "vm1" };
+	expect(&m, crm, 0, NULL);
+	expect(&m, srm, 0, NULL);
+	expect(&m, srm, -ENOENT, "volume 'base' has no snapshot 'gold'");
+	expect(&m, vrm, 0, NULL);
+	/* Snapshot ids are never reused within a volume; a volume holds at
+	 * most MAP_MAX_SNAPS. */
+	expect(&m, vol, 0, NULL);
+	struct map_cmd s2 = { .type = MAP_CMD_SNAP_CREATE, .name = "base" };
+	for (int i = 0; i < MAP_MAX_SNAPS; i++) {
+		snprintf(s2.snap, sizeof(s2.snap), "s%d", i);
+		expect(&m, s2, 0, NULL);
+	}
+	snprintf(s2.snap, sizeof(s2.snap), "one-more");
+	expect(&m, s2, -ENOSPC, NULL);
+	struct map_cmd s2rm = { .type = MAP_CMD_SNAP_RM, .name = "base", .snap = "s0" };
+	expect(&m, s2rm, 0, NULL);
+	expect(&m, s2, 0, NULL);
+	b = map_volume_by_name(&m, "base");
+	assert_int_equal(b->snaps[b->n_snaps - 1].id, MAP_MAX_SNAPS + 1);
+	map_free(&m);
+}
+
 static void random_cmd(uint64_t *rng, struct map_cmd *c)
 {
 	*rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
 	uint64_t r = *rng >> 33;
 	memset(c, 0, sizeof(*c));
-	c->type = (enum map_cmd_type)(1 + r % MAP_CMD_AUTH_RM);
+	c->type = (enum map_cmd_type)(1 + r % MAP_CMD_LAST);
+	snprintf(c->snap, sizeof(c->snap), "s%u", (unsigned)(r / 11 % 3));
+	snprintf(c->src, sizeof(c->src), "n%u", (unsigned)(r / 13 % 5));
 	c->time_ms = r % 100000;
 	c->flag = (uint8_t)(r / 3 % 4);
 	snprintf(c->caps, sizeof(c->caps), "%s", r % 3 ? "mon=r" : "osd=rw");
@@ -412,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_osds),
 		cmocka_unit_test(test_volumes),
 		cmocka_unit_test(test_keys_and_caps),
+		cmocka_unit_test(test_snapshots_and_clones),
 		cmocka_unit_test(test_determinism_and_encoding),
 		cmocka_unit_test(test_duplicates_applied_once),
 	};
