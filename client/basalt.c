@@ -11,6 +11,7 @@
  *   pool ls | pool rm NAME | pool set NAME size|min_size|pg_num VALUE
  *   volume create NAME --size SIZE [--pool POOL] | ls | info NAME | resize NAME SIZE
  *   volume rm NAME | rename NAME NEW | snap create|rm NAME SNAP | clone NAME SNAP NEW
+ *   pg ls POOL | pg map POOL PG
  *   auth add client.NAME [--caps CAPS] | auth ls | auth caps NAME CAPS | auth rm NAME
  *
  * Exit status 0 on success; otherwise one line on stderr and non-zero. */
@@ -51,6 +52,8 @@ static const char usage_text[] =
 	"  volume resize NAME SIZE | volume rm NAME | volume rename NAME NEW\n"
 	"  volume snap create|rm NAME SNAP a snapshot of a volume\n"
 	"  volume clone NAME SNAP NEW      a new volume from a snapshot\n"
+	"  pg ls POOL | pg map POOL PG     where placement puts a pool's groups:\n"
+	"                                  up (placed) and acting (up) OSDs, primary\n"
 	"  auth add client.NAME [--caps CAPS]\n"
 	"                                  a key for a client, printed once as a\n"
 	"                                  keyring section; CAPS like 'mon=r osd=rw'\n"
@@ -593,6 +596,81 @@ static int cmd_volume(struct cli *c, int argc, char **argv)
 	return run_command(c, &cmd);
 }
 
+/* --- placement groups --------------------------------------------------------------- */
+
+static void print_osd_list(const uint32_t *ids, size_t n, bool json)
+{
+	printf("[");
+	for (size_t i = 0; i < n; i++)
+		printf("%s%u", i ? (json ? ", " : ",") : "", ids[i]);
+	printf("]");
+}
+
+static void print_pg(const struct cluster_map *m, const struct map_pool *p, uint32_t pg, bool json,
+		     bool first)
+{
+	uint32_t up[16], acting[16];
+	size_t n_up = map_pg_osds(m, p, pg, up, 16);
+	size_t n_act = map_pg_acting(m, p, pg, acting, 16);
+	if (json) {
+		printf("%s{\"pgid\": \"%u.%x\", \"up\": ", first ? "" : ", ", p->id, pg);
+		print_osd_list(up, n_up, true);
+		printf(", \"acting\": ");
+		print_osd_list(acting, n_act, true);
+		if (n_act)
+			printf(", \"primary\": %u}", acting[0]);
+		else
+			printf(", \"primary\": null}");
+		return;
+	}
+	printf("pg %u.%-5x up ", p->id, pg);
+	print_osd_list(up, n_up, false);
+	printf("  acting ");
+	print_osd_list(acting, n_act, false);
+	if (n_act)
+		printf("  primary osd.%u", acting[0]);
+	if (n_act < p->min_size)
+		printf("  (below min_size %u: writes block)", p->min_size);
+	else if (n_act < p->size)
+		printf("  (undersized)");
+	printf("\n");
+}
+
+/* pg ls POOL | pg map POOL PG: where placement puts a pool's groups. */
+static int cmd_pg(struct cli *c, int argc, char **argv)
+{
+	if (argc < 2 || (strcmp(argv[0], "ls") == 0 ? argc != 2 : strcmp(argv[0], "map") != 0 || argc != 3))
+		return die("usage: basalt pg ls POOL | pg map POOL PG (PG in hex, as pg ls shows it)");
+	struct cluster_map m;
+	bool stale;
+	char leader[64];
+	if (get_map(c, &m, &stale, leader, sizeof(leader)))
+		return 1;
+	int rc = 0;
+	const struct map_pool *p = map_pool_by_name(&m, argv[1]);
+	char *end = NULL;
+	unsigned long pg = argc == 3 ? strtoul(argv[2], &end, 16) : 0;
+	if (!p) {
+		rc = die("pool '%s' does not exist", argv[1]);
+	} else if (argc == 3) {
+		if (!*argv[2] || *end || pg >= p->pg_num)
+			rc = die("pool '%s' has PGs 0 to %x (hex)", p->name, p->pg_num - 1);
+		else
+			print_pg(&m, p, (uint32_t)pg, c->json, true);
+		if (!rc && c->json)
+			printf("\n");
+	} else {
+		if (c->json)
+			printf("[");
+		for (uint32_t i = 0; i < p->pg_num; i++)
+			print_pg(&m, p, i, c->json, i == 0);
+		if (c->json)
+			printf("]\n");
+	}
+	map_free(&m);
+	return rc;
+}
+
 /* --- client keys ------------------------------------------------------------------- */
 
 static int cmd_auth_ls(struct cli *c)
@@ -744,6 +822,8 @@ int main(int argc, char **argv)
 		rc = cmd_auth(&c, rest, args);
 	else if (strcmp(cmd, "volume") == 0)
 		rc = cmd_volume(&c, rest, args);
+	else if (strcmp(cmd, "pg") == 0)
+		rc = cmd_pg(&c, rest, args);
 	else
 		rc = die("unknown command '%s' (basalt --help lists them)", cmd);
 	monc_close(c.mc);

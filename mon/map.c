@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/enc.h"
+#include "common/placement.h"
 #include "common/why.h"
 
 #define MAP_FORMAT 2
@@ -321,6 +322,43 @@ const struct map_volume *map_volume_by_name(const struct cluster_map *m, const c
 static const struct map_osd *osd_get(const struct cluster_map *m, uint32_t id)
 {
 	return id < m->n_osds && m->osds[id].exists ? &m->osds[id] : NULL;
+}
+
+const struct map_pool *map_pool_by_id(const struct cluster_map *m, uint32_t id)
+{
+	for (uint32_t i = 0; i < m->n_pools; i++)
+		if (m->pools[i].id == id)
+			return &m->pools[i];
+	return NULL;
+}
+
+size_t map_pg_osds(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
+		   uint32_t *out, size_t cap)
+{
+	struct placement_osd *cand = malloc((m->n_osds ? m->n_osds : 1) * sizeof(*cand));
+	if (!cand)
+		return 0;
+	size_t n = 0;
+	for (uint32_t i = 0; i < m->n_osds; i++) {
+		const struct map_osd *o = &m->osds[i];
+		if (o->exists && o->in && o->weight)
+			cand[n++] = (struct placement_osd){ i, o->weight,
+							    placement_domain_of(o->host) };
+	}
+	size_t want = p->size < cap ? p->size : cap;
+	size_t got = placement_pg(cand, n, p->id, pg, want, true, out);
+	free(cand);
+	return got;
+}
+
+size_t map_pg_acting(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
+		     uint32_t *out, size_t cap)
+{
+	size_t n = map_pg_osds(m, p, pg, out, cap), k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (m->osds[out[i]].up)
+			out[k++] = out[i];
+	return k;
 }
 
 void map_osd_counts(const struct cluster_map *m, uint32_t *total, uint32_t *up,

@@ -214,6 +214,16 @@ const struct map_key *map_key_by_entity(const struct cluster_map *m,
 bool map_caps_allow(const char *caps, const char *service, char perm);
 /* 0 when CAPS parse; else -EINVAL with the reason in ERR. */
 int map_caps_check(const char *caps, char *err, size_t err_len);
+/* Placement of PG PG of pool P (common/placement.h over the OSDs that
+ * are in, one copy per host): the first P->size OSDs, best first, into
+ * OUT (capacity CAP), up or not. Returns how many. */
+size_t map_pg_osds(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
+		   uint32_t *out, size_t cap);
+/* Of those, the ones up, in order: the acting set; the first is the PG's
+ * primary. Returns how many. */
+size_t map_pg_acting(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
+		     uint32_t *out, size_t cap);
+const struct map_pool *map_pool_by_id(const struct cluster_map *m, uint32_t id);
 /* How many OSDs exist, are up, are in. */
 void map_osd_counts(const struct cluster_map *m, uint32_t *total, uint32_t *up,
 		    uint32_t *in);

@@ -19,9 +19,9 @@ trap 'cluster_cleanup; rm -rf "$dir"' EXIT
 
 cluster_conf_local "osd_beacon_interval = 300ms
 osd_heartbeat_interval = 200ms
-osd_heartbeat_grace = 1500ms
-mon_osd_beacon_grace = 3s
-mon_osd_report_grace = 2s
+osd_heartbeat_grace = 2s
+mon_osd_beacon_grace = 4s
+mon_osd_report_grace = 3s
 mon_osd_down_out_interval = 4s
 mon_osd_flap_window = 120s
 mon_osd_flap_backoff = 3s
@@ -64,6 +64,20 @@ for i in 0 1 2 3; do wait_state $i "true true" 20 >/dev/null || fail "osd.$i did
 echo "4 OSDs up and in"
 cli status
 
+# Placement: 3 copies on 3 different hosts for every PG (osd.2 and osd.3
+# share h3). pgs_check EXPR: a Python condition on each PG (up, acting).
+cli pool create rbd --size 3 --pg-num 32 >/dev/null || fail "pool create"
+pgs_check() {
+	cli --json pg ls rbd | python3 -c "import json,sys
+host={0:'h1',1:'h2',2:'h3',3:'h3'}
+bad=[p for p in json.load(sys.stdin) if not ($1)]
+print(bad[:3]) if bad else None
+sys.exit(1 if bad else 0)"
+}
+pgs_check "len(p['up'])==3 and len({host[o] for o in p['up']})==3 and p['acting']==p['up']" ||
+	fail "placement is not 3 copies on 3 hosts"
+echo "pool rbd: every PG on 3 OSDs on 3 hosts"
+
 # 1. The leader dies; live OSDs stay up.
 l=$(leader)
 kill -9 "${pid[mon.$l]}"
@@ -80,9 +94,14 @@ wait "${pid[osd.0]}" 2>/dev/null || true
 ms=$(wait_state 0 "false true" 15) || fail "osd.0 was not marked down"
 marked 0 down | grep -q "reported by peers" || fail "osd.0 down, but not by reports: $(marked 0 down)"
 echo "osd.0 killed: marked down by peer reports after $ms ms"
+pgs_check "0 not in p['acting'] and p['acting']==[o for o in p['up'] if o!=0]" ||
+	fail "osd.0 down but still acting"
 ms=$(wait_state 0 "false false" 15) || fail "osd.0 was not marked out"
 marked 0 out | grep -q "down too long" || fail "osd.0 out, but not by the timer: $(marked 0 out)"
 echo "osd.0 marked out $ms ms later (mon_osd_down_out_interval 4 s)"
+# The only OSD of h1 is out: no third host, so two copies (undersized).
+pgs_check "0 not in p['up'] and len(p['up'])==2" || fail "osd.0 out but still placed"
+echo "placement follows: down leaves the acting sets, out leaves the PGs"
 osd_start 0
 ms=$(wait_state 0 "true true" 15) || fail "osd.0 did not come back up and in"
 echo "osd.0 restarted: up and in again after $ms ms"

@@ -364,6 +364,45 @@ static void test_snapshots_and_clones(void **state)
 	map_free(&m);
 }
 
+static void test_pg_placement(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	for (uint32_t i = 0; i < 6; i++) /* osd_cmd puts osd.i on host i % 3 */
+		expect(&m, osd_cmd(MAP_CMD_OSD_BOOT, i), 0, NULL);
+	expect(&m, pool_cmd("rbd", 3, 2), 0, NULL);
+	const struct map_pool *p = map_pool_by_name(&m, "rbd");
+	assert_ptr_equal(map_pool_by_id(&m, p->id), p);
+	uint32_t up[4], acting[4];
+	for (uint32_t pg = 0; pg < p->pg_num; pg++) {
+		assert_int_equal(map_pg_osds(&m, p, pg, up, 4), 3);
+		assert_true(up[0] % 3 != up[1] % 3 && up[1] % 3 != up[2] % 3 && up[0] % 3 != up[2] % 3);
+	}
+	/* A down OSD stays in the PG's OSDs but leaves its acting set;
+	 * marked out, another OSD of its host takes its place. */
+	uint32_t pg = 0;
+	map_pg_osds(&m, p, pg, up, 4);
+	uint32_t gone = up[0];
+	expect(&m, osd_cmd(MAP_CMD_OSD_DOWN, gone), 0, NULL);
+	uint32_t again[4];
+	assert_int_equal(map_pg_osds(&m, p, pg, again, 4), 3);
+	assert_memory_equal(again, up, sizeof(uint32_t) * 3);
+	assert_int_equal(map_pg_acting(&m, p, pg, acting, 4), 2);
+	assert_int_equal(acting[0], up[1]); /* the next one is primary */
+	assert_int_equal(acting[1], up[2]);
+	expect(&m, osd_cmd(MAP_CMD_OSD_OUT, gone), 0, NULL);
+	assert_int_equal(map_pg_osds(&m, p, pg, again, 4), 3);
+	bool has_gone = false, has_sibling = false;
+	for (int k = 0; k < 3; k++) {
+		has_gone |= again[k] == gone;
+		has_sibling |= again[k] % 3 == gone % 3;
+	}
+	assert_false(has_gone);
+	assert_true(has_sibling);
+	map_free(&m);
+}
+
 static void random_cmd(uint64_t *rng, struct map_cmd *c)
 {
 	*rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -484,6 +523,7 @@ int main(void)
 		cmocka_unit_test(test_volumes),
 		cmocka_unit_test(test_keys_and_caps),
 		cmocka_unit_test(test_snapshots_and_clones),
+		cmocka_unit_test(test_pg_placement),
 		cmocka_unit_test(test_determinism_and_encoding),
 		cmocka_unit_test(test_duplicates_applied_once),
 	};
