@@ -165,6 +165,27 @@ static int cmd_status(struct cli *c)
 	uint32_t total, up, in;
 	map_osd_counts(&m, &total, &up, &in);
 	fsid_str(m.fsid, fsid);
+	uint64_t capacity = 0;
+	char down[256] = "";
+	size_t dlen = 0;
+	for (uint32_t i = 0; i < m.n_osds; i++) {
+		const struct map_osd *o = &m.osds[i];
+		if (o->exists && o->in)
+			capacity += o->device_bytes;
+		if (o->exists && !o->up && dlen < sizeof(down) - 16)
+			dlen += (size_t)snprintf(down + dlen, sizeof(down) - dlen, "%sosd.%u%s",
+						 dlen ? ", " : "", i, o->in ? "" : " (out)");
+	}
+	int quorum = __builtin_popcount(st.quorum_mask);
+	char health[400];
+	if (stale || !leader[0])
+		snprintf(health, sizeof(health), "ERR: no monitor quorum");
+	else if (quorum < n)
+		snprintf(health, sizeof(health), "WARN: %d of %d monitors out of quorum", n - quorum, n);
+	else if (up < total)
+		snprintf(health, sizeof(health), "WARN: %u OSDs down: %s", total - up, down);
+	else
+		snprintf(health, sizeof(health), "OK");
 	if (c->json) {
 		printf("{\"fsid\": \"%s\", \"epoch\": %" PRIu64 ", \"stale\": %s, \"mon\": {\"leader\": ",
 		       fsid, m.epoch, stale ? "true" : "false");
@@ -180,22 +201,19 @@ static int cmd_status(struct cli *c)
 			printf("%s", i ? ", " : "");
 			json_str(members[i].name);
 		}
-		printf("]}, \"osd\": {\"total\": %u, \"up\": %u, \"in\": %u}, \"pools\": %u, "
-		       "\"volumes\": %u, \"pgs\": {}, \"usage\": {\"used_bytes\": 0, "
-		       "\"stored_bytes\": 0, \"total_bytes\": %" PRIu64 "}}\n",
-		       total, up, in, m.n_pools, m.n_volumes, (uint64_t)0);
+		printf("]}, \"health\": ");
+		json_str(health);
+		printf(", \"osd\": {\"total\": %u, \"up\": %u, \"in\": %u}, \"pools\": %u, "
+		       "\"volumes\": %u, \"usage\": {\"total_bytes\": %" PRIu64 "}}\n",
+		       total, up, in, m.n_pools, m.n_volumes, capacity);
 	} else {
-		int quorum = __builtin_popcount(st.quorum_mask);
-		const char *health = stale || !leader[0] ? "ERR: no monitor quorum"
-				   : quorum < n		  ? "WARN: a monitor is out of quorum"
-				   : up < total		  ? "WARN: OSDs down"
-							  : "OK";
 		printf("  cluster: %s\n  health:  %s\n", fsid, health);
 		printf("  mon:     %d monitors, leader %s, quorum", n, leader[0] ? leader : "none");
 		for (int i = 0, k = 0; i < n; i++)
 			if (st.quorum_mask & (1u << i))
 				printf("%s%s", k++ ? "," : " ", members[i].name);
-		printf("\n  osd:     %u total, %u up, %u in\n", total, up, in);
+		printf("\n  osd:     %u total, %u up, %u in; %.1f GiB in\n", total, up, in,
+		       capacity / 1073741824.0);
 		printf("  pools:   %u, volumes: %u\n  map:     epoch %" PRIu64 "\n", m.n_pools,
 		       m.n_volumes, m.epoch);
 	}
