@@ -20,6 +20,7 @@ struct monsess {
 	struct msgr_conn *conns[MON_MAX_MEMBERS];
 	struct cluster_map map;
 	bool have_map;
+	uint64_t full_maps, incs; /* how updates arrived */
 	/* The subscription. */
 	int sub;		  /* which monitor */
 	bool sub_sent, sub_stale;
@@ -203,8 +204,55 @@ static void on_map(struct monsess *s, int from, const struct msg *msg)
 	map_free(&s->map);
 	s->map = m;
 	s->have_map = true;
+	s->full_maps++;
 	if (s->p.on_map)
 		s->p.on_map(s->p.ctx, &s->map, stale);
+}
+
+/* Commands that take our map to a newer epoch. Anything that does not fit
+ * (another starting epoch, a command that does not apply) asks the same
+ * monitor for the whole map instead. */
+static void on_map_inc(struct monsess *s, int from, const struct msg *msg)
+{
+	struct mon_map_inc inc;
+	if (mon_map_inc_decode(msg, &inc)) {
+		LOG_WARN("malformed map update from mon.%s", s->p.members[from].name);
+		return;
+	}
+	if (from == s->sub) {
+		s->sub_stale = inc.h.stale;
+		if (!inc.h.stale)
+			s->sub_stale_since = 0;
+		else if (!s->sub_stale_since)
+			s->sub_stale_since = s->now;
+	}
+	if (inc.h.leader[0])
+		snprintf(s->leader, sizeof(s->leader), "%s", inc.h.leader);
+	if (s->have_map && inc.h.epoch <= s->map.epoch)
+		return;
+	int rc = s->have_map ? mon_map_inc_apply(&inc, &s->map) : -ESTALE;
+	if (rc) {
+		/* Nothing or a valid prefix was applied: the map is an older
+		 * real epoch. Ask for the whole current one. */
+		LOG_INFO("map update %llu..%llu from mon.%s does not fit epoch %llu; fetching the map",
+			 (unsigned long long)inc.from, (unsigned long long)inc.h.epoch,
+			 s->p.members[from].name, (unsigned long long)s->map.epoch);
+		struct msg *m = msg_new(MON_MSG_GET_MAP, ++s->next_msg_id, 8);
+		if (m) {
+			memset(m->payload, 0, 8);
+			send_or_free(s->conns[from], m);
+		}
+		return;
+	}
+	s->incs++;
+	if (s->p.on_map)
+		s->p.on_map(s->p.ctx, &s->map, inc.h.stale);
+}
+
+void monsess_stats(const struct monsess *s, uint64_t *full_maps, uint64_t *incs)
+{
+	*full_maps = s->full_maps;
+	*incs = s->incs;
 }
 
 static void on_command_reply(struct monsess *s, int from, const struct msg *msg)
@@ -236,6 +284,8 @@ void monsess_handle(struct monsess *s, struct msgr_conn *conn, struct msg *msg)
 	s->now = io_now_ns(msgr_loop(s->p.msgr));
 	if (from >= 0 && msg->hdr.type == MON_MSG_MAP)
 		on_map(s, from, msg);
+	else if (from >= 0 && msg->hdr.type == MON_MSG_MAP_INC)
+		on_map_inc(s, from, msg);
 	else if (from >= 0 && msg->hdr.type == MON_MSG_COMMAND_REPLY)
 		on_command_reply(s, from, msg);
 	msg_free(msg);

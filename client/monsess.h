@@ -1,7 +1,8 @@
 /* An asynchronous session with the monitors, for daemons that run their
  * own event loop (the OSD; later the NBD and FUSE clients): keeps a
  * subscription to the cluster map on one monitor (moving to another when
- * that one goes away or stays without quorum), runs one map command at a
+ * that one goes away or stays without quorum; updates come as the
+ * commands since our epoch, applied here, or as whole maps), runs one map command at a
  * time on the leader (following redirects and resending with the same
  * request id, so it is applied once), and sends fire-and-forget messages
  * (beacons, failure reports) to every monitor.
@@ -52,5 +53,7 @@ void monsess_send_all(struct monsess *s, struct msg *msg);
 /* The newest map seen (an empty one before the first arrives). */
 const struct cluster_map *monsess_map(const struct monsess *s);
 bool monsess_have_map(const struct monsess *s);
+/* How many updates came as whole maps and as incremental ones. */
+void monsess_stats(const struct monsess *s, uint64_t *full_maps, uint64_t *incs);
 
 #endif

@@ -48,6 +48,19 @@ struct mon {
 	uint64_t subscriber_epoch[MON_SUBSCRIBERS_MAX];
 	int last_leader;
 	struct osdmon *osdmon;
+	/* The last MON_INC_MAX applied commands, by epoch (ring at epoch %
+	 * MON_INC_MAX), as subscribers get them; inc_first is the oldest
+	 * epoch held, 0 when none (after start-up or a snapshot install). */
+	struct mon_inc *incs;
+	uint64_t inc_first;
+};
+
+#define MON_INC_MAX 1024
+
+struct mon_inc {
+	uint64_t epoch;
+	uint16_t len;
+	uint8_t data[MAP_CMD_MAX_LEN];
 };
 
 static uint64_t wall_ms(void)
@@ -252,12 +265,69 @@ static void send_status(struct mon *m, struct msgr_conn *conn, uint64_t req)
 	reply(conn, r);
 }
 
+/* Keeps CMD, just applied as epoch EPOCH, for incremental updates; the
+ * secret of a new key is left out, as in the maps clients get. */
+static void record_inc(struct mon *m, const struct map_cmd *cmd, uint64_t epoch)
+{
+	struct map_cmd pub = *cmd;
+	if (pub.type == MAP_CMD_AUTH_ADD)
+		memset(pub.secret, 0, sizeof(pub.secret));
+	struct mon_inc *inc = &m->incs[epoch % MON_INC_MAX];
+	int len = map_cmd_encode(&pub, inc->data, sizeof(inc->data));
+	if (len < 0) { /* cannot happen; never serve a gap */
+		m->inc_first = 0;
+		return;
+	}
+	if (m->inc_first && m->incs[(epoch - 1) % MON_INC_MAX].epoch != epoch - 1)
+		m->inc_first = 0; /* not contiguous: start again from here */
+	inc->epoch = epoch;
+	inc->len = (uint16_t)len;
+	if (!m->inc_first)
+		m->inc_first = epoch;
+	else if (epoch - m->inc_first >= MON_INC_MAX)
+		m->inc_first = epoch - MON_INC_MAX + 1;
+}
+
+/* Sends what takes a subscriber from epoch HAVE to ours: the commands in
+ * between when we still hold them all, else the full map. */
+static void send_update(struct mon *m, struct msgr_conn *conn, uint64_t have)
+{
+	if (!have || !m->inc_first || have + 1 < m->inc_first || have >= m->map.epoch) {
+		send_map(m, conn, 0);
+		return;
+	}
+	uint32_t count = (uint32_t)(m->map.epoch - have);
+	size_t len = 4;
+	for (uint64_t e = have + 1; e <= m->map.epoch; e++)
+		len += 2 + m->incs[e % MON_INC_MAX].len;
+	struct msg *r = msg_new(MON_MSG_MAP_INC, 0, 8 + 1 + 2 + 64 + 8);
+	if (!r || msg_alloc_data(r, (uint32_t)len)) {
+		msg_free(r);
+		return;
+	}
+	struct enc e;
+	enc_init(&e, r->payload, r->hdr.payload_len);
+	enc_put_le64(&e, m->map.epoch);
+	enc_put_u8(&e, mon_stale(m));
+	enc_put_str(&e, leader_name(m));
+	enc_put_le64(&e, have);
+	r->hdr.payload_len = (uint32_t)e.pos;
+	enc_init(&e, r->data, len);
+	enc_put_le32(&e, count);
+	for (uint64_t ep = have + 1; ep <= m->map.epoch; ep++) {
+		const struct mon_inc *inc = &m->incs[ep % MON_INC_MAX];
+		enc_put_le16(&e, inc->len);
+		enc_put_bytes(&e, inc->data, inc->len);
+	}
+	reply(conn, r);
+}
+
 static void publish(struct mon *m)
 {
 	for (int i = 0; i < MON_SUBSCRIBERS_MAX; i++) {
 		if (m->subscribers[i] && m->subscriber_epoch[i] < m->map.epoch) {
+			send_update(m, m->subscribers[i], m->subscriber_epoch[i]);
 			m->subscriber_epoch[i] = m->map.epoch;
-			send_map(m, m->subscribers[i], 0);
 		}
 	}
 }
@@ -305,6 +375,8 @@ static void fsm_apply(void *ctx, const struct raft_entry *e)
 		rc = map_apply(&m->map, &cmd, err, sizeof(err), &dup);
 	if (rc == 0)
 		snprintf(err, sizeof(err), dup ? "already done" : "done");
+	if (rc == 0 && !dup)
+		record_inc(m, &cmd, m->map.epoch);
 	if (rc == 0 && !dup && cmd.type == MAP_CMD_OSD_BOOT)
 		osdmon_booted(m->osdmon, cmd.osd, mono_ms(m));
 	if (rc == 0 && !dup && (cmd.type == MAP_CMD_OSD_DOWN || cmd.type == MAP_CMD_OSD_OUT))
@@ -334,7 +406,9 @@ static int fsm_snapshot(void *ctx, uint8_t **data, size_t *len)
 
 static int fsm_restore(void *ctx, const uint8_t *data, size_t len)
 {
-	return map_decode(data, len, &((struct mon *)ctx)->map);
+	struct mon *m = ctx;
+	m->inc_first = 0; /* the commands before the snapshot are not ours */
+	return map_decode(data, len, &m->map);
 }
 
 static const struct raft_fsm_ops mon_fsm = { fsm_apply, fsm_snapshot, fsm_restore };
@@ -490,7 +564,8 @@ static void on_command(struct mon *m, struct msgr_conn *conn, const struct msg *
 }
 
 /* A subscriber gets the map now when it is newer than what it has (or it
- * has none: HAVE 0), then every newer epoch as it is applied. */
+ * has none: HAVE 0), then every newer epoch as it is applied: as the
+ * commands since its epoch when we hold them all, else as a full map. */
 static void subscribe(struct mon *m, struct msgr_conn *conn, uint64_t have)
 {
 	for (int i = 0; i < MON_SUBSCRIBERS_MAX; i++) {
@@ -501,7 +576,7 @@ static void subscribe(struct mon *m, struct msgr_conn *conn, uint64_t have)
 		}
 	}
 	if (!have || have < m->map.epoch)
-		send_map(m, conn, 0);
+		send_update(m, conn, have);
 }
 
 /* Beacons and failure reports: soft state, kept by every monitor so a new
@@ -703,7 +778,8 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 	struct osdmon_params op;
 	if (!rc)
 		rc = osd_detection(cfg, section, &op, why, why_len);
-	if (!rc && !(m->osdmon = malloc(sizeof(*m->osdmon))))
+	if (!rc && (!(m->osdmon = malloc(sizeof(*m->osdmon))) ||
+		    !(m->incs = calloc(MON_INC_MAX, sizeof(*m->incs)))))
 		rc = -ENOMEM;
 	if (!rc)
 		osdmon_init(m->osdmon, &op);
@@ -783,5 +859,6 @@ void mon_stop(struct mon *m)
 	map_free(&m->map);
 	keyring_free(m->keyring);
 	free(m->osdmon);
+	free(m->incs);
 	free(m);
 }

@@ -137,3 +137,42 @@ int mon_map_header_decode(const struct msg *msg, struct mon_map_header *out)
 	dec_get_str(&d, out->leader, sizeof(out->leader));
 	return msg->hdr.type != MON_MSG_MAP || dec_status(&d) ? -EBADMSG : 0;
 }
+
+int mon_map_inc_decode(const struct msg *msg, struct mon_map_inc *out)
+{
+	struct dec d;
+	memset(out, 0, sizeof(*out));
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le64(&d, &out->h.epoch);
+	dec_get_u8(&d, &out->h.stale);
+	dec_get_str(&d, out->h.leader, sizeof(out->h.leader));
+	dec_get_le64(&d, &out->from);
+	if (msg->hdr.type != MON_MSG_MAP_INC || dec_status(&d) || dec_remaining(&d) ||
+	    out->from >= out->h.epoch)
+		return -EBADMSG;
+	dec_init(&d, msg->data, msg->hdr.data_len);
+	dec_get_le32(&d, &out->count);
+	if (dec_status(&d) || out->count != out->h.epoch - out->from)
+		return -EBADMSG;
+	out->cmds = msg->data + 4;
+	out->cmds_len = msg->hdr.data_len - 4;
+	return 0;
+}
+
+int mon_map_inc_apply(const struct mon_map_inc *inc, struct cluster_map *map)
+{
+	if (map->epoch != inc->from)
+		return -ESTALE;
+	struct dec d;
+	dec_init(&d, inc->cmds, inc->cmds_len);
+	for (uint32_t i = 0; i < inc->count; i++) {
+		uint16_t len;
+		struct map_cmd cmd;
+		dec_get_le16(&d, &len);
+		const uint8_t *p = dec_take(&d, len);
+		bool dup;
+		if (!p || map_cmd_decode(p, len, &cmd) || map_apply(map, &cmd, NULL, 0, &dup) || dup)
+			return -EBADMSG;
+	}
+	return dec_remaining(&d) || map->epoch != inc->h.epoch ? -EBADMSG : 0;
+}

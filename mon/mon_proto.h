@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/msgr_frame.h"
+#include "map.h"
 #include "raft.h"
 
 enum mon_msg_type {
@@ -20,10 +21,11 @@ enum mon_msg_type {
 	MON_MSG_SUBSCRIBE,	     /* client: le64 have_epoch; maps pushed as MON_MSG_MAP */
 	MON_MSG_OSD_BEACON,	     /* osd.N to every monitor: le32 N; no reply */
 	MON_MSG_OSD_FAILURE,	     /* osd.N to every monitor: le32 N, le32 target; no reply */
+	MON_MSG_MAP_INC,	     /* to subscribers: see mon_map_inc_decode */
 };
 
 #define MON_MSG_FIRST MON_MSG_RAFT
-#define MON_MSG_LAST MON_MSG_OSD_FAILURE
+#define MON_MSG_LAST MON_MSG_MAP_INC
 
 /* What a monitor says of itself and the quorum it sees. */
 struct mon_status {
@@ -52,6 +54,24 @@ struct mon_map_header {
 	char leader[64];
 };
 int mon_map_header_decode(const struct msg *msg, struct mon_map_header *out);
+
+/* An incremental update: the commands that took a map from epoch FROM to
+ * the header's epoch, in order. The payload is the map header and le64
+ * FROM; the data segment is le32 count, then per command le16 length and
+ * the encoded map_cmd (secrets zeroed, as in public maps). */
+struct mon_map_inc {
+	struct mon_map_header h;
+	uint64_t from;
+	uint32_t count;
+	const uint8_t *cmds; /* into the message's data */
+	size_t cmds_len;
+};
+int mon_map_inc_decode(const struct msg *msg, struct mon_map_inc *out);
+/* Applies an incremental to MAP, which must be at epoch FROM: 0, or
+ * -ESTALE (another epoch), -EBADMSG (a command that does not decode or
+ * apply, or does not land on the header's epoch). MAP is then unusable
+ * and must be replaced by a full map. */
+int mon_map_inc_apply(const struct mon_map_inc *inc, struct cluster_map *map);
 
 /* Encodes M (entries and snapshot data included) into a new message. */
 struct msg *mon_raft_encode(const struct raft_msg *m);

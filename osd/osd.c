@@ -228,8 +228,8 @@ static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
 static bool type_ok(uint16_t type, void *arg)
 {
 	(void)arg;
-	return type == MON_MSG_MAP || type == MON_MSG_COMMAND_REPLY || type == OSD_MSG_PING ||
-	       type == OSD_MSG_PING_REPLY;
+	return type == MON_MSG_MAP || type == MON_MSG_MAP_INC || type == MON_MSG_COMMAND_REPLY ||
+	       type == OSD_MSG_PING || type == OSD_MSG_PING_REPLY;
 }
 
 static const struct msgr_handler osd_handler = { .on_message = on_message,
@@ -368,6 +368,12 @@ void osd_stop(struct osd *o)
 	if (!o)
 		return;
 	io_timer_disarm(o->loop, &o->tick);
+	if (o->mon) {
+		uint64_t full, inc;
+		monsess_stats(o->mon, &full, &inc);
+		LOG_INFO("map updates received: %llu whole maps, %llu incremental",
+			 (unsigned long long)full, (unsigned long long)inc);
+	}
 	monsess_destroy(o->mon);
 	o->mon = NULL;
 	if (o->peers)

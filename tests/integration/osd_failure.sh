@@ -136,4 +136,13 @@ ms=$(wait_state 0 "true true" 20) || fail "osd.0 never came back after flapping"
 grep -q "boot refused: osd.0 is flapping" "$dir/osd.0.log" || fail "osd.0's boot was not held"
 echo "osd.0 down twice within the window: its boot was held, up after $ms ms"
 cli status
+
+# osd.3 ran throughout: it followed the map mostly by incremental updates
+# (the commands since its epoch) and, stopped cleanly, says how many.
+kill -TERM "${pid[osd.3]}"
+wait "${pid[osd.3]}" || fail "osd.3 did not stop cleanly"
+line=$(grep "map updates received" "$dir/osd.3.log") || fail "osd.3 did not report its map updates"
+incs=$(echo "$line" | sed -n 's/.*, \([0-9]*\) incremental$/\1/p')
+[ "${incs:-0}" -ge 5 ] || fail "osd.3: $line"
+echo "osd.3: ${line#*: }"
 echo PASS
