@@ -1,6 +1,7 @@
 /* libFuzzer target for everything a monitor decodes from the network or
  * its own store: Raft messages, map commands, whole maps (snapshots and
- * map replies), command replies and map headers. Byte 0 picks the
+ * map replies), command replies, map headers and incremental updates.
+ * Byte 0 picks the
  * decoder; a decoded command is also checked and applied to a map, and a
  * decoded map is encoded again and must decode to the same bytes. */
 #include <stddef.h>
@@ -28,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t mode = data[0];
 	data++;
 	size--;
-	switch (mode % 5) {
+	switch (mode % 6) {
 	case 0: {
 		static struct raft_entry entries[64];
 		struct raft_msg rm;
@@ -79,6 +80,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct msg *m = as_msg(MON_MSG_COMMAND_REPLY, data, size);
 		if (m)
 			mon_command_reply_decode(m, &r);
+		msg_free(m);
+		break;
+	}
+	case 5: { /* an incremental update: payload is the first 32 bytes */
+		size_t plen = size < 32 ? size : 32;
+		struct msg *m = as_msg(MON_MSG_MAP_INC, data, plen);
+		if (m && msg_alloc_data(m, (uint32_t)(size - plen)) == 0) {
+			memcpy(m->data, data + plen, size - plen);
+			struct mon_map_inc inc;
+			if (mon_map_inc_decode(m, &inc) == 0) {
+				struct cluster_map map;
+				uint8_t fsid[16] = { 0 };
+				struct map_mon mon = { "a", "127.0.0.1:1" };
+				map_init(&map, fsid, &mon, 1);
+				map.epoch = inc.from;
+				mon_map_inc_apply(&inc, &map);
+				map_free(&map);
+			}
+		}
 		msg_free(m);
 		break;
 	}
