@@ -12,6 +12,7 @@
  *   volume create NAME --size SIZE [--pool POOL] | ls | info NAME | resize NAME SIZE
  *   volume rm NAME | rename NAME NEW | snap create|rm NAME SNAP | clone NAME SNAP NEW
  *   pg ls POOL | pg map POOL PG
+ *   object put POOL OBJ FILE | get POOL OBJ [FILE] | rm POOL OBJ | stat POOL OBJ | ls POOL
  *   auth add client.NAME [--caps CAPS] | auth ls | auth caps NAME CAPS | auth rm NAME
  *
  * Exit status 0 on success; otherwise one line on stderr and non-zero. */
@@ -52,6 +53,12 @@ static const char usage_text[] =
 	"  volume resize NAME SIZE | volume rm NAME | volume rename NAME NEW\n"
 	"  volume snap create|rm NAME SNAP a snapshot of a volume\n"
 	"  volume clone NAME SNAP NEW      a new volume from a snapshot\n"
+	"  object put POOL OBJ FILE | object get POOL OBJ [FILE] | object rm POOL OBJ\n"
+	"  object stat POOL OBJ | object ls POOL\n"
+	"                                  objects (OBJ is INODE:INDEX in hex, up to\n"
+	"                                  1 MiB, stored in 4 KiB units) on their PG's\n"
+	"                                  primary; pools of size 1 only until\n"
+	"                                  replication is built\n"
 	"  pg ls POOL | pg map POOL PG     where placement puts a pool's groups:\n"
 	"                                  up (placed) and acting (up) OSDs, primary\n"
 	"  auth add client.NAME [--caps CAPS]\n"
@@ -177,15 +184,17 @@ static int cmd_status(struct cli *c)
 						 dlen ? ", " : "", i, o->in ? "" : " (out)");
 	}
 	int quorum = __builtin_popcount(st.quorum_mask);
-	char health[400];
+	/* Every problem, worst first. */
+	char health[400] = "OK";
+	size_t hl = 0;
 	if (stale || !leader[0])
-		snprintf(health, sizeof(health), "ERR: no monitor quorum");
+		hl += (size_t)snprintf(health, sizeof(health), "ERR: no monitor quorum");
 	else if (quorum < n)
-		snprintf(health, sizeof(health), "WARN: %d of %d monitors out of quorum", n - quorum, n);
-	else if (up < total)
-		snprintf(health, sizeof(health), "WARN: %u OSDs down: %s", total - up, down);
-	else
-		snprintf(health, sizeof(health), "OK");
+		hl += (size_t)snprintf(health, sizeof(health), "WARN: %d of %d monitors out of quorum",
+				       n - quorum, n);
+	if (up < total)
+		snprintf(health + hl, sizeof(health) - hl, "%s%u OSDs down: %s",
+			 hl ? "; " : "WARN: ", total - up, down);
 	if (c->json) {
 		printf("{\"fsid\": \"%s\", \"epoch\": %" PRIu64 ", \"stale\": %s, \"mon\": {\"leader\": ",
 		       fsid, m.epoch, stale ? "true" : "false");
@@ -689,6 +698,131 @@ static int cmd_pg(struct cli *c, int argc, char **argv)
 	return rc;
 }
 
+/* --- objects ------------------------------------------------------------------------ */
+
+/* OBJ is INODE:INDEX in hex, as object ls prints it. */
+static int parse_object(const char *text, struct object_id *oid)
+{
+	char *end;
+	oid->inode = strtoull(text, &end, 16);
+	if (end == text || *end != ':')
+		return die("expected an object as INODE:INDEX in hex, got '%s'", text);
+	const char *idx = end + 1;
+	oid->index = strtoull(idx, &end, 16);
+	if (end == idx || *end)
+		return die("expected an object as INODE:INDEX in hex, got '%s'", text);
+	return 0;
+}
+
+static int object_run(struct cli *c, const char *pool, struct osd_op *op, void *buf,
+		      struct osd_op_reply *r, struct msg **reply_msg)
+{
+	char why[256];
+	int rc = monc_object_op(c->mc, pool, op, buf, r, reply_msg, why, sizeof(why));
+	return rc ? die("%s", why) : 0;
+}
+
+static int list_text(const struct object_id *oid, uint64_t version, uint64_t size, void *arg)
+{
+	(void)arg;
+	printf("%" PRIx64 ":%" PRIx64 "  version %" PRIu64 "  %" PRIu64 " bytes\n", oid->inode,
+	       oid->index, version, size);
+	return 0;
+}
+
+static int list_json(const struct object_id *oid, uint64_t version, uint64_t size, void *arg)
+{
+	int *n = arg;
+	printf("%s{\"object\": \"%" PRIx64 ":%" PRIx64 "\", \"version\": %" PRIu64
+	       ", \"size\": %" PRIu64 "}",
+	       (*n)++ ? ", " : "", oid->inode, oid->index, version, size);
+	return 0;
+}
+
+static int cmd_object(struct cli *c, int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: basalt object put POOL OBJ FILE | get POOL OBJ [FILE] | rm POOL OBJ |\n"
+		"       stat POOL OBJ | ls POOL      (OBJ is INODE:INDEX in hex)";
+	const char *sub = argc ? argv[0] : "";
+	if (strcmp(sub, "ls") == 0 && argc == 2) {
+		char why[256];
+		int n = 0;
+		if (c->json)
+			printf("[");
+		int rc = monc_object_list(c->mc, argv[1], c->json ? list_json : list_text, &n, why,
+					  sizeof(why));
+		if (c->json)
+			printf("]\n");
+		return rc ? die("%s", why) : 0;
+	}
+	if (argc < 3)
+		return die("%s", usage);
+	struct osd_op op = { 0 };
+	struct osd_op_reply r;
+	if (parse_object(argv[2], &op.oid))
+		return 1;
+	if (strcmp(sub, "put") == 0 && argc == 4) {
+		FILE *f = strcmp(argv[3], "-") == 0 ? stdin : fopen(argv[3], "rb");
+		if (!f)
+			return die("cannot open %s: %s", argv[3], strerror(errno));
+		size_t cap = 1u << 20, len = 0;
+		uint8_t *buf = calloc(1, cap + 4096);
+		size_t got;
+		while (buf && (got = fread(buf + len, 1, cap + 1 - len, f)) > 0)
+			len += got;
+		if (f != stdin)
+			fclose(f);
+		if (!buf || !len || len > cap) {
+			free(buf);
+			return die(!buf ? "out of memory" : !len ? "%s is empty" : "%s is larger than 1 MiB, "
+			       "the largest object", argv[3]);
+		}
+		op.type = OSD_OP_WRITE;
+		op.len = (uint32_t)((len + 4095) & ~(size_t)4095);
+		int rc = object_run(c, argv[1], &op, buf, &r, NULL);
+		free(buf);
+		if (!rc)
+			printf("wrote %zu bytes (%u stored): version %" PRIu64 "\n", len, op.len, r.version);
+		return rc;
+	}
+	if (strcmp(sub, "rm") == 0 && argc == 3) {
+		op.type = OSD_OP_DELETE;
+		int rc = object_run(c, argv[1], &op, NULL, &r, NULL);
+		if (!rc)
+			printf("removed (version %" PRIu64 ")\n", r.version);
+		return rc;
+	}
+	if ((strcmp(sub, "stat") == 0 && argc == 3) || (strcmp(sub, "get") == 0 && argc <= 4)) {
+		op.type = OSD_OP_STAT;
+		if (object_run(c, argv[1], &op, NULL, &r, NULL))
+			return 1;
+		if (strcmp(sub, "stat") == 0) {
+			if (c->json)
+				printf("{\"version\": %" PRIu64 ", \"size\": %" PRIu64 "}\n", r.version, r.size);
+			else
+				printf("version %" PRIu64 ", %" PRIu64 " bytes\n", r.version, r.size);
+			return 0;
+		}
+		struct osd_op rd = { .type = OSD_OP_READ, .oid = op.oid, .len = (uint32_t)r.size };
+		struct msg *m = NULL;
+		if (!rd.len)
+			return 0;
+		if (object_run(c, argv[1], &rd, NULL, &r, &m))
+			return 1;
+		FILE *f = argc == 4 ? fopen(argv[3], "wb") : stdout;
+		if (!f) {
+			msg_free(m);
+			return die("cannot create %s: %s", argv[3], strerror(errno));
+		}
+		size_t w = fwrite(m->data, 1, m->hdr.data_len, f);
+		bool ok = w == m->hdr.data_len && (f == stdout ? fflush(f) == 0 : fclose(f) == 0);
+		msg_free(m);
+		return ok ? 0 : die("cannot write the object out");
+	}
+	return die("%s", usage);
+}
+
 /* --- client keys ------------------------------------------------------------------- */
 
 static int cmd_auth_ls(struct cli *c)
@@ -842,6 +976,8 @@ int main(int argc, char **argv)
 		rc = cmd_volume(&c, rest, args);
 	else if (strcmp(cmd, "pg") == 0)
 		rc = cmd_pg(&c, rest, args);
+	else if (strcmp(cmd, "object") == 0)
+		rc = cmd_object(&c, rest, args);
 	else
 		rc = die("unknown command '%s' (basalt --help lists them)", cmd);
 	monc_close(c.mc);

@@ -16,43 +16,11 @@
 #include "common/why.h"
 #include "mon/mon.h"
 #include "mon/mon_proto.h"
+#include "osd_int.h"
 #include "osd_proto.h"
 #include "store.h"
 
 #define OSD_TICK_NS IO_MS(100)
-
-/* What this OSD knows of another: its connection and when it last
- * answered a ping. */
-struct osd_peer {
-	struct msgr_conn *conn;
-	char addr[MAP_ADDR_MAX];
-	uint64_t up_from;	 /* the map's up_from when we started watching it */
-	uint64_t last_reply_ns;	 /* or when we started watching */
-	uint64_t last_report_ns; /* 0: not reported */
-};
-
-struct osd {
-	struct io_loop *loop;
-	uint32_t id;
-	char name[32];
-	char host[MAP_NAME_MAX];
-	char addr[MAP_ADDR_MAX];
-	struct store *store;
-	uint64_t device_bytes;
-	struct keyring *keyring;
-	struct msgr *msgr;
-	struct monsess *mon;
-	struct mon_member members[MON_MAX_MEMBERS];
-	int n_members;
-	struct io_timer tick;
-	uint64_t beacon_ns, heartbeat_ns, grace_ns;
-	uint64_t last_beacon, last_heartbeat;
-	/* Registration: booted once the monitors accepted our BOOT; a map
-	 * newer than that showing us down means booting again. */
-	bool booted;
-	uint64_t boot_epoch, boot_after;
-	struct osd_peer *peers; /* indexed by OSD id, MAP_MAX_OSDS of them */
-};
 
 /* --- monitors -------------------------------------------------------------------- */
 
@@ -212,6 +180,10 @@ static void on_message(struct msgr_conn *conn, struct msg *msg)
 		monsess_handle(o->mon, conn, msg);
 		return;
 	}
+	if (msg->hdr.type == OSD_MSG_OP) {
+		osd_ops_handle(o, conn, msg);
+		return;
+	}
 	if (msg->hdr.type == OSD_MSG_PING || msg->hdr.type == OSD_MSG_PING_REPLY)
 		on_ping(o, conn, msg);
 	msg_free(msg);
@@ -223,13 +195,15 @@ static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
 	(void)err;
 	if (o->mon && monsess_owns(o->mon, conn))
 		monsess_event(o->mon, conn, ev);
+	else if (ev == MSGR_EV_CLOSED)
+		osd_ops_conn_closed(o, conn);
 }
 
 static bool type_ok(uint16_t type, void *arg)
 {
 	(void)arg;
 	return type == MON_MSG_MAP || type == MON_MSG_MAP_INC || type == MON_MSG_COMMAND_REPLY ||
-	       type == OSD_MSG_PING || type == OSD_MSG_PING_REPLY;
+	       type == OSD_MSG_PING || type == OSD_MSG_PING_REPLY || type == OSD_MSG_OP;
 }
 
 static const struct msgr_handler osd_handler = { .on_message = on_message,
@@ -308,6 +282,7 @@ int osd_start(struct io_loop *loop, struct cfg *cfg, uint32_t id, const char *ke
 	o->id = id;
 	snprintf(o->name, sizeof(o->name), "osd.%u", id);
 	io_timer_init(&o->tick, osd_tick, o);
+	list_init(&o->ops);
 	const char *device;
 	struct store_params sp;
 	int rc = id < MAP_MAX_OSDS ? 0
@@ -323,6 +298,8 @@ int osd_start(struct io_loop *loop, struct cfg *cfg, uint32_t id, const char *ke
 		rc = keyring_load(keyring_path, &o->keyring, why, why_len);
 	if (!rc && !(o->peers = calloc(MAP_MAX_OSDS, sizeof(*o->peers))))
 		rc = -ENOMEM;
+	if (!rc)
+		rc = osd_ops_init(o);
 	if (!rc)
 		rc = store_open(loop, device, &sp, &o->store, why, why_len);
 	if (rc)
@@ -374,6 +351,7 @@ void osd_stop(struct osd *o)
 		LOG_INFO("map updates received: %llu whole maps, %llu incremental",
 			 (unsigned long long)full, (unsigned long long)inc);
 	}
+	osd_ops_detach(o);
 	monsess_destroy(o->mon);
 	o->mon = NULL;
 	if (o->peers)
@@ -383,6 +361,7 @@ void osd_stop(struct osd *o)
 	msgr_destroy(o->msgr);
 	if (o->store)
 		store_close(o->store);
+	osd_ops_fini(o);
 	keyring_free(o->keyring);
 	free(o->peers);
 	free(o);

@@ -1,0 +1,74 @@
+/* The OSD daemon's internals, shared by osd.c (membership, heartbeats)
+ * and osd_ops.c (serving client operations from the store). */
+#ifndef BASALT_OSD_OSD_INT_H
+#define BASALT_OSD_OSD_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client/monsess.h"
+#include "common/io/loop.h"
+#include "common/list.h"
+#include "common/msgr.h"
+#include "mon/map.h"
+#include "mon/mon.h"
+#include "store.h"
+
+#define OSD_RECENT 4096
+
+/* A write or delete already answered, by (client, request). */
+struct osd_recent {
+	uint64_t client, reqid;
+	int32_t rc;
+	uint64_t version;
+};
+
+/* What this OSD knows of another: its connection and when it last
+ * answered a ping. */
+struct osd_peer {
+	struct msgr_conn *conn;
+	char addr[MAP_ADDR_MAX];
+	uint64_t up_from;	 /* the map's up_from when we started watching it */
+	uint64_t last_reply_ns;	 /* or when we started watching */
+	uint64_t last_report_ns; /* 0: not reported */
+};
+
+struct osd {
+	struct io_loop *loop;
+	uint32_t id;
+	char name[32];
+	char host[MAP_NAME_MAX];
+	char addr[MAP_ADDR_MAX];
+	struct store *store;
+	uint64_t device_bytes;
+	struct keyring *keyring;
+	struct msgr *msgr;
+	struct monsess *mon;
+	struct mon_member members[MON_MAX_MEMBERS];
+	int n_members;
+	struct io_timer tick;
+	uint64_t beacon_ns, heartbeat_ns, grace_ns;
+	uint64_t last_beacon, last_heartbeat;
+	/* Registration: booted once the monitors accepted our BOOT; a map
+	 * newer than that showing us down means booting again. */
+	bool booted;
+	uint64_t boot_epoch, boot_after;
+	struct osd_peer *peers; /* indexed by OSD id, MAP_MAX_OSDS of them */
+	/* Client operations (osd_ops.c). */
+	struct list_node ops;	    /* in flight, struct osd_pending */
+	struct osd_recent *recent;  /* OSD_RECENT answered writes and deletes */
+	unsigned recent_next;
+};
+
+/* osd_ops.c */
+int osd_ops_init(struct osd *o);
+/* Before the messenger goes: answers still to come go nowhere. */
+void osd_ops_detach(struct osd *o);
+/* After the store is closed (its last completions have run). */
+void osd_ops_fini(struct osd *o);
+/* An OSD_MSG_OP from CONN; takes ownership of MSG. */
+void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg);
+/* CONN is gone: operations in flight for it will not be answered. */
+void osd_ops_conn_closed(struct osd *o, struct msgr_conn *conn);
+
+#endif
