@@ -1,6 +1,7 @@
 /* libFuzzer target for everything a monitor decodes from the network or
  * its own store: Raft messages, map commands, whole maps (snapshots and
- * map replies), command replies, map headers and incremental updates.
+ * map replies), command replies, map headers, incremental updates, and
+ * OSD operations and their replies.
  * Byte 0 picks the
  * decoder; a decoded command is also checked and applied to a map, and a
  * decoded map is encoded again and must decode to the same bytes. */
@@ -11,6 +12,7 @@
 
 #include "mon/map.h"
 #include "mon/mon_proto.h"
+#include "osd/osd_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t mode = data[0];
 	data++;
 	size--;
-	switch (mode % 6) {
+	switch (mode % 7) {
 	case 0: {
 		static struct raft_entry entries[64];
 		struct raft_msg rm;
@@ -99,6 +101,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				map_free(&map);
 			}
 		}
+		msg_free(m);
+		break;
+	}
+	case 6: { /* what an OSD decodes from clients, and clients from OSDs */
+		struct osd_op op;
+		struct osd_op_reply r;
+		struct msg *m = as_msg(OSD_MSG_OP, data, size);
+		if (m)
+			osd_op_decode(m, &op);
+		msg_free(m);
+		m = as_msg(OSD_MSG_OP_REPLY, data, size);
+		if (m)
+			osd_op_reply_decode(m, &r);
 		msg_free(m);
 		break;
 	}
