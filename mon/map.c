@@ -30,6 +30,30 @@ static bool name_ok(const char *s)
 
 /* --- commands on the wire ---------------------------------------------------- */
 
+static void enc_put_pg_active(struct enc *e, const struct map_pg_active *a)
+{
+	enc_put_le32(e, a->pool);
+	enc_put_le32(e, a->pg);
+	enc_put_le64(e, a->epoch);
+	enc_put_le32(e, a->n);
+	for (uint32_t i = 0; i < a->n && i < MAP_PG_ACTING_MAX; i++)
+		enc_put_le32(e, a->osds[i]);
+}
+
+static int dec_get_pg_active(struct dec *d, struct map_pg_active *a)
+{
+	memset(a, 0, sizeof(*a));
+	dec_get_le32(d, &a->pool);
+	dec_get_le32(d, &a->pg);
+	dec_get_le64(d, &a->epoch);
+	dec_get_le32(d, &a->n);
+	if (dec_status(d) || a->n > MAP_PG_ACTING_MAX)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < a->n; i++)
+		dec_get_le32(d, &a->osds[i]);
+	return dec_status(d);
+}
+
 int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
 {
 	struct enc e;
@@ -113,6 +137,10 @@ int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
 		enc_put_str(&e, c->name);
 		enc_put_str(&e, c->src);
 		enc_put_str(&e, c->snap);
+		break;
+	case MAP_CMD_PG_ACTIVE:
+		enc_put_pg_active(&e, &c->active);
+		enc_put_le64(&e, c->prev_epoch);
 		break;
 	default:
 		return -EINVAL;
@@ -210,6 +238,11 @@ int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *c)
 		dec_get_str(&d, c->name, sizeof(c->name));
 		dec_get_str(&d, c->src, sizeof(c->src));
 		dec_get_str(&d, c->snap, sizeof(c->snap));
+		break;
+	case MAP_CMD_PG_ACTIVE:
+		if (dec_get_pg_active(&d, &c->active))
+			return -EBADMSG;
+		dec_get_le64(&d, &c->prev_epoch);
 		break;
 	default:
 		return -EBADMSG;
@@ -322,6 +355,48 @@ const struct map_volume *map_volume_by_name(const struct cluster_map *m, const c
 static const struct map_osd *osd_get(const struct cluster_map *m, uint32_t id)
 {
 	return id < m->n_osds && m->osds[id].exists ? &m->osds[id] : NULL;
+}
+
+/* Where (POOL, PG) is or would go in the sorted records. */
+static uint32_t pg_active_slot(const struct cluster_map *m, uint32_t pool, uint32_t pg)
+{
+	uint32_t lo = 0, hi = m->n_pg_active;
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		const struct map_pg_active *a = &m->pg_active[mid];
+		if (a->pool < pool || (a->pool == pool && a->pg < pg))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct map_pg_active *map_pg_active_get(const struct cluster_map *m, uint32_t pool,
+					      uint32_t pg)
+{
+	uint32_t i = pg_active_slot(m, pool, pg);
+	return i < m->n_pg_active && m->pg_active[i].pool == pool && m->pg_active[i].pg == pg
+		       ? &m->pg_active[i]
+		       : NULL;
+}
+
+/* Sets the record of A's PG, keeping the order. */
+static int pg_active_put(struct cluster_map *m, const struct map_pg_active *a)
+{
+	uint32_t i = pg_active_slot(m, a->pool, a->pg);
+	if (i < m->n_pg_active && m->pg_active[i].pool == a->pool && m->pg_active[i].pg == a->pg) {
+		m->pg_active[i] = *a;
+		return 0;
+	}
+	struct map_pg_active *n = realloc(m->pg_active, (m->n_pg_active + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	m->pg_active = n;
+	memmove(&n[i + 1], &n[i], (m->n_pg_active - i) * sizeof(*n));
+	n[i] = *a;
+	m->n_pg_active++;
+	return 0;
 }
 
 const struct map_pool *map_pool_by_id(const struct cluster_map *m, uint32_t id)
@@ -467,8 +542,10 @@ static int check_pool_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 	else if (strcmp(c->key, "min_size") == 0 && p->type == MAP_POOL_REPLICATED)
 		q.min_size = (uint32_t)c->value;
 	else if (strcmp(c->key, "pg_num") == 0) {
-		if (c->value < p->pg_num)
-			return why_set(err, len, -EINVAL, "pg_num can only grow (now %u)", p->pg_num);
+		if (c->value < p->pg_num || c->value % p->pg_num)
+			return why_set(err, len, -EINVAL,
+				       "pg_num can only grow, by a whole multiple (now %u), so each "
+				       "PG splits into whole PGs", p->pg_num);
 		q.pg_num = (uint32_t)c->value;
 	} else
 		return why_set(err, len, -EINVAL, "pool setting '%s' is not one of size, min_size, pg_num%s",
@@ -596,6 +673,32 @@ static int check_auth_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 	return c->type == MAP_CMD_AUTH_RM ? 0 : map_caps_check(c->caps, err, len);
 }
 
+static int check_pg_active(const struct cluster_map *m, const struct map_cmd *c, char *err,
+			   size_t len)
+{
+	const struct map_pg_active *a = &c->active;
+	const struct map_pool *p = map_pool_by_id(m, a->pool);
+	if (!p || a->pg >= p->pg_num)
+		return why_set(err, len, -ENOENT, "pg %u.%x does not exist", a->pool, a->pg);
+	const struct map_pg_active *cur = map_pg_active_get(m, a->pool, a->pg);
+	uint64_t cur_epoch = cur ? cur->epoch : 0;
+	if (c->prev_epoch != cur_epoch)
+		return why_set(err, len, -ESTALE,
+			       "pg %u.%x was activated in epoch %llu since (not %llu): peer again",
+			       a->pool, a->pg, (unsigned long long)cur_epoch,
+			       (unsigned long long)c->prev_epoch);
+	if (a->epoch <= cur_epoch || a->epoch > m->epoch)
+		return why_set(err, len, -EINVAL, "pg %u.%x: interval epoch %llu out of order",
+			       a->pool, a->pg, (unsigned long long)a->epoch);
+	if (a->n < 1 || a->n < p->min_size)
+		return why_set(err, len, -EINVAL, "pg %u.%x: %u acting OSDs, below min_size %u",
+			       a->pool, a->pg, a->n, p->min_size);
+	for (uint32_t i = 0; i < a->n; i++)
+		if (a->osds[i] >= m->n_osds || !m->osds[a->osds[i]].exists)
+			return why_set(err, len, -ENOENT, "osd.%u does not exist", a->osds[i]);
+	return 0;
+}
+
 int map_check(const struct cluster_map *m, const struct map_cmd *c, char *err, size_t len)
 {
 	switch (c->type) {
@@ -623,6 +726,8 @@ int map_check(const struct cluster_map *m, const struct map_cmd *c, char *err, s
 	case MAP_CMD_AUTH_CAPS:
 	case MAP_CMD_AUTH_RM:
 		return check_auth_cmd(m, c, err, len);
+	case MAP_CMD_PG_ACTIVE:
+		return check_pg_active(m, c, err, len);
 	}
 	return why_set(err, len, -EINVAL, "unknown command %d", c->type);
 }
@@ -695,6 +800,28 @@ static int apply_osd(struct cluster_map *m, const struct map_cmd *c)
 	return 0;
 }
 
+/* PG q of the pool at NEW_NUM PGs holds objects of PG q % pg_num before
+ * (NEW_NUM is a multiple): each new PG inherits its parent's record, so
+ * the set that holds the parent's acknowledged writes is heard from. */
+static int split_pgs(struct cluster_map *m, struct map_pool *p, uint32_t new_num)
+{
+	uint32_t old_num = p->pg_num;
+	for (uint32_t parent = 0; parent < old_num; parent++) {
+		const struct map_pg_active *a = map_pg_active_get(m, p->id, parent);
+		if (!a)
+			continue;
+		struct map_pg_active child = *a;
+		for (uint32_t q = parent + old_num; q < new_num; q += old_num) {
+			child.pg = q;
+			if (pg_active_put(m, &child))
+				return -ENOMEM;
+			a = map_pg_active_get(m, p->id, parent); /* the array moved */
+		}
+	}
+	p->pg_num = new_num;
+	return 0;
+}
+
 static int apply_pool(struct cluster_map *m, const struct map_cmd *c)
 {
 	int pi = pool_index(m, c->name);
@@ -712,6 +839,11 @@ static int apply_pool(struct cluster_map *m, const struct map_cmd *c)
 			p->min_size = p->ec_k;
 		}
 	} else if (c->type == MAP_CMD_POOL_RM) {
+		uint32_t id = m->pools[pi].id, k = 0;
+		for (uint32_t i = 0; i < m->n_pg_active; i++)
+			if (m->pg_active[i].pool != id)
+				m->pg_active[k++] = m->pg_active[i];
+		m->n_pg_active = k;
 		memmove(&m->pools[pi], &m->pools[pi + 1],
 			(m->n_pools - (uint32_t)pi - 1) * sizeof(*m->pools));
 		m->n_pools--;
@@ -722,7 +854,7 @@ static int apply_pool(struct cluster_map *m, const struct map_cmd *c)
 		else if (strcmp(c->key, "min_size") == 0)
 			p->min_size = (uint32_t)c->value;
 		else
-			p->pg_num = (uint32_t)c->value;
+			return split_pgs(m, p, (uint32_t)c->value);
 	}
 	return 0;
 }
@@ -836,6 +968,8 @@ int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t 
 		rc = apply_osd(m, c);
 	else if (c->type <= MAP_CMD_POOL_SET)
 		rc = apply_pool(m, c);
+	else if (c->type == MAP_CMD_PG_ACTIVE)
+		rc = pg_active_put(m, &c->active);
 	else if (c->type <= MAP_CMD_VOLUME_RENAME || c->type >= MAP_CMD_SNAP_CREATE)
 		rc = apply_volume(m, c);
 	else
@@ -870,6 +1004,7 @@ void map_free(struct cluster_map *m)
 	free(m->pools);
 	free(m->volumes);
 	free(m->keys);
+	free(m->pg_active);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -941,6 +1076,9 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 		enc_put_bytes(e, secrets ? m->keys[i].secret : none, sizeof(none));
 		enc_put_str(e, m->keys[i].caps);
 	}
+	enc_put_le32(e, m->n_pg_active);
+	for (uint32_t i = 0; i < m->n_pg_active; i++)
+		enc_put_pg_active(e, &m->pg_active[i]);
 	enc_put_le32(e, m->recent_next);
 	for (uint32_t i = 0; i < MAP_RECENT; i++) {
 		enc_put_le64(e, m->recent[i].client);
@@ -962,7 +1100,8 @@ static int encode_whole(const struct cluster_map *m, uint8_t **buf, size_t *len,
 	enc_init(&e, NULL, 0);
 	size_t cap = 4096 + MAP_RECENT * 16 + (size_t)m->n_osds * 300 +
 		     (size_t)m->n_pools * 120 + (size_t)m->n_volumes * 140 + snaps_bytes(m) +
-		     (size_t)m->n_keys * (MAP_NAME_MAX + MAP_CAPS_MAX + 40);
+		     (size_t)m->n_keys * (MAP_NAME_MAX + MAP_CAPS_MAX + 40) +
+		     (size_t)m->n_pg_active * sizeof(struct map_pg_active);
 	*buf = malloc(cap);
 	if (!*buf)
 		return -ENOMEM;
@@ -1068,6 +1207,18 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 		dec_get_str(d, k->entity, sizeof(k->entity));
 		dec_get_bytes(d, k->secret, sizeof(k->secret));
 		dec_get_str(d, k->caps, sizeof(k->caps));
+	}
+	dec_get_le32(d, &n);
+	if (dec_status(d) || n > dec_remaining(d) / 20 ||
+	    !(m->pg_active = calloc(n ? n : 1, sizeof(*m->pg_active))))
+		return -EBADMSG;
+	for (m->n_pg_active = 0; m->n_pg_active < n; m->n_pg_active++) {
+		struct map_pg_active *a = &m->pg_active[m->n_pg_active];
+		if (dec_get_pg_active(d, a))
+			return -EBADMSG;
+		if (m->n_pg_active && (a[-1].pool > a->pool ||
+				       (a[-1].pool == a->pool && a[-1].pg >= a->pg)))
+			return -EBADMSG; /* must stay sorted for lookups */
 	}
 	dec_get_le32(d, &m->recent_next);
 	for (uint32_t i = 0; i < MAP_RECENT; i++) {

@@ -95,6 +95,22 @@ struct map_recent {
 	uint64_t client, req;
 };
 
+/* Where a placement group last became active: the first epoch of that
+ * interval and its acting set. Every write a PG acknowledged is on every
+ * member of the acting set it was acknowledged in, and each activation is
+ * recorded here before the PG takes writes, by compare-and-swap against
+ * the record its primary peered with (MAP_CMD_PG_ACTIVE); so a primary
+ * that hears from one member of the recorded set has seen every
+ * acknowledged write. No record: the PG never took a write. */
+#define MAP_PG_ACTING_MAX 16
+
+struct map_pg_active {
+	uint32_t pool, pg;
+	uint64_t epoch;
+	uint32_t n;
+	uint32_t osds[MAP_PG_ACTING_MAX];
+};
+
 struct cluster_map {
 	uint8_t fsid[16];
 	uint64_t epoch;
@@ -109,6 +125,8 @@ struct cluster_map {
 	uint64_t next_inode;
 	struct map_key *keys;
 	uint32_t n_keys;
+	struct map_pg_active *pg_active; /* sorted by (pool, pg) */
+	uint32_t n_pg_active;
 	struct map_recent recent[MAP_RECENT];
 	uint32_t recent_next;
 };
@@ -133,8 +151,9 @@ enum map_cmd_type {
 	MAP_CMD_SNAP_CREATE,
 	MAP_CMD_SNAP_RM,
 	MAP_CMD_VOLUME_CLONE,
+	MAP_CMD_PG_ACTIVE,
 };
-#define MAP_CMD_LAST MAP_CMD_VOLUME_CLONE
+#define MAP_CMD_LAST MAP_CMD_PG_ACTIVE
 
 /* Why an OSD is marked down or out (map_cmd.flag). */
 enum map_osd_reason {
@@ -166,6 +185,10 @@ struct map_cmd {
 	char caps[MAP_CAPS_MAX];	/* AUTH_ADD, AUTH_CAPS */
 	char snap[MAP_NAME_MAX];	/* SNAP_*, VOLUME_CLONE: the snapshot */
 	char src[MAP_NAME_MAX];		/* VOLUME_CLONE: the parent volume */
+	/* PG_ACTIVE: the record to write, and the epoch of the record it
+	 * replaces (0: none), which must still be the current one. */
+	struct map_pg_active active;
+	uint64_t prev_epoch;
 };
 
 #define MAP_CMD_MAX_LEN 640
@@ -224,6 +247,9 @@ size_t map_pg_osds(const struct cluster_map *m, const struct map_pool *p, uint32
 size_t map_pg_acting(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
 		     uint32_t *out, size_t cap);
 const struct map_pool *map_pool_by_id(const struct cluster_map *m, uint32_t id);
+/* PG PG of pool POOL's activation record, or NULL when it has none. */
+const struct map_pg_active *map_pg_active_get(const struct cluster_map *m, uint32_t pool,
+					      uint32_t pg);
 /* How many OSDs exist, are up, are in. */
 void map_osd_counts(const struct cluster_map *m, uint32_t *total, uint32_t *up,
 		    uint32_t *in);

@@ -490,8 +490,13 @@ static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cm
 		       size_t len)
 {
 	int osd = peer_osd(conn);
-	if (osd >= 0 && (cmd->type != MAP_CMD_OSD_BOOT || (uint32_t)osd != cmd->osd)) {
-		snprintf(err, len, "osd.%d may only boot itself", osd);
+	bool own = cmd->type == MAP_CMD_OSD_BOOT ? (uint32_t)osd == cmd->osd
+		   : cmd->type == MAP_CMD_PG_ACTIVE
+			   ? cmd->active.n && cmd->active.osds[0] == (uint32_t)osd /* its primary */
+			   : false;
+	if (osd >= 0 && !own) {
+		snprintf(err, len, "osd.%d may only boot itself and activate PGs it is primary of",
+			 osd);
 		return -EACCES;
 	}
 	if (osd < 0 && !peer_may(m, conn, 'w')) {

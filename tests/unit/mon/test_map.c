@@ -78,6 +78,7 @@ static void test_cmd_encoding(void **state)
 		{ .type = MAP_CMD_SNAP_CREATE, .name = "vm1", .snap = "before-upgrade" },
 		{ .type = MAP_CMD_SNAP_RM, .name = "vm1", .snap = "before-upgrade" },
 		{ .type = MAP_CMD_VOLUME_CLONE, .name = "vm9", .src = "vm1", .snap = "gold" },
+		{ .type = MAP_CMD_PG_ACTIVE, .active = { 1, 7, 12, 3, { 4, 0, 2 } }, .prev_epoch = 9 },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		uint8_t buf[MAP_CMD_MAX_LEN];
@@ -128,7 +129,8 @@ static void test_pools(void **state)
 	set.value = 4;
 	expect(&m, set, -EINVAL, "min_size must be 1 to size (3), not 4");
 	set = (struct map_cmd){ .type = MAP_CMD_POOL_SET, .name = "rbd", .key = "pg_num", .value = 32 };
-	expect(&m, set, -EINVAL, "pg_num can only grow (now 64)");
+	expect(&m, set, -EINVAL,
+	       "pg_num can only grow, by a whole multiple (now 64), so each PG splits into whole PGs");
 	set.value = 128;
 	expect(&m, set, 0, NULL);
 	assert_int_equal(map_pool_by_name(&m, "rbd")->pg_num, 128);
@@ -403,6 +405,75 @@ static void test_pg_placement(void **state)
 	map_free(&m);
 }
 
+static struct map_cmd pg_active(uint32_t pool, uint32_t pg, uint64_t epoch, uint64_t prev,
+				uint32_t a, uint32_t b)
+{
+	struct map_cmd c = { .type = MAP_CMD_PG_ACTIVE, .prev_epoch = prev };
+	c.active = (struct map_pg_active){ pool, pg, epoch, 2, { a, b } };
+	return c;
+}
+
+static void test_pg_activation_records(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	for (uint32_t i = 0; i < 4; i++)
+		expect(&m, osd_cmd(MAP_CMD_OSD_BOOT, i), 0, NULL);
+	expect(&m, pool_cmd("rbd", 2, 2), 0, NULL); /* pool 1, 64 PGs */
+	assert_null(map_pg_active_get(&m, 1, 5));
+	/* First activation: replaces "none" (epoch 0). */
+	expect(&m, pg_active(1, 5, 3, 0, 0, 1), 0, NULL);
+	const struct map_pg_active *a = map_pg_active_get(&m, 1, 5);
+	assert_non_null(a);
+	assert_true(a->epoch == 3 && a->n == 2 && a->osds[0] == 0 && a->osds[1] == 1);
+	/* Compare-and-swap: a primary that peered against the old record
+	 * loses to one that already replaced it. */
+	expect(&m, pg_active(1, 5, 6, 3, 2, 3), 0, NULL);
+	expect(&m, pg_active(1, 5, 7, 3, 0, 1), -ESTALE,
+	       "pg 1.5 was activated in epoch 6 since (not 3): peer again");
+	expect(&m, pg_active(1, 5, 6, 6, 0, 1), -EINVAL, "pg 1.5: interval epoch 6 out of order");
+	expect(&m, pg_active(1, 5, 999, 6, 0, 1), -EINVAL, NULL); /* beyond the map's epoch */
+	expect(&m, pg_active(1, 64, 3, 0, 0, 1), -ENOENT, "pg 1.40 does not exist");
+	expect(&m, pg_active(9, 0, 3, 0, 0, 1), -ENOENT, NULL);
+	struct map_cmd small = pg_active(1, 6, 3, 0, 0, 1);
+	small.active.n = 1;
+	expect(&m, small, -EINVAL, "pg 1.6: 1 acting OSDs, below min_size 2");
+	expect(&m, pg_active(1, 6, 3, 0, 0, 77), -ENOENT, "osd.77 does not exist");
+	/* Records stay sorted and survive encoding. */
+	expect(&m, pg_active(1, 0, 3, 0, 1, 2), 0, NULL);
+	expect(&m, pg_active(1, 63, 3, 0, 2, 3), 0, NULL);
+	assert_int_equal(m.n_pg_active, 3);
+	assert_true(m.pg_active[0].pg == 0 && m.pg_active[1].pg == 5 && m.pg_active[2].pg == 63);
+	uint8_t *buf;
+	size_t len;
+	struct cluster_map copy;
+	memset(&copy, 0, sizeof(copy));
+	assert_int_equal(map_encode(&m, &buf, &len), 0);
+	assert_int_equal(map_decode(buf, len, &copy), 0);
+	assert_int_equal(map_pg_active_get(&copy, 1, 5)->epoch, 6);
+	free(buf);
+	map_free(&copy);
+	/* pg_num grows by whole multiples; every child inherits its parent's
+	 * record (the objects that move to it were acknowledged there). */
+	struct map_cmd set = { .type = MAP_CMD_POOL_SET, .name = "rbd", .key = "pg_num", .value = 96 };
+	expect(&m, set, -EINVAL,
+	       "pg_num can only grow, by a whole multiple (now 64), so each PG splits into whole PGs");
+	set.value = 192;
+	expect(&m, set, 0, NULL);
+	for (uint32_t q = 5; q < 192; q += 64) {
+		a = map_pg_active_get(&m, 1, q);
+		assert_non_null(a);
+		assert_true(a->epoch == 6 && a->osds[0] == 2 && a->osds[1] == 3);
+	}
+	assert_null(map_pg_active_get(&m, 1, 6 + 64));
+	assert_int_equal(m.n_pg_active, 9);
+	/* Removing the pool drops its records. */
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_POOL_RM, .name = "rbd" }, 0, NULL);
+	assert_int_equal(m.n_pg_active, 0);
+	map_free(&m);
+}
+
 static void random_cmd(uint64_t *rng, struct map_cmd *c)
 {
 	*rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -524,6 +595,7 @@ int main(void)
 		cmocka_unit_test(test_keys_and_caps),
 		cmocka_unit_test(test_snapshots_and_clones),
 		cmocka_unit_test(test_pg_placement),
+		cmocka_unit_test(test_pg_activation_records),
 		cmocka_unit_test(test_determinism_and_encoding),
 		cmocka_unit_test(test_duplicates_applied_once),
 	};
