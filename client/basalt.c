@@ -184,6 +184,11 @@ static int cmd_status(struct cli *c)
 						 dlen ? ", " : "", i, o->in ? "" : " (out)");
 	}
 	int quorum = __builtin_popcount(st.quorum_mask);
+	struct mon_osd_stats pgs = { 0 };
+	bool have_pgs = monc_pg_stats(c->mc, &pgs) == 0;
+	unsigned by_state[MON_PG_DOWN + 1] = { 0 };
+	for (uint32_t i = 0; have_pgs && i < pgs.n_pgs; i++)
+		by_state[pgs.pgs[i].state]++;
 	/* Every problem, worst first. */
 	char health[400] = "OK";
 	size_t hl = 0;
@@ -192,7 +197,14 @@ static int cmd_status(struct cli *c)
 	else if (quorum < n)
 		hl += (size_t)snprintf(health, sizeof(health), "WARN: %d of %d monitors out of quorum",
 				       n - quorum, n);
-	if (up < total)
+	if (by_state[MON_PG_DOWN] && hl < sizeof(health))
+		hl += (size_t)snprintf(health + hl, sizeof(health) - hl, "%s%u PGs down",
+				       hl ? "; " : "ERR: ", by_state[MON_PG_DOWN]);
+	if (by_state[MON_PG_UNREPLICATED] && hl < sizeof(health))
+		hl += (size_t)snprintf(health + hl, sizeof(health) - hl,
+				       "%s%u PGs inactive (their pools keep copies; replication is not built)",
+				       hl ? "; " : "WARN: ", by_state[MON_PG_UNREPLICATED]);
+	if (up < total && hl < sizeof(health))
 		snprintf(health + hl, sizeof(health) - hl, "%s%u OSDs down: %s",
 			 hl ? "; " : "WARN: ", total - up, down);
 	if (c->json) {
@@ -213,8 +225,14 @@ static int cmd_status(struct cli *c)
 		printf("]}, \"health\": ");
 		json_str(health);
 		printf(", \"osd\": {\"total\": %u, \"up\": %u, \"in\": %u}, \"pools\": %u, "
-		       "\"volumes\": %u, \"usage\": {\"total_bytes\": %" PRIu64 "}}\n",
-		       total, up, in, m.n_pools, m.n_volumes, capacity);
+		       "\"volumes\": %u, \"pgs\": {\"total\": %u",
+		       total, up, in, m.n_pools, m.n_volumes, have_pgs ? pgs.n_pgs : 0);
+		for (int ps = 0; ps <= MON_PG_DOWN; ps++)
+			if (by_state[ps])
+				printf(", \"%s\": %u", mon_pg_state_name(ps), by_state[ps]);
+		printf("}, \"usage\": {\"total_bytes\": %" PRIu64 ", \"used_bytes\": %" PRIu64
+		       ", \"objects\": %" PRIu64 "}}\n",
+		       capacity, pgs.used_bytes, pgs.objects);
 	} else {
 		printf("  cluster: %s\n  health:  %s\n", fsid, health);
 		printf("  mon:     %d monitors, leader %s, quorum", n, leader[0] ? leader : "none");
@@ -223,9 +241,20 @@ static int cmd_status(struct cli *c)
 				printf("%s%s", k++ ? "," : " ", members[i].name);
 		printf("\n  osd:     %u total, %u up, %u in; %.1f GiB in\n", total, up, in,
 		       capacity / 1073741824.0);
-		printf("  pools:   %u, volumes: %u\n  map:     epoch %" PRIu64 "\n", m.n_pools,
-		       m.n_volumes, m.epoch);
+		printf("  pools:   %u, volumes: %u\n", m.n_pools, m.n_volumes);
+		if (have_pgs && pgs.n_pgs) {
+			printf("  pgs:     %u:", pgs.n_pgs);
+			for (int ps = 0, k = 0; ps <= MON_PG_DOWN; ps++)
+				if (by_state[ps])
+					printf("%s %u %s", k++ ? "," : "", by_state[ps], mon_pg_state_name(ps));
+			printf("\n");
+		}
+		if (have_pgs)
+			printf("  usage:   %.1f MiB used of %.1f GiB, %" PRIu64 " objects\n",
+			       pgs.used_bytes / 1048576.0, pgs.device_bytes / 1073741824.0, pgs.objects);
+		printf("  map:     epoch %" PRIu64 "\n", m.epoch);
 	}
+	mon_osd_stats_free(&pgs);
 	map_free(&m);
 	return 0;
 }
@@ -633,9 +662,21 @@ static void print_osd_list(const uint32_t *ids, size_t n, bool json)
 	printf("]");
 }
 
-static void print_pg(const struct cluster_map *m, const struct map_pool *p, uint32_t pg, bool json,
-		     bool first)
+static const struct mon_pg_stat *pg_stat_of(const struct mon_osd_stats *st, uint32_t pool,
+					    uint32_t pg)
 {
+	for (uint32_t i = 0; st && i < st->n_pgs; i++)
+		if (st->pgs[i].pool == pool && st->pgs[i].pg == pg)
+			return &st->pgs[i];
+	return NULL;
+}
+
+static void print_pg(const struct cluster_map *m, const struct map_pool *p, uint32_t pg, bool json,
+		     bool first, const struct mon_osd_stats *stats)
+{
+	const struct mon_pg_stat *ps = pg_stat_of(stats, p->id, pg);
+	const char *state = mon_pg_state_name(ps ? ps->state : MON_PG_UNKNOWN);
+	uint64_t objects = ps ? ps->objects : 0, bytes = ps ? ps->bytes : 0;
 	uint32_t up[16], acting[16];
 	size_t n_up = map_pg_osds(m, p, pg, up, 16);
 	size_t n_act = map_pg_acting(m, p, pg, acting, 16);
@@ -645,12 +686,14 @@ static void print_pg(const struct cluster_map *m, const struct map_pool *p, uint
 		printf(", \"acting\": ");
 		print_osd_list(acting, n_act, true);
 		if (n_act)
-			printf(", \"primary\": %u}", acting[0]);
+			printf(", \"primary\": %u", acting[0]);
 		else
-			printf(", \"primary\": null}");
+			printf(", \"primary\": null");
+		printf(", \"state\": \"%s\", \"objects\": %" PRIu64 ", \"bytes\": %" PRIu64 "}",
+		       state, objects, bytes);
 		return;
 	}
-	printf("pg %u.%-5x up ", p->id, pg);
+	printf("pg %u.%-5x %-22s %6" PRIu64 " objects  up ", p->id, pg, state, objects);
 	print_osd_list(up, n_up, false);
 	printf("  acting ");
 	print_osd_list(acting, n_act, false);
@@ -675,6 +718,8 @@ static int cmd_pg(struct cli *c, int argc, char **argv)
 		return 1;
 	int rc = 0;
 	const struct map_pool *p = map_pool_by_name(&m, argv[1]);
+	struct mon_osd_stats stats = { 0 };
+	monc_pg_stats(c->mc, &stats); /* without it, states show as unknown */
 	char *end = NULL;
 	unsigned long pg = argc == 3 ? strtoul(argv[2], &end, 16) : 0;
 	if (!p) {
@@ -683,17 +728,18 @@ static int cmd_pg(struct cli *c, int argc, char **argv)
 		if (!*argv[2] || *end || pg >= p->pg_num)
 			rc = die("pool '%s' has PGs 0 to %x (hex)", p->name, p->pg_num - 1);
 		else
-			print_pg(&m, p, (uint32_t)pg, c->json, true);
+			print_pg(&m, p, (uint32_t)pg, c->json, true, &stats);
 		if (!rc && c->json)
 			printf("\n");
 	} else {
 		if (c->json)
 			printf("[");
 		for (uint32_t i = 0; i < p->pg_num; i++)
-			print_pg(&m, p, i, c->json, i == 0);
+			print_pg(&m, p, i, c->json, i == 0, &stats);
 		if (c->json)
 			printf("]\n");
 	}
+	mon_osd_stats_free(&stats);
 	map_free(&m);
 	return rc;
 }

@@ -64,7 +64,8 @@ static bool type_ok(uint16_t type, void *arg)
 {
 	(void)arg;
 	return type == MON_MSG_MAP || type == MON_MSG_COMMAND_REPLY ||
-	       type == MON_MSG_MON_STATUS_REPLY || type == OSD_MSG_OP_REPLY;
+	       type == MON_MSG_MON_STATUS_REPLY || type == OSD_MSG_OP_REPLY ||
+	       type == MON_MSG_PG_STATS_REPLY;
 }
 
 static const struct msgr_handler monc_handler = { .on_message = on_message,
@@ -318,6 +319,23 @@ int monc_status(struct monc *mc, int member, struct mon_status *out)
 	int rc = dec_status(&d) ? -EBADMSG : 0;
 	msg_free(r);
 	return rc;
+}
+
+int monc_pg_stats(struct monc *mc, struct mon_osd_stats *out)
+{
+	uint64_t deadline = io_now_ns(mc->loop) + mc->timeout_ns;
+	for (int k = 0; k < 2 * mc->n && io_now_ns(mc->loop) < deadline; k++) {
+		struct msg *msg = msg_new(MON_MSG_PG_STATS, 0, 0);
+		if (!msg)
+			return -ENOMEM;
+		struct msg *r = ask(mc, (mc->target + k) % mc->n, msg, deadline);
+		if (!r)
+			continue;
+		int rc = r->hdr.type == MON_MSG_PG_STATS_REPLY ? mon_osd_stats_decode(r, out) : -EBADMSG;
+		msg_free(r);
+		return rc;
+	}
+	return -ETIMEDOUT;
 }
 
 /* --- object operations -------------------------------------------------------------- */

@@ -44,6 +44,10 @@ int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *sta
 /* What monitor MEMBER says of itself. */
 int monc_status(struct monc *mc, int member, struct mon_status *out);
 
+/* PG states and usage as the monitors have them from the OSDs' beacons
+ * (see mon_proto.h); free with mon_osd_stats_free. */
+int monc_pg_stats(struct monc *mc, struct mon_osd_stats *out);
+
 /* Runs OP (type, oid.inode/index, offset, len; the rest is filled in) on
  * the primary of its object's PG in pool POOL_NAME, following the map
  * and resending (with the same request id, so it is applied once) until

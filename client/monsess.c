@@ -165,9 +165,13 @@ void monsess_send_all(struct monsess *s, struct msg *msg)
 		if (!msgr_conn_up(s->conns[i]))
 			continue;
 		struct msg *copy = msg_new(msg->hdr.type, 0, msg->hdr.payload_len);
-		if (!copy)
+		if (!copy || (msg->hdr.data_len && msg_alloc_data(copy, msg->hdr.data_len))) {
+			msg_free(copy);
 			break;
+		}
 		memcpy(copy->payload, msg->payload, msg->hdr.payload_len);
+		if (msg->hdr.data_len)
+			memcpy(copy->data, msg->data, msg->hdr.data_len);
 		send_or_free(s->conns[i], copy);
 	}
 	msg_free(msg);

@@ -53,6 +53,8 @@ struct mon {
 	 * epoch held, 0 when none (after start-up or a snapshot install). */
 	struct mon_inc *incs;
 	uint64_t inc_first;
+	/* Each OSD's last reported usage and PG states (soft state). */
+	struct mon_osd_stats *osd_stats; /* MAP_MAX_OSDS of them */
 };
 
 #define MON_INC_MAX 1024
@@ -590,19 +592,76 @@ static void on_osd_message(struct mon *m, struct msgr_conn *conn, const struct m
 {
 	struct dec d;
 	uint32_t id, target = 0;
-	dec_init(&d, msg->payload, msg->hdr.payload_len);
-	dec_get_le32(&d, &id);
-	if (msg->hdr.type == MON_MSG_OSD_FAILURE)
+	struct mon_osd_stats st = { 0 };
+	int rc;
+	if (msg->hdr.type == MON_MSG_OSD_BEACON) {
+		rc = mon_osd_stats_decode(msg, &st);
+		id = st.osd;
+	} else {
+		dec_init(&d, msg->payload, msg->hdr.payload_len);
+		dec_get_le32(&d, &id);
 		dec_get_le32(&d, &target);
-	if (dec_status(&d) || dec_remaining(&d) || peer_osd(conn) != (int)id) {
+		rc = dec_status(&d) || dec_remaining(&d) ? -EBADMSG : 0;
+	}
+	if (rc || id >= MAP_MAX_OSDS || peer_osd(conn) != (int)id) {
 		LOG_WARN("bad OSD message from %s (%s)", msgr_conn_peer_name(conn),
 			 msgr_conn_peer_addr(conn));
+		mon_osd_stats_free(&st);
 		return;
 	}
-	if (msg->hdr.type == MON_MSG_OSD_BEACON)
+	if (msg->hdr.type == MON_MSG_OSD_BEACON) {
 		osdmon_beacon(m->osdmon, id, mono_ms(m));
-	else if (osdmon_report(m->osdmon, &m->map, id, target, mono_ms(m)) == 0)
+		mon_osd_stats_free(&m->osd_stats[id]);
+		m->osd_stats[id] = st;
+	} else if (osdmon_report(m->osdmon, &m->map, id, target, mono_ms(m)) == 0) {
 		LOG_DEBUG("osd.%u reports osd.%u failed", id, target);
+	}
+}
+
+/* Every PG of every pool with its state as its primary last reported it
+ * (DOWN when no OSD of it is up), and the usage of the up OSDs. */
+static void send_pg_stats(struct mon *m, struct msgr_conn *conn, uint64_t req)
+{
+	struct mon_osd_stats sum = { 0 };
+	for (uint32_t i = 0; i < m->map.n_osds && i < MAP_MAX_OSDS; i++) {
+		const struct mon_osd_stats *st = &m->osd_stats[i];
+		if (!m->map.osds[i].exists || !m->map.osds[i].up || !st->device_bytes)
+			continue;
+		sum.osd++;
+		sum.device_bytes += st->device_bytes;
+		sum.used_bytes += st->used_bytes;
+		sum.objects += st->objects;
+	}
+	uint32_t total = 0;
+	for (uint32_t i = 0; i < m->map.n_pools; i++)
+		total += m->map.pools[i].pg_num;
+	if (total && !(sum.pgs = calloc(total, sizeof(*sum.pgs))))
+		return;
+	for (uint32_t i = 0; i < m->map.n_pools; i++) {
+		const struct map_pool *p = &m->map.pools[i];
+		for (uint32_t pg = 0; pg < p->pg_num; pg++) {
+			struct mon_pg_stat *out = &sum.pgs[sum.n_pgs++];
+			*out = (struct mon_pg_stat){ .pool = p->id, .pg = pg, .state = MON_PG_DOWN };
+			uint32_t acting[MAP_PG_ACTING_MAX];
+			if (!map_pg_acting(&m->map, p, pg, acting, MAP_PG_ACTING_MAX))
+				continue;
+			out->primary = acting[0];
+			out->state = MON_PG_UNKNOWN;
+			const struct mon_osd_stats *st = &m->osd_stats[acting[0]];
+			for (uint32_t k = 0; k < st->n_pgs; k++) {
+				if (st->pgs[k].pool == p->id && st->pgs[k].pg == pg) {
+					out->state = st->pgs[k].state;
+					out->objects = st->pgs[k].objects;
+					out->bytes = st->pgs[k].bytes;
+					break;
+				}
+			}
+		}
+	}
+	struct msg *r = mon_osd_stats_encode(MON_MSG_PG_STATS_REPLY, req, &sum);
+	if (r)
+		reply(conn, r);
+	free(sum.pgs);
 }
 
 static bool is_monitor(const struct msgr_conn *conn)
@@ -650,6 +709,10 @@ static void on_message(struct msgr_conn *conn, struct msg *msg)
 		break;
 	case MON_MSG_MON_STATUS:
 		send_status(m, conn, msg->hdr.request_id);
+		break;
+	case MON_MSG_PG_STATS:
+		if (peer_osd(conn) >= 0 || peer_may(m, conn, 'r'))
+			send_pg_stats(m, conn, msg->hdr.request_id);
 		break;
 	default:
 		break;
@@ -784,7 +847,8 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 	if (!rc)
 		rc = osd_detection(cfg, section, &op, why, why_len);
 	if (!rc && (!(m->osdmon = malloc(sizeof(*m->osdmon))) ||
-		    !(m->incs = calloc(MON_INC_MAX, sizeof(*m->incs)))))
+		    !(m->incs = calloc(MON_INC_MAX, sizeof(*m->incs))) ||
+		    !(m->osd_stats = calloc(MAP_MAX_OSDS, sizeof(*m->osd_stats)))))
 		rc = -ENOMEM;
 	if (!rc)
 		osdmon_init(m->osdmon, &op);
@@ -865,5 +929,8 @@ void mon_stop(struct mon *m)
 	keyring_free(m->keyring);
 	free(m->osdmon);
 	free(m->incs);
+	for (uint32_t i = 0; m->osd_stats && i < MAP_MAX_OSDS; i++)
+		mon_osd_stats_free(&m->osd_stats[i]);
+	free(m->osd_stats);
 	free(m);
 }

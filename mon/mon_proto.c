@@ -2,6 +2,7 @@
 #include "mon_proto.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/enc.h"
@@ -175,4 +176,84 @@ int mon_map_inc_apply(const struct mon_map_inc *inc, struct cluster_map *map)
 			return -EBADMSG;
 	}
 	return dec_remaining(&d) || map->epoch != inc->h.epoch ? -EBADMSG : 0;
+}
+
+const char *mon_pg_state_name(enum mon_pg_state s)
+{
+	switch (s) {
+	case MON_PG_ACTIVE_CLEAN: return "active+clean";
+	case MON_PG_UNREPLICATED: return "inactive+unreplicated";
+	case MON_PG_DOWN: return "down";
+	default: return "unknown";
+	}
+}
+
+#define PG_STAT_LEN (4 + 4 + 1 + 4 + 8 + 8)
+
+struct msg *mon_osd_stats_encode(uint16_t type, uint64_t request_id,
+				 const struct mon_osd_stats *st)
+{
+	struct msg *msg = msg_new(type, request_id, 4 + 3 * 8 + 4);
+	size_t dlen = (size_t)st->n_pgs * PG_STAT_LEN;
+	if (!msg || (dlen && msg_alloc_data(msg, (uint32_t)dlen))) {
+		msg_free(msg);
+		return NULL;
+	}
+	struct enc e;
+	enc_init(&e, msg->payload, msg->hdr.payload_len);
+	enc_put_le32(&e, st->osd);
+	enc_put_le64(&e, st->device_bytes);
+	enc_put_le64(&e, st->used_bytes);
+	enc_put_le64(&e, st->objects);
+	enc_put_le32(&e, st->n_pgs);
+	enc_init(&e, msg->data, dlen);
+	for (uint32_t i = 0; i < st->n_pgs; i++) {
+		const struct mon_pg_stat *p = &st->pgs[i];
+		enc_put_le32(&e, p->pool);
+		enc_put_le32(&e, p->pg);
+		enc_put_u8(&e, p->state);
+		enc_put_le32(&e, p->primary);
+		enc_put_le64(&e, p->objects);
+		enc_put_le64(&e, p->bytes);
+	}
+	return msg;
+}
+
+int mon_osd_stats_decode(const struct msg *msg, struct mon_osd_stats *out)
+{
+	struct dec d;
+	memset(out, 0, sizeof(*out));
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le32(&d, &out->osd);
+	dec_get_le64(&d, &out->device_bytes);
+	dec_get_le64(&d, &out->used_bytes);
+	dec_get_le64(&d, &out->objects);
+	dec_get_le32(&d, &out->n_pgs);
+	if (dec_status(&d) || dec_remaining(&d) ||
+	    (uint64_t)out->n_pgs * PG_STAT_LEN != msg->hdr.data_len)
+		return -EBADMSG;
+	if (out->n_pgs && !(out->pgs = calloc(out->n_pgs, sizeof(*out->pgs))))
+		return -ENOMEM;
+	dec_init(&d, msg->data, msg->hdr.data_len);
+	for (uint32_t i = 0; i < out->n_pgs; i++) {
+		struct mon_pg_stat *p = &out->pgs[i];
+		dec_get_le32(&d, &p->pool);
+		dec_get_le32(&d, &p->pg);
+		dec_get_u8(&d, &p->state);
+		dec_get_le32(&d, &p->primary);
+		dec_get_le64(&d, &p->objects);
+		dec_get_le64(&d, &p->bytes);
+		if (p->state > MON_PG_DOWN) {
+			mon_osd_stats_free(out);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+void mon_osd_stats_free(struct mon_osd_stats *st)
+{
+	free(st->pgs);
+	st->pgs = NULL;
+	st->n_pgs = 0;
 }

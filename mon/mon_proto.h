@@ -19,13 +19,46 @@ enum mon_msg_type {
 	MON_MSG_MON_STATUS,	     /* client: empty */
 	MON_MSG_MON_STATUS_REPLY,    /* reply: see mon_status */
 	MON_MSG_SUBSCRIBE,	     /* client: le64 have_epoch; maps pushed as MON_MSG_MAP */
-	MON_MSG_OSD_BEACON,	     /* osd.N to every monitor: le32 N; no reply */
+	MON_MSG_OSD_BEACON,	     /* osd.N to every monitor: its stats; no reply */
 	MON_MSG_OSD_FAILURE,	     /* osd.N to every monitor: le32 N, le32 target; no reply */
 	MON_MSG_MAP_INC,	     /* to subscribers: see mon_map_inc_decode */
+	MON_MSG_PG_STATS,	     /* client: empty */
+	MON_MSG_PG_STATS_REPLY,	     /* struct mon_osd_stats-like summary, see mon_pg_stats_* */
 };
 
 #define MON_MSG_FIRST MON_MSG_RAFT
-#define MON_MSG_LAST MON_MSG_MAP_INC
+#define MON_MSG_LAST MON_MSG_PG_STATS_REPLY
+
+/* What an OSD's beacon carries: its usage, and the state of each PG it is
+ * primary of (the monitors add them up for `basalt status` and `pg ls`). */
+enum mon_pg_state {
+	MON_PG_UNKNOWN = 0,	/* no report from its primary yet */
+	MON_PG_ACTIVE_CLEAN,	/* served, every copy in place */
+	MON_PG_UNREPLICATED,	/* not served: the pool keeps copies, and replication is not built */
+	MON_PG_DOWN,		/* no OSD of it is up */
+};
+const char *mon_pg_state_name(enum mon_pg_state s);
+
+struct mon_pg_stat {
+	uint32_t pool, pg;
+	uint8_t state; /* enum mon_pg_state */
+	uint32_t primary;
+	uint64_t objects, bytes;
+};
+
+struct mon_osd_stats {
+	uint32_t osd;
+	uint64_t device_bytes, used_bytes, objects;
+	uint32_t n_pgs;
+	struct mon_pg_stat *pgs; /* decode: allocated; free with mon_osd_stats_free */
+};
+
+/* A beacon (MON_MSG_OSD_BEACON) with STATS; also the PG_STATS_REPLY body
+ * (then osd is the number of OSDs reporting and the PGs are all PGs). */
+struct msg *mon_osd_stats_encode(uint16_t type, uint64_t request_id,
+				 const struct mon_osd_stats *st);
+int mon_osd_stats_decode(const struct msg *msg, struct mon_osd_stats *out);
+void mon_osd_stats_free(struct mon_osd_stats *st);
 
 /* What a monitor says of itself and the quorum it sees. */
 struct mon_status {

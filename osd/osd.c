@@ -81,6 +81,57 @@ static void send_to_monitors(struct osd *o, uint16_t type, const uint32_t *words
 	monsess_send_all(o->mon, msg);
 }
 
+/* The beacon: our usage and the state of each PG we are primary of. */
+struct pg_count {
+	uint32_t pg_num;
+	uint64_t *objects, *bytes;
+};
+
+static int count_object(const struct store_object_info *info, void *arg)
+{
+	struct pg_count *c = arg;
+	uint32_t pg = object_pg(&info->oid, c->pg_num);
+	c->objects[pg]++;
+	c->bytes[pg] += info->written_bytes;
+	return 0;
+}
+
+static void send_beacon(struct osd *o)
+{
+	const struct cluster_map *m = monsess_map(o->mon);
+	struct store_usage u;
+	store_usage(o->store, &u);
+	struct mon_osd_stats st = { .osd = o->id, .device_bytes = u.device_bytes,
+				    .used_bytes = u.used_bytes, .objects = u.objects };
+	uint32_t total = 0;
+	for (uint32_t i = 0; i < m->n_pools; i++)
+		total += m->pools[i].pg_num;
+	st.pgs = total ? calloc(total, sizeof(*st.pgs)) : NULL;
+	for (uint32_t i = 0; i < m->n_pools && st.pgs; i++) {
+		const struct map_pool *p = &m->pools[i];
+		struct pg_count c = { p->pg_num, calloc(p->pg_num, 8), calloc(p->pg_num, 8) };
+		struct store_list_filter f = { .pool = p->id, .any_inode = true };
+		if (c.objects && c.bytes)
+			store_list(o->store, &f, count_object, &c);
+		for (uint32_t pg = 0; pg < p->pg_num && c.objects && c.bytes; pg++) {
+			uint32_t acting[MAP_PG_ACTING_MAX];
+			if (!map_pg_acting(m, p, pg, acting, MAP_PG_ACTING_MAX) || acting[0] != o->id)
+				continue;
+			bool served = p->size == 1 && p->block_size == store_block_size(o->store);
+			st.pgs[st.n_pgs++] = (struct mon_pg_stat){
+				.pool = p->id, .pg = pg, .primary = o->id,
+				.state = served ? MON_PG_ACTIVE_CLEAN : MON_PG_UNREPLICATED,
+				.objects = c.objects[pg], .bytes = c.bytes[pg] };
+		}
+		free(c.objects);
+		free(c.bytes);
+	}
+	struct msg *msg = mon_osd_stats_encode(MON_MSG_OSD_BEACON, 0, &st);
+	free(st.pgs);
+	if (msg)
+		monsess_send_all(o->mon, msg);
+}
+
 /* --- peers ---------------------------------------------------------------------------- */
 
 static void peer_forget(struct osd_peer *p)
@@ -221,7 +272,7 @@ static void osd_tick(struct io_timer *t)
 		maybe_boot(o, now);
 	if (o->booted && (!o->last_beacon || now - o->last_beacon >= o->beacon_ns)) {
 		o->last_beacon = now;
-		send_to_monitors(o, MON_MSG_OSD_BEACON, &o->id, 1);
+		send_beacon(o);
 	}
 	if (now - o->last_heartbeat >= o->heartbeat_ns) {
 		o->last_heartbeat = now;

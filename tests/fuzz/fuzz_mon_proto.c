@@ -115,6 +115,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (m)
 			osd_op_reply_decode(m, &r);
 		msg_free(m);
+		/* A beacon: first 32 bytes payload, the rest PG stats. */
+		size_t plen = size < 32 ? size : 32;
+		m = as_msg(MON_MSG_OSD_BEACON, data, plen);
+		if (m && (size == plen || msg_alloc_data(m, (uint32_t)(size - plen)) == 0)) {
+			struct mon_osd_stats st;
+			if (size > plen)
+				memcpy(m->data, data + plen, size - plen);
+			if (mon_osd_stats_decode(m, &st) == 0)
+				mon_osd_stats_free(&st);
+		}
+		msg_free(m);
 		break;
 	}
 	default: {

@@ -49,6 +49,18 @@ cli --json object ls one >"$dir/ls"
 python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert len(o)==40 and all(x["version"]==1 for x in o), o' \
 	"$dir/ls" || fail "ls: $(cat "$dir/ls")"
 echo "40 objects put, read back byte-exact and listed"
+# The OSDs' beacons carry PG states and usage: 16 PGs served, 16 not.
+pgs_ok() {
+	cli --json status | python3 -c "import json,sys
+s=json.load(sys.stdin); p=s['pgs']; u=s['usage']
+sys.exit(0 if p.get('active+clean')==16 and p.get('inactive+unreplicated')==16 and u['objects']==$1 else 1)"
+}
+for _ in $(seq 50); do pgs_ok 40 && break; sleep 0.2; done
+pgs_ok 40 || fail "status: $(cli --json status)"
+[ "$(cli --json pg ls one | python3 -c 'import json,sys; print(sum(p["objects"] for p in json.load(sys.stdin)))')" = 40 ] ||
+	fail "pg ls: $(cli --json pg ls one)"
+cli status | grep -q "WARN: 16 PGs inactive" || fail "health: $(cli status)"
+echo "status: 16 PGs active+clean, 16 inactive (size 3), 40 objects counted"
 
 cli object put one a:0 "$dir/obj.5" >/dev/null
 [ "$(cli --json object stat one a:0)" = '{"version": 2, "size": 24576}' ] ||
@@ -78,6 +90,7 @@ for k in $(seq 2 21); do
 	fi
 done
 [ "$served" -gt 0 ] && [ "$unavailable" -gt 0 ] || fail "served $served, unavailable $unavailable"
+cli status | grep -q "ERR: [0-9]* PGs down" || fail "no PGs down in status: $(cli status)"
 echo "osd.1 killed: $served objects served, $unavailable unavailable (their only copy is on osd.1)"
 osd_start 1
 wait_up 3

@@ -34,7 +34,7 @@ static void test_neg_log2(void **state)
 static void cluster(struct placement_osd *o, size_t n, size_t per_host)
 {
 	for (size_t i = 0; i < n; i++) {
-		char host[16];
+		char host[32];
 		snprintf(host, sizeof(host), "host%zu", i / per_host);
 		o[i] = (struct placement_osd){ (uint32_t)i, 0x10000, placement_domain_of(host) };
 	}
