@@ -58,6 +58,7 @@ struct store_obj *store_obj_get(struct store *s, const struct object_id *oid)
 			return NULL;
 		o->oid = *oid;
 		o->block = STORE_NO_BLOCK;
+		o->next_deleted = true;
 		list_init(&o->waiters);
 		list_init(&o->flush_node);
 		struct store_obj **b = &s->buckets[object_id_hash(oid) & s->bucket_mask];

@@ -46,7 +46,11 @@ struct store_obj {
 	struct store_obj *hash_next;
 	struct object_id oid;
 	uint64_t version;      /* durable */
-	uint64_t next_version; /* highest assigned, pending included */
+	uint64_t next_version; /* of the last operation assigned, pending included */
+	/* The last operation assigned is a delete (or there is no object and
+	 * nothing pending): the next write starts a new incarnation, which may
+	 * carry any version (replication rolls a replica back this way). */
+	bool next_deleted;
 	uint64_t block;	       /* STORE_NO_BLOCK when none */
 	uint64_t block_version;
 	uint32_t layout_gen; /* bumped when the block changes (redirect, delete) */

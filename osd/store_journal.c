@@ -141,18 +141,18 @@ void store_write_submit(struct store *s, struct store_req *req)
 		return;
 	}
 	req->obj = o;
-	if (req->op == STORE_OP_DELETE && !o->exists && o->next_version == o->version) {
+	if (req->op == STORE_OP_DELETE && o->next_deleted) {
 		store_complete_later(s, req, -ENOENT);
 		return;
 	}
-	uint64_t current = o->next_version > o->version ? o->next_version : o->version;
 	if (req->version == 0)
-		req->version = current + 1;
-	else if (req->version <= current) {
+		req->version = o->next_version + 1;
+	else if (req->version <= o->next_version && !o->next_deleted) {
 		store_complete_later(s, req, -ESTALE);
 		return;
 	}
 	o->next_version = req->version;
+	o->next_deleted = req->op == STORE_OP_DELETE;
 	if (o->big_pending) {
 		list_add_tail(&o->waiters, &req->node);
 		return;
@@ -510,10 +510,13 @@ int store_apply_record(struct store *s, const struct store_record *r,
 		store_apply_delete(s, o, r);
 		break;
 	}
-	if (r->version > o->version)
-		o->version = r->version;
-	if (o->version > o->next_version)
+	/* Journal order is assignment order for each object, so the record
+	 * is the newest: a write after a delete may carry a lower version. */
+	o->version = r->version;
+	if (s->replaying) {
 		o->next_version = o->version;
+		o->next_deleted = !o->exists;
+	}
 	store_obj_put(s, o);
 	return rc;
 }

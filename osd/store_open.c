@@ -364,6 +364,7 @@ static int store_load_entry(struct store *s, uint64_t b, const uint8_t *a_buf,
 		store_block_mark_dirty(s, o->block);
 	}
 	o->exists = true;
+	o->next_deleted = false;
 	o->block = b;
 	o->version = o->next_version = o->block_version = e->version;
 	memcpy(o->bitmap, e->bitmap, sizeof(o->bitmap));
