@@ -24,10 +24,7 @@ dir=$(mktemp -d /tmp/basalt-election.XXXXXX)
 declare -A pid
 cleanup() { for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] && cp -r "$dir" /tmp/election-last; rm -rf "$dir"; }
 trap cleanup EXIT
-read -r pa pb pc < <(python3 -c 'import socket
-s=[socket.socket() for _ in range(3)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(" ".join(str(x.getsockname()[1]) for x in s))')
+read -r pa pb pc < <("$(dirname "$0")/../scripts/free-ports" 3)
 key=$(head -c 32 /dev/urandom | base64)
 printf '[mon.]\nkey = %s\n[client.admin]\nkey = %s\n' "$key" "$key" >"$dir/keyring"
 cat >"$dir/basalt.conf" <<CONF

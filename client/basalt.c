@@ -153,6 +153,44 @@ static int run_command(struct cli *c, struct map_cmd *cmd)
 
 /* --- status and monitors ---------------------------------------------------- */
 
+/* PG states counted for status: how many PGs in each distinct state, and
+ * the sums health needs. */
+#define PG_SUMMARY_STATES 32
+struct pg_summary {
+	uint16_t states[PG_SUMMARY_STATES];
+	unsigned counts[PG_SUMMARY_STATES];
+	uint32_t n_states;
+	unsigned down, incomplete, inactive, degraded_pgs;
+	uint64_t degraded, missing, objects, stored_bytes;
+};
+
+static void pg_summarize(const struct mon_osd_stats *pgs, bool have, struct pg_summary *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (uint32_t i = 0; have && i < pgs->n_pgs; i++) {
+		const struct mon_pg_stat *p = &pgs->pgs[i];
+		uint32_t k = 0;
+		while (k < s->n_states && s->states[k] != p->state)
+			k++;
+		if (k == s->n_states && k < PG_SUMMARY_STATES)
+			s->states[s->n_states++] = p->state;
+		if (k < PG_SUMMARY_STATES)
+			s->counts[k]++;
+		if (p->state & MON_PG_DOWN)
+			s->down++;
+		else if (p->state & MON_PG_INCOMPLETE)
+			s->incomplete++;
+		else if (!mon_pg_state_active(p->state))
+			s->inactive++;
+		if (p->state & MON_PG_DEGRADED)
+			s->degraded_pgs++;
+		s->degraded += p->degraded;
+		s->missing += p->missing;
+		s->objects += p->objects;
+		s->stored_bytes += p->bytes;
+	}
+}
+
 static int cmd_status(struct cli *c)
 {
 	struct cluster_map m;
@@ -186,27 +224,36 @@ static int cmd_status(struct cli *c)
 	int quorum = __builtin_popcount(st.quorum_mask);
 	struct mon_osd_stats pgs = { 0 };
 	bool have_pgs = monc_pg_stats(c->mc, &pgs) == 0;
-	unsigned by_state[MON_PG_DOWN + 1] = { 0 };
-	for (uint32_t i = 0; have_pgs && i < pgs.n_pgs; i++)
-		by_state[pgs.pgs[i].state]++;
+	struct pg_summary sum;
+	pg_summarize(&pgs, have_pgs, &sum);
 	/* Every problem, worst first. */
-	char health[400] = "OK";
+	char health[512] = "OK";
 	size_t hl = 0;
+#define HEALTH(level, ...)                                                                     \
+	do {                                                                                   \
+		if (hl < sizeof(health))                                                       \
+			hl += (size_t)snprintf(health + hl, sizeof(health) - hl, "%s",         \
+					       hl ? "; " : level);                             \
+		if (hl < sizeof(health))                                                       \
+			hl += (size_t)snprintf(health + hl, sizeof(health) - hl, __VA_ARGS__); \
+	} while (0)
 	if (stale || !leader[0])
-		hl += (size_t)snprintf(health, sizeof(health), "ERR: no monitor quorum");
-	else if (quorum < n)
-		hl += (size_t)snprintf(health, sizeof(health), "WARN: %d of %d monitors out of quorum",
-				       n - quorum, n);
-	if (by_state[MON_PG_DOWN] && hl < sizeof(health))
-		hl += (size_t)snprintf(health + hl, sizeof(health) - hl, "%s%u PGs down",
-				       hl ? "; " : "ERR: ", by_state[MON_PG_DOWN]);
-	if (by_state[MON_PG_UNREPLICATED] && hl < sizeof(health))
-		hl += (size_t)snprintf(health + hl, sizeof(health) - hl,
-				       "%s%u PGs inactive (their pools keep copies; replication is not built)",
-				       hl ? "; " : "WARN: ", by_state[MON_PG_UNREPLICATED]);
-	if (up < total && hl < sizeof(health))
-		snprintf(health + hl, sizeof(health) - hl, "%s%u OSDs down: %s",
-			 hl ? "; " : "WARN: ", total - up, down);
+		HEALTH("ERR: ", "no monitor quorum");
+	if (sum.down)
+		HEALTH("ERR: ", "%u PGs down (no OSD of theirs is up)", sum.down);
+	if (sum.incomplete)
+		HEALTH("ERR: ", "%u PGs incomplete (waiting for an OSD that holds their newest data)",
+		       sum.incomplete);
+	if (!stale && leader[0] && quorum < n)
+		HEALTH("WARN: ", "%d of %d monitors out of quorum", n - quorum, n);
+	if (sum.inactive)
+		HEALTH("WARN: ", "%u PGs inactive (I/O waits)", sum.inactive);
+	if (sum.degraded_pgs)
+		HEALTH("WARN: ", "%u PGs degraded (%" PRIu64 " object copies missing)",
+		       sum.degraded_pgs, sum.degraded);
+	if (up < total)
+		HEALTH("WARN: ", "%u OSDs down: %s", total - up, down);
+#undef HEALTH
 	if (c->json) {
 		printf("{\"fsid\": \"%s\", \"epoch\": %" PRIu64 ", \"stale\": %s, \"mon\": {\"leader\": ",
 		       fsid, m.epoch, stale ? "true" : "false");
@@ -227,32 +274,46 @@ static int cmd_status(struct cli *c)
 		printf(", \"osd\": {\"total\": %u, \"up\": %u, \"in\": %u}, \"pools\": %u, "
 		       "\"volumes\": %u, \"pgs\": {\"total\": %u",
 		       total, up, in, m.n_pools, m.n_volumes, have_pgs ? pgs.n_pgs : 0);
-		for (int ps = 0; ps <= MON_PG_DOWN; ps++)
-			if (by_state[ps])
-				printf(", \"%s\": %u", mon_pg_state_name(ps), by_state[ps]);
+		for (uint32_t i = 0; i < sum.n_states; i++) {
+			char name[128];
+			printf(", \"%s\": %u", mon_pg_state_name(sum.states[i], name, sizeof(name)),
+			       sum.counts[i]);
+		}
 		printf("}, \"usage\": {\"total_bytes\": %" PRIu64 ", \"used_bytes\": %" PRIu64
-		       ", \"objects\": %" PRIu64 "}}\n",
-		       capacity, pgs.used_bytes, pgs.objects);
+		       ", \"stored_bytes\": %" PRIu64 ", \"objects\": %" PRIu64 "}"
+		       ", \"recovery\": {\"degraded_copies\": %" PRIu64 ", \"objects_left\": %" PRIu64
+		       ", \"recovered_objects\": %" PRIu64 ", \"recovered_bytes\": %" PRIu64 "}}\n",
+		       capacity, pgs.used_bytes, sum.stored_bytes, sum.objects, sum.degraded,
+		       sum.missing, pgs.recovered_objects, pgs.recovered_bytes);
 	} else {
-		printf("  cluster: %s\n  health:  %s\n", fsid, health);
-		printf("  mon:     %d monitors, leader %s, quorum", n, leader[0] ? leader : "none");
+		printf("  cluster:  %s\n  health:   %s\n", fsid, health);
+		printf("  mon:      %d monitors, leader %s, quorum", n, leader[0] ? leader : "none");
 		for (int i = 0, k = 0; i < n; i++)
 			if (st.quorum_mask & (1u << i))
 				printf("%s%s", k++ ? "," : " ", members[i].name);
-		printf("\n  osd:     %u total, %u up, %u in; %.1f GiB in\n", total, up, in,
+		printf("\n  osd:      %u total, %u up, %u in; %.1f GiB in\n", total, up, in,
 		       capacity / 1073741824.0);
-		printf("  pools:   %u, volumes: %u\n", m.n_pools, m.n_volumes);
+		printf("  pools:    %u, volumes: %u\n", m.n_pools, m.n_volumes);
 		if (have_pgs && pgs.n_pgs) {
-			printf("  pgs:     %u:", pgs.n_pgs);
-			for (int ps = 0, k = 0; ps <= MON_PG_DOWN; ps++)
-				if (by_state[ps])
-					printf("%s %u %s", k++ ? "," : "", by_state[ps], mon_pg_state_name(ps));
+			printf("  pgs:      %u:", pgs.n_pgs);
+			for (uint32_t i = 0; i < sum.n_states; i++) {
+				char name[128];
+				printf("%s %u %s", i ? "," : "", sum.counts[i],
+				       mon_pg_state_name(sum.states[i], name, sizeof(name)));
+			}
 			printf("\n");
 		}
 		if (have_pgs)
-			printf("  usage:   %.1f MiB used of %.1f GiB, %" PRIu64 " objects\n",
-			       pgs.used_bytes / 1048576.0, pgs.device_bytes / 1073741824.0, pgs.objects);
-		printf("  map:     epoch %" PRIu64 "\n", m.epoch);
+			printf("  usage:    %.1f MiB used of %.1f GiB, %.1f MiB stored in %" PRIu64
+			       " objects\n",
+			       pgs.used_bytes / 1048576.0, pgs.device_bytes / 1073741824.0,
+			       sum.stored_bytes / 1048576.0, sum.objects);
+		if (sum.missing || sum.degraded)
+			printf("  recovery: %" PRIu64 " objects left, %" PRIu64
+			       " object copies missing; %" PRIu64 " objects (%.1f MiB) recovered so far\n",
+			       sum.missing, sum.degraded, pgs.recovered_objects,
+			       pgs.recovered_bytes / 1048576.0);
+		printf("  map:      epoch %" PRIu64 "\n", m.epoch);
 	}
 	mon_osd_stats_free(&pgs);
 	map_free(&m);
@@ -675,7 +736,8 @@ static void print_pg(const struct cluster_map *m, const struct map_pool *p, uint
 		     bool first, const struct mon_osd_stats *stats)
 {
 	const struct mon_pg_stat *ps = pg_stat_of(stats, p->id, pg);
-	const char *state = mon_pg_state_name(ps ? ps->state : MON_PG_UNKNOWN);
+	char state_buf[128];
+	const char *state = mon_pg_state_name(ps ? ps->state : 0, state_buf, sizeof(state_buf));
 	uint64_t objects = ps ? ps->objects : 0, bytes = ps ? ps->bytes : 0;
 	uint32_t up[16], acting[16];
 	size_t n_up = map_pg_osds(m, p, pg, up, 16);

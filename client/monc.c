@@ -404,6 +404,7 @@ int monc_object_op(struct monc *mc, const char *pool_name, struct osd_op *op, vo
 	op->client = mc->client_id;
 	op->reqid = ++mc->next_op;
 	snprintf(why, why_len, "no OSD answered in time");
+	bool sent = false; /* a resend of a delete that finds nothing: done before */
 	while (io_now_ns(mc->loop) < deadline) {
 		struct cluster_map m;
 		bool stale;
@@ -425,7 +426,7 @@ int monc_object_op(struct monc *mc, const char *pool_name, struct osd_op *op, vo
 		uint32_t acting[16];
 		size_t n = map_pg_acting(&m, p, object_pg(&op->oid, p->pg_num), acting, 16);
 		struct msgr_conn *conn = n ? osd_conn(mc, acting[0], m.osds[acting[0]].addr) : NULL;
-		uint32_t pg = object_pg(&op->oid, p->pg_num), size = p->size, bs = p->block_size;
+		uint32_t pg = object_pg(&op->oid, p->pg_num), bs = p->block_size;
 		map_free(&m);
 		if (!conn) {
 			snprintf(why, why_len, "no OSD of pg %u.%x is up", op->oid.pool, pg);
@@ -437,6 +438,8 @@ int monc_object_op(struct monc *mc, const char *pool_name, struct osd_op *op, vo
 		if (!msg)
 			return -ENOMEM;
 		struct msg *r = ask_osd(mc, conn, msg, deadline);
+		bool resent = sent;
+		sent = true;
 		if (!r) {
 			snprintf(why, why_len, "the primary osd.%u of pg %u.%x did not answer",
 				 acting[0], op->oid.pool, pg);
@@ -447,15 +450,18 @@ int monc_object_op(struct monc *mc, const char *pool_name, struct osd_op *op, vo
 			snprintf(why, why_len, "malformed reply from osd.%u", acting[0]);
 			return -EBADMSG;
 		}
-		if (reply->rc == -EAGAIN) { /* not the primary in its map: refresh */
+		if (reply->rc == -EAGAIN) { /* not the primary, or its PG is not active yet */
 			msg_free(r);
+			snprintf(why, why_len, "pg %u.%x did not become active in time (see basalt status)",
+				 op->oid.pool, pg);
 			pause_ms(mc, 100);
 			continue;
 		}
+		if (reply->rc == -ENOENT && resent && op->type == OSD_OP_DELETE)
+			reply->rc = 0; /* the first attempt removed it */
 		if (reply->rc == -EOPNOTSUPP)
-			snprintf(why, why_len,
-				 "pool '%s' keeps %u copies and replication is not built yet; "
-				 "objects can be stored in pools of size 1 only", pool_name, size);
+			snprintf(why, why_len, "pool '%s' is erasure-coded, which is not served yet",
+				 pool_name);
 		else if (reply->rc == -EMEDIUMTYPE)
 			snprintf(why, why_len, "pool '%s' has a block size the OSD's store does not",
 				 pool_name);

@@ -17,6 +17,9 @@ struct object_id {
 };
 
 #define OBJECT_ID_WIRE_LEN 20
+/* Inode of the per-PG objects an OSD keeps for itself (osd/pg.c); never
+ * a volume's, never listed to clients. */
+#define OBJECT_INODE_PG_META UINT64_MAX
 
 static inline bool object_id_equal(const struct object_id *a,
 				   const struct object_id *b)

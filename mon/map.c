@@ -35,6 +35,7 @@ static void enc_put_pg_active(struct enc *e, const struct map_pg_active *a)
 	enc_put_le32(e, a->pool);
 	enc_put_le32(e, a->pg);
 	enc_put_le64(e, a->epoch);
+	enc_put_le32(e, a->primary);
 	enc_put_le32(e, a->n);
 	for (uint32_t i = 0; i < a->n && i < MAP_PG_ACTING_MAX; i++)
 		enc_put_le32(e, a->osds[i]);
@@ -46,6 +47,7 @@ static int dec_get_pg_active(struct dec *d, struct map_pg_active *a)
 	dec_get_le32(d, &a->pool);
 	dec_get_le32(d, &a->pg);
 	dec_get_le64(d, &a->epoch);
+	dec_get_le32(d, &a->primary);
 	dec_get_le32(d, &a->n);
 	if (dec_status(d) || a->n > MAP_PG_ACTING_MAX)
 		return -EBADMSG;
@@ -687,12 +689,15 @@ static int check_pg_active(const struct cluster_map *m, const struct map_cmd *c,
 			       "pg %u.%x was activated in epoch %llu since (not %llu): peer again",
 			       a->pool, a->pg, (unsigned long long)cur_epoch,
 			       (unsigned long long)c->prev_epoch);
-	if (a->epoch <= cur_epoch || a->epoch > m->epoch)
+	/* A later interval, or the same one growing its complete set (the
+	 * primary re-records it when recovery has finished). */
+	if (a->epoch < cur_epoch || a->epoch > m->epoch ||
+	    (a->epoch == cur_epoch && cur->primary != a->primary))
 		return why_set(err, len, -EINVAL, "pg %u.%x: interval epoch %llu out of order",
 			       a->pool, a->pg, (unsigned long long)a->epoch);
-	if (a->n < 1 || a->n < p->min_size)
-		return why_set(err, len, -EINVAL, "pg %u.%x: %u acting OSDs, below min_size %u",
-			       a->pool, a->pg, a->n, p->min_size);
+	if (a->n < 1)
+		return why_set(err, len, -EINVAL, "pg %u.%x: no complete OSD to record",
+			       a->pool, a->pg);
 	for (uint32_t i = 0; i < a->n; i++)
 		if (a->osds[i] >= m->n_osds || !m->osds[a->osds[i]].exists)
 			return why_set(err, len, -ENOENT, "osd.%u does not exist", a->osds[i]);

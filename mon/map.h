@@ -96,17 +96,22 @@ struct map_recent {
 };
 
 /* Where a placement group last became active: the first epoch of that
- * interval and its acting set. Every write a PG acknowledged is on every
- * member of the acting set it was acknowledged in, and each activation is
- * recorded here before the PG takes writes, by compare-and-swap against
- * the record its primary peered with (MAP_CMD_PG_ACTIVE); so a primary
- * that hears from one member of the recorded set has seen every
- * acknowledged write. No record: the PG never took a write. */
+ * interval, its primary, and the members of its acting set that held
+ * every acknowledged write when it was recorded (the *complete* ones;
+ * members still recovering are left out, and the primary records the
+ * interval again, same epoch, once they have caught up). Every write a
+ * PG acknowledged is on every acting member of the interval it was
+ * acknowledged in, and each activation is recorded here before the PG
+ * takes writes, by compare-and-swap against the record its primary
+ * peered with (MAP_CMD_PG_ACTIVE); so a primary that hears from one
+ * recorded member has seen every acknowledged write (osd/pg.c). No
+ * record: the PG never took a write. */
 #define MAP_PG_ACTING_MAX 16
 
 struct map_pg_active {
 	uint32_t pool, pg;
 	uint64_t epoch;
+	uint32_t primary;
 	uint32_t n;
 	uint32_t osds[MAP_PG_ACTING_MAX];
 };

@@ -486,6 +486,16 @@ static int find_map_key(void *ctx, const char *entity, uint8_t key[32])
 	return 0;
 }
 
+/* Whether OSD is the primary of A's PG in map M and A names it so. */
+static bool pg_primary_is(const struct cluster_map *map, const struct map_pg_active *a, int osd)
+{
+	const struct map_pool *p = map_pool_by_id(map, a->pool);
+	uint32_t acting[MAP_PG_ACTING_MAX];
+	return osd >= 0 && p && a->pg < p->pg_num && a->primary == (uint32_t)osd &&
+	       map_pg_acting(map, p, a->pg, acting, MAP_PG_ACTING_MAX) > 0 &&
+	       acting[0] == (uint32_t)osd;
+}
+
 /* Refuses what CONN's peer may not ask, fills in what only the leader
  * decides (the time, the reason), and holds a flapping OSD's boot. */
 static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cmd, char *err,
@@ -493,9 +503,8 @@ static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cm
 {
 	int osd = peer_osd(conn);
 	bool own = cmd->type == MAP_CMD_OSD_BOOT ? (uint32_t)osd == cmd->osd
-		   : cmd->type == MAP_CMD_PG_ACTIVE
-			   ? cmd->active.n && cmd->active.osds[0] == (uint32_t)osd /* its primary */
-			   : false;
+		   : cmd->type == MAP_CMD_PG_ACTIVE ? pg_primary_is(&m->map, &cmd->active, osd)
+						    : false;
 	if (osd >= 0 && !own) {
 		snprintf(err, len, "osd.%d may only boot itself and activate PGs it is primary of",
 			 osd);
@@ -631,6 +640,8 @@ static void send_pg_stats(struct mon *m, struct msgr_conn *conn, uint64_t req)
 		sum.device_bytes += st->device_bytes;
 		sum.used_bytes += st->used_bytes;
 		sum.objects += st->objects;
+		sum.recovered_objects += st->recovered_objects;
+		sum.recovered_bytes += st->recovered_bytes;
 	}
 	uint32_t total = 0;
 	for (uint32_t i = 0; i < m->map.n_pools; i++)
@@ -646,13 +657,11 @@ static void send_pg_stats(struct mon *m, struct msgr_conn *conn, uint64_t req)
 			if (!map_pg_acting(&m->map, p, pg, acting, MAP_PG_ACTING_MAX))
 				continue;
 			out->primary = acting[0];
-			out->state = MON_PG_UNKNOWN;
+			out->state = 0; /* unknown until its primary reports */
 			const struct mon_osd_stats *st = &m->osd_stats[acting[0]];
 			for (uint32_t k = 0; k < st->n_pgs; k++) {
 				if (st->pgs[k].pool == p->id && st->pgs[k].pg == pg) {
-					out->state = st->pgs[k].state;
-					out->objects = st->pgs[k].objects;
-					out->bytes = st->pgs[k].bytes;
+					*out = st->pgs[k];
 					break;
 				}
 			}

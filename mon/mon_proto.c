@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/enc.h"
@@ -178,22 +179,29 @@ int mon_map_inc_apply(const struct mon_map_inc *inc, struct cluster_map *map)
 	return dec_remaining(&d) || map->epoch != inc->h.epoch ? -EBADMSG : 0;
 }
 
-const char *mon_pg_state_name(enum mon_pg_state s)
+const char *mon_pg_state_name(uint16_t state, char *buf, size_t len)
 {
-	switch (s) {
-	case MON_PG_ACTIVE_CLEAN: return "active+clean";
-	case MON_PG_UNREPLICATED: return "inactive+unreplicated";
-	case MON_PG_DOWN: return "down";
-	default: return "unknown";
-	}
+	static const char *const names[] = { "active",	   "clean",	 "degraded",
+					     "undersized", "recovering", "backfilling",
+					     "peering",	   "incomplete", "down",
+					     "activating", "peered" };
+	size_t at = 0;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]) && at < len; i++)
+		if (state & (1u << i))
+			at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? "+" : "", names[i]);
+	if (!state)
+		snprintf(buf, len, "unknown");
+	return buf;
 }
 
-#define PG_STAT_LEN (4 + 4 + 1 + 4 + 8 + 8)
+#define PG_STAT_LEN (4 + 4 + 2 + 4 + 8 + 8 + 8 + 8)
+#define STATS_LEN (4 + 5 * 8 + 4)
 
 struct msg *mon_osd_stats_encode(uint16_t type, uint64_t request_id,
 				 const struct mon_osd_stats *st)
 {
-	struct msg *msg = msg_new(type, request_id, 4 + 3 * 8 + 4);
+	struct msg *msg = msg_new(type, request_id, STATS_LEN);
 	size_t dlen = (size_t)st->n_pgs * PG_STAT_LEN;
 	if (!msg || (dlen && msg_alloc_data(msg, (uint32_t)dlen))) {
 		msg_free(msg);
@@ -205,16 +213,20 @@ struct msg *mon_osd_stats_encode(uint16_t type, uint64_t request_id,
 	enc_put_le64(&e, st->device_bytes);
 	enc_put_le64(&e, st->used_bytes);
 	enc_put_le64(&e, st->objects);
+	enc_put_le64(&e, st->recovered_objects);
+	enc_put_le64(&e, st->recovered_bytes);
 	enc_put_le32(&e, st->n_pgs);
 	enc_init(&e, msg->data, dlen);
 	for (uint32_t i = 0; i < st->n_pgs; i++) {
 		const struct mon_pg_stat *p = &st->pgs[i];
 		enc_put_le32(&e, p->pool);
 		enc_put_le32(&e, p->pg);
-		enc_put_u8(&e, p->state);
+		enc_put_le16(&e, p->state);
 		enc_put_le32(&e, p->primary);
 		enc_put_le64(&e, p->objects);
 		enc_put_le64(&e, p->bytes);
+		enc_put_le64(&e, p->degraded);
+		enc_put_le64(&e, p->missing);
 	}
 	return msg;
 }
@@ -228,6 +240,8 @@ int mon_osd_stats_decode(const struct msg *msg, struct mon_osd_stats *out)
 	dec_get_le64(&d, &out->device_bytes);
 	dec_get_le64(&d, &out->used_bytes);
 	dec_get_le64(&d, &out->objects);
+	dec_get_le64(&d, &out->recovered_objects);
+	dec_get_le64(&d, &out->recovered_bytes);
 	dec_get_le32(&d, &out->n_pgs);
 	if (dec_status(&d) || dec_remaining(&d) ||
 	    (uint64_t)out->n_pgs * PG_STAT_LEN != msg->hdr.data_len)
@@ -239,11 +253,13 @@ int mon_osd_stats_decode(const struct msg *msg, struct mon_osd_stats *out)
 		struct mon_pg_stat *p = &out->pgs[i];
 		dec_get_le32(&d, &p->pool);
 		dec_get_le32(&d, &p->pg);
-		dec_get_u8(&d, &p->state);
+		dec_get_le16(&d, &p->state);
 		dec_get_le32(&d, &p->primary);
 		dec_get_le64(&d, &p->objects);
 		dec_get_le64(&d, &p->bytes);
-		if (p->state > MON_PG_DOWN) {
+		dec_get_le64(&d, &p->degraded);
+		dec_get_le64(&d, &p->missing);
+		if (p->state >= (MON_PG_FLAGS_LAST << 1)) {
 			mon_osd_stats_free(out);
 			return -EBADMSG;
 		}

@@ -4,6 +4,8 @@
 #ifndef BASALT_MON_MON_PROTO_H
 #define BASALT_MON_MON_PROTO_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/msgr_frame.h"
@@ -30,25 +32,45 @@ enum mon_msg_type {
 #define MON_MSG_LAST MON_MSG_PG_STATS_REPLY
 
 /* What an OSD's beacon carries: its usage, and the state of each PG it is
- * primary of (the monitors add them up for `basalt status` and `pg ls`). */
-enum mon_pg_state {
-	MON_PG_UNKNOWN = 0,	/* no report from its primary yet */
-	MON_PG_ACTIVE_CLEAN,	/* served, every copy in place */
-	MON_PG_UNREPLICATED,	/* not served: the pool keeps copies, and replication is not built */
-	MON_PG_DOWN,		/* no OSD of it is up */
+ * primary of (the monitors add them up for `basalt status` and `pg ls`).
+ * A PG's state is a set of these flags; none at all is "unknown" (no
+ * report from its primary yet). */
+enum mon_pg_flag {
+	MON_PG_ACTIVE = 1 << 0,	      /* serving I/O */
+	MON_PG_CLEAN = 1 << 1,	      /* every copy in place */
+	MON_PG_DEGRADED = 1 << 2,     /* some copies missing */
+	MON_PG_UNDERSIZED = 1 << 3,   /* fewer acting OSDs than the pool's size */
+	MON_PG_RECOVERING = 1 << 4,   /* copying what returning members lack */
+	MON_PG_BACKFILLING = 1 << 5,  /* filling a member that held nothing */
+	MON_PG_PEERING = 1 << 6,      /* gathering what the members hold */
+	MON_PG_INCOMPLETE = 1 << 7,   /* no OSD that holds the newest data is up */
+	MON_PG_DOWN = 1 << 8,	      /* no OSD of it is up */
+	MON_PG_ACTIVATING = 1 << 9,   /* recording its activation in the map */
+	MON_PG_PEERED = 1 << 10,      /* peered, not active: below min_size */
 };
-const char *mon_pg_state_name(enum mon_pg_state s);
+#define MON_PG_FLAGS_LAST MON_PG_PEERED
+/* "active+clean", "undersized+degraded+active", ...; "unknown" for 0. */
+const char *mon_pg_state_name(uint16_t state, char *buf, size_t len);
+/* Whether STATE serves I/O. */
+static inline bool mon_pg_state_active(uint16_t state)
+{
+	return state & MON_PG_ACTIVE;
+}
 
 struct mon_pg_stat {
 	uint32_t pool, pg;
-	uint8_t state; /* enum mon_pg_state */
+	uint16_t state; /* enum mon_pg_flag bits */
 	uint32_t primary;
 	uint64_t objects, bytes;
+	uint64_t degraded; /* object copies missing */
+	uint64_t missing;  /* objects some member still lacks (recovery left) */
 };
 
 struct mon_osd_stats {
 	uint32_t osd;
 	uint64_t device_bytes, used_bytes, objects;
+	/* Recovery this OSD drove as a primary, since it started. */
+	uint64_t recovered_objects, recovered_bytes;
 	uint32_t n_pgs;
 	struct mon_pg_stat *pgs; /* decode: allocated; free with mon_osd_stats_free */
 };

@@ -39,18 +39,32 @@ static void on_map(void *ctx, const struct cluster_map *m, bool stale)
 			 m->epoch, o->id);
 		o->booted = false;
 	}
+	osd_pg_map(o);
+}
+
+bool osd_serving(const struct osd *o)
+{
+	const struct cluster_map *m = monsess_map(o->mon);
+	const struct map_osd *me = self_in(o, m);
+	return o->booted && m->epoch >= o->boot_epoch && me && me->up;
 }
 
 static void on_reply(void *ctx, int rc, const char *text, uint64_t epoch)
 {
 	struct osd *o = ctx;
 	uint64_t now = io_now_ns(o->loop);
+	if (!o->cmd_is_boot) {
+		osd_pg_command_reply(o, rc, text, epoch);
+		return;
+	}
+	o->cmd_is_boot = false;
 	if (rc == 0) {
 		o->booted = true;
 		o->boot_epoch = epoch;
 		o->last_beacon = 0; /* beacon at once */
 		LOG_INFO("osd.%u is up in map epoch %" PRIu64 " (%s, host %s)", o->id, epoch, o->addr,
 			 o->host);
+		osd_pg_map(o);
 		return;
 	}
 	LOG_WARN("boot refused: %s", text);
@@ -65,8 +79,20 @@ static void maybe_boot(struct osd *o, uint64_t now)
 			     .device_bytes = o->device_bytes };
 	snprintf(c.addr, sizeof(c.addr), "%s", o->addr);
 	snprintf(c.host, sizeof(c.host), "%s", o->host);
-	if (monsess_command(o->mon, &c) == 0)
+	if (monsess_command(o->mon, &c) == 0) {
+		o->cmd_is_boot = true;
 		LOG_DEBUG("booting");
+	}
+}
+
+/* Activation records go to the monitors one at a time, after booting. */
+static void maybe_record(struct osd *o)
+{
+	struct map_cmd c;
+	if (!o->booted || monsess_command_running(o->mon) || osd_pg_command_next(o, &c))
+		return;
+	if (monsess_command(o->mon, &c))
+		osd_pg_command_reply(o, -EAGAIN, "the monitor session is busy", 0);
 }
 
 static void send_to_monitors(struct osd *o, uint16_t type, const uint32_t *words, int n)
@@ -82,63 +108,68 @@ static void send_to_monitors(struct osd *o, uint16_t type, const uint32_t *words
 }
 
 /* The beacon: our usage and the state of each PG we are primary of. */
-struct pg_count {
-	uint32_t pg_num;
-	uint64_t *objects, *bytes;
-};
-
-static int count_object(const struct store_object_info *info, void *arg)
-{
-	struct pg_count *c = arg;
-	uint32_t pg = object_pg(&info->oid, c->pg_num);
-	c->objects[pg]++;
-	c->bytes[pg] += info->written_bytes;
-	return 0;
-}
-
 static void send_beacon(struct osd *o)
 {
-	const struct cluster_map *m = monsess_map(o->mon);
 	struct store_usage u;
 	store_usage(o->store, &u);
 	struct mon_osd_stats st = { .osd = o->id, .device_bytes = u.device_bytes,
 				    .used_bytes = u.used_bytes, .objects = u.objects };
-	uint32_t total = 0;
-	for (uint32_t i = 0; i < m->n_pools; i++)
-		total += m->pools[i].pg_num;
-	st.pgs = total ? calloc(total, sizeof(*st.pgs)) : NULL;
-	for (uint32_t i = 0; i < m->n_pools && st.pgs; i++) {
-		const struct map_pool *p = &m->pools[i];
-		struct pg_count c = { p->pg_num, calloc(p->pg_num, 8), calloc(p->pg_num, 8) };
-		struct store_list_filter f = { .pool = p->id, .any_inode = true };
-		if (c.objects && c.bytes)
-			store_list(o->store, &f, count_object, &c);
-		for (uint32_t pg = 0; pg < p->pg_num && c.objects && c.bytes; pg++) {
-			uint32_t acting[MAP_PG_ACTING_MAX];
-			if (!map_pg_acting(m, p, pg, acting, MAP_PG_ACTING_MAX) || acting[0] != o->id)
-				continue;
-			bool served = p->size == 1 && p->block_size == store_block_size(o->store);
-			st.pgs[st.n_pgs++] = (struct mon_pg_stat){
-				.pool = p->id, .pg = pg, .primary = o->id,
-				.state = served ? MON_PG_ACTIVE_CLEAN : MON_PG_UNREPLICATED,
-				.objects = c.objects[pg], .bytes = c.bytes[pg] };
-		}
-		free(c.objects);
-		free(c.bytes);
+	if (osd_pg_stats(o, &st) == 0) {
+		struct msg *msg = mon_osd_stats_encode(MON_MSG_OSD_BEACON, 0, &st);
+		if (msg)
+			monsess_send_all(o->mon, msg);
 	}
-	struct msg *msg = mon_osd_stats_encode(MON_MSG_OSD_BEACON, 0, &st);
 	free(st.pgs);
-	if (msg)
-		monsess_send_all(o->mon, msg);
 }
 
 /* --- peers ---------------------------------------------------------------------------- */
 
-static void peer_forget(struct osd_peer *p)
+static void peer_forget(struct osd *o, uint32_t id)
 {
+	struct osd_peer *p = &o->peers[id];
+	bool had = p->conn != NULL;
 	if (p->conn)
 		msgr_conn_close(p->conn);
 	memset(p, 0, sizeof(*p));
+	if (had)
+		osd_pg_peer_down(o, id);
+}
+
+/* Opens the link to OSD ID at the address map entry MO gives. */
+static int peer_connect(struct osd *o, uint32_t id, const struct map_osd *mo, uint64_t now)
+{
+	struct osd_peer *p = &o->peers[id];
+	char host[MAP_ADDR_MAX];
+	uint16_t port;
+	if (cfg_parse_hostport(mo->addr, host, sizeof(host), &port) ||
+	    msgr_connect(o->msgr, host, port, &p->conn)) {
+		LOG_WARN("cannot connect to osd.%u at '%s'", id, mo->addr);
+		return -ENOTCONN;
+	}
+	snprintf(p->addr, sizeof(p->addr), "%s", mo->addr);
+	p->up_from = mo->up_from;
+	p->last_reply_ns = now;
+	return 0;
+}
+
+struct msgr_conn *osd_peer_conn_if(struct osd *o, uint32_t id)
+{
+	return id < MAP_MAX_OSDS ? o->peers[id].conn : NULL;
+}
+
+struct msgr_conn *osd_peer_conn(struct osd *o, uint32_t id)
+{
+	const struct cluster_map *m = monsess_map(o->mon);
+	if (id >= MAP_MAX_OSDS || id >= m->n_osds || !m->osds[id].exists || !m->osds[id].up ||
+	    id == o->id)
+		return NULL;
+	const struct map_osd *mo = &m->osds[id];
+	struct osd_peer *p = &o->peers[id];
+	if (p->conn && (strcmp(p->addr, mo->addr) || p->up_from != mo->up_from))
+		peer_forget(o, id); /* restarted or moved: a fresh start */
+	if (!p->conn)
+		peer_connect(o, id, mo, io_now_ns(o->loop));
+	return p->conn;
 }
 
 static void send_ping(struct osd *o, struct msgr_conn *conn, uint16_t type, uint64_t stamp)
@@ -166,23 +197,13 @@ static void heartbeat(struct osd *o, uint64_t now)
 		bool watch = mo && mo->exists && mo->up && id != o->id && o->booted;
 		if (!watch) {
 			if (p->conn)
-				peer_forget(p);
+				peer_forget(o, id);
 			continue;
 		}
 		if (p->conn && (strcmp(p->addr, mo->addr) || p->up_from != mo->up_from))
-			peer_forget(p); /* restarted or moved: a fresh start */
-		if (!p->conn) {
-			char host[MAP_ADDR_MAX];
-			uint16_t port;
-			if (cfg_parse_hostport(mo->addr, host, sizeof(host), &port) ||
-			    msgr_connect(o->msgr, host, port, &p->conn)) {
-				LOG_WARN("cannot connect to osd.%u at '%s'", id, mo->addr);
-				continue;
-			}
-			snprintf(p->addr, sizeof(p->addr), "%s", mo->addr);
-			p->up_from = mo->up_from;
-			p->last_reply_ns = now;
-		}
+			peer_forget(o, id); /* restarted or moved: a fresh start */
+		if (!p->conn && peer_connect(o, id, mo, now))
+			continue;
 		send_ping(o, p->conn, OSD_MSG_PING, now);
 		if (now - p->last_reply_ns > o->grace_ns &&
 		    (!p->last_report_ns || now - p->last_report_ns >= o->heartbeat_ns)) {
@@ -235,6 +256,10 @@ static void on_message(struct msgr_conn *conn, struct msg *msg)
 		osd_ops_handle(o, conn, msg);
 		return;
 	}
+	if (osd_pg_msg_type(msg->hdr.type)) {
+		osd_pg_message(o, conn, msg);
+		return;
+	}
 	if (msg->hdr.type == OSD_MSG_PING || msg->hdr.type == OSD_MSG_PING_REPLY)
 		on_ping(o, conn, msg);
 	msg_free(msg);
@@ -244,17 +269,25 @@ static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
 {
 	struct osd *o = msgr_ctx(msgr_conn_msgr(conn));
 	(void)err;
-	if (o->mon && monsess_owns(o->mon, conn))
+	if (o->mon && monsess_owns(o->mon, conn)) {
 		monsess_event(o->mon, conn, ev);
-	else if (ev == MSGR_EV_CLOSED)
-		osd_ops_conn_closed(o, conn);
+		return;
+	}
+	if (ev == MSGR_EV_CLOSED) {
+		osd_pg_conn_closed(o, conn);
+		return;
+	}
+	for (uint32_t id = 0; ev == MSGR_EV_DOWN && id < MAP_MAX_OSDS; id++)
+		if (o->peers[id].conn == conn)
+			osd_pg_peer_down(o, id);
 }
 
 static bool type_ok(uint16_t type, void *arg)
 {
 	(void)arg;
 	return type == MON_MSG_MAP || type == MON_MSG_MAP_INC || type == MON_MSG_COMMAND_REPLY ||
-	       type == OSD_MSG_PING || type == OSD_MSG_PING_REPLY || type == OSD_MSG_OP;
+	       type == OSD_MSG_PING || type == OSD_MSG_PING_REPLY || type == OSD_MSG_OP ||
+	       osd_pg_msg_type(type);
 }
 
 static const struct msgr_handler osd_handler = { .on_message = on_message,
@@ -268,8 +301,10 @@ static void osd_tick(struct io_timer *t)
 	struct osd *o = t->ctx;
 	uint64_t now = io_now_ns(o->loop);
 	monsess_tick(o->mon, now);
-	if (monsess_have_map(o->mon))
+	if (monsess_have_map(o->mon)) {
 		maybe_boot(o, now);
+		maybe_record(o);
+	}
 	if (o->booted && (!o->last_beacon || now - o->last_beacon >= o->beacon_ns)) {
 		o->last_beacon = now;
 		send_beacon(o);
@@ -278,6 +313,7 @@ static void osd_tick(struct io_timer *t)
 		o->last_heartbeat = now;
 		heartbeat(o, now);
 	}
+	osd_pg_tick(o, now);
 	io_timer_arm(o->loop, &o->tick, OSD_TICK_NS);
 }
 
@@ -286,7 +322,7 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 {
 	const char *addr, *host;
 	char default_host[MAP_NAME_MAX] = "localhost";
-	uint64_t beacon_ms, heartbeat_ms, grace_ms;
+	uint64_t beacon_ms, heartbeat_ms, grace_ms, rec_active, rec_rate;
 	gethostname(default_host, sizeof(default_host) - 1);
 	char *dot = strchr(default_host, '.');
 	if (dot)
@@ -297,7 +333,10 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 	    cfg_get_duration_ms(cfg, section, "osd_beacon_interval", 2000, 10, 600000, &beacon_ms) < 0 ||
 	    cfg_get_duration_ms(cfg, section, "osd_heartbeat_interval", 1000, 10, 60000,
 				&heartbeat_ms) < 0 ||
-	    cfg_get_duration_ms(cfg, section, "osd_heartbeat_grace", 6000, 20, 600000, &grace_ms) < 0)
+	    cfg_get_duration_ms(cfg, section, "osd_heartbeat_grace", 6000, 20, 600000, &grace_ms) < 0 ||
+	    cfg_get_u64(cfg, section, "osd_recovery_max_active", 4, 1, 1024, &rec_active) < 0 ||
+	    cfg_get_size(cfg, section, "osd_recovery_max_bytes_per_sec", 200ull << 20, 0,
+			 1ull << 40, &rec_rate) < 0)
 		return why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
 	char h[MAP_ADDR_MAX];
 	uint16_t port;
@@ -320,6 +359,8 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 	o->beacon_ns = IO_MS(beacon_ms);
 	o->heartbeat_ns = IO_MS(heartbeat_ms);
 	o->grace_ns = IO_MS(grace_ms);
+	o->rec_max_active = (unsigned)rec_active;
+	o->rec_bytes_per_sec = rec_rate;
 	return 0;
 }
 
@@ -351,6 +392,8 @@ int osd_start(struct io_loop *loop, struct cfg *cfg, uint32_t id, const char *ke
 		rc = -ENOMEM;
 	if (!rc)
 		rc = osd_ops_init(o);
+	if (!rc)
+		rc = osd_pg_init(o);
 	if (!rc)
 		rc = store_open(loop, device, &sp, &o->store, why, why_len);
 	if (rc)
@@ -403,6 +446,7 @@ void osd_stop(struct osd *o)
 			 (unsigned long long)full, (unsigned long long)inc);
 	}
 	osd_ops_detach(o);
+	osd_pg_detach(o);
 	monsess_destroy(o->mon);
 	o->mon = NULL;
 	if (o->peers)
@@ -412,6 +456,7 @@ void osd_stop(struct osd *o)
 	msgr_destroy(o->msgr);
 	if (o->store)
 		store_close(o->store);
+	osd_pg_fini(o);
 	osd_ops_fini(o);
 	keyring_free(o->keyring);
 	free(o->peers);

@@ -12,6 +12,7 @@
 #include "common/msgr.h"
 #include "mon/map.h"
 #include "mon/mon.h"
+#include "pg.h"
 #include "store.h"
 
 #define OSD_RECENT 4096
@@ -58,9 +59,31 @@ struct osd {
 	struct list_node ops;	    /* in flight, struct osd_pending */
 	struct osd_recent *recent;  /* OSD_RECENT answered writes and deletes */
 	unsigned recent_next;
+	/* Replication (pg*.c). */
+	struct osd_pgs *pgs;
+	unsigned rec_max_active;	/* osd_recovery_max_active */
+	uint64_t rec_bytes_per_sec;	/* osd_recovery_max_bytes_per_sec; 0: no limit */
+	bool cmd_is_boot;		/* what the running monitor command is */
 };
 
+/* osd.c */
+/* Whether this OSD may take part in PGs: booted, and its map shows it up
+ * in that boot. */
+bool osd_serving(const struct osd *o);
+/* The link to OSD ID (opened if needed, as the map says where it is), or
+ * NULL when the map shows it down or the link cannot be opened. */
+struct msgr_conn *osd_peer_conn(struct osd *o, uint32_t id);
+/* The open link to OSD ID, or NULL. */
+struct msgr_conn *osd_peer_conn_if(struct osd *o, uint32_t id);
+
 /* osd_ops.c */
+/* Answers a client: R (its epoch filled in) with DATA (LEN bytes, 4 KiB
+ * aligned, ownership taken; may be NULL) to CONN (NULL: nowhere). */
+void osd_op_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
+		   struct osd_op_reply *r, void *data, uint32_t len);
+/* Remembers the answer to a client's write or delete (CLIENT 0: not). */
+void osd_recent_add(struct osd *o, uint64_t client, uint64_t reqid, int rc, uint64_t version);
+struct osd_recent *osd_recent_find(struct osd *o, uint64_t client, uint64_t reqid);
 int osd_ops_init(struct osd *o);
 /* Before the messenger goes: answers still to come go nowhere. */
 void osd_ops_detach(struct osd *o);
@@ -68,7 +91,5 @@ void osd_ops_detach(struct osd *o);
 void osd_ops_fini(struct osd *o);
 /* An OSD_MSG_OP from CONN; takes ownership of MSG. */
 void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg);
-/* CONN is gone: operations in flight for it will not be answered. */
-void osd_ops_conn_closed(struct osd *o, struct msgr_conn *conn);
 
 #endif

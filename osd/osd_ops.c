@@ -1,15 +1,12 @@
-/* Serving client object operations from the OSD's store.
+/* Client object operations as they arrive at an OSD: decoding, routing
+ * and listing; the PG layer (pg_io.c) runs them.
  *
  * An operation goes to the primary of its object's PG (the first acting
  * OSD of map_pg_acting); any other OSD answers -EAGAIN with its epoch and
  * the client refreshes its map. A write or delete that was answered is
  * remembered by (client, request) so a resend gets the same answer
- * instead of applying twice; a resend that arrives while the first is in
- * flight is dropped (the first one's answer, or the next resend, serves).
- *
- * Replication is not built yet: only pools of size 1 are served, and any
- * other is refused with -EOPNOTSUPP rather than written once and
- * acknowledged as if it were replicated. */
+ * instead of applying twice (the PG's other members remember it too, so
+ * a new primary does as well). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -19,15 +16,7 @@
 #include "common/log.h"
 #include "osd_int.h"
 #include "osd_proto.h"
-
-struct osd_pending {
-	struct store_req req; /* req.ctx is this */
-	struct list_node node;
-	struct osd *o;
-	struct msgr_conn *conn; /* NULL once the client is gone */
-	uint64_t request_id;
-	struct osd_op op;
-};
+#include "pg_int.h"
 
 int osd_ops_init(struct osd *o)
 {
@@ -37,11 +26,7 @@ int osd_ops_init(struct osd *o)
 
 void osd_ops_detach(struct osd *o)
 {
-	/* The store finishes what is in flight when it closes; those
-	 * answers go nowhere. */
-	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &o->ops)
-		list_entry(pos, struct osd_pending, node)->conn = NULL;
+	(void)o;
 }
 
 void osd_ops_fini(struct osd *o)
@@ -50,66 +35,44 @@ void osd_ops_fini(struct osd *o)
 	o->recent = NULL;
 }
 
-void osd_ops_conn_closed(struct osd *o, struct msgr_conn *conn)
+void osd_op_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
+		   struct osd_op_reply *r, void *data, uint32_t len)
 {
-	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &o->ops) {
-		struct osd_pending *p = list_entry(pos, struct osd_pending, node);
-		if (p->conn == conn)
-			p->conn = NULL;
-	}
-}
-
-static void answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
-		   struct osd_op_reply *r, const void *data, uint32_t data_len)
-{
-	if (!conn)
+	if (!conn) {
+		free(data);
 		return;
+	}
 	r->epoch = monsess_map(o->mon)->epoch;
 	struct msg *msg = osd_op_reply_encode(request_id, r);
-	if (msg && data_len && msg_alloc_data(msg, data_len) == 0)
-		memcpy(msg->data, data, data_len);
-	else if (msg && data_len)
-		r->rc = -ENOMEM;
+	if (msg && data) {
+		msg->data = data; /* the message owns it */
+		msg->hdr.data_len = len;
+	} else {
+		free(data);
+	}
 	if (msg && msgr_send(conn, msg))
 		msg_free(msg);
 }
 
-static struct osd_recent *recent_find(struct osd *o, const struct osd_op *op)
+void osd_recent_add(struct osd *o, uint64_t client, uint64_t reqid, int rc, uint64_t version)
 {
-	for (unsigned i = 0; i < OSD_RECENT; i++)
-		if (o->recent[i].client == op->client && o->recent[i].reqid == op->reqid &&
-		    op->client)
-			return &o->recent[i];
+	if (!client || !o->recent)
+		return;
+	o->recent[o->recent_next] = (struct osd_recent){ client, reqid, rc, version };
+	o->recent_next = (o->recent_next + 1) % OSD_RECENT;
+}
+
+struct osd_recent *osd_recent_find(struct osd *o, uint64_t client, uint64_t reqid)
+{
+	if (!client)
+		return NULL;
+	/* Newest first: a request id is unique per client, but be exact. */
+	for (unsigned k = 1; k <= OSD_RECENT; k++) {
+		struct osd_recent *r = &o->recent[(o->recent_next + OSD_RECENT - k) % OSD_RECENT];
+		if (r->client == client && r->reqid == reqid)
+			return r;
+	}
 	return NULL;
-}
-
-static bool in_flight(struct osd *o, const struct osd_op *op)
-{
-	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &o->ops) {
-		struct osd_pending *p = list_entry(pos, struct osd_pending, node);
-		if (p->op.client == op->client && p->op.reqid == op->reqid)
-			return true;
-	}
-	return false;
-}
-
-static void store_done(struct store_req *req, int res)
-{
-	struct osd_pending *p = req->ctx;
-	struct osd *o = p->o;
-	struct osd_op_reply r = { .rc = res, .version = req->version };
-	if (p->op.type != OSD_OP_READ && p->op.client) {
-		o->recent[o->recent_next] = (struct osd_recent){ p->op.client, p->op.reqid, res,
-								 req->version };
-		o->recent_next = (o->recent_next + 1) % OSD_RECENT;
-	}
-	answer(o, p->conn, p->request_id, &r, p->op.type == OSD_OP_READ && !res ? req->buf : NULL,
-	       p->op.type == OSD_OP_READ && !res ? req->len : 0);
-	list_del(&p->node);
-	free(req->buf);
-	free(p);
 }
 
 /* The pool of OP, if this OSD may serve OP on it; else -errno. */
@@ -122,12 +85,14 @@ static int check_op(struct osd *o, const struct osd_op *op, const struct map_poo
 	*pool = p;
 	if (op->type == OSD_OP_LIST)
 		return 0;
-	uint32_t acting[16];
-	size_t n = map_pg_acting(m, p, object_pg(&op->oid, p->pg_num), acting, 16);
-	if (!n || acting[0] != o->id)
+	if (pg_is_meta(&op->oid))
+		return -EINVAL;
+	uint32_t acting[MAP_PG_ACTING_MAX];
+	size_t n = map_pg_acting(m, p, object_pg(&op->oid, p->pg_num), acting, MAP_PG_ACTING_MAX);
+	if (!n || acting[0] != o->id || !osd_serving(o))
 		return -EAGAIN;
-	if (p->size != 1)
-		return -EOPNOTSUPP;
+	if (p->type != MAP_POOL_REPLICATED)
+		return -EOPNOTSUPP; /* erasure-coded pools are not served yet */
 	if (p->block_size != store_block_size(o->store))
 		return -EMEDIUMTYPE;
 	if ((op->type == OSD_OP_READ || op->type == OSD_OP_WRITE) &&
@@ -148,10 +113,13 @@ struct list_ctx {
 static int list_one(const struct store_object_info *info, void *arg)
 {
 	struct list_ctx *l = arg;
+	if (pg_is_meta(&info->oid))
+		return 0;
 	uint32_t pg = object_pg(&info->oid, l->pool->pg_num);
 	if (l->mine[pg] < 0) {
-		uint32_t acting[16];
-		size_t n = map_pg_acting(monsess_map(l->o->mon), l->pool, pg, acting, 16);
+		uint32_t acting[MAP_PG_ACTING_MAX];
+		size_t n = map_pg_acting(monsess_map(l->o->mon), l->pool, pg, acting,
+					 MAP_PG_ACTING_MAX);
 		l->mine[pg] = n && acting[0] == l->o->id;
 	}
 	if (!l->mine[pg])
@@ -189,7 +157,12 @@ static void list_objects(struct osd *o, struct msgr_conn *conn, uint64_t request
 		r.rc = -EFBIG;
 		l.len = 0;
 	}
-	answer(o, conn, request_id, &r, l.buf, r.rc ? 0 : (uint32_t)l.len);
+	void *data = NULL;
+	if (!r.rc && l.len && posix_memalign(&data, 4096, l.len) == 0)
+		memcpy(data, l.buf, l.len);
+	else if (!r.rc && l.len)
+		r.rc = -ENOMEM;
+	osd_op_answer(o, conn, request_id, &r, data, data ? (uint32_t)l.len : 0);
 	free(l.buf);
 	free(l.mine);
 }
@@ -203,62 +176,26 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	if (osd_op_decode(msg, &op)) {
 		LOG_WARN("malformed operation from %s", msgr_conn_peer_addr(conn));
 		r.rc = -EBADMSG;
-		answer(o, conn, msg->hdr.request_id, &r, NULL, 0);
-		msg_free(msg);
-		return;
-	}
-	struct osd_recent *done = op.type == OSD_OP_WRITE || op.type == OSD_OP_DELETE
-					  ? recent_find(o, &op)
-					  : NULL;
-	if (done) { /* a resend of something answered: the same answer */
-		r = (struct osd_op_reply){ .rc = done->rc, .version = done->version };
-		answer(o, conn, msg->hdr.request_id, &r, NULL, 0);
-		msg_free(msg);
-		return;
-	}
-	if (op.client && in_flight(o, &op)) {
+		osd_op_answer(o, conn, rid, &r, NULL, 0);
 		msg_free(msg);
 		return;
 	}
 	r.rc = check_op(o, &op, &pool);
 	if (!r.rc && op.type == OSD_OP_LIST) {
-		list_objects(o, conn, msg->hdr.request_id, pool);
+		list_objects(o, conn, rid, pool);
 		msg_free(msg);
 		return;
 	}
-	if (!r.rc && op.type == OSD_OP_STAT) {
-		struct store_object_info info;
-		r.rc = store_stat(o->store, &op.oid, &info);
-		r.version = info.version;
-		r.size = r.rc ? 0 : info.written_bytes;
-	}
-	struct osd_pending *p = NULL;
-	if (!r.rc && op.type != OSD_OP_STAT) {
-		p = calloc(1, sizeof(*p));
-		void *buf = NULL;
-		if (!p || (op.len && posix_memalign(&buf, 4096, op.len))) {
-			free(p);
-			p = NULL;
-			r.rc = -ENOMEM;
-		} else {
-			p->o = o;
-			p->conn = conn;
-			p->request_id = msg->hdr.request_id;
-			p->op = op;
-			p->req = (struct store_req){
-				.op = op.type == OSD_OP_READ ? STORE_OP_READ
-				      : op.type == OSD_OP_WRITE ? STORE_OP_WRITE : STORE_OP_DELETE,
-				.oid = op.oid, .offset = op.offset, .len = op.len, .buf = buf,
-				.done = store_done, .ctx = p };
-			if (op.type == OSD_OP_WRITE)
-				memcpy(buf, msg->data, op.len);
-		}
-	}
-	msg_free(msg);
-	if (!p) {
-		answer(o, conn, rid, &r, NULL, 0);
+	if (r.rc) {
+		osd_op_answer(o, conn, rid, &r, NULL, 0);
+		msg_free(msg);
 		return;
 	}
-	list_add_tail(&o->ops, &p->node);
-	store_submit(o->store, &p->req);
+	void *data = NULL;
+	if (op.type == OSD_OP_WRITE) {
+		data = msg->data; /* 4 KiB aligned; the PG layer's now */
+		msg->data = NULL;
+	}
+	msg_free(msg);
+	osd_pg_client_op(o, conn, rid, &op, data);
 }

@@ -82,6 +82,9 @@ void store_forget(struct store *s);
 
 enum store_op { STORE_OP_READ, STORE_OP_WRITE, STORE_OP_DELETE };
 
+/* A bitmap of an object's 4 KiB chunks (bit i: chunk i), up to 1 MiB. */
+#define STORE_WRITTEN_MAP_BYTES 32
+
 struct store_req;
 typedef void (*store_done_fn)(struct store_req *req, int res);
 
@@ -94,6 +97,12 @@ struct store_req {
 	/* Write/delete: the new version, > the object's current one; 0
 	 * assigns current + 1. Read: set to the version read. */
 	uint64_t version;
+	/* A whole-object write with MASKED marks only the chunks set in
+	 * WRITTEN as written (the others read as zeros and count as never
+	 * written): a copy of an object keeps its shape. A read fills
+	 * WRITTEN with the chunks of the object ever written. */
+	bool masked;
+	uint8_t written[STORE_WRITTEN_MAP_BYTES];
 	store_done_fn done;
 	void *ctx;
 

@@ -199,12 +199,13 @@ int store_entry_decode(const uint8_t *buf, uint32_t chunks, uint32_t entry_size,
 
 /* --- journal ---------------------------------------------------------------------- */
 
-uint32_t store_record_len(enum store_record_type type, uint32_t nchunks)
+uint32_t store_record_len(enum store_record_type type, uint32_t nchunks, bool masked)
 {
 	switch (type) {
 	case STORE_REC_SMALL:
-	case STORE_REC_BIG:
 		return STORE_REC_FIXED_LEN + 8 + 4 * nchunks;
+	case STORE_REC_BIG:
+		return STORE_REC_FIXED_LEN + 8 + 4 * nchunks + (masked ? (nchunks + 7) / 8 : 0);
 	case STORE_REC_DELETE:
 	default:
 		return STORE_REC_FIXED_LEN;
@@ -214,8 +215,9 @@ uint32_t store_record_len(enum store_record_type type, uint32_t nchunks)
 int store_record_encode(struct enc *e, const struct store_record *r,
 			const uint32_t *crcs)
 {
+	bool masked = r->type == STORE_REC_BIG && r->written;
 	enc_put_u8(e, (uint8_t)r->type);
-	enc_put_u8(e, 0);
+	enc_put_u8(e, masked ? STORE_REC_FLAG_MASKED : 0);
 	enc_put_le16(e, (uint16_t)r->nchunks);
 	enc_put_object_id(e, &r->oid);
 	enc_put_le64(e, r->version);
@@ -229,6 +231,8 @@ int store_record_encode(struct enc *e, const struct store_record *r,
 	if (r->type != STORE_REC_DELETE)
 		for (uint32_t i = 0; i < r->nchunks; i++)
 			enc_put_le32(e, crcs[i]);
+	if (masked)
+		enc_put_bytes(e, r->written, (r->nchunks + 7) / 8);
 	return enc_status(e);
 }
 
@@ -291,11 +295,11 @@ int store_record_next(struct dec *d, uint32_t chunks_per_block,
 {
 	if (dec_remaining(d) == 0)
 		return 0;
-	uint8_t type, reserved;
+	uint8_t type, flags;
 	uint16_t nchunks;
 	memset(r, 0, sizeof(*r));
 	dec_get_u8(d, &type);
-	dec_get_u8(d, &reserved);
+	dec_get_u8(d, &flags);
 	dec_get_le16(d, &nchunks);
 	dec_get_object_id(d, &r->oid);
 	dec_get_le64(d, &r->version);
@@ -327,5 +331,9 @@ int store_record_next(struct dec *d, uint32_t chunks_per_block,
 	}
 	if (type != STORE_REC_DELETE)
 		r->crcs = dec_take(d, 4u * nchunks);
-	return dec_status(d) || reserved ? -EBADMSG : 1;
+	if (flags & ~STORE_REC_FLAG_MASKED || (flags && type != STORE_REC_BIG))
+		return -EBADMSG;
+	if (flags & STORE_REC_FLAG_MASKED)
+		r->written = dec_take(d, (nchunks + 7u) / 8);
+	return dec_status(d) ? -EBADMSG : 1;
 }

@@ -149,9 +149,15 @@ struct store_record {
 	uint32_t data_off;    /* small: byte offset in the batch's data */
 	uint64_t block;	      /* big */
 	const uint8_t *crcs;  /* nchunks little-endian CRC32C values */
+	/* big: the chunks written (a bitmap of nchunks bits), or NULL for
+	 * all; on disk, flag bit 0 of the record and the bitmap after the
+	 * CRCs. */
+	const uint8_t *written;
 };
 
-uint32_t store_record_len(enum store_record_type type, uint32_t nchunks);
+#define STORE_REC_FLAG_MASKED 1u
+
+uint32_t store_record_len(enum store_record_type type, uint32_t nchunks, bool masked);
 /* Appends R to an encoder positioned in a batch header; CRCS holds
  * R->nchunks host-order values. */
 int store_record_encode(struct enc *e, const struct store_record *r,

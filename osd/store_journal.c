@@ -182,11 +182,11 @@ static unsigned store_batch_take(struct store *s, uint32_t *header_len,
 		bool big = store_req_is_big(s, req);
 		uint32_t rl, d = 0;
 		if (req->op == STORE_OP_DELETE)
-			rl = store_record_len(STORE_REC_DELETE, 0);
+			rl = store_record_len(STORE_REC_DELETE, 0, false);
 		else if (big)
-			rl = store_record_len(STORE_REC_BIG, s->L.chunks_per_block);
+			rl = store_record_len(STORE_REC_BIG, s->L.chunks_per_block, req->masked);
 		else {
-			rl = store_record_len(STORE_REC_SMALL, req->len / STORE_CHUNK);
+			rl = store_record_len(STORE_REC_SMALL, req->len / STORE_CHUNK, false);
 			d = req->len;
 		}
 		if (n && (hl + rl > STORE_BATCH_HEADER_MAX ||
@@ -224,6 +224,7 @@ static void store_batch_encode(struct store *s, uint64_t pos, uint32_t header_le
 			r.type = STORE_REC_BIG;
 			r.nchunks = s->L.chunks_per_block;
 			r.block = req->block;
+			r.written = req->masked ? req->written : NULL;
 			for (uint32_t i = 0; i < r.nchunks; i++)
 				crcs[i] = crc32c(0, (uint8_t *)req->buf + i * STORE_CHUNK,
 						 STORE_CHUNK);
@@ -465,7 +466,8 @@ static int store_apply_big(struct store *s, struct store_obj *o,
 	o->block_version = r->version;
 	memset(o->bitmap, 0, sizeof(o->bitmap));
 	for (uint32_t i = 0; i < r->nchunks; i++) {
-		store_bit_set(o->bitmap, i);
+		if (!r->written || store_bit_test(r->written, i))
+			store_bit_set(o->bitmap, i);
 		o->crc[i] = store_record_crc(r, i);
 	}
 	o->layout_gen++;

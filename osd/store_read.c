@@ -57,6 +57,14 @@ static void store_read_fill(const struct store_obj *o, struct store_req *req)
 		if (!has_block || !store_bit_test(o->bitmap, c))
 			memset(buf + (c - first) * STORE_CHUNK, 0, STORE_CHUNK);
 	}
+	/* What was ever written, as of this data. */
+	memset(req->written, 0, sizeof(req->written));
+	if (has_block)
+		memcpy(req->written, o->bitmap, sizeof(req->written));
+	for (const struct store_overlay *ov = o->overlays; ov; ov = ov->next)
+		for (uint32_t c = ov->first_chunk; c < ov->first_chunk + ov->nchunks; c++)
+			store_bit_set(req->written, c);
+	req->version = o->version;
 }
 
 static void store_read_finish(struct store *s, struct store_req *req, int res)

@@ -49,10 +49,7 @@ cli() { "$build/basalt" -c "$conf" "$@"; }
 
 write_config() {
 	local ports key
-	read -r -a ports < <(python3 -c 'import socket,sys
-s=[socket.socket() for _ in range(int(sys.argv[1]))]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(" ".join(str(x.getsockname()[1]) for x in s))' $((mons + osds)))
+	read -r -a ports < <(scripts/free-ports $((mons + osds)))
 	key() { head -c 32 /dev/urandom | base64; }
 	{
 		printf '[mon.]\nkey = %s\n[client.admin]\nkey = %s\n' "$(key)" "$(key)"

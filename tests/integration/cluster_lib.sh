@@ -16,12 +16,9 @@ fail() {
 	exit 1
 }
 
-# N free TCP ports on loopback.
+# N free TCP ports on loopback (outside the ephemeral range).
 free_ports() {
-	python3 -c 'import socket,sys
-s=[socket.socket() for _ in range(int(sys.argv[1]))]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(" ".join(str(x.getsockname()[1]) for x in s))' "$1"
+	"$(dirname "${BASH_SOURCE[0]}")/../../scripts/free-ports" "$1"
 }
 
 # cluster_conf "a=HOST:PORT b=HOST:PORT ..." [extra [global] lines]:

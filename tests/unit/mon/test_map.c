@@ -78,7 +78,7 @@ static void test_cmd_encoding(void **state)
 		{ .type = MAP_CMD_SNAP_CREATE, .name = "vm1", .snap = "before-upgrade" },
 		{ .type = MAP_CMD_SNAP_RM, .name = "vm1", .snap = "before-upgrade" },
 		{ .type = MAP_CMD_VOLUME_CLONE, .name = "vm9", .src = "vm1", .snap = "gold" },
-		{ .type = MAP_CMD_PG_ACTIVE, .active = { 1, 7, 12, 3, { 4, 0, 2 } }, .prev_epoch = 9 },
+		{ .type = MAP_CMD_PG_ACTIVE, .active = { 1, 7, 12, 4, 3, { 4, 0, 2 } }, .prev_epoch = 9 },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		uint8_t buf[MAP_CMD_MAX_LEN];
@@ -409,7 +409,7 @@ static struct map_cmd pg_active(uint32_t pool, uint32_t pg, uint64_t epoch, uint
 				uint32_t a, uint32_t b)
 {
 	struct map_cmd c = { .type = MAP_CMD_PG_ACTIVE, .prev_epoch = prev };
-	c.active = (struct map_pg_active){ pool, pg, epoch, 2, { a, b } };
+	c.active = (struct map_pg_active){ pool, pg, epoch, a, 2, { a, b } };
 	return c;
 }
 
@@ -432,19 +432,33 @@ static void test_pg_activation_records(void **state)
 	expect(&m, pg_active(1, 5, 6, 3, 2, 3), 0, NULL);
 	expect(&m, pg_active(1, 5, 7, 3, 0, 1), -ESTALE,
 	       "pg 1.5 was activated in epoch 6 since (not 3): peer again");
+	/* The same interval again: only its own primary (growing the set of
+	 * complete members once recovery is done); never an older one. */
 	expect(&m, pg_active(1, 5, 6, 6, 0, 1), -EINVAL, "pg 1.5: interval epoch 6 out of order");
+	expect(&m, pg_active(1, 5, 5, 6, 2, 3), -EINVAL, "pg 1.5: interval epoch 5 out of order");
+	struct map_cmd grow = pg_active(1, 5, 6, 6, 2, 3);
+	grow.active.n = 3;
+	grow.active.osds[2] = 1;
+	expect(&m, grow, 0, NULL);
+	assert_int_equal(map_pg_active_get(&m, 1, 5)->n, 3);
 	expect(&m, pg_active(1, 5, 999, 6, 0, 1), -EINVAL, NULL); /* beyond the map's epoch */
 	expect(&m, pg_active(1, 64, 3, 0, 0, 1), -ENOENT, "pg 1.40 does not exist");
 	expect(&m, pg_active(9, 0, 3, 0, 0, 1), -ENOENT, NULL);
+	/* One complete member is enough to record (min_size counts the
+	 * acting set, which the OSD checks); none is not. */
 	struct map_cmd small = pg_active(1, 6, 3, 0, 0, 1);
 	small.active.n = 1;
-	expect(&m, small, -EINVAL, "pg 1.6: 1 acting OSDs, below min_size 2");
-	expect(&m, pg_active(1, 6, 3, 0, 0, 77), -ENOENT, "osd.77 does not exist");
+	expect(&m, small, 0, NULL);
+	small = pg_active(1, 7, 3, 0, 0, 1);
+	small.active.n = 0;
+	expect(&m, small, -EINVAL, "pg 1.7: no complete OSD to record");
+	expect(&m, pg_active(1, 8, 3, 0, 0, 77), -ENOENT, "osd.77 does not exist");
 	/* Records stay sorted and survive encoding. */
 	expect(&m, pg_active(1, 0, 3, 0, 1, 2), 0, NULL);
 	expect(&m, pg_active(1, 63, 3, 0, 2, 3), 0, NULL);
-	assert_int_equal(m.n_pg_active, 3);
-	assert_true(m.pg_active[0].pg == 0 && m.pg_active[1].pg == 5 && m.pg_active[2].pg == 63);
+	assert_int_equal(m.n_pg_active, 4);
+	assert_true(m.pg_active[0].pg == 0 && m.pg_active[1].pg == 5 && m.pg_active[2].pg == 6 &&
+		    m.pg_active[3].pg == 63);
 	uint8_t *buf;
 	size_t len;
 	struct cluster_map copy;
@@ -464,10 +478,10 @@ static void test_pg_activation_records(void **state)
 	for (uint32_t q = 5; q < 192; q += 64) {
 		a = map_pg_active_get(&m, 1, q);
 		assert_non_null(a);
-		assert_true(a->epoch == 6 && a->osds[0] == 2 && a->osds[1] == 3);
+		assert_true(a->epoch == 6 && a->primary == 2 && a->osds[0] == 2 && a->osds[1] == 3);
 	}
-	assert_null(map_pg_active_get(&m, 1, 6 + 64));
-	assert_int_equal(m.n_pg_active, 9);
+	assert_null(map_pg_active_get(&m, 1, 7 + 64));
+	assert_int_equal(m.n_pg_active, 12);
 	/* Removing the pool drops its records. */
 	expect(&m, (struct map_cmd){ .type = MAP_CMD_POOL_RM, .name = "rbd" }, 0, NULL);
 	assert_int_equal(m.n_pg_active, 0);

@@ -177,26 +177,33 @@ static void test_map_incremental(void **state)
 static void test_osd_stats(void **state)
 {
 	(void)state;
-	struct mon_pg_stat pgs[2] = { { 1, 7, MON_PG_ACTIVE_CLEAN, 3, 10, 40960 },
-				      { 2, 0, MON_PG_UNREPLICATED, 3, 0, 0 } };
-	struct mon_osd_stats st = { 3, 1 << 30, 1 << 20, 10, 2, pgs };
+	struct mon_pg_stat pgs[2] = {
+		{ 1, 7, MON_PG_ACTIVE | MON_PG_CLEAN, 3, 10, 40960, 0, 0 },
+		{ 2, 0, MON_PG_ACTIVE | MON_PG_DEGRADED | MON_PG_RECOVERING, 3, 5, 8192, 4, 2 } };
+	struct mon_osd_stats st = { 3, 1 << 30, 1 << 20, 10, 7, 7 << 17, 2, pgs };
 	struct msg *m = mon_osd_stats_encode(MON_MSG_OSD_BEACON, 0, &st);
 	struct mon_osd_stats got;
 	assert_int_equal(mon_osd_stats_decode(m, &got), 0);
 	assert_true(got.osd == 3 && got.device_bytes == 1 << 30 && got.used_bytes == 1 << 20);
 	assert_true(got.objects == 10 && got.n_pgs == 2);
+	assert_true(got.recovered_objects == 7 && got.recovered_bytes == 7 << 17);
 	assert_true(got.pgs[1].pool == 2 && got.pgs[1].pg == 0 && got.pgs[1].primary == 3 &&
-		    got.pgs[1].state == MON_PG_UNREPLICATED);
+		    got.pgs[1].state == pgs[1].state);
+	assert_true(got.pgs[1].degraded == 4 && got.pgs[1].missing == 2);
 	assert_true(got.pgs[0].objects == 10 && got.pgs[0].bytes == 40960 && got.pgs[0].pg == 7);
 	mon_osd_stats_free(&got);
-	/* The count must match the data; states are known ones. */
+	/* The count must match the data; states are known flags. */
 	m->hdr.data_len -= 1;
 	assert_int_equal(mon_osd_stats_decode(m, &got), -EBADMSG);
 	m->hdr.data_len += 1;
-	m->data[8] = 9;
+	m->data[9] = 0x80;
 	assert_int_equal(mon_osd_stats_decode(m, &got), -EBADMSG);
 	msg_free(m);
-	assert_string_equal(mon_pg_state_name(MON_PG_DOWN), "down");
+	char buf[128];
+	assert_string_equal(mon_pg_state_name(MON_PG_DOWN, buf, sizeof(buf)), "down");
+	assert_string_equal(mon_pg_state_name(0, buf, sizeof(buf)), "unknown");
+	assert_string_equal(mon_pg_state_name(pgs[1].state, buf, sizeof(buf)),
+			    "active+degraded+recovering");
 }
 
 int main(void)

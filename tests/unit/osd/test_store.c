@@ -325,6 +325,44 @@ static void test_versions_after_delete(void **state)
 	free(back);
 }
 
+/* A masked whole-object write (how replication copies an object) marks
+ * only the chunks its map names as written; reads report that map, and
+ * it survives replay. */
+static void test_masked_copy(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *buf = aligned_buf(BS), *back = aligned_buf(BS);
+	struct object_id o = oid_of(31, 0);
+	pattern_fill(buf, BS, 7, 0);
+	struct sync_req w = { .req = { .op = STORE_OP_WRITE, .oid = o, .len = BS, .buf = buf,
+				       .version = 5, .masked = true, .done = sync_req_done } };
+	w.req.written[0] = 0x05; /* chunks 0 and 2 */
+	store_submit(f->s, &w.req);
+	while (!w.done)
+		io_loop_run_once(f->loop, -1);
+	assert_int_equal(w.res, 0);
+	for (int pass = 0; pass < 2; pass++) {
+		struct store_object_info info;
+		assert_int_equal(store_stat(f->s, &o, &info), 0);
+		assert_int_equal(info.written_bytes, 8192);
+		assert_int_equal(info.version, 5);
+		struct sync_req r = { .req = { .op = STORE_OP_READ, .oid = o, .len = BS, .buf = back,
+					       .done = sync_req_done } };
+		store_submit(f->s, &r.req);
+		while (!r.done)
+			io_loop_run_once(f->loop, -1);
+		assert_int_equal(r.res, 0);
+		assert_int_equal(r.req.written[0], 0x05);
+		assert_memory_equal(back, buf, 4096);
+		assert_memory_equal(back + 8192, buf + 8192, 4096);
+		for (uint32_t i = 4096; i < 8192; i++)
+			assert_int_equal(back[i], 0); /* never written: zeros */
+		crash_reopen(f);
+	}
+	free(buf);
+	free(back);
+}
+
 static void test_fill_to_enospc_and_reuse(void **state)
 {
 	struct fixture *f = *state;
@@ -458,6 +496,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_list_stat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_versions_after_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_masked_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fill_to_enospc_and_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checksum_failure, setup, teardown),
 		cmocka_unit_test(test_params_from_config),

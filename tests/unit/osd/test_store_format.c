@@ -121,9 +121,9 @@ static size_t build_batch(uint8_t *buf, size_t cap, uint64_t epoch, uint64_t seq
 	struct store_record del = { .type = STORE_REC_DELETE, .oid = { 1, 5, 8 },
 				    .version = 4 };
 	uint32_t header_len = STORE_BATCH_HEADER_LEN +
-			      store_record_len(STORE_REC_SMALL, 2) +
-			      store_record_len(STORE_REC_BIG, 32) +
-			      store_record_len(STORE_REC_DELETE, 0);
+			      store_record_len(STORE_REC_SMALL, 2, false) +
+			      store_record_len(STORE_REC_BIG, 32, false) +
+			      store_record_len(STORE_REC_DELETE, 0, false);
 	uint32_t space = store_batch_header_space(header_len);
 	memset(buf, 0, cap);
 	uint8_t *data = buf + space;

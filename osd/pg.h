@@ -1,0 +1,58 @@
+/* The placement-group layer of an OSD: replication, peering and recovery.
+ *
+ * For each PG whose primary it is, the OSD peers with the other members
+ * when an interval starts, records the activation in the cluster map,
+ * serves client operations (writes acknowledged only once every acting
+ * member has them durable), and recovers members that lack objects. For
+ * the PGs where it is another member, it answers the primary. The rules
+ * and their argument: pg_int.h and docs/ARCHITECTURE.md ("Replication"). */
+#ifndef BASALT_OSD_PG_H
+#define BASALT_OSD_PG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/msgr.h"
+#include "mon/map.h"
+#include "mon/mon_proto.h"
+#include "osd_proto.h"
+
+struct osd;
+
+int osd_pg_init(struct osd *o);
+/* Answers what is held, forgets everything (the store may still be
+ * finishing writes: their completions find nothing to do). */
+void osd_pg_detach(struct osd *o);
+/* After the store is closed. */
+void osd_pg_fini(struct osd *o);
+
+/* The OSD's map changed (or it booted, or was marked down): start,
+ * end or keep each PG's interval. */
+void osd_pg_map(struct osd *o);
+void osd_pg_tick(struct osd *o, uint64_t now_ns);
+
+/* Whether TYPE is a PG message (pg_proto.h). */
+bool osd_pg_msg_type(uint16_t type);
+/* A PG message from CONN; takes ownership of MSG. */
+void osd_pg_message(struct osd *o, struct msgr_conn *conn, struct msg *msg);
+/* The link to OSD went down (or was closed): what waited on it failed. */
+void osd_pg_peer_down(struct osd *o, uint32_t osd);
+/* An incoming connection is gone: answers due on it go nowhere. */
+void osd_pg_conn_closed(struct osd *o, struct msgr_conn *conn);
+
+/* A client operation this OSD is the primary for (osd_ops.c checked the
+ * routing); DATA (WRITE, op->len bytes, 4 KiB aligned) becomes the PG
+ * layer's. The answer goes to CONN with REQUEST_ID. */
+void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
+		      const struct osd_op *op, void *data);
+
+/* The next activation record to write in the map, if any (0 and *CMD
+ * filled, or -ENOENT); its answer comes through osd_pg_command_reply. */
+int osd_pg_command_next(struct osd *o, struct map_cmd *cmd /* out */);
+void osd_pg_command_reply(struct osd *o, int rc, const char *text, uint64_t epoch);
+
+/* Fills ST's PGs (those this OSD is primary of; allocated, caller frees
+ * st->pgs) and recovery counters. */
+int osd_pg_stats(struct osd *o, struct mon_osd_stats *st);
+
+#endif

@@ -1,0 +1,271 @@
+/* Structures private to the placement-group layer (osd/pg*.c).
+ *
+ * A PG's *interval* is a run of map epochs with the same acting set, the
+ * same primary and the same boot (up_from) of each member. Its primary
+ * runs this state machine; the other members only answer (pg_replica.c).
+ *
+ *   IDLE --interval starts, this OSD primary--> PEERING        pg_interval_start
+ *   PEERING --acting members and one authority answered-->
+ *       UNDERSIZED (acting below min_size: no I/O)             pg_peering_done
+ *     | RECOVERING (no acting member complete: recover first)  pg_peering_done
+ *     | ACTIVATING (mark the complete members, record)        pg_peering_done
+ *   PEERING --no recorded member can answer--> INCOMPLETE      pg_peering_check
+ *   INCOMPLETE --map change--> PEERING                         osd_pg_map
+ *   RECOVERING --every acting member caught up--> ACTIVATING   pg_recovery_done
+ *   ACTIVATING --the record is written--> ACTIVE               pg_record_done
+ *   ACTIVE --recovery done--> ACTIVE, re-recorded with every member
+ *   any --a sub-operation fails, a member's link drops--> PEERING  pg_repeer
+ *   any --the interval ends--> IDLE or PEERING                 osd_pg_map
+ *
+ * Invariants (pg_check):
+ *  1. Only the primary of the current interval has a state other than
+ *     IDLE, and only an ACTIVE PG dispatches client operations.
+ *  2. A write is acknowledged only when every acting member has it
+ *     durable, and only while the acting set has at least min_size
+ *     members (pg_io.c).
+ *  3. Every acknowledged write is on every member of the PG's newest
+ *     activation record (map_pg_active) or was acknowledged after it,
+ *     in an interval recorded later; a member is named in a record only
+ *     once it holds every acknowledged write and has persisted its
+ *     complete mark (PG_SUB_COMPLETE) for that interval.
+ *  4. A member answers the query of interval E only once no sub-operation
+ *     of an older interval is in flight on it, and from then on refuses
+ *     them: an older primary can no longer complete a write (fencing).
+ *  5. Per object, a read never runs beside a write that is not yet
+ *     acknowledged; writes run in version order on every member.
+ *  6. Versions are (interval epoch << 32 | sequence) and never reused:
+ *     the sequence resumes above every version of the interval that a
+ *     member reported.
+ */
+#ifndef BASALT_OSD_PG_INT_H
+#define BASALT_OSD_PG_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/list.h"
+#include "mon/map.h"
+#include "osd_int.h"
+#include "osd_proto.h"
+#include "pg.h"
+#include "pg_proto.h"
+#include "store.h"
+
+#define PG_PEERS_MAX (2 * MAP_PG_ACTING_MAX)
+#define PG_QUERY_RETRY_NS IO_SEC(2)
+#define PG_REPEER_DELAY_NS IO_MS(200)
+#define PG_WAITING_MAX 4096 /* client operations held while a PG is not active */
+
+enum pg_state {
+	PG_STATE_IDLE,
+	PG_STATE_PEERING,
+	PG_STATE_INCOMPLETE,
+	PG_STATE_UNDERSIZED,
+	PG_STATE_RECOVERING,
+	PG_STATE_ACTIVATING,
+	PG_STATE_ACTIVE,
+};
+
+/* Writing the activation record: first the complete mark on each member
+ * that will be named, then the map command. */
+enum pg_record_phase { PG_RECORD_NONE, PG_RECORD_MARKING, PG_RECORD_QUEUED, PG_RECORD_SENT };
+
+/* A member (or recorded non-member) the primary queried while peering. */
+struct pg_peer {
+	uint32_t osd;
+	int acting_index; /* -1: not in the acting set */
+	bool recorded;	  /* named in the activation record peered against */
+	bool replied;
+	int rc;
+	uint64_t complete_epoch;
+	uint64_t sent_ns;
+	struct msg *info; /* the answer, until peering is done */
+};
+
+/* An object the primary is tracking: operations on it, and what the
+ * acting members lack of it. Created on demand, freed when idle. */
+struct pg_obj {
+	struct pg_obj *hash_next;
+	struct list_node pg_node; /* pg->objs */
+	struct osd_pg *pg;
+	struct object_id oid;
+	unsigned reads, writes;	 /* dispatched, not yet finished */
+	struct list_node queue;	 /* struct pg_op waiting, in arrival order */
+	/* Recovery (pg_recovery.c). */
+	uint64_t auth_version;	  /* 0: the object should not exist */
+	uint32_t need_push;	  /* acting indices lacking auth_version */
+	uint32_t need_remove;	  /* acting indices to drop theirs first */
+	uint32_t sources[PG_PEERS_MAX]; /* OSDs holding auth_version */
+	uint32_t n_sources;
+	bool recovering;	  /* in flight */
+	bool urgent;		  /* an operation waits for it */
+	struct list_node rec_node; /* pg->missing while waiting */
+};
+
+/* A client operation on the primary. */
+struct pg_op {
+	struct list_node pg_node; /* pg->ops */
+	struct list_node q_node;  /* pg->waiting or obj->queue */
+	struct osd_pg *pg;
+	uint64_t gen; /* pg->gen when taken; stale after a reset */
+	struct pg_obj *obj;
+	struct msgr_conn *conn; /* NULL once the client is gone */
+	uint64_t request_id;
+	struct osd_op op;
+	struct pg_data *data; /* WRITE */
+	bool dispatched, answered, local_busy;
+	unsigned pending; /* pieces outstanding: local store + each replica */
+	int rc;
+	uint64_t version;
+	struct store_req req;
+};
+
+/* A write's data, shared by the local store write and the sub-operation
+ * messages that lend it (refcounted; 4 KiB aligned). */
+struct pg_data {
+	unsigned refs;
+	uint32_t len;
+	uint8_t *buf;
+};
+
+/* A request to another OSD, waiting for its reply. */
+struct pg_call;
+typedef void (*pg_call_fn)(struct pg_call *call, int rc, struct msg *reply);
+struct pg_call {
+	struct pg_call *hash_next;
+	struct list_node pg_node; /* pg->calls */
+	struct osd_pg *pg;
+	uint64_t tid;
+	uint32_t osd;
+	pg_call_fn done;
+	void *ctx;
+	uint64_t arg;
+};
+
+struct osd_pg {
+	struct osd_pg *hash_next;
+	struct osd *o;
+	uint32_t pool, pg;
+	/* The interval as this OSD's map shows it. */
+	bool known;
+	uint64_t interval;
+	uint32_t n_acting;
+	uint32_t acting[MAP_PG_ACTING_MAX];
+	uint64_t up_from[MAP_PG_ACTING_MAX];
+	uint32_t size, min_size;
+	/* Replica side: the newest interval this OSD answered, and its
+	 * primary; sub-operations of any other are refused (invariant 4). */
+	uint64_t fence_epoch;
+	uint32_t fence_primary;
+	unsigned store_writes;	     /* this PG's writes in flight in the store */
+	struct list_node deferred;   /* queries waiting for store_writes == 0 */
+	uint64_t complete_epoch;     /* cached complete mark; UINT64_MAX: not read yet */
+	/* Primary side. */
+	enum pg_state state;
+	uint64_t gen; /* bumped by every reset: stale callbacks see it */
+	struct pg_peer peers[PG_PEERS_MAX];
+	uint32_t n_peers;
+	struct map_pg_active record; /* peered against (record.epoch 0: none) */
+	uint64_t repeer_at_ns;	     /* INCOMPLETE or a failed record: when to retry */
+	uint64_t seq;		     /* last sequence used in this interval */
+	uint32_t complete_mask;	     /* acting indices holding everything */
+	enum pg_record_phase recording;
+	uint32_t marking_mask, marks_pending;
+	struct map_pg_active record_want;
+	struct list_node record_node; /* o->pgs->record_queue */
+	bool backfill;		      /* some member had nothing of the PG */
+	struct list_node ops;	      /* struct pg_op */
+	struct list_node waiting;     /* ops waiting for ACTIVE */
+	unsigned n_waiting;
+	struct list_node objs;	      /* struct pg_obj */
+	struct list_node missing;     /* objects to recover, not in flight */
+	uint64_t n_missing;	      /* objects with needs, in flight included */
+	uint64_t degraded;	      /* missing copies over those objects */
+	struct list_node calls;	      /* struct pg_call */
+	struct list_node recs;	      /* recovery items in flight (pg_recovery.c) */
+	struct list_node active_node; /* o->pgs->recovering */
+};
+
+/* The PG layer of one OSD. */
+struct osd_pgs {
+	struct osd_pg **buckets;
+	uint32_t bucket_mask;
+	struct pg_obj **obj_buckets;
+	uint64_t obj_bucket_mask, n_objs;
+	struct pg_call **call_buckets;
+	uint32_t call_bucket_mask;
+	uint64_t next_tid;
+	struct list_node record_queue; /* PGs waiting to send their record */
+	struct osd_pg *record_running; /* the one whose command is out */
+	uint64_t record_gen;
+	struct list_node recovering;   /* PGs with objects to recover */
+	unsigned rec_active;	       /* recovery items in flight */
+	uint64_t rec_tokens_bytes, rec_refill_ns;
+	uint64_t rec_bytes_total, rec_objects_total;
+	uint64_t map_epoch; /* of the map last processed */
+	struct list_node replica_ops; /* sub-operations in flight here (pg_replica.c) */
+};
+
+/* pg.c */
+struct osd_pg *pg_get(struct osd *o, uint32_t pool, uint32_t pg, bool create);
+const struct cluster_map *pg_map(const struct osd_pg *pg);
+struct pg_obj *pg_obj_get(struct osd_pg *pg, const struct object_id *oid, bool create);
+void pg_obj_maybe_free(struct pg_obj *obj);
+/* Frees OBJ whatever it holds (a reset: nothing refers to it any more). */
+void pg_obj_free(struct pg_obj *obj);
+/* A member's answer to the query (takes ownership of MSG, a PG_INFO). */
+void pg_peering_info(struct osd_pg *pg, uint32_t osd, struct msg *msg);
+/* Stores this OSD's complete mark for EPOCH through REQ (pg->store_writes
+ * counted; DONE calls pg_store_write_done). 0 or -ENOMEM. */
+int pg_mark_write(struct osd_pg *pg, uint64_t epoch, store_done_fn done, void *ctx,
+		  struct store_req *req);
+/* A sub-operation failed or a member vanished: peer again (same interval). */
+void pg_repeer(struct osd_pg *pg, const char *why);
+/* Every acting member holds everything now: record that. */
+void pg_recovery_done(struct osd_pg *pg);
+bool pg_is_meta(const struct object_id *oid);
+struct object_id pg_meta_oid(uint32_t pool, uint32_t pg);
+int pg_acting_index(const struct osd_pg *pg, uint32_t osd);
+
+/* Requests to other OSDs (pg.c): MSG is sent to OSD with a fresh tid;
+ * DONE(call, rc, reply) runs with the reply (rc 0; the call frees the
+ * reply after DONE returns), or never if the PG is reset first. Returns
+ * 0, or -errno when MSG could not be sent (MSG freed). */
+int pg_call(struct osd_pg *pg, uint32_t osd, struct msg *msg, pg_call_fn done, void *ctx,
+	    uint64_t arg);
+/* Sub-operation helper: encodes OP (epoch and from filled in) with DATA
+ * borrowed (refcount taken) and calls OSD. */
+int pg_call_subop(struct osd_pg *pg, uint32_t osd, struct pg_subop *op, struct pg_data *data,
+		  pg_call_fn done, void *ctx, uint64_t arg);
+struct pg_data *pg_data_new(uint32_t len);
+/* Takes ownership of BUF (4 KiB aligned, LEN bytes). */
+struct pg_data *pg_data_wrap(void *buf, uint32_t len);
+void pg_data_get(struct pg_data *d);
+void pg_data_put(struct pg_data *d);
+
+/* pg_replica.c */
+void pg_replica_query(struct osd *o, struct msgr_conn *conn, struct msg *msg);
+void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg);
+/* The local member's answer to its own primary (no network). */
+void pg_local_query(struct osd_pg *pg);
+void pg_replica_conn_closed(struct osd *o, struct msgr_conn *conn);
+/* A store write of PG finished: deferred queries may go now. */
+void pg_store_write_done(struct osd_pg *pg);
+void pg_replica_fini(struct osd *o);
+
+/* pg_io.c */
+void pg_io_dispatch_waiting(struct osd_pg *pg);
+void pg_io_obj_kick(struct pg_obj *obj);
+/* Answers every operation with -EAGAIN and lets go of them. */
+void pg_io_reset(struct osd_pg *pg);
+
+/* pg_recovery.c */
+void pg_recovery_kick(struct osd *o);
+void pg_recovery_urgent(struct pg_obj *obj);
+void pg_recovery_reset(struct osd_pg *pg);
+/* Peering's verdict for one object (see struct pg_obj). */
+void pg_recovery_need(struct osd_pg *pg, const struct object_id *oid, uint64_t auth_version,
+		      uint32_t need_push, uint32_t need_remove, const uint32_t *sources,
+		      uint32_t n_sources);
+
+#endif

@@ -1,0 +1,346 @@
+/* Client operations on a PG's primary (pg_int.h, invariants 1, 2, 5, 6).
+ *
+ * An operation waits while its PG is not active, then queues on its
+ * object: reads run together, writes run together (pipelined in version
+ * order on every member), but a read never runs beside an unacknowledged
+ * write and a write never overtakes an earlier read. An object some
+ * member lacks is recovered first. A write gets the next version of the
+ * interval, goes to every other acting member and to the local store at
+ * once, and is answered when all of them have it durable. Any member's
+ * failure makes the PG peer again; every operation not yet answered is
+ * then answered -EAGAIN, and the client resends (the same request id, so
+ * a write applied already is recognised). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "pg_int.h"
+
+static void op_free(struct pg_op *op)
+{
+	if (list_linked(&op->pg_node))
+		list_del(&op->pg_node);
+	if (list_linked(&op->q_node))
+		list_del(&op->q_node);
+	if (op->req.buf && op->op.type == OSD_OP_READ)
+		free(op->req.buf);
+	pg_data_put(op->data);
+	free(op);
+}
+
+static void op_answer(struct pg_op *op, int rc, uint64_t version, uint64_t size, void *data,
+		      uint32_t len)
+{
+	if (op->answered) {
+		free(data);
+		return;
+	}
+	op->answered = true;
+	struct osd_op_reply r = { .rc = rc, .version = version, .size = size };
+	osd_op_answer(op->pg->o, op->conn, op->request_id, &r, data, len);
+}
+
+/* Takes OP off its PG's lists after it is answered, and lets its object
+ * go on. */
+static void op_finish(struct pg_op *op)
+{
+	struct pg_obj *obj = op->obj;
+	op_free(op);
+	if (obj) {
+		pg_io_obj_kick(obj);
+		pg_obj_maybe_free(obj);
+	}
+}
+
+void pg_io_reset(struct osd_pg *pg)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pg->ops) {
+		struct pg_op *op = list_entry(pos, struct pg_op, pg_node);
+		op_answer(op, -EAGAIN, 0, 0, NULL, 0);
+		list_del(&op->pg_node);
+		if (list_linked(&op->q_node))
+			list_del(&op->q_node);
+		op->obj = NULL;
+		if (!op->local_busy)
+			op_free(op); /* else its store completion frees it */
+	}
+	pg->n_waiting = 0;
+	list_init(&pg->waiting);
+}
+
+/* --- reads ---------------------------------------------------------------------------- */
+
+static void read_done(struct store_req *req, int res)
+{
+	struct pg_op *op = req->ctx;
+	op->local_busy = false;
+	if (op->gen != op->pg->gen) {
+		op_free(op);
+		return;
+	}
+	op->obj->reads--;
+	void *buf = res == 0 ? req->buf : NULL;
+	if (buf)
+		req->buf = NULL; /* the answer's */
+	op_answer(op, res, req->version, 0, buf, buf ? req->len : 0);
+	op_finish(op);
+}
+
+static void dispatch_read(struct pg_op *op)
+{
+	struct osd *o = op->pg->o;
+	op->obj->reads++;
+	if (op->op.type == OSD_OP_STAT) {
+		struct store_object_info info;
+		int rc = store_stat(o->store, &op->op.oid, &info);
+		op_answer(op, rc, rc ? 0 : info.version, rc ? 0 : info.written_bytes, NULL, 0);
+		op->obj->reads--;
+		op_free(op); /* the caller kicks the object */
+		return;
+	}
+	void *buf = NULL;
+	if (posix_memalign(&buf, 4096, op->op.len)) {
+		op->obj->reads--;
+		op_answer(op, -ENOMEM, 0, 0, NULL, 0);
+		op_free(op);
+		return;
+	}
+	op->req = (struct store_req){ .op = STORE_OP_READ, .oid = op->op.oid,
+				      .offset = op->op.offset, .len = op->op.len, .buf = buf,
+				      .done = read_done, .ctx = op };
+	op->local_busy = true;
+	store_submit(o->store, &op->req);
+}
+
+/* --- writes --------------------------------------------------------------------------- */
+
+static void write_piece_done(struct pg_op *op)
+{
+	if (--op->pending)
+		return;
+	struct osd *o = op->pg->o;
+	osd_recent_add(o, op->op.client, op->op.reqid, 0, op->version);
+	op->obj->writes--;
+	op_answer(op, 0, op->version, 0, NULL, 0);
+	op_finish(op);
+}
+
+static void write_local_done(struct store_req *req, int res)
+{
+	struct pg_op *op = req->ctx;
+	struct osd_pg *pg = op->pg;
+	op->local_busy = false;
+	if (op->gen != pg->gen) {
+		op_free(op);
+		pg_store_write_done(pg);
+		return;
+	}
+	pg_store_write_done(pg);
+	if (res) {
+		char why[96];
+		snprintf(why, sizeof(why), "the local store refused a write: %s", strerror(-res));
+		/* The other members may have applied it: peering sorts that out. */
+		op_answer(op, res == -ENOSPC ? -ENOSPC : -EAGAIN, 0, 0, NULL, 0);
+		pg_repeer(pg, why);
+		return;
+	}
+	write_piece_done(op);
+}
+
+static void write_remote_done(struct pg_call *call, int rc, struct msg *reply)
+{
+	struct pg_op *op = call->ctx;
+	struct pg_subop_reply r;
+	(void)rc;
+	if (pg_subop_reply_decode(reply, &r))
+		r.rc = -EBADMSG;
+	if (r.rc) {
+		char why[96];
+		snprintf(why, sizeof(why), "osd.%u failed a write: %s", call->osd, strerror(-r.rc));
+		if (r.rc == -ENOSPC)
+			op_answer(op, -ENOSPC, 0, 0, NULL, 0);
+		pg_repeer(call->pg, why);
+		return;
+	}
+	write_piece_done(op);
+}
+
+/* Whether OP repeats a write or delete already answered (then it is
+ * answered the same way). A write rolled back by recovery since (the
+ * object is older now) is not a repeat. */
+static bool write_repeated(struct pg_op *op)
+{
+	struct osd *o = op->pg->o;
+	struct osd_recent *done = osd_recent_find(o, op->op.client, op->op.reqid);
+	if (!done)
+		return false;
+	struct store_object_info info;
+	if (op->op.type == OSD_OP_WRITE &&
+	    (store_stat(o->store, &op->op.oid, &info) || info.version < done->version))
+		return false;
+	op_answer(op, done->rc, done->version, 0, NULL, 0);
+	return true;
+}
+
+/* Dispatches a write or delete; false when OP is finished already (a
+ * repeat, a delete of nothing) or the PG was reset. */
+static bool dispatch_write(struct pg_op *op)
+{
+	struct osd_pg *pg = op->pg;
+	struct osd *o = pg->o;
+	bool del = op->op.type == OSD_OP_DELETE;
+	if (write_repeated(op)) {
+		op_free(op);
+		return false;
+	}
+	struct store_object_info info;
+	if (del && !op->obj->writes && store_stat(o->store, &op->op.oid, &info) == -ENOENT) {
+		op_answer(op, -ENOENT, 0, 0, NULL, 0);
+		op_free(op);
+		return false;
+	}
+	op->version = pg->interval << 32 | ++pg->seq;
+	op->obj->writes++;
+	op->pending = pg->n_acting;
+	uint64_t gen = pg->gen;
+	for (uint32_t i = 1; i < pg->n_acting; i++) {
+		struct pg_subop sub = { .type = del ? PG_SUB_DELETE : PG_SUB_WRITE,
+					.oid = op->op.oid, .offset = op->op.offset,
+					.len = del ? 0 : op->op.len, .version = op->version,
+					.client = op->op.client, .reqid = op->op.reqid };
+		int rc = pg_call_subop(pg, pg->acting[i], &sub, del ? NULL : op->data,
+				       write_remote_done, op, 0);
+		if (rc) {
+			char why[64];
+			snprintf(why, sizeof(why), "cannot send a write to osd.%u", pg->acting[i]);
+			pg_repeer(pg, why);
+		}
+		if (pg->gen != gen)
+			return false;
+	}
+	op->req = (struct store_req){ .op = del ? STORE_OP_DELETE : STORE_OP_WRITE,
+				      .oid = op->op.oid, .offset = op->op.offset,
+				      .len = del ? 0 : op->op.len,
+				      .buf = del ? NULL : op->data->buf, .version = op->version,
+				      .done = write_local_done, .ctx = op };
+	op->local_busy = true;
+	pg->store_writes++;
+	store_submit(o->store, &op->req);
+	return true;
+}
+
+/* --- queues ------------------------------------------------------------------------- */
+
+void pg_io_obj_kick(struct pg_obj *obj)
+{
+	struct osd_pg *pg = obj->pg;
+	if (obj->need_push || obj->need_remove) {
+		if (!list_empty(&obj->queue))
+			pg_recovery_urgent(obj);
+		return;
+	}
+	if (obj->recovering || pg->state != PG_STATE_ACTIVE)
+		return;
+	uint64_t gen = pg->gen;
+	while (!list_empty(&obj->queue) && pg->gen == gen) {
+		struct pg_op *op = list_entry(list_first(&obj->queue), struct pg_op, q_node);
+		bool reads = op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT;
+		if (reads ? obj->writes > 0 : obj->reads > 0)
+			return;
+		list_del(&op->q_node);
+		op->dispatched = true;
+		if (reads)
+			dispatch_read(op);
+		else
+			dispatch_write(op);
+	}
+}
+
+static void op_enqueue(struct pg_op *op)
+{
+	struct pg_obj *obj = pg_obj_get(op->pg, &op->op.oid, true);
+	if (!obj) {
+		op_answer(op, -ENOMEM, 0, 0, NULL, 0);
+		op_free(op);
+		return;
+	}
+	op->obj = obj;
+	list_add_tail(&obj->queue, &op->q_node);
+	pg_io_obj_kick(obj);
+	if (op->pg->gen == op->gen)
+		pg_obj_maybe_free(obj);
+}
+
+void pg_io_dispatch_waiting(struct osd_pg *pg)
+{
+	uint64_t gen = pg->gen;
+	while (!list_empty(&pg->waiting) && pg->gen == gen) {
+		struct pg_op *op = list_entry(list_first(&pg->waiting), struct pg_op, q_node);
+		list_del(&op->q_node);
+		pg->n_waiting--;
+		op_enqueue(op);
+	}
+}
+
+static bool op_in_flight(struct osd_pg *pg, const struct osd_op *op)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pg->ops) {
+		struct pg_op *x = list_entry(pos, struct pg_op, pg_node);
+		if (x->op.client == op->client && x->op.reqid == op->reqid)
+			return true;
+	}
+	return false;
+}
+
+void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
+		      const struct osd_op *op, void *data)
+{
+	const struct map_pool *p = map_pool_by_id(monsess_map(o->mon), op->oid.pool);
+	struct osd_pg *pg = p ? pg_get(o, p->id, object_pg(&op->oid, p->pg_num), false) : NULL;
+	struct osd_op_reply r = { .rc = -EAGAIN };
+	/* Held while the PG gets ready; refused while it needs a map change
+	 * (below min_size, incomplete): the client retries. */
+	if (!pg || pg->state == PG_STATE_IDLE || pg->state == PG_STATE_UNDERSIZED ||
+	    pg->state == PG_STATE_INCOMPLETE) {
+		free(data);
+		osd_op_answer(o, conn, request_id, &r, NULL, 0);
+		return;
+	}
+	if (op->client && op_in_flight(pg, op)) {
+		free(data); /* a resend of one in flight: its answer serves */
+		return;
+	}
+	struct pg_op *x = calloc(1, sizeof(*x));
+	struct pg_data *d = data ? pg_data_wrap(data, op->len) : NULL;
+	if (!x || (data && !d)) {
+		free(x);
+		free(d);
+		free(data);
+		r.rc = -ENOMEM;
+		osd_op_answer(o, conn, request_id, &r, NULL, 0);
+		return;
+	}
+	x->pg = pg;
+	x->gen = pg->gen;
+	x->conn = conn;
+	x->request_id = request_id;
+	x->op = *op;
+	x->data = d;
+	list_init(&x->q_node);
+	list_add_tail(&pg->ops, &x->pg_node);
+	if (pg->state == PG_STATE_ACTIVE) {
+		op_enqueue(x);
+		return;
+	}
+	if (pg->n_waiting >= PG_WAITING_MAX) {
+		op_answer(x, -EAGAIN, 0, 0, NULL, 0);
+		op_free(x);
+		return;
+	}
+	pg->n_waiting++;
+	list_add_tail(&pg->waiting, &x->q_node);
+}

@@ -1,0 +1,175 @@
+/* Encoding of the messages between PG members (see pg_proto.h). */
+#include "pg_proto.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/enc.h"
+
+#define QUERY_LEN (4 + 4 + 8 + 4)
+#define INFO_LEN (4 + 4 + 4 + 8 + 4 + 8 + 4)
+#define SUBOP_LEN (4 + 4 + 8 + 4 + 1 + OBJECT_ID_WIRE_LEN + 4 + 4 + 8 + 8 + 8 + PG_WRITTEN_MAP_BYTES)
+#define SUBOP_REPLY_LEN (4 + 8 + PG_WRITTEN_MAP_BYTES)
+
+struct msg *pg_query_encode(uint64_t request_id, const struct pg_query *q)
+{
+	struct msg *msg = msg_new(OSD_MSG_PG_QUERY, request_id, QUERY_LEN);
+	if (!msg)
+		return NULL;
+	struct enc e;
+	enc_init(&e, msg->payload, QUERY_LEN);
+	enc_put_le32(&e, q->pool);
+	enc_put_le32(&e, q->pg);
+	enc_put_le64(&e, q->epoch);
+	enc_put_le32(&e, q->from);
+	return msg;
+}
+
+int pg_query_decode(const struct msg *msg, struct pg_query *out)
+{
+	struct dec d;
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le32(&d, &out->pool);
+	dec_get_le32(&d, &out->pg);
+	dec_get_le64(&d, &out->epoch);
+	dec_get_le32(&d, &out->from);
+	return msg->hdr.type != OSD_MSG_PG_QUERY || dec_status(&d) || dec_remaining(&d) ||
+			       msg->hdr.data_len
+		       ? -EBADMSG
+		       : 0;
+}
+
+struct msg *pg_info_encode(uint64_t request_id, const struct pg_info *info)
+{
+	struct msg *msg = msg_new(OSD_MSG_PG_INFO, request_id, INFO_LEN);
+	size_t dlen = (size_t)info->count * PG_INFO_ENTRY_LEN;
+	if (!msg || (dlen && msg_alloc_data(msg, (uint32_t)dlen))) {
+		msg_free(msg);
+		return NULL;
+	}
+	struct enc e;
+	enc_init(&e, msg->payload, INFO_LEN);
+	enc_put_le32(&e, (uint32_t)info->rc);
+	enc_put_le32(&e, info->pool);
+	enc_put_le32(&e, info->pg);
+	enc_put_le64(&e, info->epoch);
+	enc_put_le32(&e, info->from);
+	enc_put_le64(&e, info->complete_epoch);
+	enc_put_le32(&e, info->count);
+	if (dlen)
+		memcpy(msg->data, info->entries, dlen);
+	return msg;
+}
+
+int pg_info_decode(const struct msg *msg, struct pg_info *out)
+{
+	struct dec d;
+	uint32_t rc;
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le32(&d, &rc);
+	dec_get_le32(&d, &out->pool);
+	dec_get_le32(&d, &out->pg);
+	dec_get_le64(&d, &out->epoch);
+	dec_get_le32(&d, &out->from);
+	dec_get_le64(&d, &out->complete_epoch);
+	dec_get_le32(&d, &out->count);
+	out->rc = (int32_t)rc;
+	out->entries = msg->data;
+	if (msg->hdr.type != OSD_MSG_PG_INFO || dec_status(&d) || dec_remaining(&d) ||
+	    out->rc > 0 || (uint64_t)out->count * PG_INFO_ENTRY_LEN != msg->hdr.data_len ||
+	    (out->rc && out->count))
+		return -EBADMSG;
+	return 0;
+}
+
+void pg_info_entry(const struct pg_info *info, uint32_t i, struct object_id *oid,
+		   uint64_t *version)
+{
+	struct dec d;
+	dec_init(&d, info->entries + (size_t)i * PG_INFO_ENTRY_LEN, PG_INFO_ENTRY_LEN);
+	dec_get_object_id(&d, oid);
+	dec_get_le64(&d, version);
+}
+
+void pg_info_entry_put(uint8_t *at, const struct object_id *oid, uint64_t version)
+{
+	struct enc e;
+	enc_init(&e, at, PG_INFO_ENTRY_LEN);
+	enc_put_object_id(&e, oid);
+	enc_put_le64(&e, version);
+}
+
+struct msg *pg_subop_encode(uint64_t request_id, const struct pg_subop *op)
+{
+	struct msg *msg = msg_new(OSD_MSG_SUBOP, request_id, SUBOP_LEN);
+	if (!msg)
+		return NULL;
+	struct enc e;
+	enc_init(&e, msg->payload, SUBOP_LEN);
+	enc_put_le32(&e, op->pool);
+	enc_put_le32(&e, op->pg);
+	enc_put_le64(&e, op->epoch);
+	enc_put_le32(&e, op->from);
+	enc_put_u8(&e, op->type);
+	enc_put_object_id(&e, &op->oid);
+	enc_put_le32(&e, op->offset);
+	enc_put_le32(&e, op->len);
+	enc_put_le64(&e, op->version);
+	enc_put_le64(&e, op->client);
+	enc_put_le64(&e, op->reqid);
+	enc_put_bytes(&e, op->written, PG_WRITTEN_MAP_BYTES);
+	return msg;
+}
+
+int pg_subop_decode(const struct msg *msg, struct pg_subop *out)
+{
+	struct dec d;
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le32(&d, &out->pool);
+	dec_get_le32(&d, &out->pg);
+	dec_get_le64(&d, &out->epoch);
+	dec_get_le32(&d, &out->from);
+	dec_get_u8(&d, &out->type);
+	dec_get_object_id(&d, &out->oid);
+	dec_get_le32(&d, &out->offset);
+	dec_get_le32(&d, &out->len);
+	dec_get_le64(&d, &out->version);
+	dec_get_le64(&d, &out->client);
+	dec_get_le64(&d, &out->reqid);
+	dec_get_bytes(&d, out->written, PG_WRITTEN_MAP_BYTES);
+	if (msg->hdr.type != OSD_MSG_SUBOP || dec_status(&d) || dec_remaining(&d) ||
+	    out->type < PG_SUB_WRITE || out->type > PG_SUB_LAST)
+		return -EBADMSG;
+	bool has_data = out->type == PG_SUB_WRITE || out->type == PG_SUB_PUSH;
+	if (has_data ? msg->hdr.data_len != out->len || !out->len : msg->hdr.data_len != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+struct msg *pg_subop_reply_encode(uint64_t request_id, const struct pg_subop_reply *r)
+{
+	struct msg *msg = msg_new(OSD_MSG_SUBOP_REPLY, request_id, SUBOP_REPLY_LEN);
+	if (!msg)
+		return NULL;
+	struct enc e;
+	enc_init(&e, msg->payload, SUBOP_REPLY_LEN);
+	enc_put_le32(&e, (uint32_t)r->rc);
+	enc_put_le64(&e, r->version);
+	enc_put_bytes(&e, r->written, PG_WRITTEN_MAP_BYTES);
+	return msg;
+}
+
+int pg_subop_reply_decode(const struct msg *msg, struct pg_subop_reply *out)
+{
+	struct dec d;
+	uint32_t rc;
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le32(&d, &rc);
+	dec_get_le64(&d, &out->version);
+	dec_get_bytes(&d, out->written, PG_WRITTEN_MAP_BYTES);
+	out->rc = (int32_t)rc;
+	return msg->hdr.type != OSD_MSG_SUBOP_REPLY || dec_status(&d) || dec_remaining(&d) ||
+			       out->rc > 0
+		       ? -EBADMSG
+		       : 0;
+}

@@ -1,0 +1,92 @@
+/* Messages between the OSDs of a placement group (osd/pg.c): the primary
+ * queries every member when an interval starts (the answer lists what the
+ * member holds, and fences the older interval on it), and sends sub-
+ * operations — replicated writes and deletes, recovery reads, pushes and
+ * removals, and the "complete" mark — each tagged with its interval. */
+#ifndef BASALT_OSD_PG_PROTO_H
+#define BASALT_OSD_PG_PROTO_H
+
+#include <stdint.h>
+
+#include "common/msgr_frame.h"
+#include "common/object.h"
+#include "osd_proto.h"
+
+enum pg_msg_type {
+	OSD_MSG_PG_QUERY = OSD_MSG_OP_REPLY + 1, /* struct pg_query */
+	OSD_MSG_PG_INFO,			 /* struct pg_info; entries as data */
+	OSD_MSG_SUBOP,				 /* struct pg_subop; data for writes */
+	OSD_MSG_SUBOP_REPLY,			 /* struct pg_subop_reply; READ data */
+};
+
+/* The primary FROM of interval EPOCH asks what a member holds. */
+struct pg_query {
+	uint32_t pool, pg;
+	uint64_t epoch;
+	uint32_t from;
+};
+
+/* The answer: RC 0, -ESTALE (the member already answered a newer
+ * interval) or -EAGAIN (it is not ready: not booted yet). Then every
+ * object of the PG it holds, with its version, and the epoch of the last
+ * interval in which it was marked complete (0: never). */
+struct pg_info {
+	int32_t rc;
+	uint32_t pool, pg;
+	uint64_t epoch;
+	uint32_t from; /* the member */
+	uint64_t complete_epoch;
+	uint32_t count;
+	const uint8_t *entries; /* count x PG_INFO_ENTRY_LEN, into the message */
+};
+#define PG_INFO_ENTRY_LEN (OBJECT_ID_WIRE_LEN + 8)
+
+/* A bitmap of an object's 4 KiB chunks (as the store keeps them). */
+#define PG_WRITTEN_MAP_BYTES 32
+
+enum pg_subop_type {
+	PG_SUB_WRITE = 1, /* a client write (range of the object), at VERSION */
+	PG_SUB_DELETE,	  /* a client delete, at VERSION */
+	PG_SUB_READ,	  /* recovery: the whole object and its version */
+	PG_SUB_PUSH,	  /* recovery: the whole object at VERSION */
+	PG_SUB_REMOVE,	  /* recovery: drop the object, whatever its version */
+	PG_SUB_COMPLETE,  /* mark the member complete in interval EPOCH */
+};
+#define PG_SUB_LAST PG_SUB_COMPLETE
+
+struct pg_subop {
+	uint32_t pool, pg;
+	uint64_t epoch; /* the interval */
+	uint32_t from;	/* its primary */
+	uint8_t type;	/* enum pg_subop_type */
+	struct object_id oid;
+	uint32_t offset, len; /* WRITE: the range (len = data length) */
+	uint64_t version;
+	uint64_t client, reqid; /* WRITE, DELETE: the client's request */
+	uint8_t written[PG_WRITTEN_MAP_BYTES]; /* PUSH: the chunks ever written */
+};
+
+struct pg_subop_reply {
+	int32_t rc;
+	uint64_t version; /* READ: the object's version */
+	uint8_t written[PG_WRITTEN_MAP_BYTES]; /* READ: its chunks ever written */
+};
+
+struct msg *pg_query_encode(uint64_t request_id, const struct pg_query *q);
+int pg_query_decode(const struct msg *msg, struct pg_query *out);
+/* ENTRIES: COUNT encoded entries (see PG_INFO_ENTRY_LEN), copied. */
+struct msg *pg_info_encode(uint64_t request_id, const struct pg_info *info);
+int pg_info_decode(const struct msg *msg, struct pg_info *out);
+/* Entry I of INFO. */
+void pg_info_entry(const struct pg_info *info, uint32_t i, struct object_id *oid,
+		   uint64_t *version);
+void pg_info_entry_put(uint8_t *at, const struct object_id *oid, uint64_t version);
+
+/* DATA (DATA_LEN bytes) is not copied: it is attached with
+ * msg_borrow_data by the caller, or NULL. */
+struct msg *pg_subop_encode(uint64_t request_id, const struct pg_subop *op);
+int pg_subop_decode(const struct msg *msg, struct pg_subop *out);
+struct msg *pg_subop_reply_encode(uint64_t request_id, const struct pg_subop_reply *r);
+int pg_subop_reply_decode(const struct msg *msg, struct pg_subop_reply *out);
+
+#endif

@@ -1,0 +1,440 @@
+/* Recovery on a PG's primary: bringing every acting member to the
+ * authoritative state peering found (pg_int.h, invariant 3).
+ *
+ * Each object some member lacks is one item: the data comes from a member
+ * holding the authoritative version (sources are taken in turn, so a
+ * rebuild reads from every healthy copy; the primary pulls it first when
+ * it lacks it itself), then a member whose copy is newer than the
+ * authority (a write never acknowledged) drops it, and every member that
+ * lacks the version gets it whole. Items run beside client I/O, at most
+ * osd_recovery_max_active at a time per OSD and within
+ * osd_recovery_max_bytes_per_sec; an object a client operation waits for
+ * goes first, outside those limits. Only objects whose versions differ
+ * move, so a member back from a short absence gets only what changed,
+ * and an interrupted recovery resumes where it stopped: the next peering
+ * finds only what is still different. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "pg_int.h"
+
+struct pg_rec {
+	struct list_node node; /* pg->recs */
+	struct osd_pg *pg;
+	uint64_t gen;
+	struct pg_obj *obj;
+	struct pg_data *data; /* the authoritative copy */
+	uint8_t written[PG_WRITTEN_MAP_BYTES]; /* its chunks ever written */
+	unsigned pending;     /* pieces of the current phase */
+	unsigned local_busy;  /* local store operations in flight */
+	int phase;
+	uint32_t copies; /* member copies this item fixes */
+	struct store_req del, write, read;
+};
+
+enum { REC_FETCH, REC_LOCAL, REC_MEMBERS };
+
+static void rec_phase(struct pg_rec *rec);
+
+static uint32_t popcount32(uint32_t x)
+{
+	return (uint32_t)__builtin_popcount(x);
+}
+
+void pg_recovery_need(struct osd_pg *pg, const struct object_id *oid, uint64_t auth_version,
+		      uint32_t need_push, uint32_t need_remove, const uint32_t *sources,
+		      uint32_t n_sources)
+{
+	struct pg_obj *obj = pg_obj_get(pg, oid, true);
+	if (!obj) {
+		pg_repeer(pg, "out of memory");
+		return;
+	}
+	obj->auth_version = auth_version;
+	obj->need_push = need_push;
+	obj->need_remove = need_remove;
+	obj->n_sources = n_sources;
+	memcpy(obj->sources, sources, n_sources * sizeof(*sources));
+	list_add_tail(&pg->missing, &obj->rec_node);
+	pg->n_missing++;
+	pg->degraded += popcount32(need_push | need_remove);
+	if (!list_linked(&pg->active_node))
+		list_add_tail(&pg->o->pgs->recovering, &pg->active_node);
+}
+
+static void rec_free(struct pg_rec *rec)
+{
+	if (list_linked(&rec->node))
+		list_del(&rec->node);
+	pg_data_put(rec->data);
+	free(rec);
+}
+
+void pg_recovery_reset(struct osd_pg *pg)
+{
+	struct osd_pgs *t = pg->o->pgs;
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pg->recs) {
+		struct pg_rec *rec = list_entry(pos, struct pg_rec, node);
+		list_del(&rec->node);
+		rec->obj = NULL;
+		if (t->rec_active)
+			t->rec_active--;
+		if (!rec->local_busy)
+			rec_free(rec); /* else its store completion frees it */
+	}
+	list_for_each_safe(pos, tmp, &pg->objs)
+		pg_obj_free(list_entry(pos, struct pg_obj, pg_node));
+	list_init(&pg->missing);
+	pg->n_missing = 0;
+	pg->degraded = 0;
+	if (list_linked(&pg->active_node))
+		list_del(&pg->active_node);
+}
+
+static void rec_fail(struct pg_rec *rec, const char *what, int rc)
+{
+	char why[128];
+	char oid[64];
+	snprintf(why, sizeof(why), "recovery of %s: %s (%s)",
+		 object_id_str(&rec->obj->oid, oid, sizeof(oid)), what, strerror(-rc));
+	pg_repeer(rec->pg, why);
+}
+
+/* The item is done: the object is the same on every acting member. */
+static void rec_done(struct pg_rec *rec)
+{
+	struct osd_pg *pg = rec->pg;
+	struct osd_pgs *t = pg->o->pgs;
+	struct pg_obj *obj = rec->obj;
+	obj->need_push = obj->need_remove = 0;
+	obj->recovering = false;
+	obj->urgent = false;
+	pg->n_missing--;
+	pg->degraded -= popcount32(rec->copies);
+	t->rec_active--;
+	t->rec_objects_total++;
+	if (rec->data)
+		t->rec_bytes_total += (uint64_t)rec->data->len * popcount32(rec->copies);
+	rec_free(rec);
+	uint64_t gen = pg->gen;
+	pg_io_obj_kick(obj);
+	if (pg->gen != gen)
+		return;
+	pg_obj_maybe_free(obj);
+	if (!pg->n_missing) {
+		if (list_linked(&pg->active_node))
+			list_del(&pg->active_node);
+		pg_recovery_done(pg);
+	}
+	pg_recovery_kick(pg->o);
+}
+
+static bool rec_current(struct pg_rec *rec)
+{
+	return rec->gen == rec->pg->gen && rec->obj;
+}
+
+static void rec_piece_done(struct pg_rec *rec)
+{
+	if (--rec->pending == 0)
+		rec_phase(rec);
+}
+
+/* --- fetching the authoritative copy -------------------------------------------------- */
+
+static void rec_pulled(struct pg_call *call, int rc, struct msg *reply)
+{
+	struct pg_rec *rec = call->ctx;
+	struct pg_subop_reply r;
+	(void)rc;
+	if (pg_subop_reply_decode(reply, &r))
+		r.rc = -EBADMSG;
+	if (!r.rc && r.version != rec->obj->auth_version)
+		r.rc = -ESTALE; /* it changed since peering */
+	if (!r.rc && reply->hdr.data_len != store_block_size(rec->pg->o->store))
+		r.rc = -EBADMSG;
+	if (r.rc) {
+		rec_fail(rec, "pulling it failed", r.rc);
+		return;
+	}
+	rec->data = pg_data_wrap(reply->data, reply->hdr.data_len);
+	if (!rec->data) {
+		rec_fail(rec, "pulling it failed", -ENOMEM);
+		return;
+	}
+	reply->data = NULL; /* ours now */
+	memcpy(rec->written, r.written, sizeof(rec->written));
+	rec->phase = REC_LOCAL;
+	rec_phase(rec);
+}
+
+static void rec_read_done(struct store_req *req, int res)
+{
+	struct pg_rec *rec = req->ctx;
+	rec->local_busy--;
+	if (!rec_current(rec)) {
+		free(req->buf);
+		if (!rec->local_busy)
+			rec_free(rec);
+		return;
+	}
+	if (res || req->version != rec->obj->auth_version) {
+		free(req->buf);
+		rec_fail(rec, "reading the local copy failed", res ? res : -ESTALE);
+		return;
+	}
+	rec->data = pg_data_wrap(req->buf, req->len);
+	if (!rec->data) {
+		free(req->buf);
+		rec_fail(rec, "reading the local copy failed", -ENOMEM);
+		return;
+	}
+	memcpy(rec->written, req->written, sizeof(rec->written));
+	rec->phase = REC_MEMBERS;
+	rec_phase(rec);
+}
+
+/* Gets the authoritative copy into rec->data: pulled from a source when
+ * the primary lacks it, else read locally. */
+static void rec_fetch(struct pg_rec *rec)
+{
+	struct osd_pg *pg = rec->pg;
+	struct pg_obj *obj = rec->obj;
+	struct osd *o = pg->o;
+	uint32_t bs = store_block_size(o->store);
+	if (!obj->auth_version) { /* nothing to copy: only removals */
+		rec->phase = REC_LOCAL;
+		rec_phase(rec);
+		return;
+	}
+	if (obj->need_push & 1) {
+		uint32_t src = UINT32_MAX;
+		for (uint32_t k = 0; k < obj->n_sources; k++) {
+			uint32_t s = obj->sources[(o->pgs->rec_objects_total + k) % obj->n_sources];
+			if (s != o->id) {
+				src = s;
+				break;
+			}
+		}
+		struct pg_subop sub = { .type = PG_SUB_READ, .oid = obj->oid };
+		int rc = src == UINT32_MAX ? -ENOENT
+					   : pg_call_subop(pg, src, &sub, NULL, rec_pulled, rec, 0);
+		if (rc)
+			rec_fail(rec, "no member to pull it from", rc);
+		return;
+	}
+	void *buf = NULL;
+	if (posix_memalign(&buf, 4096, bs)) {
+		rec_fail(rec, "reading the local copy failed", -ENOMEM);
+		return;
+	}
+	rec->read = (struct store_req){ .op = STORE_OP_READ, .oid = obj->oid, .len = bs,
+					.buf = buf, .done = rec_read_done, .ctx = rec };
+	rec->local_busy++;
+	store_submit(o->store, &rec->read);
+}
+
+/* --- applying it --------------------------------------------------------------------- */
+
+static void rec_local_done(struct store_req *req, int res)
+{
+	struct pg_rec *rec = req->ctx;
+	struct osd_pg *pg = rec->pg;
+	rec->local_busy--;
+	pg_store_write_done(pg);
+	if (!rec_current(rec)) {
+		if (!rec->local_busy)
+			rec_free(rec);
+		return;
+	}
+	if (res && !(res == -ENOENT && req == &rec->del)) {
+		rec_fail(rec, "the local store refused it", res);
+		return;
+	}
+	rec_piece_done(rec);
+}
+
+/* The primary's own copy: drop a newer unacknowledged one, write the
+ * authoritative one. */
+static void rec_local(struct pg_rec *rec)
+{
+	struct osd_pg *pg = rec->pg;
+	struct pg_obj *obj = rec->obj;
+	struct store *s = pg->o->store;
+	rec->phase = REC_MEMBERS;
+	rec->pending = 1; /* until both are submitted */
+	if (obj->need_remove & 1) {
+		rec->del = (struct store_req){ .op = STORE_OP_DELETE, .oid = obj->oid,
+					       .done = rec_local_done, .ctx = rec };
+		rec->pending++;
+		rec->local_busy++;
+		pg->store_writes++;
+		store_submit(s, &rec->del);
+	}
+	if ((obj->need_push & 1) && rec->data) {
+		rec->write = (struct store_req){ .op = STORE_OP_WRITE, .oid = obj->oid,
+						 .len = rec->data->len, .buf = rec->data->buf,
+						 .version = obj->auth_version, .masked = true,
+						 .done = rec_local_done, .ctx = rec };
+		memcpy(rec->write.written, rec->written, sizeof(rec->written));
+		rec->pending++;
+		rec->local_busy++;
+		pg->store_writes++;
+		store_submit(s, &rec->write);
+	}
+	rec_piece_done(rec);
+}
+
+static void rec_member_done(struct pg_call *call, int rc, struct msg *reply)
+{
+	struct pg_rec *rec = call->ctx;
+	struct pg_subop_reply r;
+	(void)rc;
+	if (pg_subop_reply_decode(reply, &r))
+		r.rc = -EBADMSG;
+	if (r.rc) {
+		char what[64];
+		snprintf(what, sizeof(what), "osd.%u refused it", call->osd);
+		rec_fail(rec, what, r.rc);
+		return;
+	}
+	rec_piece_done(rec);
+}
+
+static void rec_members(struct pg_rec *rec)
+{
+	struct osd_pg *pg = rec->pg;
+	struct pg_obj *obj = rec->obj;
+	uint64_t gen = pg->gen;
+	rec->pending = 1;
+	rec->phase = -1; /* done when these are */
+	for (uint32_t i = 1; i < pg->n_acting && pg->gen == gen; i++) {
+		uint32_t bit = 1u << i;
+		if (obj->need_remove & bit) {
+			struct pg_subop sub = { .type = PG_SUB_REMOVE, .oid = obj->oid };
+			rec->pending++;
+			if (pg_call_subop(pg, pg->acting[i], &sub, NULL, rec_member_done, rec, 0)) {
+				rec_fail(rec, "a member is unreachable", -ENOTCONN);
+				return;
+			}
+		}
+		if ((obj->need_push & bit) && rec->data) {
+			struct pg_subop sub = { .type = PG_SUB_PUSH, .oid = obj->oid,
+						.len = rec->data->len,
+						.version = obj->auth_version };
+			memcpy(sub.written, rec->written, sizeof(sub.written));
+			rec->pending++;
+			if (pg_call_subop(pg, pg->acting[i], &sub, rec->data, rec_member_done, rec,
+					  0)) {
+				rec_fail(rec, "a member is unreachable", -ENOTCONN);
+				return;
+			}
+		}
+	}
+	if (pg->gen == gen)
+		rec_piece_done(rec);
+}
+
+static void rec_phase(struct pg_rec *rec)
+{
+	if (!rec_current(rec))
+		return;
+	switch (rec->phase) {
+	case REC_FETCH:
+		rec_fetch(rec);
+		return;
+	case REC_LOCAL:
+		if ((rec->obj->need_push | rec->obj->need_remove) & 1) {
+			rec_local(rec);
+			return;
+		}
+		rec->phase = REC_MEMBERS;
+		/* fall through */
+	case REC_MEMBERS:
+		rec_members(rec);
+		return;
+	default:
+		rec_done(rec);
+	}
+}
+
+/* --- scheduling ------------------------------------------------------------------------ */
+
+static void rec_start(struct pg_obj *obj)
+{
+	struct osd_pg *pg = obj->pg;
+	struct pg_rec *rec = calloc(1, sizeof(*rec));
+	if (!rec) {
+		pg_repeer(pg, "out of memory");
+		return;
+	}
+	list_del(&obj->rec_node);
+	obj->recovering = true;
+	rec->pg = pg;
+	rec->gen = pg->gen;
+	rec->obj = obj;
+	rec->copies = obj->need_push | obj->need_remove;
+	list_add_tail(&pg->recs, &rec->node);
+	pg->o->pgs->rec_active++;
+	rec->phase = obj->need_push ? REC_FETCH : REC_LOCAL;
+	rec_phase(rec);
+}
+
+void pg_recovery_urgent(struct pg_obj *obj)
+{
+	if (obj->recovering || obj->urgent)
+		return;
+	struct osd_pg *pg = obj->pg;
+	if (pg->state != PG_STATE_ACTIVE)
+		return;
+	obj->urgent = true;
+	rec_start(obj);
+}
+
+static bool rec_tokens(struct osd *o, uint64_t bytes)
+{
+	struct osd_pgs *t = o->pgs;
+	if (!o->rec_bytes_per_sec)
+		return true;
+	uint64_t now = io_now_ns(o->loop);
+	uint64_t burst = o->rec_bytes_per_sec / 10 + (4u << 20);
+	if (now > t->rec_refill_ns) {
+		uint64_t add = (now - t->rec_refill_ns) * o->rec_bytes_per_sec / 1000000000ull;
+		t->rec_tokens_bytes = t->rec_tokens_bytes + add > burst ? burst
+									 : t->rec_tokens_bytes + add;
+		t->rec_refill_ns = now;
+	}
+	if (t->rec_tokens_bytes < bytes)
+		return false;
+	t->rec_tokens_bytes -= bytes;
+	return true;
+}
+
+void pg_recovery_kick(struct osd *o)
+{
+	struct osd_pgs *t = o->pgs;
+	uint32_t bs = o->store ? store_block_size(o->store) : 0;
+	unsigned rounds = 0;
+	while (t->rec_active < o->rec_max_active && !list_empty(&t->recovering) && rounds < 64) {
+		rounds++;
+		struct osd_pg *pg =
+			list_entry(list_first(&t->recovering), struct osd_pg, active_node);
+		/* Round robin over the PGs. */
+		list_del(&pg->active_node);
+		list_add_tail(&t->recovering, &pg->active_node);
+		bool runs = pg->state == PG_STATE_ACTIVE || pg->state == PG_STATE_ACTIVATING ||
+			    pg->state == PG_STATE_RECOVERING;
+		if (!runs || list_empty(&pg->missing))
+			continue;
+		struct pg_obj *obj = list_entry(list_first(&pg->missing), struct pg_obj, rec_node);
+		uint32_t copies = popcount32(obj->need_push) + ((obj->need_push & 1) ? 1 : 0);
+		if (!rec_tokens(o, (uint64_t)bs * (copies ? copies : 1)))
+			return;
+		rec_start(obj);
+		rounds = 0;
+	}
+}

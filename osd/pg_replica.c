@@ -1,0 +1,401 @@
+/* The member's side of a PG (pg_int.h): answering the primary's query,
+ * which fences older intervals (invariant 4), and applying its sub-
+ * operations to the store. The primary answers its own query here too,
+ * through the same path without the network. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "pg_int.h"
+
+/* A query waiting until the PG's writes in flight have finished. */
+struct deferred_query {
+	struct list_node node; /* pg->deferred */
+	struct msgr_conn *conn; /* NULL: the local primary, or the asker left */
+	bool local;
+	uint64_t gen; /* local: the primary's gen when asked */
+	uint64_t request_id;
+	uint64_t epoch;
+};
+
+/* A sub-operation being applied to the store. */
+struct replica_op {
+	struct store_req req;
+	struct list_node node; /* pgs->replica_ops */
+	struct osd_pg *pg;
+	struct msgr_conn *conn;
+	uint64_t request_id;
+	struct pg_subop sub;
+	bool counted; /* in pg->store_writes */
+};
+
+static void send_reply(struct msgr_conn *conn, struct msg *msg)
+{
+	if (!msg)
+		return;
+	if (!conn || msgr_send(conn, msg))
+		msg_free(msg);
+}
+
+static void info_reply(struct msgr_conn *conn, uint64_t request_id, int rc,
+		       const struct osd_pg *pg, uint32_t pool, uint32_t pgid, uint64_t epoch,
+		       uint32_t from)
+{
+	struct pg_info info = { .rc = rc, .pool = pool, .pg = pgid, .epoch = epoch, .from = from };
+	(void)pg;
+	send_reply(conn, pg_info_encode(request_id, &info));
+}
+
+struct list_ctx {
+	uint32_t pg_num, pg;
+	uint8_t *buf;
+	size_t count, cap;
+};
+
+static int list_entry_cb(const struct store_object_info *info, void *arg)
+{
+	struct list_ctx *l = arg;
+	if (pg_is_meta(&info->oid))
+		return 0;
+	if (l->count == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		uint8_t *b = realloc(l->buf, cap * PG_INFO_ENTRY_LEN);
+		if (!b)
+			return -ENOMEM;
+		l->buf = b;
+		l->cap = cap;
+	}
+	pg_info_entry_put(l->buf + l->count * PG_INFO_ENTRY_LEN, &info->oid, info->version);
+	l->count++;
+	return 0;
+}
+
+/* The PG_INFO answer for interval EPOCH: what the store holds of PG. */
+static struct msg *info_build(struct osd_pg *pg, uint64_t request_id, uint64_t epoch)
+{
+	const struct map_pool *p = map_pool_by_id(pg_map(pg), pg->pool);
+	struct list_ctx l = { p ? p->pg_num : 1, pg->pg, NULL, 0, 0 };
+	struct store_list_filter f = { .pool = pg->pool, .any_inode = true, .pg_num = l.pg_num,
+				       .pg = pg->pg };
+	struct pg_info info = { .pool = pg->pool, .pg = pg->pg, .epoch = epoch, .from = pg->o->id,
+				.complete_epoch = pg->complete_epoch };
+	if (!p)
+		info.rc = -ESTALE; /* the pool is gone from our map, or not there yet */
+	else
+		info.rc = store_list(pg->o->store, &f, list_entry_cb, &l);
+	if (info.rc == 0) {
+		info.count = (uint32_t)l.count;
+		info.entries = l.buf;
+	}
+	struct msg *msg = pg_info_encode(request_id, &info);
+	free(l.buf);
+	return msg;
+}
+
+struct meta_read {
+	struct store_req req;
+	struct osd_pg *pg;
+};
+
+static void answer_deferred(struct osd_pg *pg);
+
+static void meta_read_done(struct store_req *req, int res)
+{
+	struct meta_read *mr = req->ctx;
+	struct osd_pg *pg = mr->pg;
+	uint64_t epoch = 0;
+	if (res == 0 && memcmp(req->buf, "BSLTPGMK", 8) == 0)
+		for (int i = 0; i < 8; i++)
+			epoch |= (uint64_t)((uint8_t *)req->buf)[8 + i] << (8 * i);
+	else if (res && res != -ENOENT)
+		LOG_ERROR("pg %u.%x: cannot read its complete mark (%s); treating it as absent",
+			pg->pool, pg->pg, strerror(-res));
+	if (pg->complete_epoch == UINT64_MAX - 1)
+		pg->complete_epoch = epoch;
+	free(req->buf);
+	free(mr);
+	answer_deferred(pg);
+}
+
+/* Starts reading the complete mark if it is not known; true when known. */
+static bool complete_epoch_known(struct osd_pg *pg)
+{
+	if (pg->complete_epoch < UINT64_MAX - 1)
+		return true;
+	if (pg->complete_epoch == UINT64_MAX - 1)
+		return false; /* being read */
+	struct meta_read *mr = calloc(1, sizeof(*mr));
+	void *buf = NULL;
+	if (!mr || posix_memalign(&buf, 4096, 4096)) {
+		free(mr);
+		pg->complete_epoch = 0;
+		return true;
+	}
+	mr->pg = pg;
+	mr->req = (struct store_req){ .op = STORE_OP_READ, .oid = pg_meta_oid(pg->pool, pg->pg),
+				      .len = 4096, .buf = buf, .done = meta_read_done, .ctx = mr };
+	pg->complete_epoch = UINT64_MAX - 1;
+	store_submit(pg->o->store, &mr->req);
+	return false;
+}
+
+static void answer_deferred(struct osd_pg *pg)
+{
+	if (pg->store_writes || !complete_epoch_known(pg))
+		return;
+	while (!list_empty(&pg->deferred)) {
+		struct deferred_query *q =
+			list_entry(list_first(&pg->deferred), struct deferred_query, node);
+		list_del(&q->node);
+		bool stale = q->epoch != pg->fence_epoch;
+		if (q->local) {
+			if (q->gen == pg->gen && !stale && pg->state == PG_STATE_PEERING) {
+				struct msg *m = info_build(pg, 0, q->epoch);
+				if (m)
+					pg_peering_info(pg, pg->o->id, m);
+			}
+		} else if (stale) {
+			info_reply(q->conn, q->request_id, -ESTALE, pg, pg->pool, pg->pg, q->epoch,
+				   pg->o->id);
+		} else {
+			send_reply(q->conn, info_build(pg, q->request_id, q->epoch));
+		}
+		free(q);
+	}
+}
+
+void pg_store_write_done(struct osd_pg *pg)
+{
+	if (pg->store_writes)
+		pg->store_writes--;
+	if (!pg->store_writes && !list_empty(&pg->deferred))
+		answer_deferred(pg);
+}
+
+/* Fences interval EPOCH of primary FROM on PG; -ESTALE when a newer one
+ * already is (invariant 4). */
+static int fence(struct osd_pg *pg, uint64_t epoch, uint32_t from)
+{
+	const struct cluster_map *m = pg_map(pg);
+	const struct map_osd *me = pg->o->id < m->n_osds ? &m->osds[pg->o->id] : NULL;
+	if (epoch < pg->fence_epoch || (me && epoch < me->up_from))
+		return -ESTALE;
+	if (epoch == pg->fence_epoch && from != pg->fence_primary)
+		return -ESTALE;
+	pg->fence_epoch = epoch;
+	pg->fence_primary = from;
+	return 0;
+}
+
+static int defer_query(struct osd_pg *pg, struct msgr_conn *conn, uint64_t request_id,
+		       uint64_t epoch, bool local)
+{
+	struct deferred_query *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->conn = conn;
+	q->local = local;
+	q->gen = pg->gen;
+	q->request_id = request_id;
+	q->epoch = epoch;
+	list_add_tail(&pg->deferred, &q->node);
+	answer_deferred(pg);
+	return 0;
+}
+
+void pg_local_query(struct osd_pg *pg)
+{
+	if (fence(pg, pg->interval, pg->o->id)) {
+		LOG_WARN("pg %u.%x: this OSD answered a newer interval than %" PRIu64, pg->pool,
+			 pg->pg, pg->interval);
+		return; /* the map will catch up and start a newer interval */
+	}
+	if (defer_query(pg, NULL, 0, pg->interval, true))
+		pg_repeer(pg, "out of memory");
+}
+
+void pg_replica_query(struct osd *o, struct msgr_conn *conn, struct msg *msg)
+{
+	struct pg_query q;
+	if (pg_query_decode(msg, &q)) {
+		LOG_WARN("malformed PG query from %s", msgr_conn_peer_addr(conn));
+		msg_free(msg);
+		return;
+	}
+	uint64_t rid = msg->hdr.request_id;
+	msg_free(msg);
+	struct osd_pg *pg = osd_serving(o) ? pg_get(o, q.pool, q.pg, true) : NULL;
+	if (!pg) {
+		info_reply(conn, rid, -EAGAIN, NULL, q.pool, q.pg, q.epoch, o->id);
+		return;
+	}
+	int rc = fence(pg, q.epoch, q.from);
+	if (rc || defer_query(pg, conn, rid, q.epoch, false))
+		info_reply(conn, rid, rc ? rc : -EAGAIN, pg, q.pool, q.pg, q.epoch, o->id);
+}
+
+/* --- sub-operations ---------------------------------------------------------------- */
+
+static void subop_reply(struct msgr_conn *conn, uint64_t request_id, int rc, uint64_t version,
+			const uint8_t *written, void *data, uint32_t len)
+{
+	struct pg_subop_reply r = { rc, version, { 0 } };
+	if (written)
+		memcpy(r.written, written, sizeof(r.written));
+	struct msg *m = pg_subop_reply_encode(request_id, &r);
+	if (m && data) { /* the reply owns the buffer from here */
+		m->data = data;
+		m->hdr.data_len = len;
+	} else {
+		free(data);
+	}
+	send_reply(conn, m);
+}
+
+static void replica_op_done(struct store_req *req, int res)
+{
+	struct replica_op *r = req->ctx;
+	struct osd_pg *pg = r->pg;
+	struct osd *o = pg->o;
+	list_del(&r->node);
+	if (r->sub.type == PG_SUB_REMOVE && res == -ENOENT)
+		res = 0;
+	if ((r->sub.type == PG_SUB_WRITE || r->sub.type == PG_SUB_DELETE) && r->sub.client &&
+	    res == 0)
+		osd_recent_add(o, r->sub.client, r->sub.reqid, 0, req->version);
+	if (r->sub.type == PG_SUB_READ && res == 0) {
+		subop_reply(r->conn, r->request_id, 0, req->version, req->written, req->buf, req->len);
+		req->buf = NULL; /* the reply's */
+	} else {
+		subop_reply(r->conn, r->request_id, res, req->version, NULL, NULL, 0);
+	}
+	if (res && res != -ENOENT)
+		LOG_WARN("pg %u.%x: sub-operation %u failed: %s", pg->pool, pg->pg, r->sub.type,
+			 strerror(-res));
+	free(req->buf);
+	bool counted = r->counted;
+	free(r);
+	if (counted)
+		pg_store_write_done(pg);
+}
+
+void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
+{
+	struct pg_subop sub;
+	uint64_t rid = msg->hdr.request_id;
+	if (pg_subop_decode(msg, &sub)) {
+		LOG_WARN("malformed sub-operation from %s", msgr_conn_peer_addr(conn));
+		msg_free(msg);
+		return;
+	}
+	struct osd_pg *pg = osd_serving(o) ? pg_get(o, sub.pool, sub.pg, false) : NULL;
+	if (!pg || sub.epoch != pg->fence_epoch || sub.from != pg->fence_primary) {
+		msg_free(msg);
+		subop_reply(conn, rid, -ESTALE, 0, NULL, NULL, 0);
+		return;
+	}
+	struct replica_op *r = calloc(1, sizeof(*r));
+	if (!r) {
+		msg_free(msg);
+		subop_reply(conn, rid, -ENOMEM, 0, NULL, NULL, 0);
+		return;
+	}
+	r->pg = pg;
+	r->conn = conn;
+	r->request_id = rid;
+	r->sub = sub;
+	r->req.oid = sub.oid;
+	r->req.version = sub.version;
+	r->req.done = replica_op_done;
+	r->req.ctx = r;
+	uint32_t bs = store_block_size(o->store);
+	int rc = 0;
+	switch (sub.type) {
+	case PG_SUB_WRITE:
+	case PG_SUB_PUSH:
+		if (sub.type == PG_SUB_PUSH && (sub.offset || sub.len != bs)) {
+			rc = -EINVAL;
+			break;
+		}
+		r->req.op = STORE_OP_WRITE;
+		r->req.offset = sub.offset;
+		r->req.len = sub.len;
+		if (sub.type == PG_SUB_PUSH) { /* a copy keeps the object's shape */
+			r->req.masked = true;
+			memcpy(r->req.written, sub.written, sizeof(r->req.written));
+		}
+		r->req.buf = msg->data; /* 4 KiB aligned; now ours */
+		msg->data = NULL;
+		break;
+	case PG_SUB_DELETE:
+		r->req.op = STORE_OP_DELETE;
+		break;
+	case PG_SUB_REMOVE:
+		r->req.op = STORE_OP_DELETE;
+		r->req.version = 0;
+		break;
+	case PG_SUB_READ:
+		r->req.op = STORE_OP_READ;
+		r->req.len = bs;
+		if (posix_memalign(&r->req.buf, 4096, bs))
+			rc = -ENOMEM;
+		break;
+	case PG_SUB_COMPLETE:
+		break;
+	}
+	msg_free(msg);
+	if (rc) {
+		free(r);
+		subop_reply(conn, rid, rc, 0, NULL, NULL, 0);
+		return;
+	}
+	list_add_tail(&o->pgs->replica_ops, &r->node);
+	if (sub.type == PG_SUB_COMPLETE) {
+		r->counted = true;
+		if (pg_mark_write(pg, sub.epoch, replica_op_done, r, &r->req)) {
+			list_del(&r->node);
+			free(r);
+			pg->store_writes--;
+			subop_reply(conn, rid, -ENOMEM, 0, NULL, NULL, 0);
+		}
+		return;
+	}
+	if (sub.type != PG_SUB_READ) {
+		r->counted = true;
+		pg->store_writes++;
+	}
+	store_submit(o->store, &r->req);
+}
+
+void pg_replica_conn_closed(struct osd *o, struct msgr_conn *conn)
+{
+	struct osd_pgs *t = o->pgs;
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &t->replica_ops) {
+		struct replica_op *r = list_entry(pos, struct replica_op, node);
+		if (r->conn == conn)
+			r->conn = NULL;
+	}
+	for (uint32_t i = 0; i <= t->bucket_mask; i++)
+		for (struct osd_pg *pg = t->buckets[i]; pg; pg = pg->hash_next)
+			list_for_each_safe(pos, tmp, &pg->deferred) {
+				struct deferred_query *q =
+					list_entry(pos, struct deferred_query, node);
+				if (q->conn == conn)
+					q->conn = NULL;
+			}
+}
+
+void pg_replica_fini(struct osd *o)
+{
+	struct osd_pgs *t = o->pgs;
+	for (uint32_t i = 0; t->buckets && i <= t->bucket_mask; i++)
+		for (struct osd_pg *pg = t->buckets[i]; pg; pg = pg->hash_next)
+			while (!list_empty(&pg->deferred)) {
+				struct list_node *n = list_first(&pg->deferred);
+				list_del(n);
+				free(list_entry(n, struct deferred_query, node));
+			}
+}
