@@ -27,6 +27,7 @@
 #include "common/config.h"
 #include "common/keyring.h"
 #include "common/log.h"
+#include "libbasalt.h"
 #include "monc.h"
 
 static const char usage_text[] =
@@ -81,6 +82,8 @@ struct cli {
 	struct monc *mc;
 	bool json;
 	int mon;
+	struct bs_client_params data; /* object I/O through libbasalt */
+	struct bs_sync *io;	      /* opened by the first object command */
 };
 
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -822,12 +825,39 @@ static int parse_object(const char *text, struct object_id *oid)
 	return 0;
 }
 
-static int object_run(struct cli *c, const char *pool, struct osd_op *op, void *buf,
-		      struct osd_op_reply *r, struct msg **reply_msg)
+/* Runs OP (oid.inode/index set) on pool POOL through libbasalt. */
+static int object_run(struct cli *c, const char *pool, struct bs_op *op)
 {
 	char why[256];
-	int rc = monc_object_op(c->mc, pool, op, buf, r, reply_msg, why, sizeof(why));
-	return rc ? die("%s", why) : 0;
+	if (!c->io && bs_sync_open(c->cfg, &c->data, &c->io, why, sizeof(why)))
+		return die("%s", why);
+	const struct map_pool *p = map_pool_by_name(bs_sync_map(c->io), pool);
+	if (!p)
+		return die("pool '%s' does not exist", pool);
+	op->oid.pool = p->id;
+	uint32_t pg = object_pg(&op->oid, p->pg_num), bs = p->block_size;
+	int rc = bs_sync_op(c->io, op);
+	if (!rc)
+		return 0;
+	p = map_pool_by_id(bs_sync_map(c->io), op->oid.pool);
+	uint32_t acting[MAP_PG_ACTING_MAX];
+	switch (rc) {
+	case -ENOENT:
+		return die(p ? "no such object" : "pool '%s' was removed", pool);
+	case -EINVAL:
+		return die("outside the pool's %u-byte objects, or not in 4 KiB units", bs);
+	case -EOPNOTSUPP:
+		return die("pool '%s' is erasure-coded, which is not served yet", pool);
+	case -EMEDIUMTYPE:
+		return die("pool '%s' has a block size the OSD's store does not", pool);
+	case -ETIMEDOUT:
+		if (p && !map_pg_acting(bs_sync_map(c->io), p, pg, acting, MAP_PG_ACTING_MAX))
+			return die("no OSD of pg %u.%x is up", op->oid.pool, pg);
+		return die("pg %u.%x did not become active in time (see basalt status)",
+			   op->oid.pool, pg);
+	default:
+		return die("%s", strerror(-rc));
+	}
 }
 
 static int list_text(const struct object_id *oid, uint64_t version, uint64_t size, void *arg)
@@ -866,8 +896,7 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 	}
 	if (argc < 3)
 		return die("%s", usage);
-	struct osd_op op = { 0 };
-	struct osd_op_reply r;
+	struct bs_op op = { 0 };
 	if (parse_object(argv[2], &op.oid))
 		return 1;
 	if (strcmp(sub, "put") == 0 && argc == 4) {
@@ -886,46 +915,54 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 			return die(!buf ? "out of memory" : !len ? "%s is empty" : "%s is larger than 1 MiB, "
 			       "the largest object", argv[3]);
 		}
-		op.type = OSD_OP_WRITE;
+		op.type = BS_WRITE;
 		op.len = (uint32_t)((len + 4095) & ~(size_t)4095);
-		int rc = object_run(c, argv[1], &op, buf, &r, NULL);
+		op.buf = buf;
+		int rc = object_run(c, argv[1], &op);
 		free(buf);
 		if (!rc)
-			printf("wrote %zu bytes (%u stored): version %" PRIu64 "\n", len, op.len, r.version);
+			printf("wrote %zu bytes (%u stored): version %" PRIu64 "\n", len, op.len,
+			       op.version);
 		return rc;
 	}
 	if (strcmp(sub, "rm") == 0 && argc == 3) {
-		op.type = OSD_OP_DELETE;
-		int rc = object_run(c, argv[1], &op, NULL, &r, NULL);
+		op.type = BS_DELETE;
+		int rc = object_run(c, argv[1], &op);
 		if (!rc)
-			printf("removed (version %" PRIu64 ")\n", r.version);
+			printf("removed (version %" PRIu64 ")\n", op.version);
 		return rc;
 	}
 	if ((strcmp(sub, "stat") == 0 && argc == 3) || (strcmp(sub, "get") == 0 && argc <= 4)) {
-		op.type = OSD_OP_STAT;
-		if (object_run(c, argv[1], &op, NULL, &r, NULL))
+		op.type = BS_STAT;
+		if (object_run(c, argv[1], &op))
 			return 1;
 		if (strcmp(sub, "stat") == 0) {
 			if (c->json)
-				printf("{\"version\": %" PRIu64 ", \"size\": %" PRIu64 "}\n", r.version, r.size);
+				printf("{\"version\": %" PRIu64 ", \"size\": %" PRIu64 "}\n", op.version,
+				       op.size);
 			else
-				printf("version %" PRIu64 ", %" PRIu64 " bytes\n", r.version, r.size);
+				printf("version %" PRIu64 ", %" PRIu64 " bytes\n", op.version, op.size);
 			return 0;
 		}
-		struct osd_op rd = { .type = OSD_OP_READ, .oid = op.oid, .len = (uint32_t)r.size };
-		struct msg *m = NULL;
+		/* The object's written chunks are its first SIZE bytes for
+		 * objects put whole; read them. */
+		struct bs_op rd = { .type = BS_READ, .oid = op.oid, .len = (uint32_t)op.size };
 		if (!rd.len)
 			return 0;
-		if (object_run(c, argv[1], &rd, NULL, &r, &m))
+		if (!(rd.buf = malloc(rd.len)))
+			return die("out of memory");
+		if (object_run(c, argv[1], &rd)) {
+			free(rd.buf);
 			return 1;
+		}
 		FILE *f = argc == 4 ? fopen(argv[3], "wb") : stdout;
 		if (!f) {
-			msg_free(m);
+			free(rd.buf);
 			return die("cannot create %s: %s", argv[3], strerror(errno));
 		}
-		size_t w = fwrite(m->data, 1, m->hdr.data_len, f);
-		bool ok = w == m->hdr.data_len && (f == stdout ? fflush(f) == 0 : fclose(f) == 0);
-		msg_free(m);
+		size_t w = fwrite(rd.buf, 1, rd.len, f);
+		bool ok = w == rd.len && (f == stdout ? fflush(f) == 0 : fclose(f) == 0);
+		free(rd.buf);
 		return ok ? 0 : die("cannot write the object out");
 	}
 	return die("%s", usage);
@@ -1055,6 +1092,9 @@ int main(int argc, char **argv)
 	char kr_path[4096];
 	keyring_path_for_config(c.cfg, keyring, conf, kr_path, sizeof(kr_path));
 	struct monc_params mp = { name, kr_path, timeout_s * 1000, -1 };
+	c.data = (struct bs_client_params){ .entity = name, .keyring = kr_path,
+					    .op_timeout_ms = timeout_s * 1000,
+					    .attempt_timeout_ms = 2000 };
 	if (monc_open(c.cfg, &mp, &c.mc, why, sizeof(why)))
 		return die("%s", why);
 	if (mon) {
@@ -1088,6 +1128,7 @@ int main(int argc, char **argv)
 		rc = cmd_object(&c, rest, args);
 	else
 		rc = die("unknown command '%s' (basalt --help lists them)", cmd);
+	bs_sync_close(c.io);
 	monc_close(c.mc);
 	cfg_free(c.cfg);
 	return rc;

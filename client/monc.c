@@ -35,7 +35,6 @@ struct monc {
 		struct msgr_conn *conn;
 	} osds[MONC_OSDS_MAX];
 	int n_osds;
-	uint64_t next_op;
 	/* The reply being waited for. */
 	uint64_t want_id;
 	struct msg *reply;
@@ -388,97 +387,6 @@ static struct msg *ask_osd(struct monc *mc, struct msgr_conn *conn, struct msg *
 	struct msg *r = mc->reply;
 	mc->reply = NULL;
 	return r;
-}
-
-static void pause_ms(struct monc *mc, uint64_t ms)
-{
-	uint64_t until = io_now_ns(mc->loop) + IO_MS(ms);
-	while (io_now_ns(mc->loop) < until)
-		io_loop_run_once(mc->loop, (int64_t)(until - io_now_ns(mc->loop)));
-}
-
-int monc_object_op(struct monc *mc, const char *pool_name, struct osd_op *op, void *buf,
-		   struct osd_op_reply *reply, struct msg **reply_msg, char *why, size_t why_len)
-{
-	uint64_t deadline = io_now_ns(mc->loop) + mc->timeout_ns;
-	op->client = mc->client_id;
-	op->reqid = ++mc->next_op;
-	snprintf(why, why_len, "no OSD answered in time");
-	bool sent = false; /* a resend of a delete that finds nothing: done before */
-	while (io_now_ns(mc->loop) < deadline) {
-		struct cluster_map m;
-		bool stale;
-		char leader[256];
-		memset(&m, 0, sizeof(m));
-		int rc = monc_get_map(mc, -1, &m, &stale, leader, sizeof(leader));
-		if (rc) {
-			snprintf(why, why_len, "%s", rc == -EACCES ? leader : "no monitor answered");
-			return rc == -EACCES ? rc : -ETIMEDOUT;
-		}
-		const struct map_pool *p = map_pool_by_name(&m, pool_name);
-		if (!p) {
-			snprintf(why, why_len, "pool '%s' does not exist", pool_name);
-			map_free(&m);
-			return -ENOENT;
-		}
-		op->oid.pool = p->id;
-		op->epoch = m.epoch;
-		uint32_t acting[16];
-		size_t n = map_pg_acting(&m, p, object_pg(&op->oid, p->pg_num), acting, 16);
-		struct msgr_conn *conn = n ? osd_conn(mc, acting[0], m.osds[acting[0]].addr) : NULL;
-		uint32_t pg = object_pg(&op->oid, p->pg_num), bs = p->block_size;
-		map_free(&m);
-		if (!conn) {
-			snprintf(why, why_len, "no OSD of pg %u.%x is up", op->oid.pool, pg);
-			pause_ms(mc, 500);
-			continue;
-		}
-		struct msg *msg = osd_op_encode(op, op->type == OSD_OP_WRITE ? buf : NULL,
-						op->type == OSD_OP_WRITE ? op->len : 0);
-		if (!msg)
-			return -ENOMEM;
-		struct msg *r = ask_osd(mc, conn, msg, deadline);
-		bool resent = sent;
-		sent = true;
-		if (!r) {
-			snprintf(why, why_len, "the primary osd.%u of pg %u.%x did not answer",
-				 acting[0], op->oid.pool, pg);
-			continue; /* the map may have moved on: look again */
-		}
-		if (osd_op_reply_decode(r, reply)) {
-			msg_free(r);
-			snprintf(why, why_len, "malformed reply from osd.%u", acting[0]);
-			return -EBADMSG;
-		}
-		if (reply->rc == -EAGAIN) { /* not the primary, or its PG is not active yet */
-			msg_free(r);
-			snprintf(why, why_len, "pg %u.%x did not become active in time (see basalt status)",
-				 op->oid.pool, pg);
-			pause_ms(mc, 100);
-			continue;
-		}
-		if (reply->rc == -ENOENT && resent && op->type == OSD_OP_DELETE)
-			reply->rc = 0; /* the first attempt removed it */
-		if (reply->rc == -EOPNOTSUPP)
-			snprintf(why, why_len, "pool '%s' is erasure-coded, which is not served yet",
-				 pool_name);
-		else if (reply->rc == -EMEDIUMTYPE)
-			snprintf(why, why_len, "pool '%s' has a block size the OSD's store does not",
-				 pool_name);
-		else if (reply->rc == -EINVAL)
-			snprintf(why, why_len, "outside the pool's %u-byte objects, or not in 4 KiB units",
-				 bs);
-		else if (reply->rc == -ENOENT)
-			snprintf(why, why_len, "no such object");
-		else if (reply->rc)
-			snprintf(why, why_len, "%s", strerror(-reply->rc));
-		if (reply_msg)
-			*reply_msg = r;
-		else
-			msg_free(r);
-		return reply->rc;
-	}
-	return -ETIMEDOUT;
 }
 
 int monc_object_list(struct monc *mc, const char *pool_name,

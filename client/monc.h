@@ -48,15 +48,6 @@ int monc_status(struct monc *mc, int member, struct mon_status *out);
  * (see mon_proto.h); free with mon_osd_stats_free. */
 int monc_pg_stats(struct monc *mc, struct mon_osd_stats *out);
 
-/* Runs OP (type, oid.inode/index, offset, len; the rest is filled in) on
- * the primary of its object's PG in pool POOL_NAME, following the map
- * and resending (with the same request id, so it is applied once) until
- * the timeout. BUF: WRITE's data. REPLY gets the OSD's answer; with
- * REPLY_MSG non-NULL, the reply message too (READ data in its data
- * segment; caller frees with msg_free). 0 or -errno with WHY. */
-int monc_object_op(struct monc *mc, const char *pool_name, struct osd_op *op, void *buf,
-		   struct osd_op_reply *reply, struct msg **reply_msg, char *why,
-		   size_t why_len);
 /* Calls FN for every object of the pool; -EAGAIN (after listing what it
  * could) when a PG has no OSD up. */
 int monc_object_list(struct monc *mc, const char *pool_name,

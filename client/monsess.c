@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "common/enc.h"
 #include "common/log.h"
@@ -41,9 +40,7 @@ int monsess_create(const struct monsess_params *p, struct monsess **out)
 	if (!s)
 		return -ENOMEM;
 	s->p = *p;
-	if (getrandom(&s->client_id, sizeof(s->client_id), 0) != sizeof(s->client_id) ||
-	    !s->client_id)
-		s->client_id = io_now_ns(msgr_loop(p->msgr)) | 1;
+	s->client_id = io_random(msgr_loop(p->msgr)) | 1; /* simulated loops: from the seed */
 	for (int i = 0; i < p->n_members; i++) {
 		int rc = msgr_connect(p->msgr, p->members[i].host, p->members[i].port, &s->conns[i]);
 		if (rc) {

@@ -1,0 +1,495 @@
+/* libbasalt (see libbasalt.h): operations routed by the client's own
+ * placement, resent until answered.
+ *
+ * An operation is either in flight (in the tid table, sent to one OSD)
+ * or waiting (on the waiting list, with a time to try again). Every
+ * attempt carries the operation's one request id, so the OSDs recognise
+ * a resend of a write or delete they answered already. */
+#include "libbasalt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/monsess.h"
+#include "common/keyring.h"
+#include "common/log.h"
+#include "common/msgr.h"
+#include "mon/mon.h"
+#include "mon/mon_proto.h"
+#include "osd/osd_proto.h"
+
+#define BS_TICK_NS IO_MS(20)
+#define BS_BUCKETS 1024u
+#define BS_RETRY_MIN_NS IO_MS(20)
+#define BS_RETRY_MAX_NS IO_MS(500)
+
+struct bs_link {
+	struct msgr_conn *conn;
+	char addr[MAP_ADDR_MAX];
+	uint64_t up_from;
+};
+
+struct bs_client {
+	struct io_loop *loop;
+	struct bs_client_params p;
+	struct keyring *keyring;
+	struct msgr *msgr;
+	struct monsess *mon;
+	struct mon_member members[MON_MAX_MEMBERS];
+	int n_members;
+	struct bs_link *links; /* by OSD id */
+	struct bs_op *buckets[BS_BUCKETS];
+	struct list_node waiting;
+	struct io_timer tick;
+	uint64_t last_mon_tick;
+	uint64_t client_id, next_reqid, next_tid;
+	struct bs_client_stats stats;
+	bool destroying;
+};
+
+static struct bs_op **slot(struct bs_client *c, uint64_t tid)
+{
+	return &c->buckets[(tid * 0x9E3779B97F4A7C15ULL >> 40) % BS_BUCKETS];
+}
+
+static void unhash(struct bs_client *c, struct bs_op *op)
+{
+	struct bs_op **p = slot(c, op->tid);
+	while (*p && *p != op)
+		p = &(*p)->hash_next;
+	if (*p)
+		*p = op->hash_next;
+	op->in_flight = false;
+}
+
+static void complete(struct bs_client *c, struct bs_op *op, int rc)
+{
+	if (op->in_flight)
+		unhash(c, op);
+	if (list_linked(&op->waiting))
+		list_del(&op->waiting);
+	c->stats.ops++;
+	op->done(op, rc);
+}
+
+/* Puts OP back to wait until AT (or a newer map). */
+static void park(struct bs_client *c, struct bs_op *op, uint64_t at)
+{
+	if (op->in_flight)
+		unhash(c, op);
+	op->retry_at_ns = at;
+	if (!list_linked(&op->waiting))
+		list_add_tail(&c->waiting, &op->waiting);
+}
+
+static uint64_t backoff_ns(const struct bs_op *op)
+{
+	uint64_t d = BS_RETRY_MIN_NS << (op->attempts < 5 ? op->attempts : 5);
+	return d > BS_RETRY_MAX_NS ? BS_RETRY_MAX_NS : d;
+}
+
+static struct msgr_conn *link_to(struct bs_client *c, const struct cluster_map *m, uint32_t id)
+{
+	const struct map_osd *mo = &m->osds[id];
+	struct bs_link *l = &c->links[id];
+	if (l->conn && (strcmp(l->addr, mo->addr) || l->up_from != mo->up_from)) {
+		msgr_conn_close(l->conn); /* restarted or moved */
+		l->conn = NULL;
+	}
+	if (!l->conn) {
+		char host[MAP_ADDR_MAX];
+		uint16_t port;
+		if (cfg_parse_hostport(mo->addr, host, sizeof(host), &port) ||
+		    msgr_connect(c->msgr, host, port, &l->conn))
+			return NULL;
+		snprintf(l->addr, sizeof(l->addr), "%s", mo->addr);
+		l->up_from = mo->up_from;
+	}
+	return l->conn;
+}
+
+static const uint8_t op_types[] = { [BS_READ] = OSD_OP_READ, [BS_WRITE] = OSD_OP_WRITE,
+				    [BS_DELETE] = OSD_OP_DELETE, [BS_STAT] = OSD_OP_STAT };
+
+/* Sends OP to its primary, or parks it until one is known; a pool that
+ * does not exist fails it (from the tick only: IN_SUBMIT parks it). */
+static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
+{
+	uint64_t now = io_now_ns(c->loop);
+	if (list_linked(&op->waiting))
+		list_del(&op->waiting);
+	if (!monsess_have_map(c->mon)) {
+		park(c, op, now + BS_RETRY_MAX_NS);
+		return;
+	}
+	const struct cluster_map *m = monsess_map(c->mon);
+	const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
+	if (!p && in_submit) {
+		park(c, op, now);
+		io_timer_arm(c->loop, &c->tick, 0);
+		return;
+	}
+	if (!p) {
+		complete(c, op, -ENOENT);
+		return;
+	}
+	uint32_t acting[MAP_PG_ACTING_MAX];
+	size_t n = map_pg_acting(m, p, object_pg(&op->oid, p->pg_num), acting, MAP_PG_ACTING_MAX);
+	struct msgr_conn *conn = n ? link_to(c, m, acting[0]) : NULL;
+	if (!conn) { /* no OSD of its PG is up: wait for the map */
+		park(c, op, now + BS_RETRY_MAX_NS);
+		return;
+	}
+	struct osd_op wire = { .client = c->client_id, .reqid = op->reqid, .epoch = m->epoch,
+			       .type = op_types[op->type], .oid = op->oid,
+			       .offset = op->offset, .len = op->len };
+	bool write = op->type == BS_WRITE;
+	/* A copy of the data: an attempt queued on a link that is down may
+	 * outlive the operation. */
+	struct msg *msg = osd_op_encode(&wire, write ? op->buf : NULL, write ? op->len : 0);
+	if (!msg) {
+		park(c, op, now + BS_RETRY_MIN_NS);
+		return;
+	}
+	op->tid = msg->hdr.request_id = ++c->next_tid;
+	if (msgr_send(conn, msg)) {
+		msg_free(msg);
+		park(c, op, now + BS_RETRY_MIN_NS);
+		return;
+	}
+	if (op->attempts++)
+		c->stats.resends++;
+	op->osd = acting[0];
+	op->sent_ns = now;
+	op->in_flight = true;
+	struct bs_op **b = slot(c, op->tid);
+	op->hash_next = *b;
+	*b = op;
+}
+
+void bs_submit(struct bs_client *c, struct bs_op *op)
+{
+	op->reqid = ++c->next_reqid;
+	op->started_ns = io_now_ns(c->loop);
+	op->attempts = 0;
+	op->in_flight = false;
+	op->version = op->size = 0;
+	list_init(&op->waiting);
+	bool ranged = op->type == BS_READ || op->type == BS_WRITE;
+	if (op->type < BS_READ || op->type > BS_STAT ||
+	    (ranged && (!op->len || op->offset % 4096 || op->len % 4096 || !op->buf))) {
+		/* Refused, but never from inside the call: the tick answers. */
+		op->reqid = 0;
+		park(c, op, 0);
+		io_timer_arm(c->loop, &c->tick, 0);
+		return;
+	}
+	send_op(c, op, true);
+}
+
+static void on_reply(struct bs_client *c, struct msgr_conn *conn, struct msg *msg)
+{
+	struct bs_op *op = *slot(c, msg->hdr.request_id);
+	while (op && op->tid != msg->hdr.request_id)
+		op = op->hash_next;
+	struct osd_op_reply r;
+	if (!op || c->links[op->osd].conn != conn)
+		return; /* an attempt we gave up on */
+	if (osd_op_reply_decode(msg, &r)) {
+		LOG_WARN("malformed reply from osd.%u", op->osd);
+		park(c, op, io_now_ns(c->loop) + backoff_ns(op));
+		return;
+	}
+	if (r.rc == -EAGAIN) { /* not the primary, or its PG is not ready */
+		park(c, op, io_now_ns(c->loop) + backoff_ns(op));
+		return;
+	}
+	if (r.rc == -ENOENT && op->type == BS_DELETE && op->attempts > 1)
+		r.rc = 0; /* an earlier attempt removed it */
+	if (r.rc == 0 && op->type == BS_READ) {
+		if (msg->hdr.data_len != op->len) {
+			park(c, op, io_now_ns(c->loop) + backoff_ns(op));
+			return;
+		}
+		memcpy(op->buf, msg->data, op->len);
+	}
+	op->version = r.version;
+	op->size = r.size;
+	complete(c, op, r.rc);
+}
+
+/* --- messenger and monitors ---------------------------------------------------------- */
+
+static void on_message(struct msgr_conn *conn, struct msg *msg)
+{
+	struct bs_client *c = msgr_ctx(msgr_conn_msgr(conn));
+	if (monsess_owns(c->mon, conn)) {
+		monsess_handle(c->mon, conn, msg);
+		return;
+	}
+	if (msg->hdr.type == OSD_MSG_OP_REPLY)
+		on_reply(c, conn, msg);
+	msg_free(msg);
+}
+
+/* A link to an OSD dropped: what was in flight there goes again. */
+static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
+{
+	struct bs_client *c = msgr_ctx(msgr_conn_msgr(conn));
+	(void)err;
+	if (c->mon && monsess_owns(c->mon, conn)) {
+		monsess_event(c->mon, conn, ev);
+		return;
+	}
+	if (ev != MSGR_EV_DOWN || c->destroying)
+		return;
+	uint64_t now = io_now_ns(c->loop);
+	for (uint32_t b = 0; b < BS_BUCKETS; b++)
+		for (struct bs_op *op = c->buckets[b], *next; op; op = next) {
+			next = op->hash_next;
+			if (c->links[op->osd].conn == conn)
+				park(c, op, now + BS_RETRY_MIN_NS);
+		}
+}
+
+static bool type_ok(uint16_t type, void *arg)
+{
+	(void)arg;
+	return type == MON_MSG_MAP || type == MON_MSG_MAP_INC || type == MON_MSG_COMMAND_REPLY ||
+	       type == OSD_MSG_OP_REPLY;
+}
+
+static const struct msgr_handler handler = { .on_message = on_message,
+					     .on_event = on_event,
+					     .type_ok = type_ok };
+
+/* A newer map: everything waiting goes now, and what is in flight to an
+ * OSD that is no longer its primary goes again. */
+static void on_map(void *ctx, const struct cluster_map *m, bool stale)
+{
+	struct bs_client *c = ctx;
+	(void)stale;
+	c->stats.map_updates++;
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &c->waiting)
+		list_entry(pos, struct bs_op, waiting)->retry_at_ns = 0;
+	for (uint32_t b = 0; b < BS_BUCKETS; b++)
+		for (struct bs_op *op = c->buckets[b], *next; op; op = next) {
+			next = op->hash_next;
+			const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
+			uint32_t acting[MAP_PG_ACTING_MAX];
+			size_t n = p ? map_pg_acting(m, p, object_pg(&op->oid, p->pg_num), acting,
+						     MAP_PG_ACTING_MAX)
+				     : 0;
+			if (!n || acting[0] != op->osd)
+				park(c, op, 0);
+		}
+	io_timer_arm(c->loop, &c->tick, 0);
+}
+
+static void tick(struct io_timer *t)
+{
+	struct bs_client *c = t->ctx;
+	uint64_t now = io_now_ns(c->loop);
+	if (now - c->last_mon_tick >= IO_MS(100)) {
+		c->last_mon_tick = now;
+		monsess_tick(c->mon, now);
+	}
+	uint64_t attempt_ns = IO_MS(c->p.attempt_timeout_ms);
+	uint64_t op_ns = IO_MS(c->p.op_timeout_ms);
+	for (uint32_t b = 0; b < BS_BUCKETS; b++)
+		for (struct bs_op *op = c->buckets[b], *next; op; op = next) {
+			next = op->hash_next;
+			if (now - op->sent_ns >= attempt_ns)
+				park(c, op, now); /* unanswered: try again */
+		}
+	/* Sending may park operations again (at the tail): take a snapshot. */
+	struct list_node ready;
+	list_init(&ready);
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &c->waiting) {
+		struct bs_op *op = list_entry(pos, struct bs_op, waiting);
+		if (!op->reqid) {
+			complete(c, op, -EINVAL);
+		} else if (op_ns && now - op->started_ns >= op_ns) {
+			c->stats.timeouts++;
+			complete(c, op, -ETIMEDOUT);
+		} else if (op->retry_at_ns <= now) {
+			list_del(&op->waiting);
+			list_add_tail(&ready, &op->waiting);
+		}
+	}
+	list_for_each_safe(pos, tmp, &ready)
+		send_op(c, list_entry(pos, struct bs_op, waiting), false);
+	io_timer_arm(c->loop, &c->tick, BS_TICK_NS);
+}
+
+/* --- life cycle ------------------------------------------------------------------------ */
+
+int bs_client_create(struct io_loop *loop, struct cfg *cfg, const struct bs_client_params *p,
+		     struct bs_client **out, char *why, size_t why_len)
+{
+	struct bs_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->loop = loop;
+	c->p = *p;
+	if (!c->p.entity)
+		c->p.entity = "client.admin";
+	if (!c->p.attempt_timeout_ms)
+		c->p.attempt_timeout_ms = 5000;
+	list_init(&c->waiting);
+	io_timer_init(&c->tick, tick, c);
+	c->client_id = io_random(loop) | 1;
+	int rc = mon_members(cfg, c->members, &c->n_members, why, why_len);
+	if (!rc)
+		rc = keyring_load(p->keyring, &c->keyring, why, why_len);
+	if (!rc && !(c->links = calloc(MAP_MAX_OSDS, sizeof(*c->links))))
+		rc = -ENOMEM;
+	struct msgr_params mp;
+	msgr_params_default(&mp);
+	mp.name = c->p.entity;
+	mp.keyring = c->keyring;
+	mp.handler = &handler;
+	mp.ctx = c;
+	mp.backoff_max_ns = IO_MS(200);
+	if (!rc && (rc = msgr_create(loop, &mp, &c->msgr)))
+		snprintf(why, why_len, "cannot start the messenger: %s", strerror(-rc));
+	struct monsess_params ms = { .msgr = c->msgr, .members = c->members,
+				     .n_members = c->n_members, .on_map = on_map, .ctx = c };
+	if (!rc && (rc = monsess_create(&ms, &c->mon)))
+		snprintf(why, why_len, rc == -ENOKEY ? "%s is not in the keyring %s"
+						     : "cannot reach the monitors as %s (%s)",
+			 c->p.entity, p->keyring);
+	if (rc) {
+		bs_client_destroy(c);
+		return rc;
+	}
+	io_timer_arm(loop, &c->tick, 0);
+	*out = c;
+	return 0;
+}
+
+void bs_client_destroy(struct bs_client *c)
+{
+	if (!c)
+		return;
+	c->destroying = true;
+	io_timer_disarm(c->loop, &c->tick);
+	for (uint32_t b = 0; b < BS_BUCKETS; b++)
+		while (c->buckets[b])
+			complete(c, c->buckets[b], -ECANCELED);
+	while (!list_empty(&c->waiting))
+		complete(c, list_entry(list_first(&c->waiting), struct bs_op, waiting), -ECANCELED);
+	monsess_destroy(c->mon);
+	if (c->links)
+		for (uint32_t i = 0; i < MAP_MAX_OSDS; i++)
+			if (c->links[i].conn)
+				msgr_conn_close(c->links[i].conn);
+	msgr_destroy(c->msgr);
+	keyring_free(c->keyring);
+	free(c->links);
+	free(c);
+}
+
+bool bs_client_have_map(const struct bs_client *c)
+{
+	return monsess_have_map(c->mon);
+}
+
+const struct cluster_map *bs_client_map(const struct bs_client *c)
+{
+	return monsess_map(c->mon);
+}
+
+void bs_client_stats(const struct bs_client *c, struct bs_client_stats *out)
+{
+	*out = c->stats;
+}
+
+/* --- synchronous wrapper --------------------------------------------------------------- */
+
+struct bs_sync {
+	struct io_loop *loop;
+	struct bs_client *c;
+	uint64_t timeout_ns;
+};
+
+static bool have_map(void *arg)
+{
+	return bs_client_have_map(arg);
+}
+
+int bs_sync_open(struct cfg *cfg, const struct bs_client_params *p, struct bs_sync **out,
+		 char *why, size_t why_len)
+{
+	struct bs_sync *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	int rc = io_loop_create_uring(NULL, &s->loop);
+	if (rc) {
+		snprintf(why, why_len, "cannot set up io_uring: %s", strerror(-rc));
+		free(s);
+		return rc;
+	}
+	struct bs_client_params q = *p;
+	if (!q.op_timeout_ms)
+		q.op_timeout_ms = 30000;
+	s->timeout_ns = IO_MS(q.op_timeout_ms);
+	rc = bs_client_create(s->loop, cfg, &q, &s->c, why, why_len);
+	uint64_t end = io_now_ns(s->loop) + s->timeout_ns;
+	while (!rc && !have_map(s->c)) {
+		uint64_t now = io_now_ns(s->loop);
+		if (now >= end) {
+			rc = -ETIMEDOUT;
+			snprintf(why, why_len, "no monitor sent the cluster map in time");
+			break;
+		}
+		io_loop_run_once(s->loop, (int64_t)(end - now));
+	}
+	if (rc) {
+		bs_sync_close(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void bs_sync_close(struct bs_sync *s)
+{
+	if (!s)
+		return;
+	bs_client_destroy(s->c);
+	io_loop_destroy(s->loop);
+	free(s);
+}
+
+struct sync_wait {
+	bool done;
+	int rc;
+};
+
+static void sync_done(struct bs_op *op, int rc)
+{
+	struct sync_wait *w = op->ctx;
+	w->done = true;
+	w->rc = rc;
+}
+
+int bs_sync_op(struct bs_sync *s, struct bs_op *op)
+{
+	struct sync_wait w = { false, 0 };
+	op->done = sync_done;
+	op->ctx = &w;
+	bs_submit(s->c, op);
+	while (!w.done)
+		io_loop_run_once(s->loop, -1);
+	return w.rc;
+}
+
+const struct cluster_map *bs_sync_map(const struct bs_sync *s)
+{
+	return bs_client_map(s->c);
+}
