@@ -104,9 +104,23 @@ static void store_read_done(struct io_op *op, int res)
 	uint8_t covered[STORE_MAX_CHUNKS / 8];
 	store_read_covered(o, first, n, covered);
 	uint8_t *buf = req->buf;
+	uint32_t read_lo = (uint32_t)((req->io.offset - store_block_offset(s, block)) / STORE_CHUNK);
+	uint32_t read_hi = read_lo + (uint32_t)(req->io.len / STORE_CHUNK);
 	for (uint32_t c = first; c < first + n; c++) {
 		if (store_bit_test(covered, c) || !store_bit_test(o->bitmap, c))
 			continue;
+		if (c < read_lo || c >= read_hi) {
+			/* An overlay that covered it when the read started is
+			 * gone (a flush committed): its data is in the block
+			 * now, and this read did not fetch it. */
+			s->stats.read_retries++;
+			if (++req->retries <= STORE_READ_RETRIES) {
+				store_read_start(s, req);
+				return;
+			}
+			store_read_finish(s, req, -EAGAIN);
+			return;
+		}
 		if (crc32c(0, buf + (c - first) * STORE_CHUNK, STORE_CHUNK) != o->crc[c]) {
 			char id[64];
 			s->stats.csum_errors++;
