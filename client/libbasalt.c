@@ -142,6 +142,14 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 		park(c, op, now + BS_RETRY_MAX_NS);
 		return;
 	}
+	if (!msgr_conn_up(conn)) {
+		/* Only on a live link: an attempt queued on a link that is
+		 * down could reach the OSD long after the operation was done
+		 * elsewhere (when it restarts, knowing nothing of it) and
+		 * write old data over new. Parked until the link is up. */
+		park(c, op, now + BS_RETRY_MAX_NS);
+		return;
+	}
 	struct osd_op wire = { .client = c->client_id, .reqid = op->reqid, .epoch = m->epoch,
 			       .type = op_types[op->type], .oid = op->oid,
 			       .offset = op->offset, .len = op->len };
@@ -243,7 +251,16 @@ static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
 		monsess_event(c->mon, conn, ev);
 		return;
 	}
-	if (ev != MSGR_EV_DOWN || c->destroying)
+	if (c->destroying)
+		return;
+	if (ev == MSGR_EV_UP) { /* what waited for this link goes now */
+		struct list_node *pos, *tmp;
+		list_for_each_safe(pos, tmp, &c->waiting)
+			list_entry(pos, struct bs_op, waiting)->retry_at_ns = 0;
+		io_timer_arm(c->loop, &c->tick, 0);
+		return;
+	}
+	if (ev != MSGR_EV_DOWN)
 		return;
 	uint64_t now = io_now_ns(c->loop);
 	for (uint32_t b = 0; b < BS_BUCKETS; b++)

@@ -63,6 +63,14 @@ void monsess_destroy(struct monsess *s)
 	free(s);
 }
 
+void monsess_forget(struct monsess *s)
+{
+	if (!s)
+		return;
+	map_free(&s->map);
+	free(s);
+}
+
 static int member_of(const struct monsess *s, const struct msgr_conn *conn)
 {
 	for (int i = 0; i < s->p.n_members; i++)

@@ -36,6 +36,8 @@ struct monsess_params {
 
 int monsess_create(const struct monsess_params *p, struct monsess **out);
 void monsess_destroy(struct monsess *s);
+/* Frees S without touching its connections (msgr_forget frees them). */
+void monsess_forget(struct monsess *s);
 
 /* Whether CONN is one of the session's monitor connections. */
 bool monsess_owns(const struct monsess *s, const struct msgr_conn *conn);

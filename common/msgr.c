@@ -991,6 +991,23 @@ void msgr_destroy(struct msgr *m)
 	free(m);
 }
 
+void msgr_forget(struct msgr *m)
+{
+	if (!m)
+		return;
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &m->conns) {
+		struct msgr_conn *c = list_entry(pos, struct msgr_conn, node);
+		msg_rx_reset(&c->rx);
+		conn_drop_queue(c, &c->sendq);
+		conn_drop_queue(c, &c->pendq);
+		list_del(&c->node);
+		free(c->rxbuf);
+		free(c);
+	}
+	free(m);
+}
+
 /* --- accessors ------------------------------------------------------------------ */
 
 bool msgr_conn_up(const struct msgr_conn *c)

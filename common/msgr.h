@@ -83,6 +83,11 @@ int msgr_create(struct io_loop *loop, const struct msgr_params *params,
  * operations have ended, and frees everything. No callbacks are made. */
 void msgr_destroy(struct msgr *m);
 
+/* Frees M and its connections without any I/O and without callbacks, as
+ * a killed process leaves them: for simulations that destroyed M's loop
+ * first (its sockets closed with it). */
+void msgr_forget(struct msgr *m);
+
 /* Listens on HOST:PORT (0: any free port, reported in *PORT_OUT). */
 int msgr_listen(struct msgr *m, const char *host, uint16_t port,
 		uint16_t *port_out /* out */);

@@ -65,11 +65,9 @@ struct mon_inc {
 	uint8_t data[MAP_CMD_MAX_LEN];
 };
 
-static uint64_t wall_ms(void)
+static uint64_t wall_ms(const struct mon *m)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return io_wall_ms(m->loop);
 }
 
 static uint64_t mono_ms(const struct mon *m)
@@ -517,7 +515,7 @@ static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cm
 	}
 	if (cmd->type == MAP_CMD_OSD_BOOT || cmd->type == MAP_CMD_OSD_DOWN ||
 	    cmd->type == MAP_CMD_OSD_OUT) {
-		cmd->time_ms = wall_ms();
+		cmd->time_ms = wall_ms(m);
 		cmd->flag = MAP_REASON_ADMIN;
 	}
 	if (cmd->type == MAP_CMD_OSD_BOOT && !map_recently_applied(&m->map, cmd)) {
@@ -570,13 +568,17 @@ static void on_command(struct mon *m, struct msgr_conn *conn, const struct msg *
 		send_command_reply(m, conn, msg->hdr.request_id, -EBUSY, "too many commands in flight");
 		return;
 	}
+	/* Registered first: a monitor alone commits and applies the entry
+	 * inside raft_propose, and its answer must find the slot. */
+	m->pending[slot] = (struct mon_pending){ true, raft_last_index(m->raft) + 1,
+						 raft_term(m->raft), conn, msg->hdr.request_id };
 	rc = raft_propose(m->raft, buf, (size_t)len, &index);
 	if (rc) {
+		m->pending[slot].used = false;
 		send_command_reply(m, conn, msg->hdr.request_id, -EAGAIN, "not the leader");
 		return;
 	}
-	m->pending[slot] = (struct mon_pending){ true, index, raft_term(m->raft), conn,
-						 msg->hdr.request_id };
+	BASALT_ASSERT(!m->pending[slot].used || m->pending[slot].index == index);
 }
 
 /* A subscriber gets the map now when it is newer than what it has (or it
@@ -765,7 +767,7 @@ static void mon_tick(struct io_timer *t)
 	raft_tick(m->raft);
 	if (raft_role(m->raft) == RAFT_LEADER) {
 		struct map_cmd cmds[64];
-		size_t n = osdmon_tick(m->osdmon, &m->map, mono_ms(m), wall_ms(), cmds, 64);
+		size_t n = osdmon_tick(m->osdmon, &m->map, mono_ms(m), wall_ms(m), cmds, 64);
 		for (size_t i = 0; i < n; i++) {
 			uint8_t buf[MAP_CMD_MAX_LEN];
 			uint64_t index;

@@ -434,6 +434,21 @@ fail:
 	return rc;
 }
 
+void osd_forget(struct osd *o)
+{
+	if (!o)
+		return;
+	osd_pg_forget(o);
+	monsess_forget(o->mon);
+	msgr_forget(o->msgr);
+	store_forget(o->store);
+	osd_pg_fini(o);
+	osd_ops_fini(o);
+	keyring_free(o->keyring);
+	free(o->peers);
+	free(o);
+}
+
 void osd_stop(struct osd *o)
 {
 	if (!o)

@@ -1,8 +1,9 @@
-/* basalt-osd, the daemon: one OSD serving one store. So far it opens its
- * store, registers with the monitors (address, host, device size) and
- * keeps registering while the map shows it down, sends beacons to every
- * monitor, heartbeats every other up OSD, and reports to the monitors
- * the peers that stop answering. Replication builds on this.
+/* basalt-osd, the daemon: one OSD serving one store. It opens its store,
+ * registers with the monitors (address, host, device size) and keeps
+ * registering while the map shows it down, sends beacons to every
+ * monitor, heartbeats every other up OSD and reports to the monitors the
+ * peers that stop answering, and serves its placement groups (pg.h):
+ * replication, peering, recovery and client operations.
  *
  * Config, section [osd.N] (falling back to [osd], then [global]):
  *   device = PATH                 the store (see basalt-osd --mkfs)
@@ -10,7 +11,9 @@
  *   host = NAME                   its failure domain (default: hostname)
  *   osd_beacon_interval = 2s      beacons to the monitors
  *   osd_heartbeat_interval = 1s   pings to peers
- *   osd_heartbeat_grace = 6s      a peer silent this long is reported */
+ *   osd_heartbeat_grace = 6s      a peer silent this long is reported
+ *   osd_recovery_max_active = 4   objects recovered at once
+ *   osd_recovery_max_bytes_per_sec = 200M   recovery's rate (0: no limit) */
 #ifndef BASALT_OSD_OSD_H
 #define BASALT_OSD_OSD_H
 
@@ -24,5 +27,9 @@ struct osd;
 int osd_start(struct io_loop *loop, struct cfg *cfg, uint32_t id, const char *keyring_path,
 	      struct osd **out, char *why, size_t why_len);
 void osd_stop(struct osd *o);
+/* Frees O as a killed process leaves things: no flush, no answers, no
+ * goodbyes. For simulations, which destroy O's loop first (closing its
+ * sockets and dropping what was in flight). */
+void osd_forget(struct osd *o);
 
 #endif

@@ -64,6 +64,7 @@ struct osd {
 	unsigned rec_max_active;	/* osd_recovery_max_active */
 	uint64_t rec_bytes_per_sec;	/* osd_recovery_max_bytes_per_sec; 0: no limit */
 	bool cmd_is_boot;		/* what the running monitor command is */
+	bool forgetting;		/* osd_forget: nothing goes out any more */
 };
 
 /* osd.c */

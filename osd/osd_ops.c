@@ -38,7 +38,7 @@ void osd_ops_fini(struct osd *o)
 void osd_op_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
 		   struct osd_op_reply *r, void *data, uint32_t len)
 {
-	if (!conn) {
+	if (!conn || o->forgetting) {
 		free(data);
 		return;
 	}

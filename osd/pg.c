@@ -102,6 +102,7 @@ int osd_pg_init(struct osd *o)
 	list_init(&t->record_queue);
 	list_init(&t->recovering);
 	list_init(&t->replica_ops);
+	list_init(&t->marks);
 	t->next_tid = 1;
 	return t->buckets && t->call_buckets && t->obj_buckets ? 0 : -ENOMEM;
 }
@@ -644,8 +645,13 @@ static void merge_object(struct osd_pg *pg, const struct merge_entry *e, size_t 
 			epoch_seq = e[i].version & 0xffffffffu;
 	if (epoch_seq > pg->seq)
 		pg->seq = epoch_seq;
-	if (push | remove)
+	if (push | remove) {
+		char id[64];
+		LOG_DEBUG("osd.%u pg %u.%x: %s: authority %" PRIx64 ", push %x remove %x",
+			  pg->o->id, pg->pool, pg->pg, object_id_str(&e[0].oid, id, sizeof(id)),
+			  auth_v, push, remove);
 		pg_recovery_need(pg, &e[0].oid, auth_v, push, remove, sources, n_src);
+	}
 }
 
 static int pg_merge(struct osd_pg *pg)
@@ -655,6 +661,11 @@ static int pg_merge(struct osd_pg *pg)
 	for (uint32_t p = 0; p < pg->n_peers; p++) {
 		struct pg_info info;
 		auth[p] = peer_authoritative(pg, &pg->peers[p]);
+		LOG_DEBUG("osd.%u pg %u.%x interval %" PRIu64 " record %" PRIu64
+			  ": peer osd.%u acting %d recorded %d complete %" PRIu64 " auth %d",
+			  pg->o->id, pg->pool, pg->pg, pg->interval, pg->record.epoch,
+			  pg->peers[p].osd, pg->peers[p].acting_index, pg->peers[p].recorded,
+			  pg->peers[p].complete_epoch, auth[p]);
 		if (pg->peers[p].replied && !pg->peers[p].rc &&
 		    pg_info_decode(pg->peers[p].info, &info) == 0)
 			total += info.count;
@@ -769,6 +780,7 @@ static void pg_mark_reply(struct pg_call *call, int rc, struct msg *reply)
 
 struct mark_local {
 	struct store_req req;
+	struct list_node node; /* pgs->marks */
 	struct osd_pg *pg;
 	uint64_t gen;
 };
@@ -778,11 +790,10 @@ static void pg_mark_local_done(struct store_req *req, int res)
 	struct mark_local *ml = req->ctx;
 	struct osd_pg *pg = ml->pg;
 	bool current = ml->gen == pg->gen;
-	uint64_t epoch = ml->req.version;
+	list_del(&ml->node);
 	free(req->buf);
 	free(ml);
 	pg_store_write_done(pg);
-	(void)epoch;
 	if (current)
 		pg_mark_done(pg, res);
 }
@@ -800,6 +811,8 @@ int pg_mark_write(struct osd_pg *pg, uint64_t epoch, store_done_fn done, void *c
 		((uint8_t *)buf)[8 + i] = (uint8_t)(epoch >> (8 * i));
 	*req = (struct store_req){ .op = STORE_OP_WRITE, .oid = pg_meta_oid(pg->pool, pg->pg),
 				   .offset = 0, .len = 4096, .buf = buf, .done = done, .ctx = ctx };
+	LOG_DEBUG("osd.%u pg %u.%x: marked complete in interval %" PRIu64, pg->o->id, pg->pool,
+		  pg->pg, epoch);
 	pg->complete_epoch = epoch;
 	pg->store_writes++;
 	store_submit(pg->o->store, req);
@@ -821,7 +834,9 @@ static void pg_mark_complete(struct osd_pg *pg, uint32_t mask)
 				    pg_mark_write(pg, pg->interval, pg_mark_local_done, ml, &ml->req))) {
 				free(ml);
 				pg_repeer(pg, "out of memory");
+				continue;
 			}
+			list_add_tail(&pg->o->pgs->marks, &ml->node);
 			continue;
 		}
 		struct pg_subop op = { .type = PG_SUB_COMPLETE, .oid = pg_meta_oid(pg->pool, pg->pg) };
@@ -1085,6 +1100,27 @@ int osd_pg_stats(struct osd *o, struct mon_osd_stats *st)
 	return 0;
 }
 
+static void pg_summary_one(struct osd_pg *pg, void *arg)
+{
+	struct osd_pg_summary *s = arg;
+	if (pg->state == PG_STATE_IDLE)
+		return;
+	uint16_t f = pg_flags(pg);
+	s->primary++;
+	s->active += (f & MON_PG_ACTIVE) != 0;
+	s->clean += (f & MON_PG_CLEAN) != 0;
+	s->missing += pg->n_missing;
+}
+
+void osd_pg_summary(struct osd *o, struct osd_pg_summary *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (o->pgs) {
+		out->map_epoch = o->pgs->map_epoch;
+		pg_for_each(o, pg_summary_one, out);
+	}
+}
+
 /* --- life cycle ------------------------------------------------------------------------ */
 
 static void pg_detach_one(struct osd_pg *pg, void *arg)
@@ -1097,6 +1133,38 @@ void osd_pg_detach(struct osd *o)
 {
 	if (o->pgs)
 		pg_for_each(o, pg_detach_one, NULL);
+}
+
+static void pg_forget_one(struct osd_pg *pg, void *arg)
+{
+	(void)arg;
+	calls_drop(pg);
+	pg_io_forget(pg);
+	pg_recovery_forget(pg);
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pg->objs)
+		pg_obj_free(list_entry(pos, struct pg_obj, pg_node));
+	peers_free(pg);
+	if (list_linked(&pg->record_node))
+		list_del(&pg->record_node);
+	if (pg->complete_epoch == UINT64_MAX - 1)
+		free(pg->meta_read.buf);
+}
+
+void osd_pg_forget(struct osd *o)
+{
+	struct osd_pgs *t = o->pgs;
+	o->forgetting = true;
+	if (!t)
+		return;
+	pg_for_each(o, pg_forget_one, NULL);
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &t->marks) {
+		struct mark_local *ml = list_entry(pos, struct mark_local, node);
+		free(ml->req.buf);
+		free(ml);
+	}
+	pg_replica_forget(o);
 }
 
 static void pg_free_one(struct osd_pg *pg, void *arg)

@@ -25,6 +25,8 @@ int osd_pg_init(struct osd *o);
 void osd_pg_detach(struct osd *o);
 /* After the store is closed. */
 void osd_pg_fini(struct osd *o);
+/* Frees everything in flight without answering anyone (osd_forget). */
+void osd_pg_forget(struct osd *o);
 
 /* The OSD's map changed (or it booted, or was marked down): start,
  * end or keep each PG's interval. */
@@ -50,6 +52,15 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
  * filled, or -ENOENT); its answer comes through osd_pg_command_reply. */
 int osd_pg_command_next(struct osd *o, struct map_cmd *cmd /* out */);
 void osd_pg_command_reply(struct osd *o, int rc, const char *text, uint64_t epoch);
+
+/* How this OSD's PGs stand: those it is primary of, how many of them are
+ * active and clean, and the objects they still have to recover. */
+struct osd_pg_summary {
+	uint32_t primary, active, clean;
+	uint64_t missing;
+	uint64_t map_epoch; /* of the map these states follow */
+};
+void osd_pg_summary(struct osd *o, struct osd_pg_summary *out /* out */);
 
 /* Fills ST's PGs (those this OSD is primary of; allocated, caller frees
  * st->pgs) and recovery counters. */

@@ -160,6 +160,7 @@ struct osd_pg {
 	unsigned store_writes;	     /* this PG's writes in flight in the store */
 	struct list_node deferred;   /* queries waiting for store_writes == 0 */
 	uint64_t complete_epoch;     /* cached complete mark; UINT64_MAX: not read yet */
+	struct store_req meta_read;  /* reading the complete mark (pg_replica.c) */
 	/* Primary side. */
 	enum pg_state state;
 	uint64_t gen; /* bumped by every reset: stale callbacks see it */
@@ -204,6 +205,7 @@ struct osd_pgs {
 	uint64_t rec_bytes_total, rec_objects_total;
 	uint64_t map_epoch; /* of the map last processed */
 	struct list_node replica_ops; /* sub-operations in flight here (pg_replica.c) */
+	struct list_node marks;	      /* local complete marks in flight (pg.c) */
 };
 
 /* pg.c */
@@ -252,17 +254,23 @@ void pg_replica_conn_closed(struct osd *o, struct msgr_conn *conn);
 /* A store write of PG finished: deferred queries may go now. */
 void pg_store_write_done(struct osd_pg *pg);
 void pg_replica_fini(struct osd *o);
+/* osd_forget: frees sub-operations in flight, without answering. */
+void pg_replica_forget(struct osd *o);
 
 /* pg_io.c */
 void pg_io_dispatch_waiting(struct osd_pg *pg);
 void pg_io_obj_kick(struct pg_obj *obj);
 /* Answers every operation with -EAGAIN and lets go of them. */
 void pg_io_reset(struct osd_pg *pg);
+/* osd_forget: frees every operation, even those the store holds. */
+void pg_io_forget(struct osd_pg *pg);
 
 /* pg_recovery.c */
 void pg_recovery_kick(struct osd *o);
 void pg_recovery_urgent(struct pg_obj *obj);
 void pg_recovery_reset(struct osd_pg *pg);
+/* osd_forget: frees every item, even those the store holds. */
+void pg_recovery_forget(struct osd_pg *pg);
 /* Peering's verdict for one object (see struct pg_obj). */
 void pg_recovery_need(struct osd_pg *pg, const struct object_id *oid, uint64_t auth_version,
 		      uint32_t need_push, uint32_t need_remove, const uint32_t *sources,

@@ -71,6 +71,15 @@ void pg_io_reset(struct osd_pg *pg)
 	list_init(&pg->waiting);
 }
 
+void pg_io_forget(struct osd_pg *pg)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pg->ops)
+		op_free(list_entry(pos, struct pg_op, pg_node));
+	pg->n_waiting = 0;
+	list_init(&pg->waiting);
+}
+
 /* --- reads ---------------------------------------------------------------------------- */
 
 static void read_done(struct store_req *req, int res)

@@ -95,6 +95,17 @@ void pg_recovery_reset(struct osd_pg *pg)
 		list_del(&pg->active_node);
 }
 
+void pg_recovery_forget(struct osd_pg *pg)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pg->recs) {
+		struct pg_rec *rec = list_entry(pos, struct pg_rec, node);
+		if (rec->local_busy && rec->read.buf && !rec->data)
+			free(rec->read.buf); /* a local read of the copy in flight */
+		rec_free(rec);
+	}
+}
+
 static void rec_fail(struct pg_rec *rec, const char *what, int rc)
 {
 	char why[128];

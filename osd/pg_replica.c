@@ -39,6 +39,18 @@ static void send_reply(struct msgr_conn *conn, struct msg *msg)
 		msg_free(msg);
 }
 
+void pg_replica_forget(struct osd *o)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &o->pgs->replica_ops) {
+		struct replica_op *r = list_entry(pos, struct replica_op, node);
+		list_del(&r->node);
+		free(r->req.buf); /* data, the read's buffer, or the mark's page */
+		free(r);
+	}
+	pg_replica_fini(o);
+}
+
 static void info_reply(struct msgr_conn *conn, uint64_t request_id, int rc,
 		       const struct osd_pg *pg, uint32_t pool, uint32_t pgid, uint64_t epoch,
 		       uint32_t from)
@@ -94,17 +106,11 @@ static struct msg *info_build(struct osd_pg *pg, uint64_t request_id, uint64_t e
 	return msg;
 }
 
-struct meta_read {
-	struct store_req req;
-	struct osd_pg *pg;
-};
-
 static void answer_deferred(struct osd_pg *pg);
 
 static void meta_read_done(struct store_req *req, int res)
 {
-	struct meta_read *mr = req->ctx;
-	struct osd_pg *pg = mr->pg;
+	struct osd_pg *pg = req->ctx;
 	uint64_t epoch = 0;
 	if (res == 0 && memcmp(req->buf, "BSLTPGMK", 8) == 0)
 		for (int i = 0; i < 8; i++)
@@ -112,10 +118,12 @@ static void meta_read_done(struct store_req *req, int res)
 	else if (res && res != -ENOENT)
 		LOG_ERROR("pg %u.%x: cannot read its complete mark (%s); treating it as absent",
 			pg->pool, pg->pg, strerror(-res));
+	LOG_DEBUG("osd.%u pg %u.%x: complete mark read: %" PRIu64 " (%d)", pg->o->id, pg->pool,
+		  pg->pg, epoch, res);
 	if (pg->complete_epoch == UINT64_MAX - 1)
 		pg->complete_epoch = epoch;
 	free(req->buf);
-	free(mr);
+	req->buf = NULL;
 	answer_deferred(pg);
 }
 
@@ -126,18 +134,16 @@ static bool complete_epoch_known(struct osd_pg *pg)
 		return true;
 	if (pg->complete_epoch == UINT64_MAX - 1)
 		return false; /* being read */
-	struct meta_read *mr = calloc(1, sizeof(*mr));
 	void *buf = NULL;
-	if (!mr || posix_memalign(&buf, 4096, 4096)) {
-		free(mr);
+	if (posix_memalign(&buf, 4096, 4096)) {
 		pg->complete_epoch = 0;
 		return true;
 	}
-	mr->pg = pg;
-	mr->req = (struct store_req){ .op = STORE_OP_READ, .oid = pg_meta_oid(pg->pool, pg->pg),
-				      .len = 4096, .buf = buf, .done = meta_read_done, .ctx = mr };
+	pg->meta_read = (struct store_req){ .op = STORE_OP_READ,
+					    .oid = pg_meta_oid(pg->pool, pg->pg), .len = 4096,
+					    .buf = buf, .done = meta_read_done, .ctx = pg };
 	pg->complete_epoch = UINT64_MAX - 1;
-	store_submit(pg->o->store, &mr->req);
+	store_submit(pg->o->store, &pg->meta_read);
 	return false;
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../assert.h"
 #include "loop_int.h"
@@ -329,6 +330,15 @@ const char *io_addr_str(const struct sockaddr_storage *addr, char *buf,
 uint64_t io_now_ns(struct io_loop *loop)
 {
 	return loop->ops->now_ns(loop->self);
+}
+
+uint64_t io_wall_ms(struct io_loop *loop)
+{
+	if (loop->ops->wall_ms)
+		return loop->ops->wall_ms(loop->self);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 uint64_t io_random(struct io_loop *loop)

@@ -189,6 +189,9 @@ const char *io_addr_str(const struct sockaddr_storage *addr, char *buf,
 /* --- clock, timers, randomness, cross-thread posts ------------------ */
 
 uint64_t io_now_ns(struct io_loop *loop);
+/* Milliseconds since the Unix epoch: the system clock, or in a
+ * simulation a fixed start plus virtual time (so runs replay). */
+uint64_t io_wall_ms(struct io_loop *loop);
 uint64_t io_random(struct io_loop *loop);
 
 void io_timer_init(struct io_timer *timer, io_timer_fn fire, void *ctx);

@@ -38,6 +38,9 @@ struct io_backend_ops {
 	int (*drive)(void *self, bool (*done)(void *arg), void *arg);
 	/* clock and randomness */
 	uint64_t (*now_ns)(void *self);
+	/* Optional: the wall clock in ms since the epoch (default: the
+	 * system's; the simulation derives it from virtual time). */
+	uint64_t (*wall_ms)(void *self);
 	uint64_t (*random)(void *self);
 	void (*destroy)(void *self);
 };

@@ -894,6 +894,12 @@ static uint64_t sim_now(void *self)
 	return ((struct sim_node *)self)->w->now_ns;
 }
 
+/* 2026-01-01T00:00:00Z plus virtual time. */
+static uint64_t sim_node_wall_ms(void *self)
+{
+	return 1767225600000ull + ((struct sim_node *)self)->w->now_ns / 1000000;
+}
+
 static uint64_t sim_node_random(void *self)
 {
 	return io_sim_random(((struct sim_node *)self)->w);
@@ -938,6 +944,7 @@ static const struct io_backend_ops sim_ops = {
 	.wait = sim_wait,
 	.wake = sim_wake,
 	.now_ns = sim_now,
+	.wall_ms = sim_node_wall_ms,
 	.random = sim_node_random,
 	.destroy = sim_destroy,
 };
