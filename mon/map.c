@@ -505,8 +505,19 @@ static int check_osd_cmd(const struct cluster_map *m, const struct map_cmd *c, c
 	case MAP_CMD_OSD_IN:
 		return !o->in ? 0 : why_set(err, len, -EALREADY, "osd.%u is already in", c->osd);
 	case MAP_CMD_OSD_RM:
-		return !o->up ? 0 : why_set(err, len, -EBUSY, "osd.%u is up: stop it before removing it",
-					 c->osd);
+		if (o->up)
+			return why_set(err, len, -EBUSY, "osd.%u is up: stop it before removing it",
+				       c->osd);
+		/* A recorded member may hold the only copy of a PG's newest
+		 * writes: its PG must recover without it first. */
+		for (uint32_t i = 0; i < m->n_pg_active; i++)
+			for (uint32_t k = 0; k < m->pg_active[i].n; k++)
+				if (m->pg_active[i].osds[k] == c->osd)
+					return why_set(err, len, -EBUSY,
+						       "osd.%u may hold the newest data of pg %u.%x: mark it "
+						       "out and wait until its PGs are clean without it",
+						       c->osd, m->pg_active[i].pool, m->pg_active[i].pg);
+		return 0;
 	case MAP_CMD_OSD_REWEIGHT:
 		return c->weight <= 0x7fffffffu ? 0 : why_set(err, len, -EINVAL, "weight out of range");
 	default:

@@ -482,6 +482,11 @@ static void test_pg_activation_records(void **state)
 	}
 	assert_null(map_pg_active_get(&m, 1, 7 + 64));
 	assert_int_equal(m.n_pg_active, 12);
+	/* A recorded member cannot be removed: it may hold the newest data. */
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_OSD_DOWN, .osd = 3 }, 0, NULL);
+	expect(&m, osd_cmd(MAP_CMD_OSD_RM, 3), -EBUSY,
+	       "osd.3 may hold the newest data of pg 1.5: mark it out and wait until its PGs are "
+	       "clean without it");
 	/* Removing the pool drops its records. */
 	expect(&m, (struct map_cmd){ .type = MAP_CMD_POOL_RM, .name = "rbd" }, 0, NULL);
 	assert_int_equal(m.n_pg_active, 0);

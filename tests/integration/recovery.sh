@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Recovery and data movement with real daemons: 3 monitors and 4 OSDs on
+# three pretend hosts (osd.2 and osd.3 share host h2), a pool of size 3.
+#  - Out and back: osd.1 stops for longer than the down-out interval and
+#    is marked out while objects change; when it returns it gets only the
+#    objects that changed (recovery counters against what was written),
+#    and every PG is active+clean again.
+#  - Capacity: osd.3 is marked out for good: its PGs move to osd.2 (the
+#    other OSD of its host), backfilled beside client I/O, keeping three
+#    copies on three hosts; stopped, it can then be removed (and could
+#    not be while up).
+#   recovery.sh BUILD_DIR
+set -euo pipefail
+build=$(cd "${1:?usage: recovery.sh BUILD_DIR}" && pwd)
+dir=$(mktemp -d /tmp/basalt-recovery.XXXXXX)
+. "$(dirname "$0")/cluster_lib.sh"
+trap 'cluster_cleanup; rm -rf "$dir"' EXIT
+
+cluster_conf_local "osd_heartbeat_interval = 200ms
+osd_heartbeat_grace = 1500ms
+mon_osd_down_out_interval = 4s"
+read -r p0 p1 p2 p3 < <(free_ports 4)
+ports=("$p0" "$p1" "$p2" "$p3")
+hosts=(h0 h1 h2 h2)
+for i in 0 1 2 3; do
+	printf '[osd.%s]\ndevice = %s/osd.%s.img\naddr = 127.0.0.1:%s\nhost = %s\n' \
+		"$i" "$dir" "$i" "${ports[$i]}" "${hosts[$i]}" >>"$dir/basalt.conf"
+	"$build/basalt-osd" --mkfs --device "$dir/osd.$i.img" --size 256M >/dev/null 2>&1 || fail "mkfs"
+done
+osd_start() {
+	"$build/basalt-osd" --id "$1" -c "$dir/basalt.conf" --log-file "$dir/osd.$1.log" &
+	pid[osd.$1]=$!
+}
+osd_kill() { { kill -9 "${pid[osd.$1]}"; wait "${pid[osd.$1]}"; } 2>/dev/null || true; }
+js() { cli --json status | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
+wait_for() { # wait_for PYTHON-EXPR-ON-s SECONDS WHAT
+	for _ in $(seq $(($2 * 5))); do [ "$(js "$1")" = True ] && return 0; sleep 0.2; done
+	fail "$3: $(cli status)"
+}
+put() { cli --timeout 30 object put rbd "$1" "$2" >/dev/null || fail "put $1"; }
+check_all() {
+	for f in "$dir"/obj.*; do
+		k=${f##*.}
+		cli object get rbd "a:$k" "$dir/back" >/dev/null || fail "get $k ($1)"
+		cmp -s "$f" "$dir/back" || fail "object $k differs ($1)"
+	done
+}
+mon_mkfs_all a b c
+for m in a b c; do mon_start "$m"; done
+leader >/dev/null || fail "no leader"
+for i in 0 1 2 3; do osd_start "$i"; done
+wait_for "s['osd']['up']==4" 20 "OSDs up"
+cli pool create rbd --size 3 --pg-num 32 >/dev/null
+wait_for "s['pgs'].get('active+clean')==32" 30 "PGs active+clean"
+for k in $(seq 0 59); do
+	head -c 65536 /dev/urandom >"$dir/obj.$(printf %x "$k")"
+	put "a:$(printf %x "$k")" "$dir/obj.$(printf %x "$k")"
+done
+check_all "written"
+echo "60 objects written, 32 PGs active+clean"
+
+# --- out and back -------------------------------------------------------------
+osd_kill 1
+wait_for "s['osd']['in']==3" 30 "osd.1 marked out after the down-out interval"
+before=$(js "s['recovery']['recovered_objects']")
+for k in $(seq 0 9) $(seq 60 64); do # 10 overwritten, 5 new
+	head -c 65536 /dev/urandom >"$dir/obj.$(printf %x "$k")"
+	put "a:$(printf %x "$k")" "$dir/obj.$(printf %x "$k")"
+done
+written=$((15 * 65536))
+wait_for "s['pgs'].get('active+clean', 0) + s['pgs'].get('active+degraded+undersized', 0) == 32" 30 \
+	"PGs settled with osd.1 out"
+osd_start 1
+wait_for "s['osd']['in']==4 and s['pgs'].get('active+clean')==32" 60 "back to active+clean"
+moved=$(( $(js "s['recovery']['recovered_objects']") - before ))
+bytes=$(js "s['recovery']['recovered_bytes']")
+[ "$moved" -eq 15 ] || fail "osd.1 received $moved objects; 15 changed while it was away"
+check_all "osd.1 back"
+echo "out and back: osd.1 was out; on return it received $moved of 65 objects (the 15 that" \
+	"changed; $written bytes written while away, $((moved * 131072)) bytes of whole blocks moved)"
+
+# --- capacity -------------------------------------------------------------------
+cli osd rm 3 2>"$dir/err" >/dev/null && fail "an up OSD was removed"
+grep -q "is up: stop it" "$dir/err" || fail "rm while up: $(cat "$dir/err")"
+before=$(js "s['recovery']['recovered_objects']")
+cli osd out 3 >/dev/null
+# Client I/O goes on while osd.2 is filled.
+for k in $(seq 65 74); do
+	head -c 65536 /dev/urandom >"$dir/obj.$(printf %x "$k")"
+	put "a:$(printf %x "$k")" "$dir/obj.$(printf %x "$k")"
+done
+wait_for "s['pgs'].get('active+clean')==32" 90 "clean without osd.3"
+moved=$(( $(js "s['recovery']['recovered_objects']") - before ))
+[ "$moved" -gt 0 ] || fail "nothing moved off osd.3"
+osd_kill 3
+wait_for "s['osd']['up']==3" 30 "osd.3 down"
+cli osd rm 3 >/dev/null || fail "osd rm 3 after its PGs moved"
+cli --json pg ls rbd | python3 -c '
+import json, sys
+hosts = {0: "h0", 1: "h1", 2: "h2"}
+for p in json.load(sys.stdin):
+    a = p["acting"]
+    assert len(a) == 3 and len({hosts[o] for o in a}) == 3, p
+    assert p["state"] == "active+clean", p
+' || fail "placement after removal: $(cli pg ls rbd)"
+check_all "osd.3 removed"
+echo "capacity: osd.3 out, $moved objects backfilled to osd.2; removed; 32 PGs keep 3 copies on 3 hosts"
+echo PASS
