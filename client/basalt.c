@@ -811,6 +811,11 @@ static int cmd_pg(struct cli *c, int argc, char **argv)
 
 /* --- objects ------------------------------------------------------------------------ */
 
+/* An object's version is (interval epoch << 32 | sequence); people read
+ * it as EPOCH.SEQ, scripts get the number (--json). */
+#define VERSION_EPOCH(v) ((uint64_t)(v) >> 32)
+#define VERSION_SEQ(v) ((uint64_t)(v)&0xffffffffu)
+
 /* OBJ is INODE:INDEX in hex, as object ls prints it. */
 static int parse_object(const char *text, struct object_id *oid)
 {
@@ -863,8 +868,8 @@ static int object_run(struct cli *c, const char *pool, struct bs_op *op)
 static int list_text(const struct object_id *oid, uint64_t version, uint64_t size, void *arg)
 {
 	(void)arg;
-	printf("%" PRIx64 ":%" PRIx64 "  version %" PRIu64 "  %" PRIu64 " bytes\n", oid->inode,
-	       oid->index, version, size);
+	printf("%" PRIx64 ":%" PRIx64 "  version %" PRIu64 ".%" PRIu64 "  %" PRIu64 " bytes\n",
+	       oid->inode, oid->index, VERSION_EPOCH(version), VERSION_SEQ(version), size);
 	return 0;
 }
 
@@ -921,15 +926,16 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 		int rc = object_run(c, argv[1], &op);
 		free(buf);
 		if (!rc)
-			printf("wrote %zu bytes (%u stored): version %" PRIu64 "\n", len, op.len,
-			       op.version);
+			printf("wrote %zu bytes (%u stored): version %" PRIu64 ".%" PRIu64 "\n", len,
+			       op.len, VERSION_EPOCH(op.version), VERSION_SEQ(op.version));
 		return rc;
 	}
 	if (strcmp(sub, "rm") == 0 && argc == 3) {
 		op.type = BS_DELETE;
 		int rc = object_run(c, argv[1], &op);
 		if (!rc)
-			printf("removed (version %" PRIu64 ")\n", op.version);
+			printf("removed (version %" PRIu64 ".%" PRIu64 ")\n", VERSION_EPOCH(op.version),
+			       VERSION_SEQ(op.version));
 		return rc;
 	}
 	if ((strcmp(sub, "stat") == 0 && argc == 3) || (strcmp(sub, "get") == 0 && argc <= 4)) {
@@ -941,7 +947,8 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 				printf("{\"version\": %" PRIu64 ", \"size\": %" PRIu64 "}\n", op.version,
 				       op.size);
 			else
-				printf("version %" PRIu64 ", %" PRIu64 " bytes\n", op.version, op.size);
+				printf("version %" PRIu64 ".%" PRIu64 ", %" PRIu64 " bytes\n",
+				       VERSION_EPOCH(op.version), VERSION_SEQ(op.version), op.size);
 			return 0;
 		}
 		/* The object's written chunks are its first SIZE bytes for

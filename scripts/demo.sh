@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Basalt's main job, as far as it goes today: install dependencies, build,
 # and run a small cluster on this machine: three monitors and three OSDs on
-# loopback (the OSDs on three pretend hosts), with a pool created through
-# the CLI, an OSD killed and detected by its peers, and the monitor leader
+# loopback (the OSDs on three pretend hosts), a pool keeping three copies,
+# objects written and read back, an OSD killed (writes go on, degraded)
+# and brought back (it recovers what changed), and the monitor leader
 # killed and replaced. Everything it starts it stops. Later stages extend
-# this script: replicated I/O, a volume over NBD, FUSE.
+# this script: a volume over NBD, FUSE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,21 +49,56 @@ for i in 0 1 2; do
 	pid[osd.$i]=$!
 done
 for i in 0 1 2; do wait_osd "$i" up; done
-show status
-show pool create rbd --size 3
-show pool ls
+show pool create rbd --size 3 --pg-num 16
 show osd tree
+wait_pgs() { # wait_pgs STATE: every PG in that state
+	for _ in $(seq 150); do
+		cli --json status 2>/dev/null | python3 -c "import json,sys
+s=json.load(sys.stdin); sys.exit(0 if s['pgs'].get('$1')==16 else 1)" && return 0
+		sleep 0.2
+	done
+	fail "the PGs did not become $1: $(cli status)"
+}
+wait_pgs active+clean
 
-step "kill -9 osd.2: its peers on h1 and h2 report it, the monitors mark it down"
+step "objects with three copies: written, read back, listed"
+for k in 1 2 3 4 5 6 7 8; do
+	head -c $((k * 16384)) /dev/urandom >"$dir/obj.$k"
+	printf '$ basalt object put rbd a:%s FILE  ' "$k"
+	cli object put rbd "a:$k" "$dir/obj.$k"
+done
+for k in 1 2 3 4 5 6 7 8; do
+	cli object get rbd "a:$k" "$dir/back.$k" && cmp -s "$dir/obj.$k" "$dir/back.$k" ||
+		fail "object a:$k came back different"
+done
+echo "  all 8 read back byte for byte"
+show object ls rbd
+for _ in $(seq 50); do # the OSDs report usage every 2 s
+	cli --json status | python3 -c "import json,sys; sys.exit(json.load(sys.stdin)['usage']['objects'] != 8)" && break
+	sleep 0.2
+done
+show status
+
+step "kill -9 osd.2: its peers report it, the monitors mark it down, writes go on"
 { kill -9 "${pid[osd.2]}"; wait "${pid[osd.2]}"; } 2>/dev/null || true
 t0=$(date +%s%N)
 wait_osd 2 down
 echo "  marked down after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-show osd ls
+wait_pgs active+degraded+undersized
+for k in 1 2 3; do
+	head -c 16384 /dev/urandom >"$dir/obj.$k"
+	cli object put rbd "a:$k" "$dir/obj.$k" >/dev/null
+done
+echo "  3 objects rewritten with two copies"
+show status
 "$build/basalt-osd" --id 2 -c "$dir/basalt.conf" --log-file "$dir/osd.2.log" &
 pid[osd.2]=$!
 wait_osd 2 up
-echo "  restarted: osd.2 is up again"
+wait_pgs active+clean
+cli --json status | python3 -c "import json,sys
+r=json.load(sys.stdin)['recovery']
+print('  osd.2 restarted; recovery copied %d objects (the 3 that changed while it was away)' % r['recovered_objects'])"
+show status
 
 step "kill -9 the monitor leader: the other two elect a new one"
 l=$(leader)
@@ -75,6 +111,6 @@ show mon ls
 
 cat <<'MSG'
 
-Next: replication and recovery over these OSDs, volumes over NBD, FUSE
-(see README.md). Run the whole test suite with scripts/test.sh.
+Next: volumes over NBD, FUSE (see README.md). Run the whole test suite
+with scripts/test.sh; a local cluster to play with: scripts/cluster.sh up.
 MSG
