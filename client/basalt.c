@@ -194,6 +194,32 @@ static void pg_summarize(const struct mon_osd_stats *pgs, bool have, struct pg_s
 	}
 }
 
+/* Why each incomplete PG waits: the OSDs of its last activation record,
+ * one of which must come back (at most 8 PGs listed). */
+static void print_incomplete(const struct cluster_map *m, const struct mon_osd_stats *pgs,
+			     bool have)
+{
+	unsigned shown = 0, total = 0;
+	for (uint32_t i = 0; have && i < pgs->n_pgs; i++) {
+		const struct mon_pg_stat *p = &pgs->pgs[i];
+		if (!(p->state & MON_PG_INCOMPLETE) || total++ >= 8)
+			continue;
+		const struct map_pg_active *a = map_pg_active_get(m, p->pool, p->pg);
+		printf("  pg %u.%x incomplete: waits for one of", p->pool, p->pg);
+		for (uint32_t k = 0; a && k < a->n; k++) {
+			uint32_t id = a->osds[k];
+			bool up = id < m->n_osds && m->osds[id].exists && m->osds[id].up;
+			printf("%s osd.%u (%s)", k ? "," : "", id,
+			       !(id < m->n_osds && m->osds[id].exists) ? "removed" : up ? "up, not ready"
+											   : "down");
+		}
+		printf(", which hold its newest writes\n");
+		shown++;
+	}
+	if (total > shown)
+		printf("  ... and %u more incomplete PGs\n", total - shown);
+}
+
 static int cmd_status(struct cli *c)
 {
 	struct cluster_map m;
@@ -311,6 +337,7 @@ static int cmd_status(struct cli *c)
 			       " objects\n",
 			       pgs.used_bytes / 1048576.0, pgs.device_bytes / 1073741824.0,
 			       sum.stored_bytes / 1048576.0, sum.objects);
+		print_incomplete(&m, &pgs, have_pgs);
 		if (sum.missing || sum.degraded)
 			printf("  recovery: %" PRIu64 " objects left, %" PRIu64
 			       " object copies missing; %" PRIu64 " objects (%.1f MiB) recovered so far\n",

@@ -8,6 +8,8 @@
 #  - the first one back: it receives only the objects that changed while
 #    it was away (recovery counters), every PG returns to active+clean,
 #    and every object reads back exactly;
+#  - incomplete: the OSD that was away comes back alone; it does not serve
+#    (it lacks the newest writes) and status names the OSDs it waits for;
 #  - all OSDs stopped: each store is clean (fsck) and holds every object.
 #   replication.sh BUILD_DIR
 set -euo pipefail
@@ -92,6 +94,31 @@ moved=$(( $(js "s['recovery']['recovered_objects']") - before ))
 [ "$moved" -ge 20 ] && [ "$moved" -le 21 ] || fail "osd.1 received $moved objects, 20 changed"
 check_all "after recovery"
 echo "osd.1 back: $moved objects recovered (20 changed while it was away); 16 PGs active+clean"
+
+# Incomplete: osd.1 alone comes back after the others, which hold the
+# newest writes, went down. It must not serve what it does not have.
+osd_kill 1
+wait_for "s['osd']['up']==2 and s['pgs'].get('active+degraded+undersized')==16" 30 "osd.1 down"
+for k in $(seq 20 29); do
+	head -c 4096 /dev/urandom >"$dir/new.$k"
+	put "a:$(printf %x "$k")" "$dir/new.$k" 30 || fail "put $k"
+	{ cat "$dir/new.$k"; tail -c +4097 "$dir/obj.$k"; } >"$dir/tmp" && mv "$dir/tmp" "$dir/obj.$k"
+done
+osd_kill 0
+osd_kill 2
+osd_start 1
+wait_for "s['osd']['up']==1 and s['pgs'].get('incomplete', 0)==16" 30 "PGs incomplete"
+cli status | grep -q "pg 1.[0-9a-f]* incomplete: waits for one of osd.[02] (down), osd.[02] (down)" ||
+	fail "status does not say why: $(cli status)"
+if cli --timeout 3 object get rbd a:14 "$dir/back" 2>/dev/null; then
+	fail "an incomplete PG served a read"
+fi
+osd_start 2
+wait_for "s['pgs'].get('active+degraded+undersized', 0)==16" 60 "active again with osd.2"
+osd_start 0
+wait_for "s['pgs'].get('active+clean')==16" 60 "clean again"
+check_all "after incomplete"
+echo "incomplete: osd.1 alone did not serve (status names the OSDs it waits for); osd.2 back, all data there"
 
 # Every store holds every object, and is clean.
 for i in 0 1 2; do osd_kill "$i"; done
