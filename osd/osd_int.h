@@ -17,12 +17,15 @@
 
 #define OSD_RECENT 4096
 
-/* A write or delete already answered, by (client, request). */
+/* A write or delete already answered, by (client, request): a ring of
+ * OSD_RECENT (the oldest forgotten first) with a hash over it. */
 struct osd_recent {
 	uint64_t client, reqid;
 	int32_t rc;
 	uint64_t version;
+	int32_t hash_next; /* ring index, -1: end */
 };
+#define OSD_RECENT_BUCKETS (2 * OSD_RECENT)
 
 /* What this OSD knows of another: its connection and when it last
  * answered a ping. */
@@ -58,6 +61,7 @@ struct osd {
 	/* Client operations (osd_ops.c). */
 	struct list_node ops;	    /* in flight, struct osd_pending */
 	struct osd_recent *recent;  /* OSD_RECENT answered writes and deletes */
+	int32_t *recent_buckets;    /* OSD_RECENT_BUCKETS heads, -1: empty */
 	unsigned recent_next;
 	/* Replication (pg*.c). */
 	struct osd_pgs *pgs;

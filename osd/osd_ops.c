@@ -21,7 +21,14 @@
 int osd_ops_init(struct osd *o)
 {
 	o->recent = calloc(OSD_RECENT, sizeof(*o->recent));
-	return o->recent ? 0 : -ENOMEM;
+	o->recent_buckets = malloc(OSD_RECENT_BUCKETS * sizeof(*o->recent_buckets));
+	if (!o->recent || !o->recent_buckets)
+		return -ENOMEM;
+	for (unsigned i = 0; i < OSD_RECENT_BUCKETS; i++)
+		o->recent_buckets[i] = -1;
+	for (unsigned i = 0; i < OSD_RECENT; i++)
+		o->recent[i].hash_next = -1;
+	return 0;
 }
 
 void osd_ops_detach(struct osd *o)
@@ -32,7 +39,9 @@ void osd_ops_detach(struct osd *o)
 void osd_ops_fini(struct osd *o)
 {
 	free(o->recent);
+	free(o->recent_buckets);
 	o->recent = NULL;
+	o->recent_buckets = NULL;
 }
 
 void osd_op_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
@@ -54,24 +63,38 @@ void osd_op_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
 		msg_free(msg);
 }
 
+static int32_t *recent_bucket(struct osd *o, uint64_t client, uint64_t reqid)
+{
+	uint64_t h = (client ^ (reqid * 0x9E3779B97F4A7C15ULL)) * 0xBF58476D1CE4E5B9ULL;
+	return &o->recent_buckets[(h >> 32) % OSD_RECENT_BUCKETS];
+}
+
 void osd_recent_add(struct osd *o, uint64_t client, uint64_t reqid, int rc, uint64_t version)
 {
 	if (!client || !o->recent)
 		return;
-	o->recent[o->recent_next] = (struct osd_recent){ client, reqid, rc, version };
+	int32_t slot = (int32_t)o->recent_next;
+	struct osd_recent *old = &o->recent[slot];
+	if (old->client) { /* the oldest goes: unlink it */
+		int32_t *p = recent_bucket(o, old->client, old->reqid);
+		while (*p != slot)
+			p = &o->recent[*p].hash_next;
+		*p = old->hash_next;
+	}
+	int32_t *b = recent_bucket(o, client, reqid);
+	*old = (struct osd_recent){ client, reqid, rc, version, *b };
+	*b = slot;
 	o->recent_next = (o->recent_next + 1) % OSD_RECENT;
 }
 
 struct osd_recent *osd_recent_find(struct osd *o, uint64_t client, uint64_t reqid)
 {
-	if (!client)
+	if (!client || !o->recent)
 		return NULL;
-	/* Newest first: a request id is unique per client, but be exact. */
-	for (unsigned k = 1; k <= OSD_RECENT; k++) {
-		struct osd_recent *r = &o->recent[(o->recent_next + OSD_RECENT - k) % OSD_RECENT];
-		if (r->client == client && r->reqid == reqid)
-			return r;
-	}
+	/* Newest first in each chain (added at the head). */
+	for (int32_t i = *recent_bucket(o, client, reqid); i >= 0; i = o->recent[i].hash_next)
+		if (o->recent[i].client == client && o->recent[i].reqid == reqid)
+			return &o->recent[i];
 	return NULL;
 }
 

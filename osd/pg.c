@@ -331,7 +331,7 @@ static void pg_reset(struct osd_pg *pg)
 	if (t->record_running == pg)
 		t->record_running = NULL;
 	pg->recording = PG_RECORD_NONE;
-	pg->marking_mask = pg->marks_pending = 0;
+	pg->marking_mask = pg->marks_pending = pg->marked_mask = 0;
 	pg->complete_mask = 0;
 	pg->backfill = false;
 	pg->state = PG_STATE_IDLE;
@@ -752,15 +752,19 @@ static void pg_record_queue(struct osd_pg *pg)
 	r->pg = pg->pg;
 	r->epoch = pg->interval;
 	r->primary = pg->o->id;
+	/* Only members whose complete mark is durable may be named (a
+	 * member that finished recovering meanwhile is marked next). */
 	for (uint32_t i = 0; i < pg->n_acting; i++)
-		if (pg->complete_mask & (1u << i))
+		if (pg->marked_mask & pg->complete_mask & (1u << i))
 			r->osds[r->n++] = pg->acting[i];
 	pg->recording = PG_RECORD_QUEUED;
 	list_add_tail(&pg->o->pgs->record_queue, &pg->record_node);
 }
 
-static void pg_mark_done(struct osd_pg *pg, int rc)
+static void pg_mark_done(struct osd_pg *pg, int index, int rc)
 {
+	if (!rc && index >= 0)
+		pg->marked_mask |= 1u << index;
 	if (rc) {
 		pg_repeer(pg, "a member could not store its complete mark");
 		return;
@@ -775,7 +779,7 @@ static void pg_mark_reply(struct pg_call *call, int rc, struct msg *reply)
 	(void)rc;
 	if (pg_subop_reply_decode(reply, &r))
 		r.rc = -EBADMSG;
-	pg_mark_done(call->pg, r.rc);
+	pg_mark_done(call->pg, pg_acting_index(call->pg, call->osd), r.rc);
 }
 
 struct mark_local {
@@ -795,7 +799,7 @@ static void pg_mark_local_done(struct store_req *req, int res)
 	free(ml);
 	pg_store_write_done(pg);
 	if (current)
-		pg_mark_done(pg, res);
+		pg_mark_done(pg, pg_acting_index(pg, pg->o->id), res);
 }
 
 /* Writes this OSD's complete mark for PG's interval (pg_replica.c reads it). */
@@ -890,10 +894,15 @@ static void pg_record_done(struct osd_pg *pg)
 		for (uint32_t k = 0; k < pg->record.n; k++)
 			if (pg->record.osds[k] == pg->acting[i])
 				recorded |= 1u << i;
-	/* Recovery finished while this record was being written. */
+	/* Recovery finished while this record was being written: mark the
+	 * members not marked yet, then record them all. */
 	if (pg->state == PG_STATE_ACTIVE && pg->complete_mask == all && recorded != all &&
-	    !pg->n_missing)
-		pg_mark_complete(pg, all & ~recorded);
+	    !pg->n_missing) {
+		if (pg->marked_mask == all)
+			pg_record_queue(pg);
+		else
+			pg_mark_complete(pg, all & ~pg->marked_mask);
+	}
 }
 
 void osd_pg_command_reply(struct osd *o, int rc, const char *text, uint64_t epoch)

@@ -172,6 +172,7 @@ struct osd_pg {
 	uint32_t complete_mask;	     /* acting indices holding everything */
 	enum pg_record_phase recording;
 	uint32_t marking_mask, marks_pending;
+	uint32_t marked_mask;	     /* acting indices whose mark for this interval is durable */
 	struct map_pg_active record_want;
 	struct list_node record_node; /* o->pgs->record_queue */
 	bool backfill;		      /* some member had nothing of the PG */
