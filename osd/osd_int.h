@@ -69,6 +69,7 @@ struct osd {
 	uint64_t rec_bytes_per_sec;	/* osd_recovery_max_bytes_per_sec; 0: no limit */
 	bool cmd_is_boot;		/* what the running monitor command is */
 	bool forgetting;		/* osd_forget: nothing goes out any more */
+	bool stopping;			/* osd_stop: no new work */
 };
 
 /* osd.c */

@@ -103,6 +103,7 @@ int osd_pg_init(struct osd *o)
 	list_init(&t->recovering);
 	list_init(&t->replica_ops);
 	list_init(&t->marks);
+	list_init(&t->purges);
 	t->next_tid = 1;
 	return t->buckets && t->call_buckets && t->obj_buckets ? 0 : -ENOMEM;
 }
@@ -1093,6 +1094,8 @@ int osd_pg_stats(struct osd *o, struct mon_osd_stats *st)
 		if (c.objects && c.bytes)
 			store_list(o->store, &f, count_object, &c);
 		for (uint32_t id = 0; id < p->pg_num && c.objects && c.bytes; id++) {
+			if (c.objects[id])
+				pg_stray_check(o, p, id);
 			struct osd_pg *pg = pg_get(o, p->id, id, false);
 			if (!pg || pg->state == PG_STATE_IDLE)
 				continue;
@@ -1140,8 +1143,11 @@ static void pg_detach_one(struct osd_pg *pg, void *arg)
 
 void osd_pg_detach(struct osd *o)
 {
-	if (o->pgs)
-		pg_for_each(o, pg_detach_one, NULL);
+	o->stopping = true;
+	if (!o->pgs)
+		return;
+	pg_for_each(o, pg_detach_one, NULL);
+	pg_replica_detach(o);
 }
 
 static void pg_forget_one(struct osd_pg *pg, void *arg)

@@ -161,6 +161,11 @@ struct osd_pg {
 	struct list_node deferred;   /* queries waiting for store_writes == 0 */
 	uint64_t complete_epoch;     /* cached complete mark; UINT64_MAX: not read yet */
 	struct store_req meta_read;  /* reading the complete mark (pg_replica.c) */
+	/* A stray copy being deleted (pg_replica.c): the fence it started
+	 * under (a query from a primary stops it), deletes in flight. */
+	bool purging;
+	uint64_t purge_fence;
+	unsigned purge_inflight;
 	/* Primary side. */
 	enum pg_state state;
 	uint64_t gen; /* bumped by every reset: stale callbacks see it */
@@ -204,9 +209,11 @@ struct osd_pgs {
 	unsigned rec_active;	       /* recovery items in flight */
 	uint64_t rec_tokens_bytes, rec_refill_ns;
 	uint64_t rec_bytes_total, rec_objects_total;
+	uint64_t strays_removed; /* objects of stray copies deleted */
 	uint64_t map_epoch; /* of the map last processed */
 	struct list_node replica_ops; /* sub-operations in flight here (pg_replica.c) */
 	struct list_node marks;	      /* local complete marks in flight (pg.c) */
+	struct list_node purges;      /* stray deletes in flight (pg_replica.c) */
 };
 
 /* pg.c */
@@ -255,8 +262,13 @@ void pg_replica_conn_closed(struct osd *o, struct msgr_conn *conn);
 /* A store write of PG finished: deferred queries may go now. */
 void pg_store_write_done(struct osd_pg *pg);
 void pg_replica_fini(struct osd *o);
+/* This OSD holds objects of PG PGID of pool P: deletes them when its copy
+ * can never be needed again (a stray: see pg_replica.c). */
+void pg_stray_check(struct osd *o, const struct map_pool *p, uint32_t pgid);
 /* osd_forget: frees sub-operations in flight, without answering. */
 void pg_replica_forget(struct osd *o);
+/* osd_stop: answers still to come go nowhere. */
+void pg_replica_detach(struct osd *o);
 
 /* pg_io.c */
 void pg_io_dispatch_waiting(struct osd_pg *pg);

@@ -31,6 +31,12 @@ struct replica_op {
 	bool counted; /* in pg->store_writes */
 };
 
+struct purge_op {
+	struct store_req req;
+	struct list_node node; /* pgs->purges */
+	struct osd_pg *pg;
+};
+
 static void send_reply(struct msgr_conn *conn, struct msg *msg)
 {
 	if (!msg)
@@ -39,9 +45,26 @@ static void send_reply(struct msgr_conn *conn, struct msg *msg)
 		msg_free(msg);
 }
 
+void pg_replica_detach(struct osd *o)
+{
+	struct osd_pgs *t = o->pgs;
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &t->replica_ops)
+		list_entry(pos, struct replica_op, node)->conn = NULL;
+	for (uint32_t i = 0; i <= t->bucket_mask; i++)
+		for (struct osd_pg *pg = t->buckets[i]; pg; pg = pg->hash_next)
+			list_for_each_safe(pos, tmp, &pg->deferred)
+				list_entry(pos, struct deferred_query, node)->conn = NULL;
+}
+
 void pg_replica_forget(struct osd *o)
 {
 	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &o->pgs->purges) {
+		struct purge_op *po = list_entry(pos, struct purge_op, node);
+		list_del(&po->node);
+		free(po);
+	}
 	list_for_each_safe(pos, tmp, &o->pgs->replica_ops) {
 		struct replica_op *r = list_entry(pos, struct replica_op, node);
 		list_del(&r->node);
@@ -404,4 +427,105 @@ void pg_replica_fini(struct osd *o)
 				list_del(n);
 				free(list_entry(n, struct deferred_query, node));
 			}
+}
+
+/* --- stray copies ---------------------------------------------------------------------- */
+
+/* A PG's copy on this OSD is a *stray* when the OSD is not in the PG's
+ * acting set, not named in its activation record, and its complete mark
+ * is older than that record. Such a copy can never be authoritative again
+ * (a record naming this OSD would have needed a newer mark from it), so
+ * it is deleted: space comes back once data has moved elsewhere (an OSD
+ * out, another added). Deleting a copy that is not authoritative is safe
+ * even if this OSD's map is behind; a query from a primary stops it. */
+
+#define PURGE_BATCH 64
+
+
+static void purge_next(struct osd_pg *pg);
+
+static void purge_done(struct store_req *req, int res)
+{
+	struct purge_op *po = req->ctx;
+	struct osd_pg *pg = po->pg;
+	(void)res;
+	list_del(&po->node);
+	free(po);
+	pg->purge_inflight--;
+	pg->o->pgs->strays_removed++;
+	pg_store_write_done(pg);
+	if (!pg->purge_inflight)
+		purge_next(pg);
+}
+
+struct purge_list {
+	struct object_id oids[PURGE_BATCH];
+	unsigned n;
+};
+
+static int purge_collect(const struct store_object_info *info, void *arg)
+{
+	struct purge_list *l = arg;
+	if (pg_is_meta(&info->oid))
+		return 0;
+	l->oids[l->n++] = info->oid;
+	return l->n == PURGE_BATCH;
+}
+
+static void purge_next(struct osd_pg *pg)
+{
+	struct osd *o = pg->o;
+	const struct map_pool *p = map_pool_by_id(pg_map(pg), pg->pool);
+	if (!pg->purging || o->forgetting || o->stopping)
+		return;
+	if (!p || pg->fence_epoch != pg->purge_fence || pg_acting_index(pg, o->id) >= 0) {
+		pg->purging = false; /* a primary wants it again: it is not a stray */
+		return;
+	}
+	struct purge_list l = { .n = 0 };
+	struct store_list_filter f = { .pool = pg->pool, .any_inode = true, .pg_num = p->pg_num,
+				       .pg = pg->pg };
+	store_list(o->store, &f, purge_collect, &l);
+	if (!l.n) {
+		pg->purging = false;
+		LOG_INFO("osd.%u: pg %u.%x's stray copy is gone", o->id, pg->pool, pg->pg);
+		return;
+	}
+	for (unsigned i = 0; i < l.n; i++) {
+		struct purge_op *po = calloc(1, sizeof(*po));
+		if (!po)
+			break;
+		po->pg = pg;
+		po->req = (struct store_req){ .op = STORE_OP_DELETE, .oid = l.oids[i],
+					      .done = purge_done, .ctx = po };
+		list_add_tail(&o->pgs->purges, &po->node);
+		pg->purge_inflight++;
+		pg->store_writes++;
+		store_submit(o->store, &po->req);
+	}
+}
+
+void pg_stray_check(struct osd *o, const struct map_pool *p, uint32_t pgid)
+{
+	const struct cluster_map *m = monsess_map(o->mon);
+	uint32_t acting[MAP_PG_ACTING_MAX];
+	size_t n = map_pg_acting(m, p, pgid, acting, MAP_PG_ACTING_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (acting[i] == o->id)
+			return;
+	const struct map_pg_active *rec = map_pg_active_get(m, p->id, pgid);
+	if (!rec || !osd_serving(o))
+		return;
+	for (uint32_t i = 0; i < rec->n; i++)
+		if (rec->osds[i] == o->id)
+			return;
+	struct osd_pg *pg = pg_get(o, p->id, pgid, true);
+	if (!pg || pg->purging || !complete_epoch_known(pg) || pg->complete_epoch >= rec->epoch)
+		return;
+	LOG_INFO("osd.%u: pg %u.%x is recorded in interval %" PRIu64
+		 " without this OSD (its mark is from %" PRIu64 "): deleting its stray copy",
+		 o->id, p->id, pgid, rec->epoch, pg->complete_epoch);
+	pg->purging = true;
+	pg->purge_fence = pg->fence_epoch;
+	purge_next(pg);
 }

@@ -7,8 +7,8 @@
 #    and every PG is active+clean again.
 #  - Capacity: osd.3 is marked out for good: its PGs move to osd.2 (the
 #    other OSD of its host), backfilled beside client I/O, keeping three
-#    copies on three hosts; stopped, it can then be removed (and could
-#    not be while up).
+#    copies on three hosts, and osd.3 deletes its stray copies; stopped,
+#    it can then be removed (and could not be while up).
 #   recovery.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: recovery.sh BUILD_DIR}" && pwd)
@@ -92,7 +92,14 @@ done
 wait_for "s['pgs'].get('active+clean')==32" 90 "clean without osd.3"
 moved=$(( $(js "s['recovery']['recovered_objects']") - before ))
 [ "$moved" -gt 0 ] || fail "nothing moved off osd.3"
+# osd.3, still running, deletes the copies nobody will read again.
+for _ in $(seq 100); do grep -q "stray copy is gone" "$dir/osd.3.log" && break; sleep 0.2; done
+grep -q "stray copy is gone" "$dir/osd.3.log" || fail "osd.3 kept its stray copies"
+sleep 1
 osd_kill 3
+left=$("$build/basalt-osd" --dump --json --device "$dir/osd.3.img" |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"])')
+[ "$left" -le 32 ] || fail "osd.3 still holds $left objects (at most its 32 PG marks expected)"
 wait_for "s['osd']['up']==3" 30 "osd.3 down"
 cli osd rm 3 >/dev/null || fail "osd rm 3 after its PGs moved"
 cli --json pg ls rbd | python3 -c '

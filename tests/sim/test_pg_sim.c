@@ -12,7 +12,8 @@
  * PG becomes active+clean and the three OSDs of each object's PG hold the
  * same version of it, byte for byte.
  *
- *   PG_SIM_SEEDS=N   seeds (default 40)      PG_SIM_SEED=S   replay seed S
+ *   PG_SIM_SEEDS=N   seeds (default 40), from PG_SIM_FIRST (default 1000)
+ *   PG_SIM_SEED=S    replay seed S
  *   PG_SIM_SECONDS=T virtual seconds of faults per seed (default 12) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -605,9 +606,13 @@ static void test_pg_sim(void **state)
 		run_seed(strtoull(one, NULL, 10), fault_s);
 		return;
 	}
+	const char *first = getenv("PG_SIM_FIRST");
+	uint64_t base = first ? strtoull(first, NULL, 10) : 1000;
 	unsigned seeds = ns ? (unsigned)atoi(ns) : 40;
-	for (unsigned i = 0; i < seeds; i++)
-		run_seed(1000 + i, fault_s);
+	for (unsigned i = 0; i < seeds; i++) {
+		run_seed(base + i, fault_s);
+		fflush(stdout);
+	}
 }
 
 int main(void)
