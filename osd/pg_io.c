@@ -254,7 +254,7 @@ void pg_io_obj_kick(struct pg_obj *obj)
 	if (obj->recovering || pg->state != PG_STATE_ACTIVE)
 		return;
 	uint64_t gen = pg->gen;
-	while (!list_empty(&obj->queue) && pg->gen == gen) {
+	while (pg->gen == gen && !list_empty(&obj->queue)) {
 		struct pg_op *op = list_entry(list_first(&obj->queue), struct pg_op, q_node);
 		bool reads = op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT;
 		if (reads ? obj->writes > 0 : obj->reads > 0)
@@ -276,10 +276,12 @@ static void op_enqueue(struct pg_op *op)
 		op_free(op);
 		return;
 	}
+	struct osd_pg *pg = op->pg;
+	uint64_t gen = op->gen;
 	op->obj = obj;
 	list_add_tail(&obj->queue, &op->q_node);
-	pg_io_obj_kick(obj);
-	if (op->pg->gen == op->gen)
+	pg_io_obj_kick(obj); /* may finish and free OP */
+	if (pg->gen == gen)
 		pg_obj_maybe_free(obj);
 }
 
