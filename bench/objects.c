@@ -175,12 +175,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "objects: %s\n", why);
 		return 1;
 	}
-	uint64_t give_up = bench_now_ns() + IO_SEC(20);
-	while ((!bs_client_have_map(g.c) || !map_pool_by_name(bs_client_map(g.c), pool)) &&
-	       bench_now_ns() < give_up)
-		io_loop_run_once(g.loop, IO_MS(100));
-	const struct map_pool *mp = map_pool_by_name(bs_client_map(g.c), pool);
-	if (!mp || bs > mp->block_size) {
+	const struct map_pool *mp;
+	if (bs_client_wait_pool(g.c, pool, 20000, &mp) || bs > mp->block_size) {
 		fprintf(stderr, "objects: no pool '%s', or --bs beyond its objects\n", pool);
 		return 1;
 	}

@@ -411,6 +411,24 @@ void bs_client_destroy(struct bs_client *c)
 	free(c);
 }
 
+int bs_client_wait_pool(struct bs_client *c, const char *name, uint64_t timeout_ms,
+			const struct map_pool **out)
+{
+	uint64_t end = io_now_ns(c->loop) + IO_MS(timeout_ms);
+	for (;;) {
+		const struct map_pool *p =
+			monsess_have_map(c->mon) ? map_pool_by_name(monsess_map(c->mon), name) : NULL;
+		if (p) {
+			*out = p;
+			return 0;
+		}
+		uint64_t now = io_now_ns(c->loop);
+		if (now >= end)
+			return -ETIMEDOUT;
+		io_loop_run_once(c->loop, (int64_t)(end - now < IO_MS(100) ? end - now : IO_MS(100)));
+	}
+}
+
 bool bs_client_have_map(const struct bs_client *c)
 {
 	return monsess_have_map(c->mon);

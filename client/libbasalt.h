@@ -43,6 +43,12 @@ int bs_client_create(struct io_loop *loop, struct cfg *cfg, const struct bs_clie
  * here), closes every link and frees C. */
 void bs_client_destroy(struct bs_client *c);
 
+/* Runs the client's loop until the map has pool NAME (a monitor's map
+ * may lag its creation a little): 0 with *OUT set, or -ETIMEDOUT after
+ * TIMEOUT_MS. For tools starting up, not for code inside a loop. */
+int bs_client_wait_pool(struct bs_client *c, const char *name, uint64_t timeout_ms,
+			const struct map_pool **out /* out */);
+
 /* Whether a map has arrived, and the newest one. */
 bool bs_client_have_map(const struct bs_client *c);
 const struct cluster_map *bs_client_map(const struct bs_client *c);

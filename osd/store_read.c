@@ -77,6 +77,16 @@ static void store_read_finish(struct store *s, struct store_req *req, int res)
 
 static void store_read_start(struct store *s, struct store_req *req);
 
+/* What the read fetched may be out of date: start over (bounded). */
+static void store_read_again(struct store *s, struct store_req *req)
+{
+	s->stats.read_retries++;
+	if (++req->retries <= STORE_READ_RETRIES)
+		store_read_start(s, req);
+	else
+		store_read_finish(s, req, -EAGAIN);
+}
+
 static void store_read_done(struct io_op *op, int res)
 {
 	struct store_req *req = op->ctx;
@@ -86,13 +96,7 @@ static void store_read_done(struct io_op *op, int res)
 	store_block_unref(s, block);
 	uint32_t first = req->offset / STORE_CHUNK, n = req->len / STORE_CHUNK;
 	if (o->block_gen != req->gen || o->block != block) {
-		/* The block changed while we read it: start over. */
-		s->stats.read_retries++;
-		if (++req->retries <= STORE_READ_RETRIES) {
-			store_read_start(s, req);
-			return;
-		}
-		store_read_finish(s, req, -EAGAIN);
+		store_read_again(s, req); /* the block changed while we read it */
 		return;
 	}
 	if (res < 0 || (uint32_t)res != req->io.len) {
@@ -113,12 +117,7 @@ static void store_read_done(struct io_op *op, int res)
 			/* An overlay that covered it when the read started is
 			 * gone (a flush committed): its data is in the block
 			 * now, and this read did not fetch it. */
-			s->stats.read_retries++;
-			if (++req->retries <= STORE_READ_RETRIES) {
-				store_read_start(s, req);
-				return;
-			}
-			store_read_finish(s, req, -EAGAIN);
+			store_read_again(s, req);
 			return;
 		}
 		if (crc32c(0, buf + (c - first) * STORE_CHUNK, STORE_CHUNK) != o->crc[c]) {

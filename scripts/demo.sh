@@ -34,20 +34,11 @@ sys.exit(0 if o and o[0]['up']==('$2'=='up') else 1)" && return 0
 step "a cluster in $dir: monitors a, b, c and osd.0-2 on hosts h1-h3"
 cluster_conf_local "osd_heartbeat_interval = 500ms
 osd_heartbeat_grace = 3s"
-read -r p0 p1 p2 < <(free_ports 3)
-ports=("$p0" "$p1" "$p2")
-for i in 0 1 2; do
-	printf '[osd.%s]\ndevice = %s/osd.%s.img\naddr = 127.0.0.1:%s\nhost = h%s\n' \
-		"$i" "$dir" "$i" "${ports[$i]}" "$((i + 1))" >>"$dir/basalt.conf"
-	"$build/basalt-osd" --mkfs --device "$dir/osd.$i.img" --size 256M >/dev/null 2>&1
-done
+osd_conf_local 256M h1 h2 h3
 mon_mkfs_all a b c
 for m in a b c; do mon_start "$m"; done
 leader >/dev/null || fail "no monitor leader"
-for i in 0 1 2; do
-	"$build/basalt-osd" --id "$i" -c "$dir/basalt.conf" --log-file "$dir/osd.$i.log" &
-	pid[osd.$i]=$!
-done
+for i in 0 1 2; do osd_start "$i"; done
 for i in 0 1 2; do wait_osd "$i" up; done
 show pool create rbd --size 3 --pg-num 16
 show osd tree
@@ -80,7 +71,7 @@ done
 show status
 
 step "kill -9 osd.2: its peers report it, the monitors mark it down, writes go on"
-{ kill -9 "${pid[osd.2]}"; wait "${pid[osd.2]}"; } 2>/dev/null || true
+osd_kill 2
 t0=$(date +%s%N)
 wait_osd 2 down
 echo "  marked down after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
@@ -91,8 +82,7 @@ for k in 1 2 3; do
 done
 echo "  3 objects rewritten with two copies"
 show status
-"$build/basalt-osd" --id 2 -c "$dir/basalt.conf" --log-file "$dir/osd.2.log" &
-pid[osd.2]=$!
+osd_start 2
 wait_osd 2 up
 wait_pgs active+clean
 cli --json status | python3 -c "import json,sys

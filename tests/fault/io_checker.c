@@ -285,13 +285,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "io_checker: %s\n", why);
 		return 2;
 	}
-	/* A follower's map may lag the pool's creation a little. */
-	uint64_t give_up = io_now_ns(k.loop) + IO_SEC(20);
-	while ((!bs_client_have_map(k.c) || !map_pool_by_name(bs_client_map(k.c), pool)) &&
-	       io_now_ns(k.loop) < give_up)
-		io_loop_run_once(k.loop, IO_MS(100));
-	const struct map_pool *mp = map_pool_by_name(bs_client_map(k.c), pool);
-	if (!mp) {
+	const struct map_pool *mp;
+	if (bs_client_wait_pool(k.c, pool, 20000, &mp)) {
 		fprintf(stderr, "io_checker: no pool '%s'\n", pool);
 		return 2;
 	}

@@ -32,19 +32,8 @@ mon_osd_beacon_grace = 4s
 mon_osd_down_out_interval = 0
 mon_osd_flap_backoff = 100ms
 mon_osd_flap_backoff_max = 500ms"
-read -r p0 p1 p2 < <(free_ports 3)
-ports=("$p0" "$p1" "$p2")
-for i in 0 1 2; do
-	printf '[osd.%s]\ndevice = %s/osd.%s.img\naddr = 127.0.0.1:%s\nhost = h%s\n' \
-		"$i" "$dir" "$i" "${ports[$i]}" "$i" >>"$dir/basalt.conf"
-	"$build/basalt-osd" --mkfs --device "$dir/osd.$i.img" --size 256M >/dev/null 2>&1 || fail "mkfs"
-done
-osd_start() {
-	"$build/basalt-osd" --id "$1" -c "$dir/basalt.conf" --log-file "$dir/osd.$1.log" &
-	pid[osd.$1]=$!
-}
+osd_conf_local 256M h0 h1 h2
 kill_one() { { kill -9 "${pid[$1]}"; wait "${pid[$1]}"; } 2>/dev/null || true; }
-js() { cli --json status | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
 mon_mkfs_all a b c
 for m in a b c; do mon_start "$m"; done
 leader >/dev/null || fail "no leader"

@@ -99,3 +99,34 @@ converge() {
 	done
 	return 1
 }
+
+# osd_conf_local SIZE HOST...: one OSD per HOST (osd.0 on the first) on
+# free loopback ports, each with a fresh store of SIZE under $dir.
+osd_conf_local() {
+	local size=$1 i=0 ports
+	shift
+	read -r -a ports < <(free_ports $#)
+	for h in "$@"; do
+		printf '[osd.%s]\ndevice = %s/osd.%s.img\naddr = 127.0.0.1:%s\nhost = %s\n' \
+			"$i" "$dir" "$i" "${ports[$i]}" "$h" >>"$dir/basalt.conf"
+		"$build/basalt-osd" --mkfs --device "$dir/osd.$i.img" --size "$size" >/dev/null 2>&1 ||
+			fail "mkfs osd.$i"
+		i=$((i + 1))
+	done
+}
+
+# osd_start ID / osd_kill ID (kill -9, then reaped).
+osd_start() {
+	"$build/basalt-osd" --id "$1" -c "$dir/basalt.conf" --log-file "$dir/osd.$1.log" &
+	pid[osd.$1]=$!
+}
+osd_kill() { { kill -9 "${pid[osd.$1]}"; wait "${pid[osd.$1]}"; } 2>/dev/null || true; }
+
+# js EXPR: a Python expression over s, the cluster's `status --json`.
+js() { cli --json status | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
+
+# wait_for EXPR SECONDS WHAT: until js EXPR is True, or fail saying WHAT.
+wait_for() {
+	for _ in $(seq $(($2 * 5))); do [ "$(js "$1" 2>/dev/null)" = True ] && return 0; sleep 0.2; done
+	fail "$3: $(cli status)"
+}

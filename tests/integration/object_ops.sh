@@ -15,17 +15,7 @@ trap 'cluster_cleanup; rm -rf "$dir"' EXIT
 
 cluster_conf_local "osd_heartbeat_interval = 200ms
 osd_heartbeat_grace = 2s"
-read -r p0 p1 p2 < <(free_ports 3)
-ports=("$p0" "$p1" "$p2")
-for i in 0 1 2; do
-	printf '[osd.%s]\ndevice = %s/osd.%s.img\naddr = 127.0.0.1:%s\nhost = h%s\n' \
-		"$i" "$dir" "$i" "${ports[$i]}" "$i" >>"$dir/basalt.conf"
-	"$build/basalt-osd" --mkfs --device "$dir/osd.$i.img" --size 128M >/dev/null 2>&1 || fail "mkfs"
-done
-osd_start() {
-	"$build/basalt-osd" --id "$1" -c "$dir/basalt.conf" --log-file "$dir/osd.$1.log" &
-	pid[osd.$1]=$!
-}
+osd_conf_local 128M h0 h1 h2
 up_count() { cli --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["osd"]["up"])'; }
 wait_up() { for _ in $(seq 200); do [ "$(up_count)" = "$1" ] && return 0; sleep 0.1; done; fail "not $1 OSDs up"; }
 mon_mkfs_all a b c

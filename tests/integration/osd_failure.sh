@@ -26,17 +26,7 @@ mon_osd_down_out_interval = 4s
 mon_osd_flap_window = 120s
 mon_osd_flap_backoff = 3s
 mon_osd_flap_backoff_max = 10s"
-read -r p0 p1 p2 p3 < <(free_ports 4)
-hosts=(h1 h2 h3 h3) ports=("$p0" "$p1" "$p2" "$p3")
-for i in 0 1 2 3; do
-	printf '[osd.%s]\ndevice = %s/osd.%s.img\naddr = 127.0.0.1:%s\nhost = %s\n' \
-		"$i" "$dir" "$i" "${ports[$i]}" "${hosts[$i]}" >>"$dir/basalt.conf"
-	"$build/basalt-osd" --mkfs --device "$dir/osd.$i.img" --size 64M >/dev/null || fail "mkfs osd.$i"
-done
-osd_start() {
-	"$build/basalt-osd" --id "$1" -c "$dir/basalt.conf" --log-file "$dir/osd.$1.log" &
-	pid[osd.$1]=$!
-}
+osd_conf_local 64M h1 h2 h3 h3
 # "up in" flags of osd $1 as the monitors' map has them, e.g. "true true".
 osd_state() {
 	cli --timeout 10 --json osd ls 2>/dev/null | python3 -c "import json,sys

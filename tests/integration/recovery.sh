@@ -19,24 +19,7 @@ trap 'cluster_cleanup; rm -rf "$dir"' EXIT
 cluster_conf_local "osd_heartbeat_interval = 200ms
 osd_heartbeat_grace = 1500ms
 mon_osd_down_out_interval = 4s"
-read -r p0 p1 p2 p3 < <(free_ports 4)
-ports=("$p0" "$p1" "$p2" "$p3")
-hosts=(h0 h1 h2 h2)
-for i in 0 1 2 3; do
-	printf '[osd.%s]\ndevice = %s/osd.%s.img\naddr = 127.0.0.1:%s\nhost = %s\n' \
-		"$i" "$dir" "$i" "${ports[$i]}" "${hosts[$i]}" >>"$dir/basalt.conf"
-	"$build/basalt-osd" --mkfs --device "$dir/osd.$i.img" --size 256M >/dev/null 2>&1 || fail "mkfs"
-done
-osd_start() {
-	"$build/basalt-osd" --id "$1" -c "$dir/basalt.conf" --log-file "$dir/osd.$1.log" &
-	pid[osd.$1]=$!
-}
-osd_kill() { { kill -9 "${pid[osd.$1]}"; wait "${pid[osd.$1]}"; } 2>/dev/null || true; }
-js() { cli --json status | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
-wait_for() { # wait_for PYTHON-EXPR-ON-s SECONDS WHAT
-	for _ in $(seq $(($2 * 5))); do [ "$(js "$1")" = True ] && return 0; sleep 0.2; done
-	fail "$3: $(cli status)"
-}
+osd_conf_local 256M h0 h1 h2 h2
 put() { cli --timeout 30 object put rbd "$1" "$2" >/dev/null || fail "put $1"; }
 check_all() {
 	for f in "$dir"/obj.*; do
