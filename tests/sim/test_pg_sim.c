@@ -86,6 +86,7 @@ struct run {
 	bool out[NOSD];
 	struct bs_client *client;
 	struct admin admin;
+	struct keyring *kr;
 	struct mon_member members[1];
 	uint32_t pool;
 	struct obj_model m[NOBJ];
@@ -481,7 +482,9 @@ static void fault_step(struct run *r)
 	}
 }
 
-static void run_seed(uint64_t seed, uint64_t fault_s)
+/* The world of seed SEED: the monitor, OSDs (started when START_OSDS),
+ * the admin session with pool "rbd" created, and the client. */
+static struct run *sim_start(uint64_t seed, bool start_osds, uint64_t op_timeout_ms)
 {
 	struct run *r = calloc(1, sizeof(*r));
 	char why[256];
@@ -493,17 +496,16 @@ static void run_seed(uint64_t seed, uint64_t fault_s)
 	assert_int_equal(io_loop_create_sim(r->w, MON_HOST, &r->mon_loop), 0);
 	if (mon_start(r->mon_loop, r->cfg, "a", r->keyring, &r->mon, why, sizeof(why)))
 		fail_msg("mon: %s", why);
-	for (int i = 0; i < NOSD; i++)
+	for (int i = 0; i < NOSD && start_osds; i++)
 		osd_up(r, i, true);
 	assert_int_equal(io_loop_create_sim(r->w, CLIENT_HOST, &r->client_loop), 0);
 	int n = 0;
 	assert_int_equal(mon_members(r->cfg, r->members, &n, why, sizeof(why)), 0);
-	struct keyring *kr;
-	assert_int_equal(keyring_load(r->keyring, &kr, why, sizeof(why)), 0);
+	assert_int_equal(keyring_load(r->keyring, &r->kr, why, sizeof(why)), 0);
 	struct msgr_params mp;
 	msgr_params_default(&mp);
 	mp.name = "client.admin";
-	mp.keyring = kr;
+	mp.keyring = r->kr;
 	mp.handler = &admin_handler;
 	mp.ctx = &r->admin;
 	assert_int_equal(msgr_create(r->client_loop, &mp, &r->admin.msgr), 0);
@@ -518,18 +520,50 @@ static void run_seed(uint64_t seed, uint64_t fault_s)
 	int rc = admin_run(r, &pool);
 	if (rc)
 		fail_msg("seed %" PRIu64 ": pool create: %d", seed, rc);
-	struct bs_client_params cp = { .keyring = r->keyring, .attempt_timeout_ms = 3000 };
+	struct bs_client_params cp = { .keyring = r->keyring, .attempt_timeout_ms = 3000,
+				       .op_timeout_ms = op_timeout_ms };
 	assert_int_equal(bs_client_create(r->client_loop, r->cfg, &cp, &r->client, why, sizeof(why)),
 			 0);
+	for (int i = 0; i < QD; i++) {
+		r->slots[i].r = r;
+		r->slots[i].buf = aligned_buf(BS);
+	}
+	return r;
+}
+
+/* Tears the world down (the client first: what it has in flight fails). */
+static void sim_stop(struct run *r)
+{
+	bs_client_destroy(r->client);
+	io_timer_disarm(r->client_loop, &r->admin.tick);
+	monsess_destroy(r->admin.mon);
+	msgr_destroy(r->admin.msgr);
+	keyring_free(r->kr);
+	for (int i = 0; i < NOSD; i++)
+		if (r->osd[i]) {
+			io_loop_destroy(r->osd_loop[i]);
+			osd_forget(r->osd[i]);
+		} else if (r->osd_loop[i]) {
+			io_loop_destroy(r->osd_loop[i]);
+		}
+	mon_stop(r->mon);
+	io_loop_destroy(r->mon_loop);
+	io_loop_destroy(r->client_loop);
+	io_sim_world_destroy(r->w);
+	for (int i = 0; i < QD; i++)
+		free(r->slots[i].buf);
+	cfg_free(r->cfg);
+	cleanup_files(r);
+}
+
+static void run_seed(uint64_t seed, uint64_t fault_s)
+{
+	struct run *r = sim_start(seed, true, 0);
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), all_clean, r))
 		fail_msg("seed %" PRIu64 ": the PGs never became clean at the start", seed);
 	const struct map_pool *p = map_pool_by_name(bs_client_map(r->client), "rbd");
 	assert_non_null(p);
 	r->pool = p->id;
-	for (int i = 0; i < QD; i++) {
-		r->slots[i].r = r;
-		r->slots[i].buf = aligned_buf(BS);
-	}
 	/* Faults, under load. */
 	r->issuing = true;
 	issue(r);
@@ -566,27 +600,7 @@ static void run_seed(uint64_t seed, uint64_t fault_s)
 		failf(r, "the PGs did not stay active+clean");
 	if (!r->failure[0])
 		check_replicas(r);
-	/* Tear down. */
-	bs_client_destroy(r->client);
-	io_timer_disarm(r->client_loop, &r->admin.tick);
-	monsess_destroy(r->admin.mon);
-	msgr_destroy(r->admin.msgr);
-	keyring_free(kr);
-	for (int i = 0; i < NOSD; i++)
-		if (r->osd[i]) {
-			io_loop_destroy(r->osd_loop[i]);
-			osd_forget(r->osd[i]);
-		} else if (r->osd_loop[i]) {
-			io_loop_destroy(r->osd_loop[i]);
-		}
-	mon_stop(r->mon);
-	io_loop_destroy(r->mon_loop);
-	io_loop_destroy(r->client_loop);
-	io_sim_world_destroy(r->w);
-	for (int i = 0; i < QD; i++)
-		free(r->slots[i].buf);
-	cfg_free(r->cfg);
-	cleanup_files(r);
+	sim_stop(r);
 	if (r->failure[0])
 		fail_msg("%s (replay: PG_SIM_SEED=%" PRIu64 ")", r->failure, seed);
 	printf("seed %" PRIu64 ": %" PRIu64 " writes and deletes acknowledged, %" PRIu64
@@ -615,9 +629,84 @@ static void test_pg_sim(void **state)
 	}
 }
 
+struct one_op {
+	struct bs_op op;
+	bool done;
+	int rc;
+};
+
+static void one_done(struct bs_op *op, int rc)
+{
+	struct one_op *o = (struct one_op *)op;
+	o->done = true;
+	o->rc = rc;
+}
+
+static bool one_finished(void *arg)
+{
+	return ((struct one_op *)arg)->done;
+}
+
+/* Runs OP (already filled) to its answer on R's client. */
+static int run_one(struct run *r, struct one_op *o)
+{
+	o->op.done = one_done;
+	bs_submit(r->client, &o->op);
+	assert_false(o->done); /* never answered from inside the submit */
+	io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), one_finished, o);
+	assert_true(o->done);
+	return o->rc;
+}
+
+/* libbasalt's refusals: bad ranges, a pool that does not exist, a PG with
+ * no OSD up (the operation times out when asked to), and operations in
+ * flight when the client is destroyed. */
+static void test_client_errors(void **state)
+{
+	(void)state;
+	struct run *r = sim_start(7, false, 2000);
+	const struct map_pool *p;
+	while (!bs_client_have_map(r->client) ||
+	       !(p = map_pool_by_name(bs_client_map(r->client), "rbd")))
+		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(100), NULL, NULL);
+	uint32_t pool = p->id;
+	uint8_t *buf = r->slots[0].buf;
+	struct one_op o = { .op = { .type = BS_WRITE, .oid = { pool, 1, 1 }, .offset = 100,
+				    .len = 4096, .buf = buf } };
+	assert_int_equal(run_one(r, &o), -EINVAL);
+	o = (struct one_op){ .op = { .type = BS_READ, .oid = { pool, 1, 1 }, .len = 0, .buf = buf } };
+	assert_int_equal(run_one(r, &o), -EINVAL);
+	o = (struct one_op){ .op = { .type = 99, .oid = { pool, 1, 1 } } };
+	assert_int_equal(run_one(r, &o), -EINVAL);
+	o = (struct one_op){ .op = { .type = BS_STAT, .oid = { pool + 40, 1, 1 } } };
+	assert_int_equal(run_one(r, &o), -ENOENT);
+	uint64_t t0 = io_sim_now_ns(r->w);
+	o = (struct one_op){ .op = { .type = BS_WRITE, .oid = { pool, 1, 1 }, .len = 4096,
+				     .buf = buf } };
+	assert_int_equal(run_one(r, &o), -ETIMEDOUT);
+	assert_true(io_sim_now_ns(r->w) - t0 >= IO_MS(2000));
+	struct bs_client_stats st;
+	bs_client_stats(r->client, &st);
+	assert_int_equal(st.timeouts, 1);
+	/* In flight (waiting for an OSD) when the client goes. */
+	o = (struct one_op){ .op = { .type = BS_READ, .oid = { pool, 1, 2 }, .len = 4096,
+				     .buf = buf, .done = one_done } };
+	bs_submit(r->client, &o.op);
+	io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(300), NULL, NULL);
+	assert_false(o.done);
+	bs_client_destroy(r->client);
+	r->client = NULL;
+	assert_true(o.done);
+	assert_int_equal(o.rc, -ECANCELED);
+	bs_client_destroy(NULL);
+	sim_stop(r);
+	free(r);
+}
+
 int main(void)
 {
 	log_set_level(getenv("PG_SIM_LOG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
-	const struct CMUnitTest tests[] = { cmocka_unit_test(test_pg_sim) };
+	const struct CMUnitTest tests[] = { cmocka_unit_test(test_client_errors),
+					    cmocka_unit_test(test_pg_sim) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
