@@ -880,6 +880,9 @@ static int object_run(struct cli *c, const char *pool, struct bs_op *op)
 		return die("outside the pool's %u-byte objects, or not in 4 KiB units", bs);
 	case -EOPNOTSUPP:
 		return die("pool '%s' is erasure-coded, which is not served yet", pool);
+	case -ENOSPC:
+		return die("no space left on an OSD of pg %u.%x: delete data or add OSDs",
+			   op->oid.pool, pg);
 	case -EMEDIUMTYPE:
 		return die("pool '%s' has a block size the OSD's store does not", pool);
 	case -ETIMEDOUT:

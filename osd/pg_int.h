@@ -99,6 +99,7 @@ struct pg_obj {
 	uint32_t n_sources;
 	bool recovering;	  /* in flight */
 	bool urgent;		  /* an operation waits for it */
+	uint64_t retry_at_ns;	  /* a full member: not before */
 	struct list_node rec_node; /* pg->missing while waiting */
 };
 
@@ -273,6 +274,8 @@ void pg_replica_detach(struct osd *o);
 /* pg_io.c */
 void pg_io_dispatch_waiting(struct osd_pg *pg);
 void pg_io_obj_kick(struct pg_obj *obj);
+/* Answers RC to every operation waiting on OBJ (its recovery failed). */
+void pg_io_obj_fail(struct pg_obj *obj, int rc);
 /* Answers every operation with -EAGAIN and lets go of them. */
 void pg_io_reset(struct osd_pg *pg);
 /* osd_forget: frees every operation, even those the store holds. */

@@ -268,6 +268,16 @@ void pg_io_obj_kick(struct pg_obj *obj)
 	}
 }
 
+void pg_io_obj_fail(struct pg_obj *obj, int rc)
+{
+	while (!list_empty(&obj->queue)) {
+		struct pg_op *op = list_entry(list_first(&obj->queue), struct pg_op, q_node);
+		op_answer(op, rc, 0, 0, NULL, 0);
+		op_free(op);
+	}
+	pg_obj_maybe_free(obj);
+}
+
 static void op_enqueue(struct pg_op *op)
 {
 	struct pg_obj *obj = pg_obj_get(op->pg, &op->op.oid, true);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "pg_int.h"
 
@@ -32,6 +33,7 @@ struct pg_rec {
 	unsigned local_busy;  /* local store operations in flight */
 	int phase;
 	uint32_t copies; /* member copies this item fixes */
+	bool nospace;	 /* a member's store is full: give up for now */
 	struct store_req del, write, read;
 };
 
@@ -115,21 +117,52 @@ static void rec_fail(struct pg_rec *rec, const char *what, int rc)
 	pg_repeer(rec->pg, why);
 }
 
+/* Acting member INDEX now holds the authoritative copy (or none, when
+ * there is none). */
+static void rec_fixed(struct pg_rec *rec, int index)
+{
+	struct pg_obj *obj = rec->obj;
+	uint32_t bit = index >= 0 ? 1u << index : 0;
+	if (!((obj->need_push | obj->need_remove) & bit))
+		return;
+	obj->need_push &= ~bit;
+	obj->need_remove &= ~bit;
+	rec->pg->degraded--;
+	if (rec->data)
+		rec->pg->o->pgs->rec_bytes_total += rec->data->len;
+}
+
+/* A member's store is full: the object stays missing on the members not
+ * fixed yet, to be tried again later; what waits for it is told so. */
+static void rec_abandon(struct pg_rec *rec)
+{
+	struct osd_pg *pg = rec->pg;
+	struct pg_obj *obj = rec->obj;
+	char id[64];
+	LOG_WARN("pg %u.%x: recovery of %s needs space a member does not have; retrying in "
+		 "5 s",
+		 pg->pool, pg->pg, object_id_str(&obj->oid, id, sizeof(id)));
+	obj->recovering = false;
+	obj->urgent = false;
+	obj->retry_at_ns = io_now_ns(pg->o->loop) + IO_SEC(5);
+	list_add_tail(&pg->missing, &obj->rec_node);
+	pg->o->pgs->rec_active--;
+	rec_free(rec);
+	pg_io_obj_fail(obj, -ENOSPC);
+}
+
 /* The item is done: the object is the same on every acting member. */
 static void rec_done(struct pg_rec *rec)
 {
 	struct osd_pg *pg = rec->pg;
 	struct osd_pgs *t = pg->o->pgs;
 	struct pg_obj *obj = rec->obj;
-	obj->need_push = obj->need_remove = 0;
+	BASALT_ASSERT(!obj->need_push && !obj->need_remove);
 	obj->recovering = false;
 	obj->urgent = false;
 	pg->n_missing--;
-	pg->degraded -= popcount32(rec->copies);
 	t->rec_active--;
 	t->rec_objects_total++;
-	if (rec->data)
-		t->rec_bytes_total += (uint64_t)rec->data->len * popcount32(rec->copies);
 	rec_free(rec);
 	uint64_t gen = pg->gen;
 	pg_io_obj_kick(obj);
@@ -262,9 +295,13 @@ static void rec_local_done(struct store_req *req, int res)
 			rec_free(rec);
 		return;
 	}
-	if (res && !(res == -ENOENT && req == &rec->del)) {
+	if (res == -ENOSPC) {
+		rec->nospace = true;
+	} else if (res && !(res == -ENOENT && req == &rec->del)) {
 		rec_fail(rec, "the local store refused it", res);
 		return;
+	} else if (req == &rec->write || !(rec->obj->need_push & 1)) {
+		rec_fixed(rec, 0); /* the primary's copy is right now */
 	}
 	rec_piece_done(rec);
 }
@@ -307,11 +344,15 @@ static void rec_member_done(struct pg_call *call, int rc, struct msg *reply)
 	(void)rc;
 	if (pg_subop_reply_decode(reply, &r))
 		r.rc = -EBADMSG;
-	if (r.rc) {
+	if (r.rc == -ENOSPC) {
+		rec->nospace = true;
+	} else if (r.rc) {
 		char what[64];
 		snprintf(what, sizeof(what), "osd.%u refused it", call->osd);
 		rec_fail(rec, what, r.rc);
 		return;
+	} else if (call->arg) { /* the push (or a removal with nothing to push) */
+		rec_fixed(rec, pg_acting_index(rec->pg, call->osd));
 	}
 	rec_piece_done(rec);
 }
@@ -325,22 +366,24 @@ static void rec_members(struct pg_rec *rec)
 	rec->phase = -1; /* done when these are */
 	for (uint32_t i = 1; i < pg->n_acting && pg->gen == gen; i++) {
 		uint32_t bit = 1u << i;
+		bool push = (obj->need_push & bit) && rec->data;
 		if (obj->need_remove & bit) {
 			struct pg_subop sub = { .type = PG_SUB_REMOVE, .oid = obj->oid };
 			rec->pending++;
-			if (pg_call_subop(pg, pg->acting[i], &sub, NULL, rec_member_done, rec, 0)) {
+			if (pg_call_subop(pg, pg->acting[i], &sub, NULL, rec_member_done, rec,
+					  !push)) {
 				rec_fail(rec, "a member is unreachable", -ENOTCONN);
 				return;
 			}
 		}
-		if ((obj->need_push & bit) && rec->data) {
+		if (push) {
 			struct pg_subop sub = { .type = PG_SUB_PUSH, .oid = obj->oid,
 						.len = rec->data->len,
 						.version = obj->auth_version };
 			memcpy(sub.written, rec->written, sizeof(sub.written));
 			rec->pending++;
 			if (pg_call_subop(pg, pg->acting[i], &sub, rec->data, rec_member_done, rec,
-					  0)) {
+					  1)) {
 				rec_fail(rec, "a member is unreachable", -ENOTCONN);
 				return;
 			}
@@ -369,7 +412,10 @@ static void rec_phase(struct pg_rec *rec)
 		rec_members(rec);
 		return;
 	default:
-		rec_done(rec);
+		if (rec->nospace)
+			rec_abandon(rec);
+		else
+			rec_done(rec);
 	}
 }
 
@@ -442,6 +488,8 @@ void pg_recovery_kick(struct osd *o)
 		if (!runs || list_empty(&pg->missing))
 			continue;
 		struct pg_obj *obj = list_entry(list_first(&pg->missing), struct pg_obj, rec_node);
+		if (obj->retry_at_ns > io_now_ns(o->loop))
+			continue; /* full members: later (the list is in retry order) */
 		uint32_t copies = popcount32(obj->need_push) + ((obj->need_push & 1) ? 1 : 0);
 		if (!rec_tokens(o, (uint64_t)bs * (copies ? copies : 1)))
 			return;
