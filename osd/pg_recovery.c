@@ -458,7 +458,8 @@ static bool rec_tokens(struct osd *o, uint64_t bytes)
 	if (!o->rec_bytes_per_sec)
 		return true;
 	uint64_t now = io_now_ns(o->loop);
-	uint64_t burst = o->rec_bytes_per_sec / 10 + (4u << 20);
+	/* At most 200 ms worth at once (1 MiB at least: one item's cost). */
+	uint64_t burst = o->rec_bytes_per_sec / 5 > (1u << 20) ? o->rec_bytes_per_sec / 5 : 1u << 20;
 	if (now > t->rec_refill_ns) {
 		uint64_t add = (now - t->rec_refill_ns) * o->rec_bytes_per_sec / 1000000000ull;
 		t->rec_tokens_bytes = t->rec_tokens_bytes + add > burst ? burst

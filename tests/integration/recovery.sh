@@ -4,7 +4,8 @@
 #  - Out and back: osd.1 stops for longer than the down-out interval and
 #    is marked out while objects change; when it returns it gets only the
 #    objects that changed (recovery counters against what was written),
-#    and every PG is active+clean again.
+#    at the recovery rate limit while a client writes and reads, and
+#    every PG is active+clean again.
 #  - Capacity: osd.3 is marked out for good: its PGs move to osd.2 (the
 #    other OSD of its host), backfilled beside client I/O, keeping three
 #    copies on three hosts, and osd.3 deletes its stray copies; stopped,
@@ -18,6 +19,8 @@ trap 'cluster_cleanup; rm -rf "$dir"' EXIT
 
 cluster_conf_local "osd_heartbeat_interval = 200ms
 osd_heartbeat_grace = 1500ms
+osd_beacon_interval = 500ms
+osd_recovery_max_bytes_per_sec = 1M
 mon_osd_down_out_interval = 4s"
 osd_conf_local 256M h0 h1 h2 h2
 put() { cli --timeout 30 object put rbd "$1" "$2" >/dev/null || fail "put $1"; }
@@ -46,21 +49,29 @@ echo "60 objects written, 32 PGs active+clean"
 osd_kill 1
 wait_for "s['osd']['in']==3" 30 "osd.1 marked out after the down-out interval"
 before=$(js "s['recovery']['recovered_objects']")
-for k in $(seq 0 9) $(seq 60 64); do # 10 overwritten, 5 new
+for k in $(seq 0 29) $(seq 60 64); do # 30 overwritten, 5 new
 	head -c 65536 /dev/urandom >"$dir/obj.$(printf %x "$k")"
 	put "a:$(printf %x "$k")" "$dir/obj.$(printf %x "$k")"
 done
-written=$((15 * 65536))
+written=$((35 * 65536))
 wait_for "s['pgs'].get('active+clean', 0) + s['pgs'].get('active+degraded+undersized', 0) == 32" 30 \
 	"PGs settled with osd.1 out"
 osd_start 1
+# Recovery runs at its rate limit (1 MiB/s here, ~4.6 MB to move), beside
+# client I/O, and shows its progress.
+wait_for "s['recovery']['objects_left'] > 0" 30 "recovery under way"
+left=$(js "s['recovery']['objects_left']")
+head -c 65536 /dev/urandom >"$dir/obj.4b"
+put a:4b "$dir/obj.4b"
+cli object get rbd a:4b "$dir/back" >/dev/null && cmp -s "$dir/obj.4b" "$dir/back" ||
+	fail "client I/O during recovery"
 wait_for "s['osd']['in']==4 and s['pgs'].get('active+clean')==32" 60 "back to active+clean"
 moved=$(( $(js "s['recovery']['recovered_objects']") - before ))
-bytes=$(js "s['recovery']['recovered_bytes']")
-[ "$moved" -eq 15 ] || fail "osd.1 received $moved objects; 15 changed while it was away"
+[ "$moved" -eq 35 ] || fail "osd.1 received $moved objects; 35 changed while it was away"
 check_all "osd.1 back"
-echo "out and back: osd.1 was out; on return it received $moved of 65 objects (the 15 that" \
-	"changed; $written bytes written while away, $((moved * 131072)) bytes of whole blocks moved)"
+echo "out and back: osd.1 was out; on return it received $moved of 66 objects (the 35 that" \
+	"changed; $written bytes written while away, $((moved * 131072)) bytes of whole blocks" \
+	"moved), at the rate limit, with $left objects left when a client wrote and read meanwhile"
 
 # --- capacity -------------------------------------------------------------------
 cli osd rm 3 2>"$dir/err" >/dev/null && fail "an up OSD was removed"
