@@ -141,8 +141,11 @@ int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
 		enc_put_str(&e, c->snap);
 		break;
 	case MAP_CMD_PG_ACTIVE:
-		enc_put_pg_active(&e, &c->active);
-		enc_put_le64(&e, c->prev_epoch);
+		enc_put_le32(&e, c->n_active);
+		for (uint32_t i = 0; i < c->n_active && i < MAP_CMD_ACTIVE_MAX; i++) {
+			enc_put_pg_active(&e, &c->active[i]);
+			enc_put_le64(&e, c->prev_epoch[i]);
+		}
 		break;
 	default:
 		return -EINVAL;
@@ -242,9 +245,14 @@ int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *c)
 		dec_get_str(&d, c->snap, sizeof(c->snap));
 		break;
 	case MAP_CMD_PG_ACTIVE:
-		if (dec_get_pg_active(&d, &c->active))
+		dec_get_le32(&d, &c->n_active);
+		if (dec_status(&d) || c->n_active < 1 || c->n_active > MAP_CMD_ACTIVE_MAX)
 			return -EBADMSG;
-		dec_get_le64(&d, &c->prev_epoch);
+		for (uint32_t i = 0; i < c->n_active; i++) {
+			if (dec_get_pg_active(&d, &c->active[i]))
+				return -EBADMSG;
+			dec_get_le64(&d, &c->prev_epoch[i]);
+		}
 		break;
 	default:
 		return -EBADMSG;
@@ -686,32 +694,61 @@ static int check_auth_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 	return c->type == MAP_CMD_AUTH_RM ? 0 : map_caps_check(c->caps, err, len);
 }
 
-static int check_pg_active(const struct cluster_map *m, const struct map_cmd *c, char *err,
-			   size_t len)
+int map_pg_active_applies(const struct cluster_map *m, const struct map_cmd *c, uint32_t i,
+			  char *err, size_t len)
 {
-	const struct map_pg_active *a = &c->active;
-	const struct map_pool *p = map_pool_by_id(m, a->pool);
-	if (!p || a->pg >= p->pg_num)
-		return why_set(err, len, -ENOENT, "pg %u.%x does not exist", a->pool, a->pg);
+	const struct map_pg_active *a = &c->active[i];
 	const struct map_pg_active *cur = map_pg_active_get(m, a->pool, a->pg);
 	uint64_t cur_epoch = cur ? cur->epoch : 0;
-	if (c->prev_epoch != cur_epoch)
+	if (c->prev_epoch[i] != cur_epoch)
 		return why_set(err, len, -ESTALE,
 			       "pg %u.%x was activated in epoch %llu since (not %llu): peer again",
 			       a->pool, a->pg, (unsigned long long)cur_epoch,
-			       (unsigned long long)c->prev_epoch);
+			       (unsigned long long)c->prev_epoch[i]);
 	/* A later interval, or the same one growing its complete set (the
 	 * primary re-records it when recovery has finished). */
 	if (a->epoch < cur_epoch || a->epoch > m->epoch ||
 	    (a->epoch == cur_epoch && cur->primary != a->primary))
 		return why_set(err, len, -EINVAL, "pg %u.%x: interval epoch %llu out of order",
 			       a->pool, a->pg, (unsigned long long)a->epoch);
-	if (a->n < 1)
-		return why_set(err, len, -EINVAL, "pg %u.%x: no complete OSD to record",
-			       a->pool, a->pg);
-	for (uint32_t i = 0; i < a->n; i++)
-		if (a->osds[i] >= m->n_osds || !m->osds[a->osds[i]].exists)
-			return why_set(err, len, -ENOENT, "osd.%u does not exist", a->osds[i]);
+	return 0;
+}
+
+/* Every record must name a PG and OSDs that exist; at least one must
+ * apply (map_pg_active_applies). */
+static int check_pg_active(const struct cluster_map *m, const struct map_cmd *c, char *err,
+			   size_t len)
+{
+	int first = 0;
+	bool any = false;
+	for (uint32_t i = 0; i < c->n_active; i++) {
+		const struct map_pg_active *a = &c->active[i];
+		const struct map_pool *p = map_pool_by_id(m, a->pool);
+		if (!p || a->pg >= p->pg_num)
+			return why_set(err, len, -ENOENT, "pg %u.%x does not exist", a->pool, a->pg);
+		if (a->n < 1)
+			return why_set(err, len, -EINVAL, "pg %u.%x: no complete OSD to record",
+				       a->pool, a->pg);
+		for (uint32_t k = 0; k < a->n; k++)
+			if (a->osds[k] >= m->n_osds || !m->osds[a->osds[k]].exists)
+				return why_set(err, len, -ENOENT, "osd.%u does not exist", a->osds[k]);
+		int rc = map_pg_active_applies(m, c, i, any || first ? NULL : err, len);
+		any |= rc == 0;
+		if (rc && !first)
+			first = rc;
+	}
+	return any ? 0 : first ? first : -EINVAL;
+}
+
+/* Writes every record of C that applies; the others are skipped. */
+static int apply_pg_active(struct cluster_map *m, const struct map_cmd *c)
+{
+	bool ok[MAP_CMD_ACTIVE_MAX];
+	for (uint32_t i = 0; i < c->n_active; i++) /* all judged against the map before */
+		ok[i] = map_pg_active_applies(m, c, i, NULL, 0) == 0;
+	for (uint32_t i = 0; i < c->n_active; i++)
+		if (ok[i] && pg_active_put(m, &c->active[i]))
+			return -ENOMEM;
 	return 0;
 }
 
@@ -985,7 +1022,7 @@ int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t 
 	else if (c->type <= MAP_CMD_POOL_SET)
 		rc = apply_pool(m, c);
 	else if (c->type == MAP_CMD_PG_ACTIVE)
-		rc = pg_active_put(m, &c->active);
+		rc = apply_pg_active(m, c);
 	else if (c->type <= MAP_CMD_VOLUME_RENAME || c->type >= MAP_CMD_SNAP_CREATE)
 		rc = apply_volume(m, c);
 	else

@@ -168,6 +168,8 @@ enum map_osd_reason {
 	MAP_REASON_DOWN_OUT = 3, /* OUT: down for mon_osd_down_out_interval */
 };
 
+#define MAP_CMD_ACTIVE_MAX 32
+
 /* One command. Only the fields of its type are encoded. */
 struct map_cmd {
 	enum map_cmd_type type;
@@ -190,13 +192,18 @@ struct map_cmd {
 	char caps[MAP_CAPS_MAX];	/* AUTH_ADD, AUTH_CAPS */
 	char snap[MAP_NAME_MAX];	/* SNAP_*, VOLUME_CLONE: the snapshot */
 	char src[MAP_NAME_MAX];		/* VOLUME_CLONE: the parent volume */
-	/* PG_ACTIVE: the record to write, and the epoch of the record it
-	 * replaces (0: none), which must still be the current one. */
-	struct map_pg_active active;
-	uint64_t prev_epoch;
+	/* PG_ACTIVE: N_ACTIVE records to write, each with the epoch of the
+	 * record it replaces (0: none), which must still be the current one.
+	 * A record whose PG moved on meanwhile is skipped (its primary peers
+	 * again, seeing the map); the command is refused only when none
+	 * applies. One command records many PGs: one Raft commit for all the
+	 * PGs an OSD activates after a failure. */
+	uint32_t n_active;
+	struct map_pg_active active[MAP_CMD_ACTIVE_MAX];
+	uint64_t prev_epoch[MAP_CMD_ACTIVE_MAX];
 };
 
-#define MAP_CMD_MAX_LEN 640
+#define MAP_CMD_MAX_LEN 4096
 
 /* Encodes CMD into BUF; returns the length, or -EMSGSIZE. */
 int map_cmd_encode(const struct map_cmd *cmd, uint8_t *buf, size_t cap);
@@ -219,6 +226,11 @@ int map_check(const struct cluster_map *m, const struct map_cmd *cmd,
  * *DUPLICATE set (DUPLICATE may be NULL). */
 int map_apply(struct cluster_map *m, const struct map_cmd *cmd, char *err,
 	      size_t err_len, bool *duplicate);
+
+/* Whether record I of a PG_ACTIVE command would apply to M: 0, or the
+ * reason it is skipped (-ESTALE: replaced since; -EINVAL: out of order). */
+int map_pg_active_applies(const struct cluster_map *m, const struct map_cmd *cmd, uint32_t i,
+			  char *err, size_t err_len);
 
 /* True when CMD's (client, req) is among the recently applied ones. */
 bool map_recently_applied(const struct cluster_map *m, const struct map_cmd *cmd);

@@ -500,8 +500,19 @@ static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cm
 		       size_t len)
 {
 	int osd = peer_osd(conn);
+	if (cmd->type == MAP_CMD_PG_ACTIVE && osd >= 0) {
+		/* Only the PGs it is primary of in our map: the others moved on
+		 * (their primaries see that in the map and peer again). */
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < cmd->n_active; i++)
+			if (pg_primary_is(&m->map, &cmd->active[i], osd)) {
+				cmd->active[k] = cmd->active[i];
+				cmd->prev_epoch[k++] = cmd->prev_epoch[i];
+			}
+		cmd->n_active = k;
+	}
 	bool own = cmd->type == MAP_CMD_OSD_BOOT ? (uint32_t)osd == cmd->osd
-		   : cmd->type == MAP_CMD_PG_ACTIVE ? pg_primary_is(&m->map, &cmd->active, osd)
+		   : cmd->type == MAP_CMD_PG_ACTIVE ? cmd->n_active > 0
 						    : false;
 	if (osd >= 0 && !own) {
 		snprintf(err, len, "osd.%d may only boot itself and activate PGs it is primary of",

@@ -329,8 +329,7 @@ static void pg_reset(struct osd_pg *pg)
 	peers_free(pg);
 	if (list_linked(&pg->record_node))
 		list_del(&pg->record_node);
-	if (t->record_running == pg)
-		t->record_running = NULL;
+	(void)t; /* a batch that holds PG sees its gen moved */
 	pg->recording = PG_RECORD_NONE;
 	pg->marking_mask = pg->marks_pending = pg->marked_mask = 0;
 	pg->complete_mask = 0;
@@ -346,6 +345,8 @@ static bool pg_is_primary(const struct osd_pg *pg)
 
 /* Starts peering now (or at REPEER_AT_NS, from the tick). */
 static void pg_peering_start(struct osd_pg *pg);
+static void pg_batch_resolve(struct osd *o, const struct cluster_map *m);
+static void pg_record_done(struct osd_pg *pg);
 
 void pg_repeer(struct osd_pg *pg, const char *why)
 {
@@ -424,6 +425,8 @@ void osd_pg_map(struct osd *o)
 	const struct cluster_map *m = monsess_map(o->mon);
 	struct forget_arg f = { m, !osd_serving(o) };
 	o->pgs->map_epoch = m->epoch;
+	if (o->pgs->batch_epoch && m->epoch >= o->pgs->batch_epoch)
+		pg_batch_resolve(o, m);
 	pg_for_each(o, pg_forget_if_gone, &f);
 	if (f.all)
 		return;
@@ -866,17 +869,21 @@ void pg_recovery_done(struct osd_pg *pg)
 int osd_pg_command_next(struct osd *o, struct map_cmd *cmd)
 {
 	struct osd_pgs *t = o->pgs;
-	if (t->record_running || list_empty(&t->record_queue))
+	if (t->n_batch || list_empty(&t->record_queue))
 		return -ENOENT;
-	struct osd_pg *pg = list_entry(list_first(&t->record_queue), struct osd_pg, record_node);
-	list_del(&pg->record_node);
-	pg->recording = PG_RECORD_SENT;
-	t->record_running = pg;
-	t->record_gen = pg->gen;
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->type = MAP_CMD_PG_ACTIVE;
-	cmd->active = pg->record_want;
-	cmd->prev_epoch = pg->record.epoch;
+	while (!list_empty(&t->record_queue) && t->n_batch < MAP_CMD_ACTIVE_MAX) {
+		struct osd_pg *pg =
+			list_entry(list_first(&t->record_queue), struct osd_pg, record_node);
+		list_del(&pg->record_node);
+		pg->recording = PG_RECORD_SENT;
+		t->batch[t->n_batch++] = (struct pg_record_slot){ pg, pg->gen };
+		cmd->active[cmd->n_active] = pg->record_want;
+		cmd->prev_epoch[cmd->n_active++] = pg->record.epoch;
+	}
+	t->batch_running = true;
+	t->batch_epoch = 0;
 	return 0;
 }
 
@@ -906,21 +913,58 @@ static void pg_record_done(struct osd_pg *pg)
 	}
 }
 
+static bool pg_record_matches(const struct map_pg_active *a, const struct map_pg_active *b)
+{
+	return a && a->epoch == b->epoch && a->primary == b->primary && a->n == b->n &&
+	       memcmp(a->osds, b->osds, a->n * sizeof(a->osds[0])) == 0;
+}
+
+/* The map has caught up with the answered command: each PG of the batch
+ * whose record is there is active; the others moved on and peer again. */
+static void pg_batch_resolve(struct osd *o, const struct cluster_map *m)
+{
+	struct osd_pgs *t = o->pgs;
+	uint32_t n = t->n_batch;
+	struct pg_record_slot batch[MAP_CMD_ACTIVE_MAX];
+	memcpy(batch, t->batch, n * sizeof(batch[0]));
+	t->n_batch = 0;
+	t->batch_epoch = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct osd_pg *pg = batch[i].pg;
+		if (pg->gen != batch[i].gen || pg->recording != PG_RECORD_SENT)
+			continue; /* the interval moved on meanwhile */
+		if (pg_record_matches(map_pg_active_get(m, pg->pool, pg->pg), &pg->record_want)) {
+			pg_record_done(pg);
+			continue;
+		}
+		pg_repeer(pg, "another activation was recorded");
+	}
+}
+
 void osd_pg_command_reply(struct osd *o, int rc, const char *text, uint64_t epoch)
 {
 	struct osd_pgs *t = o->pgs;
-	struct osd_pg *pg = t->record_running;
-	t->record_running = NULL;
-	if (!pg || pg->gen != t->record_gen || pg->recording != PG_RECORD_SENT)
-		return; /* the interval moved on meanwhile */
+	t->batch_running = false;
 	if (rc == 0) {
-		pg_record_done(pg);
+		t->batch_epoch = epoch ? epoch : 1;
+		const struct cluster_map *m = monsess_map(o->mon);
+		if (m->epoch >= t->batch_epoch)
+			pg_batch_resolve(o, m);
 		return;
 	}
-	LOG_INFO("pg %u.%x: activation refused (%s; map epoch %" PRIu64 ")", pg->pool, pg->pg,
-		 text, epoch);
-	pg_repeer(pg, rc == -ESTALE ? "another activation was recorded" : "activation refused");
-	pg->repeer_at_ns = io_now_ns(o->loop) + (rc == -ESTALE ? PG_REPEER_DELAY_NS : IO_SEC(1));
+	uint32_t n = t->n_batch;
+	t->n_batch = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct osd_pg *pg = t->batch[i].pg;
+		if (pg->gen != t->batch[i].gen || pg->recording != PG_RECORD_SENT)
+			continue;
+		LOG_INFO("pg %u.%x: activation refused (%s; map epoch %" PRIu64 ")", pg->pool,
+			 pg->pg, text, epoch);
+		pg_repeer(pg, rc == -ESTALE ? "another activation was recorded"
+					    : "activation refused");
+		pg->repeer_at_ns =
+			io_now_ns(o->loop) + (rc == -ESTALE ? PG_REPEER_DELAY_NS : IO_SEC(1));
+	}
 }
 
 /* --- messages, links, tick ------------------------------------------------------------- */

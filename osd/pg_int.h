@@ -204,8 +204,15 @@ struct osd_pgs {
 	uint32_t call_bucket_mask;
 	uint64_t next_tid;
 	struct list_node record_queue; /* PGs waiting to send their record */
-	struct osd_pg *record_running; /* the one whose command is out */
-	uint64_t record_gen;
+	/* The records of one command: out (running), then answered and
+	 * waiting for a map of at least batch_epoch to see which applied. */
+	struct pg_record_slot {
+		struct osd_pg *pg;
+		uint64_t gen;
+	} batch[MAP_CMD_ACTIVE_MAX];
+	uint32_t n_batch;
+	bool batch_running;
+	uint64_t batch_epoch; /* answered: resolve once the map reaches it */
 	struct list_node recovering;   /* PGs with objects to recover */
 	unsigned rec_active;	       /* recovery items in flight */
 	uint64_t rec_tokens_bytes, rec_refill_ns;

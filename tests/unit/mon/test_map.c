@@ -78,7 +78,9 @@ static void test_cmd_encoding(void **state)
 		{ .type = MAP_CMD_SNAP_CREATE, .name = "vm1", .snap = "before-upgrade" },
 		{ .type = MAP_CMD_SNAP_RM, .name = "vm1", .snap = "before-upgrade" },
 		{ .type = MAP_CMD_VOLUME_CLONE, .name = "vm9", .src = "vm1", .snap = "gold" },
-		{ .type = MAP_CMD_PG_ACTIVE, .active = { 1, 7, 12, 4, 3, { 4, 0, 2 } }, .prev_epoch = 9 },
+		{ .type = MAP_CMD_PG_ACTIVE, .n_active = 2,
+		  .active = { { 1, 7, 12, 4, 3, { 4, 0, 2 } }, { 1, 8, 12, 4, 1, { 4 } } },
+		  .prev_epoch = { 9, 0 } },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		uint8_t buf[MAP_CMD_MAX_LEN];
@@ -408,8 +410,8 @@ static void test_pg_placement(void **state)
 static struct map_cmd pg_active(uint32_t pool, uint32_t pg, uint64_t epoch, uint64_t prev,
 				uint32_t a, uint32_t b)
 {
-	struct map_cmd c = { .type = MAP_CMD_PG_ACTIVE, .prev_epoch = prev };
-	c.active = (struct map_pg_active){ pool, pg, epoch, a, 2, { a, b } };
+	struct map_cmd c = { .type = MAP_CMD_PG_ACTIVE, .n_active = 1, .prev_epoch = { prev } };
+	c.active[0] = (struct map_pg_active){ pool, pg, epoch, a, 2, { a, b } };
 	return c;
 }
 
@@ -437,8 +439,8 @@ static void test_pg_activation_records(void **state)
 	expect(&m, pg_active(1, 5, 6, 6, 0, 1), -EINVAL, "pg 1.5: interval epoch 6 out of order");
 	expect(&m, pg_active(1, 5, 5, 6, 2, 3), -EINVAL, "pg 1.5: interval epoch 5 out of order");
 	struct map_cmd grow = pg_active(1, 5, 6, 6, 2, 3);
-	grow.active.n = 3;
-	grow.active.osds[2] = 1;
+	grow.active[0].n = 3;
+	grow.active[0].osds[2] = 1;
 	expect(&m, grow, 0, NULL);
 	assert_int_equal(map_pg_active_get(&m, 1, 5)->n, 3);
 	expect(&m, pg_active(1, 5, 999, 6, 0, 1), -EINVAL, NULL); /* beyond the map's epoch */
@@ -447,18 +449,35 @@ static void test_pg_activation_records(void **state)
 	/* One complete member is enough to record (min_size counts the
 	 * acting set, which the OSD checks); none is not. */
 	struct map_cmd small = pg_active(1, 6, 3, 0, 0, 1);
-	small.active.n = 1;
+	small.active[0].n = 1;
 	expect(&m, small, 0, NULL);
 	small = pg_active(1, 7, 3, 0, 0, 1);
-	small.active.n = 0;
+	small.active[0].n = 0;
 	expect(&m, small, -EINVAL, "pg 1.7: no complete OSD to record");
 	expect(&m, pg_active(1, 8, 3, 0, 0, 77), -ENOENT, "osd.77 does not exist");
+	/* Many PGs in one command: those that moved on are skipped, the
+	 * rest recorded, the epoch bumped once; none applying is refused. */
+	uint64_t e0 = m.epoch;
+	struct map_cmd batch = pg_active(1, 20, 3, 0, 0, 1);
+	batch.n_active = 3;
+	batch.active[1] = (struct map_pg_active){ 1, 21, 3, 0, 2, { 0, 1 } };
+	batch.prev_epoch[1] = 0;
+	batch.active[2] = (struct map_pg_active){ 1, 5, 7, 0, 2, { 0, 1 } };
+	batch.prev_epoch[2] = 3; /* pg 1.5 is at epoch 6 now */
+	expect(&m, batch, 0, NULL);
+	assert_int_equal(m.epoch, e0 + 1);
+	assert_non_null(map_pg_active_get(&m, 1, 20));
+	assert_non_null(map_pg_active_get(&m, 1, 21));
+	assert_int_equal(map_pg_active_get(&m, 1, 5)->epoch, 6);
+	expect(&m, batch, -ESTALE, "pg 1.14 was activated in epoch 3 since (not 0): peer again");
+	batch.active[1].osds[1] = 99;
+	expect(&m, batch, -ENOENT, "osd.99 does not exist");
 	/* Records stay sorted and survive encoding. */
 	expect(&m, pg_active(1, 0, 3, 0, 1, 2), 0, NULL);
 	expect(&m, pg_active(1, 63, 3, 0, 2, 3), 0, NULL);
-	assert_int_equal(m.n_pg_active, 4);
+	assert_int_equal(m.n_pg_active, 6);
 	assert_true(m.pg_active[0].pg == 0 && m.pg_active[1].pg == 5 && m.pg_active[2].pg == 6 &&
-		    m.pg_active[3].pg == 63);
+		    m.pg_active[3].pg == 20 && m.pg_active[5].pg == 63);
 	uint8_t *buf;
 	size_t len;
 	struct cluster_map copy;
@@ -481,7 +500,7 @@ static void test_pg_activation_records(void **state)
 		assert_true(a->epoch == 6 && a->primary == 2 && a->osds[0] == 2 && a->osds[1] == 3);
 	}
 	assert_null(map_pg_active_get(&m, 1, 7 + 64));
-	assert_int_equal(m.n_pg_active, 12);
+	assert_int_equal(m.n_pg_active, 18);
 	/* A recorded member cannot be removed: it may hold the newest data. */
 	expect(&m, (struct map_cmd){ .type = MAP_CMD_OSD_DOWN, .osd = 3 }, 0, NULL);
 	expect(&m, osd_cmd(MAP_CMD_OSD_RM, 3), -EBUSY,
@@ -519,6 +538,12 @@ static void random_cmd(uint64_t *rng, struct map_cmd *c)
 	c->size = (r % 16 + 1) << 20;
 	c->pool = (struct map_pool){ .type = MAP_POOL_REPLICATED, .size = (uint32_t)(r % 4 + 1),
 				     .min_size = 1, .pg_num = 8, .block_size = 128 << 10 };
+	c->n_active = 1 + (uint32_t)(r / 17 % 2);
+	for (uint32_t i = 0; i < c->n_active; i++) {
+		c->active[i] = (struct map_pg_active){ (uint32_t)(r / 19 % 3), (uint32_t)(r / 23 % 8 + i),
+						       r / 29 % 40, c->osd, 1, { c->osd } };
+		c->prev_epoch[i] = r / 31 % 3 ? 0 : r / 37 % 40;
+	}
 }
 
 static void test_determinism_and_encoding(void **state)
