@@ -178,8 +178,9 @@ static void write_remote_done(struct pg_call *call, int rc, struct msg *reply)
 }
 
 /* Whether OP repeats a write or delete already answered (then it is
- * answered the same way). A write rolled back by recovery since (the
- * object is older now) is not a repeat. */
+ * answered the same way). One rolled back by recovery since is not a
+ * repeat: a write whose object is older now, a delete whose object is
+ * there at an older version (this member applied it, the PG did not). */
 static bool write_repeated(struct pg_op *op)
 {
 	struct osd *o = op->pg->o;
@@ -187,8 +188,10 @@ static bool write_repeated(struct pg_op *op)
 	if (!done)
 		return false;
 	struct store_object_info info;
-	if (op->op.type == OSD_OP_WRITE &&
-	    (store_stat(o->store, &op->op.oid, &info) || info.version < done->version))
+	int rc = store_stat(o->store, &op->op.oid, &info);
+	if (op->op.type == OSD_OP_WRITE && (rc || info.version < done->version))
+		return false;
+	if (op->op.type == OSD_OP_DELETE && rc == 0 && info.version < done->version)
 		return false;
 	op_answer(op, done->rc, done->version, 0, NULL, 0);
 	return true;
