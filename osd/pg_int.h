@@ -32,7 +32,8 @@
  *     of an older interval is in flight on it, and from then on refuses
  *     them: an older primary can no longer complete a write (fencing).
  *  5. Per object, a read never runs beside a write that is not yet
- *     acknowledged; writes run in version order on every member.
+ *     acknowledged, and one write at a time is in flight: a member's
+ *     version of an object always names the same bytes as anyone's.
  *  6. Versions are (interval epoch << 32 | sequence) and never reused:
  *     the sequence resumes above every version of the interval that a
  *     member reported.

@@ -1,9 +1,13 @@
 /* Client operations on a PG's primary (pg_int.h, invariants 1, 2, 5, 6).
  *
  * An operation waits while its PG is not active, then queues on its
- * object: reads run together, writes run together (pipelined in version
- * order on every member), but a read never runs beside an unacknowledged
- * write and a write never overtakes an earlier read. An object some
+ * object: reads run together, but a read never runs beside an
+ * unacknowledged write, and an object has one write in flight at a time.
+ * (Pipelined writes would be faster for one object, but a write that
+ * fails on one member — a full disk — followed by one that succeeds would
+ * leave that member at the same version as the others with other bytes,
+ * which no peering could see.) Different objects proceed in parallel.
+ * An object some
  * member lacks is recovered first. A write gets the next version of the
  * interval, goes to every other acting member and to the local store at
  * once, and is answered when all of them have it durable. Any member's
@@ -260,7 +264,7 @@ void pg_io_obj_kick(struct pg_obj *obj)
 	while (pg->gen == gen && !list_empty(&obj->queue)) {
 		struct pg_op *op = list_entry(list_first(&obj->queue), struct pg_op, q_node);
 		bool reads = op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT;
-		if (reads ? obj->writes > 0 : obj->reads > 0)
+		if (obj->writes > 0 || (!reads && obj->reads > 0))
 			return;
 		list_del(&op->q_node);
 		op->dispatched = true;
