@@ -433,8 +433,8 @@ void pg_replica_fini(struct osd *o)
 
 /* A PG's copy on this OSD is a *stray* when the OSD is not in the PG's
  * acting set, not named in its activation record, its complete mark is
- * older than that record, and no primary of a later interval has queried
- * it. Such a copy can never be authoritative again (a record naming this
+ * older than that record, and no primary of a later interval (or of one
+ * its map has not seen) has queried it. Such a copy can never be authoritative again (a record naming this
  * OSD would have needed a newer mark from it), so it is deleted: space
  * comes back once data has moved elsewhere (an OSD out, another added).
  * A query from a primary stops it at once: this OSD's map may be behind,
@@ -521,10 +521,12 @@ void pg_stray_check(struct osd *o, const struct map_pool *p, uint32_t pgid)
 		if (rec->osds[i] == o->id)
 			return;
 	struct osd_pg *pg = pg_get(o, p->id, pgid, true);
-	/* A primary of an interval after the record asked us already: we may
-	 * be a member there (our map is behind), so not a stray. */
-	if (!pg || pg->purging || pg->fence_epoch >= rec->epoch || !complete_epoch_known(pg) ||
-	    pg->complete_epoch >= rec->epoch)
+	/* A primary of an interval after the record, or one our map has not
+	 * seen, asked us already: we may be a member there, so not a stray.
+	 * (The recorded interval's own primary asking is how peering finds
+	 * strays.) */
+	if (!pg || pg->purging || pg->fence_epoch > rec->epoch || pg->fence_epoch > m->epoch ||
+	    !complete_epoch_known(pg) || pg->complete_epoch >= rec->epoch)
 		return;
 	LOG_INFO("osd.%u: pg %u.%x is recorded in interval %" PRIu64
 		 " without this OSD (its mark is from %" PRIu64 "): deleting its stray copy",

@@ -32,7 +32,10 @@ cs up >/dev/null || fail "up after a daemon died"
 echo "up: 6 daemons; again: nothing doubled; a killed OSD restarted alone"
 
 "$repo/build/basalt" -c "$dir/basalt.conf" pool create kept >/dev/null || fail "pool create"
-cs status | grep -q "osd.2 running" || fail "status"
+# (Into a file first: grep -q stops reading at its match, and the rest of
+# the output would then die of SIGPIPE, which pipefail reports.)
+cs status >"$dir/status" || fail "status failed"
+grep -q "osd.2 running" "$dir/status" || fail "status: $(cat "$dir/status")"
 pids=$(awk '{print $2}' "$dir/pids")
 cs down >/dev/null || fail "down"
 for p in $pids; do ! kill -0 "$p" 2>/dev/null || fail "pid $p still runs after down"; done
