@@ -429,6 +429,11 @@ int bs_client_wait_pool(struct bs_client *c, const char *name, uint64_t timeout_
 	}
 }
 
+struct io_loop *bs_client_loop(const struct bs_client *c)
+{
+	return c->loop;
+}
+
 bool bs_client_have_map(const struct bs_client *c)
 {
 	return monsess_have_map(c->mon);

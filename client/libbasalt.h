@@ -89,6 +89,66 @@ struct bs_client_stats {
 };
 void bs_client_stats(const struct bs_client *c, struct bs_client_stats *out /* out */);
 
+/* The loop the client runs on. */
+struct io_loop *bs_client_loop(const struct bs_client *c);
+
+/* --- volumes ---------------------------------------------------------------- */
+
+/* A volume (basalt volume create) is objects 0..size/object_size of its
+ * inode in its pool; unwritten ranges read as zeros and use no space. */
+struct bs_volume;
+
+/* Opens volume NAME as the client's map has it: 0, -ENOENT (no such
+ * volume, or its pool is gone) or -ENOMEM. READ_ONLY refuses changes. */
+int bs_volume_open(struct bs_client *c, const char *name, bool read_only,
+		   struct bs_volume **out);
+/* Nothing may be in flight on V. */
+void bs_volume_close(struct bs_volume *v);
+/* Its size now (the map's: a resize shows at once); 0 once removed. */
+uint64_t bs_volume_size(const struct bs_volume *v);
+/* The size of its objects (the pool's block size). */
+uint32_t bs_volume_object_size(const struct bs_volume *v);
+
+enum bs_vio_type {
+	BS_VIO_READ,
+	BS_VIO_WRITE,
+	BS_VIO_DISCARD,	     /* the range reads as zeros; whole objects are freed */
+	BS_VIO_WRITE_ZEROES, /* the same */
+	BS_VIO_FLUSH,	     /* writes are durable when answered: nothing to wait for */
+};
+
+struct bs_vio;
+typedef void (*bs_vio_done_fn)(struct bs_vio *vio, int rc);
+
+/* One volume request, on any 512-byte-aligned range inside the volume
+ * (whole 4 KiB chunks go straight to the OSDs; the rest is read, patched
+ * and written back). The caller owns it and BUF until DONE runs. */
+struct bs_vio {
+	enum bs_vio_type type;
+	uint64_t offset;
+	uint32_t len;
+	void *buf; /* READ: filled; WRITE: the data */
+	bs_vio_done_fn done; /* RC 0 or -EINVAL (range), -EROFS, -ENOSPC,
+			      * -ETIMEDOUT, -EIO, -ENOMEM */
+	void *ctx;
+	/* Results. */
+	unsigned holes; /* READ: objects in the range never written */
+	/* Private. */
+	unsigned pending;
+	int rc;
+	struct io_post post;
+};
+
+/* Starts VIO; its done() runs later from the client's loop. */
+void bs_volume_submit(struct bs_volume *v, struct bs_vio *vio);
+
+struct bs_volume_stats {
+	uint64_t requests;	/* not counting flushes */
+	uint64_t rmw;		/* read-modify-writes of partial chunks */
+	uint64_t objects_freed; /* whole objects discarded or zeroed */
+};
+void bs_volume_stats(const struct bs_volume *v, struct bs_volume_stats *out /* out */);
+
 /* --- synchronous wrapper ------------------------------------------------- */
 
 struct bs_sync;

@@ -703,10 +703,115 @@ static void test_client_errors(void **state)
 	free(r);
 }
 
+struct vtest_op {
+	struct bs_vio vio;
+	bool done;
+	int rc;
+};
+
+static void vtest_done(struct bs_vio *vio, int rc)
+{
+	struct vtest_op *t = (struct vtest_op *)vio;
+	t->done = true;
+	t->rc = rc;
+}
+
+static bool vtest_finished(void *arg)
+{
+	return ((struct vtest_op *)arg)->done;
+}
+
+static int vtest_run(struct run *r, struct bs_volume *v, enum bs_vio_type type, uint64_t off,
+		     uint32_t len, void *buf)
+{
+	struct vtest_op t = { .vio = { .type = type, .offset = off, .len = len, .buf = buf,
+				       .done = vtest_done } };
+	bs_volume_submit(v, &t.vio);
+	assert_false(t.done); /* never answered from inside the submit */
+	io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), vtest_finished, &t);
+	assert_true(t.done);
+	return t.rc;
+}
+
+/* The volume layer against a byte array: random reads, writes, discards
+ * and zeroings of any 512-byte-aligned range (across objects, partial
+ * chunks included) on a volume whose size is not a whole number of
+ * objects; whole objects discarded are deleted; out-of-range and
+ * misaligned requests are refused. */
+static void test_volume(void **state)
+{
+	(void)state;
+	struct run *r = sim_start(11, true, 0);
+	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), all_clean, r))
+		fail_msg("the PGs never became clean");
+	const uint64_t size = 5 * BS + 3 * 4096 + 1536;
+	struct map_cmd vc = { .type = MAP_CMD_VOLUME_CREATE, .name = "vm1", .pool_name = "rbd",
+			      .size = size };
+	assert_int_equal(admin_run(r, &vc), 0);
+	while (!map_volume_by_name(bs_client_map(r->client), "vm1"))
+		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(50), NULL, NULL);
+	struct bs_volume *v;
+	assert_int_equal(bs_volume_open(r->client, "nope", false, &v), -ENOENT);
+	assert_int_equal(bs_volume_open(r->client, "vm1", false, &v), 0);
+	assert_int_equal(bs_volume_size(v), size);
+	uint8_t *model = calloc(1, size), *buf = aligned_buf(size), *back = aligned_buf(size);
+	for (int i = 0; i < 300; i++) {
+		uint64_t off = rnd(r) % (size / 512) * 512;
+		uint32_t len = (uint32_t)(512 * (1 + rnd(r) % ((size - off) / 512)));
+		if (rnd(r) % 3)
+			len = len > 3 * BS ? 3 * BS : len;
+		int kind = (int)(rnd(r) % 10);
+		if (kind < 5) {
+			for (uint32_t k = 0; k < len; k++)
+				buf[k] = (uint8_t)(rnd(r) >> 17);
+			assert_int_equal(vtest_run(r, v, BS_VIO_WRITE, off, len, buf), 0);
+			memcpy(model + off, buf, len);
+		} else if (kind < 7) {
+			assert_int_equal(vtest_run(r, v, kind == 5 ? BS_VIO_DISCARD : BS_VIO_WRITE_ZEROES,
+						   off, len, NULL), 0);
+			memset(model + off, 0, len);
+		} else {
+			assert_int_equal(vtest_run(r, v, BS_VIO_READ, off, len, back), 0);
+			if (memcmp(back, model + off, len))
+				fail_msg("op %d: read of %u bytes at %" PRIu64 " differs", i, len, off);
+		}
+	}
+	assert_int_equal(vtest_run(r, v, BS_VIO_READ, 0, (uint32_t)size, back), 0);
+	assert_memory_equal(back, model, size);
+	assert_int_equal(vtest_run(r, v, BS_VIO_FLUSH, 0, 0, NULL), 0);
+	/* Refusals. */
+	assert_int_equal(vtest_run(r, v, BS_VIO_READ, size - 512, 1024, back), -EINVAL);
+	assert_int_equal(vtest_run(r, v, BS_VIO_WRITE, 100, 512, buf), -EINVAL);
+	assert_int_equal(vtest_run(r, v, BS_VIO_WRITE, 0, 600, buf), -EINVAL);
+	assert_int_equal(vtest_run(r, v, 9, 0, 512, buf), -EINVAL);
+	/* Discarding everything frees every object. */
+	struct bs_volume_stats st0, st1;
+	bs_volume_stats(v, &st0);
+	assert_int_equal(vtest_run(r, v, BS_VIO_DISCARD, 0, (uint32_t)size, NULL), 0);
+	bs_volume_stats(v, &st1);
+	assert_int_equal(st1.objects_freed - st0.objects_freed, 5);
+	assert_int_equal(vtest_run(r, v, BS_VIO_READ, 0, (uint32_t)size, back), 0);
+	memset(model, 0, size);
+	assert_memory_equal(back, model, size);
+	assert_true(st1.rmw > 0);
+	bs_volume_close(v);
+	/* Read-only. */
+	assert_int_equal(bs_volume_open(r->client, "vm1", true, &v), 0);
+	assert_int_equal(vtest_run(r, v, BS_VIO_WRITE, 0, 4096, buf), -EROFS);
+	assert_int_equal(vtest_run(r, v, BS_VIO_READ, 0, 4096, back), 0);
+	bs_volume_close(v);
+	free(model);
+	free(buf);
+	free(back);
+	sim_stop(r);
+	free(r);
+}
+
 int main(void)
 {
 	log_set_level(getenv("PG_SIM_LOG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
 	const struct CMUnitTest tests[] = { cmocka_unit_test(test_client_errors),
+					    cmocka_unit_test(test_volume),
 					    cmocka_unit_test(test_pg_sim) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
