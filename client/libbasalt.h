@@ -115,6 +115,8 @@ enum bs_vio_type {
 	BS_VIO_DISCARD,	     /* the range reads as zeros; whole objects are freed */
 	BS_VIO_WRITE_ZEROES, /* the same */
 	BS_VIO_FLUSH,	     /* writes are durable when answered: nothing to wait for */
+	BS_VIO_MAP,	     /* BUF[i] = 1 when the i-th object the range touches holds
+			      * data, 0 when it was never written (at most 1024) */
 };
 
 struct bs_vio;

@@ -132,6 +132,13 @@ static void piece_read_done(struct bs_op *op, int rc)
 	piece_finish(pc, rc);
 }
 
+static void piece_stat_done(struct bs_op *op, int rc)
+{
+	struct vpiece *pc = op->ctx;
+	*pc->user = rc == 0;
+	piece_finish(pc, rc == -ENOENT ? 0 : rc);
+}
+
 static void piece_write_done(struct bs_op *op, int rc)
 {
 	struct vpiece *pc = op->ctx;
@@ -205,6 +212,12 @@ static int piece_start(struct vpiece *pc)
 	bool aligned = pc->obj_off % CHUNK == 0 && pc->len % CHUNK == 0;
 	bool whole = pc->obj_off == 0 && pc->len == v->block_size;
 	switch (vio->type) {
+	case BS_VIO_MAP:
+		pc->op = (struct bs_op){ .type = BS_STAT,
+					 .oid = { v->pool, v->inode, pc->op.oid.index },
+					 .done = piece_stat_done, .ctx = pc };
+		bs_submit(v->c, &pc->op);
+		return 0;
 	case BS_VIO_READ:
 		if (aligned) {
 			pc->op = (struct bs_op){ .type = BS_READ,
@@ -266,9 +279,14 @@ void bs_volume_submit(struct bs_volume *v, struct bs_vio *vio)
 	vio->holes = 0;
 	vio->pending = 1; /* held until every piece is started */
 	uint64_t size = bs_volume_size(v);
-	bool writes = vio->type != BS_VIO_READ && vio->type != BS_VIO_FLUSH;
+	bool writes = vio->type != BS_VIO_READ && vio->type != BS_VIO_FLUSH &&
+		      vio->type != BS_VIO_MAP;
 	int rc = 0;
-	if (vio->type > BS_VIO_FLUSH)
+	uint64_t first_obj = vio->offset / v->block_size;
+	if (vio->type > BS_VIO_MAP)
+		rc = -EINVAL;
+	else if (vio->type == BS_VIO_MAP && vio->len &&
+		 (vio->offset + vio->len - 1) / v->block_size - first_obj >= 1024)
 		rc = -EINVAL;
 	else if (writes && v->read_only)
 		rc = -EROFS;
@@ -276,7 +294,8 @@ void bs_volume_submit(struct bs_volume *v, struct bs_vio *vio)
 		 (vio->offset % SECTOR || vio->len % SECTOR || vio->offset > size ||
 		  vio->len > size - vio->offset))
 		rc = -EINVAL;
-	else if ((vio->type == BS_VIO_READ || vio->type == BS_VIO_WRITE) && vio->len && !vio->buf)
+	else if ((vio->type == BS_VIO_READ || vio->type == BS_VIO_WRITE ||
+		  vio->type == BS_VIO_MAP) && vio->len && !vio->buf)
 		rc = -EINVAL;
 	if (!rc && vio->type != BS_VIO_FLUSH) {
 		v->stats.requests++;
@@ -295,7 +314,9 @@ void bs_volume_submit(struct bs_volume *v, struct bs_vio *vio)
 			pc->v = v;
 			pc->obj_off = obj_off;
 			pc->len = (uint32_t)n;
-			pc->user = vio->buf ? (uint8_t *)vio->buf + (pos - vio->offset) : NULL;
+			pc->user = !vio->buf ? NULL
+				   : vio->type == BS_VIO_MAP ? (uint8_t *)vio->buf + (index - first_obj)
+							      : (uint8_t *)vio->buf + (pos - vio->offset);
 			pc->op.oid.index = index;
 			list_init(&pc->node);
 			vio->pending++;

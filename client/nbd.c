@@ -1,0 +1,908 @@
+/* The NBD server (see nbd.h).
+ *
+ * A connection's states, each driven by "receive exactly N bytes":
+ *
+ *   accept -> GREETING sent, CLIENT_FLAGS read -> OPT_HEADER <-> OPT_DATA
+ *          -> (GO or EXPORT_NAME) -> REQ_HEADER <-> REQ_DATA (writes)
+ *   any error, ABORT, DISC, EOF -> CLOSING (answers what is in flight,
+ *   then the socket closes and the connection is freed)
+ *
+ * Invariants: (1) nothing but option replies goes out before the export
+ * is chosen; (2) a connection is freed only once no receive, send or
+ * volume request of it is in flight; (3) every request read is answered
+ * exactly once, unless the connection closed first. */
+#include "nbd.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/list.h"
+#include "common/log.h"
+#include "nbd_proto.h"
+
+#define NBD_LISTENERS_MAX 8
+#define NBD_MIN_BLOCK 512u
+
+enum conn_stage { ST_CLIENT_FLAGS, ST_OPT_HEADER, ST_OPT_DATA, ST_REQ_HEADER, ST_REQ_DATA };
+
+struct nbd_listener {
+	struct nbd_server *s;
+	int fd;
+	struct io_op accept;
+	bool armed;
+};
+
+struct nbd_server {
+	struct io_loop *loop;
+	struct bs_client *client;
+	struct nbd_params p;
+	struct nbd_listener listeners[NBD_LISTENERS_MAX];
+	int n_listeners;
+	struct list_node conns;
+	bool stopping;
+	struct nbd_server_stats stats;
+};
+
+/* A buffer queued for sending: a small header and an optional payload. */
+struct nbd_out {
+	struct list_node node;
+	uint8_t head[64];
+	size_t head_len;
+	void *payload; /* freed after sending (free()) */
+	size_t payload_len;
+	size_t sent;
+};
+
+struct nbd_conn {
+	struct list_node node;
+	struct nbd_server *s;
+	int fd;
+	char peer[64];
+	enum conn_stage stage;
+	bool closing, transmission;
+	/* receiving */
+	struct io_op recv_op;
+	bool receiving;
+	uint8_t small[NBD_REQUEST_LEN];
+	uint8_t *rbuf;
+	size_t want, got;
+	uint8_t *data; /* option data or write payload being received */
+	struct nbd_opt_header opt;
+	struct nbd_request req;
+	/* sending */
+	struct list_node sendq;
+	struct io_op send_op;
+	bool sending;
+	struct iovec iov[2];
+	/* the export */
+	struct bs_volume *vol;
+	bool structured, allocation, no_zeroes;
+	unsigned inflight; /* volume requests */
+	struct io_timer deadline;
+};
+
+/* A request in transmission, while its volume request runs. */
+struct nbd_job {
+	struct bs_vio vio;
+	struct nbd_conn *c;
+	struct nbd_request req;
+	uint8_t *buf;
+};
+
+static void conn_recv(struct nbd_conn *c);
+static void conn_close(struct nbd_conn *c, const char *why);
+static void conn_maybe_free(struct nbd_conn *c);
+
+/* --- sending --------------------------------------------------------------------- */
+
+static void conn_send_next(struct nbd_conn *c);
+
+static void send_done(struct io_op *op, int res)
+{
+	struct nbd_conn *c = op->ctx;
+	c->sending = false;
+	if (res <= 0 || c->fd < 0) {
+		conn_close(c, res < 0 ? strerror(-res) : "the client went away");
+		conn_maybe_free(c);
+		return;
+	}
+	struct nbd_out *o = list_entry(list_first(&c->sendq), struct nbd_out, node);
+	o->sent += (size_t)res;
+	if (o->sent == o->head_len + o->payload_len) {
+		list_del(&o->node);
+		free(o->payload);
+		free(o);
+	}
+	conn_send_next(c);
+	conn_maybe_free(c);
+}
+
+static void conn_send_next(struct nbd_conn *c)
+{
+	if (c->sending || list_empty(&c->sendq) || c->fd < 0)
+		return;
+	struct nbd_out *o = list_entry(list_first(&c->sendq), struct nbd_out, node);
+	int n = 0;
+	if (o->sent < o->head_len)
+		c->iov[n++] = (struct iovec){ o->head + o->sent, o->head_len - o->sent };
+	if (o->payload_len) {
+		size_t done = o->sent > o->head_len ? o->sent - o->head_len : 0;
+		c->iov[n++] = (struct iovec){ (uint8_t *)o->payload + done, o->payload_len - done };
+	}
+	c->sending = true;
+	c->send_op.ctx = c;
+	c->send_op.done = send_done;
+	io_send(c->s->loop, &c->send_op, c->fd, c->iov, n);
+}
+
+/* Queues HEAD (copied) and PAYLOAD (ownership taken, may be NULL). */
+static void conn_send(struct nbd_conn *c, const void *head, size_t head_len, void *payload,
+		      size_t payload_len)
+{
+	struct nbd_out *o = calloc(1, sizeof(*o));
+	if (!o || head_len > sizeof(o->head) || c->fd < 0) {
+		free(o);
+		free(payload);
+		return;
+	}
+	memcpy(o->head, head, head_len);
+	o->head_len = head_len;
+	o->payload = payload;
+	o->payload_len = payload_len;
+	list_add_tail(&c->sendq, &o->node);
+	conn_send_next(c);
+}
+
+/* An option reply carrying DATA (copied). */
+static void opt_reply(struct nbd_conn *c, uint32_t type, const void *data, uint32_t len)
+{
+	uint8_t h[20];
+	void *copy = len ? malloc(len) : NULL;
+	if (len && !copy)
+		return;
+	if (len)
+		memcpy(copy, data, len);
+	conn_send(c, h, nbd_put_opt_reply(h, c->opt.opt, type, len), copy, len);
+}
+
+/* An option refused, with a message for people. */
+static void opt_error(struct nbd_conn *c, uint32_t type, const char *msg)
+{
+	opt_reply(c, type, msg, (uint32_t)strlen(msg));
+}
+
+/* --- life cycle of a connection ----------------------------------------------------- */
+
+static void conn_maybe_free(struct nbd_conn *c)
+{
+	if (!c->closing || c->receiving || c->sending || c->inflight)
+		return;
+	io_timer_disarm(c->s->loop, &c->deadline);
+	if (c->fd >= 0)
+		io_close(c->s->loop, c->fd);
+	while (!list_empty(&c->sendq)) {
+		struct nbd_out *o = list_entry(list_first(&c->sendq), struct nbd_out, node);
+		list_del(&o->node);
+		free(o->payload);
+		free(o);
+	}
+	list_del(&c->node);
+	c->s->stats.open--;
+	bs_volume_close(c->vol);
+	free(c->data);
+	free(c);
+}
+
+/* Stops reading; what is in flight is still answered (sends go on while
+ * the socket is open), then the connection goes. */
+static void conn_close(struct nbd_conn *c, const char *why)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	LOG_DEBUG("nbd %s: closing (%s)", c->peer, why);
+	if (c->receiving)
+		io_cancel(c->s->loop, &c->recv_op);
+}
+
+/* The client broke the protocol: say so in the log, close. */
+static void conn_bad(struct nbd_conn *c, const char *why)
+{
+	LOG_WARN("nbd %s: %s; closing the connection", c->peer, why);
+	c->s->stats.bad_clients++;
+	conn_close(c, why);
+}
+
+static void deadline_fire(struct io_timer *t)
+{
+	struct nbd_conn *c = t->ctx;
+	if (!c->transmission)
+		conn_bad(c, "no export chosen before the handshake timeout");
+	conn_maybe_free(c);
+}
+
+/* --- receiving -------------------------------------------------------------------- */
+
+static void handle_stage(struct nbd_conn *c);
+
+static void recv_done(struct io_op *op, int res)
+{
+	struct nbd_conn *c = op->ctx;
+	c->receiving = false;
+	if (c->closing || res <= 0) {
+		if (res == 0 && !c->closing)
+			conn_close(c, "the client closed the connection");
+		else if (res < 0 && res != -ECANCELED && !c->closing)
+			conn_close(c, strerror(-res));
+		conn_maybe_free(c);
+		return;
+	}
+	c->got += (size_t)res;
+	if (c->got < c->want)
+		conn_recv(c);
+	else
+		handle_stage(c);
+	conn_maybe_free(c);
+}
+
+static void conn_recv(struct nbd_conn *c)
+{
+	if (c->closing || c->receiving)
+		return;
+	c->receiving = true;
+	c->recv_op.ctx = c;
+	c->recv_op.done = recv_done;
+	io_recv(c->s->loop, &c->recv_op, c->fd, c->rbuf + c->got, c->want - c->got);
+}
+
+/* Receives LEN bytes into BUF next, then handle_stage(STAGE). */
+static void expect(struct nbd_conn *c, enum conn_stage stage, void *buf, size_t len)
+{
+	c->stage = stage;
+	c->rbuf = buf;
+	c->want = len;
+	c->got = 0;
+	if (len)
+		conn_recv(c);
+	else
+		handle_stage(c);
+}
+
+/* --- options --------------------------------------------------------------------- */
+
+static uint16_t export_flags(struct nbd_conn *c, bool ro)
+{
+	(void)c;
+	uint16_t f = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+		     NBD_FLAG_CAN_MULTI_CONN;
+	if (ro)
+		f |= NBD_FLAG_READ_ONLY;
+	else
+		f |= NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO;
+	return f;
+}
+
+/* Opens the export NAME: 0, or the option error to send. */
+static uint32_t open_export(struct nbd_conn *c, const char *name, struct bs_volume **out,
+			    const char **msg)
+{
+	if (strchr(name, '@')) {
+		*msg = "snapshot exports are not served yet";
+		return NBD_REP_ERR_UNKNOWN;
+	}
+	if (!name[0]) {
+		*msg = "give a volume name as the export name";
+		return NBD_REP_ERR_UNKNOWN;
+	}
+	int rc = bs_volume_open(c->s->client, name, c->s->p.read_only, out);
+	if (rc == -ENOENT) {
+		*msg = "no such volume";
+		return NBD_REP_ERR_UNKNOWN;
+	}
+	if (rc) {
+		*msg = "cannot open the volume";
+		return NBD_REP_ERR_PLATFORM;
+	}
+	return 0;
+}
+
+static void send_info(struct nbd_conn *c, struct bs_volume *v, const struct nbd_opt_go *go)
+{
+	uint8_t b[32];
+	size_t n = nbd_put_info_export(b, bs_volume_size(v), export_flags(c, c->s->p.read_only));
+	opt_reply(c, NBD_REP_INFO, b, (uint32_t)n);
+	bool want_bs = false, want_name = false;
+	for (uint16_t i = 0; i < go->n_requests && i < 64; i++) {
+		want_bs |= go->requests[i] == NBD_INFO_BLOCK_SIZE;
+		want_name |= go->requests[i] == NBD_INFO_NAME;
+	}
+	if (want_name) {
+		uint8_t nb[2 + NBD_NAME_MAX];
+		size_t l = strlen(go->name);
+		nbd_put_be16(nb, NBD_INFO_NAME);
+		memcpy(nb + 2, go->name, l);
+		opt_reply(c, NBD_REP_INFO, nb, (uint32_t)(2 + l));
+	}
+	/* Always (the client may not ask): 512-byte writes work (partial
+	 * chunks are read-modify-written), whole 4 KiB chunks are faster. */
+	(void)want_bs;
+	n = nbd_put_info_block_size(b, NBD_MIN_BLOCK, bs_volume_object_size(v),
+				    c->s->p.max_request);
+	opt_reply(c, NBD_REP_INFO, b, (uint32_t)n);
+}
+
+static void start_transmission(struct nbd_conn *c, struct bs_volume *v)
+{
+	c->vol = v;
+	c->transmission = true;
+	io_timer_disarm(c->s->loop, &c->deadline);
+	LOG_INFO("nbd %s: exporting a volume of %" PRIu64 " bytes%s", c->peer, bs_volume_size(v),
+		 c->structured ? " (structured replies)" : "");
+	expect(c, ST_REQ_HEADER, c->small, NBD_REQUEST_LEN);
+}
+
+static void opt_go(struct nbd_conn *c, bool go_too)
+{
+	struct nbd_opt_go *go = malloc(sizeof(*go));
+	if (!go || nbd_opt_go_decode(c->data, c->opt.len, go)) {
+		free(go);
+		opt_error(c, NBD_REP_ERR_INVALID, "malformed request");
+		return;
+	}
+	struct bs_volume *v = NULL;
+	const char *msg = NULL;
+	uint32_t err = open_export(c, go->name, &v, &msg);
+	if (err) {
+		opt_error(c, err, msg);
+		free(go);
+		return;
+	}
+	send_info(c, v, go);
+	free(go);
+	opt_reply(c, NBD_REP_ACK, NULL, 0);
+	if (!go_too) {
+		bs_volume_close(v);
+		return;
+	}
+	start_transmission(c, v);
+}
+
+static void opt_export_name(struct nbd_conn *c)
+{
+	char name[NBD_NAME_MAX + 1];
+	if (c->opt.len > NBD_NAME_MAX) {
+		conn_bad(c, "export name too long");
+		return;
+	}
+	memcpy(name, c->data, c->opt.len);
+	name[c->opt.len] = '\0';
+	struct bs_volume *v = NULL;
+	const char *msg = NULL;
+	if (open_export(c, name, &v, &msg)) {
+		/* No way to refuse EXPORT_NAME but closing. */
+		LOG_INFO("nbd %s: export '%s': %s", c->peer, name, msg);
+		conn_close(c, msg);
+		return;
+	}
+	uint8_t b[10 + 124] = { 0 };
+	nbd_put_be64(b, bs_volume_size(v));
+	nbd_put_be16(b + 8, export_flags(c, c->s->p.read_only));
+	conn_send(c, b, c->no_zeroes ? 10 : sizeof(b), NULL, 0);
+	start_transmission(c, v);
+}
+
+static void opt_list(struct nbd_conn *c)
+{
+	if (c->opt.len) {
+		opt_error(c, NBD_REP_ERR_INVALID, "LIST takes no data");
+		return;
+	}
+	const struct cluster_map *m = bs_client_map(c->s->client);
+	for (uint32_t i = 0; i < m->n_volumes; i++) {
+		uint8_t b[4 + MAP_NAME_MAX];
+		size_t l = strlen(m->volumes[i].name);
+		nbd_put_be32(b, (uint32_t)l);
+		memcpy(b + 4, m->volumes[i].name, l);
+		opt_reply(c, NBD_REP_SERVER, b, (uint32_t)(4 + l));
+	}
+	opt_reply(c, NBD_REP_ACK, NULL, 0);
+}
+
+static void opt_meta(struct nbd_conn *c, bool set)
+{
+	char name[NBD_NAME_MAX + 1];
+	bool alloc;
+	uint32_t n;
+	if (!c->structured) {
+		opt_error(c, NBD_REP_ERR_INVALID, "negotiate structured replies first");
+		return;
+	}
+	if (nbd_opt_meta_decode(c->data, c->opt.len, name, sizeof(name), &alloc, &n)) {
+		opt_error(c, NBD_REP_ERR_INVALID, "malformed request");
+		return;
+	}
+	if (!set && n == 0)
+		alloc = true; /* LIST with no query lists everything */
+	if (set)
+		c->allocation = alloc;
+	if (alloc) {
+		uint8_t b[4 + sizeof(NBD_ALLOCATION_CONTEXT)];
+		nbd_put_be32(b, NBD_ALLOCATION_ID);
+		memcpy(b + 4, NBD_ALLOCATION_CONTEXT, strlen(NBD_ALLOCATION_CONTEXT));
+		opt_reply(c, NBD_REP_META_CONTEXT, b,
+			  (uint32_t)(4 + strlen(NBD_ALLOCATION_CONTEXT)));
+	}
+	opt_reply(c, NBD_REP_ACK, NULL, 0);
+}
+
+static void handle_option(struct nbd_conn *c)
+{
+	switch (c->opt.opt) {
+	case NBD_OPT_EXPORT_NAME:
+		opt_export_name(c);
+		break;
+	case NBD_OPT_ABORT:
+		opt_reply(c, NBD_REP_ACK, NULL, 0);
+		conn_close(c, "the client aborted");
+		break;
+	case NBD_OPT_LIST:
+		opt_list(c);
+		break;
+	case NBD_OPT_INFO:
+	case NBD_OPT_GO:
+		opt_go(c, c->opt.opt == NBD_OPT_GO);
+		break;
+	case NBD_OPT_STRUCTURED_REPLY:
+		if (c->opt.len) {
+			opt_error(c, NBD_REP_ERR_INVALID, "STRUCTURED_REPLY takes no data");
+			break;
+		}
+		c->structured = true;
+		opt_reply(c, NBD_REP_ACK, NULL, 0);
+		break;
+	case NBD_OPT_LIST_META_CONTEXT:
+	case NBD_OPT_SET_META_CONTEXT:
+		opt_meta(c, c->opt.opt == NBD_OPT_SET_META_CONTEXT);
+		break;
+	case NBD_OPT_STARTTLS:
+		opt_error(c, NBD_REP_ERR_POLICY, "TLS is not offered by this server");
+		break;
+	default:
+		opt_error(c, NBD_REP_ERR_UNSUP, "unknown option");
+	}
+	free(c->data);
+	c->data = NULL;
+	if (!c->closing && !c->transmission)
+		expect(c, ST_OPT_HEADER, c->small, 16);
+}
+
+/* --- transmission ------------------------------------------------------------------ */
+
+static void simple_reply(struct nbd_conn *c, uint64_t handle, int rc, void *data, size_t len)
+{
+	uint8_t h[16];
+	c->s->stats.errors += rc != 0;
+	conn_send(c, h, nbd_put_simple_reply(h, nbd_errno(rc), handle), data, len);
+}
+
+/* Structured: one chunk with DONE. */
+static void chunk_reply(struct nbd_conn *c, uint64_t handle, uint16_t type, const void *head,
+			size_t head_len, void *data, size_t len)
+{
+	uint8_t h[64];
+	size_t n = nbd_put_chunk(h, NBD_REPLY_FLAG_DONE, type, handle,
+				 (uint32_t)(head_len + len));
+	memcpy(h + n, head, head_len);
+	conn_send(c, h, n + head_len, data, len);
+}
+
+static void error_chunk(struct nbd_conn *c, uint64_t handle, int rc)
+{
+	uint8_t e[6];
+	nbd_put_be32(e, nbd_errno(rc));
+	nbd_put_be16(e + 4, 0);
+	c->s->stats.errors++;
+	chunk_reply(c, handle, NBD_REPLY_TYPE_ERROR, e, sizeof(e), NULL, 0);
+}
+
+static void reply_read(struct nbd_conn *c, struct nbd_job *j, int rc)
+{
+	if (!c->structured) {
+		simple_reply(c, j->req.handle, rc, rc ? NULL : j->buf, rc ? 0 : j->req.len);
+		if (!rc)
+			j->buf = NULL; /* the send owns it */
+		return;
+	}
+	if (rc) {
+		error_chunk(c, j->req.handle, rc);
+		return;
+	}
+	uint32_t objects = bs_volume_object_size(c->vol);
+	uint64_t first = j->req.offset / objects, last = (j->req.offset + j->req.len - 1) / objects;
+	uint8_t h[12];
+	nbd_put_be64(h, j->req.offset);
+	if (j->vio.holes == last - first + 1) { /* none of it ever written */
+		nbd_put_be32(h + 8, j->req.len);
+		chunk_reply(c, j->req.handle, NBD_REPLY_TYPE_OFFSET_HOLE, h, 12, NULL, 0);
+		return;
+	}
+	chunk_reply(c, j->req.handle, NBD_REPLY_TYPE_OFFSET_DATA, h, 8, j->buf, j->req.len);
+	j->buf = NULL;
+}
+
+static void reply_block_status(struct nbd_conn *c, struct nbd_job *j, int rc)
+{
+	if (rc) {
+		error_chunk(c, j->req.handle, rc);
+		return;
+	}
+	uint32_t objects = bs_volume_object_size(c->vol);
+	uint64_t pos = j->req.offset, end = j->req.offset + j->req.len;
+	uint64_t first = pos / objects;
+	uint8_t *desc = malloc(4 + 8 * 1024);
+	if (!desc) {
+		error_chunk(c, j->req.handle, -ENOMEM);
+		return;
+	}
+	size_t n = 4, count = 0;
+	nbd_put_be32(desc, NBD_ALLOCATION_ID);
+	while (pos < end) {
+		uint64_t obj = pos / objects;
+		uint32_t flags = j->buf[obj - first] ? 0 : NBD_STATE_HOLE | NBD_STATE_ZERO;
+		uint64_t run_end = (obj + 1) * objects;
+		while (run_end < end &&
+		       (j->buf[run_end / objects - first] ? 0 : NBD_STATE_HOLE | NBD_STATE_ZERO) ==
+			       flags)
+			run_end += objects;
+		if (run_end > end)
+			run_end = end;
+		nbd_put_be32(desc + n, (uint32_t)(run_end - pos));
+		nbd_put_be32(desc + n + 4, flags);
+		n += 8;
+		count++;
+		pos = run_end;
+		if (j->req.flags & NBD_CMD_FLAG_REQ_ONE)
+			break;
+	}
+	(void)count;
+	uint8_t h[64];
+	size_t hl = nbd_put_chunk(h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS,
+				  j->req.handle, (uint32_t)n);
+	conn_send(c, h, hl, desc, n);
+}
+
+static void job_done(struct bs_vio *vio, int rc)
+{
+	struct nbd_job *j = (struct nbd_job *)vio;
+	struct nbd_conn *c = j->c;
+	bool was_full = c->inflight >= c->s->p.max_inflight;
+	c->inflight--;
+	if (!c->closing || c->fd >= 0) {
+		if (j->req.type == NBD_CMD_READ)
+			reply_read(c, j, rc);
+		else if (j->req.type == NBD_CMD_BLOCK_STATUS)
+			reply_block_status(c, j, rc);
+		else
+			simple_reply(c, j->req.handle, rc, NULL, 0);
+	}
+	free(j->buf);
+	free(j);
+	/* Reading had paused at the in-flight limit. */
+	if (was_full && !c->closing && c->stage == ST_REQ_HEADER && !c->receiving && !c->got)
+		expect(c, ST_REQ_HEADER, c->small, NBD_REQUEST_LEN);
+	conn_maybe_free(c);
+}
+
+static int check_request(struct nbd_conn *c, const struct nbd_request *r)
+{
+	uint64_t size = bs_volume_size(c->vol);
+	bool write = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM ||
+		     r->type == NBD_CMD_WRITE_ZEROES;
+	if (write && c->s->p.read_only)
+		return -EPERM;
+	if (r->type == NBD_CMD_FLUSH || r->type == NBD_CMD_DISC)
+		return 0;
+	if (r->offset > size || r->len > size - r->offset)
+		return r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES ? -ENOSPC
+										   : -EINVAL;
+	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) && !r->len)
+		return -EINVAL;
+	if (r->offset % 512 || r->len % 512)
+		return -EINVAL;
+	if (r->type == NBD_CMD_BLOCK_STATUS && !c->allocation)
+		return -EINVAL;
+	return 0;
+}
+
+/* A request is complete (header, and data for a write): run it. */
+static void start_request(struct nbd_conn *c, uint8_t *data)
+{
+	struct nbd_request *r = &c->req;
+	c->s->stats.requests++;
+	int rc = check_request(c, r);
+	enum bs_vio_type type;
+	switch (r->type) {
+	case NBD_CMD_READ: type = BS_VIO_READ; break;
+	case NBD_CMD_WRITE: type = BS_VIO_WRITE; break;
+	case NBD_CMD_TRIM: type = BS_VIO_DISCARD; break;
+	case NBD_CMD_WRITE_ZEROES: type = BS_VIO_WRITE_ZEROES; break;
+	case NBD_CMD_FLUSH: type = BS_VIO_FLUSH; break;
+	case NBD_CMD_BLOCK_STATUS: type = BS_VIO_MAP; break;
+	case NBD_CMD_CACHE:
+		free(data);
+		simple_reply(c, r->handle, rc, NULL, 0);
+		return;
+	default:
+		free(data);
+		simple_reply(c, r->handle, -EINVAL, NULL, 0);
+		return;
+	}
+	struct nbd_job *j = calloc(1, sizeof(*j));
+	if (!rc && !j)
+		rc = -ENOMEM;
+	uint32_t len = r->len;
+	if (!rc && type == BS_VIO_MAP) {
+		/* At most 1024 objects' worth per answer (the client asks
+		 * again for the rest). */
+		uint64_t cap = 1024ull * bs_volume_object_size(c->vol) -
+			       r->offset % bs_volume_object_size(c->vol);
+		if (len > cap)
+			len = (uint32_t)cap;
+		j->buf = calloc(1, 1024);
+		rc = j->buf ? 0 : -ENOMEM;
+	}
+	if (!rc && type == BS_VIO_READ && posix_memalign((void **)&j->buf, 4096, r->len))
+		rc = -ENOMEM;
+	if (rc) {
+		if (j)
+			free(j->buf);
+		free(j);
+		free(data);
+		if (r->type == NBD_CMD_READ && c->structured)
+			error_chunk(c, r->handle, rc);
+		else
+			simple_reply(c, r->handle, rc, NULL, 0);
+		return;
+	}
+	if (type == BS_VIO_WRITE)
+		j->buf = data;
+	else
+		free(data);
+	j->c = c;
+	j->req = *r;
+	j->req.len = len;
+	j->vio = (struct bs_vio){ .type = type, .offset = r->offset, .len = len, .buf = j->buf,
+				  .done = job_done };
+	c->inflight++;
+	bs_volume_submit(c->vol, &j->vio);
+}
+
+/* --- the stage machine ------------------------------------------------------------- */
+
+static void handle_stage(struct nbd_conn *c)
+{
+	switch (c->stage) {
+	case ST_CLIENT_FLAGS: {
+		uint32_t f = (uint32_t)c->small[0] << 24 | (uint32_t)c->small[1] << 16 |
+			     (uint32_t)c->small[2] << 8 | c->small[3];
+		if (!(f & NBD_FLAG_C_FIXED_NEWSTYLE) || f & ~3u) {
+			conn_bad(c, "client flags without fixed newstyle, or unknown ones");
+			return;
+		}
+		c->no_zeroes = f & NBD_FLAG_C_NO_ZEROES;
+		expect(c, ST_OPT_HEADER, c->small, 16);
+		return;
+	}
+	case ST_OPT_HEADER:
+		if (nbd_opt_header_decode(c->small, &c->opt)) {
+			conn_bad(c, "an option without IHAVEOPT");
+			return;
+		}
+		if (c->opt.len > NBD_OPTION_MAX) {
+			conn_bad(c, "an option longer than 64 KiB");
+			return;
+		}
+		c->data = c->opt.len ? malloc(c->opt.len) : NULL;
+		if (c->opt.len && !c->data) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		expect(c, ST_OPT_DATA, c->data, c->opt.len);
+		return;
+	case ST_OPT_DATA:
+		handle_option(c);
+		return;
+	case ST_REQ_HEADER:
+		if (nbd_request_decode(c->small, &c->req)) {
+			conn_bad(c, "a request without the request magic");
+			return;
+		}
+		if (c->req.type == NBD_CMD_DISC) {
+			conn_close(c, "the client disconnected");
+			return;
+		}
+		if (c->req.type == NBD_CMD_WRITE) {
+			if (c->req.len > c->s->p.max_request) {
+				conn_bad(c, "a write longer than the maximum request");
+				return;
+			}
+			if (posix_memalign((void **)&c->data, 4096, c->req.len ? c->req.len : 4096)) {
+				conn_close(c, "out of memory");
+				return;
+			}
+			expect(c, ST_REQ_DATA, c->data, c->req.len);
+			return;
+		}
+		if (c->req.len > c->s->p.max_request && c->req.type == NBD_CMD_READ) {
+			simple_reply(c, c->req.handle, -EINVAL, NULL, 0);
+		} else {
+			start_request(c, NULL);
+		}
+		break;
+	case ST_REQ_DATA: {
+		uint8_t *data = c->data;
+		c->data = NULL;
+		start_request(c, data);
+		break;
+	}
+	}
+	/* The next request, unless at the in-flight limit (job_done resumes). */
+	c->stage = ST_REQ_HEADER;
+	c->got = 0;
+	if (!c->closing && c->inflight < c->s->p.max_inflight)
+		expect(c, ST_REQ_HEADER, c->small, NBD_REQUEST_LEN);
+}
+
+/* --- accepting --------------------------------------------------------------------- */
+
+static void listener_arm(struct nbd_listener *l);
+
+static void accept_done(struct io_op *op, int res)
+{
+	struct nbd_listener *l = op->ctx;
+	struct nbd_server *s = l->s;
+	l->armed = false;
+	if (s->stopping) {
+		if (res >= 0)
+			close(res);
+		return;
+	}
+	if (res < 0) {
+		LOG_WARN("nbd: accept failed: %s", strerror(-res));
+		listener_arm(l);
+		return;
+	}
+	struct nbd_conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(res);
+		listener_arm(l);
+		return;
+	}
+	int one = 1;
+	setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* not for Unix sockets */
+	c->s = s;
+	c->fd = res;
+	if (op->addr.ss_family == AF_UNIX)
+		snprintf(c->peer, sizeof(c->peer), "unix#%d", res);
+	else
+		io_addr_str(&op->addr, c->peer, sizeof(c->peer));
+	list_init(&c->sendq);
+	list_add_tail(&s->conns, &c->node);
+	s->stats.connections++;
+	s->stats.open++;
+	io_timer_init(&c->deadline, deadline_fire, c);
+	io_timer_arm(s->loop, &c->deadline, IO_MS(s->p.handshake_timeout_ms));
+	uint8_t g[18];
+	conn_send(c, g, nbd_put_greeting(g, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES), NULL, 0);
+	expect(c, ST_CLIENT_FLAGS, c->small, 4);
+	listener_arm(l);
+}
+
+static void listener_arm(struct nbd_listener *l)
+{
+	l->armed = true;
+	l->accept.ctx = l;
+	l->accept.done = accept_done;
+	io_accept(l->s->loop, &l->accept, l->fd);
+}
+
+int nbd_server_create(struct io_loop *loop, struct bs_client *client,
+		      const struct nbd_params *p, struct nbd_server **out)
+{
+	struct nbd_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->loop = loop;
+	s->client = client;
+	s->p = *p;
+	if (!s->p.handshake_timeout_ms)
+		s->p.handshake_timeout_ms = 10000;
+	if (!s->p.max_request)
+		s->p.max_request = 32u << 20;
+	if (!s->p.max_inflight)
+		s->p.max_inflight = 64;
+	list_init(&s->conns);
+	*out = s;
+	return 0;
+}
+
+static int add_listener(struct nbd_server *s, int fd)
+{
+	if (s->n_listeners == NBD_LISTENERS_MAX) {
+		close(fd);
+		return -ENOSPC;
+	}
+	struct nbd_listener *l = &s->listeners[s->n_listeners++];
+	l->s = s;
+	l->fd = fd;
+	listener_arm(l);
+	return 0;
+}
+
+int nbd_server_listen_tcp(struct nbd_server *s, const char *host, uint16_t port,
+			  uint16_t *port_out)
+{
+	int fd;
+	int rc = io_listen(s->loop, host, port, &fd, port_out);
+	return rc ? rc : add_listener(s, fd);
+}
+
+int nbd_server_listen_unix(struct nbd_server *s, const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 128)) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return add_listener(s, fd);
+}
+
+static bool server_idle(void *arg)
+{
+	struct nbd_server *s = arg;
+	for (int i = 0; i < s->n_listeners; i++)
+		if (s->listeners[i].armed)
+			return false;
+	return list_empty(&s->conns);
+}
+
+void nbd_server_destroy(struct nbd_server *s)
+{
+	if (!s)
+		return;
+	s->stopping = true;
+	for (int i = 0; i < s->n_listeners; i++)
+		if (s->listeners[i].armed)
+			io_cancel(s->loop, &s->listeners[i].accept);
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &s->conns) {
+		struct nbd_conn *c = list_entry(pos, struct nbd_conn, node);
+		conn_close(c, "the server stops");
+		conn_maybe_free(c);
+	}
+	io_loop_run_until(s->loop, server_idle, s);
+	for (int i = 0; i < s->n_listeners; i++)
+		close(s->listeners[i].fd);
+	free(s);
+}
+
+void nbd_server_stats(const struct nbd_server *s, struct nbd_server_stats *out)
+{
+	*out = s->stats;
+}

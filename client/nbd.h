@@ -1,0 +1,44 @@
+/* basalt-nbd's server: exports Basalt volumes over the NBD protocol
+ * (fixed newstyle handshake; OPT_GO/INFO/LIST/ABORT, structured replies,
+ * base:allocation block status; READ, WRITE, FLUSH, TRIM, WRITE_ZEROES,
+ * CACHE, BLOCK_STATUS, DISC) on TCP and Unix sockets, every connection on
+ * one io_uring loop beside the libbasalt client. Export name = volume
+ * name. Requests of one connection run in parallel and are answered as
+ * they finish. */
+#ifndef BASALT_CLIENT_NBD_H
+#define BASALT_CLIENT_NBD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/io/loop.h"
+#include "libbasalt.h"
+
+struct nbd_server;
+
+struct nbd_params {
+	bool read_only;		     /* every export read-only */
+	uint64_t handshake_timeout_ms; /* to reach transmission; default 10 s */
+	uint32_t max_request;	     /* bytes; default 32 MiB */
+	uint32_t max_inflight;	     /* requests per connection; default 64 */
+};
+
+/* A server on LOOP serving volumes through CLIENT (both borrowed). */
+int nbd_server_create(struct io_loop *loop, struct bs_client *client,
+		      const struct nbd_params *p, struct nbd_server **out);
+/* Listens on HOST:PORT (PORT 0 picks one, reported in *PORT_OUT). */
+int nbd_server_listen_tcp(struct nbd_server *s, const char *host, uint16_t port,
+			  uint16_t *port_out);
+/* Listens on a Unix socket at PATH (replacing a stale socket file). */
+int nbd_server_listen_unix(struct nbd_server *s, const char *path);
+/* Closes the listeners and every connection (requests in flight are
+ * answered first), then frees S; runs LOOP until that is done. */
+void nbd_server_destroy(struct nbd_server *s);
+
+struct nbd_server_stats {
+	uint64_t connections, requests, errors, bad_clients;
+	uint32_t open;
+};
+void nbd_server_stats(const struct nbd_server *s, struct nbd_server_stats *out);
+
+#endif

@@ -1,0 +1,131 @@
+/* basalt-nbd: serves Basalt volumes over NBD until SIGTERM or SIGINT.
+ *
+ *   basalt-nbd [-c CONF] [--keyring PATH] [--name ENTITY]
+ *              [--listen HOST:PORT]... [--socket PATH]... [--read-only]
+ *              [--log-file PATH]
+ *
+ * Export name = volume name (qemu: nbd://HOST:PORT/VOLUME). Without
+ * --listen or --socket it listens on 127.0.0.1:10809, NBD's port. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/libbasalt.h"
+#include "client/nbd.h"
+#include "common/config.h"
+#include "common/daemon.h"
+#include "common/keyring.h"
+#include "common/log.h"
+
+static const char usage_text[] =
+	"usage: basalt-nbd [-c CONF] [--keyring PATH] [--name ENTITY]\n"
+	"                  [--listen HOST:PORT]... [--socket PATH]... [--read-only]\n"
+	"                  [--log-file PATH]\n"
+	"Serves the cluster's volumes over NBD (export name = volume name), until\n"
+	"SIGTERM or SIGINT. Default: --listen 127.0.0.1:10809.\n"
+	"  -c CONF            config (or BASALT_CONF)\n"
+	"  --keyring PATH     keyring (default: keyring = in [global], or beside CONF)\n"
+	"  --name ENTITY      the key to use (default client.admin)\n"
+	"  --listen HOST:PORT a TCP address to listen on (repeatable)\n"
+	"  --socket PATH      a Unix socket to listen on (repeatable)\n"
+	"  --read-only        every export read-only\n"
+	"  --log-file PATH    log there instead of stderr\n";
+
+#define LISTEN_MAX 8
+
+static int fail(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "basalt-nbd: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf = NULL, *keyring = NULL, *name = "client.admin", *log_file = NULL;
+	const char *tcp[LISTEN_MAX], *unix_paths[LISTEN_MAX];
+	int n_tcp = 0, n_unix = 0;
+	struct nbd_params np = { 0 };
+	static const struct option opts[] = {
+		{ "keyring", required_argument, NULL, 'k' }, { "name", required_argument, NULL, 'n' },
+		{ "listen", required_argument, NULL, 'L' },  { "socket", required_argument, NULL, 'S' },
+		{ "read-only", no_argument, NULL, 'r' },     { "log-file", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },	     { NULL, 0, NULL, 0 },
+	};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': conf = optarg; break;
+		case 'k': keyring = optarg; break;
+		case 'n': name = optarg; break;
+		case 'L':
+			if (n_tcp == LISTEN_MAX)
+				return fail("at most %s listen addresses", "8");
+			tcp[n_tcp++] = optarg;
+			break;
+		case 'S':
+			if (n_unix == LISTEN_MAX)
+				return fail("at most %s sockets", "8");
+			unix_paths[n_unix++] = optarg;
+			break;
+		case 'r': np.read_only = true; break;
+		case 'l': log_file = optarg; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: fputs(usage_text, stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	if (!n_tcp && !n_unix)
+		tcp[n_tcp++] = "127.0.0.1:10809";
+	log_init("nbd");
+	if (log_file && log_set_file(log_file))
+		return fail("cannot open log file %s", log_file);
+	conf = cfg_pick_path(conf);
+	if (!conf)
+		return fail("%s", "no config: give -c CONF or set BASALT_CONF");
+	struct cfg *cfg;
+	char why[512], kr_path[4096];
+	if (cfg_load(conf, &cfg, why, sizeof(why)))
+		return fail("%s", why);
+	keyring_path_for_config(cfg, keyring, conf, kr_path, sizeof(kr_path));
+	struct io_loop *loop;
+	if (io_loop_create_uring(NULL, &loop))
+		return fail("%s", "cannot set up io_uring");
+	struct bs_client_params cp = { .entity = name, .keyring = kr_path };
+	struct bs_client *client;
+	if (bs_client_create(loop, cfg, &cp, &client, why, sizeof(why)))
+		return fail("%s", why);
+	struct nbd_server *srv;
+	int rc = nbd_server_create(loop, client, &np, &srv);
+	for (int i = 0; !rc && i < n_tcp; i++) {
+		char host[256];
+		uint16_t port;
+		if (cfg_parse_hostport(tcp[i], host, sizeof(host), &port)) {
+			fail("--listen takes HOST:PORT, got '%s'", tcp[i]);
+			rc = -1;
+		} else if ((rc = nbd_server_listen_tcp(srv, host, port, NULL))) {
+			fail("cannot listen on %s", tcp[i]);
+		} else {
+			LOG_INFO("listening on %s", tcp[i]);
+		}
+	}
+	for (int i = 0; !rc && i < n_unix; i++) {
+		if ((rc = nbd_server_listen_unix(srv, unix_paths[i])))
+			fail("cannot listen on the Unix socket %s", unix_paths[i]);
+		else
+			LOG_INFO("listening on %s", unix_paths[i]);
+	}
+	if (!rc)
+		rc = daemon_run(loop);
+	LOG_INFO("stopping");
+	nbd_server_destroy(srv);
+	bs_client_destroy(client);
+	io_loop_destroy(loop);
+	cfg_free(cfg);
+	return rc ? 1 : 0;
+}
