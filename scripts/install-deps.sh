@@ -9,8 +9,8 @@ packages=(
 	# libraries
 	liburing-dev libisal-dev libssl-dev libfuse3-dev libcmocka-dev
 	libinih-dev libcurl4-openssl-dev
-	# test tools
-	python3 iproute2 procps util-linux fio
+	# test tools (NBD clients: qemu-img/qemu-io, nbdinfo/nbdcopy, nbdfuse)
+	python3 iproute2 procps util-linux fio qemu-utils libnbd-bin nbdfuse fuse3 e2fsprogs
 )
 
 missing=()
