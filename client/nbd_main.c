@@ -2,7 +2,7 @@
  *
  *   basalt-nbd [-c CONF] [--keyring PATH] [--name ENTITY]
  *              [--listen HOST:PORT]... [--socket PATH]... [--read-only]
- *              [--log-file PATH]
+ *              [--handshake-timeout MS] [--log-file PATH]
  *
  * Export name = volume name (qemu: nbd://HOST:PORT/VOLUME). Without
  * --listen or --socket it listens on 127.0.0.1:10809, NBD's port. */
@@ -21,7 +21,7 @@
 static const char usage_text[] =
 	"usage: basalt-nbd [-c CONF] [--keyring PATH] [--name ENTITY]\n"
 	"                  [--listen HOST:PORT]... [--socket PATH]... [--read-only]\n"
-	"                  [--log-file PATH]\n"
+	"                  [--handshake-timeout MS] [--log-file PATH]\n"
 	"Serves the cluster's volumes over NBD (export name = volume name), until\n"
 	"SIGTERM or SIGINT. Default: --listen 127.0.0.1:10809.\n"
 	"  -c CONF            config (or BASALT_CONF)\n"
@@ -30,6 +30,7 @@ static const char usage_text[] =
 	"  --listen HOST:PORT a TCP address to listen on (repeatable)\n"
 	"  --socket PATH      a Unix socket to listen on (repeatable)\n"
 	"  --read-only        every export read-only\n"
+	"  --handshake-timeout MS  a client must choose an export by then (10000)\n"
 	"  --log-file PATH    log there instead of stderr\n";
 
 #define LISTEN_MAX 8
@@ -52,6 +53,7 @@ int main(int argc, char **argv)
 		{ "keyring", required_argument, NULL, 'k' }, { "name", required_argument, NULL, 'n' },
 		{ "listen", required_argument, NULL, 'L' },  { "socket", required_argument, NULL, 'S' },
 		{ "read-only", no_argument, NULL, 'r' },     { "log-file", required_argument, NULL, 'l' },
+		{ "handshake-timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },	     { NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -71,6 +73,7 @@ int main(int argc, char **argv)
 			unix_paths[n_unix++] = optarg;
 			break;
 		case 'r': np.read_only = true; break;
+		case 't': np.handshake_timeout_ms = strtoull(optarg, NULL, 10); break;
 		case 'l': log_file = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;

@@ -10,7 +10,11 @@
 #    clean + remount and compare;
 #  - fio's nbd engine with verify=crc32c at QD1 and QD32;
 #  - TRIM of everything: the cluster's usage drops at once;
-#  - the Unix socket, and a read-only server refusing writes.
+#  - the Unix socket, and a read-only server refusing writes;
+#  - bad input (nbd_bad_input.py): malformed handshakes and options, names
+#    too long, unknown options and commands, requests out of range,
+#    misaligned or oversized, clients that vanish half way: each gets the
+#    protocol's error or a closed connection, and the server goes on.
 #   nbd_clients.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: nbd_clients.sh BUILD_DIR}" && pwd)
@@ -141,4 +145,13 @@ if qemu-io -f raw "$uri" -c "write 0 4096" >"$dir/ro" 2>&1 && ! grep -qi "error\
 fi
 qemu-io -f raw -r "$uri" -c "read -P 0 0 4096" >/dev/null || fail "read from a read-only export"
 echo "read-only: advertised, writes refused, reads served"
+
+kill "${pid[ro]}"
+wait "${pid[ro]}" || true
+unset 'pid[ro]'
+nbd_start bad --listen "127.0.0.1:$port" --handshake-timeout 2000
+python3 "$(dirname "$0")/nbd_bad_input.py" 127.0.0.1 "$port" small $((1 << 20)) ||
+	fail "bad input (server log: $(tail -5 "$dir/bad.log"))"
+kill -0 "${pid[bad]}" || fail "basalt-nbd died"
+grep -q "closing the connection" "$dir/bad.log" || fail "no reason logged for closed connections"
 echo PASS

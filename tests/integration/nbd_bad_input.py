@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""nbd_bad_input.py HOST PORT VOLUME SIZE: what a broken or hostile NBD
+client gets from basalt-nbd. Each case opens its own connection; the
+server must answer with the protocol's error or close that connection,
+and go on serving the others (checked by a good round trip after every
+case). Exits non-zero with the first case that went wrong."""
+import socket
+import struct
+import sys
+import time
+
+HOST, PORT, VOLUME, SIZE = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), int(sys.argv[4])
+IHAVEOPT = 0x49484156454F5054
+REP_MAGIC = 0x3E889045565A9
+REQ_MAGIC = 0x25609513
+SIMPLE_MAGIC = 0x67446698
+ERR_UNSUP, ERR_POLICY, ERR_INVALID, ERR_UNKNOWN = 2**31 + 1, 2**31 + 2, 2**31 + 3, 2**31 + 6
+OPT_EXPORT_NAME, OPT_GO, OPT_STARTTLS = 1, 7, 5
+EINVAL, ENOSPC = 22, 28
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        chunk = s.recv(n - len(b))
+        if not chunk:
+            raise EOFError("closed")
+        b += chunk
+    return b
+
+
+def connect(flags=3):
+    s = socket.create_connection((HOST, PORT), timeout=10)
+    g = recv_exact(s, 18)
+    magic, opt, hflags = struct.unpack(">QQH", g)
+    if magic != 0x4E42444D41474943 or opt != IHAVEOPT:
+        fail("bad greeting")
+    if flags is not None:
+        s.sendall(struct.pack(">I", flags))
+    return s
+
+
+def send_opt(s, opt, data):
+    s.sendall(struct.pack(">QII", IHAVEOPT, opt, len(data)) + data)
+
+
+def opt_reply(s):
+    magic, opt, rtype, length = struct.unpack(">QIII", recv_exact(s, 20))
+    if magic != REP_MAGIC:
+        fail("bad option reply magic")
+    return rtype, recv_exact(s, length)
+
+
+def go_data(name, infos=()):
+    return struct.pack(">I", len(name)) + name + struct.pack(">H", len(infos)) + b"".join(
+        struct.pack(">H", i) for i in infos)
+
+
+def go(s, name=VOLUME):
+    send_opt(s, OPT_GO, go_data(name))
+    while True:
+        rtype, _ = opt_reply(s)
+        if rtype == 1:
+            return
+        if rtype != 3:
+            fail("GO refused: %x" % rtype)
+
+
+def closed(s, what):
+    s.settimeout(10)
+    try:
+        while s.recv(4096):
+            pass
+    except (ConnectionResetError, EOFError):
+        pass
+    except socket.timeout:
+        fail(what + ": the connection stayed open")
+    s.close()
+
+
+def request(s, cmd, offset, length, flags=0, data=b"", handle=7):
+    s.sendall(struct.pack(">IHHQQI", REQ_MAGIC, flags, cmd, handle, offset, length) + data)
+
+
+def simple_reply(s, handle=7):
+    magic, err, h = struct.unpack(">IIQ", recv_exact(s, 16))
+    if magic != SIMPLE_MAGIC or h != handle:
+        fail("bad simple reply")
+    return err
+
+
+def good_round_trip():
+    s = connect()
+    go(s)
+    request(s, 1, 0, 4096, data=b"\x5a" * 4096)
+    if simple_reply(s):
+        fail("good write failed")
+    request(s, 0, 0, 4096)
+    if simple_reply(s) or recv_exact(s, 4096) != b"\x5a" * 4096:
+        fail("good read failed")
+    request(s, 2, 0, 0)  # DISC
+    s.close()
+
+
+def expect_opt_error(data_fn, want, what):
+    s = connect()
+    data_fn(s)
+    rtype, _ = opt_reply(s)
+    if rtype != want:
+        fail("%s: reply %x, wanted %x" % (what, rtype, want))
+    go(s)  # the connection goes on
+    s.close()
+
+
+cases = 0
+
+
+def case(fn):
+    global cases
+    fn()
+    good_round_trip()
+    cases += 1
+
+
+# Handshake.
+case(lambda: closed(connect(flags=0), "client flags without FIXED_NEWSTYLE"))
+case(lambda: closed(connect(flags=0x80), "unknown client flags"))
+def bad_magic():
+    s = connect()
+    s.sendall(struct.pack(">QII", 0x1234, OPT_GO, 0))
+    closed(s, "option without IHAVEOPT")
+case(bad_magic)
+def huge_option():
+    s = connect()
+    s.sendall(struct.pack(">QII", IHAVEOPT, OPT_GO, 1 << 20))
+    closed(s, "an option of 1 MiB")
+case(huge_option)
+case(lambda: expect_opt_error(lambda s: send_opt(s, OPT_GO, struct.pack(">I", 100) + b"x" * 10),
+                              ERR_INVALID, "GO whose name length overruns"))
+case(lambda: expect_opt_error(lambda s: send_opt(s, OPT_GO, go_data(b"x" * 5000)),
+                              ERR_INVALID, "a 5000-byte name"))
+case(lambda: expect_opt_error(lambda s: send_opt(s, 99, b"abc"), ERR_UNSUP, "unknown option"))
+case(lambda: expect_opt_error(lambda s: send_opt(s, OPT_STARTTLS, b""), ERR_POLICY, "STARTTLS"))
+case(lambda: expect_opt_error(lambda s: send_opt(s, OPT_GO, go_data(b"nope")), ERR_UNKNOWN,
+                              "a volume that does not exist"))
+case(lambda: expect_opt_error(lambda s: send_opt(s, OPT_GO, go_data(VOLUME + b"@snap")),
+                              ERR_UNKNOWN, "a snapshot export"))
+case(lambda: expect_opt_error(lambda s: send_opt(s, 8, b"x"), ERR_INVALID,
+                              "STRUCTURED_REPLY with data"))
+def export_name_missing():
+    s = connect()
+    send_opt(s, OPT_EXPORT_NAME, b"nope")
+    closed(s, "EXPORT_NAME of a missing volume")
+case(export_name_missing)
+def silent():
+    s = connect(flags=None)  # says nothing: the handshake timeout ends it
+    t0 = time.time()
+    closed(s, "a silent client")
+    if time.time() - t0 > 9:
+        fail("the handshake timeout did not fire")
+case(silent)
+
+# Transmission.
+def transmission_errors():
+    s = connect()
+    go(s)
+    for what, cmd, off, length, data, want in (
+            ("read beyond the end", 0, SIZE - 512, 1024, b"", EINVAL),
+            ("write beyond the end", 1, SIZE, 4096, b"\0" * 4096, ENOSPC),
+            ("unaligned read", 0, 100, 512, b"", EINVAL),
+            ("unaligned write", 1, 0, 100, b"\0" * 100, EINVAL),
+            ("zero-length read", 0, 0, 0, b"", EINVAL),
+            ("unknown command", 99, 0, 512, b"", EINVAL),
+            ("a read over 32 MiB", 0, 0, 64 << 20, b"", EINVAL),
+            ("block status without its context", 7, 0, 4096, b"", EINVAL),
+            ("trim beyond the end", 4, SIZE, 4096, b"", EINVAL)):
+        request(s, cmd, off, length, data=data)
+        err = simple_reply(s)
+        if err != want:
+            fail("%s: error %d, wanted %d" % (what, err, want))
+    request(s, 2, 0, 0)
+    s.close()
+case(transmission_errors)
+def bad_request_magic():
+    s = connect()
+    go(s)
+    s.sendall(struct.pack(">IHHQQI", 0xDEADBEEF, 0, 0, 1, 0, 512))
+    closed(s, "a request without the magic")
+case(bad_request_magic)
+def oversize_write():
+    s = connect()
+    go(s)
+    s.sendall(struct.pack(">IHHQQI", REQ_MAGIC, 0, 1, 1, 0, 64 << 20))
+    closed(s, "a 64 MiB write")
+case(oversize_write)
+def cut_mid_request():
+    s = connect()
+    go(s)
+    s.sendall(struct.pack(">IHHQQI", REQ_MAGIC, 0, 1, 1, 0, 4096) + b"x" * 100)
+    s.close()  # gone half way through a write's data
+case(cut_mid_request)
+def cut_mid_handshake():
+    s = connect()
+    s.sendall(struct.pack(">QI", IHAVEOPT, OPT_GO)[:10])
+    s.close()
+case(cut_mid_handshake)
+print("nbd bad input: %d cases answered or closed, the server served a good client after each"
+      % cases)
