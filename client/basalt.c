@@ -602,8 +602,9 @@ static const struct map_volume *volume_by_inode(const struct cluster_map *m, uin
 	return NULL;
 }
 
+/* USED: the volume's objects and bytes written, when known. */
 static void print_volume(const struct cluster_map *m, const struct map_volume *v, bool json,
-			 bool first, bool detail)
+			 bool first, bool detail, const uint64_t *used)
 {
 	const struct map_volume *parent = v->parent_inode ? volume_by_inode(m, v->parent_inode) : NULL;
 	const char *psnap = "";
@@ -632,17 +633,86 @@ static void print_volume(const struct cluster_map *m, const struct map_volume *v
 			json_str(v->snaps[k].name);
 			printf(", \"size\": %" PRIu64 "}", v->snaps[k].size);
 		}
-		printf("]}");
+		printf("]");
+		if (used)
+			printf(", \"objects\": %" PRIu64 ", \"used_bytes\": %" PRIu64, used[0], used[1]);
+		else if (detail)
+			printf(", \"objects\": null, \"used_bytes\": null");
+		printf("}");
 		return;
 	}
-	printf("%-20s %10.1f GiB  pool %-12s %u snapshots", v->name, v->size / 1073741824.0,
+	char sz[32];
+	printf("%-20s %12s  pool %-12s %u snapshots", v->name, cfg_format_size(v->size, sz, sizeof(sz)),
 	       pool_name_of(m, v->pool), v->n_snaps);
 	if (parent)
 		printf("  clone of %s@%s", parent->name, psnap);
 	printf("\n");
+	if (used)
+		printf("  used: %" PRIu64 " objects, %s written\n", used[0],
+		       cfg_format_size(used[1], sz, sizeof(sz)));
+	else if (detail)
+		printf("  used: unknown\n");
 	for (uint32_t k = 0; detail && k < v->n_snaps; k++)
-		printf("  @%-18s id %-4u %10.1f GiB\n", v->snaps[k].name, v->snaps[k].id,
-		       v->snaps[k].size / 1073741824.0);
+		printf("  @%-18s id %-4u %12s\n", v->snaps[k].name, v->snaps[k].id,
+		       cfg_format_size(v->snaps[k].size, sz, sizeof(sz)));
+}
+
+/* The objects of a volume, from every OSD's listing of its pool. */
+struct vol_objects {
+	uint64_t inode, min_index;
+	struct bs_op *ops;
+	size_t n, cap;
+	uint64_t bytes;
+};
+
+static int vol_object_cb(const struct object_id *oid, uint64_t version, uint64_t size, void *arg)
+{
+	struct vol_objects *l = arg;
+	(void)version;
+	if (oid->inode != l->inode || oid->index < l->min_index)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		struct bs_op *ops = realloc(l->ops, cap * sizeof(*ops));
+		if (!ops)
+			return -ENOMEM;
+		l->ops = ops;
+		l->cap = cap;
+	}
+	l->ops[l->n++] = (struct bs_op){ .type = BS_DELETE, .oid = *oid };
+	l->bytes += size;
+	return 0;
+}
+
+static int vol_list(struct cli *c, const char *pool, uint64_t inode, uint64_t min_index,
+		    struct vol_objects *out, char *why, size_t cap)
+{
+	*out = (struct vol_objects){ .inode = inode, .min_index = min_index };
+	return monc_object_list(c->mc, pool, vol_object_cb, out, why, cap);
+}
+
+/* Deletes the objects of INODE from index MIN_INDEX on, 32 at a time:
+ * their blocks are free when this returns 0. */
+static int vol_free(struct cli *c, const char *pool, uint64_t inode, uint64_t min_index)
+{
+	char why[256];
+	struct vol_objects l;
+	if (vol_list(c, pool, inode, min_index, &l, why, sizeof(why))) {
+		free(l.ops);
+		return die("cannot list the volume's objects: %s", why);
+	}
+	if (!c->io && bs_sync_open(c->cfg, &c->data, &c->io, why, sizeof(why))) {
+		free(l.ops);
+		return die("%s", why);
+	}
+	size_t failed = l.n ? bs_sync_ops(c->io, l.ops, l.n, 32, NULL) : 0;
+	free(l.ops);
+	if (failed)
+		return die("%zu of %zu objects could not be deleted", failed, l.n);
+	if (!c->json)
+		printf("freed %zu objects (%s written)\n", l.n,
+		       cfg_format_size(l.bytes, (char[32]){ 0 }, 32));
+	return 0;
 }
 
 static int cmd_volume_show(struct cli *c, const char *name)
@@ -655,17 +725,25 @@ static int cmd_volume_show(struct cli *c, const char *name)
 	int rc = 0;
 	if (name) {
 		const struct map_volume *v = map_volume_by_name(&m, name);
-		if (v)
-			print_volume(&m, v, c->json, true, true);
-		else
+		struct vol_objects l = { 0 };
+		char why[256];
+		if (v && vol_list(c, pool_name_of(&m, v->pool), v->inode, 0, &l, why, sizeof(why))) {
+			/* What the map says is still worth showing. */
+			fprintf(stderr, "basalt: warning: space used is unknown: %s\n", why);
+			print_volume(&m, v, c->json, true, true, NULL);
+		} else if (v) {
+			print_volume(&m, v, c->json, true, true, (uint64_t[]){ l.n, l.bytes });
+		} else {
 			rc = die("volume '%s' does not exist", name);
-		if (v && c->json)
+		}
+		if (v && !rc && c->json)
 			printf("\n");
+		free(l.ops);
 	} else {
 		if (c->json)
 			printf("[");
 		for (uint32_t i = 0; i < m.n_volumes; i++)
-			print_volume(&m, &m.volumes[i], c->json, i == 0, false);
+			print_volume(&m, &m.volumes[i], c->json, i == 0, false, NULL);
 		if (c->json)
 			printf("]\n");
 	}
@@ -678,6 +756,77 @@ static int copy_name(char *dst, size_t cap, const char *src)
 	if (strlen(src) >= cap)
 		return die("name too long: '%s'", src);
 	snprintf(dst, cap, "%s", src);
+	return 0;
+}
+
+/* Frees every block of the volume, then removes it from the map: cut
+ * short, the volume is still there and running rm again finishes, so
+ * no block is ever left behind without a name. The map's own refusals
+ * (snapshots left) are checked first, so nothing is freed for nothing. */
+static int volume_rm(struct cli *c, const char *name)
+{
+	struct cluster_map m;
+	bool stale;
+	char leader[64], pool[MAP_NAME_MAX], why[256];
+	struct map_cmd cmd = { .type = MAP_CMD_VOLUME_RM };
+	if (copy_name(cmd.name, sizeof(cmd.name), name) ||
+	    get_map(c, &m, &stale, leader, sizeof(leader)))
+		return 1;
+	const struct map_volume *v = map_volume_by_name(&m, name);
+	uint64_t inode = v ? v->inode : 0;
+	snprintf(pool, sizeof(pool), "%s", v ? pool_name_of(&m, v->pool) : "");
+	int rc = map_check(&m, &cmd, why, sizeof(why));
+	map_free(&m);
+	if (rc)
+		return die("%s", why);
+	if (vol_free(c, pool, inode, 0))
+		return die("volume '%s' is kept; run the command again to free the rest", name);
+	return run_command(c, &cmd);
+}
+
+/* Shrinking zeroes the tail of the last object kept (so growing again
+ * shows zeros), changes the map (so writers stop at the new end), then
+ * frees every object past the end. Resizing to the size it already has
+ * frees them again: that finishes a shrink that was cut short. A volume
+ * with snapshots keeps them: its snapshots may still read them. */
+static int volume_resize(struct cli *c, const char *name, uint64_t size)
+{
+	struct cluster_map m;
+	bool stale;
+	char leader[64], pool[MAP_NAME_MAX], why[256];
+	if (get_map(c, &m, &stale, leader, sizeof(leader)))
+		return 1;
+	const struct map_volume *v = map_volume_by_name(&m, name);
+	const struct map_pool *p = v ? map_pool_by_id(&m, v->pool) : NULL;
+	uint64_t old = v ? v->size : 0, inode = v ? v->inode : 0, bs = p ? p->block_size : 1;
+	bool exists = v, cut = v && p && size <= old && !v->n_snaps;
+	snprintf(pool, sizeof(pool), "%s", p ? p->name : "");
+	map_free(&m);
+	if (cut && size < old && size % bs) {
+		if (!c->io && bs_sync_open(c->cfg, &c->data, &c->io, why, sizeof(why)))
+			return die("%s", why);
+		struct bs_volume *vol;
+		if (bs_volume_open(bs_sync_client(c->io), name, false, &vol))
+			return die("volume '%s' does not exist", name);
+		uint64_t end = (size / bs + 1) * bs < old ? (size / bs + 1) * bs : old;
+		struct bs_vio z = { .type = BS_VIO_WRITE_ZEROES, .offset = size,
+				    .len = (uint32_t)(end - size) };
+		int rc = size % 512 ? -EINVAL : bs_sync_vio(c->io, vol, &z);
+		bs_volume_close(vol);
+		if (rc)
+			return die(rc == -EINVAL ? "sizes are in 512-byte units"
+						 : "cannot zero the cut-off tail: %s",
+				   strerror(-rc));
+	}
+	struct map_cmd cmd = { .type = MAP_CMD_VOLUME_RESIZE, .value = size };
+	if (copy_name(cmd.name, sizeof(cmd.name), name))
+		return 1;
+	int rc = exists && size == old ? 0 : run_command(c, &cmd);
+	if (rc || !cut)
+		return rc;
+	if (vol_free(c, pool, inode, (size + bs - 1) / bs))
+		return die("the blocks past the end are not all freed; run the command again to "
+			   "free the rest");
 	return 0;
 }
 
@@ -712,11 +861,11 @@ static int cmd_volume(struct cli *c, int argc, char **argv)
 		if (copy_name(cmd.pool_name, sizeof(cmd.pool_name), pool))
 			return 1;
 	} else if (strcmp(sub, "resize") == 0 && argc == 3) {
-		cmd.type = MAP_CMD_VOLUME_RESIZE;
-		if (cfg_parse_size(argv[2], &cmd.value))
+		if (cfg_parse_size(argv[2], &size))
 			return die("expected a size such as 10G, got '%s'", argv[2]);
+		return volume_resize(c, argv[1], size);
 	} else if (strcmp(sub, "rm") == 0 && argc == 2) {
-		cmd.type = MAP_CMD_VOLUME_RM;
+		return volume_rm(c, argv[1]);
 	} else if (strcmp(sub, "rename") == 0 && argc == 3) {
 		cmd.type = MAP_CMD_VOLUME_RENAME;
 		if (copy_name(cmd.new_name, sizeof(cmd.new_name), argv[2]))

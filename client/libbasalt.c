@@ -533,3 +533,58 @@ const struct cluster_map *bs_sync_map(const struct bs_sync *s)
 {
 	return bs_client_map(s->c);
 }
+
+struct many_wait {
+	size_t done, failed, inflight;
+	int *results;
+	struct bs_op *base;
+};
+
+static void many_done(struct bs_op *op, int rc)
+{
+	struct many_wait *w = op->ctx;
+	if (w->results)
+		w->results[op - w->base] = rc;
+	w->done++;
+	w->failed += rc != 0;
+	w->inflight--;
+}
+
+size_t bs_sync_ops(struct bs_sync *s, struct bs_op *ops, size_t n, unsigned qd, int *results)
+{
+	struct many_wait w = { 0, 0, 0, results, ops };
+	size_t next = 0;
+	while (w.done < n) {
+		while (next < n && w.inflight < (qd ? qd : 1)) {
+			ops[next].done = many_done;
+			ops[next].ctx = &w;
+			w.inflight++;
+			bs_submit(s->c, &ops[next++]);
+		}
+		io_loop_run_once(s->loop, -1);
+	}
+	return w.failed;
+}
+
+static void vio_sync_done(struct bs_vio *vio, int rc)
+{
+	struct sync_wait *w = vio->ctx;
+	w->done = true;
+	w->rc = rc;
+}
+
+int bs_sync_vio(struct bs_sync *s, struct bs_volume *v, struct bs_vio *vio)
+{
+	struct sync_wait w = { false, 0 };
+	vio->done = vio_sync_done;
+	vio->ctx = &w;
+	bs_volume_submit(v, vio);
+	while (!w.done)
+		io_loop_run_once(s->loop, -1);
+	return w.rc;
+}
+
+struct bs_client *bs_sync_client(struct bs_sync *s)
+{
+	return s->c;
+}

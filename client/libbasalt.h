@@ -162,6 +162,12 @@ int bs_sync_open(struct cfg *cfg, const struct bs_client_params *p, struct bs_sy
 void bs_sync_close(struct bs_sync *s);
 /* Runs OP to completion (its done and ctx are the wrapper's). */
 int bs_sync_op(struct bs_sync *s, struct bs_op *op);
+/* Runs the N operations of OPS, QD at a time; each op's result in
+ * RESULTS[i] (may be NULL). Returns how many failed. */
+size_t bs_sync_ops(struct bs_sync *s, struct bs_op *ops, size_t n, unsigned qd, int *results);
+/* Runs a volume request to completion. */
+int bs_sync_vio(struct bs_sync *s, struct bs_volume *v, struct bs_vio *vio);
+struct bs_client *bs_sync_client(struct bs_sync *s);
 const struct cluster_map *bs_sync_map(const struct bs_sync *s);
 
 #endif

@@ -332,6 +332,20 @@ int cfg_parse_size(const char *text, uint64_t *out)
 	return cfg_parse_scaled(text, units, out);
 }
 
+const char *cfg_format_size(uint64_t bytes, char *buf, size_t cap)
+{
+	static const char *const names[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	unsigned u = 0;
+	while (u + 1 < sizeof(names) / sizeof(names[0]) && bytes >> (10 * (u + 1)))
+		u++;
+	uint64_t unit = 1ULL << (10 * u);
+	if (bytes % unit == 0)
+		snprintf(buf, cap, "%" PRIu64 " %s", bytes / unit, names[u]);
+	else
+		snprintf(buf, cap, "%.1f %s", (double)bytes / (double)unit, names[u]);
+	return buf;
+}
+
 int cfg_parse_duration_ms(const char *text, uint64_t *out)
 {
 	static const struct cfg_unit units[] = {

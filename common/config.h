@@ -63,6 +63,9 @@ void cfg_for_each_section(const struct cfg *cfg, const char *prefix,
 
 /* Parsers shared with the command line. 0 or -EINVAL. */
 int cfg_parse_size(const char *text, uint64_t *out);
+/* BYTES for people: "256 MiB" when exact, else "2.1 MiB"; "512 B" below
+ * 1 KiB. Returns BUF (32 bytes are always enough). */
+const char *cfg_format_size(uint64_t bytes, char *buf, size_t cap);
 int cfg_parse_duration_ms(const char *text, uint64_t *out);
 /* "host:port" (the last colon splits, so "::1:6789" works): 0, or -EINVAL
  * when the port is not 1-65535 or the host is empty or too long. */

@@ -386,6 +386,10 @@ static void raft_maybe_commit(struct raft *r)
 		if (count >= majority(r)) {
 			r->commit = n;
 			raft_apply_committed(r);
+			/* Followers learn it now, not at the next heartbeat: a
+			 * client of any monitor sees the change a hop later. */
+			if (r->role == RAFT_LEADER)
+				broadcast_append(r);
 			return;
 		}
 	}

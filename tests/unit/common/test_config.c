@@ -186,6 +186,24 @@ static void test_parse_units(void **state)
 	assert_int_equal(cfg_parse_duration_ms("3 weeks", &v), -EINVAL);
 }
 
+static void test_format_size(void **state)
+{
+	(void)state;
+	char b[32];
+	assert_string_equal(cfg_format_size(0, b, sizeof(b)), "0 B");
+	assert_string_equal(cfg_format_size(512, b, sizeof(b)), "512 B");
+	assert_string_equal(cfg_format_size(256 << 20, b, sizeof(b)), "256 MiB");
+	assert_string_equal(cfg_format_size((2 << 20) + 131072, b, sizeof(b)), "2.1 MiB");
+	assert_string_equal(cfg_format_size(3ULL << 40, b, sizeof(b)), "3 TiB");
+	assert_string_equal(cfg_format_size(UINT64_MAX, b, sizeof(b)), "16384.0 PiB");
+	/* Whatever it prints for an exact size parses back to the size. */
+	uint64_t v;
+	cfg_format_size(10ULL << 30, b, sizeof(b));
+	*strchr(b, ' ') = 0;
+	assert_int_equal(cfg_parse_size(strcat(b, "G"), &v), 0);
+	assert_true(v == 10ULL << 30);
+}
+
 static void test_parse_hostport(void **state)
 {
 	(void)state;
@@ -211,6 +229,7 @@ int main(void)
 		cmocka_unit_test(test_file_load_and_missing_file),
 		cmocka_unit_test(test_pick_path),
 		cmocka_unit_test(test_parse_units),
+		cmocka_unit_test(test_format_size),
 		cmocka_unit_test(test_parse_hostport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
