@@ -50,16 +50,18 @@ static const char usage_text[] =
 	"  pool set NAME size|min_size|pg_num VALUE\n"
 	"  volume create NAME --size SIZE [--pool POOL]\n"
 	"                                  a thin volume (pool default rbd), e.g. 10G\n"
-	"  volume ls | volume info NAME    volumes; one with its snapshots\n"
-	"  volume resize NAME SIZE | volume rm NAME | volume rename NAME NEW\n"
+	"  volume ls | volume info NAME    volumes; one with its snapshots and the\n"
+	"                                  space its data uses\n"
+	"  volume resize NAME SIZE         grow, or shrink and free the cut-off blocks\n"
+	"  volume rm NAME                  free every block, then forget the volume\n"
+	"  volume rename NAME NEW\n"
 	"  volume snap create|rm NAME SNAP a snapshot of a volume\n"
 	"  volume clone NAME SNAP NEW      a new volume from a snapshot\n"
 	"  object put POOL OBJ FILE | object get POOL OBJ [FILE] | object rm POOL OBJ\n"
 	"  object stat POOL OBJ | object ls POOL\n"
 	"                                  objects (OBJ is INODE:INDEX in hex, up to\n"
-	"                                  1 MiB, stored in 4 KiB units) on their PG's\n"
-	"                                  primary; pools of size 1 only until\n"
-	"                                  replication is built\n"
+	"                                  1 MiB, stored in 4 KiB units), replicated\n"
+	"                                  like every write\n"
 	"  pg ls POOL | pg map POOL PG     where placement puts a pool's groups:\n"
 	"                                  up (placed) and acting (up) OSDs, primary\n"
 	"  auth add client.NAME [--caps CAPS]\n"
@@ -1266,6 +1268,12 @@ int main(int argc, char **argv)
 	if (optind >= argc) {
 		fputs(usage_text, stderr);
 		return 2;
+	}
+	for (int i = optind; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage_text, stdout); /* `basalt volume --help` too */
+			return 0;
+		}
 	}
 	log_init("basalt");
 	log_set_level(LOG_LEVEL_ERROR);
