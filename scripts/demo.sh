@@ -3,9 +3,10 @@
 # and run a small cluster on this machine: three monitors and three OSDs on
 # loopback (the OSDs on three pretend hosts), a pool keeping three copies,
 # objects written and read back, an OSD killed (writes go on, degraded)
-# and brought back (it recovers what changed), and the monitor leader
-# killed and replaced. Everything it starts it stops. Later stages extend
-# this script: a volume over NBD, FUSE.
+# and brought back (it recovers what changed), a volume served over NBD
+# by basalt-nbd with an ext4 filesystem on it (through nbdfuse, mounted
+# with -o loop), and the monitor leader killed and replaced. Everything
+# it starts it stops. Later stages extend this script: snapshots, FUSE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,12 +14,20 @@ scripts/install-deps.sh
 echo "== building (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build >/dev/null
-echo "   built: build/basalt-mon build/basalt-osd build/basalt"
+echo "   built: build/basalt-mon build/basalt-osd build/basalt build/basalt-nbd"
 
 build=$PWD/build
 dir=$(mktemp -d /tmp/basalt-demo.XXXXXX)
 . tests/integration/cluster_lib.sh
-trap 'cluster_cleanup; rm -rf "$dir"' EXIT
+mnt=$dir/mnt fuse=$dir/fuse
+mkdir -p "$mnt" "$fuse"
+cleanup() {
+	mountpoint -q "$mnt" && umount "$mnt"
+	mountpoint -q "$fuse" && { fusermount3 -u "$fuse" 2>/dev/null || umount -l "$fuse"; }
+	cluster_cleanup
+	rm -rf "$dir"
+}
+trap cleanup EXIT
 step() { printf '\n== %s\n' "$*"; }
 show() { printf '$ basalt %s\n' "$*"; cli "$@" 2>/dev/null | sed 's/^/  /'; }
 wait_osd() { # wait_osd ID up|down
@@ -90,6 +99,42 @@ r=json.load(sys.stdin)['recovery']
 print('  osd.2 restarted; recovery copied %d objects (the 3 that changed while it was away)' % r['recovered_objects'])"
 show status
 
+step "a 1 GiB volume served over NBD, ext4 on it through nbdfuse"
+show volume create vm1 --size 1G --pool rbd
+read -r port < <(free_ports 1)
+"$build/basalt-nbd" -c "$dir/basalt.conf" --log-file "$dir/nbd.log" --listen "127.0.0.1:$port" &
+pid[nbd]=$!
+for _ in $(seq 50); do grep -q "listening on" "$dir/nbd.log" 2>/dev/null && break; sleep 0.1; done
+uri=nbd://127.0.0.1:$port/vm1
+echo "$ basalt-nbd --listen 127.0.0.1:$port"
+echo "$ nbdinfo $uri"
+nbdinfo "$uri" | grep -E "export-size|block_size|can_trim|can_multi_conn" | sed 's/^/  /'
+nbdfuse "$fuse/disk" "$uri" &
+pid[nbdfuse]=$!
+for _ in $(seq 50); do [ -e "$fuse/disk" ] && break; sleep 0.1; done
+echo "$ nbdfuse $fuse/disk $uri; mkfs.ext4 $fuse/disk; mount -o loop $fuse/disk $mnt"
+mkfs.ext4 -q -F "$fuse/disk" || fail "mkfs.ext4"
+mount -o loop "$fuse/disk" "$mnt" || fail "mount"
+cp -r osd common client "$mnt/"
+(cd "$mnt" && find . -type f -exec sha256sum {} + | sort -k2) >"$dir/sums"
+echo "  copied $(wc -l <"$dir/sums") files ($(du -sh "$mnt" | cut -f1)) into it"
+umount "$mnt"
+fsck.ext4 -fn "$fuse/disk" >/dev/null 2>&1 || fail "fsck.ext4 found errors"
+mount -o loop "$fuse/disk" "$mnt" || fail "remount"
+(cd "$mnt" && find . -type f -exec sha256sum {} + | sort -k2) | cmp -s - "$dir/sums" ||
+	fail "the files changed across a remount"
+echo "  unmounted, fsck.ext4 -fn clean, remounted: every file's sha256 the same"
+umount "$mnt"
+fusermount3 -u "$fuse" 2>/dev/null || umount "$fuse"
+wait "${pid[nbdfuse]}" 2>/dev/null || true
+unset 'pid[nbdfuse]'
+show volume info vm1
+cat <<MSG
+  A VM boots from it directly, qemu being the NBD client:
+    qemu-system-x86_64 -drive file=$uri,format=raw,if=virtio,cache=none,discard=unmap ...
+  (on a kernel with the nbd module: nbd-client -N vm1 127.0.0.1 $port /dev/nbd0)
+MSG
+
 step "kill -9 the monitor leader: the other two elect a new one"
 l=$(leader)
 { kill -9 "${pid[mon.$l]}"; wait "${pid[mon.$l]}"; } 2>/dev/null || true
@@ -101,6 +146,6 @@ show mon ls
 
 cat <<'MSG'
 
-Next: volumes over NBD, FUSE (see README.md). Run the whole test suite
+Next: snapshots and clones, backups to S3, FUSE (see README.md). Run the whole test suite
 with scripts/test.sh; a local cluster to play with: scripts/cluster.sh up.
 MSG
