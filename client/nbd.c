@@ -176,6 +176,7 @@ static void opt_reply(struct nbd_conn *c, uint32_t type, const void *data, uint3
 /* An option refused, with a message for people. */
 static void opt_error(struct nbd_conn *c, uint32_t type, const char *msg)
 {
+	LOG_DEBUG("nbd %s: option %u refused: %s", c->peer, c->opt.opt, msg);
 	opt_reply(c, type, msg, (uint32_t)strlen(msg));
 }
 
@@ -445,6 +446,7 @@ static void opt_meta(struct nbd_conn *c, bool set)
 
 static void handle_option(struct nbd_conn *c)
 {
+	LOG_DEBUG("nbd %s: option %u (%u bytes)", c->peer, c->opt.opt, c->opt.len);
 	switch (c->opt.opt) {
 	case NBD_OPT_EXPORT_NAME:
 		opt_export_name(c);
@@ -579,10 +581,24 @@ static void reply_block_status(struct nbd_conn *c, struct nbd_job *j, int rc)
 	conn_send(c, h, hl, desc, n);
 }
 
+/* A request refused before it ran is the client's mistake (debug); one
+ * that failed while running is an I/O error a guest sees (warn). */
+static void log_request_error(struct nbd_conn *c, const struct nbd_request *r, int rc, bool ran)
+{
+	if (ran)
+		LOG_WARN("nbd %s: command %u at %" PRIu64 " (+%u) failed: %s", c->peer, r->type,
+			 r->offset, r->len, strerror(-rc));
+	else
+		LOG_DEBUG("nbd %s: command %u at %" PRIu64 " (+%u) refused: %s", c->peer, r->type,
+			  r->offset, r->len, strerror(-rc));
+}
+
 static void job_done(struct bs_vio *vio, int rc)
 {
 	struct nbd_job *j = (struct nbd_job *)vio;
 	struct nbd_conn *c = j->c;
+	if (rc)
+		log_request_error(c, &j->req, rc, true);
 	bool was_full = c->inflight >= c->s->p.max_inflight;
 	c->inflight--;
 	if (!c->closing || c->fd >= 0) {
@@ -638,10 +654,13 @@ static void start_request(struct nbd_conn *c, uint8_t *data)
 	case NBD_CMD_BLOCK_STATUS: type = BS_VIO_MAP; break;
 	case NBD_CMD_CACHE:
 		free(data);
+		if (rc)
+			log_request_error(c, r, rc, false);
 		simple_reply(c, r->handle, rc, NULL, 0);
 		return;
 	default:
 		free(data);
+		log_request_error(c, r, -EINVAL, false);
 		simple_reply(c, r->handle, -EINVAL, NULL, 0);
 		return;
 	}
@@ -662,6 +681,7 @@ static void start_request(struct nbd_conn *c, uint8_t *data)
 	if (!rc && type == BS_VIO_READ && posix_memalign((void **)&j->buf, 4096, r->len))
 		rc = -ENOMEM;
 	if (rc) {
+		log_request_error(c, r, rc, false);
 		if (j)
 			free(j->buf);
 		free(j);

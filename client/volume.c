@@ -5,8 +5,10 @@
  * read, patched and written back, one such read-modify-write at a time
  * per volume so that two never interleave. Unwritten ranges read as
  * zeros; a discard or write of zeros that covers a whole object deletes
- * it (its block is free at once), and zeroes the rest. Writes are durable
- * when answered, so a flush has nothing to wait for. */
+ * it (its block is free at once), and zeroes the rest. With the OSDs'
+ * default osd_sync = always, writes are durable on every copy when
+ * answered, so a flush has nothing to wait for (with batch it does not
+ * wait for the OSDs' batch either: see docs/ARCHITECTURE.md). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
