@@ -596,19 +596,11 @@ static const char *pool_name_of(const struct cluster_map *m, uint32_t id)
 	return "?";
 }
 
-static const struct map_volume *volume_by_inode(const struct cluster_map *m, uint64_t inode)
-{
-	for (uint32_t i = 0; i < m->n_volumes; i++)
-		if (m->volumes[i].inode == inode)
-			return &m->volumes[i];
-	return NULL;
-}
-
 /* USED: the volume's objects and bytes written, when known. */
 static void print_volume(const struct cluster_map *m, const struct map_volume *v, bool json,
 			 bool first, bool detail, const uint64_t *used)
 {
-	const struct map_volume *parent = v->parent_inode ? volume_by_inode(m, v->parent_inode) : NULL;
+	const struct map_volume *parent = v->parent_inode ? map_volume_by_inode(m, v->parent_inode) : NULL;
 	const char *psnap = "";
 	for (uint32_t k = 0; parent && k < parent->n_snaps; k++)
 		if (parent->snaps[k].id == v->parent_snap)

@@ -12,7 +12,7 @@
 #include "common/placement.h"
 #include "common/why.h"
 
-#define MAP_FORMAT 2
+#define MAP_FORMAT 3
 
 
 /* Names: 1-63 of [A-Za-z0-9_.-], not starting with '.' or '-' (so they
@@ -140,6 +140,17 @@ int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
 		enc_put_str(&e, c->src);
 		enc_put_str(&e, c->snap);
 		break;
+	case MAP_CMD_VOLUME_LOCK:
+	case MAP_CMD_VOLUME_UNLOCK:
+		enc_put_str(&e, c->name);
+		enc_put_le64(&e, c->lock_client);
+		enc_put_str(&e, c->owner);
+		enc_put_u8(&e, c->flag);
+		enc_put_le64(&e, c->time_ms);
+		break;
+	case MAP_CMD_FENCE_RM:
+		enc_put_le64(&e, c->lock_client);
+		break;
 	case MAP_CMD_PG_ACTIVE:
 		enc_put_le32(&e, c->n_active);
 		for (uint32_t i = 0; i < c->n_active && i < MAP_CMD_ACTIVE_MAX; i++) {
@@ -243,6 +254,17 @@ int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *c)
 		dec_get_str(&d, c->name, sizeof(c->name));
 		dec_get_str(&d, c->src, sizeof(c->src));
 		dec_get_str(&d, c->snap, sizeof(c->snap));
+		break;
+	case MAP_CMD_VOLUME_LOCK:
+	case MAP_CMD_VOLUME_UNLOCK:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_le64(&d, &c->lock_client);
+		dec_get_str(&d, c->owner, sizeof(c->owner));
+		dec_get_u8(&d, &c->flag);
+		dec_get_le64(&d, &c->time_ms);
+		break;
+	case MAP_CMD_FENCE_RM:
+		dec_get_le64(&d, &c->lock_client);
 		break;
 	case MAP_CMD_PG_ACTIVE:
 		dec_get_le32(&d, &c->n_active);
@@ -635,6 +657,21 @@ static int check_clone(const struct cluster_map *m, const struct map_cmd *c, cha
 	return 0;
 }
 
+/* LOCK: free, ours already, or taken over (flag). UNLOCK: ours, or
+ * forced (flag); unlocking a free volume is done already. */
+static int check_lock(const struct map_volume *v, const struct map_cmd *c, char *err, size_t len)
+{
+	if (!c->lock_client && !(c->type == MAP_CMD_VOLUME_UNLOCK && c->flag))
+		return why_set(err, len, -EINVAL, "no client instance named");
+	if (!v->lock_client || v->lock_client == c->lock_client || c->flag)
+		return 0;
+	if (c->type == MAP_CMD_VOLUME_LOCK)
+		return why_set(err, len, -EBUSY, "volume '%s' is locked by %s", v->name,
+			       v->lock_owner);
+	return why_set(err, len, -EPERM, "volume '%s' is locked by %s, not by this client",
+		       v->name, v->lock_owner);
+}
+
 static int check_volume_cmd(const struct cluster_map *m, const struct map_cmd *c, char *err,
 			    size_t len)
 {
@@ -663,6 +700,12 @@ static int check_volume_cmd(const struct cluster_map *m, const struct map_cmd *c
 	if (c->type == MAP_CMD_VOLUME_RM && v->n_snaps)
 		return why_set(err, len, -EBUSY, "volume '%s' has %u snapshots: remove them first",
 			       c->name, v->n_snaps);
+	if (c->type == MAP_CMD_VOLUME_RM && v->lock_client)
+		return why_set(err, len, -EBUSY,
+			       "volume '%s' is in use: locked by %s (stop it, or basalt volume "
+			       "unlock --force)", c->name, v->lock_owner);
+	if (c->type == MAP_CMD_VOLUME_LOCK || c->type == MAP_CMD_VOLUME_UNLOCK)
+		return check_lock(v, c, err, len);
 	if (c->type == MAP_CMD_VOLUME_RESIZE &&
 	    (!c->value || c->value % 512 || c->value > (1ULL << 60)))
 		return why_set(err, len, -EINVAL, "a volume size is a multiple of 512 bytes up to 1 EiB");
@@ -707,8 +750,8 @@ int map_pg_active_applies(const struct cluster_map *m, const struct map_cmd *c, 
 			       (unsigned long long)c->prev_epoch[i]);
 	/* A later interval, or the same one growing its complete set (the
 	 * primary re-records it when recovery has finished). */
-	if (a->epoch < cur_epoch || a->epoch > m->epoch ||
-	    (a->epoch == cur_epoch && cur->primary != a->primary))
+	if (!a->epoch || a->epoch < cur_epoch || a->epoch > m->epoch ||
+	    (cur && a->epoch == cur_epoch && cur->primary != a->primary))
 		return why_set(err, len, -EINVAL, "pg %u.%x: interval epoch %llu out of order",
 			       a->pool, a->pg, (unsigned long long)a->epoch);
 	return 0;
@@ -781,6 +824,14 @@ int map_check(const struct cluster_map *m, const struct map_cmd *c, char *err, s
 		return check_auth_cmd(m, c, err, len);
 	case MAP_CMD_PG_ACTIVE:
 		return check_pg_active(m, c, err, len);
+	case MAP_CMD_VOLUME_LOCK:
+	case MAP_CMD_VOLUME_UNLOCK:
+		return check_volume_cmd(m, c, err, len);
+	case MAP_CMD_FENCE_RM:
+		if (!map_client_fenced(m, c->lock_client))
+			return why_set(err, len, -ENOENT, "client %016llx is not fenced",
+				       (unsigned long long)c->lock_client);
+		return 0;
 	}
 	return why_set(err, len, -EINVAL, "unknown command %d", c->type);
 }
@@ -971,6 +1022,49 @@ static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
 	return 0;
 }
 
+/* Fences CLIENT from the next epoch on (the oldest entry goes when full). */
+static void fence_add(struct cluster_map *m, uint64_t client, const char *owner, uint64_t time_ms)
+{
+	if (map_client_fenced(m, client))
+		return;
+	if (m->n_fenced == MAP_FENCED_MAX) {
+		memmove(&m->fenced[0], &m->fenced[1], (MAP_FENCED_MAX - 1) * sizeof(*m->fenced));
+		m->n_fenced--;
+	}
+	struct map_fenced *f = &m->fenced[m->n_fenced++];
+	memset(f, 0, sizeof(*f));
+	f->client = client;
+	f->epoch = m->epoch + 1;
+	f->time_ms = time_ms;
+	snprintf(f->owner, sizeof(f->owner), "%s", owner);
+}
+
+static int apply_lock(struct cluster_map *m, const struct map_cmd *c)
+{
+	if (c->type == MAP_CMD_FENCE_RM) {
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < m->n_fenced; i++)
+			if (m->fenced[i].client != c->lock_client)
+				m->fenced[k++] = m->fenced[i];
+		m->n_fenced = k;
+		return 0;
+	}
+	if (!m->fenced && !(m->fenced = calloc(MAP_FENCED_MAX, sizeof(*m->fenced))))
+		return -ENOMEM;
+	struct map_volume *v = &m->volumes[volume_index(m, c->name)];
+	/* Whoever loses the lock without giving it up is fenced first. */
+	if (v->lock_client && v->lock_client != c->lock_client)
+		fence_add(m, v->lock_client, v->lock_owner, c->time_ms);
+	if (c->type == MAP_CMD_VOLUME_LOCK) {
+		v->lock_client = c->lock_client;
+		snprintf(v->lock_owner, sizeof(v->lock_owner), "%s", c->owner);
+	} else {
+		v->lock_client = 0;
+		v->lock_owner[0] = 0;
+	}
+	return 0;
+}
+
 static int apply_auth(struct cluster_map *m, const struct map_cmd *c)
 {
 	int ki = key_index(m, c->name);
@@ -992,6 +1086,22 @@ static int apply_auth(struct cluster_map *m, const struct map_cmd *c)
 		m->n_keys--;
 	}
 	return 0;
+}
+
+bool map_client_fenced(const struct cluster_map *m, uint64_t client)
+{
+	for (uint32_t i = 0; client && i < m->n_fenced; i++)
+		if (m->fenced[i].client == client)
+			return true;
+	return false;
+}
+
+const struct map_volume *map_volume_by_inode(const struct cluster_map *m, uint64_t inode)
+{
+	for (uint32_t i = 0; inode && i < m->n_volumes; i++)
+		if (m->volumes[i].inode == inode)
+			return &m->volumes[i];
+	return NULL;
 }
 
 bool map_recently_applied(const struct cluster_map *m, const struct map_cmd *c)
@@ -1023,6 +1133,8 @@ int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t 
 		rc = apply_pool(m, c);
 	else if (c->type == MAP_CMD_PG_ACTIVE)
 		rc = apply_pg_active(m, c);
+	else if (c->type >= MAP_CMD_VOLUME_LOCK)
+		rc = apply_lock(m, c);
 	else if (c->type <= MAP_CMD_VOLUME_RENAME || c->type >= MAP_CMD_SNAP_CREATE)
 		rc = apply_volume(m, c);
 	else
@@ -1058,6 +1170,7 @@ void map_free(struct cluster_map *m)
 	free(m->volumes);
 	free(m->keys);
 	free(m->pg_active);
+	free(m->fenced);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -1121,6 +1234,8 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 			enc_put_str(e, v->snaps[k].name);
 			enc_put_le64(e, v->snaps[k].size);
 		}
+		enc_put_le64(e, v->lock_client);
+		enc_put_str(e, v->lock_owner);
 	}
 	enc_put_le32(e, m->n_keys);
 	for (uint32_t i = 0; i < m->n_keys; i++) {
@@ -1132,6 +1247,13 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 	enc_put_le32(e, m->n_pg_active);
 	for (uint32_t i = 0; i < m->n_pg_active; i++)
 		enc_put_pg_active(e, &m->pg_active[i]);
+	enc_put_le32(e, m->n_fenced);
+	for (uint32_t i = 0; i < m->n_fenced; i++) {
+		enc_put_le64(e, m->fenced[i].client);
+		enc_put_le64(e, m->fenced[i].epoch);
+		enc_put_le64(e, m->fenced[i].time_ms);
+		enc_put_str(e, m->fenced[i].owner);
+	}
 	enc_put_le32(e, m->recent_next);
 	for (uint32_t i = 0; i < MAP_RECENT; i++) {
 		enc_put_le64(e, m->recent[i].client);
@@ -1152,7 +1274,8 @@ static int encode_whole(const struct cluster_map *m, uint8_t **buf, size_t *len,
 	struct enc e;
 	enc_init(&e, NULL, 0);
 	size_t cap = 4096 + MAP_RECENT * 16 + (size_t)m->n_osds * 300 +
-		     (size_t)m->n_pools * 120 + (size_t)m->n_volumes * 140 + snaps_bytes(m) +
+		     (size_t)m->n_pools * 120 + (size_t)m->n_volumes * (140 + MAP_OWNER_MAX) +
+		     snaps_bytes(m) + (size_t)m->n_fenced * (26 + MAP_OWNER_MAX) +
 		     (size_t)m->n_keys * (MAP_NAME_MAX + MAP_CAPS_MAX + 40) +
 		     (size_t)m->n_pg_active * sizeof(struct map_pg_active);
 	*buf = malloc(cap);
@@ -1251,6 +1374,8 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 			dec_get_str(d, v->snaps[k].name, sizeof(v->snaps[k].name));
 			dec_get_le64(d, &v->snaps[k].size);
 		}
+		dec_get_le64(d, &v->lock_client);
+		dec_get_str(d, v->lock_owner, sizeof(v->lock_owner));
 	}
 	dec_get_le32(d, &n);
 	if (dec_status(d) || n > MAP_MAX_KEYS || !(m->keys = calloc(n ? n : 1, sizeof(*m->keys))))
@@ -1272,6 +1397,17 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 		if (m->n_pg_active && (a[-1].pool > a->pool ||
 				       (a[-1].pool == a->pool && a[-1].pg >= a->pg)))
 			return -EBADMSG; /* must stay sorted for lookups */
+	}
+	dec_get_le32(d, &n);
+	if (dec_status(d) || n > MAP_FENCED_MAX ||
+	    !(m->fenced = calloc(MAP_FENCED_MAX, sizeof(*m->fenced))))
+		return -EBADMSG;
+	for (m->n_fenced = 0; m->n_fenced < n && !dec_status(d); m->n_fenced++) {
+		struct map_fenced *f = &m->fenced[m->n_fenced];
+		dec_get_le64(d, &f->client);
+		dec_get_le64(d, &f->epoch);
+		dec_get_le64(d, &f->time_ms);
+		dec_get_str(d, f->owner, sizeof(f->owner));
 	}
 	dec_get_le32(d, &m->recent_next);
 	for (uint32_t i = 0; i < MAP_RECENT; i++) {

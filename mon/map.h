@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define MAP_NAME_MAX 64
+#define MAP_OWNER_MAX 96 /* "client.NAME on HOST pid N (program)" */
 #define MAP_ADDR_MAX 64
 #define MAP_MAX_MONS 7
 #define MAP_MAX_OSDS 4096
@@ -72,6 +73,24 @@ struct map_volume {
 	uint32_t next_snap;
 	uint32_t n_snaps;
 	struct map_snap snaps[MAP_MAX_SNAPS];
+	/* The exclusive lock (MAP_CMD_VOLUME_LOCK): the client instance that
+	 * may write (0: none) and who it is, for people. */
+	uint64_t lock_client;
+	char lock_owner[MAP_OWNER_MAX];
+};
+
+/* A fenced client instance: the OSDs refuse every operation it sends
+ * from the epoch it was added on. Oldest first; when the list is full the
+ * oldest entry goes (a client sees its own fencing in any newer map and
+ * stops for good, so only one frozen through MAP_FENCED_MAX later fencings
+ * could come back). */
+#define MAP_FENCED_MAX 512
+
+struct map_fenced {
+	uint64_t client;
+	uint64_t epoch;	  /* the map epoch that added it */
+	uint64_t time_ms; /* the leader's wall clock then */
+	char owner[MAP_OWNER_MAX];
 };
 
 /* Commands applied recently, by (client, request): a client that resends
@@ -132,6 +151,8 @@ struct cluster_map {
 	uint32_t n_keys;
 	struct map_pg_active *pg_active; /* sorted by (pool, pg) */
 	uint32_t n_pg_active;
+	struct map_fenced *fenced; /* MAP_FENCED_MAX slots, n_fenced used */
+	uint32_t n_fenced;
 	struct map_recent recent[MAP_RECENT];
 	uint32_t recent_next;
 };
@@ -157,8 +178,11 @@ enum map_cmd_type {
 	MAP_CMD_SNAP_RM,
 	MAP_CMD_VOLUME_CLONE,
 	MAP_CMD_PG_ACTIVE,
+	MAP_CMD_VOLUME_LOCK,
+	MAP_CMD_VOLUME_UNLOCK,
+	MAP_CMD_FENCE_RM,
 };
-#define MAP_CMD_LAST MAP_CMD_PG_ACTIVE
+#define MAP_CMD_LAST MAP_CMD_FENCE_RM
 
 /* Why an OSD is marked down or out (map_cmd.flag). */
 enum map_osd_reason {
@@ -186,8 +210,16 @@ struct map_cmd {
 	struct map_pool pool;		/* POOL_CREATE (id ignored) */
 	char pool_name[MAP_NAME_MAX];	/* VOLUME_CREATE */
 	uint64_t size;			/* VOLUME_CREATE */
-	uint64_t time_ms;		/* OSD_BOOT, OSD_DOWN, OSD_OUT: leader's clock */
-	uint8_t flag;			/* OSD_DOWN, OSD_OUT: enum map_osd_reason */
+	uint64_t time_ms;		/* OSD_BOOT, OSD_DOWN, OSD_OUT, VOLUME_(UN)LOCK:
+					 * the leader's clock */
+	uint8_t flag;			/* OSD_DOWN, OSD_OUT: enum map_osd_reason;
+					 * VOLUME_LOCK: 1 to take over (fencing the
+					 * holder); VOLUME_UNLOCK: 1 to fence the
+					 * holder, whoever it is */
+	/* VOLUME_LOCK, VOLUME_UNLOCK: the client instance (lock_client);
+	 * FENCE_RM: the one to forget. */
+	uint64_t lock_client;
+	char owner[MAP_OWNER_MAX];	/* VOLUME_LOCK */
 	uint8_t secret[32];		/* AUTH_ADD (name is the entity) */
 	char caps[MAP_CAPS_MAX];	/* AUTH_ADD, AUTH_CAPS */
 	char snap[MAP_NAME_MAX];	/* SNAP_*, VOLUME_CLONE: the snapshot */
@@ -231,6 +263,10 @@ int map_apply(struct cluster_map *m, const struct map_cmd *cmd, char *err,
  * reason it is skipped (-ESTALE: replaced since; -EINVAL: out of order). */
 int map_pg_active_applies(const struct cluster_map *m, const struct map_cmd *cmd, uint32_t i,
 			  char *err, size_t err_len);
+
+/* Whether client instance CLIENT is fenced in M. */
+bool map_client_fenced(const struct cluster_map *m, uint64_t client);
+const struct map_volume *map_volume_by_inode(const struct cluster_map *m, uint64_t inode);
 
 /* True when CMD's (client, req) is among the recently applied ones. */
 bool map_recently_applied(const struct cluster_map *m, const struct map_cmd *cmd);
