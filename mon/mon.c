@@ -17,6 +17,7 @@
 #include "map.h"
 #include "mon_proto.h"
 #include "mon_store.h"
+#include "lockmon.h"
 #include "osdmon.h"
 #include "raft.h"
 
@@ -48,6 +49,8 @@ struct mon {
 	uint64_t subscriber_epoch[MON_SUBSCRIBERS_MAX];
 	int last_leader;
 	struct osdmon *osdmon;
+	struct lockmon *lockmon;
+	bool was_leader;
 	/* The last MON_INC_MAX applied commands, by epoch (ring at epoch %
 	 * MON_INC_MAX), as subscribers get them; inc_first is the oldest
 	 * epoch held, 0 when none (after start-up or a snapshot install). */
@@ -433,7 +436,11 @@ static void raft_changed(void *ctx)
 		LOG_INFO("leader is now %s (term %llu)", leader >= 0 ? m->members[leader].name : "unknown",
 			 (unsigned long long)raft_term(m->raft));
 	m->last_leader = leader;
-	if (raft_role(m->raft) == RAFT_LEADER)
+	bool leading = raft_role(m->raft) == RAFT_LEADER;
+	if (leading && !m->was_leader)
+		lockmon_leader(m->lockmon, mono_ms(m));
+	m->was_leader = leading;
+	if (leading)
 		return;
 	for (int i = 0; i < MON_PENDING_MAX; i++) {
 		struct mon_pending *p = &m->pending[i];
@@ -494,6 +501,41 @@ static bool pg_primary_is(const struct cluster_map *map, const struct map_pg_act
 	       acting[0] == (uint32_t)osd;
 }
 
+/* Locks are taken by the clients that write volumes (osd=rw suffices);
+ * forcing one open needs mon=rw. A lock another client holds is taken
+ * over (the holder fenced) when its lease has run out here, or when the
+ * requester asks to break it; otherwise refused with who holds it. */
+static int vet_lock(struct mon *m, struct msgr_conn *conn, struct map_cmd *cmd, char *err,
+		    size_t len)
+{
+	const char *name = msgr_conn_peer_name(conn);
+	const struct map_key *k = map_key_by_entity(&m->map, name);
+	bool forced = cmd->type == MAP_CMD_VOLUME_UNLOCK && cmd->flag;
+	if (!peer_may(m, conn, 'w') && (forced || !k || !map_caps_allow(k->caps, "osd", 'w'))) {
+		snprintf(err, len, "%s may not %s (needs %s)", name,
+			 forced ? "force a lock open" : "lock volumes", forced ? "mon=rw" : "osd=rw");
+		return -EACCES;
+	}
+	cmd->time_ms = wall_ms(m);
+	const struct map_volume *v = map_volume_by_name(&m->map, cmd->name);
+	if (cmd->type != MAP_CMD_VOLUME_LOCK || cmd->flag || !v || !v->lock_client ||
+	    v->lock_client == cmd->lock_client || map_recently_applied(&m->map, cmd))
+		return 0;
+	uint64_t age, left = lockmon_left_ms(m->lockmon, v->lock_client, v->inode, mono_ms(m), &age);
+	if (!left) {
+		LOG_INFO("volume %s: the lease of %s ran out; %s takes the lock", v->name,
+			 v->lock_owner, cmd->owner);
+		cmd->flag = 1;
+		return 0;
+	}
+	char renewed[32] = "not renewed yet";
+	if (age != UINT64_MAX)
+		snprintf(renewed, sizeof(renewed), "renewed %.1f s ago", age / 1000.0);
+	snprintf(err, len, "volume '%s' is locked by %s (%s; lease left %.1f s)", v->name,
+		 v->lock_owner, renewed, left / 1000.0);
+	return -EBUSY;
+}
+
 /* Refuses what CONN's peer may not ask, fills in what only the leader
  * decides (the time, the reason), and holds a flapping OSD's boot. */
 static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cmd, char *err,
@@ -519,6 +561,8 @@ static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cm
 			 osd);
 		return -EACCES;
 	}
+	if (cmd->type == MAP_CMD_VOLUME_LOCK || cmd->type == MAP_CMD_VOLUME_UNLOCK)
+		return vet_lock(m, conn, cmd, err, len);
 	if (osd < 0 && !peer_may(m, conn, 'w')) {
 		snprintf(err, len, "%s may not change the cluster map (needs mon=rw)",
 			 msgr_conn_peer_name(conn));
@@ -640,6 +684,21 @@ static void on_osd_message(struct mon *m, struct msgr_conn *conn, const struct m
 	}
 }
 
+/* Any authenticated client may renew: it only keeps locks it holds. */
+static void on_lock_renew(struct mon *m, struct msgr_conn *conn, const struct msg *msg)
+{
+	static uint64_t inodes[MON_RENEW_MAX];
+	uint64_t client;
+	uint32_t n;
+	if (mon_lock_renew_decode(msg, &client, inodes, &n)) {
+		LOG_WARN("bad lock renewal from %s (%s)", msgr_conn_peer_name(conn),
+			 msgr_conn_peer_addr(conn));
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		lockmon_renew(m->lockmon, client, inodes[i], mono_ms(m));
+}
+
 /* Every PG of every pool with its state as its primary last reported it
  * (DOWN when no OSD of it is up), and the usage of the up OSDs. */
 static void send_pg_stats(struct mon *m, struct msgr_conn *conn, uint64_t req)
@@ -725,6 +784,9 @@ static void on_message(struct msgr_conn *conn, struct msg *msg)
 	case MON_MSG_OSD_BEACON:
 	case MON_MSG_OSD_FAILURE:
 		on_osd_message(m, conn, msg);
+		break;
+	case MON_MSG_LOCK_RENEW:
+		on_lock_renew(m, conn, msg);
 		break;
 	case MON_MSG_COMMAND:
 		on_command(m, conn, msg);
@@ -866,14 +928,21 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 	if (!rc)
 		rc = mon_timing(cfg, section, &tick_ms, &election, &heartbeat, why, why_len);
 	struct osdmon_params op;
+	uint64_t lease_ms = 15000;
 	if (!rc)
 		rc = osd_detection(cfg, section, &op, why, why_len);
-	if (!rc && (!(m->osdmon = malloc(sizeof(*m->osdmon))) ||
+	if (!rc && cfg_get_duration_ms(cfg, section, "mon_lock_lease", lease_ms, 1000, 3600000,
+				       &lease_ms) < 0)
+		rc = why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
+	if (!rc && (!(m->lockmon = malloc(sizeof(*m->lockmon))) ||
+		    !(m->osdmon = malloc(sizeof(*m->osdmon))) ||
 		    !(m->incs = calloc(MON_INC_MAX, sizeof(*m->incs))) ||
 		    !(m->osd_stats = calloc(MAP_MAX_OSDS, sizeof(*m->osd_stats)))))
 		rc = -ENOMEM;
-	if (!rc)
+	if (!rc) {
 		osdmon_init(m->osdmon, &op);
+		lockmon_init(m->lockmon, lease_ms);
+	}
 	if (!rc)
 		rc = keyring_load(keyring_path, &m->keyring, why, why_len);
 	if (rc)
@@ -950,6 +1019,7 @@ void mon_stop(struct mon *m)
 	map_free(&m->map);
 	keyring_free(m->keyring);
 	free(m->osdmon);
+	free(m->lockmon);
 	free(m->incs);
 	for (uint32_t i = 0; m->osd_stats && i < MAP_MAX_OSDS; i++)
 		mon_osd_stats_free(&m->osd_stats[i]);

@@ -198,6 +198,36 @@ const char *mon_pg_state_name(uint16_t state, char *buf, size_t len)
 #define PG_STAT_LEN (4 + 4 + 2 + 4 + 8 + 8 + 8 + 8)
 #define STATS_LEN (4 + 5 * 8 + 4)
 
+struct msg *mon_lock_renew_encode(uint64_t client, const uint64_t *inodes, uint32_t n)
+{
+	if (n > MON_RENEW_MAX)
+		return NULL;
+	struct msg *msg = msg_new(MON_MSG_LOCK_RENEW, 0, 12 + (size_t)n * 8);
+	if (!msg)
+		return NULL;
+	struct enc e;
+	enc_init(&e, msg->payload, msg->hdr.payload_len);
+	enc_put_le64(&e, client);
+	enc_put_le32(&e, n);
+	for (uint32_t i = 0; i < n; i++)
+		enc_put_le64(&e, inodes[i]);
+	return msg;
+}
+
+int mon_lock_renew_decode(const struct msg *msg, uint64_t *client, uint64_t *inodes,
+			  uint32_t *n)
+{
+	struct dec d;
+	dec_init(&d, msg->payload, msg->hdr.payload_len);
+	dec_get_le64(&d, client);
+	dec_get_le32(&d, n);
+	if (dec_status(&d) || *n > MON_RENEW_MAX || dec_remaining(&d) != (size_t)*n * 8)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < *n; i++)
+		dec_get_le64(&d, &inodes[i]);
+	return dec_status(&d) ? -EBADMSG : 0;
+}
+
 struct msg *mon_osd_stats_encode(uint16_t type, uint64_t request_id,
 				 const struct mon_osd_stats *st)
 {

@@ -26,10 +26,11 @@ enum mon_msg_type {
 	MON_MSG_MAP_INC,	     /* to subscribers: see mon_map_inc_decode */
 	MON_MSG_PG_STATS,	     /* client: empty */
 	MON_MSG_PG_STATS_REPLY,	     /* struct mon_osd_stats-like summary, see mon_pg_stats_* */
+	MON_MSG_LOCK_RENEW,	     /* client to every monitor: see mon_lock_renew; no reply */
 };
 
 #define MON_MSG_FIRST MON_MSG_RAFT
-#define MON_MSG_LAST MON_MSG_PG_STATS_REPLY
+#define MON_MSG_LAST MON_MSG_LOCK_RENEW
 
 /* What an OSD's beacon carries: its usage, and the state of each PG it is
  * primary of (the monitors add them up for `basalt status` and `pg ls`).
@@ -127,6 +128,14 @@ int mon_map_inc_decode(const struct msg *msg, struct mon_map_inc *out);
  * apply, or does not land on the header's epoch). MAP is then unusable
  * and must be replaced by a full map. */
 int mon_map_inc_apply(const struct mon_map_inc *inc, struct cluster_map *map);
+
+/* A lock holder's renewal: client instance, then le32 count and the
+ * inodes of the volumes whose locks it holds (at most MON_RENEW_MAX). */
+#define MON_RENEW_MAX 1024
+struct msg *mon_lock_renew_encode(uint64_t client, const uint64_t *inodes, uint32_t n);
+/* INODES has room for MON_RENEW_MAX. 0, or -EBADMSG. */
+int mon_lock_renew_decode(const struct msg *msg, uint64_t *client, uint64_t *inodes,
+			  uint32_t *n);
 
 /* Encodes M (entries and snapshot data included) into a new message. */
 struct msg *mon_raft_encode(const struct raft_msg *m);

@@ -40,6 +40,7 @@ static void on_map(void *ctx, const struct cluster_map *m, bool stale)
 		o->booted = false;
 	}
 	osd_pg_map(o);
+	osd_ops_map(o);
 }
 
 bool osd_serving(const struct osd *o)
@@ -275,6 +276,7 @@ static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
 	}
 	if (ev == MSGR_EV_CLOSED) {
 		osd_pg_conn_closed(o, conn);
+		osd_ops_conn_closed(o, conn);
 		return;
 	}
 	for (uint32_t id = 0; ev == MSGR_EV_DOWN && id < MAP_MAX_OSDS; id++)
@@ -314,6 +316,7 @@ static void osd_tick(struct io_timer *t)
 		heartbeat(o, now);
 	}
 	osd_pg_tick(o, now);
+	osd_ops_tick(o, now);
 	io_timer_arm(o->loop, &o->tick, OSD_TICK_NS);
 }
 
@@ -374,7 +377,7 @@ int osd_start(struct io_loop *loop, struct cfg *cfg, uint32_t id, const char *ke
 	o->id = id;
 	snprintf(o->name, sizeof(o->name), "osd.%u", id);
 	io_timer_init(&o->tick, osd_tick, o);
-	list_init(&o->ops);
+	list_init(&o->early);
 	const char *device;
 	struct store_params sp;
 	int rc = id < MAP_MAX_OSDS ? 0

@@ -59,7 +59,10 @@ struct osd {
 	uint64_t boot_epoch, boot_after;
 	struct osd_peer *peers; /* indexed by OSD id, MAP_MAX_OSDS of them */
 	/* Client operations (osd_ops.c). */
-	struct list_node ops;	    /* in flight, struct osd_pending */
+	/* Operations from clients whose map is newer than ours, held until
+	 * ours catches up (struct osd_early, oldest first). */
+	struct list_node early;
+	unsigned n_early;
 	struct osd_recent *recent;  /* OSD_RECENT answered writes and deletes */
 	int32_t *recent_buckets;    /* OSD_RECENT_BUCKETS heads, -1: empty */
 	unsigned recent_next;
@@ -97,5 +100,10 @@ void osd_ops_detach(struct osd *o);
 void osd_ops_fini(struct osd *o);
 /* An OSD_MSG_OP from CONN; takes ownership of MSG. */
 void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg);
+/* A newer map: runs what waited for it. */
+void osd_ops_map(struct osd *o);
+/* Every second: what waited too long for a map is answered -EAGAIN. */
+void osd_ops_tick(struct osd *o, uint64_t now_ns);
+void osd_ops_conn_closed(struct osd *o, struct msgr_conn *conn);
 
 #endif

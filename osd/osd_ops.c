@@ -6,7 +6,14 @@
  * the client refreshes its map. A write or delete that was answered is
  * remembered by (client, request) so a resend gets the same answer
  * instead of applying twice (the PG's other members remember it too, so
- * a new primary does as well). */
+ * a new primary does as well).
+ *
+ * Fencing: an operation from a client the map fences is refused
+ * (-ESHUTDOWN), here and again when the PG layer starts it. An operation
+ * that carries a newer map epoch than ours waits here until our map
+ * catches up: the client that took a lock over acts on the map that
+ * fences the old holder, and every OSD it reaches refuses the old holder
+ * before serving it. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -17,6 +24,84 @@
 #include "osd_int.h"
 #include "osd_proto.h"
 #include "pg_int.h"
+
+#define OSD_EARLY_MAX 4096
+#define OSD_EARLY_WAIT_NS IO_SEC(2)
+
+struct osd_early {
+	struct list_node node;
+	struct msgr_conn *conn;
+	struct msg *msg;
+	uint64_t epoch, since_ns;
+};
+
+static void early_drop(struct osd *o, struct osd_early *e, bool answer)
+{
+	if (answer) {
+		struct osd_op_reply r = { .rc = -EAGAIN };
+		osd_op_answer(o, e->conn, e->msg->hdr.request_id, &r, NULL, 0);
+	}
+	list_del(&e->node);
+	o->n_early--;
+	msg_free(e->msg);
+	free(e);
+}
+
+void osd_ops_map(struct osd *o)
+{
+	uint64_t epoch = monsess_map(o->mon)->epoch;
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &o->early) {
+		struct osd_early *e = list_entry(pos, struct osd_early, node);
+		if (e->epoch > epoch)
+			continue;
+		struct msgr_conn *conn = e->conn;
+		struct msg *msg = e->msg;
+		e->msg = NULL;
+		list_del(&e->node);
+		o->n_early--;
+		free(e);
+		osd_ops_handle(o, conn, msg);
+	}
+}
+
+void osd_ops_tick(struct osd *o, uint64_t now_ns)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &o->early) {
+		struct osd_early *e = list_entry(pos, struct osd_early, node);
+		if (now_ns - e->since_ns < OSD_EARLY_WAIT_NS)
+			break; /* oldest first */
+		early_drop(o, e, true);
+	}
+}
+
+void osd_ops_conn_closed(struct osd *o, struct msgr_conn *conn)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &o->early) {
+		struct osd_early *e = list_entry(pos, struct osd_early, node);
+		if (e->conn == conn)
+			early_drop(o, e, false);
+	}
+}
+
+/* Holds MSG (OP decoded from it) until our map reaches OP's epoch:
+ * false when it cannot be held (the client retries). */
+static bool hold_early(struct osd *o, struct msgr_conn *conn, struct msg *msg,
+		       const struct osd_op *op)
+{
+	struct osd_early *e = o->n_early < OSD_EARLY_MAX ? calloc(1, sizeof(*e)) : NULL;
+	if (!e)
+		return false;
+	e->conn = conn;
+	e->msg = msg;
+	e->epoch = op->epoch;
+	e->since_ns = io_now_ns(o->loop);
+	list_add_tail(&o->early, &e->node);
+	o->n_early++;
+	return true;
+}
 
 int osd_ops_init(struct osd *o)
 {
@@ -33,7 +118,8 @@ int osd_ops_init(struct osd *o)
 
 void osd_ops_detach(struct osd *o)
 {
-	(void)o;
+	while (!list_empty(&o->early))
+		early_drop(o, list_entry(list_first(&o->early), struct osd_early, node), false);
 }
 
 void osd_ops_fini(struct osd *o)
@@ -102,6 +188,8 @@ struct osd_recent *osd_recent_find(struct osd *o, uint64_t client, uint64_t reqi
 static int check_op(struct osd *o, const struct osd_op *op, const struct map_pool **pool)
 {
 	const struct cluster_map *m = monsess_map(o->mon);
+	if (map_client_fenced(m, op->client))
+		return -ESHUTDOWN;
 	const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
 	if (!p)
 		return op->epoch > m->epoch ? -EAGAIN : -ENOENT; /* maybe our map is behind */
@@ -203,6 +291,8 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		msg_free(msg);
 		return;
 	}
+	if (op.epoch > monsess_map(o->mon)->epoch && osd_serving(o) && hold_early(o, conn, msg, &op))
+		return;
 	r.rc = check_op(o, &op, &pool);
 	if (!r.rc && op.type == OSD_OP_LIST) {
 		list_objects(o, conn, rid, pool);

@@ -102,9 +102,24 @@ static void read_done(struct store_req *req, int res)
 	op_finish(op);
 }
 
+/* A fenced client is refused at the last moment an operation of its
+ * could still be stopped: one that waited here while the map that
+ * fences it arrived must not land after the client that took its place
+ * has read. */
+static bool refuse_fenced(struct pg_op *op)
+{
+	if (!map_client_fenced(monsess_map(op->pg->o->mon), op->op.client))
+		return false;
+	op_answer(op, -ESHUTDOWN, 0, 0, NULL, 0);
+	op_free(op);
+	return true;
+}
+
 static void dispatch_read(struct pg_op *op)
 {
 	struct osd *o = op->pg->o;
+	if (refuse_fenced(op))
+		return;
 	op->obj->reads++;
 	if (op->op.type == OSD_OP_STAT) {
 		struct store_object_info info;
@@ -212,6 +227,8 @@ static bool dispatch_write(struct pg_op *op)
 		op_free(op);
 		return false;
 	}
+	if (refuse_fenced(op))
+		return false;
 	struct store_object_info info;
 	if (del && !op->obj->writes && store_stat(o->store, &op->op.oid, &info) == -ENOENT) {
 		op_answer(op, -ENOENT, 0, 0, NULL, 0);

@@ -1,7 +1,7 @@
 /* libFuzzer target for everything a monitor decodes from the network or
  * its own store: Raft messages, map commands, whole maps (snapshots and
  * map replies), command replies, map headers, incremental updates, and
- * OSD operations and their replies.
+ * OSD operations and their replies, lock renewals.
  * Byte 0 picks the
  * decoder; a decoded command is also checked and applied to a map, and a
  * decoded map is encoded again and must decode to the same bytes. */
@@ -114,6 +114,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		m = as_msg(OSD_MSG_OP_REPLY, data, size);
 		if (m)
 			osd_op_reply_decode(m, &r);
+		msg_free(m);
+		static uint64_t inodes[MON_RENEW_MAX];
+		uint64_t client;
+		uint32_t n;
+		m = as_msg(MON_MSG_LOCK_RENEW, data, size);
+		if (m && mon_lock_renew_decode(m, &client, inodes, &n) == 0 && n > MON_RENEW_MAX)
+			abort();
 		msg_free(m);
 		/* A beacon: first 32 bytes payload, the rest PG stats. */
 		size_t plen = size < 32 ? size : 32;

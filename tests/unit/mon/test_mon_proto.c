@@ -206,6 +206,25 @@ static void test_osd_stats(void **state)
 			    "active+degraded+recovering");
 }
 
+static void test_lock_renew(void **state)
+{
+	(void)state;
+	uint64_t in[3] = { 4, 99, 1ULL << 40 }, out[MON_RENEW_MAX], client;
+	uint32_t n;
+	struct msg *m = mon_lock_renew_encode(0xfeedULL, in, 3);
+	assert_non_null(m);
+	assert_int_equal(mon_lock_renew_decode(m, &client, out, &n), 0);
+	assert_true(client == 0xfeedULL && n == 3);
+	assert_memory_equal(in, out, sizeof(in));
+	/* A count that lies about the inodes that follow is refused. */
+	m->payload[8] = 4;
+	assert_int_equal(mon_lock_renew_decode(m, &client, out, &n), -EBADMSG);
+	m->payload[8] = 2;
+	assert_int_equal(mon_lock_renew_decode(m, &client, out, &n), -EBADMSG);
+	msg_free(m);
+	assert_null(mon_lock_renew_encode(1, in, MON_RENEW_MAX + 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_map_header),
 		cmocka_unit_test(test_map_incremental),
 		cmocka_unit_test(test_osd_stats),
+		cmocka_unit_test(test_lock_renew),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
