@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/config.h"
 #include "common/keyring.h"
@@ -55,6 +56,9 @@ static const char usage_text[] =
 	"  volume resize NAME SIZE         grow, or shrink and free the cut-off blocks\n"
 	"  volume rm NAME                  free every block, then forget the volume\n"
 	"  volume rename NAME NEW\n"
+	"  volume unlock NAME --force      take the exclusive lock from whoever holds\n"
+	"                                  it, fencing that client: the OSDs refuse\n"
+	"                                  everything it sends from then on\n"
 	"  volume snap create|rm NAME SNAP a snapshot of a volume\n"
 	"  volume clone NAME SNAP NEW      a new volume from a snapshot\n"
 	"  object put POOL OBJ FILE | object get POOL OBJ [FILE] | object rm POOL OBJ\n"
@@ -70,6 +74,8 @@ static const char usage_text[] =
 	"                                  (the default): mon=r reads the map, mon=rw\n"
 	"                                  changes it\n"
 	"  auth ls | auth caps client.NAME CAPS | auth rm client.NAME\n"
+	"  blocklist ls                    fenced client instances\n"
+	"  blocklist rm CLIENT             forget one (only once it has stopped)\n"
 	"\n"
 	"options:\n"
 	"  -c CONF          config file (default $BASALT_CONF)\n"
@@ -627,7 +633,14 @@ static void print_volume(const struct cluster_map *m, const struct map_volume *v
 			json_str(v->snaps[k].name);
 			printf(", \"size\": %" PRIu64 "}", v->snaps[k].size);
 		}
-		printf("]");
+		printf("], \"lock\": ");
+		if (v->lock_client) {
+			printf("{\"client\": \"%016" PRIx64 "\", \"owner\": ", v->lock_client);
+			json_str(v->lock_owner);
+			printf("}");
+		} else {
+			printf("null");
+		}
 		if (used)
 			printf(", \"objects\": %" PRIu64 ", \"used_bytes\": %" PRIu64, used[0], used[1]);
 		else if (detail)
@@ -640,7 +653,9 @@ static void print_volume(const struct cluster_map *m, const struct map_volume *v
 	       pool_name_of(m, v->pool), v->n_snaps);
 	if (parent)
 		printf("  clone of %s@%s", parent->name, psnap);
-	printf("\n");
+	printf("%s\n", v->lock_client && !detail ? "  locked" : "");
+	if (detail && v->lock_client)
+		printf("  locked by %s (client %016" PRIx64 ")\n", v->lock_owner, v->lock_client);
 	if (used)
 		printf("  used: %" PRIu64 " objects, %s written\n", used[0],
 		       cfg_format_size(used[1], sz, sizeof(sz)));
@@ -829,7 +844,7 @@ static int cmd_volume(struct cli *c, int argc, char **argv)
 	static const char usage[] =
 		"usage: basalt volume create NAME --size SIZE [--pool POOL] | ls | info NAME |\n"
 		"       resize NAME SIZE | rm NAME | rename NAME NEW |\n"
-		"       snap create|rm NAME SNAP | clone NAME SNAP NEW";
+		"       unlock NAME --force | snap create|rm NAME SNAP | clone NAME SNAP NEW";
 	const char *sub = argc ? argv[0] : "";
 	struct map_cmd cmd = { 0 };
 	uint64_t size = 0;
@@ -860,6 +875,13 @@ static int cmd_volume(struct cli *c, int argc, char **argv)
 		return volume_resize(c, argv[1], size);
 	} else if (strcmp(sub, "rm") == 0 && argc == 2) {
 		return volume_rm(c, argv[1]);
+	} else if (strcmp(sub, "unlock") == 0 && argc >= 2) {
+		if (argc != 3 || strcmp(argv[2], "--force"))
+			return die("volume unlock takes the lock from its holder and fences that "
+				   "client for good; say so with --force (a client that "
+				   "still runs gives its lock back when it stops)");
+		cmd.type = MAP_CMD_VOLUME_UNLOCK;
+		cmd.flag = 1;
 	} else if (strcmp(sub, "rename") == 0 && argc == 3) {
 		cmd.type = MAP_CMD_VOLUME_RENAME;
 		if (copy_name(cmd.new_name, sizeof(cmd.new_name), argv[2]))
@@ -884,6 +906,54 @@ static int cmd_volume(struct cli *c, int argc, char **argv)
 	if (copy_name(cmd.name, sizeof(cmd.name), argv[1]))
 		return 1;
 	return run_command(c, &cmd);
+}
+
+/* --- fenced clients ------------------------------------------------------------------ */
+
+static int cmd_blocklist(struct cli *c, int argc, char **argv)
+{
+	static const char usage[] = "usage: basalt blocklist ls | blocklist rm CLIENT";
+	if (argc == 2 && strcmp(argv[0], "rm") == 0) {
+		struct map_cmd cmd = { .type = MAP_CMD_FENCE_RM };
+		char *end;
+		errno = 0;
+		cmd.lock_client = strtoull(argv[1], &end, 16);
+		if (errno || *end || !*argv[1] || !cmd.lock_client)
+			return die("expected a client id in hex as blocklist ls shows it, got '%s'",
+				   argv[1]);
+		return run_command(c, &cmd);
+	}
+	if (argc != 1 || strcmp(argv[0], "ls"))
+		return die("%s", usage);
+	struct cluster_map m;
+	bool stale;
+	char leader[64];
+	if (get_map(c, &m, &stale, leader, sizeof(leader)))
+		return 1;
+	if (c->json)
+		printf("[");
+	for (uint32_t i = 0; i < m.n_fenced; i++) {
+		const struct map_fenced *f = &m.fenced[i];
+		if (c->json) {
+			printf("%s{\"client\": \"%016" PRIx64 "\", \"epoch\": %" PRIu64
+			       ", \"time_ms\": %" PRIu64 ", \"owner\": ",
+			       i ? ", " : "", f->client, f->epoch, f->time_ms);
+			json_str(f->owner);
+			printf("}");
+			continue;
+		}
+		time_t t = (time_t)(f->time_ms / 1000);
+		char when[32];
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime(&t));
+		printf("%016" PRIx64 "  since epoch %-6" PRIu64 " %s UTC  %s\n", f->client, f->epoch,
+		       when, f->owner);
+	}
+	if (c->json)
+		printf("]\n");
+	else if (!m.n_fenced)
+		printf("no fenced clients\n");
+	map_free(&m);
+	return 0;
 }
 
 /* --- placement groups --------------------------------------------------------------- */
@@ -1308,6 +1378,8 @@ int main(int argc, char **argv)
 		rc = cmd_auth(&c, rest, args);
 	else if (strcmp(cmd, "volume") == 0)
 		rc = cmd_volume(&c, rest, args);
+	else if (strcmp(cmd, "blocklist") == 0)
+		rc = cmd_blocklist(&c, rest, args);
 	else if (strcmp(cmd, "pg") == 0)
 		rc = cmd_pg(&c, rest, args);
 	else if (strcmp(cmd, "object") == 0)

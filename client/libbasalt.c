@@ -6,6 +6,7 @@
  * attempt carries the operation's one request id, so the OSDs recognise
  * a resend of a write or delete they answered already. */
 #include "libbasalt.h"
+#include "libbasalt_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,35 +20,6 @@
 #include "mon/mon.h"
 #include "mon/mon_proto.h"
 #include "osd/osd_proto.h"
-
-#define BS_TICK_NS IO_MS(20)
-#define BS_BUCKETS 1024u
-#define BS_RETRY_MIN_NS IO_MS(20)
-#define BS_RETRY_MAX_NS IO_MS(500)
-
-struct bs_link {
-	struct msgr_conn *conn;
-	char addr[MAP_ADDR_MAX];
-	uint64_t up_from;
-};
-
-struct bs_client {
-	struct io_loop *loop;
-	struct bs_client_params p;
-	struct keyring *keyring;
-	struct msgr *msgr;
-	struct monsess *mon;
-	struct mon_member members[MON_MAX_MEMBERS];
-	int n_members;
-	struct bs_link *links; /* by OSD id */
-	struct bs_op *buckets[BS_BUCKETS];
-	struct list_node waiting;
-	struct io_timer tick;
-	uint64_t last_mon_tick;
-	uint64_t client_id, next_reqid, next_tid;
-	struct bs_client_stats stats;
-	bool destroying;
-};
 
 static struct bs_op **slot(struct bs_client *c, uint64_t tid)
 {
@@ -120,7 +92,11 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 	uint64_t now = io_now_ns(c->loop);
 	if (list_linked(&op->waiting))
 		list_del(&op->waiting);
-	if (!monsess_have_map(c->mon)) {
+	if (c->fenced && !in_submit) {
+		complete(c, op, -ESHUTDOWN);
+		return;
+	}
+	if (c->fenced || !monsess_have_map(c->mon)) {
 		park(c, op, now + BS_RETRY_MAX_NS);
 		return;
 	}
@@ -210,6 +186,15 @@ static void on_reply(struct bs_client *c, struct msgr_conn *conn, struct msg *ms
 		park(c, op, io_now_ns(c->loop) + backoff_ns(op));
 		return;
 	}
+	if (r.rc == -ESHUTDOWN && !c->fenced) {
+		/* Fenced: the map saying so may not have reached us yet. */
+		LOG_ERROR("osd.%u refused this client (%016llx): it was fenced; every operation "
+			  "fails from now on", op->osd, (unsigned long long)c->client_id);
+		c->fenced = true;
+		complete(c, op, r.rc);
+		bs_fail_all(c, -ESHUTDOWN);
+		return;
+	}
 	if (r.rc == -EAGAIN) { /* not the primary, or its PG is not ready */
 		park(c, op, io_now_ns(c->loop) + backoff_ns(op));
 		return;
@@ -226,6 +211,15 @@ static void on_reply(struct bs_client *c, struct msgr_conn *conn, struct msg *ms
 	op->version = r.version;
 	op->size = r.size;
 	complete(c, op, r.rc);
+}
+
+void bs_fail_all(struct bs_client *c, int rc)
+{
+	for (uint32_t b = 0; b < BS_BUCKETS; b++)
+		while (c->buckets[b])
+			complete(c, c->buckets[b], rc);
+	while (!list_empty(&c->waiting))
+		complete(c, list_entry(list_first(&c->waiting), struct bs_op, waiting), rc);
 }
 
 /* --- messenger and monitors ---------------------------------------------------------- */
@@ -289,6 +283,9 @@ static void on_map(void *ctx, const struct cluster_map *m, bool stale)
 	struct bs_client *c = ctx;
 	(void)stale;
 	c->stats.map_updates++;
+	bs_lock_map(c, m);
+	if (c->fenced)
+		return;
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &c->waiting)
 		list_entry(pos, struct bs_op, waiting)->retry_at_ns = 0;
@@ -313,6 +310,7 @@ static void tick(struct io_timer *t)
 	if (now - c->last_mon_tick >= IO_MS(100)) {
 		c->last_mon_tick = now;
 		monsess_tick(c->mon, now);
+		bs_lock_tick(c, now);
 	}
 	uint64_t attempt_ns = IO_MS(c->p.attempt_timeout_ms);
 	uint64_t op_ns = IO_MS(c->p.op_timeout_ms);
@@ -359,6 +357,7 @@ int bs_client_create(struct io_loop *loop, struct cfg *cfg, const struct bs_clie
 		c->p.attempt_timeout_ms = 5000;
 	list_init(&c->waiting);
 	io_timer_init(&c->tick, tick, c);
+	bs_lock_init(c);
 	c->client_id = io_random(loop) | 1;
 	int rc = mon_members(cfg, c->members, &c->n_members, why, why_len);
 	if (!rc)
@@ -375,7 +374,8 @@ int bs_client_create(struct io_loop *loop, struct cfg *cfg, const struct bs_clie
 	if (!rc && (rc = msgr_create(loop, &mp, &c->msgr)))
 		snprintf(why, why_len, "cannot start the messenger: %s", strerror(-rc));
 	struct monsess_params ms = { .msgr = c->msgr, .members = c->members,
-				     .n_members = c->n_members, .on_map = on_map, .ctx = c };
+				     .n_members = c->n_members, .on_map = on_map,
+				     .on_reply = bs_lock_reply, .ctx = c };
 	if (!rc && (rc = monsess_create(&ms, &c->mon)))
 		snprintf(why, why_len, rc == -ENOKEY ? "%s is not in the keyring %s"
 						     : "cannot reach the monitors as %s (%s)",
@@ -395,11 +395,8 @@ void bs_client_destroy(struct bs_client *c)
 		return;
 	c->destroying = true;
 	io_timer_disarm(c->loop, &c->tick);
-	for (uint32_t b = 0; b < BS_BUCKETS; b++)
-		while (c->buckets[b])
-			complete(c, c->buckets[b], -ECANCELED);
-	while (!list_empty(&c->waiting))
-		complete(c, list_entry(list_first(&c->waiting), struct bs_op, waiting), -ECANCELED);
+	bs_fail_all(c, -ECANCELED);
+	bs_lock_fini(c);
 	monsess_destroy(c->mon);
 	if (c->links)
 		for (uint32_t i = 0; i < MAP_MAX_OSDS; i++)

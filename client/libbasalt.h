@@ -32,6 +32,11 @@ struct bs_client_params {
 	 * long as it takes (a VM disk blocks rather than fails). */
 	uint64_t op_timeout_ms;
 	uint64_t attempt_timeout_ms; /* resend an unanswered attempt; default 5000 */
+	/* Who holds a volume lock, for people: default
+	 * "ENTITY on HOST pid PID" (at most MAP_OWNER_MAX - 1 bytes). */
+	const char *owner;
+	uint64_t lock_renew_ms; /* lease renewals while holding a lock; default 2000 */
+	uint64_t lock_timeout_ms; /* a lock request unanswered by then fails; default 20000 */
 };
 
 /* Creates a client on LOOP from CFG ([mon.*] sections). 0, or -errno
@@ -66,7 +71,8 @@ struct bs_op {
 	void *buf;	      /* WRITE: the data; READ: where it goes */
 	bs_done_fn done;      /* RC 0 or -errno: -ENOENT (no such object),
 			       * -EINVAL (bad range), -ENOSPC, -ETIMEDOUT,
-			       * -ECANCELED (client destroyed), -EIO */
+			       * -ECANCELED (client destroyed), -EIO,
+			       * -ESHUTDOWN (this client was fenced) */
 	void *ctx;
 	/* Results. */
 	uint64_t version; /* the object's version after a write, as read */
@@ -91,6 +97,43 @@ void bs_client_stats(const struct bs_client *c, struct bs_client_stats *out /* o
 
 /* The loop the client runs on. */
 struct io_loop *bs_client_loop(const struct bs_client *c);
+
+/* --- exclusive volume locks -------------------------------------------------- */
+
+/* A client that writes a volume takes its lock first, so that one client
+ * writes it at a time. The lock lives in the cluster map; the client
+ * renews its lease with the monitors while it holds it. Another client
+ * asking for it is refused (-EBUSY, naming the holder) while the lease
+ * runs, and takes it over once the lease has run out (the holder stopped
+ * renewing: dead, or cut off) or when it asks to break the lock. A
+ * takeover always fences the old holder first: from that map epoch on the
+ * OSDs refuse everything that client instance sends, so its writes still
+ * in flight never land after the new holder's. A fenced client learns it
+ * from the map (or from an OSD's refusal) and fails every operation with
+ * -ESHUTDOWN from then on: it has to be started again. */
+
+/* DONE(CTX, RC, WHY) runs later from the client's loop: RC 0 when the
+ * lock is held and every operation sent from then on is fenced against
+ * the previous holder; -ENOENT (no such volume), -EBUSY (held by another
+ * client whose lease runs: WHY names it), -EACCES (the entity may not
+ * write: needs osd=rw), -ESHUTDOWN (this client was fenced), -ETIMEDOUT
+ * (no monitor answered in lock_timeout_ms), -ECANCELED
+ * (unlocked or the client destroyed meanwhile). Asking again for a lock
+ * held or being taken just waits for it. */
+typedef void (*bs_lock_done_fn)(void *ctx, int rc, const char *why);
+void bs_lock(struct bs_client *c, const char *name, bool break_lock, bs_lock_done_fn done,
+	     void *ctx);
+/* Gives back the lock of volume NAME (as locked): 0, or -ENOENT when not
+ * held. The release runs in the background (bs_lock_busy). */
+int bs_unlock(struct bs_client *c, const char *name);
+bool bs_holds_lock(const struct bs_client *c, const char *name);
+/* Lock or unlock requests still running (wait for them before exiting). */
+bool bs_lock_busy(const struct bs_client *c);
+/* Whether this client instance was fenced (see above). */
+bool bs_client_fenced(const struct bs_client *c);
+/* This client instance's id (what the map's lock and fence lists name). */
+uint64_t bs_client_id(const struct bs_client *c);
+const char *bs_client_owner(const struct bs_client *c);
 
 /* --- volumes ---------------------------------------------------------------- */
 

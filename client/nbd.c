@@ -84,6 +84,9 @@ struct nbd_conn {
 	struct iovec iov[2];
 	/* the export */
 	struct bs_volume *vol;
+	bool locking, locked;	      /* its volume's lock: being taken, held */
+	char lock_name[MAP_NAME_MAX]; /* the volume, as locked */
+	struct nbd_opt_go *go;	      /* GO waiting for the lock (NULL: EXPORT_NAME) */
 	bool structured, allocation, no_zeroes;
 	unsigned inflight; /* volume requests */
 	struct io_timer deadline;
@@ -182,10 +185,28 @@ static void opt_error(struct nbd_conn *c, uint32_t type, const char *msg)
 
 /* --- life cycle of a connection ----------------------------------------------------- */
 
+/* The lock goes back when the last connection holding it closes. */
+static void conn_unlock(struct nbd_conn *c)
+{
+	if (!c->locked)
+		return;
+	c->locked = false;
+	struct list_node *pos;
+	list_for_each(pos, &c->s->conns) {
+		struct nbd_conn *o = list_entry(pos, struct nbd_conn, node);
+		if (o->locked && !strcmp(o->lock_name, c->lock_name))
+			return;
+	}
+	LOG_INFO("nbd: no writer of volume %s left: releasing its lock", c->lock_name);
+	bs_unlock(c->s->client, c->lock_name);
+}
+
 static void conn_maybe_free(struct nbd_conn *c)
 {
-	if (!c->closing || c->receiving || c->sending || c->inflight)
+	if (!c->closing || c->receiving || c->sending || c->inflight || c->locking)
 		return;
+	conn_unlock(c);
+	free(c->go);
 	io_timer_disarm(c->s->loop, &c->deadline);
 	if (c->fd >= 0)
 		io_close(c->s->loop, c->fd);
@@ -350,6 +371,80 @@ static void start_transmission(struct nbd_conn *c, struct bs_volume *v)
 	expect(c, ST_REQ_HEADER, c->small, NBD_REQUEST_LEN);
 }
 
+/* The export is open (and locked when writable): answer GO (or
+ * EXPORT_NAME) and start transmission. */
+static void finish_open(struct nbd_conn *c, struct bs_volume *v)
+{
+	if (c->go) {
+		send_info(c, v, c->go);
+		opt_reply(c, NBD_REP_ACK, NULL, 0);
+		free(c->go);
+		c->go = NULL;
+	} else {
+		uint8_t b[10 + 124] = { 0 };
+		nbd_put_be64(b, bs_volume_size(v));
+		nbd_put_be16(b + 8, export_flags(c, c->s->p.read_only));
+		conn_send(c, b, c->no_zeroes ? 10 : sizeof(b), NULL, 0);
+	}
+	start_transmission(c, v);
+}
+
+static void lock_done(void *ctx, int rc, const char *why)
+{
+	struct nbd_conn *c = ctx;
+	c->locking = false;
+	if (!rc)
+		c->locked = true;
+	if (c->closing) {
+		bs_volume_close(c->vol);
+		c->vol = NULL;
+		conn_maybe_free(c);
+		return;
+	}
+	struct bs_volume *v = c->vol;
+	c->vol = NULL;
+	if (!rc) {
+		finish_open(c, v);
+		return;
+	}
+	bs_volume_close(v);
+	LOG_INFO("nbd %s: volume %s: %s", c->peer, c->lock_name, why);
+	if (!c->go) { /* EXPORT_NAME: no way to refuse but closing */
+		conn_close(c, why);
+		conn_maybe_free(c);
+		return;
+	}
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s%s", why,
+		 rc == -EBUSY ? " (basalt-nbd --break-lock, or basalt volume unlock --force, "
+				"takes it over)"
+			      : "");
+	opt_error(c, rc == -ENOENT ? NBD_REP_ERR_UNKNOWN : NBD_REP_ERR_POLICY, msg);
+	free(c->go);
+	c->go = NULL;
+	expect(c, ST_OPT_HEADER, c->small, 16);
+}
+
+/* Opens export NAME for GO (c->go set) or EXPORT_NAME, taking its lock
+ * first when writable; answers (now or once locked), or returns the
+ * option error to send with *MSG. */
+static uint32_t open_for_transmission(struct nbd_conn *c, const char *name, const char **msg)
+{
+	struct bs_volume *v = NULL;
+	uint32_t err = open_export(c, name, &v, msg);
+	if (err)
+		return err;
+	if (c->s->p.read_only) {
+		finish_open(c, v);
+		return 0;
+	}
+	c->vol = v; /* not in transmission until locked */
+	c->locking = true;
+	snprintf(c->lock_name, sizeof(c->lock_name), "%s", name);
+	bs_lock(c->s->client, name, c->s->p.break_lock, lock_done, c);
+	return 0;
+}
+
 static void opt_go(struct nbd_conn *c, bool go_too)
 {
 	struct nbd_opt_go *go = malloc(sizeof(*go));
@@ -358,22 +453,28 @@ static void opt_go(struct nbd_conn *c, bool go_too)
 		opt_error(c, NBD_REP_ERR_INVALID, "malformed request");
 		return;
 	}
-	struct bs_volume *v = NULL;
 	const char *msg = NULL;
-	uint32_t err = open_export(c, go->name, &v, &msg);
+	uint32_t err;
+	if (go_too) {
+		c->go = go;
+		err = open_for_transmission(c, go->name, &msg);
+		if (err) {
+			c->go = NULL;
+			free(go);
+			opt_error(c, err, msg);
+		}
+		return;
+	}
+	struct bs_volume *v = NULL; /* INFO: no lock needed to look */
+	err = open_export(c, go->name, &v, &msg);
 	if (err) {
 		opt_error(c, err, msg);
-		free(go);
-		return;
-	}
-	send_info(c, v, go);
-	free(go);
-	opt_reply(c, NBD_REP_ACK, NULL, 0);
-	if (!go_too) {
+	} else {
+		send_info(c, v, go);
+		opt_reply(c, NBD_REP_ACK, NULL, 0);
 		bs_volume_close(v);
-		return;
 	}
-	start_transmission(c, v);
+	free(go);
 }
 
 static void opt_export_name(struct nbd_conn *c)
@@ -385,19 +486,12 @@ static void opt_export_name(struct nbd_conn *c)
 	}
 	memcpy(name, c->data, c->opt.len);
 	name[c->opt.len] = '\0';
-	struct bs_volume *v = NULL;
 	const char *msg = NULL;
-	if (open_export(c, name, &v, &msg)) {
+	if (open_for_transmission(c, name, &msg)) {
 		/* No way to refuse EXPORT_NAME but closing. */
 		LOG_INFO("nbd %s: export '%s': %s", c->peer, name, msg);
 		conn_close(c, msg);
-		return;
 	}
-	uint8_t b[10 + 124] = { 0 };
-	nbd_put_be64(b, bs_volume_size(v));
-	nbd_put_be16(b + 8, export_flags(c, c->s->p.read_only));
-	conn_send(c, b, c->no_zeroes ? 10 : sizeof(b), NULL, 0);
-	start_transmission(c, v);
 }
 
 static void opt_list(struct nbd_conn *c)
@@ -482,7 +576,7 @@ static void handle_option(struct nbd_conn *c)
 	}
 	free(c->data);
 	c->data = NULL;
-	if (!c->closing && !c->transmission)
+	if (!c->closing && !c->transmission && !c->locking)
 		expect(c, ST_OPT_HEADER, c->small, 16);
 }
 
@@ -917,6 +1011,11 @@ void nbd_server_destroy(struct nbd_server *s)
 		conn_maybe_free(c);
 	}
 	io_loop_run_until(s->loop, server_idle, s);
+	/* Give the locks back before the client goes (bounded: with no
+	 * monitor to answer, the leases run out instead). */
+	uint64_t end = io_now_ns(s->loop) + IO_MS(5000);
+	while (bs_lock_busy(s->client) && io_now_ns(s->loop) < end)
+		io_loop_run_once(s->loop, (int64_t)IO_MS(50));
 	for (int i = 0; i < s->n_listeners; i++)
 		close(s->listeners[i].fd);
 	free(s);

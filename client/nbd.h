@@ -4,7 +4,9 @@
  * CACHE, BLOCK_STATUS, DISC) on TCP and Unix sockets, every connection on
  * one io_uring loop beside the libbasalt client. Export name = volume
  * name. Requests of one connection run in parallel and are answered as
- * they finish. */
+ * they finish. A writable export holds the volume's exclusive lock
+ * (libbasalt.h) from its GO until its last connection closes; a volume
+ * locked elsewhere is refused with the holder's name. */
 #ifndef BASALT_CLIENT_NBD_H
 #define BASALT_CLIENT_NBD_H
 
@@ -17,7 +19,8 @@
 struct nbd_server;
 
 struct nbd_params {
-	bool read_only;		     /* every export read-only */
+	bool read_only;		     /* every export read-only (no locks taken) */
+	bool break_lock;	     /* take volume locks over from their holders */
 	uint64_t handshake_timeout_ms; /* to reach transmission; default 10 s */
 	uint32_t max_request;	     /* bytes; default 32 MiB */
 	uint32_t max_inflight;	     /* requests per connection; default 64 */

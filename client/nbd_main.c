@@ -2,7 +2,7 @@
  *
  *   basalt-nbd [-c CONF] [--keyring PATH] [--name ENTITY]
  *              [--listen HOST:PORT]... [--socket PATH]... [--read-only]
- *              [--handshake-timeout MS] [--log-file PATH]
+ *              [--break-lock] [--handshake-timeout MS] [--log-file PATH]
  *
  * Export name = volume name (qemu: nbd://HOST:PORT/VOLUME). Without
  * --listen or --socket it listens on 127.0.0.1:10809, NBD's port. */
@@ -21,15 +21,21 @@
 static const char usage_text[] =
 	"usage: basalt-nbd [-c CONF] [--keyring PATH] [--name ENTITY]\n"
 	"                  [--listen HOST:PORT]... [--socket PATH]... [--read-only]\n"
-	"                  [--handshake-timeout MS] [--log-file PATH]\n"
+	"                  [--break-lock] [--handshake-timeout MS] [--log-file PATH]\n"
 	"Serves the cluster's volumes over NBD (export name = volume name), until\n"
 	"SIGTERM or SIGINT. Default: --listen 127.0.0.1:10809.\n"
+	"A writable export takes the volume's exclusive lock when a client opens it\n"
+	"and gives it back when the last one disconnects; a volume locked by another\n"
+	"client is refused, naming the holder.\n"
 	"  -c CONF            config (or BASALT_CONF)\n"
 	"  --keyring PATH     keyring (default: keyring = in [global], or beside CONF)\n"
 	"  --name ENTITY      the key to use (default client.admin)\n"
 	"  --listen HOST:PORT a TCP address to listen on (repeatable)\n"
 	"  --socket PATH      a Unix socket to listen on (repeatable)\n"
-	"  --read-only        every export read-only\n"
+	"  --read-only        every export read-only; no locks taken\n"
+	"  --break-lock       take locks over from their holders, fencing them (the\n"
+	"                     OSDs refuse what they send from then on): for when the\n"
+	"                     holder's server is dead or cut off\n"
 	"  --handshake-timeout MS  a client must choose an export by then (10000)\n"
 	"  --log-file PATH    log there instead of stderr\n";
 
@@ -53,6 +59,7 @@ int main(int argc, char **argv)
 		{ "keyring", required_argument, NULL, 'k' }, { "name", required_argument, NULL, 'n' },
 		{ "listen", required_argument, NULL, 'L' },  { "socket", required_argument, NULL, 'S' },
 		{ "read-only", no_argument, NULL, 'r' },     { "log-file", required_argument, NULL, 'l' },
+		{ "break-lock", no_argument, NULL, 'b' },
 		{ "handshake-timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },	     { NULL, 0, NULL, 0 },
 	};
@@ -73,6 +80,7 @@ int main(int argc, char **argv)
 			unix_paths[n_unix++] = optarg;
 			break;
 		case 'r': np.read_only = true; break;
+		case 'b': np.break_lock = true; break;
 		case 't': np.handshake_timeout_ms = strtoull(optarg, NULL, 10); break;
 		case 'l': log_file = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;

@@ -62,6 +62,8 @@ static inline struct list_node *list_first(const struct list_node *head)
 
 #define list_entry(node, type, member) BASALT_CONTAINER_OF(node, type, member)
 
+#define list_for_each(pos, head) for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
+
 #define list_for_each_safe(pos, tmp, head)                                     \
 	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);       \
 	     (pos) = (tmp), (tmp) = (pos)->next)

@@ -518,22 +518,26 @@ static int vet_lock(struct mon *m, struct msgr_conn *conn, struct map_cmd *cmd, 
 	}
 	cmd->time_ms = wall_ms(m);
 	const struct map_volume *v = map_volume_by_name(&m->map, cmd->name);
-	if (cmd->type != MAP_CMD_VOLUME_LOCK || cmd->flag || !v || !v->lock_client ||
-	    v->lock_client == cmd->lock_client || map_recently_applied(&m->map, cmd))
+	if (cmd->type != MAP_CMD_VOLUME_LOCK || !v)
 		return 0;
 	uint64_t age, left = lockmon_left_ms(m->lockmon, v->lock_client, v->inode, mono_ms(m), &age);
-	if (!left) {
+	bool other = v->lock_client && v->lock_client != cmd->lock_client;
+	if (!cmd->flag && other && !map_recently_applied(&m->map, cmd)) {
+		if (left) {
+			char renewed[32] = "not renewed yet";
+			if (age != UINT64_MAX)
+				snprintf(renewed, sizeof(renewed), "renewed %.1f s ago", age / 1000.0);
+			snprintf(err, len, "volume '%s' is locked by %s (%s; lease left %.1f s)",
+				 v->name, v->lock_owner, renewed, left / 1000.0);
+			return -EBUSY;
+		}
 		LOG_INFO("volume %s: the lease of %s ran out; %s takes the lock", v->name,
 			 v->lock_owner, cmd->owner);
 		cmd->flag = 1;
-		return 0;
 	}
-	char renewed[32] = "not renewed yet";
-	if (age != UINT64_MAX)
-		snprintf(renewed, sizeof(renewed), "renewed %.1f s ago", age / 1000.0);
-	snprintf(err, len, "volume '%s' is locked by %s (%s; lease left %.1f s)", v->name,
-		 v->lock_owner, renewed, left / 1000.0);
-	return -EBUSY;
+	/* The new holder's lease starts now, before its first renewal. */
+	lockmon_renew(m->lockmon, cmd->lock_client, v->inode, mono_ms(m));
+	return 0;
 }
 
 /* Refuses what CONN's peer may not ask, fills in what only the leader
