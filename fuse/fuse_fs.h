@@ -1,0 +1,45 @@
+/* basalt-fuse's filesystem: MOUNT/volumes/NAME is each volume as a
+ * regular file of the volume's size.
+ *
+ * libfuse's worker threads only wrap each request into a job and post it
+ * to the client's loop; everything else (the map, the volumes, the
+ * locks) lives on that one thread, and replies go back from there as the
+ * volume requests finish, so many requests run at once without a lock
+ * anywhere. Files are opened direct_io: the kernel keeps no copy of the
+ * data (no double caching under a loop-mounted filesystem, and a write
+ * is durable on every copy when it returns).
+ *
+ * A writable open takes the volume's exclusive lock (libbasalt.h) and
+ * the last writable close gives it back; a volume locked elsewhere is
+ * refused with EBUSY and the holder named in the log. */
+#ifndef BASALT_FUSE_FUSE_FS_H
+#define BASALT_FUSE_FUSE_FS_H
+
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+
+#include "client/libbasalt.h"
+
+struct fuse_fs;
+
+struct fuse_fs_params {
+	bool read_only;	  /* -o ro: no writes, no locks */
+	bool break_lock;  /* take locks over, fencing their holders */
+	const char *only; /* --volume NAME: expose this one only (NULL: all) */
+};
+
+/* The lowlevel operations; their userdata is the struct fuse_fs. */
+extern const struct fuse_lowlevel_ops fuse_fs_ops;
+
+/* The filesystem (the session's userdata), before the session starts. */
+int fuse_fs_create(const struct fuse_fs_params *p, struct fuse_fs **out);
+/* The client it serves through, on LOOP: before the first request. */
+void fuse_fs_attach(struct fuse_fs *fs, struct io_loop *loop, struct bs_client *client);
+/* Requests still being served (posted or running). */
+unsigned fuse_fs_busy(const struct fuse_fs *fs);
+/* Gives back every lock still held (the kernel may end without releasing
+ * every file) and frees FS; nothing may be busy. */
+void fuse_fs_destroy(struct fuse_fs *fs);
+
+#endif
