@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/config.h"
 #include "common/daemon.h"
@@ -84,6 +87,26 @@ static void *fuse_thread(void *arg)
 	atomic_store(&s->ended, true);
 	io_loop_stop(s->loop);
 	return NULL;
+}
+
+/* Detaches the mount without ending the session (fuse_session_unmount
+ * would close the device too): open files keep working. */
+static void detach(const char *mountpoint)
+{
+	if (geteuid() == 0) {
+		if (umount2(mountpoint, MNT_DETACH))
+			LOG_WARN("cannot unmount %s: %s", mountpoint, strerror(errno));
+		return;
+	}
+	pid_t child = fork();
+	if (child == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-z", "-q", mountpoint, (char *)NULL);
+		_exit(127);
+	}
+	int status = 0;
+	if (child < 0 || waitpid(child, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		LOG_WARN("cannot unmount %s with fusermount3", mountpoint);
 }
 
 static bool have_map(void *arg)
@@ -241,7 +264,7 @@ int main(int argc, char **argv)
 	if (!atomic_load(&s.ended)) {
 		LOG_INFO("unmounting %s; files still open are served until they close",
 			 mountpoint);
-		fuse_session_unmount(s.se);
+		detach(mountpoint);
 		daemon_run(s.loop); /* the session ends, or a second signal */
 	}
 	if (atomic_load(&s.ended)) {
