@@ -13,6 +13,7 @@
 #define RETRY_NS IO_MS(100)	      /* before resending a redirected command */
 #define ANSWER_NS IO_SEC(2)	      /* a monitor that does not answer by then is skipped */
 #define STALE_MOVE_NS IO_SEC(3)	      /* a subscription this long without quorum moves */
+#define BEHIND_NS IO_SEC(1)	      /* a command's epoch not reached by then: fetch the map */
 
 struct monsess {
 	struct monsess_params p;
@@ -32,6 +33,9 @@ struct monsess {
 	uint64_t cmd_msg_id, cmd_sent_at, cmd_retry_at;
 	uint64_t client_id, next_req, next_msg_id;
 	uint64_t now;
+	/* A command answered at an epoch our map has not reached: if no
+	 * update brings it within BEHIND_NS, ask for the whole map. */
+	uint64_t want_epoch, want_since;
 };
 
 int monsess_create(const struct monsess_params *p, struct monsess **out)
@@ -283,6 +287,10 @@ static void on_command_reply(struct monsess *s, int from, const struct msg *msg)
 		return;
 	}
 	s->cmd_running = false;
+	if (r.epoch > s->map.epoch && r.epoch > s->want_epoch) {
+		s->want_epoch = r.epoch;
+		s->want_since = s->now;
+	}
 	if (s->p.on_reply)
 		s->p.on_reply(s->p.ctx, r.rc, r.text, r.epoch);
 }
@@ -321,6 +329,20 @@ void monsess_event(struct monsess *s, struct msgr_conn *conn, enum msgr_event ev
 void monsess_tick(struct monsess *s, uint64_t now_ns)
 {
 	s->now = now_ns;
+	if (s->want_epoch && s->want_epoch <= s->map.epoch) {
+		s->want_epoch = 0;
+	} else if (s->want_epoch && now_ns - s->want_since > BEHIND_NS &&
+		   msgr_conn_up(s->conns[s->sub])) {
+		LOG_INFO("map epoch %llu was answered, ours is %llu: fetching the map from mon.%s",
+			 (unsigned long long)s->want_epoch, (unsigned long long)s->map.epoch,
+			 s->p.members[s->sub].name);
+		struct msg *m = msg_new(MON_MSG_GET_MAP, ++s->next_msg_id, 8);
+		if (m) {
+			memset(m->payload, 0, 8);
+			send_or_free(s->conns[s->sub], m);
+		}
+		s->want_since = now_ns;
+	}
 	if (!s->sub_sent && msgr_conn_up(s->conns[s->sub]))
 		subscribe(s);
 	else if (s->sub_stale && s->sub_stale_since && now_ns - s->sub_stale_since > STALE_MOVE_NS)

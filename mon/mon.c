@@ -411,7 +411,10 @@ static int fsm_restore(void *ctx, const uint8_t *data, size_t len)
 {
 	struct mon *m = ctx;
 	m->inc_first = 0; /* the commands before the snapshot are not ours */
-	return map_decode(data, len, &m->map);
+	int rc = map_decode(data, len, &m->map);
+	if (!rc)
+		publish(m); /* a follower that fell behind caught up by a snapshot */
+	return rc;
 }
 
 static const struct raft_fsm_ops mon_fsm = { fsm_apply, fsm_snapshot, fsm_restore };

@@ -807,11 +807,115 @@ static void test_volume(void **state)
 	free(r);
 }
 
+struct lock_wait {
+	bool done;
+	int rc;
+	char why[256];
+};
+
+static void lock_cb(void *ctx, int rc, const char *why)
+{
+	struct lock_wait *l = ctx;
+	l->done = true;
+	l->rc = rc;
+	snprintf(l->why, sizeof(l->why), "%s", why ? why : "");
+}
+
+static bool lock_finished(void *arg)
+{
+	return ((struct lock_wait *)arg)->done;
+}
+
+static int lock_run(struct run *r, struct bs_client *c, const char *name, bool brk,
+		    struct lock_wait *l)
+{
+	*l = (struct lock_wait){ 0 };
+	bs_lock(c, name, brk, lock_cb, l);
+	assert_false(l->done); /* never answered from inside the call */
+	io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), lock_finished, l);
+	assert_true(l->done);
+	return l->rc;
+}
+
+/* Fencing is enforced by the OSDs, not by the old holder's good will:
+ * client A holds vm1's lock and writes; A is cut off from the monitor
+ * (so it never sees the map that fences it) but still reaches the OSDs;
+ * B is refused while A's lease runs, then breaks the lock. A's next write
+ * is refused by the OSDs (-ESHUTDOWN), A knows itself fenced, and B reads
+ * exactly what A had acknowledged. */
+static void test_fencing(void **state)
+{
+	(void)state;
+	struct run *r = sim_start(13, true, 0);
+	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), all_clean, r))
+		fail_msg("the PGs never became clean");
+	struct map_cmd vc = { .type = MAP_CMD_VOLUME_CREATE, .name = "vm1", .pool_name = "rbd",
+			      .size = 4 * BS };
+	assert_int_equal(admin_run(r, &vc), 0);
+	struct io_loop *b_loop;
+	struct bs_client *b;
+	char why[256];
+	assert_int_equal(io_loop_create_sim(r->w, "10.0.3.2", &b_loop), 0);
+	struct bs_client_params cp = { .keyring = r->keyring, .attempt_timeout_ms = 3000,
+				       .owner = "client B" };
+	assert_int_equal(bs_client_create(b_loop, r->cfg, &cp, &b, why, sizeof(why)), 0);
+	while (!map_volume_by_name(bs_client_map(r->client), "vm1") ||
+	       !map_volume_by_name(bs_client_map(b), "vm1"))
+		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(50), NULL, NULL);
+	struct lock_wait l;
+	assert_int_equal(lock_run(r, r->client, "vm1", false, &l), 0);
+	assert_true(bs_holds_lock(r->client, "vm1"));
+	struct bs_volume *va, *vb;
+	assert_int_equal(bs_volume_open(r->client, "vm1", false, &va), 0);
+	assert_int_equal(bs_volume_open(b, "vm1", false, &vb), 0);
+	uint8_t *acked = aligned_buf(BS), *late = aligned_buf(BS), *back = aligned_buf(BS);
+	memset(acked, 0xA1, BS);
+	memset(late, 0xEE, BS);
+	assert_int_equal(vtest_run(r, va, BS_VIO_WRITE, BS, BS, acked), 0);
+	io_sim_cut(r->w, CLIENT_HOST, MON_HOST, true);
+	assert_int_equal(lock_run(r, b, "vm1", false, &l), -EBUSY);
+	if (!strstr(l.why, "locked by") || !strstr(l.why, "lease left"))
+		fail_msg("B's refusal: %s", l.why);
+	assert_int_equal(lock_run(r, b, "vm1", true, &l), 0);
+	assert_true(bs_holds_lock(b, "vm1"));
+	assert_true(map_client_fenced(bs_client_map(b), bs_client_id(r->client)));
+	assert_false(bs_client_fenced(r->client)); /* A has not seen that map */
+	assert_int_equal(vtest_run(r, vb, BS_VIO_READ, BS, BS, back), 0);
+	assert_memory_equal(back, acked, BS);
+	assert_int_equal(vtest_run(r, va, BS_VIO_WRITE, BS, BS, late), -ESHUTDOWN);
+	assert_true(bs_client_fenced(r->client));
+	assert_int_equal(vtest_run(r, va, BS_VIO_WRITE, 0, BS, late), -ESHUTDOWN);
+	assert_int_equal(lock_run(r, r->client, "vm1", false, &l), -ESHUTDOWN);
+	assert_int_equal(vtest_run(r, vb, BS_VIO_READ, 0, BS, back), 0);
+	assert_true(back[0] == 0 && back[BS - 1] == 0);
+	assert_int_equal(vtest_run(r, vb, BS_VIO_READ, BS, BS, back), 0);
+	assert_memory_equal(back, acked, BS);
+	/* B still writes. */
+	assert_int_equal(vtest_run(r, vb, BS_VIO_WRITE, 0, BS, late), 0);
+	io_sim_cut(r->w, CLIENT_HOST, MON_HOST, false);
+	bs_volume_close(va);
+	bs_volume_close(vb);
+	assert_int_equal(bs_unlock(b, "vm1"), 0);
+	assert_int_equal(bs_unlock(b, "vm1"), -ENOENT);
+	while (bs_lock_busy(b))
+		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(50), NULL, NULL);
+	while (map_volume_by_name(bs_client_map(b), "vm1")->lock_client)
+		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(50), NULL, NULL);
+	bs_client_destroy(b);
+	io_loop_destroy(b_loop);
+	free(acked);
+	free(late);
+	free(back);
+	sim_stop(r);
+	free(r);
+}
+
 int main(void)
 {
 	log_set_level(getenv("PG_SIM_LOG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
 	const struct CMUnitTest tests[] = { cmocka_unit_test(test_client_errors),
 					    cmocka_unit_test(test_volume),
+					    cmocka_unit_test(test_fencing),
 					    cmocka_unit_test(test_pg_sim) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The front ends side by side: the same fio jobs against one volume of a
+# local cluster (3 monitors, 3 OSDs, a pool of size 3) through basalt-fuse
+# (fio io_uring, direct=1, on MOUNT/volumes/bench) and through basalt-nbd
+# (fio's nbd engine), beside fio io_uring direct=1 on a raw file on the same
+# disk (writes with fdatasync=1: Basalt answers a write only once all three
+# OSDs have it durable). Row by row (raw, NBD, FUSE, next row), so drift on
+# a noisy machine hits all three.
+#
+#   bench/frontends.sh [--runtime S] [--dir DIR] [--quick]
+#
+# Rows: 4 KiB random write and read at QD1 and QD32, 1 MiB sequential
+# write and read at QD4, over 1 GiB (prefilled, so reads find data). CPU
+# per operation counts the front-end process and every daemon of the
+# cluster (from /proc), not fio and not the kernel's FUSE work in fio.
+# Needs root (FUSE mount).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runtime=10 dir=/var/tmp
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--runtime) runtime=$2; shift 2 ;;
+	--dir) dir=$2; shift 2 ;;
+	--quick) runtime=2; shift ;;
+	*) echo "usage: bench/frontends.sh [--runtime S] [--dir DIR] [--quick]" >&2; exit 2 ;;
+	esac
+done
+scripts/install-deps.sh
+cmake -S . -B build -G Ninja >/dev/null
+ninja -C build basalt basalt-mon basalt-osd basalt-nbd basalt-fuse >/dev/null
+out=bench/results/frontends-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$out"
+cluster=$(mktemp -d "$dir/basalt-fe-bench.XXXXXX")
+mnt=$cluster/mnt
+mkdir -p "$mnt"
+fiofile="$dir/basalt-fio-fe.dat"
+nbd_pid= fuse_pid=
+stop() {
+	[ -n "$nbd_pid" ] && { kill "$nbd_pid"; wait "$nbd_pid"; } 2>/dev/null || true
+	[ -n "$fuse_pid" ] && { kill "$fuse_pid"; wait "$fuse_pid"; } 2>/dev/null || true
+	mountpoint -q "$mnt" && umount -l "$mnt"
+	scripts/cluster.sh down --dir "$cluster" --purge >/dev/null 2>&1 || true
+	rm -f "$fiofile"
+}
+trap stop EXIT
+
+scripts/cluster.sh up --dir "$cluster" --osd-size 4G >/dev/null
+export BASALT_CONF=$cluster/basalt.conf
+build/basalt pool create rbd --size 3 --pg-num 64 >/dev/null
+build/basalt volume create bench --size 1G --pool rbd >/dev/null
+for _ in $(seq 100); do
+	build/basalt --json status | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s["pgs"].get("active+clean")==64 else 1)' && break
+	sleep 0.2
+done
+read -r port < <(scripts/free-ports 1)
+build/basalt-nbd --listen "127.0.0.1:$port" --log-file "$cluster/nbd.log" &
+nbd_pid=$!
+build/basalt-fuse "$mnt" -f --log-file "$cluster/fuse.log" &
+fuse_pid=$!
+for _ in $(seq 50); do grep -q "listening on" "$cluster/nbd.log" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 50); do grep -q "mounted on" "$cluster/fuse.log" 2>/dev/null && break; sleep 0.1; done
+uri=nbd://127.0.0.1:$port/bench
+file=$mnt/volumes/bench
+awk '{print $2}' "$cluster/pids" >"$out/pids-daemons"
+cpu() { # cpu FRONT-END-PID: CPU seconds of it and every daemon
+	python3 -c 'import os,sys
+hz = os.sysconf("SC_CLK_TCK"); t = 0
+for p in open(sys.argv[1]).read().split() + [sys.argv[2]]:
+    f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+    t += (int(f[11]) + int(f[12])) / hz
+print(t)' "$out/pids-daemons" "$1"
+}
+
+echo "== layout: 1 GiB on each side" >&2
+fio --name=layout --filename="$fiofile" --size=1g --rw=write --bs=1m --direct=1 \
+	--ioengine=io_uring --output=/dev/null
+fio --name=layout --filename="$file" --size=1g --rw=write --bs=1m --direct=1 --iodepth=4 \
+	--ioengine=io_uring --output=/dev/null
+
+# row: name fio-rw bs qd
+rows=(
+	"4k-randwrite-qd1 randwrite 4k 1"
+	"4k-randwrite-qd32 randwrite 4k 32"
+	"4k-randread-qd1 randread 4k 1"
+	"4k-randread-qd32 randread 4k 32"
+	"1m-write-qd4 write 1m 4"
+	"1m-read-qd4 read 1m 4"
+)
+for r in "${rows[@]}"; do
+	read -r name rw bs qd <<<"$r"
+	echo "== $name" >&2
+	sync=
+	case $rw in *write) sync=--fdatasync=1 ;; esac
+	common=(--rw="$rw" --bs="$bs" --iodepth="$qd" --size=1g --time_based
+		--runtime="$runtime" --ramp_time=1 --output-format=json --verify_state_save=0)
+	fio --name=job --filename="$fiofile" --direct=1 --ioengine=io_uring $sync "${common[@]}" \
+		>"$out/fio-$name.json"
+	c0=$(cpu "$nbd_pid")
+	fio --name=job --ioengine=nbd --uri="$uri" "${common[@]}" --output="$out/nbd-$name.json" >/dev/null
+	c1=$(cpu "$nbd_pid")
+	echo "{\"cpu_s\": $(python3 -c "print($c1 - $c0)")}" >"$out/cpu-nbd-$name.json"
+	c0=$(cpu "$fuse_pid")
+	fio --name=job --filename="$file" --direct=1 --ioengine=io_uring "${common[@]}" \
+		--output="$out/fuse-$name.json" >/dev/null
+	c1=$(cpu "$fuse_pid")
+	echo "{\"cpu_s\": $(python3 -c "print($c1 - $c0)")}" >"$out/cpu-fuse-$name.json"
+done
+python3 bench/frontends_table.py "$out" "${rows[@]}" | tee "$out/table.md"
+echo "results in $out" >&2
