@@ -5,7 +5,8 @@
  * read, patched and written back, one such read-modify-write at a time
  * per volume so that two never interleave. Unwritten ranges read as
  * zeros; a discard or write of zeros that covers a whole object deletes
- * it (its block is free at once), and zeroes the rest. With the OSDs'
+ * it (its block is free at once), and zeroes the rest where the object
+ * exists (never creating one to hold zeros). With the OSDs'
  * default osd_sync = always, writes are durable on every copy when
  * answered, so a flush has nothing to wait for (with batch it does not
  * wait for the OSDs' batch either: see docs/ARCHITECTURE.md). */
@@ -153,6 +154,10 @@ static void piece_write_done(struct bs_op *op, int rc)
 static void rmw_read_done(struct bs_op *op, int rc)
 {
 	struct vpiece *pc = op->ctx;
+	if (rc == -ENOENT && pc->vio->type != BS_VIO_WRITE) {
+		piece_finish(pc, 0); /* zeros over an object never written: nothing to do */
+		return;
+	}
 	if (rc == -ENOENT) {
 		memset(pc->bounce, 0, pc->bounce_len);
 		rc = 0;
@@ -191,6 +196,25 @@ static void rmw_next(struct bs_volume *v)
 	struct vpiece *pc = list_entry(list_first(&v->rmw_queue), struct vpiece, node);
 	list_del(&pc->node);
 	rmw_start(pc);
+}
+
+/* Zeros over part of an object: written only when the object exists
+ * (writing them into one that does not would create it, and use space
+ * for nothing: an fstrim of a filesystem's free space would fill the
+ * volume). A write racing in elsewhere in the object leaves our part
+ * unwritten, which reads as zeros just the same. */
+static void zero_stat_done(struct bs_op *op, int rc)
+{
+	struct vpiece *pc = op->ctx;
+	if (rc) {
+		piece_finish(pc, rc == -ENOENT ? 0 : rc);
+		return;
+	}
+	uint64_t index = op->oid.index;
+	pc->op = (struct bs_op){ .type = BS_WRITE, .oid = { pc->v->pool, pc->v->inode, index },
+				 .offset = (uint32_t)pc->obj_off, .len = pc->len, .buf = pc->v->zeros,
+				 .done = piece_write_done, .ctx = pc };
+	bs_submit(pc->v->c, &pc->op);
 }
 
 /* A piece of a write or zeroing that is not whole chunks. */
@@ -260,10 +284,9 @@ static int piece_start(struct vpiece *pc)
 		}
 		if (!aligned)
 			return piece_rmw(pc); /* zeros over part of a chunk */
-		pc->op = (struct bs_op){ .type = BS_WRITE,
+		pc->op = (struct bs_op){ .type = BS_STAT,
 					 .oid = { v->pool, v->inode, pc->op.oid.index },
-					 .offset = (uint32_t)pc->obj_off, .len = pc->len,
-					 .buf = v->zeros, .done = piece_write_done, .ctx = pc };
+					 .done = zero_stat_done, .ctx = pc };
 		bs_submit(v->c, &pc->op);
 		return 0;
 	}

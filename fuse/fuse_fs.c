@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/falloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -643,6 +644,8 @@ static void start_fallocate(struct job *j)
 {
 	const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
 	uint64_t size = bs_volume_size(j->fv->v);
+	LOG_DEBUG("volume %s: fallocate mode 0x%x at %" PRIu64 " +%" PRIu64, j->fv->name, j->mode,
+		  j->off, j->len);
 	int err = 0;
 	if (j->mode & ~known || (j->mode & FALLOC_FL_PUNCH_HOLE && j->mode & FALLOC_FL_ZERO_RANGE))
 		err = EOPNOTSUPP;

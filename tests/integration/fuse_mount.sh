@@ -5,7 +5,8 @@
 #  - dd/cmp of random data in and out;
 #  - punching a hole frees the cluster's space at once (basalt status);
 #  - mkfs.ext4 on the volume file, mount -o loop, a tree of files,
-#    fsck.ext4 -fn clean; then the same volume served by basalt-nbd
+#    fstrim of a deleted file frees its objects, fsck.ext4 -fn clean;
+#    then the same volume served by basalt-nbd
 #    (nbdfuse + mount -o loop) shows the same files;
 #  - file_exerciser: 100,000 random reads, writes, punches, zero ranges,
 #    truncates and seeks against a model, no difference;
@@ -119,6 +120,19 @@ mkfs.ext4 -q -F "$vol/disk" || fail "mkfs.ext4"
 mount -o loop "$vol/disk" "$ext" || fail "mount -o loop"
 cp -r "$(dirname "$0")/../../osd" "$(dirname "$0")/../../client" "$ext/"
 (cd "$ext" && find . -type f -exec sha256sum {} + | sort -k2) >"$dir/sums"
+# fstrim inside gives the space of deleted files back (punch on the file).
+head -c $((32 << 20)) /dev/urandom >"$ext/big"
+sync
+before=$(cli --json volume info disk | python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"])')
+rm "$ext/big"
+sync
+for _ in 1 2 3 4 5; do
+	fstrim "$ext" || fail "fstrim"
+	trimmed=$(cli --json volume info disk | python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"])')
+	[ "$trimmed" -lt $((before - 200)) ] && break
+	sleep 1
+done
+[ "$trimmed" -lt $((before - 200)) ] || fail "fstrim left $trimmed of $before objects"
 umount "$ext"
 fsck.ext4 -fn "$vol/disk" >"$dir/fsck" 2>&1 || fail "fsck.ext4: $(tail -5 "$dir/fsck")"
 for _ in $(seq 50); do [ -z "$(cli --json volume info disk | python3 -c 'import json,sys; print(json.load(sys.stdin)["lock"] or "")')" ] && break; sleep 0.1; done
@@ -135,7 +149,7 @@ fusermount3 -u "$nbdmnt"
 cmp -s "$dir/sums" "$dir/sums.nbd" || fail "basalt-nbd shows other files than basalt-fuse wrote"
 kill "${pid[nbd]}"
 wait "${pid[nbd]}" || true
-echo "ext4: made on the FUSE file, $(wc -l <"$dir/sums") files, fsck clean; the same files through basalt-nbd"
+echo "ext4: made on the FUSE file, $(wc -l <"$dir/sums") files, fstrim freed $((before - trimmed)) objects, fsck clean; the same files through basalt-nbd"
 
 # --- the exerciser ---
 "$build/tests/integration/file_exerciser" "$vol/fx" --ops "$ops" --seed "$RANDOM" --max-len 131072 \

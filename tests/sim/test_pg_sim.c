@@ -794,6 +794,12 @@ static void test_volume(void **state)
 	memset(model, 0, size);
 	assert_memory_equal(back, model, size);
 	assert_true(st1.rmw > 0);
+	/* Zeros over part of objects never written create nothing. */
+	assert_int_equal(vtest_run(r, v, BS_VIO_DISCARD, BS + 4096, 8192, NULL), 0);
+	assert_int_equal(vtest_run(r, v, BS_VIO_WRITE_ZEROES, 2 * BS + 512, 1024, NULL), 0);
+	assert_int_equal(vtest_run(r, v, BS_VIO_MAP, 0, (uint32_t)size, back), 0);
+	for (int k = 0; k < 5; k++) /* the partial last object was zeroed, not deleted */
+		assert_int_equal(back[k], 0);
 	bs_volume_close(v);
 	/* Read-only. */
 	assert_int_equal(bs_volume_open(r->client, "vm1", true, &v), 0);
