@@ -5,8 +5,10 @@
 # objects written and read back, an OSD killed (writes go on, degraded)
 # and brought back (it recovers what changed), a volume served over NBD
 # by basalt-nbd with an ext4 filesystem on it (through nbdfuse, mounted
-# with -o loop), and the monitor leader killed and replaced. Everything
-# it starts it stops. Later stages extend this script: snapshots, FUSE.
+# with -o loop), the same volume as a file under basalt-fuse and taken
+# over by a second client that fences the first, and the monitor leader
+# killed and replaced. Everything it starts it stops. Later stages extend
+# this script: snapshots, backups.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,16 +16,19 @@ scripts/install-deps.sh
 echo "== building (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build >/dev/null
-echo "   built: build/basalt-mon build/basalt-osd build/basalt build/basalt-nbd"
+echo "   built: build/basalt-mon build/basalt-osd build/basalt build/basalt-nbd build/basalt-fuse"
 
 build=$PWD/build
 dir=$(mktemp -d /tmp/basalt-demo.XXXXXX)
 . tests/integration/cluster_lib.sh
-mnt=$dir/mnt fuse=$dir/fuse
-mkdir -p "$mnt" "$fuse"
+mnt=$dir/mnt fuse=$dir/fuse fa=$dir/fuse-a fb=$dir/fuse-b
+mkdir -p "$mnt" "$fuse" "$fa" "$fb"
 cleanup() {
+	exec 4<&- 2>/dev/null || true
 	mountpoint -q "$mnt" && umount "$mnt"
-	mountpoint -q "$fuse" && { fusermount3 -u "$fuse" 2>/dev/null || umount -l "$fuse"; }
+	for m in "$fuse" "$fa" "$fb"; do
+		mountpoint -q "$m" && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }
+	done
 	cluster_cleanup
 	rm -rf "$dir"
 }
@@ -135,6 +140,41 @@ cat <<MSG
   (on a kernel with the nbd module: nbd-client -N vm1 127.0.0.1 $port /dev/nbd0)
 MSG
 
+step "the same volume as a file (basalt-fuse), and a takeover that fences the old client"
+kill "${pid[nbd]}"
+wait "${pid[nbd]}" 2>/dev/null || true
+unset 'pid[nbd]'
+"$build/basalt-fuse" "$fa" -f -c "$dir/basalt.conf" --log-file "$dir/fuse-a.log" &
+pid[fuse-a]=$!
+for _ in $(seq 50); do grep -q "mounted on" "$dir/fuse-a.log" 2>/dev/null && break; sleep 0.1; done
+echo "$ basalt-fuse $fa; ls -l $fa/volumes"
+ls -l "$fa/volumes" | sed 's/^/  /'
+mount -o loop "$fa/volumes/vm1" "$mnt"
+echo "$ mount -o loop $fa/volumes/vm1 $mnt: $(find "$mnt" -type f | wc -l) files, as basalt-nbd left them"
+umount "$mnt"
+exec 4<>"$fa/volumes/vm1" # client A keeps it open for writing: A holds the lock
+show volume info vm1
+"$build/basalt-fuse" "$fb" -f -c "$dir/basalt.conf" --log-file "$dir/fuse-b.log" 4<&- &
+pid[fuse-b]=$!
+for _ in $(seq 50); do grep -q "mounted on" "$dir/fuse-b.log" 2>/dev/null && break; sleep 0.1; done
+echo "$ (a second client) mount -o loop $fb/volumes/vm1 ..."
+(exec 3<>"$fb/volumes/vm1") 2>&1 | sed 's/^.*: /  refused: /' || true
+grep -o "volume 'vm1' is locked by .*" "$dir/fuse-b.log" | head -1 | sed 's/^/  its log: /'
+kill -STOP "${pid[fuse-a]}"
+echo "  client A freezes (kill -STOP); B takes over: basalt-fuse --break-lock"
+kill "${pid[fuse-b]}"
+wait "${pid[fuse-b]}" 2>/dev/null || true
+"$build/basalt-fuse" "$fb" -f -c "$dir/basalt.conf" --log-file "$dir/fuse-b2.log" --break-lock 4<&- &
+pid[fuse-b]=$!
+for _ in $(seq 50); do grep -q "mounted on" "$dir/fuse-b2.log" 2>/dev/null && break; sleep 0.1; done
+(exec 3<>"$fb/volumes/vm1") && echo "  B opened vm1 for writing"
+show blocklist ls
+kill -CONT "${pid[fuse-a]}"
+for _ in $(seq 50); do grep -q "was fenced" "$dir/fuse-a.log" && break; sleep 0.1; done
+grep -o "this client .* was fenced.*" "$dir/fuse-a.log" | head -1 | sed 's/^/  A, resumed: /'
+exec 4<&-
+for p in fuse-a fuse-b; do kill "${pid[$p]}"; wait "${pid[$p]}" 2>/dev/null || true; unset "pid[$p]"; done
+
 step "kill -9 the monitor leader: the other two elect a new one"
 l=$(leader)
 { kill -9 "${pid[mon.$l]}"; wait "${pid[mon.$l]}"; } 2>/dev/null || true
@@ -146,6 +186,6 @@ show mon ls
 
 cat <<'MSG'
 
-Next: snapshots and clones, backups to S3, FUSE (see README.md). Run the whole test suite
+Next: snapshots and clones, backups to S3 (see README.md). Run the whole test suite
 with scripts/test.sh; a local cluster to play with: scripts/cluster.sh up.
 MSG
