@@ -85,6 +85,11 @@ auth allow insecure global id reclaim = false
 mon warn on pool no redundancy = false
 mon data avail warn = 1
 mon data avail crit = 0
+[client]
+# Durable writes only, like Basalt's: librbd's cache would acknowledge
+# writes before any OSD has them (2,805 "IOPS" at 4 KiB QD1 here, against
+# 410 with it off).
+rbd cache = false
 [mon]
 mon data = $dir/mon/\$cluster-\$id
 [mgr]
