@@ -17,11 +17,12 @@
 #         --purge also removes DIR.
 #
 # Use the cluster with: export BASALT_CONF=DIR/basalt.conf; build/basalt status
+# BASALT_BUILD=DIR uses the binaries built there (and builds nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=$PWD/build
+build=${BASALT_BUILD:-$PWD/build}
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 cmd=${1:-}
 [ -n "$cmd" ] || usage
 shift
@@ -92,9 +93,11 @@ start() { # start NAME: unless already running
 }
 
 up() {
-	scripts/install-deps.sh
-	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	ninja -C build basalt basalt-mon basalt-osd >/dev/null
+	if [ -z "${BASALT_BUILD:-}" ]; then # else: built there already
+		scripts/install-deps.sh
+		cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+		ninja -C build basalt basalt-mon basalt-osd >/dev/null
+	fi
 	mkdir -p "$dir"
 	[ -f "$conf" ] || write_config
 	for name in $(daemons); do
