@@ -26,6 +26,8 @@ done
 scripts/install-deps.sh
 cmake -S . -B build -G Ninja >/dev/null
 ninja -C build basalt basalt-mon basalt-osd basalt-nbd >/dev/null
+build=$PWD/build
+. bench/lib.sh
 out=bench/results/nbd-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
 cluster=$(mktemp -d "$dir/basalt-nbd-bench.XXXXXX")
@@ -38,28 +40,10 @@ stop() {
 }
 trap stop EXIT
 
-scripts/cluster.sh up --dir "$cluster" --osd-size 4G >/dev/null
-export BASALT_CONF=$cluster/basalt.conf
-build/basalt pool create rbd --size 3 --pg-num 64 >/dev/null
-build/basalt volume create bench --size 1G --pool rbd >/dev/null
-for _ in $(seq 100); do
-	build/basalt --json status | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s["pgs"].get("active+clean")==64 else 1)' && break
-	sleep 0.2
-done
-read -r port < <(scripts/free-ports 1)
-build/basalt-nbd --listen "127.0.0.1:$port" --log-file "$cluster/nbd.log" &
-nbd_pid=$!
-for _ in $(seq 50); do grep -q "listening on" "$cluster/nbd.log" 2>/dev/null && break; sleep 0.1; done
-uri=nbd://127.0.0.1:$port/bench
+bench_cluster "$cluster" 4G
+bench_nbd "$cluster/nbd.log"
+uri=nbd://127.0.0.1:$nbd_port/bench
 { awk '{print $2}' "$cluster/pids"; echo "$nbd_pid"; } >"$out/pids"
-cpu() { # the CPU seconds of every PID in $out/pids
-	python3 -c 'import os,sys
-hz = os.sysconf("SC_CLK_TCK"); t = 0
-for p in open(sys.argv[1]).read().split():
-    f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-    t += (int(f[11]) + int(f[12])) / hz
-print(t)' "$out/pids"
-}
 
 echo "== layout: 1 GiB on each side" >&2
 fio --name=layout --filename="$fiofile" --size=1g --rw=write --bs=1m --direct=1 \
@@ -85,9 +69,9 @@ for r in "${rows[@]}"; do
 		--runtime="$runtime" --ramp_time=1 --output-format=json)
 	fio --name=job --filename="$fiofile" --direct=1 --ioengine=io_uring $sync "${common[@]}" \
 		>"$out/fio-$name.json"
-	c0=$(cpu)
+	c0=$(cpu_seconds "$out/pids")
 	fio --name=job --ioengine=nbd --uri="$uri" "${common[@]}" --output="$out/nbd-$name.json" >/dev/null
-	c1=$(cpu)
+	c1=$(cpu_seconds "$out/pids")
 	echo "{\"cpu_s\": $(python3 -c "print($c1 - $c0)")}" >"$out/cpu-$name.json"
 done
 python3 bench/nbd_table.py "$out" "${rows[@]}" | tee "$out/table.md"

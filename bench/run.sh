@@ -64,6 +64,7 @@ if [ -z "$build" ]; then
 	build=build
 fi
 build=$(cd "$build" && pwd)
+. bench/lib.sh
 out=bench/results/run-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
 work=$(mktemp -d "$dir/basalt-bench-run.XXXXXX")
@@ -84,18 +85,10 @@ if want device; then
 fi
 if want basalt; then
 	echo "== Basalt: 3 monitors, 3 OSDs of $osd_size" >&2
-	BASALT_BUILD=$build scripts/cluster.sh up --dir "$work/basalt" --osd-size "$osd_size" >/dev/null
-	bconf=$work/basalt/basalt.conf
-	$build/basalt -c "$bconf" pool create rbd --size 3 --pg-num 64 >/dev/null
-	$build/basalt -c "$bconf" volume create bench --size 1G >/dev/null
-	for _ in $(seq 150); do
-		$build/basalt -c "$bconf" --json status | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s["pgs"].get("active+clean")==64 else 1)' && break
-		sleep 0.2
-	done
-	read -r bport < <(scripts/free-ports 1)
-	$build/basalt-nbd -c "$bconf" --listen "127.0.0.1:$bport" --log-file "$work/basalt-nbd.log" &
-	pid[basalt-nbd]=$!
-	for _ in $(seq 50); do grep -q "listening on" "$work/basalt-nbd.log" 2>/dev/null && break; sleep 0.1; done
+	bench_cluster "$work/basalt" "$osd_size"
+	bench_nbd "$work/basalt-nbd.log"
+	pid[basalt-nbd]=$nbd_pid
+	bport=$nbd_port
 	{ awk '{print $2}' "$work/basalt/pids"; echo "${pid[basalt-nbd]}"; } >"$work/pids.basalt"
 	targets+=(basalt-nbd)
 fi
@@ -133,20 +126,6 @@ u = resource.getrusage(resource.RUSAGE_CHILDREN)
 open(sys.argv[1], "w").write(str(u.ru_utime + u.ru_stime))
 sys.exit(rc)' "$work/fio-cpu" "${cmd[@]}" "$@"
 }
-# cpu_of FILE [PID...]: the CPU seconds of the PIDs in FILE and the others.
-cpu_of() {
-	python3 -c 'import os,sys
-hz = os.sysconf("SC_CLK_TCK"); t = 0
-pids = (open(sys.argv[1]).read().split() if sys.argv[1] != "-" else []) + sys.argv[2:]
-for p in pids:
-    try:
-        f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-        t += (int(f[11]) + int(f[12])) / hz
-    except FileNotFoundError:
-        pass
-print(t)' "$@"
-}
-
 echo "== prefill: 1 GiB on every target" >&2
 for t in "${targets[@]}"; do
 	[ "$t" = device-fdatasync ] || [ "$t" = ceph-nbd ] && continue
@@ -169,11 +148,11 @@ for j in ${jobs//,/ }; do
 		ceph-nbd) pids=$work/pids.ceph front=("${pid[qemu-nbd]}") ;;
 		ceph-rbd) pids=$work/pids.ceph ;;
 		esac
-		c0=$(cpu_of "$pids" "${front[@]}")
+		c0=$(cpu_seconds "$pids" "${front[@]}")
 		fio_target "$t" --rw="$rw" --bs="$bs" --iodepth="$qd" --size=1g --time_based \
 			--runtime="$runtime" --ramp_time="$ramp" --output-format=json \
 			--output="$out/$j-$t.json" >/dev/null
-		c1=$(cpu_of "$pids" "${front[@]}")
+		c1=$(cpu_seconds "$pids" "${front[@]}")
 		extra=0
 		[ "$t" = ceph-rbd ] && extra=$(cat "$work/fio-cpu")
 		echo "$j $t $j-$t.json $(python3 -c "print($c1 - $c0 + $extra)")" >>"$out/rows"

@@ -44,7 +44,6 @@ struct lock_waiter {
 	int rc;
 	char why[256];
 	struct io_post post;
-	struct bs_client *c;
 };
 
 struct bs_lock_cmd {
@@ -176,7 +175,6 @@ void bs_lock(struct bs_client *c, const char *name, bool break_lock, bs_lock_don
 	}
 	w->done = done;
 	w->ctx = ctx;
-	w->c = c;
 	w->post.fn = waiter_posted;
 	w->post.ctx = w;
 	list_init(&w->link);

@@ -29,13 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cluster_conf_local
-osd_conf_local 1G h0 h1 h2
-mon_mkfs_all a b c
-for m in a b c; do mon_start "$m"; done
-leader >/dev/null || fail "no leader"
-for i in 0 1 2; do osd_start "$i"; done
-wait_for "s['osd']['up']==3" 20 "OSDs up"
+cluster_up_local 1G
 cli pool create rbd --size 3 --pg-num 16 >/dev/null
 wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"
 

@@ -122,6 +122,19 @@ osd_start() {
 }
 osd_kill() { { kill -9 "${pid[osd.$1]}"; wait "${pid[osd.$1]}"; } 2>/dev/null || true; }
 
+# cluster_up_local OSD_SIZE [EXTRA]: the common test cluster — monitors a,
+# b, c and osd.0-2 (on hosts h0-h2, OSD_SIZE each) on loopback, EXTRA
+# [global] config lines; returns once there is a leader and every OSD is up.
+cluster_up_local() {
+	cluster_conf_local "${2:-}"
+	osd_conf_local "$1" h0 h1 h2
+	mon_mkfs_all a b c
+	for m in a b c; do mon_start "$m"; done
+	leader >/dev/null || fail "no leader"
+	for i in 0 1 2; do osd_start "$i"; done
+	wait_for "s['osd']['up']==3" 20 "OSDs up"
+}
+
 # js EXPR: a Python expression over s, the cluster's `status --json`.
 js() { cli --json status | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
 

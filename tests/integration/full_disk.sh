@@ -11,14 +11,8 @@ dir=$(mktemp -d /tmp/basalt-full.XXXXXX)
 . "$(dirname "$0")/cluster_lib.sh"
 trap 'cluster_cleanup; rm -rf "$dir"' EXIT
 
-cluster_conf_local "osd_heartbeat_interval = 200ms
+cluster_up_local 48M "osd_heartbeat_interval = 200ms
 osd_heartbeat_grace = 1500ms"
-osd_conf_local 48M h0 h1 h2
-mon_mkfs_all a b c
-for m in a b c; do mon_start "$m"; done
-leader >/dev/null || fail "no leader"
-for i in 0 1 2; do osd_start "$i"; done
-wait_for "s['osd']['up']==3" 20 "OSDs up"
 cli pool create rbd --size 3 --pg-num 8 >/dev/null
 wait_for "s['pgs'].get('active+clean')==8" 30 "PGs active+clean"
 

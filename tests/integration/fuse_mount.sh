@@ -37,13 +37,7 @@ for tool in fusermount3 nbdfuse mkfs.ext4 fsck.ext4 fallocate python3; do
 	command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
 done
 
-cluster_conf_local
-osd_conf_local 1G h0 h1 h2
-mon_mkfs_all a b c
-for m in a b c; do mon_start "$m"; done
-leader >/dev/null || fail "no leader"
-for i in 0 1 2; do osd_start "$i"; done
-wait_for "s['osd']['up']==3" 20 "OSDs up"
+cluster_up_local 1G
 cli pool create rbd --size 3 --pg-num 16 >/dev/null
 cli volume create disk --size 256M >/dev/null
 cli volume create odd --size 1000K >/dev/null

@@ -33,14 +33,8 @@ for tool in nbdinfo nbdcopy nbdfuse qemu-img qemu-io fio mkfs.ext4; do
 	command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
 done
 
-cluster_conf_local "osd_heartbeat_interval = 200ms
+cluster_up_local 1G "osd_heartbeat_interval = 200ms
 osd_heartbeat_grace = 1500ms"
-osd_conf_local 1G h0 h1 h2
-mon_mkfs_all a b c
-for m in a b c; do mon_start "$m"; done
-leader >/dev/null || fail "no leader"
-for i in 0 1 2; do osd_start "$i"; done
-wait_for "s['osd']['up']==3" 20 "OSDs up"
 cli pool create rbd --size 3 --pg-num 16 >/dev/null
 cli volume create vm1 --size 256M --pool rbd >/dev/null
 cli volume create small --size 1M --pool rbd >/dev/null

@@ -27,13 +27,7 @@ for tool in qemu-io; do
 	command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
 done
 
-cluster_conf_local "mon_lock_lease = 3s"
-osd_conf_local 1G h0 h1 h2
-mon_mkfs_all a b c
-for m in a b c; do mon_start "$m"; done
-leader >/dev/null || fail "no leader"
-for i in 0 1 2; do osd_start "$i"; done
-wait_for "s['osd']['up']==3" 20 "OSDs up"
+cluster_up_local 1G "mon_lock_lease = 3s"
 cli pool create rbd --size 3 --pg-num 16 >/dev/null
 cli volume create vm --size 64M >/dev/null
 wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"
