@@ -90,6 +90,8 @@ mon data avail crit = 0
 # writes before any OSD has them (2,805 "IOPS" at 4 KiB QD1 here, against
 # 410 with it off).
 rbd cache = false
+# One admin socket per client process: fio, qemu-nbd and rbd run side by side.
+admin socket = $dir/run/\$name.\$pid.\$cctid.asok
 [mon]
 mon data = $dir/mon/\$cluster-\$id
 [mgr]

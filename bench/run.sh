@@ -3,45 +3,58 @@
 # machine and in one run: a Basalt local cluster (3 monitors, 3 OSDs on
 # files) and a Ceph 16 cluster (bench/ceph.sh: 1 monitor, 1 manager, 3
 # BlueStore OSDs on files of the same size, pool size 3, cephx), and the
-# same fio jobs against
-#   device       fio io_uring direct=1 on a raw file on the same disk, and
-#                for writes also with fdatasync=1 (the durable limit);
-#   basalt-nbd   Basalt through basalt-nbd (fio's nbd engine);
-#   ceph-rbd     Ceph through librbd (fio's rbd engine; librbd's cache off);
-#   ceph-nbd     Ceph through qemu-nbd serving the RBD image (fio's nbd
-#                engine): the like-for-like NBD path.
-# Each job runs on every system before the next job starts, so drift on a
-# noisy machine hits them all. Every target holds a 1 GiB image, written
-# once before the first job.
+# same jobs against
+#   device         fio io_uring direct=1 on a raw file on the same disk, and
+#                  for writes also with fdatasync=1 (the durable limit);
+#   basalt-nbd     Basalt through basalt-nbd (fio's nbd engine);
+#   basalt-native  Basalt through libbasalt, its native client
+#                  (bench/volume_load: fio's job options, fio's JSON);
+#   ceph-rbd       Ceph through librbd (fio's rbd engine; librbd's cache off);
+#   ceph-nbd       Ceph through qemu-nbd serving the RBD image (fio's nbd
+#                  engine): the like-for-like NBD path.
+# Each job runs on every system before the next, and the whole sequence
+# ROUNDS times (A B A B), so drift on a noisy machine hits them all.
+# Every target holds a 1 GiB image, written once before the first job.
+# Then the space run: a fresh volume (image) written whole, overwritten 5
+# times, its first half TRIMmed, then deleted; the raw space each
+# system's OSDs use after each step.
 #
 #   bench/run.sh [--quick] [--only SYSTEMS] [--jobs JOBS] [--runtime S]
-#                [--osd-size SIZE] [--dir DIR] [--build DIR]
+#                [--rounds N] [--osd-size SIZE] [--space-size SIZE]
+#                [--no-space] [--dir DIR] [--build DIR]
 #
 # SYSTEMS: a comma list of basalt, ceph, device (default all three).
 # JOBS: a comma list of 4k-randwrite-qd1, 4k-randwrite-qd32, 4k-randread-qd1,
 # 4k-randread-qd32, 1m-write-qd4, 1m-read-qd4 (default all). Default
-# runtime 20 s per job and system after a 2 s ramp (--quick: 3 s, 1 s).
+# runtime 20 s per job and system after a 2 s ramp, 2 rounds, OSDs of 4G,
+# space run on a 1G volume (--quick: 3 s, 1 s, 1 round, 64M).
 # --build DIR uses Basalt as already built there (default: build/, built
 # first). The last line on stderr names the results directory.
 #
-# Output in bench/results/run-TIME/: table.md (IOPS, MB/s, mean and p99
-# latency, CPU µs per I/O of every process of the system, and the ratios
-# Basalt/Ceph and Basalt/device), results.json, and each fio JSON. CPU
-# counts the system's daemons and its NBD server; for ceph-rbd also fio
-# itself, since librbd does its work inside fio's process.
+# Output in bench/results/run-TIME/: table.md (per job and system: IOPS,
+# MB/s, mean and p99 latency averaged over the rounds, how far the rounds
+# spread, CPU µs per I/O of every process of the system and of its OSDs
+# alone, the ratios Basalt/Ceph and Basalt/device; then the space run),
+# results.json, iops.png and p99.png (gnuplot), and each fio JSON. CPU
+# counts the system's daemons and its front end: the NBD server, or the
+# process the client library runs in (fio for librbd, volume_load).
 # Everything it starts it stops, by PID. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
-runtime=20 ramp=2 only=basalt,ceph,device osd_size=4G dir=/var/tmp build=
+usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+runtime=20 ramp=2 rounds=2 only=basalt,ceph,device osd_size=4G space_size=1G space=1
+settle=12 dir=/var/tmp build=
 jobs_all=4k-randwrite-qd1,4k-randwrite-qd32,4k-randread-qd1,4k-randread-qd32,1m-write-qd4,1m-read-qd4
 jobs=$jobs_all
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--quick) runtime=3 ramp=1; shift ;;
+	--quick) runtime=3 ramp=1 rounds=1 space_size=64M settle=5; shift ;;
 	--only) only=$2; shift 2 ;;
 	--jobs) jobs=$2; shift 2 ;;
 	--runtime) runtime=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
+	--space-size) space_size=$2; shift 2 ;;
+	--no-space) space=0; shift ;;
 	--osd-size) osd_size=$2; shift 2 ;;
 	--dir) dir=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
@@ -57,10 +70,16 @@ for j in ${jobs//,/ }; do
 	[[ ",$jobs_all," == *",$j,"* ]] || { echo "run.sh: unknown job $j (one of $jobs_all)" >&2; exit 2; }
 done
 
+space_bytes=$(python3 -c 'import re, sys
+m = re.fullmatch(r"(\d+)([KMGT]?)(i?B)?", sys.argv[1], re.I)
+print(int(m[1]) << 10 * "_KMGT".index((m[2] or "_").upper()) if m else 0)' "$space_size")
+[ "$space_bytes" -gt 0 ] || { echo "run.sh: bad --space-size $space_size (e.g. 1G, 64M)" >&2; exit 2; }
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rounds takes a positive count" >&2; exit 2; }
+
 if [ -z "$build" ]; then
 	scripts/install-deps.sh
 	cmake -S . -B build -G Ninja >/dev/null
-	ninja -C build basalt basalt-mon basalt-osd basalt-nbd >/dev/null
+	ninja -C build basalt basalt-mon basalt-osd basalt-nbd volume_load >/dev/null
 	build=build
 fi
 build=$(cd "$build" && pwd)
@@ -89,8 +108,9 @@ if want basalt; then
 	bench_nbd "$work/basalt-nbd.log"
 	pid[basalt-nbd]=$nbd_pid
 	bport=$nbd_port
-	{ awk '{print $2}' "$work/basalt/pids"; echo "${pid[basalt-nbd]}"; } >"$work/pids.basalt"
-	targets+=(basalt-nbd)
+	awk '{print $2}' "$work/basalt/pids" >"$work/pids.basalt"
+	awk '$1 ~ /^osd/ {print $2}' "$work/basalt/pids" >"$work/pids.basalt.osd"
+	targets+=(basalt-nbd basalt-native)
 fi
 if want ceph; then
 	echo "== Ceph: 1 monitor, 1 manager, 3 BlueStore OSDs of $osd_size" >&2
@@ -103,13 +123,16 @@ if want ceph; then
 	pid[qemu-nbd]=$!
 	for _ in $(seq 50); do nbdinfo "nbd://127.0.0.1:$cport" >/dev/null 2>&1 && break; sleep 0.2; done
 	awk '{print $2}' "$work/ceph/pids" >"$work/pids.ceph"
+	awk '$1 ~ /^osd/ {print $2}' "$work/ceph/pids" >"$work/pids.ceph.osd"
 	targets+=(ceph-rbd ceph-nbd)
 fi
 
-# fio_target TARGET ARGS...: fio against TARGET; the CPU seconds fio
-# itself used go to $work/fio-cpu (they count for ceph-rbd, whose client
-# library runs inside fio).
-fio_target() {
+# load TARGET ARGS...: the job given by fio options ARGS (--rw --bs
+# --iodepth --size --runtime --ramp_time --output, and --time_based, which
+# volume_load always is) against TARGET; the CPU seconds of the load
+# generator itself go to $work/load-cpu (they count for ceph-rbd and
+# basalt-native, whose client library runs inside it).
+load() {
 	local t=$1
 	shift
 	local cmd
@@ -119,44 +142,112 @@ fio_target() {
 	basalt-nbd) cmd=(fio --name=job --ioengine=nbd --uri="nbd://127.0.0.1:$bport/bench") ;;
 	ceph-rbd) cmd=(fio --name=job --ioengine=rbd --clientname=admin --pool=rbd --rbdname=bench) ;;
 	ceph-nbd) cmd=(fio --name=job --ioengine=nbd --uri="nbd://127.0.0.1:$cport/") ;;
+	basalt-native)
+		cmd=("$build/bench/volume_load" -c "$BASALT_CONF" --keyring "$work/basalt/keyring" --volume bench)
+		set -- "${@/--time_based/}"
+		;;
 	esac
+	[ "$t" = basalt-native ] || cmd+=(--output-format=json)
 	python3 -c 'import resource, subprocess, sys
-rc = subprocess.call(sys.argv[2:])
+rc = subprocess.call([a for a in sys.argv[2:] if a])
 u = resource.getrusage(resource.RUSAGE_CHILDREN)
 open(sys.argv[1], "w").write(str(u.ru_utime + u.ru_stime))
-sys.exit(rc)' "$work/fio-cpu" "${cmd[@]}" "$@"
+sys.exit(rc)' "$work/load-cpu" "${cmd[@]}" "$@"
 }
 echo "== prefill: 1 GiB on every target" >&2
 for t in "${targets[@]}"; do
-	[ "$t" = device-fdatasync ] || [ "$t" = ceph-nbd ] && continue
-	fio_target "$t" --size=1g --rw=write --bs=1m --iodepth=4 --output-format=json \
-		--output="$out/prefill-$t.json" >/dev/null
+	case $t in device-fdatasync|ceph-nbd|basalt-native) continue ;; esac # same file or image
+	load "$t" --size=1G --rw=write --bs=1M --iodepth=4 --output="$out/prefill-$t.json" >/dev/null
 done
 
+# Each row of $out/rows: JOB TARGET ROUND FIO_JSON CPU_SECONDS OSD_CPU_SECONDS
+# (every process of the system, and its OSDs alone, during the run).
 : >"$out/rows"
 echo "$ramp" >"$out/ramp"
 for j in ${jobs//,/ }; do
 	IFS=- read -r bs rw qd <<<"$j"
 	qd=${qd#qd}
-	for t in "${targets[@]}"; do
-		[ "$t" = device-fdatasync ] && [[ $rw != *write ]] && continue
-		echo "== $j on $t" >&2
-		pids=-
-		front=()
-		case $t in
-		basalt-nbd) pids=$work/pids.basalt ;;
-		ceph-nbd) pids=$work/pids.ceph front=("${pid[qemu-nbd]}") ;;
-		ceph-rbd) pids=$work/pids.ceph ;;
-		esac
-		c0=$(cpu_seconds "$pids" "${front[@]}")
-		fio_target "$t" --rw="$rw" --bs="$bs" --iodepth="$qd" --size=1g --time_based \
-			--runtime="$runtime" --ramp_time="$ramp" --output-format=json \
-			--output="$out/$j-$t.json" >/dev/null
-		c1=$(cpu_seconds "$pids" "${front[@]}")
-		extra=0
-		[ "$t" = ceph-rbd ] && extra=$(cat "$work/fio-cpu")
-		echo "$j $t $j-$t.json $(python3 -c "print($c1 - $c0 + $extra)")" >>"$out/rows"
+	for round in $(seq "$rounds"); do
+		for t in "${targets[@]}"; do
+			[ "$t" = device-fdatasync ] && [[ $rw != *write ]] && continue
+			echo "== $j on $t (round $round of $rounds)" >&2
+			pids=- osds=- front=()
+			case $t in
+			basalt-*) pids=$work/pids.basalt osds=$work/pids.basalt.osd ;;
+			ceph-*) pids=$work/pids.ceph osds=$work/pids.ceph.osd ;;
+			esac
+			case $t in
+			basalt-nbd) front=("${pid[basalt-nbd]}") ;;
+			ceph-nbd) front=("${pid[qemu-nbd]}") ;;
+			esac
+			c0=$(cpu_seconds "$pids" "${front[@]}") o0=$(cpu_seconds "$osds")
+			f=$j-$t-$round.json
+			load "$t" --rw="$rw" --bs="${bs^^}" --iodepth="$qd" --size=1G --time_based \
+				--runtime="$runtime" --ramp_time="$ramp" --output="$out/$f" >/dev/null
+			c1=$(cpu_seconds "$pids" "${front[@]}") o1=$(cpu_seconds "$osds")
+			inproc=0
+			case $t in ceph-rbd|basalt-native) inproc=$(cat "$work/load-cpu") ;; esac
+			echo "$j $t $round $f $(python3 -c "print($c1 - $c0 + $inproc, $o1 - $o0)")" >>"$out/rows"
+		done
 	done
 done
+
+# The space run: raw bytes the system's OSDs use (every copy, metadata and
+# journals included) after each step, once the figure stopped changing:
+# read every second until it held still for $settle s (at most 90 s;
+# Basalt's OSDs report usage every 2 s, Ceph's every 5 s). Each line of
+# $out/space: SYSTEM STEP USED_BYTES SECONDS_UNTIL_THE_LAST_CHANGE.
+space_used() {
+	case $1 in
+	basalt) "$build/basalt" --json status |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["usage"]["used_bytes"])' ;;
+	ceph) ceph df -f json 2>/dev/null |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["total_used_raw_bytes"])' ;;
+	esac
+}
+space_step() {
+	local t0=$SECONDS last changed=$SECONDS now
+	last=$(space_used "$1")
+	while [ $((SECONDS - changed)) -lt "$settle" ] && [ $((SECONDS - t0)) -lt 90 ]; do
+		sleep 1
+		now=$(space_used "$1")
+		[ "$now" = "$last" ] || { last=$now changed=$SECONDS; }
+	done
+	echo "$1 $2 $last $((changed - t0))" >>"$out/space"
+}
+space_run() {
+	local sys=$1 io
+	echo "== space run on $sys: a $space_size volume written, overwritten 5 times, half TRIMmed, deleted" >&2
+	case $sys in
+	basalt)
+		"$build/basalt" volume create space --size "$space_size" --pool rbd >/dev/null
+		io=(fio --name=space --ioengine=nbd --uri="nbd://127.0.0.1:$bport/space") ;;
+	ceph)
+		rbd create rbd/space --size "$space_size"
+		io=(fio --name=space --ioengine=rbd --clientname=admin --pool=rbd --rbdname=space) ;;
+	esac
+	space_step "$sys" created
+	"${io[@]}" --rw=write --bs=1M --iodepth=4 --output-format=json --output="$out/space-$sys-write.json" >/dev/null
+	space_step "$sys" written
+	for i in 1 2 3 4 5; do
+		"${io[@]}" --rw=randwrite --randrepeat=0 --bs=1M --iodepth=4 --output-format=json \
+			--output="$out/space-$sys-overwrite-$i.json" >/dev/null
+		space_step "$sys" "overwritten-$i"
+	done
+	"${io[@]}" --rw=trim --bs=4M --iodepth=4 --size=50% --output-format=json \
+		--output="$out/space-$sys-trim.json" >/dev/null
+	space_step "$sys" half-trimmed
+	case $sys in
+	basalt) "$build/basalt" volume rm space >/dev/null ;;
+	ceph) rbd rm rbd/space >/dev/null 2>&1 ;;
+	esac
+	space_step "$sys" deleted
+}
+if [ "$space" = 1 ]; then
+	: >"$out/space"
+	echo "$space_bytes" >"$out/space-size"
+	want basalt && space_run basalt
+	want ceph && space_run ceph
+fi
 python3 bench/run_table.py "$out" | tee "$out/table.md"
 echo "results in $out" >&2

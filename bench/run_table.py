@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""run_table.py DIR: the Markdown table and results.json of bench/run.sh.
+"""run_table.py DIR: the Markdown table, results.json and plots of bench/run.sh.
 
-DIR/rows has one line per fio run: JOB TARGET FIO_JSON CPU_SECONDS (the
-CPU of every process of that system during the run, ramp included)."""
+DIR/rows has one line per run: JOB TARGET ROUND FIO_JSON CPU_SECONDS
+OSD_CPU_SECONDS (the CPU of every process of that system, and of its OSDs
+alone, during the run, ramp included). Rows of one job and target over
+the rounds are averaged; "spread" is (max - min) / mean of their IOPS.
+DIR/space (if there) has SYSTEM STEP USED_BYTES SECONDS per line, DIR/space-size
+the volume's size. With gnuplot installed, iops.png and p99.png."""
 import json
+import os
+import shutil
+import subprocess
 import sys
 
 from nbd_table import side
@@ -12,42 +19,153 @@ LABELS = {
     "device": "device (raw file, io_uring direct)",
     "device-fdatasync": "device + fdatasync",
     "basalt-nbd": "Basalt, basalt-nbd",
+    "basalt-native": "Basalt, libbasalt (native)",
     "ceph-rbd": "Ceph, librbd",
     "ceph-nbd": "Ceph, qemu-nbd",
 }
+SPACE_STEPS = ["created", "written"] + [f"overwritten-{i}" for i in range(1, 6)] + \
+    ["half-trimmed", "deleted"]
 
 
-def main():
-    out = sys.argv[1]
-    rows = {}
-    order = []
+def mean(xs):
+    return sum(xs) / len(xs) if xs else 0
+
+
+def read_rows(out):
     ramp = float(open(f"{out}/ramp").read())
+    runs = {}
+    order = []
     for line in open(f"{out}/rows"):
-        job, target, path, cpu = line.split()
+        job, target, rnd, path, cpu, osd_cpu = line.split()
         rw = job.split("-")[1]
-        iops, mbs, mean, p99, runtime_s = side(f"{out}/{path}", rw)
+        iops, mbs, lat, p99, runtime_s = side(f"{out}/{path}", rw)
         ops = iops * (runtime_s + ramp)  # the ramp ran at about the same rate
-        cpu_us = float(cpu) * 1e6 / ops if ops and target not in ("device", "device-fdatasync") else None
-        rows[(job, target)] = {"job": job, "system": target, "iops": iops, "mb_s": mbs,
-                               "mean_us": mean, "p99_us": p99, "cpu_us_per_io": cpu_us}
+        runs.setdefault((job, target), []).append(
+            {"round": int(rnd), "iops": iops, "mb_s": mbs, "mean_us": lat, "p99_us": p99,
+             "cpu_us_per_io": float(cpu) * 1e6 / ops if ops else None,
+             "osd_cpu_us_per_io": float(osd_cpu) * 1e6 / ops if ops else None})
         if job not in order:
             order.append(job)
-    print("| job | system | IOPS | MB/s | mean µs | p99 µs | CPU µs/IO | Basalt ÷ this |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    rows = {}
+    for (job, target), rs in runs.items():
+        iops = [r["iops"] for r in rs]
+        r = {"job": job, "system": target, "rounds": rs,
+             "iops": mean(iops), "mb_s": mean([r["mb_s"] for r in rs]),
+             "mean_us": mean([r["mean_us"] for r in rs]),
+             "p99_us": mean([r["p99_us"] for r in rs]),
+             "spread": (max(iops) - min(iops)) / mean(iops) if mean(iops) else 0,
+             "cpu_us_per_io": None, "osd_cpu_us_per_io": None}
+        if not target.startswith("device") and all(x["cpu_us_per_io"] for x in rs):
+            r["cpu_us_per_io"] = mean([x["cpu_us_per_io"] for x in rs])
+            r["osd_cpu_us_per_io"] = mean([x["osd_cpu_us_per_io"] for x in rs])
+        rows[(job, target)] = r
+    return rows, order
+
+
+def perf_table(rows, order):
+    print("| job | system | IOPS | MB/s | mean µs | p99 µs | spread | CPU µs/IO (OSDs) "
+          "| basalt-nbd ÷ this | native ÷ this |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for job in order:
-        basalt = rows.get((job, "basalt-nbd"))
         for target in LABELS:
             r = rows.get((job, target))
             if not r:
                 continue
-            ratio = ""
-            if basalt and target != "basalt-nbd" and r["iops"]:
-                ratio = f"{basalt['iops'] / r['iops']:.2f}"
-            cpu = f"{r['cpu_us_per_io']:.0f}" if r["cpu_us_per_io"] is not None else ""
+            ratios = []
+            for ours in ("basalt-nbd", "basalt-native"):
+                b = rows.get((job, ours))
+                ok = b and r["iops"] and not target.startswith("basalt")
+                ratios.append(f"{b['iops'] / r['iops']:.2f}" if ok else "")
+            cpu = ""
+            if r["cpu_us_per_io"] is not None:
+                cpu = f"{r['cpu_us_per_io']:.0f} ({r['osd_cpu_us_per_io']:.0f})"
             print(f"| {job} | {LABELS[target]} | {r['iops']:.0f} | {r['mb_s']:.1f} "
-                  f"| {r['mean_us']:.0f} | {r['p99_us']:.0f} | {cpu} | {ratio} |")
+                  f"| {r['mean_us']:.0f} | {r['p99_us']:.0f} | {r['spread'] * 100:.0f}% "
+                  f"| {cpu} | {ratios[0]} | {ratios[1]} |")
+
+
+def space_table(out):
+    path = f"{out}/space"
+    if not os.path.exists(path):
+        return []
+    size = int(open(f"{out}/space-size").read())
+    used, settled = {}, {}
+    for line in open(path):
+        system, step, b, secs = line.split()
+        used[(system, step)] = int(b)
+        settled[(system, step)] = int(secs)
+    systems = [s for s in ("basalt", "ceph") if (s, "created") in used]
+    mib = 1 << 20
+    print()
+    print(f"Space: raw bytes the OSDs use (3 copies, metadata and journals included), "
+          f"above what they used with the empty {size // mib} MiB volume created, after "
+          f"each step; logical data is what the volume holds. In brackets: used ÷ logical, "
+          f"and the seconds after the step until the figure last changed (both systems "
+          f"report usage to their monitors every few seconds).")
+    print()
+    print("| step | logical data MiB | " + " | ".join(
+        f"{'Basalt' if s == 'basalt' else 'Ceph'} MiB (× logical)" for s in systems) + " |")
+    print("|---|---:|" + "---:|" * len(systems))
+    logical = {"created": 0, "half-trimmed": size // 2, "deleted": 0}
+    result = []
+    for step in SPACE_STEPS:
+        if not all((s, step) in used for s in systems):
+            continue
+        data = logical.get(step, size)
+        cells = []
+        for s in systems:
+            d = used[(s, step)] - used[(s, "created")]
+            x = f"{d / data:.2f}×, " if data else ""
+            cells.append(f"{round(d / mib)} ({x}{settled[(s, step)]} s)")
+            result.append({"system": s, "step": step, "used_bytes": used[(s, step)],
+                           "above_created_bytes": d, "logical_bytes": data,
+                           "settled_after_s": settled[(s, step)]})
+        print(f"| {step} | {data // mib} | " + " | ".join(cells) + " |")
+    print("| snapshot deleted | | not measured: Basalt has no snapshots yet |" +
+          " |" * (len(systems) - 1))
+    return result
+
+
+def plots(out, rows, order):
+    if not shutil.which("gnuplot"):
+        print("run_table: no gnuplot, so no plots", file=sys.stderr)
+        return
+    targets = [t for t in LABELS if any((j, t) in rows for j in order)]
+    for metric, title, ylabel in (("iops", "IOPS (higher is better)", "IOPS"),
+                                  ("p99_us", "p99 latency (lower is better)", "µs")):
+        dat = f"{out}/{metric}.dat"
+        with open(dat, "w") as f:
+            f.write("job " + " ".join(f'"{LABELS[t]}"' for t in targets) + "\n")
+            for j in order:
+                vals = [rows[(j, t)][metric] if (j, t) in rows else float("nan")
+                        for t in targets]
+                f.write(j + " " + " ".join(f"{v:.1f}" for v in vals) + "\n")
+        png = f"{out}/{'iops' if metric == 'iops' else 'p99'}.png"
+        script = f"""set terminal pngcairo noenhanced size 1400,700 font ",10"
+set output "{png}"
+set title "{title}, per job and system (log scale)"
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.9 border -1
+set logscale y
+set ylabel "{ylabel}"
+set key outside right top vertical
+set grid ytics
+set xtics rotate by -20
+set datafile missing "nan"
+plot for [i=2:{len(targets) + 1}] "{dat}" using i:xtic(1) title columnheader(i)
+"""
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+def main():
+    out = sys.argv[1]
+    rows, order = read_rows(out)
+    perf_table(rows, order)
+    space = space_table(out)
+    plots(out, rows, order)
     with open(f"{out}/results.json", "w") as f:
-        json.dump(list(rows.values()), f, indent=1)
+        json.dump({"jobs": list(rows.values()), "space": space}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ packages=(
 	libinih-dev libcurl4-openssl-dev
 	# test tools (NBD clients: qemu-img/qemu-io, nbdinfo/nbdcopy, nbdfuse)
 	python3 iproute2 procps util-linux fio qemu-utils libnbd-bin nbdfuse fuse3 e2fsprogs
+	# bench plots
+	gnuplot-nox
 )
 
 missing=()

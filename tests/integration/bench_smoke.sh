@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# bench/run.sh --quick --only basalt on the suite's build: every job runs,
-# the Markdown table and results.json are produced and parse, every row has
-# operations and a CPU figure. A smoke test: no timing is judged.
+# bench/run.sh --quick --only basalt on the suite's build: every job runs
+# through basalt-nbd and the native client (bench/volume_load), the
+# Markdown table, results.json and the PNG plots are produced and parse,
+# every row has operations and a CPU figure; the space run shows Basalt's
+# immediate GC: a TRIM of half the volume leaves half its copies, deleting
+# it gives everything back. A smoke test: no timing is judged.
 #   bench_smoke.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: bench_smoke.sh BUILD_DIR}" && pwd)
@@ -16,18 +19,36 @@ trap 'rm -rf "$tmp" "$res"' EXIT
 python3 - "$res" <<'PY' || { echo "FAIL: $(cat "$res/table.md")" >&2; exit 1; }
 import json, sys
 res = sys.argv[1]
-rows = json.load(open(f"{res}/results.json"))
+out = json.load(open(f"{res}/results.json"))
+rows = out["jobs"]
 jobs = {"4k-randwrite-qd1", "4k-randwrite-qd32", "4k-randread-qd1", "4k-randread-qd32",
         "1m-write-qd4", "1m-read-qd4"}
-got = {r["job"] for r in rows if r["system"] == "basalt-nbd"}
-assert got == jobs, got
+for system in ("basalt-nbd", "basalt-native"):
+    got = {r["job"] for r in rows if r["system"] == system}
+    assert got == jobs, (system, got)
 for r in rows:
-    assert r["iops"] > 0 and r["mean_us"] > 0, r
+    assert r["iops"] > 0 and r["mean_us"] > 0 and r["p99_us"] >= r["mean_us"] * 0.5, r
     assert r["cpu_us_per_io"] and r["cpu_us_per_io"] > 0, r
+    assert 0 < r["osd_cpu_us_per_io"] <= r["cpu_us_per_io"], r
 table = open(f"{res}/table.md").read().splitlines()
 assert table[0].startswith("| job | system | IOPS"), table[0]
 assert sum("Basalt, basalt-nbd" in l for l in table) == 6, table
+assert sum("Basalt, libbasalt (native)" in l for l in table) == 6, table
 for j in jobs:
-    json.load(open(f"{res}/{j}-basalt-nbd.json"))
+    for system in ("basalt-nbd", "basalt-native"):
+        json.load(open(f"{res}/{j}-{system}-1.json"))
+for png in ("iops.png", "p99.png"):
+    assert open(f"{res}/{png}", "rb").read(8) == b"\x89PNG\r\n\x1a\n", png
+# The space run (64 MiB volume, 3 copies): used above the empty volume.
+space = {s["step"]: s for s in out["space"] if s["system"] == "basalt"}
+mib = 1 << 20
+steps = ["created", "written"] + [f"overwritten-{i}" for i in range(1, 6)] + ["half-trimmed", "deleted"]
+assert list(space) == steps, list(space)
+def above(step): return space[step]["above_created_bytes"] / mib
+for step in steps[1:7]:
+    assert 190 <= above(step) <= 200, (step, above(step))  # 3 x 64 MiB, overwrites free at once
+assert 94 <= above("half-trimmed") <= 100, above("half-trimmed")
+assert -2 <= above("deleted") <= 2, above("deleted")
+assert any(l.startswith("| half-trimmed | 32 |") for l in table), table
 PY
-echo "PASS bench_smoke: 6 jobs through basalt-nbd, table and JSON parse"
+echo "PASS bench_smoke: 6 jobs through basalt-nbd and libbasalt, table, JSON, plots, space run"
