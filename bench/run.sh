@@ -27,7 +27,7 @@
 # JOBS: a comma list of 4k-randwrite-qd1, 4k-randwrite-qd32, 4k-randread-qd1,
 # 4k-randread-qd32, 1m-write-qd4, 1m-read-qd4 (default all). Default
 # runtime 20 s per job and system after a 2 s ramp, 2 rounds, OSDs of 4G,
-# space run on a 1G volume (--quick: 3 s, 1 s, 1 round, 64M).
+# space run on a 1G volume (--quick: 2 s, 1 s, 1 round, 64M).
 # --build DIR uses Basalt as already built there (default: build/, built
 # first). The last line on stderr names the results directory.
 #
@@ -48,7 +48,7 @@ jobs_all=4k-randwrite-qd1,4k-randwrite-qd32,4k-randread-qd1,4k-randread-qd32,1m-
 jobs=$jobs_all
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--quick) runtime=3 ramp=1 rounds=1 space_size=64M settle=5; shift ;;
+	--quick) runtime=2 ramp=1 rounds=1 space_size=64M settle=4; shift ;;
 	--only) only=$2; shift 2 ;;
 	--jobs) jobs=$2; shift 2 ;;
 	--runtime) runtime=$2; shift 2 ;;
