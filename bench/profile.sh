@@ -20,7 +20,7 @@
 # starts it stops, by PID. Needs root and perf (linux-perf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 job=4k-randwrite-qd32 front=nbd runtime=15 osd_size=4G dir=/var/tmp build=
 while [ $# -gt 0 ]; do
 	case "$1" in

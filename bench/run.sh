@@ -41,7 +41,7 @@
 # Everything it starts it stops, by PID. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 runtime=20 ramp=2 rounds=2 only=basalt,ceph,device osd_size=4G space_size=1G space=1
 settle=12 dir=/var/tmp build=
 jobs_all=4k-randwrite-qd1,4k-randwrite-qd32,4k-randread-qd1,4k-randread-qd32,1m-write-qd4,1m-read-qd4

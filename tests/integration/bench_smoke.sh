@@ -4,13 +4,23 @@
 # Markdown table, results.json and the PNG plots are produced and parse,
 # every row has operations and a CPU figure; the space run shows Basalt's
 # immediate GC: a TRIM of half the volume leaves half its copies, deleting
-# it gives everything back. A smoke test: no timing is judged.
+# it gives everything back; bad options are refused. A smoke test: no
+# timing is judged.
 #   bench_smoke.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: bench_smoke.sh BUILD_DIR}" && pwd)
 cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d /tmp/basalt-bench-smoke.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
+# Bad options: one clear line and exit 2, before anything starts.
+for bad in "--rounds 0|--rounds takes a positive count" "--space-size x|bad --space-size x" \
+	"--only foo|--only takes basalt, ceph, device" "--jobs 4k-nope|unknown job 4k-nope" \
+	"--sideways|unknown option --sideways"; do
+	rc=0
+	bench/run.sh ${bad%%|*} --build "$build" >/dev/null 2>"$tmp/err" || rc=$?
+	[ "$rc" = 2 ] && grep -q -- "${bad#*|}" "$tmp/err" ||
+		{ echo "FAIL: run.sh ${bad%%|*}: rc $rc, $(head -2 "$tmp/err")" >&2; exit 1; }
+done
 bench/run.sh --quick --only basalt --build "$build" --dir "$tmp" >"$tmp/out" 2>"$tmp/err" ||
 	{ tail -20 "$tmp/err" >&2; echo "FAIL: bench/run.sh" >&2; exit 1; }
 res=$(sed -n 's/^results in //p' "$tmp/err" | tail -1)
