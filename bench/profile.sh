@@ -60,6 +60,7 @@ stop() {
 	rm -rf "$work"
 }
 trap stop EXIT
+trap 'echo "profile.sh: failed at line $LINENO" >&2' ERR
 
 echo "== Basalt: 3 monitors, 3 OSDs of $osd_size; 1 GiB written" >&2
 bench_cluster "$work/basalt" "$osd_size"

@@ -16,6 +16,45 @@
 static _Thread_local struct msg *msg_cache;
 static _Thread_local unsigned msg_cache_len;
 
+/* The data segment pool (see msg_alloc_data): one free list per
+ * power-of-two size from 64 KiB to 4 MiB, linked through the buffers. */
+#define DATA_POOL_MIN_SHIFT 16
+#define DATA_POOL_MAX_SHIFT 22
+#define DATA_POOL_BYTES (32u << 20)
+#if defined(__SANITIZE_ADDRESS__)
+#define DATA_POOL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DATA_POOL 0
+#endif
+#endif
+#ifndef DATA_POOL
+#define DATA_POOL 1
+#endif
+
+struct pooled {
+	struct pooled *next;
+};
+static _Thread_local struct pooled *data_pool[DATA_POOL_MAX_SHIFT - DATA_POOL_MIN_SHIFT + 1];
+static _Thread_local size_t data_pool_bytes;
+
+bool msg_data_pool_enabled(void)
+{
+	return DATA_POOL;
+}
+
+/* The pool's size class for an allocation of SIZE bytes: log2 of the
+ * power of two that holds it, or 0 when the pool does not serve it. */
+static unsigned pool_shift(size_t size)
+{
+	if (!DATA_POOL || size < (1u << DATA_POOL_MIN_SHIFT) || size > (1u << DATA_POOL_MAX_SHIFT))
+		return 0;
+	unsigned shift = DATA_POOL_MIN_SHIFT;
+	while (((size_t)1 << shift) < size)
+		shift++;
+	return shift;
+}
+
 struct msg *msg_new(uint16_t type, uint64_t request_id, size_t payload_len)
 {
 	if (payload_len > MSG_PAYLOAD_MAX_LIMIT)
@@ -49,8 +88,22 @@ int msg_alloc_data(struct msg *msg, uint32_t len)
 		return -EMSGSIZE;
 	size_t alloc = ((size_t)len + MSG_DATA_ALIGN - 1) & ~(size_t)(MSG_DATA_ALIGN - 1);
 	void *p = NULL;
-	if (posix_memalign(&p, MSG_DATA_ALIGN, alloc ? alloc : MSG_DATA_ALIGN))
+	unsigned shift = pool_shift(alloc);
+	if (shift) {
+		struct pooled **head = &data_pool[shift - DATA_POOL_MIN_SHIFT];
+		alloc = (size_t)1 << shift;
+		if (*head) {
+			p = *head;
+			*head = (*head)->next;
+			data_pool_bytes -= alloc;
+		}
+	}
+	if (!p && posix_memalign(&p, MSG_DATA_ALIGN, alloc ? alloc : MSG_DATA_ALIGN))
 		return -ENOMEM;
+	if (shift) {
+		msg->data_pool = p;
+		msg->data_pool_size = (uint32_t)alloc;
+	}
 	msg->data = p;
 	msg->hdr.data_len = len;
 	return 0;
@@ -70,10 +123,18 @@ void msg_free(struct msg *msg)
 {
 	if (!msg)
 		return;
-	if (msg->data_release)
+	if (msg->data_release) {
 		msg->data_release(msg);
-	else
+	} else if (msg->data && msg->data == msg->data_pool &&
+		   data_pool_bytes + msg->data_pool_size <= DATA_POOL_BYTES) {
+		struct pooled *b = msg->data_pool;
+		struct pooled **head = &data_pool[pool_shift(msg->data_pool_size) - DATA_POOL_MIN_SHIFT];
+		b->next = *head;
+		*head = b;
+		data_pool_bytes += msg->data_pool_size;
+	} else {
 		free(msg->data);
+	}
 	if (msg->payload != msg->inline_payload)
 		free(msg->payload);
 	if (msg_cache_len < MSG_CACHE_MAX) {

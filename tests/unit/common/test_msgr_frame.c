@@ -259,6 +259,50 @@ static void test_borrowed_data_released_once(void **state)
 	assert_int_equal(released, 1);
 }
 
+static void test_data_pool(void **state)
+{
+	(void)state;
+	/* A 128 KiB segment freed comes back for the next one of its class
+	 * (65 KiB to 128 KiB), aligned and whole; a small one never pools. */
+	struct msg *a = msg_new(MSG_TYPE_FIRST_USER, 1, 0);
+	assert_int_equal(msg_alloc_data(a, 128u << 10), 0);
+	uint8_t *first = a->data;
+	assert_int_equal((uintptr_t)first % MSG_DATA_ALIGN, 0);
+	memset(first, 0xa5, 128u << 10);
+	msg_free(a);
+	struct msg *b = msg_new(MSG_TYPE_FIRST_USER, 2, 0);
+	assert_int_equal(msg_alloc_data(b, 100u << 10), 0);
+	if (msg_data_pool_enabled())
+		assert_ptr_equal(b->data, first);
+	assert_int_equal(b->hdr.data_len, 100u << 10);
+	memset(b->data, 0x5a, 128u << 10); /* the whole class size is there */
+	/* Taken by its receiver (as the OSD takes write data): an ordinary
+	 * allocation from then on, freed with free(), not pooled twice. */
+	uint8_t *taken = b->data;
+	b->data = NULL;
+	msg_free(b);
+	struct msg *c = msg_new(MSG_TYPE_FIRST_USER, 3, 0);
+	assert_int_equal(msg_alloc_data(c, 128u << 10), 0);
+	assert_ptr_not_equal(c->data, taken);
+	/* Replaced by a buffer of the caller's: freed, not pooled. */
+	uint8_t *pooled = c->data;
+	c->data = malloc(4096);
+	c->hdr.data_len = 4096;
+	msg_free(c);
+	free(taken);
+	struct msg *d = msg_new(MSG_TYPE_FIRST_USER, 4, 0);
+	assert_int_equal(msg_alloc_data(d, 4096), 0);
+	assert_null(d->data_pool);
+	msg_free(d);
+	/* The pooled buffer C lost is the caller's to free. */
+	free(pooled);
+	/* Over 4 MiB: plain allocations. */
+	struct msg *e = msg_new(MSG_TYPE_FIRST_USER, 5, 0);
+	assert_int_equal(msg_alloc_data(e, (4u << 20) + 1), 0);
+	assert_null(e->data_pool);
+	msg_free(e);
+}
+
 static void test_hello_round_trip_and_errors(void **state)
 {
 	(void)state;
@@ -298,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_payload_and_data),
 		cmocka_unit_test(test_borrowed_data_released_once),
 		cmocka_unit_test(test_hello_round_trip_and_errors),
+		cmocka_unit_test(test_data_pool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
