@@ -23,6 +23,32 @@ static inline double bench_cpu_seconds(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* xorshift64: the load generators' offsets and objects (STATE nonzero). */
+static inline uint64_t bench_rnd(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+/* Latency samples (ns), grown as they come. */
+struct bench_samples {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static inline void bench_sample(struct bench_samples *s, uint64_t ns)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 1 << 16;
+		s->v = realloc(s->v, s->cap * sizeof(*s->v));
+		if (!s->v)
+			abort();
+	}
+	s->v[s->n++] = ns;
+}
+
 static inline int bench_cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

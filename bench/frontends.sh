@@ -25,11 +25,9 @@ while [ $# -gt 0 ]; do
 	*) echo "usage: bench/frontends.sh [--runtime S] [--dir DIR] [--quick]" >&2; exit 2 ;;
 	esac
 done
-scripts/install-deps.sh
-cmake -S . -B build -G Ninja >/dev/null
-ninja -C build basalt basalt-mon basalt-osd basalt-nbd basalt-fuse >/dev/null
-build=$PWD/build
+build=
 . bench/lib.sh
+bench_build basalt-fuse
 out=bench/results/frontends-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
 cluster=$(mktemp -d "$dir/basalt-fe-bench.XXXXXX")

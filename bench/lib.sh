@@ -1,5 +1,18 @@
 # Helpers for the benchmark scripts; sourced (from the repository root,
-# with `build` set to the build directory).
+# with `build` set to the build directory, or empty for bench_build).
+
+# bench_build [TARGET...]: with `build` empty, installs the dependencies
+# and builds in build/ the daemons, the CLI, basalt-nbd, volume_load and
+# the TARGETs; then makes `build` an absolute path.
+bench_build() {
+	if [ -z "$build" ]; then
+		scripts/install-deps.sh
+		cmake -S . -B build -G Ninja >/dev/null
+		ninja -C build basalt basalt-mon basalt-osd basalt-nbd volume_load "$@" >/dev/null
+		build=build
+	fi
+	build=$(cd "$build" && pwd)
+}
 
 # bench_cluster DIR OSD_SIZE: a local cluster in DIR (3 monitors, 3 OSDs of
 # OSD_SIZE) with a pool rbd of size 3 and 64 PGs and a 1 GiB volume

@@ -35,19 +35,10 @@ struct gen {
 	uint32_t pool, bs, block, objects, qd;
 	bool write, measuring, stopping;
 	uint64_t rng, ops, errors, done_at;
-	uint64_t *lat;
-	size_t n_lat, cap_lat;
+	struct bench_samples lat;
 	unsigned inflight;
 	struct slot *slots;
 };
-
-static uint64_t rnd(struct gen *g)
-{
-	g->rng ^= g->rng << 13;
-	g->rng ^= g->rng >> 7;
-	g->rng ^= g->rng << 17;
-	return g->rng;
-}
 
 static void submit(struct gen *g, struct slot *s);
 
@@ -60,11 +51,7 @@ static void done(struct bs_op *op, int rc)
 		g->errors++;
 	if (g->measuring && !rc) {
 		g->ops++;
-		if (g->n_lat == g->cap_lat) {
-			g->cap_lat = g->cap_lat ? g->cap_lat * 2 : 1 << 16;
-			g->lat = realloc(g->lat, g->cap_lat * sizeof(*g->lat));
-		}
-		g->lat[g->n_lat++] = bench_now_ns() - s->started;
+		bench_sample(&g->lat, bench_now_ns() - s->started);
 	}
 	if (!g->stopping)
 		submit(g, s);
@@ -74,8 +61,9 @@ static void submit(struct gen *g, struct slot *s)
 {
 	memset(&s->op, 0, sizeof(s->op));
 	s->op.type = g->write ? BS_WRITE : BS_READ;
-	s->op.oid = (struct object_id){ g->pool, 0xbe, rnd(g) % g->objects };
-	s->op.offset = g->bs < g->block ? (uint32_t)(rnd(g) % (g->block / g->bs)) * g->bs : 0;
+	s->op.oid = (struct object_id){ g->pool, 0xbe, bench_rnd(&g->rng) % g->objects };
+	s->op.offset =
+		g->bs < g->block ? (uint32_t)(bench_rnd(&g->rng) % (g->block / g->bs)) * g->bs : 0;
 	s->op.len = g->bs;
 	s->op.buf = s->buf;
 	s->op.done = done;
@@ -227,7 +215,7 @@ int main(int argc, char **argv)
 	while (g.inflight)
 		io_loop_run_once(g.loop, IO_MS(50));
 	double secs = (double)(t1 - t0) / 1e9, mean, p99;
-	bench_latency(g.lat, g.n_lat, &mean, &p99);
+	bench_latency(g.lat.v, g.lat.n, &mean, &p99);
 	double ops = (double)g.ops;
 	printf("{\"op\": \"%s\", \"bs\": %u, \"qd\": %u, \"seconds\": %.2f, \"ops\": %" PRIu64
 	       ", \"iops\": %.1f, \"mb_s\": %.2f, \"mean_us\": %.1f, \"p99_us\": %.1f"

@@ -39,14 +39,8 @@ qd=${qd#qd}
 case $rw in randwrite|randread|write|read) ;; *) echo "profile.sh: unknown job $job" >&2; exit 2 ;; esac
 case $front in nbd|native) ;; *) echo "profile.sh: --front takes nbd or native" >&2; exit 2 ;; esac
 command -v perf >/dev/null || { echo "profile.sh: needs perf (apt-get install linux-perf)" >&2; exit 1; }
-if [ -z "$build" ]; then
-	scripts/install-deps.sh
-	cmake -S . -B build -G Ninja >/dev/null
-	ninja -C build basalt basalt-mon basalt-osd basalt-nbd volume_load >/dev/null
-	build=build
-fi
-build=$(cd "$build" && pwd)
 . bench/lib.sh
+bench_build
 out=bench/results/profile-$job-$front-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)

@@ -76,14 +76,8 @@ print(int(m[1]) << 10 * "_KMGT".index((m[2] or "_").upper()) if m else 0)' "$spa
 [ "$space_bytes" -gt 0 ] || { echo "run.sh: bad --space-size $space_size (e.g. 1G, 64M)" >&2; exit 2; }
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rounds takes a positive count" >&2; exit 2; }
 
-if [ -z "$build" ]; then
-	scripts/install-deps.sh
-	cmake -S . -B build -G Ninja >/dev/null
-	ninja -C build basalt basalt-mon basalt-osd basalt-nbd volume_load >/dev/null
-	build=build
-fi
-build=$(cd "$build" && pwd)
 . bench/lib.sh
+bench_build
 out=bench/results/run-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
 work=$(mktemp -d "$dir/basalt-bench-run.XXXXXX")
@@ -128,8 +122,8 @@ if want ceph; then
 fi
 
 # load TARGET ARGS...: the job given by fio options ARGS (--rw --bs
-# --iodepth --size --runtime --ramp_time --output, and --time_based, which
-# volume_load always is) against TARGET; the CPU seconds of the load
+# --iodepth --size --runtime --ramp_time --output --time_based) against
+# TARGET; the CPU seconds of the load
 # generator itself go to $work/load-cpu (they count for ceph-rbd and
 # basalt-native, whose client library runs inside it).
 load() {
@@ -144,12 +138,11 @@ load() {
 	ceph-nbd) cmd=(fio --name=job --ioengine=nbd --uri="nbd://127.0.0.1:$cport/") ;;
 	basalt-native)
 		cmd=("$build/bench/volume_load" -c "$BASALT_CONF" --keyring "$work/basalt/keyring" --volume bench)
-		set -- "${@/--time_based/}"
 		;;
 	esac
 	[ "$t" = basalt-native ] || cmd+=(--output-format=json)
 	python3 -c 'import resource, subprocess, sys
-rc = subprocess.call([a for a in sys.argv[2:] if a])
+rc = subprocess.call(sys.argv[2:])
 u = resource.getrusage(resource.RUSAGE_CHILDREN)
 open(sys.argv[1], "w").write(str(u.ru_utime + u.ru_stime))
 sys.exit(rc)' "$work/load-cpu" "${cmd[@]}" "$@"

@@ -7,10 +7,11 @@
  *   volume_load -c CONF --keyring PATH --volume NAME
  *               --rw randwrite|randread|write|read --bs BYTES
  *               [--iodepth N] [--size BYTES] [--runtime S] [--ramp_time S]
- *               [--output FILE]
+ *               [--output FILE] [--time_based]
  *
- * Random jobs pick BS-aligned offsets below --size (default: the volume's
- * size) uniformly; sequential ones walk from 0 and wrap. Writers take the
+ * It always runs for --runtime (fio's --time_based is taken and changes
+ * nothing). Random jobs pick BS-aligned offsets below --size (default: the
+ * volume's size) uniformly; sequential ones walk from 0 and wrap. Writers take the
  * volume's lock first (as basalt-nbd does) and give it back at the end.
  * Latency runs from submission to completion; the ramp is not counted. */
 #include <errno.h>
@@ -40,22 +41,13 @@ struct gen {
 	bool write, random, measuring, stopping;
 	uint64_t ops, errors;
 	int first_error;
-	uint64_t *lat;
-	size_t n_lat, cap_lat;
+	struct bench_samples lat;
 	unsigned inflight;
 	/* the lock */
 	bool lock_done;
 	int lock_rc;
 	char lock_why[256];
 };
-
-static uint64_t rnd(struct gen *g)
-{
-	g->rng ^= g->rng << 13;
-	g->rng ^= g->rng >> 7;
-	g->rng ^= g->rng << 17;
-	return g->rng;
-}
 
 static void submit(struct gen *g, struct slot *s);
 
@@ -68,13 +60,7 @@ static void done(struct bs_vio *vio, int rc)
 		g->first_error = rc;
 	if (g->measuring && !rc) {
 		g->ops++;
-		if (g->n_lat == g->cap_lat) {
-			g->cap_lat = g->cap_lat ? g->cap_lat * 2 : 1 << 16;
-			g->lat = realloc(g->lat, g->cap_lat * sizeof(*g->lat));
-			if (!g->lat)
-				abort();
-		}
-		g->lat[g->n_lat++] = bench_now_ns() - s->started;
+		bench_sample(&g->lat, bench_now_ns() - s->started);
 	}
 	if (!g->stopping && !g->errors)
 		submit(g, s);
@@ -84,7 +70,7 @@ static void submit(struct gen *g, struct slot *s)
 {
 	uint64_t off;
 	if (g->random) {
-		off = rnd(g) % (g->size / g->bs) * g->bs;
+		off = bench_rnd(&g->rng) % (g->size / g->bs) * g->bs;
 	} else {
 		if (g->cursor + g->bs > g->size)
 			g->cursor = 0;
@@ -152,14 +138,15 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: volume_load -c CONF --keyring PATH --volume NAME\n"
 		"                   --rw randwrite|randread|write|read --bs BYTES [--iodepth N]\n"
-		"                   [--size BYTES] [--runtime S] [--ramp_time S] [--output FILE]\n");
+		"                   [--size BYTES] [--runtime S] [--ramp_time S] [--output FILE]\n"
+		"                   [--time_based]\n");
 	return 2;
 }
 
 static void report(FILE *f, const struct gen *g, const char *rw, double secs, unsigned qd)
 {
 	double mean, p99;
-	bench_latency(g->lat, g->n_lat, &mean, &p99);
+	bench_latency(g->lat.v, g->lat.n, &mean, &p99);
 	double iops = secs > 0 ? (double)g->ops / secs : 0;
 	fprintf(f,
 		"{\"engine\": \"libbasalt\", \"jobs\": [{\"jobname\": \"job\", \"rw\": \"%s\", "
@@ -185,6 +172,7 @@ int main(int argc, char **argv)
 		{ "runtime", required_argument, NULL, 't' },
 		{ "ramp_time", required_argument, NULL, 'R' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "time_based", no_argument, NULL, 'T' }, /* fio's; it always is */
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -202,6 +190,7 @@ int main(int argc, char **argv)
 		case 't': runtime = strtoull(optarg, NULL, 0); break;
 		case 'R': ramp = strtoull(optarg, NULL, 0); break;
 		case 'o': output = optarg; break;
+		case 'T': break;
 		case 'h': usage(); return 0;
 		default: return usage();
 		}
@@ -270,7 +259,7 @@ int main(int argc, char **argv)
 		if (posix_memalign((void **)&slots[i].buf, 4096, bs))
 			return 1;
 		for (uint64_t b = 0; b < bs; b++)
-			slots[i].buf[b] = (uint8_t)(rnd(&g) >> 32);
+			slots[i].buf[b] = (uint8_t)(bench_rnd(&g.rng) >> 32);
 	}
 	for (uint64_t i = 0; i < qd; i++)
 		submit(&g, &slots[i]);
@@ -302,7 +291,7 @@ int main(int argc, char **argv)
 	for (uint64_t i = 0; i < qd; i++)
 		free(slots[i].buf);
 	free(slots);
-	free(g.lat);
+	free(g.lat.v);
 	bs_volume_close(g.v);
 	bs_client_destroy(g.c);
 	io_loop_destroy(g.loop);
