@@ -7,8 +7,9 @@
  *   mon ls                       monitors and which one leads
  *   osd ls | osd tree            OSDs (tree: by host)
  *   osd out|in|rm ID             take an OSD out of / into data placement, forget it
+ *   osd set-nearfull-ratio|set-backfillfull-ratio|set-full-ratio RATIO
  *   pool create NAME [--size N] [--min-size N] [--ec K+M] [--pg-num N] [--block-size S]
- *   pool ls | pool rm NAME | pool set NAME size|min_size|pg_num VALUE
+ *   pool ls | pool rm NAME | pool set NAME size|min_size|pg_num|max_bytes VALUE
  *   volume create NAME --size SIZE [--pool POOL] | ls | info NAME | resize NAME SIZE
  *   volume rm NAME | rename NAME NEW | snap create|rm NAME SNAP | clone NAME SNAP NEW
  *   pg ls POOL | pg map POOL PG
@@ -42,6 +43,11 @@ static const char usage_text[] =
 	"  osd tree                        OSDs by host\n"
 	"  osd out ID | osd in ID          take an OSD out of (or back into) placement\n"
 	"  osd rm ID                       forget a stopped OSD\n"
+	"  osd set-nearfull-ratio R        fullness thresholds of every OSD's store\n"
+	"  osd set-backfillfull-ratio R    (defaults 0.85, 0.90, 0.95): nearfull warns,\n"
+	"  osd set-full-ratio R            backfillfull stops recovery moving data to\n"
+	"                                  an OSD, full refuses client writes (deletes\n"
+	"                                  and trims go on) until space is freed\n"
 	"  pool create NAME [--size N] [--min-size N] [--ec K+M] [--pg-num N]\n"
 	"                   [--block-size SIZE]\n"
 	"                                  replicated (default size 3, min-size 2) or\n"
@@ -49,6 +55,9 @@ static const char usage_text[] =
 	"  pool ls                         pools\n"
 	"  pool rm NAME                    remove an empty pool\n"
 	"  pool set NAME size|min_size|pg_num VALUE\n"
+	"  pool set NAME max_bytes SIZE    a quota on what the pool stores (one copy),\n"
+	"                                  e.g. 100G; 0 for none: writes past it are\n"
+	"                                  refused with ENOSPC, deletes go on\n"
 	"  volume create NAME --size SIZE [--pool POOL]\n"
 	"                                  a thin volume (pool default rbd), e.g. 10G\n"
 	"  volume ls | volume info NAME    volumes; one with its snapshots and the\n"
@@ -228,6 +237,167 @@ static void print_incomplete(const struct cluster_map *m, const struct mon_osd_s
 		printf("  ... and %u more incomplete PGs\n", total - shown);
 }
 
+/* OSD ID's usage in the stats reply, or NULL (no beacon: down). */
+static const struct mon_osd_usage *osd_usage(const struct mon_osd_stats *pgs, uint32_t id)
+{
+	for (uint32_t i = 0; i < pgs->n_osds; i++)
+		if (pgs->osds[i].osd == id)
+			return &pgs->osds[i];
+	return NULL;
+}
+
+/* A pool's space: what its volumes were given, what it holds (one copy),
+ * and what it can still take before its first OSD reaches the full
+ * ratio — placement spreads copies by weight, so an OSD with a share w
+ * of the weight fills at w of the pool's raw writes (an estimate, as
+ * Ceph's MAX AVAIL) — within its quota. */
+struct pool_space {
+	uint64_t provisioned, stored, available;
+};
+
+static void pool_space(const struct cluster_map *m, const struct map_pool *p,
+		       const struct mon_osd_stats *pgs, struct pool_space *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; i < m->n_volumes; i++)
+		if (m->volumes[i].pool == p->id)
+			out->provisioned += m->volumes[i].size;
+	for (uint32_t i = 0; i < pgs->n_pgs; i++)
+		if (pgs->pgs[i].pool == p->id)
+			out->stored += pgs->pgs[i].bytes;
+	double weights = 0, raw = -1;
+	for (uint32_t i = 0; i < m->n_osds; i++)
+		if (m->osds[i].exists && m->osds[i].in)
+			weights += m->osds[i].weight;
+	for (uint32_t i = 0; i < m->n_osds && weights > 0; i++) {
+		const struct mon_osd_usage *u = osd_usage(pgs, i);
+		if (!m->osds[i].exists || !m->osds[i].in || !m->osds[i].weight || !u)
+			continue;
+		double used = (double)(u->data_bytes - u->data_avail_bytes);
+		double room = (double)u->data_bytes * m->full_ratio / MAP_RATIO_ONE - used;
+		double fill = room > 0 ? room / (m->osds[i].weight / weights) : 0;
+		if (raw < 0 || fill < raw)
+			raw = fill;
+	}
+	out->available = raw > 0 ? (uint64_t)(raw / (p->size ? p->size : 1)) : 0;
+	if (p->max_bytes)
+		out->available = out->stored >= p->max_bytes ? 0
+			       : out->available < p->max_bytes - out->stored ? out->available
+									     : p->max_bytes - out->stored;
+}
+
+/* "osd.1 (96%), osd.2 (95%)" for the OSDs in STATE, at most 6 named;
+ * returns how many. */
+static unsigned osds_in_state(const struct cluster_map *m, const struct mon_osd_stats *pgs,
+			      enum map_full_state state, char *buf, size_t len)
+{
+	unsigned n = 0;
+	size_t at = 0;
+	buf[0] = 0;
+	for (uint32_t i = 0; i < m->n_osds; i++) {
+		if (!m->osds[i].exists || m->osds[i].full != state)
+			continue;
+		const struct mon_osd_usage *u = osd_usage(pgs, i);
+		if (n++ < 6 && at < len)
+			at += (size_t)snprintf(buf + at, len - at, "%sosd.%u (%u%%)", n > 1 ? ", " : "",
+					       i, u ? mon_osd_usage_ratio(u) / 100 : 0);
+	}
+	if (n > 6 && at < len)
+		snprintf(buf + at, len - at, " and %u more", n - 6);
+	return n;
+}
+
+static void print_fullness_json(const struct cluster_map *m, const struct mon_osd_stats *pgs)
+{
+	printf(", \"fullness\": {\"nearfull_ratio\": %.4f, \"backfillfull_ratio\": %.4f, "
+	       "\"full_ratio\": %.4f, \"osds\": [",
+	       m->nearfull_ratio / 1e4, m->backfillfull_ratio / 1e4, m->full_ratio / 1e4);
+	bool first = true;
+	for (uint32_t i = 0; i < m->n_osds; i++) {
+		const struct mon_osd_usage *u = osd_usage(pgs, i);
+		if (!m->osds[i].exists)
+			continue;
+		printf("%s{\"id\": %u, \"state\": \"%s\"", first ? "" : ", ", i,
+		       map_full_state_name(m->osds[i].full));
+		first = false;
+		if (u) {
+			printf(", \"used_ratio\": %.4f, \"data_bytes\": %" PRIu64
+			       ", \"available_bytes\": %" PRIu64 ", \"slow_ops\": %u"
+			       ", \"slow_oldest_ms\": %" PRIu64 ", \"slow_waiting_for\": ",
+			       mon_osd_usage_ratio(u) / 1e4, u->data_bytes, u->data_avail_bytes,
+			       u->slow_ops, u->slow_oldest_ms);
+			json_str(u->slow_what);
+		}
+		printf("}");
+	}
+	printf("]}, \"pool_usage\": [");
+	for (uint32_t i = 0; i < m->n_pools; i++) {
+		struct pool_space ps;
+		const struct map_pool *p = &m->pools[i];
+		pool_space(m, p, pgs, &ps);
+		printf("%s{\"name\": ", i ? ", " : "");
+		json_str(p->name);
+		printf(", \"stored_bytes\": %" PRIu64 ", \"available_bytes\": %" PRIu64
+		       ", \"provisioned_bytes\": %" PRIu64 ", \"max_bytes\": %" PRIu64
+		       ", \"overcommit\": %.3f, \"full\": %s}",
+		       ps.stored, ps.available, ps.provisioned, p->max_bytes,
+		       ps.stored + ps.available ? (double)ps.provisioned / (ps.stored + ps.available)
+						: 0.0,
+		       map_pool_full(m, p, NULL, 0) ? "true" : "false");
+	}
+	printf("]");
+}
+
+static void print_fullness_text(const struct cluster_map *m, const struct mon_osd_stats *pgs)
+{
+	/* The 8 fullest OSDs. */
+	uint32_t ids[8];
+	unsigned n = 0;
+	for (uint32_t i = 0; i < m->n_osds; i++) {
+		const struct mon_osd_usage *u = osd_usage(pgs, i);
+		if (!u || !u->data_bytes)
+			continue;
+		unsigned k = n < 8 ? n++ : 8;
+		while (k > 0 && mon_osd_usage_ratio(osd_usage(pgs, ids[k - 1])) < mon_osd_usage_ratio(u)) {
+			if (k < 8)
+				ids[k] = ids[k - 1];
+			k--;
+		}
+		if (k < 8)
+			ids[k] = i;
+	}
+	if (n) {
+		printf("  fullness:");
+		for (unsigned k = 0; k < n; k++) {
+			const struct mon_osd_usage *u = osd_usage(pgs, ids[k]);
+			printf("%s osd.%u %.1f%%", k ? "," : "", ids[k], mon_osd_usage_ratio(u) / 100.0);
+			if (m->osds[ids[k]].full)
+				printf(" (%s)", map_full_state_name(m->osds[ids[k]].full));
+		}
+		printf("%s; nearfull %.2f, backfillfull %.2f, full %.2f\n",
+		       pgs->n_osds > n ? " ..." : "", m->nearfull_ratio / 1e4,
+		       m->backfillfull_ratio / 1e4, m->full_ratio / 1e4);
+	}
+	for (uint32_t i = 0; i < m->n_pools; i++) {
+		struct pool_space ps;
+		const struct map_pool *p = &m->pools[i];
+		char a[32], b[32], c[32], q[48] = "";
+		pool_space(m, p, pgs, &ps);
+		if (p->max_bytes) {
+			char qb[32];
+			snprintf(q, sizeof(q), ", quota %s", cfg_format_size(p->max_bytes, qb, sizeof(qb)));
+		}
+		printf("  pool %s: %s stored, %s available, %s provisioned", p->name,
+		       cfg_format_size(ps.stored, a, sizeof(a)),
+		       cfg_format_size(ps.available, b, sizeof(b)),
+		       cfg_format_size(ps.provisioned, c, sizeof(c)));
+		if (ps.stored + ps.available)
+			printf(" (%.1fx overcommitted)",
+			       (double)ps.provisioned / (double)(ps.stored + ps.available));
+		printf("%s%s\n", q, map_pool_full(m, p, NULL, 0) ? "; FULL: writes refused" : "");
+	}
+}
+
 static int cmd_status(struct cli *c)
 {
 	struct cluster_map m;
@@ -264,7 +434,7 @@ static int cmd_status(struct cli *c)
 	struct pg_summary sum;
 	pg_summarize(&pgs, have_pgs, &sum);
 	/* Every problem, worst first. */
-	char health[512] = "OK";
+	char health[1536] = "OK";
 	size_t hl = 0;
 #define HEALTH(level, ...)                                                                     \
 	do {                                                                                   \
@@ -283,6 +453,11 @@ static int cmd_status(struct cli *c)
 		       sum.incomplete);
 	if (!stale && leader[0] && quorum < n)
 		HEALTH("WARN: ", "%d of %d monitors out of quorum", n - quorum, n);
+	char names[256];
+	unsigned nfull = osds_in_state(&m, &pgs, MAP_FULL_FULL, names, sizeof(names));
+	if (nfull)
+		HEALTH("ERR: ", "%u OSD%s full: %s; client writes are refused until space is freed",
+		       nfull, nfull > 1 ? "s" : "", names);
 	if (sum.inactive)
 		HEALTH("WARN: ", "%u PGs inactive (I/O waits)", sum.inactive);
 	if (sum.degraded_pgs)
@@ -290,6 +465,32 @@ static int cmd_status(struct cli *c)
 		       sum.degraded_pgs, sum.degraded);
 	if (up < total)
 		HEALTH("WARN: ", "%u OSDs down: %s", total - up, down);
+	unsigned nback = osds_in_state(&m, &pgs, MAP_FULL_BACKFILL, names, sizeof(names));
+	if (nback)
+		HEALTH("WARN: ", "%u OSD%s backfillfull: %s; recovery will not move data to %s",
+		       nback, nback > 1 ? "s" : "", names, nback > 1 ? "them" : "it");
+	unsigned nnear = osds_in_state(&m, &pgs, MAP_FULL_NEAR, names, sizeof(names));
+	if (nnear) {
+		char pools[128] = "";
+		for (uint32_t i = 0, at = 0; i < m.n_pools && at < sizeof(pools); i++)
+			at += (uint32_t)snprintf(pools + at, sizeof(pools) - at, "%s%s", i ? ", " : "",
+						 m.pools[i].name);
+		HEALTH("WARN: ", "%u OSD%s nearfull: %s (pools %s)", nnear, nnear > 1 ? "s" : "",
+		       names, m.n_pools ? pools : "none");
+	}
+	for (uint32_t i = 0; i < m.n_pools; i++)
+		if (m.pools[i].quota_full) {
+			char q[32];
+			HEALTH("WARN: ", "pool '%s' reached its quota (max_bytes %s): writes to it are "
+					 "refused", m.pools[i].name,
+			       cfg_format_size(m.pools[i].max_bytes, q, sizeof(q)));
+		}
+	for (uint32_t i = 0; have_pgs && i < pgs.n_osds; i++) {
+		const struct mon_osd_usage *u = &pgs.osds[i];
+		if (u->slow_ops)
+			HEALTH("WARN: ", "%u slow ops on osd.%u, oldest %" PRIu64 " s (waiting for %s)",
+			       u->slow_ops, u->osd, u->slow_oldest_ms / 1000, u->slow_what);
+	}
 #undef HEALTH
 	if (c->json) {
 		printf("{\"fsid\": \"%s\", \"epoch\": %" PRIu64 ", \"stale\": %s, \"mon\": {\"leader\": ",
@@ -319,9 +520,11 @@ static int cmd_status(struct cli *c)
 		printf("}, \"usage\": {\"total_bytes\": %" PRIu64 ", \"used_bytes\": %" PRIu64
 		       ", \"stored_bytes\": %" PRIu64 ", \"objects\": %" PRIu64 "}"
 		       ", \"recovery\": {\"degraded_copies\": %" PRIu64 ", \"objects_left\": %" PRIu64
-		       ", \"recovered_objects\": %" PRIu64 ", \"recovered_bytes\": %" PRIu64 "}}\n",
+		       ", \"recovered_objects\": %" PRIu64 ", \"recovered_bytes\": %" PRIu64 "}",
 		       capacity, pgs.used_bytes, sum.stored_bytes, sum.objects, sum.degraded,
 		       sum.missing, pgs.recovered_objects, pgs.recovered_bytes);
+		print_fullness_json(&m, &pgs);
+		printf("}\n");
 	} else {
 		printf("  cluster:  %s\n  health:   %s\n", fsid, health);
 		printf("  mon:      %d monitors, leader %s, quorum", n, leader[0] ? leader : "none");
@@ -345,6 +548,8 @@ static int cmd_status(struct cli *c)
 			       " objects\n",
 			       pgs.used_bytes / 1048576.0, pgs.device_bytes / 1073741824.0,
 			       sum.stored_bytes / 1048576.0, sum.objects);
+		if (have_pgs)
+			print_fullness_text(&m, &pgs);
 		print_incomplete(&m, &pgs, have_pgs);
 		if (sum.missing || sum.degraded)
 			printf("  recovery: %" PRIu64 " objects left, %" PRIu64
@@ -475,13 +680,31 @@ static int parse_u32(const char *text, uint32_t *out)
 	return 0;
 }
 
+/* basalt osd set-nearfull-ratio|set-backfillfull-ratio|set-full-ratio R */
+static int cmd_osd_ratio(struct cli *c, const char *which, const char *value)
+{
+	struct map_cmd cmd = { .type = MAP_CMD_SET_RATIO };
+	char *end;
+	double r = strtod(value, &end);
+	if (!*value || *end || !(r > 0 && r <= 1))
+		return die("a ratio is a number above 0 and at most 1 (like 0.95), not '%s'", value);
+	snprintf(cmd.key, sizeof(cmd.key), "%.*s", (int)(strlen(which) - strlen("-ratio")), which);
+	cmd.value = (uint64_t)(r * MAP_RATIO_ONE + 0.5);
+	return run_command(c, &cmd);
+}
+
 static int cmd_osd(struct cli *c, int argc, char **argv)
 {
 	if (argc >= 1 && (strcmp(argv[0], "ls") == 0 || strcmp(argv[0], "tree") == 0))
 		return cmd_osd_ls(c, strcmp(argv[0], "tree") == 0);
+	if (argc == 2 && (strcmp(argv[0], "set-nearfull-ratio") == 0 ||
+			  strcmp(argv[0], "set-backfillfull-ratio") == 0 ||
+			  strcmp(argv[0], "set-full-ratio") == 0))
+		return cmd_osd_ratio(c, argv[0] + strlen("set-"), argv[1]);
 	struct map_cmd cmd = { 0 };
 	if (argc != 2 || parse_u32(strncmp(argv[1], "osd.", 4) ? argv[1] : argv[1] + 4, &cmd.osd))
-		return die("usage: basalt osd ls|tree|out ID|in ID|rm ID");
+		return die("usage: basalt osd ls|tree|out ID|in ID|rm ID|set-full-ratio R|"
+			   "set-backfillfull-ratio R|set-nearfull-ratio R");
 	if (strcmp(argv[0], "out") == 0)
 		cmd.type = MAP_CMD_OSD_OUT;
 	else if (strcmp(argv[0], "in") == 0)
@@ -578,10 +801,16 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
 		cmd.type = MAP_CMD_POOL_RM;
 	} else if (strcmp(argv[0], "set") == 0 && argc == 4) {
 		cmd.type = MAP_CMD_POOL_SET;
-		char *end;
-		cmd.value = strtoull(argv[3], &end, 10);
-		if (*end || strlen(argv[2]) >= sizeof(cmd.key))
-			return die("usage: basalt pool set NAME size|min_size|pg_num VALUE");
+		char *end = "";
+		if (strcmp(argv[2], "max_bytes") == 0) {
+			if (cfg_parse_size(argv[3], &cmd.value))
+				return die("max_bytes takes a size like 100G (0 for no quota), not '%s'",
+					   argv[3]);
+		} else {
+			cmd.value = strtoull(argv[3], &end, 10);
+		}
+		if (*end || !*argv[3] || strlen(argv[2]) >= sizeof(cmd.key))
+			return die("usage: basalt pool set NAME size|min_size|pg_num|max_bytes VALUE");
 		snprintf(cmd.key, sizeof(cmd.key), "%s", argv[2]);
 	} else {
 		return die("usage: basalt pool create|ls|rm NAME|set NAME KEY VALUE");
@@ -1094,6 +1323,9 @@ static int object_run(struct cli *c, const char *pool, struct bs_op *op)
 	case -EOPNOTSUPP:
 		return die("pool '%s' is erasure-coded, which is not served yet", pool);
 	case -ENOSPC:
+		if (p && map_pool_full(bs_sync_map(c->io), p, why, sizeof(why)))
+			return die("pool '%s' is full: %s; delete data, add OSDs, or raise the %s",
+				   pool, why, p->quota_full ? "pool's max_bytes" : "full ratio");
 		return die("no space left on an OSD of pg %u.%x: delete data or add OSDs",
 			   op->oid.pool, pg);
 	case -EMEDIUMTYPE:

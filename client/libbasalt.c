@@ -111,6 +111,17 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 		complete(c, op, -ENOENT);
 		return;
 	}
+	if (op->type == BS_WRITE && !(op->flags & BS_OP_FULL_TRY) && map_pool_full(m, p, NULL, 0)) {
+		/* Refused at once (never from inside bs_submit) rather than
+		 * sent for the OSD to refuse. */
+		if (in_submit) {
+			park(c, op, now);
+			io_timer_arm(c->loop, &c->tick, 0);
+		} else {
+			complete(c, op, -ENOSPC);
+		}
+		return;
+	}
 	uint32_t acting[MAP_PG_ACTING_MAX];
 	size_t n = map_pg_acting(m, p, object_pg(&op->oid, p->pg_num), acting, MAP_PG_ACTING_MAX);
 	struct msgr_conn *conn = n ? link_to(c, m, acting[0]) : NULL;
@@ -128,7 +139,8 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 	}
 	struct osd_op wire = { .client = c->client_id, .reqid = op->reqid, .epoch = m->epoch,
 			       .type = op_types[op->type], .oid = op->oid,
-			       .offset = op->offset, .len = op->len };
+			       .offset = op->offset, .len = op->len,
+			       .flags = op->flags & BS_OP_FULL_TRY ? OSD_OP_FLAG_FULL_TRY : 0 };
 	bool write = op->type == BS_WRITE;
 	/* A copy of the data: an attempt queued on a link that is down may
 	 * outlive the operation. */

@@ -63,14 +63,21 @@ enum bs_op_type { BS_READ = 1, BS_WRITE, BS_DELETE, BS_STAT };
 struct bs_op;
 typedef void (*bs_done_fn)(struct bs_op *op, int rc);
 
+/* A write that only zeroes what exists (a TRIM's partial chunks): it is
+ * let through when the pool is full, as deletes are. */
+#define BS_OP_FULL_TRY 1
+
 /* One operation. The caller owns it (and BUF) until DONE runs. */
 struct bs_op {
 	enum bs_op_type type;
 	struct object_id oid;
 	uint32_t offset, len; /* READ, WRITE */
 	void *buf;	      /* WRITE: the data; READ: where it goes */
+	uint8_t flags;	      /* BS_OP_* */
 	bs_done_fn done;      /* RC 0 or -errno: -ENOENT (no such object),
-			       * -EINVAL (bad range), -ENOSPC, -ETIMEDOUT,
+			       * -EINVAL (bad range), -ENOSPC (a write to a
+			       * full pool: refused at once while the map
+			       * says so, or by the OSDs), -ETIMEDOUT,
 			       * -ECANCELED (client destroyed), -EIO,
 			       * -ESHUTDOWN (this client was fenced) */
 	void *ctx;

@@ -175,6 +175,10 @@ static void rmw_read_done(struct bs_op *op, int rc)
 	pc->op = (struct bs_op){ .type = BS_WRITE, .oid = { pc->v->pool, pc->v->inode, index },
 				 .offset = pc->bounce_off, .len = pc->bounce_len, .buf = pc->bounce,
 				 .done = piece_write_done, .ctx = pc };
+	/* Zeroing part of an object that exists adds nothing: it goes
+	 * through on a full pool, as a discard must. */
+	if (pc->vio->type != BS_VIO_WRITE)
+		pc->op.flags = BS_OP_FULL_TRY;
 	bs_submit(pc->v->c, &pc->op);
 }
 
@@ -213,7 +217,7 @@ static void zero_stat_done(struct bs_op *op, int rc)
 	uint64_t index = op->oid.index;
 	pc->op = (struct bs_op){ .type = BS_WRITE, .oid = { pc->v->pool, pc->v->inode, index },
 				 .offset = (uint32_t)pc->obj_off, .len = pc->len, .buf = pc->v->zeros,
-				 .done = piece_write_done, .ctx = pc };
+				 .flags = BS_OP_FULL_TRY, .done = piece_write_done, .ctx = pc };
 	bs_submit(pc->v->c, &pc->op);
 }
 

@@ -12,7 +12,7 @@
 #include "common/placement.h"
 #include "common/why.h"
 
-#define MAP_FORMAT 3
+#define MAP_FORMAT 4
 
 
 /* Names: 1-63 of [A-Za-z0-9_.-], not starting with '.' or '-' (so they
@@ -151,6 +151,18 @@ int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
 	case MAP_CMD_FENCE_RM:
 		enc_put_le64(&e, c->lock_client);
 		break;
+	case MAP_CMD_OSD_FULL:
+		enc_put_le32(&e, c->osd);
+		enc_put_u8(&e, c->flag);
+		break;
+	case MAP_CMD_POOL_FULL:
+		enc_put_str(&e, c->name);
+		enc_put_u8(&e, c->flag);
+		break;
+	case MAP_CMD_SET_RATIO:
+		enc_put_str(&e, c->key);
+		enc_put_le64(&e, c->value);
+		break;
 	case MAP_CMD_PG_ACTIVE:
 		enc_put_le32(&e, c->n_active);
 		for (uint32_t i = 0; i < c->n_active && i < MAP_CMD_ACTIVE_MAX; i++) {
@@ -265,6 +277,18 @@ int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *c)
 		break;
 	case MAP_CMD_FENCE_RM:
 		dec_get_le64(&d, &c->lock_client);
+		break;
+	case MAP_CMD_OSD_FULL:
+		dec_get_le32(&d, &c->osd);
+		dec_get_u8(&d, &c->flag);
+		break;
+	case MAP_CMD_POOL_FULL:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_u8(&d, &c->flag);
+		break;
+	case MAP_CMD_SET_RATIO:
+		dec_get_str(&d, c->key, sizeof(c->key));
+		dec_get_le64(&d, &c->value);
 		break;
 	case MAP_CMD_PG_ACTIVE:
 		dec_get_le32(&d, &c->n_active);
@@ -550,9 +574,40 @@ static int check_osd_cmd(const struct cluster_map *m, const struct map_cmd *c, c
 		return 0;
 	case MAP_CMD_OSD_REWEIGHT:
 		return c->weight <= 0x7fffffffu ? 0 : why_set(err, len, -EINVAL, "weight out of range");
+	case MAP_CMD_OSD_FULL:
+		if (c->flag > MAP_FULL_FULL)
+			return why_set(err, len, -EINVAL, "unknown fullness %u", c->flag);
+		return o->full != c->flag ? 0
+					  : why_set(err, len, -EALREADY, "osd.%u is already %s", c->osd,
+						    map_full_state_name(c->flag));
 	default:
 		return -EINVAL;
 	}
+}
+
+static const char *const ratio_names[] = { "nearfull", "backfillfull", "full" };
+
+/* The three ratios as they would be after CMD (a SET_RATIO). */
+static int check_ratio(const struct cluster_map *m, const struct map_cmd *c, char *err,
+		       size_t len)
+{
+	uint32_t r[3] = { m->nearfull_ratio, m->backfillfull_ratio, m->full_ratio };
+	int k = -1;
+	for (int i = 0; i < 3; i++)
+		if (strcmp(c->key, ratio_names[i]) == 0)
+			k = i;
+	if (k < 0)
+		return why_set(err, len, -EINVAL, "'%s' is not one of nearfull, backfillfull, full",
+			       c->key);
+	if (c->value < 1 || c->value > MAP_RATIO_ONE)
+		return why_set(err, len, -EINVAL, "a ratio is above 0 and at most 1");
+	r[k] = (uint32_t)c->value;
+	if (r[0] > r[1] || r[1] > r[2])
+		return why_set(err, len, -EINVAL,
+			       "the ratios must keep nearfull <= backfillfull <= full (they would be "
+			       "%.4g, %.4g, %.4g)",
+			       r[0] / 1e4, r[1] / 1e4, r[2] / 1e4);
+	return 0;
 }
 
 static int check_pool_cmd(const struct cluster_map *m, const struct map_cmd *c, char *err,
@@ -579,6 +634,13 @@ static int check_pool_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 					    c->name, m->volumes[i].name);
 		return 0;
 	}
+	if (c->type == MAP_CMD_POOL_FULL)
+		return (bool)c->flag != p->quota_full
+			       ? 0
+			       : why_set(err, len, -EALREADY, "pool '%s' is already %s", c->name,
+					 c->flag ? "full" : "below its quota");
+	if (strcmp(c->key, "max_bytes") == 0)
+		return 0; /* any quota; 0 for none */
 	struct map_pool q = *p;
 	if (strcmp(c->key, "size") == 0 && p->type == MAP_POOL_REPLICATED)
 		q.size = (uint32_t)c->value;
@@ -591,7 +653,8 @@ static int check_pool_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 				       "PG splits into whole PGs", p->pg_num);
 		q.pg_num = (uint32_t)c->value;
 	} else
-		return why_set(err, len, -EINVAL, "pool setting '%s' is not one of size, min_size, pg_num%s",
+		return why_set(err, len, -EINVAL,
+			       "pool setting '%s' is not one of size, min_size, pg_num, max_bytes%s",
 			    c->key, p->type == MAP_POOL_EC ? " (size and min_size are fixed by k+m)" : "");
 	if (c->value > UINT32_MAX)
 		return why_set(err, len, -EINVAL, "%s out of range", c->key);
@@ -804,11 +867,15 @@ int map_check(const struct cluster_map *m, const struct map_cmd *c, char *err, s
 	case MAP_CMD_OSD_IN:
 	case MAP_CMD_OSD_RM:
 	case MAP_CMD_OSD_REWEIGHT:
+	case MAP_CMD_OSD_FULL:
 		return check_osd_cmd(m, c, err, len);
 	case MAP_CMD_POOL_CREATE:
 	case MAP_CMD_POOL_RM:
 	case MAP_CMD_POOL_SET:
+	case MAP_CMD_POOL_FULL:
 		return check_pool_cmd(m, c, err, len);
+	case MAP_CMD_SET_RATIO:
+		return check_ratio(m, c, err, len);
 	case MAP_CMD_VOLUME_CREATE:
 	case MAP_CMD_VOLUME_RM:
 	case MAP_CMD_VOLUME_RESIZE:
@@ -899,6 +966,7 @@ static int apply_osd(struct cluster_map *m, const struct map_cmd *c)
 		break;
 	case MAP_CMD_OSD_RM: memset(o, 0, sizeof(*o)); break;
 	case MAP_CMD_OSD_REWEIGHT: o->weight = c->weight; break;
+	case MAP_CMD_OSD_FULL: o->full = c->flag; break;
 	default: break;
 	}
 	return 0;
@@ -951,9 +1019,15 @@ static int apply_pool(struct cluster_map *m, const struct map_cmd *c)
 		memmove(&m->pools[pi], &m->pools[pi + 1],
 			(m->n_pools - (uint32_t)pi - 1) * sizeof(*m->pools));
 		m->n_pools--;
+	} else if (c->type == MAP_CMD_POOL_FULL) {
+		m->pools[pi].quota_full = c->flag;
 	} else {
 		struct map_pool *p = &m->pools[pi];
-		if (strcmp(c->key, "size") == 0)
+		if (strcmp(c->key, "max_bytes") == 0) {
+			p->max_bytes = c->value;
+			if (!p->max_bytes) /* no quota: nothing to be full of */
+				p->quota_full = false;
+		} else if (strcmp(c->key, "size") == 0)
 			p->size = (uint32_t)c->value;
 		else if (strcmp(c->key, "min_size") == 0)
 			p->min_size = (uint32_t)c->value;
@@ -1127,18 +1201,53 @@ int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t 
 	int rc = map_check(m, c, err, len);
 	if (rc)
 		return rc;
-	if (c->type <= MAP_CMD_OSD_REWEIGHT)
+	switch (c->type) {
+	case MAP_CMD_OSD_BOOT:
+	case MAP_CMD_OSD_DOWN:
+	case MAP_CMD_OSD_OUT:
+	case MAP_CMD_OSD_IN:
+	case MAP_CMD_OSD_RM:
+	case MAP_CMD_OSD_REWEIGHT:
+	case MAP_CMD_OSD_FULL:
 		rc = apply_osd(m, c);
-	else if (c->type <= MAP_CMD_POOL_SET)
+		break;
+	case MAP_CMD_POOL_CREATE:
+	case MAP_CMD_POOL_RM:
+	case MAP_CMD_POOL_SET:
+	case MAP_CMD_POOL_FULL:
 		rc = apply_pool(m, c);
-	else if (c->type == MAP_CMD_PG_ACTIVE)
+		break;
+	case MAP_CMD_PG_ACTIVE:
 		rc = apply_pg_active(m, c);
-	else if (c->type >= MAP_CMD_VOLUME_LOCK)
+		break;
+	case MAP_CMD_VOLUME_LOCK:
+	case MAP_CMD_VOLUME_UNLOCK:
+	case MAP_CMD_FENCE_RM:
 		rc = apply_lock(m, c);
-	else if (c->type <= MAP_CMD_VOLUME_RENAME || c->type >= MAP_CMD_SNAP_CREATE)
+		break;
+	case MAP_CMD_VOLUME_CREATE:
+	case MAP_CMD_VOLUME_RM:
+	case MAP_CMD_VOLUME_RESIZE:
+	case MAP_CMD_VOLUME_RENAME:
+	case MAP_CMD_SNAP_CREATE:
+	case MAP_CMD_SNAP_RM:
+	case MAP_CMD_VOLUME_CLONE:
 		rc = apply_volume(m, c);
-	else
+		break;
+	case MAP_CMD_AUTH_ADD:
+	case MAP_CMD_AUTH_CAPS:
+	case MAP_CMD_AUTH_RM:
 		rc = apply_auth(m, c);
+		break;
+	case MAP_CMD_SET_RATIO:
+		if (strcmp(c->key, "nearfull") == 0)
+			m->nearfull_ratio = (uint32_t)c->value;
+		else if (strcmp(c->key, "backfillfull") == 0)
+			m->backfillfull_ratio = (uint32_t)c->value;
+		else
+			m->full_ratio = (uint32_t)c->value;
+		break;
+	}
 	if (rc)
 		return why_set(err, len, rc, "out of memory");
 	if (c->client) {
@@ -1160,7 +1269,52 @@ int map_init(struct cluster_map *m, const uint8_t fsid[16], const struct map_mon
 	memcpy(m->fsid, fsid, 16);
 	memcpy(m->mons, mons, n_mons * sizeof(*mons));
 	m->n_mons = n_mons;
+	m->nearfull_ratio = 8500;
+	m->backfillfull_ratio = 9000;
+	m->full_ratio = 9500;
 	return 0;
+}
+
+enum map_full_state map_full_state_for(const struct cluster_map *m, uint32_t used_ratio)
+{
+	if (used_ratio >= m->full_ratio)
+		return MAP_FULL_FULL;
+	if (used_ratio >= m->backfillfull_ratio)
+		return MAP_FULL_BACKFILL;
+	if (used_ratio >= m->nearfull_ratio)
+		return MAP_FULL_NEAR;
+	return MAP_FULL_NONE;
+}
+
+const char *map_full_state_name(enum map_full_state s)
+{
+	switch (s) {
+	case MAP_FULL_NEAR: return "nearfull";
+	case MAP_FULL_BACKFILL: return "backfillfull";
+	case MAP_FULL_FULL: return "full";
+	default: return "ok";
+	}
+}
+
+bool map_pool_full(const struct cluster_map *m, const struct map_pool *p, char *why,
+		   size_t why_len)
+{
+	if (p->quota_full) {
+		if (why)
+			snprintf(why, why_len, "pool '%s' reached its quota of %llu bytes", p->name,
+				 (unsigned long long)p->max_bytes);
+		return true;
+	}
+	for (uint32_t i = 0; i < m->n_osds; i++) {
+		const struct map_osd *o = &m->osds[i];
+		if (o->exists && o->up && o->in && o->full == MAP_FULL_FULL) {
+			if (why)
+				snprintf(why, why_len, "osd.%u is full (past the full ratio %.2f)", i,
+					 m->full_ratio / 1e4);
+			return true;
+		}
+	}
+	return false;
 }
 
 void map_free(struct cluster_map *m)
@@ -1202,6 +1356,7 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 		enc_put_le64(e, o->down_since_ms);
 		for (int k = 0; k < MAP_FLAP_HISTORY; k++)
 			enc_put_le64(e, o->downs_ms[k]);
+		enc_put_u8(e, o->full);
 	}
 	enc_put_le32(e, m->n_pools);
 	enc_put_le32(e, m->next_pool_id);
@@ -1216,6 +1371,8 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 		enc_put_le32(e, p->ec_m);
 		enc_put_le32(e, p->pg_num);
 		enc_put_le32(e, p->block_size);
+		enc_put_le64(e, p->max_bytes);
+		enc_put_u8(e, p->quota_full);
 	}
 	enc_put_le32(e, m->n_volumes);
 	enc_put_le64(e, m->next_inode);
@@ -1254,6 +1411,9 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 		enc_put_le64(e, m->fenced[i].time_ms);
 		enc_put_str(e, m->fenced[i].owner);
 	}
+	enc_put_le32(e, m->nearfull_ratio);
+	enc_put_le32(e, m->backfillfull_ratio);
+	enc_put_le32(e, m->full_ratio);
 	enc_put_le32(e, m->recent_next);
 	for (uint32_t i = 0; i < MAP_RECENT; i++) {
 		enc_put_le64(e, m->recent[i].client);
@@ -1328,6 +1488,9 @@ static int decode_osds(struct cluster_map *m, struct dec *d)
 		dec_get_le64(d, &o->down_since_ms);
 		for (int h = 0; h < MAP_FLAP_HISTORY; h++)
 			dec_get_le64(d, &o->downs_ms[h]);
+		dec_get_u8(d, &o->full);
+		if (o->full > MAP_FULL_FULL)
+			return -EBADMSG;
 	}
 	return dec_status(d);
 }
@@ -1352,6 +1515,10 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 		dec_get_le32(d, &p->ec_m);
 		dec_get_le32(d, &p->pg_num);
 		dec_get_le32(d, &p->block_size);
+		uint8_t qf;
+		dec_get_le64(d, &p->max_bytes);
+		dec_get_u8(d, &qf);
+		p->quota_full = qf & 1;
 	}
 	dec_get_le32(d, &n);
 	dec_get_le64(d, &m->next_inode);
@@ -1409,6 +1576,12 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 		dec_get_le64(d, &f->time_ms);
 		dec_get_str(d, f->owner, sizeof(f->owner));
 	}
+	dec_get_le32(d, &m->nearfull_ratio);
+	dec_get_le32(d, &m->backfillfull_ratio);
+	dec_get_le32(d, &m->full_ratio);
+	if (m->nearfull_ratio > m->backfillfull_ratio || m->backfillfull_ratio > m->full_ratio ||
+	    m->full_ratio > MAP_RATIO_ONE)
+		return -EBADMSG;
 	dec_get_le32(d, &m->recent_next);
 	for (uint32_t i = 0; i < MAP_RECENT; i++) {
 		dec_get_le64(d, &m->recent[i].client);

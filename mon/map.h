@@ -27,6 +27,18 @@ struct map_mon {
 
 #define MAP_FLAP_HISTORY 8
 
+/* How full an OSD's store is, against the map's ratios (the leader sets
+ * it from the OSD's beacons: MAP_CMD_OSD_FULL). Ceph's names and
+ * meanings: nearfull warns; backfillfull stops recovery moving data to
+ * it; full stops client writes to every pool (deletes go on). */
+enum map_full_state {
+	MAP_FULL_NONE = 0,
+	MAP_FULL_NEAR = 1,
+	MAP_FULL_BACKFILL = 2,
+	MAP_FULL_FULL = 3,
+};
+#define MAP_RATIO_ONE 10000 /* ratios are in 1/10000 */
+
 struct map_osd {
 	bool exists, up, in;
 	bool auto_out; /* out because it stayed down, not by an operator */
@@ -39,6 +51,7 @@ struct map_osd {
 	/* When it was last marked down, newest first (0: never), for the
 	 * leader's flap damping. */
 	uint64_t downs_ms[MAP_FLAP_HISTORY];
+	uint8_t full; /* enum map_full_state */
 };
 
 enum map_pool_type { MAP_POOL_REPLICATED = 1, MAP_POOL_EC = 2 };
@@ -51,6 +64,8 @@ struct map_pool {
 	uint32_t ec_k, ec_m;
 	uint32_t pg_num;
 	uint32_t block_size;
+	uint64_t max_bytes; /* quota on the bytes stored (one copy); 0: none */
+	bool quota_full;    /* the leader found the quota reached */
 };
 
 #define MAP_MAX_SNAPS 32 /* per volume */
@@ -155,6 +170,9 @@ struct cluster_map {
 	uint32_t n_fenced;
 	struct map_recent recent[MAP_RECENT];
 	uint32_t recent_next;
+	/* Fullness thresholds, in 1/10000 of an OSD's data blocks
+	 * (MAP_CMD_SET_RATIO; defaults 0.85, 0.90, 0.95). */
+	uint32_t nearfull_ratio, backfillfull_ratio, full_ratio;
 };
 
 enum map_cmd_type {
@@ -181,8 +199,11 @@ enum map_cmd_type {
 	MAP_CMD_VOLUME_LOCK,
 	MAP_CMD_VOLUME_UNLOCK,
 	MAP_CMD_FENCE_RM,
+	MAP_CMD_OSD_FULL,  /* osd, flag: enum map_full_state (the leader) */
+	MAP_CMD_POOL_FULL, /* name, flag: 1 quota reached (the leader) */
+	MAP_CMD_SET_RATIO, /* key: nearfull|backfillfull|full, value in 1/10000 */
 };
-#define MAP_CMD_LAST MAP_CMD_FENCE_RM
+#define MAP_CMD_LAST MAP_CMD_SET_RATIO
 
 /* Why an OSD is marked down or out (map_cmd.flag). */
 enum map_osd_reason {
@@ -205,14 +226,17 @@ struct map_cmd {
 	uint32_t weight;		/* OSD_REWEIGHT */
 	char name[MAP_NAME_MAX];	/* POOL_*, VOLUME_* */
 	char new_name[MAP_NAME_MAX];	/* VOLUME_RENAME */
-	char key[MAP_NAME_MAX];		/* POOL_SET: size|min_size|pg_num */
-	uint64_t value;			/* POOL_SET, VOLUME_RESIZE */
+	char key[MAP_NAME_MAX];		/* POOL_SET: size|min_size|pg_num|max_bytes;
+					 * SET_RATIO */
+	uint64_t value;			/* POOL_SET, VOLUME_RESIZE, SET_RATIO */
 	struct map_pool pool;		/* POOL_CREATE (id ignored) */
 	char pool_name[MAP_NAME_MAX];	/* VOLUME_CREATE */
 	uint64_t size;			/* VOLUME_CREATE */
 	uint64_t time_ms;		/* OSD_BOOT, OSD_DOWN, OSD_OUT, VOLUME_(UN)LOCK:
 					 * the leader's clock */
 	uint8_t flag;			/* OSD_DOWN, OSD_OUT: enum map_osd_reason;
+					 * OSD_FULL: enum map_full_state;
+					 * POOL_FULL: 1 full, 0 not;
 					 * VOLUME_LOCK: 1 to take over (fencing the
 					 * holder); VOLUME_UNLOCK: 1 to fence the
 					 * holder, whoever it is */
@@ -303,6 +327,15 @@ const struct map_pool *map_pool_by_id(const struct cluster_map *m, uint32_t id);
 /* PG PG of pool POOL's activation record, or NULL when it has none. */
 const struct map_pg_active *map_pg_active_get(const struct cluster_map *m, uint32_t pool,
 					      uint32_t pg);
+/* The state a store whose data blocks are USED_RATIO (in 1/10000) used
+ * has under M's ratios. */
+enum map_full_state map_full_state_for(const struct cluster_map *m, uint32_t used_ratio);
+const char *map_full_state_name(enum map_full_state s);
+/* Whether client writes to pool P are refused for space: its quota is
+ * reached, or an up OSD that is in is full. WHY (may be NULL) names the
+ * cause ("osd.2 is full", "pool 'rbd' reached its quota of 100 GiB"). */
+bool map_pool_full(const struct cluster_map *m, const struct map_pool *p, char *why,
+		   size_t why_len);
 /* How many OSDs exist, are up, are in. */
 void map_osd_counts(const struct cluster_map *m, uint32_t *total, uint32_t *up,
 		    uint32_t *in);

@@ -17,6 +17,7 @@
 #include "map.h"
 #include "mon_proto.h"
 #include "mon_store.h"
+#include "fullmon.h"
 #include "lockmon.h"
 #include "osdmon.h"
 #include "raft.h"
@@ -49,6 +50,8 @@ struct mon {
 	uint64_t subscriber_epoch[MON_SUBSCRIBERS_MAX];
 	int last_leader;
 	struct osdmon *osdmon;
+	struct fullmon *fullmon;
+	uint64_t fullmon_ms; /* when the leader last checked fullness */
 	struct lockmon *lockmon;
 	bool was_leader;
 	/* The last MON_INC_MAX applied commands, by epoch (ring at epoch %
@@ -388,6 +391,10 @@ static void fsm_apply(void *ctx, const struct raft_entry *e)
 			 : cmd.flag == MAP_REASON_REPORTS  ? "reported by peers"
 			 : cmd.flag == MAP_REASON_DOWN_OUT ? "down too long"
 							   : "by an operator");
+	if (rc == 0 && !dup && cmd.type == MAP_CMD_OSD_FULL)
+		LOG_WARN("osd.%u is %s now", cmd.osd, map_full_state_name(cmd.flag));
+	if (rc == 0 && !dup && cmd.type == MAP_CMD_POOL_FULL)
+		LOG_WARN("pool '%s' %s its quota", cmd.name, cmd.flag ? "reached" : "is below");
 	for (int i = 0; i < MON_PENDING_MAX; i++) {
 		struct mon_pending *p = &m->pending[i];
 		if (!p->used || p->index != e->index)
@@ -568,6 +575,11 @@ static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cm
 			 osd);
 		return -EACCES;
 	}
+	if (cmd->type == MAP_CMD_OSD_FULL || cmd->type == MAP_CMD_POOL_FULL) {
+		snprintf(err, len, "fullness is set by the monitors from the OSDs' reports; change "
+				   "the ratios or the pool's max_bytes instead");
+		return -EPERM;
+	}
 	if (cmd->type == MAP_CMD_VOLUME_LOCK || cmd->type == MAP_CMD_VOLUME_UNLOCK)
 		return vet_lock(m, conn, cmd, err, len);
 	if (osd < 0 && !peer_may(m, conn, 'w')) {
@@ -707,10 +719,13 @@ static void on_lock_renew(struct mon *m, struct msgr_conn *conn, const struct ms
 }
 
 /* Every PG of every pool with its state as its primary last reported it
- * (DOWN when no OSD of it is up), and the usage of the up OSDs. */
+ * (DOWN when no OSD of it is up), and the usage of the up OSDs, summed
+ * and one by one. */
 static void send_pg_stats(struct mon *m, struct msgr_conn *conn, uint64_t req)
 {
 	struct mon_osd_stats sum = { 0 };
+	if (m->map.n_osds && !(sum.osds = calloc(m->map.n_osds, sizeof(*sum.osds))))
+		return;
 	for (uint32_t i = 0; i < m->map.n_osds && i < MAP_MAX_OSDS; i++) {
 		const struct mon_osd_stats *st = &m->osd_stats[i];
 		if (!m->map.osds[i].exists || !m->map.osds[i].up || !st->device_bytes)
@@ -721,12 +736,16 @@ static void send_pg_stats(struct mon *m, struct msgr_conn *conn, uint64_t req)
 		sum.objects += st->objects;
 		sum.recovered_objects += st->recovered_objects;
 		sum.recovered_bytes += st->recovered_bytes;
+		sum.osds[sum.n_osds] = st->usage;
+		sum.osds[sum.n_osds++].osd = i;
 	}
 	uint32_t total = 0;
 	for (uint32_t i = 0; i < m->map.n_pools; i++)
 		total += m->map.pools[i].pg_num;
-	if (total && !(sum.pgs = calloc(total, sizeof(*sum.pgs))))
+	if (total && !(sum.pgs = calloc(total, sizeof(*sum.pgs)))) {
+		free(sum.osds);
 		return;
+	}
 	for (uint32_t i = 0; i < m->map.n_pools; i++) {
 		const struct map_pool *p = &m->map.pools[i];
 		for (uint32_t pg = 0; pg < p->pg_num; pg++) {
@@ -750,6 +769,7 @@ static void send_pg_stats(struct mon *m, struct msgr_conn *conn, uint64_t req)
 	if (r)
 		reply(conn, r);
 	free(sum.pgs);
+	free(sum.osds);
 }
 
 static bool is_monitor(const struct msgr_conn *conn)
@@ -848,6 +868,11 @@ static void mon_tick(struct io_timer *t)
 	if (raft_role(m->raft) == RAFT_LEADER) {
 		struct map_cmd cmds[64];
 		size_t n = osdmon_tick(m->osdmon, &m->map, mono_ms(m), wall_ms(m), cmds, 64);
+		if (mono_ms(m) - m->fullmon_ms >= 500) {
+			m->fullmon_ms = mono_ms(m);
+			n += fullmon_tick(m->fullmon, &m->map, m->osd_stats, mono_ms(m), cmds + n,
+					  64 - n);
+		}
 		for (size_t i = 0; i < n; i++) {
 			uint8_t buf[MAP_CMD_MAX_LEN];
 			uint64_t index;
@@ -943,11 +968,13 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 		rc = why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
 	if (!rc && (!(m->lockmon = malloc(sizeof(*m->lockmon))) ||
 		    !(m->osdmon = malloc(sizeof(*m->osdmon))) ||
+		    !(m->fullmon = malloc(sizeof(*m->fullmon))) ||
 		    !(m->incs = calloc(MON_INC_MAX, sizeof(*m->incs))) ||
 		    !(m->osd_stats = calloc(MAP_MAX_OSDS, sizeof(*m->osd_stats)))))
 		rc = -ENOMEM;
 	if (!rc) {
 		osdmon_init(m->osdmon, &op);
+		fullmon_init(m->fullmon);
 		lockmon_init(m->lockmon, lease_ms);
 	}
 	if (!rc)
@@ -1026,6 +1053,7 @@ void mon_stop(struct mon *m)
 	map_free(&m->map);
 	keyring_free(m->keyring);
 	free(m->osdmon);
+	free(m->fullmon);
 	free(m->lockmon);
 	free(m->incs);
 	for (uint32_t i = 0; m->osd_stats && i < MAP_MAX_OSDS; i++)

@@ -184,7 +184,7 @@ const char *mon_pg_state_name(uint16_t state, char *buf, size_t len)
 	static const char *const names[] = { "active",	   "clean",	 "degraded",
 					     "undersized", "recovering", "backfilling",
 					     "peering",	   "incomplete", "down",
-					     "activating", "peered" };
+					     "activating", "peered",	 "backfill_toofull" };
 	size_t at = 0;
 	buf[0] = '\0';
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]) && at < len; i++)
@@ -228,11 +228,45 @@ int mon_lock_renew_decode(const struct msg *msg, uint64_t *client, uint64_t *ino
 	return dec_status(&d) ? -EBADMSG : 0;
 }
 
+uint32_t mon_osd_usage_ratio(const struct mon_osd_usage *u)
+{
+	if (!u->data_bytes || u->data_avail_bytes >= u->data_bytes)
+		return 0;
+	return (uint32_t)((u->data_bytes - u->data_avail_bytes) * MAP_RATIO_ONE / u->data_bytes);
+}
+
+#define USAGE_LEN_MAX (4 + 4 * 8 + 4 + 8 + 2 + MON_SLOW_WHAT_MAX)
+
+static void enc_put_usage(struct enc *e, const struct mon_osd_usage *u)
+{
+	enc_put_le32(e, u->osd);
+	enc_put_le64(e, u->device_bytes);
+	enc_put_le64(e, u->used_bytes);
+	enc_put_le64(e, u->data_bytes);
+	enc_put_le64(e, u->data_avail_bytes);
+	enc_put_le32(e, u->slow_ops);
+	enc_put_le64(e, u->slow_oldest_ms);
+	enc_put_str(e, u->slow_what);
+}
+
+static int dec_get_usage(struct dec *d, struct mon_osd_usage *u)
+{
+	dec_get_le32(d, &u->osd);
+	dec_get_le64(d, &u->device_bytes);
+	dec_get_le64(d, &u->used_bytes);
+	dec_get_le64(d, &u->data_bytes);
+	dec_get_le64(d, &u->data_avail_bytes);
+	dec_get_le32(d, &u->slow_ops);
+	dec_get_le64(d, &u->slow_oldest_ms);
+	dec_get_str(d, u->slow_what, sizeof(u->slow_what));
+	return dec_status(d);
+}
+
 struct msg *mon_osd_stats_encode(uint16_t type, uint64_t request_id,
 				 const struct mon_osd_stats *st)
 {
-	struct msg *msg = msg_new(type, request_id, STATS_LEN);
-	size_t dlen = (size_t)st->n_pgs * PG_STAT_LEN;
+	struct msg *msg = msg_new(type, request_id, STATS_LEN + USAGE_LEN_MAX + 4);
+	size_t dlen = (size_t)st->n_pgs * PG_STAT_LEN + (size_t)st->n_osds * USAGE_LEN_MAX;
 	if (!msg || (dlen && msg_alloc_data(msg, (uint32_t)dlen))) {
 		msg_free(msg);
 		return NULL;
@@ -245,7 +279,10 @@ struct msg *mon_osd_stats_encode(uint16_t type, uint64_t request_id,
 	enc_put_le64(&e, st->objects);
 	enc_put_le64(&e, st->recovered_objects);
 	enc_put_le64(&e, st->recovered_bytes);
+	enc_put_usage(&e, &st->usage);
 	enc_put_le32(&e, st->n_pgs);
+	enc_put_le32(&e, st->n_osds);
+	msg->hdr.payload_len = (uint32_t)e.pos;
 	enc_init(&e, msg->data, dlen);
 	for (uint32_t i = 0; i < st->n_pgs; i++) {
 		const struct mon_pg_stat *p = &st->pgs[i];
@@ -258,6 +295,9 @@ struct msg *mon_osd_stats_encode(uint16_t type, uint64_t request_id,
 		enc_put_le64(&e, p->degraded);
 		enc_put_le64(&e, p->missing);
 	}
+	for (uint32_t i = 0; i < st->n_osds; i++)
+		enc_put_usage(&e, &st->osds[i]);
+	msg->hdr.data_len = (uint32_t)e.pos;
 	return msg;
 }
 
@@ -272,12 +312,18 @@ int mon_osd_stats_decode(const struct msg *msg, struct mon_osd_stats *out)
 	dec_get_le64(&d, &out->objects);
 	dec_get_le64(&d, &out->recovered_objects);
 	dec_get_le64(&d, &out->recovered_bytes);
+	dec_get_usage(&d, &out->usage);
 	dec_get_le32(&d, &out->n_pgs);
+	dec_get_le32(&d, &out->n_osds);
 	if (dec_status(&d) || dec_remaining(&d) ||
-	    (uint64_t)out->n_pgs * PG_STAT_LEN != msg->hdr.data_len)
+	    (uint64_t)out->n_pgs * PG_STAT_LEN > msg->hdr.data_len ||
+	    out->n_osds > MAP_MAX_OSDS)
 		return -EBADMSG;
-	if (out->n_pgs && !(out->pgs = calloc(out->n_pgs, sizeof(*out->pgs))))
+	if ((out->n_pgs && !(out->pgs = calloc(out->n_pgs, sizeof(*out->pgs)))) ||
+	    (out->n_osds && !(out->osds = calloc(out->n_osds, sizeof(*out->osds))))) {
+		mon_osd_stats_free(out);
 		return -ENOMEM;
+	}
 	dec_init(&d, msg->data, msg->hdr.data_len);
 	for (uint32_t i = 0; i < out->n_pgs; i++) {
 		struct mon_pg_stat *p = &out->pgs[i];
@@ -294,12 +340,21 @@ int mon_osd_stats_decode(const struct msg *msg, struct mon_osd_stats *out)
 			return -EBADMSG;
 		}
 	}
+	for (uint32_t i = 0; i < out->n_osds; i++)
+		dec_get_usage(&d, &out->osds[i]);
+	if (dec_status(&d) || dec_remaining(&d)) {
+		mon_osd_stats_free(out);
+		return -EBADMSG;
+	}
 	return 0;
 }
 
 void mon_osd_stats_free(struct mon_osd_stats *st)
 {
 	free(st->pgs);
+	free(st->osds);
 	st->pgs = NULL;
+	st->osds = NULL;
 	st->n_pgs = 0;
+	st->n_osds = 0;
 }

@@ -48,8 +48,9 @@ enum mon_pg_flag {
 	MON_PG_DOWN = 1 << 8,	      /* no OSD of it is up */
 	MON_PG_ACTIVATING = 1 << 9,   /* recording its activation in the map */
 	MON_PG_PEERED = 1 << 10,      /* peered, not active: below min_size */
+	MON_PG_BACKFILL_TOOFULL = 1 << 11, /* recovery waits: a member is backfillfull */
 };
-#define MON_PG_FLAGS_LAST MON_PG_PEERED
+#define MON_PG_FLAGS_LAST MON_PG_BACKFILL_TOOFULL
 /* "active+clean", "undersized+degraded+active", ...; "unknown" for 0. */
 const char *mon_pg_state_name(uint16_t state, char *buf, size_t len);
 /* Whether STATE serves I/O. */
@@ -67,17 +68,40 @@ struct mon_pg_stat {
 	uint64_t missing;  /* objects some member still lacks (recovery left) */
 };
 
+/* One OSD's space and slow operations, as its beacon said. */
+#define MON_SLOW_WHAT_MAX 128
+struct mon_osd_usage {
+	uint32_t osd;
+	uint64_t device_bytes, used_bytes;
+	/* The store's data blocks, and those it can still promise to new
+	 * data: fullness is 1 - data_avail_bytes / data_bytes. */
+	uint64_t data_bytes, data_avail_bytes;
+	/* Client operations older than osd_op_complaint_time, the oldest's
+	 * age and what it waits for. */
+	uint32_t slow_ops;
+	uint64_t slow_oldest_ms;
+	char slow_what[MON_SLOW_WHAT_MAX];
+};
+
+/* A store's fullness in 1/10000 of its data blocks (MAP_RATIO_ONE). */
+uint32_t mon_osd_usage_ratio(const struct mon_osd_usage *u);
+
 struct mon_osd_stats {
 	uint32_t osd;
 	uint64_t device_bytes, used_bytes, objects;
 	/* Recovery this OSD drove as a primary, since it started. */
 	uint64_t recovered_objects, recovered_bytes;
+	struct mon_osd_usage usage; /* beacon: this OSD's */
 	uint32_t n_pgs;
 	struct mon_pg_stat *pgs; /* decode: allocated; free with mon_osd_stats_free */
+	/* PG_STATS_REPLY: every up OSD's usage (the beacon sends none). */
+	uint32_t n_osds;
+	struct mon_osd_usage *osds; /* decode: allocated, freed with the rest */
 };
 
 /* A beacon (MON_MSG_OSD_BEACON) with STATS; also the PG_STATS_REPLY body
- * (then osd is the number of OSDs reporting and the PGs are all PGs). */
+ * (then osd is the number of OSDs reporting, the PGs are all PGs, and
+ * OSDS lists each up OSD's usage). */
 struct msg *mon_osd_stats_encode(uint16_t type, uint64_t request_id,
 				 const struct mon_osd_stats *st);
 int mon_osd_stats_decode(const struct msg *msg, struct mon_osd_stats *out);

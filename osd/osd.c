@@ -108,6 +108,44 @@ static void send_to_monitors(struct osd *o, uint16_t type, const uint32_t *words
 	monsess_send_all(o->mon, msg);
 }
 
+/* --- fullness ------------------------------------------------------------------------- */
+
+uint32_t osd_used_ratio(const struct osd *o)
+{
+	struct mon_osd_usage u = { 0 };
+	store_space(o->store, &u.data_bytes, &u.data_avail_bytes);
+	return mon_osd_usage_ratio(&u);
+}
+
+enum map_full_state osd_full_state(const struct osd *o)
+{
+	return map_full_state_for(monsess_map(o->mon), osd_used_ratio(o));
+}
+
+#define OSD_FULL_SAID_NS IO_SEC(5)
+
+void osd_peer_full_said(struct osd *o, uint32_t id, uint8_t state)
+{
+	if (id >= MAP_MAX_OSDS || state > MAP_FULL_FULL)
+		return;
+	o->peers[id].full = state;
+	o->peers[id].full_ns = io_now_ns(o->loop);
+}
+
+enum map_full_state osd_member_full(const struct osd *o, uint32_t id)
+{
+	if (id == o->id)
+		return osd_full_state(o);
+	const struct cluster_map *m = monsess_map(o->mon);
+	enum map_full_state s = id < m->n_osds ? (enum map_full_state)m->osds[id].full
+					       : MAP_FULL_NONE;
+	const struct osd_peer *p = id < MAP_MAX_OSDS ? &o->peers[id] : NULL;
+	if (p && p->full_ns && io_now_ns(o->loop) - p->full_ns < OSD_FULL_SAID_NS &&
+	    p->full > s)
+		s = (enum map_full_state)p->full;
+	return s;
+}
+
 /* The beacon: our usage and the state of each PG we are primary of. */
 static void send_beacon(struct osd *o)
 {
@@ -115,6 +153,10 @@ static void send_beacon(struct osd *o)
 	store_usage(o->store, &u);
 	struct mon_osd_stats st = { .osd = o->id, .device_bytes = u.device_bytes,
 				    .used_bytes = u.used_bytes, .objects = u.objects };
+	st.usage = (struct mon_osd_usage){ .osd = o->id, .device_bytes = u.device_bytes,
+					   .used_bytes = u.used_bytes };
+	store_space(o->store, &st.usage.data_bytes, &st.usage.data_avail_bytes);
+	osd_pg_slow_ops(o, io_now_ns(o->loop), &st.usage);
 	if (osd_pg_stats(o, &st) == 0) {
 		struct msg *msg = mon_osd_stats_encode(MON_MSG_OSD_BEACON, 0, &st);
 		if (msg)
@@ -175,14 +217,17 @@ struct msgr_conn *osd_peer_conn(struct osd *o, uint32_t id)
 
 static void send_ping(struct osd *o, struct msgr_conn *conn, uint16_t type, uint64_t stamp)
 {
-	struct msg *msg = msg_new(type, 0, OSD_PING_LEN);
+	size_t len = type == OSD_MSG_PING ? OSD_PING_LEN : OSD_PING_REPLY_LEN;
+	struct msg *msg = msg_new(type, 0, len);
 	if (!msg)
 		return;
 	struct enc e;
-	enc_init(&e, msg->payload, OSD_PING_LEN);
+	enc_init(&e, msg->payload, len);
 	enc_put_le32(&e, o->id);
 	enc_put_le64(&e, monsess_map(o->mon)->epoch);
 	enc_put_le64(&e, stamp);
+	if (type == OSD_MSG_PING_REPLY)
+		enc_put_u8(&e, (uint8_t)osd_full_state(o));
 	if (msgr_send(conn, msg))
 		msg_free(msg);
 }
@@ -223,11 +268,14 @@ static void on_ping(struct osd *o, struct msgr_conn *conn, const struct msg *msg
 	struct dec d;
 	uint32_t from;
 	uint64_t epoch, stamp;
+	uint8_t full = 0;
 	dec_init(&d, msg->payload, msg->hdr.payload_len);
 	dec_get_le32(&d, &from);
 	dec_get_le64(&d, &epoch);
 	dec_get_le64(&d, &stamp);
-	if (dec_status(&d) || dec_remaining(&d) || from >= MAP_MAX_OSDS) {
+	if (msg->hdr.type == OSD_MSG_PING_REPLY)
+		dec_get_u8(&d, &full);
+	if (dec_status(&d) || dec_remaining(&d) || from >= MAP_MAX_OSDS || full > MAP_FULL_FULL) {
 		LOG_WARN("malformed ping from %s", msgr_conn_peer_addr(conn));
 		return;
 	}
@@ -239,6 +287,7 @@ static void on_ping(struct osd *o, struct msgr_conn *conn, const struct msg *msg
 	if (p->conn != conn)
 		return; /* from a connection we have since dropped */
 	p->last_reply_ns = io_now_ns(o->loop);
+	osd_peer_full_said(o, from, full);
 	if (p->last_report_ns)
 		LOG_INFO("osd.%u answers again", from);
 	p->last_report_ns = 0;
@@ -325,7 +374,7 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 {
 	const char *addr, *host;
 	char default_host[MAP_NAME_MAX] = "localhost";
-	uint64_t beacon_ms, heartbeat_ms, grace_ms, rec_active, rec_rate;
+	uint64_t beacon_ms, heartbeat_ms, grace_ms, rec_active, rec_rate, complaint_ms;
 	gethostname(default_host, sizeof(default_host) - 1);
 	char *dot = strchr(default_host, '.');
 	if (dot)
@@ -339,7 +388,9 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 	    cfg_get_duration_ms(cfg, section, "osd_heartbeat_grace", 6000, 20, 600000, &grace_ms) < 0 ||
 	    cfg_get_u64(cfg, section, "osd_recovery_max_active", 4, 1, 1024, &rec_active) < 0 ||
 	    cfg_get_size(cfg, section, "osd_recovery_max_bytes_per_sec", 200ull << 20, 0,
-			 1ull << 40, &rec_rate) < 0)
+			 1ull << 40, &rec_rate) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "osd_op_complaint_time", 30000, 0, 86400000,
+				&complaint_ms) < 0)
 		return why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
 	char h[MAP_ADDR_MAX];
 	uint16_t port;
@@ -364,6 +415,7 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 	o->grace_ns = IO_MS(grace_ms);
 	o->rec_max_active = (unsigned)rec_active;
 	o->rec_bytes_per_sec = rec_rate;
+	o->complaint_ns = IO_MS(complaint_ms);
 	return 0;
 }
 

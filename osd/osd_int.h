@@ -35,6 +35,10 @@ struct osd_peer {
 	uint64_t up_from;	 /* the map's up_from when we started watching it */
 	uint64_t last_reply_ns;	 /* or when we started watching */
 	uint64_t last_report_ns; /* 0: not reported */
+	/* Its fullness as it last said (ping and sub-operation replies),
+	 * and when: fresher than the map for a few seconds. */
+	uint8_t full;
+	uint64_t full_ns;
 };
 
 struct osd {
@@ -70,6 +74,7 @@ struct osd {
 	struct osd_pgs *pgs;
 	unsigned rec_max_active;	/* osd_recovery_max_active */
 	uint64_t rec_bytes_per_sec;	/* osd_recovery_max_bytes_per_sec; 0: no limit */
+	uint64_t complaint_ns;		/* osd_op_complaint_time: an op older is slow */
 	bool cmd_is_boot;		/* what the running monitor command is */
 	bool forgetting;		/* osd_forget: nothing goes out any more */
 	bool stopping;			/* osd_stop: no new work */
@@ -84,6 +89,16 @@ bool osd_serving(const struct osd *o);
 struct msgr_conn *osd_peer_conn(struct osd *o, uint32_t id);
 /* The open link to OSD ID, or NULL. */
 struct msgr_conn *osd_peer_conn_if(struct osd *o, uint32_t id);
+/* This OSD's store fullness, in 1/10000 of its data blocks, and the
+ * state that is under the map's ratios. */
+uint32_t osd_used_ratio(const struct osd *o);
+enum map_full_state osd_full_state(const struct osd *o);
+/* OSD ID said it is STATE (a ping or sub-operation reply). */
+void osd_peer_full_said(struct osd *o, uint32_t id, uint8_t state);
+/* How full OSD ID is as far as this OSD knows: its own state for
+ * itself; for another the fuller of the map's and what it said itself
+ * in the last few seconds. */
+enum map_full_state osd_member_full(const struct osd *o, uint32_t id);
 
 /* osd_ops.c */
 /* Answers a client: R (its epoch filled in) with DATA (LEN bytes, 4 KiB

@@ -6,7 +6,7 @@
 
 #include "common/enc.h"
 
-#define OP_LEN (8 + 8 + 8 + 1 + OBJECT_ID_WIRE_LEN + 4 + 4)
+#define OP_LEN (8 + 8 + 8 + 1 + 1 + OBJECT_ID_WIRE_LEN + 4 + 4)
 #define REPLY_LEN (4 + 8 + 8 + 8)
 
 struct msg *osd_op_encode(const struct osd_op *op, const void *data, uint32_t data_len)
@@ -22,6 +22,7 @@ struct msg *osd_op_encode(const struct osd_op *op, const void *data, uint32_t da
 	enc_put_le64(&e, op->reqid);
 	enc_put_le64(&e, op->epoch);
 	enc_put_u8(&e, op->type);
+	enc_put_u8(&e, op->flags);
 	enc_put_object_id(&e, &op->oid);
 	enc_put_le32(&e, op->offset);
 	enc_put_le32(&e, op->len);
@@ -38,11 +39,12 @@ int osd_op_decode(const struct msg *msg, struct osd_op *out)
 	dec_get_le64(&d, &out->reqid);
 	dec_get_le64(&d, &out->epoch);
 	dec_get_u8(&d, &out->type);
+	dec_get_u8(&d, &out->flags);
 	dec_get_object_id(&d, &out->oid);
 	dec_get_le32(&d, &out->offset);
 	dec_get_le32(&d, &out->len);
 	if (msg->hdr.type != OSD_MSG_OP || dec_status(&d) || dec_remaining(&d) ||
-	    out->type < OSD_OP_READ || out->type > OSD_OP_LIST)
+	    out->type < OSD_OP_READ || out->type > OSD_OP_LIST || (out->flags & ~OSD_OP_FLAGS_ALL))
 		return -EBADMSG;
 	if (out->type == OSD_OP_WRITE ? msg->hdr.data_len != out->len : msg->hdr.data_len != 0)
 		return -EBADMSG;

@@ -14,7 +14,9 @@ enum osd_msg_type {
 	OSD_MSG_OP_REPLY,   /* struct osd_op_reply; READ data, LIST entries as data */
 };
 
+/* PING_REPLY adds u8: the replier's fullness (enum map_full_state). */
 #define OSD_PING_LEN 20
+#define OSD_PING_REPLY_LEN 21
 
 /* Object operations. An object is one block of its pool (block_size
  * bytes); READ and WRITE take 4 KiB-aligned ranges within it. */
@@ -26,10 +28,16 @@ enum osd_op_type {
 	OSD_OP_LIST, /* the pool's objects in the PGs this OSD is primary of */
 };
 
+/* A write that frees or zeroes what exists (a TRIM's partial chunks):
+ * taken even when the pool is full, like a delete. */
+#define OSD_OP_FLAG_FULL_TRY 1
+#define OSD_OP_FLAGS_ALL OSD_OP_FLAG_FULL_TRY
+
 struct osd_op {
 	uint64_t client, reqid; /* a resend carries the same pair: applied once */
 	uint64_t epoch;		/* the client's map epoch */
 	uint8_t type;		/* enum osd_op_type */
+	uint8_t flags;		/* OSD_OP_FLAG_* */
 	struct object_id oid;	/* LIST: only oid.pool counts */
 	uint32_t offset, len;	/* READ, WRITE (WRITE: len = data length) */
 };

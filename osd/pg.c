@@ -54,7 +54,7 @@ struct osd_pg *pg_get(struct osd *o, uint32_t pool, uint32_t pgid, bool create)
 	return pg;
 }
 
-static void pg_for_each(struct osd *o, void (*fn)(struct osd_pg *pg, void *arg), void *arg)
+void pg_for_each(struct osd *o, void (*fn)(struct osd_pg *pg, void *arg), void *arg)
 {
 	struct osd_pgs *t = o->pgs;
 	for (uint32_t i = 0; i <= t->bucket_mask; i++)
@@ -818,7 +818,10 @@ int pg_mark_write(struct osd_pg *pg, uint64_t epoch, store_done_fn done, void *c
 	for (int i = 0; i < 8; i++)
 		((uint8_t *)buf)[8 + i] = (uint8_t)(epoch >> (8 * i));
 	*req = (struct store_req){ .op = STORE_OP_WRITE, .oid = pg_meta_oid(pg->pool, pg->pg),
-				   .offset = 0, .len = 4096, .buf = buf, .done = done, .ctx = ctx };
+				   .offset = 0, .len = 4096, .buf = buf, .done = done, .ctx = ctx,
+				   /* Without its mark a PG cannot activate, and
+				    * then nobody can delete to make room. */
+				   .reserve = true };
 	LOG_DEBUG("osd.%u pg %u.%x: marked complete in interval %" PRIu64, pg->o->id, pg->pool,
 		  pg->pg, epoch);
 	pg->complete_epoch = epoch;
@@ -1112,6 +1115,8 @@ static uint16_t pg_flags(const struct osd_pg *pg)
 		f |= MON_PG_UNDERSIZED | MON_PG_DEGRADED;
 	if (pg->n_missing)
 		f |= MON_PG_DEGRADED | (pg->backfill ? MON_PG_BACKFILLING : MON_PG_RECOVERING);
+	if (pg->n_missing && io_now_ns(pg->o->loop) < pg->toofull_until_ns)
+		f |= MON_PG_BACKFILL_TOOFULL;
 	uint32_t all = (1u << pg->n_acting) - 1;
 	bool recorded_all = pg->record.epoch == pg->interval && pg->record.n == pg->n_acting;
 	if (pg->state == PG_STATE_ACTIVE && !short_of_copies && !pg->n_missing &&

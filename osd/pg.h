@@ -65,5 +65,9 @@ void osd_pg_summary(struct osd *o, struct osd_pg_summary *out /* out */);
 /* Fills ST's PGs (those this OSD is primary of; allocated, caller frees
  * st->pgs) and recovery counters. */
 int osd_pg_stats(struct osd *o, struct mon_osd_stats *st);
+/* Client operations older than osd_op_complaint_time: their count, the
+ * oldest's age and what it waits for, into U (each is logged once). */
+struct mon_osd_usage;
+void osd_pg_slow_ops(struct osd *o, uint64_t now_ns, struct mon_osd_usage *u);
 
 #endif

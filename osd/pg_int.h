@@ -116,7 +116,10 @@ struct pg_op {
 	struct osd_op op;
 	struct pg_data *data; /* WRITE */
 	bool dispatched, answered, local_busy;
+	bool slow_logged; /* logged once as a slow operation */
+	uint64_t start_ns; /* when it arrived */
 	unsigned pending; /* pieces outstanding: local store + each replica */
+	uint32_t waiting_on; /* acting indices whose piece is outstanding */
 	int rc;
 	uint64_t version;
 	struct store_req req;
@@ -183,6 +186,7 @@ struct osd_pg {
 	struct map_pg_active record_want;
 	struct list_node record_node; /* o->pgs->record_queue */
 	bool backfill;		      /* some member had nothing of the PG */
+	uint64_t toofull_until_ns;    /* recovery held back: a member is backfillfull */
 	struct list_node ops;	      /* struct pg_op */
 	struct list_node waiting;     /* ops waiting for ACTIVE */
 	unsigned n_waiting;
@@ -226,6 +230,7 @@ struct osd_pgs {
 };
 
 /* pg.c */
+void pg_for_each(struct osd *o, void (*fn)(struct osd_pg *pg, void *arg), void *arg);
 struct osd_pg *pg_get(struct osd *o, uint32_t pool, uint32_t pg, bool create);
 const struct cluster_map *pg_map(const struct osd_pg *pg);
 struct pg_obj *pg_obj_get(struct osd_pg *pg, const struct object_id *oid, bool create);

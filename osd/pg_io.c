@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "mon/mon_proto.h"
 #include "pg_int.h"
 
 static void op_free(struct pg_op *op)
@@ -167,6 +168,7 @@ static void write_local_done(struct store_req *req, int res)
 		return;
 	}
 	pg_store_write_done(pg);
+	op->waiting_on &= ~1u;
 	if (res) {
 		char why[96];
 		snprintf(why, sizeof(why), "the local store refused a write: %s", strerror(-res));
@@ -185,6 +187,11 @@ static void write_remote_done(struct pg_call *call, int rc, struct msg *reply)
 	(void)rc;
 	if (pg_subop_reply_decode(reply, &r))
 		r.rc = -EBADMSG;
+	else
+		osd_peer_full_said(call->pg->o, call->osd, r.full);
+	int index = pg_acting_index(call->pg, call->osd);
+	if (index >= 0)
+		op->waiting_on &= ~(1u << index);
 	if (r.rc) {
 		char why[96];
 		snprintf(why, sizeof(why), "osd.%u failed a write: %s", call->osd, strerror(-r.rc));
@@ -216,6 +223,32 @@ static bool write_repeated(struct pg_op *op)
 	return true;
 }
 
+/* A write that would add data is refused while its pool is full (an
+ * OSD past the full ratio, or the pool's quota reached) or a member of
+ * this PG is full: deletes, and writes that only zero what exists
+ * (FULL_TRY), go on, so space can always be freed. 0 or -ENOSPC. */
+static int write_space_check(struct pg_op *op)
+{
+	struct osd_pg *pg = op->pg;
+	struct osd *o = pg->o;
+	if (op->op.type != OSD_OP_WRITE || (op->op.flags & OSD_OP_FLAG_FULL_TRY))
+		return 0;
+	const struct cluster_map *m = pg_map(pg);
+	const struct map_pool *p = map_pool_by_id(m, pg->pool);
+	char why[128] = "";
+	bool full = p && map_pool_full(m, p, why, sizeof(why));
+	for (uint32_t i = 0; i < pg->n_acting && !full; i++) {
+		if (osd_member_full(o, pg->acting[i]) == MAP_FULL_FULL) {
+			snprintf(why, sizeof(why), "osd.%u is full", pg->acting[i]);
+			full = true;
+		}
+	}
+	if (!full)
+		return 0;
+	LOG_DEBUG("pg %u.%x: write refused: %s", pg->pool, pg->pg, why);
+	return -ENOSPC;
+}
+
 /* Dispatches a write or delete; false when OP is finished already (a
  * repeat, a delete of nothing) or the PG was reset. */
 static bool dispatch_write(struct pg_op *op)
@@ -229,6 +262,11 @@ static bool dispatch_write(struct pg_op *op)
 	}
 	if (refuse_fenced(op))
 		return false;
+	if (write_space_check(op)) {
+		op_answer(op, -ENOSPC, 0, 0, NULL, 0);
+		op_free(op);
+		return false;
+	}
 	struct store_object_info info;
 	if (del && !op->obj->writes && store_stat(o->store, &op->op.oid, &info) == -ENOENT) {
 		op_answer(op, -ENOENT, 0, 0, NULL, 0);
@@ -238,6 +276,7 @@ static bool dispatch_write(struct pg_op *op)
 	op->version = pg->interval << 32 | ++pg->seq;
 	op->obj->writes++;
 	op->pending = pg->n_acting;
+	op->waiting_on = (1u << pg->n_acting) - 1;
 	uint64_t gen = pg->gen;
 	for (uint32_t i = 1; i < pg->n_acting; i++) {
 		struct pg_subop sub = { .type = del ? PG_SUB_DELETE : PG_SUB_WRITE,
@@ -371,6 +410,7 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 	}
 	x->pg = pg;
 	x->gen = pg->gen;
+	x->start_ns = io_now_ns(o->loop);
 	x->conn = conn;
 	x->request_id = request_id;
 	x->op = *op;
@@ -388,4 +428,89 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 	}
 	pg->n_waiting++;
 	list_add_tail(&pg->waiting, &x->q_node);
+}
+
+/* --- slow operations ------------------------------------------------------------------- */
+
+static const char *const pg_state_names[] = {
+	[PG_STATE_IDLE] = "idle",		[PG_STATE_PEERING] = "peering",
+	[PG_STATE_INCOMPLETE] = "incomplete",	[PG_STATE_UNDERSIZED] = "undersized",
+	[PG_STATE_RECOVERING] = "recovering",	[PG_STATE_ACTIVATING] = "activating",
+	[PG_STATE_ACTIVE] = "active",
+};
+
+/* What OP waits for, in a few words. */
+static void slow_what(const struct pg_op *op, char *buf, size_t len)
+{
+	const struct osd_pg *pg = op->pg;
+	char id[64];
+	object_id_str(&op->op.oid, id, sizeof(id));
+	if (!op->dispatched && pg->state != PG_STATE_ACTIVE) {
+		snprintf(buf, len, "pg %u.%x to become active (it is %s)", pg->pool, pg->pg,
+			 pg_state_names[pg->state]);
+		return;
+	}
+	if (!op->dispatched) {
+		snprintf(buf, len, "%s of object %s", op->obj && op->obj->recovering
+							? "recovery"
+							: "an earlier operation",
+			 id);
+		return;
+	}
+	size_t at = (size_t)snprintf(buf, len, "object %s: ", id);
+	bool first = true;
+	for (uint32_t i = 0; i < pg->n_acting && at < len; i++) {
+		if (!(op->waiting_on & (1u << i)))
+			continue;
+		at += (size_t)snprintf(buf + at, len - at, "%s%s%u", first ? "" : ", ",
+				       i ? "osd." : "the local store of osd.", pg->acting[i]);
+		first = false;
+	}
+	if (first && at < len)
+		snprintf(buf + at, len - at, "the local store");
+}
+
+struct slow_scan {
+	uint64_t now_ns, complaint_ns;
+	struct mon_osd_usage *u;
+	const struct pg_op *oldest;
+};
+
+static void slow_scan_pg(struct osd_pg *pg, void *arg)
+{
+	struct slow_scan *sc = arg;
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &pg->ops) {
+		struct pg_op *op = list_entry(pos, struct pg_op, pg_node);
+		if (op->answered || sc->now_ns - op->start_ns < sc->complaint_ns)
+			continue;
+		sc->u->slow_ops++;
+		if (!sc->oldest || op->start_ns < sc->oldest->start_ns)
+			sc->oldest = op;
+		if (!op->slow_logged) {
+			char what[MON_SLOW_WHAT_MAX];
+			slow_what(op, what, sizeof(what));
+			unsigned long long age_s = (sc->now_ns - op->start_ns) / 1000000000ull;
+			bool read = op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT;
+			LOG_WARN("slow operation: a %s from client %016" PRIx64
+				 " is %llu s old, waiting for %s",
+				 read ? "read" : "write", op->op.client, age_s, what);
+			op->slow_logged = true;
+		}
+	}
+}
+
+void osd_pg_slow_ops(struct osd *o, uint64_t now_ns, struct mon_osd_usage *u)
+{
+	struct slow_scan sc = { now_ns, o->complaint_ns, u, NULL };
+	u->slow_ops = 0;
+	u->slow_oldest_ms = 0;
+	u->slow_what[0] = 0;
+	if (!o->pgs || !o->complaint_ns)
+		return;
+	pg_for_each(o, slow_scan_pg, &sc);
+	if (sc.oldest) {
+		u->slow_oldest_ms = (now_ns - sc.oldest->start_ns) / 1000000;
+		slow_what(sc.oldest, u->slow_what, sizeof(u->slow_what));
+	}
 }

@@ -5,11 +5,12 @@
 #include <string.h>
 
 #include "common/enc.h"
+#include "mon/map.h"
 
 #define QUERY_LEN (4 + 4 + 8 + 4)
 #define INFO_LEN (4 + 4 + 4 + 8 + 4 + 8 + 4)
 #define SUBOP_LEN (4 + 4 + 8 + 4 + 1 + OBJECT_ID_WIRE_LEN + 4 + 4 + 8 + 8 + 8 + PG_WRITTEN_MAP_BYTES)
-#define SUBOP_REPLY_LEN (4 + 8 + PG_WRITTEN_MAP_BYTES)
+#define SUBOP_REPLY_LEN (4 + 8 + PG_WRITTEN_MAP_BYTES + 1)
 
 struct msg *pg_query_encode(uint64_t request_id, const struct pg_query *q)
 {
@@ -156,6 +157,7 @@ struct msg *pg_subop_reply_encode(uint64_t request_id, const struct pg_subop_rep
 	enc_put_le32(&e, (uint32_t)r->rc);
 	enc_put_le64(&e, r->version);
 	enc_put_bytes(&e, r->written, PG_WRITTEN_MAP_BYTES);
+	enc_put_u8(&e, r->full);
 	return msg;
 }
 
@@ -167,9 +169,10 @@ int pg_subop_reply_decode(const struct msg *msg, struct pg_subop_reply *out)
 	dec_get_le32(&d, &rc);
 	dec_get_le64(&d, &out->version);
 	dec_get_bytes(&d, out->written, PG_WRITTEN_MAP_BYTES);
+	dec_get_u8(&d, &out->full);
 	out->rc = (int32_t)rc;
 	return msg->hdr.type != OSD_MSG_SUBOP_REPLY || dec_status(&d) || dec_remaining(&d) ||
-			       out->rc > 0
+			       out->rc > 0 || out->full > MAP_FULL_FULL
 		       ? -EBADMSG
 		       : 0;
 }

@@ -70,6 +70,8 @@ struct pg_subop_reply {
 	int32_t rc;
 	uint64_t version; /* READ: the object's version */
 	uint8_t written[PG_WRITTEN_MAP_BYTES]; /* READ: its chunks ever written */
+	uint8_t full; /* the member's fullness (enum map_full_state), so the
+		       * primary stops writes to it before the map says so */
 };
 
 struct msg *pg_query_encode(uint64_t request_id, const struct pg_query *q);

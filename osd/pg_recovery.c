@@ -472,6 +472,35 @@ static bool rec_tokens(struct osd *o, uint64_t bytes)
 	return true;
 }
 
+/* Recovery moves no data to a member past the backfillfull ratio (as the
+ * map says, or as it said itself): the object waits, and the PG shows
+ * backfill_toofull, until space is freed or the ratio raised. An
+ * operation waiting for the object still recovers it (pg_recovery_urgent):
+ * the store refuses it if there truly is no room. */
+static bool rec_toofull(struct pg_obj *obj)
+{
+	struct osd_pg *pg = obj->pg;
+	for (uint32_t i = 0; i < pg->n_acting; i++) {
+		if (!(obj->need_push & (1u << i)) ||
+		    osd_member_full(pg->o, pg->acting[i]) < MAP_FULL_BACKFILL)
+			continue;
+		uint64_t now = io_now_ns(pg->o->loop);
+		if (now >= pg->toofull_until_ns) {
+			char id[64];
+			LOG_WARN("pg %u.%x: recovery waits: osd.%u is past the backfillfull ratio "
+				 "(first held back: %s)",
+				 pg->pool, pg->pg, pg->acting[i],
+				 object_id_str(&obj->oid, id, sizeof(id)));
+		}
+		pg->toofull_until_ns = now + IO_SEC(6);
+		obj->retry_at_ns = now + IO_SEC(5);
+		list_del(&obj->rec_node);
+		list_add_tail(&pg->missing, &obj->rec_node);
+		return true;
+	}
+	return false;
+}
+
 void pg_recovery_kick(struct osd *o)
 {
 	struct osd_pgs *t = o->pgs;
@@ -491,6 +520,8 @@ void pg_recovery_kick(struct osd *o)
 		struct pg_obj *obj = list_entry(list_first(&pg->missing), struct pg_obj, rec_node);
 		if (obj->retry_at_ns > io_now_ns(o->loop))
 			continue; /* full members: later (the list is in retry order) */
+		if (rec_toofull(obj))
+			continue;
 		uint32_t copies = popcount32(obj->need_push) + ((obj->need_push & 1) ? 1 : 0);
 		if (!rec_tokens(o, (uint64_t)bs * (copies ? copies : 1)))
 			return;

@@ -267,10 +267,10 @@ void pg_replica_query(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 
 /* --- sub-operations ---------------------------------------------------------------- */
 
-static void subop_reply(struct msgr_conn *conn, uint64_t request_id, int rc, uint64_t version,
-			const uint8_t *written, void *data, uint32_t len)
+static void subop_reply(struct osd *o, struct msgr_conn *conn, uint64_t request_id, int rc,
+			uint64_t version, const uint8_t *written, void *data, uint32_t len)
 {
-	struct pg_subop_reply r = { rc, version, { 0 } };
+	struct pg_subop_reply r = { rc, version, { 0 }, (uint8_t)osd_full_state(o) };
 	if (written)
 		memcpy(r.written, written, sizeof(r.written));
 	struct msg *m = pg_subop_reply_encode(request_id, &r);
@@ -295,10 +295,10 @@ static void replica_op_done(struct store_req *req, int res)
 	    res == 0)
 		osd_recent_add(o, r->sub.client, r->sub.reqid, 0, req->version);
 	if (r->sub.type == PG_SUB_READ && res == 0) {
-		subop_reply(r->conn, r->request_id, 0, req->version, req->written, req->buf, req->len);
+		subop_reply(o, r->conn, r->request_id, 0, req->version, req->written, req->buf, req->len);
 		req->buf = NULL; /* the reply's */
 	} else {
-		subop_reply(r->conn, r->request_id, res, req->version, NULL, NULL, 0);
+		subop_reply(o, r->conn, r->request_id, res, req->version, NULL, NULL, 0);
 	}
 	if (res && res != -ENOENT)
 		LOG_WARN("pg %u.%x: sub-operation %u failed: %s", pg->pool, pg->pg, r->sub.type,
@@ -322,13 +322,13 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	struct osd_pg *pg = osd_serving(o) ? pg_get(o, sub.pool, sub.pg, false) : NULL;
 	if (!pg || sub.epoch != pg->fence_epoch || sub.from != pg->fence_primary) {
 		msg_free(msg);
-		subop_reply(conn, rid, -ESTALE, 0, NULL, NULL, 0);
+		subop_reply(o, conn, rid, -ESTALE, 0, NULL, NULL, 0);
 		return;
 	}
 	struct replica_op *r = calloc(1, sizeof(*r));
 	if (!r) {
 		msg_free(msg);
-		subop_reply(conn, rid, -ENOMEM, 0, NULL, NULL, 0);
+		subop_reply(o, conn, rid, -ENOMEM, 0, NULL, NULL, 0);
 		return;
 	}
 	r->pg = pg;
@@ -377,7 +377,7 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	msg_free(msg);
 	if (rc) {
 		free(r);
-		subop_reply(conn, rid, rc, 0, NULL, NULL, 0);
+		subop_reply(o, conn, rid, rc, 0, NULL, NULL, 0);
 		return;
 	}
 	list_add_tail(&o->pgs->replica_ops, &r->node);
@@ -387,7 +387,7 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 			list_del(&r->node);
 			free(r);
 			pg->store_writes--;
-			subop_reply(conn, rid, -ENOMEM, 0, NULL, NULL, 0);
+			subop_reply(o, conn, rid, -ENOMEM, 0, NULL, NULL, 0);
 		}
 		return;
 	}

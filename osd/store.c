@@ -156,6 +156,7 @@ static void alloc_mark_free(struct store *s, uint64_t b)
 	BASALT_ASSERT(!(s->free_bits[b / 64] & (1ULL << (b % 64))));
 	s->free_bits[b / 64] |= 1ULL << (b % 64);
 	s->free_count++;
+	s->flush_stuck = false;
 }
 
 /* Next-fit: sequential allocations land in sequential blocks. */
@@ -184,6 +185,24 @@ int store_block_alloc(struct store *s, uint64_t *block)
 	}
 	BASALT_ASSERT(!"free_count and bitmap disagree");
 	return -ENOSPC;
+}
+
+uint64_t store_blocks_available(const struct store *s)
+{
+	uint64_t have = s->free_count + s->promised_in_flush;
+	return have > s->promised ? have - s->promised : 0;
+}
+
+void store_promise_settle(struct store *s, struct store_obj *o)
+{
+	bool need = o->block == STORE_NO_BLOCK && o->overlays != NULL;
+	if (need == o->promised)
+		return;
+	o->promised = need;
+	if (need)
+		s->promised++;
+	else
+		s->promised--;
 }
 
 void store_block_ref(struct store *s, uint64_t b)
@@ -245,7 +264,7 @@ void store_block_release(struct store *s, uint64_t b)
 
 void store_check(struct store *s)
 {
-	uint64_t owned = 0, free_bits = 0, pending = 0;
+	uint64_t owned = 0, free_bits = 0, pending = 0, promised = 0;
 	for (uint64_t b = 0; b < s->L.block_count; b++) {
 		struct store_block *blk = &s->blocks[b];
 		bool in_alloc = s->free_bits[b / 64] & (1ULL << (b % 64));
@@ -269,8 +288,18 @@ void store_check(struct store *s)
 				BASALT_ASSERT(ov->version < prev); /* 3 */
 				prev = ov->version;
 			}
+			/* 6: journaled data with no block holds a promise. */
+			BASALT_ASSERT(o->promised ==
+				      (o->block == STORE_NO_BLOCK && o->overlays != NULL));
+			promised += o->promised;
 		}
 	}
+	/* 6: the objects' promises are among those counted (the rest are
+	 * requests'), and free blocks cover them all — unless open found
+	 * a store that older code over-committed. */
+	BASALT_ASSERT(promised <= s->promised);
+	BASALT_ASSERT(s->report.unplaceable ||
+		      s->free_count + s->promised_in_flush >= s->promised);
 	BASALT_ASSERT(s->j_appended - s->j_trimmed <= s->L.journal_size); /* 4 */
 	(void)owned;
 	(void)pending;
@@ -283,6 +312,14 @@ uint32_t store_block_size(const struct store *s)
 	return s->L.block_size;
 }
 
+void store_space(const struct store *s, uint64_t *data_bytes, uint64_t *available_bytes)
+{
+	uint64_t avail = store_blocks_available(s);
+	avail = avail > s->reserve_blocks ? avail - s->reserve_blocks : 0;
+	*data_bytes = s->L.block_count * s->L.block_size;
+	*available_bytes = avail * s->L.block_size;
+}
+
 void store_usage(struct store *s, struct store_usage *u)
 {
 	memset(u, 0, sizeof(*u));
@@ -290,6 +327,11 @@ void store_usage(struct store *s, struct store_usage *u)
 	u->block_size = s->L.block_size;
 	u->blocks_total = s->L.block_count;
 	u->blocks_free = s->free_count;
+	u->blocks_promised = s->promised;
+	u->blocks_reserved = s->reserve_blocks;
+	u->blocks_available = store_blocks_available(s);
+	u->blocks_available = u->blocks_available > s->reserve_blocks
+				      ? u->blocks_available - s->reserve_blocks : 0;
 	u->blocks_used = 0;
 	for (uint64_t b = 0; b < s->L.block_count; b++)
 		u->blocks_used += s->blocks[b].owner != NULL;

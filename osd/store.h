@@ -103,6 +103,10 @@ struct store_req {
 	 * WRITTEN with the chunks of the object ever written. */
 	bool masked;
 	uint8_t written[STORE_WRITTEN_MAP_BYTES];
+	/* A write that may use the blocks the store holds back when it is
+	 * otherwise full: the small records a PG keeps of itself, without
+	 * which it cannot become active and let anyone delete. */
+	bool reserve;
 	store_done_fn done;
 	void *ctx;
 
@@ -113,14 +117,19 @@ struct store_req {
 	uint64_t block;
 	uint32_t gen;
 	unsigned retries;
+	bool promised;	/* holds a promise of a block (store_int.h, 6) */
+	bool journaled;	/* a whole-block write that goes through the journal */
 	int result;
 	struct io_op io;
 };
 
 /* Starts REQ; DONE(req, res) runs later on the loop: 0, or -EINVAL (bad
  * range or alignment), -ENOENT (read or delete of a missing object),
- * -ESTALE (version not newer), -ENOSPC, -EIO (device error or checksum
- * mismatch), -EROFS (read-only store, or failed after a device error). */
+ * -ESTALE (version not newer), -ENOSPC (the write would need a block the
+ * store cannot promise: refused before anything changed; deletes never
+ * get it, and overwrites of an object that has a block always fit),
+ * -EIO (device error or checksum mismatch), -EROFS (read-only store, or
+ * failed after a device error). */
 void store_submit(struct store *s, struct store_req *req);
 
 struct store_object_info {
@@ -156,6 +165,10 @@ struct store_usage {
 	uint64_t device_bytes;
 	uint64_t block_size;
 	uint64_t blocks_total, blocks_used, blocks_free;
+	/* Blocks promised to journaled data and accepted writes, and those
+	 * left to promise to new data (free - promised - reserve): the
+	 * store's fullness is 1 - blocks_available / blocks_total. */
+	uint64_t blocks_promised, blocks_available, blocks_reserved;
 	uint64_t objects;
 	uint64_t journal_bytes, journal_used_bytes;
 	uint64_t meta_bytes;	/* superblocks + metadata area */
@@ -167,12 +180,21 @@ struct store_usage {
 void store_usage(struct store *s, struct store_usage *out /* out */);
 
 uint32_t store_block_size(const struct store *s);
+/* The data blocks' bytes, and those the store can still promise to new
+ * data (store_usage's blocks_available), in O(1): fullness for every
+ * write's admission and every beacon. */
+void store_space(const struct store *s, uint64_t *data_bytes /* out */,
+		 uint64_t *available_bytes /* out */);
 
 /* What open found: journal replay and metadata repairs. */
 struct store_open_report {
 	uint64_t replayed_batches, replayed_records;
 	uint64_t torn_batches;	/* a torn tail batch, discarded (normal after a crash) */
 	uint64_t stale_entries; /* entries superseded by a newer one (crash leftovers) */
+	/* Objects whose journaled data has no block and no free block to go
+	 * to (only a store written before promises existed): the journal
+	 * cannot be checkpointed past them. */
+	uint64_t unplaceable;
 	char journal_end[64];	/* why replay stopped */
 };
 const struct store_open_report *store_report(const struct store *s);

@@ -31,6 +31,7 @@ struct flush_item {
 	uint64_t version; /* newest overlay flushed */
 	uint32_t layout_gen;
 	bool new_block;
+	bool promised; /* the new block is the object's promised one */
 };
 
 struct flush_write {
@@ -179,11 +180,16 @@ static int flush_plan_data(struct store_flush *f)
 		it->layout_gen = o->layout_gen;
 		it->version = o->overlays->version;
 		if (o->block == STORE_NO_BLOCK) {
-			if (store_block_alloc(s, &it->block)) {
-				f->incomplete = true; /* full: the journal keeps it */
+			/* A promised block is always there (invariant 6); only
+			 * a store older code over-committed has objects without. */
+			if (!o->promised && store_blocks_available(s) == 0) {
+				f->incomplete = true; /* the journal keeps it */
 				continue;
 			}
+			BASALT_ASSERT(store_block_alloc(s, &it->block) == 0);
 			it->new_block = true;
+			it->promised = o->promised;
+			s->promised_in_flush += it->promised;
 		} else {
 			it->block = o->block;
 		}
@@ -211,6 +217,8 @@ static void flush_data_done(struct store_flush *f)
 			if (it->new_block)
 				store_block_release(s, it->block);
 			store_block_unref(s, it->block);
+			s->promised_in_flush -= it->promised;
+			store_promise_settle(s, o);
 			it->obj = NULL;
 			store_obj_put(s, o);
 			continue;
@@ -218,6 +226,8 @@ static void flush_data_done(struct store_flush *f)
 		if (it->new_block) {
 			o->block = it->block;
 			store_block_set_owner(s, it->block, o);
+			s->promised_in_flush -= it->promised;
+			store_promise_settle(s, o);
 		} else {
 			store_block_mark_dirty(s, it->block);
 		}
@@ -325,12 +335,17 @@ static bool store_quiet(const struct store *s)
 static void flush_end(struct store_flush *f)
 {
 	struct store *s = f->s;
+	bool incomplete = f->incomplete;
 	if (f->error)
 		store_fail(s, "flush", f->error);
 	s->flush = NULL;
 	flush_free(f);
 	store_crash_point("flush-ended");
-	if (!list_empty(&s->checkpoint_waiters) && (store_quiet(s) || s->failed)) {
+	/* A checkpoint is done when everything is in place — or as far as
+	 * it can go: on a failed store, or one an older version left with
+	 * journaled data it has no block for (open reports it). */
+	if (!list_empty(&s->checkpoint_waiters) &&
+	    (store_quiet(s) || s->failed || incomplete)) {
 		struct list_node *pos, *tmp;
 		list_for_each_safe(pos, tmp, &s->checkpoint_waiters) {
 			struct store_checkpoint_waiter *w =
@@ -344,10 +359,17 @@ static void flush_end(struct store_flush *f)
 	s->flush_again = false;
 	if (s->journal_stalled)
 		store_journal_kick(s);
-	if (again && !s->failed)
+	if (incomplete) {
+		/* Nothing more fits until a block is freed (which clears
+		 * this) or a second has passed: no spinning meanwhile. */
+		s->flush_stuck = true;
+		if (!s->failed && !io_timer_armed(&s->flush_timer))
+			io_timer_arm(s->loop, &s->flush_timer, IO_SEC(1));
+	} else if (again && !s->failed) {
 		store_flush_start(s);
-	else
+	} else {
 		store_flush_maybe(s);
+	}
 }
 
 /* After SYNC: entries are durable, overlays are in place. */
@@ -456,7 +478,7 @@ void store_flush_start(struct store *s)
 		s->flush_again = true;
 		return;
 	}
-	if (s->p.read_only || s->failed)
+	if (s->p.read_only || s->failed || s->flush_stuck)
 		return;
 	io_timer_disarm(s->loop, &s->flush_timer);
 	struct store_flush *f = calloc(1, sizeof(*f));
@@ -477,7 +499,9 @@ void store_flush_start(struct store *s)
 
 static void store_flush_fire(struct io_timer *t)
 {
-	store_flush_start(t->ctx);
+	struct store *s = t->ctx;
+	s->flush_stuck = false;
+	store_flush_start(s);
 }
 
 /* Flushes when the journal is a quarter full, else soon after the last

@@ -11,6 +11,7 @@
 struct fsck_result {
 	uint64_t blocks_checked, chunks_checked;
 	uint64_t csum_errors, owner_errors, read_errors;
+	uint64_t unplaceable; /* journaled objects with no block to go to */
 };
 
 /* Reads every live block and checks the CRC32C of each written chunk that
@@ -89,18 +90,24 @@ static void print_usage(FILE *out, const struct store_usage *u,
 			", \"meta_bytes\": %" PRIu64 ", \"live_data_bytes\": %" PRIu64
 			", \"used_bytes\": %" PRIu64 ", \"replayed_batches\": %" PRIu64
 			", \"replayed_records\": %" PRIu64 ", \"torn_batches\": %" PRIu64
-			", \"stale_entries\": %" PRIu64 "}\n",
+			", \"stale_entries\": %" PRIu64 ", \"blocks_promised\": %" PRIu64
+			", \"blocks_available\": %" PRIu64 ", \"blocks_reserved\": %" PRIu64
+			", \"unplaceable\": %" PRIu64 "}\n",
 			u->device_bytes, u->block_size, u->blocks_total, u->blocks_used,
 			u->blocks_free, u->objects, u->journal_bytes, u->journal_used_bytes,
 			u->meta_bytes, u->live_data_bytes, u->used_bytes,
 			rep->replayed_batches, rep->replayed_records, rep->torn_batches,
-			rep->stale_entries);
+			rep->stale_entries, u->blocks_promised, u->blocks_available,
+			u->blocks_reserved, rep->unplaceable);
 		return;
 	}
 	fprintf(out, "device:   %" PRIu64 " bytes, blocks of %" PRIu64 " bytes\n",
 		u->device_bytes, u->block_size);
-	fprintf(out, "blocks:   %" PRIu64 " total, %" PRIu64 " used, %" PRIu64 " free\n",
-		u->blocks_total, u->blocks_used, u->blocks_free);
+	fprintf(out, "blocks:   %" PRIu64 " total, %" PRIu64 " used, %" PRIu64 " free (%" PRIu64
+		" promised to journaled data, %" PRIu64 " held back for PG records, %" PRIu64
+		" available)\n",
+		u->blocks_total, u->blocks_used, u->blocks_free, u->blocks_promised,
+		u->blocks_reserved, u->blocks_available);
 	fprintf(out, "objects:  %" PRIu64 "\n", u->objects);
 	fprintf(out, "journal:  %" PRIu64 " of %" PRIu64 " bytes in use; replay: %"
 		PRIu64 " batches, %" PRIu64 " records (%s)\n",
@@ -135,14 +142,21 @@ int store_fsck(struct io_loop *loop, const char *path, FILE *out, bool json)
 	fsck_data(s, json ? stderr : out, &r);
 	struct store_usage u;
 	store_usage(s, &u);
-	uint64_t errors = r.csum_errors + r.owner_errors + r.read_errors;
+	r.unplaceable = store_report(s)->unplaceable;
+	if (r.unplaceable)
+		fprintf(json ? stderr : out,
+			"error: the journal cannot be checkpointed: %" PRIu64 " objects have "
+			"journaled data and no free block to flush it to (%" PRIu64 " objects "
+			"need one, %" PRIu64 " blocks free)\n",
+			r.unplaceable, u.blocks_promised, u.blocks_free);
+	uint64_t errors = r.csum_errors + r.owner_errors + r.read_errors + r.unplaceable;
 	if (json) {
 		fprintf(out,
 			"{\"clean\": %s, \"checksum_errors\": %" PRIu64
 			", \"owner_errors\": %" PRIu64 ", \"read_errors\": %" PRIu64
-			", \"chunks_checked\": %" PRIu64 ", \"usage\": ",
+			", \"unplaceable\": %" PRIu64 ", \"chunks_checked\": %" PRIu64 ", \"usage\": ",
 			errors ? "false" : "true", r.csum_errors, r.owner_errors,
-			r.read_errors, r.chunks_checked);
+			r.read_errors, r.unplaceable, r.chunks_checked);
 		print_usage(out, &u, store_report(s), true);
 		fprintf(out, "}\n");
 	} else {
@@ -150,9 +164,10 @@ int store_fsck(struct io_loop *loop, const char *path, FILE *out, bool json)
 		fprintf(out, "checked:  %" PRIu64 " blocks, %" PRIu64 " chunks\n",
 			r.blocks_checked, r.chunks_checked);
 		fprintf(out, "%s: %" PRIu64 " checksum errors, %" PRIu64
-			" ownership errors, %" PRIu64 " read errors\n",
+			" ownership errors, %" PRIu64 " read errors, %" PRIu64
+			" objects the journal cannot place\n",
 			errors ? "NOT CLEAN" : "clean", r.csum_errors, r.owner_errors,
-			r.read_errors);
+			r.read_errors, r.unplaceable);
 	}
 	store_close(s);
 	return errors ? -EUCLEAN : 0;

@@ -20,6 +20,16 @@
  *  5. The journal tail advances only after every overlay from batches
  *     before it is in place and every metadata entry dirtied before it is
  *     durable (store_flush.c).
+ *  6. Space is promised before it is used: an object with overlays and no
+ *     block holds a promise of one block (promised), as does every
+ *     accepted write that will need a fresh block (a redirect, a small
+ *     write into an object that may have no block when it applies), and
+ *     free blocks (those a flush took for a promise included) always
+ *     cover the promises. So every accepted write can be placed and every
+ *     flush can finish: a write that would need a block beyond that is
+ *     refused up front with -ENOSPC (store_admit), never stuck in the
+ *     journal. (A store written by an older version may break this; open
+ *     says so and fsck calls it not clean.)
  */
 #ifndef BASALT_OSD_STORE_INT_H
 #define BASALT_OSD_STORE_INT_H
@@ -57,6 +67,9 @@ struct store_obj {
 	uint32_t block_gen;  /* bumped when in-place writes go to the block */
 	bool exists;
 	bool on_flush_list;
+	bool promised;	      /* holds a promise of a block (invariant 6) */
+	unsigned redirects;   /* whole-block writes accepted, not yet applied */
+	unsigned deletes;     /* deletes accepted, not yet applied */
 	unsigned refs;	      /* requests and flushes holding the object */
 	unsigned big_pending; /* whole-block writes in their data phase */
 	struct list_node waiters;
@@ -112,6 +125,11 @@ struct store {
 	struct store_block *blocks;
 	uint64_t *free_bits;
 	uint64_t free_count, alloc_cursor;
+	/* Invariant 6: blocks promised to objects and accepted writes; blocks
+	 * a running flush allocated for promised objects (still counted in
+	 * promised until the flush settles them); blocks held back for
+	 * writes with store_req.reserve (a PG's own records). */
+	uint64_t promised, promised_in_flush, reserve_blocks;
 	uint64_t *dirty;
 	uint64_t dirty_count;
 
@@ -146,6 +164,10 @@ struct store {
 	struct io_timer flush_timer;
 	struct store_flush *flush;   /* the cycle running, or NULL */
 	bool flush_again;
+	/* The last cycle left journaled data it had no block for (a store
+	 * older code over-committed): the next waits for a freed block or
+	 * the flush timer. */
+	bool flush_stuck;
 	struct list_node checkpoint_waiters;
 
 	uint8_t *sb_buf;
@@ -168,6 +190,11 @@ struct store_obj *store_obj_get(struct store *s, const struct object_id *oid);
 void store_obj_put(struct store *s, struct store_obj *o);
 void store_obj_maybe_free(struct store *s, struct store_obj *o);
 int store_block_alloc(struct store *s, uint64_t *block /* out */);
+/* Blocks a new write may be promised: free ones not yet promised. */
+uint64_t store_blocks_available(const struct store *s);
+/* Invariant 6 for O after its overlays or block changed: takes or gives
+ * back the object's promise. */
+void store_promise_settle(struct store *s, struct store_obj *o);
 void store_block_ref(struct store *s, uint64_t block);
 void store_block_unref(struct store *s, uint64_t block);
 void store_block_release(struct store *s, uint64_t block);

@@ -19,10 +19,17 @@
 
 static void store_journal_sync(struct store *s);
 
-bool store_req_is_big(const struct store *s, const struct store_req *req)
+static bool store_req_whole(const struct store *s, const struct store_req *req)
 {
 	return req->op == STORE_OP_WRITE && req->offset == 0 &&
 	       req->len == s->L.block_size;
+}
+
+/* A redirect: a whole-block write that goes to a fresh block (one that
+ * could not have one goes through the journal instead: journaled). */
+bool store_req_is_big(const struct store *s, const struct store_req *req)
+{
+	return store_req_whole(s, req) && !req->journaled;
 }
 
 uint64_t store_journal_free(const struct store *s)
@@ -61,6 +68,66 @@ void store_complete_later(struct store *s, struct store_req *req, int res)
 		io_timer_arm(s->loop, &s->done_timer, 0);
 }
 
+/* --- admission (store_int.h, invariant 6) ------------------------------------ */
+
+/* Whether a small write to O accepted now finds, when it applies, a
+ * block or the object's promise of one: no delete ahead of it, and a
+ * block, a promise or a redirect ahead of it. */
+static bool store_write_covered(const struct store_obj *o)
+{
+	return !o->deletes && (o->block != STORE_NO_BLOCK || o->promised || o->redirects);
+}
+
+/* Accepts REQ only if it can be placed: a write that will need a fresh
+ * block takes a promise of one. A whole-block overwrite when no block is
+ * left goes through the journal into the block the object has. 0 or
+ * -ENOSPC (nothing changed). */
+static int store_admit(struct store *s, struct store_req *req, struct store_obj *o)
+{
+	req->promised = false;
+	req->journaled = false;
+	if (req->op == STORE_OP_DELETE)
+		return 0;
+	bool whole = store_req_whole(s, req), covered = store_write_covered(o);
+	if (!whole && covered)
+		return 0;
+	uint64_t floor = req->reserve ? 0 : s->reserve_blocks;
+	if (store_blocks_available(s) > floor) {
+		req->promised = true;
+		s->promised++;
+		return 0;
+	}
+	if (whole && covered &&
+	    store_batch_header_space(STORE_BATCH_HEADER_MAX) + req->len <= s->L.journal_size / 2) {
+		req->journaled = true;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* REQ (admitted) is applied or failed: what it counted and promised is
+ * given back, and its object's own promise follows its state. */
+static void store_req_settle(struct store *s, struct store_req *req)
+{
+	struct store_obj *o = req->obj;
+	if (req->op == STORE_OP_DELETE)
+		o->deletes--;
+	else if (store_req_is_big(s, req))
+		o->redirects--;
+	store_promise_settle(s, o);
+	if (req->promised) {
+		req->promised = false;
+		s->promised--;
+	}
+}
+
+/* Fails an admitted REQ with RES. */
+static void store_req_fail(struct store *s, struct store_req *req, int res)
+{
+	store_req_settle(s, req);
+	store_complete_later(s, req, res);
+}
+
 /* --- submission ----------------------------------------------------------------- */
 
 static void store_big_data_done(struct io_op *op, int res);
@@ -69,15 +136,20 @@ static void store_big_data_done(struct io_op *op, int res);
 static void store_dispatch(struct store *s, struct store_req *req)
 {
 	struct store_obj *o = req->obj;
+	if (s->failed) {
+		store_req_fail(s, req, -EROFS);
+		return;
+	}
 	if (!store_req_is_big(s, req)) {
 		list_add_tail(&s->jqueue, &req->node);
 		return;
 	}
+	/* The block promised at admission. */
+	BASALT_ASSERT(req->promised);
+	req->promised = false;
+	s->promised--;
 	int rc = store_block_alloc(s, &req->block);
-	if (rc) {
-		store_complete_later(s, req, rc);
-		return;
-	}
+	BASALT_ASSERT(rc == 0);
 	o->big_pending++;
 	store_block_ref(s, req->block);
 	req->io.ctx = req;
@@ -105,7 +177,7 @@ static void store_big_data_done(struct io_op *op, int res)
 	if (res != (int)req->len) {
 		store_fail(s, "write to a data block", res < 0 ? res : -EIO);
 		store_block_release(s, req->block);
-		store_complete_later(s, req, -EIO);
+		store_req_fail(s, req, -EIO);
 	} else {
 		store_crash_point("big-data-written");
 		list_add_tail(&s->jqueue, &req->node);
@@ -151,6 +223,14 @@ void store_write_submit(struct store *s, struct store_req *req)
 		store_complete_later(s, req, -ESTALE);
 		return;
 	}
+	if ((rc = store_admit(s, req, o))) {
+		store_complete_later(s, req, rc);
+		return;
+	}
+	if (req->op == STORE_OP_DELETE)
+		o->deletes++;
+	else if (store_req_is_big(s, req))
+		o->redirects++;
 	o->next_version = req->version;
 	o->next_deleted = req->op == STORE_OP_DELETE;
 	if (o->big_pending) {
@@ -313,11 +393,11 @@ static void store_batch_fail(struct store *s, int res)
 		struct store_req *req = list_entry(pos, struct store_req, node);
 		if (store_req_is_big(s, req))
 			store_block_release(s, req->block);
-		store_complete_later(s, req, -EIO);
+		store_req_fail(s, req, -EIO);
 	}
 	list_for_each_safe(pos, tmp, &s->jqueue) {
 		list_del(pos);
-		store_complete_later(s, list_entry(pos, struct store_req, node), -EROFS);
+		store_req_fail(s, list_entry(pos, struct store_req, node), -EROFS);
 	}
 	s->batch_inflight = false;
 }
@@ -349,6 +429,7 @@ static void store_batch_durable(struct store *s)
 	list_for_each_safe(pos, tmp, &s->jbatch) {
 		list_del(pos);
 		list_add_tail(&done, pos);
+		store_req_settle(s, list_entry(pos, struct store_req, node));
 	}
 	list_for_each_safe(pos, tmp, &done) {
 		struct store_req *req = list_entry(pos, struct store_req, node);

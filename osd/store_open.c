@@ -658,7 +658,10 @@ static int store_replay(struct store *s, char *why, size_t why_len)
 	return 0;
 }
 
-/* Blocks nobody owns go to the allocator; replay leaves no reservations. */
+/* Blocks nobody owns go to the allocator; replay leaves no reservations.
+ * Then every object whose journaled data has no block is promised one
+ * (invariant 6); the blocks held back for a PG's own records are 1% of
+ * the blocks (at least 8, at most a quarter). */
 static void store_build_allocator(struct store *s)
 {
 	for (uint64_t b = 0; b < s->L.block_count; b++) {
@@ -669,6 +672,23 @@ static void store_build_allocator(struct store *s)
 			s->free_count++;
 		}
 	}
+	for (uint64_t i = 0; i <= s->bucket_mask; i++)
+		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next)
+			store_promise_settle(s, o);
+	if (s->promised > s->free_count) {
+		s->report.unplaceable = s->promised - s->free_count;
+		LOG_ERROR("store: %llu objects have journaled data and no block to flush it "
+			  "to (%llu free): written by an older version that let the store "
+			  "overfill; reads work, writes that need space are refused, and the "
+			  "journal is trimmed only as space is freed",
+			  (unsigned long long)s->promised, (unsigned long long)s->free_count);
+	}
+	uint64_t reserve = s->L.block_count / 100;
+	if (reserve < 8)
+		reserve = 8;
+	if (reserve > s->L.block_count / 4)
+		reserve = s->L.block_count / 4;
+	s->reserve_blocks = reserve;
 }
 
 static void store_open_checkpoint_done(void *arg)

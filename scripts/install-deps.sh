@@ -10,7 +10,8 @@ packages=(
 	liburing-dev libisal-dev libssl-dev libfuse3-dev libcmocka-dev
 	libinih-dev libcurl4-openssl-dev
 	# test tools (NBD clients: qemu-img/qemu-io, nbdinfo/nbdcopy, nbdfuse)
-	python3 iproute2 procps util-linux fio qemu-utils libnbd-bin nbdfuse fuse3 e2fsprogs
+	python3 python3-libnbd iproute2 procps util-linux fio qemu-utils libnbd-bin nbdfuse fuse3
+	e2fsprogs
 	# bench plots
 	gnuplot-nox
 )

@@ -24,10 +24,13 @@
 #include "common/io/sim.h"
 #include "common/log.h"
 #include "../unit/osd/store_model.h"
+#include "osd/store_int.h"
 
 #define BS (64u << 10)
 #define CHUNKS (BS / 4096)
-#define NOBJ 24
+#define NOBJ 24	      /* objects of the default runs: the disk never fills */
+#define NOBJ_FULL 256 /* on a disk of FULL_SIZE: about 120 blocks */
+#define FULL_SIZE (12u << 20)
 #define QD 16
 #define HOST "10.0.0.1"
 #define DEV "/dev/simdisk"
@@ -45,11 +48,13 @@ struct sim_run {
 	struct io_sim_world *w;
 	struct io_loop *loop;
 	struct store *s;
-	struct model_obj objs[NOBJ];
+	unsigned nobj;
+	bool fill; /* a small disk that fills up: ENOSPC is an answer */
+	struct model_obj *objs;
 	struct inflight slots[QD];
 	unsigned inflight;
 	uint64_t next_tag;
-	uint64_t acked, failed;
+	uint64_t acked, failed, full;
 	enum store_sync_mode sync;
 	bool power_loss;
 	char failure[1024];
@@ -76,6 +81,7 @@ static void op_done(struct store_req *req, int res)
 	} else if (res == -ENOENT || res == -ENOSPC) {
 		op->state = MODEL_FAILED;
 		r->failed++;
+		r->full += res == -ENOSPC;
 	} else if (!r->failure[0]) {
 		snprintf(r->failure, sizeof(r->failure),
 			 "seed %" PRIu64 ": unexpected result %d for object %u op %u",
@@ -93,11 +99,11 @@ static void submit_one(struct sim_run *r)
 	for (unsigned i = 0; i < QD; i++)
 		if (!r->slots[i].used)
 			in = &r->slots[i];
-	unsigned o = (unsigned)(rnd(r) % NOBJ);
+	unsigned o = (unsigned)(rnd(r) % r->nobj);
 	if (!in)
 		return;
 	uint64_t kind = rnd(r) % 100;
-	bool del = kind < 12;
+	bool del = kind < (r->fill ? 20 : 12);
 	uint32_t first = 0, n = CHUNKS;
 	if (!del && kind >= 35) {
 		first = (uint32_t)(rnd(r) % CHUNKS);
@@ -156,6 +162,26 @@ static void open_store(struct sim_run *r)
 		fail_msg("seed %" PRIu64 ": store_open: %s", r->seed, why);
 }
 
+/* The store's invariants (store_int.h), checked between steps. */
+static void check_store(struct sim_run *r)
+{
+	store_check(r->s);
+}
+
+/* Every operation in flight must finish: a full store answers, it never
+ * keeps a write waiting. 10 s of simulated time is far more than any
+ * flush needs. */
+static void drain(struct sim_run *r)
+{
+	uint64_t until = io_sim_now_ns(r->w) + IO_SEC(10);
+	while (r->inflight && io_sim_now_ns(r->w) < until)
+		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(1), NULL, NULL);
+	if (r->inflight && !r->failure[0])
+		snprintf(r->failure, sizeof(r->failure),
+			 "seed %" PRIu64 ": %u operations still waiting after 10 s", r->seed,
+			 r->inflight);
+}
+
 static void crash(struct sim_run *r)
 {
 	io_loop_destroy(r->loop);
@@ -171,16 +197,20 @@ static void crash(struct sim_run *r)
 }
 
 static void run_seed(uint64_t seed, enum store_sync_mode sync, bool power_loss,
-		     unsigned rounds)
+		     unsigned rounds, bool fill)
 {
 	struct sim_run *r = calloc(1, sizeof(*r));
 	r->seed = seed;
 	r->sync = sync;
 	r->power_loss = power_loss;
+	r->fill = fill;
+	r->nobj = fill ? NOBJ_FULL : NOBJ;
+	r->objs = calloc(r->nobj, sizeof(*r->objs));
+	assert_non_null(r->objs);
 	assert_int_equal(io_sim_world_create(seed, &r->w), 0);
 	io_sim_set_latency(r->w, IO_US(5), IO_US(50));
 	assert_int_equal(io_loop_create_sim(r->w, HOST, &r->loop), 0);
-	struct store_mkfs_params mp = { .size = 48u << 20, .block_size = BS,
+	struct store_mkfs_params mp = { .size = fill ? FULL_SIZE : 48u << 20, .block_size = BS,
 					.journal_size = 4u << 20 };
 	char why[256];
 	assert_int_equal(store_mkfs(r->loop, DEV, &mp, why, sizeof(why)), 0);
@@ -192,12 +222,20 @@ static void run_seed(uint64_t seed, enum store_sync_mode sync, bool power_loss,
 			while (r->inflight >= 1 + rnd(r) % QD)
 				io_sim_run(r->w, io_sim_now_ns(r->w) + IO_US(20), NULL, NULL);
 			submit_one(r);
+			if (i % 64 == 0)
+				check_store(r);
 		}
-		/* Let a random part of what is in flight finish, then die. */
-		io_sim_run(r->w, io_sim_now_ns(r->w) + rnd(r) % IO_US(400), NULL, NULL);
+		/* Let a random part of what is in flight finish (or all of
+		 * it, now and then), then die. */
+		if (rnd(r) % 4 == 0)
+			drain(r);
+		else
+			io_sim_run(r->w, io_sim_now_ns(r->w) + rnd(r) % IO_US(400), NULL, NULL);
+		check_store(r);
 		crash(r);
 		open_store(r);
-		for (unsigned i = 0; i < NOBJ && !r->failure[0]; i++)
+		check_store(r);
+		for (unsigned i = 0; i < r->nobj && !r->failure[0]; i++)
 			verify_object(r, i);
 	}
 	if (!r->failure[0]) {
@@ -214,6 +252,12 @@ static void run_seed(uint64_t seed, enum store_sync_mode sync, bool power_loss,
 	io_sim_world_destroy(r->w);
 	if (r->failure[0])
 		fail_msg("%s (replay with STORE_SIM_SEED=%" PRIu64 ")", r->failure, seed);
+	if (fill && r->full == 0)
+		fail_msg("seed %" PRIu64 ": the small disk never filled up", seed);
+	if (getenv("STORE_SIM_VERBOSE"))
+		printf("seed %" PRIu64 ": %" PRIu64 " acknowledged, %" PRIu64 " refused for space\n",
+		       seed, r->acked, r->full);
+	free(r->objs);
 	free(r);
 }
 
@@ -223,21 +267,31 @@ static unsigned seeds(void)
 	return env ? (unsigned)atoi(env) : 40;
 }
 
-static void run_many(uint64_t base, enum store_sync_mode sync, bool power_loss)
+static void run_many(uint64_t base, enum store_sync_mode sync, bool power_loss, bool fill)
 {
 	const char *one = getenv("STORE_SIM_SEED");
 	if (one) {
-		run_seed(strtoull(one, NULL, 10), sync, power_loss, 6);
+		run_seed(strtoull(one, NULL, 10), sync, power_loss, 6, fill);
 		return;
 	}
 	for (unsigned i = 0; i < seeds(); i++)
-		run_seed(base + i, sync, power_loss, 6);
+		run_seed(base + i, sync, power_loss, 6, fill);
 }
 
 static void test_power_loss_sync_always(void **state)
 {
 	(void)state;
-	run_many(1, STORE_SYNC_ALWAYS, true);
+	run_many(1, STORE_SYNC_ALWAYS, true, false);
+}
+
+/* A disk far too small for its objects: writes of every shape meet a
+ * full store, deletes make room, power fails at any moment. Nothing
+ * acknowledged is lost, every operation is answered, and the store
+ * opens and checkpoints after every crash however full it is. */
+static void test_power_loss_full_disk(void **state)
+{
+	(void)state;
+	run_many(300000, STORE_SYNC_ALWAYS, true, true);
 }
 
 /* Batch mode may lose its last few milliseconds to a power loss, but a
@@ -246,13 +300,13 @@ static void test_power_loss_sync_always(void **state)
 static void test_process_crash_sync_batch(void **state)
 {
 	(void)state;
-	run_many(100000, STORE_SYNC_BATCH, false);
+	run_many(100000, STORE_SYNC_BATCH, false, false);
 }
 
 static void test_process_crash_sync_always(void **state)
 {
 	(void)state;
-	run_many(200000, STORE_SYNC_ALWAYS, false);
+	run_many(200000, STORE_SYNC_ALWAYS, false, false);
 }
 
 struct race_read {
@@ -355,6 +409,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reads_race_flush),
 		cmocka_unit_test(test_power_loss_sync_always),
+		cmocka_unit_test(test_power_loss_full_disk),
 		cmocka_unit_test(test_process_crash_sync_batch),
 		cmocka_unit_test(test_process_crash_sync_always),
 	};

@@ -85,6 +85,9 @@ static void test_cmd_encoding(void **state)
 		  .owner = "client.admin on h1 pid 7 (basalt-nbd)", .flag = 1, .time_ms = 99 },
 		{ .type = MAP_CMD_VOLUME_UNLOCK, .name = "vm1", .lock_client = 0xabcdef },
 		{ .type = MAP_CMD_FENCE_RM, .lock_client = 0xabcdef },
+		{ .type = MAP_CMD_OSD_FULL, .osd = 2, .flag = MAP_FULL_BACKFILL },
+		{ .type = MAP_CMD_POOL_FULL, .name = "rbd", .flag = 1 },
+		{ .type = MAP_CMD_SET_RATIO, .key = "nearfull", .value = 8000 },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		uint8_t buf[MAP_CMD_MAX_LEN];
@@ -142,7 +145,7 @@ static void test_pools(void **state)
 	assert_int_equal(map_pool_by_name(&m, "rbd")->pg_num, 128);
 	set = (struct map_cmd){ .type = MAP_CMD_POOL_SET, .name = "ec", .key = "size", .value = 5 };
 	expect(&m, set, -EINVAL,
-	       "pool setting 'size' is not one of size, min_size, pg_num (size and min_size are fixed by k+m)");
+	       "pool setting 'size' is not one of size, min_size, pg_num, max_bytes (size and min_size are fixed by k+m)");
 	struct map_cmd vol = { .type = MAP_CMD_VOLUME_CREATE, .name = "vm1", .pool_name = "rbd",
 			       .size = 10ULL << 30 };
 	expect(&m, vol, 0, NULL);
@@ -621,7 +624,9 @@ static void random_cmd(uint64_t *rng, struct map_cmd *c)
 	snprintf(c->owner, sizeof(c->owner), "client.admin on h%u", (unsigned)(r / 43 % 3));
 	snprintf(c->new_name, sizeof(c->new_name), "n%u", (unsigned)(r / 1000 % 5));
 	snprintf(c->pool_name, sizeof(c->pool_name), "n%u", (unsigned)(r / 7 % 5));
-	snprintf(c->key, sizeof(c->key), "%s", r % 2 ? "size" : "pg_num");
+	static const char *const keys[] = { "size", "pg_num", "max_bytes", "nearfull",
+					    "backfillfull", "full" };
+	snprintf(c->key, sizeof(c->key), "%s", keys[r / 47 % 6]);
 	c->value = (r % 8 + 1) * 512;
 	c->size = (r % 16 + 1) << 20;
 	c->pool = (struct map_pool){ .type = MAP_POOL_REPLICATED, .size = (uint32_t)(r % 4 + 1),
@@ -682,6 +687,80 @@ static void test_determinism_and_encoding(void **state)
 	map_free(&c);
 }
 
+/* Full ratios, OSD fullness, pool quotas: what writes are refused for. */
+static void test_fullness(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	assert_int_equal(m.nearfull_ratio, 8500);
+	assert_int_equal(m.backfillfull_ratio, 9000);
+	assert_int_equal(m.full_ratio, 9500);
+	assert_int_equal(map_full_state_for(&m, 8499), MAP_FULL_NONE);
+	assert_int_equal(map_full_state_for(&m, 8500), MAP_FULL_NEAR);
+	assert_int_equal(map_full_state_for(&m, 9000), MAP_FULL_BACKFILL);
+	assert_int_equal(map_full_state_for(&m, 9500), MAP_FULL_FULL);
+	assert_int_equal(map_full_state_for(&m, 10000), MAP_FULL_FULL);
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_SET_RATIO, .key = "full", .value = 8000 },
+	       -EINVAL,
+	       "the ratios must keep nearfull <= backfillfull <= full (they would be 0.85, 0.9, 0.8)");
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_SET_RATIO, .key = "half", .value = 5000 },
+	       -EINVAL, "'half' is not one of nearfull, backfillfull, full");
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_SET_RATIO, .key = "full", .value = 10001 },
+	       -EINVAL, "a ratio is above 0 and at most 1");
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_SET_RATIO, .key = "full", .value = 9700 }, 0,
+	       NULL);
+	assert_int_equal(map_full_state_for(&m, 9600), MAP_FULL_BACKFILL);
+	for (uint32_t i = 0; i < 3; i++)
+		expect(&m, osd_cmd(MAP_CMD_OSD_BOOT, i), 0, NULL);
+	expect(&m, pool_cmd("rbd", 3, 2), 0, NULL);
+	const struct map_pool *p = map_pool_by_name(&m, "rbd");
+	char why[128];
+	assert_false(map_pool_full(&m, p, why, sizeof(why)));
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_OSD_FULL, .osd = 1, .flag = MAP_FULL_BACKFILL },
+	       0, NULL);
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_OSD_FULL, .osd = 1, .flag = MAP_FULL_BACKFILL },
+	       -EALREADY, "osd.1 is already backfillfull");
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_OSD_FULL, .osd = 7, .flag = MAP_FULL_FULL },
+	       -ENOENT, "osd.7 does not exist");
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_OSD_FULL, .osd = 1, .flag = 4 }, -EINVAL,
+	       "unknown fullness 4");
+	assert_false(map_pool_full(&m, p, NULL, 0));
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_OSD_FULL, .osd = 2, .flag = MAP_FULL_FULL }, 0,
+	       NULL);
+	assert_true(map_pool_full(&m, p, why, sizeof(why)));
+	assert_string_equal(why, "osd.2 is full (past the full ratio 0.97)");
+	/* A full OSD that is out holds nothing new: writes go on. */
+	expect(&m, osd_cmd(MAP_CMD_OSD_OUT, 2), 0, NULL);
+	assert_false(map_pool_full(&m, p, NULL, 0));
+	/* Quotas. */
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_POOL_SET, .name = "rbd", .key = "max_bytes",
+				     .value = 1ULL << 30 }, 0, NULL);
+	assert_int_equal(p->max_bytes, 1ULL << 30);
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_POOL_FULL, .name = "rbd", .flag = 0 },
+	       -EALREADY, "pool 'rbd' is already below its quota");
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_POOL_FULL, .name = "rbd", .flag = 1 }, 0, NULL);
+	assert_true(map_pool_full(&m, p, why, sizeof(why)));
+	assert_string_equal(why, "pool 'rbd' reached its quota of 1073741824 bytes");
+	/* No quota: nothing to be full of. */
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_POOL_SET, .name = "rbd", .key = "max_bytes",
+				     .value = 0 }, 0, NULL);
+	assert_false(map_pool_full(&m, p, NULL, 0));
+	/* All of it survives encoding. */
+	uint8_t *buf;
+	size_t len;
+	struct cluster_map d;
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(map_encode(&m, &buf, &len), 0);
+	assert_int_equal(map_decode(buf, len, &d), 0);
+	assert_int_equal(d.full_ratio, 9700);
+	assert_int_equal(d.osds[1].full, MAP_FULL_BACKFILL);
+	assert_int_equal(d.osds[2].full, MAP_FULL_FULL);
+	free(buf);
+	map_free(&d);
+	map_free(&m);
+}
+
 static void test_duplicates_applied_once(void **state)
 {
 	(void)state;
@@ -731,6 +810,7 @@ int main(void)
 		cmocka_unit_test(test_pg_activation_records),
 		cmocka_unit_test(test_determinism_and_encoding),
 		cmocka_unit_test(test_duplicates_applied_once),
+		cmocka_unit_test(test_fullness),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

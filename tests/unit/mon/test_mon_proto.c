@@ -180,11 +180,23 @@ static void test_osd_stats(void **state)
 	struct mon_pg_stat pgs[2] = {
 		{ 1, 7, MON_PG_ACTIVE | MON_PG_CLEAN, 3, 10, 40960, 0, 0 },
 		{ 2, 0, MON_PG_ACTIVE | MON_PG_DEGRADED | MON_PG_RECOVERING, 3, 5, 8192, 4, 2 } };
-	struct mon_osd_stats st = { 3, 1 << 30, 1 << 20, 10, 7, 7 << 17, 2, pgs };
+	struct mon_osd_usage osds[2] = {
+		{ 0, 1 << 30, 1 << 29, 1 << 29, 1 << 27, 0, 0, "" },
+		{ 1, 1 << 30, 1 << 29, 1000, 50, 3, 41000, "pg 1.7 to become active (it is peering)" } };
+	struct mon_osd_stats st = { 3, 1 << 30, 1 << 20, 10, 7, 7 << 17,
+				    { 3, 1 << 30, 1 << 20, 1 << 29, 1 << 28, 1, 31000, "osd.2" },
+				    2, pgs, 2, osds };
 	struct msg *m = mon_osd_stats_encode(MON_MSG_OSD_BEACON, 0, &st);
 	struct mon_osd_stats got;
 	assert_int_equal(mon_osd_stats_decode(m, &got), 0);
 	assert_true(got.osd == 3 && got.device_bytes == 1 << 30 && got.used_bytes == 1 << 20);
+	assert_true(got.usage.data_bytes == 1 << 29 && got.usage.data_avail_bytes == 1 << 28 &&
+		    got.usage.slow_ops == 1 && got.usage.slow_oldest_ms == 31000);
+	assert_string_equal(got.usage.slow_what, "osd.2");
+	assert_int_equal(mon_osd_usage_ratio(&got.usage), 5000);
+	assert_int_equal(mon_osd_usage_ratio(&osds[1]), 9500);
+	assert_true(got.n_osds == 2 && got.osds[1].slow_ops == 3 && got.osds[1].data_bytes == 1000);
+	assert_string_equal(got.osds[1].slow_what, osds[1].slow_what);
 	assert_true(got.objects == 10 && got.n_pgs == 2);
 	assert_true(got.recovered_objects == 7 && got.recovered_bytes == 7 << 17);
 	assert_true(got.pgs[1].pool == 2 && got.pgs[1].pg == 0 && got.pgs[1].primary == 3 &&
@@ -192,10 +204,15 @@ static void test_osd_stats(void **state)
 	assert_true(got.pgs[1].degraded == 4 && got.pgs[1].missing == 2);
 	assert_true(got.pgs[0].objects == 10 && got.pgs[0].bytes == 40960 && got.pgs[0].pg == 7);
 	mon_osd_stats_free(&got);
-	/* The count must match the data; states are known flags. */
-	m->hdr.data_len -= 1;
+	/* The counts must match the data; states are known flags. */
+	for (uint32_t cut = 1; cut < m->hdr.data_len; cut += 13) {
+		m->hdr.data_len -= cut;
+		assert_int_equal(mon_osd_stats_decode(m, &got), -EBADMSG);
+		m->hdr.data_len += cut;
+	}
+	m->hdr.payload_len -= 1;
 	assert_int_equal(mon_osd_stats_decode(m, &got), -EBADMSG);
-	m->hdr.data_len += 1;
+	m->hdr.payload_len += 1;
 	m->data[9] = 0x80;
 	assert_int_equal(mon_osd_stats_decode(m, &got), -EBADMSG);
 	msg_free(m);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "mon/map.h"
 #include "osd/pg_proto.h"
 
 static void test_query(void **state)
@@ -116,11 +117,15 @@ static void test_subop(void **state)
 static void test_subop_reply(void **state)
 {
 	(void)state;
-	struct pg_subop_reply r = { -ENOENT, 99, { 0 } }, got;
+	struct pg_subop_reply r = { -ENOENT, 99, { 0 }, MAP_FULL_BACKFILL }, got;
 	r.written[31] = 0xf0;
 	struct msg *m = pg_subop_reply_encode(8, &r);
 	assert_int_equal(pg_subop_reply_decode(m, &got), 0);
 	assert_true(got.rc == -ENOENT && got.version == 99 && got.written[31] == 0xf0);
+	assert_int_equal(got.full, MAP_FULL_BACKFILL);
+	m->payload[m->hdr.payload_len - 1] = 4; /* no such fullness */
+	assert_int_equal(pg_subop_reply_decode(m, &got), -EBADMSG);
+	m->payload[m->hdr.payload_len - 1] = 0;
 	m->hdr.payload_len++;
 	assert_int_equal(pg_subop_reply_decode(m, &got), -EBADMSG);
 	msg_free(m);

@@ -369,7 +369,10 @@ static void test_fill_to_enospc_and_reuse(void **state)
 	uint8_t *buf = aligned_buf(BS);
 	struct store_usage u;
 	store_usage(f->s, &u);
-	uint64_t blocks = u.blocks_free, i;
+	/* Clients get every block but those held back for PG records. */
+	uint64_t blocks = u.blocks_available, i;
+	assert_int_equal(blocks, u.blocks_free - u.blocks_reserved);
+	assert_true(u.blocks_reserved >= 8);
 	for (i = 0;; i++) {
 		pattern_fill(buf, BS, i + 1, 0);
 		int rc = OP(f, STORE_OP_WRITE, oid_of(30, i), 0, BS, buf, NULL);
@@ -379,25 +382,116 @@ static void test_fill_to_enospc_and_reuse(void **state)
 	}
 	assert_int_equal(i, blocks);
 	store_usage(f->s, &u);
-	assert_int_equal(u.blocks_free, 0);
-	/* Overwriting a full store still works if a block is free... it is
-	 * not: a redirect needs a fresh block. A delete frees one at once. */
-	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(30, 0), 0, BS, buf, NULL), -ENOSPC);
-	assert_int_equal(OP(f, STORE_OP_DELETE, oid_of(30, 5), 0, 0, NULL, NULL), 0);
-	pattern_fill(buf, BS, 999, 0);
-	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(30, 0), 0, BS, buf, NULL), 0);
-	/* The old block of object 0 was freed by that very redirect. */
-	store_usage(f->s, &u);
-	assert_int_equal(u.blocks_free, 1);
+	assert_int_equal(u.blocks_available, 0);
+	/* A new object cannot be placed, whatever the size of the write. */
+	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(31, 0), 0, 4096, buf, NULL), -ENOSPC);
+	/* An overwrite of an object that has a block always fits: a whole
+	 * block goes through the journal into the block it has. */
+	pattern_fill(buf, BS, 555, 0);
+	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(30, 3), 0, BS, buf, NULL), 0);
+	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(30, 4), 8192, 4096, buf, NULL), 0);
 	uint8_t *r = aligned_buf(BS);
-	assert_int_equal(OP(f, STORE_OP_READ, oid_of(30, 0), 0, BS, r, NULL), 0);
+	assert_int_equal(OP(f, STORE_OP_READ, oid_of(30, 3), 0, BS, r, NULL), 0);
+	assert_memory_equal(r, buf, BS);
+	store_sync_checkpoint(f->s, f->loop, NULL);
+	store_usage(f->s, &u);
+	assert_int_equal(u.blocks_available, 0);
+	assert_int_equal(u.journal_used_bytes, 0);
+	/* The PG's own records may use what is held back. */
+	struct sync_req sr;
+	memset(&sr, 0, sizeof(sr));
+	sr.req = (struct store_req){ .op = STORE_OP_WRITE, .oid = oid_of(32, 0), .len = 4096,
+				     .buf = buf, .reserve = true, .done = sync_req_done };
+	store_submit(f->s, &sr.req);
+	while (!sr.done)
+		io_loop_run_once(f->loop, -1);
+	assert_int_equal(sr.res, 0);
+	/* Deletes free blocks at once: the first refills what the record
+	 * took from the blocks held back, the second is for a new object. */
+	assert_int_equal(OP(f, STORE_OP_DELETE, oid_of(30, 5), 0, 0, NULL, NULL), 0);
+	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(31, 0), 0, BS, buf, NULL), -ENOSPC);
+	assert_int_equal(OP(f, STORE_OP_DELETE, oid_of(30, 6), 0, 0, NULL, NULL), 0);
+	pattern_fill(buf, BS, 999, 0);
+	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(31, 0), 0, BS, buf, NULL), 0);
+	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(31, 1), 0, 4096, buf, NULL), -ENOSPC);
+	assert_int_equal(OP(f, STORE_OP_READ, oid_of(31, 0), 0, BS, r, NULL), 0);
 	assert_memory_equal(r, buf, BS);
 	reopen(f);
-	assert_int_equal(OP(f, STORE_OP_READ, oid_of(30, 0), 0, BS, r, NULL), 0);
+	assert_int_equal(OP(f, STORE_OP_READ, oid_of(31, 0), 0, BS, r, NULL), 0);
 	assert_memory_equal(r, buf, BS);
 	pattern_fill(buf, BS, 7 + 1, 0);
 	assert_int_equal(OP(f, STORE_OP_READ, oid_of(30, 7), 0, BS, r, NULL), 0);
 	assert_memory_equal(r, buf, BS);
+	free(buf);
+	free(r);
+}
+
+/* The failure of issue 14: many small writes into new objects at once.
+ * Each is promised a block when accepted, so exactly as many as there
+ * are blocks succeed, the rest get -ENOSPC at once, the journal still
+ * checkpoints, deletes work on the full store, and after a crash the
+ * store opens, checkpoints and reads every acknowledged write. */
+#define MANY 1024
+static struct sync_req many[MANY];
+
+static void test_small_writes_fill(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *buf = aligned_buf(MANY * 4096);
+	struct store_usage u;
+	store_usage(f->s, &u);
+	uint64_t blocks = u.blocks_available;
+	assert_true(blocks < MANY);
+	for (unsigned i = 0; i < MANY; i++) {
+		pattern_fill(buf + i * 4096, 4096, i + 1, 1);
+		memset(&many[i], 0, sizeof(many[i]));
+		many[i].req = (struct store_req){ .op = STORE_OP_WRITE, .oid = oid_of(50, i),
+						  .offset = 4096, .len = 4096,
+						  .buf = buf + i * 4096, .done = sync_req_done };
+		store_submit(f->s, &many[i].req);
+	}
+	unsigned acked = 0, full = 0;
+	for (unsigned i = 0; i < MANY; i++) {
+		while (!many[i].done)
+			io_loop_run_once(f->loop, -1);
+		if (many[i].res == 0)
+			acked++;
+		else
+			assert_int_equal(many[i].res, -ENOSPC), full++;
+	}
+	assert_int_equal(acked, blocks);
+	assert_int_equal(full, MANY - blocks);
+	store_sync_checkpoint(f->s, f->loop, NULL);
+	store_usage(f->s, &u);
+	assert_int_equal(u.journal_used_bytes, 0);
+	assert_int_equal(u.blocks_promised, 0);
+	assert_int_equal(u.blocks_available, 0);
+	/* More small writes to the objects that have data fit; a crash with
+	 * them journaled leaves a store that opens and places them. */
+	uint8_t *r = aligned_buf(4096);
+	for (unsigned i = 0; i < MANY; i++)
+		if (many[i].res == 0)
+			assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(50, i), 0, 4096,
+					    buf + i * 4096, NULL), 0);
+	crash_reopen(f);
+	for (unsigned i = 0; i < MANY; i++) {
+		int rc = OP(f, STORE_OP_READ, oid_of(50, i), 4096, 4096, r, NULL);
+		if (many[i].res) {
+			assert_int_equal(rc, -ENOENT);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_memory_equal(r, buf + i * 4096, 4096);
+		assert_int_equal(OP(f, STORE_OP_READ, oid_of(50, i), 0, 4096, r, NULL), 0);
+		assert_memory_equal(r, buf + i * 4096, 4096);
+	}
+	/* Deleting on the full store works and frees at once. */
+	for (unsigned i = 0; i < MANY; i += 2)
+		if (many[i].res == 0)
+			assert_int_equal(OP(f, STORE_OP_DELETE, oid_of(50, i), 0, 0, NULL, NULL), 0);
+	store_usage(f->s, &u);
+	assert_int_equal(u.blocks_available, (blocks + 1) / 2);
+	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(51, 0), 0, 4096, buf, NULL), 0);
 	free(buf);
 	free(r);
 }
@@ -498,6 +592,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_versions_after_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_masked_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fill_to_enospc_and_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_small_writes_fill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checksum_failure, setup, teardown),
 		cmocka_unit_test(test_params_from_config),
 	};
