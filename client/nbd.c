@@ -996,10 +996,8 @@ static bool server_idle(void *arg)
 	return list_empty(&s->conns);
 }
 
-void nbd_server_destroy(struct nbd_server *s)
+int nbd_server_stop(struct nbd_server *s, uint64_t timeout_ms)
 {
-	if (!s)
-		return;
 	s->stopping = true;
 	for (int i = 0; i < s->n_listeners; i++)
 		if (s->listeners[i].armed)
@@ -1010,12 +1008,33 @@ void nbd_server_destroy(struct nbd_server *s)
 		conn_close(c, "the server stops");
 		conn_maybe_free(c);
 	}
-	io_loop_run_until(s->loop, server_idle, s);
+	uint64_t end = io_now_ns(s->loop) + IO_MS(timeout_ms);
+	while (!server_idle(s) && io_now_ns(s->loop) < end)
+		io_loop_run_once(s->loop, (int64_t)IO_MS(50));
+	if (!server_idle(s)) {
+		unsigned n = 0;
+		list_for_each_safe(pos, tmp, &s->conns)
+			n++;
+		LOG_WARN("%u connections still have requests waiting for the cluster after %llu ms; "
+			 "stopping without their answers",
+			 n, (unsigned long long)timeout_ms);
+		return -ETIMEDOUT;
+	}
 	/* Give the locks back before the client goes (bounded: with no
 	 * monitor to answer, the leases run out instead). */
-	uint64_t end = io_now_ns(s->loop) + IO_MS(5000);
+	end = io_now_ns(s->loop) + IO_MS(5000);
 	while (bs_lock_busy(s->client) && io_now_ns(s->loop) < end)
 		io_loop_run_once(s->loop, (int64_t)IO_MS(50));
+	if (bs_lock_busy(s->client))
+		LOG_WARN("no monitor answered within 5 s to take the volume locks back: they "
+			 "are given up when their leases run out");
+	return 0;
+}
+
+void nbd_server_destroy(struct nbd_server *s)
+{
+	if (!s)
+		return;
 	for (int i = 0; i < s->n_listeners; i++)
 		close(s->listeners[i].fd);
 	free(s);

@@ -34,8 +34,13 @@ int nbd_server_listen_tcp(struct nbd_server *s, const char *host, uint16_t port,
 			  uint16_t *port_out);
 /* Listens on a Unix socket at PATH (replacing a stale socket file). */
 int nbd_server_listen_unix(struct nbd_server *s, const char *path);
-/* Closes the listeners and every connection (requests in flight are
- * answered first), then frees S; runs LOOP until that is done. */
+/* Closes the listeners and every connection, waiting up to TIMEOUT_MS
+ * for the requests in flight to be answered (running LOOP), then gives
+ * the volume locks back (at most 5 s more: with no monitor to answer,
+ * the leases run out instead). 0, or -ETIMEDOUT when requests still wait
+ * for the cluster: then S cannot be freed, and the caller exits. */
+int nbd_server_stop(struct nbd_server *s, uint64_t timeout_ms);
+/* Frees a stopped S (nbd_server_stop returned 0). */
 void nbd_server_destroy(struct nbd_server *s);
 
 struct nbd_server_stats {

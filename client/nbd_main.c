@@ -27,6 +27,11 @@ static const char usage_text[] =
 	"A writable export takes the volume's exclusive lock when a client opens it\n"
 	"and gives it back when the last one disconnects; a volume locked by another\n"
 	"client is refused, naming the holder.\n"
+	"On SIGTERM or SIGINT it stops taking requests, waits up to half of\n"
+	"daemon_stop_timeout (config, default 30s) for those in flight, gives the\n"
+	"locks back and exits; after the whole timeout, or at a second signal, it\n"
+	"exits regardless. A full cluster answers writes with ENOSPC (deletes and\n"
+	"trims go on): a VM with werror=enospc pauses instead of seeing a bad disk.\n"
 	"  -c CONF            config (or BASALT_CONF)\n"
 	"  --keyring PATH     keyring (default: keyring = in [global], or beside CONF)\n"
 	"  --name ENTITY      the key to use (default client.admin)\n"
@@ -131,9 +136,18 @@ int main(int argc, char **argv)
 		else
 			LOG_INFO("listening on %s", unix_paths[i]);
 	}
+	unsigned stop_s = 30;
+	if (!rc && daemon_stop_timeout(cfg, "nbd", &stop_s))
+		rc = fail("%s", cfg_error(cfg));
 	if (!rc)
-		rc = daemon_run(loop);
+		rc = daemon_run(loop, stop_s);
 	LOG_INFO("stopping");
+	/* Half the stop bound for requests in flight to be answered. */
+	if (srv && nbd_server_stop(srv, stop_s * 500ull)) {
+		/* Requests still wait for a cluster that is gone: nothing of
+		 * theirs was acknowledged, and the process's end frees it all. */
+		return 1;
+	}
 	nbd_server_destroy(srv);
 	bs_client_destroy(client);
 	io_loop_destroy(loop);

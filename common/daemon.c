@@ -1,11 +1,51 @@
 /* See daemon.h. */
 #include "daemon.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "config.h"
+#include "log.h"
 
 static struct io_loop *signal_loop;
+static unsigned stop_timeout;
 
+/* Stopping with a bound: SIGTERM and SIGINT are blocked in every other
+ * thread and taken here, so they are seen even while the loop's thread
+ * is stuck inside the kernel (an io_uring submission to a device that
+ * stopped answering sleeps uninterruptibly). The first one stops the
+ * loop; a second one, or the bound running out, ends the process — every
+ * thread of it, the stuck one too. */
+static void *signal_thread(void *arg)
+{
+	sigset_t *set = arg;
+	int sig;
+	while (sigwait(set, &sig) != 0)
+		;
+	io_loop_stop(signal_loop);
+	struct timespec bound = { (time_t)stop_timeout, 0 };
+	for (;;) {
+		int rc = sigtimedwait(set, NULL, &bound);
+		if (rc > 0) {
+			LOG_ERROR("a second signal: exiting at once");
+			_exit(1);
+		}
+		if (errno == EAGAIN) {
+			LOG_ERROR("did not stop within %u s of the signal (still waiting for a "
+				  "device or a peer): exiting without finishing",
+				  stop_timeout);
+			_exit(1);
+		}
+	}
+	return NULL;
+}
+
+/* Without a bound (basalt-fuse, which goes on serving open files after
+ * the first signal): each signal stops the loop, from the handler. */
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -13,13 +53,36 @@ static void on_signal(int sig)
 		io_loop_stop(signal_loop);
 }
 
-int daemon_run(struct io_loop *loop)
+int daemon_run(struct io_loop *loop, unsigned stop_timeout_s)
 {
+	static sigset_t set;
 	signal_loop = loop;
+	stop_timeout = stop_timeout_s;
+	signal(SIGPIPE, SIG_IGN);
+	if (stop_timeout_s) {
+		pthread_t thread;
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		if (pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 &&
+		    pthread_create(&thread, NULL, signal_thread, &set) == 0) {
+			pthread_detach(thread);
+			return io_loop_run(loop);
+		}
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
-	signal(SIGPIPE, SIG_IGN);
 	int rc = io_loop_run(loop);
 	signal_loop = NULL;
 	return rc;
+}
+
+int daemon_stop_timeout(struct cfg *cfg, const char *section, unsigned *out)
+{
+	uint64_t ms;
+	if (cfg_get_duration_ms(cfg, section, "daemon_stop_timeout", 30000, 1000, 3600000, &ms) < 0)
+		return -EINVAL;
+	*out = (unsigned)((ms + 999) / 1000);
+	return 0;
 }

@@ -1,11 +1,25 @@
 /* What every Basalt daemon's main() does alike: run its event loop in the
- * foreground until SIGTERM or SIGINT. */
+ * foreground until SIGTERM or SIGINT, and make sure it then stops. */
 #ifndef BASALT_COMMON_DAEMON_H
 #define BASALT_COMMON_DAEMON_H
 
 #include "io/loop.h"
 
-/* Runs LOOP until SIGTERM or SIGINT (SIGPIPE ignored); the loop's result. */
-int daemon_run(struct io_loop *loop);
+/* Runs LOOP until SIGTERM or SIGINT (SIGPIPE ignored); the loop's result.
+ * The caller then shuts down in order. With STOP_TIMEOUT_S > 0, however
+ * that goes the process ends: a second signal exits at once, and it exits
+ * by itself STOP_TIMEOUT_S after the first (a device or peer that never
+ * answers cannot keep it alive; the signals are taken by a thread of
+ * their own, so a loop stuck in the kernel does not hide them). Both
+ * exit with status 1 and say so on stderr; nothing acknowledged depends
+ * on a clean stop. With 0, every signal only stops the loop (call again
+ * to wait for the next). */
+int daemon_run(struct io_loop *loop, unsigned stop_timeout_s);
+
+struct cfg;
+/* The bound from the config: daemon_stop_timeout in SECTION (then its
+ * type's section, then [global]); default 30 s, 1 s to 1 h. 0, or
+ * -EINVAL with cfg_error() saying why. */
+int daemon_stop_timeout(struct cfg *cfg, const char *section, unsigned *out /* out */);
 
 #endif

@@ -260,12 +260,12 @@ int main(int argc, char **argv)
 	LOG_INFO("mounted on %s%s%s%s", mountpoint, fp.read_only ? " read-only" : "",
 		 fp.only ? ", volume " : "", fp.only ? fp.only : "");
 
-	daemon_run(s.loop);
+	daemon_run(s.loop, 0);
 	if (!atomic_load(&s.ended)) {
 		LOG_INFO("unmounting %s; files still open are served until they close",
 			 mountpoint);
 		detach(mountpoint);
-		daemon_run(s.loop); /* the session ends, or a second signal */
+		daemon_run(s.loop, 0); /* the session ends, or a second signal */
 	}
 	if (atomic_load(&s.ended)) {
 		pthread_join(thread, NULL);

@@ -87,11 +87,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct mon *m;
+	unsigned stop_s = 30;
+	char section[80];
+	snprintf(section, sizeof(section), "mon.%s", id);
+	if (daemon_stop_timeout(cfg, section, &stop_s)) {
+		fprintf(stderr, "basalt-mon: %s\n", cfg_error(cfg));
+		return 1;
+	}
 	if (mon_start(loop, cfg, id, kr_path, &m, why, sizeof(why))) {
 		fprintf(stderr, "basalt-mon: %s\n", why);
 		return 1;
 	}
-	int rc = daemon_run(loop);
+	int rc = daemon_run(loop, stop_s);
 	LOG_INFO("stopping");
 	mon_stop(m);
 	io_loop_destroy(loop);

@@ -97,11 +97,16 @@ static int run_daemon(const char *conf, const char *id_text, const char *keyring
 		return 1;
 	}
 	struct osd *o;
-	int rc = osd_start(loop, cfg, (uint32_t)id, kr_path, &o, why, sizeof(why));
+	unsigned stop_s = 30;
+	int rc = daemon_stop_timeout(cfg, name, &stop_s);
+	if (rc)
+		snprintf(why, sizeof(why), "%s", cfg_error(cfg));
+	else
+		rc = osd_start(loop, cfg, (uint32_t)id, kr_path, &o, why, sizeof(why));
 	if (rc) {
 		fprintf(stderr, "basalt-osd: %s\n", why);
 	} else {
-		rc = daemon_run(loop);
+		rc = daemon_run(loop, stop_s);
 		LOG_INFO("stopping");
 		osd_stop(o);
 	}
