@@ -736,8 +736,10 @@ static void pg_peering_done(struct osd_pg *pg)
 	LOG_DEBUG("pg %u.%x peered: %" PRIu64 " objects to recover, complete mask %x", pg->pool,
 		  pg->pg, pg->n_missing, pg->complete_mask);
 	if (!pg->complete_mask) {
-		/* Nobody acting holds everything: catch up before serving. */
+		/* Nobody acting holds everything: make one member whole
+		 * before serving (the rest recovers while active). */
 		pg->state = PG_STATE_RECOVERING;
+		pg_recovery_pick_target(pg);
 		pg_recovery_kick(pg->o);
 		return;
 	}
@@ -867,6 +869,15 @@ void pg_recovery_done(struct osd_pg *pg)
 	if (pg->recording == PG_RECORD_NONE && fresh)
 		pg_mark_complete(pg, fresh);
 	/* else: the record being written is followed by another (pg_record_done). */
+}
+
+void pg_recovered_members(struct osd_pg *pg, uint32_t mask)
+{
+	BASALT_ASSERT(pg->state == PG_STATE_RECOVERING && mask);
+	pg->complete_mask = mask;
+	pg->state = PG_STATE_ACTIVATING;
+	if (pg->recording == PG_RECORD_NONE)
+		pg_mark_complete(pg, mask);
 }
 
 int osd_pg_command_next(struct osd *o, struct map_cmd *cmd)

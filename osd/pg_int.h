@@ -194,6 +194,11 @@ struct osd_pg {
 	struct list_node missing;     /* objects to recover, not in flight */
 	uint64_t n_missing;	      /* objects with needs, in flight included */
 	uint64_t degraded;	      /* missing copies over those objects */
+	/* Per acting index, objects that member still lacks (or must drop);
+	 * while RECOVERING, the member to make whole first: the PG activates
+	 * as soon as one member holds everything (pg_recovery.c). */
+	uint64_t member_needs[MAP_PG_ACTING_MAX];
+	int recover_target;
 	struct list_node calls;	      /* struct pg_call */
 	struct list_node recs;	      /* recovery items in flight (pg_recovery.c) */
 	struct list_node active_node; /* o->pgs->recovering */
@@ -247,6 +252,9 @@ int pg_mark_write(struct osd_pg *pg, uint64_t epoch, store_done_fn done, void *c
 void pg_repeer(struct osd_pg *pg, const char *why);
 /* Every acting member holds everything now: record that. */
 void pg_recovery_done(struct osd_pg *pg);
+/* A RECOVERING PG's members in MASK hold everything now: it activates
+ * with them (the rest recovers while it serves). */
+void pg_recovered_members(struct osd_pg *pg, uint32_t mask);
 bool pg_is_meta(const struct object_id *oid);
 struct object_id pg_meta_oid(uint32_t pool, uint32_t pg);
 int pg_acting_index(const struct osd_pg *pg, uint32_t osd);
@@ -289,6 +297,8 @@ void pg_io_dispatch_waiting(struct osd_pg *pg);
 void pg_io_obj_kick(struct pg_obj *obj);
 /* Answers RC to every operation waiting on OBJ (its recovery failed). */
 void pg_io_obj_fail(struct pg_obj *obj, int rc);
+/* The same for its writes only (reads and deletes wait, or run). */
+void pg_io_obj_fail_writes(struct pg_obj *obj, int rc);
 /* Answers every operation with -EAGAIN and lets go of them. */
 void pg_io_reset(struct osd_pg *pg);
 /* osd_forget: frees every operation, even those the store holds. */
@@ -297,7 +307,13 @@ void pg_io_forget(struct osd_pg *pg);
 /* pg_recovery.c */
 void pg_recovery_kick(struct osd *o);
 void pg_recovery_urgent(struct pg_obj *obj);
+/* OBJ was deleted on every acting member: nothing of it is left to
+ * recover (its needs, and the PG's count of them, go). */
+void pg_recovery_gone(struct pg_obj *obj);
 void pg_recovery_reset(struct osd_pg *pg);
+/* Peering found no acting member holding everything: chooses the one
+ * that lacks the fewest objects and puts its objects first. */
+void pg_recovery_pick_target(struct osd_pg *pg);
 /* osd_forget: frees every item, even those the store holds. */
 void pg_recovery_forget(struct osd_pg *pg);
 /* Peering's verdict for one object (see struct pg_obj). */

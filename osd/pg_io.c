@@ -153,6 +153,8 @@ static void write_piece_done(struct pg_op *op)
 	struct osd *o = op->pg->o;
 	osd_recent_add(o, op->op.client, op->op.reqid, 0, op->version);
 	op->obj->writes--;
+	if (op->op.type == OSD_OP_DELETE)
+		pg_recovery_gone(op->obj); /* no member lacks it now */
 	op_answer(op, 0, op->version, 0, NULL, 0);
 	op_finish(op);
 }
@@ -169,6 +171,8 @@ static void write_local_done(struct store_req *req, int res)
 	}
 	pg_store_write_done(pg);
 	op->waiting_on &= ~1u;
+	if (res == -ENOENT && op->op.type == OSD_OP_DELETE)
+		res = 0; /* this copy was missing (recovery had yet to bring it) */
 	if (res) {
 		char why[96];
 		snprintf(why, sizeof(why), "the local store refused a write: %s", strerror(-res));
@@ -268,7 +272,8 @@ static bool dispatch_write(struct pg_op *op)
 		return false;
 	}
 	struct store_object_info info;
-	if (del && !op->obj->writes && store_stat(o->store, &op->op.oid, &info) == -ENOENT) {
+	if (del && !op->obj->writes && !(op->obj->need_push & 1) &&
+	    store_stat(o->store, &op->op.oid, &info) == -ENOENT) {
 		op_answer(op, -ENOENT, 0, 0, NULL, 0);
 		op_free(op);
 		return false;
@@ -306,19 +311,31 @@ static bool dispatch_write(struct pg_op *op)
 
 /* --- queues ------------------------------------------------------------------------- */
 
+/* Whether OP may run on OBJ while some member still lacks the object:
+ * a read when the primary's own copy is the authoritative one, and a
+ * delete (which needs no copy anywhere: freeing space must work when the
+ * copy recovery would push has nowhere to go). Everything else waits for
+ * the object's recovery. */
+static bool runs_unrecovered(const struct pg_obj *obj, const struct pg_op *op)
+{
+	if (op->op.type == OSD_OP_DELETE)
+		return true;
+	bool reads = op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT;
+	return reads && !((obj->need_push | obj->need_remove) & 1);
+}
+
 void pg_io_obj_kick(struct pg_obj *obj)
 {
 	struct osd_pg *pg = obj->pg;
-	if (obj->need_push || obj->need_remove) {
-		if (!list_empty(&obj->queue))
-			pg_recovery_urgent(obj);
-		return;
-	}
-	if (obj->recovering || pg->state != PG_STATE_ACTIVE)
-		return;
 	uint64_t gen = pg->gen;
 	while (pg->gen == gen && !list_empty(&obj->queue)) {
+		if (obj->recovering || pg->state != PG_STATE_ACTIVE)
+			return;
 		struct pg_op *op = list_entry(list_first(&obj->queue), struct pg_op, q_node);
+		if ((obj->need_push || obj->need_remove) && !runs_unrecovered(obj, op)) {
+			pg_recovery_urgent(obj);
+			return;
+		}
 		bool reads = op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT;
 		if (obj->writes > 0 || (!reads && obj->reads > 0))
 			return;
@@ -335,6 +352,19 @@ void pg_io_obj_fail(struct pg_obj *obj, int rc)
 {
 	while (!list_empty(&obj->queue)) {
 		struct pg_op *op = list_entry(list_first(&obj->queue), struct pg_op, q_node);
+		op_answer(op, rc, 0, 0, NULL, 0);
+		op_free(op);
+	}
+	pg_obj_maybe_free(obj);
+}
+
+void pg_io_obj_fail_writes(struct pg_obj *obj, int rc)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &obj->queue) {
+		struct pg_op *op = list_entry(pos, struct pg_op, q_node);
+		if (op->op.type != OSD_OP_WRITE)
+			continue;
 		op_answer(op, rc, 0, 0, NULL, 0);
 		op_free(op);
 	}

@@ -63,6 +63,8 @@ void pg_recovery_need(struct osd_pg *pg, const struct object_id *oid, uint64_t a
 	list_add_tail(&pg->missing, &obj->rec_node);
 	pg->n_missing++;
 	pg->degraded += popcount32(need_push | need_remove);
+	for (uint32_t i = 0; i < MAP_PG_ACTING_MAX; i++)
+		pg->member_needs[i] += ((need_push | need_remove) >> i) & 1;
 	if (!list_linked(&pg->active_node))
 		list_add_tail(&pg->o->pgs->recovering, &pg->active_node);
 }
@@ -93,6 +95,7 @@ void pg_recovery_reset(struct osd_pg *pg)
 	list_init(&pg->missing);
 	pg->n_missing = 0;
 	pg->degraded = 0;
+	memset(pg->member_needs, 0, sizeof(pg->member_needs));
 	if (list_linked(&pg->active_node))
 		list_del(&pg->active_node);
 }
@@ -117,17 +120,69 @@ static void rec_fail(struct pg_rec *rec, const char *what, int rc)
 	pg_repeer(rec->pg, why);
 }
 
+void pg_recovery_pick_target(struct osd_pg *pg)
+{
+	int best = 0;
+	for (uint32_t i = 1; i < pg->n_acting; i++)
+		if (pg->member_needs[i] < pg->member_needs[best])
+			best = (int)i;
+	pg->recover_target = best;
+	/* Its objects first, in the order peering found them. */
+	struct list_node mine, *pos, *tmp;
+	list_init(&mine);
+	list_for_each_safe(pos, tmp, &pg->missing) {
+		struct pg_obj *obj = list_entry(pos, struct pg_obj, rec_node);
+		if ((obj->need_push | obj->need_remove) & (1u << best)) {
+			list_del(pos);
+			list_add_tail(&mine, pos);
+		}
+	}
+	while (!list_empty(&mine)) {
+		pos = mine.prev;
+		list_del(pos);
+		list_add_head(&pg->missing, pos);
+	}
+	LOG_INFO("pg %u.%x: no member holds everything; recovering osd.%u first (%" PRIu64
+		 " objects) to serve again",
+		 pg->pool, pg->pg, pg->acting[best], pg->member_needs[best]);
+}
+
+/* While RECOVERING: once the target member holds everything, activate
+ * with every member that does (pg_int.h, invariant 3); the others
+ * recover while the PG serves. */
+static void rec_target_check(struct osd_pg *pg)
+{
+	if (pg->state != PG_STATE_RECOVERING || pg->member_needs[pg->recover_target] || !pg->n_missing)
+		return;
+	uint32_t mask = 0;
+	for (uint32_t i = 0; i < pg->n_acting; i++)
+		if (!pg->member_needs[i])
+			mask |= 1u << i;
+	LOG_INFO("pg %u.%x: osd.%u holds everything now: activating", pg->pool, pg->pg,
+		 pg->acting[pg->recover_target]);
+	pg_recovered_members(pg, mask);
+}
+
+/* OBJ no longer needs anything of member INDEX. */
+static void obj_member_fixed(struct osd_pg *pg, struct pg_obj *obj, uint32_t index)
+{
+	uint32_t bit = 1u << index;
+	if (!((obj->need_push | obj->need_remove) & bit))
+		return;
+	obj->need_push &= ~bit;
+	obj->need_remove &= ~bit;
+	pg->degraded--;
+	pg->member_needs[index]--;
+}
+
 /* Acting member INDEX now holds the authoritative copy (or none, when
  * there is none). */
 static void rec_fixed(struct pg_rec *rec, int index)
 {
 	struct pg_obj *obj = rec->obj;
-	uint32_t bit = index >= 0 ? 1u << index : 0;
-	if (!((obj->need_push | obj->need_remove) & bit))
+	if (index < 0 || !((obj->need_push | obj->need_remove) & (1u << index)))
 		return;
-	obj->need_push &= ~bit;
-	obj->need_remove &= ~bit;
-	rec->pg->degraded--;
+	obj_member_fixed(rec->pg, obj, (uint32_t)index);
 	if (rec->data)
 		rec->pg->o->pgs->rec_bytes_total += rec->data->len;
 }
@@ -148,7 +203,10 @@ static void rec_abandon(struct pg_rec *rec)
 	list_add_tail(&pg->missing, &obj->rec_node);
 	pg->o->pgs->rec_active--;
 	rec_free(rec);
-	pg_io_obj_fail(obj, -ENOSPC);
+	/* Writes fail; reads and deletes need no room and wait for the
+	 * retry (a delete does not wait on recovery at all). */
+	pg_io_obj_fail_writes(obj, -ENOSPC);
+	rec_target_check(pg);
 }
 
 /* The item is done: the object is the same on every acting member. */
@@ -173,6 +231,8 @@ static void rec_done(struct pg_rec *rec)
 		if (list_linked(&pg->active_node))
 			list_del(&pg->active_node);
 		pg_recovery_done(pg);
+	} else {
+		rec_target_check(pg);
 	}
 	pg_recovery_kick(pg->o);
 }
@@ -441,6 +501,25 @@ static void rec_start(struct pg_obj *obj)
 	rec_phase(rec);
 }
 
+void pg_recovery_gone(struct pg_obj *obj)
+{
+	struct osd_pg *pg = obj->pg;
+	if (!obj->need_push && !obj->need_remove)
+		return;
+	BASALT_ASSERT(!obj->recovering);
+	for (uint32_t i = 0; i < pg->n_acting; i++)
+		obj_member_fixed(pg, obj, i);
+	obj->auth_version = 0;
+	if (list_linked(&obj->rec_node))
+		list_del(&obj->rec_node);
+	pg->n_missing--;
+	if (!pg->n_missing) {
+		if (list_linked(&pg->active_node))
+			list_del(&pg->active_node);
+		pg_recovery_done(pg);
+	}
+}
+
 void pg_recovery_urgent(struct pg_obj *obj)
 {
 	if (obj->recovering || obj->urgent)
@@ -472,14 +551,18 @@ static bool rec_tokens(struct osd *o, uint64_t bytes)
 	return true;
 }
 
-/* Recovery moves no data to a member past the backfillfull ratio (as the
- * map says, or as it said itself): the object waits, and the PG shows
- * backfill_toofull, until space is freed or the ratio raised. An
- * operation waiting for the object still recovers it (pg_recovery_urgent):
- * the store refuses it if there truly is no room. */
+/* Recovery in the background moves no data to a member past the
+ * backfillfull ratio (as the map says, or as it said itself): the object
+ * waits, and the PG shows backfill_toofull, until space is freed or the
+ * ratio raised. A PG that must recover before it serves again is not held
+ * back by ratios (serving comes first: the headroom above them is for
+ * this), nor is an operation waiting for an object (pg_recovery_urgent):
+ * there only the store refuses what truly has no room. */
 static bool rec_toofull(struct pg_obj *obj)
 {
 	struct osd_pg *pg = obj->pg;
+	if (pg->state == PG_STATE_RECOVERING)
+		return false;
 	for (uint32_t i = 0; i < pg->n_acting; i++) {
 		if (!(obj->need_push & (1u << i)) ||
 		    osd_member_full(pg->o, pg->acting[i]) < MAP_FULL_BACKFILL)
@@ -520,6 +603,12 @@ void pg_recovery_kick(struct osd *o)
 		struct pg_obj *obj = list_entry(list_first(&pg->missing), struct pg_obj, rec_node);
 		if (obj->retry_at_ns > io_now_ns(o->loop))
 			continue; /* full members: later (the list is in retry order) */
+		if (obj->writes) { /* a delete runs on it: it may leave nothing to do */
+			obj->retry_at_ns = io_now_ns(o->loop) + IO_MS(100);
+			list_del(&obj->rec_node);
+			list_add_tail(&pg->missing, &obj->rec_node);
+			continue;
+		}
 		if (rec_toofull(obj))
 			continue;
 		uint32_t copies = popcount32(obj->need_push) + ((obj->need_push & 1) ? 1 : 0);

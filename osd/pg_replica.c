@@ -289,8 +289,8 @@ static void replica_op_done(struct store_req *req, int res)
 	struct osd_pg *pg = r->pg;
 	struct osd *o = pg->o;
 	list_del(&r->node);
-	if (r->sub.type == PG_SUB_REMOVE && res == -ENOENT)
-		res = 0;
+	if ((r->sub.type == PG_SUB_REMOVE || r->sub.type == PG_SUB_DELETE) && res == -ENOENT)
+		res = 0; /* gone already: what was asked */
 	if ((r->sub.type == PG_SUB_WRITE || r->sub.type == PG_SUB_DELETE) && r->sub.client &&
 	    res == 0)
 		osd_recent_add(o, r->sub.client, r->sub.reqid, 0, req->version);

@@ -180,13 +180,14 @@ static int flush_plan_data(struct store_flush *f)
 		it->layout_gen = o->layout_gen;
 		it->version = o->overlays->version;
 		if (o->block == STORE_NO_BLOCK) {
-			/* A promised block is always there (invariant 6); only
-			 * a store older code over-committed has objects without. */
-			if (!o->promised && store_blocks_available(s) == 0) {
+			/* A promised block is always there (invariant 6), but
+			 * for a store older code over-committed. */
+			if ((!o->promised && store_blocks_available(s) == 0) ||
+			    store_block_alloc(s, &it->block)) {
+				BASALT_ASSERT(s->report.unplaceable);
 				f->incomplete = true; /* the journal keeps it */
 				continue;
 			}
-			BASALT_ASSERT(store_block_alloc(s, &it->block) == 0);
 			it->new_block = true;
 			it->promised = o->promised;
 			s->promised_in_flush += it->promised;
@@ -359,6 +360,9 @@ static void flush_end(struct store_flush *f)
 	s->flush_again = false;
 	if (s->journal_stalled)
 		store_journal_kick(s);
+	if (!incomplete && s->report.unplaceable &&
+	    s->promised <= s->free_count + s->promised_in_flush)
+		s->report.unplaceable = 0; /* deletes made room: whole again */
 	if (incomplete) {
 		/* Nothing more fits until a block is freed (which clears
 		 * this) or a second has passed: no spinning meanwhile. */

@@ -97,7 +97,8 @@ static int store_admit(struct store *s, struct store_req *req, struct store_obj 
 		s->promised++;
 		return 0;
 	}
-	if (whole && covered &&
+	/* (Not a masked copy: the journal keeps no map of written chunks.) */
+	if (whole && covered && !req->masked &&
 	    store_batch_header_space(STORE_BATCH_HEADER_MAX) + req->len <= s->L.journal_size / 2) {
 		req->journaled = true;
 		return 0;

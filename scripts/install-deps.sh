@@ -12,6 +12,8 @@ packages=(
 	# test tools (NBD clients: qemu-img/qemu-io, nbdinfo/nbdcopy, nbdfuse)
 	python3 python3-libnbd iproute2 procps util-linux fio qemu-utils libnbd-bin nbdfuse fuse3
 	e2fsprogs
+	# vm_enospc's guest (qemu under TCG; the kernel is downloaded by the test, never installed)
+	qemu-system-x86 busybox-static cpio
 	# bench plots
 	gnuplot-nox
 )

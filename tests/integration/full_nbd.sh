@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A thin volume bigger than the cluster, filled with 4 KiB random writes
 # through basalt-nbd (issue 14's reproduction, smaller): the writes get
-# ENOSPC within seconds of the full ratio and nothing hangs; every write
+# ENOSPC within seconds of the full ratio and nothing hangs (through
+# basalt-fuse too); every write
 # acknowledged before reads back intact, through a kill -9 of an OSD
 # while full (it comes back, serves, and its store checks clean); health
 # says which OSDs are full; a full-volume discard gives the space back at
@@ -12,7 +13,7 @@ build=$(cd "${1:?usage: full_nbd.sh BUILD_DIR}" && pwd)
 dir=$(mktemp -d /tmp/basalt-fullnbd.XXXXXX)
 . "$(dirname "$0")/cluster_lib.sh"
 tagged="$(dirname "$0")/nbd_tagged.py"
-trap 'cluster_cleanup; rm -rf "$dir"' EXIT
+trap 'cluster_cleanup; fusermount3 -u -z "$dir/mnt" 2>/dev/null; rm -rf "$dir"' EXIT
 
 cluster_up_local 128M "osd_heartbeat_interval = 200ms
 osd_heartbeat_grace = 1500ms"
@@ -52,6 +53,19 @@ j = json.load(open(sys.argv[1]))["jobs"][0]
 assert j["error"] == 28, j["error"]
 print(f'fio on the full cluster: error {j["error"]} (ENOSPC) after {j["write"]["total_ios"]} writes')
 PY
+
+# 2b. The same through basalt-fuse: a write fails with ENOSPC.
+mkdir -p "$dir/mnt"
+"$build/basalt-fuse" "$dir/mnt" -c "$dir/basalt.conf" -f --log-file "$dir/fuse.log" &
+pid[fuse]=$!
+for _ in $(seq 50); do [ -e "$dir/mnt/volumes/b" ] && break; sleep 0.1; done
+timeout -k 5 60 dd if=/dev/urandom of="$dir/mnt/volumes/b" bs=4k count=64 seek=1000 \
+	oflag=direct conv=notrunc 2>"$dir/dd.err" && fail "a write through basalt-fuse into a full cluster"
+grep -q "No space left on device" "$dir/dd.err" || fail "basalt-fuse's write: $(cat "$dir/dd.err")"
+echo "basalt-fuse on the full cluster: $(grep -o 'No space left on device' "$dir/dd.err" | head -1)"
+kill -TERM "${pid[fuse]}"
+wait "${pid[fuse]}" 2>/dev/null || true
+unset "pid[fuse]"
 
 # 3. Reads work on the full cluster; every acknowledged write is there.
 "$tagged" check "$uri/a" "$dir/a.log" || fail "an acknowledged write is not intact"

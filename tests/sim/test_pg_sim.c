@@ -12,8 +12,18 @@
  * PG becomes active+clean and the three OSDs of each object's PG hold the
  * same version of it, byte for byte.
  *
+ * A second run (test_pg_sim_full) does the same on disks far too small
+ * for the objects: writes meet full OSDs (-ENOSPC, from the map's full
+ * flags, the members' own word or their stores), deletes make room, and
+ * crashes hit stores at 100%. A write refused for space may have landed
+ * on some member, so its object is not checked against the model until a
+ * whole-object write or a delete is acknowledged again (but its copies
+ * must still agree at the end); every other object is checked as above,
+ * every operation must be answered, and every store must open again.
+ *
  *   PG_SIM_SEEDS=N   seeds (default 40), from PG_SIM_FIRST (default 1000)
- *   PG_SIM_SEED=S    replay seed S
+ *   PG_SIM_FULL_SEEDS=N  seeds of the full-disk run (default 10, from 5000)
+ *   PG_SIM_SEED=S    replay seed S (PG_SIM_FULL=1: of the full-disk run)
  *   PG_SIM_SECONDS=T virtual seconds of faults per seed (default 12) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,7 +51,9 @@
 #include "../unit/osd/store_test_util.h"
 
 #define NOSD 4
-#define NOBJ 24
+#define NOBJ 24	    /* objects of the default run */
+#define NOBJ_FULL 96 /* of the full-disk run: about 72 blocks per OSD... */
+#define FULL_DISK (8u << 20) /* ...on about 60 */
 #define QD 6
 #define BS (64u << 10)
 #define CHUNKS (BS / 4096)
@@ -53,6 +65,7 @@ static const char *osd_host[NOSD] = { "10.0.2.1", "10.0.2.2", "10.0.2.3", "10.0.
 
 struct obj_model {
 	bool exists, busy;
+	bool unknown; /* a write was refused for space: it may have landed */
 	uint64_t tags[CHUNKS]; /* per chunk: the acknowledged write, 0 = zeros */
 };
 
@@ -89,11 +102,13 @@ struct run {
 	struct keyring *kr;
 	struct mon_member members[1];
 	uint32_t pool;
-	struct obj_model m[NOBJ];
+	bool fill;     /* the full-disk run */
+	uint32_t nobj; /* NOBJ or NOBJ_FULL */
+	struct obj_model m[NOBJ_FULL];
 	struct slot slots[QD];
 	unsigned inflight;
 	bool issuing;
-	uint64_t next_tag, acked, reads;
+	uint64_t next_tag, acked, reads, enospc;
 	char failure[512];
 };
 
@@ -194,8 +209,8 @@ static void osd_up(struct run *r, int i, bool mkfs)
 	snprintf(dev, sizeof(dev), "/dev/osd%d", i);
 	assert_int_equal(io_loop_create_sim(r->w, osd_host[i], &r->osd_loop[i]), 0);
 	if (mkfs) {
-		struct store_mkfs_params mp = { .size = 32u << 20, .block_size = BS,
-						.journal_size = 4u << 20 };
+		struct store_mkfs_params mp = { .size = r->fill ? FULL_DISK : 32u << 20,
+						.block_size = BS, .journal_size = 4u << 20 };
 		assert_int_equal(store_mkfs(r->osd_loop[i], dev, &mp, why, sizeof(why)), 0);
 	}
 	if (osd_start(r->osd_loop[i], r->cfg, (uint32_t)i, r->keyring, &r->osd[i], why,
@@ -268,7 +283,10 @@ static void op_done(struct bs_op *op, int rc)
 			io_sim_now_ns(r->w) / 1e9, s->obj, op->type, rc, op->version,
 			op->type == BS_WRITE ? s->tag : 0, s->first, s->n,
 			op->type == BS_READ && !rc ? *(uint64_t *)(s->buf + 4096) : 0);
-	if (rc && !(rc == -ENOENT && op->type != BS_WRITE))
+	if (rc == -ENOSPC && r->fill && op->type == BS_WRITE) {
+		m->unknown = true; /* refused, but it may have landed somewhere */
+		r->enospc++;
+	} else if (rc && !(rc == -ENOENT && op->type != BS_WRITE))
 		failf(r, "object %u: operation %d failed: %d", s->obj, op->type, rc);
 	else if (op->type == BS_WRITE) {
 		if (!m->exists)
@@ -276,12 +294,17 @@ static void op_done(struct bs_op *op, int rc)
 		m->exists = true;
 		for (uint32_t c = s->first; c < s->first + s->n; c++)
 			m->tags[c] = s->tag;
+		if (s->first == 0 && s->n == CHUNKS)
+			m->unknown = false; /* all of it is known again */
 		r->acked++;
 	} else if (op->type == BS_DELETE) {
-		if (rc == -ENOENT && m->exists)
+		if (rc == -ENOENT && m->exists && !m->unknown)
 			failf(r, "object %u: the delete found nothing, but it was written", s->obj);
 		m->exists = false;
+		m->unknown = false;
 		r->acked++;
+	} else if (m->unknown) {
+		r->reads++; /* answered (0 or -ENOENT) is all that can be said */
 	} else {
 		r->reads++;
 		if (rc == -ENOENT && m->exists)
@@ -318,8 +341,8 @@ static void start_op(struct run *r, struct slot *s, uint32_t obj, int kind)
 		s->op.type = BS_READ;
 		s->op.len = BS;
 		s->op.buf = s->buf;
-	} else if (kind < 38) {
-		s->op.type = BS_DELETE;
+	} else if (kind < (r->fill ? 50 : 38)) {
+		s->op.type = BS_DELETE; /* the full-disk run makes room more often */
 	} else {
 		s->op.type = BS_WRITE;
 		s->first = (uint32_t)(rnd(r) % CHUNKS);
@@ -341,7 +364,7 @@ static void issue(struct run *r)
 	for (int i = 0; i < QD && r->issuing && !r->failure[0]; i++) {
 		if (r->slots[i].used)
 			continue;
-		uint32_t obj = (uint32_t)(rnd(r) % NOBJ);
+		uint32_t obj = (uint32_t)(rnd(r) % r->nobj);
 		if (!r->m[obj].busy)
 			start_op(r, &r->slots[i], obj, (int)(rnd(r) % 100));
 	}
@@ -386,9 +409,9 @@ static void check_replicas(struct run *r)
 	const struct map_pool *p = map_pool_by_id(m, r->pool);
 	char why[256], dev[32];
 	/* Where each object lives, from the map as it is now. */
-	uint32_t acting[NOBJ][MAP_PG_ACTING_MAX];
-	size_t n_acting[NOBJ];
-	for (uint32_t obj = 0; obj < NOBJ; obj++) {
+	uint32_t acting[NOBJ_FULL][MAP_PG_ACTING_MAX];
+	size_t n_acting[NOBJ_FULL];
+	for (uint32_t obj = 0; obj < r->nobj; obj++) {
 		struct object_id oid = { r->pool, 0x77, obj };
 		n_acting[obj] = map_pg_acting(m, p, object_pg(&oid, p->pg_num), acting[obj],
 					      MAP_PG_ACTING_MAX);
@@ -405,37 +428,45 @@ static void check_replicas(struct run *r)
 		if (store_open(loop[i], dev, &sp, &st[i], why, sizeof(why)))
 			fail_msg("seed %" PRIu64 ": reopen osd.%d: %s", r->seed, i, why);
 	}
-	uint8_t *buf = aligned_buf(BS);
-	for (uint32_t obj = 0; obj < NOBJ && !r->failure[0]; obj++) {
+	uint8_t *buf = aligned_buf(BS), *first = aligned_buf(BS);
+	for (uint32_t obj = 0; obj < r->nobj && !r->failure[0]; obj++) {
 		struct object_id oid = { r->pool, 0x77, obj };
+		const struct obj_model *mo = &r->m[obj];
 		size_t n = n_acting[obj];
 		if (n != 3)
 			failf(r, "object %u's PG has %zu acting OSDs at the end", obj, n);
 		uint64_t v0 = 0;
+		bool held = mo->exists;
 		for (size_t k = 0; k < n && !r->failure[0]; k++) {
 			uint32_t id = acting[obj][k];
 			uint64_t v = 0;
 			int rc = store_sync_op(st[id], loop[id], r->w, STORE_OP_READ, oid, 0, BS, buf, &v);
-			if ((rc == 0) != r->m[obj].exists) {
+			if (k == 0 && mo->unknown)
+				held = rc == 0; /* whatever it is, every copy is the same */
+			if ((rc == 0) != held) {
 				failf(r, "object %u: osd.%u %s it (%d)", obj, id,
 				      rc ? "lacks" : "still holds", rc);
 				break;
 			}
 			if (rc)
 				continue;
-			if (k == 0)
+			if (k == 0) {
 				v0 = v;
-			else if (v != v0)
-				failf(r, "object %u: osd.%u has version %" PRIx64 ", osd.%u %" PRIx64, obj,
-				      acting[obj][0], v0, id, v);
-			for (uint32_t c = 0; c < CHUNKS && !r->failure[0]; c++)
-				if (!chunk_ok(buf + c * 4096, r->m[obj].tags[c], c))
+				memcpy(first, buf, BS);
+			} else if (v != v0 || memcmp(buf, first, BS)) {
+				failf(r, "object %u: osd.%u has version %" PRIx64 ", osd.%u %" PRIx64
+					 "%s", obj, acting[obj][0], v0, id, v,
+				      v == v0 ? " with other bytes" : "");
+			}
+			for (uint32_t c = 0; c < CHUNKS && !mo->unknown && !r->failure[0]; c++)
+				if (!chunk_ok(buf + c * 4096, mo->tags[c], c))
 					failf(r, "object %u: osd.%u chunk %u differs from the last "
 						 "acknowledged write",
 					      obj, id, c);
 		}
 	}
 	free(buf);
+	free(first);
 	for (int i = 0; i < NOSD; i++) {
 		store_close(st[i]);
 		io_loop_destroy(loop[i]);
@@ -484,11 +515,14 @@ static void fault_step(struct run *r)
 
 /* The world of seed SEED: the monitor, OSDs (started when START_OSDS),
  * the admin session with pool "rbd" created, and the client. */
-static struct run *sim_start(uint64_t seed, bool start_osds, uint64_t op_timeout_ms)
+static struct run *sim_start(uint64_t seed, bool start_osds, uint64_t op_timeout_ms,
+			     bool fill)
 {
 	struct run *r = calloc(1, sizeof(*r));
 	char why[256];
 	r->seed = seed;
+	r->fill = fill;
+	r->nobj = fill ? NOBJ_FULL : NOBJ;
 	assert_int_equal(io_sim_world_create(seed, &r->w), 0);
 	io_sim_set_latency(r->w, IO_US(30), IO_US(300));
 	write_files(r);
@@ -556,9 +590,29 @@ static void sim_stop(struct run *r)
 	cleanup_files(r);
 }
 
-static void run_seed(uint64_t seed, uint64_t fault_s)
+/* The full-disk run's healing, as an operator would: half the objects
+ * deleted, so that recovery has room everywhere to finish — a PG that
+ * must recover into a full member before it serves waits for that. The
+ * deletes go out beside what is still in flight, a slot at a time. */
+static void make_room(struct run *r)
 {
-	struct run *r = sim_start(seed, true, 0);
+	uint32_t obj = 0;
+	uint64_t end = io_sim_now_ns(r->w) + IO_SEC(120);
+	while (obj < r->nobj && !r->failure[0] && io_sim_now_ns(r->w) < end) {
+		for (int i = 0; i < QD && obj < r->nobj; i++) {
+			if (r->slots[i].used)
+				continue;
+			if (!r->m[obj].busy)
+				start_op(r, &r->slots[i], obj, 30);
+			obj += 2;
+		}
+		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(100), NULL, NULL);
+	}
+}
+
+static uint64_t run_seed(uint64_t seed, uint64_t fault_s, bool fill)
+{
+	struct run *r = sim_start(seed, true, 0, fill);
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), all_clean, r))
 		fail_msg("seed %" PRIu64 ": the PGs never became clean at the start", seed);
 	const struct map_pool *p = map_pool_by_name(bs_client_map(r->client), "rbd");
@@ -585,12 +639,14 @@ static void run_seed(uint64_t seed, uint64_t fault_s)
 		}
 	}
 	r->issuing = false;
+	if (r->fill)
+		make_room(r);
 	if (!r->failure[0] && io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(120), quiet, r))
 		failf(r, "%u operations never finished", r->inflight);
 	if (!r->failure[0] && io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(120), all_clean, r))
 		failf(r, "the PGs did not all become active+clean");
 	/* One last read of everything through the client. */
-	for (uint32_t obj = 0; obj < NOBJ && !r->failure[0]; obj++) {
+	for (uint32_t obj = 0; obj < r->nobj && !r->failure[0]; obj++) {
 		start_op(r, &r->slots[0], obj, 0);
 		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(30), quiet, r);
 		if (r->inflight)
@@ -604,9 +660,13 @@ static void run_seed(uint64_t seed, uint64_t fault_s)
 	if (r->failure[0])
 		fail_msg("%s (replay: PG_SIM_SEED=%" PRIu64 ")", r->failure, seed);
 	printf("seed %" PRIu64 ": %" PRIu64 " writes and deletes acknowledged, %" PRIu64
-	       " reads checked\n",
-	       seed, r->acked, r->reads);
+	       " reads checked%s",
+	       seed, r->acked, r->reads, fill ? "" : "\n");
+	if (fill)
+		printf(", %" PRIu64 " writes refused for space\n", r->enospc);
+	uint64_t enospc = r->enospc;
 	free(r);
+	return enospc;
 }
 
 static void test_pg_sim(void **state)
@@ -617,16 +677,39 @@ static void test_pg_sim(void **state)
 	const char *secs = getenv("PG_SIM_SECONDS");
 	uint64_t fault_s = secs ? strtoull(secs, NULL, 10) : 12;
 	if (one) {
-		run_seed(strtoull(one, NULL, 10), fault_s);
+		if (!getenv("PG_SIM_FULL"))
+			run_seed(strtoull(one, NULL, 10), fault_s, false);
 		return;
 	}
 	const char *first = getenv("PG_SIM_FIRST");
 	uint64_t base = first ? strtoull(first, NULL, 10) : 1000;
 	unsigned seeds = ns ? (unsigned)atoi(ns) : 40;
 	for (unsigned i = 0; i < seeds; i++) {
-		run_seed(base + i, fault_s);
+		run_seed(base + i, fault_s, false);
 		fflush(stdout);
 	}
+}
+
+static void test_pg_sim_full(void **state)
+{
+	(void)state;
+	const char *one = getenv("PG_SIM_SEED");
+	const char *ns = getenv("PG_SIM_FULL_SEEDS");
+	const char *secs = getenv("PG_SIM_SECONDS");
+	uint64_t fault_s = secs ? strtoull(secs, NULL, 10) : 12;
+	if (one) {
+		if (getenv("PG_SIM_FULL"))
+			run_seed(strtoull(one, NULL, 10), fault_s, true);
+		return;
+	}
+	unsigned seeds = ns ? (unsigned)atoi(ns) : 10;
+	uint64_t enospc = 0;
+	for (unsigned i = 0; i < seeds; i++) {
+		enospc += run_seed(5000 + i, fault_s, true);
+		fflush(stdout);
+	}
+	if (seeds && !enospc)
+		fail_msg("no write met a full disk: the run did not test what it is for");
 }
 
 struct one_op {
@@ -664,7 +747,7 @@ static int run_one(struct run *r, struct one_op *o)
 static void test_client_errors(void **state)
 {
 	(void)state;
-	struct run *r = sim_start(7, false, 2000);
+	struct run *r = sim_start(7, false, 2000, false);
 	const struct map_pool *p;
 	while (!bs_client_have_map(r->client) ||
 	       !(p = map_pool_by_name(bs_client_map(r->client), "rbd")))
@@ -741,7 +824,7 @@ static int vtest_run(struct run *r, struct bs_volume *v, enum bs_vio_type type, 
 static void test_volume(void **state)
 {
 	(void)state;
-	struct run *r = sim_start(11, true, 0);
+	struct run *r = sim_start(11, true, 0, false);
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), all_clean, r))
 		fail_msg("the PGs never became clean");
 	const uint64_t size = 5 * BS + 3 * 4096 + 1536;
@@ -852,7 +935,7 @@ static int lock_run(struct run *r, struct bs_client *c, const char *name, bool b
 static void test_fencing(void **state)
 {
 	(void)state;
-	struct run *r = sim_start(13, true, 0);
+	struct run *r = sim_start(13, true, 0, false);
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), all_clean, r))
 		fail_msg("the PGs never became clean");
 	struct map_cmd vc = { .type = MAP_CMD_VOLUME_CREATE, .name = "vm1", .pool_name = "rbd",
@@ -922,6 +1005,7 @@ int main(void)
 	const struct CMUnitTest tests[] = { cmocka_unit_test(test_client_errors),
 					    cmocka_unit_test(test_volume),
 					    cmocka_unit_test(test_fencing),
-					    cmocka_unit_test(test_pg_sim) };
+					    cmocka_unit_test(test_pg_sim),
+					    cmocka_unit_test(test_pg_sim_full) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,8 +16,11 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/crc32c.h"
+#include "common/enc.h"
 #include "common/log.h"
 #include "osd/store_format.h"
+#include "osd/store_int.h"
 #include "store_test_util.h"
 
 #define BS (64u << 10)
@@ -496,6 +499,103 @@ static void test_small_writes_fill(void **state)
 	free(r);
 }
 
+/* A store an older version overfilled: journaled small writes into more
+ * new objects than there are free blocks (written here by hand into the
+ * journal of a full store). fsck calls it not clean; open still opens it
+ * (no hang), serves every object, refuses new space, and once deletes
+ * have freed enough, places the rest and checkpoints clean. */
+static void test_overfilled_store(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *buf = aligned_buf(BS);
+	uint64_t full = 0;
+	for (;; full++) {
+		pattern_fill(buf, BS, full + 1, 0);
+		if (OP(f, STORE_OP_WRITE, oid_of(70, full), 0, BS, buf, NULL))
+			break;
+	}
+	struct store_usage u;
+	store_usage(f->s, &u);
+	const uint64_t extra = u.blocks_free + 5; /* five more than fit */
+	store_close(f->s);
+	f->s = NULL;
+	/* The newest superblock says where the journal resumes. */
+	int fd = open(f->path, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t *sbuf = aligned_buf(2 * STORE_SB_SIZE);
+	assert_int_equal(pread(fd, sbuf, 2 * STORE_SB_SIZE, 0), 2 * STORE_SB_SIZE);
+	struct store_sb sb, sb2;
+	assert_int_equal(store_sb_decode(sbuf, &sb), 0);
+	if (store_sb_decode(sbuf + STORE_SB_SIZE, &sb2) == 0 && sb2.generation > sb.generation)
+		sb = sb2;
+	/* One batch: a 4 KiB write into each of EXTRA new objects. */
+	uint32_t hl = STORE_BATCH_HEADER_LEN +
+		      (uint32_t)extra * store_record_len(STORE_REC_SMALL, 1, false);
+	uint32_t hs = store_batch_header_space(hl), dl = (uint32_t)extra * 4096;
+	uint8_t *batch = aligned_buf(hs + dl);
+	memset(batch, 0, hs + dl);
+	struct enc e;
+	enc_init(&e, batch, hl);
+	enc_reserve(&e, STORE_BATCH_HEADER_LEN);
+	for (uint64_t i = 0; i < extra; i++) {
+		uint8_t *d = batch + hs + i * 4096;
+		pattern_fill(d, 4096, 1000 + i, 0);
+		uint32_t crc = crc32c(0, d, 4096);
+		struct store_record r = { .type = STORE_REC_SMALL, .oid = oid_of(71, i),
+					  .version = 1, .nchunks = 1, .data_off = (uint32_t)(i * 4096) };
+		assert_int_equal(store_record_encode(&e, &r, &crc), 0);
+	}
+	struct store_batch b = { STORE_BATCH_RECORDS, sb.journal_epoch, sb.journal_seq, hl, dl,
+				 (uint32_t)extra };
+	store_batch_seal(batch, &b);
+	assert_int_equal(pwrite(fd, batch, hs + dl, (off_t)(sb.layout.journal_offset + sb.journal_tail)),
+			 (ssize_t)(hs + dl));
+	assert_int_equal(fsync(fd), 0);
+	close(fd);
+	/* fsck tells the truth. */
+	char *report = NULL;
+	size_t report_len = 0;
+	FILE *out = open_memstream(&report, &report_len);
+	assert_int_equal(store_fsck(f->loop, f->path, out, false), -EUCLEAN);
+	fclose(out);
+	assert_non_null(strstr(report, "the journal cannot be checkpointed: 5 objects"));
+	free(report);
+	/* It opens, and serves what it holds. */
+	reopen(f);
+	assert_int_equal(store_report(f->s)->unplaceable, 5);
+	for (uint64_t i = 0; i < extra; i += 7) {
+		uint8_t want[4096];
+		pattern_fill(want, 4096, 1000 + i, 0);
+		assert_int_equal(OP(f, STORE_OP_READ, oid_of(71, i), 0, 4096, buf, NULL), 0);
+		assert_memory_equal(buf, want, 4096);
+	}
+	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(72, 0), 0, 4096, buf, NULL), -ENOSPC);
+	/* Deletes free blocks; the journaled objects get them; the store
+	 * checkpoints whole again. */
+	for (uint64_t i = 0; i < 5 + 8; i++)
+		assert_int_equal(OP(f, STORE_OP_DELETE, oid_of(70, i), 0, 0, NULL, NULL), 0);
+	store_sync_checkpoint(f->s, f->loop, NULL);
+	store_usage(f->s, &u);
+	assert_int_equal(u.journal_used_bytes, 0);
+	assert_int_equal(u.blocks_promised, 0);
+	assert_int_equal(store_report(f->s)->unplaceable, 0);
+	store_check(f->s);
+	store_close(f->s);
+	f->s = NULL;
+	out = fopen("/dev/null", "w");
+	assert_int_equal(store_fsck(f->loop, f->path, out, false), 0);
+	fclose(out);
+	reopen(f);
+	pattern_fill(buf, 4096, 1000 + extra - 1, 0);
+	uint8_t *back = aligned_buf(4096);
+	assert_int_equal(OP(f, STORE_OP_READ, oid_of(71, extra - 1), 0, 4096, back, NULL), 0);
+	assert_memory_equal(back, buf, 4096);
+	free(back);
+	free(batch);
+	free(sbuf);
+	free(buf);
+}
+
 static void test_checksum_failure(void **state)
 {
 	struct fixture *f = *state;
@@ -593,6 +693,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_masked_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fill_to_enospc_and_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_small_writes_fill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overfilled_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checksum_failure, setup, teardown),
 		cmocka_unit_test(test_params_from_config),
 	};
