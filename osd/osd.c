@@ -493,6 +493,7 @@ void osd_forget(struct osd *o)
 {
 	if (!o)
 		return;
+	osd_ops_detach(o); /* operations held for a newer map go unanswered */
 	osd_pg_forget(o);
 	monsess_forget(o->mon);
 	msgr_forget(o->msgr);

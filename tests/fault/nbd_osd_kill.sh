@@ -19,11 +19,8 @@ cli pool create rbd --size 3 --min-size 2 --pg-num 16 >/dev/null
 cli volume create vm1 --size 64M --pool rbd >/dev/null
 wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"
 
-read -r port < <(free_ports 1)
-"$build/basalt-nbd" -c "$dir/basalt.conf" --log-file "$dir/nbd.log" --listen "127.0.0.1:$port" &
-pid[nbd]=$!
-for _ in $(seq 50); do grep -q "listening on" "$dir/nbd.log" 2>/dev/null && break; sleep 0.1; done
-uri=nbd://127.0.0.1:$port/vm1
+nbd_start
+uri=$uri/vm1
 
 # Two jobs on two connections: 4 KiB random writes at QD16 over the first
 # 32 MiB, 64 KiB ones at QD4 over the second; verify_backlog reads back

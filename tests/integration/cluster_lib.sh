@@ -135,6 +135,22 @@ cluster_up_local() {
 	wait_for "s['osd']['up']==3" 20 "OSDs up"
 }
 
+# nbd_start [ARGS...]: basalt-nbd on a free loopback port with the test
+# cluster's config (ARGS added), recorded as pid[nbd]; returns once it
+# listens, with its address in $uri ("nbd://127.0.0.1:PORT").
+nbd_start() {
+	local port
+	read -r port < <(free_ports 1)
+	"$build/basalt-nbd" -c "$dir/basalt.conf" --log-file "$dir/nbd.log" \
+		--listen "127.0.0.1:$port" "$@" &
+	pid[nbd]=$!
+	for _ in $(seq 50); do
+		grep -q "listening on 127.0.0.1:$port" "$dir/nbd.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	uri=nbd://127.0.0.1:$port
+}
+
 # js EXPR: a Python expression over s, the cluster's `status --json`.
 js() { cli --json status | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
 

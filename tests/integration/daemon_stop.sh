@@ -67,12 +67,8 @@ kill -CONT "${pid[fuse]}"
 # --- basalt-nbd whose cluster is gone ---------------------------------------
 # nbd_up VOLUME: basalt-nbd, and fio writing to VOLUME through it.
 nbd_up() {
-	read -r port < <(free_ports 1)
-	"$build/basalt-nbd" -c "$dir/basalt.conf" --log-file "$dir/nbd.log" \
-		--listen "127.0.0.1:$port" &
-	pid[nbd]=$!
-	for _ in $(seq 50); do grep -q "listening on 127.0.0.1:$port" "$dir/nbd.log" 2>/dev/null && break; sleep 0.1; done
-	fio --name=w --ioengine=nbd --uri="nbd://127.0.0.1:$port/$1" --rw=randwrite --bs=4k \
+	nbd_start
+	fio --name=w --ioengine=nbd --uri="$uri/$1" --rw=randwrite --bs=4k \
 		--iodepth=4 --size=64M --time_based --runtime=300 >/dev/null 2>&1 &
 	pid[fio]=$!
 	sleep 2

@@ -22,11 +22,7 @@ cli volume create a --size 1G >/dev/null
 cli volume create b --size 1G >/dev/null
 wait_for "s['pgs'].get('active+clean')==32" 30 "PGs active+clean"
 
-read -r port < <(free_ports 1)
-"$build/basalt-nbd" -c "$dir/basalt.conf" --log-file "$dir/nbd.log" --listen "127.0.0.1:$port" &
-pid[nbd]=$!
-for _ in $(seq 50); do grep -q "listening on" "$dir/nbd.log" 2>/dev/null && break; sleep 0.1; done
-uri=nbd://127.0.0.1:$port
+nbd_start
 
 # 1. Fill: 4 KiB writes into new objects at QD16 until the cluster says
 # no. A bounded run: a hang is a failure, not a stuck test.

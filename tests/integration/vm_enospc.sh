@@ -34,11 +34,7 @@ cli pool create rbd --size 3 --pg-num 32 >/dev/null
 cli volume create vmdisk --size 64M >/dev/null
 cli volume create filler --size 1G >/dev/null
 wait_for "s['pgs'].get('active+clean')==32" 30 "PGs active+clean"
-read -r port < <(free_ports 1)
-"$build/basalt-nbd" -c "$dir/basalt.conf" --log-file "$dir/nbd.log" --listen "127.0.0.1:$port" &
-pid[nbd]=$!
-for _ in $(seq 50); do grep -q "listening on" "$dir/nbd.log" 2>/dev/null && break; sleep 0.1; done
-uri=nbd://127.0.0.1:$port
+nbd_start
 
 # 2. Fill the cluster until it refuses writes with ENOSPC.
 timeout -k 5 120 "$here/nbd_tagged.py" fill "$uri/filler" "$dir/filler.acked" --seconds 90 \
