@@ -298,9 +298,12 @@ static unsigned osds_in_state(const struct cluster_map *m, const struct mon_osd_
 		if (!m->osds[i].exists || m->osds[i].full != state)
 			continue;
 		const struct mon_osd_usage *u = osd_usage(pgs, i);
+		char use[16] = "down";
+		if (u)
+			snprintf(use, sizeof(use), "%u%%", mon_osd_usage_ratio(u) / 100);
 		if (n++ < 6 && at < len)
-			at += (size_t)snprintf(buf + at, len - at, "%sosd.%u (%u%%)", n > 1 ? ", " : "",
-					       i, u ? mon_osd_usage_ratio(u) / 100 : 0);
+			at += (size_t)snprintf(buf + at, len - at, "%sosd.%u (%s)", n > 1 ? ", " : "",
+					       i, use);
 	}
 	if (n > 6 && at < len)
 		snprintf(buf + at, len - at, " and %u more", n - 6);
@@ -374,7 +377,7 @@ static void print_fullness_text(const struct cluster_map *m, const struct mon_os
 			if (m->osds[ids[k]].full)
 				printf(" (%s)", map_full_state_name(m->osds[ids[k]].full));
 		}
-		printf("%s; nearfull %.2f, backfillfull %.2f, full %.2f\n",
+		printf("%s; nearfull %g, backfillfull %g, full %g\n",
 		       pgs->n_osds > n ? " ..." : "", m->nearfull_ratio / 1e4,
 		       m->backfillfull_ratio / 1e4, m->full_ratio / 1e4);
 	}
@@ -738,13 +741,24 @@ static int cmd_pool_ls(struct cli *c)
 			       p->pg_num, p->block_size);
 			if (p->type == MAP_POOL_EC)
 				printf(", \"k\": %u, \"m\": %u", p->ec_k, p->ec_m);
-			printf("}");
-		} else if (p->type == MAP_POOL_EC) {
-			printf("pool %-3u %-16s erasure %u+%u  pg_num %u  block %uK\n", p->id, p->name,
-			       p->ec_k, p->ec_m, p->pg_num, p->block_size >> 10);
+			printf(", \"max_bytes\": %" PRIu64 ", \"quota_full\": %s}", p->max_bytes,
+			       p->quota_full ? "true" : "false");
+			continue;
+		}
+		char quota[64] = "";
+		if (p->max_bytes) {
+			char q[32];
+			snprintf(quota, sizeof(quota), "  max_bytes %s%s",
+				 cfg_format_size(p->max_bytes, q, sizeof(q)),
+				 p->quota_full ? " (reached)" : "");
+		}
+		if (p->type == MAP_POOL_EC) {
+			printf("pool %-3u %-16s erasure %u+%u  pg_num %u  block %uK%s\n", p->id, p->name,
+			       p->ec_k, p->ec_m, p->pg_num, p->block_size >> 10, quota);
 		} else {
-			printf("pool %-3u %-16s replicated size %u min_size %u  pg_num %u  block %uK\n",
-			       p->id, p->name, p->size, p->min_size, p->pg_num, p->block_size >> 10);
+			printf("pool %-3u %-16s replicated size %u min_size %u  pg_num %u  block %uK%s\n",
+			       p->id, p->name, p->size, p->min_size, p->pg_num, p->block_size >> 10,
+			       quota);
 		}
 	}
 	if (c->json)

@@ -141,6 +141,8 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 			       .type = op_types[op->type], .oid = op->oid,
 			       .offset = op->offset, .len = op->len,
 			       .flags = op->flags & BS_OP_FULL_TRY ? OSD_OP_FLAG_FULL_TRY : 0 };
+	uint64_t waited_ms = (now - op->started_ns) / 1000000;
+	wire.age_ms = waited_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)waited_ms;
 	bool write = op->type == BS_WRITE;
 	/* A copy of the data: an attempt queued on a link that is down may
 	 * outlive the operation. */

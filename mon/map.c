@@ -1309,7 +1309,7 @@ bool map_pool_full(const struct cluster_map *m, const struct map_pool *p, char *
 		const struct map_osd *o = &m->osds[i];
 		if (o->exists && o->up && o->in && o->full == MAP_FULL_FULL) {
 			if (why)
-				snprintf(why, why_len, "osd.%u is full (past the full ratio %.2f)", i,
+				snprintf(why, why_len, "osd.%u is full (past the full ratio %g)", i,
 					 m->full_ratio / 1e4);
 			return true;
 		}

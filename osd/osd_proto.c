@@ -6,7 +6,7 @@
 
 #include "common/enc.h"
 
-#define OP_LEN (8 + 8 + 8 + 1 + 1 + OBJECT_ID_WIRE_LEN + 4 + 4)
+#define OP_LEN (8 + 8 + 8 + 1 + 1 + 4 + OBJECT_ID_WIRE_LEN + 4 + 4)
 #define REPLY_LEN (4 + 8 + 8 + 8)
 
 struct msg *osd_op_encode(const struct osd_op *op, const void *data, uint32_t data_len)
@@ -23,6 +23,7 @@ struct msg *osd_op_encode(const struct osd_op *op, const void *data, uint32_t da
 	enc_put_le64(&e, op->epoch);
 	enc_put_u8(&e, op->type);
 	enc_put_u8(&e, op->flags);
+	enc_put_le32(&e, op->age_ms);
 	enc_put_object_id(&e, &op->oid);
 	enc_put_le32(&e, op->offset);
 	enc_put_le32(&e, op->len);
@@ -40,6 +41,7 @@ int osd_op_decode(const struct msg *msg, struct osd_op *out)
 	dec_get_le64(&d, &out->epoch);
 	dec_get_u8(&d, &out->type);
 	dec_get_u8(&d, &out->flags);
+	dec_get_le32(&d, &out->age_ms);
 	dec_get_object_id(&d, &out->oid);
 	dec_get_le32(&d, &out->offset);
 	dec_get_le32(&d, &out->len);

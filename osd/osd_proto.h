@@ -38,6 +38,10 @@ struct osd_op {
 	uint64_t epoch;		/* the client's map epoch */
 	uint8_t type;		/* enum osd_op_type */
 	uint8_t flags;		/* OSD_OP_FLAG_* */
+	/* How long the client has waited for this operation (its first
+	 * attempt until this one), so an OSD's slow-operation ages count
+	 * across resends. */
+	uint32_t age_ms;
 	struct object_id oid;	/* LIST: only oid.pool counts */
 	uint32_t offset, len;	/* READ, WRITE (WRITE: len = data length) */
 };

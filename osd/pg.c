@@ -586,6 +586,8 @@ void pg_peering_info(struct osd_pg *pg, uint32_t osd, struct msg *msg)
 	peer->replied = true;
 	peer->rc = info.rc;
 	peer->complete_epoch = info.complete_epoch;
+	if (osd != pg->o->id)
+		osd_peer_full_said(pg->o, osd, info.full);
 	if (info.rc == -ESTALE) {
 		/* It answered a newer interval: our map is behind. */
 		LOG_DEBUG("pg %u.%x: osd.%u is in a newer interval", pg->pool, pg->pg, osd);

@@ -440,7 +440,11 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 	}
 	x->pg = pg;
 	x->gen = pg->gen;
-	x->start_ns = io_now_ns(o->loop);
+	/* Its age counts from the client's first attempt: a PG that peers
+	 * again answers what waits with EAGAIN, and the resend is the same
+	 * operation, still waiting. */
+	uint64_t now = io_now_ns(o->loop), age = (uint64_t)op->age_ms * 1000000;
+	x->start_ns = now > age ? now - age : 0;
 	x->conn = conn;
 	x->request_id = request_id;
 	x->op = *op;
@@ -476,8 +480,20 @@ static void slow_what(const struct pg_op *op, char *buf, size_t len)
 	char id[64];
 	object_id_str(&op->op.oid, id, sizeof(id));
 	if (!op->dispatched && pg->state != PG_STATE_ACTIVE) {
-		snprintf(buf, len, "pg %u.%x to become active (it is %s)", pg->pool, pg->pg,
-			 pg_state_names[pg->state]);
+		size_t at = (size_t)snprintf(buf, len, "pg %u.%x to become active (it is %s", pg->pool,
+					     pg->pg, pg_state_names[pg->state]);
+		bool first = true;
+		for (uint32_t i = 0; pg->state == PG_STATE_PEERING && i < pg->n_peers && at < len;
+		     i++) {
+			if (pg->peers[i].replied)
+				continue;
+			at += (size_t)snprintf(buf + at, len - at, "%sosd.%u", first ? ": no answer from "
+										  : ", ",
+					       pg->peers[i].osd);
+			first = false;
+		}
+		if (at < len)
+			snprintf(buf + at, len - at, ")");
 		return;
 	}
 	if (!op->dispatched) {

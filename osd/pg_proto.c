@@ -8,7 +8,7 @@
 #include "mon/map.h"
 
 #define QUERY_LEN (4 + 4 + 8 + 4)
-#define INFO_LEN (4 + 4 + 4 + 8 + 4 + 8 + 4)
+#define INFO_LEN (4 + 4 + 4 + 8 + 4 + 8 + 1 + 4)
 #define SUBOP_LEN (4 + 4 + 8 + 4 + 1 + OBJECT_ID_WIRE_LEN + 4 + 4 + 8 + 8 + 8 + PG_WRITTEN_MAP_BYTES)
 #define SUBOP_REPLY_LEN (4 + 8 + PG_WRITTEN_MAP_BYTES + 1)
 
@@ -56,6 +56,7 @@ struct msg *pg_info_encode(uint64_t request_id, const struct pg_info *info)
 	enc_put_le64(&e, info->epoch);
 	enc_put_le32(&e, info->from);
 	enc_put_le64(&e, info->complete_epoch);
+	enc_put_u8(&e, info->full);
 	enc_put_le32(&e, info->count);
 	if (dlen)
 		memcpy(msg->data, info->entries, dlen);
@@ -73,10 +74,12 @@ int pg_info_decode(const struct msg *msg, struct pg_info *out)
 	dec_get_le64(&d, &out->epoch);
 	dec_get_le32(&d, &out->from);
 	dec_get_le64(&d, &out->complete_epoch);
+	dec_get_u8(&d, &out->full);
 	dec_get_le32(&d, &out->count);
 	out->rc = (int32_t)rc;
 	out->entries = msg->data;
 	if (msg->hdr.type != OSD_MSG_PG_INFO || dec_status(&d) || dec_remaining(&d) ||
+	    out->full > MAP_FULL_FULL ||
 	    out->rc > 0 || (uint64_t)out->count * PG_INFO_ENTRY_LEN != msg->hdr.data_len ||
 	    (out->rc && out->count))
 		return -EBADMSG;

@@ -36,6 +36,8 @@ struct pg_info {
 	uint64_t epoch;
 	uint32_t from; /* the member */
 	uint64_t complete_epoch;
+	uint8_t full; /* the member's fullness (enum map_full_state): known
+		       * before recovery pushes anything to it */
 	uint32_t count;
 	const uint8_t *entries; /* count x PG_INFO_ENTRY_LEN, into the message */
 };

@@ -79,7 +79,8 @@ static void info_reply(struct msgr_conn *conn, uint64_t request_id, int rc,
 		       uint32_t from)
 {
 	struct pg_info info = { .rc = rc, .pool = pool, .pg = pgid, .epoch = epoch, .from = from };
-	(void)pg;
+	if (pg)
+		info.full = (uint8_t)osd_full_state(pg->o);
 	send_reply(conn, pg_info_encode(request_id, &info));
 }
 
@@ -115,7 +116,8 @@ static struct msg *info_build(struct osd_pg *pg, uint64_t request_id, uint64_t e
 	struct store_list_filter f = { .pool = pg->pool, .any_inode = true, .pg_num = l.pg_num,
 				       .pg = pg->pg };
 	struct pg_info info = { .pool = pg->pool, .pg = pg->pg, .epoch = epoch, .from = pg->o->id,
-				.complete_epoch = pg->complete_epoch };
+				.complete_epoch = pg->complete_epoch,
+				.full = (uint8_t)osd_full_state(pg->o) };
 	if (!p)
 		info.rc = -ESTALE; /* the pool is gone from our map, or not there yet */
 	else

@@ -163,7 +163,6 @@ wait_for "s['usage']['used_bytes'] <= $used_before - 30 * 3 * 131072" 6 "space b
 echo "  30 objects removed on the full cluster: $(((used_before - $(js "s['usage']['used_bytes']")) / 1048576)) MiB back within a beacon"
 wait_for "not s['pool_usage'][0]['full'] and 'full' not in [o['state'] for o in s['fullness']['osds']]" 10 \
 	"OSDs below the full ratio again"
-start=$SECONDS
 try_put || fail "a write after freeing space: $(cat "$dir/err")"
 echo "  writes succeed again; $(health)"
 set_ratio full 0.95
@@ -213,16 +212,19 @@ wait_for "s['recovery']['degraded_copies']==${#live[@]}" 20 "one copy of each ob
 bf=$(python3 -c "print(f'{$u2 - 0.01:.4f}')")
 set_ratio nearfull "$bf"
 set_ratio backfillfull "$bf"
+sleep 1
+echo "4. osd.2 (it used $u2) down while $((next - before)) objects were written; backfillfull $bf" \
+	"(osd.2's state in the map: $(js "s['fullness']['osds'][2]['state']")); osd.2 restarted"
 osd_start 2
-echo "4. osd.2 (it used $u2) down while $((next - before)) objects were written; backfillfull $bf; osd.2 restarted"
 wait_for "s['osd']['up']==3 and all(k=='total' or k.startswith('active') for k in s['pgs'])" 30 \
 	"osd.2 up and every PG active"
 for i in $(seq 10); do
 	r=$(js "s['recovery']['degraded_copies'], sorted(k for k in s['pgs'] if k != 'total'), s['health']")
 	[ "$i" = 1 ] && echo "  $r"
-	[[ "$r" == "($((next - before)), "*backfill_toofull* ]] ||
+	[[ "$r" == "$((next - before)) "*backfill_toofull* ]] ||
 		fail "recovery to osd.2 past backfillfull $bf ($i s after its PGs were active): $r
-$(cli pg ls rbd)"
+$(cli pg ls rbd)
+$(grep -h "recovery\|backfillfull\|is up in map" "$dir"/osd.*.log | sort | tail -n 30)"
 	sleep 1
 done
 cli --json pg ls rbd | python3 -c '

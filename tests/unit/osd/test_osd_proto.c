@@ -17,6 +17,7 @@ static void test_op(void **state)
 	uint8_t data[8192];
 	memset(data, 0xab, sizeof(data));
 	struct osd_op op = { .client = 1, .reqid = 2, .epoch = 3, .type = OSD_OP_WRITE,
+			     .flags = OSD_OP_FLAG_FULL_TRY, .age_ms = 41000,
 			     .oid = { 4, 5, 6 }, .offset = 4096, .len = sizeof(data) };
 	struct msg *m = osd_op_encode(&op, data, sizeof(data));
 	assert_non_null(m);
@@ -24,6 +25,7 @@ static void test_op(void **state)
 	assert_int_equal(osd_op_decode(m, &got), 0);
 	assert_true(got.client == 1 && got.reqid == 2 && got.epoch == 3);
 	assert_true(got.type == OSD_OP_WRITE && got.offset == 4096 && got.len == sizeof(data));
+	assert_true(got.flags == OSD_OP_FLAG_FULL_TRY && got.age_ms == 41000);
 	assert_true(object_id_equal(&got.oid, &op.oid));
 	assert_memory_equal(m->data, data, sizeof(data));
 	uint32_t len = m->hdr.payload_len;
@@ -36,6 +38,9 @@ static void test_op(void **state)
 	assert_int_equal(osd_op_decode(m, &got), -EBADMSG);
 	m->hdr.data_len = sizeof(data);
 	m->payload[24] = 9; /* no such operation */
+	assert_int_equal(osd_op_decode(m, &got), -EBADMSG);
+	m->payload[24] = OSD_OP_WRITE;
+	m->payload[25] = 0x80; /* no such flag */
 	assert_int_equal(osd_op_decode(m, &got), -EBADMSG);
 	msg_free(m);
 	/* A read carries no data. */

@@ -40,12 +40,13 @@ static void test_info(void **state)
 		pg_info_entry_put(entries + i * PG_INFO_ENTRY_LEN,
 				  &(struct object_id){ 1, 0x77, i }, 100 + i);
 	struct pg_info info = { .pool = 1, .pg = 2, .epoch = 40, .from = 5, .complete_epoch = 39,
-				.count = 3, .entries = entries },
+				.full = MAP_FULL_NEAR, .count = 3, .entries = entries },
 		       got;
 	struct msg *m = pg_info_encode(4, &info);
 	assert_int_equal(pg_info_decode(m, &got), 0);
 	assert_true(got.rc == 0 && got.pool == 1 && got.pg == 2 && got.epoch == 40);
 	assert_true(got.from == 5 && got.complete_epoch == 39 && got.count == 3);
+	assert_int_equal(got.full, MAP_FULL_NEAR);
 	for (uint32_t i = 0; i < 3; i++) {
 		struct object_id oid;
 		uint64_t v;
@@ -69,6 +70,11 @@ static void test_info(void **state)
 	assert_int_equal(got.rc, -ESTALE);
 	msg_free(m);
 	info.rc = 5; /* never positive */
+	m = pg_info_encode(4, &info);
+	assert_int_equal(pg_info_decode(m, &got), -EBADMSG);
+	msg_free(m);
+	info.rc = 0;
+	info.full = MAP_FULL_FULL + 1; /* no such fullness */
 	m = pg_info_encode(4, &info);
 	assert_int_equal(pg_info_decode(m, &got), -EBADMSG);
 	msg_free(m);
