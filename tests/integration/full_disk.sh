@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Full disks: 3 monitors and 3 OSDs with small stores, a pool of size 3.
 # Objects are written until the OSDs run out of space: the write that
-# does not fit fails with a clear "no space left on an OSD of pg ...", and every
+# does not fit fails with a clear "no space left on an OSD of pg ..." (or
+# "pool 'rbd' is full: osd.N is full" once the map says so), and every
 # write acknowledged before it reads back exactly. Deleting objects frees
 # their space at once: writes succeed again, and the PGs return to clean.
 #   full_disk.sh BUILD_DIR
@@ -26,7 +27,7 @@ for k in $(seq 0 999); do
 	acked=$((acked + 1))
 done
 [ "$acked" -gt 10 ] && [ "$acked" -lt 1000 ] || fail "$acked objects fit"
-grep -q "no space left on an OSD of pg 1\.[0-7]: delete data or add OSDs" "$dir/err" ||
+grep -Eq "no space left on an OSD of pg 1\.[0-7]: delete data or add OSDs|pool 'rbd' is full: osd\.[0-2] is full" "$dir/err" ||
 	fail "the full write said: $(cat "$dir/err")"
 echo "full after $acked objects of 128 KiB: the next write failed with '$(cat "$dir/err")'"
 check() {
@@ -45,6 +46,8 @@ for k in $(seq 0 2 $((acked - 1))); do
 	rm "$dir/obj.$k"
 done
 wait_for "s['usage']['used_bytes'] < $used_full" 10 "space back after the deletes"
+# Writes resume once the monitors see the OSDs below the full ratio.
+wait_for "not any(p['full'] for p in s['pool_usage'])" 20 "the pool no longer full"
 for k in $(seq 1000 1009); do
 	head -c 131072 /dev/urandom >"$dir/obj.$k"
 	cli --timeout 30 object put rbd "a:$(printf %x "$k")" "$dir/obj.$k" >/dev/null ||

@@ -13,7 +13,7 @@ build=$(cd "${1:?usage: full_nbd.sh BUILD_DIR}" && pwd)
 dir=$(mktemp -d /tmp/basalt-fullnbd.XXXXXX)
 . "$(dirname "$0")/cluster_lib.sh"
 tagged="$(dirname "$0")/nbd_tagged.py"
-trap 'cluster_cleanup; fusermount3 -u -z "$dir/mnt" 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'cluster_cleanup; fusermount3 -u -z "$dir/mnt" 2>/dev/null || true; rm -rf "$dir"' EXIT
 
 cluster_up_local 128M "osd_heartbeat_interval = 200ms
 osd_heartbeat_grace = 1500ms"
