@@ -944,6 +944,7 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 		return -ENOMEM;
 	m->loop = loop;
 	m->last_leader = -1;
+	io_timer_init(&m->tick, mon_tick, m); /* mon_stop disarms it on every path */
 	uint8_t fsid[16];
 	const char *dir;
 	char section[80];
@@ -1030,7 +1031,6 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 		}
 	}
 	m->tick_ns = IO_MS(tick_ms);
-	io_timer_init(&m->tick, mon_tick, m);
 	io_timer_arm(loop, &m->tick, m->tick_ns);
 	LOG_INFO("mon.%s started: %d monitors, term %llu, map epoch %llu", name, m->n,
 		 (unsigned long long)raft_term(m->raft), (unsigned long long)m->map.epoch);

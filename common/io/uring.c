@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../assert.h"
+#include "../log.h"
 #include "loop_int.h"
 
 struct uring_backend {
@@ -196,6 +197,8 @@ static uint64_t uring_random(void *self)
 	return b->rng * 0x2545F4914F6CDD1DULL;
 }
 
+#define LISTEN_BUSY_TRIES 100 /* of 50 ms */
+
 static int uring_listen(void *self, const char *host, uint16_t port, int *fd,
 			uint16_t *port_out)
 {
@@ -210,11 +213,23 @@ static int uring_listen(void *self, const char *host, uint16_t port, int *fd,
 		return -errno;
 	int one = 1;
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(s, (struct sockaddr *)&addr, addrlen) < 0 ||
-	    listen(s, 1024) < 0) {
+	/* A process killed a moment ago may still hold the port: the kernel
+	 * tears its io_uring down (and closes the sockets it was accepting
+	 * on) asynchronously, after the process is gone. So a daemon
+	 * restarted at once waits for it a little before it gives up. */
+	for (unsigned tries = 0;; tries++) {
+		if (bind(s, (struct sockaddr *)&addr, addrlen) == 0 && listen(s, 1024) == 0)
+			break;
 		rc = -errno;
-		close(s);
-		return rc;
+		if (rc != -EADDRINUSE || tries == LISTEN_BUSY_TRIES) {
+			close(s);
+			return rc;
+		}
+		if (tries == 0)
+			LOG_WARN("%s:%u is in use; trying again for %u s (a process that "
+				 "just exited may still hold it)",
+				 host, port, LISTEN_BUSY_TRIES / 20);
+		nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 }, NULL);
 	}
 	addrlen = sizeof(addr);
 	getsockname(s, (struct sockaddr *)&addr, &addrlen);

@@ -128,4 +128,33 @@ refused "volume 'vm-b' is kept; run the command again to free the rest" volume r
 vjson vm-b 'v["name"]' >/dev/null || fail "vm-b went away though rm failed"
 refused "volume 'vm-a' does not exist" volume info vm-a
 echo "volumes: create, snapshot, resize, clone, rename; rm with no OSD up keeps the volume; refusals say why"
+
+# 5. A monitor whose address another process holds says so and exits
+# (after waiting 5 s for it: a process killed a moment ago may still
+# hold its port while the kernel closes its io_uring).
+kill "${pid[mon.c]}"; wait "${pid[mon.c]}" 2>/dev/null || true
+port=$(sed -n '/^\[mon.c\]/,/^\[/s/^addr = .*:\([0-9]*\)$/\1/p' "$dir/basalt.conf")
+python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+for _ in range(100):  # mon.c may still hold it a moment
+    try:
+        s.bind(("127.0.0.1", int(sys.argv[1])))
+        break
+    except OSError:
+        time.sleep(0.1)
+s.listen()
+print("holding", flush=True)
+time.sleep(60)' "$port" >"$dir/holder" &
+holder=$!
+for _ in $(seq 100); do grep -q holding "$dir/holder" && break; sleep 0.1; done
+grep -q holding "$dir/holder" || fail "could not take mon.c's port $port for the test"
+rc=0
+timeout 30 "$build/basalt-mon" --id c -c "$dir/basalt.conf" --log-file "$dir/mon.c.busy.log" 2>"$dir/err" || rc=$?
+{ kill "$holder"; wait "$holder"; } 2>/dev/null || true
+[ "$rc" = 1 ] || fail "mon.c on a busy port exited $rc: $(cat "$dir/err")"
+grep -q "cannot listen on 127.0.0.1:$port: Address already in use" "$dir/err" || fail "mon.c on a busy port: $(cat "$dir/err")"
+grep -q "127.0.0.1:$port is in use; trying again" "$dir/mon.c.busy.log" || fail "mon.c did not say it waits for its port"
+echo "a monitor whose port is taken waits 5 s for it, then says why it cannot start"
 echo PASS
