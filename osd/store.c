@@ -345,6 +345,7 @@ void store_usage(struct store *s, struct store_usage *u)
 	u->live_data_bytes = u->blocks_used * s->L.block_size;
 	u->used_bytes = u->live_data_bytes + u->journal_bytes + u->meta_bytes;
 	u->csum_errors = s->stats.csum_errors;
+	u->read_errors = s->stats.read_errors;
 	u->journal_batches = s->stats.batches;
 	u->journal_records = s->stats.records;
 	u->flushes = s->stats.flushes;
@@ -367,6 +368,15 @@ static void store_obj_info(const struct store *s, const struct store_obj *o,
 	info->version = o->version;
 	info->written_bytes = chunks * STORE_CHUNK;
 	info->has_block = o->block != STORE_NO_BLOCK;
+}
+
+int store_object_locate(struct store *s, const struct object_id *oid, uint64_t *offset)
+{
+	struct store_obj *o = store_obj_find(s, oid);
+	if (!o || !o->exists || o->block == STORE_NO_BLOCK)
+		return -ENOENT;
+	*offset = store_block_offset(s, o->block);
+	return 0;
 }
 
 int store_stat(struct store *s, const struct object_id *oid,

@@ -56,6 +56,10 @@ struct store_params {
 	uint64_t sync_interval_ns; /* batch mode; default 5 ms */
 	bool read_only;		   /* fsck and dump: no writes at all */
 	bool direct;		   /* O_DIRECT; default true */
+	/* Testing a disk that fails: reads of data blocks touching these
+	 * device bytes fail with -EIO, as an unreadable sector would
+	 * (osd_debug_bad_range = OFFSET+LENGTH; 0 length: none). */
+	uint64_t bad_offset, bad_len;
 };
 void store_params_default(struct store_params *p /* out */);
 struct cfg;
@@ -63,6 +67,7 @@ struct cfg;
  * [global]) on top of the defaults:
  *   osd_sync = always|batch        (default always)
  *   osd_sync_interval = 5ms        (batch mode: longest delay of a flush)
+ *   osd_debug_bad_range = OFF+LEN  (testing: reads there fail with EIO)
  * 0, or -EINVAL with cfg_error() naming file, line and key. */
 int store_params_from_config(struct cfg *cfg, const char *section,
 			     struct store_params *p /* out */);
@@ -102,6 +107,9 @@ struct store_req {
 	 * written): a copy of an object keeps its shape. A read fills
 	 * WRITTEN with the chunks of the object ever written. */
 	bool masked;
+	/* A whole-object write that may carry the object's current version:
+	 * a good copy replacing a bad one (read repair, scrub). */
+	bool repair;
 	uint8_t written[STORE_WRITTEN_MAP_BYTES];
 	/* A write that may use the blocks the store holds back when it is
 	 * otherwise full: the small records a PG keeps of itself, without
@@ -128,8 +136,11 @@ struct store_req {
  * -ESTALE (version not newer), -ENOSPC (the write would need a block the
  * store cannot promise: refused before anything changed; deletes never
  * get it, and overwrites of an object that has a block always fit),
- * -EIO (device error or checksum mismatch), -EROFS (read-only store, or
- * failed after a device error). */
+ * -EBADMSG (a read whose data fails its checksum: the copy is bad),
+ * -EIO (the device could not read, or failed a write), -EROFS (read-only
+ * store, or failed after a device error). A read that fails with -EBADMSG
+ * or -EIO is counted and logged with the object, block and chunk; its
+ * bytes are never returned. */
 void store_submit(struct store *s, struct store_req *req);
 
 struct store_object_info {
@@ -138,6 +149,12 @@ struct store_object_info {
 	uint64_t written_bytes; /* 4 KiB chunks ever written, in bytes */
 	bool has_block;
 };
+
+/* Where OID's block is on the device: its byte offset (tests that
+ * damage a copy on purpose). 0, or -ENOENT (no such object, or its data
+ * is all still in the journal). */
+int store_object_locate(struct store *s, const struct object_id *oid,
+			uint64_t *offset /* out */);
 
 /* Looks up one object from memory. 0 or -ENOENT. */
 int store_stat(struct store *s, const struct object_id *oid,
@@ -174,7 +191,8 @@ struct store_usage {
 	uint64_t meta_bytes;	/* superblocks + metadata area */
 	uint64_t used_bytes;	/* live blocks + journal + metadata */
 	uint64_t live_data_bytes; /* blocks_used * block_size */
-	uint64_t csum_errors;
+	uint64_t csum_errors;	/* reads whose data failed its checksum */
+	uint64_t read_errors;	/* reads the device failed */
 	uint64_t journal_batches, journal_records, flushes;
 };
 void store_usage(struct store *s, struct store_usage *out /* out */);
@@ -191,6 +209,9 @@ struct store_open_report {
 	uint64_t replayed_batches, replayed_records;
 	uint64_t torn_batches;	/* a torn tail batch, discarded (normal after a crash) */
 	uint64_t stale_entries; /* entries superseded by a newer one (crash leftovers) */
+	/* Blocks of durable journaled writes that no longer hold what was
+	 * written (a failing device): kept, their reads fail checksums. */
+	uint64_t damaged_blocks;
 	/* Objects whose journaled data has no block and no free block to go
 	 * to (only a store written before promises existed): the journal
 	 * cannot be checkpointed past them. */

@@ -248,7 +248,7 @@ void store_batch_seal(uint8_t *header, const struct store_batch *b)
 	enc_put_le32(&e, b->header_len);
 	enc_put_le32(&e, b->data_len);
 	enc_put_le32(&e, b->record_count);
-	enc_put_le32(&e, 0);
+	enc_put_le32(&e, b->flags);
 	enc_put_le32(&e, 0);
 	BASALT_ASSERT(enc_status(&e) == 0);
 	le_store32(header + 40, crc32c(0, header, b->header_len));
@@ -261,7 +261,7 @@ int store_batch_decode(const uint8_t *buf, size_t avail,
 	if (avail < STORE_BATCH_HEADER_LEN || le_load32(buf) != STORE_JOURNAL_MAGIC)
 		return -EBADMSG;
 	struct dec d;
-	uint32_t magic, reserved, crc;
+	uint32_t magic, crc;
 	uint16_t format, kind;
 	dec_init(&d, buf, STORE_BATCH_HEADER_LEN);
 	dec_get_le32(&d, &magic);
@@ -272,9 +272,9 @@ int store_batch_decode(const uint8_t *buf, size_t avail,
 	dec_get_le32(&d, &out->header_len);
 	dec_get_le32(&d, &out->data_len);
 	dec_get_le32(&d, &out->record_count);
-	dec_get_le32(&d, &reserved);
+	dec_get_le32(&d, &out->flags);
 	dec_get_le32(&d, &crc);
-	if (format != STORE_FORMAT_VERSION || reserved ||
+	if (format != STORE_FORMAT_VERSION || (out->flags & ~STORE_BATCH_FLAGS_KNOWN) ||
 	    (kind != STORE_BATCH_RECORDS && kind != STORE_BATCH_WRAP) ||
 	    out->header_len < STORE_BATCH_HEADER_LEN || out->header_len > avail ||
 	    out->data_len % STORE_CHUNK ||

@@ -126,12 +126,23 @@ enum store_record_type {
 #define STORE_BATCH_HEADER_LEN 44u
 #define STORE_REC_FIXED_LEN 32u
 
+/* Flags of a batch. PREV_DURABLE: this batch was written only after
+ * every batch before it was flushed, the data of its whole-block writes
+ * included (sync mode "always"); so at replay, only the last batch of
+ * the chain can be torn, and a block of an earlier one that does not
+ * hold what was written is damage, not a write cut short. (Stores
+ * written before this flag existed have 0 here: older code refuses a
+ * journal that has it.) */
+#define STORE_BATCH_PREV_DURABLE 1u
+#define STORE_BATCH_FLAGS_KNOWN STORE_BATCH_PREV_DURABLE
+
 struct store_batch {
 	enum store_batch_kind kind;
 	uint64_t epoch, seq;
 	uint32_t header_len; /* bytes, records included */
 	uint32_t data_len;   /* bytes of data after the header sectors */
 	uint32_t record_count;
+	uint32_t flags;	     /* STORE_BATCH_* */
 };
 
 /* Bytes the header of a batch occupies on disk (whole 4 KiB sectors). */

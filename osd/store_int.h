@@ -94,7 +94,7 @@ struct store_block {
 };
 
 struct store_stats {
-	uint64_t csum_errors;
+	uint64_t csum_errors, read_errors;
 	uint64_t batches, records, flushes, read_retries;
 };
 

@@ -218,9 +218,13 @@ void store_write_submit(struct store *s, struct store_req *req)
 		store_complete_later(s, req, -ENOENT);
 		return;
 	}
+	/* A repair rewrites the current version whole (a good copy over a
+	 * bad one); anything else must be newer. */
+	bool repair = req->repair && store_req_whole(s, req) && !o->next_deleted &&
+		      req->version == o->next_version;
 	if (req->version == 0)
 		req->version = o->next_version + 1;
-	else if (req->version <= o->next_version && !o->next_deleted) {
+	else if (req->version <= o->next_version && !o->next_deleted && !repair) {
 		store_complete_later(s, req, -ESTALE);
 		return;
 	}
@@ -284,6 +288,13 @@ static unsigned store_batch_take(struct store *s, uint32_t *header_len,
 	return n;
 }
 
+/* A batch is written only when the one before is applied: in sync mode
+ * "always" that is after its flush, so everything before it is durable. */
+static uint32_t store_batch_flags(const struct store *s)
+{
+	return s->p.sync == STORE_SYNC_ALWAYS ? STORE_BATCH_PREV_DURABLE : 0;
+}
+
 /* Encodes the batch of requests on jbatch at mirror offset POS. */
 static void store_batch_encode(struct store *s, uint64_t pos, uint32_t header_len,
 			       uint32_t data_len, unsigned count)
@@ -325,7 +336,7 @@ static void store_batch_encode(struct store *s, uint64_t pos, uint32_t header_le
 	BASALT_ASSERT(enc_status(&e) == 0 && e.pos == header_len &&
 		      data_off == data_len);
 	struct store_batch b = { STORE_BATCH_RECORDS, s->j_epoch, s->j_seq,
-				 header_len, data_len, count };
+				 header_len, data_len, count, store_batch_flags(s) };
 	store_batch_seal(base, &b);
 }
 
@@ -363,7 +374,7 @@ void store_journal_kick(struct store *s)
 		uint8_t *w = s->mirror + s->j_head;
 		memset(w, 0, STORE_CHUNK);
 		struct store_batch b = { STORE_BATCH_WRAP, s->j_epoch, s->j_seq++,
-					 STORE_BATCH_HEADER_LEN, 0, 0 };
+					 STORE_BATCH_HEADER_LEN, 0, 0, store_batch_flags(s) };
 		store_batch_seal(w, &b);
 		s->batch_ios++;
 		s->wrap_io.ctx = s;

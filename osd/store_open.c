@@ -265,13 +265,28 @@ int store_params_from_config(struct cfg *cfg, const char *section,
 	static const char *const modes[] = { "always", "batch", NULL };
 	int mode;
 	uint64_t interval_ms;
+	const char *bad;
 	store_params_default(p);
 	if (cfg_get_enum(cfg, section, "osd_sync", modes, 0, &mode) < 0 ||
 	    cfg_get_duration_ms(cfg, section, "osd_sync_interval", 5, 1, 1000,
-				&interval_ms) < 0)
+				&interval_ms) < 0 ||
+	    cfg_get_str(cfg, section, "osd_debug_bad_range", "", &bad) < 0)
 		return -EINVAL;
 	p->sync = mode == 1 ? STORE_SYNC_BATCH : STORE_SYNC_ALWAYS;
 	p->sync_interval_ns = IO_MS(interval_ms);
+	if (*bad) {
+		char off[64];
+		const char *plus = strchr(bad, '+');
+		if (!plus || (size_t)(plus - bad) >= sizeof(off))
+			return cfg_reject(cfg, section, "osd_debug_bad_range",
+					  "expected OFFSET+LENGTH (like 1G+128K), got '%s'", bad);
+		memcpy(off, bad, (size_t)(plus - bad));
+		off[plus - bad] = 0;
+		if (cfg_parse_size(off, &p->bad_offset) || cfg_parse_size(plus + 1, &p->bad_len) ||
+		    !p->bad_len)
+			return cfg_reject(cfg, section, "osd_debug_bad_range",
+					  "expected OFFSET+LENGTH (like 1G+128K), got '%s'", bad);
+	}
 	return 0;
 }
 
@@ -521,8 +536,15 @@ static int replay_scan(struct store *s, struct replay_state *st)
 	return 0;
 }
 
-/* Pass 2 over batches [0, *end): returns the first batch that failed, or
- * *end when all verified. */
+/* Pass 2 over batches [0, end), newest first: checks that each BIG
+ * record's block still holds the data its CRCs describe. A block that
+ * does not (or cannot be read) was never durable — the batch was cut by
+ * the crash, never acknowledged: *bad is set to it and the caller drops
+ * it and everything after — unless the next batch says this one was
+ * durable before it was written (STORE_BATCH_PREV_DURABLE). Then it is
+ * damage on the device: the record is kept, reads of those chunks fail
+ * their checksums and the PG layer repairs them from another copy;
+ * cutting there would forget every acknowledged batch after it. */
 static int replay_verify_big(struct store *s, struct replay_state *st,
 			     size_t end, uint8_t *scratch, size_t *bad)
 {
@@ -536,8 +558,11 @@ static int replay_verify_big(struct store *s, struct replay_state *st,
 	struct store_record *recs = NULL;
 	int rc = map.slots ? 0 : -ENOMEM;
 	*bad = end;
+	s->report.damaged_blocks = 0;
 	for (size_t i = end; i-- > 0 && !rc && *bad == end;) {
 		struct replay_batch *b = &st->batches[i];
+		bool durable = i + 1 < end &&
+			       (st->batches[i + 1].hdr.flags & STORE_BATCH_PREV_DURABLE);
 		uint8_t *base = s->mirror + b->pos;
 		struct dec d;
 		free(recs);
@@ -563,16 +588,26 @@ static int replay_verify_big(struct store *s, struct replay_state *st,
 					*bad = i;
 					break;
 				}
-				rc = store_read_sync(s, scratch, s->L.block_size,
-						     store_block_offset(s, r->block));
-				for (uint32_t c = 0; !rc && c < r->nchunks; c++) {
-					if (store_bit_test(o->later, c))
-						continue;
-					if (crc32c(0, scratch + c * STORE_CHUNK, STORE_CHUNK) !=
-					    store_record_crc(r, c)) {
-						*bad = i;
-						break;
-					}
+				int err = store_read_sync(s, scratch, s->L.block_size,
+							  store_block_offset(s, r->block));
+				uint32_t c = 0;
+				while (!err && c < r->nchunks &&
+				       (store_bit_test(o->later, c) ||
+					crc32c(0, scratch + c * STORE_CHUNK, STORE_CHUNK) ==
+						store_record_crc(r, c)))
+					c++;
+				if ((err || c < r->nchunks) && !durable) {
+					*bad = i;
+					break;
+				}
+				if (err || c < r->nchunks) {
+					char id[64];
+					LOG_ERROR("replay: block %llu of object %s %s: kept (its batch "
+						  "was durable); its reads will fail their checksums",
+						  (unsigned long long)r->block,
+						  object_id_str(&r->oid, id, sizeof(id)),
+						  err ? "cannot be read" : "does not hold the data written");
+					s->report.damaged_blocks++;
 				}
 			}
 			o->released = true;

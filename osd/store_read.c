@@ -6,7 +6,9 @@
  * generation is taken when the device read starts and checked when it
  * ends; if it moved, the block may have changed under the read, so the
  * read starts again (bounded). A CRC mismatch with the generation
- * unchanged is real corruption: -EIO, counted, never returned as data. */
+ * unchanged is real corruption: -EBADMSG, counted, never returned as
+ * data; a device error is -EIO. Either way the copy is bad, and the
+ * replication layer reads another and repairs this one. */
 #include <errno.h>
 #include <string.h>
 
@@ -99,9 +101,15 @@ static void store_read_done(struct io_op *op, int res)
 		store_read_again(s, req); /* the block changed while we read it */
 		return;
 	}
+	if (res >= 0 && s->p.bad_len && req->io.offset < s->p.bad_offset + s->p.bad_len &&
+	    req->io.offset + req->io.len > s->p.bad_offset)
+		res = -EIO; /* osd_debug_bad_range: as an unreadable sector would */
 	if (res < 0 || (uint32_t)res != req->io.len) {
-		LOG_ERROR("read of block %llu failed: %s",
-			  (unsigned long long)block, strerror(res < 0 ? -res : EIO));
+		char id[64];
+		s->stats.read_errors++;
+		LOG_ERROR("read error: object %s block %llu: %s",
+			  object_id_str(&o->oid, id, sizeof(id)), (unsigned long long)block,
+			  strerror(res < 0 ? -res : EIO));
 		store_read_finish(s, req, -EIO);
 		return;
 	}
@@ -126,7 +134,7 @@ static void store_read_done(struct io_op *op, int res)
 			LOG_ERROR("checksum mismatch: object %s block %llu chunk %u",
 				  object_id_str(&o->oid, id, sizeof(id)),
 				  (unsigned long long)block, c);
-			store_read_finish(s, req, -EIO);
+			store_read_finish(s, req, -EBADMSG);
 			return;
 		}
 	}

@@ -33,8 +33,15 @@ struct sim_node;
 
 enum sim_fd_kind { SIM_FD_FREE, SIM_FD_SOCKET, SIM_FD_LISTEN, SIM_FD_FILE };
 
+/* A range of a file with a fault armed (io_sim_disk_fault). */
+struct sim_range {
+	struct sim_range *next;
+	uint64_t offset, len;
+};
+
 struct sim_file {
 	struct sim_file *next;
+	struct sim_range *bad, *lose; /* unreadable; next write dropped */
 	char host[SIM_HOST_MAX];
 	char *path;
 	uint8_t *data;
@@ -144,6 +151,35 @@ static void sim_free_unsynced(struct sim_file *file)
 	}
 }
 
+static void sim_ranges_free(struct sim_range **list)
+{
+	while (*list) {
+		struct sim_range *r = *list;
+		*list = r->next;
+		free(r);
+	}
+}
+
+/* Whether [OFF, OFF+LEN) touches a range of LIST; with REMOVE, drops
+ * every range it touches. */
+static bool sim_ranges_hit(struct sim_range **list, uint64_t off, uint64_t len, bool remove)
+{
+	bool hit = false;
+	for (struct sim_range **p = list; *p;) {
+		struct sim_range *r = *p;
+		if (off < r->offset + r->len && off + len > r->offset) {
+			hit = true;
+			if (remove) {
+				*p = r->next;
+				free(r);
+				continue;
+			}
+		}
+		p = &r->next;
+	}
+	return hit;
+}
+
 void io_sim_world_destroy(struct io_sim_world *w)
 {
 	if (!w)
@@ -155,6 +191,8 @@ void io_sim_world_destroy(struct io_sim_world *w)
 		struct sim_file *f = w->files;
 		w->files = f->next;
 		sim_free_unsynced(f);
+		sim_ranges_free(&f->bad);
+		sim_ranges_free(&f->lose);
 		free(f->path);
 		free(f->data);
 		free(f->durable);
@@ -472,6 +510,9 @@ static void sim_iov_copy(const struct io_op *op, uint8_t *flat, size_t len,
 static int sim_file_write(struct sim_file *file, const struct io_op *op)
 {
 	size_t len = sim_iov_total(op);
+	if (sim_ranges_hit(&file->lose, op->offset, len, true))
+		return (int)len; /* acknowledged, never done */
+	sim_ranges_hit(&file->bad, op->offset, len, true); /* the sectors are remapped */
 	struct sim_write *wr = malloc(sizeof(*wr) + len);
 	if (!wr)
 		return -ENOMEM;
@@ -558,10 +599,39 @@ static int sim_file_read(struct sim_file *file, struct io_op *op)
 	size_t len = sim_iov_total(op);
 	if (op->offset >= file->size)
 		return 0;
+	if (sim_ranges_hit(&file->bad, op->offset, len, false))
+		return -EIO;
 	if (len > file->size - op->offset)
 		len = file->size - op->offset;
 	sim_iov_copy(op, file->data + op->offset, len, true);
 	return (int)len;
+}
+
+int io_sim_disk_fault(struct io_sim_world *w, const char *host, const char *path,
+		      enum io_sim_disk_fault kind, uint64_t offset, size_t len)
+{
+	struct sim_file *file = sim_file_find(w, host, path);
+	if (!file)
+		return -ENOENT;
+	if (kind == IO_SIM_CORRUPT) {
+		for (size_t i = 0; i < len; i++) {
+			uint8_t bit = (uint8_t)(1u << (io_sim_random(w) % 8));
+			if (offset + i < file->size)
+				file->data[offset + i] ^= bit;
+			if (offset + i < file->durable_size)
+				file->durable[offset + i] ^= bit;
+		}
+		return 0;
+	}
+	struct sim_range *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->offset = offset;
+	r->len = len;
+	struct sim_range **list = kind == IO_SIM_BAD_SECTOR ? &file->bad : &file->lose;
+	r->next = *list;
+	*list = r;
+	return 0;
 }
 
 void io_sim_power_fail(struct io_sim_world *w, const char *host)

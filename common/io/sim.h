@@ -43,6 +43,20 @@ void io_sim_cut(struct io_sim_world *w, const char *host_a,
  * loop must have been destroyed already. */
 void io_sim_power_fail(struct io_sim_world *w, const char *host);
 
+/* Faults of HOST's file PATH, as failing disks have them (self-healing
+ * tests): CORRUPT flips a bit in each of LEN bytes at OFFSET (what reads
+ * return, and what a power loss keeps); BAD_SECTOR makes reads touching
+ * those bytes fail with -EIO until a write covers them (a latent sector
+ * error, remapped when written); LOSE_WRITE drops the next write touching
+ * them while answering it done (a lost write). -ENOENT: no such file. */
+enum io_sim_disk_fault {
+	IO_SIM_CORRUPT = 1,
+	IO_SIM_BAD_SECTOR,
+	IO_SIM_LOSE_WRITE,
+};
+int io_sim_disk_fault(struct io_sim_world *w, const char *host, const char *path,
+		      enum io_sim_disk_fault kind, uint64_t offset, size_t len);
+
 /* Runs every host until DONE(ARG) is true (0), virtual time passes
  * UNTIL_NS (-ETIMEDOUT), or nothing is left that could ever happen
  * (-EDEADLK). DONE may be NULL. */

@@ -546,7 +546,7 @@ static void test_overfilled_store(void **state)
 		assert_int_equal(store_record_encode(&e, &r, &crc), 0);
 	}
 	struct store_batch b = { STORE_BATCH_RECORDS, sb.journal_epoch, sb.journal_seq, hl, dl,
-				 (uint32_t)extra };
+				 (uint32_t)extra, 0 };
 	store_batch_seal(batch, &b);
 	assert_int_equal(pwrite(fd, batch, hs + dl, (off_t)(sb.layout.journal_offset + sb.journal_tail)),
 			 (ssize_t)(hs + dl));
@@ -633,21 +633,70 @@ static void test_checksum_failure(void **state)
 	uint8_t *r = aligned_buf(BS);
 	int bad = OP(f, STORE_OP_READ, oid_of(40, 0), 0, BS, r, NULL);
 	int good = OP(f, STORE_OP_READ, oid_of(40, 1), 0, BS, r, NULL);
-	assert_true((bad == -EIO) != (good == -EIO)); /* exactly one is hit */
+	/* A checksum failure is told apart from a device error. */
+	assert_true((bad == -EBADMSG) != (good == -EBADMSG)); /* exactly one is hit */
+	assert_true(bad == 0 || good == 0);
 	struct store_usage u;
 	store_usage(f->s, &u);
 	assert_int_equal(u.csum_errors, 1);
+	assert_int_equal(u.read_errors, 0);
 	/* Only the bad chunk is refused: others of the object still read. */
-	struct object_id hit = bad == -EIO ? oid_of(40, 0) : oid_of(40, 1);
+	struct object_id hit = bad == -EBADMSG ? oid_of(40, 0) : oid_of(40, 1);
 	assert_int_equal(OP(f, STORE_OP_READ, hit, 0, 4096, r, NULL), 0);
-	assert_int_equal(OP(f, STORE_OP_READ, hit, 4096, 4096, r, NULL), -EIO);
-	/* Rewriting the object heals it. */
-	assert_int_equal(OP(f, STORE_OP_WRITE, hit, 0, BS, buf, NULL), 0);
+	assert_int_equal(OP(f, STORE_OP_READ, hit, 4096, 4096, r, NULL), -EBADMSG);
+	/* A good copy of the same version repairs it (anything else of
+	 * that version is refused). */
+	struct store_object_info info;
+	assert_int_equal(store_stat(f->s, &hit, &info), 0);
+	uint64_t v = info.version;
+	assert_int_equal(OP(f, STORE_OP_WRITE, hit, 0, BS, buf, &v), -ESTALE);
+	struct sync_req sr;
+	memset(&sr, 0, sizeof(sr));
+	sr.req = (struct store_req){ .op = STORE_OP_WRITE, .oid = hit, .len = BS, .buf = buf,
+				     .version = info.version, .repair = true, .done = sync_req_done };
+	store_submit(f->s, &sr.req);
+	while (!sr.done)
+		io_loop_run_once(f->loop, -1);
+	assert_int_equal(sr.res, 0);
+	assert_int_equal(store_stat(f->s, &hit, &info), 0);
+	assert_int_equal(info.version, v);
 	assert_int_equal(OP(f, STORE_OP_READ, hit, 0, BS, r, NULL), 0);
+	assert_memory_equal(r, buf, BS);
 	store_close(f->s);
 	f->s = NULL;
 	assert_int_equal(store_fsck(f->loop, f->path, stdout, false), 0);
 	reopen(f);
+	free(buf);
+	free(r);
+}
+
+/* osd_debug_bad_range: reads touching those device bytes fail with EIO,
+ * as an unreadable sector would, and are counted apart. */
+static void test_bad_range(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *buf = aligned_buf(BS), *r = aligned_buf(BS);
+	pattern_fill(buf, BS, 7, 0);
+	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(41, 0), 0, BS, buf, NULL), 0);
+	store_close(f->s);
+	int fd = open(f->path, O_RDONLY);
+	uint8_t sb[4096];
+	assert_int_equal(pread(fd, sb, 4096, 4096), 4096);
+	close(fd);
+	struct store_sb decoded;
+	assert_int_equal(store_sb_decode(sb, &decoded), 0);
+	struct store_params p;
+	char why[256];
+	store_params_default(&p);
+	p.bad_offset = decoded.layout.data_offset + 8192; /* chunk 2 of block 0 */
+	p.bad_len = 512;
+	assert_int_equal(store_open(f->loop, f->path, &p, &f->s, why, sizeof(why)), 0);
+	assert_int_equal(OP(f, STORE_OP_READ, oid_of(41, 0), 0, 4096, r, NULL), 0);
+	assert_int_equal(OP(f, STORE_OP_READ, oid_of(41, 0), 0, BS, r, NULL), -EIO);
+	struct store_usage u;
+	store_usage(f->s, &u);
+	assert_int_equal(u.read_errors, 1);
+	assert_int_equal(u.csum_errors, 0);
 	free(buf);
 	free(r);
 }
@@ -661,7 +710,10 @@ static void test_params_from_config(void **state)
 	assert_int_equal(cfg_load_string("osd.conf",
 					 "[osd]\nosd_sync = batch\nosd_sync_interval = 2ms\n"
 					 "[osd.3]\nosd_sync = always\n[osd.4]\nosd_sync = sometimes\n"
-					 "[osd.5]\nosd_sync_interval = 5s\n",
+					 "[osd.5]\nosd_sync_interval = 5s\n"
+					 "[osd.6]\nosd_debug_bad_range = 1G+128K\n"
+					 "[osd.7]\nosd_debug_bad_range = 1G\n"
+					 "[osd.8]\nosd_debug_bad_range = 1G+zero\n",
 					 &cfg, err, sizeof(err)), 0);
 	assert_int_equal(store_params_from_config(cfg, "osd.1", &p), 0);
 	assert_int_equal(p.sync, STORE_SYNC_BATCH);
@@ -673,6 +725,12 @@ static void test_params_from_config(void **state)
 			    "osd.conf:7: [osd.4] osd_sync: expected always|batch, got 'sometimes'");
 	assert_int_equal(store_params_from_config(cfg, "osd.5", &p), -EINVAL);
 	assert_non_null(strstr(cfg_error(cfg), "out of range"));
+	assert_int_equal(store_params_from_config(cfg, "osd.6", &p), 0);
+	assert_true(p.bad_offset == 1ull << 30 && p.bad_len == 128u << 10);
+	assert_int_equal(store_params_from_config(cfg, "osd.7", &p), -EINVAL);
+	assert_string_equal(cfg_error(cfg), "osd.conf:13: [osd.7] osd_debug_bad_range: expected "
+					    "OFFSET+LENGTH (like 1G+128K), got '1G'");
+	assert_int_equal(store_params_from_config(cfg, "osd.8", &p), -EINVAL);
 	cfg_free(cfg);
 	/* With no config at all: always, the safe default. */
 	assert_int_equal(cfg_load_string("empty.conf", "", &cfg, err, sizeof(err)), 0);
@@ -695,6 +753,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_small_writes_fill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overfilled_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checksum_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_range, setup, teardown),
 		cmocka_unit_test(test_params_from_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -139,7 +139,8 @@ static size_t build_batch(uint8_t *buf, size_t cap, uint64_t epoch, uint64_t seq
 	assert_int_equal(store_record_encode(&e, &big, crcs), 0);
 	assert_int_equal(store_record_encode(&e, &del, crcs), 0);
 	assert_int_equal(e.pos, header_len);
-	struct store_batch b = { STORE_BATCH_RECORDS, epoch, seq, header_len, 8192, 3 };
+	struct store_batch b = { STORE_BATCH_RECORDS, epoch, seq, header_len, 8192, 3,
+				 STORE_BATCH_PREV_DURABLE };
 	store_batch_seal(buf, &b);
 	return space + 8192;
 }
@@ -153,6 +154,7 @@ static void test_batches(void **state)
 	assert_int_equal(store_batch_decode(buf, len, 32, &b), 0);
 	assert_int_equal(b.kind, STORE_BATCH_RECORDS);
 	assert_true(b.epoch == 2 && b.seq == 17 && b.record_count == 3 && b.data_len == 8192);
+	assert_int_equal(b.flags, STORE_BATCH_PREV_DURABLE);
 	struct dec d;
 	struct store_record r;
 	dec_init(&d, buf + STORE_BATCH_HEADER_LEN, b.header_len - STORE_BATCH_HEADER_LEN);
@@ -174,6 +176,15 @@ static void test_batches(void **state)
 	}
 	/* A header claiming more than is readable fails. */
 	assert_int_not_equal(store_batch_decode(buf, 100, 32, &b), 0);
+	/* Flags this version does not know fail (sealed with a valid CRC). */
+	struct store_batch unknown = b;
+	unknown.flags = 2;
+	store_batch_seal(buf, &unknown);
+	assert_int_equal(store_batch_decode(buf, len, 32, &b), -EBADMSG);
+	unknown.flags = 0;
+	store_batch_seal(buf, &unknown);
+	assert_int_equal(store_batch_decode(buf, len, 32, &b), 0);
+	assert_int_equal(b.flags, 0);
 	/* Records that lie: a small write past the block, a big write of the
 	 * wrong size. */
 	struct enc e;
@@ -193,7 +204,7 @@ static void test_batches(void **state)
 	dec_init(&d, rec, 40);
 	assert_int_equal(store_record_next(&d, 32, &r), -EBADMSG);
 	/* A wrap marker. */
-	struct store_batch w = { STORE_BATCH_WRAP, 2, 18, STORE_BATCH_HEADER_LEN, 0, 0 };
+	struct store_batch w = { STORE_BATCH_WRAP, 2, 18, STORE_BATCH_HEADER_LEN, 0, 0, 0 };
 	memset(buf, 0, 4096);
 	store_batch_seal(buf, &w);
 	assert_int_equal(store_batch_decode(buf, 4096, 32, &b), 0);
