@@ -12,7 +12,8 @@
  *   pool ls | pool rm NAME | pool set NAME size|min_size|pg_num|max_bytes VALUE
  *   volume create NAME --size SIZE [--pool POOL] | ls | info NAME | resize NAME SIZE
  *   volume rm NAME | rename NAME NEW | snap create|rm NAME SNAP | clone NAME SNAP NEW
- *   pg ls POOL | pg map POOL PG
+ *   pg ls POOL [--inconsistent] | pg map POOL PG | pg scrub|deep-scrub|repair POOL.PG
+ *   osd scrub ID [--deep]
  *   object put POOL OBJ FILE | get POOL OBJ [FILE] | rm POOL OBJ | stat POOL OBJ | ls POOL
  *   auth add client.NAME [--caps CAPS] | auth ls | auth caps NAME CAPS | auth rm NAME
  *
@@ -76,7 +77,16 @@ static const char usage_text[] =
 	"                                  1 MiB, stored in 4 KiB units), replicated\n"
 	"                                  like every write\n"
 	"  pg ls POOL | pg map POOL PG     where placement puts a pool's groups:\n"
-	"                                  up (placed) and acting (up) OSDs, primary\n"
+	"                                  up (placed) and acting (up) OSDs, primary,\n"
+	"                                  state, last scrub, bad copies found/repaired\n"
+	"  pg ls POOL --inconsistent       PGs with objects no good copy is left of,\n"
+	"                                  naming them\n"
+	"  pg scrub|deep-scrub|repair POOL.PG [--wait]\n"
+	"                                  read every copy of the PG's objects and\n"
+	"                                  check it (deep: compare the copies too);\n"
+	"                                  a bad copy is repaired from a good one\n"
+	"                                  (repair is a deep scrub); --wait until done\n"
+	"  osd scrub ID [--deep]           scrub every PG the OSD is primary of\n"
 	"  auth add client.NAME [--caps CAPS]\n"
 	"                                  a key for a client, printed once as a\n"
 	"                                  keyring section; CAPS like 'mon=r osd=rw'\n"
@@ -101,6 +111,7 @@ struct cli {
 	int mon;
 	struct bs_client_params data; /* object I/O through libbasalt */
 	struct bs_sync *io;	      /* opened by the first object command */
+	int timeout_s;		      /* --timeout */
 };
 
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -149,6 +160,21 @@ static int get_map(struct cli *c, struct cluster_map *m, bool *stale, char *lead
 	return 0;
 }
 
+/* "3 h", "2 d": how long before NOW_S the unix time THEN_S is. */
+static const char *ago_text(uint64_t now_s, uint64_t then_s, char *buf, size_t len)
+{
+	uint64_t d = now_s > then_s ? now_s - then_s : 0;
+	if (d < 120)
+		snprintf(buf, len, "%" PRIu64 " s", d);
+	else if (d < 7200)
+		snprintf(buf, len, "%" PRIu64 " min", d / 60);
+	else if (d < 172800)
+		snprintf(buf, len, "%" PRIu64 " h", d / 3600);
+	else
+		snprintf(buf, len, "%" PRIu64 " d", d / 86400);
+	return buf;
+}
+
 static void fsid_str(const uint8_t *fsid, char *out)
 {
 	for (int i = 0; i < 16; i++)
@@ -180,8 +206,11 @@ struct pg_summary {
 	uint16_t states[PG_SUMMARY_STATES];
 	unsigned counts[PG_SUMMARY_STATES];
 	uint32_t n_states;
-	unsigned down, incomplete, inactive, degraded_pgs;
+	unsigned down, incomplete, inactive, degraded_pgs, inconsistent_pgs;
 	uint64_t degraded, missing, objects, stored_bytes;
+	uint64_t unfound, bad_found, bad_repaired;
+	uint64_t oldest_scrub_s; /* of the PG scrubbed longest ago (0: unknown) */
+	uint32_t scrubbing;
 };
 
 static void pg_summarize(const struct mon_osd_stats *pgs, bool have, struct pg_summary *s)
@@ -208,6 +237,34 @@ static void pg_summarize(const struct mon_osd_stats *pgs, bool have, struct pg_s
 		s->missing += p->missing;
 		s->objects += p->objects;
 		s->stored_bytes += p->bytes;
+		s->unfound += p->unfound;
+		s->inconsistent_pgs += p->unfound > 0;
+		s->bad_found += p->bad_found;
+		s->bad_repaired += p->bad_repaired;
+		s->scrubbing += (p->state & MON_PG_SCRUBBING) != 0;
+		if (p->last_scrub_s && (!s->oldest_scrub_s || p->last_scrub_s < s->oldest_scrub_s))
+			s->oldest_scrub_s = p->last_scrub_s;
+	}
+}
+
+/* " 1:200:3 (pg 1.5), ..." for the first few objects no good copy of is
+ * left. */
+static void unfound_names(const struct cluster_map *m, const struct mon_osd_stats *pgs,
+			  char *buf, size_t len)
+{
+	size_t at = 0;
+	unsigned n = 0;
+	buf[0] = 0;
+	for (uint32_t i = 0; i < pgs->n_osds; i++) {
+		const struct mon_osd_usage *u = &pgs->osds[i];
+		uint32_t listed = u->n_unfound < MON_UNFOUND_MAX ? u->n_unfound : MON_UNFOUND_MAX;
+		for (uint32_t k = 0; k < listed && n < 4 && at < len; k++, n++) {
+			const struct map_pool *p = map_pool_by_id(m, u->unfound[k].pool);
+			at += (size_t)snprintf(buf + at, len - at, "%s%" PRIx64 ":%" PRIx64 " (pg %u.%x)",
+					       n ? ", " : "", u->unfound[k].inode,
+					       u->unfound[k].index, u->unfound[k].pool,
+					       p ? object_pg(&u->unfound[k], p->pg_num) : 0);
+		}
 	}
 }
 
@@ -454,6 +511,13 @@ static int cmd_status(struct cli *c)
 	if (sum.incomplete)
 		HEALTH("ERR: ", "%u PGs incomplete (waiting for an OSD that holds their newest data)",
 		       sum.incomplete);
+	if (sum.unfound) {
+		char objs[256];
+		unfound_names(&m, &pgs, objs, sizeof(objs));
+		HEALTH("ERR: ", "%" PRIu64 " objects in %u PGs have no good copy left (their reads "
+				"fail): %s%s; basalt pg ls POOL --inconsistent",
+		       sum.unfound, sum.inconsistent_pgs, objs, sum.unfound > 4 ? ", ..." : "");
+	}
 	if (!stale && leader[0] && quorum < n)
 		HEALTH("WARN: ", "%d of %d monitors out of quorum", n - quorum, n);
 	char names[256];
@@ -468,6 +532,10 @@ static int cmd_status(struct cli *c)
 		       sum.degraded_pgs, sum.degraded);
 	if (up < total)
 		HEALTH("WARN: ", "%u OSDs down: %s", total - up, down);
+	if (sum.bad_repaired)
+		HEALTH("WARN: ", "%" PRIu64 " bad copies found and repaired since the OSDs started "
+				 "(a disk may be failing: see the OSD logs)",
+		       sum.bad_repaired);
 	unsigned nback = osds_in_state(&m, &pgs, MAP_FULL_BACKFILL, names, sizeof(names));
 	if (nback)
 		HEALTH("WARN: ", "%u OSD%s backfillfull: %s; recovery will not move data to %s",
@@ -527,6 +595,11 @@ static int cmd_status(struct cli *c)
 		       capacity, pgs.used_bytes, sum.stored_bytes, sum.objects, sum.degraded,
 		       sum.missing, pgs.recovered_objects, pgs.recovered_bytes);
 		print_fullness_json(&m, &pgs);
+		printf(", \"scrub\": {\"scrubbing\": %u, \"oldest_scrub\": %" PRIu64
+		       ", \"bad_copies_found\": %" PRIu64 ", \"bad_copies_repaired\": %" PRIu64
+		       ", \"unfound\": %" PRIu64 "}",
+		       sum.scrubbing, sum.oldest_scrub_s, sum.bad_found, sum.bad_repaired,
+		       sum.unfound);
 		printf("}\n");
 	} else {
 		printf("  cluster:  %s\n  health:   %s\n", fsid, health);
@@ -553,6 +626,17 @@ static int cmd_status(struct cli *c)
 			       sum.stored_bytes / 1048576.0, sum.objects);
 		if (have_pgs)
 			print_fullness_text(&m, &pgs);
+		if (have_pgs && (sum.oldest_scrub_s || sum.scrubbing)) {
+			char ago[48] = "none yet";
+			if (sum.oldest_scrub_s) {
+				char t[32];
+				snprintf(ago, sizeof(ago), "%s ago",
+					 ago_text((uint64_t)time(NULL), sum.oldest_scrub_s, t, sizeof(t)));
+			}
+			printf("  scrub:    %u PGs scrubbing; the oldest PG's last scrub: %s; %" PRIu64
+			       " bad copies found, %" PRIu64 " repaired\n",
+			       sum.scrubbing, ago, sum.bad_found, sum.bad_repaired);
+		}
 		print_incomplete(&m, &pgs, have_pgs);
 		if (sum.missing || sum.degraded)
 			printf("  recovery: %" PRIu64 " objects left, %" PRIu64
@@ -683,6 +767,29 @@ static int parse_u32(const char *text, uint32_t *out)
 	return 0;
 }
 
+/* basalt osd scrub N [--deep]: every PG osd.N is primary of. */
+static int cmd_osd_scrub(struct cli *c, int argc, char **argv)
+{
+	char why[256];
+	uint32_t id;
+	bool deep = argc == 2 && strcmp(argv[1], "--deep") == 0;
+	if ((argc != 1 && !deep) ||
+	    parse_u32(strncmp(argv[0], "osd.", 4) ? argv[0] : argv[0] + 4, &id))
+		return die("usage: basalt osd scrub ID [--deep]");
+	if (!c->io && bs_sync_open(c->cfg, &c->data, &c->io, why, sizeof(why)))
+		return die("%s", why);
+	struct bs_op op = { .type = BS_SCRUB, .oid = { 0, id, OSD_SCRUB_ALL },
+			    .flags = deep ? BS_OP_DEEP : 0 };
+	int rc = bs_sync_op(c->io, &op);
+	if (rc == -ETIMEDOUT)
+		return die("osd.%u is not up", id);
+	if (rc)
+		return die("osd.%u: %s", id, strerror(-rc));
+	printf("osd.%u: %s of its %" PRIu64 " PGs scheduled\n", id, deep ? "deep scrub" : "scrub",
+	       op.size);
+	return 0;
+}
+
 /* basalt osd set-nearfull-ratio|set-backfillfull-ratio|set-full-ratio R */
 static int cmd_osd_ratio(struct cli *c, const char *which, const char *value)
 {
@@ -700,14 +807,16 @@ static int cmd_osd(struct cli *c, int argc, char **argv)
 {
 	if (argc >= 1 && (strcmp(argv[0], "ls") == 0 || strcmp(argv[0], "tree") == 0))
 		return cmd_osd_ls(c, strcmp(argv[0], "tree") == 0);
+	if (argc >= 2 && strcmp(argv[0], "scrub") == 0)
+		return cmd_osd_scrub(c, argc - 1, argv + 1);
 	if (argc == 2 && (strcmp(argv[0], "set-nearfull-ratio") == 0 ||
 			  strcmp(argv[0], "set-backfillfull-ratio") == 0 ||
 			  strcmp(argv[0], "set-full-ratio") == 0))
 		return cmd_osd_ratio(c, argv[0] + strlen("set-"), argv[1]);
 	struct map_cmd cmd = { 0 };
 	if (argc != 2 || parse_u32(strncmp(argv[1], "osd.", 4) ? argv[1] : argv[1] + 4, &cmd.osd))
-		return die("usage: basalt osd ls|tree|out ID|in ID|rm ID|set-full-ratio R|"
-			   "set-backfillfull-ratio R|set-nearfull-ratio R");
+		return die("usage: basalt osd ls|tree|out ID|in ID|rm ID|scrub ID [--deep]|"
+			   "set-full-ratio R|set-backfillfull-ratio R|set-nearfull-ratio R");
 	if (strcmp(argv[0], "out") == 0)
 		cmd.type = MAP_CMD_OSD_OUT;
 	else if (strcmp(argv[0], "in") == 0)
@@ -1237,8 +1346,15 @@ static void print_pg(const struct cluster_map *m, const struct map_pool *p, uint
 			printf(", \"primary\": %u", acting[0]);
 		else
 			printf(", \"primary\": null");
-		printf(", \"state\": \"%s\", \"objects\": %" PRIu64 ", \"bytes\": %" PRIu64 "}",
+		printf(", \"state\": \"%s\", \"objects\": %" PRIu64 ", \"bytes\": %" PRIu64,
 		       state, objects, bytes);
+		if (ps)
+			printf(", \"last_scrub\": %" PRIu64 ", \"last_deep_scrub\": %" PRIu64
+			       ", \"scrub_progress\": [%u, %u], \"bad_copies_found\": %u"
+			       ", \"bad_copies_repaired\": %u, \"unfound\": %u",
+			       ps->last_scrub_s, ps->last_deep_scrub_s, ps->scrub_done, ps->scrub_total,
+			       ps->bad_found, ps->bad_repaired, ps->unfound);
+		printf("}");
 		return;
 	}
 	printf("pg %u.%-5x %-22s %6" PRIu64 " objects  up ", p->id, pg, state, objects);
@@ -1251,14 +1367,58 @@ static void print_pg(const struct cluster_map *m, const struct map_pool *p, uint
 		printf("  (below min_size %u: writes block)", p->min_size);
 	else if (n_act < p->size)
 		printf("  (undersized)");
+	if (ps && ps->scrub_total)
+		printf("  scrub %u/%u", ps->scrub_done, ps->scrub_total);
+	if (ps && ps->last_scrub_s) {
+		char ago[32];
+		printf("  scrubbed %s ago", ago_text((uint64_t)time(NULL), ps->last_scrub_s, ago,
+						      sizeof(ago)));
+	}
+	if (ps && (ps->bad_found || ps->unfound))
+		printf("  bad copies %u found, %u repaired, %u objects with none good", ps->bad_found,
+		       ps->bad_repaired, ps->unfound);
 	printf("\n");
 }
 
-/* pg ls POOL | pg map POOL PG: where placement puts a pool's groups. */
+/* The objects of PG (pool POOL) with no good copy left, as the OSDs'
+ * beacons name them: " 1:200:3, 1:200:9". */
+static void print_unfound(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
+			  const struct mon_osd_stats *stats)
+{
+	for (uint32_t i = 0; i < stats->n_osds; i++) {
+		const struct mon_osd_usage *u = &stats->osds[i];
+		uint32_t listed = u->n_unfound < MON_UNFOUND_MAX ? u->n_unfound : MON_UNFOUND_MAX;
+		for (uint32_t k = 0; k < listed; k++)
+			if (u->unfound[k].pool == p->id && object_pg(&u->unfound[k], p->pg_num) == pg)
+				printf("    no good copy left: object %" PRIx64 ":%" PRIx64 "\n",
+				       u->unfound[k].inode, u->unfound[k].index);
+	}
+	(void)m;
+}
+
+/* pg scrub|deep-scrub|repair PGID: asks the PG's primary (PGID is
+ * POOL.PG, as pg ls shows it). */
+static int cmd_pg_scrub(struct cli *c, const char *kind, const char *pgid, bool wait);
+
+/* pg ls POOL [--inconsistent] | pg map POOL PG: where placement puts a
+ * pool's groups, their states and scrubs. */
 static int cmd_pg(struct cli *c, int argc, char **argv)
 {
-	if (argc < 2 || (strcmp(argv[0], "ls") == 0 ? argc != 2 : strcmp(argv[0], "map") != 0 || argc != 3))
-		return die("usage: basalt pg ls POOL | pg map POOL PG (PG in hex, as pg ls shows it)");
+	static const char usage[] =
+		"usage: basalt pg ls POOL [--inconsistent] | pg map POOL PG | "
+		"pg scrub|deep-scrub|repair POOL.PG [--wait]  (PG in hex, as pg ls shows it)";
+	if (argc >= 2 && (strcmp(argv[0], "scrub") == 0 || strcmp(argv[0], "deep-scrub") == 0 ||
+			  strcmp(argv[0], "repair") == 0)) {
+		bool wait = argc == 3 && strcmp(argv[2], "--wait") == 0;
+		if (argc > 3 || (argc == 3 && !wait))
+			return die("%s", usage);
+		return cmd_pg_scrub(c, argv[0], argv[1], wait);
+	}
+	bool inconsistent = argc == 3 && strcmp(argv[0], "ls") == 0 &&
+			    strcmp(argv[2], "--inconsistent") == 0;
+	if (argc < 2 || (strcmp(argv[0], "ls") == 0 ? argc != 2 && !inconsistent
+						     : strcmp(argv[0], "map") != 0 || argc != 3))
+		return die("%s", usage);
 	struct cluster_map m;
 	bool stale;
 	char leader[64];
@@ -1269,10 +1429,10 @@ static int cmd_pg(struct cli *c, int argc, char **argv)
 	struct mon_osd_stats stats = { 0 };
 	monc_pg_stats(c->mc, &stats); /* without it, states show as unknown */
 	char *end = NULL;
-	unsigned long pg = argc == 3 ? strtoul(argv[2], &end, 16) : 0;
+	unsigned long pg = argc == 3 && !inconsistent ? strtoul(argv[2], &end, 16) : 0;
 	if (!p) {
 		rc = die("pool '%s' does not exist", argv[1]);
-	} else if (argc == 3) {
+	} else if (argc == 3 && !inconsistent) {
 		if (!*argv[2] || *end || pg >= p->pg_num)
 			rc = die("pool '%s' has PGs 0 to %x (hex)", p->name, p->pg_num - 1);
 		else
@@ -1282,14 +1442,82 @@ static int cmd_pg(struct cli *c, int argc, char **argv)
 	} else {
 		if (c->json)
 			printf("[");
-		for (uint32_t i = 0; i < p->pg_num; i++)
-			print_pg(&m, p, i, c->json, i == 0, &stats);
+		bool first = true;
+		for (uint32_t i = 0; i < p->pg_num; i++) {
+			const struct mon_pg_stat *ps = pg_stat_of(&stats, p->id, i);
+			if (inconsistent && !(ps && ps->unfound))
+				continue;
+			print_pg(&m, p, i, c->json, first, &stats);
+			first = false;
+			if (inconsistent && !c->json)
+				print_unfound(&m, p, i, &stats);
+		}
 		if (c->json)
 			printf("]\n");
 	}
 	mon_osd_stats_free(&stats);
 	map_free(&m);
 	return rc;
+}
+
+/* The stats of PG POOL.PG now (0 when the PG is not reported). */
+static int pg_scrub_stamp(struct cli *c, uint32_t pool, uint32_t pg, bool deep, uint64_t *stamp,
+			  uint16_t *state)
+{
+	struct mon_osd_stats stats = { 0 };
+	int rc = monc_pg_stats(c->mc, &stats);
+	const struct mon_pg_stat *ps = rc ? NULL : pg_stat_of(&stats, pool, pg);
+	*stamp = ps ? (deep ? ps->last_deep_scrub_s : ps->last_scrub_s) : 0;
+	*state = ps ? ps->state : 0;
+	mon_osd_stats_free(&stats);
+	return rc;
+}
+
+static int cmd_pg_scrub(struct cli *c, const char *kind, const char *pgid, bool wait)
+{
+	char why[256], *end;
+	unsigned long pool = strtoul(pgid, &end, 10), pg;
+	if (end == pgid || *end != '.' || !end[1] || (pg = strtoul(end + 1, &end, 16), *end))
+		return die("expected a PG as POOL.PG (pool id, PG in hex, as pg ls shows it), got '%s'",
+			   pgid);
+	if (!c->io && bs_sync_open(c->cfg, &c->data, &c->io, why, sizeof(why)))
+		return die("%s", why);
+	const struct map_pool *p = map_pool_by_id(bs_sync_map(c->io), (uint32_t)pool);
+	if (!p)
+		return die("there is no pool %lu", pool);
+	if (pg >= p->pg_num)
+		return die("pool '%s' has PGs 0 to %x (hex)", p->name, p->pg_num - 1);
+	bool deep = strcmp(kind, "scrub") != 0;
+	uint64_t before = 0, after = 0;
+	uint16_t state;
+	if (wait)
+		pg_scrub_stamp(c, (uint32_t)pool, (uint32_t)pg, deep, &before, &state);
+	struct bs_op op = { .type = BS_SCRUB, .oid = { (uint32_t)pool, 0, pg },
+			    .flags = deep ? BS_OP_DEEP : 0 };
+	int rc = bs_sync_op(c->io, &op);
+	if (rc == -ETIMEDOUT)
+		return die("pg %lu.%lx has no primary up (see basalt pg ls)", pool, pg);
+	if (rc)
+		return die("pg %lu.%lx: %s", pool, pg, strerror(-rc));
+	uint32_t acting[MAP_PG_ACTING_MAX];
+	size_t n = map_pg_acting(bs_sync_map(c->io), p, (uint32_t)pg, acting, MAP_PG_ACTING_MAX);
+	if (!wait) {
+		printf("pg %lu.%lx: %s scheduled on osd.%u (it starts once the PG is active and "
+		       "clean)\n", pool, pg, deep ? "deep scrub" : "scrub", n ? acting[0] : 0);
+		return 0;
+	}
+	/* Until its stamp moves, and it is no longer scrubbing. */
+	for (int i = 0; i < c->timeout_s * 5; i++) {
+		if (pg_scrub_stamp(c, (uint32_t)pool, (uint32_t)pg, deep, &after, &state) == 0 &&
+		    after > before && !(state & MON_PG_SCRUBBING)) {
+			printf("pg %lu.%lx: %s done\n", pool, pg, deep ? "deep scrub" : "scrub");
+			return 0;
+		}
+		struct timespec ts = { 0, 200000000 };
+		nanosleep(&ts, NULL);
+	}
+	return die("pg %lu.%lx: the %s did not finish within %d s (see basalt pg ls)", pool, pg,
+		   deep ? "deep scrub" : "scrub", c->timeout_s);
 }
 
 /* --- objects ------------------------------------------------------------------------ */
@@ -1432,12 +1660,24 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 		if (object_run(c, argv[1], &op))
 			return 1;
 		if (strcmp(sub, "stat") == 0) {
-			if (c->json)
-				printf("{\"version\": %" PRIu64 ", \"size\": %" PRIu64 "}\n", op.version,
-				       op.size);
-			else
-				printf("version %" PRIu64 ".%" PRIu64 ", %" PRIu64 " bytes\n",
-				       VERSION_EPOCH(op.version), VERSION_SEQ(op.version), op.size);
+			/* Where it lives: its PG and the OSDs holding it. */
+			const struct cluster_map *m = bs_sync_map(c->io);
+			const struct map_pool *p = map_pool_by_id(m, op.oid.pool);
+			uint32_t pg = p ? object_pg(&op.oid, p->pg_num) : 0, acting[16];
+			size_t n = p ? map_pg_acting(m, p, pg, acting, 16) : 0;
+			if (c->json) {
+				printf("{\"version\": %" PRIu64 ", \"size\": %" PRIu64
+				       ", \"pg\": \"%u.%x\", \"acting\": ",
+				       op.version, op.size, op.oid.pool, pg);
+				print_osd_list(acting, n, true);
+				printf("}\n");
+			} else {
+				printf("version %" PRIu64 ".%" PRIu64 ", %" PRIu64 " bytes, pg %u.%x on ",
+				       VERSION_EPOCH(op.version), VERSION_SEQ(op.version), op.size,
+				       op.oid.pool, pg);
+				print_osd_list(acting, n, false);
+				printf("\n");
+			}
 			return 0;
 		}
 		/* The object's written chunks are its first SIZE bytes for
@@ -1594,6 +1834,7 @@ int main(int argc, char **argv)
 	char kr_path[4096];
 	keyring_path_for_config(c.cfg, keyring, conf, kr_path, sizeof(kr_path));
 	struct monc_params mp = { name, kr_path, timeout_s * 1000, -1 };
+	c.timeout_s = timeout_s > 86400 ? 86400 : (int)timeout_s;
 	c.data = (struct bs_client_params){ .entity = name, .keyring = kr_path,
 					    .op_timeout_ms = timeout_s * 1000,
 					    .attempt_timeout_ms = 2000 };

@@ -83,7 +83,25 @@ static struct msgr_conn *link_to(struct bs_client *c, const struct cluster_map *
 }
 
 static const uint8_t op_types[] = { [BS_READ] = OSD_OP_READ, [BS_WRITE] = OSD_OP_WRITE,
-				    [BS_DELETE] = OSD_OP_DELETE, [BS_STAT] = OSD_OP_STAT };
+				    [BS_DELETE] = OSD_OP_DELETE, [BS_STAT] = OSD_OP_STAT,
+				    [BS_SCRUB] = OSD_OP_SCRUB };
+
+/* Where OP goes: the primary of its object's PG (a scrub: of its PG, or
+ * the OSD it names). Fills ACTING; returns how many (0: none up). */
+static size_t op_target(const struct cluster_map *m, const struct map_pool *p,
+			const struct bs_op *op, uint32_t *acting)
+{
+	if (op->type == BS_SCRUB && op->oid.index == OSD_SCRUB_ALL) {
+		uint64_t id = op->oid.inode;
+		if (id >= m->n_osds || !m->osds[id].exists || !m->osds[id].up)
+			return 0;
+		acting[0] = (uint32_t)id;
+		return 1;
+	}
+	uint32_t pg = op->type == BS_SCRUB ? (uint32_t)op->oid.index
+					   : object_pg(&op->oid, p->pg_num);
+	return map_pg_acting(m, p, pg, acting, MAP_PG_ACTING_MAX);
+}
 
 /* Sends OP to its primary, or parks it until one is known; a pool that
  * does not exist fails it (from the tick only: IN_SUBMIT parks it). */
@@ -102,13 +120,22 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 	}
 	const struct cluster_map *m = monsess_map(c->mon);
 	const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
-	if (!p && in_submit) {
+	bool scrub_all = op->type == BS_SCRUB && op->oid.index == OSD_SCRUB_ALL;
+	if (scrub_all)
+		p = NULL; /* any pool */
+	if (!p && !scrub_all && in_submit) {
 		park(c, op, now);
 		io_timer_arm(c->loop, &c->tick, 0);
 		return;
 	}
-	if (!p) {
+	if (!p && !scrub_all) {
 		complete(c, op, -ENOENT);
+		return;
+	}
+	if (op->type == BS_SCRUB && !scrub_all && op->oid.index >= p->pg_num) {
+		op->reqid = 0; /* no such PG: the tick answers -EINVAL */
+		park(c, op, 0);
+		io_timer_arm(c->loop, &c->tick, 0);
 		return;
 	}
 	if (op->type == BS_WRITE && !(op->flags & BS_OP_FULL_TRY) && map_pool_full(m, p, NULL, 0)) {
@@ -123,7 +150,7 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 		return;
 	}
 	uint32_t acting[MAP_PG_ACTING_MAX];
-	size_t n = map_pg_acting(m, p, object_pg(&op->oid, p->pg_num), acting, MAP_PG_ACTING_MAX);
+	size_t n = op_target(m, p, op, acting);
 	struct msgr_conn *conn = n ? link_to(c, m, acting[0]) : NULL;
 	if (!conn) { /* no OSD of its PG is up: wait for the map */
 		park(c, op, now + BS_RETRY_MAX_NS);
@@ -140,7 +167,8 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 	struct osd_op wire = { .client = c->client_id, .reqid = op->reqid, .epoch = m->epoch,
 			       .type = op_types[op->type], .oid = op->oid,
 			       .offset = op->offset, .len = op->len,
-			       .flags = op->flags & BS_OP_FULL_TRY ? OSD_OP_FLAG_FULL_TRY : 0 };
+			       .flags = (op->flags & BS_OP_FULL_TRY ? OSD_OP_FLAG_FULL_TRY : 0) |
+					(op->flags & BS_OP_DEEP ? OSD_OP_FLAG_DEEP : 0) };
 	uint64_t waited_ms = (now - op->started_ns) / 1000000;
 	wire.age_ms = waited_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)waited_ms;
 	bool write = op->type == BS_WRITE;
@@ -176,7 +204,7 @@ void bs_submit(struct bs_client *c, struct bs_op *op)
 	op->version = op->size = 0;
 	list_init(&op->waiting);
 	bool ranged = op->type == BS_READ || op->type == BS_WRITE;
-	if (op->type < BS_READ || op->type > BS_STAT ||
+	if (op->type < BS_READ || op->type > BS_SCRUB ||
 	    (ranged && (!op->len || op->offset % 4096 || op->len % 4096 || !op->buf))) {
 		/* Refused, but never from inside the call: the tick answers. */
 		op->reqid = 0;
@@ -308,9 +336,8 @@ static void on_map(void *ctx, const struct cluster_map *m, bool stale)
 			next = op->hash_next;
 			const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
 			uint32_t acting[MAP_PG_ACTING_MAX];
-			size_t n = p ? map_pg_acting(m, p, object_pg(&op->oid, p->pg_num), acting,
-						     MAP_PG_ACTING_MAX)
-				     : 0;
+			bool any = op->type == BS_SCRUB && op->oid.index == OSD_SCRUB_ALL;
+			size_t n = p || any ? op_target(m, p, op, acting) : 0;
 			if (!n || acting[0] != op->osd)
 				park(c, op, 0);
 		}

@@ -58,7 +58,11 @@ int bs_client_wait_pool(struct bs_client *c, const char *name, uint64_t timeout_
 bool bs_client_have_map(const struct bs_client *c);
 const struct cluster_map *bs_client_map(const struct bs_client *c);
 
-enum bs_op_type { BS_READ = 1, BS_WRITE, BS_DELETE, BS_STAT };
+/* BS_SCRUB asks for a scrub: of PG oid.index of pool oid.pool (sent to
+ * its primary), or with oid.index OSD_SCRUB_ALL of every PG OSD
+ * oid.inode is primary of; deep with BS_OP_DEEP. op->size: how many PGs
+ * were scheduled. */
+enum bs_op_type { BS_READ = 1, BS_WRITE, BS_DELETE, BS_STAT, BS_SCRUB };
 
 struct bs_op;
 typedef void (*bs_done_fn)(struct bs_op *op, int rc);
@@ -66,6 +70,7 @@ typedef void (*bs_done_fn)(struct bs_op *op, int rc);
 /* A write that only zeroes what exists (a TRIM's partial chunks): it is
  * let through when the pool is full, as deletes are. */
 #define BS_OP_FULL_TRY 1
+#define BS_OP_DEEP 2 /* BS_SCRUB: a deep scrub */
 
 /* One operation. The caller owns it (and BUF) until DONE runs. */
 struct bs_op {

@@ -27,6 +27,18 @@ static inline bool object_id_equal(const struct object_id *a,
 	return a->pool == b->pool && a->inode == b->inode && a->index == b->index;
 }
 
+/* Orders ids by pool, inode, index: -1, 0 or 1. */
+static inline int object_id_cmp(const struct object_id *a, const struct object_id *b)
+{
+	if (a->pool != b->pool)
+		return a->pool < b->pool ? -1 : 1;
+	if (a->inode != b->inode)
+		return a->inode < b->inode ? -1 : 1;
+	if (a->index != b->index)
+		return a->index < b->index ? -1 : 1;
+	return 0;
+}
+
 static inline int enc_put_object_id(struct enc *e, const struct object_id *o)
 {
 	enc_put_le32(e, o->pool);

@@ -184,7 +184,8 @@ const char *mon_pg_state_name(uint16_t state, char *buf, size_t len)
 	static const char *const names[] = { "active",	   "clean",	 "degraded",
 					     "undersized", "recovering", "backfilling",
 					     "peering",	   "incomplete", "down",
-					     "activating", "peered",	 "backfill_toofull" };
+					     "activating", "peered",	 "backfill_toofull",
+					     "scrubbing",  "deep",	 "inconsistent" };
 	size_t at = 0;
 	buf[0] = '\0';
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]) && at < len; i++)
@@ -195,7 +196,7 @@ const char *mon_pg_state_name(uint16_t state, char *buf, size_t len)
 	return buf;
 }
 
-#define PG_STAT_LEN (4 + 4 + 2 + 4 + 8 + 8 + 8 + 8)
+#define PG_STAT_LEN (4 + 4 + 2 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 5 * 4)
 #define STATS_LEN (4 + 5 * 8 + 4)
 
 struct msg *mon_lock_renew_encode(uint64_t client, const uint64_t *inodes, uint32_t n)
@@ -235,7 +236,8 @@ uint32_t mon_osd_usage_ratio(const struct mon_osd_usage *u)
 	return (uint32_t)((u->data_bytes - u->data_avail_bytes) * MAP_RATIO_ONE / u->data_bytes);
 }
 
-#define USAGE_LEN_MAX (4 + 4 * 8 + 4 + 8 + 2 + MON_SLOW_WHAT_MAX)
+#define USAGE_LEN_MAX (4 + 4 * 8 + 4 + 8 + 2 + MON_SLOW_WHAT_MAX + 4 + 1 + \
+		       MON_UNFOUND_MAX * OBJECT_ID_WIRE_LEN)
 
 static void enc_put_usage(struct enc *e, const struct mon_osd_usage *u)
 {
@@ -247,6 +249,11 @@ static void enc_put_usage(struct enc *e, const struct mon_osd_usage *u)
 	enc_put_le32(e, u->slow_ops);
 	enc_put_le64(e, u->slow_oldest_ms);
 	enc_put_str(e, u->slow_what);
+	enc_put_le32(e, u->n_unfound);
+	uint8_t listed = u->n_unfound < MON_UNFOUND_MAX ? (uint8_t)u->n_unfound : MON_UNFOUND_MAX;
+	enc_put_u8(e, listed);
+	for (uint8_t i = 0; i < listed; i++)
+		enc_put_object_id(e, &u->unfound[i]);
 }
 
 static int dec_get_usage(struct dec *d, struct mon_osd_usage *u)
@@ -259,6 +266,15 @@ static int dec_get_usage(struct dec *d, struct mon_osd_usage *u)
 	dec_get_le32(d, &u->slow_ops);
 	dec_get_le64(d, &u->slow_oldest_ms);
 	dec_get_str(d, u->slow_what, sizeof(u->slow_what));
+	uint8_t listed;
+	dec_get_le32(d, &u->n_unfound);
+	dec_get_u8(d, &listed);
+	if (listed > MON_UNFOUND_MAX || listed > u->n_unfound) {
+		d->error = -EBADMSG;
+		return d->error;
+	}
+	for (uint8_t i = 0; i < listed; i++)
+		dec_get_object_id(d, &u->unfound[i]);
 	return dec_status(d);
 }
 
@@ -294,6 +310,13 @@ struct msg *mon_osd_stats_encode(uint16_t type, uint64_t request_id,
 		enc_put_le64(&e, p->bytes);
 		enc_put_le64(&e, p->degraded);
 		enc_put_le64(&e, p->missing);
+		enc_put_le64(&e, p->last_scrub_s);
+		enc_put_le64(&e, p->last_deep_scrub_s);
+		enc_put_le32(&e, p->scrub_done);
+		enc_put_le32(&e, p->scrub_total);
+		enc_put_le32(&e, p->bad_found);
+		enc_put_le32(&e, p->bad_repaired);
+		enc_put_le32(&e, p->unfound);
 	}
 	for (uint32_t i = 0; i < st->n_osds; i++)
 		enc_put_usage(&e, &st->osds[i]);
@@ -335,6 +358,13 @@ int mon_osd_stats_decode(const struct msg *msg, struct mon_osd_stats *out)
 		dec_get_le64(&d, &p->bytes);
 		dec_get_le64(&d, &p->degraded);
 		dec_get_le64(&d, &p->missing);
+		dec_get_le64(&d, &p->last_scrub_s);
+		dec_get_le64(&d, &p->last_deep_scrub_s);
+		dec_get_le32(&d, &p->scrub_done);
+		dec_get_le32(&d, &p->scrub_total);
+		dec_get_le32(&d, &p->bad_found);
+		dec_get_le32(&d, &p->bad_repaired);
+		dec_get_le32(&d, &p->unfound);
 		if (p->state >= (MON_PG_FLAGS_LAST << 1)) {
 			mon_osd_stats_free(out);
 			return -EBADMSG;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/msgr_frame.h"
+#include "common/object.h"
 #include "map.h"
 #include "raft.h"
 
@@ -49,8 +50,11 @@ enum mon_pg_flag {
 	MON_PG_ACTIVATING = 1 << 9,   /* recording its activation in the map */
 	MON_PG_PEERED = 1 << 10,      /* peered, not active: below min_size */
 	MON_PG_BACKFILL_TOOFULL = 1 << 11, /* recovery waits: a member is backfillfull */
+	MON_PG_SCRUBBING = 1 << 12,   /* its copies being read and checked */
+	MON_PG_DEEP = 1 << 13,	      /* with SCRUBBING: compared across members too */
+	MON_PG_INCONSISTENT = 1 << 14, /* objects with no good copy left */
 };
-#define MON_PG_FLAGS_LAST MON_PG_BACKFILL_TOOFULL
+#define MON_PG_FLAGS_LAST MON_PG_INCONSISTENT
 /* "active+clean", "undersized+degraded+active", ...; "unknown" for 0. */
 const char *mon_pg_state_name(uint16_t state, char *buf, size_t len);
 /* Whether STATE serves I/O. */
@@ -66,10 +70,18 @@ struct mon_pg_stat {
 	uint64_t objects, bytes;
 	uint64_t degraded; /* object copies missing */
 	uint64_t missing;  /* objects some member still lacks (recovery left) */
+	/* Scrubs: when the last (light) and deep one finished (unix
+	 * seconds; 0 never), the one running's progress in objects, bad
+	 * copies found and repaired (reads and scrubs, since the primary
+	 * started), and objects with no good copy left. */
+	uint64_t last_scrub_s, last_deep_scrub_s;
+	uint32_t scrub_done, scrub_total;
+	uint32_t bad_found, bad_repaired, unfound;
 };
 
 /* One OSD's space and slow operations, as its beacon said. */
 #define MON_SLOW_WHAT_MAX 128
+#define MON_UNFOUND_MAX 8
 struct mon_osd_usage {
 	uint32_t osd;
 	uint64_t device_bytes, used_bytes;
@@ -81,6 +93,10 @@ struct mon_osd_usage {
 	uint32_t slow_ops;
 	uint64_t slow_oldest_ms;
 	char slow_what[MON_SLOW_WHAT_MAX];
+	/* Objects of its PGs with no good copy left (the first few), and
+	 * how many there are. */
+	uint32_t n_unfound;
+	struct object_id unfound[MON_UNFOUND_MAX];
 };
 
 /* A store's fullness in 1/10000 of its data blocks (MAP_RATIO_ONE). */

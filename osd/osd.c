@@ -157,6 +157,7 @@ static void send_beacon(struct osd *o)
 					   .used_bytes = u.used_bytes };
 	store_space(o->store, &st.usage.data_bytes, &st.usage.data_avail_bytes);
 	osd_pg_slow_ops(o, io_now_ns(o->loop), &st.usage);
+	osd_pg_unfound(o, &st.usage);
 	if (osd_pg_stats(o, &st) == 0) {
 		struct msg *msg = mon_osd_stats_encode(MON_MSG_OSD_BEACON, 0, &st);
 		if (msg)
@@ -366,6 +367,9 @@ static void osd_tick(struct io_timer *t)
 	}
 	osd_pg_tick(o, now);
 	osd_ops_tick(o, now);
+#ifndef NDEBUG
+	osd_pg_check(o); /* debug builds (the ASan suite): the PG invariants, live */
+#endif
 	io_timer_arm(o->loop, &o->tick, OSD_TICK_NS);
 }
 
@@ -375,6 +379,8 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 	const char *addr, *host;
 	char default_host[MAP_NAME_MAX] = "localhost";
 	uint64_t beacon_ms, heartbeat_ms, grace_ms, rec_active, rec_rate, complaint_ms;
+	uint64_t scrub_ms, deep_ms, scrub_sleep_ms;
+	const uint64_t year_ms = 366ull * 86400000;
 	gethostname(default_host, sizeof(default_host) - 1);
 	char *dot = strchr(default_host, '.');
 	if (dot)
@@ -390,7 +396,14 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 	    cfg_get_size(cfg, section, "osd_recovery_max_bytes_per_sec", 200ull << 20, 0,
 			 1ull << 40, &rec_rate) < 0 ||
 	    cfg_get_duration_ms(cfg, section, "osd_op_complaint_time", 30000, 0, 86400000,
-				&complaint_ms) < 0)
+				&complaint_ms) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "osd_scrub_interval", 7 * 86400000ull, 0, year_ms,
+				&scrub_ms) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "osd_deep_scrub_interval", 28 * 86400000ull, 0,
+				year_ms, &deep_ms) < 0 ||
+	    cfg_get_size(cfg, section, "osd_scrub_max_bytes_per_sec", 64ull << 20, 0, 1ull << 40,
+			 &o->scrub_bytes_per_sec) < 0 ||
+	    cfg_get_duration_ms(cfg, section, "osd_scrub_sleep", 50, 0, 60000, &scrub_sleep_ms) < 0)
 		return why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
 	char h[MAP_ADDR_MAX];
 	uint16_t port;
@@ -416,6 +429,9 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 	o->rec_max_active = (unsigned)rec_active;
 	o->rec_bytes_per_sec = rec_rate;
 	o->complaint_ns = IO_MS(complaint_ms);
+	o->scrub_interval_s = (scrub_ms + 999) / 1000;
+	o->deep_scrub_interval_s = deep_ms ? (deep_ms + 999) / 1000 : UINT64_MAX;
+	o->scrub_sleep_ns = IO_MS(scrub_sleep_ms);
 	return 0;
 }
 
@@ -487,6 +503,11 @@ int osd_start(struct io_loop *loop, struct cfg *cfg, uint32_t id, const char *ke
 fail:
 	osd_stop(o);
 	return rc;
+}
+
+struct store *osd_store(struct osd *o)
+{
+	return o->store;
 }
 
 void osd_forget(struct osd *o)

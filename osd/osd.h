@@ -13,7 +13,15 @@
  *   osd_heartbeat_interval = 1s   pings to peers
  *   osd_heartbeat_grace = 6s      a peer silent this long is reported
  *   osd_recovery_max_active = 4   objects recovered at once
- *   osd_recovery_max_bytes_per_sec = 200M   recovery's rate (0: no limit) */
+ *   osd_recovery_max_bytes_per_sec = 200M   recovery's rate (0: no limit)
+ *   osd_op_complaint_time = 30s   a client operation older is a slow one
+ *   osd_scrub_interval = 7d       each PG's copies read and checked (0: only
+ *                                 when asked)
+ *   osd_deep_scrub_interval = 28d and compared across members (0: never by
+ *                                 itself)
+ *   osd_scrub_max_bytes_per_sec = 64M   scrub's rate (0: no limit)
+ *   osd_scrub_sleep = 50ms        the longest a scrub chunk waits for the
+ *                                 OSD's client operations to drain */
 #ifndef BASALT_OSD_OSD_H
 #define BASALT_OSD_OSD_H
 
@@ -31,5 +39,7 @@ void osd_stop(struct osd *o);
  * goodbyes. For simulations, which destroy O's loop first (closing its
  * sockets and dropping what was in flight). */
 void osd_forget(struct osd *o);
+/* O's store (tests that damage a copy on purpose). */
+struct store *osd_store(struct osd *o);
 
 #endif

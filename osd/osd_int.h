@@ -75,6 +75,10 @@ struct osd {
 	unsigned rec_max_active;	/* osd_recovery_max_active */
 	uint64_t rec_bytes_per_sec;	/* osd_recovery_max_bytes_per_sec; 0: no limit */
 	uint64_t complaint_ns;		/* osd_op_complaint_time: an op older is slow */
+	/* Scrubs (pg_scrub.c): osd_scrub_interval and osd_deep_scrub_interval
+	 * (0: only when asked), osd_scrub_max_bytes_per_sec, osd_scrub_sleep. */
+	uint64_t scrub_interval_s, deep_scrub_interval_s;
+	uint64_t scrub_bytes_per_sec, scrub_sleep_ns;
 	bool cmd_is_boot;		/* what the running monitor command is */
 	bool forgetting;		/* osd_forget: nothing goes out any more */
 	bool stopping;			/* osd_stop: no new work */

@@ -190,12 +190,16 @@ static int check_op(struct osd *o, const struct osd_op *op, const struct map_poo
 	const struct cluster_map *m = monsess_map(o->mon);
 	if (map_client_fenced(m, op->client))
 		return -ESHUTDOWN;
+	if (op->type == OSD_OP_SCRUB && op->oid.index == OSD_SCRUB_ALL)
+		return 0;
 	const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
 	if (!p)
 		return op->epoch > m->epoch ? -EAGAIN : -ENOENT; /* maybe our map is behind */
 	*pool = p;
 	if (op->type == OSD_OP_LIST)
 		return 0;
+	if (op->type == OSD_OP_SCRUB)
+		return op->oid.index < p->pg_num ? 0 : -EINVAL;
 	if (pg_is_meta(&op->oid))
 		return -EINVAL;
 	uint32_t acting[MAP_PG_ACTING_MAX];
@@ -296,6 +300,18 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	r.rc = check_op(o, &op, &pool);
 	if (!r.rc && op.type == OSD_OP_LIST) {
 		list_objects(o, conn, rid, pool);
+		msg_free(msg);
+		return;
+	}
+	if (!r.rc && op.type == OSD_OP_SCRUB) {
+		bool all = op.oid.index == OSD_SCRUB_ALL;
+		int n = osd_pg_scrub(o, all ? 0 : pool->id, all ? UINT32_MAX : (uint32_t)op.oid.index,
+				     op.flags & OSD_OP_FLAG_DEEP);
+		r.rc = n < 0 ? n : 0;
+		r.size = n < 0 ? 0 : (uint64_t)n;
+	}
+	if (op.type == OSD_OP_SCRUB) {
+		osd_op_answer(o, conn, rid, &r, NULL, 0);
 		msg_free(msg);
 		return;
 	}

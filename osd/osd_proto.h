@@ -26,12 +26,19 @@ enum osd_op_type {
 	OSD_OP_DELETE,
 	OSD_OP_STAT,
 	OSD_OP_LIST, /* the pool's objects in the PGs this OSD is primary of */
+	/* Scrub PG oid.index of pool oid.pool (this OSD its primary), or with
+	 * oid.index OSD_SCRUB_ALL every PG this OSD is primary of (any pool);
+	 * deep with OSD_OP_FLAG_DEEP. Answered once scheduled: size = how
+	 * many PGs. */
+	OSD_OP_SCRUB,
 };
+#define OSD_SCRUB_ALL UINT64_MAX
 
 /* A write that frees or zeroes what exists (a TRIM's partial chunks):
  * taken even when the pool is full, like a delete. */
 #define OSD_OP_FLAG_FULL_TRY 1
-#define OSD_OP_FLAGS_ALL OSD_OP_FLAG_FULL_TRY
+#define OSD_OP_FLAG_DEEP 2 /* SCRUB: a deep one */
+#define OSD_OP_FLAGS_ALL (OSD_OP_FLAG_FULL_TRY | OSD_OP_FLAG_DEEP)
 
 struct osd_op {
 	uint64_t client, reqid; /* a resend carries the same pair: applied once */

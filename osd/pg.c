@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/enc.h"
 #include "common/log.h"
 #include "pg_int.h"
 
@@ -51,17 +52,15 @@ struct osd_pg *pg_get(struct osd *o, uint32_t pool, uint32_t pgid, bool create)
 	list_init(&pg->active_node);
 	pg->hash_next = *b;
 	*b = pg;
+	list_add_tail(&t->all, &pg->all_node);
 	return pg;
 }
 
 void pg_for_each(struct osd *o, void (*fn)(struct osd_pg *pg, void *arg), void *arg)
 {
-	struct osd_pgs *t = o->pgs;
-	for (uint32_t i = 0; i <= t->bucket_mask; i++)
-		for (struct osd_pg *pg = t->buckets[i], *next; pg; pg = next) {
-			next = pg->hash_next;
-			fn(pg, arg);
-		}
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &o->pgs->all)
+		fn(list_entry(pos, struct osd_pg, all_node), arg);
 }
 
 const struct cluster_map *pg_map(const struct osd_pg *pg)
@@ -99,11 +98,13 @@ int osd_pg_init(struct osd *o)
 	t->buckets = calloc(PG_BUCKETS, sizeof(*t->buckets));
 	t->call_buckets = calloc(CALL_BUCKETS, sizeof(*t->call_buckets));
 	t->obj_buckets = calloc(OBJ_BUCKETS_MIN, sizeof(*t->obj_buckets));
+	list_init(&t->all);
 	list_init(&t->record_queue);
 	list_init(&t->recovering);
 	list_init(&t->replica_ops);
 	list_init(&t->marks);
 	list_init(&t->purges);
+	list_init(&t->scrub_parts);
 	t->next_tid = 1;
 	return t->buckets && t->call_buckets && t->obj_buckets ? 0 : -ENOMEM;
 }
@@ -175,7 +176,7 @@ void pg_obj_free(struct pg_obj *x)
 void pg_obj_maybe_free(struct pg_obj *x)
 {
 	if (!x->reads && !x->writes && list_empty(&x->queue) && !x->need_push &&
-	    !x->need_remove && !x->recovering)
+	    !x->need_remove && !x->recovering && !x->unfound)
 		pg_obj_free(x);
 }
 
@@ -324,6 +325,7 @@ static void pg_reset(struct osd_pg *pg)
 	struct osd_pgs *t = pg->o->pgs;
 	pg->gen++;
 	calls_drop(pg);
+	pg_scrub_reset(pg);
 	pg_io_reset(pg);
 	pg_recovery_reset(pg);
 	peers_free(pg);
@@ -501,10 +503,13 @@ static void pg_peering_start(struct osd_pg *pg)
 		peer_add(pg, pg->acting[i]);
 	/* Recorded members outside the acting set hold data too: ask the
 	 * ones that are up. */
+	pg->n_away = 0;
 	for (uint32_t i = 0; i < pg->record.n; i++) {
 		uint32_t id = pg->record.osds[i];
 		if (id < m->n_osds && m->osds[id].exists && m->osds[id].up)
 			peer_add(pg, id);
+		else
+			pg->away[pg->n_away++] = id;
 	}
 	for (uint32_t k = 0; k < pg->n_peers; k++)
 		for (uint32_t i = 0; i < pg->record.n; i++)
@@ -608,15 +613,8 @@ struct merge_entry {
 
 static int merge_cmp(const void *a, const void *b)
 {
-	const struct object_id *x = &((const struct merge_entry *)a)->oid;
-	const struct object_id *y = &((const struct merge_entry *)b)->oid;
-	if (x->pool != y->pool)
-		return x->pool < y->pool ? -1 : 1;
-	if (x->inode != y->inode)
-		return x->inode < y->inode ? -1 : 1;
-	if (x->index != y->index)
-		return x->index < y->index ? -1 : 1;
-	return 0;
+	return object_id_cmp(&((const struct merge_entry *)a)->oid,
+			     &((const struct merge_entry *)b)->oid);
 }
 
 /* The newest version among the authoritative peers wins; every acting
@@ -631,6 +629,15 @@ static void merge_object(struct osd_pg *pg, const struct merge_entry *e, size_t 
 			auth_v = e[i].version;
 	}
 	uint32_t push = 0, remove = 0, sources[PG_PEERS_MAX], n_src = 0;
+	/* What to fall back to if every copy of auth_v is bad. */
+	uint64_t fb_v = 0;
+	bool fb_ok = false;
+	for (uint32_t p = 0; p < pg->n_peers; p++)
+		if (auth[p] && have[p] < auth_v) {
+			fb_ok = true;
+			if (have[p] > fb_v)
+				fb_v = have[p];
+		}
 	for (uint32_t p = 0; p < pg->n_peers; p++) {
 		const struct pg_peer *peer = &pg->peers[p];
 		if (auth_v && have[p] == auth_v)
@@ -657,6 +664,18 @@ static void merge_object(struct osd_pg *pg, const struct merge_entry *e, size_t 
 			  pg->o->id, pg->pool, pg->pg, object_id_str(&e[0].oid, id, sizeof(id)),
 			  auth_v, push, remove);
 		pg_recovery_need(pg, &e[0].oid, auth_v, push, remove, sources, n_src);
+		struct pg_obj *obj = pg_obj_get(pg, &e[0].oid, false);
+		if (!obj)
+			return;
+		obj->fallback_ok = fb_ok;
+		obj->fallback_version = fb_v;
+		obj->n_fallback_sources = 0;
+		for (uint32_t p = 0; p < pg->n_peers; p++) {
+			if (fb_v && have[p] == fb_v)
+				obj->fallback_sources[obj->n_fallback_sources++] = pg->peers[p].osd;
+			if (pg->peers[p].acting_index >= 0)
+				obj->member_version[pg->peers[p].acting_index] = have[p];
+		}
 	}
 }
 
@@ -810,17 +829,66 @@ static void pg_mark_local_done(struct store_req *req, int res)
 		pg_mark_done(pg, pg_acting_index(pg, pg->o->id), res);
 }
 
-/* Writes this OSD's complete mark for PG's interval (pg_replica.c reads it). */
+/* The PG's record object, one 4 KiB chunk, little-endian: "BSLTPGMK",
+ * the complete mark (an interval epoch); "BSLTSCRB", the last scrub and
+ * deep scrub (unix seconds), a cut scrub's kind (0 none, 1, 2 deep),
+ * whether it has a cursor, and the cursor (an object id). */
+#define META_SCRUB_AT 16
+
+static void pg_meta_encode(const struct osd_pg *pg, uint64_t epoch, uint8_t *buf)
+{
+	struct enc e;
+	memset(buf, 0, 4096);
+	enc_init(&e, buf, 4096);
+	enc_put_bytes(&e, "BSLTPGMK", 8);
+	enc_put_le64(&e, epoch);
+	enc_put_bytes(&e, "BSLTSCRB", 8);
+	enc_put_le64(&e, pg->last_scrub_s);
+	enc_put_le64(&e, pg->last_deep_scrub_s);
+	enc_put_u8(&e, pg->scrub_resume);
+	enc_put_u8(&e, pg->has_scrub_cursor);
+	enc_put_object_id(&e, &pg->scrub_cursor);
+}
+
+uint64_t pg_meta_decode(struct osd_pg *pg, const uint8_t *buf, size_t len)
+{
+	uint64_t epoch = 0;
+	if (len < 4096 || memcmp(buf, "BSLTPGMK", 8))
+		return 0;
+	struct dec d;
+	dec_init(&d, buf + 8, 4096 - 8);
+	dec_get_le64(&d, &epoch);
+	if (memcmp(buf + META_SCRUB_AT, "BSLTSCRB", 8) == 0) {
+		uint8_t resume, has;
+		struct object_id cursor;
+		dec_skip(&d, 8);
+		dec_get_le64(&d, &pg->last_scrub_s);
+		dec_get_le64(&d, &pg->last_deep_scrub_s);
+		dec_get_u8(&d, &resume);
+		dec_get_u8(&d, &has);
+		dec_get_object_id(&d, &cursor);
+		if (!dec_status(&d) && resume <= 2) {
+			pg->scrub_resume = resume;
+			pg->has_scrub_cursor = has & 1;
+			pg->scrub_cursor = cursor;
+		}
+	}
+	return epoch;
+}
+
+/* Writes this OSD's complete mark for PG's interval (pg_replica.c reads it),
+ * with the PG's scrub state. */
 int pg_mark_write(struct osd_pg *pg, uint64_t epoch, store_done_fn done, void *ctx,
 		  struct store_req *req)
 {
 	void *buf = NULL;
 	if (posix_memalign(&buf, 4096, 4096))
 		return -ENOMEM;
-	memset(buf, 0, 4096);
-	memcpy(buf, "BSLTPGMK", 8);
-	for (int i = 0; i < 8; i++)
-		((uint8_t *)buf)[8 + i] = (uint8_t)(epoch >> (8 * i));
+	/* A PG's first mark: its scrub clock starts now, so a new cluster
+	 * does not scrub everything at once. */
+	if (!pg->last_scrub_s)
+		pg->last_scrub_s = pg->last_deep_scrub_s = io_wall_ms(pg->o->loop) / 1000;
+	pg_meta_encode(pg, epoch, buf);
 	*req = (struct store_req){ .op = STORE_OP_WRITE, .oid = pg_meta_oid(pg->pool, pg->pg),
 				   .offset = 0, .len = 4096, .buf = buf, .done = done, .ctx = ctx,
 				   /* Without its mark a PG cannot activate, and
@@ -1042,16 +1110,16 @@ void osd_pg_peer_down(struct osd *o, uint32_t osd)
 
 void osd_pg_conn_closed(struct osd *o, struct msgr_conn *conn)
 {
-	struct osd_pgs *t = o->pgs;
-	for (uint32_t i = 0; i <= t->bucket_mask; i++)
-		for (struct osd_pg *pg = t->buckets[i]; pg; pg = pg->hash_next) {
-			struct list_node *pos, *tmp;
-			list_for_each_safe(pos, tmp, &pg->ops) {
-				struct pg_op *op = list_entry(pos, struct pg_op, pg_node);
-				if (op->conn == conn)
-					op->conn = NULL;
-			}
+	struct list_node *pgpos;
+	list_for_each(pgpos, &o->pgs->all) {
+		struct osd_pg *pg = list_entry(pgpos, struct osd_pg, all_node);
+		struct list_node *pos, *tmp;
+		list_for_each_safe(pos, tmp, &pg->ops) {
+			struct pg_op *op = list_entry(pos, struct pg_op, pg_node);
+			if (op->conn == conn)
+				op->conn = NULL;
 		}
+	}
 	pg_replica_conn_closed(o, conn);
 }
 
@@ -1091,6 +1159,7 @@ void osd_pg_tick(struct osd *o, uint64_t now)
 		return;
 	pg_for_each(o, pg_tick_one, &now);
 	pg_recovery_kick(o);
+	pg_scrub_tick(o, now);
 }
 
 /* --- stats --------------------------------------------------------------------------- */
@@ -1167,6 +1236,7 @@ int osd_pg_stats(struct osd *o, struct mon_osd_stats *st)
 				.objects = c.objects[id], .bytes = c.bytes[id],
 				.degraded = pg->degraded + c.objects[id] * short_by,
 				.missing = pg->n_missing };
+			pg_scrub_stat(pg, &st->pgs[st->n_pgs - 1]);
 		}
 		free(c.objects);
 		free(c.bytes);
@@ -1184,6 +1254,46 @@ static void pg_summary_one(struct osd_pg *pg, void *arg)
 	s->active += (f & MON_PG_ACTIVE) != 0;
 	s->clean += (f & MON_PG_CLEAN) != 0;
 	s->missing += pg->n_missing;
+}
+
+/* pg_int.h, invariants 1, 5, 6, 7 and 8, for one PG. */
+static void pg_check_one(struct osd_pg *pg, void *arg)
+{
+	unsigned *scrubbing = arg;
+	struct osd *o = pg->o;
+	if (pg->state != PG_STATE_IDLE) /* 1 */
+		BASALT_ASSERT(pg->known && pg->n_acting && pg->acting[0] == o->id);
+	BASALT_ASSERT(pg->seq < (1ull << 32)); /* 6 */
+	const struct list_node *pos;
+	list_for_each(pos, &pg->ops) {
+		const struct pg_op *op = list_entry(pos, struct pg_op, pg_node);
+		BASALT_ASSERT(op->pg == pg);
+		if (op->dispatched) /* 1 */
+			BASALT_ASSERT(pg->state == PG_STATE_ACTIVE);
+		bool writes = op->op.type == OSD_OP_WRITE || op->op.type == OSD_OP_DELETE;
+		if (op->dispatched && writes && op->version) /* 6 */
+			BASALT_ASSERT(op->version >> 32 == pg->interval &&
+				      (op->version & 0xffffffffu) <= pg->seq);
+	}
+	uint32_t unfound = 0;
+	list_for_each(pos, &pg->objs) {
+		const struct pg_obj *obj = list_entry(pos, struct pg_obj, pg_node);
+		BASALT_ASSERT(obj->pg == pg);
+		BASALT_ASSERT(obj->writes <= 1 && (!obj->writes || !obj->reads)); /* 5 */
+		if (obj->reads || obj->writes) /* 1 */
+			BASALT_ASSERT(pg->state == PG_STATE_ACTIVE);
+		unfound += obj->unfound;
+	}
+	BASALT_ASSERT(unfound == pg->n_unfound); /* 8 */
+	pg_scrub_check(pg); /* 7 */
+	*scrubbing += pg->scrub != NULL;
+}
+
+void osd_pg_check(struct osd *o)
+{
+	unsigned scrubbing = 0;
+	pg_for_each(o, pg_check_one, &scrubbing);
+	BASALT_ASSERT(scrubbing == o->pgs->scrubs_running && scrubbing <= 1); /* 7 */
 }
 
 void osd_pg_summary(struct osd *o, struct osd_pg_summary *out)
@@ -1226,6 +1336,9 @@ static void pg_forget_one(struct osd_pg *pg, void *arg)
 		list_del(&pg->record_node);
 	if (pg->complete_epoch == UINT64_MAX - 1)
 		free(pg->meta_read.buf);
+	pg_scrub_reset(pg);
+	if (pg->stamp_inflight)
+		free(pg->stamp_req.buf);
 }
 
 void osd_pg_forget(struct osd *o)

@@ -61,13 +61,28 @@ struct osd_pg_summary {
 	uint64_t map_epoch; /* of the map these states follow */
 };
 void osd_pg_summary(struct osd *o, struct osd_pg_summary *out /* out */);
+/* Asserts the PG layer's invariants (osd/pg_int.h) as this OSD sees
+ * them: for the simulation, after every step. */
+void osd_pg_check(struct osd *o);
 
 /* Fills ST's PGs (those this OSD is primary of; allocated, caller frees
  * st->pgs) and recovery counters. */
 int osd_pg_stats(struct osd *o, struct mon_osd_stats *st);
+/* Scrubs PG PG of pool POOL (this OSD its primary; PG UINT32_MAX: every
+ * PG it is primary of) as soon as it is active and clean: how many PGs
+ * were scheduled, or -EAGAIN (not this OSD's PG). */
+int osd_pg_scrub(struct osd *o, uint32_t pool, uint32_t pg, bool deep);
+/* Scrubs this OSD finished since it started. */
+uint64_t osd_pg_scrubs_done(const struct osd *o);
+/* Bad copies found (by reads, recovery and scrubs) and repaired since
+ * this OSD started, over all its PGs. */
+void osd_pg_bad_copies(const struct osd *o, uint64_t *found /* out */,
+		       uint64_t *repaired /* out */);
 /* Client operations older than osd_op_complaint_time: their count, the
  * oldest's age and what it waits for, into U (each is logged once). */
 struct mon_osd_usage;
 void osd_pg_slow_ops(struct osd *o, uint64_t now_ns, struct mon_osd_usage *u);
+/* The objects of this OSD's PGs with no good copy left, into U. */
+void osd_pg_unfound(struct osd *o, struct mon_osd_usage *u);
 
 #endif

@@ -36,7 +36,19 @@
  *     version of an object always names the same bytes as anyone's.
  *  6. Versions are (interval epoch << 32 | sequence) and never reused:
  *     the sequence resumes above every version of the interval that a
- *     member reported.
+ *     member reported (and stays below 2^32).
+ *  7. A scrub runs only on an ACTIVE primary, one per OSD at a time, and
+ *     while the members read a chunk's copies no write or recovery of an
+ *     object in that chunk is in flight (pg_scrub.c): every copy it
+ *     compares is of a settled version.
+ *  8. An object with no good copy left (unfound) is counted once in its
+ *     PG's n_unfound and kept until a delete or a new peering; only a
+ *     delete of it runs, everything else fails with -EIO: a bad copy's
+ *     bytes are never served.
+ *
+ * osd_pg_check() asserts what one OSD can see of these (1, 5, 6, 7, 8);
+ * the whole-cluster simulation calls it after every step, and checks 2
+ * and 3 against its model of acknowledged writes.
  */
 #ifndef BASALT_OSD_PG_INT_H
 #define BASALT_OSD_PG_INT_H
@@ -100,6 +112,21 @@ struct pg_obj {
 	uint32_t n_sources;
 	bool recovering;	  /* in flight */
 	bool urgent;		  /* an operation waits for it */
+	/* No copy of it checks out (every source's read failed its checksum
+	 * or the device): its reads and writes fail with -EIO; a delete
+	 * clears it. Listed in the PG's stats, until the PG peers again. */
+	bool unfound;
+	bool repairing; /* its recovery mends bad copies (counted as repairs) */
+	/* From peering: each acting member's version (0: it lacks it), and
+	 * the version to fall back to when every copy of auth_version turns
+	 * out bad — the newest older one an authoritative member holds,
+	 * known safe when an authoritative member lacks auth_version (so it
+	 * was never acknowledged: pg_int.h, invariant 3). */
+	uint64_t member_version[MAP_PG_ACTING_MAX];
+	bool fallback_ok;
+	uint64_t fallback_version;
+	uint32_t fallback_sources[PG_PEERS_MAX];
+	uint32_t n_fallback_sources;
 	uint64_t retry_at_ns;	  /* a full member: not before */
 	struct list_node rec_node; /* pg->missing while waiting */
 };
@@ -117,6 +144,7 @@ struct pg_op {
 	struct pg_data *data; /* WRITE */
 	bool dispatched, answered, local_busy;
 	bool slow_logged; /* logged once as a slow operation */
+	uint8_t repairs;  /* read repairs it waited for */
 	uint64_t start_ns; /* when it arrived */
 	unsigned pending; /* pieces outstanding: local store + each replica */
 	uint32_t waiting_on; /* acting indices whose piece is outstanding */
@@ -149,6 +177,7 @@ struct pg_call {
 
 struct osd_pg {
 	struct osd_pg *hash_next;
+	struct list_node all_node; /* o->pgs->all */
 	struct osd *o;
 	uint32_t pool, pg;
 	/* The interval as this OSD's map shows it. */
@@ -177,6 +206,10 @@ struct osd_pg {
 	struct pg_peer peers[PG_PEERS_MAX];
 	uint32_t n_peers;
 	struct map_pg_active record; /* peered against (record.epoch 0: none) */
+	/* Members of that record that were down when peering began: they may
+	 * hold good copies that the members up do not. */
+	uint32_t away[MAP_PG_ACTING_MAX];
+	uint32_t n_away;
 	uint64_t repeer_at_ns;	     /* INCOMPLETE or a failed record: when to retry */
 	uint64_t seq;		     /* last sequence used in this interval */
 	uint32_t complete_mask;	     /* acting indices holding everything */
@@ -187,6 +220,20 @@ struct osd_pg {
 	struct list_node record_node; /* o->pgs->record_queue */
 	bool backfill;		      /* some member had nothing of the PG */
 	uint64_t toofull_until_ns;    /* recovery held back: a member is backfillfull */
+	/* Bad copies found (a read or scrub failed a checksum or the
+	 * device) and repaired from a good one; objects with none left. */
+	uint64_t bad_found, bad_repaired;
+	uint32_t n_unfound;
+	/* Scrubs (pg_scrub.c): the one running; when the last ones finished
+	 * (unix seconds) and a cut one's kind (1 light, 2 deep) and cursor,
+	 * kept in the PG's record object; one asked for (1 light, 2 deep). */
+	struct pg_scrub *scrub;
+	uint64_t last_scrub_s, last_deep_scrub_s;
+	uint8_t scrub_resume, scrub_wanted;
+	bool has_scrub_cursor;
+	struct object_id scrub_cursor;
+	struct store_req stamp_req; /* writing those */
+	bool stamp_inflight, stamp_again;
 	struct list_node ops;	      /* struct pg_op */
 	struct list_node waiting;     /* ops waiting for ACTIVE */
 	unsigned n_waiting;
@@ -208,6 +255,7 @@ struct osd_pg {
 struct osd_pgs {
 	struct osd_pg **buckets;
 	uint32_t bucket_mask;
+	struct list_node all; /* every PG this OSD knows (never freed before fini) */
 	struct pg_obj **obj_buckets;
 	uint64_t obj_bucket_mask, n_objs;
 	struct pg_call **call_buckets;
@@ -230,6 +278,13 @@ struct osd_pgs {
 	uint64_t strays_removed; /* objects of stray copies deleted */
 	uint64_t map_epoch; /* of the map last processed */
 	struct list_node replica_ops; /* sub-operations in flight here (pg_replica.c) */
+	struct list_node scrub_parts; /* this OSD reading its copies for a scrub */
+	struct osd_pg *scrub_pg;      /* the PG this OSD scrubs (one at a time) */
+	unsigned scrubs_running;
+	uint64_t scrubs_done;
+	uint64_t bad_found, bad_repaired; /* over all its PGs, since it started */
+	uint64_t scrub_tokens, scrub_refill_ns, scrub_next_look_ns;
+	uint64_t client_ops; /* client operations on this OSD's PGs */
 	struct list_node marks;	      /* local complete marks in flight (pg.c) */
 	struct list_node purges;      /* stray deletes in flight (pg_replica.c) */
 };
@@ -248,6 +303,9 @@ void pg_peering_info(struct osd_pg *pg, uint32_t osd, struct msg *msg);
  * counted; DONE calls pg_store_write_done). 0 or -ENOMEM. */
 int pg_mark_write(struct osd_pg *pg, uint64_t epoch, store_done_fn done, void *ctx,
 		  struct store_req *req);
+/* Reads the record object's contents (the mark, scrub times and cursor)
+ * into PG; the complete epoch, or 0 when there is none. */
+uint64_t pg_meta_decode(struct osd_pg *pg, const uint8_t *buf, size_t len);
 /* A sub-operation failed or a member vanished: peer again (same interval). */
 void pg_repeer(struct osd_pg *pg, const char *why);
 /* Every acting member holds everything now: record that. */
@@ -276,6 +334,11 @@ void pg_data_get(struct pg_data *d);
 void pg_data_put(struct pg_data *d);
 
 /* pg_replica.c */
+/* Answers a sub-operation: RC, VERSION and WRITTEN (may be NULL), with
+ * DATA of LEN bytes (ownership taken; may be NULL) to CONN (NULL:
+ * nowhere). */
+void pg_replica_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id, int rc,
+		       uint64_t version, const uint8_t *written, void *data, uint32_t len);
 void pg_replica_query(struct osd *o, struct msgr_conn *conn, struct msg *msg);
 void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg);
 /* The local member's answer to its own primary (no network). */
@@ -304,12 +367,42 @@ void pg_io_reset(struct osd_pg *pg);
 /* osd_forget: frees every operation, even those the store holds. */
 void pg_io_forget(struct osd_pg *pg);
 
+/* pg_scrub.c */
+struct pg_scrub;
+/* A member's part: PG_SUB_SCRUB from CONN (its answer: the copies read). */
+void pg_scrub_subop(struct osd_pg *pg, struct msgr_conn *conn, uint64_t request_id,
+		    const struct pg_subop *sub);
+void pg_scrub_tick(struct osd *o, uint64_t now_ns);
+/* Scrub PG (this OSD its primary) as soon as it is active and clean. */
+void pg_scrub_request(struct osd *o, struct osd_pg *pg, bool deep);
+/* Invariant 7 for PG (osd_pg_check). */
+void pg_scrub_check(const struct osd_pg *pg);
+/* Whether a write to OID waits for the chunk being scrubbed. */
+bool pg_scrub_blocks(const struct osd_pg *pg, const struct object_id *oid);
+/* A write or recovery of PG finished: the chunk waiting for it may go. */
+void pg_scrub_kick(struct osd_pg *pg);
+/* The PG peers again: a running scrub stops (it resumes later). */
+void pg_scrub_reset(struct osd_pg *pg);
+/* Writes the PG's scrub times and cursor (with its complete mark). */
+void pg_scrub_persist(struct osd_pg *pg);
+void pg_scrub_stat(const struct osd_pg *pg, struct mon_pg_stat *st);
+void pg_scrub_conn_closed(struct osd *o, struct msgr_conn *conn);
+/* osd_stop: answers still to come go nowhere. */
+void pg_scrub_detach(struct osd *o);
+/* osd_forget: frees what is in flight without answering. */
+void pg_scrub_forget(struct osd *o);
+
 /* pg_recovery.c */
 void pg_recovery_kick(struct osd *o);
 void pg_recovery_urgent(struct pg_obj *obj);
 /* OBJ was deleted on every acting member: nothing of it is left to
  * recover (its needs, and the PG's count of them, go). */
 void pg_recovery_gone(struct pg_obj *obj);
+/* OSD's copy of OBJ (at VERSION) failed its checksum or could not be
+ * read: it is repaired from a good copy (recovery, with the same
+ * version), and no longer used as a source. False when no other copy is
+ * left to repair it from (then OBJ is unfound). */
+bool pg_recovery_bad_copy(struct pg_obj *obj, uint32_t osd, uint64_t version);
 void pg_recovery_reset(struct osd_pg *pg);
 /* Peering found no acting member holding everything: chooses the one
  * that lacks the fewest objects and puts its objects first. */

@@ -25,6 +25,7 @@
 
 static void op_free(struct pg_op *op)
 {
+	op->pg->o->pgs->client_ops--;
 	if (list_linked(&op->pg_node))
 		list_del(&op->pg_node);
 	if (list_linked(&op->q_node))
@@ -52,11 +53,13 @@ static void op_answer(struct pg_op *op, int rc, uint64_t version, uint64_t size,
 static void op_finish(struct pg_op *op)
 {
 	struct pg_obj *obj = op->obj;
+	struct osd_pg *pg = op->pg;
 	op_free(op);
 	if (obj) {
 		pg_io_obj_kick(obj);
 		pg_obj_maybe_free(obj);
 	}
+	pg_scrub_kick(pg); /* a chunk may wait for this write */
 }
 
 void pg_io_reset(struct osd_pg *pg)
@@ -87,6 +90,24 @@ void pg_io_forget(struct osd_pg *pg)
 
 /* --- reads ---------------------------------------------------------------------------- */
 
+/* The local copy failed its checksum or the device: the read waits while
+ * the copy is repaired from another member (recovery, same version),
+ * then runs again — the client sees the right bytes, a little later.
+ * With no good copy left, or the repaired copy failing too, -EIO. */
+static bool read_repair(struct pg_op *op, uint64_t version)
+{
+	struct pg_obj *obj = op->obj;
+	if (op->repairs++ >= 2 || pg_is_meta(&op->op.oid))
+		return false;
+	/* With no other copy to take, recovery says what becomes of it:
+	 * unfound (the read fails) or waiting for a member that is away. */
+	pg_recovery_bad_copy(obj, op->pg->o->id, version);
+	op->dispatched = false;
+	list_add_head(&obj->queue, &op->q_node);
+	pg_io_obj_kick(obj); /* the object needs recovery now: it starts */
+	return true;
+}
+
 static void read_done(struct store_req *req, int res)
 {
 	struct pg_op *op = req->ctx;
@@ -96,6 +117,15 @@ static void read_done(struct store_req *req, int res)
 		return;
 	}
 	op->obj->reads--;
+	if (res == -EBADMSG || res == -EIO) {
+		free(req->buf);
+		req->buf = NULL;
+		if (read_repair(op, req->version))
+			return;
+		op_answer(op, -EIO, 0, 0, NULL, 0); /* never a wrong byte */
+		op_finish(op);
+		return;
+	}
 	void *buf = res == 0 ? req->buf : NULL;
 	if (buf)
 		req->buf = NULL; /* the answer's */
@@ -153,8 +183,13 @@ static void write_piece_done(struct pg_op *op)
 	struct osd *o = op->pg->o;
 	osd_recent_add(o, op->op.client, op->op.reqid, 0, op->version);
 	op->obj->writes--;
-	if (op->op.type == OSD_OP_DELETE)
+	if (op->op.type == OSD_OP_DELETE) {
 		pg_recovery_gone(op->obj); /* no member lacks it now */
+		if (op->obj->unfound) {
+			op->obj->unfound = false;
+			op->pg->n_unfound--;
+		}
+	}
 	op_answer(op, 0, op->version, 0, NULL, 0);
 	op_finish(op);
 }
@@ -332,6 +367,12 @@ void pg_io_obj_kick(struct pg_obj *obj)
 		if (obj->recovering || pg->state != PG_STATE_ACTIVE)
 			return;
 		struct pg_op *op = list_entry(list_first(&obj->queue), struct pg_op, q_node);
+		if (obj->unfound && op->op.type != OSD_OP_DELETE) {
+			list_del(&op->q_node); /* no good copy of it is left */
+			op_answer(op, -EIO, 0, 0, NULL, 0);
+			op_free(op);
+			continue;
+		}
 		if ((obj->need_push || obj->need_remove) && !runs_unrecovered(obj, op)) {
 			pg_recovery_urgent(obj);
 			return;
@@ -339,6 +380,8 @@ void pg_io_obj_kick(struct pg_obj *obj)
 		bool reads = op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT;
 		if (obj->writes > 0 || (!reads && obj->reads > 0))
 			return;
+		if (!reads && pg_scrub_blocks(pg, &obj->oid))
+			return; /* the scrub of its chunk lets it go when done */
 		list_del(&op->q_node);
 		op->dispatched = true;
 		if (reads)
@@ -440,6 +483,7 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 	}
 	x->pg = pg;
 	x->gen = pg->gen;
+	o->pgs->client_ops++;
 	/* Its age counts from the client's first attempt: a PG that peers
 	 * again answers what waits with EAGAIN, and the resend is the same
 	 * operation, still waiting. */

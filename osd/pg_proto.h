@@ -53,8 +53,10 @@ enum pg_subop_type {
 	PG_SUB_PUSH,	  /* recovery: the whole object at VERSION */
 	PG_SUB_REMOVE,	  /* recovery: drop the object, whatever its version */
 	PG_SUB_COMPLETE,  /* mark the member complete in interval EPOCH */
+	PG_SUB_SCRUB,	  /* read the objects in (OID, END]; answer each copy's
+			   * version, state and digest (osd/pg_scrub.c) */
 };
-#define PG_SUB_LAST PG_SUB_COMPLETE
+#define PG_SUB_LAST PG_SUB_SCRUB
 
 struct pg_subop {
 	uint32_t pool, pg;
@@ -66,6 +68,7 @@ struct pg_subop {
 	uint64_t version;
 	uint64_t client, reqid; /* WRITE, DELETE: the client's request */
 	uint8_t written[PG_WRITTEN_MAP_BYTES]; /* PUSH: the chunks ever written */
+	struct object_id end; /* SCRUB: the last object of the range */
 };
 
 struct pg_subop_reply {

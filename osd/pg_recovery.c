@@ -95,6 +95,7 @@ void pg_recovery_reset(struct osd_pg *pg)
 	list_init(&pg->missing);
 	pg->n_missing = 0;
 	pg->degraded = 0;
+	pg->n_unfound = 0;
 	memset(pg->member_needs, 0, sizeof(pg->member_needs));
 	if (list_linked(&pg->active_node))
 		list_del(&pg->active_node);
@@ -183,8 +184,26 @@ static void rec_fixed(struct pg_rec *rec, int index)
 	if (index < 0 || !((obj->need_push | obj->need_remove) & (1u << index)))
 		return;
 	obj_member_fixed(rec->pg, obj, (uint32_t)index);
+	if (obj->repairing) {
+		rec->pg->bad_repaired++;
+		rec->pg->o->pgs->bad_repaired++;
+	}
 	if (rec->data)
 		rec->pg->o->pgs->rec_bytes_total += rec->data->len;
+}
+
+/* REC's object goes back on the missing list, to be tried again in 5 s;
+ * REC is freed. */
+static void rec_retry_later(struct pg_rec *rec)
+{
+	struct pg_obj *obj = rec->obj;
+	struct osd_pg *pg = rec->pg;
+	obj->recovering = false;
+	obj->urgent = false;
+	obj->retry_at_ns = io_now_ns(pg->o->loop) + IO_SEC(5);
+	list_add_tail(&pg->missing, &obj->rec_node);
+	pg->o->pgs->rec_active--;
+	rec_free(rec);
 }
 
 /* A member's store is full: the object stays missing on the members not
@@ -197,31 +216,24 @@ static void rec_abandon(struct pg_rec *rec)
 	LOG_WARN("pg %u.%x: recovery of %s needs space a member does not have; retrying in "
 		 "5 s",
 		 pg->pool, pg->pg, object_id_str(&obj->oid, id, sizeof(id)));
-	obj->recovering = false;
-	obj->urgent = false;
-	obj->retry_at_ns = io_now_ns(pg->o->loop) + IO_SEC(5);
-	list_add_tail(&pg->missing, &obj->rec_node);
-	pg->o->pgs->rec_active--;
-	rec_free(rec);
+	rec_retry_later(rec);
 	/* Writes fail; reads and deletes need no room and wait for the
 	 * retry (a delete does not wait on recovery at all). */
 	pg_io_obj_fail_writes(obj, -ENOSPC);
 	rec_target_check(pg);
+	pg_scrub_kick(pg);
 }
 
-/* The item is done: the object is the same on every acting member. */
-static void rec_done(struct pg_rec *rec)
+/* REC's object needs nothing more (recovered, or beyond recovery): the
+ * operations waiting on it run, and the PG moves on. */
+static void rec_settled(struct pg_rec *rec)
 {
 	struct osd_pg *pg = rec->pg;
-	struct osd_pgs *t = pg->o->pgs;
 	struct pg_obj *obj = rec->obj;
-	BASALT_ASSERT(!obj->need_push && !obj->need_remove);
-	obj->recovering = false;
-	obj->urgent = false;
 	pg->n_missing--;
-	t->rec_active--;
-	t->rec_objects_total++;
+	pg->o->pgs->rec_active--;
 	rec_free(rec);
+	pg_scrub_kick(pg);
 	uint64_t gen = pg->gen;
 	pg_io_obj_kick(obj);
 	if (pg->gen != gen)
@@ -237,6 +249,25 @@ static void rec_done(struct pg_rec *rec)
 	pg_recovery_kick(pg->o);
 }
 
+/* The item is done: the object is the same on every acting member. */
+static void rec_done(struct pg_rec *rec)
+{
+	struct osd_pg *pg = rec->pg;
+	struct osd_pgs *t = pg->o->pgs;
+	struct pg_obj *obj = rec->obj;
+	BASALT_ASSERT(!obj->need_push && !obj->need_remove);
+	obj->recovering = false;
+	obj->urgent = false;
+	if (obj->repairing) {
+		char id[64];
+		LOG_INFO("pg %u.%x: %s repaired", pg->pool, pg->pg,
+			 object_id_str(&obj->oid, id, sizeof(id)));
+		obj->repairing = false;
+	}
+	t->rec_objects_total++;
+	rec_settled(rec);
+}
+
 static bool rec_current(struct pg_rec *rec)
 {
 	return rec->gen == rec->pg->gen && rec->obj;
@@ -250,17 +281,124 @@ static void rec_piece_done(struct pg_rec *rec)
 
 /* --- fetching the authoritative copy -------------------------------------------------- */
 
+static void rec_fetch(struct pg_rec *rec);
+
+/* A member of the activation record the PG peered against that was down
+ * then: it may hold a good copy when it comes back. */
+static int pg_absent_recorded(const struct osd_pg *pg)
+{
+	return pg->n_away ? (int)pg->away[0] : -1;
+}
+
+/* No copy of the object checks out: it is unfound. Its needs go (no
+ * member can be given a good copy), what waits on it fails with -EIO
+ * (a delete still runs), and the PG lists it. While a recorded member is
+ * away it may still hold a good copy: then the object waits for it (the
+ * PG peers again when it is back), as Ceph's unfound objects do. */
+/* Every copy of auth_version is bad, but peering saw that version
+ * missing on an authoritative member: it was never acknowledged, and the
+ * object goes back to the newest older version authoritative members
+ * hold (or to none). Members holding the bad newer one drop it first. */
+static bool rec_fall_back(struct pg_rec *rec)
+{
+	struct osd_pg *pg = rec->pg;
+	struct pg_obj *obj = rec->obj;
+	if (!obj->fallback_ok || obj->fallback_version >= obj->auth_version ||
+	    (obj->fallback_version && !obj->n_fallback_sources))
+		return false;
+	char id[64];
+	LOG_WARN("pg %u.%x: every copy of %s at version %" PRIx64 " is bad, and it was never "
+		 "acknowledged: back to version %" PRIx64,
+		 pg->pool, pg->pg, object_id_str(&obj->oid, id, sizeof(id)), obj->auth_version,
+		 obj->fallback_version);
+	for (uint32_t i = 0; i < pg->n_acting; i++)
+		obj_member_fixed(pg, obj, i);
+	uint64_t fb = obj->fallback_version;
+	for (uint32_t i = 0; i < pg->n_acting; i++) {
+		uint64_t v = obj->member_version[i];
+		uint32_t bit = 1u << i;
+		if (v == fb)
+			continue;
+		if (v > fb || (!fb && v))
+			obj->need_remove |= bit;
+		if (fb)
+			obj->need_push |= bit;
+		pg->degraded++;
+		pg->member_needs[i]++;
+	}
+	obj->auth_version = fb;
+	obj->n_sources = obj->n_fallback_sources;
+	memcpy(obj->sources, obj->fallback_sources, obj->n_sources * sizeof(*obj->sources));
+	obj->fallback_ok = false; /* once */
+	if (!obj->need_push && !obj->need_remove) {
+		rec_done(rec); /* every member holds it already */
+		return true;
+	}
+	obj->recovering = false;
+	obj->urgent = false;
+	list_add_head(&pg->missing, &obj->rec_node);
+	pg->o->pgs->rec_active--;
+	rec_free(rec);
+	pg_io_obj_kick(obj);
+	return true;
+}
+
+static void rec_unfound(struct pg_rec *rec)
+{
+	struct osd_pg *pg = rec->pg;
+	struct pg_obj *obj = rec->obj;
+	char id[64];
+	if (rec_fall_back(rec))
+		return;
+	int away = pg_absent_recorded(pg);
+	if (away >= 0) {
+		LOG_WARN("pg %u.%x: no copy of %s on the OSDs up checks out; it waits for osd.%d",
+			 pg->pool, pg->pg, object_id_str(&obj->oid, id, sizeof(id)), away);
+		rec_retry_later(rec);
+		pg_scrub_kick(pg);
+		return;
+	}
+	LOG_ERROR("pg %u.%x: object %s has no good copy left: its reads fail with EIO until "
+		  "it is written whole or deleted",
+		  pg->pool, pg->pg, object_id_str(&obj->oid, id, sizeof(id)));
+	for (uint32_t i = 0; i < pg->n_acting; i++)
+		obj_member_fixed(pg, obj, i);
+	obj->recovering = false;
+	obj->urgent = false;
+	obj->repairing = false;
+	if (!obj->unfound) {
+		obj->unfound = true;
+		pg->n_unfound++;
+	}
+	rec_settled(rec); /* what waits on it is answered */
+}
+
+/* A source's copy (OSD's, or this OSD's own) failed: the next source. */
+static void rec_source_bad(struct pg_rec *rec, uint32_t osd)
+{
+	if (!pg_recovery_bad_copy(rec->obj, osd, rec->obj->auth_version)) {
+		rec_unfound(rec);
+		return;
+	}
+	rec->phase = REC_FETCH;
+	rec_fetch(rec);
+}
+
 static void rec_pulled(struct pg_call *call, int rc, struct msg *reply)
 {
 	struct pg_rec *rec = call->ctx;
 	struct pg_subop_reply r;
 	(void)rc;
 	if (pg_subop_reply_decode(reply, &r))
-		r.rc = -EBADMSG;
+		r.rc = -EPROTO; /* (-EBADMSG would say its copy is bad) */
 	if (!r.rc && r.version != rec->obj->auth_version)
 		r.rc = -ESTALE; /* it changed since peering */
 	if (!r.rc && reply->hdr.data_len != store_block_size(rec->pg->o->store))
-		r.rc = -EBADMSG;
+		r.rc = -EPROTO;
+	if (r.rc == -EBADMSG || r.rc == -EIO) {
+		rec_source_bad(rec, call->osd); /* its copy is bad: the next one */
+		return;
+	}
 	if (r.rc) {
 		rec_fail(rec, "pulling it failed", r.rc);
 		return;
@@ -284,6 +422,11 @@ static void rec_read_done(struct store_req *req, int res)
 		free(req->buf);
 		if (!rec->local_busy)
 			rec_free(rec);
+		return;
+	}
+	if (res == -EBADMSG || res == -EIO) {
+		free(req->buf);
+		rec_source_bad(rec, rec->pg->o->id); /* ours is bad: pull another */
 		return;
 	}
 	if (res || req->version != rec->obj->auth_version) {
@@ -324,11 +467,14 @@ static void rec_fetch(struct pg_rec *rec)
 				break;
 			}
 		}
+		if (src == UINT32_MAX) {
+			rec_unfound(rec); /* every copy there was failed */
+			return;
+		}
 		struct pg_subop sub = { .type = PG_SUB_READ, .oid = obj->oid };
-		int rc = src == UINT32_MAX ? -ENOENT
-					   : pg_call_subop(pg, src, &sub, NULL, rec_pulled, rec, 0);
+		int rc = pg_call_subop(pg, src, &sub, NULL, rec_pulled, rec, 0);
 		if (rc)
-			rec_fail(rec, "no member to pull it from", rc);
+			rec_fail(rec, "cannot reach the member to pull it from", rc);
 		return;
 	}
 	void *buf = NULL;
@@ -387,7 +533,7 @@ static void rec_local(struct pg_rec *rec)
 		rec->write = (struct store_req){ .op = STORE_OP_WRITE, .oid = obj->oid,
 						 .len = rec->data->len, .buf = rec->data->buf,
 						 .version = obj->auth_version, .masked = true,
-						 .done = rec_local_done, .ctx = rec };
+						 .repair = true, .done = rec_local_done, .ctx = rec };
 		memcpy(rec->write.written, rec->written, sizeof(rec->written));
 		rec->pending++;
 		rec->local_busy++;
@@ -518,6 +664,50 @@ void pg_recovery_gone(struct pg_obj *obj)
 			list_del(&pg->active_node);
 		pg_recovery_done(pg);
 	}
+}
+
+/* Drops OSD from OBJ's sources. */
+static void obj_source_drop(struct pg_obj *obj, uint32_t osd)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < obj->n_sources; i++)
+		if (obj->sources[i] != osd)
+			obj->sources[k++] = obj->sources[i];
+	obj->n_sources = k;
+}
+
+bool pg_recovery_bad_copy(struct pg_obj *obj, uint32_t osd, uint64_t version)
+{
+	struct osd_pg *pg = obj->pg;
+	int index = pg_acting_index(pg, osd);
+	char id[64];
+	object_id_str(&obj->oid, id, sizeof(id));
+	pg->bad_found++;
+	pg->o->pgs->bad_found++;
+	if (!obj->need_push && !obj->need_remove) {
+		/* The first fault seen on it: every other acting member holds
+		 * this version (it would have a need otherwise). */
+		obj->auth_version = version;
+		obj->n_sources = 0;
+		for (uint32_t i = 0; i < pg->n_acting; i++)
+			if (pg->acting[i] != osd)
+				obj->sources[obj->n_sources++] = pg->acting[i];
+		pg->n_missing++;
+		if (!obj->recovering && !list_linked(&obj->rec_node))
+			list_add_tail(&pg->missing, &obj->rec_node);
+		if (!list_linked(&pg->active_node))
+			list_add_tail(&pg->o->pgs->recovering, &pg->active_node);
+	}
+	obj_source_drop(obj, osd);
+	if (index >= 0 && !((obj->need_push | obj->need_remove) & (1u << index))) {
+		obj->need_push |= 1u << index;
+		pg->degraded++;
+		pg->member_needs[index]++;
+	}
+	obj->repairing = true;
+	LOG_WARN("pg %u.%x: the copy of %s on osd.%u is bad: %s", pg->pool, pg->pg, id, osd,
+		 obj->n_sources ? "repairing it from another copy" : "no other copy to repair it from");
+	return obj->n_sources > 0;
 }
 
 void pg_recovery_urgent(struct pg_obj *obj)

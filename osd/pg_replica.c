@@ -55,11 +55,13 @@ void pg_replica_detach(struct osd *o)
 		for (struct osd_pg *pg = t->buckets[i]; pg; pg = pg->hash_next)
 			list_for_each_safe(pos, tmp, &pg->deferred)
 				list_entry(pos, struct deferred_query, node)->conn = NULL;
+	pg_scrub_detach(o);
 }
 
 void pg_replica_forget(struct osd *o)
 {
 	struct list_node *pos, *tmp;
+	pg_scrub_forget(o);
 	list_for_each_safe(pos, tmp, &o->pgs->purges) {
 		struct purge_op *po = list_entry(pos, struct purge_op, node);
 		list_del(&po->node);
@@ -137,10 +139,9 @@ static void meta_read_done(struct store_req *req, int res)
 {
 	struct osd_pg *pg = req->ctx;
 	uint64_t epoch = 0;
-	if (res == 0 && memcmp(req->buf, "BSLTPGMK", 8) == 0)
-		for (int i = 0; i < 8; i++)
-			epoch |= (uint64_t)((uint8_t *)req->buf)[8 + i] << (8 * i);
-	else if (res && res != -ENOENT)
+	if (res == 0)
+		epoch = pg_meta_decode(pg, req->buf, req->len);
+	else if (res != -ENOENT)
 		LOG_ERROR("pg %u.%x: cannot read its complete mark (%s); treating it as absent",
 			pg->pool, pg->pg, strerror(-res));
 	LOG_DEBUG("osd.%u pg %u.%x: complete mark read: %" PRIu64 " (%d)", pg->o->id, pg->pool,
@@ -269,8 +270,8 @@ void pg_replica_query(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 
 /* --- sub-operations ---------------------------------------------------------------- */
 
-static void subop_reply(struct osd *o, struct msgr_conn *conn, uint64_t request_id, int rc,
-			uint64_t version, const uint8_t *written, void *data, uint32_t len)
+void pg_replica_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id, int rc,
+		       uint64_t version, const uint8_t *written, void *data, uint32_t len)
 {
 	struct pg_subop_reply r = { rc, version, { 0 }, (uint8_t)osd_full_state(o) };
 	if (written)
@@ -297,10 +298,10 @@ static void replica_op_done(struct store_req *req, int res)
 	    res == 0)
 		osd_recent_add(o, r->sub.client, r->sub.reqid, 0, req->version);
 	if (r->sub.type == PG_SUB_READ && res == 0) {
-		subop_reply(o, r->conn, r->request_id, 0, req->version, req->written, req->buf, req->len);
+		pg_replica_answer(o, r->conn, r->request_id, 0, req->version, req->written, req->buf, req->len);
 		req->buf = NULL; /* the reply's */
 	} else {
-		subop_reply(o, r->conn, r->request_id, res, req->version, NULL, NULL, 0);
+		pg_replica_answer(o, r->conn, r->request_id, res, req->version, NULL, NULL, 0);
 	}
 	if (res && res != -ENOENT)
 		LOG_WARN("pg %u.%x: sub-operation %u failed: %s", pg->pool, pg->pg, r->sub.type,
@@ -324,13 +325,13 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	struct osd_pg *pg = osd_serving(o) ? pg_get(o, sub.pool, sub.pg, false) : NULL;
 	if (!pg || sub.epoch != pg->fence_epoch || sub.from != pg->fence_primary) {
 		msg_free(msg);
-		subop_reply(o, conn, rid, -ESTALE, 0, NULL, NULL, 0);
+		pg_replica_answer(o, conn, rid, -ESTALE, 0, NULL, NULL, 0);
 		return;
 	}
 	struct replica_op *r = calloc(1, sizeof(*r));
 	if (!r) {
 		msg_free(msg);
-		subop_reply(o, conn, rid, -ENOMEM, 0, NULL, NULL, 0);
+		pg_replica_answer(o, conn, rid, -ENOMEM, 0, NULL, NULL, 0);
 		return;
 	}
 	r->pg = pg;
@@ -355,6 +356,7 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		r->req.len = sub.len;
 		if (sub.type == PG_SUB_PUSH) { /* a copy keeps the object's shape */
 			r->req.masked = true;
+			r->req.repair = true; /* it may replace a bad copy of this version */
 			memcpy(r->req.written, sub.written, sizeof(r->req.written));
 		}
 		r->req.buf = msg->data; /* 4 KiB aligned; now ours */
@@ -374,12 +376,18 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 			rc = -ENOMEM;
 		break;
 	case PG_SUB_COMPLETE:
+	case PG_SUB_SCRUB:
 		break;
 	}
 	msg_free(msg);
 	if (rc) {
 		free(r);
-		subop_reply(o, conn, rid, rc, 0, NULL, NULL, 0);
+		pg_replica_answer(o, conn, rid, rc, 0, NULL, NULL, 0);
+		return;
+	}
+	if (sub.type == PG_SUB_SCRUB) {
+		free(r);
+		pg_scrub_subop(pg, conn, rid, &sub);
 		return;
 	}
 	list_add_tail(&o->pgs->replica_ops, &r->node);
@@ -389,7 +397,7 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 			list_del(&r->node);
 			free(r);
 			pg->store_writes--;
-			subop_reply(o, conn, rid, -ENOMEM, 0, NULL, NULL, 0);
+			pg_replica_answer(o, conn, rid, -ENOMEM, 0, NULL, NULL, 0);
 		}
 		return;
 	}
@@ -403,6 +411,7 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 void pg_replica_conn_closed(struct osd *o, struct msgr_conn *conn)
 {
 	struct osd_pgs *t = o->pgs;
+	pg_scrub_conn_closed(o, conn);
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &t->replica_ops) {
 		struct replica_op *r = list_entry(pos, struct replica_op, node);

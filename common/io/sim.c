@@ -100,6 +100,8 @@ struct io_sim_world {
 	size_t fd_count;
 	struct sim_file *files;
 	struct sim_cut *cuts;
+	void (*check)(void *arg); /* after every step (io_sim_set_check) */
+	void *check_arg;
 };
 
 /* --- world ----------------------------------------------------------- */
@@ -634,6 +636,13 @@ int io_sim_disk_fault(struct io_sim_world *w, const char *host, const char *path
 	return 0;
 }
 
+void io_sim_disk_lost_writes_disarm(struct io_sim_world *w, const char *host)
+{
+	for (struct sim_file *file = w->files; file; file = file->next)
+		if (strcmp(file->host, host) == 0)
+			sim_ranges_free(&file->lose);
+}
+
 void io_sim_power_fail(struct io_sim_world *w, const char *host)
 {
 	for (struct sim_file *file = w->files; file; file = file->next) {
@@ -1042,11 +1051,19 @@ int io_loop_create_sim(struct io_sim_world *w, const char *host,
 	return 0;
 }
 
+void io_sim_set_check(struct io_sim_world *w, void (*check)(void *arg), void *arg)
+{
+	w->check = check;
+	w->check_arg = arg;
+}
+
 int io_sim_run(struct io_sim_world *w, uint64_t until_ns,
 	       bool (*done)(void *arg), void *arg)
 {
 	unsigned spins = 0;
 	for (;;) {
+		if (w->check)
+			w->check(w->check_arg);
 		if (done && done(arg))
 			return 0;
 		bool progress = false;

@@ -56,6 +56,12 @@ enum io_sim_disk_fault {
 };
 int io_sim_disk_fault(struct io_sim_world *w, const char *host, const char *path,
 		      enum io_sim_disk_fault kind, uint64_t offset, size_t len);
+/* Forgets HOST's lost writes still waiting for a write to drop. */
+void io_sim_disk_lost_writes_disarm(struct io_sim_world *w, const char *host);
+
+/* CHECK(ARG) runs after every step of io_sim_run (each round of every
+ * host's ready work): a state machine's invariants, asserted (NULL: none). */
+void io_sim_set_check(struct io_sim_world *w, void (*check)(void *arg), void *arg);
 
 /* Runs every host until DONE(ARG) is true (0), virtual time passes
  * UNTIL_NS (-ETIMEDOUT), or nothing is left that could ever happen

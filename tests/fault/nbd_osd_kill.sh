@@ -46,13 +46,7 @@ for victim in $(seq 0 100); do
 		"osd.$victim back and every PG clean"
 done
 wait "$fio_pid" || fail "fio failed: $(tail -20 "$dir/fio.err")"
-python3 - "$dir/fio.json" <<'EOF' || fail "fio: $(cat "$dir/fio.err")"
-import json, sys
-for j in json.load(open(sys.argv[1]))["jobs"]:
-    assert j["error"] == 0, (j["jobname"], j["error"])
-    assert j["write"]["total_ios"] > 0 and j["read"]["total_ios"] > 0, j["jobname"]
-    print(f'{j["jobname"]}: {j["write"]["total_ios"]} writes, {j["read"]["total_ios"]} verified reads')
-EOF
+fio_verified "$dir/fio.json" || fail "fio: $(cat "$dir/fio.err")"
 [ "$kills" -ge 2 ] || fail "only $kills OSD kills happened during the run"
 wait_for "s['pgs'].get('active+clean')==16" 60 "every PG clean at the end"
 echo "fio through NBD: no I/O or verification error across $kills OSD kills"

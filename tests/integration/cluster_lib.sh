@@ -159,3 +159,15 @@ wait_for() {
 	for _ in $(seq $(($2 * 5))); do [ "$(js "$1" 2>/dev/null)" = True ] && return 0; sleep 0.2; done
 	fail "$3: $(cli status)"
 }
+
+# fio_verified JSON: every job of fio's JSON report ran without error and
+# both wrote and read back (verify); prints each job's counts.
+fio_verified() {
+	python3 - "$1" <<'PY'
+import json, sys
+for j in json.load(open(sys.argv[1]))["jobs"]:
+    assert j["error"] == 0, (j["jobname"], j["error"])
+    assert j["write"]["total_ios"] > 0 and j["read"]["total_ios"] > 0, j["jobname"]
+    print(f'{j["jobname"]}: {j["write"]["total_ios"]} writes, {j["read"]["total_ios"]} verified reads')
+PY
+}

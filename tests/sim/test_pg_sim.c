@@ -21,9 +21,18 @@
  * must still agree at the end); every other object is checked as above,
  * every operation must be answered, and every store must open again.
  *
+ * A third run (test_pg_sim_rot) damages disks under the same faults, as
+ * failing ones do: bits flipped in a copy, sectors that no longer read,
+ * writes the disk acknowledged and dropped — each on one copy of an
+ * object (a minority), from the seed. Reads must still return exactly
+ * the model's bytes (a bad copy is repaired from a good one first); at
+ * the end a deep scrub of every PG finds what no read did, and every copy
+ * of every object must read back good and identical.
+ *
  *   PG_SIM_SEEDS=N   seeds (default 40), from PG_SIM_FIRST (default 1000)
  *   PG_SIM_FULL_SEEDS=N  seeds of the full-disk run (default 10, from 5000)
- *   PG_SIM_SEED=S    replay seed S (PG_SIM_FULL=1: of the full-disk run)
+ *   PG_SIM_ROT_SEEDS=N   seeds of the damaged-disk run (default 10, from 7000)
+ *   PG_SIM_SEED=S    replay seed S (PG_SIM_FULL=1 / PG_SIM_ROT=1: of those runs)
  *   PG_SIM_SECONDS=T virtual seconds of faults per seed (default 12) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,6 +56,7 @@
 #include "mon/mon.h"
 #include "osd/osd.h"
 #include "osd/pg.h"
+#include "osd/store_int.h"
 #include "osd/store.h"
 #include "../unit/osd/store_test_util.h"
 
@@ -103,6 +113,9 @@ struct run {
 	struct mon_member members[1];
 	uint32_t pool;
 	bool fill;     /* the full-disk run */
+	bool rot;      /* the damaged-disk run */
+	bool damaged[NOBJ_FULL]; /* objects one copy of was damaged */
+	uint64_t faults, bad_found, bad_repaired;
 	uint32_t nobj; /* NOBJ or NOBJ_FULL */
 	struct obj_model m[NOBJ_FULL];
 	struct slot slots[QD];
@@ -216,6 +229,18 @@ static void osd_up(struct run *r, int i, bool mkfs)
 	if (osd_start(r->osd_loop[i], r->cfg, (uint32_t)i, r->keyring, &r->osd[i], why,
 		      sizeof(why)))
 		fail_msg("seed %" PRIu64 ": osd.%d: %s", r->seed, i, why);
+}
+
+/* After every step of the simulation: each running OSD's PG and store
+ * invariants (osd/pg_int.h, osd/store_int.h). */
+static void check_osds(void *arg)
+{
+	struct run *r = arg;
+	for (int i = 0; i < NOSD; i++) {
+		if (!r->osd[i])
+			continue;
+		osd_pg_check(r->osd[i]);
+	}
 }
 
 /* The OSD's process dies; with POWER its host loses power too. */
@@ -515,16 +540,21 @@ static void fault_step(struct run *r)
 
 /* The world of seed SEED: the monitor, OSDs (started when START_OSDS),
  * the admin session with pool "rbd" created, and the client. */
+enum sim_mode { SIM_PLAIN, SIM_FILL, SIM_ROT };
+
 static struct run *sim_start(uint64_t seed, bool start_osds, uint64_t op_timeout_ms,
-			     bool fill)
+			     enum sim_mode mode)
 {
 	struct run *r = calloc(1, sizeof(*r));
 	char why[256];
+	bool fill = mode == SIM_FILL;
 	r->seed = seed;
 	r->fill = fill;
+	r->rot = mode == SIM_ROT;
 	r->nobj = fill ? NOBJ_FULL : NOBJ;
 	assert_int_equal(io_sim_world_create(seed, &r->w), 0);
 	io_sim_set_latency(r->w, IO_US(30), IO_US(300));
+	io_sim_set_check(r->w, check_osds, r);
 	write_files(r);
 	assert_int_equal(mon_mkfs(r->cfg, "a", why, sizeof(why)), 0);
 	assert_int_equal(io_loop_create_sim(r->w, MON_HOST, &r->mon_loop), 0);
@@ -568,6 +598,7 @@ static struct run *sim_start(uint64_t seed, bool start_osds, uint64_t op_timeout
 /* Tears the world down (the client first: what it has in flight fails). */
 static void sim_stop(struct run *r)
 {
+	io_sim_set_check(r->w, NULL, NULL); /* the OSDs go first */
 	bs_client_destroy(r->client);
 	io_timer_disarm(r->client_loop, &r->admin.tick);
 	monsess_destroy(r->admin.mon);
@@ -610,9 +641,127 @@ static void make_room(struct run *r)
 	}
 }
 
-static uint64_t run_seed(uint64_t seed, uint64_t fault_s, bool fill)
+/* Damages one copy of a random live object that was not damaged yet, on
+ * a live OSD: flips bits in a 4 KiB chunk, makes a sector unreadable, or
+ * drops the next write to its block. */
+static bool damage_one_kind(struct run *r, bool latent_only);
+
+static bool damage_one(struct run *r)
 {
-	struct run *r = sim_start(seed, true, 0, fill);
+	return damage_one_kind(r, false);
+}
+
+/* LATENT_ONLY: damage that shows without a write (no lost write). */
+static bool damage_one_kind(struct run *r, bool latent_only)
+{
+	uint32_t obj = (uint32_t)(rnd(r) % r->nobj);
+	if (!r->m[obj].exists || r->damaged[obj])
+		return false;
+	const struct cluster_map *m = bs_client_map(r->client);
+	const struct map_pool *p = map_pool_by_id(m, r->pool);
+	struct object_id oid = { r->pool, 0x77, obj };
+	uint32_t acting[MAP_PG_ACTING_MAX];
+	size_t n = p ? map_pg_acting(m, p, object_pg(&oid, p->pg_num), acting, MAP_PG_ACTING_MAX)
+		     : 0;
+	if (n < 3) {
+		return false; /* a minority of what there is: one of three */
+	}
+	uint32_t id = acting[rnd(r) % n];
+	uint64_t off;
+	if (!r->osd[id] || store_object_locate(osd_store(r->osd[id]), &oid, &off))
+		return false; /* down, or all of it still journaled */
+	char dev[32];
+	snprintf(dev, sizeof(dev), "/dev/osd%u", id);
+	uint64_t kind = rnd(r) % (latent_only ? 2 : 3), chunk = rnd(r) % CHUNKS;
+	/* A chunk that holds data (one never written is never read). */
+	for (uint32_t k = 0; k < CHUNKS && !r->m[obj].tags[chunk]; k++)
+		chunk = (chunk + 1) % CHUNKS;
+	if (!r->m[obj].tags[chunk])
+		return false;
+	int rc = kind == 0 ? io_sim_disk_fault(r->w, osd_host[id], dev, IO_SIM_CORRUPT,
+					       off + chunk * 4096 + rnd(r) % 4000, 1 + rnd(r) % 64)
+		 : kind == 1 ? io_sim_disk_fault(r->w, osd_host[id], dev, IO_SIM_BAD_SECTOR,
+						 off + chunk * 4096 + rnd(r) % 8 * 512, 512)
+			     : io_sim_disk_fault(r->w, osd_host[id], dev, IO_SIM_LOSE_WRITE, off, BS);
+	assert_int_equal(rc, 0);
+	if (getenv("PG_SIM_LOG"))
+		printf("DAMAGE %.3f obj %u (0x%x) osd.%u kind %" PRIu64 " chunk %" PRIu64
+		       " block at %" PRIu64 "\n",
+		       io_sim_now_ns(r->w) / 1e9, obj, obj, id, kind, chunk, off);
+	r->damaged[obj] = true;
+	r->faults++;
+	return true;
+}
+
+/* Every OSD deep-scrubs every PG it is primary of; true once all did. */
+struct scrub_wait {
+	struct run *r;
+	uint64_t want[NOSD];
+};
+
+static bool scrubs_finished(void *arg)
+{
+	struct scrub_wait *sw = arg;
+	for (int i = 0; i < NOSD; i++)
+		if (!sw->r->osd[i] || osd_pg_scrubs_done(sw->r->osd[i]) < sw->want[i])
+			return false;
+	return true;
+}
+
+static uint64_t bad_found_now(struct run *r)
+{
+	uint64_t total = 0;
+	for (int i = 0; i < NOSD; i++) {
+		uint64_t f = 0, rep;
+		if (r->osd[i])
+			osd_pg_bad_copies(r->osd[i], &f, &rep);
+		total += f;
+	}
+	return total;
+}
+
+static void checkpoint_flag(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+static bool all_true(void *arg)
+{
+	const bool *done = arg;
+	for (int i = 0; i < NOSD; i++)
+		if (!done[i])
+			return false;
+	return true;
+}
+
+/* Every running OSD's store writes its journaled data in place. */
+static void checkpoint_all(struct run *r)
+{
+	bool done[NOSD];
+	for (int i = 0; i < NOSD; i++) {
+		done[i] = !r->osd[i];
+		if (r->osd[i])
+			store_checkpoint(osd_store(r->osd[i]), checkpoint_flag, &done[i]);
+	}
+	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(30), all_true, done))
+		failf(r, "the stores did not checkpoint");
+}
+
+static void scrub_everything(struct run *r)
+{
+	struct scrub_wait sw = { r, { 0 } };
+	for (int i = 0; i < NOSD; i++) {
+		int n = osd_pg_scrub(r->osd[i], 0, UINT32_MAX, true);
+		sw.want[i] = osd_pg_scrubs_done(r->osd[i]) + (uint64_t)(n > 0 ? n : 0);
+	}
+	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(120), scrubs_finished, &sw))
+		failf(r, "the deep scrubs did not finish");
+}
+
+static uint64_t run_seed(uint64_t seed, uint64_t fault_s, enum sim_mode mode)
+{
+	struct run *r = sim_start(seed, true, 0, mode);
+	bool fill = mode == SIM_FILL;
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), all_clean, r))
 		fail_msg("seed %" PRIu64 ": the PGs never became clean at the start", seed);
 	const struct map_pool *p = map_pool_by_name(bs_client_map(r->client), "rbd");
@@ -626,6 +775,8 @@ static uint64_t run_seed(uint64_t seed, uint64_t fault_s, bool fill)
 		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(200 + rnd(r) % 1200), NULL, NULL);
 		issue(r);
 		fault_step(r);
+		for (int k = 0; r->rot && k < 8 && !damage_one(r); k++)
+			; /* a copy damaged about every second */
 	}
 	/* Heal: everything back up and in; let it settle. */
 	io_sim_set_reset_rate(r->w, 0);
@@ -654,6 +805,33 @@ static uint64_t run_seed(uint64_t seed, uint64_t fault_s, bool fill)
 	}
 	if (!r->failure[0] && io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(120), all_clean, r))
 		failf(r, "the PGs did not stay active+clean");
+	if (!r->failure[0] && r->rot) {
+		/* Damage nobody will write over now: only the scrub finds it.
+		 * (A lost write still armed would drop the scrub's own repair
+		 * and leave damage no later scrub is run to find.) */
+		for (int i = 0; i < NOSD; i++)
+			io_sim_disk_lost_writes_disarm(r->w, osd_host[i]);
+		checkpoint_all(r); /* damage at rest: no journaled chunk over it */
+		uint64_t before = bad_found_now(r), latent = 0;
+		memset(r->damaged, 0, sizeof(r->damaged));
+		for (int k = 0; k < 64 && latent < 4; k++)
+			latent += damage_one_kind(r, true);
+		r->faults += 0; /* (counted by damage_one_kind) */
+		scrub_everything(r); /* finds what no read did, and repairs it */
+		if (!r->failure[0] && bad_found_now(r) - before < latent)
+			failf(r, "the deep scrubs found %" PRIu64 " of the %" PRIu64
+				 " copies damaged after the writes stopped",
+			      bad_found_now(r) - before, latent);
+		if (!r->failure[0] &&
+		    io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(120), all_clean, r))
+			failf(r, "the PGs did not become clean after the scrubs");
+		for (int i = 0; i < NOSD && r->osd[i]; i++) {
+			uint64_t f, rep;
+			osd_pg_bad_copies(r->osd[i], &f, &rep);
+			r->bad_found += f;
+			r->bad_repaired += rep;
+		}
+	}
 	if (!r->failure[0])
 		check_replicas(r);
 	sim_stop(r);
@@ -661,12 +839,16 @@ static uint64_t run_seed(uint64_t seed, uint64_t fault_s, bool fill)
 		fail_msg("%s (replay: PG_SIM_SEED=%" PRIu64 ")", r->failure, seed);
 	printf("seed %" PRIu64 ": %" PRIu64 " writes and deletes acknowledged, %" PRIu64
 	       " reads checked%s",
-	       seed, r->acked, r->reads, fill ? "" : "\n");
+	       seed, r->acked, r->reads, fill || r->rot ? "" : "\n");
 	if (fill)
 		printf(", %" PRIu64 " writes refused for space\n", r->enospc);
-	uint64_t enospc = r->enospc;
+	else if (r->rot)
+		printf(", %" PRIu64 " copies damaged, %" PRIu64 " bad copies found, %" PRIu64
+		       " repaired (since the last restart of each OSD)\n",
+		       r->faults, r->bad_found, r->bad_repaired);
+	uint64_t count = fill ? r->enospc : r->bad_found;
 	free(r);
-	return enospc;
+	return count;
 }
 
 static void test_pg_sim(void **state)
@@ -677,39 +859,54 @@ static void test_pg_sim(void **state)
 	const char *secs = getenv("PG_SIM_SECONDS");
 	uint64_t fault_s = secs ? strtoull(secs, NULL, 10) : 12;
 	if (one) {
-		if (!getenv("PG_SIM_FULL"))
-			run_seed(strtoull(one, NULL, 10), fault_s, false);
+		if (!getenv("PG_SIM_FULL") && !getenv("PG_SIM_ROT"))
+			run_seed(strtoull(one, NULL, 10), fault_s, SIM_PLAIN);
 		return;
 	}
 	const char *first = getenv("PG_SIM_FIRST");
 	uint64_t base = first ? strtoull(first, NULL, 10) : 1000;
 	unsigned seeds = ns ? (unsigned)atoi(ns) : 40;
 	for (unsigned i = 0; i < seeds; i++) {
-		run_seed(base + i, fault_s, false);
+		run_seed(base + i, fault_s, SIM_PLAIN);
 		fflush(stdout);
 	}
+}
+
+/* The seeds of a mode on its own disks: SEEDS_ENV of them from BASE
+ * (default N), or with PG_SIM_SEED the one named when ONE_ENV is set.
+ * The counts run_seed returns must not all be 0 (WHY otherwise). */
+static void run_mode(enum sim_mode mode, const char *seeds_env, unsigned n, uint64_t base,
+		     const char *one_env, const char *why)
+{
+	const char *one = getenv("PG_SIM_SEED");
+	const char *ns = getenv(seeds_env);
+	const char *secs = getenv("PG_SIM_SECONDS");
+	uint64_t fault_s = secs ? strtoull(secs, NULL, 10) : 12;
+	if (one) {
+		if (getenv(one_env))
+			run_seed(strtoull(one, NULL, 10), fault_s, mode);
+		return;
+	}
+	unsigned seeds = ns ? (unsigned)atoi(ns) : n;
+	uint64_t count = 0;
+	for (unsigned i = 0; i < seeds; i++) {
+		count += run_seed(base + i, fault_s, mode);
+		fflush(stdout);
+	}
+	if (seeds && !count)
+		fail_msg("%s: the run did not test what it is for", why);
 }
 
 static void test_pg_sim_full(void **state)
 {
 	(void)state;
-	const char *one = getenv("PG_SIM_SEED");
-	const char *ns = getenv("PG_SIM_FULL_SEEDS");
-	const char *secs = getenv("PG_SIM_SECONDS");
-	uint64_t fault_s = secs ? strtoull(secs, NULL, 10) : 12;
-	if (one) {
-		if (getenv("PG_SIM_FULL"))
-			run_seed(strtoull(one, NULL, 10), fault_s, true);
-		return;
-	}
-	unsigned seeds = ns ? (unsigned)atoi(ns) : 10;
-	uint64_t enospc = 0;
-	for (unsigned i = 0; i < seeds; i++) {
-		enospc += run_seed(5000 + i, fault_s, true);
-		fflush(stdout);
-	}
-	if (seeds && !enospc)
-		fail_msg("no write met a full disk: the run did not test what it is for");
+	run_mode(SIM_FILL, "PG_SIM_FULL_SEEDS", 10, 5000, "PG_SIM_FULL", "no write met a full disk");
+}
+
+static void test_pg_sim_rot(void **state)
+{
+	(void)state;
+	run_mode(SIM_ROT, "PG_SIM_ROT_SEEDS", 10, 7000, "PG_SIM_ROT", "no bad copy was found");
 }
 
 struct one_op {
@@ -747,7 +944,7 @@ static int run_one(struct run *r, struct one_op *o)
 static void test_client_errors(void **state)
 {
 	(void)state;
-	struct run *r = sim_start(7, false, 2000, false);
+	struct run *r = sim_start(7, false, 2000, SIM_PLAIN);
 	const struct map_pool *p;
 	while (!bs_client_have_map(r->client) ||
 	       !(p = map_pool_by_name(bs_client_map(r->client), "rbd")))
@@ -824,7 +1021,7 @@ static int vtest_run(struct run *r, struct bs_volume *v, enum bs_vio_type type, 
 static void test_volume(void **state)
 {
 	(void)state;
-	struct run *r = sim_start(11, true, 0, false);
+	struct run *r = sim_start(11, true, 0, SIM_PLAIN);
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), all_clean, r))
 		fail_msg("the PGs never became clean");
 	const uint64_t size = 5 * BS + 3 * 4096 + 1536;
@@ -935,7 +1132,7 @@ static int lock_run(struct run *r, struct bs_client *c, const char *name, bool b
 static void test_fencing(void **state)
 {
 	(void)state;
-	struct run *r = sim_start(13, true, 0, false);
+	struct run *r = sim_start(13, true, 0, SIM_PLAIN);
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), all_clean, r))
 		fail_msg("the PGs never became clean");
 	struct map_cmd vc = { .type = MAP_CMD_VOLUME_CREATE, .name = "vm1", .pool_name = "rbd",
@@ -1006,6 +1203,7 @@ int main(void)
 					    cmocka_unit_test(test_volume),
 					    cmocka_unit_test(test_fencing),
 					    cmocka_unit_test(test_pg_sim),
-					    cmocka_unit_test(test_pg_sim_full) };
+					    cmocka_unit_test(test_pg_sim_full),
+					    cmocka_unit_test(test_pg_sim_rot) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

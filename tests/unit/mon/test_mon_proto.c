@@ -178,13 +178,18 @@ static void test_osd_stats(void **state)
 {
 	(void)state;
 	struct mon_pg_stat pgs[2] = {
-		{ 1, 7, MON_PG_ACTIVE | MON_PG_CLEAN, 3, 10, 40960, 0, 0 },
-		{ 2, 0, MON_PG_ACTIVE | MON_PG_DEGRADED | MON_PG_RECOVERING, 3, 5, 8192, 4, 2 } };
+		{ 1, 7, MON_PG_ACTIVE | MON_PG_CLEAN, 3, 10, 40960, 0, 0, 1700000000, 1690000000, 0, 0,
+		  0, 0, 0 },
+		{ 2, 0, MON_PG_ACTIVE | MON_PG_DEGRADED | MON_PG_RECOVERING | MON_PG_SCRUBBING |
+				MON_PG_DEEP | MON_PG_INCONSISTENT,
+		  3, 5, 8192, 4, 2, 1, 2, 3, 5, 7, 6, 1 } };
 	struct mon_osd_usage osds[2] = {
-		{ 0, 1 << 30, 1 << 29, 1 << 29, 1 << 27, 0, 0, "" },
-		{ 1, 1 << 30, 1 << 29, 1000, 50, 3, 41000, "pg 1.7 to become active (it is peering)" } };
+		{ 0, 1 << 30, 1 << 29, 1 << 29, 1 << 27, 0, 0, "", 0, { { 0, 0, 0 } } },
+		{ 1, 1 << 30, 1 << 29, 1000, 50, 3, 41000, "pg 1.7 to become active (it is peering)",
+		  0, { { 0, 0, 0 } } } };
 	struct mon_osd_stats st = { 3, 1 << 30, 1 << 20, 10, 7, 7 << 17,
-				    { 3, 1 << 30, 1 << 20, 1 << 29, 1 << 28, 1, 31000, "osd.2" },
+				    { 3, 1 << 30, 1 << 20, 1 << 29, 1 << 28, 1, 31000, "osd.2", 2,
+				      { { 1, 0x200, 3 }, { 1, 0x200, 9 } } },
 				    2, pgs, 2, osds };
 	struct msg *m = mon_osd_stats_encode(MON_MSG_OSD_BEACON, 0, &st);
 	struct mon_osd_stats got;
@@ -193,6 +198,8 @@ static void test_osd_stats(void **state)
 	assert_true(got.usage.data_bytes == 1 << 29 && got.usage.data_avail_bytes == 1 << 28 &&
 		    got.usage.slow_ops == 1 && got.usage.slow_oldest_ms == 31000);
 	assert_string_equal(got.usage.slow_what, "osd.2");
+	assert_int_equal(got.usage.n_unfound, 2);
+	assert_true(got.usage.unfound[1].inode == 0x200 && got.usage.unfound[1].index == 9);
 	assert_int_equal(mon_osd_usage_ratio(&got.usage), 5000);
 	assert_int_equal(mon_osd_usage_ratio(&osds[1]), 9500);
 	assert_true(got.n_osds == 2 && got.osds[1].slow_ops == 3 && got.osds[1].data_bytes == 1000);
@@ -203,6 +210,9 @@ static void test_osd_stats(void **state)
 		    got.pgs[1].state == pgs[1].state);
 	assert_true(got.pgs[1].degraded == 4 && got.pgs[1].missing == 2);
 	assert_true(got.pgs[0].objects == 10 && got.pgs[0].bytes == 40960 && got.pgs[0].pg == 7);
+	assert_true(got.pgs[0].last_scrub_s == 1700000000 && got.pgs[0].last_deep_scrub_s == 1690000000);
+	assert_true(got.pgs[1].scrub_done == 3 && got.pgs[1].scrub_total == 5 &&
+		    got.pgs[1].bad_found == 7 && got.pgs[1].bad_repaired == 6 && got.pgs[1].unfound == 1);
 	mon_osd_stats_free(&got);
 	/* The counts must match the data; states are known flags. */
 	for (uint32_t cut = 1; cut < m->hdr.data_len; cut += 13) {
@@ -220,7 +230,7 @@ static void test_osd_stats(void **state)
 	assert_string_equal(mon_pg_state_name(MON_PG_DOWN, buf, sizeof(buf)), "down");
 	assert_string_equal(mon_pg_state_name(0, buf, sizeof(buf)), "unknown");
 	assert_string_equal(mon_pg_state_name(pgs[1].state, buf, sizeof(buf)),
-			    "active+degraded+recovering");
+			    "active+degraded+recovering+scrubbing+deep+inconsistent");
 }
 
 static void test_lock_renew(void **state)
