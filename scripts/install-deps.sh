@@ -8,7 +8,7 @@ packages=(
 	build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
 	# libraries
 	liburing-dev libisal-dev libssl-dev libfuse3-dev libcmocka-dev
-	libinih-dev libcurl4-openssl-dev
+	libinih-dev libcurl4-openssl-dev libjansson-dev
 	# test tools (NBD clients: qemu-img/qemu-io, nbdinfo/nbdcopy, nbdfuse)
 	python3 python3-libnbd iproute2 procps util-linux fio qemu-utils libnbd-bin nbdfuse fuse3
 	e2fsprogs
