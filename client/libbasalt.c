@@ -13,13 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/monsess.h"
+#include "common/cluster/monsess.h"
 #include "common/keyring.h"
 #include "common/log.h"
 #include "common/msgr.h"
-#include "mon/mon.h"
-#include "mon/mon_proto.h"
-#include "osd/osd_proto.h"
+#include "common/cluster/mon_members.h"
+#include "common/cluster/mon_proto.h"
+#include "common/cluster/osd_proto.h"
 
 static struct bs_op **slot(struct bs_client *c, uint64_t tid)
 {
@@ -84,14 +84,20 @@ static struct msgr_conn *link_to(struct bs_client *c, const struct cluster_map *
 
 static const uint8_t op_types[] = { [BS_READ] = OSD_OP_READ, [BS_WRITE] = OSD_OP_WRITE,
 				    [BS_DELETE] = OSD_OP_DELETE, [BS_STAT] = OSD_OP_STAT,
-				    [BS_SCRUB] = OSD_OP_SCRUB };
+				    [BS_SCRUB] = OSD_OP_SCRUB, [BS_LIST] = OSD_OP_LIST };
+
+/* Whether OP goes to the OSD it names (oid.inode) rather than to a PG. */
+static bool op_to_osd(const struct bs_op *op)
+{
+	return (op->type == BS_SCRUB && op->oid.index == OSD_SCRUB_ALL) || op->type == BS_LIST;
+}
 
 /* Where OP goes: the primary of its object's PG (a scrub: of its PG, or
  * the OSD it names). Fills ACTING; returns how many (0: none up). */
 static size_t op_target(const struct cluster_map *m, const struct map_pool *p,
 			const struct bs_op *op, uint32_t *acting)
 {
-	if (op->type == BS_SCRUB && op->oid.index == OSD_SCRUB_ALL) {
+	if (op_to_osd(op)) {
 		uint64_t id = op->oid.inode;
 		if (id >= m->n_osds || !m->osds[id].exists || !m->osds[id].up)
 			return 0;
@@ -204,8 +210,9 @@ void bs_submit(struct bs_client *c, struct bs_op *op)
 	op->version = op->size = 0;
 	list_init(&op->waiting);
 	bool ranged = op->type == BS_READ || op->type == BS_WRITE;
-	if (op->type < BS_READ || op->type > BS_SCRUB ||
-	    (ranged && (!op->len || op->offset % 4096 || op->len % 4096 || !op->buf))) {
+	if (op->type < BS_READ || op->type > BS_LIST ||
+	    (ranged && (!op->len || op->offset % 4096 || op->len % 4096 || !op->buf)) ||
+	    (op->type == BS_LIST && op->len && !op->buf)) {
 		/* Refused, but never from inside the call: the tick answers. */
 		op->reqid = 0;
 		park(c, op, 0);
@@ -252,6 +259,13 @@ static void on_reply(struct bs_client *c, struct msgr_conn *conn, struct msg *ms
 	}
 	op->version = r.version;
 	op->size = r.size;
+	if (r.rc == 0 && op->type == BS_LIST) {
+		op->size = msg->hdr.data_len;
+		if (msg->hdr.data_len > op->len)
+			r.rc = -EOVERFLOW;
+		else
+			memcpy(op->buf, msg->data, msg->hdr.data_len);
+	}
 	complete(c, op, r.rc);
 }
 
@@ -336,8 +350,7 @@ static void on_map(void *ctx, const struct cluster_map *m, bool stale)
 			next = op->hash_next;
 			const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
 			uint32_t acting[MAP_PG_ACTING_MAX];
-			bool any = op->type == BS_SCRUB && op->oid.index == OSD_SCRUB_ALL;
-			size_t n = p || any ? op_target(m, p, op, acting) : 0;
+			size_t n = p || op_to_osd(op) ? op_target(m, p, op, acting) : 0;
 			if (!n || acting[0] != op->osd)
 				park(c, op, 0);
 		}

@@ -21,7 +21,7 @@
 #include "common/list.h"
 #include "common/io/loop.h"
 #include "common/object.h"
-#include "mon/map.h"
+#include "common/cluster/map.h"
 
 struct bs_client;
 
@@ -62,7 +62,11 @@ const struct cluster_map *bs_client_map(const struct bs_client *c);
  * its primary), or with oid.index OSD_SCRUB_ALL of every PG OSD
  * oid.inode is primary of; deep with BS_OP_DEEP. op->size: how many PGs
  * were scheduled. */
-enum bs_op_type { BS_READ = 1, BS_WRITE, BS_DELETE, BS_STAT, BS_SCRUB };
+/* BS_LIST: the objects of pool oid.pool in the PGs OSD oid.inode is
+ * primary of, as OSD_LIST_ENTRY_LEN-byte entries (osd_proto.h) into BUF;
+ * op->size: their bytes; -EOVERFLOW when LEN is too small (op->size then
+ * says how much is needed). bs_object_list does it for a whole pool. */
+enum bs_op_type { BS_READ = 1, BS_WRITE, BS_DELETE, BS_STAT, BS_SCRUB, BS_LIST };
 
 struct bs_op;
 typedef void (*bs_done_fn)(struct bs_op *op, int rc);
@@ -224,5 +228,14 @@ size_t bs_sync_ops(struct bs_sync *s, struct bs_op *ops, size_t n, unsigned qd, 
 int bs_sync_vio(struct bs_sync *s, struct bs_volume *v, struct bs_vio *vio);
 struct bs_client *bs_sync_client(struct bs_sync *s);
 const struct cluster_map *bs_sync_map(const struct bs_sync *s);
+
+/* Calls FN for every object of pool POOL_NAME, asking each up OSD for
+ * the PGs it is primary of; stops at FN's first non-zero return, which
+ * it returns. -ENOENT (no such pool), -EIO (an OSD did not answer),
+ * -EAGAIN (a PG has no OSD up: its objects are not listed), with WHY. */
+typedef int (*bs_object_list_fn)(const struct object_id *oid, uint64_t version, uint64_t size,
+				 void *arg);
+int bs_object_list(struct bs_sync *s, const char *pool_name, bs_object_list_fn fn, void *arg,
+		   char *why, size_t why_len);
 
 #endif

@@ -3,11 +3,11 @@
 #ifndef BASALT_CLIENT_LIBBASALT_INT_H
 #define BASALT_CLIENT_LIBBASALT_INT_H
 
-#include "client/monsess.h"
+#include "common/cluster/monsess.h"
 #include "common/keyring.h"
 #include "common/msgr.h"
 #include "libbasalt.h"
-#include "mon/mon.h"
+#include "common/cluster/mon_members.h"
 
 #define BS_TICK_NS IO_MS(20)
 #define BS_BUCKETS 1024u

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "mon/mon_proto.h"
+#include "common/cluster/mon_proto.h"
 
 enum lock_state { LOCK_TAKING, LOCK_HELD };
 

@@ -11,9 +11,6 @@
 #include "common/keyring.h"
 #include "common/log.h"
 #include "common/msgr.h"
-#include "osd/osd_proto.h"
-
-#define MONC_OSDS_MAX 64
 
 struct monc {
 	struct io_loop *loop;
@@ -28,13 +25,6 @@ struct monc {
 	bool down[MON_MAX_MEMBERS]; /* its connection is lost and not yet back up */
 	bool refused[MON_MAX_MEMBERS]; /* it refused our key (-EACCES) */
 	char entity[64];
-	/* OSD connections, opened as operations need them. */
-	struct monc_osd {
-		uint32_t id;
-		char addr[MAP_ADDR_MAX];
-		struct msgr_conn *conn;
-	} osds[MONC_OSDS_MAX];
-	int n_osds;
 	/* The reply being waited for. */
 	uint64_t want_id;
 	struct msg *reply;
@@ -63,7 +53,7 @@ static bool type_ok(uint16_t type, void *arg)
 {
 	(void)arg;
 	return type == MON_MSG_MAP || type == MON_MSG_COMMAND_REPLY ||
-	       type == MON_MSG_MON_STATUS_REPLY || type == OSD_MSG_OP_REPLY ||
+	       type == MON_MSG_MON_STATUS_REPLY ||
 	       type == MON_MSG_PG_STATS_REPLY;
 }
 
@@ -335,115 +325,4 @@ int monc_pg_stats(struct monc *mc, struct mon_osd_stats *out)
 		return rc;
 	}
 	return -ETIMEDOUT;
-}
-
-/* --- object operations -------------------------------------------------------------- */
-
-static struct msgr_conn *osd_conn(struct monc *mc, uint32_t id, const char *addr)
-{
-	for (int i = 0; i < mc->n_osds; i++) {
-		struct monc_osd *o = &mc->osds[i];
-		if (o->id != id)
-			continue;
-		if (strcmp(o->addr, addr) == 0)
-			return o->conn;
-		msgr_conn_close(o->conn); /* it moved */
-		*o = mc->osds[--mc->n_osds];
-		break;
-	}
-	char host[MAP_ADDR_MAX];
-	uint16_t port;
-	if (mc->n_osds == MONC_OSDS_MAX || cfg_parse_hostport(addr, host, sizeof(host), &port))
-		return NULL;
-	struct monc_osd *o = &mc->osds[mc->n_osds];
-	if (msgr_connect(mc->msgr, host, port, &o->conn))
-		return NULL;
-	o->id = id;
-	snprintf(o->addr, sizeof(o->addr), "%s", addr);
-	mc->n_osds++;
-	return o->conn;
-}
-
-/* Sends MSG on CONN and waits for its reply until DEADLINE (at most 5 s). */
-static struct msg *ask_osd(struct monc *mc, struct msgr_conn *conn, struct msg *msg,
-			   uint64_t deadline)
-{
-	mc->want_id = msg->hdr.request_id = ++mc->next_msg_id;
-	msg_free(mc->reply);
-	mc->reply = NULL;
-	if (msgr_send(conn, msg)) {
-		msg_free(msg);
-		return NULL;
-	}
-	uint64_t end = io_now_ns(mc->loop) + IO_SEC(5);
-	if (end > deadline)
-		end = deadline;
-	while (!mc->reply) {
-		uint64_t now = io_now_ns(mc->loop);
-		if (now >= end)
-			break;
-		io_loop_run_once(mc->loop, (int64_t)(end - now));
-	}
-	struct msg *r = mc->reply;
-	mc->reply = NULL;
-	return r;
-}
-
-int monc_object_list(struct monc *mc, const char *pool_name,
-		     int (*fn)(const struct object_id *oid, uint64_t version, uint64_t size, void *arg),
-		     void *arg, char *why, size_t why_len)
-{
-	struct cluster_map m;
-	bool stale;
-	char leader[256];
-	memset(&m, 0, sizeof(m));
-	int rc = monc_get_map(mc, -1, &m, &stale, leader, sizeof(leader));
-	if (rc) {
-		snprintf(why, why_len, "%s", rc == -EACCES ? leader : "no monitor answered");
-		return rc;
-	}
-	const struct map_pool *p = map_pool_by_name(&m, pool_name);
-	if (!p) {
-		snprintf(why, why_len, "pool '%s' does not exist", pool_name);
-		map_free(&m);
-		return -ENOENT;
-	}
-	/* Every up OSD lists the pool's objects in the PGs it is primary of;
-	 * a PG without an up OSD is missing from the answer, and said so. */
-	uint64_t deadline = io_now_ns(mc->loop) + mc->timeout_ns;
-	rc = 0;
-	for (uint32_t id = 0; id < m.n_osds && !rc; id++) {
-		if (!m.osds[id].exists || !m.osds[id].up)
-			continue;
-		struct msgr_conn *conn = osd_conn(mc, id, m.osds[id].addr);
-		struct osd_op op = { .type = OSD_OP_LIST, .epoch = m.epoch, .oid = { .pool = p->id } };
-		struct msg *msg = conn ? osd_op_encode(&op, NULL, 0) : NULL;
-		struct msg *r = msg ? ask_osd(mc, conn, msg, deadline) : NULL;
-		struct osd_op_reply reply;
-		if (!r || osd_op_reply_decode(r, &reply) || reply.rc) {
-			snprintf(why, why_len, "osd.%u did not list its objects", id);
-			rc = -EIO;
-		}
-		struct dec d;
-		dec_init(&d, r && !rc ? r->data : NULL, r && !rc ? r->hdr.data_len : 0);
-		while (!rc && dec_remaining(&d) >= OSD_LIST_ENTRY_LEN) {
-			struct object_id oid;
-			uint64_t version, size;
-			dec_get_object_id(&d, &oid);
-			dec_get_le64(&d, &version);
-			dec_get_le64(&d, &size);
-			rc = fn(&oid, version, size, arg);
-		}
-		msg_free(r);
-	}
-	for (uint32_t pg = 0; pg < p->pg_num && !rc; pg++) {
-		uint32_t acting[16];
-		if (!map_pg_acting(&m, p, pg, acting, 16)) {
-			snprintf(why, why_len, "pg %u.%x has no OSD up: its objects are not listed",
-				 p->id, pg);
-			rc = -EAGAIN;
-		}
-	}
-	map_free(&m);
-	return rc;
 }

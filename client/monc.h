@@ -9,10 +9,9 @@
 #include <stdint.h>
 
 #include "common/config.h"
-#include "mon/map.h"
-#include "mon/mon.h"
-#include "mon/mon_proto.h"
-#include "osd/osd_proto.h"
+#include "common/cluster/map.h"
+#include "common/cluster/mon_members.h"
+#include "common/cluster/mon_proto.h"
 
 struct monc;
 
@@ -47,12 +46,5 @@ int monc_status(struct monc *mc, int member, struct mon_status *out);
 /* PG states and usage as the monitors have them from the OSDs' beacons
  * (see mon_proto.h); free with mon_osd_stats_free. */
 int monc_pg_stats(struct monc *mc, struct mon_osd_stats *out);
-
-/* Calls FN for every object of the pool; -EAGAIN (after listing what it
- * could) when a PG has no OSD up. */
-int monc_object_list(struct monc *mc, const char *pool_name,
-		     int (*fn)(const struct object_id *oid, uint64_t version, uint64_t size,
-			       void *arg),
-		     void *arg, char *why, size_t why_len);
 
 #endif

@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "map.h"
-#include "mon_proto.h"
+#include "common/cluster/map.h"
+#include "common/cluster/mon_proto.h"
 
 #define FULLMON_HYSTERESIS 50 /* 0.5%, in 1/10000 */
 #define FULLMON_POOLS 256     /* pools whose proposals are rate-limited apart */

@@ -11,22 +11,9 @@
 
 #include "common/config.h"
 #include "common/io/loop.h"
+#include "common/cluster/mon_members.h"
 
 struct mon;
-
-/* The monitors named in the config ([mon.NAME] with addr = host:port),
- * sorted by name: a monitor's Raft id is its place in this list. */
-struct mon_member {
-	char name[64];
-	char host[64];
-	uint16_t port;
-};
-#define MON_MAX_MEMBERS 7
-
-int mon_members(struct cfg *cfg, struct mon_member *out, int *n, char *why,
-		size_t why_len);
-/* The cluster's fsid from [global] fsid = 32 hex digits (dashes allowed). */
-int mon_fsid(struct cfg *cfg, uint8_t fsid[16], char *why, size_t why_len);
 
 /* Creates monitor NAME's store directory ([mon.NAME] data = DIR). */
 int mon_mkfs(struct cfg *cfg, const char *name, char *why, size_t why_len);

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "map.h"
+#include "common/cluster/map.h"
 
 struct osdmon_params {
 	uint64_t beacon_grace_ms;	/* mon_osd_beacon_grace, default 15 s */

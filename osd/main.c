@@ -17,7 +17,7 @@
 #include "common/keyring.h"
 #include "common/io/loop.h"
 #include "common/log.h"
-#include "mon/map.h"
+#include "common/cluster/map.h"
 #include "osd.h"
 #include "store.h"
 

@@ -8,16 +8,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "client/monsess.h"
+#include "common/cluster/monsess.h"
 #include "common/enc.h"
 #include "common/keyring.h"
 #include "common/log.h"
 #include "common/msgr.h"
 #include "common/why.h"
-#include "mon/mon.h"
-#include "mon/mon_proto.h"
+#include "common/cluster/mon_members.h"
+#include "common/cluster/mon_proto.h"
 #include "osd_int.h"
-#include "osd_proto.h"
+#include "common/cluster/osd_proto.h"
 #include "store.h"
 
 #define OSD_TICK_NS IO_MS(100)

@@ -6,12 +6,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "client/monsess.h"
+#include "common/cluster/monsess.h"
 #include "common/io/loop.h"
 #include "common/list.h"
 #include "common/msgr.h"
-#include "mon/map.h"
-#include "mon/mon.h"
+#include "common/cluster/map.h"
+#include "common/cluster/mon_members.h"
 #include "pg.h"
 #include "store.h"
 

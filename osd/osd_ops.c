@@ -22,7 +22,7 @@
 #include "common/enc.h"
 #include "common/log.h"
 #include "osd_int.h"
-#include "osd_proto.h"
+#include "common/cluster/osd_proto.h"
 #include "pg_int.h"
 
 #define OSD_EARLY_MAX 4096

@@ -13,9 +13,9 @@
 #include <stdint.h>
 
 #include "common/msgr.h"
-#include "mon/map.h"
-#include "mon/mon_proto.h"
-#include "osd_proto.h"
+#include "common/cluster/map.h"
+#include "common/cluster/mon_proto.h"
+#include "common/cluster/osd_proto.h"
 
 struct osd;
 

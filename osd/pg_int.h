@@ -57,9 +57,9 @@
 #include <stdint.h>
 
 #include "common/list.h"
-#include "mon/map.h"
+#include "common/cluster/map.h"
 #include "osd_int.h"
-#include "osd_proto.h"
+#include "common/cluster/osd_proto.h"
 #include "pg.h"
 #include "pg_proto.h"
 #include "store.h"

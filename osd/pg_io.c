@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "mon/mon_proto.h"
+#include "common/cluster/mon_proto.h"
 #include "pg_int.h"
 
 static void op_free(struct pg_op *op)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/enc.h"
-#include "mon/map.h"
+#include "common/cluster/map.h"
 
 #define QUERY_LEN (4 + 4 + 8 + 4)
 #define INFO_LEN (4 + 4 + 4 + 8 + 4 + 8 + 1 + 4)

@@ -10,7 +10,7 @@
 
 #include "common/msgr_frame.h"
 #include "common/object.h"
-#include "osd_proto.h"
+#include "common/cluster/osd_proto.h"
 
 enum pg_msg_type {
 	OSD_MSG_PG_QUERY = OSD_MSG_OP_REPLY + 1, /* struct pg_query */

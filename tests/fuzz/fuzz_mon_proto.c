@@ -10,9 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mon/map.h"
-#include "mon/mon_proto.h"
-#include "osd/osd_proto.h"
+#include "common/cluster/map.h"
+#include "common/cluster/mon_proto.h"
+#include "mon/raft_msg.h"
+#include "common/cluster/osd_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

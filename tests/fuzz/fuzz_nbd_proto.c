@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "client/nbd_proto.h"
+#include "client/nbd/nbd_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -48,7 +48,7 @@
 #include <unistd.h>
 
 #include "client/libbasalt.h"
-#include "client/monsess.h"
+#include "common/cluster/monsess.h"
 #include "common/io/sim.h"
 #include "common/log.h"
 #include "common/msgr.h"

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mon/map.h"
+#include "common/cluster/map.h"
 #include "mon/osdmon.h"
 
 /* osd.0, osd.1 on host a; osd.2 on b; osd.3 on c. */

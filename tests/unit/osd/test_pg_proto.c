@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "mon/map.h"
+#include "common/cluster/map.h"
 #include "osd/pg_proto.h"
 
 static void test_query(void **state)

@@ -30,8 +30,9 @@
 #include "common/config.h"
 #include "common/keyring.h"
 #include "common/log.h"
-#include "libbasalt.h"
-#include "monc.h"
+#include "client/libbasalt.h"
+#include "common/cluster/osd_proto.h"
+#include "client/monc.h"
 
 static const char usage_text[] =
 	"usage: basalt [-c CONF] [--keyring PATH] [--name ENTITY] [--json]\n"
@@ -659,9 +660,7 @@ static int cmd_mon_ls(struct cli *c)
 	for (int i = 0; i < n; i++) {
 		struct mon_status st;
 		int rc = monc_status(c->mc, i, &st);
-		const char *role = rc ? "unreachable"
-				 : st.role == RAFT_LEADER ? "leader"
-				 : st.role == RAFT_CANDIDATE ? "candidate" : "follower";
+		const char *role = rc ? "unreachable" : mon_role_name(st.role);
 		if (c->json) {
 			printf("%s{\"name\": ", i ? ", " : "");
 			json_str(members[i].name);
@@ -1049,7 +1048,8 @@ static int vol_list(struct cli *c, const char *pool, uint64_t inode, uint64_t mi
 		    struct vol_objects *out, char *why, size_t cap)
 {
 	*out = (struct vol_objects){ .inode = inode, .min_index = min_index };
-	return monc_object_list(c->mc, pool, vol_object_cb, out, why, cap);
+	int rc = c->io ? 0 : bs_sync_open(c->cfg, &c->data, &c->io, why, cap);
+	return rc ? rc : bs_object_list(c->io, pool, vol_object_cb, out, why, cap);
 }
 
 /* Deletes the objects of INODE from index MIN_INDEX on, 32 at a time:
@@ -1608,10 +1608,12 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 	if (strcmp(sub, "ls") == 0 && argc == 2) {
 		char why[256];
 		int n = 0;
+		if (!c->io && bs_sync_open(c->cfg, &c->data, &c->io, why, sizeof(why)))
+			return die("%s", why);
 		if (c->json)
 			printf("[");
-		int rc = monc_object_list(c->mc, argv[1], c->json ? list_json : list_text, &n, why,
-					  sizeof(why));
+		int rc = bs_object_list(c->io, argv[1], c->json ? list_json : list_text, &n, why,
+					sizeof(why));
 		if (c->json)
 			printf("]\n");
 		return rc ? die("%s", why) : 0;

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "common/io/loop.h"
-#include "libbasalt.h"
+#include "client/libbasalt.h"
 
 struct nbd_server;
 

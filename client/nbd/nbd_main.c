@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "client/libbasalt.h"
-#include "client/nbd.h"
+#include "client/nbd/nbd.h"
 #include "common/config.h"
 #include "common/daemon.h"
 #include "common/keyring.h"

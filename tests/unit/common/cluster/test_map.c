@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mon/map.h"
+#include "common/cluster/map.h"
 
 static void new_map(struct cluster_map *m)
 {

@@ -10,15 +10,15 @@
  * It shares the owner's messenger: the owner passes monitor messages and
  * connection events in through monsess_handle() and monsess_event(), and
  * calls monsess_tick() periodically (every 100 ms or so). */
-#ifndef BASALT_CLIENT_MONSESS_H
-#define BASALT_CLIENT_MONSESS_H
+#ifndef BASALT_CLUSTER_MONSESS_H
+#define BASALT_CLUSTER_MONSESS_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "common/msgr.h"
-#include "mon/map.h"
-#include "mon/mon.h"
+#include "common/cluster/map.h"
+#include "common/cluster/mon_members.h"
 
 struct monsess;
 

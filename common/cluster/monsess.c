@@ -8,7 +8,7 @@
 
 #include "common/enc.h"
 #include "common/log.h"
-#include "mon/mon_proto.h"
+#include "common/cluster/mon_proto.h"
 
 #define RETRY_NS IO_MS(100)	      /* before resending a redirected command */
 #define ANSWER_NS IO_SEC(2)	      /* a monitor that does not answer by then is skipped */

@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "osd/osd_proto.h"
+#include "common/cluster/osd_proto.h"
 
 static void test_op(void **state)
 {

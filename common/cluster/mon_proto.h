@@ -1,8 +1,8 @@
 /* Messages spoken with and between monitors, on the messenger. Payloads
  * are encoded with the bounded cursors; decoding a payload that does not
  * parse exactly is -EBADMSG and the sender is disconnected. */
-#ifndef BASALT_MON_MON_PROTO_H
-#define BASALT_MON_MON_PROTO_H
+#ifndef BASALT_CLUSTER_MON_PROTO_H
+#define BASALT_CLUSTER_MON_PROTO_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,7 +11,6 @@
 #include "common/msgr_frame.h"
 #include "common/object.h"
 #include "map.h"
-#include "raft.h"
 
 enum mon_msg_type {
 	MON_MSG_RAFT = 32,	     /* monitor <-> monitor: a raft_msg */
@@ -123,13 +122,19 @@ struct msg *mon_osd_stats_encode(uint16_t type, uint64_t request_id,
 int mon_osd_stats_decode(const struct msg *msg, struct mon_osd_stats *out);
 void mon_osd_stats_free(struct mon_osd_stats *st);
 
+/* A monitor's Raft role as its status tells it (the values of the
+ * monitor's own enum raft_role, checked there). */
+enum mon_role { MON_ROLE_FOLLOWER, MON_ROLE_CANDIDATE, MON_ROLE_LEADER };
+/* "leader", "candidate", "follower" (anything else: "unknown"). */
+const char *mon_role_name(uint8_t role);
+
 /* What a monitor says of itself and the quorum it sees. */
 struct mon_status {
 	char name[64];
 	char leader[64]; /* "" when no leader is known */
 	uint64_t term, commit, applied, epoch;
 	uint32_t quorum_mask; /* leader only: monitors heard from recently */
-	uint8_t role;	      /* enum raft_role */
+	uint8_t role;	      /* enum mon_role */
 	uint8_t stale;	      /* no quorum: the map may be behind */
 };
 
@@ -176,12 +181,5 @@ struct msg *mon_lock_renew_encode(uint64_t client, const uint64_t *inodes, uint3
 /* INODES has room for MON_RENEW_MAX. 0, or -EBADMSG. */
 int mon_lock_renew_decode(const struct msg *msg, uint64_t *client, uint64_t *inodes,
 			  uint32_t *n);
-
-/* Encodes M (entries and snapshot data included) into a new message. */
-struct msg *mon_raft_encode(const struct raft_msg *m);
-/* Decodes a MON_MSG_RAFT payload; entries and snapshot point into MSG,
- * ENTRIES (capacity MAX) receives the entry headers. */
-int mon_raft_decode(const struct msg *msg, struct raft_msg *out,
-		    struct raft_entry *entries, size_t max);
 
 #endif

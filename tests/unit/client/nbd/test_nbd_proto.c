@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "client/nbd_proto.h"
+#include "client/nbd/nbd_proto.h"
 
 static size_t go_data(uint8_t *b, const char *name, uint16_t n_info)
 {

@@ -1,6 +1,6 @@
 /* Messages to and between OSDs, on the messenger. */
-#ifndef BASALT_OSD_OSD_PROTO_H
-#define BASALT_OSD_OSD_PROTO_H
+#ifndef BASALT_CLUSTER_OSD_PROTO_H
+#define BASALT_CLUSTER_OSD_PROTO_H
 
 #include <stdint.h>
 

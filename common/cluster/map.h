@@ -4,8 +4,8 @@
  * the epoch, an invalid one changes nothing and yields one clear error.
  * Clients and OSDs follow the map by its epochs: the commands themselves
  * are the incremental updates, and map_encode() gives the full map. */
-#ifndef BASALT_MON_MAP_H
-#define BASALT_MON_MAP_H
+#ifndef BASALT_CLUSTER_MAP_H
+#define BASALT_CLUSTER_MAP_H
 
 #include <stdbool.h>
 #include <stddef.h>
