@@ -250,11 +250,6 @@ uint64_t bs_client_id(const struct bs_client *c)
 	return c->client_id;
 }
 
-const char *bs_client_owner(const struct bs_client *c)
-{
-	return c->owner;
-}
-
 void bs_lock_reply(void *ctx, int rc, const char *text, uint64_t epoch)
 {
 	struct bs_client *c = ctx;

@@ -1036,15 +1036,6 @@ size_t msgr_conn_queued_bytes(const struct msgr_conn *c)
 	return c->sendq_bytes;
 }
 
-void msgr_conn_set_ctx(struct msgr_conn *c, void *ctx)
-{
-	c->ctx = ctx;
-}
-
-void *msgr_conn_ctx(const struct msgr_conn *c)
-{
-	return c->ctx;
-}
 
 struct msgr *msgr_conn_msgr(const struct msgr_conn *c)
 {

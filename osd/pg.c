@@ -193,17 +193,6 @@ struct pg_data *pg_data_wrap(void *buf, uint32_t len)
 	return d;
 }
 
-struct pg_data *pg_data_new(uint32_t len)
-{
-	void *buf = NULL;
-	if (posix_memalign(&buf, 4096, len ? len : 4096))
-		return NULL;
-	struct pg_data *d = pg_data_wrap(buf, len);
-	if (!d)
-		free(buf);
-	return d;
-}
-
 void pg_data_get(struct pg_data *d)
 {
 	d->refs++;

@@ -262,11 +262,12 @@ void store_block_release(struct store *s, uint64_t b)
 
 /* --- checks -------------------------------------------------------------------- */
 
-void store_check(struct store *s)
+/* Invariant 1, from both sides, and 2; returns how many blocks are owned. */
+static uint64_t check_blocks(const struct store *s)
 {
-	uint64_t owned = 0, free_bits = 0, pending = 0, promised = 0;
+	uint64_t owned = 0, free_bits = 0, dirty = 0;
 	for (uint64_t b = 0; b < s->L.block_count; b++) {
-		struct store_block *blk = &s->blocks[b];
+		const struct store_block *blk = &s->blocks[b];
 		bool in_alloc = s->free_bits[b / 64] & (1ULL << (b % 64));
 		if (blk->owner) {
 			BASALT_ASSERT(blk->owner->block == b); /* 1 */
@@ -276,17 +277,32 @@ void store_check(struct store *s)
 			    (blk->flags & (STORE_BLOCK_RESERVED | STORE_BLOCK_FREE_LATER));
 		BASALT_ASSERT(in_alloc == !busy); /* 2 */
 		free_bits += in_alloc;
-		pending += !blk->owner && busy;
+		dirty += (blk->flags & STORE_BLOCK_DIRTY) != 0;
 	}
-	BASALT_ASSERT(free_bits == s->free_count);
+	BASALT_ASSERT(free_bits == s->free_count); /* 2 */
+	/* 5: every changed metadata entry is on the list the next flush
+	 * writes before it may move the tail (none is forgotten). */
+	BASALT_ASSERT(dirty == s->dirty_count);
+	for (uint64_t i = 0; i < s->dirty_count; i++)
+		BASALT_ASSERT(s->blocks[s->dirty[i]].flags & STORE_BLOCK_DIRTY);
+	return owned;
+}
+
+void store_check(struct store *s)
+{
+	uint64_t owned = check_blocks(s), with_block = 0, promised = 0;
 	for (uint64_t i = 0; i <= s->bucket_mask; i++) {
 		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next) {
-			if (o->block != STORE_NO_BLOCK)
-				BASALT_ASSERT(s->blocks[o->block].owner == o);
+			if (o->block != STORE_NO_BLOCK) {
+				BASALT_ASSERT(s->blocks[o->block].owner == o); /* 1 */
+				with_block++;
+			}
 			uint64_t prev = UINT64_MAX;
 			for (struct store_overlay *ov = o->overlays; ov; ov = ov->next) {
-				BASALT_ASSERT(ov->version < prev); /* 3 */
+				BASALT_ASSERT(ov->version < prev); /* 3: newest first */
 				prev = ov->version;
+				/* 3 and 5: from a batch the tail has not passed. */
+				BASALT_ASSERT(ov->seq >= s->j_tail_seq);
 			}
 			/* 6: journaled data with no block holds a promise. */
 			BASALT_ASSERT(o->promised ==
@@ -294,6 +310,7 @@ void store_check(struct store *s)
 			promised += o->promised;
 		}
 	}
+	BASALT_ASSERT(owned == with_block); /* 1 */
 	/* 6: the objects' promises are among those counted (the rest are
 	 * requests'), and free blocks cover them all — unless open found
 	 * a store that older code over-committed. */
@@ -301,8 +318,7 @@ void store_check(struct store *s)
 	BASALT_ASSERT(s->report.unplaceable ||
 		      s->free_count + s->promised_in_flush >= s->promised);
 	BASALT_ASSERT(s->j_appended - s->j_trimmed <= s->L.journal_size); /* 4 */
-	(void)owned;
-	(void)pending;
+	BASALT_ASSERT(s->j_tail_seq <= s->j_seq);			   /* 4 */
 }
 
 /* --- accessors ------------------------------------------------------------------ */

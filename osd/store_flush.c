@@ -407,6 +407,7 @@ static void flush_sb_done(struct store *s, int res)
 	} else {
 		s->j_trimmed = f->h_appended;
 		s->j_tail = f->h_pos;
+		s->j_tail_seq = f->h_seq;
 		s->stats.flushes++;
 	}
 	flush_end(f);

@@ -138,6 +138,7 @@ struct store {
 	int mirror_index; /* registered buffer index, or -1 */
 	uint64_t j_head;      /* offset of the next batch */
 	uint64_t j_tail;      /* offset of the oldest batch still needed */
+	uint64_t j_tail_seq;  /* and its seq */
 	uint64_t j_appended;  /* bytes ever appended (batches + wrap waste) */
 	uint64_t j_trimmed;   /* bytes ever released */
 	uint64_t j_seq;	      /* seq of the next batch */
@@ -233,8 +234,6 @@ void store_flush_maybe(struct store *s);
 
 /* store_open.c */
 int store_read_sync(struct store *s, void *buf, size_t len, uint64_t off);
-int store_write_sync(struct store *s, const void *buf, size_t len,
-		     uint64_t off);
 void store_write_sb(struct store *s, void (*done)(struct store *, int));
 
 #endif

@@ -56,11 +56,6 @@ int store_read_sync(struct store *s, void *buf, size_t len, uint64_t off)
 	return sync_rw(s->loop, s->fd, false, buf, len, off);
 }
 
-int store_write_sync(struct store *s, const void *buf, size_t len, uint64_t off)
-{
-	return sync_rw(s->loop, s->fd, true, (void *)buf, len, off);
-}
-
 /* --- superblock writes: alternate slots, each followed by a flush --------- */
 
 static void sb_write_step(struct io_op *op, int res)
@@ -686,6 +681,7 @@ static int store_replay(struct store *s, char *why, size_t why_len)
 	if (pos == s->L.journal_size)
 		pos = 0;
 	s->j_tail = s->sb.journal_tail;
+	s->j_tail_seq = s->sb.journal_seq;
 	s->j_head = s->j_applied_pos = pos;
 	s->j_appended = s->j_applied_appended = appended;
 	s->j_trimmed = 0;

@@ -113,17 +113,6 @@ void io_send(struct io_loop *loop, struct io_op *op, int fd,
 	io_submit_op(loop, op, IO_OP_SEND, fd);
 }
 
-void io_readv(struct io_loop *loop, struct io_op *op, int fd,
-	      const struct iovec *iov, int iovcnt, uint64_t offset)
-{
-	op->buf = NULL;
-	op->iov = iov;
-	op->iovcnt = iovcnt;
-	op->offset = offset;
-	op->rw_flags = 0;
-	io_submit_op(loop, op, IO_OP_READ, fd);
-}
-
 void io_writev(struct io_loop *loop, struct io_op *op, int fd,
 	       const struct iovec *iov, int iovcnt, uint64_t offset,
 	       int rw_flags)
@@ -159,13 +148,6 @@ static void io_rw_one(struct io_loop *loop, struct io_op *op, int fd,
 	op->rw_flags = 0;
 	op->buf_index = buf_index;
 	io_submit_op(loop, op, kind, fd);
-}
-
-void io_read_fixed(struct io_loop *loop, struct io_op *op, int fd, void *buf,
-		   size_t len, uint64_t offset, int index)
-{
-	io_rw_one(loop, op, fd, IO_OP_READ, buf, len, offset,
-		  io_fixed_index(loop, buf, len, index));
 }
 
 void io_write_fixed(struct io_loop *loop, struct io_op *op, int fd,

@@ -126,8 +126,6 @@ void io_read(struct io_loop *loop, struct io_op *op, int fd, void *buf,
 	     size_t len, uint64_t offset);
 void io_write(struct io_loop *loop, struct io_op *op, int fd, const void *buf,
 	      size_t len, uint64_t offset);
-void io_readv(struct io_loop *loop, struct io_op *op, int fd,
-	      const struct iovec *iov, int iovcnt, uint64_t offset);
 /* RW_FLAGS takes RWF_DSYNC for a write that is durable when it completes. */
 void io_writev(struct io_loop *loop, struct io_op *op, int fd,
 	       const struct iovec *iov, int iovcnt, uint64_t offset,
@@ -143,14 +141,12 @@ void io_cancel(struct io_loop *loop, struct io_op *op);
 
 /* Registers BUF (LEN bytes) with the backend so reads and writes inside it
  * skip per-I/O page pinning (io_uring fixed buffers). Returns the index for
- * io_read_fixed/io_write_fixed, or -errno (plain I/O is then used). */
+ * io_write_fixed, or -errno (plain I/O is then used). */
 int io_register_buffer(struct io_loop *loop, void *buf, size_t len);
 /* Releases a registration; no fixed I/O on it may be in flight. */
 void io_unregister_buffer(struct io_loop *loop, int index);
-/* io_read/io_write of a range inside registered buffer INDEX (any other
- * range or index falls back to plain I/O). */
-void io_read_fixed(struct io_loop *loop, struct io_op *op, int fd, void *buf,
-		   size_t len, uint64_t offset, int index);
+/* io_write of a range inside registered buffer INDEX (any other range or
+ * index falls back to plain I/O). */
 void io_write_fixed(struct io_loop *loop, struct io_op *op, int fd,
 		    const void *buf, size_t len, uint64_t offset, int index);
 
