@@ -98,8 +98,6 @@ struct msgr_conn {
 	size_t send_off; /* bytes of sendq's head already sent */
 	struct iovec iov[MSGR_IOV_MAX];
 	bool want_writable;
-
-	void *ctx;
 };
 
 struct msgr {
