@@ -105,6 +105,7 @@ int osd_pg_init(struct osd *o)
 	list_init(&t->marks);
 	list_init(&t->purges);
 	list_init(&t->scrub_parts);
+	pg_scrub_init(o);
 	t->next_tid = 1;
 	return t->buckets && t->call_buckets && t->obj_buckets ? 0 : -ENOMEM;
 }

@@ -280,6 +280,7 @@ struct osd_pgs {
 	struct list_node replica_ops; /* sub-operations in flight here (pg_replica.c) */
 	struct list_node scrub_parts; /* this OSD reading its copies for a scrub */
 	struct osd_pg *scrub_pg;      /* the PG this OSD scrubs (one at a time) */
+	struct io_timer scrub_timer;  /* the next chunk or PG as soon as one ends */
 	unsigned scrubs_running;
 	uint64_t scrubs_done;
 	uint64_t bad_found, bad_repaired; /* over all its PGs, since it started */
@@ -373,6 +374,7 @@ struct pg_scrub;
 void pg_scrub_subop(struct osd_pg *pg, struct msgr_conn *conn, uint64_t request_id,
 		    const struct pg_subop *sub);
 void pg_scrub_tick(struct osd *o, uint64_t now_ns);
+void pg_scrub_init(struct osd *o);
 /* Scrub PG (this OSD its primary) as soon as it is active and clean. */
 void pg_scrub_request(struct osd *o, struct osd_pg *pg, bool deep);
 /* Invariant 7 for PG (osd_pg_check). */

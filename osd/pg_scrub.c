@@ -245,6 +245,7 @@ void pg_scrub_conn_closed(struct osd *o, struct msgr_conn *conn)
 
 void pg_scrub_forget(struct osd *o)
 {
+	io_timer_disarm(o->loop, &o->pgs->scrub_timer);
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &o->pgs->scrub_parts) {
 		struct scrub_part *part = list_entry(pos, struct scrub_part, node);
@@ -264,6 +265,7 @@ static void part_orphan_done(struct scrub_part *part, int rc)
 
 void pg_scrub_detach(struct osd *o)
 {
+	io_timer_disarm(o->loop, &o->pgs->scrub_timer);
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &o->pgs->scrub_parts) {
 		struct scrub_part *part = list_entry(pos, struct scrub_part, node);
@@ -657,6 +659,27 @@ void pg_scrub_persist(struct osd_pg *pg)
 		pg->stamp_inflight = false;
 }
 
+/* The next chunk (or PG) from the loop at once rather than at the next
+ * OSD tick: chunks paced by the tick alone capped a scrub at a chunk per
+ * 100 ms whatever the throttle said. The tick still drives a scrub that
+ * waits for tokens or for clients. */
+static void scrub_soon(struct osd *o)
+{
+	if (!o->stopping && !o->forgetting)
+		io_timer_arm(o->loop, &o->pgs->scrub_timer, 0);
+}
+
+static void scrub_timer_fire(struct io_timer *timer)
+{
+	struct osd *o = timer->ctx;
+	pg_scrub_tick(o, io_now_ns(o->loop));
+}
+
+void pg_scrub_init(struct osd *o)
+{
+	io_timer_init(&o->pgs->scrub_timer, scrub_timer_fire, o);
+}
+
 static void scrub_finish(struct osd_pg *pg)
 {
 	struct pg_scrub *sc = pg->scrub;
@@ -672,6 +695,8 @@ static void scrub_finish(struct osd_pg *pg)
 	pg->o->pgs->scrubs_done++;
 	scrub_free(pg);
 	pg_scrub_persist(pg);
+	pg->o->pgs->scrub_next_look_ns = 0; /* the next PG now, not in a second */
+	scrub_soon(pg->o);
 }
 
 static void scrub_chunk_done(struct osd_pg *pg)
@@ -694,6 +719,7 @@ static void scrub_chunk_done(struct osd_pg *pg)
 	pg->scrub_cursor = sc->after;
 	sc->waiting_since_ns = 0;
 	pg_scrub_persist(pg);
+	scrub_soon(pg->o);
 }
 
 /* The next chunk: the primary's next SCRUB_CHUNK objects after the
