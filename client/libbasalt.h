@@ -141,6 +141,11 @@ int bs_unlock(struct bs_client *c, const char *name);
 bool bs_holds_lock(const struct bs_client *c, const char *name);
 /* Lock or unlock requests still running (wait for them before exiting). */
 bool bs_lock_busy(const struct bs_client *c);
+/* For a program stopping, after its bs_unlock calls: runs C's loop until
+ * no lock or unlock request is running, at most TIMEOUT_MS. 0, or
+ * -ETIMEDOUT (logged: with no monitor to answer, the leases run out
+ * instead). basalt-nbd and basalt-fuse both stop through this. */
+int bs_lock_wait_released(struct bs_client *c, uint64_t timeout_ms);
 /* Whether this client instance was fenced (see above). */
 bool bs_client_fenced(const struct bs_client *c);
 /* This client instance's id (what the map's lock and fence lists name). */

@@ -279,9 +279,7 @@ int main(int argc, char **argv)
 		io_loop_run_once(s.loop, (int64_t)IO_MS(50));
 	if (!fuse_fs_busy(fs))
 		fuse_fs_destroy(fs);
-	end = io_now_ns(s.loop) + IO_MS(5000);
-	while (bs_lock_busy(client) && io_now_ns(s.loop) < end)
-		io_loop_run_once(s.loop, (int64_t)IO_MS(50));
+	bs_lock_wait_released(client, 5000);
 	LOG_INFO("stopped");
 	if (atomic_load(&s.ended)) {
 		fuse_session_unmount(s.se);
