@@ -61,8 +61,12 @@ const struct cluster_map *bs_client_map(const struct bs_client *c);
 /* BS_SCRUB asks for a scrub: of PG oid.index of pool oid.pool (sent to
  * its primary), or with oid.index OSD_SCRUB_ALL of every PG OSD
  * oid.inode is primary of; deep with BS_OP_DEEP. op->size: how many PGs
- * were scheduled. */
-enum bs_op_type { BS_READ = 1, BS_WRITE, BS_DELETE, BS_STAT, BS_SCRUB };
+ * were scheduled.
+ * BS_LIST lists the objects of pool oid.pool in the PGs OSD oid.inode is
+ * primary of: op->buf is set to a buffer of op->len bytes that the
+ * caller frees (free()); bs_list_entry reads it. -EHOSTDOWN when that OSD
+ * is down. A PG being peered may be missing: a list is an estimate. */
+enum bs_op_type { BS_READ = 1, BS_WRITE, BS_DELETE, BS_STAT, BS_SCRUB, BS_LIST };
 
 struct bs_op;
 typedef void (*bs_done_fn)(struct bs_op *op, int rc);
@@ -100,6 +104,10 @@ struct bs_op {
 
 /* Starts OP; its done() runs later, from the client's loop. */
 void bs_submit(struct bs_client *c, struct bs_op *op);
+/* Entry I of a finished BS_LIST's answer: 0, or -ENOENT past its end.
+ * SIZE: the object's bytes written. */
+int bs_list_entry(const struct bs_op *op, size_t i, struct object_id *oid /* out */,
+		  uint64_t *version /* out */, uint64_t *size /* out */);
 
 /* What the client has done since it started. */
 struct bs_client_stats {
