@@ -71,15 +71,16 @@ int fuse_usage_bytes(const struct fuse_usage *u, uint64_t inode, uint64_t *out)
 }
 
 /* Every answer is in: the new table replaces the old one, unless no OSD
- * answered at all (then the old one stays, and the next stat tries again). */
+ * answered at all (then the old one stays). Either way the next listing
+ * waits its turn: a cluster with every OSD down is not asked at every stat. */
 static void listing_end(struct fuse_usage *u)
 {
+	u->listed_ns = io_now_ns(bs_client_loop(u->c));
 	if (u->answered) {
 		free(u->cur);
 		u->cur = u->next;
 		u->n_cur = u->n_next;
 		u->next = NULL;
-		u->listed_ns = io_now_ns(bs_client_loop(u->c));
 	} else {
 		LOG_WARN("no OSD listed its objects: du shows the last counts known");
 		free(u->next);
