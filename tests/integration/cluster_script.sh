@@ -68,7 +68,16 @@ if cs start osd.9 >/dev/null 2>"$dir/err"; then fail "start osd.9 accepted"; fi
 grep -q "no daemon osd.9 in" "$dir/err" || fail "start osd.9: $(cat "$dir/err")"
 if "$repo/scripts/cluster.sh" stop --dir "$dir" >/dev/null 2>"$dir/err"; then fail "stop without a name"; fi
 grep -q "stop takes a daemon's name" "$dir/err" || fail "stop without a name: $(cat "$dir/err")"
-echo "stop/start NAME: osd.1 and mon.b stopped and started alone; unknown and missing names refused"
+if "$repo/scripts/cluster.sh" start osd.0 --dir "$dir/none" >/dev/null 2>"$dir/err"; then fail "start without a cluster"; fi
+grep -q "no cluster in $dir/none" "$dir/err" || fail "start without a cluster: $(cat "$dir/err")"
+# A daemon that cannot start (its store is gone) is reported, not waited for.
+cs stop osd.2 >/dev/null || fail "stop osd.2"
+mv "$dir/osd.2.img" "$dir/osd.2.away"
+if cs start osd.2 >/dev/null 2>"$dir/err"; then fail "osd.2 started without its store"; fi
+grep -q "osd.2 exited; see $dir/osd.2.log" "$dir/err" || fail "start osd.2 without its store: $(cat "$dir/err")"
+mv "$dir/osd.2.away" "$dir/osd.2.img"
+cs start osd.2 >/dev/null || fail "start osd.2 with its store back"
+echo "stop/start NAME: osd.1 and mon.b stopped and started alone; unknown and missing names, a missing cluster and a daemon that exits refused"
 
 # --- a zombie is not a running daemon ---
 # osd.2 killed and not reaped: a parent that never waits holds its zombie.

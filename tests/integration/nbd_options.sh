@@ -2,7 +2,8 @@
 # basalt-nbd's options and what its log says, on a local cluster:
 #  - --handshake-timeout abc, 0, -5 and past an hour are refused (exit 2)
 #    with a message naming the value;
-#  - a --listen address already in use is refused naming the reason;
+#  - a --listen address already in use, and a --socket in a missing
+#    directory, are refused naming the reason;
 #  - choosing an export waits for nothing on the server's side: with every
 #    monitor frozen (no lock can be had), a client's GO and reads are
 #    served at once, a write waits for the lock and is done once the
@@ -41,7 +42,12 @@ rc=0
 [ "$rc" != 0 ] || fail "basalt-nbd listened on a port in use"
 grep -q "cannot listen on $mon_addr: Address already in use" "$dir/err" ||
 	fail "listen error: $(cat "$dir/err")"
-echo "options: a listen address in use is refused naming the reason"
+rc=0
+"$build/basalt-nbd" -c "$dir/basalt.conf" --socket "$dir/no/such/dir/nbd.sock" 2>"$dir/err" || rc=$?
+[ "$rc" != 0 ] || fail "basalt-nbd listened on a socket in a missing directory"
+grep -q "cannot listen on the Unix socket $dir/no/such/dir/nbd.sock: No such file or directory" "$dir/err" ||
+	fail "socket error: $(cat "$dir/err")"
+echo "options: a listen address in use and a socket path that cannot be made are refused naming the reason"
 
 read -r port < <(free_ports 1)
 BASALT_LOG_LEVEL=debug "$build/basalt-nbd" -c "$dir/basalt.conf" --log-file "$dir/nbd.log" \
