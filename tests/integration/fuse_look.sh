@@ -6,7 +6,8 @@
 #    move, and B's open for writing is refused (EBUSY);
 #  - du of a 256 MiB thin volume with 1 MiB written shows about 1 MiB
 #    (st_blocks from the objects that exist), and follows more writes
-#    within the listing's age (10 s) while st_size stays the volume's;
+#    within the listing's age (10 s) while st_size stays the volume's,
+#    also with an OSD down (its PGs listed by the OSDs that took them);
 #  - refused mount points, each naming the path and why: a regular file,
 #    a missing path, A's own mount point, a directory inside A's mount.
 #   fuse_look.sh BUILD_DIR
@@ -27,7 +28,8 @@ cleanup() {
 trap cleanup EXIT
 command -v fusermount3 >/dev/null || fail "fusermount3 is missing (scripts/install-deps.sh installs it)"
 
-cluster_up_local 1G
+cluster_up_local 1G "osd_heartbeat_interval = 200ms
+osd_heartbeat_grace = 1500ms"
 cli pool create rbd --size 3 --pg-num 8 >/dev/null
 cli volume create vm --size 256M >/dev/null
 wait_for "s['pgs'].get('active+clean')==8" 30 "PGs active+clean"
@@ -80,6 +82,19 @@ done
 [ "$kib" -le $((10 * 1024)) ] || fail "du after 9 MiB written: $kib KiB"
 [ "$(du_kib "$mA/volumes/vm")" -le $((10 * 1024)) ] || fail "A's du: $(du_kib "$mA/volumes/vm") KiB"
 echo "du: about 1 MiB with 1 MiB written, $kib KiB once 9 MiB are; the file stays 256 MiB"
+
+osd_kill 2
+wait_for "s['osd']['up']==2" 30 "osd.2 marked down"
+head -c 4M /dev/urandom | dd of="$mA/volumes/vm" bs=1M seek=128 conv=notrunc status=none ||
+	fail "A's write with osd.2 down"
+ok=0
+for _ in $(seq 30); do
+	kib=$(du_kib "$mB/volumes/vm")
+	[ "$kib" -ge $((13 * 1024)) ] && { ok=1; break; }
+	sleep 1
+done
+[ "$ok" = 1 ] && [ "$kib" -le $((14 * 1024)) ] || fail "du with osd.2 down: $kib KiB, not 13 MiB"
+echo "du with osd.2 down: $kib KiB for 13 MiB written"
 
 # --- mount points that are refused ---
 refused() { # refused PATH PATTERN
