@@ -86,10 +86,10 @@ static const uint8_t op_types[] = { [BS_READ] = OSD_OP_READ, [BS_WRITE] = OSD_OP
 				    [BS_DELETE] = OSD_OP_DELETE, [BS_STAT] = OSD_OP_STAT,
 				    [BS_SCRUB] = OSD_OP_SCRUB, [BS_LIST] = OSD_OP_LIST };
 
-/* Whether OP goes to the OSD it names (oid.inode) rather than to a PG. */
+/* Operations sent to one OSD named in oid.inode, not to an object's PG. */
 static bool op_to_osd(const struct bs_op *op)
 {
-	return (op->type == BS_SCRUB && op->oid.index == OSD_SCRUB_ALL) || op->type == BS_LIST;
+	return op->type == BS_LIST || (op->type == BS_SCRUB && op->oid.index == OSD_SCRUB_ALL);
 }
 
 /* Where OP goes: the primary of its object's PG (a scrub: of its PG, or
@@ -157,6 +157,15 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 	}
 	uint32_t acting[MAP_PG_ACTING_MAX];
 	size_t n = op_target(m, p, op, acting);
+	if (!n && op->type == BS_LIST) { /* that OSD is down: nothing to wait for */
+		if (in_submit) {
+			park(c, op, now);
+			io_timer_arm(c->loop, &c->tick, 0);
+		} else {
+			complete(c, op, -EHOSTDOWN);
+		}
+		return;
+	}
 	struct msgr_conn *conn = n ? link_to(c, m, acting[0]) : NULL;
 	if (!conn) { /* no OSD of its PG is up: wait for the map */
 		park(c, op, now + BS_RETRY_MAX_NS);
@@ -175,6 +184,8 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 			       .offset = op->offset, .len = op->len,
 			       .flags = (op->flags & BS_OP_FULL_TRY ? OSD_OP_FLAG_FULL_TRY : 0) |
 					(op->flags & BS_OP_DEEP ? OSD_OP_FLAG_DEEP : 0) };
+	if (op->type == BS_LIST)
+		wire.oid = (struct object_id){ .pool = op->oid.pool }; /* the whole pool */
 	uint64_t waited_ms = (now - op->started_ns) / 1000000;
 	wire.age_ms = waited_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)waited_ms;
 	bool write = op->type == BS_WRITE;
@@ -211,8 +222,7 @@ void bs_submit(struct bs_client *c, struct bs_op *op)
 	list_init(&op->waiting);
 	bool ranged = op->type == BS_READ || op->type == BS_WRITE;
 	if (op->type < BS_READ || op->type > BS_LIST ||
-	    (ranged && (!op->len || op->offset % 4096 || op->len % 4096 || !op->buf)) ||
-	    (op->type == BS_LIST && op->len && !op->buf)) {
+	    (ranged && (!op->len || op->offset % 4096 || op->len % 4096 || !op->buf))) {
 		/* Refused, but never from inside the call: the tick answers. */
 		op->reqid = 0;
 		park(c, op, 0);
@@ -220,6 +230,18 @@ void bs_submit(struct bs_client *c, struct bs_op *op)
 		return;
 	}
 	send_op(c, op, true);
+}
+
+int bs_list_entry(const struct bs_op *op, size_t i, struct object_id *oid, uint64_t *version,
+		  uint64_t *size)
+{
+	if (op->type != BS_LIST || !op->buf || (i + 1) * OSD_LIST_ENTRY_LEN > op->len)
+		return -ENOENT;
+	struct dec d;
+	dec_init(&d, (const uint8_t *)op->buf + i * OSD_LIST_ENTRY_LEN, OSD_LIST_ENTRY_LEN);
+	dec_get_object_id(&d, oid);
+	dec_get_le64(&d, version);
+	return dec_get_le64(&d, size);
 }
 
 static void on_reply(struct bs_client *c, struct msgr_conn *conn, struct msg *msg)
@@ -257,15 +279,17 @@ static void on_reply(struct bs_client *c, struct msgr_conn *conn, struct msg *ms
 		}
 		memcpy(op->buf, msg->data, op->len);
 	}
+	if (r.rc == 0 && op->type == BS_LIST) {
+		op->buf = malloc(msg->hdr.data_len ? msg->hdr.data_len : 1);
+		if (!op->buf) {
+			park(c, op, io_now_ns(c->loop) + backoff_ns(op));
+			return;
+		}
+		memcpy(op->buf, msg->data, msg->hdr.data_len);
+		op->len = msg->hdr.data_len;
+	}
 	op->version = r.version;
 	op->size = r.size;
-	if (r.rc == 0 && op->type == BS_LIST) {
-		op->size = msg->hdr.data_len;
-		if (msg->hdr.data_len > op->len)
-			r.rc = -EOVERFLOW;
-		else
-			memcpy(op->buf, msg->data, msg->hdr.data_len);
-	}
 	complete(c, op, r.rc);
 }
 
@@ -350,6 +374,7 @@ static void on_map(void *ctx, const struct cluster_map *m, bool stale)
 			next = op->hash_next;
 			const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
 			uint32_t acting[MAP_PG_ACTING_MAX];
+			/* (a LIST's OSD gone down: parked, then answered -EHOSTDOWN) */
 			size_t n = p || op_to_osd(op) ? op_target(m, p, op, acting) : 0;
 			if (!n || acting[0] != op->osd)
 				park(c, op, 0);

@@ -61,11 +61,12 @@ const struct cluster_map *bs_client_map(const struct bs_client *c);
 /* BS_SCRUB asks for a scrub: of PG oid.index of pool oid.pool (sent to
  * its primary), or with oid.index OSD_SCRUB_ALL of every PG OSD
  * oid.inode is primary of; deep with BS_OP_DEEP. op->size: how many PGs
- * were scheduled. */
-/* BS_LIST: the objects of pool oid.pool in the PGs OSD oid.inode is
- * primary of, as OSD_LIST_ENTRY_LEN-byte entries (osd_proto.h) into BUF;
- * op->size: their bytes; -EOVERFLOW when LEN is too small (op->size then
- * says how much is needed). bs_object_list does it for a whole pool. */
+ * were scheduled.
+ * BS_LIST lists the objects of pool oid.pool in the PGs OSD oid.inode is
+ * primary of: op->buf is set to a buffer of op->len bytes that the
+ * caller frees (free()); bs_list_entry reads it. -EHOSTDOWN when that OSD
+ * is down. A PG being peered may be missing: a list is an estimate.
+ * bs_object_list lists a whole pool with it. */
 enum bs_op_type { BS_READ = 1, BS_WRITE, BS_DELETE, BS_STAT, BS_SCRUB, BS_LIST };
 
 struct bs_op;
@@ -104,6 +105,10 @@ struct bs_op {
 
 /* Starts OP; its done() runs later, from the client's loop. */
 void bs_submit(struct bs_client *c, struct bs_op *op);
+/* Entry I of a finished BS_LIST's answer: 0, or -ENOENT past its end.
+ * SIZE: the object's bytes written. */
+int bs_list_entry(const struct bs_op *op, size_t i, struct object_id *oid /* out */,
+		  uint64_t *version /* out */, uint64_t *size /* out */);
 
 /* What the client has done since it started. */
 struct bs_client_stats {
@@ -145,6 +150,11 @@ int bs_unlock(struct bs_client *c, const char *name);
 bool bs_holds_lock(const struct bs_client *c, const char *name);
 /* Lock or unlock requests still running (wait for them before exiting). */
 bool bs_lock_busy(const struct bs_client *c);
+/* For a program stopping, after its bs_unlock calls: runs C's loop until
+ * no lock or unlock request is running, at most TIMEOUT_MS. 0, or
+ * -ETIMEDOUT (logged: with no monitor to answer, the leases run out
+ * instead). basalt-nbd and basalt-fuse both stop through this. */
+int bs_lock_wait_released(struct bs_client *c, uint64_t timeout_ms);
 /* Whether this client instance was fenced (see above). */
 bool bs_client_fenced(const struct bs_client *c);
 /* This client instance's id (what the map's lock and fence lists name). */

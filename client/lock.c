@@ -240,6 +240,19 @@ bool bs_lock_busy(const struct bs_client *c)
 	return !list_empty(&c->lock_cmds);
 }
 
+int bs_lock_wait_released(struct bs_client *c, uint64_t timeout_ms)
+{
+	uint64_t end = io_now_ns(c->loop) + IO_MS(timeout_ms);
+	while (bs_lock_busy(c) && io_now_ns(c->loop) < end)
+		io_loop_run_once(c->loop, (int64_t)IO_MS(50));
+	if (!bs_lock_busy(c))
+		return 0;
+	LOG_WARN("no monitor answered within %llu ms to take the volume locks back: they are "
+		 "given up when their leases run out",
+		 (unsigned long long)timeout_ms);
+	return -ETIMEDOUT;
+}
+
 bool bs_client_fenced(const struct bs_client *c)
 {
 	return c->fenced;

@@ -22,6 +22,7 @@
 
 #include "common/list.h"
 #include "common/log.h"
+#include "fuse_usage.h"
 
 #define INO_ROOT 1
 #define INO_VOLUMES 2
@@ -29,12 +30,14 @@
 #define SECTOR 512u
 #define TIMEOUT_S 1.0
 #define PIECE_MAX (1u << 30) /* a fallocate runs in pieces of at most this */
+#define USAGE_MAX_AGE_MS 10000 /* st_blocks: list the pools again after this */
 
 struct fuse_fs {
 	struct io_loop *loop;
 	struct bs_client *c;
 	struct fuse_fs_params p;
 	struct list_node vols; /* struct fvol: volumes with open files */
+	struct fuse_usage *usage; /* bytes written per volume (NULL: unknown) */
 	uid_t uid;
 	gid_t gid;
 	struct timespec mounted;
@@ -146,7 +149,14 @@ static void fill_attr(struct fuse_fs *fs, fuse_ino_t ino, const struct map_volum
 	st->st_mode = S_IFREG | (fs->p.read_only ? 0400 : 0600);
 	st->st_nlink = 1;
 	st->st_size = (off_t)v->size;
-	st->st_blocks = (blkcnt_t)(v->size / 512);
+	/* What the volume's objects hold (du), as of the last listing; the
+	 * full size until one has counted it. */
+	uint64_t used = v->size;
+	if (fs->usage) {
+		fuse_usage_refresh(fs->usage, USAGE_MAX_AGE_MS);
+		fuse_usage_bytes(fs->usage, v->inode, &used);
+	}
+	st->st_blocks = (blkcnt_t)((used + 511) / 512);
 	st->st_blksize = 4096;
 }
 
@@ -1053,11 +1063,14 @@ void fuse_fs_attach(struct fuse_fs *fs, struct io_loop *loop, struct bs_client *
 {
 	fs->loop = loop;
 	fs->c = client;
+	if (!fuse_usage_create(client, &fs->usage))
+		fuse_usage_refresh(fs->usage, 0);
 }
 
 unsigned fuse_fs_busy(const struct fuse_fs *fs)
 {
-	return atomic_load(&((struct fuse_fs *)fs)->busy);
+	return atomic_load(&((struct fuse_fs *)fs)->busy) +
+	       (fs->usage && fuse_usage_busy(fs->usage));
 }
 
 void fuse_fs_destroy(struct fuse_fs *fs)
@@ -1072,5 +1085,6 @@ void fuse_fs_destroy(struct fuse_fs *fs)
 		list_del(&fv->link);
 		free(fv);
 	}
+	fuse_usage_destroy(fs->usage);
 	free(fs);
 }

@@ -34,9 +34,11 @@ extern const struct fuse_lowlevel_ops fuse_fs_ops;
 
 /* The filesystem (the session's userdata), before the session starts. */
 int fuse_fs_create(const struct fuse_fs_params *p, struct fuse_fs **out);
-/* The client it serves through, on LOOP: before the first request. */
+/* The client it serves through, on LOOP: before the first request. It
+ * starts listing the pools for st_blocks (fuse_fs_busy until done). */
 void fuse_fs_attach(struct fuse_fs *fs, struct io_loop *loop, struct bs_client *client);
-/* Requests still being served (posted or running). */
+/* Requests still being served (posted or running), and a listing for
+ * st_blocks still running. */
 unsigned fuse_fs_busy(const struct fuse_fs *fs);
 /* Gives back every lock still held (the kernel may end without releasing
  * every file) and frees FS; nothing may be busy. */

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,7 +40,10 @@ static const char usage_text[] =
 	"with the basalt command, not through the mount. A file opened for writing\n"
 	"takes the volume's exclusive lock until its last writer closes; a volume\n"
 	"locked by another client cannot be opened for writing (EBUSY; the log names\n"
-	"the holder). Put a filesystem on a volume with mkfs and mount -o loop.\n"
+	"the holder); reading needs no lock. du shows the bytes written to a volume\n"
+	"(counted from its pool's listing, at most about 10 s old). Put a filesystem\n"
+	"on a volume with mkfs and mount -o loop. MOUNTPOINT must be a directory that\n"
+	"is not on a basalt-fuse mount.\n"
 	"Runs in the background unless -f; SIGTERM unmounts (lazily: open files are\n"
 	"served until they close) and exits.\n"
 	"  -c CONF          config (or BASALT_CONF)\n"
@@ -109,6 +114,56 @@ static void detach(const char *mountpoint)
 		LOG_WARN("cannot unmount %s with fusermount3", mountpoint);
 }
 
+/* The basalt-fuse mount DEV is on (its mount point in MNT), from
+ * /proc/self/mountinfo: 0, or -ENOENT when DEV is no basalt-fuse mount. */
+static int basalt_mount_of(dev_t dev, char *mnt, size_t mnt_len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		return -ENOENT;
+	char line[8192];
+	int rc = -ENOENT;
+	while (rc && fgets(line, sizeof(line), f)) {
+		unsigned major, minor;
+		char point[4096];
+		const char *sep = strstr(line, " - ");
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor, point) != 3 || !sep)
+			continue;
+		if (strncmp(sep + 3, "fuse.basalt ", 12) || makedev(major, minor) != dev)
+			continue;
+		snprintf(mnt, mnt_len, "%s", point);
+		rc = 0;
+	}
+	fclose(f);
+	return rc;
+}
+
+/* ARG as a mount point: an existing directory that is not on a
+ * basalt-fuse mount (stacked, the new mount would hide the old one's
+ * volumes, and the old one's files under it). Its real path into OUT. */
+static int check_mountpoint(const char *arg, char *out /* PATH_MAX */)
+{
+	struct stat st;
+	if (!realpath(arg, out) || stat(out, &st)) {
+		fprintf(stderr, "basalt-fuse: cannot use the mount point %s: %s\n", arg,
+			strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "basalt-fuse: cannot use the mount point %s: %s (give a directory)\n",
+			arg, strerror(ENOTDIR));
+		return 1;
+	}
+	char mnt[4096];
+	if (!basalt_mount_of(st.st_dev, mnt, sizeof(mnt))) {
+		fprintf(stderr, "basalt-fuse: cannot use the mount point %s: it is on the basalt-fuse "
+				"mount %s (unmount that first, or choose another directory)\n",
+			arg, mnt);
+		return 1;
+	}
+	return 0;
+}
+
 static bool have_map(void *arg)
 {
 	return bs_client_have_map(arg);
@@ -176,8 +231,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	char mountpoint[PATH_MAX];
-	if (!realpath(argv[optind], mountpoint))
-		return fail("cannot use the mount point %s", argv[optind]);
+	if (check_mountpoint(argv[optind], mountpoint))
+		return 1;
 	/* "ro" is ours as well as the kernel's. */
 	for (char *o = mount_opts, *end; o && *o; o = end ? end + 1 : o + strlen(o)) {
 		end = strchr(o, ',');
@@ -245,6 +300,11 @@ int main(int argc, char **argv)
 	pthread_t thread;
 	if (!rc) {
 		fuse_fs_attach(fs, s.loop, client);
+		/* The first counts for du, for at most 3 s: until then a
+		 * volume's st_blocks is its whole size. */
+		uint64_t end = io_now_ns(s.loop) + IO_MS(3000);
+		while (fuse_fs_busy(fs) && io_now_ns(s.loop) < end)
+			io_loop_run_once(s.loop, (int64_t)IO_MS(50));
 		rc = -pthread_create(&thread, NULL, fuse_thread, &s);
 	}
 	if (rc) {
@@ -279,9 +339,7 @@ int main(int argc, char **argv)
 		io_loop_run_once(s.loop, (int64_t)IO_MS(50));
 	if (!fuse_fs_busy(fs))
 		fuse_fs_destroy(fs);
-	end = io_now_ns(s.loop) + IO_MS(5000);
-	while (bs_lock_busy(client) && io_now_ns(s.loop) < end)
-		io_loop_run_once(s.loop, (int64_t)IO_MS(50));
+	bs_lock_wait_released(client, 5000);
 	LOG_INFO("stopped");
 	if (atomic_load(&s.ended)) {
 		fuse_session_unmount(s.se);

@@ -6,15 +6,24 @@
 #   scripts/cluster.sh up [--dir DIR] [--mons N] [--osds N] [--osd-size SIZE]
 #   scripts/cluster.sh status [--dir DIR]
 #   scripts/cluster.sh down [--dir DIR] [--purge]
+#   scripts/cluster.sh stop|start NAME [--dir DIR]
 #
 # up      writes DIR/basalt.conf and DIR/keyring (unless they exist: then it
 #         restarts what is there), formats what is new, starts the daemons
 #         in the background, waits for a leader and every OSD up, and
 #         records each PID in DIR/pids. Defaults: DIR /tmp/basalt-cluster,
 #         3 monitors, 3 OSDs (each on its own pretend host), 1G per OSD.
-# status  which recorded daemons run, then `basalt status`.
+# status  which configured daemons run, then `basalt status`.
 # down    stops exactly the recorded PIDs (SIGTERM, then SIGKILL after 5 s);
 #         --purge also removes DIR.
+# stop    one daemon, NAME as in DIR/pids (mon.a, osd.1): SIGTERM, then
+#         SIGKILL after 5 s; its line leaves DIR/pids.
+# start   one daemon of the configured cluster (e.g. after stop, or after
+#         it died) unless it runs; waits until an OSD is up or a monitor
+#         is in the quorum (30 s).
+#
+# A daemon counts as running when its PID is a basalt process that is not
+# a zombie (killed but not yet reaped: kill -0 still succeeds on it).
 #
 # Use the cluster with: export BASALT_CONF=DIR/basalt.conf; build/basalt status
 # BASALT_BUILD=DIR uses the binaries built there (and builds nothing).
@@ -22,11 +31,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BASALT_BUILD:-$PWD/build}
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit "${1:-2}"; }
 cmd=${1:-}
 [ -n "$cmd" ] || usage
 shift
-dir=/tmp/basalt-cluster mons=3 osds=3 osd_size=1G purge=0
+dir=/tmp/basalt-cluster mons=3 osds=3 osd_size=1G purge=0 name=
+case "$cmd" in
+start|stop)
+	case "${1:-}" in
+	mon.?*|osd.?*) name=$1; shift ;;
+	*) echo "cluster.sh: $cmd takes a daemon's name, such as osd.1 or mon.a" >&2; usage ;;
+	esac ;;
+esac
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--dir) dir=$2; shift 2 ;;
@@ -44,7 +60,18 @@ case "$osds" in ''|*[!0-9]*) echo "cluster.sh: --osds takes a number" >&2; exit 
 names=(a b c d e)
 conf=$dir/basalt.conf
 
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+# alive PID: a basalt daemon runs as PID. Not a zombie (state Z, or X
+# while being reaped: kill -0 succeeds on those), and not a PID reused by
+# another program (a zombie's cmdline is empty too).
+alive() {
+	local stat state
+	[ -n "$1" ] && stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	state=${stat##*) }
+	state=${state%% *}
+	[ "$state" != Z ] && [ "$state" != X ] || return 1
+	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q 'basalt-\(mon\|osd\)'
+}
+pid_of() { recorded | awk -v n="$1" '$1 == n {print $2}'; }
 recorded() { [ -f "$dir/pids" ] && cat "$dir/pids" || true; }
 cli() { "$build/basalt" -c "$conf" "$@"; }
 
@@ -76,7 +103,7 @@ daemons() { sed -n 's/^\[\(mon\.[a-z]*\|osd\.[0-9]*\)\]$/\1/p' "$conf"; }
 
 start() { # start NAME: unless already running
 	local name=$1 p
-	p=$(recorded | awk -v n="$name" '$1 == n {print $2}')
+	p=$(pid_of "$name")
 	if alive "$p"; then return 0; fi
 	case "$name" in
 	# Detached from our terminal and pipes: what a daemon says before
@@ -125,10 +152,63 @@ up() {
 
 status() {
 	[ -f "$conf" ] || { echo "no cluster in $dir"; exit 1; }
-	recorded | while read -r name p; do
-		if alive "$p"; then echo "$name running (pid $p)"; else echo "$name stopped"; fi
+	local n p
+	for n in $(daemons); do
+		p=$(pid_of "$n")
+		if alive "$p"; then echo "$n running (pid $p)"; else echo "$n stopped"; fi
 	done
 	cli --timeout 5 status || true
+}
+
+# NAME must be a daemon of the cluster in DIR.
+check_name() {
+	[ -f "$conf" ] || { echo "cluster.sh: no cluster in $dir (cluster.sh up makes one)" >&2; exit 1; }
+	daemons | grep -qx "$name" && return 0
+	echo "cluster.sh: no daemon $name in $conf (it has: $(daemons | tr '\n' ' '))" >&2
+	exit 2
+}
+
+# Whether NAME is serving: an OSD up in the map, a monitor in the quorum.
+serving() {
+	case "$name" in
+	osd.*) cli --timeout 2 --json osd ls 2>/dev/null | python3 -c \
+		"import json,sys; sys.exit(0 if any(o['id']==${name#osd.} and o['up'] for o in json.load(sys.stdin)) else 1)" ;;
+	mon.*) cli --timeout 2 --json status 2>/dev/null | python3 -c \
+		"import json,sys; q=json.load(sys.stdin)['mon']['quorum']; sys.exit(0 if '${name#mon.}' in q or '$name' in q else 1)" ;;
+	esac
+}
+
+start_one() {
+	check_name
+	local p
+	p=$(pid_of "$name")
+	if alive "$p"; then echo "$name is already running (pid $p)"; return 0; fi
+	[ -x "$build/basalt-${name%%.*}" ] || { echo "cluster.sh: no $build/basalt-${name%%.*} (build first)" >&2; exit 1; }
+	start "$name"
+	p=$(pid_of "$name")
+	for _ in $(seq 300); do
+		alive "$p" || { echo "cluster.sh: $name exited; see $dir/$name.log" >&2; exit 1; }
+		if serving; then echo "$name started (pid $p)"; return 0; fi
+		sleep 0.1
+	done
+	echo "cluster.sh: $name runs (pid $p) but is not serving after 30 s; see $dir/$name.log" >&2
+	exit 1
+}
+
+stop_one() {
+	check_name
+	local p
+	p=$(pid_of "$name")
+	if ! alive "$p"; then
+		echo "$name is not running"
+	else
+		kill -TERM "$p" 2>/dev/null || true
+		for _ in $(seq 50); do alive "$p" || break; sleep 0.1; done
+		alive "$p" && kill -KILL "$p" 2>/dev/null || true
+		echo "$name stopped (pid $p)"
+	fi
+	{ recorded | awk -v n="$name" '$1 != n'; } >"$dir/pids.new"
+	mv "$dir/pids.new" "$dir/pids"
 }
 
 down() {
@@ -151,6 +231,8 @@ case "$cmd" in
 up) up ;;
 status) status ;;
 down) down ;;
+start) start_one ;;
+stop) stop_one ;;
 -h|--help|help) usage 0 ;;
 *) echo "cluster.sh: unknown command $cmd" >&2; usage ;;
 esac

@@ -1639,8 +1639,17 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 			return die(!buf ? "out of memory" : !len ? "%s is empty" : "%s is larger than 1 MiB, "
 			       "the largest object", argv[3]);
 		}
+		/* An object keeps which 4 KiB chunks were written, not a byte
+		 * length: a tail would come back padded with zeros. */
+		if (len % 4096) {
+			free(buf);
+			return die("%s is %zu bytes: an object holds whole 4 KiB chunks and keeps no "
+				   "byte length, so it would come back as %zu bytes; pad it to a "
+				   "multiple of 4096 (truncate -s %zu FILE)", argv[3], len,
+				   (len + 4095) & ~(size_t)4095, (len + 4095) & ~(size_t)4095);
+		}
 		op.type = BS_WRITE;
-		op.len = (uint32_t)((len + 4095) & ~(size_t)4095);
+		op.len = (uint32_t)len;
 		op.buf = buf;
 		int rc = object_run(c, argv[1], &op);
 		free(buf);

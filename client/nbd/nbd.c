@@ -9,8 +9,16 @@
  *
  * Invariants: (1) nothing but option replies goes out before the export
  * is chosen; (2) a connection is freed only once no receive, send or
- * volume request of it is in flight; (3) every request read is answered
- * exactly once, unless the connection closed first. */
+ * volume request of it is in flight, and no lock request of it runs;
+ * (3) every request read is answered exactly once, unless the connection
+ * closed first; (4) a change (WRITE, TRIM, WRITE_ZEROES, FLUSH) reaches
+ * the volume only on a connection that holds the volume's lock — until
+ * then it waits on lock_wait, and a refused lock refuses it.
+ *
+ * The lock is taken at the first change, not at GO: an NBD client cannot
+ * say that it only reads, and a look (nbdinfo, nbdfuse -r, qemu-img info)
+ * at a volume another client writes must neither be refused nor move the
+ * map. */
 #include "nbd.h"
 
 #include <errno.h>
@@ -85,8 +93,8 @@ struct nbd_conn {
 	/* the export */
 	struct bs_volume *vol;
 	bool locking, locked;	      /* its volume's lock: being taken, held */
-	char lock_name[MAP_NAME_MAX]; /* the volume, as locked */
-	struct nbd_opt_go *go;	      /* GO waiting for the lock (NULL: EXPORT_NAME) */
+	char lock_name[MAP_NAME_MAX]; /* the volume, as opened */
+	struct list_node lock_wait;   /* struct nbd_job: changes waiting for the lock */
 	bool structured, allocation, no_zeroes;
 	unsigned inflight; /* volume requests */
 	struct io_timer deadline;
@@ -95,6 +103,7 @@ struct nbd_conn {
 /* A request in transmission, while its volume request runs. */
 struct nbd_job {
 	struct bs_vio vio;
+	struct list_node link; /* nbd_conn.lock_wait */
 	struct nbd_conn *c;
 	struct nbd_request req;
 	uint8_t *buf;
@@ -185,7 +194,9 @@ static void opt_error(struct nbd_conn *c, uint32_t type, const char *msg)
 
 /* --- life cycle of a connection ----------------------------------------------------- */
 
-/* The lock goes back when the last connection holding it closes. */
+/* The lock goes back when the last connection holding it closes (one
+ * still taking it counts: its bs_lock may already have been answered
+ * from the lock this one holds). */
 static void conn_unlock(struct nbd_conn *c)
 {
 	if (!c->locked)
@@ -194,7 +205,7 @@ static void conn_unlock(struct nbd_conn *c)
 	struct list_node *pos;
 	list_for_each(pos, &c->s->conns) {
 		struct nbd_conn *o = list_entry(pos, struct nbd_conn, node);
-		if (o->locked && !strcmp(o->lock_name, c->lock_name))
+		if ((o->locked || o->locking) && !strcmp(o->lock_name, c->lock_name))
 			return;
 	}
 	LOG_INFO("nbd: no writer of volume %s left: releasing its lock", c->lock_name);
@@ -206,7 +217,6 @@ static void conn_maybe_free(struct nbd_conn *c)
 	if (!c->closing || c->receiving || c->sending || c->inflight || c->locking)
 		return;
 	conn_unlock(c);
-	free(c->go);
 	io_timer_disarm(c->s->loop, &c->deadline);
 	if (c->fd >= 0)
 		io_close(c->s->loop, c->fd);
@@ -243,11 +253,17 @@ static void conn_bad(struct nbd_conn *c, const char *why)
 	conn_close(c, why);
 }
 
+/* Only the client can be late here: choosing an export waits for
+ * nothing on the server's side (the lock is taken at the first change). */
 static void deadline_fire(struct io_timer *t)
 {
 	struct nbd_conn *c = t->ctx;
-	if (!c->transmission)
-		conn_bad(c, "no export chosen before the handshake timeout");
+	if (!c->transmission) {
+		char why[128];
+		snprintf(why, sizeof(why), "no export chosen within the handshake timeout (%llu ms)",
+			 (unsigned long long)c->s->p.handshake_timeout_ms);
+		conn_bad(c, why);
+	}
 	conn_maybe_free(c);
 }
 
@@ -371,78 +387,22 @@ static void start_transmission(struct nbd_conn *c, struct bs_volume *v)
 	expect(c, ST_REQ_HEADER, c->small, NBD_REQUEST_LEN);
 }
 
-/* The export is open (and locked when writable): answer GO (or
- * EXPORT_NAME) and start transmission. */
-static void finish_open(struct nbd_conn *c, struct bs_volume *v)
+/* The export is open: answer GO (with its INFO) or EXPORT_NAME and start
+ * transmission. No lock yet: see the top. */
+static void finish_open(struct nbd_conn *c, struct bs_volume *v, const char *name,
+			const struct nbd_opt_go *go)
 {
-	if (c->go) {
-		send_info(c, v, c->go);
+	if (go) {
+		send_info(c, v, go);
 		opt_reply(c, NBD_REP_ACK, NULL, 0);
-		free(c->go);
-		c->go = NULL;
 	} else {
 		uint8_t b[10 + 124] = { 0 };
 		nbd_put_be64(b, bs_volume_size(v));
 		nbd_put_be16(b + 8, export_flags(c, c->s->p.read_only));
 		conn_send(c, b, c->no_zeroes ? 10 : sizeof(b), NULL, 0);
 	}
-	start_transmission(c, v);
-}
-
-static void lock_done(void *ctx, int rc, const char *why)
-{
-	struct nbd_conn *c = ctx;
-	c->locking = false;
-	if (!rc)
-		c->locked = true;
-	if (c->closing) {
-		bs_volume_close(c->vol);
-		c->vol = NULL;
-		conn_maybe_free(c);
-		return;
-	}
-	struct bs_volume *v = c->vol;
-	c->vol = NULL;
-	if (!rc) {
-		finish_open(c, v);
-		return;
-	}
-	bs_volume_close(v);
-	LOG_INFO("nbd %s: volume %s: %s", c->peer, c->lock_name, why);
-	if (!c->go) { /* EXPORT_NAME: no way to refuse but closing */
-		conn_close(c, why);
-		conn_maybe_free(c);
-		return;
-	}
-	char msg[512];
-	snprintf(msg, sizeof(msg), "%s%s", why,
-		 rc == -EBUSY ? " (basalt-nbd --break-lock, or basalt volume unlock --force, "
-				"takes it over)"
-			      : "");
-	opt_error(c, rc == -ENOENT ? NBD_REP_ERR_UNKNOWN : NBD_REP_ERR_POLICY, msg);
-	free(c->go);
-	c->go = NULL;
-	expect(c, ST_OPT_HEADER, c->small, 16);
-}
-
-/* Opens export NAME for GO (c->go set) or EXPORT_NAME, taking its lock
- * first when writable; answers (now or once locked), or returns the
- * option error to send with *MSG. */
-static uint32_t open_for_transmission(struct nbd_conn *c, const char *name, const char **msg)
-{
-	struct bs_volume *v = NULL;
-	uint32_t err = open_export(c, name, &v, msg);
-	if (err)
-		return err;
-	if (c->s->p.read_only) {
-		finish_open(c, v);
-		return 0;
-	}
-	c->vol = v; /* not in transmission until locked */
-	c->locking = true;
 	snprintf(c->lock_name, sizeof(c->lock_name), "%s", name);
-	bs_lock(c->s->client, name, c->s->p.break_lock, lock_done, c);
-	return 0;
+	start_transmission(c, v);
 }
 
 static void opt_go(struct nbd_conn *c, bool go_too)
@@ -454,21 +414,12 @@ static void opt_go(struct nbd_conn *c, bool go_too)
 		return;
 	}
 	const char *msg = NULL;
-	uint32_t err;
-	if (go_too) {
-		c->go = go;
-		err = open_for_transmission(c, go->name, &msg);
-		if (err) {
-			c->go = NULL;
-			free(go);
-			opt_error(c, err, msg);
-		}
-		return;
-	}
-	struct bs_volume *v = NULL; /* INFO: no lock needed to look */
-	err = open_export(c, go->name, &v, &msg);
+	struct bs_volume *v = NULL;
+	uint32_t err = open_export(c, go->name, &v, &msg);
 	if (err) {
 		opt_error(c, err, msg);
+	} else if (go_too) {
+		finish_open(c, v, go->name, go);
 	} else {
 		send_info(c, v, go);
 		opt_reply(c, NBD_REP_ACK, NULL, 0);
@@ -487,11 +438,14 @@ static void opt_export_name(struct nbd_conn *c)
 	memcpy(name, c->data, c->opt.len);
 	name[c->opt.len] = '\0';
 	const char *msg = NULL;
-	if (open_for_transmission(c, name, &msg)) {
+	struct bs_volume *v = NULL;
+	if (open_export(c, name, &v, &msg)) {
 		/* No way to refuse EXPORT_NAME but closing. */
 		LOG_INFO("nbd %s: export '%s': %s", c->peer, name, msg);
 		conn_close(c, msg);
+		return;
 	}
+	finish_open(c, v, name, NULL);
 }
 
 static void opt_list(struct nbd_conn *c)
@@ -576,7 +530,7 @@ static void handle_option(struct nbd_conn *c)
 	}
 	free(c->data);
 	c->data = NULL;
-	if (!c->closing && !c->transmission && !c->locking)
+	if (!c->closing && !c->transmission)
 		expect(c, ST_OPT_HEADER, c->small, 16);
 }
 
@@ -600,13 +554,18 @@ static void chunk_reply(struct nbd_conn *c, uint64_t handle, uint16_t type, cons
 	conn_send(c, h, n + head_len, data, len);
 }
 
-static void error_chunk(struct nbd_conn *c, uint64_t handle, int rc)
+/* MSG (may be NULL) is for people: the client may show it. */
+static void error_chunk(struct nbd_conn *c, uint64_t handle, int rc, const char *msg)
 {
 	uint8_t e[6];
+	size_t len = msg ? strlen(msg) : 0;
+	char *copy = len ? strdup(msg) : NULL;
+	if (!copy)
+		len = 0;
 	nbd_put_be32(e, nbd_errno(rc));
-	nbd_put_be16(e + 4, 0);
+	nbd_put_be16(e + 4, (uint16_t)len);
 	c->s->stats.errors++;
-	chunk_reply(c, handle, NBD_REPLY_TYPE_ERROR, e, sizeof(e), NULL, 0);
+	chunk_reply(c, handle, NBD_REPLY_TYPE_ERROR, e, sizeof(e), copy, len);
 }
 
 static void reply_read(struct nbd_conn *c, struct nbd_job *j, int rc)
@@ -618,7 +577,7 @@ static void reply_read(struct nbd_conn *c, struct nbd_job *j, int rc)
 		return;
 	}
 	if (rc) {
-		error_chunk(c, j->req.handle, rc);
+		error_chunk(c, j->req.handle, rc, NULL);
 		return;
 	}
 	uint32_t objects = bs_volume_object_size(c->vol);
@@ -637,7 +596,7 @@ static void reply_read(struct nbd_conn *c, struct nbd_job *j, int rc)
 static void reply_block_status(struct nbd_conn *c, struct nbd_job *j, int rc)
 {
 	if (rc) {
-		error_chunk(c, j->req.handle, rc);
+		error_chunk(c, j->req.handle, rc, NULL);
 		return;
 	}
 	uint32_t objects = bs_volume_object_size(c->vol);
@@ -645,7 +604,7 @@ static void reply_block_status(struct nbd_conn *c, struct nbd_job *j, int rc)
 	uint64_t first = pos / objects;
 	uint8_t *desc = malloc(4 + 8 * 1024);
 	if (!desc) {
-		error_chunk(c, j->req.handle, -ENOMEM);
+		error_chunk(c, j->req.handle, -ENOMEM, NULL);
 		return;
 	}
 	size_t n = 4, count = 0;
@@ -687,12 +646,13 @@ static void log_request_error(struct nbd_conn *c, const struct nbd_request *r, i
 			  r->offset, r->len, strerror(-rc));
 }
 
-static void job_done(struct bs_vio *vio, int rc)
+/* Answers J with RC (a structured error carries WHY, may be NULL) and
+ * frees it. RAN: it reached the volume (else it was refused). */
+static void job_finish(struct nbd_job *j, int rc, const char *why, bool ran)
 {
-	struct nbd_job *j = (struct nbd_job *)vio;
 	struct nbd_conn *c = j->c;
 	if (rc)
-		log_request_error(c, &j->req, rc, true);
+		log_request_error(c, &j->req, rc, ran);
 	bool was_full = c->inflight >= c->s->p.max_inflight;
 	c->inflight--;
 	if (!c->closing || c->fd >= 0) {
@@ -700,6 +660,8 @@ static void job_done(struct bs_vio *vio, int rc)
 			reply_read(c, j, rc);
 		else if (j->req.type == NBD_CMD_BLOCK_STATUS)
 			reply_block_status(c, j, rc);
+		else if (rc && why && c->structured)
+			error_chunk(c, j->req.handle, rc, why);
 		else
 			simple_reply(c, j->req.handle, rc, NULL, 0);
 	}
@@ -709,6 +671,58 @@ static void job_done(struct bs_vio *vio, int rc)
 	if (was_full && !c->closing && c->stage == ST_REQ_HEADER && !c->receiving && !c->got)
 		expect(c, ST_REQ_HEADER, c->small, NBD_REQUEST_LEN);
 	conn_maybe_free(c);
+}
+
+static void job_done(struct bs_vio *vio, int rc)
+{
+	job_finish((struct nbd_job *)vio, rc, NULL, true);
+}
+
+/* The lock asked for at a connection's first change: run the changes
+ * that waited for it, or refuse them all, naming the holder in the log
+ * (and to the client, in a structured error). A later change asks again. */
+static void lock_done(void *ctx, int rc, const char *why)
+{
+	struct nbd_conn *c = ctx;
+	c->locking = false;
+	c->locked = !rc;
+	char msg[512] = "";
+	if (rc) {
+		snprintf(msg, sizeof(msg), "volume %s cannot be changed through this connection: %s%s",
+			 c->lock_name, why,
+			 rc == -EBUSY ? " (basalt-nbd --break-lock, or basalt volume unlock --force, "
+					"takes it over)"
+				      : "");
+		LOG_WARN("nbd %s: %s", c->peer, msg);
+	}
+	/* The client learns EPERM: it may not change the volume now. */
+	int err = rc == -EBUSY || rc == -EACCES ? -EPERM : rc;
+	while (!list_empty(&c->lock_wait)) {
+		struct nbd_job *j = list_entry(list_first(&c->lock_wait), struct nbd_job, link);
+		list_del(&j->link);
+		if (rc)
+			job_finish(j, err, msg, false);
+		else
+			bs_volume_submit(c->vol, &j->vio);
+	}
+	conn_maybe_free(c);
+}
+
+/* Runs J now, or once the connection holds the volume's lock when J is a
+ * change (see the top). */
+static void job_submit(struct nbd_conn *c, struct nbd_job *j)
+{
+	bool change = j->vio.type == BS_VIO_WRITE || j->vio.type == BS_VIO_DISCARD ||
+		      j->vio.type == BS_VIO_WRITE_ZEROES || j->vio.type == BS_VIO_FLUSH;
+	if (!change || c->locked || c->s->p.read_only) {
+		bs_volume_submit(c->vol, &j->vio);
+		return;
+	}
+	list_add_tail(&c->lock_wait, &j->link);
+	if (c->locking)
+		return;
+	c->locking = true;
+	bs_lock(c->s->client, c->lock_name, c->s->p.break_lock, lock_done, c);
 }
 
 static int check_request(struct nbd_conn *c, const struct nbd_request *r)
@@ -781,7 +795,7 @@ static void start_request(struct nbd_conn *c, uint8_t *data)
 		free(j);
 		free(data);
 		if (r->type == NBD_CMD_READ && c->structured)
-			error_chunk(c, r->handle, rc);
+			error_chunk(c, r->handle, rc, NULL);
 		else
 			simple_reply(c, r->handle, rc, NULL, 0);
 		return;
@@ -796,7 +810,7 @@ static void start_request(struct nbd_conn *c, uint8_t *data)
 	j->vio = (struct bs_vio){ .type = type, .offset = r->offset, .len = len, .buf = j->buf,
 				  .done = job_done };
 	c->inflight++;
-	bs_volume_submit(c->vol, &j->vio);
+	job_submit(c, j);
 }
 
 /* --- the stage machine ------------------------------------------------------------- */
@@ -909,6 +923,7 @@ static void accept_done(struct io_op *op, int res)
 	else
 		io_addr_str(&op->addr, c->peer, sizeof(c->peer));
 	list_init(&c->sendq);
+	list_init(&c->lock_wait);
 	list_add_tail(&s->conns, &c->node);
 	s->stats.connections++;
 	s->stats.open++;
@@ -1022,12 +1037,7 @@ int nbd_server_stop(struct nbd_server *s, uint64_t timeout_ms)
 	}
 	/* Give the locks back before the client goes (bounded: with no
 	 * monitor to answer, the leases run out instead). */
-	end = io_now_ns(s->loop) + IO_MS(5000);
-	while (bs_lock_busy(s->client) && io_now_ns(s->loop) < end)
-		io_loop_run_once(s->loop, (int64_t)IO_MS(50));
-	if (bs_lock_busy(s->client))
-		LOG_WARN("no monitor answered within 5 s to take the volume locks back: they "
-			 "are given up when their leases run out");
+	bs_lock_wait_released(s->client, 5000);
 	return 0;
 }
 

@@ -4,9 +4,12 @@
  * CACHE, BLOCK_STATUS, DISC) on TCP and Unix sockets, every connection on
  * one io_uring loop beside the libbasalt client. Export name = volume
  * name. Requests of one connection run in parallel and are answered as
- * they finish. A writable export holds the volume's exclusive lock
- * (libbasalt.h) from its GO until its last connection closes; a volume
- * locked elsewhere is refused with the holder's name. */
+ * they finish. A connection takes the volume's exclusive lock
+ * (libbasalt.h) at its first WRITE, TRIM, WRITE_ZEROES or FLUSH, not at
+ * GO (a client cannot say it only reads), and the server keeps it until
+ * the last connection holding it closes; a change to a volume locked
+ * elsewhere is refused with EPERM and the holder named in the log. Reads
+ * need no lock. */
 #ifndef BASALT_CLIENT_NBD_H
 #define BASALT_CLIENT_NBD_H
 
@@ -21,7 +24,7 @@ struct nbd_server;
 struct nbd_params {
 	bool read_only;		     /* every export read-only (no locks taken) */
 	bool break_lock;	     /* take volume locks over from their holders */
-	uint64_t handshake_timeout_ms; /* to reach transmission; default 10 s */
+	uint64_t handshake_timeout_ms; /* to choose an export; default 10 s */
 	uint32_t max_request;	     /* bytes; default 32 MiB */
 	uint32_t max_inflight;	     /* requests per connection; default 64 */
 };

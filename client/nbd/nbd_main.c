@@ -6,6 +6,7 @@
  *
  * Export name = volume name (qemu: nbd://HOST:PORT/VOLUME). Without
  * --listen or --socket it listens on 127.0.0.1:10809, NBD's port. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +25,10 @@ static const char usage_text[] =
 	"                  [--break-lock] [--handshake-timeout MS] [--log-file PATH]\n"
 	"Serves the cluster's volumes over NBD (export name = volume name), until\n"
 	"SIGTERM or SIGINT. Default: --listen 127.0.0.1:10809.\n"
-	"A writable export takes the volume's exclusive lock when a client opens it\n"
-	"and gives it back when the last one disconnects; a volume locked by another\n"
-	"client is refused, naming the holder.\n"
+	"A client takes the volume's exclusive lock with its first write, trim,\n"
+	"write-zeroes or flush (reads need none), and the lock goes back when the\n"
+	"last connection holding it closes; a change to a volume locked by another\n"
+	"client is refused (EPERM) and the log names the holder.\n"
 	"On SIGTERM or SIGINT it stops taking requests, waits up to half of\n"
 	"daemon_stop_timeout (config, default 30s) for those in flight, gives the\n"
 	"locks back and exits; after the whole timeout, or at a second signal, it\n"
@@ -41,10 +43,12 @@ static const char usage_text[] =
 	"  --break-lock       take locks over from their holders, fencing them (the\n"
 	"                     OSDs refuse what they send from then on): for when the\n"
 	"                     holder's server is dead or cut off\n"
-	"  --handshake-timeout MS  a client must choose an export by then (10000)\n"
+	"  --handshake-timeout MS  a client must choose an export by then (10000;\n"
+	"                     1 to 3600000)\n"
 	"  --log-file PATH    log there instead of stderr\n";
 
 #define LISTEN_MAX 8
+#define HANDSHAKE_TIMEOUT_MAX_MS 3600000ull /* an hour: longer is a mistake */
 
 static int fail(const char *fmt, const char *arg)
 {
@@ -52,6 +56,19 @@ static int fail(const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\n");
 	return 1;
+}
+
+/* --handshake-timeout: whole milliseconds, 1 to an hour. 0, or -EINVAL. */
+static int parse_timeout_ms(const char *text, uint64_t *out /* out */)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (text[0] < '0' || text[0] > '9' || *end || errno || !v ||
+	    v > HANDSHAKE_TIMEOUT_MAX_MS)
+		return -EINVAL;
+	*out = v;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -86,7 +103,13 @@ int main(int argc, char **argv)
 			break;
 		case 'r': np.read_only = true; break;
 		case 'b': np.break_lock = true; break;
-		case 't': np.handshake_timeout_ms = strtoull(optarg, NULL, 10); break;
+		case 't':
+			if (parse_timeout_ms(optarg, &np.handshake_timeout_ms)) {
+				fail("--handshake-timeout takes whole milliseconds from 1 to "
+				     "3600000, got '%s'", optarg);
+				return 2;
+			}
+			break;
 		case 'l': log_file = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
@@ -125,14 +148,16 @@ int main(int argc, char **argv)
 			fail("--listen takes HOST:PORT, got '%s'", tcp[i]);
 			rc = -1;
 		} else if ((rc = nbd_server_listen_tcp(srv, host, port, NULL))) {
-			fail("cannot listen on %s", tcp[i]);
+			fprintf(stderr, "basalt-nbd: cannot listen on %s: %s\n", tcp[i],
+				strerror(-rc));
 		} else {
 			LOG_INFO("listening on %s", tcp[i]);
 		}
 	}
 	for (int i = 0; !rc && i < n_unix; i++) {
 		if ((rc = nbd_server_listen_unix(srv, unix_paths[i])))
-			fail("cannot listen on the Unix socket %s", unix_paths[i]);
+			fprintf(stderr, "basalt-nbd: cannot listen on the Unix socket %s: %s\n",
+				unix_paths[i], strerror(-rc));
 		else
 			LOG_INFO("listening on %s", unix_paths[i]);
 	}

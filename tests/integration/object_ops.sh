@@ -63,10 +63,19 @@ cli object put three a:0 "$dir/obj.7" >/dev/null || fail "put into the size-3 po
 cli object get three a:0 "$dir/back.three" && cmp -s "$dir/obj.7" "$dir/back.three" ||
 	fail "the size-3 pool gave back something else"
 if cli object put one a:0 /dev/null >/dev/null 2>"$dir/err"; then fail "an empty put"; fi
-head -c 200000 /dev/urandom >"$dir/big"
+head -c 200704 /dev/urandom >"$dir/big"
 if cli object put one a:0 "$dir/big" >/dev/null 2>"$dir/err"; then fail "an object beyond the block"; fi
 grep -q "outside the pool's 131072-byte objects" "$dir/err" || fail "$(cat "$dir/err")"
-echo "overwrite bumps the version; rm works; a size-3 pool round-trips; empty and oversized objects are refused with the reason"
+# An object keeps 4 KiB chunks, not a byte length: 50,001 bytes would come
+# back as 53,248, so the put is refused and the object left as it was.
+head -c 50001 /dev/urandom >"$dir/odd"
+cli object get one a:2 "$dir/before.2" || fail "get a:2"
+if cli object put one a:2 "$dir/odd" >/dev/null 2>"$dir/err"; then fail "a 50,001-byte put"; fi
+grep -q "is 50001 bytes: an object holds whole 4 KiB chunks and keeps no byte length, so it would come back as 53248 bytes; pad it" "$dir/err" ||
+	fail "50,001-byte put: $(cat "$dir/err")"
+cli object get one a:2 "$dir/after.2" && cmp -s "$dir/before.2" "$dir/after.2" ||
+	fail "a refused put changed the object"
+echo "overwrite bumps the version; rm works; a size-3 pool round-trips; empty, oversized and not-4-KiB objects are refused with the reason"
 
 # Kill osd.1: its objects are unavailable, the others served.
 { kill -9 "${pid[osd.1]}"; wait "${pid[osd.1]}"; } 2>/dev/null || true

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Exclusive volume locks and fencing through basalt-nbd, on a local
 # cluster (3 monitors, 3 OSDs, mon_lock_lease = 3s):
-#  - a writable export takes the volume's lock (volume info names the
-#    holder); a second server's writable open is refused naming it; a
-#    read-only server needs no lock; volume rm refuses a locked volume;
+#  - a connection takes the volume's lock at its first write (volume info
+#    names the holder); a second server's write is refused with EPERM and
+#    its log names the holder, while its reads, nbdinfo probes and an
+#    nbdfuse -r mount of the same volume work and leave the map's epoch
+#    alone; a read-only server needs no lock; volume rm refuses a locked
+#    volume;
 #  - an entity without osd=rw may not lock; volume unlock without --force
 #    refuses;
 #  - --break-lock fences the holder: its next writes fail, never land, and
@@ -81,17 +84,40 @@ wait_file "$dir/qA.out" "wrote 1048576/1048576" 10 "A's first write"
 [[ "$(lock_of)" == *"pid ${pid[nbdA]}"* ]] || fail "volume info does not name A as the holder: $(lock_of)"
 clientA=$(client_of)
 nbd_start nbdB "${ports[1]}"
-qio "${ports[1]}" "write -P 0x22 0 4k" && fail "B opened a volume A holds: $(cat "$dir/qio.out")"
-grep -q "locked by client.admin on .* pid ${pid[nbdA]}" "$dir/qio.out" ||
-	fail "B's refusal does not name the holder: $(cat "$dir/qio.out")"
-grep -q "break-lock" "$dir/qio.out" || fail "B's refusal does not say how to take over"
+# Looks at a volume A writes take no lock: the map does not move.
+epoch0=$(js "s['epoch']")
+nbdinfo "nbd://127.0.0.1:${ports[1]}/vm" >"$dir/nbdinfo.out" 2>&1 ||
+	fail "nbdinfo could not look at a volume A holds: $(cat "$dir/nbdinfo.out")"
+grep -q "67108864" "$dir/nbdinfo.out" || fail "nbdinfo: $(cat "$dir/nbdinfo.out")"
+qio "${ports[1]}" "read -P 0x11 0 1M" || fail "B could not read what A wrote: $(cat "$dir/qio.out")"
+mkdir "$dir/nbdfuse"
+nbdfuse -r "$dir/nbdfuse" "nbd://127.0.0.1:${ports[1]}/vm" 3>&- 4>&- &
+pid[nbdfuse]=$!
+for _ in $(seq 50); do [ -e "$dir/nbdfuse/nbd" ] && break; sleep 0.1; done
+cmp -n 1048576 "$dir/nbdfuse/nbd" <(head -c 1M /dev/zero | tr '\0' '\021') ||
+	fail "nbdfuse -r did not read A's data"
+fusermount3 -u "$dir/nbdfuse"
+wait "${pid[nbdfuse]}" || true
+[ "$(js "s['epoch']")" = "$epoch0" ] || fail "looks moved the map from epoch $epoch0 to $(js "s['epoch']")"
+[[ "$(lock_of)" == *"pid ${pid[nbdA]}"* ]] || fail "A lost the lock to a look: $(lock_of)"
+# B's first write asks for the lock: refused, the holder named in B's log.
+qio "${ports[1]}" "write -P 0x22 0 4k" && fail "B wrote to a volume A holds: $(cat "$dir/qio.out")"
+grep -q "Operation not permitted" "$dir/qio.out" || fail "B's write: $(cat "$dir/qio.out")"
+grep -q "volume vm cannot be changed .*locked by client.admin on .* pid ${pid[nbdA]}" "$dir/nbdB.log" ||
+	fail "B's log does not name the holder: $(tail -3 "$dir/nbdB.log")"
+grep -q "break-lock" "$dir/nbdB.log" || fail "B's log does not say how to take over"
+for cmd in "write -z 0 4k" "discard 0 64k" "flush"; do
+	qio "${ports[1]}" "$cmd" && fail "B's $cmd ran on a volume A holds: $(cat "$dir/qio.out")"
+done
+qio "${ports[1]}" "read -P 0x11 0 1M" || fail "B's refused write changed the volume: $(cat "$dir/qio.out")"
+grep -q "no export chosen" "$dir/nbdB.log" && fail "B's log: $(grep "no export chosen" "$dir/nbdB.log")"
 nbd_start nbdR "${ports[2]}" --read-only
 qio -r "${ports[2]}" "read -P 0x11 0 1M" || fail "a read-only server could not read: $(cat "$dir/qio.out")"
 cli volume rm vm >"$dir/rm.out" 2>&1 && fail "volume rm removed a locked volume"
 grep -q "is in use: locked by" "$dir/rm.out" || fail "volume rm: $(cat "$dir/rm.out")"
 cli volume unlock vm >"$dir/unlock.out" 2>&1 && fail "volume unlock without --force"
 grep -q -- "--force" "$dir/unlock.out" || fail "volume unlock: $(cat "$dir/unlock.out")"
-echo "locks: A holds vm; B refused naming A; read-only served; rm and unlock without --force refused"
+echo "locks: A holds vm; nbdinfo, reads and nbdfuse -r through B need no lock and leave the epoch; B's write, write-zeroes, trim and flush refused naming A; read-only served; rm and unlock without --force refused"
 
 # An entity that may only read cannot lock.
 cli auth add client.reader --caps "mon=r osd=r" >"$dir/reader.keyring" || fail "auth add"
@@ -100,7 +126,7 @@ cli auth add client.reader --caps "mon=r osd=r" >"$dir/reader.keyring" || fail "
 pid[nbdRd]=$!
 wait_file "$dir/nbdRd.log" "listening on" 5 "reader server"
 qio "${ports[3]}" "write 0 4k" && fail "client.reader took a lock"
-grep -q "may not lock volumes (needs osd=rw)" "$dir/qio.out" || fail "reader: $(cat "$dir/qio.out")"
+grep -q "may not lock volumes (needs osd=rw)" "$dir/nbdRd.log" || fail "reader: $(tail -3 "$dir/nbdRd.log")"
 kill "${pid[nbdRd]}"
 wait "${pid[nbdRd]}" || true
 echo "locks: an entity with osd=r may not lock"
@@ -136,7 +162,7 @@ clientD=$(client_of)
 exec 4>&-
 wait "${pid[qD]}" 2>/dev/null || true
 qio "${ports[1]}" "write -P 0x66 0 4k" && fail "B took the lock while D's lease ran"
-grep -q "lease left" "$dir/qio.out" || fail "B's refusal: $(cat "$dir/qio.out")"
+grep -q "lease left" "$dir/nbdB.log" || fail "B's refusal: $(tail -3 "$dir/nbdB.log")"
 ok=0
 for _ in $(seq 40); do
 	if qio "${ports[1]}" "write -P 0x66 0 4k"; then ok=1; break; fi
