@@ -1,6 +1,7 @@
 /* INI configuration on top of inih. Entries are kept in file order with
  * their line numbers so that every later error can point at its line. */
 #include "config.h"
+#include "size.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -316,20 +317,11 @@ static int cfg_parse_scaled(const char *text, const struct cfg_unit *units,
 	return -EINVAL;
 }
 
+/* The one size grammar (size.h), so a config file and the command line
+ * read "1.5G" alike. */
 int cfg_parse_size(const char *text, uint64_t *out)
 {
-	static const struct cfg_unit units[] = {
-		{ "", 1 },
-		{ "B", 1 },
-		{ "K", 1ULL << 10 },	{ "KB", 1ULL << 10 },
-		{ "KiB", 1ULL << 10 },	{ "M", 1ULL << 20 },
-		{ "MB", 1ULL << 20 },	{ "MiB", 1ULL << 20 },
-		{ "G", 1ULL << 30 },	{ "GB", 1ULL << 30 },
-		{ "GiB", 1ULL << 30 },	{ "T", 1ULL << 40 },
-		{ "TB", 1ULL << 40 },	{ "TiB", 1ULL << 40 },
-		{ NULL, 0 },
-	};
-	return cfg_parse_scaled(text, units, out);
+	return size_parse(text, out, NULL, 0) ? -EINVAL : 0;
 }
 
 const char *cfg_format_size(uint64_t bytes, char *buf, size_t cap)
@@ -394,8 +386,12 @@ int cfg_get_u64(struct cfg *cfg, const char *section, const char *key,
 int cfg_get_size(struct cfg *cfg, const char *section, const char *key,
 		 uint64_t def, uint64_t min, uint64_t max, uint64_t *out)
 {
+	const struct cfg_entry *e = cfg_lookup(cfg, section, key);
+	char why[CFG_ERROR_MAX];
+	if (e && size_parse(e->value, &(uint64_t){ 0 }, why, sizeof(why)))
+		return cfg_fail(cfg, e, "%s", why);
 	return cfg_get_scaled(cfg, section, key, def, min, max, out,
-			      cfg_parse_size, "a size such as 4096, 128K or 10G");
+			      cfg_parse_size, "a size");
 }
 
 int cfg_get_duration_ms(struct cfg *cfg, const char *section, const char *key,

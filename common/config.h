@@ -38,7 +38,7 @@ int cfg_get_str(struct cfg *cfg, const char *section, const char *key,
 		const char *def, const char **out);
 int cfg_get_u64(struct cfg *cfg, const char *section, const char *key,
 		uint64_t def, uint64_t min, uint64_t max, uint64_t *out);
-/* Sizes accept binary suffixes: 4096, 128K, 10G, 1T (also KiB, MB...). */
+/* Sizes in the grammar of size.h: 4096, 128K, 1.5G, 1T (also KiB, MB...). */
 int cfg_get_size(struct cfg *cfg, const char *section, const char *key,
 		 uint64_t def, uint64_t min, uint64_t max, uint64_t *out);
 /* Durations: "250ms", "5s", "10m", "1h"; a bare number is milliseconds. */
@@ -61,7 +61,8 @@ int cfg_reject(struct cfg *cfg, const char *section, const char *key,
 void cfg_for_each_section(const struct cfg *cfg, const char *prefix,
 			  void (*fn)(const char *section, void *arg), void *arg);
 
-/* Parsers shared with the command line. 0 or -EINVAL. */
+/* Parsers shared with the command line. 0 or -EINVAL. cfg_parse_size is
+ * size_parse without the reason (size.h). */
 int cfg_parse_size(const char *text, uint64_t *out);
 /* BYTES for people: "256 MiB" when exact, else "2.1 MiB"; "512 B" below
  * 1 KiB. Returns BUF (32 bytes are always enough). */

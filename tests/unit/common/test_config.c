@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "common/config.h"
+#include "common/size.h"
 
 static const char conf_text[] =
 	"# a comment\n"
@@ -88,7 +89,7 @@ static void test_getter_errors_name_line_and_key(void **state)
 
 	assert_int_equal(cfg_get_size(cfg, "osd.2", "bad_size", 0, 0, UINT64_MAX, &v), -EINVAL);
 	assert_string_equal(cfg_error(cfg),
-			    "test.conf:15: [osd.2] bad_size: expected a size such as 4096, 128K or 10G, got '12Q'");
+			    "test.conf:15: [osd.2] bad_size: '12Q' is not a size: unknown suffix; " SIZE_GRAMMAR);
 	assert_int_equal(cfg_get_enum(cfg, "osd.2", "bad_sync", syncs, 0, &idx), -EINVAL);
 	assert_string_equal(cfg_error(cfg),
 			    "test.conf:16: [osd.2] bad_sync: expected always|batch, got 'sometimes'");
