@@ -326,7 +326,7 @@ int cfg_parse_size(const char *text, uint64_t *out)
 
 const char *cfg_format_size(uint64_t bytes, char *buf, size_t cap)
 {
-	static const char *const names[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	static const char *const names[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
 	unsigned u = 0;
 	while (u + 1 < sizeof(names) / sizeof(names[0]) && bytes >> (10 * (u + 1)))
 		u++;

@@ -111,12 +111,16 @@ int size_parse_range(const char *text, const char *what, uint64_t min, uint64_t 
 		     uint64_t *out, char *why, size_t why_len)
 {
 	uint64_t v;
-	int rc = size_parse(text, &v, why, why_len);
+	char cause[512];
+	int rc = size_parse(text, &v, cause, sizeof(cause));
 	if (rc)
-		return rc;
+		return why_set(why, why_len, rc, "%s: %s", what, cause);
 	char lo[32], hi[32];
 	if (v < min && min == 1)
 		return why_set(why, why_len, -ERANGE, "%s must be greater than 0", what);
+	if (v > max && min <= 1)
+		return why_set(why, why_len, -ERANGE, "%s must be at most %s, not %.*s", what,
+			       cfg_format_size(max, hi, sizeof(hi)), SIZE_ECHO_MAX, text);
 	if (v < min || v > max)
 		return why_set(why, why_len, -ERANGE, "%s must be between %s and %s, not %.*s", what,
 			       cfg_format_size(min, lo, sizeof(lo)),

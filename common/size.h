@@ -28,7 +28,7 @@
 int size_parse(const char *text, uint64_t *out /* out */, char *why, size_t why_len);
 
 /* size_parse, then MIN <= size <= MAX (-ERANGE otherwise); WHAT names the
- * option in messages ("--size", "volume size"). */
+ * option in every message ("--size", "max_bytes"). */
 int size_parse_range(const char *text, const char *what, uint64_t min, uint64_t max,
 		     uint64_t *out /* out */, char *why, size_t why_len);
 

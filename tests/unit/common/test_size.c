@@ -139,9 +139,12 @@ static void test_range(void **state)
 	assert_int_equal(size_parse_range("2M", "--block-size", 64 << 10, 1 << 20, &v, why,
 					  sizeof(why)), -ERANGE);
 	assert_string_equal(why, "--block-size must be between 64 KiB and 1 MiB, not 2M");
+	assert_int_equal(size_parse_range("2E", "volume size", 1, 1ULL << 60, &v, why, sizeof(why)),
+			 -ERANGE);
+	assert_string_equal(why, "volume size must be at most 1 EiB, not 2E");
 	assert_int_equal(size_parse_range("2Q", "--block-size", 64 << 10, 1 << 20, &v, why,
 					  sizeof(why)), -EINVAL);
-	assert_non_null(strstr(why, "unknown suffix"));
+	assert_non_null(strstr(why, "--block-size: '2Q' is not a size: unknown suffix"));
 }
 
 static void test_numbers(void **state)
