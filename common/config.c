@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define CFG_MAX_ENTRIES 4096
 #define CFG_LINE_MAX 1024
@@ -54,8 +55,14 @@ static char *cfg_reader(char *str, int num, void *stream)
 		return NULL;
 	size_t len = 0;
 	if (p->file) {
-		if (!fgets(str, num, p->file))
+		if (!fgets(str, num, p->file)) {
+			if (ferror(p->file)) {
+				p->error_line = p->line + 1;
+				snprintf(p->error, sizeof(p->error), "cannot read: %s",
+					 strerror(errno));
+			}
 			return NULL;
+		}
 		len = strlen(str);
 		if (len == (size_t)num - 1 && str[len - 1] != '\n' &&
 		    !feof(p->file)) {
@@ -99,6 +106,14 @@ static int cfg_handler(void *user, const char *section, const char *key,
 {
 	struct cfg_parse *p = user;
 	struct cfg *cfg = p->cfg;
+	if (!*section) {
+		/* inih takes "a: b" as a key too: without this, any text file
+		 * (/etc/passwd) would load as a config with no sections. */
+		snprintf(p->error, sizeof(p->error),
+			 "'%.40s' before any [section] (expected [section] or key = value)", key);
+		p->error_line = p->line;
+		return 0;
+	}
 	struct cfg_entry *dup = cfg_find_exact(cfg, section, key);
 	if (dup) {
 		snprintf(p->error, sizeof(p->error),
@@ -164,19 +179,29 @@ static int cfg_parse(struct cfg_parse *p, const char *name, struct cfg **out,
 	return 0;
 }
 
-int cfg_load(const char *path, struct cfg **out, char *err, size_t err_len)
+int cfg_load_as(const char *path, const char *what, struct cfg **out, char *err,
+		size_t err_len)
 {
 	struct cfg_parse p = { 0 };
 	p.file = fopen(path, "re");
-	if (!p.file) {
-		int e = errno;
-		snprintf(err, err_len, "%s: cannot open config: %s", path,
-			 strerror(e));
+	struct stat st;
+	int e = !p.file ? errno : fstat(fileno(p.file), &st) ? errno : 0;
+	if (!e && S_ISDIR(st.st_mode))
+		e = EISDIR; /* fopen opens a directory; reading it fails later */
+	if (e) {
+		snprintf(err, err_len, "cannot open the %s %s: %s", what, path, strerror(e));
+		if (p.file)
+			fclose(p.file);
 		return -e;
 	}
 	int rc = cfg_parse(&p, path, out, err, err_len);
 	fclose(p.file);
 	return rc;
+}
+
+int cfg_load(const char *path, struct cfg **out, char *err, size_t err_len)
+{
+	return cfg_load_as(path, "config", out, err, err_len);
 }
 
 int cfg_load_string(const char *name, const char *text, struct cfg **out,

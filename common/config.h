@@ -22,6 +22,11 @@ const char *cfg_pick_path(const char *cli_path);
  * writes one line naming the file and line into ERR. Caller frees *OUT
  * with cfg_free. */
 int cfg_load(const char *path, struct cfg **out, char *err, size_t err_len);
+/* cfg_load for an INI file that is not the config: WHAT ("keyring") names
+ * it in errors ("cannot open the keyring PATH: ..."). A directory is
+ * -EISDIR; a key before any [section] is a syntax error. */
+int cfg_load_as(const char *path, const char *what, struct cfg **out, char *err,
+		size_t err_len);
 /* Parses TEXT as if it were a file called NAME (for tests and defaults). */
 int cfg_load_string(const char *name, const char *text, struct cfg **out,
 		    char *err, size_t err_len);

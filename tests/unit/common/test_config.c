@@ -152,7 +152,25 @@ static void test_file_load_and_missing_file(void **state)
 	cfg_free(cfg);
 	unlink(path);
 	assert_int_equal(cfg_load(path, &cfg, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, "cannot open config: No such file"));
+	char want[128];
+	snprintf(want, sizeof(want), "cannot open the config %s: No such file or directory", path);
+	assert_string_equal(err, want);
+	/* A directory is said to be one, not read as an empty config. */
+	assert_int_equal(cfg_load("/tmp", &cfg, err, sizeof(err)), -EISDIR);
+	assert_string_equal(err, "cannot open the config /tmp: Is a directory");
+	assert_int_equal(cfg_load_as("/tmp", "keyring", &cfg, err, sizeof(err)), -EISDIR);
+	assert_string_equal(err, "cannot open the keyring /tmp: Is a directory");
+}
+
+/* Any text file is not a config: a key outside a section is refused (inih
+ * would take "root:x:0:0" as key "root"). */
+static void test_not_a_config(void **state)
+{
+	(void)state;
+	expect_parse_error("root:x:0:0:root:/root:/bin/bash\n",
+			   "bad.conf:1: 'root' before any [section] (expected [section] or key = value)");
+	expect_parse_error("# ok\nfsid = 12\n[global]\n",
+			   "bad.conf:2: 'fsid' before any [section] (expected [section] or key = value)");
 }
 
 static void test_pick_path(void **state)
@@ -228,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_getter_errors_name_line_and_key),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_file_load_and_missing_file),
+		cmocka_unit_test(test_not_a_config),
 		cmocka_unit_test(test_pick_path),
 		cmocka_unit_test(test_parse_units),
 		cmocka_unit_test(test_format_size),
