@@ -186,13 +186,13 @@ static void json_str(const char *s)
 
 static int get_map(struct cli *c, struct cluster_map *m, bool *stale, char *leader, size_t len)
 {
-	char text[256];
+	char text[1024];
 	memset(m, 0, sizeof(*m));
 	int rc = monc_get_map(c->mc, c->mon, m, stale, text, sizeof(text));
-	if (rc == -EACCES)
-		return die("%s", text);
+	if (rc == -EACCES || rc == -ETIMEDOUT || rc == -ECONNREFUSED)
+		return die("%s", text); /* names the monitors and what each did */
 	if (rc)
-		return die("no monitor answered: %s", strerror(-rc));
+		return die("no map from the monitors: %s", strerror(-rc));
 	size_t n = strnlen(text, len - 1); /* a monitor name: it fits */
 	memcpy(leader, text, n);
 	leader[n] = '\0';
@@ -224,11 +224,11 @@ static void fsid_str(const uint8_t *fsid, char *out)
 
 static int run_command(struct cli *c, struct map_cmd *cmd)
 {
-	char text[256];
+	char text[1024];
 	uint64_t epoch = 0;
 	int rc = monc_command(c->mc, cmd, text, sizeof(text), &epoch);
 	if (rc == -ETIMEDOUT)
-		return die("no monitor leader answered in time (is a majority of monitors up?)");
+		return die("%s (is a majority of monitors up?)", text);
 	if (rc)
 		return die("%s", text);
 	if (c->json)
@@ -1811,11 +1811,11 @@ static int cmd_auth(struct cli *c, int argc, char **argv)
 	if (cmd.type == MAP_CMD_AUTH_ADD &&
 	    (keyring_new_key_base64(secret, sizeof(secret)) || keyring_decode(secret, cmd.secret)))
 		return die("cannot make a random key");
-	char text[256];
+	char text[1024];
 	uint64_t epoch = 0;
 	int rc = monc_command(c->mc, &cmd, text, sizeof(text), &epoch);
 	if (rc == -ETIMEDOUT)
-		return die("no monitor leader answered in time (is a majority of monitors up?)");
+		return die("%s (is a majority of monitors up?)", text);
 	if (rc)
 		return die("%s", text);
 	if (cmd.type == MAP_CMD_AUTH_ADD && strcmp(text, "done") == 0)
