@@ -47,7 +47,7 @@ static const char usage_text[] =
 	"                    eighth of a small device)\n"
 	"  --fsck            check the store offline: replay the journal, verify\n"
 	"                    every checksum and block ownership; exit 0 only when\n"
-	"                    clean (1: problems found, 2: cannot check)\n"
+	"                    clean (1: problems found, 3: cannot check)\n"
 	"  --dump            print usage: blocks used and free, journal fill, objects\n"
 	"  --json            machine-readable output for --fsck and --dump\n"
 	"  --version         print the version\n"
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 	int rc = io_loop_create_uring(NULL, &loop);
 	if (rc) {
 		fprintf(stderr, "basalt-osd: cannot set up io_uring: %s\n", strerror(-rc));
-		return 2;
+		return 1;
 	}
 	int status = 0;
 	if (mode == MKFS) {
@@ -196,10 +196,12 @@ int main(int argc, char **argv)
 		}
 	} else if (mode == FSCK) {
 		rc = store_fsck(loop, device, stdout, json);
-		status = rc == 0 ? 0 : rc == -EUCLEAN ? 1 : 2;
+		/* 2 is a usage error in every program: a store that cannot be
+		 * checked is 3, apart from one checked and found wrong. */
+		status = rc == 0 ? 0 : rc == -EUCLEAN ? 1 : 3;
 	} else {
 		rc = store_dump(loop, device, stdout, json);
-		status = rc ? 2 : 0;
+		status = rc ? 1 : 0;
 	}
 	io_loop_destroy(loop);
 	return status;

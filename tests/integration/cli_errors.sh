@@ -60,7 +60,9 @@ done
 expect 2 "--id NAME is required" "$build/basalt-mon" -c "$dir/none.conf"
 expect 2 "--size: '1.5' is not a size" "$build/basalt-osd" --mkfs --device "$dir/dev" --size 1.5
 expect 2 "it has spaces" "$build/basalt-osd" --mkfs --device "$dir/dev" --size "10 G"
-echo "daemons: unknown options and bad sizes exit 2"
+expect 3 "cannot open $dir/dev" "$build/basalt-osd" --fsck --device "$dir/dev"
+expect 1 "cannot open $dir/dev" "$build/basalt-osd" --dump --device "$dir/dev"
+echo "daemons: unknown options and bad sizes exit 2; a store that cannot be read 1 (--fsck: 3)"
 
 # --- files that are wrong ---
 read -r port mport < <(free_ports 2)
