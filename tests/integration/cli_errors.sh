@@ -63,6 +63,11 @@ expect 2 "it has spaces" "$build/basalt-osd" --mkfs --device "$dir/dev" --size "
 expect 3 "cannot open $dir/dev" "$build/basalt-osd" --fsck --device "$dir/dev"
 expect 1 "cannot open $dir/dev" "$build/basalt-osd" --dump --device "$dir/dev"
 echo "daemons: unknown options and bad sizes exit 2; a store that cannot be read 1 (--fsck: 3)"
+expect 2 "store_bench: --size: '1 G' is not a size: it has spaces" \
+	"$build/bench/store_bench" --device "$dir/dev" --size "1 G"
+expect 2 "volume_load: --bs: '4.5' is not a size" "$build/bench/volume_load" --bs 4.5
+expect 2 "objects: --bs: '4Q' is not a size: unknown suffix" "$build/bench/objects" --bs 4Q
+echo "bench tools: bad sizes exit 2 with the reason"
 
 # --- files that are wrong ---
 read -r port mport < <(free_ports 2)
