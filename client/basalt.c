@@ -130,13 +130,18 @@ struct cli {
 
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+static void say(const char *fmt, va_list ap)
+{
+	fputs("basalt: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 static int die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("basalt: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	say(fmt, ap);
 	va_end(ap);
 	return 1;
 }
@@ -150,9 +155,7 @@ static int die_usage(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("basalt: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	say(fmt, ap);
 	va_end(ap);
 	return 2;
 }
@@ -165,6 +168,18 @@ static int cli_size(const char *text, const char *what, uint64_t min, uint64_t m
 	char why[512];
 	if (size_parse_range(text, what, min, max, out, why, sizeof(why)))
 		return die_usage("%s", why);
+	return 0;
+}
+
+/* TEXT as a whole number for WHAT, at most UINT32_MAX (the map checks
+ * the real limits): 0, or 2 after saying why. */
+static int cli_count(const char *text, const char *what, uint32_t *out /* out */)
+{
+	char why[256];
+	uint64_t v;
+	if (number_parse_u64(text, what, 0, UINT32_MAX, &v, why, sizeof(why)))
+		return die_usage("%s", why);
+	*out = (uint32_t)v;
 	return 0;
 }
 
@@ -933,10 +948,16 @@ static int cmd_pool_create(struct cli *c, int argc, char **argv)
 		if (!val)
 			return die_usage("%s needs a value", opt);
 		i++;
-		if (strcmp(opt, "--size") == 0 && !parse_u32(val, &cmd.pool.size)) {
-		} else if (strcmp(opt, "--min-size") == 0 && !parse_u32(val, &cmd.pool.min_size)) {
+		if (strcmp(opt, "--size") == 0) {
+			if (cli_count(val, "--size (copies)", &cmd.pool.size))
+				return 2;
+		} else if (strcmp(opt, "--min-size") == 0) {
+			if (cli_count(val, "--min-size (copies)", &cmd.pool.min_size))
+				return 2;
 			min_given = true;
-		} else if (strcmp(opt, "--pg-num") == 0 && !parse_u32(val, &cmd.pool.pg_num)) {
+		} else if (strcmp(opt, "--pg-num") == 0) {
+			if (cli_count(val, "--pg-num", &cmd.pool.pg_num))
+				return 2;
 		} else if (strcmp(opt, "--block-size") == 0) {
 			if (cli_size(val, "--block-size", 1, UINT32_MAX, &v64))
 				return 2;

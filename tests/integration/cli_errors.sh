@@ -121,6 +121,9 @@ expect 0 "done" cli volume resize v15 2.5G
 expect 2 "max_bytes (0 for no quota): '10 G' is not a size" cli pool set rbd max_bytes "10 G"
 expect 0 "done" cli pool set rbd max_bytes 1.5T
 expect 2 "--block-size: '64 K' is not a size" cli pool create p2 --block-size "64 K"
+expect 2 "--size (copies) takes a whole number from 0 to 4294967295, not '1G'" \
+	cli pool create p2 --size 1G
+expect 2 "--pg-num takes a whole number" cli pool create p2 --pg-num 1.5
 echo "sizes: 1.5G, 1E = 1048576T, 2.5G taken; 0, ' 10G', '10 G', 16E, 2E, 1.5, 10X refused (exit 2)"
 
 # --- exit statuses: usage 2, failure 1 ---
