@@ -126,6 +126,16 @@ expect 2 "--size (copies) takes a whole number from 0 to 4294967295, not '1G'" \
 expect 2 "--pg-num takes a whole number" cli pool create p2 --pg-num 1.5
 echo "sizes: 1.5G, 1E = 1048576T, 2.5G taken; 0, ' 10G', '10 G', 16E, 2E, 1.5, 10X refused (exit 2)"
 
+# --- a monitor that is up but does not answer, and one without quorum ---
+kill -STOP "${pid[mon.a]}"
+expect 1 "no monitor answered: mon.a 127.0.0.1:$mport: " cli --timeout 3 status
+grep -Eq "no connection within 0.5 s|connected, no reply within 2 s" "$dir/err" ||
+	fail "a frozen monitor: $(cat "$dir/err")"
+expect 1 "no monitor sent the cluster map: mon.a 127.0.0.1:$mport: " cli --timeout 3 object stat rbd 1:0
+kill -CONT "${pid[mon.a]}"
+leader >/dev/null || fail "no leader after SIGCONT"
+echo "a frozen monitor: '$(cat "$dir/err")'"
+
 # --- exit statuses: usage 2, failure 1 ---
 expect 2 "unknown command 'frobnicate'" cli frobnicate
 expect 2 "usage: basalt volume" cli volume
@@ -134,4 +144,15 @@ expect 2 "expected an object as INODE:INDEX" cli object stat rbd nonsense
 expect 1 "does not exist" cli volume rm no-such-volume
 expect 1 "Connection refused" "$build/basalt" -c "$dir/dead.conf" status
 echo "exit statuses: 2 for usage errors, 1 for failures"
+
+# --- three monitors, one of them up: it answers, but knows no leader ---
+{ kill -9 "${pid[mon.a]}"; wait "${pid[mon.a]}"; } 2>/dev/null || true
+rm -rf "$dir/mon.a"
+cluster_conf_local
+mon_mkfs_all a
+mon_start a
+expect 1 "answered: it knows no leader (no quorum?)" cli --timeout 3 pool create p3
+grep -qF "(is a majority of monitors up?)" "$dir/err" && grep -qF ": Connection refused" "$dir/err" ||
+	fail "no quorum: $(cat "$dir/err")"
+echo "no quorum: '$(cat "$dir/err")'"
 echo "PASS"
