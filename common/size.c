@@ -78,6 +78,8 @@ int size_parse(const char *text, uint64_t *out, char *why, size_t why_len)
 	const char *p = text;
 	size_u128 whole = 0, fraction = 0, scale_down = 1;
 	bool too_many = false, too_precise = false;
+	while (p[0] == '0' && isdigit((unsigned char)p[1]))
+		p++; /* leading zeros do not count toward the digit limit */
 	size_digits(&p, SIZE_INTEGER_DIGITS_MAX, &whole, &too_many);
 	if (*p == '.') {
 		p++;

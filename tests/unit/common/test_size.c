@@ -43,6 +43,8 @@ static void test_forms(void **state)
 	assert_int_equal(parsed("4096"), 4096);
 	assert_int_equal(parsed("4096B"), 4096);
 	assert_int_equal(parsed("007"), 7);
+	assert_int_equal(parsed("0000000000000000000000000000001K"), 1024);
+	assert_int_equal(parsed("000"), 0);
 	assert_int_equal(parsed("128K"), 128 << 10);
 	assert_int_equal(parsed("128k"), 128 << 10);
 	assert_int_equal(parsed("128KiB"), 128 << 10);
