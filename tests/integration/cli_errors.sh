@@ -143,6 +143,9 @@ expect 2 "usage: basalt pool create" cli pool create
 expect 2 "expected an object as INODE:INDEX" cli object stat rbd nonsense
 expect 1 "does not exist" cli volume rm no-such-volume
 expect 1 "Connection refused" "$build/basalt" -c "$dir/dead.conf" status
+mkdir -p "$dir/mnt"
+expect 1 "basalt-fuse: no monitor sent the cluster map: mon.a 127.0.0.1:$port: Connection refused" \
+	timeout 20 "$build/basalt-fuse" "$dir/mnt" -c "$dir/dead.conf" -f
 echo "exit statuses: 2 for usage errors, 1 for failures"
 
 # --- three monitors, one of them up: it answers, but knows no leader ---
