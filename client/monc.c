@@ -201,7 +201,7 @@ static void monc_explain(const struct monc *mc, const char *head, char *text, si
 {
 	size_t at = (size_t)snprintf(text, text_len, "%s", head);
 	for (int i = 0; i < mc->n && at < text_len; i++) {
-		const char *what = "not tried before the timeout";
+		const char *what = "not asked";
 		switch (mc->seen[i]) {
 		case MONC_SEEN_NOT_TRIED: break;
 		case MONC_SEEN_DOWN: what = strerror(-mc->err[i]); break;
@@ -216,16 +216,19 @@ static void monc_explain(const struct monc *mc, const char *head, char *text, si
 	}
 }
 
-/* Every monitor's connection fails at once (refused, no route) and has for
- * MONC_REFUSED_GRACE_NS since START: waiting longer would not help. Fills
- * TEXT naming each. A timeout is not at once: those are waited for. */
-static bool monc_unreachable(const struct monc *mc, uint64_t start, char *text, size_t text_len)
+/* Every monitor's connection (ONLY's, when >= 0) fails at once (refused,
+ * no route) and has for MONC_REFUSED_GRACE_NS since START: waiting longer
+ * would not help. Fills TEXT naming each. A timeout is not at once: those
+ * are waited for. */
+static bool monc_unreachable(const struct monc *mc, int only, uint64_t start, char *text,
+			     size_t text_len)
 {
 	if (io_now_ns(mc->loop) < start + MONC_REFUSED_GRACE_NS)
 		return false;
 	for (int i = 0; i < mc->n; i++)
-		if (!mc->down[i] || mc->seen[i] != MONC_SEEN_DOWN || mc->err[i] == -ETIMEDOUT ||
-		    mc->err[i] == -EACCES)
+		if ((only < 0 || i == only) &&
+		    (!mc->down[i] || mc->seen[i] != MONC_SEEN_DOWN || mc->err[i] == -ETIMEDOUT ||
+		     mc->err[i] == -EACCES))
 			return false;
 	monc_explain(mc, "no monitor answered:", text, text_len);
 	return true;
@@ -269,7 +272,7 @@ int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_l
 	while (io_now_ns(mc->loop) < deadline) {
 		if (all_refused(mc, text, text_len))
 			return -EACCES;
-		if (monc_unreachable(mc, start, text, text_len))
+		if (monc_unreachable(mc, -1, start, text, text_len))
 			return -ECONNREFUSED;
 		struct msg *msg = msg_new(MON_MSG_COMMAND, 0, (size_t)len);
 		if (!msg)
@@ -329,7 +332,7 @@ int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *sta
 			break; /* the leader did not answer: keep the follower's map */
 		if (all_refused(mc, leader, leader_len))
 			return -EACCES;
-		if (!got && monc_unreachable(mc, start, leader, leader_len))
+		if (!got && monc_unreachable(mc, member, start, leader, leader_len))
 			return -ECONNREFUSED;
 		struct msg *msg = msg_new(MON_MSG_GET_MAP, 0, 8);
 		if (!msg)

@@ -158,4 +158,12 @@ expect 1 "answered: it knows no leader (no quorum?)" cli --timeout 3 pool create
 grep -qF "(is a majority of monitors up?)" "$dir/err" && grep -qF ": Connection refused" "$dir/err" ||
 	fail "no quorum: $(cat "$dir/err")"
 echo "no quorum: '$(cat "$dir/err")'"
+# --mon NAME asks that monitor only: its refusal is enough, whatever the
+# others do.
+start=$(date +%s%N)
+expect 1 "mon.b 127.0.0.1:" cli --mon b status
+grep -qF ": Connection refused" "$dir/err" || fail "--mon b: $(cat "$dir/err")"
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$ms" -lt 10000 ] || fail "--mon b took $ms ms to report its refused port"
+echo "--mon b: '$(cat "$dir/err")' after $ms ms"
 echo "PASS"
