@@ -987,15 +987,17 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
 		cmd.type = MAP_CMD_POOL_RM;
 	} else if (strcmp(argv[0], "set") == 0 && argc == 4) {
 		cmd.type = MAP_CMD_POOL_SET;
-		char *end = "";
+		uint32_t count;
 		if (strcmp(argv[2], "max_bytes") == 0) {
 			if (cli_size(argv[3], "max_bytes (0 for no quota)", 0, SIZE_MAX_BYTES,
 				     &cmd.value))
 				return 2;
+		} else if (cli_count(argv[3], argv[2], &count)) {
+			return 2;
 		} else {
-			cmd.value = strtoull(argv[3], &end, 10);
+			cmd.value = count;
 		}
-		if (*end || !*argv[3] || strlen(argv[2]) >= sizeof(cmd.key))
+		if (strlen(argv[2]) >= sizeof(cmd.key))
 			return die_usage("usage: basalt pool set NAME size|min_size|pg_num|max_bytes VALUE");
 		snprintf(cmd.key, sizeof(cmd.key), "%s", argv[2]);
 	} else {

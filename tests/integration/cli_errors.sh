@@ -120,6 +120,8 @@ expect 0 "done" cli volume resize v15 2.5G
 [ "$(vol_size v15)" = 2684354560 ] || fail "resize 2.5G made $(vol_size v15) bytes"
 expect 2 "max_bytes (0 for no quota): '10 G' is not a size" cli pool set rbd max_bytes "10 G"
 expect 0 "done" cli pool set rbd max_bytes 1.5T
+expect 2 "pg_num takes a whole number from 0 to 4294967295, not '8x'" cli pool set rbd pg_num 8x
+expect 2 "size must be from 0 to 4294967295, not 99999999999" cli pool set rbd size 99999999999
 expect 2 "--block-size: '64 K' is not a size" cli pool create p2 --block-size "64 K"
 expect 2 "--size (copies) takes a whole number from 0 to 4294967295, not '1G'" \
 	cli pool create p2 --size 1G
