@@ -3,9 +3,12 @@
 #define BASALT_BENCH_UTIL_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
+
+#include "common/size.h"
 
 static inline uint64_t bench_now_ns(void)
 {
@@ -21,6 +24,20 @@ static inline double bench_cpu_seconds(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* OPTION's TEXT as a size in the one grammar (common/size.h), up to MAX;
+ * a bad one ends PROG with its reason and exit status 2 (a usage error). */
+static inline uint64_t bench_size(const char *prog, const char *option, const char *text,
+				  uint64_t max)
+{
+	uint64_t v;
+	char why[512];
+	if (size_parse_range(text, option, 0, max, &v, why, sizeof(why))) {
+		fprintf(stderr, "%s: %s\n", prog, why);
+		exit(2);
+	}
+	return v;
 }
 
 /* xorshift64: the load generators' offsets and objects (STATE nonzero). */

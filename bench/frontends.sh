@@ -7,7 +7,7 @@
 # OSDs have it durable). Row by row (raw, NBD, FUSE, next row), so drift on
 # a noisy machine hits all three.
 #
-#   bench/frontends.sh [--runtime S] [--dir DIR] [--quick]
+#   bench/frontends.sh [--runtime S] [--dir DIR] [--quick] [--build DIR]
 #
 # Rows: 4 KiB random write and read at QD1 and QD32, 1 MiB sequential
 # write and read at QD4, over 1 GiB (prefilled, so reads find data). CPU
@@ -16,17 +16,8 @@
 # Needs root (FUSE mount).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runtime=10 dir=/var/tmp
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--runtime) runtime=$2; shift 2 ;;
-	--dir) dir=$2; shift 2 ;;
-	--quick) runtime=2; shift ;;
-	*) echo "usage: bench/frontends.sh [--runtime S] [--dir DIR] [--quick]" >&2; exit 2 ;;
-	esac
-done
-build=
 . bench/lib.sh
+bench_options frontends "$@"
 bench_build basalt-fuse
 out=bench/results/frontends-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
@@ -54,38 +45,17 @@ file=$mnt/volumes/bench
 awk '{print $2}' "$cluster/pids" >"$out/pids-daemons"
 
 echo "== layout: 1 GiB on each side" >&2
-fio --name=layout --filename="$fiofile" --size=1g --rw=write --bs=1m --direct=1 \
-	--ioengine=io_uring --output=/dev/null
+bench_fio_layout "$fiofile"
 fio --name=layout --filename="$file" --size=1g --rw=write --bs=1m --direct=1 --iodepth=4 \
 	--ioengine=io_uring --output=/dev/null
 
-# row: name fio-rw bs qd
-rows=(
-	"4k-randwrite-qd1 randwrite 4k 1"
-	"4k-randwrite-qd32 randwrite 4k 32"
-	"4k-randread-qd1 randread 4k 1"
-	"4k-randread-qd32 randread 4k 32"
-	"1m-write-qd4 write 1m 4"
-	"1m-read-qd4 read 1m 4"
-)
-for r in "${rows[@]}"; do
-	read -r name rw bs qd <<<"$r"
-	echo "== $name" >&2
-	sync=
-	case $rw in *write) sync=--fdatasync=1 ;; esac
-	common=(--rw="$rw" --bs="$bs" --iodepth="$qd" --size=1g --time_based
-		--runtime="$runtime" --ramp_time=1 --output-format=json --verify_state_save=0)
-	fio --name=job --filename="$fiofile" --direct=1 --ioengine=io_uring $sync "${common[@]}" \
-		>"$out/fio-$name.json"
-	c0=$(cpu_seconds "$out/pids-daemons" "$nbd_pid")
-	fio --name=job --ioengine=nbd --uri="$uri" "${common[@]}" --output="$out/nbd-$name.json" >/dev/null
-	c1=$(cpu_seconds "$out/pids-daemons" "$nbd_pid")
-	echo "{\"cpu_s\": $(python3 -c "print($c1 - $c0)")}" >"$out/cpu-nbd-$name.json"
-	c0=$(cpu_seconds "$out/pids-daemons" "$fuse_pid")
-	fio --name=job --filename="$file" --direct=1 --ioengine=io_uring "${common[@]}" \
-		--output="$out/fuse-$name.json" >/dev/null
-	c1=$(cpu_seconds "$out/pids-daemons" "$fuse_pid")
-	echo "{\"cpu_s\": $(python3 -c "print($c1 - $c0)")}" >"$out/cpu-fuse-$name.json"
-done
-python3 bench/frontends_table.py "$out" "${rows[@]}" | tee "$out/table.md"
+fronts_row() { # NAME: the row through basalt-nbd, then basalt-fuse
+	bench_cpu "$out/cpu-nbd-$1.json" "$out/pids-daemons" "$nbd_pid" -- \
+		fio --name=job --ioengine=nbd --uri="$uri" "${common[@]}" --output="$out/nbd-$1.json" >/dev/null
+	bench_cpu "$out/cpu-fuse-$1.json" "$out/pids-daemons" "$fuse_pid" -- \
+		fio --name=job --filename="$file" --direct=1 --ioengine=io_uring "${common[@]}" \
+		--output="$out/fuse-$1.json" >/dev/null
+}
+bench_volume_run "$fiofile" "$out" fronts_row --verify_state_save=0
+python3 bench/frontends_table.py "$out" "${bench_volume_rows[@]}" | tee "$out/table.md"
 echo "results in $out" >&2

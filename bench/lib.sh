@@ -1,6 +1,26 @@
 # Helpers for the benchmark scripts; sourced (from the repository root,
 # with `build` set to the build directory, or empty for bench_build).
 
+# bench_options NAME "$@": the options of the A B A B benchmarks (store,
+# objects, nbd, frontends). Sets runtime (10 s; --quick: 2 s), dir
+# (/var/tmp) and build (--build DIR: Basalt as built there; default:
+# bench_build builds build/); anything else is a usage error (exit 2).
+bench_options() {
+	local name=$1
+	shift
+	runtime=10 dir=/var/tmp build=
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--runtime) runtime=$2; shift 2 ;;
+		--dir) dir=$2; shift 2 ;;
+		--quick) runtime=2; shift ;;
+		--build) build=$2; shift 2 ;;
+		*) echo "usage: bench/$name.sh [--runtime S] [--dir DIR] [--quick] [--build DIR]" >&2
+		   exit 2 ;;
+		esac
+	done
+}
+
 # bench_build [TARGET...]: with `build` empty, installs the dependencies
 # and builds in build/ the daemons, the CLI, basalt-nbd, volume_load and
 # the TARGETs; then makes `build` an absolute path.
@@ -14,14 +34,15 @@ bench_build() {
 	build=$(cd "$build" && pwd)
 }
 
-# bench_cluster DIR OSD_SIZE: a local cluster in DIR (3 monitors, 3 OSDs of
-# OSD_SIZE) with a pool rbd of size 3 and 64 PGs and a 1 GiB volume
-# `bench`; returns once every PG is active+clean. Sets BASALT_CONF.
+# bench_cluster DIR OSD_SIZE [POOL]: a local cluster in DIR (3 monitors, 3
+# OSDs of OSD_SIZE) with a pool POOL of size 3 and 64 PGs; without POOL,
+# pool rbd with a 1 GiB volume `bench`; returns once every PG is
+# active+clean. Sets BASALT_CONF.
 bench_cluster() {
 	BASALT_BUILD=$build scripts/cluster.sh up --dir "$1" --osd-size "$2" >/dev/null
 	export BASALT_CONF=$1/basalt.conf
-	"$build/basalt" pool create rbd --size 3 --pg-num 64 >/dev/null
-	"$build/basalt" volume create bench --size 1G --pool rbd >/dev/null
+	"$build/basalt" pool create "${3:-rbd}" --size 3 --pg-num 64 >/dev/null
+	[ -n "${3:-}" ] || "$build/basalt" volume create bench --size 1G --pool rbd >/dev/null
 	for _ in $(seq 150); do
 		"$build/basalt" --json status | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s["pgs"].get("active+clean")==64 else 1)' && return 0
 		sleep 0.2
@@ -55,4 +76,67 @@ for p in pids:
     except FileNotFoundError:
         pass
 print(t)' "$@"
+}
+
+# bench_fio_layout FILE: 1 GiB written to FILE, so reads find data and
+# writes overwrite, as on the Basalt side.
+bench_fio_layout() {
+	fio --name=layout --filename="$1" --size=1g --rw=write --bs=1m --direct=1 \
+		--ioengine=io_uring --output=/dev/null
+}
+
+# bench_fio_file FILE JSON RW BS QD SYNC [FIO OPTION...]: the raw-file side
+# of a row: fio io_uring, direct=1, over FILE's 1 GiB for `runtime` s,
+# with fdatasync=1 when SYNC is 1; fio's JSON in JSON.
+bench_fio_file() {
+	local file=$1 json=$2 rw=$3 bs=$4 qd=$5 sync=$6
+	shift 6
+	fio --name=job --filename="$file" --size=1g --rw="$rw" --bs="$bs" --iodepth="$qd" \
+		--direct=1 --ioengine=io_uring --time_based --runtime="$runtime" --ramp_time=1 \
+		$([ "$sync" = 1 ] && echo --fdatasync=1) --output-format=json "$@" >"$json"
+}
+
+# bench_cpu JSON PIDFILE [PID...] -- COMMAND...: runs COMMAND and writes
+# the CPU seconds the PIDs (those in PIDFILE and those given) used
+# meanwhile to JSON as {"cpu_s": S}.
+bench_cpu() {
+	local json=$1 pids=() c0 c1
+	shift
+	while [ "$1" != -- ]; do pids+=("$1"); shift; done
+	shift
+	c0=$(cpu_seconds "${pids[@]}")
+	"$@"
+	c1=$(cpu_seconds "${pids[@]}")
+	echo "{\"cpu_s\": $(python3 -c "print($c1 - $c0)")}" >"$json"
+}
+
+# The rows of the volume benchmarks (nbd.sh, frontends.sh): name fio-rw bs
+# qd. 4 KiB random write and read at QD1 and QD32, 1 MiB sequential write
+# and read at QD4.
+bench_volume_rows=(
+	"4k-randwrite-qd1 randwrite 4k 1"
+	"4k-randwrite-qd32 randwrite 4k 32"
+	"4k-randread-qd1 randread 4k 1"
+	"4k-randread-qd32 randread 4k 32"
+	"1m-write-qd4 write 1m 4"
+	"1m-read-qd4 read 1m 4"
+)
+
+# bench_volume_run FIOFILE OUT FRONT [FIO OPTION...]: for each row of
+# bench_volume_rows, fio on the raw FIOFILE (writes with fdatasync=1) into
+# OUT/fio-NAME.json, then `FRONT NAME` for the Basalt side(s), with
+# `common` set to the row's fio options (the FIO OPTIONs added) that
+# every side runs with.
+bench_volume_run() {
+	local fiofile=$1 out=$2 front=$3 r name rw bs qd
+	shift 3
+	for r in "${bench_volume_rows[@]}"; do
+		read -r name rw bs qd <<<"$r"
+		echo "== $name" >&2
+		common=(--rw="$rw" --bs="$bs" --iodepth="$qd" --size=1g --time_based
+			--runtime="$runtime" --ramp_time=1 --output-format=json "$@")
+		bench_fio_file "$fiofile" "$out/fio-$name.json" "$rw" "$bs" "$qd" \
+			"$([ "${rw%write}" != "$rw" ] && echo 1 || echo 0)" "$@"
+		"$front" "$name"
+	done
 }

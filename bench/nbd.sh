@@ -6,7 +6,7 @@
 # are compared with fio fdatasync=1: Basalt answers a write only once all
 # three OSDs have it durable.
 #
-#   bench/nbd.sh [--runtime S] [--dir DIR] [--quick]
+#   bench/nbd.sh [--runtime S] [--dir DIR] [--quick] [--build DIR]
 #
 # Rows: 4 KiB random write and read at QD1 and QD32, 1 MiB sequential
 # write and read at QD4, over 1 GiB (the volume prefilled, so reads find
@@ -14,17 +14,8 @@
 # cluster (from /proc), not fio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runtime=10 dir=/var/tmp
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--runtime) runtime=$2; shift 2 ;;
-	--dir) dir=$2; shift 2 ;;
-	--quick) runtime=2; shift ;;
-	*) echo "usage: bench/nbd.sh [--runtime S] [--dir DIR] [--quick]" >&2; exit 2 ;;
-	esac
-done
-build=
 . bench/lib.sh
+bench_options nbd "$@"
 bench_build
 out=bench/results/nbd-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
@@ -44,33 +35,14 @@ uri=nbd://127.0.0.1:$nbd_port/bench
 { awk '{print $2}' "$cluster/pids"; echo "$nbd_pid"; } >"$out/pids"
 
 echo "== layout: 1 GiB on each side" >&2
-fio --name=layout --filename="$fiofile" --size=1g --rw=write --bs=1m --direct=1 \
-	--ioengine=io_uring --output=/dev/null
+bench_fio_layout "$fiofile"
 fio --name=layout --ioengine=nbd --uri="$uri" --size=1g --rw=write --bs=1m --iodepth=4 \
 	--output=/dev/null
 
-# row: name fio-rw bs qd
-rows=(
-	"4k-randwrite-qd1 randwrite 4k 1"
-	"4k-randwrite-qd32 randwrite 4k 32"
-	"4k-randread-qd1 randread 4k 1"
-	"4k-randread-qd32 randread 4k 32"
-	"1m-write-qd4 write 1m 4"
-	"1m-read-qd4 read 1m 4"
-)
-for r in "${rows[@]}"; do
-	read -r name rw bs qd <<<"$r"
-	echo "== $name" >&2
-	sync=
-	case $rw in *write) sync=--fdatasync=1 ;; esac
-	common=(--rw="$rw" --bs="$bs" --iodepth="$qd" --size=1g --time_based
-		--runtime="$runtime" --ramp_time=1 --output-format=json)
-	fio --name=job --filename="$fiofile" --direct=1 --ioengine=io_uring $sync "${common[@]}" \
-		>"$out/fio-$name.json"
-	c0=$(cpu_seconds "$out/pids")
-	fio --name=job --ioengine=nbd --uri="$uri" "${common[@]}" --output="$out/nbd-$name.json" >/dev/null
-	c1=$(cpu_seconds "$out/pids")
-	echo "{\"cpu_s\": $(python3 -c "print($c1 - $c0)")}" >"$out/cpu-$name.json"
-done
-python3 bench/nbd_table.py "$out" "${rows[@]}" | tee "$out/table.md"
+nbd_row() { # NAME: the row through basalt-nbd
+	bench_cpu "$out/cpu-$1.json" "$out/pids" -- \
+		fio --name=job --ioengine=nbd --uri="$uri" "${common[@]}" --output="$out/nbd-$1.json" >/dev/null
+}
+bench_volume_run "$fiofile" "$out" nbd_row
+python3 bench/nbd_table.py "$out" "${bench_volume_rows[@]}" | tee "$out/table.md"
 echo "results in $out" >&2

@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 		case 'k': keyring = optarg; break;
 		case 'p': pool = optarg; break;
 		case 'o': op = optarg; break;
-		case 'b': bs = strtoull(optarg, NULL, 0); break;
+		case 'b': bs = bench_size("objects", "--bs", optarg, UINT32_MAX); break;
 		case 'q': qd = strtoull(optarg, NULL, 0); break;
 		case 's': seconds = strtoull(optarg, NULL, 0); break;
 		case 'n': objects = strtoull(optarg, NULL, 0); break;

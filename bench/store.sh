@@ -3,7 +3,7 @@
 # beside fio's io_uring engine with direct=1 on a file on the same disk, in
 # one run, job by job (A B A B), so drift on a noisy machine hits both.
 #
-#   bench/store.sh [--runtime S] [--dir DIR] [--quick]
+#   bench/store.sh [--runtime S] [--dir DIR] [--quick] [--build DIR]
 #
 # Rows: 4 KiB random write and read at QD1 and QD32, 128 KiB and 1 MiB
 # sequential write and read at QD4, over a 1 GiB working set. Sync settings
@@ -11,18 +11,9 @@
 # flush) against fio fdatasync=1, and osd_sync=batch against fio without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runtime=10 dir=/var/tmp
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--runtime) runtime=$2; shift 2 ;;
-	--dir) dir=$2; shift 2 ;;
-	--quick) runtime=2; shift ;;
-	*) echo "usage: bench/store.sh [--runtime S] [--dir DIR] [--quick]" >&2; exit 2 ;;
-	esac
-done
-scripts/install-deps.sh
-cmake -S . -B build -G Ninja >/dev/null
-ninja -C build store_bench >/dev/null
+. bench/lib.sh
+bench_options store "$@"
+bench_build store_bench
 out=bench/results/store-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
 dev="$dir/basalt-store-bench.img" fiofile="$dir/basalt-fio-bench.dat"
@@ -40,21 +31,16 @@ jobs=(
 	"seqread 4 1m read"
 )
 
-fio --name=layout --filename="$fiofile" --size=1g --rw=write --bs=1m --direct=1 \
-	--ioengine=io_uring --output=/dev/null
+bench_fio_layout "$fiofile"
 
-run_fio() { # rw bs qd sync(0/1) -> json line
-	local rw=$1 bs=$2 qd=$3 sync=$4
-	fio --name=job --filename="$fiofile" --size=1g --rw="$rw" --bs="$bs" --iodepth="$qd" \
-		--direct=1 --ioengine=io_uring --time_based --runtime="$runtime" --ramp_time=1 \
-		$([ "$sync" = 1 ] && echo --fdatasync=1) --output-format=json \
-		>"$out/fio-$rw-$bs-qd$qd-sync$sync.json"
+run_fio() { # rw bs qd sync(0/1)
+	bench_fio_file "$fiofile" "$out/fio-$1-$2-qd$3-sync$4.json" "$@"
 }
 
 run_basalt() { # job qd bs sync
 	local job=$1 qd=$2 bs=$3 sync=$4 seq=128k
 	case "$job" in seq*) seq=$bs ;; esac
-	build/bench/store_bench --device "$dev" --size 4G --working-set 1G --runtime "$runtime" \
+	"$build/bench/store_bench" --device "$dev" --size 4G --working-set 1G --runtime "$runtime" \
 		--sync "$sync" --seq-bs "$seq" --jobs "$job:$qd" | grep -v prefill \
 		>"$out/basalt-$job-$bs-qd$qd-$sync.json"
 }

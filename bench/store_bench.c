@@ -185,16 +185,15 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	uint64_t v;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': device = optarg; break;
-		case 's': cfg_parse_size(optarg, &size); break;
-		case 'w': cfg_parse_size(optarg, &working); break;
+		case 's': size = bench_size("store_bench", "--size", optarg, SIZE_MAX_BYTES); break;
+		case 'w': working = bench_size("store_bench", "--working-set", optarg, SIZE_MAX_BYTES); break;
 		case 'r': runtime = atof(optarg); break;
 		case 'y': sp.sync = strcmp(optarg, "batch") == 0 ? STORE_SYNC_BATCH : STORE_SYNC_ALWAYS; break;
-		case 'b': cfg_parse_size(optarg, &v); block_size = (uint32_t)v; break;
-		case 'q': cfg_parse_size(optarg, &seq_bs); break;
+		case 'b': block_size = (uint32_t)bench_size("store_bench", "--block-size", optarg, UINT32_MAX); break;
+		case 'q': seq_bs = bench_size("store_bench", "--seq-bs", optarg, UINT32_MAX); break;
 		case 'j': jobs = optarg; break;
 		default: return 2;
 		}

@@ -177,16 +177,15 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
-	bool bad = false;
 	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': conf = optarg; break;
 		case 'k': keyring = optarg; break;
 		case 'V': volume = optarg; break;
 		case 'r': rw = optarg; break;
-		case 'b': bad |= cfg_parse_size(optarg, &bs) != 0; break;
+		case 'b': bs = bench_size("volume_load", "--bs", optarg, UINT32_MAX); break;
 		case 'q': qd = strtoull(optarg, NULL, 0); break;
-		case 's': bad |= cfg_parse_size(optarg, &size) != 0; break;
+		case 's': size = bench_size("volume_load", "--size", optarg, SIZE_MAX_BYTES); break;
 		case 't': runtime = strtoull(optarg, NULL, 0); break;
 		case 'R': ramp = strtoull(optarg, NULL, 0); break;
 		case 'o': output = optarg; break;
@@ -196,7 +195,7 @@ int main(int argc, char **argv)
 		}
 	}
 	struct gen g = { .bs = bs, .rng = 0x9E3779B97F4A7C15ULL };
-	if (bad || !conf || !keyring || !volume || !rw || !qd || qd > 4096 || !bs || bs % 512 ||
+	if (!conf || !keyring || !volume || !rw || !qd || qd > 4096 || !bs || bs % 512 ||
 	    bs > (16u << 20) || !runtime)
 		return usage();
 	if (!strcmp(rw, "randwrite") || !strcmp(rw, "write"))

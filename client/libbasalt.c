@@ -320,8 +320,9 @@ static void on_message(struct msgr_conn *conn, struct msg *msg)
 static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
 {
 	struct bs_client *c = msgr_ctx(msgr_conn_msgr(conn));
-	(void)err;
 	if (c->mon && monsess_owns(c->mon, conn)) {
+		if (ev == MSGR_EV_DOWN)
+			monsess_note_down(c->mon, conn, err);
 		monsess_event(c->mon, conn, ev);
 		return;
 	}
@@ -538,6 +539,30 @@ static bool have_map(void *arg)
 	return bs_client_have_map(arg);
 }
 
+/* How long every monitor may refuse connections before bs_sync_open
+ * gives up: one being restarted listens within this. */
+#define BS_SYNC_REFUSED_GRACE_NS IO_SEC(2)
+
+/* Runs S's loop until the first map, the timeout, or every monitor
+ * refusing connections for BS_SYNC_REFUSED_GRACE_NS; WHY names each
+ * monitor and what it did. */
+static int bs_sync_wait_map(struct bs_sync *s, char *why, size_t why_len)
+{
+	uint64_t start = io_now_ns(s->loop), end = start + s->timeout_ns;
+	while (!have_map(s->c)) {
+		uint64_t now = io_now_ns(s->loop);
+		bool at_once = monsess_explain(s->c->mon, "no monitor sent the cluster map:", why,
+					       why_len);
+		if (now >= end)
+			return -ETIMEDOUT;
+		if (at_once && now >= start + BS_SYNC_REFUSED_GRACE_NS)
+			return -ECONNREFUSED;
+		uint64_t until = end < now + IO_MS(100) ? end : now + IO_MS(100);
+		io_loop_run_once(s->loop, (int64_t)(until - now));
+	}
+	return 0;
+}
+
 int bs_sync_open(struct cfg *cfg, const struct bs_client_params *p, struct bs_sync **out,
 		 char *why, size_t why_len)
 {
@@ -555,16 +580,8 @@ int bs_sync_open(struct cfg *cfg, const struct bs_client_params *p, struct bs_sy
 		q.op_timeout_ms = 30000;
 	s->timeout_ns = IO_MS(q.op_timeout_ms);
 	rc = bs_client_create(s->loop, cfg, &q, &s->c, why, why_len);
-	uint64_t end = io_now_ns(s->loop) + s->timeout_ns;
-	while (!rc && !have_map(s->c)) {
-		uint64_t now = io_now_ns(s->loop);
-		if (now >= end) {
-			rc = -ETIMEDOUT;
-			snprintf(why, why_len, "no monitor sent the cluster map in time");
-			break;
-		}
-		io_loop_run_once(s->loop, (int64_t)(end - now));
-	}
+	if (!rc)
+		rc = bs_sync_wait_map(s, why, why_len);
 	if (rc) {
 		bs_sync_close(s);
 		return rc;

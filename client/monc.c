@@ -11,6 +11,22 @@
 #include "common/keyring.h"
 #include "common/log.h"
 #include "common/msgr.h"
+/* How long every monitor may refuse connections (or be unreachable)
+ * before a call gives up: a monitor being restarted listens within this,
+ * and a port nobody listens on is reported this soon instead of after the
+ * whole timeout. */
+#define MONC_REFUSED_GRACE_NS IO_SEC(2)
+
+/* What the last attempt on a monitor came to, for the error that names
+ * every monitor tried. */
+enum monc_seen {
+	MONC_SEEN_NOT_TRIED,
+	MONC_SEEN_DOWN,		/* its connection failed: err[] says how */
+	MONC_SEEN_NOT_CONNECTED, /* not connected in time (SYNs unanswered?) */
+	MONC_SEEN_NO_REPLY,	/* connected, no reply in time */
+	MONC_SEEN_NO_LEADER,	/* answered: it knows no leader */
+	MONC_SEEN_ANSWERED,
+};
 
 struct monc {
 	struct io_loop *loop;
@@ -24,6 +40,8 @@ struct monc {
 	uint64_t client_id, next_req, next_msg_id;
 	bool down[MON_MAX_MEMBERS]; /* its connection is lost and not yet back up */
 	bool refused[MON_MAX_MEMBERS]; /* it refused our key (-EACCES) */
+	int err[MON_MAX_MEMBERS];      /* why its connection went down, or 0 */
+	enum monc_seen seen[MON_MAX_MEMBERS];
 	char entity[64];
 	/* The reply being waited for. */
 	uint64_t want_id;
@@ -46,6 +64,7 @@ static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
 		if (mc->conns[i] == conn) {
 			mc->down[i] = ev == MSGR_EV_DOWN; /* UP clears it */
 			mc->refused[i] = ev == MSGR_EV_DOWN && err == -EACCES;
+			mc->err[i] = ev == MSGR_EV_DOWN ? (err ? err : -ECONNRESET) : 0;
 		}
 }
 
@@ -159,7 +178,50 @@ static struct msg *ask(struct monc *mc, int i, struct msg *msg, uint64_t deadlin
 	}
 	struct msg *r = mc->reply;
 	mc->reply = NULL;
+	mc->seen[i] = r		       ? MONC_SEEN_ANSWERED
+		      : mc->down[i]	       ? MONC_SEEN_DOWN
+		      : !msgr_conn_up(mc->conns[i]) ? MONC_SEEN_NOT_CONNECTED
+						    : MONC_SEEN_NO_REPLY;
 	return r;
+}
+
+/* "mon.a 127.0.0.1:6789: Connection refused; mon.b ...: no reply within
+ * 2 s": what each monitor did at its last attempt, after HEAD. */
+static void monc_explain(const struct monc *mc, const char *head, char *text, size_t text_len)
+{
+	size_t at = (size_t)snprintf(text, text_len, "%s", head);
+	for (int i = 0; i < mc->n && at < text_len; i++) {
+		const char *what = "not asked";
+		switch (mc->seen[i]) {
+		case MONC_SEEN_NOT_TRIED: break;
+		case MONC_SEEN_DOWN: what = strerror(-mc->err[i]); break;
+		case MONC_SEEN_NOT_CONNECTED: what = "no connection within 0.5 s"; break;
+		case MONC_SEEN_NO_REPLY: what = "connected, no reply within 2 s"; break;
+		case MONC_SEEN_NO_LEADER: what = "answered: it knows no leader (no quorum?)"; break;
+		case MONC_SEEN_ANSWERED: what = "answered"; break;
+		}
+		at += (size_t)snprintf(text + at, text_len - at, "%s mon.%s %s:%u: %s", i ? ";" : "",
+				       mc->members[i].name, mc->members[i].host,
+				       mc->members[i].port, what);
+	}
+}
+
+/* Every monitor's connection (ONLY's, when >= 0) fails at once (refused,
+ * no route) and has for MONC_REFUSED_GRACE_NS since START: waiting longer
+ * would not help. Fills TEXT naming each. A timeout is not at once: those
+ * are waited for. */
+static bool monc_unreachable(const struct monc *mc, int only, uint64_t start, char *text,
+			     size_t text_len)
+{
+	if (io_now_ns(mc->loop) < start + MONC_REFUSED_GRACE_NS)
+		return false;
+	for (int i = 0; i < mc->n; i++)
+		if ((only < 0 || i == only) &&
+		    (!mc->down[i] || mc->seen[i] != MONC_SEEN_DOWN || mc->err[i] == -ETIMEDOUT ||
+		     mc->err[i] == -EACCES))
+			return false;
+	monc_explain(mc, "no monitor answered:", text, text_len);
+	return true;
 }
 
 /* Monitors refused our key and none is left to try (the others are down):
@@ -196,11 +258,12 @@ int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_l
 	int len = map_cmd_encode(cmd, buf, sizeof(buf));
 	if (len < 0)
 		return len;
-	uint64_t deadline = io_now_ns(mc->loop) + mc->timeout_ns;
-	snprintf(text, text_len, "no monitor answered");
+	uint64_t start = io_now_ns(mc->loop), deadline = start + mc->timeout_ns;
 	while (io_now_ns(mc->loop) < deadline) {
 		if (all_refused(mc, text, text_len))
 			return -EACCES;
+		if (monc_unreachable(mc, -1, start, text, text_len))
+			return -ECONNREFUSED;
 		struct msg *msg = msg_new(MON_MSG_COMMAND, 0, (size_t)len);
 		if (!msg)
 			return -ENOMEM;
@@ -220,6 +283,8 @@ int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_l
 		/* Not the leader, no leader yet, or no answer: go where told,
 		 * else try the next monitor after a pause. */
 		int l = member_by_name(mc, cr.leader);
+		if (r && l < 0)
+			mc->seen[mc->target] = MONC_SEEN_NO_LEADER;
 		if (l >= 0 && l != mc->target) {
 			mc->target = l;
 			continue;
@@ -229,6 +294,7 @@ int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_l
 		while (io_now_ns(mc->loop) < pause)
 			io_loop_run_once(mc->loop, IO_MS(100));
 	}
+	monc_explain(mc, "no monitor leader answered in time:", text, text_len);
 	return -ETIMEDOUT;
 }
 
@@ -247,7 +313,7 @@ static int refusal(struct msg *r, char *why, size_t why_len)
 int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *stale,
 		 char *leader, size_t leader_len)
 {
-	uint64_t deadline = io_now_ns(mc->loop) + mc->timeout_ns;
+	uint64_t start = io_now_ns(mc->loop), deadline = start + mc->timeout_ns;
 	bool got = false, followed = false;
 	int rc = -ETIMEDOUT;
 	for (int k = 0; io_now_ns(mc->loop) < deadline; k++) {
@@ -256,6 +322,8 @@ int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *sta
 			break; /* the leader did not answer: keep the follower's map */
 		if (all_refused(mc, leader, leader_len))
 			return -EACCES;
+		if (!got && monc_unreachable(mc, member, start, leader, leader_len))
+			return -ECONNREFUSED;
 		struct msg *msg = msg_new(MON_MSG_GET_MAP, 0, 8);
 		if (!msg)
 			return -ENOMEM;
@@ -281,6 +349,8 @@ int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *sta
 		mc->target = l;
 		k = -1;
 	}
+	if (!got)
+		monc_explain(mc, "no monitor answered:", leader, leader_len);
 	return got ? rc : -ETIMEDOUT;
 }
 

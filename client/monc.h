@@ -29,14 +29,18 @@ void monc_close(struct monc *mc);
 const struct mon_member *monc_members(const struct monc *mc, int *n);
 
 /* Runs CMD on the leader. 0 when applied (TEXT says "done" or "already
- * done"), the map's refusal (-EEXIST, -EINVAL, ... with TEXT), or
- * -ETIMEDOUT when no leader answered in time. *EPOCH: the map's epoch. */
+ * done"), the map's refusal (-EEXIST, -EINVAL, ... with TEXT), -ETIMEDOUT
+ * when no leader answered in time, or -ECONNREFUSED when every monitor
+ * refused connections for 2 s; TEXT then names each monitor and what it
+ * did. *EPOCH: the map's epoch. */
 int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_len,
 		 uint64_t *epoch);
 
 /* The map from any monitor that answers (MEMBER >= 0: that one only).
  * STALE: that monitor has no quorum, so its map may be behind. A refusal
- * (-EACCES) leaves its reason in LEADER. */
+ * (-EACCES), a timeout (-ETIMEDOUT) or monitors that all refuse
+ * connections (-ECONNREFUSED, within 2 s) leave the reason in LEADER,
+ * naming each monitor and what it did. */
 int monc_get_map(struct monc *mc, int member, struct cluster_map *map, bool *stale,
 		 char *leader, size_t leader_len);
 

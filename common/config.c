@@ -1,6 +1,7 @@
 /* INI configuration on top of inih. Entries are kept in file order with
  * their line numbers so that every later error can point at its line. */
 #include "config.h"
+#include "size.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define CFG_MAX_ENTRIES 4096
 #define CFG_LINE_MAX 1024
@@ -53,8 +55,14 @@ static char *cfg_reader(char *str, int num, void *stream)
 		return NULL;
 	size_t len = 0;
 	if (p->file) {
-		if (!fgets(str, num, p->file))
+		if (!fgets(str, num, p->file)) {
+			if (ferror(p->file)) {
+				p->error_line = p->line + 1;
+				snprintf(p->error, sizeof(p->error), "cannot read: %s",
+					 strerror(errno));
+			}
 			return NULL;
+		}
 		len = strlen(str);
 		if (len == (size_t)num - 1 && str[len - 1] != '\n' &&
 		    !feof(p->file)) {
@@ -98,6 +106,14 @@ static int cfg_handler(void *user, const char *section, const char *key,
 {
 	struct cfg_parse *p = user;
 	struct cfg *cfg = p->cfg;
+	if (!*section) {
+		/* inih takes "a: b" as a key too: without this, any text file
+		 * (/etc/passwd) would load as a config with no sections. */
+		snprintf(p->error, sizeof(p->error),
+			 "'%.40s' before any [section] (expected [section] or key = value)", key);
+		p->error_line = p->line;
+		return 0;
+	}
 	struct cfg_entry *dup = cfg_find_exact(cfg, section, key);
 	if (dup) {
 		snprintf(p->error, sizeof(p->error),
@@ -163,19 +179,29 @@ static int cfg_parse(struct cfg_parse *p, const char *name, struct cfg **out,
 	return 0;
 }
 
-int cfg_load(const char *path, struct cfg **out, char *err, size_t err_len)
+int cfg_load_as(const char *path, const char *what, struct cfg **out, char *err,
+		size_t err_len)
 {
 	struct cfg_parse p = { 0 };
 	p.file = fopen(path, "re");
-	if (!p.file) {
-		int e = errno;
-		snprintf(err, err_len, "%s: cannot open config: %s", path,
-			 strerror(e));
+	struct stat st;
+	int e = !p.file ? errno : fstat(fileno(p.file), &st) ? errno : 0;
+	if (!e && S_ISDIR(st.st_mode))
+		e = EISDIR; /* fopen opens a directory; reading it fails later */
+	if (e) {
+		snprintf(err, err_len, "cannot open the %s %s: %s", what, path, strerror(e));
+		if (p.file)
+			fclose(p.file);
 		return -e;
 	}
 	int rc = cfg_parse(&p, path, out, err, err_len);
 	fclose(p.file);
 	return rc;
+}
+
+int cfg_load(const char *path, struct cfg **out, char *err, size_t err_len)
+{
+	return cfg_load_as(path, "config", out, err, err_len);
 }
 
 int cfg_load_string(const char *name, const char *text, struct cfg **out,
@@ -316,25 +342,16 @@ static int cfg_parse_scaled(const char *text, const struct cfg_unit *units,
 	return -EINVAL;
 }
 
+/* The one size grammar (size.h), so a config file and the command line
+ * read "1.5G" alike. */
 int cfg_parse_size(const char *text, uint64_t *out)
 {
-	static const struct cfg_unit units[] = {
-		{ "", 1 },
-		{ "B", 1 },
-		{ "K", 1ULL << 10 },	{ "KB", 1ULL << 10 },
-		{ "KiB", 1ULL << 10 },	{ "M", 1ULL << 20 },
-		{ "MB", 1ULL << 20 },	{ "MiB", 1ULL << 20 },
-		{ "G", 1ULL << 30 },	{ "GB", 1ULL << 30 },
-		{ "GiB", 1ULL << 30 },	{ "T", 1ULL << 40 },
-		{ "TB", 1ULL << 40 },	{ "TiB", 1ULL << 40 },
-		{ NULL, 0 },
-	};
-	return cfg_parse_scaled(text, units, out);
+	return size_parse(text, out, NULL, 0) ? -EINVAL : 0;
 }
 
 const char *cfg_format_size(uint64_t bytes, char *buf, size_t cap)
 {
-	static const char *const names[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	static const char *const names[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
 	unsigned u = 0;
 	while (u + 1 < sizeof(names) / sizeof(names[0]) && bytes >> (10 * (u + 1)))
 		u++;
@@ -394,8 +411,12 @@ int cfg_get_u64(struct cfg *cfg, const char *section, const char *key,
 int cfg_get_size(struct cfg *cfg, const char *section, const char *key,
 		 uint64_t def, uint64_t min, uint64_t max, uint64_t *out)
 {
+	const struct cfg_entry *e = cfg_lookup(cfg, section, key);
+	char why[CFG_ERROR_MAX];
+	if (e && size_parse(e->value, &(uint64_t){ 0 }, why, sizeof(why)))
+		return cfg_fail(cfg, e, "%s", why);
 	return cfg_get_scaled(cfg, section, key, def, min, max, out,
-			      cfg_parse_size, "a size such as 4096, 128K or 10G");
+			      cfg_parse_size, "a size");
 }
 
 int cfg_get_duration_ms(struct cfg *cfg, const char *section, const char *key,

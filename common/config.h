@@ -22,6 +22,11 @@ const char *cfg_pick_path(const char *cli_path);
  * writes one line naming the file and line into ERR. Caller frees *OUT
  * with cfg_free. */
 int cfg_load(const char *path, struct cfg **out, char *err, size_t err_len);
+/* cfg_load for an INI file that is not the config: WHAT ("keyring") names
+ * it in errors ("cannot open the keyring PATH: ..."). A directory is
+ * -EISDIR; a key before any [section] is a syntax error. */
+int cfg_load_as(const char *path, const char *what, struct cfg **out, char *err,
+		size_t err_len);
 /* Parses TEXT as if it were a file called NAME (for tests and defaults). */
 int cfg_load_string(const char *name, const char *text, struct cfg **out,
 		    char *err, size_t err_len);
@@ -38,7 +43,7 @@ int cfg_get_str(struct cfg *cfg, const char *section, const char *key,
 		const char *def, const char **out);
 int cfg_get_u64(struct cfg *cfg, const char *section, const char *key,
 		uint64_t def, uint64_t min, uint64_t max, uint64_t *out);
-/* Sizes accept binary suffixes: 4096, 128K, 10G, 1T (also KiB, MB...). */
+/* Sizes in the grammar of size.h: 4096, 128K, 1.5G, 1T (also KiB, MB...). */
 int cfg_get_size(struct cfg *cfg, const char *section, const char *key,
 		 uint64_t def, uint64_t min, uint64_t max, uint64_t *out);
 /* Durations: "250ms", "5s", "10m", "1h"; a bare number is milliseconds. */
@@ -61,7 +66,8 @@ int cfg_reject(struct cfg *cfg, const char *section, const char *key,
 void cfg_for_each_section(const struct cfg *cfg, const char *prefix,
 			  void (*fn)(const char *section, void *arg), void *arg);
 
-/* Parsers shared with the command line. 0 or -EINVAL. */
+/* Parsers shared with the command line. 0 or -EINVAL. cfg_parse_size is
+ * size_parse without the reason (size.h). */
 int cfg_parse_size(const char *text, uint64_t *out);
 /* BYTES for people: "256 MiB" when exact, else "2.1 MiB"; "512 B" below
  * 1 KiB. Returns BUF (32 bytes are always enough). */

@@ -107,7 +107,7 @@ int keyring_load(const char *path, struct keyring **out, char *err,
 		 size_t err_len)
 {
 	struct cfg *cfg;
-	int rc = cfg_load(path, &cfg, err, err_len);
+	int rc = cfg_load_as(path, "keyring", &cfg, err, err_len);
 	if (rc)
 		return rc;
 	return keyring_build(cfg, out, err, err_len);

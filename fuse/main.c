@@ -28,6 +28,7 @@
 #include "common/daemon.h"
 #include "common/keyring.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "fuse_fs.h"
 
 static const char usage_text[] =
@@ -57,7 +58,8 @@ static const char usage_text[] =
 	"                   the other FUSE options of mount.fuse3(8)\n"
 	"  -f               stay in the foreground\n"
 	"  --log-file PATH  log there (in the background, stderr goes nowhere)\n"
-	"  --debug          log every request at debug level\n";
+	"  --debug          log every request at debug level\n"
+	"  --version        print the version\n";
 
 static int fail(const char *fmt, const char *arg)
 {
@@ -200,6 +202,7 @@ int main(int argc, char **argv)
 		{ "log-file", required_argument, NULL, 'l' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -223,6 +226,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'h': fputs(usage_text, stdout); return 0;
+		case 'v': printf("basalt-fuse %s\n", BASALT_VERSION); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
 	}

@@ -13,6 +13,7 @@
 #include "common/keyring.h"
 #include "common/io/loop.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "mon.h"
 
 static const char usage_text[] =
@@ -24,6 +25,7 @@ static const char usage_text[] =
 	"  -c CONF         the config file (default: $BASALT_CONF)\n"
 	"  --keyring PATH  the keyring (default: keyring = in [global], or beside CONF)\n"
 	"  --log-file PATH log there instead of stderr\n"
+	"  --version       print the version\n"
 	"\n"
 	"Runs in the foreground until SIGTERM or SIGINT.\n";
 
@@ -37,6 +39,7 @@ int main(int argc, char **argv)
 		{ "keyring", required_argument, NULL, 'k' },
 		{ "log-file", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -48,6 +51,7 @@ int main(int argc, char **argv)
 		case 'k': keyring = optarg; break;
 		case 'l': log_file = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
+		case 'v': printf("basalt-mon %s\n", BASALT_VERSION); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
 	}

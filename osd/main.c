@@ -18,6 +18,8 @@
 #include "common/io/loop.h"
 #include "common/log.h"
 #include "common/cluster/map.h"
+#include "common/size.h"
+#include "common/version.h"
 #include "osd.h"
 #include "store.h"
 
@@ -45,9 +47,11 @@ static const char usage_text[] =
 	"                    eighth of a small device)\n"
 	"  --fsck            check the store offline: replay the journal, verify\n"
 	"                    every checksum and block ownership; exit 0 only when\n"
-	"                    clean (1: problems found, 2: cannot check)\n"
+	"                    clean (1: problems found, 3: cannot check)\n"
 	"  --dump            print usage: blocks used and free, journal fill, objects\n"
-	"  --json            machine-readable output for --fsck and --dump\n";
+	"  --json            machine-readable output for --fsck and --dump\n"
+	"  --version         print the version\n"
+	"SIZE: " SIZE_GRAMMAR ".\n";
 
 static void usage_error(const char *msg)
 {
@@ -55,12 +59,13 @@ static void usage_error(const char *msg)
 	exit(2);
 }
 
-static uint64_t parse_size(const char *opt, const char *text)
+/* OPT's SIZE (size.h's grammar) up to MAX, or exit 2 saying why. */
+static uint64_t parse_size(const char *opt, const char *text, uint64_t max)
 {
 	uint64_t v;
-	if (cfg_parse_size(text, &v)) {
-		fprintf(stderr, "basalt-osd: %s: expected a size such as 10G, got '%s'\n",
-			opt, text);
+	char why[512];
+	if (size_parse_range(text, opt, 0, max, &v, why, sizeof(why))) {
+		fprintf(stderr, "basalt-osd: %s\n", why);
 		exit(2);
 	}
 	return v;
@@ -132,6 +137,7 @@ int main(int argc, char **argv)
 		{ "force", no_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'v' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "keyring", required_argument, NULL, 'k' },
 		{ "log-file", required_argument, NULL, 'l' },
@@ -144,12 +150,13 @@ int main(int argc, char **argv)
 		case 'f': mode = FSCK; break;
 		case 'd': mode = DUMP; break;
 		case 'D': device = optarg; break;
-		case 's': mp.size = parse_size("--size", optarg); break;
-		case 'b': mp.block_size = (uint32_t)parse_size("--block-size", optarg); break;
-		case 'j': mp.journal_size = parse_size("--journal-size", optarg); break;
+		case 's': mp.size = parse_size("--size", optarg, SIZE_MAX_BYTES); break;
+		case 'b': mp.block_size = (uint32_t)parse_size("--block-size", optarg, UINT32_MAX); break;
+		case 'j': mp.journal_size = parse_size("--journal-size", optarg, SIZE_MAX_BYTES); break;
 		case 'F': mp.force = true; break;
 		case 'J': json = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
+		case 'v': printf("basalt-osd %s\n", BASALT_VERSION); return 0;
 		case 'c': conf = optarg; break;
 		case 'i': id = optarg; break;
 		case 'k': keyring = optarg; break;
@@ -174,7 +181,7 @@ int main(int argc, char **argv)
 	int rc = io_loop_create_uring(NULL, &loop);
 	if (rc) {
 		fprintf(stderr, "basalt-osd: cannot set up io_uring: %s\n", strerror(-rc));
-		return 2;
+		return 1;
 	}
 	int status = 0;
 	if (mode == MKFS) {
@@ -189,10 +196,12 @@ int main(int argc, char **argv)
 		}
 	} else if (mode == FSCK) {
 		rc = store_fsck(loop, device, stdout, json);
-		status = rc == 0 ? 0 : rc == -EUCLEAN ? 1 : 2;
+		/* 2 is a usage error in every program: a store that cannot be
+		 * checked is 3, apart from one checked and found wrong. */
+		status = rc == 0 ? 0 : rc == -EUCLEAN ? 1 : 3;
 	} else {
 		rc = store_dump(loop, device, stdout, json);
-		status = rc ? 2 : 0;
+		status = rc ? 1 : 0;
 	}
 	io_loop_destroy(loop);
 	return status;

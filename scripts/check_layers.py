@@ -37,7 +37,9 @@ def resolve(root, folder, name):
     beside the including file first, then from the source root."""
     for base in (os.path.join(root, folder), root):
         path = os.path.normpath(os.path.join(base, name))
-        if os.path.exists(path):
+        # A generated header (common/version.h) counts where its
+        # template (common/version.h.in) is.
+        if os.path.exists(path) or os.path.exists(path + ".in"):
             return os.path.relpath(os.path.dirname(path), root)
     return None
 

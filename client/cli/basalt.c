@@ -17,7 +17,8 @@
  *   object put POOL OBJ FILE | get POOL OBJ [FILE] | rm POOL OBJ | stat POOL OBJ | ls POOL
  *   auth add client.NAME [--caps CAPS] | auth ls | auth caps NAME CAPS | auth rm NAME
  *
- * Exit status 0 on success; otherwise one line on stderr and non-zero. */
+ * Exit status 0 on success; otherwise one line on stderr and 1 when the
+ * command failed, 2 when the command line was wrong (nothing was done). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -31,8 +32,14 @@
 #include "common/keyring.h"
 #include "common/log.h"
 #include "client/libbasalt.h"
-#include "common/cluster/osd_proto.h"
 #include "client/monc.h"
+#include "common/cluster/osd_proto.h"
+#include "common/number.h"
+#include "common/size.h"
+#include "common/version.h"
+
+/* The largest volume the map takes (mon/map.c checks it too). */
+#define CLI_VOLUME_SIZE_MAX (1ULL << 60)
 
 static const char usage_text[] =
 	"usage: basalt [-c CONF] [--keyring PATH] [--name ENTITY] [--json]\n"
@@ -103,7 +110,14 @@ static const char usage_text[] =
 	"  --name ENTITY    who to authenticate as (default client.admin)\n"
 	"  --json           machine-readable output\n"
 	"  --mon NAME       ask this monitor (reads; commands still go to the leader)\n"
-	"  --timeout S      give up after S seconds (default 30)\n";
+	"  --timeout S      give up after S seconds, 1 to 86400 (default 30)\n"
+	"  --help, -h       this help; basalt help COMMAND or basalt COMMAND --help:\n"
+	"                   that command's\n"
+	"  --version        the version\n"
+	"\n"
+	"SIZE: " SIZE_GRAMMAR ".\n"
+	"Exit status: 0 success, 1 the command failed, 2 a usage error (nothing was\n"
+	"done).\n";
 
 struct cli {
 	struct cfg *cfg;
@@ -117,15 +131,57 @@ struct cli {
 
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+static void say(const char *fmt, va_list ap)
+{
+	fputs("basalt: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 static int die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("basalt: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	say(fmt, ap);
 	va_end(ap);
 	return 1;
+}
+
+/* A command line that cannot be run as given (unknown command, option or
+ * value): one line on stderr and exit status 2, apart from 1 for a
+ * command that was tried and failed (see "Exit status" in the README). */
+static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int die_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	say(fmt, ap);
+	va_end(ap);
+	return 2;
+}
+
+/* TEXT as a size for WHAT (size.h's grammar) within MIN..MAX: 0, or 2
+ * after saying why. */
+static int cli_size(const char *text, const char *what, uint64_t min, uint64_t max,
+		    uint64_t *out /* out */)
+{
+	char why[512];
+	if (size_parse_range(text, what, min, max, out, why, sizeof(why)))
+		return die_usage("%s", why);
+	return 0;
+}
+
+/* TEXT as a whole number for WHAT, at most UINT32_MAX (the map checks
+ * the real limits): 0, or 2 after saying why. */
+static int cli_count(const char *text, const char *what, uint32_t *out /* out */)
+{
+	char why[256];
+	uint64_t v;
+	if (number_parse_u64(text, what, 0, UINT32_MAX, &v, why, sizeof(why)))
+		return die_usage("%s", why);
+	*out = (uint32_t)v;
+	return 0;
 }
 
 /* Names are restricted to [A-Za-z0-9_.-]; addresses and hosts are quoted
@@ -146,13 +202,13 @@ static void json_str(const char *s)
 
 static int get_map(struct cli *c, struct cluster_map *m, bool *stale, char *leader, size_t len)
 {
-	char text[256];
+	char text[1024];
 	memset(m, 0, sizeof(*m));
 	int rc = monc_get_map(c->mc, c->mon, m, stale, text, sizeof(text));
-	if (rc == -EACCES)
-		return die("%s", text);
+	if (rc == -EACCES || rc == -ETIMEDOUT || rc == -ECONNREFUSED)
+		return die("%s", text); /* names the monitors and what each did */
 	if (rc)
-		return die("no monitor answered: %s", strerror(-rc));
+		return die("no map from the monitors: %s", strerror(-rc));
 	size_t n = strnlen(text, len - 1); /* a monitor name: it fits */
 	memcpy(leader, text, n);
 	leader[n] = '\0';
@@ -184,11 +240,11 @@ static void fsid_str(const uint8_t *fsid, char *out)
 
 static int run_command(struct cli *c, struct map_cmd *cmd)
 {
-	char text[256];
+	char text[1024];
 	uint64_t epoch = 0;
 	int rc = monc_command(c->mc, cmd, text, sizeof(text), &epoch);
 	if (rc == -ETIMEDOUT)
-		return die("no monitor leader answered in time (is a majority of monitors up?)");
+		return die("%s (is a majority of monitors up?)", text);
 	if (rc)
 		return die("%s", text);
 	if (c->json)
@@ -774,7 +830,7 @@ static int cmd_osd_scrub(struct cli *c, int argc, char **argv)
 	bool deep = argc == 2 && strcmp(argv[1], "--deep") == 0;
 	if ((argc != 1 && !deep) ||
 	    parse_u32(strncmp(argv[0], "osd.", 4) ? argv[0] : argv[0] + 4, &id))
-		return die("usage: basalt osd scrub ID [--deep]");
+		return die_usage("usage: basalt osd scrub ID [--deep]");
 	if (!c->io && bs_sync_open(c->cfg, &c->data, &c->io, why, sizeof(why)))
 		return die("%s", why);
 	struct bs_op op = { .type = BS_SCRUB, .oid = { 0, id, OSD_SCRUB_ALL },
@@ -796,7 +852,7 @@ static int cmd_osd_ratio(struct cli *c, const char *which, const char *value)
 	char *end;
 	double r = strtod(value, &end);
 	if (!*value || *end || !(r > 0 && r <= 1))
-		return die("a ratio is a number above 0 and at most 1 (like 0.95), not '%s'", value);
+		return die_usage("a ratio is a number above 0 and at most 1 (like 0.95), not '%s'", value);
 	snprintf(cmd.key, sizeof(cmd.key), "%.*s", (int)(strlen(which) - strlen("-ratio")), which);
 	cmd.value = (uint64_t)(r * MAP_RATIO_ONE + 0.5);
 	return run_command(c, &cmd);
@@ -814,7 +870,7 @@ static int cmd_osd(struct cli *c, int argc, char **argv)
 		return cmd_osd_ratio(c, argv[0] + strlen("set-"), argv[1]);
 	struct map_cmd cmd = { 0 };
 	if (argc != 2 || parse_u32(strncmp(argv[1], "osd.", 4) ? argv[1] : argv[1] + 4, &cmd.osd))
-		return die("usage: basalt osd ls|tree|out ID|in ID|rm ID|scrub ID [--deep]|"
+		return die_usage("usage: basalt osd ls|tree|out ID|in ID|rm ID|scrub ID [--deep]|"
 			   "set-full-ratio R|set-backfillfull-ratio R|set-nearfull-ratio R");
 	if (strcmp(argv[0], "out") == 0)
 		cmd.type = MAP_CMD_OSD_OUT;
@@ -823,7 +879,7 @@ static int cmd_osd(struct cli *c, int argc, char **argv)
 	else if (strcmp(argv[0], "rm") == 0)
 		cmd.type = MAP_CMD_OSD_RM;
 	else
-		return die("unknown osd command '%s'", argv[0]);
+		return die_usage("unknown osd command '%s'", argv[0]);
 	return run_command(c, &cmd);
 }
 
@@ -881,7 +937,7 @@ static int cmd_pool_create(struct cli *c, int argc, char **argv)
 	cmd.pool = (struct map_pool){ .type = MAP_POOL_REPLICATED, .size = 3, .min_size = 2,
 				      .pg_num = 128, .block_size = 128 << 10 };
 	if (argc < 1 || strlen(argv[0]) >= sizeof(cmd.name))
-		return die("usage: basalt pool create NAME [--size N] [--min-size N] [--ec K+M] "
+		return die_usage("usage: basalt pool create NAME [--size N] [--min-size N] [--ec K+M] "
 			   "[--pg-num N] [--block-size SIZE]");
 	snprintf(cmd.name, sizeof(cmd.name), "%s", argv[0]);
 	bool min_given = false;
@@ -889,20 +945,27 @@ static int cmd_pool_create(struct cli *c, int argc, char **argv)
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 		uint64_t v64;
 		if (!val)
-			return die("%s needs a value", opt);
+			return die_usage("%s needs a value", opt);
 		i++;
-		if (strcmp(opt, "--size") == 0 && !parse_u32(val, &cmd.pool.size)) {
-		} else if (strcmp(opt, "--min-size") == 0 && !parse_u32(val, &cmd.pool.min_size)) {
+		if (strcmp(opt, "--size") == 0) {
+			if (cli_count(val, "--size (copies)", &cmd.pool.size))
+				return 2;
+		} else if (strcmp(opt, "--min-size") == 0) {
+			if (cli_count(val, "--min-size (copies)", &cmd.pool.min_size))
+				return 2;
 			min_given = true;
-		} else if (strcmp(opt, "--pg-num") == 0 && !parse_u32(val, &cmd.pool.pg_num)) {
-		} else if (strcmp(opt, "--block-size") == 0 && !cfg_parse_size(val, &v64) &&
-			   v64 <= UINT32_MAX) {
+		} else if (strcmp(opt, "--pg-num") == 0) {
+			if (cli_count(val, "--pg-num", &cmd.pool.pg_num))
+				return 2;
+		} else if (strcmp(opt, "--block-size") == 0) {
+			if (cli_size(val, "--block-size", 1, UINT32_MAX, &v64))
+				return 2;
 			cmd.pool.block_size = (uint32_t)v64;
 		} else if (strcmp(opt, "--ec") == 0 &&
 			   sscanf(val, "%u+%u", &cmd.pool.ec_k, &cmd.pool.ec_m) == 2) {
 			cmd.pool.type = MAP_POOL_EC;
 		} else {
-			return die("bad option or value: %s %s", opt, val);
+			return die_usage("bad option or value: %s %s", opt, val);
 		}
 	}
 	if (!min_given && cmd.pool.type == MAP_POOL_REPLICATED)
@@ -913,7 +976,7 @@ static int cmd_pool_create(struct cli *c, int argc, char **argv)
 static int cmd_pool(struct cli *c, int argc, char **argv)
 {
 	if (argc < 1)
-		return die("usage: basalt pool create|ls|rm|set ...");
+		return die_usage("usage: basalt pool create|ls|rm|set ...");
 	if (strcmp(argv[0], "ls") == 0)
 		return cmd_pool_ls(c);
 	if (strcmp(argv[0], "create") == 0)
@@ -923,19 +986,21 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
 		cmd.type = MAP_CMD_POOL_RM;
 	} else if (strcmp(argv[0], "set") == 0 && argc == 4) {
 		cmd.type = MAP_CMD_POOL_SET;
-		char *end = "";
+		uint32_t count;
 		if (strcmp(argv[2], "max_bytes") == 0) {
-			if (cfg_parse_size(argv[3], &cmd.value))
-				return die("max_bytes takes a size like 100G (0 for no quota), not '%s'",
-					   argv[3]);
+			if (cli_size(argv[3], "max_bytes (0 for no quota)", 0, SIZE_MAX_BYTES,
+				     &cmd.value))
+				return 2;
+		} else if (cli_count(argv[3], argv[2], &count)) {
+			return 2;
 		} else {
-			cmd.value = strtoull(argv[3], &end, 10);
+			cmd.value = count;
 		}
-		if (*end || !*argv[3] || strlen(argv[2]) >= sizeof(cmd.key))
-			return die("usage: basalt pool set NAME size|min_size|pg_num|max_bytes VALUE");
+		if (strlen(argv[2]) >= sizeof(cmd.key))
+			return die_usage("usage: basalt pool set NAME size|min_size|pg_num|max_bytes VALUE");
 		snprintf(cmd.key, sizeof(cmd.key), "%s", argv[2]);
 	} else {
-		return die("usage: basalt pool create|ls|rm NAME|set NAME KEY VALUE");
+		return die_usage("usage: basalt pool create|ls|rm NAME|set NAME KEY VALUE");
 	}
 	if (strlen(argv[1]) >= sizeof(cmd.name))
 		return die("pool name too long");
@@ -1209,27 +1274,30 @@ static int cmd_volume(struct cli *c, int argc, char **argv)
 		const char *pool = "rbd";
 		for (int i = 2; i < argc; i += 2) {
 			if (i + 1 >= argc)
-				return die("%s", usage);
-			if (strcmp(argv[i], "--size") == 0 && !cfg_parse_size(argv[i + 1], &size))
+				return die_usage("%s", usage);
+			if (strcmp(argv[i], "--size") == 0) {
+				if (cli_size(argv[i + 1], "--size", 1, CLI_VOLUME_SIZE_MAX, &size))
+					return 2;
 				cmd.size = size;
+			}
 			else if (strcmp(argv[i], "--pool") == 0)
 				pool = argv[i + 1];
 			else
-				return die("bad option or value: %s %s", argv[i], argv[i + 1]);
+				return die_usage("bad option or value: %s %s", argv[i], argv[i + 1]);
 		}
 		if (!cmd.size)
-			return die("volume create needs --size, e.g. --size 10G");
+			return die_usage("volume create needs --size, e.g. --size 10G");
 		if (copy_name(cmd.pool_name, sizeof(cmd.pool_name), pool))
 			return 1;
 	} else if (strcmp(sub, "resize") == 0 && argc == 3) {
-		if (cfg_parse_size(argv[2], &size))
-			return die("expected a size such as 10G, got '%s'", argv[2]);
+		if (cli_size(argv[2], "the new size", 1, CLI_VOLUME_SIZE_MAX, &size))
+			return 2;
 		return volume_resize(c, argv[1], size);
 	} else if (strcmp(sub, "rm") == 0 && argc == 2) {
 		return volume_rm(c, argv[1]);
 	} else if (strcmp(sub, "unlock") == 0 && argc >= 2) {
 		if (argc != 3 || strcmp(argv[2], "--force"))
-			return die("volume unlock takes the lock from its holder and fences that "
+			return die_usage("volume unlock takes the lock from its holder and fences that "
 				   "client for good; say so with --force (a client that "
 				   "still runs gives its lock back when it stops)");
 		cmd.type = MAP_CMD_VOLUME_UNLOCK;
@@ -1253,7 +1321,7 @@ static int cmd_volume(struct cli *c, int argc, char **argv)
 			return 1;
 		return run_command(c, &cmd);
 	} else {
-		return die("%s", usage);
+		return die_usage("%s", usage);
 	}
 	if (copy_name(cmd.name, sizeof(cmd.name), argv[1]))
 		return 1;
@@ -1271,12 +1339,12 @@ static int cmd_blocklist(struct cli *c, int argc, char **argv)
 		errno = 0;
 		cmd.lock_client = strtoull(argv[1], &end, 16);
 		if (errno || *end || !*argv[1] || !cmd.lock_client)
-			return die("expected a client id in hex as blocklist ls shows it, got '%s'",
+			return die_usage("expected a client id in hex as blocklist ls shows it, got '%s'",
 				   argv[1]);
 		return run_command(c, &cmd);
 	}
 	if (argc != 1 || strcmp(argv[0], "ls"))
-		return die("%s", usage);
+		return die_usage("%s", usage);
 	struct cluster_map m;
 	bool stale;
 	char leader[64];
@@ -1411,14 +1479,14 @@ static int cmd_pg(struct cli *c, int argc, char **argv)
 			  strcmp(argv[0], "repair") == 0)) {
 		bool wait = argc == 3 && strcmp(argv[2], "--wait") == 0;
 		if (argc > 3 || (argc == 3 && !wait))
-			return die("%s", usage);
+			return die_usage("%s", usage);
 		return cmd_pg_scrub(c, argv[0], argv[1], wait);
 	}
 	bool inconsistent = argc == 3 && strcmp(argv[0], "ls") == 0 &&
 			    strcmp(argv[2], "--inconsistent") == 0;
 	if (argc < 2 || (strcmp(argv[0], "ls") == 0 ? argc != 2 && !inconsistent
 						     : strcmp(argv[0], "map") != 0 || argc != 3))
-		return die("%s", usage);
+		return die_usage("%s", usage);
 	struct cluster_map m;
 	bool stale;
 	char leader[64];
@@ -1478,7 +1546,7 @@ static int cmd_pg_scrub(struct cli *c, const char *kind, const char *pgid, bool 
 	char why[256], *end;
 	unsigned long pool = strtoul(pgid, &end, 10), pg;
 	if (end == pgid || *end != '.' || !end[1] || (pg = strtoul(end + 1, &end, 16), *end))
-		return die("expected a PG as POOL.PG (pool id, PG in hex, as pg ls shows it), got '%s'",
+		return die_usage("expected a PG as POOL.PG (pool id, PG in hex, as pg ls shows it), got '%s'",
 			   pgid);
 	if (!c->io && bs_sync_open(c->cfg, &c->data, &c->io, why, sizeof(why)))
 		return die("%s", why);
@@ -1533,11 +1601,11 @@ static int parse_object(const char *text, struct object_id *oid)
 	char *end;
 	oid->inode = strtoull(text, &end, 16);
 	if (end == text || *end != ':')
-		return die("expected an object as INODE:INDEX in hex, got '%s'", text);
+		return die_usage("expected an object as INODE:INDEX in hex, got '%s'", text);
 	const char *idx = end + 1;
 	oid->index = strtoull(idx, &end, 16);
 	if (end == idx || *end)
-		return die("expected an object as INODE:INDEX in hex, got '%s'", text);
+		return die_usage("expected an object as INODE:INDEX in hex, got '%s'", text);
 	return 0;
 }
 
@@ -1619,10 +1687,10 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 		return rc ? die("%s", why) : 0;
 	}
 	if (argc < 3)
-		return die("%s", usage);
+		return die_usage("%s", usage);
 	struct bs_op op = { 0 };
 	if (parse_object(argv[2], &op.oid))
-		return 1;
+		return 2;
 	if (strcmp(sub, "put") == 0 && argc == 4) {
 		FILE *f = strcmp(argv[3], "-") == 0 ? stdin : fopen(argv[3], "rb");
 		if (!f)
@@ -1712,7 +1780,7 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 		free(rd.buf);
 		return ok ? 0 : die("cannot write the object out");
 	}
-	return die("%s", usage);
+	return die_usage("%s", usage);
 }
 
 /* --- client keys ------------------------------------------------------------------- */
@@ -1759,14 +1827,14 @@ static int cmd_auth(struct cli *c, int argc, char **argv)
 		if (argc == 4 && strcmp(argv[2], "--caps") == 0)
 			caps = argv[3];
 		else if (argc != 2)
-			return die("%s", usage);
+			return die_usage("%s", usage);
 	} else if (argc == 3 && strcmp(argv[0], "caps") == 0) {
 		cmd.type = MAP_CMD_AUTH_CAPS;
 		caps = argv[2];
 	} else if (argc == 2 && strcmp(argv[0], "rm") == 0) {
 		cmd.type = MAP_CMD_AUTH_RM;
 	} else {
-		return die("%s", usage);
+		return die_usage("%s", usage);
 	}
 	if (strlen(argv[1]) >= sizeof(cmd.name) || (caps && strlen(caps) >= sizeof(cmd.caps)))
 		return die("entity name or caps too long");
@@ -1777,11 +1845,11 @@ static int cmd_auth(struct cli *c, int argc, char **argv)
 	if (cmd.type == MAP_CMD_AUTH_ADD &&
 	    (keyring_new_key_base64(secret, sizeof(secret)) || keyring_decode(secret, cmd.secret)))
 		return die("cannot make a random key");
-	char text[256];
+	char text[1024];
 	uint64_t epoch = 0;
 	int rc = monc_command(c->mc, &cmd, text, sizeof(text), &epoch);
 	if (rc == -ETIMEDOUT)
-		return die("no monitor leader answered in time (is a majority of monitors up?)");
+		return die("%s (is a majority of monitors up?)", text);
 	if (rc)
 		return die("%s", text);
 	if (cmd.type == MAP_CMD_AUTH_ADD && strcmp(text, "done") == 0)
@@ -1796,6 +1864,79 @@ static int cmd_auth(struct cli *c, int argc, char **argv)
 
 /* --- main ------------------------------------------------------------------------- */
 
+/* Whether LINE (in usage_text's command list) starts the entry of
+ * COMMAND: "  volume create ..." for "volume". */
+static bool help_line_is(const char *line, const char *command)
+{
+	size_t n = strlen(command);
+	return line[0] == ' ' && line[1] == ' ' && strncmp(line + 2, command, n) == 0 &&
+	       (line[2 + n] == ' ' || line[2 + n] == '\n');
+}
+
+/* Prints the help of COMMAND to stdout: its entries of usage_text, each
+ * with the lines that continue it, so the list of commands stays the one
+ * place that describes them. 0, or -ENOENT for an unknown command. */
+static int help_print(const char *command)
+{
+	const char *list = strstr(usage_text, "commands:\n"), *end = strstr(usage_text, "\noptions:");
+	bool in_entry = false, found = false, sized = false;
+	for (const char *line = list; line && line < end; line = strchr(line, '\n') + 1) {
+		if (line[0] == ' ' && line[1] == ' ' && line[2] != ' ')
+			in_entry = help_line_is(line, command);
+		if (!in_entry)
+			continue;
+		if (!found)
+			printf("usage: basalt [OPTIONS] %s ...\n\n", command);
+		found = true;
+		size_t len = (size_t)(strchr(line, '\n') + 1 - line);
+		sized = sized || memmem(line, len, "SIZE", 4);
+		fwrite(line, 1, len, stdout);
+	}
+	if (sized)
+		printf("\nSIZE: " SIZE_GRAMMAR ".\n");
+	if (found)
+		printf("\nOPTIONS: -c CONF, --keyring, --name, --json, --mon, --timeout"
+		       " (basalt --help)\n");
+	return found ? 0 : -ENOENT;
+}
+
+/* `basalt help [COMMAND]` and `basalt COMMAND ... --help`: 0 when help
+ * was printed, 2 for an unknown command, -1 when ARGV asks for none. */
+static int help_route(int argc, char **argv)
+{
+	const char *topic = NULL;
+	bool asked = argc >= 1 && strcmp(argv[0], "help") == 0;
+	if (asked) {
+		if (argc > 2)
+			return die_usage("usage: basalt help [COMMAND]");
+		topic = argc == 2 ? argv[1] : NULL;
+	}
+	for (int i = 1; i < argc && !asked; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			asked = true;
+			topic = argv[0];
+		}
+	if (!asked)
+		return -1;
+	if (!topic) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (help_print(topic))
+		return die_usage("no command '%s' (basalt help lists them)", topic);
+	return 0;
+}
+
+/* --timeout S: whole seconds, 1 s to a day. */
+static int parse_timeout(const char *text, uint64_t *out /* out */)
+{
+	char why[256];
+	if (number_parse_u64(text, "--timeout (seconds)", 1, 86400, out, why, sizeof(why)))
+		return die_usage("%s", why);
+	return 0;
+}
+
+
 int main(int argc, char **argv)
 {
 	const char *conf = NULL, *keyring = NULL, *name = "client.admin", *mon = NULL;
@@ -1808,6 +1949,7 @@ int main(int argc, char **argv)
 		{ "mon", required_argument, NULL, 'm' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -1819,8 +1961,12 @@ int main(int argc, char **argv)
 		case 'n': name = optarg; break;
 		case 'j': c.json = true; break;
 		case 'm': mon = optarg; break;
-		case 't': timeout_s = strtoull(optarg, NULL, 10); break;
+		case 't':
+			if (parse_timeout(optarg, &timeout_s))
+				return 2;
+			break;
 		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V': printf("basalt %s\n", BASALT_VERSION); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
 	}
@@ -1828,12 +1974,9 @@ int main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	for (int i = optind; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			fputs(usage_text, stdout); /* `basalt volume --help` too */
-			return 0;
-		}
-	}
+	int help = help_route(argc - optind, argv + optind);
+	if (help >= 0)
+		return help;
 	log_init("basalt");
 	log_set_level(LOG_LEVEL_ERROR);
 	conf = cfg_pick_path(conf);
@@ -1883,7 +2026,7 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "object") == 0)
 		rc = cmd_object(&c, rest, args);
 	else
-		rc = die("unknown command '%s' (basalt --help lists them)", cmd);
+		rc = die_usage("unknown command '%s' (basalt --help lists them)", cmd);
 	bs_sync_close(c.io);
 	monc_close(c.mc);
 	cfg_free(c.cfg);

@@ -18,6 +18,7 @@
 #include "common/daemon.h"
 #include "common/keyring.h"
 #include "common/log.h"
+#include "common/version.h"
 
 static const char usage_text[] =
 	"usage: basalt-nbd [-c CONF] [--keyring PATH] [--name ENTITY]\n"
@@ -45,7 +46,8 @@ static const char usage_text[] =
 	"                     holder's server is dead or cut off\n"
 	"  --handshake-timeout MS  a client must choose an export by then (10000;\n"
 	"                     1 to 3600000)\n"
-	"  --log-file PATH    log there instead of stderr\n";
+	"  --log-file PATH    log there instead of stderr\n"
+	"  --version          print the version\n";
 
 #define LISTEN_MAX 8
 #define HANDSHAKE_TIMEOUT_MAX_MS 3600000ull /* an hour: longer is a mistake */
@@ -83,7 +85,8 @@ int main(int argc, char **argv)
 		{ "read-only", no_argument, NULL, 'r' },     { "log-file", required_argument, NULL, 'l' },
 		{ "break-lock", no_argument, NULL, 'b' },
 		{ "handshake-timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },	     { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },	     { "version", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -112,6 +115,7 @@ int main(int argc, char **argv)
 			break;
 		case 'l': log_file = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
+		case 'v': printf("basalt-nbd %s\n", BASALT_VERSION); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
 	}

@@ -18,6 +18,7 @@
 struct monsess {
 	struct monsess_params p;
 	struct msgr_conn *conns[MON_MAX_MEMBERS];
+	int down_err[MON_MAX_MEMBERS]; /* why its connection is down, or 0 */
 	struct cluster_map map;
 	bool have_map;
 	uint64_t full_maps, incs; /* how updates arrived */
@@ -313,6 +314,8 @@ void monsess_event(struct monsess *s, struct msgr_conn *conn, enum msgr_event ev
 	int i = member_of(s, conn);
 	if (i < 0)
 		return;
+	if (ev == MSGR_EV_UP)
+		s->down_err[i] = 0;
 	if (ev == MSGR_EV_UP && i == s->sub)
 		subscribe(s);
 	if (ev == MSGR_EV_DOWN) {
@@ -324,6 +327,32 @@ void monsess_event(struct monsess *s, struct msgr_conn *conn, enum msgr_event ev
 			s->cmd_retry_at = 0;
 		}
 	}
+}
+
+void monsess_note_down(struct monsess *s, const struct msgr_conn *conn, int err)
+{
+	int i = member_of(s, conn);
+	if (i >= 0)
+		s->down_err[i] = err ? err : -ECONNRESET;
+}
+
+bool monsess_explain(const struct monsess *s, const char *head, char *text, size_t text_len)
+{
+	bool at_once = true;
+	size_t at = (size_t)snprintf(text, text_len, "%s", head);
+	for (int i = 0; i < s->p.n_members && at < text_len; i++) {
+		int err = s->down_err[i];
+		bool up = msgr_conn_up(s->conns[i]);
+		/* A timeout is not known at once: it may still answer. */
+		if (up || !err || err == -ETIMEDOUT)
+			at_once = false;
+		at += (size_t)snprintf(text + at, text_len - at, "%s mon.%s %s:%u: %s", i ? ";" : "",
+				       s->p.members[i].name, s->p.members[i].host,
+				       s->p.members[i].port,
+				       up ? "connected, no map sent" : err ? strerror(-err)
+									: "not connected yet");
+	}
+	return at_once;
 }
 
 void monsess_tick(struct monsess *s, uint64_t now_ns)

@@ -45,6 +45,14 @@ bool monsess_owns(const struct monsess *s, const struct msgr_conn *conn);
 void monsess_handle(struct monsess *s, struct msgr_conn *conn, struct msg *msg);
 void monsess_event(struct monsess *s, struct msgr_conn *conn, enum msgr_event ev);
 void monsess_tick(struct monsess *s, uint64_t now_ns);
+/* Why CONN, a monitor connection, went down (the messenger event's ERR),
+ * kept for monsess_explain; the owner calls it beside monsess_event. */
+void monsess_note_down(struct monsess *s, const struct msgr_conn *conn, int err);
+/* TEXT: HEAD, then each monitor with its address and the state of its
+ * connection ("Connection refused", "connected, no map sent"). True when
+ * every monitor's connection failed at once (refused, no route, not a
+ * timeout): then waiting longer is unlikely to help. */
+bool monsess_explain(const struct monsess *s, const char *head, char *text, size_t text_len);
 
 /* Starts CMD on the leader; -EBUSY while another command runs. */
 int monsess_command(struct monsess *s, const struct map_cmd *cmd);

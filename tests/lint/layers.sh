@@ -13,7 +13,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for d in common common/io common/cluster mon osd client client/cli client/nbd fuse; do
 	mkdir -p "$tmp/$d"
-	cp "$src/$d"/*.[ch] "$tmp/$d/"
+	cp "$src/$d"/*.[ch] "$tmp/$d/"; cp "$src/$d"/*.in "$tmp/$d/" 2>/dev/null || true
 done
 python3 "$check" "$tmp" # the copy passes as it is
 sed -i '0,/#include "mon.h"/s//#include "mon.h"\n#include "osd\/osd.h"/' "$tmp/mon/mon.c"

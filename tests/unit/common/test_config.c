@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "common/config.h"
+#include "common/size.h"
 
 static const char conf_text[] =
 	"# a comment\n"
@@ -88,7 +89,7 @@ static void test_getter_errors_name_line_and_key(void **state)
 
 	assert_int_equal(cfg_get_size(cfg, "osd.2", "bad_size", 0, 0, UINT64_MAX, &v), -EINVAL);
 	assert_string_equal(cfg_error(cfg),
-			    "test.conf:15: [osd.2] bad_size: expected a size such as 4096, 128K or 10G, got '12Q'");
+			    "test.conf:15: [osd.2] bad_size: '12Q' is not a size: unknown suffix; " SIZE_GRAMMAR);
 	assert_int_equal(cfg_get_enum(cfg, "osd.2", "bad_sync", syncs, 0, &idx), -EINVAL);
 	assert_string_equal(cfg_error(cfg),
 			    "test.conf:16: [osd.2] bad_sync: expected always|batch, got 'sometimes'");
@@ -151,7 +152,25 @@ static void test_file_load_and_missing_file(void **state)
 	cfg_free(cfg);
 	unlink(path);
 	assert_int_equal(cfg_load(path, &cfg, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, "cannot open config: No such file"));
+	char want[128];
+	snprintf(want, sizeof(want), "cannot open the config %s: No such file or directory", path);
+	assert_string_equal(err, want);
+	/* A directory is said to be one, not read as an empty config. */
+	assert_int_equal(cfg_load("/tmp", &cfg, err, sizeof(err)), -EISDIR);
+	assert_string_equal(err, "cannot open the config /tmp: Is a directory");
+	assert_int_equal(cfg_load_as("/tmp", "keyring", &cfg, err, sizeof(err)), -EISDIR);
+	assert_string_equal(err, "cannot open the keyring /tmp: Is a directory");
+}
+
+/* Any text file is not a config: a key outside a section is refused (inih
+ * would take "root:x:0:0" as key "root"). */
+static void test_not_a_config(void **state)
+{
+	(void)state;
+	expect_parse_error("root:x:0:0:root:/root:/bin/bash\n",
+			   "bad.conf:1: 'root' before any [section] (expected [section] or key = value)");
+	expect_parse_error("# ok\nfsid = 12\n[global]\n",
+			   "bad.conf:2: 'fsid' before any [section] (expected [section] or key = value)");
 }
 
 static void test_pick_path(void **state)
@@ -195,7 +214,7 @@ static void test_format_size(void **state)
 	assert_string_equal(cfg_format_size(256 << 20, b, sizeof(b)), "256 MiB");
 	assert_string_equal(cfg_format_size((2 << 20) + 131072, b, sizeof(b)), "2.1 MiB");
 	assert_string_equal(cfg_format_size(3ULL << 40, b, sizeof(b)), "3 TiB");
-	assert_string_equal(cfg_format_size(UINT64_MAX, b, sizeof(b)), "16384.0 PiB");
+	assert_string_equal(cfg_format_size(UINT64_MAX, b, sizeof(b)), "16.0 EiB");
 	/* Whatever it prints for an exact size parses back to the size. */
 	uint64_t v;
 	cfg_format_size(10ULL << 30, b, sizeof(b));
@@ -227,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_getter_errors_name_line_and_key),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_file_load_and_missing_file),
+		cmocka_unit_test(test_not_a_config),
 		cmocka_unit_test(test_pick_path),
 		cmocka_unit_test(test_parse_units),
 		cmocka_unit_test(test_format_size),

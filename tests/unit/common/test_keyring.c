@@ -104,11 +104,24 @@ static void test_proofs(void **state)
 	assert_false(auth_check_proof(key, AUTH_ROLE_ACCEPTOR, "client.ao", "sd.1", ni, na, pa));
 }
 
+/* A keyring that cannot be read is named as a keyring, with its path. */
+static void test_missing_file(void **state)
+{
+	(void)state;
+	struct keyring *kr = NULL;
+	char err[256];
+	assert_int_equal(keyring_load("/nonexistent/basalt.keyring", &kr, err, sizeof(err)), -ENOENT);
+	assert_null(kr);
+	assert_string_equal(err,
+			    "cannot open the keyring /nonexistent/basalt.keyring: No such file or directory");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load_and_find),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_new_key_round_trips),
 		cmocka_unit_test(test_pick_path),
 		cmocka_unit_test(test_proofs),

@@ -1,0 +1,41 @@
+/* Decimal whole numbers with a stated range (see number.h). */
+#include "number.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "why.h"
+
+/* Longer input is cut in messages: an error line stays one line. */
+#define NUMBER_ECHO_MAX 40
+
+int number_parse_u64(const char *text, const char *what, uint64_t min, uint64_t max,
+		     uint64_t *out, char *why, size_t why_len)
+{
+	if (!text)
+		text = "";
+	const char *cut = strlen(text) > NUMBER_ECHO_MAX ? "..." : "";
+	uint64_t v = 0;
+	bool too_large = false;
+	const char *p = text;
+	for (; isdigit((unsigned char)*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			too_large = true;
+		else
+			v = v * 10 + d;
+	}
+	if (p == text || *p)
+		return why_set(why, why_len, -EINVAL,
+			       "%s takes a whole number from %" PRIu64 " to %" PRIu64 ", not '%.*s%s'",
+			       what, min, max, NUMBER_ECHO_MAX, text, cut);
+	if (too_large || v < min || v > max)
+		return why_set(why, why_len, -ERANGE,
+			       "%s must be from %" PRIu64 " to %" PRIu64 ", not %.*s%s", what, min, max,
+			       NUMBER_ECHO_MAX, text, cut);
+	*out = v;
+	return 0;
+}

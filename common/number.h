@@ -1,0 +1,18 @@
+/* Whole numbers an operator types (counts, timeouts in seconds): plain
+ * decimal digits, nothing else — no sign, no spaces, no suffix — within a
+ * range the caller states, so "--timeout 0" and "--timeout abc" are
+ * refused with a message instead of being taken as 0. Sizes have their
+ * own grammar in size.h. */
+#ifndef BASALT_COMMON_NUMBER_H
+#define BASALT_COMMON_NUMBER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses TEXT into *OUT. 0, or -EINVAL (not digits) or -ERANGE (outside
+ * MIN..MAX) with WHY naming WHAT (e.g. "--timeout"), the text and the
+ * range. WHY may be NULL. */
+int number_parse_u64(const char *text, const char *what, uint64_t min, uint64_t max,
+		     uint64_t *out /* out */, char *why, size_t why_len);
+
+#endif
