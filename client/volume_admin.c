@@ -69,8 +69,8 @@ static int admin_name(struct map_cmd *cmd, const char *name, char *why, size_t w
 	size_t n = strlen(name);
 	if (n >= sizeof(cmd->name))
 		return why_set(why, why_len, -ENAMETOOLONG,
-			       "a volume name is at most %zu characters, not %zu", sizeof(cmd->name) - 1,
-			       n);
+			       "a volume name is at most %zu characters; this one has %zu",
+			       sizeof(cmd->name) - 1, n);
 	memcpy(cmd->name, name, n + 1);
 	return 0;
 }

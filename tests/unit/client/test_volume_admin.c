@@ -182,7 +182,7 @@ static void test_remove_refusals_touch_nothing(void **state)
 	memset(name, 'x', sizeof(name) - 1);
 	name[sizeof(name) - 1] = 0;
 	assert_int_equal(bs_volume_remove(&a, name, &ch, why, sizeof(why)), -ENAMETOOLONG);
-	assert_string_equal(why, "a volume name is at most 63 characters, not 199");
+	assert_string_equal(why, "a volume name is at most 63 characters; this one has 199");
 	lock(&f);
 	assert_int_equal(bs_volume_remove(&a, "vm", &ch, why, sizeof(why)), -EBUSY);
 	assert_non_null(strstr(why, "is in use: locked by client.admin on h1 pid 7"));
