@@ -214,6 +214,16 @@ static bool jpush(json_t *a, json_t *v)
 	return a && v && json_array_append_new(a, v) == 0;
 }
 
+/* DOC when every part of it was built (OK), else NULL, freeing it:
+ * json_out then says it ran out of memory rather than print a part. */
+static json_t *jkeep(json_t *doc, bool ok)
+{
+	if (ok)
+		return doc;
+	json_decref(doc);
+	return NULL;
+}
+
 /* "1 snapshot", "2 snapshots". */
 static const char *plural(unsigned n, const char *one, const char *many)
 {
@@ -637,7 +647,7 @@ static int cmd_mon_ls(struct cli *c)
 		}
 	}
 	if (c->json)
-		return json_out(json_array_size(list) == (size_t)n ? list : (json_decref(list), NULL));
+		return json_out(jkeep(list, json_array_size(list) == (size_t)n));
 	return 0;
 }
 
@@ -711,7 +721,7 @@ static int cmd_osd_ls(struct cli *c, bool tree)
 	}
 	map_free(&m);
 	if (c->json)
-		return json_out(ok ? list : (json_decref(list), NULL));
+		return json_out(jkeep(list, ok));
 	return 0;
 }
 
@@ -744,6 +754,9 @@ static int cmd_osd_scrub(struct cli *c, int argc, char **argv)
 		return die_rc(rc, "osd.%u is not up", id);
 	if (rc)
 		return die_rc(rc, "osd.%u: %s", id, strerror(-rc));
+	if (c->json)
+		return json_out(json_pack("{s:I, s:s, s:I}", "osd", (json_int_t)id, "scrub",
+					  deep ? "deep" : "light", "pgs_scheduled", (json_int_t)op.size));
 	printf("osd.%u: %s of its %" PRIu64 " PGs scheduled\n", id, deep ? "deep scrub" : "scrub",
 	       op.size);
 	return 0;
@@ -864,7 +877,7 @@ static int cmd_pool_ls(struct cli *c)
 		printf("no pools (basalt pool create NAME makes one)\n");
 	map_free(&m);
 	if (c->json)
-		return json_out(ok ? list : (json_decref(list), NULL));
+		return json_out(jkeep(list, ok));
 	return 0;
 }
 
@@ -1074,7 +1087,7 @@ static int cmd_volume_show(struct cli *c, const char *name)
 				print_volume(&m, &m.volumes[i], false, NULL);
 		}
 		if (c->json)
-			rc = json_out(ok ? list : (json_decref(list), NULL));
+			rc = json_out(jkeep(list, ok));
 		else if (!m.n_volumes)
 			printf("no volumes (basalt volume create NAME --size SIZE makes one)\n");
 	}
@@ -1241,7 +1254,7 @@ static int cmd_blocklist(struct cli *c, int argc, char **argv)
 	}
 	map_free(&m);
 	if (c->json)
-		return json_out(ok ? list : (json_decref(list), NULL));
+		return json_out(jkeep(list, ok));
 	if (!m.n_fenced)
 		printf("no fenced clients\n");
 	return 0;
@@ -1414,7 +1427,7 @@ static int cmd_pg(struct cli *c, int argc, char **argv)
 				print_unfound(&m, p, i, &stats);
 		}
 		if (c->json)
-			rc = json_out(ok ? list : (json_decref(list), NULL));
+			rc = json_out(jkeep(list, ok));
 	}
 	mon_osd_stats_free(&stats);
 	map_free(&m);
@@ -1432,6 +1445,23 @@ static int pg_scrub_stamp(struct cli *c, uint32_t pool, uint32_t pg, bool deep, 
 	*state = ps ? ps->state : 0;
 	mon_osd_stats_free(&stats);
 	return rc;
+}
+
+static int pg_scrub_print(struct cli *c, uint32_t pool, uint32_t pg, bool deep, uint32_t primary,
+			  bool done)
+{
+	char pgid[32];
+	snprintf(pgid, sizeof(pgid), "%u.%x", pool, pg);
+	if (c->json)
+		return json_out(json_pack("{s:s, s:s, s:I, s:s}", "pgid", pgid, "scrub",
+					  deep ? "deep" : "light", "primary", (json_int_t)primary,
+					  "state", done ? "done" : "scheduled"));
+	if (done)
+		printf("pg %s: %s done\n", pgid, deep ? "deep scrub" : "scrub");
+	else
+		printf("pg %s: %s scheduled on osd.%u (it starts once the PG is active and clean)\n",
+		       pgid, deep ? "deep scrub" : "scrub", primary);
+	return 0;
 }
 
 static int cmd_pg_scrub(struct cli *c, const char *kind, const char *pgid, bool wait)
@@ -1463,17 +1493,14 @@ static int cmd_pg_scrub(struct cli *c, const char *kind, const char *pgid, bool 
 		return die_rc(rc, "pg %lu.%lx: %s", pool, pg, strerror(-rc));
 	uint32_t acting[MAP_PG_ACTING_MAX];
 	size_t n = map_pg_acting(bs_sync_map(c->io), p, (uint32_t)pg, acting, MAP_PG_ACTING_MAX);
-	if (!wait) {
-		printf("pg %lu.%lx: %s scheduled on osd.%u (it starts once the PG is active and "
-		       "clean)\n", pool, pg, deep ? "deep scrub" : "scrub", n ? acting[0] : 0);
-		return 0;
-	}
+	if (!wait)
+		return pg_scrub_print(c, (uint32_t)pool, (uint32_t)pg, deep, n ? acting[0] : 0, false);
 	/* Until its stamp moves, and it is no longer scrubbing. */
 	for (int i = 0; i < c->timeout_s * 5; i++) {
 		if (pg_scrub_stamp(c, (uint32_t)pool, (uint32_t)pg, deep, &after, &state) == 0 &&
 		    after > before && !(state & MON_PG_SCRUBBING)) {
-			printf("pg %lu.%lx: %s done\n", pool, pg, deep ? "deep scrub" : "scrub");
-			return 0;
+			return pg_scrub_print(c, (uint32_t)pool, (uint32_t)pg, deep,
+					      n ? acting[0] : 0, true);
 		}
 		struct timespec ts = { 0, 200000000 };
 		nanosleep(&ts, NULL);
@@ -1610,6 +1637,10 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 		op.buf = buf;
 		int rc = object_run(c, argv[1], &op);
 		free(buf);
+		if (!rc && c->json)
+			return json_out(json_pack("{s:I, s:I, s:I}", "bytes", (json_int_t)len,
+						  "stored_bytes", (json_int_t)op.len, "version",
+						  (json_int_t)op.version));
 		if (!rc)
 			printf("wrote %zu bytes (%u stored): version %" PRIu64 ".%" PRIu64 "\n", len,
 			       op.len, VERSION_EPOCH(op.version), VERSION_SEQ(op.version));
@@ -1618,6 +1649,9 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 	if (strcmp(sub, "rm") == 0 && argc == 3) {
 		op.type = BS_DELETE;
 		int rc = object_run(c, argv[1], &op);
+		if (!rc && c->json)
+			return json_out(json_pack("{s:s, s:I}", "result", "removed", "version",
+						  (json_int_t)op.version));
 		if (!rc)
 			printf("removed (version %" PRIu64 ".%" PRIu64 ")\n", VERSION_EPOCH(op.version),
 			       VERSION_SEQ(op.version));
@@ -1693,7 +1727,7 @@ static int cmd_auth_ls(struct cli *c)
 	}
 	map_free(&m);
 	if (c->json)
-		return json_out(ok ? list : (json_decref(list), NULL));
+		return json_out(jkeep(list, ok));
 	return 0;
 }
 
@@ -1739,11 +1773,16 @@ static int cmd_auth(struct cli *c, int argc, char **argv)
 		return die_rc(rc, "no monitor leader answered in time (is a majority of monitors up?)");
 	if (rc)
 		return die_rc(rc, "%s", text);
-	if (cmd.type == MAP_CMD_AUTH_ADD && strcmp(text, "done") == 0)
-		printf("[%s]\nkey = %s\n", cmd.name, secret);
-	else if (cmd.type == MAP_CMD_AUTH_ADD)
+	if (cmd.type == MAP_CMD_AUTH_ADD && strcmp(text, "done"))
 		return die_rc(-EEXIST, "%s was added by an earlier attempt whose key is lost; auth rm it and add it again",
 			   cmd.name);
+	if (cmd.type == MAP_CMD_AUTH_ADD && c->json)
+		return json_out(json_pack("{s:o, s:o, s:s, s:I}", "entity", jstr(cmd.name), "caps",
+					  jstr(cmd.caps), "key", secret, "epoch", (json_int_t)epoch));
+	if (cmd.type == MAP_CMD_AUTH_ADD)
+		printf("[%s]\nkey = %s\n", cmd.name, secret);
+	else if (c->json)
+		return json_out(json_pack("{s:o, s:I}", "result", jstr(text), "epoch", (json_int_t)epoch));
 	else
 		printf("%s (map epoch %" PRIu64 ")\n", text, epoch);
 	return 0;

@@ -119,6 +119,21 @@ done
 [ "$(jq_ "d == [{'entity': 'client.ro', 'caps': 'mon=r'}]")" = True ] || fail "auth ls: $(cat "$dir/doc")"
 echo "osd ls/tree, pool ls, pg ls/map, object ls/stat, auth ls: JSON"
 
+# Commands that change something answer in JSON too.
+doc object put rbd 7:1 "$dir/obj"
+[ "$(jq_ "d['bytes'] == 8192 and d['version'] > 0")" = True ] || fail "object put: $(cat "$dir/doc")"
+doc object rm rbd 7:1
+doc auth caps client.ro mon=rw
+[ "$(jq_ "d['result'] == 'done' and d['epoch'] > 0")" = True ] || fail "auth caps: $(cat "$dir/doc")"
+doc auth add client.k2
+[ "$(jq_ "d['entity'] == 'client.k2' and len(d['key']) > 40")" = True ] || fail "auth add: $(cat "$dir/doc")"
+doc pg scrub 1.0
+doc osd scrub 0
+doc volume resize vm 128M
+[ "$(jq_ "d['size'] == 128 << 20")" = True ] || fail "volume resize: $(cat "$dir/doc")"
+doc osd set-full-ratio 0.95
+echo "object put/rm, auth caps/add, pg/osd scrub, volume resize, osd set-full-ratio: JSON"
+
 # --- names the map refuses, and failures, as JSON errors ---
 refused EINVAL "'$m1' is not a valid pool name" pool create "$m1"
 refused EINVAL "'$m1' is not a valid volume name" volume create "$m1" --size 1M
