@@ -110,8 +110,8 @@ int bs_volume_remove(const struct bs_admin *a, const char *name, struct bs_volum
 		return rc;
 	if (p && (rc = admin_free(a, pool, inode, 0, out, why, why_len))) {
 		size_t at = strlen(why);
-		snprintf(why + at, why_len - at, "; volume '%s' is kept: remove it again to free the rest",
-			 name);
+		snprintf(why + at, why_len - at, "; volume '%s' is kept; run the command again to free "
+			 "the rest", name);
 		return rc;
 	}
 	return admin_command(a, &cmd, out, why, why_len);
@@ -192,7 +192,8 @@ int bs_volume_resize(const struct bs_admin *a, const char *name, uint64_t size, 
 	if (cut && (rc = admin_free(a, pool, inode, (size + bs - 1) / bs, out, why, why_len))) {
 		size_t at = strlen(why);
 		snprintf(why + at, why_len - at,
-			 "; the blocks past the end are not all freed: resize it again to free the rest");
+			 "; the blocks past the end are not all freed; run the command again to free "
+			 "the rest");
 		return rc;
 	}
 	return 0;

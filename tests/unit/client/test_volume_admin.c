@@ -202,8 +202,8 @@ static void test_remove_failure_keeps_the_name(void **state)
 	fake_init(&f, &a);
 	f.fail_deletes = 3;
 	assert_int_equal(bs_volume_remove(&a, "vm", &ch, why, sizeof(why)), -EIO);
-	assert_string_equal(why, "3 of 8 objects could not be deleted; volume 'vm' is kept: remove "
-				 "it again to free the rest");
+	assert_string_equal(why, "3 of 8 objects could not be deleted; volume 'vm' is kept; run the "
+				 "command again to free the rest");
 	assert_non_null(map_volume_by_name(&f.map, "vm"));
 	f.fail_deletes = 0;
 	f.fail_list = -EAGAIN;
@@ -335,7 +335,7 @@ static void test_shrink_failures(void **state)
 					  sizeof(why)),
 			 -EIO);
 	assert_string_equal(why, "2 of 7 objects could not be deleted; the blocks past the end are "
-				 "not all freed: resize it again to free the rest");
+				 "not all freed; run the command again to free the rest");
 	assert_int_equal(map_volume_by_name(&f.map, "vm")->size, 128 << 10);
 	f.fail_deletes = 0;
 	assert_int_equal(bs_volume_resize(&a, "vm", 128 << 10, 0, &ch, why, sizeof(why)), 0);
