@@ -23,7 +23,9 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT
-command -v qemu-io >/dev/null || fail "qemu-io is missing (scripts/install-deps.sh installs it)"
+for tool in qemu-io nbdinfo; do
+	command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
+done
 
 m1='q"1\é' m2='q"2\é' m3=$'q"3\\\xff'
 read -r p1 p2 p3 < <(free_ports 3)
@@ -92,6 +94,8 @@ read -r port < <(free_ports 1)
 	--listen "127.0.0.1:$port" 3>&- &
 pid[nbd]=$!
 for _ in $(seq 50); do grep -q "listening on" "$dir/nbd.log" 2>/dev/null && break; sleep 0.1; done
+# basalt-nbd listens before its first map has come: wait until it knows vm.
+for _ in $(seq 50); do nbdinfo --list "nbd://127.0.0.1:$port" 2>/dev/null | grep -q 'export="vm"' && break; sleep 0.1; done
 mkfifo "$dir/q.fifo"
 qemu-io -f raw "nbd://127.0.0.1:$port/vm" <"$dir/q.fifo" >"$dir/q.out" 2>&1 3>&- &
 pid[qemu-io]=$!

@@ -21,7 +21,9 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT
-command -v qemu-io >/dev/null || fail "qemu-io is missing (scripts/install-deps.sh installs it)"
+for tool in qemu-io nbdinfo; do
+	command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
+done
 
 cluster_up_local 1G "mon_lock_lease = 3s"
 
@@ -76,6 +78,8 @@ echo "plurals: 0 snapshots, 1 snapshot, 2 snapshots"
 cli volume create vm --size 64M >/dev/null
 size_of() { cli --json volume info vm | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])'; }
 nbd_start
+# basalt-nbd listens before its first map has come: wait until it knows vm.
+for _ in $(seq 50); do nbdinfo --list "${uri%/}" 2>/dev/null | grep -q 'export="vm"' && break; sleep 0.1; done
 mkfifo "$dir/q.fifo"
 qemu-io -f raw "$uri/vm" <"$dir/q.fifo" >"$dir/q.out" 2>&1 3>&- &
 pid[qemu-io]=$!
