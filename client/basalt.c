@@ -224,6 +224,16 @@ static json_t *jkeep(json_t *doc, bool ok)
 	return NULL;
 }
 
+/* V rounded to PLACES decimals (at most 6): the values the documents
+ * printed with "%.4f" before jansson, so a script reads the same number. */
+static double decimals(double v, int places)
+{
+	double scale = 1;
+	while (places-- > 0)
+		scale *= 10;
+	return (double)(int64_t)(v * scale + (v < 0 ? -0.5 : 0.5)) / scale;
+}
+
 /* "1 snapshot", "2 snapshots". */
 static const char *plural(unsigned n, const char *one, const char *many)
 {
@@ -398,7 +408,7 @@ static json_t *pool_usage_json(const struct cluster_map *m, const struct mon_osd
 					    "available_bytes", (json_int_t)ps.available,
 					    "provisioned_bytes", (json_int_t)ps.provisioned,
 					    "max_bytes", (json_int_t)p->max_bytes, "overcommit",
-					    overcommit, "full", map_pool_full(m, p, NULL, 0)))) {
+					    decimals(overcommit, 3), "full", map_pool_full(m, p, NULL, 0)))) {
 			json_decref(pools);
 			return NULL;
 		}
@@ -657,8 +667,9 @@ static json_t *osd_json(const struct cluster_map *m, uint32_t id)
 {
 	const struct map_osd *o = &m->osds[id];
 	return json_pack("{s:I, s:b, s:b, s:f, s:o, s:o, s:I}", "id", (json_int_t)id, "up", o->up,
-			 "in", o->in, "weight", o->weight / 65536.0, "host", jstr(o->host), "addr",
-			 jstr(o->addr), "device_bytes", (json_int_t)o->device_bytes);
+			 "in", o->in, "weight", decimals(o->weight / 65536.0, 4), "host",
+			 jstr(o->host), "addr", jstr(o->addr), "device_bytes",
+			 (json_int_t)o->device_bytes);
 }
 
 static void print_osd(const struct cluster_map *m, uint32_t id)
