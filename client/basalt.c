@@ -200,11 +200,13 @@ static int json_out(json_t *doc)
 {
 	if (!doc)
 		return die_rc(-ENOMEM, "out of memory building the JSON output");
+	errno = 0; /* what a failed write sets is the reason given */
 	int rc = json_dumpf(doc, stdout, JSON_INDENT(0) | JSON_REAL_PRECISION(6));
 	json_decref(doc);
-	if (rc || putchar('\n') == EOF)
-		return die_rc(-EIO, "cannot write the output");
-	return 0;
+	if (!rc && putchar('\n') != EOF && fflush(stdout) == 0)
+		return 0;
+	int err = errno ? errno : EIO;
+	return die_rc(-err, "cannot write the output: %s", strerror(err));
 }
 
 /* Appends V to array A (takes ownership of V); false when either is

@@ -150,6 +150,10 @@ refused ENOENT "pool 'nope' does not exist" pg ls nope
 refused EOPNOTSUPP "erasure-coded pools are not supported yet" pool create ec --ec 2+1
 refused ENAMETOOLONG "a volume name is at most 63 characters" volume create "$(printf 'v%.0s' $(seq 200))" --size 1M
 refused EINVAL "unknown command" frobnicate
+# Output that cannot be written is a failure, not a silent loss.
+if cli --json pool ls >/dev/full 2>"$dir/err"; then fail "--json pool ls >/dev/full succeeded"; fi
+python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); assert e["errno"] == "ENOSPC" and "cannot write the output" in e["error"], e' \
+	"$dir/err" || fail "--json pool ls >/dev/full: $(cat "$dir/err")"
 # No monitor answers at all: still one JSON error.
 read -r dead < <(free_ports 1)
 printf '[global]\nfsid = %s\n[mon.a]\naddr = 127.0.0.1:%s\n' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
