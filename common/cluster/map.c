@@ -772,6 +772,12 @@ static int check_volume_cmd(const struct cluster_map *m, const struct map_cmd *c
 	if (c->type == MAP_CMD_VOLUME_RESIZE &&
 	    (!c->value || c->value % 512 || c->value > (1ULL << 60)))
 		return why_set(err, len, -EINVAL, "a volume size is a multiple of 512 bytes up to 1 EiB");
+	/* A shrink under a writer would cut its disk from under it. */
+	if (c->type == MAP_CMD_VOLUME_RESIZE && c->value < v->size && v->lock_client)
+		return why_set(err, len, -EBUSY,
+			       "volume '%s' is in use: locked by %s; it cannot shrink while a client "
+			       "has it open for writing (stop it, or basalt volume unlock --force)",
+			       c->name, v->lock_owner);
 	if (c->type == MAP_CMD_VOLUME_RENAME) {
 		if (!name_ok(c->new_name))
 			return why_set(err, len, -EINVAL, "'%s' is not a valid volume name", c->new_name);

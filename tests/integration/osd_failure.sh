@@ -86,7 +86,7 @@ marked 0 down | grep -q "reported by peers" || fail "osd.0 down, but not by repo
 echo "osd.0 killed: marked down by peer reports after $ms ms"
 pgs_check "0 not in p['acting'] and p['acting']==[o for o in p['up'] if o!=0]" ||
 	fail "osd.0 down but still acting"
-cli status | grep -q "health:  .*1 OSDs down: osd.0$" || fail "status: $(cli status)"
+cli status | grep -q "health:  .*1 OSD down: osd.0$" || fail "status: $(cli status)"
 ms=$(wait_state 0 "false false" 15) || fail "osd.0 was not marked out"
 marked 0 out | grep -q "down too long" || fail "osd.0 out, but not by the timer: $(marked 0 out)"
 echo "osd.0 marked out $ms ms later (mon_osd_down_out_interval 4 s)"

@@ -44,7 +44,7 @@ kill -0 "${pid[load]}" 2>/dev/null || fail "the load ended early: $(cat "$dir/lo
 kill -STOP "${pid[osd.2]}"
 stop=$SECONDS
 echo "osd.2 frozen (SIGSTOP) under load"
-slow_re='[0-9]+ slow ops on osd\.[01], oldest [0-9]+ s \(waiting for [^)]+\)'
+slow_re='[0-9]+ slow ops? on osd\.[01], oldest [0-9]+ s \(waiting for [^)]+\)'
 first= timeline= shown=0 samples=0
 while [ $((SECONDS - stop)) -lt 40 ]; do
 	h=$(js "s['health'], '|', s['osd']['up']") || fail "status while osd.2 is frozen"
@@ -58,7 +58,7 @@ while [ $((SECONDS - stop)) -lt 40 ]; do
 		if [ -z "$first" ]; then
 			first=$((SECONDS - stop))
 			echo "after $first s: health: $h"
-			osd=$(sed -E 's/.*slow ops on osd\.([01]).*/\1/' <<<"${BASH_REMATCH[0]}")
+			osd=$(sed -E 's/.*slow ops? on osd\.([01]).*/\1/' <<<"${BASH_REMATCH[0]}")
 			js "[o for o in s['fullness']['osds'] if o['id']==$osd][0]" >"$dir/osd.json"
 			python3 - "$dir/osd.json" <<'PY' || fail "--json status of the OSD with slow ops: $(cat "$dir/osd.json")"
 import ast, sys
@@ -85,7 +85,7 @@ echo "osd.$osd logged $(wc -l <<<"$logged") slow operations, first: ${logged%%$'
 
 kill -CONT "${pid[osd.2]}"
 cont=$SECONDS
-wait_for "s['osd']['up']==3 and s['pgs'].get('active+clean')==16 and 'slow ops' not in s['health']" 30 \
+wait_for "s['osd']['up']==3 and s['pgs'].get('active+clean')==16 and 'slow op' not in s['health']" 30 \
 	"slow ops cleared and PGs active+clean after SIGCONT"
 echo "after SIGCONT: health '$(js "s['health']")' and every PG active+clean within $((SECONDS - cont)) s"
 grep -q "osd.2 marked down" "$dir"/mon.*.log && fail "osd.2 was marked down: $(grep -h "osd.2 marked down" "$dir"/mon.*.log)"

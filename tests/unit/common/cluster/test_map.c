@@ -289,6 +289,14 @@ static void test_locks_and_fencing(void **state)
 	expect(&m, (struct map_cmd){ .type = MAP_CMD_VOLUME_RM, .name = "vm1" }, -EBUSY,
 	       "volume 'vm1' is in use: locked by client.admin pid 7 (stop it, or basalt volume "
 	       "unlock --force)");
+	/* A shrink would cut the holder's disk from under it; growing is
+	 * harmless. */
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_VOLUME_RESIZE, .name = "vm1",
+				     .value = 1 << 20 }, -EBUSY,
+	       "volume 'vm1' is in use: locked by client.admin pid 7; it cannot shrink while a "
+	       "client has it open for writing (stop it, or basalt volume unlock --force)");
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_VOLUME_RESIZE, .name = "vm1",
+				     .value = 2ULL << 30 }, 0, NULL);
 	assert_false(map_client_fenced(&m, 7));
 	/* A takeover fences the holder from the next epoch on. */
 	uint64_t epoch = m.epoch;

@@ -1,0 +1,94 @@
+/* Changes to whole volumes that free data: removal and resizing, with
+ * the order that never leaves a block without a name and the checks that
+ * keep them from destroying what a client is using. Every front end (the
+ * basalt CLI, basalt-nbd, basalt-fuse, the plugin to come) goes through
+ * these rather than ordering the steps itself.
+ *
+ * The steps reach the cluster through struct bs_admin_ops: the real one
+ * (bs_admin_cluster) uses the monitors (monc) for the map, listings and
+ * map commands and libbasalt (bs_sync) for deletes and zeroing; a test
+ * can pass its own. */
+#ifndef BASALT_CLIENT_VOLUME_ADMIN_H
+#define BASALT_CLIENT_VOLUME_ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/libbasalt.h"
+#include "client/monc.h"
+#include "common/cluster/map.h"
+
+typedef int (*bs_admin_list_fn)(const struct object_id *oid, uint64_t version, uint64_t size,
+				void *arg);
+
+struct bs_admin_ops {
+	/* The newest map into *OUT (caller frees with map_free). */
+	int (*get_map)(void *ctx, struct cluster_map *out, char *why, size_t why_len);
+	/* Calls FN for every object of pool POOL. */
+	int (*list)(void *ctx, const char *pool, bs_admin_list_fn fn, void *arg, char *why,
+		    size_t why_len);
+	/* Runs the N deletes of OPS; returns how many failed (a delete of an
+	 * object already gone succeeds). */
+	size_t (*delete_objects)(void *ctx, struct bs_op *ops, size_t n, char *why, size_t why_len);
+	/* Writes zeros over LEN bytes at OFFSET of volume NAME. */
+	int (*zero)(void *ctx, const char *name, uint64_t offset, uint32_t len, char *why,
+		    size_t why_len);
+	/* Runs CMD on the monitors' leader: 0 with TEXT ("done", "already
+	 * done") and *EPOCH, or the map's refusal with TEXT saying why. */
+	int (*command)(void *ctx, struct map_cmd *cmd, char *text, size_t text_len,
+		       uint64_t *epoch);
+};
+
+struct bs_admin {
+	const struct bs_admin_ops *ops;
+	void *ctx;
+};
+
+/* The cluster's admin ops. Borrows MC, CFG and P until the last call;
+ * opens a libbasalt client into *IO the first time one is needed (the
+ * caller closes it with bs_sync_close). */
+struct bs_admin_cluster {
+	struct monc *mc;
+	struct cfg *cfg;
+	const struct bs_client_params *p;
+	struct bs_sync **io;
+};
+void bs_admin_cluster_init(struct bs_admin *a, struct bs_admin_cluster *ctx);
+
+/* What a removal or a resize did. */
+struct bs_volume_change {
+	bool freed;		/* objects were looked for and freed */
+	size_t objects_freed;
+	uint64_t bytes_freed;	/* bytes written in the objects freed */
+	uint64_t old_size, new_size;
+	char result[64];	/* the monitors' answer: "done", "already done" */
+	uint64_t epoch;		/* the map's epoch after the change */
+};
+
+/* Removes volume NAME: checks the map would let it go (it exists, has no
+ * snapshots, is not locked: -ENOENT, -EBUSY), frees every object, then
+ * drops the name. Cut short, the volume is still there and removing it
+ * again finishes, so no block is ever left without a name. 0, or -errno
+ * with one line in WHY (-ENAMETOOLONG, -EIO when objects could not all
+ * be freed). */
+int bs_volume_remove(const struct bs_admin *a, const char *name, struct bs_volume_change *out,
+		     char *why, size_t why_len);
+
+/* Resizing to a smaller size discards data: it is done only with this. */
+#define BS_RESIZE_ALLOW_SHRINK 1u
+
+/* Sets volume NAME's size to SIZE bytes (a multiple of 512). Growing
+ * just changes the map. Shrinking is refused without
+ * BS_RESIZE_ALLOW_SHRINK (-EPERM, WHY saying by how much it would shrink)
+ * and while the volume is locked (-EBUSY: a client has it open for
+ * writing); otherwise it zeroes the cut-off tail of the last object kept
+ * (so growing again reads zeros), changes the map (writers stop at the
+ * new end), then frees every object past the end. Resizing to the size
+ * it has frees those again: that finishes a shrink cut short. A volume
+ * with snapshots keeps its objects (the snapshots may still read them).
+ * 0, or -errno with one line in WHY. */
+int bs_volume_resize(const struct bs_admin *a, const char *name, uint64_t size, unsigned flags,
+		     struct bs_volume_change *out, char *why, size_t why_len);
+
+#endif
