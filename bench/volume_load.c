@@ -24,6 +24,7 @@
 #include "bench_util.h"
 #include "client/libbasalt.h"
 #include "common/config.h"
+#include "common/cluster/tool.h"
 #include "common/log.h"
 
 struct slot {
@@ -136,7 +137,7 @@ static void lock_cb(void *ctx, int rc, const char *why)
 static int usage(void)
 {
 	fprintf(stderr,
-		"usage: volume_load -c CONF --keyring PATH --volume NAME\n"
+		"usage: volume_load [-c CONF] [--keyring PATH] [--name ENTITY] --volume NAME\n"
 		"                   --rw randwrite|randread|write|read --bs BYTES [--iodepth N]\n"
 		"                   [--size BYTES] [--runtime S] [--ramp_time S] [--output FILE]\n"
 		"                   [--time_based]\n");
@@ -160,10 +161,12 @@ static void report(FILE *f, const struct gen *g, const char *rw, double secs, un
 
 int main(int argc, char **argv)
 {
-	const char *conf = NULL, *keyring = NULL, *volume = NULL, *rw = NULL, *output = NULL;
+	struct tool t;
+	tool_init(&t);
+	const char *volume = NULL, *rw = NULL, *output = NULL;
 	uint64_t bs = 4096, qd = 1, size = 0, runtime = 20, ramp = 2;
 	static const struct option opts[] = {
-		{ "keyring", required_argument, NULL, 'k' },
+		TOOL_LONG_OPTIONS,
 		{ "volume", required_argument, NULL, 'V' },
 		{ "rw", required_argument, NULL, 'r' },
 		{ "bs", required_argument, NULL, 'b' },
@@ -178,9 +181,9 @@ int main(int argc, char **argv)
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (tool_option(&t, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c': conf = optarg; break;
-		case 'k': keyring = optarg; break;
 		case 'V': volume = optarg; break;
 		case 'r': rw = optarg; break;
 		case 'b': bs = bench_size("volume_load", "--bs", optarg, UINT32_MAX); break;
@@ -195,7 +198,7 @@ int main(int argc, char **argv)
 		}
 	}
 	struct gen g = { .bs = bs, .rng = 0x9E3779B97F4A7C15ULL };
-	if (!conf || !keyring || !volume || !rw || !qd || qd > 4096 || !bs || bs % 512 ||
+	if (!volume || !rw || !qd || qd > 4096 || !bs || bs % 512 ||
 	    bs > (16u << 20) || !runtime)
 		return usage();
 	if (!strcmp(rw, "randwrite") || !strcmp(rw, "write"))
@@ -206,15 +209,15 @@ int main(int argc, char **argv)
 
 	log_init("volume_load");
 	log_set_level(LOG_LEVEL_ERROR);
-	struct cfg *cfg;
-	char why[512];
-	if (cfg_load(conf, &cfg, why, sizeof(why))) {
+	char why[1024];
+	if (tool_load(&t, why, sizeof(why))) {
 		fprintf(stderr, "volume_load: %s\n", why);
 		return 1;
 	}
-	struct bs_client_params p = { .keyring = keyring, .op_timeout_ms = 60000 };
+	struct bs_client_params p = { .entity = t.name, .keyring = t.keyring_path,
+				      .op_timeout_ms = 60000 };
 	if (io_loop_create_uring(NULL, &g.loop) ||
-	    bs_client_create(g.loop, cfg, &p, &g.c, why, sizeof(why))) {
+	    bs_client_create(g.loop, t.cfg, &p, &g.c, why, sizeof(why))) {
 		fprintf(stderr, "volume_load: %s\n", why);
 		return 1;
 	}
@@ -294,6 +297,6 @@ int main(int argc, char **argv)
 	bs_volume_close(g.v);
 	bs_client_destroy(g.c);
 	io_loop_destroy(g.loop);
-	cfg_free(cfg);
+	tool_fini(&t);
 	return g.errors ? 1 : 0;
 }

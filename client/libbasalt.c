@@ -534,31 +534,23 @@ struct bs_sync {
 	uint64_t timeout_ns;
 };
 
-static bool have_map(void *arg)
-{
-	return bs_client_have_map(arg);
-}
-
-/* How long every monitor may refuse connections before bs_sync_open
+/* How long every monitor may refuse connections before bs_client_wait_map
  * gives up: one being restarted listens within this. */
-#define BS_SYNC_REFUSED_GRACE_NS IO_SEC(2)
+#define BS_REFUSED_GRACE_NS IO_SEC(2)
 
-/* Runs S's loop until the first map, the timeout, or every monitor
- * refusing connections for BS_SYNC_REFUSED_GRACE_NS; WHY names each
- * monitor and what it did. */
-static int bs_sync_wait_map(struct bs_sync *s, char *why, size_t why_len)
+int bs_client_wait_map(struct bs_client *c, uint64_t timeout_ms, char *why, size_t why_len)
 {
-	uint64_t start = io_now_ns(s->loop), end = start + s->timeout_ns;
-	while (!have_map(s->c)) {
-		uint64_t now = io_now_ns(s->loop);
-		bool at_once = monsess_explain(s->c->mon, "no monitor sent the cluster map:", why,
+	uint64_t start = io_now_ns(c->loop), end = start + IO_MS(timeout_ms);
+	while (!monsess_have_map(c->mon)) {
+		uint64_t now = io_now_ns(c->loop);
+		bool at_once = monsess_explain(c->mon, "no monitor sent the cluster map:", why,
 					       why_len);
 		if (now >= end)
 			return -ETIMEDOUT;
-		if (at_once && now >= start + BS_SYNC_REFUSED_GRACE_NS)
+		if (at_once && now >= start + BS_REFUSED_GRACE_NS)
 			return -ECONNREFUSED;
 		uint64_t until = end < now + IO_MS(100) ? end : now + IO_MS(100);
-		io_loop_run_once(s->loop, (int64_t)(until - now));
+		io_loop_run_once(c->loop, (int64_t)(until - now));
 	}
 	return 0;
 }
@@ -581,7 +573,7 @@ int bs_sync_open(struct cfg *cfg, const struct bs_client_params *p, struct bs_sy
 	s->timeout_ns = IO_MS(q.op_timeout_ms);
 	rc = bs_client_create(s->loop, cfg, &q, &s->c, why, why_len);
 	if (!rc)
-		rc = bs_sync_wait_map(s, why, why_len);
+		rc = bs_client_wait_map(s->c, q.op_timeout_ms, why, why_len);
 	if (rc) {
 		bs_sync_close(s);
 		return rc;

@@ -56,6 +56,10 @@ int bs_client_wait_pool(struct bs_client *c, const char *name, uint64_t timeout_
 
 /* Whether a map has arrived, and the newest one. */
 bool bs_client_have_map(const struct bs_client *c);
+/* Runs C's loop until the first map: 0; -ETIMEDOUT after TIMEOUT_MS, or
+ * -ECONNREFUSED once every monitor has refused connections for 2 s (time
+ * for one being restarted), WHY naming each monitor and what it did. */
+int bs_client_wait_map(struct bs_client *c, uint64_t timeout_ms, char *why, size_t why_len);
 const struct cluster_map *bs_client_map(const struct bs_client *c);
 
 /* BS_SCRUB asks for a scrub: of PG oid.index of pool oid.pool (sent to

@@ -26,7 +26,7 @@
 
 #include "common/config.h"
 #include "common/daemon.h"
-#include "common/keyring.h"
+#include "common/cluster/tool.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "fuse_fs.h"
@@ -47,9 +47,8 @@ static const char usage_text[] =
 	"is not on a basalt-fuse mount.\n"
 	"Runs in the background unless -f; SIGTERM unmounts (lazily: open files are\n"
 	"served until they close) and exits.\n"
-	"  -c CONF          config (or BASALT_CONF)\n"
-	"  --keyring PATH   keyring (default: keyring = in [global], or beside CONF)\n"
-	"  --name ENTITY    the key to use (default client.admin; writing needs osd=rw)\n"
+	TOOL_OPTIONS_HELP
+	"                   (writing needs osd=rw)\n"
 	"  --volume NAME    expose this volume only\n"
 	"  --break-lock     take locks over from their holders, fencing them (the OSDs\n"
 	"                   refuse what they send from then on): for when the holder's\n"
@@ -166,11 +165,6 @@ static int check_mountpoint(const char *arg, char *out /* PATH_MAX */)
 	return 0;
 }
 
-static bool have_map(void *arg)
-{
-	return bs_client_have_map(arg);
-}
-
 /* Before going to the background: the config, keyring, monitors and the
  * volume asked for, so that a mistake is reported where it is made. */
 static int check_cluster(struct cfg *cfg, const struct bs_client_params *cp, const char *only)
@@ -188,15 +182,42 @@ static int check_cluster(struct cfg *cfg, const struct bs_client_params *cp, con
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* What the command line asked for. */
+struct fuse_main_opts {
+	struct tool tool;
+	struct fuse_fs_params fp;
+	const char *log_file;
+	bool foreground, debug;
+	char *mount_opts; /* -o, joined with commas; caller frees */
+	char mountpoint[PATH_MAX];
+};
+
+/* Appends -o TEXT to M's mount options: 0, or -ENOMEM. */
+static int add_mount_opts(struct fuse_main_opts *m, const char *text)
 {
-	const char *conf = NULL, *keyring = NULL, *name = "client.admin", *log_file = NULL;
-	struct fuse_fs_params fp = { 0 };
-	bool foreground = false, debug = false;
-	char *mount_opts = NULL;
+	size_t old = m->mount_opts ? strlen(m->mount_opts) : 0;
+	char *o = realloc(m->mount_opts, old + strlen(text) + 2);
+	if (!o)
+		return -ENOMEM;
+	snprintf(o + old, strlen(text) + 2, "%s%s", old ? "," : "", text);
+	m->mount_opts = o;
+	/* "ro" is ours as well as the kernel's. */
+	for (char *p = o, *end; *p; p = end + 1) {
+		end = strchr(p, ',');
+		if ((end ? (size_t)(end - p) : strlen(p)) == 2 && !strncmp(p, "ro", 2))
+			m->fp.read_only = true;
+		if (!end)
+			break;
+	}
+	return 0;
+}
+
+/* Returns -1 to go on, else the exit status (--help, --version, a bad
+ * option or mount point). */
+static int parse_options(int argc, char **argv, struct fuse_main_opts *m)
+{
 	static const struct option opts[] = {
-		{ "keyring", required_argument, NULL, 'k' },
-		{ "name", required_argument, NULL, 'n' },
+		TOOL_LONG_OPTIONS,
 		{ "volume", required_argument, NULL, 'V' },
 		{ "break-lock", no_argument, NULL, 'b' },
 		{ "log-file", required_argument, NULL, 'l' },
@@ -207,24 +228,18 @@ int main(int argc, char **argv)
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "c:o:fh", opts, NULL)) != -1) {
+		if (tool_option(&m->tool, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c': conf = optarg; break;
-		case 'k': keyring = optarg; break;
-		case 'n': name = optarg; break;
-		case 'V': fp.only = optarg; break;
-		case 'b': fp.break_lock = true; break;
-		case 'l': log_file = optarg; break;
-		case 'd': debug = true; break;
-		case 'f': foreground = true; break;
-		case 'o': {
-			size_t old = mount_opts ? strlen(mount_opts) : 0;
-			char *m = realloc(mount_opts, old + strlen(optarg) + 2);
-			if (!m)
+		case 'V': m->fp.only = optarg; break;
+		case 'b': m->fp.break_lock = true; break;
+		case 'l': m->log_file = optarg; break;
+		case 'd': m->debug = true; break;
+		case 'f': m->foreground = true; break;
+		case 'o':
+			if (add_mount_opts(m, optarg))
 				return fail("%s", "out of memory");
-			snprintf(m + old, strlen(optarg) + 2, "%s%s", old ? "," : "", optarg);
-			mount_opts = m;
 			break;
-		}
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'v': printf("basalt-fuse %s\n", BASALT_VERSION); return 0;
 		default: fputs(usage_text, stderr); return 2;
@@ -234,124 +249,137 @@ int main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	char mountpoint[PATH_MAX];
-	if (check_mountpoint(argv[optind], mountpoint))
-		return 1;
-	/* "ro" is ours as well as the kernel's. */
-	for (char *o = mount_opts, *end; o && *o; o = end ? end + 1 : o + strlen(o)) {
-		end = strchr(o, ',');
-		if ((end ? (size_t)(end - o) : strlen(o)) == 2 && !strncmp(o, "ro", 2))
-			fp.read_only = true;
-		if (!end)
-			break;
-	}
-	log_init("fuse");
-	if (debug)
-		log_set_level(LOG_LEVEL_DEBUG);
-	if (log_file && log_set_file(log_file))
-		return fail("cannot open log file %s", log_file);
-	conf = cfg_pick_path(conf);
-	if (!conf)
-		return fail("%s", "no config: give -c CONF or set BASALT_CONF");
-	struct cfg *cfg;
-	char why[512], kr_path[4096];
-	if (cfg_load(conf, &cfg, why, sizeof(why)))
-		return fail("%s", why);
-	keyring_path_for_config(cfg, keyring, conf, kr_path, sizeof(kr_path));
-	char kr_abs[PATH_MAX];
-	if (realpath(kr_path, kr_abs)) /* the daemon runs in / */
-		snprintf(kr_path, sizeof(kr_path), "%s", kr_abs);
-	struct bs_client_params cp = { .entity = name, .keyring = kr_path };
-	if (check_cluster(cfg, &cp, fp.only))
-		return 1;
+	return check_mountpoint(argv[optind], m->mountpoint) ? 1 : -1;
+}
 
-	/* Mount, then go to the background: before any thread or ring. */
-	char *fargv[4] = { argv[0], NULL, NULL, NULL };
-	int fargc = 1;
+/* Mounts FS on M's mount point into S->se, then goes to the background
+ * (before any thread or ring exists). 0, or 1 after saying why. */
+static int mount_session(struct fuse_main_opts *m, const char *argv0, struct fuse_fs *fs,
+			 struct session *s)
+{
 	char base_opts[4096];
 	snprintf(base_opts, sizeof(base_opts), "fsname=basalt,subtype=basalt,default_permissions%s%s",
-		 mount_opts ? "," : "", mount_opts ? mount_opts : "");
-	fargv[fargc++] = "-o";
-	fargv[fargc++] = base_opts;
-	struct fuse_args args = FUSE_ARGS_INIT(fargc, fargv);
+		 m->mount_opts ? "," : "", m->mount_opts ? m->mount_opts : "");
+	char *fargv[4] = { (char *)argv0, "-o", base_opts, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
+	s->se = fuse_session_new(&args, &fuse_fs_ops, sizeof(fuse_fs_ops), fs);
+	fuse_opt_free_args(&args);
+	if (!s->se)
+		return fail("%s", "bad mount options (see mount.fuse3(8))");
+	if (fuse_session_mount(s->se, m->mountpoint)) {
+		fuse_session_destroy(s->se);
+		return fail("cannot mount on %s", m->mountpoint);
+	}
+	if (fuse_daemonize(m->foreground)) {
+		fuse_session_unmount(s->se);
+		fuse_session_destroy(s->se);
+		return fail("%s", "cannot go to the background");
+	}
+	return 0;
+}
+
+/* In the background: the loop, the client and its first map, then the
+ * FUSE thread. 0, or -errno (logged). */
+static int start_serving(struct fuse_main_opts *m, const struct bs_client_params *cp,
+			 struct fuse_fs *fs, struct session *s, struct bs_client **client,
+			 pthread_t *thread)
+{
+	char why[1024];
+	int rc = io_loop_create_uring(NULL, &s->loop);
+	if (rc)
+		LOG_ERROR("cannot set up io_uring: %s", strerror(-rc));
+	if (!rc && (rc = bs_client_create(s->loop, m->tool.cfg, cp, client, why, sizeof(why))))
+		LOG_ERROR("%s", why);
+	if (!rc && (rc = bs_client_wait_map(*client, 30000, why, sizeof(why))))
+		LOG_ERROR("%s", why);
+	if (rc)
+		return rc;
+	fuse_fs_attach(fs, s->loop, *client);
+	/* The first counts for du, for at most 3 s: until then a volume's
+	 * st_blocks is its whole size. */
+	uint64_t end = io_now_ns(s->loop) + IO_MS(3000);
+	while (fuse_fs_busy(fs) && io_now_ns(s->loop) < end)
+		io_loop_run_once(s->loop, (int64_t)IO_MS(50));
+	return -pthread_create(thread, NULL, fuse_thread, s);
+}
+
+/* Serves until a signal; unmounts lazily (open files are served until
+ * they close), answers what still runs and gives the locks back. */
+static void serve_and_stop(struct fuse_main_opts *m, struct fuse_fs *fs, struct session *s,
+			   struct bs_client *client, pthread_t thread)
+{
+	daemon_run(s->loop, 0);
+	if (!atomic_load(&s->ended)) {
+		LOG_INFO("unmounting %s; files still open are served until they close",
+			 m->mountpoint);
+		detach(m->mountpoint);
+		daemon_run(s->loop, 0); /* the session ends, or a second signal */
+	}
+	if (atomic_load(&s->ended)) {
+		pthread_join(thread, NULL);
+	} else {
+		LOG_WARN("a second signal: exiting with files still open");
+		fuse_session_exit(s->se);
+	}
+	uint64_t end = io_now_ns(s->loop) + IO_MS(5000);
+	while (fuse_fs_busy(fs) && io_now_ns(s->loop) < end)
+		io_loop_run_once(s->loop, (int64_t)IO_MS(50));
+	if (!fuse_fs_busy(fs))
+		fuse_fs_destroy(fs);
+	bs_lock_wait_released(client, 5000);
+	LOG_INFO("stopped");
+	if (atomic_load(&s->ended)) {
+		fuse_session_unmount(s->se);
+		fuse_session_destroy(s->se);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_main_opts m = { 0 };
+	tool_init(&m.tool);
+	int rc = parse_options(argc, argv, &m);
+	if (rc >= 0)
+		return rc;
+	log_init("fuse");
+	if (m.debug)
+		log_set_level(LOG_LEVEL_DEBUG);
+	if (m.log_file && log_set_file(m.log_file))
+		return fail("cannot open log file %s", m.log_file);
+	char why[1024];
+	if (tool_load(&m.tool, why, sizeof(why)))
+		return fail("%s", why);
+	char kr_abs[PATH_MAX];
+	if (realpath(m.tool.keyring_path, kr_abs)) /* the daemon runs in / */
+		snprintf(m.tool.keyring_path, sizeof(m.tool.keyring_path), "%s", kr_abs);
+	struct bs_client_params cp = { .entity = m.tool.name, .keyring = m.tool.keyring_path };
+	if (check_cluster(m.tool.cfg, &cp, m.fp.only))
+		return 1;
 	struct fuse_fs *fs = NULL;
 	struct session s = { 0 };
 	atomic_init(&s.ended, false);
-	if (fuse_fs_create(&fp, &fs))
+	if (fuse_fs_create(&m.fp, &fs))
 		return fail("%s", "out of memory");
-	s.se = fuse_session_new(&args, &fuse_fs_ops, sizeof(fuse_fs_ops), fs);
-	fuse_opt_free_args(&args);
-	if (!s.se)
-		return fail("%s", "bad mount options (see mount.fuse3(8))");
-	if (fuse_session_mount(s.se, mountpoint)) {
-		fuse_session_destroy(s.se);
-		return fail("cannot mount on %s", mountpoint);
-	}
-	if (fuse_daemonize(foreground)) {
-		fuse_session_unmount(s.se);
-		fuse_session_destroy(s.se);
-		return fail("%s", "cannot go to the background");
-	}
-
-	int rc = io_loop_create_uring(NULL, &s.loop);
+	if (mount_session(&m, argv[0], fs, &s))
+		return 1;
 	struct bs_client *client = NULL;
-	if (rc)
-		LOG_ERROR("cannot set up io_uring: %s", strerror(-rc));
-	if (!rc && (rc = bs_client_create(s.loop, cfg, &cp, &client, why, sizeof(why))))
-		LOG_ERROR("%s", why);
-	if (!rc && io_loop_run_until(s.loop, have_map, client))
-		rc = -ETIMEDOUT;
 	pthread_t thread;
-	if (!rc) {
-		fuse_fs_attach(fs, s.loop, client);
-		/* The first counts for du, for at most 3 s: until then a
-		 * volume's st_blocks is its whole size. */
-		uint64_t end = io_now_ns(s.loop) + IO_MS(3000);
-		while (fuse_fs_busy(fs) && io_now_ns(s.loop) < end)
-			io_loop_run_once(s.loop, (int64_t)IO_MS(50));
-		rc = -pthread_create(&thread, NULL, fuse_thread, &s);
-	}
-	if (rc) {
+	if (start_serving(&m, &cp, fs, &s, &client, &thread)) {
 		fuse_session_unmount(s.se);
 		fuse_session_destroy(s.se);
 		fuse_fs_destroy(fs);
 		bs_client_destroy(client);
 		if (s.loop)
 			io_loop_destroy(s.loop);
-		cfg_free(cfg);
+		tool_fini(&m.tool);
 		return 1;
 	}
-	LOG_INFO("mounted on %s%s%s%s", mountpoint, fp.read_only ? " read-only" : "",
-		 fp.only ? ", volume " : "", fp.only ? fp.only : "");
-
-	daemon_run(s.loop, 0);
-	if (!atomic_load(&s.ended)) {
-		LOG_INFO("unmounting %s; files still open are served until they close",
-			 mountpoint);
-		detach(mountpoint);
-		daemon_run(s.loop, 0); /* the session ends, or a second signal */
-	}
-	if (atomic_load(&s.ended)) {
-		pthread_join(thread, NULL);
-	} else {
-		LOG_WARN("a second signal: exiting with files still open");
-		fuse_session_exit(s.se);
-	}
-	/* Answer what is still running, give the locks back. */
-	uint64_t end = io_now_ns(s.loop) + IO_MS(5000);
-	while (fuse_fs_busy(fs) && io_now_ns(s.loop) < end)
-		io_loop_run_once(s.loop, (int64_t)IO_MS(50));
-	if (!fuse_fs_busy(fs))
-		fuse_fs_destroy(fs);
-	bs_lock_wait_released(client, 5000);
-	LOG_INFO("stopped");
-	if (atomic_load(&s.ended)) {
-		fuse_session_unmount(s.se);
-		fuse_session_destroy(s.se);
-	}
+	LOG_INFO("mounted on %s%s%s%s", m.mountpoint, m.fp.read_only ? " read-only" : "",
+		 m.fp.only ? ", volume " : "", m.fp.only ? m.fp.only : "");
+	serve_and_stop(&m, fs, &s, client, thread);
 	bs_client_destroy(client);
 	io_loop_destroy(s.loop);
-	cfg_free(cfg);
-	free(mount_opts);
+	tool_fini(&m.tool);
+	free(m.mount_opts);
 	return 0;
 }

@@ -10,8 +10,8 @@
 
 #include "common/config.h"
 #include "common/daemon.h"
-#include "common/keyring.h"
 #include "common/io/loop.h"
+#include "common/cluster/tool.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "mon.h"
@@ -31,12 +31,14 @@ static const char usage_text[] =
 
 int main(int argc, char **argv)
 {
-	const char *conf = NULL, *id = NULL, *keyring = NULL, *log_file = NULL;
+	struct tool t;
+	tool_init(&t);
+	const char *id = NULL, *log_file = NULL;
 	bool mkfs = false;
 	static const struct option opts[] = {
 		{ "mkfs", no_argument, NULL, 'm' },
 		{ "id", required_argument, NULL, 'i' },
-		{ "keyring", required_argument, NULL, 'k' },
+		TOOL_CONF_OPTIONS,
 		{ "log-file", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
@@ -44,22 +46,22 @@ int main(int argc, char **argv)
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		if (tool_option(&t, c, optarg))
+			continue;
 		switch (c) {
-		case 'c': conf = optarg; break;
 		case 'm': mkfs = true; break;
 		case 'i': id = optarg; break;
-		case 'k': keyring = optarg; break;
 		case 'l': log_file = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'v': printf("basalt-mon %s\n", BASALT_VERSION); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
 	}
-	conf = cfg_pick_path(conf);
-	if (!id || !conf || optind < argc) {
+	if (!id || !cfg_pick_path(t.conf) || optind < argc) {
 		fprintf(stderr, "basalt-mon: %s\n%s",
-			!id ? "--id NAME is required" : !conf ? "no config: give -c CONF or set BASALT_CONF"
-							      : "unexpected argument",
+			!id ? "--id NAME is required"
+			: optind < argc ? "unexpected argument"
+					: "no config: give -c CONF or set BASALT_CONF",
 			usage_text);
 		return 2;
 	}
@@ -70,21 +72,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "basalt-mon: cannot open log file %s\n", log_file);
 		return 1;
 	}
-	struct cfg *cfg;
-	char why[512];
-	if (cfg_load(conf, &cfg, why, sizeof(why))) {
+	char why[1024];
+	if (tool_load(&t, why, sizeof(why))) {
 		fprintf(stderr, "basalt-mon: %s\n", why);
 		return 1;
 	}
+	struct cfg *cfg = t.cfg;
 	if (mkfs) {
 		int rc = mon_mkfs(cfg, id, why, sizeof(why));
 		if (rc)
 			fprintf(stderr, "basalt-mon: %s\n", why);
-		cfg_free(cfg);
+		tool_fini(&t);
 		return rc ? 1 : 0;
 	}
-	char kr_path[4096];
-	keyring_path_for_config(cfg, keyring, conf, kr_path, sizeof(kr_path));
+	const char *kr_path = t.keyring_path;
 	struct io_loop *loop;
 	if (io_loop_create_uring(NULL, &loop)) {
 		fprintf(stderr, "basalt-mon: cannot set up io_uring\n");
@@ -106,6 +107,6 @@ int main(int argc, char **argv)
 	LOG_INFO("stopping");
 	mon_stop(m);
 	io_loop_destroy(loop);
-	cfg_free(cfg);
+	tool_fini(&t);
 	return rc ? 1 : 0;
 }

@@ -14,8 +14,8 @@
 
 #include "common/config.h"
 #include "common/daemon.h"
-#include "common/keyring.h"
 #include "common/io/loop.h"
+#include "common/cluster/tool.h"
 #include "common/log.h"
 #include "common/cluster/map.h"
 #include "common/size.h"
@@ -71,15 +71,13 @@ static uint64_t parse_size(const char *opt, const char *text, uint64_t max)
 	return v;
 }
 
-static int run_daemon(const char *conf, const char *id_text, const char *keyring,
-		      const char *log_file)
+static int run_daemon(struct tool *t, const char *id_text, const char *log_file)
 {
 	char *end;
 	unsigned long id = strtoul(id_text, &end, 10);
 	if (!*id_text || *end || id >= MAP_MAX_OSDS)
 		usage_error("--id takes an OSD number");
-	conf = cfg_pick_path(conf);
-	if (!conf)
+	if (!cfg_pick_path(t->conf))
 		usage_error("no config: give -c CONF or set BASALT_CONF");
 	static char name[32];
 	snprintf(name, sizeof(name), "osd.%lu", id);
@@ -88,17 +86,17 @@ static int run_daemon(const char *conf, const char *id_text, const char *keyring
 		fprintf(stderr, "basalt-osd: cannot open log file %s\n", log_file);
 		return 1;
 	}
-	struct cfg *cfg;
-	char why[512], kr_path[4096];
-	if (cfg_load(conf, &cfg, why, sizeof(why))) {
+	char why[1024];
+	if (tool_load(t, why, sizeof(why))) {
 		fprintf(stderr, "basalt-osd: %s\n", why);
 		return 1;
 	}
-	keyring_path_for_config(cfg, keyring, conf, kr_path, sizeof(kr_path));
+	struct cfg *cfg = t->cfg;
+	const char *kr_path = t->keyring_path;
 	struct io_loop *loop;
 	if (io_loop_create_uring(NULL, &loop)) {
 		fprintf(stderr, "basalt-osd: cannot set up io_uring\n");
-		cfg_free(cfg);
+		tool_fini(t);
 		return 1;
 	}
 	struct osd *o;
@@ -116,14 +114,16 @@ static int run_daemon(const char *conf, const char *id_text, const char *keyring
 		osd_stop(o);
 	}
 	io_loop_destroy(loop);
-	cfg_free(cfg);
+	tool_fini(t);
 	return rc ? 1 : 0;
 }
 
 int main(int argc, char **argv)
 {
 	enum { NONE, MKFS, FSCK, DUMP } mode = NONE;
-	const char *device = NULL, *conf = NULL, *id = NULL, *keyring = NULL, *log_file = NULL;
+	const char *device = NULL, *id = NULL, *log_file = NULL;
+	struct tool t;
+	tool_init(&t);
 	bool json = false;
 	struct store_mkfs_params mp = { 0 };
 	static const struct option opts[] = {
@@ -139,12 +139,14 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ "id", required_argument, NULL, 'i' },
-		{ "keyring", required_argument, NULL, 'k' },
+		TOOL_CONF_OPTIONS,
 		{ "log-file", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		if (tool_option(&t, c, optarg))
+			continue;
 		switch (c) {
 		case 'm': mode = MKFS; break;
 		case 'f': mode = FSCK; break;
@@ -157,9 +159,7 @@ int main(int argc, char **argv)
 		case 'J': json = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'v': printf("basalt-osd %s\n", BASALT_VERSION); return 0;
-		case 'c': conf = optarg; break;
 		case 'i': id = optarg; break;
-		case 'k': keyring = optarg; break;
 		case 'l': log_file = optarg; break;
 		default: usage_error("unknown option");
 		}
@@ -169,7 +169,7 @@ int main(int argc, char **argv)
 	if (id && mode != NONE)
 		usage_error("--id runs the daemon; --mkfs, --fsck and --dump take --device");
 	if (id)
-		return run_daemon(conf, id, keyring, log_file);
+		return run_daemon(&t, id, log_file);
 	if (mode == NONE)
 		usage_error("give --id N to run the OSD, or one of --mkfs, --fsck or --dump");
 	if (!device)

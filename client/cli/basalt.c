@@ -41,6 +41,7 @@
 #include "client/libbasalt.h"
 #include "client/monc.h"
 #include "common/cluster/osd_proto.h"
+#include "common/cluster/tool.h"
 #include "common/number.h"
 #include "common/size.h"
 #include "common/version.h"
@@ -115,9 +116,7 @@ static const char usage_text[] =
 	"  blocklist rm CLIENT             forget one (only once it has stopped)\n"
 	"\n"
 	"options:\n"
-	"  -c CONF          config file (default $BASALT_CONF)\n"
-	"  --keyring PATH   keyring (default: keyring = in [global], or beside CONF)\n"
-	"  --name ENTITY    who to authenticate as (default client.admin)\n"
+	TOOL_OPTIONS_HELP
 	"  --json           machine-readable output\n"
 	"  --mon NAME       ask this monitor (reads; commands still go to the leader)\n"
 	"  --timeout S      give up after S seconds, 1 to 86400 (default 30)\n"
@@ -161,11 +160,16 @@ static json_t *jstr(const char *s)
 }
 
 /* One line on stderr; with --json {"error": TEXT, "errno": "ENAME"}
- * (ERR a negative errno), so a script reads a failure as JSON too. */
-static void die_v(int err, const char *fmt, va_list ap)
+ * (ERR a negative errno), so a script reads a failure as JSON too.
+ * Returns STATUS, the exit status. Through the three below. */
+static int die_as(int status, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int die_as(int status, int err, const char *fmt, ...)
 {
 	char text[2048];
+	va_list ap;
+	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
 	const char *name = err ? strerrorname_np(-err) : NULL;
 	json_t *doc = json_mode ? json_pack("{s:o, s:s?}", "error", jstr(text), "errno", name)
 				: NULL;
@@ -174,43 +178,17 @@ static void die_v(int err, const char *fmt, va_list ap)
 	else
 		fprintf(stderr, "basalt: %s\n", text);
 	json_decref(doc);
+	return status;
 }
-
 /* A command that was tried and failed with ERR: exit status 1. */
-static int die_rc(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int die_rc(int err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	die_v(err, fmt, ap);
-	va_end(ap);
-	return 1;
-}
-
+#define die_rc(err, ...) die_as(1, (err), __VA_ARGS__)
 /* A refusal of what was asked (bad input the command found): EINVAL,
  * exit status 1. */
-static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	die_v(-EINVAL, fmt, ap);
-	va_end(ap);
-	return 1;
-}
-
+#define die(...) die_as(1, -EINVAL, __VA_ARGS__)
 /* A command line that cannot be run as given (unknown command, option or
  * value): exit status 2, apart from 1 for a command that was tried and
  * failed (see "Exit status" in the README). */
-static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int die_usage(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	die_v(-EINVAL, fmt, ap);
-	va_end(ap);
-	return 2;
-}
+#define die_usage(...) die_as(2, -EINVAL, __VA_ARGS__)
 
 /* TEXT as a size for WHAT (size.h's grammar) within MIN..MAX: 0, or 2
  * after saying why. */
@@ -1951,14 +1929,13 @@ static int parse_timeout(const char *text, uint64_t *out /* out */)
 }
 
 
-int main(int argc, char **argv)
+/* The options before the command. Returns -1 to go on, else the exit
+ * status (--help, --version, a bad option). */
+static int parse_options(int argc, char **argv, struct cli *c, struct tool *t,
+			 const char **mon, uint64_t *timeout_s)
 {
-	const char *conf = NULL, *keyring = NULL, *name = "client.admin", *mon = NULL;
-	uint64_t timeout_s = 30;
-	struct cli c = { .mon = -1 };
 	static const struct option opts[] = {
-		{ "keyring", required_argument, NULL, 'k' },
-		{ "name", required_argument, NULL, 'n' },
+		TOOL_LONG_OPTIONS,
 		{ "json", no_argument, NULL, 'j' },
 		{ "mon", required_argument, NULL, 'm' },
 		{ "timeout", required_argument, NULL, 't' },
@@ -1969,14 +1946,13 @@ int main(int argc, char **argv)
 	int ch;
 	/* Options come before the command; the command's own follow it. */
 	while ((ch = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		if (tool_option(t, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c': conf = optarg; break;
-		case 'k': keyring = optarg; break;
-		case 'n': name = optarg; break;
-		case 'j': c.json = true; break;
-		case 'm': mon = optarg; break;
+		case 'j': c->json = true; break;
+		case 'm': *mon = optarg; break;
 		case 't':
-			if (parse_timeout(optarg, &timeout_s))
+			if (parse_timeout(optarg, timeout_s))
 				return 2;
 			break;
 		case 'h': fputs(usage_text, stdout); return 0;
@@ -1984,67 +1960,84 @@ int main(int argc, char **argv)
 		default: fputs(usage_text, stderr); return 2;
 		}
 	}
-	json_mode = c.json;
+	json_mode = c->json;
 	if (optind >= argc) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
+	return -1;
+}
+
+/* The config, keyring and monitor client; MON (may be NULL) the monitor
+ * to ask. 0, or the exit status after saying why. */
+static int connect_cluster(struct cli *c, struct tool *t, const char *mon, uint64_t timeout_s)
+{
+	char why[512];
+	int rc = tool_load(t, why, sizeof(why));
+	if (rc)
+		return die_rc(rc, "%s", why);
+	c->cfg = t->cfg;
+	struct monc_params mp = { t->name, t->keyring_path, timeout_s * 1000, -1 };
+	c->timeout_s = (int)timeout_s; /* parse_timeout: at most a day */
+	c->data = (struct bs_client_params){ .entity = t->name, .keyring = t->keyring_path,
+					     .op_timeout_ms = timeout_s * 1000,
+					     .attempt_timeout_ms = 2000 };
+	if ((rc = monc_open(c->cfg, &mp, &c->mc, why, sizeof(why))))
+		return die_rc(rc, "%s", why);
+	if (!mon)
+		return 0;
+	int n;
+	const struct mon_member *members = monc_members(c->mc, &n);
+	for (int i = 0; i < n; i++)
+		if (strcmp(members[i].name, mon) == 0)
+			c->mon = i;
+	return c->mon < 0 ? die_rc(-ENOENT, "no monitor named '%s' in %s", mon, t->conf) : 0;
+}
+
+/* Runs command CMD with its N arguments ARGS. */
+static int dispatch(struct cli *c, const char *cmd, int n, char **args)
+{
+	if (strcmp(cmd, "status") == 0 && n == 0)
+		return cmd_status(c);
+	if (strcmp(cmd, "mon") == 0 && n == 1 && strcmp(args[0], "ls") == 0)
+		return cmd_mon_ls(c);
+	if (strcmp(cmd, "osd") == 0 && n >= 1)
+		return cmd_osd(c, n, args);
+	if (strcmp(cmd, "pool") == 0)
+		return cmd_pool(c, n, args);
+	if (strcmp(cmd, "auth") == 0)
+		return cmd_auth(c, n, args);
+	if (strcmp(cmd, "volume") == 0)
+		return cmd_volume(c, n, args);
+	if (strcmp(cmd, "blocklist") == 0)
+		return cmd_blocklist(c, n, args);
+	if (strcmp(cmd, "pg") == 0)
+		return cmd_pg(c, n, args);
+	if (strcmp(cmd, "object") == 0)
+		return cmd_object(c, n, args);
+	return die_usage("unknown command '%s' (basalt --help lists them)", cmd);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = { .mon = -1 };
+	struct tool t;
+	tool_init(&t);
+	const char *mon = NULL;
+	uint64_t timeout_s = 30;
+	int rc = parse_options(argc, argv, &c, &t, &mon, &timeout_s);
+	if (rc >= 0)
+		return rc;
 	int help = help_route(argc - optind, argv + optind);
 	if (help >= 0)
 		return help;
 	log_init("basalt");
 	log_set_level(LOG_LEVEL_ERROR);
-	conf = cfg_pick_path(conf);
-	if (!conf)
-		return die("no config: give -c CONF or set BASALT_CONF");
-	char why[512];
-	if (cfg_load(conf, &c.cfg, why, sizeof(why)))
-		return die("%s", why);
-	char kr_path[4096];
-	keyring_path_for_config(c.cfg, keyring, conf, kr_path, sizeof(kr_path));
-	struct monc_params mp = { name, kr_path, timeout_s * 1000, -1 };
-	c.timeout_s = timeout_s > 86400 ? 86400 : (int)timeout_s;
-	c.data = (struct bs_client_params){ .entity = name, .keyring = kr_path,
-					    .op_timeout_ms = timeout_s * 1000,
-					    .attempt_timeout_ms = 2000 };
-	int orc = monc_open(c.cfg, &mp, &c.mc, why, sizeof(why));
-	if (orc)
-		return die_rc(orc, "%s", why);
-	if (mon) {
-		int n;
-		const struct mon_member *members = monc_members(c.mc, &n);
-		for (int i = 0; i < n; i++)
-			if (strcmp(members[i].name, mon) == 0)
-				c.mon = i;
-		if (c.mon < 0)
-			return die_rc(-ENOENT, "no monitor named '%s' in %s", mon, conf);
-	}
-	const char *cmd = argv[optind];
-	int rest = argc - optind - 1;
-	char **args = argv + optind + 1;
-	int rc;
-	if (strcmp(cmd, "status") == 0 && rest == 0)
-		rc = cmd_status(&c);
-	else if (strcmp(cmd, "mon") == 0 && rest == 1 && strcmp(args[0], "ls") == 0)
-		rc = cmd_mon_ls(&c);
-	else if (strcmp(cmd, "osd") == 0 && rest >= 1)
-		rc = cmd_osd(&c, rest, args);
-	else if (strcmp(cmd, "pool") == 0)
-		rc = cmd_pool(&c, rest, args);
-	else if (strcmp(cmd, "auth") == 0)
-		rc = cmd_auth(&c, rest, args);
-	else if (strcmp(cmd, "volume") == 0)
-		rc = cmd_volume(&c, rest, args);
-	else if (strcmp(cmd, "blocklist") == 0)
-		rc = cmd_blocklist(&c, rest, args);
-	else if (strcmp(cmd, "pg") == 0)
-		rc = cmd_pg(&c, rest, args);
-	else if (strcmp(cmd, "object") == 0)
-		rc = cmd_object(&c, rest, args);
-	else
-		rc = die_usage("unknown command '%s' (basalt --help lists them)", cmd);
+	rc = connect_cluster(&c, &t, mon, timeout_s);
+	if (!rc)
+		rc = dispatch(&c, argv[optind], argc - optind - 1, argv + optind + 1);
 	bs_sync_close(c.io);
 	monc_close(c.mc);
-	cfg_free(c.cfg);
+	tool_fini(&t);
 	return rc;
 }

@@ -16,7 +16,7 @@
 #include "client/nbd/nbd.h"
 #include "common/config.h"
 #include "common/daemon.h"
-#include "common/keyring.h"
+#include "common/cluster/tool.h"
 #include "common/log.h"
 #include "common/version.h"
 
@@ -73,14 +73,21 @@ static int parse_timeout_ms(const char *text, uint64_t *out /* out */)
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	const char *conf = NULL, *keyring = NULL, *name = "client.admin", *log_file = NULL;
+/* What the command line asked for. */
+struct nbd_main_opts {
+	struct tool tool;
+	const char *log_file;
 	const char *tcp[LISTEN_MAX], *unix_paths[LISTEN_MAX];
-	int n_tcp = 0, n_unix = 0;
-	struct nbd_params np = { 0 };
+	int n_tcp, n_unix;
+	struct nbd_params np;
+};
+
+/* Returns -1 to go on, else the exit status (--help, --version, a bad
+ * option). */
+static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
+{
 	static const struct option opts[] = {
-		{ "keyring", required_argument, NULL, 'k' }, { "name", required_argument, NULL, 'n' },
+		TOOL_LONG_OPTIONS,
 		{ "listen", required_argument, NULL, 'L' },  { "socket", required_argument, NULL, 'S' },
 		{ "read-only", no_argument, NULL, 'r' },     { "log-file", required_argument, NULL, 'l' },
 		{ "break-lock", no_argument, NULL, 'b' },
@@ -90,30 +97,33 @@ int main(int argc, char **argv)
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		if (tool_option(&m->tool, ch, optarg))
+			continue;
 		switch (ch) {
-		case 'c': conf = optarg; break;
-		case 'k': keyring = optarg; break;
-		case 'n': name = optarg; break;
 		case 'L':
-			if (n_tcp == LISTEN_MAX)
-				return fail("at most %s listen addresses", "8");
-			tcp[n_tcp++] = optarg;
+			if (m->n_tcp == LISTEN_MAX) {
+				fail("at most %s listen addresses", "8");
+				return 2;
+			}
+			m->tcp[m->n_tcp++] = optarg;
 			break;
 		case 'S':
-			if (n_unix == LISTEN_MAX)
-				return fail("at most %s sockets", "8");
-			unix_paths[n_unix++] = optarg;
+			if (m->n_unix == LISTEN_MAX) {
+				fail("at most %s sockets", "8");
+				return 2;
+			}
+			m->unix_paths[m->n_unix++] = optarg;
 			break;
-		case 'r': np.read_only = true; break;
-		case 'b': np.break_lock = true; break;
+		case 'r': m->np.read_only = true; break;
+		case 'b': m->np.break_lock = true; break;
 		case 't':
-			if (parse_timeout_ms(optarg, &np.handshake_timeout_ms)) {
+			if (parse_timeout_ms(optarg, &m->np.handshake_timeout_ms)) {
 				fail("--handshake-timeout takes whole milliseconds from 1 to "
 				     "3600000, got '%s'", optarg);
 				return 2;
 			}
 			break;
-		case 'l': log_file = optarg; break;
+		case 'l': m->log_file = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'v': printf("basalt-nbd %s\n", BASALT_VERSION); return 0;
 		default: fputs(usage_text, stderr); return 2;
@@ -123,51 +133,70 @@ int main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	if (!n_tcp && !n_unix)
-		tcp[n_tcp++] = "127.0.0.1:10809";
+	if (!m->n_tcp && !m->n_unix)
+		m->tcp[m->n_tcp++] = "127.0.0.1:10809";
+	return -1;
+}
+
+/* Listens on every address and socket asked for: 0, or -errno after
+ * saying which and why. */
+static int listen_all(struct nbd_server *srv, const struct nbd_main_opts *m)
+{
+	int rc = 0;
+	for (int i = 0; !rc && i < m->n_tcp; i++) {
+		char host[256];
+		uint16_t port;
+		if (cfg_parse_hostport(m->tcp[i], host, sizeof(host), &port)) {
+			fail("--listen takes HOST:PORT, got '%s'", m->tcp[i]);
+			rc = -EINVAL;
+		} else if ((rc = nbd_server_listen_tcp(srv, host, port, NULL))) {
+			fprintf(stderr, "basalt-nbd: cannot listen on %s: %s\n", m->tcp[i],
+				strerror(-rc));
+		} else {
+			LOG_INFO("listening on %s", m->tcp[i]);
+		}
+	}
+	for (int i = 0; !rc && i < m->n_unix; i++) {
+		if ((rc = nbd_server_listen_unix(srv, m->unix_paths[i])))
+			fprintf(stderr, "basalt-nbd: cannot listen on the Unix socket %s: %s\n",
+				m->unix_paths[i], strerror(-rc));
+		else
+			LOG_INFO("listening on %s", m->unix_paths[i]);
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct nbd_main_opts m = { 0 };
+	tool_init(&m.tool);
+	int rc = parse_options(argc, argv, &m);
+	if (rc >= 0)
+		return rc;
 	log_init("nbd");
-	if (log_file && log_set_file(log_file))
-		return fail("cannot open log file %s", log_file);
-	conf = cfg_pick_path(conf);
-	if (!conf)
-		return fail("%s", "no config: give -c CONF or set BASALT_CONF");
-	struct cfg *cfg;
-	char why[512], kr_path[4096];
-	if (cfg_load(conf, &cfg, why, sizeof(why)))
+	if (m.log_file && log_set_file(m.log_file))
+		return fail("cannot open log file %s", m.log_file);
+	char why[1024];
+	if (tool_load(&m.tool, why, sizeof(why)))
 		return fail("%s", why);
-	keyring_path_for_config(cfg, keyring, conf, kr_path, sizeof(kr_path));
 	struct io_loop *loop;
 	if (io_loop_create_uring(NULL, &loop))
 		return fail("%s", "cannot set up io_uring");
-	struct bs_client_params cp = { .entity = name, .keyring = kr_path };
+	struct bs_client_params cp = { .entity = m.tool.name, .keyring = m.tool.keyring_path };
 	struct bs_client *client;
-	if (bs_client_create(loop, cfg, &cp, &client, why, sizeof(why)))
+	if (bs_client_create(loop, m.tool.cfg, &cp, &client, why, sizeof(why)))
+		return fail("%s", why);
+	/* Listening before the first map would answer every export with "no
+	 * such volume" until it came. */
+	if (bs_client_wait_map(client, 30000, why, sizeof(why)))
 		return fail("%s", why);
 	struct nbd_server *srv;
-	int rc = nbd_server_create(loop, client, &np, &srv);
-	for (int i = 0; !rc && i < n_tcp; i++) {
-		char host[256];
-		uint16_t port;
-		if (cfg_parse_hostport(tcp[i], host, sizeof(host), &port)) {
-			fail("--listen takes HOST:PORT, got '%s'", tcp[i]);
-			rc = -1;
-		} else if ((rc = nbd_server_listen_tcp(srv, host, port, NULL))) {
-			fprintf(stderr, "basalt-nbd: cannot listen on %s: %s\n", tcp[i],
-				strerror(-rc));
-		} else {
-			LOG_INFO("listening on %s", tcp[i]);
-		}
-	}
-	for (int i = 0; !rc && i < n_unix; i++) {
-		if ((rc = nbd_server_listen_unix(srv, unix_paths[i])))
-			fprintf(stderr, "basalt-nbd: cannot listen on the Unix socket %s: %s\n",
-				unix_paths[i], strerror(-rc));
-		else
-			LOG_INFO("listening on %s", unix_paths[i]);
-	}
+	rc = nbd_server_create(loop, client, &m.np, &srv);
+	if (!rc)
+		rc = listen_all(srv, &m);
 	unsigned stop_s = 30;
-	if (!rc && daemon_stop_timeout(cfg, "nbd", &stop_s))
-		rc = fail("%s", cfg_error(cfg));
+	if (!rc && daemon_stop_timeout(m.tool.cfg, "nbd", &stop_s))
+		rc = fail("%s", cfg_error(m.tool.cfg));
 	if (!rc)
 		rc = daemon_run(loop, stop_s);
 	LOG_INFO("stopping");
@@ -180,6 +209,6 @@ int main(int argc, char **argv)
 	nbd_server_destroy(srv);
 	bs_client_destroy(client);
 	io_loop_destroy(loop);
-	cfg_free(cfg);
+	tool_fini(&m.tool);
 	return rc ? 1 : 0;
 }
