@@ -1646,131 +1646,162 @@ static int list_json(const struct object_id *oid, uint64_t version, uint64_t siz
 		       : -ENOMEM;
 }
 
+/* object ls POOL */
+static int object_ls(struct cli *c, const char *pool)
+{
+	char why[256];
+	if (name_fits(pool, MAP_NAME_MAX, "a pool name"))
+		return 1;
+	int rc = c->io ? 0 : bs_sync_open(c->cfg, &c->data, &c->io, why, sizeof(why));
+	if (rc)
+		return die_rc(rc, "%s", why);
+	json_t *list = c->json ? json_array() : NULL;
+	rc = bs_object_list(c->io, pool, c->json ? list_json : list_text, list, why, sizeof(why));
+	if (rc) {
+		json_decref(list);
+		return die_rc(rc, "%s", rc == -ENOMEM ? "out of memory" : why);
+	}
+	return c->json ? json_out(list) : 0;
+}
+
+/* Reads PATH ("-": stdin), at most 1 MiB, into *BUF (caller frees) for
+ * object put: 0, or the exit status after saying why. */
+static int object_file(const char *path, uint8_t **buf, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (!f)
+		return die_rc(-errno, "cannot open %s: %s", path, strerror(errno));
+	size_t cap = 1u << 20, got;
+	*len = 0;
+	*buf = calloc(1, cap + 4096);
+	while (*buf && (got = fread(*buf + *len, 1, cap + 1 - *len, f)) > 0)
+		*len += got;
+	if (f != stdin)
+		fclose(f);
+	int rc = !*buf ? die_rc(-ENOMEM, "out of memory")
+		 : !*len ? die_rc(-ENODATA, "%s is empty", path)
+		 : *len > cap ? die_rc(-EFBIG, "%s is larger than 1 MiB, the largest object", path)
+		 /* An object keeps which 4 KiB chunks were written, not a
+		  * byte length: a tail would come back padded with zeros. */
+		 : *len % 4096 ? die("%s is %zu bytes: an object holds whole 4 KiB chunks and keeps "
+				     "no byte length, so it would come back as %zu bytes; pad it to "
+				     "a multiple of 4096 (truncate -s %zu FILE)", path, *len,
+				     (*len + 4095) & ~(size_t)4095, (*len + 4095) & ~(size_t)4095)
+		 : 0;
+	if (rc) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return rc;
+}
+
+/* object put POOL OBJ FILE */
+static int object_put(struct cli *c, const char *pool, struct bs_op *op, const char *path)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = object_file(path, &buf, &len);
+	if (rc)
+		return rc;
+	op->type = BS_WRITE;
+	op->len = (uint32_t)len;
+	op->buf = buf;
+	rc = object_run(c, pool, op);
+	free(buf);
+	if (!rc && c->json)
+		return json_out(json_pack("{s:I, s:I, s:I}", "bytes", (json_int_t)len,
+					  "stored_bytes", (json_int_t)op->len, "version",
+					  (json_int_t)op->version));
+	if (!rc)
+		printf("wrote %zu bytes (%u stored): version %" PRIu64 ".%" PRIu64 "\n", len,
+		       op->len, VERSION_EPOCH(op->version), VERSION_SEQ(op->version));
+	return rc;
+}
+
+/* object rm POOL OBJ */
+static int object_rm(struct cli *c, const char *pool, struct bs_op *op)
+{
+	op->type = BS_DELETE;
+	int rc = object_run(c, pool, op);
+	if (!rc && c->json)
+		return json_out(json_pack("{s:s, s:I}", "result", "removed", "version",
+					  (json_int_t)op->version));
+	if (!rc)
+		printf("removed (version %" PRIu64 ".%" PRIu64 ")\n", VERSION_EPOCH(op->version),
+		       VERSION_SEQ(op->version));
+	return rc;
+}
+
+/* object stat POOL OBJ, once stated: its version, size, and where it
+ * lives (its PG and the OSDs holding it). */
+static int object_stat_print(struct cli *c, const struct bs_op *op)
+{
+	const struct cluster_map *m = bs_sync_map(c->io);
+	const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
+	uint32_t pg = p ? object_pg(&op->oid, p->pg_num) : 0, acting[16];
+	size_t n = p ? map_pg_acting(m, p, pg, acting, 16) : 0;
+	if (c->json) {
+		char pgid[32];
+		snprintf(pgid, sizeof(pgid), "%u.%x", op->oid.pool, pg);
+		return json_out(json_pack("{s:I, s:I, s:s, s:o}", "version", (json_int_t)op->version,
+					  "size", (json_int_t)op->size, "pg", pgid, "acting",
+					  osd_list_json(acting, n)));
+	}
+	printf("version %" PRIu64 ".%" PRIu64 ", %" PRIu64 " bytes, pg %u.%x on ",
+	       VERSION_EPOCH(op->version), VERSION_SEQ(op->version), op->size, op->oid.pool, pg);
+	print_osd_list(acting, n);
+	printf("\n");
+	return 0;
+}
+
+/* object get POOL OBJ [FILE], once stated: the written chunks are the
+ * first SIZE bytes of an object put whole; they go to FILE or stdout. */
+static int object_get(struct cli *c, const char *pool, const struct bs_op *op, const char *path)
+{
+	struct bs_op rd = { .type = BS_READ, .oid = op->oid, .len = (uint32_t)op->size };
+	if (!rd.len)
+		return 0;
+	if (!(rd.buf = malloc(rd.len)))
+		return die_rc(-ENOMEM, "out of memory");
+	if (object_run(c, pool, &rd)) {
+		free(rd.buf);
+		return 1;
+	}
+	FILE *f = path ? fopen(path, "wb") : stdout;
+	if (!f) {
+		free(rd.buf);
+		return die_rc(-errno, "cannot create %s: %s", path, strerror(errno));
+	}
+	size_t w = fwrite(rd.buf, 1, rd.len, f);
+	bool ok = w == rd.len && (f == stdout ? fflush(f) == 0 : fclose(f) == 0);
+	free(rd.buf);
+	return ok ? 0 : die_rc(-EIO, "cannot write the object out");
+}
+
 static int cmd_object(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: basalt object put POOL OBJ FILE | get POOL OBJ [FILE] | rm POOL OBJ |\n"
 		"       stat POOL OBJ | ls POOL      (OBJ is INODE:INDEX in hex)";
 	const char *sub = argc ? argv[0] : "";
-	if (strcmp(sub, "ls") == 0 && argc == 2) {
-		char why[256];
-		if (name_fits(argv[1], MAP_NAME_MAX, "a pool name"))
-			return 1;
-		int rc = c->io ? 0 : bs_sync_open(c->cfg, &c->data, &c->io, why, sizeof(why));
-		if (rc)
-			return die_rc(rc, "%s", why);
-		json_t *list = c->json ? json_array() : NULL;
-		rc = bs_object_list(c->io, argv[1], c->json ? list_json : list_text, list, why,
-				    sizeof(why));
-		if (rc) {
-			json_decref(list);
-			return die_rc(rc, "%s", rc == -ENOMEM ? "out of memory" : why);
-		}
-		return c->json ? json_out(list) : 0;
-	}
+	if (strcmp(sub, "ls") == 0 && argc == 2)
+		return object_ls(c, argv[1]);
 	if (argc < 3)
 		return die_usage("%s", usage);
 	struct bs_op op = { 0 };
 	if (parse_object(argv[2], &op.oid))
 		return 2;
-	if (strcmp(sub, "put") == 0 && argc == 4) {
-		FILE *f = strcmp(argv[3], "-") == 0 ? stdin : fopen(argv[3], "rb");
-		if (!f)
-			return die_rc(-errno, "cannot open %s: %s", argv[3], strerror(errno));
-		size_t cap = 1u << 20, len = 0;
-		uint8_t *buf = calloc(1, cap + 4096);
-		size_t got;
-		while (buf && (got = fread(buf + len, 1, cap + 1 - len, f)) > 0)
-			len += got;
-		if (f != stdin)
-			fclose(f);
-		if (!buf || !len || len > cap) {
-			free(buf);
-			return die_rc(!buf ? -ENOMEM : !len ? -ENODATA : -EFBIG, !buf ? "out of memory" : !len ? "%s is empty" : "%s is larger than 1 MiB, "
-			       "the largest object", argv[3]);
-		}
-		/* An object keeps which 4 KiB chunks were written, not a byte
-		 * length: a tail would come back padded with zeros. */
-		if (len % 4096) {
-			free(buf);
-			return die("%s is %zu bytes: an object holds whole 4 KiB chunks and keeps no "
-				   "byte length, so it would come back as %zu bytes; pad it to a "
-				   "multiple of 4096 (truncate -s %zu FILE)", argv[3], len,
-				   (len + 4095) & ~(size_t)4095, (len + 4095) & ~(size_t)4095);
-		}
-		op.type = BS_WRITE;
-		op.len = (uint32_t)len;
-		op.buf = buf;
-		int rc = object_run(c, argv[1], &op);
-		free(buf);
-		if (!rc && c->json)
-			return json_out(json_pack("{s:I, s:I, s:I}", "bytes", (json_int_t)len,
-						  "stored_bytes", (json_int_t)op.len, "version",
-						  (json_int_t)op.version));
-		if (!rc)
-			printf("wrote %zu bytes (%u stored): version %" PRIu64 ".%" PRIu64 "\n", len,
-			       op.len, VERSION_EPOCH(op.version), VERSION_SEQ(op.version));
-		return rc;
-	}
-	if (strcmp(sub, "rm") == 0 && argc == 3) {
-		op.type = BS_DELETE;
-		int rc = object_run(c, argv[1], &op);
-		if (!rc && c->json)
-			return json_out(json_pack("{s:s, s:I}", "result", "removed", "version",
-						  (json_int_t)op.version));
-		if (!rc)
-			printf("removed (version %" PRIu64 ".%" PRIu64 ")\n", VERSION_EPOCH(op.version),
-			       VERSION_SEQ(op.version));
-		return rc;
-	}
-	if ((strcmp(sub, "stat") == 0 && argc == 3) || (strcmp(sub, "get") == 0 && argc <= 4)) {
-		op.type = BS_STAT;
-		if (object_run(c, argv[1], &op))
-			return 1;
-		if (strcmp(sub, "stat") == 0) {
-			/* Where it lives: its PG and the OSDs holding it. */
-			const struct cluster_map *m = bs_sync_map(c->io);
-			const struct map_pool *p = map_pool_by_id(m, op.oid.pool);
-			uint32_t pg = p ? object_pg(&op.oid, p->pg_num) : 0, acting[16];
-			size_t n = p ? map_pg_acting(m, p, pg, acting, 16) : 0;
-			if (c->json) {
-				char pgid[32];
-				snprintf(pgid, sizeof(pgid), "%u.%x", op.oid.pool, pg);
-				return json_out(json_pack("{s:I, s:I, s:s, s:o}", "version",
-							  (json_int_t)op.version, "size",
-							  (json_int_t)op.size, "pg", pgid, "acting",
-							  osd_list_json(acting, n)));
-			} else {
-				printf("version %" PRIu64 ".%" PRIu64 ", %" PRIu64 " bytes, pg %u.%x on ",
-				       VERSION_EPOCH(op.version), VERSION_SEQ(op.version), op.size,
-				       op.oid.pool, pg);
-				print_osd_list(acting, n);
-				printf("\n");
-			}
-			return 0;
-		}
-		/* The object's written chunks are its first SIZE bytes for
-		 * objects put whole; read them. */
-		struct bs_op rd = { .type = BS_READ, .oid = op.oid, .len = (uint32_t)op.size };
-		if (!rd.len)
-			return 0;
-		if (!(rd.buf = malloc(rd.len)))
-			return die_rc(-ENOMEM, "out of memory");
-		if (object_run(c, argv[1], &rd)) {
-			free(rd.buf);
-			return 1;
-		}
-		FILE *f = argc == 4 ? fopen(argv[3], "wb") : stdout;
-		if (!f) {
-			free(rd.buf);
-			return die_rc(-errno, "cannot create %s: %s", argv[3], strerror(errno));
-		}
-		size_t w = fwrite(rd.buf, 1, rd.len, f);
-		bool ok = w == rd.len && (f == stdout ? fflush(f) == 0 : fclose(f) == 0);
-		free(rd.buf);
-		return ok ? 0 : die_rc(-EIO, "cannot write the object out");
-	}
-	return die_usage("%s", usage);
+	if (strcmp(sub, "put") == 0 && argc == 4)
+		return object_put(c, argv[1], &op, argv[3]);
+	if (strcmp(sub, "rm") == 0 && argc == 3)
+		return object_rm(c, argv[1], &op);
+	bool stat = strcmp(sub, "stat") == 0 && argc == 3;
+	if (!stat && !(strcmp(sub, "get") == 0 && argc <= 4))
+		return die_usage("%s", usage);
+	op.type = BS_STAT;
+	if (object_run(c, argv[1], &op))
+		return 1;
+	return stat ? object_stat_print(c, &op) : object_get(c, argv[1], &op, argc == 4 ? argv[3] : NULL);
 }
 
 /* --- client keys ------------------------------------------------------------------- */
