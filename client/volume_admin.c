@@ -82,7 +82,8 @@ static int admin_command(const struct bs_admin *a, struct map_cmd *cmd,
 	int rc = a->ops->command(a->ctx, cmd, text, sizeof(text), &out->epoch);
 	if (rc)
 		return why_set(why, why_len, rc, "%s", text);
-	snprintf(out->result, sizeof(out->result), "%s", text);
+	/* The monitor's "done (map epoch N)": short; a longer text is cut. */
+	snprintf(out->result, sizeof(out->result), "%.*s", (int)sizeof(out->result) - 1, text);
 	return 0;
 }
 
