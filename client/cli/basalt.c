@@ -1306,12 +1306,10 @@ static int cmd_blocklist(struct cli *c, int argc, char **argv)
 		printf("%016" PRIx64 "  since epoch %-6" PRIu64 " %s UTC  %s\n", f->client, f->epoch,
 		       when, f->owner);
 	}
-	map_free(&m);
-	if (c->json)
-		return json_out(jkeep(list, ok));
-	if (!m.n_fenced)
+	if (!c->json && !m.n_fenced)
 		printf("no fenced clients\n");
-	return 0;
+	map_free(&m);
+	return c->json ? json_out(jkeep(list, ok)) : 0;
 }
 
 /* --- placement groups --------------------------------------------------------------- */

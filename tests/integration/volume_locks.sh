@@ -137,6 +137,7 @@ qio "${ports[3]}" "read -P 0x11 0 1M" "write -P 0x33 1M 1M" ||
 	fail "C could not break the lock: $(cat "$dir/qio.out")"
 cli blocklist ls >"$dir/bl"
 grep -q "^$clientA .*pid ${pid[nbdA]}" "$dir/bl" || fail "blocklist: $(cat "$dir/bl")"
+! grep -q "no fenced clients" "$dir/bl" || fail "blocklist lists A and says there is none: $(cat "$dir/bl")"
 echo "write -P 0x44 0 1M" >&3
 echo "write -P 0x44 2M 64k" >&3
 wait_file "$dir/nbdA.log" "was fenced" 10 "A was not told it is fenced"
