@@ -44,8 +44,11 @@ fuse_start() { # fuse_start NAME MOUNT ARGS...
 
 # The writer: THREADS threads, thread t writes blocks t, t+THREADS, ...
 # (64 KiB each, content from the block number and the round), appending
-# "BLOCK\n" to the ack log after each write returned; it exits when every
-# thread has seen a write fail.
+# "BLOCK\n" to the ack log after each write returned, and starts over
+# from its first block at the end, so that writes are in flight whenever
+# A is frozen however fast the cluster is (the content of a block is the
+# same every pass); it never writes the last block (B's). It exits when
+# every thread has seen a write fail.
 cat >"$dir/writer.py" <<'EOF'
 import hashlib, os, sys, threading
 path, acks, tag, blocks = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -57,7 +60,7 @@ def content(b):
 errors = []
 def run(t):
     b = t
-    while b < blocks:
+    while True:
         try:
             os.pwrite(fd, content(b), b * BS)
         except OSError as e:
@@ -65,6 +68,8 @@ def run(t):
             return
         os.write(ack, f"{b}\n".encode())
         b += THREADS
+        if b >= blocks - 1:
+            b = t
 ts = [threading.Thread(target=run, args=(t,)) for t in range(THREADS)]
 for t in ts: t.start()
 for t in ts: t.join()
