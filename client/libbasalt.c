@@ -20,6 +20,7 @@
 #include "common/cluster/mon_members.h"
 #include "common/cluster/mon_proto.h"
 #include "common/cluster/osd_proto.h"
+#include "common/why.h"
 
 static struct bs_op **slot(struct bs_client *c, uint64_t tid)
 {
@@ -84,12 +85,14 @@ static struct msgr_conn *link_to(struct bs_client *c, const struct cluster_map *
 
 static const uint8_t op_types[] = { [BS_READ] = OSD_OP_READ, [BS_WRITE] = OSD_OP_WRITE,
 				    [BS_DELETE] = OSD_OP_DELETE, [BS_STAT] = OSD_OP_STAT,
-				    [BS_SCRUB] = OSD_OP_SCRUB, [BS_LIST] = OSD_OP_LIST };
+				    [BS_SCRUB] = OSD_OP_SCRUB, [BS_LIST] = OSD_OP_LIST,
+				    [BS_SYNC] = OSD_OP_SYNC };
 
 /* Operations sent to one OSD named in oid.inode, not to an object's PG. */
 static bool op_to_osd(const struct bs_op *op)
 {
-	return op->type == BS_LIST || (op->type == BS_SCRUB && op->oid.index == OSD_SCRUB_ALL);
+	return op->type == BS_LIST || op->type == BS_SYNC ||
+	       (op->type == BS_SCRUB && op->oid.index == OSD_SCRUB_ALL);
 }
 
 /* Where OP goes: the primary of its object's PG (a scrub: of its PG, or
@@ -126,7 +129,8 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 	}
 	const struct cluster_map *m = monsess_map(c->mon);
 	const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
-	bool scrub_all = op->type == BS_SCRUB && op->oid.index == OSD_SCRUB_ALL;
+	bool scrub_all = (op->type == BS_SCRUB && op->oid.index == OSD_SCRUB_ALL) ||
+			 op->type == BS_SYNC;
 	if (scrub_all)
 		p = NULL; /* any pool */
 	if (!p && !scrub_all && in_submit) {
@@ -157,7 +161,7 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 	}
 	uint32_t acting[MAP_PG_ACTING_MAX];
 	size_t n = op_target(m, p, op, acting);
-	if (!n && op->type == BS_LIST) { /* that OSD is down: nothing to wait for */
+	if (!n && (op->type == BS_LIST || op->type == BS_SYNC)) { /* that OSD is down */
 		if (in_submit) {
 			park(c, op, now);
 			io_timer_arm(c->loop, &c->tick, 0);
@@ -184,7 +188,7 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 			       .offset = op->offset, .len = op->len,
 			       .flags = (op->flags & BS_OP_FULL_TRY ? OSD_OP_FLAG_FULL_TRY : 0) |
 					(op->flags & BS_OP_DEEP ? OSD_OP_FLAG_DEEP : 0) };
-	if (op->type == BS_LIST)
+	if (op->type == BS_LIST || op->type == BS_SYNC)
 		wire.oid = (struct object_id){ .pool = op->oid.pool }; /* the whole pool */
 	uint64_t waited_ms = (now - op->started_ns) / 1000000;
 	wire.age_ms = waited_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)waited_ms;
@@ -221,7 +225,7 @@ void bs_submit(struct bs_client *c, struct bs_op *op)
 	op->version = op->size = 0;
 	list_init(&op->waiting);
 	bool ranged = op->type == BS_READ || op->type == BS_WRITE;
-	if (op->type < BS_READ || op->type > BS_LIST ||
+	if (op->type < BS_READ || op->type > BS_SYNC || !object_id_valid(&op->oid) ||
 	    (ranged && (!op->len || op->offset % 4096 || op->len % 4096 || !op->buf))) {
 		/* Refused, but never from inside the call: the tick answers. */
 		op->reqid = 0;
@@ -612,6 +616,40 @@ int bs_sync_op(struct bs_sync *s, struct bs_op *op)
 	while (!w.done)
 		io_loop_run_once(s->loop, -1);
 	return w.rc;
+}
+
+int bs_sync_osds(struct bs_sync *s, uint64_t epoch, char *why, size_t why_len)
+{
+	uint64_t end = io_now_ns(s->loop) + s->timeout_ns;
+	while (!bs_client_have_map(s->c) || bs_client_map(s->c)->epoch < epoch) {
+		uint64_t now = io_now_ns(s->loop);
+		if (now >= end)
+			return why_set(why, why_len, -ETIMEDOUT,
+				       "the monitors did not send map epoch %llu in time",
+				       (unsigned long long)epoch);
+		io_loop_run_once(s->loop, (int64_t)(end - now < IO_MS(100) ? end - now : IO_MS(100)));
+	}
+	const struct cluster_map *m = bs_client_map(s->c);
+	uint32_t n = m->n_osds;
+	struct bs_op *ops = calloc(n ? n : 1, sizeof(*ops));
+	int *results = calloc(n ? n : 1, sizeof(*results));
+	if (!ops || !results) {
+		free(ops);
+		free(results);
+		return why_set(why, why_len, -ENOMEM, "out of memory");
+	}
+	for (uint32_t i = 0; i < n; i++)
+		ops[i] = (struct bs_op){ .type = BS_SYNC, .oid = { .inode = i } };
+	bs_sync_ops(s, ops, n, 64, results);
+	int rc = 0;
+	for (uint32_t i = 0; i < n && !rc; i++)
+		if (results[i] && results[i] != -EHOSTDOWN)
+			rc = why_set(why, why_len, results[i],
+				     "osd.%u did not confirm map epoch %llu: %s", i,
+				     (unsigned long long)epoch, strerror(-results[i]));
+	free(ops);
+	free(results);
+	return rc;
 }
 
 const struct cluster_map *bs_sync_map(const struct bs_sync *s)

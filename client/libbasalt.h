@@ -70,8 +70,13 @@ const struct cluster_map *bs_client_map(const struct bs_client *c);
  * primary of: op->buf is set to a buffer of op->len bytes that the
  * caller frees (free()); bs_list_entry reads it. -EHOSTDOWN when that OSD
  * is down. A PG being peered may be missing: a list is an estimate.
- * bs_object_list lists a whole pool with it. */
-enum bs_op_type { BS_READ = 1, BS_WRITE, BS_DELETE, BS_STAT, BS_SCRUB, BS_LIST };
+ * bs_object_list lists a whole pool with it.
+ * BS_SYNC waits until OSD oid.inode has this client's map and no write it
+ * assigned a version before that map's epoch is in flight (snapshots use
+ * it); -EHOSTDOWN when that OSD is down.
+ * Reads and stats of oid.snap > 0 see the object as snapshot oid.snap of
+ * its volume had it (-ENOENT: it did not exist then). */
+enum bs_op_type { BS_READ = 1, BS_WRITE, BS_DELETE, BS_STAT, BS_SCRUB, BS_LIST, BS_SYNC };
 
 struct bs_op;
 typedef void (*bs_done_fn)(struct bs_op *op, int rc);
@@ -172,7 +177,10 @@ const char *bs_client_owner(const struct bs_client *c);
 struct bs_volume;
 
 /* Opens volume NAME as the client's map has it: 0, -ENOENT (no such
- * volume, or its pool is gone) or -ENOMEM. READ_ONLY refuses changes. */
+ * volume, or its pool is gone) or -ENOMEM. READ_ONLY refuses changes.
+ * NAME "VOLUME@SNAP" opens that snapshot, read-only (-EROFS without
+ * READ_ONLY), at the size it was taken at; it reads as zeros where the
+ * volume held nothing then. */
 int bs_volume_open(struct bs_client *c, const char *name, bool read_only,
 		   struct bs_volume **out);
 /* Nothing may be in flight on V. */
@@ -242,6 +250,13 @@ size_t bs_sync_ops(struct bs_sync *s, struct bs_op *ops, size_t n, unsigned qd, 
 int bs_sync_vio(struct bs_sync *s, struct bs_volume *v, struct bs_vio *vio);
 struct bs_client *bs_sync_client(struct bs_sync *s);
 const struct cluster_map *bs_sync_map(const struct bs_sync *s);
+
+/* Runs the client's loop until its map has reached EPOCH, then waits for
+ * every OSD up in it to have that map and no write assigned before it
+ * still in flight (BS_SYNC): afterwards every write any OSD acknowledges
+ * was assigned in EPOCH or later. 0, or -errno with WHY naming the OSD
+ * that did not answer. */
+int bs_sync_osds(struct bs_sync *s, uint64_t epoch, char *why, size_t why_len);
 
 /* Calls FN for every object of pool POOL_NAME, asking each up OSD for
  * the PGs it is primary of; stops at FN's first non-zero return, which

@@ -25,6 +25,7 @@ struct bs_volume {
 	char name[MAP_NAME_MAX];
 	uint64_t inode;
 	uint32_t pool, block_size;
+	uint32_t snap; /* a snapshot's view (read-only), or OBJECT_SNAP_HEAD */
 	bool read_only;
 	uint8_t *zeros;		    /* an object's worth, for zeroing whole chunks */
 	struct list_node rmw_queue; /* struct vpiece waiting for the RMW slot */
@@ -46,13 +47,38 @@ struct vpiece {
 	struct list_node node; /* volume's RMW queue */
 };
 
+static struct object_id vol_oid(const struct bs_volume *v, uint64_t index)
+{
+	return (struct object_id){ v->pool, v->inode, index, v->snap };
+}
+
+/* The volume and snapshot NAME ("VOLUME" or "VOLUME@SNAP") names in M. */
+static int volume_lookup(const struct cluster_map *m, const char *name,
+			 const struct map_volume **vol, const struct map_snap **snap)
+{
+	char base[MAP_NAME_MAX];
+	const char *at = strchr(name, '@');
+	size_t n = at ? (size_t)(at - name) : strlen(name);
+	if (n >= sizeof(base))
+		return -ENOENT;
+	memcpy(base, name, n);
+	base[n] = 0;
+	*vol = map_volume_by_name(m, base);
+	*snap = *vol && at ? map_snap_by_name(*vol, at + 1) : NULL;
+	return !*vol || (at && !*snap) ? -ENOENT : 0;
+}
+
 int bs_volume_open(struct bs_client *c, const char *name, bool read_only,
 		   struct bs_volume **out)
 {
 	const struct cluster_map *m = bs_client_map(c);
-	const struct map_volume *mv = map_volume_by_name(m, name);
-	if (!mv)
-		return -ENOENT;
+	const struct map_volume *mv;
+	const struct map_snap *ms;
+	int rc = volume_lookup(m, name, &mv, &ms);
+	if (rc)
+		return rc;
+	if (ms && !read_only)
+		return -EROFS;
 	const struct map_pool *p = map_pool_by_id(m, mv->pool);
 	if (!p)
 		return -ENOENT;
@@ -63,6 +89,7 @@ int bs_volume_open(struct bs_client *c, const char *name, bool read_only,
 	snprintf(v->name, sizeof(v->name), "%s", name);
 	v->inode = mv->inode;
 	v->pool = mv->pool;
+	v->snap = ms ? ms->id : OBJECT_SNAP_HEAD;
 	v->block_size = p->block_size;
 	v->read_only = read_only;
 	list_init(&v->rmw_queue);
@@ -84,8 +111,11 @@ void bs_volume_close(struct bs_volume *v)
 
 uint64_t bs_volume_size(const struct bs_volume *v)
 {
-	const struct map_volume *mv = map_volume_by_name(bs_client_map(v->c), v->name);
-	return mv && mv->inode == v->inode ? mv->size : 0;
+	const struct map_volume *mv;
+	const struct map_snap *ms;
+	if (volume_lookup(bs_client_map(v->c), v->name, &mv, &ms) || mv->inode != v->inode)
+		return 0;
+	return ms ? (ms->id == v->snap ? ms->size : 0) : mv->size;
 }
 
 uint32_t bs_volume_object_size(const struct bs_volume *v)
@@ -172,7 +202,7 @@ static void rmw_read_done(struct bs_op *op, int rc)
 	else
 		memset(at, 0, pc->len);
 	uint64_t index = pc->op.oid.index;
-	pc->op = (struct bs_op){ .type = BS_WRITE, .oid = { pc->v->pool, pc->v->inode, index },
+	pc->op = (struct bs_op){ .type = BS_WRITE, .oid = vol_oid(pc->v, index),
 				 .offset = pc->bounce_off, .len = pc->bounce_len, .buf = pc->bounce,
 				 .done = piece_write_done, .ctx = pc };
 	/* Zeroing part of an object that exists adds nothing: it goes
@@ -187,7 +217,7 @@ static void rmw_start(struct vpiece *pc)
 	pc->v->rmw_busy = true;
 	pc->v->stats.rmw++;
 	uint64_t index = pc->op.oid.index;
-	pc->op = (struct bs_op){ .type = BS_READ, .oid = { pc->v->pool, pc->v->inode, index },
+	pc->op = (struct bs_op){ .type = BS_READ, .oid = vol_oid(pc->v, index),
 				 .offset = pc->bounce_off, .len = pc->bounce_len, .buf = pc->bounce,
 				 .done = rmw_read_done, .ctx = pc };
 	bs_submit(pc->v->c, &pc->op);
@@ -215,7 +245,7 @@ static void zero_stat_done(struct bs_op *op, int rc)
 		return;
 	}
 	uint64_t index = op->oid.index;
-	pc->op = (struct bs_op){ .type = BS_WRITE, .oid = { pc->v->pool, pc->v->inode, index },
+	pc->op = (struct bs_op){ .type = BS_WRITE, .oid = vol_oid(pc->v, index),
 				 .offset = (uint32_t)pc->obj_off, .len = pc->len, .buf = pc->v->zeros,
 				 .flags = BS_OP_FULL_TRY, .done = piece_write_done, .ctx = pc };
 	bs_submit(pc->v->c, &pc->op);
@@ -244,14 +274,14 @@ static int piece_start(struct vpiece *pc)
 	switch (vio->type) {
 	case BS_VIO_MAP:
 		pc->op = (struct bs_op){ .type = BS_STAT,
-					 .oid = { v->pool, v->inode, pc->op.oid.index },
+					 .oid = vol_oid(v, pc->op.oid.index),
 					 .done = piece_stat_done, .ctx = pc };
 		bs_submit(v->c, &pc->op);
 		return 0;
 	case BS_VIO_READ:
 		if (aligned) {
 			pc->op = (struct bs_op){ .type = BS_READ,
-						 .oid = { v->pool, v->inode, pc->op.oid.index },
+						 .oid = vol_oid(v, pc->op.oid.index),
 						 .offset = (uint32_t)pc->obj_off, .len = pc->len,
 						 .buf = pc->user, .done = piece_read_done, .ctx = pc };
 			bs_submit(v->c, &pc->op);
@@ -263,7 +293,7 @@ static int piece_start(struct vpiece *pc)
 		if (posix_memalign((void **)&pc->bounce, CHUNK, pc->bounce_len))
 			return -ENOMEM;
 		pc->op = (struct bs_op){ .type = BS_READ,
-					 .oid = { v->pool, v->inode, pc->op.oid.index },
+					 .oid = vol_oid(v, pc->op.oid.index),
 					 .offset = pc->bounce_off, .len = pc->bounce_len,
 					 .buf = pc->bounce, .done = piece_read_done, .ctx = pc };
 		bs_submit(v->c, &pc->op);
@@ -272,7 +302,7 @@ static int piece_start(struct vpiece *pc)
 		if (!aligned)
 			return piece_rmw(pc);
 		pc->op = (struct bs_op){ .type = BS_WRITE,
-					 .oid = { v->pool, v->inode, pc->op.oid.index },
+					 .oid = vol_oid(v, pc->op.oid.index),
 					 .offset = (uint32_t)pc->obj_off, .len = pc->len, .buf = pc->user,
 					 .done = piece_write_done, .ctx = pc };
 		bs_submit(v->c, &pc->op);
@@ -281,7 +311,7 @@ static int piece_start(struct vpiece *pc)
 		if (whole) {
 			v->stats.objects_freed++;
 			pc->op = (struct bs_op){ .type = BS_DELETE,
-						 .oid = { v->pool, v->inode, pc->op.oid.index },
+						 .oid = vol_oid(v, pc->op.oid.index),
 						 .done = piece_write_done, .ctx = pc };
 			bs_submit(v->c, &pc->op);
 			return 0;
@@ -289,7 +319,7 @@ static int piece_start(struct vpiece *pc)
 		if (!aligned)
 			return piece_rmw(pc); /* zeros over part of a chunk */
 		pc->op = (struct bs_op){ .type = BS_STAT,
-					 .oid = { v->pool, v->inode, pc->op.oid.index },
+					 .oid = vol_oid(v, pc->op.oid.index),
 					 .done = zero_stat_done, .ctx = pc };
 		bs_submit(v->c, &pc->op);
 		return 0;

@@ -26,7 +26,8 @@ static int admin_object_found(const struct object_id *oid, uint64_t version, uin
 {
 	struct admin_objects *l = arg;
 	(void)version;
-	if (oid->inode != l->inode || oid->index < l->min_index)
+	/* A shrink frees heads only: a snapshot still reads its clones. */
+	if (oid->inode != l->inode || oid->index < l->min_index || (l->min_index && oid->snap))
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
@@ -266,12 +267,20 @@ static int cluster_command(void *ctx, struct map_cmd *cmd, char *text, size_t te
 	return rc;
 }
 
+static int cluster_barrier(void *ctx, uint64_t epoch, char *why, size_t why_len)
+{
+	struct bs_admin_cluster *k = ctx;
+	int rc = cluster_io(k, why, why_len);
+	return rc ? rc : bs_sync_osds(*k->io, epoch, why, why_len);
+}
+
 static const struct bs_admin_ops cluster_ops = {
 	.get_map = cluster_get_map,
 	.list = cluster_list,
 	.delete_objects = cluster_delete,
 	.zero = cluster_zero,
 	.command = cluster_command,
+	.barrier = cluster_barrier,
 };
 
 void bs_admin_cluster_init(struct bs_admin *a, struct bs_admin_cluster *ctx)

@@ -38,6 +38,9 @@ struct bs_admin_ops {
 	 * done") and *EPOCH, or the map's refusal with TEXT saying why. */
 	int (*command)(void *ctx, struct map_cmd *cmd, char *text, size_t text_len,
 		       uint64_t *epoch);
+	/* Waits until every up OSD has map EPOCH and no write assigned
+	 * before it in flight (bs_sync_osds). */
+	int (*barrier)(void *ctx, uint64_t epoch, char *why, size_t why_len);
 };
 
 struct bs_admin {
@@ -90,5 +93,59 @@ int bs_volume_remove(const struct bs_admin *a, const char *name, struct bs_volum
  * 0, or -errno with one line in WHY. */
 int bs_volume_resize(const struct bs_admin *a, const char *name, uint64_t size, unsigned flags,
 		     struct bs_volume_change *out, char *why, size_t why_len);
+
+/* --- snapshots (client/snap_admin.c) --------------------------------------- */
+
+/* One VOLUME@SNAP. */
+struct bs_snap_spec {
+	char volume[MAP_NAME_MAX];
+	char snap[MAP_NAME_MAX];
+};
+/* Parses "VOLUME@SNAP" into OUT: 0, or -EINVAL with WHY. */
+int bs_snap_spec_parse(const char *text, struct bs_snap_spec *out, char *why, size_t why_len);
+
+/* Snapshots the N volumes of SPECS at one instant (one map epoch; at
+ * most MAP_SNAP_GROUP_MAX): every write acknowledged before the call is
+ * in them, none acknowledged after it returns is, and each write in
+ * flight meanwhile lands wholly on one side (per object). The monitor
+ * refuses bad names, duplicates and unknown volumes (nothing changes);
+ * a failed barrier leaves the snapshots made and says so in WHY. */
+int bs_snap_create(const struct bs_admin *a, const struct bs_snap_spec *specs, uint32_t n,
+		   struct bs_volume_change *out, char *why, size_t why_len);
+
+/* Removes SPEC and frees at once every clone no remaining snapshot
+ * needs (out->objects_freed, out->bytes_freed). Running it again after
+ * it was cut short frees what is left (the snapshot's name is gone by
+ * then: -ENOENT says so, after freeing). */
+int bs_snap_remove(const struct bs_admin *a, const struct bs_snap_spec *spec,
+		   struct bs_volume_change *out, char *why, size_t why_len);
+
+/* Space of one volume and its snapshots, from a listing of its objects
+ * (time proportional to objects, no data read). Bytes are bytes written
+ * (4 KiB units), one copy. */
+struct bs_snap_usage {
+	uint32_t id;
+	char name[MAP_NAME_MAX];
+	uint64_t size, epoch, time_ms;
+	uint64_t referenced_bytes; /* what reading the snapshot returns */
+	uint64_t exclusive_bytes;  /* held for it alone: what snap rm frees */
+};
+struct bs_volume_usage {
+	char pool[MAP_NAME_MAX];
+	uint64_t size;		   /* provisioned */
+	uint64_t objects;	   /* heads and clones */
+	uint64_t referenced_bytes; /* the live volume's */
+	uint64_t exclusive_bytes;  /* written since the newest snapshot: no
+				    * snapshot shares it */
+	uint64_t snapshots_bytes;  /* every clone (held for snapshots only) */
+	uint64_t stored_bytes;	   /* every object: x copies = OSDs' data */
+	uint64_t garbage_bytes;	   /* clones no snapshot needs (a snap rm cut
+				    * short; the next one frees them) */
+	uint32_t n_snaps;
+	struct bs_snap_usage snaps[MAP_MAX_SNAPS];
+};
+/* Fills OUT for volume NAME: 0, -ENOENT, or a listing's failure, with WHY. */
+int bs_volume_usage(const struct bs_admin *a, const char *name, struct bs_volume_usage *out,
+		    char *why, size_t why_len);
 
 #endif

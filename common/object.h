@@ -1,6 +1,9 @@
-/* Object identity: (pool, 64-bit inode, 64-bit index). A volume of size S
- * is objects 0..S/block_size of its inode. Objects map to placement groups
- * by a stable hash that every process computes the same way. */
+/* Object identity: (pool, inode, index, snap). A volume of size S is
+ * objects 0..S/block_size of its inode; snap 0 is the live object (the
+ * head), snap S > 0 a clone: what the head held before its first write
+ * after snapshot S (docs/ARCHITECTURE.md, "Snapshots"). Objects map to
+ * placement groups by a stable hash of (inode, index) that every process
+ * computes the same way, so a head and its clones share a PG. */
 #ifndef BASALT_COMMON_OBJECT_H
 #define BASALT_COMMON_OBJECT_H
 
@@ -13,9 +16,19 @@
 struct object_id {
 	uint32_t pool;
 	uint64_t inode;
-	uint64_t index;
+	uint64_t index; /* <= OBJECT_INDEX_MAX */
+	uint32_t snap;	/* OBJECT_SNAP_HEAD, or a clone's snapshot id */
 };
 
+/* On the wire and on disk the snap shares the index's 64 bits (index in
+ * the low 44, snap in the high 20): stores and messages written before
+ * snapshots existed read as heads, and no format grew. 2^44 objects of
+ * 64 KiB cover the largest volume (2^60 bytes); 2^20 - 1 snapshot ids is
+ * a volume's lifetime supply (the monitor refuses more). */
+#define OBJECT_INDEX_BITS 44
+#define OBJECT_INDEX_MAX ((1ULL << OBJECT_INDEX_BITS) - 1)
+#define OBJECT_SNAP_MAX ((1u << (64 - OBJECT_INDEX_BITS)) - 1)
+#define OBJECT_SNAP_HEAD 0u
 #define OBJECT_ID_WIRE_LEN 20
 /* Inode of the per-PG objects an OSD keeps for itself (osd/pg.c); never
  * a volume's, never listed to clients. */
@@ -24,10 +37,12 @@ struct object_id {
 static inline bool object_id_equal(const struct object_id *a,
 				   const struct object_id *b)
 {
-	return a->pool == b->pool && a->inode == b->inode && a->index == b->index;
+	return a->pool == b->pool && a->inode == b->inode && a->index == b->index &&
+	       a->snap == b->snap;
 }
 
-/* Orders ids by pool, inode, index: -1, 0 or 1. */
+/* Orders ids by pool, inode, index, snap (a head before its clones): -1,
+ * 0 or 1. */
 static inline int object_id_cmp(const struct object_id *a, const struct object_id *b)
 {
 	if (a->pool != b->pool)
@@ -36,6 +51,8 @@ static inline int object_id_cmp(const struct object_id *a, const struct object_i
 		return a->inode < b->inode ? -1 : 1;
 	if (a->index != b->index)
 		return a->index < b->index ? -1 : 1;
+	if (a->snap != b->snap)
+		return a->snap < b->snap ? -1 : 1;
 	return 0;
 }
 
@@ -43,14 +60,33 @@ static inline int enc_put_object_id(struct enc *e, const struct object_id *o)
 {
 	enc_put_le32(e, o->pool);
 	enc_put_le64(e, o->inode);
-	return enc_put_le64(e, o->index);
+	return enc_put_le64(e, (o->index & OBJECT_INDEX_MAX) |
+				       (uint64_t)o->snap << OBJECT_INDEX_BITS);
 }
 
 static inline int dec_get_object_id(struct dec *d, struct object_id *o)
 {
+	uint64_t packed = 0;
 	dec_get_le32(d, &o->pool);
 	dec_get_le64(d, &o->inode);
-	return dec_get_le64(d, &o->index);
+	int rc = dec_get_le64(d, &packed);
+	o->index = packed & OBJECT_INDEX_MAX;
+	o->snap = (uint32_t)(packed >> OBJECT_INDEX_BITS);
+	return rc;
+}
+
+/* O's head: the live object a clone was taken from. */
+static inline struct object_id object_head(const struct object_id *o)
+{
+	struct object_id h = *o;
+	h.snap = OBJECT_SNAP_HEAD;
+	return h;
+}
+
+/* Whether O fits the wire form (index and snap in range). */
+static inline bool object_id_valid(const struct object_id *o)
+{
+	return o->index <= OBJECT_INDEX_MAX && o->snap <= OBJECT_SNAP_MAX;
 }
 
 /* A well-mixed 64-bit hash of the id (for hash tables). */
@@ -60,7 +96,7 @@ uint64_t object_id_hash(const struct object_id *o);
  * since it decides where data lives. */
 uint32_t object_pg(const struct object_id *o, uint32_t pg_num);
 
-/* "pool:inode:index" in hex, for logs and tools. */
+/* "pool:inode:index" in hex ("...@snap" for a clone), for logs and tools. */
 const char *object_id_str(const struct object_id *o, char *buf, size_t len);
 
 #endif

@@ -517,6 +517,8 @@ static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cm
 		cmd->time_ms = wall_ms(m);
 		cmd->flag = MAP_REASON_ADMIN;
 	}
+	if (cmd->type == MAP_CMD_SNAP_CREATE)
+		cmd->time_ms = wall_ms(m);
 	if (cmd->type == MAP_CMD_OSD_BOOT && !map_recently_applied(&m->map, cmd)) {
 		uint64_t hold = osdmon_boot_hold_ms(m->osdmon, &m->map, cmd->osd, cmd->time_ms);
 		if (hold) {

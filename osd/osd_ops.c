@@ -190,7 +190,8 @@ static int check_op(struct osd *o, const struct osd_op *op, const struct map_poo
 	const struct cluster_map *m = monsess_map(o->mon);
 	if (map_client_fenced(m, op->client))
 		return -ESHUTDOWN;
-	if (op->type == OSD_OP_SCRUB && op->oid.index == OSD_SCRUB_ALL)
+	if ((op->type == OSD_OP_SCRUB && op->oid.index == OSD_SCRUB_ALL) ||
+	    op->type == OSD_OP_SYNC)
 		return 0;
 	const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
 	if (!p)
@@ -202,6 +203,8 @@ static int check_op(struct osd *o, const struct osd_op *op, const struct map_poo
 		return op->oid.index < p->pg_num ? 0 : -EINVAL;
 	if (pg_is_meta(&op->oid))
 		return -EINVAL;
+	if (op->type == OSD_OP_WRITE && op->oid.snap)
+		return -EROFS; /* a snapshot never changes; snap rm deletes clones */
 	uint32_t acting[MAP_PG_ACTING_MAX];
 	size_t n = map_pg_acting(m, p, object_pg(&op->oid, p->pg_num), acting, MAP_PG_ACTING_MAX);
 	if (!n || acting[0] != o->id || !osd_serving(o))
@@ -310,7 +313,17 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		r.rc = n < 0 ? n : 0;
 		r.size = n < 0 ? 0 : (uint64_t)n;
 	}
-	if (op.type == OSD_OP_SCRUB) {
+	if (!r.rc && op.type == OSD_OP_SYNC) {
+		msg_free(msg);
+		if (op.epoch > monsess_map(o->mon)->epoch || !osd_serving(o)) {
+			r.rc = -EAGAIN; /* not there yet: the client asks again */
+			osd_op_answer(o, conn, rid, &r, NULL, 0);
+			return;
+		}
+		pg_snap_sync(o, conn, rid, op.epoch);
+		return;
+	}
+	if (op.type == OSD_OP_SCRUB || op.type == OSD_OP_SYNC) {
 		osd_op_answer(o, conn, rid, &r, NULL, 0);
 		msg_free(msg);
 		return;

@@ -83,7 +83,7 @@ bool pg_is_meta(const struct object_id *oid)
 
 struct object_id pg_meta_oid(uint32_t pool, uint32_t pg)
 {
-	return (struct object_id){ pool, OBJECT_INODE_PG_META, pg };
+	return (struct object_id){ pool, OBJECT_INODE_PG_META, pg, 0 };
 }
 
 int osd_pg_init(struct osd *o)
@@ -102,6 +102,7 @@ int osd_pg_init(struct osd *o)
 	list_init(&t->record_queue);
 	list_init(&t->recovering);
 	list_init(&t->replica_ops);
+	list_init(&t->syncs);
 	list_init(&t->marks);
 	list_init(&t->purges);
 	list_init(&t->scrub_parts);
@@ -644,7 +645,7 @@ static void merge_object(struct osd_pg *pg, const struct merge_entry *e, size_t 
 	}
 	uint64_t epoch_seq = 0;
 	for (size_t i = 0; i < n; i++)
-		if (e[i].version >> 32 == pg->interval && (e[i].version & 0xffffffffu) > epoch_seq)
+		if (e[i].version >> 32 >= pg->interval && (e[i].version & 0xffffffffu) > epoch_seq)
 			epoch_seq = e[i].version & 0xffffffffu;
 	if (epoch_seq > pg->seq)
 		pg->seq = epoch_seq;
@@ -699,11 +700,11 @@ static int pg_merge(struct osd_pg *pg)
 		for (uint32_t i = 0; i < info.count; i++, k++) {
 			pg_info_entry(&info, i, &all[k].oid, &all[k].version);
 			all[k].peer = p;
-			if (all[k].version >> 32 > pg->interval)
+			if (all[k].version >> 32 > pg_map(pg)->epoch)
 				LOG_ERROR("pg %u.%x: osd.%u holds a version from epoch %" PRIu64
-					", after this interval (%" PRIu64 ")",
+					", after this map (%" PRIu64 ")",
 					pg->pool, pg->pg, pg->peers[p].osd, all[k].version >> 32,
-					pg->interval);
+					pg_map(pg)->epoch);
 		}
 	}
 	qsort(all, k, sizeof(*all), merge_cmp);
@@ -1111,6 +1112,7 @@ void osd_pg_conn_closed(struct osd *o, struct msgr_conn *conn)
 		}
 	}
 	pg_replica_conn_closed(o, conn);
+	pg_snap_conn_closed(o, conn);
 }
 
 static void pg_tick_one(struct osd_pg *pg, void *arg)
@@ -1262,7 +1264,8 @@ static void pg_check_one(struct osd_pg *pg, void *arg)
 			BASALT_ASSERT(pg->state == PG_STATE_ACTIVE);
 		bool writes = op->op.type == OSD_OP_WRITE || op->op.type == OSD_OP_DELETE;
 		if (op->dispatched && writes && op->version) /* 6 */
-			BASALT_ASSERT(op->version >> 32 == pg->interval &&
+			BASALT_ASSERT(op->version >> 32 >= pg->interval &&
+				      op->version >> 32 <= pg_map(pg)->epoch &&
 				      (op->version & 0xffffffffu) <= pg->seq);
 	}
 	uint32_t unfound = 0;
@@ -1359,6 +1362,8 @@ void osd_pg_fini(struct osd *o)
 	if (!t)
 		return;
 	pg_replica_fini(o);
+	pg_snap_syncs_free(o);
+	pg_snap_fini(o);
 	if (t->buckets)
 		pg_for_each(o, pg_free_one, NULL);
 	free(t->buckets);

@@ -34,9 +34,12 @@
  *  5. Per object, a read never runs beside a write that is not yet
  *     acknowledged, and one write at a time is in flight: a member's
  *     version of an object always names the same bytes as anyone's.
- *  6. Versions are (interval epoch << 32 | sequence) and never reused:
- *     the sequence resumes above every version of the interval that a
- *     member reported (and stays below 2^32).
+ *  6. Versions are (epoch << 32 | sequence), the epoch the map's when
+ *     the primary assigned it (never below the interval's), and never
+ *     reused: the sequence resumes above every version of the interval
+ *     that a member reported (and stays below 2^32). Snapshots rely on
+ *     the epoch: a write belongs after snapshot S iff its epoch is at
+ *     least the one that created S (pg_snap.c).
  *  7. A scrub runs only on an ACTIVE primary, one per OSD at a time, and
  *     while the members read a chunk's copies no write or recovery of an
  *     object in that chunk is in flight (pg_scrub.c): every copy it
@@ -277,6 +280,12 @@ struct osd_pgs {
 	uint64_t rec_bytes_total, rec_objects_total;
 	uint64_t strays_removed; /* objects of stray copies deleted */
 	uint64_t map_epoch; /* of the map last processed */
+	/* Volumes with snapshots in the map of snap_epoch, by (pool, inode)
+	 * (pg_snap.c); and snap create/rm barriers waiting for writes. */
+	struct pg_snap_vol *snap_vols;
+	uint32_t n_snap_vols;
+	uint64_t snap_epoch;
+	struct list_node syncs; /* struct pg_sync */
 	struct list_node replica_ops; /* sub-operations in flight here (pg_replica.c) */
 	struct list_node scrub_parts; /* this OSD reading its copies for a scrub */
 	struct osd_pg *scrub_pg;      /* the PG this OSD scrubs (one at a time) */
@@ -333,6 +342,45 @@ struct pg_data *pg_data_new(uint32_t len);
 struct pg_data *pg_data_wrap(void *buf, uint32_t len);
 void pg_data_get(struct pg_data *d);
 void pg_data_put(struct pg_data *d);
+
+/* pg_snap.c */
+struct pg_snap_vol {
+	uint32_t pool;
+	uint64_t inode;
+	uint32_t index; /* in the map's volumes */
+};
+/* An OSD_OP_SYNC waiting for writes assigned before its epoch. */
+struct pg_sync {
+	struct list_node node;
+	struct msgr_conn *conn; /* NULL once gone */
+	uint64_t request_id;
+	uint64_t epoch;
+};
+/* The volume INODE of POOL if it has snapshots in the current map. */
+const struct map_volume *pg_snap_volume(struct osd *o, uint32_t pool, uint64_t inode);
+/* The version of PG's next write: the map epoch it is assigned in, and
+ * the PG's sequence (pg_int.h, invariant 6). */
+uint64_t pg_version_next(struct osd_pg *pg);
+/* The snapshot whose clone a write to OID must make first (the head is
+ * older than the volume's newest snapshot), or 0. */
+uint32_t pg_snap_clone_for_write(struct osd_pg *pg, const struct object_id *oid);
+/* Submits THEN (a write or delete of a head) to S after making clone
+ * SNAP of its head, unless SNAP is 0, the head is absent or the clone
+ * exists. A failure completes THEN with the error instead. */
+void pg_snap_clone_submit(struct store *s, uint32_t snap, struct store_req *then);
+/* The object serving OID (a snapshot's view of a head): a clone, the
+ * head, or -ENOENT when the object did not exist at the snapshot (or the
+ * snapshot does not); -EAGAIN while recovery has yet to bring a clone
+ * that might serve it. */
+int pg_snap_resolve(struct osd_pg *pg, const struct object_id *oid, struct object_id *out);
+/* OSD_OP_SYNC: answers once no write assigned before EPOCH is in flight
+ * here (the caller made sure this OSD's map has EPOCH). */
+void pg_snap_sync(struct osd *o, struct msgr_conn *conn, uint64_t request_id, uint64_t epoch);
+/* A write finished: barriers it held may answer. */
+void pg_snap_sync_kick(struct osd *o);
+void pg_snap_conn_closed(struct osd *o, struct msgr_conn *conn);
+void pg_snap_syncs_free(struct osd *o);
+void pg_snap_fini(struct osd *o);
 
 /* pg_replica.c */
 /* Answers a sub-operation: RC, VERSION and WRITTEN (may be NULL), with

@@ -60,6 +60,8 @@ static void op_finish(struct pg_op *op)
 		pg_obj_maybe_free(obj);
 	}
 	pg_scrub_kick(pg); /* a chunk may wait for this write */
+	if (!list_empty(&pg->o->pgs->syncs))
+		pg_snap_sync_kick(pg->o);
 }
 
 void pg_io_reset(struct osd_pg *pg)
@@ -151,10 +153,17 @@ static void dispatch_read(struct pg_op *op)
 	struct osd *o = op->pg->o;
 	if (refuse_fenced(op))
 		return;
+	struct object_id oid = op->op.oid;
+	int rc = oid.snap ? pg_snap_resolve(op->pg, &op->op.oid, &oid) : 0;
+	if (rc) { /* nothing there at that snapshot (zeros), or retry */
+		op_answer(op, rc, 0, 0, NULL, 0);
+		op_free(op);
+		return;
+	}
 	op->obj->reads++;
 	if (op->op.type == OSD_OP_STAT) {
 		struct store_object_info info;
-		int rc = store_stat(o->store, &op->op.oid, &info);
+		rc = store_stat(o->store, &oid, &info);
 		op_answer(op, rc, rc ? 0 : info.version, rc ? 0 : info.written_bytes, NULL, 0);
 		op->obj->reads--;
 		op_free(op); /* the caller kicks the object */
@@ -167,7 +176,7 @@ static void dispatch_read(struct pg_op *op)
 		op_free(op);
 		return;
 	}
-	op->req = (struct store_req){ .op = STORE_OP_READ, .oid = op->op.oid,
+	op->req = (struct store_req){ .op = STORE_OP_READ, .oid = oid,
 				      .offset = op->op.offset, .len = op->op.len, .buf = buf,
 				      .done = read_done, .ctx = op };
 	op->local_busy = true;
@@ -313,7 +322,8 @@ static bool dispatch_write(struct pg_op *op)
 		op_free(op);
 		return false;
 	}
-	op->version = pg->interval << 32 | ++pg->seq;
+	uint32_t clone_snap = pg_snap_clone_for_write(pg, &op->op.oid);
+	op->version = pg_version_next(pg);
 	op->obj->writes++;
 	op->pending = pg->n_acting;
 	op->waiting_on = (1u << pg->n_acting) - 1;
@@ -322,7 +332,8 @@ static bool dispatch_write(struct pg_op *op)
 		struct pg_subop sub = { .type = del ? PG_SUB_DELETE : PG_SUB_WRITE,
 					.oid = op->op.oid, .offset = op->op.offset,
 					.len = del ? 0 : op->op.len, .version = op->version,
-					.client = op->op.client, .reqid = op->op.reqid };
+					.client = op->op.client, .reqid = op->op.reqid,
+					.clone_snap = clone_snap };
 		int rc = pg_call_subop(pg, pg->acting[i], &sub, del ? NULL : op->data,
 				       write_remote_done, op, 0);
 		if (rc) {
@@ -340,7 +351,7 @@ static bool dispatch_write(struct pg_op *op)
 				      .done = write_local_done, .ctx = op };
 	op->local_busy = true;
 	pg->store_writes++;
-	store_submit(o->store, &op->req);
+	pg_snap_clone_submit(o->store, clone_snap, &op->req);
 	return true;
 }
 
@@ -354,7 +365,10 @@ static bool dispatch_write(struct pg_op *op)
 static bool runs_unrecovered(const struct pg_obj *obj, const struct pg_op *op)
 {
 	if (op->op.type == OSD_OP_DELETE)
-		return true;
+		/* ... unless the head must first become a clone, which needs
+		 * the primary's copy. */
+		return op->op.oid.snap || !pg_snap_volume(obj->pg->o, op->op.oid.pool,
+							  op->op.oid.inode);
 	bool reads = op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT;
 	return reads && !((obj->need_push | obj->need_remove) & 1);
 }
@@ -416,7 +430,10 @@ void pg_io_obj_fail_writes(struct pg_obj *obj, int rc)
 
 static void op_enqueue(struct pg_op *op)
 {
-	struct pg_obj *obj = pg_obj_get(op->pg, &op->op.oid, true);
+	/* A read of a snapshot queues on the head: a write there may be
+	 * making the clone that read is to be served from. */
+	struct object_id key = op->op.type == OSD_OP_DELETE ? op->op.oid : object_head(&op->op.oid);
+	struct pg_obj *obj = pg_obj_get(op->pg, &key, true);
 	if (!obj) {
 		op_answer(op, -ENOMEM, 0, 0, NULL, 0);
 		op_free(op);

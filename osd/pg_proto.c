@@ -10,7 +10,7 @@
 #define QUERY_LEN (4 + 4 + 8 + 4)
 #define INFO_LEN (4 + 4 + 4 + 8 + 4 + 8 + 1 + 4)
 #define SUBOP_LEN (4 + 4 + 8 + 4 + 1 + OBJECT_ID_WIRE_LEN + 4 + 4 + 8 + 8 + 8 + PG_WRITTEN_MAP_BYTES + \
-		   OBJECT_ID_WIRE_LEN)
+		   OBJECT_ID_WIRE_LEN + 4)
 #define SUBOP_REPLY_LEN (4 + 8 + PG_WRITTEN_MAP_BYTES + 1)
 
 struct msg *pg_query_encode(uint64_t request_id, const struct pg_query *q)
@@ -124,6 +124,7 @@ struct msg *pg_subop_encode(uint64_t request_id, const struct pg_subop *op)
 	enc_put_le64(&e, op->reqid);
 	enc_put_bytes(&e, op->written, PG_WRITTEN_MAP_BYTES);
 	enc_put_object_id(&e, &op->end);
+	enc_put_le32(&e, op->clone_snap);
 	return msg;
 }
 
@@ -144,6 +145,7 @@ int pg_subop_decode(const struct msg *msg, struct pg_subop *out)
 	dec_get_le64(&d, &out->reqid);
 	dec_get_bytes(&d, out->written, PG_WRITTEN_MAP_BYTES);
 	dec_get_object_id(&d, &out->end);
+	dec_get_le32(&d, &out->clone_snap);
 	if (msg->hdr.type != OSD_MSG_SUBOP || dec_status(&d) || dec_remaining(&d) ||
 	    out->type < PG_SUB_WRITE || out->type > PG_SUB_LAST)
 		return -EBADMSG;

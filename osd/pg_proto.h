@@ -69,6 +69,9 @@ struct pg_subop {
 	uint64_t client, reqid; /* WRITE, DELETE: the client's request */
 	uint8_t written[PG_WRITTEN_MAP_BYTES]; /* PUSH: the chunks ever written */
 	struct object_id end; /* SCRUB: the last object of the range */
+	/* WRITE, DELETE: first preserve the head as the clone of this
+	 * snapshot (pg_snap.c); 0: no clone. */
+	uint32_t clone_snap;
 };
 
 struct pg_subop_reply {

@@ -405,7 +405,8 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		r->counted = true;
 		pg->store_writes++;
 	}
-	store_submit(o->store, &r->req);
+	bool head_write = sub.type == PG_SUB_WRITE || sub.type == PG_SUB_DELETE;
+	pg_snap_clone_submit(o->store, head_write ? sub.clone_snap : 0, &r->req);
 }
 
 void pg_replica_conn_closed(struct osd *o, struct msgr_conn *conn)

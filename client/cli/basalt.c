@@ -88,7 +88,15 @@ static const char usage_text[] =
 	"  volume unlock NAME --force      take the exclusive lock from whoever holds\n"
 	"                                  it, fencing that client: the OSDs refuse\n"
 	"                                  everything it sends from then on\n"
-	"  volume snap create|rm NAME SNAP a snapshot of a volume\n"
+	"  snap create VOL@SNAP [VOL@SNAP ...]\n"
+	"                                  snapshots taken at one instant (up to 16\n"
+	"                                  volumes: a VM's disks); crash consistent,\n"
+	"                                  while the volumes are written\n"
+	"  snap ls VOL                     snapshots with the space each references\n"
+	"                                  and holds alone (what snap rm frees)\n"
+	"  snap rm VOL@SNAP                remove one (any, in any order); its space\n"
+	"                                  is free when the command returns\n"
+	"  volume snap create|rm NAME SNAP the same as snap create|rm NAME@SNAP\n"
 	"  volume clone NAME SNAP NEW      a new volume from a snapshot\n"
 	"  object put POOL OBJ FILE | object get POOL OBJ [FILE] | object rm POOL OBJ\n"
 	"  object stat POOL OBJ | object ls POOL\n"
@@ -1191,6 +1199,146 @@ static int volume_resize(struct cli *c, const char *name, uint64_t size, bool al
 	return rc ? die_rc(rc, "%s", why) : volume_change_print(c, &ch);
 }
 
+/* --- snapshots ------------------------------------------------------------------- */
+
+static void snap_admin(struct cli *c, struct bs_admin *a, struct bs_admin_cluster *k)
+{
+	*k = (struct bs_admin_cluster){ c->mc, c->cfg, &c->data, &c->io };
+	bs_admin_cluster_init(a, k);
+}
+
+/* SPECS: "VOL@SNAP" each (ALIAS: "VOL SNAP" of volume snap). */
+static int snap_create(struct cli *c, int n, char **specs, bool alias)
+{
+	struct bs_snap_spec s[MAP_SNAP_GROUP_MAX];
+	char why[512];
+	if (n < 1 || n > (int)MAP_SNAP_GROUP_MAX)
+		return die_usage("snap create takes 1 to %u VOLUME@SNAP", MAP_SNAP_GROUP_MAX);
+	for (int i = 0; i < n && !alias; i++)
+		if (bs_snap_spec_parse(specs[i], &s[i], why, sizeof(why)))
+			return die_usage("%s", why);
+	if (alias && (copy_name(s[0].volume, sizeof(s[0].volume), specs[0], "volume") ||
+		      copy_name(s[0].snap, sizeof(s[0].snap), specs[1], "snapshot")))
+		return 1;
+	uint32_t count = alias ? 1 : (uint32_t)n;
+	struct bs_admin a;
+	struct bs_admin_cluster k;
+	struct bs_volume_change ch;
+	snap_admin(c, &a, &k);
+	int rc = bs_snap_create(&a, s, count, &ch, why, sizeof(why));
+	if (rc)
+		return die_rc(rc, "%s", why);
+	if (c->json) {
+		json_t *list = json_array();
+		for (uint32_t i = 0; i < count; i++)
+			jpush(list, json_pack("{s:o, s:o}", "volume", jstr(s[i].volume), "snapshot",
+					      jstr(s[i].snap)));
+		return json_out(json_pack("{s:o, s:I, s:o}", "result", jstr(ch.result), "epoch",
+					  (json_int_t)ch.epoch, "snapshots", list));
+	}
+	for (uint32_t i = 0; i < count; i++)
+		printf("%s@%s ", s[i].volume, s[i].snap);
+	printf("%s (map epoch %" PRIu64 ")\n", ch.result, ch.epoch);
+	return 0;
+}
+
+static int snap_rm(struct cli *c, const struct bs_snap_spec *spec)
+{
+	struct bs_admin a;
+	struct bs_admin_cluster k;
+	struct bs_volume_change ch;
+	char why[512];
+	snap_admin(c, &a, &k);
+	int rc = bs_snap_remove(&a, spec, &ch, why, sizeof(why));
+	return rc ? die_rc(rc, "%s", why) : volume_change_print(c, &ch);
+}
+
+static json_t *snap_usage_json(const struct bs_snap_usage *u)
+{
+	return json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "id", (json_int_t)u->id, "name",
+			 jstr(u->name), "size", (json_int_t)u->size, "epoch", (json_int_t)u->epoch,
+			 "created_ms", (json_int_t)u->time_ms, "referenced_bytes",
+			 (json_int_t)u->referenced_bytes, "exclusive_bytes",
+			 (json_int_t)u->exclusive_bytes);
+}
+
+static int snap_ls_json(const char *name, const struct bs_volume_usage *u)
+{
+	json_t *snaps = json_array();
+	for (uint32_t k = 0; k < u->n_snaps; k++)
+		jpush(snaps, snap_usage_json(&u->snaps[k]));
+	return json_out(json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "volume",
+				  jstr(name), "pool", jstr(u->pool), "size", (json_int_t)u->size,
+				  "objects", (json_int_t)u->objects, "referenced_bytes",
+				  (json_int_t)u->referenced_bytes, "exclusive_bytes",
+				  (json_int_t)u->exclusive_bytes, "snapshots_bytes",
+				  (json_int_t)u->snapshots_bytes, "stored_bytes",
+				  (json_int_t)u->stored_bytes, "garbage_bytes",
+				  (json_int_t)u->garbage_bytes, "snapshots", snaps));
+}
+
+/* snap ls VOL: each snapshot with the space it references and holds
+ * alone; the live volume last. */
+static int snap_ls(struct cli *c, const char *name)
+{
+	struct bs_admin a;
+	struct bs_admin_cluster k;
+	struct bs_volume_usage *u = calloc(1, sizeof(*u));
+	char why[512], t[32], sz[32], ref[32], ex[32];
+	if (!u)
+		return die_rc(-ENOMEM, "out of memory");
+	snap_admin(c, &a, &k);
+	int rc = bs_volume_usage(&a, name, u, why, sizeof(why));
+	if (rc || c->json) {
+		rc = rc ? die_rc(rc, "%s", why) : snap_ls_json(name, u);
+		free(u);
+		return rc;
+	}
+	printf("%-20s %5s %10s %20s %12s %12s\n", "SNAPSHOT", "ID", "SIZE", "CREATED (UTC)",
+	       "REFERENCED", "EXCLUSIVE");
+	for (uint32_t i = 0; i < u->n_snaps; i++) {
+		const struct bs_snap_usage *s = &u->snaps[i];
+		time_t when = (time_t)(s->time_ms / 1000);
+		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", gmtime(&when));
+		printf("%-20s %5u %10s %20s %12s %12s\n", s->name, s->id,
+		       cfg_format_size(s->size, sz, sizeof(sz)), t,
+		       cfg_format_size(s->referenced_bytes, ref, sizeof(ref)),
+		       cfg_format_size(s->exclusive_bytes, ex, sizeof(ex)));
+	}
+	printf("%-20s %5s %10s %20s %12s %12s\n", "(live)", "-",
+	       cfg_format_size(u->size, sz, sizeof(sz)), "-",
+	       cfg_format_size(u->referenced_bytes, ref, sizeof(ref)),
+	       cfg_format_size(u->exclusive_bytes, ex, sizeof(ex)));
+	printf("stored %s in %" PRIu64 " objects (snapshots alone %s",
+	       cfg_format_size(u->stored_bytes, sz, sizeof(sz)), u->objects,
+	       cfg_format_size(u->snapshots_bytes, ref, sizeof(ref)));
+	if (u->garbage_bytes)
+		printf("; %s no snapshot needs: snap rm frees it",
+		       cfg_format_size(u->garbage_bytes, ex, sizeof(ex)));
+	printf(")\n");
+	free(u);
+	return 0;
+}
+
+static int cmd_snap(struct cli *c, int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: basalt snap create VOL@SNAP [VOL@SNAP ...] | ls VOL | rm VOL@SNAP";
+	const char *sub = argc ? argv[0] : "";
+	char why[512];
+	if (strcmp(sub, "create") == 0 && argc >= 2)
+		return snap_create(c, argc - 1, argv + 1, false);
+	if (strcmp(sub, "ls") == 0 && argc == 2)
+		return snap_ls(c, argv[1]);
+	if (strcmp(sub, "rm") == 0 && argc == 2) {
+		struct bs_snap_spec s;
+		if (bs_snap_spec_parse(argv[1], &s, why, sizeof(why)))
+			return die_usage("%s", why);
+		return snap_rm(c, &s);
+	}
+	return die_usage("%s", usage);
+}
+
 static int cmd_volume(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
@@ -1244,13 +1392,14 @@ static int cmd_volume(struct cli *c, int argc, char **argv)
 		cmd.type = MAP_CMD_VOLUME_RENAME;
 		if (copy_name(cmd.new_name, sizeof(cmd.new_name), argv[2], "volume"))
 			return 1;
-	} else if (strcmp(sub, "snap") == 0 && argc == 4 &&
-		   (strcmp(argv[1], "create") == 0 || strcmp(argv[1], "rm") == 0)) {
-		cmd.type = strcmp(argv[1], "create") == 0 ? MAP_CMD_SNAP_CREATE : MAP_CMD_SNAP_RM;
-		if (copy_name(cmd.name, sizeof(cmd.name), argv[2], "volume") ||
-		    copy_name(cmd.snap, sizeof(cmd.snap), argv[3], "snapshot"))
+	} else if (strcmp(sub, "snap") == 0 && argc == 4 && strcmp(argv[1], "create") == 0) {
+		return snap_create(c, 2, argv + 2, true); /* the older spelling */
+	} else if (strcmp(sub, "snap") == 0 && argc == 4 && strcmp(argv[1], "rm") == 0) {
+		struct bs_snap_spec spec;
+		if (copy_name(spec.volume, sizeof(spec.volume), argv[2], "volume") ||
+		    copy_name(spec.snap, sizeof(spec.snap), argv[3], "snapshot"))
 			return 1;
-		return run_command(c, &cmd);
+		return snap_rm(c, &spec);
 	} else if (strcmp(sub, "clone") == 0 && argc == 4) {
 		cmd.type = MAP_CMD_VOLUME_CLONE;
 		if (copy_name(cmd.src, sizeof(cmd.src), argv[1], "volume") ||
@@ -1626,18 +1775,28 @@ static int object_run(struct cli *c, const char *pool, struct bs_op *op)
 	}
 }
 
+/* "INODE:INDEX", or "INODE:INDEX@SNAP" for a snapshot's clone. */
+static void object_name(const struct object_id *oid, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%" PRIx64 ":%" PRIx64, oid->inode, oid->index);
+	if (oid->snap && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "@%" PRIu32, oid->snap);
+}
+
 static int list_text(const struct object_id *oid, uint64_t version, uint64_t size, void *arg)
 {
+	char name[56];
 	(void)arg;
-	printf("%" PRIx64 ":%" PRIx64 "  version %" PRIu64 ".%" PRIu64 "  %" PRIu64 " bytes\n",
-	       oid->inode, oid->index, VERSION_EPOCH(version), VERSION_SEQ(version), size);
+	object_name(oid, name, sizeof(name));
+	printf("%s  version %" PRIu64 ".%" PRIu64 "  %" PRIu64 " bytes\n", name,
+	       VERSION_EPOCH(version), VERSION_SEQ(version), size);
 	return 0;
 }
 
 static int list_json(const struct object_id *oid, uint64_t version, uint64_t size, void *arg)
 {
-	char name[40];
-	snprintf(name, sizeof(name), "%" PRIx64 ":%" PRIx64, oid->inode, oid->index);
+	char name[56];
+	object_name(oid, name, sizeof(name));
 	return jpush(arg, json_pack("{s:s, s:I, s:I}", "object", name, "version",
 				    (json_int_t)version, "size", (json_int_t)size))
 		       ? 0
@@ -2038,6 +2197,8 @@ static int dispatch(struct cli *c, const char *cmd, int n, char **args)
 		return cmd_auth(c, n, args);
 	if (strcmp(cmd, "volume") == 0)
 		return cmd_volume(c, n, args);
+	if (strcmp(cmd, "snap") == 0)
+		return cmd_snap(c, n, args);
 	if (strcmp(cmd, "blocklist") == 0)
 		return cmd_blocklist(c, n, args);
 	if (strcmp(cmd, "pg") == 0)

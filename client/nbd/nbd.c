@@ -76,6 +76,7 @@ struct nbd_conn {
 	char peer[64];
 	enum conn_stage stage;
 	bool closing, transmission;
+	bool read_only; /* the server's --read-only, or a snapshot's export */
 	/* receiving */
 	struct io_op recv_op;
 	bool receiving;
@@ -332,17 +333,15 @@ static uint16_t export_flags(struct nbd_conn *c, bool ro)
 static uint32_t open_export(struct nbd_conn *c, const char *name, struct bs_volume **out,
 			    const char **msg)
 {
-	if (strchr(name, '@')) {
-		*msg = "snapshot exports are not served yet";
-		return NBD_REP_ERR_UNKNOWN;
-	}
 	if (!name[0]) {
 		*msg = "give a volume name as the export name";
 		return NBD_REP_ERR_UNKNOWN;
 	}
-	int rc = bs_volume_open(c->s->client, name, c->s->p.read_only, out);
+	/* VOLUME@SNAP: a snapshot, read-only whatever the server's mode. */
+	c->read_only = c->s->p.read_only || strchr(name, '@');
+	int rc = bs_volume_open(c->s->client, name, c->read_only, out);
 	if (rc == -ENOENT) {
-		*msg = "no such volume";
+		*msg = strchr(name, '@') ? "no such volume or snapshot" : "no such volume";
 		return NBD_REP_ERR_UNKNOWN;
 	}
 	if (rc) {
@@ -355,7 +354,7 @@ static uint32_t open_export(struct nbd_conn *c, const char *name, struct bs_volu
 static void send_info(struct nbd_conn *c, struct bs_volume *v, const struct nbd_opt_go *go)
 {
 	uint8_t b[32];
-	size_t n = nbd_put_info_export(b, bs_volume_size(v), export_flags(c, c->s->p.read_only));
+	size_t n = nbd_put_info_export(b, bs_volume_size(v), export_flags(c, c->read_only));
 	opt_reply(c, NBD_REP_INFO, b, (uint32_t)n);
 	bool want_bs = false, want_name = false;
 	for (uint16_t i = 0; i < go->n_requests && i < 64; i++) {
@@ -398,7 +397,7 @@ static void finish_open(struct nbd_conn *c, struct bs_volume *v, const char *nam
 	} else {
 		uint8_t b[10 + 124] = { 0 };
 		nbd_put_be64(b, bs_volume_size(v));
-		nbd_put_be16(b + 8, export_flags(c, c->s->p.read_only));
+		nbd_put_be16(b + 8, export_flags(c, c->read_only));
 		conn_send(c, b, c->no_zeroes ? 10 : sizeof(b), NULL, 0);
 	}
 	snprintf(c->lock_name, sizeof(c->lock_name), "%s", name);
@@ -714,7 +713,7 @@ static void job_submit(struct nbd_conn *c, struct nbd_job *j)
 {
 	bool change = j->vio.type == BS_VIO_WRITE || j->vio.type == BS_VIO_DISCARD ||
 		      j->vio.type == BS_VIO_WRITE_ZEROES || j->vio.type == BS_VIO_FLUSH;
-	if (!change || c->locked || c->s->p.read_only) {
+	if (!change || c->locked || c->read_only) {
 		bs_volume_submit(c->vol, &j->vio);
 		return;
 	}
@@ -730,7 +729,7 @@ static int check_request(struct nbd_conn *c, const struct nbd_request *r)
 	uint64_t size = bs_volume_size(c->vol);
 	bool write = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM ||
 		     r->type == NBD_CMD_WRITE_ZEROES;
-	if (write && c->s->p.read_only)
+	if (write && c->read_only)
 		return -EPERM;
 	if (r->type == NBD_CMD_FLUSH || r->type == NBD_CMD_DISC)
 		return 0;

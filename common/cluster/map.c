@@ -9,10 +9,11 @@
 #include <string.h>
 
 #include "common/enc.h"
+#include "common/object.h"
 #include "common/placement.h"
 #include "common/why.h"
 
-#define MAP_FORMAT 4
+#define MAP_FORMAT 5
 
 
 /* Names: 1-63 of [A-Za-z0-9_.-], not starting with '.' or '-' (so they
@@ -134,6 +135,12 @@ int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
 	case MAP_CMD_SNAP_RM:
 		enc_put_str(&e, c->name);
 		enc_put_str(&e, c->snap);
+		enc_put_le64(&e, c->time_ms);
+		enc_put_le32(&e, c->n_group);
+		for (uint32_t i = 0; i < c->n_group && i < MAP_SNAP_GROUP_MAX - 1; i++) {
+			enc_put_str(&e, c->group[i].volume);
+			enc_put_str(&e, c->group[i].snap);
+		}
 		break;
 	case MAP_CMD_VOLUME_CLONE:
 		enc_put_str(&e, c->name);
@@ -261,6 +268,14 @@ int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *c)
 	case MAP_CMD_SNAP_RM:
 		dec_get_str(&d, c->name, sizeof(c->name));
 		dec_get_str(&d, c->snap, sizeof(c->snap));
+		dec_get_le64(&d, &c->time_ms);
+		dec_get_le32(&d, &c->n_group);
+		if (c->n_group > MAP_SNAP_GROUP_MAX - 1)
+			return -EBADMSG;
+		for (uint32_t i = 0; i < c->n_group; i++) {
+			dec_get_str(&d, c->group[i].volume, sizeof(c->group[i].volume));
+			dec_get_str(&d, c->group[i].snap, sizeof(c->group[i].snap));
+		}
 		break;
 	case MAP_CMD_VOLUME_CLONE:
 		dec_get_str(&d, c->name, sizeof(c->name));
@@ -679,20 +694,80 @@ static const struct map_volume *clone_of(const struct cluster_map *m, const stru
 	return NULL;
 }
 
+const struct map_snap *map_snap_by_id(const struct map_volume *v, uint32_t id)
+{
+	for (uint32_t i = 0; i < v->n_snaps; i++) /* by id: a binary search */
+		if (v->snaps[i].id == id)
+			return &v->snaps[i];
+	return NULL;
+}
+
+const struct map_snap *map_snap_by_name(const struct map_volume *v, const char *name)
+{
+	int i = snap_index(v, name);
+	return i < 0 ? NULL : &v->snaps[i];
+}
+
+bool map_snap_clone_needed(const struct map_volume *v, uint32_t clone_snap,
+			   uint64_t clone_version)
+{
+	/* Snapshots are kept in id order, which is creation order. */
+	for (uint32_t i = 0; i < v->n_snaps && v->snaps[i].id <= clone_snap; i++)
+		if (v->snaps[i].epoch > clone_version >> 32)
+			return true;
+	return false;
+}
+
+/* SNAP_CREATE of SNAP on V, one of a group of a command. */
+static int check_snap_create(const struct map_volume *v, const char *snap, char *err,
+			     size_t len)
+{
+	if (!name_ok(snap))
+		return why_set(err, len, -EINVAL,
+			       "'%s' is not a valid snapshot name (1-63 of A-Z a-z 0-9 _ . -)", snap);
+	if (snap_index(v, snap) >= 0)
+		return why_set(err, len, -EEXIST, "volume '%s' already has a snapshot '%s'", v->name,
+			       snap);
+	if (v->n_snaps >= MAP_MAX_SNAPS)
+		return why_set(err, len, -ENOSPC, "volume '%s' has %u snapshots, the most it may",
+			       v->name, MAP_MAX_SNAPS);
+	if (v->next_snap >= OBJECT_SNAP_MAX)
+		return why_set(err, len, -ENOSPC, "volume '%s' has used all %u snapshot ids",
+			       v->name, OBJECT_SNAP_MAX);
+	return 0;
+}
+
+/* The group of a SNAP_CREATE: every volume exists, none twice. */
+static int check_snap_group(const struct cluster_map *m, const struct map_cmd *c, char *err,
+			    size_t len)
+{
+	if (c->n_group > MAP_SNAP_GROUP_MAX - 1)
+		return why_set(err, len, -EINVAL, "at most %u volumes in one snapshot",
+			       MAP_SNAP_GROUP_MAX);
+	for (uint32_t i = 0; i < c->n_group; i++) {
+		const char *name = c->group[i].volume;
+		int vi = volume_index(m, name);
+		if (vi < 0)
+			return why_set(err, len, -ENOENT, "volume '%s' does not exist", name);
+		bool twice = strcmp(name, c->name) == 0;
+		for (uint32_t j = 0; j < i && !twice; j++)
+			twice = strcmp(name, c->group[j].volume) == 0;
+		if (twice)
+			return why_set(err, len, -EINVAL, "volume '%s' is named twice", name);
+		int rc = check_snap_create(&m->volumes[vi], c->group[i].snap, err, len);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int check_snap(const struct cluster_map *m, const struct map_volume *v,
 		      const struct map_cmd *c, char *err, size_t len)
 {
 	int si = snap_index(v, c->snap);
 	if (c->type == MAP_CMD_SNAP_CREATE) {
-		if (!name_ok(c->snap))
-			return why_set(err, len, -EINVAL, "'%s' is not a valid snapshot name", c->snap);
-		if (si >= 0)
-			return why_set(err, len, -EEXIST, "volume '%s' already has a snapshot '%s'",
-				       v->name, c->snap);
-		if (v->n_snaps >= MAP_MAX_SNAPS)
-			return why_set(err, len, -ENOSPC, "volume '%s' has %u snapshots, the most it may",
-				       v->name, MAP_MAX_SNAPS);
-		return 0;
+		int rc = check_snap_create(v, c->snap, err, len);
+		return rc ? rc : check_snap_group(m, c, err, len);
 	}
 	if (si < 0)
 		return why_set(err, len, -ENOENT, "volume '%s' has no snapshot '%s'", v->name, c->snap);
@@ -1043,6 +1118,18 @@ static int apply_pool(struct cluster_map *m, const struct map_cmd *c)
 	return 0;
 }
 
+/* A snapshot of V taken by the command that makes the next epoch. */
+static void snap_add(struct cluster_map *m, struct map_volume *v, const char *name,
+		     uint64_t time_ms)
+{
+	struct map_snap *s = &v->snaps[v->n_snaps++];
+	s->id = ++v->next_snap;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->size = v->size;
+	s->epoch = m->epoch + 1;
+	s->time_ms = time_ms;
+}
+
 static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
 {
 	int vi = volume_index(m, c->name);
@@ -1071,14 +1158,12 @@ static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
 		m->n_volumes++;
 		break;
 	}
-	case MAP_CMD_SNAP_CREATE: {
-		struct map_volume *v = &m->volumes[vi];
-		struct map_snap *s = &v->snaps[v->n_snaps++];
-		s->id = ++v->next_snap;
-		snprintf(s->name, sizeof(s->name), "%s", c->snap);
-		s->size = v->size;
+	case MAP_CMD_SNAP_CREATE:
+		snap_add(m, &m->volumes[vi], c->snap, c->time_ms);
+		for (uint32_t i = 0; i < c->n_group; i++)
+			snap_add(m, &m->volumes[volume_index(m, c->group[i].volume)],
+				 c->group[i].snap, c->time_ms);
 		break;
-	}
 	case MAP_CMD_SNAP_RM: {
 		struct map_volume *v = &m->volumes[vi];
 		int si = snap_index(v, c->snap);
@@ -1396,6 +1481,8 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 			enc_put_le32(e, v->snaps[k].id);
 			enc_put_str(e, v->snaps[k].name);
 			enc_put_le64(e, v->snaps[k].size);
+			enc_put_le64(e, v->snaps[k].epoch);
+			enc_put_le64(e, v->snaps[k].time_ms);
 		}
 		enc_put_le64(e, v->lock_client);
 		enc_put_str(e, v->lock_owner);
@@ -1431,7 +1518,7 @@ static size_t snaps_bytes(const struct cluster_map *m)
 {
 	size_t n = 0;
 	for (uint32_t i = 0; i < m->n_volumes; i++)
-		n += m->volumes[i].n_snaps * (size_t)(4 + 2 + MAP_NAME_MAX + 8);
+		n += m->volumes[i].n_snaps * (size_t)(4 + 2 + MAP_NAME_MAX + 8 + 16);
 	return n;
 }
 
@@ -1546,6 +1633,8 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 			dec_get_le32(d, &v->snaps[k].id);
 			dec_get_str(d, v->snaps[k].name, sizeof(v->snaps[k].name));
 			dec_get_le64(d, &v->snaps[k].size);
+			dec_get_le64(d, &v->snaps[k].epoch);
+			dec_get_le64(d, &v->snaps[k].time_ms);
 		}
 		dec_get_le64(d, &v->lock_client);
 		dec_get_str(d, v->lock_owner, sizeof(v->lock_owner));

@@ -71,10 +71,19 @@ struct map_pool {
 #define MAP_MAX_SNAPS 32 /* per volume */
 
 struct map_snap {
-	uint32_t id; /* per volume, never reused */
+	uint32_t id; /* per volume, never reused, below OBJECT_SNAP_MAX */
 	char name[MAP_NAME_MAX];
-	uint64_t size; /* the volume's size when taken */
+	uint64_t size;	  /* the volume's size when taken */
+	/* The map epoch that created it: a write belongs after the snapshot
+	 * iff its version's epoch (version >> 32) is at least this one
+	 * (docs/ARCHITECTURE.md, "Snapshots"). */
+	uint64_t epoch;
+	uint64_t time_ms; /* the leader's clock when taken */
 };
+
+/* Volumes one SNAP_CREATE snapshots at one instant (a consistency group:
+ * a VM's disks), the command's own name/snap included. */
+#define MAP_SNAP_GROUP_MAX 16
 
 struct map_volume {
 	char name[MAP_NAME_MAX];
@@ -247,6 +256,13 @@ struct map_cmd {
 	uint8_t secret[32];		/* AUTH_ADD (name is the entity) */
 	char caps[MAP_CAPS_MAX];	/* AUTH_ADD, AUTH_CAPS */
 	char snap[MAP_NAME_MAX];	/* SNAP_*, VOLUME_CLONE: the snapshot */
+	/* SNAP_CREATE: more volumes (of any pool) snapshotted by the same
+	 * command, so in the same epoch: n_group pairs beside name@snap. */
+	uint32_t n_group;
+	struct {
+		char volume[MAP_NAME_MAX];
+		char snap[MAP_NAME_MAX];
+	} group[MAP_SNAP_GROUP_MAX - 1];
 	char src[MAP_NAME_MAX];		/* VOLUME_CLONE: the parent volume */
 	/* PG_ACTIVE: N_ACTIVE records to write, each with the epoch of the
 	 * record it replaces (0: none), which must still be the current one.
@@ -287,6 +303,16 @@ int map_apply(struct cluster_map *m, const struct map_cmd *cmd, char *err,
  * reason it is skipped (-ESTALE: replaced since; -EINVAL: out of order). */
 int map_pg_active_applies(const struct cluster_map *m, const struct map_cmd *cmd, uint32_t i,
 			  char *err, size_t err_len);
+
+/* V's snapshot ID, or NULL. */
+const struct map_snap *map_snap_by_id(const struct map_volume *v, uint32_t id);
+const struct map_snap *map_snap_by_name(const struct map_volume *v, const char *name);
+/* Whether V's clone object of snapshot CLONE_SNAP holding content of
+ * version CLONE_VERSION still serves a snapshot of V: one not removed,
+ * taken at or before CLONE_SNAP and after that content was written. When
+ * none does, the clone is garbage (snap rm deletes it). */
+bool map_snap_clone_needed(const struct map_volume *v, uint32_t clone_snap,
+			   uint64_t clone_version);
 
 /* Whether client instance CLIENT is fenced in M. */
 bool map_client_fenced(const struct cluster_map *m, uint64_t client);

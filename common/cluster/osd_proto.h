@@ -31,8 +31,13 @@ enum osd_op_type {
 	 * deep with OSD_OP_FLAG_DEEP. Answered once scheduled: size = how
 	 * many PGs. */
 	OSD_OP_SCRUB,
+	/* Answered once this OSD has the map of the op's epoch and no write
+	 * it assigned a version before that epoch is still in flight: snap
+	 * create and snap rm send it to every up OSD after their map change
+	 * (docs/ARCHITECTURE.md, "Snapshots"). No object. */
+	OSD_OP_SYNC,
 };
-#define OSD_SCRUB_ALL UINT64_MAX
+#define OSD_SCRUB_ALL OBJECT_INDEX_MAX
 
 /* A write that frees or zeroes what exists (a TRIM's partial chunks):
  * taken even when the pool is full, like a delete. */

@@ -359,7 +359,7 @@ static void start_op(struct run *r, struct slot *s, uint32_t obj, int kind)
 	s->used = true;
 	r->m[obj].busy = true;
 	r->inflight++;
-	s->op.oid = (struct object_id){ r->pool, 0x77, obj };
+	s->op.oid = (struct object_id){ r->pool, 0x77, obj, 0 };
 	s->op.done = op_done;
 	s->op.ctx = s;
 	if (kind < 30) {
@@ -437,7 +437,7 @@ static void check_replicas(struct run *r)
 	uint32_t acting[NOBJ_FULL][MAP_PG_ACTING_MAX];
 	size_t n_acting[NOBJ_FULL];
 	for (uint32_t obj = 0; obj < r->nobj; obj++) {
-		struct object_id oid = { r->pool, 0x77, obj };
+		struct object_id oid = { r->pool, 0x77, obj, 0 };
 		n_acting[obj] = map_pg_acting(m, p, object_pg(&oid, p->pg_num), acting[obj],
 					      MAP_PG_ACTING_MAX);
 	}
@@ -455,7 +455,7 @@ static void check_replicas(struct run *r)
 	}
 	uint8_t *buf = aligned_buf(BS), *first = aligned_buf(BS);
 	for (uint32_t obj = 0; obj < r->nobj && !r->failure[0]; obj++) {
-		struct object_id oid = { r->pool, 0x77, obj };
+		struct object_id oid = { r->pool, 0x77, obj, 0 };
 		const struct obj_model *mo = &r->m[obj];
 		size_t n = n_acting[obj];
 		if (n != 3)
@@ -659,7 +659,7 @@ static bool damage_one_kind(struct run *r, bool latent_only)
 		return false;
 	const struct cluster_map *m = bs_client_map(r->client);
 	const struct map_pool *p = map_pool_by_id(m, r->pool);
-	struct object_id oid = { r->pool, 0x77, obj };
+	struct object_id oid = { r->pool, 0x77, obj, 0 };
 	uint32_t acting[MAP_PG_ACTING_MAX];
 	size_t n = p ? map_pg_acting(m, p, object_pg(&oid, p->pg_num), acting, MAP_PG_ACTING_MAX)
 		     : 0;

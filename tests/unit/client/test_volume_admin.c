@@ -107,8 +107,17 @@ static int fake_command(void *ctx, struct map_cmd *cmd, char *text, size_t text_
 	return rc;
 }
 
+static int fake_barrier(void *ctx, uint64_t epoch, char *why, size_t why_len)
+{
+	struct fake *f = ctx;
+	(void)why;
+	(void)why_len;
+	step(f, "barrier %llu; ", (unsigned long long)epoch);
+	return 0;
+}
+
 static const struct bs_admin_ops fake_ops = { fake_get_map, fake_list, fake_delete, fake_zero,
-					      fake_command };
+					      fake_command, fake_barrier };
 
 static void apply(struct fake *f, struct map_cmd c)
 {
@@ -132,10 +141,10 @@ static void fake_init(struct fake *f, struct bs_admin *a)
 				   .size = 1 << 20 });
 	uint64_t inode = map_volume_by_name(&f->map, "vm")->inode;
 	for (uint64_t i = 0; i < 8; i++) {
-		f->objects[f->n_objects] = (struct object_id){ 1, inode, i };
+		f->objects[f->n_objects] = (struct object_id){ 1, inode, i, 0 };
 		f->sizes[f->n_objects++] = 128 << 10;
 	}
-	f->objects[f->n_objects] = (struct object_id){ 1, inode + 100, 0 };
+	f->objects[f->n_objects] = (struct object_id){ 1, inode + 100, 0, 0 };
 	f->sizes[f->n_objects++] = 4096;
 	a->ops = &fake_ops;
 	a->ctx = f;

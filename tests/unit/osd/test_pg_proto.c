@@ -38,7 +38,7 @@ static void test_info(void **state)
 	uint8_t entries[3 * PG_INFO_ENTRY_LEN];
 	for (uint32_t i = 0; i < 3; i++)
 		pg_info_entry_put(entries + i * PG_INFO_ENTRY_LEN,
-				  &(struct object_id){ 1, 0x77, i }, 100 + i);
+				  &(struct object_id){ 1, 0x77, i, 0 }, 100 + i);
 	struct pg_info info = { .pool = 1, .pg = 2, .epoch = 40, .from = 5, .complete_epoch = 39,
 				.full = MAP_FULL_NEAR, .count = 3, .entries = entries },
 		       got;

@@ -76,7 +76,7 @@ static int teardown(void **state)
 
 static struct object_id oid_of(uint64_t inode, uint64_t index)
 {
-	return (struct object_id){ 1, inode, index };
+	return (struct object_id){ 1, inode, index, 0 };
 }
 
 static void test_mkfs_refusals(void **state)
@@ -229,10 +229,10 @@ static void test_delete_list_stat(void **state)
 	}
 	assert_int_equal(total, 11);
 	struct store_object_info info;
-	assert_int_equal(store_stat(f->s, &(struct object_id){ 1, 20, 1 }, &info), 0);
+	assert_int_equal(store_stat(f->s, &(struct object_id){ 1, 20, 1, 0 }, &info), 0);
 	assert_int_equal(info.written_bytes, BS);
 	assert_true(info.has_block);
-	assert_int_equal(store_stat(f->s, &(struct object_id){ 1, 20, 2 }, &info), 0);
+	assert_int_equal(store_stat(f->s, &(struct object_id){ 1, 20, 2, 0 }, &info), 0);
 	assert_int_equal(info.written_bytes, 4096);
 	/* Deleting frees the block at once, before any flush. */
 	struct store_usage u0, u1;
@@ -241,7 +241,7 @@ static void test_delete_list_stat(void **state)
 	store_usage(f->s, &u1);
 	assert_int_equal(u1.blocks_used, u0.blocks_used - 1);
 	assert_int_equal(u1.blocks_free, u0.blocks_free + 1);
-	assert_int_equal(store_stat(f->s, &(struct object_id){ 1, 20, 1 }, &info), -ENOENT);
+	assert_int_equal(store_stat(f->s, &(struct object_id){ 1, 20, 1, 0 }, &info), -ENOENT);
 	assert_int_equal(OP(f, STORE_OP_READ, oid_of(20, 1), 0, 4096, buf, NULL), -ENOENT);
 	/* Deleted objects stay deleted after a reopen. */
 	reopen(f);

@@ -409,7 +409,7 @@ static void test_snapshots_and_clones(void **state)
 	expect(&m, snap, 0, NULL);
 	expect(&m, snap, -EEXIST, "volume 'base' already has a snapshot 'gold'");
 	snprintf(snap.snap, sizeof(snap.snap), "bad name");
-	expect(&m, snap, -EINVAL, "'bad name' is not a valid snapshot name");
+	expect(&m, snap, -EINVAL, "'bad name' is not a valid snapshot name (1-63 of A-Z a-z 0-9 _ . -)");
 	snprintf(snap.name, sizeof(snap.name), "nope");
 	expect(&m, snap, -ENOENT, "volume 'nope' does not exist");
 	/* A snapshot keeps the size it was taken at. */
@@ -460,6 +460,77 @@ static void test_snapshots_and_clones(void **state)
 	b = map_volume_by_name(&m, "base");
 	assert_int_equal(b->snaps[b->n_snaps - 1].id, MAP_MAX_SNAPS + 1);
 	map_free(&m);
+}
+
+/* SNAP_CREATE of several volumes: all in one epoch, or none. */
+static void test_snapshot_groups(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	expect(&m, pool_cmd("rbd", 3, 2), 0, NULL);
+	struct map_cmd vol = { .type = MAP_CMD_VOLUME_CREATE, .pool_name = "rbd", .size = 1 << 30 };
+	const char *names[] = { "root", "data", "logs" };
+	for (int i = 0; i < 3; i++) {
+		snprintf(vol.name, sizeof(vol.name), "%s", names[i]);
+		expect(&m, vol, 0, NULL);
+	}
+	struct map_cmd g = { .type = MAP_CMD_SNAP_CREATE, .name = "root", .snap = "a",
+			     .time_ms = 1234, .n_group = 2 };
+	snprintf(g.group[0].volume, MAP_NAME_MAX, "data");
+	snprintf(g.group[0].snap, MAP_NAME_MAX, "a");
+	snprintf(g.group[1].volume, MAP_NAME_MAX, "nope");
+	snprintf(g.group[1].snap, MAP_NAME_MAX, "a");
+	uint64_t before = m.epoch;
+	expect(&m, g, -ENOENT, "volume 'nope' does not exist");
+	snprintf(g.group[1].volume, MAP_NAME_MAX, "data");
+	expect(&m, g, -EINVAL, "volume 'data' is named twice");
+	snprintf(g.group[1].volume, MAP_NAME_MAX, "logs");
+	snprintf(g.group[1].snap, MAP_NAME_MAX, "b@c");
+	expect(&m, g, -EINVAL, "'b@c' is not a valid snapshot name (1-63 of A-Z a-z 0-9 _ . -)");
+	assert_int_equal(m.epoch, before); /* nothing changed */
+	snprintf(g.group[1].snap, MAP_NAME_MAX, "b");
+	expect(&m, g, 0, NULL);
+	assert_int_equal(m.epoch, before + 1);
+	for (int i = 0; i < 3; i++) {
+		const struct map_volume *v = map_volume_by_name(&m, names[i]);
+		assert_int_equal(v->n_snaps, 1);
+		assert_int_equal(v->snaps[0].epoch, m.epoch);
+		assert_int_equal(v->snaps[0].time_ms, 1234);
+	}
+	assert_non_null(map_snap_by_name(map_volume_by_name(&m, "logs"), "b"));
+	/* The encoding keeps the epoch and time. */
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(map_encode(&m, &buf, &len), 0);
+	struct cluster_map d;
+	assert_int_equal(map_decode(buf, len, &d), 0);
+	assert_int_equal(map_volume_by_name(&d, "data")->snaps[0].epoch, m.epoch);
+	assert_int_equal(map_volume_by_name(&d, "data")->snaps[0].time_ms, 1234);
+	free(buf);
+	map_free(&d);
+	map_free(&m);
+}
+
+/* Which clones a snapshot still needs: one whose content was written
+ * before some remaining snapshot at or below its id. */
+static void test_snapshot_clone_rule(void **state)
+{
+	(void)state;
+	struct map_volume v = { .n_snaps = 2, .next_snap = 3 };
+	v.snaps[0] = (struct map_snap){ .id = 1, .epoch = 10 };
+	v.snaps[1] = (struct map_snap){ .id = 3, .epoch = 30 };
+	/* Content of epoch 5: serves snapshot 1 (and 3 if the clone is 3's). */
+	assert_true(map_snap_clone_needed(&v, 1, 5ull << 32));
+	assert_true(map_snap_clone_needed(&v, 2, 5ull << 32));
+	/* Content of epoch 15, cloned at snapshot 2 (removed): 1 was before
+	 * it was written, 3 after the clone; no one needs it. */
+	assert_false(map_snap_clone_needed(&v, 2, 15ull << 32));
+	assert_true(map_snap_clone_needed(&v, 3, 15ull << 32));
+	/* Written in the epoch that made snapshot 3: after it. */
+	assert_false(map_snap_clone_needed(&v, 3, 30ull << 32 | 7));
+	v.n_snaps = 0;
+	assert_false(map_snap_clone_needed(&v, 3, 5ull << 32));
 }
 
 static void test_pg_placement(void **state)
@@ -814,6 +885,8 @@ int main(void)
 		cmocka_unit_test(test_locks_and_fencing),
 		cmocka_unit_test(test_keys_and_caps),
 		cmocka_unit_test(test_snapshots_and_clones),
+		cmocka_unit_test(test_snapshot_groups),
+		cmocka_unit_test(test_snapshot_clone_rule),
 		cmocka_unit_test(test_pg_placement),
 		cmocka_unit_test(test_pg_activation_records),
 		cmocka_unit_test(test_determinism_and_encoding),
