@@ -140,3 +140,30 @@ bench_volume_run() {
 		"$front" "$name"
 	done
 }
+
+# bench_space_used SYSTEM: the raw bytes the OSDs of SYSTEM (basalt: the
+# cluster of BASALT_CONF; ceph: of CEPH_CONF) use, every copy, metadata
+# and journals included.
+bench_space_used() {
+	case $1 in
+	basalt) "$build/basalt" --json status |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["usage"]["used_bytes"])' ;;
+	ceph) ceph df -f json 2>/dev/null |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["total_used_raw_bytes"])' ;;
+	esac
+}
+
+# bench_space_step SYSTEM STEP SETTLE: prints "SYSTEM STEP USED_BYTES
+# SECONDS_UNTIL_THE_LAST_CHANGE" once the figure held still for SETTLE s
+# (read every second, at most 90 s: Basalt's OSDs report usage every 2 s,
+# Ceph's every 5 s, and Ceph trims snapshots in the background).
+bench_space_step() {
+	local t0=$SECONDS last changed=$SECONDS now
+	last=$(bench_space_used "$1")
+	while [ $((SECONDS - changed)) -lt "$3" ] && [ $((SECONDS - t0)) -lt 90 ]; do
+		sleep 1
+		now=$(bench_space_used "$1")
+		[ "$now" = "$last" ] || { last=$now changed=$SECONDS; }
+	done
+	echo "$1 $2 $last $((changed - t0))"
+}
