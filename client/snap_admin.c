@@ -3,6 +3,7 @@
  * freeing of clones no snapshot needs any more — over the same ops table
  * as volume removal (docs/ARCHITECTURE.md, "Snapshots"). */
 #include "client/volume_admin.h"
+#include "client/volume_admin_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,8 +11,6 @@
 #include <string.h>
 
 #include "common/why.h"
-
-#define SNAP_DELETE_QD 32
 
 int bs_snap_spec_parse(const char *text, struct bs_snap_spec *out, char *why, size_t why_len)
 {
@@ -29,17 +28,6 @@ int bs_snap_spec_parse(const char *text, struct bs_snap_spec *out, char *why, si
 	return 0;
 }
 
-static int snap_command(const struct bs_admin *a, struct map_cmd *cmd,
-			struct bs_volume_change *out, char *why, size_t why_len)
-{
-	char text[256] = "";
-	int rc = a->ops->command(a->ctx, cmd, text, sizeof(text), &out->epoch);
-	if (rc)
-		return why_set(why, why_len, rc, "%s", text);
-	snprintf(out->result, sizeof(out->result), "%.*s", (int)sizeof(out->result) - 1, text);
-	return 0;
-}
-
 int bs_snap_create(const struct bs_admin *a, const struct bs_snap_spec *specs, uint32_t n,
 		   struct bs_volume_change *out, char *why, size_t why_len)
 {
@@ -54,7 +42,7 @@ int bs_snap_create(const struct bs_admin *a, const struct bs_snap_spec *specs, u
 		memcpy(cmd.group[i - 1].volume, specs[i].volume, MAP_NAME_MAX);
 		memcpy(cmd.group[i - 1].snap, specs[i].snap, MAP_NAME_MAX);
 	}
-	int rc = snap_command(a, &cmd, out, why, why_len);
+	int rc = bs_admin_command(a, &cmd, out, why, why_len);
 	if (rc)
 		return rc;
 	/* Writes assigned before the epoch that made the snapshots are in
@@ -70,31 +58,12 @@ int bs_snap_create(const struct bs_admin *a, const struct bs_snap_spec *specs, u
 	return 0;
 }
 
-/* The clones of one volume that no remaining snapshot needs. */
-struct snap_garbage {
-	const struct map_volume *v;
-	struct bs_op *ops;
-	size_t n, cap;
-	uint64_t bytes;
-};
-
-static int garbage_found(const struct object_id *oid, uint64_t version, uint64_t size, void *arg)
+/* A clone of volume V that no remaining snapshot needs. */
+static bool snap_garbage(const struct object_id *oid, uint64_t version, void *arg)
 {
-	struct snap_garbage *g = arg;
-	if (oid->inode != g->v->inode || oid->snap == OBJECT_SNAP_HEAD ||
-	    map_snap_clone_needed(g->v, oid->snap, version))
-		return 0;
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? g->cap * 2 : 256;
-		struct bs_op *ops = realloc(g->ops, cap * sizeof(*ops));
-		if (!ops)
-			return -ENOMEM;
-		g->ops = ops;
-		g->cap = cap;
-	}
-	g->ops[g->n++] = (struct bs_op){ .type = BS_DELETE, .oid = *oid };
-	g->bytes += size;
-	return 0;
+	const struct map_volume *v = arg;
+	return oid->inode == v->inode && oid->snap != OBJECT_SNAP_HEAD &&
+	       !map_snap_clone_needed(v, oid->snap, version);
 }
 
 /* Frees the clones of volume NAME that no snapshot in the map needs. */
@@ -107,28 +76,15 @@ static int snap_collect(const struct bs_admin *a, const char *name, struct bs_vo
 		return rc;
 	const struct map_volume *v = map_volume_by_name(&m, name);
 	const struct map_pool *p = v ? map_pool_by_id(&m, v->pool) : NULL;
-	if (!p) {
-		map_free(&m);
-		return 0;
+	if (p) {
+		rc = bs_admin_free(a, p->name, snap_garbage, (void *)v, out, why, why_len);
+		if (rc == -EIO) {
+			size_t at = strlen(why);
+			snprintf(why + at, why_len - at, "; run the command again to free the rest");
+		}
 	}
-	struct snap_garbage g = { .v = v };
-	char list_why[256] = "";
-	rc = a->ops->list(a->ctx, p->name, garbage_found, &g, list_why, sizeof(list_why));
 	map_free(&m);
-	if (rc) {
-		free(g.ops);
-		return why_set(why, why_len, rc, "cannot list the volume's objects: %s", list_why);
-	}
-	size_t failed = g.n ? a->ops->delete_objects(a->ctx, g.ops, g.n, why, why_len) : 0;
-	free(g.ops);
-	if (failed)
-		return why_set(why, why_len, -EIO,
-			       "%zu of %zu objects could not be deleted; run the command again to "
-			       "free the rest", failed, g.n);
-	out->freed = true;
-	out->objects_freed = g.n;
-	out->bytes_freed = g.bytes;
-	return 0;
+	return rc;
 }
 
 int bs_snap_remove(const struct bs_admin *a, const struct bs_snap_spec *spec,
@@ -138,7 +94,7 @@ int bs_snap_remove(const struct bs_admin *a, const struct bs_snap_spec *spec,
 	struct map_cmd cmd = { .type = MAP_CMD_SNAP_RM };
 	memcpy(cmd.name, spec->volume, sizeof(cmd.name));
 	memcpy(cmd.snap, spec->snap, sizeof(cmd.snap));
-	int rc = snap_command(a, &cmd, out, why, why_len);
+	int rc = bs_admin_command(a, &cmd, out, why, why_len);
 	if (rc && rc != -ENOENT)
 		return rc;
 	/* Gone already (a removal cut short): free what it left. */
