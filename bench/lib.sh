@@ -167,3 +167,22 @@ bench_space_step() {
 	done
 	echo "$1 $2 $last $((changed - t0))"
 }
+
+# bench_workspace NAME: the results directory bench/results/NAME-TIME
+# (`out`), a work directory under `dir` (`work`), the PIDs it records in
+# `pid` by name, and a trap that stops them, the Basalt cluster in
+# $work/basalt and the Ceph cluster in $work/ceph, and removes `work`.
+bench_workspace() {
+	out=bench/results/$1-$(date -u +%Y%m%dT%H%M%SZ)
+	mkdir -p "$out"
+	work=$(mktemp -d "$dir/basalt-bench-$1.XXXXXX")
+	declare -gA pid
+	trap bench_stop EXIT
+}
+bench_stop() {
+	for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
+	scripts/cluster.sh down --dir "$work/basalt" --purge >/dev/null 2>&1 || true
+	[ -d "$work/ceph" ] && bench/ceph.sh down --dir "$work/ceph" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}

@@ -78,18 +78,7 @@ print(int(m[1]) << 10 * "_KMGT".index((m[2] or "_").upper()) if m else 0)' "$spa
 
 . bench/lib.sh
 bench_build
-out=bench/results/run-$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$out"
-work=$(mktemp -d "$dir/basalt-bench-run.XXXXXX")
-declare -A pid
-stop() {
-	for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
-	scripts/cluster.sh down --dir "$work/basalt" --purge >/dev/null 2>&1 || true
-	[ -d "$work/ceph" ] && bench/ceph.sh down --dir "$work/ceph" >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap stop EXIT
+bench_workspace run
 
 targets=()
 if want device; then

@@ -42,18 +42,7 @@ done
 want() { [[ ",$only," == *",$1,"* ]]; }
 . bench/lib.sh
 bench_build
-out=bench/results/snap-$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$out"
-work=$(mktemp -d "$dir/basalt-bench-snap.XXXXXX")
-declare -A pid
-stop() {
-	for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
-	scripts/cluster.sh down --dir "$work/basalt" --purge >/dev/null 2>&1 || true
-	[ -d "$work/ceph" ] && bench/ceph.sh down --dir "$work/ceph" >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap stop EXIT
+bench_workspace snap
 
 systems=()
 if want basalt; then
