@@ -10,24 +10,27 @@
 #           write after a snapshot, Basalt a 128 KiB block.
 #   times   `snap create` and `snap rm` of a snapshot of the SIZE volume
 #           written whole, then overwritten whole (every object cloned).
+#   many    (Basalt) 4 KiB random write QD32 IOPS on a volume with MANY
+#           snapshots / with none, measured A B A B on two volumes.
 #   space   a fresh SIZE volume written whole; then 5 times: a snapshot,
 #           10% of the volume overwritten at random (1 MiB writes); then
 #           every snapshot removed: the OSDs' raw bytes after each step,
 #           once settled (Ceph trims removed snapshots in the background).
 #
 #   bench/snap.sh [--quick] [--only basalt|ceph] [--size SIZE]
-#                 [--window S] [--rounds N] [--osd-size SIZE] [--dir DIR]
-#                 [--build DIR]
-# Defaults: 1G volume, 10 s window, 2 rounds, OSDs of 4G (--quick: 256M,
-# 4 s, 1 round). Output in bench/results/snap-TIME/: table.md, results.json
+#                 [--window S] [--rounds N] [--many N] [--osd-size SIZE]
+#                 [--dir DIR] [--build DIR]
+# Defaults: 1G volume, 10 s window, 2 rounds, 1,000 snapshots, OSDs of 4G
+# (--quick: 256M, 4 s, 1 round, 20 snapshots). Output in bench/results/snap-TIME/: table.md, results.json
 # and each fio log. Everything it starts it stops, by PID. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
-size=1G window=10 rounds=2 osd_size=4G only=basalt,ceph dir=/var/tmp build= settle=12
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+size=1G window=10 rounds=2 many=1000 osd_size=4G only=basalt,ceph dir=/var/tmp build= settle=12
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--quick) size=256M window=4 rounds=1 settle=4; shift ;;
+	--quick) size=256M window=4 rounds=1 many=20 settle=4; shift ;;
+	--many) many=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
 	--size) size=$2; shift 2 ;;
 	--window) window=$2; shift 2 ;;
@@ -140,6 +143,32 @@ for sys in "${systems[@]}"; do
 	echo "$sys $(python3 -c "print($t1 - $t0, $t3 - $t2)")" >>"$out/times"
 done
 
+# many: rows "ROUND VOLUME SNAPSHOTS IOPS" in $out/many.
+: >"$out/many"
+if want basalt; then
+	echo "== $many snapshots: creating them" >&2
+	for v in none many; do
+		"$build/basalt" volume create "$v" --size "$size" >/dev/null
+		io basalt "$v" --rw=write --bs=1M --iodepth=4 --size="$size" --output=/dev/null >/dev/null
+	done
+	for i in $(seq "$many"); do "$build/basalt" snap create "many@m$i" >/dev/null; done
+	# Every object's first write after the snapshots makes its clone (the
+	# "after" rows measure that): made here, so the rows below measure
+	# writes beside MANY snapshots, not the copies.
+	io basalt many --rw=write --bs=1M --iodepth=4 --size="$size" --output=/dev/null >/dev/null
+	for round in $(seq "$rounds"); do
+		for v in none many; do
+			echo "== $many snapshots: 4k-randwrite-qd32 on $v, round $round" >&2
+			io basalt "$v" --rw=randwrite --bs=4k --iodepth=32 --size="$size" --time_based \
+				--runtime="$window" --ramp_time=1 --output-format=json \
+				--output="$out/many-$v-$round.json" >/dev/null
+			echo "$round $v $([ $v = many ] && echo "$many" || echo 0) $(python3 -c \
+				'import json,sys; print(json.load(open(sys.argv[1]))["jobs"][0]["write"]["iops"])' \
+				"$out/many-$v-$round.json")" >>"$out/many"
+		done
+	done
+fi
+
 # space: lines "SYSTEM STEP USED_BYTES SECONDS" in $out/space.
 : >"$out/space"
 for sys in "${systems[@]}"; do
@@ -181,6 +210,16 @@ print("|---|---|---|")
 for sys_, c, r in times:
     res["times"][sys_] = {"create_s": float(c), "rm_s": float(r)}
     print(f"| {sys_} | {float(c):.2f} | {float(r):.2f} |")
+many = [l.split() for l in open(f"{out}/many")]
+if many:
+    print(f"\n## 4 KiB random write QD32 IOPS with many snapshots (Basalt, {size} volumes)\n")
+    print("| round | snapshots | IOPS | / none |")
+    print("|---|---|---|---|")
+    none = {r: float(i) for r, v, n, i in many if v == "none"}
+    res["many"] = []
+    for r, v, n, i in many:
+        res["many"].append({"round": int(r), "snapshots": int(n), "iops": float(i)})
+        print(f"| {r} | {n} | {float(i):,.0f} | {float(i) / none[r]:.2f} |")
 print(f"\n## raw space used: a {size} volume, 5 x (snapshot + 10% overwritten), then all removed\n")
 systems = sorted({s[0] for s in space})
 steps = [s[1] for s in space if s[0] == systems[0]]
