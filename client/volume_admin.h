@@ -148,4 +148,31 @@ struct bs_volume_usage {
 int bs_volume_usage(const struct bs_admin *a, const char *name, struct bs_volume_usage *out,
 		    char *why, size_t why_len);
 
+
+/* --- differences between snapshots (client/snap_diff.c) ------------------------ */
+
+/* One changed extent: LENGTH bytes at OFFSET hold other bytes in the
+ * newer state; DATA false when it reads zeros there (nothing is stored).
+ * A nonzero return stops the diff and is returned. */
+typedef int (*bs_snap_diff_fn)(uint64_t offset, uint64_t length, bool data, void *arg);
+
+struct bs_snap_diff_info {
+	uint64_t from_size, to_size; /* the two states' sizes */
+	uint32_t block_size;	     /* the granularity: one object */
+	uint64_t extents, changed_bytes;
+};
+
+/* What changed in volume VOLUME from snapshot FROM to snapshot TO (NULL:
+ * the live volume), one object at a time, from a listing of the pool:
+ * no data is read, time is proportional to the objects. An object
+ * differs iff the entries the two states read differ (version, or one
+ * side reads nothing). Extents lie within TO's size (the part of a grown
+ * volume past FROM's size counts where TO has data; a shrunk one is cut
+ * to TO's size, which OUT says), adjacent ones of one kind merged, in
+ * offset order. -ENOENT (no such volume or snapshot), -EINVAL (TO older
+ * than FROM), or a listing's failure, with WHY. */
+int bs_snap_diff(const struct bs_admin *a, const char *volume, const char *from, const char *to,
+		 bs_snap_diff_fn fn, void *arg, struct bs_snap_diff_info *out, char *why,
+		 size_t why_len);
+
 #endif
