@@ -13,6 +13,7 @@
  *   volume create NAME --size SIZE [--pool POOL] | ls | info NAME
  *   volume resize NAME SIZE [--allow-shrink]
  *   volume rm NAME | rename NAME NEW | snap create|rm NAME SNAP | clone NAME SNAP NEW
+ *   snap create VOL@SNAP... | ls VOL | rm VOL@SNAP | diff VOL@SNAP [VOL@SNAP]
  *   pg ls POOL [--inconsistent] | pg map POOL PG | pg scrub|deep-scrub|repair POOL.PG
  *   osd scrub ID [--deep]
  *   object put POOL OBJ FILE | get POOL OBJ [FILE] | rm POOL OBJ | stat POOL OBJ | ls POOL
@@ -96,6 +97,10 @@ static const char usage_text[] =
 	"                                  and holds alone (what snap rm frees)\n"
 	"  snap rm VOL@SNAP                remove one (any, in any order); its space\n"
 	"                                  is free when the command returns\n"
+	"  snap diff VOL@SNAP [VOL@SNAP]   what changed from an older snapshot to a\n"
+	"                                  newer one or to the live volume: extents\n"
+	"                                  (OFFSET LENGTH data|zero, whole objects)\n"
+	"                                  from metadata alone, no data read\n"
 	"  volume snap create|rm NAME SNAP the same as snap create|rm NAME@SNAP\n"
 	"  volume clone NAME SNAP NEW      a new volume from a snapshot\n"
 	"  object put POOL OBJ FILE | object get POOL OBJ [FILE] | object rm POOL OBJ\n"
@@ -1320,16 +1325,99 @@ static int snap_ls(struct cli *c, const char *name)
 	return 0;
 }
 
+/* --- snapshot diffs ---------------------------------------------------------------- */
+
+/* Removes a "--json" among a command's own ARGV (basalt snap diff A B
+ * --json), turning JSON on as the global option does; the new count. */
+static int json_flag_take(struct cli *c, int argc, char **argv)
+{
+	int kept = 0;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			c->json = json_mode = true;
+		else
+			argv[kept++] = argv[i];
+	}
+	return kept;
+}
+
+/* Each extent as it comes: a line, or an element of the JSON array. */
+static int snap_diff_extent(uint64_t offset, uint64_t length, bool data, void *arg)
+{
+	json_t *list = arg;
+	if (!list) {
+		printf("%" PRIu64 " %" PRIu64 " %s\n", offset, length, data ? "data" : "zero");
+		return 0;
+	}
+	return jpush(list, json_pack("{s:I, s:I, s:s}", "offset", (json_int_t)offset, "length",
+				     (json_int_t)length, "type", data ? "data" : "zero"))
+		       ? 0
+		       : -ENOMEM;
+}
+
+static int snap_diff_print(struct cli *c, const char *from, const char *to, json_t *list,
+			   const struct bs_snap_diff_info *d)
+{
+	char a[32], b[32], t[32], o[32];
+	if (c->json)
+		return json_out(json_pack("{s:o, s:o, s:I, s:I, s:I, s:o, s:I}", "from", jstr(from),
+					  "to", jstr(to), "from_size", (json_int_t)d->from_size, "to_size",
+					  (json_int_t)d->to_size, "block_size",
+					  (json_int_t)d->block_size, "extents", list,
+					  "changed_bytes", (json_int_t)d->changed_bytes));
+	printf("total %" PRIu64 " bytes (%s) changed in %" PRIu64 " %s of %s objects, from %s "
+	       "(%s) to %s (%s)\n",
+	       d->changed_bytes, cfg_format_size(d->changed_bytes, t, sizeof(t)), d->extents,
+	       plural((unsigned)d->extents, "extent", "extents"),
+	       cfg_format_size(d->block_size, o, sizeof(o)), from,
+	       cfg_format_size(d->from_size, a, sizeof(a)), to,
+	       cfg_format_size(d->to_size, b, sizeof(b)));
+	return 0;
+}
+
+/* snap diff VOL@A [VOL@B]: what changed from A to B (the live volume
+ * when B is left out), from the objects' metadata only. */
+static int snap_diff(struct cli *c, int argc, char **argv)
+{
+	struct bs_snap_spec from, to;
+	char why[512];
+	if (argc < 1 || argc > 2)
+		return die_usage("usage: basalt snap diff VOL@SNAP [VOL@SNAP] [--json]");
+	if (bs_snap_spec_parse(argv[0], &from, why, sizeof(why)) ||
+	    (argc == 2 && bs_snap_spec_parse(argv[1], &to, why, sizeof(why))))
+		return die_usage("%s", why);
+	if (argc == 2 && strcmp(from.volume, to.volume))
+		return die_usage("%s and %s are snapshots of different volumes: a diff compares "
+				 "two states of one volume", argv[0], argv[1]);
+	struct bs_admin a;
+	struct bs_admin_cluster k;
+	struct bs_snap_diff_info d;
+	json_t *list = c->json ? json_array() : NULL;
+	if (c->json && !list)
+		return json_out(NULL);
+	snap_admin(c, &a, &k);
+	int rc = bs_snap_diff(&a, from.volume, from.snap, argc == 2 ? to.snap : NULL,
+			      snap_diff_extent, list, &d, why, sizeof(why));
+	if (rc) {
+		json_decref(list);
+		return rc == -ENOMEM && c->json ? json_out(NULL) : die_rc(rc, "%s", why);
+	}
+	return snap_diff_print(c, argv[0], argc == 2 ? argv[1] : from.volume, list, &d);
+}
+
 static int cmd_snap(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: basalt snap create VOL@SNAP [VOL@SNAP ...] | ls VOL | rm VOL@SNAP";
+		"usage: basalt snap create VOL@SNAP [VOL@SNAP ...] | ls VOL | rm VOL@SNAP |\n"
+		"       diff VOL@SNAP [VOL@SNAP] [--json]";
 	const char *sub = argc ? argv[0] : "";
 	char why[512];
 	if (strcmp(sub, "create") == 0 && argc >= 2)
 		return snap_create(c, argc - 1, argv + 1, false);
 	if (strcmp(sub, "ls") == 0 && argc == 2)
 		return snap_ls(c, argv[1]);
+	if (strcmp(sub, "diff") == 0)
+		return snap_diff(c, json_flag_take(c, argc - 1, argv + 1), argv + 1);
 	if (strcmp(sub, "rm") == 0 && argc == 2) {
 		struct bs_snap_spec s;
 		if (bs_snap_spec_parse(argv[1], &s, why, sizeof(why)))
