@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/snap_list.h"
 #include "common/why.h"
 
 int bs_snap_spec_parse(const char *text, struct bs_snap_spec *out, char *why, size_t why_len)
@@ -114,61 +115,15 @@ int bs_snap_remove(const struct bs_admin *a, const struct bs_snap_spec *spec,
 
 /* --- space ----------------------------------------------------------------------- */
 
-struct usage_entry {
-	uint64_t index, version, size;
-	uint32_t snap;
-	uint32_t users, first_user; /* snapshots reading it; the first */
-};
-
-struct usage_list {
-	uint64_t inode;
-	struct usage_entry *e;
-	size_t n, cap;
-};
-
-static int usage_found(const struct object_id *oid, uint64_t version, uint64_t size, void *arg)
-{
-	struct usage_list *l = arg;
-	if (oid->inode != l->inode)
-		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 1024;
-		struct usage_entry *e = realloc(l->e, cap * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		l->e = e;
-		l->cap = cap;
-	}
-	l->e[l->n++] = (struct usage_entry){ oid->index, version, size, oid->snap, 0, 0 };
-	return 0;
-}
-
-static int usage_cmp(const void *a, const void *b)
-{
-	const struct usage_entry *x = a, *y = b;
-	if (x->index != y->index)
-		return x->index < y->index ? -1 : 1;
-	return x->snap < y->snap ? -1 : x->snap > y->snap;
-}
-
-/* The entry of E[0..N) (one object: head first if any, clones by snap)
- * that snapshot S reads, or -1: the rule of pg_snap_resolve. */
-static long usage_resolve(const struct usage_entry *e, size_t n, const struct map_snap *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (e[i].snap >= s->id)
-			return e[i].version >> 32 < s->epoch ? (long)i : -1;
-	if (n && e[0].snap == OBJECT_SNAP_HEAD && e[0].version >> 32 < s->epoch)
-		return 0;
-	return -1;
-}
-
-/* Adds one object's entries E[0..N) to OUT. */
-static void usage_object(const struct map_volume *v, struct usage_entry *e, size_t n,
+/* Adds one object's entries E[0..N) to OUT: who reads each entry (the
+ * live volume its head, each snapshot what bs_snap_list_resolve says),
+ * so every byte stored is counted once as live-exclusive, one snapshot's
+ * exclusive, shared, or garbage. */
+static void usage_object(const struct map_volume *v, struct bs_snap_entry *e, size_t n,
 			 struct bs_volume_usage *out)
 {
 	for (uint32_t k = 0; k < v->n_snaps; k++) {
-		long i = usage_resolve(e, n, &v->snaps[k]);
+		long i = bs_snap_list_resolve(e, n, &v->snaps[k]);
 		if (i < 0)
 			continue;
 		out->snaps[k].referenced_bytes += e[i].size;
@@ -182,31 +137,29 @@ static void usage_object(const struct map_volume *v, struct usage_entry *e, size
 			out->referenced_bytes += e[i].size;
 			if (!e[i].users)
 				out->exclusive_bytes += e[i].size;
+			else
+				out->shared_bytes += e[i].size;
 			continue;
 		}
 		out->snapshots_bytes += e[i].size;
-		if (!e[i].users)
+		if (!e[i].users) {
 			out->garbage_bytes += e[i].size;
-		else if (e[i].users == 1)
+		} else if (e[i].users == 1) {
 			out->snaps[e[i].first_user].exclusive_bytes += e[i].size;
+			out->snapshots_exclusive_bytes += e[i].size;
+		} else {
+			out->shared_bytes += e[i].size;
+		}
 	}
 }
 
-int bs_volume_usage(const struct bs_admin *a, const char *name, struct bs_volume_usage *out,
-		    char *why, size_t why_len)
+/* OUT's fields the map gives for V of pool P. */
+static void usage_init(const struct map_volume *v, const struct map_pool *p,
+		       struct bs_volume_usage *out)
 {
-	memset(out, 0, sizeof(*out));
-	struct cluster_map m;
-	int rc = a->ops->get_map(a->ctx, &m, why, why_len);
-	if (rc)
-		return rc;
-	const struct map_volume *v = map_volume_by_name(&m, name);
-	const struct map_pool *p = v ? map_pool_by_id(&m, v->pool) : NULL;
-	if (!p) {
-		map_free(&m);
-		return why_set(why, why_len, -ENOENT, "volume '%s' does not exist", name);
-	}
+	snprintf(out->name, sizeof(out->name), "%s", v->name);
 	snprintf(out->pool, sizeof(out->pool), "%s", p->name);
+	out->inode = v->inode;
 	out->size = v->size;
 	out->n_snaps = v->n_snaps;
 	for (uint32_t k = 0; k < v->n_snaps; k++) {
@@ -217,23 +170,133 @@ int bs_volume_usage(const struct bs_admin *a, const char *name, struct bs_volume
 		u->epoch = v->snaps[k].epoch;
 		u->time_ms = v->snaps[k].time_ms;
 	}
-	struct usage_list l = { .inode = v->inode };
-	char list_why[256] = "";
-	rc = a->ops->list(a->ctx, p->name, usage_found, &l, list_why, sizeof(list_why));
-	if (rc) {
-		map_free(&m);
-		free(l.e);
-		return why_set(why, why_len, rc, "cannot list the volume's objects: %s", list_why);
+}
+
+/* A volume of the pool being counted: its inode and its OUT entry. */
+struct usage_slot {
+	uint64_t inode;
+	uint32_t at;
+};
+
+static int usage_slot_cmp(const void *a, const void *b)
+{
+	const struct usage_slot *x = a, *y = b;
+	return x->inode < y->inode ? -1 : x->inode > y->inode;
+}
+
+/* Counts the listing's objects L (sorted) into OUT through SLOTS[0..N). */
+static void usage_count(const struct cluster_map *m, struct bs_snap_list *l,
+			const struct usage_slot *slots, uint32_t n, struct bs_volume_usage *out)
+{
+	const struct map_volume *v = NULL;
+	const struct usage_slot *slot = NULL;
+	for (size_t i = 0, k; i < l->n; i += k) {
+		k = bs_snap_list_object(l->e + i, l->n - i);
+		if (!slot || slot->inode != l->e[i].inode) { /* once per volume */
+			struct usage_slot key = { .inode = l->e[i].inode };
+			slot = bsearch(&key, slots, n, sizeof(*slots), usage_slot_cmp);
+			v = map_volume_by_inode(m, key.inode);
+		}
+		if (slot && v)
+			usage_object(v, l->e + i, k, &out[slot->at]);
 	}
-	qsort(l.e, l.n, sizeof(*l.e), usage_cmp);
-	for (size_t i = 0; i < l.n;) {
-		size_t j = i + 1;
-		while (j < l.n && l.e[j].index == l.e[i].index)
-			j++;
-		usage_object(v, l.e + i, j - i, out);
-		i = j;
+}
+
+/* Lists pool POOL once for the volumes of OUT[0..N) in it and counts
+ * their objects. */
+static int usage_pool(const struct bs_admin *a, const struct cluster_map *m, uint32_t pool,
+		      struct bs_volume_usage *out, uint32_t n, char *why, size_t why_len)
+{
+	const struct map_pool *p = map_pool_by_id(m, pool);
+	uint64_t *inodes = calloc(n, sizeof(*inodes));
+	struct usage_slot *slots = calloc(n, sizeof(*slots));
+	struct bs_snap_list l = { .inodes = inodes };
+	int rc = inodes && slots ? 0 : why_set(why, why_len, -ENOMEM, "out of memory");
+	for (uint32_t i = 0; !rc && i < n; i++)
+		if (strcmp(out[i].pool, p->name) == 0)
+			slots[l.n_inodes++] = (struct usage_slot){ out[i].inode, i };
+	if (!rc) {
+		qsort(slots, l.n_inodes, sizeof(*slots), usage_slot_cmp);
+		for (size_t i = 0; i < l.n_inodes; i++)
+			inodes[i] = slots[i].inode;
+		char list_why[256] = "";
+		rc = a->ops->list(a->ctx, p->name, bs_snap_list_found, &l, list_why,
+				  sizeof(list_why));
+		if (rc)
+			why_set(why, why_len, rc, "cannot list the objects of pool %s: %s", p->name,
+				list_why);
 	}
-	map_free(&m);
+	if (!rc) {
+		bs_snap_list_sort(&l);
+		usage_count(m, &l, slots, (uint32_t)l.n_inodes, out);
+	}
+	free(inodes);
+	free(slots);
 	free(l.e);
+	return rc;
+}
+
+/* The volumes asked for (NAME, or all) in *OUT, each pool listed once. */
+static int usage_volumes(const struct bs_admin *a, const struct cluster_map *m, const char *name,
+			 struct bs_volume_usage *out, uint32_t n, char *why, size_t why_len)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const struct map_volume *v = name ? map_volume_by_name(m, name) : &m->volumes[i];
+		usage_init(v, map_pool_by_id(m, v->pool), &out[i]);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct map_volume *v = map_volume_by_name(m, out[i].name);
+		bool first = true; /* the first volume of its pool lists it */
+		for (uint32_t j = 0; j < i && first; j++)
+			first = strcmp(out[j].pool, out[i].pool) != 0;
+		int rc = first ? usage_pool(a, m, v->pool, out, n, why, why_len) : 0;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int bs_volumes_usage(const struct bs_admin *a, const char *name, struct bs_volume_usage **out,
+		     uint32_t *n_out, char *why, size_t why_len)
+{
+	struct cluster_map m;
+	*out = NULL;
+	*n_out = 0;
+	int rc = a->ops->get_map(a->ctx, &m, why, why_len);
+	if (rc)
+		return rc;
+	const struct map_volume *v = name ? map_volume_by_name(&m, name) : NULL;
+	if (name && (!v || !map_pool_by_id(&m, v->pool))) {
+		map_free(&m);
+		return why_set(why, why_len, -ENOENT, "volume '%s' does not exist", name);
+	}
+	uint32_t n = name ? 1 : m.n_volumes;
+	struct bs_volume_usage *u = calloc(n ? n : 1, sizeof(*u));
+	if (!u) {
+		map_free(&m);
+		return why_set(why, why_len, -ENOMEM, "out of memory");
+	}
+	rc = usage_volumes(a, &m, name, u, n, why, why_len);
+	map_free(&m);
+	if (rc) {
+		free(u);
+		return rc;
+	}
+	*out = u;
+	*n_out = n;
+	return 0;
+}
+
+int bs_volume_usage(const struct bs_admin *a, const char *name, struct bs_volume_usage *out,
+		    char *why, size_t why_len)
+{
+	struct bs_volume_usage *u;
+	uint32_t n;
+	memset(out, 0, sizeof(*out));
+	int rc = bs_volumes_usage(a, name, &u, &n, why, why_len);
+	if (rc)
+		return rc;
+	*out = u[0];
+	free(u);
 	return 0;
 }

@@ -4,13 +4,16 @@
 #include <errno.h>
 #include <stdlib.h>
 
+static int inode_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 int bs_snap_list_found(const struct object_id *oid, uint64_t version, uint64_t size, void *arg)
 {
 	struct bs_snap_list *l = arg;
-	size_t k = 0;
-	while (k < l->n_inodes && l->inodes[k] != oid->inode)
-		k++;
-	if (k == l->n_inodes)
+	if (!bsearch(&oid->inode, l->inodes, l->n_inodes, sizeof(*l->inodes), inode_cmp))
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 1024;

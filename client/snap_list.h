@@ -18,7 +18,8 @@ struct bs_snap_entry {
 	uint32_t users, first_user; /* bs_volume_usage: readers; the first */
 };
 
-/* The entries of the volumes with an inode in INODES[0..N_INODES). */
+/* The entries of the volumes with an inode in INODES[0..N_INODES)
+ * (sorted). */
 struct bs_snap_list {
 	const uint64_t *inodes;
 	size_t n_inodes;

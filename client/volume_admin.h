@@ -122,7 +122,11 @@ int bs_snap_remove(const struct bs_admin *a, const struct bs_snap_spec *spec,
 
 /* Space of one volume and its snapshots, from a listing of its objects
  * (time proportional to objects, no data read). Bytes are bytes written
- * (4 KiB units), one copy. */
+ * (4 KiB units), one copy. Every byte stored is counted once in one of
+ * exclusive_bytes (the live volume's alone), snapshots_exclusive_bytes
+ * (one snapshot's alone), shared_bytes (read by two or more of the live
+ * volume and its snapshots) and garbage_bytes, so those four add up to
+ * stored_bytes. */
 struct bs_snap_usage {
 	uint32_t id;
 	char name[MAP_NAME_MAX];
@@ -131,13 +135,18 @@ struct bs_snap_usage {
 	uint64_t exclusive_bytes;  /* held for it alone: what snap rm frees */
 };
 struct bs_volume_usage {
+	char name[MAP_NAME_MAX];
 	char pool[MAP_NAME_MAX];
+	uint64_t inode;
 	uint64_t size;		   /* provisioned */
 	uint64_t objects;	   /* heads and clones */
 	uint64_t referenced_bytes; /* the live volume's */
 	uint64_t exclusive_bytes;  /* written since the newest snapshot: no
 				    * snapshot shares it */
 	uint64_t snapshots_bytes;  /* every clone (held for snapshots only) */
+	uint64_t snapshots_exclusive_bytes; /* the snapshots' exclusive, summed */
+	uint64_t shared_bytes;	   /* read by more than one of the live volume
+				    * and the snapshots */
 	uint64_t stored_bytes;	   /* every object: x copies = OSDs' data */
 	uint64_t garbage_bytes;	   /* clones no snapshot needs (a snap rm cut
 				    * short; the next one frees them) */
@@ -147,7 +156,11 @@ struct bs_volume_usage {
 /* Fills OUT for volume NAME: 0, -ENOENT, or a listing's failure, with WHY. */
 int bs_volume_usage(const struct bs_admin *a, const char *name, struct bs_volume_usage *out,
 		    char *why, size_t why_len);
-
+/* The same for volume NAME, or for every volume when NAME is NULL (in
+ * the map's order; none is not an error), listing each pool that holds
+ * them once: *OUT has *N entries, caller frees *OUT. */
+int bs_volumes_usage(const struct bs_admin *a, const char *name, struct bs_volume_usage **out,
+		     uint32_t *n, char *why, size_t why_len);
 
 /* --- differences between snapshots (client/snap_diff.c) ------------------------ */
 

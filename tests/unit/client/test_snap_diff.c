@@ -3,7 +3,9 @@
  * objects differ between two snapshots or a snapshot and the live
  * volume, merging, sizes, refusals — and that a diff only lists: the
  * fake fails the test on anything but a map or a listing (the ops table
- * has no read at all). */
+ * has no read at all). The space accounting of client/snap_admin.c
+ * (bs_volumes_usage, behind snap ls and volume du) runs over the same
+ * fake: every stored byte counted once, each pool listed once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +29,7 @@ struct fake {
 	size_t n_objects;
 	uint32_t seq;
 	unsigned lists;
+	char listed[128]; /* the pools listed */
 	int fail_list;
 };
 
@@ -48,7 +51,8 @@ static int fake_list(void *ctx, const char *pool, bs_admin_list_fn fn, void *arg
 		     size_t why_len)
 {
 	struct fake *f = ctx;
-	assert_string_equal(pool, "rbd");
+	size_t at = strlen(f->listed);
+	snprintf(f->listed + at, sizeof(f->listed) - at, "%s; ", pool);
 	f->lists++;
 	if (f->fail_list)
 		return snprintf(why, why_len, "pg 1.3 has no OSD up"), f->fail_list;
@@ -412,6 +416,129 @@ static void test_diff_failures(void **state)
 	map_free(&f.map);
 }
 
+/* --- space (bs_volumes_usage) --------------------------------------------------------- */
+
+#define U 4096u /* every entry of the fake holds one 4 KiB unit */
+
+/* The parts add up to what is stored. */
+static void assert_parts_add_up(const struct bs_volume_usage *u)
+{
+	uint64_t snaps = 0;
+	for (uint32_t k = 0; k < u->n_snaps; k++)
+		snaps += u->snaps[k].exclusive_bytes;
+	assert_int_equal(snaps, u->snapshots_exclusive_bytes);
+	assert_int_equal(u->exclusive_bytes + u->snapshots_exclusive_bytes + u->shared_bytes +
+				 u->garbage_bytes,
+			 u->stored_bytes);
+}
+
+/* vm: objects 0-5 written, s1, 1 rewritten, 2 deleted, 6 new, s2, 1 and
+ * 3-5 rewritten (the history of test_diff_pairs). */
+static void usage_history(struct fake *f)
+{
+	snap(f, "vm", "s1");
+	write_object(f, "vm", 1);
+	delete_object(f, "vm", 2);
+	write_object(f, "vm", 6);
+	snap(f, "vm", "s2");
+	write_object(f, "vm", 1);
+	for (uint64_t i = 3; i < 6; i++)
+		write_object(f, "vm", i);
+}
+
+static void test_usage_parts(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct bs_admin a;
+	struct bs_volume_usage u;
+	char why[256] = "";
+	fake_init(&f, &a);
+	usage_history(&f);
+	assert_int_equal(bs_volume_usage(&a, "vm", &u, why, sizeof(why)), 0);
+	assert_string_equal(u.name, "vm");
+	assert_string_equal(u.pool, "rbd");
+	assert_int_equal(u.size, 1 << 20);
+	/* Stored: 0 head; 1 head + s1 and s2 clones; 2 s1 clone; 3-5 head and
+	 * s2 clone each; 6 head. */
+	assert_int_equal(u.objects, 12);
+	assert_int_equal(u.stored_bytes, 12 * U);
+	assert_int_equal(u.exclusive_bytes, 4 * U);	      /* heads 1, 3-5 */
+	assert_int_equal(u.snaps[0].exclusive_bytes, 2 * U);  /* clones of 1, 2 */
+	assert_int_equal(u.snaps[1].exclusive_bytes, 1 * U);  /* clone of 1 */
+	assert_int_equal(u.shared_bytes, 5 * U);	      /* 0, 6, clones of 3-5 */
+	assert_int_equal(u.snapshots_bytes, 6 * U);
+	assert_int_equal(u.referenced_bytes, 6 * U);
+	assert_int_equal(u.snaps[0].referenced_bytes, 6 * U); /* 0-5 */
+	assert_int_equal(u.snaps[1].referenced_bytes, 6 * U); /* 0, 1, 3-6 */
+	assert_int_equal(u.garbage_bytes, 0);
+	assert_parts_add_up(&u);
+	/* s1 gone from the map, its clones not freed yet: garbage, and the
+	 * parts still add up. */
+	apply(&f, (struct map_cmd){ .type = MAP_CMD_SNAP_RM, .name = "vm", .snap = "s1" });
+	assert_int_equal(bs_volume_usage(&a, "vm", &u, why, sizeof(why)), 0);
+	assert_int_equal(u.garbage_bytes, 2 * U);
+	assert_int_equal(u.n_snaps, 1);
+	assert_int_equal(u.snaps[0].exclusive_bytes, 4 * U); /* clones of 1, 3-5 */
+	assert_parts_add_up(&u);
+	map_free(&f.map);
+}
+
+/* Every volume: each pool listed once, however many volumes it holds. */
+static void test_usage_all_volumes(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct bs_admin a;
+	struct bs_volume_usage *u;
+	uint32_t n;
+	char why[256] = "";
+	fake_init(&f, &a);
+	usage_history(&f);
+	struct map_cmd pool = { .type = MAP_CMD_POOL_CREATE, .name = "ssd" };
+	pool.pool = (struct map_pool){ .type = MAP_POOL_REPLICATED, .size = 2, .min_size = 1,
+				       .pg_num = 8, .block_size = BLOCK };
+	apply(&f, pool);
+	apply(&f, (struct map_cmd){ .type = MAP_CMD_VOLUME_CREATE, .name = "fast",
+				    .pool_name = "ssd", .size = 1 << 20 });
+	assert_int_equal(bs_volumes_usage(&a, NULL, &u, &n, why, sizeof(why)), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(f.listed, "rbd; ssd; ");
+	assert_string_equal(u[0].name, "vm");
+	assert_int_equal(u[0].stored_bytes, 12 * U);
+	assert_string_equal(u[1].name, "other");
+	assert_int_equal(u[1].stored_bytes, 1 * U);
+	assert_int_equal(u[1].exclusive_bytes, 1 * U);
+	assert_string_equal(u[2].name, "fast");
+	assert_string_equal(u[2].pool, "ssd");
+	assert_int_equal(u[2].stored_bytes, 0);
+	for (uint32_t i = 0; i < n; i++)
+		assert_parts_add_up(&u[i]);
+	free(u);
+	map_free(&f.map);
+}
+
+static void test_usage_failures(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct bs_admin a;
+	struct bs_volume_usage *u;
+	uint32_t n;
+	char why[256] = "";
+	fake_init(&f, &a);
+	assert_int_equal(bs_volumes_usage(&a, "nope", &u, &n, why, sizeof(why)), -ENOENT);
+	assert_string_equal(why, "volume 'nope' does not exist");
+	assert_null(u);
+	assert_int_equal(f.lists, 0);
+	f.fail_list = -EAGAIN;
+	assert_int_equal(bs_volumes_usage(&a, NULL, &u, &n, why, sizeof(why)), -EAGAIN);
+	assert_string_equal(why, "cannot list the objects of pool rbd: pg 1.3 has no OSD up");
+	assert_null(u);
+	assert_int_equal(n, 0);
+	map_free(&f.map);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +550,9 @@ int main(void)
 		cmocka_unit_test(test_diff_of_a_clone_volume),
 		cmocka_unit_test(test_diff_refusals),
 		cmocka_unit_test(test_diff_failures),
+		cmocka_unit_test(test_usage_parts),
+		cmocka_unit_test(test_usage_all_volumes),
+		cmocka_unit_test(test_usage_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
