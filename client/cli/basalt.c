@@ -10,7 +10,7 @@
  *   osd set-nearfull-ratio|set-backfillfull-ratio|set-full-ratio RATIO
  *   pool create NAME [--size N] [--min-size N] [--pg-num N] [--block-size S]
  *   pool ls | pool rm NAME | pool set NAME size|min_size|pg_num|max_bytes VALUE
- *   volume create NAME --size SIZE [--pool POOL] | ls | info NAME
+ *   volume create NAME --size SIZE [--pool POOL] | ls | info NAME | du [NAME]
  *   volume resize NAME SIZE [--allow-shrink]
  *   volume rm NAME | rename NAME NEW | snap create|rm NAME SNAP | clone NAME SNAP NEW
  *   snap create VOL@SNAP... | ls VOL | rm VOL@SNAP | diff VOL@SNAP [VOL@SNAP]
@@ -81,6 +81,11 @@ static const char usage_text[] =
 	"                                  a thin volume (pool default rbd), e.g. 10G\n"
 	"  volume ls | volume info NAME    volumes; one with its snapshots and the\n"
 	"                                  space its data uses\n"
+	"  volume du [NAME]                space of each volume (or one): provisioned,\n"
+	"                                  what the live volume references and holds\n"
+	"                                  alone, what only snapshots hold, shared,\n"
+	"                                  stored; each snapshot's referenced and\n"
+	"                                  exclusive bytes (one copy, bytes written)\n"
 	"  volume resize NAME SIZE [--allow-shrink]\n"
 	"                                  grow; or shrink (only with --allow-shrink,\n"
 	"                                  never while locked) and free the cut-off blocks\n"
@@ -1405,6 +1410,122 @@ static int snap_diff(struct cli *c, int argc, char **argv)
 	return snap_diff_print(c, argv[0], argc == 2 ? argv[1] : from.volume, list, &d);
 }
 
+/* --- volume du ----------------------------------------------------------------------- */
+
+static json_t *du_volume_json(const struct bs_volume_usage *u)
+{
+	json_t *snaps = json_array();
+	for (uint32_t k = 0; k < u->n_snaps; k++)
+		jpush(snaps, snap_usage_json(&u->snaps[k]));
+	json_t *o = json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "name", jstr(u->name), "pool",
+			      jstr(u->pool), "size", (json_int_t)u->size, "objects",
+			      (json_int_t)u->objects, "referenced_bytes",
+			      (json_int_t)u->referenced_bytes, "exclusive_bytes",
+			      (json_int_t)u->exclusive_bytes, "snapshots_bytes",
+			      (json_int_t)u->snapshots_bytes);
+	json_object_update_new(
+		o, json_pack("{s:I, s:I, s:I, s:I, s:o}", "snapshots_exclusive_bytes",
+			     (json_int_t)u->snapshots_exclusive_bytes, "shared_bytes",
+			     (json_int_t)u->shared_bytes, "garbage_bytes",
+			     (json_int_t)u->garbage_bytes, "stored_bytes",
+			     (json_int_t)u->stored_bytes, "snapshots", snaps));
+	return jkeep(o, o && json_object_get(o, "snapshots") &&
+				json_array_size(snaps) == u->n_snaps);
+}
+
+/* The volumes' parts summed into SUM (only the byte counts). */
+static void du_sum(const struct bs_volume_usage *u, uint32_t n, struct bs_volume_usage *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (uint32_t i = 0; i < n; i++) {
+		sum->size += u[i].size;
+		sum->referenced_bytes += u[i].referenced_bytes;
+		sum->exclusive_bytes += u[i].exclusive_bytes;
+		sum->snapshots_bytes += u[i].snapshots_bytes;
+		sum->snapshots_exclusive_bytes += u[i].snapshots_exclusive_bytes;
+		sum->shared_bytes += u[i].shared_bytes;
+		sum->garbage_bytes += u[i].garbage_bytes;
+		sum->stored_bytes += u[i].stored_bytes;
+	}
+}
+
+static int du_json(const struct bs_volume_usage *u, uint32_t n, const struct bs_volume_usage *t)
+{
+	json_t *list = json_array();
+	bool ok = true;
+	for (uint32_t i = 0; i < n && ok; i++)
+		ok = jpush(list, du_volume_json(&u[i]));
+	return json_out(jkeep(
+		json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "volumes", list, "total",
+			  "size", (json_int_t)t->size, "referenced_bytes",
+			  (json_int_t)t->referenced_bytes, "exclusive_bytes",
+			  (json_int_t)t->exclusive_bytes, "snapshots_exclusive_bytes",
+			  (json_int_t)t->snapshots_exclusive_bytes, "shared_bytes",
+			  (json_int_t)t->shared_bytes, "garbage_bytes", (json_int_t)t->garbage_bytes,
+			  "stored_bytes", (json_int_t)t->stored_bytes),
+		ok));
+}
+
+/* One volume's line and its snapshots' (size, referenced, exclusive). */
+static void du_volume_text(const struct bs_volume_usage *u)
+{
+	char a[32], b[32], c[32], d[32], e[32], f[32];
+	printf("%-20s %11s %11s %11s %11s %11s %11s\n", u->name,
+	       cfg_format_size(u->size, a, sizeof(a)),
+	       cfg_format_size(u->referenced_bytes, b, sizeof(b)),
+	       cfg_format_size(u->exclusive_bytes, c, sizeof(c)),
+	       cfg_format_size(u->snapshots_bytes, d, sizeof(d)),
+	       cfg_format_size(u->shared_bytes, e, sizeof(e)),
+	       cfg_format_size(u->stored_bytes, f, sizeof(f)));
+	for (uint32_t k = 0; k < u->n_snaps; k++)
+		printf("  @%-17s %11s %11s %11s\n", u->snaps[k].name,
+		       cfg_format_size(u->snaps[k].size, a, sizeof(a)),
+		       cfg_format_size(u->snaps[k].referenced_bytes, b, sizeof(b)),
+		       cfg_format_size(u->snaps[k].exclusive_bytes, c, sizeof(c)));
+}
+
+static void du_text(const struct bs_volume_usage *u, uint32_t n, const struct bs_volume_usage *t)
+{
+	char a[32], b[32], c[32], d[32], e[32];
+	printf("%-20s %11s %11s %11s %11s %11s %11s\n", "VOLUME", "PROVISIONED", "REFERENCED",
+	       "EXCLUSIVE", "SNAPSHOTS", "SHARED", "STORED");
+	for (uint32_t i = 0; i < n; i++)
+		du_volume_text(&u[i]);
+	printf("total: stored %s = live-exclusive %s + snapshot-exclusive %s + shared %s",
+	       cfg_format_size(t->stored_bytes, a, sizeof(a)),
+	       cfg_format_size(t->exclusive_bytes, b, sizeof(b)),
+	       cfg_format_size(t->snapshots_exclusive_bytes, c, sizeof(c)),
+	       cfg_format_size(t->shared_bytes, d, sizeof(d)));
+	if (t->garbage_bytes)
+		printf(" + no snapshot's %s (snap rm frees it)",
+		       cfg_format_size(t->garbage_bytes, e, sizeof(e)));
+	printf(" (bytes written, one copy)\n");
+}
+
+/* volume du [VOL]: provisioned, referenced and exclusive space of each
+ * volume and its snapshots, every pool listed once. */
+static int volume_du(struct cli *c, const char *name)
+{
+	struct bs_admin a;
+	struct bs_admin_cluster k;
+	struct bs_volume_usage *u, t;
+	uint32_t n;
+	char why[512];
+	snap_admin(c, &a, &k);
+	int rc = bs_volumes_usage(&a, name, &u, &n, why, sizeof(why));
+	if (rc)
+		return die_rc(rc, "%s", why);
+	du_sum(u, n, &t);
+	if (c->json)
+		rc = du_json(u, n, &t);
+	else if (!n)
+		printf("no volumes (basalt volume create NAME --size SIZE makes one)\n");
+	else
+		du_text(u, n, &t);
+	free(u);
+	return rc;
+}
+
 static int cmd_snap(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
@@ -1431,6 +1552,7 @@ static int cmd_volume(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: basalt volume create NAME --size SIZE [--pool POOL] | ls | info NAME |\n"
+		"       du [NAME] [--json] |\n"
 		"       resize NAME SIZE [--allow-shrink] | rm NAME | rename NAME NEW |\n"
 		"       unlock NAME --force | snap create|rm NAME SNAP | clone NAME SNAP NEW";
 	const char *sub = argc ? argv[0] : "";
@@ -1440,6 +1562,12 @@ static int cmd_volume(struct cli *c, int argc, char **argv)
 		return cmd_volume_show(c, NULL);
 	if (strcmp(sub, "info") == 0 && argc == 2)
 		return cmd_volume_show(c, argv[1]);
+	if (strcmp(sub, "du") == 0) {
+		argc = json_flag_take(c, argc, argv);
+		if (argc > 2)
+			return die_usage("usage: basalt volume du [NAME] [--json]");
+		return volume_du(c, argc == 2 ? argv[1] : NULL);
+	}
 	if (strcmp(sub, "create") == 0 && argc >= 2) {
 		cmd.type = MAP_CMD_VOLUME_CREATE;
 		const char *pool = "rbd";

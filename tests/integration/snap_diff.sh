@@ -10,7 +10,10 @@
 #  - between two snapshots, from a snapshot to the live volume, after a
 #    resize (the grown part), text and --json;
 #  - refusals, one line each: newer before older, unknown volume or
-#    snapshot, snapshots of two volumes, a spec that is not VOL@SNAP.
+#    snapshot, snapshots of two volumes, a spec that is not VOL@SNAP;
+#  - volume du: exact parts of a volume with one snapshot, for every
+#    volume and one, the parts adding up to what is stored, the same
+#    figures as snap ls.
 #   snap_diff.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: snap_diff.sh BUILD_DIR}" && pwd)
@@ -123,6 +126,42 @@ $((18 * M)) $block data" vm@s2
 grep -q "from vm@s2 (16 MiB) to vm (20 MiB)" "$dir/diff" || fail "sizes: $(cat "$dir/diff")"
 same_as_bytes vm@s2 vm
 
+# --- volume du ----------------------------------------------------------------------------
+# data: 32 objects written, s1, then 4 KiB into object 0 (its clone for
+# s1): live alone holds object 0, s1 alone its clone, 31 are shared.
+cli --json volume du >"$dir/du.json" || fail "volume du --json"
+cli --json snap ls vm >"$dir/ls.json"
+python3 - "$dir/du.json" "$dir/ls.json" $block <<'PY' || fail "volume du: $(cat "$dir/du.json")"
+import json, sys
+du, ls, bs = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3])
+vols = {v['name']: v for v in du['volumes']}
+assert sorted(vols) == ['data', 'vm'], vols
+d = vols['data']
+assert (d['size'], d['referenced_bytes'], d['exclusive_bytes'], d['snapshots_bytes'],
+        d['snapshots_exclusive_bytes'], d['shared_bytes'], d['stored_bytes']) == \
+    (4 << 20, 32 * bs, bs, bs, bs, 31 * bs, 33 * bs), d
+assert [(s['name'], s['referenced_bytes'], s['exclusive_bytes']) for s in d['snapshots']] == \
+    [('s1', 32 * bs, bs)], d
+for v in du['volumes'] + [du['total']]:
+    parts = v['exclusive_bytes'] + v['snapshots_exclusive_bytes'] + v['shared_bytes'] + v['garbage_bytes']
+    assert parts == v['stored_bytes'], ('parts do not add up', v)
+assert du['total']['stored_bytes'] == sum(v['stored_bytes'] for v in du['volumes'])
+v = vols['vm']
+for key in ('referenced_bytes', 'exclusive_bytes', 'snapshots_bytes', 'stored_bytes', 'snapshots'):
+    assert v[key] == ls[key], (key, v[key], ls[key])
+print('volume du: parts add up; data exact; vm as snap ls says')
+PY
+cli --json volume du vm | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+assert [v['name'] for v in d['volumes']] == ['vm'] and d['total']['stored_bytes'] == d['volumes'][0]['stored_bytes'], d
+" || fail "volume du vm --json: $(cli --json volume du vm)"
+cli volume du data >"$dir/du.txt" || fail "volume du data"
+grep -q "^total: stored 4.1 MiB = live-exclusive 128 KiB + snapshot-exclusive 128 KiB + shared 3.9 MiB (bytes written, one copy)$" "$dir/du.txt" ||
+	fail "volume du data said: $(cat "$dir/du.txt")"
+grep -q "^  @s1 " "$dir/du.txt" || fail "volume du data has no s1 line: $(cat "$dir/du.txt")"
+cat "$dir/du.txt"
+
 # --- refusals: one line each, exit status not 0 ------------------------------------------
 refused() { # refused "MESSAGE" ARGS...
 	local want=$1
@@ -140,6 +179,8 @@ refused "volume 'ghost' does not exist" snap diff ghost@s1
 refused "vm@s1 and data@s1 are snapshots of different volumes" snap diff vm@s1 data@s1
 refused "'vm' is not VOLUME@SNAPSHOT" snap diff vm
 refused "usage: basalt snap diff" snap diff
+refused "volume 'ghost' does not exist" volume du ghost
+refused "usage: basalt volume du [NAME] [--json]" volume du vm data
 { cli --json snap diff vm@s2 vm@s1 2>&1 >/dev/null || true; } | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
