@@ -1,4 +1,5 @@
-/* A pool's listing kept for snapshot arithmetic (client/snap_*.c only):
+/* A pool's listing kept for snapshot arithmetic (client/snap_*.c, and
+ * basalt-fuse's st_blocks of snapshot files):
  * every entry (head or clone) of the volumes asked for, sorted so that
  * each object's entries are adjacent — head first, clones by snapshot —
  * and the rule that says which entry a snapshot reads (the same rule as
