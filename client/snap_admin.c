@@ -153,10 +153,12 @@ static void usage_object(const struct map_volume *v, struct bs_snap_entry *e, si
 	}
 }
 
-/* OUT's fields the map gives for V of pool P. */
-static void usage_init(const struct map_volume *v, const struct map_pool *p,
-		       struct bs_volume_usage *out)
+/* OUT's fields the map gives for V of pool P: 0, or -ENOMEM. */
+static int usage_init(const struct map_volume *v, const struct map_pool *p,
+		      struct bs_volume_usage *out)
 {
+	if (!(out->snaps = calloc(v->n_snaps ? v->n_snaps : 1, sizeof(*out->snaps))))
+		return -ENOMEM;
 	snprintf(out->name, sizeof(out->name), "%s", v->name);
 	snprintf(out->pool, sizeof(out->pool), "%s", p->name);
 	out->inode = v->inode;
@@ -170,6 +172,7 @@ static void usage_init(const struct map_volume *v, const struct map_pool *p,
 		u->epoch = v->snaps[k].epoch;
 		u->time_ms = v->snaps[k].time_ms;
 	}
+	return 0;
 }
 
 /* A volume of the pool being counted: its inode and its OUT entry. */
@@ -242,7 +245,8 @@ static int usage_volumes(const struct bs_admin *a, const struct cluster_map *m, 
 {
 	for (uint32_t i = 0; i < n; i++) {
 		const struct map_volume *v = name ? map_volume_by_name(m, name) : &m->volumes[i];
-		usage_init(v, map_pool_by_id(m, v->pool), &out[i]);
+		if (usage_init(v, map_pool_by_id(m, v->pool), &out[i]))
+			return why_set(why, why_len, -ENOMEM, "out of memory");
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		const struct map_volume *v = map_volume_by_name(m, out[i].name);
@@ -279,12 +283,19 @@ int bs_volumes_usage(const struct bs_admin *a, const char *name, struct bs_volum
 	rc = usage_volumes(a, &m, name, u, n, why, why_len);
 	map_free(&m);
 	if (rc) {
-		free(u);
+		bs_volumes_usage_free(u, n);
 		return rc;
 	}
 	*out = u;
 	*n_out = n;
 	return 0;
+}
+
+void bs_volumes_usage_free(struct bs_volume_usage *u, uint32_t n)
+{
+	for (uint32_t i = 0; u && i < n; i++)
+		free(u[i].snaps);
+	free(u);
 }
 
 int bs_volume_usage(const struct bs_admin *a, const char *name, struct bs_volume_usage *out,

@@ -151,16 +151,19 @@ struct bs_volume_usage {
 	uint64_t garbage_bytes;	   /* clones no snapshot needs (a snap rm cut
 				    * short; the next one frees them) */
 	uint32_t n_snaps;
-	struct bs_snap_usage snaps[MAP_MAX_SNAPS];
+	struct bs_snap_usage *snaps; /* n_snaps of them, allocated (a volume may
+				      * have MAP_MAX_SNAPS: no fixed array) */
 };
-/* Fills OUT for volume NAME: 0, -ENOENT, or a listing's failure, with WHY. */
+/* Fills OUT for volume NAME: 0, -ENOENT, or a listing's failure, with WHY.
+ * Caller frees OUT->snaps (free). */
 int bs_volume_usage(const struct bs_admin *a, const char *name, struct bs_volume_usage *out,
 		    char *why, size_t why_len);
 /* The same for volume NAME, or for every volume when NAME is NULL (in
  * the map's order; none is not an error), listing each pool that holds
- * them once: *OUT has *N entries, caller frees *OUT. */
+ * them once: *OUT has *N entries, caller frees with bs_volumes_usage_free. */
 int bs_volumes_usage(const struct bs_admin *a, const char *name, struct bs_volume_usage **out,
 		     uint32_t *n, char *why, size_t why_len);
+void bs_volumes_usage_free(struct bs_volume_usage *u, uint32_t n);
 
 /* --- differences between snapshots (client/snap_diff.c) ------------------------ */
 

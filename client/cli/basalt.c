@@ -1301,6 +1301,7 @@ static int snap_ls(struct cli *c, const char *name)
 	int rc = bs_volume_usage(&a, name, u, why, sizeof(why));
 	if (rc || c->json) {
 		rc = rc ? die_rc(rc, "%s", why) : snap_ls_json(name, u);
+		free(u->snaps);
 		free(u);
 		return rc;
 	}
@@ -1326,6 +1327,7 @@ static int snap_ls(struct cli *c, const char *name)
 		printf("; %s no snapshot needs: snap rm frees it",
 		       cfg_format_size(u->garbage_bytes, ex, sizeof(ex)));
 	printf(")\n");
+	free(u->snaps);
 	free(u);
 	return 0;
 }
@@ -1522,7 +1524,7 @@ static int volume_du(struct cli *c, const char *name)
 		printf("no volumes (basalt volume create NAME --size SIZE makes one)\n");
 	else
 		du_text(u, n, &t);
-	free(u);
+	bs_volumes_usage_free(u, n);
 	return rc;
 }
 

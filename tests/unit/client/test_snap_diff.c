@@ -473,6 +473,7 @@ static void test_usage_parts(void **state)
 	assert_int_equal(u.snaps[1].referenced_bytes, 6 * U); /* 0, 1, 3-6 */
 	assert_int_equal(u.garbage_bytes, 0);
 	assert_parts_add_up(&u);
+	free(u.snaps);
 	/* s1 gone from the map, its clones not freed yet: garbage, and the
 	 * parts still add up. */
 	apply(&f, (struct map_cmd){ .type = MAP_CMD_SNAP_RM, .name = "vm", .snap = "s1" });
@@ -481,6 +482,7 @@ static void test_usage_parts(void **state)
 	assert_int_equal(u.n_snaps, 1);
 	assert_int_equal(u.snaps[0].exclusive_bytes, 4 * U); /* clones of 1, 3-5 */
 	assert_parts_add_up(&u);
+	free(u.snaps);
 	map_free(&f.map);
 }
 
@@ -514,7 +516,35 @@ static void test_usage_all_volumes(void **state)
 	assert_int_equal(u[2].stored_bytes, 0);
 	for (uint32_t i = 0; i < n; i++)
 		assert_parts_add_up(&u[i]);
-	free(u);
+	bs_volumes_usage_free(u, n);
+	map_free(&f.map);
+}
+
+/* More snapshots than the 32 a volume once had room for: each is counted. */
+static void test_usage_many_snapshots(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct bs_admin a;
+	struct bs_volume_usage u;
+	char why[256] = "", name[16];
+	fake_init(&f, &a);
+	for (int k = 0; k < 40; k++) {
+		snprintf(name, sizeof(name), "s%d", k);
+		snap(&f, "vm", name);
+		write_object(&f, "vm", (uint64_t)k % 6);
+	}
+	assert_int_equal(bs_volume_usage(&a, "vm", &u, why, sizeof(why)), 0);
+	assert_int_equal(u.n_snaps, 40);
+	for (uint32_t k = 0; k < 40; k++)
+		assert_int_equal(u.snaps[k].referenced_bytes, 6 * U);
+	assert_string_equal(u.snaps[39].name, "s39");
+	/* s0 alone reads object 0's first clone; object 3's last clone is
+	 * read by s34-s39 alike (none of them saw a write to it between). */
+	assert_int_equal(u.snaps[0].exclusive_bytes, 1 * U);
+	assert_int_equal(u.snaps[39].exclusive_bytes, 0);
+	assert_parts_add_up(&u);
+	free(u.snaps);
 	map_free(&f.map);
 }
 
@@ -552,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_diff_failures),
 		cmocka_unit_test(test_usage_parts),
 		cmocka_unit_test(test_usage_all_volumes),
+		cmocka_unit_test(test_usage_many_snapshots),
 		cmocka_unit_test(test_usage_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
