@@ -8,16 +8,19 @@
 #    writes after it; it has the snapshot's size, mode 0400;
 #  - writes, truncation and chmod are EROFS, through open and setattr;
 #  - du: the snapshot's file counts what reading it returns and the live
-#    volume's only its own objects (not the clones kept for the snapshot).
+#    volume's only its own objects (not the clones kept for the snapshot);
+#  - a mount with --volume shows that volume's snapshots only.
 #   fuse_snapshots.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: fuse_snapshots.sh BUILD_DIR}" && pwd)
 dir=$(mktemp -d /tmp/basalt-fusesnap.XXXXXX)
 . "$(dirname "$0")/cluster_lib.sh"
-mnt=$dir/mnt
-mkdir -p "$mnt"
+mnt=$dir/mnt one=$dir/one
+mkdir -p "$mnt" "$one"
 cleanup() {
-	mountpoint -q "$mnt" 2>/dev/null && { fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"; }
+	for p in "$mnt" "$one"; do
+		mountpoint -q "$p" 2>/dev/null && { fusermount3 -u "$p" 2>/dev/null || umount -l "$p"; }
+	done
 	cluster_cleanup
 	rm -rf "$dir"
 }
@@ -82,6 +85,18 @@ for _ in $(seq 30); do
 done
 [ "$ok" = 1 ] || fail "du within 30 s: vm@s1 $(du_kib "$snap") KiB, vm $(du_kib "$mnt/volumes/vm") KiB, not 8192 each"
 echo "du: vm@s1 8 MiB, vm 8 MiB (the 4 MiB of clones are the snapshot's)"
+
+# --- --volume: one volume's snapshots ------------------------------------------------------
+"$build/basalt-fuse" "$one" -f -c "$dir/basalt.conf" --log-file "$dir/one.log" --volume data -o ro &
+pid[one]=$!
+for _ in $(seq 50); do grep -q "mounted on" "$dir/one.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "mounted on" "$dir/one.log" || fail "basalt-fuse --volume data did not mount"
+[ "$(ls "$one/snapshots")" = "data@d1" ] || fail "--volume data lists: $(ls "$one/snapshots")"
+[ ! -e "$one/snapshots/vm@s1" ] || fail "--volume data shows vm@s1"
+cmp -n $((4 << 20)) /dev/zero "$one/snapshots/data@d1" || fail "data@d1 through --volume data"
+kill -TERM "${pid[one]}"
+wait "${pid[one]}" || fail "basalt-fuse --volume data exited non-zero on SIGTERM"
+echo "--volume data: only data@d1"
 
 # --- snap rm: gone -----------------------------------------------------------------------
 cli snap rm vm@s1 >/dev/null
