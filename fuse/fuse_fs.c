@@ -2,12 +2,13 @@
  *
  * Node ids: 1 the root, 2 volumes/, 3 snapshots/, INO_BASE + the
  * volume's inode for each volume file, and INO_SNAP | inode << 20 |
- * snapshot id for each snapshot file (ids are below 2^20, object.h). The volume requests need 512-byte-aligned ranges;
- * a file takes any: an unaligned read reads the covering sectors, an
- * unaligned write reads them, patches and writes them back. Such a write
- * runs alone on its volume (writes of whole sectors wait for it, and it
- * for them), so that two writes sharing a sector never undo each other;
- * fallocate does the same. */
+ * snapshot id for each snapshot file (ids are below 2^20, object.h).
+ * The volume requests need 512-byte-aligned ranges; a file takes any:
+ * an unaligned read reads the covering sectors, an unaligned write reads
+ * them, patches and writes them back. Such a write runs alone on its
+ * volume (writes of whole sectors wait for it, and it for them), so that
+ * two writes sharing a sector never undo each other; fallocate does the
+ * same. */
 #include "fuse_fs.h"
 
 #include <errno.h>
