@@ -29,7 +29,7 @@ dir=$(mktemp -d /tmp/basalt-thrash.XXXXXX)
 . "$(dirname "$0")/../integration/cluster_lib.sh"
 checker_pid=
 snapper_pid=
-trap 'touch "$dir/stop-snaps"; [ -n "$snapper_pid" ] && kill "$snapper_pid" 2>/dev/null; [ -n "$checker_pid" ] && kill -9 "$checker_pid" 2>/dev/null; cluster_cleanup; [ -n "${KEEP:-}" ] && cp -r "$dir" /tmp/thrash-last; rm -rf "$dir"' EXIT
+trap 'touch "$dir/stop-snaps"; { [ -z "$snapper_pid" ] || kill "$snapper_pid" 2>/dev/null || true; }; { [ -z "$checker_pid" ] || kill -9 "$checker_pid" 2>/dev/null || true; }; cluster_cleanup; [ -n "${KEEP:-}" ] && cp -r "$dir" /tmp/thrash-last; rm -rf "$dir"' EXIT
 
 cluster_conf_local "osd_heartbeat_interval = 200ms
 osd_heartbeat_grace = 1500ms
@@ -98,6 +98,7 @@ done
 echo "thrash: $kills OSD kills, $leader_kills monitor leader kills"
 touch "$dir/stop-snaps"
 wait "$snapper_pid" || true
+snapper_pid=
 read -r made removed failed left <"$dir/snaps.out" || true
 echo "thrash: $made snapshots made, $removed removed, $failed commands failed under fire"
 [ "$made" -gt 0 ] || fail "no snapshot could be made"

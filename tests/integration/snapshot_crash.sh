@@ -16,7 +16,7 @@ dir=$(mktemp -d /tmp/basalt-snapcrash.XXXXXX)
 . "$(dirname "$0")/cluster_lib.sh"
 bg=
 cleanup() {
-	[ -n "$bg" ] && kill "$bg" 2>/dev/null
+	[ -z "$bg" ] || kill "$bg" 2>/dev/null || true
 	cluster_cleanup
 	rm -rf "$dir"
 }

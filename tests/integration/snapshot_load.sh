@@ -19,7 +19,7 @@ dir=$(mktemp -d /tmp/basalt-snapload.XXXXXX)
 . "$(dirname "$0")/cluster_lib.sh"
 fio_pid=
 cleanup() {
-	[ -n "$fio_pid" ] && kill -9 "$fio_pid" 2>/dev/null
+	[ -z "$fio_pid" ] || kill -9 "$fio_pid" 2>/dev/null || true
 	cluster_cleanup
 	rm -rf "$dir"
 }
