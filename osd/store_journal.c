@@ -634,7 +634,12 @@ static int store_apply_takeover(struct store *s, struct store_obj *o,
 		head->block_gen++;
 		s->blocks[r->block].owner = NULL;
 	}
-	return store_apply_big(s, o, r);
+	int rc = store_apply_big(s, o, r);
+	/* No request made the clone: what the next one may do follows its
+	 * state here (nothing else is pending on it: store_clone_movable). */
+	o->next_version = r->version;
+	o->next_deleted = rc != 0;
+	return rc;
 }
 
 static void store_apply_delete(struct store *s, struct store_obj *o,

@@ -41,7 +41,7 @@ data_bytes() { js "sum(o.get('data_bytes', 0) - o.get('available_bytes', 0) for 
 # settle WANT WHAT: until the OSDs report WANT data bytes.
 settle() {
 	for _ in $(seq 100); do [ "$(data_bytes)" = "$1" ] && return 0; sleep 0.2; done
-	fail "$2: the OSDs hold $(data_bytes) data bytes, not $1"
+	fail "$2: the OSDs hold $(data_bytes) data bytes, not $1 (per OSD: $(js "[o.get('data_bytes', 0) - o.get('available_bytes', 0) for o in s['fullness']['osds']]"); $(cli object ls rbd | grep -c @) clones listed)"
 }
 # snap_json VOL EXPR: a Python expression over u, `snap ls VOL --json`.
 snap_json() {
