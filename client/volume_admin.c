@@ -274,6 +274,31 @@ static int cluster_barrier(void *ctx, uint64_t epoch, char *why, size_t why_len)
 	return rc ? rc : bs_sync_osds(*k->io, epoch, why, why_len);
 }
 
+static int cluster_read(void *ctx, const struct object_id *oid, void *buf, uint32_t len,
+			char *why, size_t why_len)
+{
+	struct bs_admin_cluster *k = ctx;
+	int rc = cluster_io(k, why, why_len);
+	if (rc)
+		return rc;
+	struct bs_op op = { .type = BS_READ, .oid = *oid, .len = len, .buf = buf };
+	rc = bs_sync_op(*k->io, &op);
+	return rc && rc != -ENOENT ? why_set(why, why_len, rc, "%s", strerror(-rc)) : rc;
+}
+
+static int cluster_write(void *ctx, const struct object_id *oid, uint32_t offset, const void *buf,
+			 uint32_t len, unsigned flags, char *why, size_t why_len)
+{
+	struct bs_admin_cluster *k = ctx;
+	int rc = cluster_io(k, why, why_len);
+	if (rc)
+		return rc;
+	struct bs_op op = { .type = BS_WRITE, .oid = *oid, .offset = offset, .len = len,
+			    .buf = (void *)buf, .flags = (uint8_t)flags };
+	rc = bs_sync_op(*k->io, &op);
+	return rc && rc != -EEXIST ? why_set(why, why_len, rc, "%s", strerror(-rc)) : rc;
+}
+
 static const struct bs_admin_ops cluster_ops = {
 	.get_map = cluster_get_map,
 	.list = cluster_list,
@@ -281,6 +306,8 @@ static const struct bs_admin_ops cluster_ops = {
 	.zero = cluster_zero,
 	.command = cluster_command,
 	.barrier = cluster_barrier,
+	.read = cluster_read,
+	.write = cluster_write,
 };
 
 void bs_admin_cluster_init(struct bs_admin *a, struct bs_admin_cluster *ctx)
