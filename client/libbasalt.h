@@ -232,6 +232,8 @@ struct bs_volume_stats {
 	uint64_t requests;	/* not counting flushes */
 	uint64_t rmw;		/* read-modify-writes of partial chunks */
 	uint64_t objects_freed; /* whole objects discarded or zeroed */
+	uint64_t copyups;	/* clone: partial changes that looked for the
+				 * parent's object to copy in first */
 };
 void bs_volume_stats(const struct bs_volume *v, struct bs_volume_stats *out /* out */);
 
