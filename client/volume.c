@@ -54,6 +54,7 @@ struct vpiece {
 	uint8_t *bounce;  /* read-modify-write: the covering chunks */
 	uint32_t bounce_off, bounce_len;
 	int stage;	  /* RMW: 0 reading, 1 writing */
+	bool holds_rmw;	  /* has the volume's one RMW slot (rmw_start) */
 	int layer;	  /* the layer being read (0: the volume's own objects) */
 	uint8_t *copy;	  /* copy-up: the parent's object */
 	struct list_node node; /* volume's RMW queue */
@@ -160,7 +161,9 @@ static void piece_finish(struct vpiece *pc, int rc)
 {
 	struct bs_vio *vio = pc->vio;
 	struct bs_volume *v = pc->v;
-	bool rmw = pc->bounce != NULL;
+	/* Not "has a bounce buffer": an unaligned read has one too, and
+	 * must not hand on a slot another piece holds. */
+	bool rmw = pc->holds_rmw;
 	free(pc->bounce);
 	free(pc->copy);
 	free(pc);
@@ -304,6 +307,7 @@ static void rmw_read_done(struct bs_op *op, int rc)
 static void rmw_start(struct vpiece *pc)
 {
 	pc->v->rmw_busy = true;
+	pc->holds_rmw = true;
 	pc->v->stats.rmw++;
 	uint64_t index = pc->op.oid.index;
 	pc->op = (struct bs_op){ .type = BS_READ, .oid = vol_oid(pc->v, index),
