@@ -107,7 +107,8 @@ static const char usage_text[] =
 	"                                  clone VOL SNAP NEW)\n"
 	"  volume flatten NAME             copy in what a clone reads from its parent\n"
 	"                                  and forget the parent\n"
-	"  object put POOL OBJ FILE | object get POOL OBJ [FILE] | object rm POOL OBJ\n"
+	"  object put POOL OBJ FILE [--create] | object get POOL OBJ [FILE]\n"
+	"  object rm POOL OBJ              (--create: only if it does not exist yet)\n"
 	"  object stat POOL OBJ | object ls POOL\n"
 	"                                  objects (OBJ is INODE:INDEX in hex, up to\n"
 	"                                  1 MiB, stored in 4 KiB units), replicated\n"
@@ -1849,6 +1850,8 @@ static int object_run(struct cli *c, const char *pool, struct bs_op *op)
 	switch (rc) {
 	case -ENOENT:
 		return die_rc(rc, p ? "no such object" : "pool '%s' was removed", pool);
+	case -EEXIST:
+		return die_rc(rc, "the object exists already (put --create writes only a new one)");
 	case -EINVAL:
 		return die_rc(rc, "outside the pool's %u-byte objects, or not in 4 KiB units", bs);
 	case -EOPNOTSUPP:
@@ -2034,7 +2037,8 @@ static int object_get(struct cli *c, const char *pool, const struct bs_op *op, c
 static int cmd_object(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: basalt object put POOL OBJ FILE | get POOL OBJ [FILE] | rm POOL OBJ |\n"
+		"usage: basalt object put POOL OBJ FILE [--create] | get POOL OBJ [FILE] |\n"
+		"       rm POOL OBJ |\n"
 		"       stat POOL OBJ | ls POOL      (OBJ is INODE:INDEX in hex)";
 	const char *sub = argc ? argv[0] : "";
 	if (strcmp(sub, "ls") == 0 && argc == 2)
@@ -2044,7 +2048,9 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 	struct bs_op op = { 0 };
 	if (parse_object(argv[2], &op.oid))
 		return 2;
-	if (strcmp(sub, "put") == 0 && argc == 4)
+	if (strcmp(sub, "put") == 0 && argc == 5 && strcmp(argv[4], "--create") == 0)
+		op.flags = BS_OP_CREATE;
+	if (strcmp(sub, "put") == 0 && (argc == 4 || op.flags))
 		return object_put(c, argv[1], &op, argv[3]);
 	if (strcmp(sub, "rm") == 0 && argc == 3)
 		return object_rm(c, argv[1], &op);
