@@ -12,10 +12,12 @@
  *   pool ls | pool rm NAME | pool set NAME size|min_size|pg_num|max_bytes VALUE
  *   volume create NAME --size SIZE [--pool POOL] | ls | info NAME
  *   volume resize NAME SIZE [--allow-shrink]
- *   volume rm NAME | rename NAME NEW | snap create|rm NAME SNAP | clone NAME SNAP NEW
+ *   volume rm NAME | rename NAME NEW | snap create|rm NAME SNAP
+ *   volume clone VOL@SNAP NEW [--pool POOL] | clone NAME SNAP NEW | flatten NAME
+ *   snap create VOL@SNAP... | ls VOL | rm|rollback|protect|unprotect VOL@SNAP
  *   pg ls POOL [--inconsistent] | pg map POOL PG | pg scrub|deep-scrub|repair POOL.PG
  *   osd scrub ID [--deep]
- *   object put POOL OBJ FILE | get POOL OBJ [FILE] | rm POOL OBJ | stat POOL OBJ | ls POOL
+ *   object put POOL OBJ FILE [--create] | get POOL OBJ [FILE] | rm POOL OBJ | stat | ls POOL
  *   auth add client.NAME [--caps CAPS] | auth ls | auth caps NAME CAPS | auth rm NAME
  *
  * Exit status 0 on success; otherwise one line on stderr (with --json a
