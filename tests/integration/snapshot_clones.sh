@@ -139,6 +139,7 @@ qio -c "write -P 0x11 0 4M" "$uri/pat"
 cli snap create pat@p >/dev/null
 cli snap protect pat@p >/dev/null
 cli volume clone pat@p pc >/dev/null
+cli snap create pc@before >/dev/null
 # 32 writes of 4 KiB in flight at once, 4 into each of 8 objects the
 # clone does not have yet; then a 512-byte write (read-modify-write), a
 # discard of part of an object and of a whole one.
@@ -164,6 +165,8 @@ qio -r "${args[@]}" -c "read -P 0x11 $((9 * 131072)) 1024" -c "read -P 0x99 $((9
 	"$uri/pc"
 grep -qi "fail\|mismatch\|error" "$dir/qio.out" && fail "pc reads: $(grep -i 'fail\|mismatch\|error' "$dir/qio.out" | head -3)"
 qio -r -c "read -P 0x11 0 4M" "$uri/pat@p"
+# A snapshot of the clone taken before reads through to the parent too.
+qio -r -c "read -P 0x11 0 4M" "$uri/pc@before"
 # fio at queue depth 32: every 4 KiB of a fresh clone written once, in
 # random order (1,024 writes racing to copy in 32 objects), verified.
 cli volume clone pat@p fc >/dev/null
@@ -178,8 +181,9 @@ cli snap create c1@x >/dev/null
 refused "volume 'c1' has 1 snapshots, which read through to its parent: remove them first" volume flatten c1
 cli snap rm c1@x >/dev/null
 refused "volume 'vm' is not a clone (no parent)" volume flatten vm
-cli volume flatten c1 >"$dir/out" || fail "flatten c1: $(cat "$dir/out")"
-grep -q "copied [1-9][0-9]* objects from the parent" "$dir/out" || fail "flatten said: $(cat "$dir/out")"
+cli --json volume flatten c1 >"$dir/out" || fail "flatten c1: $(cat "$dir/out")"
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['objects_copied'] > 0, d" \
+	"$dir/out" || fail "flatten said: $(cat "$dir/out")"
 [ "$(vjson c1 'v["parent"]')" = None ] || fail "c1 still has a parent after flatten"
 refused "snapshot 's1' of 'vm' is the parent of clone 'c2'" snap unprotect vm@s1
 cli volume flatten c2 >/dev/null
@@ -207,5 +211,8 @@ refused "snapshot 'p' of 'pat' is the parent of clone 'pc'" snap unprotect pat@p
 refused "volume 'c1' already exists" volume clone pat@p c1
 refused "pool 'nope' does not exist" volume clone pat@p c9 --pool nope
 refused "volume 'nope' does not exist" volume flatten nope
+if cli --json snap rollback vm@nope >/dev/null 2>"$dir/err"; then fail "--json rollback of nothing"; fi
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['errno'] == 'ENOENT', d" \
+	"$dir/err" || fail "--json refusal: $(cat "$dir/err")"
 [ "$(epoch)" = "$e" ] || fail "refusals changed the map: epoch $e -> $(epoch)"
 echo "snapshot_clones: ok"
