@@ -26,6 +26,7 @@
 
 #define CHUNK 4096u
 #define SECTOR 512u
+#define COPIED_MAX_OBJECTS (1ull << 27) /* a 16 MiB bitmap */
 
 struct bs_volume {
 	struct bs_client *c;
@@ -37,6 +38,12 @@ struct bs_volume {
 	/* Where reads look: this volume, then its parents (map_volume_layers). */
 	struct map_layer layers[MAP_LAYERS_MAX];
 	int n_layers;
+	/* A clone's objects below the overlap that need no copy-up any more
+	 * (copied in, or no parent has them): one bit each, so a partial
+	 * write pays the STAT once per object, not per write. NULL: not a
+	 * clone, or more than COPIED_MAX_OBJECTS (then every time). */
+	uint8_t *copied;
+	uint64_t copied_objects;
 	uint8_t *zeros;		    /* an object's worth, for zeroing whole chunks */
 	struct list_node rmw_queue; /* struct vpiece waiting for the RMW slot */
 	bool rmw_busy;
@@ -110,6 +117,16 @@ int bs_volume_open(struct bs_client *c, const char *name, bool read_only,
 		free(v);
 		return rc;
 	}
+	v->copied_objects = v->n_layers > 1 && !read_only
+				    ? (v->layers[1].limit_bytes + v->block_size - 1) / v->block_size
+				    : 0;
+	if (v->copied_objects > COPIED_MAX_OBJECTS)
+		v->copied_objects = 0;
+	if (v->copied_objects &&
+	    !(v->copied = calloc((size_t)(v->copied_objects + 7) / 8, 1))) {
+		free(v);
+		return -ENOMEM;
+	}
 	v->read_only = read_only;
 	list_init(&v->rmw_queue);
 	if (posix_memalign((void **)&v->zeros, CHUNK, v->block_size)) {
@@ -125,6 +142,8 @@ void bs_volume_close(struct bs_volume *v)
 {
 	if (v)
 		free(v->zeros);
+	if (v)
+		free(v->copied);
 	free(v);
 }
 
@@ -422,9 +441,18 @@ static int piece_start_plain(struct vpiece *pc)
 
 /* --- clones: copy-up and whole-object discards ------------------------------ */
 
+static bool copied_test(const struct bs_volume *v, uint64_t index)
+{
+	return v->copied && index < v->copied_objects && (v->copied[index / 8] >> (index % 8) & 1);
+}
+
 /* The copy-up of PC's object is done (or not needed): the piece itself. */
 static void copyup_finish(struct vpiece *pc, int rc)
 {
+	struct bs_volume *v = pc->v;
+	uint64_t index = pc->op.oid.index;
+	if (!rc && v->copied && index < v->copied_objects)
+		v->copied[index / 8] |= (uint8_t)(1u << (index % 8));
 	free(pc->copy);
 	pc->copy = NULL;
 	pc->layer = 0;
@@ -543,6 +571,8 @@ static int piece_start(struct vpiece *pc)
 	bool whole = pc->obj_off == 0 && pc->len == v->block_size;
 	if (!change || v->n_layers < 2 || index * v->block_size >= v->layers[1].limit_bytes ||
 	    (whole && pc->vio->type == BS_VIO_WRITE))
+		return piece_start_plain(pc);
+	if (!whole && copied_test(v, index))
 		return piece_start_plain(pc);
 	if (whole) { /* whiteout_stat_done looks at the parents */
 		pc->layer = 0;
