@@ -439,12 +439,36 @@ static int rollback_list(struct rollback *r, const char *pool, struct usage_list
 	return 0;
 }
 
+/* Puts back every object of R's volume that changed since the snapshot. */
+static int rollback_objects(struct rollback *r, const char *pool, char *why, size_t why_len)
+{
+	struct usage_list l = { 0 };
+	int rc = rollback_list(r, pool, &l, why, why_len);
+	if (!rc && posix_memalign((void **)&r->buf, SNAP_CHUNK, r->block_size))
+		rc = why_set(why, why_len, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < l.n && !rc;) {
+		size_t j = i + 1;
+		while (j < l.n && l.e[j].index == l.e[i].index)
+			j++;
+		char obj_why[256] = "";
+		rc = rollback_object(r, l.e + i, j - i, obj_why, sizeof(obj_why));
+		if (rc)
+			why_set(why, why_len, rc,
+				"object %llx: %s; %zu objects were put back before it: run the "
+				"command again to finish", (unsigned long long)l.e[i].index, obj_why,
+				r->out->objects_restored + r->out->objects_freed);
+		i = j;
+	}
+	free(r->buf);
+	free(l.e);
+	return rc;
+}
+
 int bs_snap_rollback(const struct bs_admin *a, const struct bs_snap_spec *spec,
 		     struct bs_volume_change *out, char *why, size_t why_len)
 {
 	memset(out, 0, sizeof(*out));
 	struct rollback r = { .a = a, .out = out };
-	struct usage_list l = { 0 };
 	char pool[MAP_NAME_MAX];
 	uint64_t size;
 	int rc = rollback_prepare(a, spec, &r, pool, &size, why, why_len);
@@ -452,36 +476,23 @@ int bs_snap_rollback(const struct bs_admin *a, const struct bs_snap_spec *spec,
 		return rc;
 	out->old_size = size;
 	out->new_size = r.snap.size;
-	/* The size first: a shrink of a volume with snapshots keeps its
-	 * objects, and the loop below deletes those past the end. */
+	/* The size first (the map refuses a shrink of a locked volume, ours
+	 * too): a shrink of a volume with snapshots keeps its objects, and
+	 * rollback_objects deletes those past the end. */
 	struct bs_volume_change resized;
 	if (size != r.snap.size &&
 	    (rc = bs_volume_resize(a, spec->volume, r.snap.size, BS_RESIZE_ALLOW_SHRINK, &resized,
 				   why, why_len)))
 		return rc;
-	if ((rc = rollback_list(&r, pool, &l, why, why_len)))
-		goto done;
-	if (posix_memalign((void **)&r.buf, SNAP_CHUNK, r.block_size)) {
-		rc = why_set(why, why_len, -ENOMEM, "out of memory");
-		goto done;
-	}
-	for (size_t i = 0; i < l.n && !rc;) {
-		size_t j = i + 1;
-		while (j < l.n && l.e[j].index == l.e[i].index)
-			j++;
-		char obj_why[256] = "";
-		rc = rollback_object(&r, l.e + i, j - i, obj_why, sizeof(obj_why));
-		if (rc)
-			why_set(why, why_len, rc,
-				"object %llx: %s; %zu objects were put back before it: run the "
-				"command again to finish", (unsigned long long)l.e[i].index, obj_why,
-				out->objects_restored + out->objects_freed);
-		i = j;
-	}
+	/* Held while the objects go back: a writer starting meanwhile would
+	 * write into a half rolled-back volume. */
+	char lock_why[256] = "";
+	if ((rc = a->ops->lock(a->ctx, spec->volume, lock_why, sizeof(lock_why))))
+		return why_set(why, why_len, rc, "%s; nothing was put back: run the command again "
+			       "once it is free", lock_why);
+	rc = rollback_objects(&r, pool, why, why_len);
+	a->ops->unlock(a->ctx, spec->volume);
 	if (!rc)
 		snprintf(out->result, sizeof(out->result), "done");
-done:
-	free(r.buf);
-	free(l.e);
 	return rc;
 }

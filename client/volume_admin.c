@@ -299,6 +299,44 @@ static int cluster_write(void *ctx, const struct object_id *oid, uint32_t offset
 	return rc && rc != -EEXIST ? why_set(why, why_len, rc, "%s", strerror(-rc)) : rc;
 }
 
+struct cluster_lock_wait {
+	bool done;
+	int rc;
+	char why[256];
+};
+
+static void cluster_lock_done(void *ctx, int rc, const char *why)
+{
+	struct cluster_lock_wait *w = ctx;
+	w->done = true;
+	w->rc = rc;
+	snprintf(w->why, sizeof(w->why), "%s", why ? why : "");
+}
+
+static int cluster_lock(void *ctx, const char *name, char *why, size_t why_len)
+{
+	struct bs_admin_cluster *k = ctx;
+	int rc = cluster_io(k, why, why_len);
+	if (rc)
+		return rc;
+	struct bs_client *c = bs_sync_client(*k->io);
+	struct cluster_lock_wait w = { 0 };
+	bs_lock(c, name, false, cluster_lock_done, &w);
+	while (!w.done)
+		io_loop_run_once(bs_client_loop(c), -1);
+	return w.rc ? why_set(why, why_len, w.rc, "%s", w.why[0] ? w.why : strerror(-w.rc)) : 0;
+}
+
+static void cluster_unlock(void *ctx, const char *name)
+{
+	struct bs_admin_cluster *k = ctx;
+	if (!*k->io)
+		return;
+	struct bs_client *c = bs_sync_client(*k->io);
+	if (bs_unlock(c, name) == 0)
+		bs_lock_wait_released(c, 5000);
+}
+
 static const struct bs_admin_ops cluster_ops = {
 	.get_map = cluster_get_map,
 	.list = cluster_list,
@@ -308,6 +346,8 @@ static const struct bs_admin_ops cluster_ops = {
 	.barrier = cluster_barrier,
 	.read = cluster_read,
 	.write = cluster_write,
+	.lock = cluster_lock,
+	.unlock = cluster_unlock,
 };
 
 void bs_admin_cluster_init(struct bs_admin *a, struct bs_admin_cluster *ctx)

@@ -49,6 +49,11 @@ struct bs_admin_ops {
 	 * FLAGS BS_OP_CREATE: only if it does not exist (-EEXIST). */
 	int (*write)(void *ctx, const struct object_id *oid, uint32_t offset, const void *buf,
 		     uint32_t len, unsigned flags, char *why, size_t why_len);
+	/* Takes volume NAME's exclusive lock (as a writer would: -EBUSY
+	 * with WHY naming the holder), so no writer starts meanwhile. */
+	int (*lock)(void *ctx, const char *name, char *why, size_t why_len);
+	/* Gives it back and waits (a bounded time) until it is. */
+	void (*unlock)(void *ctx, const char *name);
 };
 
 struct bs_admin {
@@ -138,7 +143,8 @@ int bs_snap_protect(const struct bs_admin *a, const struct bs_snap_spec *spec, b
 
 /* Makes volume SPEC->volume what snapshot SPEC->snap holds, size
  * included. Refused while a client has the volume locked for writing
- * (-EBUSY naming it; nothing changed). Only objects written since the
+ * (-EBUSY naming it; nothing changed); holds the lock itself while it
+ * puts the objects back, so no writer starts meanwhile. Only objects written since the
  * snapshot are touched: each is deleted, or rewritten from the
  * snapshot's view (its non-zero 4 KiB chunks, so it stays sparse);
  * newer snapshots keep their view (the OSDs clone the head first).

@@ -95,6 +95,7 @@ cli volume resize vm 80M >/dev/null
 cli snap rollback vm@s1 >"$dir/out" || fail "snap rollback: $(cat "$dir/out")"
 grep -q "size 64 MiB: done" "$dir/out" || fail "rollback said: $(cat "$dir/out")"
 [ "$(vjson vm 'v["size"]')" = $((64 << 20)) ] || fail "rollback left the size at $(vjson vm 'v["size"]')"
+[ "$(vjson vm 'v["lock"]')" = None ] || fail "rollback kept the lock it held: $(cli volume info vm)"
 attach vm
 fsck_clean vm
 mnt vm

@@ -31,7 +31,7 @@ struct fake {
 	size_t n_objects;
 	uint32_t writes; /* sequence of the versions written */
 	char log[2048];
-	int fail_list, fail_zero, fail_command, fail_read; /* -errno to inject */
+	int fail_list, fail_zero, fail_command, fail_read, fail_lock; /* -errno to inject */
 	size_t fail_deletes;				   /* how many deletes fail */
 	int fail_read_after;				   /* reads that succeed first */
 	bool create_exists; /* a CREATE write finds the object there */
@@ -204,8 +204,24 @@ static int fake_write(void *ctx, const struct object_id *oid, uint32_t offset, c
 	return 0;
 }
 
+static int fake_lock(void *ctx, const char *name, char *why, size_t why_len)
+{
+	struct fake *f = ctx;
+	step(f, "lock %s; ", name);
+	if (f->fail_lock)
+		return snprintf(why, why_len, "volume '%s' is locked by client.vm on h2 pid 9", name),
+		       f->fail_lock;
+	return 0;
+}
+
+static void fake_unlock(void *ctx, const char *name)
+{
+	step(ctx, "unlock %s; ", name);
+}
+
 static const struct bs_admin_ops fake_ops = { fake_get_map, fake_list,	fake_delete, fake_zero,
-					      fake_command, fake_barrier, fake_read, fake_write };
+					      fake_command, fake_barrier, fake_read, fake_write,
+					      fake_lock,    fake_unlock };
 
 static void apply(struct fake *f, struct map_cmd c)
 {
@@ -525,8 +541,8 @@ static void test_rollback_puts_back_what_changed(void **state)
 	fake_init(&f, &a);
 	fake_changed_since_s1(&f);
 	assert_int_equal(bs_snap_rollback(&a, &vm_s1, &ch, why, sizeof(why)), 0);
-	assert_string_equal(f.log, "resize vm; list rbd; read 1@1; delete 1; write 1 0+4096; "
-				   "read 2@1; write 2 0+4096; delete 1; ");
+	assert_string_equal(f.log, "resize vm; lock vm; list rbd; read 1@1; delete 1; "
+				   "write 1 0+4096; read 2@1; write 2 0+4096; delete 1; unlock vm; ");
 	assert_int_equal(ch.objects_restored, 2);
 	assert_int_equal(ch.objects_freed, 1);
 	assert_int_equal(ch.old_size, 2 << 20);
@@ -560,6 +576,28 @@ static void test_rollback_refusals_touch_nothing(void **state)
 	assert_string_equal(f.log, "");
 	assert_int_equal(f.n_objects, n);
 	assert_int_equal(map_volume_by_name(&f.map, "vm")->size, 2 << 20);
+	map_free(&f.map);
+}
+
+/* A writer that takes the lock between the check and the rollback's own
+ * lock: refused, no object touched (the size is back already). */
+static void test_rollback_loses_the_lock_race(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct bs_admin a;
+	struct bs_volume_change ch;
+	char why[512] = "";
+	fake_init(&f, &a);
+	fake_changed_since_s1(&f);
+	size_t n = f.n_objects;
+	f.fail_lock = -EBUSY;
+	assert_int_equal(bs_snap_rollback(&a, &vm_s1, &ch, why, sizeof(why)), -EBUSY);
+	assert_string_equal(why, "volume 'vm' is locked by client.vm on h2 pid 9; nothing was put "
+				 "back: run the command again once it is free");
+	assert_string_equal(f.log, "resize vm; lock vm; ");
+	assert_int_equal(f.n_objects, n);
+	assert_int_equal(fake_fill(&f, "vm", 1), 0xaa);
 	map_free(&f.map);
 }
 
@@ -700,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_rollback_puts_back_what_changed),
 		cmocka_unit_test(test_rollback_refusals_touch_nothing),
 		cmocka_unit_test(test_rollback_cut_short_finishes_again),
+		cmocka_unit_test(test_rollback_loses_the_lock_race),
 		cmocka_unit_test(test_flatten_copies_then_forgets_the_parent),
 		cmocka_unit_test(test_flatten_never_overwrites_a_writer),
 		cmocka_unit_test(test_flatten_refusals_and_failures),
