@@ -9,7 +9,8 @@
 #  - copy-up at queue depth 32 (qemu-io, then fio verifying): 4 KiB
 #    writes racing into the same objects a parent holds all land, the
 #    rest of each object reads the parent's; a discarded object reads
-#    zeros, not the parent;
+#    zeros, not the parent; a snapshot of the clone reads through, and a
+#    rollback to it shows the parent again;
 #  - flatten: the clone keeps its files with its parent snapshot gone;
 #  - every refusal one line, the map unchanged.
 #   snapshot_clones.sh BUILD_DIR   (needs root: mount -o loop)
@@ -166,8 +167,11 @@ qio -r "${args[@]}" -c "read -P 0x11 $((9 * 131072)) 1024" -c "read -P 0x99 $((9
 	"$uri/pc"
 grep -qi "fail\|mismatch\|error" "$dir/qio.out" && fail "pc reads: $(grep -i 'fail\|mismatch\|error' "$dir/qio.out" | head -3)"
 qio -r -c "read -P 0x11 0 4M" "$uri/pat@p"
-# A snapshot of the clone taken before reads through to the parent too.
+# A snapshot of the clone taken before reads through to the parent too,
+# and rolling back to it gives the clone its parent's bytes again.
 qio -r -c "read -P 0x11 0 4M" "$uri/pc@before"
+cli snap rollback pc@before >/dev/null
+qio -r -c "read -P 0x11 0 4M" "$uri/pc"
 # fio at queue depth 32: every 4 KiB of a fresh clone written once, in
 # random order (1,024 writes racing to copy in 32 objects), verified.
 cli volume clone pat@p fc >/dev/null
