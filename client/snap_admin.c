@@ -309,6 +309,10 @@ struct rollback {
 	uint64_t inode;
 	bool clone;	     /* the volume reads through to a parent */
 	uint64_t overlap;    /* ... below this many bytes */
+	/* Where the snapshot's view reads (map_volume_layers): it may read
+	 * more of the parent than the volume does now (a shrink since). */
+	struct map_layer layers[MAP_LAYERS_MAX];
+	int n_layers;
 	uint8_t *buf;	     /* one object */
 	struct bs_volume_change *out;
 };
@@ -342,6 +346,10 @@ static int rollback_prepare(const struct bs_admin *a, const struct bs_snap_spec 
 		r->inode = v->inode;
 		r->clone = v->parent_inode != 0;
 		r->overlap = v->parent_overlap;
+		r->n_layers = map_volume_layers(&m, v, s->id, r->layers);
+		if (r->n_layers < 0)
+			rc = why_set(why, why_len, r->n_layers, "the parent of volume '%s' is missing "
+				     "from the map", v->name);
 		snprintf(pool, MAP_NAME_MAX, "%s", p->name);
 		*size = v->size;
 	}
@@ -439,6 +447,62 @@ static int rollback_list(struct rollback *r, const char *pool, struct usage_list
 	return 0;
 }
 
+/* Whether the snapshot's view of object INDEX is the volume's own, from
+ * the sorted listing L. */
+static bool rollback_own(const struct rollback *r, const struct usage_list *l, uint64_t index)
+{
+	size_t lo = 0, hi = l->n;
+	while (lo < hi) { /* the first entry of INDEX */
+		size_t mid = (lo + hi) / 2;
+		if (l->e[mid].index < index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t n = 0;
+	while (lo + n < l->n && l->e[lo + n].index == index)
+		n++;
+	return n && usage_resolve(l->e + lo, n, &r->snap) >= 0;
+}
+
+/* A clone shrunk since the snapshot reads less of its parent than the
+ * snapshot did: the objects of that difference the snapshot read from
+ * the parent are copied in (their heads are gone: rollback_object). */
+static int rollback_overlap(struct rollback *r, const struct usage_list *l, char *why,
+			    size_t why_len)
+{
+	if (r->n_layers < 2 || r->layers[1].limit_bytes <= r->overlap)
+		return 0;
+	uint64_t end = (r->layers[1].limit_bytes + r->block_size - 1) / r->block_size;
+	for (uint64_t i = r->overlap / r->block_size; i < end; i++) {
+		if (rollback_own(r, l, i))
+			continue;
+		uint64_t at = i * r->block_size;
+		char read_why[256] = "";
+		int rc = -ENOENT;
+		for (int k = 1; k < r->n_layers && rc == -ENOENT && at < r->layers[k].limit_bytes;
+		     k++) {
+			const struct map_layer *y = &r->layers[k];
+			struct object_id oid = { y->pool, y->inode, i, y->snap };
+			rc = r->a->ops->read(r->a->ctx, &oid, r->buf, r->block_size, read_why,
+					     sizeof(read_why));
+			if (!rc && y->limit_bytes - at < r->block_size) /* past its end: zeros */
+				memset(r->buf + (y->limit_bytes - at), 0,
+				       r->block_size - (y->limit_bytes - at));
+		}
+		if (rc == -ENOENT)
+			continue; /* no parent had it: it reads zeros, as it did */
+		if (rc)
+			return why_set(why, why_len, rc, "object %llx: %s", (unsigned long long)i,
+				       read_why);
+		struct object_id head = { r->pool, r->inode, i, OBJECT_SNAP_HEAD };
+		if ((rc = rollback_write(r, &head, why, why_len)))
+			return rc;
+		r->out->objects_restored++;
+	}
+	return 0;
+}
+
 /* Puts back every object of R's volume that changed since the snapshot. */
 static int rollback_objects(struct rollback *r, const char *pool, char *why, size_t why_len)
 {
@@ -459,6 +523,8 @@ static int rollback_objects(struct rollback *r, const char *pool, char *why, siz
 				r->out->objects_restored + r->out->objects_freed);
 		i = j;
 	}
+	if (!rc)
+		rc = rollback_overlap(r, &l, why, why_len);
 	free(r->buf);
 	free(l.e);
 	return rc;

@@ -750,11 +750,13 @@ int map_volume_layers(const struct cluster_map *m, const struct map_volume *v, u
 			return n;
 		if (n == MAP_LAYERS_MAX)
 			return -ELOOP;
-		if (v->parent_overlap < limit)
-			limit = v->parent_overlap;
+		/* A snapshot reads as much of the parent as when it was taken. */
+		uint64_t overlap = s ? s->parent_overlap : v->parent_overlap;
+		if (overlap < limit)
+			limit = overlap;
 		snap = v->parent_snap;
 		v = map_volume_by_inode(m, v->parent_inode);
-		if (!v || !map_snap_by_id(v, snap))
+		if (!v || !(s = map_snap_by_id(v, snap)))
 			return -ENOENT;
 	}
 }
@@ -1220,6 +1222,7 @@ static void snap_add(struct cluster_map *m, struct map_volume *v, const char *na
 	s->size = v->size;
 	s->epoch = m->epoch + 1;
 	s->time_ms = time_ms;
+	s->parent_overlap = v->parent_overlap;
 }
 
 static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
@@ -1591,6 +1594,7 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 			enc_put_le64(e, v->snaps[k].epoch);
 			enc_put_le64(e, v->snaps[k].time_ms);
 			enc_put_u8(e, v->snaps[k].protected);
+			enc_put_le64(e, v->snaps[k].parent_overlap);
 		}
 		enc_put_le64(e, v->lock_client);
 		enc_put_str(e, v->lock_owner);
@@ -1626,7 +1630,7 @@ static size_t snaps_bytes(const struct cluster_map *m)
 {
 	size_t n = 0;
 	for (uint32_t i = 0; i < m->n_volumes; i++)
-		n += m->volumes[i].n_snaps * (size_t)(4 + 2 + MAP_NAME_MAX + 8 + 16 + 1);
+		n += m->volumes[i].n_snaps * (size_t)(4 + 2 + MAP_NAME_MAX + 8 + 16 + 1 + 8);
 	return n;
 }
 
@@ -1747,6 +1751,7 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 			uint8_t protected = 0;
 			dec_get_u8(d, &protected);
 			v->snaps[k].protected = protected & 1;
+			dec_get_le64(d, &v->snaps[k].parent_overlap);
 		}
 		dec_get_le64(d, &v->lock_client);
 		dec_get_str(d, v->lock_owner, sizeof(v->lock_owner));

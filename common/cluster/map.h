@@ -83,6 +83,9 @@ struct map_snap {
 	 * (MAP_CMD_SNAP_PROTECT; unprotecting is refused while a clone's
 	 * parent is it), so a clone's parent never goes away under it. */
 	bool protected;
+	/* A clone's parent_overlap when taken: what the snapshot reads of
+	 * the parent stays so when the clone shrinks later. */
+	uint64_t parent_overlap;
 };
 
 /* Volumes one SNAP_CREATE snapshots at one instant (a consistency group:

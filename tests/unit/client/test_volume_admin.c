@@ -694,6 +694,33 @@ static void test_flatten_never_overwrites_a_writer(void **state)
 	map_free(&f.map);
 }
 
+/* A clone shrunk and grown back after its snapshot reads zeros where the
+ * snapshot read the parent: a rollback copies those objects in. */
+static void test_rollback_of_a_clone_shrunk_since(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct bs_admin a;
+	struct bs_volume_change ch;
+	char why[256] = "";
+	fake_clone(&f, &a);
+	apply(&f, (struct map_cmd){ .type = MAP_CMD_SNAP_CREATE, .name = "c", .snap = "cs" });
+	apply(&f, (struct map_cmd){ .type = MAP_CMD_VOLUME_RESIZE, .name = "c", .value = 256 << 10 });
+	apply(&f, (struct map_cmd){ .type = MAP_CMD_VOLUME_RESIZE, .name = "c", .value = 1 << 20 });
+	assert_int_equal(map_volume_by_name(&f.map, "c")->parent_overlap, 256 << 10);
+	f.log[0] = 0;
+	struct bs_snap_spec c_cs = { "c", "cs" };
+	assert_int_equal(bs_snap_rollback(&a, &c_cs, &ch, why, sizeof(why)), 0);
+	assert_string_equal(f.log, "lock c; list rbd; read 2@1; write 2 0+4096; read 4@1; "
+				   "write 4 0+4096; read 5@1; write 5 0+4096; read 6@1; "
+				   "write 6 0+4096; read 7@1; write 7 0+4096; unlock c; ");
+	assert_int_equal(ch.objects_restored, 5);
+	static const uint8_t want[8] = { 0xff, 0xff, 0x12, 0xdd, 0x14, 0x15, 0x16, 0x17 };
+	for (uint64_t i = 0; i < 8; i++)
+		assert_int_equal(fake_fill(&f, "c", i), want[i]);
+	map_free(&f.map);
+}
+
 static void test_flatten_refusals_and_failures(void **state)
 {
 	(void)state;
@@ -742,6 +769,7 @@ int main(void)
 		cmocka_unit_test(test_flatten_copies_then_forgets_the_parent),
 		cmocka_unit_test(test_flatten_never_overwrites_a_writer),
 		cmocka_unit_test(test_flatten_refusals_and_failures),
+		cmocka_unit_test(test_rollback_of_a_clone_shrunk_since),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

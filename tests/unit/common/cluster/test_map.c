@@ -523,6 +523,8 @@ static void test_clone_layers_and_flatten(void **state)
 	struct map_cmd clone2 = { .type = MAP_CMD_VOLUME_CLONE, .name = "c2", .src = "c1",
 				  .snap = "s" };
 	expect(&m, clone2, 0, NULL);
+	struct map_cmd before = { .type = MAP_CMD_SNAP_CREATE, .name = "c2", .snap = "before" };
+	expect(&m, before, 0, NULL);
 	struct map_cmd shrink = { .type = MAP_CMD_VOLUME_RESIZE, .name = "c2", .value = 4 << 20 };
 	expect(&m, shrink, 0, NULL);
 	shrink.value = 16 << 20; /* growing back does not read the parent again */
@@ -542,6 +544,11 @@ static void test_clone_layers_and_flatten(void **state)
 	assert_int_equal(l[2].inode, b->inode);
 	assert_int_equal(l[2].snap, 1);
 	assert_int_equal(l[2].limit_bytes, 4 << 20);
+	/* A snapshot taken before the shrink still reads 8 MiB of its parent. */
+	assert_int_equal(map_volume_layers(&m, c2, 1, l), 3);
+	assert_int_equal(l[0].limit_bytes, 8 << 20);
+	assert_int_equal(l[1].limit_bytes, 8 << 20);
+	assert_int_equal(l[2].limit_bytes, 8 << 20);
 	assert_int_equal(map_volume_layers(&m, c, 1, l), 2);
 	assert_int_equal(l[0].snap, 1);
 	assert_int_equal(l[0].limit_bytes, 8 << 20);
@@ -554,6 +561,9 @@ static void test_clone_layers_and_flatten(void **state)
 	flatten = (struct map_cmd){ .type = MAP_CMD_VOLUME_FLATTEN, .name = "base" };
 	expect(&m, flatten, -EALREADY, "volume 'base' is not a clone (no parent)");
 	flatten = (struct map_cmd){ .type = MAP_CMD_VOLUME_FLATTEN, .name = "c2" };
+	expect(&m, flatten, -EBUSY, NULL);
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_SNAP_RM, .name = "c2", .snap = "before" }, 0,
+	       NULL);
 	expect(&m, flatten, 0, NULL);
 	c2 = map_volume_by_name(&m, "c2");
 	assert_int_equal(c2->parent_inode, 0);
