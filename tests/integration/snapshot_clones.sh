@@ -106,16 +106,24 @@ detach vm
 echo "rollback: $(wc -l <"$dir/s1.sums") files back as at s1, size 64 MiB again, fsck clean; refused while locked"
 
 # --- protection and clones ---------------------------------------------------------------
+e=$(epoch)
 refused "snapshot 's1' of 'vm' is not protected: protect it first" volume clone vm@s1 c1
+[ "$(epoch)" = "$e" ] || fail "a refused clone changed the map"
 cli snap protect vm@s1 >/dev/null
+e=$(epoch)
 refused "pool 'big' has 1048576-byte objects" volume clone vm@s1 c2 --pool big
 refused "snapshot 's1' of 'vm' is already protected" snap protect vm@s1
 refused "snapshot 's1' of 'vm' is protected: unprotect it first" snap rm vm@s1
+[ "$(epoch)" = "$e" ] || fail "refusals changed the map: epoch $e -> $(epoch)"
+[ "$(cli --json snap ls vm | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][0]["protected"])')" = True ] ||
+	fail "snap ls does not say s1 is protected: $(cli snap ls vm)"
 cli volume clone vm@s1 c1 >/dev/null
 cli volume clone vm s1 c2 --pool fast >/dev/null
 [ "$(vjson c2 'v["pool"], v["parent"]["volume"], v["parent"]["snapshot"]')" = "fast vm s1" ] ||
 	fail "c2: $(cli --json volume info c2)"
+e=$(epoch)
 refused "snapshot 's1' of 'vm' is the parent of clone 'c" snap unprotect vm@s1
+[ "$(epoch)" = "$e" ] || fail "a refused unprotect changed the map"
 # All three at once, each changed its own way.
 for v in vm c1 c2; do attach $v; mnt $v; done
 for v in vm c1 c2; do sums $v | cmp -s - "$dir/s1.sums" || fail "$v does not start as s1"; done
