@@ -38,6 +38,7 @@ struct bs_volume {
 	/* Where reads look: this volume, then its parents (map_volume_layers). */
 	struct map_layer layers[MAP_LAYERS_MAX];
 	int n_layers;
+	uint64_t layers_epoch; /* the map they were taken from */
 	/* A clone's objects below the overlap that need no copy-up any more
 	 * (copied in, or no parent has them): one bit each, so a partial
 	 * write pays the STAT once per object, not per write. NULL: not a
@@ -112,6 +113,7 @@ int bs_volume_open(struct bs_client *c, const char *name, bool read_only,
 	v->snap = ms ? ms->id : OBJECT_SNAP_HEAD;
 	v->block_size = p->block_size;
 	v->n_layers = map_volume_layers(m, mv, v->snap, v->layers);
+	v->layers_epoch = m->epoch;
 	if (v->n_layers < 0) { /* a parent missing from the map */
 		rc = v->n_layers;
 		free(v);
@@ -201,6 +203,9 @@ static void piece_finish(struct vpiece *pc, int rc)
 static void layers_refresh(struct bs_volume *v)
 {
 	const struct cluster_map *m = bs_client_map(v->c);
+	if (m->epoch == v->layers_epoch)
+		return;
+	v->layers_epoch = m->epoch;
 	const struct map_volume *mv = map_volume_by_inode(m, v->layers[0].inode);
 	struct map_layer layers[MAP_LAYERS_MAX];
 	int n = mv ? map_volume_layers(m, mv, v->snap, layers) : -ENOENT;
