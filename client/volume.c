@@ -132,6 +132,7 @@ int bs_volume_open(struct bs_client *c, const char *name, bool read_only,
 	v->read_only = read_only;
 	list_init(&v->rmw_queue);
 	if (posix_memalign((void **)&v->zeros, CHUNK, v->block_size)) {
+		free(v->copied);
 		free(v);
 		return -ENOMEM;
 	}
@@ -142,10 +143,10 @@ int bs_volume_open(struct bs_client *c, const char *name, bool read_only,
 
 void bs_volume_close(struct bs_volume *v)
 {
-	if (v)
+	if (v) {
 		free(v->zeros);
-	if (v)
 		free(v->copied);
+	}
 	free(v);
 }
 
