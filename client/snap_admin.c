@@ -405,10 +405,12 @@ static int rollback_object(struct rollback *r, const struct usage_entry *e, size
 			   size_t why_len)
 {
 	const struct usage_entry *head = n && e[0].snap == OBJECT_SNAP_HEAD ? &e[0] : NULL;
-	if (head && head->version >> 32 < r->snap.epoch)
+	uint64_t at = e[0].index * r->block_size;
+	/* Past the snapshot's end even an old head goes (kept by a shrink of
+	 * a volume with snapshots, it would show again on a grow). */
+	if (head && head->version >> 32 < r->snap.epoch && at < r->snap.size)
 		return 0;
 	struct object_id oid = { r->pool, r->inode, e[0].index, OBJECT_SNAP_HEAD };
-	uint64_t at = e[0].index * r->block_size;
 	bool had = at < r->snap.size && usage_resolve(e, n, &r->snap) >= 0;
 	int rc = 0;
 	if (had) {

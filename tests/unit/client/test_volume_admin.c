@@ -601,6 +601,30 @@ static void test_rollback_loses_the_lock_race(void **state)
 	map_free(&f.map);
 }
 
+/* Objects a shrink kept for an older snapshot are past the rolled-back
+ * volume's end: they go, or a grow would show them again. */
+static void test_rollback_frees_past_the_snapshots_end(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct bs_admin a;
+	struct bs_volume_change ch;
+	char why[256] = "";
+	fake_init(&f, &a);
+	apply(&f, (struct map_cmd){ .type = MAP_CMD_SNAP_CREATE, .name = "vm", .snap = "s0" });
+	apply(&f, (struct map_cmd){ .type = MAP_CMD_VOLUME_RESIZE, .name = "vm", .value = 512 << 10 });
+	apply(&f, (struct map_cmd){ .type = MAP_CMD_SNAP_CREATE, .name = "vm", .snap = "s1" });
+	apply(&f, (struct map_cmd){ .type = MAP_CMD_VOLUME_RESIZE, .name = "vm", .value = 1 << 20 });
+	f.log[0] = 0;
+	assert_int_equal(bs_snap_rollback(&a, &vm_s1, &ch, why, sizeof(why)), 0);
+	assert_string_equal(f.log, "resize vm; lock vm; list rbd; delete 1; delete 1; delete 1; "
+				   "delete 1; unlock vm; ");
+	assert_int_equal(ch.objects_freed, 4);
+	for (uint64_t i = 0; i < 8; i++)
+		assert_int_equal(fake_fill(&f, "vm", i), i < 4 ? 0x10 + i : 0xff);
+	map_free(&f.map);
+}
+
 /* A read that fails stops it, saying how far it got; again finishes. */
 static void test_rollback_cut_short_finishes_again(void **state)
 {
@@ -765,6 +789,7 @@ int main(void)
 		cmocka_unit_test(test_rollback_puts_back_what_changed),
 		cmocka_unit_test(test_rollback_refusals_touch_nothing),
 		cmocka_unit_test(test_rollback_cut_short_finishes_again),
+		cmocka_unit_test(test_rollback_frees_past_the_snapshots_end),
 		cmocka_unit_test(test_rollback_loses_the_lock_race),
 		cmocka_unit_test(test_flatten_copies_then_forgets_the_parent),
 		cmocka_unit_test(test_flatten_never_overwrites_a_writer),
