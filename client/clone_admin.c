@@ -12,6 +12,7 @@
 #include "common/why.h"
 
 #define CLONE_CHUNK 4096u
+#define FLATTEN_QD 32 /* objects copied at a time */
 
 int bs_volume_clone(const struct bs_admin *a, const struct bs_snap_spec *spec, const char *new,
 		    const char *pool, struct bs_volume_change *out, char *why, size_t why_len)
@@ -41,7 +42,7 @@ struct flatten {
 	uint32_t block_size;
 	uint8_t *has; /* one byte per object below the overlap: the clone holds it */
 	uint64_t n_objects;
-	uint8_t *buf;
+	uint8_t *buf; /* FLATTEN_QD objects */
 };
 
 static int flatten_found(const struct object_id *oid, uint64_t version, uint64_t size, void *arg)
@@ -101,34 +102,82 @@ static bool flatten_span(const uint8_t *buf, uint32_t len, uint32_t *from, uint3
 	return any;
 }
 
-/* Copies object INDEX in from the first parent layer that has it: one
- * create-only write from its first to its last non-zero chunk (a writer
- * that copied it in meanwhile keeps its own). *COPIED: one was made. */
-static int flatten_object(struct flatten *f, uint64_t index, bool *copied, char *why,
-			  size_t why_len)
+/* Reads the N objects IDX[] into F->buf (one block each) from the first
+ * parent layer that has each, bytes past that layer's end zeroed;
+ * FOUND[j]: one had it. */
+static int flatten_read(struct flatten *f, const uint64_t *idx, size_t n, bool *found, char *why,
+			size_t why_len)
 {
-	uint64_t at = index * f->block_size;
-	*copied = false;
-	for (int k = 1; k < f->n_layers && at < f->layers[k].limit_bytes; k++) {
+	struct bs_op ops[FLATTEN_QD];
+	int res[FLATTEN_QD];
+	size_t slot[FLATTEN_QD];
+	bool looking[FLATTEN_QD];
+	for (size_t j = 0; j < n; j++) {
+		looking[j] = true;
+		found[j] = false;
+	}
+	for (int k = 1; k < f->n_layers; k++) {
 		const struct map_layer *l = &f->layers[k];
-		struct object_id oid = { l->pool, l->inode, index, l->snap };
-		int rc = f->a->ops->read(f->a->ctx, &oid, f->buf, f->block_size, why, why_len);
-		if (rc == -ENOENT)
-			continue;
-		if (rc)
-			return rc;
-		if (l->limit_bytes - at < f->block_size) /* past the parent's end: zeros */
-			memset(f->buf + (l->limit_bytes - at), 0,
-			       f->block_size - (l->limit_bytes - at));
+		size_t m = 0;
+		for (size_t j = 0; j < n; j++)
+			if (looking[j] && idx[j] * f->block_size < l->limit_bytes) {
+				ops[m] = (struct bs_op){ .type = BS_READ,
+							 .oid = { l->pool, l->inode, idx[j], l->snap },
+							 .len = f->block_size,
+							 .buf = f->buf + j * f->block_size };
+				slot[m++] = j;
+			}
+		if (m)
+			f->a->ops->run(f->a->ctx, ops, m, res);
+		for (size_t i = 0; i < m; i++) {
+			size_t j = slot[i];
+			uint64_t at = idx[j] * f->block_size;
+			if (res[i] && res[i] != -ENOENT)
+				return why_set(why, why_len, res[i], "object %llx: cannot read the parent's: "
+					       "%s", (unsigned long long)idx[j], strerror(-res[i]));
+			looking[j] = res[i] == -ENOENT;
+			found[j] = !res[i];
+			if (found[j] && l->limit_bytes - at < f->block_size)
+				memset(f->buf + j * f->block_size + (l->limit_bytes - at), 0,
+				       f->block_size - (l->limit_bytes - at));
+		}
+	}
+	return 0;
+}
+
+/* Copies in the N objects IDX[] from the parents, many at a time: one
+ * create-only write each, from its first to its last non-zero chunk (a
+ * writer that copied it in meanwhile keeps its own; zeros need no copy,
+ * absent reads the same once flat). */
+static int flatten_batch(struct flatten *f, const uint64_t *idx, size_t n,
+			 struct bs_volume_change *out, char *why, size_t why_len)
+{
+	bool found[FLATTEN_QD];
+	int rc = flatten_read(f, idx, n, found, why, why_len);
+	if (rc)
+		return rc;
+	struct bs_op ops[FLATTEN_QD];
+	int res[FLATTEN_QD];
+	size_t slot[FLATTEN_QD], m = 0;
+	for (size_t j = 0; j < n; j++) {
+		uint8_t *buf = f->buf + j * f->block_size;
 		uint32_t from, to;
-		if (!flatten_span(f->buf, f->block_size, &from, &to))
-			return 0; /* zeros: absent reads the same once flat */
-		struct object_id mine = { f->layers[0].pool, f->layers[0].inode, index,
-					  OBJECT_SNAP_HEAD };
-		rc = f->a->ops->write(f->a->ctx, &mine, from, f->buf + from, to - from, BS_OP_CREATE,
-				      why, why_len);
-		*copied = rc == 0;
-		return rc == -EEXIST ? 0 : rc;
+		if (!found[j] || !flatten_span(buf, f->block_size, &from, &to))
+			continue;
+		ops[m] = (struct bs_op){ .type = BS_WRITE,
+					 .oid = { f->layers[0].pool, f->layers[0].inode, idx[j],
+						  OBJECT_SNAP_HEAD },
+					 .offset = from, .len = to - from, .buf = buf + from,
+					 .flags = BS_OP_CREATE };
+		slot[m++] = j;
+	}
+	if (m)
+		f->a->ops->run(f->a->ctx, ops, m, res);
+	for (size_t i = 0; i < m; i++) {
+		if (res[i] && res[i] != -EEXIST)
+			return why_set(why, why_len, res[i], "object %llx: cannot write it: %s",
+				       (unsigned long long)idx[slot[i]], strerror(-res[i]));
+		out->objects_restored += !res[i];
 	}
 	return 0;
 }
@@ -140,17 +189,20 @@ static int flatten_copy(struct flatten *f, const char *pool, struct bs_volume_ch
 	int rc = f->a->ops->list(f->a->ctx, pool, flatten_found, f, list_why, sizeof(list_why));
 	if (rc)
 		return why_set(why, why_len, rc, "cannot list the volume's objects: %s", list_why);
-	for (uint64_t i = 0; i < f->n_objects; i++) {
-		bool copied = false;
-		char obj_why[256] = "";
-		if (!f->has[i] && (rc = flatten_object(f, i, &copied, obj_why, sizeof(obj_why))))
-			return why_set(why, why_len, rc,
-				       "object %llx: %s; %zu objects were copied before it: run the "
-				       "command again to finish", (unsigned long long)i, obj_why,
-				       out->objects_restored);
-		out->objects_restored += copied;
+	uint64_t idx[FLATTEN_QD];
+	size_t n = 0;
+	for (uint64_t i = 0; i <= f->n_objects && !rc; i++) {
+		if (i < f->n_objects && !f->has[i])
+			idx[n++] = i;
+		if (n && (n == FLATTEN_QD || i == f->n_objects)) {
+			char batch_why[256] = "";
+			if ((rc = flatten_batch(f, idx, n, out, batch_why, sizeof(batch_why))))
+				why_set(why, why_len, rc, "%s; %zu objects were copied before it: run "
+					"the command again to finish", batch_why, out->objects_restored);
+			n = 0;
+		}
 	}
-	return 0;
+	return rc;
 }
 
 int bs_volume_flatten(const struct bs_admin *a, const char *name, struct bs_volume_change *out,
@@ -163,7 +215,8 @@ int bs_volume_flatten(const struct bs_admin *a, const char *name, struct bs_volu
 	if (rc)
 		return rc;
 	f.has = calloc(f.n_objects ? f.n_objects : 1, 1);
-	if (!f.has || posix_memalign((void **)&f.buf, CLONE_CHUNK, f.block_size)) {
+	if (!f.has ||
+	    posix_memalign((void **)&f.buf, CLONE_CHUNK, (size_t)FLATTEN_QD * f.block_size)) {
 		free(f.has);
 		return why_set(why, why_len, -ENOMEM, "out of memory");
 	}

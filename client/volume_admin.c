@@ -299,6 +299,19 @@ static int cluster_write(void *ctx, const struct object_id *oid, uint32_t offset
 	return rc && rc != -EEXIST ? why_set(why, why_len, rc, "%s", strerror(-rc)) : rc;
 }
 
+static void cluster_run(void *ctx, struct bs_op *ops, size_t n, int *results)
+{
+	struct bs_admin_cluster *k = ctx;
+	char why[256];
+	int rc = cluster_io(k, why, sizeof(why));
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			results[i] = rc;
+		return;
+	}
+	bs_sync_ops(*k->io, ops, n, ADMIN_DELETE_QD, results);
+}
+
 struct cluster_lock_wait {
 	bool done;
 	int rc;
@@ -346,6 +359,7 @@ static const struct bs_admin_ops cluster_ops = {
 	.barrier = cluster_barrier,
 	.read = cluster_read,
 	.write = cluster_write,
+	.run = cluster_run,
 	.lock = cluster_lock,
 	.unlock = cluster_unlock,
 };

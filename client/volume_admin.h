@@ -49,6 +49,10 @@ struct bs_admin_ops {
 	 * FLAGS BS_OP_CREATE: only if it does not exist (-EEXIST). */
 	int (*write)(void *ctx, const struct object_id *oid, uint32_t offset, const void *buf,
 		     uint32_t len, unsigned flags, char *why, size_t why_len);
+	/* Runs the N reads and writes of OPS, many at a time; RESULTS[i]
+	 * gets each one's 0 or -errno (-ENOENT: no such object; -EEXIST: a
+	 * BS_OP_CREATE write found one). */
+	void (*run)(void *ctx, struct bs_op *ops, size_t n, int *results);
 	/* Takes volume NAME's exclusive lock (as a writer would: -EBUSY
 	 * with WHY naming the holder), so no writer starts meanwhile. */
 	int (*lock)(void *ctx, const char *name, char *why, size_t why_len);

@@ -17,7 +17,7 @@
 
 #include "client/volume_admin.h"
 
-#define FAKE_OBJECTS_MAX 64
+#define FAKE_OBJECTS_MAX 128
 
 /* A cluster in memory: the map, the objects, and a log of the steps.
  * An object's content is its first 4 KiB chunk filled with FILLS[i]
@@ -204,6 +204,18 @@ static int fake_write(void *ctx, const struct object_id *oid, uint32_t offset, c
 	return 0;
 }
 
+static void fake_run(void *ctx, struct bs_op *ops, size_t n, int *results)
+{
+	char why[256];
+	for (size_t i = 0; i < n; i++) {
+		assert_true(ops[i].type == BS_READ || ops[i].type == BS_WRITE);
+		results[i] = ops[i].type == BS_READ
+				     ? fake_read(ctx, &ops[i].oid, ops[i].buf, ops[i].len, why, sizeof(why))
+				     : fake_write(ctx, &ops[i].oid, ops[i].offset, ops[i].buf, ops[i].len,
+						  ops[i].flags, why, sizeof(why));
+	}
+}
+
 static int fake_lock(void *ctx, const char *name, char *why, size_t why_len)
 {
 	struct fake *f = ctx;
@@ -221,7 +233,7 @@ static void fake_unlock(void *ctx, const char *name)
 
 static const struct bs_admin_ops fake_ops = { fake_get_map, fake_list,	fake_delete, fake_zero,
 					      fake_command, fake_barrier, fake_read, fake_write,
-					      fake_lock,    fake_unlock };
+					      fake_run,	    fake_lock,	 fake_unlock };
 
 static void apply(struct fake *f, struct map_cmd c)
 {
@@ -688,9 +700,11 @@ static void test_flatten_copies_then_forgets_the_parent(void **state)
 				 "remove the clone first");
 	f.log[0] = 0;
 	assert_int_equal(bs_volume_flatten(&a, "c", &ch, why, sizeof(why)), 0);
-	assert_non_null(strstr(f.log, "list rbd; read 0@1; write 0 0+4096 create; read 1@1; "));
+	/* The reads of a batch, then its create-only writes. */
+	assert_non_null(strstr(f.log, "list rbd; read 0@1; read 1@1; read 2@1; read 4@1; "));
 	assert_null(strstr(f.log, "read 3@1"));
-	assert_non_null(strstr(f.log, "read 7@1; write 7 0+4096 create; flatten c; "));
+	assert_non_null(strstr(f.log, "read 7@1; write 0 0+4096 create; write 1 0+4096 create; "));
+	assert_non_null(strstr(f.log, "write 7 0+4096 create; flatten c; "));
 	assert_int_equal(ch.objects_restored, 7);
 	for (uint64_t i = 0; i < 8; i++)
 		assert_int_equal(fake_fill(&f, "c", i), i == 3 ? 0xdd : 0x10 + i);
@@ -745,6 +759,34 @@ static void test_rollback_of_a_clone_shrunk_since(void **state)
 	map_free(&f.map);
 }
 
+/* 40 objects: a batch of 32 (reads, then writes), then one of 8. */
+static void test_flatten_in_batches(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct bs_admin a;
+	struct bs_volume_change ch;
+	char why[256] = "";
+	fake_init(&f, &a);
+	apply(&f, (struct map_cmd){ .type = MAP_CMD_VOLUME_CREATE, .name = "p", .pool_name = "rbd",
+				    .size = 40 << 17 });
+	for (uint64_t i = 0; i < 40; i++)
+		fake_change(&f, "p", i, (uint8_t)(0x80 + i), false);
+	apply(&f, (struct map_cmd){ .type = MAP_CMD_SNAP_CREATE, .name = "p", .snap = "s" });
+	struct bs_snap_spec p_s = { "p", "s" };
+	assert_int_equal(bs_snap_protect(&a, &p_s, true, &ch, why, sizeof(why)), 0);
+	assert_int_equal(bs_volume_clone(&a, &p_s, "q", NULL, &ch, why, sizeof(why)), 0);
+	f.log[0] = 0;
+	assert_int_equal(bs_volume_flatten(&a, "q", &ch, why, sizeof(why)), 0);
+	assert_int_equal(ch.objects_restored, 40);
+	assert_non_null(strstr(f.log, "read 1f@1; write 0 0+4096 create; "));
+	assert_non_null(strstr(f.log, "write 1f 0+4096 create; read 20@1; "));
+	assert_non_null(strstr(f.log, "write 27 0+4096 create; flatten q; "));
+	for (uint64_t i = 0; i < 40; i++)
+		assert_int_equal(fake_fill(&f, "q", i), 0x80 + i);
+	map_free(&f.map);
+}
+
 static void test_flatten_refusals_and_failures(void **state)
 {
 	(void)state;
@@ -765,12 +807,13 @@ static void test_flatten_refusals_and_failures(void **state)
 	f.fail_read = -EIO;
 	f.fail_read_after = 2;
 	assert_int_equal(bs_volume_flatten(&a, "c", &ch, why, sizeof(why)), -EIO);
-	assert_string_equal(why, "object 2: osd.1 timed out; 2 objects were copied before it: run "
-				 "the command again to finish");
+	assert_string_equal(why, "object 2: cannot read the parent's: Input/output error; 0 objects "
+				 "were copied before it: run the command again to finish");
 	assert_int_not_equal(map_volume_by_name(&f.map, "c")->parent_inode, 0);
+	assert_int_equal(fake_fill(&f, "c", 0), 0xff);
 	f.fail_read = 0;
 	assert_int_equal(bs_volume_flatten(&a, "c", &ch, why, sizeof(why)), 0);
-	assert_int_equal(ch.objects_restored, 5);
+	assert_int_equal(ch.objects_restored, 7);
 	map_free(&f.map);
 }
 
@@ -794,6 +837,7 @@ int main(void)
 		cmocka_unit_test(test_flatten_copies_then_forgets_the_parent),
 		cmocka_unit_test(test_flatten_never_overwrites_a_writer),
 		cmocka_unit_test(test_flatten_refusals_and_failures),
+		cmocka_unit_test(test_flatten_in_batches),
 		cmocka_unit_test(test_rollback_of_a_clone_shrunk_since),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
