@@ -3,6 +3,7 @@
  * parents, create-only so a writer's own copy always wins, before the map
  * forgets the parent. Over the admin ops table, like snap_admin.c. */
 #include "client/volume_admin.h"
+#include "client/volume_admin_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,12 +27,7 @@ int bs_volume_clone(const struct bs_admin *a, const struct bs_snap_spec *spec, c
 	snprintf(cmd.pool_name, sizeof(cmd.pool_name), "%s", pool ? pool : "");
 	memcpy(cmd.src, spec->volume, sizeof(cmd.src));
 	memcpy(cmd.snap, spec->snap, sizeof(cmd.snap));
-	char text[256] = "";
-	int rc = a->ops->command(a->ctx, &cmd, text, sizeof(text), &out->epoch);
-	if (rc)
-		return why_set(why, why_len, rc, "%s", text);
-	snprintf(out->result, sizeof(out->result), "%.*s", (int)sizeof(out->result) - 1, text);
-	return 0;
+	return bs_admin_command(a, &cmd, out, why, why_len);
 }
 
 /* A flatten's view of the clone: its layers and which objects it has. */
@@ -228,10 +224,5 @@ int bs_volume_flatten(const struct bs_admin *a, const char *name, struct bs_volu
 	/* Every object it reads is its own now: the parent can go. */
 	struct map_cmd cmd = { .type = MAP_CMD_VOLUME_FLATTEN };
 	snprintf(cmd.name, sizeof(cmd.name), "%s", name);
-	char text[256] = "";
-	rc = a->ops->command(a->ctx, &cmd, text, sizeof(text), &out->epoch);
-	if (rc)
-		return why_set(why, why_len, rc, "%s", text);
-	snprintf(out->result, sizeof(out->result), "%.*s", (int)sizeof(out->result) - 1, text);
-	return 0;
+	return bs_admin_command(a, &cmd, out, why, why_len);
 }

@@ -2,6 +2,7 @@
  * steps and the refusals that keep them safe, over an ops table so the
  * order is tested without a cluster (tests/unit/client/test_volume_admin.c). */
 #include "client/volume_admin.h"
+#include "client/volume_admin_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,9 +14,10 @@
 
 #define ADMIN_DELETE_QD 32
 
-/* The objects of one inode from MIN_INDEX on, as deletes. */
+/* The objects a filter picks, as deletes. */
 struct admin_objects {
-	uint64_t inode, min_index;
+	bs_admin_pick_fn pick;
+	void *arg;
 	struct bs_op *ops;
 	size_t n, cap;
 	uint64_t bytes;
@@ -25,9 +27,7 @@ static int admin_object_found(const struct object_id *oid, uint64_t version, uin
 			      void *arg)
 {
 	struct admin_objects *l = arg;
-	(void)version;
-	/* A shrink frees heads only: a snapshot still reads its clones. */
-	if (oid->inode != l->inode || oid->index < l->min_index || (l->min_index && oid->snap))
+	if (!l->pick(oid, version, l->arg))
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
@@ -42,12 +42,10 @@ static int admin_object_found(const struct object_id *oid, uint64_t version, uin
 	return 0;
 }
 
-/* Deletes the objects of INODE in POOL from index MIN_INDEX on: their
- * blocks are free when this returns 0. */
-static int admin_free(const struct bs_admin *a, const char *pool, uint64_t inode,
-		      uint64_t min_index, struct bs_volume_change *out, char *why, size_t why_len)
+int bs_admin_free(const struct bs_admin *a, const char *pool, bs_admin_pick_fn pick, void *arg,
+		  struct bs_volume_change *out, char *why, size_t why_len)
 {
-	struct admin_objects l = { .inode = inode, .min_index = min_index };
+	struct admin_objects l = { .pick = pick, .arg = arg };
 	char list_why[256] = "";
 	int rc = a->ops->list(a->ctx, pool, admin_object_found, &l, list_why, sizeof(list_why));
 	if (rc) {
@@ -65,6 +63,29 @@ static int admin_free(const struct bs_admin *a, const char *pool, uint64_t inode
 	return 0;
 }
 
+/* The objects of one inode from MIN_INDEX on: every one (removal), or
+ * heads only (a shrink: a snapshot still reads its clones). */
+struct admin_range {
+	uint64_t inode, min_index;
+};
+
+static bool admin_in_range(const struct object_id *oid, uint64_t version, void *arg)
+{
+	const struct admin_range *r = arg;
+	(void)version;
+	return oid->inode == r->inode && oid->index >= r->min_index &&
+	       (!r->min_index || oid->snap == OBJECT_SNAP_HEAD);
+}
+
+/* Deletes the objects of INODE in POOL from index MIN_INDEX on: their
+ * blocks are free when this returns 0. */
+static int admin_free(const struct bs_admin *a, const char *pool, uint64_t inode,
+		      uint64_t min_index, struct bs_volume_change *out, char *why, size_t why_len)
+{
+	struct admin_range r = { inode, min_index };
+	return bs_admin_free(a, pool, admin_in_range, &r, out, why, why_len);
+}
+
 static int admin_name(struct map_cmd *cmd, const char *name, char *why, size_t why_len)
 {
 	size_t n = strlen(name);
@@ -76,8 +97,8 @@ static int admin_name(struct map_cmd *cmd, const char *name, char *why, size_t w
 	return 0;
 }
 
-static int admin_command(const struct bs_admin *a, struct map_cmd *cmd,
-			 struct bs_volume_change *out, char *why, size_t why_len)
+int bs_admin_command(const struct bs_admin *a, struct map_cmd *cmd,
+		     struct bs_volume_change *out, char *why, size_t why_len)
 {
 	char text[256] = "";
 	int rc = a->ops->command(a->ctx, cmd, text, sizeof(text), &out->epoch);
@@ -116,7 +137,7 @@ int bs_volume_remove(const struct bs_admin *a, const char *name, struct bs_volum
 			 "the rest", name);
 		return rc;
 	}
-	return admin_command(a, &cmd, out, why, why_len);
+	return bs_admin_command(a, &cmd, out, why, why_len);
 }
 
 /* The refusals of a shrink, before anything is touched. */
@@ -189,7 +210,7 @@ int bs_volume_resize(const struct bs_admin *a, const char *name, uint64_t size, 
 		return rc;
 	if (size == old)
 		snprintf(out->result, sizeof(out->result), "already done");
-	else if ((rc = admin_command(a, &cmd, out, why, why_len)))
+	else if ((rc = bs_admin_command(a, &cmd, out, why, why_len)))
 		return rc;
 	if (cut && (rc = admin_free(a, pool, inode, (size + bs - 1) / bs, out, why, why_len))) {
 		size_t at = strlen(why);

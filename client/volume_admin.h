@@ -175,7 +175,11 @@ int bs_volume_flatten(const struct bs_admin *a, const char *name, struct bs_volu
 
 /* Space of one volume and its snapshots, from a listing of its objects
  * (time proportional to objects, no data read). Bytes are bytes written
- * (4 KiB units), one copy. */
+ * (4 KiB units), one copy. Every byte stored is counted once in one of
+ * exclusive_bytes (the live volume's alone), snapshots_exclusive_bytes
+ * (one snapshot's alone), shared_bytes (read by two or more of the live
+ * volume and its snapshots) and garbage_bytes, so those four add up to
+ * stored_bytes. */
 struct bs_snap_usage {
 	uint32_t id;
 	char name[MAP_NAME_MAX];
@@ -185,21 +189,60 @@ struct bs_snap_usage {
 	uint64_t exclusive_bytes;  /* held for it alone: what snap rm frees */
 };
 struct bs_volume_usage {
+	char name[MAP_NAME_MAX];
 	char pool[MAP_NAME_MAX];
+	uint64_t inode;
 	uint64_t size;		   /* provisioned */
 	uint64_t objects;	   /* heads and clones */
 	uint64_t referenced_bytes; /* the live volume's */
 	uint64_t exclusive_bytes;  /* written since the newest snapshot: no
 				    * snapshot shares it */
 	uint64_t snapshots_bytes;  /* every clone (held for snapshots only) */
+	uint64_t snapshots_exclusive_bytes; /* the snapshots' exclusive, summed */
+	uint64_t shared_bytes;	   /* read by more than one of the live volume
+				    * and the snapshots */
 	uint64_t stored_bytes;	   /* every object: x copies = OSDs' data */
 	uint64_t garbage_bytes;	   /* clones no snapshot needs (a snap rm cut
 				    * short; the next one frees them) */
 	uint32_t n_snaps;
-	struct bs_snap_usage snaps[MAP_MAX_SNAPS];
+	struct bs_snap_usage *snaps; /* n_snaps of them, allocated (a volume may
+				      * have MAP_MAX_SNAPS: no fixed array) */
 };
-/* Fills OUT for volume NAME: 0, -ENOENT, or a listing's failure, with WHY. */
+/* Fills OUT for volume NAME: 0, -ENOENT, or a listing's failure, with WHY.
+ * Caller frees OUT->snaps (free). */
 int bs_volume_usage(const struct bs_admin *a, const char *name, struct bs_volume_usage *out,
 		    char *why, size_t why_len);
+/* The same for volume NAME, or for every volume when NAME is NULL (in
+ * the map's order; none is not an error), listing each pool that holds
+ * them once: *OUT has *N entries, caller frees with bs_volumes_usage_free. */
+int bs_volumes_usage(const struct bs_admin *a, const char *name, struct bs_volume_usage **out,
+		     uint32_t *n, char *why, size_t why_len);
+void bs_volumes_usage_free(struct bs_volume_usage *u, uint32_t n);
+
+/* --- differences between snapshots (client/snap_diff.c) ------------------------ */
+
+/* One changed extent: LENGTH bytes at OFFSET hold other bytes in the
+ * newer state; DATA false when it reads zeros there (nothing is stored).
+ * A nonzero return stops the diff and is returned. */
+typedef int (*bs_snap_diff_fn)(uint64_t offset, uint64_t length, bool data, void *arg);
+
+struct bs_snap_diff_info {
+	uint64_t from_size, to_size; /* the two states' sizes */
+	uint32_t block_size;	     /* the granularity: one object */
+	uint64_t extents, changed_bytes;
+};
+
+/* What changed in volume VOLUME from snapshot FROM to snapshot TO (NULL:
+ * the live volume), one object at a time, from a listing of the pool:
+ * no data is read, time is proportional to the objects. An object
+ * differs iff the entries the two states read differ (version, or one
+ * side reads nothing). Extents lie within TO's size (the part of a grown
+ * volume past FROM's size counts where TO has data; a shrunk one is cut
+ * to TO's size, which OUT says), adjacent ones of one kind merged, in
+ * offset order. -ENOENT (no such volume or snapshot), -EINVAL (TO older
+ * than FROM), or a listing's failure, with WHY. */
+int bs_snap_diff(const struct bs_admin *a, const char *volume, const char *from, const char *to,
+		 bs_snap_diff_fn fn, void *arg, struct bs_snap_diff_info *out, char *why,
+		 size_t why_len);
 
 #endif

@@ -1212,11 +1212,37 @@ static int apply_pool(struct cluster_map *m, const struct map_cmd *c)
 	return 0;
 }
 
-/* A snapshot of V taken by the command that makes the next epoch. */
+/* Room for one more snapshot in V: 0 or -ENOMEM. */
+static int snap_room(struct map_volume *v)
+{
+	if (v->n_snaps < v->cap_snaps)
+		return 0;
+	uint32_t cap = v->cap_snaps ? v->cap_snaps * 2 : 4;
+	struct map_snap *s = realloc(v->snaps, cap * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	v->snaps = s;
+	v->cap_snaps = cap;
+	return 0;
+}
+
+/* Room for the snapshots of a SNAP_CREATE in every volume it names, so
+ * the command applies whole or not at all. */
+static int snap_room_all(struct cluster_map *m, const struct map_cmd *c)
+{
+	int rc = snap_room(&m->volumes[volume_index(m, c->name)]);
+	for (uint32_t i = 0; i < c->n_group && !rc; i++)
+		rc = snap_room(&m->volumes[volume_index(m, c->group[i].volume)]);
+	return rc;
+}
+
+/* A snapshot of V taken by the command that makes the next epoch (room
+ * made first). */
 static void snap_add(struct cluster_map *m, struct map_volume *v, const char *name,
 		     uint64_t time_ms)
 {
 	struct map_snap *s = &v->snaps[v->n_snaps++];
+	memset(s, 0, sizeof(*s));
 	s->id = ++v->next_snap;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->size = v->size;
@@ -1256,6 +1282,8 @@ static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
 		break;
 	}
 	case MAP_CMD_SNAP_CREATE:
+		if (snap_room_all(m, c))
+			return -ENOMEM;
 		snap_add(m, &m->volumes[vi], c->snap, c->time_ms);
 		for (uint32_t i = 0; i < c->n_group; i++)
 			snap_add(m, &m->volumes[volume_index(m, c->group[i].volume)],
@@ -1270,6 +1298,7 @@ static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
 		break;
 	}
 	case MAP_CMD_VOLUME_RM:
+		free(m->volumes[vi].snaps);
 		memmove(&m->volumes[vi], &m->volumes[vi + 1],
 			(m->n_volumes - (uint32_t)vi - 1) * sizeof(*m->volumes));
 		m->n_volumes--;
@@ -1521,6 +1550,8 @@ void map_free(struct cluster_map *m)
 {
 	free(m->osds);
 	free(m->pools);
+	for (uint32_t i = 0; m->volumes && i < m->n_volumes; i++)
+		free(m->volumes[i].snaps);
 	free(m->volumes);
 	free(m->keys);
 	free(m->pg_active);
@@ -1741,6 +1772,9 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 		dec_get_le32(d, &v->next_snap);
 		dec_get_le32(d, &v->n_snaps);
 		if (v->n_snaps > MAP_MAX_SNAPS)
+			return -EBADMSG;
+		v->cap_snaps = v->n_snaps;
+		if (v->n_snaps && !(v->snaps = calloc(v->n_snaps, sizeof(*v->snaps))))
 			return -EBADMSG;
 		for (uint32_t k = 0; k < v->n_snaps; k++) {
 			dec_get_le32(d, &v->snaps[k].id);

@@ -68,7 +68,9 @@ struct map_pool {
 	bool quota_full;    /* the leader found the quota reached */
 };
 
-#define MAP_MAX_SNAPS 32 /* per volume */
+/* Snapshots per volume the map holds (their records are in every map:
+ * ~45 encoded bytes each; bench/README.md, "Map scale"). */
+#define MAP_MAX_SNAPS 1024
 
 struct map_snap {
 	uint32_t id; /* per volume, never reused, below OBJECT_SNAP_MAX */
@@ -106,8 +108,8 @@ struct map_volume {
 	 * reads zeros there, not the parent). */
 	uint64_t parent_overlap;
 	uint32_t next_snap;
-	uint32_t n_snaps;
-	struct map_snap snaps[MAP_MAX_SNAPS];
+	uint32_t n_snaps, cap_snaps;
+	struct map_snap *snaps; /* by id (creation order); the map owns it */
 	/* The exclusive lock (MAP_CMD_VOLUME_LOCK): the client instance that
 	 * may write (0: none) and who it is, for people. */
 	uint64_t lock_client;

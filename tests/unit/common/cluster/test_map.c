@@ -641,9 +641,8 @@ static void test_snapshot_groups(void **state)
 static void test_snapshot_clone_rule(void **state)
 {
 	(void)state;
-	struct map_volume v = { .n_snaps = 2, .next_snap = 3 };
-	v.snaps[0] = (struct map_snap){ .id = 1, .epoch = 10 };
-	v.snaps[1] = (struct map_snap){ .id = 3, .epoch = 30 };
+	struct map_snap snaps[2] = { { .id = 1, .epoch = 10 }, { .id = 3, .epoch = 30 } };
+	struct map_volume v = { .n_snaps = 2, .next_snap = 3, .snaps = snaps };
 	/* Content of epoch 5: serves snapshot 1 (and 3 if the clone is 3's). */
 	assert_true(map_snap_clone_needed(&v, 1, 5ull << 32));
 	assert_true(map_snap_clone_needed(&v, 2, 5ull << 32));
