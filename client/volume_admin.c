@@ -295,6 +295,82 @@ static int cluster_barrier(void *ctx, uint64_t epoch, char *why, size_t why_len)
 	return rc ? rc : bs_sync_osds(*k->io, epoch, why, why_len);
 }
 
+static int cluster_read(void *ctx, const struct object_id *oid, void *buf, uint32_t len,
+			char *why, size_t why_len)
+{
+	struct bs_admin_cluster *k = ctx;
+	int rc = cluster_io(k, why, why_len);
+	if (rc)
+		return rc;
+	struct bs_op op = { .type = BS_READ, .oid = *oid, .len = len, .buf = buf };
+	rc = bs_sync_op(*k->io, &op);
+	return rc && rc != -ENOENT ? why_set(why, why_len, rc, "%s", strerror(-rc)) : rc;
+}
+
+static int cluster_write(void *ctx, const struct object_id *oid, uint32_t offset, const void *buf,
+			 uint32_t len, unsigned flags, char *why, size_t why_len)
+{
+	struct bs_admin_cluster *k = ctx;
+	int rc = cluster_io(k, why, why_len);
+	if (rc)
+		return rc;
+	struct bs_op op = { .type = BS_WRITE, .oid = *oid, .offset = offset, .len = len,
+			    .buf = (void *)buf, .flags = (uint8_t)flags };
+	rc = bs_sync_op(*k->io, &op);
+	return rc && rc != -EEXIST ? why_set(why, why_len, rc, "%s", strerror(-rc)) : rc;
+}
+
+static void cluster_run(void *ctx, struct bs_op *ops, size_t n, int *results)
+{
+	struct bs_admin_cluster *k = ctx;
+	char why[256];
+	int rc = cluster_io(k, why, sizeof(why));
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			results[i] = rc;
+		return;
+	}
+	bs_sync_ops(*k->io, ops, n, ADMIN_DELETE_QD, results);
+}
+
+struct cluster_lock_wait {
+	bool done;
+	int rc;
+	char why[256];
+};
+
+static void cluster_lock_done(void *ctx, int rc, const char *why)
+{
+	struct cluster_lock_wait *w = ctx;
+	w->done = true;
+	w->rc = rc;
+	snprintf(w->why, sizeof(w->why), "%s", why ? why : "");
+}
+
+static int cluster_lock(void *ctx, const char *name, char *why, size_t why_len)
+{
+	struct bs_admin_cluster *k = ctx;
+	int rc = cluster_io(k, why, why_len);
+	if (rc)
+		return rc;
+	struct bs_client *c = bs_sync_client(*k->io);
+	struct cluster_lock_wait w = { 0 };
+	bs_lock(c, name, false, cluster_lock_done, &w);
+	while (!w.done)
+		io_loop_run_once(bs_client_loop(c), -1);
+	return w.rc ? why_set(why, why_len, w.rc, "%s", w.why[0] ? w.why : strerror(-w.rc)) : 0;
+}
+
+static void cluster_unlock(void *ctx, const char *name)
+{
+	struct bs_admin_cluster *k = ctx;
+	if (!*k->io)
+		return;
+	struct bs_client *c = bs_sync_client(*k->io);
+	if (bs_unlock(c, name) == 0)
+		bs_lock_wait_released(c, 5000);
+}
+
 static const struct bs_admin_ops cluster_ops = {
 	.get_map = cluster_get_map,
 	.list = cluster_list,
@@ -302,6 +378,11 @@ static const struct bs_admin_ops cluster_ops = {
 	.zero = cluster_zero,
 	.command = cluster_command,
 	.barrier = cluster_barrier,
+	.read = cluster_read,
+	.write = cluster_write,
+	.run = cluster_run,
+	.lock = cluster_lock,
+	.unlock = cluster_unlock,
 };
 
 void bs_admin_cluster_init(struct bs_admin *a, struct bs_admin_cluster *ctx)

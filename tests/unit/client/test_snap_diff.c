@@ -95,8 +95,10 @@ static int fake_barrier(void *ctx, uint64_t epoch, char *why, size_t why_len)
 	return 0;
 }
 
-static const struct bs_admin_ops fake_ops = { fake_get_map, fake_list, fake_delete, fake_zero,
-					      fake_command, fake_barrier };
+/* A diff reads no object, writes none and takes no lock: those are NULL. */
+static const struct bs_admin_ops fake_ops = { fake_get_map, fake_list,	  fake_delete, fake_zero,
+					      fake_command, fake_barrier, NULL,	       NULL,
+					      NULL,	    NULL,	  NULL };
 
 static void apply(struct fake *f, struct map_cmd c)
 {
@@ -341,6 +343,8 @@ static void test_diff_of_a_clone_volume(void **state)
 	char why[256] = "";
 	fake_init(&f, &a);
 	snap(&f, "vm", "base");
+	apply(&f, (struct map_cmd){ .type = MAP_CMD_SNAP_PROTECT, .name = "vm", .snap = "base",
+				    .flag = 1 }); /* clones are made of protected snapshots */
 	apply(&f, (struct map_cmd){ .type = MAP_CMD_VOLUME_CLONE, .src = "vm", .snap = "base",
 				    .name = "child" });
 	write_object(&f, "child", 2);
