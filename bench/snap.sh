@@ -143,9 +143,35 @@ for sys in "${systems[@]}"; do
 	echo "$sys $(python3 -c "print($t1 - $t0, $t3 - $t2)")" >>"$out/times"
 done
 
+# space: lines "SYSTEM STEP USED_BYTES SECONDS" in $out/space.
+: >"$out/space"
+for sys in "${systems[@]}"; do
+	echo "== space: $sys" >&2
+	case $sys in
+	basalt) "$build/basalt" volume create space --size "$size" >/dev/null ;;
+	ceph) rbd create rbd/space --size "$size" ;;
+	esac
+	bench_space_step "$sys" created "$settle" >>"$out/space"
+	io "$sys" space --rw=write --bs=1M --iodepth=4 --size="$size" --output=/dev/null >/dev/null
+	bench_space_step "$sys" written "$settle" >>"$out/space"
+	for i in 1 2 3 4 5; do
+		snap "$sys" create space "s$i"
+		io "$sys" space --rw=randwrite --randrepeat=0 --bs=1M --iodepth=4 --size="$size" \
+			--io_size=10% --output=/dev/null >/dev/null
+		bench_space_step "$sys" "snapshot-$i+10%" "$settle" >>"$out/space"
+	done
+	for i in 1 2 3 4 5; do snap "$sys" rm space "s$i"; done
+	bench_space_step "$sys" "snapshots-removed" "$settle" >>"$out/space"
+done
+
 # many: rows "ROUND VOLUME SNAPSHOTS IOPS" in $out/many.
 : >"$out/many"
+# Last: with the space run's volume and the first volume removed, the OSDs
+# hold these two volumes and one clone of each object of `many`.
 if want basalt; then
+	"$build/basalt" volume rm space >/dev/null 2>&1 || true
+	for round in $(seq "$rounds"); do "$build/basalt" snap rm "bench@r$round" >/dev/null 2>&1 || true; done
+	"$build/basalt" volume rm bench >/dev/null
 	echo "== $many snapshots: creating them" >&2
 	for v in none many; do
 		"$build/basalt" volume create "$v" --size "$size" >/dev/null
@@ -168,27 +194,6 @@ if want basalt; then
 		done
 	done
 fi
-
-# space: lines "SYSTEM STEP USED_BYTES SECONDS" in $out/space.
-: >"$out/space"
-for sys in "${systems[@]}"; do
-	echo "== space: $sys" >&2
-	case $sys in
-	basalt) "$build/basalt" volume create space --size "$size" >/dev/null ;;
-	ceph) rbd create rbd/space --size "$size" ;;
-	esac
-	bench_space_step "$sys" created "$settle" >>"$out/space"
-	io "$sys" space --rw=write --bs=1M --iodepth=4 --size="$size" --output=/dev/null >/dev/null
-	bench_space_step "$sys" written "$settle" >>"$out/space"
-	for i in 1 2 3 4 5; do
-		snap "$sys" create space "s$i"
-		io "$sys" space --rw=randwrite --randrepeat=0 --bs=1M --iodepth=4 --size="$size" \
-			--io_size=10% --output=/dev/null >/dev/null
-		bench_space_step "$sys" "snapshot-$i+10%" "$settle" >>"$out/space"
-	done
-	for i in 1 2 3 4 5; do snap "$sys" rm space "s$i"; done
-	bench_space_step "$sys" "snapshots-removed" "$settle" >>"$out/space"
-done
 
 python3 - "$out" "$size" <<'PY' | tee "$out/table.md"
 import json, sys
