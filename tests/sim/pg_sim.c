@@ -297,6 +297,17 @@ void pg_sim_start_op(struct pg_sim_run *r, struct pg_sim_slot *s, uint32_t obj, 
 	bs_submit(r->client, &s->op);
 }
 
+void pg_sim_submit_own(struct pg_sim_run *r, struct pg_sim_slot *s)
+{
+	s->used = true;
+	s->own = true;
+	s->started = ++r->op_seq;
+	s->op.done = op_done;
+	s->op.ctx = s;
+	r->inflight++;
+	bs_submit(r->client, &s->op);
+}
+
 void pg_sim_issue(struct pg_sim_run *r)
 {
 	for (int i = 0; i < QD && r->issuing && !r->failure[0]; i++) {

@@ -67,8 +67,8 @@ struct pg_sim_hooks {
 	void (*setup)(struct pg_sim_run *r);
 	/* Between two fault steps. */
 	void (*step)(struct pg_sim_run *r);
-	/* May start an operation of its own on free slot S (s->own set,
-	 * bs_submit called): true if it did. */
+	/* May start an operation of its own on free slot S (through
+	 * pg_sim_submit_own): true if it did. */
 	bool (*issue)(struct pg_sim_run *r, struct pg_sim_slot *s);
 	/* One of its own operations was answered (the slot is freed after). */
 	void (*own_done)(struct pg_sim_run *r, struct pg_sim_slot *s, int rc);
@@ -136,6 +136,9 @@ void pg_sim_fault_step(struct pg_sim_run *r);
  * object OBJ in slot S; starts operations on every free slot. */
 void pg_sim_start_op(struct pg_sim_run *r, struct pg_sim_slot *s, uint32_t obj, int kind);
 void pg_sim_issue(struct pg_sim_run *r);
+/* Submits a hook's operation, filled in s->op (but done and ctx), on free
+ * slot S: its answer goes to hooks->own_done. */
+void pg_sim_submit_own(struct pg_sim_run *r, struct pg_sim_slot *s);
 
 /* io_sim_run predicates: every PG active+clean on maps of the newest
  * epoch with nothing in flight; nothing in flight (or failed). */
