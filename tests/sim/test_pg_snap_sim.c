@@ -531,7 +531,9 @@ static void snap_remove(struct pg_sim_run *r, struct snap_model *sm)
 	char why[512] = "";
 	sm->removing = true;
 	int rc = -EAGAIN;
-	for (int tries = 0; tries < 8 && rc && rc != -ENOENT; tries++) {
+	for (int tries = 0; tries < 20 && rc && rc != -ENOENT; tries++) {
+		if (tries) /* as an operator would, after a while */
+			io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(2), NULL, NULL);
 		rc = bs_snap_remove(&ss->admin, &spec, &out, why, sizeof(why));
 		ss->clones_freed += out.objects_freed;
 	}
@@ -544,15 +546,24 @@ static void snap_remove(struct pg_sim_run *r, struct snap_model *sm)
 	ss->removed++;
 }
 
+/* One to three snapshot commands: a create while there is room (and
+ * half the time otherwise), else the removal of a random one. */
 static void snap_step(struct pg_sim_run *r)
 {
 	struct snap_sim *ss = sim_of(r);
 	ss->faults = true;
-	if (pg_sim_rnd(r) % 100 < 60)
-		snap_create(r);
-	struct snap_model *sm = &ss->snaps[pg_sim_rnd(r) % SNAP_LIVE_MAX];
-	if (!r->failure[0] && pg_sim_rnd(r) % 100 < 40 && sm->used && sm->close_seq != UINT64_MAX)
-		snap_remove(r, sm);
+	for (uint64_t k = 1 + pg_sim_rnd(r) % 3; k > 0 && !r->failure[0]; k--) {
+		uint32_t live = 0;
+		for (int i = 0; i < SNAP_LIVE_MAX; i++)
+			live += ss->snaps[i].used;
+		if (live < SNAP_LIVE_MAX && (!live || pg_sim_rnd(r) % 2)) {
+			snap_create(r);
+			continue;
+		}
+		struct snap_model *sm = &ss->snaps[pg_sim_rnd(r) % SNAP_LIVE_MAX];
+		if (sm->used && sm->close_seq != UINT64_MAX)
+			snap_remove(r, sm);
+	}
 }
 
 static bool volume_known(void *arg)
@@ -641,12 +652,53 @@ static bool only_records(void *arg)
 	return data == 0;
 }
 
+struct garbage_scan {
+	struct pg_sim_run *r;
+	const struct map_volume *v;
+	int osd;
+};
+
+static int garbage_found(const struct store_object_info *info, void *arg)
+{
+	struct garbage_scan *g = arg;
+	const struct cluster_map *m = bs_client_map(g->r->client);
+	const struct map_pool *p = map_pool_by_id(m, info->oid.pool);
+	if (info->oid.inode != g->v->inode || info->oid.snap == OBJECT_SNAP_HEAD ||
+	    map_snap_clone_needed(g->v, info->oid.snap, info->version))
+		return 0;
+	uint32_t acting[MAP_PG_ACTING_MAX];
+	size_t n = map_pg_acting(m, p, object_pg(&info->oid, p->pg_num), acting, MAP_PG_ACTING_MAX);
+	for (size_t k = 0; k < n; k++)
+		if (acting[k] == (uint32_t)g->osd) {
+			char id[64];
+			pg_sim_failf(g->r, "osd.%d holds %s (version %" PRIx64 "), which no snapshot "
+				     "needs, after every snap rm said it freed all such clones",
+				     g->osd, object_id_str(&info->oid, id, sizeof(id)), info->version);
+			return 1;
+		}
+	return 0; /* a stray copy: it goes by itself */
+}
+
+/* Healed and clean: every snap rm so far answered that it freed every
+ * clone no snapshot needs, so no acting member holds one. */
+static void check_no_garbage(struct pg_sim_run *r)
+{
+	const struct map_volume *v = map_volume_by_name(bs_client_map(r->client), SNAP_VOLUME);
+	for (int i = 0; i < NOSD && v && !r->failure[0]; i++) {
+		struct garbage_scan g = { r, v, i };
+		struct store_list_filter f = { .pool = r->pool, .inode = v->inode };
+		if (r->osd[i])
+			store_list(osd_store(r->osd[i]), &f, garbage_found, &g);
+	}
+}
+
 /* Every snapshot removed and every object deleted, in random order, the
  * snapshots left read back after each step; then settled. */
 static void snap_finish(struct pg_sim_run *r)
 {
 	struct snap_sim *ss = sim_of(r);
 	ss->faults = false;
+	check_no_garbage(r);
 	read_all_snapshots(r);
 	struct snap_model *order[SNAP_LIVE_MAX];
 	uint32_t n = 0;
