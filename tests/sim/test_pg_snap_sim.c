@@ -28,7 +28,7 @@
  * Not modelled: rollback, clones of volumes and flatten (client level,
  * built separately), groups of volumes in one snapshot.
  *
- *   PG_SIM_SNAP_SEEDS=N  seeds (default 10), from 9000
+ *   PG_SIM_SNAP_SEEDS=N  seeds (default 10), from PG_SIM_SNAP_FIRST (default 9000)
  *   PG_SIM_SEED=S PG_SIM_SNAP=1  replay seed S
  *   PG_SIM_SECONDS=T     virtual seconds of faults per seed (default 12) */
 #include <setjmp.h>
@@ -357,49 +357,23 @@ static int sim_get_map(void *ctx, struct cluster_map *out, char *why, size_t why
 	return rc;
 }
 
-/* bs_object_list's way: every up OSD lists the PGs it is primary of. */
+static const struct cluster_map *sim_list_map(void *ctx)
+{
+	return bs_client_map(((struct pg_sim_run *)ctx)->client);
+}
+
+static int sim_list_run(void *ctx, struct bs_op *op)
+{
+	run_ops(ctx, op, 1, "a listing");
+	return op_rc(op);
+}
+
+/* The client library's listing (bs_object_list) over the simulated client. */
 static int sim_list(void *ctx, const char *pool_name, bs_admin_list_fn fn, void *arg, char *why,
 		    size_t why_len)
 {
-	struct pg_sim_run *r = ctx;
-	const struct cluster_map *m = bs_client_map(r->client);
-	const struct map_pool *p = map_pool_by_name(m, pool_name);
-	if (!p) {
-		snprintf(why, why_len, "pool '%s' does not exist", pool_name);
-		return -ENOENT;
-	}
-	uint32_t pool = p->id, n_osds = m->n_osds;
-	int rc = 0;
-	for (uint32_t id = 0; id < n_osds && !rc; id++) {
-		m = bs_client_map(r->client);
-		if (id >= m->n_osds || !m->osds[id].exists || !m->osds[id].up)
-			continue;
-		struct bs_op op = { .type = BS_LIST, .oid = { .pool = pool, .inode = id } };
-		run_ops(r, &op, 1, "a listing");
-		if ((rc = op_rc(&op)) == -EHOSTDOWN) {
-			rc = 0;
-			continue;
-		}
-		if (rc) {
-			snprintf(why, why_len, "osd.%u did not list its objects: %d", id, rc);
-			return -EIO;
-		}
-		struct object_id oid;
-		uint64_t version, size;
-		for (size_t i = 0; !rc && !bs_list_entry(&op, i, &oid, &version, &size); i++)
-			rc = fn(&oid, version, size, arg);
-		free(op.buf);
-	}
-	m = bs_client_map(r->client);
-	p = map_pool_by_id(m, pool);
-	for (uint32_t pg = 0; p && pg < p->pg_num && !rc; pg++) {
-		uint32_t acting[MAP_PG_ACTING_MAX];
-		if (!map_pg_acting(m, p, pg, acting, MAP_PG_ACTING_MAX)) {
-			snprintf(why, why_len, "pg %u.%x has no OSD up", p->id, pg);
-			rc = -EAGAIN;
-		}
-	}
-	return rc;
+	struct bs_object_list_io io = { sim_list_map, sim_list_run, ctx };
+	return bs_object_list_io(&io, pool_name, fn, arg, why, why_len);
 }
 
 static size_t sim_delete(void *ctx, struct bs_op *ops, size_t n, char *why, size_t why_len)
@@ -810,8 +784,9 @@ static const struct pg_sim_hooks snap_hooks = {
 static void test_pg_snap_sim(void **state)
 {
 	(void)state;
-	pg_sim_run_mode(PG_SIM_PLAIN, &snap_hooks, "PG_SIM_SNAP_SEEDS", 10, 9000, "PG_SIM_SNAP",
-			NULL);
+	const char *first = getenv("PG_SIM_SNAP_FIRST");
+	pg_sim_run_mode(PG_SIM_PLAIN, &snap_hooks, "PG_SIM_SNAP_SEEDS", 10,
+			first ? strtoull(first, NULL, 10) : 9000, "PG_SIM_SNAP", NULL);
 	const char *ns = getenv("PG_SIM_SNAP_SEEDS");
 	if (!getenv("PG_SIM_SEED") && (!ns || atoi(ns) > 0)) {
 		if (!total_reads_checked || !total_clones_freed)
