@@ -48,7 +48,8 @@ static void snap_index_build(struct osd_pgs *t, const struct cluster_map *m)
 		if (m->volumes[i].n_snaps)
 			vols[t->n_snap_vols++] = (struct pg_snap_vol){ m->volumes[i].pool,
 								      m->volumes[i].inode, i };
-	qsort(vols, t->n_snap_vols, sizeof(*vols), snap_vol_cmp);
+	if (vols) /* qsort and bsearch want an array, even of none */
+		qsort(vols, t->n_snap_vols, sizeof(*vols), snap_vol_cmp);
 	t->snap_epoch = m->epoch;
 }
 
@@ -58,6 +59,8 @@ const struct map_volume *pg_snap_volume(struct osd *o, uint32_t pool, uint64_t i
 	struct osd_pgs *t = o->pgs;
 	if (t->snap_epoch != m->epoch)
 		snap_index_build(t, m);
+	if (!t->n_snap_vols)
+		return NULL;
 	struct pg_snap_vol key = { pool, inode, 0 };
 	const struct pg_snap_vol *v = bsearch(&key, t->snap_vols, t->n_snap_vols,
 					      sizeof(key), snap_vol_cmp);
