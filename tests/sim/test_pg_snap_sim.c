@@ -666,6 +666,79 @@ static void check_no_garbage(struct pg_sim_run *r)
 	}
 }
 
+#define COPIES_MAX 64 /* objects of the volume in one PG: heads and clones */
+
+struct copy_list {
+	struct object_id oid[COPIES_MAX];
+	uint64_t version[COPIES_MAX];
+	uint32_t n;
+};
+
+static int copy_found(const struct store_object_info *info, void *arg)
+{
+	struct copy_list *l = arg;
+	if (l->n == COPIES_MAX)
+		return 1;
+	l->oid[l->n] = info->oid;
+	l->version[l->n++] = info->version;
+	return 0;
+}
+
+/* Healed and clean: the acting members of each PG hold the same heads
+ * and clones of the volume, at the same versions, byte for byte (reads
+ * go to the primary only, so a clone made differently on a replica
+ * would show only after a failover). */
+static void check_copies(struct pg_sim_run *r)
+{
+	const struct cluster_map *m = bs_client_map(r->client);
+	const struct map_pool *p = map_pool_by_id(m, r->pool);
+	static struct copy_list lists[MAP_PG_ACTING_MAX];
+	uint8_t *buf = aligned_buf(BS), *first = aligned_buf(BS);
+	for (uint32_t pg = 0; pg < p->pg_num && !r->failure[0]; pg++) {
+		uint32_t acting[MAP_PG_ACTING_MAX];
+		size_t n = map_pg_acting(m, p, pg, acting, MAP_PG_ACTING_MAX);
+		struct store_list_filter f = { .pool = r->pool, .inode = r->inode,
+					       .pg_num = p->pg_num, .pg = pg };
+		for (size_t k = 0; k < n; k++) {
+			lists[k].n = 0;
+			store_list(osd_store(r->osd[acting[k]]), &f, copy_found, &lists[k]);
+			bool same = lists[k].n == lists[0].n;
+			uint32_t i = 0;
+			for (; same && i < lists[0].n; i++)
+				same = object_id_equal(&lists[k].oid[i], &lists[0].oid[i]) &&
+				       lists[k].version[i] == lists[0].version[i];
+			if (!same) {
+				char id[64];
+				i = i ? i - 1 : 0;
+				pg_sim_failf(r, "pg %x: osd.%u and osd.%u hold different objects or "
+					     "versions (%u and %u objects; at %s: %" PRIx64 ", %" PRIx64
+					     ")", pg, acting[0], acting[k], lists[0].n, lists[k].n,
+					     object_id_str(&lists[0].oid[i], id, sizeof(id)),
+					     lists[0].version[i], lists[k].version[i]);
+				break;
+			}
+		}
+		for (uint32_t i = 0; i < lists[0].n && !r->failure[0]; i++) {
+			for (size_t k = 0; k < n; k++) {
+				uint64_t v = 0;
+				struct store *st = osd_store(r->osd[acting[k]]);
+				int rc = store_sync_op(st, r->osd_loop[acting[k]], r->w, STORE_OP_READ,
+						       lists[0].oid[i], 0, BS, k ? buf : first, &v);
+				if (rc || (k && memcmp(buf, first, BS))) {
+					char id[64];
+					pg_sim_failf(r, "%s: osd.%u's copy %s osd.%u's (%d)",
+						     object_id_str(&lists[0].oid[i], id, sizeof(id)),
+						     acting[k], rc ? "cannot be read, unlike" : "differs from",
+						     acting[0], rc);
+					break;
+				}
+			}
+		}
+	}
+	free(buf);
+	free(first);
+}
+
 /* Every snapshot removed and every object deleted, in random order, the
  * snapshots left read back after each step; then settled. */
 static void snap_finish(struct pg_sim_run *r)
@@ -673,6 +746,7 @@ static void snap_finish(struct pg_sim_run *r)
 	struct snap_sim *ss = sim_of(r);
 	ss->faults = false;
 	check_no_garbage(r);
+	check_copies(r);
 	read_all_snapshots(r);
 	struct snap_model *order[SNAP_LIVE_MAX];
 	uint32_t n = 0;
