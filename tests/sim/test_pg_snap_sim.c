@@ -188,12 +188,27 @@ static bool pending_state(struct pg_sim_run *r, const struct snap_model *sm, uin
 	return false;
 }
 
-static bool read_matches(const struct snap_state *st, const uint8_t *buf, int rc)
+/* What a read or stat of a snapshot answered. */
+struct snap_answer {
+	int rc;
+	bool stat;
+	uint64_t size;	     /* a stat's: bytes ever written */
+	uint32_t first, n;   /* a read's chunks */
+	const uint8_t *buf;  /* their bytes */
+};
+
+static bool answer_matches(const struct snap_state *st, const struct snap_answer *a)
 {
-	if (rc == -ENOENT || !st->exists)
-		return rc == -ENOENT && !st->exists;
-	for (uint32_t c = 0; c < CHUNKS; c++)
-		if (!pg_sim_chunk_ok(buf + c * 4096, st->tags[c], c))
+	if (a->rc == -ENOENT || !st->exists)
+		return a->rc == -ENOENT && !st->exists;
+	if (a->stat) {
+		uint64_t written = 0;
+		for (uint32_t c = 0; c < CHUNKS; c++)
+			written += st->tags[c] ? 4096 : 0;
+		return a->size == written;
+	}
+	for (uint32_t c = a->first; c < a->first + a->n; c++)
+		if (!pg_sim_chunk_ok(a->buf + (c - a->first) * 4096, st->tags[c], c))
 			return false;
 	return true;
 }
@@ -207,10 +222,27 @@ static void describe(char *out, size_t len, const struct snap_state *st)
 		snprintf(out + n, len - (size_t)n, "]");
 }
 
-/* Checks the answer (RC, BUF) of a read of object OBJ of snapshot ID
- * against the model; the first read fixes which candidate it holds. */
-static void snap_read_check(struct pg_sim_run *r, uint32_t id, uint32_t obj, const uint8_t *buf,
-			    int rc)
+static void describe_answer(char *out, size_t len, const struct snap_answer *a)
+{
+	if (a->rc == -ENOENT) {
+		snprintf(out, len, "absent");
+	} else if (a->stat) {
+		snprintf(out, len, "%" PRIu64 " bytes written", a->size);
+	} else {
+		uint64_t t0, t1;
+		memcpy(&t0, a->buf, 8);
+		memcpy(&t1, a->buf + (a->n - 1) * 4096, 8);
+		snprintf(out, len, "chunks %u-%u of writes %" PRIu64 "..%" PRIu64, a->first,
+			 a->first + a->n - 1, t0, t1);
+	}
+}
+
+/* Checks answer A about object OBJ of snapshot ID against the model:
+ * the candidates it rules out go. The barrier has returned, so the
+ * candidates are all known once the operation in flight on the object
+ * (if it started before the barrier returned) is counted in. */
+static void snap_answer_check(struct pg_sim_run *r, uint32_t id, uint32_t obj,
+			      const struct snap_answer *a)
 {
 	struct snap_sim *ss = sim_of(r);
 	struct snap_model *sm = snap_by_id(ss, id);
@@ -220,40 +252,44 @@ static void snap_read_check(struct pg_sim_run *r, uint32_t id, uint32_t obj, con
 		ss->reads_unchecked++; /* removed meanwhile: anything goes */
 		return;
 	}
-	if (rc && rc != -ENOENT) {
-		pg_sim_failf(r, "snapshot %u object %u: read failed: %d", id, obj, rc);
+	if (a->rc && a->rc != -ENOENT) {
+		pg_sim_failf(r, "snapshot %u object %u: %s failed: %d", id, obj,
+			     a->stat ? "stat" : "read", a->rc);
 		return;
 	}
 	struct snap_view *v = &sm->obj[obj];
 	struct snap_state pend;
-	ss->reads_checked++;
-	for (uint32_t i = 0; i < v->n; i++)
-		if (read_matches(&v->cand[i], buf, rc)) {
-			v->cand[0] = v->cand[i];
-			v->n = 1;
-			v->fixed = true;
-			return;
-		}
-	if (!v->fixed && pending_state(r, sm, obj, &pend) && read_matches(&pend, buf, rc)) {
-		v->n = 0;
+	if (!v->fixed && pending_state(r, sm, obj, &pend))
 		view_add(r, v, &pend);
-		v->fixed = true;
+	v->fixed = true;
+	ss->reads_checked++;
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < v->n; i++)
+		if (answer_matches(&v->cand[i], a))
+			v->cand[kept++] = v->cand[i];
+	if (kept) {
+		v->n = kept;
 		return;
 	}
-	char want[256], got[64] = "absent";
+	char want[256], got[96];
 	describe(want, sizeof(want), &v->cand[0]);
-	if (!rc) {
-		uint64_t t0, t1;
-		memcpy(&t0, buf, 8);
-		memcpy(&t1, buf + (CHUNKS - 1) * 4096, 8);
-		snprintf(got, sizeof(got), "chunk 0 of write %" PRIu64 ", last of %" PRIu64, t0, t1);
-	}
-	pg_sim_failf(r, "snapshot %u ('%s') object %u: read %s, but it holds %s%s (%u candidates)",
-		     id, sm->name, obj, got, want, v->fixed ? " (read before)" : "", v->n);
+	describe_answer(got, sizeof(got), a);
+	pg_sim_failf(r, "snapshot %u ('%s') object %u: %s %s, but it holds %s%s", id, sm->name,
+		     obj, a->stat ? "stat says" : "read", got, want,
+		     v->n > 1 ? " (or another of its candidates)" : "");
+}
+
+static void snap_read_check(struct pg_sim_run *r, uint32_t id, uint32_t obj, const uint8_t *buf,
+			    int rc)
+{
+	struct snap_answer a = { .rc = rc, .first = 0, .n = CHUNKS, .buf = buf };
+	snap_answer_check(r, id, obj, &a);
 }
 
 /* --- reads of snapshots in the workload ------------------------------------------------ */
 
+/* A quarter of the free slots read a snapshot: whole objects, parts of
+ * them, or stats. */
 static bool snap_issue(struct pg_sim_run *r, struct pg_sim_slot *s)
 {
 	struct snap_sim *ss = sim_of(r);
@@ -265,16 +301,27 @@ static bool snap_issue(struct pg_sim_run *r, struct pg_sim_slot *s)
 		return false;
 	s->obj = obj;
 	s->aux = sm->id;
+	s->first = 0;
+	s->n = CHUNKS;
+	uint64_t kind = pg_sim_rnd(r) % 4;
+	if (kind == 1) {
+		s->first = (uint32_t)(pg_sim_rnd(r) % CHUNKS);
+		s->n = 1 + (uint32_t)(pg_sim_rnd(r) % (CHUNKS - s->first));
+	}
 	sm->obj[obj].reading = true;
-	s->op = (struct bs_op){ .type = BS_READ, .oid = { r->pool, r->inode, obj, sm->id },
-				.len = BS, .buf = s->buf };
+	s->op = (struct bs_op){ .type = kind ? BS_READ : BS_STAT,
+				.oid = { r->pool, r->inode, obj, sm->id },
+				.offset = kind ? s->first * 4096 : 0, .len = kind ? s->n * 4096 : 0,
+				.buf = kind ? s->buf : NULL };
 	pg_sim_submit_own(r, s);
 	return true;
 }
 
 static void snap_own_done(struct pg_sim_run *r, struct pg_sim_slot *s, int rc)
 {
-	snap_read_check(r, s->aux, s->obj, s->buf, rc);
+	struct snap_answer a = { .rc = rc, .stat = s->op.type == BS_STAT, .size = s->op.size,
+				 .first = s->first, .n = s->n, .buf = s->buf };
+	snap_answer_check(r, s->aux, s->obj, &a);
 }
 
 /* --- the admin ops of the client library, over the simulated client ------------------ */
