@@ -198,19 +198,11 @@ static void cleanup_files(struct pg_sim_run *r)
 
 /* --- the workload ------------------------------------------------------------------------ */
 
-static void op_done(struct bs_op *op, int rc)
+/* The model after workload operation S answered RC, checking a read. */
+static void model_update(struct pg_sim_run *r, struct pg_sim_slot *s, int rc)
 {
-	struct pg_sim_slot *s = op->ctx;
-	struct pg_sim_run *r = s->r;
+	struct bs_op *op = &s->op;
 	struct pg_sim_obj *m = &r->m[s->obj];
-	if (s->own) {
-		r->hooks->own_done(r, s, rc);
-		s->own = false;
-		s->used = false;
-		r->inflight--;
-		pg_sim_issue(r);
-		return;
-	}
 	if (getenv("PG_SIM_TRACE") && (uint32_t)atoi(getenv("PG_SIM_TRACE")) == s->obj)
 		fprintf(stderr, "TRACE %.6f obj %u type %d rc %d version %" PRIx64 " tag %" PRIu64
 				" [%u+%u] read tag %" PRIu64 "\n",
@@ -255,9 +247,21 @@ static void op_done(struct bs_op *op, int rc)
 				break;
 			}
 	}
-	if (r->hooks && r->hooks->head_done)
-		r->hooks->head_done(r, s, rc);
-	m->busy = false;
+}
+
+static void op_done(struct bs_op *op, int rc)
+{
+	struct pg_sim_slot *s = op->ctx;
+	struct pg_sim_run *r = s->r;
+	if (s->own) {
+		r->hooks->own_done(r, s, rc);
+		s->own = false;
+	} else {
+		model_update(r, s, rc);
+		if (r->hooks && r->hooks->head_done)
+			r->hooks->head_done(r, s, rc);
+		r->m[s->obj].busy = false;
+	}
 	s->used = false;
 	r->inflight--;
 	pg_sim_issue(r);
@@ -683,20 +687,9 @@ static void scrub_everything(struct pg_sim_run *r)
 		pg_sim_failf(r, "the deep scrubs did not finish");
 }
 
-uint64_t pg_sim_run_seed(uint64_t seed, uint64_t fault_s, enum pg_sim_mode mode,
-			 const struct pg_sim_hooks *hooks)
+/* Faults under load for FAULT_S virtual seconds, with the hooks' steps. */
+static void run_faults(struct pg_sim_run *r, uint64_t fault_s)
 {
-	struct pg_sim_run *r = pg_sim_start(seed, true, 0, mode);
-	bool fill = mode == PG_SIM_FILL;
-	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), pg_sim_all_clean, r))
-		fail_msg("seed %" PRIu64 ": the PGs never became clean at the start", seed);
-	const struct map_pool *p = map_pool_by_name(bs_client_map(r->client), "rbd");
-	assert_non_null(p);
-	r->pool = p->id;
-	r->hooks = hooks;
-	if (hooks && hooks->setup)
-		hooks->setup(r);
-	/* Faults, under load. */
 	r->issuing = true;
 	pg_sim_issue(r);
 	uint64_t end = io_sim_now_ns(r->w) + IO_SEC(fault_s);
@@ -706,10 +699,15 @@ uint64_t pg_sim_run_seed(uint64_t seed, uint64_t fault_s, enum pg_sim_mode mode,
 		pg_sim_fault_step(r);
 		for (int k = 0; r->rot && k < 8 && !damage_one(r); k++)
 			; /* a copy damaged about every second */
-		if (hooks && hooks->step && !r->failure[0])
-			hooks->step(r);
+		if (r->hooks && r->hooks->step && !r->failure[0])
+			r->hooks->step(r);
 	}
-	/* Heal: everything back up and in; let it settle. */
+}
+
+/* Heal: everything back up and in; let it settle; read everything back
+ * through the client once. */
+static void heal(struct pg_sim_run *r)
+{
 	io_sim_set_reset_rate(r->w, 0);
 	for (int i = 0; i < NOSD; i++) {
 		if (!r->osd[i])
@@ -727,7 +725,6 @@ uint64_t pg_sim_run_seed(uint64_t seed, uint64_t fault_s, enum pg_sim_mode mode,
 		pg_sim_failf(r, "%u operations never finished", r->inflight);
 	if (!r->failure[0] && io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(120), pg_sim_all_clean, r))
 		pg_sim_failf(r, "the PGs did not all become active+clean");
-	/* One last read of everything through the client. */
 	for (uint32_t obj = 0; obj < r->nobj && !r->failure[0]; obj++) {
 		pg_sim_start_op(r, &r->slots[0], obj, 0);
 		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(30), pg_sim_quiet, r);
@@ -736,33 +733,53 @@ uint64_t pg_sim_run_seed(uint64_t seed, uint64_t fault_s, enum pg_sim_mode mode,
 	}
 	if (!r->failure[0] && io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(120), pg_sim_all_clean, r))
 		pg_sim_failf(r, "the PGs did not stay active+clean");
-	if (!r->failure[0] && r->rot) {
-		/* Damage nobody will write over now: only the scrub finds it.
-		 * (A lost write still armed would drop the scrub's own repair
-		 * and leave damage no later scrub is run to find.) */
-		for (int i = 0; i < NOSD; i++)
-			io_sim_disk_lost_writes_disarm(r->w, pg_sim_osd_host[i]);
-		checkpoint_all(r); /* damage at rest: no journaled chunk over it */
-		uint64_t before = bad_found_now(r), latent = 0;
-		memset(r->damaged, 0, sizeof(r->damaged));
-		for (int k = 0; k < 64 && latent < 4; k++)
-			latent += damage_one_kind(r, true);
-		r->faults += 0; /* (counted by damage_one_kind) */
-		scrub_everything(r); /* finds what no read did, and repairs it */
-		if (!r->failure[0] && bad_found_now(r) - before < latent)
-			pg_sim_failf(r, "the deep scrubs found %" PRIu64 " of the %" PRIu64
-				 " copies damaged after the writes stopped",
-			      bad_found_now(r) - before, latent);
-		if (!r->failure[0] &&
-		    io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(120), pg_sim_all_clean, r))
-			pg_sim_failf(r, "the PGs did not become clean after the scrubs");
-		for (int i = 0; i < NOSD && r->osd[i]; i++) {
-			uint64_t f, rep;
-			osd_pg_bad_copies(r->osd[i], &f, &rep);
-			r->bad_found += f;
-			r->bad_repaired += rep;
-		}
+}
+
+/* The damaged-disk run's end: damage nobody will write over now, which
+ * only the deep scrubs find. (A lost write still armed would drop the
+ * scrub's own repair and leave damage no later scrub is run to find.) */
+static void rot_scrub(struct pg_sim_run *r)
+{
+	for (int i = 0; i < NOSD; i++)
+		io_sim_disk_lost_writes_disarm(r->w, pg_sim_osd_host[i]);
+	checkpoint_all(r); /* damage at rest: no journaled chunk over it */
+	uint64_t before = bad_found_now(r), latent = 0;
+	memset(r->damaged, 0, sizeof(r->damaged));
+	for (int k = 0; k < 64 && latent < 4; k++)
+		latent += damage_one_kind(r, true); /* (counted in r->faults) */
+	scrub_everything(r); /* finds what no read did, and repairs it */
+	if (!r->failure[0] && bad_found_now(r) - before < latent)
+		pg_sim_failf(r, "the deep scrubs found %" PRIu64 " of the %" PRIu64
+			 " copies damaged after the writes stopped",
+		      bad_found_now(r) - before, latent);
+	if (!r->failure[0] &&
+	    io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(120), pg_sim_all_clean, r))
+		pg_sim_failf(r, "the PGs did not become clean after the scrubs");
+	for (int i = 0; i < NOSD && r->osd[i]; i++) {
+		uint64_t f, rep;
+		osd_pg_bad_copies(r->osd[i], &f, &rep);
+		r->bad_found += f;
+		r->bad_repaired += rep;
 	}
+}
+
+uint64_t pg_sim_run_seed(uint64_t seed, uint64_t fault_s, enum pg_sim_mode mode,
+			 const struct pg_sim_hooks *hooks)
+{
+	struct pg_sim_run *r = pg_sim_start(seed, true, 0, mode);
+	bool fill = mode == PG_SIM_FILL;
+	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), pg_sim_all_clean, r))
+		fail_msg("seed %" PRIu64 ": the PGs never became clean at the start", seed);
+	const struct map_pool *p = map_pool_by_name(bs_client_map(r->client), "rbd");
+	assert_non_null(p);
+	r->pool = p->id;
+	r->hooks = hooks;
+	if (hooks && hooks->setup)
+		hooks->setup(r);
+	run_faults(r, fault_s);
+	heal(r);
+	if (!r->failure[0] && r->rot)
+		rot_scrub(r);
 	if (!r->failure[0] && hooks && hooks->finish)
 		hooks->finish(r);
 	if (!r->failure[0])
@@ -771,7 +788,8 @@ uint64_t pg_sim_run_seed(uint64_t seed, uint64_t fault_s, enum pg_sim_mode mode,
 		hooks->check(r);
 	pg_sim_stop(r);
 	if (r->failure[0])
-		fail_msg("%s (replay: PG_SIM_SEED=%" PRIu64 ")", r->failure, seed);
+		fail_msg("%s (replay: PG_SIM_SEED=%" PRIu64 "%s)", r->failure, seed,
+			 hooks && hooks->replay ? hooks->replay : "");
 	printf("seed %" PRIu64 ": %" PRIu64 " writes and deletes acknowledged, %" PRIu64
 	       " reads checked%s",
 	       seed, r->acked, r->reads, fill || r->rot ? "" : "\n");

@@ -80,6 +80,8 @@ struct pg_sim_hooks {
 	void (*check)(struct pg_sim_run *r);
 	/* From pg_sim_stop: frees r->ext. */
 	void (*fini)(struct pg_sim_run *r);
+	/* What a failure's replay line adds to PG_SIM_SEED=S. */
+	const char *replay;
 };
 
 struct pg_sim_run {

@@ -899,7 +899,7 @@ static void snap_check_empty(struct pg_sim_run *r)
 static const struct pg_sim_hooks snap_hooks = {
 	.setup = snap_setup,	       .step = snap_step,	   .issue = snap_issue,
 	.own_done = snap_own_done,     .head_done = snap_head_done, .finish = snap_finish,
-	.check = snap_check_empty,     .fini = snap_fini,
+	.check = snap_check_empty,     .fini = snap_fini,	   .replay = " PG_SIM_SNAP=1",
 };
 
 static void test_pg_snap_sim(void **state)
