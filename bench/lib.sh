@@ -140,3 +140,49 @@ bench_volume_run() {
 		"$front" "$name"
 	done
 }
+
+# bench_space_used SYSTEM: the raw bytes the OSDs of SYSTEM (basalt: the
+# cluster of BASALT_CONF; ceph: of CEPH_CONF) use, every copy, metadata
+# and journals included.
+bench_space_used() {
+	case $1 in
+	basalt) "$build/basalt" --json status |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["usage"]["used_bytes"])' ;;
+	ceph) ceph df -f json 2>/dev/null |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["total_used_raw_bytes"])' ;;
+	esac
+}
+
+# bench_space_step SYSTEM STEP SETTLE: prints "SYSTEM STEP USED_BYTES
+# SECONDS_UNTIL_THE_LAST_CHANGE" once the figure held still for SETTLE s
+# (read every second, at most 90 s: Basalt's OSDs report usage every 2 s,
+# Ceph's every 5 s, and Ceph trims snapshots in the background).
+bench_space_step() {
+	local t0=$SECONDS last changed=$SECONDS now
+	last=$(bench_space_used "$1")
+	while [ $((SECONDS - changed)) -lt "$3" ] && [ $((SECONDS - t0)) -lt 90 ]; do
+		sleep 1
+		now=$(bench_space_used "$1")
+		[ "$now" = "$last" ] || { last=$now changed=$SECONDS; }
+	done
+	echo "$1 $2 $last $((changed - t0))"
+}
+
+# bench_workspace NAME: the results directory bench/results/NAME-TIME
+# (`out`), a work directory under `dir` (`work`), the PIDs it records in
+# `pid` by name, and a trap that stops them, the Basalt cluster in
+# $work/basalt and the Ceph cluster in $work/ceph, and removes `work`.
+bench_workspace() {
+	out=bench/results/$1-$(date -u +%Y%m%dT%H%M%SZ)
+	mkdir -p "$out"
+	work=$(mktemp -d "$dir/basalt-bench-$1.XXXXXX")
+	declare -gA pid
+	trap bench_stop EXIT
+}
+bench_stop() {
+	for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
+	scripts/cluster.sh down --dir "$work/basalt" --purge >/dev/null 2>&1 || true
+	[ -d "$work/ceph" ] && bench/ceph.sh down --dir "$work/ceph" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}

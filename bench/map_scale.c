@@ -1,6 +1,6 @@
 /* How the cluster map scales with volumes and snapshots: what the
- * snapshot issue must decide before it lets a volume keep 1,000
- * snapshots (today 32, inline in every volume record). Builds a map with
+ * snapshot records cost every party that holds a map (up to
+ * MAP_MAX_SNAPS per volume, allocated as taken). Builds a map with
  * N volumes carrying S snapshots each through the monitor's own
  * map_apply, then times what every party pays for the map's size:
  *   - apply: one more command on the big map (the leader and every

@@ -78,18 +78,7 @@ print(int(m[1]) << 10 * "_KMGT".index((m[2] or "_").upper()) if m else 0)' "$spa
 
 . bench/lib.sh
 bench_build
-out=bench/results/run-$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$out"
-work=$(mktemp -d "$dir/basalt-bench-run.XXXXXX")
-declare -A pid
-stop() {
-	for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
-	scripts/cluster.sh down --dir "$work/basalt" --purge >/dev/null 2>&1 || true
-	[ -d "$work/ceph" ] && bench/ceph.sh down --dir "$work/ceph" >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap stop EXIT
+bench_workspace run
 
 targets=()
 if want device; then
@@ -186,28 +175,10 @@ for j in ${jobs//,/ }; do
 done
 
 # The space run: raw bytes the system's OSDs use (every copy, metadata and
-# journals included) after each step, once the figure stopped changing:
-# read every second until it held still for $settle s (at most 90 s;
-# Basalt's OSDs report usage every 2 s, Ceph's every 5 s). Each line of
-# $out/space: SYSTEM STEP USED_BYTES SECONDS_UNTIL_THE_LAST_CHANGE.
-space_used() {
-	case $1 in
-	basalt) "$build/basalt" --json status |
-		python3 -c 'import json, sys; print(json.load(sys.stdin)["usage"]["used_bytes"])' ;;
-	ceph) ceph df -f json 2>/dev/null |
-		python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["total_used_raw_bytes"])' ;;
-	esac
-}
-space_step() {
-	local t0=$SECONDS last changed=$SECONDS now
-	last=$(space_used "$1")
-	while [ $((SECONDS - changed)) -lt "$settle" ] && [ $((SECONDS - t0)) -lt 90 ]; do
-		sleep 1
-		now=$(space_used "$1")
-		[ "$now" = "$last" ] || { last=$now changed=$SECONDS; }
-	done
-	echo "$1 $2 $last $((changed - t0))" >>"$out/space"
-}
+# journals included) after each step, once the figure stopped changing
+# (bench_space_step in bench/lib.sh). Each line of $out/space: SYSTEM STEP
+# USED_BYTES SECONDS_UNTIL_THE_LAST_CHANGE.
+space_step() { bench_space_step "$1" "$2" "$settle" >>"$out/space"; }
 space_run() {
 	local sys=$1 io
 	echo "== space run on $sys: a $space_size volume written, overwritten 5 times, half TRIMmed, deleted" >&2

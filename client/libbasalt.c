@@ -187,7 +187,8 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 			       .type = op_types[op->type], .oid = op->oid,
 			       .offset = op->offset, .len = op->len,
 			       .flags = (op->flags & BS_OP_FULL_TRY ? OSD_OP_FLAG_FULL_TRY : 0) |
-					(op->flags & BS_OP_DEEP ? OSD_OP_FLAG_DEEP : 0) };
+					(op->flags & BS_OP_DEEP ? OSD_OP_FLAG_DEEP : 0) |
+					(op->flags & BS_OP_CREATE ? OSD_OP_FLAG_CREATE : 0) };
 	if (op->type == BS_LIST || op->type == BS_SYNC)
 		wire.oid = (struct object_id){ .pool = op->oid.pool }; /* the whole pool */
 	uint64_t waited_ms = (now - op->started_ns) / 1000000;

@@ -87,6 +87,9 @@ typedef void (*bs_done_fn)(struct bs_op *op, int rc);
  * let through when the pool is full, as deletes are. */
 #define BS_OP_FULL_TRY 1
 #define BS_OP_DEEP 2 /* BS_SCRUB: a deep scrub */
+/* BS_WRITE only if the object does not exist yet: -EEXIST otherwise,
+ * nothing written (a clone's copy-up from its parent). */
+#define BS_OP_CREATE 4
 
 /* One operation. The caller owns it (and BUF) until DONE runs. */
 struct bs_op {
@@ -231,6 +234,8 @@ struct bs_volume_stats {
 	uint64_t requests;	/* not counting flushes */
 	uint64_t rmw;		/* read-modify-writes of partial chunks */
 	uint64_t objects_freed; /* whole objects discarded or zeroed */
+	uint64_t copyups;	/* clone: partial changes that looked for the
+				 * parent's object to copy in first */
 };
 void bs_volume_stats(const struct bs_volume *v, struct bs_volume_stats *out /* out */);
 

@@ -9,7 +9,14 @@
  * exists (never creating one to hold zeros). With the OSDs'
  * default osd_sync = always, writes are durable on every copy when
  * answered, so a flush has nothing to wait for (with batch it does not
- * wait for the OSDs' batch either: see docs/ARCHITECTURE.md). */
+ * wait for the OSDs' batch either: see docs/ARCHITECTURE.md).
+ *
+ * A clone reads through to its parent snapshot (and that one's parent)
+ * where it has no object of its own. A write into part of such an
+ * object first copies the parent's in (read, then a create-only write:
+ * of two writers doing so at once, the second finds it there and just
+ * writes); a discard of a whole one writes zeros when a parent has it
+ * (a delete would show the parent again). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +26,7 @@
 
 #define CHUNK 4096u
 #define SECTOR 512u
+#define COPIED_MAX_OBJECTS (1ull << 27) /* a 16 MiB bitmap */
 
 struct bs_volume {
 	struct bs_client *c;
@@ -27,6 +35,16 @@ struct bs_volume {
 	uint32_t pool, block_size;
 	uint32_t snap; /* a snapshot's view (read-only), or OBJECT_SNAP_HEAD */
 	bool read_only;
+	/* Where reads look: this volume, then its parents (map_volume_layers). */
+	struct map_layer layers[MAP_LAYERS_MAX];
+	int n_layers;
+	uint64_t layers_epoch; /* the map they were taken from */
+	/* A clone's objects below the overlap that need no copy-up any more
+	 * (copied in, or no parent has them): one bit each, so a partial
+	 * write pays the STAT once per object, not per write. NULL: not a
+	 * clone, or more than COPIED_MAX_OBJECTS (then every time). */
+	uint8_t *copied;
+	uint64_t copied_objects;
 	uint8_t *zeros;		    /* an object's worth, for zeroing whole chunks */
 	struct list_node rmw_queue; /* struct vpiece waiting for the RMW slot */
 	bool rmw_busy;
@@ -44,6 +62,9 @@ struct vpiece {
 	uint8_t *bounce;  /* read-modify-write: the covering chunks */
 	uint32_t bounce_off, bounce_len;
 	int stage;	  /* RMW: 0 reading, 1 writing */
+	bool holds_rmw;	  /* has the volume's one RMW slot (rmw_start) */
+	int layer;	  /* the layer being read (0: the volume's own objects) */
+	uint8_t *copy;	  /* copy-up: the parent's object */
 	struct list_node node; /* volume's RMW queue */
 };
 
@@ -91,9 +112,27 @@ int bs_volume_open(struct bs_client *c, const char *name, bool read_only,
 	v->pool = mv->pool;
 	v->snap = ms ? ms->id : OBJECT_SNAP_HEAD;
 	v->block_size = p->block_size;
+	v->n_layers = map_volume_layers(m, mv, v->snap, v->layers);
+	v->layers_epoch = m->epoch;
+	if (v->n_layers < 0) { /* a parent missing from the map */
+		rc = v->n_layers;
+		free(v);
+		return rc;
+	}
+	v->copied_objects = v->n_layers > 1 && !read_only
+				    ? (v->layers[1].limit_bytes + v->block_size - 1) / v->block_size
+				    : 0;
+	if (v->copied_objects > COPIED_MAX_OBJECTS)
+		v->copied_objects = 0;
+	if (v->copied_objects &&
+	    !(v->copied = calloc((size_t)(v->copied_objects + 7) / 8, 1))) {
+		free(v);
+		return -ENOMEM;
+	}
 	v->read_only = read_only;
 	list_init(&v->rmw_queue);
 	if (posix_memalign((void **)&v->zeros, CHUNK, v->block_size)) {
+		free(v->copied);
 		free(v);
 		return -ENOMEM;
 	}
@@ -104,8 +143,10 @@ int bs_volume_open(struct bs_client *c, const char *name, bool read_only,
 
 void bs_volume_close(struct bs_volume *v)
 {
-	if (v)
+	if (v) {
 		free(v->zeros);
+		free(v->copied);
+	}
 	free(v);
 }
 
@@ -142,8 +183,11 @@ static void piece_finish(struct vpiece *pc, int rc)
 {
 	struct bs_vio *vio = pc->vio;
 	struct bs_volume *v = pc->v;
-	bool rmw = pc->bounce != NULL;
+	/* Not "has a bounce buffer": an unaligned read has one too, and
+	 * must not hand on a slot another piece holds. */
+	bool rmw = pc->holds_rmw;
 	free(pc->bounce);
+	free(pc->copy);
 	free(pc);
 	if (rmw) {
 		v->rmw_busy = false;
@@ -152,9 +196,80 @@ static void piece_finish(struct vpiece *pc, int rc)
 	vio_piece_done(vio, rc);
 }
 
+/* --- layers: reading through to a clone's parents --------------------------- */
+
+/* Takes the volume's layers again from the client's map: a flatten may
+ * have dropped the parent since the volume was opened (and the parent's
+ * snapshot may be gone with it). */
+static void layers_refresh(struct bs_volume *v)
+{
+	const struct cluster_map *m = bs_client_map(v->c);
+	if (m->epoch == v->layers_epoch)
+		return;
+	v->layers_epoch = m->epoch;
+	const struct map_volume *mv = map_volume_by_inode(m, v->layers[0].inode);
+	struct map_layer layers[MAP_LAYERS_MAX];
+	int n = mv ? map_volume_layers(m, mv, v->snap, layers) : -ENOENT;
+	if (n > 0) {
+		memcpy(v->layers, layers, (size_t)n * sizeof(layers[0]));
+		v->n_layers = n;
+	}
+}
+
+/* The layer after PC->layer that object INDEX reads from, or -1. */
+static int layer_next(struct vpiece *pc, uint64_t index)
+{
+	struct bs_volume *v = pc->v;
+	if (pc->layer == 0 && v->n_layers > 1)
+		layers_refresh(v);
+	int k = pc->layer + 1;
+	if (k >= v->n_layers || index * v->block_size >= v->layers[k].limit_bytes)
+		return -1;
+	return k;
+}
+
+static struct object_id layer_oid(const struct bs_volume *v, int k, uint64_t index)
+{
+	const struct map_layer *l = &v->layers[k];
+	return (struct object_id){ l->pool, l->inode, index, l->snap };
+}
+
+/* Zeros over the part of BUF (bytes OFFSET..+LEN of object INDEX, read
+ * from layer K) past that layer's end: the parent held it, the clone
+ * never saw it. */
+static void layer_clip(const struct bs_volume *v, int k, uint64_t index, uint32_t offset,
+		       uint32_t len, uint8_t *buf)
+{
+	uint64_t at = index * v->block_size + offset, limit = v->layers[k].limit_bytes;
+	if (k == 0 || at + len <= limit)
+		return;
+	uint64_t from = limit > at ? limit - at : 0;
+	memset(buf + from, 0, len - from);
+}
+
+/* A read of the volume's object found nothing: read the next layer's
+ * instead. False when no layer has it (zeros). */
+static bool read_through(struct vpiece *pc)
+{
+	struct bs_op *op = &pc->op;
+	int k = layer_next(pc, op->oid.index);
+	if (k < 0)
+		return false;
+	pc->layer = k;
+	*op = (struct bs_op){ .type = op->type, .oid = layer_oid(pc->v, k, op->oid.index),
+			      .offset = op->offset, .len = op->len, .buf = op->buf,
+			      .done = op->done, .ctx = pc };
+	bs_submit(pc->v->c, op);
+	return true;
+}
+
 static void piece_read_done(struct bs_op *op, int rc)
 {
 	struct vpiece *pc = op->ctx;
+	if (rc == -ENOENT && read_through(pc))
+		return;
+	if (!rc)
+		layer_clip(pc->v, pc->layer, op->oid.index, op->offset, op->len, op->buf);
 	if (rc == -ENOENT) { /* never written: zeros */
 		memset(pc->bounce ? pc->bounce : pc->user, 0, op->len);
 		rc = 0;
@@ -168,6 +283,8 @@ static void piece_read_done(struct bs_op *op, int rc)
 static void piece_stat_done(struct bs_op *op, int rc)
 {
 	struct vpiece *pc = op->ctx;
+	if (rc == -ENOENT && read_through(pc))
+		return;
 	*pc->user = rc == 0;
 	piece_finish(pc, rc == -ENOENT ? 0 : rc);
 }
@@ -215,6 +332,7 @@ static void rmw_read_done(struct bs_op *op, int rc)
 static void rmw_start(struct vpiece *pc)
 {
 	pc->v->rmw_busy = true;
+	pc->holds_rmw = true;
 	pc->v->stats.rmw++;
 	uint64_t index = pc->op.oid.index;
 	pc->op = (struct bs_op){ .type = BS_READ, .oid = vol_oid(pc->v, index),
@@ -264,8 +382,9 @@ static int piece_rmw(struct vpiece *pc)
 	return 0;
 }
 
-/* Starts the object operation(s) of one piece. */
-static int piece_start(struct vpiece *pc)
+/* Starts the object operation(s) of one piece, on the volume's own
+ * objects. */
+static int piece_start_plain(struct vpiece *pc)
 {
 	struct bs_vio *vio = pc->vio;
 	struct bs_volume *v = pc->v;
@@ -324,6 +443,154 @@ static int piece_start(struct vpiece *pc)
 		bs_submit(v->c, &pc->op);
 		return 0;
 	}
+}
+
+/* --- clones: copy-up and whole-object discards ------------------------------ */
+
+static bool copied_test(const struct bs_volume *v, uint64_t index)
+{
+	return v->copied && index < v->copied_objects && (v->copied[index / 8] >> (index % 8) & 1);
+}
+
+/* The copy-up of PC's object is done (or not needed): the piece itself. */
+static void copyup_finish(struct vpiece *pc, int rc)
+{
+	struct bs_volume *v = pc->v;
+	uint64_t index = pc->op.oid.index;
+	if (!rc && v->copied && index < v->copied_objects)
+		v->copied[index / 8] |= (uint8_t)(1u << (index % 8));
+	free(pc->copy);
+	pc->copy = NULL;
+	pc->layer = 0;
+	if (!rc)
+		rc = piece_start_plain(pc);
+	if (rc)
+		piece_finish(pc, rc);
+}
+
+static void copyup_create_done(struct bs_op *op, int rc)
+{
+	/* -EEXIST: another writer copied it in first; ours is the same. */
+	copyup_finish(op->ctx, rc == -EEXIST ? 0 : rc);
+}
+
+static void copyup_read_next(struct vpiece *pc, uint64_t index);
+
+/* The parent's object, whole: created in the clone from its first to its
+ * last non-zero chunk, only if the clone has none yet. */
+static void copyup_read_done(struct bs_op *op, int rc)
+{
+	struct vpiece *pc = op->ctx;
+	struct bs_volume *v = pc->v;
+	uint64_t index = op->oid.index;
+	if (rc == -ENOENT) {
+		copyup_read_next(pc, index);
+		return;
+	}
+	if (rc) {
+		copyup_finish(pc, rc);
+		return;
+	}
+	layer_clip(v, pc->layer, index, 0, v->block_size, pc->copy);
+	uint32_t from = v->block_size, to = 0;
+	for (uint32_t at = 0; at < v->block_size; at += CHUNK)
+		if (memcmp(pc->copy + at, v->zeros, CHUNK)) {
+			from = from < at ? from : at;
+			to = at + CHUNK;
+		}
+	if (!to) { /* zeros: absent reads the same */
+		copyup_finish(pc, 0);
+		return;
+	}
+	pc->op = (struct bs_op){ .type = BS_WRITE, .oid = vol_oid(v, index), .offset = from,
+				 .len = to - from, .buf = pc->copy + from, .flags = BS_OP_CREATE,
+				 .done = copyup_create_done, .ctx = pc };
+	bs_submit(v->c, &pc->op);
+}
+
+static void copyup_read_next(struct vpiece *pc, uint64_t index)
+{
+	struct bs_volume *v = pc->v;
+	int k = layer_next(pc, index);
+	if (k < 0) { /* no parent has it: the clone's own write creates it */
+		copyup_finish(pc, 0);
+		return;
+	}
+	if (!pc->copy && posix_memalign((void **)&pc->copy, CHUNK, v->block_size)) {
+		copyup_finish(pc, -ENOMEM);
+		return;
+	}
+	pc->layer = k;
+	pc->op = (struct bs_op){ .type = BS_READ, .oid = layer_oid(v, k, index),
+				 .len = v->block_size, .buf = pc->copy, .done = copyup_read_done,
+				 .ctx = pc };
+	bs_submit(v->c, &pc->op);
+}
+
+static void copyup_stat_done(struct bs_op *op, int rc)
+{
+	struct vpiece *pc = op->ctx;
+	if (rc == -ENOENT)
+		copyup_read_next(pc, op->oid.index);
+	else
+		copyup_finish(pc, rc); /* 0: the clone has its own already */
+}
+
+/* A whole object discarded in a clone: zeros written when a parent has
+ * the object (deleted, the clone would read the parent's again), a
+ * delete when none has. */
+static void whiteout_stat_done(struct bs_op *op, int rc)
+{
+	struct vpiece *pc = op->ctx;
+	struct bs_volume *v = pc->v;
+	uint64_t index = op->oid.index;
+	int k = rc == -ENOENT ? layer_next(pc, index) : -1;
+	if (k >= 0) {
+		pc->layer = k;
+		pc->op = (struct bs_op){ .type = BS_STAT, .oid = layer_oid(v, k, index),
+					 .done = whiteout_stat_done, .ctx = pc };
+		bs_submit(v->c, &pc->op);
+		return;
+	}
+	if (rc && rc != -ENOENT) {
+		piece_finish(pc, rc);
+		return;
+	}
+	if (rc == 0)
+		pc->op = (struct bs_op){ .type = BS_WRITE, .oid = vol_oid(v, index),
+					 .len = v->block_size, .buf = v->zeros,
+					 .done = piece_write_done, .ctx = pc };
+	else
+		pc->op = (struct bs_op){ .type = BS_DELETE, .oid = vol_oid(v, index),
+					 .done = piece_write_done, .ctx = pc };
+	bs_submit(v->c, &pc->op);
+}
+
+/* Starts one piece: in a clone, a change to an object a parent may hold
+ * first copies it in (or, for a whole-object discard, looks whether one
+ * does); everything else goes straight to the volume's own objects. */
+static int piece_start(struct vpiece *pc)
+{
+	struct bs_volume *v = pc->v;
+	uint64_t index = pc->op.oid.index;
+	bool change = pc->vio->type != BS_VIO_READ && pc->vio->type != BS_VIO_MAP;
+	bool whole = pc->obj_off == 0 && pc->len == v->block_size;
+	if (!change || v->n_layers < 2 || index * v->block_size >= v->layers[1].limit_bytes ||
+	    (whole && pc->vio->type == BS_VIO_WRITE))
+		return piece_start_plain(pc);
+	if (!whole && copied_test(v, index))
+		return piece_start_plain(pc);
+	if (whole) { /* whiteout_stat_done looks at the parents */
+		pc->layer = 0;
+		pc->op = (struct bs_op){ .oid = vol_oid(v, index), .ctx = pc };
+		whiteout_stat_done(&pc->op, -ENOENT);
+		return 0;
+	}
+	v->stats.copyups++;
+	pc->op = (struct bs_op){ .type = BS_STAT, .oid = vol_oid(v, index),
+				 .done = copyup_stat_done, .ctx = pc };
+	bs_submit(v->c, &pc->op);
+	return 0;
 }
 
 static void vio_deferred_done(struct io_post *post)

@@ -2,6 +2,7 @@
  * steps and the refusals that keep them safe, over an ops table so the
  * order is tested without a cluster (tests/unit/client/test_volume_admin.c). */
 #include "client/volume_admin.h"
+#include "client/volume_admin_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,9 +14,10 @@
 
 #define ADMIN_DELETE_QD 32
 
-/* The objects of one inode from MIN_INDEX on, as deletes. */
+/* The objects a filter picks, as deletes. */
 struct admin_objects {
-	uint64_t inode, min_index;
+	bs_admin_pick_fn pick;
+	void *arg;
 	struct bs_op *ops;
 	size_t n, cap;
 	uint64_t bytes;
@@ -25,9 +27,7 @@ static int admin_object_found(const struct object_id *oid, uint64_t version, uin
 			      void *arg)
 {
 	struct admin_objects *l = arg;
-	(void)version;
-	/* A shrink frees heads only: a snapshot still reads its clones. */
-	if (oid->inode != l->inode || oid->index < l->min_index || (l->min_index && oid->snap))
+	if (!l->pick(oid, version, l->arg))
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
@@ -42,12 +42,10 @@ static int admin_object_found(const struct object_id *oid, uint64_t version, uin
 	return 0;
 }
 
-/* Deletes the objects of INODE in POOL from index MIN_INDEX on: their
- * blocks are free when this returns 0. */
-static int admin_free(const struct bs_admin *a, const char *pool, uint64_t inode,
-		      uint64_t min_index, struct bs_volume_change *out, char *why, size_t why_len)
+int bs_admin_free(const struct bs_admin *a, const char *pool, bs_admin_pick_fn pick, void *arg,
+		  struct bs_volume_change *out, char *why, size_t why_len)
 {
-	struct admin_objects l = { .inode = inode, .min_index = min_index };
+	struct admin_objects l = { .pick = pick, .arg = arg };
 	char list_why[256] = "";
 	int rc = a->ops->list(a->ctx, pool, admin_object_found, &l, list_why, sizeof(list_why));
 	if (rc) {
@@ -65,6 +63,29 @@ static int admin_free(const struct bs_admin *a, const char *pool, uint64_t inode
 	return 0;
 }
 
+/* The objects of one inode from MIN_INDEX on: every one (removal), or
+ * heads only (a shrink: a snapshot still reads its clones). */
+struct admin_range {
+	uint64_t inode, min_index;
+};
+
+static bool admin_in_range(const struct object_id *oid, uint64_t version, void *arg)
+{
+	const struct admin_range *r = arg;
+	(void)version;
+	return oid->inode == r->inode && oid->index >= r->min_index &&
+	       (!r->min_index || oid->snap == OBJECT_SNAP_HEAD);
+}
+
+/* Deletes the objects of INODE in POOL from index MIN_INDEX on: their
+ * blocks are free when this returns 0. */
+static int admin_free(const struct bs_admin *a, const char *pool, uint64_t inode,
+		      uint64_t min_index, struct bs_volume_change *out, char *why, size_t why_len)
+{
+	struct admin_range r = { inode, min_index };
+	return bs_admin_free(a, pool, admin_in_range, &r, out, why, why_len);
+}
+
 static int admin_name(struct map_cmd *cmd, const char *name, char *why, size_t why_len)
 {
 	size_t n = strlen(name);
@@ -76,8 +97,8 @@ static int admin_name(struct map_cmd *cmd, const char *name, char *why, size_t w
 	return 0;
 }
 
-static int admin_command(const struct bs_admin *a, struct map_cmd *cmd,
-			 struct bs_volume_change *out, char *why, size_t why_len)
+int bs_admin_command(const struct bs_admin *a, struct map_cmd *cmd,
+		     struct bs_volume_change *out, char *why, size_t why_len)
 {
 	char text[256] = "";
 	int rc = a->ops->command(a->ctx, cmd, text, sizeof(text), &out->epoch);
@@ -116,7 +137,7 @@ int bs_volume_remove(const struct bs_admin *a, const char *name, struct bs_volum
 			 "the rest", name);
 		return rc;
 	}
-	return admin_command(a, &cmd, out, why, why_len);
+	return bs_admin_command(a, &cmd, out, why, why_len);
 }
 
 /* The refusals of a shrink, before anything is touched. */
@@ -189,7 +210,7 @@ int bs_volume_resize(const struct bs_admin *a, const char *name, uint64_t size, 
 		return rc;
 	if (size == old)
 		snprintf(out->result, sizeof(out->result), "already done");
-	else if ((rc = admin_command(a, &cmd, out, why, why_len)))
+	else if ((rc = bs_admin_command(a, &cmd, out, why, why_len)))
 		return rc;
 	if (cut && (rc = admin_free(a, pool, inode, (size + bs - 1) / bs, out, why, why_len))) {
 		size_t at = strlen(why);
@@ -286,6 +307,82 @@ static int cluster_barrier(void *ctx, uint64_t epoch, char *why, size_t why_len)
 	return rc ? rc : bs_sync_osds(*k->io, epoch, why, why_len);
 }
 
+static int cluster_read(void *ctx, const struct object_id *oid, void *buf, uint32_t len,
+			char *why, size_t why_len)
+{
+	struct bs_admin_cluster *k = ctx;
+	int rc = cluster_io(k, why, why_len);
+	if (rc)
+		return rc;
+	struct bs_op op = { .type = BS_READ, .oid = *oid, .len = len, .buf = buf };
+	rc = bs_sync_op(*k->io, &op);
+	return rc && rc != -ENOENT ? why_set(why, why_len, rc, "%s", strerror(-rc)) : rc;
+}
+
+static int cluster_write(void *ctx, const struct object_id *oid, uint32_t offset, const void *buf,
+			 uint32_t len, unsigned flags, char *why, size_t why_len)
+{
+	struct bs_admin_cluster *k = ctx;
+	int rc = cluster_io(k, why, why_len);
+	if (rc)
+		return rc;
+	struct bs_op op = { .type = BS_WRITE, .oid = *oid, .offset = offset, .len = len,
+			    .buf = (void *)buf, .flags = (uint8_t)flags };
+	rc = bs_sync_op(*k->io, &op);
+	return rc && rc != -EEXIST ? why_set(why, why_len, rc, "%s", strerror(-rc)) : rc;
+}
+
+static void cluster_run(void *ctx, struct bs_op *ops, size_t n, int *results)
+{
+	struct bs_admin_cluster *k = ctx;
+	char why[256];
+	int rc = cluster_io(k, why, sizeof(why));
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			results[i] = rc;
+		return;
+	}
+	bs_sync_ops(*k->io, ops, n, ADMIN_DELETE_QD, results);
+}
+
+struct cluster_lock_wait {
+	bool done;
+	int rc;
+	char why[256];
+};
+
+static void cluster_lock_done(void *ctx, int rc, const char *why)
+{
+	struct cluster_lock_wait *w = ctx;
+	w->done = true;
+	w->rc = rc;
+	snprintf(w->why, sizeof(w->why), "%s", why ? why : "");
+}
+
+static int cluster_lock(void *ctx, const char *name, char *why, size_t why_len)
+{
+	struct bs_admin_cluster *k = ctx;
+	int rc = cluster_io(k, why, why_len);
+	if (rc)
+		return rc;
+	struct bs_client *c = bs_sync_client(*k->io);
+	struct cluster_lock_wait w = { 0 };
+	bs_lock(c, name, false, cluster_lock_done, &w);
+	while (!w.done)
+		io_loop_run_once(bs_client_loop(c), -1);
+	return w.rc ? why_set(why, why_len, w.rc, "%s", w.why[0] ? w.why : strerror(-w.rc)) : 0;
+}
+
+static void cluster_unlock(void *ctx, const char *name)
+{
+	struct bs_admin_cluster *k = ctx;
+	if (!*k->io)
+		return;
+	struct bs_client *c = bs_sync_client(*k->io);
+	if (bs_unlock(c, name) == 0)
+		bs_lock_wait_released(c, 5000);
+}
+
 static const struct bs_admin_ops cluster_ops = {
 	.get_map = cluster_get_map,
 	.list = cluster_list,
@@ -293,6 +390,11 @@ static const struct bs_admin_ops cluster_ops = {
 	.zero = cluster_zero,
 	.command = cluster_command,
 	.barrier = cluster_barrier,
+	.read = cluster_read,
+	.write = cluster_write,
+	.run = cluster_run,
+	.lock = cluster_lock,
+	.unlock = cluster_unlock,
 };
 
 void bs_admin_cluster_init(struct bs_admin *a, struct bs_admin_cluster *ctx)

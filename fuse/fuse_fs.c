@@ -1,12 +1,14 @@
 /* basalt-fuse's filesystem (see fuse_fs.h).
  *
- * Node ids: 1 the root, 2 volumes/, and INO_BASE + the volume's inode for
- * each volume file. The volume requests need 512-byte-aligned ranges;
- * a file takes any: an unaligned read reads the covering sectors, an
- * unaligned write reads them, patches and writes them back. Such a write
- * runs alone on its volume (writes of whole sectors wait for it, and it
- * for them), so that two writes sharing a sector never undo each other;
- * fallocate does the same. */
+ * Node ids: 1 the root, 2 volumes/, 3 snapshots/, INO_BASE + the
+ * volume's inode for each volume file, and INO_SNAP | inode << 20 |
+ * snapshot id for each snapshot file (ids are below 2^20, object.h).
+ * The volume requests need 512-byte-aligned ranges; a file takes any:
+ * an unaligned read reads the covering sectors, an unaligned write reads
+ * them, patches and writes them back. Such a write runs alone on its
+ * volume (writes of whole sectors wait for it, and it for them), so that
+ * two writes sharing a sector never undo each other; fallocate does the
+ * same. */
 #include "fuse_fs.h"
 
 #include <errno.h>
@@ -26,7 +28,10 @@
 
 #define INO_ROOT 1
 #define INO_VOLUMES 2
+#define INO_SNAPSHOTS 3
 #define INO_BASE 16
+#define INO_SNAP (1ULL << 63)
+#define INO_SNAP_ID_BITS 20 /* OBJECT_SNAP_MAX fits */
 #define SECTOR 512u
 #define TIMEOUT_S 1.0
 #define PIECE_MAX (1u << 30) /* a fallocate runs in pieces of at most this */
@@ -49,7 +54,8 @@ struct fvol {
 	struct list_node link;
 	struct fuse_fs *fs;
 	uint64_t inode;
-	char name[MAP_NAME_MAX]; /* as opened and locked */
+	uint32_t snap;		     /* OBJECT_SNAP_HEAD, or a snapshot's id */
+	char name[2 * MAP_NAME_MAX]; /* as opened (VOL@SNAP) and locked */
 	struct bs_volume *v;
 	unsigned opens, writers, running; /* running: jobs using v */
 	bool locking;
@@ -118,7 +124,7 @@ static void reply_err(struct job *j, int err)
 
 static const struct map_volume *volume_of(struct fuse_fs *fs, fuse_ino_t ino)
 {
-	if (ino < INO_BASE)
+	if (ino < INO_BASE || ino & INO_SNAP)
 		return NULL;
 	const struct map_volume *v = map_volume_by_inode(bs_client_map(fs->c), ino - INO_BASE);
 	if (v && fs->p.only && strcmp(v->name, fs->p.only))
@@ -131,6 +137,39 @@ static const struct map_volume *volume_named(struct fuse_fs *fs, const char *nam
 	if (fs->p.only && strcmp(name, fs->p.only))
 		return NULL;
 	return map_volume_by_name(bs_client_map(fs->c), name);
+}
+
+/* A snapshot's node id; 0 when the volume's inode is too large for one
+ * (2^43 volumes: never in practice). */
+static fuse_ino_t snap_ino(const struct map_volume *v, const struct map_snap *s)
+{
+	if (v->inode >= 1ULL << (63 - INO_SNAP_ID_BITS))
+		return 0;
+	return INO_SNAP | v->inode << INO_SNAP_ID_BITS | s->id;
+}
+
+/* The snapshot INO names, as long as it exists; *V its volume. */
+static const struct map_snap *snap_of(struct fuse_fs *fs, fuse_ino_t ino,
+				      const struct map_volume **v)
+{
+	if (!(ino & INO_SNAP))
+		return NULL;
+	*v = volume_of(fs, INO_BASE + ((ino & ~INO_SNAP) >> INO_SNAP_ID_BITS));
+	return *v ? map_snap_by_id(*v, (uint32_t)(ino & ((1u << INO_SNAP_ID_BITS) - 1))) : NULL;
+}
+
+/* The snapshot file NAME ("VOL@SNAP") of snapshots/, or NULL. */
+static const struct map_snap *snap_named(struct fuse_fs *fs, const char *name,
+					 const struct map_volume **v)
+{
+	const char *at = strrchr(name, '@');
+	char base[MAP_NAME_MAX];
+	if (!at || (size_t)(at - name) >= sizeof(base))
+		return NULL;
+	memcpy(base, name, (size_t)(at - name));
+	base[at - name] = 0;
+	*v = volume_named(fs, base);
+	return *v ? map_snap_by_name(*v, at + 1) : NULL;
 }
 
 static void fill_attr(struct fuse_fs *fs, fuse_ino_t ino, const struct map_volume *v,
@@ -160,11 +199,36 @@ static void fill_attr(struct fuse_fs *fs, fuse_ino_t ino, const struct map_volum
 	st->st_blksize = 4096;
 }
 
+/* A snapshot file: read-only, its size when taken. */
+static void fill_snap_attr(struct fuse_fs *fs, fuse_ino_t ino, const struct map_volume *v,
+			   const struct map_snap *s, struct stat *st)
+{
+	fill_attr(fs, ino, v, st);
+	st->st_mode = S_IFREG | 0400;
+	st->st_size = (off_t)s->size;
+	/* What reading it returns, as of the last listing; its size until
+	 * one has counted it. */
+	uint64_t used = s->size;
+	if (fs->usage)
+		fuse_usage_snap_bytes(fs->usage, v->inode, s->id, &used);
+	st->st_blocks = (blkcnt_t)((used + 511) / 512);
+}
+
+static bool is_dir(fuse_ino_t ino)
+{
+	return ino == INO_ROOT || ino == INO_VOLUMES || ino == INO_SNAPSHOTS;
+}
+
 /* The attributes of INO: 0, or -ENOENT. */
 static int attr_of(struct fuse_fs *fs, fuse_ino_t ino, struct stat *st)
 {
 	const struct map_volume *v = NULL;
-	if (ino != INO_ROOT && ino != INO_VOLUMES && !(v = volume_of(fs, ino)))
+	const struct map_snap *s = snap_of(fs, ino, &v);
+	if (s) {
+		fill_snap_attr(fs, ino, v, s, st);
+		return 0;
+	}
+	if (!is_dir(ino) && !(v = volume_of(fs, ino)))
 		return -ENOENT;
 	fill_attr(fs, ino, v, st);
 	return 0;
@@ -174,15 +238,23 @@ static void do_lookup(struct job *j)
 {
 	struct fuse_entry_param e = { .attr_timeout = TIMEOUT_S, .entry_timeout = TIMEOUT_S };
 	const struct map_volume *v = NULL;
+	const struct map_snap *s = NULL;
 	if (j->ino == INO_ROOT && !strcmp(j->name, "volumes"))
 		e.ino = INO_VOLUMES;
+	else if (j->ino == INO_ROOT && !strcmp(j->name, "snapshots"))
+		e.ino = INO_SNAPSHOTS;
 	else if (j->ino == INO_VOLUMES && (v = volume_named(j->fs, j->name)))
 		e.ino = INO_BASE + v->inode;
+	else if (j->ino == INO_SNAPSHOTS && (s = snap_named(j->fs, j->name, &v)))
+		e.ino = snap_ino(v, s);
 	if (!e.ino) {
 		reply_err(j, ENOENT);
 		return;
 	}
-	fill_attr(j->fs, e.ino, v, &e.attr);
+	if (s)
+		fill_snap_attr(j->fs, e.ino, v, s, &e.attr);
+	else
+		fill_attr(j->fs, e.ino, v, &e.attr);
 	fuse_reply_entry(j->req, &e);
 	job_free(j);
 }
@@ -208,6 +280,13 @@ static void do_setattr(struct job *j)
 		reply_err(j, ENOENT);
 		return;
 	}
+	const struct map_volume *v;
+	bool snap = snap_of(j->fs, j->ino, &v) != NULL;
+	if (snap && j->mode & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+			       FUSE_SET_ATTR_GID)) {
+		reply_err(j, EROFS); /* a snapshot never changes */
+		return;
+	}
 	if (j->mode & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		reply_err(j, EPERM);
 		return;
@@ -223,61 +302,93 @@ static void do_setattr(struct job *j)
 	job_free(j);
 }
 
+/* A directory listing being filled: entries at offsets below FROM are
+ * skipped, and it stops when the kernel's buffer is full. */
+struct dir_fill {
+	fuse_req_t req;
+	char *buf;
+	size_t cap, used;
+	uint64_t from;
+	bool full;
+};
+
+/* Adds entry OFF (the kernel asks again from OFF + 1). */
+static void dir_add(struct dir_fill *d, uint64_t off, const char *name, fuse_ino_t ino,
+		    mode_t mode)
+{
+	if (off < d->from || d->full)
+		return;
+	struct stat st = { .st_ino = ino, .st_mode = mode };
+	size_t need = fuse_add_direntry(d->req, NULL, 0, name, NULL, 0);
+	if (d->used + need > d->cap) {
+		d->full = true;
+		return;
+	}
+	fuse_add_direntry(d->req, d->buf + d->used, d->cap - d->used, name, &st, (off_t)off + 1);
+	d->used += need;
+}
+
+/* snapshots/: VOL@SNAP for every snapshot of every volume shown, from
+ * offset 2 on, in the map's order. */
+static void dir_snapshots(struct fuse_fs *fs, struct dir_fill *d)
+{
+	const struct cluster_map *m = bs_client_map(fs->c);
+	uint64_t off = 2;
+	for (uint32_t i = 0; i < m->n_volumes && !d->full; i++) {
+		const struct map_volume *v = &m->volumes[i];
+		if (fs->p.only && strcmp(v->name, fs->p.only))
+			continue;
+		for (uint32_t k = 0; k < v->n_snaps && !d->full; k++) {
+			char name[2 * MAP_NAME_MAX];
+			fuse_ino_t ino = snap_ino(v, &v->snaps[k]);
+			snprintf(name, sizeof(name), "%s@%s", v->name, v->snaps[k].name);
+			if (ino)
+				dir_add(d, off++, name, ino, S_IFREG);
+		}
+	}
+}
+
 static void do_readdir(struct job *j)
 {
 	struct fuse_fs *fs = j->fs;
-	if (j->ino != INO_ROOT && j->ino != INO_VOLUMES) {
+	if (!is_dir(j->ino)) {
 		reply_err(j, ENOTDIR);
 		return;
 	}
-	size_t cap = j->len, used = 0;
-	char *buf = malloc(cap ? cap : 1);
-	if (!buf) {
+	struct dir_fill d = { .req = j->req, .cap = j->len, .from = j->off };
+	if (!(d.buf = malloc(d.cap ? d.cap : 1))) {
 		reply_err(j, ENOMEM);
 		return;
 	}
+	dir_add(&d, 0, ".", j->ino, S_IFDIR);
+	dir_add(&d, 1, "..", INO_ROOT, S_IFDIR);
 	const struct cluster_map *m = bs_client_map(fs->c);
-	uint32_t n = j->ino == INO_ROOT ? 1 : m->n_volumes;
-	/* Offsets: 1 ".", 2 "..", 3 + i the i-th entry. */
-	for (uint64_t off = j->off; off < 2 + (uint64_t)n; off++) {
-		struct stat st = { .st_mode = S_IFDIR };
-		const char *name;
-		if (off == 0) {
-			name = ".";
-			st.st_ino = j->ino;
-		} else if (off == 1) {
-			name = "..";
-			st.st_ino = INO_ROOT;
-		} else if (j->ino == INO_ROOT) {
-			name = "volumes";
-			st.st_ino = INO_VOLUMES;
-		} else {
-			const struct map_volume *v = &m->volumes[off - 2];
-			if (fs->p.only && strcmp(v->name, fs->p.only))
-				continue;
-			name = v->name;
-			st.st_ino = INO_BASE + v->inode;
-			st.st_mode = S_IFREG;
+	if (j->ino == INO_ROOT) {
+		dir_add(&d, 2, "volumes", INO_VOLUMES, S_IFDIR);
+		dir_add(&d, 3, "snapshots", INO_SNAPSHOTS, S_IFDIR);
+	} else if (j->ino == INO_SNAPSHOTS) {
+		dir_snapshots(fs, &d);
+	} else {
+		/* Offsets: 2 + the volume's place in the map. */
+		for (uint32_t i = 0; i < m->n_volumes && !d.full; i++) {
+			const struct map_volume *v = &m->volumes[i];
+			if (!fs->p.only || !strcmp(v->name, fs->p.only))
+				dir_add(&d, 2 + (uint64_t)i, v->name, INO_BASE + v->inode, S_IFREG);
 		}
-		size_t need = fuse_add_direntry(j->req, NULL, 0, name, NULL, 0);
-		if (used + need > cap)
-			break;
-		fuse_add_direntry(j->req, buf + used, cap - used, name, &st, (off_t)off + 1);
-		used += need;
 	}
-	fuse_reply_buf(j->req, buf, used);
-	free(buf);
+	fuse_reply_buf(j->req, d.buf, d.used);
+	free(d.buf);
 	job_free(j);
 }
 
 /* --- open and release --------------------------------------------------------- */
 
-static struct fvol *fvol_find(struct fuse_fs *fs, uint64_t inode)
+static struct fvol *fvol_find(struct fuse_fs *fs, uint64_t inode, uint32_t snap)
 {
 	struct list_node *pos;
 	list_for_each(pos, &fs->vols) {
 		struct fvol *fv = list_entry(pos, struct fvol, link);
-		if (fv->inode == inode)
+		if (fv->inode == inode && fv->snap == snap)
 			return fv;
 	}
 	return NULL;
@@ -345,37 +456,61 @@ static void lock_done(void *ctx, int rc, const char *why)
 	fvol_maybe_free(fv);
 }
 
+/* The open volume (S NULL) or snapshot S of V, opened now if no file of
+ * it is open: 0, or -errno. */
+static int fvol_get(struct fuse_fs *fs, const struct map_volume *v, const struct map_snap *s,
+		    struct fvol **out)
+{
+	uint32_t snap = s ? s->id : OBJECT_SNAP_HEAD;
+	struct fvol *fv = fvol_find(fs, v->inode, snap);
+	if (fv) {
+		*out = fv;
+		return 0;
+	}
+	if (!(fv = calloc(1, sizeof(*fv))))
+		return -ENOMEM;
+	if (s)
+		snprintf(fv->name, sizeof(fv->name), "%s@%s", v->name, s->name);
+	else
+		snprintf(fv->name, sizeof(fv->name), "%s", v->name);
+	/* A snapshot is opened read-only: its objects never change. */
+	int rc = bs_volume_open(fs->c, fv->name, fs->p.read_only || s, &fv->v);
+	if (rc) {
+		free(fv);
+		return rc;
+	}
+	fv->fs = fs;
+	fv->inode = v->inode;
+	fv->snap = snap;
+	list_init(&fv->lock_wait);
+	list_init(&fv->gate_wait);
+	list_add_tail(&fs->vols, &fv->link);
+	*out = fv;
+	return 0;
+}
+
 static void do_open(struct job *j)
 {
 	struct fuse_fs *fs = j->fs;
-	const struct map_volume *v = volume_of(fs, j->ino);
-	if (!v) {
-		reply_err(j, j->ino == INO_ROOT || j->ino == INO_VOLUMES ? EISDIR : ENOENT);
+	const struct map_volume *v = NULL;
+	const struct map_snap *s = snap_of(fs, j->ino, &v);
+	if (!s && !(v = volume_of(fs, j->ino))) {
+		reply_err(j, is_dir(j->ino) ? EISDIR : ENOENT);
 		return;
 	}
 	bool writer = (j->fi.flags & O_ACCMODE) != O_RDONLY;
-	if (writer && fs->p.read_only) {
+	if (writer && (fs->p.read_only || s)) {
+		if (s)
+			LOG_DEBUG("refused to open snapshot %s@%s for writing: snapshots are "
+				  "read-only", v->name, s->name);
 		reply_err(j, EROFS);
 		return;
 	}
-	struct fvol *fv = fvol_find(fs, v->inode);
-	if (!fv) {
-		if (!(fv = calloc(1, sizeof(*fv)))) {
-			reply_err(j, ENOMEM);
-			return;
-		}
-		int rc = bs_volume_open(fs->c, v->name, fs->p.read_only, &fv->v);
-		if (rc) {
-			free(fv);
-			reply_err(j, -rc);
-			return;
-		}
-		fv->fs = fs;
-		fv->inode = v->inode;
-		snprintf(fv->name, sizeof(fv->name), "%s", v->name);
-		list_init(&fv->lock_wait);
-		list_init(&fv->gate_wait);
-		list_add_tail(&fs->vols, &fv->link);
+	struct fvol *fv;
+	int rc = fvol_get(fs, v, s, &fv);
+	if (rc) {
+		reply_err(j, -rc);
+		return;
 	}
 	fv->opens++;
 	j->fv = fv;

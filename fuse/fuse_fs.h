@@ -1,5 +1,6 @@
 /* basalt-fuse's filesystem: MOUNT/volumes/NAME is each volume as a
- * regular file of the volume's size.
+ * regular file of the volume's size, MOUNT/snapshots/VOL@SNAP each
+ * snapshot as a read-only one of the snapshot's size.
  *
  * libfuse's worker threads only wrap each request into a job and post it
  * to the client's loop; everything else (the map, the volumes, the

@@ -1,4 +1,5 @@
-/* basalt-fuse: the bytes each volume has written, for st_blocks (du).
+/* basalt-fuse: the bytes each volume has written, for st_blocks (du);
+ * for a snapshot file, the bytes reading it returns (its referenced).
  *
  * A thin volume's file has the volume's size but uses only the objects
  * written. Counting them per stat would cost a request per object, so the
@@ -26,8 +27,13 @@ bool fuse_usage_busy(const struct fuse_usage *u);
 /* Starts a listing unless one runs or the last finished less than
  * MAX_AGE_MS ago. */
 void fuse_usage_refresh(struct fuse_usage *u, uint64_t max_age_ms);
-/* Bytes written to volume INODE's objects as of the last listing: 0, or
+/* Bytes written to volume INODE's objects (its heads: clones kept for
+ * snapshots are not the live volume's) as of the last listing: 0, or
  * -ENOENT when no listing has counted it yet. */
 int fuse_usage_bytes(const struct fuse_usage *u, uint64_t inode, uint64_t *out /* out */);
+/* The same for snapshot SNAP of volume INODE: the bytes of the objects
+ * reading it returns. */
+int fuse_usage_snap_bytes(const struct fuse_usage *u, uint64_t inode, uint32_t snap,
+			  uint64_t *out /* out */);
 
 #endif

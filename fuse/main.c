@@ -43,8 +43,10 @@ static const char usage_text[] =
 	"locked by another client cannot be opened for writing (EBUSY; the log names\n"
 	"the holder); reading needs no lock. du shows the bytes written to a volume\n"
 	"(counted from its pool's listing, at most about 10 s old). Put a filesystem\n"
-	"on a volume with mkfs and mount -o loop. MOUNTPOINT must be a directory that\n"
-	"is not on a basalt-fuse mount.\n"
+	"on a volume with mkfs and mount -o loop. MOUNTPOINT/snapshots/VOL@SNAP is\n"
+	"snapshot SNAP of volume VOL, read-only (EROFS), there from basalt snap create\n"
+	"to basalt snap rm; du shows what reading it returns. MOUNTPOINT must be a\n"
+	"directory that is not on a basalt-fuse mount.\n"
 	"Runs in the background unless -f; SIGTERM unmounts (lazily: open files are\n"
 	"served until they close) and exits.\n"
 	TOOL_OPTIONS_HELP

@@ -316,6 +316,15 @@ static bool dispatch_write(struct pg_op *op)
 		return false;
 	}
 	struct store_object_info info;
+	/* Writes of one object run one at a time and only once it is
+	 * recovered (pg_io_obj_kick): the primary's store says whether it
+	 * exists. */
+	if ((op->op.flags & OSD_OP_FLAG_CREATE) && !del &&
+	    store_stat(o->store, &op->op.oid, &info) == 0) {
+		op_answer(op, -EEXIST, info.version, 0, NULL, 0);
+		op_free(op);
+		return false;
+	}
 	if (del && !op->obj->writes && !(op->obj->need_push & 1) &&
 	    store_stat(o->store, &op->op.oid, &info) == -ENOENT) {
 		op_answer(op, -ENOENT, 0, 0, NULL, 0);

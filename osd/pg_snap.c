@@ -48,7 +48,7 @@ static void snap_index_build(struct osd_pgs *t, const struct cluster_map *m)
 		if (m->volumes[i].n_snaps)
 			vols[t->n_snap_vols++] = (struct pg_snap_vol){ m->volumes[i].pool,
 								      m->volumes[i].inode, i };
-	if (vols) /* qsort and bsearch want an array, even of none */
+	if (t->n_snap_vols)
 		qsort(vols, t->n_snap_vols, sizeof(*vols), snap_vol_cmp);
 	t->snap_epoch = m->epoch;
 }
@@ -154,6 +154,15 @@ void pg_snap_clone_submit(struct store *s, uint32_t snap, struct store_req *then
 		return;
 	}
 	uint32_t bs = store_block_size(s);
+	bool whole = then->op == STORE_OP_DELETE ||
+		     (then->op == STORE_OP_WRITE && then->offset == 0 && then->len == bs);
+	if (whole && store_clone_movable(s, &then->oid, snap)) {
+		/* The write replaces the whole head: the clone just takes the
+		 * head's block, in the write's own journal batch. */
+		then->clone_snap = snap;
+		store_submit(s, then);
+		return;
+	}
 	struct snap_clone *c = calloc(1, sizeof(*c));
 	void *buf = NULL;
 	if (!c || posix_memalign(&buf, 4096, bs)) {

@@ -425,6 +425,22 @@ int store_list(struct store *s, const struct store_list_filter *f,
 	return 0;
 }
 
+bool store_clone_movable(struct store *s, const struct object_id *head, uint32_t snap)
+{
+	if (head->snap != OBJECT_SNAP_HEAD || !snap || s->p.read_only || s->failed)
+		return false;
+	const struct store_obj *o = store_obj_find(s, head);
+	if (!o || !o->exists || o->next_deleted || o->block == STORE_NO_BLOCK || o->overlays ||
+	    o->redirects || o->deletes || o->big_pending || o->next_version != o->version ||
+	    o->block_version != o->version)
+		return false;
+	struct object_id clone = *head;
+	clone.snap = snap;
+	const struct store_obj *c = store_obj_find(s, &clone);
+	return !c || (!c->exists && c->block == STORE_NO_BLOCK && !c->overlays && !c->redirects &&
+		      !c->deletes && !c->big_pending);
+}
+
 void store_submit(struct store *s, struct store_req *req)
 {
 	if (req->op == STORE_OP_READ)

@@ -115,6 +115,12 @@ struct store_req {
 	 * otherwise full: the small records a PG keeps of itself, without
 	 * which it cannot become active and let anyone delete. */
 	bool reserve;
+	/* A whole-block write or a delete of a head (snap 0) that first
+	 * makes the head's current content clone CLONE_SNAP of it without
+	 * copying: the clone takes the head's block, and the head gets the
+	 * new one (store_clone_movable must have said yes; -ENOSPC when the
+	 * write could only go through the journal). 0: no clone. */
+	uint32_t clone_snap;
 	store_done_fn done;
 	void *ctx;
 
@@ -155,6 +161,11 @@ struct store_object_info {
  * is all still in the journal). */
 int store_object_locate(struct store *s, const struct object_id *oid,
 			uint64_t *offset /* out */);
+
+/* Whether HEAD's content can become a clone without a copy (a request
+ * with clone_snap): it has a block holding all its data (no journaled
+ * writes over it), nothing pending, and clone SNAP does not exist. */
+bool store_clone_movable(struct store *s, const struct object_id *head, uint32_t snap);
 
 /* Looks up one object from memory. 0 or -ENOENT. */
 int store_stat(struct store *s, const struct object_id *oid,

@@ -217,7 +217,8 @@ int store_record_encode(struct enc *e, const struct store_record *r,
 {
 	bool masked = r->type == STORE_REC_BIG && r->written;
 	enc_put_u8(e, (uint8_t)r->type);
-	enc_put_u8(e, masked ? STORE_REC_FLAG_MASKED : 0);
+	enc_put_u8(e, (masked ? STORE_REC_FLAG_MASKED : 0) |
+			      (r->type == STORE_REC_BIG && r->takeover ? STORE_REC_FLAG_TAKEOVER : 0));
 	enc_put_le16(e, (uint16_t)r->nchunks);
 	enc_put_object_id(e, &r->oid);
 	enc_put_le64(e, r->version);
@@ -331,8 +332,10 @@ int store_record_next(struct dec *d, uint32_t chunks_per_block,
 	}
 	if (type != STORE_REC_DELETE)
 		r->crcs = dec_take(d, 4u * nchunks);
-	if (flags & ~STORE_REC_FLAG_MASKED || (flags && type != STORE_REC_BIG))
+	if (flags & ~(STORE_REC_FLAG_MASKED | STORE_REC_FLAG_TAKEOVER) ||
+	    (flags && type != STORE_REC_BIG))
 		return -EBADMSG;
+	r->takeover = flags & STORE_REC_FLAG_TAKEOVER;
 	if (flags & STORE_REC_FLAG_MASKED)
 		r->written = dec_take(d, (nchunks + 7u) / 8);
 	return dec_status(d) ? -EBADMSG : 1;

@@ -164,9 +164,15 @@ struct store_record {
 	 * all; on disk, flag bit 0 of the record and the bitmap after the
 	 * CRCs. */
 	const uint8_t *written;
+	bool takeover; /* big: STORE_REC_FLAG_TAKEOVER */
 };
 
 #define STORE_REC_FLAG_MASKED 1u
+/* big: BLOCK is the current block of the head of OID (same pool, inode
+ * and index, snap 0), which gives it up to OID: a snapshot's clone made
+ * without copying, always followed in the same batch by the head's own
+ * whole-block write or delete. */
+#define STORE_REC_FLAG_TAKEOVER 2u
 
 uint32_t store_record_len(enum store_record_type type, uint32_t nchunks, bool masked);
 /* Appends R to an encoder positioned in a batch header; CRCS holds

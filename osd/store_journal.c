@@ -228,8 +228,17 @@ void store_write_submit(struct store *s, struct store_req *req)
 		store_complete_later(s, req, -ESTALE);
 		return;
 	}
+	if (req->clone_snap && !store_clone_movable(s, &req->oid, req->clone_snap)) {
+		store_complete_later(s, req, -EINVAL);
+		return;
+	}
 	if ((rc = store_admit(s, req, o))) {
 		store_complete_later(s, req, rc);
+		return;
+	}
+	if (req->clone_snap && req->journaled) {
+		/* The clone keeps the head's block; the head needs a new one. */
+		store_complete_later(s, req, -ENOSPC);
 		return;
 	}
 	if (req->op == STORE_OP_DELETE)
@@ -254,8 +263,8 @@ static uint32_t store_batch_data_max(const struct store *s)
 	return max > (4u << 20) ? (4u << 20) : (uint32_t)max;
 }
 
-/* Takes requests off jqueue that fit one batch; returns header and data
- * lengths. */
+/* Takes requests off jqueue that fit one batch; returns how many records
+ * (a request with clone_snap makes two), header and data lengths. */
 static unsigned store_batch_take(struct store *s, uint32_t *header_len,
 				 uint32_t *data_len)
 {
@@ -266,6 +275,9 @@ static unsigned store_batch_take(struct store *s, uint32_t *header_len,
 		struct store_req *req = list_entry(pos, struct store_req, node);
 		bool big = store_req_is_big(s, req);
 		uint32_t rl, d = 0;
+		uint32_t extra = req->clone_snap
+					 ? store_record_len(STORE_REC_BIG, s->L.chunks_per_block, true)
+					 : 0;
 		if (req->op == STORE_OP_DELETE)
 			rl = store_record_len(STORE_REC_DELETE, 0, false);
 		else if (big)
@@ -274,12 +286,13 @@ static unsigned store_batch_take(struct store *s, uint32_t *header_len,
 			rl = store_record_len(STORE_REC_SMALL, req->len / STORE_CHUNK, false);
 			d = req->len;
 		}
+		rl += extra;
 		if (n && (hl + rl > STORE_BATCH_HEADER_MAX ||
 			  store_batch_header_space(hl + rl) + dl + d > max))
 			break;
 		hl += rl;
 		dl += d;
-		n++;
+		n += 1 + (extra != 0);
 		list_del(pos);
 		list_add_tail(&s->jbatch, pos);
 	}
@@ -293,6 +306,20 @@ static unsigned store_batch_take(struct store *s, uint32_t *header_len,
 static uint32_t store_batch_flags(const struct store *s)
 {
 	return s->p.sync == STORE_SYNC_ALWAYS ? STORE_BATCH_PREV_DURABLE : 0;
+}
+
+/* The record that gives REQ's head's block to its clone: the head's
+ * version, chunks written and CRCs, as they are (all in the block). */
+static void store_takeover_encode(struct store *s, struct enc *e, const struct store_req *req)
+{
+	const struct store_obj *head = req->obj;
+	struct store_record r = { .type = STORE_REC_BIG, .oid = req->oid,
+				  .version = head->block_version,
+				  .nchunks = s->L.chunks_per_block, .block = head->block,
+				  .written = head->bitmap, .takeover = true };
+	r.oid.snap = req->clone_snap;
+	BASALT_ASSERT(head->block != STORE_NO_BLOCK && !head->overlays);
+	store_record_encode(e, &r, head->crc);
 }
 
 /* Encodes the batch of requests on jbatch at mirror offset POS. */
@@ -309,6 +336,8 @@ static void store_batch_encode(struct store *s, uint64_t pos, uint32_t header_le
 	struct list_node *pos_n, *tmp;
 	list_for_each_safe(pos_n, tmp, &s->jbatch) {
 		struct store_req *req = list_entry(pos_n, struct store_req, node);
+		if (req->clone_snap)
+			store_takeover_encode(s, &e, req);
 		struct store_record r = { .oid = req->oid, .version = req->version };
 		if (req->op == STORE_OP_DELETE) {
 			r.type = STORE_REC_DELETE;
@@ -541,13 +570,29 @@ static void store_apply_small(struct store *s, struct store_obj *o,
 	store_flush_list_update(s, o);
 }
 
+/* Whether C is a snapshot's clone of head H. */
+static bool store_is_clone_of(const struct store_obj *c, const struct store_obj *h)
+{
+	struct object_id head = object_head(&c->oid);
+	return c->oid.snap != OBJECT_SNAP_HEAD && h->oid.snap == OBJECT_SNAP_HEAD &&
+	       object_id_equal(&head, &h->oid);
+}
+
 static int store_apply_big(struct store *s, struct store_obj *o,
 			   const struct store_record *r)
 {
 	if (r->block >= s->L.block_count)
 		return -EUCLEAN;
 	if (o->block != r->block) {
-		if (s->blocks[r->block].owner)
+		const struct store_obj *owner = s->blocks[r->block].owner;
+		if (owner && s->replaying && store_is_clone_of(owner, o))
+			/* A takeover later in the journal gave this block to
+			 * the head's clone, whose entry is written already:
+			 * this older state of the head is superseded (its
+			 * own later record, in the takeover's batch, says
+			 * what it became). */
+			return 0;
+		if (owner)
 			return -EUCLEAN; /* two owners: only corruption does this */
 		if (o->block != STORE_NO_BLOCK)
 			store_block_release(s, o->block);
@@ -567,6 +612,34 @@ static int store_apply_big(struct store *s, struct store_obj *o,
 	o->block_gen++;
 	store_overlays_drop(s, o, r->version);
 	return 0;
+}
+
+/* A clone takes its head's block (STORE_REC_FLAG_TAKEOVER). At replay the
+ * block may be its already (the clone's entry was written) or no one's
+ * (the head's next entry was written, superseding this one). */
+static int store_apply_takeover(struct store *s, struct store_obj *o,
+				const struct store_record *r)
+{
+	if (r->block >= s->L.block_count)
+		return -EUCLEAN;
+	struct store_obj *head = s->blocks[r->block].owner;
+	if (head && head != o) {
+		if (!store_is_clone_of(o, head))
+			return -EUCLEAN;
+		/* The head's record that follows gives it its new state;
+		 * overlays left by a replay hold what the block holds. */
+		head->block = STORE_NO_BLOCK;
+		memset(head->bitmap, 0, sizeof(head->bitmap));
+		head->layout_gen++;
+		head->block_gen++;
+		s->blocks[r->block].owner = NULL;
+	}
+	int rc = store_apply_big(s, o, r);
+	/* No request made the clone: what the next one may do follows its
+	 * state here (nothing else is pending on it: store_clone_movable). */
+	o->next_version = r->version;
+	o->next_deleted = rc != 0;
+	return rc;
 }
 
 static void store_apply_delete(struct store *s, struct store_obj *o,
@@ -598,7 +671,7 @@ int store_apply_record(struct store *s, const struct store_record *r,
 		o->exists = true;
 		break;
 	case STORE_REC_BIG:
-		rc = store_apply_big(s, o, r);
+		rc = r->takeover ? store_apply_takeover(s, o, r) : store_apply_big(s, o, r);
 		o->exists = rc == 0;
 		break;
 	case STORE_REC_DELETE:

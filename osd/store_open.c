@@ -586,8 +586,12 @@ static int replay_verify_big(struct store *s, struct replay_state *st,
 				int err = store_read_sync(s, scratch, s->L.block_size,
 							  store_block_offset(s, r->block));
 				uint32_t c = 0;
+				/* A masked record's unwritten chunks read as zeros
+				 * whatever the block holds (a clone that took its
+				 * head's block keeps what was there before). */
 				while (!err && c < r->nchunks &&
 				       (store_bit_test(o->later, c) ||
+					(r->written && !store_bit_test(r->written, c)) ||
 					crc32c(0, scratch + c * STORE_CHUNK, STORE_CHUNK) ==
 						store_record_crc(r, c)))
 					c++;

@@ -10,12 +10,15 @@
  *   osd set-nearfull-ratio|set-backfillfull-ratio|set-full-ratio RATIO
  *   pool create NAME [--size N] [--min-size N] [--pg-num N] [--block-size S]
  *   pool ls | pool rm NAME | pool set NAME size|min_size|pg_num|max_bytes VALUE
- *   volume create NAME --size SIZE [--pool POOL] | ls | info NAME
+ *   volume create NAME --size SIZE [--pool POOL] | ls | info NAME | du [NAME]
  *   volume resize NAME SIZE [--allow-shrink]
- *   volume rm NAME | rename NAME NEW | snap create|rm NAME SNAP | clone NAME SNAP NEW
+ *   volume rm NAME | rename NAME NEW | snap create|rm NAME SNAP
+ *   volume clone VOL@SNAP NEW [--pool POOL] | clone NAME SNAP NEW | flatten NAME
+ *   snap create VOL@SNAP... | ls VOL | rm|rollback|protect|unprotect VOL@SNAP
+ *   snap diff VOL@SNAP [VOL@SNAP]
  *   pg ls POOL [--inconsistent] | pg map POOL PG | pg scrub|deep-scrub|repair POOL.PG
  *   osd scrub ID [--deep]
- *   object put POOL OBJ FILE | get POOL OBJ [FILE] | rm POOL OBJ | stat POOL OBJ | ls POOL
+ *   object put POOL OBJ FILE [--create] | get POOL OBJ [FILE] | rm POOL OBJ | stat | ls POOL
  *   auth add client.NAME [--caps CAPS] | auth ls | auth caps NAME CAPS | auth rm NAME
  *
  * Exit status 0 on success; otherwise one line on stderr (with --json a
@@ -80,6 +83,11 @@ static const char usage_text[] =
 	"                                  a thin volume (pool default rbd), e.g. 10G\n"
 	"  volume ls | volume info NAME    volumes; one with its snapshots and the\n"
 	"                                  space its data uses\n"
+	"  volume du [NAME]                space of each volume (or one): provisioned,\n"
+	"                                  what the live volume references and holds\n"
+	"                                  alone, what only snapshots hold, shared,\n"
+	"                                  stored; each snapshot's referenced and\n"
+	"                                  exclusive bytes (one copy, bytes written)\n"
 	"  volume resize NAME SIZE [--allow-shrink]\n"
 	"                                  grow; or shrink (only with --allow-shrink,\n"
 	"                                  never while locked) and free the cut-off blocks\n"
@@ -96,9 +104,23 @@ static const char usage_text[] =
 	"                                  and holds alone (what snap rm frees)\n"
 	"  snap rm VOL@SNAP                remove one (any, in any order); its space\n"
 	"                                  is free when the command returns\n"
+	"  snap rollback VOL@SNAP          make the volume what the snapshot holds\n"
+	"                                  (size too); refused while it is locked\n"
+	"  snap protect|unprotect VOL@SNAP a protected snapshot can be cloned and\n"
+	"                                  cannot be removed\n"
+	"  snap diff VOL@SNAP [VOL@SNAP]   what changed from an older snapshot to a\n"
+	"                                  newer one or to the live volume: extents\n"
+	"                                  (OFFSET LENGTH data|zero, whole objects)\n"
+	"                                  from metadata alone, no data read\n"
 	"  volume snap create|rm NAME SNAP the same as snap create|rm NAME@SNAP\n"
-	"  volume clone NAME SNAP NEW      a new volume from a snapshot\n"
-	"  object put POOL OBJ FILE | object get POOL OBJ [FILE] | object rm POOL OBJ\n"
+	"  volume clone VOL@SNAP NEW [--pool POOL]\n"
+	"                                  a new volume reading a protected snapshot\n"
+	"                                  where it has not written (also: volume\n"
+	"                                  clone VOL SNAP NEW)\n"
+	"  volume flatten NAME             copy in what a clone reads from its parent\n"
+	"                                  and forget the parent\n"
+	"  object put POOL OBJ FILE [--create] | object get POOL OBJ [FILE]\n"
+	"  object rm POOL OBJ              (--create: only if it does not exist yet)\n"
 	"  object stat POOL OBJ | object ls POOL\n"
 	"                                  objects (OBJ is INODE:INDEX in hex, up to\n"
 	"                                  1 MiB, stored in 4 KiB units), replicated\n"
@@ -1037,8 +1059,10 @@ static json_t *volume_json(const struct cluster_map *m, const struct map_volume 
 	const struct map_volume *parent = v->parent_inode ? map_volume_by_inode(m, v->parent_inode) : NULL;
 	json_t *snaps = json_array(), *lock = json_null(), *par = json_null();
 	for (uint32_t k = 0; k < v->n_snaps; k++)
-		jpush(snaps, json_pack("{s:I, s:o, s:I}", "id", (json_int_t)v->snaps[k].id, "name",
-				       jstr(v->snaps[k].name), "size", (json_int_t)v->snaps[k].size));
+		jpush(snaps, json_pack("{s:I, s:o, s:I, s:b}", "id", (json_int_t)v->snaps[k].id,
+				       "name", jstr(v->snaps[k].name), "size",
+				       (json_int_t)v->snaps[k].size, "protected",
+				       v->snaps[k].protected));
 	if (parent)
 		par = json_pack("{s:o, s:o}", "volume", jstr(parent->name), "snapshot",
 				jstr(parent_snap_name(parent, v)));
@@ -1082,8 +1106,9 @@ static void print_volume(const struct cluster_map *m, const struct map_volume *v
 	else if (detail)
 		printf("  used: unknown\n");
 	for (uint32_t k = 0; detail && k < v->n_snaps; k++)
-		printf("  @%-18s id %-4u %12s\n", v->snaps[k].name, v->snaps[k].id,
-		       cfg_format_size(v->snaps[k].size, sz, sizeof(sz)));
+		printf("  @%-18s id %-4u %12s%s\n", v->snaps[k].name, v->snaps[k].id,
+		       cfg_format_size(v->snaps[k].size, sz, sizeof(sz)),
+		       v->snaps[k].protected ? "  protected" : "");
 }
 
 /* What the objects of one inode use: [0] objects, [1] bytes written. */
@@ -1255,11 +1280,11 @@ static int snap_rm(struct cli *c, const struct bs_snap_spec *spec)
 
 static json_t *snap_usage_json(const struct bs_snap_usage *u)
 {
-	return json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:I}", "id", (json_int_t)u->id, "name",
-			 jstr(u->name), "size", (json_int_t)u->size, "epoch", (json_int_t)u->epoch,
-			 "created_ms", (json_int_t)u->time_ms, "referenced_bytes",
-			 (json_int_t)u->referenced_bytes, "exclusive_bytes",
-			 (json_int_t)u->exclusive_bytes);
+	return json_pack("{s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:b}", "id", (json_int_t)u->id,
+			 "name", jstr(u->name), "size", (json_int_t)u->size, "epoch",
+			 (json_int_t)u->epoch, "created_ms", (json_int_t)u->time_ms,
+			 "referenced_bytes", (json_int_t)u->referenced_bytes, "exclusive_bytes",
+			 (json_int_t)u->exclusive_bytes, "protected", u->protected);
 }
 
 static int snap_ls_json(const char *name, const struct bs_volume_usage *u)
@@ -1291,6 +1316,7 @@ static int snap_ls(struct cli *c, const char *name)
 	int rc = bs_volume_usage(&a, name, u, why, sizeof(why));
 	if (rc || c->json) {
 		rc = rc ? die_rc(rc, "%s", why) : snap_ls_json(name, u);
+		free(u->snaps);
 		free(u);
 		return rc;
 	}
@@ -1300,10 +1326,11 @@ static int snap_ls(struct cli *c, const char *name)
 		const struct bs_snap_usage *s = &u->snaps[i];
 		time_t when = (time_t)(s->time_ms / 1000);
 		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S", gmtime(&when));
-		printf("%-20s %5u %10s %20s %12s %12s\n", s->name, s->id,
+		printf("%-20s %5u %10s %20s %12s %12s%s\n", s->name, s->id,
 		       cfg_format_size(s->size, sz, sizeof(sz)), t,
 		       cfg_format_size(s->referenced_bytes, ref, sizeof(ref)),
-		       cfg_format_size(s->exclusive_bytes, ex, sizeof(ex)));
+		       cfg_format_size(s->exclusive_bytes, ex, sizeof(ex)),
+		       s->protected ? "  protected" : "");
 	}
 	printf("%-20s %5s %10s %20s %12s %12s\n", "(live)", "-",
 	       cfg_format_size(u->size, sz, sizeof(sz)), "-",
@@ -1316,35 +1343,322 @@ static int snap_ls(struct cli *c, const char *name)
 		printf("; %s no snapshot needs: snap rm frees it",
 		       cfg_format_size(u->garbage_bytes, ex, sizeof(ex)));
 	printf(")\n");
+	free(u->snaps);
 	free(u);
 	return 0;
+}
+
+/* snap rollback|protect|unprotect VOL@SNAP. */
+static int snap_change(struct cli *c, const char *sub, const struct bs_snap_spec *spec)
+{
+	struct bs_admin a;
+	struct bs_admin_cluster k;
+	struct bs_volume_change ch;
+	char why[512];
+	snap_admin(c, &a, &k);
+	int rc = strcmp(sub, "rollback") == 0
+			 ? bs_snap_rollback(&a, spec, &ch, why, sizeof(why))
+			 : bs_snap_protect(&a, spec, strcmp(sub, "protect") == 0, &ch, why, sizeof(why));
+	if (rc)
+		return die_rc(rc, "%s", why);
+	if (c->json)
+		return json_out(json_pack("{s:o, s:I, s:I, s:I, s:I}", "result", jstr(ch.result),
+					  "epoch", (json_int_t)ch.epoch, "size",
+					  (json_int_t)ch.new_size, "objects_restored",
+					  (json_int_t)ch.objects_restored, "objects_freed",
+					  (json_int_t)ch.objects_freed));
+	if (strcmp(sub, "rollback") == 0) {
+		char sz[32];
+		printf("%s@%s: %zu %s written back, %zu deleted, size %s: %s\n", spec->volume,
+		       spec->snap, ch.objects_restored, plural((unsigned)ch.objects_restored,
+							       "object", "objects"),
+		       ch.objects_freed, cfg_format_size(ch.new_size, sz, sizeof(sz)), ch.result);
+		return 0;
+	}
+	printf("%s@%s %s: %s\n", spec->volume, spec->snap,
+	       strcmp(sub, "protect") == 0 ? "protected" : "unprotected", ch.result);
+	return 0;
+}
+
+/* --- snapshot diffs ---------------------------------------------------------------- */
+
+/* Removes a "--json" among a command's own ARGV (basalt snap diff A B
+ * --json), turning JSON on as the global option does; the new count. */
+static int json_flag_take(struct cli *c, int argc, char **argv)
+{
+	int kept = 0;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			c->json = json_mode = true;
+		else
+			argv[kept++] = argv[i];
+	}
+	return kept;
+}
+
+/* Each extent as it comes: a line, or an element of the JSON array. */
+static int snap_diff_extent(uint64_t offset, uint64_t length, bool data, void *arg)
+{
+	json_t *list = arg;
+	if (!list) {
+		printf("%" PRIu64 " %" PRIu64 " %s\n", offset, length, data ? "data" : "zero");
+		return 0;
+	}
+	return jpush(list, json_pack("{s:I, s:I, s:s}", "offset", (json_int_t)offset, "length",
+				     (json_int_t)length, "type", data ? "data" : "zero"))
+		       ? 0
+		       : -ENOMEM;
+}
+
+static int snap_diff_print(struct cli *c, const char *from, const char *to, json_t *list,
+			   const struct bs_snap_diff_info *d)
+{
+	char a[32], b[32], t[32], o[32];
+	if (c->json)
+		return json_out(json_pack("{s:o, s:o, s:I, s:I, s:I, s:o, s:I}", "from", jstr(from),
+					  "to", jstr(to), "from_size", (json_int_t)d->from_size, "to_size",
+					  (json_int_t)d->to_size, "block_size",
+					  (json_int_t)d->block_size, "extents", list,
+					  "changed_bytes", (json_int_t)d->changed_bytes));
+	printf("total %" PRIu64 " bytes (%s) changed in %" PRIu64 " %s of %s objects, from %s "
+	       "(%s) to %s (%s)\n",
+	       d->changed_bytes, cfg_format_size(d->changed_bytes, t, sizeof(t)), d->extents,
+	       plural((unsigned)d->extents, "extent", "extents"),
+	       cfg_format_size(d->block_size, o, sizeof(o)), from,
+	       cfg_format_size(d->from_size, a, sizeof(a)), to,
+	       cfg_format_size(d->to_size, b, sizeof(b)));
+	return 0;
+}
+
+/* snap diff VOL@A [VOL@B]: what changed from A to B (the live volume
+ * when B is left out), from the objects' metadata only. */
+static int snap_diff(struct cli *c, int argc, char **argv)
+{
+	struct bs_snap_spec from, to;
+	char why[512];
+	if (argc < 1 || argc > 2)
+		return die_usage("usage: basalt snap diff VOL@SNAP [VOL@SNAP] [--json]");
+	if (bs_snap_spec_parse(argv[0], &from, why, sizeof(why)) ||
+	    (argc == 2 && bs_snap_spec_parse(argv[1], &to, why, sizeof(why))))
+		return die_usage("%s", why);
+	if (argc == 2 && strcmp(from.volume, to.volume))
+		return die_usage("%s and %s are snapshots of different volumes: a diff compares "
+				 "two states of one volume", argv[0], argv[1]);
+	struct bs_admin a;
+	struct bs_admin_cluster k;
+	struct bs_snap_diff_info d;
+	json_t *list = c->json ? json_array() : NULL;
+	if (c->json && !list)
+		return json_out(NULL);
+	snap_admin(c, &a, &k);
+	int rc = bs_snap_diff(&a, from.volume, from.snap, argc == 2 ? to.snap : NULL,
+			      snap_diff_extent, list, &d, why, sizeof(why));
+	if (rc) {
+		json_decref(list);
+		return rc == -ENOMEM && c->json ? json_out(NULL) : die_rc(rc, "%s", why);
+	}
+	return snap_diff_print(c, argv[0], argc == 2 ? argv[1] : from.volume, list, &d);
+}
+
+/* --- volume du ----------------------------------------------------------------------- */
+
+static json_t *du_volume_json(const struct bs_volume_usage *u)
+{
+	json_t *snaps = json_array();
+	for (uint32_t k = 0; k < u->n_snaps; k++)
+		jpush(snaps, snap_usage_json(&u->snaps[k]));
+	json_t *o = json_pack("{s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "name", jstr(u->name), "pool",
+			      jstr(u->pool), "size", (json_int_t)u->size, "objects",
+			      (json_int_t)u->objects, "referenced_bytes",
+			      (json_int_t)u->referenced_bytes, "exclusive_bytes",
+			      (json_int_t)u->exclusive_bytes, "snapshots_bytes",
+			      (json_int_t)u->snapshots_bytes);
+	json_object_update_new(
+		o, json_pack("{s:I, s:I, s:I, s:I, s:o}", "snapshots_exclusive_bytes",
+			     (json_int_t)u->snapshots_exclusive_bytes, "shared_bytes",
+			     (json_int_t)u->shared_bytes, "garbage_bytes",
+			     (json_int_t)u->garbage_bytes, "stored_bytes",
+			     (json_int_t)u->stored_bytes, "snapshots", snaps));
+	return jkeep(o, o && json_object_get(o, "snapshots") &&
+				json_array_size(snaps) == u->n_snaps);
+}
+
+/* The volumes' parts summed into SUM (only the byte counts). */
+static void du_sum(const struct bs_volume_usage *u, uint32_t n, struct bs_volume_usage *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (uint32_t i = 0; i < n; i++) {
+		sum->size += u[i].size;
+		sum->referenced_bytes += u[i].referenced_bytes;
+		sum->exclusive_bytes += u[i].exclusive_bytes;
+		sum->snapshots_bytes += u[i].snapshots_bytes;
+		sum->snapshots_exclusive_bytes += u[i].snapshots_exclusive_bytes;
+		sum->shared_bytes += u[i].shared_bytes;
+		sum->garbage_bytes += u[i].garbage_bytes;
+		sum->stored_bytes += u[i].stored_bytes;
+	}
+}
+
+static int du_json(const struct bs_volume_usage *u, uint32_t n, const struct bs_volume_usage *t)
+{
+	json_t *list = json_array();
+	bool ok = true;
+	for (uint32_t i = 0; i < n && ok; i++)
+		ok = jpush(list, du_volume_json(&u[i]));
+	return json_out(jkeep(
+		json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "volumes", list, "total",
+			  "size", (json_int_t)t->size, "referenced_bytes",
+			  (json_int_t)t->referenced_bytes, "exclusive_bytes",
+			  (json_int_t)t->exclusive_bytes, "snapshots_exclusive_bytes",
+			  (json_int_t)t->snapshots_exclusive_bytes, "shared_bytes",
+			  (json_int_t)t->shared_bytes, "garbage_bytes", (json_int_t)t->garbage_bytes,
+			  "stored_bytes", (json_int_t)t->stored_bytes),
+		ok));
+}
+
+/* One volume's line and its snapshots' (size, referenced, exclusive). */
+static void du_volume_text(const struct bs_volume_usage *u)
+{
+	char a[32], b[32], c[32], d[32], e[32], f[32];
+	printf("%-20s %11s %11s %11s %11s %11s %11s\n", u->name,
+	       cfg_format_size(u->size, a, sizeof(a)),
+	       cfg_format_size(u->referenced_bytes, b, sizeof(b)),
+	       cfg_format_size(u->exclusive_bytes, c, sizeof(c)),
+	       cfg_format_size(u->snapshots_bytes, d, sizeof(d)),
+	       cfg_format_size(u->shared_bytes, e, sizeof(e)),
+	       cfg_format_size(u->stored_bytes, f, sizeof(f)));
+	for (uint32_t k = 0; k < u->n_snaps; k++)
+		printf("  @%-17s %11s %11s %11s\n", u->snaps[k].name,
+		       cfg_format_size(u->snaps[k].size, a, sizeof(a)),
+		       cfg_format_size(u->snaps[k].referenced_bytes, b, sizeof(b)),
+		       cfg_format_size(u->snaps[k].exclusive_bytes, c, sizeof(c)));
+}
+
+static void du_text(const struct bs_volume_usage *u, uint32_t n, const struct bs_volume_usage *t)
+{
+	char a[32], b[32], c[32], d[32], e[32];
+	printf("%-20s %11s %11s %11s %11s %11s %11s\n", "VOLUME", "PROVISIONED", "REFERENCED",
+	       "EXCLUSIVE", "SNAPSHOTS", "SHARED", "STORED");
+	for (uint32_t i = 0; i < n; i++)
+		du_volume_text(&u[i]);
+	printf("total: stored %s = live-exclusive %s + snapshot-exclusive %s + shared %s",
+	       cfg_format_size(t->stored_bytes, a, sizeof(a)),
+	       cfg_format_size(t->exclusive_bytes, b, sizeof(b)),
+	       cfg_format_size(t->snapshots_exclusive_bytes, c, sizeof(c)),
+	       cfg_format_size(t->shared_bytes, d, sizeof(d)));
+	if (t->garbage_bytes)
+		printf(" + no snapshot's %s (snap rm frees it)",
+		       cfg_format_size(t->garbage_bytes, e, sizeof(e)));
+	printf(" (bytes written, one copy)\n");
+}
+
+/* volume du [VOL]: provisioned, referenced and exclusive space of each
+ * volume and its snapshots, every pool listed once. */
+static int volume_du(struct cli *c, const char *name)
+{
+	struct bs_admin a;
+	struct bs_admin_cluster k;
+	struct bs_volume_usage *u, t;
+	uint32_t n;
+	char why[512];
+	snap_admin(c, &a, &k);
+	int rc = bs_volumes_usage(&a, name, &u, &n, why, sizeof(why));
+	if (rc)
+		return die_rc(rc, "%s", why);
+	du_sum(u, n, &t);
+	if (c->json)
+		rc = du_json(u, n, &t);
+	else if (!n)
+		printf("no volumes (basalt volume create NAME --size SIZE makes one)\n");
+	else
+		du_text(u, n, &t);
+	bs_volumes_usage_free(u, n);
+	return rc;
 }
 
 static int cmd_snap(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: basalt snap create VOL@SNAP [VOL@SNAP ...] | ls VOL | rm VOL@SNAP";
+		"usage: basalt snap create VOL@SNAP [VOL@SNAP ...] | ls VOL | rm VOL@SNAP |\n"
+		"       rollback VOL@SNAP | protect VOL@SNAP | unprotect VOL@SNAP |\n"
+		"       diff VOL@SNAP [VOL@SNAP] [--json]";
 	const char *sub = argc ? argv[0] : "";
 	char why[512];
 	if (strcmp(sub, "create") == 0 && argc >= 2)
 		return snap_create(c, argc - 1, argv + 1, false);
 	if (strcmp(sub, "ls") == 0 && argc == 2)
 		return snap_ls(c, argv[1]);
-	if (strcmp(sub, "rm") == 0 && argc == 2) {
+	if (strcmp(sub, "diff") == 0)
+		return snap_diff(c, json_flag_take(c, argc - 1, argv + 1), argv + 1);
+	bool change = strcmp(sub, "rollback") == 0 || strcmp(sub, "protect") == 0 ||
+		      strcmp(sub, "unprotect") == 0;
+	if ((strcmp(sub, "rm") == 0 || change) && argc == 2) {
 		struct bs_snap_spec s;
 		if (bs_snap_spec_parse(argv[1], &s, why, sizeof(why)))
 			return die_usage("%s", why);
-		return snap_rm(c, &s);
+		return change ? snap_change(c, sub, &s) : snap_rm(c, &s);
 	}
 	return die_usage("%s", usage);
+}
+
+/* volume clone VOL@SNAP NEW [--pool P] | VOL SNAP NEW [--pool P]. */
+static int volume_clone(struct cli *c, int argc, char **argv)
+{
+	struct bs_snap_spec spec;
+	const char *pool = NULL;
+	char why[512];
+	if (argc >= 2 && strcmp(argv[argc - 2], "--pool") == 0) {
+		pool = argv[argc - 1];
+		argc -= 2;
+	}
+	if (argc == 2 && bs_snap_spec_parse(argv[0], &spec, why, sizeof(why)))
+		return die_usage("%s", why);
+	if (argc == 3 && (copy_name(spec.volume, sizeof(spec.volume), argv[0], "volume") ||
+			  copy_name(spec.snap, sizeof(spec.snap), argv[1], "snapshot")))
+		return 1;
+	if (argc != 2 && argc != 3)
+		return die_usage("usage: basalt volume clone VOL@SNAP NEW [--pool POOL]");
+	struct bs_admin a;
+	struct bs_admin_cluster k;
+	struct bs_volume_change ch;
+	snap_admin(c, &a, &k);
+	int rc = bs_volume_clone(&a, &spec, argv[argc - 1], pool, &ch, why, sizeof(why));
+	if (rc)
+		return die_rc(rc, "%s", why);
+	if (c->json)
+		return json_out(json_pack("{s:o, s:I}", "result", jstr(ch.result), "epoch",
+					  (json_int_t)ch.epoch));
+	printf("%s (map epoch %" PRIu64 ")\n", ch.result, ch.epoch);
+	return 0;
+}
+
+static int volume_flatten(struct cli *c, const char *name)
+{
+	struct bs_admin a;
+	struct bs_admin_cluster k;
+	struct bs_volume_change ch;
+	char why[512];
+	snap_admin(c, &a, &k);
+	int rc = bs_volume_flatten(&a, name, &ch, why, sizeof(why));
+	if (rc)
+		return die_rc(rc, "%s", why);
+	if (c->json)
+		return json_out(json_pack("{s:o, s:I, s:I}", "result", jstr(ch.result), "epoch",
+					  (json_int_t)ch.epoch, "objects_copied",
+					  (json_int_t)ch.objects_restored));
+	printf("copied %zu %s from the parent; %s (map epoch %" PRIu64 ")\n", ch.objects_restored,
+	       plural((unsigned)ch.objects_restored, "object", "objects"), ch.result, ch.epoch);
+	return 0;
 }
 
 static int cmd_volume(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: basalt volume create NAME --size SIZE [--pool POOL] | ls | info NAME |\n"
+		"       du [NAME] [--json] |\n"
 		"       resize NAME SIZE [--allow-shrink] | rm NAME | rename NAME NEW |\n"
-		"       unlock NAME --force | snap create|rm NAME SNAP | clone NAME SNAP NEW";
+		"       unlock NAME --force | snap create|rm NAME SNAP |\n"
+		"       clone VOL@SNAP NEW [--pool POOL] | clone NAME SNAP NEW | flatten NAME";
 	const char *sub = argc ? argv[0] : "";
 	struct map_cmd cmd = { 0 };
 	uint64_t size = 0;
@@ -1352,6 +1666,12 @@ static int cmd_volume(struct cli *c, int argc, char **argv)
 		return cmd_volume_show(c, NULL);
 	if (strcmp(sub, "info") == 0 && argc == 2)
 		return cmd_volume_show(c, argv[1]);
+	if (strcmp(sub, "du") == 0) {
+		argc = json_flag_take(c, argc, argv);
+		if (argc > 2)
+			return die_usage("usage: basalt volume du [NAME] [--json]");
+		return volume_du(c, argc == 2 ? argv[1] : NULL);
+	}
 	if (strcmp(sub, "create") == 0 && argc >= 2) {
 		cmd.type = MAP_CMD_VOLUME_CREATE;
 		const char *pool = "rbd";
@@ -1400,13 +1720,10 @@ static int cmd_volume(struct cli *c, int argc, char **argv)
 		    copy_name(spec.snap, sizeof(spec.snap), argv[3], "snapshot"))
 			return 1;
 		return snap_rm(c, &spec);
-	} else if (strcmp(sub, "clone") == 0 && argc == 4) {
-		cmd.type = MAP_CMD_VOLUME_CLONE;
-		if (copy_name(cmd.src, sizeof(cmd.src), argv[1], "volume") ||
-		    copy_name(cmd.snap, sizeof(cmd.snap), argv[2], "snapshot") ||
-		    copy_name(cmd.name, sizeof(cmd.name), argv[3], "volume"))
-			return 1;
-		return run_command(c, &cmd);
+	} else if (strcmp(sub, "clone") == 0 && argc >= 3) {
+		return volume_clone(c, argc - 1, argv + 1);
+	} else if (strcmp(sub, "flatten") == 0 && argc == 2) {
+		return volume_flatten(c, argv[1]);
 	} else {
 		return die_usage("%s", usage);
 	}
@@ -1753,6 +2070,8 @@ static int object_run(struct cli *c, const char *pool, struct bs_op *op)
 	switch (rc) {
 	case -ENOENT:
 		return die_rc(rc, p ? "no such object" : "pool '%s' was removed", pool);
+	case -EEXIST:
+		return die_rc(rc, "the object exists already (put --create writes only a new one)");
 	case -EINVAL:
 		return die_rc(rc, "outside the pool's %u-byte objects, or not in 4 KiB units", bs);
 	case -EOPNOTSUPP:
@@ -1938,7 +2257,8 @@ static int object_get(struct cli *c, const char *pool, const struct bs_op *op, c
 static int cmd_object(struct cli *c, int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: basalt object put POOL OBJ FILE | get POOL OBJ [FILE] | rm POOL OBJ |\n"
+		"usage: basalt object put POOL OBJ FILE [--create] | get POOL OBJ [FILE] |\n"
+		"       rm POOL OBJ |\n"
 		"       stat POOL OBJ | ls POOL      (OBJ is INODE:INDEX in hex)";
 	const char *sub = argc ? argv[0] : "";
 	if (strcmp(sub, "ls") == 0 && argc == 2)
@@ -1948,7 +2268,9 @@ static int cmd_object(struct cli *c, int argc, char **argv)
 	struct bs_op op = { 0 };
 	if (parse_object(argv[2], &op.oid))
 		return 2;
-	if (strcmp(sub, "put") == 0 && argc == 4)
+	if (strcmp(sub, "put") == 0 && argc == 5 && strcmp(argv[4], "--create") == 0)
+		op.flags = BS_OP_CREATE;
+	if (strcmp(sub, "put") == 0 && (argc == 4 || op.flags))
 		return object_put(c, argv[1], &op, argv[3]);
 	if (strcmp(sub, "rm") == 0 && argc == 3)
 		return object_rm(c, argv[1], &op);

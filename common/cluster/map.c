@@ -13,7 +13,7 @@
 #include "common/placement.h"
 #include "common/why.h"
 
-#define MAP_FORMAT 5
+#define MAP_FORMAT 6
 
 
 /* Names: 1-63 of [A-Za-z0-9_.-], not starting with '.' or '-' (so they
@@ -146,6 +146,15 @@ int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
 		enc_put_str(&e, c->name);
 		enc_put_str(&e, c->src);
 		enc_put_str(&e, c->snap);
+		enc_put_str(&e, c->pool_name);
+		break;
+	case MAP_CMD_SNAP_PROTECT:
+		enc_put_str(&e, c->name);
+		enc_put_str(&e, c->snap);
+		enc_put_u8(&e, c->flag);
+		break;
+	case MAP_CMD_VOLUME_FLATTEN:
+		enc_put_str(&e, c->name);
 		break;
 	case MAP_CMD_VOLUME_LOCK:
 	case MAP_CMD_VOLUME_UNLOCK:
@@ -281,6 +290,15 @@ int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *c)
 		dec_get_str(&d, c->name, sizeof(c->name));
 		dec_get_str(&d, c->src, sizeof(c->src));
 		dec_get_str(&d, c->snap, sizeof(c->snap));
+		dec_get_str(&d, c->pool_name, sizeof(c->pool_name));
+		break;
+	case MAP_CMD_SNAP_PROTECT:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_str(&d, c->snap, sizeof(c->snap));
+		dec_get_u8(&d, &c->flag);
+		break;
+	case MAP_CMD_VOLUME_FLATTEN:
+		dec_get_str(&d, c->name, sizeof(c->name));
 		break;
 	case MAP_CMD_VOLUME_LOCK:
 	case MAP_CMD_VOLUME_UNLOCK:
@@ -718,6 +736,31 @@ bool map_snap_clone_needed(const struct map_volume *v, uint32_t clone_snap,
 	return false;
 }
 
+int map_volume_layers(const struct cluster_map *m, const struct map_volume *v, uint32_t snap,
+		      struct map_layer *layers)
+{
+	const struct map_snap *s = snap ? map_snap_by_id(v, snap) : NULL;
+	if (snap && !s)
+		return -ENOENT;
+	uint64_t limit = s ? s->size : v->size;
+	int n = 0;
+	for (;;) {
+		layers[n++] = (struct map_layer){ v->pool, v->inode, snap, limit };
+		if (!v->parent_inode)
+			return n;
+		if (n == MAP_LAYERS_MAX)
+			return -ELOOP;
+		/* A snapshot reads as much of the parent as when it was taken. */
+		uint64_t overlap = s ? s->parent_overlap : v->parent_overlap;
+		if (overlap < limit)
+			limit = overlap;
+		snap = v->parent_snap;
+		v = map_volume_by_inode(m, v->parent_inode);
+		if (!v || !(s = map_snap_by_id(v, snap)))
+			return -ENOENT;
+	}
+}
+
 /* SNAP_CREATE of SNAP on V, one of a group of a command. */
 static int check_snap_create(const struct map_volume *v, const char *snap, char *err,
 			     size_t len)
@@ -771,10 +814,24 @@ static int check_snap(const struct cluster_map *m, const struct map_volume *v,
 	}
 	if (si < 0)
 		return why_set(err, len, -ENOENT, "volume '%s' has no snapshot '%s'", v->name, c->snap);
-	const struct map_volume *child = clone_of(m, v, v->snaps[si].id);
+	const struct map_snap *s = &v->snaps[si];
+	if (c->type == MAP_CMD_SNAP_PROTECT && c->flag)
+		return s->protected ? why_set(err, len, -EALREADY,
+					      "snapshot '%s' of '%s' is already protected", c->snap,
+					      v->name)
+				    : 0;
+	if (c->type == MAP_CMD_SNAP_RM && s->protected)
+		return why_set(err, len, -EBUSY,
+			       "snapshot '%s' of '%s' is protected: unprotect it first", c->snap,
+			       v->name);
+	if (c->type == MAP_CMD_SNAP_PROTECT && !s->protected)
+		return why_set(err, len, -EALREADY, "snapshot '%s' of '%s' is not protected",
+			       c->snap, v->name);
+	const struct map_volume *child = clone_of(m, v, s->id);
 	if (child)
-		return why_set(err, len, -EBUSY, "snapshot '%s' of '%s' is the parent of clone '%s'",
-			       c->snap, v->name, child->name);
+		return why_set(err, len, -EBUSY,
+			       "snapshot '%s' of '%s' is the parent of clone '%s': flatten or remove "
+			       "the clone first", c->snap, v->name, child->name);
 	return 0;
 }
 
@@ -790,8 +847,40 @@ static int check_clone(const struct cluster_map *m, const struct map_cmd *c, cha
 	int pi = volume_index(m, c->src);
 	if (pi < 0)
 		return why_set(err, len, -ENOENT, "volume '%s' does not exist", c->src);
-	if (snap_index(&m->volumes[pi], c->snap) < 0)
+	const struct map_volume *p = &m->volumes[pi];
+	int si = snap_index(p, c->snap);
+	if (si < 0)
 		return why_set(err, len, -ENOENT, "volume '%s' has no snapshot '%s'", c->src, c->snap);
+	if (!p->snaps[si].protected)
+		return why_set(err, len, -EPERM,
+			       "snapshot '%s' of '%s' is not protected: protect it first (basalt snap "
+			       "protect %s@%s)", c->snap, c->src, c->src, c->snap);
+	if (!c->pool_name[0])
+		return 0;
+	/* Another pool is fine, if its objects cut the volume the same way:
+	 * object i of the clone stands for object i of its parent. */
+	int qi = pool_index(m, c->pool_name);
+	if (qi < 0)
+		return why_set(err, len, -ENOENT, "pool '%s' does not exist", c->pool_name);
+	const struct map_pool *from = map_pool_by_id(m, p->pool), *to = &m->pools[qi];
+	if (from && from->block_size != to->block_size)
+		return why_set(err, len, -EINVAL,
+			       "pool '%s' has %u-byte objects and the parent's pool '%s' %u-byte "
+			       "ones: a clone needs the same", to->name, to->block_size, from->name,
+			       from->block_size);
+	return 0;
+}
+
+static int check_flatten(const struct map_volume *v, char *err, size_t len)
+{
+	if (!v->parent_inode)
+		return why_set(err, len, -EALREADY, "volume '%s' is not a clone (no parent)", v->name);
+	/* Its snapshots read through to the parent where it had not written
+	 * then: they need the parent for as long as they live. */
+	if (v->n_snaps)
+		return why_set(err, len, -EBUSY,
+			       "volume '%s' has %u snapshots, which read through to its parent: "
+			       "remove them first", v->name, v->n_snaps);
 	return 0;
 }
 
@@ -833,8 +922,11 @@ static int check_volume_cmd(const struct cluster_map *m, const struct map_cmd *c
 	if (vi < 0)
 		return why_set(err, len, -ENOENT, "volume '%s' does not exist", c->name);
 	const struct map_volume *v = &m->volumes[vi];
-	if (c->type == MAP_CMD_SNAP_CREATE || c->type == MAP_CMD_SNAP_RM)
+	if (c->type == MAP_CMD_SNAP_CREATE || c->type == MAP_CMD_SNAP_RM ||
+	    c->type == MAP_CMD_SNAP_PROTECT)
 		return check_snap(m, v, c, err, len);
+	if (c->type == MAP_CMD_VOLUME_FLATTEN)
+		return check_flatten(v, err, len);
 	if (c->type == MAP_CMD_VOLUME_RM && v->n_snaps)
 		return why_set(err, len, -EBUSY, "volume '%s' has %u snapshots: remove them first",
 			       c->name, v->n_snaps);
@@ -964,7 +1056,9 @@ int map_check(const struct cluster_map *m, const struct map_cmd *c, char *err, s
 		return check_volume_cmd(m, c, err, len);
 	case MAP_CMD_SNAP_CREATE:
 	case MAP_CMD_SNAP_RM:
+	case MAP_CMD_SNAP_PROTECT:
 	case MAP_CMD_VOLUME_CLONE:
+	case MAP_CMD_VOLUME_FLATTEN:
 		return check_volume_cmd(m, c, err, len);
 	case MAP_CMD_AUTH_ADD:
 	case MAP_CMD_AUTH_CAPS:
@@ -1118,16 +1212,43 @@ static int apply_pool(struct cluster_map *m, const struct map_cmd *c)
 	return 0;
 }
 
-/* A snapshot of V taken by the command that makes the next epoch. */
+/* Room for one more snapshot in V: 0 or -ENOMEM. */
+static int snap_room(struct map_volume *v)
+{
+	if (v->n_snaps < v->cap_snaps)
+		return 0;
+	uint32_t cap = v->cap_snaps ? v->cap_snaps * 2 : 4;
+	struct map_snap *s = realloc(v->snaps, cap * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	v->snaps = s;
+	v->cap_snaps = cap;
+	return 0;
+}
+
+/* Room for the snapshots of a SNAP_CREATE in every volume it names, so
+ * the command applies whole or not at all. */
+static int snap_room_all(struct cluster_map *m, const struct map_cmd *c)
+{
+	int rc = snap_room(&m->volumes[volume_index(m, c->name)]);
+	for (uint32_t i = 0; i < c->n_group && !rc; i++)
+		rc = snap_room(&m->volumes[volume_index(m, c->group[i].volume)]);
+	return rc;
+}
+
+/* A snapshot of V taken by the command that makes the next epoch (room
+ * made first). */
 static void snap_add(struct cluster_map *m, struct map_volume *v, const char *name,
 		     uint64_t time_ms)
 {
 	struct map_snap *s = &v->snaps[v->n_snaps++];
+	memset(s, 0, sizeof(*s));
 	s->id = ++v->next_snap;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	s->size = v->size;
 	s->epoch = m->epoch + 1;
 	s->time_ms = time_ms;
+	s->parent_overlap = v->parent_overlap;
 }
 
 static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
@@ -1151,14 +1272,18 @@ static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
 			const struct map_volume *p = &m->volumes[volume_index(m, c->src)];
 			const struct map_snap *s = &p->snaps[snap_index(p, c->snap)];
 			v->size = s->size;
-			v->pool = p->pool;
+			v->pool = c->pool_name[0] ? m->pools[pool_index(m, c->pool_name)].id
+						  : p->pool;
 			v->parent_inode = p->inode;
 			v->parent_snap = s->id;
+			v->parent_overlap = s->size;
 		}
 		m->n_volumes++;
 		break;
 	}
 	case MAP_CMD_SNAP_CREATE:
+		if (snap_room_all(m, c))
+			return -ENOMEM;
 		snap_add(m, &m->volumes[vi], c->snap, c->time_ms);
 		for (uint32_t i = 0; i < c->n_group; i++)
 			snap_add(m, &m->volumes[volume_index(m, c->group[i].volume)],
@@ -1173,12 +1298,23 @@ static int apply_volume(struct cluster_map *m, const struct map_cmd *c)
 		break;
 	}
 	case MAP_CMD_VOLUME_RM:
+		free(m->volumes[vi].snaps);
 		memmove(&m->volumes[vi], &m->volumes[vi + 1],
 			(m->n_volumes - (uint32_t)vi - 1) * sizeof(*m->volumes));
 		m->n_volumes--;
 		break;
 	case MAP_CMD_VOLUME_RESIZE:
 		m->volumes[vi].size = c->value;
+		if (m->volumes[vi].parent_overlap > c->value)
+			m->volumes[vi].parent_overlap = c->value;
+		break;
+	case MAP_CMD_SNAP_PROTECT:
+		m->volumes[vi].snaps[snap_index(&m->volumes[vi], c->snap)].protected = c->flag;
+		break;
+	case MAP_CMD_VOLUME_FLATTEN:
+		m->volumes[vi].parent_inode = 0;
+		m->volumes[vi].parent_snap = 0;
+		m->volumes[vi].parent_overlap = 0;
 		break;
 	default:
 		snprintf(m->volumes[vi].name, MAP_NAME_MAX, "%s", c->new_name);
@@ -1322,7 +1458,9 @@ int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t 
 	case MAP_CMD_VOLUME_RENAME:
 	case MAP_CMD_SNAP_CREATE:
 	case MAP_CMD_SNAP_RM:
+	case MAP_CMD_SNAP_PROTECT:
 	case MAP_CMD_VOLUME_CLONE:
+	case MAP_CMD_VOLUME_FLATTEN:
 		rc = apply_volume(m, c);
 		break;
 	case MAP_CMD_AUTH_ADD:
@@ -1412,6 +1550,8 @@ void map_free(struct cluster_map *m)
 {
 	free(m->osds);
 	free(m->pools);
+	for (uint32_t i = 0; m->volumes && i < m->n_volumes; i++)
+		free(m->volumes[i].snaps);
 	free(m->volumes);
 	free(m->keys);
 	free(m->pg_active);
@@ -1475,6 +1615,7 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 		enc_put_le32(e, v->pool);
 		enc_put_le64(e, v->parent_inode);
 		enc_put_le32(e, v->parent_snap);
+		enc_put_le64(e, v->parent_overlap);
 		enc_put_le32(e, v->next_snap);
 		enc_put_le32(e, v->n_snaps);
 		for (uint32_t k = 0; k < v->n_snaps; k++) {
@@ -1483,6 +1624,8 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 			enc_put_le64(e, v->snaps[k].size);
 			enc_put_le64(e, v->snaps[k].epoch);
 			enc_put_le64(e, v->snaps[k].time_ms);
+			enc_put_u8(e, v->snaps[k].protected);
+			enc_put_le64(e, v->snaps[k].parent_overlap);
 		}
 		enc_put_le64(e, v->lock_client);
 		enc_put_str(e, v->lock_owner);
@@ -1518,7 +1661,7 @@ static size_t snaps_bytes(const struct cluster_map *m)
 {
 	size_t n = 0;
 	for (uint32_t i = 0; i < m->n_volumes; i++)
-		n += m->volumes[i].n_snaps * (size_t)(4 + 2 + MAP_NAME_MAX + 8 + 16);
+		n += m->volumes[i].n_snaps * (size_t)(4 + 2 + MAP_NAME_MAX + 8 + 16 + 1 + 8);
 	return n;
 }
 
@@ -1625,9 +1768,13 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 		dec_get_le32(d, &v->pool);
 		dec_get_le64(d, &v->parent_inode);
 		dec_get_le32(d, &v->parent_snap);
+		dec_get_le64(d, &v->parent_overlap);
 		dec_get_le32(d, &v->next_snap);
 		dec_get_le32(d, &v->n_snaps);
 		if (v->n_snaps > MAP_MAX_SNAPS)
+			return -EBADMSG;
+		v->cap_snaps = v->n_snaps;
+		if (v->n_snaps && !(v->snaps = calloc(v->n_snaps, sizeof(*v->snaps))))
 			return -EBADMSG;
 		for (uint32_t k = 0; k < v->n_snaps; k++) {
 			dec_get_le32(d, &v->snaps[k].id);
@@ -1635,6 +1782,10 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 			dec_get_le64(d, &v->snaps[k].size);
 			dec_get_le64(d, &v->snaps[k].epoch);
 			dec_get_le64(d, &v->snaps[k].time_ms);
+			uint8_t protected = 0;
+			dec_get_u8(d, &protected);
+			v->snaps[k].protected = protected & 1;
+			dec_get_le64(d, &v->snaps[k].parent_overlap);
 		}
 		dec_get_le64(d, &v->lock_client);
 		dec_get_str(d, v->lock_owner, sizeof(v->lock_owner));

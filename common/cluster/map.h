@@ -68,7 +68,9 @@ struct map_pool {
 	bool quota_full;    /* the leader found the quota reached */
 };
 
-#define MAP_MAX_SNAPS 32 /* per volume */
+/* Snapshots per volume the map holds (their records are in every map:
+ * ~45 encoded bytes each; bench/README.md, "Map scale"). */
+#define MAP_MAX_SNAPS 1024
 
 struct map_snap {
 	uint32_t id; /* per volume, never reused, below OBJECT_SNAP_MAX */
@@ -79,6 +81,13 @@ struct map_snap {
 	 * (docs/ARCHITECTURE.md, "Snapshots"). */
 	uint64_t epoch;
 	uint64_t time_ms; /* the leader's clock when taken */
+	/* Clones may be made of it only while set, and it cannot be removed
+	 * (MAP_CMD_SNAP_PROTECT; unprotecting is refused while a clone's
+	 * parent is it), so a clone's parent never goes away under it. */
+	bool protected;
+	/* A clone's parent_overlap when taken: what the snapshot reads of
+	 * the parent stays so when the clone shrinks later. */
+	uint64_t parent_overlap;
 };
 
 /* Volumes one SNAP_CREATE snapshots at one instant (a consistency group:
@@ -94,9 +103,13 @@ struct map_volume {
 	 * written: (parent_inode, parent_snap); 0 when it has no parent. */
 	uint64_t parent_inode;
 	uint32_t parent_snap;
+	/* Bytes of the parent a clone still reads through: the parent
+	 * snapshot's size, cut by every shrink of the clone (growing back
+	 * reads zeros there, not the parent). */
+	uint64_t parent_overlap;
 	uint32_t next_snap;
-	uint32_t n_snaps;
-	struct map_snap snaps[MAP_MAX_SNAPS];
+	uint32_t n_snaps, cap_snaps;
+	struct map_snap *snaps; /* by id (creation order); the map owns it */
 	/* The exclusive lock (MAP_CMD_VOLUME_LOCK): the client instance that
 	 * may write (0: none) and who it is, for people. */
 	uint64_t lock_client;
@@ -211,8 +224,10 @@ enum map_cmd_type {
 	MAP_CMD_OSD_FULL,  /* osd, flag: enum map_full_state (the leader) */
 	MAP_CMD_POOL_FULL, /* name, flag: 1 quota reached (the leader) */
 	MAP_CMD_SET_RATIO, /* key: nearfull|backfillfull|full, value in 1/10000 */
+	MAP_CMD_SNAP_PROTECT,	/* name, snap; flag 1 protect, 0 unprotect */
+	MAP_CMD_VOLUME_FLATTEN, /* name: a clone forgets its parent */
 };
-#define MAP_CMD_LAST MAP_CMD_SET_RATIO
+#define MAP_CMD_LAST MAP_CMD_VOLUME_FLATTEN
 
 /* Why an OSD is marked down or out (map_cmd.flag). */
 enum map_osd_reason {
@@ -239,7 +254,8 @@ struct map_cmd {
 					 * SET_RATIO */
 	uint64_t value;			/* POOL_SET, VOLUME_RESIZE, SET_RATIO */
 	struct map_pool pool;		/* POOL_CREATE (id ignored) */
-	char pool_name[MAP_NAME_MAX];	/* VOLUME_CREATE */
+	char pool_name[MAP_NAME_MAX];	/* VOLUME_CREATE; VOLUME_CLONE (empty: the
+					 * parent's pool) */
 	uint64_t size;			/* VOLUME_CREATE */
 	uint64_t time_ms;		/* OSD_BOOT, OSD_DOWN, OSD_OUT, VOLUME_(UN)LOCK:
 					 * the leader's clock */
@@ -248,7 +264,8 @@ struct map_cmd {
 					 * POOL_FULL: 1 full, 0 not;
 					 * VOLUME_LOCK: 1 to take over (fencing the
 					 * holder); VOLUME_UNLOCK: 1 to fence the
-					 * holder, whoever it is */
+					 * holder, whoever it is; SNAP_PROTECT: 1
+					 * protect, 0 unprotect */
 	/* VOLUME_LOCK, VOLUME_UNLOCK: the client instance (lock_client);
 	 * FENCE_RM: the one to forget. */
 	uint64_t lock_client;
@@ -313,6 +330,25 @@ const struct map_snap *map_snap_by_name(const struct map_volume *v, const char *
  * none does, the clone is garbage (snap rm deletes it). */
 bool map_snap_clone_needed(const struct map_volume *v, uint32_t clone_snap,
 			   uint64_t clone_version);
+
+/* Where a read of volume V's view SNAP (OBJECT_SNAP_HEAD: the live
+ * volume) looks, in order: V itself, then its parent snapshot, that
+ * one's parent... (clones of clones). Reading object INDEX, the first
+ * layer whose object exists answers; a layer is skipped for indexes at
+ * or past its limit_bytes / block size, and bytes at or past limit_bytes
+ * read as zeros. */
+#define MAP_LAYERS_MAX 16
+struct map_layer {
+	uint32_t pool;
+	uint64_t inode;
+	uint32_t snap;
+	uint64_t limit_bytes; /* layer 0: the view's size */
+};
+/* Fills LAYERS (capacity MAP_LAYERS_MAX) for V at SNAP: how many, or
+ * -ENOENT when a parent or its snapshot is missing from M, -ELOOP when
+ * the chain is longer than MAP_LAYERS_MAX. */
+int map_volume_layers(const struct cluster_map *m, const struct map_volume *v, uint32_t snap,
+		      struct map_layer *layers);
 
 /* Whether client instance CLIENT is fenced in M. */
 bool map_client_fenced(const struct cluster_map *m, uint64_t client);

@@ -43,7 +43,11 @@ enum osd_op_type {
  * taken even when the pool is full, like a delete. */
 #define OSD_OP_FLAG_FULL_TRY 1
 #define OSD_OP_FLAG_DEEP 2 /* SCRUB: a deep one */
-#define OSD_OP_FLAGS_ALL (OSD_OP_FLAG_FULL_TRY | OSD_OP_FLAG_DEEP)
+/* WRITE: only if the head does not exist yet, else -EEXIST and nothing
+ * written. A clone's copy-up: of two writers copying the parent's object
+ * in, the second must not overwrite what the first wrote since. */
+#define OSD_OP_FLAG_CREATE 4
+#define OSD_OP_FLAGS_ALL (OSD_OP_FLAG_FULL_TRY | OSD_OP_FLAG_DEEP | OSD_OP_FLAG_CREATE)
 
 struct osd_op {
 	uint64_t client, reqid; /* a resend carries the same pair: applied once */

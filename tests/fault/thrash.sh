@@ -5,7 +5,11 @@
 # this script kills -9 a random OSD every few seconds and restarts it,
 # and now and then kills the monitor leader too. Pass: io_checker saw no
 # lost or stale acknowledged write, every PG is active+clean once the
-# thrashing stops, and every OSD's store passes fsck.
+# thrashing stops, and every OSD's store passes fsck. The objects are a
+# volume's, and snapshots of it are taken and removed all along (any
+# order, kill -9s landing in the middle of both): the live data stays
+# right, and once the last snapshot is removed no clone is left anywhere
+# (the snapshots' contents are checked by tests/sim and snapshots.sh).
 #
 #   thrash.sh BUILD_DIR [--seconds S] [--seed N]    (default 40 s; longer by flag)
 set -euo pipefail
@@ -24,7 +28,8 @@ echo "thrash: $seconds s, seed $seed"
 dir=$(mktemp -d /tmp/basalt-thrash.XXXXXX)
 . "$(dirname "$0")/../integration/cluster_lib.sh"
 checker_pid=
-trap '[ -n "$checker_pid" ] && kill -9 "$checker_pid" 2>/dev/null; cluster_cleanup; [ -n "${KEEP:-}" ] && cp -r "$dir" /tmp/thrash-last; rm -rf "$dir"' EXIT
+snapper_pid=
+trap 'touch "$dir/stop-snaps"; { [ -z "$snapper_pid" ] || kill "$snapper_pid" 2>/dev/null || true; }; { [ -z "$checker_pid" ] || kill -9 "$checker_pid" 2>/dev/null || true; }; cluster_cleanup; [ -n "${KEEP:-}" ] && cp -r "$dir" /tmp/thrash-last; rm -rf "$dir"' EXIT
 
 cluster_conf_local "osd_heartbeat_interval = 200ms
 osd_heartbeat_grace = 1500ms
@@ -40,10 +45,38 @@ leader >/dev/null || fail "no leader"
 for i in 0 1 2; do osd_start "$i"; done
 for _ in $(seq 100); do [ "$(js "s['osd']['up']")" = 3 ] && break; sleep 0.2; done
 cli pool create rbd --size 3 --min-size 2 --pg-num 16 >/dev/null
+cli volume create thr --size 12M >/dev/null
+inode=$(cli --json volume info thr | python3 -c 'import json,sys; print(json.load(sys.stdin)["inode"])')
 
 "$build/tests/fault/io_checker" -c "$dir/basalt.conf" --keyring "$dir/keyring" --pool rbd \
-	--objects 96 --qd 12 --seconds "$((seconds + 3))" --drain 120 >"$dir/checker.out" 2>&1 &
+	--objects 96 --qd 12 --seconds "$((seconds + 3))" --drain 120 --inode "$inode" \
+	>"$dir/checker.out" 2>&1 &
 checker_pid=$!
+
+# Snapshots under fire: one every second or two, at most 3 kept, a random
+# one removed; a command the faults make fail is just counted.
+snapper() {
+	local n=0 made=0 removed=0 failed=0 snaps=()
+	while [ ! -e "$dir/stop-snaps" ]; do
+		sleep "$((RANDOM % 2)).$((RANDOM % 10))"
+		if [ ${#snaps[@]} -lt 3 ] && cli --timeout 20 snap create "thr@s$n" >/dev/null 2>&1; then
+			snaps+=("s$n") made=$((made + 1))
+		elif [ ${#snaps[@]} -ge 3 ]; then
+			local k=$((RANDOM % ${#snaps[@]}))
+			if cli --timeout 20 snap rm "thr@${snaps[$k]}" >/dev/null 2>&1; then
+				snaps=("${snaps[@]:0:$k}" "${snaps[@]:$((k + 1))}") removed=$((removed + 1))
+			else
+				failed=$((failed + 1))
+			fi
+		else
+			failed=$((failed + 1))
+		fi
+		n=$((n + 1))
+	done
+	echo "$made $removed $failed ${snaps[*]}" >"$dir/snaps.out"
+}
+snapper 3>&- &
+snapper_pid=$!
 
 kills=0 leader_kills=0
 end=$((SECONDS + seconds))
@@ -63,6 +96,12 @@ while [ $SECONDS -lt $end ]; do
 	osd_start "${victim#osd.}"
 done
 echo "thrash: $kills OSD kills, $leader_kills monitor leader kills"
+touch "$dir/stop-snaps"
+wait "$snapper_pid" || true
+snapper_pid=
+read -r made removed failed left <"$dir/snaps.out" || true
+echo "thrash: $made snapshots made, $removed removed, $failed commands failed under fire"
+[ "$made" -gt 0 ] || fail "no snapshot could be made"
 
 rc=0
 wait "$checker_pid" || rc=$?
@@ -75,6 +114,16 @@ for _ in $(seq 150); do
 done
 [ "$(js "s['pgs'].get('active+clean', 0)")" = 16 ] || fail "PGs not clean: $(cli status)"
 echo "thrash: all 16 PGs active+clean"
+# Every snapshot goes (again, for one a fault cut short: the name may be
+# gone already, the clones it left are still collected); then no clone
+# of the volume is left on any OSD.
+for snap in $(cli --json snap ls thr | python3 -c 'import json,sys; print(" ".join(s["name"] for s in json.load(sys.stdin)["snapshots"]))'); do
+	cli snap rm "thr@$snap" >/dev/null || fail "snap rm thr@$snap after the thrashing"
+done
+cli snap rm thr@never-made >/dev/null 2>&1 || true # collects what a cut-short rm left
+clones=$(cli object ls rbd | grep -c "@" || true)
+[ "$clones" = 0 ] || fail "$clones clones left after every snapshot was removed: $(cli object ls rbd | grep @ | head)"
+echo "thrash: every snapshot removed, no clone left"
 for i in 0 1 2; do kill_one "osd.$i"; done
 for i in 0 1 2; do
 	"$build/basalt-osd" --fsck --device "$dir/osd.$i.img" >"$dir/fsck.$i" 2>&1 ||

@@ -112,12 +112,15 @@ refused() { # refused "TEXT" ARGS...
 cli volume create gold --pool base --size 10G >/dev/null
 cli volume snap create gold v1 >/dev/null
 cli volume resize gold 20G >/dev/null
+refused "snapshot 'v1' of 'gold' is not protected: protect it first" volume clone gold v1 vm-a
+cli snap protect gold@v1 >/dev/null
 cli volume clone gold v1 vm-a >/dev/null
 [ "$(vjson vm-a 'v["size"], v["parent"]["volume"], v["parent"]["snapshot"], v["pool"]')" = "10737418240 gold v1 base" ] ||
 	fail "clone: $(cli --json volume info vm-a)"
 [ "$(vjson gold 'v["size"], [s["name"] for s in v["snapshots"]]')" = "21474836480 ['v1']" ] ||
 	fail "gold: $(cli --json volume info gold)"
-refused "snapshot 'v1' of 'gold' is the parent of clone 'vm-a'" volume snap rm gold v1
+refused "snapshot 'v1' of 'gold' is protected: unprotect it first" volume snap rm gold v1
+refused "snapshot 'v1' of 'gold' is the parent of clone 'vm-a'" snap unprotect gold@v1
 refused "volume 'gold' has 1 snapshots: remove them first" volume rm gold
 refused "volume create needs --size" volume create x --pool base
 refused "pool 'nope' does not exist" volume create x --pool nope --size 1G

@@ -59,6 +59,14 @@ assert s['version'] > $v1 and s['size'] == 24576, s" || fail "overwrite: $(cli -
 cli object rm one a:1 >/dev/null || fail "rm"
 if cli object get one a:1 >/dev/null 2>"$dir/err"; then fail "a removed object was read"; fi
 grep -q "no such object" "$dir/err" || fail "rm: $(cat "$dir/err")"
+# Create-only (a clone's copy-up): refused over an object that exists,
+# which keeps its bytes; a new one is made.
+if cli object put one a:0 "$dir/obj.7" --create >/dev/null 2>"$dir/err"; then fail "a create over a:0"; fi
+grep -q "the object exists already" "$dir/err" || fail "put --create: $(cat "$dir/err")"
+cli object get one a:0 "$dir/back.0" && cmp -s "$dir/obj.5" "$dir/back.0" || fail "put --create changed a:0"
+cli object put one a:1 "$dir/obj.7" --create >/dev/null || fail "put --create of a removed object"
+cli object get one a:1 "$dir/back.1" && cmp -s "$dir/obj.7" "$dir/back.1" || fail "put --create wrote something else"
+cli object rm one a:1 >/dev/null
 cli object put three a:0 "$dir/obj.7" >/dev/null || fail "put into the size-3 pool"
 cli object get three a:0 "$dir/back.three" && cmp -s "$dir/obj.7" "$dir/back.three" ||
 	fail "the size-3 pool gave back something else"

@@ -9,6 +9,8 @@
 #    bytes, exact), snap ls says what each snapshot references and holds
 #    alone, and snap rm frees exactly that at once, in any order, until
 #    the OSDs hold what the live volume needs and nothing more;
+#  - an OSD backfilled from an empty store gets heads and clones back, and
+#    the cluster holds exactly the space it held before;
 #  - a consistency group (two volumes in one snap create), the old
 #    `volume snap` spelling, and the refusals: bad names, duplicates,
 #    unknown volumes or snapshots, each one line, nothing changed.
@@ -39,7 +41,7 @@ data_bytes() { js "sum(o.get('data_bytes', 0) - o.get('available_bytes', 0) for 
 # settle WANT WHAT: until the OSDs report WANT data bytes.
 settle() {
 	for _ in $(seq 100); do [ "$(data_bytes)" = "$1" ] && return 0; sleep 0.2; done
-	fail "$2: the OSDs hold $(data_bytes) data bytes, not $1"
+	fail "$2: the OSDs hold $(data_bytes) data bytes, not $1 (per OSD: $(js "[o.get('data_bytes', 0) - o.get('available_bytes', 0) for o in s['fullness']['osds']]"); $(cli object ls rbd | grep -c @) clones listed)"
 }
 # snap_json VOL EXPR: a Python expression over u, `snap ls VOL --json`.
 snap_json() {
@@ -87,6 +89,19 @@ settle $((base + changed * 3 * block)) "after the writes following s1"
 [ "$(snap_json vm "u['stored_bytes'] == u['referenced_bytes'] + u['snapshots_bytes']")" = True ] ||
 	fail "live + snapshots != stored: $(cli --json snap ls vm)"
 cli snap ls vm
+
+# --- backfill: osd.2 replaced by an empty store gets every head and
+# clone back, and the cluster holds exactly what it held before (no
+# shared block turned into two).
+kill -9 "${pid[osd.2]}"
+wait "${pid[osd.2]}" 2>/dev/null || true
+"$build/basalt-osd" --mkfs --force --device "$dir/osd.2.img" --size 256M >/dev/null 2>&1 ||
+	fail "mkfs osd.2 again"
+osd_start 2
+wait_for "s['osd']['up']==3 and s['pgs'].get('active+clean')==16" 120 "backfill of osd.2"
+settle $((base + changed * 3 * block)) "after osd.2 was backfilled"
+qio -r -c "read -P 0x11 0 16M" "$uri/vm@s1"
+echo "osd.2 backfilled from empty: heads and clones, the same space as before"
 
 # --- a second snapshot, then removal in creation order ------------------------------
 cli volume snap create vm s2 >/dev/null || fail "the older spelling volume snap create"

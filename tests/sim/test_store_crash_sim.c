@@ -5,7 +5,11 @@
  * write is lost, sector by sector). The store is reopened and every object
  * must read back as its state after some prefix of its operations that
  * includes every acknowledged one: nothing acknowledged lost, no write
- * half-applied, no deleted data back. Every seed replays exactly.
+ * half-applied, no deleted data back. Some whole-block writes and deletes
+ * first give the object's block to a clone without copying (a snapshot's
+ * clone, store_req.clone_snap): after the crash the clone exists exactly
+ * when the write or delete is in, holding what the object held before it.
+ * Every seed replays exactly.
  *
  *   STORE_SIM_SEEDS=N   seeds per test (default 40; scripts/soak.sh runs more)
  *   STORE_SIM_SEED=S    run only seed S (to replay a failure) */
@@ -43,6 +47,15 @@ struct inflight {
 	bool used;
 };
 
+/* A write or delete that made a clone of its object (clone_snap). */
+#define TAKEOVERS_MAX 64
+struct takeover {
+	unsigned obj;
+	uint32_t snap;
+	bool pre_exists; /* the object before the operation */
+	uint64_t pre_tags[MODEL_MAX_CHUNKS];
+};
+
 struct sim_run {
 	uint64_t seed;
 	struct io_sim_world *w;
@@ -58,6 +71,9 @@ struct sim_run {
 	enum store_sync_mode sync;
 	bool power_loss;
 	char failure[1024];
+	struct takeover takeovers[TAKEOVERS_MAX]; /* of this round */
+	unsigned n_takeovers;
+	uint32_t next_snap; /* clones made so far */
 };
 
 static uint64_t rnd(struct sim_run *r)
@@ -93,6 +109,54 @@ static void op_done(struct store_req *req, int res)
 	r->inflight--;
 }
 
+/* Now and then a whole-block write or delete of object O (its op IDX)
+ * first makes a clone of it without copying, when the store can. */
+static void maybe_takeover(struct sim_run *r, struct store_req *req, unsigned o, unsigned idx,
+			   bool whole)
+{
+	if (!whole || r->fill || r->n_takeovers == TAKEOVERS_MAX || rnd(r) % 3)
+		return;
+	uint32_t snap = r->next_snap + 1;
+	if (!store_clone_movable(r->s, &req->oid, snap))
+		return;
+	struct takeover *t = &r->takeovers[r->n_takeovers++];
+	t->obj = o;
+	t->snap = r->next_snap = snap;
+	/* Nothing of O is pending (movable): its state is the model's. */
+	model_state_after(&r->objs[o], idx, CHUNKS, &t->pre_exists, t->pre_tags);
+	req->clone_snap = snap;
+}
+
+/* After a crash, each clone of this round exists iff its object's
+ * operation is in (the object no longer reads as before it), holding
+ * what the object held before. */
+static void verify_takeovers(struct sim_run *r)
+{
+	uint8_t *buf = aligned_buf(BS);
+	for (unsigned k = 0; k < r->n_takeovers && !r->failure[0]; k++) {
+		const struct takeover *t = &r->takeovers[k];
+		const struct model_obj *m = &r->objs[t->obj];
+		bool in = m->exists != t->pre_exists ||
+			  (m->exists && memcmp(m->tags, t->pre_tags, sizeof(m->tags)));
+		struct object_id c = oid_of(t->obj);
+		c.snap = t->snap;
+		int rc = store_sync_op(r->s, r->loop, r->w, STORE_OP_READ, c, 0, BS, buf, NULL);
+		bool ok = rc == (in ? 0 : -ENOENT);
+		for (uint32_t ch = 0; ok && rc == 0 && ch < CHUNKS; ch++) {
+			uint8_t want[4096] __attribute__((aligned(64))) = { 0 };
+			if (t->pre_tags[ch])
+				pattern_fill(want, 4096, t->pre_tags[ch], ch);
+			ok = memcmp(want, buf + ch * 4096, 4096) == 0;
+		}
+		if (!ok)
+			snprintf(r->failure, sizeof(r->failure),
+				 "seed %" PRIu64 ": clone %u of object %u: read %d, its operation %s",
+				 r->seed, t->snap, t->obj, rc, in ? "is in" : "is not in");
+	}
+	r->n_takeovers = 0;
+	free(buf);
+}
+
 static void submit_one(struct sim_run *r)
 {
 	struct inflight *in = NULL;
@@ -125,6 +189,7 @@ static void submit_one(struct sim_run *r)
 		in->req.buf = in->buf;
 	}
 	in->req.oid = oid_of(o);
+	maybe_takeover(r, &in->req, o, (unsigned)idx, del || n == CHUNKS);
 	in->req.done = op_done;
 	in->run = r;
 	in->obj = o;
@@ -237,6 +302,7 @@ static void run_seed(uint64_t seed, enum store_sync_mode sync, bool power_loss,
 		check_store(r);
 		for (unsigned i = 0; i < r->nobj && !r->failure[0]; i++)
 			verify_object(r, i);
+		verify_takeovers(r);
 	}
 	if (!r->failure[0]) {
 		store_close(r->s);
@@ -254,9 +320,11 @@ static void run_seed(uint64_t seed, enum store_sync_mode sync, bool power_loss,
 		fail_msg("%s (replay with STORE_SIM_SEED=%" PRIu64 ")", r->failure, seed);
 	if (fill && r->full == 0)
 		fail_msg("seed %" PRIu64 ": the small disk never filled up", seed);
+	if (!fill && r->next_snap == 0)
+		fail_msg("seed %" PRIu64 ": no clone was made", seed);
 	if (getenv("STORE_SIM_VERBOSE"))
-		printf("seed %" PRIu64 ": %" PRIu64 " acknowledged, %" PRIu64 " refused for space\n",
-		       seed, r->acked, r->full);
+		printf("seed %" PRIu64 ": %" PRIu64 " acknowledged, %" PRIu64
+		       " refused for space, %u clones made\n", seed, r->acked, r->full, r->next_snap);
 	free(r->objs);
 	free(r);
 }

@@ -366,6 +366,94 @@ static void test_masked_copy(void **state)
 	free(back);
 }
 
+/* A clone made without copying (store_req.clone_snap): a whole-block
+ * write and then a delete of a head each give the head's block to a
+ * clone in the same batch; the clone reads what the head held, at its
+ * version; the blocks used are exactly one per object; all of it
+ * survives a crash (replay) and a clean reopen (entries rewritten). */
+static void test_clone_takeover(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *a = aligned_buf(BS), *b = aligned_buf(BS), *back = aligned_buf(BS);
+	struct object_id head = oid_of(40, 3), c1 = head, c2 = head;
+	c1.snap = 1;
+	c2.snap = 2;
+	uint64_t v = 7;
+	pattern_fill(a, BS, 1, 0);
+	pattern_fill(b, BS, 2, 0);
+	assert_int_equal(OP(f, STORE_OP_WRITE, head, 0, BS, a, &v), 0);
+	struct store_usage u0;
+	store_usage(f->s, &u0);
+	/* A small write leaves journaled data over the block: not movable
+	 * until it is in place. */
+	v = 8;
+	assert_int_equal(OP(f, STORE_OP_WRITE, head, 0, 4096, a, &v), 0);
+	assert_false(store_clone_movable(f->s, &head, 1));
+	bool done = false;
+	store_checkpoint(f->s, checkpoint_done_flag, &done);
+	while (!done)
+		io_loop_run_once(f->loop, -1);
+	assert_true(store_clone_movable(f->s, &head, 1));
+	assert_false(store_clone_movable(f->s, &c1, 1)); /* not a head */
+	/* Whole-block write: clone 1 takes the block, the head a new one. */
+	struct sync_req w = { .req = { .op = STORE_OP_WRITE, .oid = head, .len = BS, .buf = b,
+				       .version = 9, .clone_snap = 1, .done = sync_req_done } };
+	store_submit(f->s, &w.req);
+	while (!w.done)
+		io_loop_run_once(f->loop, -1);
+	assert_int_equal(w.res, 0);
+	assert_false(store_clone_movable(f->s, &head, 1)); /* clone 1 exists */
+	/* Delete: clone 2 takes the head's (new) block. */
+	struct sync_req d = { .req = { .op = STORE_OP_DELETE, .oid = head, .version = 10,
+				       .clone_snap = 2, .done = sync_req_done } };
+	store_submit(f->s, &d.req);
+	while (!d.done)
+		io_loop_run_once(f->loop, -1);
+	assert_int_equal(d.res, 0);
+	for (int pass = 0; pass < 3; pass++) {
+		struct store_object_info info;
+		struct store_usage u;
+		assert_int_equal(store_stat(f->s, &head, &info), -ENOENT);
+		assert_int_equal(store_stat(f->s, &c1, &info), 0);
+		assert_int_equal(info.version, 8);
+		assert_int_equal(store_stat(f->s, &c2, &info), 0);
+		assert_int_equal(info.version, 9);
+		assert_int_equal(OP(f, STORE_OP_READ, c1, 0, BS, back, NULL), 0);
+		assert_memory_equal(back, a, BS);
+		assert_int_equal(OP(f, STORE_OP_READ, c2, 0, BS, back, NULL), 0);
+		assert_memory_equal(back, b, BS);
+		store_usage(f->s, &u);
+		assert_int_equal(u.blocks_used, u0.blocks_used + 1); /* two clones, no head */
+		store_check(f->s);
+		if (pass == 0)
+			crash_reopen(f); /* replays the takeovers from the journal */
+		else if (pass == 1)
+			reopen(f); /* from the rewritten entries */
+	}
+	/* A clone made this way is an object like any other: deleting it
+	 * frees its block (and it can be deleted right after it was made). */
+	v = 11;
+	assert_int_equal(OP(f, STORE_OP_WRITE, head, 0, BS, a, &v), 0);
+	struct sync_req w3 = { .req = { .op = STORE_OP_WRITE, .oid = head, .len = BS, .buf = b,
+					.version = 12, .clone_snap = 3, .done = sync_req_done } };
+	store_submit(f->s, &w3.req);
+	while (!w3.done)
+		io_loop_run_once(f->loop, -1);
+	assert_int_equal(w3.res, 0);
+	struct object_id c3 = head;
+	c3.snap = 3;
+	assert_int_equal(OP(f, STORE_OP_DELETE, c1, 0, 0, NULL, NULL), 0);
+	assert_int_equal(OP(f, STORE_OP_DELETE, c2, 0, 0, NULL, NULL), 0);
+	assert_int_equal(OP(f, STORE_OP_DELETE, c3, 0, 0, NULL, NULL), 0);
+	struct store_usage u;
+	store_usage(f->s, &u);
+	assert_int_equal(u.blocks_used, u0.blocks_used); /* the head alone */
+	store_check(f->s);
+	free(a);
+	free(b);
+	free(back);
+}
+
 static void test_fill_to_enospc_and_reuse(void **state)
 {
 	struct fixture *f = *state;
@@ -749,6 +837,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete_list_stat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_versions_after_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_masked_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clone_takeover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fill_to_enospc_and_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_small_writes_fill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overfilled_store, setup, teardown),

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/cluster/map.h"
+#include "common/object.h"
 
 static void new_map(struct cluster_map *m)
 {
@@ -78,6 +79,10 @@ static void test_cmd_encoding(void **state)
 		{ .type = MAP_CMD_SNAP_CREATE, .name = "vm1", .snap = "before-upgrade" },
 		{ .type = MAP_CMD_SNAP_RM, .name = "vm1", .snap = "before-upgrade" },
 		{ .type = MAP_CMD_VOLUME_CLONE, .name = "vm9", .src = "vm1", .snap = "gold" },
+		{ .type = MAP_CMD_VOLUME_CLONE, .name = "vm9", .src = "vm1", .snap = "gold",
+		  .pool_name = "ssd" },
+		{ .type = MAP_CMD_SNAP_PROTECT, .name = "vm1", .snap = "gold", .flag = 1 },
+		{ .type = MAP_CMD_VOLUME_FLATTEN, .name = "vm9" },
 		{ .type = MAP_CMD_PG_ACTIVE, .n_active = 2,
 		  .active = { { 1, 7, 12, 4, 3, { 4, 0, 2 } }, { 1, 8, 12, 4, 1, { 4 } } },
 		  .prev_epoch = { 9, 0 } },
@@ -419,9 +424,15 @@ static void test_snapshots_and_clones(void **state)
 	assert_int_equal(b->n_snaps, 1);
 	assert_int_equal(b->snaps[0].id, 1);
 	assert_int_equal(b->snaps[0].size, 1 << 30);
-	/* A clone of it: same pool, the snapshot's size, a new inode. */
+	/* A clone of it: same pool, the snapshot's size, a new inode; only
+	 * of a protected snapshot. */
 	struct map_cmd clone = { .type = MAP_CMD_VOLUME_CLONE, .name = "vm1", .src = "base",
 				 .snap = "gold" };
+	expect(&m, clone, -EPERM, "snapshot 'gold' of 'base' is not protected: protect it first "
+				  "(basalt snap protect base@gold)");
+	struct map_cmd protect = { .type = MAP_CMD_SNAP_PROTECT, .name = "base", .snap = "gold",
+				   .flag = 1 };
+	expect(&m, protect, 0, NULL);
 	expect(&m, clone, 0, NULL);
 	expect(&m, clone, -EEXIST, "volume 'vm1' already exists");
 	snprintf(clone.name, sizeof(clone.name), "vm2");
@@ -436,11 +447,18 @@ static void test_snapshots_and_clones(void **state)
 	assert_true(c->inode > b->inode);
 	/* Neither the snapshot nor its volume go while the clone needs them. */
 	struct map_cmd srm = { .type = MAP_CMD_SNAP_RM, .name = "base", .snap = "gold" };
-	expect(&m, srm, -EBUSY, "snapshot 'gold' of 'base' is the parent of clone 'vm1'");
+	expect(&m, srm, -EBUSY, "snapshot 'gold' of 'base' is protected: unprotect it first");
+	struct map_cmd unprotect = protect;
+	unprotect.flag = 0;
+	expect(&m, unprotect, -EBUSY, "snapshot 'gold' of 'base' is the parent of clone 'vm1': "
+				      "flatten or remove the clone first");
 	struct map_cmd vrm = { .type = MAP_CMD_VOLUME_RM, .name = "base" };
 	expect(&m, vrm, -EBUSY, "volume 'base' has 1 snapshots: remove them first");
 	struct map_cmd crm = { .type = MAP_CMD_VOLUME_RM, .name = "vm1" };
 	expect(&m, crm, 0, NULL);
+	expect(&m, srm, -EBUSY, "snapshot 'gold' of 'base' is protected: unprotect it first");
+	expect(&m, unprotect, 0, NULL);
+	expect(&m, unprotect, -EALREADY, "snapshot 'gold' of 'base' is not protected");
 	expect(&m, srm, 0, NULL);
 	expect(&m, srm, -ENOENT, "volume 'base' has no snapshot 'gold'");
 	expect(&m, vrm, 0, NULL);
@@ -459,6 +477,112 @@ static void test_snapshots_and_clones(void **state)
 	expect(&m, s2, 0, NULL);
 	b = map_volume_by_name(&m, "base");
 	assert_int_equal(b->snaps[b->n_snaps - 1].id, MAP_MAX_SNAPS + 1);
+	map_free(&m);
+}
+
+/* Protection, clones into another pool, the overlap a shrink cuts,
+ * flatten, and the layers a read looks through. */
+static void test_clone_layers_and_flatten(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	expect(&m, pool_cmd("rbd", 3, 2), 0, NULL);
+	expect(&m, pool_cmd("ssd", 2, 1), 0, NULL);
+	struct map_cmd small = pool_cmd("small", 2, 1);
+	small.pool.block_size = 64 << 10;
+	expect(&m, small, 0, NULL);
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_VOLUME_CREATE, .name = "base",
+				     .pool_name = "rbd", .size = 8 << 20 }, 0, NULL);
+	struct map_cmd gold = { .type = MAP_CMD_SNAP_CREATE, .name = "base", .snap = "gold" };
+	expect(&m, gold, 0, NULL);
+	struct map_cmd protect = { .type = MAP_CMD_SNAP_PROTECT, .name = "base", .snap = "gold",
+				   .flag = 1 };
+	expect(&m, protect, 0, NULL);
+	expect(&m, protect, -EALREADY, "snapshot 'gold' of 'base' is already protected");
+	protect.snap[0] = 'x';
+	expect(&m, protect, -ENOENT, "volume 'base' has no snapshot 'xold'");
+	struct map_cmd clone = { .type = MAP_CMD_VOLUME_CLONE, .name = "c1", .src = "base",
+				 .snap = "gold", .pool_name = "nope" };
+	expect(&m, clone, -ENOENT, "pool 'nope' does not exist");
+	snprintf(clone.pool_name, sizeof(clone.pool_name), "small");
+	expect(&m, clone, -EINVAL, "pool 'small' has 65536-byte objects and the parent's pool "
+				   "'rbd' 131072-byte ones: a clone needs the same");
+	snprintf(clone.pool_name, sizeof(clone.pool_name), "ssd");
+	expect(&m, clone, 0, NULL);
+	const struct map_volume *b = map_volume_by_name(&m, "base");
+	const struct map_volume *c = map_volume_by_name(&m, "c1");
+	assert_int_equal(c->pool, map_pool_by_name(&m, "ssd")->id);
+	assert_int_equal(c->parent_overlap, 8 << 20);
+	/* A clone of the clone: three layers, each bounded by the overlaps. */
+	struct map_cmd csnap = { .type = MAP_CMD_SNAP_CREATE, .name = "c1", .snap = "s" };
+	expect(&m, csnap, 0, NULL);
+	struct map_cmd cprotect = { .type = MAP_CMD_SNAP_PROTECT, .name = "c1", .snap = "s",
+				    .flag = 1 };
+	expect(&m, cprotect, 0, NULL);
+	struct map_cmd clone2 = { .type = MAP_CMD_VOLUME_CLONE, .name = "c2", .src = "c1",
+				  .snap = "s" };
+	expect(&m, clone2, 0, NULL);
+	struct map_cmd before = { .type = MAP_CMD_SNAP_CREATE, .name = "c2", .snap = "before" };
+	expect(&m, before, 0, NULL);
+	struct map_cmd shrink = { .type = MAP_CMD_VOLUME_RESIZE, .name = "c2", .value = 4 << 20 };
+	expect(&m, shrink, 0, NULL);
+	shrink.value = 16 << 20; /* growing back does not read the parent again */
+	expect(&m, shrink, 0, NULL);
+	b = map_volume_by_name(&m, "base");
+	c = map_volume_by_name(&m, "c1");
+	const struct map_volume *c2 = map_volume_by_name(&m, "c2");
+	struct map_layer l[MAP_LAYERS_MAX];
+	assert_int_equal(map_volume_layers(&m, c2, OBJECT_SNAP_HEAD, l), 3);
+	assert_int_equal(l[0].inode, c2->inode);
+	assert_int_equal(l[0].snap, OBJECT_SNAP_HEAD);
+	assert_int_equal(l[0].limit_bytes, 16 << 20);
+	assert_int_equal(l[1].inode, c->inode);
+	assert_int_equal(l[1].pool, c->pool);
+	assert_int_equal(l[1].snap, 1);
+	assert_int_equal(l[1].limit_bytes, 4 << 20);
+	assert_int_equal(l[2].inode, b->inode);
+	assert_int_equal(l[2].snap, 1);
+	assert_int_equal(l[2].limit_bytes, 4 << 20);
+	/* A snapshot taken before the shrink still reads 8 MiB of its parent. */
+	assert_int_equal(map_volume_layers(&m, c2, 1, l), 3);
+	assert_int_equal(l[0].limit_bytes, 8 << 20);
+	assert_int_equal(l[1].limit_bytes, 8 << 20);
+	assert_int_equal(l[2].limit_bytes, 8 << 20);
+	assert_int_equal(map_volume_layers(&m, c, 1, l), 2);
+	assert_int_equal(l[0].snap, 1);
+	assert_int_equal(l[0].limit_bytes, 8 << 20);
+	assert_int_equal(map_volume_layers(&m, c, 7, l), -ENOENT);
+	/* Flatten: refused while it has snapshots (they read through), and
+	 * for a volume with no parent. */
+	struct map_cmd flatten = { .type = MAP_CMD_VOLUME_FLATTEN, .name = "c1" };
+	expect(&m, flatten, -EBUSY, "volume 'c1' has 1 snapshots, which read through to its "
+				    "parent: remove them first");
+	flatten = (struct map_cmd){ .type = MAP_CMD_VOLUME_FLATTEN, .name = "base" };
+	expect(&m, flatten, -EALREADY, "volume 'base' is not a clone (no parent)");
+	flatten = (struct map_cmd){ .type = MAP_CMD_VOLUME_FLATTEN, .name = "c2" };
+	expect(&m, flatten, -EBUSY, NULL);
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_SNAP_RM, .name = "c2", .snap = "before" }, 0,
+	       NULL);
+	expect(&m, flatten, 0, NULL);
+	c2 = map_volume_by_name(&m, "c2");
+	assert_int_equal(c2->parent_inode, 0);
+	assert_int_equal(c2->parent_overlap, 0);
+	assert_int_equal(map_volume_layers(&m, c2, OBJECT_SNAP_HEAD, l), 1);
+	/* Now c1@s has no clone: it may be unprotected and removed. */
+	cprotect.flag = 0;
+	expect(&m, cprotect, 0, NULL);
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_SNAP_RM, .name = "c1", .snap = "s" }, 0, NULL);
+	/* The protection survives the map's encoding. */
+	uint8_t *buf;
+	size_t len;
+	struct cluster_map back;
+	assert_int_equal(map_encode(&m, &buf, &len), 0);
+	assert_int_equal(map_decode(buf, len, &back), 0);
+	free(buf);
+	assert_true(map_volume_by_name(&back, "base")->snaps[0].protected);
+	assert_int_equal(map_volume_by_name(&back, "c1")->parent_overlap, 8 << 20);
+	map_free(&back);
 	map_free(&m);
 }
 
@@ -517,9 +641,8 @@ static void test_snapshot_groups(void **state)
 static void test_snapshot_clone_rule(void **state)
 {
 	(void)state;
-	struct map_volume v = { .n_snaps = 2, .next_snap = 3 };
-	v.snaps[0] = (struct map_snap){ .id = 1, .epoch = 10 };
-	v.snaps[1] = (struct map_snap){ .id = 3, .epoch = 30 };
+	struct map_snap snaps[2] = { { .id = 1, .epoch = 10 }, { .id = 3, .epoch = 30 } };
+	struct map_volume v = { .n_snaps = 2, .next_snap = 3, .snaps = snaps };
 	/* Content of epoch 5: serves snapshot 1 (and 3 if the clone is 3's). */
 	assert_true(map_snap_clone_needed(&v, 1, 5ull << 32));
 	assert_true(map_snap_clone_needed(&v, 2, 5ull << 32));
@@ -887,6 +1010,7 @@ int main(void)
 		cmocka_unit_test(test_snapshots_and_clones),
 		cmocka_unit_test(test_snapshot_groups),
 		cmocka_unit_test(test_snapshot_clone_rule),
+		cmocka_unit_test(test_clone_layers_and_flatten),
 		cmocka_unit_test(test_pg_placement),
 		cmocka_unit_test(test_pg_activation_records),
 		cmocka_unit_test(test_determinism_and_encoding),
