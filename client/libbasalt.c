@@ -290,7 +290,8 @@ static void on_reply(struct bs_client *c, struct msgr_conn *conn, struct msg *ms
 			park(c, op, io_now_ns(c->loop) + backoff_ns(op));
 			return;
 		}
-		memcpy(op->buf, msg->data, msg->hdr.data_len);
+		if (msg->hdr.data_len) /* an empty answer has no data at all */
+			memcpy(op->buf, msg->data, msg->hdr.data_len);
 		op->len = msg->hdr.data_len;
 	}
 	op->version = r.version;

@@ -69,7 +69,9 @@ const struct cluster_map *bs_client_map(const struct bs_client *c);
  * BS_LIST lists the objects of pool oid.pool in the PGs OSD oid.inode is
  * primary of: op->buf is set to a buffer of op->len bytes that the
  * caller frees (free()); bs_list_entry reads it. -EHOSTDOWN when that OSD
- * is down. A PG being peered may be missing: a list is an estimate.
+ * is down. The OSD lists as of this client's map (the client asks again
+ * while their epochs differ) and only once each of those PGs is active,
+ * objects its own copy still lacks included: every object of those PGs.
  * bs_object_list lists a whole pool with it.
  * BS_SYNC waits until OSD oid.inode has this client's map and no write it
  * assigned a version before that map's epoch is in flight (snapshots use
@@ -264,12 +266,24 @@ const struct cluster_map *bs_sync_map(const struct bs_sync *s);
 int bs_sync_osds(struct bs_sync *s, uint64_t epoch, char *why, size_t why_len);
 
 /* Calls FN for every object of pool POOL_NAME, asking each up OSD for
- * the PGs it is primary of; stops at FN's first non-zero return, which
- * it returns. -ENOENT (no such pool), -EIO (an OSD did not answer),
- * -EAGAIN (a PG has no OSD up: its objects are not listed), with WHY. */
+ * the PGs it is primary of, all as of one map (listed again while the
+ * map changes under it; an OSD answers for an active PG only, objects
+ * its copy still lacks included); stops at FN's first non-zero return,
+ * which it returns. -ENOENT (no such pool), -EIO (an OSD did not
+ * answer), -EAGAIN (a PG has no OSD up: its objects are not listed; or
+ * the map never held still), with WHY. */
 typedef int (*bs_object_list_fn)(const struct object_id *oid, uint64_t version, uint64_t size,
 				 void *arg);
 int bs_object_list(struct bs_sync *s, const char *pool_name, bs_object_list_fn fn, void *arg,
 		   char *why, size_t why_len);
+/* bs_object_list over a caller's own loop (the simulation): the client's
+ * map, and one operation run to its answer (returning its result). */
+struct bs_object_list_io {
+	const struct cluster_map *(*map)(void *ctx);
+	int (*run)(void *ctx, struct bs_op *op);
+	void *ctx;
+};
+int bs_object_list_io(const struct bs_object_list_io *io, const char *pool_name,
+		      bs_object_list_fn fn, void *arg, char *why, size_t why_len);
 
 #endif

@@ -258,7 +258,19 @@ static size_t cluster_delete(void *ctx, struct bs_op *ops, size_t n, char *why, 
 	struct bs_admin_cluster *k = ctx;
 	if (cluster_io(k, why, why_len))
 		return n;
-	return bs_sync_ops(*k->io, ops, n, ADMIN_DELETE_QD, NULL);
+	int *results = calloc(n ? n : 1, sizeof(*results));
+	if (!results) {
+		snprintf(why, why_len, "out of memory");
+		return n;
+	}
+	bs_sync_ops(*k->io, ops, n, ADMIN_DELETE_QD, results);
+	/* An object already gone (another removal freed it first) is freed,
+	 * as bs_admin_ops.delete_objects promises. */
+	size_t failed = 0;
+	for (size_t i = 0; i < n; i++)
+		failed += results[i] && results[i] != -ENOENT;
+	free(results);
+	return failed;
 }
 
 static int cluster_zero(void *ctx, const char *name, uint64_t offset, uint32_t len, char *why,

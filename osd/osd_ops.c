@@ -225,23 +225,11 @@ struct list_ctx {
 	const struct map_pool *pool;
 	uint8_t *buf;
 	size_t len, cap;
-	int8_t *mine; /* per PG: -1 unknown, 0 not primary, 1 primary */
+	int8_t *mine; /* per PG: 0 not primary, 1 primary */
 };
 
-static int list_one(const struct store_object_info *info, void *arg)
+static int list_put(struct list_ctx *l, const struct store_object_info *info)
 {
-	struct list_ctx *l = arg;
-	if (pg_is_meta(&info->oid))
-		return 0;
-	uint32_t pg = object_pg(&info->oid, l->pool->pg_num);
-	if (l->mine[pg] < 0) {
-		uint32_t acting[MAP_PG_ACTING_MAX];
-		size_t n = map_pg_acting(monsess_map(l->o->mon), l->pool, pg, acting,
-					 MAP_PG_ACTING_MAX);
-		l->mine[pg] = n && acting[0] == l->o->id;
-	}
-	if (!l->mine[pg])
-		return 0;
 	if (l->len + OSD_LIST_ENTRY_LEN > l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64 * OSD_LIST_ENTRY_LEN;
 		uint8_t *b = realloc(l->buf, cap);
@@ -259,17 +247,63 @@ static int list_one(const struct store_object_info *info, void *arg)
 	return 0;
 }
 
+static int list_one(const struct store_object_info *info, void *arg)
+{
+	struct list_ctx *l = arg;
+	if (pg_is_meta(&info->oid) || !l->mine[object_pg(&info->oid, l->pool->pg_num)])
+		return 0;
+	return list_put(l, info);
+}
+
+/* The objects of PG PGID (this OSD its primary) that its store lacks
+ * while recovery brings them: a listing shows what the PG holds, not
+ * what this copy has so far — snap rm frees the garbage it lists, and a
+ * clone missed here would never be freed. -EAGAIN while the PG is not
+ * active (the members' objects not merged yet). */
+static int list_missing(struct list_ctx *l, uint32_t pgid)
+{
+	struct osd_pg *pg = pg_get(l->o, l->pool->id, pgid, false);
+	if (!pg || pg->state != PG_STATE_ACTIVE)
+		return -EAGAIN;
+	const struct list_node *pos;
+	list_for_each(pos, &pg->objs) {
+		const struct pg_obj *obj = list_entry(pos, struct pg_obj, pg_node);
+		struct store_object_info info = { .oid = obj->oid, .version = obj->auth_version };
+		struct store_object_info held;
+		if (!obj->auth_version || !(obj->need_push & 1) || pg_is_meta(&obj->oid) ||
+		    store_stat(l->o->store, &obj->oid, &held) == 0)
+			continue; /* none, or listed from the store (an older copy) */
+		int rc = list_put(l, &info);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Lists the objects of POOL in the PGs this OSD is primary of, as of
+ * its map (the client asked with the same epoch: osd_ops_handle), each
+ * of those PGs active. */
 static void list_objects(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
 			 const struct map_pool *pool)
 {
 	struct list_ctx l = { o, pool, NULL, 0, 0, malloc(pool->pg_num) };
-	struct osd_op_reply r = { 0 };
+	struct osd_op_reply r = { .epoch = monsess_map(o->mon)->epoch };
 	if (!l.mine) {
 		r.rc = -ENOMEM;
+	} else if (!osd_serving(o)) {
+		r.rc = -EAGAIN;
 	} else {
-		memset(l.mine, -1, pool->pg_num);
+		for (uint32_t pg = 0; pg < pool->pg_num; pg++) {
+			uint32_t acting[MAP_PG_ACTING_MAX];
+			size_t n = map_pg_acting(monsess_map(o->mon), pool, pg, acting,
+						 MAP_PG_ACTING_MAX);
+			l.mine[pg] = n && acting[0] == o->id;
+		}
 		struct store_list_filter f = { .pool = pool->id, .any_inode = true };
 		r.rc = store_list(o->store, &f, list_one, &l);
+		for (uint32_t pg = 0; pg < pool->pg_num && !r.rc; pg++)
+			if (l.mine[pg])
+				r.rc = list_missing(&l, pg);
 	}
 	if (l.len > (32u << 20)) {
 		r.rc = -EFBIG;
@@ -301,6 +335,8 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	if (op.epoch > monsess_map(o->mon)->epoch && osd_serving(o) && hold_early(o, conn, msg, &op))
 		return;
 	r.rc = check_op(o, &op, &pool);
+	if (!r.rc && op.type == OSD_OP_LIST && op.epoch < monsess_map(o->mon)->epoch)
+		r.rc = -EAGAIN; /* which PGs are ours differs: the client lists again */
 	if (!r.rc && op.type == OSD_OP_LIST) {
 		list_objects(o, conn, rid, pool);
 		msg_free(msg);
