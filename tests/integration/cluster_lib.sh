@@ -135,6 +135,18 @@ cluster_up_local() {
 	wait_for "s['osd']['up']==3" 20 "OSDs up"
 }
 
+# volumes_up OSD_SIZE NAME=SIZE...: cluster_up_local, a pool rbd of 16 PGs
+# with those volumes, every PG active+clean, and basalt-nbd serving them
+# ($uri).
+volumes_up() {
+	cluster_up_local "$1"
+	shift
+	cli pool create rbd --size 3 --pg-num 16 >/dev/null
+	for v in "$@"; do cli volume create "${v%%=*}" --size "${v#*=}" >/dev/null; done
+	wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"
+	nbd_start
+}
+
 # nbd_start [ARGS...]: basalt-nbd on a free loopback port with the test
 # cluster's config (ARGS added), recorded as pid[nbd]; returns once it
 # listens, with its address in $uri ("nbd://127.0.0.1:PORT").

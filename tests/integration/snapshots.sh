@@ -26,12 +26,7 @@ cleanup() {
 trap cleanup EXIT
 command -v qemu-io >/dev/null || fail "qemu-io is missing (scripts/install-deps.sh installs it)"
 
-cluster_up_local 256M
-cli pool create rbd --size 3 --pg-num 16 >/dev/null
-cli volume create vm --size 16M >/dev/null
-cli volume create data --size 4M >/dev/null
-wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"
-nbd_start
+volumes_up 256M vm=16M data=4M
 block=131072
 
 # qio ARGS...: one qemu-io run that must succeed, on the URI last.
