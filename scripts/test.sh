@@ -31,7 +31,7 @@ ninja -C build-asan
 (cd build-asan && \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	STORE_SIM_SEEDS=6 RAFT_SIM_SEEDS=1000 PG_SIM_SEEDS=3 PG_SIM_FULL_SEEDS=3 PG_SIM_ROT_SEEDS=2 \
+	STORE_SIM_SEEDS=6 RAFT_SIM_SEEDS=1000 PG_SIM_SEEDS=3 PG_SIM_FULL_SEEDS=3 PG_SIM_ROT_SEEDS=2 PG_SIM_SNAP_SEEDS=3 \
 	ctest --output-on-failure -j "$jobs" -L 'unit|sim')
 
 step "fuzz smoke runs (build-fuzz/, clang + libFuzzer)"
