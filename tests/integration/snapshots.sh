@@ -4,7 +4,8 @@
 #  - a snapshot keeps what the volume held: whole-object overwrites,
 #    4 KiB writes into an object and discards after it leave the snapshot
 #    (exported read-only as nbd://.../VOL@SNAP) as it was, the live volume
-#    changed; writes to the snapshot's export are refused;
+#    changed; writes to the snapshot's export are refused; block status
+#    shows each one's own holes;
 #  - each changed object costs exactly one block per copy (the OSDs' data
 #    bytes, exact), snap ls says what each snapshot references and holds
 #    alone, and snap rm frees exactly that at once, in any order, until
@@ -71,6 +72,13 @@ fi
 qio -r -c "read -P 0x11 0 4K" "$uri/vm@s1"
 nbdinfo "$uri/vm@s1" 2>/dev/null | grep -q "is_read_only: true" ||
 	fail "vm@s1 is not exported read-only: $(nbdinfo "$uri/vm@s1" 2>&1)"
+# BLOCK_STATUS: the snapshot has data where the live volume was discarded
+# after it (12M-13M), and the live volume shows that hole.
+nbdinfo --map "$uri/vm@s1" >"$dir/map" 2>&1 || fail "nbdinfo --map vm@s1: $(cat "$dir/map")"
+[ "$(awk '{print $1, $2, $4}' "$dir/map")" = "0 16777216 data" ] ||
+	fail "vm@s1's block status: $(cat "$dir/map")"
+nbdinfo --map "$uri/vm" >"$dir/map" 2>&1 || fail "nbdinfo --map vm: $(cat "$dir/map")"
+grep -Eq "^ *12582912 +1048576 +3 +hole,zero" "$dir/map" || fail "vm's block status: $(cat "$dir/map")"
 
 # Clones: 32 whole objects, 1 with a 4 KiB write, 8 discarded (which
 # kept their blocks for the snapshot), and data's first: one block per
