@@ -440,7 +440,7 @@ static int rollback_object(struct rollback *r, const struct bs_snap_entry *e, si
 	uint64_t at = e[0].index * r->block_size;
 	/* Past the snapshot's end even an old head goes (kept by a shrink of
 	 * a volume with snapshots, it would show again on a grow). */
-	if (head && head->version >> 32 < r->snap.epoch && at < r->snap.size)
+	if (head && map_snap_predates(&r->snap, head->version) && at < r->snap.size)
 		return 0;
 	struct object_id oid = { r->pool, r->inode, e[0].index, OBJECT_SNAP_HEAD };
 	bool had = at < r->snap.size && bs_snap_list_resolve(e, n, &r->snap) >= 0;

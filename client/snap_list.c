@@ -70,8 +70,8 @@ long bs_snap_list_resolve(const struct bs_snap_entry *e, size_t n, const struct 
 {
 	for (size_t i = 0; i < n; i++)
 		if (e[i].snap >= s->id)
-			return e[i].version >> 32 < s->epoch ? (long)i : -1;
-	if (n && e[0].snap == OBJECT_SNAP_HEAD && e[0].version >> 32 < s->epoch)
+			return map_snap_predates(s, e[i].version) ? (long)i : -1;
+	if (n && e[0].snap == OBJECT_SNAP_HEAD && map_snap_predates(s, e[0].version))
 		return 0;
 	return -1;
 }

@@ -95,7 +95,7 @@ uint32_t pg_snap_clone_for_write(struct osd_pg *pg, const struct object_id *oid)
 	struct store_object_info info;
 	if (store_stat(pg->o->store, oid, &info))
 		return 0; /* nothing to preserve */
-	return info.version >> 32 < newest->epoch ? newest->id : 0;
+	return map_snap_predates(newest, info.version) ? newest->id : 0;
 }
 
 struct snap_clone {
@@ -199,14 +199,14 @@ int pg_snap_resolve(struct osd_pg *pg, const struct object_id *oid, struct objec
 		if (obj && (obj->need_push & 1))
 			return -EAGAIN; /* this copy is still to come: retry then */
 		if (store_stat(o->store, &at, &info) == 0) {
-			if (info.version >> 32 >= want->epoch)
+			if (!map_snap_predates(want, info.version))
 				return -ENOENT;
 			*out = at;
 			return 0;
 		}
 	}
 	at.snap = OBJECT_SNAP_HEAD;
-	if (store_stat(o->store, &at, &info) || info.version >> 32 >= want->epoch)
+	if (store_stat(o->store, &at, &info) || !map_snap_predates(want, info.version))
 		return -ENOENT;
 	*out = at;
 	return 0;

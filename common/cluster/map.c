@@ -731,7 +731,7 @@ bool map_snap_clone_needed(const struct map_volume *v, uint32_t clone_snap,
 {
 	/* Snapshots are kept in id order, which is creation order. */
 	for (uint32_t i = 0; i < v->n_snaps && v->snaps[i].id <= clone_snap; i++)
-		if (v->snaps[i].epoch > clone_version >> 32)
+		if (map_snap_predates(&v->snaps[i], clone_version))
 			return true;
 	return false;
 }

@@ -321,6 +321,14 @@ int map_apply(struct cluster_map *m, const struct map_cmd *cmd, char *err,
 int map_pg_active_applies(const struct cluster_map *m, const struct map_cmd *cmd, uint32_t i,
 			  char *err, size_t err_len);
 
+/* Whether content of VERSION was written before snapshot S was taken: a
+ * version carries the map epoch its primary assigned it in (osd/pg_int.h,
+ * invariant 6), S the epoch that made it. */
+static inline bool map_snap_predates(const struct map_snap *s, uint64_t version)
+{
+	return version >> 32 < s->epoch;
+}
+
 /* V's snapshot ID, or NULL. */
 const struct map_snap *map_snap_by_id(const struct map_volume *v, uint32_t id);
 const struct map_snap *map_snap_by_name(const struct map_volume *v, const char *name);
