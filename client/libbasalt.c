@@ -494,22 +494,40 @@ void bs_client_destroy(struct bs_client *c)
 	free(c);
 }
 
+/* Runs C's loop until READY(C, ARG) or END_NS: 0, or -ETIMEDOUT. */
+static int run_until(struct bs_client *c, uint64_t end_ns,
+		     bool (*ready)(struct bs_client *c, void *arg), void *arg)
+{
+	while (!ready(c, arg)) {
+		uint64_t now = io_now_ns(c->loop);
+		if (now >= end_ns)
+			return -ETIMEDOUT;
+		io_loop_run_once(c->loop,
+				 (int64_t)(end_ns - now < IO_MS(100) ? end_ns - now : IO_MS(100)));
+	}
+	return 0;
+}
+
+struct pool_wait {
+	const char *name;
+	const struct map_pool *found;
+};
+
+static bool pool_ready(struct bs_client *c, void *arg)
+{
+	struct pool_wait *w = arg;
+	w->found = monsess_have_map(c->mon) ? map_pool_by_name(monsess_map(c->mon), w->name) : NULL;
+	return w->found != NULL;
+}
+
 int bs_client_wait_pool(struct bs_client *c, const char *name, uint64_t timeout_ms,
 			const struct map_pool **out)
 {
-	uint64_t end = io_now_ns(c->loop) + IO_MS(timeout_ms);
-	for (;;) {
-		const struct map_pool *p =
-			monsess_have_map(c->mon) ? map_pool_by_name(monsess_map(c->mon), name) : NULL;
-		if (p) {
-			*out = p;
-			return 0;
-		}
-		uint64_t now = io_now_ns(c->loop);
-		if (now >= end)
-			return -ETIMEDOUT;
-		io_loop_run_once(c->loop, (int64_t)(end - now < IO_MS(100) ? end - now : IO_MS(100)));
-	}
+	struct pool_wait w = { name, NULL };
+	int rc = run_until(c, io_now_ns(c->loop) + IO_MS(timeout_ms), pool_ready, &w);
+	if (!rc)
+		*out = w.found;
+	return rc;
 }
 
 struct io_loop *bs_client_loop(const struct bs_client *c)
@@ -620,17 +638,17 @@ int bs_sync_op(struct bs_sync *s, struct bs_op *op)
 	return w.rc;
 }
 
+static bool epoch_ready(struct bs_client *c, void *arg)
+{
+	return bs_client_have_map(c) && bs_client_map(c)->epoch >= *(const uint64_t *)arg;
+}
+
 int bs_sync_osds(struct bs_sync *s, uint64_t epoch, char *why, size_t why_len)
 {
-	uint64_t end = io_now_ns(s->loop) + s->timeout_ns;
-	while (!bs_client_have_map(s->c) || bs_client_map(s->c)->epoch < epoch) {
-		uint64_t now = io_now_ns(s->loop);
-		if (now >= end)
-			return why_set(why, why_len, -ETIMEDOUT,
-				       "the monitors did not send map epoch %llu in time",
-				       (unsigned long long)epoch);
-		io_loop_run_once(s->loop, (int64_t)(end - now < IO_MS(100) ? end - now : IO_MS(100)));
-	}
+	if (run_until(s->c, io_now_ns(s->loop) + s->timeout_ns, epoch_ready, &epoch))
+		return why_set(why, why_len, -ETIMEDOUT,
+			       "the monitors did not send map epoch %llu in time",
+			       (unsigned long long)epoch);
 	const struct cluster_map *m = bs_client_map(s->c);
 	uint32_t n = m->n_osds;
 	struct bs_op *ops = calloc(n ? n : 1, sizeof(*ops));
