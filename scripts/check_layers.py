@@ -3,7 +3,7 @@
 
     common/ (with common/io/)                       layer 0
     common/cluster/  map, protocols, mon session    layer 1
-    mon/   osd/   client/                           layer 2
+    mon/   osd/   client/ (with client/backup/)      layer 2
     client/cli/  client/nbd/  fuse/                 layer 3
     tests/  bench/                                  on top: not checked
 
@@ -25,6 +25,7 @@ LAYERS = {
     "mon": (2, "mon"),
     "osd": (2, "osd"),
     "client": (2, "client"),
+    "client/backup": (2, "client"),
     "client/cli": (3, "client/cli"),
     "client/nbd": (3, "client/nbd"),
     "fuse": (3, "fuse"),
