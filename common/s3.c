@@ -292,6 +292,9 @@ static CURLcode s3_attempt(struct s3 *s, struct s3_request *req, struct curl_sli
 	curl_off_t sent = 0, received = 0;
 	curl_easy_getinfo(s->curl, CURLINFO_SIZE_UPLOAD_T, &sent);
 	curl_easy_getinfo(s->curl, CURLINFO_SIZE_DOWNLOAD_T, &received);
+	long connects = 0;
+	curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &connects);
+	s->stats.connections += (uint64_t)connects;
 	s->stats.bytes_sent += (uint64_t)sent;
 	s->stats.bytes_received += (uint64_t)received;
 	return cc;
@@ -522,7 +525,9 @@ static int s3_head_missing(struct s3 *s, const char *key, char *why, size_t why_
 	if (rc == 0)
 		rc = s3_perform(s, &req, why, why_len);
 	free(req.answer.data);
-	if (rc == 0 && req.status == 404)
+	if (rc)
+		return rc;
+	if (req.status == 404)
 		return why_set(why, why_len, -ENXIO, "HEAD s3://%s/%.300s at %s: NoSuchBucket (HTTP 404)",
 			       s->cfg.bucket, key, s->cfg.endpoint);
 	return why_set(why, why_len, -ENOENT, "HEAD s3://%s/%.300s at %s: NoSuchKey (HTTP 404)",

@@ -86,6 +86,7 @@ struct s3_stats {
 	uint64_t retries;    /* attempts after a retryable failure */
 	uint64_t bytes_sent; /* request bodies */
 	uint64_t bytes_received; /* response bodies */
+	uint64_t connections; /* opened; every other request reused one */
 };
 /* What this client did since s3_open. */
 void s3_stats(const struct s3 *s, struct s3_stats *out /* out */);

@@ -86,12 +86,13 @@ for i in $(seq 1 25); do
 done | LC_ALL=C sort >"$dir/ls.want"
 s3 --page-keys 10 --stats ls "$url/page/" >"$dir/ls.got" 2>"$dir/ls.err" || fail "ls"
 cut -d' ' -f1,2 "$dir/ls.got" | diff "$dir/ls.want" - || fail "ls: wrong keys, order or sizes"
-grep -q 'requests=3 ' "$dir/ls.err" || fail "ls: not 3 pages: $(cat "$dir/ls.err")"
+grep -q 'requests=3 retries=0 connections=1 ' "$dir/ls.err" ||
+	fail "ls: not 3 pages on one connection: $(cat "$dir/ls.err")"
 now=$(date +%s)
 awk -v now="$now" '$3 < now - 600 || $3 > now + 600 { exit 1 }' "$dir/ls.got" ||
 	fail "ls: modification times far from now"
 [ -z "$(s3 ls "$url/none/")" ] || fail "ls of an empty prefix"
-echo "ok: ls of 25 keys in 3 pages"
+echo "ok: ls of 25 keys in 3 pages on one connection"
 
 # The same bytes for awscli, both ways.
 rgw_aws s3api get-object --bucket "$bucket" --key dir/blob.bin "$dir/blob.aws" >/dev/null ||
@@ -124,6 +125,10 @@ expect_refusal closed_port 3 "cannot reach http://127.0.0.1:$closed" "connection
 	"after 5 retries" -- s3 --endpoint "http://127.0.0.1:$closed" put "$url/k" "$dir/odd"
 [ $(($(date +%s) - t0)) -le 15 ] || fail "closed port: took more than 15 s"
 cmp "$dir/blob" <(s3 get "$url/dir/blob.bin" -) || fail "a refused put changed the object"
+# https to a plain-HTTP port: a TLS failure, not retried.
+expect_refusal tls 3 "https://127.0.0.1:${RGW_ENDPOINT##*:}" -- \
+	s3 --endpoint "https://127.0.0.1:${RGW_ENDPOINT##*:}" head "$url/dir/blob.bin"
+grep -q retr "$dir/tls.err" && fail "tls: retried"
 
 # radosgw killed just before a put and back a second later: the put
 # retries until it answers.

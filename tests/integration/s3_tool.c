@@ -199,9 +199,9 @@ int main(int argc, char **argv)
 	if (s && t.stats) {
 		struct s3_stats st;
 		s3_stats(s, &st);
-		fprintf(stderr, "stats: requests=%" PRIu64 " retries=%" PRIu64 " sent=%" PRIu64
-				" received=%" PRIu64 "\n",
-			st.requests, st.retries, st.bytes_sent, st.bytes_received);
+		fprintf(stderr, "stats: requests=%" PRIu64 " retries=%" PRIu64 " connections=%" PRIu64
+				" sent=%" PRIu64 " received=%" PRIu64 "\n",
+			st.requests, st.retries, st.connections, st.bytes_sent, st.bytes_received);
 	}
 	s3_close(s);
 	if (rc) {
