@@ -33,12 +33,16 @@ struct s3_config {
 	unsigned retries;	/* further attempts after a retryable failure (0 = 5) */
 	unsigned backoff_ms;	/* the first wait, doubled each time, with jitter (0 = 200) */
 	unsigned timeout_ms;	/* one attempt's limit (0 = 120000) */
+	/* Keys asked for per ListObjectsV2 page (max-keys; 0 = 1000, S3's
+	 * own limit): small values let tests cross page boundaries. */
+	unsigned list_page_keys;
 };
 
 struct s3;
 
-/* Checks CFG (endpoint syntax, bucket name) and makes a client: 0, or
- * -EINVAL / -ENOMEM with WHY. Sends nothing yet. */
+/* Checks CFG (endpoint syntax, bucket name, region, credentials present;
+ * virtual-host style needs a host name, not an IP address) and makes a
+ * client: 0, or -EINVAL / -ENOMEM with WHY. Sends nothing yet. */
 int s3_open(const struct s3_config *cfg, struct s3 **out, char *why, size_t why_len);
 void s3_close(struct s3 *s);
 
@@ -62,7 +66,8 @@ int s3_put(struct s3 *s, const char *key, const void *buf, size_t len, char *why
 int s3_get(struct s3 *s, const char *key, void **buf /* out */, size_t *len /* out */,
 	   char *why, size_t why_len);
 /* 0 when KEY exists (its size into *LEN, which may be NULL), -ENOENT
- * when not. */
+ * when not. A HEAD answer has no body to tell a missing key from a
+ * missing bucket, so a 404 costs one more HEAD, of the bucket. */
 int s3_head(struct s3 *s, const char *key, uint64_t *len /* out */, char *why,
 	    size_t why_len);
 /* Deletes KEY; a key already gone is success. */
@@ -81,6 +86,7 @@ struct s3_stats {
 	uint64_t retries;    /* attempts after a retryable failure */
 	uint64_t bytes_sent; /* request bodies */
 	uint64_t bytes_received; /* response bodies */
+	uint64_t connections; /* opened; every other request reused one */
 };
 /* What this client did since s3_open. */
 void s3_stats(const struct s3 *s, struct s3_stats *out /* out */);

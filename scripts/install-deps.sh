@@ -8,10 +8,12 @@ packages=(
 	build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
 	# libraries
 	liburing-dev libisal-dev libssl-dev libfuse3-dev libcmocka-dev
-	libinih-dev libcurl4-openssl-dev libjansson-dev
+	libinih-dev libcurl4-openssl-dev libjansson-dev libxml2-dev libzstd-dev
 	# test tools (NBD clients: qemu-img/qemu-io, nbdinfo/nbdcopy, nbdfuse)
 	python3 python3-libnbd iproute2 procps util-linux fio qemu-utils libnbd-bin nbdfuse fuse3
 	e2fsprogs
+	# S3 for backup tests: a real radosgw over a one-OSD Ceph cluster, awscli to cross-check
+	radosgw ceph-mon ceph-osd ceph-common awscli uuid-runtime curl
 	# vm_enospc's guest (qemu under TCG; the kernel is downloaded by the test, never installed)
 	qemu-system-x86 busybox-static cpio
 	# bench plots
