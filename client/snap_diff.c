@@ -58,7 +58,7 @@ static int diff_object(struct diff_run *r, const struct bs_snap_entry *e, size_t
 	if (e[0].index >= objects)
 		return 0; /* past the newer state's end */
 	uint64_t offset = e[0].index * r->block_size;
-	long old = offset < r->from->size ? bs_snap_list_resolve(e, n, r->from) : -1;
+	long old = r->from && offset < r->from->size ? bs_snap_list_resolve(e, n, r->from) : -1;
 	long new = r->to ? bs_snap_list_resolve(e, n, r->to) : bs_snap_list_resolve_head(e, n);
 	if (old < 0 && new < 0)
 		return 0;
@@ -77,14 +77,14 @@ static int diff_states(const struct cluster_map *m, const char *volume, const ch
 	const struct map_pool *p = v ? map_pool_by_id(m, v->pool) : NULL;
 	if (!p)
 		return why_set(why, why_len, -ENOENT, "volume '%s' does not exist", volume);
-	r->from = map_snap_by_name(v, from);
-	if (!r->from)
+	r->from = from ? map_snap_by_name(v, from) : NULL;
+	if (from && !r->from)
 		return why_set(why, why_len, -ENOENT, "volume '%s' has no snapshot '%s'", volume,
 			       from);
 	r->to = to ? map_snap_by_name(v, to) : NULL;
 	if (to && !r->to)
 		return why_set(why, why_len, -ENOENT, "volume '%s' has no snapshot '%s'", volume, to);
-	if (r->to && r->to->id < r->from->id)
+	if (r->to && r->from && r->to->id < r->from->id)
 		return why_set(why, why_len, -EINVAL,
 			       "%s@%s is older than %s@%s: a diff goes from the older snapshot to "
 			       "the newer (swap them)", volume, to, volume, from);
@@ -111,9 +111,17 @@ int bs_snap_diff(const struct bs_admin *a, const char *volume, const char *from,
 		map_free(&m);
 		return rc;
 	}
-	out->from_size = r.from->size;
+	out->from_size = r.from ? r.from->size : 0;
 	out->to_size = r.end;
 	out->block_size = r.block_size;
+	if (!r.from && r.has_parent) {
+		/* A clone reads its parents where it holds nothing: from
+		 * nothing, all of it may differ (listing the parents' objects
+		 * would not say more than "may"). */
+		map_free(&m);
+		rc = diff_emit(&r, 0, r.end, true);
+		return rc ? rc : diff_flush(&r);
+	}
 	uint64_t inode = v->inode;
 	struct bs_snap_list l = { .inodes = &inode, .n_inodes = 1 };
 	char list_why[256] = "";

@@ -232,8 +232,9 @@ struct bs_snap_diff_info {
 	uint64_t extents, changed_bytes;
 };
 
-/* What changed in volume VOLUME from snapshot FROM to snapshot TO (NULL:
- * the live volume), one object at a time, from a listing of the pool:
+/* What changed in volume VOLUME from snapshot FROM (NULL: from nothing,
+ * so every object it holds; all of a clone) to snapshot TO (NULL: the
+ * live volume), one object at a time, from a listing of the pool:
  * no data is read, time is proportional to the objects. An object
  * differs iff the entries the two states read differ (version, or one
  * side reads nothing). Extents lie within TO's size (the part of a grown

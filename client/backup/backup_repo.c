@@ -204,6 +204,16 @@ bool backup_repo_encrypted(const struct backup_repo *r)
 	return r->keys.encrypted;
 }
 
+int64_t backup_repo_grace(const struct backup_repo *r)
+{
+	return r->grace_s;
+}
+
+void backup_hex_id(const uint8_t id[32], char out[65])
+{
+	backup_hex(id, 32, out);
+}
+
 /* --- summaries and maps -------------------------------------------------- */
 
 static bool id_valid(const char *id)

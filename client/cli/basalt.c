@@ -36,6 +36,7 @@
 
 #include <jansson.h>
 
+#include "client/cli/cli.h"
 #include "client/status.h"
 #include "client/volume_admin.h"
 #include "common/config.h"
@@ -142,6 +143,21 @@ static const char usage_text[] =
 	"                                  (the default): mon=r reads the map, mon=rw\n"
 	"                                  changes it\n"
 	"  auth ls | auth caps client.NAME CAPS | auth rm client.NAME\n"
+	"  backup key create FILE          a new key for encrypted backups (keep a copy\n"
+	"                                  away from the cluster: without it they are lost)\n"
+	"  backup create VOL@SNAP --to s3://BUCKET/PREFIX [--key-file FILE]\n"
+	"                                  back a snapshot up: changed 4 MiB chunks only\n"
+	"                                  after the first (incremental from the last\n"
+	"                                  backup's snapshot: keep it), compressed,\n"
+	"                                  deduplicated, encrypted with --key-file\n"
+	"  backup ls [VOL] | backup info ID     backups in the repository (--repo URL)\n"
+	"  backup restore ID --to VOL [--force] [--pool POOL]\n"
+	"                                  into a new volume (or over one: --force)\n"
+	"  backup verify ID [--deep]       every chunk there; --deep: read and hash each\n"
+	"  backup rm ID                    remove one (its chunks go at the next prune)\n"
+	"  backup prune --keep-last N [--keep-hourly|daily|weekly|monthly N] [--dry-run]\n"
+	"                                  apply retention, then free unreferenced chunks\n"
+	"                                  (basalt backup --help: S3 options, config)\n"
 	"  blocklist ls                    fenced client instances\n"
 	"  blocklist rm CLIENT             forget one (only once it has stopped)\n"
 	"\n"
@@ -158,22 +174,11 @@ static const char usage_text[] =
 	"Exit status: 0 success, 1 the command failed, 2 a usage error (nothing was\n"
 	"done).\n";
 
-struct cli {
-	struct cfg *cfg;
-	struct monc *mc;
-	bool json;
-	int mon;
-	struct bs_client_params data; /* object I/O through libbasalt */
-	struct bs_sync *io;	      /* opened by the first object command */
-	int timeout_s;		      /* --timeout */
-};
-
-/* --json: errors and warnings go to stderr as JSON objects too. */
-static bool json_mode;
+bool json_mode;
 
 /* S as a JSON string. JSON is UTF-8: a byte that is not (a host name or
  * a lock owner may hold anything) becomes '?'; NULL is "". */
-static json_t *jstr(const char *s)
+json_t *jstr(const char *s)
 {
 	json_t *j = json_string(s ? s : "");
 	if (j || !s)
@@ -192,8 +197,7 @@ static json_t *jstr(const char *s)
 /* One line on stderr; with --json {"error": TEXT, "errno": "ENAME"}
  * (ERR a negative errno), so a script reads a failure as JSON too.
  * Returns STATUS, the exit status. Through the three below. */
-static int die_as(int status, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int die_as(int status, int err, const char *fmt, ...)
+int die_as(int status, int err, const char *fmt, ...)
 {
 	char text[2048];
 	va_list ap;
@@ -210,15 +214,6 @@ static int die_as(int status, int err, const char *fmt, ...)
 	json_decref(doc);
 	return status;
 }
-/* A command that was tried and failed with ERR: exit status 1. */
-#define die_rc(err, ...) die_as(1, (err), __VA_ARGS__)
-/* A refusal of what was asked (bad input the command found): EINVAL,
- * exit status 1. */
-#define die(...) die_as(1, -EINVAL, __VA_ARGS__)
-/* A command line that cannot be run as given (unknown command, option or
- * value): exit status 2, apart from 1 for a command that was tried and
- * failed (see "Exit status" in the README). */
-#define die_usage(...) die_as(2, -EINVAL, __VA_ARGS__)
 
 /* TEXT as a size for WHAT (size.h's grammar) within MIN..MAX: 0, or 2
  * after saying why. */
@@ -244,7 +239,7 @@ static int cli_count(const char *text, const char *what, uint32_t *out /* out */
 }
 
 /* A warning beside a result: "basalt: warning: ..." or {"warning": ...}. */
-static void warn(const char *text)
+void warn(const char *text)
 {
 	json_t *doc = json_mode ? json_pack("{s:o}", "warning", jstr(text)) : NULL;
 	if (doc && json_dumpf(doc, stderr, JSON_INDENT(0)) == 0)
@@ -256,7 +251,7 @@ static void warn(const char *text)
 
 /* Prints DOC on one line, laid out as before jansson ({"a": 1, "b": [2,
  * 3]}), and frees it. DOC NULL: building it ran out of memory. */
-static int json_out(json_t *doc)
+int json_out(json_t *doc)
 {
 	if (!doc)
 		return die_rc(-ENOMEM, "out of memory building the JSON output");
@@ -271,7 +266,7 @@ static int json_out(json_t *doc)
 
 /* Appends V to array A (takes ownership of V); false when either is
  * NULL (out of memory), which json_out then reports. */
-static bool jpush(json_t *a, json_t *v)
+bool jpush(json_t *a, json_t *v)
 {
 	return a && v && json_array_append_new(a, v) == 0;
 }
@@ -1226,7 +1221,7 @@ static int volume_resize(struct cli *c, const char *name, uint64_t size, bool al
 
 /* --- snapshots ------------------------------------------------------------------- */
 
-static void snap_admin(struct cli *c, struct bs_admin *a, struct bs_admin_cluster *k)
+void snap_admin(struct cli *c, struct bs_admin *a, struct bs_admin_cluster *k)
 {
 	*k = (struct bs_admin_cluster){ c->mc, c->cfg, &c->data, &c->io };
 	bs_admin_cluster_init(a, k);
@@ -2420,6 +2415,10 @@ static int help_route(int argc, char **argv)
 		}
 	if (!asked)
 		return -1;
+	if (topic && strcmp(topic, "backup") == 0) {
+		fputs(backup_usage, stdout); /* its own, longer help */
+		return 0;
+	}
 	if (!topic) {
 		fputs(usage_text, stdout);
 		return 0;
@@ -2480,7 +2479,7 @@ static int parse_options(int argc, char **argv, struct cli *c, struct tool *t,
 
 /* The config, keyring and monitor client; MON (may be NULL) the monitor
  * to ask. 0, or the exit status after saying why. */
-static int connect_cluster(struct cli *c, struct tool *t, const char *mon, uint64_t timeout_s)
+int cli_connect(struct cli *c, struct tool *t, const char *mon, uint64_t timeout_s)
 {
 	char why[512];
 	int rc = tool_load(t, why, sizeof(why));
@@ -2545,8 +2544,9 @@ int main(int argc, char **argv)
 		return help;
 	log_init("basalt");
 	log_set_level(LOG_LEVEL_ERROR);
-	rc = connect_cluster(&c, &t, mon, timeout_s);
-	if (!rc)
+	if (strcmp(argv[optind], "backup") == 0) /* connects only when it needs the cluster */
+		rc = cmd_backup(&c, &t, mon, timeout_s, argc - optind - 1, argv + optind + 1);
+	else if (!(rc = cli_connect(&c, &t, mon, timeout_s)))
 		rc = dispatch(&c, argv[optind], argc - optind - 1, argv + optind + 1);
 	bs_sync_close(c.io);
 	monc_close(c.mc);
