@@ -215,6 +215,31 @@ struct backup_verify_result {
 int backup_verify(struct backup_repo *r, const char *id, bool deep,
 		  struct backup_verify_result *out, char *why, size_t why_len);
 
+/* --- reading one in place (basalt-nbd's backup:ID exports) --------------------- */
+
+struct backup_reader;
+
+/* Loads backup ID's summary and chunk map. *OUT: close with
+ * backup_reader_close (before R). */
+int backup_reader_open(struct backup_repo *r, const char *id, struct backup_reader **out,
+		       char *why, size_t why_len);
+void backup_reader_close(struct backup_reader *rd);
+const struct backup_summary *backup_reader_summary(const struct backup_reader *rd);
+/* Whether chunk INDEX holds data (false: a hole, it reads zeros). */
+bool backup_reader_has(const struct backup_reader *rd, uint64_t index);
+/* A connection of its own for a thread that fetches (any thread; one
+ * per thread): 0 or -errno with WHY. */
+int backup_repo_connect(struct backup_repo *r, void **conn, char *why, size_t why_len);
+void backup_repo_disconnect(struct backup_repo *r, void *conn);
+/* Fetches chunk INDEX over CONN into BUF (BACKUP_CHUNK_SIZE bytes):
+ * opened, decrypted and hashed back to its id before it counts; *LEN its
+ * bytes (the last chunk may be shorter; a hole fills BUF with zeros up to
+ * its length). 0, or -ENOENT / -EBADMSG / a transfer's error, with WHY
+ * naming the chunk and the volume bytes it covers. Safe from several
+ * threads at once, each with its own CONN. */
+int backup_reader_chunk(struct backup_reader *rd, void *conn, uint64_t index, void *buf,
+			uint32_t *len, char *why, size_t why_len);
+
 /* --- removing them ------------------------------------------------------- */
 
 /* Removes backup ID's summary then its map; its chunks go at a prune. */

@@ -291,3 +291,85 @@ int backup_restore(struct backup_repo *r, const char *id, const struct backup_ta
 	out->seconds = backup_now() - start;
 	return rc;
 }
+
+/* --- reading in place ------------------------------------------------------------ */
+
+struct backup_reader {
+	struct backup_repo *r;
+	struct backup_summary s;
+	struct backup_map m;
+};
+
+int backup_reader_open(struct backup_repo *r, const char *id, struct backup_reader **out,
+		       char *why, size_t why_len)
+{
+	struct backup_reader *rd = calloc(1, sizeof(*rd));
+	if (!rd)
+		return why_set(why, why_len, -ENOMEM, "out of memory");
+	rd->r = r;
+	int rc = backup_info(r, id, &rd->s, why, why_len);
+	if (!rc)
+		rc = backup_repo_load_map(r, &rd->s, &rd->m, why, why_len);
+	if (rc) {
+		free(rd);
+		return rc;
+	}
+	*out = rd;
+	return 0;
+}
+
+void backup_reader_close(struct backup_reader *rd)
+{
+	if (!rd)
+		return;
+	backup_map_free(&rd->m);
+	free(rd);
+}
+
+const struct backup_summary *backup_reader_summary(const struct backup_reader *rd)
+{
+	return &rd->s;
+}
+
+bool backup_reader_has(const struct backup_reader *rd, uint64_t index)
+{
+	return backup_map_find(&rd->m, index) != NULL;
+}
+
+int backup_repo_connect(struct backup_repo *r, void **conn, char *why, size_t why_len)
+{
+	return r->p.store.ops->connect(r->p.store.ctx, conn, why, why_len);
+}
+
+void backup_repo_disconnect(struct backup_repo *r, void *conn)
+{
+	if (conn)
+		r->p.store.ops->disconnect(conn);
+}
+
+int backup_reader_chunk(struct backup_reader *rd, void *conn, uint64_t index, void *buf,
+			uint32_t *len, char *why, size_t why_len)
+{
+	uint64_t offset = index * BACKUP_CHUNK_SIZE;
+	if (offset >= rd->s.size)
+		return why_set(why, why_len, -EINVAL, "chunk %" PRIu64 " is past the end", index);
+	uint64_t left = rd->s.size - offset;
+	*len = left < BACKUP_CHUNK_SIZE ? (uint32_t)left : BACKUP_CHUNK_SIZE;
+	const struct backup_chunk_ref *ref = backup_map_find(&rd->m, index);
+	if (!ref) {
+		memset(buf, 0, *len);
+		return 0;
+	}
+	struct fetch_job f = { .r = rd->r, .mode = FETCH_DATA, .ref = ref };
+	fetch_run(&f.job, conn);
+	if (f.job.rc)
+		return chunk_why(ref, f.job.rc, f.job.why, why, why_len);
+	if (ref->plain_len != *len) {
+		free(f.plain);
+		return why_set(why, why_len, -EBADMSG, "chunk %" PRIu64 " holds %u bytes, not %u",
+			       index, ref->plain_len, *len);
+	}
+	memcpy(buf, f.plain, *len);
+	free(f.plain);
+	return 0;
+}

@@ -835,6 +835,47 @@ static void test_prune(void **state)
 	bucket_free(b);
 }
 
+static void test_reader(void **state)
+{
+	struct mem_bucket *b = bucket_new();
+	struct backup_repo *r = repo_open(b, key_path, 0);
+	struct mem_volume *v = volume_new();
+	volume_fill(v, BACKUP_CHUNK_SIZE + 4096, 8192, 3);
+	volume_fill(v, VOL_SIZE - 4096, 4096, 4);
+	struct backup_result res = make_backup(r, v, "s1", 5);
+	struct backup_reader *rd;
+	char why[512];
+	assert_int_equal(backup_reader_open(r, "20991231T000000Z-00000000", &rd, why, sizeof(why)),
+			 -ENOENT);
+	assert_int_equal(backup_reader_open(r, res.s.id, &rd, why, sizeof(why)), 0);
+	assert_int_equal(backup_reader_summary(rd)->size, VOL_SIZE);
+	void *conn;
+	assert_int_equal(backup_repo_connect(r, &conn, why, sizeof(why)), 0);
+	uint8_t *buf = malloc(BACKUP_CHUNK_SIZE);
+	for (uint64_t i = 0; i < VOL_SIZE / BACKUP_CHUNK_SIZE; i++) {
+		uint32_t len;
+		memset(buf, 0xee, BACKUP_CHUNK_SIZE);
+		assert_int_equal(backup_reader_chunk(rd, conn, i, buf, &len, why, sizeof(why)), 0);
+		assert_int_equal(len, BACKUP_CHUNK_SIZE);
+		assert_memory_equal(buf, v->data + i * BACKUP_CHUNK_SIZE, len);
+		assert_int_equal(backup_reader_has(rd, i), i == 1 || i == 9);
+	}
+	uint32_t len;
+	assert_int_equal(backup_reader_chunk(rd, conn, 10, buf, &len, why, sizeof(why)), -EINVAL);
+	/* A chunk altered in the bucket is refused, naming its volume bytes. */
+	for (size_t i = 0; i < b->n; i++)
+		if (strstr(b->o[i].key, "pre/chunks/"))
+			b->o[i].data[b->o[i].len - 1] ^= 1;
+	assert_int_equal(backup_reader_chunk(rd, conn, 1, buf, &len, why, sizeof(why)), -EBADMSG);
+	assert_non_null(strstr(why, "volume bytes 4194304-"));
+	free(buf);
+	backup_repo_disconnect(r, conn);
+	backup_reader_close(rd);
+	volume_free(v);
+	backup_repo_close(r);
+	bucket_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -847,6 +888,7 @@ int main(void)
 		cmocka_unit_test(test_verify_and_damage),
 		cmocka_unit_test(test_encrypted),
 		cmocka_unit_test(test_prune),
+		cmocka_unit_test(test_reader),
 	};
 	return cmocka_run_group_tests(tests, setup_key, teardown_key);
 }
