@@ -152,6 +152,43 @@ read -r closed < <(free_ports 1)
 one_line unreachable timeout 60 "$build/basalt" -c "$dir/basalt.conf" backup ls \
 	--repo s3://backups/prod --endpoint "http://127.0.0.1:$closed"
 grep -qi "reach\|refused" "$dir/unreachable.err" || fail "unreachable endpoint not named"
+# usage_line NAME PATTERN COMMAND...: exit status 2 (nothing done), one line naming PATTERN.
+usage_line() {
+	local name=$1 pattern=$2 rc=0
+	shift 2
+	"$@" >/dev/null 2>"$dir/$name.err" || rc=$?
+	[ "$rc" = 2 ] || fail "$name: exit status $rc: $(cat "$dir/$name.err")"
+	grep -q -- "$pattern" "$dir/$name.err" || fail "$name: $(cat "$dir/$name.err")"
+}
+usage_line no-repo "which repository" cli backup ls
+env -u AWS_ENDPOINT_URL "$build/basalt" -c "$dir/basalt.conf" backup ls --repo s3://backups/prod \
+	>/dev/null 2>"$dir/err" && fail "no endpoint was accepted"
+grep -q "which S3 endpoint" "$dir/err" || fail "no endpoint: $(cat "$dir/err")"
+env -u AWS_SECRET_ACCESS_KEY "$build/basalt" -c "$dir/basalt.conf" backup ls --repo s3://backups/prod \
+	>/dev/null 2>"$dir/err" && fail "no secret key was accepted"
+grep -q "no S3 credentials" "$dir/err" || fail "no credentials: $(cat "$dir/err")"
+usage_line bad-url "bucket name" cli backup ls --repo s3://B
+usage_line not-s3 "s3://" cli backup ls --repo http://backups/prod
+usage_line bad-option "unknown option" cli backup ls --repo s3://backups/prod --bogus
+usage_line prune-no-rule "--keep-" cli backup prune --repo s3://backups/prod
+usage_line bad-keep "keep-last" cli backup prune --keep-last many --repo s3://backups/prod
+usage_line bad-parallel "parallel" cli backup ls --parallel 0 --repo s3://backups/prod
+one_line bad-id cli backup info ../../etc --repo s3://backups/prod
+grep -q "not a backup id" "$dir/bad-id.err" || fail "bad id: $(cat "$dir/bad-id.err")"
+one_line no-such-id cli backup info 20991231T000000Z-00000000 --repo s3://backups/prod
+one_line no-repo-there cli backup ls --repo s3://backups/nothing-here
+grep -q "no Basalt backups" "$dir/no-repo-there.err" || fail "empty prefix: $(cat "$dir/no-repo-there.err")"
+one_line exists cli backup restore "$id1" --to r1 --repo s3://backups/prod
+grep -q -- "--force" "$dir/exists.err" || fail "restore over a volume: $(cat "$dir/exists.err")"
+one_line larger cli backup restore "$id1" --to big --force --repo s3://backups/prod
+grep -q "larger than the backup" "$dir/larger.err" || fail "restore into a larger volume: $(cat "$dir/larger.err")"
+one_line no-snap cli backup create vm@nope --to s3://backups/prod
+grep -q "no snapshot" "$dir/no-snap.err" || fail "no snapshot: $(cat "$dir/no-snap.err")"
+# Over an existing volume with --force: it becomes the backup (holes zeroed).
+put 50 1 r1
+bk restore "$id1" --to r1 --force --repo s3://backups/prod
+[ "$(field "j['created']")" = False ] || fail "restore --force made a new volume"
+same vm@s1 r1
 
 echo "== a corrupted and a deleted chunk"
 bk info "$id1" --repo s3://backups/prod
