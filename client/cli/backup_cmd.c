@@ -47,7 +47,8 @@ const char backup_usage[] =
 	"prune keeps the newest backup of each of the last N hours/days/weeks/\n"
 	"months (UTC, ISO weeks) and the last N, per volume; then deletes chunks\n"
 	"no backup references once they have been unreferenced for the grace\n"
-	"(--grace, default the repository's, 24h): run it regularly.\n";
+	"(--grace, default the repository's, 24h; a shorter one is safe only while\n"
+	"no backup runs): run it regularly.\n";
 
 struct backup_opts {
 	const char *repo, *to, *endpoint, *region, *ca_file, *key_file, *pool, *volume;
