@@ -12,7 +12,8 @@
 #    the key is needed (and the right one);
 #  - prune keeps what retention says, its sweep deletes only unreferenced
 #    chunks, and what it keeps still restores;
-#  - wrong credentials, a missing bucket, a closed port: one line each;
+#  - wrong credentials, a missing bucket, a closed port, a certificate
+#    from an unknown CA: one line each; TLS with --ca-file or --insecure;
 #  - faults: radosgw killed mid-backup, then the same command again sends
 #    only what was missing; a chunk corrupted and one deleted in the
 #    bucket are named by verify --deep and stop a restore, which leaves
@@ -189,6 +190,17 @@ put 50 1 r1
 bk restore "$id1" --to r1 --force --repo s3://backups/prod
 [ "$(field "j['created']")" = False ] || fail "restore --force made a new volume"
 same vm@s1 r1
+
+echo "== TLS: verified by default"
+one_line tls-unknown-ca cli backup ls --repo s3://backups/prod --endpoint "$RGW_TLS_ENDPOINT"
+grep -qi "certificate\|TLS\|SSL" "$dir/tls-unknown-ca.err" || fail "an unknown CA not named: $(cat "$dir/tls-unknown-ca.err")"
+bk ls --repo s3://backups/prod --endpoint "$RGW_TLS_ENDPOINT" --ca-file "$RGW_TLS_CA"
+[ "$(field "len(j['backups'])")" -ge 4 ] || fail "ls over TLS with --ca-file"
+bk ls --repo s3://backups/prod --endpoint "$RGW_TLS_ENDPOINT" --insecure
+[ "$(field "len(j['backups'])")" -ge 4 ] || fail "ls over TLS with --insecure"
+bk create vm@s4 --to s3://backups/prod --endpoint "$RGW_TLS_ENDPOINT" --ca-file "$RGW_TLS_CA"
+[ "$(field "j['chunks_uploaded']")" = 0 ] || fail "the same snapshot over TLS sent chunks again"
+bk rm "$(field "j['id']")" --repo s3://backups/prod
 
 echo "== a corrupted and a deleted chunk"
 bk info "$id1" --repo s3://backups/prod

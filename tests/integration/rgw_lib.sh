@@ -6,7 +6,9 @@
 #
 #   rgw_up              the whole stack and an S3 user; exports RGW_ENDPOINT,
 #                       AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
-#                       AWS_SECRET_ACCESS_KEY, AWS_REGION
+#                       AWS_SECRET_ACCESS_KEY, AWS_REGION; also an HTTPS
+#                       endpoint with a self-signed certificate:
+#                       RGW_TLS_ENDPOINT, RGW_TLS_CA (the certificate)
 #   rgw_gw_stop         kill -9 of radosgw only (fault tests)
 #   rgw_gw_start        radosgw again on the same port, once it answers
 #   rgw_bucket NAME     creates a bucket (awscli)
@@ -47,7 +49,7 @@ rgw_start_daemon() {
 	rgw_pid[$name]=$!
 }
 
-rgw_conf() { # MON_PORT RGW_PORT
+rgw_conf() { # MON_PORT RGW_PORT TLS_PORT
 	local fsid
 	fsid=$(uuidgen)
 	cat >"$dir/rgw/ceph.conf" <<EOF
@@ -86,7 +88,7 @@ osd objectstore = memstore
 memstore device bytes = 1073741824
 osd memory target = 536870912
 [client.rgw.gw]
-rgw frontends = beast endpoint=127.0.0.1:$2
+rgw frontends = beast endpoint=127.0.0.1:$2 ssl_endpoint=127.0.0.1:$3 ssl_certificate=$dir/rgw/tls/cert.pem ssl_private_key=$dir/rgw/tls/key.pem
 rgw dns name = localhost
 rgw data = $dir/rgw/gw
 rgw thread pool size = 32
@@ -162,16 +164,27 @@ rgw_user() {
 	export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 }
 
+# A self-signed certificate for 127.0.0.1 (and localhost), for the TLS endpoint.
+rgw_tls_cert() {
+	mkdir -p "$dir/rgw/tls"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+		-addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+		-keyout "$dir/rgw/tls/key.pem" -out "$dir/rgw/tls/cert.pem" \
+		>"$dir/rgw/log/openssl.out" 2>&1 || rgw_fail "openssl req"
+}
+
 rgw_up() {
-	local mon_port gw_port
+	local mon_port gw_port tls_port
 	mkdir -p "$dir"/rgw/{run,log,mon,osd,gw}
-	read -r mon_port gw_port < <("$(dirname "${BASH_SOURCE[0]}")/../../scripts/free-ports" 2)
+	read -r mon_port gw_port tls_port < <("$(dirname "${BASH_SOURCE[0]}")/../../scripts/free-ports" 3)
+	rgw_tls_cert || return 1
 	export RGW_ENDPOINT=http://127.0.0.1:$gw_port
+	export RGW_TLS_ENDPOINT=https://127.0.0.1:$tls_port RGW_TLS_CA=$dir/rgw/tls/cert.pem
 	export AWS_ENDPOINT_URL=$RGW_ENDPOINT AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 	export AWS_CONFIG_FILE=$dir/rgw/aws-config AWS_SHARED_CREDENTIALS_FILE=$dir/rgw/aws-credentials
 	: >"$AWS_CONFIG_FILE"
 	: >"$AWS_SHARED_CREDENTIALS_FILE"
-	rgw_conf "$mon_port" "$gw_port"
+	rgw_conf "$mon_port" "$gw_port" "$tls_port"
 	rgw_mon_start "$mon_port" || return 1
 	rgw_osd_start || return 1
 	rgw_ceph auth get-or-create client.rgw.gw mon 'allow rw' osd 'allow rwx' \
