@@ -11,7 +11,9 @@ python3 "$check" "$src"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for d in common common/io common/cluster mon osd client client/cli client/nbd fuse; do
+# Every folder of the layer table (so a new one is copied too).
+folders=$(python3 -c "import sys; sys.path.insert(0, '$src/scripts'); import check_layers; print(' '.join(check_layers.LAYERS))")
+for d in $folders; do
 	mkdir -p "$tmp/$d"
 	cp "$src/$d"/*.[ch] "$tmp/$d/"; cp "$src/$d"/*.in "$tmp/$d/" 2>/dev/null || true
 done
