@@ -39,3 +39,14 @@ int number_parse_u64(const char *text, const char *what, uint64_t min, uint64_t 
 	*out = v;
 	return 0;
 }
+
+int number_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -15,4 +15,7 @@
 int number_parse_u64(const char *text, const char *what, uint64_t min, uint64_t max,
 		     uint64_t *out /* out */, char *why, size_t why_len);
 
+/* The value of hex digit C (either case), or -1. */
+int number_hex_digit(char c);
+
 #endif

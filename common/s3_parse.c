@@ -14,6 +14,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "common/number.h"
 #include "common/why.h"
 
 /* Parses LEN bytes of XML: NULL when it is not well-formed, too large or
@@ -172,17 +173,6 @@ int s3_parse_time(const char *text, int64_t *out)
 	return 0;
 }
 
-static int s3_hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Undoes encoding-type=url in place ('+' is a space, as botocore reads
  * it): 0 or -EPROTO on a bad escape or an escaped NUL. */
 static int s3_url_decode(char *text)
@@ -192,7 +182,8 @@ static int s3_url_decode(char *text)
 		if (*p == '+') {
 			*out++ = ' ';
 		} else if (*p == '%') {
-			int hi = s3_hex_value(p[1]), lo = hi < 0 ? -1 : s3_hex_value(p[2]);
+			int hi = number_hex_digit(p[1]);
+			int lo = hi < 0 ? -1 : number_hex_digit(p[2]);
 			if (lo < 0 || (hi | lo) == 0)
 				return -EPROTO;
 			*out++ = (char)(hi << 4 | lo);

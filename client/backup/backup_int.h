@@ -95,6 +95,10 @@ int backup_repo_get_sealed(struct backup_repo *r, void *conn, const char *magic,
 int backup_repo_put_sealed(struct backup_repo *r, void *conn, const char *magic,
 			   const char *name, const void *plain, size_t len, uint8_t sum[32],
 			   char *why, size_t why_len);
+/* Backup ID's summary and chunk map (the map's hash checked against the
+ * summary): -ENOENT when there is no such backup. */
+int backup_load(struct backup_repo *r, const char *id, struct backup_summary *s,
+		struct backup_map *m, char *why, size_t why_len);
 /* Backup ID's chunk map (its hash checked against S). */
 int backup_repo_load_map(struct backup_repo *r, const struct backup_summary *s,
 			 struct backup_map *out, char *why, size_t why_len);

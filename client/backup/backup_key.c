@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/number.h"
 #include "common/why.h"
 
 #define KEY_FILE_TAG "basalt-backup-key-v1"
@@ -29,23 +30,12 @@ void backup_hex(const uint8_t *bytes, size_t n, char *out)
 	out[2 * n] = 0;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int backup_unhex(const char *text, uint8_t *bytes, size_t n)
 {
 	if (strlen(text) != 2 * n)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
+		int hi = number_hex_digit(text[2 * i]), lo = number_hex_digit(text[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		bytes[i] = (uint8_t)(hi << 4 | lo);

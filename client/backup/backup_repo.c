@@ -358,6 +358,13 @@ int backup_repo_load_map(struct backup_repo *r, const struct backup_summary *s,
 	return rc ? why_set(why, why_len, rc, "chunk map of backup %s: %s", s->id, inner) : 0;
 }
 
+int backup_load(struct backup_repo *r, const char *id, struct backup_summary *s,
+		struct backup_map *m, char *why, size_t why_len)
+{
+	int rc = backup_info(r, id, s, why, why_len);
+	return rc ? rc : backup_repo_load_map(r, s, m, why, why_len);
+}
+
 /* --- marks of the garbage collection --------------------------------------------- */
 
 static int mark_cmp(const void *a, const void *b)

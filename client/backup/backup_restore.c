@@ -166,9 +166,7 @@ int backup_verify(struct backup_repo *r, const char *id, bool deep,
 	memset(out, 0, sizeof(*out));
 	struct backup_summary s;
 	struct backup_map m;
-	int rc = backup_info(r, id, &s, why, why_len);
-	if (!rc)
-		rc = backup_repo_load_map(r, &s, &m, why, why_len);
+	int rc = backup_load(r, id, &s, &m, why, why_len);
 	if (rc)
 		return rc;
 	struct verify_run v = { .out = out };
@@ -272,9 +270,7 @@ int backup_restore(struct backup_repo *r, const char *id, const struct backup_ta
 	memset(out, 0, sizeof(*out));
 	struct backup_summary s;
 	struct backup_map m;
-	int rc = backup_info(r, id, &s, why, why_len);
-	if (!rc)
-		rc = backup_repo_load_map(r, &s, &m, why, why_len);
+	int rc = backup_load(r, id, &s, &m, why, why_len);
 	if (rc)
 		return rc;
 	struct restore_run run = { .t = t, .out = out, .why = why, .why_len = why_len };
@@ -307,9 +303,7 @@ int backup_reader_open(struct backup_repo *r, const char *id, struct backup_read
 	if (!rd)
 		return why_set(why, why_len, -ENOMEM, "out of memory");
 	rd->r = r;
-	int rc = backup_info(r, id, &rd->s, why, why_len);
-	if (!rc)
-		rc = backup_repo_load_map(r, &rd->s, &rd->m, why, why_len);
+	int rc = backup_load(r, id, &rd->s, &rd->m, why, why_len);
 	if (rc) {
 		free(rd);
 		return rc;
