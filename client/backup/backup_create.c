@@ -272,29 +272,31 @@ static int transfer(struct create_run *run, struct backup_pool *pool, unsigned p
 }
 
 /* Before the commit: if a prune deleted chunks while this backup ran
- * (gc/pending's generation moved), each chunk of the map a prune had
- * marked must still be there; a prune that is deleting right now is
- * waited for (a bounded time). */
+ * (gc/pending's generation moved, or one died deleting and left
+ * gc/deleting behind), each chunk of the map a prune had marked must
+ * still be there. A prune deleting right now is waited for (up to ten
+ * minutes, while it keeps its gc/deleting fresh). */
 static int recheck_marked(struct create_run *run, char *why, size_t why_len)
 {
 	struct backup_repo *r = run->r;
-	char key[BACKUP_KEY_PREFIX_MAX + 96];
-	backup_key_name(r, "gc/deleting", key);
+	enum backup_deleting state = BACKUP_DELETING_NOW;
 	int rc = 0;
-	for (int i = 0; i < 600 && !(rc = r->p.store.ops->head(r->conn, key, NULL, why, why_len));
-	     i++)
-		usleep(100 * 1000);
-	if (rc == 0)
+	for (int i = 0; i < 600 && !rc && state == BACKUP_DELETING_NOW; i++) {
+		if (i)
+			sleep(1);
+		rc = backup_deleting_state(r, r->conn, &state, why, why_len);
+	}
+	if (!rc && state == BACKUP_DELETING_NOW)
 		return why_set(why, why_len, -EBUSY,
-			       "a backup prune has been deleting chunks at %s for a minute; run "
-			       "backup create again when it is done", r->url);
-	if (rc != -ENOENT)
-		return rc;
+			       "a backup prune has been deleting chunks at %s for ten minutes; "
+			       "run backup create again when it is done", r->url);
 	struct backup_marks now;
-	rc = backup_marks_load(r, r->conn, &now, why, why_len);
+	if (!rc)
+		rc = backup_marks_load(r, r->conn, &now, why, why_len);
 	if (rc)
 		return rc;
-	bool moved = now.generation != run->marks.generation;
+	bool moved = now.generation != run->marks.generation || state == BACKUP_DELETING_STALE;
+	char key[BACKUP_KEY_PREFIX_MAX + 96];
 	for (size_t i = 0; moved && !rc && i < run->map.n; i++) {
 		const struct backup_chunk_ref *c = &run->map.c[i];
 		if (!backup_marks_find(&now, c->id) && !backup_marks_find(&run->marks, c->id))

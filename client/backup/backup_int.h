@@ -126,6 +126,15 @@ int backup_marks_store(struct backup_repo *r, void *conn, const struct backup_ma
 const struct backup_mark *backup_marks_find(const struct backup_marks *m, const uint8_t id[32]);
 void backup_marks_free(struct backup_marks *m);
 
+/* gc/deleting, {"updated": SECONDS}: written by a sweep before it lists
+ * and refreshed while it deletes (backup_deleting_touch), removed after. */
+#define BACKUP_DELETING_FRESH_S 120 /* older: the prune that wrote it died */
+int backup_deleting_touch(struct backup_repo *r, void *conn, char *why, size_t why_len);
+int backup_deleting_clear(struct backup_repo *r, void *conn, char *why, size_t why_len);
+enum backup_deleting { BACKUP_DELETING_NONE, BACKUP_DELETING_NOW, BACKUP_DELETING_STALE };
+int backup_deleting_state(struct backup_repo *r, void *conn, enum backup_deleting *out,
+			  char *why, size_t why_len);
+
 /* A fresh backup id from the clock: "YYYYMMDDTHHMMSSZ-xxxxxxxx". */
 void backup_new_id(char out[BACKUP_ID_MAX]);
 double backup_now(void);

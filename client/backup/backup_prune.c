@@ -10,9 +10,9 @@
  *           written since the mark (a backup that needs a marked chunk
  *           sends it again, which moves its last-modified time on).
  *
- * While it deletes, gc/deleting exists, and each sweep bumps gc/pending's
- * generation, so a backup committing meanwhile knows to check the marked
- * chunks it relies on. */
+ * While it deletes, gc/deleting exists (refreshed as it goes), and each
+ * sweep bumps gc/pending's generation, so a backup committing meanwhile
+ * knows to check the marked chunks it relies on. */
 #include "client/backup/backup_int.h"
 
 #include <errno.h>
@@ -212,6 +212,7 @@ struct sweep {
 	struct backup_marks old, new;
 	int64_t now, grace_s;
 	bool dry_run;
+	uint64_t deletes; /* gc/deleting is refreshed every so many */
 };
 
 /* Records ID as marked at WHEN in the new marks (room for every listed chunk). */
@@ -246,6 +247,9 @@ static int sweep_one(struct sweep *w, const struct id_set *refs, const struct li
 	w->out->bytes_deleted += e->size;
 	if (w->dry_run)
 		return 0;
+	int rc = ++w->deletes % 256 ? 0 : backup_deleting_touch(w->r, w->r->conn, why, why_len);
+	if (rc)
+		return rc;
 	char key[BACKUP_KEY_PREFIX_MAX + 96];
 	backup_chunk_key(w->r, e->id, key);
 	return w->r->p.store.ops->del(w->r->conn, key, why, why_len);
@@ -312,14 +316,13 @@ static int mark_order(const void *a, const void *b)
 static int backup_gc(struct sweep *w, char *why, size_t why_len)
 {
 	struct backup_repo *r = w->r;
-	char prefix[BACKUP_KEY_PREFIX_MAX + 96], deleting[BACKUP_KEY_PREFIX_MAX + 96];
+	char prefix[BACKUP_KEY_PREFIX_MAX + 96];
 	backup_key_name(r, "chunks/", prefix);
-	backup_key_name(r, "gc/deleting", deleting);
 	struct listing ls = { .prefix_len = strlen(prefix) };
 	struct id_set refs = { 0 };
 	int rc = backup_marks_load(r, r->conn, &w->old, why, why_len);
 	if (!rc && !w->dry_run)
-		rc = r->p.store.ops->put(r->conn, deleting, "{}", 2, why, why_len);
+		rc = backup_deleting_touch(r, r->conn, why, why_len);
 	bool marker = !rc && !w->dry_run;
 	if (!rc)
 		rc = r->p.store.ops->list(r->conn, prefix, chunk_listed, &ls, why, why_len);
@@ -339,7 +342,7 @@ static int backup_gc(struct sweep *w, char *why, size_t why_len)
 		rc = sweep_maps(w, why, why_len);
 	if (marker) {
 		char ignored[160];
-		int rc2 = r->p.store.ops->del(r->conn, deleting, ignored, sizeof(ignored));
+		int rc2 = backup_deleting_clear(r, r->conn, ignored, sizeof(ignored));
 		if (!rc && rc2)
 			rc = why_set(why, why_len, rc2, "%s", ignored);
 	}

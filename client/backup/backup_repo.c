@@ -453,3 +453,42 @@ int backup_marks_store(struct backup_repo *r, void *conn, const struct backup_ma
 	free(text);
 	return rc;
 }
+
+/* --- a sweep at work ------------------------------------------------------------- */
+
+int backup_deleting_touch(struct backup_repo *r, void *conn, char *why, size_t why_len)
+{
+	char key[BACKUP_KEY_PREFIX_MAX + 96], text[64];
+	backup_key_name(r, "gc/deleting", key);
+	int n = snprintf(text, sizeof(text), "{\"updated\": %lld}", (long long)backup_now());
+	return r->p.store.ops->put(conn, key, text, (size_t)n, why, why_len);
+}
+
+int backup_deleting_clear(struct backup_repo *r, void *conn, char *why, size_t why_len)
+{
+	char key[BACKUP_KEY_PREFIX_MAX + 96];
+	backup_key_name(r, "gc/deleting", key);
+	return r->p.store.ops->del(conn, key, why, why_len);
+}
+
+int backup_deleting_state(struct backup_repo *r, void *conn, enum backup_deleting *out,
+			  char *why, size_t why_len)
+{
+	char key[BACKUP_KEY_PREFIX_MAX + 96];
+	backup_key_name(r, "gc/deleting", key);
+	void *text;
+	size_t len;
+	*out = BACKUP_DELETING_NONE;
+	int rc = r->p.store.ops->get(conn, key, &text, &len, why, why_len);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	json_t *doc = json_loadb(text, len, 0, NULL);
+	json_int_t updated = json_integer_value(json_object_get(doc, "updated"));
+	json_decref(doc);
+	free(text);
+	*out = backup_now() - (double)updated < BACKUP_DELETING_FRESH_S ? BACKUP_DELETING_NOW
+								     : BACKUP_DELETING_STALE;
+	return 0;
+}

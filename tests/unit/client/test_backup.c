@@ -34,6 +34,10 @@ struct mem_bucket {
 	size_t n;
 	unsigned puts, heads, gets, dels;
 	int fail_put_after; /* > 0: the Nth put from now fails (-EIO) */
+	/* Called after a put of a key containing after_put_key (outside the lock). */
+	void (*after_put)(struct mem_bucket *b, const char *key);
+	char after_put_key[80];
+	void *hook_arg;
 };
 
 static struct mem_object *mem_find(struct mem_bucket *b, const char *key)
@@ -77,6 +81,8 @@ static int mem_put(void *conn, const char *key, const void *buf, size_t len, cha
 	o->len = len;
 	o->mtime_s = time(NULL);
 	pthread_mutex_unlock(&b->lock);
+	if (b->after_put && b->after_put_key[0] && strstr(key, b->after_put_key))
+		b->after_put(b, key);
 	return 0;
 }
 
@@ -876,6 +882,76 @@ static void test_reader(void **state)
 	bucket_free(b);
 }
 
+/* A sweep that listed before the backup sent chunk X again and deletes
+ * it after: X goes, and the marks' generation moves. */
+static void sweep_behind(struct mem_bucket *b, const char *key)
+{
+	struct backup_repo *r = b->hook_arg;
+	char why[256];
+	b->after_put_key[0] = 0;
+	mem_del(b, key, why, sizeof(why));
+	struct backup_marks m;
+	assert_int_equal(backup_marks_load(r, b, &m, why, sizeof(why)), 0);
+	m.generation++;
+	assert_int_equal(backup_marks_store(r, b, &m, why, sizeof(why)), 0);
+	backup_marks_free(&m);
+}
+
+static void test_prune_race(void **state)
+{
+	struct mem_bucket *b = bucket_new();
+	struct backup_repo *r = repo_open(b, NULL, 0);
+	struct mem_volume *v = volume_new();
+	volume_fill(v, 0, 4096, 1);			  /* chunk 0: X */
+	volume_fill(v, BACKUP_CHUNK_SIZE, 4096, 2); /* chunk 1: Y */
+	struct backup_result first = make_backup(r, v, "s1", 5);
+	char why[512];
+	assert_int_equal(backup_remove(r, first.s.id, why, sizeof(why)), 0);
+	sleep(1);
+	struct backup_retention keep = { .last = 1 };
+	struct backup_prune_result p;
+	assert_int_equal(backup_prune(r, NULL, &keep, 0, false, &p, why, sizeof(why)), 0);
+	assert_int_equal(p.chunks_marked, 2);
+	free(p.backups);
+	free(p.keep);
+	/* The next backup needs X and Y, both marked: it sends them again;
+	 * a sweep deletes X right behind it. */
+	char x[70];
+	uint8_t id[32];
+	backup_chunk_id(&(struct backup_keys){ 0 }, v->data, BACKUP_CHUNK_SIZE, id);
+	backup_hex(id, 32, x);
+	snprintf(b->after_put_key, sizeof(b->after_put_key), "chunks/%s", x);
+	b->after_put = sweep_behind;
+	b->hook_arg = r;
+	struct backup_source src = source_of(v, "s2", 6);
+	struct backup_result res;
+	assert_int_equal(backup_create(r, &src, &res, why, sizeof(why)), -EAGAIN);
+	assert_non_null(strstr(why, "run backup create again"));
+	assert_int_equal(bucket_count(b, "pre/backups/"), 0); /* no map with a hole */
+	/* Again: it sends X and commits. */
+	struct backup_result again = make_backup(r, v, "s2", 6);
+	assert_int_equal(again.s.chunks, 2);
+	restore_equals(r, again.s.id, v->data, true);
+
+	/* A prune that died deleting left gc/deleting behind: the next backup
+	 * checks the marked chunks it relies on even though no generation moved. */
+	assert_int_equal(backup_remove(r, again.s.id, why, sizeof(why)), 0);
+	sleep(1);
+	assert_int_equal(backup_prune(r, NULL, &keep, 0, false, &p, why, sizeof(why)), 0);
+	free(p.backups);
+	free(p.keep);
+	char key[700];
+	backup_key_name(r, "gc/deleting", key);
+	assert_int_equal(mem_put(b, key, "{\"updated\": 1000}", 17, why, sizeof(why)), 0);
+	unsigned heads = b->heads;
+	struct backup_result third = make_backup(r, v, "s3", 7);
+	assert_int_equal(third.s.chunks, 2);
+	assert_true(b->heads >= heads + 2); /* both marked chunks looked at before the commit */
+	volume_free(v);
+	backup_repo_close(r);
+	bucket_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -889,6 +965,7 @@ int main(void)
 		cmocka_unit_test(test_encrypted),
 		cmocka_unit_test(test_prune),
 		cmocka_unit_test(test_reader),
+		cmocka_unit_test(test_prune_race),
 	};
 	return cmocka_run_group_tests(tests, setup_key, teardown_key);
 }
