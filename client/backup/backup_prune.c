@@ -10,7 +10,8 @@
  *           written since the mark (a backup that needs a marked chunk
  *           sends it again, which moves its last-modified time on).
  *
- * While it deletes, gc/deleting exists (refreshed as it goes), and each
+ * Deletions run in parallel batches. While it deletes, gc/deleting exists
+ * (refreshed between rounds), and each
  * sweep bumps gc/pending's generation, so a backup committing meanwhile
  * knows to check the marked chunks it relies on. */
 #include "client/backup/backup_int.h"
@@ -212,7 +213,8 @@ struct sweep {
 	struct backup_marks old, new;
 	int64_t now, grace_s;
 	bool dry_run;
-	uint64_t deletes; /* gc/deleting is refreshed every so many */
+	const struct listed **doomed; /* to delete: room for every listed chunk */
+	size_t n_doomed;
 };
 
 /* Records ID as marked at WHEN in the new marks (room for every listed chunk). */
@@ -224,7 +226,8 @@ static int sweep_mark(struct sweep *w, const uint8_t id[32], int64_t when)
 	return 0;
 }
 
-/* What becomes of listed chunk E: kept, marked, or deleted. */
+/* What becomes of listed chunk E: kept, marked, or doomed (deleted by
+ * sweep_delete, in parallel). */
 static int sweep_one(struct sweep *w, const struct id_set *refs, const struct listed *e,
 		     char *why, size_t why_len)
 {
@@ -245,14 +248,61 @@ static int sweep_one(struct sweep *w, const struct id_set *refs, const struct li
 	}
 	w->out->chunks_deleted++;
 	w->out->bytes_deleted += e->size;
-	if (w->dry_run)
-		return 0;
-	int rc = ++w->deletes % 256 ? 0 : backup_deleting_touch(w->r, w->r->conn, why, why_len);
-	if (rc)
-		return rc;
+	w->doomed[w->n_doomed++] = e;
+	return 0;
+}
+
+/* Deletes a batch of chunks on a worker's connection. */
+#define DELETE_BATCH 64
+
+struct delete_job {
+	struct backup_job job;
+	struct backup_repo *r;
+	const struct listed *const *e;
+	size_t n;
+};
+
+static void delete_run(struct backup_job *job, void *conn)
+{
+	struct delete_job *d = (struct delete_job *)job;
 	char key[BACKUP_KEY_PREFIX_MAX + 96];
-	backup_chunk_key(w->r, e->id, key);
-	return w->r->p.store.ops->del(w->r->conn, key, why, why_len);
+	for (size_t i = 0; i < d->n && !job->rc; i++) {
+		backup_chunk_key(d->r, d->e[i]->id, key);
+		job->rc = d->r->p.store.ops->del(conn, key, job->why, sizeof(job->why));
+	}
+}
+
+/* The doomed chunks, a batch per job, the pool's width at a time;
+ * gc/deleting refreshed between rounds. */
+static int sweep_delete(struct sweep *w, char *why, size_t why_len)
+{
+	struct backup_repo *r = w->r;
+	unsigned parallel = r->p.parallel ? r->p.parallel : 8;
+	struct backup_pool *pool;
+	int rc = w->n_doomed ? backup_pool_start(r, parallel, &pool, why, why_len) : 0;
+	if (rc || !w->n_doomed)
+		return rc;
+	struct delete_job *jobs = calloc(parallel, sizeof(*jobs));
+	if (!jobs)
+		rc = why_set(why, why_len, -ENOMEM, "out of memory");
+	for (size_t at = 0; !rc && at < w->n_doomed;) {
+		unsigned k = 0;
+		for (; k < parallel && at < w->n_doomed; k++) {
+			size_t n = w->n_doomed - at < DELETE_BATCH ? w->n_doomed - at : DELETE_BATCH;
+			jobs[k] = (struct delete_job){ .job.fn = delete_run, .r = r,
+						       .e = w->doomed + at, .n = n };
+			backup_pool_submit(pool, &jobs[k].job);
+			at += n;
+		}
+		for (struct backup_job *job; (job = backup_pool_wait(pool));)
+			if (job->rc && !rc)
+				rc = why_set(why, why_len, job->rc, "%s", job->why);
+		if (!rc)
+			rc = backup_deleting_touch(r, r->conn, why, why_len);
+	}
+	backup_pool_stop(pool, NULL, NULL, NULL);
+	free(jobs);
+	return rc;
 }
 
 /* Chunk maps of backups that never committed (no summary), older than
@@ -329,10 +379,13 @@ static int backup_gc(struct sweep *w, char *why, size_t why_len)
 	if (!rc)
 		rc = referenced(r, &refs, why, why_len);
 	w->new.m = rc ? NULL : calloc(ls.n ? ls.n : 1, sizeof(*w->new.m));
-	if (!rc && !w->new.m)
+	w->doomed = rc ? NULL : calloc(ls.n ? ls.n : 1, sizeof(*w->doomed));
+	if (!rc && (!w->new.m || !w->doomed))
 		rc = why_set(why, why_len, -ENOMEM, "out of memory");
 	for (size_t i = 0; !rc && i < ls.n; i++)
 		rc = sweep_one(w, &refs, &ls.l[i], why, why_len);
+	if (!rc && !w->dry_run)
+		rc = sweep_delete(w, why, why_len);
 	if (!rc && w->new.n)
 		qsort(w->new.m, w->new.n, sizeof(*w->new.m), mark_order);
 	w->new.generation = w->old.generation + 1;
@@ -347,6 +400,7 @@ static int backup_gc(struct sweep *w, char *why, size_t why_len)
 			rc = why_set(why, why_len, rc2, "%s", ignored);
 	}
 	free(ls.l);
+	free(w->doomed);
 	free(refs.id);
 	backup_marks_free(&w->old);
 	backup_marks_free(&w->new);
