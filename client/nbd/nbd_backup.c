@@ -413,6 +413,11 @@ static void backup_maybe_free(struct nbd_backup *bk)
 	if (bk->holds || bk->fetching || !list_empty(&bk->openers))
 		return;
 	list_del(&bk->node);
+	const struct nbd_backups_stats *st = &bk->b->stats;
+	LOG_INFO("nbd: backup %s closed; the chunk cache so far: %" PRIu64 " fetches (%" PRIu64
+		 " failed), %" PRIu64 " hits, %" PRIu64 " joined, %" PRIu64
+		 " evictions, at most %" PRIu64 " bytes held", bk->id, st->fetches,
+		 st->fetch_errors, st->hits, st->joined, st->evictions, st->cached_bytes_max);
 	if (bk->open)
 		bk->b->ops->close(bk->b->ctx, bk->src);
 	free(bk);
