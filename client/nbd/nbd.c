@@ -9,7 +9,9 @@
  *
  * Invariants: (1) nothing but option replies goes out before the export
  * is chosen; (2) a connection is freed only once no receive, send or
- * volume request of it is in flight, and no lock request of it runs;
+ * volume or backup request of it is in flight, no lock request of it
+ * runs, and no backup is being opened for it (c->opening: its options
+ * wait for backup_opened);
  * (3) every request read is answered exactly once, unless the connection
  * closed first; (4) a change (WRITE, TRIM, WRITE_ZEROES, FLUSH) reaches
  * the volume only on a connection that holds the volume's lock — until

@@ -176,14 +176,11 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 	return -1;
 }
 
-/* The backup repository and chunk cache, when one is configured
- * (*OUT NULL when not): 0, or -errno after saying why. The repository is
- * opened now only to warn early; backup:ID exports open it when it was
- * not reachable yet. */
-static int backups_start(struct io_loop *loop, struct nbd_main_opts *m,
-			 struct nbd_backup_repo *repo, struct nbd_backups **out)
+/* The backup repository's settings, before anything connects (a mistake
+ * is said at once): 1 when one is configured, 0 when none, -errno after
+ * saying why. */
+static int backups_configure(struct nbd_main_opts *m, struct nbd_backup_repo *repo)
 {
-	*out = NULL;
 	char why[1024];
 	m->backup.option_prefix = "--backup-";
 	int rc = nbd_backup_repo_init(repo, m->tool.cfg, &m->backup, why, sizeof(why));
@@ -193,13 +190,23 @@ static int backups_start(struct io_loop *loop, struct nbd_main_opts *m,
 		fail("%s", why);
 		return rc;
 	}
+	return 1;
+}
+
+/* The chunk cache of the repository configured (backups_configure). The
+ * repository is opened now only to warn early; backup:ID exports open it
+ * when it was not reachable yet. 0, or -errno after saying why. */
+static int backups_start(struct io_loop *loop, struct nbd_main_opts *m,
+			 struct nbd_backup_repo *repo, struct nbd_backups **out)
+{
+	char why[1024];
 	if (nbd_backup_repo_probe(repo, why, sizeof(why)))
 		LOG_WARN("backup repository %s: %s (backup:ID exports will try again)",
 			 repo->p.url, why);
 	else
 		LOG_INFO("serving backups of %s as backup:ID", repo->p.url);
 	struct nbd_backup_params bp = { .cache_bytes = m->backup_cache_bytes };
-	rc = nbd_backups_create(loop, &nbd_backup_repo_ops, repo, &bp, out);
+	int rc = nbd_backups_create(loop, &nbd_backup_repo_ops, repo, &bp, out);
 	if (rc)
 		fprintf(stderr, "basalt-nbd: cannot start the backup fetch threads: %s\n",
 			strerror(-rc));
@@ -247,6 +254,10 @@ int main(int argc, char **argv)
 	char why[1024];
 	if (tool_load(&m.tool, why, sizeof(why)))
 		return fail("%s", why);
+	struct nbd_backup_repo repo;
+	int have_backups = backups_configure(&m, &repo);
+	if (have_backups < 0)
+		return 1;
 	struct io_loop *loop;
 	if (io_loop_create_uring(NULL, &loop))
 		return fail("%s", "cannot set up io_uring");
@@ -258,9 +269,8 @@ int main(int argc, char **argv)
 	 * such volume" until it came. */
 	if (bs_client_wait_map(client, 30000, why, sizeof(why)))
 		return fail("%s", why);
-	struct nbd_backup_repo repo;
 	struct nbd_backups *backups = NULL;
-	if (backups_start(loop, &m, &repo, &backups))
+	if (have_backups && backups_start(loop, &m, &repo, &backups))
 		return 1;
 	m.np.backups = backups;
 	struct nbd_server *srv = NULL;

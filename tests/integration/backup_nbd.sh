@@ -10,7 +10,7 @@
 #    libnbd sends anyway is answered EPERM;
 #  - nbdfuse + mount -o loop,ro: a file's exact bytes, read in place;
 #  - an unknown backup:ID is refused at GO with a message; a server with
-#    no repository says so;
+#    no repository says so; bad repository settings stop it at start;
 #  - an encrypted repository served with --backup-key-file.
 #   backup_nbd.sh BUILD_DIR
 set -euo pipefail
@@ -60,6 +60,14 @@ echo "== a server without a repository"
 qemu-img info "$uri/backup:$id" >"$dir/info" 2>&1 && fail "backup:ID served with no repository"
 grep -q "no backup repository configured (--backup-repo)" "$dir/info" ||
 	fail "no repository: not said: $(cat "$dir/info")"
+
+echo "== repository settings refused at start"
+"$build/basalt-nbd" -c "$dir/basalt.conf" --backup-repo http://backups/plain >"$dir/bad" 2>&1 &&
+	fail "basalt-nbd took --backup-repo http://"
+grep -q "s3://" "$dir/bad" || fail "a bad --backup-repo not explained: $(cat "$dir/bad")"
+env -u AWS_ENDPOINT_URL "$build/basalt-nbd" -c "$dir/basalt.conf" \
+	--backup-repo s3://backups/plain >"$dir/bad" 2>&1 && fail "basalt-nbd ran with no endpoint"
+grep -q "give --backup-endpoint URL" "$dir/bad" || fail "no endpoint: $(cat "$dir/bad")"
 
 # backup_server ARGS...: basalt-nbd serving backups (pid[nbd.backup]),
 # its address in $buri; stops the one before.
