@@ -11,7 +11,7 @@ python3 "$check" "$src"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for d in common common/io common/cluster mon osd client client/cli client/nbd fuse; do
+for d in common common/io common/cluster mon osd client client/backup client/cli client/nbd fuse; do
 	mkdir -p "$tmp/$d"
 	cp "$src/$d"/*.[ch] "$tmp/$d/"; cp "$src/$d"/*.in "$tmp/$d/" 2>/dev/null || true
 done
