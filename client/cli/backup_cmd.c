@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "client/backup/backup.h"
-#include "client/backup/backup_store_s3.h"
+#include "client/backup/backup_settings.h"
 #include "client/backup/backup_volume.h"
 #include "client/cli/cli.h"
 #include "common/config.h"
@@ -167,28 +167,6 @@ static int parse_opts(int argc, char **argv, struct backup_opts *o)
 
 /* --- the repository ------------------------------------------------------------------ */
 
-/* OPTION, else KEY of [backup], else the environment's ENV (NULL: none). */
-static const char *setting(struct cli *c, const char *option, const char *key, const char *env)
-{
-	if (option)
-		return option;
-	const char *v = NULL;
-	if (c->cfg && cfg_get_str(c->cfg, "backup", key, "", &v) == 0 && v && *v)
-		return v;
-	v = env ? getenv(env) : NULL;
-	return v && *v ? v : NULL;
-}
-
-static int copy_setting(char *dst, size_t cap, const char *value, const char *what)
-{
-	if (!value)
-		return 0;
-	if (strlen(value) >= cap)
-		return die_usage("%s is too long (at most %zu characters)", what, cap - 1);
-	strcpy(dst, value);
-	return 0;
-}
-
 struct repo_ctx {
 	struct s3_config s3;
 	struct backup_repo *r;
@@ -198,53 +176,24 @@ struct repo_ctx {
 static int repo_open(struct cli *c, const struct backup_opts *o, const char *url, bool create,
 		     struct repo_ctx *rc_out)
 {
-	struct s3_config *s3 = &rc_out->s3;
 	memset(rc_out, 0, sizeof(*rc_out));
-	url = setting(c, url, "repo", NULL);
-	if (!url)
+	struct backup_settings set = {
+		.repo = url, .endpoint = o->endpoint, .region = o->region,
+		.ca_file = o->ca_file, .key_file = o->key_file, .virtual_host = o->virtual_host,
+		.path_style = o->path_style, .insecure = o->insecure,
+		.parallel = (unsigned)o->parallel, .zstd_level = (int)o->level,
+		.option_prefix = "--",
+	};
+	struct backup_repo_params p;
+	char why[1024];
+	int rc = backup_settings_resolve(c->cfg, &set, &rc_out->s3, &p, why, sizeof(why));
+	if (rc == -ENOENT)
 		return die_usage("which repository? give --repo s3://BUCKET/PREFIX (create: --to) "
 				 "or repo = in [backup] of the config");
-	struct backup_repo_params p = { .key_file = setting(c, o->key_file, "key_file", NULL),
-					.parallel = (unsigned)o->parallel,
-					.zstd_level = (int)o->level, .url = url };
-	char why[1024];
-	if (s3_url_parse(url, s3->bucket, p.prefix, sizeof(p.prefix), why, sizeof(why)))
+	if (rc)
 		return die_usage("%s", why);
-	const char *endpoint = setting(c, o->endpoint, "endpoint", "AWS_ENDPOINT_URL");
-	const char *region = setting(c, o->region, "region", "AWS_REGION");
-	region = region ? region : getenv("AWS_DEFAULT_REGION");
-	const char *access = setting(c, NULL, "access_key", "AWS_ACCESS_KEY_ID");
-	const char *secret = setting(c, NULL, "secret_key", "AWS_SECRET_ACCESS_KEY");
-	if (!endpoint)
-		return die_usage("which S3 endpoint? give --endpoint URL, endpoint = in [backup] "
-				 "of the config, or AWS_ENDPOINT_URL");
-	if (!access || !secret)
-		return die_usage("no S3 credentials: set access_key and secret_key in [backup] of "
-				 "the config, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
-	if (copy_setting(s3->endpoint, sizeof(s3->endpoint), endpoint, "the endpoint") ||
-	    copy_setting(s3->region, sizeof(s3->region), region, "the region") ||
-	    copy_setting(s3->access_key, sizeof(s3->access_key), access, "the access key") ||
-	    copy_setting(s3->secret_key, sizeof(s3->secret_key), secret, "the secret key") ||
-	    copy_setting(s3->session_token, sizeof(s3->session_token),
-			 setting(c, NULL, "session_token", "AWS_SESSION_TOKEN"), "the session token") ||
-	    copy_setting(s3->ca_file, sizeof(s3->ca_file), setting(c, o->ca_file, "ca_file", NULL),
-			 "--ca-file"))
-		return 2;
-	const char *addressing = setting(c, NULL, "addressing", NULL);
-	s3->virtual_host = o->virtual_host || (!o->path_style && addressing &&
-					       strcmp(addressing, "virtual") == 0);
-	s3->insecure = o->insecure;
-	if (!p.parallel) {
-		const char *par = setting(c, NULL, "parallel", NULL);
-		uint64_t v = 0;
-		if (par && number_parse_u64(par, "parallel = in [backup]", 1, 64, &v, why,
-					    sizeof(why)))
-			return die_usage("%s", why);
-		p.parallel = (unsigned)v;
-	}
 	p.progress = !c->json && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO);
-	backup_store_s3(&p.store, s3);
-	int rc = backup_repo_open(&p, create, &rc_out->r, why, sizeof(why));
+	rc = backup_repo_open(&p, create, &rc_out->r, why, sizeof(why));
 	return rc ? die_rc(rc, "%s", why) : 0;
 }
 

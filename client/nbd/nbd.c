@@ -9,7 +9,9 @@
  *
  * Invariants: (1) nothing but option replies goes out before the export
  * is chosen; (2) a connection is freed only once no receive, send or
- * volume request of it is in flight, and no lock request of it runs;
+ * volume or backup request of it is in flight, no lock request of it
+ * runs, and no backup is being opened for it (c->opening: its options
+ * wait for backup_opened);
  * (3) every request read is answered exactly once, unless the connection
  * closed first; (4) a change (WRITE, TRIM, WRITE_ZEROES, FLUSH) reaches
  * the volume only on a connection that holds the volume's lock — until
@@ -34,10 +36,12 @@
 
 #include "common/list.h"
 #include "common/log.h"
+#include "nbd_backup.h"
 #include "nbd_proto.h"
 
 #define NBD_LISTENERS_MAX 8
 #define NBD_MIN_BLOCK 512u
+#define NBD_BACKUP_PREFIX "backup:" /* volume names never hold ':' */
 
 enum conn_stage { ST_CLIENT_FLAGS, ST_OPT_HEADER, ST_OPT_DATA, ST_REQ_HEADER, ST_REQ_DATA };
 
@@ -91,8 +95,13 @@ struct nbd_conn {
 	struct io_op send_op;
 	bool sending;
 	struct iovec iov[2];
-	/* the export */
+	/* the export: a volume (VOL, VOL@SNAP) or a backup (backup:ID) */
 	struct bs_volume *vol;
+	struct nbd_backup *bk;
+	bool opening;		      /* a backup being opened for GO/INFO/EXPORT_NAME */
+	struct nbd_opt_go *open_go;   /* its GO/INFO (NULL: EXPORT_NAME) */
+	bool open_go_too;	      /* GO, not INFO */
+	char *open_name;	      /* its export name */
 	bool locking, locked;	      /* its volume's lock: being taken, held */
 	char lock_name[MAP_NAME_MAX]; /* the volume, as opened */
 	struct list_node lock_wait;   /* struct nbd_job: changes waiting for the lock */
@@ -108,6 +117,7 @@ struct nbd_job {
 	struct nbd_conn *c;
 	struct nbd_request req;
 	uint8_t *buf;
+	struct nbd_backup_read backup_read; /* a READ of a backup:ID export */
 };
 
 static void conn_recv(struct nbd_conn *c);
@@ -215,7 +225,7 @@ static void conn_unlock(struct nbd_conn *c)
 
 static void conn_maybe_free(struct nbd_conn *c)
 {
-	if (!c->closing || c->receiving || c->sending || c->inflight || c->locking)
+	if (!c->closing || c->receiving || c->sending || c->inflight || c->locking || c->opening)
 		return;
 	conn_unlock(c);
 	io_timer_disarm(c->s->loop, &c->deadline);
@@ -230,6 +240,8 @@ static void conn_maybe_free(struct nbd_conn *c)
 	list_del(&c->node);
 	c->s->stats.open--;
 	bs_volume_close(c->vol);
+	if (c->bk)
+		nbd_backup_put(c->bk);
 	free(c->data);
 	free(c);
 }
@@ -329,6 +341,18 @@ static uint16_t export_flags(struct nbd_conn *c, bool ro)
 	return f;
 }
 
+static uint64_t conn_size(const struct nbd_conn *c)
+{
+	return c->bk ? nbd_backup_size(c->bk) : bs_volume_size(c->vol);
+}
+
+/* The unit of holes and block status: the volume's objects, the
+ * backup's chunks. */
+static uint32_t conn_granule(const struct nbd_conn *c)
+{
+	return c->bk ? nbd_backup_chunk_size(c->bk) : bs_volume_object_size(c->vol);
+}
+
 /* Opens the export NAME: 0, or the option error to send. */
 static uint32_t open_export(struct nbd_conn *c, const char *name, struct bs_volume **out,
 			    const char **msg)
@@ -351,10 +375,13 @@ static uint32_t open_export(struct nbd_conn *c, const char *name, struct bs_volu
 	return 0;
 }
 
-static void send_info(struct nbd_conn *c, struct bs_volume *v, const struct nbd_opt_go *go)
+/* GO's or INFO's answer for an export of SIZE bytes, PREFERRED its
+ * preferred block size. */
+static void send_info(struct nbd_conn *c, uint64_t size, uint32_t preferred,
+		      const struct nbd_opt_go *go)
 {
 	uint8_t b[32];
-	size_t n = nbd_put_info_export(b, bs_volume_size(v), export_flags(c, c->read_only));
+	size_t n = nbd_put_info_export(b, size, export_flags(c, c->read_only));
 	opt_reply(c, NBD_REP_INFO, b, (uint32_t)n);
 	bool want_bs = false, want_name = false;
 	for (uint16_t i = 0; i < go->n_requests && i < 64; i++) {
@@ -371,37 +398,98 @@ static void send_info(struct nbd_conn *c, struct bs_volume *v, const struct nbd_
 	/* Always (the client may not ask): 512-byte writes work (partial
 	 * chunks are read-modify-written), whole 4 KiB chunks are faster. */
 	(void)want_bs;
-	n = nbd_put_info_block_size(b, NBD_MIN_BLOCK, bs_volume_object_size(v),
-				    c->s->p.max_request);
+	n = nbd_put_info_block_size(b, NBD_MIN_BLOCK, preferred, c->s->p.max_request);
 	opt_reply(c, NBD_REP_INFO, b, (uint32_t)n);
 }
 
-static void start_transmission(struct nbd_conn *c, struct bs_volume *v)
+static void start_transmission(struct nbd_conn *c)
 {
-	c->vol = v;
 	c->transmission = true;
 	io_timer_disarm(c->s->loop, &c->deadline);
-	LOG_INFO("nbd %s: exporting a volume of %" PRIu64 " bytes%s", c->peer, bs_volume_size(v),
-		 c->structured ? " (structured replies)" : "");
+	LOG_INFO("nbd %s: exporting %s %s of %" PRIu64 " bytes%s", c->peer,
+		 c->bk ? "backup" : "volume", c->bk ? nbd_backup_id(c->bk) : c->lock_name,
+		 conn_size(c), c->structured ? " (structured replies)" : "");
 	expect(c, ST_REQ_HEADER, c->small, NBD_REQUEST_LEN);
 }
 
-/* The export is open: answer GO (with its INFO) or EXPORT_NAME and start
- * transmission. No lock yet: see the top. */
-static void finish_open(struct nbd_conn *c, struct bs_volume *v, const char *name,
-			const struct nbd_opt_go *go)
+/* The export (c->vol or c->bk) is open: answer GO (with its INFO) or
+ * EXPORT_NAME and start transmission. No lock yet: see the top. */
+static void finish_open(struct nbd_conn *c, const char *name, const struct nbd_opt_go *go)
 {
 	if (go) {
-		send_info(c, v, go);
+		send_info(c, conn_size(c), conn_granule(c), go);
 		opt_reply(c, NBD_REP_ACK, NULL, 0);
 	} else {
 		uint8_t b[10 + 124] = { 0 };
-		nbd_put_be64(b, bs_volume_size(v));
+		nbd_put_be64(b, conn_size(c));
 		nbd_put_be16(b + 8, export_flags(c, c->read_only));
 		conn_send(c, b, c->no_zeroes ? 10 : sizeof(b), NULL, 0);
 	}
 	snprintf(c->lock_name, sizeof(c->lock_name), "%s", name);
-	start_transmission(c, v);
+	start_transmission(c);
+}
+
+/* Back from nbd_backup_open: answer the GO, INFO or EXPORT_NAME that
+ * waited for it, then read the next option (unless transmission began). */
+static void backup_opened(void *arg, int rc, struct nbd_backup *bk, const char *why)
+{
+	struct nbd_conn *c = arg;
+	struct nbd_opt_go *go = c->open_go;
+	char *name = c->open_name;
+	c->opening = false;
+	c->open_go = NULL;
+	c->open_name = NULL;
+	if (c->closing) {
+		if (bk)
+			nbd_backup_put(bk);
+	} else if (rc && go) {
+		opt_error(c, rc == -ENOENT ? NBD_REP_ERR_UNKNOWN : NBD_REP_ERR_PLATFORM, why);
+	} else if (rc) {
+		/* No way to refuse EXPORT_NAME but closing. */
+		LOG_INFO("nbd %s: export '%s': %s", c->peer, name, why);
+		conn_close(c, why);
+	} else if (go && !c->open_go_too) {
+		send_info(c, nbd_backup_size(bk), nbd_backup_chunk_size(bk), go);
+		opt_reply(c, NBD_REP_ACK, NULL, 0);
+		nbd_backup_put(bk);
+	} else {
+		c->bk = bk;
+		finish_open(c, name, go);
+	}
+	free(go);
+	free(name);
+	if (!c->closing && !c->transmission)
+		expect(c, ST_OPT_HEADER, c->small, 16);
+	conn_maybe_free(c);
+}
+
+/* Export backup:ID, asked for by GO or INFO (GO, owned from now on) or by
+ * EXPORT_NAME (GO NULL): opened on a fetch thread, since that reads the
+ * bucket (backup_opened goes on); options wait meanwhile. */
+static void backup_open(struct nbd_conn *c, const char *name, struct nbd_opt_go *go,
+			bool go_too)
+{
+	const char *msg = "no backup repository configured (--backup-repo)";
+	if (c->s->p.backups && !(c->open_name = strdup(name)))
+		msg = "out of memory";
+	if (!c->open_name) {
+		if (go)
+			opt_error(c, NBD_REP_ERR_UNKNOWN, msg);
+		else
+			conn_close(c, msg);
+		free(go);
+		return;
+	}
+	c->read_only = true; /* a backup never changes: for INFO and GO alike */
+	c->opening = true;
+	c->open_go = go;
+	c->open_go_too = go_too;
+	nbd_backup_open(c->s->p.backups, name + strlen(NBD_BACKUP_PREFIX), backup_opened, c);
+}
+
+static bool backup_name(const char *name)
+{
+	return !strncmp(name, NBD_BACKUP_PREFIX, strlen(NBD_BACKUP_PREFIX));
 }
 
 static void opt_go(struct nbd_conn *c, bool go_too)
@@ -412,15 +500,20 @@ static void opt_go(struct nbd_conn *c, bool go_too)
 		opt_error(c, NBD_REP_ERR_INVALID, "malformed request");
 		return;
 	}
+	if (backup_name(go->name)) {
+		backup_open(c, go->name, go, go_too);
+		return;
+	}
 	const char *msg = NULL;
 	struct bs_volume *v = NULL;
 	uint32_t err = open_export(c, go->name, &v, &msg);
 	if (err) {
 		opt_error(c, err, msg);
 	} else if (go_too) {
-		finish_open(c, v, go->name, go);
+		c->vol = v;
+		finish_open(c, go->name, go);
 	} else {
-		send_info(c, v, go);
+		send_info(c, bs_volume_size(v), bs_volume_object_size(v), go);
 		opt_reply(c, NBD_REP_ACK, NULL, 0);
 		bs_volume_close(v);
 	}
@@ -436,6 +529,10 @@ static void opt_export_name(struct nbd_conn *c)
 	}
 	memcpy(name, c->data, c->opt.len);
 	name[c->opt.len] = '\0';
+	if (backup_name(name)) {
+		backup_open(c, name, NULL, true);
+		return;
+	}
 	const char *msg = NULL;
 	struct bs_volume *v = NULL;
 	if (open_export(c, name, &v, &msg)) {
@@ -444,7 +541,8 @@ static void opt_export_name(struct nbd_conn *c)
 		conn_close(c, msg);
 		return;
 	}
-	finish_open(c, v, name, NULL);
+	c->vol = v;
+	finish_open(c, name, NULL);
 }
 
 static void opt_list(struct nbd_conn *c)
@@ -529,7 +627,7 @@ static void handle_option(struct nbd_conn *c)
 	}
 	free(c->data);
 	c->data = NULL;
-	if (!c->closing && !c->transmission)
+	if (!c->closing && !c->transmission && !c->opening)
 		expect(c, ST_OPT_HEADER, c->small, 16);
 }
 
@@ -567,7 +665,17 @@ static void error_chunk(struct nbd_conn *c, uint64_t handle, int rc, const char 
 	chunk_reply(c, handle, NBD_REPLY_TYPE_ERROR, e, sizeof(e), copy, len);
 }
 
-static void reply_read(struct nbd_conn *c, struct nbd_job *j, int rc)
+/* Whether chunks FIRST..LAST of the backup are all holes. */
+static bool backup_holes(const struct nbd_backup *bk, uint64_t first, uint64_t last)
+{
+	for (uint64_t i = first; i <= last; i++)
+		if (nbd_backup_has(bk, i))
+			return false;
+	return true;
+}
+
+/* WHY (may be NULL) goes to a structured error. */
+static void reply_read(struct nbd_conn *c, struct nbd_job *j, int rc, const char *why)
 {
 	if (!c->structured) {
 		simple_reply(c, j->req.handle, rc, rc ? NULL : j->buf, rc ? 0 : j->req.len);
@@ -576,14 +684,15 @@ static void reply_read(struct nbd_conn *c, struct nbd_job *j, int rc)
 		return;
 	}
 	if (rc) {
-		error_chunk(c, j->req.handle, rc, NULL);
+		error_chunk(c, j->req.handle, rc, why);
 		return;
 	}
-	uint32_t objects = bs_volume_object_size(c->vol);
+	uint32_t objects = conn_granule(c);
 	uint64_t first = j->req.offset / objects, last = (j->req.offset + j->req.len - 1) / objects;
 	uint8_t h[12];
 	nbd_put_be64(h, j->req.offset);
-	if (j->vio.holes == last - first + 1) { /* none of it ever written */
+	if (c->bk ? backup_holes(c->bk, first, last)
+		  : j->vio.holes == last - first + 1) { /* none of it ever written */
 		nbd_put_be32(h + 8, j->req.len);
 		chunk_reply(c, j->req.handle, NBD_REPLY_TYPE_OFFSET_HOLE, h, 12, NULL, 0);
 		return;
@@ -598,7 +707,7 @@ static void reply_block_status(struct nbd_conn *c, struct nbd_job *j, int rc)
 		error_chunk(c, j->req.handle, rc, NULL);
 		return;
 	}
-	uint32_t objects = bs_volume_object_size(c->vol);
+	uint32_t objects = conn_granule(c);
 	uint64_t pos = j->req.offset, end = j->req.offset + j->req.len;
 	uint64_t first = pos / objects;
 	uint8_t *desc = malloc(4 + 8 * 1024);
@@ -656,7 +765,7 @@ static void job_finish(struct nbd_job *j, int rc, const char *why, bool ran)
 	c->inflight--;
 	if (!c->closing || c->fd >= 0) {
 		if (j->req.type == NBD_CMD_READ)
-			reply_read(c, j, rc);
+			reply_read(c, j, rc, why);
 		else if (j->req.type == NBD_CMD_BLOCK_STATUS)
 			reply_block_status(c, j, rc);
 		else if (rc && why && c->structured)
@@ -726,7 +835,7 @@ static void job_submit(struct nbd_conn *c, struct nbd_job *j)
 
 static int check_request(struct nbd_conn *c, const struct nbd_request *r)
 {
-	uint64_t size = bs_volume_size(c->vol);
+	uint64_t size = conn_size(c);
 	bool write = r->type == NBD_CMD_WRITE || r->type == NBD_CMD_TRIM ||
 		     r->type == NBD_CMD_WRITE_ZEROES;
 	if (write && c->read_only)
@@ -743,6 +852,52 @@ static int check_request(struct nbd_conn *c, const struct nbd_request *r)
 	if (r->type == NBD_CMD_BLOCK_STATUS && !c->allocation)
 		return -EINVAL;
 	return 0;
+}
+
+static void backup_read_done(struct nbd_backup_read *rd, int rc, const char *why)
+{
+	job_finish(rd->ctx, rc, why, true);
+}
+
+/* A request on a backup:ID export that check_request let through: a READ
+ * through the chunk cache, BLOCK_STATUS from the chunk map at once (at
+ * most 1024 chunks an answer), FLUSH with nothing to do. */
+static void backup_request(struct nbd_conn *c, const struct nbd_request *r)
+{
+	uint32_t chunk = conn_granule(c);
+	struct nbd_job *j = calloc(1, sizeof(*j));
+	if (r->type == NBD_CMD_FLUSH || !j) {
+		free(j);
+		simple_reply(c, r->handle, j ? 0 : -ENOMEM, NULL, 0);
+		return;
+	}
+	j->c = c;
+	j->req = *r;
+	if (r->type == NBD_CMD_BLOCK_STATUS) {
+		uint64_t cap = 1024ull * chunk - r->offset % chunk;
+		j->req.len = r->len > cap ? (uint32_t)cap : r->len;
+		uint64_t first = r->offset / chunk, last = (r->offset + j->req.len - 1) / chunk;
+		j->buf = calloc(1, 1024);
+		for (uint64_t i = first; j->buf && j->req.len && i <= last; i++)
+			j->buf[i - first] = nbd_backup_has(c->bk, i);
+		reply_block_status(c, j, j->buf ? 0 : -ENOMEM);
+		free(j->buf);
+		free(j);
+		return;
+	}
+	if (posix_memalign((void **)&j->buf, 4096, r->len)) {
+		free(j);
+		if (c->structured)
+			error_chunk(c, r->handle, -ENOMEM, NULL);
+		else
+			simple_reply(c, r->handle, -ENOMEM, NULL, 0);
+		return;
+	}
+	j->backup_read = (struct nbd_backup_read){ .offset = r->offset, .len = r->len,
+						   .buf = j->buf, .done = backup_read_done,
+						   .ctx = j };
+	c->inflight++;
+	nbd_backup_read(c->bk, &j->backup_read);
 }
 
 /* A request is complete (header, and data for a write): run it. */
@@ -771,6 +926,11 @@ static void start_request(struct nbd_conn *c, uint8_t *data)
 		simple_reply(c, r->handle, -EINVAL, NULL, 0);
 		return;
 	}
+	if (c->bk && !rc) {
+		free(data); /* no WRITE gets here: the export is read-only */
+		backup_request(c, r);
+		return;
+	}
 	struct nbd_job *j = calloc(1, sizeof(*j));
 	if (!rc && !j)
 		rc = -ENOMEM;
@@ -778,8 +938,7 @@ static void start_request(struct nbd_conn *c, uint8_t *data)
 	if (!rc && type == BS_VIO_MAP) {
 		/* At most 1024 objects' worth per answer (the client asks
 		 * again for the rest). */
-		uint64_t cap = 1024ull * bs_volume_object_size(c->vol) -
-			       r->offset % bs_volume_object_size(c->vol);
+		uint64_t cap = 1024ull * conn_granule(c) - r->offset % conn_granule(c);
 		if (len > cap)
 			len = (uint32_t)cap;
 		j->buf = calloc(1, 1024);

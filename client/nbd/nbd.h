@@ -9,7 +9,8 @@
  * GO (a client cannot say it only reads), and the server keeps it until
  * the last connection holding it closes; a change to a volume locked
  * elsewhere is refused with EPERM and the holder named in the log. Reads
- * need no lock. */
+ * need no lock. Export backup:ID serves a backup from the repository,
+ * read-only, its chunks fetched on demand (nbd_backup.h). */
 #ifndef BASALT_CLIENT_NBD_H
 #define BASALT_CLIENT_NBD_H
 
@@ -18,6 +19,7 @@
 
 #include "common/io/loop.h"
 #include "client/libbasalt.h"
+#include "client/nbd/nbd_backup.h"
 
 struct nbd_server;
 
@@ -27,6 +29,9 @@ struct nbd_params {
 	uint64_t handshake_timeout_ms; /* to choose an export; default 10 s */
 	uint32_t max_request;	     /* bytes; default 32 MiB */
 	uint32_t max_inflight;	     /* requests per connection; default 64 */
+	/* Exports backup:ID, read-only, through this chunk cache (borrowed);
+	 * NULL: no backup repository configured. */
+	struct nbd_backups *backups;
 };
 
 /* A server on LOOP serving volumes through CLIENT (both borrowed). */

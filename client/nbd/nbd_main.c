@@ -3,9 +3,12 @@
  *   basalt-nbd [-c CONF] [--keyring PATH] [--name ENTITY]
  *              [--listen HOST:PORT]... [--socket PATH]... [--read-only]
  *              [--break-lock] [--handshake-timeout MS] [--log-file PATH]
+ *              [--backup-repo s3://BUCKET/PREFIX] [--backup-endpoint URL]
+ *              [--backup-key-file FILE] [--backup-cache SIZE]
  *
- * Export name = volume name (qemu: nbd://HOST:PORT/VOLUME). Without
- * --listen or --socket it listens on 127.0.0.1:10809, NBD's port. */
+ * Export name = volume name (qemu: nbd://HOST:PORT/VOLUME), or backup:ID
+ * for a backup served in place. Without --listen or --socket it listens
+ * on 127.0.0.1:10809, NBD's port. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -14,18 +17,27 @@
 
 #include "client/libbasalt.h"
 #include "client/nbd/nbd.h"
+#include "client/nbd/nbd_backup_repo.h"
 #include "common/config.h"
 #include "common/daemon.h"
 #include "common/cluster/tool.h"
 #include "common/log.h"
+#include "common/size.h"
 #include "common/version.h"
 
 static const char usage_text[] =
 	"usage: basalt-nbd [-c CONF] [--keyring PATH] [--name ENTITY]\n"
 	"                  [--listen HOST:PORT]... [--socket PATH]... [--read-only]\n"
 	"                  [--break-lock] [--handshake-timeout MS] [--log-file PATH]\n"
-	"Serves the cluster's volumes over NBD (export name = volume name), until\n"
-	"SIGTERM or SIGINT. Default: --listen 127.0.0.1:10809.\n"
+	"                  [--backup-repo s3://BUCKET/PREFIX] [--backup-endpoint URL]\n"
+	"                  [--backup-key-file FILE] [--backup-cache SIZE]\n"
+	"Serves the cluster's volumes over NBD (export name = volume name, or\n"
+	"VOLUME@SNAP read-only), until SIGTERM or SIGINT. Default: --listen\n"
+	"127.0.0.1:10809.\n"
+	"Export backup:ID serves a backup (basalt backup ls) read-only, its 4 MiB\n"
+	"chunks fetched from the bucket as they are read and kept in a cache\n"
+	"shared by every backup export: mount a file system from it, or boot a VM,\n"
+	"before or instead of a restore.\n"
 	"A client takes the volume's exclusive lock with its first write, trim,\n"
 	"write-zeroes or flush (reads need none), and the lock goes back when the\n"
 	"last connection holding it closes; a change to a volume locked by another\n"
@@ -47,6 +59,14 @@ static const char usage_text[] =
 	"  --handshake-timeout MS  a client must choose an export by then (10000;\n"
 	"                     1 to 3600000)\n"
 	"  --log-file PATH    log there instead of stderr\n"
+	"  --backup-repo s3://BUCKET/PREFIX  the backup repository (else repo = in\n"
+	"                     [backup] of the config; none: no backup:ID exports)\n"
+	"  --backup-endpoint URL  the S3 endpoint (else endpoint = in [backup], else\n"
+	"                     AWS_ENDPOINT_URL); region, credentials, addressing,\n"
+	"                     ca_file as for basalt backup: [backup], then AWS_*\n"
+	"  --backup-key-file FILE  the key of an encrypted repository (key_file =)\n"
+	"  --backup-cache SIZE  memory for cached chunks (256M; at least 4M, one\n"
+	"                     chunk)\n"
 	"  --version          print the version\n";
 
 #define LISTEN_MAX 8
@@ -80,6 +100,8 @@ struct nbd_main_opts {
 	const char *tcp[LISTEN_MAX], *unix_paths[LISTEN_MAX];
 	int n_tcp, n_unix;
 	struct nbd_params np;
+	struct backup_settings backup;
+	uint64_t backup_cache_bytes;
 };
 
 /* Returns -1 to go on, else the exit status (--help, --version, a bad
@@ -92,6 +114,10 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 		{ "read-only", no_argument, NULL, 'r' },     { "log-file", required_argument, NULL, 'l' },
 		{ "break-lock", no_argument, NULL, 'b' },
 		{ "handshake-timeout", required_argument, NULL, 't' },
+		{ "backup-repo", required_argument, NULL, 'R' },
+		{ "backup-endpoint", required_argument, NULL, 'E' },
+		{ "backup-key-file", required_argument, NULL, 'K' },
+		{ "backup-cache", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },	     { "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -124,6 +150,18 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 			}
 			break;
 		case 'l': m->log_file = optarg; break;
+		case 'R': m->backup.repo = optarg; break;
+		case 'E': m->backup.endpoint = optarg; break;
+		case 'K': m->backup.key_file = optarg; break;
+		case 'C': {
+			char why[256];
+			if (size_parse_range(optarg, "--backup-cache", BACKUP_CHUNK_SIZE, 1ull << 40,
+					     &m->backup_cache_bytes, why, sizeof(why))) {
+				fail("%s", why);
+				return 2;
+			}
+			break;
+		}
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'v': printf("basalt-nbd %s\n", BASALT_VERSION); return 0;
 		default: fputs(usage_text, stderr); return 2;
@@ -136,6 +174,43 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 	if (!m->n_tcp && !m->n_unix)
 		m->tcp[m->n_tcp++] = "127.0.0.1:10809";
 	return -1;
+}
+
+/* The backup repository's settings, before anything connects (a mistake
+ * is said at once): 1 when one is configured, 0 when none, -errno after
+ * saying why. */
+static int backups_configure(struct nbd_main_opts *m, struct nbd_backup_repo *repo)
+{
+	char why[1024];
+	m->backup.option_prefix = "--backup-";
+	int rc = nbd_backup_repo_init(repo, m->tool.cfg, &m->backup, why, sizeof(why));
+	if (rc == -ENOENT)
+		return 0;
+	if (rc) {
+		fail("%s", why);
+		return rc;
+	}
+	return 1;
+}
+
+/* The chunk cache of the repository configured (backups_configure). The
+ * repository is opened now only to warn early; backup:ID exports open it
+ * when it was not reachable yet. 0, or -errno after saying why. */
+static int backups_start(struct io_loop *loop, struct nbd_main_opts *m,
+			 struct nbd_backup_repo *repo, struct nbd_backups **out)
+{
+	char why[1024];
+	if (nbd_backup_repo_probe(repo, why, sizeof(why)))
+		LOG_WARN("backup repository %s: %s (backup:ID exports will try again)",
+			 repo->p.url, why);
+	else
+		LOG_INFO("serving backups of %s as backup:ID", repo->p.url);
+	struct nbd_backup_params bp = { .cache_bytes = m->backup_cache_bytes };
+	int rc = nbd_backups_create(loop, &nbd_backup_repo_ops, repo, &bp, out);
+	if (rc)
+		fprintf(stderr, "basalt-nbd: cannot start the backup fetch threads: %s\n",
+			strerror(-rc));
+	return rc;
 }
 
 /* Listens on every address and socket asked for: 0, or -errno after
@@ -179,6 +254,10 @@ int main(int argc, char **argv)
 	char why[1024];
 	if (tool_load(&m.tool, why, sizeof(why)))
 		return fail("%s", why);
+	struct nbd_backup_repo repo;
+	int have_backups = backups_configure(&m, &repo);
+	if (have_backups < 0)
+		return 1;
 	struct io_loop *loop;
 	if (io_loop_create_uring(NULL, &loop))
 		return fail("%s", "cannot set up io_uring");
@@ -190,7 +269,11 @@ int main(int argc, char **argv)
 	 * such volume" until it came. */
 	if (bs_client_wait_map(client, 30000, why, sizeof(why)))
 		return fail("%s", why);
-	struct nbd_server *srv;
+	struct nbd_backups *backups = NULL;
+	if (have_backups && backups_start(loop, &m, &repo, &backups))
+		return 1;
+	m.np.backups = backups;
+	struct nbd_server *srv = NULL;
 	rc = nbd_server_create(loop, client, &m.np, &srv);
 	if (!rc)
 		rc = listen_all(srv, &m);
@@ -207,6 +290,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	nbd_server_destroy(srv);
+	nbd_backups_destroy(backups);
+	if (backups)
+		nbd_backup_repo_fini(&repo);
 	bs_client_destroy(client);
 	io_loop_destroy(loop);
 	tool_fini(&m.tool);
