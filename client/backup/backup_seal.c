@@ -64,7 +64,7 @@ int backup_seal(const struct backup_keys *k, const char magic[8], const void *aa
 		return why_set(why, why_len, -ENOMEM, "out of memory sealing %zu bytes", len);
 	uint8_t flags = k->encrypted ? BACKUP_SEAL_GCM : 0;
 	uint8_t *body = buf + BACKUP_SEAL_HEADER + (k->encrypted ? NONCE_LEN : 0);
-	size_t body_len = ZSTD_compress(body, bound, plain, len, level ? level : 3);
+	size_t body_len = ZSTD_compress(body, bound, plain, len, level ? level : BACKUP_ZSTD_LEVEL);
 	if (ZSTD_isError(body_len) || body_len >= len) {
 		memcpy(body, plain, len);
 		body_len = len;
