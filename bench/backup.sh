@@ -36,7 +36,8 @@
 # 512M, 256M, 1 round, 2G). --build DIR uses Basalt as already built there
 # (default: build/, built first). Output in bench/results/backup-TIME/:
 # table.md, results.json, each command's JSON and timing. Everything it
-# starts it stops, by PID. Needs root; about 8 minutes (--quick: 2).
+# starts it stops, by PID. Needs root and RAM for the bucket (radosgw on
+# memstore): 18 GiB free at the defaults. About 5 minutes (--quick: 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
@@ -61,6 +62,14 @@ M=$((1 << 20))
 	{ echo "backup.sh: --data must fit in --size, both multiples of 8 MiB" >&2; exit 2; }
 case $rounds in '' | *[!0-9]* | 0) echo "backup.sh: --rounds takes a positive count" >&2; exit 2 ;; esac
 [ -x /usr/bin/aws ] || { echo "backup.sh: needs Debian's awscli (/usr/bin/aws)" >&2; exit 2; }
+# memstore's resident size grows by about 3 x DATA a round (it holds ~1.5x
+# what it stores and reuses little of what a delete frees); short of RAM it
+# stalls radosgw for minutes instead of failing.
+need=$(((3 * rounds + 2) * data_b + 2048 * M))
+have=$(($(awk '/^MemAvailable/ {print $2}' /proc/meminfo) * 1024))
+[ "$have" -ge "$need" ] || { echo "backup.sh: needs $((need >> 30)) GiB of free memory" \
+	"(radosgw's memstore holds the bucket in RAM), $((have >> 30)) GiB available:" \
+	"try fewer --rounds or less --data" >&2; exit 2; }
 
 . bench/lib.sh
 bench_build
@@ -76,14 +85,13 @@ bench_cluster "$work/basalt" "$osd_size" rbd
 bench_nbd "$work/basalt-nbd.log"
 pid[basalt-nbd]=$nbd_pid
 # Every full backup and upload goes to a prefix of its own, removed
-# (forget) once no later row reads it: memstore keeps it all in RAM and
-# slows to a crawl past about 10 GiB.
+# (forget) once no later row reads it: memstore keeps the bucket in RAM.
 rgw_memstore_bytes=$((6 * data_b + 2 * 1024 * M))
 rgw_up >"$work/rgw-up.log" 2>&1 || { cat "$work/rgw-up.log" >&2; exit 1; }
 rgw_bucket bench
 # The first object makes radosgw's data and index pools: not in any row.
 echo warm | rgw_aws s3 cp - s3://bench/warm --only-show-errors
-osds=$(awk '$1 ~ /^osd/ {print $2}' "$work/basalt/pids")
+mapfile -t osds < <(awk '$1 ~ /^osd/ {print $2}' "$work/basalt/pids")
 asok=$work/rgw/run/client.rgw.gw.asok
 
 echo "== data: $data in 8 pieces of a $size volume, half random, half log-like text" >&2
@@ -145,11 +153,11 @@ row() {
 	r0=$(rgw_counters)
 	e0=$(cpu_seconds - "${row_also[@]}")
 	c0=$(cpu_seconds - "${rgw_pid[@]}")
-	o0=$(cpu_seconds - $osds)
+	o0=$(cpu_seconds - "${osds[@]}")
 	/usr/bin/time -f '%e %U %S' -o "$out/$name.time" "$@" >"$out/$name.out" ||
 		{ echo "backup.sh: $what ($tool) failed: $(tail -3 "$out/$name.out")" >&2; exit 1; }
 	c1=$(cpu_seconds - "${rgw_pid[@]}")
-	o1=$(cpu_seconds - $osds)
+	o1=$(cpu_seconds - "${osds[@]}")
 	r1=$(rgw_counters)
 	rss=$(awk '/^VmRSS/ {printf "%.0f\n", $2 * 1024}' "/proc/${rgw_pid[osd.0]}/status")
 	e1=$(cpu_seconds - "${row_also[@]}")
