@@ -1,8 +1,10 @@
 # A real S3 server for tests: Ceph's radosgw over the smallest RADOS
 # cluster that runs it (one ceph-mon, one memstore ceph-osd, pools of
 # size 1), cephx on, everything under $dir and on 127.0.0.1 only; sourced.
-# The caller sets `dir` (a fresh temp directory) first. Every daemon's PID
-# is recorded in `rgw_pid` by name so rgw_down stops exactly those.
+# The caller sets `dir` (a fresh temp directory) first, and may set
+# `rgw_memstore_bytes` (the OSD's capacity, all of it RAM; 1 GiB unless
+# set: a benchmark storing gigabytes needs more). Every daemon's PID is
+# recorded in `rgw_pid` by name so rgw_down stops exactly those.
 #
 #   rgw_up              the whole stack and an S3 user; exports RGW_ENDPOINT,
 #                       AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
@@ -85,7 +87,7 @@ mon data = $dir/rgw/mon/\$cluster-\$id
 osd data = $dir/rgw/osd/\$cluster-\$id
 keyring = $dir/rgw/osd/\$cluster-\$id/keyring
 osd objectstore = memstore
-memstore device bytes = 1073741824
+memstore device bytes = ${rgw_memstore_bytes:-1073741824}
 osd memory target = 536870912
 [client.rgw.gw]
 rgw frontends = beast endpoint=127.0.0.1:$2 ssl_endpoint=127.0.0.1:$3 ssl_certificate=$dir/rgw/tls/cert.pem ssl_private_key=$dir/rgw/tls/key.pem
