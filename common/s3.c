@@ -38,6 +38,9 @@ struct s3 {
 	uint64_t rng; /* xorshift state for the backoff's jitter */
 	char url[S3_URL_MAX];
 	char curl_error[CURL_ERROR_SIZE];
+	/* A request to the bucket succeeded on this client: a HEAD's 404 is
+	 * then the key's, not the bucket's (no second HEAD to tell). */
+	bool bucket_seen;
 };
 
 /* A growing buffer for an answer's body, up to LIMIT bytes. */
@@ -289,6 +292,8 @@ static CURLcode s3_attempt(struct s3 *s, struct s3_request *req, struct curl_sli
 	req->attempts++;
 	CURLcode cc = curl_easy_perform(s->curl);
 	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &req->status);
+	if (cc == CURLE_OK && req->status >= 200 && req->status <= 299)
+		s->bucket_seen = true;
 	curl_off_t sent = 0, received = 0;
 	curl_easy_getinfo(s->curl, CURLINFO_SIZE_UPLOAD_T, &sent);
 	curl_easy_getinfo(s->curl, CURLINFO_SIZE_DOWNLOAD_T, &received);
@@ -520,6 +525,9 @@ int s3_get(struct s3 *s, const char *key, void **buf, size_t *len, char *why, si
  * too, else -ENOENT; WHY says which. */
 static int s3_head_missing(struct s3 *s, const char *key, char *why, size_t why_len)
 {
+	if (s->bucket_seen)
+		return why_set(why, why_len, -ENOENT, "HEAD s3://%s/%.300s at %s: NoSuchKey (HTTP 404)",
+			       s->cfg.bucket, key, s->cfg.endpoint);
 	struct s3_request req;
 	int rc = s3_request_init(s, &req, "HEAD", "HEAD", NULL, "", why, why_len);
 	if (rc == 0)
