@@ -202,6 +202,10 @@ bk create vm@s4 --to s3://backups/prod --endpoint "$RGW_TLS_ENDPOINT" --ca-file 
 [ "$(field "j['chunks_uploaded']")" = 0 ] || fail "the same snapshot over TLS sent chunks again"
 bk rm "$(field "j['id']")" --repo s3://backups/prod
 
+echo "== virtual-host style (BUCKET.localhost)"
+bk ls --repo s3://backups/prod --endpoint "http://localhost:${RGW_ENDPOINT##*:}" --virtual-host
+[ "$(field "len(j['backups'])")" -ge 4 ] || fail "ls in virtual-host style"
+
 echo "== a corrupted and a deleted chunk"
 bk info "$id1" --repo s3://backups/prod
 [ "$(field "j['chunks']")" = 7 ] || fail "backup info does not say 7 chunks"
