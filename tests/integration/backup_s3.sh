@@ -274,6 +274,13 @@ bk create big@b1 --to s3://backups/kill
 	fail "the rerun sent $(field "j['chunks_uploaded']") chunks, not the $((50 - arrived)) missing"
 echo "  $arrived chunks had arrived; the rerun sent the other $((50 - arrived))"
 
+echo "== progress on a terminal only"
+script -qfec "$build/basalt -c $dir/basalt.conf backup create big@b1 --to s3://backups/tty --parallel 1" \
+	/dev/null >"$dir/tty.out" 2>&1 </dev/null || fail "backup on a terminal: $(cat "$dir/tty.out")"
+grep -q "MiB/s.*s left" "$dir/tty.out" || fail "no progress line on a terminal: $(cat "$dir/tty.out")"
+cli backup create big@b1 --to s3://backups/tty >"$dir/notty.out" 2>&1 || fail "backup: $(cat "$dir/notty.out")"
+grep -q "MiB/s" "$dir/notty.out" && fail "a progress line without a terminal: $(cat "$dir/notty.out")"
+
 echo "== the snapshot removed during a backup"
 cli snap create big@b2 >/dev/null
 before=$(bucket_count kill2/chunks/ 2>/dev/null || echo 0)
