@@ -50,3 +50,26 @@ int number_hex_digit(char c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+void number_hex_encode(const uint8_t *bytes, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+int number_hex_decode(const char *text, uint8_t *bytes, size_t n)
+{
+	if (strlen(text) != 2 * n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		int hi = number_hex_digit(text[2 * i]), lo = number_hex_digit(text[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		bytes[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}

@@ -17,5 +17,9 @@ int number_parse_u64(const char *text, const char *what, uint64_t min, uint64_t 
 
 /* The value of hex digit C (either case), or -1. */
 int number_hex_digit(char c);
+/* N BYTES as 2N lowercase hex digits and a NUL into OUT. */
+void number_hex_encode(const uint8_t *bytes, size_t n, char *out);
+/* TEXT, exactly 2N hex digits, into N BYTES: 0 or -EINVAL. */
+int number_hex_decode(const char *text, uint8_t *bytes, size_t n);
 
 #endif

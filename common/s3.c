@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "common/number.h"
 #include "common/s3_int.h"
 #include "common/why.h"
 
@@ -167,8 +168,7 @@ static int s3_sha256_hex(const void *buf, size_t len, char hex[65])
 	unsigned int digest_len = 0;
 	if (!EVP_Digest(buf, len, digest, &digest_len, EVP_sha256(), NULL) || digest_len != 32)
 		return -EIO;
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	number_hex_encode(digest, 32, hex);
 	return 0;
 }
 

@@ -80,8 +80,7 @@ bool backup_repo_encrypted(const struct backup_repo *r);
  * (the repository's, 24 h unless its config says otherwise); also the
  * longest a backup may run. */
 int64_t backup_repo_grace(const struct backup_repo *r);
-/* A chunk's id as 64 hex digits. */
-void backup_hex_id(const uint8_t id[32], char out[65]);
+
 
 /* Writes a new random 256-bit key to PATH (created, mode 0600; never
  * overwritten: -EEXIST). */

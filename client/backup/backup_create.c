@@ -35,17 +35,6 @@ struct chunk_job {
 	struct backup_chunk_ref ref;
 };
 
-static bool all_zero(const uint8_t *buf, size_t len)
-{
-	static const uint8_t zeros[4096];
-	for (size_t off = 0; off < len; off += sizeof(zeros)) {
-		size_t n = len - off < sizeof(zeros) ? len - off : sizeof(zeros);
-		if (memcmp(buf + off, zeros, n) != 0)
-			return false;
-	}
-	return true;
-}
-
 /* Sends chunk J unless the bucket has it: a chunk the base backup had at
  * this index with the same id is there (it is referenced); any other is
  * looked for, unless a prune marked it (then it is sent again, which
@@ -54,7 +43,7 @@ static void chunk_store(struct chunk_job *j, void *conn)
 {
 	struct create_run *run = j->run;
 	struct backup_repo *r = run->r;
-	if (all_zero(j->buf, j->len)) {
+	if (backup_all_zero(j->buf, j->len)) {
 		j->hole = true;
 		return;
 	}

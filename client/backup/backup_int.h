@@ -23,8 +23,8 @@ int backup_key_load(const char *path, struct backup_keys *out, char *why, size_t
 void backup_chunk_id(const struct backup_keys *k, const void *plain, size_t len,
 		     uint8_t id[32] /* out */);
 void backup_sha256(const void *buf, size_t len, uint8_t out[32]);
-void backup_hex(const uint8_t *bytes, size_t n, char *out /* 2n + 1 */);
-int backup_unhex(const char *text, uint8_t *bytes, size_t n);
+/* Whether LEN bytes of BUF are all zero (a hole: never stored or written). */
+bool backup_all_zero(const uint8_t *buf, size_t len);
 
 /* --- sealed objects (backup_seal.c) -------------------------------------------
  * Every object Basalt writes in the bucket but the config is one envelope:
@@ -88,10 +88,11 @@ struct backup_repo {
 /* PREFIX/NAME into OUT (BACKUP_KEY_PREFIX_MAX + 96). */
 void backup_key_name(const struct backup_repo *r, const char *name, char *out);
 void backup_chunk_key(const struct backup_repo *r, const uint8_t id[32], char *out);
-/* Reads and opens sealed object NAME (relative to the prefix). */
+/* Reads and opens sealed object NAME (relative to the prefix); WANT_SUM
+ * (may be NULL): the SHA-256 its stored bytes must have (-EBADMSG). */
 int backup_repo_get_sealed(struct backup_repo *r, void *conn, const char *magic,
-			   const char *name, size_t max_plain, void **plain, size_t *len,
-			   char *why, size_t why_len);
+			   const char *name, const uint8_t *want_sum, size_t max_plain,
+			   void **plain, size_t *len, char *why, size_t why_len);
 int backup_repo_put_sealed(struct backup_repo *r, void *conn, const char *magic,
 			   const char *name, const void *plain, size_t len, uint8_t sum[32],
 			   char *why, size_t why_len);
@@ -123,6 +124,8 @@ int backup_marks_load(struct backup_repo *r, void *conn, struct backup_marks *ou
 		      size_t why_len);
 int backup_marks_store(struct backup_repo *r, void *conn, const struct backup_marks *m,
 		       char *why, size_t why_len);
+/* Sorts M's marks by id, as backup_marks_find needs them. */
+void backup_marks_sort(struct backup_marks *m);
 const struct backup_mark *backup_marks_find(const struct backup_marks *m, const uint8_t id[32]);
 void backup_marks_free(struct backup_marks *m);
 

@@ -20,33 +20,21 @@
 
 #define KEY_FILE_TAG "basalt-backup-key-v1"
 
-void backup_hex(const uint8_t *bytes, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[bytes[i] >> 4];
-		out[2 * i + 1] = digits[bytes[i] & 15];
-	}
-	out[2 * n] = 0;
-}
-
-int backup_unhex(const char *text, uint8_t *bytes, size_t n)
-{
-	if (strlen(text) != 2 * n)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		int hi = number_hex_digit(text[2 * i]), lo = number_hex_digit(text[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		bytes[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 void backup_sha256(const void *buf, size_t len, uint8_t out[32])
 {
 	unsigned int n = 32;
 	EVP_Digest(buf, len, out, &n, EVP_sha256(), NULL);
+}
+
+bool backup_all_zero(const uint8_t *buf, size_t len)
+{
+	static const uint8_t zeros[4096];
+	for (size_t off = 0; off < len; off += sizeof(zeros)) {
+		size_t n = len - off < sizeof(zeros) ? len - off : sizeof(zeros);
+		if (memcmp(buf + off, zeros, n) != 0)
+			return false;
+	}
+	return true;
 }
 
 void backup_chunk_id(const struct backup_keys *k, const void *plain, size_t len, uint8_t id[32])
@@ -85,7 +73,7 @@ int backup_key_create(const char *path, char *why, size_t why_len)
 	if (RAND_bytes(master, sizeof(master)) != 1)
 		return why_set(why, why_len, -EIO, "no random bytes from OpenSSL");
 	char hex[65];
-	backup_hex(master, 32, hex);
+	number_hex_encode(master, 32, hex);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (fd < 0)
 		return why_set(why, why_len, -errno, "cannot create key file %s: %s%s", path,
@@ -121,7 +109,7 @@ static int key_file_read(const char *path, uint8_t master[32], char *why, size_t
 			continue;
 		char tag[32];
 		if (sscanf(line, "%31s %79s", tag, hex) == 2 && strcmp(tag, KEY_FILE_TAG) == 0 &&
-		    backup_unhex(hex, master, 32) == 0)
+		    number_hex_decode(hex, master, 32) == 0)
 			rc = 0;
 		break;
 	}

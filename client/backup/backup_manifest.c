@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/number.h"
 #include "common/why.h"
 
 #define MANIFEST_FORMAT 1
@@ -63,7 +64,7 @@ const struct backup_chunk_ref *backup_map_find(const struct backup_map *m, uint6
 static json_t *hex_json(const uint8_t *b, size_t n)
 {
 	char text[129];
-	backup_hex(b, n, text);
+	number_hex_encode(b, n, text);
 	return json_string(text);
 }
 
@@ -128,7 +129,7 @@ static int summary_fields(json_t *doc, struct backup_summary *s)
 		 u64_field(doc, "read_bytes", &s->read_bytes) |
 		 u64_field(doc, "uploaded_bytes", &s->uploaded_bytes) |
 		 u64_field(doc, "chunks_uploaded", &s->chunks_uploaded);
-	if (rc || backup_unhex(sum, s->map_sha256, 32) || chunk != BACKUP_CHUNK_SIZE)
+	if (rc || number_hex_decode(sum, s->map_sha256, 32) || chunk != BACKUP_CHUNK_SIZE)
 		return -EBADMSG;
 	s->snap_time_s = (int64_t)t_snap;
 	s->created_s = (int64_t)t_created;
@@ -178,7 +179,7 @@ static int ref_decode(json_t *e, struct backup_chunk_ref *c)
 	const char *id;
 	if (json_unpack(e, "[I, s, I, I]", &index, &id, &stored, &plain) || index < 0 ||
 	    stored <= 0 || stored > 2 * (json_int_t)BACKUP_CHUNK_SIZE || plain <= 0 ||
-	    plain > (json_int_t)BACKUP_CHUNK_SIZE || backup_unhex(id, c->id, 32))
+	    plain > (json_int_t)BACKUP_CHUNK_SIZE || number_hex_decode(id, c->id, 32))
 		return -EBADMSG;
 	c->index = (uint64_t)index;
 	c->stored_len = (uint32_t)stored;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/number.h"
 #include "common/why.h"
 
 int backup_remove(struct backup_repo *r, const char *id, char *why, size_t why_len)
@@ -154,13 +155,12 @@ static bool id_set_has(const struct id_set *s, const uint8_t id[32])
 	return s->n && bsearch(id, s->id, s->n, 32, id_cmp) != NULL;
 }
 
-/* Every chunk the committed backups reference (read after the chunk
- * listing, so a backup committed meanwhile counts). */
-static int referenced(struct backup_repo *r, struct id_set *set, char *why, size_t why_len)
+/* Every chunk the N committed backups S reference (their summaries read
+ * after the chunk listing, so a backup committed meanwhile counts). */
+static int referenced(struct backup_repo *r, const struct backup_summary *s, size_t n,
+		      struct id_set *set, char *why, size_t why_len)
 {
-	struct backup_summary *s;
-	size_t n;
-	int rc = backup_repo_summaries(r, NULL, &s, &n, why, why_len);
+	int rc = 0;
 	for (size_t i = 0; !rc && i < n; i++) {
 		struct backup_map m;
 		rc = backup_repo_load_map(r, &s[i], &m, why, why_len);
@@ -170,7 +170,6 @@ static int referenced(struct backup_repo *r, struct id_set *set, char *why, size
 		if (!rc)
 			backup_map_free(&m);
 	}
-	free(s);
 	if (!rc)
 		id_set_compact(set);
 	return rc;
@@ -193,7 +192,7 @@ static int chunk_listed(const char *key, uint64_t size, int64_t mtime_s, void *a
 {
 	struct listing *ls = arg;
 	struct listed e = { .size = size, .mtime_s = mtime_s };
-	if (backup_unhex(key + ls->prefix_len, e.id, 32))
+	if (number_hex_decode(key + ls->prefix_len, e.id, 32))
 		return 0; /* not a chunk of ours */
 	if (ls->n == ls->cap) {
 		size_t cap = ls->cap ? 2 * ls->cap : 1024;
@@ -339,27 +338,17 @@ static int id_order(const void *a, const void *b)
 	return strcmp(((const struct backup_summary *)a)->id, ((const struct backup_summary *)b)->id);
 }
 
-static int sweep_maps(struct sweep *w, char *why, size_t why_len)
+/* The maps the N committed backups S (sorted here by id) do not own. */
+static int sweep_maps(struct sweep *w, struct backup_summary *s, size_t n, char *why,
+		      size_t why_len)
 {
-	struct backup_summary *s;
-	size_t n;
-	int rc = backup_repo_summaries(w->r, NULL, &s, &n, why, why_len);
-	if (rc)
-		return rc;
 	if (n)
 		qsort(s, n, sizeof(*s), id_order);
 	char prefix[BACKUP_KEY_PREFIX_MAX + 96];
 	backup_key_name(w->r, "maps/", prefix);
 	struct orphans o = { .w = w, .s = s, .n = n, .prefix_len = strlen(prefix), .why = why,
 			     .why_len = why_len };
-	rc = w->r->p.store.ops->list(w->r->conn, prefix, map_listed, &o, why, why_len);
-	free(s);
-	return rc;
-}
-
-static int mark_order(const void *a, const void *b)
-{
-	return memcmp(((const struct backup_mark *)a)->id, ((const struct backup_mark *)b)->id, 32);
+	return w->r->p.store.ops->list(w->r->conn, prefix, map_listed, &o, why, why_len);
 }
 
 /* The garbage collection: marks, sweeps, and records the new marks. */
@@ -370,6 +359,8 @@ static int backup_gc(struct sweep *w, char *why, size_t why_len)
 	backup_key_name(r, "chunks/", prefix);
 	struct listing ls = { .prefix_len = strlen(prefix) };
 	struct id_set refs = { 0 };
+	struct backup_summary *s = NULL;
+	size_t n = 0;
 	int rc = backup_marks_load(r, r->conn, &w->old, why, why_len);
 	if (!rc && !w->dry_run)
 		rc = backup_deleting_touch(r, r->conn, why, why_len);
@@ -377,7 +368,9 @@ static int backup_gc(struct sweep *w, char *why, size_t why_len)
 	if (!rc)
 		rc = r->p.store.ops->list(r->conn, prefix, chunk_listed, &ls, why, why_len);
 	if (!rc)
-		rc = referenced(r, &refs, why, why_len);
+		rc = backup_repo_summaries(r, NULL, &s, &n, why, why_len);
+	if (!rc)
+		rc = referenced(r, s, n, &refs, why, why_len);
 	w->new.m = rc ? NULL : calloc(ls.n ? ls.n : 1, sizeof(*w->new.m));
 	w->doomed = rc ? NULL : calloc(ls.n ? ls.n : 1, sizeof(*w->doomed));
 	if (!rc && (!w->new.m || !w->doomed))
@@ -386,13 +379,12 @@ static int backup_gc(struct sweep *w, char *why, size_t why_len)
 		rc = sweep_one(w, &refs, &ls.l[i], why, why_len);
 	if (!rc && !w->dry_run)
 		rc = sweep_delete(w, why, why_len);
-	if (!rc && w->new.n)
-		qsort(w->new.m, w->new.n, sizeof(*w->new.m), mark_order);
+	backup_marks_sort(&w->new);
 	w->new.generation = w->old.generation + 1;
 	if (!rc && !w->dry_run)
 		rc = backup_marks_store(r, r->conn, &w->new, why, why_len);
 	if (!rc)
-		rc = sweep_maps(w, why, why_len);
+		rc = sweep_maps(w, s, n, why, why_len);
 	if (marker) {
 		char ignored[160];
 		int rc2 = backup_deleting_clear(r, r->conn, ignored, sizeof(ignored));
@@ -400,6 +392,7 @@ static int backup_gc(struct sweep *w, char *why, size_t why_len)
 			rc = why_set(why, why_len, rc2, "%s", ignored);
 	}
 	free(ls.l);
+	free(s);
 	free(w->doomed);
 	free(refs.id);
 	backup_marks_free(&w->old);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/number.h"
 #include "common/why.h"
 
 #define CONFIG_NAME "basalt-backup.json"
@@ -44,7 +45,7 @@ void backup_new_id(char out[BACKUP_ID_MAX])
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		memset(r, 0, sizeof(r));
 	char hex[9];
-	backup_hex(r, 4, hex);
+	number_hex_encode(r, 4, hex);
 	char stamp[20];
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(out, BACKUP_ID_MAX, "%s-%s", stamp, hex);
@@ -59,13 +60,13 @@ void backup_key_name(const struct backup_repo *r, const char *name, char *out)
 void backup_chunk_key(const struct backup_repo *r, const uint8_t id[32], char *out)
 {
 	char name[80] = "chunks/";
-	backup_hex(id, 32, name + 7);
+	number_hex_encode(id, 32, name + 7);
 	backup_key_name(r, name, out);
 }
 
 int backup_repo_get_sealed(struct backup_repo *r, void *conn, const char *magic,
-			   const char *name, size_t max_plain, void **plain, size_t *len,
-			   char *why, size_t why_len)
+			   const char *name, const uint8_t *want_sum, size_t max_plain,
+			   void **plain, size_t *len, char *why, size_t why_len)
 {
 	char key[BACKUP_KEY_PREFIX_MAX + 96], inner[200];
 	backup_key_name(r, name, key);
@@ -74,8 +75,15 @@ int backup_repo_get_sealed(struct backup_repo *r, void *conn, const char *magic,
 	int rc = r->p.store.ops->get(conn, key, &buf, &n, why, why_len);
 	if (rc)
 		return rc;
-	rc = backup_unseal(&r->keys, magic, name, strlen(name), buf, n, max_plain, plain, len,
-			   inner, sizeof(inner));
+	uint8_t sum[32];
+	if (want_sum)
+		backup_sha256(buf, n, sum);
+	if (want_sum && memcmp(sum, want_sum, 32) != 0)
+		rc = why_set(inner, sizeof(inner), -EBADMSG,
+			     "its SHA-256 is not the one its summary records (altered)");
+	else
+		rc = backup_unseal(&r->keys, magic, name, strlen(name), buf, n, max_plain, plain,
+				   len, inner, sizeof(inner));
 	free(buf);
 	return rc ? why_set(why, why_len, rc, "%s/%s: %s", r->url, name, inner) : 0;
 }
@@ -105,7 +113,7 @@ static int config_write(struct backup_repo *r, char *why, size_t why_len)
 {
 	char check[65] = "";
 	if (r->keys.encrypted)
-		backup_hex(r->keys.check, 32, check);
+		number_hex_encode(r->keys.check, 32, check);
 	json_t *doc = json_pack("{s:i, s:s, s:i, s:s, s:s, s:I}", "format", 1, "made_by",
 				"basalt backup", "chunk_size", (int)BACKUP_CHUNK_SIZE, "encryption",
 				r->keys.encrypted ? "aes-256-gcm" : "none", "key_check", check,
@@ -144,7 +152,7 @@ static int config_check(struct backup_repo *r, const char *text, size_t len, cha
 			     "%s is encrypted: give its key file (--key-file FILE)", r->url);
 	} else if (r->keys.encrypted) {
 		char mine[65];
-		backup_hex(r->keys.check, 32, mine);
+		number_hex_encode(r->keys.check, 32, mine);
 		if (strcmp(mine, check) != 0)
 			rc = why_set(why, why_len, -EKEYREJECTED,
 				     "the key file is not the one %s was made with", r->url);
@@ -209,11 +217,6 @@ int64_t backup_repo_grace(const struct backup_repo *r)
 	return r->grace_s;
 }
 
-void backup_hex_id(const uint8_t id[32], char out[65])
-{
-	backup_hex(id, 32, out);
-}
-
 /* --- summaries and maps -------------------------------------------------- */
 
 static bool id_valid(const char *id)
@@ -238,7 +241,7 @@ int backup_info(struct backup_repo *r, const char *id, struct backup_summary *ou
 	snprintf(name, sizeof(name), "backups/%s", id);
 	void *text;
 	size_t len;
-	int rc = backup_repo_get_sealed(r, r->conn, "BSLTSUM1", name, SUMMARY_MAX, &text, &len,
+	int rc = backup_repo_get_sealed(r, r->conn, "BSLTSUM1", name, NULL, SUMMARY_MAX, &text, &len,
 					inner, sizeof(inner));
 	if (rc == -ENOENT)
 		return why_set(why, why_len, rc, "no backup %s at %s", id, r->url);
@@ -334,27 +337,14 @@ int backup_repo_load_map(struct backup_repo *r, const struct backup_summary *s,
 {
 	char name[64], inner[400];
 	snprintf(name, sizeof(name), "maps/%s", s->id);
-	char key[BACKUP_KEY_PREFIX_MAX + 96];
-	backup_key_name(r, name, key);
-	void *buf;
-	size_t n;
-	int rc = r->p.store.ops->get(r->conn, key, &buf, &n, inner, sizeof(inner));
-	if (rc)
-		return why_set(why, why_len, rc, "chunk map of backup %s: %s", s->id, inner);
-	uint8_t sum[32];
-	backup_sha256(buf, n, sum);
-	void *text = NULL;
+	void *text;
 	size_t len;
-	if (memcmp(sum, s->map_sha256, 32) != 0)
-		rc = why_set(inner, sizeof(inner), -EBADMSG,
-			     "its SHA-256 is not the one its summary records (altered)");
-	else
-		rc = backup_unseal(&r->keys, "BSLTMAP1", name, strlen(name), buf, n, MAP_MAX,
-				   &text, &len, inner, sizeof(inner));
-	free(buf);
-	if (!rc)
+	int rc = backup_repo_get_sealed(r, r->conn, "BSLTMAP1", name, s->map_sha256, MAP_MAX,
+					&text, &len, inner, sizeof(inner));
+	if (!rc) {
 		rc = backup_map_decode(text, len, s->id, out, inner, sizeof(inner));
-	free(text);
+		free(text);
+	}
 	return rc ? why_set(why, why_len, rc, "chunk map of backup %s: %s", s->id, inner) : 0;
 }
 
@@ -370,6 +360,12 @@ int backup_load(struct backup_repo *r, const char *id, struct backup_summary *s,
 static int mark_cmp(const void *a, const void *b)
 {
 	return memcmp(((const struct backup_mark *)a)->id, ((const struct backup_mark *)b)->id, 32);
+}
+
+void backup_marks_sort(struct backup_marks *m)
+{
+	if (m->n)
+		qsort(m->m, m->n, sizeof(*m->m), mark_cmp);
 }
 
 const struct backup_mark *backup_marks_find(const struct backup_marks *m, const uint8_t id[32])
@@ -399,15 +395,15 @@ static int marks_decode(const char *text, size_t len, struct backup_marks *out)
 		const char *id;
 		json_int_t t;
 		if (json_unpack(json_array_get(list, i), "[s, I]", &id, &t) ||
-		    backup_unhex(id, out->m[i].id, 32))
+		    number_hex_decode(id, out->m[i].id, 32))
 			rc = -EBADMSG;
 		out->m[i].marked_s = t;
 	}
 	out->n = rc ? 0 : n;
 	out->generation = (uint64_t)json_integer_value(gen);
 	json_decref(doc);
-	if (!rc && n)
-		qsort(out->m, n, sizeof(*out->m), mark_cmp);
+	if (!rc)
+		backup_marks_sort(out);
 	return rc;
 }
 
@@ -417,7 +413,7 @@ int backup_marks_load(struct backup_repo *r, void *conn, struct backup_marks *ou
 	memset(out, 0, sizeof(*out));
 	void *text;
 	size_t len;
-	int rc = backup_repo_get_sealed(r, conn, "BSLTGCM1", "gc/pending", MARKS_MAX, &text, &len,
+	int rc = backup_repo_get_sealed(r, conn, "BSLTGCM1", "gc/pending", NULL, MARKS_MAX, &text, &len,
 					why, why_len);
 	if (rc == -ENOENT)
 		return 0;
@@ -434,7 +430,7 @@ int backup_marks_store(struct backup_repo *r, void *conn, const struct backup_ma
 	json_t *list = json_array();
 	for (size_t i = 0; list && i < m->n; i++) {
 		char hex[65];
-		backup_hex(m->m[i].id, 32, hex);
+		number_hex_encode(m->m[i].id, 32, hex);
 		if (json_array_append_new(list, json_pack("[s, I]", hex,
 							  (json_int_t)m->m[i].marked_s))) {
 			json_decref(list);

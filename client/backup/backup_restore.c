@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/number.h"
 #include "common/why.h"
 
 enum fetch_mode {
@@ -69,7 +70,7 @@ static int chunk_why(const struct backup_chunk_ref *c, int rc, const char *inner
 		     size_t why_len)
 {
 	char hex[65];
-	backup_hex(c->id, 32, hex);
+	number_hex_encode(c->id, 32, hex);
 	uint64_t start = c->index * BACKUP_CHUNK_SIZE;
 	return why_set(why, why_len, rc, "chunk %.16s… (volume bytes %" PRIu64 "-%" PRIu64 "): %s",
 		       hex, start, start + c->plain_len - 1,
@@ -196,16 +197,15 @@ struct restore_run {
 static int restore_write(struct restore_run *run, uint64_t offset, const uint8_t *buf,
 			 uint32_t len)
 {
-	static const uint8_t zeros[4096];
 	const struct backup_target *t = run->t;
 	uint32_t at = 0;
 	while (at < len) {
 		uint32_t n = len - at < 4096 ? len - at : 4096;
-		bool zero = memcmp(buf + at, zeros, n) == 0;
+		bool zero = backup_all_zero(buf + at, n);
 		uint32_t end = at + n;
 		while (end < len) {
 			uint32_t k = len - end < 4096 ? len - end : 4096;
-			if ((memcmp(buf + end, zeros, k) == 0) != zero)
+			if (backup_all_zero(buf + end, k) != zero)
 				break;
 			end += k;
 		}

@@ -441,7 +441,7 @@ static int verify_print(struct cli *c, const char *id, bool deep,
 		json_t *bad = json_array();
 		for (size_t i = 0; i < v->n_bad; i++) {
 			char hex[65];
-			backup_hex_id(v->bad[i].id, hex);
+			number_hex_encode(v->bad[i].id, 32, hex);
 			jpush(bad, json_pack("{s:s, s:I, s:I, s:s, s:o}", "chunk", hex, "offset",
 					     (json_int_t)v->bad[i].offset, "length",
 					     (json_int_t)v->bad[i].length, "errno",
@@ -456,7 +456,7 @@ static int verify_print(struct cli *c, const char *id, bool deep,
 	}
 	for (size_t i = 0; i < v->n_bad; i++) {
 		char hex[65];
-		backup_hex_id(v->bad[i].id, hex);
+		number_hex_encode(v->bad[i].id, 32, hex);
 		printf("BAD chunk %s: volume bytes %" PRIu64 "-%" PRIu64 ": %s\n", hex,
 		       v->bad[i].offset, v->bad[i].offset + v->bad[i].length - 1, v->bad[i].why);
 	}

@@ -329,12 +329,6 @@ static const char *ago_text(uint64_t now_s, uint64_t then_s, char *buf, size_t l
 	return buf;
 }
 
-static void fsid_str(const uint8_t *fsid, char *out)
-{
-	for (int i = 0; i < 16; i++)
-		sprintf(out + 2 * i, "%02x", fsid[i]);
-}
-
 static int run_command(struct cli *c, struct map_cmd *cmd)
 {
 	char text[1024];
@@ -559,7 +553,7 @@ static int status_json(const struct bs_status *st)
 	const struct cluster_map *m = &st->map;
 	const struct bs_pg_summary *s = &st->sum;
 	char fsid[33];
-	fsid_str(m->fsid, fsid);
+	number_hex_encode(m->fsid, 16, fsid);
 	json_t *doc = json_pack("{s:s, s:I, s:b, s:o}", "fsid", fsid, "epoch", (json_int_t)m->epoch,
 				"stale", st->stale, "mon", status_mon_json(st));
 	if (!doc)
@@ -647,7 +641,7 @@ static void status_text_pgs(const struct bs_status *st)
 static void status_text(const struct bs_status *st)
 {
 	char fsid[33], line[BS_HEALTH_REASONS_MAX * 256];
-	fsid_str(st->map.fsid, fsid);
+	number_hex_encode(st->map.fsid, 16, fsid);
 	printf("  cluster:  %s\n  health:   %s\n", fsid, bs_status_health_line(st, line, sizeof(line)));
 	printf("  mon:      %d monitors, leader %s, quorum", st->n_members,
 	       st->leader[0] ? st->leader : "none");

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "client/backup/backup_int.h"
+#include "common/number.h"
 
 /* --- an in-memory bucket ----------------------------------------------------------- */
 
@@ -678,6 +679,15 @@ static void test_verify_and_damage(void **state)
 	assert_int_equal(vr.chunks, 3);
 	assert_int_equal(vr.n_bad, 0);
 	free(vr.bad);
+	/* A chunk map altered in the bucket no longer matches its summary. */
+	for (size_t i = 0; i < b->n; i++)
+		if (strstr(b->o[i].key, "pre/maps/"))
+			b->o[i].data[b->o[i].len - 1] ^= 1;
+	assert_int_equal(backup_verify(r, res.s.id, false, &vr, why, sizeof(why)), -EBADMSG);
+	assert_non_null(strstr(why, "not the one its summary records"));
+	for (size_t i = 0; i < b->n; i++)
+		if (strstr(b->o[i].key, "pre/maps/"))
+			b->o[i].data[b->o[i].len - 1] ^= 1;
 	/* One chunk altered in place (same size), one deleted. */
 	struct mem_object *chunks[3];
 	size_t k = 0;
@@ -919,7 +929,7 @@ static void test_prune_race(void **state)
 	char x[70];
 	uint8_t id[32];
 	backup_chunk_id(&(struct backup_keys){ 0 }, v->data, BACKUP_CHUNK_SIZE, id);
-	backup_hex(id, 32, x);
+	number_hex_encode(id, 32, x);
 	snprintf(b->after_put_key, sizeof(b->after_put_key), "chunks/%s", x);
 	b->after_put = sweep_behind;
 	b->hook_arg = r;
