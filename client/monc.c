@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "common/auth.h"
 #include "common/enc.h"
 #include "common/keyring.h"
 #include "common/log.h"
@@ -252,6 +253,24 @@ static int member_by_name(const struct monc *mc, const char *name)
 int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_len,
 		 uint64_t *epoch)
 {
+	return monc_command_key(mc, cmd, text, text_len, epoch, NULL, NULL);
+}
+
+/* The new secret of reply CR, opened with the session key of the
+ * connection it came on. */
+static void reply_secret(struct monc *mc, const struct mon_command_reply *cr,
+			 uint8_t secret[KEYRING_KEY_LEN], bool *has_secret)
+{
+	*has_secret = cr->has_secret &&
+		      auth_open(msgr_conn_session_key(mc->conns[mc->target]), MON_SECRET_PURPOSE,
+				cr->secret, sizeof(cr->secret), secret) == 0;
+}
+
+int monc_command_key(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_len,
+		     uint64_t *epoch, uint8_t secret[KEYRING_KEY_LEN], bool *has_secret)
+{
+	if (has_secret)
+		*has_secret = false;
 	cmd->client = mc->client_id;
 	cmd->req = ++mc->next_req;
 	uint8_t buf[MAP_CMD_MAX_LEN];
@@ -277,6 +296,9 @@ int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_l
 		}
 		if (cr.rc != -EAGAIN) {
 			*epoch = cr.epoch;
+			if (has_secret)
+				reply_secret(mc, &cr, secret, has_secret);
+			explicit_bzero(cr.secret, sizeof(cr.secret));
 			snprintf(text, text_len, "%s", cr.rc == -EBADMSG ? "malformed reply" : cr.text);
 			return cr.rc;
 		}

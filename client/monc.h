@@ -35,6 +35,11 @@ const struct mon_member *monc_members(const struct monc *mc, int *n);
  * did. *EPOCH: the map's epoch. */
 int monc_command(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_len,
 		 uint64_t *epoch);
+/* The same for AUTH_ADD and AUTH_ROTATE: the new secret the leader made
+ * comes back sealed for this connection alone; *HAS_SECRET says whether
+ * SECRET holds it (not on an "already done" retry: that key is lost). */
+int monc_command_key(struct monc *mc, struct map_cmd *cmd, char *text, size_t text_len,
+		     uint64_t *epoch, uint8_t secret[32] /* out */, bool *has_secret /* out */);
 
 /* The map from any monitor that answers (MEMBER >= 0: that one only).
  * STALE: that monitor has no quorum, so its map may be behind. A refusal

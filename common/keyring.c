@@ -144,16 +144,22 @@ int keyring_find(const struct keyring *kr, const char *entity,
 	return -ENOENT;
 }
 
+int keyring_encode(const uint8_t key[KEYRING_KEY_LEN], char *out, size_t out_len)
+{
+	if (out_len < 45)
+		return -ENOSPC;
+	EVP_EncodeBlock((unsigned char *)out, key, KEYRING_KEY_LEN);
+	return 0;
+}
+
 int keyring_new_key_base64(char *out, size_t out_len)
 {
 	uint8_t key[KEYRING_KEY_LEN];
-	if (out_len < 45)
-		return -ENOSPC;
 	if (RAND_bytes(key, sizeof(key)) != 1)
 		return -EIO;
-	EVP_EncodeBlock((unsigned char *)out, key, sizeof(key));
+	int rc = keyring_encode(key, out, out_len);
 	OPENSSL_cleanse(key, sizeof(key));
-	return 0;
+	return rc;
 }
 
 const char *keyring_pick_path(const char *cli_path, const char *conf_path,

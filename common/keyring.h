@@ -29,6 +29,9 @@ int keyring_find(const struct keyring *kr, const char *entity,
 /* Decodes a base64 secret (44 characters): 0, or -EINVAL. */
 int keyring_decode(const char *b64, uint8_t key[KEYRING_KEY_LEN] /* out */);
 
+/* KEY as base64 (44 chars + NUL) into OUT: 0, or -ENOSPC. */
+int keyring_encode(const uint8_t key[KEYRING_KEY_LEN], char *out, size_t out_len);
+
 /* A fresh random secret as base64 (44 chars + NUL) for new keyrings. */
 int keyring_new_key_base64(char *out, size_t out_len);
 

@@ -78,7 +78,11 @@ struct msgr_conn {
 	uint16_t port;
 	char peer_addr[64];
 	char peer_name[KEYRING_NAME_MAX];
+	bool peer_in_keyring;
+	void *owner_ctx; /* msgr_conn_set_ctx */
 	uint8_t key[KEYRING_KEY_LEN];
+	uint8_t key_id[AUTH_KEY_ID_LEN];
+	uint8_t session[KEYRING_KEY_LEN];
 	uint8_t nonce_initiator[AUTH_NONCE_LEN];
 	uint8_t nonce_acceptor[AUTH_NONCE_LEN];
 
@@ -423,6 +427,7 @@ static int conn_send_hello(struct msgr_conn *c, bool with_proof)
 	snprintf(h.name, sizeof(h.name), "%s", m->name);
 	memcpy(h.nonce, c->outgoing ? c->nonce_initiator : c->nonce_acceptor,
 	       AUTH_NONCE_LEN);
+	memcpy(h.key_id, c->key_id, AUTH_KEY_ID_LEN);
 	if (with_proof &&
 	    auth_make_proof(c->key, AUTH_ROLE_ACCEPTOR, c->peer_name, m->name,
 			    c->nonce_initiator, c->nonce_acceptor, h.proof))
@@ -453,6 +458,13 @@ static void conn_auth_failed(struct msgr_conn *c, const char *why)
 static void conn_set_up(struct msgr_conn *c)
 {
 	struct msgr *m = c->m;
+	const char *initiator = c->outgoing ? m->name : c->peer_name;
+	const char *acceptor = c->outgoing ? c->peer_name : m->name;
+	if (auth_session_key(c->key, initiator, acceptor, c->nonce_initiator, c->nonce_acceptor,
+			     NULL, 0, c->session)) {
+		conn_fail(c, -EIO, "cannot derive the session key");
+		return;
+	}
 	c->state = CONN_UP;
 	c->was_up = true;
 	c->reported_down = false;
@@ -475,6 +487,25 @@ static void conn_set_up(struct msgr_conn *c)
 	conn_event(c, MSGR_EV_UP, 0);
 }
 
+/* The acceptor's secret for initiator NAME proving with key ID: from our
+ * keyring (the cluster's entities), else from the owner's find_key.
+ * NULL, or why there is none. */
+static const char *conn_find_key(struct msgr_conn *c, const char *name, const uint8_t *id)
+{
+	struct msgr *m = c->m;
+	uint8_t our_id[AUTH_KEY_ID_LEN];
+	memcpy(c->key_id, id, AUTH_KEY_ID_LEN);
+	c->peer_in_keyring = keyring_find(m->p.keyring, name, c->key) == 0;
+	if (c->peer_in_keyring)
+		return auth_key_id(c->key, our_id) || memcmp(our_id, id, AUTH_KEY_ID_LEN)
+			       ? "its key is not the one in our keyring"
+			       : NULL;
+	int rc = m->p.find_key ? m->p.find_key(m->p.ctx, name, id, c->key) : -ENOENT;
+	if (rc == -EKEYREJECTED)
+		return "its key is not among the entity's valid keys (rotated, or wrong)";
+	return rc ? "entity not in our keyring" : NULL;
+}
+
 static void conn_on_hello(struct msgr_conn *c, const struct msg *hello)
 {
 	struct msgr *m = c->m;
@@ -491,10 +522,10 @@ static void conn_on_hello(struct msgr_conn *c, const struct msg *hello)
 	const uint8_t *proof = h.proof;
 	snprintf(c->peer_name, sizeof(c->peer_name), "%s", name);
 	if (!c->outgoing) {
-		/* Acceptor: the initiator's entity names the shared secret. */
-		if (keyring_find(m->p.keyring, name, c->key) &&
-		    (!m->p.find_key || m->p.find_key(m->p.ctx, name, c->key))) {
-			conn_auth_failed(c, "entity not in our keyring");
+		/* Acceptor: the initiator's entity and key id name the secret. */
+		const char *why = conn_find_key(c, name, h.key_id);
+		if (why) {
+			conn_auth_failed(c, why);
 			return;
 		}
 		if (auth_make_nonce(c->nonce_acceptor) ||
@@ -505,6 +536,7 @@ static void conn_on_hello(struct msgr_conn *c, const struct msg *hello)
 		c->step = AUTH_STEP_WAIT_AUTH;
 		return;
 	}
+	c->peer_in_keyring = true; /* we chose to connect to it */
 	if (!auth_check_proof(c->key, AUTH_ROLE_ACCEPTOR, m->name, name,
 			      c->nonce_initiator, c->nonce_acceptor, proof)) {
 		conn_auth_failed(c, "the acceptor's proof is wrong");
@@ -745,7 +777,8 @@ static void conn_start_session(struct msgr_conn *c)
 	io_timer_arm(m->loop, &c->timer, m->p.handshake_timeout_ns);
 	conn_post_recv(c);
 	if (c->outgoing) {
-		if (keyring_find(m->p.keyring, m->name, c->key)) {
+		if (keyring_find(m->p.keyring, m->name, c->key) ||
+		    auth_key_id(c->key, c->key_id)) {
 			conn_fail(c, -ENOKEY, "our entity is not in the keyring");
 			return;
 		}
@@ -1021,6 +1054,38 @@ bool msgr_conn_outgoing(const struct msgr_conn *c)
 const char *msgr_conn_peer_name(const struct msgr_conn *c)
 {
 	return c->state == CONN_UP ? c->peer_name : "";
+}
+
+void msgr_conn_set_ctx(struct msgr_conn *c, void *ctx)
+{
+	c->owner_ctx = ctx;
+}
+
+void *msgr_conn_ctx(const struct msgr_conn *c)
+{
+	return c->owner_ctx;
+}
+
+bool msgr_conn_peer_in_keyring(const struct msgr_conn *c)
+{
+	return c->state == CONN_UP && c->peer_in_keyring;
+}
+
+const uint8_t *msgr_conn_key_id(const struct msgr_conn *c)
+{
+	return c->key_id;
+}
+
+const uint8_t *msgr_conn_session_key(const struct msgr_conn *c)
+{
+	return c->session;
+}
+
+void msgr_for_each_conn(struct msgr *m, void (*fn)(struct msgr_conn *conn, void *arg), void *arg)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &m->conns)
+		fn(list_entry(pos, struct msgr_conn, node), arg);
 }
 
 const char *msgr_conn_peer_addr(const struct msgr_conn *c)

@@ -51,9 +51,11 @@ struct msgr_params {
 	const struct keyring *keyring;	/* borrowed for the messenger's life */
 	const struct msgr_handler *handler;
 	void *ctx;			/* the owner's; see msgr_ctx() */
-	/* Optional: secrets for incoming entities the keyring lacks (the
-	 * monitors' map keys). 0 with KEY filled, or -ENOENT. */
-	int (*find_key)(void *ctx, const char *entity, uint8_t key[32]);
+	/* Optional: secrets for incoming entities the keyring lacks (client
+	 * keys of the map): the one of ENTITY whose auth_key_id is ID. 0 with
+	 * KEY filled, or -ENOENT (no such entity), -EKEYREJECTED (not that
+	 * key: rotated away, or wrong). */
+	int (*find_key)(void *ctx, const char *entity, const uint8_t id[8], uint8_t key[32]);
 	uint32_t payload_max;		/* default 1 MiB */
 	uint32_t data_max;		/* default 64 MiB */
 	size_t send_queue_bytes_max;	/* default 64 MiB */
@@ -106,6 +108,17 @@ bool msgr_conn_up(const struct msgr_conn *conn);
 bool msgr_conn_outgoing(const struct msgr_conn *conn);
 /* The authenticated peer entity ("" before MSGR_EV_UP). */
 const char *msgr_conn_peer_name(const struct msgr_conn *conn);
+/* Whether the peer's key came from our keyring (the cluster's own
+ * entities), not from find_key (a client key of the map). */
+bool msgr_conn_peer_in_keyring(const struct msgr_conn *conn);
+/* The id (auth_key_id) of the key the connection was proven with. */
+const uint8_t *msgr_conn_key_id(const struct msgr_conn *conn);
+/* The key only the two ends of an UP connection share (auth_session_key):
+ * seal what must cross it in secret with auth_seal. */
+const uint8_t *msgr_conn_session_key(const struct msgr_conn *conn);
+/* Calls FN for every connection of M; FN may msgr_conn_close its CONN. */
+void msgr_for_each_conn(struct msgr *m, void (*fn)(struct msgr_conn *conn, void *arg),
+			void *arg);
 const char *msgr_conn_peer_addr(const struct msgr_conn *conn);
 size_t msgr_conn_queued_bytes(const struct msgr_conn *conn);
 void msgr_conn_set_ctx(struct msgr_conn *conn, void *ctx);

@@ -342,7 +342,7 @@ int msg_rx_direct_done(struct msg_rx *rx, size_t n, struct msg **out)
 
 struct msg *msg_hello_new(const struct msg_hello *h)
 {
-	size_t len = 2 + 2 + strlen(h->name) + MSG_NONCE_LEN + 1 +
+	size_t len = 2 + 2 + strlen(h->name) + MSG_NONCE_LEN + MSG_KEY_ID_LEN + 1 +
 		     (h->has_proof ? MSG_PROOF_LEN : 0);
 	struct msg *m = msg_new(MSG_TYPE_HELLO, 0, len);
 	if (!m)
@@ -352,6 +352,7 @@ struct msg *msg_hello_new(const struct msg_hello *h)
 	enc_put_le16(&e, h->proto);
 	enc_put_str(&e, h->name);
 	enc_put_bytes(&e, h->nonce, MSG_NONCE_LEN);
+	enc_put_bytes(&e, h->key_id, MSG_KEY_ID_LEN);
 	enc_put_u8(&e, h->has_proof);
 	if (h->has_proof)
 		enc_put_bytes(&e, h->proof, MSG_PROOF_LEN);
@@ -367,6 +368,7 @@ int msg_hello_decode(const uint8_t *buf, size_t len, struct msg_hello *out)
 	dec_get_le16(&d, &out->proto);
 	dec_get_str(&d, out->name, sizeof(out->name));
 	dec_get_bytes(&d, out->nonce, MSG_NONCE_LEN);
+	dec_get_bytes(&d, out->key_id, MSG_KEY_ID_LEN);
 	dec_get_u8(&d, &has_proof);
 	if (has_proof)
 		dec_get_bytes(&d, out->proof, MSG_PROOF_LEN);

@@ -142,8 +142,11 @@ size_t msg_rx_direct(struct msg_rx *rx, uint8_t **dst /* out */);
 int msg_rx_direct_done(struct msg_rx *rx, size_t n, struct msg **out /* out */);
 
 /* The HELLO payload that opens the handshake (see auth.h):
- *   le16 protocol, str entity name, nonce[32], u8 has_proof, proof[32]? */
-#define MSG_HELLO_PROTO 1
+ *   le16 protocol, str entity name, nonce[32], key id[8], u8 has_proof,
+ *   proof[32]? — the key id names which of the entity's keys proves it
+ *   (auth_key_id), so an acceptor holding two (a rotation's grace) picks. */
+#define MSG_HELLO_PROTO 2
+#define MSG_KEY_ID_LEN 8
 #define MSG_NAME_MAX 64
 #define MSG_NONCE_LEN 32
 #define MSG_PROOF_LEN 32
@@ -152,6 +155,7 @@ struct msg_hello {
 	uint16_t proto;
 	char name[MSG_NAME_MAX];
 	uint8_t nonce[MSG_NONCE_LEN];
+	uint8_t key_id[MSG_KEY_ID_LEN];
 	bool has_proof;
 	uint8_t proof[MSG_PROOF_LEN];
 };

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/auth.h"
 #include "common/enc.h"
 #include "common/why.h"
 #include "common/keyring.h"
@@ -36,6 +37,9 @@ struct mon_pending {
 	uint64_t index, term;
 	struct msgr_conn *conn;
 	uint64_t request_id;
+	/* AUTH_ADD, AUTH_ROTATE: the secret the leader made, for the reply */
+	bool has_secret;
+	uint8_t secret[KEYRING_KEY_LEN];
 };
 
 struct mon {
@@ -59,6 +63,10 @@ struct mon {
 	uint64_t fullmon_ms; /* when the leader last checked fullness */
 	struct lockmon *lockmon;
 	bool was_leader;
+	/* The monitors' own key for the client secrets the map holds
+	 * (derived from mon.'s secret; struct map_key). */
+	uint8_t map_keys_key[KEYRING_KEY_LEN];
+	uint64_t rotate_end_ms; /* when the leader last proposed AUTH_ROTATE_END */
 	/* The last MON_INC_MAX applied commands, by epoch (ring at epoch %
 	 * MON_INC_MAX), as subscribers get them; inc_first is the oldest
 	 * epoch held, 0 when none (after start-up or a snapshot install). */
@@ -142,15 +150,25 @@ static void reply(struct msgr_conn *conn, struct msg *msg)
 		msg_free(msg);
 }
 
-static void send_command_reply(struct mon *m, struct msgr_conn *conn, uint64_t req,
-			       int rc, const char *text)
+/* SECRET (may be NULL): a new client secret, sealed for CONN alone. */
+static void send_command_reply_secret(struct mon *m, struct msgr_conn *conn, uint64_t req,
+				      int rc, const char *text, const uint8_t *secret)
 {
 	struct mon_command_reply r = { .rc = rc, .epoch = m->map.epoch };
 	snprintf(r.leader, sizeof(r.leader), "%s", leader_name(m));
 	snprintf(r.text, sizeof(r.text), "%s", text ? text : "");
+	if (secret && auth_seal(msgr_conn_session_key(conn), MON_SECRET_PURPOSE, secret,
+				KEYRING_KEY_LEN, r.secret) == 0)
+		r.has_secret = true;
 	struct msg *msg = mon_command_reply_encode(req, &r);
 	if (msg)
 		reply(conn, msg);
+}
+
+static void send_command_reply(struct mon *m, struct msgr_conn *conn, uint64_t req,
+			       int rc, const char *text)
+{
+	send_command_reply_secret(m, conn, req, rc, text, NULL);
 }
 
 static void send_map(struct mon *m, struct msgr_conn *conn, uint64_t req)
@@ -201,8 +219,7 @@ static void send_status(struct mon *m, struct msgr_conn *conn, uint64_t req)
 static void record_inc(struct mon *m, const struct map_cmd *cmd, uint64_t epoch)
 {
 	struct map_cmd pub = *cmd;
-	if (pub.type == MAP_CMD_AUTH_ADD)
-		memset(pub.secret, 0, sizeof(pub.secret));
+	memset(pub.secret.sealed, 0, sizeof(pub.secret.sealed));
 	struct mon_inc *inc = &m->incs[epoch % MON_INC_MAX];
 	int len = map_cmd_encode(&pub, inc->data, sizeof(inc->data));
 	if (len < 0) { /* cannot happen; never serve a gap */
@@ -290,6 +307,8 @@ static int st_sync(void *ctx)
 static const struct raft_storage_ops mon_storage = { st_term_vote, st_append, st_snapshot,
 						     st_sync };
 
+static void close_if_key_gone(struct msgr_conn *conn, void *arg);
+
 static void fsm_apply(void *ctx, const struct raft_entry *e)
 {
 	struct mon *m = ctx;
@@ -324,12 +343,17 @@ static void fsm_apply(void *ctx, const struct raft_entry *e)
 		struct mon_pending *p = &m->pending[i];
 		if (!p->used || p->index != e->index)
 			continue;
+		bool ours = p->term == e->term;
 		if (p->conn)
-			send_command_reply(m, p->conn, p->request_id,
-					   p->term == e->term ? rc : -EAGAIN,
-					   p->term == e->term ? err : "leader changed; retry");
+			send_command_reply_secret(m, p->conn, p->request_id, ours ? rc : -EAGAIN,
+						  ours ? err : "leader changed; retry",
+						  ours && rc == 0 && !dup && p->has_secret ? p->secret
+											   : NULL);
+		memset(p->secret, 0, sizeof(p->secret));
 		p->used = false;
 	}
+	if (rc == 0 && !dup && (cmd.type == MAP_CMD_AUTH_RM || cmd.type == MAP_CMD_AUTH_ROTATE_END))
+		msgr_for_each_conn(m->msgr, close_if_key_gone, m);
 	if (rc == 0 && !dup)
 		publish(m);
 }
@@ -403,27 +427,65 @@ static int peer_osd(const struct msgr_conn *conn)
 	return *end || id >= MAP_MAX_OSDS ? -1 : (int)id;
 }
 
-/* Whether CONN's peer may read the map ('r') or change it ('w').
- * Entities of the keyring file are the cluster's own (monitors, OSDs,
- * client.admin) and may; a client whose key is in the map has its caps.
- * An OSD may only change its own entry, by booting (checked by caller). */
-static bool peer_may(const struct mon *m, const struct msgr_conn *conn, char perm)
+/* What CONN's peer may do. Entities of the keyring file are the
+ * cluster's own (monitors, OSDs, client.admin): everything. A client
+ * whose key is in the map has its caps, read afresh on every request, so
+ * a change applies to the next one. Anyone else: nothing. */
+static void peer_caps(const struct mon *m, const struct msgr_conn *conn, struct map_caps *caps)
 {
-	const char *name = msgr_conn_peer_name(conn);
-	uint8_t key[KEYRING_KEY_LEN];
-	if (keyring_find(m->keyring, name, key) == 0)
-		return true;
-	const struct map_key *k = map_key_by_entity(&m->map, name);
-	return k && map_caps_allow(k->caps, "mon", perm);
+	memset(caps, 0, sizeof(*caps));
+	if (msgr_conn_peer_in_keyring(conn)) {
+		caps->admin = true;
+		return;
+	}
+	const struct map_key *k = map_key_by_entity(&m->map, msgr_conn_peer_name(conn));
+	if (k && map_caps_parse(k->caps, caps, NULL, 0))
+		memset(caps, 0, sizeof(*caps)); /* the map checked them: cannot happen */
 }
 
-static int find_map_key(void *ctx, const char *entity, uint8_t key[32])
+/* Whether CONN's peer may read the map ('r') or change it ('w'). An OSD
+ * may only change its own entry, by booting (checked by caller). */
+static bool peer_may(const struct mon *m, const struct msgr_conn *conn, char perm)
 {
-	const struct map_key *k = map_key_by_entity(&((struct mon *)ctx)->map, entity);
+	struct map_caps caps;
+	peer_caps(m, conn, &caps);
+	return map_caps_mon(&caps, perm);
+}
+
+/* A client key of the map, opened with the monitors' key: the current
+ * secret, or the previous one during a rotation's grace. */
+static int find_map_key(void *ctx, const char *entity, const uint8_t id[8], uint8_t key[32])
+{
+	struct mon *m = ctx;
+	const struct map_key *k = map_key_by_entity(&m->map, entity);
+	bool old;
 	if (!k)
 		return -ENOENT;
-	memcpy(key, k->secret, 32);
-	return 0;
+	if (!map_key_id_valid(k, id, &old))
+		return -EKEYREJECTED;
+	const struct map_key_secret *sk = old ? &k->old : &k->cur;
+	return auth_open(m->map_keys_key, "basalt-map-key", sk->sealed, sizeof(sk->sealed), key)
+		       ? -EKEYREJECTED
+		       : 0;
+}
+
+static void forget_conn(struct mon *m, struct msgr_conn *conn);
+
+/* A client whose key was removed, or proven with a secret whose grace
+ * ended, is disconnected: its next connection is refused. */
+static void close_if_key_gone(struct msgr_conn *conn, void *arg)
+{
+	struct mon *m = arg;
+	const char *name = msgr_conn_peer_name(conn);
+	if (!name[0] || msgr_conn_peer_in_keyring(conn))
+		return;
+	const struct map_key *k = map_key_by_entity(&m->map, name);
+	if (k && map_key_id_valid(k, msgr_conn_key_id(conn), NULL))
+		return;
+	LOG_INFO("closing the connection of %s (%s): %s", name, msgr_conn_peer_addr(conn),
+		 k ? "the key it proved itself with was rotated away" : "its key was removed");
+	forget_conn(m, conn);
+	msgr_conn_close(conn);
 }
 
 /* Whether OSD is the primary of A's PG in map M and A names it so. */
@@ -444,15 +506,19 @@ static int vet_lock(struct mon *m, struct msgr_conn *conn, struct map_cmd *cmd, 
 		    size_t len)
 {
 	const char *name = msgr_conn_peer_name(conn);
-	const struct map_key *k = map_key_by_entity(&m->map, name);
 	bool forced = cmd->type == MAP_CMD_VOLUME_UNLOCK && cmd->flag;
-	if (!peer_may(m, conn, 'w') && (forced || !k || !map_caps_allow(k->caps, "osd", 'w'))) {
-		snprintf(err, len, "%s may not %s (needs %s)", name,
-			 forced ? "force a lock open" : "lock volumes", forced ? "mon=rw" : "osd=rw");
+	const struct map_volume *v = map_volume_by_name(&m->map, cmd->name);
+	struct map_caps caps;
+	peer_caps(m, conn, &caps);
+	if (!map_caps_mon(&caps, 'w') && (forced || (v && !map_caps_volume_write(&m->map, &caps, v)))) {
+		if (forced)
+			snprintf(err, len, "%s may not force a lock open (needs mon=rw)", name);
+		else
+			snprintf(err, len, "%s may not lock volume '%s' (needs osd=rw on it)", name,
+				 v->name);
 		return -EACCES;
 	}
 	cmd->time_ms = wall_ms(m);
-	const struct map_volume *v = map_volume_by_name(&m->map, cmd->name);
 	if (cmd->type != MAP_CMD_VOLUME_LOCK || !v)
 		return 0;
 	uint64_t age, left = lockmon_left_ms(m->lockmon, v->lock_client, v->inode, mono_ms(m), &age);
@@ -475,9 +541,57 @@ static int vet_lock(struct mon *m, struct msgr_conn *conn, struct map_cmd *cmd, 
 	return 0;
 }
 
+/* A new secret for CMD's entity (AUTH_ADD, AUTH_ROTATE): random, into
+ * SECRET for the reply, and sealed under the monitors' key into CMD. */
+static int make_client_key(struct mon *m, struct map_cmd *cmd,
+			   uint8_t secret[KEYRING_KEY_LEN] /* out */)
+{
+	if (auth_make_nonce(secret) || auth_key_id(secret, cmd->secret.id) ||
+	    auth_seal(m->map_keys_key, "basalt-map-key", secret, KEYRING_KEY_LEN,
+		      cmd->secret.sealed))
+		return -EIO;
+	if (cmd->type == MAP_CMD_AUTH_ROTATE)
+		cmd->time_ms = wall_ms(m);
+	return 0;
+}
+
+static bool is_auth_cmd(enum map_cmd_type t)
+{
+	return t == MAP_CMD_AUTH_ADD || t == MAP_CMD_AUTH_CAPS || t == MAP_CMD_AUTH_RM ||
+	       t == MAP_CMD_AUTH_ROTATE || t == MAP_CMD_AUTH_ROTATE_END;
+}
+
+/* Keys are managed by admins only: with mon=rw alone a client could give
+ * itself any caps. A new secret is made here, by the leader. */
+static int vet_auth(struct mon *m, struct msgr_conn *conn, struct map_cmd *cmd,
+		    uint8_t secret[KEYRING_KEY_LEN] /* out */, bool *has_secret, char *err,
+		    size_t len)
+{
+	struct map_caps caps;
+	peer_caps(m, conn, &caps);
+	if (!caps.admin) {
+		snprintf(err, len, "%s may not manage keys (needs admin)", msgr_conn_peer_name(conn));
+		return -EACCES;
+	}
+	if (cmd->type == MAP_CMD_AUTH_ROTATE_END) {
+		snprintf(err, len, "a rotation's grace is ended by the leader when it runs out");
+		return -EPERM;
+	}
+	if (cmd->type != MAP_CMD_AUTH_ADD && cmd->type != MAP_CMD_AUTH_ROTATE)
+		return 0;
+	if (make_client_key(m, cmd, secret)) {
+		snprintf(err, len, "cannot make a random key");
+		return -EIO;
+	}
+	*has_secret = true;
+	return 0;
+}
+
 /* Refuses what CONN's peer may not ask, fills in what only the leader
- * decides (the time, the reason), and holds a flapping OSD's boot. */
-static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cmd, char *err,
+ * decides (the time, the reason, a new secret into SECRET), and holds a
+ * flapping OSD's boot. */
+static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cmd,
+		       uint8_t secret[KEYRING_KEY_LEN] /* out */, bool *has_secret, char *err,
 		       size_t len)
 {
 	int osd = peer_osd(conn);
@@ -507,6 +621,8 @@ static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cm
 	}
 	if (cmd->type == MAP_CMD_VOLUME_LOCK || cmd->type == MAP_CMD_VOLUME_UNLOCK)
 		return vet_lock(m, conn, cmd, err, len);
+	if (osd < 0 && is_auth_cmd(cmd->type))
+		return vet_auth(m, conn, cmd, secret, has_secret, err, len);
 	if (osd < 0 && !peer_may(m, conn, 'w')) {
 		snprintf(err, len, "%s may not change the cluster map (needs mon=rw)",
 			 msgr_conn_peer_name(conn));
@@ -546,7 +662,9 @@ static void on_command(struct mon *m, struct msgr_conn *conn, const struct msg *
 	/* A retry of something already done goes through (and is answered
 	 * "already done" once committed); anything else invalid is refused
 	 * here, with the reason. */
-	int rc = vet_command(m, conn, &cmd, err, sizeof(err));
+	uint8_t secret[KEYRING_KEY_LEN];
+	bool has_secret = false;
+	int rc = vet_command(m, conn, &cmd, secret, &has_secret, err, sizeof(err));
 	if (!rc && (rc = map_check(&m->map, &cmd, err, sizeof(err))) &&
 	    map_recently_applied(&m->map, &cmd))
 		rc = 0;
@@ -572,7 +690,11 @@ static void on_command(struct mon *m, struct msgr_conn *conn, const struct msg *
 	/* Registered first: a monitor alone commits and applies the entry
 	 * inside raft_propose, and its answer must find the slot. */
 	m->pending[slot] = (struct mon_pending){ true, raft_last_index(m->raft) + 1,
-						 raft_term(m->raft), conn, msg->hdr.request_id };
+						 raft_term(m->raft), conn, msg->hdr.request_id,
+						 has_secret, { 0 } };
+	if (has_secret)
+		memcpy(m->pending[slot].secret, secret, sizeof(secret));
+	explicit_bzero(secret, sizeof(secret));
 	rc = raft_propose(m->raft, buf, (size_t)len, &index);
 	if (rc) {
 		m->pending[slot].used = false;
@@ -699,6 +821,57 @@ static void send_pg_stats(struct mon *m, struct msgr_conn *conn, uint64_t req)
 	free(sum.osds);
 }
 
+/* An OSD asks for the client keys, to accept their connections: every
+ * secret is opened with the monitors' key and sealed again under the
+ * OSD's session key, so it never crosses the network in the clear. */
+static void send_keys(struct mon *m, struct msgr_conn *conn, uint64_t req)
+{
+	if (peer_osd(conn) < 0) {
+		send_command_reply(m, conn, req, -EACCES, "only OSDs may ask for the client keys");
+		return;
+	}
+	size_t per = 2 + MAP_NAME_MAX + 2 * (AUTH_KEY_ID_LEN + MON_KEYS_SEALED_LEN) + 1;
+	struct msg *r = msg_new(MON_MSG_KEYS_REPLY, req, 8);
+	if (!r || msg_alloc_data(r, (uint32_t)(4 + m->map.n_keys * per))) {
+		msg_free(r);
+		return;
+	}
+	struct enc e, d;
+	enc_init(&e, r->payload, 8);
+	enc_put_le64(&e, m->map.epoch);
+	enc_init(&d, r->data, r->hdr.data_len);
+	enc_put_le32(&d, m->map.n_keys);
+	int rc = 0;
+	for (uint32_t i = 0; i < m->map.n_keys && !rc; i++) {
+		const struct map_key *k = &m->map.keys[i];
+		enc_put_str(&d, k->entity);
+		for (int old = 0; old < 2 && !rc; old++) {
+			const struct map_key_secret *sk = old ? &k->old : &k->cur;
+			uint8_t secret[KEYRING_KEY_LEN], sealed[MON_KEYS_SEALED_LEN];
+			if (old)
+				enc_put_u8(&d, k->old_until_ms != 0);
+			if (old && !k->old_until_ms)
+				break;
+			rc = auth_open(m->map_keys_key, "basalt-map-key", sk->sealed,
+				       sizeof(sk->sealed), secret);
+			rc = rc ? rc : auth_seal(msgr_conn_session_key(conn), MON_KEYS_PURPOSE, secret,
+						 sizeof(secret), sealed);
+			explicit_bzero(secret, sizeof(secret));
+			enc_put_bytes(&d, sk->id, AUTH_KEY_ID_LEN);
+			enc_put_bytes(&d, sealed, sizeof(sealed));
+		}
+	}
+	if (rc || enc_status(&d)) {
+		LOG_ERROR("cannot hand the client keys to %s: %s", msgr_conn_peer_name(conn),
+			  rc ? "a key does not open with the monitors' key" : "encoding");
+		msg_free(r);
+		return;
+	}
+	r->hdr.payload_len = 8;
+	r->hdr.data_len = (uint32_t)d.pos;
+	reply(conn, r);
+}
+
 static bool is_monitor(const struct msgr_conn *conn)
 {
 	return strcmp(msgr_conn_peer_name(conn), MON_ENTITY) == 0;
@@ -745,6 +918,9 @@ static void on_message(struct msgr_conn *conn, struct msg *msg)
 	case MON_MSG_COMMAND:
 		on_command(m, conn, msg);
 		break;
+	case MON_MSG_KEYS:
+		send_keys(m, conn, msg->hdr.request_id);
+		break;
 	case MON_MSG_MON_STATUS:
 		send_status(m, conn, msg->hdr.request_id);
 		break;
@@ -788,6 +964,26 @@ static const struct msgr_handler mon_handler = { .on_message = on_message,
 
 /* --- life cycle ------------------------------------------------------------------------ */
 
+/* The leader ends each rotation whose grace its clock has passed (at
+ * most once a second while the command commits). */
+static size_t rotations_ending(struct mon *m, struct map_cmd *cmds, size_t cap)
+{
+	size_t n = 0;
+	uint64_t now = wall_ms(m);
+	if (mono_ms(m) - m->rotate_end_ms < 1000)
+		return 0;
+	for (uint32_t i = 0; i < m->map.n_keys && n < cap; i++) {
+		const struct map_key *k = &m->map.keys[i];
+		if (!k->old_until_ms || now < k->old_until_ms)
+			continue;
+		cmds[n] = (struct map_cmd){ .type = MAP_CMD_AUTH_ROTATE_END, .value = k->old_until_ms };
+		snprintf(cmds[n++].name, MAP_NAME_MAX, "%s", k->entity);
+		m->rotate_end_ms = mono_ms(m);
+		LOG_INFO("%s: the previous key's grace is over; dropping it", k->entity);
+	}
+	return n;
+}
+
 static void mon_tick(struct io_timer *t)
 {
 	struct mon *m = t->ctx;
@@ -795,6 +991,7 @@ static void mon_tick(struct io_timer *t)
 	if (raft_role(m->raft) == RAFT_LEADER) {
 		struct map_cmd cmds[64];
 		size_t n = osdmon_tick(m->osdmon, &m->map, mono_ms(m), wall_ms(m), cmds, 64);
+		n += rotations_ending(m, cmds + n, 64 - n);
 		if (mono_ms(m) - m->fullmon_ms >= 500) {
 			m->fullmon_ms = mono_ms(m);
 			n += fullmon_tick(m->fullmon, &m->map, m->osd_stats, mono_ms(m), cmds + n,
@@ -863,6 +1060,19 @@ static int osd_detection(struct cfg *cfg, const char *section, struct osdmon_par
 	return 0;
 }
 
+/* The monitors' key for the client secrets of the map, from mon.'s. */
+static int map_keys_key(struct mon *m, const char *keyring_path, char *why, size_t why_len)
+{
+	uint8_t key[KEYRING_KEY_LEN];
+	int rc = keyring_find(m->keyring, MON_ENTITY, key);
+	if (rc)
+		return why_set(why, why_len, -ENOKEY, "%s has no key for %s", keyring_path,
+			       MON_ENTITY);
+	rc = auth_derive(key, "basalt-map-keys-v1", m->map_keys_key);
+	explicit_bzero(key, sizeof(key));
+	return rc ? why_set(why, why_len, rc, "cannot derive the monitors' key") : 0;
+}
+
 int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 	      const char *keyring_path, struct mon **out, char *why, size_t why_len)
 {
@@ -907,6 +1117,8 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 	}
 	if (!rc)
 		rc = keyring_load(keyring_path, &m->keyring, why, why_len);
+	if (!rc)
+		rc = map_keys_key(m, keyring_path, why, why_len);
 	if (rc)
 		goto fail;
 	struct map_mon mons[MON_MAX_MEMBERS];

@@ -41,6 +41,7 @@ static void on_map(void *ctx, const struct cluster_map *m, bool stale)
 	}
 	osd_pg_map(o);
 	osd_ops_map(o);
+	osd_auth_map(o);
 }
 
 bool osd_serving(const struct osd *o)
@@ -299,8 +300,17 @@ static void on_ping(struct osd *o, struct msgr_conn *conn, const struct msg *msg
 static void on_message(struct msgr_conn *conn, struct msg *msg)
 {
 	struct osd *o = msgr_ctx(msgr_conn_msgr(conn));
+	if (monsess_owns(o->mon, conn) && msg->hdr.type == MON_MSG_KEYS_REPLY) {
+		osd_auth_keys_reply(o, conn, msg);
+		msg_free(msg);
+		return;
+	}
 	if (monsess_owns(o->mon, conn)) {
 		monsess_handle(o->mon, conn, msg);
+		return;
+	}
+	if (!osd_auth_msg_allowed(o, conn, msg->hdr.type)) {
+		msg_free(msg);
 		return;
 	}
 	if (msg->hdr.type == OSD_MSG_OP) {
@@ -327,6 +337,7 @@ static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
 	if (ev == MSGR_EV_CLOSED) {
 		osd_pg_conn_closed(o, conn);
 		osd_ops_conn_closed(o, conn);
+		osd_auth_conn_closed(o, conn);
 		return;
 	}
 	for (uint32_t id = 0; ev == MSGR_EV_DOWN && id < MAP_MAX_OSDS; id++)
@@ -338,6 +349,7 @@ static bool type_ok(uint16_t type, void *arg)
 {
 	(void)arg;
 	return type == MON_MSG_MAP || type == MON_MSG_MAP_INC || type == MON_MSG_COMMAND_REPLY ||
+	       type == MON_MSG_KEYS_REPLY ||
 	       type == OSD_MSG_PING || type == OSD_MSG_PING_REPLY || type == OSD_MSG_OP ||
 	       osd_pg_msg_type(type);
 }
@@ -367,6 +379,7 @@ static void osd_tick(struct io_timer *t)
 	}
 	osd_pg_tick(o, now);
 	osd_ops_tick(o, now);
+	osd_auth_tick(o, now);
 #ifndef NDEBUG
 	osd_pg_check(o); /* debug builds (the ASan suite): the PG invariants, live */
 #endif
@@ -476,6 +489,7 @@ int osd_start(struct io_loop *loop, struct cfg *cfg, uint32_t id, const char *ke
 	msgr_params_default(&mp);
 	mp.name = o->name;
 	mp.keyring = o->keyring;
+	mp.find_key = osd_auth_find_key;
 	mp.handler = &osd_handler;
 	mp.ctx = o;
 	char host[MAP_ADDR_MAX];
@@ -521,6 +535,7 @@ void osd_forget(struct osd *o)
 	store_forget(o->store);
 	osd_pg_fini(o);
 	osd_ops_fini(o);
+	osd_auth_free(o);
 	keyring_free(o->keyring);
 	free(o->peers);
 	free(o);
@@ -550,6 +565,7 @@ void osd_stop(struct osd *o)
 		store_close(o->store);
 	osd_pg_fini(o);
 	osd_ops_fini(o);
+	osd_auth_free(o);
 	keyring_free(o->keyring);
 	free(o->peers);
 	free(o);

@@ -79,10 +79,32 @@ struct osd {
 	 * (0: only when asked), osd_scrub_max_bytes_per_sec, osd_scrub_sleep. */
 	uint64_t scrub_interval_s, deep_scrub_interval_s;
 	uint64_t scrub_bytes_per_sec, scrub_sleep_ns;
+	/* Client keys (osd_auth.c): the secrets the monitors gave us, the
+	 * fingerprint of that list, and when we last asked (0: not waiting). */
+	struct osd_key *keys;
+	uint32_t n_keys;
+	uint64_t keys_sig, keys_asked_ns;
 	bool cmd_is_boot;		/* what the running monitor command is */
 	bool forgetting;		/* osd_forget: nothing goes out any more */
 	bool stopping;			/* osd_stop: no new work */
 };
+
+/* osd_auth.c */
+/* The messenger's find_key: a client key of the map, from the monitors. */
+int osd_auth_find_key(void *ctx, const char *entity, const uint8_t id[8], uint8_t key[32]);
+/* A new map: closes connections whose key is gone, asks for new keys. */
+void osd_auth_map(struct osd *o);
+void osd_auth_tick(struct osd *o, uint64_t now);
+/* A KEYS_REPLY from a monitor connection (MSG borrowed). */
+void osd_auth_keys_reply(struct osd *o, struct msgr_conn *conn, struct msg *msg);
+/* Whether CONN's peer may send a message of TYPE: a client of the map
+ * only object operations (logged when refused). */
+bool osd_auth_msg_allowed(struct osd *o, struct msgr_conn *conn, uint16_t type);
+/* 0 when CONN's peer's caps allow OP in the current map, else -EACCES
+ * (logged once per connection, object and epoch). */
+int osd_auth_check_op(struct osd *o, struct msgr_conn *conn, const struct osd_op *op);
+void osd_auth_conn_closed(struct osd *o, struct msgr_conn *conn);
+void osd_auth_free(struct osd *o);
 
 /* osd.c */
 /* Whether this OSD may take part in PGs: booted, and its map shows it up

@@ -334,7 +334,9 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	}
 	if (op.epoch > monsess_map(o->mon)->epoch && osd_serving(o) && hold_early(o, conn, msg, &op))
 		return;
-	r.rc = check_op(o, &op, &pool);
+	r.rc = osd_auth_check_op(o, conn, &op);
+	if (!r.rc)
+		r.rc = check_op(o, &op, &pool);
 	if (!r.rc && op.type == OSD_OP_LIST && op.epoch < monsess_map(o->mon)->epoch)
 		r.rc = -EAGAIN; /* which PGs are ours differs: the client lists again */
 	if (!r.rc && op.type == OSD_OP_LIST) {

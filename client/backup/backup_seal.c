@@ -6,17 +6,17 @@
 #include "client/backup/backup_int.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
 
+#include "common/auth.h"
 #include "common/enc.h"
 #include "common/why.h"
 
-#define NONCE_LEN 12u
-#define TAG_LEN 16u
+#define NONCE_LEN AUTH_GCM_NONCE_LEN
+#define TAG_LEN AUTH_GCM_TAG_LEN
 
 static void header_put(uint8_t *h, const char magic[8], uint8_t flags, uint32_t plain_len)
 {
@@ -29,26 +29,12 @@ static void header_put(uint8_t *h, const char magic[8], uint8_t flags, uint32_t 
 	h[15] = (uint8_t)(plain_len >> 24);
 }
 
-/* AES-256-GCM of IN (LEN bytes) into OUT, tag after it; ENCRYPT or open.
- * AAD1 is the header, AAD2 the caller's. 0 or -EBADMSG (tag). */
+/* AES-256-GCM under K's data key; AAD1 is the header, AAD2 the caller's. */
 static int gcm(const struct backup_keys *k, bool encrypt, const uint8_t nonce[NONCE_LEN],
 	       const uint8_t *aad1, size_t aad1_len, const void *aad2, size_t aad2_len,
 	       const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[TAG_LEN])
 {
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	if (!ctx)
-		return -ENOMEM;
-	int n, ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->data, nonce, encrypt);
-	ok = ok && EVP_CipherUpdate(ctx, NULL, &n, aad1, (int)aad1_len);
-	ok = ok && (!aad2_len || EVP_CipherUpdate(ctx, NULL, &n, aad2, (int)aad2_len));
-	ok = ok && (!len || EVP_CipherUpdate(ctx, out, &n, in, (int)len));
-	if (ok && !encrypt)
-		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag);
-	ok = ok && EVP_CipherFinal_ex(ctx, out + len, &n);
-	if (ok && encrypt)
-		ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag);
-	EVP_CIPHER_CTX_free(ctx);
-	return ok ? 0 : -EBADMSG;
+	return auth_gcm(k->data, encrypt, nonce, aad1, aad1_len, aad2, aad2_len, in, len, out, tag);
 }
 
 int backup_seal(const struct backup_keys *k, const char magic[8], const void *aad,

@@ -139,9 +139,17 @@ static const char usage_text[] =
 	"  osd scrub ID [--deep]           scrub every PG the OSD is primary of\n"
 	"  auth add client.NAME [--caps CAPS]\n"
 	"                                  a key for a client, printed once as a\n"
-	"                                  keyring section; CAPS like 'mon=r osd=rw'\n"
-	"                                  (the default): mon=r reads the map, mon=rw\n"
-	"                                  changes it\n"
+	"                                  keyring section (made by the monitors, sent\n"
+	"                                  sealed); CAPS (default 'mon=r osd=rw') are\n"
+	"                                  grants: admin | mon=r | mon=rw (change the\n"
+	"                                  map; keys need admin) | osd=r | osd=rw, an\n"
+	"                                  osd grant optionally scoped by pool=GLOB\n"
+	"                                  and volume=GLOB, e.g.\n"
+	"                                  'mon=r osd=rw pool=vms osd=r volume=web-*'\n"
+	"  auth rotate client.NAME [--grace 10m]\n"
+	"                                  a new key, printed once; the previous one\n"
+	"                                  stays valid for the grace, then its\n"
+	"                                  connections are closed\n"
 	"  auth ls | auth caps client.NAME CAPS | auth rm client.NAME\n"
 	"  backup key create FILE          a new key for encrypted backups (keep a copy\n"
 	"                                  away from the cluster: without it they are lost)\n"
@@ -2296,60 +2304,101 @@ static int cmd_auth_ls(struct cli *c)
 	return 0;
 }
 
-/* auth add makes the secret here and prints it once, as a keyring
- * section; the monitors never hand it out again. */
-static int cmd_auth(struct cli *c, int argc, char **argv)
+/* The grace of `auth rotate`: how long the previous secret stays valid. */
+#define AUTH_GRACE_DEFAULT_MS (10 * 60 * 1000)
+#define AUTH_GRACE_MAX_MS (7ull * 24 * 3600 * 1000)
+
+/* auth add / rotate: the leader makes the secret and it comes back sealed
+ * under this connection's session key; printed once as a keyring section,
+ * never handed out again. */
+static int auth_print_key(struct cli *c, const struct map_cmd *cmd, const char *text,
+			  uint64_t epoch, const uint8_t secret[32], bool has_secret)
+{
+	if (!has_secret && strcmp(text, "done"))
+		return die_rc(-EEXIST, "%s was %s by an earlier attempt whose key is lost; %s", cmd->name,
+			      cmd->type == MAP_CMD_AUTH_ADD ? "added" : "rotated",
+			      cmd->type == MAP_CMD_AUTH_ADD ? "auth rm it and add it again"
+							    : "rotate it again once its grace is over");
+	if (!has_secret)
+		return die_rc(-EPROTO, "the monitors' answer did not carry the new key of %s",
+			      cmd->name);
+	char b64[64];
+	int rc = keyring_encode(secret, b64, sizeof(b64));
+	if (rc)
+		return die_rc(rc, "cannot encode the key");
+	if (c->json)
+		return json_out(json_pack("{s:o, s:o, s:s, s:I}", "entity", jstr(cmd->name), "caps",
+					  jstr(cmd->caps), "key", b64, "epoch", (json_int_t)epoch));
+	printf("[%s]\nkey = %s\n", cmd->name, b64);
+	return 0;
+}
+
+/* Parses auth's arguments into CMD. 0, or the exit status of a refusal. */
+static int auth_parse(int argc, char **argv, struct map_cmd *cmd, const char **caps)
 {
 	static const char usage[] = "usage: basalt auth ls | auth add client.NAME [--caps CAPS] | "
-				    "auth caps client.NAME CAPS | auth rm client.NAME";
-	if (argc == 1 && strcmp(argv[0], "ls") == 0)
-		return cmd_auth_ls(c);
-	struct map_cmd cmd = { 0 };
-	const char *caps = NULL;
+				    "auth caps client.NAME CAPS | auth rotate client.NAME [--grace DURATION] | "
+				    "auth rm client.NAME";
+	*caps = NULL;
 	if (argc >= 2 && strcmp(argv[0], "add") == 0) {
-		cmd.type = MAP_CMD_AUTH_ADD;
-		caps = "mon=r osd=rw";
+		cmd->type = MAP_CMD_AUTH_ADD;
+		*caps = "mon=r osd=rw";
 		if (argc == 4 && strcmp(argv[2], "--caps") == 0)
-			caps = argv[3];
+			*caps = argv[3];
 		else if (argc != 2)
 			return die_usage("%s", usage);
 	} else if (argc == 3 && strcmp(argv[0], "caps") == 0) {
-		cmd.type = MAP_CMD_AUTH_CAPS;
-		caps = argv[2];
+		cmd->type = MAP_CMD_AUTH_CAPS;
+		*caps = argv[2];
 	} else if (argc == 2 && strcmp(argv[0], "rm") == 0) {
-		cmd.type = MAP_CMD_AUTH_RM;
+		cmd->type = MAP_CMD_AUTH_RM;
+	} else if ((argc == 2 || argc == 4) && strcmp(argv[0], "rotate") == 0) {
+		cmd->type = MAP_CMD_AUTH_ROTATE;
+		cmd->value = AUTH_GRACE_DEFAULT_MS;
+		if (argc == 4 && strcmp(argv[2], "--grace"))
+			return die_usage("%s", usage);
+		if (argc == 4 && (cfg_parse_duration_ms(argv[3], &cmd->value) || !cmd->value ||
+				  cmd->value > AUTH_GRACE_MAX_MS))
+			return die_rc(-EINVAL, "bad --grace '%s': a duration from 1ms to 7d, like 10m",
+				      argv[3]);
 	} else {
 		return die_usage("%s", usage);
 	}
-	if (name_fits(argv[1], sizeof(cmd.name), "an entity name") ||
-	    (caps && name_fits(caps, sizeof(cmd.caps), "a caps text")))
+	if (name_fits(argv[1], sizeof(cmd->name), "an entity name") ||
+	    (*caps && name_fits(*caps, sizeof(cmd->caps), "a caps text")))
 		return 1;
-	snprintf(cmd.name, sizeof(cmd.name), "%s", argv[1]);
-	if (caps)
-		snprintf(cmd.caps, sizeof(cmd.caps), "%s", caps);
-	char secret[64] = "";
-	if (cmd.type == MAP_CMD_AUTH_ADD &&
-	    (keyring_new_key_base64(secret, sizeof(secret)) || keyring_decode(secret, cmd.secret)))
-		return die_rc(-EIO, "cannot make a random key");
+	snprintf(cmd->name, sizeof(cmd->name), "%s", argv[1]);
+	if (*caps)
+		snprintf(cmd->caps, sizeof(cmd->caps), "%s", *caps);
+	return 0;
+}
+
+static int cmd_auth(struct cli *c, int argc, char **argv)
+{
+	if (argc == 1 && strcmp(argv[0], "ls") == 0)
+		return cmd_auth_ls(c);
+	struct map_cmd cmd = { 0 };
+	const char *caps;
+	int rc = auth_parse(argc, argv, &cmd, &caps);
+	if (rc)
+		return rc;
 	char text[1024];
 	uint64_t epoch = 0;
-	int rc = monc_command(c->mc, &cmd, text, sizeof(text), &epoch);
+	uint8_t secret[32];
+	bool has_secret;
+	rc = monc_command_key(c->mc, &cmd, text, sizeof(text), &epoch, secret, &has_secret);
 	if (rc == -ETIMEDOUT)
 		return die_rc(rc, "%s (is a majority of monitors up?)", text);
 	if (rc)
 		return die_rc(rc, "%s", text);
-	if (cmd.type == MAP_CMD_AUTH_ADD && strcmp(text, "done"))
-		return die_rc(-EEXIST, "%s was added by an earlier attempt whose key is lost; auth rm it and add it again",
-			   cmd.name);
-	if (cmd.type == MAP_CMD_AUTH_ADD && c->json)
-		return json_out(json_pack("{s:o, s:o, s:s, s:I}", "entity", jstr(cmd.name), "caps",
-					  jstr(cmd.caps), "key", secret, "epoch", (json_int_t)epoch));
-	if (cmd.type == MAP_CMD_AUTH_ADD)
-		printf("[%s]\nkey = %s\n", cmd.name, secret);
-	else if (c->json)
+	if (cmd.type == MAP_CMD_AUTH_ADD || cmd.type == MAP_CMD_AUTH_ROTATE) {
+		rc = auth_print_key(c, &cmd, text, epoch, secret, has_secret);
+		explicit_bzero(secret, sizeof(secret));
+		return rc;
+	}
+	if (c->json)
 		return json_out(json_pack("{s:o, s:I}", "result", jstr(text), "epoch", (json_int_t)epoch));
-	else
-		printf("%s (map epoch %" PRIu64 ")\n", text, epoch);
+	printf("%s (map epoch %" PRIu64 ")\n", text, epoch);
 	return 0;
 }
 

@@ -4,6 +4,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,7 @@
 #include "common/placement.h"
 #include "common/why.h"
 
-#define MAP_FORMAT 6
+#define MAP_FORMAT 7
 
 
 /* Names: 1-63 of [A-Za-z0-9_.-], not starting with '.' or '-' (so they
@@ -55,6 +57,18 @@ static int dec_get_pg_active(struct dec *d, struct map_pg_active *a)
 	for (uint32_t i = 0; i < a->n; i++)
 		dec_get_le32(d, &a->osds[i]);
 	return dec_status(d);
+}
+
+static void enc_put_key_secret(struct enc *e, const struct map_key_secret *k)
+{
+	enc_put_bytes(e, k->sealed, sizeof(k->sealed));
+	enc_put_bytes(e, k->id, sizeof(k->id));
+}
+
+static void dec_get_key_secret(struct dec *d, struct map_key_secret *k)
+{
+	dec_get_bytes(d, k->sealed, sizeof(k->sealed));
+	dec_get_bytes(d, k->id, sizeof(k->id));
 }
 
 int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
@@ -121,8 +135,18 @@ int map_cmd_encode(const struct map_cmd *c, uint8_t *buf, size_t cap)
 		break;
 	case MAP_CMD_AUTH_ADD:
 		enc_put_str(&e, c->name);
-		enc_put_bytes(&e, c->secret, sizeof(c->secret));
+		enc_put_key_secret(&e, &c->secret);
 		enc_put_str(&e, c->caps);
+		break;
+	case MAP_CMD_AUTH_ROTATE:
+		enc_put_str(&e, c->name);
+		enc_put_key_secret(&e, &c->secret);
+		enc_put_le64(&e, c->value);
+		enc_put_le64(&e, c->time_ms);
+		break;
+	case MAP_CMD_AUTH_ROTATE_END:
+		enc_put_str(&e, c->name);
+		enc_put_le64(&e, c->value);
 		break;
 	case MAP_CMD_AUTH_CAPS:
 		enc_put_str(&e, c->name);
@@ -263,8 +287,18 @@ int map_cmd_decode(const uint8_t *buf, size_t len, struct map_cmd *c)
 		break;
 	case MAP_CMD_AUTH_ADD:
 		dec_get_str(&d, c->name, sizeof(c->name));
-		dec_get_bytes(&d, c->secret, sizeof(c->secret));
+		dec_get_key_secret(&d, &c->secret);
 		dec_get_str(&d, c->caps, sizeof(c->caps));
+		break;
+	case MAP_CMD_AUTH_ROTATE:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_key_secret(&d, &c->secret);
+		dec_get_le64(&d, &c->value);
+		dec_get_le64(&d, &c->time_ms);
+		break;
+	case MAP_CMD_AUTH_ROTATE_END:
+		dec_get_str(&d, c->name, sizeof(c->name));
+		dec_get_le64(&d, &c->value);
 		break;
 	case MAP_CMD_AUTH_CAPS:
 		dec_get_str(&d, c->name, sizeof(c->name));
@@ -371,62 +405,133 @@ const struct map_key *map_key_by_entity(const struct cluster_map *m, const char 
 	return i < 0 ? NULL : &m->keys[i];
 }
 
-/* Walks CAPS; for each SERVICE=PERM calls back, stopping at the first
- * nonzero return. -EINVAL (reason in ERR) when a token does not parse. */
-static int caps_walk(const char *caps, char *err, size_t len,
-		     int (*fn)(const char *service, size_t slen, const char *perm, size_t plen,
-			       void *arg),
-		     void *arg)
+/* One token of a caps text: "admin", SERVICE=PERM, pool=GLOB or
+ * volume=GLOB, applied to OUT; -EINVAL with the reason otherwise. */
+static int caps_token(const char *tok, size_t n, struct map_caps *out, char *err, size_t len)
 {
-	const char *p = caps;
-	while (*p) {
+	const char *eq = memchr(tok, '=', n);
+	size_t key = eq ? (size_t)(eq - tok) : n, vlen = eq ? n - key - 1 : 0;
+	const char *v = eq ? eq + 1 : "";
+	bool r = vlen == 1 && v[0] == 'r', rw = vlen == 2 && v[0] == 'r' && v[1] == 'w';
+	struct map_caps_grant *g = out->n_osd ? &out->osd[out->n_osd - 1] : NULL;
+	if (!eq && n == 5 && !strncmp(tok, "admin", 5)) {
+		out->admin = true;
+	} else if (key == 3 && !strncmp(tok, "mon", 3) && (r || rw)) {
+		out->mon = rw ? 'w' : 'r';
+	} else if (key == 3 && !strncmp(tok, "osd", 3) && (r || rw)) {
+		if (out->n_osd == MAP_CAPS_GRANTS_MAX)
+			return why_set(err, len, -EINVAL, "more than %d osd grants",
+				       MAP_CAPS_GRANTS_MAX);
+		out->osd[out->n_osd++] = (struct map_caps_grant){ .write = rw };
+	} else if ((key == 4 && !strncmp(tok, "pool", 4)) ||
+		   (key == 6 && !strncmp(tok, "volume", 6))) {
+		char *dst = key == 4 ? (g ? g->pool : NULL) : (g ? g->volume : NULL);
+		if (!dst)
+			return why_set(err, len, -EINVAL, "'%.*s' must follow an osd grant (osd=r or osd=rw)",
+				       (int)n, tok);
+		if (!vlen || vlen >= MAP_NAME_MAX || *dst)
+			return why_set(err, len, -EINVAL, "bad capability '%.*s': %s", (int)n, tok,
+				       *dst ? "given twice for one grant" : "a name or pattern of 1-63 characters");
+		memcpy(dst, v, vlen);
+		dst[vlen] = 0;
+	} else {
+		return why_set(err, len, -EINVAL,
+			       "bad capability '%.*s': expected admin, mon=r, mon=rw, osd=r or osd=rw, "
+			       "the last optionally followed by pool=GLOB and volume=GLOB",
+			       (int)n, tok);
+	}
+	return 0;
+}
+
+int map_caps_parse(const char *caps, struct map_caps *out, char *err, size_t len)
+{
+	memset(out, 0, sizeof(*out));
+	for (const char *p = caps; *p;) {
 		while (*p == ' ')
 			p++;
-		if (!*p)
-			break;
-		const char *tok = p, *eq = NULL;
-		while (*p && *p != ' ') {
-			if (*p == '=' && !eq)
-				eq = p;
-			p++;
-		}
-		size_t slen = eq ? (size_t)(eq - tok) : 0, plen = eq ? (size_t)(p - eq - 1) : 0;
-		bool service_ok = (slen == 3 && (!strncmp(tok, "mon", 3) || !strncmp(tok, "osd", 3)));
-		bool perm_ok = (plen == 1 && eq[1] == 'r') ||
-			       (plen == 2 && eq[1] == 'r' && eq[2] == 'w');
-		if (!service_ok || !perm_ok)
-			return why_set(err, len, -EINVAL,
-				    "bad capability '%.*s': expected mon=r, mon=rw, osd=r or osd=rw",
-				    (int)(p - tok), tok);
-		int rc = fn ? fn(tok, slen, eq + 1, plen, arg) : 0;
+		size_t n = strcspn(p, " ");
+		int rc = n ? caps_token(p, n, out, err, len) : 0;
 		if (rc)
 			return rc;
+		p += n;
 	}
 	return 0;
 }
 
 int map_caps_check(const char *caps, char *err, size_t len)
 {
-	return caps_walk(caps, err, len, NULL, NULL);
+	struct map_caps c;
+	return map_caps_parse(caps, &c, err, len);
 }
 
-struct caps_query {
-	const char *service;
-	char perm;
-};
-
-static int caps_grants(const char *service, size_t slen, const char *perm, size_t plen,
-		       void *arg)
+bool map_caps_mon(const struct map_caps *c, char perm)
 {
-	const struct caps_query *q = arg;
-	return strlen(q->service) == slen && !strncmp(service, q->service, slen) &&
-	       memchr(perm, q->perm, plen);
+	return c->admin || c->mon == 'w' || (perm == 'r' && c->mon == 'r');
 }
 
-bool map_caps_allow(const char *caps, const char *service, char perm)
+/* Whether G covers volume V of pool P for PERM, V's own objects. */
+static bool grant_covers(const struct map_caps_grant *g, char perm, const struct map_pool *p,
+			 const struct map_volume *v)
 {
-	struct caps_query q = { service, perm };
-	return caps_walk(caps, NULL, 0, caps_grants, &q) == 1;
+	if ((perm == 'w' && !g->write) || (g->pool[0] && fnmatch(g->pool, p->name, 0)))
+		return false;
+	return !g->volume[0] || (v && !fnmatch(g->volume, v->name, 0));
+}
+
+/* Whether a volume G covers reads INODE through: INODE is the parent (or
+ * its parent...) of a covered clone, in whatever pool. */
+static bool grant_reads_through(const struct cluster_map *m, const struct map_caps_grant *g,
+				uint64_t inode)
+{
+	for (uint32_t i = 0; i < m->n_volumes; i++) {
+		const struct map_volume *v = &m->volumes[i];
+		const struct map_pool *p = map_pool_by_id(m, v->pool);
+		if (!v->parent_inode || !p || !grant_covers(g, 'r', p, v))
+			continue;
+		for (uint32_t hop = 0; v && v->parent_inode && hop < 64; hop++) {
+			if (v->parent_inode == inode)
+				return true;
+			v = map_volume_by_inode(m, v->parent_inode);
+		}
+	}
+	return false;
+}
+
+bool map_caps_object(const struct cluster_map *m, const struct map_caps *c, char perm,
+		     uint32_t pool_id, uint64_t inode)
+{
+	if (c->admin)
+		return true;
+	const struct map_pool *p = map_pool_by_id(m, pool_id);
+	const struct map_volume *v = inode ? map_volume_by_inode(m, inode) : NULL;
+	if (!p || (v && v->pool != pool_id))
+		return false;
+	for (uint32_t i = 0; i < c->n_osd; i++) {
+		const struct map_caps_grant *g = &c->osd[i];
+		if (grant_covers(g, perm, p, inode ? v : NULL))
+			return true;
+		if (perm == 'r' && inode && grant_reads_through(m, g, inode))
+			return true;
+	}
+	return false;
+}
+
+bool map_caps_volume_write(const struct cluster_map *m, const struct map_caps *c,
+			   const struct map_volume *v)
+{
+	const struct map_pool *p = map_pool_by_id(m, v->pool);
+	for (uint32_t i = 0; p && !c->admin && i < c->n_osd; i++)
+		if (grant_covers(&c->osd[i], 'w', p, v))
+			return true;
+	return c->admin;
+}
+
+bool map_key_id_valid(const struct map_key *k, const uint8_t id[AUTH_KEY_ID_LEN], bool *old)
+{
+	bool is_old = k->old_until_ms && !memcmp(k->old.id, id, AUTH_KEY_ID_LEN);
+	if (old)
+		*old = is_old;
+	return !memcmp(k->cur.id, id, AUTH_KEY_ID_LEN) || is_old;
 }
 
 const struct map_pool *map_pool_by_name(const struct cluster_map *m, const char *name)
@@ -969,8 +1074,20 @@ static int check_auth_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 			return why_set(err, len, -ENOSPC, "too many keys (%u)", MAP_MAX_KEYS);
 	} else if (ki < 0) {
 		return why_set(err, len, -ENOENT, "%s has no key", c->name);
+	} else if (c->type == MAP_CMD_AUTH_ROTATE && m->keys[ki].old_until_ms) {
+		return why_set(err, len, -EBUSY,
+			       "%s is still in the grace of its last rotation: its previous key is "
+			       "valid until the leader's clock reads %" PRIu64 " ms",
+			       c->name, m->keys[ki].old_until_ms);
+	} else if (c->type == MAP_CMD_AUTH_ROTATE_END && m->keys[ki].old_until_ms != c->value) {
+		return why_set(err, len, -ESTALE, "%s has no rotation ending at %" PRIu64, c->name,
+			       c->value);
 	}
-	return c->type == MAP_CMD_AUTH_RM ? 0 : map_caps_check(c->caps, err, len);
+	if (c->type == MAP_CMD_AUTH_ROTATE && (!c->value || !c->time_ms))
+		return why_set(err, len, -EINVAL, "a rotation needs a grace and the leader's time");
+	if (c->type == MAP_CMD_AUTH_ADD || c->type == MAP_CMD_AUTH_CAPS)
+		return map_caps_check(c->caps, err, len);
+	return 0;
 }
 
 int map_pg_active_applies(const struct cluster_map *m, const struct map_cmd *c, uint32_t i,
@@ -1063,6 +1180,8 @@ int map_check(const struct cluster_map *m, const struct map_cmd *c, char *err, s
 	case MAP_CMD_AUTH_ADD:
 	case MAP_CMD_AUTH_CAPS:
 	case MAP_CMD_AUTH_RM:
+	case MAP_CMD_AUTH_ROTATE:
+	case MAP_CMD_AUTH_ROTATE_END:
 		return check_auth_cmd(m, c, err, len);
 	case MAP_CMD_PG_ACTIVE:
 		return check_pg_active(m, c, err, len);
@@ -1377,10 +1496,18 @@ static int apply_auth(struct cluster_map *m, const struct map_cmd *c)
 		k = &m->keys[m->n_keys++];
 		memset(k, 0, sizeof(*k));
 		snprintf(k->entity, sizeof(k->entity), "%s", c->name);
-		memcpy(k->secret, c->secret, sizeof(k->secret));
+		k->cur = c->secret;
 		snprintf(k->caps, sizeof(k->caps), "%s", c->caps);
 	} else if (c->type == MAP_CMD_AUTH_CAPS) {
 		snprintf(m->keys[ki].caps, sizeof(m->keys[ki].caps), "%s", c->caps);
+	} else if (c->type == MAP_CMD_AUTH_ROTATE) {
+		struct map_key *k = &m->keys[ki];
+		k->old = k->cur;
+		k->old_until_ms = c->time_ms + c->value;
+		k->cur = c->secret;
+	} else if (c->type == MAP_CMD_AUTH_ROTATE_END) {
+		memset(&m->keys[ki].old, 0, sizeof(m->keys[ki].old));
+		m->keys[ki].old_until_ms = 0;
 	} else {
 		memmove(&m->keys[ki], &m->keys[ki + 1],
 			(m->n_keys - (uint32_t)ki - 1) * sizeof(*m->keys));
@@ -1466,6 +1593,8 @@ int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t 
 	case MAP_CMD_AUTH_ADD:
 	case MAP_CMD_AUTH_CAPS:
 	case MAP_CMD_AUTH_RM:
+	case MAP_CMD_AUTH_ROTATE:
+	case MAP_CMD_AUTH_ROTATE_END:
 		rc = apply_auth(m, c);
 		break;
 	case MAP_CMD_SET_RATIO:
@@ -1632,10 +1761,16 @@ static void encode_map(const struct cluster_map *m, struct enc *e, bool secrets)
 	}
 	enc_put_le32(e, m->n_keys);
 	for (uint32_t i = 0; i < m->n_keys; i++) {
-		enc_put_str(e, m->keys[i].entity);
-		static const uint8_t none[sizeof(m->keys[i].secret)];
-		enc_put_bytes(e, secrets ? m->keys[i].secret : none, sizeof(none));
-		enc_put_str(e, m->keys[i].caps);
+		struct map_key k = m->keys[i];
+		if (!secrets) {
+			memset(k.cur.sealed, 0, sizeof(k.cur.sealed));
+			memset(k.old.sealed, 0, sizeof(k.old.sealed));
+		}
+		enc_put_str(e, k.entity);
+		enc_put_key_secret(e, &k.cur);
+		enc_put_key_secret(e, &k.old);
+		enc_put_le64(e, k.old_until_ms);
+		enc_put_str(e, k.caps);
 	}
 	enc_put_le32(e, m->n_pg_active);
 	for (uint32_t i = 0; i < m->n_pg_active; i++)
@@ -1796,7 +1931,9 @@ static int decode_rest(struct cluster_map *m, struct dec *d)
 	for (m->n_keys = 0; m->n_keys < n && !dec_status(d); m->n_keys++) {
 		struct map_key *k = &m->keys[m->n_keys];
 		dec_get_str(d, k->entity, sizeof(k->entity));
-		dec_get_bytes(d, k->secret, sizeof(k->secret));
+		dec_get_key_secret(d, &k->cur);
+		dec_get_key_secret(d, &k->old);
+		dec_get_le64(d, &k->old_until_ms);
 		dec_get_str(d, k->caps, sizeof(k->caps));
 	}
 	dec_get_le32(d, &n);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/auth.h"
+
 #define MAP_NAME_MAX 64
 #define MAP_OWNER_MAX 96 /* "client.NAME on HOST pid N (program)" */
 #define MAP_ADDR_MAX 64
@@ -135,16 +137,49 @@ struct map_fenced {
  * application. Part of the replicated state. */
 #define MAP_RECENT 1024
 
-/* A key the monitors accept for an entity ("client.NAME"), with what it may
- * do: caps is space-separated SERVICE=PERM, SERVICE one of mon and osd,
- * PERM r or rw ("mon=r osd=rw"). */
+/* A key the monitors accept for an entity ("client.NAME"), with what it
+ * may do (caps, see map_caps_parse). Its secret is held sealed under the
+ * monitors' own key (auth_seal, purpose "basalt-map-key"): no map, command
+ * or Raft entry ever carries a client's secret in the clear, and only the
+ * monitors can open it. During a rotation's grace the previous secret
+ * stays valid until old_until_ms (the leader's wall clock). */
 #define MAP_MAX_KEYS 1024
-#define MAP_CAPS_MAX 64
+#define MAP_CAPS_MAX 256
+#define MAP_KEY_SEALED_LEN (32 + AUTH_SEAL_OVERHEAD)
+
+struct map_key_secret {
+	uint8_t sealed[MAP_KEY_SEALED_LEN]; /* zero in public maps */
+	uint8_t id[AUTH_KEY_ID_LEN];	    /* auth_key_id: public */
+};
 
 struct map_key {
 	char entity[MAP_NAME_MAX];
-	uint8_t secret[32];
+	struct map_key_secret cur, old;
+	uint64_t old_until_ms; /* 0: no previous secret */
 	char caps[MAP_CAPS_MAX];
+};
+
+/* Capabilities, compiled from a key's caps text: space-separated grants,
+ *   admin                  everything, keys included
+ *   mon=r | mon=rw         read the map | change it (not keys)
+ *   osd=r | osd=rw         read | read and write objects, in every pool,
+ *     [pool=GLOB] [volume=GLOB]  or only in pools / volumes whose name
+ *                          matches (fnmatch: * ? [..]); a volume grant
+ *                          also reads what its clones read through
+ * e.g. "mon=r osd=rw pool=vms osd=r volume=web-*". */
+#define MAP_CAPS_GRANTS_MAX 8
+
+struct map_caps_grant {
+	bool write;
+	char pool[MAP_NAME_MAX];   /* "": any */
+	char volume[MAP_NAME_MAX]; /* "": not restricted to volumes */
+};
+
+struct map_caps {
+	bool admin;
+	char mon; /* 0, 'r' or 'w' */
+	uint32_t n_osd;
+	struct map_caps_grant osd[MAP_CAPS_GRANTS_MAX];
 };
 
 struct map_recent {
@@ -226,8 +261,14 @@ enum map_cmd_type {
 	MAP_CMD_SET_RATIO, /* key: nearfull|backfillfull|full, value in 1/10000 */
 	MAP_CMD_SNAP_PROTECT,	/* name, snap; flag 1 protect, 0 unprotect */
 	MAP_CMD_VOLUME_FLATTEN, /* name: a clone forgets its parent */
+	/* name; secret: the new one; value: the grace in ms the current one
+	 * stays valid for, from time_ms (the leader's clock) */
+	MAP_CMD_AUTH_ROTATE,
+	/* name; value: the old_until_ms whose secret goes (the leader, once
+	 * its clock passed it) */
+	MAP_CMD_AUTH_ROTATE_END,
 };
-#define MAP_CMD_LAST MAP_CMD_VOLUME_FLATTEN
+#define MAP_CMD_LAST MAP_CMD_AUTH_ROTATE_END
 
 /* Why an OSD is marked down or out (map_cmd.flag). */
 enum map_osd_reason {
@@ -270,7 +311,8 @@ struct map_cmd {
 	 * FENCE_RM: the one to forget. */
 	uint64_t lock_client;
 	char owner[MAP_OWNER_MAX];	/* VOLUME_LOCK */
-	uint8_t secret[32];		/* AUTH_ADD (name is the entity) */
+	struct map_key_secret secret;	/* AUTH_ADD, AUTH_ROTATE (name: the entity);
+					 * sealed by the leader */
 	char caps[MAP_CAPS_MAX];	/* AUTH_ADD, AUTH_CAPS */
 	char snap[MAP_NAME_MAX];	/* SNAP_*, VOLUME_CLONE: the snapshot */
 	/* SNAP_CREATE: more volumes (of any pool) snapshotted by the same
@@ -379,11 +421,27 @@ const struct map_volume *map_volume_by_name(const struct cluster_map *m,
 					    const char *name);
 const struct map_key *map_key_by_entity(const struct cluster_map *m,
 					const char *entity);
-/* Whether CAPS (see struct map_key) grant PERM ('r' or 'w') on SERVICE
- * ("mon", "osd"). */
-bool map_caps_allow(const char *caps, const char *service, char perm);
+/* Compiles CAPS (see struct map_caps) into OUT. 0, or -EINVAL with the
+ * reason in ERR. */
+int map_caps_parse(const char *caps, struct map_caps *out /* out */, char *err,
+		   size_t err_len);
 /* 0 when CAPS parse; else -EINVAL with the reason in ERR. */
 int map_caps_check(const char *caps, char *err, size_t err_len);
+/* Whether C may read ('r') or change ('w') the map. */
+bool map_caps_mon(const struct map_caps *c, char perm);
+/* Whether C may PERM ('r' or 'w') the objects of pool POOL_ID whose inode
+ * is INODE in M (0: a request on the whole pool, such as a listing, which
+ * a volume grant does not cover). */
+bool map_caps_object(const struct cluster_map *m, const struct map_caps *c, char perm,
+		     uint32_t pool_id, uint64_t inode);
+/* Whether C may write volume V (for its lock). */
+bool map_caps_volume_write(const struct cluster_map *m, const struct map_caps *c,
+			   const struct map_volume *v);
+/* Whether key K accepts the secret whose id is ID: its current one, or
+ * the previous one until the leader ends the rotation's grace
+ * (AUTH_ROTATE_END). Sets *OLD (may be NULL) when it is the previous. */
+bool map_key_id_valid(const struct map_key *k, const uint8_t id[AUTH_KEY_ID_LEN],
+		      bool *old /* out */);
 /* Placement of PG PG of pool P (common/placement.h over the OSDs that
  * are in, one copy per host): the first P->size OSDs, best first, into
  * OUT (capacity CAP), up or not. Returns how many. */

@@ -10,7 +10,7 @@
 
 struct msg *mon_command_reply_encode(uint64_t request_id, const struct mon_command_reply *r)
 {
-	size_t cap = 4 + 8 + 2 + sizeof(r->leader) + 2 + sizeof(r->text);
+	size_t cap = 4 + 8 + 2 + sizeof(r->leader) + 2 + sizeof(r->text) + 1 + sizeof(r->secret);
 	struct msg *msg = msg_new(MON_MSG_COMMAND_REPLY, request_id, cap);
 	if (!msg)
 		return NULL;
@@ -20,6 +20,10 @@ struct msg *mon_command_reply_encode(uint64_t request_id, const struct mon_comma
 	enc_put_le64(&e, r->epoch);
 	enc_put_str(&e, r->leader);
 	enc_put_str(&e, r->text);
+	if (r->has_secret) {
+		enc_put_u8(&e, 1);
+		enc_put_bytes(&e, r->secret, sizeof(r->secret));
+	}
 	msg->hdr.payload_len = (uint32_t)e.pos;
 	return msg;
 }
@@ -33,6 +37,14 @@ int mon_command_reply_decode(const struct msg *msg, struct mon_command_reply *ou
 	dec_get_le64(&d, &out->epoch);
 	dec_get_str(&d, out->leader, sizeof(out->leader));
 	dec_get_str(&d, out->text, sizeof(out->text));
+	uint8_t has = 0;
+	if (dec_remaining(&d))
+		dec_get_u8(&d, &has);
+	out->has_secret = has == 1;
+	if (out->has_secret)
+		dec_get_bytes(&d, out->secret, sizeof(out->secret));
+	if (has > 1 || dec_remaining(&d))
+		return -EBADMSG;
 	out->rc = (int32_t)urc;
 	return msg->hdr.type != MON_MSG_COMMAND_REPLY || dec_status(&d) || out->rc > 0 ? -EBADMSG
 										      : 0;

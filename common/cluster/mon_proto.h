@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/auth.h"
 #include "common/msgr_frame.h"
 #include "common/object.h"
 #include "map.h"
@@ -27,10 +28,12 @@ enum mon_msg_type {
 	MON_MSG_PG_STATS,	     /* client: empty */
 	MON_MSG_PG_STATS_REPLY,	     /* struct mon_osd_stats-like summary, see mon_pg_stats_* */
 	MON_MSG_LOCK_RENEW,	     /* client to every monitor: see mon_lock_renew; no reply */
+	MON_MSG_KEYS,		     /* osd.N: empty; the client keys' secrets, see mon_keys */
+	MON_MSG_KEYS_REPLY,
 };
 
 #define MON_MSG_FIRST MON_MSG_RAFT
-#define MON_MSG_LAST MON_MSG_LOCK_RENEW
+#define MON_MSG_LAST MON_MSG_KEYS_REPLY
 
 /* What an OSD's beacon carries: its usage, and the state of each PG it is
  * primary of (the monitors add them up for `basalt status` and `pg ls`).
@@ -144,7 +147,12 @@ struct mon_command_reply {
 	uint64_t epoch; /* the map's epoch when answered */
 	char leader[64];
 	char text[256];
+	/* AUTH_ADD, AUTH_ROTATE: the new secret, sealed under the session key
+	 * of the connection that asked (purpose MON_SECRET_PURPOSE). */
+	bool has_secret;
+	uint8_t secret[32 + AUTH_SEAL_OVERHEAD];
 };
+#define MON_SECRET_PURPOSE "basalt-new-key"
 struct msg *mon_command_reply_encode(uint64_t request_id, const struct mon_command_reply *r);
 int mon_command_reply_decode(const struct msg *msg, struct mon_command_reply *out);
 
@@ -155,6 +163,14 @@ struct mon_map_header {
 	char leader[64];
 };
 int mon_map_header_decode(const struct msg *msg, struct mon_map_header *out);
+
+/* KEYS_REPLY: the map's client keys as an OSD needs them to accept their
+ * connections, each secret sealed under the session key of the OSD's
+ * connection (purpose MON_KEYS_PURPOSE). Payload: le64 epoch; data: le32
+ * count, then per key str entity, id[8], sealed[60], u8 has_old and, when
+ * set, the old id and sealed secret. */
+#define MON_KEYS_PURPOSE "basalt-osd-keys"
+#define MON_KEYS_SEALED_LEN (32 + AUTH_SEAL_OVERHEAD)
 
 /* An incremental update: the commands that took a map from epoch FROM to
  * the header's epoch, in order. The payload is the map header and le64

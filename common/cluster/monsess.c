@@ -169,6 +169,19 @@ int monsess_command(struct monsess *s, const struct map_cmd *cmd)
 	return 0;
 }
 
+int monsess_send_one(struct monsess *s, struct msg *msg)
+{
+	for (int k = 0; k < s->p.n_members; k++) {
+		int i = (s->sub + k) % s->p.n_members;
+		if (msgr_conn_up(s->conns[i])) {
+			send_or_free(s->conns[i], msg);
+			return 0;
+		}
+	}
+	msg_free(msg);
+	return -ENOTCONN;
+}
+
 void monsess_send_all(struct monsess *s, struct msg *msg)
 {
 	for (int i = 0; i < s->p.n_members; i++) {

@@ -57,6 +57,9 @@ bool monsess_explain(const struct monsess *s, const char *head, char *text, size
 /* Starts CMD on the leader; -EBUSY while another command runs. */
 int monsess_command(struct monsess *s, const struct map_cmd *cmd);
 bool monsess_command_running(const struct monsess *s);
+/* Sends MSG to one monitor whose connection is up, the subscription's
+ * first; takes ownership of MSG. 0, or -ENOTCONN when none is up. */
+int monsess_send_one(struct monsess *s, struct msg *msg);
 /* Sends a copy of MSG to every monitor whose connection is up; frees MSG. */
 void monsess_send_all(struct monsess *s, struct msg *msg);
 

@@ -274,6 +274,7 @@ static int raw_authenticated(struct tool *t, const char *name)
 	uint8_t key[KEYRING_KEY_LEN];
 	struct msg_hello mine = { .proto = MSG_HELLO_PROTO }, theirs;
 	keyring_find(t->kr, name, key);
+	auth_key_id(key, mine.key_id);
 	snprintf(mine.name, sizeof(mine.name), "%s", name);
 	auth_make_nonce(mine.nonce);
 	if (!raw_send_msg(fd, msg_hello_new(&mine)))

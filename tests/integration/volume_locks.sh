@@ -126,7 +126,7 @@ cli auth add client.reader --caps "mon=r osd=r" >"$dir/reader.keyring" || fail "
 pid[nbdRd]=$!
 wait_file "$dir/nbdRd.log" "listening on" 5 "reader server"
 qio "${ports[3]}" "write 0 4k" && fail "client.reader took a lock"
-grep -q "may not lock volumes (needs osd=rw)" "$dir/nbdRd.log" || fail "reader: $(tail -3 "$dir/nbdRd.log")"
+grep -q "may not lock volume 'vm' (needs osd=rw on it)" "$dir/nbdRd.log" || fail "reader: $(tail -3 "$dir/nbdRd.log")"
 kill "${pid[nbdRd]}"
 wait "${pid[nbdRd]}" || true
 echo "locks: an entity with osd=r may not lock"

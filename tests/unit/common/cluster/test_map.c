@@ -73,7 +73,11 @@ static void test_cmd_encoding(void **state)
 		{ .type = MAP_CMD_VOLUME_RENAME, .name = "vm1", .new_name = "vm2" },
 		{ .type = MAP_CMD_OSD_DOWN, .osd = 4, .time_ms = 1234567, .flag = MAP_REASON_REPORTS },
 		{ .type = MAP_CMD_OSD_OUT, .osd = 4, .time_ms = 7654321, .flag = MAP_REASON_DOWN_OUT },
-		{ .type = MAP_CMD_AUTH_ADD, .name = "client.vm", .secret = { 1, 2, 3 }, .caps = "mon=r osd=rw" },
+		{ .type = MAP_CMD_AUTH_ADD, .name = "client.vm", .secret = { .sealed = { 1, 2, 3 }, .id = { 4 } },
+		  .caps = "mon=r osd=rw" },
+		{ .type = MAP_CMD_AUTH_ROTATE, .name = "client.vm", .secret = { .sealed = { 5 }, .id = { 6 } },
+		  .value = 600000, .time_ms = 12345 },
+		{ .type = MAP_CMD_AUTH_ROTATE_END, .name = "client.vm", .value = 612345 },
 		{ .type = MAP_CMD_AUTH_CAPS, .name = "client.vm", .caps = "mon=rw" },
 		{ .type = MAP_CMD_AUTH_RM, .name = "client.vm" },
 		{ .type = MAP_CMD_SNAP_CREATE, .name = "vm1", .snap = "before-upgrade" },
@@ -348,56 +352,189 @@ static void test_locks_and_fencing(void **state)
 	map_free(&m);
 }
 
+static struct map_caps caps_of(const char *text)
+{
+	struct map_caps c;
+	char err[256];
+	assert_int_equal(map_caps_parse(text, &c, err, sizeof(err)), 0);
+	return c;
+}
+
+static void expect_bad_caps(const char *text, const char *why)
+{
+	struct map_caps c;
+	char err[256] = "";
+	assert_int_equal(map_caps_parse(text, &c, err, sizeof(err)), -EINVAL);
+	if (why)
+		assert_string_equal(err, why);
+}
+
 static void test_keys_and_caps(void **state)
 {
 	(void)state;
 	struct cluster_map m;
 	new_map(&m);
-	struct map_cmd add = { .type = MAP_CMD_AUTH_ADD, .name = "client.vm", .secret = { 9 },
-			       .caps = "mon=r osd=rw" };
+	struct map_cmd add = { .type = MAP_CMD_AUTH_ADD, .name = "client.vm",
+			       .secret = { .sealed = { 9 }, .id = { 7 } }, .caps = "mon=r osd=rw" };
 	expect(&m, add, 0, NULL);
 	expect(&m, add, -EEXIST, "client.vm already has a key");
 	const struct map_key *k = map_key_by_entity(&m, "client.vm");
 	assert_non_null(k);
-	assert_int_equal(k->secret[0], 9);
-	assert_true(map_caps_allow(k->caps, "mon", 'r'));
-	assert_false(map_caps_allow(k->caps, "mon", 'w'));
-	assert_true(map_caps_allow(k->caps, "osd", 'w'));
-	assert_false(map_caps_allow("", "mon", 'r'));
+	assert_int_equal(k->cur.sealed[0], 9);
+	struct map_caps c = caps_of(k->caps);
+	assert_true(map_caps_mon(&c, 'r'));
+	assert_false(map_caps_mon(&c, 'w'));
+	assert_false(c.admin);
+	c = caps_of("");
+	assert_false(map_caps_mon(&c, 'r'));
 	struct map_cmd bad = add;
 	snprintf(bad.name, sizeof(bad.name), "osd.7");
 	expect(&m, bad, -EINVAL, "'osd.7' is not a client entity: client.NAME, NAME of A-Z a-z 0-9 _ . -");
 	snprintf(bad.name, sizeof(bad.name), "client.x");
 	snprintf(bad.caps, sizeof(bad.caps), "mon=rw osd=x");
-	expect(&m, bad, -EINVAL, "bad capability 'osd=x': expected mon=r, mon=rw, osd=r or osd=rw");
+	expect(&m, bad, -EINVAL, "bad capability 'osd=x': expected admin, mon=r, mon=rw, osd=r or "
+				 "osd=rw, the last optionally followed by pool=GLOB and volume=GLOB");
 	snprintf(bad.caps, sizeof(bad.caps), "fs=r");
 	expect(&m, bad, -EINVAL, NULL);
 	snprintf(bad.caps, sizeof(bad.caps), "mon");
 	expect(&m, bad, -EINVAL, NULL);
-	/* Snapshots keep the secret; what clients are sent does not. */
+	/* Snapshots keep the sealed secret; what clients and OSDs are sent
+	 * does not (the id is public). */
 	uint8_t *buf;
 	size_t len;
 	struct cluster_map copy;
 	memset(&copy, 0, sizeof(copy));
 	assert_int_equal(map_encode(&m, &buf, &len), 0);
 	assert_int_equal(map_decode(buf, len, &copy), 0);
-	assert_int_equal(map_key_by_entity(&copy, "client.vm")->secret[0], 9);
+	assert_int_equal(map_key_by_entity(&copy, "client.vm")->cur.sealed[0], 9);
 	free(buf);
 	assert_int_equal(map_encode_public(&m, &buf, &len), 0);
 	assert_int_equal(map_decode(buf, len, &copy), 0);
-	assert_int_equal(map_key_by_entity(&copy, "client.vm")->secret[0], 0);
+	assert_int_equal(map_key_by_entity(&copy, "client.vm")->cur.sealed[0], 0);
+	assert_int_equal(map_key_by_entity(&copy, "client.vm")->cur.id[0], 7);
 	assert_string_equal(map_key_by_entity(&copy, "client.vm")->caps, "mon=r osd=rw");
 	free(buf);
 	map_free(&copy);
 	struct map_cmd caps = { .type = MAP_CMD_AUTH_CAPS, .name = "client.vm", .caps = "mon=rw" };
 	expect(&m, caps, 0, NULL);
-	assert_true(map_caps_allow(map_key_by_entity(&m, "client.vm")->caps, "mon", 'w'));
-	assert_false(map_caps_allow(map_key_by_entity(&m, "client.vm")->caps, "osd", 'r'));
+	c = caps_of(map_key_by_entity(&m, "client.vm")->caps);
+	assert_true(map_caps_mon(&c, 'w'));
+	assert_int_equal(c.n_osd, 0);
 	struct map_cmd rm = { .type = MAP_CMD_AUTH_RM, .name = "client.vm" };
 	expect(&m, rm, 0, NULL);
 	assert_null(map_key_by_entity(&m, "client.vm"));
 	expect(&m, rm, -ENOENT, "client.vm has no key");
 	expect(&m, caps, -ENOENT, "client.vm has no key");
+	map_free(&m);
+}
+
+/* A rotation keeps the previous secret valid until the leader ends it;
+ * another rotation waits for that; the end must name the rotation. */
+static void test_key_rotation(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	struct map_cmd add = { .type = MAP_CMD_AUTH_ADD, .name = "client.vm",
+			       .secret = { .sealed = { 1 }, .id = { 1 } }, .caps = "osd=rw" };
+	expect(&m, add, 0, NULL);
+	struct map_cmd rot = { .type = MAP_CMD_AUTH_ROTATE, .name = "client.vm",
+			       .secret = { .sealed = { 2 }, .id = { 2 } }, .value = 600000,
+			       .time_ms = 1000 };
+	uint8_t id1[AUTH_KEY_ID_LEN] = { 1 }, id2[AUTH_KEY_ID_LEN] = { 2 }, id3[AUTH_KEY_ID_LEN] = { 3 };
+	const struct map_key *k = map_key_by_entity(&m, "client.vm");
+	assert_true(map_key_id_valid(k, id1, NULL));
+	assert_false(map_key_id_valid(k, id2, NULL));
+	expect(&m, rot, 0, NULL);
+	k = map_key_by_entity(&m, "client.vm");
+	bool old;
+	assert_true(map_key_id_valid(k, id1, &old) && old);
+	assert_true(map_key_id_valid(k, id2, &old) && !old);
+	assert_false(map_key_id_valid(k, id3, NULL));
+	assert_int_equal(k->old_until_ms, 601000);
+	rot.secret.id[0] = 3;
+	expect(&m, rot, -EBUSY, NULL);
+	struct map_cmd end = { .type = MAP_CMD_AUTH_ROTATE_END, .name = "client.vm", .value = 5 };
+	expect(&m, end, -ESTALE, "client.vm has no rotation ending at 5");
+	end.value = 601000;
+	expect(&m, end, 0, NULL);
+	k = map_key_by_entity(&m, "client.vm");
+	assert_false(map_key_id_valid(k, id1, NULL));
+	assert_true(map_key_id_valid(k, id2, NULL));
+	expect(&m, end, -ESTALE, NULL);
+	expect(&m, rot, 0, NULL);
+	struct map_cmd nograce = rot;
+	nograce.value = 0;
+	map_free(&m);
+	new_map(&m);
+	expect(&m, add, 0, NULL);
+	expect(&m, nograce, -EINVAL, "a rotation needs a grace and the leader's time");
+	map_free(&m);
+}
+
+/* Grants by pool and volume, reads through clones, admin, bad texts. */
+static void test_caps_scopes(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	expect(&m, pool_cmd("vms", 3, 2), 0, NULL);
+	expect(&m, pool_cmd("images", 3, 2), 0, NULL);
+	const char *vols[][2] = { { "web-1", "vms" }, { "db-1", "vms" }, { "gold", "images" } };
+	for (int i = 0; i < 3; i++) {
+		struct map_cmd v = { .type = MAP_CMD_VOLUME_CREATE, .size = 1 << 30 };
+		snprintf(v.name, sizeof(v.name), "%s", vols[i][0]);
+		snprintf(v.pool_name, sizeof(v.pool_name), "%s", vols[i][1]);
+		expect(&m, v, 0, NULL);
+	}
+	struct map_cmd snap = { .type = MAP_CMD_SNAP_CREATE, .name = "gold", .snap = "s" };
+	expect(&m, snap, 0, NULL);
+	struct map_cmd protect = { .type = MAP_CMD_SNAP_PROTECT, .name = "gold", .snap = "s",
+				   .flag = 1 };
+	expect(&m, protect, 0, NULL);
+	struct map_cmd clone = { .type = MAP_CMD_VOLUME_CLONE, .name = "web-2", .src = "gold",
+				 .snap = "s", .pool_name = "vms" };
+	expect(&m, clone, 0, NULL);
+	uint32_t vms = map_pool_by_name(&m, "vms")->id, images = map_pool_by_name(&m, "images")->id;
+	uint64_t web1 = map_volume_by_name(&m, "web-1")->inode, db1 = map_volume_by_name(&m, "db-1")->inode;
+	uint64_t gold = map_volume_by_name(&m, "gold")->inode, web2 = map_volume_by_name(&m, "web-2")->inode;
+
+	struct map_caps c = caps_of("mon=r osd=rw pool=vms");
+	assert_true(map_caps_object(&m, &c, 'w', vms, web1));
+	assert_true(map_caps_object(&m, &c, 'w', vms, 0)); /* a listing */
+	/* ...and reads what web-2 of vms reads through, not more of images */
+	assert_true(map_caps_object(&m, &c, 'r', images, gold));
+	assert_false(map_caps_object(&m, &c, 'w', images, gold));
+	assert_false(map_caps_object(&m, &c, 'r', images, 0));
+
+	c = caps_of("osd=r volume=web-*");
+	assert_true(map_caps_object(&m, &c, 'r', vms, web1));
+	assert_false(map_caps_object(&m, &c, 'w', vms, web1));
+	assert_false(map_caps_object(&m, &c, 'r', vms, db1));
+	assert_false(map_caps_object(&m, &c, 'r', vms, 0));
+	assert_true(map_caps_object(&m, &c, 'r', images, gold)); /* web-2 reads through */
+	assert_false(map_caps_object(&m, &c, 'w', images, gold));
+	assert_false(map_caps_object(&m, &c, 'r', vms, web1 + 1000)); /* no such volume */
+	assert_false(map_caps_object(&m, &c, 'r', images, web1)); /* wrong pool for it */
+
+	c = caps_of("osd=rw pool=vms volume=web-* osd=r");
+	assert_true(map_caps_object(&m, &c, 'w', vms, web2));
+	assert_false(map_caps_object(&m, &c, 'w', vms, db1));
+	assert_true(map_caps_object(&m, &c, 'r', vms, db1));
+	assert_true(map_caps_volume_write(&m, &c, map_volume_by_name(&m, "web-1")));
+	assert_false(map_caps_volume_write(&m, &c, map_volume_by_name(&m, "db-1")));
+
+	c = caps_of("admin");
+	assert_true(map_caps_mon(&c, 'w') && map_caps_object(&m, &c, 'w', images, 0));
+	c = caps_of("osd=rw pool=v?s");
+	assert_true(map_caps_object(&m, &c, 'w', vms, db1));
+
+	expect_bad_caps("pool=vms osd=rw", "'pool=vms' must follow an osd grant (osd=r or osd=rw)");
+	expect_bad_caps("osd=rw pool=a pool=b", "bad capability 'pool=b': given twice for one grant");
+	expect_bad_caps("osd=rw volume=", NULL);
+	expect_bad_caps("osd=r osd=r osd=r osd=r osd=r osd=r osd=r osd=r osd=r",
+			"more than 8 osd grants");
+	expect_bad_caps("admin=1", NULL);
 	map_free(&m);
 }
 
@@ -814,13 +951,16 @@ static void random_cmd(uint64_t *rng, struct map_cmd *c)
 	c->time_ms = r % 100000;
 	c->flag = (uint8_t)(r / 3 % 4);
 	snprintf(c->caps, sizeof(c->caps), "%s", r % 3 ? "mon=r" : "osd=rw");
-	c->secret[0] = (uint8_t)r;
+	c->secret.sealed[0] = (uint8_t)r;
+	c->secret.id[0] = (uint8_t)(r >> 8);
+	c->value = r % 7 + 1;
 	c->osd = (uint32_t)(r / 13 % 8);
 	snprintf(c->addr, sizeof(c->addr), "10.0.0.%u:6800", c->osd);
 	snprintf(c->host, sizeof(c->host), "h%u", c->osd % 3);
 	c->device_bytes = (r % 100 + 1) << 30;
 	c->weight = (uint32_t)r;
-	bool auth = c->type >= MAP_CMD_AUTH_ADD && c->type <= MAP_CMD_AUTH_RM;
+	bool auth = (c->type >= MAP_CMD_AUTH_ADD && c->type <= MAP_CMD_AUTH_RM) ||
+		    c->type == MAP_CMD_AUTH_ROTATE || c->type == MAP_CMD_AUTH_ROTATE_END;
 	snprintf(c->name, sizeof(c->name), "%sn%u", auth ? "client." : "", (unsigned)(r / 100 % 5));
 	c->lock_client = r / 41 % 3 + 1;
 	snprintf(c->owner, sizeof(c->owner), "client.admin on h%u", (unsigned)(r / 43 % 3));
@@ -1007,6 +1147,8 @@ int main(void)
 		cmocka_unit_test(test_volumes),
 		cmocka_unit_test(test_locks_and_fencing),
 		cmocka_unit_test(test_keys_and_caps),
+		cmocka_unit_test(test_key_rotation),
+		cmocka_unit_test(test_caps_scopes),
 		cmocka_unit_test(test_snapshots_and_clones),
 		cmocka_unit_test(test_snapshot_groups),
 		cmocka_unit_test(test_snapshot_clone_rule),
