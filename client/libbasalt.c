@@ -9,12 +9,14 @@
 #include "libbasalt_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cluster/monsess.h"
 #include "common/keyring.h"
+#include "common/auth.h"
 #include "common/log.h"
 #include "common/msgr.h"
 #include "common/cluster/mon_members.h"
@@ -119,8 +121,13 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 	uint64_t now = io_now_ns(c->loop);
 	if (list_linked(&op->waiting))
 		list_del(&op->waiting);
-	if (c->fenced && !in_submit) {
-		complete(c, op, -ESHUTDOWN);
+	if ((c->fenced || c->key_gone) && !in_submit) {
+		complete(c, op, c->key_gone ? -EACCES : -ESHUTDOWN);
+		return;
+	}
+	if (c->key_gone) {
+		park(c, op, now);
+		io_timer_arm(c->loop, &c->tick, 0);
 		return;
 	}
 	if (c->fenced || !monsess_have_map(c->mon)) {
@@ -365,11 +372,28 @@ static const struct msgr_handler handler = { .on_message = on_message,
 
 /* A newer map: everything waiting goes now, and what is in flight to an
  * OSD that is no longer its primary goes again. */
+/* Whether map M took our key away (see struct bs_client). */
+static bool key_gone(struct bs_client *c, const struct cluster_map *m)
+{
+	const struct map_key *k = map_key_by_entity(m, c->p.entity);
+	bool valid = k && map_key_id_valid(k, c->key_id, NULL);
+	c->key_in_map |= valid;
+	if (!c->key_in_map || valid || c->key_gone)
+		return false;
+	LOG_ERROR("the map of epoch %" PRIu64 " %s the key of %s: every operation fails now", m->epoch,
+		  k ? "no longer accepts" : "removed", c->p.entity);
+	return true;
+}
+
 static void on_map(void *ctx, const struct cluster_map *m, bool stale)
 {
 	struct bs_client *c = ctx;
 	(void)stale;
 	c->stats.map_updates++;
+	if (key_gone(c, m)) {
+		c->key_gone = true;
+		bs_fail_all(c, -EACCES);
+	}
 	bs_lock_map(c, m);
 	if (c->fenced)
 		return;
@@ -448,6 +472,11 @@ int bs_client_create(struct io_loop *loop, struct cfg *cfg, const struct bs_clie
 	int rc = mon_members(cfg, c->members, &c->n_members, why, why_len);
 	if (!rc)
 		rc = keyring_load(p->keyring, &c->keyring, why, why_len);
+	uint8_t key[KEYRING_KEY_LEN];
+	if (!rc && keyring_find(c->keyring, c->p.entity, key) == 0) {
+		auth_key_id(key, c->key_id);
+		explicit_bzero(key, sizeof(key));
+	}
 	if (!rc && !(c->links = calloc(MAP_MAX_OSDS, sizeof(*c->links))))
 		rc = -ENOMEM;
 	struct msgr_params mp;

@@ -42,6 +42,11 @@ struct bs_client {
 	struct list_node lock_cmds; /* struct bs_lock_cmd, the first running */
 	uint64_t last_renew_ns;
 	bool fenced;
+	/* Our key (its id, auth_key_id): once a map listed it, a map without
+	 * it (removed, or rotated away after its grace) fails every
+	 * operation with -EACCES, as the OSDs would refuse them. */
+	uint8_t key_id[8];
+	bool key_in_map, key_gone;
 };
 
 /* lock.c */

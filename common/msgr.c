@@ -73,6 +73,8 @@ struct msgr_conn {
 	int fd;
 	unsigned holds; /* callbacks running on this conn */
 	bool fail_when_sent; /* close once the send queue is empty */
+	int fail_err;	     /* ...with this error and reason */
+	const char *fail_why;
 
 	char host[256];
 	uint16_t port;
@@ -352,7 +354,7 @@ static void conn_send_done(struct io_op *op, int res)
 		msg_free(msg);
 	}
 	if (c->fail_when_sent && list_empty(&c->sendq)) {
-		conn_fail(c, -EACCES, "authentication failed");
+		conn_fail(c, c->fail_err, c->fail_why);
 		return;
 	}
 	conn_flush(c);
@@ -452,6 +454,8 @@ static void conn_auth_failed(struct msgr_conn *c, const char *why)
 	}
 	c->step = AUTH_STEP_REFUSED;
 	c->fail_when_sent = true;
+	c->fail_err = -EACCES;
+	c->fail_why = "authentication failed";
 	conn_send_internal(c, msg);
 }
 
@@ -1054,6 +1058,18 @@ bool msgr_conn_outgoing(const struct msgr_conn *c)
 const char *msgr_conn_peer_name(const struct msgr_conn *c)
 {
 	return c->state == CONN_UP ? c->peer_name : "";
+}
+
+void msgr_conn_close_when_sent(struct msgr_conn *c, const char *why)
+{
+	BASALT_ASSERT(!c->outgoing);
+	if (c->state != CONN_UP || c->fail_when_sent)
+		return;
+	c->fail_when_sent = true;
+	c->fail_err = -EACCES;
+	c->fail_why = why;
+	if (list_empty(&c->sendq))
+		conn_fail(c, c->fail_err, c->fail_why);
 }
 
 void msgr_conn_set_ctx(struct msgr_conn *c, void *ctx)

@@ -101,6 +101,9 @@ int msgr_connect(struct msgr *m, const char *host, uint16_t port,
  * the caller, -EAGAIN when the queue is at its limit (on_writable follows)
  * or -ENOTCONN when an incoming connection is not up. */
 int msgr_send(struct msgr_conn *conn, struct msg *msg);
+/* Closes incoming CONN once what is queued on it has gone out (WHY, a
+ * static string, is logged); MSGR_EV_CLOSED follows as for any close. */
+void msgr_conn_close_when_sent(struct msgr_conn *conn, const char *why);
 /* Closes CONN; no callbacks for it after this returns. */
 void msgr_conn_close(struct msgr_conn *conn);
 

@@ -352,10 +352,11 @@ static void fsm_apply(void *ctx, const struct raft_entry *e)
 		memset(p->secret, 0, sizeof(p->secret));
 		p->used = false;
 	}
-	if (rc == 0 && !dup && (cmd.type == MAP_CMD_AUTH_RM || cmd.type == MAP_CMD_AUTH_ROTATE_END))
-		msgr_for_each_conn(m->msgr, close_if_key_gone, m);
 	if (rc == 0 && !dup)
 		publish(m);
+	/* After the map that says why went out to them. */
+	if (rc == 0 && !dup && (cmd.type == MAP_CMD_AUTH_RM || cmd.type == MAP_CMD_AUTH_ROTATE_END))
+		msgr_for_each_conn(m->msgr, close_if_key_gone, m);
 }
 
 static int fsm_snapshot(void *ctx, uint8_t **data, size_t *len)
@@ -469,8 +470,6 @@ static int find_map_key(void *ctx, const char *entity, const uint8_t id[8], uint
 		       : 0;
 }
 
-static void forget_conn(struct mon *m, struct msgr_conn *conn);
-
 /* A client whose key was removed, or proven with a secret whose grace
  * ended, is disconnected: its next connection is refused. */
 static void close_if_key_gone(struct msgr_conn *conn, void *arg)
@@ -482,10 +481,9 @@ static void close_if_key_gone(struct msgr_conn *conn, void *arg)
 	const struct map_key *k = map_key_by_entity(&m->map, name);
 	if (k && map_key_id_valid(k, msgr_conn_key_id(conn), NULL))
 		return;
-	LOG_INFO("closing the connection of %s (%s): %s", name, msgr_conn_peer_addr(conn),
-		 k ? "the key it proved itself with was rotated away" : "its key was removed");
-	forget_conn(m, conn);
-	msgr_conn_close(conn);
+	const char *why = k ? "the key it proved itself with was rotated away" : "its key was removed";
+	LOG_INFO("closing the connection of %s (%s): %s", name, msgr_conn_peer_addr(conn), why);
+	msgr_conn_close_when_sent(conn, why);
 }
 
 /* Whether OSD is the primary of A's PG in map M and A names it so. */

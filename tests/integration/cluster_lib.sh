@@ -183,3 +183,28 @@ for j in json.load(open(sys.argv[1]))["jobs"]:
     print(f'{j["jobname"]}: {j["write"]["total_ios"]} writes, {j["read"]["total_ios"]} verified reads')
 PY
 }
+
+# pcap_start FILE FILTER: tcpdump on loopback into FILE (pid in $pcap_pid,
+# stop it with pcap_stop; the caller's EXIT trap should kill it too).
+pcap_start() {
+	tcpdump -i lo --immediate-mode -U -s 0 -B 16384 -w "$1" "$2" 2>"$1.log" &
+	pcap_pid=$!
+	for _ in $(seq 100); do grep -q "listening on" "$1.log" && return 0; sleep 0.1; done
+	fail "tcpdump did not start: $(cat "$1.log")"
+}
+
+# pcap_stop FILE: once tcpdump has written every packet its filter took
+# (a busy machine leaves it behind; SIGTERM would drop the rest), stops it.
+pcap_stop() {
+	local got want
+	for _ in $(seq 50); do
+		kill -USR1 "$pcap_pid"
+		sleep 0.2
+		got=$(grep -o '[0-9]* packets captured' "$1.log" | tail -1 | cut -d' ' -f1 || true)
+		want=$(grep -o '[0-9]* packets received by filter' "$1.log" | tail -1 | cut -d' ' -f1 || true)
+		[ -n "$got" ] && [ "$got" -ge "$want" ] && break
+	done
+	kill "$pcap_pid" 2>/dev/null || true
+	wait "$pcap_pid" 2>/dev/null || true
+	pcap_pid=
+}

@@ -9,6 +9,10 @@
  *                                               on its own connection and
  *                                               check the server closes it
  *                                               while still serving others
+ *   msgr_tool replay --port P --keyring K --name E
+ *                                               authenticate as E, then send
+ *                                               the same HELLO and AUTH on a
+ *                                               new connection: refused?
  *
  * Exit status 0 means everything checked out. */
 #include <errno.h>
@@ -413,12 +417,72 @@ static int run_badframes(struct tool *t)
 	return failures ? 1 : 0;
 }
 
+/* --- replay ----------------------------------------------------------------- */
+
+/* Sends HELLO MINE, reads the acceptor's HELLO into THEIRS. */
+static bool replay_hello(int fd, const struct msg_hello *mine, struct msg_hello *theirs)
+{
+	if (!raw_send_msg(fd, msg_hello_new(mine)))
+		return false;
+	struct msg *reply = raw_recv_msg(fd);
+	bool ok = reply && reply->hdr.type == MSG_TYPE_HELLO &&
+		  msg_hello_decode(reply->payload, reply->hdr.payload_len, theirs) == 0;
+	msg_free(reply);
+	return ok;
+}
+
+/* Sends the initiator's proof PROOF; the acceptor's verdict: true for
+ * AUTH_OK, false for AUTH_FAIL or a closed connection. */
+static bool replay_auth(int fd, const uint8_t proof[AUTH_PROOF_LEN])
+{
+	struct msg *auth = msg_new(MSG_TYPE_AUTH, 0, AUTH_PROOF_LEN);
+	memcpy(auth->payload, proof, AUTH_PROOF_LEN);
+	if (!raw_send_msg(fd, auth))
+		return false;
+	struct msg *verdict = raw_recv_msg(fd);
+	bool ok = verdict && verdict->hdr.type == MSG_TYPE_AUTH_OK;
+	msg_free(verdict);
+	return ok;
+}
+
+/* An eavesdropper's replay: the initiator's half of a real handshake
+ * (HELLO with its nonce and key id, then AUTH with its proof), recorded
+ * and sent again verbatim on a new connection, must be refused: the
+ * acceptor's fresh nonce makes the recorded proof wrong. */
+static int run_replay(struct tool *t, const char *name)
+{
+	uint8_t key[KEYRING_KEY_LEN], proof[AUTH_PROOF_LEN];
+	struct msg_hello mine = { .proto = MSG_HELLO_PROTO }, theirs;
+	if (!name || keyring_find(t->kr, name, key)) {
+		fprintf(stderr, "msgr_tool: --name ENTITY of the keyring needed\n");
+		return 2;
+	}
+	snprintf(mine.name, sizeof(mine.name), "%s", name);
+	auth_key_id(key, mine.key_id);
+	auth_make_nonce(mine.nonce);
+	int fd = raw_connect(t->port);
+	bool first = fd >= 0 && replay_hello(fd, &mine, &theirs) &&
+		     auth_make_proof(key, AUTH_ROLE_INITIATOR, name, theirs.name, mine.nonce,
+				     theirs.nonce, proof) == 0 &&
+		     replay_auth(fd, proof);
+	printf("first handshake: %s\n", first ? "accepted" : "refused");
+	if (fd >= 0)
+		close(fd);
+	fd = raw_connect(t->port);
+	bool hello = fd >= 0 && replay_hello(fd, &mine, &theirs);
+	bool again = hello && replay_auth(fd, proof);
+	printf("replayed handshake: %s\n", again ? "accepted" : hello ? "refused" : "no HELLO answer");
+	if (fd >= 0)
+		close(fd);
+	return first && hello && !again ? 0 : 1;
+}
+
 /* --- main ---------------------------------------------------------------- */
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: msgr_tool serve|drive|badframes --port P --keyring K\n"
+		"usage: msgr_tool serve|drive|badframes|replay --port P --keyring K\n"
 		"                 [--count N] [--window W] [--name ENTITY]\n");
 	exit(2);
 }
@@ -460,6 +524,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(mode, "badframes") == 0)
 		return run_badframes(&t);
+	if (strcmp(mode, "replay") == 0)
+		return run_replay(&t, name);
 
 	bool serve = strcmp(mode, "serve") == 0;
 	if (!serve && strcmp(mode, "drive") != 0)
