@@ -3,10 +3,12 @@
 #include "config.h"
 #include "size.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,9 @@
 #include <sys/stat.h>
 
 #define CFG_MAX_ENTRIES 4096
-#define CFG_LINE_MAX 1024
+/* A config or keyring larger than this is not one: 4,096 entries of
+ * inih's longest line fill less than a MiB. */
+#define CFG_FILE_MAX (4u << 20)
 
 struct cfg_entry {
 	char *section;
@@ -32,8 +36,7 @@ struct cfg {
 
 struct cfg_parse {
 	struct cfg *cfg;
-	const char *text; /* string source, or NULL */
-	FILE *file;       /* file source, or NULL */
+	const char *text; /* what is left to read */
 	int line;         /* lines read so far = line of the current entry */
 	int error_line;
 	char error[CFG_ERROR_MAX];
@@ -47,46 +50,46 @@ const char *cfg_pick_path(const char *cli_path)
 	return env && *env ? env : NULL;
 }
 
-/* inih reader: one line per call, counting lines and refusing long ones. */
+/* A "[section]" LINE (line number N) naming a section longer than
+ * CFG_SECTION_MAX. inih would cut the name silently: the keys of
+ * "[client.LONG...]" would become those of the entity its first bytes
+ * name. */
+static bool cfg_section_too_long(const char *line, int n)
+{
+	if (n == 1 && !strncmp(line, "\xEF\xBB\xBF", 3))
+		line += 3; /* inih skips a UTF-8 byte order mark */
+	while (isspace((unsigned char)*line))
+		line++;
+	const char *close = *line == '[' ? strchr(line, ']') : NULL;
+	return close && close - line - 1 > CFG_SECTION_MAX;
+}
+
+/* inih reader: one line per call, counting lines and refusing long ones
+ * and long section names. */
 static char *cfg_reader(char *str, int num, void *stream)
 {
 	struct cfg_parse *p = stream;
-	if (p->error_line)
+	if (p->error_line || !*p->text)
 		return NULL;
-	size_t len = 0;
-	if (p->file) {
-		if (!fgets(str, num, p->file)) {
-			if (ferror(p->file)) {
-				p->error_line = p->line + 1;
-				snprintf(p->error, sizeof(p->error), "cannot read: %s",
-					 strerror(errno));
-			}
-			return NULL;
-		}
-		len = strlen(str);
-		if (len == (size_t)num - 1 && str[len - 1] != '\n' &&
-		    !feof(p->file)) {
-			p->error_line = p->line + 1;
-			snprintf(p->error, sizeof(p->error),
-				 "line longer than %d bytes", num - 2);
-			return NULL;
-		}
-	} else {
-		if (!*p->text)
-			return NULL;
-		const char *nl = strchr(p->text, '\n');
-		len = nl ? (size_t)(nl - p->text) + 1 : strlen(p->text);
-		if (len > (size_t)num - 1) {
-			p->error_line = p->line + 1;
-			snprintf(p->error, sizeof(p->error),
-				 "line longer than %d bytes", num - 2);
-			return NULL;
-		}
-		memcpy(str, p->text, len);
-		str[len] = '\0';
-		p->text += len;
+	const char *nl = strchr(p->text, '\n');
+	size_t len = nl ? (size_t)(nl - p->text) + 1 : strlen(p->text);
+	/* inih's buffer holds NUM - 2 bytes, a newline and a NUL: the same
+	 * limit for the last line, which has no newline. */
+	if (len - (nl != NULL) > (size_t)num - 2) {
+		p->error_line = p->line + 1;
+		snprintf(p->error, sizeof(p->error), "line longer than %d bytes", num - 2);
+		return NULL;
 	}
+	memcpy(str, p->text, len);
+	str[len] = '\0';
+	p->text += len;
 	p->line++;
+	if (cfg_section_too_long(str, p->line)) {
+		p->error_line = p->line;
+		snprintf(p->error, sizeof(p->error), "a section name longer than %d bytes",
+			 CFG_SECTION_MAX);
+		return NULL;
+	}
 	return str;
 }
 
@@ -179,23 +182,70 @@ static int cfg_parse(struct cfg_parse *p, const char *name, struct cfg **out,
 	return 0;
 }
 
+/* The whole of F into *OUT, NUL-terminated (caller frees), its length
+ * into *LEN: 0, or -errno (-EFBIG above CFG_FILE_MAX). */
+static int cfg_read_all(FILE *f, char **out, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		n += fread(buf + n, 1, cap - 1 - n, f);
+		if (ferror(f) || n > CFG_FILE_MAX) {
+			int rc = ferror(f) ? -(errno ? errno : EIO) : -EFBIG;
+			free(buf);
+			return rc;
+		}
+		if (feof(f)) {
+			buf[n] = '\0';
+			*out = buf;
+			*len = n;
+			return 0;
+		}
+		char *bigger = realloc(buf, cap * 2);
+		if (!bigger)
+			free(buf);
+		buf = bigger;
+		cap *= 2;
+	}
+	return -ENOMEM;
+}
+
+/* Reads PATH whole, then parses it as cfg_load_string does: one reader
+ * for both, so a file and a string of the same text load alike. A NUL
+ * byte is refused (a line would end there unseen). */
 int cfg_load_as(const char *path, const char *what, struct cfg **out, char *err,
 		size_t err_len)
 {
-	struct cfg_parse p = { 0 };
-	p.file = fopen(path, "re");
+	FILE *f = fopen(path, "re");
 	struct stat st;
-	int e = !p.file ? errno : fstat(fileno(p.file), &st) ? errno : 0;
+	int e = !f ? errno : fstat(fileno(f), &st) ? errno : 0;
 	if (!e && S_ISDIR(st.st_mode))
 		e = EISDIR; /* fopen opens a directory; reading it fails later */
 	if (e) {
 		snprintf(err, err_len, "cannot open the %s %s: %s", what, path, strerror(e));
-		if (p.file)
-			fclose(p.file);
+		if (f)
+			fclose(f);
 		return -e;
 	}
-	int rc = cfg_parse(&p, path, out, err, err_len);
-	fclose(p.file);
+	char *text = NULL;
+	size_t len = 0;
+	int rc = cfg_read_all(f, &text, &len);
+	fclose(f);
+	if (rc) {
+		snprintf(err, err_len, "cannot read the %s %s: %s", what, path, strerror(-rc));
+		return rc;
+	}
+	const char *nul = memchr(text, '\0', len);
+	if (nul) {
+		int line = 1;
+		for (const char *c = text; c < nul; c++)
+			line += *c == '\n';
+		snprintf(err, err_len, "%s:%d: a NUL byte (a %s is text)", path, line, what);
+		rc = -EINVAL;
+	} else {
+		rc = cfg_load_string(path, text, out, err, err_len);
+	}
+	free(text);
 	return rc;
 }
 
@@ -207,8 +257,7 @@ int cfg_load(const char *path, struct cfg **out, char *err, size_t err_len)
 int cfg_load_string(const char *name, const char *text, struct cfg **out,
 		    char *err, size_t err_len)
 {
-	struct cfg_parse p = { 0 };
-	p.text = text;
+	struct cfg_parse p = { .text = text };
 	return cfg_parse(&p, name, out, err, err_len);
 }
 

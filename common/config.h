@@ -14,20 +14,25 @@
 struct cfg;
 
 #define CFG_ERROR_MAX 512
+/* The longest section name, in bytes: inih cuts longer ones, so they are
+ * refused instead. */
+#define CFG_SECTION_MAX 49
 
 /* Picks the config path: CLI_PATH if given, else $BASALT_CONF, else NULL. */
 const char *cfg_pick_path(const char *cli_path);
 
-/* Parses PATH. On failure returns -errno (-EINVAL for syntax errors) and
- * writes one line naming the file and line into ERR. Caller frees *OUT
- * with cfg_free. */
+/* Parses PATH. On failure returns -errno (-EINVAL for syntax errors, a
+ * line longer than inih's, a section name longer than CFG_SECTION_MAX or
+ * a NUL byte; -EFBIG for a file above 4 MiB) and writes one line naming
+ * the file and line into ERR. Caller frees *OUT with cfg_free. */
 int cfg_load(const char *path, struct cfg **out, char *err, size_t err_len);
 /* cfg_load for an INI file that is not the config: WHAT ("keyring") names
  * it in errors ("cannot open the keyring PATH: ..."). A directory is
  * -EISDIR; a key before any [section] is a syntax error. */
 int cfg_load_as(const char *path, const char *what, struct cfg **out, char *err,
 		size_t err_len);
-/* Parses TEXT as if it were a file called NAME (for tests and defaults). */
+/* Parses TEXT as if it were a file called NAME (for tests and defaults):
+ * a file of the same bytes loads alike. */
 int cfg_load_string(const char *name, const char *text, struct cfg **out,
 		    char *err, size_t err_len);
 void cfg_free(struct cfg *cfg);

@@ -27,17 +27,23 @@ struct keyring {
 	struct cfg *cfg;
 };
 
+/* 32 bytes are 44 base64 characters with one '=' of padding, and only
+ * the one spelling EVP_EncodeBlock writes is taken: OpenSSL's decoder
+ * also reads '=' inside as zero bits and drops stray bits of the last
+ * letter, so other texts would stand for the same secret. */
 int keyring_decode(const char *b64, uint8_t key[KEYRING_KEY_LEN])
 {
-	size_t len = strlen(b64);
-	/* 32 bytes are 44 base64 characters with one '=' of padding. */
-	if (len != 44 || b64[43] != '=' || b64[42] == '=')
-		return -EINVAL;
 	uint8_t out[33];
-	if (EVP_DecodeBlock(out, (const unsigned char *)b64, (int)len) != 33)
+	char again[45];
+	if (strlen(b64) != 44 || EVP_DecodeBlock(out, (const unsigned char *)b64, 44) != 33)
 		return -EINVAL;
-	memcpy(key, out, KEYRING_KEY_LEN);
-	return 0;
+	EVP_EncodeBlock((unsigned char *)again, out, KEYRING_KEY_LEN);
+	int rc = strcmp(again, b64) ? -EINVAL : 0;
+	if (rc == 0)
+		memcpy(key, out, KEYRING_KEY_LEN);
+	OPENSSL_cleanse(out, sizeof(out));
+	OPENSSL_cleanse(again, sizeof(again));
+	return rc;
 }
 
 static void keyring_add_section(const char *section, void *arg)

@@ -26,7 +26,8 @@ void keyring_free(struct keyring *kr);
 int keyring_find(const struct keyring *kr, const char *entity,
 		 uint8_t key[KEYRING_KEY_LEN] /* out */);
 
-/* Decodes a base64 secret (44 characters): 0, or -EINVAL. */
+/* Decodes a base64 secret (44 characters, as keyring_new_key_base64 and
+ * `base64` write them): 0, or -EINVAL for any other text. */
 int keyring_decode(const char *b64, uint8_t key[KEYRING_KEY_LEN] /* out */);
 
 /* KEY as base64 (44 chars + NUL) into OUT: 0, or -ENOSPC. */

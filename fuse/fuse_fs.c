@@ -43,8 +43,6 @@ struct fuse_fs {
 	struct fuse_fs_params p;
 	struct list_node vols; /* struct fvol: volumes with open files */
 	struct fuse_usage *usage; /* bytes written per volume (NULL: unknown) */
-	uid_t uid;
-	gid_t gid;
 	struct timespec mounted;
 	atomic_uint busy;
 };
@@ -177,15 +175,15 @@ static void fill_attr(struct fuse_fs *fs, fuse_ino_t ino, const struct map_volum
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
-	st->st_uid = fs->uid;
-	st->st_gid = fs->gid;
+	st->st_uid = fs->p.uid;
+	st->st_gid = fs->p.gid;
 	st->st_atim = st->st_mtim = st->st_ctim = fs->mounted;
 	if (!v) {
-		st->st_mode = S_IFDIR | 0755;
+		st->st_mode = S_IFDIR | (0777 & ~fs->p.umask);
 		st->st_nlink = 2;
 		return;
 	}
-	st->st_mode = S_IFREG | (fs->p.read_only ? 0400 : 0600);
+	st->st_mode = S_IFREG | ((fs->p.read_only ? 0444 : 0666) & ~fs->p.umask);
 	st->st_nlink = 1;
 	st->st_size = (off_t)v->size;
 	/* What the volume's objects hold (du), as of the last listing; the
@@ -204,7 +202,7 @@ static void fill_snap_attr(struct fuse_fs *fs, fuse_ino_t ino, const struct map_
 			   const struct map_snap *s, struct stat *st)
 {
 	fill_attr(fs, ino, v, st);
-	st->st_mode = S_IFREG | 0400;
+	st->st_mode = S_IFREG | (0444 & ~fs->p.umask);
 	st->st_size = (off_t)s->size;
 	/* What reading it returns, as of the last listing; its size until
 	 * one has counted it. */
@@ -1186,8 +1184,6 @@ int fuse_fs_create(const struct fuse_fs_params *p, struct fuse_fs **out)
 		return -ENOMEM;
 	fs->p = *p;
 	list_init(&fs->vols);
-	fs->uid = getuid();
-	fs->gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &fs->mounted);
 	atomic_init(&fs->busy, 0);
 	*out = fs;

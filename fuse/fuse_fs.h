@@ -19,15 +19,23 @@
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "client/libbasalt.h"
 
 struct fuse_fs;
 
+/* Owners and modes: every file and directory belongs to UID and GID;
+ * directories are 0777, volume files 0666 (0444 with read_only) and
+ * snapshot files 0444, each less UMASK (077 by default: 0700, 0600,
+ * 0400). The kernel checks them against the caller (default_permissions). */
 struct fuse_fs_params {
 	bool read_only;	  /* -o ro: no writes, no locks */
 	bool break_lock;  /* take locks over, fencing their holders */
 	const char *only; /* --volume NAME: expose this one only (NULL: all) */
+	uid_t uid;	  /* -o uid=, else the mounting user */
+	gid_t gid;	  /* -o gid=, else the mounting user's group */
+	mode_t umask;	  /* -o umask=, else 077 */
 };
 
 /* The lowlevel operations; their userdata is the struct fuse_fs. */

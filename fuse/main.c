@@ -9,6 +9,7 @@
  * SIGTERM or SIGINT unmounts (lazily: files still open, such as a loop
  * device over a volume, are served until they close) and the process
  * exits once the kernel ends the session; a second signal exits at once. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -28,8 +29,12 @@
 #include "common/daemon.h"
 #include "common/cluster/tool.h"
 #include "common/log.h"
+#include "common/number.h"
 #include "common/version.h"
 #include "fuse_fs.h"
+
+/* Where fusermount3 reads whether users may ask for allow_other. */
+#define FUSE_CONF_PATH "/etc/fuse.conf"
 
 static const char usage_text[] =
 	"usage: basalt-fuse MOUNTPOINT [-c CONF] [--keyring PATH] [--name ENTITY]\n"
@@ -47,6 +52,9 @@ static const char usage_text[] =
 	"snapshot SNAP of volume VOL, read-only (EROFS), there from basalt snap create\n"
 	"to basalt snap rm; du shows what reading it returns. MOUNTPOINT must be a\n"
 	"directory that is not on a basalt-fuse mount.\n"
+	"Only the user who mounts may enter the mount, unless -o allow_other; the\n"
+	"kernel checks each file's owner and mode (-o uid=, gid=, umask=) against\n"
+	"the caller (default_permissions is always on).\n"
 	"Runs in the background unless -f; SIGTERM unmounts (lazily: open files are\n"
 	"served until they close) and exits.\n"
 	TOOL_OPTIONS_HELP
@@ -55,8 +63,17 @@ static const char usage_text[] =
 	"  --break-lock     take locks over from their holders, fencing them (the OSDs\n"
 	"                   refuse what they send from then on): for when the holder's\n"
 	"                   server is dead or cut off\n"
-	"  -o OPTIONS       mount options: ro (read-only, no locks), allow_other, and\n"
-	"                   the other FUSE options of mount.fuse3(8)\n"
+	"  -o OPTIONS       mount options, separated by commas:\n"
+	"                     ro           read-only (no locks)\n"
+	"                     uid=N,gid=N  the owner of every file and directory\n"
+	"                                  (default: the mounting user and group)\n"
+	"                     umask=OCTAL  mode bits to clear: directories are 0777,\n"
+	"                                  volumes 0666 (ro: 0444), snapshots 0444,\n"
+	"                                  less it (default 077: 0700, 0600, 0400)\n"
+	"                     allow_other  let other users in, as the modes allow;\n"
+	"                                  for a user other than root, /etc/fuse.conf\n"
+	"                                  needs a line user_allow_other\n"
+	"                   and the other FUSE options of mount.fuse3(8)\n"
 	"  -f               stay in the foreground\n"
 	"  --log-file PATH  log there (in the background, stderr goes nowhere)\n"
 	"  --debug          log every request at debug level\n"
@@ -189,29 +206,120 @@ struct fuse_main_opts {
 	struct tool tool;
 	struct fuse_fs_params fp;
 	const char *log_file;
-	bool foreground, debug;
-	char *mount_opts; /* -o, joined with commas; caller frees */
+	bool foreground, debug, allow_other;
+	char *mount_opts; /* -o options for libfuse, joined with commas; caller frees */
 	char mountpoint[PATH_MAX];
 };
 
-/* Appends -o TEXT to M's mount options: 0, or -ENOMEM. */
-static int add_mount_opts(struct fuse_main_opts *m, const char *text)
+/* Appends OPT to M's options for libfuse: 0, or -ENOMEM. */
+static int add_mount_opt(struct fuse_main_opts *m, const char *opt)
 {
 	size_t old = m->mount_opts ? strlen(m->mount_opts) : 0;
-	char *o = realloc(m->mount_opts, old + strlen(text) + 2);
+	char *o = realloc(m->mount_opts, old + strlen(opt) + 2);
 	if (!o)
 		return -ENOMEM;
-	snprintf(o + old, strlen(text) + 2, "%s%s", old ? "," : "", text);
+	snprintf(o + old, strlen(opt) + 2, "%s%s", old ? "," : "", opt);
 	m->mount_opts = o;
-	/* "ro" is ours as well as the kernel's. */
-	for (char *p = o, *end; *p; p = end + 1) {
-		end = strchr(p, ',');
-		if ((end ? (size_t)(end - p) : strlen(p)) == 2 && !strncmp(p, "ro", 2))
-			m->fp.read_only = true;
-		if (!end)
-			break;
-	}
 	return 0;
+}
+
+/* -o umask=TEXT: octal digits, at most 0777. 0, or -EINVAL. */
+static int parse_umask(const char *text, mode_t *out)
+{
+	unsigned v = 0;
+	const char *p = text;
+	for (; *p >= '0' && *p <= '7' && v <= 0777; p++)
+		v = v * 8 + (unsigned)(*p - '0');
+	if (p == text || *p || v > 0777)
+		return -EINVAL;
+	*out = (mode_t)v;
+	return 0;
+}
+
+/* -o uid=TEXT or gid=TEXT (OPT is the whole option): a number below
+ * 2^32 - 1 (that one means "no id" to the kernel). 0, or 2 after
+ * saying why. */
+static int parse_id(const char *opt, uint32_t *out)
+{
+	char what[16], why[256];
+	uint64_t v;
+	snprintf(what, sizeof(what), "-o %.3s", opt);
+	if (number_parse_u64(opt + 4, what, 0, UINT32_MAX - 1, &v, why, sizeof(why))) {
+		fail("%s", why);
+		return 2;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* One option OPT of -o: uid=, gid= and umask= are ours; the rest goes
+ * to libfuse (ro and allow_other noted too; default_permissions is
+ * always there). 0, or the exit status after saying why. */
+static int take_mount_opt(struct fuse_main_opts *m, const char *opt)
+{
+	uint32_t id;
+	if (!strncmp(opt, "uid=", 4) || !strncmp(opt, "gid=", 4)) {
+		if (parse_id(opt, &id))
+			return 2;
+		if (opt[0] == 'u')
+			m->fp.uid = (uid_t)id;
+		else
+			m->fp.gid = (gid_t)id;
+		return 0;
+	}
+	if (!strncmp(opt, "umask=", 6)) {
+		if (!parse_umask(opt + 6, &m->fp.umask))
+			return 0;
+		fail("-o umask takes an octal mode from 0 to 0777 (such as 027), not '%.40s'", opt + 6);
+		return 2;
+	}
+	if (!*opt || !strcmp(opt, "default_permissions"))
+		return 0;
+	if (!strcmp(opt, "ro"))
+		m->fp.read_only = true; /* ours as well as the kernel's */
+	if (!strcmp(opt, "allow_other"))
+		m->allow_other = true;
+	return add_mount_opt(m, opt) ? fail("%s", "out of memory") : 0;
+}
+
+/* -o TEXT: options separated by commas. 0, or the exit status. */
+static int take_mount_opts(struct fuse_main_opts *m, const char *text)
+{
+	char *copy = strdup(text), *save = NULL;
+	if (!copy)
+		return fail("%s", "out of memory");
+	int rc = 0;
+	for (char *opt = strtok_r(copy, ",", &save); opt && !rc; opt = strtok_r(NULL, ",", &save))
+		rc = take_mount_opt(m, opt);
+	free(copy);
+	return rc;
+}
+
+/* Whether PATH (fuse.conf) lets users other than root mount with
+ * allow_other, read as fusermount3 reads it: a line "user_allow_other"
+ * ending in a newline, blanks around it and a '#' comment aside. */
+static bool fuse_conf_allows_other(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	char line[256];
+	bool yes = false;
+	while (!yes && fgets(line, sizeof(line), f)) {
+		size_t len = strlen(line);
+		if (!len || line[len - 1] != '\n')
+			continue;
+		line[strcspn(line, "#")] = '\0';
+		char *s = line, *end = line + strlen(line);
+		while (isspace((unsigned char)*s))
+			s++;
+		while (end > s && isspace((unsigned char)end[-1]))
+			end--;
+		*end = '\0';
+		yes = !strcmp(s, "user_allow_other");
+	}
+	fclose(f);
+	return yes;
 }
 
 /* Returns -1 to go on, else the exit status (--help, --version, a bad
@@ -228,7 +336,7 @@ static int parse_options(int argc, char **argv, struct fuse_main_opts *m)
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int ch;
+	int ch, rc;
 	while ((ch = getopt_long(argc, argv, "c:o:fh", opts, NULL)) != -1) {
 		if (tool_option(&m->tool, ch, optarg))
 			continue;
@@ -239,8 +347,8 @@ static int parse_options(int argc, char **argv, struct fuse_main_opts *m)
 		case 'd': m->debug = true; break;
 		case 'f': m->foreground = true; break;
 		case 'o':
-			if (add_mount_opts(m, optarg))
-				return fail("%s", "out of memory");
+			if ((rc = take_mount_opts(m, optarg)))
+				return rc;
 			break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'v': printf("basalt-fuse %s\n", BASALT_VERSION); return 0;
@@ -251,6 +359,9 @@ static int parse_options(int argc, char **argv, struct fuse_main_opts *m)
 		fputs(usage_text, stderr);
 		return 2;
 	}
+	if (m->allow_other && geteuid() != 0 && !fuse_conf_allows_other(FUSE_CONF_PATH))
+		return fail("-o allow_other: users other than root may use it only when %s has "
+			    "a line 'user_allow_other' (see fuse(8))", FUSE_CONF_PATH);
 	return check_mountpoint(argv[optind], m->mountpoint) ? 1 : -1;
 }
 
@@ -338,7 +449,9 @@ static void serve_and_stop(struct fuse_main_opts *m, struct fuse_fs *fs, struct 
 
 int main(int argc, char **argv)
 {
-	struct fuse_main_opts m = { 0 };
+	struct fuse_main_opts m = {
+		.fp = { .uid = getuid(), .gid = getgid(), .umask = 077 },
+	};
 	tool_init(&m.tool);
 	int rc = parse_options(argc, argv, &m);
 	if (rc >= 0)

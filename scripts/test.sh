@@ -36,7 +36,7 @@ ninja -C build-asan
 
 step "fuzz smoke runs (build-fuzz/, clang + libFuzzer)"
 CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DBASALT_FUZZ=ON -DBASALT_FUZZ_SECONDS="${BASALT_FUZZ_SECONDS:-20}" >/dev/null
+	-DBASALT_FUZZ=ON -DBASALT_FUZZ_SECONDS="${BASALT_FUZZ_SECONDS:-16}" >/dev/null
 ninja -C build-fuzz $(cd build-fuzz && ninja -t targets all | sed -n 's/^\(fuzz_[a-z0-9_]*\): .*/\1/p' | sort -u)
 (cd build-fuzz && ctest --output-on-failure -L fuzz)
 

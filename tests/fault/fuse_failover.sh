@@ -33,15 +33,6 @@ cluster_up_local 1G
 cli pool create rbd --size 3 --pg-num 16 >/dev/null
 wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"
 
-fuse_start() { # fuse_start NAME MOUNT ARGS...
-	local name=$1 m=$2
-	shift 2
-	"$build/basalt-fuse" "$m" -f -c "$dir/basalt.conf" --log-file "$dir/$name.log" "$@" &
-	pid[$name]=$!
-	for _ in $(seq 50); do grep -q "mounted on" "$dir/$name.log" 2>/dev/null && return 0; sleep 0.1; done
-	fail "$name did not mount"
-}
-
 # The writer: THREADS threads, thread t writes blocks t, t+THREADS, ...
 # (64 KiB each, content from the block number and the round), appending
 # "BLOCK\n" to the ack log after each write returned, and starts over

@@ -163,6 +163,19 @@ nbd_start() {
 	uri=nbd://127.0.0.1:$port
 }
 
+# fuse_start NAME MOUNT ARGS...: basalt-fuse on MOUNT in the foreground
+# with the test cluster's config (ARGS added), logging to $dir/NAME.log,
+# recorded as pid[NAME]; returns once it has mounted. File descriptor 5
+# (a test's open volume file) is not passed on.
+fuse_start() {
+	local name=$1 m=$2
+	shift 2
+	"$build/basalt-fuse" "$m" -f -c "$dir/basalt.conf" --log-file "$dir/$name.log" "$@" 5<&- &
+	pid[$name]=$!
+	for _ in $(seq 50); do grep -q "mounted on" "$dir/$name.log" 2>/dev/null && return 0; sleep 0.1; done
+	fail "$name did not mount"
+}
+
 # js EXPR: a Python expression over s, the cluster's `status --json`.
 js() { cli --json status | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
 

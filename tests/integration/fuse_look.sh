@@ -34,14 +34,6 @@ cli pool create rbd --size 3 --pg-num 8 >/dev/null
 cli volume create vm --size 256M >/dev/null
 wait_for "s['pgs'].get('active+clean')==8" 30 "PGs active+clean"
 
-fuse_start() { # fuse_start NAME MOUNT ARGS...: basalt-fuse in the foreground, as pid[NAME]
-	local name=$1 m=$2
-	shift 2
-	"$build/basalt-fuse" "$m" -f -c "$dir/basalt.conf" --log-file "$dir/$name.log" "$@" 5<&- &
-	pid[$name]=$!
-	for _ in $(seq 50); do grep -q "mounted on" "$dir/$name.log" 2>/dev/null && return 0; sleep 0.1; done
-	fail "$name did not mount"
-}
 du_kib() { du -k "$1" | cut -f1; }
 
 # --- A writes and holds the lock; B looks ---

@@ -44,15 +44,6 @@ cli volume create odd --size 1000K >/dev/null
 cli volume create fx --size 32M >/dev/null
 wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"
 
-# fuse_start NAME MOUNT ARGS...: basalt-fuse in the foreground, as pid[NAME]
-fuse_start() {
-	local name=$1 m=$2
-	shift 2
-	"$build/basalt-fuse" "$m" -f -c "$dir/basalt.conf" --log-file "$dir/$name.log" "$@" 5<&- &
-	pid[$name]=$!
-	for _ in $(seq 50); do grep -q "mounted on" "$dir/$name.log" 2>/dev/null && return 0; sleep 0.1; done
-	fail "$name did not mount"
-}
 used() { js "s['usage']['used_bytes']"; }
 fuse_start fuseA "$mA"
 vol=$mA/volumes

@@ -33,10 +33,7 @@ cli volume create vm --size 64M >/dev/null
 cli volume create data --size 4M >/dev/null
 wait_for "s['pgs'].get('active+clean')==8" 30 "PGs active+clean"
 
-"$build/basalt-fuse" "$mnt" -f -c "$dir/basalt.conf" --log-file "$dir/fuse.log" &
-pid[fuse]=$!
-for _ in $(seq 50); do grep -q "mounted on" "$dir/fuse.log" 2>/dev/null && break; sleep 0.1; done
-grep -q "mounted on" "$dir/fuse.log" || fail "basalt-fuse did not mount"
+fuse_start fuse "$mnt"
 snap=$mnt/snapshots/vm@s1
 # until CONDITION: up to 5 s (entries are cached 1 s).
 until_true() { for _ in $(seq 50); do eval "$1" && return 0; sleep 0.1; done; fail "$2"; }
@@ -87,10 +84,7 @@ done
 echo "du: vm@s1 8 MiB, vm 8 MiB (the 4 MiB of clones are the snapshot's)"
 
 # --- --volume: one volume's snapshots ------------------------------------------------------
-"$build/basalt-fuse" "$one" -f -c "$dir/basalt.conf" --log-file "$dir/one.log" --volume data -o ro &
-pid[one]=$!
-for _ in $(seq 50); do grep -q "mounted on" "$dir/one.log" 2>/dev/null && break; sleep 0.1; done
-grep -q "mounted on" "$dir/one.log" || fail "basalt-fuse --volume data did not mount"
+fuse_start one "$one" --volume data -o ro
 [ "$(ls "$one/snapshots")" = "data@d1" ] || fail "--volume data lists: $(ls "$one/snapshots")"
 [ ! -e "$one/snapshots/vm@s1" ] || fail "--volume data shows vm@s1"
 cmp -n $((4 << 20)) /dev/zero "$one/snapshots/data@d1" || fail "data@d1 through --volume data"

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <ini.h>
 #include <stdio.h>
 
 #include "common/config.h"
@@ -173,6 +174,121 @@ static void test_not_a_config(void **state)
 			   "bad.conf:2: 'fsid' before any [section] (expected [section] or key = value)");
 }
 
+/* TEXT (LEN bytes, NULs included) as a temporary file, loaded with
+ * cfg_load: its result, its error in ERR (with the file's name replaced
+ * by "f.conf"), and the config (freed). */
+static int load_file_bytes(const char *text, size_t len, char *err, size_t err_len)
+{
+	char path[] = "/tmp/basalt-test-conf-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	struct cfg *cfg = NULL;
+	char raw[CFG_ERROR_MAX] = "";
+	int rc = cfg_load(path, &cfg, raw, sizeof(raw));
+	unlink(path);
+	cfg_free(cfg);
+	size_t n = strlen(path);
+	snprintf(err, err_len, "%s%s", strncmp(raw, path, n) ? "" : "f.conf",
+		 strncmp(raw, path, n) ? raw : raw + n);
+	return rc;
+}
+
+/* Found by fuzz_config: a NUL byte in a file ended its line unseen (and
+ * past 200 bytes made the rest a line of its own: "k = v\0...evil = 1"
+ * set evil). A config is text: refused, naming the line. */
+static void test_nul_byte_refused(void **state)
+{
+	(void)state;
+	char err[CFG_ERROR_MAX];
+	static const char text[] = "[a]\nk = v\0junk\nj = 2\n";
+	assert_int_equal(load_file_bytes(text, sizeof(text) - 1, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "f.conf:2: a NUL byte (a config is text)");
+	char spliced[512] = "[a]\nk = v";
+	size_t len = strlen(spliced) + 1; /* the NUL */
+	memset(spliced + len, 'x', 250);
+	len += 250;
+	memcpy(spliced + len, "\nevil = 1\n", 11);
+	assert_int_equal(load_file_bytes(spliced, len + 11, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "f.conf:2: a NUL byte (a config is text)");
+}
+
+/* A file is read whole before it is parsed: one too large to be a config
+ * and one that cannot be read are refused, saying so. */
+static void test_file_too_large_or_unreadable(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/basalt-test-conf-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	static char comments[1 << 20];
+	memset(comments, '#', sizeof(comments));
+	for (size_t i = 63; i < sizeof(comments); i += 64)
+		comments[i] = '\n';
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(write(fd, comments, sizeof(comments)), (ssize_t)sizeof(comments));
+	close(fd);
+	struct cfg *cfg = NULL;
+	char err[CFG_ERROR_MAX], want[128];
+	assert_int_equal(cfg_load(path, &cfg, err, sizeof(err)), -EFBIG);
+	snprintf(want, sizeof(want), "cannot read the config %s: File too large", path);
+	assert_string_equal(err, want);
+	assert_null(cfg);
+	unlink(path);
+	/* Opens, and every read fails. */
+	assert_int_equal(cfg_load_as("/proc/self/mem", "keyring", &cfg, err, sizeof(err)), -EIO);
+	assert_string_equal(err, "cannot read the keyring /proc/self/mem: Input/output error");
+}
+
+/* Found by fuzz_config: a last line of inih's longest length without a
+ * newline loaded from a string but not from a file. Now one limit for
+ * every line, newline aside, and a file loads as its text does. */
+static void test_longest_line(void **state)
+{
+	(void)state;
+	int max = ini_max_line - 2; /* bytes of a line, newline aside */
+	char text[1024], err[CFG_ERROR_MAX], want[128];
+	for (int newline = 0; newline <= 1; newline++) {
+		for (int len = max; len <= max + 1; len++) {
+			int n = snprintf(text, sizeof(text), "[a]\nk = %0*d%s", len - 4, 0,
+					 newline ? "\n" : "");
+			struct cfg *cfg = NULL;
+			int rc = cfg_load_string("f.conf", text, &cfg, err, sizeof(err));
+			assert_int_equal(load_file_bytes(text, (size_t)n, err, sizeof(err)), rc);
+			assert_int_equal(rc, len == max ? 0 : -EINVAL);
+			if (rc == 0) {
+				const char *v;
+				assert_int_equal(cfg_get_str(cfg, "a", "k", NULL, &v), 0);
+				assert_int_equal(strlen(v), len - 4);
+			} else {
+				snprintf(want, sizeof(want), "f.conf:2: line longer than %d bytes", max);
+				assert_string_equal(err, want);
+			}
+			cfg_free(cfg);
+		}
+	}
+}
+
+/* Found by fuzz_keyring: inih cuts a section name at 49 bytes, so that
+ * [client.LONG...] held the key of the entity named by its first 49
+ * bytes. Such a name is refused, after a byte order mark too. */
+static void test_long_section_refused(void **state)
+{
+	(void)state;
+	char text[256];
+	snprintf(text, sizeof(text), "[osd.%0*d]\nk = 1\n", CFG_SECTION_MAX - 4, 7);
+	struct cfg *cfg = load(text);
+	const char *v;
+	snprintf(text, sizeof(text), "osd.%0*d", CFG_SECTION_MAX - 4, 7);
+	assert_int_equal(cfg_get_str(cfg, text, "k", NULL, &v), 0);
+	cfg_free(cfg);
+	snprintf(text, sizeof(text), "# c\n  [osd.%0*d] ; too long\nk = 1\n", CFG_SECTION_MAX - 3, 7);
+	expect_parse_error(text, "bad.conf:2: a section name longer than 49 bytes");
+	snprintf(text, sizeof(text), "\xEF\xBB\xBF[osd.%0*d]\nk = 1\n", CFG_SECTION_MAX - 3, 7);
+	expect_parse_error(text, "bad.conf:1: a section name longer than 49 bytes");
+}
+
 static void test_pick_path(void **state)
 {
 	(void)state;
@@ -247,6 +363,10 @@ int main(void)
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_file_load_and_missing_file),
 		cmocka_unit_test(test_not_a_config),
+		cmocka_unit_test(test_nul_byte_refused),
+		cmocka_unit_test(test_file_too_large_or_unreadable),
+		cmocka_unit_test(test_longest_line),
+		cmocka_unit_test(test_long_section_refused),
 		cmocka_unit_test(test_pick_path),
 		cmocka_unit_test(test_parse_units),
 		cmocka_unit_test(test_format_size),

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "common/auth.h"
+#include "common/config.h"
 #include "common/keyring.h"
 
 static const char keyring_text[] =
@@ -52,6 +53,48 @@ static void test_errors(void **state)
 	expect_error("[admin]\nkey = AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
 		     "kr: [admin]: entity names look like client.NAME, osd.N or mon.");
 	expect_error("# nothing\n", "kr: keyring holds no keys");
+}
+
+/* Found by fuzz_keyring: an entity name of 50 to 63 bytes was cut to 49
+ * by the INI parser, so its key was another entity's. Now refused; 49
+ * bytes still load. */
+static void test_long_entity_name(void **state)
+{
+	(void)state;
+	char text[256], name[64], err[256];
+	static const char *const key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+	snprintf(name, sizeof(name), "client.%0*d", CFG_SECTION_MAX - 7, 1);
+	snprintf(text, sizeof(text), "[%s]\nkey = %s\n", name, key);
+	struct keyring *kr;
+	assert_int_equal(keyring_load_string("kr", text, &kr, err, sizeof(err)), 0);
+	uint8_t got[KEYRING_KEY_LEN];
+	assert_int_equal(keyring_find(kr, name, got), 0);
+	keyring_free(kr);
+	snprintf(text, sizeof(text), "[client.%0*d]\nkey = %s\n", CFG_SECTION_MAX - 6, 1, key);
+	expect_error(text, "kr:1: a section name longer than 49 bytes");
+}
+
+/* Found by fuzz_keyring: OpenSSL's decoder took other spellings of a
+ * secret ('=' inside, stray low bits in the last letter). Only the one
+ * base64 writes is a key. */
+static void test_one_spelling(void **state)
+{
+	(void)state;
+	uint8_t key[KEYRING_KEY_LEN];
+	assert_int_equal(keyring_decode("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", key), 0);
+	assert_int_equal(key[31], 0x1f);
+	static const char *const bad[] = {
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=", /* stray bits */
+		"PAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAK=", /* the fuzzer's */
+		"AAEC=wQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", /* '=' inside */
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8A", /* no padding */
+		" AECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", /* a blank */
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",	/* 43 */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(keyring_decode(bad[i], key), -EINVAL);
+	expect_error("[client.admin]\nkey = AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9=\n",
+		     "kr:2: [client.admin] key: expected the base64 of a 32-byte secret");
 }
 
 static void test_new_key_round_trips(void **state)
@@ -121,6 +164,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load_and_find),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_long_entity_name),
+		cmocka_unit_test(test_one_spelling),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_new_key_round_trips),
 		cmocka_unit_test(test_pick_path),
