@@ -296,9 +296,17 @@ static void ssl_fail(struct tls_stream *s, int e, const char *context)
 
 /* --- the steps OpenSSL takes ------------------------------------------------- */
 
+/* SSL_get_error needs an empty error queue before each call; the queue is
+ * nearly always empty already, and clearing it costs more than a look. */
+static void errors_clear(void)
+{
+	if (ERR_peek_error())
+		ERR_clear_error();
+}
+
 static void step_handshake(struct tls_stream *s)
 {
-	ERR_clear_error();
+	errors_clear();
 	int r = SSL_do_handshake(s->ssl);
 	if (r == 1) {
 		s->state = TLS_ST_OPEN;
@@ -319,7 +327,7 @@ static void step_read(struct tls_stream *s)
 	bool end = false;
 	while (s->rx_got < s->rx_len && !end) {
 		size_t n = 0;
-		ERR_clear_error();
+		errors_clear();
 		if (SSL_read_ex(s->ssl, (uint8_t *)s->rx_buf + s->rx_got, s->rx_len - s->rx_got,
 				&n)) {
 			s->rx_got += n;
@@ -397,7 +405,7 @@ static void step_write(struct tls_stream *s)
 			return;
 		}
 		size_t w = 0;
-		ERR_clear_error();
+		errors_clear();
 		if (!SSL_write_ex(s->ssl, p, n, &w)) {
 			int e = SSL_get_error(s->ssl, 0);
 			s->tx_retry = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
