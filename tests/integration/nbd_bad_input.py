@@ -129,12 +129,17 @@ def expect_opt_error(data_fn, want, what):
     s.close()
 
 
+def opt_expect(s, opt, data, want, what):
+    """Option OPT with DATA gets the reply type WANT."""
+    send_opt(s, opt, data)
+    rtype, _ = opt_reply(s)
+    if rtype != want:
+        fail("%s: reply %x, wanted %x" % (what, rtype, want))
+
+
 def starttls(s):
     """STARTTLS acknowledged, then the TLS handshake (X.509, CA_FILE)."""
-    send_opt(s, OPT_STARTTLS, b"")
-    rtype, _ = opt_reply(s)
-    if rtype != 1:
-        fail("STARTTLS: reply %x" % rtype)
+    opt_expect(s, OPT_STARTTLS, b"", 1, "STARTTLS")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(CA_FILE)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -161,10 +166,7 @@ def tls_reqd_first():
     s = connect()
     for opt, data in ((OPT_GO, go_data(VOLUME)), (OPT_LIST, b""), (OPT_STRUCTURED_REPLY, b""),
                       (99, b"abc")):
-        send_opt(s, opt, data)
-        rtype, _ = opt_reply(s)
-        if rtype != ERR_TLS_REQD:
-            fail("option %d before STARTTLS: reply %x, wanted ERR_TLS_REQD" % (opt, rtype))
+        opt_expect(s, opt, data, ERR_TLS_REQD, "option %d before STARTTLS" % opt)
     s = starttls(s)
     go(s)
     s.close()
@@ -178,19 +180,13 @@ def tls_export_name_first():
 
 def tls_abort_first():
     s = connect()
-    send_opt(s, OPT_ABORT, b"")
-    rtype, _ = opt_reply(s)
-    if rtype != 1:
-        fail("ABORT before STARTTLS: reply %x" % rtype)
+    opt_expect(s, OPT_ABORT, b"", 1, "ABORT before STARTTLS")
     closed(s, "ABORT before STARTTLS")
 
 
 def tls_starttls_with_data():
     s = connect()
-    send_opt(s, OPT_STARTTLS, b"x")
-    rtype, _ = opt_reply(s)
-    if rtype != ERR_INVALID:
-        fail("STARTTLS with data: reply %x, wanted ERR_INVALID" % rtype)
+    opt_expect(s, OPT_STARTTLS, b"x", ERR_INVALID, "STARTTLS with data")
     s = starttls(s)  # a proper one still works
     go(s)
     s.close()
@@ -198,10 +194,7 @@ def tls_starttls_with_data():
 
 def tls_starttls_twice():
     s = connect_tls()
-    send_opt(s, OPT_STARTTLS, b"")
-    rtype, _ = opt_reply(s)
-    if rtype != ERR_INVALID:
-        fail("STARTTLS inside TLS: reply %x, wanted ERR_INVALID" % rtype)
+    opt_expect(s, OPT_STARTTLS, b"", ERR_INVALID, "STARTTLS inside TLS")
     go(s)
     s.close()
 
@@ -241,9 +234,7 @@ def tls_on_forgets_options():
     """--tls on: STRUCTURED_REPLY before STARTTLS does not survive it (the
     spec), so a READ after TLS gets a simple reply."""
     s = connect()
-    send_opt(s, OPT_STRUCTURED_REPLY, b"")
-    if opt_reply(s)[0] != 1:
-        fail("STRUCTURED_REPLY refused")
+    opt_expect(s, OPT_STRUCTURED_REPLY, b"", 1, "STRUCTURED_REPLY")
     s = starttls(s)
     go(s)
     request(s, 0, 0, 512)
