@@ -14,8 +14,9 @@
  * Invariants: (1) nothing but option replies goes out before the export
  * is chosen; (2) a connection is freed only once no receive, send or
  * volume or backup request of it is in flight, no lock request of it
- * runs, and no backup is being opened for it (c->opening: its options
- * wait for backup_opened);
+ * runs, no backup is being opened for it (c->opening: its options
+ * wait for backup_opened), and its TLS stream, if any, is closed
+ * (c->tls_closed: close_notify sent; no handshake or close in flight);
  * (3) every request read is answered exactly once, unless the connection
  * closed first; (4) a change (WRITE, TRIM, WRITE_ZEROES, FLUSH) reaches
  * the volume only on a connection that holds the volume's lock — until

@@ -121,6 +121,25 @@ struct nbd_main_opts {
 	bool tls_verify_peer;
 };
 
+/* The long options of TLS, for parse_options' table. */
+#define TLS_LONG_OPTIONS                                          \
+	{ "tls", required_argument, NULL, 'T' },                  \
+	{ "tls-certificates", required_argument, NULL, 'X' },     \
+	{ "tls-psk", required_argument, NULL, 'P' },              \
+	{ "tls-verify-peer", no_argument, NULL, 'V' }
+
+/* Whether CH (getopt's) was one of --tls and its companions: then taken. */
+static bool tls_option(struct nbd_main_opts *m, int ch, const char *arg)
+{
+	switch (ch) {
+	case 'T': m->tls_mode = arg; return true;
+	case 'X': m->tls_certificates = arg; return true;
+	case 'P': m->tls_psk = arg; return true;
+	case 'V': m->tls_verify_peer = true; return true;
+	default: return false;
+	}
+}
+
 /* --tls and its companions agree: 0, or -EINVAL after saying the fix. */
 static int tls_options_check(struct nbd_main_opts *m)
 {
@@ -166,16 +185,13 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 		{ "backup-endpoint", required_argument, NULL, 'E' },
 		{ "backup-key-file", required_argument, NULL, 'K' },
 		{ "backup-cache", required_argument, NULL, 'C' },
-		{ "tls", required_argument, NULL, 'T' },
-		{ "tls-certificates", required_argument, NULL, 'X' },
-		{ "tls-psk", required_argument, NULL, 'P' },
-		{ "tls-verify-peer", no_argument, NULL, 'V' },
+		TLS_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },	     { "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		if (tool_option(&m->tool, ch, optarg))
+		if (tool_option(&m->tool, ch, optarg) || tls_option(m, ch, optarg))
 			continue;
 		switch (ch) {
 		case 'L':
@@ -214,10 +230,6 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 			}
 			break;
 		}
-		case 'T': m->tls_mode = optarg; break;
-		case 'X': m->tls_certificates = optarg; break;
-		case 'P': m->tls_psk = optarg; break;
-		case 'V': m->tls_verify_peer = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'v': printf("basalt-nbd %s\n", BASALT_VERSION); return 0;
 		default: fputs(usage_text, stderr); return 2;
@@ -227,8 +239,6 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	if (tls_options_check(m))
-		return 2;
 	if (!m->n_tcp && !m->n_unix)
 		m->tcp[m->n_tcp++] = "127.0.0.1:10809";
 	return -1;
@@ -327,6 +337,8 @@ int main(int argc, char **argv)
 	int rc = parse_options(argc, argv, &m);
 	if (rc >= 0)
 		return rc;
+	if (tls_options_check(&m))
+		return 2;
 	log_init("nbd");
 	if (m.log_file && log_set_file(m.log_file))
 		return fail("cannot open log file %s", m.log_file);
