@@ -51,11 +51,11 @@ bench_cluster() {
 	return 1
 }
 
-# bench_nbd LOG: basalt-nbd on a free loopback port, logging to LOG; sets
-# nbd_pid and nbd_port once it listens.
+# bench_nbd LOG [ARG...]: basalt-nbd on a free loopback port, logging to
+# LOG, with ARGs; sets nbd_pid and nbd_port once it listens.
 bench_nbd() {
 	read -r nbd_port < <(scripts/free-ports 1)
-	"$build/basalt-nbd" --listen "127.0.0.1:$nbd_port" --log-file "$1" &
+	"$build/basalt-nbd" --listen "127.0.0.1:$nbd_port" --log-file "$@" &
 	nbd_pid=$!
 	for _ in $(seq 50); do grep -q "listening on" "$1" 2>/dev/null && return 0; sleep 0.1; done
 	echo "bench: basalt-nbd did not start" >&2

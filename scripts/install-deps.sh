@@ -12,6 +12,8 @@ packages=(
 	# test tools (NBD clients: qemu-img/qemu-io, nbdinfo/nbdcopy, nbdfuse)
 	python3 python3-libnbd iproute2 procps util-linux fio qemu-utils libnbd-bin nbdfuse fuse3
 	e2fsprogs
+	# TLS tests: certificates (tls_certs.sh), loopback captures (nbd_tls.sh)
+	openssl tcpdump
 	# S3 for backup tests: a real radosgw over a one-OSD Ceph cluster, awscli to cross-check
 	radosgw ceph-mon ceph-osd ceph-common awscli uuid-runtime curl
 	# vm_enospc's guest (qemu under TCG; the kernel is downloaded by the test, never installed)

@@ -4,18 +4,30 @@
  *
  *   accept -> GREETING sent, CLIENT_FLAGS read -> OPT_HEADER <-> OPT_DATA
  *          -> (GO or EXPORT_NAME) -> REQ_HEADER <-> REQ_DATA (writes)
+ *   OPT_DATA of STARTTLS (--tls on|require) -> ACK queued -> TLS handshake
+ *          (tls_start, once the ACK is on the wire; tls_handshake_done)
+ *          -> OPT_HEADER, every later byte through c->tls
  *   any error, ABORT, DISC, EOF -> CLOSING (answers what is in flight,
- *   then the socket closes and the connection is freed)
+ *   then TLS says close_notify, the socket closes and the connection is
+ *   freed)
  *
  * Invariants: (1) nothing but option replies goes out before the export
  * is chosen; (2) a connection is freed only once no receive, send or
  * volume or backup request of it is in flight, no lock request of it
- * runs, and no backup is being opened for it (c->opening: its options
- * wait for backup_opened);
+ * runs, no backup is being opened for it (c->opening: its options
+ * wait for backup_opened), and its TLS stream, if any, is closed
+ * (c->tls_closed: close_notify sent; no handshake or close in flight);
  * (3) every request read is answered exactly once, unless the connection
  * closed first; (4) a change (WRITE, TRIM, WRITE_ZEROES, FLUSH) reaches
  * the volume only on a connection that holds the volume's lock — until
- * then it waits on lock_wait, and a refused lock refuses it.
+ * then it waits on lock_wait, and a refused lock refuses it; (5) under
+ * --tls require, before TLS is up no option but STARTTLS and ABORT is
+ * acted on (ERR_TLS_REQD; EXPORT_NAME, which cannot be refused, closes);
+ * (6) after STARTTLS's ACK nothing is read or sent in the clear: the
+ * handshake starts once the ACK and all queued before it are sent, and
+ * no receive is posted until it ends — nothing the client sent after its
+ * STARTTLS was read either, since every receive asks for exactly the
+ * bytes of the stage, so the next bytes must be its ClientHello.
  *
  * The lock is taken at the first change, not at GO: an NBD client cannot
  * say that it only reads, and a look (nbdinfo, nbdfuse -r, qemu-img info)
@@ -108,6 +120,13 @@ struct nbd_conn {
 	bool structured, allocation, no_zeroes;
 	unsigned inflight; /* volume requests */
 	struct io_timer deadline;
+	/* TLS (STARTTLS): the stream, once the option is acknowledged */
+	struct tls_stream *tls;
+	bool tls_starting; /* ACK queued: handshake once it is sent */
+	bool tls_busy;	   /* tls_op (handshake or close) in flight */
+	bool tls_up;	   /* receives and sends go through tls */
+	bool tls_closed;   /* the stream's close completed */
+	struct io_op tls_op;
 };
 
 /* A request in transmission, while its volume request runs. */
@@ -123,6 +142,7 @@ struct nbd_job {
 static void conn_recv(struct nbd_conn *c);
 static void conn_close(struct nbd_conn *c, const char *why);
 static void conn_maybe_free(struct nbd_conn *c);
+static void tls_start(struct nbd_conn *c);
 
 /* --- sending --------------------------------------------------------------------- */
 
@@ -145,12 +165,13 @@ static void send_done(struct io_op *op, int res)
 		free(o);
 	}
 	conn_send_next(c);
+	tls_start(c);
 	conn_maybe_free(c);
 }
 
 static void conn_send_next(struct nbd_conn *c)
 {
-	if (c->sending || list_empty(&c->sendq) || c->fd < 0)
+	if (c->sending || list_empty(&c->sendq) || c->fd < 0 || (c->tls_busy && !c->tls_up))
 		return;
 	struct nbd_out *o = list_entry(list_first(&c->sendq), struct nbd_out, node);
 	int n = 0;
@@ -163,7 +184,10 @@ static void conn_send_next(struct nbd_conn *c)
 	c->sending = true;
 	c->send_op.ctx = c;
 	c->send_op.done = send_done;
-	io_send(c->s->loop, &c->send_op, c->fd, c->iov, n);
+	if (c->tls_up)
+		tls_stream_send(c->tls, &c->send_op, c->iov, n);
+	else
+		io_send(c->s->loop, &c->send_op, c->fd, c->iov, n);
 }
 
 /* Queues HEAD (copied) and PAYLOAD (ownership taken, may be NULL). */
@@ -223,14 +247,31 @@ static void conn_unlock(struct nbd_conn *c)
 	bs_unlock(c->s->client, c->lock_name);
 }
 
+static void tls_closed(struct io_op *op, int res)
+{
+	(void)res;
+	struct nbd_conn *c = op->ctx;
+	c->tls_busy = false;
+	c->tls_closed = true;
+	conn_maybe_free(c);
+}
+
 static void conn_maybe_free(struct nbd_conn *c)
 {
-	if (!c->closing || c->receiving || c->sending || c->inflight || c->locking || c->opening)
+	if (!c->closing || c->receiving || c->sending || c->inflight || c->locking || c->opening ||
+	    c->tls_busy)
 		return;
+	if (c->tls && !c->tls_closed) { /* close_notify first, then the socket */
+		c->tls_busy = true;
+		c->tls_op = (struct io_op){ .ctx = c, .done = tls_closed };
+		tls_stream_close(c->tls, &c->tls_op);
+		return;
+	}
 	conn_unlock(c);
 	io_timer_disarm(c->s->loop, &c->deadline);
 	if (c->fd >= 0)
 		io_close(c->s->loop, c->fd);
+	tls_stream_destroy(c->tls);
 	while (!list_empty(&c->sendq)) {
 		struct nbd_out *o = list_entry(list_first(&c->sendq), struct nbd_out, node);
 		list_del(&o->node);
@@ -254,8 +295,12 @@ static void conn_close(struct nbd_conn *c, const char *why)
 		return;
 	c->closing = true;
 	LOG_DEBUG("nbd %s: closing (%s)", c->peer, why);
-	if (c->receiving)
+	if (c->receiving && c->tls_up)
+		tls_stream_cancel(c->tls, &c->recv_op);
+	else if (c->receiving)
 		io_cancel(c->s->loop, &c->recv_op);
+	if (c->tls_busy && !c->tls_up) /* the handshake: a client stalled in it */
+		tls_stream_cancel(c->tls, &c->tls_op);
 }
 
 /* The client broke the protocol: say so in the log, close. */
@@ -273,7 +318,8 @@ static void deadline_fire(struct io_timer *t)
 	struct nbd_conn *c = t->ctx;
 	if (!c->transmission) {
 		char why[128];
-		snprintf(why, sizeof(why), "no export chosen within the handshake timeout (%llu ms)",
+		snprintf(why, sizeof(why), "%s within the handshake timeout (%llu ms)",
+			 c->tls && !c->tls_up ? "no TLS handshake" : "no export chosen",
 			 (unsigned long long)c->s->p.handshake_timeout_ms);
 		conn_bad(c, why);
 	}
@@ -311,7 +357,10 @@ static void conn_recv(struct nbd_conn *c)
 	c->receiving = true;
 	c->recv_op.ctx = c;
 	c->recv_op.done = recv_done;
-	io_recv(c->s->loop, &c->recv_op, c->fd, c->rbuf + c->got, c->want - c->got);
+	if (c->tls_up)
+		tls_stream_recv(c->tls, &c->recv_op, c->rbuf + c->got, c->want - c->got);
+	else
+		io_recv(c->s->loop, &c->recv_op, c->fd, c->rbuf + c->got, c->want - c->got);
 }
 
 /* Receives LEN bytes into BUF next, then handle_stage(STAGE). */
@@ -406,9 +455,10 @@ static void start_transmission(struct nbd_conn *c)
 {
 	c->transmission = true;
 	io_timer_disarm(c->s->loop, &c->deadline);
-	LOG_INFO("nbd %s: exporting %s %s of %" PRIu64 " bytes%s", c->peer,
+	LOG_INFO("nbd %s: exporting %s %s of %" PRIu64 " bytes%s%s", c->peer,
 		 c->bk ? "backup" : "volume", c->bk ? nbd_backup_id(c->bk) : c->lock_name,
-		 conn_size(c), c->structured ? " (structured replies)" : "");
+		 conn_size(c), c->structured ? " (structured replies)" : "",
+		 c->tls_up ? " over TLS" : "");
 	expect(c, ST_REQ_HEADER, c->small, NBD_REQUEST_LEN);
 }
 
@@ -589,9 +639,79 @@ static void opt_meta(struct nbd_conn *c, bool set)
 	opt_reply(c, NBD_REP_ACK, NULL, 0);
 }
 
-static void handle_option(struct nbd_conn *c)
+/* --- TLS (NBD_OPT_STARTTLS) -------------------------------------------------------- */
+
+static void tls_handshake_done(struct io_op *op, int res)
 {
-	LOG_DEBUG("nbd %s: option %u (%u bytes)", c->peer, c->opt.opt, c->opt.len);
+	struct nbd_conn *c = op->ctx;
+	c->tls_busy = false;
+	if (res && !c->closing) {
+		char why[600];
+		snprintf(why, sizeof(why), "%s", tls_stream_why(c->tls));
+		conn_bad(c, why);
+	} else if (!res && !c->closing) {
+		const char *psk = tls_stream_psk_identity(c->tls);
+		LOG_INFO("nbd %s: TLS up (%s, %s%s)", c->peer, tls_stream_describe(c->tls),
+			 psk ? "PSK identity " : "X.509", psk ? psk : "");
+		c->tls_up = true;
+		/* The spec: nothing negotiated before STARTTLS survives it. */
+		c->structured = false;
+		c->allocation = false;
+		expect(c, ST_OPT_HEADER, c->small, 16);
+	}
+	conn_maybe_free(c);
+}
+
+/* After STARTTLS's ACK: the handshake, once the ACK and every reply
+ * queued before it are on the wire (invariant 6). */
+static void tls_start(struct nbd_conn *c)
+{
+	if (!c->tls_starting || c->closing || c->sending || !list_empty(&c->sendq))
+		return;
+	c->tls_starting = false;
+	c->tls_busy = true;
+	c->tls_op = (struct io_op){ .ctx = c, .done = tls_handshake_done };
+	tls_stream_handshake(c->tls, &c->tls_op);
+}
+
+static void opt_starttls(struct nbd_conn *c)
+{
+	if (c->s->p.tls == NBD_TLS_OFF) {
+		opt_error(c, NBD_REP_ERR_POLICY, "TLS is not offered by this server");
+		return;
+	}
+	if (c->tls) {
+		opt_error(c, NBD_REP_ERR_INVALID, "TLS is already running");
+		return;
+	}
+	if (c->opt.len) {
+		opt_error(c, NBD_REP_ERR_INVALID, "STARTTLS takes no data");
+		return;
+	}
+	if (tls_stream_create(c->s->loop, c->s->p.tls_config, c->fd, &c->tls)) {
+		opt_error(c, NBD_REP_ERR_PLATFORM, "out of memory");
+		return;
+	}
+	opt_reply(c, NBD_REP_ACK, NULL, 0);
+	c->tls_starting = true;
+	tls_start(c);
+}
+
+/* FORCEDTLS: whether option c->opt may run; if not it was refused. */
+static bool tls_allows(struct nbd_conn *c)
+{
+	if (c->s->p.tls != NBD_TLS_REQUIRE || c->tls_up || c->opt.opt == NBD_OPT_STARTTLS ||
+	    c->opt.opt == NBD_OPT_ABORT)
+		return true;
+	if (c->opt.opt == NBD_OPT_EXPORT_NAME)
+		conn_bad(c, "EXPORT_NAME before STARTTLS, and this server requires TLS");
+	else
+		opt_error(c, NBD_REP_ERR_TLS_REQD, "this server requires TLS: send STARTTLS first");
+	return false;
+}
+
+static void run_option(struct nbd_conn *c)
+{
 	switch (c->opt.opt) {
 	case NBD_OPT_EXPORT_NAME:
 		opt_export_name(c);
@@ -620,14 +740,22 @@ static void handle_option(struct nbd_conn *c)
 		opt_meta(c, c->opt.opt == NBD_OPT_SET_META_CONTEXT);
 		break;
 	case NBD_OPT_STARTTLS:
-		opt_error(c, NBD_REP_ERR_POLICY, "TLS is not offered by this server");
+		opt_starttls(c);
 		break;
 	default:
 		opt_error(c, NBD_REP_ERR_UNSUP, "unknown option");
 	}
+}
+
+static void handle_option(struct nbd_conn *c)
+{
+	LOG_DEBUG("nbd %s: option %u (%u bytes)", c->peer, c->opt.opt, c->opt.len);
+	if (tls_allows(c))
+		run_option(c);
 	free(c->data);
 	c->data = NULL;
-	if (!c->closing && !c->transmission && !c->opening)
+	/* The next option, unless one waits (a backup opening, TLS starting). */
+	if (!c->closing && !c->transmission && !c->opening && (!c->tls || c->tls_up))
 		expect(c, ST_OPT_HEADER, c->small, 16);
 }
 

@@ -10,7 +10,9 @@
  * the last connection holding it closes; a change to a volume locked
  * elsewhere is refused with EPERM and the holder named in the log. Reads
  * need no lock. Export backup:ID serves a backup from the repository,
- * read-only, its chunks fetched on demand (nbd_backup.h). */
+ * read-only, its chunks fetched on demand (nbd_backup.h). TLS comes with
+ * NBD_OPT_STARTTLS (common/tls.h under the connection's receives and
+ * sends), optional or required (the spec's FORCEDTLS). */
 #ifndef BASALT_CLIENT_NBD_H
 #define BASALT_CLIENT_NBD_H
 
@@ -18,10 +20,18 @@
 #include <stdint.h>
 
 #include "common/io/loop.h"
+#include "common/tls.h"
 #include "client/libbasalt.h"
 #include "client/nbd/nbd_backup.h"
 
 struct nbd_server;
+
+enum nbd_tls_mode {
+	NBD_TLS_OFF,	 /* STARTTLS answered ERR_POLICY */
+	NBD_TLS_ON,	 /* STARTTLS offered; plain clients served too */
+	NBD_TLS_REQUIRE, /* FORCEDTLS: every option but STARTTLS and ABORT
+			  * answered ERR_TLS_REQD before TLS */
+};
 
 struct nbd_params {
 	bool read_only;		     /* every export read-only (no locks taken) */
@@ -32,6 +42,8 @@ struct nbd_params {
 	/* Exports backup:ID, read-only, through this chunk cache (borrowed);
 	 * NULL: no backup repository configured. */
 	struct nbd_backups *backups;
+	enum nbd_tls_mode tls;
+	struct tls_config *tls_config; /* a server's, borrowed; with tls != OFF */
 };
 
 /* A server on LOOP serving volumes through CLIENT (both borrowed). */

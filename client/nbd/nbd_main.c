@@ -5,6 +5,8 @@
  *              [--break-lock] [--handshake-timeout MS] [--log-file PATH]
  *              [--backup-repo s3://BUCKET/PREFIX] [--backup-endpoint URL]
  *              [--backup-key-file FILE] [--backup-cache SIZE]
+ *              [--tls off|on|require] [--tls-certificates DIR] [--tls-psk FILE]
+ *              [--tls-verify-peer]
  *
  * Export name = volume name (qemu: nbd://HOST:PORT/VOLUME), or backup:ID
  * for a backup served in place. Without --listen or --socket it listens
@@ -31,6 +33,8 @@ static const char usage_text[] =
 	"                  [--break-lock] [--handshake-timeout MS] [--log-file PATH]\n"
 	"                  [--backup-repo s3://BUCKET/PREFIX] [--backup-endpoint URL]\n"
 	"                  [--backup-key-file FILE] [--backup-cache SIZE]\n"
+	"                  [--tls off|on|require] [--tls-certificates DIR] [--tls-psk FILE]\n"
+	"                  [--tls-verify-peer]\n"
 	"Serves the cluster's volumes over NBD (export name = volume name, or\n"
 	"VOLUME@SNAP read-only), until SIGTERM or SIGINT. Default: --listen\n"
 	"127.0.0.1:10809.\n"
@@ -67,6 +71,17 @@ static const char usage_text[] =
 	"  --backup-key-file FILE  the key of an encrypted repository (key_file =)\n"
 	"  --backup-cache SIZE  memory for cached chunks (256M; at least 4M, one\n"
 	"                     chunk)\n"
+	"  --tls MODE         off (default): no TLS, STARTTLS refused; on: clients may\n"
+	"                     upgrade with STARTTLS, plain ones are served too;\n"
+	"                     require: nothing but STARTTLS before TLS (NBD's\n"
+	"                     FORCEDTLS; qemu and libnbd clients with TLS creds)\n"
+	"  --tls-certificates DIR  X.509 as qemu and nbdkit lay it out:\n"
+	"                     DIR/server-cert.pem, DIR/server-key.pem, and\n"
+	"                     DIR/ca-cert.pem for --tls-verify-peer\n"
+	"  --tls-psk FILE     pre-shared keys, one identity:hexkey a line (psktool's\n"
+	"                     format); refused if others may read it\n"
+	"  --tls-verify-peer  clients must show a certificate signed by\n"
+	"                     DIR/ca-cert.pem (with --tls-certificates)\n"
 	"  --version          print the version\n";
 
 #define LISTEN_MAX 8
@@ -102,7 +117,59 @@ struct nbd_main_opts {
 	struct nbd_params np;
 	struct backup_settings backup;
 	uint64_t backup_cache_bytes;
+	const char *tls_mode, *tls_certificates, *tls_psk;
+	bool tls_verify_peer;
 };
+
+/* The long options of TLS, for parse_options' table. */
+#define TLS_LONG_OPTIONS                                          \
+	{ "tls", required_argument, NULL, 'T' },                  \
+	{ "tls-certificates", required_argument, NULL, 'X' },     \
+	{ "tls-psk", required_argument, NULL, 'P' },              \
+	{ "tls-verify-peer", no_argument, NULL, 'V' }
+
+/* Whether CH (getopt's) was one of --tls and its companions: then taken. */
+static bool tls_option(struct nbd_main_opts *m, int ch, const char *arg)
+{
+	switch (ch) {
+	case 'T': m->tls_mode = arg; return true;
+	case 'X': m->tls_certificates = arg; return true;
+	case 'P': m->tls_psk = arg; return true;
+	case 'V': m->tls_verify_peer = true; return true;
+	default: return false;
+	}
+}
+
+/* --tls and its companions agree: 0, or -EINVAL after saying the fix. */
+static int tls_options_check(struct nbd_main_opts *m)
+{
+	const char *mode = m->tls_mode ? m->tls_mode : "off";
+	const char *creds = m->tls_certificates ? "--tls-certificates"
+			    : m->tls_psk	    ? "--tls-psk"
+			    : m->tls_verify_peer    ? "--tls-verify-peer"
+						    : NULL;
+	if (!strcmp(mode, "on"))
+		m->np.tls = NBD_TLS_ON;
+	else if (!strcmp(mode, "require"))
+		m->np.tls = NBD_TLS_REQUIRE;
+	else if (strcmp(mode, "off"))
+		fail("--tls takes off, on or require, got '%s'", mode);
+	else if (creds)
+		fail("%s needs --tls on or --tls require", creds);
+	else
+		return 0;
+	if (m->np.tls == NBD_TLS_OFF)
+		return -EINVAL;
+	if (!m->tls_certificates && !m->tls_psk)
+		fail("--tls %s needs --tls-certificates DIR (server-cert.pem, server-key.pem) "
+		     "or --tls-psk FILE (identity:hexkey lines)",
+		     mode);
+	else if (m->tls_verify_peer && !m->tls_certificates)
+		fail("--tls-verify-peer needs %s", "--tls-certificates DIR (its ca-cert.pem)");
+	else
+		return 0;
+	return -EINVAL;
+}
 
 /* Returns -1 to go on, else the exit status (--help, --version, a bad
  * option). */
@@ -118,12 +185,13 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 		{ "backup-endpoint", required_argument, NULL, 'E' },
 		{ "backup-key-file", required_argument, NULL, 'K' },
 		{ "backup-cache", required_argument, NULL, 'C' },
+		TLS_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },	     { "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		if (tool_option(&m->tool, ch, optarg))
+		if (tool_option(&m->tool, ch, optarg) || tls_option(m, ch, optarg))
 			continue;
 		switch (ch) {
 		case 'L':
@@ -174,6 +242,27 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 	if (!m->n_tcp && !m->n_unix)
 		m->tcp[m->n_tcp++] = "127.0.0.1:10809";
 	return -1;
+}
+
+/* The server's TLS settings (certificates and keys read now): 0, or
+ * -errno after saying why. PSKS is the key file's, kept for the config's
+ * life. */
+static int tls_setup(const struct nbd_main_opts *m, struct tls_config **out,
+		     struct tls_psk_file **psks)
+{
+	char why[1024];
+	struct tls_config_params p = { .role = TLS_SERVER, .cert_dir = m->tls_certificates,
+				       .verify_peer = m->tls_verify_peer };
+	int rc = m->tls_psk ? tls_psk_file_load(m->tls_psk, psks, why, sizeof(why)) : 0;
+	if (!rc && m->tls_psk) {
+		p.psk_find = tls_psk_file_find;
+		p.psk_arg = *psks;
+	}
+	if (!rc)
+		rc = tls_config_create(&p, out, why, sizeof(why));
+	if (rc)
+		fail("%s", why);
+	return rc;
 }
 
 /* The backup repository's settings, before anything connects (a mistake
@@ -248,12 +337,17 @@ int main(int argc, char **argv)
 	int rc = parse_options(argc, argv, &m);
 	if (rc >= 0)
 		return rc;
+	if (tls_options_check(&m))
+		return 2;
 	log_init("nbd");
 	if (m.log_file && log_set_file(m.log_file))
 		return fail("cannot open log file %s", m.log_file);
 	char why[1024];
 	if (tool_load(&m.tool, why, sizeof(why)))
 		return fail("%s", why);
+	struct tls_psk_file *psks = NULL;
+	if (m.np.tls != NBD_TLS_OFF && tls_setup(&m, &m.np.tls_config, &psks))
+		return 1;
 	struct nbd_backup_repo repo;
 	int have_backups = backups_configure(&m, &repo);
 	if (have_backups < 0)
@@ -290,6 +384,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	nbd_server_destroy(srv);
+	tls_config_destroy(m.np.tls_config);
+	tls_psk_file_free(psks);
 	nbd_backups_destroy(backups);
 	if (backups)
 		nbd_backup_repo_fini(&repo);

@@ -1,21 +1,33 @@
 #!/usr/bin/env python3
-"""nbd_bad_input.py HOST PORT VOLUME SIZE: what a broken or hostile NBD
-client gets from basalt-nbd. Each case opens its own connection; the
-server must answer with the protocol's error or close that connection,
-and go on serving the others (checked by a good round trip after every
-case). Exits non-zero with the first case that went wrong."""
+"""nbd_bad_input.py HOST PORT VOLUME SIZE [--tls require|on CA_FILE]: what
+a broken or hostile NBD client gets from basalt-nbd. Each case opens its
+own connection; the server must answer with the protocol's error or close
+that connection, and go on serving the others (checked by a good round
+trip after every case). Exits non-zero with the first case that went
+wrong.
+
+Without --tls, the server runs without TLS (STARTTLS: ERR_POLICY), and
+malformed handshakes, options and requests are tried. With --tls require
+(a server with --tls require --tls-certificates, its CA in CA_FILE, and a
+short --handshake-timeout) the FORCEDTLS cases are tried instead, TLS
+through Python's ssl module over X.509 (it has no PSK client); with --tls
+on, that nothing negotiated before STARTTLS survives it."""
 import socket
+import ssl
 import struct
 import sys
 import time
 
 HOST, PORT, VOLUME, SIZE = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), int(sys.argv[4])
+TLS_MODE, CA_FILE = (sys.argv[6], sys.argv[7]) if sys.argv[5:6] == ["--tls"] else (None, None)
 IHAVEOPT = 0x49484156454F5054
 REP_MAGIC = 0x3E889045565A9
 REQ_MAGIC = 0x25609513
 SIMPLE_MAGIC = 0x67446698
 ERR_UNSUP, ERR_POLICY, ERR_INVALID, ERR_UNKNOWN = 2**31 + 1, 2**31 + 2, 2**31 + 3, 2**31 + 6
-OPT_EXPORT_NAME, OPT_GO, OPT_STARTTLS = 1, 7, 5
+ERR_TLS_REQD = 2**31 + 5
+OPT_EXPORT_NAME, OPT_ABORT, OPT_LIST, OPT_GO, OPT_STARTTLS = 1, 2, 3, 7, 5
+OPT_STRUCTURED_REPLY = 8
 EINVAL, ENOSPC = 22, 28
 
 
@@ -76,7 +88,7 @@ def closed(s, what):
     try:
         while s.recv(4096):
             pass
-    except (ConnectionResetError, EOFError):
+    except (ConnectionResetError, EOFError, ssl.SSLError):
         pass
     except socket.timeout:
         fail(what + ": the connection stayed open")
@@ -95,7 +107,7 @@ def simple_reply(s, handle=7):
 
 
 def good_round_trip():
-    s = connect()
+    s = connect_tls() if TLS_MODE == "require" else connect()
     go(s)
     request(s, 1, 0, 4096, data=b"\x5a" * 4096)
     if simple_reply(s):
@@ -117,6 +129,27 @@ def expect_opt_error(data_fn, want, what):
     s.close()
 
 
+def opt_expect(s, opt, data, want, what):
+    """Option OPT with DATA gets the reply type WANT."""
+    send_opt(s, opt, data)
+    rtype, _ = opt_reply(s)
+    if rtype != want:
+        fail("%s: reply %x, wanted %x" % (what, rtype, want))
+
+
+def starttls(s):
+    """STARTTLS acknowledged, then the TLS handshake (X.509, CA_FILE)."""
+    opt_expect(s, OPT_STARTTLS, b"", 1, "STARTTLS")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(CA_FILE)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    return ctx.wrap_socket(s, server_hostname="localhost")
+
+
+def connect_tls():
+    return starttls(connect())
+
+
 cases = 0
 
 
@@ -126,6 +159,104 @@ def case(fn):
     good_round_trip()
     cases += 1
 
+
+def tls_reqd_first():
+    """FORCEDTLS: options before STARTTLS get ERR_TLS_REQD, and the
+    connection goes on to TLS and an export."""
+    s = connect()
+    for opt, data in ((OPT_GO, go_data(VOLUME)), (OPT_LIST, b""), (OPT_STRUCTURED_REPLY, b""),
+                      (99, b"abc")):
+        opt_expect(s, opt, data, ERR_TLS_REQD, "option %d before STARTTLS" % opt)
+    s = starttls(s)
+    go(s)
+    s.close()
+
+
+def tls_export_name_first():
+    s = connect()
+    send_opt(s, OPT_EXPORT_NAME, VOLUME)
+    closed(s, "EXPORT_NAME before STARTTLS")
+
+
+def tls_abort_first():
+    s = connect()
+    opt_expect(s, OPT_ABORT, b"", 1, "ABORT before STARTTLS")
+    closed(s, "ABORT before STARTTLS")
+
+
+def tls_starttls_with_data():
+    s = connect()
+    opt_expect(s, OPT_STARTTLS, b"x", ERR_INVALID, "STARTTLS with data")
+    s = starttls(s)  # a proper one still works
+    go(s)
+    s.close()
+
+
+def tls_starttls_twice():
+    s = connect_tls()
+    opt_expect(s, OPT_STARTTLS, b"", ERR_INVALID, "STARTTLS inside TLS")
+    go(s)
+    s.close()
+
+
+def tls_plaintext_after_starttls():
+    """A GO sent in the clear right behind STARTTLS is never answered:
+    the server reads it as a (bad) ClientHello and closes."""
+    s = connect()
+    s.sendall(struct.pack(">QII", IHAVEOPT, OPT_STARTTLS, 0) +
+              struct.pack(">QII", IHAVEOPT, OPT_GO, len(go_data(VOLUME))) + go_data(VOLUME))
+    rtype, _ = opt_reply(s)
+    if rtype != 1:
+        fail("STARTTLS: reply %x" % rtype)
+    closed(s, "plaintext after STARTTLS")
+
+
+def tls_garbage_hello():
+    s = connect()
+    send_opt(s, OPT_STARTTLS, b"")
+    opt_reply(s)
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n" * 20)
+    closed(s, "garbage instead of a ClientHello")
+
+
+def tls_stalled(half):
+    """STARTTLS acknowledged, then half a ClientHello (or nothing): the
+    handshake timeout drops the client."""
+    s = connect()
+    send_opt(s, OPT_STARTTLS, b"")
+    opt_reply(s)
+    if half:
+        s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+    closed(s, "a client stalled in the TLS handshake")
+
+
+def tls_on_forgets_options():
+    """--tls on: STRUCTURED_REPLY before STARTTLS does not survive it (the
+    spec), so a READ after TLS gets a simple reply."""
+    s = connect()
+    opt_expect(s, OPT_STRUCTURED_REPLY, b"", 1, "STRUCTURED_REPLY")
+    s = starttls(s)
+    go(s)
+    request(s, 0, 0, 512)
+    if simple_reply(s) or len(recv_exact(s, 512)) != 512:
+        fail("a READ after STARTTLS")
+    request(s, 2, 0, 0)
+    s.close()
+
+
+if TLS_MODE == "require":
+    for fn in (tls_reqd_first, tls_export_name_first, tls_abort_first, tls_starttls_with_data,
+               tls_starttls_twice, tls_plaintext_after_starttls, tls_garbage_hello,
+               lambda: tls_stalled(False), lambda: tls_stalled(True)):
+        case(fn)
+    print("nbd bad input, --tls require: %d cases answered or closed, the server served a "
+          "TLS client after each" % cases)
+    sys.exit(0)
+if TLS_MODE == "on":
+    case(tls_on_forgets_options)
+    case(tls_starttls_twice)
+    print("nbd bad input, --tls on: %d cases, and plain round trips after each" % cases)
+    sys.exit(0)
 
 # Handshake.
 case(lambda: closed(connect(flags=0), "client flags without FIXED_NEWSTYLE"))
