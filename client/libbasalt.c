@@ -486,6 +486,8 @@ int bs_client_create(struct io_loop *loop, struct cfg *cfg, const struct bs_clie
 	mp.handler = &handler;
 	mp.ctx = c;
 	mp.backoff_max_ns = IO_MS(200);
+	if (!rc)
+		rc = msgr_params_config(cfg, c->p.entity, &mp, why, why_len);
 	if (!rc && (rc = msgr_create(loop, &mp, &c->msgr)))
 		snprintf(why, why_len, "cannot start the messenger: %s", strerror(-rc));
 	struct monsess_params ms = { .msgr = c->msgr, .members = c->members,

@@ -103,6 +103,10 @@ int monc_open(struct cfg *cfg, const struct monc_params *p, struct monc **out, c
 	mp.handler = &monc_handler;
 	mp.ctx = mc;
 	mp.backoff_max_ns = IO_MS(200);
+	if ((rc = msgr_params_config(cfg, p->entity, &mp, why, why_len))) {
+		monc_close(mc);
+		return rc;
+	}
 	if ((rc = msgr_create(mc->loop, &mp, &mc->msgr))) {
 		snprintf(why, why_len, "cannot start the messenger: %s", strerror(-rc));
 		monc_close(mc);
@@ -195,7 +199,11 @@ static void monc_explain(const struct monc *mc, const char *head, char *text, si
 		const char *what = "not asked";
 		switch (mc->seen[i]) {
 		case MONC_SEEN_NOT_TRIED: break;
-		case MONC_SEEN_DOWN: what = strerror(-mc->err[i]); break;
+		case MONC_SEEN_DOWN:
+			what = mc->err[i] == -EPROTONOSUPPORT
+				       ? "refused: it runs another ms_mode than this client (crc or secure)"
+				       : strerror(-mc->err[i]);
+			break;
 		case MONC_SEEN_NOT_CONNECTED: what = "no connection within 0.5 s"; break;
 		case MONC_SEEN_NO_REPLY: what = "connected, no reply within 2 s"; break;
 		case MONC_SEEN_NO_LEADER: what = "answered: it knows no leader (no quorum?)"; break;

@@ -18,15 +18,15 @@ int auth_make_nonce(uint8_t nonce[AUTH_NONCE_LEN])
 	return RAND_bytes(nonce, AUTH_NONCE_LEN) == 1 ? 0 : -EIO;
 }
 
-int auth_make_proof(const uint8_t key[KEYRING_KEY_LEN], enum auth_role role,
-		    const char *name_initiator, const char *name_acceptor,
-		    const uint8_t nonce_initiator[AUTH_NONCE_LEN],
-		    const uint8_t nonce_acceptor[AUTH_NONCE_LEN],
-		    uint8_t proof[AUTH_PROOF_LEN])
+int auth_make_proof_bound(const uint8_t key[KEYRING_KEY_LEN], enum auth_role role,
+			  const char *name_initiator, const char *name_acceptor,
+			  const uint8_t nonce_initiator[AUTH_NONCE_LEN],
+			  const uint8_t nonce_acceptor[AUTH_NONCE_LEN], const uint8_t *binding,
+			  size_t binding_len, uint8_t proof[AUTH_PROOF_LEN])
 {
 	/* Length-prefixed fields, so no two inputs encode the same. */
 	uint8_t msg[sizeof(auth_label) + 1 + 2 * (2 + KEYRING_NAME_MAX) +
-		    2 * AUTH_NONCE_LEN];
+		    2 * AUTH_NONCE_LEN + 2 + 64];
 	struct enc e;
 	enc_init(&e, msg, sizeof(msg));
 	enc_put_bytes(&e, auth_label, sizeof(auth_label) - 1);
@@ -35,7 +35,11 @@ int auth_make_proof(const uint8_t key[KEYRING_KEY_LEN], enum auth_role role,
 	enc_put_str(&e, name_acceptor);
 	enc_put_bytes(&e, nonce_initiator, AUTH_NONCE_LEN);
 	enc_put_bytes(&e, nonce_acceptor, AUTH_NONCE_LEN);
-	if (enc_status(&e))
+	if (binding_len) {
+		enc_put_le16(&e, (uint16_t)binding_len);
+		enc_put_bytes(&e, binding, binding_len);
+	}
+	if (enc_status(&e) || binding_len > 64)
 		return -EINVAL;
 	unsigned int len = AUTH_PROOF_LEN;
 	if (!HMAC(EVP_sha256(), key, KEYRING_KEY_LEN, msg, e.pos, proof, &len) ||
@@ -44,19 +48,39 @@ int auth_make_proof(const uint8_t key[KEYRING_KEY_LEN], enum auth_role role,
 	return 0;
 }
 
+int auth_make_proof(const uint8_t key[KEYRING_KEY_LEN], enum auth_role role,
+		    const char *name_initiator, const char *name_acceptor,
+		    const uint8_t nonce_initiator[AUTH_NONCE_LEN],
+		    const uint8_t nonce_acceptor[AUTH_NONCE_LEN],
+		    uint8_t proof[AUTH_PROOF_LEN])
+{
+	return auth_make_proof_bound(key, role, name_initiator, name_acceptor, nonce_initiator,
+				     nonce_acceptor, NULL, 0, proof);
+}
+
+bool auth_check_proof_bound(const uint8_t key[KEYRING_KEY_LEN], enum auth_role role,
+			    const char *name_initiator, const char *name_acceptor,
+			    const uint8_t nonce_initiator[AUTH_NONCE_LEN],
+			    const uint8_t nonce_acceptor[AUTH_NONCE_LEN], const uint8_t *binding,
+			    size_t binding_len, const uint8_t proof[AUTH_PROOF_LEN])
+{
+	uint8_t expected[AUTH_PROOF_LEN];
+	if (auth_make_proof_bound(key, role, name_initiator, name_acceptor, nonce_initiator,
+				  nonce_acceptor, binding, binding_len, expected))
+		return false;
+	bool ok = CRYPTO_memcmp(expected, proof, AUTH_PROOF_LEN) == 0;
+	OPENSSL_cleanse(expected, sizeof(expected));
+	return ok;
+}
+
 bool auth_check_proof(const uint8_t key[KEYRING_KEY_LEN], enum auth_role role,
 		      const char *name_initiator, const char *name_acceptor,
 		      const uint8_t nonce_initiator[AUTH_NONCE_LEN],
 		      const uint8_t nonce_acceptor[AUTH_NONCE_LEN],
 		      const uint8_t proof[AUTH_PROOF_LEN])
 {
-	uint8_t expected[AUTH_PROOF_LEN];
-	if (auth_make_proof(key, role, name_initiator, name_acceptor,
-			    nonce_initiator, nonce_acceptor, expected))
-		return false;
-	bool ok = CRYPTO_memcmp(expected, proof, AUTH_PROOF_LEN) == 0;
-	OPENSSL_cleanse(expected, sizeof(expected));
-	return ok;
+	return auth_check_proof_bound(key, role, name_initiator, name_acceptor, nonce_initiator,
+				      nonce_acceptor, NULL, 0, proof);
 }
 
 static int hmac_sha256(const uint8_t key[KEYRING_KEY_LEN], const void *msg, size_t len,

@@ -46,6 +46,20 @@ bool auth_check_proof(const uint8_t key[KEYRING_KEY_LEN], enum auth_role role,
 		      const uint8_t nonce_acceptor[AUTH_NONCE_LEN],
 		      const uint8_t proof[AUTH_PROOF_LEN]);
 
+/* The same bound to a channel: BINDING (up to 64 bytes: the TLS session's
+ * exported keying material in secure mode) is covered too, so a proof
+ * made inside one TLS session is worthless in any other. */
+int auth_make_proof_bound(const uint8_t key[KEYRING_KEY_LEN], enum auth_role role,
+			  const char *name_initiator, const char *name_acceptor,
+			  const uint8_t nonce_initiator[AUTH_NONCE_LEN],
+			  const uint8_t nonce_acceptor[AUTH_NONCE_LEN], const uint8_t *binding,
+			  size_t binding_len, uint8_t proof[AUTH_PROOF_LEN] /* out */);
+bool auth_check_proof_bound(const uint8_t key[KEYRING_KEY_LEN], enum auth_role role,
+			    const char *name_initiator, const char *name_acceptor,
+			    const uint8_t nonce_initiator[AUTH_NONCE_LEN],
+			    const uint8_t nonce_acceptor[AUTH_NONCE_LEN], const uint8_t *binding,
+			    size_t binding_len, const uint8_t proof[AUTH_PROOF_LEN]);
+
 /* A key for one purpose derived from KEY: HMAC-SHA256(KEY, LABEL).
  * 0 or -EIO. */
 int auth_derive(const uint8_t key[KEYRING_KEY_LEN], const char *label,

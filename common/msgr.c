@@ -34,91 +34,7 @@
 #include "assert.h"
 #include "auth.h"
 #include "log.h"
-
-#define MSGR_RXBUF_LEN (64 * 1024)
-#define MSGR_DIRECT_MIN (16 * 1024)
-#define MSGR_IOV_MAX 64
-#define MSGR_PREAUTH_PAYLOAD_MAX 512
-#define MSGR_PROTO MSG_HELLO_PROTO
-
-_Static_assert(MSG_NAME_MAX == KEYRING_NAME_MAX, "entity names");
-_Static_assert(MSG_NONCE_LEN == AUTH_NONCE_LEN, "nonces");
-_Static_assert(MSG_PROOF_LEN == AUTH_PROOF_LEN, "proofs");
-
-enum conn_state {
-	CONN_CONNECTING,
-	CONN_HANDSHAKE,
-	CONN_UP,
-	CONN_CLOSING,
-	CONN_BACKOFF,
-};
-
-enum auth_step {
-	AUTH_STEP_WAIT_HELLO,	/* both: the peer's HELLO */
-	AUTH_STEP_WAIT_AUTH,	/* acceptor: the initiator's proof */
-	AUTH_STEP_WAIT_AUTH_OK, /* initiator: the acceptor's verdict */
-	AUTH_STEP_REFUSED,	/* acceptor: AUTH_FAIL going out; then closed */
-};
-
-struct msgr_conn {
-	struct list_node node; /* msgr->conns */
-	struct msgr *m;
-	bool outgoing;
-	bool doomed; /* free once idle: incoming, or closed by the owner */
-	bool closed_by_owner;
-	bool was_up;
-	bool reported_down;
-	enum conn_state state;
-	enum auth_step step;
-	int fd;
-	unsigned holds; /* callbacks running on this conn */
-	bool fail_when_sent; /* close once the send queue is empty */
-	int fail_err;	     /* ...with this error and reason */
-	const char *fail_why;
-
-	char host[256];
-	uint16_t port;
-	char peer_addr[64];
-	char peer_name[KEYRING_NAME_MAX];
-	bool peer_in_keyring;
-	void *owner_ctx; /* msgr_conn_set_ctx */
-	uint8_t key[KEYRING_KEY_LEN];
-	uint8_t key_id[AUTH_KEY_ID_LEN];
-	uint8_t session[KEYRING_KEY_LEN];
-	uint8_t nonce_initiator[AUTH_NONCE_LEN];
-	uint8_t nonce_acceptor[AUTH_NONCE_LEN];
-
-	struct io_op connect_op, recv_op, send_op;
-	struct io_timer timer;
-	uint64_t last_rx_ns, last_tx_ns;
-	uint64_t backoff_ns;
-
-	struct msg_rx rx;
-	uint8_t *rxbuf;
-	bool rx_direct;
-
-	struct list_node sendq; /* on the wire next, in order */
-	struct list_node pendq; /* user messages waiting for UP */
-	size_t sendq_bytes;
-	unsigned sendq_msgs;
-	size_t send_off; /* bytes of sendq's head already sent */
-	struct iovec iov[MSGR_IOV_MAX];
-	bool want_writable;
-};
-
-struct msgr {
-	struct io_loop *loop;
-	struct msgr_params p;
-	char name[KEYRING_NAME_MAX];
-	struct msg_limits limits_preauth, limits_up;
-	struct list_node conns;
-	unsigned conn_count;
-	int listen_fd;
-	struct io_op accept_op;
-	struct io_timer accept_timer;
-	bool destroying;
-	struct msgr_stats stats;
-};
+#include "msgr_int.h"
 
 static void conn_fail(struct msgr_conn *c, int err, const char *why);
 static void conn_flush(struct msgr_conn *c);
@@ -140,7 +56,7 @@ static bool conn_has_fd(const struct msgr_conn *c)
 static bool conn_ops_idle(const struct msgr_conn *c)
 {
 	return !c->connect_op.in_flight && !c->recv_op.in_flight &&
-	       !c->send_op.in_flight;
+	       !c->send_op.in_flight && msgr_session_idle(c);
 }
 
 static void conn_check(const struct msgr_conn *c)
@@ -188,6 +104,7 @@ static void conn_free(struct msgr_conn *c)
 	conn_drop_queue(c, &c->pendq);
 	list_del(&c->node);
 	m->conn_count--;
+	msgr_session_free(c);
 	free(c->rxbuf);
 	memset(c->key, 0, sizeof(c->key));
 	free(c);
@@ -229,6 +146,7 @@ static void conn_try_finish(struct msgr_conn *c)
 	if (c->state != CONN_CLOSING || !conn_ops_idle(c))
 		return;
 	struct msgr *m = c->m;
+	msgr_session_free(c);
 	io_close(m->loop, c->fd);
 	c->fd = -1;
 	c->state = CONN_BACKOFF;
@@ -256,8 +174,12 @@ static void conn_teardown(struct msgr_conn *c, bool drop_pending)
 	c->state = CONN_CLOSING;
 	io_timer_disarm(loop, &c->timer);
 	io_cancel(loop, &c->connect_op);
-	io_cancel(loop, &c->recv_op);
-	io_cancel(loop, &c->send_op);
+	if (c->tls) {
+		msgr_session_teardown(c);
+	} else {
+		io_cancel(loop, &c->recv_op);
+		io_cancel(loop, &c->send_op);
+	}
 	conn_drop_queue(c, &c->sendq);
 	if (drop_pending)
 		conn_drop_queue(c, &c->pendq);
@@ -395,7 +317,7 @@ static void conn_flush(struct msgr_conn *c)
 		return;
 	c->send_op.ctx = c;
 	c->send_op.done = conn_send_done;
-	io_send(c->m->loop, &c->send_op, c->fd, c->iov, n);
+	msgr_conn_send(c, c->iov, n);
 }
 
 int msgr_send(struct msgr_conn *c, struct msg *msg)
@@ -431,8 +353,9 @@ static int conn_send_hello(struct msgr_conn *c, bool with_proof)
 	       AUTH_NONCE_LEN);
 	memcpy(h.key_id, c->key_id, AUTH_KEY_ID_LEN);
 	if (with_proof &&
-	    auth_make_proof(c->key, AUTH_ROLE_ACCEPTOR, c->peer_name, m->name,
-			    c->nonce_initiator, c->nonce_acceptor, h.proof))
+	    auth_make_proof_bound(c->key, AUTH_ROLE_ACCEPTOR, c->peer_name, m->name,
+				  c->nonce_initiator, c->nonce_acceptor, c->binding,
+				  c->binding_len, h.proof))
 		return -EIO;
 	struct msg *msg = msg_hello_new(&h);
 	return msg ? conn_send_internal(c, msg) : -ENOMEM;
@@ -465,7 +388,7 @@ static void conn_set_up(struct msgr_conn *c)
 	const char *initiator = c->outgoing ? m->name : c->peer_name;
 	const char *acceptor = c->outgoing ? c->peer_name : m->name;
 	if (auth_session_key(c->key, initiator, acceptor, c->nonce_initiator, c->nonce_acceptor,
-			     NULL, 0, c->session)) {
+			     c->binding, c->binding_len, c->session)) {
 		conn_fail(c, -EIO, "cannot derive the session key");
 		return;
 	}
@@ -541,15 +464,15 @@ static void conn_on_hello(struct msgr_conn *c, const struct msg *hello)
 		return;
 	}
 	c->peer_in_keyring = true; /* we chose to connect to it */
-	if (!auth_check_proof(c->key, AUTH_ROLE_ACCEPTOR, m->name, name,
-			      c->nonce_initiator, c->nonce_acceptor, proof)) {
+	if (!auth_check_proof_bound(c->key, AUTH_ROLE_ACCEPTOR, m->name, name, c->nonce_initiator,
+				    c->nonce_acceptor, c->binding, c->binding_len, proof)) {
 		conn_auth_failed(c, "the acceptor's proof is wrong");
 		return;
 	}
 	struct msg *msg = msg_new(MSG_TYPE_AUTH, 0, AUTH_PROOF_LEN);
-	if (!msg || auth_make_proof(c->key, AUTH_ROLE_INITIATOR, m->name, name,
-				    c->nonce_initiator, c->nonce_acceptor,
-				    msg->payload)) {
+	if (!msg || auth_make_proof_bound(c->key, AUTH_ROLE_INITIATOR, m->name, name,
+					  c->nonce_initiator, c->nonce_acceptor, c->binding,
+					  c->binding_len, msg->payload)) {
 		msg_free(msg);
 		conn_fail(c, -EIO, "cannot make AUTH");
 		return;
@@ -566,9 +489,9 @@ static void conn_on_auth(struct msgr_conn *c, const struct msg *msg)
 		conn_fail(c, -EPROTO, "malformed AUTH");
 		return;
 	}
-	if (!auth_check_proof(c->key, AUTH_ROLE_INITIATOR, c->peer_name,
-			      m->name, c->nonce_initiator, c->nonce_acceptor,
-			      msg->payload)) {
+	if (!auth_check_proof_bound(c->key, AUTH_ROLE_INITIATOR, c->peer_name, m->name,
+				    c->nonce_initiator, c->nonce_acceptor, c->binding,
+				    c->binding_len, msg->payload)) {
 		conn_auth_failed(c, "the initiator's proof is wrong");
 		return;
 	}
@@ -694,9 +617,9 @@ static void conn_post_recv(struct msgr_conn *c)
 	c->recv_op.done = conn_recv_done;
 	c->rx_direct = want >= MSGR_DIRECT_MIN;
 	if (c->rx_direct)
-		io_recv(c->m->loop, &c->recv_op, c->fd, dst, want);
+		msgr_conn_recv(c, dst, want);
 	else
-		io_recv(c->m->loop, &c->recv_op, c->fd, c->rxbuf, MSGR_RXBUF_LEN);
+		msgr_conn_recv(c, c->rxbuf, MSGR_RXBUF_LEN);
 }
 
 /* --- timers ------------------------------------------------------------------- */
@@ -779,6 +702,14 @@ static void conn_start_session(struct msgr_conn *c)
 	msg_rx_reset(&c->rx);
 	c->rx.limits = &m->limits_preauth;
 	io_timer_arm(m->loop, &c->timer, m->p.handshake_timeout_ns);
+	c->step = AUTH_STEP_BANNER;
+	msgr_session_start(c);
+}
+
+void msgr_conn_session_ready(struct msgr_conn *c)
+{
+	struct msgr *m = c->m;
+	c->step = AUTH_STEP_WAIT_HELLO;
 	conn_post_recv(c);
 	if (c->outgoing) {
 		if (keyring_find(m->p.keyring, m->name, c->key) ||
@@ -790,6 +721,32 @@ static void conn_start_session(struct msgr_conn *c)
 		    conn_send_hello(c, false))
 			conn_fail(c, -EIO, "cannot send HELLO");
 	}
+}
+
+void msgr_conn_fail(struct msgr_conn *c, int err, const char *why)
+{
+	conn_fail(c, err, why);
+}
+
+void msgr_conn_op_ended(struct msgr_conn *c)
+{
+	conn_try_finish(c);
+}
+
+void msgr_conn_recv(struct msgr_conn *c, void *buf, size_t len)
+{
+	if (c->tls)
+		tls_stream_recv(c->tls, &c->recv_op, buf, len);
+	else
+		io_recv(c->m->loop, &c->recv_op, c->fd, buf, len);
+}
+
+void msgr_conn_send(struct msgr_conn *c, const struct iovec *iov, int n)
+{
+	if (c->tls)
+		tls_stream_send(c->tls, &c->send_op, iov, n);
+	else
+		io_send(c->m->loop, &c->send_op, c->fd, iov, n);
 }
 
 static void conn_connect_done(struct io_op *op, int res)
@@ -884,6 +841,21 @@ static void msgr_accept_retry(struct io_timer *t)
 	msgr_post_accept(t->ctx);
 }
 
+/* How many incoming connections come from ADDR's host ("host:port"). */
+static unsigned conns_from_host(struct msgr *m, const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	size_t host_len = colon ? (size_t)(colon - addr) : strlen(addr);
+	unsigned n = 0;
+	struct list_node *pos;
+	list_for_each(pos, &m->conns) {
+		const struct msgr_conn *c = list_entry(pos, struct msgr_conn, node);
+		n += !c->outgoing && !strncmp(c->peer_addr, addr, host_len) &&
+		     c->peer_addr[host_len] == ':';
+	}
+	return n;
+}
+
 static void msgr_accept_done(struct io_op *op, int res)
 {
 	struct msgr *m = op->ctx;
@@ -899,10 +871,15 @@ static void msgr_accept_done(struct io_op *op, int res)
 	}
 	char addr[64];
 	io_addr_str(&op->addr, addr, sizeof(addr));
-	struct msgr_conn *c = conn_new(m, false);
+	unsigned from_host = conns_from_host(m, addr);
+	struct msgr_conn *c = from_host < m->p.conns_per_host_max ? conn_new(m, false) : NULL;
 	if (!c) {
-		LOG_WARN("refusing connection from %s: %u connections open",
-			 addr, m->conn_count);
+		if (from_host >= m->p.conns_per_host_max)
+			LOG_WARN("refusing connection from %s: %u connections from that host are open "
+				 "(ms_max_connections_per_host)", addr, from_host);
+		else
+			LOG_WARN("refusing connection from %s: %u connections open (ms_max_connections)",
+				 addr, m->conn_count);
 		io_close(m->loop, res);
 	} else {
 		m->stats.conns_accepted++;
@@ -940,11 +917,13 @@ int msgr_listen(struct msgr *m, const char *host, uint16_t port,
 void msgr_params_default(struct msgr_params *p)
 {
 	memset(p, 0, sizeof(*p));
+	p->mode = MSGR_MODE_CRC;
 	p->payload_max = 1u << 20;
 	p->data_max = 64u << 20;
 	p->send_queue_bytes_max = 64u << 20;
 	p->send_queue_msgs_max = 4096;
 	p->conns_max = 4096;
+	p->conns_per_host_max = 1024;
 	p->connect_timeout_ns = IO_SEC(3);
 	p->handshake_timeout_ns = IO_SEC(5);
 	p->keepalive_interval_ns = IO_SEC(1);
@@ -993,6 +972,11 @@ int msgr_create(struct io_loop *loop, const struct msgr_params *params,
 	list_init(&m->conns);
 	m->listen_fd = -1;
 	io_timer_init(&m->accept_timer, msgr_accept_retry, m);
+	int rc = msgr_session_init(m);
+	if (rc) {
+		free(m);
+		return rc;
+	}
 	*out = m;
 	return 0;
 }
@@ -1023,6 +1007,7 @@ void msgr_destroy(struct msgr *m)
 	list_for_each_safe(pos, tmp, &m->conns)
 		msgr_conn_close(list_entry(pos, struct msgr_conn, node));
 	io_loop_run_until(m->loop, msgr_no_conns, m);
+	msgr_session_fini(m);
 	free(m);
 }
 
@@ -1040,6 +1025,7 @@ void msgr_forget(struct msgr *m)
 		free(c->rxbuf);
 		free(c);
 	}
+	msgr_session_fini(m);
 	free(m);
 }
 

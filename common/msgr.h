@@ -46,8 +46,22 @@ struct msgr_handler {
 	bool (*type_ok)(uint16_t type, void *arg);
 };
 
+/* ms_mode: crc (frames checksummed and authenticated, in the clear) or
+ * secure (everything after the banner inside TLS 1.3, keyed by a PSK
+ * derived from the initiator's secret). A messenger talks only to peers
+ * of its own mode. */
+enum msgr_mode {
+	MSGR_MODE_CRC = 'c',
+	MSGR_MODE_SECURE = 's',
+};
+
+/* "crc" or "secure" into *OUT: 0, or -EINVAL. */
+int msgr_mode_parse(const char *text, enum msgr_mode *out /* out */);
+const char *msgr_mode_name(enum msgr_mode mode);
+
 struct msgr_params {
 	const char *name;		/* our entity name, e.g. "osd.1" */
+	enum msgr_mode mode;		/* default crc */
 	const struct keyring *keyring;	/* borrowed for the messenger's life */
 	const struct msgr_handler *handler;
 	void *ctx;			/* the owner's; see msgr_ctx() */
@@ -61,6 +75,7 @@ struct msgr_params {
 	size_t send_queue_bytes_max;	/* default 64 MiB */
 	unsigned send_queue_msgs_max;	/* default 4096 */
 	unsigned conns_max;		/* default 4096 */
+	unsigned conns_per_host_max;	/* incoming from one address; default 1024 */
 	uint64_t connect_timeout_ns;	/* default 3 s */
 	uint64_t handshake_timeout_ns;	/* default 5 s */
 	uint64_t keepalive_interval_ns; /* default 1 s */
@@ -77,6 +92,14 @@ struct msgr_stats {
 };
 
 void msgr_params_default(struct msgr_params *params /* out */);
+
+struct cfg;
+/* The messenger settings of SECTION ("osd.1", "client.admin": looked up
+ * there, in its type's section, then [global]) into PARAMS: ms_mode,
+ * ms_handshake_timeout, ms_max_connections, ms_max_connections_per_host,
+ * ms_max_message_size. 0, or -EINVAL with WHY naming the setting. */
+int msgr_params_config(struct cfg *cfg, const char *section, struct msgr_params *params,
+		       char *why, size_t why_len);
 
 /* Creates a messenger on LOOP (it must outlive the messenger). */
 int msgr_create(struct io_loop *loop, const struct msgr_params *params,

@@ -1152,6 +1152,8 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 	mp.handler = &mon_handler;
 	mp.ctx = m;
 	mp.find_key = find_map_key;
+	if ((rc = msgr_params_config(cfg, section, &mp, why, why_len)))
+		goto fail;
 	if ((rc = msgr_create(loop, &mp, &m->msgr)) ||
 	    (rc = msgr_listen(m->msgr, m->members[m->id].host, m->members[m->id].port, NULL))) {
 		why_set(why, why_len, rc, "cannot listen on %s:%u: %s", m->members[m->id].host,

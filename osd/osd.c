@@ -492,6 +492,8 @@ int osd_start(struct io_loop *loop, struct cfg *cfg, uint32_t id, const char *ke
 	mp.find_key = osd_auth_find_key;
 	mp.handler = &osd_handler;
 	mp.ctx = o;
+	if ((rc = msgr_params_config(cfg, o->name, &mp, why, why_len)))
+		goto fail;
 	char host[MAP_ADDR_MAX];
 	uint16_t port;
 	cfg_parse_hostport(o->addr, host, sizeof(host), &port);

@@ -200,21 +200,6 @@ static const struct msgr_handler drive_handler = {
 
 /* --- bad frames ---------------------------------------------------------- */
 
-static int raw_connect(uint16_t port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct timeval tv = { .tv_sec = 15 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static bool raw_write(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -239,6 +224,26 @@ static bool raw_read(int fd, void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return true;
+}
+
+static int raw_connect(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 15 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* The banner each side opens with (crc mode; see msgr_int.h). */
+	static const uint8_t banner[8] = { 'B', 'S', 'L', 'T', 1, 'c', 0, 0 };
+	uint8_t theirs[8];
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    !raw_write(fd, banner, sizeof(banner)) || !raw_read(fd, theirs, sizeof(theirs)) ||
+	    memcmp(theirs, banner, sizeof(banner))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static bool raw_send_msg(int fd, struct msg *msg)
