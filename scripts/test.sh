@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs dependencies, builds, runs
 # every test through ctest (unit, integration, fuzz smoke), then builds and
-# runs the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# runs the unit tests and the security-facing integration tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
 # Exits non-zero on any failure.
 #
 #   scripts/test.sh            everything
@@ -33,6 +34,24 @@ ninja -C build-asan
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	STORE_SIM_SEEDS=6 RAFT_SIM_SEEDS=1000 PG_SIM_SEEDS=3 PG_SIM_FULL_SEEDS=3 PG_SIM_ROT_SEEDS=2 PG_SIM_SNAP_SEEDS=3 \
 	ctest --output-on-failure -j "$jobs" -L 'unit|sim')
+
+step "integration tests under ASan + UBSan (build-asan/): links, keys, TLS, parsers of peers' input"
+# Every process a test starts writes its sanitizer reports under $san_dir,
+# so a report from a daemon (whose stderr goes to its log) fails the step.
+# Memory errors and undefined behaviour, not leaks: daemons are killed, and
+# start-up refusals return from main without freeing what they parsed.
+san_dir=$(mktemp -d /tmp/basalt-sanitizers.XXXXXX)
+(cd build-asan && \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$san_dir/asan \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$san_dir/ubsan \
+	ctest --output-on-failure -j "$jobs" \
+		-R '^(msgr_two_process|mon_auth|auth_caps|secure_links|nbd_tls|nbd_options|cli_errors)$')
+if [ -n "$(ls -A "$san_dir")" ]; then
+	head -n 60 "$san_dir"/*
+	echo "sanitizer reports above (from $san_dir)" >&2
+	exit 1
+fi
+rm -rf "$san_dir"
 
 step "fuzz smoke runs (build-fuzz/, clang + libFuzzer)"
 CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -38,6 +38,18 @@ write_pattern() {
 	pcap_stop "$1"
 	[ "$(stat -c %s "$1")" -gt 20000 ] || fail "the capture of $1 is nearly empty"
 }
+# other_mode_refused MODE THEIRS: a client set to MODE is refused by the
+# monitors (running THEIRS), and both say why.
+other_mode_refused() {
+	sed "s/^ms_mode = $2\$/ms_mode = $1/" "$dir/basalt.conf" >"$dir/$1.conf"
+	if "$build/basalt" -c "$dir/$1.conf" --timeout 3 status >"$dir/out" 2>"$dir/err"; then
+		fail "a $1 client was served by $2 monitors"
+	fi
+	grep -q "refused: it runs another ms_mode than this client" "$dir/err" ||
+		fail "the $1 client did not say why: $(cat "$dir/err")"
+	grep -q "the peer runs ms_mode = $1, we run $2" "$dir"/mon.*.log ||
+		fail "no monitor said why it refused the $1 client"
+}
 in_capture() { # in_capture PCAP: the pattern's phrase appears in it
 	/usr/bin/python3 -c 'import sys; sys.exit(0 if open(sys.argv[1], "rb").read().count(b"BasaltPlainText") else 1)' "$1"
 }
@@ -46,15 +58,8 @@ write_pattern "$dir/secure.pcap"
 in_capture "$dir/secure.pcap" && fail "secure mode: the pattern crossed the cluster's links in the clear"
 echo "secure: the pattern written through basalt-nbd and libbasalt is not in the capture of the cluster's links"
 
-# A client set to crc is refused by secure daemons, and both say why.
-sed 's/^ms_mode = secure$/ms_mode = crc/' "$dir/basalt.conf" >"$dir/crc.conf"
-if "$build/basalt" -c "$dir/crc.conf" --timeout 3 status >"$dir/out" 2>"$dir/err"; then
-	fail "a crc client was served by secure monitors"
-fi
-grep -q "refused: it runs another ms_mode than this client" "$dir/err" ||
-	fail "the crc client did not say why: $(cat "$dir/err")"
-grep -q "the peer runs ms_mode = crc, we run secure and never talk crc" "$dir"/mon.*.log ||
-	fail "no monitor said why it refused the crc client"
+other_mode_refused crc secure
+grep -q "we run secure and never talk crc" "$dir"/mon.*.log || fail "the monitors' refusal does not say a secure peer never talks crc"
 echo "a crc client and secure monitors refuse each other, each logging why"
 
 # The same cluster and volume in crc mode: now the capture finds it.
@@ -71,13 +76,6 @@ write_pattern "$dir/crc.pcap"
 in_capture "$dir/crc.pcap" || fail "crc mode: the pattern is not in the capture (the check cannot fail)"
 echo "crc: the same writes put the pattern on the wire in the clear"
 
-sed 's/^ms_mode = crc$/ms_mode = secure/' "$dir/basalt.conf" >"$dir/secure.conf"
-if "$build/basalt" -c "$dir/secure.conf" --timeout 3 status >"$dir/out" 2>"$dir/err"; then
-	fail "a secure client talked to crc monitors"
-fi
-grep -q "refused: it runs another ms_mode than this client" "$dir/err" ||
-	fail "the secure client did not say why: $(cat "$dir/err")"
-grep -q "the peer runs ms_mode = secure, we run crc" "$dir"/mon.*.log ||
-	fail "no monitor said why it refused the secure client"
+other_mode_refused secure crc
 echo "a secure client never talks crc: refused, both sides logging why"
 echo PASS
