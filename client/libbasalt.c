@@ -372,6 +372,19 @@ static const struct msgr_handler handler = { .on_message = on_message,
 
 /* A newer map: everything waiting goes now, and what is in flight to an
  * OSD that is no longer its primary goes again. */
+bool bs_client_may(struct bs_client *c, uint32_t pool, uint64_t inode, bool *may_write)
+{
+	const struct cluster_map *m = monsess_map(c->mon);
+	const struct map_key *k = map_key_by_entity(m, c->p.entity);
+	struct map_caps caps;
+	if (!k || map_caps_parse(k->caps, &caps, NULL, 0)) {
+		*may_write = !k; /* not a map key: one of the cluster's own */
+		return !k;
+	}
+	*may_write = map_caps_object(m, &caps, 'w', pool, inode);
+	return map_caps_object(m, &caps, 'r', pool, inode);
+}
+
 /* Whether map M took our key away (see struct bs_client). */
 static bool key_gone(struct bs_client *c, const struct cluster_map *m)
 {

@@ -61,6 +61,10 @@ bool bs_client_have_map(const struct bs_client *c);
  * for one being restarted), WHY naming each monitor and what it did. */
 int bs_client_wait_map(struct bs_client *c, uint64_t timeout_ms, char *why, size_t why_len);
 const struct cluster_map *bs_client_map(const struct bs_client *c);
+/* Whether our key's caps in the current map let us read the objects of
+ * INODE in pool POOL, and *MAY_WRITE whether also write them (the OSDs
+ * decide; this tells early). Entities of the keyring file may. */
+bool bs_client_may(struct bs_client *c, uint32_t pool, uint64_t inode, bool *may_write /* out */);
 
 /* BS_SCRUB asks for a scrub: of PG oid.index of pool oid.pool (sent to
  * its primary), or with oid.index OSD_SCRUB_ALL of every PG OSD

@@ -199,11 +199,7 @@ static void monc_explain(const struct monc *mc, const char *head, char *text, si
 		const char *what = "not asked";
 		switch (mc->seen[i]) {
 		case MONC_SEEN_NOT_TRIED: break;
-		case MONC_SEEN_DOWN:
-			what = mc->err[i] == -EPROTONOSUPPORT
-				       ? "refused: it runs another ms_mode than this client (crc or secure)"
-				       : strerror(-mc->err[i]);
-			break;
+		case MONC_SEEN_DOWN: what = msgr_strerror(mc->err[i]); break;
 		case MONC_SEEN_NOT_CONNECTED: what = "no connection within 0.5 s"; break;
 		case MONC_SEEN_NO_REPLY: what = "connected, no reply within 2 s"; break;
 		case MONC_SEEN_NO_LEADER: what = "answered: it knows no leader (no quorum?)"; break;

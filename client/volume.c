@@ -103,6 +103,11 @@ int bs_volume_open(struct bs_client *c, const char *name, bool read_only,
 	const struct map_pool *p = map_pool_by_id(m, mv->pool);
 	if (!p)
 		return -ENOENT;
+	bool may_write;
+	if (!bs_client_may(c, mv->pool, mv->inode, &may_write))
+		return -EACCES;
+	if (!read_only && !may_write)
+		return -EPERM;
 	struct bs_volume *v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;

@@ -93,6 +93,10 @@ struct msgr_stats {
 
 void msgr_params_default(struct msgr_params *params /* out */);
 
+/* Why a connection went down (its MSGR_EV_DOWN error), for people: what
+ * the refusals the messenger reports mean, else strerror. */
+const char *msgr_strerror(int err);
+
 struct cfg;
 /* The messenger settings of SECTION ("osd.1", "client.admin": looked up
  * there, in its type's section, then [global]) into PARAMS: ms_mode,

@@ -39,6 +39,15 @@ int msgr_mode_parse(const char *text, enum msgr_mode *out)
 	return 0;
 }
 
+const char *msgr_strerror(int err)
+{
+	if (err == -EACCES)
+		return "refused our key (not in its keyring or map, or not the current one)";
+	if (err == -EPROTONOSUPPORT)
+		return "refused: it runs another ms_mode than ours (crc or secure)";
+	return strerror(-err);
+}
+
 const char *msgr_mode_name(enum msgr_mode mode)
 {
 	return mode == MSGR_MODE_SECURE ? "secure" : "crc";

@@ -413,6 +413,18 @@ static uint32_t open_export(struct nbd_conn *c, const char *name, struct bs_volu
 	/* VOLUME@SNAP: a snapshot, read-only whatever the server's mode. */
 	c->read_only = c->s->p.read_only || strchr(name, '@');
 	int rc = bs_volume_open(c->s->client, name, c->read_only, out);
+	if (rc == -EPERM) { /* our key may only read it: so may the client */
+		LOG_INFO("nbd %s: volume %s exported read-only: this server's key may not write it",
+			 c->peer, name);
+		c->read_only = true;
+		rc = bs_volume_open(c->s->client, name, true, out);
+	}
+	if (rc == -EACCES) {
+		*msg = "this server's key may not read that volume (its caps)";
+		LOG_WARN("nbd %s: refused volume %s: this server's key may not read it", c->peer,
+			 name);
+		return NBD_REP_ERR_POLICY;
+	}
 	if (rc == -ENOENT) {
 		*msg = strchr(name, '@') ? "no such volume or snapshot" : "no such volume";
 		return NBD_REP_ERR_UNKNOWN;

@@ -362,7 +362,7 @@ bool monsess_explain(const struct monsess *s, const char *head, char *text, size
 		at += (size_t)snprintf(text + at, text_len - at, "%s mon.%s %s:%u: %s", i ? ";" : "",
 				       s->p.members[i].name, s->p.members[i].host,
 				       s->p.members[i].port,
-				       up ? "connected, no map sent" : err ? strerror(-err)
+				       up ? "connected, no map sent" : err ? msgr_strerror(err)
 									: "not connected yet");
 	}
 	return at_once;

@@ -75,8 +75,14 @@ refused "needs mon=rw" as client.ro pool create c
 refused "needs admin" as client.mr auth add client.evil --caps admin
 refused "needs admin" as client.mr auth caps client.ro admin
 as client.mr pool create c --pg-num 8 >/dev/null || fail "client.mr (mon=rw) cannot create a pool"
+printf '[client.pa]\nkey = %s\n' "$(head -c 32 /dev/urandom | base64)" >"$dir/wrong.keyring"
+refused "refused our key" "$build/basalt" -c "$dir/basalt.conf" --name client.pa \
+	--keyring "$dir/wrong.keyring" --timeout 10 object put a aa:9 "$dir/data"
+refused "client.nobody is not in the keyring" "$build/basalt" -c "$dir/basalt.conf" --name client.nobody \
+	--keyring "$dir/wrong.keyring" --timeout 10 status
+absent a aa:9
 grep -q "refused to change objects of pool 'b'" "$dir"/osd.*.log || fail "no OSD logged the refusal of pool b"
-echo "osd=rw pool=a writes a, not b; osd=r reads and lists, writes nothing; mon=rw changes the map, not keys"
+echo "osd=rw pool=a writes a, not b; osd=r reads and lists, writes nothing; mon=rw changes the map, not keys; a wrong key and no key refused"
 
 # --- volume scopes, through basalt-nbd and qemu-io --------------------------
 nbd_start --name client.web --keyring "$dir/client.web.keyring"
@@ -89,17 +95,39 @@ fi
 if qemu-io -f raw -r "$uri/db-1" -c "read 0 4k" >"$dir/qio" 2>&1 && ! grep -q "failed" "$dir/qio"; then
 	fail "client.web read db-1: $(cat "$dir/qio")"
 fi
-grep -q "client.web may not lock volume 'db-1' (needs osd=rw on it)\|may not read volume 'db-1'" "$dir/nbd.log" ||
+grep -q "refused volume db-1: this server's key may not read it" "$dir/nbd.log" ||
 	fail "basalt-nbd did not say why db-1 was refused: $(tail -5 "$dir/nbd.log")"
+nbdinfo "$uri/db-1" >"$dir/info" 2>&1 && fail "nbdinfo opened db-1"
+grep -q "server replied with error to opt_go" "$dir/info" || fail "nbdinfo db-1: $(cat "$dir/info")"
 qemu-io -f raw -r "$uri/db-1" -c "read -P 0 0 4k" >/dev/null 2>&1 &&
 	fail "client.web read db-1"
+# A qemu-io session kept open across the cap change: its connection (and
+# basalt-nbd's to the OSDs) stays, so the OSDs' per-request check refuses.
+mkfifo "$dir/held.fifo"
+qemu-io -f raw "$uri/web-1" <"$dir/held.fifo" >"$dir/held.out" 2>&1 &
+pid[held]=$!
+exec 3>"$dir/held.fifo"
+echo "write -P 0x61 128k 4k" >&3
+for _ in $(seq 50); do grep -q "wrote 4096/4096" "$dir/held.out" && break; sleep 0.1; done
+grep -q "wrote 4096/4096" "$dir/held.out" || fail "the held session cannot write: $(cat "$dir/held.out")"
 cli auth caps client.web "mon=r osd=r volume=web-*" >/dev/null
 for _ in $(seq 50); do
+	echo "write -P 0x62 128k 4k" >&3
+	sleep 0.3
+	grep -q "write failed" "$dir/held.out" && break
+done
+grep -q "write failed" "$dir/held.out" || fail "an open connection still writes after caps became osd=r"
+exec 3>&-
+wait "${pid[held]}" 2>/dev/null || true
+grep -q "refused to change objects of pool 'a' inode .* for client.web" "$dir"/osd.*.log ||
+	fail "no OSD logged the refusal of client.web's write"
+for _ in $(seq 50); do
 	qemu-io -f raw "$uri/web-1" -c "write -P 0x77 64k 4k" >"$dir/qio" 2>&1 || true
-	grep -q "failed" "$dir/qio" && break
+	grep -q "failed\|Permission denied" "$dir/qio" && break
 	sleep 0.2
 done
-grep -q "failed" "$dir/qio" || fail "web-1 still writable after caps became osd=r: $(cat "$dir/qio")"
+grep -q "failed\|Permission denied" "$dir/qio" || fail "web-1 still writable after caps became osd=r: $(cat "$dir/qio")"
+grep -q "volume web-1 exported read-only" "$dir/nbd.log" || fail "basalt-nbd did not export web-1 read-only"
 qemu-io -f raw -r "$uri/web-1" -c "read -P 0x5a 0 64k" >/dev/null 2>&1 || fail "web-1 no longer readable"
 qemu-io -f raw -r "$uri/web-1" -c "read -P 0 64k 4k" >/dev/null 2>&1 || fail "a refused write landed in web-1"
 echo "volume=web-* writes web-1, not db-1 (logged why); a cap change applies to the open server's next request"

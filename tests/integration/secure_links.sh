@@ -45,7 +45,7 @@ other_mode_refused() {
 	if "$build/basalt" -c "$dir/$1.conf" --timeout 3 status >"$dir/out" 2>"$dir/err"; then
 		fail "a $1 client was served by $2 monitors"
 	fi
-	grep -q "refused: it runs another ms_mode than this client" "$dir/err" ||
+	grep -q "refused: it runs another ms_mode than ours" "$dir/err" ||
 		fail "the $1 client did not say why: $(cat "$dir/err")"
 	grep -q "the peer runs ms_mode = $1, we run $2" "$dir"/mon.*.log ||
 		fail "no monitor said why it refused the $1 client"

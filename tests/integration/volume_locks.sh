@@ -126,10 +126,12 @@ cli auth add client.reader --caps "mon=r osd=r" >"$dir/reader.keyring" || fail "
 pid[nbdRd]=$!
 wait_file "$dir/nbdRd.log" "listening on" 5 "reader server"
 qio "${ports[3]}" "write 0 4k" && fail "client.reader took a lock"
-grep -q "may not lock volume 'vm' (needs osd=rw on it)" "$dir/nbdRd.log" || fail "reader: $(tail -3 "$dir/nbdRd.log")"
+grep -q "volume vm exported read-only: this server's key may not write it" "$dir/nbdRd.log" ||
+	fail "reader: $(tail -3 "$dir/nbdRd.log")"
+qio -r "${ports[3]}" "read -P 0x11 0 1M" || fail "client.reader cannot read: $(cat "$dir/qio.out")"
 kill "${pid[nbdRd]}"
 wait "${pid[nbdRd]}" || true
-echo "locks: an entity with osd=r may not lock"
+echo "locks: an entity with osd=r gets a read-only export and never locks"
 
 # --- C breaks the lock: A is fenced ---
 nbd_start nbdC "${ports[3]}" --break-lock
