@@ -844,14 +844,11 @@ static void msgr_accept_retry(struct io_timer *t)
 /* How many incoming connections come from ADDR's host ("host:port"). */
 static unsigned conns_from_host(struct msgr *m, const char *addr)
 {
-	const char *colon = strrchr(addr, ':');
-	size_t host_len = colon ? (size_t)(colon - addr) : strlen(addr);
 	unsigned n = 0;
 	struct list_node *pos;
 	list_for_each(pos, &m->conns) {
 		const struct msgr_conn *c = list_entry(pos, struct msgr_conn, node);
-		n += !c->outgoing && !strncmp(c->peer_addr, addr, host_len) &&
-		     c->peer_addr[host_len] == ':';
+		n += !c->outgoing && io_addr_same_host(c->peer_addr, addr);
 	}
 	return n;
 }

@@ -1191,6 +1191,26 @@ static void handle_stage(struct nbd_conn *c)
 
 static void listener_arm(struct nbd_listener *l);
 
+/* Whether a connection from PEER stays within --max-connections and
+ * --max-connections-per-host (a refusal is logged). */
+static bool conn_allowed(struct nbd_server *s, const char *peer)
+{
+	unsigned from_host = 0;
+	struct list_node *pos;
+	list_for_each(pos, &s->conns)
+		from_host += io_addr_same_host(list_entry(pos, struct nbd_conn, node)->peer, peer);
+	if (s->stats.open >= s->p.max_conns)
+		LOG_WARN("nbd: refusing %s: %u connections open (--max-connections)", peer,
+			 s->stats.open);
+	else if (from_host >= s->p.max_conns_per_host)
+		LOG_WARN("nbd: refusing %s: %u connections from that host open "
+			 "(--max-connections-per-host)", peer, from_host);
+	else
+		return true;
+	s->stats.bad_clients++;
+	return false;
+}
+
 static void accept_done(struct io_op *op, int res)
 {
 	struct nbd_listener *l = op->ctx;
@@ -1206,7 +1226,12 @@ static void accept_done(struct io_op *op, int res)
 		listener_arm(l);
 		return;
 	}
-	struct nbd_conn *c = calloc(1, sizeof(*c));
+	char peer[64];
+	if (op->addr.ss_family == AF_UNIX)
+		snprintf(peer, sizeof(peer), "unix#%d", res);
+	else
+		io_addr_str(&op->addr, peer, sizeof(peer));
+	struct nbd_conn *c = conn_allowed(s, peer) ? calloc(1, sizeof(*c)) : NULL;
 	if (!c) {
 		close(res);
 		listener_arm(l);
@@ -1216,10 +1241,7 @@ static void accept_done(struct io_op *op, int res)
 	setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* not for Unix sockets */
 	c->s = s;
 	c->fd = res;
-	if (op->addr.ss_family == AF_UNIX)
-		snprintf(c->peer, sizeof(c->peer), "unix#%d", res);
-	else
-		io_addr_str(&op->addr, c->peer, sizeof(c->peer));
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	list_init(&c->sendq);
 	list_init(&c->lock_wait);
 	list_add_tail(&s->conns, &c->node);
@@ -1256,6 +1278,10 @@ int nbd_server_create(struct io_loop *loop, struct bs_client *client,
 		s->p.max_request = 32u << 20;
 	if (!s->p.max_inflight)
 		s->p.max_inflight = 64;
+	if (!s->p.max_conns)
+		s->p.max_conns = 256;
+	if (!s->p.max_conns_per_host)
+		s->p.max_conns_per_host = 64;
 	list_init(&s->conns);
 	*out = s;
 	return 0;

@@ -39,6 +39,8 @@ struct nbd_params {
 	uint64_t handshake_timeout_ms; /* to choose an export; default 10 s */
 	uint32_t max_request;	     /* bytes; default 32 MiB */
 	uint32_t max_inflight;	     /* requests per connection; default 64 */
+	uint32_t max_conns;	     /* open connections; default 256 */
+	uint32_t max_conns_per_host; /* from one client address; default 64 */
 	/* Exports backup:ID, read-only, through this chunk cache (borrowed);
 	 * NULL: no backup repository configured. */
 	struct nbd_backups *backups;

@@ -62,6 +62,9 @@ static const char usage_text[] =
 	"                     holder's server is dead or cut off\n"
 	"  --handshake-timeout MS  a client must choose an export by then (10000;\n"
 	"                     1 to 3600000)\n"
+	"  --max-connections N  open client connections at most (256); more are\n"
+	"                     closed at once, logged\n"
+	"  --max-connections-per-host N  from one client address (64)\n"
 	"  --log-file PATH    log there instead of stderr\n"
 	"  --backup-repo s3://BUCKET/PREFIX  the backup repository (else repo = in\n"
 	"                     [backup] of the config; none: no backup:ID exports)\n"
@@ -95,18 +98,25 @@ static int fail(const char *fmt, const char *arg)
 	return 1;
 }
 
-/* --handshake-timeout: whole milliseconds, 1 to an hour. 0, or -EINVAL. */
-static int parse_timeout_ms(const char *text, uint64_t *out /* out */)
+/* A whole number from 1 to MAX: 0, or -EINVAL. */
+static int parse_count(const char *text, unsigned long long max, uint64_t *out /* out */)
 {
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(text, &end, 10);
-	if (text[0] < '0' || text[0] > '9' || *end || errno || !v ||
-	    v > HANDSHAKE_TIMEOUT_MAX_MS)
+	if (text[0] < '0' || text[0] > '9' || *end || errno || !v || v > max)
 		return -EINVAL;
 	*out = v;
 	return 0;
 }
+
+/* --handshake-timeout: whole milliseconds, 1 to an hour. 0, or -EINVAL. */
+static int parse_timeout_ms(const char *text, uint64_t *out /* out */)
+{
+	return parse_count(text, HANDSHAKE_TIMEOUT_MAX_MS, out);
+}
+
+
 
 /* What the command line asked for. */
 struct nbd_main_opts {
@@ -138,6 +148,25 @@ static bool tls_option(struct nbd_main_opts *m, int ch, const char *arg)
 	case 'V': m->tls_verify_peer = true; return true;
 	default: return false;
 	}
+}
+
+/* Whether CH was --max-connections or --max-connections-per-host: then
+ * taken, *BAD set (after saying why) when its value is not 1 to 65536. */
+static bool limit_option(struct nbd_main_opts *m, int ch, const char *arg, bool *bad)
+{
+	if (ch != 'M' && ch != 'H')
+		return false;
+	const char *name = ch == 'M' ? "--max-connections" : "--max-connections-per-host";
+	uint64_t v;
+	*bad = parse_count(arg, 65536, &v) != 0;
+	if (*bad)
+		fprintf(stderr, "basalt-nbd: %s takes a whole number from 1 to 65536, got '%s'\n",
+			name, arg);
+	else if (ch == 'M')
+		m->np.max_conns = (uint32_t)v;
+	else
+		m->np.max_conns_per_host = (uint32_t)v;
+	return true;
 }
 
 /* --tls and its companions agree: 0, or -EINVAL after saying the fix. */
@@ -181,6 +210,8 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 		{ "read-only", no_argument, NULL, 'r' },     { "log-file", required_argument, NULL, 'l' },
 		{ "break-lock", no_argument, NULL, 'b' },
 		{ "handshake-timeout", required_argument, NULL, 't' },
+		{ "max-connections", required_argument, NULL, 'M' },
+		{ "max-connections-per-host", required_argument, NULL, 'H' },
 		{ "backup-repo", required_argument, NULL, 'R' },
 		{ "backup-endpoint", required_argument, NULL, 'E' },
 		{ "backup-key-file", required_argument, NULL, 'K' },
@@ -191,8 +222,13 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		if (tool_option(&m->tool, ch, optarg) || tls_option(m, ch, optarg))
+		bool bad = false;
+		if (tool_option(&m->tool, ch, optarg) || tls_option(m, ch, optarg) ||
+		    limit_option(m, ch, optarg, &bad)) {
+			if (bad)
+				return 2;
 			continue;
+		}
 		switch (ch) {
 		case 'L':
 			if (m->n_tcp == LISTEN_MAX) {

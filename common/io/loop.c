@@ -286,6 +286,12 @@ int io_resolve(const char *host, uint16_t port, struct sockaddr_storage *addr,
 	return 0;
 }
 
+bool io_addr_same_host(const char *a, const char *b)
+{
+	const char *ca = strrchr(a, ':'), *cb = strrchr(b, ':');
+	return ca && cb && ca - a == cb - b && !strncmp(a, b, (size_t)(ca - a));
+}
+
 const char *io_addr_str(const struct sockaddr_storage *addr, char *buf,
 			size_t len)
 {

@@ -181,6 +181,8 @@ int io_resolve(const char *host, uint16_t port,
 /* Formats ADDR as "host:port" into BUF. */
 const char *io_addr_str(const struct sockaddr_storage *addr, char *buf,
 			size_t len);
+/* Whether two "host:port" strings (io_addr_str's) name the same host. */
+bool io_addr_same_host(const char *a, const char *b);
 
 /* --- clock, timers, randomness, cross-thread posts ------------------ */
 

@@ -29,6 +29,16 @@ for bad in abc 0 -5 3600001 " 5" 10x; do
 		fail "--handshake-timeout '$bad': $(cat "$dir/err")"
 done
 echo "options: bad --handshake-timeout values refused with exit 2"
+for opt in --max-connections --max-connections-per-host; do
+	for bad in abc 0 65537 -1; do
+		rc=0
+		"$build/basalt-nbd" "$opt" "$bad" 2>"$dir/err" || rc=$?
+		[ "$rc" = 2 ] || fail "$opt '$bad': exit $rc, $(cat "$dir/err")"
+		grep -q -- "$opt takes a whole number from 1 to 65536, got '$bad'" "$dir/err" ||
+			fail "$opt '$bad': $(cat "$dir/err")"
+	done
+done
+echo "options: bad --max-connections and --max-connections-per-host values refused with exit 2"
 
 cluster_up_local 1G
 cli pool create rbd --size 3 --pg-num 8 >/dev/null
@@ -74,4 +84,34 @@ python3 -c "import socket,time; s=socket.create_connection(('127.0.0.1',$port));
 grep -q "no export chosen within the handshake timeout (1000 ms)" "$dir/nbd.log" ||
 	fail "a silent client: $(tail -3 "$dir/nbd.log")"
 echo "handshake: GO and reads served with the monitors frozen, the write waited for the lock; only a silent client is logged as choosing no export"
+kill "${pid[nbd]}"
+wait "${pid[nbd]}" 2>/dev/null || true
+
+# Connection limits: two clients from 127.0.0.1 are held open (inside the
+# handshake), the third is closed at once and logged; so is one past
+# --max-connections from another address.
+"$build/basalt-nbd" -c "$dir/basalt.conf" --log-file "$dir/nbd2.log" --listen "127.0.0.1:$port" \
+	--max-connections 3 --max-connections-per-host 2 &
+pid[nbd]=$!
+for _ in $(seq 50); do grep -q "listening on" "$dir/nbd2.log" 2>/dev/null && break; sleep 0.1; done
+/usr/bin/python3 - "$port" <<'EOF2' || fail "connection limits: $(tail -3 "$dir/nbd2.log")"
+import socket, sys
+port = int(sys.argv[1])
+def client(source):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+    return s, s.recv(18)  # the greeting, or b"" when closed at once
+held = [client("127.0.0.1") for _ in range(2)]
+assert all(len(g) == 18 for _, g in held), "the first two did not get a greeting"
+_, g = client("127.0.0.1")
+assert g == b"", "a third from one host was served"
+_, g = client("127.0.0.2")
+assert len(g) == 18, "another host was refused below --max-connections"
+_, g = client("127.0.0.2")
+assert g == b"", "a fourth connection was served past --max-connections 3"
+EOF2
+grep -q "refusing 127.0.0.1:[0-9]*: 2 connections from that host open (--max-connections-per-host)" "$dir/nbd2.log" ||
+	fail "per-host refusal not logged: $(tail -3 "$dir/nbd2.log")"
+grep -q "refusing 127.0.0.2:[0-9]*: 3 connections open (--max-connections)" "$dir/nbd2.log" ||
+	fail "--max-connections refusal not logged: $(tail -3 "$dir/nbd2.log")"
+echo "limits: a third connection from one host and a fourth overall closed at once, each logged with its option"
 echo "PASS nbd_options"

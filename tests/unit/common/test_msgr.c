@@ -266,6 +266,38 @@ static void test_sim_secure_echo(void **state)
 	sim_teardown(&s);
 }
 
+static void one_per_host(struct msgr_params *p)
+{
+	p->conns_per_host_max = 1;
+}
+
+/* ms_max_connections_per_host: a second connection from one host is
+ * closed at once; the first goes on being served. */
+static void test_sim_conns_per_host(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_setup2(&s, 24, keyring_good, "client.admin", one_per_host, NULL);
+	struct node second;
+	node_start(&second, s.client_loop, "client.admin", keyring_good, false, NULL);
+	struct msgr_conn *c, *c2;
+	assert_int_equal(msgr_connect(s.client.m, "10.0.0.1", s.port, &c), 0);
+	send_ping(c, 0, 10);
+	assert_int_equal(run_until_received(&s, &s.client, 1, IO_SEC(5)), 0);
+	assert_int_equal(msgr_connect(second.m, "10.0.0.1", s.port, &c2), 0);
+	send_ping(c2, 0, 10);
+	run_for(&s, IO_SEC(3));
+	assert_int_equal(second.ups, 0);
+	assert_int_equal(second.received, 0);
+	assert_int_equal(s.server.ups, 1);
+	send_ping(c, 1, 10);
+	assert_int_equal(run_until_received(&s, &s.client, 2, IO_SEC(5)), 0);
+	msgr_conn_close(c2);
+	node_stop(&second);
+	msgr_conn_close(c);
+	sim_teardown(&s);
+}
+
 /* A crc peer and a secure one never talk, whichever side is which. */
 static void expect_mode_refused(void (*server_tune)(struct msgr_params *),
 				void (*client_tune)(struct msgr_params *))
@@ -617,6 +649,7 @@ int main(void)
 		cmocka_unit_test(test_sim_secure_echo),
 		cmocka_unit_test(test_sim_mode_mismatch),
 		cmocka_unit_test(test_sim_secure_wrong_secret),
+		cmocka_unit_test(test_sim_conns_per_host),
 		cmocka_unit_test(test_sim_wrong_secret),
 		cmocka_unit_test(test_sim_unknown_entity),
 		cmocka_unit_test(test_sim_client_needs_own_key),
