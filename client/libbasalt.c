@@ -381,8 +381,8 @@ bool bs_client_may(struct bs_client *c, uint32_t pool, uint64_t inode, bool *may
 		*may_write = !k; /* not a map key: one of the cluster's own */
 		return !k;
 	}
-	*may_write = map_caps_object(m, &caps, 'w', pool, inode);
-	return map_caps_object(m, &caps, 'r', pool, inode);
+	*may_write = map_caps_object(m, &caps, 'w', pool, inode, OBJECT_SNAP_HEAD);
+	return map_caps_object(m, &caps, 'r', pool, inode, OBJECT_SNAP_HEAD);
 }
 
 /* Whether map M took our key away (see struct bs_client). */

@@ -106,7 +106,8 @@ static void conn_free(struct msgr_conn *c)
 	m->conn_count--;
 	msgr_session_free(c);
 	free(c->rxbuf);
-	memset(c->key, 0, sizeof(c->key));
+	explicit_bzero(c->key, sizeof(c->key));
+	explicit_bzero(c->session, sizeof(c->session));
 	free(c);
 }
 
@@ -422,6 +423,8 @@ static const char *conn_find_key(struct msgr_conn *c, const char *name, const ui
 	struct msgr *m = c->m;
 	uint8_t our_id[AUTH_KEY_ID_LEN];
 	memcpy(c->key_id, id, AUTH_KEY_ID_LEN);
+	if (c->tls && !msgr_session_identity_is(c, name, id))
+		return "its HELLO names another entity or key than its TLS identity";
 	c->peer_in_keyring = keyring_find(m->p.keyring, name, c->key) == 0;
 	if (c->peer_in_keyring)
 		return auth_key_id(c->key, our_id) || memcmp(our_id, id, AUTH_KEY_ID_LEN)
@@ -489,6 +492,17 @@ static void conn_on_auth(struct msgr_conn *c, const struct msg *msg)
 		conn_fail(c, -EPROTO, "malformed AUTH");
 		return;
 	}
+	/* The key again, now: a rotation's grace may have ended (or the key
+	 * been removed) since HELLO. */
+	uint8_t key[KEYRING_KEY_LEN];
+	memcpy(key, c->key, sizeof(key));
+	const char *gone = conn_find_key(c, c->peer_name, c->key_id);
+	bool same = !gone && !memcmp(key, c->key, sizeof(key));
+	explicit_bzero(key, sizeof(key));
+	if (!same) {
+		conn_auth_failed(c, gone ? gone : "its key changed during the handshake");
+		return;
+	}
 	if (!auth_check_proof_bound(c->key, AUTH_ROLE_INITIATOR, c->peer_name, m->name,
 				    c->nonce_initiator, c->nonce_acceptor, c->binding,
 				    c->binding_len, msg->payload)) {
@@ -532,6 +546,10 @@ static void conn_deliver(struct msgr_conn *c, struct msg *msg)
 {
 	struct msgr *m = c->m;
 	m->stats.msgs_received++;
+	if (c->fail_when_sent) { /* being closed: nothing it sends counts */
+		msg_free(msg);
+		return;
+	}
 	if (c->state == CONN_HANDSHAKE) {
 		conn_handshake_msg(c, msg);
 		return;
@@ -652,7 +670,10 @@ static void conn_timer_fire(struct io_timer *t)
 		conn_fail(c, -ETIMEDOUT, "authentication timed out");
 		break;
 	case CONN_UP:
-		conn_keepalive_tick(c);
+		if (c->fail_when_sent) /* a peer that does not read: no more waiting */
+			conn_fail(c, c->fail_err, c->fail_why);
+		else
+			conn_keepalive_tick(c);
 		break;
 	case CONN_BACKOFF:
 		conn_start_connect(c);
@@ -1053,6 +1074,8 @@ void msgr_conn_close_when_sent(struct msgr_conn *c, const char *why)
 	c->fail_why = why;
 	if (list_empty(&c->sendq))
 		conn_fail(c, c->fail_err, c->fail_why);
+	else /* at most this long for the peer to read it */
+		io_timer_arm(c->m->loop, &c->timer, c->m->p.handshake_timeout_ns);
 }
 
 void msgr_conn_set_ctx(struct msgr_conn *c, void *ctx)

@@ -139,6 +139,8 @@ void msgr_session_start(struct msgr_conn *c);
  * flight (conn_try_finish is called again when it ends). */
 void msgr_session_teardown(struct msgr_conn *c);
 bool msgr_session_idle(const struct msgr_conn *c);
+/* Whether C's TLS PSK identity is NAME with key ID (secure mode). */
+bool msgr_session_identity_is(struct msgr_conn *c, const char *name, const uint8_t *id);
 /* Frees C's TLS stream (nothing of it in flight). */
 void msgr_session_free(struct msgr_conn *c);
 

@@ -114,6 +114,14 @@ static int psk_find(void *arg, const char *identity, uint8_t *key, size_t *key_l
 	return rc ? -ENOENT : 0;
 }
 
+bool msgr_session_identity_is(struct msgr_conn *c, const char *name, const uint8_t *id)
+{
+	char want[KEYRING_NAME_MAX + 2 * AUTH_KEY_ID_LEN + 2];
+	const char *have = tls_stream_psk_identity(c->tls);
+	psk_identity(name, id, want, sizeof(want));
+	return have && !strcmp(have, want);
+}
+
 int msgr_session_init(struct msgr *m)
 {
 	if (m->p.mode != MSGR_MODE_SECURE)

@@ -270,11 +270,19 @@ static void send_update(struct mon *m, struct msgr_conn *conn, uint64_t have)
 	reply(conn, r);
 }
 
+static int peer_osd(const struct msgr_conn *conn);
+static bool peer_may(const struct mon *m, const struct msgr_conn *conn, char perm);
+
 static void publish(struct mon *m)
 {
 	for (int i = 0; i < MON_SUBSCRIBERS_MAX; i++) {
-		if (m->subscribers[i] && m->subscriber_epoch[i] < m->map.epoch) {
-			send_update(m, m->subscribers[i], m->subscriber_epoch[i]);
+		struct msgr_conn *conn = m->subscribers[i];
+		/* A subscriber whose mon=r (or key) was taken away gets the map
+		 * that says so, and no more. */
+		if (conn && peer_osd(conn) < 0 && !peer_may(m, conn, 'r'))
+			m->subscribers[i] = NULL;
+		if (conn && m->subscriber_epoch[i] < m->map.epoch) {
+			send_update(m, conn, m->subscriber_epoch[i]);
 			m->subscriber_epoch[i] = m->map.epoch;
 		}
 	}
@@ -440,8 +448,12 @@ static void peer_caps(const struct mon *m, const struct msgr_conn *conn, struct 
 		return;
 	}
 	const struct map_key *k = map_key_by_entity(&m->map, msgr_conn_peer_name(conn));
-	if (k && map_caps_parse(k->caps, caps, NULL, 0))
-		memset(caps, 0, sizeof(*caps)); /* the map checked them: cannot happen */
+	/* Only with a key the map still accepts: a connection proven with a
+	 * key whose grace ended (or removed) while it was being set up, or
+	 * that is still draining before its close, gets nothing. */
+	if (k && (!map_key_id_valid(k, msgr_conn_key_id(conn), NULL) ||
+		  map_caps_parse(k->caps, caps, NULL, 0)))
+		memset(caps, 0, sizeof(*caps));
 }
 
 /* Whether CONN's peer may read the map ('r') or change it ('w'). An OSD
@@ -465,7 +477,9 @@ static int find_map_key(void *ctx, const char *entity, const uint8_t id[8], uint
 	if (!map_key_id_valid(k, id, &old))
 		return -EKEYREJECTED;
 	const struct map_key_secret *sk = old ? &k->old : &k->cur;
-	return auth_open(m->map_keys_key, "basalt-map-key", sk->sealed, sizeof(sk->sealed), key)
+	char purpose[MAP_KEY_PURPOSE_MAX];
+	return auth_open(m->map_keys_key, map_key_purpose(k->entity, sk->id, purpose), sk->sealed,
+			 sizeof(sk->sealed), key)
 		       ? -EKEYREJECTED
 		       : 0;
 }
@@ -544,9 +558,10 @@ static int vet_lock(struct mon *m, struct msgr_conn *conn, struct map_cmd *cmd, 
 static int make_client_key(struct mon *m, struct map_cmd *cmd,
 			   uint8_t secret[KEYRING_KEY_LEN] /* out */)
 {
+	char purpose[MAP_KEY_PURPOSE_MAX];
 	if (auth_make_nonce(secret) || auth_key_id(secret, cmd->secret.id) ||
-	    auth_seal(m->map_keys_key, "basalt-map-key", secret, KEYRING_KEY_LEN,
-		      cmd->secret.sealed))
+	    !map_key_purpose(cmd->name, cmd->secret.id, purpose) ||
+	    auth_seal(m->map_keys_key, purpose, secret, KEYRING_KEY_LEN, cmd->secret.sealed))
 		return -EIO;
 	if (cmd->type == MAP_CMD_AUTH_ROTATE)
 		cmd->time_ms = wall_ms(m);
@@ -617,6 +632,12 @@ static int vet_command(struct mon *m, struct msgr_conn *conn, struct map_cmd *cm
 				   "the ratios or the pool's max_bytes instead");
 		return -EPERM;
 	}
+	if ((cmd->type == MAP_CMD_PG_ACTIVE || cmd->type == MAP_CMD_OSD_BOOT) && osd < 0 &&
+	    !msgr_conn_peer_in_keyring(conn)) {
+		snprintf(err, len, "%s may not record PG activations or boot OSDs: only the "
+				   "cluster's own daemons do", msgr_conn_peer_name(conn));
+		return -EACCES;
+	}
 	if (cmd->type == MAP_CMD_VOLUME_LOCK || cmd->type == MAP_CMD_VOLUME_UNLOCK)
 		return vet_lock(m, conn, cmd, err, len);
 	if (osd < 0 && is_auth_cmd(cmd->type))
@@ -666,6 +687,13 @@ static void on_command(struct mon *m, struct msgr_conn *conn, const struct msg *
 	if (!rc && (rc = map_check(&m->map, &cmd, err, sizeof(err))) &&
 	    map_recently_applied(&m->map, &cmd))
 		rc = 0;
+	uint8_t key[KEYRING_KEY_LEN];
+	if (!rc && cmd.type == MAP_CMD_AUTH_ADD && keyring_find(m->keyring, cmd.name, key) == 0) {
+		explicit_bzero(key, sizeof(key));
+		snprintf(err, sizeof(err), "%s is one of the cluster's own entities (in the "
+					   "keyring): its key is managed there", cmd.name);
+		rc = -EEXIST;
+	}
 	uint8_t buf[MAP_CMD_MAX_LEN];
 	int len = rc ? 0 : map_cmd_encode(&cmd, buf, sizeof(buf));
 	if (!rc && len < 0) {
@@ -673,6 +701,7 @@ static void on_command(struct mon *m, struct msgr_conn *conn, const struct msg *
 		snprintf(err, sizeof(err), "command too long");
 	}
 	if (rc) {
+		explicit_bzero(secret, sizeof(secret));
 		send_command_reply(m, conn, msg->hdr.request_id, rc, err);
 		return;
 	}
@@ -761,8 +790,14 @@ static void on_lock_renew(struct mon *m, struct msgr_conn *conn, const struct ms
 			 msgr_conn_peer_addr(conn));
 		return;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		lockmon_renew(m->lockmon, client, inodes[i], mono_ms(m));
+	struct map_caps caps;
+	peer_caps(m, conn, &caps);
+	for (uint32_t i = 0; i < n; i++) {
+		/* Only the holder's own lease, by an entity that may write it. */
+		const struct map_volume *v = map_volume_by_inode(&m->map, inodes[i]);
+		if (v && v->lock_client == client && map_caps_volume_write(&m->map, &caps, v))
+			lockmon_renew(m->lockmon, client, inodes[i], mono_ms(m));
+	}
 }
 
 /* Every PG of every pool with its state as its primary last reported it
@@ -850,8 +885,9 @@ static void send_keys(struct mon *m, struct msgr_conn *conn, uint64_t req)
 				enc_put_u8(&d, k->old_until_ms != 0);
 			if (old && !k->old_until_ms)
 				break;
-			rc = auth_open(m->map_keys_key, "basalt-map-key", sk->sealed,
-				       sizeof(sk->sealed), secret);
+			char purpose[MAP_KEY_PURPOSE_MAX];
+			rc = auth_open(m->map_keys_key, map_key_purpose(k->entity, sk->id, purpose),
+				       sk->sealed, sizeof(sk->sealed), secret);
 			rc = rc ? rc : auth_seal(msgr_conn_session_key(conn), MON_KEYS_PURPOSE, secret,
 						 sizeof(secret), sealed);
 			explicit_bzero(secret, sizeof(secret));

@@ -36,7 +36,7 @@ struct osd_conn_auth {
 	bool has_key;
 	struct map_caps caps;
 	struct {
-		uint32_t pool;
+		uint32_t pool, snap;
 		uint64_t inode;
 		char perm;
 		bool ok;
@@ -220,19 +220,23 @@ static struct osd_conn_auth *conn_auth(struct msgr_conn *conn, const struct clus
 	const struct map_key *k = map_key_by_entity(m, msgr_conn_peer_name(conn));
 	memset(a, 0, sizeof(*a));
 	a->epoch = m->epoch;
-	a->has_key = k && map_caps_parse(k->caps, &a->caps, NULL, 0) == 0;
+	/* Only with a key the map still accepts (see mon.c's peer_caps). */
+	a->has_key = k && map_key_id_valid(k, msgr_conn_key_id(conn), NULL) &&
+		     map_caps_parse(k->caps, &a->caps, NULL, 0) == 0;
 	return a;
 }
 
 static bool object_allowed(struct osd_conn_auth *a, const struct cluster_map *m, char perm,
-			   uint32_t pool, uint64_t inode, bool *fresh)
+			   uint32_t pool, uint64_t inode, uint32_t snap, bool *fresh)
 {
 	for (unsigned i = 0; i < a->n_cache; i++)
-		if (a->cache[i].pool == pool && a->cache[i].inode == inode && a->cache[i].perm == perm)
+		if (a->cache[i].pool == pool && a->cache[i].inode == inode &&
+		    a->cache[i].snap == snap && a->cache[i].perm == perm)
 			return a->cache[i].ok;
-	bool ok = map_caps_object(m, &a->caps, perm, pool, inode);
+	bool ok = map_caps_object(m, &a->caps, perm, pool, inode, snap);
 	unsigned slot = a->n_cache < CONN_CACHE ? a->n_cache++ : a->next_cache++ % CONN_CACHE;
 	a->cache[slot].pool = pool;
+	a->cache[slot].snap = snap;
 	a->cache[slot].inode = inode;
 	a->cache[slot].perm = perm;
 	a->cache[slot].ok = ok;
@@ -240,10 +244,20 @@ static bool object_allowed(struct osd_conn_auth *a, const struct cluster_map *m,
 	return ok;
 }
 
+bool osd_auth_any_grant(struct osd *o, struct msgr_conn *conn)
+{
+	if (msgr_conn_peer_in_keyring(conn))
+		return true;
+	struct osd_conn_auth *a = conn_auth(conn, monsess_map(o->mon));
+	return a && a->has_key && (a->caps.admin || a->caps.n_osd > 0);
+}
+
 int osd_auth_check_op(struct osd *o, struct msgr_conn *conn, const struct osd_op *op)
 {
-	if (msgr_conn_peer_in_keyring(conn) || op->type == OSD_OP_SYNC)
+	if (msgr_conn_peer_in_keyring(conn))
 		return 0;
+	if (op->type == OSD_OP_SYNC) /* waits for writes; needs some osd grant */
+		return osd_auth_any_grant(o, conn) ? 0 : -EACCES;
 	const struct cluster_map *m = monsess_map(o->mon);
 	struct osd_conn_auth *a = conn_auth(conn, m);
 	if (!a)
@@ -258,7 +272,7 @@ int osd_auth_check_op(struct osd *o, struct msgr_conn *conn, const struct osd_op
 		ok = a->caps.admin;
 	else
 		ok = object_allowed(a, m, write ? 'w' : 'r', op->oid.pool,
-				    pool_wide ? 0 : op->oid.inode, &fresh);
+				    pool_wide ? 0 : op->oid.inode, pool_wide ? 0 : op->oid.snap, &fresh);
 	if (!ok && (fresh || !a->has_key)) {
 		const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
 		LOG_WARN("refused to %s %s pool '%s' inode %" PRIu64 " for %s (%s): its caps "

@@ -104,6 +104,9 @@ bool osd_auth_msg_allowed(struct osd *o, struct msgr_conn *conn, uint16_t type);
  * (logged once per connection, object and epoch). */
 int osd_auth_check_op(struct osd *o, struct msgr_conn *conn, const struct osd_op *op);
 void osd_auth_conn_closed(struct osd *o, struct msgr_conn *conn);
+/* Whether CONN's peer has any osd grant in the current map (else its
+ * operations are not even held for a newer map). */
+bool osd_auth_any_grant(struct osd *o, struct msgr_conn *conn);
 void osd_auth_free(struct osd *o);
 
 /* osd.c */

@@ -332,7 +332,8 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		msg_free(msg);
 		return;
 	}
-	if (op.epoch > monsess_map(o->mon)->epoch && osd_serving(o) && hold_early(o, conn, msg, &op))
+	if (op.epoch > monsess_map(o->mon)->epoch && osd_serving(o) &&
+	    osd_auth_any_grant(o, conn) && hold_early(o, conn, msg, &op))
 		return;
 	r.rc = osd_auth_check_op(o, conn, &op);
 	if (!r.rc)

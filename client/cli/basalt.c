@@ -2306,7 +2306,6 @@ static int cmd_auth_ls(struct cli *c)
 
 /* The grace of `auth rotate`: how long the previous secret stays valid. */
 #define AUTH_GRACE_DEFAULT_MS (10 * 60 * 1000)
-#define AUTH_GRACE_MAX_MS (7ull * 24 * 3600 * 1000)
 
 /* auth add / rotate: the leader makes the secret and it comes back sealed
  * under this connection's session key; printed once as a keyring section,
@@ -2358,7 +2357,7 @@ static int auth_parse(int argc, char **argv, struct map_cmd *cmd, const char **c
 		if (argc == 4 && strcmp(argv[2], "--grace"))
 			return die_usage("%s", usage);
 		if (argc == 4 && (cfg_parse_duration_ms(argv[3], &cmd->value) || !cmd->value ||
-				  cmd->value > AUTH_GRACE_MAX_MS))
+				  cmd->value > MAP_GRACE_MAX_MS))
 			return die_rc(-EINVAL, "bad --grace '%s': a duration from 1ms to 7d, like 10m",
 				      argv[3]);
 	} else {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/enc.h"
+#include "common/number.h"
 #include "common/object.h"
 #include "common/placement.h"
 #include "common/why.h"
@@ -478,10 +479,12 @@ static bool grant_covers(const struct map_caps_grant *g, char perm, const struct
 	return !g->volume[0] || (v && !fnmatch(g->volume, v->name, 0));
 }
 
-/* Whether a volume G covers reads INODE through: INODE is the parent (or
- * its parent...) of a covered clone, in whatever pool. */
+/* Whether G covers reading snapshot SNAP of INODE through a clone: INODE
+ * is the parent (or its parent...) of a covered clone, in whatever pool,
+ * and SNAP the snapshot that clone reads — not the parent's live data nor
+ * its other snapshots. */
 static bool grant_reads_through(const struct cluster_map *m, const struct map_caps_grant *g,
-				uint64_t inode)
+				uint64_t inode, uint32_t snap)
 {
 	for (uint32_t i = 0; i < m->n_volumes; i++) {
 		const struct map_volume *v = &m->volumes[i];
@@ -489,7 +492,7 @@ static bool grant_reads_through(const struct cluster_map *m, const struct map_ca
 		if (!v->parent_inode || !p || !grant_covers(g, 'r', p, v))
 			continue;
 		for (uint32_t hop = 0; v && v->parent_inode && hop < 64; hop++) {
-			if (v->parent_inode == inode)
+			if (v->parent_inode == inode && v->parent_snap == snap)
 				return true;
 			v = map_volume_by_inode(m, v->parent_inode);
 		}
@@ -498,7 +501,7 @@ static bool grant_reads_through(const struct cluster_map *m, const struct map_ca
 }
 
 bool map_caps_object(const struct cluster_map *m, const struct map_caps *c, char perm,
-		     uint32_t pool_id, uint64_t inode)
+		     uint32_t pool_id, uint64_t inode, uint32_t snap)
 {
 	if (c->admin)
 		return true;
@@ -510,7 +513,7 @@ bool map_caps_object(const struct cluster_map *m, const struct map_caps *c, char
 		const struct map_caps_grant *g = &c->osd[i];
 		if (grant_covers(g, perm, p, inode ? v : NULL))
 			return true;
-		if (perm == 'r' && inode && grant_reads_through(m, g, inode))
+		if (perm == 'r' && inode && snap && grant_reads_through(m, g, inode, snap))
 			return true;
 	}
 	return false;
@@ -524,6 +527,15 @@ bool map_caps_volume_write(const struct cluster_map *m, const struct map_caps *c
 		if (grant_covers(&c->osd[i], 'w', p, v))
 			return true;
 	return c->admin;
+}
+
+const char *map_key_purpose(const char *entity, const uint8_t id[AUTH_KEY_ID_LEN],
+			    char out[MAP_KEY_PURPOSE_MAX])
+{
+	char hex[2 * AUTH_KEY_ID_LEN + 1];
+	number_hex_encode(id, AUTH_KEY_ID_LEN, hex);
+	snprintf(out, MAP_KEY_PURPOSE_MAX, "basalt-map-key/%s/%s", entity, hex);
+	return out;
 }
 
 bool map_key_id_valid(const struct map_key *k, const uint8_t id[AUTH_KEY_ID_LEN], bool *old)
@@ -1083,8 +1095,9 @@ static int check_auth_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 		return why_set(err, len, -ESTALE, "%s has no rotation ending at %" PRIu64, c->name,
 			       c->value);
 	}
-	if (c->type == MAP_CMD_AUTH_ROTATE && (!c->value || !c->time_ms))
-		return why_set(err, len, -EINVAL, "a rotation needs a grace and the leader's time");
+	if (c->type == MAP_CMD_AUTH_ROTATE && (!c->value || !c->time_ms || c->value > MAP_GRACE_MAX_MS))
+		return why_set(err, len, -EINVAL,
+			       "a rotation needs a grace of 1 ms to 7 days and the leader's time");
 	if (c->type == MAP_CMD_AUTH_ADD || c->type == MAP_CMD_AUTH_CAPS)
 		return map_caps_check(c->caps, err, len);
 	return 0;

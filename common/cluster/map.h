@@ -144,8 +144,15 @@ struct map_fenced {
  * monitors can open it. During a rotation's grace the previous secret
  * stays valid until old_until_ms (the leader's wall clock). */
 #define MAP_MAX_KEYS 1024
+#define MAP_GRACE_MAX_MS (7ull * 24 * 3600 * 1000) /* AUTH_ROTATE */
 #define MAP_CAPS_MAX 256
 #define MAP_KEY_SEALED_LEN (32 + AUTH_SEAL_OVERHEAD)
+
+/* The purpose a key's secret is sealed for: "basalt-map-key/ENTITY/KEYID",
+ * binding the blob to its entity and id. Returns OUT. */
+#define MAP_KEY_PURPOSE_MAX 128
+const char *map_key_purpose(const char *entity, const uint8_t id[AUTH_KEY_ID_LEN],
+			    char out[MAP_KEY_PURPOSE_MAX]);
 
 struct map_key_secret {
 	uint8_t sealed[MAP_KEY_SEALED_LEN]; /* zero in public maps */
@@ -429,11 +436,12 @@ int map_caps_parse(const char *caps, struct map_caps *out /* out */, char *err,
 int map_caps_check(const char *caps, char *err, size_t err_len);
 /* Whether C may read ('r') or change ('w') the map. */
 bool map_caps_mon(const struct map_caps *c, char perm);
-/* Whether C may PERM ('r' or 'w') the objects of pool POOL_ID whose inode
- * is INODE in M (0: a request on the whole pool, such as a listing, which
- * a volume grant does not cover). */
+/* Whether C may PERM ('r' or 'w') snapshot SNAP (OBJECT_SNAP_HEAD: the
+ * live object) of the objects of pool POOL_ID whose inode is INODE in M
+ * (0: a request on the whole pool, such as a listing, which a volume grant
+ * does not cover). */
 bool map_caps_object(const struct cluster_map *m, const struct map_caps *c, char perm,
-		     uint32_t pool_id, uint64_t inode);
+		     uint32_t pool_id, uint64_t inode, uint32_t snap);
 /* Whether C may write volume V (for its lock). */
 bool map_caps_volume_write(const struct cluster_map *m, const struct map_caps *c,
 			   const struct map_volume *v);

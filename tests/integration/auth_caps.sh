@@ -147,7 +147,12 @@ refused "refused the key of client.web" as client.web status
 echo "auth rm closes the key's open connections; its next one is refused"
 
 cp "$dir/client.pa.keyring" "$dir/client.pa.old"
+mport=$(sed -n '/^\[mon.a\]/,/^\[/s/^addr = 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/basalt.conf")
 cli auth rotate client.pa --grace 3s >"$dir/client.pa.keyring" || fail "auth rotate"
+# A handshake begun with the old key within its grace, finished after it.
+"$build/tests/integration/msgr_tool" straddle --port "$mport" --keyring "$dir/client.pa.old" \
+	--name client.pa --count 5500 >"$dir/straddle" 2>&1 &
+pid[straddle]=$!
 grep -q '^\[client.pa\]$' "$dir/client.pa.keyring" || fail "rotate printed: $(cat "$dir/client.pa.keyring")"
 cmp -s "$dir/client.pa.keyring" "$dir/client.pa.old" && fail "rotate kept the secret"
 as client.pa object get a aa:1 "$dir/back" || fail "the new key does not work"
@@ -159,10 +164,12 @@ refused "refused the key of client.pa" "$build/basalt" -c "$dir/basalt.conf" --n
 	--keyring "$dir/client.pa.old" --timeout 10 status
 as client.pa object put a aa:3 "$dir/data" >/dev/null || fail "the new key stopped working"
 grep -q "client.pa: the previous key's grace is over" "$dir"/mon.*.log || fail "the leader did not log the end"
-echo "auth rotate: both keys work within the grace, the old one is refused after it"
+wait "${pid[straddle]}" || fail "straddle: $(cat "$dir/straddle")"
+grep -q "HELLO: answered" "$dir/straddle" && grep -q "straddled handshake: refused" "$dir/straddle" ||
+	fail "a handshake straddling the end of the grace: $(cat "$dir/straddle")"
+echo "auth rotate: both keys work within the grace, the old one is refused after it, even by a handshake begun within it"
 
 # --- a recorded authentication replayed on a new connection -------------
-mport=$(sed -n '/^\[mon.a\]/,/^\[/s/^addr = 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/basalt.conf")
 "$build/tests/integration/msgr_tool" replay --port "$mport" --keyring "$dir/keyring" --name client.admin \
 	>"$dir/replay" 2>&1 || fail "replay: $(cat "$dir/replay")"
 grep -q "first handshake: accepted" "$dir/replay" && grep -q "replayed handshake: refused" "$dir/replay" ||

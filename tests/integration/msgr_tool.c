@@ -13,6 +13,9 @@
  *                                               authenticate as E, then send
  *                                               the same HELLO and AUTH on a
  *                                               new connection: refused?
+ *   msgr_tool straddle --port P --keyring K --name E --count MS
+ *                                               HELLO, then AUTH MS later:
+ *                                               refused once E's key is gone?
  *
  * Exit status 0 means everything checked out. */
 #include <errno.h>
@@ -482,12 +485,41 @@ static int run_replay(struct tool *t, const char *name)
 	return first && hello && !again ? 0 : 1;
 }
 
+/* A handshake that straddles the end of a key's validity: HELLO while it
+ * is valid, AUTH WAIT_MS later. The acceptor must look the key up again. */
+static int run_straddle(struct tool *t, const char *name, uint64_t wait_ms)
+{
+	uint8_t key[KEYRING_KEY_LEN], proof[AUTH_PROOF_LEN];
+	struct msg_hello mine = { .proto = MSG_HELLO_PROTO }, theirs;
+	if (!name || keyring_find(t->kr, name, key)) {
+		fprintf(stderr, "msgr_tool: --name ENTITY of the keyring needed\n");
+		return 2;
+	}
+	snprintf(mine.name, sizeof(mine.name), "%s", name);
+	auth_key_id(key, mine.key_id);
+	auth_make_nonce(mine.nonce);
+	int fd = raw_connect(t->port);
+	bool hello = fd >= 0 && replay_hello(fd, &mine, &theirs);
+	printf("HELLO: %s\n", hello ? "answered" : "refused");
+	fflush(stdout);
+	if (hello)
+		usleep((useconds_t)(wait_ms * 1000));
+	bool ok = hello &&
+		  auth_make_proof(key, AUTH_ROLE_INITIATOR, name, theirs.name, mine.nonce,
+				  theirs.nonce, proof) == 0 &&
+		  replay_auth(fd, proof);
+	printf("straddled handshake: %s\n", ok ? "accepted" : "refused");
+	if (fd >= 0)
+		close(fd);
+	return hello ? 0 : 1;
+}
+
 /* --- main ---------------------------------------------------------------- */
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: msgr_tool serve|drive|badframes|replay --port P --keyring K\n"
+		"usage: msgr_tool serve|drive|badframes|replay|straddle --port P --keyring K\n"
 		"                 [--count N] [--window W] [--name ENTITY]\n");
 	exit(2);
 }
@@ -531,6 +563,8 @@ int main(int argc, char **argv)
 		return run_badframes(&t);
 	if (strcmp(mode, "replay") == 0)
 		return run_replay(&t, name);
+	if (strcmp(mode, "straddle") == 0)
+		return run_straddle(&t, name, t.count);
 
 	bool serve = strcmp(mode, "serve") == 0;
 	if (!serve && strcmp(mode, "drive") != 0)

@@ -468,7 +468,7 @@ static void test_key_rotation(void **state)
 	map_free(&m);
 	new_map(&m);
 	expect(&m, add, 0, NULL);
-	expect(&m, nograce, -EINVAL, "a rotation needs a grace and the leader's time");
+	expect(&m, nograce, -EINVAL, "a rotation needs a grace of 1 ms to 7 days and the leader's time");
 	map_free(&m);
 }
 
@@ -498,36 +498,41 @@ static void test_caps_scopes(void **state)
 	uint32_t vms = map_pool_by_name(&m, "vms")->id, images = map_pool_by_name(&m, "images")->id;
 	uint64_t web1 = map_volume_by_name(&m, "web-1")->inode, db1 = map_volume_by_name(&m, "db-1")->inode;
 	uint64_t gold = map_volume_by_name(&m, "gold")->inode, web2 = map_volume_by_name(&m, "web-2")->inode;
+	uint32_t s = map_volume_by_name(&m, "web-2")->parent_snap; /* what web-2 reads of gold */
+	assert_true(s != 0);
 
 	struct map_caps c = caps_of("mon=r osd=rw pool=vms");
-	assert_true(map_caps_object(&m, &c, 'w', vms, web1));
-	assert_true(map_caps_object(&m, &c, 'w', vms, 0)); /* a listing */
+	assert_true(map_caps_object(&m, &c, 'w', vms, web1, 0));
+	assert_true(map_caps_object(&m, &c, 'w', vms, 0, 0)); /* a listing */
 	/* ...and reads what web-2 of vms reads through, not more of images */
-	assert_true(map_caps_object(&m, &c, 'r', images, gold));
-	assert_false(map_caps_object(&m, &c, 'w', images, gold));
-	assert_false(map_caps_object(&m, &c, 'r', images, 0));
+	assert_true(map_caps_object(&m, &c, 'r', images, gold, s));
+	assert_false(map_caps_object(&m, &c, 'r', images, gold, 0)); /* not gold's live data */
+	assert_false(map_caps_object(&m, &c, 'r', images, gold, s + 1)); /* nor another snapshot */
+	assert_false(map_caps_object(&m, &c, 'w', images, gold, s));
+	assert_false(map_caps_object(&m, &c, 'r', images, 0, 0));
 
 	c = caps_of("osd=r volume=web-*");
-	assert_true(map_caps_object(&m, &c, 'r', vms, web1));
-	assert_false(map_caps_object(&m, &c, 'w', vms, web1));
-	assert_false(map_caps_object(&m, &c, 'r', vms, db1));
-	assert_false(map_caps_object(&m, &c, 'r', vms, 0));
-	assert_true(map_caps_object(&m, &c, 'r', images, gold)); /* web-2 reads through */
-	assert_false(map_caps_object(&m, &c, 'w', images, gold));
-	assert_false(map_caps_object(&m, &c, 'r', vms, web1 + 1000)); /* no such volume */
-	assert_false(map_caps_object(&m, &c, 'r', images, web1)); /* wrong pool for it */
+	assert_true(map_caps_object(&m, &c, 'r', vms, web1, 0));
+	assert_false(map_caps_object(&m, &c, 'w', vms, web1, 0));
+	assert_false(map_caps_object(&m, &c, 'r', vms, db1, 0));
+	assert_false(map_caps_object(&m, &c, 'r', vms, 0, 0));
+	assert_true(map_caps_object(&m, &c, 'r', images, gold, s)); /* web-2 reads through */
+	assert_false(map_caps_object(&m, &c, 'r', images, gold, 0));
+	assert_false(map_caps_object(&m, &c, 'w', images, gold, s));
+	assert_false(map_caps_object(&m, &c, 'r', vms, web1 + 1000, 0)); /* no such volume */
+	assert_false(map_caps_object(&m, &c, 'r', images, web1, 0)); /* wrong pool for it */
 
 	c = caps_of("osd=rw pool=vms volume=web-* osd=r");
-	assert_true(map_caps_object(&m, &c, 'w', vms, web2));
-	assert_false(map_caps_object(&m, &c, 'w', vms, db1));
-	assert_true(map_caps_object(&m, &c, 'r', vms, db1));
+	assert_true(map_caps_object(&m, &c, 'w', vms, web2, 0));
+	assert_false(map_caps_object(&m, &c, 'w', vms, db1, 0));
+	assert_true(map_caps_object(&m, &c, 'r', vms, db1, 0));
 	assert_true(map_caps_volume_write(&m, &c, map_volume_by_name(&m, "web-1")));
 	assert_false(map_caps_volume_write(&m, &c, map_volume_by_name(&m, "db-1")));
 
 	c = caps_of("admin");
-	assert_true(map_caps_mon(&c, 'w') && map_caps_object(&m, &c, 'w', images, 0));
+	assert_true(map_caps_mon(&c, 'w') && map_caps_object(&m, &c, 'w', images, 0, 0));
 	c = caps_of("osd=rw pool=v?s");
-	assert_true(map_caps_object(&m, &c, 'w', vms, db1));
+	assert_true(map_caps_object(&m, &c, 'w', vms, db1, 0));
 
 	expect_bad_caps("pool=vms osd=rw", "'pool=vms' must follow an osd grant (osd=r or osd=rw)");
 	expect_bad_caps("osd=rw pool=a pool=b", "bad capability 'pool=b': given twice for one grant");
