@@ -43,6 +43,12 @@ bench_cluster() {
 	export BASALT_CONF=$1/basalt.conf
 	"$build/basalt" pool create "${3:-rbd}" --size 3 --pg-num 64 >/dev/null
 	[ -n "${3:-}" ] || "$build/basalt" volume create bench --size 1G --pool rbd >/dev/null
+	bench_wait_clean
+}
+
+# bench_wait_clean: returns once the 64 PGs of the cluster of BASALT_CONF
+# are active+clean (30 s at most: then fails).
+bench_wait_clean() {
 	for _ in $(seq 150); do
 		"$build/basalt" --json status | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s["pgs"].get("active+clean")==64 else 1)' && return 0
 		sleep 0.2
@@ -76,6 +82,18 @@ for p in pids:
     except FileNotFoundError:
         pass
 print(t)' "$@"
+}
+
+# bench_child_cpu FILE COMMAND...: runs COMMAND and writes to FILE the CPU
+# seconds (user + system) it and its children used: the load generator's
+# own, where a client library runs in it (volume_load, fio's rbd engine).
+# Returns COMMAND's status.
+bench_child_cpu() {
+	python3 -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(str(u.ru_utime + u.ru_stime))
+sys.exit(rc)' "$@"
 }
 
 # bench_fio_layout FILE: 1 GiB written to FILE, so reads find data and
@@ -117,6 +135,16 @@ bench_volume_rows=(
 	"4k-randwrite-qd1 randwrite 4k 1"
 	"4k-randwrite-qd32 randwrite 4k 32"
 	"4k-randread-qd1 randread 4k 1"
+	"4k-randread-qd32 randread 4k 32"
+	"1m-write-qd4 write 1m 4"
+	"1m-read-qd4 read 1m 4"
+)
+
+# The rows of the benchmarks of encrypted links (nbd_tls.sh, secure.sh):
+# those of bench_volume_rows but the 4 KiB random read at QD1.
+bench_link_rows=(
+	"4k-randwrite-qd1 randwrite 4k 1"
+	"4k-randwrite-qd32 randwrite 4k 32"
 	"4k-randread-qd32 randread 4k 32"
 	"1m-write-qd4 write 1m 4"
 	"1m-read-qd4 read 1m 4"

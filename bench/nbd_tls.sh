@@ -57,13 +57,6 @@ fio --name=layout --ioengine=nbd --uri="$plain" --size=1g --rw=write --bs=1m --i
 	--output=/dev/null || { echo "bench: fio cannot reach $tls" >&2; exit 1; }
 grep -q "TLS up" "$cluster/nbd.log" || { echo "bench: the TLS probe did not use TLS" >&2; exit 1; }
 
-rows=(
-	"4k-randwrite-qd1 randwrite 4k 1"
-	"4k-randwrite-qd32 randwrite 4k 32"
-	"4k-randread-qd32 randread 4k 32"
-	"1m-write-qd4 write 1m 4"
-	"1m-read-qd4 read 1m 4"
-)
 # side NAME SIDE URI FIO...: one run of FIO (the program) against URI,
 # fio's JSON in SIDE-NAME.json and the CPU seconds of basalt-nbd and of
 # everything in cpu-SIDE-NAME.json.
@@ -79,11 +72,11 @@ side() {
 	python3 -c "import json; print(json.dumps({'nbd_cpu_s': $n1 - $n0, 'cpu_s': $a1 - $a0}))" \
 		>"$out/cpu-$which-$name.json"
 }
-for r in "${rows[@]}"; do
+for r in "${bench_link_rows[@]}"; do
 	read -r name rw bs qd <<<"$r"
 	echo "== $name" >&2
 	side "$name" plain "$plain" fio
 	side "$name" tls "$tls" "${tls_fio[@]}"
 done
-python3 bench/nbd_tls_table.py "$out" "${rows[@]}" | tee "$out/table.md"
+python3 bench/nbd_tls_table.py "$out" "${bench_link_rows[@]}" | tee "$out/table.md"
 echo "results in $out" >&2

@@ -130,11 +130,7 @@ load() {
 		;;
 	esac
 	[ "$t" = basalt-native ] || cmd+=(--output-format=json)
-	python3 -c 'import resource, subprocess, sys
-rc = subprocess.call(sys.argv[2:])
-u = resource.getrusage(resource.RUSAGE_CHILDREN)
-open(sys.argv[1], "w").write(str(u.ru_utime + u.ru_stime))
-sys.exit(rc)' "$work/load-cpu" "${cmd[@]}" "$@"
+	bench_child_cpu "$work/load-cpu" "${cmd[@]}" "$@"
 }
 echo "== prefill: 1 GiB on every target" >&2
 for t in "${targets[@]}"; do
