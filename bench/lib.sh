@@ -4,7 +4,8 @@
 # bench_options NAME "$@": the options of the A B A B benchmarks (store,
 # objects, nbd, frontends). Sets runtime (10 s; --quick: 2 s), dir
 # (/var/tmp) and build (--build DIR: Basalt as built there; default:
-# bench_build builds build/); anything else is a usage error (exit 2).
+# bench_build builds build/); anything else is a usage error (exit 2),
+# whose message ends with bench_more_usage (the caller's own options).
 bench_options() {
 	local name=$1
 	shift
@@ -15,7 +16,7 @@ bench_options() {
 		--dir) dir=$2; shift 2 ;;
 		--quick) runtime=2; shift ;;
 		--build) build=$2; shift 2 ;;
-		*) echo "usage: bench/$name.sh [--runtime S] [--dir DIR] [--quick] [--build DIR]" >&2
+		*) echo "usage: bench/$name.sh [--runtime S] [--dir DIR] [--quick] [--build DIR]${bench_more_usage:-}" >&2
 		   exit 2 ;;
 		esac
 	done
@@ -55,6 +56,21 @@ bench_wait_clean() {
 	done
 	echo "bench: the PGs did not become active+clean" >&2
 	return 1
+}
+
+# bench_ms_mode DIR MODE: the cluster of bench_cluster in DIR stopped and
+# started again with ms_mode = MODE (crc or secure) in its [global];
+# returns once every PG is active+clean. Its clients (basalt-nbd) are to be
+# stopped before and started again after.
+bench_ms_mode() {
+	scripts/cluster.sh down --dir "$1" >/dev/null
+	if grep -q '^ms_mode = ' "$1/basalt.conf"; then
+		sed -i "s/^ms_mode = .*/ms_mode = $2/" "$1/basalt.conf"
+	else
+		sed -i "/^\[global\]$/a ms_mode = $2" "$1/basalt.conf"
+	fi
+	BASALT_BUILD=$build scripts/cluster.sh up --dir "$1" >/dev/null
+	bench_wait_clean
 }
 
 # bench_nbd LOG [ARG...]: basalt-nbd on a free loopback port, logging to
