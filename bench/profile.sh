@@ -11,22 +11,25 @@
 #     by the host (a VM's).
 #
 #   bench/profile.sh [--job JOB] [--front nbd|native] [--runtime S]
-#                    [--osd-size SIZE] [--dir DIR] [--build DIR]
+#                    [--ms-mode crc|secure] [--osd-size SIZE] [--dir DIR]
+#                    [--build DIR]
 #
 # JOB is one of bench/run.sh's (default 4k-randwrite-qd32); default front
-# nbd, runtime 15 s. Output in bench/results/profile-JOB-FRONT-TIME/:
+# nbd, runtime 15 s, the cluster's links in ms_mode crc (secure: inside
+# TLS). Output in bench/results/profile-JOB-FRONT[-secure]-TIME/:
 # cpu.md (µs of CPU per I/O, per process), perf.txt (perf report, by
 # process then function), perf.data and the job's JSON. Everything it
 # starts it stops, by PID. Needs root and perf (linux-perf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
-job=4k-randwrite-qd32 front=nbd runtime=15 osd_size=4G dir=/var/tmp build=
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+job=4k-randwrite-qd32 front=nbd runtime=15 ms_mode=crc osd_size=4G dir=/var/tmp build=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--job) job=$2; shift 2 ;;
 	--front) front=$2; shift 2 ;;
 	--runtime) runtime=$2; shift 2 ;;
+	--ms-mode) ms_mode=$2; shift 2 ;;
 	--osd-size) osd_size=$2; shift 2 ;;
 	--dir) dir=$2; shift 2 ;;
 	--build) build=$2; shift 2 ;;
@@ -38,10 +41,13 @@ IFS=- read -r bs rw qd <<<"$job"
 qd=${qd#qd}
 case $rw in randwrite|randread|write|read) ;; *) echo "profile.sh: unknown job $job" >&2; exit 2 ;; esac
 case $front in nbd|native) ;; *) echo "profile.sh: --front takes nbd or native" >&2; exit 2 ;; esac
+case $ms_mode in crc|secure) ;; *) echo "profile.sh: --ms-mode takes crc or secure" >&2; exit 2 ;; esac
 command -v perf >/dev/null || { echo "profile.sh: needs perf (apt-get install linux-perf)" >&2; exit 1; }
 . bench/lib.sh
 bench_build
-out=bench/results/profile-$job-$front-$(date -u +%Y%m%dT%H%M%SZ)
+tag=$front
+[ "$ms_mode" = crc ] || tag=$front-$ms_mode
+out=bench/results/profile-$job-$tag-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 work=$(mktemp -d "$dir/basalt-profile.XXXXXX")
@@ -58,6 +64,7 @@ trap 'echo "profile.sh: failed at line $LINENO" >&2' ERR
 
 echo "== Basalt: 3 monitors, 3 OSDs of $osd_size; 1 GiB written" >&2
 bench_cluster "$work/basalt" "$osd_size"
+[ "$ms_mode" = crc ] || bench_ms_mode "$work/basalt" "$ms_mode"
 bench_nbd "$work/basalt-nbd.log"
 fio --name=prefill --ioengine=nbd --uri="nbd://127.0.0.1:$nbd_port/bench" --rw=write --bs=1M \
 	--iodepth=4 --size=1G --output-format=json --output="$work/prefill.json" >/dev/null
