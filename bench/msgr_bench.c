@@ -2,9 +2,12 @@
  * client thread sends messages with a data segment of the given size, at
  * queue depth 1 (ping-pong latency) and 32 (pipelined throughput). A
  * baseline of plain blocking sockets with the same thread layout runs
- * beside it, so the table shows what the messenger itself costs.
+ * beside it, so the table shows what the messenger itself costs. With
+ * --secure, each messenger row is followed by the same in ms_mode = secure
+ * (the connection inside TLS 1.3): the crc and secure rows alternate.
  *
- *   msgr_bench [--seconds S] [--sizes 4096,131072]   (prints Markdown) */
+ *   msgr_bench [--seconds S] [--sizes 4096,131072] [--secure]
+ *   (prints Markdown) */
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "common/assert.h"
 #include "common/io/loop.h"
 #include "common/log.h"
 #include "common/msgr.h"
@@ -46,6 +50,7 @@ struct server {
 	struct io_loop *loop;
 	struct msgr *m;
 	struct keyring *kr;
+	enum msgr_mode mode;
 	uint16_t port;
 	pthread_mutex_t lock;
 	pthread_cond_t ready;
@@ -73,6 +78,7 @@ static void *server_thread(void *arg)
 	msgr_params_default(&p);
 	p.name = "osd.0";
 	p.keyring = s->kr;
+	p.mode = s->mode;
 	p.handler = &server_handler;
 	msgr_create(s->loop, &p, &s->m);
 	msgr_listen(s->m, "127.0.0.1", 0, &s->port);
@@ -161,6 +167,7 @@ static struct result run_msgr(struct server *s, uint32_t size, unsigned depth,
 	msgr_params_default(&p);
 	p.name = "client.bench";
 	p.keyring = s->kr;
+	p.mode = s->mode;
 	p.handler = &client_handler;
 	p.ctx = &c;
 	msgr_create(c.loop, &p, &m);
@@ -289,14 +296,29 @@ static void print_row(const char *what, uint32_t size, unsigned depth,
 	       r->cpu_seconds * 1e6 / (double)(r->ops ? r->ops : 1));
 }
 
+/* Starts S's echo server thread (S's keyring and mode set) and returns
+ * once it listens. */
+static void server_start(struct server *s, pthread_t *th)
+{
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->ready, NULL);
+	pthread_create(th, NULL, server_thread, s);
+	pthread_mutex_lock(&s->lock);
+	while (!s->listening)
+		pthread_cond_wait(&s->ready, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
 int main(int argc, char **argv)
 {
 	double seconds = 3;
 	uint32_t sizes[8] = { 4096, 131072 };
 	int nsizes = 2;
+	bool secure = false;
 	static const struct option opts[] = {
 		{ "seconds", required_argument, NULL, 's' },
 		{ "sizes", required_argument, NULL, 'z' },
+		{ "secure", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -308,39 +330,47 @@ int main(int argc, char **argv)
 			for (char *tok = strtok(optarg, ","); tok && nsizes < 8;
 			     tok = strtok(NULL, ","))
 				sizes[nsizes++] = (uint32_t)strtoul(tok, NULL, 10);
+		} else if (c == 'S') {
+			secure = true;
 		} else {
-			fprintf(stderr, "usage: msgr_bench [--seconds S] [--sizes A,B]\n");
+			fprintf(stderr, "usage: msgr_bench [--seconds S] [--sizes A,B] [--secure]\n");
 			return 2;
 		}
 	}
 	log_init("msgr-bench");
 	log_set_level(LOG_LEVEL_WARN);
-	struct server s = { 0 };
+	struct server s = { .mode = MSGR_MODE_CRC }, ss = { .mode = MSGR_MODE_SECURE };
 	char err[256];
-	pthread_mutex_init(&s.lock, NULL);
-	pthread_cond_init(&s.ready, NULL);
 	if (keyring_load_string("bench", keyring_text, &s.kr, err, sizeof(err)))
 		return 1;
-	pthread_t th;
-	pthread_create(&th, NULL, server_thread, &s);
-	pthread_mutex_lock(&s.lock);
-	while (!s.listening)
-		pthread_cond_wait(&s.ready, &s.lock);
-	pthread_mutex_unlock(&s.lock);
+	ss.kr = s.kr;
+	pthread_t th, sth;
+	server_start(&s, &th);
+	if (secure)
+		server_start(&ss, &sth);
 
 	printf("| path                   |        data |  QD | round trips/s |      MB/s |  mean µs |   p99 µs | CPU µs/op |\n");
 	printf("|------------------------|------------:|----:|--------------:|----------:|---------:|---------:|----------:|\n");
 	for (int i = 0; i < nsizes; i++) {
 		struct result raw = run_raw(sizes[i], seconds);
 		print_row("plain TCP sockets", sizes[i], 1, &raw);
-		struct result q1 = run_msgr(&s, sizes[i], 1, seconds);
-		print_row("messenger", sizes[i], 1, &q1);
-		struct result q32 = run_msgr(&s, sizes[i], 32, seconds);
-		print_row("messenger", sizes[i], 32, &q32);
+		static const unsigned depths[] = { 1, 32 };
+		for (size_t d = 0; d < BASALT_ARRAY_SIZE(depths); d++) {
+			struct result r = run_msgr(&s, sizes[i], depths[d], seconds);
+			print_row("messenger", sizes[i], depths[d], &r);
+			if (secure) {
+				r = run_msgr(&ss, sizes[i], depths[d], seconds);
+				print_row("messenger, secure", sizes[i], depths[d], &r);
+			}
+		}
 		fflush(stdout);
 	}
 	io_loop_stop(s.loop);
 	pthread_join(th, NULL);
+	if (secure) {
+		io_loop_stop(ss.loop);
+		pthread_join(sth, NULL);
+	}
 	keyring_free(s.kr);
 	return 0;
 }
