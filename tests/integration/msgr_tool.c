@@ -453,6 +453,22 @@ static bool replay_auth(int fd, const uint8_t proof[AUTH_PROOF_LEN])
 	return ok;
 }
 
+/* Our HELLO as NAME of the keyring (fresh nonce, its key id) and its key
+ * into KEY: 0, or -ENOENT after saying so. */
+static int hello_as(struct tool *t, const char *name, struct msg_hello *mine,
+		    uint8_t key[KEYRING_KEY_LEN])
+{
+	*mine = (struct msg_hello){ .proto = MSG_HELLO_PROTO };
+	if (!name || keyring_find(t->kr, name, key)) {
+		fprintf(stderr, "msgr_tool: --name ENTITY of the keyring needed\n");
+		return -ENOENT;
+	}
+	snprintf(mine->name, sizeof(mine->name), "%s", name);
+	auth_key_id(key, mine->key_id);
+	auth_make_nonce(mine->nonce);
+	return 0;
+}
+
 /* An eavesdropper's replay: the initiator's half of a real handshake
  * (HELLO with its nonce and key id, then AUTH with its proof), recorded
  * and sent again verbatim on a new connection, must be refused: the
@@ -460,14 +476,9 @@ static bool replay_auth(int fd, const uint8_t proof[AUTH_PROOF_LEN])
 static int run_replay(struct tool *t, const char *name)
 {
 	uint8_t key[KEYRING_KEY_LEN], proof[AUTH_PROOF_LEN];
-	struct msg_hello mine = { .proto = MSG_HELLO_PROTO }, theirs;
-	if (!name || keyring_find(t->kr, name, key)) {
-		fprintf(stderr, "msgr_tool: --name ENTITY of the keyring needed\n");
+	struct msg_hello mine, theirs;
+	if (hello_as(t, name, &mine, key))
 		return 2;
-	}
-	snprintf(mine.name, sizeof(mine.name), "%s", name);
-	auth_key_id(key, mine.key_id);
-	auth_make_nonce(mine.nonce);
 	int fd = raw_connect(t->port);
 	bool first = fd >= 0 && replay_hello(fd, &mine, &theirs) &&
 		     auth_make_proof(key, AUTH_ROLE_INITIATOR, name, theirs.name, mine.nonce,
@@ -490,14 +501,9 @@ static int run_replay(struct tool *t, const char *name)
 static int run_straddle(struct tool *t, const char *name, uint64_t wait_ms)
 {
 	uint8_t key[KEYRING_KEY_LEN], proof[AUTH_PROOF_LEN];
-	struct msg_hello mine = { .proto = MSG_HELLO_PROTO }, theirs;
-	if (!name || keyring_find(t->kr, name, key)) {
-		fprintf(stderr, "msgr_tool: --name ENTITY of the keyring needed\n");
+	struct msg_hello mine, theirs;
+	if (hello_as(t, name, &mine, key))
 		return 2;
-	}
-	snprintf(mine.name, sizeof(mine.name), "%s", name);
-	auth_key_id(key, mine.key_id);
-	auth_make_nonce(mine.nonce);
 	int fd = raw_connect(t->port);
 	bool hello = fd >= 0 && replay_hello(fd, &mine, &theirs);
 	printf("HELLO: %s\n", hello ? "answered" : "refused");
