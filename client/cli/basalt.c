@@ -2292,11 +2292,21 @@ static int cmd_auth_ls(struct cli *c)
 	json_t *list = c->json ? json_array() : NULL;
 	bool ok = true;
 	for (uint32_t i = 0; i < m.n_keys && ok; i++) {
+		const struct map_key *k = &m.keys[i];
+		json_t *o = c->json ? json_pack("{s:o, s:o}", "entity", jstr(k->entity), "caps",
+						jstr(k->caps))
+				    : NULL;
+		/* A rotation in progress: until when the previous key works. */
+		if (o && k->old_until_ms)
+			ok = json_object_set_new(o, "previous_key_until_ms",
+						 json_integer((json_int_t)k->old_until_ms)) == 0;
 		if (c->json)
-			ok = jpush(list, json_pack("{s:o, s:o}", "entity", jstr(m.keys[i].entity),
-						   "caps", jstr(m.keys[i].caps)));
+			ok = ok && jpush(list, o);
+		else if (k->old_until_ms)
+			printf("%-24s %s (rotated: the previous key works until %.3f, unix time)\n",
+			       k->entity, k->caps, k->old_until_ms / 1000.0);
 		else
-			printf("%-24s %s\n", m.keys[i].entity, m.keys[i].caps);
+			printf("%-24s %s\n", k->entity, k->caps);
 	}
 	map_free(&m);
 	if (c->json)

@@ -159,11 +159,17 @@ as client.pa object get a aa:1 "$dir/back" || fail "the new key does not work"
 "$build/basalt" -c "$dir/basalt.conf" --name client.pa --keyring "$dir/client.pa.old" --timeout 10 \
 	object get a aa:1 "$dir/back" || fail "the old key is refused within its grace"
 refused "in the grace of its last rotation" cli auth rotate client.pa
+cli --json auth ls | /usr/bin/python3 -c 'import json,sys,time
+k=[x for x in json.load(sys.stdin) if x["entity"]=="client.pa"][0]
+assert 0 < k["previous_key_until_ms"] - time.time()*1000 < 4000, k' || fail "auth ls during the grace: $(cli --json auth ls)"
 sleep 4.5
 refused "refused the key of client.pa" "$build/basalt" -c "$dir/basalt.conf" --name client.pa \
 	--keyring "$dir/client.pa.old" --timeout 10 status
 as client.pa object put a aa:3 "$dir/data" >/dev/null || fail "the new key stopped working"
 grep -q "client.pa: the previous key's grace is over" "$dir"/mon.*.log || fail "the leader did not log the end"
+cli --json auth ls | /usr/bin/python3 -c 'import json,sys
+k=[x for x in json.load(sys.stdin) if x["entity"]=="client.pa"][0]
+assert "previous_key_until_ms" not in k, k' || fail "auth ls after the grace: $(cli --json auth ls)"
 wait "${pid[straddle]}" || fail "straddle: $(cat "$dir/straddle")"
 grep -q "HELLO: answered" "$dir/straddle" && grep -q "straddled handshake: refused" "$dir/straddle" ||
 	fail "a handshake straddling the end of the grace: $(cat "$dir/straddle")"
