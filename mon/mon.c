@@ -465,6 +465,16 @@ static bool peer_may(const struct mon *m, const struct msgr_conn *conn, char per
 	return map_caps_mon(&caps, perm);
 }
 
+/* Opens SK, one of K's sealed secrets, with the monitors' key into
+ * SECRET: 0, or -EBADMSG. */
+static int open_map_key(const struct mon *m, const struct map_key *k,
+			const struct map_key_secret *sk, uint8_t secret[KEYRING_KEY_LEN])
+{
+	char purpose[MAP_KEY_PURPOSE_MAX];
+	return auth_open(m->map_keys_key, map_key_purpose(k->entity, sk->id, purpose), sk->sealed,
+			 sizeof(sk->sealed), secret);
+}
+
 /* A client key of the map, opened with the monitors' key: the current
  * secret, or the previous one during a rotation's grace. */
 static int find_map_key(void *ctx, const char *entity, const uint8_t id[8], uint8_t key[32])
@@ -476,12 +486,7 @@ static int find_map_key(void *ctx, const char *entity, const uint8_t id[8], uint
 		return -ENOENT;
 	if (!map_key_id_valid(k, id, &old))
 		return -EKEYREJECTED;
-	const struct map_key_secret *sk = old ? &k->old : &k->cur;
-	char purpose[MAP_KEY_PURPOSE_MAX];
-	return auth_open(m->map_keys_key, map_key_purpose(k->entity, sk->id, purpose), sk->sealed,
-			 sizeof(sk->sealed), key)
-		       ? -EKEYREJECTED
-		       : 0;
+	return open_map_key(m, k, old ? &k->old : &k->cur, key) ? -EKEYREJECTED : 0;
 }
 
 /* A client whose key was removed, or proven with a secret whose grace
@@ -885,9 +890,7 @@ static void send_keys(struct mon *m, struct msgr_conn *conn, uint64_t req)
 				enc_put_u8(&d, k->old_until_ms != 0);
 			if (old && !k->old_until_ms)
 				break;
-			char purpose[MAP_KEY_PURPOSE_MAX];
-			rc = auth_open(m->map_keys_key, map_key_purpose(k->entity, sk->id, purpose),
-				       sk->sealed, sizeof(sk->sealed), secret);
+			rc = open_map_key(m, k, sk, secret);
 			rc = rc ? rc : auth_seal(msgr_conn_session_key(conn), MON_KEYS_PURPOSE, secret,
 						 sizeof(secret), sealed);
 			explicit_bzero(secret, sizeof(secret));
