@@ -3,6 +3,8 @@
  *   basalt [-c CONF] [--keyring PATH] [--name ENTITY] [--json]
  *          [--mon NAME] [--timeout SECONDS] COMMAND ...
  *
+ *   cluster init --mon HOST[:PORT] ... [--osd HOST[:PORT]=DEVICE ...]
+ *                                a new cluster's config and keyring
  *   status                       the cluster at a glance
  *   mon ls                       monitors and which one leads
  *   osd ls | osd tree            OSDs (tree: by host)
@@ -58,6 +60,15 @@ static const char usage_text[] =
 	"              [--mon NAME] [--timeout SECONDS] COMMAND ...\n"
 	"\n"
 	"commands:\n"
+	"  cluster init --mon HOST[:PORT] ... [--osd HOST[:PORT]=DEVICE ...]\n"
+	"               [--ms-mode crc|secure] [--data-dir DIR]\n"
+	"                                  write a new cluster's config (-c CONF,\n"
+	"                                  default /etc/basalt/basalt.conf) and\n"
+	"                                  keyring beside it: a fresh fsid, monitors\n"
+	"                                  a, b, c... (port 6789), OSDs 0, 1... (port\n"
+	"                                  6800 up per host, failure domain: HOST),\n"
+	"                                  keys for mon., client.admin and each OSD;\n"
+	"                                  never replaces an existing file\n"
 	"  status                          the cluster at a glance\n"
 	"  mon ls                          monitors, and which one leads\n"
 	"  osd ls                          OSDs: up/down, in/out, weight, host, address\n"
@@ -2598,6 +2609,8 @@ int main(int argc, char **argv)
 	log_set_level(LOG_LEVEL_ERROR);
 	if (strcmp(argv[optind], "backup") == 0) /* connects only when it needs the cluster */
 		rc = cmd_backup(&c, &t, mon, timeout_s, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(argv[optind], "cluster") == 0) /* makes one: nothing to connect to */
+		rc = cmd_cluster(&t, argc - optind - 1, argv + optind + 1);
 	else if (!(rc = cli_connect(&c, &t, mon, timeout_s)))
 		rc = dispatch(&c, argv[optind], argc - optind - 1, argv + optind + 1);
 	bs_sync_close(c.io);

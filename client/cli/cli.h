@@ -64,4 +64,8 @@ extern const char backup_usage[];
 int cmd_backup(struct cli *c, struct tool *t, const char *mon, uint64_t timeout_s, int argc,
 	       char **argv);
 
+/* basalt cluster init ... (cluster_cmd.c): writes files, connects to
+ * nothing. */
+int cmd_cluster(struct tool *t, int argc, char **argv);
+
 #endif

@@ -1,0 +1,46 @@
+/* A new cluster's config and keyring, made once (`basalt cluster init`):
+ * the monitors and OSDs given as addresses, a fresh fsid, a fresh secret
+ * for mon., client.admin and every osd.N. The files are then copied to
+ * every server; nothing here talks to a cluster. */
+#ifndef BASALT_CLIENT_CLUSTER_INIT_H
+#define BASALT_CLIENT_CLUSTER_INIT_H
+
+#include <stddef.h>
+
+/* Raft quorums of more than 7 monitors only add latency; OSDs up to what
+ * the map takes in one go here (more are added by editing the config). */
+#define CLUSTER_INIT_MONS_MAX 7
+#define CLUSTER_INIT_OSDS_MAX 256
+#define CLUSTER_INIT_MON_PORT 6789
+#define CLUSTER_INIT_OSD_PORT 6800
+
+struct cluster_init_spec {
+	const char *mons[CLUSTER_INIT_MONS_MAX]; /* "HOST[:PORT]" ([IPv6]:PORT) */
+	int n_mons;
+	const char *osds[CLUSTER_INIT_OSDS_MAX]; /* "HOST[:PORT]=DEVICE" */
+	int n_osds;
+	const char *ms_mode;  /* NULL: the default (crc) */
+	const char *data_dir; /* the monitors' data under it; NULL: /var/lib/basalt */
+};
+
+/* The config and keyring texts for SPEC: monitors named a, b, c... in the
+ * order given, OSDs numbered 0, 1... in the order given, each OSD's
+ * failure domain (`host =`) the HOST of its address, its port by default
+ * 6800 + how many OSDs of that HOST came before it. 0 with *CONF and
+ * *KEYRING (caller frees both; the keyring holds secrets: free it with
+ * cluster_init_free_secret), or -EINVAL with WHY naming the bad argument,
+ * -ENOMEM, -EIO (no randomness). */
+int cluster_init_render(const struct cluster_init_spec *spec, char **conf /* out */,
+			char **keyring /* out */, char *why, size_t why_len);
+
+/* Writes CONF to CONF_PATH (mode 0644) and KEYRING to KEYRING_PATH (0600),
+ * each created new and synced: an existing file of either name is never
+ * touched (-EEXIST, nothing written). On a failure after the first file
+ * was made, it is removed again. 0 or -errno with WHY. */
+int cluster_init_write(const char *conf_path, const char *conf, const char *keyring_path,
+		       const char *keyring, char *why, size_t why_len);
+
+/* Wipes and frees a text that holds secrets. */
+void cluster_init_free_secret(char *text);
+
+#endif
