@@ -77,6 +77,12 @@ static inline void metrics_counter_add(struct metrics_series *s, uint64_t n)
 {
 	atomic_fetch_add_explicit(&s->value, n, memory_order_relaxed);
 }
+/* For a total the loop keeps anyway (copied on its publishing timer):
+ * V must never go down. */
+static inline void metrics_counter_set(struct metrics_series *s, uint64_t v)
+{
+	atomic_store_explicit(&s->value, v, memory_order_relaxed);
+}
 static inline void metrics_gauge_set(struct metrics_series *s, int64_t v)
 {
 	atomic_store_explicit(&s->value, (uint64_t)v, memory_order_relaxed);
@@ -106,8 +112,9 @@ struct metrics_server;
  * address, a port in use). R is borrowed until metrics_server_stop. */
 int metrics_server_start(struct metrics_registry *r, const char *addr,
 			 struct metrics_server **out /* out */, char *why, size_t why_len);
-/* The bound port (useful when ADDR asked for an ephemeral one). */
+/* The bound port, and the address as given. */
 uint16_t metrics_server_port(const struct metrics_server *s);
+const char *metrics_server_addr(const struct metrics_server *s);
 /* Stops the thread and frees S; NULL is a no-op. */
 void metrics_server_stop(struct metrics_server *s);
 

@@ -26,6 +26,7 @@ struct metrics_server {
 	struct MHD_Daemon *daemon;
 	int fd;
 	uint16_t port;
+	char addr[272];
 };
 
 int metrics_addr_parse(const char *text, struct sockaddr_storage *addr, socklen_t *addrlen,
@@ -127,6 +128,7 @@ int metrics_server_start(struct metrics_registry *r, const char *addr_text,
 	if (!s)
 		return why_set(why, why_len, -ENOMEM, "metrics_addr %s: out of memory", addr_text);
 	s->registry = r;
+	snprintf(s->addr, sizeof(s->addr), "%s", addr_text);
 	rc = listen_on(&addr, addrlen, &s->fd);
 	if (rc) {
 		free(s);
@@ -158,6 +160,11 @@ int metrics_server_start(struct metrics_registry *r, const char *addr_text,
 uint16_t metrics_server_port(const struct metrics_server *s)
 {
 	return s->port;
+}
+
+const char *metrics_server_addr(const struct metrics_server *s)
+{
+	return s->addr;
 }
 
 void metrics_server_stop(struct metrics_server *s)
