@@ -112,6 +112,13 @@ struct metrics_server;
  * address, a port in use). R is borrowed until metrics_server_stop. */
 int metrics_server_start(struct metrics_registry *r, const char *addr,
 			 struct metrics_server **out /* out */, char *why, size_t why_len);
+/* metrics_server_start in two steps, for a program that forks between
+ * them (a thread does not survive fork): bind listens on ADDR, so a bad
+ * address or a port in use is said at once; run starts the thread. Stop
+ * S either way. */
+int metrics_server_bind(struct metrics_registry *r, const char *addr,
+			struct metrics_server **out /* out */, char *why, size_t why_len);
+int metrics_server_run(struct metrics_server *s, char *why, size_t why_len);
 /* The bound port, and the address as given. */
 uint16_t metrics_server_port(const struct metrics_server *s);
 const char *metrics_server_addr(const struct metrics_server *s);
@@ -124,5 +131,8 @@ struct cfg;
  * default). 0 or -errno with WHY naming the file, section and metrics_addr. */
 int metrics_server_start_config(struct metrics_registry *r, struct cfg *cfg, const char *section,
 				struct metrics_server **out /* out */, char *why, size_t why_len);
+/* The same with metrics_server_bind: run it later. */
+int metrics_server_bind_config(struct metrics_registry *r, struct cfg *cfg, const char *section,
+			       struct metrics_server **out /* out */, char *why, size_t why_len);
 
 #endif

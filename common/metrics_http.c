@@ -25,6 +25,7 @@ struct metrics_server {
 	struct metrics_registry *registry;
 	struct MHD_Daemon *daemon;
 	int fd;
+	bool ipv6;
 	uint16_t port;
 	char addr[272];
 };
@@ -116,8 +117,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return answer(conn, MHD_HTTP_OK, text, len, "text/plain; version=0.0.4; charset=utf-8");
 }
 
-int metrics_server_start(struct metrics_registry *r, const char *addr_text,
-			 struct metrics_server **out, char *why, size_t why_len)
+int metrics_server_bind(struct metrics_registry *r, const char *addr_text,
+			struct metrics_server **out, char *why, size_t why_len)
 {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -140,21 +141,35 @@ int metrics_server_start(struct metrics_registry *r, const char *addr_text,
 	getsockname(s->fd, (struct sockaddr *)&bound, &bound_len);
 	s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
 						    : ((struct sockaddr_in *)&bound)->sin_port);
+	s->ipv6 = addr.ss_family == AF_INET6;
+	*out = s;
+	return 0;
+}
+
+int metrics_server_run(struct metrics_server *s, char *why, size_t why_len)
+{
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
-	if (addr.ss_family == AF_INET6)
+	if (s->ipv6)
 		flags |= MHD_USE_IPv6;
 	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_LISTEN_SOCKET, s->fd,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONNECTIONS_MAX,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_CONNECTION_TIMEOUT_S,
 				     MHD_OPTION_END);
-	if (!s->daemon) {
-		close(s->fd);
-		free(s);
+	if (!s->daemon)
 		return why_set(why, why_len, -EIO, "metrics_addr %s: cannot start the HTTP server",
-			       addr_text);
-	}
-	*out = s;
+			       s->addr);
 	return 0;
+}
+
+int metrics_server_start(struct metrics_registry *r, const char *addr,
+			 struct metrics_server **out, char *why, size_t why_len)
+{
+	int rc = metrics_server_bind(r, addr, out, why, why_len);
+	if (!rc && (rc = metrics_server_run(*out, why, why_len))) {
+		metrics_server_stop(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 uint16_t metrics_server_port(const struct metrics_server *s)
@@ -171,13 +186,14 @@ void metrics_server_stop(struct metrics_server *s)
 {
 	if (!s)
 		return;
-	MHD_stop_daemon(s->daemon); /* joins the thread; the socket is ours */
+	if (s->daemon)
+		MHD_stop_daemon(s->daemon); /* joins the thread; the socket is ours */
 	close(s->fd);
 	free(s);
 }
 
-int metrics_server_start_config(struct metrics_registry *r, struct cfg *cfg, const char *section,
-				struct metrics_server **out, char *why, size_t why_len)
+int metrics_server_bind_config(struct metrics_registry *r, struct cfg *cfg, const char *section,
+			       struct metrics_server **out, char *why, size_t why_len)
 {
 	const char *addr;
 	*out = NULL;
@@ -186,10 +202,21 @@ int metrics_server_start_config(struct metrics_registry *r, struct cfg *cfg, con
 	if (!*addr)
 		return 0;
 	char reason[512];
-	int rc = metrics_server_start(r, addr, out, reason, sizeof(reason));
+	int rc = metrics_server_bind(r, addr, out, reason, sizeof(reason));
 	if (rc) {
 		cfg_reject(cfg, section, "metrics_addr", "%s", reason);
 		return why_set(why, why_len, rc, "%s", cfg_error(cfg));
 	}
 	return 0;
+}
+
+int metrics_server_start_config(struct metrics_registry *r, struct cfg *cfg, const char *section,
+				struct metrics_server **out, char *why, size_t why_len)
+{
+	int rc = metrics_server_bind_config(r, cfg, section, out, why, why_len);
+	if (!rc && *out && (rc = metrics_server_run(*out, why, why_len))) {
+		metrics_server_stop(*out);
+		*out = NULL;
+	}
+	return rc;
 }
