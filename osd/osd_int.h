@@ -149,8 +149,9 @@ static inline void osd_metrics_op_received(struct osd *o, unsigned kind)
  * arrived at START_NS on the loop's clock. */
 void osd_metrics_op_answered(struct osd *o, unsigned kind, int rc, uint64_t bytes,
 			     uint64_t start_ns);
-/* One refused with RC before it ran (not timed). */
-static inline void osd_metrics_op_refused(struct osd *o, unsigned kind, int rc)
+/* One answered with RC before or without running in the PG layer
+ * (refused, listed, scheduled): counted when an error, not timed. */
+static inline void osd_metrics_op_untimed(struct osd *o, unsigned kind, int rc)
 {
 	if (rc < 0)
 		metrics_counter_add(o->metrics.errors[kind], 1);

@@ -360,7 +360,7 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		msg_free(msg);
 		if (op.epoch > monsess_map(o->mon)->epoch || !osd_serving(o)) {
 			r.rc = -EAGAIN; /* not there yet: the client asks again */
-			osd_metrics_op_refused(o, kind, r.rc);
+			osd_metrics_op_untimed(o, kind, r.rc);
 			osd_op_answer(o, conn, rid, &r, NULL, 0);
 			return;
 		}
@@ -368,13 +368,13 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		return;
 	}
 	if (op.type == OSD_OP_SCRUB || op.type == OSD_OP_SYNC) {
-		osd_metrics_op_refused(o, kind, r.rc);
+		osd_metrics_op_untimed(o, kind, r.rc);
 		osd_op_answer(o, conn, rid, &r, NULL, 0);
 		msg_free(msg);
 		return;
 	}
 	if (r.rc) {
-		osd_metrics_op_refused(o, kind, r.rc);
+		osd_metrics_op_untimed(o, kind, r.rc);
 		osd_op_answer(o, conn, rid, &r, NULL, 0);
 		msg_free(msg);
 		return;

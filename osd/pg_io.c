@@ -492,7 +492,7 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 	if (!pg || pg->state == PG_STATE_IDLE || pg->state == PG_STATE_UNDERSIZED ||
 	    pg->state == PG_STATE_INCOMPLETE) {
 		free(data);
-		osd_metrics_op_refused(o, op->type - 1, r.rc);
+		osd_metrics_op_untimed(o, op->type - 1, r.rc);
 		osd_op_answer(o, conn, request_id, &r, NULL, 0);
 		return;
 	}
@@ -507,7 +507,7 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 		free(d);
 		free(data);
 		r.rc = -ENOMEM;
-		osd_metrics_op_refused(o, op->type - 1, r.rc);
+		osd_metrics_op_untimed(o, op->type - 1, r.rc);
 		osd_op_answer(o, conn, request_id, &r, NULL, 0);
 		return;
 	}

@@ -329,7 +329,7 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	osd_metrics_op_received(o, kind);
 	struct osd_pg *pg = osd_serving(o) ? pg_get(o, sub.pool, sub.pg, false) : NULL;
 	if (!pg || sub.epoch != pg->fence_epoch || sub.from != pg->fence_primary) {
-		osd_metrics_op_refused(o, kind, -ESTALE);
+		osd_metrics_op_untimed(o, kind, -ESTALE);
 		msg_free(msg);
 		pg_replica_answer(o, conn, rid, -ESTALE, 0, NULL, NULL, 0);
 		return;
@@ -389,7 +389,7 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	msg_free(msg);
 	if (rc) {
 		free(r);
-		osd_metrics_op_refused(o, kind, rc);
+		osd_metrics_op_untimed(o, kind, rc);
 		pg_replica_answer(o, conn, rid, rc, 0, NULL, NULL, 0);
 		return;
 	}
