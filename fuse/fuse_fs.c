@@ -37,16 +37,6 @@
 #define PIECE_MAX (1u << 30) /* a fallocate runs in pieces of at most this */
 #define USAGE_MAX_AGE_MS 10000 /* st_blocks: list the pools again after this */
 
-struct fuse_fs {
-	struct io_loop *loop;
-	struct bs_client *c;
-	struct fuse_fs_params p;
-	struct list_node vols; /* struct fvol: volumes with open files */
-	struct fuse_usage *usage; /* bytes written per volume (NULL: unknown) */
-	struct timespec mounted;
-	atomic_uint busy;
-};
-
 /* A volume with open files. */
 struct fvol {
 	struct list_node link;
@@ -71,7 +61,29 @@ struct fhandle {
 
 enum job_type {
 	J_LOOKUP, J_GETATTR, J_SETATTR, J_READDIR, J_OPEN, J_RELEASE, J_READ, J_WRITE,
-	J_FSYNC, J_FALLOCATE, J_LSEEK, J_REFUSE,
+	J_FSYNC, J_FALLOCATE, J_LSEEK, J_REFUSE, J_TYPES
+};
+static const char *const job_type_names[J_TYPES] = {
+	"lookup", "getattr", "setattr", "readdir", "open", "release", "read", "write",
+	"fsync", "fallocate", "lseek", "refused",
+};
+
+/* The basalt_fuse_* series, by job type. */
+struct fuse_fs_metrics {
+	struct metrics_registry *own; /* when the params gave none */
+	struct metrics_series *ops[J_TYPES], *errors[J_TYPES], *latency[J_TYPES];
+	struct metrics_series *read_bytes, *written_bytes;
+};
+
+struct fuse_fs {
+	struct io_loop *loop;
+	struct bs_client *c;
+	struct fuse_fs_params p;
+	struct list_node vols; /* struct fvol: volumes with open files */
+	struct fuse_usage *usage; /* bytes written per volume (NULL: unknown) */
+	struct timespec mounted;
+	atomic_uint busy;
+	struct fuse_fs_metrics m;
 };
 
 struct job {
@@ -87,6 +99,8 @@ struct job {
 	struct stat attr;  /* SETATTR */
 	char name[256];	   /* LOOKUP */
 	uint8_t *data;	   /* WRITE: the caller's bytes */
+	uint64_t start_ns; /* when the loop took it */
+	int err;	   /* the errno it was answered with, or 0 */
 	/* Running. */
 	struct list_node link;
 	struct fvol *fv;
@@ -98,9 +112,15 @@ struct job {
 	int stage;
 };
 
+/* J's answer was sent: counted, with its time since the loop took it. */
 static void job_free(struct job *j)
 {
 	struct fuse_fs *fs = j->fs;
+	uint64_t now = io_now_ns(fs->loop);
+	metrics_counter_add(fs->m.ops[j->type], 1);
+	metrics_histogram_observe_ns(fs->m.latency[j->type], now > j->start_ns ? now - j->start_ns : 0);
+	if (j->err)
+		metrics_counter_add(fs->m.errors[j->type], 1);
 	free(j->data);
 	free(j->buf);
 	free(j);
@@ -112,9 +132,15 @@ static int user_errno(int rc)
 	return rc == -ESHUTDOWN || rc == -ECANCELED ? EIO : -rc;
 }
 
+static void job_reply_err(struct job *j, int err)
+{
+	j->err = err;
+	fuse_reply_err(j->req, err);
+}
+
 static void reply_err(struct job *j, int err)
 {
-	fuse_reply_err(j->req, err);
+	job_reply_err(j, err);
 	job_free(j);
 }
 
@@ -447,7 +473,7 @@ static void lock_done(void *ctx, int rc, const char *why)
 			reply_open(j, true);
 		} else {
 			fv->opens--;
-			fuse_reply_err(j->req, rc == -EBUSY || rc == -EACCES ? -rc : user_errno(rc));
+			job_reply_err(j, rc == -EBUSY || rc == -EACCES ? -rc : user_errno(rc));
 			job_free(j);
 		}
 	}
@@ -623,9 +649,11 @@ static void read_done(struct bs_vio *vio, int rc)
 {
 	struct job *j = vio->ctx;
 	if (rc)
-		fuse_reply_err(j->req, user_errno(rc));
+		job_reply_err(j, user_errno(rc));
 	else
 		fuse_reply_buf(j->req, (char *)j->buf + (j->off - j->a_off), j->len);
+	if (!rc)
+		metrics_counter_add(j->fs->m.read_bytes, j->len);
 	job_end(j);
 }
 
@@ -640,7 +668,7 @@ static void start_read(struct job *j)
 	if (j->len > size - j->off)
 		j->len = size - j->off;
 	if (align_range(j, j->off, j->len)) {
-		fuse_reply_err(j->req, ENOMEM);
+		job_reply_err(j, ENOMEM);
 		job_end(j);
 		return;
 	}
@@ -657,9 +685,11 @@ static void write_done(struct bs_vio *vio, int rc)
 		return;
 	}
 	if (rc)
-		fuse_reply_err(j->req, user_errno(rc));
+		job_reply_err(j, user_errno(rc));
 	else
 		fuse_reply_write(j->req, j->len);
+	if (!rc)
+		metrics_counter_add(j->fs->m.written_bytes, j->len);
 	gate_leave(j->fv, job_exclusive(j));
 	job_end(j);
 }
@@ -672,7 +702,7 @@ static void run_write(struct job *j)
 		return;
 	}
 	if (align_range(j, j->off, j->len)) {
-		fuse_reply_err(j->req, ENOMEM);
+		job_reply_err(j, ENOMEM);
 		gate_leave(j->fv, true);
 		job_end(j);
 		return;
@@ -690,7 +720,7 @@ static void start_write(struct job *j)
 	}
 	if (j->off >= size || j->len > size - j->off) {
 		/* A volume file does not grow: basalt volume resize does. */
-		fuse_reply_err(j->req, EFBIG);
+		job_reply_err(j, EFBIG);
 		job_end(j);
 		return;
 	}
@@ -752,7 +782,7 @@ static void falloc_done(struct bs_vio *vio, int rc)
 		return;
 	}
 	if (rc) {
-		fuse_reply_err(j->req, user_errno(rc));
+		job_reply_err(j, user_errno(rc));
 		gate_leave(j->fv, true);
 		job_end(j);
 		return;
@@ -765,7 +795,7 @@ static void falloc_next(struct job *j)
 {
 	bool rmw;
 	if (!falloc_step(j, j->step, &rmw)) {
-		fuse_reply_err(j->req, 0);
+		job_reply_err(j, 0);
 		gate_leave(j->fv, true);
 		job_end(j);
 		return;
@@ -779,7 +809,7 @@ static void falloc_next(struct job *j)
 	j->stage = 1;
 	uint64_t sec = j->a_off / SECTOR * SECTOR;
 	if (!j->buf && posix_memalign((void **)&j->buf, 4096, SECTOR)) {
-		fuse_reply_err(j->req, ENOMEM);
+		job_reply_err(j, ENOMEM);
 		gate_leave(j->fv, true);
 		job_end(j);
 		return;
@@ -807,7 +837,7 @@ static void start_fallocate(struct job *j)
 	else
 		err = -1;
 	if (err >= 0) {
-		fuse_reply_err(j->req, err);
+		job_reply_err(j, err);
 		job_end(j);
 		return;
 	}
@@ -823,7 +853,7 @@ static void start_fallocate(struct job *j)
 static void fsync_done(struct bs_vio *vio, int rc)
 {
 	struct job *j = vio->ctx;
-	fuse_reply_err(j->req, rc ? user_errno(rc) : 0);
+	job_reply_err(j, rc ? user_errno(rc) : 0);
 	job_end(j);
 }
 
@@ -834,7 +864,7 @@ static void lseek_done(struct bs_vio *vio, int rc)
 {
 	struct job *j = vio->ctx;
 	if (rc) {
-		fuse_reply_err(j->req, user_errno(rc));
+		job_reply_err(j, user_errno(rc));
 		job_end(j);
 		return;
 	}
@@ -852,7 +882,7 @@ static void lseek_done(struct bs_vio *vio, int rc)
 	j->step = (first + n) * osz;
 	if (j->step >= size) {
 		if (j->mode == SEEK_DATA)
-			fuse_reply_err(j->req, ENXIO);
+			job_reply_err(j, ENXIO);
 		else
 			fuse_reply_lseek(j->req, (off_t)size);
 		job_end(j);
@@ -878,17 +908,17 @@ static void start_lseek(struct job *j)
 {
 	uint64_t size = bs_volume_size(j->fv->v);
 	if (j->mode != SEEK_DATA && j->mode != SEEK_HOLE) {
-		fuse_reply_err(j->req, EINVAL);
+		job_reply_err(j, EINVAL);
 		job_end(j);
 		return;
 	}
 	if (j->off >= size) {
-		fuse_reply_err(j->req, ENXIO);
+		job_reply_err(j, ENXIO);
 		job_end(j);
 		return;
 	}
 	if (!(j->buf = malloc(1024))) {
-		fuse_reply_err(j->req, ENOMEM);
+		job_reply_err(j, ENOMEM);
 		job_end(j);
 		return;
 	}
@@ -914,7 +944,7 @@ static void do_file_job(struct job *j)
 	j->fv = j->fh->fv;
 	j->fv->running++;
 	if ((j->type == J_WRITE || j->type == J_FALLOCATE) && !j->fh->writer) {
-		fuse_reply_err(j->req, EBADF);
+		job_reply_err(j, EBADF);
 		job_end(j);
 		return;
 	}
@@ -931,6 +961,7 @@ static void do_file_job(struct job *j)
 static void job_posted(struct io_post *post)
 {
 	struct job *j = post->ctx;
+	j->start_ns = io_now_ns(j->fs->loop);
 	switch (j->type) {
 	case J_LOOKUP: do_lookup(j); break;
 	case J_GETATTR: do_getattr(j); break;
@@ -1177,6 +1208,36 @@ const struct fuse_lowlevel_ops fuse_fs_ops = {
 	.create = op_create,
 };
 
+/* FS's series in the params' registry (or one of its own, so the updates
+ * need no test): 0 or -ENOMEM. */
+static int metrics_register(struct fuse_fs *fs)
+{
+	struct metrics_registry *r = fs->p.metrics;
+	if (!r && metrics_registry_create(&fs->m.own))
+		return -ENOMEM;
+	if (!r)
+		r = fs->m.own;
+	struct metrics_family *ops = metrics_family(
+		r, METRICS_COUNTER, "basalt_fuse_ops_total",
+		"FUSE requests answered, by kind (refused: creating, removing or renaming)", "op");
+	struct metrics_family *errors = metrics_family(
+		r, METRICS_COUNTER, "basalt_fuse_op_errors_total",
+		"FUSE requests answered with an error, by kind", "op");
+	struct metrics_family *latency = metrics_family(
+		r, METRICS_HISTOGRAM, "basalt_fuse_op_latency_seconds",
+		"Time from the loop taking a FUSE request to its answer", "op");
+	for (unsigned i = 0; i < J_TYPES; i++) {
+		fs->m.ops[i] = metrics_series(ops, job_type_names[i]);
+		fs->m.errors[i] = metrics_series(errors, job_type_names[i]);
+		fs->m.latency[i] = metrics_series(latency, job_type_names[i]);
+	}
+	fs->m.read_bytes = metrics_single(r, METRICS_COUNTER, "basalt_fuse_read_bytes_total",
+					  "Bytes read from volume and snapshot files");
+	fs->m.written_bytes = metrics_single(r, METRICS_COUNTER, "basalt_fuse_written_bytes_total",
+					     "Bytes written to volume files");
+	return metrics_registry_error(r);
+}
+
 int fuse_fs_create(const struct fuse_fs_params *p, struct fuse_fs **out)
 {
 	struct fuse_fs *fs = calloc(1, sizeof(*fs));
@@ -1186,6 +1247,10 @@ int fuse_fs_create(const struct fuse_fs_params *p, struct fuse_fs **out)
 	list_init(&fs->vols);
 	clock_gettime(CLOCK_REALTIME, &fs->mounted);
 	atomic_init(&fs->busy, 0);
+	if (metrics_register(fs)) {
+		fuse_fs_destroy(fs);
+		return -ENOMEM;
+	}
 	*out = fs;
 	return 0;
 }
@@ -1217,5 +1282,6 @@ void fuse_fs_destroy(struct fuse_fs *fs)
 		free(fv);
 	}
 	fuse_usage_destroy(fs->usage);
+	metrics_registry_free(fs->m.own);
 	free(fs);
 }

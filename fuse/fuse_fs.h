@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "client/libbasalt.h"
+#include "common/metrics.h"
 
 struct fuse_fs;
 
@@ -36,6 +37,9 @@ struct fuse_fs_params {
 	uid_t uid;	  /* -o uid=, else the mounting user */
 	gid_t gid;	  /* -o gid=, else the mounting user's group */
 	mode_t umask;	  /* -o umask=, else 077 */
+	/* Where the basalt_fuse_* series go (borrowed; NULL: counted nowhere
+	 * visible). */
+	struct metrics_registry *metrics;
 };
 
 /* The lowlevel operations; their userdata is the struct fuse_fs. */

@@ -29,6 +29,7 @@
 #include "common/daemon.h"
 #include "common/cluster/tool.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/number.h"
 #include "common/version.h"
 #include "fuse_fs.h"
@@ -39,7 +40,7 @@
 static const char usage_text[] =
 	"usage: basalt-fuse MOUNTPOINT [-c CONF] [--keyring PATH] [--name ENTITY]\n"
 	"                   [--volume NAME] [--break-lock] [-o OPTIONS] [-f]\n"
-	"                   [--log-file PATH] [--debug]\n"
+	"                   [--log-file PATH] [--debug] [--metrics-addr HOST:PORT]\n"
 	"Mounts the cluster's volumes as files: MOUNTPOINT/volumes/NAME is volume NAME,\n"
 	"a regular file of the volume's size (read, write, fsync, fallocate punch-hole\n"
 	"and zero-range, SEEK_DATA/SEEK_HOLE). Volumes are created, resized and removed\n"
@@ -77,6 +78,10 @@ static const char usage_text[] =
 	"  -f               stay in the foreground\n"
 	"  --log-file PATH  log there (in the background, stderr goes nowhere)\n"
 	"  --debug          log every request at debug level\n"
+	"  --metrics-addr HOST:PORT  serve Prometheus metrics on\n"
+	"                   http://HOST:PORT/metrics (HOST an IPv4 address, [IPv6]\n"
+	"                   or a name; else metrics_addr = in [fuse] or [global];\n"
+	"                   default: none)\n"
 	"  --version        print the version\n";
 
 static int fail(const char *fmt, const char *arg)
@@ -207,6 +212,7 @@ struct fuse_main_opts {
 	struct fuse_fs_params fp;
 	const char *log_file;
 	bool foreground, debug, allow_other;
+	const char *metrics_addr;
 	char *mount_opts; /* -o options for libfuse, joined with commas; caller frees */
 	char mountpoint[PATH_MAX];
 };
@@ -332,6 +338,7 @@ static int parse_options(int argc, char **argv, struct fuse_main_opts *m)
 		{ "break-lock", no_argument, NULL, 'b' },
 		{ "log-file", required_argument, NULL, 'l' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "metrics-addr", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -345,6 +352,7 @@ static int parse_options(int argc, char **argv, struct fuse_main_opts *m)
 		case 'b': m->fp.break_lock = true; break;
 		case 'l': m->log_file = optarg; break;
 		case 'd': m->debug = true; break;
+		case 'A': m->metrics_addr = optarg; break;
 		case 'f': m->foreground = true; break;
 		case 'o':
 			if ((rc = take_mount_opts(m, optarg)))
@@ -391,14 +399,39 @@ static int mount_session(struct fuse_main_opts *m, const char *argv0, struct fus
 	return 0;
 }
 
-/* In the background: the loop, the client and its first map, then the
- * FUSE thread. 0, or -errno (logged). */
-static int start_serving(struct fuse_main_opts *m, const struct bs_client_params *cp,
-			 struct fuse_fs *fs, struct session *s, struct bs_client **client,
-			 pthread_t *thread)
+/* The metrics registry, and the socket of --metrics-addr or the
+ * config's metrics_addr ([fuse], then [global]) bound now, before the
+ * fork, so a bad address or a port in use is said on stderr (the thread
+ * starts in start_serving). 0, or 1 after saying why. */
+static int metrics_bind(struct fuse_main_opts *m, struct metrics_registry **reg,
+			struct metrics_server **srv)
 {
 	char why[1024];
-	int rc = io_loop_create_uring(NULL, &s->loop);
+	if (metrics_registry_create(reg))
+		return fail("%s", "out of memory");
+	m->fp.metrics = *reg;
+	int rc = m->metrics_addr ? metrics_server_bind(*reg, m->metrics_addr, srv, why, sizeof(why))
+				 : metrics_server_bind_config(*reg, m->tool.cfg, "fuse", srv, why,
+							      sizeof(why));
+	if (rc)
+		fprintf(stderr, "basalt-fuse: %s%s\n", m->metrics_addr ? "--metrics-addr: " : "", why);
+	return rc ? 1 : 0;
+}
+
+/* In the background: the metrics thread, the loop, the client and its
+ * first map, then the FUSE thread. 0, or -errno (logged). */
+static int start_serving(struct fuse_main_opts *m, const struct bs_client_params *cp,
+			 struct fuse_fs *fs, struct session *s, struct bs_client **client,
+			 pthread_t *thread, struct metrics_server *metrics)
+{
+	char why[1024];
+	int rc = metrics ? metrics_server_run(metrics, why, sizeof(why)) : 0;
+	if (rc)
+		LOG_ERROR("%s", why);
+	else if (metrics)
+		LOG_INFO("metrics served on http://%s/metrics", metrics_server_addr(metrics));
+	if (!rc)
+		rc = io_loop_create_uring(NULL, &s->loop);
 	if (rc)
 		LOG_ERROR("cannot set up io_uring: %s", strerror(-rc));
 	if (!rc && (rc = bs_client_create(s->loop, m->tool.cfg, cp, client, why, sizeof(why))))
@@ -473,19 +506,25 @@ int main(int argc, char **argv)
 	struct fuse_fs *fs = NULL;
 	struct session s = { 0 };
 	atomic_init(&s.ended, false);
+	struct metrics_registry *metrics = NULL;
+	struct metrics_server *metrics_srv = NULL;
+	if (metrics_bind(&m, &metrics, &metrics_srv))
+		return 1;
 	if (fuse_fs_create(&m.fp, &fs))
 		return fail("%s", "out of memory");
 	if (mount_session(&m, argv[0], fs, &s))
 		return 1;
 	struct bs_client *client = NULL;
 	pthread_t thread;
-	if (start_serving(&m, &cp, fs, &s, &client, &thread)) {
+	if (start_serving(&m, &cp, fs, &s, &client, &thread, metrics_srv)) {
 		fuse_session_unmount(s.se);
 		fuse_session_destroy(s.se);
 		fuse_fs_destroy(fs);
 		bs_client_destroy(client);
 		if (s.loop)
 			io_loop_destroy(s.loop);
+		metrics_server_stop(metrics_srv);
+		metrics_registry_free(metrics);
 		tool_fini(&m.tool);
 		return 1;
 	}
@@ -494,6 +533,8 @@ int main(int argc, char **argv)
 	serve_and_stop(&m, fs, &s, client, thread);
 	bs_client_destroy(client);
 	io_loop_destroy(s.loop);
+	metrics_server_stop(metrics_srv);
+	metrics_registry_free(metrics);
 	tool_fini(&m.tool);
 	free(m.mount_opts);
 	return 0;

@@ -17,6 +17,7 @@
 #include "common/msgr.h"
 #include "common/cluster/map.h"
 #include "common/cluster/mon_proto.h"
+#include "mon_metrics.h"
 #include "mon_store.h"
 #include "fullmon.h"
 #include "lockmon.h"
@@ -74,6 +75,7 @@ struct mon {
 	uint64_t inc_first;
 	/* Each OSD's last reported usage and PG states (soft state). */
 	struct mon_osd_stats *osd_stats; /* MAP_MAX_OSDS of them */
+	struct mon_metrics metrics;
 };
 
 #define MON_INC_MAX 1024
@@ -155,6 +157,7 @@ static void send_command_reply_secret(struct mon *m, struct msgr_conn *conn, uin
 				      int rc, const char *text, const uint8_t *secret)
 {
 	struct mon_command_reply r = { .rc = rc, .epoch = m->map.epoch };
+	mon_metrics_command(&m->metrics, rc);
 	snprintf(r.leader, sizeof(r.leader), "%s", leader_name(m));
 	snprintf(r.text, sizeof(r.text), "%s", text ? text : "");
 	if (secret && auth_seal(msgr_conn_session_key(conn), MON_SECRET_PURPOSE, secret,
@@ -343,6 +346,9 @@ static void fsm_apply(void *ctx, const struct raft_entry *e)
 			 : cmd.flag == MAP_REASON_REPORTS  ? "reported by peers"
 			 : cmd.flag == MAP_REASON_DOWN_OUT ? "down too long"
 							   : "by an operator");
+	if (rc == 0 && !dup && (cmd.type == MAP_CMD_VOLUME_LOCK || cmd.type == MAP_CMD_VOLUME_UNLOCK) &&
+	    m->map.n_fenced && m->map.fenced[m->map.n_fenced - 1].epoch == m->map.epoch)
+		mon_metrics_fenced(&m->metrics); /* it took the lock from a holder */
 	if (rc == 0 && !dup && cmd.type == MAP_CMD_OSD_FULL)
 		LOG_WARN("osd.%u is %s now", cmd.osd, map_full_state_name(cmd.flag));
 	if (rc == 0 && !dup && cmd.type == MAP_CMD_POOL_FULL)
@@ -404,6 +410,7 @@ static void raft_changed(void *ctx)
 		LOG_INFO("leader is now %s (term %llu)", leader >= 0 ? m->members[leader].name : "unknown",
 			 (unsigned long long)raft_term(m->raft));
 	m->last_leader = leader;
+	mon_metrics_term(&m->metrics, raft_term(m->raft));
 	bool leading = raft_role(m->raft) == RAFT_LEADER;
 	if (leading && !m->was_leader)
 		lockmon_leader(m->lockmon, mono_ms(m));
@@ -1047,6 +1054,7 @@ static void mon_tick(struct io_timer *t)
 		io_loop_stop(m->loop);
 		return;
 	}
+	mon_metrics_tick(&m->metrics, io_now_ns(m->loop), &m->map, m->raft, m->n);
 	io_timer_arm(m->loop, &m->tick, m->tick_ns);
 }
 
@@ -1141,6 +1149,8 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 	if (!rc && cfg_get_duration_ms(cfg, section, "mon_lock_lease", lease_ms, 1000, 3600000,
 				       &lease_ms) < 0)
 		rc = why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
+	if (!rc)
+		rc = mon_metrics_start(&m->metrics, cfg, section, why, why_len);
 	if (!rc && (!(m->lockmon = malloc(sizeof(*m->lockmon))) ||
 		    !(m->osdmon = malloc(sizeof(*m->osdmon))) ||
 		    !(m->fullmon = malloc(sizeof(*m->fullmon))) ||
@@ -1184,6 +1194,7 @@ int mon_start(struct io_loop *loop, struct cfg *cfg, const char *name,
 		why_set(why, why_len, rc, "cannot start Raft from %s", dir);
 		goto fail;
 	}
+	m->metrics.last_term = raft_term(m->raft); /* elections from here on */
 	struct msgr_params mp;
 	msgr_params_default(&mp);
 	mp.name = MON_ENTITY;
@@ -1237,5 +1248,6 @@ void mon_stop(struct mon *m)
 	for (uint32_t i = 0; m->osd_stats && i < MAP_MAX_OSDS; i++)
 		mon_osd_stats_free(&m->osd_stats[i]);
 	free(m->osd_stats);
+	mon_metrics_stop(&m->metrics);
 	free(m);
 }

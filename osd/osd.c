@@ -380,6 +380,7 @@ static void osd_tick(struct io_timer *t)
 	osd_pg_tick(o, now);
 	osd_ops_tick(o, now);
 	osd_auth_tick(o, now);
+	osd_metrics_tick(o, now);
 #ifndef NDEBUG
 	osd_pg_check(o); /* debug builds (the ASan suite): the PG invariants, live */
 #endif
@@ -466,6 +467,8 @@ int osd_start(struct io_loop *loop, struct cfg *cfg, uint32_t id, const char *ke
 					     MAP_MAX_OSDS - 1);
 	if (!rc)
 		rc = osd_config(o, cfg, o->name, &device, why, why_len);
+	if (!rc)
+		rc = osd_metrics_start(o, cfg, why, why_len);
 	if (!rc && store_params_from_config(cfg, o->name, &sp))
 		rc = why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
 	if (!rc)
@@ -540,6 +543,7 @@ void osd_forget(struct osd *o)
 	osd_auth_free(o);
 	keyring_free(o->keyring);
 	free(o->peers);
+	osd_metrics_stop(o); /* last: the store's final completions count */
 	free(o);
 }
 
@@ -570,5 +574,6 @@ void osd_stop(struct osd *o)
 	osd_auth_free(o);
 	keyring_free(o->keyring);
 	free(o->peers);
+	osd_metrics_stop(o); /* last: the store's final completions count */
 	free(o);
 }

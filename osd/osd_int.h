@@ -12,6 +12,7 @@
 #include "common/msgr.h"
 #include "common/cluster/map.h"
 #include "common/cluster/mon_members.h"
+#include "common/metrics.h"
 #include "pg.h"
 #include "store.h"
 
@@ -39,6 +40,27 @@ struct osd_peer {
 	 * and when: fresher than the map for a few seconds. */
 	uint8_t full;
 	uint64_t full_ns;
+};
+
+/* What the OSD counts for Prometheus (osd_metrics.c), by operation kind:
+ * the client's (osd_op_type - 1), then the sub-operations a primary sends
+ * (OSD_METRICS_REPLICA + pg_subop_type - 1). */
+#define OSD_METRICS_CLIENT_OPS 7
+#define OSD_METRICS_REPLICA OSD_METRICS_CLIENT_OPS
+#define OSD_METRICS_OPS (OSD_METRICS_CLIENT_OPS + 7)
+#define OSD_METRICS_PG_STATES 8
+struct osd_metrics {
+	struct metrics_registry *registry;
+	struct metrics_server *server; /* NULL: metrics_addr not set */
+	uint64_t published_ns;	       /* when the loop last published its gauges */
+	struct metrics_series *ops[OSD_METRICS_OPS], *errors[OSD_METRICS_OPS];
+	struct metrics_series *latency[OSD_METRICS_OPS];
+	struct metrics_series *read_bytes, *written_bytes, *in_flight, *waiting_for_map;
+	struct metrics_series *journal_used, *journal_size, *store_used, *store_free, *store_size;
+	struct metrics_series *objects, *pgs[OSD_METRICS_PG_STATES], *map_epoch;
+	struct metrics_series *recovered_objects, *recovered_bytes;
+	struct metrics_series *scrubs, *scrubbed_objects, *bad_found, *bad_repaired;
+	struct metrics_series *csum_errors, *read_errors;
 };
 
 struct osd {
@@ -87,6 +109,7 @@ struct osd {
 	bool cmd_is_boot;		/* what the running monitor command is */
 	bool forgetting;		/* osd_forget: nothing goes out any more */
 	bool stopping;			/* osd_stop: no new work */
+	struct osd_metrics metrics;
 };
 
 /* osd_auth.c */
@@ -108,6 +131,31 @@ void osd_auth_conn_closed(struct osd *o, struct msgr_conn *conn);
  * operations are not even held for a newer map). */
 bool osd_auth_any_grant(struct osd *o, struct msgr_conn *conn);
 void osd_auth_free(struct osd *o);
+
+/* osd_metrics.c */
+/* Registers the OSD's metrics and serves them when metrics_addr is set
+ * in its section: 0 or -errno with WHY. */
+int osd_metrics_start(struct osd *o, struct cfg *cfg, char *why, size_t why_len);
+void osd_metrics_stop(struct osd *o);
+/* From the tick: copies loop state (store, PGs, map) into gauges once a
+ * second. */
+void osd_metrics_tick(struct osd *o, uint64_t now_ns);
+/* An operation of KIND (see OSD_METRICS_OPS) arrived. */
+static inline void osd_metrics_op_received(struct osd *o, unsigned kind)
+{
+	metrics_counter_add(o->metrics.ops[kind], 1);
+}
+/* One answered with RC, having moved BYTES (read or written), that
+ * arrived at START_NS on the loop's clock. */
+void osd_metrics_op_answered(struct osd *o, unsigned kind, int rc, uint64_t bytes,
+			     uint64_t start_ns);
+/* One answered with RC before or without running in the PG layer
+ * (refused, listed, scheduled): counted when an error, not timed. */
+static inline void osd_metrics_op_untimed(struct osd *o, unsigned kind, int rc)
+{
+	if (rc < 0)
+		metrics_counter_add(o->metrics.errors[kind], 1);
+}
 
 /* osd.c */
 /* Whether this OSD may take part in PGs: booted, and its map shows it up

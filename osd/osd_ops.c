@@ -284,7 +284,7 @@ static int list_missing(struct list_ctx *l, uint32_t pgid)
  * its map (the client asked with the same epoch: osd_ops_handle), each
  * of those PGs active. */
 static void list_objects(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
-			 const struct map_pool *pool)
+			 const struct map_pool *pool, uint64_t arrived_ns)
 {
 	struct list_ctx l = { o, pool, NULL, 0, 0, malloc(pool->pg_num) };
 	struct osd_op_reply r = { .epoch = monsess_map(o->mon)->epoch };
@@ -314,6 +314,7 @@ static void list_objects(struct osd *o, struct msgr_conn *conn, uint64_t request
 		memcpy(data, l.buf, l.len);
 	else if (!r.rc && l.len)
 		r.rc = -ENOMEM;
+	osd_metrics_op_answered(o, OSD_OP_LIST - 1, r.rc, 0, arrived_ns);
 	osd_op_answer(o, conn, request_id, &r, data, data ? (uint32_t)l.len : 0);
 	free(l.buf);
 	free(l.mine);
@@ -335,13 +336,16 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	if (op.epoch > monsess_map(o->mon)->epoch && osd_serving(o) &&
 	    osd_auth_any_grant(o, conn) && hold_early(o, conn, msg, &op))
 		return;
+	unsigned kind = op.type - 1; /* decode checked it */
+	uint64_t arrived_ns = io_now_ns(o->loop);
+	osd_metrics_op_received(o, kind);
 	r.rc = osd_auth_check_op(o, conn, &op);
 	if (!r.rc)
 		r.rc = check_op(o, &op, &pool);
 	if (!r.rc && op.type == OSD_OP_LIST && op.epoch < monsess_map(o->mon)->epoch)
 		r.rc = -EAGAIN; /* which PGs are ours differs: the client lists again */
 	if (!r.rc && op.type == OSD_OP_LIST) {
-		list_objects(o, conn, rid, pool);
+		list_objects(o, conn, rid, pool, arrived_ns);
 		msg_free(msg);
 		return;
 	}
@@ -356,6 +360,7 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		msg_free(msg);
 		if (op.epoch > monsess_map(o->mon)->epoch || !osd_serving(o)) {
 			r.rc = -EAGAIN; /* not there yet: the client asks again */
+			osd_metrics_op_untimed(o, kind, r.rc);
 			osd_op_answer(o, conn, rid, &r, NULL, 0);
 			return;
 		}
@@ -363,11 +368,13 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		return;
 	}
 	if (op.type == OSD_OP_SCRUB || op.type == OSD_OP_SYNC) {
+		osd_metrics_op_untimed(o, kind, r.rc);
 		osd_op_answer(o, conn, rid, &r, NULL, 0);
 		msg_free(msg);
 		return;
 	}
 	if (r.rc) {
+		osd_metrics_op_untimed(o, kind, r.rc);
 		osd_op_answer(o, conn, rid, &r, NULL, 0);
 		msg_free(msg);
 		return;

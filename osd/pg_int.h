@@ -148,7 +148,8 @@ struct pg_op {
 	bool dispatched, answered, local_busy;
 	bool slow_logged; /* logged once as a slow operation */
 	uint8_t repairs;  /* read repairs it waited for */
-	uint64_t start_ns; /* when it arrived */
+	uint64_t start_ns; /* when the client first sent it */
+	uint64_t arrived_ns; /* when it arrived here (its latency's start) */
 	unsigned pending; /* pieces outstanding: local store + each replica */
 	uint32_t waiting_on; /* acting indices whose piece is outstanding */
 	int rc;
@@ -292,6 +293,7 @@ struct osd_pgs {
 	struct io_timer scrub_timer;  /* the next chunk or PG as soon as one ends */
 	unsigned scrubs_running;
 	uint64_t scrubs_done;
+	uint64_t scrubbed_objects; /* objects whose copies scrubs compared */
 	uint64_t bad_found, bad_repaired; /* over all its PGs, since it started */
 	uint64_t scrub_tokens, scrub_refill_ns, scrub_next_look_ns;
 	uint64_t client_ops; /* client operations on this OSD's PGs */

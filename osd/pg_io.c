@@ -44,6 +44,8 @@ static void op_answer(struct pg_op *op, int rc, uint64_t version, uint64_t size,
 		return;
 	}
 	op->answered = true;
+	uint64_t bytes = op->op.type == OSD_OP_READ ? len : op->op.len;
+	osd_metrics_op_answered(op->pg->o, op->op.type - 1, rc, bytes, op->arrived_ns);
 	struct osd_op_reply r = { .rc = rc, .version = version, .size = size };
 	osd_op_answer(op->pg->o, op->conn, op->request_id, &r, data, len);
 }
@@ -490,6 +492,7 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 	if (!pg || pg->state == PG_STATE_IDLE || pg->state == PG_STATE_UNDERSIZED ||
 	    pg->state == PG_STATE_INCOMPLETE) {
 		free(data);
+		osd_metrics_op_untimed(o, op->type - 1, r.rc);
 		osd_op_answer(o, conn, request_id, &r, NULL, 0);
 		return;
 	}
@@ -504,6 +507,7 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 		free(d);
 		free(data);
 		r.rc = -ENOMEM;
+		osd_metrics_op_untimed(o, op->type - 1, r.rc);
 		osd_op_answer(o, conn, request_id, &r, NULL, 0);
 		return;
 	}
@@ -515,6 +519,7 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 	 * operation, still waiting. */
 	uint64_t now = io_now_ns(o->loop), age = (uint64_t)op->age_ms * 1000000;
 	x->start_ns = now > age ? now - age : 0;
+	x->arrived_ns = now;
 	x->conn = conn;
 	x->request_id = request_id;
 	x->op = *op;

@@ -29,6 +29,7 @@ struct replica_op {
 	uint64_t request_id;
 	struct pg_subop sub;
 	bool counted; /* in pg->store_writes */
+	uint64_t arrived_ns;
 };
 
 struct purge_op {
@@ -294,6 +295,8 @@ static void replica_op_done(struct store_req *req, int res)
 	list_del(&r->node);
 	if ((r->sub.type == PG_SUB_REMOVE || r->sub.type == PG_SUB_DELETE) && res == -ENOENT)
 		res = 0; /* gone already: what was asked */
+	osd_metrics_op_answered(o, OSD_METRICS_REPLICA + r->sub.type - 1, res, r->sub.len,
+				r->arrived_ns);
 	if ((r->sub.type == PG_SUB_WRITE || r->sub.type == PG_SUB_DELETE) && r->sub.client &&
 	    res == 0)
 		osd_recent_add(o, r->sub.client, r->sub.reqid, 0, req->version);
@@ -322,8 +325,11 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		msg_free(msg);
 		return;
 	}
+	unsigned kind = OSD_METRICS_REPLICA + sub.type - 1; /* decode checked it */
+	osd_metrics_op_received(o, kind);
 	struct osd_pg *pg = osd_serving(o) ? pg_get(o, sub.pool, sub.pg, false) : NULL;
 	if (!pg || sub.epoch != pg->fence_epoch || sub.from != pg->fence_primary) {
+		osd_metrics_op_untimed(o, kind, -ESTALE);
 		msg_free(msg);
 		pg_replica_answer(o, conn, rid, -ESTALE, 0, NULL, NULL, 0);
 		return;
@@ -338,6 +344,7 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	r->conn = conn;
 	r->request_id = rid;
 	r->sub = sub;
+	r->arrived_ns = io_now_ns(o->loop);
 	r->req.oid = sub.oid;
 	r->req.version = sub.version;
 	r->req.done = replica_op_done;
@@ -382,6 +389,7 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	msg_free(msg);
 	if (rc) {
 		free(r);
+		osd_metrics_op_untimed(o, kind, rc);
 		pg_replica_answer(o, conn, rid, rc, 0, NULL, NULL, 0);
 		return;
 	}

@@ -619,6 +619,7 @@ static void scrub_compare(struct osd_pg *pg)
 		uint32_t sources[MAP_PG_ACTING_MAX], n_src;
 		uint32_t wrong = scrub_judge(pg, &v, sc->deep, &auth_v, sources, &n_src);
 		sc->done_objects++;
+		pg->o->pgs->scrubbed_objects++;
 		if (!wrong)
 			continue;
 		scrub_report(pg, &oid, &v, wrong, auth_v);

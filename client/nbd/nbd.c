@@ -64,6 +64,21 @@ struct nbd_listener {
 	bool armed;
 };
 
+/* Request kinds for the metrics: READ, WRITE, FLUSH, TRIM, WRITE_ZEROES,
+ * BLOCK_STATUS, CACHE, and anything else. */
+#define NBD_METRICS_KINDS 8
+static const char *const nbd_metrics_kinds[NBD_METRICS_KINDS] = {
+	"read", "write", "flush", "trim", "write_zeroes", "block_status", "cache", "other",
+};
+
+struct nbd_metrics {
+	struct metrics_registry *own; /* when the params gave none */
+	struct metrics_series *requests[NBD_METRICS_KINDS], *errors[NBD_METRICS_KINDS];
+	struct metrics_series *latency[NBD_METRICS_KINDS];
+	struct metrics_series *read_bytes, *written_bytes;
+	struct metrics_series *conns_open, *conns_total, *conns_refused;
+};
+
 struct nbd_server {
 	struct io_loop *loop;
 	struct bs_client *client;
@@ -73,6 +88,7 @@ struct nbd_server {
 	struct list_node conns;
 	bool stopping;
 	struct nbd_server_stats stats;
+	struct nbd_metrics m;
 };
 
 /* A buffer queued for sending: a small header and an optional payload. */
@@ -137,7 +153,43 @@ struct nbd_job {
 	struct nbd_request req;
 	uint8_t *buf;
 	struct nbd_backup_read backup_read; /* a READ of a backup:ID export */
+	uint64_t start_ns; /* when its request was complete */
 };
+
+static unsigned metrics_kind(uint16_t type)
+{
+	switch (type) {
+	case NBD_CMD_READ: return 0;
+	case NBD_CMD_WRITE: return 1;
+	case NBD_CMD_FLUSH: return 2;
+	case NBD_CMD_TRIM: return 3;
+	case NBD_CMD_WRITE_ZEROES: return 4;
+	case NBD_CMD_BLOCK_STATUS: return 5;
+	case NBD_CMD_CACHE: return 6;
+	default: return 7;
+	}
+}
+
+/* A request of TYPE answered with RC without running (not timed). */
+static void metrics_refused(struct nbd_server *s, uint16_t type, int rc)
+{
+	if (rc)
+		metrics_counter_add(s->m.errors[metrics_kind(type)], 1);
+}
+
+/* J answered with RC: its latency, and the bytes it moved. */
+static void metrics_answered(struct nbd_server *s, const struct nbd_job *j, int rc)
+{
+	unsigned kind = metrics_kind(j->req.type);
+	uint64_t now = io_now_ns(s->loop);
+	metrics_histogram_observe_ns(s->m.latency[kind], now > j->start_ns ? now - j->start_ns : 0);
+	if (rc)
+		metrics_counter_add(s->m.errors[kind], 1);
+	else if (j->req.type == NBD_CMD_READ)
+		metrics_counter_add(s->m.read_bytes, j->req.len);
+	else if (j->req.type == NBD_CMD_WRITE)
+		metrics_counter_add(s->m.written_bytes, j->req.len);
+}
 
 static void conn_recv(struct nbd_conn *c);
 static void conn_close(struct nbd_conn *c, const char *why);
@@ -280,6 +332,7 @@ static void conn_maybe_free(struct nbd_conn *c)
 	}
 	list_del(&c->node);
 	c->s->stats.open--;
+	metrics_gauge_add(c->s->m.conns_open, -1);
 	bs_volume_close(c->vol);
 	if (c->bk)
 		nbd_backup_put(c->bk);
@@ -901,6 +954,7 @@ static void job_finish(struct nbd_job *j, int rc, const char *why, bool ran)
 	struct nbd_conn *c = j->c;
 	if (rc)
 		log_request_error(c, &j->req, rc, ran);
+	metrics_answered(c->s, j, rc);
 	bool was_full = c->inflight >= c->s->p.max_inflight;
 	c->inflight--;
 	if (!c->closing || c->fd >= 0) {
@@ -1013,6 +1067,7 @@ static void backup_request(struct nbd_conn *c, const struct nbd_request *r)
 	}
 	j->c = c;
 	j->req = *r;
+	j->start_ns = io_now_ns(c->s->loop);
 	if (r->type == NBD_CMD_BLOCK_STATUS) {
 		uint64_t cap = 1024ull * chunk - r->offset % chunk;
 		j->req.len = r->len > cap ? (uint32_t)cap : r->len;
@@ -1045,6 +1100,7 @@ static void start_request(struct nbd_conn *c, uint8_t *data)
 {
 	struct nbd_request *r = &c->req;
 	c->s->stats.requests++;
+	metrics_counter_add(c->s->m.requests[metrics_kind(r->type)], 1);
 	int rc = check_request(c, r);
 	enum bs_vio_type type;
 	switch (r->type) {
@@ -1056,12 +1112,14 @@ static void start_request(struct nbd_conn *c, uint8_t *data)
 	case NBD_CMD_BLOCK_STATUS: type = BS_VIO_MAP; break;
 	case NBD_CMD_CACHE:
 		free(data);
+		metrics_refused(c->s, r->type, rc);
 		if (rc)
 			log_request_error(c, r, rc, false);
 		simple_reply(c, r->handle, rc, NULL, 0);
 		return;
 	default:
 		free(data);
+		metrics_refused(c->s, r->type, -EINVAL);
 		log_request_error(c, r, -EINVAL, false);
 		simple_reply(c, r->handle, -EINVAL, NULL, 0);
 		return;
@@ -1087,6 +1145,7 @@ static void start_request(struct nbd_conn *c, uint8_t *data)
 	if (!rc && type == BS_VIO_READ && posix_memalign((void **)&j->buf, 4096, r->len))
 		rc = -ENOMEM;
 	if (rc) {
+		metrics_refused(c->s, r->type, rc);
 		log_request_error(c, r, rc, false);
 		if (j)
 			free(j->buf);
@@ -1105,6 +1164,7 @@ static void start_request(struct nbd_conn *c, uint8_t *data)
 	j->c = c;
 	j->req = *r;
 	j->req.len = len;
+	j->start_ns = io_now_ns(c->s->loop);
 	j->vio = (struct bs_vio){ .type = type, .offset = r->offset, .len = len, .buf = j->buf,
 				  .done = job_done };
 	c->inflight++;
@@ -1208,6 +1268,7 @@ static bool conn_allowed(struct nbd_server *s, const char *peer)
 	else
 		return true;
 	s->stats.bad_clients++;
+	metrics_counter_add(s->m.conns_refused, 1);
 	return false;
 }
 
@@ -1247,6 +1308,8 @@ static void accept_done(struct io_op *op, int res)
 	list_add_tail(&s->conns, &c->node);
 	s->stats.connections++;
 	s->stats.open++;
+	metrics_counter_add(s->m.conns_total, 1);
+	metrics_gauge_add(s->m.conns_open, 1);
 	io_timer_init(&c->deadline, deadline_fire, c);
 	io_timer_arm(s->loop, &c->deadline, IO_MS(s->p.handshake_timeout_ms));
 	uint8_t g[18];
@@ -1261,6 +1324,48 @@ static void listener_arm(struct nbd_listener *l)
 	l->accept.ctx = l;
 	l->accept.done = accept_done;
 	io_accept(l->s->loop, &l->accept, l->fd);
+}
+
+static void metrics_register_requests(struct nbd_server *s, struct metrics_registry *r)
+{
+	struct metrics_family *requests = metrics_family(
+		r, METRICS_COUNTER, "basalt_nbd_requests_total", "NBD requests received, by command",
+		"op");
+	struct metrics_family *errors = metrics_family(
+		r, METRICS_COUNTER, "basalt_nbd_request_errors_total",
+		"NBD requests answered with an error, by command", "op");
+	struct metrics_family *latency = metrics_family(
+		r, METRICS_HISTOGRAM, "basalt_nbd_request_latency_seconds",
+		"Time from a request's arrival to its answer, of those that ran", "op");
+	for (unsigned i = 0; i < NBD_METRICS_KINDS; i++) {
+		s->m.requests[i] = metrics_series(requests, nbd_metrics_kinds[i]);
+		s->m.errors[i] = metrics_series(errors, nbd_metrics_kinds[i]);
+		s->m.latency[i] = metrics_series(latency, nbd_metrics_kinds[i]);
+	}
+}
+
+/* The server's series in the params' registry (or one of its own, so the
+ * updates need no test): 0 or -ENOMEM. */
+static int metrics_register(struct nbd_server *s)
+{
+	struct metrics_registry *r = s->p.metrics;
+	if (!r && metrics_registry_create(&s->m.own))
+		return -ENOMEM;
+	if (!r)
+		r = s->m.own;
+	metrics_register_requests(s, r);
+	s->m.read_bytes = metrics_single(r, METRICS_COUNTER, "basalt_nbd_read_bytes_total",
+					 "Bytes read by NBD clients");
+	s->m.written_bytes = metrics_single(r, METRICS_COUNTER, "basalt_nbd_written_bytes_total",
+					    "Bytes written by NBD clients");
+	s->m.conns_open = metrics_single(r, METRICS_GAUGE, "basalt_nbd_connections_open",
+					 "NBD client connections open");
+	s->m.conns_total = metrics_single(r, METRICS_COUNTER, "basalt_nbd_connections_total",
+					  "NBD client connections accepted");
+	s->m.conns_refused = metrics_single(r, METRICS_COUNTER,
+					    "basalt_nbd_connections_refused_total",
+					    "NBD connections closed at once (connection limits)");
+	return metrics_registry_error(r);
 }
 
 int nbd_server_create(struct io_loop *loop, struct bs_client *client,
@@ -1283,6 +1388,11 @@ int nbd_server_create(struct io_loop *loop, struct bs_client *client,
 	if (!s->p.max_conns_per_host)
 		s->p.max_conns_per_host = 64;
 	list_init(&s->conns);
+	int rc = metrics_register(s);
+	if (rc) {
+		nbd_server_destroy(s);
+		return rc;
+	}
 	*out = s;
 	return 0;
 }
@@ -1371,6 +1481,7 @@ void nbd_server_destroy(struct nbd_server *s)
 		return;
 	for (int i = 0; i < s->n_listeners; i++)
 		close(s->listeners[i].fd);
+	metrics_registry_free(s->m.own);
 	free(s);
 }
 

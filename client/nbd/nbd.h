@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/io/loop.h"
+#include "common/metrics.h"
 #include "common/tls.h"
 #include "client/libbasalt.h"
 #include "client/nbd/nbd_backup.h"
@@ -46,6 +47,9 @@ struct nbd_params {
 	struct nbd_backups *backups;
 	enum nbd_tls_mode tls;
 	struct tls_config *tls_config; /* a server's, borrowed; with tls != OFF */
+	/* Where the server's basalt_nbd_* series go (borrowed; NULL: counted
+	 * nowhere visible). */
+	struct metrics_registry *metrics;
 };
 
 /* A server on LOOP serving volumes through CLIENT (both borrowed). */

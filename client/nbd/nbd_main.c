@@ -6,7 +6,7 @@
  *              [--backup-repo s3://BUCKET/PREFIX] [--backup-endpoint URL]
  *              [--backup-key-file FILE] [--backup-cache SIZE]
  *              [--tls off|on|require] [--tls-certificates DIR] [--tls-psk FILE]
- *              [--tls-verify-peer]
+ *              [--tls-verify-peer] [--metrics-addr HOST:PORT]
  *
  * Export name = volume name (qemu: nbd://HOST:PORT/VOLUME), or backup:ID
  * for a backup served in place. Without --listen or --socket it listens
@@ -24,6 +24,7 @@
 #include "common/daemon.h"
 #include "common/cluster/tool.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/size.h"
 #include "common/version.h"
 
@@ -34,7 +35,7 @@ static const char usage_text[] =
 	"                  [--backup-repo s3://BUCKET/PREFIX] [--backup-endpoint URL]\n"
 	"                  [--backup-key-file FILE] [--backup-cache SIZE]\n"
 	"                  [--tls off|on|require] [--tls-certificates DIR] [--tls-psk FILE]\n"
-	"                  [--tls-verify-peer]\n"
+	"                  [--tls-verify-peer] [--metrics-addr HOST:PORT]\n"
 	"Serves the cluster's volumes over NBD (export name = volume name, or\n"
 	"VOLUME@SNAP read-only), until SIGTERM or SIGINT. Default: --listen\n"
 	"127.0.0.1:10809.\n"
@@ -85,6 +86,9 @@ static const char usage_text[] =
 	"                     format); refused if others may read it\n"
 	"  --tls-verify-peer  clients must show a certificate signed by\n"
 	"                     DIR/ca-cert.pem (with --tls-certificates)\n"
+	"  --metrics-addr HOST:PORT  serve Prometheus metrics on http://HOST:PORT/metrics\n"
+	"                     (HOST an IPv4 address, [IPv6] or a name; else\n"
+	"                     metrics_addr = in [nbd] or [global]; default: none)\n"
 	"  --version          print the version\n";
 
 #define LISTEN_MAX 8
@@ -129,6 +133,7 @@ struct nbd_main_opts {
 	uint64_t backup_cache_bytes;
 	const char *tls_mode, *tls_certificates, *tls_psk;
 	bool tls_verify_peer;
+	const char *metrics_addr;
 };
 
 /* The long options of TLS, for parse_options' table. */
@@ -216,6 +221,7 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 		{ "backup-endpoint", required_argument, NULL, 'E' },
 		{ "backup-key-file", required_argument, NULL, 'K' },
 		{ "backup-cache", required_argument, NULL, 'C' },
+		{ "metrics-addr", required_argument, NULL, 'A' },
 		TLS_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },	     { "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -257,6 +263,7 @@ static int parse_options(int argc, char **argv, struct nbd_main_opts *m)
 		case 'R': m->backup.repo = optarg; break;
 		case 'E': m->backup.endpoint = optarg; break;
 		case 'K': m->backup.key_file = optarg; break;
+		case 'A': m->metrics_addr = optarg; break;
 		case 'C': {
 			char why[256];
 			if (size_parse_range(optarg, "--backup-cache", BACKUP_CHUNK_SIZE, 1ull << 40,
@@ -338,6 +345,29 @@ static int backups_start(struct io_loop *loop, struct nbd_main_opts *m,
 	return rc;
 }
 
+/* The metrics registry, served on --metrics-addr or the config's
+ * metrics_addr ([nbd], then [global]) when one is given: 0, or -errno
+ * after saying why. */
+static int metrics_start(const struct nbd_main_opts *m, struct metrics_registry **reg,
+			 struct metrics_server **srv)
+{
+	char why[1024];
+	int rc = metrics_registry_create(reg);
+	if (rc) {
+		fail("%s", "out of memory for metrics");
+		return rc;
+	}
+	if (m->metrics_addr)
+		rc = metrics_server_start(*reg, m->metrics_addr, srv, why, sizeof(why));
+	else
+		rc = metrics_server_start_config(*reg, m->tool.cfg, "nbd", srv, why, sizeof(why));
+	if (rc)
+		fprintf(stderr, "basalt-nbd: %s%s\n", m->metrics_addr ? "--metrics-addr: " : "", why);
+	else if (*srv)
+		LOG_INFO("metrics served on http://%s/metrics", metrics_server_addr(*srv));
+	return rc;
+}
+
 /* Listens on every address and socket asked for: 0, or -errno after
  * saying which and why. */
 static int listen_all(struct nbd_server *srv, const struct nbd_main_opts *m)
@@ -384,6 +414,11 @@ int main(int argc, char **argv)
 	struct tls_psk_file *psks = NULL;
 	if (m.np.tls != NBD_TLS_OFF && tls_setup(&m, &m.np.tls_config, &psks))
 		return 1;
+	struct metrics_registry *metrics = NULL;
+	struct metrics_server *metrics_srv = NULL;
+	if (metrics_start(&m, &metrics, &metrics_srv))
+		return 1;
+	m.np.metrics = metrics;
 	struct nbd_backup_repo repo;
 	int have_backups = backups_configure(&m, &repo);
 	if (have_backups < 0)
@@ -427,6 +462,8 @@ int main(int argc, char **argv)
 		nbd_backup_repo_fini(&repo);
 	bs_client_destroy(client);
 	io_loop_destroy(loop);
+	metrics_server_stop(metrics_srv);
+	metrics_registry_free(metrics);
 	tool_fini(&m.tool);
 	return rc ? 1 : 0;
 }
