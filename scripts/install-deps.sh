@@ -21,6 +21,8 @@ packages=(
 	qemu-system-x86 busybox-static cpio
 	# bench plots
 	gnuplot-nox
+	# the Debian package (package.sh): man pages from --help, its checks, systemd-analyze verify
+	help2man lintian man-db systemd
 )
 
 missing=()
