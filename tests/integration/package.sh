@@ -15,21 +15,8 @@ trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 root=$dir/root
 
-# --- build: in BUILD_DIR when it installs under /usr, else in our own ---------
-prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt")
-if [ "$prefix" != /usr ]; then
-	echo "$build installs under $prefix: the package is built in a build directory of its own"
-	cmake -S "$src" -B "$dir/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-		-DCMAKE_INSTALL_PREFIX=/usr >/dev/null
-	build=$dir/build
-fi
-cmake --build "$build" --target basalt_man basalt_changelog >"$dir/build.log" 2>&1 ||
-	fail "building the programs and man pages: $(tail -20 "$dir/build.log")"
-(cd "$build" && cpack -G DEB -B "$dir/out") >"$dir/cpack.log" 2>&1 ||
-	fail "cpack: $(cat "$dir/cpack.log")"
-deb=$(ls "$dir"/out/basalt_*.deb)
-version=$(dpkg-deb -f "$deb" Version)
-echo "built $(basename "$deb"): $(dpkg-deb -f "$deb" Depends)"
+. "$(dirname "$0")/package_lib.sh"
+package_build
 
 # --- lintian: no errors (warnings are listed) ---------------------------------
 lintian --fail-on error "$deb" >"$dir/lintian.log" 2>&1 || true
