@@ -6,8 +6,8 @@
 #    made (tmpfiles), nothing started;
 #  - basalt-osd@0 started before any monitor stays "activating"; basalt-mon@a
 #    starts (ready: listening) and the OSD becomes active once accepted;
-#    basalt-nbd and basalt-fuse@mnt-basalt start and serve; a stop/start
-#    of basalt-mon@a is clean;
+#    basalt-nbd, basalt-fuse@mnt-basalt (and basalt-docker, when the
+#    package has it) start and serve; a restart of basalt-mon@a is clean;
 #  - the journal: no timestamps of ours, info at priority 6, a start-up
 #    error (basalt-osd@5: no such OSD) at 3, that unit restarting;
 #  - an OSD killed with SIGKILL is restarted by systemd;
@@ -122,9 +122,37 @@ fuse_unit=basalt-fuse@$(systemd-escape --path /mnt/basalt).service
 in_sd mkdir -p /mnt/basalt
 in_sd systemctl start "$fuse_unit" || fail "$fuse_unit did not start"
 in_sd test -f /mnt/basalt/volumes/v || fail "$fuse_unit is active but /mnt/basalt/volumes/v is not there"
+units="basalt-mon@a basalt-osd@0 basalt-nbd $fuse_unit"
+# The Docker plugin, when the package has it: active once its socket answers.
+if [ "$(prop basalt-docker.service LoadState)" = loaded ]; then
+	in_sd systemctl start --no-block basalt-docker
+	wait_state basalt-docker active 60
+	in_sd curl -sf --unix-socket /run/docker/plugins/basalt.sock -X POST \
+		http://plugin/Plugin.Activate | grep -q VolumeDriver ||
+		fail "basalt-docker is active but its socket does not answer Plugin.Activate"
+	units="$units basalt-docker"
+	# A mounted volume outlives a restart of the plugin (KillMode=process:
+	# its basalt-fuse child is not killed with it).
+	plugin() {
+		in_sd curl -sf --unix-socket /run/docker/plugins/basalt.sock -X POST -d "$2" \
+			"http://plugin/VolumeDriver.$1" || fail "VolumeDriver.$1 $2: no answer"
+	}
+	err_of() { python3 -c 'import json,sys; print(json.load(sys.stdin).get("Err", ""))'; }
+	[ -z "$(plugin Create '{"Name":"dv","Opts":{"size":"64M"}}' | err_of)" ] || fail "Create dv failed"
+	mp=$(plugin Mount '{"Name":"dv","ID":"c1"}' |
+		python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["Mountpoint"] if not r.get("Err") else "")')
+	[ -n "$mp" ] || fail "Mount dv failed"
+	in_sd sh -c "echo kept >'$mp/f' && sync" || fail "cannot write into $mp"
+	in_sd systemctl restart basalt-docker || fail "basalt-docker did not restart"
+	in_sd mountpoint -q "$mp" || fail "restarting basalt-docker unmounted $mp"
+	[ "$(in_sd cat "$mp/f")" = kept ] || fail "$mp/f is gone after restarting basalt-docker"
+	[ -z "$(plugin Unmount '{"Name":"dv","ID":"c1"}' | err_of)" ] || fail "Unmount dv failed"
+	[ -z "$(plugin Remove '{"Name":"dv"}' | err_of)" ] || fail "Remove dv failed"
+	echo "basalt-docker: a mounted volume outlived a restart of the plugin"
+fi
 in_sd systemctl restart basalt-mon@a || fail "basalt-mon@a did not restart"
 [ "$(prop basalt-mon@a Result)" = success ] || fail "basalt-mon@a stopped with $(prop basalt-mon@a Result)"
-echo "ready in order: osd waited for the monitor; mon, nbd, fuse active"
+echo "ready in order: osd waited for the monitor; then active: $units"
 
 # --- the journal ------------------------------------------------------------------
 in_sd journalctl -u basalt-osd@0 -o json --no-pager >"$dir/osd.json"
@@ -158,7 +186,6 @@ done
 echo "basalt-osd@0 killed with SIGKILL: restarted"
 
 # --- upgrade, stop, removal -----------------------------------------------------------
-units="basalt-mon@a basalt-osd@0 basalt-nbd $fuse_unit"
 before=$(for u in $units; do prop "$u" MainPID; done | tr '\n' ' ')
 in_sd dpkg -i /root/basalt.deb >"$dir/dpkg.log" 2>&1 || fail "dpkg -i again: $(cat "$dir/dpkg.log")"
 after=$(for u in $units; do prop "$u" MainPID; done | tr '\n' ' ')
