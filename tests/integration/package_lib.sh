@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Builds the Debian package for a test; sourced. The caller sets `build`
 # (the build directory given to the test), `src` (the source tree) and
 # `dir` (a fresh temp directory) and has fail(). package_build leaves the

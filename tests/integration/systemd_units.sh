@@ -24,7 +24,7 @@ build=$(cd "${1:?usage: systemd_units.sh BUILD_DIR}" && pwd)
 src=$(cd "$(dirname "$0")/../.." && pwd)
 dir=$(mktemp -d /tmp/basalt-systemd.XXXXXX)
 cg=basalt-test-${dir##*.}
-boot_pid= sd=
+boot_pid='' sd=''
 cgroup_dirs() {
 	if [ -d /sys/fs/cgroup/unified ]; then
 		echo "/sys/fs/cgroup/systemd/$cg /sys/fs/cgroup/unified/$cg"
