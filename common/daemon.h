@@ -31,9 +31,10 @@ int daemon_stop_timeout(struct cfg *cfg, const char *section, unsigned *out /* o
  * that cannot be reached is logged, not fatal. Calling it again only
  * updates the status. */
 void daemon_notify_ready(const char *status);
-/* Tells the service manager the daemon is stopping (STOPPING=1), so
- * `systemctl status` says "deactivating" and a restart waits for it.
- * daemon_run() sends it when its loop ends. */
+/* Tells the service manager the daemon is stopping (STOPPING=1): the unit
+ * shows "deactivating" from then on, not only once the process has gone
+ * (a stop may take up to daemon_stop_timeout). daemon_run() sends it when
+ * its loop ends. */
 void daemon_notify_stopping(void);
 
 #endif
