@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,7 +70,9 @@ int daemon_run(struct io_loop *loop, unsigned stop_timeout_s)
 		if (pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 &&
 		    pthread_create(&thread, NULL, signal_thread, &set) == 0) {
 			pthread_detach(thread);
-			return io_loop_run(loop);
+			int rc = io_loop_run(loop);
+			daemon_notify_stopping();
+			return rc;
 		}
 		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	}
@@ -75,6 +80,7 @@ int daemon_run(struct io_loop *loop, unsigned stop_timeout_s)
 	signal(SIGINT, on_signal);
 	int rc = io_loop_run(loop);
 	signal_loop = NULL;
+	daemon_notify_stopping();
 	return rc;
 }
 
@@ -85,4 +91,28 @@ int daemon_stop_timeout(struct cfg *cfg, const char *section, unsigned *out)
 		return -EINVAL;
 	*out = (unsigned)((ms + 999) / 1000);
 	return 0;
+}
+
+/* sd_notify() sends nothing and returns 0 without NOTIFY_SOCKET; a socket
+ * that is gone or refuses is worth a warning only: the daemon works, and
+ * systemd (if it is there) times the start out by itself. */
+static void notify(const char *state, const char *what)
+{
+	int rc = sd_notify(0, state);
+	if (rc < 0)
+		LOG_WARN("cannot tell the service manager (NOTIFY_SOCKET=%s) that it is %s: %s",
+			 getenv("NOTIFY_SOCKET"), what, strerror(-rc));
+}
+
+void daemon_notify_ready(const char *status)
+{
+	char state[512];
+	snprintf(state, sizeof(state), "READY=1%s%s", status ? "\nSTATUS=" : "",
+		 status ? status : "");
+	notify(state, "ready");
+}
+
+void daemon_notify_stopping(void)
+{
+	notify("STOPPING=1", "stopping");
 }

@@ -1,5 +1,6 @@
 /* What every Basalt daemon's main() does alike: run its event loop in the
- * foreground until SIGTERM or SIGINT, and make sure it then stops. */
+ * foreground until SIGTERM or SIGINT, make sure it then stops, and tell a
+ * service manager (systemd's Type=notify) when it is ready and stopping. */
 #ifndef BASALT_COMMON_DAEMON_H
 #define BASALT_COMMON_DAEMON_H
 
@@ -21,5 +22,19 @@ struct cfg;
  * type's section, then [global]); default 30 s, 1 s to 1 h. 0, or
  * -EINVAL with cfg_error() saying why. */
 int daemon_stop_timeout(struct cfg *cfg, const char *section, unsigned *out /* out */);
+
+/* Tells the service manager that the daemon now does its job (READY=1,
+ * with STATUS as the line `systemctl status` shows; NULL for none): call
+ * it once what the daemon is for works — listening, mounted, accepted by
+ * the monitors — never earlier, as units ordered after it start then.
+ * Nothing when NOTIFY_SOCKET is unset (not started by systemd); a socket
+ * that cannot be reached is logged, not fatal. Calling it again only
+ * updates the status. */
+void daemon_notify_ready(const char *status);
+/* Tells the service manager the daemon is stopping (STOPPING=1): the unit
+ * shows "deactivating" from then on, not only once the process has gone
+ * (a stop may take up to daemon_stop_timeout). daemon_run() sends it when
+ * its loop ends. */
+void daemon_notify_stopping(void);
 
 #endif

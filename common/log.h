@@ -1,5 +1,6 @@
-/* Logging: levels, timestamps and the daemon's name, to stderr or a file.
- * Thread-safe; each line is written with one write(2). */
+/* Logging: levels, timestamps and the daemon's name, to stderr or a file;
+ * on a stderr that is systemd's journal, a syslog priority instead of the
+ * timestamp. Thread-safe; each line is written with one write(2). */
 #ifndef BASALT_COMMON_LOG_H
 #define BASALT_COMMON_LOG_H
 

@@ -530,6 +530,9 @@ int main(int argc, char **argv)
 	}
 	LOG_INFO("mounted on %s%s%s%s", m.mountpoint, m.fp.read_only ? " read-only" : "",
 		 m.fp.only ? ", volume " : "", m.fp.only ? m.fp.only : "");
+	char status[PATH_MAX + 32];
+	snprintf(status, sizeof(status), "mounted on %s", m.mountpoint);
+	daemon_notify_ready(status);
 	serve_and_stop(&m, fs, &s, client, thread);
 	bs_client_destroy(client);
 	io_loop_destroy(s.loop);

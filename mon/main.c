@@ -103,6 +103,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "basalt-mon: %s\n", why);
 		return 1;
 	}
+	/* Listening, with its store loaded: peers and clients may come. The
+	 * quorum needs the other monitors, which may start after this one. */
+	char status[120];
+	snprintf(status, sizeof(status), "mon.%s listening", id);
+	daemon_notify_ready(status);
 	int rc = daemon_run(loop, stop_s);
 	LOG_INFO("stopping");
 	mon_stop(m);

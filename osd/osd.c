@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/cluster/monsess.h"
+#include "common/daemon.h"
 #include "common/enc.h"
 #include "common/keyring.h"
 #include "common/log.h"
@@ -66,6 +67,10 @@ static void on_reply(void *ctx, int rc, const char *text, uint64_t epoch)
 		o->last_beacon = 0; /* beacon at once */
 		LOG_INFO("osd.%u is up in map epoch %" PRIu64 " (%s, host %s)", o->id, epoch, o->addr,
 			 o->host);
+		char status[160];
+		snprintf(status, sizeof(status), "osd.%u up in map epoch %" PRIu64 " (%s)", o->id,
+			 epoch, o->addr);
+		daemon_notify_ready(status);
 		osd_pg_map(o);
 		return;
 	}

@@ -9,6 +9,7 @@ packages=(
 	# libraries
 	liburing-dev libisal-dev libssl-dev libfuse3-dev libcmocka-dev
 	libinih-dev libcurl4-openssl-dev libjansson-dev libxml2-dev libzstd-dev libmicrohttpd-dev
+	libsystemd-dev
 	# test tools (NBD clients: qemu-img/qemu-io, nbdinfo/nbdcopy, nbdfuse)
 	python3 python3-libnbd iproute2 procps util-linux fio qemu-utils libnbd-bin nbdfuse fuse3
 	e2fsprogs
@@ -22,6 +23,8 @@ packages=(
 	qemu-system-x86 busybox-static cpio
 	# bench plots
 	gnuplot-nox
+	# the Debian package (package.sh): man pages from --help, its checks, systemd-analyze verify
+	help2man lintian man-db systemd
 )
 
 missing=()

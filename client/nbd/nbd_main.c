@@ -445,8 +445,14 @@ int main(int argc, char **argv)
 	unsigned stop_s = 30;
 	if (!rc && daemon_stop_timeout(m.tool.cfg, "nbd", &stop_s))
 		rc = fail("%s", cfg_error(m.tool.cfg));
-	if (!rc)
+	if (!rc) {
+		/* The map is in and every address listens: exports answer. */
+		char status[300];
+		snprintf(status, sizeof(status), "serving NBD on %s%s",
+			 m.n_tcp ? m.tcp[0] : m.unix_paths[0], m.n_tcp + m.n_unix > 1 ? " and more" : "");
+		daemon_notify_ready(status);
 		rc = daemon_run(loop, stop_s);
+	}
 	LOG_INFO("stopping");
 	/* Half the stop bound for requests in flight to be answered. */
 	if (srv && nbd_server_stop(srv, stop_s * 500ull)) {
