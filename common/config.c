@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CFG_MAX_ENTRIES 4096
 /* A config or keyring larger than this is not one: 4,096 entries of
@@ -47,7 +48,9 @@ const char *cfg_pick_path(const char *cli_path)
 	if (cli_path && *cli_path)
 		return cli_path;
 	const char *env = getenv("BASALT_CONF");
-	return env && *env ? env : NULL;
+	if (env && *env)
+		return env;
+	return access(CFG_DEFAULT_PATH, F_OK) == 0 ? CFG_DEFAULT_PATH : NULL;
 }
 
 /* A "[section]" LINE (line number N) naming a section longer than

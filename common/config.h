@@ -1,4 +1,4 @@
-/* Configuration: an INI file (given by -c or BASALT_CONF) parsed with inih,
+/* Configuration: an INI file (-c, BASALT_CONF or /etc/basalt) parsed with inih,
  * read through typed getters.  Every error names the file, the line (when
  * the key is present) and the section and key, e.g.
  *   basalt.conf:12: [osd] osd_sync: expected always|batch, got 'sometimes'
@@ -18,7 +18,13 @@ struct cfg;
  * refused instead. */
 #define CFG_SECTION_MAX 49
 
-/* Picks the config path: CLI_PATH if given, else $BASALT_CONF, else NULL. */
+/* Where an installed cluster keeps its config (the package's /etc/basalt). */
+#define CFG_DEFAULT_PATH "/etc/basalt/basalt.conf"
+/* What a missing config tells the user to do. */
+#define CFG_NONE_HINT "give -c CONF, set BASALT_CONF, or write " CFG_DEFAULT_PATH
+
+/* Picks the config path: CLI_PATH if given, else $BASALT_CONF, else
+ * CFG_DEFAULT_PATH when that file exists, else NULL. */
 const char *cfg_pick_path(const char *cli_path);
 
 /* Parses PATH. On failure returns -errno (-EINVAL for syntax errors, a

@@ -22,7 +22,8 @@ static const char usage_text[] =
 	"\n"
 	"  --mkfs          create this monitor's store ([mon.NAME] data = DIR)\n"
 	"  --id NAME       which monitor: a [mon.NAME] section with addr = host:port\n"
-	"  -c CONF         the config file (default: $BASALT_CONF)\n"
+	"  -c CONF         the config file (default: $BASALT_CONF, else\n"
+	"                  /etc/basalt/basalt.conf)\n"
 	"  --keyring PATH  the keyring (default: keyring = in [global], or beside CONF)\n"
 	"  --log-file PATH log there instead of stderr\n"
 	"  --version       print the version\n"
@@ -61,7 +62,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "basalt-mon: %s\n%s",
 			!id ? "--id NAME is required"
 			: optind < argc ? "unexpected argument"
-					: "no config: give -c CONF or set BASALT_CONF",
+					: "no config: " CFG_NONE_HINT,
 			usage_text);
 		return 2;
 	}

@@ -33,7 +33,8 @@ static const char usage_text[] =
 	"  --id N            run osd.N in the foreground until SIGTERM or SIGINT:\n"
 	"                    its [osd.N] section names device = PATH (formatted\n"
 	"                    with --mkfs), addr = HOST:PORT and host = NAME\n"
-	"  -c CONF           the config file (default: $BASALT_CONF)\n"
+	"  -c CONF           the config file (default: $BASALT_CONF, else\n"
+	"                    /etc/basalt/basalt.conf)\n"
 	"  --keyring PATH    the keyring (default: keyring = in [global], or beside\n"
 	"                    CONF); it must hold osd.N's key\n"
 	"  --log-file PATH   log there instead of stderr\n"
@@ -78,7 +79,7 @@ static int run_daemon(struct tool *t, const char *id_text, const char *log_file)
 	if (!*id_text || *end || id >= MAP_MAX_OSDS)
 		usage_error("--id takes an OSD number");
 	if (!cfg_pick_path(t->conf))
-		usage_error("no config: give -c CONF or set BASALT_CONF");
+		usage_error("no config: " CFG_NONE_HINT);
 	static char name[32];
 	snprintf(name, sizeof(name), "osd.%lu", id);
 	log_init(name);

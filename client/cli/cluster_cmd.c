@@ -8,9 +8,8 @@
 
 #include "client/cli/cli.h"
 #include "client/cluster_init.h"
+#include "common/config.h"
 #include "common/keyring.h"
-
-#define CLUSTER_CONF_DEFAULT "/etc/basalt/basalt.conf"
 
 enum { OPT_MON = 0x2000, OPT_OSD, OPT_MS_MODE, OPT_DATA_DIR, OPT_JSON };
 
@@ -85,7 +84,7 @@ int cmd_cluster(struct tool *t, int argc, char **argv)
 		return rc;
 	const char *conf_path = t->conf ? t->conf : getenv("BASALT_CONF");
 	if (!conf_path || !*conf_path)
-		conf_path = CLUSTER_CONF_DEFAULT;
+		conf_path = CFG_DEFAULT_PATH;
 	char keyring_path[4096], why[512];
 	keyring_pick_path(t->keyring, conf_path, NULL, keyring_path, sizeof(keyring_path));
 	char *conf, *keyring;

@@ -52,7 +52,7 @@ static const char usage_text[] =
 	"locks back and exits; after the whole timeout, or at a second signal, it\n"
 	"exits regardless. A full cluster answers writes with ENOSPC (deletes and\n"
 	"trims go on): a VM with werror=enospc pauses instead of seeing a bad disk.\n"
-	"  -c CONF            config (or BASALT_CONF)\n"
+	"  -c CONF            config (or BASALT_CONF, else /etc/basalt/basalt.conf)\n"
 	"  --keyring PATH     keyring (default: keyring = in [global], or beside CONF)\n"
 	"  --name ENTITY      the key to use (default client.admin)\n"
 	"  --listen HOST:PORT a TCP address to listen on (repeatable)\n"

@@ -28,7 +28,7 @@ int tool_load(struct tool *t, char *why, size_t why_len)
 {
 	t->conf = cfg_pick_path(t->conf);
 	if (!t->conf) {
-		snprintf(why, why_len, "no config: give -c CONF or set BASALT_CONF");
+		snprintf(why, why_len, "no config: " CFG_NONE_HINT);
 		return -EINVAL;
 	}
 	int rc = cfg_load(t->conf, &t->cfg, why, why_len);

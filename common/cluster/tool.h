@@ -24,7 +24,8 @@ enum { TOOL_OPT_KEYRING = 0x1000, TOOL_OPT_NAME };
 
 /* Their lines of a --help text (options in 17 columns). */
 #define TOOL_OPTIONS_HELP                                                          \
-	"  -c CONF          the config (default: $BASALT_CONF)\n"                  \
+	"  -c CONF          the config (default: $BASALT_CONF, else\n"                \
+	"                   /etc/basalt/basalt.conf)\n"                           \
 	"  --keyring PATH   the keyring (default: keyring = in [global], or the\n" \
 	"                   file 'keyring' beside CONF)\n"                         \
 	"  --name ENTITY    the key to authenticate with (default client.admin)\n"

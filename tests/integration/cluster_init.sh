@@ -37,6 +37,13 @@ refused() {
 	grep -qF -- "$text" "$dir/out" || fail "cluster init $*: says $(cat "$dir/out"), not '$text'"
 	[ ! -e "$dir/bad.conf" ] && [ ! -e "$dir/keyring" ] || fail "cluster init $* wrote a file"
 }
+# Without -c, $BASALT_CONF or /etc/basalt/basalt.conf, no program guesses.
+if [ ! -e /etc/basalt/basalt.conf ]; then
+	rc=0
+	env -u BASALT_CONF "$build/basalt" status >"$dir/out" 2>&1 || rc=$?
+	[ "$rc" = 1 ] && grep -q "no config: give -c CONF, set BASALT_CONF, or write /etc/basalt/basalt.conf" "$dir/out" ||
+		fail "basalt with no config: exit $rc: $(cat "$dir/out")"
+fi
 refused "an IPv6 address goes in brackets" --mon ::1:6789
 refused "the device an absolute path" --mon 127.0.0.1 --osd 127.0.0.1=osd.img
 refused "given twice" --mon 127.0.0.1:7000 --mon 127.0.0.1:7000

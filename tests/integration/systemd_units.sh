@@ -97,7 +97,8 @@ fsid=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 in_sd sh -c "umask 077 && printf '[mon.]\nkey = $key\n[client.admin]\nkey = $key\n[osd.0]\nkey = $key\n' >/etc/basalt/keyring"
 in_sd sh -c "printf '[global]\nfsid = $fsid\nmon_tick = 20ms\nmon_election_timeout = 300ms\n[mon.a]\naddr = 127.0.0.1:$pmon\ndata = /var/lib/basalt/mon.a\n[osd.0]\ndevice = /var/lib/basalt/osd.0.img\naddr = 127.0.0.1:$posd\nhost = h0\n' >/etc/basalt/basalt.conf"
 in_sd sh -c "echo 'BASALT_NBD_OPTIONS=\"--listen 127.0.0.1:$pnbd\"' >/etc/default/basalt-nbd"
-in_sd basalt-mon --mkfs --id a -c /etc/basalt/basalt.conf >/dev/null || fail "mon mkfs"
+# No -c from here on: the programs find /etc/basalt/basalt.conf by themselves.
+in_sd basalt-mon --mkfs --id a >/dev/null || fail "mon mkfs"
 in_sd basalt-osd --mkfs --device /var/lib/basalt/osd.0.img --size 256M >/dev/null 2>&1 || fail "osd mkfs"
 
 # --- readiness ------------------------------------------------------------------
@@ -113,8 +114,8 @@ in_sd systemctl start basalt-mon@a || fail "basalt-mon@a did not start"
 [ "$(prop basalt-mon@a StatusText)" = "mon.a listening" ] || fail "mon status: $(prop basalt-mon@a StatusText)"
 wait_state basalt-osd@0 active 30
 [[ $(prop basalt-osd@0 StatusText) == "osd.0 up in map epoch "* ]] || fail "osd status: $(prop basalt-osd@0 StatusText)"
-in_sd basalt -c /etc/basalt/basalt.conf pool create rbd --size 1 --pg-num 4 >/dev/null
-in_sd basalt -c /etc/basalt/basalt.conf volume create v --size 16M >/dev/null
+in_sd basalt pool create rbd --size 1 --pg-num 4 >/dev/null
+in_sd basalt volume create v --size 16M >/dev/null
 in_sd systemctl start basalt-nbd || fail "basalt-nbd did not start"
 python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 3).close()" "$pnbd" ||
 	fail "basalt-nbd is active but does not listen on $pnbd"
