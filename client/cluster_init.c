@@ -82,6 +82,15 @@ static bool endpoint_same(const struct endpoint *a, const struct endpoint *b)
 	return a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 
+/* How many of the first I endpoints of E share E[I]'s host. */
+static unsigned same_host_before(const struct endpoint *e, int i)
+{
+	unsigned n = 0;
+	for (int j = 0; j < i; j++)
+		n += strcmp(e[j].host, e[i].host) == 0;
+	return n;
+}
+
 /* The OSDs: "HOST[:PORT]=DEVICE" each, ports defaulted, into E and DEVS. */
 static int osds_parse(const struct cluster_init_spec *s, struct endpoint *e, const char **devs,
 		      char *why, size_t why_len)
@@ -104,11 +113,8 @@ static int osds_parse(const struct cluster_init_spec *s, struct endpoint *e, con
 				 "config cannot hold", s->osds[i]);
 			return -EINVAL;
 		}
-		int before = 0;
-		for (int j = 0; j < i; j++)
-			before += strcmp(e[j].host, e[i].host) == 0;
 		if (!e[i].port)
-			e[i].port = CLUSTER_INIT_OSD_PORT + (unsigned)before;
+			e[i].port = CLUSTER_INIT_OSD_PORT + same_host_before(e, i);
 		for (int j = 0; j < i; j++)
 			if (endpoint_same(&e[i], &e[j]) ||
 			    (strcmp(e[i].host, e[j].host) == 0 && strcmp(devs[i], devs[j]) == 0)) {
@@ -149,6 +155,16 @@ static void endpoint_print(FILE *f, const char *key, const struct endpoint *e)
 	fprintf(f, "%s = %s:%u\n", key, e->host, e->port);
 }
 
+static void metrics_print(FILE *f, const struct cluster_init_spec *s, const struct endpoint *e,
+			  int i, unsigned base)
+{
+	if (!s->metrics)
+		return;
+	struct endpoint m = e[i];
+	m.port = base + same_host_before(e, i);
+	endpoint_print(f, "metrics_addr", &m);
+}
+
 static int conf_render(const struct cluster_init_spec *s, const struct endpoint *mons,
 		       const struct endpoint *osds, const char **devs, char **out)
 {
@@ -170,11 +186,13 @@ static int conf_render(const struct cluster_init_spec *s, const struct endpoint 
 		fprintf(f, "\n[mon.%c]\n", 'a' + i);
 		endpoint_print(f, "addr", &mons[i]);
 		fprintf(f, "data = %s/mon.%c\n", data_dir, 'a' + i);
+		metrics_print(f, s, mons, i, CLUSTER_INIT_MON_METRICS_PORT);
 	}
 	for (int i = 0; i < s->n_osds; i++) {
 		fprintf(f, "\n[osd.%d]\n", i);
 		endpoint_print(f, "addr", &osds[i]);
 		fprintf(f, "device = %s\nhost = %s\n", devs[i], osds[i].host);
+		metrics_print(f, s, osds, i, CLUSTER_INIT_OSD_METRICS_PORT);
 	}
 	return fclose(f) ? -ENOMEM : 0;
 }

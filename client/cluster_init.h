@@ -5,6 +5,7 @@
 #ifndef BASALT_CLIENT_CLUSTER_INIT_H
 #define BASALT_CLIENT_CLUSTER_INIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Raft quorums of more than 7 monitors only add latency; OSDs up to what
@@ -13,6 +14,9 @@
 #define CLUSTER_INIT_OSDS_MAX 256
 #define CLUSTER_INIT_MON_PORT 6789
 #define CLUSTER_INIT_OSD_PORT 6800
+/* With metrics: each daemon's metrics_addr, counted up per host alike. */
+#define CLUSTER_INIT_MON_METRICS_PORT 9530
+#define CLUSTER_INIT_OSD_METRICS_PORT 9540
 
 struct cluster_init_spec {
 	const char *mons[CLUSTER_INIT_MONS_MAX]; /* "HOST[:PORT]" ([IPv6]:PORT) */
@@ -21,12 +25,15 @@ struct cluster_init_spec {
 	int n_osds;
 	const char *ms_mode;  /* NULL: the default (crc) */
 	const char *data_dir; /* the monitors' data under it; NULL: /var/lib/basalt */
+	bool metrics;	      /* a metrics_addr for every daemon */
 };
 
 /* The config and keyring texts for SPEC: monitors named a, b, c... in the
  * order given, OSDs numbered 0, 1... in the order given, each OSD's
  * failure domain (`host =`) the HOST of its address, its port by default
- * 6800 + how many OSDs of that HOST came before it. 0 with *CONF and
+ * 6800 + how many OSDs of that HOST came before it; with METRICS each
+ * daemon's metrics_addr on its HOST, 9530 up for monitors and 9540 up
+ * for OSDs, counted per HOST the same way. 0 with *CONF and
  * *KEYRING (caller frees both; the keyring holds secrets: free it with
  * cluster_init_free_secret), or -EINVAL with WHY naming the bad argument,
  * -ENOMEM, -EIO (no randomness). */

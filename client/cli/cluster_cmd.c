@@ -11,7 +11,7 @@
 #include "common/config.h"
 #include "common/keyring.h"
 
-enum { OPT_MON = 0x2000, OPT_OSD, OPT_MS_MODE, OPT_DATA_DIR, OPT_JSON };
+enum { OPT_MON = 0x2000, OPT_OSD, OPT_MS_MODE, OPT_DATA_DIR, OPT_METRICS, OPT_JSON };
 
 static int init_parse(int argc, char **argv, struct cluster_init_spec *s)
 {
@@ -20,6 +20,7 @@ static int init_parse(int argc, char **argv, struct cluster_init_spec *s)
 		{ "osd", required_argument, NULL, OPT_OSD },
 		{ "ms-mode", required_argument, NULL, OPT_MS_MODE },
 		{ "data-dir", required_argument, NULL, OPT_DATA_DIR },
+		{ "metrics", no_argument, NULL, OPT_METRICS },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -42,6 +43,7 @@ static int init_parse(int argc, char **argv, struct cluster_init_spec *s)
 			break;
 		case OPT_MS_MODE: s->ms_mode = optarg; break;
 		case OPT_DATA_DIR: s->data_dir = optarg; break;
+		case OPT_METRICS: s->metrics = true; break;
 		case OPT_JSON: json_mode = true; break;
 		default:
 			return die_usage("cluster init: unknown option or missing value '%s' "
@@ -77,7 +79,7 @@ int cmd_cluster(struct tool *t, int argc, char **argv)
 	if (argc < 1 || strcmp(argv[0], "init"))
 		return die_usage("usage: basalt cluster init --mon HOST[:PORT] ... "
 				 "[--osd HOST[:PORT]=DEVICE ...] [--ms-mode crc|secure] "
-				 "[--data-dir DIR]");
+				 "[--data-dir DIR] [--metrics]");
 	struct cluster_init_spec s = { 0 };
 	int rc = init_parse(argc, argv, &s);
 	if (rc)

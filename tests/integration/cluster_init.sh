@@ -6,6 +6,8 @@
 #  - three monitors elect a leader, three OSDs (on three "hosts":
 #    127.0.0.1-3) come up, a size-3 pool places a copy on each host, an
 #    object written reads back;
+#  - with --metrics every daemon serves Prometheus metrics where the
+#    config says;
 #  - the keyring is 0600, the config 0644; every daemon finds the keyring
 #    beside the config;
 #  - init never replaces a config or a keyring (refused, the files
@@ -61,7 +63,7 @@ rc=0
 "$build/basalt" -c "$conf" cluster init \
 	--mon "127.0.0.1:${ports[0]}" --mon "127.0.0.1:${ports[1]}" --mon "127.0.0.1:${ports[2]}" \
 	--osd "127.0.0.1:${ports[3]}=$dir/osd.0.img" --osd "127.0.0.2:${ports[4]}=$dir/osd.1.img" \
-	--osd "127.0.0.3:${ports[5]}=$dir/osd.2.img" --data-dir "$dir" >"$dir/out" ||
+	--osd "127.0.0.3:${ports[5]}=$dir/osd.2.img" --data-dir "$dir" --metrics >"$dir/out" ||
 	fail "cluster init: $(cat "$dir/out")"
 grep -q "wrote $conf (3 monitors, 3 OSDs) and $dir/keyring" "$dir/out" || fail "init said: $(cat "$dir/out")"
 [ "$(stat -c %a "$dir/keyring")" = 600 ] || fail "keyring mode $(stat -c %a "$dir/keyring")"
@@ -96,4 +98,9 @@ head -c 65536 /dev/urandom >"$dir/obj"
 cli object put rbd 1:0 "$dir/obj" >/dev/null || fail "object put"
 cli object get rbd 1:0 "$dir/back" >/dev/null || fail "object get"
 cmp -s "$dir/obj" "$dir/back" || fail "the object read back differs"
+# --metrics: every daemon serves them where init said (monitors from 9530
+# on, OSDs from 9540 on, per host).
+curl -sf http://127.0.0.1:9532/metrics | grep -q '^basalt_mon_map_epoch ' || fail "mon.c's metrics on :9532"
+curl -sf http://127.0.0.3:9540/metrics | grep -q '^basalt_osd_written_bytes_total ' ||
+	fail "osd.2's metrics on 127.0.0.3:9540"
 echo "cluster_init: a cluster from basalt cluster init's files alone serves a size-3 pool on 3 hosts"
