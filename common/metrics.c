@@ -149,6 +149,25 @@ struct metrics_family *metrics_family(struct metrics_registry *r, enum metrics_t
 	return f;
 }
 
+void metrics_op_kinds(struct metrics_registry *r, const char *noun, const char *help_count,
+		      const char *help_errors, const char *help_latency,
+		      const char *const *kinds, unsigned n, struct metrics_series **count,
+		      struct metrics_series **errors, struct metrics_series **latency)
+{
+	char name[METRICS_NAME_MAX];
+	snprintf(name, sizeof(name), "%ss_total", noun);
+	struct metrics_family *c = metrics_family(r, METRICS_COUNTER, name, help_count, "op");
+	snprintf(name, sizeof(name), "%s_errors_total", noun);
+	struct metrics_family *e = metrics_family(r, METRICS_COUNTER, name, help_errors, "op");
+	snprintf(name, sizeof(name), "%s_latency_seconds", noun);
+	struct metrics_family *l = metrics_family(r, METRICS_HISTOGRAM, name, help_latency, "op");
+	for (unsigned i = 0; i < n; i++) {
+		count[i] = metrics_series(c, kinds[i]);
+		errors[i] = metrics_series(e, kinds[i]);
+		latency[i] = metrics_series(l, kinds[i]);
+	}
+}
+
 struct metrics_series *metrics_series(struct metrics_family *f, ...)
 {
 	struct metrics_registry *r = f->registry;

@@ -68,6 +68,15 @@ struct metrics_series *metrics_series(struct metrics_family *family, ...);
 /* A family without labels and its only series, in one call. */
 struct metrics_series *metrics_single(struct metrics_registry *r, enum metrics_type type,
 				      const char *name, const char *help);
+/* The three families every front end keeps per kind of operation, label
+ * "op": NOUNs_total (HELP_COUNT), NOUN_errors_total (HELP_ERRORS) and the
+ * histogram NOUN_latency_seconds (HELP_LATENCY), NOUN a full name prefix
+ * ("basalt_osd_op"); the series of KINDS[i] into COUNT[i], ERRORS[i] and
+ * LATENCY[i]. Same failure rule as metrics_family. */
+void metrics_op_kinds(struct metrics_registry *r, const char *noun, const char *help_count,
+		      const char *help_errors, const char *help_latency,
+		      const char *const *kinds, unsigned n, struct metrics_series **count,
+		      struct metrics_series **errors, struct metrics_series **latency);
 /* 0, or -ENOMEM if any registration failed. */
 int metrics_registry_error(const struct metrics_registry *r);
 

@@ -1217,20 +1217,11 @@ static int metrics_register(struct fuse_fs *fs)
 		return -ENOMEM;
 	if (!r)
 		r = fs->m.own;
-	struct metrics_family *ops = metrics_family(
-		r, METRICS_COUNTER, "basalt_fuse_ops_total",
-		"FUSE requests answered, by kind (refused: creating, removing or renaming)", "op");
-	struct metrics_family *errors = metrics_family(
-		r, METRICS_COUNTER, "basalt_fuse_op_errors_total",
-		"FUSE requests answered with an error, by kind", "op");
-	struct metrics_family *latency = metrics_family(
-		r, METRICS_HISTOGRAM, "basalt_fuse_op_latency_seconds",
-		"Time from the loop taking a FUSE request to its answer", "op");
-	for (unsigned i = 0; i < J_TYPES; i++) {
-		fs->m.ops[i] = metrics_series(ops, job_type_names[i]);
-		fs->m.errors[i] = metrics_series(errors, job_type_names[i]);
-		fs->m.latency[i] = metrics_series(latency, job_type_names[i]);
-	}
+	metrics_op_kinds(r, "basalt_fuse_op",
+			 "FUSE requests answered, by kind (refused: creating, removing or renaming)",
+			 "FUSE requests answered with an error, by kind",
+			 "Time from the loop taking a FUSE request to its answer", job_type_names,
+			 J_TYPES, fs->m.ops, fs->m.errors, fs->m.latency);
 	fs->m.read_bytes = metrics_single(r, METRICS_COUNTER, "basalt_fuse_read_bytes_total",
 					  "Bytes read from volume and snapshot files");
 	fs->m.written_bytes = metrics_single(r, METRICS_COUNTER, "basalt_fuse_written_bytes_total",

@@ -46,20 +46,11 @@ static struct metrics_series *counter(struct osd *o, const char *name, const cha
 static void register_ops(struct osd *o)
 {
 	struct osd_metrics *m = &o->metrics;
-	struct metrics_family *ops = metrics_family(
-		m->registry, METRICS_COUNTER, "basalt_osd_ops_total",
-		"Operations received: a client's, or replica_* sent by a PG's primary", "op");
-	struct metrics_family *errors = metrics_family(
-		m->registry, METRICS_COUNTER, "basalt_osd_op_errors_total",
-		"Operations answered with an error (-EAGAIN redirects included)", "op");
-	struct metrics_family *latency = metrics_family(
-		m->registry, METRICS_HISTOGRAM, "basalt_osd_op_latency_seconds",
-		"Time from an operation's arrival to its answer, of those the PG layer ran", "op");
-	for (unsigned i = 0; i < OSD_METRICS_OPS; i++) {
-		m->ops[i] = metrics_series(ops, op_names[i]);
-		m->errors[i] = metrics_series(errors, op_names[i]);
-		m->latency[i] = metrics_series(latency, op_names[i]);
-	}
+	metrics_op_kinds(m->registry, "basalt_osd_op",
+			 "Operations received: a client's, or replica_* sent by a PG's primary",
+			 "Operations answered with an error (-EAGAIN redirects included)",
+			 "Time from an operation's arrival to its answer, of those the PG layer ran",
+			 op_names, OSD_METRICS_OPS, m->ops, m->errors, m->latency);
 	m->read_bytes = counter(o, "basalt_osd_read_bytes_total", "Bytes of client reads answered");
 	m->written_bytes = counter(o, "basalt_osd_written_bytes_total",
 				   "Bytes of client and replica writes this OSD stored");

@@ -1328,20 +1328,11 @@ static void listener_arm(struct nbd_listener *l)
 
 static void metrics_register_requests(struct nbd_server *s, struct metrics_registry *r)
 {
-	struct metrics_family *requests = metrics_family(
-		r, METRICS_COUNTER, "basalt_nbd_requests_total", "NBD requests received, by command",
-		"op");
-	struct metrics_family *errors = metrics_family(
-		r, METRICS_COUNTER, "basalt_nbd_request_errors_total",
-		"NBD requests answered with an error, by command", "op");
-	struct metrics_family *latency = metrics_family(
-		r, METRICS_HISTOGRAM, "basalt_nbd_request_latency_seconds",
-		"Time from a request's arrival to its answer, of those that ran", "op");
-	for (unsigned i = 0; i < NBD_METRICS_KINDS; i++) {
-		s->m.requests[i] = metrics_series(requests, nbd_metrics_kinds[i]);
-		s->m.errors[i] = metrics_series(errors, nbd_metrics_kinds[i]);
-		s->m.latency[i] = metrics_series(latency, nbd_metrics_kinds[i]);
-	}
+	metrics_op_kinds(r, "basalt_nbd_request", "NBD requests received, by command",
+			 "NBD requests answered with an error, by command",
+			 "Time from a request's arrival to its answer, of those that ran",
+			 nbd_metrics_kinds, NBD_METRICS_KINDS, s->m.requests, s->m.errors,
+			 s->m.latency);
 }
 
 /* The server's series in the params' registry (or one of its own, so the

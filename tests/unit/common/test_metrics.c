@@ -104,6 +104,31 @@ static void test_escaping(void **state)
 
 #define ADDS_PER_THREAD 1000000
 
+/* metrics_op_kinds: the three families of a front end, one series of
+ * each per kind. */
+static void test_op_kinds(void **state)
+{
+	struct metrics_registry *r;
+	assert_int_equal(metrics_registry_create(&r), 0);
+	static const char *const kinds[] = { "read", "write" };
+	struct metrics_series *count[2], *errors[2], *latency[2];
+	metrics_op_kinds(r, "t_request", "Requests", "Failed requests", "Request time", kinds, 2,
+			 count, errors, latency);
+	metrics_counter_add(count[1], 2);
+	metrics_counter_add(errors[0], 1);
+	metrics_histogram_observe_ns(latency[1], 1000);
+	assert_int_equal(metrics_registry_error(r), 0);
+	char *text = render(r);
+	assert_contains(text, "# HELP t_requests_total Requests\n# TYPE t_requests_total counter\n"
+			      "t_requests_total{op=\"read\"} 0\nt_requests_total{op=\"write\"} 2\n");
+	assert_contains(text, "# TYPE t_request_errors_total counter\n"
+			      "t_request_errors_total{op=\"read\"} 1\n");
+	assert_contains(text, "# TYPE t_request_latency_seconds histogram\n");
+	assert_contains(text, "t_request_latency_seconds_count{op=\"write\"} 1\n");
+	free(text);
+	metrics_registry_free(r);
+}
+
 static void *add_many(void *arg)
 {
 	struct metrics_series **s = arg;
@@ -257,7 +282,7 @@ int main(void)
 		cmocka_unit_test(test_counter_and_gauge), cmocka_unit_test(test_histogram),
 		cmocka_unit_test(test_escaping),	  cmocka_unit_test(test_concurrent_updates),
 		cmocka_unit_test(test_bad_addrs),	  cmocka_unit_test(test_server),
-		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_config),	  cmocka_unit_test(test_op_kinds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
