@@ -11,6 +11,7 @@
 #  - a second use keeps the files (never formatted again); a volume holding
 #    data but no filesystem is refused and left untouched;
 #  - Remove is refused while mounted, then frees the space at once;
+#  - fs=xfs at Create: the first Mount makes xfs;
 #  - --takeover wait: a live holder is waited for and then named in the
 #    Err; a frozen one's lease runs out and the plugin takes over, fencing it;
 #  - a plugin restarted (SIGTERM) leaves the mount and takes it up again;
@@ -203,6 +204,13 @@ freed=$(sed -n 's/.*remove deflt: removed; \([0-9]*\) bytes freed/\1/p' "$dir/pl
 [ "${freed:-0}" -ge $((24 << 20)) ] || fail "Remove freed ${freed:-no} bytes"
 cli volume ls | grep -qw deflt && fail "deflt still listed"
 wait_for "s['usage']['used_bytes'] < $full - 3 * (24 << 20)" 10 "space back after Remove"
+
+# --- fs=xfs at create is what the first mount makes ---
+ok VolumeDriver.Create '{"Name": "xv", "Opts": {"size": "320M", "fs": "xfs"}}'
+ok VolumeDriver.Mount '{"Name": "xv", "ID": "c1"}'
+[ "$(findmnt -n -o FSTYPE "$state/mnt/xv")" = xfs ] || fail "xv is not xfs: $(findmnt "$state/mnt/xv")"
+ok VolumeDriver.Unmount '{"Name": "xv", "ID": "c1"}'
+ok VolumeDriver.Remove '{"Name": "xv"}'
 
 # --- bad requests ---
 call VolumeDriver.Create '{"Name": "x", '
