@@ -10,11 +10,14 @@
 #    unmounts it, stops the child and gives the lock back;
 #  - a second use keeps the files (never formatted again); a volume holding
 #    data but no filesystem is refused and left untouched;
-#  - Remove is refused while mounted, then frees the space at once;
+#  - Unmount is refused while the mount is busy (the mount stays);
+#  - Remove is refused while mounted here or locked by anyone, then frees
+#    the space at once;
 #  - fs=xfs at Create: the first Mount makes xfs;
 #  - --takeover wait: a live holder is waited for and then named in the
 #    Err; a frozen one's lease runs out and the plugin takes over, fencing it;
 #  - a plugin restarted (SIGTERM) leaves the mount and takes it up again;
+#    one whose mount went while it was down (a reboot) forgets it;
 #  - malformed JSON, a non-object, a body too big, GET, an unknown call,
 #    a bad name, a Mount without ID: each a clear Err.
 #   docker_plugin.sh BUILD_DIR
@@ -25,7 +28,7 @@ dir=$(mktemp -d /tmp/basalt-docker.XXXXXX)
 sock=$dir/plugin.sock state=$dir/state hold=$dir/hold
 mkdir -p "$hold"
 cleanup() {
-	exec 5<&- 2>/dev/null || true
+	exec 5<&- 6<&- 2>/dev/null || true
 	[ -n "${pid[plugin]:-}" ] && kill "${pid[plugin]}" 2>/dev/null
 	# what the plugin mounted: the filesystems, then the basalt-fuse children
 	for m in $(awk -v d="$dir" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
@@ -163,7 +166,12 @@ ok VolumeDriver.Path '{"Name": "v1"}'
 ok VolumeDriver.Mount '{"Name": "v1", "ID": "c3"}'
 [ "$(cat "$mp/hello")" = hello ] || fail "the file written at first use is gone"
 [ "$(grep -c "formatting it" "$dir/plugin.log")" = 1 ] || fail "v1 formatted again"
+exec 6<"$mp/hello" # a file open on the mount: the unmount is refused, the mount kept
+refused VolumeDriver.Unmount '{"Name": "v1", "ID": "c3"}' "cannot unmount .*busy"
+mounted v1 || fail "a refused Unmount unmounted"
+exec 6<&-
 ok VolumeDriver.Unmount '{"Name": "v1", "ID": "c3"}'
+refused VolumeDriver.Mount '{"Name": "nope", "ID": "c1"}' "no Basalt volume named 'nope'"
 
 # --- data but no filesystem: refused, untouched ---
 ok VolumeDriver.Create '{"Name": "raw", "Opts": {"size": "16M"}}'
@@ -179,6 +187,7 @@ mounted raw && fail "raw mounted"
 # --- --takeover wait: a live holder is named, a frozen one taken over ---
 exec 5<>"$hold/volumes/pre" # fuseH takes pre's lock
 [ "$(holder pre)" != "" ] || fail "fuseH does not hold pre"
+refused VolumeDriver.Remove '{"Name": "pre"}' "locked by client.admin on .*pid ${pid[fuseH]}"
 refused VolumeDriver.Mount '{"Name": "pre", "ID": "c1"}' "locked by client.admin on .*pid ${pid[fuseH]}"
 grep -q "waited 13 s for its lease" "$dir/r" || fail "wait bound: $(cat "$dir/r")"
 kill -STOP "${pid[fuseH]}"
@@ -225,6 +234,23 @@ code=$(curl -sS -o "$dir/r" -w '%{http_code}' --unix-socket "$sock" http://plugi
 [ "$code" = 405 ] && r 'j["Err"]' | grep -q "POST only" || fail "GET: $code $(cat "$dir/r")"
 refused VolumeDriver.Mount '{"Name": 7, "ID": "c1"}' "no \"Name\""
 refused VolumeDriver.Create '{"Name": "y", "Opts": {"size": 5}}' "must be a string"
+
+# --- a mount gone while the plugin was down (a reboot) is forgotten ---
+ok VolumeDriver.Mount '{"Name": "v1", "ID": "c4"}'
+f1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mounts"]["v1"]["fuse_pid"])' "$state/state.json")
+kill "${pid[plugin]}"
+wait "${pid[plugin]}" || fail "the plugin did not stop cleanly on SIGTERM"
+umount "$mp"
+kill "$f1"
+for _ in $(seq 100); do [ -e "/proc/$f1" ] || break; sleep 0.1; done
+plugin_start
+grep -q "volume v1: its mount on $mp is gone (the node restarted?): forgetting it" "$dir/plugin.log" ||
+	fail "a lost mount was not forgotten"
+ok VolumeDriver.Path '{"Name": "v1"}'
+[ "$(r 'j["Mountpoint"]')" = "" ] || fail "Path of a forgotten mount: $(cat "$dir/r")"
+ok VolumeDriver.Mount '{"Name": "v1", "ID": "c5"}'
+[ "$(cat "$mp/hello")" = hello ] || fail "v1 after the restart"
+ok VolumeDriver.Unmount '{"Name": "v1", "ID": "c5"}'
 
 kill "${pid[plugin]}"
 wait "${pid[plugin]}" || fail "the plugin did not stop cleanly"
