@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # basalt-docker's plugin protocol through its socket with curl (no Docker
 # engine), on a local cluster (3 monitors, 3 OSDs, mon_lock_lease = 3s):
-#  - Plugin.Activate, Capabilities (global); bad options on the command line;
+#  - Plugin.Activate, Capabilities (global); bad options on the command
+#    line; a missing config reported by a plugin going to the background;
 #  - Create with options (a Basalt volume of that size), an unknown option,
 #    a bad size, a missing pool, a bad fs; an existing volume is adopted;
 #  - Get/List/Path report the mountpoint only while mounted;
@@ -56,6 +57,11 @@ grep -q "ext4 or xfs" "$dir/err" || fail "--fs btrfs: $(cat "$dir/err")"
 "$build/basalt-docker" --default-size 1Q 2>"$dir/err" && fail "--default-size 1Q accepted"
 grep -q "default-size" "$dir/err" || fail "--default-size 1Q: $(cat "$dir/err")"
 "$build/basalt-docker" --help | grep -q -- "--takeover wait|break" || fail "--help"
+"$build/basalt-docker" --version | grep -q "^basalt-docker " || fail "--version"
+# In the background too, a mistake is told to the shell that started it.
+rc=0
+"$build/basalt-docker" -c "$dir/none.conf" --socket "$dir/x.sock" --state-dir "$dir/x" 2>"$dir/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "none.conf" "$dir/err" || fail "a missing config in the background: $rc $(cat "$dir/err")"
 
 cluster_up_local 1G "mon_lock_lease = 3s"
 cli pool create rbd --size 3 --pg-num 16 >/dev/null
