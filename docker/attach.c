@@ -224,8 +224,12 @@ static int loop_attach(int file_fd, struct dk_attach *a, int *loop_fd, char *why
 			rc = -errno;
 			break;
 		}
+		/* Direct I/O: the loop device submits asynchronously, many
+		 * requests at once, instead of one at a time through the page
+		 * cache (basalt-fuse files cache nothing anyway); the kernel
+		 * falls back to buffered where it cannot. */
 		struct loop_config lc = { .fd = (unsigned)file_fd };
-		lc.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+		lc.info.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_DIRECT_IO;
 		snprintf((char *)lc.info.lo_file_name, sizeof(lc.info.lo_file_name), "basalt");
 		rc = ioctl(*loop_fd, LOOP_CONFIGURE, &lc) ? -errno : 0;
 		if (rc)

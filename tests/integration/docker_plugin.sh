@@ -136,6 +136,8 @@ mp=$(r 'j["Mountpoint"]')
 grep -q "volume v1: no filesystem and never written: formatting it with ext4" "$dir/plugin.log" ||
 	fail "v1 not formatted at first use"
 [ "$(holder v1)" != "" ] || fail "v1 mounted but not locked"
+loop=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mounts"]["v1"]["loop_dev"])' "$state/state.json")
+[ "$(cat "/sys/block/${loop#/dev/}/loop/dio")" = 1 ] || fail "$loop does not use direct I/O"
 echo hello >"$mp/hello"
 ok VolumeDriver.Mount '{"Name": "v1", "ID": "c2"}'
 [ "$(r 'j["Mountpoint"]')" = "$mp" ] || fail "second Mount: $(cat "$dir/r")"
