@@ -4,7 +4,7 @@
     common/ (with common/io/)                       layer 0
     common/cluster/  map, protocols, mon session    layer 1
     mon/   osd/   client/ (with client/backup/)      layer 2
-    client/cli/  client/nbd/  fuse/                 layer 3
+    client/cli/  client/nbd/  fuse/  docker/        layer 3
     tests/  bench/                                  on top: not checked
 
 A file may include a header of its own folder or of a lower layer, never
@@ -29,6 +29,7 @@ LAYERS = {
     "client/cli": (3, "client/cli"),
     "client/nbd": (3, "client/nbd"),
     "fuse": (3, "fuse"),
+    "docker": (3, "docker"),
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

@@ -9,12 +9,14 @@ packages=(
 	# libraries
 	liburing-dev libisal-dev libssl-dev libfuse3-dev libcmocka-dev
 	libinih-dev libcurl4-openssl-dev libjansson-dev libxml2-dev libzstd-dev libmicrohttpd-dev
-	libsystemd-dev
+	libsystemd-dev libblkid-dev
 	# test tools (NBD clients: qemu-img/qemu-io, nbdinfo/nbdcopy, nbdfuse)
 	python3 python3-libnbd iproute2 procps util-linux fio qemu-utils libnbd-bin nbdfuse fuse3
 	e2fsprogs
 	# metrics test: a real Prometheus server and promtool
 	prometheus
+	# basalt-docker's tests: mkfs.xfs, a real Docker engine
+	xfsprogs docker.io
 	# TLS tests: certificates (tls_certs.sh), loopback captures (nbd_tls.sh)
 	openssl tcpdump
 	# S3 for backup tests: a real radosgw over a one-OSD Ceph cluster, awscli to cross-check

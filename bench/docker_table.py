@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""docker_table.py DIR ROW...: the Markdown table of bench/docker.sh.
+
+Each ROW is "name fio-rw bs qd"; DIR holds direct-NAME-R.json and
+container-NAME-R.json for rounds R = 1, 2 (A B A B)."""
+import sys
+
+from nbd_table import side
+
+
+def main():
+    out, rows = sys.argv[1], sys.argv[2:]
+    print("| job | QD | path | IOPS (round 1, 2) | MB/s (round 1, 2) | mean µs (round 1, 2) "
+          "| container / direct IOPS |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for r in rows:
+        name, rw, bs, qd = r.split()
+        job = f"{bs} {'rand ' if rw.startswith('rand') else 'seq '}{rw.replace('rand', '')}"
+        figures = {}
+        for path in ("direct", "container"):
+            figures[path] = [side(f"{out}/{path}-{name}-{n}.json", rw) for n in (1, 2)]
+        mean_iops = {p: sum(s[0] for s in f) / 2 for p, f in figures.items()}
+        for path, label in (("direct", "basalt-fuse + ext4 on the host"),
+                            ("container", "container, basalt-docker mount")):
+            f = figures[path]
+            ratio = (f"{mean_iops['container'] / mean_iops['direct']:.2f}"
+                     if path == "container" and mean_iops["direct"] else "")
+            print(f"| {job} | {qd} | {label} | {f[0][0]:.0f}, {f[1][0]:.0f} "
+                  f"| {f[0][1]:.1f}, {f[1][1]:.1f} | {f[0][2]:.0f}, {f[1][2]:.0f} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
