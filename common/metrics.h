@@ -115,10 +115,15 @@ int metrics_render(struct metrics_registry *r, char **text /* out */, size_t *le
 int metrics_addr_parse(const char *text, struct sockaddr_storage *addr /* out */,
 		       socklen_t *addrlen /* out */, char *why, size_t why_len);
 
+/* An address that serves nothing: to turn off what a config section
+ * further up (or a parent's config) asks for. */
+#define METRICS_ADDR_OFF "off"
+
 struct metrics_server;
 /* Serves R on ADDR (metrics_addr_parse's grammar) from a thread of its
- * own. 0, or -errno with WHY naming metrics_addr and the cause (a bad
- * address, a port in use). R is borrowed until metrics_server_stop. */
+ * own; for METRICS_ADDR_OFF *OUT is NULL and nothing is served. 0, or
+ * -errno with WHY naming metrics_addr and the cause (a bad address, a
+ * port in use). R is borrowed until metrics_server_stop. */
 int metrics_server_start(struct metrics_registry *r, const char *addr,
 			 struct metrics_server **out /* out */, char *why, size_t why_len);
 /* metrics_server_start in two steps, for a program that forks between

@@ -122,6 +122,9 @@ int metrics_server_bind(struct metrics_registry *r, const char *addr_text,
 {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	*out = NULL;
+	if (strcmp(addr_text, METRICS_ADDR_OFF) == 0)
+		return 0;
 	int rc = metrics_addr_parse(addr_text, &addr, &addrlen, why, why_len);
 	if (rc)
 		return rc;
@@ -165,7 +168,7 @@ int metrics_server_start(struct metrics_registry *r, const char *addr,
 			 struct metrics_server **out, char *why, size_t why_len)
 {
 	int rc = metrics_server_bind(r, addr, out, why, why_len);
-	if (!rc && (rc = metrics_server_run(*out, why, why_len))) {
+	if (!rc && *out && (rc = metrics_server_run(*out, why, why_len))) {
 		metrics_server_stop(*out);
 		*out = NULL;
 	}

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 
 #define FUSE_START_MS 20000 /* basalt-fuse: config, monitors, first map, mount */
 #define FUSE_STOP_MS 15000  /* it gives the lock back before it exits */
@@ -82,6 +83,21 @@ static int run(char *const argv[], char *out, size_t out_len)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* This process's environment without the variable PREFIX ("NAME=")
+ * starts: a new array of borrowed strings (caller frees the array), or
+ * NULL when out of memory. */
+static char **env_without(const char *prefix)
+{
+	size_t n = 0, kept = 0;
+	while (environ[n])
+		n++;
+	char **envp = calloc(n + 1, sizeof(*envp));
+	for (size_t i = 0; envp && i < n; i++)
+		if (strncmp(environ[i], prefix, strlen(prefix)))
+			envp[kept++] = environ[i];
+	return envp;
+}
+
 /* Starts basalt-fuse on A->fuse_dir serving volume NAME only, in a session
  * of its own (a signal to the plugin's terminal or group must not take the
  * containers' data away), and waits for the volume's file. */
@@ -108,10 +124,17 @@ static int fuse_start(const struct dk_attach_params *p, const char *name, struct
 	argv[n++] = log_path;
 	if (p->break_lock)
 		argv[n++] = "--break-lock";
+	/* One metrics_addr in [fuse] or [global] cannot serve every child:
+	 * the plugin's own metrics count its volumes. */
+	argv[n++] = "--metrics-addr";
+	argv[n++] = METRICS_ADDR_OFF;
 	argv[n] = NULL;
+	/* Without NOTIFY_SOCKET: the child's READY=1 is not the plugin's (made
+	 * before the fork: the child may only exec). */
+	char **envp = env_without("NOTIFY_SOCKET=");
+	if (!envp)
+		return -ENOMEM;
 	pid_t child = fork();
-	if (child < 0)
-		return -errno;
 	if (child == 0) {
 		setsid();
 		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
@@ -122,10 +145,13 @@ static int fuse_start(const struct dk_attach_params *p, const char *name, struct
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		execv(argv[0], argv);
-		execvp("basalt-fuse", argv);
+		execve(argv[0], argv, envp);
+		execvpe("basalt-fuse", argv, envp);
 		_exit(127);
 	}
+	free(envp);
+	if (child < 0)
+		return -errno;
 	a->fuse_pid = child;
 	struct stat st;
 	for (uint64_t end = now_ms() + FUSE_START_MS; now_ms() < end; sleep_ms(50)) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/size.h"
@@ -242,6 +243,8 @@ static json_t *mount_first(struct dk_driver *d, const char *name, const char *id
 	json_object_set_new(mounts(d), name, dk_state_mount_new(&a, json_pack("[s]", id)));
 	json_object_del(json_object_get(d->state, "fs"), name);
 	save(d);
+	if (formatted)
+		metrics_counter_add(d->metrics.formats, 1);
 	LOG_INFO("mount %s: %s%s on %s (%s, basalt-fuse pid %d) for container %s", name,
 		 formatted ? "formatted, " : "", a.fs_type, a.mountpoint, a.loop_dev, (int)a.fuse_pid,
 		 id);
@@ -358,7 +361,7 @@ static json_t *h_list(struct dk_driver *d, json_t *req)
 static const struct {
 	const char *path;
 	json_t *(*fn)(struct dk_driver *d, json_t *req);
-} calls[] = {
+} calls[DK_CALLS] = {
 	{ "/Plugin.Activate", h_activate },
 	{ "/VolumeDriver.Capabilities", h_capabilities },
 	{ "/VolumeDriver.Create", h_create },
@@ -370,6 +373,52 @@ static const struct {
 	{ "/VolumeDriver.List", h_list },
 };
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Call I answered with REPLY after NS: counted, timed, and what is
+ * mounted here now. */
+static void metrics_count(struct dk_driver *d, size_t i, json_t *reply, uint64_t ns)
+{
+	struct dk_metrics *m = &d->metrics;
+	const char *err = json_string_value(json_object_get(reply, "Err"));
+	metrics_counter_add(m->calls[i], 1);
+	metrics_histogram_observe_ns(m->latency[i], ns);
+	if (!reply || (err && *err))
+		metrics_counter_add(m->errors[i], 1);
+	const char *name;
+	json_t *mount;
+	size_t users = 0;
+	json_object_foreach(mounts(d), name, mount)
+		users += json_array_size(json_object_get(mount, "ids"));
+	metrics_gauge_set(m->mounted, (int64_t)json_object_size(mounts(d)));
+	metrics_gauge_set(m->containers, (int64_t)users);
+}
+
+static int metrics_register(struct dk_metrics *m)
+{
+	static const char *const kinds[DK_CALLS] = {
+		"activate", "capabilities", "create", "remove", "mount",
+		"unmount",  "path",	    "get",    "list",
+	};
+	if (metrics_registry_create(&m->registry))
+		return -ENOMEM;
+	metrics_op_kinds(m->registry, "basalt_docker_request", "Docker's calls to the plugin",
+			 "Calls answered with an error (Err)", "Time to answer a call", kinds,
+			 DK_CALLS, m->calls, m->errors, m->latency);
+	m->mounted = metrics_single(m->registry, METRICS_GAUGE, "basalt_docker_volumes_mounted",
+				    "Basalt volumes this node has mounted for containers");
+	m->containers = metrics_single(m->registry, METRICS_GAUGE, "basalt_docker_volume_users",
+				       "Container mounts of those volumes (one per container ID)");
+	m->formats = metrics_single(m->registry, METRICS_COUNTER, "basalt_docker_formats_total",
+				    "Volumes given a filesystem at their first mount");
+	return metrics_registry_error(m->registry);
+}
+
 json_t *dk_driver_call(struct dk_driver *d, const char *path, json_t *req, unsigned *status)
 {
 	*status = 200;
@@ -377,11 +426,16 @@ json_t *dk_driver_call(struct dk_driver *d, const char *path, json_t *req, unsig
 		if (strcmp(path, calls[i].path))
 			continue;
 		LOG_DEBUG("%s", path);
+		uint64_t start_ns = now_ns();
 		char why[1024];
-		if (i >= 2 && dk_cluster_begin(d->cluster, why, sizeof(why)))
-			return err_reply(path + 1, "cannot reach the cluster: %s", why);
-		json_t *reply = calls[i].fn(d, req);
-		dk_cluster_end(d->cluster);
+		json_t *reply;
+		if (i >= 2 && dk_cluster_begin(d->cluster, why, sizeof(why))) {
+			reply = err_reply(path + 1, "cannot reach the cluster: %s", why);
+		} else {
+			reply = calls[i].fn(d, req);
+			dk_cluster_end(d->cluster);
+		}
+		metrics_count(d, i, reply, now_ns() - start_ns);
 		return reply;
 	}
 	*status = 404;
@@ -391,6 +445,10 @@ json_t *dk_driver_call(struct dk_driver *d, const char *path, json_t *req, unsig
 
 int dk_driver_start(struct dk_driver *d, char *why, size_t why_len)
 {
+	if (metrics_register(&d->metrics)) {
+		snprintf(why, why_len, "out of memory for metrics");
+		return -ENOMEM;
+	}
 	int rc = dk_state_load(d->state_dir, &d->state, why, why_len);
 	if (rc)
 		return rc;
@@ -420,4 +478,6 @@ void dk_driver_stop(struct dk_driver *d)
 {
 	json_decref(d->state);
 	d->state = NULL;
+	metrics_registry_free(d->metrics.registry);
+	d->metrics.registry = NULL;
 }

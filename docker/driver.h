@@ -8,8 +8,20 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "common/metrics.h"
+
 #include "attach.h"
 #include "cluster.h"
+
+/* The calls of the protocol, in driver.c's table order. */
+#define DK_CALLS 9
+
+/* Prometheus metrics (common/metrics.h): per call, and what is mounted. */
+struct dk_metrics {
+	struct metrics_registry *registry; /* owned */
+	struct metrics_series *calls[DK_CALLS], *errors[DK_CALLS], *latency[DK_CALLS];
+	struct metrics_series *mounted, *containers, *formats;
+};
 
 struct dk_driver {
 	struct dk_cluster *cluster;   /* borrowed */
@@ -18,11 +30,13 @@ struct dk_driver {
 	const char *default_pool;
 	uint64_t default_size;
 	json_t *state;		      /* state.h; owned */
+	struct dk_metrics metrics;
 };
 
 /* Loads the state in D->state_dir, keeping the mounts still in place
- * (mounted, fuse child alive) and forgetting the others (logged). 0, or
- * -errno with WHY. */
+ * (mounted, fuse child alive) and forgetting the others (logged), and
+ * registers the metrics (D->metrics.registry, for a server to serve). 0,
+ * or -errno with WHY. */
 int dk_driver_start(struct dk_driver *d, char *why, size_t why_len);
 void dk_driver_stop(struct dk_driver *d);
 

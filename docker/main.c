@@ -4,7 +4,7 @@
  *   basalt-docker [-c CONF] [--keyring PATH] [--name ENTITY] [--socket PATH]
  *                 [--state-dir DIR] [--takeover wait|break] [--default-size SIZE]
  *                 [--default-pool POOL] [--fs ext4|xfs] [--log-file PATH]
- *                 [--debug] [-f]
+ *                 [--metrics-addr HOST:PORT] [--debug] [-f]
  *
  * The main thread waits for SIGTERM or SIGINT; libmicrohttpd's thread
  * answers Docker (http.c) through the driver (driver.c), which mounts
@@ -26,13 +26,14 @@
 
 #include "common/cluster/tool.h"
 #include "common/config.h"
+#include "common/daemon.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/size.h"
 #include "common/version.h"
 #include "driver.h"
 #include "http.h"
 
-#define DEFAULT_CONF "/etc/basalt/basalt.conf"
 #define DEFAULT_SOCKET "/run/docker/plugins/basalt.sock"
 #define DEFAULT_STATE_DIR "/var/lib/basalt/docker"
 #define DEFAULT_SIZE "10G"
@@ -41,7 +42,7 @@ static const char usage_text[] =
 	"usage: basalt-docker [-c CONF] [--keyring PATH] [--name ENTITY] [--socket PATH]\n"
 	"                     [--state-dir DIR] [--takeover wait|break] [--default-size SIZE]\n"
 	"                     [--default-pool POOL] [--fs ext4|xfs] [--log-file PATH]\n"
-	"                     [--debug] [-f]\n"
+	"                     [--metrics-addr HOST:PORT] [--debug] [-f]\n"
 	"A Docker volume plugin (driver name: the socket's name, basalt): docker volume\n"
 	"create -d basalt --opt size=20G [--opt pool=P] [--opt fs=ext4|xfs] NAME makes a\n"
 	"Basalt volume (one that exists already is adopted); a container mounting it\n"
@@ -57,7 +58,7 @@ static const char usage_text[] =
 	"mounts in place (containers keep running; a restarted plugin takes them up).\n"
 	TOOL_OPTIONS_HELP
 	"                   (needs osd=rw and mon=rw: it creates and removes volumes)\n"
-	"                   default config: " DEFAULT_CONF "\n"
+
 	"  --socket PATH    the socket Docker calls (default " DEFAULT_SOCKET ")\n"
 	"  --state-dir DIR  mount points, basalt-fuse logs and the state that outlives a\n"
 	"                   restart (default " DEFAULT_STATE_DIR ")\n"
@@ -69,15 +70,18 @@ static const char usage_text[] =
 	"                   (default rbd)\n"
 	"  --fs ext4|xfs    the filesystem made on first use (default ext4)\n"
 	"  --log-file PATH  log there (in the background, stderr goes nowhere)\n"
+	"  --metrics-addr HOST:PORT  serve Prometheus metrics on http://HOST:PORT/metrics\n"
+	"                   (else metrics_addr = in [docker] or [global]; off: none)\n"
 	"  --debug          log every call\n"
 	"  -f               stay in the foreground\n"
 	"  --version        print the version\n";
 
 struct docker_main_opts {
 	struct tool tool;
-	const char *socket, *state_dir, *log_file, *default_pool, *fs;
+	const char *socket, *state_dir, *log_file, *default_pool, *fs, *metrics_addr;
 	uint64_t default_size;
 	bool break_lock, foreground, debug;
+	struct metrics_server *metrics; /* NULL: none */
 };
 
 static int fail(const char *fmt, const char *arg)
@@ -98,6 +102,7 @@ static int take_option(struct docker_main_opts *m, int ch, const char *arg)
 	case 'l': m->log_file = arg; return 0;
 	case 'P': m->default_pool = arg; return 0;
 	case 'd': m->debug = true; return 0;
+	case 'A': m->metrics_addr = arg; return 0;
 	case 'f': m->foreground = true; return 0;
 	case 'T':
 		if (strcmp(arg, "wait") && strcmp(arg, "break"))
@@ -133,6 +138,7 @@ static int parse_options(int argc, char **argv, struct docker_main_opts *m)
 		{ "fs", required_argument, NULL, 'F' },
 		{ "log-file", required_argument, NULL, 'l' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "metrics-addr", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -150,8 +156,6 @@ static int parse_options(int argc, char **argv, struct docker_main_opts *m)
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	if (!m->tool.conf && !getenv("BASALT_CONF"))
-		m->tool.conf = DEFAULT_CONF;
 	return -1;
 }
 
@@ -220,6 +224,9 @@ static int background(int *ready_fd)
 static void ready(int fd, const char *socket)
 {
 	LOG_INFO("serving Docker on %s", socket);
+	char status[PATH_MAX + 32];
+	snprintf(status, sizeof(status), "serving Docker on %s", socket);
+	daemon_notify_ready(status);
 	if (fd < 0)
 		return;
 	char ok = 0;
@@ -265,6 +272,15 @@ static int set_up(struct docker_main_opts *m, struct dk_driver *d, struct dk_clu
 					   .wait_ms = lease_ms + 10000, .mkfs_type = m->fs };
 	if (dk_driver_start(d, why, sizeof(why)))
 		return fail("%s", why);
+	int rc = m->metrics_addr
+			 ? metrics_server_start(d->metrics.registry, m->metrics_addr, &m->metrics, why,
+						sizeof(why))
+			 : metrics_server_start_config(d->metrics.registry, m->tool.cfg, "docker",
+						       &m->metrics, why, sizeof(why));
+	if (rc)
+		return fail("%s", why);
+	if (m->metrics)
+		LOG_INFO("metrics served on http://%s/metrics", metrics_server_addr(m->metrics));
 	return 0;
 }
 
@@ -320,7 +336,9 @@ int main(int argc, char **argv)
 	int sig = 0;
 	sigwait(&set, &sig);
 	LOG_INFO("signal %d: stopping; mounts stay in place for their containers", sig);
+	daemon_notify_stopping();
 	dk_http_stop(h);
+	metrics_server_stop(m.metrics); /* its thread reads the driver's registry */
 	dk_driver_stop(&d);
 	tool_fini(&m.tool);
 	return 0;

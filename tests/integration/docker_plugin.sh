@@ -19,6 +19,10 @@
 #    Err; a frozen one's lease runs out and the plugin takes over, fencing it;
 #  - a plugin restarted (SIGTERM) leaves the mount and takes it up again;
 #    one whose mount went while it was down (a reboot) forgets it;
+#  - its Prometheus metrics (promtool-clean) count the calls, errors,
+#    mounts, users and formats; a bad --metrics-addr stops it; a
+#    metrics_addr for [fuse] in the config (a basalt-fuse of the host
+#    serving it) does not reach the plugin's basalt-fuse children;
 #  - malformed JSON, a non-object, a body too big, GET, an unknown call,
 #    a bad name, a Mount without ID: each a clear Err.
 #   docker_plugin.sh BUILD_DIR
@@ -45,7 +49,7 @@ cleanup() {
 	rm -rf "$dir"
 }
 trap cleanup EXIT
-for tool in curl mkfs.ext4 mkfs.xfs blkid python3; do
+for tool in curl mkfs.ext4 mkfs.xfs blkid python3 promtool; do
 	command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
 done
 
@@ -66,10 +70,18 @@ rc=0
 cluster_up_local 1G "mon_lock_lease = 3s"
 cli pool create rbd --size 3 --pg-num 16 >/dev/null
 wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"
+read -r mport fport < <(free_ports 2)
+# The host's own basalt-fuse (fuseH below) serves metrics here; the
+# plugin's children must not try to.
+printf '[fuse]\nmetrics_addr = 127.0.0.1:%s\n' "$fport" >>"$dir/basalt.conf"
+rc=0
+"$build/basalt-docker" -f -c "$dir/basalt.conf" --socket "$dir/m.sock" --state-dir "$dir/m" \
+	--metrics-addr 127.0.0.1:0 2>"$dir/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "metrics_addr '127.0.0.1:0'" "$dir/err" || fail "--metrics-addr port 0: $rc $(cat "$dir/err")"
 
 plugin_start() { # plugin_start ARGS...: in the foreground, as pid[plugin]
 	"$build/basalt-docker" -f -c "$dir/basalt.conf" --socket "$sock" --state-dir "$state" \
-		--log-file "$dir/plugin.log" --default-size 64M "$@" &
+		--log-file "$dir/plugin.log" --default-size 64M --metrics-addr "127.0.0.1:$mport" "$@" &
 	pid[plugin]=$!
 	for _ in $(seq 100); do [ -S "$sock" ] && grep -q "serving Docker" "$dir/plugin.log" && return 0; sleep 0.1; done
 	fail "the plugin did not start"
@@ -151,6 +163,17 @@ ok VolumeDriver.List '{}'
 refused VolumeDriver.Remove '{"Name": "v1"}' "mounted on this node"
 refused VolumeDriver.Mount '{"Name": "v1"}' "no \"ID\""
 
+# --- metrics: what Docker asked and what is mounted ---
+curl -sf "http://127.0.0.1:$mport/metrics" >"$dir/metrics" || fail "no metrics on :$mport"
+promtool check metrics <"$dir/metrics" >"$dir/promtool" 2>&1 || fail "promtool: $(cat "$dir/promtool")"
+[ ! -s "$dir/promtool" ] || fail "promtool: $(cat "$dir/promtool")"
+for want in 'basalt_docker_requests_total{op="mount"} 3' 'basalt_docker_request_errors_total{op="mount"} 1' \
+	'basalt_docker_requests_total{op="create"} 8' 'basalt_docker_request_errors_total{op="create"} 5' \
+	'basalt_docker_volumes_mounted 1' 'basalt_docker_volume_users 2' 'basalt_docker_formats_total 1' \
+	'basalt_docker_request_latency_seconds_count{op="mount"} 3'; do
+	grep -qxF "$want" "$dir/metrics" || fail "metrics: no '$want' in: $(grep '^basalt_docker' "$dir/metrics")"
+done
+
 # --- a restart of the plugin keeps the mount ---
 kill "${pid[plugin]}"
 wait "${pid[plugin]}" || fail "the plugin did not stop cleanly on SIGTERM"
@@ -228,6 +251,9 @@ ok VolumeDriver.Mount '{"Name": "xv", "ID": "c1"}'
 [ "$(findmnt -n -o FSTYPE "$state/mnt/xv")" = xfs ] || fail "xv is not xfs: $(findmnt "$state/mnt/xv")"
 ok VolumeDriver.Unmount '{"Name": "xv", "ID": "c1"}'
 ok VolumeDriver.Remove '{"Name": "xv"}'
+# fuseH held [fuse]'s metrics_addr all along: the plugin's children serve none.
+curl -sf "http://127.0.0.1:$fport/metrics" | grep -q '^basalt_fuse_ops_total' || fail "fuseH's metrics on :$fport"
+if grep -l "metrics" "$state"/fuse.*.log; then fail "a plugin child served or tried metrics"; fi
 
 # --- bad requests ---
 call VolumeDriver.Create '{"Name": "x", '

@@ -273,6 +273,19 @@ static void test_config(void **state)
 	assert_int_equal(metrics_server_start_config(r, cfg, "osd.1", &s, why, sizeof(why)), 0);
 	assert_null(s); /* off by default */
 	cfg_free(cfg);
+	/* "off" in a section turns off what [global] asks for; on its own
+	 * too (what basalt-docker hands its basalt-fuse children). */
+	assert_int_equal(cfg_load_string("t.conf",
+					 "[global]\nmetrics_addr = nowhere\n[fuse]\nmetrics_addr = off\n",
+					 &cfg, why, sizeof(why)),
+			 0);
+	s = (void *)1;
+	assert_int_equal(metrics_server_start_config(r, cfg, "fuse", &s, why, sizeof(why)), 0);
+	assert_null(s);
+	cfg_free(cfg);
+	s = (void *)1;
+	assert_int_equal(metrics_server_start(r, METRICS_ADDR_OFF, &s, why, sizeof(why)), 0);
+	assert_null(s);
 	metrics_registry_free(r);
 }
 
