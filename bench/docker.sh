@@ -2,8 +2,11 @@
 # A container's fio through basalt-docker beside the same fio through
 # basalt-fuse directly, on one local cluster (3 monitors, 3 OSDs, a pool
 # of size 3):
-#   direct:    basalt-fuse on the host, ext4 on a loop mount of its
-#              volume file, fio on the host into a 1 GiB file there;
+#   direct:    basalt-fuse on the host, ext4 on `mount -o loop` of its
+#              volume file (the README's recipe by hand: a buffered loop
+#              device), fio on the host into a 1 GiB file there;
+#   hostdio:   the same on a loop device with direct I/O, as the plugin
+#              sets it up (another volume of the same basalt-fuse mount);
 #   container: basalt-docker and its own dockerd (vfs, in a mount
 #              namespace of their own, as in tests/integration/
 #              docker_engine.sh), a container with the volume mounted
@@ -11,7 +14,7 @@
 #              (copied into the image with the libraries ldd names).
 # Both sides: fio libaio, direct=1 (the ext4 page cache bypassed; the
 # loop device and basalt-fuse below are the same path), the rows of
-# bench_volume_rows, A B A B: direct, container, direct, container per row.
+# bench_volume_rows, A B A B: direct, hostdio, container, then again, per row.
 #
 #   bench/docker.sh [--runtime S] [--dir DIR] [--quick] [--build DIR]
 #
@@ -24,9 +27,9 @@ bench_build basalt-fuse basalt-docker
 out=bench/results/docker-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
 cluster=$(mktemp -d "$dir/basalt-docker-bench.XXXXXX")
-mnt=$cluster/fuse ext=$cluster/ext node=$cluster/node image=basalt-fio:1
-mkdir -p "$mnt" "$ext" "$node"
-fuse_pid= plugin_pid= docker_pid= holder=
+mnt=$cluster/fuse ext=$cluster/ext dio=$cluster/dio node=$cluster/node image=basalt-fio:1
+mkdir -p "$mnt" "$ext" "$dio" "$node"
+fuse_pid= plugin_pid= docker_pid= holder= dio_loop=
 stop() {
 	set +e
 	[ -n "$docker_pid" ] && { kill "$docker_pid"; wait "$docker_pid"; } 2>/dev/null
@@ -38,6 +41,8 @@ stop() {
 	fi
 	[ -n "$holder" ] && { kill "$holder"; wait "$holder"; } 2>/dev/null
 	mountpoint -q "$ext" && umount "$ext"
+	mountpoint -q "$dio" && umount "$dio"
+	[ -n "$dio_loop" ] && losetup -d "$dio_loop"
 	[ -n "$fuse_pid" ] && { kill "$fuse_pid"; wait "$fuse_pid"; } 2>/dev/null
 	for m in $(awk -v d="$cluster" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
 		umount -l "$m"
@@ -48,13 +53,17 @@ trap stop EXIT
 
 bench_cluster "$cluster" 8G rbd
 "$build/basalt" volume create direct --size 1536M >/dev/null
+"$build/basalt" volume create hostdio --size 1536M >/dev/null
 
-# --- direct: basalt-fuse, ext4, loop mount on the host ---
-"$build/basalt-fuse" "$mnt" -f --volume direct --log-file "$cluster/fuse.log" &
+# --- direct and hostdio: basalt-fuse, ext4, loop mounts on the host ---
+"$build/basalt-fuse" "$mnt" -f --log-file "$cluster/fuse.log" &
 fuse_pid=$!
 for _ in $(seq 50); do grep -q "mounted on" "$cluster/fuse.log" 2>/dev/null && break; sleep 0.1; done
 mkfs.ext4 -q -E nodiscard "$mnt/volumes/direct"
 mount -o loop "$mnt/volumes/direct" "$ext"
+mkfs.ext4 -q -E nodiscard "$mnt/volumes/hostdio"
+dio_loop=$(losetup --direct-io=on --find --show "$mnt/volumes/hostdio")
+mount "$dio_loop" "$dio"
 
 # --- container: the plugin and an engine in a mount namespace ---
 mkdir -p /run/docker
@@ -94,6 +103,7 @@ echo "== layout: 1 GiB on each side" >&2
 layout=(--name=layout --size=1g --rw=write --bs=1m --direct=1 --ioengine=libaio --iodepth=4
 	--output=/dev/null)
 fio "${layout[@]}" --filename="$ext/fio.dat"
+fio "${layout[@]}" --filename="$dio/fio.dat"
 dk exec fio-box fio "${layout[@]}" --filename=/data/fio.dat
 
 for round in 1 2; do
@@ -104,6 +114,7 @@ for round in 1 2; do
 			--ioengine=libaio --time_based --runtime="$runtime" --ramp_time=1
 			--output-format=json)
 		fio "${common[@]}" --filename="$ext/fio.dat" >"$out/direct-$name-$round.json"
+		fio "${common[@]}" --filename="$dio/fio.dat" >"$out/hostdio-$name-$round.json"
 		dk exec fio-box fio "${common[@]}" --filename=/data/fio.dat >"$out/container-$name-$round.json"
 	done
 done

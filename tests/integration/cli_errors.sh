@@ -29,7 +29,7 @@ expect() {
 # --- --version, help and usage errors: no cluster needed ---
 version=$(sed -n 's/^project(basalt VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
 [ -n "$version" ] || fail "no project(VERSION) in CMakeLists.txt"
-for p in basalt basalt-nbd basalt-fuse basalt-mon basalt-osd; do
+for p in basalt basalt-nbd basalt-fuse basalt-docker basalt-mon basalt-osd; do
 	out=$("$build/$p" --version) || fail "$p --version exited $?"
 	[ "$out" = "$p $version" ] || fail "$p --version said '$out', expected '$p $version'"
 done
@@ -54,7 +54,7 @@ for t in 0 abc 5s -1 86401 ""; do
 done
 echo "--timeout 0, abc, 5s, -1, 86401 and '' refused (exit 2)"
 
-for p in basalt-nbd basalt-fuse basalt-mon basalt-osd; do
+for p in basalt-nbd basalt-fuse basalt-docker basalt-mon basalt-osd; do
 	expect 2 "usage: $p" "$build/$p" --no-such-option
 done
 expect 2 "--id NAME is required" "$build/basalt-mon" -c "$dir/none.conf"
@@ -148,6 +148,8 @@ expect 1 "Connection refused" "$build/basalt" -c "$dir/dead.conf" status
 mkdir -p "$dir/mnt"
 expect 1 "basalt-fuse: no monitor sent the cluster map: mon.a 127.0.0.1:$port: Connection refused" \
 	timeout 20 "$build/basalt-fuse" "$dir/mnt" -c "$dir/dead.conf" -f
+expect 1 "basalt-docker: cannot read the cluster map: no monitor answered: mon.a 127.0.0.1:$port: Connection refused" \
+	timeout 20 "$build/basalt-docker" -c "$dir/dead.conf" -f --socket "$dir/docker.sock" --state-dir "$dir/docker"
 echo "exit statuses: 2 for usage errors, 1 for failures"
 
 # --- three monitors, one of them up: it answers, but knows no leader ---
