@@ -33,7 +33,8 @@ dir=$(mktemp -d /tmp/basalt-docker.XXXXXX)
 sock=$dir/plugin.sock state=$dir/state hold=$dir/hold
 mkdir -p "$hold"
 cleanup() {
-	exec 5<&- 6<&- 2>/dev/null || true
+	set +e
+	exec 5<&- 6<&- 2>/dev/null
 	[ -n "${pid[plugin]:-}" ] && kill "${pid[plugin]}" 2>/dev/null
 	# what the plugin mounted: the filesystems, then the basalt-fuse children
 	for m in $(awk -v d="$dir" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
