@@ -179,6 +179,21 @@ fuse_start() {
 # js EXPR: a Python expression over s, the cluster's `status --json`.
 js() { cli --json status | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"; }
 
+# used_settled: the cluster's used_bytes once two readings a beacon
+# interval apart agree (at most ~15 s): what was written before is
+# counted, so a later comparison is not thrown by late reports.
+used_settled() {
+	local a b
+	a=$(js "s['usage']['used_bytes']")
+	for _ in $(seq 6); do
+		sleep 2.5
+		b=$(js "s['usage']['used_bytes']")
+		[ "$a" = "$b" ] && break
+		a=$b
+	done
+	echo "$b"
+}
+
 # wait_for EXPR SECONDS WHAT: until js EXPR is True, or fail saying WHAT.
 wait_for() {
 	for _ in $(seq $(($2 * 5))); do [ "$(js "$1" 2>/dev/null)" = True ] && return 0; sleep 0.2; done

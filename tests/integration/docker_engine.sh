@@ -152,7 +152,7 @@ dk 1 rm -f held >/dev/null || fail "node 1 could not drop its fenced container"
 # --- docker volume rm frees the space at once ---
 for _ in $(seq 50); do [ "$(cli --json volume info shared | python3 -c 'import json,sys; print(json.load(sys.stdin)["lock"] is None)')" = True ] && break; sleep 0.2; done
 wait_for "s['usage']['used_bytes'] > 0" 10 "usage reported"
-full=$(js "s['usage']['used_bytes']")
+full=$(used_settled)
 dk 2 volume rm shared >/dev/null || fail "docker volume rm: $(tail -3 "$dir/plugin2.log")"
 cli volume ls | grep -qw shared && fail "shared still in the cluster"
 freed=$(sed -n 's/.*remove shared: removed; \([0-9]*\) bytes freed/\1/p' "$dir/plugin2.log")

@@ -232,12 +232,12 @@ kill -CONT "${pid[fuseH]}"
 exec 5<&-
 
 # --- Remove frees the space at once ---
-base=$(js "s['usage']['used_bytes']")
+base=$(used_settled)
 ok VolumeDriver.Mount '{"Name": "deflt", "ID": "c1"}'
 dd if=/dev/urandom of="$state/mnt/deflt/blob" bs=1M count=24 conv=fsync status=none
 ok VolumeDriver.Unmount '{"Name": "deflt", "ID": "c1"}'
 wait_for "s['usage']['used_bytes'] > $base + 3 * (24 << 20)" 10 "usage counted deflt's 24 MiB"
-full=$(js "s['usage']['used_bytes']")
+full=$(used_settled)
 ok VolumeDriver.Remove '{"Name": "deflt"}'
 # At once: every object is deleted when Remove answers (the OSDs' usage
 # reports follow within their beacon interval).
