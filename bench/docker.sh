@@ -22,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
+. tests/integration/docker_lib.sh
 bench_options docker "$@"
 bench_build basalt-fuse basalt-docker
 out=bench/results/docker-$(date -u +%Y%m%dT%H%M%SZ)
@@ -66,24 +67,13 @@ dio_loop=$(losetup --direct-io=on --find --show "$mnt/volumes/hostdio")
 mount "$dio_loop" "$dio"
 
 # --- container: the plugin and an engine in a mount namespace ---
-mkdir -p /run/docker
-echo '{}' >"$node/daemon.json"
-unshare -m --propagation private sh -c '
-	mount -t tmpfs tmpfs /run/docker && mkdir /run/docker/plugins || exit 1
-	for p in /run/containerd /etc/docker/plugins /usr/lib/docker/plugins; do
-		[ -d "$p" ] && { mount -t tmpfs tmpfs "$p" || exit 1; }
-	done
-	touch "$0/ns-ready"; exec sleep 100000' "$node" &
-holder=$!
-for _ in $(seq 50); do [ -e "$node/ns-ready" ] && break; sleep 0.1; done
+docker_ns_start "$node" || { echo "docker.sh: no mount namespace for the node" >&2; exit 1; }
+holder=$ns_holder
 nsenter -t "$holder" -m -- "$build/basalt-docker" -f -c "$BASALT_CONF" --state-dir "$node/state" \
 	--log-file "$cluster/plugin.log" &
 plugin_pid=$!
-nsenter -t "$holder" -m -- dockerd --config-file "$node/daemon.json" --storage-driver=vfs \
-	--iptables=false --ip6tables=false --bridge=none --data-root "$node/data" \
-	--exec-root "$node/exec" --pidfile "$node/docker.pid" -H "unix://$node/docker.sock" \
-	>"$cluster/docker.log" 2>&1 &
-docker_pid=$!
+docker_engine_start "$holder" "$node" "$cluster/docker.log"
+docker_pid=$ns_dockerd
 dk() { docker -H "unix://$node/docker.sock" "$@"; }
 for _ in $(seq 100); do dk info >/dev/null 2>&1 && break; sleep 0.2; done
 

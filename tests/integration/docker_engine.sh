@@ -20,6 +20,7 @@ set -euo pipefail
 build=$(cd "${1:?usage: docker_engine.sh BUILD_DIR}" && pwd)
 dir=$(mktemp -d /tmp/basalt-dockerd.XXXXXX)
 . "$(dirname "$0")/cluster_lib.sh"
+. "$(dirname "$0")/docker_lib.sh"
 declare -A holder
 image=basalt-test:1
 
@@ -62,28 +63,13 @@ wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"
 node_up() {
 	local n=$1 d=$dir/n$1
 	shift
-	mkdir -p "$d" /run/docker
-	echo '{}' >"$d/daemon.json"
-	# The namespace lives as long as this holder; where the host has a
-	# containerd of its own (/run/containerd) or plugin specs, they are
-	# hidden too, so the engine starts its own and finds only our plugin.
-	unshare -m --propagation private sh -c '
-		mount -t tmpfs tmpfs /run/docker && mkdir /run/docker/plugins || exit 1
-		for p in /run/containerd /etc/docker/plugins /usr/lib/docker/plugins; do
-			[ -d "$p" ] && { mount -t tmpfs tmpfs "$p" || exit 1; }
-		done
-		touch "$0/ns-ready"; exec sleep 100000' "$d" &
-	holder[$n]=$!
-	for _ in $(seq 50); do [ -e "$d/ns-ready" ] && break; sleep 0.1; done
-	[ -e "$d/ns-ready" ] || fail "node $n: no mount namespace"
+	docker_ns_start "$d" || fail "node $n: no mount namespace"
+	holder[$n]=$ns_holder
 	nsenter -t "${holder[$n]}" -m -- "$build/basalt-docker" -f -c "$dir/basalt.conf" \
 		--state-dir "$d/state" --log-file "$dir/plugin$n.log" "$@" &
 	pid[plugin$n]=$!
-	nsenter -t "${holder[$n]}" -m -- dockerd --config-file "$d/daemon.json" --storage-driver=vfs \
-		--iptables=false --ip6tables=false --bridge=none --data-root "$d/data" \
-		--exec-root "$d/exec" --pidfile "$d/docker.pid" -H "unix://$d/docker.sock" \
-		>"$dir/docker$n.log" 2>&1 &
-	pid[docker$n]=$!
+	docker_engine_start "${holder[$n]}" "$d" "$dir/docker$n.log"
+	pid[docker$n]=$ns_dockerd
 	for _ in $(seq 150); do
 		grep -q "serving Docker on /run/docker/plugins/basalt.sock" "$dir/plugin$n.log" 2>/dev/null &&
 			dk "$n" info >/dev/null 2>&1 && return 0
