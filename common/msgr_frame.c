@@ -2,6 +2,8 @@
 #include "msgr_frame.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +39,48 @@ struct pooled {
 };
 static _Thread_local struct pooled *data_pool[DATA_POOL_MAX_SHIFT - DATA_POOL_MIN_SHIFT + 1];
 static _Thread_local size_t data_pool_bytes;
+
+/* What a thread's cache and pool hold goes back to malloc when the thread
+ * exits (a pthread key's destructor: a thread that ends, as a plugin's
+ * HTTP thread or a helper thread does, would otherwise lose up to
+ * MSG_CACHE_MAX structs and DATA_POOL_BYTES of buffers). The main thread's
+ * stay until the process ends, reachable. */
+static pthread_key_t cache_key;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+static _Thread_local bool cache_registered;
+
+static void cache_drain(void *unused)
+{
+	(void)unused;
+	while (msg_cache) {
+		struct msg *m = msg_cache;
+		msg_cache = (struct msg *)m->data_owner;
+		free(m);
+	}
+	msg_cache_len = 0;
+	for (size_t i = 0; i < sizeof(data_pool) / sizeof(data_pool[0]); i++)
+		while (data_pool[i]) {
+			struct pooled *b = data_pool[i];
+			data_pool[i] = b->next;
+			free(b);
+		}
+	data_pool_bytes = 0;
+}
+
+static void cache_key_create(void)
+{
+	int rc = pthread_key_create(&cache_key, cache_drain);
+	BASALT_ASSERT(rc == 0);
+}
+
+/* Before this thread keeps anything: its drain at exit is registered. */
+static void cache_register(void)
+{
+	if (cache_registered)
+		return;
+	pthread_once(&cache_key_once, cache_key_create);
+	cache_registered = pthread_setspecific(cache_key, &cache_registered) == 0;
+}
 
 bool msg_data_pool_enabled(void)
 {
@@ -123,9 +167,10 @@ void msg_free(struct msg *msg)
 {
 	if (!msg)
 		return;
+	cache_register();
 	if (msg->data_release) {
 		msg->data_release(msg);
-	} else if (msg->data && msg->data == msg->data_pool &&
+	} else if (cache_registered && msg->data && msg->data == msg->data_pool &&
 		   data_pool_bytes + msg->data_pool_size <= DATA_POOL_BYTES) {
 		struct pooled *b = msg->data_pool;
 		struct pooled **head = &data_pool[pool_shift(msg->data_pool_size) - DATA_POOL_MIN_SHIFT];
@@ -137,7 +182,7 @@ void msg_free(struct msg *msg)
 	}
 	if (msg->payload != msg->inline_payload)
 		free(msg->payload);
-	if (msg_cache_len < MSG_CACHE_MAX) {
+	if (cache_registered && msg_cache_len < MSG_CACHE_MAX) {
 		msg->data_owner = msg_cache;
 		msg_cache = msg;
 		msg_cache_len++;
