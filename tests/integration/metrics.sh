@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Prometheus metrics on a local cluster (3 monitors, 3 OSDs) with
-# metrics_addr on each, basalt-nbd and basalt-fuse with --metrics-addr:
+# metrics_addr on each, basalt-nbd, basalt-fuse and basalt-docker with
+# --metrics-addr:
 #  - every endpoint passes promtool check metrics with nothing to say;
 #    another path is 404, another method 405;
 #  - a real Prometheus scrapes them all (every target up), and after
 #    8 MiB written through NBD and 8 MiB through the FUSE file (and the NBD
 #    ones read back) its queries show the NBD, FUSE and OSD byte counters
 #    grown by at least that (OSDs: three copies), and a p99 from a histogram;
+#    a volume created through basalt-docker counted in its calls;
 #  - every metric the Grafana dashboard's expressions use is exported;
 #  - a bad metrics_addr (monitor, basalt-nbd) and one whose port is in use
 #    (OSD, basalt-fuse) stop start-up with an error naming metrics_addr.
@@ -28,8 +30,8 @@ for t in promtool prometheus curl qemu-io fusermount3; do
 	command -v "$t" >/dev/null || fail "$t is missing (scripts/install-deps.sh installs it)"
 done
 
-# Ports: mon.a-c, osd.0-2, nbd, fuse, prometheus.
-read -r pa pb pc p0 p1 p2 pn pf pp < <(free_ports 9)
+# Ports: mon.a-c, osd.0-2, nbd, fuse, docker, prometheus.
+read -r pa pb pc p0 p1 p2 pn pf pd pp < <(free_ports 10)
 cluster_conf_local
 osd_conf_local 256M h0 h1 h2
 conf=$dir/basalt.conf
@@ -78,9 +80,14 @@ echo "refused: $out"
 nbd_start --metrics-addr "127.0.0.1:$pn"
 fuse_start fuse "$mnt" --metrics-addr "127.0.0.1:$pf"
 grep -q "metrics served on http://127.0.0.1:$pf/metrics" "$dir/fuse.log" || fail "fuse: no metrics"
+"$build/basalt-docker" -f -c "$conf" --socket "$dir/docker.sock" --state-dir "$dir/docker" \
+	--log-file "$dir/docker.log" --metrics-addr "127.0.0.1:$pd" &
+pid[docker]=$!
+for _ in $(seq 100); do grep -q "serving Docker" "$dir/docker.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "metrics served on http://127.0.0.1:$pd/metrics" "$dir/docker.log" || fail "docker: no metrics"
 
 # --- every endpoint: valid exposition, nothing for promtool to say ---
-ports="$pa $pb $pc $p0 $p1 $p2 $pn $pf"
+ports="$pa $pb $pc $p0 $p1 $p2 $pn $pf $pd"
 for p in $ports; do
 	curl -sf -D "$dir/head.$p" "http://127.0.0.1:$p/metrics" >"$dir/scrape.$p" || fail "GET :$p/metrics"
 	grep -qi '^content-type: text/plain; version=0.0.4; charset=utf-8' "$dir/head.$p" ||
@@ -142,11 +149,11 @@ for _ in $(seq 150); do
 import json, sys
 t = json.load(sys.stdin)["data"]["activeTargets"]
 print(sum(x["health"] == "up" for x in t))' 2>/dev/null) || up=0
-	[ "$up" = 8 ] && break
+	[ "$up" = 9 ] && break
 	sleep 0.2
 done
-[ "$up" = 8 ] || fail "Prometheus: $up of 8 targets up: $(curl -s "$api/targets")"
-echo "Prometheus: 8 of 8 targets up"
+[ "$up" = 9 ] || fail "Prometheus: $up of 9 targets up: $(curl -s "$api/targets")"
+echo "Prometheus: 9 of 9 targets up"
 
 # query EXPR: its one value (0 when empty).
 query() {
@@ -155,7 +162,7 @@ import json, sys
 r = json.load(sys.stdin)["data"]["result"]
 print(int(float(r[0]["value"][1])) if r else 0)'
 }
-counters='sum(basalt_osd_written_bytes_total) sum(basalt_nbd_written_bytes_total) sum(basalt_nbd_read_bytes_total) sum(basalt_fuse_written_bytes_total)'
+counters='sum(basalt_osd_written_bytes_total) sum(basalt_nbd_written_bytes_total) sum(basalt_nbd_read_bytes_total) sum(basalt_fuse_written_bytes_total) sum(basalt_docker_requests_total{op="create"})'
 # Baselines once Prometheus has every target's first sample of them.
 for _ in $(seq 50); do
 	[ "$(query 'count(basalt_osd_written_bytes_total) + count(basalt_nbd_read_bytes_total) + count(basalt_fuse_written_bytes_total)')" = 5 ] && break
@@ -167,13 +174,15 @@ for c in $counters; do before[$c]=$(query "$c"); done
 mib=$((1 << 20))
 qemu-io -f raw -c "write -P 7 0 8M" -c "read -P 7 0 8M" "$uri/vn" >/dev/null || fail "qemu-io"
 dd if=/dev/urandom of="$mnt/volumes/vf" bs=1M count=8 conv=notrunc,fsync status=none || fail "dd"
+curl -sf --unix-socket "$dir/docker.sock" -X POST -d '{"Name": "vd", "Opts": {"size": "16M"}}' \
+	http://plugin/VolumeDriver.Create | grep -q '"Err":""' || fail "basalt-docker Create"
 
 # want EXPR BYTES: the counter grows by at least BYTES within 15 s.
 want() {
 	local now=0
 	for _ in $(seq 75); do
 		now=$(query "$1")
-		[ $((now - ${before[$1]})) -ge "$2" ] && { echo "$1: +$((now - ${before[$1]})) bytes"; return 0; }
+		[ $((now - ${before[$1]})) -ge "$2" ] && { echo "$1: +$((now - ${before[$1]}))"; return 0; }
 		sleep 0.2
 	done
 	fail "$1 grew by $((now - ${before[$1]})), not at least $2"
@@ -182,6 +191,7 @@ want 'sum(basalt_nbd_written_bytes_total)' $((8 * mib))
 want 'sum(basalt_nbd_read_bytes_total)' $((8 * mib))
 want 'sum(basalt_fuse_written_bytes_total)' $((8 * mib))
 want 'sum(basalt_osd_written_bytes_total)' $((3 * 16 * mib)) # every byte on three OSDs
+want 'sum(basalt_docker_requests_total{op="create"})' 1
 p99=$(curl -sf "$api/query" --data-urlencode \
 	'query=histogram_quantile(0.99, sum by (le) (rate(basalt_osd_op_latency_seconds_bucket{op="write"}[1m])))' |
 	python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "none")')
