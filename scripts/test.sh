@@ -35,7 +35,7 @@ ninja -C build-asan
 	STORE_SIM_SEEDS=6 RAFT_SIM_SEEDS=1000 PG_SIM_SEEDS=3 PG_SIM_FULL_SEEDS=3 PG_SIM_ROT_SEEDS=2 PG_SIM_SNAP_SEEDS=3 \
 	ctest --output-on-failure -j "$jobs" -L 'unit|sim')
 
-step "integration tests under ASan + UBSan (build-asan/): keys, caps, secure links, NBD over TLS"
+step "integration tests under ASan + UBSan (build-asan/): keys, caps, secure links, NBD over TLS, the Docker plugin"
 # Every process a test starts writes its sanitizer reports under $san_dir,
 # so a report from a daemon (whose stderr goes to its log) fails the step.
 # Memory errors and undefined behaviour, not leaks: daemons are killed, and
@@ -45,7 +45,7 @@ san_dir=$(mktemp -d /tmp/basalt-sanitizers.XXXXXX)
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$san_dir/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$san_dir/ubsan \
 	ctest --output-on-failure -j "$jobs" \
-		-R '^(mon_auth|auth_caps|secure_links|nbd_tls)$')
+		-R '^(mon_auth|auth_caps|secure_links|nbd_tls|docker_plugin)$')
 if [ -n "$(ls -A "$san_dir")" ]; then
 	head -n 60 "$san_dir"/*
 	echo "sanitizer reports above (from $san_dir)" >&2
