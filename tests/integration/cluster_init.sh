@@ -100,7 +100,10 @@ cli object get rbd 1:0 "$dir/back" >/dev/null || fail "object get"
 cmp -s "$dir/obj" "$dir/back" || fail "the object read back differs"
 # --metrics: every daemon serves them where init said (monitors from 9530
 # on, OSDs from 9540 on, per host).
-curl -sf http://127.0.0.1:9532/metrics | grep -q '^basalt_mon_map_epoch ' || fail "mon.c's metrics on :9532"
-curl -sf http://127.0.0.3:9540/metrics | grep -q '^basalt_osd_written_bytes_total ' ||
+# (Into a file first: grep -q stops reading early, and under pipefail
+# curl's write error would fail the check.)
+curl -sf http://127.0.0.1:9532/metrics >"$dir/m.mon" && grep -q '^basalt_mon_map_epoch ' "$dir/m.mon" ||
+	fail "mon.c's metrics on :9532"
+curl -sf http://127.0.0.3:9540/metrics >"$dir/m.osd" && grep -q '^basalt_osd_written_bytes_total ' "$dir/m.osd" ||
 	fail "osd.2's metrics on 127.0.0.3:9540"
 echo "cluster_init: a cluster from basalt cluster init's files alone serves a size-3 pool on 3 hosts"

@@ -253,7 +253,8 @@ ok VolumeDriver.Mount '{"Name": "xv", "ID": "c1"}'
 ok VolumeDriver.Unmount '{"Name": "xv", "ID": "c1"}'
 ok VolumeDriver.Remove '{"Name": "xv"}'
 # fuseH held [fuse]'s metrics_addr all along: the plugin's children serve none.
-curl -sf "http://127.0.0.1:$fport/metrics" | grep -q '^basalt_fuse_ops_total' || fail "fuseH's metrics on :$fport"
+curl -sf "http://127.0.0.1:$fport/metrics" >"$dir/m.fuse" && grep -q '^basalt_fuse_ops_total' "$dir/m.fuse" ||
+	fail "fuseH's metrics on :$fport"
 if grep -l "metrics" "$state"/fuse.*.log; then fail "a plugin child served or tried metrics"; fi
 
 # --- bad requests ---

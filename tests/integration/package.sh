@@ -55,7 +55,8 @@ have=$(ls "$root/usr/bin" | sort | tr '\n' ' ')
 for p in $want; do
 	page=$root/usr/share/man/man8/$p.8.gz
 	[ -f "$page" ] || fail "no man page for $p"
-	MANWIDTH=80 man -l "$page" 2>/dev/null | grep -q "^ *$p - " || fail "$page has no NAME line for $p"
+	MANWIDTH=80 man -l "$page" >"$dir/man.txt" 2>/dev/null || fail "man cannot render $page"
+	grep -q "^ *$p - " "$dir/man.txt" || fail "$page has no NAME line for $p"
 done
 
 # Conffiles: what dpkg knows as such is everything under /etc, and there.

@@ -40,8 +40,12 @@ class Qmp:
         self.command("qmp_capabilities")
 
     def read(self):
-        """The next message, or None once qemu closed the socket."""
-        line = self.file.readline()
+        """The next message, or None once qemu closed the socket (a qemu
+        that exits with our last command unread resets the connection)."""
+        try:
+            line = self.file.readline()
+        except ConnectionResetError:
+            return None
         return json.loads(line) if line else None
 
     def command(self, name, **args):
