@@ -225,56 +225,21 @@ void metrics_histogram_observe_ns(struct metrics_series *s, uint64_t ns)
 
 /* --- rendering ------------------------------------------------------- */
 
-struct text {
-	char *buf;
-	size_t len, cap;
-	bool failed;
-};
-
-static void text_reserve(struct text *t, size_t more)
-{
-	if (t->failed || t->len + more + 1 <= t->cap)
-		return;
-	size_t cap = t->cap ? t->cap : 4096;
-	while (cap < t->len + more + 1)
-		cap *= 2;
-	char *buf = realloc(t->buf, cap);
-	if (!buf) {
-		t->failed = true;
-		return;
-	}
-	t->buf = buf;
-	t->cap = cap;
-}
-
-static void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_printf(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	text_reserve(t, (size_t)n);
-	if (t->failed)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-	va_end(ap);
-	t->len += (size_t)n;
-}
+/* The text is built in an open_memstream(3) stream: its buffer grows as
+ * needed, and one check at fclose says whether memory ran out. */
 
 /* S with \ and newline escaped (and " too in label values). */
-static void text_escaped(struct text *t, const char *s, bool quote)
+static void text_escaped(FILE *t, const char *s, bool quote)
 {
 	for (; *s; s++) {
 		if (*s == '\\')
-			text_printf(t, "\\\\");
+			fputs("\\\\", t);
 		else if (*s == '\n')
-			text_printf(t, "\\n");
+			fputs("\\n", t);
 		else if (quote && *s == '"')
-			text_printf(t, "\\\"");
+			fputs("\\\"", t);
 		else
-			text_printf(t, "%c", *s);
+			fputc(*s, t);
 	}
 }
 
@@ -291,50 +256,50 @@ static const char *seconds_str(uint64_t ns, char buf[32])
 }
 
 /* {a="x",b="y"[,le="LE"]} or nothing when there are no labels. */
-static void text_labels(struct text *t, const struct metrics_series *s, const char *le)
+static void text_labels(FILE *t, const struct metrics_series *s, const char *le)
 {
 	const struct metrics_family *f = s->family;
 	if (!f->label_count && !le)
 		return;
-	text_printf(t, "{");
+	fprintf(t, "{");
 	for (unsigned i = 0; i < f->label_count; i++) {
-		text_printf(t, "%s%s=\"", i ? "," : "", f->label_names[i]);
+		fprintf(t, "%s%s=\"", i ? "," : "", f->label_names[i]);
 		text_escaped(t, s->label_values[i], true);
-		text_printf(t, "\"");
+		fprintf(t, "\"");
 	}
 	if (le)
-		text_printf(t, "%sle=\"%s\"", f->label_count ? "," : "", le);
-	text_printf(t, "}");
+		fprintf(t, "%sle=\"%s\"", f->label_count ? "," : "", le);
+	fprintf(t, "}");
 }
 
-static void render_histogram(struct text *t, const struct metrics_series *s)
+static void render_histogram(FILE *t, const struct metrics_series *s)
 {
 	const char *name = s->family->name;
 	uint64_t cumulative = 0;
 	for (unsigned i = 0; i <= METRICS_BUCKETS; i++) {
 		cumulative += atomic_load_explicit(&s->buckets[i], memory_order_relaxed);
 		char le[32];
-		text_printf(t, "%s_bucket", name);
+		fprintf(t, "%s_bucket", name);
 		text_labels(t, s, i < METRICS_BUCKETS ? seconds_str(metrics_bucket_bounds_ns[i], le)
 						      : "+Inf");
-		text_printf(t, " %llu\n", (unsigned long long)cumulative);
+		fprintf(t, " %llu\n", (unsigned long long)cumulative);
 	}
-	text_printf(t, "%s_sum", name);
+	fprintf(t, "%s_sum", name);
 	text_labels(t, s, NULL);
 	char sum[32];
-	text_printf(t, " %s", seconds_str(atomic_load_explicit(&s->sum_ns, memory_order_relaxed), sum));
+	fprintf(t, " %s", seconds_str(atomic_load_explicit(&s->sum_ns, memory_order_relaxed), sum));
 	/* _count is the +Inf bucket read above, so the two always agree. */
-	text_printf(t, "\n%s_count", name);
+	fprintf(t, "\n%s_count", name);
 	text_labels(t, s, NULL);
-	text_printf(t, " %llu\n", (unsigned long long)cumulative);
+	fprintf(t, " %llu\n", (unsigned long long)cumulative);
 }
 
-static void render_family(struct text *t, const struct metrics_family *f)
+static void render_family(FILE *t, const struct metrics_family *f)
 {
 	static const char *const type_names[] = { "counter", "gauge", "histogram" };
-	text_printf(t, "# HELP %s ", f->name);
+	fprintf(t, "# HELP %s ", f->name);
 	text_escaped(t, f->help, false);
-	text_printf(t, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
+	fprintf(t, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
 	for (const struct metrics_series *s = atomic_load_explicit(&f->first, memory_order_acquire);
 	     s; s = atomic_load_explicit(&s->next, memory_order_acquire)) {
 		uint64_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
@@ -342,28 +307,28 @@ static void render_family(struct text *t, const struct metrics_family *f)
 			render_histogram(t, s);
 			continue;
 		}
-		text_printf(t, "%s", f->name);
+		fprintf(t, "%s", f->name);
 		text_labels(t, s, NULL);
 		if (f->type == METRICS_COUNTER)
-			text_printf(t, " %llu\n", (unsigned long long)v);
+			fprintf(t, " %llu\n", (unsigned long long)v);
 		else
-			text_printf(t, " %lld\n", (long long)(int64_t)v);
+			fprintf(t, " %lld\n", (long long)(int64_t)v);
 	}
 }
 
 int metrics_render(struct metrics_registry *r, char **out, size_t *len)
 {
-	struct text t = { 0 };
-	text_reserve(&t, 0);
+	FILE *t = open_memstream(out, len);
+	if (!t)
+		return -ENOMEM;
 	for (const struct metrics_family *f = atomic_load_explicit(&r->first, memory_order_acquire);
 	     f; f = atomic_load_explicit(&f->next, memory_order_acquire))
-		render_family(&t, f);
-	if (t.failed) {
-		free(t.buf);
+		render_family(t, f);
+	bool failed = ferror(t);
+	if (fclose(t) || failed) {
+		free(*out);
+		*out = NULL;
 		return -ENOMEM;
 	}
-	t.buf[t.len] = '\0';
-	*out = t.buf;
-	*len = t.len;
 	return 0;
 }
