@@ -25,11 +25,16 @@
 #define FUSE_STOP_MS 15000  /* it gives the lock back before it exits */
 #define LOCK_RETRY_MS 1000
 
-static uint64_t now_ms(void)
+uint64_t dk_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+	return dk_now_ns() / 1000000;
 }
 
 static void sleep_ms(unsigned ms)

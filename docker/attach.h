@@ -53,4 +53,7 @@ int dk_detach(struct dk_attach *a, char *why, size_t why_len);
  * point mounted and its fuse child alive. */
 bool dk_attach_alive(const struct dk_attach *a);
 
+/* The monotonic clock, nanoseconds: how long waits and calls take. */
+uint64_t dk_now_ns(void);
+
 #endif

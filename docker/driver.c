@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/log.h"
 #include "common/size.h"
@@ -373,13 +372,6 @@ static const struct {
 	{ "/VolumeDriver.List", h_list },
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Call I answered with REPLY after NS: counted, timed, and what is
  * mounted here now. */
 static void metrics_count(struct dk_driver *d, size_t i, json_t *reply, uint64_t ns)
@@ -426,7 +418,7 @@ json_t *dk_driver_call(struct dk_driver *d, const char *path, json_t *req, unsig
 		if (strcmp(path, calls[i].path))
 			continue;
 		LOG_DEBUG("%s", path);
-		uint64_t start_ns = now_ns();
+		uint64_t start_ns = dk_now_ns();
 		char why[1024];
 		json_t *reply;
 		if (i >= 2 && dk_cluster_begin(d->cluster, why, sizeof(why))) {
@@ -435,7 +427,7 @@ json_t *dk_driver_call(struct dk_driver *d, const char *path, json_t *req, unsig
 			reply = calls[i].fn(d, req);
 			dk_cluster_end(d->cluster);
 		}
-		metrics_count(d, i, reply, now_ns() - start_ns);
+		metrics_count(d, i, reply, dk_now_ns() - start_ns);
 		return reply;
 	}
 	*status = 404;
