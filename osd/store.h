@@ -60,6 +60,10 @@ struct store_params {
 	 * device bytes fail with -EIO, as an unreadable sector would
 	 * (osd_debug_bad_range = OFFSET+LENGTH; 0 length: none). */
 	uint64_t bad_offset, bad_len;
+	/* Bytes of RAM for the CRCs of blocks whose objects are idle
+	 * (default 64 MiB; 0: none, every such read also reads the block's
+	 * metadata entry). */
+	uint64_t crc_cache_bytes;
 };
 void store_params_default(struct store_params *p /* out */);
 struct cfg;
@@ -68,6 +72,7 @@ struct cfg;
  *   osd_sync = always|batch        (default always)
  *   osd_sync_interval = 5ms        (batch mode: longest delay of a flush)
  *   osd_debug_bad_range = OFF+LEN  (testing: reads there fail with EIO)
+ *   osd_crc_cache_size = 64M       (RAM for idle blocks' CRCs; 0 allowed)
  * 0, or -EINVAL with cfg_error() naming file, line and key. */
 int store_params_from_config(struct cfg *cfg, const char *section,
 			     struct store_params *p /* out */);

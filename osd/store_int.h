@@ -42,6 +42,7 @@
 #define STORE_BATCH_HEADER_MAX (64u << 10)
 #define STORE_FLUSH_IO_MAX 128
 #define STORE_READ_RETRIES 8
+#define STORE_CRC_CACHE_DEFAULT (64ull << 20)
 
 struct store_overlay {
 	struct store_overlay *next; /* older */

@@ -252,6 +252,7 @@ void store_params_default(struct store_params *p)
 	p->sync = STORE_SYNC_ALWAYS;
 	p->sync_interval_ns = IO_MS(5);
 	p->direct = true;
+	p->crc_cache_bytes = STORE_CRC_CACHE_DEFAULT;
 }
 
 int store_params_from_config(struct cfg *cfg, const char *section,
@@ -265,7 +266,9 @@ int store_params_from_config(struct cfg *cfg, const char *section,
 	if (cfg_get_enum(cfg, section, "osd_sync", modes, 0, &mode) < 0 ||
 	    cfg_get_duration_ms(cfg, section, "osd_sync_interval", 5, 1, 1000,
 				&interval_ms) < 0 ||
-	    cfg_get_str(cfg, section, "osd_debug_bad_range", "", &bad) < 0)
+	    cfg_get_str(cfg, section, "osd_debug_bad_range", "", &bad) < 0 ||
+	    cfg_get_size(cfg, section, "osd_crc_cache_size", STORE_CRC_CACHE_DEFAULT, 0,
+			 1ull << 40, &p->crc_cache_bytes) < 0)
 		return -EINVAL;
 	p->sync = mode == 1 ? STORE_SYNC_BATCH : STORE_SYNC_ALWAYS;
 	p->sync_interval_ns = IO_MS(interval_ms);
