@@ -39,11 +39,190 @@ void store_fail(struct store *s, const char *what, int err)
 
 /* --- index ------------------------------------------------------------------- */
 
-struct store_obj *store_obj_find(struct store *s, const struct object_id *oid)
+void store_rec_oid(const struct store_rec *r, struct object_id *oid)
 {
-	struct store_obj *o = s->buckets[object_id_hash(oid) & s->bucket_mask];
-	while (o && !object_id_equal(&o->oid, oid))
-		o = o->hash_next;
+	oid->pool = r->pool;
+	oid->inode = r->inode;
+	oid->index = r->index_snap & OBJECT_INDEX_MAX;
+	oid->snap = (uint32_t)(r->index_snap >> OBJECT_INDEX_BITS);
+}
+
+static uint64_t oid_packed(const struct object_id *oid)
+{
+	return (oid->index & OBJECT_INDEX_MAX) | (uint64_t)oid->snap << OBJECT_INDEX_BITS;
+}
+
+static uint32_t *rec_bucket(struct store *s, const struct object_id *oid)
+{
+	return &s->buckets[object_id_hash(oid) & s->bucket_mask];
+}
+
+uint32_t store_rec_find(struct store *s, const struct object_id *oid)
+{
+	uint64_t packed = oid_packed(oid);
+	uint32_t i = *rec_bucket(s, oid);
+	while (i) {
+		const struct store_rec *r = store_rec(s, i);
+		if (r->inode == oid->inode && r->index_snap == packed && r->pool == oid->pool)
+			return i;
+		i = r->hash_next;
+	}
+	return 0;
+}
+
+/* One more slab of 64 Ki records when the free list is empty. */
+static int rec_grow(struct store *s)
+{
+	if (s->rec_count >> STORE_SLAB_SHIFT < s->nslabs)
+		return 0;
+	if (s->nslabs >= (1u << (32 - STORE_SLAB_SHIFT)) - 1)
+		return -ENOSPC;
+	uint8_t **slabs = realloc(s->slabs, (s->nslabs + 1) * sizeof(*slabs));
+	if (!slabs)
+		return -ENOMEM;
+	s->slabs = slabs;
+	/* calloc: pages are resident only once records are made in them. */
+	s->slabs[s->nslabs] = calloc(1u << STORE_SLAB_SHIFT, s->rec_size);
+	if (!s->slabs[s->nslabs])
+		return -ENOMEM;
+	s->nslabs++;
+	return 0;
+}
+
+uint32_t store_rec_new(struct store *s, const struct object_id *oid)
+{
+	uint32_t i = s->rec_free;
+	if (i) {
+		s->rec_free = store_rec(s, i)->hash_next;
+	} else {
+		if (rec_grow(s))
+			return 0;
+		i = s->rec_count++;
+		if (i == 0) /* index 0 means none */
+			i = s->rec_count++;
+	}
+	struct store_rec *r = store_rec(s, i);
+	memset(r, 0, s->rec_size);
+	r->pool = oid->pool;
+	r->inode = oid->inode;
+	r->index_snap = oid_packed(oid);
+	r->block = STORE_REC_NONE;
+	uint32_t *b = rec_bucket(s, oid);
+	r->hash_next = *b;
+	*b = i;
+	s->objects++;
+	return i;
+}
+
+static void rec_delete(struct store *s, uint32_t i)
+{
+	struct store_rec *r = store_rec(s, i);
+	struct object_id oid;
+	store_rec_oid(r, &oid);
+	uint32_t *p = rec_bucket(s, &oid);
+	while (*p != i)
+		p = &store_rec(s, *p)->hash_next;
+	*p = r->hash_next;
+	r->hot = STORE_REC_NONE;
+	r->hash_next = s->rec_free;
+	s->rec_free = i;
+	s->objects--;
+}
+
+void store_view(const struct store *s, uint32_t i, struct store_view *v)
+{
+	const struct store_rec *r = store_rec(s, i);
+	struct store_obj *o = r->hot ? s->hot_tab[r->hot] : NULL;
+	v->hot = o;
+	if (o) {
+		v->oid = o->oid;
+		v->version = o->version;
+		v->block = o->block;
+		v->bitmap = o->bitmap;
+		v->exists = o->exists;
+		return;
+	}
+	store_rec_oid(r, &v->oid);
+	v->version = r->version;
+	v->block = r->block == STORE_REC_NONE ? STORE_NO_BLOCK : r->block;
+	v->bitmap = r->bitmap;
+	v->exists = r->block != STORE_REC_NONE;
+}
+
+int store_rec_each(struct store *s, int (*fn)(struct store *s, uint32_t rec, void *arg),
+		   void *arg)
+{
+	for (uint32_t i = 1; i < s->rec_count; i++) {
+		if (store_rec(s, i)->hot == STORE_REC_NONE)
+			continue;
+		int rc = fn(s, i, arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int hot_slot(struct store *s)
+{
+	if (s->hot_free) {
+		uint32_t i = s->hot_free;
+		s->hot_free = (uint32_t)(uintptr_t)s->hot_tab[i];
+		return (int)i;
+	}
+	if (s->hot_count + 1 >= s->hot_cap) {
+		uint32_t cap = s->hot_cap ? 2 * s->hot_cap : 1024;
+		struct store_obj **t = realloc(s->hot_tab, cap * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		s->hot_tab = t;
+		s->hot_cap = cap;
+		if (!s->hot_count)
+			s->hot_count = 1; /* index 0 means cold */
+	}
+	return (int)s->hot_count++;
+}
+
+/* Makes record I hot: its state moves into a struct store_obj, with its
+ * block's CRCs if the cache has them. */
+static struct store_obj *obj_activate(struct store *s, uint32_t i)
+{
+	struct store_rec *r = store_rec(s, i);
+	if (r->hot)
+		return s->hot_tab[r->hot];
+	int slot = hot_slot(s);
+	struct store_obj *o = slot < 0 ? NULL : calloc(1, s->obj_size);
+	if (!o) {
+		if (slot > 0) {
+			s->hot_tab[slot] = (struct store_obj *)(uintptr_t)s->hot_free;
+			s->hot_free = (uint32_t)slot;
+		}
+		return NULL;
+	}
+	o->rec = i;
+	o->hot_idx = (uint32_t)slot;
+	store_rec_oid(r, &o->oid);
+	o->block = STORE_NO_BLOCK;
+	o->next_deleted = true;
+	list_init(&o->waiters);
+	list_init(&o->flush_node);
+	if (r->block != STORE_REC_NONE) {
+		o->block = r->block;
+		o->exists = true;
+		o->next_deleted = false;
+		o->version = o->next_version = o->block_version = r->version;
+		memcpy(o->bitmap, r->bitmap, s->rec_bitmap);
+		o->crc_valid = store_crc_take(s, o->block, o->crc);
+	}
+	s->hot_tab[slot] = o;
+	r->hot = (uint32_t)slot;
+	return o;
+}
+
+struct store_obj *store_obj_get_rec(struct store *s, uint32_t i)
+{
+	struct store_obj *o = obj_activate(s, i);
+	if (o)
+		o->refs++;
 	return o;
 }
 
@@ -51,38 +230,48 @@ struct store_obj *store_obj_find(struct store *s, const struct object_id *oid)
  * false until a write to it is durable). Takes a reference. */
 struct store_obj *store_obj_get(struct store *s, const struct object_id *oid)
 {
-	struct store_obj *o = store_obj_find(s, oid);
-	if (!o) {
-		o = calloc(1, s->obj_size);
-		if (!o)
-			return NULL;
-		o->oid = *oid;
-		o->block = STORE_NO_BLOCK;
-		o->next_deleted = true;
-		list_init(&o->waiters);
-		list_init(&o->flush_node);
-		struct store_obj **b = &s->buckets[object_id_hash(oid) & s->bucket_mask];
-		o->hash_next = *b;
-		*b = o;
-		s->objects++;
-	}
-	o->refs++;
+	uint32_t i = store_rec_find(s, oid);
+	bool fresh = !i;
+	if (fresh && !(i = store_rec_new(s, oid)))
+		return NULL;
+	struct store_obj *o = store_obj_get_rec(s, i);
+	if (!o && fresh)
+		rec_delete(s, i);
 	return o;
 }
 
-/* Frees O once nothing refers to it and it holds nothing. */
+/* Whether O needs its hot state: anything pending, held or unwritten. */
+static bool obj_busy(const struct store *s, const struct store_obj *o)
+{
+	if (o->refs || o->overlays || o->big_pending || !list_empty(&o->waiters) ||
+	    o->redirects || o->deletes || o->promised || o->on_flush_list ||
+	    o->next_version != o->version || o->next_deleted != !o->exists)
+		return true;
+	if (!o->exists)
+		return o->block != STORE_NO_BLOCK;
+	return o->block == STORE_NO_BLOCK || o->block_version != o->version ||
+	       (s->blocks[o->block].flags & (STORE_BLOCK_DIRTY | STORE_BLOCK_META_WRITING));
+}
+
+/* Frees O's hot state once it is quiet: back to its record (and its
+ * CRCs to the cache), or the record goes too when nothing exists. */
 void store_obj_maybe_free(struct store *s, struct store_obj *o)
 {
-	if (o->refs || o->exists || o->overlays || o->block != STORE_NO_BLOCK ||
-	    o->big_pending || !list_empty(&o->waiters))
+	if (obj_busy(s, o))
 		return;
-	struct store_obj **p = &s->buckets[object_id_hash(&o->oid) & s->bucket_mask];
-	while (*p != o)
-		p = &(*p)->hash_next;
-	*p = o->hash_next;
-	if (o->on_flush_list)
-		list_del(&o->flush_node);
-	s->objects--;
+	struct store_rec *r = store_rec(s, o->rec);
+	r->hot = 0;
+	if (o->exists) {
+		r->version = o->version;
+		r->block = (uint32_t)o->block;
+		memcpy(r->bitmap, o->bitmap, s->rec_bitmap);
+		if (o->crc_valid)
+			store_crc_put(s, o->block, o->crc, false);
+	} else {
+		rec_delete(s, o->rec);
+	}
+	s->hot_tab[o->hot_idx] = (struct store_obj *)(uintptr_t)s->hot_free;
+	s->hot_free = o->hot_idx;
 	free(o);
 }
 
@@ -240,7 +429,8 @@ void store_block_set_owner(struct store *s, uint64_t b, struct store_obj *o)
 {
 	struct store_block *blk = &s->blocks[b];
 	BASALT_ASSERT(!blk->owner);
-	blk->owner = o;
+	store_crc_drop(s, b);
+	blk->owner = o->rec;
 	blk->flags &= (uint8_t)~STORE_BLOCK_RESERVED;
 	store_block_mark_dirty(s, b);
 }
@@ -251,7 +441,8 @@ void store_block_set_owner(struct store *s, uint64_t b, struct store_obj *o)
 void store_block_release(struct store *s, uint64_t b)
 {
 	struct store_block *blk = &s->blocks[b];
-	blk->owner = NULL;
+	blk->owner = 0;
+	store_crc_drop(s, b);
 	blk->flags &= (uint8_t)~STORE_BLOCK_RESERVED;
 	store_block_mark_dirty(s, b);
 	if (s->replaying)
@@ -270,7 +461,12 @@ static uint64_t check_blocks(const struct store *s)
 		const struct store_block *blk = &s->blocks[b];
 		bool in_alloc = s->free_bits[b / 64] & (1ULL << (b % 64));
 		if (blk->owner) {
-			BASALT_ASSERT(blk->owner->block == b); /* 1 */
+			struct store_view v;
+			store_view(s, blk->owner, &v);
+			BASALT_ASSERT(v.block == b); /* 1 */
+			/* 7: an entry not yet durable is written from RAM. */
+			if (blk->flags & (STORE_BLOCK_DIRTY | STORE_BLOCK_META_WRITING))
+				BASALT_ASSERT(v.hot && v.hot->crc_valid);
 			owned++;
 		}
 		bool busy = blk->owner || blk->refs ||
@@ -288,37 +484,58 @@ static uint64_t check_blocks(const struct store *s)
 	return owned;
 }
 
+struct check_acc {
+	uint64_t with_block, promised, hot, records;
+};
+
+static int check_obj(struct store *s, uint32_t i, void *arg)
+{
+	struct check_acc *a = arg;
+	struct store_view v;
+	store_view(s, i, &v);
+	a->records++;
+	BASALT_ASSERT(store_rec_find(s, &v.oid) == i);
+	if (v.block != STORE_NO_BLOCK) {
+		BASALT_ASSERT(s->blocks[v.block].owner == i); /* 1 */
+		a->with_block++;
+	}
+	struct store_obj *o = v.hot;
+	if (!o) {
+		/* 8: a cold object exists, in its block, and needs nothing. */
+		BASALT_ASSERT(v.exists && v.block != STORE_NO_BLOCK);
+		return 0;
+	}
+	a->hot++;
+	BASALT_ASSERT(o->rec == i && s->hot_tab[o->hot_idx] == o);
+	uint64_t prev = UINT64_MAX;
+	for (struct store_overlay *ov = o->overlays; ov; ov = ov->next) {
+		BASALT_ASSERT(ov->version < prev); /* 3: newest first */
+		prev = ov->version;
+		/* 3 and 5: from a batch the tail has not passed. */
+		BASALT_ASSERT(ov->seq >= s->j_tail_seq);
+	}
+	/* 6: journaled data with no block holds a promise. */
+	BASALT_ASSERT(o->promised == (o->block == STORE_NO_BLOCK && o->overlays != NULL));
+	a->promised += o->promised;
+	return 0;
+}
+
 void store_check(struct store *s)
 {
-	uint64_t owned = check_blocks(s), with_block = 0, promised = 0;
-	for (uint64_t i = 0; i <= s->bucket_mask; i++) {
-		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next) {
-			if (o->block != STORE_NO_BLOCK) {
-				BASALT_ASSERT(s->blocks[o->block].owner == o); /* 1 */
-				with_block++;
-			}
-			uint64_t prev = UINT64_MAX;
-			for (struct store_overlay *ov = o->overlays; ov; ov = ov->next) {
-				BASALT_ASSERT(ov->version < prev); /* 3: newest first */
-				prev = ov->version;
-				/* 3 and 5: from a batch the tail has not passed. */
-				BASALT_ASSERT(ov->seq >= s->j_tail_seq);
-			}
-			/* 6: journaled data with no block holds a promise. */
-			BASALT_ASSERT(o->promised ==
-				      (o->block == STORE_NO_BLOCK && o->overlays != NULL));
-			promised += o->promised;
-		}
-	}
-	BASALT_ASSERT(owned == with_block); /* 1 */
+	uint64_t owned = check_blocks(s);
+	struct check_acc a = { 0 };
+	store_rec_each(s, check_obj, &a);
+	BASALT_ASSERT(a.records == s->objects);
+	BASALT_ASSERT(owned == a.with_block); /* 1 */
 	/* 6: the objects' promises are among those counted (the rest are
 	 * requests'), and free blocks cover them all — unless open found
 	 * a store that older code over-committed. */
-	BASALT_ASSERT(promised <= s->promised);
+	BASALT_ASSERT(a.promised <= s->promised);
 	BASALT_ASSERT(s->report.unplaceable ||
 		      s->free_count + s->promised_in_flush >= s->promised);
 	BASALT_ASSERT(s->j_appended - s->j_trimmed <= s->L.journal_size); /* 4 */
 	BASALT_ASSERT(s->j_tail_seq <= s->j_seq);			   /* 4 */
+	store_crc_check(s); /* 7 */
 }
 
 /* --- accessors ------------------------------------------------------------------ */
@@ -350,11 +567,14 @@ void store_usage(struct store *s, struct store_usage *u)
 				      ? u->blocks_available - s->reserve_blocks : 0;
 	u->blocks_used = 0;
 	for (uint64_t b = 0; b < s->L.block_count; b++)
-		u->blocks_used += s->blocks[b].owner != NULL;
+		u->blocks_used += s->blocks[b].owner != 0;
 	u->objects = 0;
-	for (uint64_t i = 0; i <= s->bucket_mask; i++)
-		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next)
-			u->objects += o->exists;
+	for (uint32_t i = 1; i < s->rec_count; i++) {
+		struct store_rec *r = store_rec(s, i);
+		if (r->hot == STORE_REC_NONE)
+			continue;
+		u->objects += r->hot ? s->hot_tab[r->hot]->exists : 1;
+	}
 	u->journal_bytes = s->L.journal_size;
 	u->journal_used_bytes = s->j_appended - s->j_trimmed;
 	u->meta_bytes = STORE_JOURNAL_OFFSET + s->L.meta_size;
@@ -367,78 +587,101 @@ void store_usage(struct store *s, struct store_usage *u)
 	u->flushes = s->stats.flushes;
 }
 
-static void store_obj_info(const struct store *s, const struct store_obj *o,
+static void store_obj_info(const struct store *s, const struct store_view *v,
 			   struct store_object_info *info)
 {
-	uint8_t bm[STORE_MAX_CHUNKS / 8];
-	memcpy(bm, o->bitmap, sizeof(bm));
-	if (o->block == STORE_NO_BLOCK)
-		memset(bm, 0, sizeof(bm));
-	for (const struct store_overlay *ov = o->overlays; ov; ov = ov->next)
+	uint8_t bm[STORE_MAX_CHUNKS / 8] = { 0 };
+	if (v->block != STORE_NO_BLOCK)
+		memcpy(bm, v->bitmap, s->rec_bitmap);
+	for (const struct store_overlay *ov = v->hot ? v->hot->overlays : NULL; ov; ov = ov->next)
 		for (uint32_t c = ov->first_chunk; c < ov->first_chunk + ov->nchunks; c++)
 			store_bit_set(bm, c);
 	uint64_t chunks = 0;
 	for (uint32_t c = 0; c < s->L.chunks_per_block; c++)
 		chunks += store_bit_test(bm, c);
-	info->oid = o->oid;
-	info->version = o->version;
+	info->oid = v->oid;
+	info->version = v->version;
 	info->written_bytes = chunks * STORE_CHUNK;
-	info->has_block = o->block != STORE_NO_BLOCK;
+	info->has_block = v->block != STORE_NO_BLOCK;
+}
+
+/* OID's state, or false when it has no record. */
+static bool store_find_view(struct store *s, const struct object_id *oid, struct store_view *v)
+{
+	uint32_t i = store_rec_find(s, oid);
+	if (i)
+		store_view(s, i, v);
+	return i != 0;
 }
 
 int store_object_locate(struct store *s, const struct object_id *oid, uint64_t *offset)
 {
-	struct store_obj *o = store_obj_find(s, oid);
-	if (!o || !o->exists || o->block == STORE_NO_BLOCK)
+	struct store_view v;
+	if (!store_find_view(s, oid, &v) || !v.exists || v.block == STORE_NO_BLOCK)
 		return -ENOENT;
-	*offset = store_block_offset(s, o->block);
+	*offset = store_block_offset(s, v.block);
 	return 0;
 }
 
 int store_stat(struct store *s, const struct object_id *oid,
 	       struct store_object_info *out)
 {
-	struct store_obj *o = store_obj_find(s, oid);
-	if (!o || !o->exists)
+	struct store_view v;
+	if (!store_find_view(s, oid, &v) || !v.exists)
 		return -ENOENT;
-	store_obj_info(s, o, out);
+	store_obj_info(s, &v, out);
 	return 0;
+}
+
+struct list_walk {
+	const struct store_list_filter *f;
+	int (*fn)(const struct store_object_info *info, void *arg);
+	void *arg;
+};
+
+static int list_one(struct store *s, uint32_t i, void *arg)
+{
+	struct list_walk *w = arg;
+	const struct store_list_filter *f = w->f;
+	struct store_rec *r = store_rec(s, i);
+	if (r->pool != f->pool || (!f->any_inode && r->inode != f->inode))
+		return 0;
+	struct store_view v;
+	store_view(s, i, &v);
+	if (!v.exists || (f->pg_num && object_pg(&v.oid, f->pg_num) != f->pg))
+		return 0;
+	struct store_object_info info;
+	store_obj_info(s, &v, &info);
+	return w->fn(&info, w->arg);
 }
 
 int store_list(struct store *s, const struct store_list_filter *f,
 	       int (*fn)(const struct store_object_info *info, void *arg),
 	       void *arg)
 {
-	for (uint64_t i = 0; i <= s->bucket_mask; i++) {
-		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next) {
-			if (!o->exists || o->oid.pool != f->pool ||
-			    (!f->any_inode && o->oid.inode != f->inode) ||
-			    (f->pg_num && object_pg(&o->oid, f->pg_num) != f->pg))
-				continue;
-			struct store_object_info info;
-			store_obj_info(s, o, &info);
-			int rc = fn(&info, arg);
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
+	struct list_walk w = { f, fn, arg };
+	return store_rec_each(s, list_one, &w);
 }
 
 bool store_clone_movable(struct store *s, const struct object_id *head, uint32_t snap)
 {
 	if (head->snap != OBJECT_SNAP_HEAD || !snap || s->p.read_only || s->failed)
 		return false;
-	const struct store_obj *o = store_obj_find(s, head);
-	if (!o || !o->exists || o->next_deleted || o->block == STORE_NO_BLOCK || o->overlays ||
-	    o->redirects || o->deletes || o->big_pending || o->next_version != o->version ||
-	    o->block_version != o->version)
+	struct store_view v;
+	if (!store_find_view(s, head, &v) || !v.exists || v.block == STORE_NO_BLOCK)
+		return false;
+	const struct store_obj *o = v.hot; /* a cold head is quiet and in its block */
+	if (o && (o->next_deleted || o->overlays || o->redirects || o->deletes ||
+		  o->big_pending || o->next_version != o->version ||
+		  o->block_version != o->version))
 		return false;
 	struct object_id clone = *head;
 	clone.snap = snap;
-	const struct store_obj *c = store_obj_find(s, &clone);
-	return !c || (!c->exists && c->block == STORE_NO_BLOCK && !c->overlays && !c->redirects &&
-		      !c->deletes && !c->big_pending);
+	if (!store_find_view(s, &clone, &v))
+		return true;
+	const struct store_obj *c = v.hot;
+	return !v.exists && c && c->block == STORE_NO_BLOCK && !c->overlays && !c->redirects &&
+	       !c->deletes && !c->big_pending;
 }
 
 void store_submit(struct store *s, struct store_req *req)

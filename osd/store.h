@@ -140,6 +140,12 @@ struct store_req {
 	bool journaled;	/* a whole-block write that goes through the journal */
 	int result;
 	struct io_op io;
+	/* The block's metadata entry, read when its CRCs are not in RAM. */
+	struct io_op meta_io;
+	uint8_t *meta_buf;
+	uint32_t meta_seq;
+	int meta_res, data_res;
+	unsigned ios;
 };
 
 /* Starts REQ; DONE(req, res) runs later on the loop: 0, or -EINVAL (bad

@@ -10,6 +10,13 @@
  *   TRIM   superblock: journal tail = H (alternate slot), fdatasync; the
  *          journal space before H is free again
  *
+ * An object whose block's CRCs are not in RAM (invariant 7) has the
+ * block's newest metadata entry read during DATA, beside the data writes
+ * (they touch different places): the entry META writes must carry the
+ * CRCs of the chunks the flush did not rewrite. An entry that cannot be
+ * read or is not the object's fails the flush, and so the store: the
+ * entry for that block could not be written true.
+ *
  * Invariant 5 of store_int.h holds because every overlay present at the
  * snapshot is from a batch before H and is in place after DATA, and every
  * entry dirtied by those batches is written in META. Replay re-applies all
@@ -32,6 +39,11 @@ struct flush_item {
 	uint32_t layout_gen;
 	bool new_block;
 	bool promised; /* the new block is the object's promised one */
+	/* The block's entry, read into load_buf + load * entry_size
+	 * (-1: none), with the seq it had. */
+	int64_t load;
+	uint32_t load_seq;
+	int load_res;
 };
 
 struct flush_write {
@@ -40,6 +52,7 @@ struct flush_write {
 	uint8_t *buf;
 	size_t len;
 	uint64_t off;
+	struct flush_item *load; /* a read of this item's entry, not a write */
 };
 
 struct flush_meta {
@@ -59,6 +72,8 @@ struct store_flush {
 	struct flush_meta *meta;
 	size_t nmeta;
 	uint8_t *meta_buf;
+	uint8_t *load_buf;
+	size_t nloads;
 	bool incomplete;
 	int error;
 	struct io_op sync_op;
@@ -82,7 +97,9 @@ static void flush_write_done(struct io_op *op, int res)
 	struct flush_write *w = op->ctx;
 	struct store_flush *f = w->f;
 	f->inflight--;
-	if ((res < 0 || (size_t)res != w->len) && !f->error)
+	if (w->load)
+		w->load->load_res = res; /* judged in flush_data_done */
+	else if ((res < 0 || (size_t)res != w->len) && !f->error)
 		f->error = res < 0 ? res : -EIO;
 	flush_next_phase(f);
 }
@@ -96,9 +113,11 @@ static bool flush_issue(struct store_flush *f)
 		w->op.ctx = w;
 		w->op.done = flush_write_done;
 		f->inflight++;
-		/* Overlay data lives in the registered journal mirror. */
-		io_write_fixed(s->loop, &w->op, s->fd, w->buf, w->len, w->off,
-			       s->mirror_index);
+		if (w->load)
+			io_read(s->loop, &w->op, s->fd, w->buf, w->len, w->off);
+		else /* overlay data lives in the registered journal mirror */
+			io_write_fixed(s->loop, &w->op, s->fd, w->buf, w->len, w->off,
+				       s->mirror_index);
 	}
 	return f->next_write == f->nwrites && f->inflight == 0;
 }
@@ -166,17 +185,22 @@ static int flush_plan_item(struct store_flush *f, struct flush_item *it)
 static int flush_plan_data(struct store_flush *f)
 {
 	struct store *s = f->s;
-	size_t count = 0;
+	size_t count = 0, loads = 0;
 	struct list_node *pos, *tmp;
-	list_for_each_safe(pos, tmp, &s->flush_list)
+	list_for_each_safe(pos, tmp, &s->flush_list) {
+		struct store_obj *o = list_entry(pos, struct store_obj, flush_node);
 		count++;
+		loads += o->block != STORE_NO_BLOCK && !o->crc_valid;
+	}
 	f->items = calloc(count ? count : 1, sizeof(*f->items));
-	if (!f->items)
+	if (!f->items || posix_memalign((void **)&f->load_buf, STORE_CHUNK,
+					(loads ? loads : 1) * s->L.entry_size))
 		return -ENOMEM;
 	list_for_each_safe(pos, tmp, &s->flush_list) {
 		struct store_obj *o = list_entry(pos, struct store_obj, flush_node);
 		struct flush_item *it = &f->items[f->nitems];
 		it->obj = o;
+		it->load = -1;
 		it->layout_gen = o->layout_gen;
 		it->version = o->overlays->version;
 		if (o->block == STORE_NO_BLOCK) {
@@ -193,6 +217,18 @@ static int flush_plan_data(struct store_flush *f)
 			s->promised_in_flush += it->promised;
 		} else {
 			it->block = o->block;
+			if (!o->crc_valid) {
+				const struct store_block *blk = &s->blocks[it->block];
+				it->load = (int64_t)f->nloads++;
+				it->load_seq = blk->seq;
+				int rc = flush_add_write(f, f->load_buf + it->load * s->L.entry_size,
+							 s->L.entry_size,
+							 store_entry_offset(s, it->block,
+									    blk->flags & STORE_BLOCK_SLOT_B));
+				if (rc)
+					return rc;
+				f->writes[f->nwrites - 1].load = it;
+			}
 		}
 		f->nitems++;
 		o->refs++;
@@ -229,7 +265,19 @@ static void flush_data_done(struct store_flush *f)
 			store_block_set_owner(s, it->block, o);
 			s->promised_in_flush -= it->promised;
 			store_promise_settle(s, o);
+			memset(o->crc, 0, 4ull * s->L.chunks_per_block);
+			o->crc_valid = true;
 		} else {
+			if (!o->crc_valid) {
+				int rc = store_entry_adopt(s, o, it->block, it->load_seq,
+							   f->load_buf + it->load * s->L.entry_size,
+							   it->load_res);
+				if (rc) {
+					f->error = rc;
+					store_block_unref(s, it->block);
+					continue; /* put with the rest when the flush stops */
+				}
+			}
 			store_block_mark_dirty(s, it->block);
 		}
 		/* Overlays newer than the plan were not written now. */
@@ -261,7 +309,10 @@ static void flush_encode_entry(struct store *s, uint64_t b, uint32_t seq,
 			       uint8_t *buf)
 {
 	struct store_entry e;
-	struct store_obj *o = s->blocks[b].owner;
+	uint32_t owner = s->blocks[b].owner;
+	/* Invariant 7: a dirty entry's owner is hot with its CRCs. */
+	struct store_obj *o = owner ? s->hot_tab[store_rec(s, owner)->hot] : NULL;
+	BASALT_ASSERT(!owner || (store_rec(s, owner)->hot && o->crc_valid));
 	memset(&e, 0, sizeof(e));
 	e.seq = seq;
 	e.block = b;
@@ -289,6 +340,7 @@ static int flush_plan_meta(struct store_flush *f)
 		uint64_t b = s->dirty[i];
 		struct store_block *blk = &s->blocks[b];
 		blk->flags &= (uint8_t)~STORE_BLOCK_DIRTY;
+		blk->flags |= STORE_BLOCK_META_WRITING;
 		f->meta[i] = (struct flush_meta){ b, blk->seq + 1,
 						  !(blk->flags & STORE_BLOCK_SLOT_B) };
 	}
@@ -323,6 +375,7 @@ static void flush_free(struct store_flush *f)
 	free(f->writes);
 	free(f->meta);
 	free(f->meta_buf);
+	free(f->load_buf);
 	free(f);
 }
 
@@ -383,10 +436,18 @@ static void flush_commit(struct store_flush *f)
 	for (size_t i = 0; i < f->nmeta; i++) {
 		struct store_block *blk = &s->blocks[f->meta[i].block];
 		blk->seq = f->meta[i].seq;
+		blk->flags &= (uint8_t)~STORE_BLOCK_META_WRITING;
 		if (f->meta[i].slot_b)
 			blk->flags |= STORE_BLOCK_SLOT_B;
 		else
 			blk->flags &= (uint8_t)~STORE_BLOCK_SLOT_B;
+	}
+	/* Owners whose only reason to stay hot was this entry cool now. */
+	for (size_t i = 0; i < f->nmeta; i++) {
+		uint32_t owner = s->blocks[f->meta[i].block].owner;
+		uint32_t hot = owner ? store_rec(s, owner)->hot : 0;
+		if (hot)
+			store_obj_maybe_free(s, s->hot_tab[hot]);
 	}
 	for (size_t i = 0; i < f->nitems; i++) {
 		struct store_obj *o = f->items[i].obj;

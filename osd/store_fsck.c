@@ -14,26 +14,53 @@ struct fsck_result {
 	uint64_t unplaceable; /* journaled objects with no block to go to */
 };
 
+/* The CRCs of block B's object O: from RAM, or its newest entry. */
+static int fsck_crcs(struct store *s, uint64_t b, struct store_view *v, uint32_t *crc,
+		     uint8_t *ebuf)
+{
+	if (v->hot && v->hot->crc_valid) {
+		memcpy(crc, v->hot->crc, 4ull * s->L.chunks_per_block);
+		return 0;
+	}
+	struct store_entry e;
+	const struct store_block *blk = &s->blocks[b];
+	if (store_read_sync(s, ebuf, s->L.entry_size,
+			    store_entry_offset(s, b, blk->flags & STORE_BLOCK_SLOT_B)) ||
+	    store_entry_decode(ebuf, s->L.chunks_per_block, s->L.entry_size, b, &e) ||
+	    !e.used || !object_id_equal(&e.oid, &v->oid))
+		return -EBADMSG;
+	memcpy(crc, e.crc, 4ull * s->L.chunks_per_block);
+	return 0;
+}
+
 /* Reads every live block and checks the CRC32C of each written chunk that
  * the block is the source of. A chunk covered by a journaled overlay is
  * skipped: its in-place copy may be half-way through a flush that was cut
  * by a crash, and the next flush rewrites it from the journal. */
 static void fsck_data(struct store *s, FILE *out, struct fsck_result *r)
 {
-	uint8_t *buf;
+	uint8_t *buf, *ebuf;
+	uint32_t crc[STORE_MAX_CHUNKS];
 	if (posix_memalign((void **)&buf, STORE_CHUNK, s->L.block_size)) {
 		r->read_errors++;
 		return;
 	}
+	if (posix_memalign((void **)&ebuf, STORE_CHUNK, s->L.entry_size)) {
+		free(buf);
+		r->read_errors++;
+		return;
+	}
 	for (uint64_t b = 0; b < s->L.block_count; b++) {
-		struct store_obj *o = s->blocks[b].owner;
-		if (!o)
+		uint32_t owner = s->blocks[b].owner;
+		if (!owner)
 			continue;
+		struct store_view v;
+		store_view(s, owner, &v);
 		char id[64];
-		object_id_str(&o->oid, id, sizeof(id));
-		if (o->block != b) {
+		object_id_str(&v.oid, id, sizeof(id));
+		if (v.block != b) {
 			fprintf(out, "error: block %" PRIu64 " names object %s, which is at block %" PRIu64 "\n",
-				b, id, o->block);
+				b, id, v.block);
 			r->owner_errors++;
 			continue;
 		}
@@ -43,15 +70,21 @@ static void fsck_data(struct store *s, FILE *out, struct fsck_result *r)
 			r->read_errors++;
 			continue;
 		}
+		if (fsck_crcs(s, b, &v, crc, ebuf)) {
+			fprintf(out, "error: the metadata entry of block %" PRIu64
+				" (object %s) cannot be read back\n", b, id);
+			r->csum_errors++;
+			continue;
+		}
 		uint8_t covered[STORE_MAX_CHUNKS / 8] = { 0 };
-		for (const struct store_overlay *ov = o->overlays; ov; ov = ov->next)
+		for (const struct store_overlay *ov = v.hot ? v.hot->overlays : NULL; ov; ov = ov->next)
 			for (uint32_t c = ov->first_chunk; c < ov->first_chunk + ov->nchunks; c++)
 				store_bit_set(covered, c);
 		for (uint32_t c = 0; c < s->L.chunks_per_block; c++) {
-			if (!store_bit_test(o->bitmap, c) || store_bit_test(covered, c))
+			if (!store_bit_test(v.bitmap, c) || store_bit_test(covered, c))
 				continue;
 			r->chunks_checked++;
-			if (crc32c(0, buf + c * STORE_CHUNK, STORE_CHUNK) != o->crc[c]) {
+			if (crc32c(0, buf + c * STORE_CHUNK, STORE_CHUNK) != crc[c]) {
 				fprintf(out, "error: checksum mismatch in block %" PRIu64
 					" chunk %u (object %s, offset %u)\n",
 					b, c, id, c * STORE_CHUNK);
@@ -59,23 +92,34 @@ static void fsck_data(struct store *s, FILE *out, struct fsck_result *r)
 			}
 		}
 	}
+	free(ebuf);
 	free(buf);
 }
 
+struct fsck_walk {
+	FILE *out;
+	struct fsck_result *r;
+};
+
 /* Every object with a block is that block's only owner (invariant 1). */
+static int fsck_owner(struct store *s, uint32_t i, void *arg)
+{
+	struct fsck_walk *w = arg;
+	struct store_view v;
+	store_view(s, i, &v);
+	if (v.block == STORE_NO_BLOCK || s->blocks[v.block].owner == i)
+		return 0;
+	char id[64];
+	fprintf(w->out, "error: object %s points at block %" PRIu64 " owned by another\n",
+		object_id_str(&v.oid, id, sizeof(id)), v.block);
+	w->r->owner_errors++;
+	return 0;
+}
+
 static void fsck_owners(struct store *s, FILE *out, struct fsck_result *r)
 {
-	for (uint64_t i = 0; i <= s->bucket_mask; i++) {
-		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next) {
-			if (o->block == STORE_NO_BLOCK || s->blocks[o->block].owner == o)
-				continue;
-			char id[64];
-			fprintf(out, "error: object %s points at block %" PRIu64
-				" owned by another\n",
-				object_id_str(&o->oid, id, sizeof(id)), o->block);
-			r->owner_errors++;
-		}
-	}
+	struct fsck_walk w = { out, r };
+	store_rec_each(s, fsck_owner, &w);
 }
 
 static void print_usage(FILE *out, const struct store_usage *u,

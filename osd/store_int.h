@@ -53,8 +53,31 @@ struct store_overlay {
 	const uint8_t *crcs;  /* in the journal mirror (the record) */
 };
 
+/* An object's cold record, in slabs indexed by uint32 (index 0 is never
+ * used: 0 means none in every link). Its fields are the truth while the
+ * object is cold (hot == 0); while it is hot they are stale and its
+ * struct store_obj holds the truth. A cold object exists and has a
+ * block; its durable version is its block's. */
+struct store_rec {
+	uint64_t inode;
+	uint64_t index_snap; /* packed as on disk (common/object.h) */
+	uint64_t version;
+	uint32_t pool;
+	uint32_t block;	    /* STORE_REC_NONE while hot and blockless */
+	uint32_t hash_next; /* record index, 0: end of chain (free: next free) */
+	uint32_t hot;	    /* index in the hot table, 0: cold; STORE_REC_NONE: free */
+	uint8_t bitmap[];   /* rec_bitmap bytes: chunks ever written */
+};
+#define STORE_REC_NONE UINT32_MAX
+#define STORE_SLAB_SHIFT 16
+
+/* An object's hot state: allocated while it has requests, journaled
+ * overlays, promises, waiters, a flush or a dirty or in-flight metadata
+ * entry; freed (its fields written back to the record, its CRCs to the
+ * cache) when it is quiet again (store_obj_maybe_free). */
 struct store_obj {
-	struct store_obj *hash_next;
+	uint32_t rec;	 /* its record */
+	uint32_t hot_idx;
 	struct object_id oid;
 	uint64_t version;      /* durable */
 	uint64_t next_version; /* of the last operation assigned, pending included */
@@ -69,10 +92,13 @@ struct store_obj {
 	bool exists;
 	bool on_flush_list;
 	bool promised;	      /* holds a promise of a block (invariant 6) */
+	/* crc[] holds the block's CRCs (else they are in its metadata
+	 * entry on the device: invariant 7). */
+	bool crc_valid;
 	unsigned redirects;   /* whole-block writes accepted, not yet applied */
 	unsigned deletes;     /* deletes accepted, not yet applied */
 	unsigned refs;	      /* requests and flushes holding the object */
-	unsigned big_pending; /* whole-block writes in their data phase */
+	unsigned big_pending; /* whole-block writes in their data phase, CRC loads */
 	struct list_node waiters;
 	struct list_node flush_node;
 	struct store_overlay *overlays;
@@ -80,16 +106,30 @@ struct store_obj {
 	uint32_t crc[]; /* chunks_per_block */
 };
 
+/* The CRCs of blocks whose owners are cold, bounded (osd_crc_cache_size):
+ * a clock over slots, each a block's chunks_per_block CRCs. */
+struct store_crc_cache {
+	uint32_t cap, used, hand, free_head;
+	uint32_t mask;
+	uint32_t *bucket; /* slot + 1 */
+	uint32_t *key;	  /* block + 1, 0: free */
+	uint32_t *next;	  /* slot + 1 */
+	uint8_t *ref;
+	uint32_t *crc;
+	uint64_t hits, misses, loads;
+};
+
 enum store_block_flag {
 	STORE_BLOCK_DIRTY = 1,	   /* metadata entry differs from memory */
 	STORE_BLOCK_SLOT_B = 2,	   /* the newest durable entry is in slot B */
 	STORE_BLOCK_RESERVED = 4,  /* allocated, owner not yet durable */
-	STORE_BLOCK_FREE_LATER = 8 /* free once its I/O drains */
+	STORE_BLOCK_FREE_LATER = 8, /* free once its I/O drains */
+	STORE_BLOCK_META_WRITING = 16 /* a flush is writing its entry */
 };
 
 struct store_block {
-	struct store_obj *owner;
-	uint32_t seq; /* of the newest durable entry */
+	uint32_t owner; /* record index, 0: none */
+	uint32_t seq;	/* of the newest durable entry */
 	uint16_t refs;
 	uint8_t flags;
 };
@@ -116,11 +156,18 @@ struct store {
 	struct list_node done_list; /* early completions, run from a timer */
 	struct io_timer done_timer;
 
-	/* index */
-	struct store_obj **buckets;
+	/* index: records in slabs, chained from buckets; hot states */
+	uint32_t *buckets;
 	uint64_t bucket_mask;
 	uint64_t objects;
 	size_t obj_size;
+	uint8_t **slabs;
+	uint32_t nslabs, rec_size, rec_bitmap;
+	uint32_t rec_count; /* records ever made (index 0 included) */
+	uint32_t rec_free;  /* free list */
+	struct store_obj **hot_tab;
+	uint32_t hot_cap, hot_count, hot_free;
+	struct store_crc_cache crcs;
 
 	/* blocks and allocator */
 	struct store_block *blocks;
@@ -131,7 +178,7 @@ struct store {
 	 * promised until the flush settles them); blocks held back for
 	 * writes with store_req.reserve (a PG's own records). */
 	uint64_t promised, promised_in_flush, reserve_blocks;
-	uint64_t *dirty;
+	uint32_t *dirty;
 	uint64_t dirty_count;
 
 	/* journal */
@@ -187,7 +234,31 @@ struct store_checkpoint_waiter {
 };
 
 /* store.c: index, blocks, allocator */
-struct store_obj *store_obj_find(struct store *s, const struct object_id *oid);
+static inline struct store_rec *store_rec(const struct store *s, uint32_t i)
+{
+	return (struct store_rec *)(s->slabs[i >> STORE_SLAB_SHIFT] +
+				    (size_t)(i & ((1u << STORE_SLAB_SHIFT) - 1)) * s->rec_size);
+}
+void store_rec_oid(const struct store_rec *r, struct object_id *oid /* out */);
+/* The record of OID, or 0. */
+uint32_t store_rec_find(struct store *s, const struct object_id *oid);
+/* A new cold record for OID (not yet in the index with that id), or 0. */
+uint32_t store_rec_new(struct store *s, const struct object_id *oid);
+/* An object's state wherever it is: the hot state when there is one. */
+struct store_view {
+	struct object_id oid;
+	uint64_t version;
+	uint64_t block; /* STORE_NO_BLOCK when none */
+	const uint8_t *bitmap;
+	bool exists;
+	struct store_obj *hot;
+};
+void store_view(const struct store *s, uint32_t rec, struct store_view *v /* out */);
+/* Calls FN for every record in use; FN returns non-zero to stop. */
+int store_rec_each(struct store *s, int (*fn)(struct store *s, uint32_t rec, void *arg),
+		   void *arg);
+/* The hot state of record I (made if needed), with a reference. */
+struct store_obj *store_obj_get_rec(struct store *s, uint32_t i);
 struct store_obj *store_obj_get(struct store *s, const struct object_id *oid);
 void store_obj_put(struct store *s, struct store_obj *o);
 void store_obj_maybe_free(struct store *s, struct store_obj *o);
@@ -209,6 +280,20 @@ void store_overlays_drop(struct store *s, struct store_obj *o,
 struct store_overlay *store_overlay_new(struct store *s);
 void store_flush_list_update(struct store *s, struct store_obj *o);
 void store_check(struct store *s);
+/* store_crc.c: the CRC cache (invariant 7) */
+int store_crc_init(struct store *s, uint64_t bytes);
+void store_crc_free(struct store *s);
+/* Copies BLOCK's CRCs to OUT and forgets them: true when cached. */
+bool store_crc_take(struct store *s, uint64_t block, uint32_t *out);
+/* Caches BLOCK's CRCs (evicting another's when full, unless NO_EVICT). */
+void store_crc_put(struct store *s, uint64_t block, const uint32_t *crc, bool no_evict);
+void store_crc_drop(struct store *s, uint64_t block);
+void store_crc_check(const struct store *s);
+/* Reads a decoded entry E for object O's block against what O says it
+ * holds (newest slot, seq SEQ): 0 with O's CRCs loaded, or -EBADMSG
+ * (logged and counted). */
+int store_entry_adopt(struct store *s, struct store_obj *o, uint64_t block, uint32_t seq,
+		      const uint8_t *buf, int read_res);
 /* Marks the store failed after a device error; later writes get -EROFS. */
 void store_fail(struct store *s, const char *what, int err);
 bool store_crash_point(const char *name);

@@ -10,6 +10,7 @@
  * its data phase, later writes and deletes of that object wait behind it,
  * so journal order is version order for every object. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/assert.h"
@@ -187,6 +188,49 @@ static void store_big_data_done(struct io_op *op, int res)
 	store_journal_kick(s);
 }
 
+static void store_clone_crcs_done(struct io_op *op, int res)
+{
+	struct store_req *req = op->ctx;
+	struct store *s = req->store;
+	struct store_obj *o = req->obj;
+	o->big_pending--;
+	store_block_unref(s, req->block);
+	/* Nothing moved the head's block meanwhile: later writes waited. */
+	BASALT_ASSERT(o->block == req->block);
+	int rc = o->crc_valid ? 0
+			      : store_entry_adopt(s, o, req->block, req->meta_seq, req->meta_buf, res);
+	free(req->meta_buf);
+	req->meta_buf = NULL;
+	if (rc)
+		store_req_fail(s, req, rc);
+	else
+		store_dispatch(s, req);
+	store_release_waiters(s, o);
+	store_journal_kick(s);
+}
+
+/* A clone's record carries its head's CRCs: a head whose CRCs are not in
+ * RAM has its metadata entry read first, later writes to it waiting as
+ * behind a whole-block write's data phase. */
+static void store_clone_load_crcs(struct store *s, struct store_req *req)
+{
+	struct store_obj *o = req->obj;
+	const struct store_block *blk = &s->blocks[o->block];
+	if (posix_memalign((void **)&req->meta_buf, STORE_CHUNK, s->L.entry_size)) {
+		req->meta_buf = NULL;
+		store_req_fail(s, req, -ENOMEM);
+		return;
+	}
+	o->big_pending++;
+	req->block = o->block;
+	req->meta_seq = blk->seq;
+	store_block_ref(s, req->block);
+	req->io.ctx = req;
+	req->io.done = store_clone_crcs_done;
+	io_read(s->loop, &req->io, s->fd, req->meta_buf, s->L.entry_size,
+		store_entry_offset(s, o->block, blk->flags & STORE_BLOCK_SLOT_B));
+}
+
 static int store_write_check(const struct store *s, const struct store_req *req)
 {
 	if (req->op == STORE_OP_DELETE)
@@ -249,6 +293,10 @@ void store_write_submit(struct store *s, struct store_req *req)
 	o->next_deleted = req->op == STORE_OP_DELETE;
 	if (o->big_pending) {
 		list_add_tail(&o->waiters, &req->node);
+		return;
+	}
+	if (req->clone_snap && !o->crc_valid) {
+		store_clone_load_crcs(s, req);
 		return;
 	}
 	store_dispatch(s, req);
@@ -318,7 +366,7 @@ static void store_takeover_encode(struct store *s, struct enc *e, const struct s
 				  .nchunks = s->L.chunks_per_block, .block = head->block,
 				  .written = head->bitmap, .takeover = true };
 	r.oid.snap = req->clone_snap;
-	BASALT_ASSERT(head->block != STORE_NO_BLOCK && !head->overlays);
+	BASALT_ASSERT(head->block != STORE_NO_BLOCK && !head->overlays && head->crc_valid);
 	store_record_encode(e, &r, head->crc);
 }
 
@@ -571,11 +619,11 @@ static void store_apply_small(struct store *s, struct store_obj *o,
 }
 
 /* Whether C is a snapshot's clone of head H. */
-static bool store_is_clone_of(const struct store_obj *c, const struct store_obj *h)
+static bool store_is_clone_of(const struct object_id *c, const struct object_id *h)
 {
-	struct object_id head = object_head(&c->oid);
-	return c->oid.snap != OBJECT_SNAP_HEAD && h->oid.snap == OBJECT_SNAP_HEAD &&
-	       object_id_equal(&head, &h->oid);
+	struct object_id head = object_head(c);
+	return c->snap != OBJECT_SNAP_HEAD && h->snap == OBJECT_SNAP_HEAD &&
+	       object_id_equal(&head, h);
 }
 
 static int store_apply_big(struct store *s, struct store_obj *o,
@@ -584,8 +632,11 @@ static int store_apply_big(struct store *s, struct store_obj *o,
 	if (r->block >= s->L.block_count)
 		return -EUCLEAN;
 	if (o->block != r->block) {
-		const struct store_obj *owner = s->blocks[r->block].owner;
-		if (owner && s->replaying && store_is_clone_of(owner, o))
+		uint32_t owner = s->blocks[r->block].owner;
+		struct store_view ov;
+		if (owner)
+			store_view(s, owner, &ov);
+		if (owner && s->replaying && store_is_clone_of(&ov.oid, &o->oid))
 			/* A takeover later in the journal gave this block to
 			 * the head's clone, whose entry is written already:
 			 * this older state of the head is superseded (its
@@ -608,6 +659,7 @@ static int store_apply_big(struct store *s, struct store_obj *o,
 			store_bit_set(o->bitmap, i);
 		o->crc[i] = store_record_crc(r, i);
 	}
+	o->crc_valid = true;
 	o->layout_gen++;
 	o->block_gen++;
 	store_overlays_drop(s, o, r->version);
@@ -622,17 +674,24 @@ static int store_apply_takeover(struct store *s, struct store_obj *o,
 {
 	if (r->block >= s->L.block_count)
 		return -EUCLEAN;
-	struct store_obj *head = s->blocks[r->block].owner;
-	if (head && head != o) {
-		if (!store_is_clone_of(o, head))
+	uint32_t owner = s->blocks[r->block].owner;
+	if (owner && owner != o->rec) {
+		struct store_obj *head = store_obj_get_rec(s, owner);
+		if (!head)
+			return -ENOMEM;
+		if (!store_is_clone_of(&o->oid, &head->oid)) {
+			store_obj_put(s, head);
 			return -EUCLEAN;
+		}
 		/* The head's record that follows gives it its new state;
 		 * overlays left by a replay hold what the block holds. */
 		head->block = STORE_NO_BLOCK;
 		memset(head->bitmap, 0, sizeof(head->bitmap));
+		head->crc_valid = false;
 		head->layout_gen++;
 		head->block_gen++;
-		s->blocks[r->block].owner = NULL;
+		s->blocks[r->block].owner = 0;
+		store_obj_put(s, head);
 	}
 	int rc = store_apply_big(s, o, r);
 	/* No request made the clone: what the next one may do follows its
@@ -651,6 +710,7 @@ static void store_apply_delete(struct store *s, struct store_obj *o,
 	}
 	o->block_version = 0;
 	memset(o->bitmap, 0, sizeof(o->bitmap));
+	o->crc_valid = false;
 	o->layout_gen++;
 	o->block_gen++;
 	store_overlays_drop(s, o, UINT64_MAX);

@@ -313,17 +313,23 @@ static int store_alloc_memory(struct store *s)
 	const struct store_layout *L = &s->L;
 	uint64_t overlays = L->journal_size / STORE_CHUNK + 1;
 	uint64_t buckets = 1;
-	while (buckets < L->block_count + overlays)
+	/* Chains of two records on average when full: 2 bytes a block. */
+	while (buckets < (L->block_count + overlays) / 2)
 		buckets <<= 1;
 	s->bucket_mask = buckets - 1;
 	s->obj_size = sizeof(struct store_obj) + L->chunks_per_block * sizeof(uint32_t);
+	s->rec_bitmap = (L->chunks_per_block + 31) / 32 * 4;
+	s->rec_size = (uint32_t)(sizeof(struct store_rec) + s->rec_bitmap + 7) / 8 * 8;
+	if (L->block_count >= STORE_REC_NONE)
+		return -EFBIG;
 	s->buckets = calloc(buckets, sizeof(*s->buckets));
 	s->blocks = calloc(L->block_count, sizeof(*s->blocks));
 	s->free_bits = calloc((L->block_count + 63) / 64, sizeof(uint64_t));
-	s->dirty = calloc(L->block_count, sizeof(uint64_t));
+	/* calloc: resident only as far as the list ever grows. */
+	s->dirty = calloc(L->block_count, sizeof(*s->dirty));
 	s->overlay_pool = calloc(overlays, sizeof(*s->overlay_pool));
 	if (!s->buckets || !s->blocks || !s->free_bits || !s->dirty ||
-	    !s->overlay_pool ||
+	    !s->overlay_pool || store_crc_init(s, s->p.crc_cache_bytes) ||
 	    posix_memalign((void **)&s->mirror, STORE_CHUNK, L->journal_size))
 		return -ENOMEM;
 	for (uint64_t i = 0; i < overlays; i++) {
@@ -337,7 +343,9 @@ static int store_alloc_memory(struct store *s)
 	return 0;
 }
 
-/* Loads one block's entry: the valid slot with the newer seq wins. */
+/* Loads one block's entry: the valid slot with the newer seq wins. The
+ * object gets a cold record (no hot state: open makes none), its CRCs go
+ * to the cache while it has room. */
 static int store_load_entry(struct store *s, uint64_t b, const uint8_t *a_buf,
 			    const uint8_t *b_buf, uint64_t *stale, char *why,
 			    size_t why_len)
@@ -361,60 +369,100 @@ static int store_load_entry(struct store *s, uint64_t b, const uint8_t *a_buf,
 		blk->flags |= STORE_BLOCK_SLOT_B;
 	if (!e->used)
 		return 0;
-	struct store_obj *o = store_obj_get(s, &e->oid);
-	if (!o)
+	uint32_t i = store_rec_find(s, &e->oid);
+	if (!i && !(i = store_rec_new(s, &e->oid)))
 		return -ENOMEM;
-	o->refs--;
-	if (o->block != STORE_NO_BLOCK) {
+	struct store_rec *r = store_rec(s, i);
+	if (r->block != STORE_REC_NONE) {
 		/* Two entries claim the object: a crash between writing the new
 		 * one and clearing the old. The newer version wins. */
 		(*stale)++;
-		if (o->block_version >= e->version) {
+		if (r->version >= e->version) {
 			store_block_mark_dirty(s, b);
 			return 0;
 		}
-		s->blocks[o->block].owner = NULL;
-		store_block_mark_dirty(s, o->block);
+		s->blocks[r->block].owner = 0;
+		store_crc_drop(s, r->block);
+		store_block_mark_dirty(s, r->block);
 	}
-	o->exists = true;
-	o->next_deleted = false;
-	o->block = b;
-	o->version = o->next_version = o->block_version = e->version;
-	memcpy(o->bitmap, e->bitmap, sizeof(o->bitmap));
-	memcpy(o->crc, e->crc, s->L.chunks_per_block * sizeof(uint32_t));
-	blk->owner = o;
+	r->block = (uint32_t)b;
+	r->version = e->version;
+	memcpy(r->bitmap, e->bitmap, s->rec_bitmap);
+	blk->owner = i;
+	store_crc_put(s, b, e->crc, true);
 	return 0;
 }
 
+/* Progress of a long load, every 2 s. */
+struct load_progress {
+	uint64_t start_ns, last_ns;
+	const char *what;
+};
+
+static void load_progress(struct store *s, struct load_progress *p, uint64_t done,
+			  uint64_t total)
+{
+	uint64_t now = io_now_ns(s->loop);
+	if (!p->start_ns)
+		p->start_ns = p->last_ns = now;
+	if (now - p->last_ns < IO_SEC(2) && done < total)
+		return;
+	p->last_ns = now;
+	if (done < total)
+		LOG_INFO("store: loaded %llu/%llu %s", (unsigned long long)done,
+			 (unsigned long long)total, p->what);
+}
+
+/* Reads both slot halves in big sequential chunks, the next pair in
+ * flight while this one is decoded. */
 static int store_load_meta(struct store *s, char *why, size_t why_len)
 {
 	const uint64_t per_read = STORE_IO_CHUNK / s->L.entry_size;
-	uint8_t *a = NULL, *b = NULL;
+	uint8_t *buf[2][2] = { { NULL } };
+	struct io_wait w[2][2];
+	struct io_op op[2][2];
+	memset(op, 0, sizeof(op));
+	struct load_progress prog = { .what = "metadata entries" };
 	int rc = 0;
-	if (posix_memalign((void **)&a, STORE_CHUNK, STORE_IO_CHUNK) ||
-	    posix_memalign((void **)&b, STORE_CHUNK, STORE_IO_CHUNK)) {
-		free(a);
-		return -ENOMEM;
-	}
-	for (uint64_t first = 0; first < s->L.block_count && !rc; first += per_read) {
-		uint64_t n = s->L.block_count - first < per_read ? s->L.block_count - first
-								 : per_read;
+	for (int k = 0; k < 4; k++)
+		if (posix_memalign((void **)&buf[k / 2][k % 2], STORE_CHUNK, STORE_IO_CHUNK))
+			rc = -ENOMEM;
+	uint64_t count = s->L.block_count, nread = (count + per_read - 1) / per_read;
+	for (uint64_t r = 0; r <= nread && !rc; r++) {
+		/* Start read R (into set R % 2), then decode read R - 1. */
+		for (int half = 0; half < 2 && r < nread; half++) {
+			uint64_t first = r * per_read;
+			uint64_t n = count - first < per_read ? count - first : per_read;
+			size_t len = (n * s->L.entry_size + STORE_CHUNK - 1) / STORE_CHUNK * STORE_CHUNK;
+			w[r % 2][half] = (struct io_wait){ 0 };
+			op[r % 2][half] = (struct io_op){ .done = io_wait_done, .ctx = &w[r % 2][half] };
+			io_read(s->loop, &op[r % 2][half], s->fd, buf[r % 2][half], len,
+				store_entry_offset(s, first, half));
+		}
+		if (r == 0)
+			continue;
+		uint64_t p = r - 1, first = p * per_read;
+		uint64_t n = count - first < per_read ? count - first : per_read;
 		size_t len = (n * s->L.entry_size + STORE_CHUNK - 1) / STORE_CHUNK * STORE_CHUNK;
-		rc = store_read_sync(s, a, len, store_entry_offset(s, first, false));
-		if (!rc)
-			rc = store_read_sync(s, b, len, store_entry_offset(s, first, true));
-		if (rc) {
-			rc = why_set(why, why_len, rc, "cannot read the metadata area: %s",
-				       strerror(-rc));
-			break;
+		for (int half = 0; half < 2; half++) {
+			int res = io_wait_for(s->loop, &w[p % 2][half]);
+			if ((res < 0 || (size_t)res != len) && !rc)
+				rc = why_set(why, why_len, res < 0 ? res : -EIO,
+					     "cannot read the metadata area: %s",
+					     strerror(res < 0 ? -res : EIO));
 		}
 		for (uint64_t i = 0; i < n && !rc; i++)
-			rc = store_load_entry(s, first + i, a + i * s->L.entry_size,
-					      b + i * s->L.entry_size,
+			rc = store_load_entry(s, first + i, buf[p % 2][0] + i * s->L.entry_size,
+					      buf[p % 2][1] + i * s->L.entry_size,
 					      &s->report.stale_entries, why, why_len);
+		load_progress(s, &prog, first + n, count);
 	}
-	free(a);
-	free(b);
+	/* On an error, let reads still in flight land before freeing. */
+	for (int k = 0; k < 4 && rc && nread; k++)
+		if (op[k / 2][k % 2].in_flight)
+			io_wait_for(s->loop, &w[k / 2][k % 2]);
+	for (int k = 0; k < 4; k++)
+		free(buf[k / 2][k % 2]);
 	return rc;
 }
 
@@ -696,6 +744,15 @@ static int store_replay(struct store *s, char *why, size_t why_len)
 	return 0;
 }
 
+static int settle_one(struct store *s, uint32_t i, void *arg)
+{
+	uint32_t hot = store_rec(s, i)->hot; /* only hot objects hold data */
+	(void)arg;
+	if (hot)
+		store_promise_settle(s, s->hot_tab[hot]);
+	return 0;
+}
+
 /* Blocks nobody owns go to the allocator; replay leaves no reservations.
  * Then every object whose journaled data has no block is promised one
  * (invariant 6); the blocks held back for a PG's own records are 1% of
@@ -710,9 +767,7 @@ static void store_build_allocator(struct store *s)
 			s->free_count++;
 		}
 	}
-	for (uint64_t i = 0; i <= s->bucket_mask; i++)
-		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next)
-			store_promise_settle(s, o);
+	store_rec_each(s, settle_one, NULL);
 	if (s->promised > s->free_count) {
 		s->report.unplaceable = s->promised - s->free_count;
 		LOG_ERROR("store: %llu objects have journaled data and no block to flush it "
@@ -743,16 +798,16 @@ static void store_free(struct store *s)
 {
 	if (!s)
 		return;
-	if (s->buckets) {
-		for (uint64_t i = 0; i <= s->bucket_mask; i++) {
-			struct store_obj *o = s->buckets[i];
-			while (o) {
-				struct store_obj *next = o->hash_next;
-				free(o);
-				o = next;
-			}
-		}
+	for (uint32_t i = 1; i < s->rec_count; i++) {
+		struct store_rec *r = store_rec(s, i);
+		if (r->hot && r->hot != STORE_REC_NONE)
+			free(s->hot_tab[r->hot]);
 	}
+	for (uint32_t i = 0; i < s->nslabs; i++)
+		free(s->slabs[i]);
+	free(s->slabs);
+	free(s->hot_tab);
+	store_crc_free(s);
 	if (s->fd >= 0) {
 		io_unregister_buffer(s->loop, s->mirror_index);
 		io_close(s->loop, s->fd);

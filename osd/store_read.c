@@ -8,8 +8,20 @@
  * read starts again (bounded). A CRC mismatch with the generation
  * unchanged is real corruption: -EBADMSG, counted, never returned as
  * data; a device error is -EIO. Either way the copy is bad, and the
- * replication layer reads another and repairs this one. */
+ * replication layer reads another and repairs this one.
+ *
+ * The CRCs come from RAM when the object is hot with them loaded or the
+ * CRC cache has them; else the read fetches the block's newest metadata
+ * entry beside the data (two reads in parallel) and checks the data
+ * against it. That entry cannot be rewritten under the read unnoticed:
+ * every change that dirties the block's entry bumps block_gen first (so
+ * the read starts over), a flush writes only the older slot, and while
+ * an entry is dirty or being written the object keeps its CRCs in RAM
+ * (invariant 7), so no entry read is needed then. An entry that fails its
+ * own CRC or names another object, version or seq is -EBADMSG: the copy
+ * is bad. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/assert.h"
@@ -72,6 +84,8 @@ static void store_read_fill(const struct store_obj *o, struct store_req *req)
 static void store_read_finish(struct store *s, struct store_req *req, int res)
 {
 	struct store_obj *o = req->obj;
+	free(req->meta_buf);
+	req->meta_buf = NULL;
 	req->obj = NULL;
 	req->done(req, res);
 	store_obj_put(s, o);
@@ -89,12 +103,43 @@ static void store_read_again(struct store *s, struct store_req *req)
 		store_read_finish(s, req, -EAGAIN);
 }
 
-static void store_read_done(struct io_op *op, int res)
+int store_entry_adopt(struct store *s, struct store_obj *o, uint64_t block, uint32_t seq,
+		      const uint8_t *buf, int read_res)
 {
-	struct store_req *req = op->ctx;
+	struct store_entry e;
+	const char *why = NULL;
+	int rc = -EBADMSG;
+	if (read_res != (int)s->L.entry_size) {
+		why = "cannot be read";
+		rc = -EIO;
+		s->stats.read_errors++;
+	} else if (store_entry_decode(buf, s->L.chunks_per_block, s->L.entry_size, block, &e)) {
+		why = "is corrupt";
+	} else if (!e.used || e.seq != seq || !object_id_equal(&e.oid, &o->oid) ||
+		   e.version != o->block_version ||
+		   memcmp(e.bitmap, o->bitmap, (s->L.chunks_per_block + 7) / 8)) {
+		why = "does not describe the block's object";
+	}
+	if (why) {
+		char id[64];
+		if (rc == -EBADMSG)
+			s->stats.csum_errors++;
+		LOG_ERROR("metadata entry of block %llu (object %s) %s",
+			  (unsigned long long)block, object_id_str(&o->oid, id, sizeof(id)), why);
+		return rc;
+	}
+	memcpy(o->crc, e.crc, 4ull * s->L.chunks_per_block);
+	o->crc_valid = true;
+	s->crcs.loads++;
+	return 0;
+}
+
+static void store_read_done(struct store_req *req)
+{
 	struct store *s = req->store;
 	struct store_obj *o = req->obj;
 	uint64_t block = req->block;
+	int res = req->data_res;
 	store_block_unref(s, block);
 	uint32_t first = req->offset / STORE_CHUNK, n = req->len / STORE_CHUNK;
 	if (o->block_gen != req->gen || o->block != block) {
@@ -112,6 +157,13 @@ static void store_read_done(struct io_op *op, int res)
 			  strerror(res < 0 ? -res : EIO));
 		store_read_finish(s, req, -EIO);
 		return;
+	}
+	if (!o->crc_valid) {
+		int rc = store_entry_adopt(s, o, block, req->meta_seq, req->meta_buf, req->meta_res);
+		if (rc) {
+			store_read_finish(s, req, rc);
+			return;
+		}
 	}
 	uint8_t covered[STORE_MAX_CHUNKS / 8];
 	store_read_covered(o, first, n, covered);
@@ -142,9 +194,23 @@ static void store_read_done(struct io_op *op, int res)
 	store_read_finish(s, req, 0);
 }
 
+/* The data read and the entry read (if any) both end here. */
+static void store_read_io_done(struct io_op *op, int res)
+{
+	struct store_req *req = op->ctx;
+	if (op == &req->io)
+		req->data_res = res;
+	else
+		req->meta_res = res;
+	if (--req->ios == 0)
+		store_read_done(req);
+}
+
 static void store_read_start(struct store *s, struct store_req *req)
 {
 	struct store_obj *o = req->obj;
+	free(req->meta_buf); /* a retry's */
+	req->meta_buf = NULL;
 	if (!o->exists) {
 		store_complete_later(s, req, -ENOENT);
 		return;
@@ -171,8 +237,26 @@ static void store_read_start(struct store *s, struct store_req *req)
 	req->block = o->block;
 	req->gen = o->block_gen;
 	store_block_ref(s, req->block);
+	req->ios = 1;
+	if (!o->crc_valid) {
+		/* The newest durable entry: a flush writes only the other
+		 * slot, and a dirty entry would have its CRCs in RAM. */
+		const struct store_block *blk = &s->blocks[req->block];
+		if (!req->meta_buf &&
+		    posix_memalign((void **)&req->meta_buf, STORE_CHUNK, s->L.entry_size)) {
+			store_block_unref(s, req->block);
+			store_read_finish(s, req, -ENOMEM);
+			return;
+		}
+		req->ios++;
+		req->meta_seq = blk->seq;
+		req->meta_io.ctx = req;
+		req->meta_io.done = store_read_io_done;
+		io_read(s->loop, &req->meta_io, s->fd, req->meta_buf, s->L.entry_size,
+			store_entry_offset(s, req->block, blk->flags & STORE_BLOCK_SLOT_B));
+	}
 	req->io.ctx = req;
-	req->io.done = store_read_done;
+	req->io.done = store_read_io_done;
 	io_read(s->loop, &req->io, s->fd,
 		(uint8_t *)req->buf + ((uint32_t)lo - first) * STORE_CHUNK,
 		(size_t)(hi - lo + 1) * STORE_CHUNK,
@@ -183,6 +267,7 @@ void store_read_submit(struct store *s, struct store_req *req)
 {
 	req->store = s;
 	req->obj = NULL;
+	req->meta_buf = NULL;
 	req->retries = 0;
 	if (req->len == 0 || req->offset % STORE_CHUNK || req->len % STORE_CHUNK ||
 	    (uint64_t)req->offset + req->len > s->L.block_size ||
@@ -190,12 +275,19 @@ void store_read_submit(struct store *s, struct store_req *req)
 		store_complete_later(s, req, -EINVAL);
 		return;
 	}
-	struct store_obj *o = store_obj_find(s, &req->oid);
-	if (!o || !o->exists) {
+	uint32_t i = store_rec_find(s, &req->oid);
+	struct store_view v;
+	if (i)
+		store_view(s, i, &v);
+	if (!i || !v.exists) {
 		store_complete_later(s, req, -ENOENT);
 		return;
 	}
-	o->refs++;
+	struct store_obj *o = store_obj_get_rec(s, i);
+	if (!o) {
+		store_complete_later(s, req, -ENOMEM);
+		return;
+	}
 	req->obj = o;
 	store_read_start(s, req);
 }
