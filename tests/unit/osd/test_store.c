@@ -29,6 +29,7 @@ struct fixture {
 	struct io_loop *loop;
 	char path[64];
 	struct store *s;
+	uint64_t crc_cache; /* osd_crc_cache_size of every open */
 };
 
 static struct store *reopen(struct fixture *f)
@@ -36,6 +37,7 @@ static struct store *reopen(struct fixture *f)
 	struct store_params p;
 	char why[256];
 	store_params_default(&p);
+	p.crc_cache_bytes = f->crc_cache;
 	if (f->s)
 		store_close(f->s);
 	int rc = store_open(f->loop, f->path, &p, &f->s, why, sizeof(why));
@@ -44,9 +46,10 @@ static struct store *reopen(struct fixture *f)
 	return f->s;
 }
 
-static int setup(void **state)
+static int setup_cache(void **state, uint64_t crc_cache)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
+	f->crc_cache = crc_cache;
 	assert_int_equal(io_loop_create_uring(NULL, &f->loop), 0);
 	snprintf(f->path, sizeof(f->path), "./test-store-%d.img", getpid());
 	unlink(f->path);
@@ -59,6 +62,17 @@ static int setup(void **state)
 	reopen(f);
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_cache(state, STORE_CRC_CACHE_DEFAULT);
+}
+
+/* No CRC cache: every read of an idle object fetches its entry. */
+static int setup_nocache(void **state)
+{
+	return setup_cache(state, 0);
 }
 
 static int teardown(void **state)
@@ -789,6 +803,141 @@ static void test_bad_range(void **state)
 	free(r);
 }
 
+/* Block number and newest entry slot of OID's block. */
+static uint64_t block_of(struct fixture *f, struct object_id oid, uint64_t *entry_off)
+{
+	uint64_t off;
+	assert_int_equal(store_object_locate(f->s, &oid, &off), 0);
+	uint64_t b = (off - f->s->L.data_offset) / f->s->L.block_size;
+	*entry_off = store_entry_offset(f->s, b, f->s->blocks[b].flags & STORE_BLOCK_SLOT_B);
+	return b;
+}
+
+/* Flips one byte at OFF of the device under the running store (direct
+ * I/O, as the store reads it). */
+static void flip_byte(struct fixture *f, uint64_t off)
+{
+	int fd = open(f->path, O_RDWR | O_DIRECT);
+	assert_true(fd >= 0);
+	uint8_t *sec = aligned_buf(4096);
+	uint64_t base = off / 4096 * 4096;
+	assert_int_equal(pread(fd, sec, 4096, (off_t)base), 4096);
+	sec[off - base] ^= 0x10;
+	assert_int_equal(pwrite(fd, sec, 4096, (off_t)base), 4096);
+	close(fd);
+	free(sec);
+}
+
+/* With no CRC cache, a read of an idle object verifies its data against
+ * the block's metadata entry read beside it: good data reads, a flipped
+ * data byte is -EBADMSG, and so is a flipped byte in the entry itself. */
+static void test_crc_miss_read(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *buf = aligned_buf(BS), *back = aligned_buf(BS);
+	for (uint64_t i = 0; i < 3; i++) {
+		pattern_fill(buf, BS, 50 + i, 0);
+		assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(50, i), 0, BS, buf, NULL), 0);
+	}
+	store_sync_checkpoint(f->s, f->loop, NULL);
+	reopen(f);
+	uint64_t loads = f->s->crcs.loads;
+	for (uint64_t i = 0; i < 3; i++) {
+		assert_int_equal(OP(f, STORE_OP_READ, oid_of(50, i), 0, BS, back, NULL), 0);
+		pattern_fill(buf, BS, 50 + i, 0);
+		assert_memory_equal(back, buf, BS);
+	}
+	assert_true(f->s->crcs.loads >= loads + 3); /* one entry read each */
+	assert_int_equal(f->s->crcs.used, 0);
+	store_check(f->s);
+	/* Object 1: a data byte of chunk 2. Object 2: its newest entry. */
+	uint64_t e1, e2;
+	uint64_t b1 = block_of(f, oid_of(50, 1), &e1);
+	block_of(f, oid_of(50, 2), &e2);
+	flip_byte(f, store_block_offset(f->s, b1) + 2 * 4096 + 7);
+	flip_byte(f, e2 + 40);
+	assert_int_equal(OP(f, STORE_OP_READ, oid_of(50, 1), 0, 4096, back, NULL), 0);
+	assert_int_equal(OP(f, STORE_OP_READ, oid_of(50, 1), 0, BS, back, NULL), -EBADMSG);
+	assert_int_equal(OP(f, STORE_OP_READ, oid_of(50, 2), 0, 4096, back, NULL), -EBADMSG);
+	assert_int_equal(OP(f, STORE_OP_READ, oid_of(50, 0), 0, BS, back, NULL), 0);
+	struct store_usage u;
+	store_usage(f->s, &u);
+	assert_int_equal(u.csum_errors, 2);
+	assert_int_equal(u.read_errors, 0);
+	store_check(f->s);
+	free(buf);
+	free(back);
+}
+
+/* A small write into an idle object whose CRCs are not in RAM: the flush
+ * reads the block's entry and writes one with the old chunks' CRCs and
+ * the new ones; after a reopen (no cache either) everything verifies. */
+static void test_crc_miss_flush_merge(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *buf = aligned_buf(BS), *small = aligned_buf(2 * 4096), *back = aligned_buf(BS);
+	struct object_id o = oid_of(51, 0);
+	pattern_fill(buf, BS, 51, 0);
+	assert_int_equal(OP(f, STORE_OP_WRITE, o, 0, BS, buf, NULL), 0);
+	store_sync_checkpoint(f->s, f->loop, NULL);
+	reopen(f);
+	uint64_t loads = f->s->crcs.loads;
+	pattern_fill(small, 2 * 4096, 52, 3);
+	assert_int_equal(OP(f, STORE_OP_WRITE, o, 3 * 4096, 2 * 4096, small, NULL), 0);
+	store_sync_checkpoint(f->s, f->loop, NULL);
+	assert_int_equal(f->s->crcs.loads, loads + 1); /* the flush read the entry */
+	store_check(f->s);
+	memcpy(buf + 3 * 4096, small, 2 * 4096);
+	for (int pass = 0; pass < 2; pass++) {
+		assert_int_equal(OP(f, STORE_OP_READ, o, 0, BS, back, NULL), 0);
+		assert_memory_equal(back, buf, BS);
+		reopen(f);
+	}
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(store_fsck(f->loop, f->path, stdout, false), 0);
+	reopen(f);
+	free(buf);
+	free(small);
+	free(back);
+}
+
+/* The cache holds no more slots than its bytes allow, evicts by clock
+ * when full, and a read of an evicted block still verifies. */
+static void test_crc_cache_bound(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t chunks = f->s->L.chunks_per_block;
+	f->crc_cache = 10 * (4ull * chunks + 13); /* ten slots */
+	reopen(f);
+	assert_int_equal(f->s->crcs.cap, 10);
+	uint8_t *buf = aligned_buf(BS), *back = aligned_buf(BS);
+	for (uint64_t i = 0; i < 40; i++) {
+		pattern_fill(buf, BS, 60 + i, 0);
+		assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(52, i), 0, BS, buf, NULL), 0);
+	}
+	store_sync_checkpoint(f->s, f->loop, NULL);
+	assert_true(f->s->crcs.used <= 10);
+	for (int round = 0; round < 2; round++) {
+		for (uint64_t i = 0; i < 40; i++) {
+			assert_int_equal(OP(f, STORE_OP_READ, oid_of(52, i), 0, BS, back, NULL), 0);
+			pattern_fill(buf, BS, 60 + i, 0);
+			assert_memory_equal(back, buf, BS);
+		}
+		assert_true(f->s->crcs.used <= 10);
+		store_check(f->s);
+	}
+	assert_true(f->s->crcs.loads >= 60);
+	/* The block read last is among those cached: a hit, no entry read. */
+	uint64_t hits = f->s->crcs.hits, loads = f->s->crcs.loads;
+	assert_int_equal(OP(f, STORE_OP_READ, oid_of(52, 39), 0, BS, back, NULL), 0);
+	assert_true(f->s->crcs.hits == hits + 1 && f->s->crcs.loads == loads);
+	reopen(f); /* the load fills the cache up to its bound, no further */
+	assert_int_equal(f->s->crcs.used, 10);
+	free(buf);
+	free(back);
+}
+
 static void test_params_from_config(void **state)
 {
 	(void)state;
@@ -801,7 +950,9 @@ static void test_params_from_config(void **state)
 					 "[osd.5]\nosd_sync_interval = 5s\n"
 					 "[osd.6]\nosd_debug_bad_range = 1G+128K\n"
 					 "[osd.7]\nosd_debug_bad_range = 1G\n"
-					 "[osd.8]\nosd_debug_bad_range = 1G+zero\n",
+					 "[osd.8]\nosd_debug_bad_range = 1G+zero\n"
+					 "[osd.9]\nosd_crc_cache_size = 0\n"
+					 "[osd.10]\nosd_crc_cache_size = lots\n",
 					 &cfg, err, sizeof(err)), 0);
 	assert_int_equal(store_params_from_config(cfg, "osd.1", &p), 0);
 	assert_int_equal(p.sync, STORE_SYNC_BATCH);
@@ -819,6 +970,11 @@ static void test_params_from_config(void **state)
 	assert_string_equal(cfg_error(cfg), "osd.conf:13: [osd.7] osd_debug_bad_range: expected "
 					    "OFFSET+LENGTH (like 1G+128K), got '1G'");
 	assert_int_equal(store_params_from_config(cfg, "osd.8", &p), -EINVAL);
+	assert_true(p.crc_cache_bytes == STORE_CRC_CACHE_DEFAULT);
+	assert_int_equal(store_params_from_config(cfg, "osd.9", &p), 0);
+	assert_true(p.crc_cache_bytes == 0);
+	assert_int_equal(store_params_from_config(cfg, "osd.10", &p), -EINVAL);
+	assert_non_null(strstr(cfg_error(cfg), "osd_crc_cache_size"));
 	cfg_free(cfg);
 	/* With no config at all: always, the safe default. */
 	assert_int_equal(cfg_load_string("empty.conf", "", &cfg, err, sizeof(err)), 0);
@@ -843,6 +999,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overfilled_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checksum_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_range, setup, teardown),
+		/* The same with every idle object's CRCs on the device only. */
+		cmocka_unit_test_setup_teardown(test_write_read_shapes, setup_nocache, teardown),
+		cmocka_unit_test_setup_teardown(test_versions_after_delete, setup_nocache, teardown),
+		cmocka_unit_test_setup_teardown(test_masked_copy, setup_nocache, teardown),
+		cmocka_unit_test_setup_teardown(test_clone_takeover, setup_nocache, teardown),
+		cmocka_unit_test_setup_teardown(test_checksum_failure, setup_nocache, teardown),
+		cmocka_unit_test_setup_teardown(test_crc_miss_read, setup_nocache, teardown),
+		cmocka_unit_test_setup_teardown(test_crc_miss_flush_merge, setup_nocache, teardown),
+		cmocka_unit_test_setup_teardown(test_crc_cache_bound, setup, teardown),
 		cmocka_unit_test(test_params_from_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
