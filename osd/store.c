@@ -107,6 +107,12 @@ uint32_t store_rec_new(struct store *s, const struct object_id *oid)
 	r->inode = oid->inode;
 	r->index_snap = oid_packed(oid);
 	r->block = STORE_REC_NONE;
+	if (store_pg_link(s, i)) {
+		r->hot = STORE_REC_NONE;
+		r->hash_next = s->rec_free;
+		s->rec_free = i;
+		return 0;
+	}
 	uint32_t *b = rec_bucket(s, oid);
 	r->hash_next = *b;
 	*b = i;
@@ -123,6 +129,7 @@ static void rec_delete(struct store *s, uint32_t i)
 	while (*p != i)
 		p = &store_rec(s, *p)->hash_next;
 	*p = r->hash_next;
+	store_pg_unlink(s, i);
 	r->hot = STORE_REC_NONE;
 	r->hash_next = s->rec_free;
 	s->rec_free = i;
@@ -212,6 +219,7 @@ static struct store_obj *obj_activate(struct store *s, uint32_t i)
 		o->version = o->next_version = o->block_version = r->version;
 		memcpy(o->bitmap, r->bitmap, s->rec_bitmap);
 		o->crc_valid = store_crc_take(s, o->block, o->crc);
+		store_pg_acct_init(s, i, o);
 	}
 	s->hot_tab[slot] = o;
 	r->hot = (uint32_t)slot;
@@ -259,6 +267,7 @@ void store_obj_maybe_free(struct store *s, struct store_obj *o)
 {
 	if (obj_busy(s, o))
 		return;
+	store_pg_account(s, o);
 	struct store_rec *r = store_rec(s, o->rec);
 	r->hot = 0;
 	if (o->exists) {
@@ -527,6 +536,7 @@ void store_check(struct store *s)
 	store_rec_each(s, check_obj, &a);
 	BASALT_ASSERT(a.records == s->objects);
 	BASALT_ASSERT(owned == a.with_block); /* 1 */
+	BASALT_ASSERT(owned == s->objects_with_block); /* 8 */
 	/* 6: the objects' promises are among those counted (the rest are
 	 * requests'), and free blocks cover them all — unless open found
 	 * a store that older code over-committed. */
@@ -536,6 +546,7 @@ void store_check(struct store *s)
 	BASALT_ASSERT(s->j_appended - s->j_trimmed <= s->L.journal_size); /* 4 */
 	BASALT_ASSERT(s->j_tail_seq <= s->j_seq);			   /* 4 */
 	store_crc_check(s); /* 7 */
+	store_pg_check(s);						   /* 7 */
 }
 
 /* --- accessors ------------------------------------------------------------------ */
@@ -565,16 +576,8 @@ void store_usage(struct store *s, struct store_usage *u)
 	u->blocks_available = store_blocks_available(s);
 	u->blocks_available = u->blocks_available > s->reserve_blocks
 				      ? u->blocks_available - s->reserve_blocks : 0;
-	u->blocks_used = 0;
-	for (uint64_t b = 0; b < s->L.block_count; b++)
-		u->blocks_used += s->blocks[b].owner != 0;
-	u->objects = 0;
-	for (uint32_t i = 1; i < s->rec_count; i++) {
-		struct store_rec *r = store_rec(s, i);
-		if (r->hot == STORE_REC_NONE)
-			continue;
-		u->objects += r->hot ? s->hot_tab[r->hot]->exists : 1;
-	}
+	u->blocks_used = s->objects_with_block; /* invariants 1 and 7 */
+	u->objects = s->objects_live;
 	u->journal_bytes = s->L.journal_size;
 	u->journal_used_bytes = s->j_appended - s->j_trimmed;
 	u->meta_bytes = STORE_JOURNAL_OFFSET + s->L.meta_size;
@@ -585,6 +588,8 @@ void store_usage(struct store *s, struct store_usage *u)
 	u->journal_batches = s->stats.batches;
 	u->journal_records = s->stats.records;
 	u->flushes = s->stats.flushes;
+	u->listed_objects = s->stats.list_visited;
+	u->pg_sorted_objects = s->stats.pg_sorted;
 }
 
 static void store_obj_info(const struct store *s, const struct store_view *v,
@@ -633,22 +638,18 @@ int store_stat(struct store *s, const struct object_id *oid,
 	return 0;
 }
 
-struct list_walk {
+struct list_visit {
 	const struct store_list_filter *f;
 	int (*fn)(const struct store_object_info *info, void *arg);
 	void *arg;
 };
 
-static int list_one(struct store *s, uint32_t i, void *arg)
+static int list_visit_one(struct store *s, uint32_t i, void *arg)
 {
-	struct list_walk *w = arg;
-	const struct store_list_filter *f = w->f;
-	struct store_rec *r = store_rec(s, i);
-	if (r->pool != f->pool || (!f->any_inode && r->inode != f->inode))
-		return 0;
+	const struct list_visit *w = arg;
 	struct store_view v;
 	store_view(s, i, &v);
-	if (!v.exists || (f->pg_num && object_pg(&v.oid, f->pg_num) != f->pg))
+	if (!v.exists || (!w->f->any_inode && v.oid.inode != w->f->inode))
 		return 0;
 	struct store_object_info info;
 	store_obj_info(s, &v, &info);
@@ -659,8 +660,8 @@ int store_list(struct store *s, const struct store_list_filter *f,
 	       int (*fn)(const struct store_object_info *info, void *arg),
 	       void *arg)
 {
-	struct list_walk w = { f, fn, arg };
-	return store_rec_each(s, list_one, &w);
+	struct list_visit v = { f, fn, arg };
+	return store_pg_list(s, f, list_visit_one, &v);
 }
 
 bool store_clone_movable(struct store *s, const struct object_id *head, uint32_t snap)

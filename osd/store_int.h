@@ -66,6 +66,7 @@ struct store_rec {
 	uint32_t block;	    /* STORE_REC_NONE while hot and blockless */
 	uint32_t hash_next; /* record index, 0: end of chain (free: next free) */
 	uint32_t hot;	    /* index in the hot table, 0: cold; STORE_REC_NONE: free */
+	uint32_t pg_next, pg_prev; /* its PG's list (invariant 7), 0: end */
 	uint8_t bitmap[];   /* rec_bitmap bytes: chunks ever written */
 };
 #define STORE_REC_NONE UINT32_MAX
@@ -102,6 +103,11 @@ struct store_obj {
 	struct list_node waiters;
 	struct list_node flush_node;
 	struct store_overlay *overlays;
+	/* What the PG counts hold of it (invariant 7); a cold object's
+	 * follow from its record: it exists, has a block, its chunks. */
+	bool acct_exists, acct_block; /* counted in objects_live, _with_block */
+	bool acct_live;		  /* counted as live in its PG */
+	uint16_t acct_chunks;	  /* written chunks counted in its PG */
 	uint8_t bitmap[STORE_MAX_CHUNKS / 8];
 	uint32_t crc[]; /* chunks_per_block */
 };
@@ -137,6 +143,24 @@ struct store_block {
 struct store_stats {
 	uint64_t csum_errors, read_errors;
 	uint64_t batches, records, flushes, read_retries;
+	/* Objects listings visited, and objects sorted onto PG lists when a
+	 * pool's pg_num became known: tests check that beacons and reads
+	 * cost neither. */
+	uint64_t list_visited, pg_sorted;
+};
+
+/* One placement group's objects (invariant 7): records linked by
+ * pg_next and pg_prev. */
+struct store_pg_index {
+	uint32_t first, last;
+	uint64_t objects_live; /* existing objects */
+	uint64_t chunks;       /* their written 4 KiB chunks */
+};
+
+/* A pool's PG lists: pg_num of them, or one while pg_num is 0. */
+struct store_pool_index {
+	uint32_t pool, pg_num;
+	struct store_pg_index *pgs;
 };
 
 struct store_waiter {
@@ -168,6 +192,9 @@ struct store {
 	struct store_obj **hot_tab;
 	uint32_t hot_cap, hot_count, hot_free;
 	struct store_crc_cache crcs;
+	uint64_t objects_live, objects_with_block; /* invariant 7 */
+	struct store_pool_index *pools; /* per pool PG lists (store_pg.c) */
+	uint32_t n_pools, pool_last;
 
 	/* blocks and allocator */
 	struct store_block *blocks;
@@ -232,6 +259,26 @@ struct store_checkpoint_waiter {
 	void (*done)(void *arg);
 	void *arg;
 };
+
+/* store_pg.c: per-PG lists and counts (invariant 7) */
+/* Puts a new record on its PG's list. 0 or -ENOMEM. */
+int store_pg_link(struct store *s, uint32_t rec);
+/* Takes a freed record off its list (it must count for nothing). */
+void store_pg_unlink(struct store *s, uint32_t rec);
+/* Counts (ADD) or uncounts a cold record (open loads them so). */
+void store_pg_cold(struct store *s, uint32_t rec, bool add);
+/* What a cold record counts as, for its hot state made from it. */
+void store_pg_acct_init(const struct store *s, uint32_t rec, struct store_obj *o);
+/* Brings O's PG counts up to date after its existence, block or
+ * overlays changed. */
+void store_pg_account(struct store *s, struct store_obj *o);
+uint32_t store_obj_written_chunks(const struct store *s, const struct store_obj *o);
+/* Calls VISIT for each object (live or not) on F's lists: one PG's when
+ * F names one, else all of F's pool. */
+int store_pg_list(struct store *s, const struct store_list_filter *f,
+		  int (*visit)(struct store *s, uint32_t rec, void *arg), void *arg);
+void store_pg_check(const struct store *s);
+void store_pg_free(struct store *s);
 
 /* store.c: index, blocks, allocator */
 static inline struct store_rec *store_rec(const struct store *s, uint32_t i)

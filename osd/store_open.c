@@ -381,6 +381,7 @@ static int store_load_entry(struct store *s, uint64_t b, const uint8_t *a_buf,
 			store_block_mark_dirty(s, b);
 			return 0;
 		}
+		store_pg_cold(s, i, false);
 		s->blocks[r->block].owner = 0;
 		store_crc_drop(s, r->block);
 		store_block_mark_dirty(s, r->block);
@@ -389,6 +390,7 @@ static int store_load_entry(struct store *s, uint64_t b, const uint8_t *a_buf,
 	r->version = e->version;
 	memcpy(r->bitmap, e->bitmap, s->rec_bitmap);
 	blk->owner = i;
+	store_pg_cold(s, i, true);
 	store_crc_put(s, b, e->crc, true);
 	return 0;
 }
@@ -812,6 +814,7 @@ static void store_free(struct store *s)
 		io_unregister_buffer(s->loop, s->mirror_index);
 		io_close(s->loop, s->fd);
 	}
+	store_pg_free(s);
 	free(s->buckets);
 	free(s->blocks);
 	free(s->free_bits);
