@@ -604,6 +604,8 @@ static int replay_verify_big(struct store *s, struct replay_state *st,
 		cap <<= 1;
 	struct replay_map map = { calloc(cap, sizeof(struct replay_obj)), cap - 1 };
 	struct store_record *recs = NULL;
+	struct load_progress prog = { .what = "journal records checked" };
+	uint64_t checked = 0;
 	int rc = map.slots ? 0 : -ENOMEM;
 	*bad = end;
 	s->report.damaged_blocks = 0;
@@ -625,6 +627,7 @@ static int replay_verify_big(struct store *s, struct replay_state *st,
 			store_record_next(&d, s->L.chunks_per_block, &recs[k]);
 		for (uint32_t k = b->hdr.record_count; k-- > 0 && *bad == end;) {
 			struct store_record *r = &recs[k];
+			load_progress(s, &prog, ++checked, records);
 			struct replay_obj *o = replay_map_get(&map, &r->oid);
 			if (r->type == STORE_REC_SMALL) {
 				for (uint32_t c = 0; c < r->nchunks; c++)
@@ -868,17 +871,23 @@ int store_open(struct io_loop *loop, const char *path,
 			       (unsigned long long)s->L.device_size);
 		goto fail;
 	}
-	if ((rc = store_alloc_memory(s)) || (rc = store_load_meta(s, why, why_len)) ||
-	    (rc = store_replay(s, why, why_len)))
+	uint64_t t0 = io_now_ns(loop);
+	if ((rc = store_alloc_memory(s)) || (rc = store_load_meta(s, why, why_len)))
+		goto fail;
+	uint64_t t_meta = io_now_ns(loop);
+	if ((rc = store_replay(s, why, why_len)))
 		goto fail;
 	store_build_allocator(s);
 	store_check(s);
-	LOG_INFO("store %s: %llu blocks of %u bytes, %llu free; replayed %llu batches "
-		 "(%llu records), %s",
-		 path, (unsigned long long)s->L.block_count, s->L.block_size,
-		 (unsigned long long)s->free_count,
+	uint64_t t_end = io_now_ns(loop);
+	LOG_INFO("store %s: %llu objects, %llu blocks of %u bytes, %llu free; replayed %llu "
+		 "batches (%llu records), %s; loaded in %.2f s (metadata %.2f s, replay %.2f s)",
+		 path, (unsigned long long)s->objects, (unsigned long long)s->L.block_count,
+		 s->L.block_size, (unsigned long long)s->free_count,
 		 (unsigned long long)s->report.replayed_batches,
-		 (unsigned long long)s->report.replayed_records, s->report.journal_end);
+		 (unsigned long long)s->report.replayed_records, s->report.journal_end,
+		 (double)(t_end - t0) / 1e9, (double)(t_meta - t0) / 1e9,
+		 (double)(t_end - t_meta) / 1e9);
 	if (!params->read_only) {
 		/* A new epoch: batches of earlier runs can never be replayed
 		 * again, whatever bytes they left past the journal's end. */
