@@ -473,7 +473,7 @@ static uint64_t check_blocks(const struct store *s)
 			struct store_view v;
 			store_view(s, blk->owner, &v);
 			BASALT_ASSERT(v.block == b); /* 1 */
-			/* 7: an entry not yet durable is written from RAM. */
+			/* 8: an entry not yet durable is written from RAM. */
 			if (blk->flags & (STORE_BLOCK_DIRTY | STORE_BLOCK_META_WRITING))
 				BASALT_ASSERT(v.hot && v.hot->crc_valid);
 			owned++;
@@ -510,12 +510,13 @@ static int check_obj(struct store *s, uint32_t i, void *arg)
 	}
 	struct store_obj *o = v.hot;
 	if (!o) {
-		/* 8: a cold object exists, in its block, and needs nothing. */
+		/* 9: a cold object exists, in its block, and needs nothing. */
 		BASALT_ASSERT(v.exists && v.block != STORE_NO_BLOCK);
 		return 0;
 	}
 	a->hot++;
 	BASALT_ASSERT(o->rec == i && s->hot_tab[o->hot_idx] == o);
+	BASALT_ASSERT(obj_busy(s, o)); /* 9: a quiet object is cold */
 	uint64_t prev = UINT64_MAX;
 	for (struct store_overlay *ov = o->overlays; ov; ov = ov->next) {
 		BASALT_ASSERT(ov->version < prev); /* 3: newest first */
@@ -536,7 +537,7 @@ void store_check(struct store *s)
 	store_rec_each(s, check_obj, &a);
 	BASALT_ASSERT(a.records == s->objects);
 	BASALT_ASSERT(owned == a.with_block); /* 1 */
-	BASALT_ASSERT(owned == s->objects_with_block); /* 8 */
+	BASALT_ASSERT(owned == s->objects_with_block); /* 7 */
 	/* 6: the objects' promises are among those counted (the rest are
 	 * requests'), and free blocks cover them all — unless open found
 	 * a store that older code over-committed. */
@@ -545,7 +546,7 @@ void store_check(struct store *s)
 		      s->free_count + s->promised_in_flush >= s->promised);
 	BASALT_ASSERT(s->j_appended - s->j_trimmed <= s->L.journal_size); /* 4 */
 	BASALT_ASSERT(s->j_tail_seq <= s->j_seq);			   /* 4 */
-	store_crc_check(s); /* 7 */
+	store_crc_check(s); /* 8 */
 	store_pg_check(s);						   /* 7 */
 }
 

@@ -1,5 +1,5 @@
 /* The CRC cache: the CRCs of blocks whose objects are cold, in at most
- * osd_crc_cache_size bytes (invariant 7 in store_int.h). A hot object
+ * osd_crc_cache_size bytes (invariant 8 in store_int.h). A hot object
  * keeps its block's CRCs itself, so an entry leaves the cache when its
  * object turns hot (store_crc_take) and comes back when it cools: what
  * the cache holds is always what the block's newest metadata entry says.
@@ -150,7 +150,7 @@ void store_crc_put(struct store *s, uint64_t block, const uint32_t *crc, bool no
 	memcpy(c->crc + (size_t)slot * s->L.chunks_per_block, crc, 4ull * s->L.chunks_per_block);
 }
 
-/* Invariant 7: every cached block is owned by a cold object; the free
+/* Invariant 8: every cached block is owned by a cold object; the free
  * list and the chains account for every slot once. */
 void store_crc_check(const struct store *s)
 {

@@ -10,7 +10,7 @@
  *   TRIM   superblock: journal tail = H (alternate slot), fdatasync; the
  *          journal space before H is free again
  *
- * An object whose block's CRCs are not in RAM (invariant 7) has the
+ * An object whose block's CRCs are not in RAM (invariant 8) has the
  * block's newest metadata entry read during DATA, beside the data writes
  * (they touch different places): the entry META writes must carry the
  * CRCs of the chunks the flush did not rewrite. An entry that cannot be
@@ -311,7 +311,7 @@ static void flush_encode_entry(struct store *s, uint64_t b, uint32_t seq,
 {
 	struct store_entry e;
 	uint32_t owner = s->blocks[b].owner;
-	/* Invariant 7: a dirty entry's owner is hot with its CRCs. */
+	/* Invariant 8: a dirty entry's owner is hot with its CRCs. */
 	struct store_obj *o = owner ? s->hot_tab[store_rec(s, owner)->hot] : NULL;
 	BASALT_ASSERT(!owner || (store_rec(s, owner)->hot && o->crc_valid));
 	memset(&e, 0, sizeof(e));

@@ -1,11 +1,19 @@
 /* Structures private to osd/store*.c. The store in memory:
  *
- *   index    hash of object id -> struct store_obj: durable version, the
- *            block (if any) and what the block holds (bitmap, CRCs), and
- *            overlays: journaled small writes not yet flushed in place,
- *            newest first, whose data stays in the journal mirror in RAM.
- *   blocks   per data block: owner, in-flight I/O count, metadata slot
- *            state, dirty flag. Free blocks sit in a bitmap allocator.
+ *   index    hash of object id -> a compact cold record per object in
+ *            slabs, linked by uint32 indexes (struct store_rec: id,
+ *            durable version, block, chunks written, PG list links); an
+ *            object with anything going on also has a hot state (struct
+ *            store_obj): versions assigned, generations, counters, the
+ *            block's CRCs, and overlays: journaled small writes not yet
+ *            flushed in place, newest first, whose data stays in the
+ *            journal mirror in RAM.
+ *   blocks   per data block (12 bytes): owner record, in-flight I/O
+ *            count, metadata slot state, dirty flag. Free blocks sit in a
+ *            bitmap allocator.
+ *   crcs     the CRC cache (store_crc.c): idle objects' blocks' CRCs, in
+ *            at most osd_crc_cache_size bytes; the rest are only in the
+ *            blocks' metadata entries on the device.
  *   journal  a RAM mirror of the ring; batches are assembled in place at
  *            the head and written from there, and overlays point into it.
  *
@@ -30,6 +38,19 @@
  *     refused up front with -ENOSPC (store_admit), never stuck in the
  *     journal. (A store written by an older version may break this; open
  *     says so and fsck calls it not clean.)
+ *  7. Every record is on the list of its pool's PG (store_pg.c), and each
+ *     PG's counts (live objects, written chunks) are the sum of what its
+ *     objects count for; objects_live and objects_with_block likewise.
+ *  8. CRCs: a block's CRCs are in RAM in its owner's hot state (crc_valid)
+ *     whenever its metadata entry is dirty or being written (so every
+ *     entry is encoded from RAM, and a read never needs an entry that is
+ *     not durable); the cache holds CRCs only for blocks whose owners are
+ *     cold, always those of the newest durable entry (an object turning
+ *     hot takes them out; one cooling puts them back).
+ *  9. A cold object exists, has a block, its durable version is its
+ *     block's, and nothing is pending on it; any object that does not
+ *     fit that has a hot state, and a hot state is freed once it fits
+ *     (store_obj_maybe_free).
  */
 #ifndef BASALT_OSD_STORE_INT_H
 #define BASALT_OSD_STORE_INT_H
@@ -94,7 +115,7 @@ struct store_obj {
 	bool on_flush_list;
 	bool promised;	      /* holds a promise of a block (invariant 6) */
 	/* crc[] holds the block's CRCs (else they are in its metadata
-	 * entry on the device: invariant 7). */
+	 * entry on the device: invariant 8). */
 	bool crc_valid;
 	unsigned redirects;   /* whole-block writes accepted, not yet applied */
 	unsigned deletes;     /* deletes accepted, not yet applied */
@@ -112,7 +133,8 @@ struct store_obj {
 	uint32_t crc[]; /* chunks_per_block */
 };
 
-/* The CRCs of blocks whose owners are cold, bounded (osd_crc_cache_size):
+/* The CRCs of blocks whose owners are cold (invariant 8), bounded
+ * (osd_crc_cache_size):
  * a clock over slots, each a block's chunks_per_block CRCs. */
 struct store_crc_cache {
 	uint32_t cap, used, hand, free_head;
@@ -327,7 +349,7 @@ void store_overlays_drop(struct store *s, struct store_obj *o,
 struct store_overlay *store_overlay_new(struct store *s);
 void store_flush_list_update(struct store *s, struct store_obj *o);
 void store_check(struct store *s);
-/* store_crc.c: the CRC cache (invariant 7) */
+/* store_crc.c: the CRC cache (invariant 8) */
 int store_crc_init(struct store *s, uint64_t bytes);
 void store_crc_free(struct store *s);
 /* Copies BLOCK's CRCs to OUT and forgets them: true when cached. */

@@ -17,7 +17,7 @@
  * every change that dirties the block's entry bumps block_gen first (so
  * the read starts over), a flush writes only the older slot, and while
  * an entry is dirty or being written the object keeps its CRCs in RAM
- * (invariant 7), so no entry read is needed then. An entry that fails its
+ * (invariant 8), so no entry read is needed then. An entry that fails its
  * own CRC or names another object, version or seq is -EBADMSG: the copy
  * is bad. */
 #include <errno.h>
