@@ -2,7 +2,7 @@
  * process's RSS (not by arithmetic):
  *
  *   store_ram --device PATH [--objects 1M] [--qd 256] [--reads 20000]
- *             [--crc-cache 64M] [--keep]
+ *             [--crc-cache 64M] [--keep] [--reuse]
  *
  * 1. Makes PATH a sparse file just big enough for OBJECTS 128 KiB blocks
  *    (plus 2%), formats it, and in a child process writes 4 KiB at offset
@@ -14,8 +14,9 @@
  *    random reads over all objects at queue depth 1 (READS of them) and
  *    32 (4 x READS): IOPS, mean and p99 latency (a cache of 0 makes every
  *    read fetch the block's metadata entry too).
- * The device file is deleted at the end unless --keep. One JSON line per
- * step on stdout. */
+ * The device file is deleted at the end unless --keep; --reuse skips 1
+ * on a device filled before (with the same --objects) and keeps it. One
+ * JSON line per step on stdout. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -220,8 +221,10 @@ static int reads(const char *path, uint64_t objects, uint64_t n, uint64_t crc_ca
 	store_usage(r.s, &u);
 	printf("{\"step\": \"randread4k\", \"qd\": %u, \"crc_cache\": %" PRIu64 ", \"reads\": %"
 	       PRIu64 ", \"iops\": %.0f, \"mean_us\": %.1f, \"p99_us\": %.1f, \"rss\": %" PRIu64
+	       ", \"crc_hits\": %" PRIu64 ", \"entry_reads\": %" PRIu64
 	       ", \"csum_errors\": %" PRIu64 ", \"errors\": %d}\n",
-	       qd, crc_cache, n, (double)n / secs, mean, p99, rss_bytes(), u.csum_errors, r.errors);
+	       qd, crc_cache, n, (double)n / secs, mean, p99, rss_bytes(), u.crc_cache_hits,
+	       u.crc_entry_reads, u.csum_errors, r.errors);
 	fflush(stdout);
 	store_close(r.s);
 	io_loop_destroy(r.loop);
@@ -282,7 +285,7 @@ static int make_device(const char *path, uint64_t objects)
 int main(int argc, char **argv)
 {
 	uint64_t reads_n = 20000;
-	bool keep = false;
+	bool keep = false, reuse = false;
 	g_objects = 1000000;
 	g_qd = 256;
 	g_cache = 64u << 20;
@@ -293,6 +296,7 @@ int main(int argc, char **argv)
 		{ "reads", required_argument, NULL, 'r' },
 		{ "crc-cache", required_argument, NULL, 'c' },
 		{ "keep", no_argument, NULL, 'k' },
+		{ "reuse", no_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -304,17 +308,18 @@ int main(int argc, char **argv)
 		case 'r': reads_n = bench_size("store_ram", "--reads", optarg, 1ULL << 24); break;
 		case 'c': g_cache = bench_size("store_ram", "--crc-cache", optarg, 1ULL << 40); break;
 		case 'k': keep = true; break;
+		case 'u': reuse = keep = true; break;
 		default: return 2;
 		}
 	}
 	if (!g_path || !g_objects || !g_qd) {
 		fprintf(stderr, "usage: store_ram --device PATH [--objects N] [--qd N] "
-				"[--reads N] [--crc-cache SIZE] [--keep]\n");
+				"[--reads N] [--crc-cache SIZE] [--keep] [--reuse]\n");
 		return 2;
 	}
 	log_set_level(LOG_LEVEL_INFO);
-	int rc = make_device(g_path, g_objects);
-	if (!rc)
+	int rc = reuse ? 0 : make_device(g_path, g_objects);
+	if (!rc && !reuse)
 		rc = in_child(fill_child, g_path, g_objects, g_qd);
 	if (!rc)
 		rc = in_child(reopen, g_path, g_objects, g_cache);

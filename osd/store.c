@@ -591,6 +591,8 @@ void store_usage(struct store *s, struct store_usage *u)
 	u->flushes = s->stats.flushes;
 	u->listed_objects = s->stats.list_visited;
 	u->pg_sorted_objects = s->stats.pg_sorted;
+	u->crc_cache_hits = s->crcs.hits;
+	u->crc_entry_reads = s->crcs.loads;
 }
 
 static void store_obj_info(const struct store *s, const struct store_view *v,

@@ -229,6 +229,9 @@ struct store_usage {
 	 * pool's pg_num became known (tests: a beacon or a read costs no
 	 * walk of the store). */
 	uint64_t listed_objects, pg_sorted_objects;
+	/* Blocks' CRCs found in the CRC cache, and metadata entries read
+	 * because they were not in RAM (osd_crc_cache_size). */
+	uint64_t crc_cache_hits, crc_entry_reads;
 };
 void store_usage(struct store *s, struct store_usage *out /* out */);
 
