@@ -593,9 +593,23 @@ static int replay_scan(struct store *s, struct replay_state *st)
  * durable before it was written (STORE_BATCH_PREV_DURABLE). Then it is
  * damage on the device: the record is kept, reads of those chunks fail
  * their checksums and the PG layer repairs them from another copy;
- * cutting there would forget every acknowledged batch after it. */
-static int replay_verify_big(struct store *s, struct replay_state *st,
-			     size_t end, uint8_t *scratch, size_t *bad)
+ * cutting there would forget every acknowledged batch after it.
+ *
+ * Linear in the journal: (a) list the blocks to check, newest first, with
+ * the chunks later small writes may have overwritten; (b) read them,
+ * REPLAY_QD at a time; (c) judge them in that order. */
+#define REPLAY_QD 16
+
+struct replay_check {
+	struct store_record r;
+	size_t batch;
+	bool durable, ok, read_failed;
+	uint8_t later[STORE_MAX_CHUNKS / 8];
+};
+
+/* (a): every BIG record not released by a later record, newest first. */
+static int replay_list_checks(struct store *s, struct replay_state *st, size_t end,
+			      struct replay_check **out, size_t *n)
 {
 	size_t records = 0;
 	for (size_t i = 0; i < end; i++)
@@ -605,16 +619,11 @@ static int replay_verify_big(struct store *s, struct replay_state *st,
 		cap <<= 1;
 	struct replay_map map = { calloc(cap, sizeof(struct replay_obj)), cap - 1 };
 	struct store_record *recs = NULL;
-	struct load_progress prog = { .what = "journal records checked" };
-	uint64_t checked = 0;
-	int rc = map.slots ? 0 : -ENOMEM;
-	*bad = end;
-	s->report.damaged_blocks = 0;
-	for (size_t i = end; i-- > 0 && !rc && *bad == end;) {
+	struct replay_check *c = calloc(records ? records : 1, sizeof(*c));
+	int rc = map.slots && c ? 0 : -ENOMEM;
+	*n = 0;
+	for (size_t i = end; i-- > 0 && !rc;) {
 		struct replay_batch *b = &st->batches[i];
-		bool durable = i + 1 < end &&
-			       (st->batches[i + 1].hdr.flags & STORE_BATCH_PREV_DURABLE);
-		uint8_t *base = s->mirror + b->pos;
 		struct dec d;
 		free(recs);
 		recs = calloc(b->hdr.record_count ? b->hdr.record_count : 1, sizeof(*recs));
@@ -622,55 +631,115 @@ static int replay_verify_big(struct store *s, struct replay_state *st,
 			rc = -ENOMEM;
 			break;
 		}
-		dec_init(&d, base + STORE_BATCH_HEADER_LEN,
+		dec_init(&d, s->mirror + b->pos + STORE_BATCH_HEADER_LEN,
 			 b->hdr.header_len - STORE_BATCH_HEADER_LEN);
 		for (uint32_t k = 0; k < b->hdr.record_count; k++)
 			store_record_next(&d, s->L.chunks_per_block, &recs[k]);
-		for (uint32_t k = b->hdr.record_count; k-- > 0 && *bad == end;) {
+		for (uint32_t k = b->hdr.record_count; k-- > 0;) {
 			struct store_record *r = &recs[k];
-			load_progress(s, &prog, ++checked, records);
 			struct replay_obj *o = replay_map_get(&map, &r->oid);
 			if (r->type == STORE_REC_SMALL) {
-				for (uint32_t c = 0; c < r->nchunks; c++)
-					store_bit_set(o->later, r->first_chunk + c);
+				for (uint32_t ch = 0; ch < r->nchunks; ch++)
+					store_bit_set(o->later, r->first_chunk + ch);
 				continue;
 			}
 			if (r->type == STORE_REC_BIG && !o->released) {
-				if (r->block >= s->L.block_count) {
-					*bad = i;
-					break;
-				}
-				int err = store_read_sync(s, scratch, s->L.block_size,
-							  store_block_offset(s, r->block));
-				uint32_t c = 0;
-				/* A masked record's unwritten chunks read as zeros
-				 * whatever the block holds (a clone that took its
-				 * head's block keeps what was there before). */
-				while (!err && c < r->nchunks &&
-				       (store_bit_test(o->later, c) ||
-					(r->written && !store_bit_test(r->written, c)) ||
-					crc32c(0, scratch + c * STORE_CHUNK, STORE_CHUNK) ==
-						store_record_crc(r, c)))
-					c++;
-				if ((err || c < r->nchunks) && !durable) {
-					*bad = i;
-					break;
-				}
-				if (err || c < r->nchunks) {
-					char id[64];
-					LOG_ERROR("replay: block %llu of object %s %s: kept (its batch "
-						  "was durable); its reads will fail their checksums",
-						  (unsigned long long)r->block,
-						  object_id_str(&r->oid, id, sizeof(id)),
-						  err ? "cannot be read" : "does not hold the data written");
-					s->report.damaged_blocks++;
-				}
+				struct replay_check *x = &c[(*n)++];
+				x->r = *r; /* its CRCs and bitmap point into the mirror */
+				x->batch = i;
+				x->durable = i + 1 < end &&
+					     (st->batches[i + 1].hdr.flags & STORE_BATCH_PREV_DURABLE);
+				memcpy(x->later, o->later, sizeof(x->later));
 			}
 			o->released = true;
 		}
 	}
 	free(recs);
 	free(map.slots);
+	if (rc) {
+		free(c);
+		c = NULL;
+	}
+	*out = c;
+	return rc;
+}
+
+/* Whether the block X names, read into BUF, holds what X wrote. A masked
+ * record's unwritten chunks read as zeros whatever the block holds (a
+ * clone that took its head's block keeps what was there before). */
+static bool replay_block_ok(const struct replay_check *x, const uint8_t *buf)
+{
+	const struct store_record *r = &x->r;
+	for (uint32_t c = 0; c < r->nchunks; c++)
+		if (!store_bit_test(x->later, c) && (!r->written || store_bit_test(r->written, c)) &&
+		    crc32c(0, buf + c * STORE_CHUNK, STORE_CHUNK) != store_record_crc(r, c))
+			return false;
+	return true;
+}
+
+/* (b): reads every listed block, REPLAY_QD at a time. */
+static int replay_read_checks(struct store *s, struct replay_check *c, size_t n)
+{
+	uint8_t *buf = NULL;
+	struct io_op op[REPLAY_QD];
+	struct io_wait w[REPLAY_QD];
+	struct load_progress prog = { .what = "whole-block writes of the journal checked" };
+	if (posix_memalign((void **)&buf, STORE_CHUNK, (size_t)REPLAY_QD * s->L.block_size))
+		return -ENOMEM;
+	for (size_t first = 0; first < n; first += REPLAY_QD) {
+		size_t m = n - first < REPLAY_QD ? n - first : REPLAY_QD;
+		for (size_t k = 0; k < m; k++) {
+			struct replay_check *x = &c[first + k];
+			w[k] = (struct io_wait){ 0 };
+			op[k] = (struct io_op){ .done = io_wait_done, .ctx = &w[k] };
+			if (x->r.block < s->L.block_count)
+				io_read(s->loop, &op[k], s->fd, buf + k * s->L.block_size,
+					s->L.block_size, store_block_offset(s, x->r.block));
+		}
+		for (size_t k = 0; k < m; k++) {
+			struct replay_check *x = &c[first + k];
+			if (x->r.block >= s->L.block_count)
+				continue; /* judged as corrupt in (c) */
+			int res = io_wait_for(s->loop, &w[k]);
+			x->read_failed = res != (int)s->L.block_size;
+			x->ok = !x->read_failed && replay_block_ok(x, buf + k * s->L.block_size);
+		}
+		load_progress(s, &prog, first + m, n);
+	}
+	free(buf);
+	return 0;
+}
+
+static int replay_verify_big(struct store *s, struct replay_state *st,
+			     size_t end, uint8_t *scratch, size_t *bad)
+{
+	struct replay_check *c;
+	size_t n;
+	(void)scratch;
+	*bad = end;
+	s->report.damaged_blocks = 0;
+	int rc = replay_list_checks(s, st, end, &c, &n);
+	if (!rc)
+		rc = replay_read_checks(s, c, n);
+	/* (c), newest first: the first block that fails ends the chain there,
+	 * unless its batch was durable (damage: kept). */
+	for (size_t k = 0; k < n && !rc; k++) {
+		struct replay_check *x = &c[k];
+		if (x->r.block >= s->L.block_count || (!x->ok && !x->durable)) {
+			*bad = x->batch;
+			break;
+		}
+		if (!x->ok) {
+			char id[64];
+			LOG_ERROR("replay: block %llu of object %s %s: kept (its batch "
+				  "was durable); its reads will fail their checksums",
+				  (unsigned long long)x->r.block,
+				  object_id_str(&x->r.oid, id, sizeof(id)),
+				  x->read_failed ? "cannot be read" : "does not hold the data written");
+			s->report.damaged_blocks++;
+		}
+	}
+	free(c);
 	return rc;
 }
 
