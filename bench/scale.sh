@@ -17,25 +17,32 @@
 #     recovered / time.
 # Not in CI: it takes long (see bench/README.md, "Scale").
 #
-#   bench/scale.sh [--objects "N ..."] [--4m] [--dir DIR] [--build DIR]
+#   bench/scale.sh [--objects "N ..."] [--4m] [--grace DURATION] [--dir DIR]
+#                  [--build DIR]
 #
 # --objects: the object counts per OSD, one full run each (default
 # "100000 1000000"); --4m adds 4000000. A count whose files would not fit
-# in DIR (/var/tmp) is skipped with a message. The table goes to stdout
-# and to bench/results/scale-TIME/table.md, the daemons' logs beside it.
+# in DIR (/var/tmp) is skipped with a message. --grace sets
+# osd_heartbeat_grace and mon_osd_beacon_grace (defaults 6s and 15s), for
+# OSDs whose loop stalls longer than that under load. Every wait is
+# bounded; a phase not done in time shows as ">S (not reached)", and when
+# the cluster does not settle after the restart the phases after it are
+# skipped. The table goes to stdout and to bench/results/scale-TIME/
+# table.md, the daemons' logs to logs-N/ beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-counts="100000 1000000" with_4m=0 rest=()
+counts="100000 1000000" with_4m=0 grace= rest=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--objects) counts=${2:?--objects takes a list of counts}; shift 2 ;;
 	--4m) with_4m=1; shift ;;
+	--grace) grace=${2:?--grace takes a duration such as 60s}; shift 2 ;;
 	*) rest+=("$1"); shift ;;
 	esac
 done
-bench_more_usage=' [--objects "N ..."] [--4m]'
+bench_more_usage=' [--objects "N ..."] [--4m] [--grace DURATION]'
 bench_options scale ${rest[@]+"${rest[@]}"}
 [ "$with_4m" = 0 ] || counts="$counts 4000000"
 for n in $counts; do
@@ -151,6 +158,7 @@ cluster() {
 	scripts/cluster.sh down --dir "$d" >/dev/null
 	# The 60 s absence must not mark osd.2 out; metrics for the byte counts.
 	sed -i 's/^mon_osd_down_out_interval = .*/mon_osd_down_out_interval = 30m/' "$conf"
+	[ -z "$grace" ] || sed -i "/^\[global\]\$/a osd_heartbeat_grace = $grace\nmon_osd_beacon_grace = $grace" "$conf"
 	read -r -a ports < <(scripts/free-ports 3)
 	for i in 0 1 2; do sed -i "/^\[osd\.$i\]\$/a metrics_addr = 127.0.0.1:${ports[$i]}" "$conf"; done
 	BASALT_BUILD=$build scripts/cluster.sh up --dir "$d" >/dev/null
@@ -163,125 +171,132 @@ fill() { # N: objects 0..N-1 written once; the fill's JSON line
 		--qd 64 --objects "$1" --fill
 }
 
+# put KEY VALUE: a result of this N (read by table()).
+put() { echo "$1 $2" >>"$vars"; }
+# timed KEY T0 COMMAND...: puts the seconds from T0 to the end of COMMAND,
+# or ">S (not reached)" when it failed; returns its status.
+timed() {
+	local key=$1 t0=$2
+	shift 2
+	if "$@"; then put "$key" "$(since "$t0")"; return 0; fi
+	put "$key" ">$(since "$t0") (not reached)"
+	return 1
+}
+# until_ok TIMEOUT COMMAND...: COMMAND again every 0.1 s until it succeeds.
+until_ok() {
+	local end=$((SECONDS + $1))
+	shift
+	while [ "$SECONDS" -lt "$end" ]; do "$@" && return 0; sleep 0.1; done
+	return 1
+}
+reads() { # every object of $objs read, 300 s at most in all
+	local r end=$((SECONDS + 300))
+	for r in $objs; do
+		until "$build/basalt" -c "$conf" --timeout 5 object get scale "$r" /dev/null >/dev/null 2>&1; do
+			[ "$SECONDS" -lt "$end" ] || return 1
+			sleep 0.1
+		done
+	done
+}
+marked_down() { grep -c "marked down" "$d/mon.a.log" || true; }
+
+# measure_idle: RSS after the fill and 20 s of CPU without client I/O.
+measure_idle() {
+	local i c0=() c1=() r=()
+	for i in 0 1 2; do r+=("$(rss "$(osd_pid "$i")")"); c0[i]=$(cpu_ticks "$(osd_pid "$i")"); done
+	sleep 20
+	for i in 0 1 2; do c1[i]=$(cpu_ticks "$(osd_pid "$i")"); done
+	put rss_fill "${r[*]}"
+	put cpu_ticks "$((c1[0] - c0[0])) $((c1[1] - c0[1])) $((c1[2] - c0[2]))"
+}
+
+# restart: osd.0 stopped and started; 0 once every PG is clean again.
+restart() {
+	local t0
+	objs=$(primary_objects)
+	put read_objects "$(echo "$objs" | wc -w)"
+	put t_shutdown "$(stop_osd 0)"
+	wait_down 0 || true
+	start_osd 0
+	t0=$(now)
+	timed t_up "$t0" until_ok 300 osd_up 0 True || true
+	timed t_read "$t0" reads || true
+	timed t_clean "$t0" clean 600 || return 1
+	put rss_restart "$(rss "$(osd_pid 0)")"
+}
+
+# absence: osd.2 away 60 s while 1% of the objects are rewritten.
+absence() {
+	local t_away changed t0 w r p o
+	stop_osd 2 >/dev/null
+	t_away=$SECONDS
+	wait_down 2 || true
+	changed=$((n / 100 > 0 ? n / 100 : 1))
+	put changed "$changed"
+	fill "$changed" >/dev/null || say "the rewrite of $changed objects had errors"
+	while [ $((SECONDS - t_away)) -lt 60 ]; do sleep 1; done
+	# From here: osd.2's counters start from 0 (it is down: absent now)
+	w=$(wire_bytes) r=$(metric_sum basalt_osd_recovered_bytes_total)
+	p=$(metric_sum basalt_osd_peering_bytes_total) o=$(metric_sum basalt_osd_recovered_objects_total)
+	start_osd 2
+	t0=$(now)
+	# The PG states come from beacons (every second): clean only counts
+	# once the rewritten objects were recovered (metrics: every second).
+	timed t_peer "$t0" eval 'wait_metric "\$(metric_sum basalt_osd_recovered_objects_total) -ge $((o + changed))" 1200 && clean 600' || true
+	put peer_wire "$(($(wire_bytes) - w))"
+	put peer_recovered "$(($(metric_sum basalt_osd_recovered_bytes_total) - r))"
+	put peer_bytes "$(($(metric_sum basalt_osd_peering_bytes_total) - p))"
+}
+
+# backfill: osd.1 replaced by an empty store (same id).
+backfill() {
+	local t0 r o
+	stop_osd 1 >/dev/null
+	wait_down 1 || true
+	"$build/basalt-osd" --mkfs --force --device "$d/osd.1.img" --size "${size}M" >/dev/null
+	r=$(metric_sum basalt_osd_recovered_bytes_total) o=$(metric_sum basalt_osd_recovered_objects_total)
+	start_osd 1
+	t0=$(now)
+	# Done once osd.1 holds every object again (its store's count).
+	timed t_backfill "$t0" eval 'wait_metric "\$(metric 1 basalt_osd_objects) -ge $n" 7200 && clean 600' || true
+	put backfill_bytes "$(($(metric_sum basalt_osd_recovered_bytes_total) - r))"
+	put backfill_objects "$(($(metric_sum basalt_osd_recovered_objects_total) - o))"
+}
+
 run() {
-	local n=$1 size avail_kib need_kib rss0 fill_json i r t_up t_read t_clean
+	local n=$1 size avail_kib need_kib objs vars=$out/scale-$1.vars t_start=$SECONDS
 	need_kib=$((3 * (n * 4 + n * 5 / 4 + 300 * 1024)))
 	avail_kib=$(df -k --output=avail "$work" | tail -1)
 	if [ "$need_kib" -gt "$avail_kib" ]; then
 		say "$n objects per OSD need ~$((need_kib / 1048576)) GiB in $work, $((avail_kib / 1048576)) GiB free: skipped"
 		return 0
 	fi
-	local t_start=$SECONDS
 	say "== $n objects per OSD"
+	: >"$vars"
+	put n "$n"
+	put grace "${grace:-default}"
 	cluster "$n"
-	rss0=$(rss "$(osd_pid 1)")
+	put rss_empty "$(rss "$(osd_pid 1)")"
 	say "filling"
-	fill_json=$(fill "$n")
+	put fill_s "$(fill "$n" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')"
 	clean 600
 	sleep 5 # the journal flushes; no client I/O from here on
-	local rss_fill=() cpu0=() cpu1=()
-	for i in 0 1 2; do rss_fill[i]=$(rss "$(osd_pid "$i")"); cpu0[i]=$(cpu_ticks "$(osd_pid "$i")"); done
-	sleep 20
-	for i in 0 1 2; do cpu1[i]=$(cpu_ticks "$(osd_pid "$i")"); done
-
+	measure_idle
+	put downs_before "$(marked_down)"
 	say "restart of osd.0"
-	local objs t_shutdown t0
-	objs=$(primary_objects)
-	t_shutdown=$(stop_osd 0)
-	wait_down 0
-	start_osd 0
-	t0=$(now)
-	for _ in $(seq 3000); do osd_up 0 True && break; sleep 0.1; done
-	t_up=$(since "$t0")
-	for r in $objs; do
-		for _ in $(seq 600); do cli object get scale "$r" /dev/null >/dev/null 2>&1 && break; sleep 0.1; done
-	done
-	t_read=$(since "$t0")
-	clean 600
-	t_clean=$(since "$t0")
-	local rss_restart
-	rss_restart=$(rss "$(osd_pid 0)")
-
-	say "osd.2 away for 60 s while 1% of the objects change"
-	local t_away changed t_peer wire1 rec1 peer1
-	stop_osd 2 >/dev/null
-	t_away=$SECONDS
-	wait_down 2
-	changed=$((n / 100 > 0 ? n / 100 : 1))
-	fill "$changed" >/dev/null
-	while [ $((SECONDS - t_away)) -lt 60 ]; do sleep 1; done
-	# From here: osd.2's counters start from 0 (it is down: absent now)
-	local w02 r02 p02 o02
-	w02=$(wire_bytes) r02=$(metric_sum basalt_osd_recovered_bytes_total)
-	p02=$(metric_sum basalt_osd_peering_bytes_total)
-	o02=$(metric_sum basalt_osd_recovered_objects_total)
-	start_osd 2
-	t0=$(now)
-	# The PG states come from beacons (every second): clean only counts
-	# once the rewritten objects were recovered (metrics: every second).
-	wait_metric "\$(metric_sum basalt_osd_recovered_objects_total) -ge $((o02 + changed))" 1200
-	clean 1200
-	t_peer=$(since "$t0")
-	wire1=$(wire_bytes) rec1=$(metric_sum basalt_osd_recovered_bytes_total)
-	peer1=$(metric_sum basalt_osd_peering_bytes_total)
-
-	say "osd.1 replaced by an empty store"
-	local t_fill rec_b0 t_backfill rec_b1 rob0 rob1
-	stop_osd 1 >/dev/null
-	wait_down 1
-	"$build/basalt-osd" --mkfs --force --device "$d/osd.1.img" --size "${size}M" >/dev/null
-	rec_b0=$(metric_sum basalt_osd_recovered_bytes_total)
-	rob0=$(metric_sum basalt_osd_recovered_objects_total)
-	start_osd 1
-	t0=$(now)
-	# Done once osd.1 holds every object again (its store's count).
-	wait_metric "\$(metric 1 basalt_osd_objects) -ge $n" 7200
-	clean 600
-	t_backfill=$(since "$t0")
-	rec_b1=$(metric_sum basalt_osd_recovered_bytes_total)
-	rob1=$(metric_sum basalt_osd_recovered_objects_total)
-	cp "$d"/*.log "$out/" 2>/dev/null || true
+	if restart; then
+		say "osd.2 away for 60 s while 1% of the objects change"
+		absence
+		say "osd.1 replaced by an empty store"
+		backfill
+	else
+		say "the cluster did not settle after the restart: the rest is skipped"
+	fi
+	put downs "$(($(marked_down) - $(awk '$1 == "downs_before" {print $2}' "$vars")))"
+	put run_s "$((SECONDS - t_start))"
+	mkdir -p "$out/logs-$n" && cp "$d"/*.log "$out/logs-$n/" 2>/dev/null || true
 	scripts/cluster.sh down --dir "$d" --purge >/dev/null
-	t_fill=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["seconds"])' "$fill_json")
-
-	python3 - "$n" "$rss0" "${rss_fill[*]}" "$rss_restart" "${cpu0[*]}" "${cpu1[*]}" \
-		"$t_shutdown" "$t_up" "$t_read" "$t_clean" "$changed" "$t_peer" \
-		"$((wire1 - w02))" "$((rec1 - r02))" "$((peer1 - p02))" \
-		"$t_backfill" "$((rec_b1 - rec_b0))" "$t_fill" "$((SECONDS - t_start))" "$objs" "$((rob1 - rob0))" <<'EOF' | tee -a "$out/table.md"
-import os, sys
-a = sys.argv[1:]
-n = int(a[0]); rss0 = int(a[1]); rss = [int(x) for x in a[2].split()]; rss_r = int(a[3])
-c0 = [int(x) for x in a[4].split()]; c1 = [int(x) for x in a[5].split()]
-hz = os.sysconf("SC_CLK_TCK")
-mib = lambda b: b / 2**20
-per_tib = lambda b: b / (n * 128 * 1024) * 1024  # GiB of RSS per TiB of blocks
-rows = [
-    ("objects per OSD (4 KiB each, one 128 KiB block)", f"{n:,}"),
-    ("fill: seconds / objects per s (3 copies)", f"{float(a[17]):.1f} / {n / float(a[17]):,.0f}"),
-    ("RSS of an empty OSD (MiB)", f"{mib(rss0):.1f}"),
-    ("RSS per OSD after the fill (MiB, osd.0/1/2)", " / ".join(f"{mib(r):.1f}" for r in rss)),
-    ("RSS of osd.0 after its restart (MiB)", f"{mib(rss_r):.1f}"),
-    ("bytes per object (RSS after the fill - empty, / N)", f"{(sum(rss) / 3 - rss0) / n:.0f}"),
-    ("GiB of RSS per TiB of blocks (whole RSS after the fill)", f"{per_tib(sum(rss) / 3):.2f}"),
-    ("GiB of RSS per TiB of blocks (after restart)", f"{per_tib(rss_r):.2f}"),
-    ("idle OSD CPU (% of a core, 20 s, osd.0/1/2)", " / ".join(f"{(y - x) / hz / 20 * 100:.2f}" for x, y in zip(c0, c1))),
-    ("osd.0 SIGTERM to exit (s)", a[6]),
-    ("osd.0 start to up in the map (s)", a[7]),
-    (f"osd.0 start to a read of objects it is primary of ({len(a[19].split())} objects) (s)", a[8]),
-    ("osd.0 start to all PGs active+clean (s; PG states come by beacon, ~1 s late)", a[9]),
-    (f"osd.2 away 60 s, {int(a[10]):,} objects rewritten: start to active+clean (s)", a[11]),
-    ("  bytes the OSDs sent + received meanwhile (msgr, whole cluster)", f"{int(a[12]):,}"),
-    ("  basalt_osd_peering_bytes_total grew by", f"{int(a[14]):,}" if int(a[14]) else "not exported"),
-    ("  bytes recovered", f"{int(a[13]):,}"),
-    ("osd.1 replaced (empty store): start to active+clean (s)", a[15]),
-    ("  bytes recovered (basalt_osd_recovered_bytes_total) / MB/s", f"{int(a[16]):,} / {int(a[16]) / float(a[15]) / 1e6:.1f}"),
-    ("  objects recovered / per s / MB/s of data written (4 KiB each)", f"{int(a[20]):,} / {int(a[20]) / float(a[15]):,.0f} / {int(a[20]) * 4096 / float(a[15]) / 1e6:.1f}"),
-    ("whole run for this N (s)", a[18]),
-]
-print(f"\n| {n:,} objects per OSD | |\n|---|---:|")
-for k, v in rows:
-    print(f"| {k} | {v} |")
-EOF
+	bench/scale_table.py "$vars" | tee -a "$out/table.md"
 }
 
 say "results in $out"
