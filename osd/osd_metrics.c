@@ -91,6 +91,11 @@ static void register_state(struct osd *o)
 				 "Store reads whose data failed its checksum");
 	m->read_errors = counter(o, "basalt_osd_device_read_errors_total",
 				 "Store reads the device failed");
+	struct metrics_family *msgr = metrics_family(
+		m->registry, METRICS_COUNTER, "basalt_osd_msgr_bytes_total",
+		"Bytes on the wire to and from every peer (clients, OSDs, monitors)", "dir");
+	m->msgr_bytes[0] = metrics_series(msgr, "sent");
+	m->msgr_bytes[1] = metrics_series(msgr, "received");
 }
 
 int osd_metrics_start(struct osd *o, struct cfg *cfg, char *why, size_t why_len)
@@ -167,6 +172,9 @@ static void publish(struct osd *o)
 	metrics_counter_set(m->scrubbed_objects, pgs->scrubbed_objects);
 	metrics_counter_set(m->bad_found, pgs->bad_found);
 	metrics_counter_set(m->bad_repaired, pgs->bad_repaired);
+	const struct msgr_stats *ms = msgr_stats(o->msgr);
+	metrics_counter_set(m->msgr_bytes[0], ms->bytes_sent);
+	metrics_counter_set(m->msgr_bytes[1], ms->bytes_received);
 }
 
 void osd_metrics_tick(struct osd *o, uint64_t now_ns)
