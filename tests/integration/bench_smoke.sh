@@ -32,12 +32,17 @@ for bad in "scale.sh --objects 12x|--objects takes counts" "scale.sh --sideways|
 		{ echo "FAIL: ${bad%%|*}: rc $rc, $(head -2 "$tmp/err")" >&2; exit 1; }
 done
 for bad in "placement_bench --osds 0|usage: placement_bench" "bigmap --osds 5|usage: bigmap" \
-	"objects --fill|usage: objects"; do
+	"objects --fill|usage: objects" "store_ram --objects 0|usage: store_ram" \
+	"store_ram --objects 1x|--objects"; do
 	rc=0 cmd=${bad%%|*}
 	"$build/bench/${cmd%% *}" ${cmd#* } >/dev/null 2>"$tmp/err" || rc=$?
 	[ "$rc" = 2 ] && grep -q -- "${bad#*|}" "$tmp/err" ||
 		{ echo "FAIL: $cmd: rc $rc, $(head -2 "$tmp/err")" >&2; exit 1; }
 done
+# The store RAM benchmark on a tiny store: it fills, reopens and reads back.
+"$build/bench/store_ram" --device "$tmp/ram.img" --objects 2000 --reads 200 >"$tmp/ram" 2>"$tmp/err" &&
+	[ "$(grep -c '"step": "randread4k"' "$tmp/ram")" = 4 ] && [ ! -e "$tmp/ram.img" ] ||
+	{ tail -5 "$tmp/err" >&2; echo "FAIL: store_ram" >&2; exit 1; }
 "$build/bench/placement_bench" --lookups 1000 | grep -Eq '^\| 100 \| 10 \| 1024 \| [0-9]+ \| [0-9.]+ \| [0-9]+x \|$' ||
 	{ echo "FAIL: placement_bench printed no row" >&2; exit 1; }
 bench/run.sh --quick --only basalt --build "$build" --dir "$tmp" >"$tmp/out" 2>"$tmp/err" ||
