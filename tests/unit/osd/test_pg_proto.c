@@ -16,7 +16,7 @@
 static void test_query(void **state)
 {
 	(void)state;
-	struct pg_query q = { 3, 0x1f, 77, 2 }, got;
+	struct pg_query q = { .pool = 3, .pg = 0x1f, .epoch = 77, .from = 2 }, got;
 	struct msg *m = pg_query_encode(9, &q);
 	assert_int_equal(pg_query_decode(m, &got), 0);
 	assert_true(got.pool == 3 && got.pg == 0x1f && got.epoch == 77 && got.from == 2);
