@@ -1409,6 +1409,11 @@ int osd_pg_stats(struct osd *o, struct mon_osd_stats *st)
 	return 0;
 }
 
+struct pg_check_totals {
+	unsigned scrubbing;
+	uint64_t log_entries;
+};
+
 static void pg_summary_one(struct osd_pg *pg, void *arg)
 {
 	struct osd_pg_summary *s = arg;
@@ -1421,11 +1426,13 @@ static void pg_summary_one(struct osd_pg *pg, void *arg)
 	s->missing += pg->n_missing;
 }
 
-/* pg_int.h, invariants 1, 5, 6, 7 and 8, for one PG. */
+/* pg_int.h, invariants 1, 5, 6, 7, 8 and 9, for one PG. */
 static void pg_check_one(struct osd_pg *pg, void *arg)
 {
-	unsigned *scrubbing = arg;
+	struct pg_check_totals *tot = arg;
 	struct osd *o = pg->o;
+	pg_log_check(pg); /* 9 */
+	tot->log_entries += pg->log.n;
 	if (pg->state != PG_STATE_IDLE) /* 1 */
 		BASALT_ASSERT(pg->known && pg->n_acting && pg->acting[0] == o->id);
 	BASALT_ASSERT(pg->seq < (1ull << 32)); /* 6 */
@@ -1441,6 +1448,17 @@ static void pg_check_one(struct osd_pg *pg, void *arg)
 				      op->version >> 32 <= pg_map(pg)->epoch &&
 				      (op->version & 0xffffffffu) <= pg->seq);
 	}
+	unsigned dispatched_writes = 0;
+	list_for_each(pos, &pg->ops) {
+		const struct pg_op *op = list_entry(pos, struct pg_op, pg_node);
+		dispatched_writes += op->obj && op->dispatched && op->version &&
+				     (op->op.type == OSD_OP_WRITE || op->op.type == OSD_OP_DELETE) &&
+				     !op->answered;
+	}
+	/* 9: a marker waits for no write in flight; every one is counted. */
+	BASALT_ASSERT(pg->writes_inflight >= dispatched_writes);
+	if (pg->writes_inflight)
+		BASALT_ASSERT(pg->state == PG_STATE_ACTIVE);
 	uint32_t unfound = 0;
 	list_for_each(pos, &pg->objs) {
 		const struct pg_obj *obj = list_entry(pos, struct pg_obj, pg_node);
@@ -1452,14 +1470,15 @@ static void pg_check_one(struct osd_pg *pg, void *arg)
 	}
 	BASALT_ASSERT(unfound == pg->n_unfound); /* 8 */
 	pg_scrub_check(pg); /* 7 */
-	*scrubbing += pg->scrub != NULL;
+	tot->scrubbing += pg->scrub != NULL;
 }
 
 void osd_pg_check(struct osd *o)
 {
-	unsigned scrubbing = 0;
-	pg_for_each(o, pg_check_one, &scrubbing);
-	BASALT_ASSERT(scrubbing == o->pgs->scrubs_running && scrubbing <= 1); /* 7 */
+	struct pg_check_totals tot = { 0, 0 };
+	pg_for_each(o, pg_check_one, &tot);
+	BASALT_ASSERT(tot.scrubbing == o->pgs->scrubs_running && tot.scrubbing <= 1); /* 7 */
+	BASALT_ASSERT(tot.log_entries == o->pgs->log_entries); /* 9 */
 }
 
 void osd_pg_summary(struct osd *o, struct osd_pg_summary *out)

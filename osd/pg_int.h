@@ -48,8 +48,17 @@
  *     PG's n_unfound and kept until a delete or a new peering; only a
  *     delete of it runs, everything else fails with -EIO: a bad copy's
  *     bytes are never served.
+ *  9. An OSD's log of a PG (pg_log.c) names every change it made to the
+ *     PG's objects after each sync marker it holds (entries go only from
+ *     the oldest end, and every store write or delete of a PG object is
+ *     logged before it is submitted), and a primary issues a marker only
+ *     while its acting members hold the same objects at the same versions
+ *     (complete, recorded, nothing missing, unfound or being recovered,
+ *     no write in flight). So two members holding the same marker differ
+ *     only in objects their logs name after it, and peering by log
+ *     compares the same objects a full comparison would find different.
  *
- * osd_pg_check() asserts what one OSD can see of these (1, 5, 6, 7, 8);
+ * osd_pg_check() asserts what one OSD can see of these (1, 5, 6, 7, 8, 9);
  * the whole-cluster simulation calls it after every step, and checks 2
  * and 3 against its model of acknowledged writes.
  */
@@ -412,6 +421,8 @@ void pg_log_sync_maybe(struct osd_pg *pg);
  * true once that is done (or there was none). */
 bool pg_log_ready(struct osd_pg *pg);
 void pg_log_free(struct osd_pg *pg);
+/* Invariant 9 as far as PG's log shows it (osd_pg_check). */
+void pg_log_check(const struct osd_pg *pg);
 struct object_id pg_log_oid(uint32_t pool, uint32_t pg);
 
 /* pg_snap.c */

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/crc32c.h"
 #include "common/enc.h"
 #include "common/log.h"
@@ -407,6 +408,17 @@ bool pg_log_ready(struct osd_pg *pg)
 				     .len = bs, .buf = buf, .done = log_read, .ctx = pg };
 	store_submit(pg->o->store, &l->req);
 	return false;
+}
+
+void pg_log_check(const struct osd_pg *pg)
+{
+	const struct pg_log *l = &pg->log;
+	uint32_t markers = 0;
+	BASALT_ASSERT(l->n <= l->cap && l->n <= pg->o->pg_log_max_entries);
+	for (uint32_t i = 0; i < l->n; i++)
+		markers += entry_is_marker(entry_at(l, i));
+	BASALT_ASSERT(markers == l->n_markers);
+	BASALT_ASSERT(!l->loading || !l->loaded);
 }
 
 void pg_log_free(struct osd_pg *pg)

@@ -9,7 +9,8 @@
 
 #define MARKER_LEN (4 + 8 + 8)
 #define QUERY_LEN (4 + 4 + 8 + 4 + 1 + 8 + MARKER_LEN + 4)
-#define INFO_LEN (4 + 4 + 4 + 8 + 4 + 8 + 1 + 1 + 1 + 1 + PG_INFO_MARKERS_MAX * MARKER_LEN + 4)
+/* Then n_markers markers. */
+#define INFO_LEN (4 + 4 + 4 + 8 + 4 + 8 + 1 + 1 + 1 + 1 + 4)
 #define SUBOP_LEN (4 + 4 + 8 + 4 + 1 + OBJECT_ID_WIRE_LEN + 4 + 4 + 8 + 8 + 8 + PG_WRITTEN_MAP_BYTES + \
 		   OBJECT_ID_WIRE_LEN + 4)
 #define SUBOP_REPLY_LEN (4 + 8 + PG_WRITTEN_MAP_BYTES + 1)
@@ -74,14 +75,16 @@ int pg_query_decode(const struct msg *msg, struct pg_query *out)
 
 struct msg *pg_info_encode(uint64_t request_id, const struct pg_info *info)
 {
-	struct msg *msg = msg_new(OSD_MSG_PG_INFO, request_id, INFO_LEN);
+	uint32_t markers = info->n_markers <= PG_INFO_MARKERS_MAX ? info->n_markers : 0;
+	uint32_t plen = INFO_LEN + markers * MARKER_LEN;
+	struct msg *msg = msg_new(OSD_MSG_PG_INFO, request_id, plen);
 	size_t dlen = (size_t)info->count * PG_INFO_ENTRY_LEN;
 	if (!msg || (dlen && msg_alloc_data(msg, (uint32_t)dlen))) {
 		msg_free(msg);
 		return NULL;
 	}
 	struct enc e;
-	enc_init(&e, msg->payload, INFO_LEN);
+	enc_init(&e, msg->payload, plen);
 	enc_put_le32(&e, (uint32_t)info->rc);
 	enc_put_le32(&e, info->pool);
 	enc_put_le32(&e, info->pg);
@@ -91,10 +94,10 @@ struct msg *pg_info_encode(uint64_t request_id, const struct pg_info *info)
 	enc_put_u8(&e, info->full);
 	enc_put_u8(&e, info->mode);
 	enc_put_u8(&e, info->log_ok);
-	enc_put_u8(&e, info->n_markers);
-	for (unsigned i = 0; i < PG_INFO_MARKERS_MAX; i++)
-		marker_put(&e, &info->markers[i]);
+	enc_put_u8(&e, (uint8_t)markers);
 	enc_put_le32(&e, info->count);
+	for (unsigned i = 0; i < markers; i++)
+		marker_put(&e, &info->markers[i]);
 	if (dlen)
 		memcpy(msg->data, info->entries, dlen);
 	return msg;
@@ -115,9 +118,10 @@ int pg_info_decode(const struct msg *msg, struct pg_info *out)
 	dec_get_u8(&d, &out->mode);
 	dec_get_u8(&d, &out->log_ok);
 	dec_get_u8(&d, &out->n_markers);
-	for (unsigned i = 0; i < PG_INFO_MARKERS_MAX; i++)
-		marker_get(&d, &out->markers[i]);
 	dec_get_le32(&d, &out->count);
+	memset(out->markers, 0, sizeof(out->markers));
+	for (unsigned i = 0; i < out->n_markers && i < PG_INFO_MARKERS_MAX; i++)
+		marker_get(&d, &out->markers[i]);
 	out->rc = (int32_t)rc;
 	out->entries = msg->data;
 	if (msg->hdr.type != OSD_MSG_PG_INFO || dec_status(&d) || dec_remaining(&d) ||

@@ -34,7 +34,7 @@ struct pg_marker {
 	uint32_t primary;
 	uint64_t epoch, number;
 };
-#define PG_INFO_MARKERS_MAX 16
+#define PG_INFO_MARKERS_MAX 8
 
 /* The primary FROM of interval EPOCH asks what a member holds. ROUND is
  * the primary's peering round (a sync marker is taken only by a member

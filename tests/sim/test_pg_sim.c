@@ -382,11 +382,12 @@ static void test_fencing(void **state)
 	free(r);
 }
 
-/* Peerings by kind over the run: OSDs gone and those up. */
-static void peerings_now(struct pg_sim_run *r, uint64_t *log, uint64_t *full)
+/* Peerings by kind and their bytes over the run: OSDs gone and up. */
+static void peerings_now(struct pg_sim_run *r, uint64_t *log, uint64_t *full, uint64_t *bytes)
 {
 	*log = r->peerings_log;
 	*full = r->peerings_full;
+	*bytes = r->peering_bytes;
 	for (int i = 0; i < NOSD; i++) {
 		struct osd_pg_summary s;
 		if (!r->osd[i])
@@ -394,8 +395,11 @@ static void peerings_now(struct pg_sim_run *r, uint64_t *log, uint64_t *full)
 		osd_pg_summary(r->osd[i], &s);
 		*log += s.peerings_log;
 		*full += s.peerings_full;
+		*bytes += s.peering_bytes;
 	}
 }
+
+#define MISSED_FILL 150 /* objects written first, so a full comparison has some to list */
 
 struct osd_down_wait {
 	struct pg_sim_run *r;
@@ -435,6 +439,11 @@ static void missed_delete(bool wrap)
 	struct one_op o = { .op = { .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, 0 }, .len = BS,
 				    .buf = buf } };
 	assert_int_equal(run_one(r, &o), 0);
+	for (uint64_t i = 1000; i < 1000 + MISSED_FILL; i++) {
+		o = (struct one_op){ .op = { .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, i },
+					     .len = 4096, .buf = buf } };
+		assert_int_equal(run_one(r, &o), 0);
+	}
 	pg_sim_osd_stop(r, (int)gone);
 	struct osd_down_wait d = { r, gone };
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(30), osd_down, &d))
@@ -450,16 +459,18 @@ static void missed_delete(bool wrap)
 		assert_int_equal(run_one(r, &o), 0);
 		n++;
 	}
-	uint64_t log0, full0, log1, full1;
-	peerings_now(r, &log0, &full0);
+	uint64_t log0, full0, log1, full1, bytes0, bytes1;
+	peerings_now(r, &log0, &full0, &bytes0);
 	pg_sim_osd_up(r, (int)gone, false);
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), pg_sim_all_clean, r))
 		fail_msg("the PGs did not become clean again");
-	peerings_now(r, &log1, &full1);
+	peerings_now(r, &log1, &full1, &bytes1);
 	struct store_object_info info;
 	assert_int_equal(store_stat(osd_store(r->osd[gone]), &x, &info), -ENOENT);
-	printf("%s: %" PRIu64 " peerings by log, %" PRIu64 " full after osd.%u came back\n",
-	       wrap ? "log wrapped" : "log kept", log1 - log0, full1 - full0, gone);
+	printf("%s: %" PRIu64 " peerings by log, %" PRIu64 " full after osd.%u came back, "
+	       "%" PRIu64 " bytes of queries and answers (%u objects)\n",
+	       wrap ? "log wrapped" : "log kept", log1 - log0, full1 - full0, gone,
+	       bytes1 - bytes0, MISSED_FILL + (wrap ? 41 : 0));
 	if (wrap) {
 		assert_true(full1 > full0);
 	} else {
