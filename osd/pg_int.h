@@ -476,6 +476,8 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg);
  * query would be sent (its entries are copied). */
 void pg_local_query(struct osd_pg *pg, const struct pg_query *q);
 void pg_replica_conn_closed(struct osd *o, struct msgr_conn *conn);
+/* PG's log is read (pg_log.c): deferred queries may go now. */
+void pg_replica_log_ready(struct osd_pg *pg);
 /* A store write of PG finished: deferred queries may go now. */
 void pg_store_write_done(struct osd_pg *pg);
 void pg_replica_fini(struct osd *o);

@@ -338,7 +338,6 @@ static int log_decode(struct osd_pg *pg, const uint8_t *buf, uint32_t len)
 	return dec_status(&d) ? -EBADMSG : 0;
 }
 
-void pg_replica_log_ready(struct osd_pg *pg);
 
 static void log_loaded(struct osd_pg *pg)
 {

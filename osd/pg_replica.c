@@ -264,7 +264,6 @@ static void answer_deferred(struct osd_pg *pg)
 	}
 }
 
-void pg_replica_log_ready(struct osd_pg *pg);
 void pg_replica_log_ready(struct osd_pg *pg)
 {
 	answer_deferred(pg);

@@ -51,6 +51,7 @@
 
 #include "client/libbasalt.h"
 #include "common/io/sim.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "osd/osd.h"
 #include "osd/pg.h"
@@ -413,16 +414,46 @@ static bool osd_down(void *arg)
 	return d->id < m->n_osds && !m->osds[d->id].up;
 }
 
+enum missed_how { MISSED_LOG_KEPT, MISSED_LOG_WRAPPED, MISSED_LOG_DAMAGED };
+
+/* Flips a bit in the log osd.ID's clean stop wrote for PG PGID (which
+ * must be there): its next start must not use it. */
+static void damage_written_log(struct pg_sim_run *r, uint32_t id, uint32_t pool, uint32_t pgid)
+{
+	char why[256], dev[32];
+	struct io_loop *loop;
+	struct store *st;
+	struct store_params sp;
+	snprintf(dev, sizeof(dev), "/dev/osd%u", id);
+	assert_int_equal(io_loop_create_sim(r->w, pg_sim_osd_host[id], &loop), 0);
+	store_params_default(&sp);
+	if (store_open(loop, dev, &sp, &st, why, sizeof(why)))
+		fail_msg("reopen osd.%u: %s", id, why);
+	/* The log's object (osd/pg_log.c, pg_log_oid): beside the PG's record. */
+	struct object_id oid = { pool, OBJECT_INODE_PG_META, (uint64_t)pgid | 1ull << 32, 0 };
+	uint8_t *buf = aligned_buf(BS);
+	uint64_t v = 0;
+	assert_int_equal(store_sync_op(st, loop, r->w, STORE_OP_READ, oid, 0, BS, buf, &v), 0);
+	assert_memory_equal(buf, "BSLTPGLG", 8);
+	buf[16 + 5] ^= 0x10; /* an entry: the CRC no longer matches */
+	v = 0;
+	assert_int_equal(store_sync_op(st, loop, r->w, STORE_OP_WRITE, oid, 0, BS, buf, &v), 0);
+	store_close(st);
+	io_loop_destroy(loop);
+	free(buf);
+}
+
 /* A member misses a delete while stopped cleanly (its log written out),
  * then comes back. With the log not wrapped meanwhile, the PGs peer by
  * what changed (no full comparison at all) and the object is removed
- * from it; with the others' logs wrapped by writes to the same PG, the
- * returning member's peering falls back to a full comparison. Either
- * way the deleted object does not come back. */
-static void missed_delete(bool wrap)
+ * from it; with the others' logs wrapped by writes to the same PG, or
+ * with its written log damaged, that PG's peering falls back to a full
+ * comparison. Either way the deleted object does not come back. */
+static void missed_delete(enum missed_how how)
 {
+	bool wrap = how == MISSED_LOG_WRAPPED;
 	pg_sim_log_entries = 16;
-	struct pg_sim_run *r = pg_sim_start(wrap ? 23 : 21, true, 0, PG_SIM_PLAIN);
+	struct pg_sim_run *r = pg_sim_start(21 + 2 * how, true, 0, PG_SIM_PLAIN);
 	pg_sim_log_entries = 0;
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), pg_sim_all_clean, r))
 		fail_msg("the PGs never became clean");
@@ -445,6 +476,8 @@ static void missed_delete(bool wrap)
 		assert_int_equal(run_one(r, &o), 0);
 	}
 	pg_sim_osd_stop(r, (int)gone);
+	if (how == MISSED_LOG_DAMAGED)
+		damage_written_log(r, gone, pool, pgid);
 	struct osd_down_wait d = { r, gone };
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(30), osd_down, &d))
 		fail_msg("osd.%u is never marked down", gone);
@@ -469,9 +502,10 @@ static void missed_delete(bool wrap)
 	assert_int_equal(store_stat(osd_store(r->osd[gone]), &x, &info), -ENOENT);
 	printf("%s: %" PRIu64 " peerings by log, %" PRIu64 " full after osd.%u came back, "
 	       "%" PRIu64 " bytes of queries and answers (%u objects)\n",
-	       wrap ? "log wrapped" : "log kept", log1 - log0, full1 - full0, gone,
+	       how == MISSED_LOG_KEPT ? "log kept" : wrap ? "log wrapped" : "log damaged",
+	       log1 - log0, full1 - full0, gone,
 	       bytes1 - bytes0, MISSED_FILL + (wrap ? 41 : 0));
-	if (wrap) {
+	if (how != MISSED_LOG_KEPT) {
 		assert_true(full1 > full0);
 	} else {
 		assert_true(log1 > log0);
@@ -481,16 +515,52 @@ static void missed_delete(bool wrap)
 	free(r);
 }
 
+/* The log's bounds are checked at start: out of range, the OSD does not
+ * start, and says which setting is wrong. */
+static void test_log_config(void **state)
+{
+	(void)state;
+	const char *bad[] = { "osd_pg_log_max_entries = 2", "osd_pg_log_max_entries = many",
+			      "osd_pg_log_max_bytes = 1000" };
+	struct io_sim_world *w;
+	struct io_loop *loop;
+	assert_int_equal(io_sim_world_create(1, &w), 0);
+	assert_int_equal(io_loop_create_sim(w, "10.0.2.1", &loop), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char conf[256], why[256] = "";
+		snprintf(conf, sizeof(conf),
+			 "[global]\n%s\n[osd.0]\ndevice = /dev/osd0\naddr = 10.0.2.1:6800\n", bad[i]);
+		struct cfg *cfg;
+		assert_int_equal(cfg_load_string("bad.conf", conf, &cfg, why, sizeof(why)), 0);
+		struct osd *o = NULL;
+		assert_int_equal(osd_start(loop, cfg, 0, "/nonexistent", &o, why, sizeof(why)),
+				 -EINVAL);
+		char name[32];
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(bad[i], " "), bad[i]);
+		if (!strstr(why, name))
+			fail_msg("%s: the error does not name the setting: %s", bad[i], why);
+		cfg_free(cfg);
+	}
+	io_loop_destroy(loop);
+	io_sim_world_destroy(w);
+}
+
 static void test_missed_delete_log(void **state)
 {
 	(void)state;
-	missed_delete(false);
+	missed_delete(MISSED_LOG_KEPT);
 }
 
 static void test_missed_delete_wrapped(void **state)
 {
 	(void)state;
-	missed_delete(true);
+	missed_delete(MISSED_LOG_WRAPPED);
+}
+
+static void test_missed_delete_damaged(void **state)
+{
+	(void)state;
+	missed_delete(MISSED_LOG_DAMAGED);
 }
 
 int main(void)
@@ -499,8 +569,10 @@ int main(void)
 	const struct CMUnitTest tests[] = { cmocka_unit_test(test_client_errors),
 					    cmocka_unit_test(test_volume),
 					    cmocka_unit_test(test_fencing),
+					    cmocka_unit_test(test_log_config),
 					    cmocka_unit_test(test_missed_delete_log),
 					    cmocka_unit_test(test_missed_delete_wrapped),
+					    cmocka_unit_test(test_missed_delete_damaged),
 					    cmocka_unit_test(test_pg_sim),
 					    cmocka_unit_test(test_pg_sim_full),
 					    cmocka_unit_test(test_pg_sim_rot) };
