@@ -424,7 +424,7 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 			 &o->scrub_bytes_per_sec) < 0 ||
 	    cfg_get_duration_ms(cfg, section, "osd_scrub_sleep", 50, 0, 60000, &scrub_sleep_ms) < 0 ||
 	    cfg_get_u64(cfg, section, "osd_pg_log_max_entries", 3000, 4, 1u << 20, &log_entries) < 0 ||
-	    cfg_get_size(cfg, section, "osd_pg_log_max_bytes", 256ull << 20, 1u << 20, 1ull << 40,
+	    cfg_get_size(cfg, section, "osd_pg_log_max_bytes", 64ull << 20, 1u << 20, 1ull << 40,
 			 &o->pg_log_max_bytes) < 0)
 		return why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
 	char h[MAP_ADDR_MAX];
