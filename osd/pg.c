@@ -661,7 +661,8 @@ static void pg_candidates(struct osd_pg *pg)
 		return;
 	}
 	for (uint32_t i = 0; i < pg->n_peers; i++)
-		if (peer_in(&pg->peers[i]) && !pg_info_decode(pg->peers[i].info, &info)) {
+		if (peer_in(&pg->peers[i]) && !pg_info_decode(pg->peers[i].info, &info) &&
+		    info.count) {
 			memcpy(c + k * PG_INFO_ENTRY_LEN, info.entries,
 			       (size_t)info.count * PG_INFO_ENTRY_LEN);
 			k += info.count;

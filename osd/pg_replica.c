@@ -92,6 +92,7 @@ struct list_ctx {
 	uint32_t pg_num, pg;
 	uint8_t *buf;
 	size_t count, cap;
+	int rc; /* a log entry that could not be added (info_log fails) */
 };
 
 static int memcmp_entry(const void *a, const void *b)
@@ -120,7 +121,10 @@ static int list_entry_cb(const struct store_object_info *info, void *arg)
 static void log_entry_cb(const struct object_id *oid, void *arg)
 {
 	struct store_object_info info = { .oid = *oid, .version = 0 };
-	list_entry_cb(&info, arg); /* an allocation failure drops one: see info_log */
+	struct list_ctx *l = arg;
+	int rc = list_entry_cb(&info, arg);
+	if (rc)
+		l->rc = rc; /* a name left out could hide a difference: no answer */
 }
 
 /* LOG: every object the log names after the marker (sorted, once each). */
@@ -129,11 +133,12 @@ static int info_log(struct osd_pg *pg, const struct pg_query *q, struct list_ctx
 {
 	if (pg_log_after(pg, &q->marker, log_entry_cb, l))
 		return 0; /* the marker is gone: log_ok stays 0 */
-	if (!l->buf && l->count)
-		return -ENOMEM;
+	if (l->rc)
+		return l->rc;
 	size_t size = PG_INFO_ENTRY_LEN;
 	/* Entries sort by their encoded object id (the first bytes). */
-	qsort(l->buf, l->count, size, memcmp_entry);
+	if (l->count)
+		qsort(l->buf, l->count, size, memcmp_entry);
 	size_t k = 0;
 	for (size_t i = 0; i < l->count; i++)
 		if (!k || memcmp(l->buf + (k - 1) * size, l->buf + i * size, size))
@@ -166,7 +171,7 @@ static int info_stat(struct osd_pg *pg, const struct pg_query *q, struct list_ct
 static struct msg *info_build(struct osd_pg *pg, uint64_t request_id, const struct pg_query *q)
 {
 	const struct map_pool *p = map_pool_by_id(pg_map(pg), pg->pool);
-	struct list_ctx l = { p ? p->pg_num : 1, pg->pg, NULL, 0, 0 };
+	struct list_ctx l = { p ? p->pg_num : 1, pg->pg, NULL, 0, 0, 0 };
 	struct store_list_filter f = { .pool = pg->pool, .any_inode = true, .pg_num = l.pg_num,
 				       .pg = pg->pg };
 	struct pg_info info = { .pool = pg->pool, .pg = pg->pg, .epoch = q->epoch,
