@@ -1330,22 +1330,6 @@ void osd_pg_tick(struct osd *o, uint64_t now)
 
 /* --- stats --------------------------------------------------------------------------- */
 
-struct pg_count {
-	uint32_t pg_num;
-	uint64_t *objects, *bytes;
-};
-
-static int count_object(const struct store_object_info *info, void *arg)
-{
-	struct pg_count *c = arg;
-	if (pg_is_meta(&info->oid))
-		return 0;
-	uint32_t pg = object_pg(&info->oid, c->pg_num);
-	c->objects[pg]++;
-	c->bytes[pg] += info->written_bytes;
-	return 0;
-}
-
 static uint16_t pg_flags(const struct osd_pg *pg)
 {
 	uint16_t f = 0;
@@ -1386,12 +1370,12 @@ int osd_pg_stats(struct osd *o, struct mon_osd_stats *st)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < m->n_pools; i++) {
 		const struct map_pool *p = &m->pools[i];
-		struct pg_count c = { p->pg_num, calloc(p->pg_num, 8), calloc(p->pg_num, 8) };
-		struct store_list_filter f = { .pool = p->id, .any_inode = true };
-		if (c.objects && c.bytes)
-			store_list(o->store, &f, count_object, &c);
-		for (uint32_t id = 0; id < p->pg_num && c.objects && c.bytes; id++) {
-			if (c.objects[id])
+		for (uint32_t id = 0; id < p->pg_num; id++) {
+			uint64_t objects, bytes;
+			int rc = store_pg_usage(o->store, p->id, p->pg_num, id, &objects, &bytes);
+			if (rc)
+				return rc;
+			if (objects)
 				pg_stray_check(o, p, id);
 			struct osd_pg *pg = pg_get(o, p->id, id, false);
 			if (!pg || pg->state == PG_STATE_IDLE)
@@ -1399,13 +1383,11 @@ int osd_pg_stats(struct osd *o, struct mon_osd_stats *st)
 			uint64_t short_by = pg->size > pg->n_acting ? pg->size - pg->n_acting : 0;
 			st->pgs[st->n_pgs++] = (struct mon_pg_stat){
 				.pool = p->id, .pg = id, .primary = o->id, .state = pg_flags(pg),
-				.objects = c.objects[id], .bytes = c.bytes[id],
-				.degraded = pg->degraded + c.objects[id] * short_by,
+				.objects = objects, .bytes = bytes,
+				.degraded = pg->degraded + objects * short_by,
 				.missing = pg->n_missing };
 			pg_scrub_stat(pg, &st->pgs[st->n_pgs - 1]);
 		}
-		free(c.objects);
-		free(c.bytes);
 	}
 	return 0;
 }

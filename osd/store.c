@@ -61,6 +61,10 @@ struct store_obj *store_obj_get(struct store *s, const struct object_id *oid)
 		o->next_deleted = true;
 		list_init(&o->waiters);
 		list_init(&o->flush_node);
+		if (store_pg_link(s, o)) {
+			free(o);
+			return NULL;
+		}
 		struct store_obj **b = &s->buckets[object_id_hash(oid) & s->bucket_mask];
 		o->hash_next = *b;
 		*b = o;
@@ -82,6 +86,7 @@ void store_obj_maybe_free(struct store *s, struct store_obj *o)
 	*p = o->hash_next;
 	if (o->on_flush_list)
 		list_del(&o->flush_node);
+	store_pg_unlink(s, o);
 	s->objects--;
 	free(o);
 }
@@ -311,6 +316,7 @@ void store_check(struct store *s)
 		}
 	}
 	BASALT_ASSERT(owned == with_block); /* 1 */
+	BASALT_ASSERT(owned == s->objects_with_block); /* 7 */
 	/* 6: the objects' promises are among those counted (the rest are
 	 * requests'), and free blocks cover them all — unless open found
 	 * a store that older code over-committed. */
@@ -319,6 +325,7 @@ void store_check(struct store *s)
 		      s->free_count + s->promised_in_flush >= s->promised);
 	BASALT_ASSERT(s->j_appended - s->j_trimmed <= s->L.journal_size); /* 4 */
 	BASALT_ASSERT(s->j_tail_seq <= s->j_seq);			   /* 4 */
+	store_pg_check(s);						   /* 7 */
 }
 
 /* --- accessors ------------------------------------------------------------------ */
@@ -348,13 +355,8 @@ void store_usage(struct store *s, struct store_usage *u)
 	u->blocks_available = store_blocks_available(s);
 	u->blocks_available = u->blocks_available > s->reserve_blocks
 				      ? u->blocks_available - s->reserve_blocks : 0;
-	u->blocks_used = 0;
-	for (uint64_t b = 0; b < s->L.block_count; b++)
-		u->blocks_used += s->blocks[b].owner != NULL;
-	u->objects = 0;
-	for (uint64_t i = 0; i <= s->bucket_mask; i++)
-		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next)
-			u->objects += o->exists;
+	u->blocks_used = s->objects_with_block; /* invariants 1 and 7 */
+	u->objects = s->objects_live;
 	u->journal_bytes = s->L.journal_size;
 	u->journal_used_bytes = s->j_appended - s->j_trimmed;
 	u->meta_bytes = STORE_JOURNAL_OFFSET + s->L.meta_size;
@@ -365,24 +367,16 @@ void store_usage(struct store *s, struct store_usage *u)
 	u->journal_batches = s->stats.batches;
 	u->journal_records = s->stats.records;
 	u->flushes = s->stats.flushes;
+	u->listed_objects = s->stats.list_visited;
+	u->pg_sorted_objects = s->stats.pg_sorted;
 }
 
 static void store_obj_info(const struct store *s, const struct store_obj *o,
 			   struct store_object_info *info)
 {
-	uint8_t bm[STORE_MAX_CHUNKS / 8];
-	memcpy(bm, o->bitmap, sizeof(bm));
-	if (o->block == STORE_NO_BLOCK)
-		memset(bm, 0, sizeof(bm));
-	for (const struct store_overlay *ov = o->overlays; ov; ov = ov->next)
-		for (uint32_t c = ov->first_chunk; c < ov->first_chunk + ov->nchunks; c++)
-			store_bit_set(bm, c);
-	uint64_t chunks = 0;
-	for (uint32_t c = 0; c < s->L.chunks_per_block; c++)
-		chunks += store_bit_test(bm, c);
 	info->oid = o->oid;
 	info->version = o->version;
-	info->written_bytes = chunks * STORE_CHUNK;
+	info->written_bytes = (uint64_t)store_obj_written_chunks(s, o) * STORE_CHUNK;
 	info->has_block = o->block != STORE_NO_BLOCK;
 }
 
@@ -405,24 +399,28 @@ int store_stat(struct store *s, const struct object_id *oid,
 	return 0;
 }
 
+struct list_visit {
+	const struct store_list_filter *f;
+	int (*fn)(const struct store_object_info *info, void *arg);
+	void *arg;
+};
+
+static int list_visit_one(struct store *s, struct store_obj *o, void *arg)
+{
+	const struct list_visit *v = arg;
+	if (!o->exists || (!v->f->any_inode && o->oid.inode != v->f->inode))
+		return 0;
+	struct store_object_info info;
+	store_obj_info(s, o, &info);
+	return v->fn(&info, v->arg);
+}
+
 int store_list(struct store *s, const struct store_list_filter *f,
 	       int (*fn)(const struct store_object_info *info, void *arg),
 	       void *arg)
 {
-	for (uint64_t i = 0; i <= s->bucket_mask; i++) {
-		for (struct store_obj *o = s->buckets[i]; o; o = o->hash_next) {
-			if (!o->exists || o->oid.pool != f->pool ||
-			    (!f->any_inode && o->oid.inode != f->inode) ||
-			    (f->pg_num && object_pg(&o->oid, f->pg_num) != f->pg))
-				continue;
-			struct store_object_info info;
-			store_obj_info(s, o, &info);
-			int rc = fn(&info, arg);
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
+	struct list_visit v = { f, fn, arg };
+	return store_pg_list(s, f, list_visit_one, &v);
 }
 
 bool store_clone_movable(struct store *s, const struct object_id *head, uint32_t snap)

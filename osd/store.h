@@ -184,6 +184,15 @@ int store_list(struct store *s, const struct store_list_filter *f,
 	       int (*fn)(const struct store_object_info *info, void *arg),
 	       void *arg);
 
+/* The live objects of placement group PG (of PG_NUM) of POOL and the
+ * bytes of their written 4 KiB chunks (the PG's own records, inode
+ * OBJECT_INODE_PG_META, left out), kept as records apply: O(1) once
+ * the store sorted the pool's objects for this pg_num (the first call
+ * with a new pg_num does, O(objects of the pool)). 0, -EINVAL (PG out
+ * of range) or -ENOMEM. store_list with a PG walks only that PG. */
+int store_pg_usage(struct store *s, uint32_t pool, uint32_t pg_num, uint32_t pg,
+		   uint64_t *objects /* out */, uint64_t *bytes /* out */);
+
 /* Flushes every journaled write in place and trims the journal; DONE runs
  * from the loop when that is durable (tests and tools use it to reach a
  * quiet state). On a read-only or failed store DONE runs at once. */
@@ -205,6 +214,10 @@ struct store_usage {
 	uint64_t csum_errors;	/* reads whose data failed its checksum */
 	uint64_t read_errors;	/* reads the device failed */
 	uint64_t journal_batches, journal_records, flushes;
+	/* Objects visited by listings, and sorted onto PG lists when a
+	 * pool's pg_num became known (tests: a beacon or a read costs no
+	 * walk of the store). */
+	uint64_t listed_objects, pg_sorted_objects;
 };
 void store_usage(struct store *s, struct store_usage *out /* out */);
 

@@ -243,6 +243,7 @@ static void flush_data_done(struct store_flush *f)
 		if (it->version > o->block_version)
 			o->block_version = it->version;
 		o->block_gen++;
+		store_pg_account(s, o);
 		store_block_unref(s, it->block);
 	}
 }

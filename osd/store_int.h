@@ -75,6 +75,10 @@ struct store_obj {
 	struct list_node waiters;
 	struct list_node flush_node;
 	struct store_overlay *overlays;
+	struct list_node pg_node; /* on its PG's list (invariant 7) */
+	bool acct_exists, acct_block; /* counted in objects_live, _with_block */
+	bool acct_live;		  /* counted as live in its PG */
+	uint16_t acct_chunks;	  /* written chunks counted in its PG */
 	uint8_t bitmap[STORE_MAX_CHUNKS / 8];
 	uint32_t crc[]; /* chunks_per_block */
 };
@@ -96,6 +100,23 @@ struct store_block {
 struct store_stats {
 	uint64_t csum_errors, read_errors;
 	uint64_t batches, records, flushes, read_retries;
+	/* Objects listings visited, and objects sorted onto PG lists when a
+	 * pool's pg_num became known: tests check that beacons and reads
+	 * cost neither. */
+	uint64_t list_visited, pg_sorted;
+};
+
+/* One placement group's objects (invariant 7). */
+struct store_pg_index {
+	struct list_node objects;
+	uint64_t objects_live; /* existing objects */
+	uint64_t chunks;       /* their written 4 KiB chunks */
+};
+
+/* A pool's PG lists: pg_num of them, or one while pg_num is 0. */
+struct store_pool_index {
+	uint32_t pool, pg_num;
+	struct store_pg_index *pgs;
 };
 
 struct store_waiter {
@@ -120,6 +141,9 @@ struct store {
 	uint64_t bucket_mask;
 	uint64_t objects;
 	size_t obj_size;
+	uint64_t objects_live, objects_with_block; /* invariant 7 */
+	struct store_pool_index *pools; /* per pool PG lists (store_pg.c) */
+	uint32_t n_pools, pool_last;
 
 	/* blocks and allocator */
 	struct store_block *blocks;
@@ -184,6 +208,22 @@ struct store_checkpoint_waiter {
 	void (*done)(void *arg);
 	void *arg;
 };
+
+/* store_pg.c: per-PG lists and counts (invariant 7) */
+/* Puts a new object on its PG's list. 0 or -ENOMEM. */
+int store_pg_link(struct store *s, struct store_obj *o);
+/* Takes a freed object off its list (it must count for nothing). */
+void store_pg_unlink(struct store *s, struct store_obj *o);
+/* Brings O's PG counts up to date after its existence, block or
+ * overlays changed. */
+void store_pg_account(struct store *s, struct store_obj *o);
+uint32_t store_obj_written_chunks(const struct store *s, const struct store_obj *o);
+/* Calls VISIT for each object (live or not) on F's lists: one PG's when
+ * F names one, else all of F's pool. */
+int store_pg_list(struct store *s, const struct store_list_filter *f,
+		  int (*visit)(struct store *s, struct store_obj *o, void *arg), void *arg);
+void store_pg_check(const struct store *s);
+void store_pg_free(struct store *s);
 
 /* store.c: index, blocks, allocator */
 struct store_obj *store_obj_find(struct store *s, const struct object_id *oid);

@@ -633,6 +633,7 @@ static int store_apply_takeover(struct store *s, struct store_obj *o,
 		head->layout_gen++;
 		head->block_gen++;
 		s->blocks[r->block].owner = NULL;
+		store_pg_account(s, head);
 	}
 	int rc = store_apply_big(s, o, r);
 	/* No request made the clone: what the next one may do follows its
@@ -685,6 +686,7 @@ int store_apply_record(struct store *s, const struct store_record *r,
 		o->next_version = o->version;
 		o->next_deleted = !o->exists;
 	}
+	store_pg_account(s, o);
 	store_obj_put(s, o);
 	return rc;
 }

@@ -380,6 +380,7 @@ static int store_load_entry(struct store *s, uint64_t b, const uint8_t *a_buf,
 	memcpy(o->bitmap, e->bitmap, sizeof(o->bitmap));
 	memcpy(o->crc, e->crc, s->L.chunks_per_block * sizeof(uint32_t));
 	blk->owner = o;
+	store_pg_account(s, o);
 	return 0;
 }
 
@@ -754,6 +755,7 @@ static void store_free(struct store *s)
 		io_unregister_buffer(s->loop, s->mirror_index);
 		io_close(s->loop, s->fd);
 	}
+	store_pg_free(s);
 	free(s->buckets);
 	free(s->blocks);
 	free(s->free_bits);

@@ -371,6 +371,35 @@ bool pg_sim_all_clean(void *arg)
 	return clean == PG_NUM && r->inflight == 0;
 }
 
+struct pg_sim_one {
+	bool done;
+	int rc;
+};
+
+static void one_done(struct bs_op *op, int rc)
+{
+	struct pg_sim_one *one = op->ctx;
+	one->done = true;
+	one->rc = rc;
+}
+
+static bool one_finished(void *arg)
+{
+	return ((struct pg_sim_one *)arg)->done;
+}
+
+int pg_sim_run_op(struct pg_sim_run *r, struct bs_op *op)
+{
+	struct pg_sim_one one = { false, 0 };
+	op->done = one_done;
+	op->ctx = &one;
+	bs_submit(r->client, op);
+	assert_false(one.done); /* never answered from inside the submit */
+	io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), one_finished, &one);
+	assert_true(one.done);
+	return one.rc;
+}
+
 bool pg_sim_quiet(void *arg)
 {
 	struct pg_sim_run *r = arg;

@@ -156,6 +156,10 @@ void pg_sim_issue(struct pg_sim_run *r);
  * slot S: its answer goes to hooks->own_done. */
 void pg_sim_submit_own(struct pg_sim_run *r, struct pg_sim_slot *s);
 
+/* Runs OP (filled in but done and ctx) on R's client to its answer, at
+ * most 60 virtual seconds; returns its result. */
+int pg_sim_run_op(struct pg_sim_run *r, struct bs_op *op);
+
 /* io_sim_run predicates: every PG active+clean on maps of the newest
  * epoch with nothing in flight; nothing in flight (or failed). */
 bool pg_sim_all_clean(void *arg);

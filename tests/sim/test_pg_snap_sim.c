@@ -715,19 +715,28 @@ static void check_no_garbage(struct pg_sim_run *r)
 
 #define COPIES_MAX 64 /* objects of the volume in one PG: heads and clones */
 
+struct copy_entry {
+	struct object_id oid;
+	uint64_t version;
+};
+
 struct copy_list {
-	struct object_id oid[COPIES_MAX];
-	uint64_t version[COPIES_MAX];
+	struct copy_entry e[COPIES_MAX];
 	uint32_t n;
 };
+
+static int copy_cmp(const void *a, const void *b)
+{
+	return object_id_cmp(&((const struct copy_entry *)a)->oid,
+			     &((const struct copy_entry *)b)->oid);
+}
 
 static int copy_found(const struct store_object_info *info, void *arg)
 {
 	struct copy_list *l = arg;
 	if (l->n == COPIES_MAX)
 		return 1;
-	l->oid[l->n] = info->oid;
-	l->version[l->n++] = info->version;
+	l->e[l->n++] = (struct copy_entry){ info->oid, info->version };
 	return 0;
 }
 
@@ -749,19 +758,21 @@ static void check_copies(struct pg_sim_run *r)
 		for (size_t k = 0; k < n; k++) {
 			lists[k].n = 0;
 			store_list(osd_store(r->osd[acting[k]]), &f, copy_found, &lists[k]);
+			/* store_list's order is the store's own: compare sorted. */
+			qsort(lists[k].e, lists[k].n, sizeof(lists[k].e[0]), copy_cmp);
 			bool same = lists[k].n == lists[0].n;
 			uint32_t i = 0;
 			for (; same && i < lists[0].n; i++)
-				same = object_id_equal(&lists[k].oid[i], &lists[0].oid[i]) &&
-				       lists[k].version[i] == lists[0].version[i];
+				same = object_id_equal(&lists[k].e[i].oid, &lists[0].e[i].oid) &&
+				       lists[k].e[i].version == lists[0].e[i].version;
 			if (!same) {
 				char id[64];
 				i = i ? i - 1 : 0;
 				pg_sim_failf(r, "pg %x: osd.%u and osd.%u hold different objects or "
 					     "versions (%u and %u objects; at %s: %" PRIx64 ", %" PRIx64
 					     ")", pg, acting[0], acting[k], lists[0].n, lists[k].n,
-					     object_id_str(&lists[0].oid[i], id, sizeof(id)),
-					     lists[0].version[i], lists[k].version[i]);
+					     object_id_str(&lists[0].e[i].oid, id, sizeof(id)),
+					     lists[0].e[i].version, lists[k].e[i].version);
 				break;
 			}
 		}
@@ -770,11 +781,11 @@ static void check_copies(struct pg_sim_run *r)
 				uint64_t v = 0;
 				struct store *st = osd_store(r->osd[acting[k]]);
 				int rc = store_sync_op(st, r->osd_loop[acting[k]], r->w, STORE_OP_READ,
-						       lists[0].oid[i], 0, BS, k ? buf : first, &v);
+						       lists[0].e[i].oid, 0, BS, k ? buf : first, &v);
 				if (rc || (k && memcmp(buf, first, BS))) {
 					char id[64];
 					pg_sim_failf(r, "%s: osd.%u's copy %s osd.%u's (%d)",
-						     object_id_str(&lists[0].oid[i], id, sizeof(id)),
+						     object_id_str(&lists[0].e[i].oid, id, sizeof(id)),
 						     acting[k], rc ? "cannot be read, unlike" : "differs from",
 						     acting[0], rc);
 					break;
