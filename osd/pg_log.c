@@ -39,7 +39,7 @@
 #define LOG_MAGIC "BSLTPGLG"
 #define LOG_HEADER_LEN 16
 #define LOG_ENTRY_LEN PG_INFO_ENTRY_LEN
-#define SYNC_AFTER_NS IO_SEC(1)
+#define SYNC_AFTER_NS IO_MS(200)
 
 struct object_id pg_log_oid(uint32_t pool, uint32_t pg)
 {

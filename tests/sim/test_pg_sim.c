@@ -475,6 +475,8 @@ static void missed_delete(enum missed_how how)
 					     .len = 4096, .buf = buf } };
 		assert_int_equal(run_one(r, &o), 0);
 	}
+	/* A quiet second: the primaries mark where everyone is the same. */
+	io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(1), NULL, NULL);
 	pg_sim_osd_stop(r, (int)gone);
 	if (how == MISSED_LOG_DAMAGED)
 		damage_written_log(r, gone, pool, pgid);
