@@ -5,10 +5,13 @@
  *
  *   objects -c CONF --keyring PATH --pool NAME --op write|read --bs BYTES
  *           [--qd N] [--seconds S] [--objects N] [--pids FILE] [--prefill]
+ *           [--fill]
  *
  * BS below the pool's block size is a random BS-aligned range of a random
  * object; BS equal to it is a whole object. --prefill writes every object
- * whole first (reads then find data). */
+ * whole first (reads then find data). --fill only writes objects 0..N-1
+ * once each, BS bytes at offset 0, in order at QD, and prints its rate
+ * (bench/scale.sh fills OSDs with it). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -35,6 +38,7 @@ struct gen {
 	uint32_t pool, bs, block, objects, qd;
 	bool write, measuring, stopping;
 	uint64_t rng, ops, errors, done_at;
+	uint64_t next_fill; /* --fill: the next object index to write */
 	struct bench_samples lat;
 	unsigned inflight;
 	struct slot *slots;
@@ -105,6 +109,49 @@ static double daemons_cpu(const char *pids_file)
 	return sum;
 }
 
+static void fill_submit(struct gen *g, struct slot *s);
+
+static void fill_done(struct bs_op *op, int rc)
+{
+	struct slot *s = op->ctx;
+	struct gen *g = s->g;
+	g->inflight--;
+	g->ops++;
+	if (rc)
+		g->errors++;
+	if (g->next_fill < g->objects)
+		fill_submit(g, s);
+}
+
+static void fill_submit(struct gen *g, struct slot *s)
+{
+	s->op = (struct bs_op){ .type = BS_WRITE, .oid = { g->pool, 0xbe, g->next_fill++, 0 },
+				.len = g->bs, .buf = s->buf, .done = fill_done, .ctx = s };
+	g->inflight++;
+	bs_submit(g->c, &s->op);
+}
+
+/* --fill: objects 0..N-1 once each; one JSON line. 0, or 1 on errors. */
+static int fill(struct gen *g)
+{
+	uint64_t t0 = bench_now_ns(), tenth = g->objects / 10 ? g->objects / 10 : 1, said = 0;
+	for (uint32_t i = 0; i < g->qd && g->next_fill < g->objects; i++)
+		fill_submit(g, &g->slots[i]);
+	while (g->inflight) {
+		io_loop_run_once(g->loop, IO_MS(50));
+		if (g->ops / tenth > said) {
+			said = g->ops / tenth;
+			fprintf(stderr, "objects: filled %" PRIu64 " of %u in %.0f s\n", g->ops,
+				g->objects, (double)(bench_now_ns() - t0) / 1e9);
+		}
+	}
+	double secs = (double)(bench_now_ns() - t0) / 1e9;
+	printf("{\"op\": \"fill\", \"bs\": %u, \"qd\": %u, \"objects\": %u, \"seconds\": %.2f"
+	       ", \"objects_s\": %.1f, \"errors\": %" PRIu64 "}\n",
+	       g->bs, g->qd, g->objects, secs, g->objects / secs, g->errors);
+	return g->errors ? 1 : 0;
+}
+
 static void run_for(struct gen *g, uint64_t ns)
 {
 	uint64_t end = bench_now_ns() + ns;
@@ -116,13 +163,14 @@ int main(int argc, char **argv)
 {
 	const char *conf = NULL, *keyring = NULL, *pool = NULL, *op = "write", *pids = NULL;
 	uint64_t bs = 4096, qd = 1, seconds = 10, objects = 1024;
-	bool prefill = false;
+	bool prefill = false, fill_only = false;
 	static const struct option opts[] = {
 		{ "keyring", required_argument, NULL, 'k' }, { "pool", required_argument, NULL, 'p' },
 		{ "op", required_argument, NULL, 'o' },	     { "bs", required_argument, NULL, 'b' },
 		{ "qd", required_argument, NULL, 'q' },	     { "seconds", required_argument, NULL, 's' },
 		{ "objects", required_argument, NULL, 'n' }, { "pids", required_argument, NULL, 'P' },
-		{ "prefill", no_argument, NULL, 'f' },	     { NULL, 0, NULL, 0 },
+		{ "prefill", no_argument, NULL, 'f' },	     { "fill", no_argument, NULL, 'F' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
@@ -137,6 +185,7 @@ int main(int argc, char **argv)
 		case 'n': objects = strtoull(optarg, NULL, 0); break;
 		case 'P': pids = optarg; break;
 		case 'f': prefill = true; break;
+		case 'F': fill_only = true; break;
 		default: return 2;
 		}
 	}
@@ -144,7 +193,7 @@ int main(int argc, char **argv)
 	    (strcmp(op, "write") && strcmp(op, "read"))) {
 		fprintf(stderr, "usage: objects -c CONF --keyring PATH --pool NAME --op write|read "
 				"--bs BYTES [--qd N] [--seconds S] [--objects N] [--pids FILE] "
-				"[--prefill]\n");
+				"[--prefill] [--fill]\n");
 		return 2;
 	}
 	log_init("objects");
@@ -176,6 +225,13 @@ int main(int argc, char **argv)
 		if (posix_memalign((void **)&g.slots[i].buf, 4096, g.block))
 			return 1;
 		memset(g.slots[i].buf, (int)(0x5a + i), g.block);
+	}
+	if (fill_only) {
+		int rc = fill(&g);
+		bs_client_destroy(g.c);
+		io_loop_destroy(g.loop);
+		cfg_free(cfg);
+		return rc;
 	}
 	if (prefill) { /* every object whole, QD at a time, from one shared buffer */
 		struct slot *fill = calloc(g.objects, sizeof(*fill));

@@ -592,6 +592,7 @@ const struct cluster_map *bs_client_map(const struct bs_client *c)
 void bs_client_stats(const struct bs_client *c, struct bs_client_stats *out)
 {
 	*out = c->stats;
+	monsess_map_bytes(c->mon, &out->map_full_bytes, &out->map_inc_bytes);
 }
 
 /* --- synchronous wrapper --------------------------------------------------------------- */

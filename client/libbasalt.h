@@ -131,6 +131,8 @@ int bs_list_entry(const struct bs_op *op, size_t i, struct object_id *oid /* out
 /* What the client has done since it started. */
 struct bs_client_stats {
 	uint64_t ops, resends, timeouts, map_updates;
+	/* Bytes received as whole maps and as incremental updates. */
+	uint64_t map_full_bytes, map_inc_bytes;
 };
 void bs_client_stats(const struct bs_client *c, struct bs_client_stats *out /* out */);
 

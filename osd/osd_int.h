@@ -62,6 +62,7 @@ struct osd_metrics {
 	struct metrics_series *scrubs, *scrubbed_objects, *bad_found, *bad_repaired;
 	struct metrics_series *csum_errors, *read_errors;
 	struct metrics_series *peerings_log, *peerings_full, *peering_bytes, *pg_log_entries;
+	struct metrics_series *msgr_bytes[2]; /* sent, received: every peer */
 };
 
 struct osd {

@@ -103,6 +103,11 @@ static void register_state(struct osd *o)
 				   "as a primary");
 	m->pg_log_entries = gauge(o, "basalt_osd_pg_log_entries",
 				  "Entries held in the PG logs of this OSD");
+	struct metrics_family *msgr = metrics_family(
+		m->registry, METRICS_COUNTER, "basalt_osd_msgr_bytes_total",
+		"Bytes on the wire to and from every peer (clients, OSDs, monitors)", "dir");
+	m->msgr_bytes[0] = metrics_series(msgr, "sent");
+	m->msgr_bytes[1] = metrics_series(msgr, "received");
 }
 
 int osd_metrics_start(struct osd *o, struct cfg *cfg, char *why, size_t why_len)
@@ -183,6 +188,9 @@ static void publish(struct osd *o)
 	metrics_counter_set(m->peerings_full, pgs->peerings_full);
 	metrics_counter_set(m->peering_bytes, pgs->peering_bytes);
 	metrics_gauge_set(m->pg_log_entries, (int64_t)pgs->log_entries);
+	const struct msgr_stats *ms = msgr_stats(o->msgr);
+	metrics_counter_set(m->msgr_bytes[0], ms->bytes_sent);
+	metrics_counter_set(m->msgr_bytes[1], ms->bytes_received);
 }
 
 void osd_metrics_tick(struct osd *o, uint64_t now_ns)

@@ -15,6 +15,7 @@
 #include "common/object.h"
 #include "common/placement.h"
 #include "common/why.h"
+#include "map_placement.h"
 
 #define MAP_FORMAT 7
 
@@ -613,23 +614,30 @@ const struct map_pool *map_pool_by_id(const struct cluster_map *m, uint32_t id)
 	return NULL;
 }
 
-size_t map_pg_osds(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
-		   uint32_t *out, size_t cap)
+size_t map_pg_osds_compute(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
+			   uint32_t *out, size_t cap)
 {
 	struct placement_osd *cand = malloc((m->n_osds ? m->n_osds : 1) * sizeof(*cand));
 	if (!cand)
 		return 0;
-	size_t n = 0;
-	for (uint32_t i = 0; i < m->n_osds; i++) {
-		const struct map_osd *o = &m->osds[i];
-		if (o->exists && o->in && o->weight)
-			cand[n++] = (struct placement_osd){ i, o->weight,
-							    placement_domain_of(o->host) };
-	}
+	size_t n = map_placement_candidates(m, cand);
 	size_t want = p->size < cap ? p->size : cap;
 	size_t got = placement_pg(cand, n, p->id, pg, want, true, out);
 	free(cand);
 	return got;
+}
+
+size_t map_pg_osds(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
+		   uint32_t *out, size_t cap)
+{
+	if (!m->placement)
+		return map_pg_osds_compute(m, p, pg, out, cap);
+	return map_placement_pg_osds(m->placement, m, p, pg, out, cap);
+}
+
+void map_placement_forget(const struct cluster_map *m)
+{
+	map_placement_changed(m->placement);
 }
 
 size_t map_pg_acting(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
@@ -1619,6 +1627,7 @@ int map_apply(struct cluster_map *m, const struct map_cmd *c, char *err, size_t 
 			m->full_ratio = (uint32_t)c->value;
 		break;
 	}
+	map_placement_changed(m->placement);
 	if (rc)
 		return why_set(err, len, rc, "out of memory");
 	if (c->client) {
@@ -1640,6 +1649,7 @@ int map_init(struct cluster_map *m, const uint8_t fsid[16], const struct map_mon
 	memcpy(m->fsid, fsid, 16);
 	memcpy(m->mons, mons, n_mons * sizeof(*mons));
 	m->n_mons = n_mons;
+	m->placement = map_placement_new(); /* NULL: lookups compute */
 	m->nearfull_ratio = 8500;
 	m->backfillfull_ratio = 9000;
 	m->full_ratio = 9500;
@@ -1698,6 +1708,7 @@ void map_free(struct cluster_map *m)
 	free(m->keys);
 	free(m->pg_active);
 	free(m->fenced);
+	map_placement_free(m->placement);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -2010,6 +2021,7 @@ int map_decode(const uint8_t *buf, size_t len, struct cluster_map *out)
 		map_free(&m);
 		return -EBADMSG;
 	}
+	m.placement = map_placement_new(); /* NULL: lookups compute */
 	map_free(out);
 	*out = m;
 	return 0;

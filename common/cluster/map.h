@@ -237,6 +237,11 @@ struct cluster_map {
 	/* Fullness thresholds, in 1/10000 of an OSD's data blocks
 	 * (MAP_CMD_SET_RATIO; defaults 0.85, 0.90, 0.95). */
 	uint32_t nearfull_ratio, backfillfull_ratio, full_ratio;
+	/* The PGs' placement, computed as asked and kept until its inputs
+	 * change (map_placement.h); not part of the replicated state. The map
+	 * owns it; NULL (a map not made by map_init or map_decode, or out of
+	 * memory): every lookup computes. */
+	struct map_placement *placement;
 };
 
 enum map_cmd_type {
@@ -452,13 +457,24 @@ bool map_key_id_valid(const struct map_key *k, const uint8_t id[AUTH_KEY_ID_LEN]
 		      bool *old /* out */);
 /* Placement of PG PG of pool P (common/placement.h over the OSDs that
  * are in, one copy per host): the first P->size OSDs, best first, into
- * OUT (capacity CAP), up or not. Returns how many. */
+ * OUT (capacity CAP), up or not. Returns how many. Kept in M's placement
+ * cache: computed once per PG until an OSD's in/out, weight, host or
+ * existence or the pool's size or pg_num change. A map's lookups fill its
+ * cache, so a map is looked up by one thread at a time, like every other
+ * use of it. */
 size_t map_pg_osds(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
 		   uint32_t *out, size_t cap);
 /* Of those, the ones up, in order: the acting set; the first is the PG's
  * primary. Returns how many. */
 size_t map_pg_acting(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
 		     uint32_t *out, size_t cap);
+/* map_pg_osds computed afresh, without the cache (the tests' reference,
+ * and the figure the benchmark compares the cache with). */
+size_t map_pg_osds_compute(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
+			   uint32_t *out, size_t cap);
+/* Whoever changes M's OSDs or pools other than through map_apply or
+ * map_decode (a test) calls this before the next lookup. */
+void map_placement_forget(const struct cluster_map *m);
 const struct map_pool *map_pool_by_id(const struct cluster_map *m, uint32_t id);
 /* PG PG of pool POOL's activation record, or NULL when it has none. */
 const struct map_pg_active *map_pg_active_get(const struct cluster_map *m, uint32_t pool,

@@ -22,6 +22,7 @@ struct monsess {
 	struct cluster_map map;
 	bool have_map;
 	uint64_t full_maps, incs; /* how updates arrived */
+	uint64_t full_bytes, inc_bytes; /* and their bytes (payload + data) */
 	/* The subscription. */
 	int sub;		  /* which monitor */
 	bool sub_sent, sub_stale;
@@ -232,6 +233,7 @@ static void on_map(struct monsess *s, int from, const struct msg *msg)
 	s->map = m;
 	s->have_map = true;
 	s->full_maps++;
+	s->full_bytes += msg->hdr.payload_len + msg->hdr.data_len;
 	if (s->p.on_map)
 		s->p.on_map(s->p.ctx, &s->map, stale);
 }
@@ -272,6 +274,7 @@ static void on_map_inc(struct monsess *s, int from, const struct msg *msg)
 		return;
 	}
 	s->incs++;
+	s->inc_bytes += msg->hdr.payload_len + msg->hdr.data_len;
 	if (s->p.on_map)
 		s->p.on_map(s->p.ctx, &s->map, inc.h.stale);
 }
@@ -280,6 +283,12 @@ void monsess_stats(const struct monsess *s, uint64_t *full_maps, uint64_t *incs)
 {
 	*full_maps = s->full_maps;
 	*incs = s->incs;
+}
+
+void monsess_map_bytes(const struct monsess *s, uint64_t *full_bytes, uint64_t *inc_bytes)
+{
+	*full_bytes = s->full_bytes;
+	*inc_bytes = s->inc_bytes;
 }
 
 static void on_command_reply(struct monsess *s, int from, const struct msg *msg)

@@ -68,5 +68,9 @@ const struct cluster_map *monsess_map(const struct monsess *s);
 bool monsess_have_map(const struct monsess *s);
 /* How many updates came as whole maps and as incremental ones. */
 void monsess_stats(const struct monsess *s, uint64_t *full_maps, uint64_t *incs);
+/* The bytes (payload and data) of the whole maps and of the incremental
+ * updates applied so far (bench/bigmap.sh compares them). */
+void monsess_map_bytes(const struct monsess *s, uint64_t *full_bytes /* out */,
+		       uint64_t *inc_bytes /* out */);
 
 #endif

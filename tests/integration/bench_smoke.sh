@@ -4,7 +4,8 @@
 # Markdown table, results.json and the PNG plots are produced and parse,
 # every row has operations and a CPU figure; the space run shows Basalt's
 # immediate GC: a TRIM of half the volume leaves half its copies, deleting
-# it gives everything back; bad options are refused. A smoke test: no
+# it gives everything back; bad options are refused (scale.sh, bigmap.sh
+# and their programs too). A smoke test: no
 # timing is judged.
 #   bench_smoke.sh BUILD_DIR
 set -euo pipefail
@@ -21,6 +22,24 @@ for bad in "--rounds 0|--rounds takes a positive count" "--space-size x|bad --sp
 	[ "$rc" = 2 ] && grep -q -- "${bad#*|}" "$tmp/err" ||
 		{ echo "FAIL: run.sh ${bad%%|*}: rc $rc, $(head -2 "$tmp/err")" >&2; exit 1; }
 done
+# The scale benchmarks (not run here: they take long) refuse bad options
+# the same way; the placement benchmark runs.
+for bad in "scale.sh --objects 12x|--objects takes counts" "scale.sh --sideways|usage: bench/scale.sh" \
+	"bigmap.sh --volumes x|--osds and --volumes take numbers" "bigmap.sh --sideways|usage: bench/bigmap.sh"; do
+	rc=0
+	bench/${bad%%|*} --build "$build" >/dev/null 2>"$tmp/err" || rc=$?
+	[ "$rc" = 2 ] && grep -q -- "${bad#*|}" "$tmp/err" ||
+		{ echo "FAIL: ${bad%%|*}: rc $rc, $(head -2 "$tmp/err")" >&2; exit 1; }
+done
+for bad in "placement_bench --osds 0|usage: placement_bench" "bigmap --osds 5|usage: bigmap" \
+	"objects --fill|usage: objects"; do
+	rc=0 cmd=${bad%%|*}
+	"$build/bench/${cmd%% *}" ${cmd#* } >/dev/null 2>"$tmp/err" || rc=$?
+	[ "$rc" = 2 ] && grep -q -- "${bad#*|}" "$tmp/err" ||
+		{ echo "FAIL: $cmd: rc $rc, $(head -2 "$tmp/err")" >&2; exit 1; }
+done
+"$build/bench/placement_bench" --lookups 1000 | grep -Eq '^\| 100 \| 10 \| 1024 \| [0-9]+ \| [0-9.]+ \| [0-9]+x \|$' ||
+	{ echo "FAIL: placement_bench printed no row" >&2; exit 1; }
 bench/run.sh --quick --only basalt --build "$build" --dir "$tmp" >"$tmp/out" 2>"$tmp/err" ||
 	{ tail -20 "$tmp/err" >&2; echo "FAIL: bench/run.sh" >&2; exit 1; }
 res=$(sed -n 's/^results in //p' "$tmp/err" | tail -1)

@@ -718,7 +718,7 @@ static void test_clone_layers_and_flatten(void **state)
 	/* The protection survives the map's encoding. */
 	uint8_t *buf;
 	size_t len;
-	struct cluster_map back;
+	struct cluster_map back = { 0 }; /* map_decode frees what it held */
 	assert_int_equal(map_encode(&m, &buf, &len), 0);
 	assert_int_equal(map_decode(buf, len, &back), 0);
 	free(buf);
@@ -769,7 +769,7 @@ static void test_snapshot_groups(void **state)
 	uint8_t *buf;
 	size_t len;
 	assert_int_equal(map_encode(&m, &buf, &len), 0);
-	struct cluster_map d;
+	struct cluster_map d = { 0 }; /* map_decode frees what it held */
 	assert_int_equal(map_decode(buf, len, &d), 0);
 	assert_int_equal(map_volume_by_name(&d, "data")->snaps[0].epoch, m.epoch);
 	assert_int_equal(map_volume_by_name(&d, "data")->snaps[0].time_ms, 1234);
