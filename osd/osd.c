@@ -398,7 +398,7 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 	const char *addr, *host;
 	char default_host[MAP_NAME_MAX] = "localhost";
 	uint64_t beacon_ms, heartbeat_ms, grace_ms, rec_active, rec_rate, complaint_ms;
-	uint64_t scrub_ms, deep_ms, scrub_sleep_ms;
+	uint64_t scrub_ms, deep_ms, scrub_sleep_ms, log_entries;
 	const uint64_t year_ms = 366ull * 86400000;
 	gethostname(default_host, sizeof(default_host) - 1);
 	char *dot = strchr(default_host, '.');
@@ -422,7 +422,10 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 				year_ms, &deep_ms) < 0 ||
 	    cfg_get_size(cfg, section, "osd_scrub_max_bytes_per_sec", 64ull << 20, 0, 1ull << 40,
 			 &o->scrub_bytes_per_sec) < 0 ||
-	    cfg_get_duration_ms(cfg, section, "osd_scrub_sleep", 50, 0, 60000, &scrub_sleep_ms) < 0)
+	    cfg_get_duration_ms(cfg, section, "osd_scrub_sleep", 50, 0, 60000, &scrub_sleep_ms) < 0 ||
+	    cfg_get_u64(cfg, section, "osd_pg_log_max_entries", 3000, 4, 1u << 20, &log_entries) < 0 ||
+	    cfg_get_size(cfg, section, "osd_pg_log_max_bytes", 64ull << 20, 1u << 20, 1ull << 40,
+			 &o->pg_log_max_bytes) < 0)
 		return why_set(why, why_len, -EINVAL, "%s", cfg_error(cfg));
 	char h[MAP_ADDR_MAX];
 	uint16_t port;
@@ -451,6 +454,7 @@ static int osd_config(struct osd *o, struct cfg *cfg, const char *section, const
 	o->scrub_interval_s = (scrub_ms + 999) / 1000;
 	o->deep_scrub_interval_s = deep_ms ? (deep_ms + 999) / 1000 : UINT64_MAX;
 	o->scrub_sleep_ns = IO_MS(scrub_sleep_ms);
+	o->pg_log_max_entries = (uint32_t)log_entries;
 	return 0;
 }
 
@@ -572,6 +576,7 @@ void osd_stop(struct osd *o)
 			if (o->peers[i].conn)
 				msgr_conn_close(o->peers[i].conn);
 	msgr_destroy(o->msgr);
+	osd_pg_log_persist(o); /* nothing changes the store any more */
 	if (o->store)
 		store_close(o->store);
 	osd_pg_fini(o);

@@ -47,7 +47,7 @@ struct osd_peer {
  * (OSD_METRICS_REPLICA + pg_subop_type - 1). */
 #define OSD_METRICS_CLIENT_OPS 7
 #define OSD_METRICS_REPLICA OSD_METRICS_CLIENT_OPS
-#define OSD_METRICS_OPS (OSD_METRICS_CLIENT_OPS + 7)
+#define OSD_METRICS_OPS (OSD_METRICS_CLIENT_OPS + 8)
 #define OSD_METRICS_PG_STATES 8
 struct osd_metrics {
 	struct metrics_registry *registry;
@@ -61,6 +61,7 @@ struct osd_metrics {
 	struct metrics_series *recovered_objects, *recovered_bytes;
 	struct metrics_series *scrubs, *scrubbed_objects, *bad_found, *bad_repaired;
 	struct metrics_series *csum_errors, *read_errors;
+	struct metrics_series *peerings_log, *peerings_full, *peering_bytes, *pg_log_entries;
 	struct metrics_series *msgr_bytes[2]; /* sent, received: every peer */
 };
 
@@ -102,6 +103,10 @@ struct osd {
 	 * (0: only when asked), osd_scrub_max_bytes_per_sec, osd_scrub_sleep. */
 	uint64_t scrub_interval_s, deep_scrub_interval_s;
 	uint64_t scrub_bytes_per_sec, scrub_sleep_ns;
+	/* PG logs (pg_log.c): osd_pg_log_max_entries per PG and
+	 * osd_pg_log_max_bytes over all of them. */
+	uint32_t pg_log_max_entries;
+	uint64_t pg_log_max_bytes;
 	/* Client keys (osd_auth.c): the secrets the monitors gave us, the
 	 * fingerprint of that list, and when we last asked (0: not waiting). */
 	struct osd_key *keys;

@@ -15,7 +15,7 @@
 static const char *const op_names[OSD_METRICS_OPS] = {
 	"read", "write", "delete", "stat", "list", "scrub", "sync",
 	"replica_write", "replica_delete", "replica_read", "replica_push", "replica_remove",
-	"replica_complete", "replica_scrub",
+	"replica_complete", "replica_scrub", "replica_sync",
 };
 
 /* Label values of basalt_osd_pgs: the PG states, with a recovering PG
@@ -91,6 +91,18 @@ static void register_state(struct osd *o)
 				 "Store reads whose data failed its checksum");
 	m->read_errors = counter(o, "basalt_osd_device_read_errors_total",
 				 "Store reads the device failed");
+	struct metrics_family *peerings = metrics_family(
+		m->registry, METRICS_COUNTER, "basalt_osd_peerings_total",
+		"Peerings this OSD ran as a primary, by how members were compared: log (the "
+		"objects changed since a shared sync marker) or full (every object)",
+		"kind");
+	m->peerings_log = metrics_series(peerings, "log");
+	m->peerings_full = metrics_series(peerings, "full");
+	m->peering_bytes = counter(o, "basalt_osd_peering_bytes_total",
+				   "Bytes of peering queries sent and answers received by this OSD "
+				   "as a primary");
+	m->pg_log_entries = gauge(o, "basalt_osd_pg_log_entries",
+				  "Entries held in the PG logs of this OSD");
 	struct metrics_family *msgr = metrics_family(
 		m->registry, METRICS_COUNTER, "basalt_osd_msgr_bytes_total",
 		"Bytes on the wire to and from every peer (clients, OSDs, monitors)", "dir");
@@ -172,6 +184,10 @@ static void publish(struct osd *o)
 	metrics_counter_set(m->scrubbed_objects, pgs->scrubbed_objects);
 	metrics_counter_set(m->bad_found, pgs->bad_found);
 	metrics_counter_set(m->bad_repaired, pgs->bad_repaired);
+	metrics_counter_set(m->peerings_log, pgs->peerings_log);
+	metrics_counter_set(m->peerings_full, pgs->peerings_full);
+	metrics_counter_set(m->peering_bytes, pgs->peering_bytes);
+	metrics_gauge_set(m->pg_log_entries, (int64_t)pgs->log_entries);
 	const struct msgr_stats *ms = msgr_stats(o->msgr);
 	metrics_counter_set(m->msgr_bytes[0], ms->bytes_sent);
 	metrics_counter_set(m->msgr_bytes[1], ms->bytes_received);

@@ -307,6 +307,10 @@ static void peers_free(struct osd_pg *pg)
 		msg_free(pg->peers[i].info);
 	memset(pg->peers, 0, sizeof(pg->peers));
 	pg->n_peers = 0;
+	pg->phase = PG_PHASE_SUMMARY;
+	free(pg->cand);
+	pg->cand = NULL;
+	pg->n_cand = 0;
 }
 
 /* Forgets everything the primary side holds: calls, operations (answered
@@ -327,6 +331,7 @@ static void pg_reset(struct osd_pg *pg)
 	pg->marking_mask = pg->marks_pending = pg->marked_mask = 0;
 	pg->complete_mask = 0;
 	pg->backfill = false;
+	pg->writes_inflight = 0; /* those in flight were answered: none counts */
 	pg->state = PG_STATE_IDLE;
 	pg->repeer_at_ns = 0;
 }
@@ -355,6 +360,7 @@ static void pg_interval_start(struct osd_pg *pg, uint64_t epoch)
 {
 	pg->interval = epoch;
 	pg->seq = 0;
+	pg->sync_number = 0;
 	pg_reset(pg);
 	if (pg_is_primary(pg)) {
 		pg->state = PG_STATE_PEERING;
@@ -437,6 +443,7 @@ static void pg_query_done(struct pg_call *call, int rc, struct msg *reply)
 {
 	struct osd_pg *pg = call->pg;
 	(void)rc;
+	pg->o->pgs->peering_bytes += MSG_HEADER_LEN + reply->hdr.payload_len + reply->hdr.data_len;
 	/* The call keeps REPLY's ownership: copy what peering needs. */
 	struct msg *copy = msg_new(reply->hdr.type, reply->hdr.request_id, reply->hdr.payload_len);
 	if (copy && reply->hdr.data_len && msg_alloc_data(copy, reply->hdr.data_len)) {
@@ -453,15 +460,32 @@ static void pg_query_done(struct pg_call *call, int rc, struct msg *reply)
 	pg_peering_info(pg, call->osd, copy);
 }
 
+static const uint8_t phase_mode[] = {
+	[PG_PHASE_SUMMARY] = PG_QUERY_SUMMARY, [PG_PHASE_LOG] = PG_QUERY_LOG,
+	[PG_PHASE_STAT] = PG_QUERY_STAT, [PG_PHASE_FULL] = PG_QUERY_FULL,
+};
+
 static void peer_query_sent(struct osd_pg *pg, struct pg_peer *peer)
 {
 	peer->sent_ns = io_now_ns(pg->o->loop);
+	peer->tries++;
+	struct pg_query q = { .pool = pg->pool, .pg = pg->pg, .epoch = pg->interval,
+			      .from = pg->o->id };
+	q.mode = phase_mode[pg->phase];
+	q.round = pg->gen;
+	q.marker = pg->sync_from;
+	if (pg->phase == PG_PHASE_STAT) {
+		q.count = pg->n_cand;
+		q.entries = pg->cand;
+	}
 	if (peer->osd == pg->o->id) {
-		pg_local_query(pg);
+		pg_local_query(pg, &q);
 		return;
 	}
-	struct pg_query q = { pg->pool, pg->pg, pg->interval, pg->o->id };
-	int rc = pg_call(pg, peer->osd, pg_query_encode(0, &q), pg_query_done, NULL, 0);
+	struct msg *msg = pg_query_encode(0, &q);
+	if (msg)
+		pg->o->pgs->peering_bytes += MSG_HEADER_LEN + msg->hdr.payload_len + msg->hdr.data_len;
+	int rc = pg_call(pg, peer->osd, msg, pg_query_done, NULL, 0);
 	if (rc)
 		LOG_DEBUG("pg %u.%x: query to osd.%u not sent (%d); will retry", pg->pool, pg->pg,
 			  peer->osd, rc);
@@ -522,6 +546,7 @@ static bool peer_authoritative(const struct osd_pg *pg, const struct pg_peer *pe
 }
 
 static void pg_peering_done(struct osd_pg *pg);
+static void pg_peering_compare(struct osd_pg *pg);
 
 /* Decides whether peering has heard enough (pg_int.h, invariant 3). */
 static void pg_peering_check(struct osd_pg *pg)
@@ -545,6 +570,7 @@ static void pg_peering_check(struct osd_pg *pg)
 		pg_io_reset(pg); /* what waits would wait for a map change */
 		pg->state = PG_STATE_INCOMPLETE;
 		pg->repeer_at_ns = io_now_ns(pg->o->loop) + IO_SEC(5);
+		peers_free(pg);
 		char who[256] = "";
 		size_t at = 0;
 		for (uint32_t i = 0; i < pg->record.n && at < sizeof(who); i++) {
@@ -558,7 +584,131 @@ static void pg_peering_check(struct osd_pg *pg)
 			 pg->pool, pg->pg, who);
 		return;
 	}
-	pg_peering_done(pg);
+	pg_peering_compare(pg);
+}
+
+/* A member that answered the summary takes part in the comparison. */
+static bool peer_in(const struct pg_peer *p)
+{
+	return p->replied && !p->rc;
+}
+
+/* Asks every member taking part for what PHASE compares. */
+static void pg_phase_start(struct osd_pg *pg, enum pg_peer_phase phase)
+{
+	pg->phase = phase;
+	uint64_t gen = pg->gen;
+	for (uint32_t i = 0; i < pg->n_peers; i++) {
+		msg_free(pg->peers[i].info);
+		pg->peers[i].info = NULL;
+		pg->peers[i].answered = false;
+		pg->peers[i].tries = 0;
+	}
+	for (uint32_t i = 0; i < pg->n_peers && pg->gen == gen && pg->phase == phase; i++)
+		if (peer_in(&pg->peers[i]))
+			peer_query_sent(pg, &pg->peers[i]);
+}
+
+/* Whether every member of the summary holds marker M. */
+static bool marker_shared(const struct osd_pg *pg, const struct pg_marker *m)
+{
+	for (uint32_t i = 0; i < pg->n_peers; i++) {
+		const struct pg_peer *p = &pg->peers[i];
+		bool has = false;
+		for (uint32_t k = 0; peer_in(p) && k < p->n_markers && !has; k++)
+			has = p->markers[k].primary == m->primary && p->markers[k].epoch == m->epoch &&
+			      p->markers[k].number == m->number;
+		if (peer_in(p) && !has)
+			return false;
+	}
+	return true;
+}
+
+/* The summaries are in: compare what changed since the newest marker
+ * every member holds, or everything when there is none (pg_log.c). */
+static void pg_peering_compare(struct osd_pg *pg)
+{
+	const struct pg_peer *first = NULL;
+	for (uint32_t i = 0; i < pg->n_peers && !first; i++)
+		if (peer_in(&pg->peers[i]))
+			first = &pg->peers[i];
+	for (uint32_t k = 0; first && k < first->n_markers; k++)
+		if (marker_shared(pg, &first->markers[k])) {
+			pg->sync_from = first->markers[k];
+			pg_phase_start(pg, PG_PHASE_LOG);
+			return;
+		}
+	pg_phase_start(pg, PG_PHASE_FULL);
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, PG_INFO_ENTRY_LEN);
+}
+
+/* Every member's log answered: the objects any of them changed since the
+ * marker are the only ones that can differ; their versions are asked. */
+static void pg_candidates(struct osd_pg *pg)
+{
+	size_t total = 0, k = 0;
+	struct pg_info info;
+	for (uint32_t i = 0; i < pg->n_peers; i++)
+		if (peer_in(&pg->peers[i]) && !pg_info_decode(pg->peers[i].info, &info))
+			total += info.count;
+	uint8_t *c = malloc(total ? total * PG_INFO_ENTRY_LEN : 1);
+	if (!c) {
+		pg_repeer(pg, "out of memory");
+		return;
+	}
+	for (uint32_t i = 0; i < pg->n_peers; i++)
+		if (peer_in(&pg->peers[i]) && !pg_info_decode(pg->peers[i].info, &info) &&
+		    info.count) {
+			memcpy(c + k * PG_INFO_ENTRY_LEN, info.entries,
+			       (size_t)info.count * PG_INFO_ENTRY_LEN);
+			k += info.count;
+		}
+	qsort(c, k, PG_INFO_ENTRY_LEN, entry_cmp);
+	size_t n = 0;
+	for (size_t i = 0; i < k; i++)
+		if (!n || memcmp(c + (n - 1) * PG_INFO_ENTRY_LEN, c + i * PG_INFO_ENTRY_LEN,
+				 PG_INFO_ENTRY_LEN))
+			memmove(c + n++ * PG_INFO_ENTRY_LEN, c + i * PG_INFO_ENTRY_LEN,
+				PG_INFO_ENTRY_LEN);
+	free(pg->cand);
+	pg->cand = c;
+	pg->n_cand = (uint32_t)n;
+	pg_phase_start(pg, PG_PHASE_STAT);
+}
+
+/* An answer of the current phase (after the summary) from PEER. */
+static void pg_phase_info(struct osd_pg *pg, struct pg_peer *peer, const struct pg_info *info,
+			  struct msg *msg)
+{
+	if (!peer_in(peer) || peer->answered || info->mode != phase_mode[pg->phase] ||
+	    info->rc == -EAGAIN) {
+		msg_free(msg); /* late, or not ready: the tick asks again */
+		return;
+	}
+	if (info->rc) {
+		msg_free(msg);
+		pg_repeer(pg, info->rc == -ESTALE ? "a member is in a newer interval"
+						  : "a member could not answer");
+		return;
+	}
+	if (pg->phase == PG_PHASE_LOG && !info->log_ok) {
+		msg_free(msg); /* its marker is gone after all */
+		pg_phase_start(pg, PG_PHASE_FULL);
+		return;
+	}
+	peer->info = msg;
+	peer->answered = true;
+	for (uint32_t i = 0; i < pg->n_peers; i++)
+		if (peer_in(&pg->peers[i]) && !pg->peers[i].answered)
+			return;
+	if (pg->phase == PG_PHASE_LOG)
+		pg_candidates(pg);
+	else
+		pg_peering_done(pg);
 }
 
 void pg_peering_info(struct osd_pg *pg, uint32_t osd, struct msg *msg)
@@ -573,15 +723,20 @@ void pg_peering_info(struct osd_pg *pg, uint32_t osd, struct msg *msg)
 		msg_free(msg);
 		return;
 	}
-	if (info.rc == -EAGAIN) { /* not ready: the tick asks again */
+	if (pg->phase != PG_PHASE_SUMMARY) {
+		pg_phase_info(pg, peer, &info, msg);
+		return;
+	}
+	if (info.rc == -EAGAIN || info.mode != PG_QUERY_SUMMARY) { /* the tick asks again */
 		msg_free(msg);
 		return;
 	}
-	msg_free(peer->info);
-	peer->info = msg;
 	peer->replied = true;
 	peer->rc = info.rc;
 	peer->complete_epoch = info.complete_epoch;
+	peer->n_markers = info.n_markers;
+	memcpy(peer->markers, info.markers, sizeof(peer->markers));
+	msg_free(msg);
 	if (osd != pg->o->id)
 		osd_peer_full_said(pg->o, osd, info.full);
 	if (info.rc == -ESTALE) {
@@ -590,6 +745,7 @@ void pg_peering_info(struct osd_pg *pg, uint32_t osd, struct msg *msg)
 		pg_io_reset(pg);
 		pg->state = PG_STATE_INCOMPLETE;
 		pg->repeer_at_ns = io_now_ns(pg->o->loop) + IO_SEC(1);
+		peers_free(pg);
 		return;
 	}
 	pg_peering_check(pg);
@@ -682,7 +838,7 @@ static int pg_merge(struct osd_pg *pg)
 			  pg->o->id, pg->pool, pg->pg, pg->interval, pg->record.epoch,
 			  pg->peers[p].osd, pg->peers[p].acting_index, pg->peers[p].recorded,
 			  pg->peers[p].complete_epoch, auth[p]);
-		if (pg->peers[p].replied && !pg->peers[p].rc &&
+		if (peer_in(&pg->peers[p]) && pg->peers[p].info &&
 		    pg_info_decode(pg->peers[p].info, &info) == 0)
 			total += info.count;
 	}
@@ -692,10 +848,10 @@ static int pg_merge(struct osd_pg *pg)
 	size_t k = 0;
 	for (uint32_t p = 0; p < pg->n_peers; p++) {
 		struct pg_info info;
-		if (!pg->peers[p].replied || pg->peers[p].rc ||
+		if (!peer_in(&pg->peers[p]) || !pg->peers[p].info ||
 		    pg_info_decode(pg->peers[p].info, &info))
 			continue;
-		if (info.count == 0 && pg->peers[p].acting_index > 0)
+		if (info.count == 0 && pg->peers[p].acting_index > 0 && pg->phase == PG_PHASE_FULL)
 			pg->backfill = true;
 		for (uint32_t i = 0; i < info.count; i++, k++) {
 			pg_info_entry(&info, i, &all[k].oid, &all[k].version);
@@ -724,6 +880,11 @@ static void pg_mark_complete(struct osd_pg *pg, uint32_t mask);
 static void pg_peering_done(struct osd_pg *pg)
 {
 	int rc = pg_merge(pg);
+	struct osd_pgs *t = pg->o->pgs;
+	bool by_log = pg->phase != PG_PHASE_FULL;
+	*(by_log ? &t->peerings_log : &t->peerings_full) += 1;
+	LOG_DEBUG("osd.%u pg %u.%x: peered by %s (%u objects compared)", pg->o->id, pg->pool,
+		  pg->pg, by_log ? "log" : "full comparison", by_log ? pg->n_cand : 0);
 	peers_free(pg);
 	if (rc) {
 		pg_repeer(pg, "out of memory");
@@ -985,7 +1146,9 @@ static void pg_record_done(struct osd_pg *pg)
 			pg_record_queue(pg);
 		else
 			pg_mark_complete(pg, all & ~pg->marked_mask);
+		return;
 	}
+	pg_log_sync_maybe(pg); /* every member recorded: they hold the same */
 }
 
 static bool pg_record_matches(const struct map_pg_active *a, const struct map_pg_active *b)
@@ -1127,11 +1290,22 @@ static void pg_tick_one(struct osd_pg *pg, void *arg)
 		}
 		for (uint32_t i = 0; i < pg->n_peers; i++) {
 			struct pg_peer *p = &pg->peers[i];
-			if (!p->replied && now - p->sent_ns >= PG_QUERY_RETRY_NS)
-				peer_query_sent(pg, p);
+			bool waiting = pg->phase == PG_PHASE_SUMMARY ? !p->replied
+								     : peer_in(p) && !p->answered;
+			if (!waiting || now - p->sent_ns < PG_QUERY_RETRY_NS)
+				continue;
+			if (pg->phase != PG_PHASE_SUMMARY && p->tries >= 3) {
+				/* Gone since its summary: start over without it. */
+				pg_repeer(pg, "a member stopped answering");
+				return;
+			}
+			peer_query_sent(pg, p);
 			if (pg->state != PG_STATE_PEERING)
 				return;
 		}
+		return;
+	case PG_STATE_ACTIVE:
+		pg_log_sync_maybe(pg); /* a marker after a quiet second */
 		return;
 	case PG_STATE_INCOMPLETE:
 		if (now >= pg->repeer_at_ns) {
@@ -1218,6 +1392,11 @@ int osd_pg_stats(struct osd *o, struct mon_osd_stats *st)
 	return 0;
 }
 
+struct pg_check_totals {
+	unsigned scrubbing;
+	uint64_t log_entries;
+};
+
 static void pg_summary_one(struct osd_pg *pg, void *arg)
 {
 	struct osd_pg_summary *s = arg;
@@ -1230,11 +1409,13 @@ static void pg_summary_one(struct osd_pg *pg, void *arg)
 	s->missing += pg->n_missing;
 }
 
-/* pg_int.h, invariants 1, 5, 6, 7 and 8, for one PG. */
+/* pg_int.h, invariants 1, 5, 6, 7, 8 and 9, for one PG. */
 static void pg_check_one(struct osd_pg *pg, void *arg)
 {
-	unsigned *scrubbing = arg;
+	struct pg_check_totals *tot = arg;
 	struct osd *o = pg->o;
+	pg_log_check(pg); /* 9 */
+	tot->log_entries += pg->log.n;
 	if (pg->state != PG_STATE_IDLE) /* 1 */
 		BASALT_ASSERT(pg->known && pg->n_acting && pg->acting[0] == o->id);
 	BASALT_ASSERT(pg->seq < (1ull << 32)); /* 6 */
@@ -1250,6 +1431,17 @@ static void pg_check_one(struct osd_pg *pg, void *arg)
 				      op->version >> 32 <= pg_map(pg)->epoch &&
 				      (op->version & 0xffffffffu) <= pg->seq);
 	}
+	unsigned dispatched_writes = 0;
+	list_for_each(pos, &pg->ops) {
+		const struct pg_op *op = list_entry(pos, struct pg_op, pg_node);
+		dispatched_writes += op->obj && op->dispatched && op->version &&
+				     (op->op.type == OSD_OP_WRITE || op->op.type == OSD_OP_DELETE) &&
+				     !op->answered;
+	}
+	/* 9: a marker waits for no write in flight; every one is counted. */
+	BASALT_ASSERT(pg->writes_inflight >= dispatched_writes);
+	if (pg->writes_inflight)
+		BASALT_ASSERT(pg->state == PG_STATE_ACTIVE);
 	uint32_t unfound = 0;
 	list_for_each(pos, &pg->objs) {
 		const struct pg_obj *obj = list_entry(pos, struct pg_obj, pg_node);
@@ -1261,14 +1453,15 @@ static void pg_check_one(struct osd_pg *pg, void *arg)
 	}
 	BASALT_ASSERT(unfound == pg->n_unfound); /* 8 */
 	pg_scrub_check(pg); /* 7 */
-	*scrubbing += pg->scrub != NULL;
+	tot->scrubbing += pg->scrub != NULL;
 }
 
 void osd_pg_check(struct osd *o)
 {
-	unsigned scrubbing = 0;
-	pg_for_each(o, pg_check_one, &scrubbing);
-	BASALT_ASSERT(scrubbing == o->pgs->scrubs_running && scrubbing <= 1); /* 7 */
+	struct pg_check_totals tot = { 0, 0 };
+	pg_for_each(o, pg_check_one, &tot);
+	BASALT_ASSERT(tot.scrubbing == o->pgs->scrubs_running && tot.scrubbing <= 1); /* 7 */
+	BASALT_ASSERT(tot.log_entries == o->pgs->log_entries); /* 9 */
 }
 
 void osd_pg_summary(struct osd *o, struct osd_pg_summary *out)
@@ -1276,6 +1469,9 @@ void osd_pg_summary(struct osd *o, struct osd_pg_summary *out)
 	memset(out, 0, sizeof(*out));
 	if (o->pgs) {
 		out->map_epoch = o->pgs->map_epoch;
+		out->peerings_log = o->pgs->peerings_log;
+		out->peerings_full = o->pgs->peerings_full;
+		out->peering_bytes = o->pgs->peering_bytes;
 		pg_for_each(o, pg_summary_one, out);
 	}
 }
@@ -1311,6 +1507,11 @@ static void pg_forget_one(struct osd_pg *pg, void *arg)
 		list_del(&pg->record_node);
 	if (pg->complete_epoch == UINT64_MAX - 1)
 		free(pg->meta_read.buf);
+	if (pg->log.loading) {
+		free(pg->log.req.buf);
+		pg->log.req.buf = NULL;
+		pg->log.loading = false;
+	}
 	pg_scrub_reset(pg);
 	if (pg->stamp_inflight)
 		free(pg->stamp_req.buf);
@@ -1335,6 +1536,7 @@ void osd_pg_forget(struct osd *o)
 static void pg_free_one(struct osd_pg *pg, void *arg)
 {
 	(void)arg;
+	pg_log_free(pg);
 	free(pg);
 }
 

@@ -24,6 +24,9 @@ int osd_pg_init(struct osd *o);
  * finishing writes: their completions find nothing to do). */
 void osd_pg_detach(struct osd *o);
 /* After the store is closed. */
+/* osd_stop, once nothing changes the store any more: writes each PG's
+ * log out, for the next start to peer by what changed (pg_log.c). */
+void osd_pg_log_persist(struct osd *o);
 void osd_pg_fini(struct osd *o);
 /* Frees everything in flight without answering anyone (osd_forget). */
 void osd_pg_forget(struct osd *o);
@@ -59,6 +62,8 @@ struct osd_pg_summary {
 	uint32_t primary, active, clean;
 	uint64_t missing;
 	uint64_t map_epoch; /* of the map these states follow */
+	/* Since it started: peerings by kind (pg_log.c) and their bytes. */
+	uint64_t peerings_log, peerings_full, peering_bytes;
 };
 void osd_pg_summary(struct osd *o, struct osd_pg_summary *out /* out */);
 /* Asserts the PG layer's invariants (osd/pg_int.h) as this OSD sees

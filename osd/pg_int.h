@@ -48,8 +48,17 @@
  *     PG's n_unfound and kept until a delete or a new peering; only a
  *     delete of it runs, everything else fails with -EIO: a bad copy's
  *     bytes are never served.
+ *  9. An OSD's log of a PG (pg_log.c) names every change it made to the
+ *     PG's objects after each sync marker it holds (entries go only from
+ *     the oldest end, and every store write or delete of a PG object is
+ *     logged before it is submitted), and a primary issues a marker only
+ *     while its acting members hold the same objects at the same versions
+ *     (complete, recorded, nothing missing, unfound or being recovered,
+ *     no write in flight). So two members holding the same marker differ
+ *     only in objects their logs name after it, and peering by log
+ *     compares the same objects a full comparison would find different.
  *
- * osd_pg_check() asserts what one OSD can see of these (1, 5, 6, 7, 8);
+ * osd_pg_check() asserts what one OSD can see of these (1, 5, 6, 7, 8, 9);
  * the whole-cluster simulation calls it after every step, and checks 2
  * and 3 against its model of acknowledged writes.
  */
@@ -86,16 +95,45 @@ enum pg_state {
  * that will be named, then the map command. */
 enum pg_record_phase { PG_RECORD_NONE, PG_RECORD_MARKING, PG_RECORD_QUEUED, PG_RECORD_SENT };
 
+/* Peering's phases (pg.c): every member's summary first, then either its
+ * objects changed since a sync marker all share and their versions, or
+ * (no such marker) its whole list, as before logs. */
+enum pg_peer_phase { PG_PHASE_SUMMARY, PG_PHASE_LOG, PG_PHASE_STAT, PG_PHASE_FULL };
+
 /* A member (or recorded non-member) the primary queried while peering. */
 struct pg_peer {
 	uint32_t osd;
 	int acting_index; /* -1: not in the acting set */
 	bool recorded;	  /* named in the activation record peered against */
-	bool replied;
+	bool replied;	  /* to the summary */
+	bool answered;	  /* to the current phase's query (after the summary) */
+	unsigned tries;	  /* of the current phase's query */
 	int rc;
 	uint64_t complete_epoch;
 	uint64_t sent_ns;
-	struct msg *info; /* the answer, until peering is done */
+	uint8_t n_markers;
+	struct pg_marker markers[PG_INFO_MARKERS_MAX]; /* its log's, newest first */
+	struct msg *info; /* the answer of the current phase, until peering is done */
+};
+
+/* One local change of a PG's object on this OSD, or a sync marker
+ * (pg_log.c): a marker has inode OBJECT_INODE_PG_META, its primary as
+ * pool, its number as index and its interval as version. */
+struct pg_log_entry {
+	struct object_id oid;
+	uint64_t version; /* the new version; 0: deleted */
+};
+
+/* The PG's log on this OSD: a ring of its newest changes, complete after
+ * each marker it holds (trimmed only from the oldest end). */
+struct pg_log {
+	struct pg_log_entry *ring;
+	uint32_t cap, head, n;
+	uint32_t n_markers;
+	bool loaded;  /* the log a clean stop left was read (and deleted) */
+	bool loading; /* reading or deleting it */
+	bool dirty_before_load; /* a change came first: what is read is stale */
+	struct store_req req;
 };
 
 /* An object the primary is tracking: operations on it, and what the
@@ -199,6 +237,8 @@ struct osd_pg {
 	struct list_node deferred;   /* queries waiting for store_writes == 0 */
 	uint64_t complete_epoch;     /* cached complete mark; UINT64_MAX: not read yet */
 	struct store_req meta_read;  /* reading the complete mark (pg_replica.c) */
+	uint64_t fence_round;	     /* the primary's peering round last answered */
+	struct pg_log log;	     /* this OSD's changes of the PG (pg_log.c) */
 	/* A stray copy being deleted (pg_replica.c): the fence it started
 	 * under (a query from a primary stops it), deletes in flight. */
 	bool purging;
@@ -209,6 +249,14 @@ struct osd_pg {
 	uint64_t gen; /* bumped by every reset: stale callbacks see it */
 	struct pg_peer peers[PG_PEERS_MAX];
 	uint32_t n_peers;
+	enum pg_peer_phase phase;
+	struct pg_marker sync_from;  /* LOG, STAT: the marker every peer shares */
+	uint8_t *cand;		     /* STAT: the objects to compare, as entries */
+	uint32_t n_cand;
+	/* Sync markers (pg_log.c): issued in this interval, changes logged
+	 * here since the last one, and when it was issued. */
+	uint64_t sync_number, changes_since_sync, sync_at_ns;
+	unsigned writes_inflight;    /* client writes and deletes dispatched */
 	struct map_pg_active record; /* peered against (record.epoch 0: none) */
 	/* Members of that record that were down when peering began: they may
 	 * hold good copies that the members up do not. */
@@ -299,6 +347,12 @@ struct osd_pgs {
 	uint64_t client_ops; /* client operations on this OSD's PGs */
 	struct list_node marks;	      /* local complete marks in flight (pg.c) */
 	struct list_node purges;      /* stray deletes in flight (pg_replica.c) */
+	/* Logs (pg_log.c): entries held over every PG; peerings by kind and
+	 * the bytes of their queries and answers with other OSDs. */
+	uint64_t log_entries;
+	uint64_t peerings_log, peerings_full, peering_bytes;
+	bool log_frozen; /* osd_stop: the logs are written out */
+	unsigned log_writes; /* their writes in flight */
 };
 
 /* pg.c */
@@ -344,6 +398,32 @@ struct pg_data *pg_data_new(uint32_t len);
 struct pg_data *pg_data_wrap(void *buf, uint32_t len);
 void pg_data_get(struct pg_data *d);
 void pg_data_put(struct pg_data *d);
+
+/* pg_log.c */
+/* This OSD is about to change OID of PG (to VERSION; 0: deleted): the
+ * change goes into the log before the store sees it. */
+void pg_log_change(struct osd_pg *pg, const struct object_id *oid, uint64_t version);
+/* The same for a write or delete of a head that makes clone SNAP first. */
+void pg_log_change_clone(struct osd_pg *pg, const struct object_id *oid, uint64_t version,
+			 uint32_t snap);
+/* Appends marker M (a primary issued it, or this OSD is that primary). */
+void pg_log_marker(struct osd_pg *pg, const struct pg_marker *m);
+/* The log's newest markers, newest first (at most MAX); their count. */
+uint32_t pg_log_markers(const struct osd_pg *pg, struct pg_marker *out, uint32_t max);
+/* Calls FN for every object the log names after marker M; -ENOENT when M
+ * is not in the log (any more). */
+int pg_log_after(const struct osd_pg *pg, const struct pg_marker *m,
+		 void (*fn)(const struct object_id *oid, void *arg), void *arg);
+/* The primary of an active PG issues a sync marker when it may (see
+ * pg_log.c); called when a write finishes and from the tick. */
+void pg_log_sync_maybe(struct osd_pg *pg);
+/* Starts reading the log a clean stop left for PG (then deletes it);
+ * true once that is done (or there was none). */
+bool pg_log_ready(struct osd_pg *pg);
+void pg_log_free(struct osd_pg *pg);
+/* Invariant 9 as far as PG's log shows it (osd_pg_check). */
+void pg_log_check(const struct osd_pg *pg);
+struct object_id pg_log_oid(uint32_t pool, uint32_t pg);
 
 /* pg_snap.c */
 struct pg_snap_vol {
@@ -392,9 +472,12 @@ void pg_replica_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_i
 		       uint64_t version, const uint8_t *written, void *data, uint32_t len);
 void pg_replica_query(struct osd *o, struct msgr_conn *conn, struct msg *msg);
 void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg);
-/* The local member's answer to its own primary (no network). */
-void pg_local_query(struct osd_pg *pg);
+/* The local member's answer to its own primary (no network); Q as the
+ * query would be sent (its entries are copied). */
+void pg_local_query(struct osd_pg *pg, const struct pg_query *q);
 void pg_replica_conn_closed(struct osd *o, struct msgr_conn *conn);
+/* PG's log is read (pg_log.c): deferred queries may go now. */
+void pg_replica_log_ready(struct osd_pg *pg);
 /* A store write of PG finished: deferred queries may go now. */
 void pg_store_write_done(struct osd_pg *pg);
 void pg_replica_fini(struct osd *o);

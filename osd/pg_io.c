@@ -191,9 +191,11 @@ static void write_piece_done(struct pg_op *op)
 {
 	if (--op->pending)
 		return;
-	struct osd *o = op->pg->o;
+	struct osd_pg *pg = op->pg;
+	struct osd *o = pg->o;
 	osd_recent_add(o, op->op.client, op->op.reqid, 0, op->version);
 	op->obj->writes--;
+	pg->writes_inflight--;
 	if (op->op.type == OSD_OP_DELETE) {
 		pg_recovery_gone(op->obj); /* no member lacks it now */
 		if (op->obj->unfound) {
@@ -203,6 +205,7 @@ static void write_piece_done(struct pg_op *op)
 	}
 	op_answer(op, 0, op->version, 0, NULL, 0);
 	op_finish(op);
+	pg_log_sync_maybe(pg); /* every member may hold the same now */
 }
 
 static void write_local_done(struct store_req *req, int res)
@@ -336,6 +339,7 @@ static bool dispatch_write(struct pg_op *op)
 	uint32_t clone_snap = pg_snap_clone_for_write(pg, &op->op.oid);
 	op->version = pg_version_next(pg);
 	op->obj->writes++;
+	pg->writes_inflight++;
 	op->pending = pg->n_acting;
 	op->waiting_on = (1u << pg->n_acting) - 1;
 	uint64_t gen = pg->gen;
@@ -362,6 +366,7 @@ static bool dispatch_write(struct pg_op *op)
 				      .done = write_local_done, .ctx = op };
 	op->local_busy = true;
 	pg->store_writes++;
+	pg_log_change_clone(pg, &op->op.oid, del ? 0 : op->version, clone_snap);
 	pg_snap_clone_submit(o->store, clone_snap, &op->req);
 	return true;
 }

@@ -7,23 +7,48 @@
 #include "common/enc.h"
 #include "common/cluster/map.h"
 
-#define QUERY_LEN (4 + 4 + 8 + 4)
-#define INFO_LEN (4 + 4 + 4 + 8 + 4 + 8 + 1 + 4)
+#define MARKER_LEN (4 + 8 + 8)
+#define QUERY_LEN (4 + 4 + 8 + 4 + 1 + 8 + MARKER_LEN + 4)
+/* Then n_markers markers. */
+#define INFO_LEN (4 + 4 + 4 + 8 + 4 + 8 + 1 + 1 + 1 + 1 + 4)
 #define SUBOP_LEN (4 + 4 + 8 + 4 + 1 + OBJECT_ID_WIRE_LEN + 4 + 4 + 8 + 8 + 8 + PG_WRITTEN_MAP_BYTES + \
 		   OBJECT_ID_WIRE_LEN + 4)
 #define SUBOP_REPLY_LEN (4 + 8 + PG_WRITTEN_MAP_BYTES + 1)
 
+static void marker_put(struct enc *e, const struct pg_marker *m)
+{
+	enc_put_le32(e, m->primary);
+	enc_put_le64(e, m->epoch);
+	enc_put_le64(e, m->number);
+}
+
+static void marker_get(struct dec *d, struct pg_marker *m)
+{
+	dec_get_le32(d, &m->primary);
+	dec_get_le64(d, &m->epoch);
+	dec_get_le64(d, &m->number);
+}
+
 struct msg *pg_query_encode(uint64_t request_id, const struct pg_query *q)
 {
 	struct msg *msg = msg_new(OSD_MSG_PG_QUERY, request_id, QUERY_LEN);
-	if (!msg)
+	size_t dlen = q->mode == PG_QUERY_STAT ? (size_t)q->count * PG_INFO_ENTRY_LEN : 0;
+	if (!msg || dlen > UINT32_MAX || (dlen && msg_alloc_data(msg, (uint32_t)dlen))) {
+		msg_free(msg);
 		return NULL;
+	}
 	struct enc e;
 	enc_init(&e, msg->payload, QUERY_LEN);
 	enc_put_le32(&e, q->pool);
 	enc_put_le32(&e, q->pg);
 	enc_put_le64(&e, q->epoch);
 	enc_put_le32(&e, q->from);
+	enc_put_u8(&e, q->mode);
+	enc_put_le64(&e, q->round);
+	marker_put(&e, &q->marker);
+	enc_put_le32(&e, dlen ? q->count : 0);
+	if (dlen)
+		memcpy(msg->data, q->entries, dlen);
 	return msg;
 }
 
@@ -35,22 +60,31 @@ int pg_query_decode(const struct msg *msg, struct pg_query *out)
 	dec_get_le32(&d, &out->pg);
 	dec_get_le64(&d, &out->epoch);
 	dec_get_le32(&d, &out->from);
-	return msg->hdr.type != OSD_MSG_PG_QUERY || dec_status(&d) || dec_remaining(&d) ||
-			       msg->hdr.data_len
-		       ? -EBADMSG
-		       : 0;
+	dec_get_u8(&d, &out->mode);
+	dec_get_le64(&d, &out->round);
+	marker_get(&d, &out->marker);
+	dec_get_le32(&d, &out->count);
+	out->entries = msg->data;
+	if (msg->hdr.type != OSD_MSG_PG_QUERY || dec_status(&d) || dec_remaining(&d) ||
+	    out->mode > PG_QUERY_MODE_LAST ||
+	    (uint64_t)out->count * PG_INFO_ENTRY_LEN != msg->hdr.data_len ||
+	    (out->count && out->mode != PG_QUERY_STAT))
+		return -EBADMSG;
+	return 0;
 }
 
 struct msg *pg_info_encode(uint64_t request_id, const struct pg_info *info)
 {
-	struct msg *msg = msg_new(OSD_MSG_PG_INFO, request_id, INFO_LEN);
+	uint32_t markers = info->n_markers <= PG_INFO_MARKERS_MAX ? info->n_markers : 0;
+	uint32_t plen = INFO_LEN + markers * MARKER_LEN;
+	struct msg *msg = msg_new(OSD_MSG_PG_INFO, request_id, plen);
 	size_t dlen = (size_t)info->count * PG_INFO_ENTRY_LEN;
 	if (!msg || (dlen && msg_alloc_data(msg, (uint32_t)dlen))) {
 		msg_free(msg);
 		return NULL;
 	}
 	struct enc e;
-	enc_init(&e, msg->payload, INFO_LEN);
+	enc_init(&e, msg->payload, plen);
 	enc_put_le32(&e, (uint32_t)info->rc);
 	enc_put_le32(&e, info->pool);
 	enc_put_le32(&e, info->pg);
@@ -58,7 +92,12 @@ struct msg *pg_info_encode(uint64_t request_id, const struct pg_info *info)
 	enc_put_le32(&e, info->from);
 	enc_put_le64(&e, info->complete_epoch);
 	enc_put_u8(&e, info->full);
+	enc_put_u8(&e, info->mode);
+	enc_put_u8(&e, info->log_ok);
+	enc_put_u8(&e, (uint8_t)markers);
 	enc_put_le32(&e, info->count);
+	for (unsigned i = 0; i < markers; i++)
+		marker_put(&e, &info->markers[i]);
 	if (dlen)
 		memcpy(msg->data, info->entries, dlen);
 	return msg;
@@ -76,11 +115,18 @@ int pg_info_decode(const struct msg *msg, struct pg_info *out)
 	dec_get_le32(&d, &out->from);
 	dec_get_le64(&d, &out->complete_epoch);
 	dec_get_u8(&d, &out->full);
+	dec_get_u8(&d, &out->mode);
+	dec_get_u8(&d, &out->log_ok);
+	dec_get_u8(&d, &out->n_markers);
 	dec_get_le32(&d, &out->count);
+	memset(out->markers, 0, sizeof(out->markers));
+	for (unsigned i = 0; i < out->n_markers && i < PG_INFO_MARKERS_MAX; i++)
+		marker_get(&d, &out->markers[i]);
 	out->rc = (int32_t)rc;
 	out->entries = msg->data;
 	if (msg->hdr.type != OSD_MSG_PG_INFO || dec_status(&d) || dec_remaining(&d) ||
-	    out->full > MAP_FULL_FULL ||
+	    out->full > MAP_FULL_FULL || out->mode > PG_QUERY_MODE_LAST || out->log_ok > 1 ||
+	    out->n_markers > PG_INFO_MARKERS_MAX ||
 	    out->rc > 0 || (uint64_t)out->count * PG_INFO_ENTRY_LEN != msg->hdr.data_len ||
 	    (out->rc && out->count))
 		return -EBADMSG;

@@ -19,11 +19,36 @@ enum pg_msg_type {
 	OSD_MSG_SUBOP_REPLY,			 /* struct pg_subop_reply; READ data */
 };
 
-/* The primary FROM of interval EPOCH asks what a member holds. */
+/* What a query asks for (osd/pg_log.c: peering by what changed). */
+enum pg_query_mode {
+	PG_QUERY_FULL = 0, /* every object of the PG and its version */
+	PG_QUERY_SUMMARY,  /* the complete mark and the log's sync markers only */
+	PG_QUERY_LOG,	   /* the objects the log names after MARKER (versions 0) */
+	PG_QUERY_STAT,	   /* the versions of the objects listed in the data */
+};
+#define PG_QUERY_MODE_LAST PG_QUERY_STAT
+
+/* A sync marker of a PG's log: issued by primary PRIMARY of interval
+ * EPOCH, the NUMBER-th of that interval (pg_log.c). */
+struct pg_marker {
+	uint32_t primary;
+	uint64_t epoch, number;
+};
+#define PG_INFO_MARKERS_MAX 8
+
+/* The primary FROM of interval EPOCH asks what a member holds. ROUND is
+ * the primary's peering round (a sync marker is taken only by a member
+ * whose last query came from the same round). STAT: COUNT objects as
+ * entries (versions 0) in the data. */
 struct pg_query {
 	uint32_t pool, pg;
 	uint64_t epoch;
 	uint32_t from;
+	uint8_t mode; /* enum pg_query_mode */
+	uint64_t round;
+	struct pg_marker marker; /* LOG */
+	uint32_t count;		 /* STAT */
+	const uint8_t *entries;	 /* STAT: into the message (decode), or copied (encode) */
 };
 
 /* The answer: RC 0, -ESTALE (the member already answered a newer
@@ -38,6 +63,10 @@ struct pg_info {
 	uint64_t complete_epoch;
 	uint8_t full; /* the member's fullness (enum map_full_state): known
 		       * before recovery pushes anything to it */
+	uint8_t mode;	/* the query's (enum pg_query_mode) */
+	uint8_t log_ok; /* LOG: the marker was still in the log (else no entries) */
+	uint8_t n_markers; /* SUMMARY: the log's newest sync markers, newest first */
+	struct pg_marker markers[PG_INFO_MARKERS_MAX];
 	uint32_t count;
 	const uint8_t *entries; /* count x PG_INFO_ENTRY_LEN, into the message */
 };
@@ -55,8 +84,10 @@ enum pg_subop_type {
 	PG_SUB_COMPLETE,  /* mark the member complete in interval EPOCH */
 	PG_SUB_SCRUB,	  /* read the objects in (OID, END]; answer each copy's
 			   * version, state and digest (osd/pg_scrub.c) */
+	PG_SUB_SYNC,	  /* log sync marker VERSION of the interval, sent in the
+			   * peering round REQID (osd/pg_log.c) */
 };
-#define PG_SUB_LAST PG_SUB_SCRUB
+#define PG_SUB_LAST PG_SUB_SYNC
 
 struct pg_subop {
 	uint32_t pool, pg;

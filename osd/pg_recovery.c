@@ -527,6 +527,7 @@ static void rec_local(struct pg_rec *rec)
 		rec->pending++;
 		rec->local_busy++;
 		pg->store_writes++;
+		pg_log_change(pg, &obj->oid, 0);
 		store_submit(s, &rec->del);
 	}
 	if ((obj->need_push & 1) && rec->data) {
@@ -538,6 +539,7 @@ static void rec_local(struct pg_rec *rec)
 		rec->pending++;
 		rec->local_busy++;
 		pg->store_writes++;
+		pg_log_change(pg, &obj->oid, obj->auth_version);
 		store_submit(s, &rec->write);
 	}
 	rec_piece_done(rec);

@@ -17,7 +17,8 @@ struct deferred_query {
 	bool local;
 	uint64_t gen; /* local: the primary's gen when asked */
 	uint64_t request_id;
-	uint64_t epoch;
+	struct pg_query q; /* its entries (STAT) in ENTRIES */
+	uint8_t *entries;
 };
 
 /* A sub-operation being applied to the store. */
@@ -91,7 +92,13 @@ struct list_ctx {
 	uint32_t pg_num, pg;
 	uint8_t *buf;
 	size_t count, cap;
+	int rc; /* a log entry that could not be added (info_log fails) */
 };
+
+static int memcmp_entry(const void *a, const void *b)
+{
+	return memcmp(a, b, PG_INFO_ENTRY_LEN);
+}
 
 static int list_entry_cb(const struct store_object_info *info, void *arg)
 {
@@ -111,18 +118,73 @@ static int list_entry_cb(const struct store_object_info *info, void *arg)
 	return 0;
 }
 
-/* The PG_INFO answer for interval EPOCH: what the store holds of PG. */
-static struct msg *info_build(struct osd_pg *pg, uint64_t request_id, uint64_t epoch)
+static void log_entry_cb(const struct object_id *oid, void *arg)
+{
+	struct store_object_info info = { .oid = *oid, .version = 0 };
+	struct list_ctx *l = arg;
+	int rc = list_entry_cb(&info, arg);
+	if (rc)
+		l->rc = rc; /* a name left out could hide a difference: no answer */
+}
+
+/* LOG: every object the log names after the marker (sorted, once each). */
+static int info_log(struct osd_pg *pg, const struct pg_query *q, struct list_ctx *l,
+		    struct pg_info *info)
+{
+	if (pg_log_after(pg, &q->marker, log_entry_cb, l))
+		return 0; /* the marker is gone: log_ok stays 0 */
+	if (l->rc)
+		return l->rc;
+	size_t size = PG_INFO_ENTRY_LEN;
+	/* Entries sort by their encoded object id (the first bytes). */
+	if (l->count)
+		qsort(l->buf, l->count, size, memcmp_entry);
+	size_t k = 0;
+	for (size_t i = 0; i < l->count; i++)
+		if (!k || memcmp(l->buf + (k - 1) * size, l->buf + i * size, size))
+			memmove(l->buf + k++ * size, l->buf + i * size, size);
+	l->count = k;
+	info->log_ok = 1;
+	return 0;
+}
+
+/* STAT: the version of each object listed that the store holds. */
+static int info_stat(struct osd_pg *pg, const struct pg_query *q, struct list_ctx *l)
+{
+	struct pg_info in = { .count = q->count, .entries = q->entries };
+	for (uint32_t i = 0; i < q->count; i++) {
+		struct store_object_info info;
+		struct object_id oid;
+		uint64_t v;
+		pg_info_entry(&in, i, &oid, &v);
+		if (pg_is_meta(&oid) || store_stat(pg->o->store, &oid, &info))
+			continue;
+		info.oid = oid;
+		int rc = list_entry_cb(&info, l);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* The PG_INFO answer to Q: what the store or the log holds of PG. */
+static struct msg *info_build(struct osd_pg *pg, uint64_t request_id, const struct pg_query *q)
 {
 	const struct map_pool *p = map_pool_by_id(pg_map(pg), pg->pool);
-	struct list_ctx l = { p ? p->pg_num : 1, pg->pg, NULL, 0, 0 };
+	struct list_ctx l = { p ? p->pg_num : 1, pg->pg, NULL, 0, 0, 0 };
 	struct store_list_filter f = { .pool = pg->pool, .any_inode = true, .pg_num = l.pg_num,
 				       .pg = pg->pg };
-	struct pg_info info = { .pool = pg->pool, .pg = pg->pg, .epoch = epoch, .from = pg->o->id,
-				.complete_epoch = pg->complete_epoch,
-				.full = (uint8_t)osd_full_state(pg->o) };
+	struct pg_info info = { .pool = pg->pool, .pg = pg->pg, .epoch = q->epoch,
+				.from = pg->o->id, .complete_epoch = pg->complete_epoch,
+				.full = (uint8_t)osd_full_state(pg->o), .mode = q->mode };
 	if (!p)
 		info.rc = -ESTALE; /* the pool is gone from our map, or not there yet */
+	else if (q->mode == PG_QUERY_SUMMARY)
+		info.n_markers = (uint8_t)pg_log_markers(pg, info.markers, PG_INFO_MARKERS_MAX);
+	else if (q->mode == PG_QUERY_LOG)
+		info.rc = info_log(pg, q, &l, &info);
+	else if (q->mode == PG_QUERY_STAT)
+		info.rc = info_stat(pg, q, &l);
 	else
 		info.rc = store_list(pg->o->store, &f, list_entry_cb, &l);
 	if (info.rc == 0) {
@@ -135,6 +197,7 @@ static struct msg *info_build(struct osd_pg *pg, uint64_t request_id, uint64_t e
 }
 
 static void answer_deferred(struct osd_pg *pg);
+static void pg_replica_fini_one(struct osd_pg *pg);
 
 static void meta_read_done(struct store_req *req, int res)
 {
@@ -157,6 +220,8 @@ static void meta_read_done(struct store_req *req, int res)
 /* Starts reading the complete mark if it is not known; true when known. */
 static bool complete_epoch_known(struct osd_pg *pg)
 {
+	if (!pg_log_ready(pg))
+		return false; /* the log a clean stop left goes first (pg_log.c) */
 	if (pg->complete_epoch < UINT64_MAX - 1)
 		return true;
 	if (pg->complete_epoch == UINT64_MAX - 1)
@@ -176,27 +241,37 @@ static bool complete_epoch_known(struct osd_pg *pg)
 
 static void answer_deferred(struct osd_pg *pg)
 {
+	if (pg->o->stopping) { /* nobody to answer, and no map left to answer from */
+		pg_replica_fini_one(pg);
+		return;
+	}
 	if (pg->store_writes || !complete_epoch_known(pg))
 		return;
 	while (!list_empty(&pg->deferred)) {
 		struct deferred_query *q =
 			list_entry(list_first(&pg->deferred), struct deferred_query, node);
 		list_del(&q->node);
-		bool stale = q->epoch != pg->fence_epoch;
+		bool stale = q->q.epoch != pg->fence_epoch;
 		if (q->local) {
 			if (q->gen == pg->gen && !stale && pg->state == PG_STATE_PEERING) {
-				struct msg *m = info_build(pg, 0, q->epoch);
+				struct msg *m = info_build(pg, 0, &q->q);
 				if (m)
 					pg_peering_info(pg, pg->o->id, m);
 			}
 		} else if (stale) {
-			info_reply(q->conn, q->request_id, -ESTALE, pg, pg->pool, pg->pg, q->epoch,
-				   pg->o->id);
+			info_reply(q->conn, q->request_id, -ESTALE, pg, pg->pool, pg->pg,
+				   q->q.epoch, pg->o->id);
 		} else {
-			send_reply(q->conn, info_build(pg, q->request_id, q->epoch));
+			send_reply(q->conn, info_build(pg, q->request_id, &q->q));
 		}
+		free(q->entries);
 		free(q);
 	}
+}
+
+void pg_replica_log_ready(struct osd_pg *pg)
+{
+	answer_deferred(pg);
 }
 
 void pg_store_write_done(struct osd_pg *pg)
@@ -223,29 +298,36 @@ static int fence(struct osd_pg *pg, uint64_t epoch, uint32_t from)
 }
 
 static int defer_query(struct osd_pg *pg, struct msgr_conn *conn, uint64_t request_id,
-		       uint64_t epoch, bool local)
+		       const struct pg_query *query, bool local)
 {
 	struct deferred_query *q = calloc(1, sizeof(*q));
-	if (!q)
+	size_t len = (size_t)query->count * PG_INFO_ENTRY_LEN;
+	if (!q || (len && !(q->entries = malloc(len)))) {
+		free(q);
 		return -ENOMEM;
+	}
 	q->conn = conn;
 	q->local = local;
 	q->gen = pg->gen;
 	q->request_id = request_id;
-	q->epoch = epoch;
+	q->q = *query;
+	if (len)
+		memcpy(q->entries, query->entries, len);
+	q->q.entries = q->entries;
 	list_add_tail(&pg->deferred, &q->node);
 	answer_deferred(pg);
 	return 0;
 }
 
-void pg_local_query(struct osd_pg *pg)
+void pg_local_query(struct osd_pg *pg, const struct pg_query *q)
 {
 	if (fence(pg, pg->interval, pg->o->id)) {
 		LOG_WARN("pg %u.%x: this OSD answered a newer interval than %" PRIu64, pg->pool,
 			 pg->pg, pg->interval);
 		return; /* the map will catch up and start a newer interval */
 	}
-	if (defer_query(pg, NULL, 0, pg->interval, true))
+	pg->fence_round = q->round;
+	if (defer_query(pg, NULL, 0, q, true))
 		pg_repeer(pg, "out of memory");
 }
 
@@ -258,15 +340,21 @@ void pg_replica_query(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		return;
 	}
 	uint64_t rid = msg->hdr.request_id;
-	msg_free(msg);
 	struct osd_pg *pg = osd_serving(o) ? pg_get(o, q.pool, q.pg, true) : NULL;
 	if (!pg) {
+		msg_free(msg);
 		info_reply(conn, rid, -EAGAIN, NULL, q.pool, q.pg, q.epoch, o->id);
 		return;
 	}
 	int rc = fence(pg, q.epoch, q.from);
-	if (rc || defer_query(pg, conn, rid, q.epoch, false))
+	if (!rc) {
+		pg->fence_round = q.round;
+		pg->purging = false; /* a primary counts on what we hold */
+	}
+	/* (q's entries are the message's: copied before it goes) */
+	if (rc || defer_query(pg, conn, rid, &q, false))
 		info_reply(conn, rid, rc ? rc : -EAGAIN, pg, q.pool, q.pg, q.epoch, o->id);
+	msg_free(msg);
 }
 
 /* --- sub-operations ---------------------------------------------------------------- */
@@ -274,6 +362,10 @@ void pg_replica_query(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 void pg_replica_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id, int rc,
 		       uint64_t version, const uint8_t *written, void *data, uint32_t len)
 {
+	if (!conn) { /* the asker is gone (or this OSD stops: no map to read) */
+		free(data);
+		return;
+	}
 	struct pg_subop_reply r = { rc, version, { 0 }, (uint8_t)osd_full_state(o) };
 	if (written)
 		memcpy(r.written, written, sizeof(r.written));
@@ -384,6 +476,7 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		break;
 	case PG_SUB_COMPLETE:
 	case PG_SUB_SCRUB:
+	case PG_SUB_SYNC:
 		break;
 	}
 	msg_free(msg);
@@ -396,6 +489,17 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	if (sub.type == PG_SUB_SCRUB) {
 		free(r);
 		pg_scrub_subop(pg, conn, rid, &sub);
+		return;
+	}
+	if (sub.type == PG_SUB_SYNC) {
+		/* Only from the round whose query we answered last: every write
+		 * of it was applied here before this arrived (pg_log.c). */
+		free(r);
+		rc = sub.reqid == pg->fence_round ? 0 : -ESTALE;
+		if (!rc)
+			pg_log_marker(pg, &(struct pg_marker){ sub.from, sub.epoch, sub.version });
+		osd_metrics_op_untimed(o, kind, rc);
+		pg_replica_answer(o, conn, rid, rc, 0, NULL, NULL, 0);
 		return;
 	}
 	list_add_tail(&o->pgs->replica_ops, &r->node);
@@ -414,6 +518,9 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		pg->store_writes++;
 	}
 	bool head_write = sub.type == PG_SUB_WRITE || sub.type == PG_SUB_DELETE;
+	if (sub.type != PG_SUB_READ)
+		pg_log_change_clone(pg, &sub.oid, r->req.op == STORE_OP_DELETE ? 0 : sub.version,
+				    head_write ? sub.clone_snap : 0);
 	pg_snap_clone_submit(o->store, head_write ? sub.clone_snap : 0, &r->req);
 }
 
@@ -437,16 +544,23 @@ void pg_replica_conn_closed(struct osd *o, struct msgr_conn *conn)
 			}
 }
 
+static void pg_replica_fini_one(struct osd_pg *pg)
+{
+	while (!list_empty(&pg->deferred)) {
+		struct list_node *n = list_first(&pg->deferred);
+		struct deferred_query *q = list_entry(n, struct deferred_query, node);
+		list_del(n);
+		free(q->entries);
+		free(q);
+	}
+}
+
 void pg_replica_fini(struct osd *o)
 {
 	struct osd_pgs *t = o->pgs;
 	for (uint32_t i = 0; t->buckets && i <= t->bucket_mask; i++)
 		for (struct osd_pg *pg = t->buckets[i]; pg; pg = pg->hash_next)
-			while (!list_empty(&pg->deferred)) {
-				struct list_node *n = list_first(&pg->deferred);
-				list_del(n);
-				free(list_entry(n, struct deferred_query, node));
-			}
+			pg_replica_fini_one(pg);
 }
 
 /* --- stray copies ---------------------------------------------------------------------- */
@@ -496,9 +610,9 @@ static int purge_collect(const struct store_object_info *info, void *arg)
 static void purge_next(struct osd_pg *pg)
 {
 	struct osd *o = pg->o;
-	const struct map_pool *p = map_pool_by_id(pg_map(pg), pg->pool);
 	if (!pg->purging || o->forgetting || o->stopping)
 		return;
+	const struct map_pool *p = map_pool_by_id(pg_map(pg), pg->pool);
 	if (!p || pg->fence_epoch != pg->purge_fence || pg_acting_index(pg, o->id) >= 0) {
 		pg->purging = false; /* a primary wants it again: it is not a stray */
 		return;
@@ -520,6 +634,7 @@ static void purge_next(struct osd_pg *pg)
 		po->req = (struct store_req){ .op = STORE_OP_DELETE, .oid = l.oids[i],
 					      .done = purge_done, .ctx = po };
 		list_add_tail(&o->pgs->purges, &po->node);
+		pg_log_change(pg, &l.oids[i], 0);
 		pg->purge_inflight++;
 		pg->store_writes++;
 		store_submit(o->store, &po->req);

@@ -245,7 +245,8 @@ void pg_scrub_conn_closed(struct osd *o, struct msgr_conn *conn)
 
 void pg_scrub_forget(struct osd *o)
 {
-	io_timer_disarm(o->loop, &o->pgs->scrub_timer);
+	/* (No timer to disarm: osd_forget runs after its loop was destroyed,
+	 * and the timer went with it.) */
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &o->pgs->scrub_parts) {
 		struct scrub_part *part = list_entry(pos, struct scrub_part, node);

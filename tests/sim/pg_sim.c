@@ -28,6 +28,8 @@
 #include "../unit/osd/store_test_util.h"
 
 const char *pg_sim_osd_host[NOSD] = { "10.0.2.1", "10.0.2.2", "10.0.2.3", "10.0.2.4" };
+uint32_t pg_sim_log_entries;
+uint64_t pg_sim_peerings_log_total;
 
 uint64_t pg_sim_rnd(struct pg_sim_run *r)
 {
@@ -146,9 +148,28 @@ static void check_osds(void *arg)
 	}
 }
 
+void pg_sim_count_peerings(struct pg_sim_run *r, int i)
+{
+	struct osd_pg_summary s;
+	osd_pg_summary(r->osd[i], &s);
+	r->peerings_log += s.peerings_log;
+	r->peerings_full += s.peerings_full;
+	r->peering_bytes += s.peering_bytes;
+}
+
+void pg_sim_osd_stop(struct pg_sim_run *r, int i)
+{
+	pg_sim_count_peerings(r, i);
+	osd_stop(r->osd[i]);
+	io_loop_destroy(r->osd_loop[i]);
+	r->osd[i] = NULL;
+	r->osd_loop[i] = NULL;
+}
+
 /* The OSD's process dies; with POWER its host loses power too. */
 static void osd_crash(struct pg_sim_run *r, int i, bool power)
 {
+	pg_sim_count_peerings(r, i);
 	io_loop_destroy(r->osd_loop[i]);
 	osd_forget(r->osd[i]);
 	r->osd[i] = NULL;
@@ -179,6 +200,9 @@ static void write_files(struct pg_sim_run *r)
 			 "mon_osd_flap_backoff_max = 400ms\nosd_recovery_max_bytes_per_sec = 0\n"
 			 "[mon.a]\naddr = %s:6789\ndata = %s/mon.a\n",
 			 MON_HOST, r->dir);
+	if (r->log_entries)
+		n += snprintf(conf + n, sizeof(conf) - (size_t)n,
+			      "[global]\nosd_pg_log_max_entries = %u\n", r->log_entries);
 	for (int i = 0; i < NOSD; i++)
 		n += snprintf(conf + n, sizeof(conf) - (size_t)n,
 			      "[osd.%d]\ndevice = /dev/osd%d\naddr = %s:6800\nhost = h%d\n", i, i,
@@ -401,6 +425,7 @@ static void check_replicas(struct pg_sim_run *r)
 					      MAP_PG_ACTING_MAX);
 	}
 	for (int i = 0; i < NOSD; i++) {
+		pg_sim_count_peerings(r, i);
 		io_loop_destroy(r->osd_loop[i]);
 		osd_forget(r->osd[i]);
 		r->osd[i] = NULL;
@@ -468,7 +493,11 @@ void pg_sim_fault_step(struct pg_sim_run *r)
 	uint64_t k = pg_sim_rnd(r) % 100;
 	int i = (int)(pg_sim_rnd(r) % NOSD);
 	if (k < 30 && r->osd[i] && live > 2) {
-		osd_crash(r, i, pg_sim_rnd(r) % 2);
+		uint64_t how = pg_sim_rnd(r) % 3;
+		if (how == 2)
+			pg_sim_osd_stop(r, i); /* its logs kept: it peers by them */
+		else
+			osd_crash(r, i, how);
 	} else if (k < 60 && !r->osd[i]) {
 		pg_sim_osd_up(r, i, false);
 	} else if (k < 72) {
@@ -508,6 +537,9 @@ struct pg_sim_run *pg_sim_start(uint64_t seed, bool start_osds, uint64_t op_time
 	r->rot = mode == PG_SIM_ROT;
 	r->nobj = fill ? NOBJ_FULL : NOBJ;
 	r->inode = PG_SIM_INODE;
+	r->log_entries = pg_sim_log_entries;
+	if (!r->log_entries && mode == PG_SIM_PLAIN && seed % 2 == 0)
+		r->log_entries = 8 + (uint32_t)(seed / 2 % 9);
 	assert_int_equal(io_sim_world_create(seed, &r->w), 0);
 	io_sim_set_latency(r->w, IO_US(30), IO_US(300));
 	io_sim_set_check(r->w, check_osds, r);
@@ -820,8 +852,10 @@ uint64_t pg_sim_run_seed(uint64_t seed, uint64_t fault_s, enum pg_sim_mode mode,
 		fail_msg("%s (replay: PG_SIM_SEED=%" PRIu64 "%s)", r->failure, seed,
 			 hooks && hooks->replay ? hooks->replay : "");
 	printf("seed %" PRIu64 ": %" PRIu64 " writes and deletes acknowledged, %" PRIu64
-	       " reads checked%s",
-	       seed, r->acked, r->reads, fill || r->rot ? "" : "\n");
+	       " reads checked, %" PRIu64 " peerings by log and %" PRIu64 " full (logs of %u)%s",
+	       seed, r->acked, r->reads, r->peerings_log, r->peerings_full,
+	       r->log_entries ? r->log_entries : 3000, fill || r->rot ? "" : "\n");
+	pg_sim_peerings_log_total += r->peerings_log;
 	if (fill)
 		printf(", %" PRIu64 " writes refused for space\n", r->enospc);
 	else if (r->rot)

@@ -111,12 +111,22 @@ struct pg_sim_run {
 	bool issuing;
 	uint64_t next_tag, acked, reads, enospc;
 	uint64_t op_seq; /* operations started */
+	uint32_t log_entries; /* osd_pg_log_max_entries (0: the default) */
+	/* Peerings by kind and their bytes, over every OSD process so far. */
+	uint64_t peerings_log, peerings_full, peering_bytes;
 	const struct pg_sim_hooks *hooks;
 	void *ext; /* the hooks' state */
 	char failure[512];
 };
 
 enum pg_sim_mode { PG_SIM_PLAIN, PG_SIM_FILL, PG_SIM_ROT };
+
+/* osd_pg_log_max_entries of the next runs (0: plain runs take 8-16 for
+ * even seeds, so the logs wrap constantly, and the default for odd). */
+extern uint32_t pg_sim_log_entries;
+/* Peerings by log over every run so far (a run of seeds that never peers
+ * by log would test only the fallback). */
+extern uint64_t pg_sim_peerings_log_total;
 
 uint64_t pg_sim_rnd(struct pg_sim_run *r);
 /* Records the run's first failure (the seed and the time prefixed). */
@@ -130,6 +140,10 @@ bool pg_sim_chunk_ok(const uint8_t *buf, uint64_t tag, uint32_t chunk);
  * answer's text and epoch in r->admin. */
 int pg_sim_admin_run(struct pg_sim_run *r, struct map_cmd *cmd);
 void pg_sim_osd_up(struct pg_sim_run *r, int i, bool mkfs);
+/* OSD I stops as on SIGTERM (its PG logs written out). */
+void pg_sim_osd_stop(struct pg_sim_run *r, int i);
+/* Adds OSD I's peering counters to the run's (before it goes). */
+void pg_sim_count_peerings(struct pg_sim_run *r, int i);
 /* One random fault: a crash (maybe with power loss), a restart, a cut
  * link, connection resets on or off, an OSD out or in. */
 void pg_sim_fault_step(struct pg_sim_run *r);

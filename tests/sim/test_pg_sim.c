@@ -51,7 +51,11 @@
 
 #include "client/libbasalt.h"
 #include "common/io/sim.h"
+#include "common/config.h"
 #include "common/log.h"
+#include "osd/osd.h"
+#include "osd/pg.h"
+#include "osd/store.h"
 #include "pg_sim.h"
 #include "../unit/osd/store_test_util.h"
 
@@ -70,10 +74,13 @@ static void test_pg_sim(void **state)
 	const char *first = getenv("PG_SIM_FIRST");
 	uint64_t base = first ? strtoull(first, NULL, 10) : 1000;
 	unsigned seeds = ns ? (unsigned)atoi(ns) : 40;
+	uint64_t by_log = pg_sim_peerings_log_total;
 	for (unsigned i = 0; i < seeds; i++) {
 		pg_sim_run_seed(base + i, fault_s, PG_SIM_PLAIN, NULL);
 		fflush(stdout);
 	}
+	if (seeds > 1 && pg_sim_peerings_log_total == by_log)
+		fail_msg("no peering went by the logs: only the fallback was tested");
 }
 
 static void test_pg_sim_full(void **state)
@@ -376,12 +383,198 @@ static void test_fencing(void **state)
 	free(r);
 }
 
+/* Peerings by kind and their bytes over the run: OSDs gone and up. */
+static void peerings_now(struct pg_sim_run *r, uint64_t *log, uint64_t *full, uint64_t *bytes)
+{
+	*log = r->peerings_log;
+	*full = r->peerings_full;
+	*bytes = r->peering_bytes;
+	for (int i = 0; i < NOSD; i++) {
+		struct osd_pg_summary s;
+		if (!r->osd[i])
+			continue;
+		osd_pg_summary(r->osd[i], &s);
+		*log += s.peerings_log;
+		*full += s.peerings_full;
+		*bytes += s.peering_bytes;
+	}
+}
+
+#define MISSED_FILL 150 /* objects written first, so a full comparison has some to list */
+
+struct osd_down_wait {
+	struct pg_sim_run *r;
+	uint32_t id;
+};
+
+static bool osd_down(void *arg)
+{
+	struct osd_down_wait *d = arg;
+	const struct cluster_map *m = bs_client_map(d->r->client);
+	return d->id < m->n_osds && !m->osds[d->id].up;
+}
+
+enum missed_how { MISSED_LOG_KEPT, MISSED_LOG_WRAPPED, MISSED_LOG_DAMAGED };
+
+/* Flips a bit in the log osd.ID's clean stop wrote for PG PGID (which
+ * must be there): its next start must not use it. */
+static void damage_written_log(struct pg_sim_run *r, uint32_t id, uint32_t pool, uint32_t pgid)
+{
+	char why[256], dev[32];
+	struct io_loop *loop;
+	struct store *st;
+	struct store_params sp;
+	snprintf(dev, sizeof(dev), "/dev/osd%u", id);
+	assert_int_equal(io_loop_create_sim(r->w, pg_sim_osd_host[id], &loop), 0);
+	store_params_default(&sp);
+	if (store_open(loop, dev, &sp, &st, why, sizeof(why)))
+		fail_msg("reopen osd.%u: %s", id, why);
+	/* The log's object (osd/pg_log.c, pg_log_oid): beside the PG's record. */
+	struct object_id oid = { pool, OBJECT_INODE_PG_META, (uint64_t)pgid | 1ull << 32, 0 };
+	uint8_t *buf = aligned_buf(BS);
+	uint64_t v = 0;
+	assert_int_equal(store_sync_op(st, loop, r->w, STORE_OP_READ, oid, 0, BS, buf, &v), 0);
+	assert_memory_equal(buf, "BSLTPGLG", 8);
+	buf[16 + 5] ^= 0x10; /* an entry: the CRC no longer matches */
+	v = 0;
+	assert_int_equal(store_sync_op(st, loop, r->w, STORE_OP_WRITE, oid, 0, BS, buf, &v), 0);
+	store_close(st);
+	io_loop_destroy(loop);
+	free(buf);
+}
+
+/* A member misses a delete while stopped cleanly (its log written out),
+ * then comes back. With the log not wrapped meanwhile, the PGs peer by
+ * what changed (no full comparison at all) and the object is removed
+ * from it; with the others' logs wrapped by writes to the same PG, or
+ * with its written log damaged, that PG's peering falls back to a full
+ * comparison. Either way the deleted object does not come back. */
+static void missed_delete(enum missed_how how)
+{
+	bool wrap = how == MISSED_LOG_WRAPPED;
+	pg_sim_log_entries = 16;
+	struct pg_sim_run *r = pg_sim_start(21 + 2 * how, true, 0, PG_SIM_PLAIN);
+	pg_sim_log_entries = 0;
+	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), pg_sim_all_clean, r))
+		fail_msg("the PGs never became clean");
+	const struct cluster_map *m = bs_client_map(r->client);
+	const struct map_pool *p = map_pool_by_name(m, "rbd");
+	assert_non_null(p);
+	uint32_t pool = p->id, acting[MAP_PG_ACTING_MAX];
+	struct object_id x = { pool, PG_SIM_INODE, 0, 0 };
+	uint32_t pgid = object_pg(&x, p->pg_num);
+	assert_int_equal(map_pg_acting(m, p, pgid, acting, MAP_PG_ACTING_MAX), 3);
+	uint32_t gone = acting[1];
+	uint8_t *buf = r->slots[0].buf;
+	memset(buf, 0x5a, BS);
+	struct one_op o = { .op = { .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, 0 }, .len = BS,
+				    .buf = buf } };
+	assert_int_equal(run_one(r, &o), 0);
+	for (uint64_t i = 1000; i < 1000 + MISSED_FILL; i++) {
+		o = (struct one_op){ .op = { .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, i },
+					     .len = 4096, .buf = buf } };
+		assert_int_equal(run_one(r, &o), 0);
+	}
+	/* A quiet second: the primaries mark where everyone is the same. */
+	io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(1), NULL, NULL);
+	pg_sim_osd_stop(r, (int)gone);
+	if (how == MISSED_LOG_DAMAGED)
+		damage_written_log(r, gone, pool, pgid);
+	struct osd_down_wait d = { r, gone };
+	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(30), osd_down, &d))
+		fail_msg("osd.%u is never marked down", gone);
+	o = (struct one_op){ .op = { .type = BS_DELETE, .oid = { pool, PG_SIM_INODE, 0 } } };
+	assert_int_equal(run_one(r, &o), 0);
+	for (uint64_t i = 1, n = 0; wrap && n < 40; i++) {
+		struct object_id y = { pool, PG_SIM_INODE, i, 0 };
+		if (object_pg(&y, p->pg_num) != pgid)
+			continue;
+		o = (struct one_op){ .op = { .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, i },
+					     .len = BS, .buf = buf } };
+		assert_int_equal(run_one(r, &o), 0);
+		n++;
+	}
+	uint64_t log0, full0, log1, full1, bytes0, bytes1;
+	peerings_now(r, &log0, &full0, &bytes0);
+	pg_sim_osd_up(r, (int)gone, false);
+	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), pg_sim_all_clean, r))
+		fail_msg("the PGs did not become clean again");
+	peerings_now(r, &log1, &full1, &bytes1);
+	struct store_object_info info;
+	assert_int_equal(store_stat(osd_store(r->osd[gone]), &x, &info), -ENOENT);
+	printf("%s: %" PRIu64 " peerings by log, %" PRIu64 " full after osd.%u came back, "
+	       "%" PRIu64 " bytes of queries and answers (%u objects)\n",
+	       how == MISSED_LOG_KEPT ? "log kept" : wrap ? "log wrapped" : "log damaged",
+	       log1 - log0, full1 - full0, gone,
+	       bytes1 - bytes0, MISSED_FILL + (wrap ? 41 : 0));
+	if (how != MISSED_LOG_KEPT) {
+		assert_true(full1 > full0);
+	} else {
+		assert_true(log1 > log0);
+		assert_int_equal(full1, full0);
+	}
+	pg_sim_stop(r);
+	free(r);
+}
+
+/* The log's bounds are checked at start: out of range, the OSD does not
+ * start, and says which setting is wrong. */
+static void test_log_config(void **state)
+{
+	(void)state;
+	const char *bad[] = { "osd_pg_log_max_entries = 2", "osd_pg_log_max_entries = many",
+			      "osd_pg_log_max_bytes = 1000" };
+	struct io_sim_world *w;
+	struct io_loop *loop;
+	assert_int_equal(io_sim_world_create(1, &w), 0);
+	assert_int_equal(io_loop_create_sim(w, "10.0.2.1", &loop), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char conf[256], why[256] = "";
+		snprintf(conf, sizeof(conf),
+			 "[global]\n%s\n[osd.0]\ndevice = /dev/osd0\naddr = 10.0.2.1:6800\n", bad[i]);
+		struct cfg *cfg;
+		assert_int_equal(cfg_load_string("bad.conf", conf, &cfg, why, sizeof(why)), 0);
+		struct osd *o = NULL;
+		assert_int_equal(osd_start(loop, cfg, 0, "/nonexistent", &o, why, sizeof(why)),
+				 -EINVAL);
+		char name[32];
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(bad[i], " "), bad[i]);
+		if (!strstr(why, name))
+			fail_msg("%s: the error does not name the setting: %s", bad[i], why);
+		cfg_free(cfg);
+	}
+	io_loop_destroy(loop);
+	io_sim_world_destroy(w);
+}
+
+static void test_missed_delete_log(void **state)
+{
+	(void)state;
+	missed_delete(MISSED_LOG_KEPT);
+}
+
+static void test_missed_delete_wrapped(void **state)
+{
+	(void)state;
+	missed_delete(MISSED_LOG_WRAPPED);
+}
+
+static void test_missed_delete_damaged(void **state)
+{
+	(void)state;
+	missed_delete(MISSED_LOG_DAMAGED);
+}
+
 int main(void)
 {
 	log_set_level(getenv("PG_SIM_LOG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
 	const struct CMUnitTest tests[] = { cmocka_unit_test(test_client_errors),
 					    cmocka_unit_test(test_volume),
 					    cmocka_unit_test(test_fencing),
+					    cmocka_unit_test(test_log_config),
+					    cmocka_unit_test(test_missed_delete_log),
+					    cmocka_unit_test(test_missed_delete_wrapped),
+					    cmocka_unit_test(test_missed_delete_damaged),
 					    cmocka_unit_test(test_pg_sim),
 					    cmocka_unit_test(test_pg_sim_full),
 					    cmocka_unit_test(test_pg_sim_rot) };

@@ -16,7 +16,7 @@
 static void test_query(void **state)
 {
 	(void)state;
-	struct pg_query q = { 3, 0x1f, 77, 2 }, got;
+	struct pg_query q = { .pool = 3, .pg = 0x1f, .epoch = 77, .from = 2 }, got;
 	struct msg *m = pg_query_encode(9, &q);
 	assert_int_equal(pg_query_decode(m, &got), 0);
 	assert_true(got.pool == 3 && got.pg == 0x1f && got.epoch == 77 && got.from == 2);
@@ -29,6 +29,72 @@ static void test_query(void **state)
 	m->hdr.payload_len = len;
 	m->hdr.type = OSD_MSG_SUBOP;
 	assert_int_equal(pg_query_decode(m, &got), -EBADMSG);
+	msg_free(m);
+}
+
+/* The modes of peering by log: a STAT query carries its objects, a LOG
+ * query its marker; entries in any other mode, or an unknown mode, are
+ * refused. */
+static void test_query_modes(void **state)
+{
+	(void)state;
+	uint8_t entries[2 * PG_INFO_ENTRY_LEN];
+	for (uint32_t i = 0; i < 2; i++)
+		pg_info_entry_put(entries + i * PG_INFO_ENTRY_LEN,
+				  &(struct object_id){ 1, 0x77, 9 + i, 0 }, 0);
+	struct pg_query q = { .pool = 1, .pg = 2, .epoch = 40, .from = 3, .mode = PG_QUERY_STAT,
+			      .round = 12, .count = 2, .entries = entries },
+			got;
+	struct msg *m = pg_query_encode(1, &q);
+	assert_int_equal(pg_query_decode(m, &got), 0);
+	assert_true(got.mode == PG_QUERY_STAT && got.round == 12 && got.count == 2);
+	struct pg_info in = { .count = got.count, .entries = got.entries };
+	struct object_id oid;
+	uint64_t v;
+	pg_info_entry(&in, 1, &oid, &v);
+	assert_true(oid.index == 10 && v == 0);
+	m->hdr.data_len -= PG_INFO_ENTRY_LEN; /* fewer than counted */
+	assert_int_equal(pg_query_decode(m, &got), -EBADMSG);
+	m->hdr.data_len += PG_INFO_ENTRY_LEN;
+	m->payload[20] = PG_QUERY_LOG; /* the mode byte: entries only with STAT */
+	assert_int_equal(pg_query_decode(m, &got), -EBADMSG);
+	m->payload[20] = PG_QUERY_MODE_LAST + 1;
+	assert_int_equal(pg_query_decode(m, &got), -EBADMSG);
+	msg_free(m);
+	q = (struct pg_query){ .pool = 1, .pg = 2, .epoch = 40, .from = 3, .mode = PG_QUERY_LOG,
+			       .marker = { 3, 38, 7 }, .count = 2, .entries = entries };
+	m = pg_query_encode(1, &q); /* (entries are sent with STAT only) */
+	assert_int_equal(pg_query_decode(m, &got), 0);
+	assert_true(got.marker.primary == 3 && got.marker.epoch == 38 && got.marker.number == 7);
+	assert_true(got.count == 0 && m->hdr.data_len == 0);
+	msg_free(m);
+}
+
+/* A summary carries the log's markers; more than PG_INFO_MARKERS_MAX, or a
+ * log answer flag that is not 0 or 1, is refused. */
+static void test_info_markers(void **state)
+{
+	(void)state;
+	struct pg_info info = { .pool = 1, .pg = 2, .epoch = 40, .from = 5,
+				.mode = PG_QUERY_SUMMARY, .n_markers = 2 },
+		       got;
+	info.markers[0] = (struct pg_marker){ 5, 40, 2 };
+	info.markers[1] = (struct pg_marker){ 5, 40, 1 };
+	struct msg *m = pg_info_encode(4, &info);
+	assert_int_equal(pg_info_decode(m, &got), 0);
+	assert_true(got.mode == PG_QUERY_SUMMARY && got.n_markers == 2);
+	assert_true(got.markers[1].primary == 5 && got.markers[1].number == 1);
+	uint32_t at = 4 + 4 + 4 + 8 + 4 + 8 + 1 + 1 + 1; /* n_markers */
+	m->payload[at] = 3; /* says more than it holds */
+	assert_int_equal(pg_info_decode(m, &got), -EBADMSG);
+	m->payload[at] = 2;
+	m->payload[at - 1] = 2; /* log_ok */
+	assert_int_equal(pg_info_decode(m, &got), -EBADMSG);
+	msg_free(m);
+	info.n_markers = PG_INFO_MARKERS_MAX + 1; /* not encoded */
+	m = pg_info_encode(4, &info);
+	assert_int_equal(pg_info_decode(m, &got), 0);
+	assert_int_equal(got.n_markers, 0);
 	msg_free(m);
 }
 
@@ -146,6 +212,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_info),
+		cmocka_unit_test(test_query_modes),
+		cmocka_unit_test(test_info_markers),
 		cmocka_unit_test(test_subop),
 		cmocka_unit_test(test_subop_reply),
 	};
