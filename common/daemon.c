@@ -56,6 +56,15 @@ static void on_signal(int sig)
 		io_loop_stop(signal_loop);
 }
 
+void daemon_block_stop_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 int daemon_run(struct io_loop *loop, unsigned stop_timeout_s)
 {
 	static sigset_t set;

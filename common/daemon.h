@@ -17,6 +17,13 @@
  * to wait for the next). */
 int daemon_run(struct io_loop *loop, unsigned stop_timeout_s);
 
+/* Blocks SIGTERM and SIGINT in the calling thread, so every thread made
+ * after it (a metrics server's, a library's) inherits them blocked and
+ * daemon_run's signal thread takes them: called first thing by a daemon
+ * that starts threads before daemon_run, else a stop signal may land in
+ * one of those and end the process without its clean stop. */
+void daemon_block_stop_signals(void);
+
 struct cfg;
 /* The bound from the config: daemon_stop_timeout in SECTION (then its
  * type's section, then [global]); default 30 s, 1 s to 1 h. 0, or

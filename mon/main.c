@@ -100,6 +100,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "basalt-mon: %s\n", cfg_error(cfg));
 		return 1;
 	}
+	daemon_block_stop_signals(); /* before mon_start's metrics thread */
 	if (mon_start(loop, cfg, id, kr_path, &m, why, sizeof(why))) {
 		fprintf(stderr, "basalt-mon: %s\n", why);
 		return 1;

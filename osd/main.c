@@ -8,8 +8,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,14 +103,9 @@ static int run_daemon(struct tool *t, const char *id_text, const char *log_file)
 	struct osd *o;
 	unsigned stop_s = 30;
 	int rc = daemon_stop_timeout(cfg, name, &stop_s);
-	/* Threads osd_start makes (the metrics server's) inherit SIGTERM and
-	 * SIGINT blocked: daemon_run's thread takes them, and a stop is the
-	 * clean one that writes the PG logs out, not the default death. */
-	sigset_t stop_signals;
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	/* A stop is the clean one that writes the PG logs out, even with
+	 * the metrics server's thread running. */
+	daemon_block_stop_signals();
 	if (rc)
 		snprintf(why, sizeof(why), "%s", cfg_error(cfg));
 	else

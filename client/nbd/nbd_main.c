@@ -414,6 +414,7 @@ int main(int argc, char **argv)
 	struct tls_psk_file *psks = NULL;
 	if (m.np.tls != NBD_TLS_OFF && tls_setup(&m, &m.np.tls_config, &psks))
 		return 1;
+	daemon_block_stop_signals(); /* before the metrics thread */
 	struct metrics_registry *metrics = NULL;
 	struct metrics_server *metrics_srv = NULL;
 	if (metrics_start(&m, &metrics, &metrics_srv))

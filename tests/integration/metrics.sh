@@ -201,4 +201,14 @@ echo "OSD write p99: $p99 s"
 [ "$(query 'max(basalt_mon_osds_up)')" = 3 ] || fail "basalt_mon_osds_up is not 3"
 [ "$(query 'sum(basalt_mon_is_leader)')" = 1 ] || fail "not exactly one monitor leads"
 [ "$(query 'sum(basalt_osd_pgs{state="active"})')" = 16 ] || fail "not 16 active PGs"
+# A daemon serving metrics still stops cleanly on SIGTERM: its metrics
+# thread must not take the signal (the default action would end it with
+# status 143 and no clean stop — an OSD would lose its PG logs).
+for name in nbd osd.0 mon.a; do
+	kill -TERM "${pid[$name]}"
+	st=0
+	wait "${pid[$name]}" || st=$?
+	unset "pid[$name]"
+	[ "$st" = 0 ] || fail "$name exited with status $st on SIGTERM"
+done
 echo "metrics: OK"
