@@ -122,17 +122,23 @@ osd_start() {
 }
 osd_kill() { { kill -9 "${pid[osd.$1]}"; wait "${pid[osd.$1]}"; } 2>/dev/null || true; }
 
+# cluster_start: monitors a, b, c and osd.0-2 of the config written
+# already; returns once there is a leader and every OSD is up.
+cluster_start() {
+	mon_mkfs_all a b c
+	for m in a b c; do mon_start "$m"; done
+	leader >/dev/null || fail "no leader"
+	for i in 0 1 2; do osd_start "$i"; done
+	wait_for "s['osd']['up']==3" 20 "OSDs up"
+}
+
 # cluster_up_local OSD_SIZE [EXTRA]: the common test cluster — monitors a,
 # b, c and osd.0-2 (on hosts h0-h2, OSD_SIZE each) on loopback, EXTRA
 # [global] config lines; returns once there is a leader and every OSD is up.
 cluster_up_local() {
 	cluster_conf_local "${2:-}"
 	osd_conf_local "$1" h0 h1 h2
-	mon_mkfs_all a b c
-	for m in a b c; do mon_start "$m"; done
-	leader >/dev/null || fail "no leader"
-	for i in 0 1 2; do osd_start "$i"; done
-	wait_for "s['osd']['up']==3" 20 "OSDs up"
+	cluster_start
 }
 
 # volumes_up OSD_SIZE NAME=SIZE...: cluster_up_local, a pool rbd of 16 PGs

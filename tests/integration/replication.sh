@@ -29,11 +29,7 @@ check_all() {
 		cmp -s "$dir/obj.$k" "$dir/back" || fail "object $k differs ($1)"
 	done
 }
-mon_mkfs_all a b c
-for m in a b c; do mon_start "$m"; done
-leader >/dev/null || fail "no leader"
-for i in 0 1 2; do osd_start "$i"; done
-wait_for "s['osd']['up']==3" 20 "OSDs up"
+cluster_start
 cli pool create rbd --size 3 --min-size 2 --pg-num 16 >/dev/null
 wait_for "s['pgs'].get('active+clean')==16" 20 "PGs active+clean"
 

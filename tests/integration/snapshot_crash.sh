@@ -28,11 +28,7 @@ osd_heartbeat_grace = 1500ms
 mon_osd_beacon_grace = 4s
 mon_osd_down_out_interval = 0"
 osd_conf_local 256M h0 h1 h2
-mon_mkfs_all a b c
-for m in a b c; do mon_start "$m"; done
-leader >/dev/null || fail "no leader"
-for i in 0 1 2; do osd_start "$i"; done
-wait_for "s['osd']['up']==3" 20 "OSDs up"
+cluster_start
 cli pool create rbd --size 3 --min-size 2 --pg-num 16 >/dev/null
 cli volume create vm --size 8M >/dev/null
 wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"
