@@ -109,22 +109,6 @@ static void one_done(struct bs_op *op, int rc)
 	o->rc = rc;
 }
 
-static bool one_finished(void *arg)
-{
-	return ((struct one_op *)arg)->done;
-}
-
-/* Runs OP (already filled) to its answer on R's client. */
-static int run_one(struct pg_sim_run *r, struct one_op *o)
-{
-	o->op.done = one_done;
-	bs_submit(r->client, &o->op);
-	assert_false(o->done); /* never answered from inside the submit */
-	io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(60), one_finished, o);
-	assert_true(o->done);
-	return o->rc;
-}
-
 /* libbasalt's refusals: bad ranges, a pool that does not exist, a PG with
  * no OSD up (the operation times out when asked to), and operations in
  * flight when the client is destroyed. */
@@ -138,33 +122,33 @@ static void test_client_errors(void **state)
 		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(100), NULL, NULL);
 	uint32_t pool = p->id;
 	uint8_t *buf = r->slots[0].buf;
-	struct one_op o = { .op = { .type = BS_WRITE, .oid = { pool, 1, 1 }, .offset = 100,
-				    .len = 4096, .buf = buf } };
-	assert_int_equal(run_one(r, &o), -EINVAL);
-	o = (struct one_op){ .op = { .type = BS_READ, .oid = { pool, 1, 1 }, .len = 0, .buf = buf } };
-	assert_int_equal(run_one(r, &o), -EINVAL);
-	o = (struct one_op){ .op = { .type = 99, .oid = { pool, 1, 1 } } };
-	assert_int_equal(run_one(r, &o), -EINVAL);
-	o = (struct one_op){ .op = { .type = BS_STAT, .oid = { pool + 40, 1, 1 } } };
-	assert_int_equal(run_one(r, &o), -ENOENT);
+	struct bs_op o = { .type = BS_WRITE, .oid = { pool, 1, 1 }, .offset = 100,
+				    .len = 4096, .buf = buf };
+	assert_int_equal(pg_sim_run_op(r, &o), -EINVAL);
+	o = (struct bs_op){ .type = BS_READ, .oid = { pool, 1, 1 }, .len = 0, .buf = buf };
+	assert_int_equal(pg_sim_run_op(r, &o), -EINVAL);
+	o = (struct bs_op){ .type = 99, .oid = { pool, 1, 1 } };
+	assert_int_equal(pg_sim_run_op(r, &o), -EINVAL);
+	o = (struct bs_op){ .type = BS_STAT, .oid = { pool + 40, 1, 1 } };
+	assert_int_equal(pg_sim_run_op(r, &o), -ENOENT);
 	uint64_t t0 = io_sim_now_ns(r->w);
-	o = (struct one_op){ .op = { .type = BS_WRITE, .oid = { pool, 1, 1 }, .len = 4096,
-				     .buf = buf } };
-	assert_int_equal(run_one(r, &o), -ETIMEDOUT);
+	o = (struct bs_op){ .type = BS_WRITE, .oid = { pool, 1, 1 }, .len = 4096,
+				     .buf = buf };
+	assert_int_equal(pg_sim_run_op(r, &o), -ETIMEDOUT);
 	assert_true(io_sim_now_ns(r->w) - t0 >= IO_MS(2000));
 	struct bs_client_stats st;
 	bs_client_stats(r->client, &st);
 	assert_int_equal(st.timeouts, 1);
 	/* In flight (waiting for an OSD) when the client goes. */
-	o = (struct one_op){ .op = { .type = BS_READ, .oid = { pool, 1, 2 }, .len = 4096,
+	struct one_op inflight = { .op = { .type = BS_READ, .oid = { pool, 1, 2 }, .len = 4096,
 				     .buf = buf, .done = one_done } };
-	bs_submit(r->client, &o.op);
+	bs_submit(r->client, &inflight.op);
 	io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(300), NULL, NULL);
-	assert_false(o.done);
+	assert_false(inflight.done);
 	bs_client_destroy(r->client);
 	r->client = NULL;
-	assert_true(o.done);
-	assert_int_equal(o.rc, -ECANCELED);
+	assert_true(inflight.done);
+	assert_int_equal(inflight.rc, -ECANCELED);
 	bs_client_destroy(NULL);
 	pg_sim_stop(r);
 	free(r);
@@ -467,13 +451,13 @@ static void missed_delete(enum missed_how how)
 	uint32_t gone = acting[1];
 	uint8_t *buf = r->slots[0].buf;
 	memset(buf, 0x5a, BS);
-	struct one_op o = { .op = { .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, 0 }, .len = BS,
-				    .buf = buf } };
-	assert_int_equal(run_one(r, &o), 0);
+	struct bs_op o = { .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, 0 }, .len = BS,
+				    .buf = buf };
+	assert_int_equal(pg_sim_run_op(r, &o), 0);
 	for (uint64_t i = 1000; i < 1000 + MISSED_FILL; i++) {
-		o = (struct one_op){ .op = { .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, i },
-					     .len = 4096, .buf = buf } };
-		assert_int_equal(run_one(r, &o), 0);
+		o = (struct bs_op){ .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, i },
+					     .len = 4096, .buf = buf };
+		assert_int_equal(pg_sim_run_op(r, &o), 0);
 	}
 	/* A quiet second: the primaries mark where everyone is the same. */
 	io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(1), NULL, NULL);
@@ -483,15 +467,15 @@ static void missed_delete(enum missed_how how)
 	struct osd_down_wait d = { r, gone };
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(30), osd_down, &d))
 		fail_msg("osd.%u is never marked down", gone);
-	o = (struct one_op){ .op = { .type = BS_DELETE, .oid = { pool, PG_SIM_INODE, 0 } } };
-	assert_int_equal(run_one(r, &o), 0);
+	o = (struct bs_op){ .type = BS_DELETE, .oid = { pool, PG_SIM_INODE, 0 } };
+	assert_int_equal(pg_sim_run_op(r, &o), 0);
 	for (uint64_t i = 1, n = 0; wrap && n < 40; i++) {
 		struct object_id y = { pool, PG_SIM_INODE, i, 0 };
 		if (object_pg(&y, p->pg_num) != pgid)
 			continue;
-		o = (struct one_op){ .op = { .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, i },
-					     .len = BS, .buf = buf } };
-		assert_int_equal(run_one(r, &o), 0);
+		o = (struct bs_op){ .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, i },
+					     .len = BS, .buf = buf };
+		assert_int_equal(pg_sim_run_op(r, &o), 0);
 		n++;
 	}
 	uint64_t log0, full0, log1, full1, bytes0, bytes1;
