@@ -173,7 +173,19 @@ capture() {
 		sleep 0.1
 	done
 	nbdcopy "$dir/canary" "$2" || fail "nbdcopy of the canary to $2"
-	sleep 0.3
+	# A last connection from a source port of our own: the kernel queues
+	# packets in order, so once tcpdump has written this one, it has
+	# written every packet of nbdcopy's (stopping it any earlier drops the
+	# ones still queued, a fixed sleep is too short on a loaded machine).
+	local src seen=
+	read -r src < <(free_ports 1)
+	python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', $src))
+s.connect(('127.0.0.1', $1)); s.close()"
+	for _ in $(seq 200); do
+		[ -n "$(tcpdump -r "$cap" -n "src port $src" 2>/dev/null)" ] && { seen=1; break; }
+		sleep 0.05
+	done
+	[ -n "$seen" ] || fail "tcpdump did not capture the last connection within 10 s"
 	kill -INT "$tcpdump_pid"
 	wait "$tcpdump_pid" 2>/dev/null || true
 	tcpdump_pid=
