@@ -34,14 +34,17 @@
 # Output in bench/results/run-TIME/: table.md (per job and system: IOPS,
 # MB/s, mean and p99 latency averaged over the rounds, how far the rounds
 # spread, CPU µs per I/O of every process of the system and of its OSDs
-# alone, the ratios Basalt/Ceph and Basalt/device; then the space run),
+# alone, the ratios Basalt/Ceph and Basalt/device; then the limits: each
+# job's limit for 3 copies on this machine, from the device rows and a
+# 4 KiB messenger round trip (bench/msgr_bench, run before each round of
+# 4k-randwrite-qd1), and Basalt against it; then the space run),
 # results.json, iops.png and p99.png (gnuplot), and each fio JSON. CPU
 # counts the system's daemons and its front end: the NBD server, or the
 # process the client library runs in (fio for librbd, volume_load).
 # Everything it starts it stops, by PID. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 runtime=20 ramp=2 rounds=2 only=basalt,ceph,device osd_size=4G space_size=1G space=1
 settle=12 dir=/var/tmp build=
 jobs_all=4k-randwrite-qd1,4k-randwrite-qd32,4k-randread-qd1,4k-randread-qd32,1m-write-qd4,1m-read-qd4
@@ -77,7 +80,8 @@ print(int(m[1]) << 10 * "_KMGT".index((m[2] or "_").upper()) if m else 0)' "$spa
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rounds takes a positive count" >&2; exit 2; }
 
 . bench/lib.sh
-bench_build
+bench_build msgr_bench
+[ -x "$build/bench/msgr_bench" ] || { echo "run.sh: $build/bench/msgr_bench is not built (ninja -C $build msgr_bench)" >&2; exit 1; }
 bench_workspace run
 
 targets=()
@@ -142,10 +146,17 @@ done
 # (every process of the system, and its OSDs alone, during the run).
 : >"$out/rows"
 echo "$ramp" >"$out/ramp"
+echo 3 >"$out/copies" # bench_cluster's pool size
+# The limits table (run_table.py) needs a loopback round trip of a 4 KiB
+# message through the messenger, measured here in every round.
+msgr_rtt() {
+	"$build/bench/msgr_bench" --seconds 2 --sizes 4096 >"$out/msgr-$1.md"
+}
 for j in ${jobs//,/ }; do
 	IFS=- read -r bs rw qd <<<"$j"
 	qd=${qd#qd}
 	for round in $(seq "$rounds"); do
+		[ "$j" = 4k-randwrite-qd1 ] && msgr_rtt "$round"
 		for t in "${targets[@]}"; do
 			[ "$t" = device-fdatasync ] && [[ $rw != *write ]] && continue
 			echo "== $j on $t (round $round of $rounds)" >&2

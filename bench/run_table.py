@@ -84,6 +84,104 @@ def perf_table(rows, order):
                   f"| {cpu} | {ratios[0]} | {ratios[1]} |")
 
 
+def msgr_rtt_us(out):
+    """The mean of the messenger's 4 KiB QD1 round trips over the rounds
+    (DIR/msgr-ROUND.md, bench/msgr_bench's table), or None."""
+    rtts = []
+    for name in sorted(os.listdir(out)):
+        if not (name.startswith("msgr-") and name.endswith(".md")):
+            continue
+        for line in open(f"{out}/{name}"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 8 and cells[0] == "messenger" and cells[1] == "4 KiB" \
+                    and cells[2] == "1":
+                rtts.append(float(cells[5]))
+    return mean(rtts) if rtts else None
+
+
+# Issue 22's targets, each against a limit measured in the same run:
+# (job, what is compared, the limit's formula in words, factor, direction).
+LIMITS = [
+    ("4k-randwrite-qd1", "mean µs", "2 × messenger 4 KiB round trip + device fdatasync mean",
+     1.3, "≤"),
+    ("4k-randwrite-qd32", "IOPS", "device IOPS ÷ copies", 0.8, "≥"),
+    ("4k-randread-qd32", "IOPS", "device IOPS", 0.6, "≥"),
+    ("1m-write-qd4", "MB/s", "device + fdatasync MB/s ÷ copies", 0.8, "≥"),
+    ("1m-read-qd4", "MB/s", "device MB/s", 0.9, "≥"),
+]
+CPU_TARGETS = [("4k-randwrite-qd32", 60), ("4k-randread-qd32", 25)]
+
+
+def limit_value(job, rows, copies, rtt):
+    dev, sync = rows.get((job, "device")), rows.get((job, "device-fdatasync"))
+    if job == "4k-randwrite-qd1":
+        return 2 * rtt + sync["mean_us"] if sync and rtt else None
+    if job == "4k-randwrite-qd32":
+        return dev["iops"] / copies if dev else None
+    if job == "4k-randread-qd32":
+        return dev["iops"] if dev else None
+    if job == "1m-write-qd4":
+        return sync["mb_s"] / copies if sync else None
+    if job == "1m-read-qd4":
+        return dev["mb_s"] if dev else None
+    return None
+
+
+def limits_table(out, rows, order):
+    """Basalt against the limits of this machine, measured in this run."""
+    copies = int(open(f"{out}/copies").read()) if os.path.exists(f"{out}/copies") else 3
+    rtt = msgr_rtt_us(out)
+    result = []
+    lines = []
+    for job, what, formula, factor, sense in LIMITS:
+        if job not in order:
+            continue
+        lim = limit_value(job, rows, copies, rtt)
+        if lim is None:
+            continue
+        key = {"mean µs": "mean_us", "IOPS": "iops", "MB/s": "mb_s"}[what]
+        target = factor * lim
+        cells = []
+        for ours in ("basalt-nbd", "basalt-native"):
+            b = rows.get((job, ours))
+            if not b:
+                cells.append("")
+                continue
+            v = b[key]
+            # NBD reads of 1 MiB have their own, lower target.
+            t = 0.8 * lim if job == "1m-read-qd4" and ours == "basalt-nbd" else target
+            met = v <= t if sense == "≤" else v >= t
+            cells.append(f"{v:.0f} ({v / lim:.2f}×, {'met' if met else 'not met'})")
+            result.append({"job": job, "system": ours, "what": what, "limit": lim,
+                           "target": t, "value": v, "met": met})
+        note = f" (round trip {rtt:.0f} µs)" if job == "4k-randwrite-qd1" else ""
+        goal = f"{sense} {factor} × limit" + (", NBD ≥ 0.8" if job == "1m-read-qd4" else "")
+        lines.append(f"| {job} | {what} | {formula}{note} | {lim:.0f} | {goal} "
+                     f"| {cells[0]} | {cells[1]} |")
+    for job, us in CPU_TARGETS:
+        cells = []
+        for ours in ("basalt-nbd", "basalt-native"):
+            b = rows.get((job, ours))
+            v = b and b["cpu_us_per_io"]
+            cells.append(f"{v:.0f} ({'met' if v <= us else 'not met'})" if v else "")
+            if v:
+                result.append({"job": job, "system": ours, "what": "CPU µs/IO", "limit": None,
+                               "target": us, "value": v, "met": v <= us})
+        if any(cells):
+            lines.append(f"| {job} | CPU µs/IO, all processes | | | ≤ {us} "
+                         f"| {cells[0]} | {cells[1]} |")
+    if lines:
+        print()
+        print(f"Limits of this machine for {copies} copies, measured in this run, and Basalt "
+              f"against them (value, value ÷ limit, whether issue 22's target is met):")
+        print()
+        print("| job | compared | limit | limit value | target | basalt-nbd | native |")
+        print("|---|---|---|---:|---|---:|---:|")
+        for line in lines:
+            print(line)
+    return result
+
+
 def space_table(out):
     path = f"{out}/space"
     if not os.path.exists(path):
@@ -162,10 +260,11 @@ def main():
     out = sys.argv[1]
     rows, order = read_rows(out)
     perf_table(rows, order)
+    limits = limits_table(out, rows, order)
     space = space_table(out)
     plots(out, rows, order)
     with open(f"{out}/results.json", "w") as f:
-        json.dump({"jobs": list(rows.values()), "space": space}, f, indent=1)
+        json.dump({"jobs": list(rows.values()), "limits": limits, "space": space}, f, indent=1)
 
 
 if __name__ == "__main__":
