@@ -46,6 +46,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "common/list.h"
 #include "common/log.h"
 #include "nbd_backup.h"
@@ -67,6 +68,14 @@ struct nbd_listener {
 /* Request kinds for the metrics: READ, WRITE, FLUSH, TRIM, WRITE_ZEROES,
  * BLOCK_STATUS, CACHE, and anything else. */
 #define NBD_METRICS_KINDS 8
+/* Transmission reads requests through a buffer of this size, so one
+ * receive takes every request the client has sent (at queue depth 32, up
+ * to 32 headers); parts of at least NBD_DIRECT_MIN bytes (a big write's
+ * data) are received straight into their own buffer instead. */
+#define NBD_RXBUF_LEN (64 * 1024)
+#define NBD_DIRECT_MIN (16 * 1024)
+/* Replies gathered into one send: two parts each (header, payload). */
+#define NBD_IOV_MAX 64
 static const char *const nbd_metrics_kinds[NBD_METRICS_KINDS] = {
 	"read", "write", "flush", "trim", "write_zeroes", "block_status", "cache", "other",
 };
@@ -109,12 +118,16 @@ struct nbd_conn {
 	enum conn_stage stage;
 	bool closing, transmission;
 	bool read_only; /* the server's --read-only, or a snapshot's export */
-	/* receiving */
+	/* receiving: WANT bytes into RBUF for STAGE (expecting), GOT so far */
 	struct io_op recv_op;
-	bool receiving;
+	bool receiving, rx_direct;
+	bool expecting, driving;
 	uint8_t small[NBD_REQUEST_LEN];
 	uint8_t *rbuf;
 	size_t want, got;
+	/* In transmission: bytes received ahead, RX_POS..RX_LEN of RXBUF. */
+	uint8_t *rxbuf;
+	size_t rx_pos, rx_len;
 	uint8_t *data; /* option data or write payload being received */
 	struct nbd_opt_header opt;
 	struct nbd_request req;
@@ -122,7 +135,7 @@ struct nbd_conn {
 	struct list_node sendq;
 	struct io_op send_op;
 	bool sending;
-	struct iovec iov[2];
+	struct iovec iov[NBD_IOV_MAX];
 	/* the export: a volume (VOL, VOL@SNAP) or a backup (backup:ID) */
 	struct bs_volume *vol;
 	struct nbd_backup *bk;
@@ -209,12 +222,18 @@ static void send_done(struct io_op *op, int res)
 		conn_maybe_free(c);
 		return;
 	}
-	struct nbd_out *o = list_entry(list_first(&c->sendq), struct nbd_out, node);
-	o->sent += (size_t)res;
-	if (o->sent == o->head_len + o->payload_len) {
-		list_del(&o->node);
-		free(o->payload);
-		free(o);
+	size_t n = (size_t)res;
+	while (n) { /* a send may end inside any reply it gathered */
+		struct nbd_out *o = list_entry(list_first(&c->sendq), struct nbd_out, node);
+		size_t left = o->head_len + o->payload_len - o->sent;
+		size_t take = n < left ? n : left;
+		o->sent += take;
+		n -= take;
+		if (o->sent == o->head_len + o->payload_len) {
+			list_del(&o->node);
+			free(o->payload);
+			free(o);
+		}
 	}
 	conn_send_next(c);
 	tls_start(c);
@@ -225,13 +244,21 @@ static void conn_send_next(struct nbd_conn *c)
 {
 	if (c->sending || list_empty(&c->sendq) || c->fd < 0 || (c->tls_busy && !c->tls_up))
 		return;
-	struct nbd_out *o = list_entry(list_first(&c->sendq), struct nbd_out, node);
+	/* Every queued reply that fits, in one send: replies that completed
+	 * while the last send was in flight go out together. */
 	int n = 0;
-	if (o->sent < o->head_len)
-		c->iov[n++] = (struct iovec){ o->head + o->sent, o->head_len - o->sent };
-	if (o->payload_len) {
-		size_t done = o->sent > o->head_len ? o->sent - o->head_len : 0;
-		c->iov[n++] = (struct iovec){ (uint8_t *)o->payload + done, o->payload_len - done };
+	struct list_node *pos;
+	list_for_each(pos, &c->sendq) {
+		struct nbd_out *o = list_entry(pos, struct nbd_out, node);
+		if (n + 2 > NBD_IOV_MAX)
+			break;
+		if (o->sent < o->head_len)
+			c->iov[n++] = (struct iovec){ o->head + o->sent, o->head_len - o->sent };
+		if (o->payload_len) {
+			size_t done = o->sent > o->head_len ? o->sent - o->head_len : 0;
+			c->iov[n++] = (struct iovec){ (uint8_t *)o->payload + done,
+						      o->payload_len - done };
+		}
 	}
 	c->sending = true;
 	c->send_op.ctx = c;
@@ -337,6 +364,7 @@ static void conn_maybe_free(struct nbd_conn *c)
 	if (c->bk)
 		nbd_backup_put(c->bk);
 	free(c->data);
+	free(c->rxbuf);
 	free(c);
 }
 
@@ -382,6 +410,7 @@ static void deadline_fire(struct io_timer *t)
 /* --- receiving -------------------------------------------------------------------- */
 
 static void handle_stage(struct nbd_conn *c);
+static void conn_drive(struct nbd_conn *c);
 
 static void recv_done(struct io_op *op, int res)
 {
@@ -395,25 +424,63 @@ static void recv_done(struct io_op *op, int res)
 		conn_maybe_free(c);
 		return;
 	}
-	c->got += (size_t)res;
-	if (c->got < c->want)
-		conn_recv(c);
+	if (c->rx_direct)
+		c->got += (size_t)res;
 	else
-		handle_stage(c);
+		c->rx_len = (size_t)res;
+	conn_drive(c);
 	conn_maybe_free(c);
 }
 
+/* Receives the rest of what is expected: straight into RBUF while
+ * negotiating (never past the part expected: after STARTTLS the next bytes
+ * are TLS, and plaintext sent behind it must not be read as options) or
+ * for a big part; otherwise into RXBUF, as much as the client has sent. */
 static void conn_recv(struct nbd_conn *c)
 {
 	if (c->closing || c->receiving)
 		return;
+	BASALT_ASSERT(c->rx_pos == c->rx_len);
+	size_t left = c->want - c->got;
+	uint8_t *dst = c->rbuf + c->got;
+	c->rx_direct = !c->transmission || !c->rxbuf || left >= NBD_DIRECT_MIN;
+	if (!c->rx_direct) {
+		c->rx_pos = c->rx_len = 0;
+		dst = c->rxbuf;
+		left = NBD_RXBUF_LEN;
+	}
 	c->receiving = true;
 	c->recv_op.ctx = c;
 	c->recv_op.done = recv_done;
 	if (c->tls_up)
-		tls_stream_recv(c->tls, &c->recv_op, c->rbuf + c->got, c->want - c->got);
+		tls_stream_recv(c->tls, &c->recv_op, dst, left);
 	else
-		io_recv(c->s->loop, &c->recv_op, c->fd, c->rbuf + c->got, c->want - c->got);
+		io_recv(c->s->loop, &c->recv_op, c->fd, dst, left);
+}
+
+/* Handles every expected part the received bytes complete, then receives
+ * for the next. A loop, not recursion: a buffer may hold thousands of
+ * requests, and each stage's handler calls expect() for the next part. */
+static void conn_drive(struct nbd_conn *c)
+{
+	if (c->driving)
+		return;
+	c->driving = true;
+	while (c->expecting && !c->closing && !c->receiving) {
+		size_t have = c->rx_len - c->rx_pos, need = c->want - c->got;
+		size_t n = have < need ? have : need;
+		if (n)
+			memcpy(c->rbuf + c->got, c->rxbuf + c->rx_pos, n);
+		c->rx_pos += n;
+		c->got += n;
+		if (c->got < c->want) {
+			conn_recv(c);
+			break;
+		}
+		c->expecting = false;
+		handle_stage(c);
+	}
+	c->driving = false;
 }
 
 /* Receives LEN bytes into BUF next, then handle_stage(STAGE). */
@@ -423,10 +490,8 @@ static void expect(struct nbd_conn *c, enum conn_stage stage, void *buf, size_t 
 	c->rbuf = buf;
 	c->want = len;
 	c->got = 0;
-	if (len)
-		conn_recv(c);
-	else
-		handle_stage(c);
+	c->expecting = true;
+	conn_drive(c);
 }
 
 /* --- options --------------------------------------------------------------------- */
@@ -519,6 +584,7 @@ static void send_info(struct nbd_conn *c, uint64_t size, uint32_t preferred,
 static void start_transmission(struct nbd_conn *c)
 {
 	c->transmission = true;
+	c->rxbuf = malloc(NBD_RXBUF_LEN); /* without it, one receive per part */
 	io_timer_disarm(c->s->loop, &c->deadline);
 	LOG_INFO("nbd %s: exporting %s %s of %" PRIu64 " bytes%s%s", c->peer,
 		 c->bk ? "backup" : "volume", c->bk ? nbd_backup_id(c->bk) : c->lock_name,
@@ -970,7 +1036,7 @@ static void job_finish(struct nbd_job *j, int rc, const char *why, bool ran)
 	free(j->buf);
 	free(j);
 	/* Reading had paused at the in-flight limit. */
-	if (was_full && !c->closing && c->stage == ST_REQ_HEADER && !c->receiving && !c->got)
+	if (was_full && !c->closing && c->stage == ST_REQ_HEADER && !c->expecting)
 		expect(c, ST_REQ_HEADER, c->small, NBD_REQUEST_LEN);
 	conn_maybe_free(c);
 }

@@ -244,10 +244,47 @@ def tls_on_forgets_options():
     s.close()
 
 
+def pipelined():
+    """Requests sent in bursts, as a client at a high queue depth does:
+    more than the server's in-flight limit (64) in one send, writes whose
+    data the server receives into its buffer with the headers (4 KiB,
+    512 bytes) or straight after them (20 KiB), replies in any order. Every
+    write is answered, and every byte reads back."""
+    s = connect_tls() if TLS_MODE == "require" else connect()
+    go(s)
+    writes = {}  # handle: (offset, data)
+    for i in range(min(128, SIZE // 2 // 4096)):  # the first half
+        length = 512 if i % 4 == 0 else 4096
+        writes[1000 + i] = (i * 4096, bytes([i % 251 + 1]) * length)
+    big = 20 << 10
+    for i in range(min(40, SIZE // 2 // big)):  # the second
+        writes[2000 + i] = (SIZE // 2 + i * big, bytes([i % 13 + 100]) * big)
+    for phase in ([h for h in writes if h < 2000], [h for h in writes if h >= 2000]):
+        s.sendall(b"".join(struct.pack(">IHHQQI", REQ_MAGIC, 0, 1, h, writes[h][0],
+                                       len(writes[h][1])) + writes[h][1] for h in phase))
+        left = set(phase)
+        while left:
+            magic, err, h = struct.unpack(">IIQ", recv_exact(s, 16))
+            if magic != SIMPLE_MAGIC or h not in left or err:
+                fail("pipelined write: reply %x error %d handle %d" % (magic, err, h))
+            left.discard(h)
+    s.sendall(b"".join(struct.pack(">IHHQQI", REQ_MAGIC, 0, 0, h, off, len(d))
+                       for h, (off, d) in writes.items()))
+    left = set(writes)
+    while left:
+        magic, err, h = struct.unpack(">IIQ", recv_exact(s, 16))
+        if magic != SIMPLE_MAGIC or h not in left or err:
+            fail("pipelined read: reply %x error %d handle %d" % (magic, err, h))
+        if recv_exact(s, len(writes[h][1])) != writes[h][1]:
+            fail("pipelined read of handle %d: other bytes than written" % h)
+        left.discard(h)
+    request(s, 2, 0, 0)
+    s.close()
+
 if TLS_MODE == "require":
     for fn in (tls_reqd_first, tls_export_name_first, tls_abort_first, tls_starttls_with_data,
                tls_starttls_twice, tls_plaintext_after_starttls, tls_garbage_hello,
-               lambda: tls_stalled(False), lambda: tls_stalled(True)):
+               lambda: tls_stalled(False), lambda: tls_stalled(True), pipelined):
         case(fn)
     print("nbd bad input, --tls require: %d cases answered or closed, the server served a "
           "TLS client after each" % cases)
@@ -329,6 +366,7 @@ def oversize_write():
     s.sendall(struct.pack(">IHHQQI", REQ_MAGIC, 0, 1, 1, 0, 64 << 20))
     closed(s, "a 64 MiB write")
 case(oversize_write)
+case(pipelined)
 def cut_mid_request():
     s = connect()
     go(s)
