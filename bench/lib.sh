@@ -100,6 +100,25 @@ for p in pids:
 print(t)' "$@"
 }
 
+# switches PIDS_FILE|- [PID...]: the context switches (voluntary and not)
+# of every thread of those processes so far — how often they went to
+# sleep and woke up. Threads that exited (io_uring's io-wq workers come
+# and go) no longer count.
+switches() {
+	python3 -c 'import glob, sys
+n = 0
+pids = (open(sys.argv[1]).read().split() if sys.argv[1] != "-" else []) + sys.argv[2:]
+for p in pids:
+    for st in glob.glob(f"/proc/{p}/task/*/status"):
+        try:
+            for line in open(st):
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    n += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+print(n)' "$@"
+}
+
 # bench_child_cpu FILE COMMAND...: runs COMMAND and writes to FILE the CPU
 # seconds (user + system) it and its children used: the load generator's
 # own, where a client library runs in it (volume_load, fio's rbd engine).

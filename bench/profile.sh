@@ -17,12 +17,14 @@
 # JOB is one of bench/run.sh's (default 4k-randwrite-qd32); default front
 # nbd, runtime 15 s, the cluster's links in ms_mode crc (secure: inside
 # TLS). Output in bench/results/profile-JOB-FRONT[-secure]-TIME/:
-# cpu.md (µs of CPU per I/O, per process), perf.txt (perf report, by
+# cpu.md (µs of CPU and context switches per I/O, per process: the switches
+# count how often its threads slept and woke; io-wq workers that exited are
+# not counted), perf.txt (perf report, by
 # process then function), perf.data and the job's JSON. Everything it
 # starts it stops, by PID. Needs root and perf (linux-perf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 job=4k-randwrite-qd32 front=nbd runtime=15 ms_mode=crc osd_size=4G dir=/var/tmp build=
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -88,13 +90,14 @@ open(sys.argv[1] + ".pid", "w").write(str(pid))
 _, status = os.waitpid(pid, 0)
 u = resource.getrusage(resource.RUSAGE_CHILDREN)
 open(sys.argv[1], "w").write(str(u.ru_utime + u.ru_stime))
+open(sys.argv[1] + ".switches", "w").write(str(u.ru_nvcsw + u.ru_nivcsw))
 sys.exit(os.waitstatus_to_exitcode(status))' "$work/load-cpu" "${cmd[@]}" >/dev/null &
 runner=$!
 for _ in $(seq 50); do [ -s "$work/load-cpu.pid" ] && break; sleep 0.1; done
 load_pid=$(cat "$work/load-cpu.pid")
 { cat "$work/basalt/pids"; echo "basalt-nbd $nbd_pid"; } >"$work/procs"
-declare -A c0
-while read -r name p; do c0[$name]=$(cpu_seconds - "$p"); done <"$work/procs"
+declare -A c0 w0
+while read -r name p; do c0[$name]=$(cpu_seconds - "$p") w0[$name]=$(switches - "$p"); done <"$work/procs"
 perf record -q -F 1999 -e cpu-clock -g -o "$out/perf.data" \
 	-p "$(awk '{print $2}' "$work/procs" | paste -sd, -),$load_pid" >"$work/perf.log" 2>&1 &
 perf_pid=$!
@@ -119,15 +122,18 @@ from nbd_table import side
 iops, mbs, mean, p99, secs = side(f"{out}/job.json", rw)
 ops = iops * (secs + 2)  # the ramp ran at about the same rate
 procs = {$(while read -r name p; do echo "\"$name\": $(cpu_seconds - "$p") - ${c0[$name]},"; done <"$work/procs")}
-procs["fio (nbd client)" if front == "nbd" else "volume_load (libbasalt)"] = float(open(load_cpu).read())
+sw = {$(while read -r name p; do echo "\"$name\": $(switches - "$p") - ${w0[$name]},"; done <"$work/procs")}
+load = "fio (nbd client)" if front == "nbd" else "volume_load (libbasalt)"
+procs[load] = float(open(load_cpu).read())
+sw[load] = int(open(load_cpu + ".switches").read())
 print(f"{rw} through {front}: {iops:.0f} IOPS, {mbs:.1f} MB/s, mean {mean:.0f} µs, p99 {p99:.0f} µs")
 print()
-print("| process | CPU s | µs per I/O |")
-print("|---|---:|---:|")
+print("| process | CPU s | µs per I/O | context switches per I/O |")
+print("|---|---:|---:|---:|")
 for name, s in procs.items():
-    print(f"| {name} | {s:.2f} | {s * 1e6 / ops:.0f} |")
+    print(f"| {name} | {s:.2f} | {s * 1e6 / ops:.0f} | {sw[name] / ops:.2f} |")
 total = sum(procs.values())
-print(f"| all | {total:.2f} | {total * 1e6 / ops:.0f} |")
+print(f"| all | {total:.2f} | {total * 1e6 / ops:.0f} | {sum(sw.values()) / ops:.2f} |")
 # vmstat's columns us sy id wa st: the machine's CPUs, averaged over the
 # job (the first line is the average since boot: skipped).
 cols = [l.split() for l in open(vmstat) if l.split() and l.split()[0].isdigit()][1:]
