@@ -195,9 +195,57 @@ int pg_subop_decode(const struct msg *msg, struct pg_subop *out)
 	if (msg->hdr.type != OSD_MSG_SUBOP || dec_status(&d) || dec_remaining(&d) ||
 	    out->type < PG_SUB_WRITE || out->type > PG_SUB_LAST)
 		return -EBADMSG;
+	/* A PUSH carries the object's written chunks: none for an object
+	 * never written to. */
 	bool has_data = out->type == PG_SUB_WRITE || out->type == PG_SUB_PUSH;
-	if (has_data ? msg->hdr.data_len != out->len || !out->len : msg->hdr.data_len != 0)
+	if (has_data ? msg->hdr.data_len != out->len || (!out->len && out->type == PG_SUB_WRITE)
+		     : msg->hdr.data_len != 0)
 		return -EBADMSG;
+	return 0;
+}
+
+#define PG_CHUNK 4096u
+
+static bool chunk_written(const uint8_t *written, uint32_t c)
+{
+	return written[c / 8] & (1u << (c % 8));
+}
+
+uint32_t pg_chunks_packed_len(const uint8_t *written, uint32_t block_size)
+{
+	uint32_t n = 0;
+	for (uint32_t c = 0; c < block_size / PG_CHUNK && c < PG_WRITTEN_MAP_BYTES * 8; c++)
+		n += chunk_written(written, c);
+	return n * PG_CHUNK;
+}
+
+uint32_t pg_chunks_pack(uint8_t *block, uint32_t block_size, const uint8_t *written)
+{
+	uint32_t to = 0;
+	for (uint32_t c = 0; c < block_size / PG_CHUNK && c < PG_WRITTEN_MAP_BYTES * 8; c++) {
+		if (!chunk_written(written, c))
+			continue;
+		if (to != c * PG_CHUNK) /* forward only: chunk C is at or after TO */
+			memmove(block + to, block + c * PG_CHUNK, PG_CHUNK);
+		to += PG_CHUNK;
+	}
+	return to;
+}
+
+int pg_chunks_unpack(const uint8_t *packed, uint32_t len, const uint8_t *written,
+		     uint32_t block_size, uint8_t *block)
+{
+	if (len != pg_chunks_packed_len(written, block_size))
+		return -EBADMSG;
+	uint32_t from = 0;
+	for (uint32_t c = 0; c < block_size / PG_CHUNK; c++) {
+		bool w = c < PG_WRITTEN_MAP_BYTES * 8 && chunk_written(written, c);
+		if (w)
+			memcpy(block + c * PG_CHUNK, packed + from, PG_CHUNK);
+		else
+			memset(block + c * PG_CHUNK, 0, PG_CHUNK);
+		from += w ? PG_CHUNK : 0;
+	}
 	return 0;
 }
 

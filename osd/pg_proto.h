@@ -123,6 +123,20 @@ void pg_info_entry(const struct pg_info *info, uint32_t i, struct object_id *oid
 		   uint64_t *version);
 void pg_info_entry_put(uint8_t *at, const struct object_id *oid, uint64_t version);
 
+/* Recovery moves an object as its chunks ever written (WRITTEN), in
+ * order, and nothing of the rest (zeros): an object of one 4 KiB write
+ * costs 4 KiB on the wire, not a block. The packed length of a block of
+ * BLOCK_SIZE bytes: */
+uint32_t pg_chunks_packed_len(const uint8_t *written, uint32_t block_size);
+/* Moves the written chunks of BLOCK to its start, in order (in place);
+ * returns the packed length. */
+uint32_t pg_chunks_pack(uint8_t *block, uint32_t block_size, const uint8_t *written);
+/* Expands PACKED, LEN bytes (the packed length for WRITTEN), into BLOCK:
+ * the chunks where WRITTEN says, zeros elsewhere. -EBADMSG when LEN is not
+ * that length. */
+int pg_chunks_unpack(const uint8_t *packed, uint32_t len, const uint8_t *written,
+		     uint32_t block_size, uint8_t *block);
+
 /* DATA (DATA_LEN bytes) is not copied: it is attached with
  * msg_borrow_data by the caller, or NULL. */
 struct msg *pg_subop_encode(uint64_t request_id, const struct pg_subop *op);

@@ -28,6 +28,11 @@ struct pg_rec {
 	uint64_t gen;
 	struct pg_obj *obj;
 	struct pg_data *data; /* the authoritative copy */
+	/* What a push carries: its written chunks (pg_chunks_pack), DATA itself
+	 * when every chunk was written; NULL until the first push, and for an
+	 * object never written to. */
+	struct pg_data *packed;
+	bool packed_ready;
 	uint8_t written[PG_WRITTEN_MAP_BYTES]; /* its chunks ever written */
 	unsigned pending;     /* pieces of the current phase */
 	unsigned local_busy;  /* local store operations in flight */
@@ -74,6 +79,7 @@ static void rec_free(struct pg_rec *rec)
 	if (list_linked(&rec->node))
 		list_del(&rec->node);
 	pg_data_put(rec->data);
+	pg_data_put(rec->packed);
 	free(rec);
 }
 
@@ -188,8 +194,8 @@ static void rec_fixed(struct pg_rec *rec, int index)
 		rec->pg->bad_repaired++;
 		rec->pg->o->pgs->bad_repaired++;
 	}
-	if (rec->data)
-		rec->pg->o->pgs->rec_bytes_total += rec->data->len;
+	if (rec->data) /* the bytes that moved: its written chunks */
+		rec->pg->o->pgs->rec_bytes_total += pg_chunks_packed_len(rec->written, rec->data->len);
 }
 
 /* REC's object goes back on the missing list, to be tried again in 5 s;
@@ -393,8 +399,9 @@ static void rec_pulled(struct pg_call *call, int rc, struct msg *reply)
 		r.rc = -EPROTO; /* (-EBADMSG would say its copy is bad) */
 	if (!r.rc && r.version != rec->obj->auth_version)
 		r.rc = -ESTALE; /* it changed since peering */
-	if (!r.rc && reply->hdr.data_len != store_block_size(rec->pg->o->store))
-		r.rc = -EPROTO;
+	uint32_t bs = store_block_size(rec->pg->o->store), len = reply->hdr.data_len;
+	if (!r.rc && len != bs && len != pg_chunks_packed_len(r.written, bs))
+		r.rc = -EPROTO; /* neither the block nor its written chunks */
 	if (r.rc == -EBADMSG || r.rc == -EIO) {
 		rec_source_bad(rec, call->osd); /* its copy is bad: the next one */
 		return;
@@ -403,12 +410,22 @@ static void rec_pulled(struct pg_call *call, int rc, struct msg *reply)
 		rec_fail(rec, "pulling it failed", r.rc);
 		return;
 	}
-	rec->data = pg_data_wrap(reply->data, reply->hdr.data_len);
-	if (!rec->data) {
+	void *buf = reply->data;
+	if (len != bs && posix_memalign(&buf, 4096, bs)) {
 		rec_fail(rec, "pulling it failed", -ENOMEM);
 		return;
 	}
-	reply->data = NULL; /* ours now */
+	if (len != bs) /* its written chunks: the block again, zeros elsewhere */
+		pg_chunks_unpack(reply->data, len, r.written, bs, buf);
+	rec->data = pg_data_wrap(buf, bs);
+	if (!rec->data) {
+		if (buf != reply->data)
+			free(buf);
+		rec_fail(rec, "pulling it failed", -ENOMEM);
+		return;
+	}
+	if (buf == reply->data)
+		reply->data = NULL; /* ours now */
 	memcpy(rec->written, r.written, sizeof(rec->written));
 	rec->phase = REC_LOCAL;
 	rec_phase(rec);
@@ -565,11 +582,39 @@ static void rec_member_done(struct pg_call *call, int rc, struct msg *reply)
 	rec_piece_done(rec);
 }
 
+/* rec->packed from rec->data, once: 0, or -ENOMEM. */
+static int rec_pack(struct pg_rec *rec)
+{
+	if (rec->packed_ready || !rec->data)
+		return 0;
+	uint32_t bs = rec->data->len, len = pg_chunks_packed_len(rec->written, bs);
+	if (len == bs) {
+		pg_data_get(rec->data);
+		rec->packed = rec->data;
+	} else if (len) {
+		void *buf;
+		if (posix_memalign(&buf, 4096, bs))
+			return -ENOMEM;
+		memcpy(buf, rec->data->buf, bs);
+		pg_chunks_pack(buf, bs, rec->written);
+		if (!(rec->packed = pg_data_wrap(buf, len))) {
+			free(buf);
+			return -ENOMEM;
+		}
+	}
+	rec->packed_ready = true;
+	return 0;
+}
+
 static void rec_members(struct pg_rec *rec)
 {
 	struct osd_pg *pg = rec->pg;
 	struct pg_obj *obj = rec->obj;
 	uint64_t gen = pg->gen;
+	if (rec_pack(rec)) {
+		rec_fail(rec, "packing it for its members failed", -ENOMEM);
+		return;
+	}
 	rec->pending = 1;
 	rec->phase = -1; /* done when these are */
 	for (uint32_t i = 1; i < pg->n_acting && pg->gen == gen; i++) {
@@ -586,12 +631,12 @@ static void rec_members(struct pg_rec *rec)
 		}
 		if (push) {
 			struct pg_subop sub = { .type = PG_SUB_PUSH, .oid = obj->oid,
-						.len = rec->data->len,
+						.len = rec->packed ? rec->packed->len : 0,
 						.version = obj->auth_version };
 			memcpy(sub.written, rec->written, sizeof(sub.written));
 			rec->pending++;
-			if (pg_call_subop(pg, pg->acting[i], &sub, rec->data, rec_member_done, rec,
-					  1)) {
+			if (pg_call_subop(pg, pg->acting[i], &sub, rec->packed, rec_member_done,
+					  rec, 1)) {
 				rec_fail(rec, "a member is unreachable", -ENOTCONN);
 				return;
 			}

@@ -393,7 +393,13 @@ static void replica_op_done(struct store_req *req, int res)
 	    res == 0)
 		osd_recent_add(o, r->sub.client, r->sub.reqid, 0, req->version);
 	if (r->sub.type == PG_SUB_READ && res == 0) {
-		pg_replica_answer(o, r->conn, r->request_id, 0, req->version, req->written, req->buf, req->len);
+		/* Only the chunks ever written go back (pg_chunks_pack). */
+		uint32_t len = pg_chunks_pack(req->buf, req->len, req->written);
+		if (!len) {
+			free(req->buf);
+			req->buf = NULL;
+		}
+		pg_replica_answer(o, r->conn, r->request_id, 0, req->version, req->written, req->buf, len);
 		req->buf = NULL; /* the reply's */
 	} else {
 		pg_replica_answer(o, r->conn, r->request_id, res, req->version, NULL, NULL, 0);
@@ -445,21 +451,32 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	int rc = 0;
 	switch (sub.type) {
 	case PG_SUB_WRITE:
-	case PG_SUB_PUSH:
-		if (sub.type == PG_SUB_PUSH && (sub.offset || sub.len != bs)) {
+		r->req.op = STORE_OP_WRITE;
+		r->req.offset = sub.offset;
+		r->req.len = sub.len;
+		r->req.buf = msg->data; /* 4 KiB aligned; now ours */
+		msg->data = NULL;
+		break;
+	case PG_SUB_PUSH: /* the object's written chunks (or the whole block) */
+		if (sub.offset ||
+		    (sub.len != bs && sub.len != pg_chunks_packed_len(sub.written, bs))) {
 			rc = -EINVAL;
 			break;
 		}
 		r->req.op = STORE_OP_WRITE;
-		r->req.offset = sub.offset;
-		r->req.len = sub.len;
-		if (sub.type == PG_SUB_PUSH) { /* a copy keeps the object's shape */
-			r->req.masked = true;
-			r->req.repair = true; /* it may replace a bad copy of this version */
-			memcpy(r->req.written, sub.written, sizeof(r->req.written));
+		r->req.len = bs;
+		r->req.masked = true; /* a copy keeps the object's shape */
+		r->req.repair = true; /* it may replace a bad copy of this version */
+		memcpy(r->req.written, sub.written, sizeof(r->req.written));
+		if (sub.len == bs) {
+			r->req.buf = msg->data; /* 4 KiB aligned; now ours */
+			msg->data = NULL;
+		} else if (posix_memalign(&r->req.buf, 4096, bs)) {
+			r->req.buf = NULL;
+			rc = -ENOMEM;
+		} else {
+			pg_chunks_unpack(msg->data, sub.len, sub.written, bs, r->req.buf);
 		}
-		r->req.buf = msg->data; /* 4 KiB aligned; now ours */
-		msg->data = NULL;
 		break;
 	case PG_SUB_DELETE:
 		r->req.op = STORE_OP_DELETE;

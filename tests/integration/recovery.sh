@@ -23,6 +23,12 @@ osd_beacon_interval = 500ms
 osd_recovery_max_bytes_per_sec = 1M
 mon_osd_down_out_interval = 4s"
 osd_conf_local 256M h0 h1 h2 h2
+read -r metrics_port < <(free_ports 1) # osd.1's: the bytes it receives
+sed -i "/^\[osd\.1\]\$/a metrics_addr = 127.0.0.1:$metrics_port" "$dir/basalt.conf"
+received() {
+	curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$dir/metrics" || fail "osd.1's metrics"
+	awk '/^basalt_osd_msgr_bytes_total\{dir="received"\}/ {print $2}' "$dir/metrics"
+}
 put() { cli --timeout 30 object put rbd "$1" "$2" >/dev/null || fail "put $1"; }
 check_all() {
 	for f in "$dir"/obj.*; do
@@ -49,6 +55,7 @@ echo "60 objects written, 32 PGs active+clean"
 osd_kill 1
 wait_for "s['osd']['in']==3" 30 "osd.1 marked out after the down-out interval"
 before=$(js "s['recovery']['recovered_objects']")
+before_bytes=$(js "s['recovery']['recovered_bytes']")
 for k in $(seq 0 29) $(seq 60 64); do # 30 overwritten, 5 new
 	head -c 65536 /dev/urandom >"$dir/obj.$(printf %x "$k")"
 	put "a:$(printf %x "$k")" "$dir/obj.$(printf %x "$k")"
@@ -68,10 +75,21 @@ cli object get rbd a:4b "$dir/back" >/dev/null && cmp -s "$dir/obj.4b" "$dir/bac
 wait_for "s['osd']['in']==4 and s['pgs'].get('active+clean')==32" 60 "back to active+clean"
 moved=$(( $(js "s['recovery']['recovered_objects']") - before ))
 [ "$moved" -eq 35 ] || fail "osd.1 received $moved objects; 35 changed while it was away"
+# Each object moves as its written chunks (64 KiB of a 128 KiB block).
+# The beacons carry the counters: wait for the last ones.
+wait_for "s['recovery']['recovered_bytes'] - $before_bytes >= $written" 10 "recovered bytes counted"
+bytes=$(( $(js "s['recovery']['recovered_bytes']") - before_bytes ))
+[ "$bytes" -eq "$written" ] || fail "recovery moved $bytes bytes for the $written written"
+# and on the wire: what osd.1 received since its start (recovery, peering,
+# heartbeats, the one client write) is well under two whole blocks each.
+rx=$(received)
+[ "${rx%.*}" -lt $((written * 3 / 2)) ] ||
+	fail "osd.1 received $rx bytes since its start for the $written bytes it lacked"
 check_all "osd.1 back"
 echo "out and back: osd.1 was out; on return it received $moved of 66 objects (the 35 that" \
-	"changed; $written bytes written while away, $((moved * 131072)) bytes of whole blocks" \
-	"moved), at the rate limit, with $left objects left when a client wrote and read meanwhile"
+	"changed; $written bytes written while away, $bytes bytes moved: their written chunks," \
+	"not whole blocks; osd.1 received $rx bytes in all), at the rate limit, with $left objects left when a client wrote and" \
+	"read meanwhile"
 
 # --- capacity -------------------------------------------------------------------
 cli osd rm 3 2>"$dir/err" >/dev/null && fail "an up OSD was removed"

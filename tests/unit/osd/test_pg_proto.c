@@ -186,6 +186,67 @@ static void test_subop(void **state)
 	msg_free(m);
 }
 
+/* A PUSH of an object never written to carries no data; a WRITE must. */
+static void test_subop_empty_push(void **state)
+{
+	(void)state;
+	struct pg_subop op = { .pool = 1, .pg = 2, .type = PG_SUB_PUSH, .oid = { 1, 0x77, 5 },
+			       .version = 3 },
+		       got;
+	struct msg *m = pg_subop_encode(3, &op);
+	assert_int_equal(pg_subop_decode(m, &got), 0);
+	assert_true(got.type == PG_SUB_PUSH && got.len == 0);
+	msg_free(m);
+	op.type = PG_SUB_WRITE;
+	m = pg_subop_encode(3, &op);
+	assert_int_equal(pg_subop_decode(m, &got), -EBADMSG);
+	msg_free(m);
+}
+
+/* Packing keeps the written chunks in order and nothing else; unpacking
+ * gives back the block with zeros where nothing was written, and refuses
+ * any other length. */
+static void test_chunks_pack(void **state)
+{
+	(void)state;
+	enum { BS = 128 << 10, CHUNKS = BS / 4096 };
+	static uint8_t block[BS], orig[BS], back[BS];
+	uint32_t seed = 7;
+	for (int round = 0; round < 200; round++) {
+		uint8_t written[PG_WRITTEN_MAP_BYTES] = { 0 };
+		uint32_t n = 0;
+		for (uint32_t c = 0; c < CHUNKS; c++) {
+			seed = seed * 1103515245u + 12345u;
+			/* rounds 0 and 1: none and all written */
+			bool w = round == 0 ? false : round == 1 ? true : (seed >> 16) % 3 == 0;
+			if (w) {
+				written[c / 8] |= (uint8_t)(1u << (c % 8));
+				n++;
+			}
+			memset(orig + c * 4096, w ? (int)(c + 1) : 0, 4096);
+			orig[c * 4096 + 17] = (uint8_t)round;
+			if (!w)
+				orig[c * 4096 + 17] = 0;
+		}
+		memcpy(block, orig, BS);
+		assert_int_equal(pg_chunks_packed_len(written, BS), n * 4096);
+		uint32_t len = pg_chunks_pack(block, BS, written);
+		assert_int_equal(len, n * 4096);
+		for (uint32_t c = 0, k = 0; c < CHUNKS; c++)
+			if (written[c / 8] & (1u << (c % 8)))
+				assert_memory_equal(block + (k++) * 4096, orig + c * 4096, 4096);
+		memset(back, 0xee, BS);
+		assert_int_equal(pg_chunks_unpack(block, len, written, BS, back), 0);
+		assert_memory_equal(back, orig, BS);
+		if (len)
+			assert_int_equal(pg_chunks_unpack(block, len - 4096, written, BS, back),
+					 -EBADMSG);
+		if (len < BS)
+			assert_int_equal(pg_chunks_unpack(block, len + 4096, written, BS, back),
+					 -EBADMSG);
+	}
+}
+
 static void test_subop_reply(void **state)
 {
 	(void)state;
@@ -216,6 +277,8 @@ int main(void)
 		cmocka_unit_test(test_info_markers),
 		cmocka_unit_test(test_subop),
 		cmocka_unit_test(test_subop_reply),
+		cmocka_unit_test(test_subop_empty_push),
+		cmocka_unit_test(test_chunks_pack),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
