@@ -693,6 +693,73 @@ static void test_redirect_record_before_data(void **state)
 	assert_true(torn > 0); /* some record did survive, and was refused */
 }
 
+/* Submits a write of OBJ: a whole block tagged TAG (WHOLE), or chunk 1. */
+static void submit_tagged(struct sim_run *r, struct race_read *rr, uint8_t *buf, unsigned obj,
+			  uint64_t tag, bool whole)
+{
+	uint32_t len = whole ? BS : 4096, off = whole ? 0 : 4096;
+	pattern_fill(buf, len, tag, off / 4096);
+	*rr = (struct race_read){ .req = { .op = STORE_OP_WRITE, .oid = oid_of(obj), .offset = off,
+					   .len = len, .buf = buf, .done = race_read_done } };
+	store_submit(r->s, &rr->req);
+}
+
+/* A whole-block write whose data write fails fails itself (-EIO) and the
+ * store, wherever its record was: alone in the batch in flight, or
+ * waiting behind another batch (which still completes). A redirect whose
+ * data is still being written when a journal write fails the store is
+ * answered -EROFS once its data write is done, never before (its buffer
+ * is the device's until then). After a restart nothing of them is in. */
+static void test_redirect_data_write_fails(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 400; seed < 412; seed++) {
+		for (unsigned scene = 0; scene < 3; scene++) {
+			struct sim_run r;
+			fresh_store(&r, seed);
+			write_block_now(r.w, r.s, oid_of(0), 800);
+			write_block_now(r.w, r.s, oid_of(1), 810);
+			uint64_t data = store_block_offset(r.s, 0);
+			uint64_t end = store_block_offset(r.s, r.s->L.block_count);
+			if (scene == 2)
+				assert_int_equal(io_sim_disk_fault(r.w, HOST, DEV, IO_SIM_FAIL_WRITE,
+								   r.s->L.journal_offset,
+								   r.s->L.journal_size), 0);
+			else
+				assert_int_equal(io_sim_disk_fault(r.w, HOST, DEV, IO_SIM_FAIL_WRITE,
+								   data, end - data), 0);
+			uint8_t *b0 = aligned_buf(BS), *b1 = aligned_buf(BS);
+			struct race_read w0, w1;
+			if (scene == 0) {
+				submit_tagged(&r, &w1, b1, 1, 811, true);
+			} else {
+				submit_tagged(&r, &w0, b0, 0, 801, false);
+				submit_tagged(&r, &w1, b1, 1, 811, true);
+				io_sim_run(r.w, io_sim_now_ns(r.w) + IO_MS(50), race_done, &w0);
+				assert_true(w0.done);
+				assert_int_equal(w0.res, scene == 1 ? 0 : -EIO);
+			}
+			io_sim_run(r.w, io_sim_now_ns(r.w) + IO_MS(50), race_done, &w1);
+			assert_true(w1.done);
+			assert_int_equal(w1.res, scene == 2 ? -EROFS : -EIO);
+			assert_true(r.s->failed);
+			free(b0);
+			free(b1);
+			io_sim_disk_lost_writes_disarm(r.w, HOST);
+			crash(&r);
+			open_store(&r);
+			uint8_t *buf = aligned_buf(BS);
+			assert_int_equal(store_sync_op(r.s, r.loop, r.w, STORE_OP_READ, oid_of(0), 4096,
+						       4096, buf, NULL), 0);
+			assert_int_equal(pattern_tag(buf), scene == 1 ? 801 : 800);
+			free(buf);
+			store_close(r.s);
+			io_loop_destroy(r.loop);
+			reopen_expect(&r, 1, 810);
+		}
+	}
+}
+
 int main(void)
 {
 	log_set_level(LOG_LEVEL_ERROR);
@@ -701,6 +768,7 @@ int main(void)
 		cmocka_unit_test(test_damage_in_journal),
 		cmocka_unit_test(test_journal_write_fails),
 		cmocka_unit_test(test_redirect_record_before_data),
+		cmocka_unit_test(test_redirect_data_write_fails),
 		cmocka_unit_test(test_power_loss_sync_always),
 		cmocka_unit_test(test_power_loss_full_disk),
 		cmocka_unit_test(test_process_crash_sync_batch),
