@@ -120,7 +120,7 @@ struct store_obj {
 	unsigned redirects;   /* whole-block writes accepted, not yet applied */
 	unsigned deletes;     /* deletes accepted, not yet applied */
 	unsigned refs;	      /* requests and flushes holding the object */
-	unsigned big_pending; /* whole-block writes in their data phase, CRC loads */
+	unsigned big_pending; /* a clone's load of its head's CRCs in flight */
 	struct list_node waiters;
 	struct list_node flush_node;
 	struct store_overlay *overlays;

@@ -231,8 +231,8 @@ static void store_clone_crcs_done(struct io_op *op, int res)
 }
 
 /* A clone's record carries its head's CRCs: a head whose CRCs are not in
- * RAM has its metadata entry read first, later writes to it waiting as
- * behind a whole-block write's data phase. */
+ * RAM has its metadata entry read first; later writes to it wait behind
+ * it (o->big_pending, o->waiters), so journal order stays version order. */
 static void store_clone_load_crcs(struct store *s, struct store_req *req)
 {
 	struct store_obj *o = req->obj;
