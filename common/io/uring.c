@@ -56,7 +56,7 @@ static void uring_submit(void *self, struct io_op *op)
 	struct uring_backend *b = self;
 	/* A chain must reach the kernel in one submission: one split by a
 	 * full ring would run its second half unlinked. */
-	if (op->link && !b->in_chain && io_uring_sq_space_left(&b->ring) < IO_LINK_MAX) {
+	while (op->link && !b->in_chain && io_uring_sq_space_left(&b->ring) < IO_LINK_MAX) {
 		int rc = io_uring_submit(&b->ring);
 		BASALT_ASSERT(rc >= 0 || rc == -EBUSY || rc == -EAGAIN);
 	}
