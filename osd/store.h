@@ -138,6 +138,8 @@ struct store_req {
 	unsigned retries;
 	bool promised;	/* holds a promise of a block (store_int.h, 6) */
 	bool journaled;	/* a whole-block write that goes through the journal */
+	bool data_pending; /* a redirect whose data write is in flight */
+	bool batched;	/* in the journal batch in flight (store.jbatch) */
 	int result;
 	struct io_op io;
 	/* The block's metadata entry, read when its CRCs are not in RAM. */

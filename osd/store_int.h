@@ -120,7 +120,7 @@ struct store_obj {
 	unsigned redirects;   /* whole-block writes accepted, not yet applied */
 	unsigned deletes;     /* deletes accepted, not yet applied */
 	unsigned refs;	      /* requests and flushes holding the object */
-	unsigned big_pending; /* whole-block writes in their data phase, CRC loads */
+	unsigned big_pending; /* a clone's load of its head's CRCs in flight */
 	struct list_node waiters;
 	struct list_node flush_node;
 	struct store_overlay *overlays;
@@ -246,8 +246,10 @@ struct store {
 	struct list_node jbatch;   /* requests in the batch in flight */
 	bool batch_inflight;
 	uint64_t batch_pos, batch_space, batch_seq;
-	struct io_op batch_io, wrap_io;
-	unsigned batch_ios; /* writes of the batch (and its wrap) in flight */
+	struct io_op batch_io, wrap_io, batch_sync_io;
+	unsigned batch_ios; /* writes (wrap, batch) and fsync of the batch in flight */
+	unsigned batch_data_pending; /* its redirects' data writes in flight */
+	bool batch_sync_sent;	     /* its fsync was submitted */
 	int batch_error;
 	struct io_timer sync_timer; /* batch mode */
 	bool sync_inflight, sync_wanted;

@@ -2,13 +2,20 @@
  * commit), batches are written from the RAM mirror and flushed, then
  * applied to the index and acknowledged in order.
  *
- *   submit -> [whole block: data written to a fresh block first]
- *          -> jqueue -> batch assembled at the head -> write -> fdatasync
+ *   submit -> jqueue -> batch assembled at the head -> write -> fdatasync
  *          -> apply records -> done(req, 0), in submission order.
  *
- * Writes to one object keep their order: while a whole-block write is in
- * its data phase, later writes and deletes of that object wait behind it,
- * so journal order is version order for every object. */
+ * A whole-block write (redirect) writes its data to a fresh block while
+ * its record waits in jqueue or is written in a batch: the batch's flush
+ * starts only once its redirects' data is written too, so one flush makes
+ * both durable. A crash may leave the record durable and the data not;
+ * replay finds the block not matching the record's CRCs and ends the
+ * journal before that batch (store_open.c, pass 2): it was never
+ * acknowledged. With no data pending, the batch write and its fdatasync
+ * go to the device as one linked submission (io_link).
+ *
+ * Journal order is submission order, which is version order for every
+ * object (a clone's CRC load makes later writes of its object wait). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,7 +144,8 @@ static void store_big_data_done(struct io_op *op, int res);
 /* Sends REQ on its way; the object has no whole-block write pending. */
 static void store_dispatch(struct store *s, struct store_req *req)
 {
-	struct store_obj *o = req->obj;
+	req->batched = false;
+	req->data_pending = false;
 	if (s->failed) {
 		store_req_fail(s, req, -EROFS);
 		return;
@@ -152,8 +160,9 @@ static void store_dispatch(struct store *s, struct store_req *req)
 	s->promised--;
 	int rc = store_block_alloc(s, &req->block);
 	BASALT_ASSERT(rc == 0);
-	o->big_pending++;
 	store_block_ref(s, req->block);
+	req->data_pending = true;
+	list_add_tail(&s->jqueue, &req->node);
 	req->io.ctx = req;
 	req->io.done = store_big_data_done;
 	io_write(s->loop, &req->io, s->fd, req->buf, req->len,
@@ -169,22 +178,34 @@ static void store_release_waiters(struct store *s, struct store_obj *o)
 	}
 }
 
+static void store_batch_ios_done(struct store *s);
+
+/* A redirect's data is written. Its request is in jqueue or in the batch
+ * in flight, whose flush waited for it. */
 static void store_big_data_done(struct io_op *op, int res)
 {
 	struct store_req *req = op->ctx;
-	struct store_obj *o = req->obj;
 	struct store *s = req->store;
-	o->big_pending--;
+	bool ok = res == (int)req->len;
+	req->data_pending = false;
 	store_block_unref(s, req->block);
-	if (res != (int)req->len) {
+	if (!ok)
 		store_fail(s, "write to a data block", res < 0 ? res : -EIO);
-		store_block_release(s, req->block);
-		store_req_fail(s, req, -EIO);
-	} else {
+	else
 		store_crash_point("big-data-written");
-		list_add_tail(&s->jqueue, &req->node);
+	if (req->batched) {
+		if (!ok && !s->batch_error)
+			s->batch_error = -EIO;
+		if (--s->batch_data_pending == 0 && s->batch_ios == 0)
+			store_batch_ios_done(s);
+		return;
 	}
-	store_release_waiters(s, o);
+	if (s->failed) {
+		/* Its record will not be written now. */
+		list_del(&req->node);
+		store_block_release(s, req->block);
+		store_req_fail(s, req, ok ? -EROFS : -EIO);
+	}
 	store_journal_kick(s);
 }
 
@@ -210,8 +231,8 @@ static void store_clone_crcs_done(struct io_op *op, int res)
 }
 
 /* A clone's record carries its head's CRCs: a head whose CRCs are not in
- * RAM has its metadata entry read first, later writes to it waiting as
- * behind a whole-block write's data phase. */
+ * RAM has its metadata entry read first; later writes to it wait behind
+ * it (o->big_pending, o->waiters), so journal order stays version order. */
 static void store_clone_load_crcs(struct store *s, struct store_req *req)
 {
 	struct store_obj *o = req->obj;
@@ -417,10 +438,26 @@ static void store_batch_encode(struct store *s, uint64_t pos, uint32_t header_le
 	store_batch_seal(base, &b);
 }
 
-static void store_batch_written(struct io_op *op, int res);
+static void store_batch_io_done(struct io_op *op, int res);
+static void store_journal_fail_queue(struct store *s);
+
+/* Marks the requests on jbatch as the batch in flight; counts the data
+ * writes its flush must wait for. */
+static void store_batch_claim(struct store *s)
+{
+	struct list_node *pos;
+	s->batch_data_pending = 0;
+	list_for_each(pos, &s->jbatch) {
+		struct store_req *req = list_entry(pos, struct store_req, node);
+		req->batched = true;
+		s->batch_data_pending += req->data_pending;
+	}
+}
 
 void store_journal_kick(struct store *s)
 {
+	if (s->failed && !s->batch_inflight)
+		store_journal_fail_queue(s);
 	if (s->batch_inflight || list_empty(&s->jqueue) || s->failed)
 		return;
 	uint32_t header_len, data_len;
@@ -443,7 +480,12 @@ void store_journal_kick(struct store *s)
 		return;
 	}
 	s->journal_stalled = false;
-	s->batch_ios = 1;
+	store_batch_claim(s);
+	/* With no data to wait for, the flush is linked behind the writes:
+	 * wrap -> batch -> fdatasync in one submission. */
+	bool linked = s->p.sync == STORE_SYNC_ALWAYS && !s->batch_data_pending;
+	s->batch_ios = 1 + linked;
+	s->batch_sync_sent = linked;
 	s->batch_error = 0;
 	if (waste) {
 		/* A WRAP marker tells replay the next batch is at offset 0;
@@ -455,7 +497,9 @@ void store_journal_kick(struct store *s)
 		store_batch_seal(w, &b);
 		s->batch_ios++;
 		s->wrap_io.ctx = s;
-		s->wrap_io.done = store_batch_written;
+		s->wrap_io.done = store_batch_io_done;
+		if (linked)
+			io_link(s->loop, &s->wrap_io);
 		io_write_fixed(s->loop, &s->wrap_io, s->fd, w, STORE_CHUNK,
 			       s->L.journal_offset + s->j_head, s->mirror_index);
 	}
@@ -468,9 +512,33 @@ void store_journal_kick(struct store *s)
 	s->batch_inflight = true;
 	store_crash_point("batch-assembled");
 	s->batch_io.ctx = s;
-	s->batch_io.done = store_batch_written;
+	s->batch_io.done = store_batch_io_done;
+	if (linked)
+		io_link(s->loop, &s->batch_io);
 	io_write_fixed(s->loop, &s->batch_io, s->fd, s->mirror + pos, space,
 		       s->L.journal_offset + pos, s->mirror_index);
+	if (linked) {
+		s->batch_sync_io.ctx = s;
+		s->batch_sync_io.done = store_batch_io_done;
+		io_fsync(s->loop, &s->batch_sync_io, s->fd, true);
+	}
+}
+
+/* On a failed store, fails the requests waiting for a batch -- but not a
+ * redirect whose data write is in flight (its buffer is the device's
+ * until then): store_big_data_done fails it. */
+static void store_journal_fail_queue(struct store *s)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &s->jqueue) {
+		struct store_req *req = list_entry(pos, struct store_req, node);
+		if (req->data_pending)
+			continue;
+		list_del(pos);
+		if (store_req_is_big(s, req))
+			store_block_release(s, req->block);
+		store_req_fail(s, req, -EROFS);
+	}
 }
 
 static void store_batch_fail(struct store *s, int res)
@@ -484,11 +552,8 @@ static void store_batch_fail(struct store *s, int res)
 			store_block_release(s, req->block);
 		store_req_fail(s, req, -EIO);
 	}
-	list_for_each_safe(pos, tmp, &s->jqueue) {
-		list_del(pos);
-		store_req_fail(s, list_entry(pos, struct store_req, node), -EROFS);
-	}
 	s->batch_inflight = false;
+	store_journal_fail_queue(s);
 }
 
 /* The batch is durable: apply it and acknowledge its requests in order. */
@@ -532,37 +597,50 @@ static void store_batch_durable(struct store *s)
 	store_journal_kick(s);
 }
 
-static void store_batch_synced(struct io_op *op, int res)
+/* Every op of the batch (its writes, its fsync if sent) and every data
+ * write of its redirects is done: fail it, flush it, or apply it. */
+static void store_batch_ios_done(struct store *s)
 {
-	struct store *s = op->ctx;
-	if (res < 0) {
-		store_batch_fail(s, res);
-		return;
-	}
-	store_crash_point("batch-synced");
-	store_batch_durable(s);
-}
-
-static void store_batch_written(struct io_op *op, int res)
-{
-	struct store *s = op->ctx;
-	size_t want = op == &s->wrap_io ? STORE_CHUNK : s->batch_space;
-	if (res != (int)want && !s->batch_error)
-		s->batch_error = res < 0 ? res : -EIO;
-	if (--s->batch_ios > 0)
-		return;
 	if (s->batch_error) {
 		store_batch_fail(s, s->batch_error);
 		return;
 	}
-	store_crash_point("batch-written");
 	if (s->p.sync == STORE_SYNC_BATCH) {
 		store_journal_sync(s);
 		store_batch_durable(s);
 		return;
 	}
-	s->batch_io.done = store_batch_synced;
-	io_fsync(s->loop, &s->batch_io, s->fd, true);
+	if (s->batch_sync_sent) {
+		store_crash_point("batch-synced");
+		store_batch_durable(s);
+		return;
+	}
+	/* Its redirects' data was still being written: flush now. */
+	s->batch_ios = 1;
+	s->batch_sync_sent = true;
+	s->batch_sync_io.ctx = s;
+	s->batch_sync_io.done = store_batch_io_done;
+	io_fsync(s->loop, &s->batch_sync_io, s->fd, true);
+}
+
+/* A write or the fsync of the batch is done. A linked fsync behind a
+ * failed or short write completes with -ECANCELED (io_link); the batch
+ * fails as for any error, its requests answered -EIO. */
+static void store_batch_io_done(struct io_op *op, int res)
+{
+	struct store *s = op->ctx;
+	bool ok;
+	if (op == &s->batch_sync_io)
+		ok = res >= 0;
+	else
+		ok = res == (int)(op == &s->wrap_io ? STORE_CHUNK : s->batch_space);
+	if (!ok && !s->batch_error)
+		s->batch_error = res < 0 ? res : -EIO;
+	if (ok && op == &s->batch_io)
+		store_crash_point("batch-written");
+	if (--s->batch_ios > 0 || s->batch_data_pending)
+		return;
+	store_batch_ios_done(s);
 }
 
 /* --- batch mode: a flush at most sync_interval after a write ------------------ */

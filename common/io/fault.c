@@ -25,6 +25,10 @@ struct io_fault {
 	struct fault_rule rules[FAULT_KINDS];
 	struct io_op *failed_head, *failed_tail;
 	uint64_t errors, shorts;
+	/* The chain (io_link) being submitted: its head went to the inner
+	 * backend (the rest must follow, untouched: the inner one links
+	 * them), or was failed here (the rest are cancelled here). */
+	enum { FAULT_CHAIN_NONE, FAULT_CHAIN_FORWARDED, FAULT_CHAIN_FAILED } chain;
 };
 
 static uint64_t fault_rand(struct io_fault *f)
@@ -61,24 +65,35 @@ static void fault_shorten(struct io_fault *f, struct io_op *op)
 	}
 }
 
+static void fault_park(struct io_fault *f, struct io_op *op, int error)
+{
+	op->backend_seq = (uint64_t)(int64_t)error;
+	op->backend_next = NULL;
+	if (f->failed_tail)
+		f->failed_tail->backend_next = op;
+	else
+		f->failed_head = op;
+	f->failed_tail = op;
+}
+
 static void fault_submit(void *self, struct io_op *op)
 {
 	struct io_fault *f = self;
 	struct fault_rule *r = &f->rules[op->kind];
-	if (fault_roll(f, r->error_per_million)) {
+	int chain = f->chain;
+	if (chain == FAULT_CHAIN_FAILED) {
+		fault_park(f, op, -ECANCELED);
+	} else if (chain == FAULT_CHAIN_NONE && fault_roll(f, r->error_per_million)) {
 		f->errors++;
-		op->backend_seq = (uint64_t)(int64_t)r->error;
-		op->backend_next = NULL;
-		if (f->failed_tail)
-			f->failed_tail->backend_next = op;
-		else
-			f->failed_head = op;
-		f->failed_tail = op;
-		return;
+		fault_park(f, op, r->error);
+		chain = FAULT_CHAIN_FAILED;
+	} else {
+		if (chain == FAULT_CHAIN_NONE && !op->link && fault_roll(f, r->short_per_million))
+			fault_shorten(f, op);
+		f->inner->submit(f->inner_self, op);
+		chain = FAULT_CHAIN_FORWARDED;
 	}
-	if (fault_roll(f, r->short_per_million))
-		fault_shorten(f, op);
-	f->inner->submit(f->inner_self, op);
+	f->chain = op->link ? chain : FAULT_CHAIN_NONE;
 }
 
 static bool fault_is_parked(struct io_fault *f, struct io_op *op)

@@ -2,7 +2,9 @@
  * kinds of operations fail with a chosen error, or come back short (a
  * recv or read that returns fewer bytes, a send of only its first iovec),
  * at random with a given rate. Decisions come from a seed, so a failing
- * test replays. Note: a shortened op has its len/iovcnt reduced. */
+ * test replays. Note: a shortened op has its len/iovcnt reduced. Of a
+ * chain of linked ops (io_link) only the head is failed (the rest are then
+ * cancelled, as the kernel does) and none is shortened. */
 #ifndef BASALT_COMMON_IO_FAULT_H
 #define BASALT_COMMON_IO_FAULT_H
 

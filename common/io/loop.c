@@ -71,13 +71,23 @@ static void io_submit_op(struct io_loop *loop, struct io_op *op,
 	op->fd = fd;
 	op->in_flight = true;
 	loop->in_flight++;
+	loop->chain_len = op->link ? loop->chain_len + 1 : 0;
+	BASALT_ASSERT(loop->chain_len < IO_LINK_MAX);
 	loop->ops->submit(loop->self, op);
+}
+
+void io_link(struct io_loop *loop, struct io_op *op)
+{
+	(void)loop;
+	BASALT_ASSERT(!op->in_flight);
+	op->link = true;
 }
 
 void io_loop_complete(struct io_loop *loop, struct io_op *op, int res)
 {
 	BASALT_ASSERT(op->in_flight);
 	op->in_flight = false;
+	op->link = false;
 	loop->in_flight--;
 	op->done(op, res);
 }

@@ -58,10 +58,12 @@ struct io_op {
 	int buf_index; /* read/write of one buffer: its registered index + 1
 			* (io_register_buffer), or 0 */
 	int mode;      /* fallocate mode (FALLOC_FL_*) */
+	bool link;     /* io_link: the next op submitted waits for this one */
 
 	/* Backend-private. */
 	struct msghdr msg;
 	struct io_op *backend_next;
+	struct io_op *backend_link; /* the op linked after this one */
 	uint64_t backend_due_ns;
 	uint64_t backend_seq;
 };
@@ -135,6 +137,16 @@ void io_fsync(struct io_loop *loop, struct io_op *op, int fd, bool datasync);
  * frees (a discard for files). */
 void io_fallocate(struct io_loop *loop, struct io_op *op, int fd, int mode,
 		  uint64_t offset, uint64_t len);
+/* Links OP, about to be submitted, to the op submitted right after it on
+ * LOOP (io_uring's IOSQE_IO_LINK): that op starts only once OP completed
+ * in full -- a read or write of all its bytes, any other op with res >= 0
+ * -- and otherwise completes with -ECANCELED without starting. So a write
+ * and its fsync go to the kernel in one submission, with no round trip
+ * through the loop between them. Call just before OP's io_* call; the
+ * next io_* call on LOOP must be its successor. A chain holds at most
+ * IO_LINK_MAX ops. The completions of a chain may arrive in any order. */
+#define IO_LINK_MAX 4
+void io_link(struct io_loop *loop, struct io_op *op);
 /* Asks for OP to end early; it completes with -ECANCELED (or its real
  * result if it already finished). No-op when OP is not in flight. */
 void io_cancel(struct io_loop *loop, struct io_op *op);

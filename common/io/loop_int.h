@@ -60,6 +60,7 @@ struct io_loop {
 	atomic_bool stopping;
 
 	unsigned in_flight;
+	unsigned chain_len; /* ops of the io_link chain being submitted */
 	/* Registered buffers, for the range check of io_*_fixed. */
 	struct iovec registered[4];
 };

@@ -42,6 +42,7 @@ struct sim_range {
 struct sim_file {
 	struct sim_file *next;
 	struct sim_range *bad, *lose; /* unreadable; next write dropped */
+	struct sim_range *fail, *shorten; /* next write fails; comes back short */
 	char host[SIM_HOST_MAX];
 	char *path;
 	uint8_t *data;
@@ -81,6 +82,7 @@ struct sim_node {
 	struct io_loop *loop;
 	char host[SIM_HOST_MAX];
 	struct io_op *pending_head, *pending_tail;
+	struct io_op *link_from; /* last op submitted, when it was linked */
 	struct sim_node *next;
 };
 
@@ -195,6 +197,8 @@ void io_sim_world_destroy(struct io_sim_world *w)
 		sim_free_unsynced(f);
 		sim_ranges_free(&f->bad);
 		sim_ranges_free(&f->lose);
+		sim_ranges_free(&f->fail);
+		sim_ranges_free(&f->shorten);
 		free(f->path);
 		free(f->data);
 		free(f->durable);
@@ -514,6 +518,10 @@ static int sim_file_write(struct sim_file *file, const struct io_op *op)
 	size_t len = sim_iov_total(op);
 	if (sim_ranges_hit(&file->lose, op->offset, len, true))
 		return (int)len; /* acknowledged, never done */
+	if (sim_ranges_hit(&file->fail, op->offset, len, true))
+		return -EIO;
+	if (sim_ranges_hit(&file->shorten, op->offset, len, true))
+		len = len / 2 / SIM_SECTOR * SIM_SECTOR;
 	sim_ranges_hit(&file->bad, op->offset, len, true); /* the sectors are remapped */
 	struct sim_write *wr = malloc(sizeof(*wr) + len);
 	if (!wr)
@@ -630,7 +638,10 @@ int io_sim_disk_fault(struct io_sim_world *w, const char *host, const char *path
 		return -ENOMEM;
 	r->offset = offset;
 	r->len = len;
-	struct sim_range **list = kind == IO_SIM_BAD_SECTOR ? &file->bad : &file->lose;
+	struct sim_range **list = kind == IO_SIM_BAD_SECTOR ? &file->bad
+				  : kind == IO_SIM_LOSE_WRITE ? &file->lose
+				  : kind == IO_SIM_FAIL_WRITE ? &file->fail
+							      : &file->shorten;
 	r->next = *list;
 	*list = r;
 	return 0;
@@ -639,8 +650,11 @@ int io_sim_disk_fault(struct io_sim_world *w, const char *host, const char *path
 void io_sim_disk_lost_writes_disarm(struct io_sim_world *w, const char *host)
 {
 	for (struct sim_file *file = w->files; file; file = file->next)
-		if (strcmp(file->host, host) == 0)
+		if (strcmp(file->host, host) == 0) {
 			sim_ranges_free(&file->lose);
+			sim_ranges_free(&file->fail);
+			sim_ranges_free(&file->shorten);
+		}
 }
 
 void io_sim_power_fail(struct io_sim_world *w, const char *host)
@@ -681,30 +695,63 @@ void io_sim_power_fail(struct io_sim_world *w, const char *host)
 	}
 }
 
-/* --- operations ---------------------------------------------------------- */
+/* --- operations ----------------------------------------------------------
+ *
+ * op->backend_seq: SIM_OP_READY (due at backend_due_ns), SIM_OP_CANCELLED
+ * (completes with -ECANCELED at once) or SIM_OP_LINKED (waits for the op
+ * linked before it, whose backend_link names it; io_link). */
+enum { SIM_OP_READY, SIM_OP_CANCELLED, SIM_OP_LINKED };
+
+static uint64_t sim_op_latency(struct sim_node *n, const struct io_op *op)
+{
+	struct io_sim_world *w = n->w;
+	if (op->kind == IO_OP_CONNECT) {
+		char target[64];
+		sim_host_of(&op->addr, target, sizeof(target));
+		return sim_is_cut(w, n->host, target) ? SIM_CONNECT_TIMEOUT_NS
+						      : 2 * sim_latency(w);
+	}
+	if (op->kind == IO_OP_READ || op->kind == IO_OP_WRITE ||
+	    op->kind == IO_OP_FSYNC || op->kind == IO_OP_FALLOCATE)
+		return sim_between(w, IO_US(5), IO_US(100));
+	return 0;
+}
 
 static void sim_submit(void *self, struct io_op *op)
 {
 	struct sim_node *n = self;
 	struct io_sim_world *w = n->w;
 	op->backend_next = NULL;
-	op->backend_due_ns = w->now_ns;
-	op->backend_seq = 0;
-	if (op->kind == IO_OP_CONNECT) {
-		char target[64];
-		sim_host_of(&op->addr, target, sizeof(target));
-		op->backend_due_ns += sim_is_cut(w, n->host, target)
-					      ? SIM_CONNECT_TIMEOUT_NS
-					      : 2 * sim_latency(w);
-	} else if (op->kind == IO_OP_READ || op->kind == IO_OP_WRITE ||
-		   op->kind == IO_OP_FSYNC || op->kind == IO_OP_FALLOCATE) {
-		op->backend_due_ns += sim_between(w, IO_US(5), IO_US(100));
+	op->backend_link = NULL;
+	op->backend_seq = SIM_OP_READY;
+	if (n->link_from) {
+		/* Starts when its predecessor completes (sim_link_end). */
+		n->link_from->backend_link = op;
+		op->backend_seq = SIM_OP_LINKED;
+		op->backend_due_ns = UINT64_MAX;
+	} else {
+		op->backend_due_ns = w->now_ns + sim_op_latency(n, op);
 	}
+	n->link_from = op->link ? op : NULL;
 	if (n->pending_tail)
 		n->pending_tail->backend_next = op;
 	else
 		n->pending_head = op;
 	n->pending_tail = op;
+}
+
+/* OP, linked to its successor, completed with RES: the successor starts
+ * now, or is cancelled when OP failed or moved fewer bytes than asked. */
+static void sim_link_end(struct sim_node *n, struct io_op *op, int res)
+{
+	struct io_op *next = op->backend_link;
+	op->backend_link = NULL;
+	if (!next)
+		return;
+	bool whole = op->kind != IO_OP_READ && op->kind != IO_OP_WRITE;
+	bool ok = res >= 0 && (whole || (size_t)res == sim_iov_total(op));
+	next->backend_seq = ok ? SIM_OP_READY : SIM_OP_CANCELLED;
+	next->backend_due_ns = n->w->now_ns + (ok ? sim_op_latency(n, next) : 0);
 }
 
 static void sim_unlink(struct sim_node *n, struct io_op *op)
@@ -727,8 +774,15 @@ static void sim_unlink(struct sim_node *n, struct io_op *op)
 /* Cancellation is reported from the next wait(), never inline. */
 static void sim_cancel(void *self, struct io_op *op)
 {
-	op->backend_seq = 1;
-	op->backend_due_ns = ((struct sim_node *)self)->w->now_ns;
+	struct sim_node *n = self;
+	if (op->backend_seq == SIM_OP_LINKED)
+		for (struct io_op *p = n->pending_head; p; p = p->backend_next)
+			if (p->backend_link == op)
+				p->backend_link = NULL;
+	if (n->link_from == op)
+		n->link_from = NULL;
+	op->backend_seq = SIM_OP_CANCELLED;
+	op->backend_due_ns = n->w->now_ns;
 }
 
 static void sim_cancel_fd_ops(struct sim_node *n, int fd)
@@ -792,7 +846,7 @@ static bool sim_chunk_ready(const struct io_sim_world *w,
 static bool sim_try_complete(struct sim_node *n, struct io_op *op, int *res)
 {
 	struct io_sim_world *w = n->w;
-	if (op->backend_seq == 1) {
+	if (op->backend_seq == SIM_OP_CANCELLED) {
 		*res = -ECANCELED;
 		return true;
 	}
@@ -933,6 +987,7 @@ static int sim_wait(void *self, int64_t timeout_ns)
 		bool end = op == last;
 		if (sim_try_complete(n, op, &res)) {
 			sim_unlink(n, op);
+			sim_link_end(n, op, res);
 			io_loop_complete(n->loop, op, res);
 			count++;
 		}
@@ -951,7 +1006,7 @@ static uint64_t sim_next_event(struct sim_node *n)
 	for (struct io_op *op = n->pending_head; op; op = op->backend_next) {
 		uint64_t t = UINT64_MAX;
 		struct sim_fd *f = sim_fd_get(w, op->fd);
-		if (op->backend_seq == 1 || op->backend_due_ns > w->now_ns)
+		if (op->backend_seq == SIM_OP_CANCELLED || op->backend_due_ns > w->now_ns)
 			t = op->backend_due_ns;
 		else if (op->kind == IO_OP_RECV && f && f->rx_head)
 			t = f->rx_head->due_ns;
@@ -994,7 +1049,7 @@ static void sim_destroy(void *self)
 			sim_close(n, (int)i + SIM_FD_BASE);
 	}
 	/* Cancelled ops of a process that exits are simply forgotten. */
-	n->pending_head = n->pending_tail = NULL;
+	n->pending_head = n->pending_tail = n->link_from = NULL;
 	for (struct sim_node **p = &w->nodes; *p; p = &(*p)->next) {
 		if (*p == n) {
 			*p = n->next;

@@ -5,7 +5,8 @@
  *
  * Network: TCP-like streams with random latency; partitions black-hole
  * existing connections and time out new ones; optional random resets.
- * Disks: files per host; fsync makes writes durable; io_sim_power_fail()
+ * Disks: files per host; fsync makes writes durable; linked ops (io_link)
+ * run one after the other, a failed one cancelling the rest; io_sim_power_fail()
  * keeps a random subset of each unsynced write's sectors, as a real disk
  * may. Clock: virtual, advanced only when every host is idle. */
 #ifndef BASALT_COMMON_IO_SIM_H
@@ -48,15 +49,20 @@ void io_sim_power_fail(struct io_sim_world *w, const char *host);
  * return, and what a power loss keeps); BAD_SECTOR makes reads touching
  * those bytes fail with -EIO until a write covers them (a latent sector
  * error, remapped when written); LOSE_WRITE drops the next write touching
- * them while answering it done (a lost write). -ENOENT: no such file. */
+ * them while answering it done (a lost write); FAIL_WRITE makes that next
+ * write fail with -EIO, writing nothing; SHORT_WRITE makes it write only
+ * its first half, rounded down to a sector, and answer that many bytes.
+ * -ENOENT: no such file. */
 enum io_sim_disk_fault {
 	IO_SIM_CORRUPT = 1,
 	IO_SIM_BAD_SECTOR,
 	IO_SIM_LOSE_WRITE,
+	IO_SIM_FAIL_WRITE,
+	IO_SIM_SHORT_WRITE,
 };
 int io_sim_disk_fault(struct io_sim_world *w, const char *host, const char *path,
 		      enum io_sim_disk_fault kind, uint64_t offset, size_t len);
-/* Forgets HOST's lost writes still waiting for a write to drop. */
+/* Forgets HOST's lost, failing and short writes still waiting for a write. */
 void io_sim_disk_lost_writes_disarm(struct io_sim_world *w, const char *host);
 
 /* CHECK(ARG) runs after every step of io_sim_run (each round of every

@@ -30,6 +30,7 @@ struct uring_backend {
 	uint64_t rng;
 	struct iovec fixed[4];
 	bool sparse_ok;
+	bool in_chain; /* the last SQE prepared carries IOSQE_IO_LINK */
 };
 
 static struct io_uring_sqe *uring_sqe(struct uring_backend *b)
@@ -53,6 +54,12 @@ static void uring_arm_wake(struct uring_backend *b)
 static void uring_submit(void *self, struct io_op *op)
 {
 	struct uring_backend *b = self;
+	/* A chain must reach the kernel in one submission: one split by a
+	 * full ring would run its second half unlinked. */
+	while (op->link && !b->in_chain && io_uring_sq_space_left(&b->ring) < IO_LINK_MAX) {
+		int rc = io_uring_submit(&b->ring);
+		BASALT_ASSERT(rc >= 0 || rc == -EBUSY || rc == -EAGAIN);
+	}
 	struct io_uring_sqe *sqe = uring_sqe(b);
 	switch (op->kind) {
 	case IO_OP_ACCEPT:
@@ -107,6 +114,9 @@ static void uring_submit(void *self, struct io_op *op)
 	default:
 		BASALT_ASSERT(!"unknown op kind");
 	}
+	if (op->link)
+		sqe->flags |= IOSQE_IO_LINK;
+	b->in_chain = op->link;
 	io_uring_sqe_set_data(sqe, op);
 }
 
