@@ -380,10 +380,15 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		return;
 	}
 	void *data = NULL;
+	const uint32_t *crc = NULL;
 	if (op.type == OSD_OP_WRITE) {
+		/* The CRCs the messenger computed of each 4 KiB go with it:
+		 * the store and the replicas' frames need no pass of their own. */
+		if (msg->hdr.data_len == op.len)
+			crc = msg_chunk_crcs(msg);
 		data = msg->data; /* 4 KiB aligned; the PG layer's now */
 		msg->data = NULL;
 	}
-	msg_free(msg);
-	osd_pg_client_op(o, conn, rid, &op, data);
+	osd_pg_client_op(o, conn, rid, &op, data, crc);
+	msg_free(msg); /* after: CRC is the message's */
 }

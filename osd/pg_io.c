@@ -362,7 +362,8 @@ static bool dispatch_write(struct pg_op *op)
 	op->req = (struct store_req){ .op = del ? STORE_OP_DELETE : STORE_OP_WRITE,
 				      .oid = op->op.oid, .offset = op->op.offset,
 				      .len = del ? 0 : op->op.len,
-				      .buf = del ? NULL : op->data->buf, .version = op->version,
+				      .buf = del ? NULL : op->data->buf,
+				      .crc = del ? NULL : op->data->crc, .version = op->version,
 				      .done = write_local_done, .ctx = op };
 	op->local_busy = true;
 	pg->store_writes++;
@@ -487,7 +488,7 @@ static bool op_in_flight(struct osd_pg *pg, const struct osd_op *op)
 }
 
 void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
-		      const struct osd_op *op, void *data)
+		      const struct osd_op *op, void *data, const uint32_t *crc)
 {
 	const struct map_pool *p = map_pool_by_id(monsess_map(o->mon), op->oid.pool);
 	struct osd_pg *pg = p ? pg_get(o, p->id, object_pg(&op->oid, p->pg_num), false) : NULL;
@@ -506,7 +507,7 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 		return;
 	}
 	struct pg_op *x = calloc(1, sizeof(*x));
-	struct pg_data *d = data ? pg_data_wrap(data, op->len) : NULL;
+	struct pg_data *d = data ? pg_data_wrap(data, op->len, crc) : NULL;
 	if (!x || (data && !d)) {
 		free(x);
 		free(d);

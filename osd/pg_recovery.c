@@ -403,7 +403,7 @@ static void rec_pulled(struct pg_call *call, int rc, struct msg *reply)
 		rec_fail(rec, "pulling it failed", r.rc);
 		return;
 	}
-	rec->data = pg_data_wrap(reply->data, reply->hdr.data_len);
+	rec->data = pg_data_wrap(reply->data, reply->hdr.data_len, msg_chunk_crcs(reply));
 	if (!rec->data) {
 		rec_fail(rec, "pulling it failed", -ENOMEM);
 		return;
@@ -434,7 +434,7 @@ static void rec_read_done(struct store_req *req, int res)
 		rec_fail(rec, "reading the local copy failed", res ? res : -ESTALE);
 		return;
 	}
-	rec->data = pg_data_wrap(req->buf, req->len);
+	rec->data = pg_data_wrap(req->buf, req->len, NULL);
 	if (!rec->data) {
 		free(req->buf);
 		rec_fail(rec, "reading the local copy failed", -ENOMEM);
@@ -533,7 +533,7 @@ static void rec_local(struct pg_rec *rec)
 	if ((obj->need_push & 1) && rec->data) {
 		rec->write = (struct store_req){ .op = STORE_OP_WRITE, .oid = obj->oid,
 						 .len = rec->data->len, .buf = rec->data->buf,
-						 .version = obj->auth_version, .masked = true,
+						 .crc = rec->data->crc, .version = obj->auth_version, .masked = true,
 						 .repair = true, .done = rec_local_done, .ctx = rec };
 		memcpy(rec->write.written, rec->written, sizeof(rec->written));
 		rec->pending++;

@@ -31,6 +31,7 @@ struct replica_op {
 	struct pg_subop sub;
 	bool counted; /* in pg->store_writes */
 	uint64_t arrived_ns;
+	uint32_t crc[]; /* a write's chunk CRCs from the messenger (req.crc) */
 };
 
 struct purge_op {
@@ -426,7 +427,13 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		pg_replica_answer(o, conn, rid, -ESTALE, 0, NULL, NULL, 0);
 		return;
 	}
-	struct replica_op *r = calloc(1, sizeof(*r));
+	/* A write's data comes with the CRC of each 4 KiB (msg_chunk_crcs):
+	 * the store records those instead of reading the data again. */
+	const uint32_t *crc = (sub.type == PG_SUB_WRITE || sub.type == PG_SUB_PUSH) &&
+					      sub.len == msg->hdr.data_len ?
+				      msg_chunk_crcs(msg) : NULL;
+	size_t crc_bytes = crc ? (size_t)sub.len / 4096 * sizeof(*crc) : 0;
+	struct replica_op *r = calloc(1, sizeof(*r) + crc_bytes);
 	if (!r) {
 		msg_free(msg);
 		pg_replica_answer(o, conn, rid, -ENOMEM, 0, NULL, NULL, 0);
@@ -457,6 +464,10 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 			r->req.masked = true;
 			r->req.repair = true; /* it may replace a bad copy of this version */
 			memcpy(r->req.written, sub.written, sizeof(r->req.written));
+		}
+		if (crc) {
+			memcpy(r->crc, crc, crc_bytes);
+			r->req.crc = r->crc;
 		}
 		r->req.buf = msg->data; /* 4 KiB aligned; now ours */
 		msg->data = NULL;
