@@ -318,8 +318,7 @@ static bool msg_rx_data_ok(struct msg *m)
 	if (!n || len % CRC32C_CHUNK ||
 	    (n > MSG_INLINE_CHUNK_CRCS && !(crc = m->chunk_crc_alloc = malloc(n * sizeof(*crc)))))
 		return crc32c(0, m->data, len) == m->hdr.data_crc;
-	for (uint32_t i = 0; i < n; i++)
-		crc[i] = crc32c(0, m->data + (size_t)i * CRC32C_CHUNK, CRC32C_CHUNK);
+	crc32c_chunks(m->data, n, crc);
 	if (crc32c_of_chunks(crc, n) != m->hdr.data_crc)
 		return false;
 	msg_set_chunk_crcs(m, crc);

@@ -384,8 +384,7 @@ static void store_write_crcs(const struct store_req *req, const uint8_t *data, u
 #endif
 		return;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		crcs[i] = crc32c(0, data + i * STORE_CHUNK, STORE_CHUNK);
+	crc32c_chunks(data, n, crcs);
 }
 
 /* Encodes the batch of requests on jbatch at mirror offset POS. */

@@ -129,6 +129,14 @@ static void test_combine_chunks(void **state)
 		crc[i] = crc32c(0, buf + i * CRC32C_CHUNK, CRC32C_CHUNK);
 	for (size_t n = 0; n <= N; n++)
 		assert_int_equal(crc32c_of_chunks(crc, n), crc32c(0, buf, n * CRC32C_CHUNK));
+	/* crc32c_chunks (three at a time, then the rest) for every count. */
+	for (size_t n = 0; n <= N; n++) {
+		uint32_t got[N + 1];
+		got[n] = 0x5a5a5a5a;
+		crc32c_chunks(buf, n, got);
+		assert_memory_equal(got, crc, n * sizeof(uint32_t));
+		assert_int_equal(got[n], 0x5a5a5a5a); /* nothing past N */
+	}
 	/* The precomputed shift of one chunk (A of 100 bytes, B a chunk)
 	 * agrees with chaining. */
 	uint32_t a = crc32c(0, buf, 100);
