@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "pg_int.h"
 
@@ -434,7 +435,7 @@ static void rec_read_done(struct store_req *req, int res)
 		rec_fail(rec, "reading the local copy failed", res ? res : -ESTALE);
 		return;
 	}
-	rec->data = pg_data_wrap(req->buf, req->len, NULL);
+	rec->data = pg_data_wrap(req->buf, req->len, req->crc_out);
 	if (!rec->data) {
 		free(req->buf);
 		rec_fail(rec, "reading the local copy failed", -ENOMEM);
@@ -477,13 +478,16 @@ static void rec_fetch(struct pg_rec *rec)
 			rec_fail(rec, "cannot reach the member to pull it from", rc);
 		return;
 	}
+	/* The store sets the CRC of each 4 KiB after the data: the pushes'
+	 * frames are sealed from them. */
 	void *buf = NULL;
-	if (posix_memalign(&buf, 4096, bs)) {
+	if (posix_memalign(&buf, 4096, bs + bs / CRC32C_CHUNK * sizeof(uint32_t))) {
 		rec_fail(rec, "reading the local copy failed", -ENOMEM);
 		return;
 	}
 	rec->read = (struct store_req){ .op = STORE_OP_READ, .oid = obj->oid, .len = bs,
-					.buf = buf, .done = rec_read_done, .ctx = rec };
+					.buf = buf, .crc_out = (uint32_t *)((uint8_t *)buf + bs),
+					.done = rec_read_done, .ctx = rec };
 	rec->local_busy++;
 	store_submit(o->store, &rec->read);
 }

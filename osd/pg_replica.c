@@ -360,8 +360,11 @@ void pg_replica_query(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 
 /* --- sub-operations ---------------------------------------------------------------- */
 
-void pg_replica_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id, int rc,
-		       uint64_t version, const uint8_t *written, void *data, uint32_t len)
+/* pg_replica_answer, with CRC (NULL, or the CRC32C of each 4 KiB of DATA,
+ * living as long as DATA): the reply's frame is sealed from them. */
+static void replica_answer_crc(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
+			       int rc, uint64_t version, const uint8_t *written, void *data,
+			       uint32_t len, const uint32_t *crc)
 {
 	if (!conn) { /* the asker is gone (or this OSD stops: no map to read) */
 		free(data);
@@ -374,10 +377,18 @@ void pg_replica_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_i
 	if (m && data) { /* the reply owns the buffer from here */
 		m->data = data;
 		m->hdr.data_len = len;
+		if (crc && len)
+			msg_set_chunk_crcs(m, crc);
 	} else {
 		free(data);
 	}
 	send_reply(conn, m);
+}
+
+void pg_replica_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id, int rc,
+		       uint64_t version, const uint8_t *written, void *data, uint32_t len)
+{
+	replica_answer_crc(o, conn, request_id, rc, version, written, data, len, NULL);
 }
 
 static void replica_op_done(struct store_req *req, int res)
@@ -394,8 +405,9 @@ static void replica_op_done(struct store_req *req, int res)
 	    res == 0)
 		osd_recent_add(o, r->sub.client, r->sub.reqid, 0, req->version);
 	if (r->sub.type == PG_SUB_READ && res == 0) {
-		pg_replica_answer(o, r->conn, r->request_id, 0, req->version, req->written, req->buf, req->len);
-		req->buf = NULL; /* the reply's */
+		replica_answer_crc(o, r->conn, r->request_id, 0, req->version, req->written, req->buf,
+				   req->len, req->crc_out);
+		req->buf = NULL; /* the reply's, and so are the CRCs after it */
 	} else {
 		pg_replica_answer(o, r->conn, r->request_id, res, req->version, NULL, NULL, 0);
 	}
@@ -482,8 +494,12 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	case PG_SUB_READ:
 		r->req.op = STORE_OP_READ;
 		r->req.len = bs;
-		if (posix_memalign(&r->req.buf, 4096, bs))
+		/* The store sets the CRC of each 4 KiB read after the data:
+		 * the reply's frame is sealed from them. */
+		if (posix_memalign(&r->req.buf, 4096, bs + bs / 4096 * sizeof(uint32_t)))
 			rc = -ENOMEM;
+		else
+			r->req.crc_out = (uint32_t *)((uint8_t *)r->req.buf + bs);
 		break;
 	case PG_SUB_COMPLETE:
 	case PG_SUB_SCRUB:
