@@ -352,6 +352,7 @@ static void test_chunk_crcs_forwarded(void **state)
 	msg_free(again);
 	msg_free(fwd);
 
+#ifndef BASALT_CHECK_CARRIED_CRC /* where msg_seal asserts instead */
 	/* Wrong carried CRCs are what goes on the wire: the seal did not
 	 * read the data (a receiver refuses it). */
 	uint32_t wrong[40];
@@ -363,7 +364,13 @@ static void test_chunk_crcs_forwarded(void **state)
 	len = wire(fwd, stream);
 	assert_int_not_equal(fwd->hdr.data_crc, computed);
 	expect_rx_error(stream, len, -EBADMSG, "bad data CRC");
+	fwd->data = NULL;
+	msg_free(fwd);
+#endif
 	/* Other data in the same message: the CRCs no longer apply. */
+	fwd = msg_new(41, 12, 0);
+	msg_borrow_data(fwd, in->data, in->hdr.data_len, noop_release, NULL);
+	msg_set_chunk_crcs(fwd, msg_chunk_crcs(in));
 	fwd->data = w->data;
 	assert_null(msg_chunk_crcs(fwd));
 	wire(fwd, stream);
