@@ -150,6 +150,7 @@ int msg_alloc_data(struct msg *msg, uint32_t len)
 	}
 	msg->data = p;
 	msg->hdr.data_len = len;
+	msg->chunk_crc = NULL; /* of any data taken before: not of these bytes */
 	return 0;
 }
 
@@ -159,6 +160,7 @@ void msg_borrow_data(struct msg *msg, void *buf, uint32_t len,
 	BASALT_ASSERT(msg->data == NULL);
 	msg->data = buf;
 	msg->hdr.data_len = len;
+	msg->chunk_crc = NULL;
 	msg->data_release = release;
 	msg->data_owner = owner;
 }
@@ -182,6 +184,7 @@ void msg_free(struct msg *msg)
 	}
 	if (msg->payload != msg->inline_payload)
 		free(msg->payload);
+	free(msg->chunk_crc_alloc);
 	if (cache_registered && msg_cache_len < MSG_CACHE_MAX) {
 		msg->data_owner = msg_cache;
 		msg_cache = msg;
@@ -208,10 +211,35 @@ void msg_header_encode(const struct msg_header *h, uint8_t out[MSG_HEADER_LEN])
 	BASALT_ASSERT(enc_status(&e) == 0 && e.pos == MSG_HEADER_LEN);
 }
 
+const uint32_t *msg_chunk_crcs(const struct msg *msg)
+{
+	if (!msg->chunk_crc || msg->chunk_crc_of != msg->data ||
+	    (uint64_t)msg->chunk_crc_count * CRC32C_CHUNK != msg->hdr.data_len)
+		return NULL;
+	return msg->chunk_crc;
+}
+
+void msg_set_chunk_crcs(struct msg *msg, const uint32_t *crc)
+{
+	BASALT_ASSERT(msg->data && msg->hdr.data_len &&
+		      msg->hdr.data_len % CRC32C_CHUNK == 0);
+	msg->chunk_crc = crc;
+	msg->chunk_crc_of = msg->data;
+	msg->chunk_crc_count = msg->hdr.data_len / CRC32C_CHUNK;
+}
+
 void msg_seal(struct msg *msg)
 {
 	msg->hdr.payload_crc = crc32c(0, msg->payload, msg->hdr.payload_len);
-	msg->hdr.data_crc = crc32c(0, msg->data, msg->hdr.data_len);
+	const uint32_t *chunk_crc = msg_chunk_crcs(msg);
+	if (chunk_crc) {
+		msg->hdr.data_crc = crc32c_of_chunks(chunk_crc, msg->chunk_crc_count);
+#ifdef BASALT_CHECK_CARRIED_CRC
+		BASALT_ASSERT(msg->hdr.data_crc == crc32c(0, msg->data, msg->hdr.data_len));
+#endif
+	} else {
+		msg->hdr.data_crc = crc32c(0, msg->data, msg->hdr.data_len);
+	}
 	msg_header_encode(&msg->hdr, msg->wire);
 }
 
@@ -279,6 +307,24 @@ void msg_rx_reset(struct msg_rx *rx)
 	rx->have = 0;
 }
 
+/* Checks the data segment's CRC. One that is a multiple of 4 KiB is
+ * checked through a CRC per 4 KiB chunk, combined, and keeps those CRCs
+ * (msg_chunk_crcs); when the array for them cannot be allocated, it is
+ * checked whole and carries none. */
+static bool msg_rx_data_ok(struct msg *m)
+{
+	uint32_t len = m->hdr.data_len, n = len / CRC32C_CHUNK;
+	uint32_t *crc = m->inline_chunk_crc;
+	if (!n || len % CRC32C_CHUNK ||
+	    (n > MSG_INLINE_CHUNK_CRCS && !(crc = m->chunk_crc_alloc = malloc(n * sizeof(*crc)))))
+		return crc32c(0, m->data, len) == m->hdr.data_crc;
+	crc32c_chunks(m->data, n, crc);
+	if (crc32c_of_chunks(crc, n) != m->hdr.data_crc)
+		return false;
+	msg_set_chunk_crcs(m, crc);
+	return true;
+}
+
 /* The current part is complete: check it and move to the next. Returns 0
  * (with *OUT when the whole message is done) or a negative errno. */
 static int msg_rx_advance(struct msg_rx *rx, struct msg **out)
@@ -311,7 +357,7 @@ static int msg_rx_advance(struct msg_rx *rx, struct msg **out)
 		rx->have = 0;
 		break;
 	case MSG_RX_DATA:
-		if (crc32c(0, m->data, m->hdr.data_len) != m->hdr.data_crc) {
+		if (!msg_rx_data_ok(m)) {
 			rx->why = "bad data CRC";
 			return -EBADMSG;
 		}

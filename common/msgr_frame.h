@@ -30,6 +30,8 @@
 #define MSG_PAYLOAD_MAX_LIMIT (16u << 20)
 #define MSG_DATA_MAX_LIMIT (256u << 20)
 #define MSG_DATA_ALIGN 4096
+/* Chunk CRCs a message holds inline (128 KiB of data); more are allocated. */
+#define MSG_INLINE_CHUNK_CRCS 32
 
 /* Types below 16 belong to the messenger itself. */
 enum msg_internal_type {
@@ -69,8 +71,16 @@ struct msg {
 	 * size there: msg_free gives it back if DATA is still that buffer. */
 	void *data_pool;
 	uint32_t data_pool_size;
+	/* The CRC32C of each 4 KiB chunk of the data segment, when known
+	 * (see msg_chunk_crcs): CHUNK_CRC_COUNT of them, of the bytes at
+	 * CHUNK_CRC_OF. CHUNK_CRC_ALLOC is an array msg_free frees. */
+	const uint32_t *chunk_crc;
+	const void *chunk_crc_of;
+	uint32_t chunk_crc_count;
+	uint32_t *chunk_crc_alloc;
 	uint8_t wire[MSG_HEADER_LEN];
 	uint8_t inline_payload[MSG_INLINE_PAYLOAD];
+	uint32_t inline_chunk_crc[MSG_INLINE_CHUNK_CRCS];
 };
 
 /* A message with PAYLOAD_LEN bytes of payload to fill; NULL on ENOMEM.
@@ -92,7 +102,23 @@ void msg_borrow_data(struct msg *msg, void *buf, uint32_t len,
 		     msg_release_fn release, void *owner);
 void msg_free(struct msg *msg);
 
-/* Fills MSG->wire from MSG->hdr, computing all three CRCs. */
+/* The CRC32C of each 4 KiB chunk of MSG->data (data_len / 4096 of them),
+ * or NULL when unknown. The receive parser computes them for every data
+ * segment that is a non-zero multiple of 4 KiB (in the same pass that
+ * checks data_crc), so whoever stores or forwards the data need not read
+ * it again. Valid until msg_free, also after the application took the
+ * data (read them before setting MSG->data to NULL: from then on this
+ * returns NULL, the CRCs being of bytes MSG no longer holds). */
+const uint32_t *msg_chunk_crcs(const struct msg *msg);
+/* Says CRC[i] is crc32c of chunk i of MSG's current data segment (whose
+ * length is a non-zero multiple of 4 KiB), so msg_seal combines them
+ * instead of reading the data. Borrows CRC as long as the data (until
+ * msg_free or the data's release). The caller vouches for them: they
+ * must be computed from, or verified against, exactly these bytes. */
+void msg_set_chunk_crcs(struct msg *msg, const uint32_t *crc);
+
+/* Fills MSG->wire from MSG->hdr, computing all three CRCs (the data's
+ * from its chunk CRCs when it carries them). */
 void msg_seal(struct msg *msg);
 
 void msg_header_encode(const struct msg_header *h, uint8_t out[MSG_HEADER_LEN]);

@@ -188,6 +188,10 @@ enum map_full_state osd_member_full(const struct osd *o, uint32_t id);
  * aligned, ownership taken; may be NULL) to CONN (NULL: nowhere). */
 void osd_op_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
 		   struct osd_op_reply *r, void *data, uint32_t len);
+/* The same, with CRC (NULL, or the CRC32C of each 4 KiB chunk of DATA,
+ * living as long as DATA): the reply's frame is sealed from them. */
+void osd_op_answer_crc(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
+		       struct osd_op_reply *r, void *data, uint32_t len, const uint32_t *crc);
 /* Remembers the answer to a client's write or delete (CLIENT 0: not). */
 void osd_recent_add(struct osd *o, uint64_t client, uint64_t reqid, int rc, uint64_t version);
 struct osd_recent *osd_recent_find(struct osd *o, uint64_t client, uint64_t reqid);

@@ -130,8 +130,8 @@ void osd_ops_fini(struct osd *o)
 	o->recent_buckets = NULL;
 }
 
-void osd_op_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
-		   struct osd_op_reply *r, void *data, uint32_t len)
+void osd_op_answer_crc(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
+		       struct osd_op_reply *r, void *data, uint32_t len, const uint32_t *crc)
 {
 	if (!conn || o->forgetting) {
 		free(data);
@@ -142,11 +142,19 @@ void osd_op_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
 	if (msg && data) {
 		msg->data = data; /* the message owns it */
 		msg->hdr.data_len = len;
+		if (crc && len)
+			msg_set_chunk_crcs(msg, crc);
 	} else {
 		free(data);
 	}
 	if (msg && msgr_send(conn, msg))
 		msg_free(msg);
+}
+
+void osd_op_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
+		   struct osd_op_reply *r, void *data, uint32_t len)
+{
+	osd_op_answer_crc(o, conn, request_id, r, data, len, NULL);
 }
 
 static int32_t *recent_bucket(struct osd *o, uint64_t client, uint64_t reqid)
@@ -380,10 +388,15 @@ void osd_ops_handle(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		return;
 	}
 	void *data = NULL;
+	const uint32_t *crc = NULL;
 	if (op.type == OSD_OP_WRITE) {
+		/* The CRCs the messenger computed of each 4 KiB go with it:
+		 * the store and the replicas' frames need no pass of their own. */
+		if (msg->hdr.data_len == op.len)
+			crc = msg_chunk_crcs(msg);
 		data = msg->data; /* 4 KiB aligned; the PG layer's now */
 		msg->data = NULL;
 	}
-	msg_free(msg);
-	osd_pg_client_op(o, conn, rid, &op, data);
+	osd_pg_client_op(o, conn, rid, &op, data, crc);
+	msg_free(msg); /* after: CRC is the message's */
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/crc32c.h"
 #include "common/enc.h"
 #include "common/log.h"
 #include "pg_int.h"
@@ -184,14 +185,21 @@ void pg_obj_maybe_free(struct pg_obj *x)
 
 /* --- requests to other OSDs ------------------------------------------------------------ */
 
-struct pg_data *pg_data_wrap(void *buf, uint32_t len)
+struct pg_data *pg_data_wrap(void *buf, uint32_t len, const uint32_t *crc)
 {
-	struct pg_data *d = malloc(sizeof(*d));
+	size_t crc_bytes = crc ? (size_t)len / CRC32C_CHUNK * sizeof(*crc) : 0;
+	BASALT_ASSERT(!crc || (len && len % CRC32C_CHUNK == 0));
+	struct pg_data *d = malloc(sizeof(*d) + crc_bytes);
 	if (!d)
 		return NULL;
 	d->refs = 1;
 	d->len = len;
 	d->buf = buf;
+	d->crc = NULL;
+	if (crc) {
+		memcpy(d->crc_space, crc, crc_bytes);
+		d->crc = d->crc_space;
+	}
 	return d;
 }
 
@@ -269,6 +277,8 @@ int pg_call_subop(struct osd_pg *pg, uint32_t osd, struct pg_subop *op, struct p
 	if (msg && data) {
 		pg_data_get(data);
 		msg_borrow_data(msg, data->buf, op->len, pg_data_release, data);
+		if (data->crc && op->len == data->len)
+			msg_set_chunk_crcs(msg, data->crc); /* the frame's CRC without a pass */
 	}
 	return pg_call(pg, osd, msg, done, ctx, arg);
 }

@@ -47,9 +47,10 @@ void osd_pg_conn_closed(struct osd *o, struct msgr_conn *conn);
 
 /* A client operation this OSD is the primary for (osd_ops.c checked the
  * routing); DATA (WRITE, op->len bytes, 4 KiB aligned) becomes the PG
- * layer's. The answer goes to CONN with REQUEST_ID. */
+ * layer's, with a copy of CRC (NULL, or the CRC32C of each 4 KiB of DATA:
+ * msg_chunk_crcs). The answer goes to CONN with REQUEST_ID. */
 void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
-		      const struct osd_op *op, void *data);
+		      const struct osd_op *op, void *data, const uint32_t *crc);
 
 /* The next activation record to write in the map, if any (0 and *CMD
  * filled, or -ENOENT); its answer comes through osd_pg_command_reply. */

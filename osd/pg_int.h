@@ -201,6 +201,11 @@ struct pg_data {
 	unsigned refs;
 	uint32_t len;
 	uint8_t *buf;
+	/* The CRC32C of each 4 KiB chunk of BUF (the messenger's, or the
+	 * store's as read), carried to the store and to the replicas' frames
+	 * so neither reads BUF again; NULL when unknown. Points at CRC_SPACE. */
+	const uint32_t *crc;
+	uint32_t crc_space[];
 };
 
 /* A request to another OSD, waiting for its reply. */
@@ -394,8 +399,9 @@ int pg_call(struct osd_pg *pg, uint32_t osd, struct msg *msg, pg_call_fn done, v
 int pg_call_subop(struct osd_pg *pg, uint32_t osd, struct pg_subop *op, struct pg_data *data,
 		  pg_call_fn done, void *ctx, uint64_t arg);
 struct pg_data *pg_data_new(uint32_t len);
-/* Takes ownership of BUF (4 KiB aligned, LEN bytes). */
-struct pg_data *pg_data_wrap(void *buf, uint32_t len);
+/* Takes ownership of BUF (4 KiB aligned, LEN bytes), with a copy of CRC
+ * (NULL, or the CRC32C of each of its LEN / 4096 chunks: see pg_data). */
+struct pg_data *pg_data_wrap(void *buf, uint32_t len, const uint32_t *crc);
 void pg_data_get(struct pg_data *d);
 void pg_data_put(struct pg_data *d);
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "common/cluster/mon_proto.h"
 #include "pg_int.h"
@@ -36,8 +37,10 @@ static void op_free(struct pg_op *op)
 	free(op);
 }
 
-static void op_answer(struct pg_op *op, int rc, uint64_t version, uint64_t size, void *data,
-		      uint32_t len)
+/* Answers OP (once): takes ownership of DATA (LEN bytes), with CRC (NULL,
+ * or the CRC32C of each of its 4 KiB chunks, living as long as DATA). */
+static void op_answer_crc(struct pg_op *op, int rc, uint64_t version, uint64_t size, void *data,
+			  uint32_t len, const uint32_t *crc)
 {
 	if (op->answered) {
 		free(data);
@@ -47,7 +50,13 @@ static void op_answer(struct pg_op *op, int rc, uint64_t version, uint64_t size,
 	uint64_t bytes = op->op.type == OSD_OP_READ ? len : op->op.len;
 	osd_metrics_op_answered(op->pg->o, op->op.type - 1, rc, bytes, op->arrived_ns);
 	struct osd_op_reply r = { .rc = rc, .version = version, .size = size };
-	osd_op_answer(op->pg->o, op->conn, op->request_id, &r, data, len);
+	osd_op_answer_crc(op->pg->o, op->conn, op->request_id, &r, data, len, crc);
+}
+
+static void op_answer(struct pg_op *op, int rc, uint64_t version, uint64_t size, void *data,
+		      uint32_t len)
+{
+	op_answer_crc(op, rc, version, size, data, len, NULL);
 }
 
 /* Takes OP off its PG's lists after it is answered, and lets its object
@@ -132,8 +141,8 @@ static void read_done(struct store_req *req, int res)
 	}
 	void *buf = res == 0 ? req->buf : NULL;
 	if (buf)
-		req->buf = NULL; /* the answer's */
-	op_answer(op, res, req->version, 0, buf, buf ? req->len : 0);
+		req->buf = NULL; /* the answer's, and so are the CRCs after it */
+	op_answer_crc(op, res, req->version, 0, buf, buf ? req->len : 0, buf ? req->crc_out : NULL);
 	op_finish(op);
 }
 
@@ -171,8 +180,10 @@ static void dispatch_read(struct pg_op *op)
 		op_free(op); /* the caller kicks the object */
 		return;
 	}
+	/* The store sets the CRC of each 4 KiB read after the data, in the
+	 * same allocation: the answer's frame is sealed from them. */
 	void *buf = NULL;
-	if (posix_memalign(&buf, 4096, op->op.len)) {
+	if (posix_memalign(&buf, 4096, op->op.len + op->op.len / CRC32C_CHUNK * sizeof(uint32_t))) {
 		op->obj->reads--;
 		op_answer(op, -ENOMEM, 0, 0, NULL, 0);
 		op_free(op);
@@ -180,6 +191,7 @@ static void dispatch_read(struct pg_op *op)
 	}
 	op->req = (struct store_req){ .op = STORE_OP_READ, .oid = oid,
 				      .offset = op->op.offset, .len = op->op.len, .buf = buf,
+				      .crc_out = (uint32_t *)((uint8_t *)buf + op->op.len),
 				      .done = read_done, .ctx = op };
 	op->local_busy = true;
 	store_submit(o->store, &op->req);
@@ -362,7 +374,8 @@ static bool dispatch_write(struct pg_op *op)
 	op->req = (struct store_req){ .op = del ? STORE_OP_DELETE : STORE_OP_WRITE,
 				      .oid = op->op.oid, .offset = op->op.offset,
 				      .len = del ? 0 : op->op.len,
-				      .buf = del ? NULL : op->data->buf, .version = op->version,
+				      .buf = del ? NULL : op->data->buf,
+				      .crc = del ? NULL : op->data->crc, .version = op->version,
 				      .done = write_local_done, .ctx = op };
 	op->local_busy = true;
 	pg->store_writes++;
@@ -487,7 +500,7 @@ static bool op_in_flight(struct osd_pg *pg, const struct osd_op *op)
 }
 
 void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
-		      const struct osd_op *op, void *data)
+		      const struct osd_op *op, void *data, const uint32_t *crc)
 {
 	const struct map_pool *p = map_pool_by_id(monsess_map(o->mon), op->oid.pool);
 	struct osd_pg *pg = p ? pg_get(o, p->id, object_pg(&op->oid, p->pg_num), false) : NULL;
@@ -506,7 +519,7 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 		return;
 	}
 	struct pg_op *x = calloc(1, sizeof(*x));
-	struct pg_data *d = data ? pg_data_wrap(data, op->len) : NULL;
+	struct pg_data *d = data ? pg_data_wrap(data, op->len, crc) : NULL;
 	if (!x || (data && !d)) {
 		free(x);
 		free(d);

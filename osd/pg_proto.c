@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/crc32c.h"
 #include "common/enc.h"
 #include "common/cluster/map.h"
 
@@ -219,7 +220,8 @@ uint32_t pg_chunks_packed_len(const uint8_t *written, uint32_t block_size)
 	return n * PG_CHUNK;
 }
 
-uint32_t pg_chunks_pack(uint8_t *block, uint32_t block_size, const uint8_t *written)
+uint32_t pg_chunks_pack(uint8_t *block, uint32_t block_size, const uint8_t *written,
+			uint32_t *crc)
 {
 	uint32_t to = 0;
 	for (uint32_t c = 0; c < block_size / PG_CHUNK && c < PG_WRITTEN_MAP_BYTES * 8; c++) {
@@ -227,13 +229,16 @@ uint32_t pg_chunks_pack(uint8_t *block, uint32_t block_size, const uint8_t *writ
 			continue;
 		if (to != c * PG_CHUNK) /* forward only: chunk C is at or after TO */
 			memmove(block + to, block + c * PG_CHUNK, PG_CHUNK);
+		if (crc)
+			crc[to / PG_CHUNK] = crc[c];
 		to += PG_CHUNK;
 	}
 	return to;
 }
 
 int pg_chunks_unpack(const uint8_t *packed, uint32_t len, const uint8_t *written,
-		     uint32_t block_size, uint8_t *block)
+		     uint32_t block_size, uint8_t *block, const uint32_t *packed_crc,
+		     uint32_t *crc)
 {
 	if (len != pg_chunks_packed_len(written, block_size))
 		return -EBADMSG;
@@ -244,6 +249,8 @@ int pg_chunks_unpack(const uint8_t *packed, uint32_t len, const uint8_t *written
 			memcpy(block + c * PG_CHUNK, packed + from, PG_CHUNK);
 		else
 			memset(block + c * PG_CHUNK, 0, PG_CHUNK);
+		if (packed_crc)
+			crc[c] = w ? packed_crc[from / PG_CHUNK] : CRC32C_ZERO_CHUNK;
 		from += w ? PG_CHUNK : 0;
 	}
 	return 0;

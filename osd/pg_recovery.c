@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/crc32c.h"
 #include "common/log.h"
 #include "pg_int.h"
 
@@ -410,14 +411,22 @@ static void rec_pulled(struct pg_call *call, int rc, struct msg *reply)
 		rec_fail(rec, "pulling it failed", r.rc);
 		return;
 	}
+	/* The CRC of each 4 KiB comes with the data (msg_chunk_crcs): of the
+	 * block, or of its written chunks, which unpacking spreads out. */
 	void *buf = reply->data;
+	const uint32_t *crc = len ? msg_chunk_crcs(reply) : NULL;
+	uint32_t block_crc[PG_WRITTEN_MAP_BYTES * 8];
 	if (len != bs && posix_memalign(&buf, 4096, bs)) {
 		rec_fail(rec, "pulling it failed", -ENOMEM);
 		return;
 	}
-	if (len != bs) /* its written chunks: the block again, zeros elsewhere */
-		pg_chunks_unpack(reply->data, len, r.written, bs, buf);
-	rec->data = pg_data_wrap(buf, bs);
+	if (len != bs) { /* its written chunks: the block again, zeros elsewhere */
+		/* (no data at all: every chunk's CRC is the zero chunk's) */
+		const uint32_t *packed_crc = len ? crc : block_crc;
+		pg_chunks_unpack(reply->data, len, r.written, bs, buf, packed_crc, block_crc);
+		crc = packed_crc ? block_crc : NULL;
+	}
+	rec->data = pg_data_wrap(buf, bs, crc);
 	if (!rec->data) {
 		if (buf != reply->data)
 			free(buf);
@@ -451,7 +460,7 @@ static void rec_read_done(struct store_req *req, int res)
 		rec_fail(rec, "reading the local copy failed", res ? res : -ESTALE);
 		return;
 	}
-	rec->data = pg_data_wrap(req->buf, req->len);
+	rec->data = pg_data_wrap(req->buf, req->len, req->crc_out);
 	if (!rec->data) {
 		free(req->buf);
 		rec_fail(rec, "reading the local copy failed", -ENOMEM);
@@ -494,13 +503,16 @@ static void rec_fetch(struct pg_rec *rec)
 			rec_fail(rec, "cannot reach the member to pull it from", rc);
 		return;
 	}
+	/* The store sets the CRC of each 4 KiB after the data: the pushes'
+	 * frames are sealed from them. */
 	void *buf = NULL;
-	if (posix_memalign(&buf, 4096, bs)) {
+	if (posix_memalign(&buf, 4096, bs + bs / CRC32C_CHUNK * sizeof(uint32_t))) {
 		rec_fail(rec, "reading the local copy failed", -ENOMEM);
 		return;
 	}
 	rec->read = (struct store_req){ .op = STORE_OP_READ, .oid = obj->oid, .len = bs,
-					.buf = buf, .done = rec_read_done, .ctx = rec };
+					.buf = buf, .crc_out = (uint32_t *)((uint8_t *)buf + bs),
+					.done = rec_read_done, .ctx = rec };
 	rec->local_busy++;
 	store_submit(o->store, &rec->read);
 }
@@ -550,7 +562,7 @@ static void rec_local(struct pg_rec *rec)
 	if ((obj->need_push & 1) && rec->data) {
 		rec->write = (struct store_req){ .op = STORE_OP_WRITE, .oid = obj->oid,
 						 .len = rec->data->len, .buf = rec->data->buf,
-						 .version = obj->auth_version, .masked = true,
+						 .crc = rec->data->crc, .version = obj->auth_version, .masked = true,
 						 .repair = true, .done = rec_local_done, .ctx = rec };
 		memcpy(rec->write.written, rec->written, sizeof(rec->written));
 		rec->pending++;
@@ -593,11 +605,14 @@ static int rec_pack(struct pg_rec *rec)
 		rec->packed = rec->data;
 	} else if (len) {
 		void *buf;
+		uint32_t crc[PG_WRITTEN_MAP_BYTES * 8];
 		if (posix_memalign(&buf, 4096, bs))
 			return -ENOMEM;
 		memcpy(buf, rec->data->buf, bs);
-		pg_chunks_pack(buf, bs, rec->written);
-		if (!(rec->packed = pg_data_wrap(buf, len))) {
+		if (rec->data->crc)
+			memcpy(crc, rec->data->crc, bs / 4096 * sizeof(crc[0]));
+		pg_chunks_pack(buf, bs, rec->written, rec->data->crc ? crc : NULL);
+		if (!(rec->packed = pg_data_wrap(buf, len, rec->data->crc ? crc : NULL))) {
 			free(buf);
 			return -ENOMEM;
 		}

@@ -31,6 +31,7 @@ struct replica_op {
 	struct pg_subop sub;
 	bool counted; /* in pg->store_writes */
 	uint64_t arrived_ns;
+	uint32_t crc[]; /* a write's chunk CRCs from the messenger (req.crc) */
 };
 
 struct purge_op {
@@ -359,8 +360,11 @@ void pg_replica_query(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 
 /* --- sub-operations ---------------------------------------------------------------- */
 
-void pg_replica_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id, int rc,
-		       uint64_t version, const uint8_t *written, void *data, uint32_t len)
+/* pg_replica_answer, with CRC (NULL, or the CRC32C of each 4 KiB of DATA,
+ * living as long as DATA): the reply's frame is sealed from them. */
+static void replica_answer_crc(struct osd *o, struct msgr_conn *conn, uint64_t request_id,
+			       int rc, uint64_t version, const uint8_t *written, void *data,
+			       uint32_t len, const uint32_t *crc)
 {
 	if (!conn) { /* the asker is gone (or this OSD stops: no map to read) */
 		free(data);
@@ -373,10 +377,18 @@ void pg_replica_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_i
 	if (m && data) { /* the reply owns the buffer from here */
 		m->data = data;
 		m->hdr.data_len = len;
+		if (crc && len)
+			msg_set_chunk_crcs(m, crc);
 	} else {
 		free(data);
 	}
 	send_reply(conn, m);
+}
+
+void pg_replica_answer(struct osd *o, struct msgr_conn *conn, uint64_t request_id, int rc,
+		       uint64_t version, const uint8_t *written, void *data, uint32_t len)
+{
+	replica_answer_crc(o, conn, request_id, rc, version, written, data, len, NULL);
 }
 
 static void replica_op_done(struct store_req *req, int res)
@@ -393,14 +405,16 @@ static void replica_op_done(struct store_req *req, int res)
 	    res == 0)
 		osd_recent_add(o, r->sub.client, r->sub.reqid, 0, req->version);
 	if (r->sub.type == PG_SUB_READ && res == 0) {
-		/* Only the chunks ever written go back (pg_chunks_pack). */
-		uint32_t len = pg_chunks_pack(req->buf, req->len, req->written);
+		/* Only the chunks ever written go back (pg_chunks_pack), with
+		 * their CRCs (the store's, after the data). */
+		uint32_t len = pg_chunks_pack(req->buf, req->len, req->written, req->crc_out);
 		if (!len) {
 			free(req->buf);
 			req->buf = NULL;
 		}
-		pg_replica_answer(o, r->conn, r->request_id, 0, req->version, req->written, req->buf, len);
-		req->buf = NULL; /* the reply's */
+		replica_answer_crc(o, r->conn, r->request_id, 0, req->version, req->written, req->buf,
+				   len, req->crc_out);
+		req->buf = NULL; /* the reply's, and so are the CRCs after it */
 	} else {
 		pg_replica_answer(o, r->conn, r->request_id, res, req->version, NULL, NULL, 0);
 	}
@@ -432,7 +446,16 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		pg_replica_answer(o, conn, rid, -ESTALE, 0, NULL, NULL, 0);
 		return;
 	}
-	struct replica_op *r = calloc(1, sizeof(*r));
+	/* A write's data comes with the CRC of each 4 KiB (msg_chunk_crcs):
+	 * the store records those instead of reading the data again. A push
+	 * of written chunks gets the block's CRCs as it is unpacked. */
+	uint32_t bs = store_block_size(o->store);
+	const uint32_t *crc = (sub.type == PG_SUB_WRITE || sub.type == PG_SUB_PUSH) &&
+					      sub.len == msg->hdr.data_len ?
+				      msg_chunk_crcs(msg) : NULL;
+	bool push = sub.type == PG_SUB_PUSH;
+	size_t crc_bytes = crc || (push && !sub.len) ? (push ? bs : sub.len) / 4096 * sizeof(*crc) : 0;
+	struct replica_op *r = calloc(1, sizeof(*r) + crc_bytes);
 	if (!r) {
 		msg_free(msg);
 		pg_replica_answer(o, conn, rid, -ENOMEM, 0, NULL, NULL, 0);
@@ -447,13 +470,16 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	r->req.version = sub.version;
 	r->req.done = replica_op_done;
 	r->req.ctx = r;
-	uint32_t bs = store_block_size(o->store);
 	int rc = 0;
 	switch (sub.type) {
 	case PG_SUB_WRITE:
 		r->req.op = STORE_OP_WRITE;
 		r->req.offset = sub.offset;
 		r->req.len = sub.len;
+		if (crc) {
+			memcpy(r->crc, crc, crc_bytes);
+			r->req.crc = r->crc;
+		}
 		r->req.buf = msg->data; /* 4 KiB aligned; now ours */
 		msg->data = NULL;
 		break;
@@ -468,14 +494,19 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		r->req.masked = true; /* a copy keeps the object's shape */
 		r->req.repair = true; /* it may replace a bad copy of this version */
 		memcpy(r->req.written, sub.written, sizeof(r->req.written));
+		if (crc_bytes)
+			r->req.crc = r->crc;
 		if (sub.len == bs) {
+			if (crc)
+				memcpy(r->crc, crc, crc_bytes);
 			r->req.buf = msg->data; /* 4 KiB aligned; now ours */
 			msg->data = NULL;
 		} else if (posix_memalign(&r->req.buf, 4096, bs)) {
 			r->req.buf = NULL;
 			rc = -ENOMEM;
-		} else {
-			pg_chunks_unpack(msg->data, sub.len, sub.written, bs, r->req.buf);
+		} else { /* (no data at all: every chunk's CRC is the zero chunk's) */
+			pg_chunks_unpack(msg->data, sub.len, sub.written, bs, r->req.buf,
+					 crc_bytes ? (sub.len ? crc : r->crc) : NULL, r->crc);
 		}
 		break;
 	case PG_SUB_DELETE:
@@ -488,8 +519,12 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	case PG_SUB_READ:
 		r->req.op = STORE_OP_READ;
 		r->req.len = bs;
-		if (posix_memalign(&r->req.buf, 4096, bs))
+		/* The store sets the CRC of each 4 KiB read after the data:
+		 * the reply's frame is sealed from them. */
+		if (posix_memalign(&r->req.buf, 4096, bs + bs / 4096 * sizeof(uint32_t)))
 			rc = -ENOMEM;
+		else
+			r->req.crc_out = (uint32_t *)((uint8_t *)r->req.buf + bs);
 		break;
 	case PG_SUB_COMPLETE:
 	case PG_SUB_SCRUB:

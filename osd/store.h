@@ -104,6 +104,17 @@ struct store_req {
 	struct object_id oid;
 	uint32_t offset, len; /* 4 KiB aligned, within one block */
 	void *buf;	      /* 4 KiB aligned */
+	/* Write: NULL, or the CRC32C of each 4 KiB chunk of BUF (len / 4096,
+	 * borrowed like BUF), known already (the messenger's): the store
+	 * records them instead of computing its own. The caller vouches
+	 * that they are of exactly these bytes; sanitizer builds check. */
+	const uint32_t *crc;
+	/* Read: NULL, or room for len / 4096 CRCs, set on success to the
+	 * CRC32C of each chunk of BUF: the stored CRCs the block's chunks
+	 * were just checked against, the journal record's for journaled
+	 * chunks (memory, never checked), that of zeros for unwritten ones.
+	 * Whoever sends the data seals its frame from them. */
+	uint32_t *crc_out;
 	/* Write/delete: the new version, > the object's current one; 0
 	 * assigns current + 1. Read: set to the version read. */
 	uint64_t version;

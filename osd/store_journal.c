@@ -391,6 +391,23 @@ static void store_takeover_encode(struct store *s, struct enc *e, const struct s
 	store_record_encode(e, &r, head->crc);
 }
 
+/* The CRCs of the N chunks of write REQ, whose bytes are at DATA (its
+ * buffer, or their copy in the journal): those it carries (the
+ * messenger's: no second pass over the data), else computed. */
+static void store_write_crcs(const struct store_req *req, const uint8_t *data, uint32_t n,
+			     uint32_t *crcs /* out */)
+{
+	if (req->crc) {
+		memcpy(crcs, req->crc, n * sizeof(*crcs));
+#ifdef BASALT_CHECK_CARRIED_CRC
+		for (uint32_t i = 0; i < n; i++)
+			BASALT_ASSERT(crcs[i] == crc32c(0, data + i * STORE_CHUNK, STORE_CHUNK));
+#endif
+		return;
+	}
+	crc32c_chunks(data, n, crcs);
+}
+
 /* Encodes the batch of requests on jbatch at mirror offset POS. */
 static void store_batch_encode(struct store *s, uint64_t pos, uint32_t header_len,
 			       uint32_t data_len, unsigned count)
@@ -415,18 +432,14 @@ static void store_batch_encode(struct store *s, uint64_t pos, uint32_t header_le
 			r.nchunks = s->L.chunks_per_block;
 			r.block = req->block;
 			r.written = req->masked ? req->written : NULL;
-			for (uint32_t i = 0; i < r.nchunks; i++)
-				crcs[i] = crc32c(0, (uint8_t *)req->buf + i * STORE_CHUNK,
-						 STORE_CHUNK);
+			store_write_crcs(req, req->buf, r.nchunks, crcs);
 		} else {
 			r.type = STORE_REC_SMALL;
 			r.nchunks = req->len / STORE_CHUNK;
 			r.first_chunk = req->offset / STORE_CHUNK;
 			r.data_off = data_off;
 			memcpy(data + data_off, req->buf, req->len);
-			for (uint32_t i = 0; i < r.nchunks; i++)
-				crcs[i] = crc32c(0, data + data_off + i * STORE_CHUNK,
-						 STORE_CHUNK);
+			store_write_crcs(req, data + data_off, r.nchunks, crcs);
 			data_off += req->len;
 		}
 		store_record_encode(&e, &r, crcs);

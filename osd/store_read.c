@@ -44,12 +44,15 @@ static void store_read_covered(const struct store_obj *o, uint32_t first,
 	}
 }
 
-/* Copies overlay data (newest wins) and zeros for unwritten chunks. */
+/* Copies overlay data (newest wins) and zeros for unwritten chunks, and
+ * sets the CRC of each chunk in req->crc_out (when asked): the rest of
+ * BUF came from the block, checked against o->crc (store_read_done). */
 static void store_read_fill(const struct store_obj *o, struct store_req *req)
 {
 	uint32_t first = req->offset / STORE_CHUNK, n = req->len / STORE_CHUNK;
 	uint8_t filled[STORE_MAX_CHUNKS / 8] = { 0 };
 	uint8_t *buf = req->buf;
+	uint32_t *crc = req->crc_out;
 	for (const struct store_overlay *ov = o->overlays; ov; ov = ov->next) {
 		uint32_t lo = ov->first_chunk > first ? ov->first_chunk : first;
 		uint32_t hi = ov->first_chunk + ov->nchunks;
@@ -62,15 +65,27 @@ static void store_read_fill(const struct store_obj *o, struct store_req *req)
 			memcpy(buf + (c - first) * STORE_CHUNK,
 			       ov->data + (c - ov->first_chunk) * STORE_CHUNK,
 			       STORE_CHUNK);
+			if (crc)
+				crc[c - first] = le_load32(ov->crcs + 4 * (c - ov->first_chunk));
 		}
 	}
 	bool has_block = o->block != STORE_NO_BLOCK;
 	for (uint32_t c = first; c < first + n; c++) {
 		if (store_bit_test(filled, c))
 			continue;
-		if (!has_block || !store_bit_test(o->bitmap, c))
+		if (!has_block || !store_bit_test(o->bitmap, c)) {
 			memset(buf + (c - first) * STORE_CHUNK, 0, STORE_CHUNK);
+			if (crc)
+				crc[c - first] = CRC32C_ZERO_CHUNK;
+		} else if (crc) {
+			BASALT_ASSERT(o->crc_valid);
+			crc[c - first] = o->crc[c];
+		}
 	}
+#ifdef BASALT_CHECK_CARRIED_CRC
+	for (uint32_t i = 0; crc && i < n; i++)
+		BASALT_ASSERT(crc[i] == crc32c(0, buf + i * STORE_CHUNK, STORE_CHUNK));
+#endif
 	/* What was ever written, as of this data. */
 	memset(req->written, 0, sizeof(req->written));
 	if (has_block)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/cluster/map.h"
+#include "common/crc32c.h"
 #include "osd/pg_proto.h"
 
 static void test_query(void **state)
@@ -229,21 +230,36 @@ static void test_chunks_pack(void **state)
 				orig[c * 4096 + 17] = 0;
 		}
 		memcpy(block, orig, BS);
+		bool with_crc = round % 2 || round == 0; /* round 0: nothing written */
+		uint32_t crc[CHUNKS], orig_crc[CHUNKS], back_crc[CHUNKS];
+		for (uint32_t c = 0; c < CHUNKS; c++)
+			crc[c] = orig_crc[c] = crc32c(0, orig + c * 4096, 4096);
 		assert_int_equal(pg_chunks_packed_len(written, BS), n * 4096);
-		uint32_t len = pg_chunks_pack(block, BS, written);
+		uint32_t len = pg_chunks_pack(block, BS, written, with_crc ? crc : NULL);
 		assert_int_equal(len, n * 4096);
 		for (uint32_t c = 0, k = 0; c < CHUNKS; c++)
-			if (written[c / 8] & (1u << (c % 8)))
-				assert_memory_equal(block + (k++) * 4096, orig + c * 4096, 4096);
+			if (written[c / 8] & (1u << (c % 8))) {
+				assert_memory_equal(block + k * 4096, orig + c * 4096, 4096);
+				if (with_crc)
+					assert_int_equal(crc[k], orig_crc[c]);
+				k++;
+			}
 		memset(back, 0xee, BS);
-		assert_int_equal(pg_chunks_unpack(block, len, written, BS, back), 0);
+		assert_int_equal(pg_chunks_unpack(block, len, written, BS, back, NULL, NULL), 0);
 		assert_memory_equal(back, orig, BS);
+		if (with_crc) { /* the CRCs of the block: zero chunks' where unwritten */
+			memset(back, 0xee, BS);
+			assert_int_equal(pg_chunks_unpack(block, len, written, BS, back,
+							  len ? crc : back_crc, back_crc), 0);
+			assert_memory_equal(back, orig, BS);
+			assert_memory_equal(back_crc, orig_crc, sizeof(orig_crc));
+		}
 		if (len)
-			assert_int_equal(pg_chunks_unpack(block, len - 4096, written, BS, back),
-					 -EBADMSG);
+			assert_int_equal(pg_chunks_unpack(block, len - 4096, written, BS, back,
+							  NULL, NULL), -EBADMSG);
 		if (len < BS)
-			assert_int_equal(pg_chunks_unpack(block, len + 4096, written, BS, back),
-					 -EBADMSG);
+			assert_int_equal(pg_chunks_unpack(block, len + 4096, written, BS, back,
+							  NULL, NULL), -EBADMSG);
 	}
 }
 
