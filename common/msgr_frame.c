@@ -170,7 +170,7 @@ void msg_free(struct msg *msg)
 	cache_register();
 	if (msg->data_release) {
 		msg->data_release(msg);
-	} else if (cache_registered && msg->data && msg->data == msg->data_pool &&
+	} else if (DATA_POOL && cache_registered && msg->data && msg->data == msg->data_pool &&
 		   data_pool_bytes + msg->data_pool_size <= DATA_POOL_BYTES) {
 		struct pooled *b = msg->data_pool;
 		struct pooled **head = &data_pool[pool_shift(msg->data_pool_size) - DATA_POOL_MIN_SHIFT];
