@@ -614,12 +614,10 @@ static void conn_recv_done(struct io_op *op, int res)
 	if (c->rx_direct) {
 		struct msg *msg;
 		int rc = msg_rx_direct_done(&c->rx, (size_t)res, &msg);
-		if (rc < 0) {
+		if (rc < 0)
 			conn_bad_frame(c, rc);
-		} else if (msg) {
-			c->rx_short = true;
+		else if (msg)
 			conn_deliver(c, msg);
-		}
 	} else {
 		size_t off = 0;
 		while (off < (size_t)res && conn_receiving(c)) {
@@ -631,10 +629,8 @@ static void conn_recv_done(struct io_op *op, int res)
 				break;
 			}
 			off += (size_t)used;
-			if (msg) {
-				c->rx_short = false; /* small ones: batch them again */
+			if (msg)
 				conn_deliver(c, msg);
-			}
 		}
 	}
 	if (conn_receiving(c))
@@ -652,7 +648,7 @@ static void conn_post_recv(struct msgr_conn *c)
 	if (c->rx_direct)
 		msgr_conn_recv(c, dst, want);
 	else
-		msgr_conn_recv(c, c->rxbuf, c->rx_short ? MSGR_RXBUF_SHORT : MSGR_RXBUF_LEN);
+		msgr_conn_recv(c, c->rxbuf, MSGR_RXBUF_LEN);
 }
 
 /* --- timers ------------------------------------------------------------------- */
@@ -738,7 +734,6 @@ static void conn_start_session(struct msgr_conn *c)
 	c->send_off = 0;
 	c->last_rx_ns = c->last_tx_ns = io_now_ns(m->loop);
 	msg_rx_reset(&c->rx);
-	c->rx_short = false;
 	c->rx.limits = &m->limits_preauth;
 	io_timer_arm(m->loop, &c->timer, m->p.handshake_timeout_ns);
 	c->step = AUTH_STEP_BANNER;

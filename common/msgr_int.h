@@ -20,10 +20,6 @@
 
 #define MSGR_RXBUF_LEN (64 * 1024)
 #define MSGR_DIRECT_MIN (16 * 1024)
-/* After a message whose data was received directly, the next receive
- * through the buffer asks for this much only: what it gets of the next
- * big segment is copied, the rest is received directly again. */
-#define MSGR_RXBUF_SHORT 4096
 #define MSGR_IOV_MAX 64
 #define MSGR_PREAUTH_PAYLOAD_MAX 512
 #define MSGR_PROTO MSG_HELLO_PROTO
@@ -95,7 +91,6 @@ struct msgr_conn {
 	struct msg_rx rx;
 	uint8_t *rxbuf;
 	bool rx_direct;
-	bool rx_short; /* big segments are flowing: see MSGR_RXBUF_SHORT */
 
 	struct list_node sendq; /* on the wire next, in order */
 	struct list_node pendq; /* user messages waiting for UP */
