@@ -39,14 +39,45 @@ static void unhash(struct bs_client *c, struct bs_op *op)
 	op->in_flight = false;
 }
 
+/* A pinned OP's buffer is to be given back or rewritten: drops the
+ * connection receiving into it (the release follows, see rx_release). */
+static void rx_abort(struct bs_op *op)
+{
+	if (op->rx_conn)
+		msgr_conn_reset(op->rx_conn, -ECANCELED,
+				"a read being received was given up (timed out, moved or cancelled)");
+}
+
 static void complete(struct bs_client *c, struct bs_op *op, int rc)
 {
 	if (op->in_flight)
 		unhash(c, op);
 	if (list_linked(&op->waiting))
 		list_del(&op->waiting);
+	if (op->rx_conn) {
+		op->done_deferred = true;
+		op->done_rc = rc;
+		list_add_tail(&c->deferred, &op->waiting);
+		rx_abort(op);
+		return;
+	}
 	c->stats.ops++;
 	op->done(op, rc);
+}
+
+/* Answers the deferred operations whose buffer was released. */
+static void complete_deferred(struct bs_client *c)
+{
+	struct list_node *pos, *tmp;
+	list_for_each_safe(pos, tmp, &c->deferred) {
+		struct bs_op *op = list_entry(pos, struct bs_op, waiting);
+		if (op->rx_conn)
+			continue;
+		list_del(&op->waiting);
+		op->done_deferred = false;
+		c->stats.ops++;
+		op->done(op, op->done_rc);
+	}
 }
 
 /* Puts OP back to wait until AT (or a newer map). */
@@ -54,6 +85,7 @@ static void park(struct bs_client *c, struct bs_op *op, uint64_t at)
 {
 	if (op->in_flight)
 		unhash(c, op);
+	rx_abort(op);
 	op->retry_at_ns = at;
 	if (!list_linked(&op->waiting))
 		list_add_tail(&c->waiting, &op->waiting);
@@ -121,6 +153,10 @@ static void send_op(struct bs_client *c, struct bs_op *op, bool in_submit)
 	uint64_t now = io_now_ns(c->loop);
 	if (list_linked(&op->waiting))
 		list_del(&op->waiting);
+	if (op->rx_conn) { /* an old attempt's reply still lands in BUF */
+		park(c, op, now + BS_RETRY_MIN_NS);
+		return;
+	}
 	if ((c->fenced || c->key_gone) && !in_submit) {
 		complete(c, op, c->key_gone ? -EACCES : -ESHUTDOWN);
 		return;
@@ -230,6 +266,9 @@ void bs_submit(struct bs_client *c, struct bs_op *op)
 	op->started_ns = io_now_ns(c->loop);
 	op->attempts = 0;
 	op->in_flight = false;
+	op->rx_conn = NULL;
+	op->client = c;
+	op->done_deferred = false;
 	op->version = op->size = 0;
 	list_init(&op->waiting);
 	bool ranged = op->type == BS_READ || op->type == BS_WRITE;
@@ -256,13 +295,61 @@ int bs_list_entry(const struct bs_op *op, size_t i, struct object_id *oid, uint6
 	return dec_get_le64(&d, size);
 }
 
+static struct bs_op *find_tid(struct bs_client *c, uint64_t tid)
+{
+	struct bs_op *op = *slot(c, tid);
+	while (op && op->tid != tid)
+		op = op->hash_next;
+	return op;
+}
+
+/* The messenger's data_dest: a successful read's data goes straight into
+ * its buffer, when the reply is the one expected (the operation in
+ * flight on that link, with its length). That pins the operation. */
+static void data_dest(struct msgr_conn *conn, struct msg *msg);
+
+/* No socket receive writes into OP's buffer any more (msg_release_fn):
+ * unpinned, the operation may be answered or resent. */
+static void rx_release(struct msg *msg)
+{
+	struct bs_op *op = msg->data_owner;
+	struct bs_client *c = op->client;
+	op->rx_conn = NULL;
+	msg->data = NULL;
+	msg->data_release = NULL;
+	if (c->destroying)
+		return; /* bs_client_destroy answers it */
+	if (op->done_deferred || list_linked(&op->waiting)) {
+		op->retry_at_ns = 0;
+		io_timer_arm(c->loop, &c->tick, 0);
+	}
+}
+
+static void data_dest(struct msgr_conn *conn, struct msg *msg)
+{
+	struct bs_client *c = msgr_ctx(msgr_conn_msgr(conn));
+	struct osd_op_reply r;
+	if (c->destroying || msg->hdr.type != OSD_MSG_OP_REPLY || osd_op_reply_decode(msg, &r) ||
+	    r.rc != 0)
+		return;
+	struct bs_op *op = find_tid(c, msg->hdr.request_id);
+	if (!op || op->type != BS_READ || !op->in_flight || op->rx_conn ||
+	    c->links[op->osd].conn != conn || msg->hdr.data_len != op->len)
+		return;
+	msg_borrow_data(msg, op->buf, op->len, rx_release, op);
+	op->rx_conn = conn;
+}
+
 static void on_reply(struct bs_client *c, struct msgr_conn *conn, struct msg *msg)
 {
-	struct bs_op *op = *slot(c, msg->hdr.request_id);
-	while (op && op->tid != msg->hdr.request_id)
-		op = op->hash_next;
+	struct bs_op *op = find_tid(c, msg->hdr.request_id);
+	/* Received into a read's buffer: whole, checked, nothing writes
+	 * there any more. */
+	struct bs_op *direct = msg->data_release == rx_release ? msg->data_owner : NULL;
+	if (direct)
+		rx_release(msg);
 	struct osd_op_reply r;
-	if (!op || c->links[op->osd].conn != conn)
+	if (!op || c->links[op->osd].conn != conn || (direct && direct != op))
 		return; /* an attempt we gave up on */
 	if (osd_op_reply_decode(msg, &r)) {
 		LOG_WARN("malformed reply from osd.%u", op->osd);
@@ -289,7 +376,8 @@ static void on_reply(struct bs_client *c, struct msgr_conn *conn, struct msg *ms
 			park(c, op, io_now_ns(c->loop) + backoff_ns(op));
 			return;
 		}
-		memcpy(op->buf, msg->data, op->len);
+		if (!direct)
+			memcpy(op->buf, msg->data, op->len);
 	}
 	if (r.rc == 0 && op->type == BS_LIST) {
 		op->buf = malloc(msg->hdr.data_len ? msg->hdr.data_len : 1);
@@ -304,6 +392,32 @@ static void on_reply(struct bs_client *c, struct msgr_conn *conn, struct msg *ms
 	op->version = r.version;
 	op->size = r.size;
 	complete(c, op, r.rc);
+}
+
+/* Parks, to retry at AT, every operation in flight that MATCH(c, op,
+ * arg) picks. In two passes: parking a pinned one resets its link, whose
+ * DOWN parks others from inside the walk. */
+static void park_matching(struct bs_client *c, bool (*match)(struct bs_client *c,
+							     const struct bs_op *op, const void *arg),
+			  const void *arg, uint64_t at)
+{
+	struct list_node picked;
+	list_init(&picked);
+	for (uint32_t b = 0; b < BS_BUCKETS; b++)
+		for (struct bs_op *op = c->buckets[b], *next; op; op = next) {
+			next = op->hash_next;
+			if (match(c, op, arg)) {
+				unhash(c, op);
+				if (list_linked(&op->waiting))
+					list_del(&op->waiting);
+				list_add_tail(&picked, &op->waiting);
+			}
+		}
+	while (!list_empty(&picked)) {
+		struct bs_op *op = list_entry(list_first(&picked), struct bs_op, waiting);
+		list_del(&op->waiting);
+		park(c, op, at);
+	}
 }
 
 void bs_fail_all(struct bs_client *c, int rc)
@@ -329,6 +443,11 @@ static void on_message(struct msgr_conn *conn, struct msg *msg)
 	msg_free(msg);
 }
 
+static bool on_link(struct bs_client *c, const struct bs_op *op, const void *conn)
+{
+	return c->links[op->osd].conn == conn;
+}
+
 /* A link to an OSD dropped: what was in flight there goes again. */
 static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
 {
@@ -350,13 +469,7 @@ static void on_event(struct msgr_conn *conn, enum msgr_event ev, int err)
 	}
 	if (ev != MSGR_EV_DOWN)
 		return;
-	uint64_t now = io_now_ns(c->loop);
-	for (uint32_t b = 0; b < BS_BUCKETS; b++)
-		for (struct bs_op *op = c->buckets[b], *next; op; op = next) {
-			next = op->hash_next;
-			if (c->links[op->osd].conn == conn)
-				park(c, op, now + BS_RETRY_MIN_NS);
-		}
+	park_matching(c, on_link, conn, io_now_ns(c->loop) + BS_RETRY_MIN_NS);
 }
 
 static bool type_ok(uint16_t type, void *arg)
@@ -368,7 +481,8 @@ static bool type_ok(uint16_t type, void *arg)
 
 static const struct msgr_handler handler = { .on_message = on_message,
 					     .on_event = on_event,
-					     .type_ok = type_ok };
+					     .type_ok = type_ok,
+					     .data_dest = data_dest };
 
 /* A newer map: everything waiting goes now, and what is in flight to an
  * OSD that is no longer its primary goes again. */
@@ -398,6 +512,23 @@ static bool key_gone(struct bs_client *c, const struct cluster_map *m)
 	return true;
 }
 
+/* Whether OP's primary in map M is no longer the OSD it went to. */
+static bool moved(struct bs_client *c, const struct bs_op *op, const void *arg)
+{
+	const struct cluster_map *m = arg;
+	(void)c;
+	const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
+	uint32_t acting[MAP_PG_ACTING_MAX];
+	/* (a LIST's OSD gone down: parked, then answered -EHOSTDOWN) */
+	size_t n = p || op_to_osd(op) ? op_target(m, p, op, acting) : 0;
+	return !n || acting[0] != op->osd;
+}
+
+static bool attempt_late(struct bs_client *c, const struct bs_op *op, const void *arg)
+{
+	return io_now_ns(c->loop) - op->sent_ns >= *(const uint64_t *)arg;
+}
+
 static void on_map(void *ctx, const struct cluster_map *m, bool stale)
 {
 	struct bs_client *c = ctx;
@@ -413,16 +544,7 @@ static void on_map(void *ctx, const struct cluster_map *m, bool stale)
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &c->waiting)
 		list_entry(pos, struct bs_op, waiting)->retry_at_ns = 0;
-	for (uint32_t b = 0; b < BS_BUCKETS; b++)
-		for (struct bs_op *op = c->buckets[b], *next; op; op = next) {
-			next = op->hash_next;
-			const struct map_pool *p = map_pool_by_id(m, op->oid.pool);
-			uint32_t acting[MAP_PG_ACTING_MAX];
-			/* (a LIST's OSD gone down: parked, then answered -EHOSTDOWN) */
-			size_t n = p || op_to_osd(op) ? op_target(m, p, op, acting) : 0;
-			if (!n || acting[0] != op->osd)
-				park(c, op, 0);
-		}
+	park_matching(c, moved, m, 0);
 	io_timer_arm(c->loop, &c->tick, 0);
 }
 
@@ -435,14 +557,10 @@ static void tick(struct io_timer *t)
 		monsess_tick(c->mon, now);
 		bs_lock_tick(c, now);
 	}
+	complete_deferred(c);
 	uint64_t attempt_ns = IO_MS(c->p.attempt_timeout_ms);
 	uint64_t op_ns = IO_MS(c->p.op_timeout_ms);
-	for (uint32_t b = 0; b < BS_BUCKETS; b++)
-		for (struct bs_op *op = c->buckets[b], *next; op; op = next) {
-			next = op->hash_next;
-			if (now - op->sent_ns >= attempt_ns)
-				park(c, op, now); /* unanswered: try again */
-		}
+	park_matching(c, attempt_late, &attempt_ns, now); /* unanswered: try again */
 	/* Sending may park operations again (at the tail): take a snapshot. */
 	struct list_node ready;
 	list_init(&ready);
@@ -479,6 +597,7 @@ int bs_client_create(struct io_loop *loop, struct cfg *cfg, const struct bs_clie
 	if (!c->p.attempt_timeout_ms)
 		c->p.attempt_timeout_ms = 5000;
 	list_init(&c->waiting);
+	list_init(&c->deferred);
 	io_timer_init(&c->tick, tick, c);
 	bs_lock_init(c);
 	c->client_id = io_random(loop) | 1;
@@ -519,6 +638,16 @@ int bs_client_create(struct io_loop *loop, struct cfg *cfg, const struct bs_clie
 	return 0;
 }
 
+static bool none_pinned(void *arg)
+{
+	struct bs_client *c = arg;
+	struct list_node *pos;
+	list_for_each(pos, &c->deferred)
+		if (list_entry(pos, struct bs_op, waiting)->rx_conn)
+			return false;
+	return true;
+}
+
 void bs_client_destroy(struct bs_client *c)
 {
 	if (!c)
@@ -526,6 +655,9 @@ void bs_client_destroy(struct bs_client *c)
 	c->destroying = true;
 	io_timer_disarm(c->loop, &c->tick);
 	bs_fail_all(c, -ECANCELED);
+	/* Pinned ones first wait for their links' receives to end. */
+	io_loop_run_until(c->loop, none_pinned, c);
+	complete_deferred(c);
 	bs_lock_fini(c);
 	monsess_destroy(c->mon);
 	if (c->links)

@@ -24,6 +24,7 @@
 #include "common/cluster/map.h"
 
 struct bs_client;
+struct msgr_conn;
 
 struct bs_client_params {
 	const char *entity;	 /* default "client.admin" */
@@ -119,6 +120,13 @@ struct bs_op {
 	uint32_t osd;
 	unsigned attempts;
 	bool in_flight;
+	/* A READ whose reply's data is being received straight into BUF, on
+	 * this connection: until that receive has ended, the operation is
+	 * neither answered nor resent (see libbasalt.c, "pinned"). */
+	struct msgr_conn *rx_conn;
+	struct bs_client *client;
+	bool done_deferred; /* answered once rx_conn is NULL, with DONE_RC */
+	int done_rc;
 };
 
 /* Starts OP; its done() runs later, from the client's loop. */

@@ -31,6 +31,9 @@ struct bs_client {
 	struct bs_link *links; /* by OSD id */
 	struct bs_op *buckets[BS_BUCKETS];
 	struct list_node waiting;
+	/* Answered operations whose buffer a receive still writes into (their
+	 * DONE runs once it has ended; see "pinned" in libbasalt.c). */
+	struct list_node deferred;
 	struct io_timer tick;
 	uint64_t last_mon_tick;
 	uint64_t client_id, next_reqid, next_tid;

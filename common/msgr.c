@@ -571,6 +571,17 @@ static void conn_deliver(struct msgr_conn *c, struct msg *msg)
 	m->p.handler->on_message(c, msg);
 }
 
+/* The parser's data_dest: the owner may lend the buffer of a user
+ * message's data segment. */
+static void conn_data_dest(void *arg, struct msg *msg)
+{
+	struct msgr_conn *c = arg;
+	struct msgr *m = c->m;
+	if (m->p.handler->data_dest && c->state == CONN_UP && !c->fail_when_sent &&
+	    !m->destroying && msg->hdr.type >= MSG_TYPE_FIRST_USER)
+		m->p.handler->data_dest(c, msg);
+}
+
 static bool conn_receiving(const struct msgr_conn *c)
 {
 	return c->state == CONN_HANDSHAKE || c->state == CONN_UP;
@@ -706,6 +717,8 @@ static struct msgr_conn *conn_new(struct msgr *m, bool outgoing)
 	list_init(&c->pendq);
 	io_timer_init(&c->timer, conn_timer_fire, c);
 	msg_rx_init(&c->rx, &m->limits_preauth);
+	c->rx.data_dest = conn_data_dest;
+	c->rx.data_dest_arg = c;
 	list_add_tail(&m->conns, &c->node);
 	m->conn_count++;
 	return c;
@@ -834,6 +847,12 @@ int msgr_connect(struct msgr *m, const char *host, uint16_t port,
 	conn_start_connect(c);
 	*out = c;
 	return 0;
+}
+
+void msgr_conn_reset(struct msgr_conn *c, int err, const char *why)
+{
+	if (c->state == CONN_UP)
+		conn_fail(c, err, why);
 }
 
 void msgr_conn_close(struct msgr_conn *c)

@@ -44,6 +44,18 @@ struct msgr_handler {
 	void (*on_writable)(struct msgr_conn *conn);
 	/* Which user types (>= MSG_TYPE_FIRST_USER) may arrive; NULL: all. */
 	bool (*type_ok)(uint16_t type, void *arg);
+	/* Optional: where the data segment of user message MSG, arriving on
+	 * CONN, is received (zero copy into the owner's buffer). Called once
+	 * MSG's header and payload are in and checked (MSG->data is NULL).
+	 * To lend a buffer it calls msg_borrow_data(MSG, buf, the header's
+	 * data_len, release, owner); leaving MSG alone has one allocated.
+	 * RELEASE(MSG) is called exactly once, when nothing can write into
+	 * the buffer any more: when the owner frees the delivered MSG, or
+	 * when the connection drops it half received (a bad data CRC, a
+	 * close, msgr_conn_reset: only once the socket's receive into it has
+	 * ended), or from msgr_destroy/msgr_forget. It must not call into
+	 * the messenger. */
+	void (*data_dest)(struct msgr_conn *conn, struct msg *msg);
 };
 
 /* ms_mode: crc (frames checksummed and authenticated, in the clear) or
@@ -131,6 +143,12 @@ int msgr_send(struct msgr_conn *conn, struct msg *msg);
 /* Closes incoming CONN once what is queued on it has gone out (WHY, a
  * static string, is logged); MSGR_EV_CLOSED follows as for any close. */
 void msgr_conn_close_when_sent(struct msgr_conn *conn, const char *why);
+/* Drops CONN's socket as an error would (ERR, WHY logged): MSGR_EV_DOWN
+ * (outgoing, which reconnects) or MSGR_EV_CLOSED (incoming) is reported
+ * from inside this call. What it was receiving is dropped, a lent data
+ * buffer released once the receive into it has ended (see data_dest).
+ * Nothing if it is not connected. */
+void msgr_conn_reset(struct msgr_conn *conn, int err, const char *why);
 /* Closes CONN; no callbacks for it after this returns. */
 void msgr_conn_close(struct msgr_conn *conn);
 

@@ -172,7 +172,7 @@ void msg_free(struct msg *msg)
 	cache_register();
 	if (msg->data_release) {
 		msg->data_release(msg);
-	} else if (cache_registered && msg->data && msg->data == msg->data_pool &&
+	} else if (DATA_POOL && cache_registered && msg->data && msg->data == msg->data_pool &&
 		   data_pool_bytes + msg->data_pool_size <= DATA_POOL_BYTES) {
 		struct pooled *b = msg->data_pool;
 		struct pooled **head = &data_pool[pool_shift(msg->data_pool_size) - DATA_POOL_MIN_SHIFT];
@@ -337,8 +337,7 @@ static int msg_rx_advance(struct msg_rx *rx, struct msg **out)
 		if (rc)
 			return rc;
 		m = msg_new(h.type, h.request_id, h.payload_len);
-		if (!m || (h.data_len && msg_alloc_data(m, h.data_len))) {
-			msg_free(m);
+		if (!m) {
 			rx->why = "out of memory";
 			return -ENOMEM;
 		}
@@ -352,6 +351,17 @@ static int msg_rx_advance(struct msg_rx *rx, struct msg **out)
 		if (crc32c(0, m->payload, m->hdr.payload_len) != m->hdr.payload_crc) {
 			rx->why = "bad payload CRC";
 			return -EBADMSG;
+		}
+		/* Where the data goes is chosen only now, knowing the payload:
+		 * the owner may lend the buffer it finally belongs in. */
+		if (m->hdr.data_len && rx->data_dest) {
+			uint32_t len = m->hdr.data_len;
+			rx->data_dest(rx->data_dest_arg, m);
+			BASALT_ASSERT(m->hdr.data_len == len && (!m->data || m->data_release));
+		}
+		if (m->hdr.data_len && !m->data && msg_alloc_data(m, m->hdr.data_len)) {
+			rx->why = "out of memory";
+			return -ENOMEM;
 		}
 		rx->state = MSG_RX_DATA;
 		rx->have = 0;

@@ -147,10 +147,17 @@ struct msg_rx {
 	size_t have;     /* bytes of the current part received */
 	struct msg *msg; /* being assembled; owned by the parser */
 	const char *why; /* reason of the last error */
+	/* Optional: called once a message's header and payload are in and
+	 * checked, before its data segment (hdr.data_len > 0) is received;
+	 * it may msg_borrow_data a buffer of exactly hdr.data_len bytes for
+	 * the segment to be received into. Otherwise one is allocated. */
+	void (*data_dest)(void *arg, struct msg *msg);
+	void *data_dest_arg;
 };
 
 void msg_rx_init(struct msg_rx *rx, const struct msg_limits *limits);
-/* Drops any half-received message. */
+/* Drops any half-received message (a borrowed data segment is released:
+ * the caller makes sure nothing still writes into it). */
 void msg_rx_reset(struct msg_rx *rx);
 
 /* Consumes bytes of BUF until one message completes or BUF is used up.

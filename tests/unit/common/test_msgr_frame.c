@@ -398,6 +398,82 @@ static void test_borrowed_data_released_once(void **state)
 	assert_int_equal(released, 1);
 }
 
+/* The owner's data_dest: lends LENT (of struct lend) for messages of
+ * type 60 whose payload's first byte is 1. */
+struct lend {
+	uint8_t buf[100000];
+	int asked, released;
+};
+
+static void lend_release(struct msg *msg)
+{
+	((struct lend *)msg->data_owner)->released++;
+}
+
+static void lend_dest(void *arg, struct msg *msg)
+{
+	struct lend *l = arg;
+	l->asked++;
+	assert_null(msg->data);
+	if (msg->hdr.type == 60 && msg->hdr.payload_len && msg->payload[0] == 1)
+		msg_borrow_data(msg, l->buf, msg->hdr.data_len, lend_release, l);
+}
+
+static void test_data_dest(void **state)
+{
+	(void)state;
+	struct lend *l = calloc(1, sizeof(*l));
+	struct msg *w = sample(60, 255, 8, 100000); /* payload[0] = 255 + 0: not lent */
+	uint8_t *stream = malloc(200000);
+	struct msg_rx rx;
+	msg_rx_init(&rx, &limits);
+	rx.data_dest = lend_dest;
+	rx.data_dest_arg = l;
+	struct msg *m;
+	/* Not lent: received into an allocated segment as before. */
+	size_t len = wire(w, stream);
+	assert_int_equal(msg_rx_feed(&rx, stream, len, &m), (ssize_t)len);
+	assert_non_null(m);
+	assert_true(m->data != l->buf && l->asked == 1);
+	msg_free(m);
+	/* Lent: the data, partly copied and partly received directly, lands in
+	 * the owner's buffer, which is released once the message is freed. */
+	w->payload[0] = 1;
+	len = wire(w, stream);
+	assert_int_equal(msg_rx_feed(&rx, stream, 1000, &m), 1000);
+	uint8_t *dst;
+	size_t missing = msg_rx_direct(&rx, &dst);
+	assert_ptr_equal(dst, l->buf + 1000 - MSG_HEADER_LEN - 8);
+	memcpy(dst, stream + 1000, missing);
+	assert_int_equal(msg_rx_direct_done(&rx, missing, &m), 0);
+	assert_ptr_equal(m->data, l->buf);
+	assert_memory_equal(l->buf, w->data, 100000);
+	assert_int_equal(l->released, 0);
+	msg_free(m);
+	assert_int_equal(l->released, 1);
+	/* Dropped half received, or for a bad data CRC: released once. */
+	assert_int_equal(msg_rx_feed(&rx, stream, 5000, &m), 5000);
+	msg_rx_reset(&rx);
+	assert_int_equal(l->released, 2);
+	stream[len - 1] ^= 1;
+	assert_int_equal(msg_rx_feed(&rx, stream, len, &m), -EBADMSG);
+	assert_string_equal(rx.why, "bad data CRC");
+	assert_int_equal(l->released, 2);
+	msg_rx_reset(&rx);
+	assert_int_equal(l->released, 3);
+	/* No data segment: not asked. */
+	struct msg *e = sample(60, 1, 8, 0);
+	len = wire(e, stream);
+	assert_int_equal(msg_rx_feed(&rx, stream, len, &m), (ssize_t)len);
+	assert_non_null(m);
+	assert_int_equal(l->asked, 4);
+	msg_free(m);
+	msg_free(e);
+	msg_free(w);
+	free(stream);
+	free(l);
+}
+
 static void test_data_pool(void **state)
 {
 	(void)state;
@@ -508,6 +584,7 @@ int main(void)
 		cmocka_unit_test(test_direct_data),
 		cmocka_unit_test(test_corrupt_payload_and_data),
 		cmocka_unit_test(test_borrowed_data_released_once),
+		cmocka_unit_test(test_data_dest),
 		cmocka_unit_test(test_hello_round_trip_and_errors),
 		cmocka_unit_test(test_data_pool),
 		cmocka_unit_test(test_chunk_crcs_received),
