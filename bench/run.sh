@@ -37,14 +37,15 @@
 # alone, the ratios Basalt/Ceph and Basalt/device; then the limits: each
 # job's limit for 3 copies on this machine, from the device rows and a
 # 4 KiB messenger round trip (bench/msgr_bench, run before each round of
-# 4k-randwrite-qd1), and Basalt against it; then the space run),
+# 4k-randwrite-qd1 when the device is measured), and Basalt against it;
+# then the space run),
 # results.json, iops.png and p99.png (gnuplot), and each fio JSON. CPU
 # counts the system's daemons and its front end: the NBD server, or the
 # process the client library runs in (fio for librbd, volume_load).
 # Everything it starts it stops, by PID. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 runtime=20 ramp=2 rounds=2 only=basalt,ceph,device osd_size=4G space_size=1G space=1
 settle=12 dir=/var/tmp build=
 jobs_all=4k-randwrite-qd1,4k-randwrite-qd32,4k-randread-qd1,4k-randread-qd32,1m-write-qd4,1m-read-qd4
@@ -148,7 +149,8 @@ done
 echo "$ramp" >"$out/ramp"
 echo 3 >"$out/copies" # bench_cluster's pool size
 # The limits table (run_table.py) needs a loopback round trip of a 4 KiB
-# message through the messenger, measured here in every round.
+# message through the messenger, measured here in every round (with the
+# device rows, which the limits also need).
 msgr_rtt() {
 	"$build/bench/msgr_bench" --seconds 2 --sizes 4096 >"$out/msgr-$1.md"
 }
@@ -156,7 +158,7 @@ for j in ${jobs//,/ }; do
 	IFS=- read -r bs rw qd <<<"$j"
 	qd=${qd#qd}
 	for round in $(seq "$rounds"); do
-		[ "$j" = 4k-randwrite-qd1 ] && msgr_rtt "$round"
+		[ "$j" = 4k-randwrite-qd1 ] && want device && msgr_rtt "$round"
 		for t in "${targets[@]}"; do
 			[ "$t" = device-fdatasync ] && [[ $rw != *write ]] && continue
 			echo "== $j on $t (round $round of $rounds)" >&2
