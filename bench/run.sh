@@ -106,8 +106,9 @@ if want ceph; then
 		{ cat "$work/ceph-up.log" >&2; exit 1; }
 	export CEPH_CONF=$work/ceph/ceph.conf
 	read -r cport < <(scripts/free-ports 1)
+	# Its log goes with the results: a qemu-nbd that died shows why there.
 	qemu-nbd --format=raw -t -e 8 -b 127.0.0.1 -p "$cport" --cache=none --aio=threads \
-		"rbd:rbd/bench:conf=$CEPH_CONF:id=admin" >"$work/qemu-nbd.log" 2>&1 &
+		"rbd:rbd/bench:conf=$CEPH_CONF:id=admin" >"$out/qemu-nbd.log" 2>&1 &
 	pid[qemu-nbd]=$!
 	for _ in $(seq 50); do nbdinfo "nbd://127.0.0.1:$cport" >/dev/null 2>&1 && break; sleep 0.2; done
 	awk '{print $2}' "$work/ceph/pids" >"$work/pids.ceph"
@@ -171,6 +172,10 @@ for j in ${jobs//,/ }; do
 			basalt-nbd) front=("${pid[basalt-nbd]}") ;;
 			ceph-nbd) front=("${pid[qemu-nbd]}") ;;
 			esac
+			if [ "$t" = ceph-nbd ] && ! kill -0 "${pid[qemu-nbd]}" 2>/dev/null; then
+				echo "run.sh: qemu-nbd (Ceph's NBD server) is gone: $(tail -3 "$out/qemu-nbd.log")" >&2
+				exit 1
+			fi
 			c0=$(cpu_seconds "$pids" "${front[@]}") o0=$(cpu_seconds "$osds")
 			f=$j-$t-$round.json
 			load "$t" --rw="$rw" --bs="${bs^^}" --iodepth="$qd" --size=1G --time_based \
