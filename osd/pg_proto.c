@@ -205,7 +205,7 @@ int pg_subop_decode(const struct msg *msg, struct pg_subop *out)
 	return 0;
 }
 
-#define PG_CHUNK 4096u
+#define PG_CHUNK CRC32C_CHUNK
 
 static bool chunk_written(const uint8_t *written, uint32_t c)
 {
@@ -220,17 +220,18 @@ uint32_t pg_chunks_packed_len(const uint8_t *written, uint32_t block_size)
 	return n * PG_CHUNK;
 }
 
-uint32_t pg_chunks_pack(uint8_t *block, uint32_t block_size, const uint8_t *written,
-			uint32_t *crc)
+uint32_t pg_chunks_pack(uint8_t *out, const uint8_t *block, uint32_t block_size,
+			const uint8_t *written, uint32_t *out_crc, const uint32_t *crc)
 {
 	uint32_t to = 0;
 	for (uint32_t c = 0; c < block_size / PG_CHUNK && c < PG_WRITTEN_MAP_BYTES * 8; c++) {
 		if (!chunk_written(written, c))
 			continue;
-		if (to != c * PG_CHUNK) /* forward only: chunk C is at or after TO */
-			memmove(block + to, block + c * PG_CHUNK, PG_CHUNK);
+		/* (in place, chunk C is at or after TO: forward moves only) */
+		if (out + to != block + c * PG_CHUNK)
+			memmove(out + to, block + c * PG_CHUNK, PG_CHUNK);
 		if (crc)
-			crc[to / PG_CHUNK] = crc[c];
+			out_crc[to / PG_CHUNK] = crc[c];
 		to += PG_CHUNK;
 	}
 	return to;
@@ -242,6 +243,7 @@ int pg_chunks_unpack(const uint8_t *packed, uint32_t len, const uint8_t *written
 {
 	if (len != pg_chunks_packed_len(written, block_size))
 		return -EBADMSG;
+	bool with_crc = crc && (packed_crc || !len);
 	uint32_t from = 0;
 	for (uint32_t c = 0; c < block_size / PG_CHUNK; c++) {
 		bool w = c < PG_WRITTEN_MAP_BYTES * 8 && chunk_written(written, c);
@@ -249,11 +251,11 @@ int pg_chunks_unpack(const uint8_t *packed, uint32_t len, const uint8_t *written
 			memcpy(block + c * PG_CHUNK, packed + from, PG_CHUNK);
 		else
 			memset(block + c * PG_CHUNK, 0, PG_CHUNK);
-		if (packed_crc)
+		if (with_crc)
 			crc[c] = w ? packed_crc[from / PG_CHUNK] : CRC32C_ZERO_CHUNK;
 		from += w ? PG_CHUNK : 0;
 	}
-	return 0;
+	return with_crc;
 }
 
 struct msg *pg_subop_reply_encode(uint64_t request_id, const struct pg_subop_reply *r)

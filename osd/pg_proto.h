@@ -128,15 +128,16 @@ void pg_info_entry_put(uint8_t *at, const struct object_id *oid, uint64_t versio
  * costs 4 KiB on the wire, not a block. The packed length of a block of
  * BLOCK_SIZE bytes: */
 uint32_t pg_chunks_packed_len(const uint8_t *written, uint32_t block_size);
-/* Moves the written chunks of BLOCK to its start, in order (in place),
- * and their CRCs in CRC (NULL, or one per chunk of BLOCK) the same way;
- * returns the packed length. */
-uint32_t pg_chunks_pack(uint8_t *block, uint32_t block_size, const uint8_t *written,
-			uint32_t *crc);
+/* Copies the written chunks of BLOCK to OUT, in order, and with CRC (NULL,
+ * or one per chunk of BLOCK) their CRCs to OUT_CRC; OUT may be BLOCK and
+ * OUT_CRC may be CRC (packing in place). Returns the packed length. */
+uint32_t pg_chunks_pack(uint8_t *out, const uint8_t *block, uint32_t block_size,
+			const uint8_t *written, uint32_t *out_crc, const uint32_t *crc);
 /* Expands PACKED, LEN bytes (the packed length for WRITTEN), into BLOCK:
- * the chunks where WRITTEN says, zeros elsewhere; with PACKED_CRC (one per
- * packed chunk) also CRC, one per chunk of BLOCK. -EBADMSG when LEN is
- * not that length. */
+ * the chunks where WRITTEN says, zeros elsewhere. Returns 1 when it also
+ * set CRC (one per chunk of BLOCK): from PACKED_CRC (one per packed chunk,
+ * or NULL) and the zero chunk's, which is all it needs when nothing was
+ * written; else 0. -EBADMSG when LEN is not that length. */
 int pg_chunks_unpack(const uint8_t *packed, uint32_t len, const uint8_t *written,
 		     uint32_t block_size, uint8_t *block, const uint32_t *packed_crc,
 		     uint32_t *crc /* out */);

@@ -420,12 +420,10 @@ static void rec_pulled(struct pg_call *call, int rc, struct msg *reply)
 		rec_fail(rec, "pulling it failed", -ENOMEM);
 		return;
 	}
-	if (len != bs) { /* its written chunks: the block again, zeros elsewhere */
-		/* (no data at all: every chunk's CRC is the zero chunk's) */
-		const uint32_t *packed_crc = len ? crc : block_crc;
-		pg_chunks_unpack(reply->data, len, r.written, bs, buf, packed_crc, block_crc);
-		crc = packed_crc ? block_crc : NULL;
-	}
+	if (len != bs) /* its written chunks: the block again, zeros elsewhere */
+		crc = pg_chunks_unpack(reply->data, len, r.written, bs, buf, crc, block_crc) == 1
+			      ? block_crc
+			      : NULL;
 	rec->data = pg_data_wrap(buf, bs, crc);
 	if (!rec->data) {
 		if (buf != reply->data)
@@ -606,12 +604,9 @@ static int rec_pack(struct pg_rec *rec)
 	} else if (len) {
 		void *buf;
 		uint32_t crc[PG_WRITTEN_MAP_BYTES * 8];
-		if (posix_memalign(&buf, 4096, bs))
+		if (posix_memalign(&buf, 4096, len))
 			return -ENOMEM;
-		memcpy(buf, rec->data->buf, bs);
-		if (rec->data->crc)
-			memcpy(crc, rec->data->crc, bs / 4096 * sizeof(crc[0]));
-		pg_chunks_pack(buf, bs, rec->written, rec->data->crc ? crc : NULL);
+		pg_chunks_pack(buf, rec->data->buf, bs, rec->written, crc, rec->data->crc);
 		if (!(rec->packed = pg_data_wrap(buf, len, rec->data->crc ? crc : NULL))) {
 			free(buf);
 			return -ENOMEM;

@@ -407,7 +407,8 @@ static void replica_op_done(struct store_req *req, int res)
 	if (r->sub.type == PG_SUB_READ && res == 0) {
 		/* Only the chunks ever written go back (pg_chunks_pack), with
 		 * their CRCs (the store's, after the data). */
-		uint32_t len = pg_chunks_pack(req->buf, req->len, req->written, req->crc_out);
+		uint32_t len = pg_chunks_pack(req->buf, req->buf, req->len, req->written,
+					      req->crc_out, req->crc_out);
 		if (!len) {
 			free(req->buf);
 			req->buf = NULL;
@@ -453,8 +454,9 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	const uint32_t *crc = (sub.type == PG_SUB_WRITE || sub.type == PG_SUB_PUSH) &&
 					      sub.len == msg->hdr.data_len ?
 				      msg_chunk_crcs(msg) : NULL;
-	bool push = sub.type == PG_SUB_PUSH;
-	size_t crc_bytes = crc || (push && !sub.len) ? (push ? bs : sub.len) / 4096 * sizeof(*crc) : 0;
+	size_t crc_bytes = sub.type == PG_SUB_PUSH ? bs / 4096 * sizeof(*crc)
+			   : crc		   ? sub.len / 4096 * sizeof(*crc)
+						   : 0;
 	struct replica_op *r = calloc(1, sizeof(*r) + crc_bytes);
 	if (!r) {
 		msg_free(msg);
@@ -494,19 +496,19 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		r->req.masked = true; /* a copy keeps the object's shape */
 		r->req.repair = true; /* it may replace a bad copy of this version */
 		memcpy(r->req.written, sub.written, sizeof(r->req.written));
-		if (crc_bytes)
-			r->req.crc = r->crc;
 		if (sub.len == bs) {
-			if (crc)
+			if (crc) {
 				memcpy(r->crc, crc, crc_bytes);
+				r->req.crc = r->crc;
+			}
 			r->req.buf = msg->data; /* 4 KiB aligned; now ours */
 			msg->data = NULL;
 		} else if (posix_memalign(&r->req.buf, 4096, bs)) {
 			r->req.buf = NULL;
 			rc = -ENOMEM;
-		} else { /* (no data at all: every chunk's CRC is the zero chunk's) */
-			pg_chunks_unpack(msg->data, sub.len, sub.written, bs, r->req.buf,
-					 crc_bytes ? (sub.len ? crc : r->crc) : NULL, r->crc);
+		} else if (pg_chunks_unpack(msg->data, sub.len, sub.written, bs, r->req.buf, crc,
+					    r->crc) == 1) {
+			r->req.crc = r->crc;
 		}
 		break;
 	case PG_SUB_DELETE:

@@ -211,7 +211,7 @@ static void test_chunks_pack(void **state)
 {
 	(void)state;
 	enum { BS = 128 << 10, CHUNKS = BS / 4096 };
-	static uint8_t block[BS], orig[BS], back[BS];
+	static uint8_t block[BS], orig[BS], back[BS], out[BS];
 	uint32_t seed = 7;
 	for (int round = 0; round < 200; round++) {
 		uint8_t written[PG_WRITTEN_MAP_BYTES] = { 0 };
@@ -235,8 +235,16 @@ static void test_chunks_pack(void **state)
 		for (uint32_t c = 0; c < CHUNKS; c++)
 			crc[c] = orig_crc[c] = crc32c(0, orig + c * 4096, 4096);
 		assert_int_equal(pg_chunks_packed_len(written, BS), n * 4096);
-		uint32_t len = pg_chunks_pack(block, BS, written, with_crc ? crc : NULL);
+		/* out of place, then in place: the same */
+		uint32_t out_crc[CHUNKS];
+		uint32_t out_len = pg_chunks_pack(out, block, BS, written, out_crc, with_crc ? crc : NULL);
+		uint32_t len = pg_chunks_pack(block, block, BS, written, crc, with_crc ? crc : NULL);
 		assert_int_equal(len, n * 4096);
+		assert_int_equal(out_len, len);
+		if (len)
+			assert_memory_equal(out, block, len);
+		if (with_crc && n)
+			assert_memory_equal(out_crc, crc, n * sizeof(crc[0]));
 		for (uint32_t c = 0, k = 0; c < CHUNKS; c++)
 			if (written[c / 8] & (1u << (c % 8))) {
 				assert_memory_equal(block + k * 4096, orig + c * 4096, 4096);
@@ -250,10 +258,14 @@ static void test_chunks_pack(void **state)
 		if (with_crc) { /* the CRCs of the block: zero chunks' where unwritten */
 			memset(back, 0xee, BS);
 			assert_int_equal(pg_chunks_unpack(block, len, written, BS, back,
-							  len ? crc : back_crc, back_crc), 0);
+							  len ? crc : NULL, back_crc), 1);
 			assert_memory_equal(back, orig, BS);
 			assert_memory_equal(back_crc, orig_crc, sizeof(orig_crc));
 		}
+		/* written chunks without their CRCs: no CRCs for the block */
+		if (len)
+			assert_int_equal(pg_chunks_unpack(block, len, written, BS, back, NULL,
+							  back_crc), 0);
 		if (len)
 			assert_int_equal(pg_chunks_unpack(block, len - 4096, written, BS, back,
 							  NULL, NULL), -EBADMSG);
