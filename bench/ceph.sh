@@ -53,13 +53,10 @@ if [ "$cmd" = down ]; then
 fi
 [ "$cmd" = up ] || { echo "ceph.sh: up or down" >&2; exit 2; }
 
-if ! command -v ceph-osd >/dev/null || ! command -v rbd >/dev/null; then
-	echo "ceph.sh: installing Ceph 16 from Debian's packages" >&2
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends ceph-mon ceph-mgr ceph-osd ceph-common \
-		rbd-nbd qemu-block-extra uuid-runtime >/dev/null
-fi
+# Each package is checked, not only ceph-osd: the suite's dependencies
+# bring Ceph for radosgw, but not qemu's rbd driver, without which
+# qemu-nbd cannot open the image.
+"$(dirname "$0")/../scripts/install-deps.sh" ceph-mgr rbd-nbd qemu-block-extra
 [ -e "$dir" ] && { echo "ceph.sh: $dir exists (ceph.sh down --dir $dir first)" >&2; exit 1; }
 mkdir -p "$dir"/{run,log,mon,mgr,osd}
 : >"$dir/pids"

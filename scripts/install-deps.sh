@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what Basalt's build and test suite need on Debian 12, as root.
+# Installs what Basalt's build and test suite need on Debian 12, as root,
+# and the packages named as arguments (bench/ceph.sh adds Ceph's).
 # Idempotent: when every package is present it prints nothing and changes nothing.
+#   scripts/install-deps.sh [PACKAGE...]
 set -euo pipefail
 
 packages=(
@@ -10,8 +12,8 @@ packages=(
 	liburing-dev libisal-dev libssl-dev libfuse3-dev libcmocka-dev
 	libinih-dev libcurl4-openssl-dev libjansson-dev libxml2-dev libzstd-dev libmicrohttpd-dev
 	libsystemd-dev libblkid-dev
-	# test tools (NBD clients: qemu-img/qemu-io, nbdinfo/nbdcopy, nbdfuse)
-	python3 python3-libnbd iproute2 procps util-linux fio qemu-utils libnbd-bin nbdfuse fuse3
+	# test tools (NBD clients: qemu-img/qemu-io; nbdinfo, nbdcopy and nbdfuse are in libnbd-bin)
+	python3 python3-libnbd iproute2 procps util-linux fio qemu-utils libnbd-bin fuse3
 	e2fsprogs
 	# metrics test: a real Prometheus server and promtool
 	prometheus
@@ -27,6 +29,7 @@ packages=(
 	gnuplot-nox
 	# the Debian package (package.sh): man pages from --help, its checks, systemd-analyze verify
 	help2man lintian man-db systemd
+	"$@"
 )
 
 missing=()
