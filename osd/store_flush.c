@@ -85,8 +85,10 @@ static void flush_sync_done(struct io_op *op, int res)
 {
 	struct store_flush *f = op->ctx;
 	f->inflight--;
-	if (res < 0 && !f->error)
+	if (res < 0 && !f->error) {
+		LOG_ERROR("store flush: fdatasync of the device failed: %s", strerror(-res));
 		f->error = res;
+	}
 	flush_next_phase(f);
 }
 
@@ -99,8 +101,14 @@ static void flush_write_done(struct io_op *op, int res)
 	f->inflight--;
 	if (w->load)
 		w->load->load_res = res; /* judged in flush_data_done */
-	else if ((res < 0 || (size_t)res != w->len) && !f->error)
+	else if ((res < 0 || (size_t)res != w->len) && !f->error) {
+		/* The first failure says which write: the store stops here. */
+		LOG_ERROR("store flush: %s write of %zu bytes at offset %llu %s%s",
+			  f->phase == FLUSH_DATA ? "data" : "metadata", w->len,
+			  (unsigned long long)w->off, res < 0 ? "failed: " : "was short",
+			  res < 0 ? strerror(-res) : "");
 		f->error = res < 0 ? res : -EIO;
+	}
 	flush_next_phase(f);
 }
 

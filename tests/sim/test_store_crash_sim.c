@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/io/sim.h"
 #include "common/log.h"
@@ -642,6 +643,64 @@ static void test_journal_write_fails(void **state)
 	}
 }
 
+/* A flush whose in-place data write fails fails the store, and the log
+ * names that write (data, its length and offset) so an operator sees the
+ * cause. The journal still holds the acknowledged write: after a restart
+ * the object reads back whole. */
+static void test_flush_write_fails(void **state)
+{
+	(void)state;
+	char log_path[] = "/tmp/basalt-flush-log.XXXXXX";
+	int fd = mkstemp(log_path);
+	assert_true(fd >= 0);
+	close(fd);
+	struct sim_run r;
+	fresh_store(&r, 510);
+	write_block_now(r.w, r.s, oid_of(0), 900);
+	uint8_t *buf = aligned_buf(BS), *want = aligned_buf(BS);
+	pattern_fill(want, BS, 900, 0);
+	pattern_fill(want + 4096, 4096, 901, 1);
+	/* From here every write to the data area fails; the journal's work. */
+	uint64_t data_end = r.s->L.data_offset + r.s->L.block_count * (uint64_t)BS;
+	assert_int_equal(io_sim_disk_fault(r.w, HOST, DEV, IO_SIM_FAIL_WRITE, r.s->L.data_offset,
+					   data_end - r.s->L.data_offset), 0);
+	assert_int_equal(log_set_file(log_path), 0);
+	assert_int_equal(store_sync_op(r.s, r.loop, r.w, STORE_OP_WRITE, oid_of(0), 4096, 4096,
+				       want + 4096, NULL), 0);
+	bool flushed = false;
+	store_checkpoint(r.s, checkpoint_flag, &flushed);
+	for (int i = 0; i < 1000 && !flushed; i++)
+		io_sim_run(r.w, io_sim_now_ns(r.w) + IO_MS(1), NULL, NULL);
+	assert_int_equal(log_set_file(NULL), 0);
+	assert_true(flushed);
+	assert_true(r.s->failed);
+	assert_int_equal(store_sync_op(r.s, r.loop, r.w, STORE_OP_WRITE, oid_of(1), 0, 4096, buf,
+				       NULL), -EROFS);
+	FILE *f = fopen(log_path, "r");
+	assert_non_null(f);
+	char line[512];
+	bool named = false, failed = false;
+	while (fgets(line, sizeof(line), f)) {
+		named |= strstr(line, "store flush: data write of 4096 bytes at offset ") != NULL;
+		failed |= strstr(line, "store failed: flush:") != NULL;
+	}
+	fclose(f);
+	unlink(log_path);
+	assert_true(named);
+	assert_true(failed);
+	io_sim_disk_lost_writes_disarm(r.w, HOST);
+	crash(&r);
+	open_store(&r);
+	assert_int_equal(store_sync_op(r.s, r.loop, r.w, STORE_OP_READ, oid_of(0), 0, BS, buf,
+				       NULL), 0);
+	assert_memory_equal(buf, want, BS);
+	free(buf);
+	free(want);
+	store_close(r.s);
+	io_loop_destroy(r.loop);
+	io_sim_world_destroy(r.w);
+}
+
 /* A whole-block write's data and its journal record are written side by
  * side, flushed once both are: a crash may find the record written and
  * the data not. Replay then sees the block not matching the record's
@@ -767,6 +826,7 @@ int main(void)
 		cmocka_unit_test(test_reads_race_flush),
 		cmocka_unit_test(test_damage_in_journal),
 		cmocka_unit_test(test_journal_write_fails),
+		cmocka_unit_test(test_flush_write_fails),
 		cmocka_unit_test(test_redirect_record_before_data),
 		cmocka_unit_test(test_redirect_data_write_fails),
 		cmocka_unit_test(test_power_loss_sync_always),
