@@ -8,7 +8,7 @@
 #    fstrim of a deleted file frees its objects, fsck.ext4 -fn clean;
 #    then the same volume served by basalt-nbd
 #    (nbdfuse + mount -o loop) shows the same files;
-#  - file_exerciser: 100,000 random reads, writes, punches, zero ranges,
+#  - file_exerciser: 40,000 random reads, writes, punches, zero ranges,
 #    truncates and seeks against a model, no difference;
 #  - a second mount cannot open a volume for writing while the first holds
 #    it (EBUSY, the holder in its log), but can read it;
@@ -18,7 +18,7 @@
 #   fuse_mount.sh BUILD_DIR [OPS]
 set -euo pipefail
 build=$(cd "${1:?usage: fuse_mount.sh BUILD_DIR [OPS]}" && pwd)
-ops=${2:-100000}
+ops=${2:-40000} # a new seed each run: longer runs by hand
 dir=$(mktemp -d /tmp/basalt-fuse.XXXXXX)
 . "$(dirname "$0")/cluster_lib.sh"
 mA=$dir/a mB=$dir/b mRO=$dir/ro mV=$dir/one ext=$dir/ext nbdmnt=$dir/nbdfuse
