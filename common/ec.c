@@ -41,6 +41,27 @@ void ec_encode(const struct ec_code *code, size_t len, uint8_t *const *data, uin
 		       (uint8_t **)data, parity);
 }
 
+void ec_update(const struct ec_code *code, size_t len, unsigned index, const uint8_t *delta,
+	       uint8_t **parity)
+{
+	ec_encode_data_update((int)len, (int)code->k, (int)code->m, (int)index,
+			      (uint8_t *)code->parity_tables, (uint8_t *)delta, parity);
+}
+
+void ec_delta(uint8_t *out, const uint8_t *a, const uint8_t *b, size_t len)
+{
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		x ^= y;
+		memcpy(out + i, &x, 8);
+	}
+	for (; i < len; i++)
+		out[i] = a[i] ^ b[i];
+}
+
 int ec_reconstruct(const struct ec_code *code, size_t len, uint8_t **chunks, uint32_t present)
 {
 	unsigned k = code->k, n = code->k + code->m;

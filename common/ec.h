@@ -42,6 +42,18 @@ int ec_parse(const char *text, unsigned *k /* out */, unsigned *m /* out */);
 void ec_encode(const struct ec_code *code, size_t len, uint8_t *const *data,
 	       uint8_t **parity /* out */);
 
+/* A partial write's parity: data chunk INDEX changed over LEN bytes by
+ * DELTA (old XOR new, the difference in GF(2^8)); adds that change into
+ * the same LEN bytes of each parity chunk PARITY[0..m-1]. Only the old
+ * bytes of the chunk written and the old parity are needed, not the
+ * other data chunks. */
+void ec_update(const struct ec_code *code, size_t len, unsigned index, const uint8_t *delta,
+	       uint8_t **parity /* in, out */);
+
+/* OUT = A XOR B over LEN bytes (OUT may be A or B): the DELTA of
+ * ec_update from a chunk's old and new bytes. */
+void ec_delta(uint8_t *out, const uint8_t *a, const uint8_t *b, size_t len);
+
 /* Rebuilds every chunk of CHUNKS[0..k+m-1] (each LEN bytes) not in
  * PRESENT from K chunks that are: 0, or -EIO (nothing written) when
  * fewer than K are present. Chunks in PRESENT are only read. */

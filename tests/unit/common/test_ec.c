@@ -250,6 +250,45 @@ static void test_verify(void **state)
 	}
 }
 
+/* A partial write's parity by delta (the old bytes of the one chunk and
+ * the old parity) equals the parity of the new stripe encoded whole: for
+ * every data chunk, at the start, in the middle and at the end of it. */
+static void test_update_by_delta(void **state)
+{
+	(void)state;
+	for (size_t ci = 0; ci < sizeof(configs) / sizeof(configs[0]); ci++) {
+		struct ec_code c;
+		unsigned k = configs[ci][0], m = configs[ci][1];
+		assert_int_equal(ec_code_init(&c, k, m), 0);
+		struct stripe s, whole;
+		stripe_make(&c, &s, 4096);
+		stripe_alloc(&whole, k + m, 4096);
+		uint8_t delta[4096], fresh[4096];
+		static const size_t ranges[][2] = { { 0, 512 }, { 1000, 37 }, { 3584, 512 },
+						   { 0, 4096 } };
+		for (unsigned i = 0; i < k; i++) {
+			for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+				size_t off = ranges[r][0], len = ranges[r][1];
+				for (size_t b = 0; b < len; b++)
+					fresh[b] = rnd8();
+				ec_delta(delta, s.chunk[i] + off, fresh, len);
+				memcpy(s.chunk[i] + off, fresh, len);
+				uint8_t *par[EC_MAX_M];
+				for (unsigned p = 0; p < m; p++)
+					par[p] = s.chunk[k + p] + off;
+				ec_update(&c, len, i, delta, par);
+				for (unsigned j = 0; j < k; j++)
+					memcpy(whole.chunk[j], s.chunk[j], 4096);
+				ec_encode(&c, 4096, whole.chunk, whole.chunk + k);
+				for (unsigned p = 0; p < m; p++)
+					assert_memory_equal(s.chunk[k + p], whole.chunk[k + p], 4096);
+			}
+		}
+		stripe_free(&s);
+		stripe_free(&whole);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +296,7 @@ int main(void)
 		cmocka_unit_test(test_parity_matches_reference),
 		cmocka_unit_test(test_every_erasure_pattern),
 		cmocka_unit_test(test_verify),
+		cmocka_unit_test(test_update_by_delta),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
