@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ec.h"
 #include "common/enc.h"
 #include "common/number.h"
 #include "common/object.h"
@@ -674,10 +675,10 @@ static int check_pool_params(const struct map_pool *p, char *err, size_t len)
 			return why_set(err, len, -EINVAL, "min_size must be 1 to size (%u), not %u",
 				    p->size, p->min_size);
 	} else if (p->type == MAP_POOL_EC) {
-		if (p->ec_k < 1 || p->ec_k > 32 || p->ec_m < 1 || p->ec_m > 16)
+		if (p->ec_k < 1 || p->ec_k > EC_MAX_K || p->ec_m < 1 || p->ec_m > EC_MAX_M)
 			return why_set(err, len, -EINVAL,
-				    "erasure coding needs k of 1 to 32 and m of 1 to 16, not %u+%u",
-				    p->ec_k, p->ec_m);
+				    "erasure coding needs k of 1 to %u and m of 1 to %u, not %u+%u",
+				    EC_MAX_K, EC_MAX_M, p->ec_k, p->ec_m);
 	} else {
 		return why_set(err, len, -EINVAL, "unknown pool type %d", p->type);
 	}
@@ -688,6 +689,11 @@ static int check_pool_params(const struct map_pool *p, char *err, size_t len)
 		return why_set(err, len, -EINVAL,
 			    "block_size must be a power of two from 64K to 1M, not %u",
 			    p->block_size);
+	/* Each chunk is whole 4 KiB units: the store checksums those. */
+	if (p->type == MAP_POOL_EC && p->block_size % (p->ec_k * 4096u))
+		return why_set(err, len, -EINVAL,
+			    "k=%u does not split a %uK block into whole 4K chunks (k must divide %u)",
+			    p->ec_k, p->block_size >> 10, p->block_size / 4096);
 	return 0;
 }
 

@@ -142,6 +142,20 @@ static void test_pools(void **state)
 	assert_int_equal(ec->size, 6);
 	assert_int_equal(ec->min_size, 4);
 	assert_int_equal(ec->id, 2);
+	c = pool_cmd("ec3", 0, 0);
+	c.pool.type = MAP_POOL_EC;
+	c.pool.ec_k = 3;
+	c.pool.ec_m = 1;
+	expect(&m, c, -EINVAL, "k=3 does not split a 128K block into whole 4K chunks (k must divide 32)");
+	c.pool.ec_k = 32;
+	expect(&m, c, -EINVAL, "erasure coding needs k of 1 to 16 and m of 1 to 4, not 32+1");
+	c.pool.ec_k = 2;
+	c.pool.ec_m = 5;
+	expect(&m, c, -EINVAL, "erasure coding needs k of 1 to 16 and m of 1 to 4, not 2+5");
+	c.pool.ec_k = 16;
+	c.pool.ec_m = 4;
+	c.pool.block_size = 64 << 10;
+	expect(&m, c, 0, NULL); /* 16 chunks of 4K */
 	struct map_cmd set = { .type = MAP_CMD_POOL_SET, .name = "rbd", .key = "min_size", .value = 3 };
 	expect(&m, set, 0, NULL);
 	set.value = 4;
