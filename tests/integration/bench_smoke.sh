@@ -5,7 +5,7 @@
 # every row has operations and a CPU figure; the space run shows Basalt's
 # immediate GC: a TRIM of half the volume leaves half its copies, deleting
 # it gives everything back; bad options are refused (scale.sh, bigmap.sh
-# and their programs too). A smoke test: no
+# and their programs too); ec_bench prints a row per code. A smoke test: no
 # timing is judged.
 #   bench_smoke.sh BUILD_DIR
 set -euo pipefail
@@ -33,7 +33,8 @@ for bad in "scale.sh --objects 12x|--objects takes counts" "scale.sh --sideways|
 done
 for bad in "placement_bench --osds 0|usage: placement_bench" "bigmap --osds 5|usage: bigmap" \
 	"objects --fill|usage: objects" "store_ram --objects 0|usage: store_ram" \
-	"store_ram --objects 1x|--objects"; do
+	"store_ram --objects 1x|--objects" "ec_bench --chunk 3000|whole 4K units" \
+	"ec_bench --seconds 0|usage: ec_bench"; do
 	rc=0 cmd=${bad%%|*}
 	"$build/bench/${cmd%% *}" ${cmd#* } >/dev/null 2>"$tmp/err" || rc=$?
 	[ "$rc" = 2 ] && grep -q -- "${bad#*|}" "$tmp/err" ||
@@ -43,6 +44,9 @@ done
 "$build/bench/store_ram" --device "$tmp/ram.img" --objects 2000 --reads 200 >"$tmp/ram" 2>"$tmp/err" &&
 	[ "$(grep -c '"step": "randread4k"' "$tmp/ram")" = 4 ] && [ ! -e "$tmp/ram.img" ] ||
 	{ tail -5 "$tmp/err" >&2; echo "FAIL: store_ram" >&2; exit 1; }
+# The erasure code benchmark: a row per code, every figure a rate.
+[ "$("$build/bench/ec_bench" --chunk 16K --seconds 0.01 | grep -Ec '^\| (2\+1|4\+2|8\+3) \| 16K( \| [0-9]+\.[0-9]+){6} \|$')" = 3 ] ||
+	{ echo "FAIL: ec_bench did not print its three rows" >&2; exit 1; }
 "$build/bench/placement_bench" --lookups 1000 | grep -Eq '^\| 100 \| 10 \| 1024 \| [0-9]+ \| [0-9.]+ \| [0-9]+x \|$' ||
 	{ echo "FAIL: placement_bench printed no row" >&2; exit 1; }
 bench/run.sh --quick --only basalt --build "$build" --dir "$tmp" >"$tmp/out" 2>"$tmp/err" ||
