@@ -69,7 +69,9 @@ alive() {
 	state=${stat##*) }
 	state=${state%% *}
 	[ "$state" != Z ] && [ "$state" != X ] || return 1
-	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q 'basalt-\(mon\|osd\)'
+	# (2>/dev/null first: a process gone since the stat above fails the
+	# redirection itself, which the shell reports before tr's own.)
+	tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | grep -q 'basalt-\(mon\|osd\)'
 }
 pid_of() { recorded | awk -v n="$1" '$1 == n {print $2}'; }
 recorded() { [ -f "$dir/pids" ] && cat "$dir/pids" || true; }
