@@ -679,6 +679,10 @@ static int check_pool_params(const struct map_pool *p, char *err, size_t len)
 			return why_set(err, len, -EINVAL,
 				    "erasure coding needs k of 1 to %u and m of 1 to %u, not %u+%u",
 				    EC_MAX_K, EC_MAX_M, p->ec_k, p->ec_m);
+		if (p->ec_k + p->ec_m > MAP_PG_ACTING_MAX)
+			return why_set(err, len, -EINVAL,
+				    "k+m must be at most %u (the OSDs a PG can have), not %u+%u",
+				    MAP_PG_ACTING_MAX, p->ec_k, p->ec_m);
 	} else {
 		return why_set(err, len, -EINVAL, "unknown pool type %d", p->type);
 	}

@@ -153,9 +153,13 @@ static void test_pools(void **state)
 	c.pool.ec_m = 5;
 	expect(&m, c, -EINVAL, "erasure coding needs k of 1 to 16 and m of 1 to 4, not 2+5");
 	c.pool.ec_k = 16;
-	c.pool.ec_m = 4;
+	c.pool.ec_m = 1;
 	c.pool.block_size = 64 << 10;
-	expect(&m, c, 0, NULL); /* 16 chunks of 4K */
+	expect(&m, c, -EINVAL, "k+m must be at most 16 (the OSDs a PG can have), not 16+1");
+	c.pool.ec_k = 8;
+	c.pool.ec_m = 4;
+	c.pool.block_size = 128 << 10; /* 8 chunks of 16K */
+	expect(&m, c, 0, NULL);
 	struct map_cmd set = { .type = MAP_CMD_POOL_SET, .name = "rbd", .key = "min_size", .value = 3 };
 	expect(&m, set, 0, NULL);
 	set.value = 4;
