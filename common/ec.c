@@ -7,6 +7,8 @@
 
 #include <isa-l/erasure_code.h>
 
+#include "common/assert.h"
+
 int ec_code_init(struct ec_code *code, unsigned k, unsigned m)
 {
 	if (k < 1 || k > EC_MAX_K || m < 1 || m > EC_MAX_M)
@@ -44,6 +46,7 @@ void ec_encode(const struct ec_code *code, size_t len, uint8_t *const *data, uin
 void ec_update(const struct ec_code *code, size_t len, unsigned index, const uint8_t *delta,
 	       uint8_t **parity)
 {
+	BASALT_ASSERT(index < code->k); /* a data chunk: the tables have K columns */
 	ec_encode_data_update((int)len, (int)code->k, (int)code->m, (int)index,
 			      (uint8_t *)code->parity_tables, (uint8_t *)delta, parity);
 }

@@ -33,8 +33,10 @@ struct ec_code {
  * 1 <= M <= EC_MAX_M. */
 int ec_code_init(struct ec_code *code, unsigned k, unsigned m);
 
-/* Parses "K+M" (as `pool create --ec` takes it) into *K and *M: 0, or
- * -EINVAL naming nothing (the caller says what was wrong). */
+/* Parses "K+M" (the form of `pool create --ec`, which the CLI refuses
+ * until the OSDs serve such pools) into *K and *M, with K and M within
+ * the limits above and no leading zeros: 0, or -EINVAL with *K and *M
+ * untouched (the caller says what was wrong). */
 int ec_parse(const char *text, unsigned *k /* out */, unsigned *m /* out */);
 
 /* Computes the M parity chunks PARITY[0..m-1] of the K data chunks
@@ -42,7 +44,7 @@ int ec_parse(const char *text, unsigned *k /* out */, unsigned *m /* out */);
 void ec_encode(const struct ec_code *code, size_t len, uint8_t *const *data,
 	       uint8_t **parity /* out */);
 
-/* A partial write's parity: data chunk INDEX changed over LEN bytes by
+/* A partial write's parity: data chunk INDEX (< K) changed over LEN bytes by
  * DELTA (old XOR new, the difference in GF(2^8)); adds that change into
  * the same LEN bytes of each parity chunk PARITY[0..m-1]. Only the old
  * bytes of the chunk written and the old parity are needed, not the

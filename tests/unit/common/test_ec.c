@@ -16,6 +16,9 @@
 #include "common/ec.h"
 
 static const unsigned configs[][2] = { { 2, 1 }, { 4, 2 }, { 8, 3 } };
+/* The edges of what ec.h takes, at one short length. */
+static const unsigned edge_configs[][2] = { { 1, 1 }, { 1, EC_MAX_M }, { EC_MAX_K, 1 },
+					    { 12, 4 }, { EC_MAX_K, EC_MAX_M } };
 /* A whole 4 KiB chunk, a short one, and one that is not a multiple of
  * the SIMD width. */
 static const size_t lens[] = { 4096, 64, 1000 };
@@ -99,8 +102,10 @@ static void test_parameters(void **state)
 	assert_true(k == 8 && m == 3);
 	assert_int_equal(ec_parse("16+4", &k, &m), 0);
 	assert_true(k == 16 && m == 4);
-	static const char *bad[] = { "",    "2",    "2+",  "+1",   "0+1", "2+0", "2+1x", "17+1",
-				     "2+5", " 2+1", "2 +1", "a+b", "2++1", "-2+1", "02+1" };
+	static const char *bad[] = { "",     "2",    "2+",   "+1",   "0+1",
+				     "2+0",  "2+1x", "17+1", "2+5",  " 2+1",
+				     "2 +1", "a+b",  "2++1", "-2+1", "02+1",
+				     "2+01", "99999999999999999999+1", "4294967298+1" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		k = m = 99;
 		assert_int_equal(ec_parse(bad[i], &k, &m), -EINVAL);
@@ -181,8 +186,9 @@ static void refuse_one(uint32_t lost, void *arg)
 	struct pattern_ctx *x = arg;
 	unsigned n = x->c->k + x->c->m;
 	erase(x, lost);
+	/* Bits above the stripe's chunks count for nothing. */
 	assert_int_equal(ec_reconstruct(x->c, x->work->len, x->work->chunk,
-					((1u << n) - 1) & ~lost),
+					(((1u << n) - 1) & ~lost) | (1u << 31) | (1u << n)),
 			 -EIO);
 	for (unsigned i = 0; i < n; i++) {
 		if (!(lost & (1u << i)))
@@ -194,32 +200,39 @@ static void refuse_one(uint32_t lost, void *arg)
 	x->tried++;
 }
 
+/* Every pattern of at most M lost chunks of the K+M code, LEN bytes a
+ * chunk, rebuilt; every pattern of M+1 refused. */
+static void every_pattern(unsigned k, unsigned m, size_t len)
+{
+	struct ec_code c;
+	unsigned n = k + m;
+	assert_int_equal(ec_code_init(&c, k, m), 0);
+	struct stripe orig, work;
+	stripe_make(&c, &orig, len);
+	stripe_alloc(&work, n, len);
+	struct pattern_ctx x = { &c, &orig, &work, 0 };
+	unsigned want = 0, binom = 1;
+	for (unsigned e = 0; e <= m; e++) {
+		for_each_subset(n, e, rebuild_one, &x);
+		want += binom; /* C(n, e) */
+		binom = binom * (n - e) / (e + 1);
+	}
+	assert_int_equal(x.tried, want);
+	x.tried = 0;
+	for_each_subset(n, m + 1, refuse_one, &x);
+	assert_int_equal(x.tried, binom);
+	stripe_free(&orig);
+	stripe_free(&work);
+}
+
 static void test_every_erasure_pattern(void **state)
 {
 	(void)state;
-	for (size_t ci = 0; ci < sizeof(configs) / sizeof(configs[0]); ci++) {
-		struct ec_code c;
-		unsigned k = configs[ci][0], m = configs[ci][1], n = k + m;
-		assert_int_equal(ec_code_init(&c, k, m), 0);
-		for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
-			struct stripe orig, work;
-			stripe_make(&c, &orig, lens[li]);
-			stripe_alloc(&work, n, lens[li]);
-			struct pattern_ctx x = { &c, &orig, &work, 0 };
-			unsigned want = 0, binom = 1;
-			for (unsigned e = 0; e <= m; e++) {
-				for_each_subset(n, e, rebuild_one, &x);
-				want += binom; /* C(n, e) */
-				binom = binom * (n - e) / (e + 1);
-			}
-			assert_int_equal(x.tried, want);
-			x.tried = 0;
-			for_each_subset(n, m + 1, refuse_one, &x);
-			assert_int_equal(x.tried, binom);
-			stripe_free(&orig);
-			stripe_free(&work);
-		}
-	}
+	for (size_t ci = 0; ci < sizeof(configs) / sizeof(configs[0]); ci++)
+		for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++)
+			every_pattern(configs[ci][0], configs[ci][1], lens[li]);
+	for (size_t ci = 0; ci < sizeof(edge_configs) / sizeof(edge_configs[0]); ci++)
+		every_pattern(edge_configs[ci][0], edge_configs[ci][1], 64);
 }
 
 /* A consistent stripe verifies; a byte changed in a parity chunk names
