@@ -103,10 +103,13 @@ static void flush_write_done(struct io_op *op, int res)
 		w->load->load_res = res; /* judged in flush_data_done */
 	else if ((res < 0 || (size_t)res != w->len) && !f->error) {
 		/* The first failure says which write: the store stops here. */
-		LOG_ERROR("store flush: %s write of %zu bytes at offset %llu %s%s",
-			  f->phase == FLUSH_DATA ? "data" : "metadata", w->len,
-			  (unsigned long long)w->off, res < 0 ? "failed: " : "was short",
-			  res < 0 ? strerror(-res) : "");
+		const char *what = f->phase == FLUSH_DATA ? "data" : "metadata";
+		if (res < 0)
+			LOG_ERROR("store flush: %s write of %zu bytes at offset %llu failed: %s", what,
+				  w->len, (unsigned long long)w->off, strerror(-res));
+		else
+			LOG_ERROR("store flush: %s write of %zu bytes at offset %llu was short (%d bytes)",
+				  what, w->len, (unsigned long long)w->off, res);
 		f->error = res < 0 ? res : -EIO;
 	}
 	flush_next_phase(f);

@@ -62,8 +62,14 @@ int store_read_sync(struct store *s, void *buf, size_t len, uint64_t off)
 static void sb_write_step(struct io_op *op, int res)
 {
 	struct store *s = op->ctx;
-	if (res >= 0 && !s->sb_synced && res != STORE_SB_SIZE)
+	if (res >= 0 && !s->sb_synced && res != STORE_SB_SIZE) {
+		LOG_ERROR("store: superblock write was short (%d of %d bytes)", res, STORE_SB_SIZE);
 		res = -EIO;
+	} else if (res < 0) {
+		LOG_ERROR("store: %s failed: %s",
+			  s->sb_synced ? "fdatasync after the superblock write" : "superblock write",
+			  strerror(-res));
+	}
 	if (res >= 0 && !s->sb_synced) {
 		s->sb_synced = true;
 		store_crash_point("sb-written");

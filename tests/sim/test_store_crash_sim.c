@@ -643,27 +643,51 @@ static void test_journal_write_fails(void **state)
 	}
 }
 
-/* A flush whose in-place data write fails fails the store, and the log
- * names that write (data, its length and offset) so an operator sees the
+/* Where OID's block is, hot or cold. */
+static uint64_t block_of(struct store *s, struct object_id oid)
+{
+	uint32_t ri = store_rec_find(s, &oid);
+	assert_true(ri != 0);
+	const struct store_rec *rec = store_rec(s, ri);
+	return rec->hot ? s->hot_tab[rec->hot]->block : rec->block;
+}
+
+/* A flush whose in-place data write fails (SUPERBLOCK false), or whose
+ * closing superblock write fails, fails the store, and the log names
+ * that write (data: its length and offset) so an operator sees the
  * cause. The journal still holds the acknowledged write: after a restart
  * the object reads back whole. */
-static void test_flush_write_fails(void **state)
+static void flush_fails(bool superblock)
 {
-	(void)state;
 	char log_path[] = "/tmp/basalt-flush-log.XXXXXX";
 	int fd = mkstemp(log_path);
 	assert_true(fd >= 0);
 	close(fd);
 	struct sim_run r;
-	fresh_store(&r, 510);
+	fresh_store(&r, 510 + superblock);
 	write_block_now(r.w, r.s, oid_of(0), 900);
 	uint8_t *buf = aligned_buf(BS), *want = aligned_buf(BS);
 	pattern_fill(want, BS, 900, 0);
 	pattern_fill(want + 4096, 4096, 901, 1);
-	/* From here every write to the data area fails; the journal's work. */
+	/* The next write to the range fails (the fault is used up by it). */
 	uint64_t data_end = r.s->L.data_offset + r.s->L.block_count * (uint64_t)BS;
-	assert_int_equal(io_sim_disk_fault(r.w, HOST, DEV, IO_SIM_FAIL_WRITE, r.s->L.data_offset,
-					   data_end - r.s->L.data_offset), 0);
+	if (superblock)
+		assert_int_equal(io_sim_disk_fault(r.w, HOST, DEV, IO_SIM_FAIL_WRITE, 0,
+						   STORE_SB_SLOT1 + STORE_SB_SIZE),
+				 0);
+	else
+		assert_int_equal(io_sim_disk_fault(r.w, HOST, DEV, IO_SIM_FAIL_WRITE,
+						   r.s->L.data_offset,
+						   data_end - r.s->L.data_offset),
+				 0);
+	char named[160];
+	if (superblock)
+		snprintf(named, sizeof(named), "store: superblock write failed: ");
+	else
+		snprintf(named, sizeof(named),
+			 "store flush: data write of 4096 bytes at offset %llu failed: ",
+			 (unsigned long long)(r.s->L.data_offset + block_of(r.s, oid_of(0)) * BS +
+					      4096));
 	assert_int_equal(log_set_file(log_path), 0);
 	assert_int_equal(store_sync_op(r.s, r.loop, r.w, STORE_OP_WRITE, oid_of(0), 4096, 4096,
 				       want + 4096, NULL), 0);
@@ -679,16 +703,15 @@ static void test_flush_write_fails(void **state)
 	FILE *f = fopen(log_path, "r");
 	assert_non_null(f);
 	char line[512];
-	bool named = false, failed = false;
+	bool said = false, failed = false;
 	while (fgets(line, sizeof(line), f)) {
-		named |= strstr(line, "store flush: data write of 4096 bytes at offset ") != NULL;
+		said |= strstr(line, named) != NULL;
 		failed |= strstr(line, "store failed: flush:") != NULL;
 	}
 	fclose(f);
 	unlink(log_path);
-	assert_true(named);
+	assert_true(said);
 	assert_true(failed);
-	io_sim_disk_lost_writes_disarm(r.w, HOST);
 	crash(&r);
 	open_store(&r);
 	assert_int_equal(store_sync_op(r.s, r.loop, r.w, STORE_OP_READ, oid_of(0), 0, BS, buf,
@@ -699,6 +722,13 @@ static void test_flush_write_fails(void **state)
 	store_close(r.s);
 	io_loop_destroy(r.loop);
 	io_sim_world_destroy(r.w);
+}
+
+static void test_flush_write_fails(void **state)
+{
+	(void)state;
+	flush_fails(false);
+	flush_fails(true);
 }
 
 /* A whole-block write's data and its journal record are written side by
