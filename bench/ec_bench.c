@@ -1,6 +1,6 @@
 /* What the erasure code (common/ec.h, ISA-L) costs on this CPU, per
- * stripe of K data chunks of CHUNK bytes (default 128 KiB: one store
- * block per shard), for 2+1, 4+2 and 8+3, beside CRC32C of the same
+ * stripe of K data chunks of CHUNK bytes (default 128 KiB: a store block,
+ * what a shard is planned to be), for 2+1, 4+2 and 8+3, beside CRC32C of the same
  * data (what every write already pays):
  *   - encode: the M parity chunks of a whole stripe;
  *   - rebuild 1 / rebuild M: every lost chunk from K others (degraded
@@ -15,6 +15,7 @@
  *
  * A Markdown table on stdout. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,17 @@ static void do_crc(struct run *r)
 		r->crc ^= crc32c(0, r->chunks[i], r->chunk);
 }
 
+/* TEXT as seconds: a plain number above 0 and at most 600. */
+static bool seconds_parse(const char *text, double *out)
+{
+	char *end;
+	double v = strtod(text, &end);
+	if (end == text || *end || !(v > 0 && v <= 600))
+		return false;
+	*out = v;
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	size_t chunk = 128 << 10;
@@ -105,15 +117,14 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
-		} else if (ch == 's' && strtod(optarg, NULL) > 0) {
-			min_seconds = strtod(optarg, NULL);
+		} else if (ch == 's' && seconds_parse(optarg, &min_seconds)) {
 		} else {
-			fprintf(stderr, "usage: ec_bench [--chunk SIZE] [--seconds S] (S > 0)\n");
+			fprintf(stderr, "usage: ec_bench [--chunk SIZE] [--seconds S] (0 < S <= 600)\n");
 			return 2;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "usage: ec_bench [--chunk SIZE] [--seconds S] (S > 0)\n");
+		fprintf(stderr, "usage: ec_bench [--chunk SIZE] [--seconds S] (0 < S <= 600)\n");
 		return 2;
 	}
 	printf("| code | chunk | encode GB/s | rebuild 1 GB/s | rebuild M GB/s | verify GB/s | "

@@ -34,7 +34,7 @@ done
 for bad in "placement_bench --osds 0|usage: placement_bench" "bigmap --osds 5|usage: bigmap" \
 	"objects --fill|usage: objects" "store_ram --objects 0|usage: store_ram" \
 	"store_ram --objects 1x|--objects" "ec_bench --chunk 3000|whole 4K units" \
-	"ec_bench --seconds 0|usage: ec_bench"; do
+	"ec_bench --seconds 0|usage: ec_bench" "ec_bench --seconds 1x|usage: ec_bench"; do
 	rc=0 cmd=${bad%%|*}
 	"$build/bench/${cmd%% *}" ${cmd#* } >/dev/null 2>"$tmp/err" || rc=$?
 	[ "$rc" = 2 ] && grep -q -- "${bad#*|}" "$tmp/err" ||
