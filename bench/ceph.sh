@@ -9,7 +9,8 @@
 #   bench/ceph.sh up   [--dir DIR] [--osd-size SIZE] [--pg-num N]
 #   bench/ceph.sh down [--dir DIR]
 #
-# up      installs Ceph from Debian's packages if missing, writes
+# up      installs what of Ceph (and qemu's rbd driver) is missing from
+#         Debian's packages, writes
 #         DIR/ceph.conf and DIR/keyring, makes and starts the daemons,
 #         creates the pool (and an RBD image `bench` of 1 GiB), and waits
 #         for HEALTH_OK or every PG active+clean. Defaults: DIR
@@ -56,7 +57,8 @@ fi
 # Each package is checked, not only ceph-osd: the suite's dependencies
 # bring Ceph for radosgw, but not qemu's rbd driver, without which
 # qemu-nbd cannot open the image.
-"$(dirname "$0")/../scripts/install-deps.sh" ceph-mgr rbd-nbd qemu-block-extra
+"$(dirname "$0")/../scripts/install-deps.sh" --only ceph-mon ceph-mgr ceph-osd ceph-common \
+	rbd-nbd qemu-block-extra uuid-runtime
 [ -e "$dir" ] && { echo "ceph.sh: $dir exists (ceph.sh down --dir $dir first)" >&2; exit 1; }
 mkdir -p "$dir"/{run,log,mon,mgr,osd}
 : >"$dir/pids"

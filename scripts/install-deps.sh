@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Installs what Basalt's build and test suite need on Debian 12, as root,
-# and the packages named as arguments (bench/ceph.sh adds Ceph's).
+# and the packages named as arguments; with --only, just those (what
+# bench/ceph.sh needs for Ceph).
 # Idempotent: when every package is present it prints nothing and changes nothing.
-#   scripts/install-deps.sh [PACKAGE...]
+#   scripts/install-deps.sh [--only] [PACKAGE...]
 set -euo pipefail
+
+if [ "${1:-}" = --only ]; then
+	shift
+	[ $# -gt 0 ] || { echo "install-deps: --only takes package names" >&2; exit 2; }
+	packages=("$@")
+else
 
 packages=(
 	# build
@@ -31,6 +38,7 @@ packages=(
 	help2man lintian man-db systemd
 	"$@"
 )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
