@@ -100,6 +100,12 @@ static bool seconds_parse(const char *text, double *out)
 	return true;
 }
 
+static int usage(void)
+{
+	fprintf(stderr, "usage: ec_bench [--chunk SIZE] [--seconds S] (0 < S <= 600)\n");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	size_t chunk = 128 << 10;
@@ -117,16 +123,12 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
-		} else if (ch == 's' && seconds_parse(optarg, &min_seconds)) {
-		} else {
-			fprintf(stderr, "usage: ec_bench [--chunk SIZE] [--seconds S] (0 < S <= 600)\n");
-			return 2;
+		} else if (ch != 's' || !seconds_parse(optarg, &min_seconds)) {
+			return usage();
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "usage: ec_bench [--chunk SIZE] [--seconds S] (0 < S <= 600)\n");
-		return 2;
-	}
+	if (optind < argc)
+		return usage();
 	printf("| code | chunk | encode GB/s | rebuild 1 GB/s | rebuild M GB/s | verify GB/s | "
 	       "update 4K GB/s | CRC32C GB/s |\n");
 	printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");

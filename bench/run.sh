@@ -110,8 +110,9 @@ if want ceph; then
 	qemu-nbd --format=raw -t -e 8 -b 127.0.0.1 -p "$cport" --cache=none --aio=threads \
 		"rbd:rbd/bench:conf=$CEPH_CONF:id=admin" >"$out/qemu-nbd.log" 2>&1 &
 	pid[qemu-nbd]=$!
-	for _ in $(seq 50); do nbdinfo "nbd://127.0.0.1:$cport" >/dev/null 2>&1 && break; sleep 0.2; done
-	nbdinfo "nbd://127.0.0.1:$cport" >/dev/null 2>&1 ||
+	served=0
+	for _ in $(seq 50); do nbdinfo "nbd://127.0.0.1:$cport" >/dev/null 2>&1 && { served=1; break; }; sleep 0.2; done
+	[ "$served" = 1 ] ||
 		{ echo "run.sh: qemu-nbd does not serve Ceph's image: $(tail -3 "$out/qemu-nbd.log")" >&2; exit 1; }
 	awk '{print $2}' "$work/ceph/pids" >"$work/pids.ceph"
 	awk '$1 ~ /^osd/ {print $2}' "$work/ceph/pids" >"$work/pids.ceph.osd"

@@ -643,13 +643,14 @@ static void test_journal_write_fails(void **state)
 	}
 }
 
-/* Where OID's block is, hot or cold. */
+/* Where OID's block is, hot or cold (store_view). */
 static uint64_t block_of(struct store *s, struct object_id oid)
 {
 	uint32_t ri = store_rec_find(s, &oid);
 	assert_true(ri != 0);
-	const struct store_rec *rec = store_rec(s, ri);
-	return rec->hot ? s->hot_tab[rec->hot]->block : rec->block;
+	struct store_view v;
+	store_view(s, ri, &v);
+	return v.block;
 }
 
 /* A flush whose in-place data write fails (SUPERBLOCK false), or whose
