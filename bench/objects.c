@@ -65,7 +65,7 @@ static void submit(struct gen *g, struct slot *s)
 {
 	memset(&s->op, 0, sizeof(s->op));
 	s->op.type = g->write ? BS_WRITE : BS_READ;
-	s->op.oid = (struct object_id){ g->pool, 0xbe, bench_rnd(&g->rng) % g->objects, 0 };
+	s->op.oid = (struct object_id){ g->pool, 0xbe, bench_rnd(&g->rng) % g->objects, 0, OBJECT_SHARD_WHOLE };
 	s->op.offset =
 		g->bs < g->block ? (uint32_t)(bench_rnd(&g->rng) % (g->block / g->bs)) * g->bs : 0;
 	s->op.len = g->bs;

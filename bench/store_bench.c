@@ -100,7 +100,7 @@ static void start_op(struct bench *b, struct bench_op *op, enum job_kind kind,
 		memset(&io->req, 0, sizeof(io->req));
 		io->op = op;
 		io->req.op = kind == JOB_RANDWRITE ? STORE_OP_WRITE : STORE_OP_READ;
-		io->req.oid = (struct object_id){ 1, 1, rnd(b) % b->objects, 0 };
+		io->req.oid = (struct object_id){ 1, 1, rnd(b) % b->objects, 0, OBJECT_SHARD_WHOLE };
 		io->req.offset = (uint32_t)(rnd(b) % (b->bs / 4096)) * 4096;
 		io->req.len = 4096;
 		io->req.buf = op->buf;
@@ -117,7 +117,7 @@ static void start_op(struct bench *b, struct bench_op *op, enum job_kind kind,
 		memset(&io->req, 0, sizeof(io->req));
 		io->op = op;
 		io->req.op = kind == JOB_SEQWRITE ? STORE_OP_WRITE : STORE_OP_READ;
-		io->req.oid = (struct object_id){ 1, 1, b->seq_next++ % b->objects, 0 };
+		io->req.oid = (struct object_id){ 1, 1, b->seq_next++ % b->objects, 0, OBJECT_SHARD_WHOLE };
 		io->req.len = b->bs;
 		io->req.buf = op->buf + (size_t)i * b->bs;
 		io->req.done = io_done;

@@ -119,7 +119,7 @@ static int fill(const char *path, uint64_t objects, unsigned qd, uint64_t crc_ca
 			io->r = &r;
 			io->busy = true;
 			io->req.op = STORE_OP_WRITE;
-			io->req.oid = (struct object_id){ 1, 1, r.next++, 0 };
+			io->req.oid = (struct object_id){ 1, 1, r.next++, 0, OBJECT_SHARD_WHOLE };
 			io->req.len = 4096;
 			io->req.buf = buf + (size_t)i * 4096;
 			le_store64(io->req.buf, io->req.oid.index);
@@ -202,7 +202,7 @@ static int reads(const char *path, uint64_t objects, uint64_t n, uint64_t crc_ca
 			io->r = &r;
 			io->busy = true;
 			io->req.op = STORE_OP_READ;
-			io->req.oid = (struct object_id){ 1, 1, bench_rnd(&r.rng) % objects, 0 };
+			io->req.oid = (struct object_id){ 1, 1, bench_rnd(&r.rng) % objects, 0, OBJECT_SHARD_WHOLE };
 			io->req.len = 4096;
 			io->req.buf = buf + (size_t)i * 4096;
 			io->req.done = io_done;

@@ -442,7 +442,7 @@ static int rollback_object(struct rollback *r, const struct bs_snap_entry *e, si
 	 * a volume with snapshots, it would show again on a grow). */
 	if (head && map_snap_predates(&r->snap, head->version) && at < r->snap.size)
 		return 0;
-	struct object_id oid = { r->pool, r->inode, e[0].index, OBJECT_SNAP_HEAD };
+	struct object_id oid = { r->pool, r->inode, e[0].index, OBJECT_SNAP_HEAD, OBJECT_SHARD_WHOLE };
 	bool had = at < r->snap.size && bs_snap_list_resolve(e, n, &r->snap) >= 0;
 	int rc = 0;
 	if (had) {
@@ -518,7 +518,7 @@ static int rollback_overlap(struct rollback *r, const struct bs_snap_list *l, ch
 		for (int k = 1; k < r->n_layers && rc == -ENOENT && at < r->layers[k].limit_bytes;
 		     k++) {
 			const struct map_layer *y = &r->layers[k];
-			struct object_id oid = { y->pool, y->inode, i, y->snap };
+			struct object_id oid = { y->pool, y->inode, i, y->snap, OBJECT_SHARD_WHOLE };
 			rc = r->a->ops->read(r->a->ctx, &oid, r->buf, r->block_size, read_why,
 					     sizeof(read_why));
 			if (!rc && y->limit_bytes - at < r->block_size) /* past its end: zeros */
@@ -530,7 +530,7 @@ static int rollback_overlap(struct rollback *r, const struct bs_snap_list *l, ch
 		if (rc)
 			return why_set(why, why_len, rc, "object %llx: %s", (unsigned long long)i,
 				       read_why);
-		struct object_id head = { r->pool, r->inode, i, OBJECT_SNAP_HEAD };
+		struct object_id head = { r->pool, r->inode, i, OBJECT_SNAP_HEAD, OBJECT_SHARD_WHOLE };
 		if ((rc = rollback_write(r, &head, why, why_len)))
 			return rc;
 		r->out->objects_restored++;

@@ -70,7 +70,7 @@ struct vpiece {
 
 static struct object_id vol_oid(const struct bs_volume *v, uint64_t index)
 {
-	return (struct object_id){ v->pool, v->inode, index, v->snap };
+	return (struct object_id){ v->pool, v->inode, index, v->snap, OBJECT_SHARD_WHOLE };
 }
 
 /* The volume and snapshot NAME ("VOLUME" or "VOLUME@SNAP") names in M. */
@@ -236,7 +236,7 @@ static int layer_next(struct vpiece *pc, uint64_t index)
 static struct object_id layer_oid(const struct bs_volume *v, int k, uint64_t index)
 {
 	const struct map_layer *l = &v->layers[k];
-	return (struct object_id){ l->pool, l->inode, index, l->snap };
+	return (struct object_id){ l->pool, l->inode, index, l->snap, OBJECT_SHARD_WHOLE };
 }
 
 /* Zeros over the part of BUF (bytes OFFSET..+LEN of object INDEX, read

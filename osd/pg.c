@@ -84,7 +84,7 @@ bool pg_is_meta(const struct object_id *oid)
 
 struct object_id pg_meta_oid(uint32_t pool, uint32_t pg)
 {
-	return (struct object_id){ pool, OBJECT_INODE_PG_META, pg, 0 };
+	return (struct object_id){ pool, OBJECT_INODE_PG_META, pg, 0, OBJECT_SHARD_WHOLE };
 }
 
 int osd_pg_init(struct osd *o)

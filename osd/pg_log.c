@@ -45,7 +45,7 @@ struct object_id pg_log_oid(uint32_t pool, uint32_t pg)
 {
 	/* Beside the PG's record object (pg_meta_oid): listed with it by no
 	 * one (pg_is_meta). */
-	return (struct object_id){ pool, OBJECT_INODE_PG_META, (uint64_t)pg | 1ull << 32, 0 };
+	return (struct object_id){ pool, OBJECT_INODE_PG_META, (uint64_t)pg | 1ull << 32, 0, OBJECT_SHARD_WHOLE };
 }
 
 static bool entry_is_marker(const struct pg_log_entry *e)
@@ -139,7 +139,7 @@ void pg_log_change_clone(struct osd_pg *pg, const struct object_id *oid, uint64_
 
 void pg_log_marker(struct osd_pg *pg, const struct pg_marker *m)
 {
-	struct pg_log_entry e = { { m->primary, OBJECT_INODE_PG_META, m->number, 0 }, m->epoch };
+	struct pg_log_entry e = { { m->primary, OBJECT_INODE_PG_META, m->number, 0, OBJECT_SHARD_WHOLE }, m->epoch };
 	append(pg, &e);
 	LOG_DEBUG("osd.%u pg %u.%x: sync marker %u/%" PRIu64 "/%" PRIu64 " (%u entries)",
 		  pg->o->id, pg->pool, pg->pg, m->primary, m->epoch, m->number, pg->log.n);

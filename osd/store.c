@@ -41,7 +41,7 @@ void store_fail(struct store *s, const char *what, int err)
 
 void store_rec_oid(const struct store_rec *r, struct object_id *oid)
 {
-	oid->pool = r->pool;
+	object_pool_unpack(r->pool, oid);
 	oid->inode = r->inode;
 	oid->index = r->index_snap & OBJECT_INDEX_MAX;
 	oid->snap = (uint32_t)(r->index_snap >> OBJECT_INDEX_BITS);
@@ -63,7 +63,8 @@ uint32_t store_rec_find(struct store *s, const struct object_id *oid)
 	uint32_t i = *rec_bucket(s, oid);
 	while (i) {
 		const struct store_rec *r = store_rec(s, i);
-		if (r->inode == oid->inode && r->index_snap == packed && r->pool == oid->pool)
+		if (r->inode == oid->inode && r->index_snap == packed &&
+		    r->pool == object_pool_pack(oid))
 			return i;
 		i = r->hash_next;
 	}
@@ -103,7 +104,7 @@ uint32_t store_rec_new(struct store *s, const struct object_id *oid)
 	}
 	struct store_rec *r = store_rec(s, i);
 	memset(r, 0, s->rec_size);
-	r->pool = oid->pool;
+	r->pool = object_pool_pack(oid);
 	r->inode = oid->inode;
 	r->index_snap = oid_packed(oid);
 	r->block = STORE_REC_NONE;

@@ -83,7 +83,7 @@ struct store_rec {
 	uint64_t inode;
 	uint64_t index_snap; /* packed as on disk (common/object.h) */
 	uint64_t version;
-	uint32_t pool;
+	uint32_t pool;	    /* with the shard, packed as on disk (common/object.h) */
 	uint32_t block;	    /* STORE_REC_NONE while hot and blockless */
 	uint32_t hash_next; /* record index, 0: end of chain (free: next free) */
 	uint32_t hot;	    /* index in the hot table, 0: cold; STORE_REC_NONE: free */

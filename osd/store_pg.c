@@ -173,7 +173,7 @@ void store_pg_cold(struct store *s, uint32_t i, bool add)
 	cold_acct(s, r, &live, &chunks);
 	struct object_id oid;
 	store_rec_oid(r, &oid);
-	struct store_pg_index *pg = pool_pg_of(pool_find(s, r->pool), &oid);
+	struct store_pg_index *pg = pool_pg_of(pool_find(s, oid.pool), &oid);
 	int64_t d = add ? 1 : -1;
 	s->objects_live += (uint64_t)d;
 	s->objects_with_block += (uint64_t)d;

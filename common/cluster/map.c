@@ -790,6 +790,9 @@ static int check_pool_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 			return why_set(err, len, -EEXIST, "pool '%s' already exists", c->name);
 		if (m->n_pools >= MAP_MAX_POOLS)
 			return why_set(err, len, -ENOSPC, "too many pools (%u)", MAP_MAX_POOLS);
+		if (m->next_pool_id >= OBJECT_POOL_MAX) /* object ids carry 24 bits of it */
+			return why_set(err, len, -ENOSPC, "every pool id (up to %u) was given out",
+				    OBJECT_POOL_MAX);
 		return check_pool_params(&c->pool, err, len);
 	}
 	if (pi < 0)

@@ -46,7 +46,8 @@ int osd_op_decode(const struct msg *msg, struct osd_op *out)
 	dec_get_le32(&d, &out->offset);
 	dec_get_le32(&d, &out->len);
 	if (msg->hdr.type != OSD_MSG_OP || dec_status(&d) || dec_remaining(&d) ||
-	    out->type < OSD_OP_READ || out->type > OSD_OP_SYNC || (out->flags & ~OSD_OP_FLAGS_ALL))
+	    out->type < OSD_OP_READ || out->type > OSD_OP_SYNC || (out->flags & ~OSD_OP_FLAGS_ALL) ||
+	    out->oid.shard != OBJECT_SHARD_WHOLE) /* a client names whole objects */
 		return -EBADMSG;
 	if (out->type == OSD_OP_WRITE ? msg->hdr.data_len != out->len : msg->hdr.data_len != 0)
 		return -EBADMSG;

@@ -165,7 +165,7 @@ static void start(struct checker *k, struct slot *s, uint32_t obj, bool verify)
 	s->used = true;
 	m->busy = true;
 	k->inflight++;
-	s->op.oid = (struct object_id){ k->pool, k->inode, obj, 0 };
+	s->op.oid = (struct object_id){ k->pool, k->inode, obj, 0, OBJECT_SHARD_WHOLE };
 	s->op.done = op_done;
 	s->op.ctx = s;
 	uint64_t r = rnd(k) % 100;

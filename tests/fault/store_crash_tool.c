@@ -32,7 +32,7 @@
 
 static struct object_id oid_of(unsigned i)
 {
-	return (struct object_id){ 5, 77, i, 0 };
+	return (struct object_id){ 5, 77, i, 0, OBJECT_SHARD_WHOLE };
 }
 
 static uint64_t splitmix(uint64_t *x)

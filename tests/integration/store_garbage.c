@@ -100,7 +100,7 @@ static void gc_submit(struct gc *g, struct gc_op *op, enum store_op kind,
 	op->g = g;
 	op->used = true;
 	op->req.op = kind;
-	op->req.oid = (struct object_id){ 9, 1, index, 0 };
+	op->req.oid = (struct object_id){ 9, 1, index, 0, OBJECT_SHARD_WHOLE };
 	op->req.offset = off;
 	op->req.len = len;
 	op->req.buf = op->buf;

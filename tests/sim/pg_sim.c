@@ -300,7 +300,7 @@ void pg_sim_start_op(struct pg_sim_run *r, struct pg_sim_slot *s, uint32_t obj, 
 	s->started = ++r->op_seq;
 	r->m[obj].busy = true;
 	r->inflight++;
-	s->op.oid = (struct object_id){ r->pool, r->inode, obj, 0 };
+	s->op.oid = (struct object_id){ r->pool, r->inode, obj, 0, OBJECT_SHARD_WHOLE };
 	s->op.done = op_done;
 	s->op.ctx = s;
 	if (kind < 30) {
@@ -420,7 +420,7 @@ static void check_replicas(struct pg_sim_run *r)
 	uint32_t acting[NOBJ_FULL][MAP_PG_ACTING_MAX];
 	size_t n_acting[NOBJ_FULL];
 	for (uint32_t obj = 0; obj < r->nobj; obj++) {
-		struct object_id oid = { r->pool, r->inode, obj, 0 };
+		struct object_id oid = { r->pool, r->inode, obj, 0, OBJECT_SHARD_WHOLE };
 		n_acting[obj] = map_pg_acting(m, p, object_pg(&oid, p->pg_num), acting[obj],
 					      MAP_PG_ACTING_MAX);
 	}
@@ -439,7 +439,7 @@ static void check_replicas(struct pg_sim_run *r)
 	}
 	uint8_t *buf = aligned_buf(BS), *first = aligned_buf(BS);
 	for (uint32_t obj = 0; obj < r->nobj && !r->failure[0]; obj++) {
-		struct object_id oid = { r->pool, r->inode, obj, 0 };
+		struct object_id oid = { r->pool, r->inode, obj, 0, OBJECT_SHARD_WHOLE };
 		const struct pg_sim_obj *mo = &r->m[obj];
 		size_t n = n_acting[obj];
 		if (n != 3)
@@ -649,7 +649,7 @@ static bool damage_one_kind(struct pg_sim_run *r, bool latent_only)
 		return false;
 	const struct cluster_map *m = bs_client_map(r->client);
 	const struct map_pool *p = map_pool_by_id(m, r->pool);
-	struct object_id oid = { r->pool, r->inode, obj, 0 };
+	struct object_id oid = { r->pool, r->inode, obj, 0, OBJECT_SHARD_WHOLE };
 	uint32_t acting[MAP_PG_ACTING_MAX];
 	size_t n = p ? map_pg_acting(m, p, object_pg(&oid, p->pg_num), acting, MAP_PG_ACTING_MAX)
 		     : 0;

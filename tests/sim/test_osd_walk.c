@@ -30,7 +30,7 @@ struct walk_model {
 
 static struct object_id walk_oid(const struct pg_sim_run *r, uint32_t k)
 {
-	return (struct object_id){ r->pool, PG_SIM_INODE, k, 0 };
+	return (struct object_id){ r->pool, PG_SIM_INODE, k, 0, OBJECT_SHARD_WHOLE };
 }
 
 /* Writes every object (1 to 3 chunks, some twice, one at an offset) and

@@ -415,7 +415,7 @@ static void damage_written_log(struct pg_sim_run *r, uint32_t id, uint32_t pool,
 	if (store_open(loop, dev, &sp, &st, why, sizeof(why)))
 		fail_msg("reopen osd.%u: %s", id, why);
 	/* The log's object (osd/pg_log.c, pg_log_oid): beside the PG's record. */
-	struct object_id oid = { pool, OBJECT_INODE_PG_META, (uint64_t)pgid | 1ull << 32, 0 };
+	struct object_id oid = { pool, OBJECT_INODE_PG_META, (uint64_t)pgid | 1ull << 32, 0, OBJECT_SHARD_WHOLE };
 	uint8_t *buf = aligned_buf(BS);
 	uint64_t v = 0;
 	assert_int_equal(store_sync_op(st, loop, r->w, STORE_OP_READ, oid, 0, BS, buf, &v), 0);
@@ -446,7 +446,7 @@ static void missed_delete(enum missed_how how)
 	const struct map_pool *p = map_pool_by_name(m, "rbd");
 	assert_non_null(p);
 	uint32_t pool = p->id, acting[MAP_PG_ACTING_MAX];
-	struct object_id x = { pool, PG_SIM_INODE, 0, 0 };
+	struct object_id x = { pool, PG_SIM_INODE, 0, 0, OBJECT_SHARD_WHOLE };
 	uint32_t pgid = object_pg(&x, p->pg_num);
 	assert_int_equal(map_pg_acting(m, p, pgid, acting, MAP_PG_ACTING_MAX), 3);
 	uint32_t gone = acting[1];
@@ -471,7 +471,7 @@ static void missed_delete(enum missed_how how)
 	o = (struct bs_op){ .type = BS_DELETE, .oid = { pool, PG_SIM_INODE, 0 } };
 	assert_int_equal(pg_sim_run_op(r, &o), 0);
 	for (uint64_t i = 1, n = 0; wrap && n < 40; i++) {
-		struct object_id y = { pool, PG_SIM_INODE, i, 0 };
+		struct object_id y = { pool, PG_SIM_INODE, i, 0, OBJECT_SHARD_WHOLE };
 		if (object_pg(&y, p->pg_num) != pgid)
 			continue;
 		o = (struct bs_op){ .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, i },

@@ -88,7 +88,7 @@ static uint64_t rnd(struct sim_run *r)
 
 static struct object_id oid_of(unsigned i)
 {
-	return (struct object_id){ 3, 1000, i, 0 };
+	return (struct object_id){ 3, 1000, i, 0, OBJECT_SHARD_WHOLE };
 }
 
 static void op_done(struct store_req *req, int res)

@@ -122,7 +122,7 @@ static void put(struct fake *f, uint64_t inode, uint64_t index, uint32_t snap, u
 		assert_true(f->n_objects < FAKE_OBJECTS_MAX);
 		i = (long)f->n_objects++;
 	}
-	f->objects[i] = (struct object_id){ 1, inode, index, snap };
+	f->objects[i] = (struct object_id){ 1, inode, index, snap, OBJECT_SHARD_WHOLE };
 	f->versions[i] = version;
 }
 

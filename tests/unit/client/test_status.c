@@ -147,7 +147,7 @@ static void test_unfound_named(void **state)
 	struct bs_status *st = healthy();
 	st->pgs.pgs[2].unfound = 1;
 	st->pgs.osds[0].n_unfound = 1;
-	st->pgs.osds[0].unfound[0] = (struct object_id){ 1, 0x200, 4, 0 };
+	st->pgs.osds[0].unfound[0] = (struct object_id){ 1, 0x200, 4, 0, OBJECT_SHARD_WHOLE };
 	bs_status_compute(st);
 	assert_int_equal(st->health, BS_HEALTH_ERR);
 	char want[256];

@@ -257,12 +257,12 @@ static void fake_init(struct fake *f, struct bs_admin *a)
 				   .size = 1 << 20 });
 	uint64_t inode = map_volume_by_name(&f->map, "vm")->inode;
 	for (uint64_t i = 0; i < 8; i++) {
-		f->objects[f->n_objects] = (struct object_id){ 1, inode, i, 0 };
+		f->objects[f->n_objects] = (struct object_id){ 1, inode, i, 0, OBJECT_SHARD_WHOLE };
 		f->versions[f->n_objects] = 1;
 		f->fills[f->n_objects] = (uint8_t)(0x10 + i);
 		f->sizes[f->n_objects++] = 128 << 10;
 	}
-	f->objects[f->n_objects] = (struct object_id){ 1, inode + 100, 0, 0 };
+	f->objects[f->n_objects] = (struct object_id){ 1, inode + 100, 0, 0, OBJECT_SHARD_WHOLE };
 	f->versions[f->n_objects] = 1;
 	f->sizes[f->n_objects++] = 4096;
 	a->ops = &fake_ops;
@@ -497,7 +497,7 @@ static void fake_change(struct fake *f, const char *name, uint64_t index, uint8_
 			bool delete)
 {
 	const struct map_volume *v = map_volume_by_name(&f->map, name);
-	struct object_id head = { v->pool, v->inode, index, OBJECT_SNAP_HEAD };
+	struct object_id head = { v->pool, v->inode, index, OBJECT_SNAP_HEAD, OBJECT_SHARD_WHOLE };
 	long h = fake_find(f, &head);
 	const struct map_snap *newest = v->n_snaps ? &v->snaps[v->n_snaps - 1] : NULL;
 	if (h >= 0 && newest && f->versions[h] >> 32 < newest->epoch) {
@@ -521,7 +521,7 @@ static void fake_change(struct fake *f, const char *name, uint64_t index, uint8_
 static uint8_t fake_fill(struct fake *f, const char *name, uint64_t index)
 {
 	const struct map_volume *v = map_volume_by_name(&f->map, name);
-	struct object_id head = { v->pool, v->inode, index, OBJECT_SNAP_HEAD };
+	struct object_id head = { v->pool, v->inode, index, OBJECT_SNAP_HEAD, OBJECT_SHARD_WHOLE };
 	long h = fake_find(f, &head);
 	return h < 0 ? 0xff : f->fills[h];
 }

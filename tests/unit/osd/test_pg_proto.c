@@ -42,7 +42,7 @@ static void test_query_modes(void **state)
 	uint8_t entries[2 * PG_INFO_ENTRY_LEN];
 	for (uint32_t i = 0; i < 2; i++)
 		pg_info_entry_put(entries + i * PG_INFO_ENTRY_LEN,
-				  &(struct object_id){ 1, 0x77, 9 + i, 0 }, 0);
+				  &(struct object_id){ 1, 0x77, 9 + i, 0, OBJECT_SHARD_WHOLE }, 0);
 	struct pg_query q = { .pool = 1, .pg = 2, .epoch = 40, .from = 3, .mode = PG_QUERY_STAT,
 			      .round = 12, .count = 2, .entries = entries },
 			got;
@@ -105,7 +105,7 @@ static void test_info(void **state)
 	uint8_t entries[3 * PG_INFO_ENTRY_LEN];
 	for (uint32_t i = 0; i < 3; i++)
 		pg_info_entry_put(entries + i * PG_INFO_ENTRY_LEN,
-				  &(struct object_id){ 1, 0x77, i, 0 }, 100 + i);
+				  &(struct object_id){ 1, 0x77, i, 0, OBJECT_SHARD_WHOLE }, 100 + i);
 	struct pg_info info = { .pool = 1, .pg = 2, .epoch = 40, .from = 5, .complete_epoch = 39,
 				.full = MAP_FULL_NEAR, .count = 3, .entries = entries },
 		       got;

@@ -90,7 +90,7 @@ static int teardown(void **state)
 
 static struct object_id oid_of(uint64_t inode, uint64_t index)
 {
-	return (struct object_id){ 1, inode, index, 0 };
+	return (struct object_id){ 1, inode, index, 0, OBJECT_SHARD_WHOLE };
 }
 
 static void test_mkfs_refusals(void **state)
@@ -376,10 +376,10 @@ static void test_delete_list_stat(void **state)
 	}
 	assert_int_equal(total, 11);
 	struct store_object_info info;
-	assert_int_equal(store_stat(f->s, &(struct object_id){ 1, 20, 1, 0 }, &info), 0);
+	assert_int_equal(store_stat(f->s, &(struct object_id){ 1, 20, 1, 0, OBJECT_SHARD_WHOLE }, &info), 0);
 	assert_int_equal(info.written_bytes, BS);
 	assert_true(info.has_block);
-	assert_int_equal(store_stat(f->s, &(struct object_id){ 1, 20, 2, 0 }, &info), 0);
+	assert_int_equal(store_stat(f->s, &(struct object_id){ 1, 20, 2, 0, OBJECT_SHARD_WHOLE }, &info), 0);
 	assert_int_equal(info.written_bytes, 4096);
 	/* Deleting frees the block at once, before any flush. */
 	struct store_usage u0, u1;
@@ -388,7 +388,7 @@ static void test_delete_list_stat(void **state)
 	store_usage(f->s, &u1);
 	assert_int_equal(u1.blocks_used, u0.blocks_used - 1);
 	assert_int_equal(u1.blocks_free, u0.blocks_free + 1);
-	assert_int_equal(store_stat(f->s, &(struct object_id){ 1, 20, 1, 0 }, &info), -ENOENT);
+	assert_int_equal(store_stat(f->s, &(struct object_id){ 1, 20, 1, 0, OBJECT_SHARD_WHOLE }, &info), -ENOENT);
 	assert_int_equal(OP(f, STORE_OP_READ, oid_of(20, 1), 0, 4096, buf, NULL), -ENOENT);
 	/* Deleted objects stay deleted after a reopen. */
 	reopen(f);
@@ -434,7 +434,7 @@ static void test_pg_usage(void **state)
 	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(30, 1), 16384, 4096, buf, NULL), 0);
 	assert_int_equal(OP(f, STORE_OP_WRITE, oid_of(30, 2), 0, 4096, buf, NULL), 0);
 	assert_int_equal(OP(f, STORE_OP_DELETE, oid_of(30, 3), 0, 0, NULL, NULL), 0);
-	struct object_id meta = { 1, OBJECT_INODE_PG_META, 0, 0 };
+	struct object_id meta = { 1, OBJECT_INODE_PG_META, 0, 0, OBJECT_SHARD_WHOLE };
 	assert_int_equal(OP(f, STORE_OP_WRITE, meta, 0, 4096, buf, NULL), 0);
 	/* 15 objects: 4 whole (0, 4, 8, 12), 11 of 2 chunks, one with a third. */
 	uint64_t want_bytes = 4ull * BS + 11 * 8192 + 4096, objects, bytes;

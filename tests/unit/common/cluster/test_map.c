@@ -124,6 +124,14 @@ static void test_pools(void **state)
 	new_map(&m);
 	expect(&m, pool_cmd("rbd", 3, 2), 0, NULL);
 	expect(&m, pool_cmd("rbd", 3, 2), -EEXIST, "pool 'rbd' already exists");
+	/* Ids are never reused, and object ids carry 24 bits of them. */
+	uint32_t next = m.next_pool_id;
+	m.next_pool_id = OBJECT_POOL_MAX - 1;
+	expect(&m, pool_cmd("last", 3, 2), 0, NULL);
+	assert_int_equal(map_pool_by_name(&m, "last")->id, OBJECT_POOL_MAX);
+	expect(&m, pool_cmd("past", 3, 2), -ENOSPC, "every pool id (up to 16777215) was given out");
+	expect(&m, (struct map_cmd){ .type = MAP_CMD_POOL_RM, .name = "last" }, 0, NULL);
+	m.next_pool_id = next;
 	expect(&m, pool_cmd("bad name", 3, 2), -EINVAL,
 	       "'bad name' is not a valid pool name (1-63 of A-Z a-z 0-9 _ . -)");
 	expect(&m, pool_cmd("x@y", 3, 2), -EINVAL, NULL);

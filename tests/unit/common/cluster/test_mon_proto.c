@@ -147,12 +147,12 @@ static void test_osd_stats(void **state)
 				MON_PG_DEEP | MON_PG_INCONSISTENT,
 		  3, 5, 8192, 4, 2, 1, 2, 3, 5, 7, 6, 1 } };
 	struct mon_osd_usage osds[2] = {
-		{ 0, 1 << 30, 1 << 29, 1 << 29, 1 << 27, 0, 0, "", 0, { { 0, 0, 0, 0 } } },
+		{ 0, 1 << 30, 1 << 29, 1 << 29, 1 << 27, 0, 0, "", 0, { { 0, 0, 0, 0, OBJECT_SHARD_WHOLE } } },
 		{ 1, 1 << 30, 1 << 29, 1000, 50, 3, 41000, "pg 1.7 to become active (it is peering)",
-		  0, { { 0, 0, 0, 0 } } } };
+		  0, { { 0, 0, 0, 0, OBJECT_SHARD_WHOLE } } } };
 	struct mon_osd_stats st = { 3, 1 << 30, 1 << 20, 10, 7, 7 << 17,
 				    { 3, 1 << 30, 1 << 20, 1 << 29, 1 << 28, 1, 31000, "osd.2", 2,
-				      { { 1, 0x200, 3, 0 }, { 1, 0x200, 9, 0 } } },
+				      { { 1, 0x200, 3, 0, OBJECT_SHARD_WHOLE }, { 1, 0x200, 9, 0, OBJECT_SHARD_WHOLE } } },
 				    2, pgs, 2, osds };
 	struct msg *m = mon_osd_stats_encode(MON_MSG_OSD_BEACON, 0, &st);
 	struct mon_osd_stats got;

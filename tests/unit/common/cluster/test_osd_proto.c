@@ -42,6 +42,11 @@ static void test_op(void **state)
 	m->payload[24] = OSD_OP_WRITE;
 	m->payload[25] = 0x80; /* no such flag */
 	assert_int_equal(osd_op_decode(m, &got), -EBADMSG);
+	m->payload[25] = OSD_OP_FLAG_FULL_TRY;
+	m->payload[33] = 1; /* a shard's id: only OSDs name shards */
+	assert_int_equal(osd_op_decode(m, &got), -EBADMSG);
+	m->payload[33] = 0;
+	assert_int_equal(osd_op_decode(m, &got), 0);
 	msg_free(m);
 	/* A read carries no data. */
 	op.type = OSD_OP_READ;
