@@ -607,6 +607,11 @@ static int pg_active_put(struct cluster_map *m, const struct map_pg_active *a)
 	return 0;
 }
 
+uint32_t map_pool_chunk_bytes(const struct map_pool *p)
+{
+	return p->type == MAP_POOL_EC && p->ec_k ? p->block_size / p->ec_k : p->block_size;
+}
+
 const struct map_pool *map_pool_by_id(const struct cluster_map *m, uint32_t id)
 {
 	for (uint32_t i = 0; i < m->n_pools; i++)
@@ -688,16 +693,20 @@ static int check_pool_params(const struct map_pool *p, char *err, size_t len)
 	}
 	if (p->pg_num < 1 || p->pg_num > 65536)
 		return why_set(err, len, -EINVAL, "pg_num must be 1 to 65536, not %u", p->pg_num);
-	if (p->block_size < (64u << 10) || p->block_size > (1u << 20) ||
-	    (p->block_size & (p->block_size - 1)))
+	/* An EC pool's object is K chunks, each one block of an OSD's store
+	 * (common/ec_stripe.h): the chunk has the store's sizes. */
+	uint32_t chunk = map_pool_chunk_bytes(p);
+	if (p->type == MAP_POOL_EC && (p->block_size % p->ec_k || chunk < (64u << 10) ||
+				       chunk > (1u << 20) || (chunk & (chunk - 1))))
+		return why_set(err, len, -EINVAL,
+			    "an erasure-coded block_size must be k=%u chunks of a power of two from "
+			    "64K to 1M (%uK for 128K chunks), not %u",
+			    p->ec_k, 128u * p->ec_k, p->block_size);
+	if (p->type != MAP_POOL_EC && (chunk < (64u << 10) || chunk > (1u << 20) ||
+				       (chunk & (chunk - 1))))
 		return why_set(err, len, -EINVAL,
 			    "block_size must be a power of two from 64K to 1M, not %u",
 			    p->block_size);
-	/* Each chunk is whole 4 KiB units: the store checksums those. */
-	if (p->type == MAP_POOL_EC && p->block_size % (p->ec_k * 4096u))
-		return why_set(err, len, -EINVAL,
-			    "k=%u does not split a %uK block into whole 4K chunks (k must divide %u)",
-			    p->ec_k, p->block_size >> 10, p->block_size / 4096);
 	return 0;
 }
 

@@ -476,6 +476,9 @@ size_t map_pg_osds_compute(const struct cluster_map *m, const struct map_pool *p
  * map_decode (a test) calls this before the next lookup. */
 void map_placement_forget(const struct cluster_map *m);
 const struct map_pool *map_pool_by_id(const struct cluster_map *m, uint32_t id);
+/* What one OSD stores of an object of P: the whole block_size (replicated),
+ * or one of its K chunks (erasure-coded); its store's block size. */
+uint32_t map_pool_chunk_bytes(const struct map_pool *p);
 /* PG PG of pool POOL's activation record, or NULL when it has none. */
 const struct map_pg_active *map_pg_active_get(const struct cluster_map *m, uint32_t pool,
 					      uint32_t pg);

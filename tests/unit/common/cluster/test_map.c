@@ -144,6 +144,9 @@ static void test_pools(void **state)
 	c.pool.type = MAP_POOL_EC;
 	c.pool.ec_k = 4;
 	c.pool.ec_m = 2;
+	expect(&m, c, -EINVAL, "an erasure-coded block_size must be k=4 chunks of a power of two "
+			       "from 64K to 1M (512K for 128K chunks), not 131072");
+	c.pool.block_size = 512 << 10;
 	expect(&m, c, 0, NULL);
 	const struct map_pool *ec = map_pool_by_name(&m, "ec");
 	assert_non_null(ec);
@@ -154,7 +157,21 @@ static void test_pools(void **state)
 	c.pool.type = MAP_POOL_EC;
 	c.pool.ec_k = 3;
 	c.pool.ec_m = 1;
-	expect(&m, c, -EINVAL, "k=3 does not split a 128K block into whole 4K chunks (k must divide 32)");
+	c.pool.block_size = 3 * (128 << 10); /* not a power of two: 3 chunks are */
+	expect(&m, c, 0, NULL);
+	assert_int_equal(map_pool_chunk_bytes(map_pool_by_name(&m, "ec3")), 128 << 10);
+	assert_int_equal(map_pool_chunk_bytes(map_pool_by_name(&m, "rbd")), 128 << 10);
+	c = pool_cmd("ec3b", 0, 0);
+	c.pool.type = MAP_POOL_EC;
+	c.pool.ec_k = 3;
+	c.pool.ec_m = 1;
+	c.pool.block_size = 3 * (96 << 10);
+	expect(&m, c, -EINVAL, "an erasure-coded block_size must be k=3 chunks of a power of two "
+			       "from 64K to 1M (384K for 128K chunks), not 294912");
+	c.pool.block_size = (3 << 20) + 3 * 4096; /* chunks past 1M */
+	expect(&m, c, -EINVAL, NULL);
+	c.pool.block_size = 100000; /* not k chunks */
+	expect(&m, c, -EINVAL, NULL);
 	c.pool.ec_k = 32;
 	expect(&m, c, -EINVAL, "erasure coding needs k of 1 to 16 and m of 1 to 4, not 32+1");
 	c.pool.ec_k = 2;
@@ -162,11 +179,11 @@ static void test_pools(void **state)
 	expect(&m, c, -EINVAL, "erasure coding needs k of 1 to 16 and m of 1 to 4, not 2+5");
 	c.pool.ec_k = 16;
 	c.pool.ec_m = 1;
-	c.pool.block_size = 64 << 10;
+	c.pool.block_size = 16 * (64 << 10);
 	expect(&m, c, -EINVAL, "k+m must be at most 16 (the OSDs a PG can have), not 16+1");
 	c.pool.ec_k = 8;
 	c.pool.ec_m = 4;
-	c.pool.block_size = 128 << 10; /* 8 chunks of 16K */
+	c.pool.block_size = 8 * (64 << 10); /* 8 chunks of 64K */
 	expect(&m, c, 0, NULL);
 	struct map_cmd set = { .type = MAP_CMD_POOL_SET, .name = "rbd", .key = "min_size", .value = 3 };
 	expect(&m, set, 0, NULL);
