@@ -384,7 +384,8 @@ static void pg_update_interval(struct osd *o, const struct cluster_map *m,
 			       const struct map_pool *p, uint32_t pgid)
 {
 	uint32_t acting[MAP_PG_ACTING_MAX];
-	uint32_t n = (uint32_t)map_pg_acting(m, p, pgid, acting, MAP_PG_ACTING_MAX);
+	uint8_t shards[MAP_PG_ACTING_MAX];
+	uint32_t n = (uint32_t)map_pg_acting_shards(m, p, pgid, acting, shards, MAP_PG_ACTING_MAX);
 	bool member = false;
 	for (uint32_t i = 0; i < n; i++)
 		member |= acting[i] == o->id;
@@ -394,7 +395,8 @@ static void pg_update_interval(struct osd *o, const struct cluster_map *m,
 	bool same = pg->known && pg->n_acting == n && pg->size == p->size &&
 		    pg->min_size == p->min_size;
 	for (uint32_t i = 0; same && i < n; i++)
-		same = pg->acting[i] == acting[i] && pg->up_from[i] == m->osds[acting[i]].up_from;
+		same = pg->acting[i] == acting[i] && pg->up_from[i] == m->osds[acting[i]].up_from &&
+		       (p->type != MAP_POOL_EC || pg->shard[i] == shards[i]);
 	if (same) {
 		if (pg->state == PG_STATE_INCOMPLETE)
 			pg_repeer(pg, "the map changed");
@@ -403,6 +405,7 @@ static void pg_update_interval(struct osd *o, const struct cluster_map *m,
 	pg->known = true;
 	pg->n_acting = n;
 	memcpy(pg->acting, acting, n * sizeof(acting[0]));
+	memcpy(pg->shard, shards, n * sizeof(shards[0]));
 	for (uint32_t i = 0; i < n; i++)
 		pg->up_from[i] = m->osds[acting[i]].up_from;
 	pg->size = p->size;

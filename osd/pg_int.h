@@ -232,6 +232,10 @@ struct osd_pg {
 	uint64_t interval;
 	uint32_t n_acting;
 	uint32_t acting[MAP_PG_ACTING_MAX];
+	/* Each acting member's position among the PG's OSDs: in an
+	 * erasure-coded pool, the chunk it stores (a change starts a new
+	 * interval there). */
+	uint8_t shard[MAP_PG_ACTING_MAX];
 	uint64_t up_from[MAP_PG_ACTING_MAX];
 	uint32_t size, min_size;
 	/* Replica side: the newest interval this OSD answered, and its

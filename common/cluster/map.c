@@ -646,14 +646,23 @@ void map_placement_forget(const struct cluster_map *m)
 	map_placement_changed(m->placement);
 }
 
-size_t map_pg_acting(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
-		     uint32_t *out, size_t cap)
+size_t map_pg_acting_shards(const struct cluster_map *m, const struct map_pool *p,
+			    uint32_t pg, uint32_t *out, uint8_t *shards, size_t cap)
 {
 	size_t n = map_pg_osds(m, p, pg, out, cap), k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (m->osds[out[i]].up)
+		if (m->osds[out[i]].up) {
+			if (shards)
+				shards[k] = (uint8_t)i;
 			out[k++] = out[i];
+		}
 	return k;
+}
+
+size_t map_pg_acting(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
+		     uint32_t *out, size_t cap)
+{
+	return map_pg_acting_shards(m, p, pg, out, NULL, cap);
 }
 
 void map_osd_counts(const struct cluster_map *m, uint32_t *total, uint32_t *up,

@@ -468,6 +468,12 @@ size_t map_pg_osds(const struct cluster_map *m, const struct map_pool *p, uint32
  * primary. Returns how many. */
 size_t map_pg_acting(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,
 		     uint32_t *out, size_t cap);
+/* The same, with each acting OSD's position among map_pg_osds in
+ * SHARDS[i] (SHARDS may be NULL). In an erasure-coded pool the position
+ * is the chunk that OSD stores: an OSD down leaves its chunk's place
+ * empty and the others keep theirs. */
+size_t map_pg_acting_shards(const struct cluster_map *m, const struct map_pool *p,
+			    uint32_t pg, uint32_t *out, uint8_t *shards, size_t cap);
 /* map_pg_osds computed afresh, without the cache (the tests' reference,
  * and the figure the benchmark compares the cache with). */
 size_t map_pg_osds_compute(const struct cluster_map *m, const struct map_pool *p, uint32_t pg,

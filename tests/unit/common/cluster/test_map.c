@@ -868,6 +868,20 @@ static void test_pg_placement(void **state)
 	assert_int_equal(map_pg_acting(&m, p, pg, acting, 4), 2);
 	assert_int_equal(acting[0], up[1]); /* the next one is primary */
 	assert_int_equal(acting[1], up[2]);
+	/* Each keeps its position (an EC chunk's place): 1 and 2, 0 empty. */
+	uint8_t shards[4];
+	memset(acting, 0xff, sizeof(acting));
+	assert_int_equal(map_pg_acting_shards(&m, p, pg, acting, shards, 4), 2);
+	assert_true(acting[0] == up[1] && shards[0] == 1 && acting[1] == up[2] && shards[1] == 2);
+	expect(&m, osd_cmd(MAP_CMD_OSD_BOOT, gone), 0, NULL);
+	assert_int_equal(map_pg_acting_shards(&m, p, pg, acting, shards, 4), 3);
+	for (int k = 0; k < 3; k++)
+		assert_true(acting[k] == up[k] && shards[k] == k);
+	expect(&m, osd_cmd(MAP_CMD_OSD_DOWN, up[1]), 0, NULL);
+	assert_int_equal(map_pg_acting_shards(&m, p, pg, acting, shards, 4), 2);
+	assert_true(acting[0] == up[0] && shards[0] == 0 && acting[1] == up[2] && shards[1] == 2);
+	expect(&m, osd_cmd(MAP_CMD_OSD_BOOT, up[1]), 0, NULL);
+	expect(&m, osd_cmd(MAP_CMD_OSD_DOWN, gone), 0, NULL);
 	expect(&m, osd_cmd(MAP_CMD_OSD_OUT, gone), 0, NULL);
 	assert_int_equal(map_pg_osds(&m, p, pg, again, 4), 3);
 	bool has_gone = false, has_sibling = false;
