@@ -202,6 +202,9 @@ int pg_subop_decode(const struct msg *msg, struct pg_subop *out)
 	if (has_data ? msg->hdr.data_len != out->len || (!out->len && out->type == PG_SUB_WRITE)
 		     : msg->hdr.data_len != 0)
 		return -EBADMSG;
+	if (out->type == PG_SUB_CHUNK_READ &&
+	    (!out->oid.shard || !out->len || out->offset % 4096 || out->len % 4096))
+		return -EBADMSG;
 	return 0;
 }
 

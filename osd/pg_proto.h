@@ -86,8 +86,10 @@ enum pg_subop_type {
 			   * version, state and digest (osd/pg_scrub.c) */
 	PG_SUB_SYNC,	  /* log sync marker VERSION of the interval, sent in the
 			   * peering round REQID (osd/pg_log.c) */
+	PG_SUB_CHUNK_READ, /* erasure coding: bytes OFFSET, LEN of the shard OID
+			    * and its version (osd/pg_ec.c) */
 };
-#define PG_SUB_LAST PG_SUB_SYNC
+#define PG_SUB_LAST PG_SUB_CHUNK_READ
 
 struct pg_subop {
 	uint32_t pool, pg;
@@ -95,7 +97,10 @@ struct pg_subop {
 	uint32_t from;	/* its primary */
 	uint8_t type;	/* enum pg_subop_type */
 	struct object_id oid;
-	uint32_t offset, len; /* WRITE: the range (len = data length) */
+	/* WRITE: the range (len = data length); CHUNK_READ: the range. A
+	 * WRITE or DELETE of a shard (oid.shard) is an EC window write in two
+	 * phases (osd/pg_ec.c). */
+	uint32_t offset, len;
 	uint64_t version;
 	uint64_t client, reqid; /* WRITE, DELETE: the client's request */
 	uint8_t written[PG_WRITTEN_MAP_BYTES]; /* PUSH: the chunks ever written */

@@ -930,9 +930,9 @@ static int check_snap_create(const struct map_volume *v, const char *snap, char 
 	if (v->n_snaps >= MAP_MAX_SNAPS)
 		return why_set(err, len, -ENOSPC, "volume '%s' has %u snapshots, the most it may",
 			       v->name, MAP_MAX_SNAPS);
-	if (v->next_snap >= OBJECT_SNAP_MAX)
+	if (v->next_snap >= OBJECT_SNAP_LAST)
 		return why_set(err, len, -ENOSPC, "volume '%s' has used all %u snapshot ids",
-			       v->name, OBJECT_SNAP_MAX);
+			       v->name, OBJECT_SNAP_LAST);
 	return 0;
 }
 

@@ -185,6 +185,26 @@ static void test_subop(void **state)
 	assert_int_equal(pg_subop_decode(m, &got), -EBADMSG);
 	m->data = NULL;
 	msg_free(m);
+	/* A chunk read names a shard and a 4 KiB-aligned range, and carries
+	 * no data. */
+	op.type = PG_SUB_CHUNK_READ;
+	op.oid = object_shard(&op.oid, 2);
+	op.offset = 8192;
+	op.len = 4096;
+	m = pg_subop_encode(4, &op);
+	assert_int_equal(pg_subop_decode(m, &got), 0);
+	assert_true(got.type == PG_SUB_CHUNK_READ && got.oid.shard == 3 && got.len == 4096);
+	msg_free(m);
+	struct { uint32_t offset, len; uint8_t shard; } bad[] = {
+		{ 8192, 0, 3 }, { 100, 4096, 3 }, { 8192, 4000, 3 }, { 8192, 4096, 0 } };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		op.offset = bad[i].offset;
+		op.len = bad[i].len;
+		op.oid.shard = bad[i].shard;
+		m = pg_subop_encode(5, &op);
+		assert_int_equal(pg_subop_decode(m, &got), -EBADMSG);
+		msg_free(m);
+	}
 }
 
 /* A PUSH of an object never written to carries no data; a WRITE must. */

@@ -841,6 +841,28 @@ static void test_snapshot_clone_rule(void **state)
 	assert_false(map_snap_clone_needed(&v, 3, 5ull << 32));
 }
 
+/* Snapshot ids stop one short of the id an EC shard's rollback uses. */
+static void test_snapshot_ids_end(void **state)
+{
+	(void)state;
+	struct cluster_map m;
+	new_map(&m);
+	expect(&m, pool_cmd("rbd", 3, 2), 0, NULL);
+	struct map_cmd v = { .type = MAP_CMD_VOLUME_CREATE, .name = "vm", .pool_name = "rbd",
+			     .size = 1 << 30 };
+	expect(&m, v, 0, NULL);
+	struct map_volume *vol = (struct map_volume *)map_volume_by_name(&m, "vm");
+	vol->next_snap = OBJECT_SNAP_LAST - 1;
+	struct map_cmd snap = { .type = MAP_CMD_SNAP_CREATE, .name = "vm", .snap = "last" };
+	expect(&m, snap, 0, NULL);
+	vol = (struct map_volume *)map_volume_by_name(&m, "vm");
+	assert_int_equal(vol->snaps[vol->n_snaps - 1].id, OBJECT_SNAP_LAST);
+	assert_true(OBJECT_SNAP_LAST < OBJECT_SNAP_ROLLBACK);
+	snprintf(snap.snap, sizeof(snap.snap), "past");
+	expect(&m, snap, -ENOSPC, "volume 'vm' has used all 1048574 snapshot ids");
+	map_free(&m);
+}
+
 static void test_pg_placement(void **state)
 {
 	(void)state;
@@ -1205,6 +1227,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cmd_encoding),
 		cmocka_unit_test(test_pools),
+		cmocka_unit_test(test_snapshot_ids_end),
 		cmocka_unit_test(test_osds),
 		cmocka_unit_test(test_volumes),
 		cmocka_unit_test(test_locks_and_fencing),
