@@ -33,10 +33,10 @@ struct object_id {
 #define OBJECT_INDEX_MAX ((1ULL << OBJECT_INDEX_BITS) - 1)
 #define OBJECT_SNAP_MAX ((1u << (64 - OBJECT_INDEX_BITS)) - 1)
 #define OBJECT_SNAP_HEAD 0u
-/* The last id of a snapshot; the one above is an EC shard's rollback: the
- * old bytes of a write not yet settled (osd/pg_ec.c). */
+/* The last id of a snapshot; the one above is an EC shard's pending
+ * write: the window of a write not yet committed (osd/pg_ec.c). */
 #define OBJECT_SNAP_LAST (OBJECT_SNAP_MAX - 1)
-#define OBJECT_SNAP_ROLLBACK OBJECT_SNAP_MAX
+#define OBJECT_SNAP_PENDING OBJECT_SNAP_MAX
 /* The shard shares the pool's 32 bits the same way (pool in the low 24,
  * shard in the high 8): the monitors never give out a pool id above
  * OBJECT_POOL_MAX. */

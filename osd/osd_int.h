@@ -47,7 +47,7 @@ struct osd_peer {
  * (OSD_METRICS_REPLICA + pg_subop_type - 1). */
 #define OSD_METRICS_CLIENT_OPS 7
 #define OSD_METRICS_REPLICA OSD_METRICS_CLIENT_OPS
-#define OSD_METRICS_OPS (OSD_METRICS_CLIENT_OPS + 9)
+#define OSD_METRICS_OPS (OSD_METRICS_CLIENT_OPS + 10)
 #define OSD_METRICS_PG_STATES 8
 struct osd_metrics {
 	struct metrics_registry *registry;

@@ -15,7 +15,7 @@
 static const char *const op_names[OSD_METRICS_OPS] = {
 	"read", "write", "delete", "stat", "list", "scrub", "sync",
 	"replica_write", "replica_delete", "replica_read", "replica_push", "replica_remove",
-	"replica_complete", "replica_scrub", "replica_sync", "replica_chunk_read",
+	"replica_complete", "replica_scrub", "replica_sync", "replica_chunk_read", "replica_chunk_commit",
 };
 
 /* Label values of basalt_osd_pgs: the PG states, with a recovering PG

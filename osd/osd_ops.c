@@ -217,9 +217,8 @@ static int check_op(struct osd *o, const struct osd_op *op, const struct map_poo
 	size_t n = map_pg_acting(m, p, object_pg(&op->oid, p->pg_num), acting, MAP_PG_ACTING_MAX);
 	if (!n || acting[0] != o->id || !osd_serving(o))
 		return -EAGAIN;
-	if (p->type != MAP_POOL_REPLICATED)
-		return -EOPNOTSUPP; /* erasure-coded pools are not served yet */
-	if (p->block_size != store_block_size(o->store))
+	/* What this OSD stores of an object: a block (an EC pool's chunk). */
+	if (map_pool_chunk_bytes(p) != store_block_size(o->store))
 		return -EMEDIUMTYPE;
 	if ((op->type == OSD_OP_READ || op->type == OSD_OP_WRITE) &&
 	    (!op->len || op->offset % 4096 || op->len % 4096 || op->offset > p->block_size ||

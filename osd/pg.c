@@ -38,6 +38,13 @@ struct osd_pg *pg_get(struct osd *o, uint32_t pool, uint32_t pgid, bool create)
 	struct osd_pg *pg = calloc(1, sizeof(*pg));
 	if (!pg)
 		return NULL;
+	/* A PG of an EC pool has its code from the start: a member that is
+	 * not in the acting set still deletes and reads chunks. */
+	const struct map_pool *p = o->mon ? map_pool_by_id(monsess_map(o->mon), pool) : NULL;
+	if (p && p->type == MAP_POOL_EC && pg_ec_init(pg, p->ec_k, p->ec_m)) {
+		free(pg);
+		return NULL;
+	}
 	pg->o = o;
 	pg->pool = pool;
 	pg->pg = pgid;
@@ -173,13 +180,14 @@ void pg_obj_free(struct pg_obj *x)
 	if (list_linked(&x->rec_node))
 		list_del(&x->rec_node);
 	t->n_objs--;
+	free(x->ec);
 	free(x);
 }
 
 void pg_obj_maybe_free(struct pg_obj *x)
 {
 	if (!x->reads && !x->writes && list_empty(&x->queue) && !x->need_push &&
-	    !x->need_remove && !x->recovering && !x->unfound)
+	    !x->need_remove && !x->recovering && !x->unfound && !x->ec)
 		pg_obj_free(x);
 }
 
@@ -402,6 +410,11 @@ static void pg_update_interval(struct osd *o, const struct cluster_map *m,
 			pg_repeer(pg, "the map changed");
 		return;
 	}
+	if (p->type == MAP_POOL_EC && !pg->ec && pg_ec_init(pg, p->ec_k, p->ec_m)) {
+		LOG_ERROR("pg %u.%x: no memory for its erasure code: it waits for the next map",
+			  p->id, pgid);
+		return;
+	}
 	pg->known = true;
 	pg->n_acting = n;
 	memcpy(pg->acting, acting, n * sizeof(acting[0]));
@@ -577,6 +590,14 @@ static void pg_peering_check(struct osd_pg *pg)
 	}
 	if (!all_acting)
 		return;
+	/* An EC PG's record members each hold their own chunk: K of them
+	 * must answer to rebuild what the record holds. */
+	if (pg->ec && pg->record.epoch) {
+		unsigned n_auth = 0;
+		for (uint32_t i = 0; i < pg->n_peers; i++)
+			n_auth += peer_authoritative(pg, &pg->peers[i]);
+		any_auth = n_auth >= pg->ec->k;
+	}
 	if (!any_auth && auth_pending)
 		return;
 	if (!any_auth) {
@@ -622,15 +643,19 @@ static void pg_phase_start(struct osd_pg *pg, enum pg_peer_phase phase)
 			peer_query_sent(pg, &pg->peers[i]);
 }
 
-/* Whether every member of the summary holds marker M. */
+/* Whether every member of the summary holds marker M (in an EC PG: as
+ * the acting member storing the chunk it stores now; its log says
+ * nothing of chunks it came to store since). */
 static bool marker_shared(const struct osd_pg *pg, const struct pg_marker *m)
 {
 	for (uint32_t i = 0; i < pg->n_peers; i++) {
 		const struct pg_peer *p = &pg->peers[i];
 		bool has = false;
+		int chunk = pg->ec && p->acting_index >= 0 ? pg->shard[p->acting_index] + 1 : -1;
 		for (uint32_t k = 0; peer_in(p) && k < p->n_markers && !has; k++)
 			has = p->markers[k].primary == m->primary && p->markers[k].epoch == m->epoch &&
-			      p->markers[k].number == m->number;
+			      p->markers[k].number == m->number &&
+			      (!pg->ec || p->markers[k].chunk == chunk);
 		if (peer_in(p) && !has)
 			return false;
 	}
@@ -680,6 +705,10 @@ static void pg_candidates(struct osd_pg *pg)
 			       (size_t)info.count * PG_INFO_ENTRY_LEN);
 			k += info.count;
 		}
+	if (pg->ec && pg_ec_candidates(pg, &c, &k)) {
+		pg_repeer(pg, "out of memory");
+		return;
+	}
 	qsort(c, k, PG_INFO_ENTRY_LEN, entry_cmp);
 	size_t n = 0;
 	for (size_t i = 0; i < k; i++)
@@ -752,6 +781,16 @@ void pg_peering_info(struct osd_pg *pg, uint32_t osd, struct msg *msg)
 	msg_free(msg);
 	if (osd != pg->o->id)
 		osd_peer_full_said(pg->o, osd, info.full);
+	if (info.rc == -ESTALE && peer->acting_index < 0 && pg_map(pg)->epoch > pg->interval) {
+		/* A recorded member outside the acting set that restarted
+		 * since the interval began refuses it (its boot is newer);
+		 * its boot does not change the interval, so one starts now,
+		 * after its boot: nothing is in flight while peering. */
+		LOG_DEBUG("pg %u.%x: osd.%u restarted after interval %" PRIu64 ": a new one", pg->pool,
+			  pg->pg, osd, pg->interval);
+		pg_interval_start(pg, pg_map(pg)->epoch);
+		return;
+	}
 	if (info.rc == -ESTALE) {
 		/* It answered a newer interval: our map is behind. */
 		LOG_DEBUG("pg %u.%x: osd.%u is in a newer interval", pg->pool, pg->pg, osd);
@@ -764,22 +803,15 @@ void pg_peering_info(struct osd_pg *pg, uint32_t osd, struct msg *msg)
 	pg_peering_check(pg);
 }
 
-/* One entry of the merge: an object as one peer holds it. */
-struct merge_entry {
-	struct object_id oid;
-	uint64_t version;
-	uint32_t peer;
-};
-
 static int merge_cmp(const void *a, const void *b)
 {
-	return object_id_cmp(&((const struct merge_entry *)a)->oid,
-			     &((const struct merge_entry *)b)->oid);
+	return object_id_cmp(&((const struct pg_merge_entry *)a)->oid,
+			     &((const struct pg_merge_entry *)b)->oid);
 }
 
 /* The newest version among the authoritative peers wins; every acting
  * member that lacks it, or holds something else, needs recovery. */
-static void merge_object(struct osd_pg *pg, const struct merge_entry *e, size_t n,
+static void merge_object(struct osd_pg *pg, const struct pg_merge_entry *e, size_t n,
 			 const bool *auth)
 {
 	uint64_t have[PG_PEERS_MAX] = { 0 }, auth_v = 0;
@@ -855,7 +887,7 @@ static int pg_merge(struct osd_pg *pg)
 		    pg_info_decode(pg->peers[p].info, &info) == 0)
 			total += info.count;
 	}
-	struct merge_entry *all = calloc(total ? total : 1, sizeof(*all));
+	struct pg_merge_entry *all = calloc(total ? total : 1, sizeof(*all));
 	if (!all)
 		return -ENOMEM;
 	size_t k = 0;
@@ -879,9 +911,16 @@ static int pg_merge(struct osd_pg *pg)
 	qsort(all, k, sizeof(*all), merge_cmp);
 	for (size_t i = 0; i < k;) {
 		size_t j = i + 1;
-		while (j < k && merge_cmp(&all[i], &all[j]) == 0)
+		/* An EC object: its chunks, clones and pending writes together. */
+		while (j < k && (pg->ec ? all[i].oid.pool == all[j].oid.pool &&
+						  all[i].oid.inode == all[j].oid.inode &&
+						  all[i].oid.index == all[j].oid.index
+					: merge_cmp(&all[i], &all[j]) == 0))
 			j++;
-		merge_object(pg, &all[i], j - i, auth);
+		if (pg->ec)
+			pg_ec_merge(pg, &all[i], j - i, auth);
+		else
+			merge_object(pg, &all[i], j - i, auth);
 		i = j;
 	}
 	free(all);
@@ -915,13 +954,17 @@ static void pg_peering_done(struct osd_pg *pg)
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pg->objs) {
 		struct pg_obj *x = list_entry(pos, struct pg_obj, pg_node);
-		incomplete |= x->need_push | x->need_remove;
+		/* An EC member lacks an object only when it has no chunk of it
+		 * at its version (one pending counts: it is committed later). */
+		incomplete |= pg->ec ? pg_ec_lacking(x) : x->need_push | x->need_remove;
 	}
 	uint32_t all = pg->n_acting >= 32 ? UINT32_MAX : (1u << pg->n_acting) - 1;
 	pg->complete_mask = all & ~incomplete;
 	LOG_DEBUG("pg %u.%x peered: %" PRIu64 " objects to recover, complete mask %x", pg->pool,
 		  pg->pg, pg->n_missing, pg->complete_mask);
-	if (!pg->complete_mask) {
+	/* An EC PG needs K members holding their chunk of everything: the
+	 * record names them, and they alone can rebuild every object. */
+	if ((unsigned)__builtin_popcount(pg->complete_mask) < (pg->ec ? pg->ec->k : 1)) {
 		/* Nobody acting holds everything: make one member whole
 		 * before serving (the rest recovers while active). */
 		pg->state = PG_STATE_RECOVERING;
@@ -1550,6 +1593,7 @@ static void pg_free_one(struct osd_pg *pg, void *arg)
 {
 	(void)arg;
 	pg_log_free(pg);
+	pg_ec_free(pg);
 	free(pg);
 }
 

@@ -68,6 +68,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/ec.h"
 #include "common/list.h"
 #include "common/cluster/map.h"
 #include "osd_int.h"
@@ -170,6 +171,14 @@ struct pg_obj {
 	uint32_t n_fallback_sources;
 	uint64_t retry_at_ns;	  /* a full member: not before */
 	struct list_node rec_node; /* pg->missing while waiting */
+	struct pg_ec_need *ec;	  /* an EC object's needs (pg_ec.c), with auth_version */
+};
+
+/* One entry of peering's merge: an object as one peer holds it. */
+struct pg_merge_entry {
+	struct object_id oid;
+	uint64_t version;
+	uint32_t peer; /* index in pg->peers */
 };
 
 /* A client operation on the primary. */
@@ -183,6 +192,7 @@ struct pg_op {
 	uint64_t request_id;
 	struct osd_op op;
 	struct pg_data *data; /* WRITE */
+	struct pg_ec_op *ec;  /* an EC pool's: its chunk work (pg_ec.c) */
 	bool dispatched, answered, local_busy;
 	bool slow_logged; /* logged once as a slow operation */
 	uint8_t repairs;  /* read repairs it waited for */
@@ -310,6 +320,10 @@ struct osd_pg {
 	struct list_node calls;	      /* struct pg_call */
 	struct list_node recs;	      /* recovery items in flight (pg_recovery.c) */
 	struct list_node active_node; /* o->pgs->recovering */
+	/* Erasure-coded pools (pg_ec.c): the code (NULL: replicated), and
+	 * per acting index the objects whose chunk that member lacks. */
+	struct ec_code *ec;
+	uint64_t ec_lacking[MAP_PG_ACTING_MAX];
 };
 
 /* The PG layer of one OSD. */
@@ -501,6 +515,14 @@ void pg_replica_detach(struct osd *o);
 
 /* pg_io.c */
 void pg_io_dispatch_waiting(struct osd_pg *pg);
+void pg_op_free(struct pg_op *op);
+/* The EC path's ends of a client operation: a read answered (BUF, the
+ * op's length, taken; NULL on error), a write's local piece applied, a
+ * member's answer to a write, a write that could not start. */
+void pg_io_read_answer(struct pg_op *op, int rc, uint64_t version, void *buf);
+void pg_io_write_local_result(struct pg_op *op, int res);
+void pg_io_write_remote_done(struct pg_call *call, int rc, struct msg *reply);
+void pg_io_write_failed(struct pg_op *op, int rc, const char *why);
 void pg_io_obj_kick(struct pg_obj *obj);
 /* Answers RC to every operation waiting on OBJ (its recovery failed). */
 void pg_io_obj_fail(struct pg_obj *obj, int rc);
@@ -537,8 +559,78 @@ void pg_scrub_detach(struct osd *o);
 /* osd_forget: frees what is in flight without answering. */
 void pg_scrub_forget(struct osd *o);
 
+/* pg_ec.c */
+struct pg_ec_op;
+struct pg_ec_need;
+/* Peering's verdict on an EC object: E[0..n-1] are its entries (every
+ * chunk, clone and pending write, sorted), AUTH which peers speak for
+ * the record. */
+void pg_ec_merge(struct osd_pg *pg, const struct pg_merge_entry *e, size_t n,
+		 const bool *auth);
+/* Recovery of OBJ (its ec needs), an item of pg_recovery.c (REC): made,
+ * then started; it ends in pg_recovery_ec_finished(REC, rc), -ENODATA
+ * when fewer than K chunks are left. A PG reset abandons it: true when
+ * it is freed now, false when a local piece is out (it ends then, with
+ * -ECANCELED). Forget frees it whatever is out (osd_forget). */
+/* Peering by log: the objects the logs name, *C (*N entries, as
+ * encoded), become every chunk and pending write of those objects (a
+ * member may hold a chunk that no log names). 0 or -ENOMEM (*C kept). */
+int pg_ec_candidates(const struct osd_pg *pg, uint8_t **c, size_t *n);
+struct pg_rec;
+struct pg_ec_rec;
+struct pg_ec_rec *pg_ec_recover_new(struct pg_rec *rec, struct pg_obj *obj);
+void pg_ec_recover_start(struct pg_ec_rec *r);
+bool pg_ec_recover_abandon(struct pg_ec_rec *r);
+void pg_ec_recover_forget(struct pg_ec_rec *r);
+/* The acting members still lacking OBJ's chunk (0: not an EC object's). */
+uint32_t pg_ec_lacking(const struct pg_obj *obj);
+/* OBJ's EC needs go (it was deleted, or recovered). */
+void pg_ec_need_drop(struct pg_obj *obj);
+/* What a member does to SHARD (pg_ec.c): PREPARE stores the window
+ * (OFFSET, LEN of BUF) as the shard's pending write at VERSION; COMMIT
+ * applies the pending write (VERSION: the one meant; 0: whichever) to
+ * the shard, making clone CLONE_SNAP of it first (0: none), and deletes
+ * it; DELETE drops the shard and any pending write. */
+enum pg_ec_kind { PG_EC_PREPARE, PG_EC_COMMIT, PG_EC_DELETE };
+/* The caller fills the fields above the line; DONE(a, rc) runs once
+ * (pg->store_writes counted meanwhile). BUF is borrowed until then. */
+struct pg_ec_apply {
+	struct osd_pg *pg;
+	enum pg_ec_kind kind;
+	struct object_id shard;
+	uint32_t offset, len;
+	void *buf;
+	uint64_t version;
+	uint32_t clone_snap;
+	void (*done)(struct pg_ec_apply *a, int rc);
+	void *ctx;
+	/* ---- */
+	int step;
+	unsigned next;	/* DELETE: the next chunk (and pending write) to look for */
+	void *scratch; /* COMMIT: the pending block as read */
+	struct store_req req;
+};
+void pg_ec_apply_start(struct pg_ec_apply *a);
+/* PG is of a K+M pool: 0, or -ENOMEM. */
+int pg_ec_init(struct osd_pg *pg, unsigned k, unsigned m);
+void pg_ec_free(struct osd_pg *pg);
+/* OID as this OSD stores it: its chunk's shard in an EC pool. */
+struct object_id pg_local_oid(const struct osd_pg *pg, const struct object_id *oid);
+/* A client read of OID (OP's object, or the clone serving its snapshot)
+ * or write of an EC object, dispatched (pg_io.c counts it on its
+ * object). */
+void pg_ec_read(struct pg_op *op, const struct object_id *oid);
+void pg_ec_write(struct pg_op *op);
+/* Every member prepared OP's write and the client has its answer: the
+ * commits go out, and OP's pieces count them (true); false when there is
+ * nothing to commit (a delete, or the commits are done). */
+bool pg_ec_commit(struct pg_op *op);
+void pg_ec_op_free(struct pg_ec_op *e);
+
 /* pg_recovery.c */
 void pg_recovery_kick(struct osd *o);
+/* An EC object's recovery item ended (pg_ec.c). */
+void pg_recovery_ec_finished(struct pg_rec *rec, int rc);
 void pg_recovery_urgent(struct pg_obj *obj);
 /* OBJ was deleted on every acting member: nothing of it is left to
  * recover (its needs, and the PG's count of them, go). */

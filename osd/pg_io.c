@@ -24,7 +24,7 @@
 #include "common/cluster/mon_proto.h"
 #include "pg_int.h"
 
-static void op_free(struct pg_op *op)
+void pg_op_free(struct pg_op *op)
 {
 	op->pg->o->pgs->client_ops--;
 	if (list_linked(&op->pg_node))
@@ -33,9 +33,12 @@ static void op_free(struct pg_op *op)
 		list_del(&op->q_node);
 	if (op->req.buf && op->op.type == OSD_OP_READ)
 		free(op->req.buf);
+	pg_ec_op_free(op->ec);
 	pg_data_put(op->data);
 	free(op);
 }
+
+#define op_free pg_op_free
 
 /* Answers OP (once): takes ownership of DATA (LEN bytes), with CRC (NULL,
  * or the CRC32C of each of its 4 KiB chunks, living as long as DATA). */
@@ -146,6 +149,13 @@ static void read_done(struct store_req *req, int res)
 	op_finish(op);
 }
 
+void pg_io_read_answer(struct pg_op *op, int rc, uint64_t version, void *buf)
+{
+	op->obj->reads--;
+	op_answer(op, rc, version, 0, buf, buf ? op->op.len : 0);
+	op_finish(op);
+}
+
 /* A fenced client is refused at the last moment an operation of its
  * could still be stopped: one that waited here while the map that
  * fences it arrived must not land after the client that took its place
@@ -164,8 +174,8 @@ static void dispatch_read(struct pg_op *op)
 	struct osd *o = op->pg->o;
 	if (refuse_fenced(op))
 		return;
-	struct object_id oid = op->op.oid;
-	int rc = oid.snap ? pg_snap_resolve(op->pg, &op->op.oid, &oid) : 0;
+	struct object_id oid = pg_local_oid(op->pg, &op->op.oid);
+	int rc = oid.snap ? pg_snap_resolve(op->pg, &oid, &oid) : 0;
 	if (rc) { /* nothing there at that snapshot (zeros), or retry */
 		op_answer(op, rc, 0, 0, NULL, 0);
 		op_free(op);
@@ -175,9 +185,16 @@ static void dispatch_read(struct pg_op *op)
 	if (op->op.type == OSD_OP_STAT) {
 		struct store_object_info info;
 		rc = store_stat(o->store, &oid, &info);
-		op_answer(op, rc, rc ? 0 : info.version, rc ? 0 : info.written_bytes, NULL, 0);
+		/* An EC object's rows are written whole: each chunk has as
+		 * many units written as any other. */
+		uint64_t bytes = rc ? 0 : info.written_bytes * (op->pg->ec ? op->pg->ec->k : 1);
+		op_answer(op, rc, rc ? 0 : info.version, bytes, NULL, 0);
 		op->obj->reads--;
 		op_free(op); /* the caller kicks the object */
+		return;
+	}
+	if (op->pg->ec) {
+		pg_ec_read(op, &oid);
 		return;
 	}
 	/* The store sets the CRC of each 4 KiB read after the data, in the
@@ -205,17 +222,23 @@ static void write_piece_done(struct pg_op *op)
 		return;
 	struct osd_pg *pg = op->pg;
 	struct osd *o = pg->o;
-	osd_recent_add(o, op->op.client, op->op.reqid, 0, op->version);
+	if (!op->answered) {
+		osd_recent_add(o, op->op.client, op->op.reqid, 0, op->version);
+		if (op->op.type == OSD_OP_DELETE) {
+			pg_recovery_gone(op->obj); /* no member lacks it now */
+			if (op->obj->unfound) {
+				op->obj->unfound = false;
+				op->pg->n_unfound--;
+			}
+		}
+		op_answer(op, 0, op->version, 0, NULL, 0);
+		/* An EC write is answered once every member prepared it; the
+		 * object waits for its commits (pg_ec.c). */
+		if (op->ec && pg_ec_commit(op))
+			return;
+	}
 	op->obj->writes--;
 	pg->writes_inflight--;
-	if (op->op.type == OSD_OP_DELETE) {
-		pg_recovery_gone(op->obj); /* no member lacks it now */
-		if (op->obj->unfound) {
-			op->obj->unfound = false;
-			op->pg->n_unfound--;
-		}
-	}
-	op_answer(op, 0, op->version, 0, NULL, 0);
 	op_finish(op);
 	pg_log_sync_maybe(pg); /* every member may hold the same now */
 }
@@ -231,6 +254,12 @@ static void write_local_done(struct store_req *req, int res)
 		return;
 	}
 	pg_store_write_done(pg);
+	pg_io_write_local_result(op, res);
+}
+
+void pg_io_write_local_result(struct pg_op *op, int res)
+{
+	struct osd_pg *pg = op->pg;
 	op->waiting_on &= ~1u;
 	if (res == -ENOENT && op->op.type == OSD_OP_DELETE)
 		res = 0; /* this copy was missing (recovery had yet to bring it) */
@@ -245,7 +274,7 @@ static void write_local_done(struct store_req *req, int res)
 	write_piece_done(op);
 }
 
-static void write_remote_done(struct pg_call *call, int rc, struct msg *reply)
+void pg_io_write_remote_done(struct pg_call *call, int rc, struct msg *reply)
 {
 	struct pg_op *op = call->ctx;
 	struct pg_subop_reply r;
@@ -268,6 +297,13 @@ static void write_remote_done(struct pg_call *call, int rc, struct msg *reply)
 	write_piece_done(op);
 }
 
+void pg_io_write_failed(struct pg_op *op, int rc, const char *why)
+{
+	char text[128];
+	snprintf(text, sizeof(text), "a write's chunks: %s (%s)", why, strerror(-rc));
+	pg_repeer(op->pg, text); /* answers it -EAGAIN: the client resends */
+}
+
 /* Whether OP repeats a write or delete already answered (then it is
  * answered the same way). One rolled back by recovery since is not a
  * repeat: a write whose object is older now, a delete whose object is
@@ -279,7 +315,8 @@ static bool write_repeated(struct pg_op *op)
 	if (!done)
 		return false;
 	struct store_object_info info;
-	int rc = store_stat(o->store, &op->op.oid, &info);
+	struct object_id local = pg_local_oid(op->pg, &op->op.oid);
+	int rc = store_stat(o->store, &local, &info);
 	if (op->op.type == OSD_OP_WRITE && (rc || info.version < done->version))
 		return false;
 	if (op->op.type == OSD_OP_DELETE && rc == 0 && info.version < done->version)
@@ -333,24 +370,29 @@ static bool dispatch_write(struct pg_op *op)
 		return false;
 	}
 	struct store_object_info info;
+	struct object_id local = pg_local_oid(pg, &op->op.oid);
 	/* Writes of one object run one at a time and only once it is
 	 * recovered (pg_io_obj_kick): the primary's store says whether it
 	 * exists. */
 	if ((op->op.flags & OSD_OP_FLAG_CREATE) && !del &&
-	    store_stat(o->store, &op->op.oid, &info) == 0) {
+	    store_stat(o->store, &local, &info) == 0) {
 		op_answer(op, -EEXIST, info.version, 0, NULL, 0);
 		op_free(op);
 		return false;
 	}
 	if (del && !op->obj->writes && !(op->obj->need_push & 1) &&
-	    store_stat(o->store, &op->op.oid, &info) == -ENOENT) {
+	    store_stat(o->store, &local, &info) == -ENOENT) {
 		op_answer(op, -ENOENT, 0, 0, NULL, 0);
 		op_free(op);
 		return false;
 	}
+	op->obj->writes++;
+	if (pg->ec) {
+		pg_ec_write(op);
+		return true;
+	}
 	uint32_t clone_snap = pg_snap_clone_for_write(pg, &op->op.oid);
 	op->version = pg_version_next(pg);
-	op->obj->writes++;
 	pg->writes_inflight++;
 	op->pending = pg->n_acting;
 	op->waiting_on = (1u << pg->n_acting) - 1;
@@ -362,7 +404,7 @@ static bool dispatch_write(struct pg_op *op)
 					.client = op->op.client, .reqid = op->op.reqid,
 					.clone_snap = clone_snap };
 		int rc = pg_call_subop(pg, pg->acting[i], &sub, del ? NULL : op->data,
-				       write_remote_done, op, 0);
+				       pg_io_write_remote_done, op, 0);
 		if (rc) {
 			char why[64];
 			snprintf(why, sizeof(why), "cannot send a write to osd.%u", pg->acting[i]);
@@ -399,7 +441,8 @@ static bool runs_unrecovered(const struct pg_obj *obj, const struct pg_op *op)
 		return op->op.oid.snap || !pg_snap_volume(obj->pg->o, op->op.oid.pool,
 							  op->op.oid.inode);
 	bool reads = op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT;
-	return reads && !((obj->need_push | obj->need_remove) & 1);
+	/* An EC read gathers chunks from the members: they must hold them. */
+	return reads && !obj->pg->ec && !((obj->need_push | obj->need_remove) & 1);
 }
 
 void pg_io_obj_kick(struct pg_obj *obj)

@@ -139,7 +139,8 @@ void pg_log_change_clone(struct osd_pg *pg, const struct object_id *oid, uint64_
 
 void pg_log_marker(struct osd_pg *pg, const struct pg_marker *m)
 {
-	struct pg_log_entry e = { { m->primary, OBJECT_INODE_PG_META, m->number, 0, OBJECT_SHARD_WHOLE }, m->epoch };
+	struct pg_log_entry e = { { m->primary, OBJECT_INODE_PG_META, m->number, 0, m->chunk },
+				  m->epoch };
 	append(pg, &e);
 	LOG_DEBUG("osd.%u pg %u.%x: sync marker %u/%" PRIu64 "/%" PRIu64 " (%u entries)",
 		  pg->o->id, pg->pool, pg->pg, m->primary, m->epoch, m->number, pg->log.n);
@@ -152,7 +153,8 @@ uint32_t pg_log_markers(const struct osd_pg *pg, struct pg_marker *out, uint32_t
 	for (uint32_t i = l->n; i-- > 0 && k < max;) {
 		const struct pg_log_entry *e = entry_at(l, i);
 		if (entry_is_marker(e))
-			out[k++] = (struct pg_marker){ e->oid.pool, e->version, e->oid.index };
+			out[k++] = (struct pg_marker){ e->oid.pool, e->version, e->oid.index,
+						       e->oid.shard };
 	}
 	return k;
 }
@@ -203,7 +205,8 @@ void pg_log_sync_maybe(struct osd_pg *pg)
 		   (pg->changes_since_sync && now - pg->sync_at_ns >= SYNC_AFTER_NS);
 	if (!due)
 		return;
-	struct pg_marker m = { o->id, pg->interval, ++pg->sync_number };
+	struct pg_marker m = { o->id, pg->interval, ++pg->sync_number,
+			       (uint8_t)(pg->ec ? pg->shard[0] + 1 : 0) };
 	pg_log_marker(pg, &m);
 	pg->changes_since_sync = 0;
 	pg->sync_at_ns = now;

@@ -8,7 +8,7 @@
 #include "common/enc.h"
 #include "common/cluster/map.h"
 
-#define MARKER_LEN (4 + 8 + 8)
+#define MARKER_LEN (4 + 8 + 8 + 1)
 #define QUERY_LEN (4 + 4 + 8 + 4 + 1 + 8 + MARKER_LEN + 4)
 /* Then n_markers markers. */
 #define INFO_LEN (4 + 4 + 4 + 8 + 4 + 8 + 1 + 1 + 1 + 1 + 4)
@@ -21,6 +21,7 @@ static void marker_put(struct enc *e, const struct pg_marker *m)
 	enc_put_le32(e, m->primary);
 	enc_put_le64(e, m->epoch);
 	enc_put_le64(e, m->number);
+	enc_put_u8(e, m->chunk);
 }
 
 static void marker_get(struct dec *d, struct pg_marker *m)
@@ -28,6 +29,7 @@ static void marker_get(struct dec *d, struct pg_marker *m)
 	dec_get_le32(d, &m->primary);
 	dec_get_le64(d, &m->epoch);
 	dec_get_le64(d, &m->number);
+	dec_get_u8(d, &m->chunk);
 }
 
 struct msg *pg_query_encode(uint64_t request_id, const struct pg_query *q)
@@ -204,6 +206,8 @@ int pg_subop_decode(const struct msg *msg, struct pg_subop *out)
 		return -EBADMSG;
 	if (out->type == PG_SUB_CHUNK_READ &&
 	    (!out->oid.shard || !out->len || out->offset % 4096 || out->len % 4096))
+		return -EBADMSG;
+	if (out->type == PG_SUB_CHUNK_COMMIT && !out->oid.shard)
 		return -EBADMSG;
 	return 0;
 }

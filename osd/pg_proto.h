@@ -33,6 +33,10 @@ enum pg_query_mode {
 struct pg_marker {
 	uint32_t primary;
 	uint64_t epoch, number;
+	/* An EC member's: 1 + the chunk it stored when it logged the
+	 * marker (its logs say nothing of another chunk); 0: replicated.
+	 * Not part of what makes two members' markers the same. */
+	uint8_t chunk;
 };
 #define PG_INFO_MARKERS_MAX 8
 
@@ -88,8 +92,10 @@ enum pg_subop_type {
 			   * peering round REQID (osd/pg_log.c) */
 	PG_SUB_CHUNK_READ, /* erasure coding: bytes OFFSET, LEN of the shard OID
 			    * and its version (osd/pg_ec.c) */
+	PG_SUB_CHUNK_COMMIT, /* erasure coding: apply the shard OID's pending
+			      * write VERSION (CLONE_SNAP first) */
 };
-#define PG_SUB_LAST PG_SUB_CHUNK_READ
+#define PG_SUB_LAST PG_SUB_CHUNK_COMMIT
 
 struct pg_subop {
 	uint32_t pool, pg;
@@ -98,8 +104,8 @@ struct pg_subop {
 	uint8_t type;	/* enum pg_subop_type */
 	struct object_id oid;
 	/* WRITE: the range (len = data length); CHUNK_READ: the range. A
-	 * WRITE or DELETE of a shard (oid.shard) is an EC window write in two
-	 * phases (osd/pg_ec.c). */
+	 * WRITE of a shard (oid.shard) stores the range as its pending write
+	 * (osd/pg_ec.c); a DELETE of one drops that too. */
 	uint32_t offset, len;
 	uint64_t version;
 	uint64_t client, reqid; /* WRITE, DELETE: the client's request */

@@ -41,6 +41,7 @@ struct pg_rec {
 	uint32_t copies; /* member copies this item fixes */
 	bool nospace;	 /* a member's store is full: give up for now */
 	struct store_req del, write, read;
+	struct pg_ec_rec *ec; /* an EC object's item (pg_ec.c) */
 };
 
 enum { REC_FETCH, REC_LOCAL, REC_MEMBERS };
@@ -94,7 +95,7 @@ void pg_recovery_reset(struct osd_pg *pg)
 		rec->obj = NULL;
 		if (t->rec_active)
 			t->rec_active--;
-		if (!rec->local_busy)
+		if (rec->ec ? pg_ec_recover_abandon(rec->ec) : !rec->local_busy)
 			rec_free(rec); /* else its store completion frees it */
 	}
 	list_for_each_safe(pos, tmp, &pg->objs)
@@ -104,6 +105,7 @@ void pg_recovery_reset(struct osd_pg *pg)
 	pg->degraded = 0;
 	pg->n_unfound = 0;
 	memset(pg->member_needs, 0, sizeof(pg->member_needs));
+	memset(pg->ec_lacking, 0, sizeof(pg->ec_lacking));
 	if (list_linked(&pg->active_node))
 		list_del(&pg->active_node);
 }
@@ -115,6 +117,8 @@ void pg_recovery_forget(struct osd_pg *pg)
 		struct pg_rec *rec = list_entry(pos, struct pg_rec, node);
 		if (rec->local_busy && rec->read.buf && !rec->data)
 			free(rec->read.buf); /* a local read of the copy in flight */
+		if (rec->ec)
+			pg_ec_recover_forget(rec->ec);
 		rec_free(rec);
 	}
 }
@@ -160,6 +164,20 @@ void pg_recovery_pick_target(struct osd_pg *pg)
  * recover while the PG serves. */
 static void rec_target_check(struct osd_pg *pg)
 {
+	if (pg->ec && pg->state == PG_STATE_RECOVERING && pg->n_missing) {
+		/* K members holding their chunk of everything (pending
+		 * commits and drops left for after the record). */
+		uint32_t mask = 0;
+		for (uint32_t i = 0; i < pg->n_acting; i++)
+			if (!pg->ec_lacking[i])
+				mask |= 1u << i;
+		if ((unsigned)__builtin_popcount(mask) >= pg->ec->k) {
+			LOG_INFO("pg %u.%x: %d members hold their chunks: activating", pg->pool,
+				 pg->pg, __builtin_popcount(mask));
+			pg_recovered_members(pg, mask);
+		}
+		return;
+	}
 	if (pg->state != PG_STATE_RECOVERING || pg->member_needs[pg->recover_target] || !pg->n_missing)
 		return;
 	uint32_t mask = 0;
@@ -700,8 +718,45 @@ static void rec_start(struct pg_obj *obj)
 	rec->copies = obj->need_push | obj->need_remove;
 	list_add_tail(&pg->recs, &rec->node);
 	pg->o->pgs->rec_active++;
+	if (pg->ec) {
+		if (!(rec->ec = pg_ec_recover_new(rec, obj))) {
+			rec_fail(rec, "no memory", -ENOMEM);
+			return;
+		}
+		pg_ec_recover_start(rec->ec);
+		return;
+	}
 	rec->phase = obj->need_push ? REC_FETCH : REC_LOCAL;
 	rec_phase(rec);
+}
+
+void pg_recovery_ec_finished(struct pg_rec *rec, int rc)
+{
+	rec->ec = NULL;
+	if (!rec_current(rec)) { /* abandoned by a reset */
+		rec_free(rec);
+		return;
+	}
+	struct pg_obj *obj = rec->obj;
+	struct osd_pg *pg = rec->pg;
+	if (rc == -ENODATA) {
+		rec_unfound(rec);
+		return;
+	}
+	if (rc == -EINPROGRESS) { /* rebuilt; commits once the PG is active */
+		rec_retry_later(rec);
+		obj->retry_at_ns = io_now_ns(pg->o->loop) + IO_MS(100);
+		rec_target_check(pg);
+		return;
+	}
+	if (rc) {
+		rec_fail(rec, "rebuilding its chunks failed", rc);
+		return;
+	}
+	for (uint32_t i = 0; i < rec->pg->n_acting; i++)
+		obj_member_fixed(rec->pg, obj, i);
+	pg_ec_need_drop(obj);
+	rec_done(rec);
 }
 
 void pg_recovery_gone(struct pg_obj *obj)
@@ -713,6 +768,7 @@ void pg_recovery_gone(struct pg_obj *obj)
 	for (uint32_t i = 0; i < pg->n_acting; i++)
 		obj_member_fixed(pg, obj, i);
 	obj->auth_version = 0;
+	pg_ec_need_drop(obj);
 	if (list_linked(&obj->rec_node))
 		list_del(&obj->rec_node);
 	pg->n_missing--;

@@ -31,6 +31,7 @@ struct replica_op {
 	struct pg_subop sub;
 	bool counted; /* in pg->store_writes */
 	uint64_t arrived_ns;
+	struct pg_ec_apply apply; /* a write or delete of a shard (pg_ec.c) */
 	uint32_t crc[]; /* a write's chunk CRCs from the messenger (req.crc) */
 };
 
@@ -74,16 +75,18 @@ void pg_replica_forget(struct osd *o)
 		struct replica_op *r = list_entry(pos, struct replica_op, node);
 		list_del(&r->node);
 		free(r->req.buf); /* data, the read's buffer, or the mark's page */
+		free(r->apply.scratch);
 		free(r);
 	}
 	pg_replica_fini(o);
 }
 
+/* A refusal (RC) of query Q: in Q's mode, so the primary's phase takes it. */
 static void info_reply(struct msgr_conn *conn, uint64_t request_id, int rc,
-		       const struct osd_pg *pg, uint32_t pool, uint32_t pgid, uint64_t epoch,
-		       uint32_t from)
+		       const struct osd_pg *pg, const struct pg_query *q, uint32_t from)
 {
-	struct pg_info info = { .rc = rc, .pool = pool, .pg = pgid, .epoch = epoch, .from = from };
+	struct pg_info info = { .rc = rc, .pool = q->pool, .pg = q->pg, .epoch = q->epoch,
+				.from = from, .mode = q->mode };
 	if (pg)
 		info.full = (uint8_t)osd_full_state(pg->o);
 	send_reply(conn, pg_info_encode(request_id, &info));
@@ -260,8 +263,7 @@ static void answer_deferred(struct osd_pg *pg)
 					pg_peering_info(pg, pg->o->id, m);
 			}
 		} else if (stale) {
-			info_reply(q->conn, q->request_id, -ESTALE, pg, pg->pool, pg->pg,
-				   q->q.epoch, pg->o->id);
+			info_reply(q->conn, q->request_id, -ESTALE, pg, &q->q, pg->o->id);
 		} else {
 			send_reply(q->conn, info_build(pg, q->request_id, &q->q));
 		}
@@ -344,7 +346,7 @@ void pg_replica_query(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	struct osd_pg *pg = osd_serving(o) ? pg_get(o, q.pool, q.pg, true) : NULL;
 	if (!pg) {
 		msg_free(msg);
-		info_reply(conn, rid, -EAGAIN, NULL, q.pool, q.pg, q.epoch, o->id);
+		info_reply(conn, rid, -EAGAIN, NULL, &q, o->id);
 		return;
 	}
 	int rc = fence(pg, q.epoch, q.from);
@@ -354,7 +356,7 @@ void pg_replica_query(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	}
 	/* (q's entries are the message's: copied before it goes) */
 	if (rc || defer_query(pg, conn, rid, &q, false))
-		info_reply(conn, rid, rc ? rc : -EAGAIN, pg, q.pool, q.pg, q.epoch, o->id);
+		info_reply(conn, rid, rc ? rc : -EAGAIN, pg, &q, o->id);
 	msg_free(msg);
 }
 
@@ -404,7 +406,11 @@ static void replica_op_done(struct store_req *req, int res)
 	if ((r->sub.type == PG_SUB_WRITE || r->sub.type == PG_SUB_DELETE) && r->sub.client &&
 	    res == 0)
 		osd_recent_add(o, r->sub.client, r->sub.reqid, 0, req->version);
-	if (r->sub.type == PG_SUB_READ && res == 0) {
+	if (r->sub.type == PG_SUB_CHUNK_READ && res == 0) {
+		replica_answer_crc(o, r->conn, r->request_id, 0, req->version, NULL, req->buf,
+				   req->len, req->crc_out);
+		req->buf = NULL; /* the reply's, and so are the CRCs after it */
+	} else if (r->sub.type == PG_SUB_READ && res == 0) {
 		/* Only the chunks ever written go back (pg_chunks_pack), with
 		 * their CRCs (the store's, after the data). */
 		uint32_t len = pg_chunks_pack(req->buf, req->buf, req->len, req->written,
@@ -427,6 +433,39 @@ static void replica_op_done(struct store_req *req, int res)
 	free(r);
 	if (counted)
 		pg_store_write_done(pg);
+}
+
+/* A shard's pending write, its commit, or its delete (pg_ec.c). */
+static void replica_ec_done(struct pg_ec_apply *a, int res)
+{
+	struct replica_op *r = a->ctx;
+	struct osd *o = r->pg->o;
+	list_del(&r->node);
+	if (r->sub.type == PG_SUB_DELETE && res == -ENOENT)
+		res = 0;
+	osd_metrics_op_answered(o, OSD_METRICS_REPLICA + r->sub.type - 1, res, r->sub.len,
+				r->arrived_ns);
+	if (r->sub.type != PG_SUB_CHUNK_COMMIT && r->sub.client && res == 0)
+		osd_recent_add(o, r->sub.client, r->sub.reqid, 0, r->sub.version);
+	pg_replica_answer(o, r->conn, r->request_id, res, r->sub.version, NULL, NULL, 0);
+	if (res)
+		LOG_WARN("pg %u.%x: a chunk's write failed: %s", r->pg->pool, r->pg->pg,
+			 strerror(-res));
+	free(r->req.buf);
+	free(r);
+}
+
+static void replica_ec_start(struct replica_op *r)
+{
+	enum pg_ec_kind kind = r->sub.type == PG_SUB_DELETE	   ? PG_EC_DELETE
+			       : r->sub.type == PG_SUB_CHUNK_COMMIT ? PG_EC_COMMIT
+								    : PG_EC_PREPARE;
+	r->apply = (struct pg_ec_apply){ .pg = r->pg, .kind = kind, .shard = r->sub.oid,
+					 .offset = r->sub.offset, .len = r->sub.len,
+					 .buf = r->req.buf, .version = r->sub.version,
+					 .clone_snap = r->sub.clone_snap, .done = replica_ec_done,
+					 .ctx = r };
+	pg_ec_apply_start(&r->apply);
 }
 
 void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
@@ -518,6 +557,15 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		r->req.op = STORE_OP_DELETE;
 		r->req.version = 0;
 		break;
+	case PG_SUB_CHUNK_READ:
+		r->req.op = STORE_OP_READ;
+		r->req.offset = sub.offset;
+		r->req.len = sub.len;
+		if (posix_memalign(&r->req.buf, 4096, sub.len + sub.len / 4096 * sizeof(uint32_t)))
+			rc = -ENOMEM;
+		else
+			r->req.crc_out = (uint32_t *)((uint8_t *)r->req.buf + sub.len);
+		break;
 	case PG_SUB_READ:
 		r->req.op = STORE_OP_READ;
 		r->req.len = bs;
@@ -531,6 +579,7 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 	case PG_SUB_COMPLETE:
 	case PG_SUB_SCRUB:
 	case PG_SUB_SYNC:
+	case PG_SUB_CHUNK_COMMIT:
 		break;
 	}
 	msg_free(msg);
@@ -550,8 +599,10 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		 * of it was applied here before this arrived (pg_log.c). */
 		free(r);
 		rc = sub.reqid == pg->fence_round ? 0 : -ESTALE;
+		int me = pg_acting_index(pg, o->id);
+		uint8_t chunk = (uint8_t)(pg->ec && me >= 0 ? pg->shard[me] + 1 : 0);
 		if (!rc)
-			pg_log_marker(pg, &(struct pg_marker){ sub.from, sub.epoch, sub.version });
+			pg_log_marker(pg, &(struct pg_marker){ sub.from, sub.epoch, sub.version, chunk });
 		osd_metrics_op_untimed(o, kind, rc);
 		pg_replica_answer(o, conn, rid, rc, 0, NULL, NULL, 0);
 		return;
@@ -567,12 +618,17 @@ void pg_replica_subop(struct osd *o, struct msgr_conn *conn, struct msg *msg)
 		}
 		return;
 	}
-	if (sub.type != PG_SUB_READ) {
+	if ((sub.type == PG_SUB_WRITE || sub.type == PG_SUB_DELETE ||
+	     sub.type == PG_SUB_CHUNK_COMMIT) && sub.oid.shard) {
+		replica_ec_start(r);
+		return;
+	}
+	if (sub.type != PG_SUB_READ && sub.type != PG_SUB_CHUNK_READ) {
 		r->counted = true;
 		pg->store_writes++;
 	}
 	bool head_write = sub.type == PG_SUB_WRITE || sub.type == PG_SUB_DELETE;
-	if (sub.type != PG_SUB_READ)
+	if (sub.type != PG_SUB_READ && sub.type != PG_SUB_CHUNK_READ)
 		pg_log_change_clone(pg, &sub.oid, r->req.op == STORE_OP_DELETE ? 0 : sub.version,
 				    head_write ? sub.clone_snap : 0);
 	pg_snap_clone_submit(o->store, head_write ? sub.clone_snap : 0, &r->req);

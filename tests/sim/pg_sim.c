@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "common/cluster/monsess.h"
+#include "common/ec.h"
+#include "common/ec_stripe.h"
 #include "common/log.h"
 #include "common/msgr.h"
 #include "common/keyring.h"
@@ -27,7 +29,8 @@
 #include "pg_sim.h"
 #include "../unit/osd/store_test_util.h"
 
-const char *pg_sim_osd_host[NOSD] = { "10.0.2.1", "10.0.2.2", "10.0.2.3", "10.0.2.4" };
+const char *pg_sim_osd_host[NOSD_MAX] = { "10.0.2.1", "10.0.2.2", "10.0.2.3",
+					   "10.0.2.4", "10.0.2.5", "10.0.2.6" };
 uint32_t pg_sim_log_entries;
 uint64_t pg_sim_peerings_log_total;
 
@@ -141,7 +144,7 @@ void pg_sim_osd_up(struct pg_sim_run *r, int i, bool mkfs)
 static void check_osds(void *arg)
 {
 	struct pg_sim_run *r = arg;
-	for (int i = 0; i < NOSD; i++) {
+	for (int i = 0; i < r->n_osd; i++) {
 		if (!r->osd[i])
 			continue;
 		osd_pg_check(r->osd[i]);
@@ -187,7 +190,7 @@ static void write_files(struct pg_sim_run *r)
 	assert_non_null(f);
 	const char *key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 	fprintf(f, "[mon.]\nkey = %s\n[client.admin]\nkey = %s\n", key, key);
-	for (int i = 0; i < NOSD; i++)
+	for (int i = 0; i < r->n_osd; i++)
 		fprintf(f, "[osd.%d]\nkey = %s\n", i, key);
 	fclose(f);
 	char conf[2048];
@@ -203,7 +206,7 @@ static void write_files(struct pg_sim_run *r)
 	if (r->log_entries)
 		n += snprintf(conf + n, sizeof(conf) - (size_t)n,
 			      "[global]\nosd_pg_log_max_entries = %u\n", r->log_entries);
-	for (int i = 0; i < NOSD; i++)
+	for (int i = 0; i < r->n_osd; i++)
 		n += snprintf(conf + n, sizeof(conf) - (size_t)n,
 			      "[osd.%d]\ndevice = /dev/osd%d\naddr = %s:6800\nhost = h%d\n", i, i,
 			      pg_sim_osd_host[i], i);
@@ -356,10 +359,10 @@ bool pg_sim_all_clean(void *arg)
 	struct pg_sim_run *r = arg;
 	uint32_t clean = 0;
 	const struct cluster_map *m = bs_client_map(r->client);
-	for (uint32_t i = 0; i < NOSD; i++)
+	for (uint32_t i = 0; i < (uint32_t)r->n_osd; i++)
 		if (i >= m->n_osds || !m->osds[i].up || !m->osds[i].in)
 			return false;
-	for (int i = 0; i < NOSD; i++) {
+	for (int i = 0; i < r->n_osd; i++) {
 		if (!r->osd[i])
 			return false;
 		struct osd_pg_summary s;
@@ -406,25 +409,83 @@ bool pg_sim_quiet(void *arg)
 	return r->inflight == 0 || r->failure[0];
 }
 
+/* An EC object's chunks on the acting members of its PG (ACTING, each
+ * storing chunk SHARDS[k]): all there or none, at one version, without
+ * a pending write left, parity matching the data, the data the model's. */
+static void check_chunks(struct pg_sim_run *r, struct store **st, struct io_loop **loop,
+			 uint32_t obj, const uint32_t *acting, const uint8_t *shards, size_t n)
+{
+	struct object_id oid = { r->pool, r->inode, obj, 0, OBJECT_SHARD_WHOLE };
+	const struct pg_sim_obj *mo = &r->m[obj];
+	struct ec_code code;
+	unsigned ec_k = r->ec_k;
+	assert_int_equal(ec_code_init(&code, ec_k, r->ec_m), 0);
+	if (n != ec_k + r->ec_m) {
+		pg_sim_failf(r, "object %u's PG has %zu acting OSDs at the end", obj, n);
+		return;
+	}
+	uint8_t *cols[EC_MAX_CHUNKS], *scratch = aligned_buf(BS), *data = aligned_buf(BS);
+	bool held = mo->exists;
+	uint64_t v0 = 0;
+	for (size_t k = 0; k < n; k++)
+		cols[shards[k]] = aligned_buf(BS);
+	for (size_t k = 0; k < n && !r->failure[0]; k++) {
+		uint32_t id = acting[k];
+		struct object_id shard = object_shard(&oid, shards[k]), pending = shard;
+		pending.snap = OBJECT_SNAP_PENDING;
+		struct store_object_info info;
+		if (store_stat(st[id], &pending, &info) == 0)
+			pg_sim_failf(r, "object %u: osd.%u kept a pending write of chunk %u", obj, id,
+				     shards[k]);
+		uint64_t v = 0;
+		int rc = store_sync_op(st[id], loop[id], r->w, STORE_OP_READ, shard, 0, BS,
+				       cols[shards[k]], &v);
+		if (k == 0 && mo->unknown)
+			held = rc == 0;
+		if ((rc == 0) != held)
+			pg_sim_failf(r, "object %u: osd.%u %s chunk %u (%d)", obj, id,
+				     rc ? "lacks" : "still holds", shards[k], rc);
+		else if (rc == 0 && k && v != v0)
+			pg_sim_failf(r, "object %u: chunk %u at version %" PRIx64 ", another at %" PRIx64,
+				     obj, shards[k], v, v0);
+		v0 = v;
+	}
+	if (!r->failure[0] && held) {
+		if (ec_verify(&code, BS, cols, scratch))
+			pg_sim_failf(r, "object %u: its parity is not its data's", obj);
+		struct ec_window w = ec_stripe_window(ec_k, 0, BS);
+		ec_stripe_gather(ec_k, 0, BS, data, &w, cols);
+		for (uint32_t c = 0; c < CHUNKS && !mo->unknown && !r->failure[0]; c++)
+			if (!pg_sim_chunk_ok(data + c * 4096, mo->tags[c], c))
+				pg_sim_failf(r, "object %u: unit %u differs from the last acknowledged "
+					     "write", obj, c);
+	}
+	for (size_t k = 0; k < n; k++)
+		free(cols[shards[k]]);
+	free(scratch);
+	free(data);
+}
+
 /* Every OSD's store, opened after the run: the acting members of each
  * object's PG hold the same version and bytes, and those match the
- * model. */
+ * model (or, erasure-coded, check_chunks). */
 static void check_replicas(struct pg_sim_run *r)
 {
-	struct store *st[NOSD];
-	struct io_loop *loop[NOSD];
+	struct store *st[NOSD_MAX];
+	struct io_loop *loop[NOSD_MAX];
 	const struct cluster_map *m = bs_client_map(r->client);
 	const struct map_pool *p = map_pool_by_id(m, r->pool);
 	char why[256], dev[32];
 	/* Where each object lives, from the map as it is now. */
 	uint32_t acting[NOBJ_FULL][MAP_PG_ACTING_MAX];
+	uint8_t shards[NOBJ_FULL][MAP_PG_ACTING_MAX];
 	size_t n_acting[NOBJ_FULL];
 	for (uint32_t obj = 0; obj < r->nobj; obj++) {
 		struct object_id oid = { r->pool, r->inode, obj, 0, OBJECT_SHARD_WHOLE };
-		n_acting[obj] = map_pg_acting(m, p, object_pg(&oid, p->pg_num), acting[obj],
-					      MAP_PG_ACTING_MAX);
+		n_acting[obj] = map_pg_acting_shards(m, p, object_pg(&oid, p->pg_num), acting[obj],
+						     shards[obj], MAP_PG_ACTING_MAX);
 	}
-	for (int i = 0; i < NOSD; i++) {
+	for (int i = 0; i < r->n_osd; i++) {
 		pg_sim_count_peerings(r, i);
 		io_loop_destroy(r->osd_loop[i]);
 		osd_forget(r->osd[i]);
@@ -442,6 +503,10 @@ static void check_replicas(struct pg_sim_run *r)
 		struct object_id oid = { r->pool, r->inode, obj, 0, OBJECT_SHARD_WHOLE };
 		const struct pg_sim_obj *mo = &r->m[obj];
 		size_t n = n_acting[obj];
+		if (r->ec) {
+			check_chunks(r, st, loop, obj, acting[obj], shards[obj], n);
+			continue;
+		}
 		if (n != 3)
 			pg_sim_failf(r, "object %u's PG has %zu acting OSDs at the end", obj, n);
 		uint64_t v0 = 0;
@@ -476,7 +541,7 @@ static void check_replicas(struct pg_sim_run *r)
 	}
 	free(buf);
 	free(first);
-	for (int i = 0; i < NOSD; i++) {
+	for (int i = 0; i < r->n_osd; i++) {
 		store_close(st[i]);
 		io_loop_destroy(loop[i]);
 		r->osd_loop[i] = NULL;
@@ -488,10 +553,10 @@ static void check_replicas(struct pg_sim_run *r)
 void pg_sim_fault_step(struct pg_sim_run *r)
 {
 	int live = 0, cut_a = -1;
-	for (int i = 0; i < NOSD; i++)
+	for (int i = 0; i < r->n_osd; i++)
 		live += r->osd[i] != NULL;
 	uint64_t k = pg_sim_rnd(r) % 100;
-	int i = (int)(pg_sim_rnd(r) % NOSD);
+	int i = (int)(pg_sim_rnd(r) % (uint64_t)r->n_osd);
 	if (k < 30 && r->osd[i] && live > 2) {
 		uint64_t how = pg_sim_rnd(r) % 3;
 		if (how == 2)
@@ -502,10 +567,12 @@ void pg_sim_fault_step(struct pg_sim_run *r)
 		pg_sim_osd_up(r, i, false);
 	} else if (k < 72) {
 		/* A link between two hosts goes dark for a while. */
-		const char *hosts[] = { pg_sim_osd_host[0], pg_sim_osd_host[1], pg_sim_osd_host[2], pg_sim_osd_host[3], MON_HOST,
-					CLIENT_HOST };
-		cut_a = (int)(pg_sim_rnd(r) % 6);
-		int b = (int)(pg_sim_rnd(r) % 6);
+		const char *hosts[NOSD_MAX + 2] = { MON_HOST, CLIENT_HOST };
+		for (int h = 0; h < r->n_osd; h++)
+			hosts[2 + h] = pg_sim_osd_host[h];
+		uint64_t n_hosts = 2 + (uint64_t)r->n_osd;
+		cut_a = (int)(pg_sim_rnd(r) % n_hosts);
+		int b = (int)(pg_sim_rnd(r) % n_hosts);
 		if (b != cut_a) {
 			io_sim_cut(r->w, hosts[cut_a], hosts[b], true);
 			io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(300 + pg_sim_rnd(r) % 2500), NULL, NULL);
@@ -517,7 +584,7 @@ void pg_sim_fault_step(struct pg_sim_run *r)
 		/* Out (data moves to the spare OSD) or back in. */
 		struct map_cmd c = { .type = r->out[i] ? MAP_CMD_OSD_IN : MAP_CMD_OSD_OUT, .osd = (uint32_t)i };
 		int outs = 0;
-		for (int x = 0; x < NOSD; x++)
+		for (int x = 0; x < r->n_osd; x++)
 			outs += r->out[x];
 		if (!r->out[i] && outs)
 			return; /* keep three in */
@@ -535,6 +602,10 @@ struct pg_sim_run *pg_sim_start(uint64_t seed, bool start_osds, uint64_t op_time
 	r->seed = seed;
 	r->fill = fill;
 	r->rot = mode == PG_SIM_ROT;
+	r->ec = mode == PG_SIM_EC || mode == PG_SIM_EC42;
+	r->n_osd = mode == PG_SIM_EC42 ? NOSD_MAX : NOSD;
+	r->ec_k = mode == PG_SIM_EC42 ? 4 : 2;
+	r->ec_m = mode == PG_SIM_EC42 ? 2 : 1;
 	r->nobj = fill ? NOBJ_FULL : NOBJ;
 	r->inode = PG_SIM_INODE;
 	r->log_entries = pg_sim_log_entries;
@@ -548,7 +619,7 @@ struct pg_sim_run *pg_sim_start(uint64_t seed, bool start_osds, uint64_t op_time
 	assert_int_equal(io_loop_create_sim(r->w, MON_HOST, &r->mon_loop), 0);
 	if (mon_start(r->mon_loop, r->cfg, "a", r->keyring, &r->mon, why, sizeof(why)))
 		fail_msg("mon: %s", why);
-	for (int i = 0; i < NOSD && start_osds; i++)
+	for (int i = 0; i < r->n_osd && start_osds; i++)
 		pg_sim_osd_up(r, i, true);
 	assert_int_equal(io_loop_create_sim(r->w, CLIENT_HOST, &r->client_loop), 0);
 	int n = 0;
@@ -569,6 +640,10 @@ struct pg_sim_run *pg_sim_start(uint64_t seed, bool start_osds, uint64_t op_time
 	struct map_cmd pool = { .type = MAP_CMD_POOL_CREATE, .name = "rbd" };
 	pool.pool = (struct map_pool){ .type = MAP_POOL_REPLICATED, .size = 3, .min_size = 2,
 				       .pg_num = PG_NUM, .block_size = BS };
+	if (r->ec)
+		pool.pool = (struct map_pool){ .type = MAP_POOL_EC, .ec_k = r->ec_k,
+					       .ec_m = r->ec_m, .pg_num = PG_NUM,
+					       .block_size = r->ec_k * BS };
 	int rc = pg_sim_admin_run(r, &pool);
 	if (rc)
 		fail_msg("seed %" PRIu64 ": pool create: %d", seed, rc);
@@ -592,7 +667,7 @@ void pg_sim_stop(struct pg_sim_run *r)
 	monsess_destroy(r->admin.mon);
 	msgr_destroy(r->admin.msgr);
 	keyring_free(r->kr);
-	for (int i = 0; i < NOSD; i++)
+	for (int i = 0; i < r->n_osd; i++)
 		if (r->osd[i]) {
 			io_loop_destroy(r->osd_loop[i]);
 			osd_forget(r->osd[i]);
@@ -686,13 +761,13 @@ static bool damage_one_kind(struct pg_sim_run *r, bool latent_only)
 /* Every OSD deep-scrubs every PG it is primary of; true once all did. */
 struct scrub_wait {
 	struct pg_sim_run *r;
-	uint64_t want[NOSD];
+	uint64_t want[NOSD_MAX];
 };
 
 static bool scrubs_finished(void *arg)
 {
 	struct scrub_wait *sw = arg;
-	for (int i = 0; i < NOSD; i++)
+	for (int i = 0; i < sw->r->n_osd; i++)
 		if (!sw->r->osd[i] || osd_pg_scrubs_done(sw->r->osd[i]) < sw->want[i])
 			return false;
 	return true;
@@ -701,7 +776,7 @@ static bool scrubs_finished(void *arg)
 static uint64_t bad_found_now(struct pg_sim_run *r)
 {
 	uint64_t total = 0;
-	for (int i = 0; i < NOSD; i++) {
+	for (int i = 0; i < r->n_osd; i++) {
 		uint64_t f = 0, rep;
 		if (r->osd[i])
 			osd_pg_bad_copies(r->osd[i], &f, &rep);
@@ -718,7 +793,7 @@ static void checkpoint_flag(void *arg)
 static bool all_true(void *arg)
 {
 	const bool *done = arg;
-	for (int i = 0; i < NOSD; i++)
+	for (int i = 0; i < NOSD_MAX; i++)
 		if (!done[i])
 			return false;
 	return true;
@@ -727,8 +802,10 @@ static bool all_true(void *arg)
 /* Every running OSD's store writes its journaled data in place. */
 static void checkpoint_all(struct pg_sim_run *r)
 {
-	bool done[NOSD];
-	for (int i = 0; i < NOSD; i++) {
+	bool done[NOSD_MAX];
+	for (int i = 0; i < NOSD_MAX; i++)
+		done[i] = true; /* (no such OSD in this run) */
+	for (int i = 0; i < r->n_osd; i++) {
 		done[i] = !r->osd[i];
 		if (r->osd[i])
 			store_checkpoint(osd_store(r->osd[i]), checkpoint_flag, &done[i]);
@@ -740,7 +817,7 @@ static void checkpoint_all(struct pg_sim_run *r)
 static void scrub_everything(struct pg_sim_run *r)
 {
 	struct scrub_wait sw = { r, { 0 } };
-	for (int i = 0; i < NOSD; i++) {
+	for (int i = 0; i < r->n_osd; i++) {
 		int n = osd_pg_scrub(r->osd[i], 0, UINT32_MAX, true);
 		sw.want[i] = osd_pg_scrubs_done(r->osd[i]) + (uint64_t)(n > 0 ? n : 0);
 	}
@@ -770,7 +847,7 @@ static void run_faults(struct pg_sim_run *r, uint64_t fault_s)
 static void heal(struct pg_sim_run *r)
 {
 	io_sim_set_reset_rate(r->w, 0);
-	for (int i = 0; i < NOSD; i++) {
+	for (int i = 0; i < r->n_osd; i++) {
 		if (!r->osd[i])
 			pg_sim_osd_up(r, i, false);
 		if (r->out[i]) {
@@ -801,7 +878,7 @@ static void heal(struct pg_sim_run *r)
  * scrub's own repair and leave damage no later scrub is run to find.) */
 static void rot_scrub(struct pg_sim_run *r)
 {
-	for (int i = 0; i < NOSD; i++)
+	for (int i = 0; i < r->n_osd; i++)
 		io_sim_disk_lost_writes_disarm(r->w, pg_sim_osd_host[i]);
 	checkpoint_all(r); /* damage at rest: no journaled chunk over it */
 	uint64_t before = bad_found_now(r), latent = 0;
@@ -816,7 +893,7 @@ static void rot_scrub(struct pg_sim_run *r)
 	if (!r->failure[0] &&
 	    io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(120), pg_sim_all_clean, r))
 		pg_sim_failf(r, "the PGs did not become clean after the scrubs");
-	for (int i = 0; i < NOSD && r->osd[i]; i++) {
+	for (int i = 0; i < r->n_osd && r->osd[i]; i++) {
 		uint64_t f, rep;
 		osd_pg_bad_copies(r->osd[i], &f, &rep);
 		r->bad_found += f;

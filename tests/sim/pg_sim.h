@@ -16,7 +16,8 @@
 #include "common/keyring.h"
 #include "common/msgr.h"
 
-#define NOSD 4
+#define NOSD 4	    /* OSDs of a run, unless it says otherwise (r->n_osd) */
+#define NOSD_MAX 6 /* ...the erasure-coded 4+2 run's: six hosts */
 #define NOBJ 24	    /* objects of the default run */
 #define NOBJ_FULL 96 /* of the full-disk run: about 72 blocks per OSD... */
 #define FULL_DISK (8u << 20) /* ...on about 60 */
@@ -28,7 +29,7 @@
 #define CLIENT_HOST "10.0.3.1"
 #define PG_SIM_INODE 0x77 /* the objects' inode unless a hook sets another */
 
-extern const char *pg_sim_osd_host[NOSD];
+extern const char *pg_sim_osd_host[NOSD_MAX];
 
 struct pg_sim_obj {
 	bool exists, busy;
@@ -90,10 +91,12 @@ struct pg_sim_run {
 	char dir[64];
 	char keyring[96];
 	struct cfg *cfg;
-	struct io_loop *mon_loop, *osd_loop[NOSD], *client_loop;
+	struct io_loop *mon_loop, *osd_loop[NOSD_MAX], *client_loop;
 	struct mon *mon;
-	struct osd *osd[NOSD];
-	bool out[NOSD];
+	struct osd *osd[NOSD_MAX];
+	bool out[NOSD_MAX];
+	int n_osd;	/* NOSD, or NOSD_MAX in the 4+2 run */
+	unsigned ec_k, ec_m; /* the erasure-coded runs' code */
 	struct bs_client *client;
 	struct pg_sim_admin admin;
 	struct keyring *kr;
@@ -102,6 +105,7 @@ struct pg_sim_run {
 	uint64_t inode;  /* of the workload's objects */
 	bool fill;     /* the full-disk run */
 	bool rot;      /* the damaged-disk run */
+	bool ec;       /* the erasure-coded run */
 	bool damaged[NOBJ_FULL]; /* objects one copy of was damaged */
 	uint64_t faults, bad_found, bad_repaired;
 	uint32_t nobj; /* NOBJ or NOBJ_FULL (or fewer, set by a hook) */
@@ -119,7 +123,9 @@ struct pg_sim_run {
 	char failure[512];
 };
 
-enum pg_sim_mode { PG_SIM_PLAIN, PG_SIM_FILL, PG_SIM_ROT };
+/* PG_SIM_EC: the pool is erasure-coded 2+1 (objects of two BS chunks, the
+ * workload in their first BS bytes); PG_SIM_EC42: 4+2 on six OSDs. */
+enum pg_sim_mode { PG_SIM_PLAIN, PG_SIM_FILL, PG_SIM_ROT, PG_SIM_EC, PG_SIM_EC42 };
 
 /* osd_pg_log_max_entries of the next runs (0: plain runs take 8-16 for
  * even seeds, so the logs wrap constantly, and the default for odd). */

@@ -68,7 +68,8 @@ static void test_pg_sim(void **state)
 	const char *secs = getenv("PG_SIM_SECONDS");
 	uint64_t fault_s = secs ? strtoull(secs, NULL, 10) : 12;
 	if (one) {
-		if (!getenv("PG_SIM_FULL") && !getenv("PG_SIM_ROT"))
+		if (!getenv("PG_SIM_FULL") && !getenv("PG_SIM_ROT") && !getenv("PG_SIM_EC") &&
+		    !getenv("PG_SIM_EC42"))
 			pg_sim_run_seed(strtoull(one, NULL, 10), fault_s, PG_SIM_PLAIN, NULL);
 		return;
 	}
@@ -89,6 +90,24 @@ static void test_pg_sim_full(void **state)
 	(void)state;
 	pg_sim_run_mode(PG_SIM_FILL, NULL, "PG_SIM_FULL_SEEDS", 6, 5000, "PG_SIM_FULL",
 			"no write met a full disk");
+}
+
+/* An erasure-coded 2+1 pool under the checked load and the faults:
+ * reads and writes of every size through chunks, peering by chunks and
+ * pending writes, rebuilds; at the end each object's chunks at one
+ * version, parity right, no pending write left. */
+static void test_pg_sim_ec(void **state)
+{
+	(void)state;
+	pg_sim_run_mode(PG_SIM_EC, NULL, "PG_SIM_EC_SEEDS", 8, 9000, "PG_SIM_EC", NULL);
+}
+
+/* The same with a 4+2 pool on six OSDs of six hosts: two chunks may be
+ * lost at once, and rebuilds read four. */
+static void test_pg_sim_ec42(void **state)
+{
+	(void)state;
+	pg_sim_run_mode(PG_SIM_EC42, NULL, "PG_SIM_EC42_SEEDS", 4, 9500, "PG_SIM_EC42", NULL);
 }
 
 static void test_pg_sim_rot(void **state)
@@ -561,6 +580,8 @@ int main(void)
 					    cmocka_unit_test(test_missed_delete_wrapped),
 					    cmocka_unit_test(test_missed_delete_damaged),
 					    cmocka_unit_test(test_pg_sim),
+					    cmocka_unit_test(test_pg_sim_ec),
+					    cmocka_unit_test(test_pg_sim_ec42),
 					    cmocka_unit_test(test_pg_sim_full),
 					    cmocka_unit_test(test_pg_sim_rot) };
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -79,12 +79,13 @@ static void test_info_markers(void **state)
 	struct pg_info info = { .pool = 1, .pg = 2, .epoch = 40, .from = 5,
 				.mode = PG_QUERY_SUMMARY, .n_markers = 2 },
 		       got;
-	info.markers[0] = (struct pg_marker){ 5, 40, 2 };
-	info.markers[1] = (struct pg_marker){ 5, 40, 1 };
+	info.markers[0] = (struct pg_marker){ 5, 40, 2, 3 };
+	info.markers[1] = (struct pg_marker){ 5, 40, 1, 0 };
 	struct msg *m = pg_info_encode(4, &info);
 	assert_int_equal(pg_info_decode(m, &got), 0);
 	assert_true(got.mode == PG_QUERY_SUMMARY && got.n_markers == 2);
 	assert_true(got.markers[1].primary == 5 && got.markers[1].number == 1);
+	assert_true(got.markers[0].chunk == 3 && got.markers[1].chunk == 0);
 	uint32_t at = 4 + 4 + 4 + 8 + 4 + 8 + 1 + 1 + 1; /* n_markers */
 	m->payload[at] = 3; /* says more than it holds */
 	assert_int_equal(pg_info_decode(m, &got), -EBADMSG);

@@ -841,7 +841,7 @@ static void test_snapshot_clone_rule(void **state)
 	assert_false(map_snap_clone_needed(&v, 3, 5ull << 32));
 }
 
-/* Snapshot ids stop one short of the id an EC shard's rollback uses. */
+/* Snapshot ids stop one short of the id an EC shard's pending write uses. */
 static void test_snapshot_ids_end(void **state)
 {
 	(void)state;
@@ -857,7 +857,7 @@ static void test_snapshot_ids_end(void **state)
 	expect(&m, snap, 0, NULL);
 	vol = (struct map_volume *)map_volume_by_name(&m, "vm");
 	assert_int_equal(vol->snaps[vol->n_snaps - 1].id, OBJECT_SNAP_LAST);
-	assert_true(OBJECT_SNAP_LAST < OBJECT_SNAP_ROLLBACK);
+	assert_true(OBJECT_SNAP_LAST < OBJECT_SNAP_PENDING);
 	snprintf(snap.snap, sizeof(snap.snap), "past");
 	expect(&m, snap, -ENOSPC, "volume 'vm' has used all 1048574 snapshot ids");
 	map_free(&m);
