@@ -228,6 +228,25 @@ void pg_ec_free(struct osd_pg *pg)
 	pg->ec = NULL;
 }
 
+/* What recovery must do to an EC object (at auth_version V): commit V
+ * where it is pending, drop other pending writes and chunks newer than V
+ * on the members that need theirs, rebuild the chunks members lack from
+ * K others, and last drop the chunks members hold that are not theirs. */
+struct pg_ec_need {
+	uint32_t n_commit;
+	struct pg_ec_site {
+		uint32_t osd;
+		uint8_t chunk;
+		bool pending; /* the pending object, not the chunk */
+	} commit[PG_PEERS_MAX * 2];
+	uint32_t holder[EC_MAX_CHUNKS]; /* per chunk: an OSD holding it at V + 1; 0: none */
+	bool holder_pending[EC_MAX_CHUNKS]; /* ... as its pending write over the chunk */
+	uint32_t rebuild;		 /* acting indices given their chunk at V */
+	uint32_t n_first, n_last;
+	struct pg_ec_site first[PG_PEERS_MAX * 2]; /* dropped before the rebuild */
+	struct pg_ec_site last[EC_MAX_CHUNKS * MAP_PG_ACTING_MAX]; /* after it */
+};
+
 /* --- the primary: reads and writes of whole objects ----------------------------------- */
 
 /* A client operation's chunk work: the window and its columns, one per
@@ -243,6 +262,8 @@ struct pg_ec_op {
 	uint64_t version;
 	bool writing;
 	bool rebuild; /* K chunks asked for whole: the rest is computed */
+	uint32_t bad;	   /* chunks whose read failed its checksum or the device */
+	uint32_t excluded; /* ...left out of the reads since (read repair) */
 	bool committing; /* the client has its answer; the commits are out */
 	uint32_t clone_snap;
 	struct store_req req;	   /* the local chunk's read */
@@ -343,9 +364,10 @@ static int read_any_k(struct pg_ec_op *e)
 	unsigned n = 0;
 	e->rebuild = true;
 	for (unsigned c = 0; c < pg->ec->k + pg->ec->m && n < pg->ec->k; c++)
-		if (holder_of(pg, c) >= 0 && !chunk_read(e, c, 0, e->w.rows * EC_STRIPE_UNIT))
+		if (!(e->excluded & (1u << c)) && holder_of(pg, c) >= 0 &&
+		    !chunk_read(e, c, 0, e->w.rows * EC_STRIPE_UNIT))
 			n++;
-	return n == pg->ec->k ? 0 : -EIO;
+	return n == pg->ec->k ? 0 : -ENODATA;
 }
 
 static int cols_alloc(struct pg_ec_op *e, unsigned n)
@@ -379,6 +401,32 @@ static struct pg_ec_op *ec_op_new(struct pg_op *op, bool writing)
 }
 
 static void write_encode_send(struct pg_ec_op *e);
+static void merge_record(struct osd_pg *pg, const struct object_id *oid, uint64_t V,
+			 const struct pg_ec_need *need, uint32_t push, uint32_t remove);
+
+/* Chunk C of OID (at VERSION) failed a read on its member: recovery
+ * rebuilds it from the others, at the same version (a repair). */
+static void repair_chunk(struct osd_pg *pg, const struct object_id *oid, unsigned c,
+			 uint64_t version)
+{
+	int i = holder_of(pg, c);
+	struct pg_obj *obj = pg_obj_get(pg, oid, true);
+	if (i < 0 || !obj || obj->ec || obj->need_push || obj->need_remove)
+		return; /* being recovered already */
+	struct pg_ec_need need;
+	memset(&need, 0, sizeof(need));
+	for (uint32_t j = 0; j < pg->n_acting; j++)
+		if (j != (uint32_t)i)
+			need.holder[pg->shard[j]] = pg->acting[j] + 1;
+	need.rebuild = 1u << i;
+	char id[64];
+	LOG_WARN("pg %u.%x: chunk %u of %s on osd.%u is bad: rebuilding it from the others",
+		 pg->pool, pg->pg, c, object_id_str(oid, id, sizeof(id)), pg->acting[i]);
+	pg->bad_found++;
+	pg->o->pgs->bad_found++;
+	obj->repairing = true;
+	merge_record(pg, oid, version, &need, need.rebuild, 0);
+}
 
 /* Every chunk read asked for has answered: rebuild what is missing. */
 static void reads_finished(struct pg_ec_op *e)
@@ -386,6 +434,32 @@ static void reads_finished(struct pg_ec_op *e)
 	struct pg_op *op = e->op;
 	struct osd_pg *pg = op->pg;
 	unsigned k = pg->ec->k, n = k + pg->ec->m;
+	if (!e->rc && (e->bad & ~e->excluded)) {
+		/* Read again without the bad chunks, K others whole: the
+		 * client gets the right bytes, and the bad ones are rebuilt. */
+		e->excluded |= e->bad;
+		e->got = e->asked = e->absent = 0;
+		e->pending++;
+		int rc = read_any_k(e);
+		if (rc && !e->rc)
+			e->rc = rc; /* fewer than K good chunks: -EIO, never wrong bytes */
+		if (--e->pending == 0)
+			reads_finished(e);
+		return;
+	}
+	if ((!e->rc || e->rc == -ENODATA) && e->excluded)
+		for (unsigned c = 0; c < n; c++)
+			if (e->excluded & (1u << c))
+				repair_chunk(pg, &e->oid, c, e->version);
+	if (e->rc == -ENODATA && pg->n_acting < n) {
+		/* Fewer than K good chunks here, but a member is away: the
+		 * object waits for it (recovery finds it unfound until then),
+		 * as a replicated object waits for a good copy. */
+		pg_io_requeue(op);
+		return;
+	}
+	if (e->rc == -ENODATA)
+		e->rc = -EIO; /* more chunks bad than the code covers */
 	if (!e->rc && e->absent && e->absent != e->asked)
 		e->rc = -EIO; /* some chunks of it, not all: never served mixed */
 	else if (!e->rc && e->absent)
@@ -425,6 +499,8 @@ static void chunk_read_done(struct pg_ec_op *e, unsigned c, int rc, uint64_t ver
 {
 	if (rc == -ENOENT) {
 		e->absent |= 1u << c;
+	} else if (rc == -EBADMSG || rc == -EIO) {
+		e->bad |= 1u << c; /* a bad chunk: the others rebuild it (read repair) */
 	} else if (rc) {
 		if (!e->rc)
 			e->rc = rc;
@@ -607,24 +683,6 @@ void pg_ec_write(struct pg_op *op)
 
 /* --- peering's verdict on an object ---------------------------------------------------- */
 
-/* What recovery must do to an EC object (at auth_version V): commit V
- * where it is pending, drop other pending writes and chunks newer than V
- * on the members that need theirs, rebuild the chunks members lack from
- * K others, and last drop the chunks members hold that are not theirs. */
-struct pg_ec_need {
-	uint32_t n_commit;
-	struct pg_ec_site {
-		uint32_t osd;
-		uint8_t chunk;
-		bool pending; /* the pending object, not the chunk */
-	} commit[PG_PEERS_MAX * 2];
-	uint32_t holder[EC_MAX_CHUNKS]; /* per chunk: an OSD holding it at V + 1; 0: none */
-	bool holder_pending[EC_MAX_CHUNKS]; /* ... as its pending write over the chunk */
-	uint32_t rebuild;		 /* acting indices given their chunk at V */
-	uint32_t n_first, n_last;
-	struct pg_ec_site first[PG_PEERS_MAX * 2]; /* dropped before the rebuild */
-	struct pg_ec_site last[EC_MAX_CHUNKS * MAP_PG_ACTING_MAX]; /* after it */
-};
 
 struct ec_peer_view {
 	uint64_t committed[EC_MAX_CHUNKS], pending[EC_MAX_CHUNKS];
@@ -867,6 +925,7 @@ struct pg_ec_rec {
 	int rc;
 	bool abandoned; /* the PG was reset: the last local piece back ends it */
 	uint32_t got;
+	uint32_t bad; /* chunks whose read failed its checksum or the device */
 	uint8_t written[PG_WRITTEN_MAP_BYTES];
 	uint8_t *cols[EC_MAX_CHUNKS];
 	uint8_t *over[EC_MAX_CHUNKS]; /* a holder's pending write at V */
@@ -948,6 +1007,10 @@ static int ecr_read_got(struct pg_ec_rec *r, unsigned c, int read, int rc, uint6
 {
 	if (read == READ_BASE && rc == -ENOENT)
 		return 0; /* only its pending write exists: zeros under it */
+	if (rc == -EBADMSG || rc == -EIO) {
+		r->bad |= 1u << c; /* another source, and this one rebuilt too */
+		return 0;
+	}
 	if (rc)
 		return rc;
 	if (read != READ_BASE && version != r->obj->auth_version)
@@ -1080,7 +1143,8 @@ static void ecr_reads(struct pg_ec_rec *r)
 {
 	struct osd_pg *pg = r->pg;
 	const struct pg_ec_need *n = r->obj->ec;
-	unsigned k = pg->ec->k, chunks = k + pg->ec->m, asked = 0;
+	unsigned k = pg->ec->k, chunks = k + pg->ec->m;
+	unsigned asked = (unsigned)__builtin_popcount(r->got);
 	uint32_t bs = store_block_size(pg->o->store);
 	for (int pass = 0; pass < 2; pass++)
 		for (unsigned c = 0; c < chunks && asked < k; c++) {
@@ -1103,6 +1167,37 @@ static void ecr_reads(struct pg_ec_rec *r)
 		}
 	if (asked < k)
 		r->rc = -ENODATA; /* fewer than K chunks of it are left */
+}
+
+/* Bad chunks read: they are no source any more, and a member holding
+ * one as its own gets it rebuilt as well (read repair within recovery).
+ * True when reads must be asked again. */
+static bool ecr_bad_sources(struct pg_ec_rec *r)
+{
+	struct osd_pg *pg = r->pg;
+	struct pg_ec_need *n = r->obj->ec;
+	if (!r->bad)
+		return false;
+	for (unsigned c = 0; c < EC_MAX_CHUNKS; c++) {
+		if (!(r->bad & (1u << c)))
+			continue;
+		uint32_t osd = n->holder[c] - 1;
+		int i = pg_acting_index(pg, osd);
+		if (i >= 0 && pg->shard[i] == c && !(n->rebuild & (1u << i))) {
+			n->rebuild |= 1u << i;
+			pg->ec_lacking[i]++;
+			pg->bad_found++;
+			pg->o->pgs->bad_found++;
+			r->obj->repairing = true;
+		}
+		n->holder[c] = 0;
+		free(r->cols[c]);
+		free(r->over[c]);
+		r->cols[c] = r->over[c] = NULL;
+		r->got &= ~(1u << c);
+	}
+	r->bad = 0;
+	return true;
 }
 
 /* Every chunk from the K read, then each member lacking its own gets it. */
@@ -1205,6 +1300,10 @@ static void ecr_phase(struct pg_ec_rec *r)
 				ecr_reads(r);
 			break;
 		case ECR_PUSH:
+			if (ecr_bad_sources(r)) {
+				r->phase = ECR_READ; /* K good ones, from the others */
+				break;
+			}
 			if (n->rebuild)
 				ecr_pushes(r);
 			break;

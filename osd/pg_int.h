@@ -520,6 +520,9 @@ void pg_op_free(struct pg_op *op);
  * op's length, taken; NULL on error), a write's local piece applied, a
  * member's answer to a write, a write that could not start. */
 void pg_io_read_answer(struct pg_op *op, int rc, uint64_t version, void *buf);
+/* OP goes back to the head of its object's queue, undispatched (its
+ * object needs recovery first). */
+void pg_io_requeue(struct pg_op *op);
 void pg_io_write_local_result(struct pg_op *op, int res);
 void pg_io_write_remote_done(struct pg_call *call, int rc, struct msg *reply);
 void pg_io_write_failed(struct pg_op *op, int rc, const char *why);

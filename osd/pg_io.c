@@ -149,6 +149,20 @@ static void read_done(struct store_req *req, int res)
 	op_finish(op);
 }
 
+void pg_io_requeue(struct pg_op *op)
+{
+	struct pg_obj *obj = op->obj;
+	if (op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT)
+		obj->reads--;
+	else
+		obj->writes--;
+	pg_ec_op_free(op->ec);
+	op->ec = NULL;
+	op->dispatched = false;
+	list_add_head(&obj->queue, &op->q_node);
+	pg_io_obj_kick(obj); /* it needs recovery now: that starts, and OP waits */
+}
+
 void pg_io_read_answer(struct pg_op *op, int rc, uint64_t version, void *buf)
 {
 	op->obj->reads--;

@@ -753,8 +753,12 @@ void pg_recovery_ec_finished(struct pg_rec *rec, int rc)
 		rec_fail(rec, "rebuilding its chunks failed", rc);
 		return;
 	}
-	for (uint32_t i = 0; i < rec->pg->n_acting; i++)
-		obj_member_fixed(rec->pg, obj, i);
+	if (obj->repairing) { /* a bad chunk rebuilt (read repair) */
+		pg->bad_repaired++;
+		pg->o->pgs->bad_repaired++;
+	}
+	for (uint32_t i = 0; i < pg->n_acting; i++)
+		obj_member_fixed(pg, obj, i);
 	pg_ec_need_drop(obj);
 	rec_done(rec);
 }

@@ -33,7 +33,7 @@ ninja -C build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	STORE_SIM_SEEDS=6 RAFT_SIM_SEEDS=1000 PG_SIM_SEEDS=3 PG_SIM_FULL_SEEDS=3 PG_SIM_ROT_SEEDS=2 PG_SIM_SNAP_SEEDS=2 \
-	PG_SIM_EC_SEEDS=2 PG_SIM_EC42_SEEDS=1 \
+	PG_SIM_EC_SEEDS=2 PG_SIM_EC42_SEEDS=1 PG_SIM_EC_ROT_SEEDS=1 \
 	ctest --output-on-failure -j "$jobs" -L 'unit|sim')
 
 step "integration tests under ASan + UBSan (build-asan/): keys, caps, secure links, NBD over TLS, the Docker plugin"

@@ -835,6 +835,15 @@ static int check_pool_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 		q.size = (uint32_t)c->value;
 	else if (strcmp(c->key, "min_size") == 0 && p->type == MAP_POOL_REPLICATED)
 		q.min_size = (uint32_t)c->value;
+	else if (strcmp(c->key, "min_size") == 0) {
+		/* K acknowledges writes one more failure would lose: allowed,
+		 * but never the default (K+1). */
+		if (c->value < p->ec_k || c->value > p->ec_k + p->ec_m)
+			return why_set(err, len, -EINVAL,
+				       "an erasure-coded pool's min_size must be k (%u) to k+m (%u), "
+				       "not %" PRIu64, p->ec_k, p->ec_k + p->ec_m, c->value);
+		q.min_size = (uint32_t)c->value;
+	}
 	else if (strcmp(c->key, "pg_num") == 0) {
 		if (c->value < p->pg_num || c->value % p->pg_num)
 			return why_set(err, len, -EINVAL,
@@ -844,7 +853,7 @@ static int check_pool_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 	} else
 		return why_set(err, len, -EINVAL,
 			       "pool setting '%s' is not one of size, min_size, pg_num, max_bytes%s",
-			    c->key, p->type == MAP_POOL_EC ? " (size and min_size are fixed by k+m)" : "");
+			    c->key, p->type == MAP_POOL_EC ? " (size is fixed by k+m)" : "");
 	if (c->value > UINT32_MAX)
 		return why_set(err, len, -EINVAL, "%s out of range", c->key);
 	return check_pool_params(&q, err, len);
@@ -1354,7 +1363,9 @@ static int apply_pool(struct cluster_map *m, const struct map_cmd *c)
 		snprintf(p->name, sizeof(p->name), "%s", c->name);
 		if (p->type == MAP_POOL_EC) {
 			p->size = p->ec_k + p->ec_m;
-			p->min_size = p->ec_k;
+			/* One chunk more than the data: a write acknowledged
+			 * survives one more failure (Ceph's default too). */
+			p->min_size = p->ec_k + 1;
 		}
 	} else if (c->type == MAP_CMD_POOL_RM) {
 		uint32_t id = m->pools[pi].id, k = 0;

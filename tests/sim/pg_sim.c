@@ -601,11 +601,15 @@ struct pg_sim_run *pg_sim_start(uint64_t seed, bool start_osds, uint64_t op_time
 	bool fill = mode == PG_SIM_FILL;
 	r->seed = seed;
 	r->fill = fill;
-	r->rot = mode == PG_SIM_ROT;
-	r->ec = mode == PG_SIM_EC || mode == PG_SIM_EC42;
-	r->n_osd = mode == PG_SIM_EC42 ? NOSD_MAX : NOSD;
-	r->ec_k = mode == PG_SIM_EC42 ? 4 : 2;
-	r->ec_m = mode == PG_SIM_EC42 ? 2 : 1;
+	r->rot = mode == PG_SIM_ROT || mode == PG_SIM_EC_ROT;
+	r->ec = mode == PG_SIM_EC || mode == PG_SIM_EC42 || mode == PG_SIM_EC_ROT;
+	/* The damaged-disk EC run is 4+2: a chunk gone bad while another
+	 * member is away is one loss of two (in 2+1 it would be data lost,
+	 * as with two bad copies of three). */
+	bool six = mode == PG_SIM_EC42 || mode == PG_SIM_EC_ROT;
+	r->n_osd = six ? NOSD_MAX : NOSD;
+	r->ec_k = six ? 4 : 2;
+	r->ec_m = six ? 2 : 1;
 	r->nobj = fill ? NOBJ_FULL : NOBJ;
 	r->inode = PG_SIM_INODE;
 	r->log_entries = pg_sim_log_entries;
@@ -726,23 +730,36 @@ static bool damage_one_kind(struct pg_sim_run *r, bool latent_only)
 	const struct map_pool *p = map_pool_by_id(m, r->pool);
 	struct object_id oid = { r->pool, r->inode, obj, 0, OBJECT_SHARD_WHOLE };
 	uint32_t acting[MAP_PG_ACTING_MAX];
-	size_t n = p ? map_pg_acting(m, p, object_pg(&oid, p->pg_num), acting, MAP_PG_ACTING_MAX)
+	uint8_t shards[MAP_PG_ACTING_MAX];
+	size_t n = p ? map_pg_acting_shards(m, p, object_pg(&oid, p->pg_num), acting, shards,
+					    MAP_PG_ACTING_MAX)
 		     : 0;
-	if (n < 3) {
+	if (n < (r->ec ? r->ec_k + r->ec_m : 3)) {
 		return false; /* a minority of what there is: one of three */
 	}
-	uint32_t id = acting[pg_sim_rnd(r) % n];
+	size_t pick = pg_sim_rnd(r) % n;
+	uint32_t id = acting[pick];
 	uint64_t off;
+	if (r->ec) {
+		/* A data chunk (a read finds it; parity waits for an EC scrub). */
+		if (shards[pick] >= r->ec_k)
+			return false;
+		oid = object_shard(&oid, shards[pick]);
+	}
 	if (!r->osd[id] || store_object_locate(osd_store(r->osd[id]), &oid, &off))
 		return false; /* down, or all of it still journaled */
 	char dev[32];
 	snprintf(dev, sizeof(dev), "/dev/osd%u", id);
 	uint64_t kind = pg_sim_rnd(r) % (latent_only ? 2 : 3), chunk = pg_sim_rnd(r) % CHUNKS;
-	/* A chunk that holds data (one never written is never read). */
-	for (uint32_t k = 0; k < CHUNKS && !r->m[obj].tags[chunk]; k++)
+	/* A chunk that holds data (one never written is never read), of
+	 * this member's (EC: units u with u % K its chunk, at row u / K). */
+	for (uint32_t k = 0; k < CHUNKS && (!r->m[obj].tags[chunk] ||
+					     (r->ec && chunk % r->ec_k != shards[pick])); k++)
 		chunk = (chunk + 1) % CHUNKS;
-	if (!r->m[obj].tags[chunk])
+	if (!r->m[obj].tags[chunk] || (r->ec && chunk % r->ec_k != shards[pick]))
 		return false;
+	if (r->ec)
+		chunk /= r->ec_k; /* its row in the chunk */
 	int rc = kind == 0 ? io_sim_disk_fault(r->w, pg_sim_osd_host[id], dev, IO_SIM_CORRUPT,
 					       off + chunk * 4096 + pg_sim_rnd(r) % 4000, 1 + pg_sim_rnd(r) % 64)
 		 : kind == 1 ? io_sim_disk_fault(r->w, pg_sim_osd_host[id], dev, IO_SIM_BAD_SECTOR,
@@ -873,6 +890,17 @@ static void heal(struct pg_sim_run *r)
 		pg_sim_failf(r, "the PGs did not stay active+clean");
 }
 
+/* Bad copies found and repaired over every OSD (since each started). */
+static void rot_count(struct pg_sim_run *r)
+{
+	for (int i = 0; i < r->n_osd && r->osd[i]; i++) {
+		uint64_t f, rep;
+		osd_pg_bad_copies(r->osd[i], &f, &rep);
+		r->bad_found += f;
+		r->bad_repaired += rep;
+	}
+}
+
 /* The damaged-disk run's end: damage nobody will write over now, which
  * only the deep scrubs find. (A lost write still armed would drop the
  * scrub's own repair and leave damage no later scrub is run to find.) */
@@ -893,12 +921,7 @@ static void rot_scrub(struct pg_sim_run *r)
 	if (!r->failure[0] &&
 	    io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(120), pg_sim_all_clean, r))
 		pg_sim_failf(r, "the PGs did not become clean after the scrubs");
-	for (int i = 0; i < r->n_osd && r->osd[i]; i++) {
-		uint64_t f, rep;
-		osd_pg_bad_copies(r->osd[i], &f, &rep);
-		r->bad_found += f;
-		r->bad_repaired += rep;
-	}
+	rot_count(r);
 }
 
 uint64_t pg_sim_run_seed(uint64_t seed, uint64_t fault_s, enum pg_sim_mode mode,
@@ -916,8 +939,10 @@ uint64_t pg_sim_run_seed(uint64_t seed, uint64_t fault_s, enum pg_sim_mode mode,
 		hooks->setup(r);
 	run_faults(r, fault_s);
 	heal(r);
-	if (!r->failure[0] && r->rot)
+	if (!r->failure[0] && r->rot && !r->ec) /* (no EC scrub yet) */
 		rot_scrub(r);
+	else if (!r->failure[0] && r->rot)
+		rot_count(r);
 	if (!r->failure[0] && hooks && hooks->finish)
 		hooks->finish(r);
 	if (!r->failure[0])

@@ -124,8 +124,9 @@ struct pg_sim_run {
 };
 
 /* PG_SIM_EC: the pool is erasure-coded 2+1 (objects of two BS chunks, the
- * workload in their first BS bytes); PG_SIM_EC42: 4+2 on six OSDs. */
-enum pg_sim_mode { PG_SIM_PLAIN, PG_SIM_FILL, PG_SIM_ROT, PG_SIM_EC, PG_SIM_EC42 };
+ * workload in their first BS bytes); PG_SIM_EC42: 4+2 on six OSDs;
+ * PG_SIM_EC_ROT: 4+2 with data chunks damaged (read repair). */
+enum pg_sim_mode { PG_SIM_PLAIN, PG_SIM_FILL, PG_SIM_ROT, PG_SIM_EC, PG_SIM_EC42, PG_SIM_EC_ROT };
 
 /* osd_pg_log_max_entries of the next runs (0: plain runs take 8-16 for
  * even seeds, so the logs wrap constantly, and the default for odd). */

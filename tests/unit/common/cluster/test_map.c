@@ -151,7 +151,7 @@ static void test_pools(void **state)
 	const struct map_pool *ec = map_pool_by_name(&m, "ec");
 	assert_non_null(ec);
 	assert_int_equal(ec->size, 6);
-	assert_int_equal(ec->min_size, 4);
+	assert_int_equal(ec->min_size, 5); /* k+1: a write survives one more failure */
 	assert_int_equal(ec->id, 2);
 	c = pool_cmd("ec3", 0, 0);
 	c.pool.type = MAP_POOL_EC;
@@ -197,7 +197,17 @@ static void test_pools(void **state)
 	assert_int_equal(map_pool_by_name(&m, "rbd")->pg_num, 128);
 	set = (struct map_cmd){ .type = MAP_CMD_POOL_SET, .name = "ec", .key = "size", .value = 5 };
 	expect(&m, set, -EINVAL,
-	       "pool setting 'size' is not one of size, min_size, pg_num, max_bytes (size and min_size are fixed by k+m)");
+	       "pool setting 'size' is not one of size, min_size, pg_num, max_bytes (size is fixed by k+m)");
+	/* An EC pool's min_size: k (an operator's choice) to k+m. */
+	set.key[0] = 0;
+	snprintf(set.key, sizeof(set.key), "min_size");
+	set.value = 3;
+	expect(&m, set, -EINVAL, "an erasure-coded pool's min_size must be k (4) to k+m (6), not 3");
+	set.value = 7;
+	expect(&m, set, -EINVAL, "an erasure-coded pool's min_size must be k (4) to k+m (6), not 7");
+	set.value = 4;
+	expect(&m, set, 0, NULL);
+	assert_int_equal(map_pool_by_name(&m, "ec")->min_size, 4);
 	struct map_cmd vol = { .type = MAP_CMD_VOLUME_CREATE, .name = "vm1", .pool_name = "rbd",
 			       .size = 10ULL << 30 };
 	expect(&m, vol, 0, NULL);
