@@ -23,8 +23,10 @@ const struct mon_osd_usage *bs_status_osd_usage(const struct mon_osd_stats *pgs,
 	return NULL;
 }
 
-static void summary_add(struct bs_pg_summary *s, const struct mon_pg_stat *p)
+static void summary_add(struct bs_pg_summary *s, const struct mon_pg_stat *p,
+			const struct cluster_map *m)
 {
+	const struct map_pool *pool = map_pool_by_id(m, p->pool);
 	uint32_t k = 0;
 	while (k < s->n_states && s->states[k] != p->state)
 		k++;
@@ -43,7 +45,7 @@ static void summary_add(struct bs_pg_summary *s, const struct mon_pg_stat *p)
 	s->degraded += p->degraded;
 	s->missing += p->missing;
 	s->objects += p->objects;
-	s->stored_bytes += p->bytes;
+	s->stored_bytes += pool ? map_pool_stored_bytes(pool, p->bytes) : p->bytes;
 	s->unfound += p->unfound;
 	s->inconsistent_pgs += p->unfound > 0;
 	s->bad_found += p->bad_found;
@@ -247,7 +249,7 @@ void bs_status_compute(struct bs_status *st)
 {
 	memset(&st->sum, 0, sizeof(st->sum));
 	for (uint32_t i = 0; st->have_pgs && i < st->pgs.n_pgs; i++)
-		summary_add(&st->sum, &st->pgs.pgs[i]);
+		summary_add(&st->sum, &st->pgs.pgs[i], &st->map);
 	osd_counts(st);
 	st->health = BS_HEALTH_OK;
 	st->n_reasons = st->n_dropped = 0;

@@ -257,9 +257,22 @@ static int list_put(struct list_ctx *l, const struct store_object_info *info)
 static int list_one(const struct store_object_info *info, void *arg)
 {
 	struct list_ctx *l = arg;
-	if (pg_is_meta(&info->oid) || !l->mine[object_pg(&info->oid, l->pool->pg_num)])
+	uint32_t pgid = object_pg(&info->oid, l->pool->pg_num);
+	if (pg_is_meta(&info->oid) || !l->mine[pgid])
 		return 0;
-	return list_put(l, info);
+	if (l->pool->type != MAP_POOL_EC)
+		return list_put(l, info);
+	/* An EC object is listed whole, from the primary's own chunk (not
+	 * a pending write, nor a chunk of another position it still has),
+	 * its size what all K data chunks hold. */
+	const struct osd_pg *pg = pg_get(l->o, l->pool->id, pgid, false);
+	if (!pg || !pg->n_acting || info->oid.snap == OBJECT_SNAP_PENDING ||
+	    info->oid.shard != pg->shard[0] + 1u)
+		return 0;
+	struct store_object_info whole = *info;
+	whole.oid = object_whole(&info->oid);
+	whole.written_bytes = map_pool_stored_bytes(l->pool, info->written_bytes);
+	return list_put(l, &whole);
 }
 
 /* The objects of PG PGID (this OSD its primary) that its store lacks
@@ -277,8 +290,9 @@ static int list_missing(struct list_ctx *l, uint32_t pgid)
 		const struct pg_obj *obj = list_entry(pos, struct pg_obj, pg_node);
 		struct store_object_info info = { .oid = obj->oid, .version = obj->auth_version };
 		struct store_object_info held;
+		struct object_id local = pg_local_oid(pg, &obj->oid);
 		if (!obj->auth_version || !(obj->need_push & 1) || pg_is_meta(&obj->oid) ||
-		    store_stat(l->o->store, &obj->oid, &held) == 0)
+		    store_stat(l->o->store, &local, &held) == 0)
 			continue; /* none, or listed from the store (an older copy) */
 		int rc = list_put(l, &info);
 		if (rc)

@@ -399,8 +399,9 @@ static void print_incomplete(const struct cluster_map *m, const struct mon_osd_s
 }
 
 
-/* A pool's space: what its volumes were given, what it holds (one copy),
- * and what it can still take before its first OSD reaches the full
+/* A pool's space: what its volumes were given, what it holds (one copy;
+ * of an EC pool, what its chunks hold), and what it can still take before
+ * its first OSD reaches the full
  * ratio — placement spreads copies by weight, so an OSD with a share w
  * of the weight fills at w of the pool's raw writes (an estimate, as
  * Ceph's MAX AVAIL) — within its quota. */
@@ -417,7 +418,7 @@ static void pool_space(const struct cluster_map *m, const struct map_pool *p,
 			out->provisioned += m->volumes[i].size;
 	for (uint32_t i = 0; i < pgs->n_pgs; i++)
 		if (pgs->pgs[i].pool == p->id)
-			out->stored += pgs->pgs[i].bytes;
+			out->stored += map_pool_stored_bytes(p, pgs->pgs[i].bytes);
 	double weights = 0, raw = -1;
 	for (uint32_t i = 0; i < m->n_osds; i++)
 		if (m->osds[i].exists && m->osds[i].in)
@@ -432,7 +433,7 @@ static void pool_space(const struct cluster_map *m, const struct map_pool *p,
 		if (raw < 0 || fill < raw)
 			raw = fill;
 	}
-	out->available = raw > 0 ? (uint64_t)(raw / (p->size ? p->size : 1)) : 0;
+	out->available = raw > 0 ? (uint64_t)(raw / map_pool_raw_per_byte(p)) : 0;
 	if (p->max_bytes)
 		out->available = out->stored >= p->max_bytes ? 0
 			       : out->available < p->max_bytes - out->stored ? out->available

@@ -612,6 +612,18 @@ uint32_t map_pool_chunk_bytes(const struct map_pool *p)
 	return p->type == MAP_POOL_EC && p->ec_k ? p->block_size / p->ec_k : p->block_size;
 }
 
+uint64_t map_pool_stored_bytes(const struct map_pool *p, uint64_t held_bytes)
+{
+	return p->type == MAP_POOL_EC ? held_bytes * p->ec_k : held_bytes;
+}
+
+double map_pool_raw_per_byte(const struct map_pool *p)
+{
+	if (p->type == MAP_POOL_EC && p->ec_k)
+		return (double)(p->ec_k + p->ec_m) / p->ec_k;
+	return p->size ? p->size : 1;
+}
+
 const struct map_pool *map_pool_by_id(const struct cluster_map *m, uint32_t id)
 {
 	for (uint32_t i = 0; i < m->n_pools; i++)

@@ -485,6 +485,13 @@ const struct map_pool *map_pool_by_id(const struct cluster_map *m, uint32_t id);
 /* What one OSD stores of an object of P: the whole block_size (replicated),
  * or one of its K chunks (erasure-coded); its store's block size. */
 uint32_t map_pool_chunk_bytes(const struct map_pool *p);
+/* What P stores of its objects, from HELD_BYTES one member holds of them
+ * (a PG's primary reports its own): a replica holds them whole, an EC
+ * member one chunk of K (every row written in all chunks alike). */
+uint64_t map_pool_stored_bytes(const struct map_pool *p, uint64_t held_bytes);
+/* Raw bytes P writes per byte stored: its size, or (K+M)/K (1.5 for 2+1),
+ * before what partly written rows and blocks cost. */
+double map_pool_raw_per_byte(const struct map_pool *p);
 /* PG PG of pool POOL's activation record, or NULL when it has none. */
 const struct map_pg_active *map_pg_active_get(const struct cluster_map *m, uint32_t pool,
 					      uint32_t pg);

@@ -548,6 +548,57 @@ static void check_replicas(struct pg_sim_run *r)
 	}
 }
 
+/* --- listing an EC pool ------------------------------------------------------------------ */
+
+static const struct cluster_map *list_map(void *ctx)
+{
+	return bs_client_map(((struct pg_sim_run *)ctx)->client);
+}
+
+static int list_run(void *ctx, struct bs_op *op)
+{
+	return pg_sim_run_op(ctx, op);
+}
+
+struct list_seen {
+	struct pg_sim_run *r;
+	bool seen[NOBJ_FULL];
+};
+
+static int list_one_seen(const struct object_id *oid, uint64_t version, uint64_t size, void *arg)
+{
+	struct list_seen *ls = arg;
+	struct pg_sim_run *r = ls->r;
+	(void)version;
+	if (oid->shard || oid->snap || oid->inode != r->inode || oid->index >= r->nobj)
+		pg_sim_failf(r, "the listing names %" PRIx64 ":%" PRIx64 "@%x#%u, not an object",
+			     oid->inode, oid->index, oid->snap, oid->shard);
+	else if (ls->seen[oid->index])
+		pg_sim_failf(r, "the listing names object %" PRIu64 " twice", oid->index);
+	else if (size % (r->ec_k * 4096u) || size > (uint64_t)r->ec_k * BS)
+		pg_sim_failf(r, "object %" PRIu64 " listed with %" PRIu64 " bytes", oid->index, size);
+	else
+		ls->seen[oid->index] = true;
+	return 0;
+}
+
+/* An EC pool lists its objects whole (no chunk, no pending write), each
+ * once, with their rows' bytes: exactly the objects the model holds. */
+static void check_ec_listing(struct pg_sim_run *r)
+{
+	struct list_seen ls = { .r = r };
+	struct bs_object_list_io io = { list_map, list_run, r };
+	char why[256] = "";
+	int rc = bs_object_list_io(&io, "rbd", list_one_seen, &ls, why, sizeof(why));
+	if (rc) {
+		pg_sim_failf(r, "listing the pool: %d (%s)", rc, why);
+		return;
+	}
+	for (uint32_t obj = 0; obj < r->nobj && !r->failure[0]; obj++)
+		if (ls.seen[obj] != r->m[obj].exists && !r->m[obj].unknown)
+			pg_sim_failf(r, "object %u is %slisted", obj, ls.seen[obj] ? "" : "not ");
+}
+
 /* --- one seed ---------------------------------------------------------------------------- */
 
 void pg_sim_fault_step(struct pg_sim_run *r)
@@ -945,6 +996,8 @@ uint64_t pg_sim_run_seed(uint64_t seed, uint64_t fault_s, enum pg_sim_mode mode,
 		rot_count(r);
 	if (!r->failure[0] && hooks && hooks->finish)
 		hooks->finish(r);
+	if (!r->failure[0] && r->ec)
+		check_ec_listing(r);
 	if (!r->failure[0])
 		check_replicas(r);
 	if (!r->failure[0] && hooks && hooks->check)

@@ -81,6 +81,21 @@ static void test_healthy_is_ok(void **state)
 	assert_string_equal(line(st), "OK");
 	assert_int_equal(st->sum.objects, 40);
 	assert_int_equal(st->sum.stored_bytes, 4000);
+	bs_status_free(st);
+	/* An EC 2+1 pool's primaries hold one chunk of two: it stores twice
+	 * that, and writes 1.5 raw bytes per byte. */
+	st = healthy();
+	struct map_cmd ec = { .type = MAP_CMD_POOL_CREATE, .name = "ec" };
+	ec.pool = (struct map_pool){ .type = MAP_POOL_EC, .ec_k = 2, .ec_m = 1, .pg_num = 4,
+				     .block_size = 256 << 10 };
+	apply(&st->map, ec);
+	const struct map_pool *ecp = map_pool_by_name(&st->map, "ec");
+	for (uint32_t i = 0; i < 4; i++)
+		st->pgs.pgs[i].pool = ecp->id;
+	bs_status_compute(st);
+	assert_int_equal(st->sum.stored_bytes, 8000);
+	assert_true(map_pool_raw_per_byte(ecp) == 1.5);
+	assert_true(map_pool_raw_per_byte(map_pool_by_name(&st->map, "rbd")) == 3);
 	assert_int_equal(st->sum.n_states, 1);
 	assert_int_equal(st->sum.counts[0], 4);
 	assert_int_equal(st->osds_total, 3);
