@@ -1003,9 +1003,15 @@ uint64_t pg_sim_run_seed(uint64_t seed, uint64_t fault_s, enum pg_sim_mode mode,
 	if (!r->failure[0] && hooks && hooks->check)
 		hooks->check(r);
 	pg_sim_stop(r);
+	static const char *const mode_replay[] = {
+		[PG_SIM_PLAIN] = "", [PG_SIM_FILL] = " PG_SIM_FULL=1", [PG_SIM_ROT] = " PG_SIM_ROT=1",
+		[PG_SIM_EC] = " PG_SIM_EC=1 test_pg_sim ec",
+		[PG_SIM_EC42] = " PG_SIM_EC42=1 test_pg_sim ec",
+		[PG_SIM_EC_ROT] = " PG_SIM_EC_ROT=1 test_pg_sim ec",
+	};
 	if (r->failure[0])
-		fail_msg("%s (replay: PG_SIM_SEED=%" PRIu64 "%s)", r->failure, seed,
-			 hooks && hooks->replay ? hooks->replay : "");
+		fail_msg("%s (replay: PG_SIM_SEED=%" PRIu64 "%s%s)", r->failure, seed,
+			 mode_replay[mode], hooks && hooks->replay ? hooks->replay : "");
 	printf("seed %" PRIu64 ": %" PRIu64 " writes and deletes acknowledged, %" PRIu64
 	       " reads checked, %" PRIu64 " peerings by log and %" PRIu64 " full (logs of %u)%s",
 	       seed, r->acked, r->reads, r->peerings_log, r->peerings_full,

@@ -579,9 +579,17 @@ static void test_missed_delete_damaged(void **state)
 	missed_delete(MISSED_LOG_DAMAGED);
 }
 
-int main(void)
+/* With an argument "ec", the erasure-coded runs alone; else the rest
+ * (ctest runs both at once: test_pg_sim and test_pg_sim_ec). */
+int main(int argc, char **argv)
 {
 	log_set_level(getenv("PG_SIM_LOG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
+	if (argc > 1 && strcmp(argv[1], "ec") == 0) {
+		const struct CMUnitTest ec[] = { cmocka_unit_test(test_pg_sim_ec),
+						 cmocka_unit_test(test_pg_sim_ec42),
+						 cmocka_unit_test(test_pg_sim_ec_rot) };
+		return cmocka_run_group_tests(ec, NULL, NULL);
+	}
 	const struct CMUnitTest tests[] = { cmocka_unit_test(test_client_errors),
 					    cmocka_unit_test(test_volume),
 					    cmocka_unit_test(test_fencing),
@@ -590,9 +598,6 @@ int main(void)
 					    cmocka_unit_test(test_missed_delete_wrapped),
 					    cmocka_unit_test(test_missed_delete_damaged),
 					    cmocka_unit_test(test_pg_sim),
-					    cmocka_unit_test(test_pg_sim_ec),
-					    cmocka_unit_test(test_pg_sim_ec42),
-					    cmocka_unit_test(test_pg_sim_ec_rot),
 					    cmocka_unit_test(test_pg_sim_full),
 					    cmocka_unit_test(test_pg_sim_rot) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
