@@ -995,10 +995,10 @@ static int cmd_pool_create(struct cli *c, int argc, char **argv)
 				return 2;
 			cmd.pool.block_size = (uint32_t)v64;
 		} else if (strcmp(opt, "--ec") == 0) {
-			/* The OSDs serve no I/O of such a pool yet: creating one
-			 * would only make every read and write fail. */
-			return die_rc(-EOPNOTSUPP, "erasure-coded pools are not supported yet (every "
-				      "read and write to one would fail); create a replicated pool "
+			/* The OSDs serve such pools, but nothing scrubs their
+			 * chunks yet: not for anyone's only copy. */
+			return die_rc(-EOPNOTSUPP, "erasure-coded pools are not supported yet (their "
+				      "chunks are not scrubbed yet); create a replicated pool "
 				      "with --size N instead");
 		} else {
 			return die_usage("bad option or value: %s %s", opt, val);
