@@ -514,34 +514,66 @@ static void chunk_read_done(struct pg_ec_op *e, unsigned c, int rc, uint64_t ver
 		reads_finished(e);
 }
 
-void pg_ec_read(struct pg_op *op, const struct object_id *oid)
+/* What an operation needs of data chunk C, as bytes of its window's
+ * rows (*AT from the window's start, *LEN): a read, the extent it covers;
+ * a write, the span of the units of its rows it does not cover (read
+ * to encode them). False when it needs nothing of C. */
+static bool chunk_need(const struct pg_ec_op *e, unsigned c, uint32_t *at, uint32_t *len)
 {
-	struct osd_pg *pg = op->pg;
-	unsigned k = pg->ec->k;
-	struct pg_ec_op *e = ec_op_new(op, false);
-	if (!e) {
-		pg_io_read_answer(op, -ENOMEM, 0, NULL);
-		return;
-	}
-	e->oid = object_whole(oid);
-	bool all = true;
-	for (unsigned c = 0; c < k && all; c++) {
+	const struct pg_op *op = e->op;
+	unsigned k = op->pg->ec->k;
+	uint32_t from, to;
+	if (!e->writing) {
 		struct ec_extent x;
-		all = !ec_stripe_extent(k, op->op.offset, op->op.len, c, &x) || holder_of(pg, c) >= 0;
+		if (!ec_stripe_extent(k, op->op.offset, op->op.len, c, &x))
+			return false;
+		from = x.offset;
+		to = x.offset + x.len;
+	} else {
+		struct ec_extent un[2];
+		unsigned n = ec_stripe_uncovered(k, op->op.offset, op->op.len, c, un);
+		if (!n)
+			return false;
+		from = un[0].offset;
+		to = un[n - 1].offset + un[n - 1].len;
 	}
+	*at = from - e->w.row0 * EC_STRIPE_UNIT;
+	*len = to - from;
+	return true;
+}
+
+/* Asks each data chunk for what the operation needs of it; with the
+ * member of one of those away, any K chunks whole (the rest rebuilt). */
+static void reads_start(struct pg_ec_op *e)
+{
+	struct osd_pg *pg = e->op->pg;
+	unsigned k = pg->ec->k;
+	uint32_t at, len;
+	bool all = true;
+	for (unsigned c = 0; c < k && all; c++)
+		all = !chunk_need(e, c, &at, &len) || holder_of(pg, c) >= 0;
 	int rc = 0;
 	e->pending++; /* held while asking */
-	for (unsigned c = 0; c < k && all && !rc; c++) {
-		struct ec_extent x;
-		if (ec_stripe_extent(k, op->op.offset, op->op.len, c, &x))
-			rc = chunk_read(e, c, x.offset - e->w.row0 * EC_STRIPE_UNIT, x.len);
-	}
+	for (unsigned c = 0; c < k && all && !rc; c++)
+		if (chunk_need(e, c, &at, &len))
+			rc = chunk_read(e, c, at, len);
 	if (!all)
 		rc = read_any_k(e);
 	if (rc && !e->rc)
 		e->rc = rc;
 	if (--e->pending == 0)
 		reads_finished(e);
+}
+
+void pg_ec_read(struct pg_op *op, const struct object_id *oid)
+{
+	struct pg_ec_op *e = ec_op_new(op, false);
+	if (!e) {
+		pg_io_read_answer(op, -ENOMEM, 0, NULL);
+		return;
+	}
+	e->oid = object_whole(oid);
+	reads_start(e);
 }
 
 /* --- writes --------------------------------------------------------------------------- */
@@ -638,7 +670,6 @@ bool pg_ec_commit(struct pg_op *op)
 void pg_ec_write(struct pg_op *op)
 {
 	struct osd_pg *pg = op->pg;
-	unsigned k = pg->ec->k;
 	bool del = op->op.type == OSD_OP_DELETE;
 	struct pg_ec_op *e = del ? calloc(1, sizeof(*e)) : ec_op_new(op, true);
 	if (!e) {
@@ -655,30 +686,7 @@ void pg_ec_write(struct pg_op *op)
 		write_encode_send(e); /* nothing old to keep: zeros around the write */
 		return;
 	}
-	/* The units of the window's rows the write does not cover, per
-	 * chunk as one range; with a chunk's member away, any K whole. */
-	bool all = true;
-	for (unsigned c = 0; c < k && all; c++) {
-		struct ec_extent un[2];
-		all = !ec_stripe_uncovered(k, op->op.offset, op->op.len, c, un) ||
-		      holder_of(pg, c) >= 0;
-	}
-	int rc = 0;
-	e->pending++;
-	for (unsigned c = 0; c < k && all && !rc; c++) {
-		struct ec_extent un[2];
-		unsigned n = ec_stripe_uncovered(k, op->op.offset, op->op.len, c, un);
-		if (!n)
-			continue;
-		uint32_t from = un[0].offset, to = un[n - 1].offset + un[n - 1].len;
-		rc = chunk_read(e, c, from - e->w.row0 * EC_STRIPE_UNIT, to - from);
-	}
-	if (!all)
-		rc = read_any_k(e);
-	if (rc && !e->rc)
-		e->rc = rc;
-	if (--e->pending == 0)
-		reads_finished(e);
+	reads_start(e);
 }
 
 /* --- peering's verdict on an object ---------------------------------------------------- */

@@ -38,7 +38,6 @@ void pg_op_free(struct pg_op *op)
 	free(op);
 }
 
-#define op_free pg_op_free
 
 /* Answers OP (once): takes ownership of DATA (LEN bytes), with CRC (NULL,
  * or the CRC32C of each of its 4 KiB chunks, living as long as DATA). */
@@ -68,7 +67,7 @@ static void op_finish(struct pg_op *op)
 {
 	struct pg_obj *obj = op->obj;
 	struct osd_pg *pg = op->pg;
-	op_free(op);
+	pg_op_free(op);
 	if (obj) {
 		pg_io_obj_kick(obj);
 		pg_obj_maybe_free(obj);
@@ -89,7 +88,7 @@ void pg_io_reset(struct osd_pg *pg)
 			list_del(&op->q_node);
 		op->obj = NULL;
 		if (!op->local_busy)
-			op_free(op); /* else its store completion frees it */
+			pg_op_free(op); /* else its store completion frees it */
 	}
 	pg->n_waiting = 0;
 	list_init(&pg->waiting);
@@ -99,7 +98,7 @@ void pg_io_forget(struct osd_pg *pg)
 {
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pg->ops)
-		op_free(list_entry(pos, struct pg_op, pg_node));
+		pg_op_free(list_entry(pos, struct pg_op, pg_node));
 	pg->n_waiting = 0;
 	list_init(&pg->waiting);
 }
@@ -129,7 +128,7 @@ static void read_done(struct store_req *req, int res)
 	struct pg_op *op = req->ctx;
 	op->local_busy = false;
 	if (op->gen != op->pg->gen) {
-		op_free(op);
+		pg_op_free(op);
 		return;
 	}
 	op->obj->reads--;
@@ -179,7 +178,7 @@ static bool refuse_fenced(struct pg_op *op)
 	if (!map_client_fenced(monsess_map(op->pg->o->mon), op->op.client))
 		return false;
 	op_answer(op, -ESHUTDOWN, 0, 0, NULL, 0);
-	op_free(op);
+	pg_op_free(op);
 	return true;
 }
 
@@ -192,7 +191,7 @@ static void dispatch_read(struct pg_op *op)
 	int rc = oid.snap ? pg_snap_resolve(op->pg, &oid, &oid) : 0;
 	if (rc) { /* nothing there at that snapshot (zeros), or retry */
 		op_answer(op, rc, 0, 0, NULL, 0);
-		op_free(op);
+		pg_op_free(op);
 		return;
 	}
 	op->obj->reads++;
@@ -204,7 +203,7 @@ static void dispatch_read(struct pg_op *op)
 		uint64_t bytes = rc ? 0 : info.written_bytes * (op->pg->ec ? op->pg->ec->k : 1);
 		op_answer(op, rc, rc ? 0 : info.version, bytes, NULL, 0);
 		op->obj->reads--;
-		op_free(op); /* the caller kicks the object */
+		pg_op_free(op); /* the caller kicks the object */
 		return;
 	}
 	if (op->pg->ec) {
@@ -217,7 +216,7 @@ static void dispatch_read(struct pg_op *op)
 	if (posix_memalign(&buf, 4096, op->op.len + op->op.len / CRC32C_CHUNK * sizeof(uint32_t))) {
 		op->obj->reads--;
 		op_answer(op, -ENOMEM, 0, 0, NULL, 0);
-		op_free(op);
+		pg_op_free(op);
 		return;
 	}
 	op->req = (struct store_req){ .op = STORE_OP_READ, .oid = oid,
@@ -263,7 +262,7 @@ static void write_local_done(struct store_req *req, int res)
 	struct osd_pg *pg = op->pg;
 	op->local_busy = false;
 	if (op->gen != pg->gen) {
-		op_free(op);
+		pg_op_free(op);
 		pg_store_write_done(pg);
 		return;
 	}
@@ -373,14 +372,14 @@ static bool dispatch_write(struct pg_op *op)
 	struct osd *o = pg->o;
 	bool del = op->op.type == OSD_OP_DELETE;
 	if (write_repeated(op)) {
-		op_free(op);
+		pg_op_free(op);
 		return false;
 	}
 	if (refuse_fenced(op))
 		return false;
 	if (write_space_check(op)) {
 		op_answer(op, -ENOSPC, 0, 0, NULL, 0);
-		op_free(op);
+		pg_op_free(op);
 		return false;
 	}
 	struct store_object_info info;
@@ -391,13 +390,13 @@ static bool dispatch_write(struct pg_op *op)
 	if ((op->op.flags & OSD_OP_FLAG_CREATE) && !del &&
 	    store_stat(o->store, &local, &info) == 0) {
 		op_answer(op, -EEXIST, info.version, 0, NULL, 0);
-		op_free(op);
+		pg_op_free(op);
 		return false;
 	}
 	if (del && !op->obj->writes && !(op->obj->need_push & 1) &&
 	    store_stat(o->store, &local, &info) == -ENOENT) {
 		op_answer(op, -ENOENT, 0, 0, NULL, 0);
-		op_free(op);
+		pg_op_free(op);
 		return false;
 	}
 	op->obj->writes++;
@@ -470,7 +469,7 @@ void pg_io_obj_kick(struct pg_obj *obj)
 		if (obj->unfound && op->op.type != OSD_OP_DELETE) {
 			list_del(&op->q_node); /* no good copy of it is left */
 			op_answer(op, -EIO, 0, 0, NULL, 0);
-			op_free(op);
+			pg_op_free(op);
 			continue;
 		}
 		if ((obj->need_push || obj->need_remove) && !runs_unrecovered(obj, op)) {
@@ -496,7 +495,7 @@ void pg_io_obj_fail(struct pg_obj *obj, int rc)
 	while (!list_empty(&obj->queue)) {
 		struct pg_op *op = list_entry(list_first(&obj->queue), struct pg_op, q_node);
 		op_answer(op, rc, 0, 0, NULL, 0);
-		op_free(op);
+		pg_op_free(op);
 	}
 	pg_obj_maybe_free(obj);
 }
@@ -509,7 +508,7 @@ void pg_io_obj_fail_writes(struct pg_obj *obj, int rc)
 		if (op->op.type != OSD_OP_WRITE)
 			continue;
 		op_answer(op, rc, 0, 0, NULL, 0);
-		op_free(op);
+		pg_op_free(op);
 	}
 	pg_obj_maybe_free(obj);
 }
@@ -522,7 +521,7 @@ static void op_enqueue(struct pg_op *op)
 	struct pg_obj *obj = pg_obj_get(op->pg, &key, true);
 	if (!obj) {
 		op_answer(op, -ENOMEM, 0, 0, NULL, 0);
-		op_free(op);
+		pg_op_free(op);
 		return;
 	}
 	struct osd_pg *pg = op->pg;
@@ -607,7 +606,7 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 	}
 	if (pg->n_waiting >= PG_WAITING_MAX) {
 		op_answer(x, -EAGAIN, 0, 0, NULL, 0);
-		op_free(x);
+		pg_op_free(x);
 		return;
 	}
 	pg->n_waiting++;
