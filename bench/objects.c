@@ -125,7 +125,7 @@ static void fill_done(struct bs_op *op, int rc)
 
 static void fill_submit(struct gen *g, struct slot *s)
 {
-	s->op = (struct bs_op){ .type = BS_WRITE, .oid = { g->pool, 0xbe, g->next_fill++, 0 },
+	s->op = (struct bs_op){ .type = BS_WRITE, .oid = { .pool = g->pool, .inode = 0xbe, .index = g->next_fill++, .snap = 0 },
 				.len = g->bs, .buf = s->buf, .done = fill_done, .ctx = s };
 	g->inflight++;
 	bs_submit(g->c, &s->op);
@@ -241,7 +241,7 @@ int main(int argc, char **argv)
 			while (g.inflight < qd && next < g.objects) {
 				struct slot *s = &fill[next];
 				s->g = &g;
-				s->op = (struct bs_op){ .type = BS_WRITE, .oid = { g.pool, 0xbe, next },
+				s->op = (struct bs_op){ .type = BS_WRITE, .oid = { .pool = g.pool, .inode = 0xbe, .index = next },
 							.len = g.block, .buf = g.slots[0].buf,
 							.done = done, .ctx = s };
 				next++;

@@ -118,7 +118,7 @@ static int flatten_read(struct flatten *f, const uint64_t *idx, size_t n, bool *
 		for (size_t j = 0; j < n; j++)
 			if (looking[j] && idx[j] * f->block_size < l->limit_bytes) {
 				ops[m] = (struct bs_op){ .type = BS_READ,
-							 .oid = { l->pool, l->inode, idx[j], l->snap },
+							 .oid = { .pool = l->pool, .inode = l->inode, .index = idx[j], .snap = l->snap },
 							 .len = f->block_size,
 							 .buf = f->buf + j * f->block_size };
 				slot[m++] = j;
@@ -161,8 +161,9 @@ static int flatten_batch(struct flatten *f, const uint64_t *idx, size_t n,
 		if (!found[j] || !flatten_span(buf, f->block_size, &from, &to))
 			continue;
 		ops[m] = (struct bs_op){ .type = BS_WRITE,
-					 .oid = { f->layers[0].pool, f->layers[0].inode, idx[j],
-						  OBJECT_SNAP_HEAD },
+					 .oid = { .pool = f->layers[0].pool,
+						  .inode = f->layers[0].inode, .index = idx[j],
+						  .snap = OBJECT_SNAP_HEAD },
 					 .offset = from, .len = to - from, .buf = buf + from,
 					 .flags = BS_OP_CREATE };
 		slot[m++] = j;

@@ -829,7 +829,7 @@ static int cmd_osd_scrub(struct cli *c, int argc, char **argv)
 		return die_usage("usage: basalt osd scrub ID [--deep]");
 	if (!c->io && (rc = bs_sync_open(c->cfg, &c->data, &c->io, why, sizeof(why))))
 		return die_rc(rc, "%s", why);
-	struct bs_op op = { .type = BS_SCRUB, .oid = { 0, id, OSD_SCRUB_ALL },
+	struct bs_op op = { .type = BS_SCRUB, .oid = { .pool = 0, .inode = id, .index = OSD_SCRUB_ALL },
 			    .flags = deep ? BS_OP_DEEP : 0 };
 	rc = bs_sync_op(c->io, &op);
 	if (rc == -ETIMEDOUT)
@@ -2013,7 +2013,7 @@ static int cmd_pg_scrub(struct cli *c, const char *kind, const char *pgid, bool 
 	uint16_t state;
 	if (wait)
 		pg_scrub_stamp(c, (uint32_t)pool, (uint32_t)pg, deep, &before, &state);
-	struct bs_op op = { .type = BS_SCRUB, .oid = { (uint32_t)pool, 0, pg },
+	struct bs_op op = { .type = BS_SCRUB, .oid = { .pool = (uint32_t)pool, .inode = 0, .index = pg },
 			    .flags = deep ? BS_OP_DEEP : 0 };
 	rc = bs_sync_op(c->io, &op);
 	if (rc == -ETIMEDOUT)

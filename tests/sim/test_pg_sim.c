@@ -152,17 +152,17 @@ static void test_client_errors(void **state)
 		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(100), NULL, NULL);
 	uint32_t pool = p->id;
 	uint8_t *buf = r->slots[0].buf;
-	struct bs_op o = { .type = BS_WRITE, .oid = { pool, 1, 1 }, .offset = 100,
+	struct bs_op o = { .type = BS_WRITE, .oid = { .pool = pool, .inode = 1, .index = 1 }, .offset = 100,
 				    .len = 4096, .buf = buf };
 	assert_int_equal(pg_sim_run_op(r, &o), -EINVAL);
-	o = (struct bs_op){ .type = BS_READ, .oid = { pool, 1, 1 }, .len = 0, .buf = buf };
+	o = (struct bs_op){ .type = BS_READ, .oid = { .pool = pool, .inode = 1, .index = 1 }, .len = 0, .buf = buf };
 	assert_int_equal(pg_sim_run_op(r, &o), -EINVAL);
-	o = (struct bs_op){ .type = 99, .oid = { pool, 1, 1 } };
+	o = (struct bs_op){ .type = 99, .oid = { .pool = pool, .inode = 1, .index = 1 } };
 	assert_int_equal(pg_sim_run_op(r, &o), -EINVAL);
-	o = (struct bs_op){ .type = BS_STAT, .oid = { pool + 40, 1, 1 } };
+	o = (struct bs_op){ .type = BS_STAT, .oid = { .pool = pool + 40, .inode = 1, .index = 1 } };
 	assert_int_equal(pg_sim_run_op(r, &o), -ENOENT);
 	uint64_t t0 = io_sim_now_ns(r->w);
-	o = (struct bs_op){ .type = BS_WRITE, .oid = { pool, 1, 1 }, .len = 4096,
+	o = (struct bs_op){ .type = BS_WRITE, .oid = { .pool = pool, .inode = 1, .index = 1 }, .len = 4096,
 				     .buf = buf };
 	assert_int_equal(pg_sim_run_op(r, &o), -ETIMEDOUT);
 	assert_true(io_sim_now_ns(r->w) - t0 >= IO_MS(2000));
@@ -170,7 +170,7 @@ static void test_client_errors(void **state)
 	bs_client_stats(r->client, &st);
 	assert_int_equal(st.timeouts, 1);
 	/* In flight (waiting for an OSD) when the client goes. */
-	struct one_op inflight = { .op = { .type = BS_READ, .oid = { pool, 1, 2 }, .len = 4096,
+	struct one_op inflight = { .op = { .type = BS_READ, .oid = { .pool = pool, .inode = 1, .index = 2 }, .len = 4096,
 				     .buf = buf, .done = one_done } };
 	bs_submit(r->client, &inflight.op);
 	io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(300), NULL, NULL);
@@ -481,11 +481,11 @@ static void missed_delete(enum missed_how how)
 	uint32_t gone = acting[1];
 	uint8_t *buf = r->slots[0].buf;
 	memset(buf, 0x5a, BS);
-	struct bs_op o = { .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, 0 }, .len = BS,
+	struct bs_op o = { .type = BS_WRITE, .oid = { .pool = pool, .inode = PG_SIM_INODE, .index = 0 }, .len = BS,
 				    .buf = buf };
 	assert_int_equal(pg_sim_run_op(r, &o), 0);
 	for (uint64_t i = 1000; i < 1000 + MISSED_FILL; i++) {
-		o = (struct bs_op){ .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, i },
+		o = (struct bs_op){ .type = BS_WRITE, .oid = { .pool = pool, .inode = PG_SIM_INODE, .index = i },
 					     .len = 4096, .buf = buf };
 		assert_int_equal(pg_sim_run_op(r, &o), 0);
 	}
@@ -497,13 +497,13 @@ static void missed_delete(enum missed_how how)
 	struct osd_down_wait d = { r, gone };
 	if (io_sim_run(r->w, io_sim_now_ns(r->w) + IO_SEC(30), osd_down, &d))
 		fail_msg("osd.%u is never marked down", gone);
-	o = (struct bs_op){ .type = BS_DELETE, .oid = { pool, PG_SIM_INODE, 0 } };
+	o = (struct bs_op){ .type = BS_DELETE, .oid = { .pool = pool, .inode = PG_SIM_INODE, .index = 0 } };
 	assert_int_equal(pg_sim_run_op(r, &o), 0);
 	for (uint64_t i = 1, n = 0; wrap && n < 40; i++) {
 		struct object_id y = { pool, PG_SIM_INODE, i, 0, OBJECT_SHARD_WHOLE };
 		if (object_pg(&y, p->pg_num) != pgid)
 			continue;
-		o = (struct bs_op){ .type = BS_WRITE, .oid = { pool, PG_SIM_INODE, i },
+		o = (struct bs_op){ .type = BS_WRITE, .oid = { .pool = pool, .inode = PG_SIM_INODE, .index = i },
 					     .len = BS, .buf = buf };
 		assert_int_equal(pg_sim_run_op(r, &o), 0);
 		n++;

@@ -310,7 +310,7 @@ static bool snap_issue(struct pg_sim_run *r, struct pg_sim_slot *s)
 	}
 	sm->obj[obj].reading = true;
 	s->op = (struct bs_op){ .type = kind ? BS_READ : BS_STAT,
-				.oid = { r->pool, r->inode, obj, sm->id },
+				.oid = { .pool = r->pool, .inode = r->inode, .index = obj, .snap = sm->id },
 				.offset = kind ? s->first * 4096 : 0, .len = kind ? s->n * 4096 : 0,
 				.buf = kind ? s->buf : NULL };
 	pg_sim_submit_own(r, s);
@@ -632,7 +632,7 @@ static void read_all_snapshots(struct pg_sim_run *r)
 		if (!sm->used || sm->removing)
 			continue;
 		for (uint32_t k = 0; k < SNAP_NOBJ && !r->failure[0]; k++) {
-			struct bs_op op = { .type = BS_READ, .oid = { r->pool, r->inode, k, sm->id },
+			struct bs_op op = { .type = BS_READ, .oid = { .pool = r->pool, .inode = r->inode, .index = k, .snap = sm->id },
 					    .len = BS, .buf = buf };
 			run_ops(r, &op, 1, "a final read of a snapshot");
 			snap_read_check(r, sm->id, k, buf, op_rc(&op));
@@ -644,7 +644,7 @@ static void read_all_snapshots(struct pg_sim_run *r)
 static void delete_heads(struct pg_sim_run *r)
 {
 	for (uint32_t k = 0; k < SNAP_NOBJ && !r->failure[0]; k++) {
-		struct bs_op op = { .type = BS_DELETE, .oid = { r->pool, r->inode, k, 0 } };
+		struct bs_op op = { .type = BS_DELETE, .oid = { .pool = r->pool, .inode = r->inode, .index = k, .snap = 0 } };
 		run_ops(r, &op, 1, "a final delete");
 		int rc = op_rc(&op);
 		if (rc && !(rc == -ENOENT && !r->m[k].exists))

@@ -512,14 +512,14 @@ static void test_manifest_codec(void **state)
 	assert_int_equal(backup_map_decode(text, strlen(text), "ID-2", &back, why, sizeof(why)),
 			 -EBADMSG);
 	free(text);
+#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 	const char *bad_maps[] = {
-		"{\"backup\":\"ID-1\",\"chunks\":[[5,\"" "00000000000000000000000000000000"
-		"00000000000000000000000000000000\",1,1],[3,\"00000000000000000000000000000000"
-		"00000000000000000000000000000000\",1,1]]}",
+		("{\"backup\":\"ID-1\",\"chunks\":[[5,\"" ZERO_HASH "\",1,1],[3,\"" ZERO_HASH
+		 "\",1,1]]}"),
 		"{\"backup\":\"ID-1\",\"chunks\":[[5,\"zz\",1,1]]}",
-		"{\"backup\":\"ID-1\",\"chunks\":[[5,\"00000000000000000000000000000000"
-		"00000000000000000000000000000000\",1,99999999]]}",
+		("{\"backup\":\"ID-1\",\"chunks\":[[5,\"" ZERO_HASH "\",1,99999999]]}"),
 	};
+#undef ZERO_HASH
 	for (size_t i = 0; i < 3; i++)
 		assert_int_equal(backup_map_decode(bad_maps[i], strlen(bad_maps[i]), "ID-1", &back,
 						   why, sizeof(why)), -EBADMSG);

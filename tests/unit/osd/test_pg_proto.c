@@ -63,7 +63,7 @@ static void test_query_modes(void **state)
 	assert_int_equal(pg_query_decode(m, &got), -EBADMSG);
 	msg_free(m);
 	q = (struct pg_query){ .pool = 1, .pg = 2, .epoch = 40, .from = 3, .mode = PG_QUERY_LOG,
-			       .marker = { 3, 38, 7 }, .count = 2, .entries = entries };
+			       .marker = { .primary = 3, .epoch = 38, .number = 7 }, .count = 2, .entries = entries };
 	m = pg_query_encode(1, &q); /* (entries are sent with STAT only) */
 	assert_int_equal(pg_query_decode(m, &got), 0);
 	assert_true(got.marker.primary == 3 && got.marker.epoch == 38 && got.marker.number == 7);
@@ -153,7 +153,7 @@ static void test_subop(void **state)
 	(void)state;
 	static uint8_t data[8192];
 	struct pg_subop op = { .pool = 1, .pg = 2, .epoch = 40, .from = 0, .type = PG_SUB_WRITE,
-			       .oid = { 1, 0x77, 5 }, .offset = 4096, .len = sizeof(data),
+			       .oid = { .pool = 1, .inode = 0x77, .index = 5 }, .offset = 4096, .len = sizeof(data),
 			       .version = 40ull << 32 | 7, .client = 11, .reqid = 12 },
 		       got;
 	op.written[0] = 0x81;
@@ -212,7 +212,7 @@ static void test_subop(void **state)
 static void test_subop_empty_push(void **state)
 {
 	(void)state;
-	struct pg_subop op = { .pool = 1, .pg = 2, .type = PG_SUB_PUSH, .oid = { 1, 0x77, 5 },
+	struct pg_subop op = { .pool = 1, .pg = 2, .type = PG_SUB_PUSH, .oid = { .pool = 1, .inode = 0x77, .index = 5 },
 			       .version = 3 },
 		       got;
 	struct msg *m = pg_subop_encode(3, &op);

@@ -77,7 +77,7 @@ static void test_entries(void **state)
 {
 	(void)state;
 	uint8_t buf[512];
-	struct store_entry e = { .used = true, .seq = 5, .oid = { 1, 2, 3 },
+	struct store_entry e = { .used = true, .seq = 5, .oid = { .pool = 1, .inode = 2, .index = 3 },
 				 .version = 77, .block = 12 };
 	for (int i = 0; i < 32; i++)
 		e.crc[i] = (uint32_t)i * 1000;
@@ -113,12 +113,12 @@ static void test_entries(void **state)
 static size_t build_batch(uint8_t *buf, size_t cap, uint64_t epoch, uint64_t seq)
 {
 	uint32_t crcs[32];
-	struct store_record small = { .type = STORE_REC_SMALL, .oid = { 1, 5, 6 },
+	struct store_record small = { .type = STORE_REC_SMALL, .oid = { .pool = 1, .inode = 5, .index = 6 },
 				      .version = 3, .nchunks = 2, .first_chunk = 4,
 				      .data_off = 0 };
-	struct store_record big = { .type = STORE_REC_BIG, .oid = { 1, 5, 7 },
+	struct store_record big = { .type = STORE_REC_BIG, .oid = { .pool = 1, .inode = 5, .index = 7 },
 				    .version = 9, .nchunks = 32, .block = 40 };
-	struct store_record del = { .type = STORE_REC_DELETE, .oid = { 1, 5, 8 },
+	struct store_record del = { .type = STORE_REC_DELETE, .oid = { .pool = 1, .inode = 5, .index = 8 },
 				    .version = 4 };
 	uint32_t header_len = STORE_BATCH_HEADER_LEN +
 			      store_record_len(STORE_REC_SMALL, 2, false) +

@@ -18,7 +18,7 @@ static void test_op(void **state)
 	memset(data, 0xab, sizeof(data));
 	struct osd_op op = { .client = 1, .reqid = 2, .epoch = 3, .type = OSD_OP_WRITE,
 			     .flags = OSD_OP_FLAG_FULL_TRY, .age_ms = 41000,
-			     .oid = { 4, 5, 6 }, .offset = 4096, .len = sizeof(data) };
+			     .oid = { .pool = 4, .inode = 5, .index = 6 }, .offset = 4096, .len = sizeof(data) };
 	struct msg *m = osd_op_encode(&op, data, sizeof(data));
 	assert_non_null(m);
 	struct osd_op got;
