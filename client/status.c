@@ -40,6 +40,8 @@ static void summary_add(struct bs_pg_summary *s, const struct mon_pg_stat *p,
 		s->incomplete++;
 	else if (!mon_pg_state_active(p->state))
 		s->inactive++;
+	else if (p->state & MON_PG_READ_ONLY)
+		s->read_only++;
 	if (p->state & MON_PG_DEGRADED)
 		s->degraded_pgs++;
 	s->degraded += p->degraded;
@@ -189,6 +191,10 @@ static void rules_availability(struct bs_status *st)
 	if (s->inactive)
 		reason(st, BS_HEALTH_WARN, "%u PG%s inactive (I/O waits)", s->inactive,
 		       plural_s(s->inactive));
+	if (s->read_only)
+		reason(st, BS_HEALTH_WARN,
+		       "%u PG%s read-only (fewer OSDs up than min_size: writes wait)", s->read_only,
+		       plural_s(s->read_only));
 	if (s->degraded_pgs)
 		reason(st, BS_HEALTH_WARN, "%u PG%s degraded (%" PRIu64 " object %s missing)",
 		       s->degraded_pgs, plural_s(s->degraded_pgs), s->degraded, copies(s->degraded));

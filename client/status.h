@@ -21,7 +21,7 @@ struct bs_pg_summary {
 	uint16_t states[BS_PG_SUMMARY_STATES];
 	unsigned counts[BS_PG_SUMMARY_STATES];
 	uint32_t n_states;
-	unsigned down, incomplete, inactive, degraded_pgs, inconsistent_pgs;
+	unsigned down, incomplete, inactive, read_only, degraded_pgs, inconsistent_pgs;
 	uint64_t degraded, missing, objects, stored_bytes;
 	uint64_t unfound, bad_found, bad_repaired;
 	uint64_t oldest_scrub_s; /* of the PG scrubbed longest ago (0: unknown) */

@@ -2,6 +2,7 @@
 #include "ec.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,4 +124,53 @@ uint32_t ec_verify(const struct ec_code *code, size_t len, uint8_t *const *chunk
 			bad |= 1u << (code->k + p);
 	}
 	return bad;
+}
+
+/* The chunks of SET beyond its first K that differ from what those K
+ * give (rebuilt into SCRATCH, N buffers of LEN bytes). */
+static uint32_t ec_disagree(const struct ec_code *code, size_t len, uint8_t *const *chunks,
+			    uint32_t set, uint8_t *scratch)
+{
+	unsigned n = code->k + code->m, used = 0;
+	uint32_t basis = 0;
+	uint8_t *tmp[EC_MAX_CHUNKS];
+	for (unsigned i = 0; i < n; i++) {
+		bool base = (set & (1u << i)) && used < code->k;
+		used += base;
+		basis |= (uint32_t)base << i;
+		tmp[i] = base ? chunks[i] : scratch + (size_t)i * len;
+	}
+	if (ec_reconstruct(code, len, tmp, basis))
+		return 0; /* (never: the caller gives K or more) */
+	uint32_t differ = 0;
+	for (unsigned i = 0; i < n; i++)
+		if ((set & ~basis & (1u << i)) && memcmp(tmp[i], chunks[i], len) != 0)
+			differ |= 1u << i;
+	return differ;
+}
+
+int ec_check(const struct ec_code *code, size_t len, uint8_t *const *chunks, uint32_t present,
+	     uint32_t *wrong)
+{
+	unsigned k = code->k, n = code->k + code->m;
+	present &= (1u << n) - 1;
+	unsigned have = (unsigned)__builtin_popcount(present);
+	if (have < k + 1)
+		return -EINVAL;
+	uint8_t *scratch = malloc((size_t)n * len);
+	if (!scratch)
+		return -ENOMEM;
+	*wrong = ec_disagree(code, len, chunks, present, scratch);
+	/* With K + 1 others left, the one chunk whose absence leaves an
+	 * agreeing stripe is the wrong one: those K + 1 are a codeword of
+	 * an MDS code, which that chunk is not part of. */
+	for (unsigned c = 0; *wrong && have >= k + 2 && c < n; c++) {
+		if ((present & (1u << c)) &&
+		    !ec_disagree(code, len, chunks, present & ~(1u << c), scratch)) {
+			*wrong = 1u << c;
+			break;
+		}
+	}
+	free(scratch);
+	return 0;
 }

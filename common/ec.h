@@ -33,10 +33,9 @@ struct ec_code {
  * 1 <= M <= EC_MAX_M. */
 int ec_code_init(struct ec_code *code, unsigned k, unsigned m);
 
-/* Parses "K+M" (the form of `pool create --ec`, which the CLI refuses
- * until the OSDs serve such pools) into *K and *M, with K and M within
- * the limits above and no leading zeros: 0, or -EINVAL with *K and *M
- * untouched (the caller says what was wrong). */
+/* Parses "K+M" (the form of `pool create --ec`) into *K and *M, with K
+ * and M within the limits above and no leading zeros: 0, or -EINVAL with
+ * *K and *M untouched (the caller says what was wrong). */
 int ec_parse(const char *text, unsigned *k /* out */, unsigned *m /* out */);
 
 /* Computes the M parity chunks PARITY[0..m-1] of the K data chunks
@@ -68,5 +67,16 @@ int ec_reconstruct(const struct ec_code *code, size_t len, uint8_t **chunks,
  * LEN bytes. */
 uint32_t ec_verify(const struct ec_code *code, size_t len, uint8_t *const *chunks,
 		   uint8_t *scratch);
+
+/* Which of the chunks in PRESENT (at least K + 1 of CHUNKS[0..k+m-1],
+ * each LEN bytes) do not belong to the stripe the others make, for a
+ * deep scrub: *WRONG = 0 when they all agree. With K + 2 or more present
+ * one wrong chunk is found for certain: the one without which the rest
+ * agree. Otherwise (K + 1 present, or more than one chunk wrong) the
+ * first K present chunks win, data chunks before parity: *WRONG is those
+ * of the others that differ from what the first K give. CHUNKS are only
+ * read. 0, -EINVAL (fewer than K + 1 present) or -ENOMEM. */
+int ec_check(const struct ec_code *code, size_t len, uint8_t *const *chunks, uint32_t present,
+	     uint32_t *wrong /* out */);
 
 #endif

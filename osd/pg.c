@@ -942,7 +942,13 @@ static void pg_peering_done(struct osd_pg *pg)
 		pg_repeer(pg, "out of memory");
 		return;
 	}
-	if (pg->n_acting < pg->min_size) {
+	/* Below min_size: an EC PG whose K chunks are there serves reads
+	 * (peering has heard every acknowledged write from K recorded
+	 * members), and writes wait; otherwise all I/O waits. It activates
+	 * and is recorded as any PG: its recovery may roll a write forward
+	 * (or back), which the next peering must learn from its members. */
+	pg->read_only = pg->n_acting < pg->min_size && pg->ec && pg->n_acting >= pg->ec->k;
+	if (pg->n_acting < pg->min_size && !pg->read_only) {
 		pg_io_reset(pg);
 		pg->state = PG_STATE_UNDERSIZED;
 		LOG_WARN("pg %u.%x: %u acting OSDs, below min_size %u: I/O blocks until more "
@@ -950,6 +956,10 @@ static void pg_peering_done(struct osd_pg *pg)
 			 pg->pool, pg->pg, pg->n_acting, pg->min_size);
 		return;
 	}
+	if (pg->read_only)
+		LOG_WARN("pg %u.%x: %u acting OSDs, below min_size %u: reads only, writes wait "
+			 "until more are up",
+			 pg->pool, pg->pg, pg->n_acting, pg->min_size);
 	uint32_t incomplete = 0;
 	struct list_node *pos, *tmp;
 	list_for_each_safe(pos, tmp, &pg->objs) {
@@ -1397,7 +1407,7 @@ static uint16_t pg_flags(const struct osd_pg *pg)
 	case PG_STATE_UNDERSIZED: return MON_PG_PEERED | MON_PG_UNDERSIZED | MON_PG_DEGRADED;
 	case PG_STATE_RECOVERING: f = MON_PG_PEERED | MON_PG_DEGRADED; break;
 	case PG_STATE_ACTIVATING: f = MON_PG_ACTIVATING; break;
-	case PG_STATE_ACTIVE: f = MON_PG_ACTIVE; break;
+	case PG_STATE_ACTIVE: f = MON_PG_ACTIVE | (pg->read_only ? MON_PG_READ_ONLY : 0); break;
 	}
 	if (short_of_copies)
 		f |= MON_PG_UNDERSIZED | MON_PG_DEGRADED;

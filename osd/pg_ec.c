@@ -404,6 +404,34 @@ static void write_encode_send(struct pg_ec_op *e);
 static void merge_record(struct osd_pg *pg, const struct object_id *oid, uint64_t V,
 			 const struct pg_ec_need *need, uint32_t push, uint32_t remove);
 
+bool pg_ec_repair(struct osd_pg *pg, const struct object_id *oid, uint64_t version,
+		  uint32_t bad, uint32_t newer)
+{
+	struct pg_obj *obj = pg_obj_get(pg, oid, true);
+	if (!obj || obj->ec || obj->need_push || obj->need_remove || obj->recovering ||
+	    obj->unfound)
+		return true; /* being recovered already, or beyond it */
+	struct pg_ec_need need;
+	memset(&need, 0, sizeof(need));
+	unsigned sources = 0;
+	for (uint32_t j = 0; j < pg->n_acting; j++) {
+		if (bad & (1u << j))
+			continue;
+		need.holder[pg->shard[j]] = pg->acting[j] + 1;
+		sources++;
+	}
+	if (sources < pg->ec->k)
+		return false;
+	for (uint32_t j = 0; j < pg->n_acting; j++)
+		if (newer & bad & (1u << j))
+			need.first[need.n_first++] = (struct pg_ec_site){ .osd = pg->acting[j],
+									  .chunk = pg->shard[j] };
+	need.rebuild = bad;
+	obj->repairing = true;
+	merge_record(pg, oid, version, &need, need.rebuild, 0);
+	return true;
+}
+
 /* Chunk C of OID (at VERSION) failed a read on its member: recovery
  * rebuilds it from the others, at the same version (a repair). */
 static void repair_chunk(struct osd_pg *pg, const struct object_id *oid, unsigned c,
@@ -413,19 +441,12 @@ static void repair_chunk(struct osd_pg *pg, const struct object_id *oid, unsigne
 	struct pg_obj *obj = pg_obj_get(pg, oid, true);
 	if (i < 0 || !obj || obj->ec || obj->need_push || obj->need_remove)
 		return; /* being recovered already */
-	struct pg_ec_need need;
-	memset(&need, 0, sizeof(need));
-	for (uint32_t j = 0; j < pg->n_acting; j++)
-		if (j != (uint32_t)i)
-			need.holder[pg->shard[j]] = pg->acting[j] + 1;
-	need.rebuild = 1u << i;
 	char id[64];
 	LOG_WARN("pg %u.%x: chunk %u of %s on osd.%u is bad: rebuilding it from the others",
 		 pg->pool, pg->pg, c, object_id_str(oid, id, sizeof(id)), pg->acting[i]);
 	pg->bad_found++;
 	pg->o->pgs->bad_found++;
-	obj->repairing = true;
-	merge_record(pg, oid, version, &need, need.rebuild, 0);
+	pg_ec_repair(pg, oid, version, 1u << i, 0);
 }
 
 /* Every chunk read asked for has answered: rebuild what is missing. */

@@ -6,7 +6,8 @@
  *
  *   IDLE --interval starts, this OSD primary--> PEERING        pg_interval_start
  *   PEERING --acting members and one authority answered-->
- *       UNDERSIZED (acting below min_size: no I/O)             pg_peering_done
+ *       UNDERSIZED (acting below min_size: no I/O; an EC PG    pg_peering_done
+ *         with K members or more goes on, read-only)
  *     | RECOVERING (no acting member complete: recover first)  pg_peering_done
  *     | ACTIVATING (mark the complete members, record)        pg_peering_done
  *   PEERING --no recorded member can answer--> INCOMPLETE      pg_peering_check
@@ -248,6 +249,9 @@ struct osd_pg {
 	uint8_t shard[MAP_PG_ACTING_MAX];
 	uint64_t up_from[MAP_PG_ACTING_MAX];
 	uint32_t size, min_size;
+	/* An EC PG below min_size with K members or more: it serves reads,
+	 * and writes wait for more members (invariant 2). */
+	bool read_only;
 	/* Replica side: the newest interval this OSD answered, and its
 	 * primary; sub-operations of any other are refused (invariant 4). */
 	uint64_t fence_epoch;
@@ -629,6 +633,13 @@ void pg_ec_write(struct pg_op *op);
  * nothing to commit (a delete, or the commits are done). */
 bool pg_ec_commit(struct pg_op *op);
 void pg_ec_op_free(struct pg_ec_op *e);
+/* OID at VERSION is bad on the acting members BAD (a read or a scrub
+ * found it): recovery rebuilds their chunks from the others', after
+ * dropping those of NEWER (a subset of BAD holding a newer version).
+ * False when fewer than K others are left to rebuild from (nothing
+ * done); true when it is recorded, or already being recovered. */
+bool pg_ec_repair(struct osd_pg *pg, const struct object_id *oid, uint64_t version,
+		  uint32_t bad, uint32_t newer);
 
 /* pg_recovery.c */
 void pg_recovery_kick(struct osd *o);

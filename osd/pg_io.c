@@ -562,9 +562,11 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 	struct osd_pg *pg = p ? pg_get(o, p->id, object_pg(&op->oid, p->pg_num), false) : NULL;
 	struct osd_op_reply r = { .rc = -EAGAIN };
 	/* Held while the PG gets ready; refused while it needs a map change
-	 * (below min_size, incomplete): the client retries. */
+	 * (below min_size, incomplete; a read-only PG's writes): the client
+	 * retries. */
+	bool reading = op->type == OSD_OP_READ || op->type == OSD_OP_STAT;
 	if (!pg || pg->state == PG_STATE_IDLE || pg->state == PG_STATE_UNDERSIZED ||
-	    pg->state == PG_STATE_INCOMPLETE) {
+	    pg->state == PG_STATE_INCOMPLETE || (pg->read_only && !reading)) {
 		free(data);
 		osd_metrics_op_untimed(o, op->type - 1, r.rc);
 		osd_op_answer(o, conn, request_id, &r, NULL, 0);

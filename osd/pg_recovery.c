@@ -388,6 +388,9 @@ static void rec_unfound(struct pg_rec *rec)
 		  pg->pool, pg->pg, object_id_str(&obj->oid, id, sizeof(id)));
 	for (uint32_t i = 0; i < pg->n_acting; i++)
 		obj_member_fixed(pg, obj, i);
+	/* Nor does an EC member lack its chunk any more: none can be made,
+	 * and a PG recovering K members before it serves would wait forever. */
+	pg_ec_need_drop(obj);
 	obj->recovering = false;
 	obj->urgent = false;
 	obj->repairing = false;

@@ -759,8 +759,11 @@ void pg_stray_check(struct osd *o, const struct map_pool *p, uint32_t pgid)
 	for (size_t i = 0; i < n; i++)
 		if (acting[i] == o->id)
 			return;
+	/* Only once the record names a whole set (size members): a stray
+	 * copy or chunk is redundancy while the PG is short of members (an
+	 * EC PG recorded with K members has none without it). */
 	const struct map_pg_active *rec = map_pg_active_get(m, p->id, pgid);
-	if (!rec || !osd_serving(o))
+	if (!rec || rec->n < p->size || !osd_serving(o))
 		return;
 	for (uint32_t i = 0; i < rec->n; i++)
 		if (rec->osds[i] == o->id)

@@ -15,6 +15,13 @@
  *   - a copy that failed, is older, or differs is repaired from one that
  *     won (recovery, pushing the same version); an object no copy of
  *     which reads back is unfound (pg_recovery.c).
+ * An EC PG's members each read their own chunk of every object (its
+ * shard), and the primary judges them as peering does: the version is
+ * the newest K good chunks have; a chunk missing, failing or of another
+ * version is rebuilt from the others (pg_ec_repair). A deep scrub brings
+ * the chunks' bytes and checks parity against data (ec_check): with
+ * K + 2 or more chunks a wrong one is found for certain, with K + 1 (one
+ * parity chunk, or a member away) the data chunks win.
  * Then the writes go on and the next chunk starts, within
  * osd_scrub_max_bytes_per_sec, and not while this OSD has client
  * operations waiting (up to osd_scrub_sleep between chunks).
@@ -41,13 +48,28 @@
 #define SCRUB_HAS_AFTER 1u
 #define SCRUB_HAS_END 2u
 #define SCRUB_DEEP 4u
+/* An EC PG's: 1 + the chunk the member scrubs, in bits 8..15 (0: replicated). */
+#define SCRUB_CHUNK_SHIFT 8
+/* A deep scrub of an EC PG brings every chunk's bytes to the primary: at
+ * most this much per member per chunk of objects. */
+#define SCRUB_EC_DEEP_BYTES (4u << 20)
 
 struct scrub_entry {
-	struct object_id oid;
+	struct object_id oid; /* whole */
 	uint64_t version;
 	int32_t status; /* 0, -EBADMSG, -EIO */
 	uint32_t digest;
+	/* An EC deep scrub's: the chunk's bytes (a store block) when read
+	 * back; sent after the entry. */
+	uint8_t *bytes;
 };
+
+static void entries_free(struct scrub_entry *e, size_t n)
+{
+	for (size_t i = 0; e && i < n; i++)
+		free(e[i].bytes);
+	free(e);
+}
 
 /* --- one member's part: read its copies in a range ---------------------------------- */
 
@@ -60,6 +82,7 @@ struct scrub_part {
 	struct osd *o;
 	struct osd_pg *pg;
 	bool deep;
+	int chunk; /* an EC PG's: the chunk read; -1: replicated */
 	struct object_id *oids;
 	size_t n, next;
 	struct scrub_entry *out;
@@ -80,6 +103,7 @@ static int oid_qcmp(const void *a, const void *b)
 
 struct range_list {
 	const struct object_id *after, *end;
+	int chunk;
 	struct object_id *oids;
 	size_t n, cap;
 };
@@ -87,8 +111,14 @@ struct range_list {
 static int range_collect(const struct store_object_info *info, void *arg)
 {
 	struct range_list *l = arg;
-	if (pg_is_meta(&info->oid) || (l->after && object_id_cmp(&info->oid, l->after) <= 0) ||
-	    (l->end && object_id_cmp(&info->oid, l->end) > 0))
+	/* An EC member's objects are its chunk's shards; pending writes
+	 * are peering's, and other chunks recovery's to drop. */
+	if (l->chunk >= 0 && (info->oid.shard != (unsigned)l->chunk + 1 ||
+			      info->oid.snap == OBJECT_SNAP_PENDING))
+		return 0;
+	struct object_id oid = object_whole(&info->oid);
+	if (pg_is_meta(&oid) || (l->after && object_id_cmp(&oid, l->after) <= 0) ||
+	    (l->end && object_id_cmp(&oid, l->end) > 0))
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 64;
@@ -98,19 +128,21 @@ static int range_collect(const struct store_object_info *info, void *arg)
 		l->oids = p;
 		l->cap = cap;
 	}
-	l->oids[l->n++] = info->oid;
+	l->oids[l->n++] = oid;
 	return 0;
 }
 
 /* This OSD's objects of PG in (AFTER, END] (either may be NULL: open),
- * sorted; at most MAX. Caller frees *OUT. */
+ * sorted, as whole ids (an EC PG's: those it holds chunk CHUNK of); at
+ * most MAX. Caller frees *OUT. */
 static int scrub_list(struct osd_pg *pg, const struct object_id *after,
-		      const struct object_id *end, size_t max, struct object_id **out, size_t *n)
+		      const struct object_id *end, int chunk, size_t max, struct object_id **out,
+		      size_t *n)
 {
 	const struct map_pool *p = map_pool_by_id(pg_map(pg), pg->pool);
 	if (!p)
 		return -ESTALE;
-	struct range_list l = { after, end, NULL, 0, 0 };
+	struct range_list l = { after, end, chunk, NULL, 0, 0 };
 	struct store_list_filter f = { .pool = pg->pool, .any_inode = true, .pg_num = p->pg_num,
 				       .pg = pg->pg };
 	int rc = store_list(pg->o->store, &f, range_collect, &l);
@@ -134,8 +166,11 @@ static void part_finish(struct scrub_part *part, int rc)
 	if (part->done) {
 		part->done(part, rc); /* takes part->out */
 	} else {
+		uint32_t bs = store_block_size(part->o->store);
 		uint8_t *data = NULL;
-		uint32_t len = (uint32_t)(part->n_out * SCRUB_ENTRY_LEN);
+		size_t len = part->n_out * SCRUB_ENTRY_LEN;
+		for (size_t i = 0; i < part->n_out; i++)
+			len += part->out[i].bytes ? bs : 0;
 		if (!rc && len && posix_memalign((void **)&data, 4096, len))
 			rc = -ENOMEM;
 		struct enc e;
@@ -145,12 +180,14 @@ static void part_finish(struct scrub_part *part, int rc)
 			enc_put_le64(&e, part->out[i].version);
 			enc_put_le32(&e, (uint32_t)part->out[i].status);
 			enc_put_le32(&e, part->out[i].digest);
+			if (part->out[i].bytes)
+				enc_put_bytes(&e, part->out[i].bytes, bs);
 		}
 		pg_replica_answer(part->o, part->conn, part->request_id, rc, 0, NULL,
-				  rc ? NULL : data, rc ? 0 : len);
+				  rc ? NULL : data, rc ? 0 : (uint32_t)len);
 		if (rc)
 			free(data);
-		free(part->out);
+		entries_free(part->out, part->n_out);
 	}
 	free(part);
 }
@@ -162,12 +199,16 @@ static void part_read_done(struct store_req *req, int res)
 		return; /* pg_scrub_forget frees it */
 	if (res != -ENOENT) { /* deleted meanwhile: nothing to say of it */
 		struct scrub_entry *e = &part->out[part->n_out++];
-		e->oid = req->oid;
+		e->oid = object_whole(&req->oid);
 		e->version = req->version;
 		e->status = res == 0 ? 0 : res == -EBADMSG ? -EBADMSG : -EIO;
 		if (res == 0) {
 			e->digest = crc32c(0, part->buf, req->len);
 			e->digest = crc32c(e->digest, req->written, sizeof(req->written));
+			if (part->deep && part->chunk >= 0) { /* the bytes go to the primary */
+				e->bytes = part->buf;
+				part->buf = NULL;
+			}
 		}
 		if (res && res != -EBADMSG && res != -EIO) {
 			part_finish(part, res); /* not a verdict on the copy */
@@ -184,15 +225,24 @@ static void part_next(struct scrub_part *part)
 		part_finish(part, 0);
 		return;
 	}
-	part->req = (struct store_req){ .op = STORE_OP_READ, .oid = part->oids[part->next],
-					.len = store_block_size(part->o->store), .buf = part->buf,
-					.done = part_read_done, .ctx = part };
+	uint32_t bs = store_block_size(part->o->store);
+	if (!part->buf && posix_memalign((void **)&part->buf, 4096, bs)) {
+		part->buf = NULL;
+		part_finish(part, -ENOMEM);
+		return;
+	}
+	struct object_id oid = part->oids[part->next];
+	if (part->chunk >= 0)
+		oid = object_shard(&oid, (unsigned)part->chunk);
+	part->req = (struct store_req){ .op = STORE_OP_READ, .oid = oid, .len = bs,
+					.buf = part->buf, .done = part_read_done, .ctx = part };
 	store_submit(part->o->store, &part->req);
 }
 
-/* Starts this OSD's part of a scrub of PG: (AFTER, END], DEEP or not. */
+/* Starts this OSD's part of a scrub of PG: (AFTER, END], DEEP or not,
+ * of chunk CHUNK (an EC PG's; -1: replicated). */
 static int part_start(struct osd_pg *pg, const struct object_id *after,
-		      const struct object_id *end, bool deep, struct scrub_part **out)
+		      const struct object_id *end, bool deep, int chunk, struct scrub_part **out)
 {
 	struct osd *o = pg->o;
 	struct scrub_part *part = calloc(1, sizeof(*part));
@@ -201,8 +251,9 @@ static int part_start(struct osd_pg *pg, const struct object_id *after,
 	part->o = o;
 	part->pg = pg;
 	part->deep = deep;
+	part->chunk = chunk;
 	uint32_t bs = store_block_size(o->store);
-	int rc = scrub_list(pg, after, end, SIZE_MAX, &part->oids, &part->n);
+	int rc = scrub_list(pg, after, end, chunk, SIZE_MAX, &part->oids, &part->n);
 	if (!rc && (posix_memalign((void **)&part->buf, 4096, bs) ||
 		    !(part->out = calloc(part->n ? part->n : 1, sizeof(*part->out)))))
 		rc = -ENOMEM;
@@ -222,8 +273,11 @@ void pg_scrub_subop(struct osd_pg *pg, struct msgr_conn *conn, uint64_t request_
 {
 	struct scrub_part *part;
 	bool has_after = sub->offset & SCRUB_HAS_AFTER, has_end = sub->offset & SCRUB_HAS_END;
-	int rc = part_start(pg, has_after ? &sub->oid : NULL, has_end ? &sub->end : NULL,
-			    sub->offset & SCRUB_DEEP, &part);
+	int chunk = (int)((sub->offset >> SCRUB_CHUNK_SHIFT) & 0xff) - 1;
+	int rc = (chunk >= 0) != !!pg->ec || (pg->ec && (unsigned)chunk >= pg->ec->k + pg->ec->m)
+			 ? -EINVAL
+			 : part_start(pg, has_after ? &sub->oid : NULL, has_end ? &sub->end : NULL,
+				      sub->offset & SCRUB_DEEP, chunk, &part);
 	if (rc) {
 		pg_replica_answer(pg->o, conn, request_id, rc, 0, NULL, NULL, 0);
 		return;
@@ -253,7 +307,7 @@ void pg_scrub_forget(struct osd *o)
 		list_del(&part->node);
 		free(part->buf);
 		free(part->oids);
-		free(part->out);
+		entries_free(part->out, part->n_out);
 		free(part);
 	}
 }
@@ -261,7 +315,7 @@ void pg_scrub_forget(struct osd *o)
 static void part_orphan_done(struct scrub_part *part, int rc)
 {
 	(void)rc;
-	free(part->out);
+	entries_free(part->out, part->n_out);
 }
 
 void pg_scrub_detach(struct osd *o)
@@ -332,7 +386,7 @@ void pg_scrub_check(const struct osd_pg *pg)
 static void scrub_chunk_free(struct pg_scrub *sc)
 {
 	for (uint32_t i = 0; i < MAP_PG_ACTING_MAX; i++) {
-		free(sc->entries[i]);
+		entries_free(sc->entries[i], sc->n_entries[i]);
 		sc->entries[i] = NULL;
 		sc->n_entries[i] = 0;
 	}
@@ -375,33 +429,49 @@ void pg_scrub_reset(struct osd_pg *pg)
 }
 
 /* The OSD whose answer is at acting index I; entries decoded from REPLY
- * into sc->entries[I]. */
-static int scrub_decode(struct pg_scrub *sc, uint32_t i, const struct msg *reply)
+ * into sc->entries[I] (an EC deep scrub's with the bytes of each chunk
+ * that read back, BS each). */
+static int scrub_decode(struct osd_pg *pg, uint32_t i, const struct msg *reply)
 {
-	if (reply->hdr.data_len % SCRUB_ENTRY_LEN)
-		return -EBADMSG;
-	size_t n = reply->hdr.data_len / SCRUB_ENTRY_LEN;
+	struct pg_scrub *sc = pg->scrub;
+	bool bytes = sc->deep && pg->ec;
+	uint32_t bs = store_block_size(pg->o->store);
+	size_t n = reply->hdr.data_len / SCRUB_ENTRY_LEN; /* at most */
 	struct scrub_entry *e = calloc(n ? n : 1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	struct dec d;
 	dec_init(&d, reply->data, reply->hdr.data_len);
-	for (size_t k = 0; k < n; k++) {
+	size_t k = 0;
+	int rc = 0;
+	while (!rc && dec_remaining(&d) && k < n) {
 		uint32_t status;
 		dec_get_object_id(&d, &e[k].oid);
 		dec_get_le64(&d, &e[k].version);
 		dec_get_le32(&d, &status);
 		dec_get_le32(&d, &e[k].digest);
 		e[k].status = (int32_t)status;
-		if (e[k].status != 0 && e[k].status != -EBADMSG && e[k].status != -EIO)
-			break;
+		if (dec_status(&d) || e[k].oid.shard ||
+		    (e[k].status != 0 && e[k].status != -EBADMSG && e[k].status != -EIO) ||
+		    (k && object_id_cmp(&e[k - 1].oid, &e[k].oid) >= 0))
+			rc = -EBADMSG;
+		else if (bytes && !e[k].status &&
+			 posix_memalign((void **)&e[k].bytes, 4096, bs)) {
+			e[k].bytes = NULL;
+			rc = -ENOMEM;
+		} else if (bytes && !e[k].status && dec_get_bytes(&d, e[k].bytes, bs)) {
+			rc = -EBADMSG;
+		}
+		k++;
 	}
-	if (dec_status(&d) || dec_remaining(&d)) {
-		free(e);
-		return -EBADMSG;
+	if (!rc && (dec_status(&d) || dec_remaining(&d)))
+		rc = -EBADMSG;
+	if (rc) {
+		entries_free(e, k);
+		return rc;
 	}
 	sc->entries[i] = e;
-	sc->n_entries[i] = n;
+	sc->n_entries[i] = k;
 	return 0;
 }
 
@@ -435,7 +505,7 @@ static void scrub_member_reply(struct pg_call *call, int rc, struct msg *reply)
 		r.rc = -EPROTO;
 	int index = pg_acting_index(pg, call->osd);
 	if (!r.rc && index >= 0)
-		r.rc = scrub_decode(pg->scrub, (uint32_t)index, reply);
+		r.rc = scrub_decode(pg, (uint32_t)index, reply);
 	if (r.rc || index < 0) {
 		char why[96];
 		snprintf(why, sizeof(why), "osd.%u answered %s", call->osd, strerror(-r.rc));
@@ -452,7 +522,7 @@ static void scrub_local_done(struct scrub_part *part, int rc)
 	BASALT_ASSERT(sc && sc->local == part);
 	sc->local = NULL;
 	if (rc) {
-		free(part->out);
+		entries_free(part->out, part->n_out);
 		scrub_abort(pg, "the local part failed");
 		return;
 	}
@@ -472,10 +542,11 @@ static void scrub_read(struct osd_pg *pg)
 			 (sc->deep ? SCRUB_DEEP : 0);
 	uint64_t gen = pg->gen;
 	for (uint32_t i = 0; i < pg->n_acting && pg->gen == gen && pg->scrub == sc; i++) {
+		int chunk = pg->ec ? pg->shard[i] : -1;
 		if (pg->acting[i] == pg->o->id) {
 			struct scrub_part *part;
 			if (part_start(pg, sc->has_after ? &sc->after : NULL,
-				       sc->has_end ? &sc->end : NULL, sc->deep, &part)) {
+				       sc->has_end ? &sc->end : NULL, sc->deep, chunk, &part)) {
 				scrub_abort(pg, "out of memory");
 				return;
 			}
@@ -484,7 +555,8 @@ static void scrub_read(struct osd_pg *pg)
 			part_next(part);
 			continue;
 		}
-		struct pg_subop sub = { .type = PG_SUB_SCRUB, .offset = flags,
+		struct pg_subop sub = { .type = PG_SUB_SCRUB,
+					.offset = flags | (uint32_t)(chunk + 1) << SCRUB_CHUNK_SHIFT,
 					.oid = sc->after, .end = sc->end };
 		if (pg_call_subop(pg, pg->acting[i], &sub, NULL, scrub_member_reply, sc, 0)) {
 			scrub_abort(pg, "a member is unreachable");
@@ -554,10 +626,54 @@ static uint32_t scrub_judge(struct osd_pg *pg, const struct scrub_view *v, bool 
 	return wrong;
 }
 
+/* An EC object's chunks, one per acting member: the version is the
+ * newest that K good chunks have (peering's rule); a chunk missing,
+ * unreadable or of another version is wrong (*NEWER: those of a newer
+ * one). A deep scrub then checks the good chunks against each other
+ * (ec_check; with K + 1 of them, data chunks win). *AUTH_V is 0 when no
+ * version has K good chunks. */
+static uint32_t scrub_judge_ec(struct osd_pg *pg, const struct scrub_view *v, bool deep,
+			       uint64_t *auth_v, uint32_t *newer)
+{
+	unsigned k = pg->ec->k;
+	*auth_v = 0;
+	for (uint32_t i = 0; i < pg->n_acting; i++) {
+		const struct scrub_entry *e = v->e[i];
+		if (!e || e->status || e->version <= *auth_v)
+			continue;
+		unsigned same = 0;
+		for (uint32_t j = 0; j < pg->n_acting; j++)
+			same += v->e[j] && !v->e[j]->status && v->e[j]->version == e->version;
+		if (same >= k)
+			*auth_v = e->version;
+	}
+	uint32_t wrong = 0, present = 0;
+	uint8_t *chunks[EC_MAX_CHUNKS] = { NULL };
+	*newer = 0;
+	for (uint32_t i = 0; i < pg->n_acting; i++) {
+		const struct scrub_entry *e = v->e[i];
+		if (!e || e->status || e->version != *auth_v) {
+			wrong |= 1u << i;
+			*newer |= (uint32_t)(e && e->version > *auth_v) << i;
+		} else if (e->bytes) {
+			chunks[pg->shard[i]] = e->bytes;
+			present |= 1u << pg->shard[i];
+		}
+	}
+	uint32_t bad_chunks = 0;
+	if (deep && *auth_v && (unsigned)__builtin_popcount(present) > k &&
+	    ec_check(pg->ec, store_block_size(pg->o->store), chunks, present, &bad_chunks))
+		LOG_WARN("pg %u.%x scrub: out of memory checking parity", pg->pool, pg->pg);
+	for (uint32_t i = 0; i < pg->n_acting; i++)
+		if (bad_chunks & (1u << pg->shard[i]))
+			wrong |= 1u << i;
+	return wrong;
+}
+
 static void scrub_report(struct osd_pg *pg, const struct object_id *oid,
 			 const struct scrub_view *v, uint32_t wrong, uint64_t auth_v)
 {
-	char id[64];
+	char id[64], copy[32] = "copy";
 	object_id_str(oid, id, sizeof(id));
 	for (uint32_t i = 0; i < pg->n_acting; i++) {
 		if (!(wrong & (1u << i)))
@@ -567,28 +683,37 @@ static void scrub_report(struct osd_pg *pg, const struct object_id *oid,
 			: e->status == -EBADMSG ? "fails its checksums"
 			: e->status ? "cannot be read"
 			: e->version != auth_v ? "has another version"
-					       : "differs from the other copies";
-		LOG_WARN("pg %u.%x scrub: the copy of %s on osd.%u %s%s", pg->pool, pg->pg, id,
+			: pg->ec ? "does not agree with the other chunks (parity)"
+				 : "differs from the other copies";
+		if (pg->ec)
+			snprintf(copy, sizeof(copy), "chunk %u", pg->shard[i]);
+		LOG_WARN("pg %u.%x scrub: the %s of %s on osd.%u %s%s", pg->pool, pg->pg, copy, id,
 			 pg->acting[i], what, auth_v ? ": repairing it" : "");
 	}
 }
 
-/* Repairs OBJ: members in WRONG get the copy of AUTH_V from SOURCES. */
+/* Repairs OBJ: members in WRONG get the copy of AUTH_V from SOURCES
+ * (an EC object's: their chunks rebuilt from the others; those of NEWER
+ * hold a newer one). */
 static void scrub_repair(struct osd_pg *pg, const struct object_id *oid, uint32_t wrong,
-			 uint64_t auth_v, const uint32_t *sources, uint32_t n_src)
+			 uint64_t auth_v, const uint32_t *sources, uint32_t n_src, uint32_t newer)
 {
 	struct pg_obj *obj = pg_obj_get(pg, oid, true);
 	pg->bad_found += (uint64_t)__builtin_popcount(wrong);
 	pg->o->pgs->bad_found += (uint64_t)__builtin_popcount(wrong);
 	pg->scrub->found += (uint32_t)__builtin_popcount(wrong);
-	if (!obj || obj->need_push || obj->need_remove || obj->recovering || obj->unfound)
+	if (!obj || obj->need_push || obj->need_remove || obj->recovering || obj->unfound ||
+	    obj->ec)
 		return; /* already being mended, or beyond it */
-	if (!n_src) {
+	if (pg->ec && auth_v && pg_ec_repair(pg, oid, auth_v, wrong, newer))
+		return;
+	if (!n_src || pg->ec) {
 		obj->unfound = true;
 		pg->n_unfound++;
 		char id[64];
-		LOG_ERROR("pg %u.%x scrub: object %s has no good copy left", pg->pool, pg->pg,
-			  object_id_str(oid, id, sizeof(id)));
+		LOG_ERROR("pg %u.%x scrub: object %s has %s left", pg->pool, pg->pg,
+			  object_id_str(oid, id, sizeof(id)),
+			  pg->ec ? "fewer good chunks than the code needs" : "no good copy");
 		return;
 	}
 	pg_recovery_need(pg, oid, auth_v, wrong, 0, sources, n_src);
@@ -617,14 +742,15 @@ static void scrub_compare(struct osd_pg *pg)
 			if (next[i] < sc->n_entries[i] && !object_id_cmp(&sc->entries[i][next[i]].oid, &oid))
 				v.e[i] = &sc->entries[i][next[i]++];
 		uint64_t auth_v;
-		uint32_t sources[MAP_PG_ACTING_MAX], n_src;
-		uint32_t wrong = scrub_judge(pg, &v, sc->deep, &auth_v, sources, &n_src);
+		uint32_t sources[MAP_PG_ACTING_MAX], n_src = 0, newer = 0;
+		uint32_t wrong = pg->ec ? scrub_judge_ec(pg, &v, sc->deep, &auth_v, &newer)
+					: scrub_judge(pg, &v, sc->deep, &auth_v, sources, &n_src);
 		sc->done_objects++;
 		pg->o->pgs->scrubbed_objects++;
 		if (!wrong)
 			continue;
 		scrub_report(pg, &oid, &v, wrong, auth_v);
-		scrub_repair(pg, &oid, wrong, auth_v, sources, n_src);
+		scrub_repair(pg, &oid, wrong, auth_v, sources, n_src, newer);
 	}
 	scrub_chunk_free(sc);
 	scrub_chunk_done(pg);
@@ -724,18 +850,35 @@ static void scrub_chunk_done(struct osd_pg *pg)
 	scrub_soon(pg->o);
 }
 
+/* This OSD's chunk of PG's objects (-1: a replicated PG's whole ones). */
+static int pg_own_chunk(const struct osd_pg *pg)
+{
+	return pg->ec ? pg->shard[0] : -1;
+}
+
+/* How many objects a chunk of the scrub takes: SCRUB_CHUNK, fewer for an
+ * EC deep scrub of big chunks (their bytes travel). */
+static size_t scrub_chunk_objects(const struct osd_pg *pg)
+{
+	size_t most = SCRUB_EC_DEEP_BYTES / store_block_size(pg->o->store);
+	if (!pg->ec || !pg->scrub->deep || most >= SCRUB_CHUNK)
+		return SCRUB_CHUNK;
+	return most ? most : 1;
+}
+
 /* The next chunk: the primary's next SCRUB_CHUNK objects after the
  * cursor; writes to them wait from now until the chunk is done. */
 static void scrub_chunk_start(struct osd_pg *pg)
 {
 	struct pg_scrub *sc = pg->scrub;
 	struct object_id *oids = NULL;
-	size_t n = 0;
-	if (scrub_list(pg, sc->has_after ? &sc->after : NULL, NULL, SCRUB_CHUNK, &oids, &n)) {
+	size_t n = 0, count = scrub_chunk_objects(pg);
+	if (scrub_list(pg, sc->has_after ? &sc->after : NULL, NULL, pg_own_chunk(pg), count,
+		       &oids, &n)) {
 		scrub_abort(pg, "cannot list its objects");
 		return;
 	}
-	sc->has_end = n == SCRUB_CHUNK;
+	sc->has_end = n == count;
 	if (sc->has_end)
 		sc->end = oids[n - 1];
 	free(oids);
@@ -765,11 +908,9 @@ static bool scrub_tokens(struct osd *o, uint64_t bytes)
 
 /* Whether PG may be scrubbed now: this OSD its primary, active, nothing
  * to recover. */
-/* (Not an EC PG yet: its chunks differ by design; its scrub checks
- * parity, issue 23.) */
 static bool scrub_ready(const struct osd_pg *pg)
 {
-	return pg->state == PG_STATE_ACTIVE && !pg->n_missing && pg->n_acting && !pg->ec &&
+	return pg->state == PG_STATE_ACTIVE && !pg->n_missing && pg->n_acting && !pg->read_only &&
 	       pg->acting[0] == pg->o->id && pg->recording == PG_RECORD_NONE;
 }
 
@@ -777,7 +918,7 @@ static uint32_t scrub_count_objects(struct osd_pg *pg)
 {
 	struct object_id *oids = NULL;
 	size_t n = 0;
-	if (scrub_list(pg, NULL, NULL, SIZE_MAX, &oids, &n))
+	if (scrub_list(pg, NULL, NULL, pg_own_chunk(pg), SIZE_MAX, &oids, &n))
 		return 0;
 	free(oids);
 	return (uint32_t)n;

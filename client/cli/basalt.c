@@ -42,6 +42,7 @@
 #include "client/status.h"
 #include "client/volume_admin.h"
 #include "common/config.h"
+#include "common/ec.h"
 #include "common/keyring.h"
 #include "common/log.h"
 #include "client/libbasalt.h"
@@ -82,11 +83,13 @@ static const char usage_text[] =
 	"  osd set-full-ratio R            backfillfull stops recovery moving data to\n"
 	"                                  an OSD, full refuses client writes (deletes\n"
 	"                                  and trims go on) until space is freed\n"
-	"  pool create NAME [--size N] [--min-size N] [--pg-num N]\n"
+	"  pool create NAME [--size N | --ec K+M] [--min-size N] [--pg-num N]\n"
 	"                   [--block-size SIZE]\n"
-	"                                  replicated (default size 3, min-size 2);\n"
-	"                                  pg-num default 128; block 128K (erasure-coded\n"
-	"                                  pools, --ec K+M, are not supported yet)\n"
+	"                                  replicated (default size 3, min-size 2), or\n"
+	"                                  erasure-coded: K data and M parity chunks on\n"
+	"                                  K+M hosts (2+1 on three, 4+2 on six; min-size\n"
+	"                                  default K+1); pg-num default 128; block 128K,\n"
+	"                                  erasure-coded K x 128K (one 128K chunk each)\n"
 	"  pool ls                         pools\n"
 	"  pool rm NAME                    remove an empty pool\n"
 	"  pool set NAME size|min_size|pg_num VALUE\n"
@@ -407,6 +410,7 @@ static void print_incomplete(const struct cluster_map *m, const struct mon_osd_s
  * Ceph's MAX AVAIL) — within its quota. */
 struct pool_space {
 	uint64_t provisioned, stored, available;
+	uint64_t raw; /* what the stored bytes take on the OSDs: every copy, or chunk */
 };
 
 static void pool_space(const struct cluster_map *m, const struct map_pool *p,
@@ -419,6 +423,7 @@ static void pool_space(const struct cluster_map *m, const struct map_pool *p,
 	for (uint32_t i = 0; i < pgs->n_pgs; i++)
 		if (pgs->pgs[i].pool == p->id)
 			out->stored += map_pool_stored_bytes(p, pgs->pgs[i].bytes);
+	out->raw = (uint64_t)((double)out->stored * map_pool_raw_per_byte(p));
 	double weights = 0, raw = -1;
 	for (uint32_t i = 0; i < m->n_osds; i++)
 		if (m->osds[i].exists && m->osds[i].in)
@@ -476,8 +481,9 @@ static json_t *pool_usage_json(const struct cluster_map *m, const struct mon_osd
 		double overcommit = ps.stored + ps.available
 					    ? (double)ps.provisioned / (double)(ps.stored + ps.available)
 					    : 0.0;
-		if (!jpush(pools, json_pack("{s:o, s:I, s:I, s:I, s:I, s:f, s:b}", "name",
+		if (!jpush(pools, json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:f, s:b}", "name",
 					    jstr(p->name), "stored_bytes", (json_int_t)ps.stored,
+					    "raw_bytes", (json_int_t)ps.raw,
 					    "available_bytes", (json_int_t)ps.available,
 					    "provisioned_bytes", (json_int_t)ps.provisioned,
 					    "max_bytes", (json_int_t)p->max_bytes, "overcommit",
@@ -522,14 +528,15 @@ static void print_fullness_text(const struct cluster_map *m, const struct mon_os
 	for (uint32_t i = 0; i < m->n_pools; i++) {
 		struct pool_space ps;
 		const struct map_pool *p = &m->pools[i];
-		char a[32], b[32], c[32], q[48] = "";
+		char a[32], b[32], c[32], r[32], q[48] = "";
 		pool_space(m, p, pgs, &ps);
 		if (p->max_bytes) {
 			char qb[32];
 			snprintf(q, sizeof(q), ", quota %s", cfg_format_size(p->max_bytes, qb, sizeof(qb)));
 		}
-		printf("  pool %s: %s stored, %s available, %s provisioned", p->name,
-		       cfg_format_size(ps.stored, a, sizeof(a)),
+		printf("  pool %s: %s stored (%s raw, %gx), %s available, %s provisioned", p->name,
+		       cfg_format_size(ps.stored, a, sizeof(a)), cfg_format_size(ps.raw, r, sizeof(r)),
+		       map_pool_raw_per_byte(p),
 		       cfg_format_size(ps.available, b, sizeof(b)),
 		       cfg_format_size(ps.provisioned, c, sizeof(c)));
 		if (ps.stored + ps.available)
@@ -933,8 +940,8 @@ static void print_pool(const struct map_pool *p)
 			 cfg_format_size(p->max_bytes, q, sizeof(q)), p->quota_full ? " (reached)" : "");
 	}
 	if (p->type == MAP_POOL_EC)
-		printf("pool %-3u %-16s erasure %u+%u  pg_num %u  block %uK%s\n", p->id, p->name,
-		       p->ec_k, p->ec_m, p->pg_num, p->block_size >> 10, quota);
+		printf("pool %-3u %-16s erasure %u+%u min_size %u  pg_num %u  block %uK%s\n", p->id,
+		       p->name, p->ec_k, p->ec_m, p->min_size, p->pg_num, p->block_size >> 10, quota);
 	else
 		printf("pool %-3u %-16s replicated size %u min_size %u  pg_num %u  block %uK%s\n",
 		       p->id, p->name, p->size, p->min_size, p->pg_num, p->block_size >> 10, quota);
@@ -969,11 +976,11 @@ static int cmd_pool_create(struct cli *c, int argc, char **argv)
 	cmd.pool = (struct map_pool){ .type = MAP_POOL_REPLICATED, .size = 3, .min_size = 2,
 				      .pg_num = 128, .block_size = 128 << 10 };
 	if (argc < 1)
-		return die_usage("usage: basalt pool create NAME [--size N] [--min-size N] "
-			   "[--pg-num N] [--block-size SIZE]");
+		return die_usage("usage: basalt pool create NAME [--size N | --ec K+M] "
+			   "[--min-size N] [--pg-num N] [--block-size SIZE]");
 	if (copy_name(cmd.name, sizeof(cmd.name), argv[0], "pool"))
 		return 1;
-	bool min_given = false;
+	bool min_given = false, size_given = false, block_given = false;
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 		uint64_t v64;
@@ -983,6 +990,7 @@ static int cmd_pool_create(struct cli *c, int argc, char **argv)
 		if (strcmp(opt, "--size") == 0) {
 			if (cli_count(val, "--size (copies)", &cmd.pool.size))
 				return 2;
+			size_given = true;
 		} else if (strcmp(opt, "--min-size") == 0) {
 			if (cli_count(val, "--min-size (copies)", &cmd.pool.min_size))
 				return 2;
@@ -994,18 +1002,29 @@ static int cmd_pool_create(struct cli *c, int argc, char **argv)
 			if (cli_size(val, "--block-size", 1, UINT32_MAX, &v64))
 				return 2;
 			cmd.pool.block_size = (uint32_t)v64;
+			block_given = true;
 		} else if (strcmp(opt, "--ec") == 0) {
-			/* The OSDs serve such pools, but nothing scrubs their
-			 * chunks yet: not for anyone's only copy. */
-			return die_rc(-EOPNOTSUPP, "erasure-coded pools are not supported yet (their "
-				      "chunks are not scrubbed yet); create a replicated pool "
-				      "with --size N instead");
+			if (ec_parse(val, &cmd.pool.ec_k, &cmd.pool.ec_m))
+				return die_usage("--ec takes K+M, K data chunks (1 to %u) and M "
+						 "parity chunks (1 to %u), e.g. 2+1: not '%s'",
+						 EC_MAX_K, EC_MAX_M, val);
+			cmd.pool.type = MAP_POOL_EC;
 		} else {
 			return die_usage("bad option or value: %s %s", opt, val);
 		}
 	}
-	if (!min_given && cmd.pool.type == MAP_POOL_REPLICATED)
+	if (cmd.pool.type == MAP_POOL_EC) {
+		if (size_given)
+			return die_usage("an erasure-coded pool's size is K+M (%u): drop --size",
+					 cmd.pool.ec_k + cmd.pool.ec_m);
+		cmd.pool.size = 0; /* K+M */
+		if (!min_given)
+			cmd.pool.min_size = 0; /* the monitors' default: K+1 */
+		if (!block_given) /* a 128K chunk on each OSD */
+			cmd.pool.block_size = cmd.pool.ec_k * (128u << 10);
+	} else if (!min_given) {
 		cmd.pool.min_size = cmd.pool.size > 1 ? cmd.pool.size - 1 : 1;
+	}
 	return run_command(c, &cmd);
 }
 
@@ -2085,8 +2104,6 @@ static int object_run(struct cli *c, const char *pool, struct bs_op *op)
 		return die_rc(rc, "the object exists already (put --create writes only a new one)");
 	case -EINVAL:
 		return die_rc(rc, "outside the pool's %u-byte objects, or not in 4 KiB units", bs);
-	case -EOPNOTSUPP:
-		return die_rc(rc, "pool '%s' is erasure-coded, which is not served yet", pool);
 	case -ENOSPC:
 		if (p && map_pool_full(bs_sync_map(c->io), p, why, sizeof(why)))
 			return die_rc(rc, "pool '%s' is full: %s; delete data, add OSDs, or raise the %s",
@@ -2098,7 +2115,8 @@ static int object_run(struct cli *c, const char *pool, struct bs_op *op)
 	case -ETIMEDOUT:
 		if (p && !map_pg_acting(bs_sync_map(c->io), p, pg, acting, MAP_PG_ACTING_MAX))
 			return die_rc(rc, "no OSD of pg %u.%x is up", op->oid.pool, pg);
-		return die_rc(rc, "pg %u.%x did not become active in time (see basalt status)",
+		return die_rc(rc, "pg %u.%x did not serve it in time: not active, or read-only "
+				  "with fewer OSDs up than min_size (see basalt status)",
 			   op->oid.pool, pg);
 	default:
 		return die_rc(rc, "%s", strerror(-rc));

@@ -692,6 +692,17 @@ void map_osd_counts(const struct cluster_map *m, uint32_t *total, uint32_t *up,
 
 /* --- validation ----------------------------------------------------------------- */
 
+/* An EC pool's min_size V: K acknowledges writes one more failure would
+ * lose, allowed but never the default (K + 1). */
+static int check_ec_min_size(const struct map_pool *p, uint64_t v, char *err, size_t len)
+{
+	if (v < p->ec_k || v > p->ec_k + p->ec_m)
+		return why_set(err, len, -EINVAL,
+			       "an erasure-coded pool's min_size must be k (%u) to k+m (%u), "
+			       "not %" PRIu64, p->ec_k, p->ec_k + p->ec_m, v);
+	return 0;
+}
+
 static int check_pool_params(const struct map_pool *p, char *err, size_t len)
 {
 	if (p->type == MAP_POOL_REPLICATED) {
@@ -709,6 +720,9 @@ static int check_pool_params(const struct map_pool *p, char *err, size_t len)
 			return why_set(err, len, -EINVAL,
 				    "k+m must be at most %u (the OSDs a PG can have), not %u+%u",
 				    MAP_PG_ACTING_MAX, p->ec_k, p->ec_m);
+		/* (0 when a pool is created: k + 1.) */
+		if (p->min_size && check_ec_min_size(p, p->min_size, err, len))
+			return -EINVAL;
 	} else {
 		return why_set(err, len, -EINVAL, "unknown pool type %d", p->type);
 	}
@@ -848,12 +862,8 @@ static int check_pool_cmd(const struct cluster_map *m, const struct map_cmd *c, 
 	else if (strcmp(c->key, "min_size") == 0 && p->type == MAP_POOL_REPLICATED)
 		q.min_size = (uint32_t)c->value;
 	else if (strcmp(c->key, "min_size") == 0) {
-		/* K acknowledges writes one more failure would lose: allowed,
-		 * but never the default (K+1). */
-		if (c->value < p->ec_k || c->value > p->ec_k + p->ec_m)
-			return why_set(err, len, -EINVAL,
-				       "an erasure-coded pool's min_size must be k (%u) to k+m (%u), "
-				       "not %" PRIu64, p->ec_k, p->ec_k + p->ec_m, c->value);
+		if (check_ec_min_size(p, c->value, err, len))
+			return -EINVAL;
 		q.min_size = (uint32_t)c->value;
 	}
 	else if (strcmp(c->key, "pg_num") == 0) {
@@ -1375,9 +1385,11 @@ static int apply_pool(struct cluster_map *m, const struct map_cmd *c)
 		snprintf(p->name, sizeof(p->name), "%s", c->name);
 		if (p->type == MAP_POOL_EC) {
 			p->size = p->ec_k + p->ec_m;
-			/* One chunk more than the data: a write acknowledged
-			 * survives one more failure (Ceph's default too). */
-			p->min_size = p->ec_k + 1;
+			/* One chunk more than the data, unless asked: a write
+			 * acknowledged survives one more failure (Ceph's
+			 * default too). */
+			if (!p->min_size)
+				p->min_size = p->ec_k + 1;
 		}
 	} else if (c->type == MAP_CMD_POOL_RM) {
 		uint32_t id = m->pools[pi].id, k = 0;

@@ -55,8 +55,9 @@ enum mon_pg_flag {
 	MON_PG_SCRUBBING = 1 << 12,   /* its copies being read and checked */
 	MON_PG_DEEP = 1 << 13,	      /* with SCRUBBING: compared across members too */
 	MON_PG_INCONSISTENT = 1 << 14, /* objects with no good copy left */
+	MON_PG_READ_ONLY = 1 << 15,   /* with ACTIVE: below min_size, writes wait (EC) */
 };
-#define MON_PG_FLAGS_LAST MON_PG_INCONSISTENT
+#define MON_PG_FLAGS_LAST MON_PG_READ_ONLY
 /* "active+clean", "undersized+degraded+active", ...; "unknown" for 0. */
 const char *mon_pg_state_name(uint16_t state, char *buf, size_t len);
 /* Whether STATE serves I/O. */

@@ -10,21 +10,25 @@
 # order, kill -9s landing in the middle of both): the live data stays
 # right, and once the last snapshot is removed no clone is left anywhere
 # (the snapshots' contents are checked by tests/sim and snapshots.sh).
+# With --ec 2+1 the pool is erasure-coded instead, min_size 2 (K: writes
+# go on with an OSD down, the riskier path), its objects 256 KiB.
 #
-#   thrash.sh BUILD_DIR [--seconds S] [--seed N]    (default 40 s; longer by flag)
+#   thrash.sh BUILD_DIR [--seconds S] [--seed N] [--ec K+M]
+#                                                   (default 40 s; longer by flag)
 set -euo pipefail
-build=$(cd "${1:?usage: thrash.sh BUILD_DIR [--seconds S] [--seed N]}" && pwd)
+build=$(cd "${1:?usage: thrash.sh BUILD_DIR [--seconds S] [--seed N] [--ec K+M]}" && pwd)
 shift
-seconds=40 seed=$RANDOM
+seconds=40 seed=$RANDOM ec=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--seconds) seconds=$2; shift 2 ;;
 	--seed) seed=$2; shift 2 ;;
+	--ec) ec=$2; shift 2 ;;
 	*) echo "thrash.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
 RANDOM=$seed
-echo "thrash: $seconds s, seed $seed"
+echo "thrash: $seconds s, seed $seed${ec:+, erasure-coded $ec}"
 dir=$(mktemp -d /tmp/basalt-thrash.XXXXXX)
 . "$(dirname "$0")/../integration/cluster_lib.sh"
 checker_pid=
@@ -44,7 +48,11 @@ for m in a b c; do mon_start "$m"; done
 leader >/dev/null || fail "no leader"
 for i in 0 1 2; do osd_start "$i"; done
 for _ in $(seq 100); do [ "$(js "s['osd']['up']")" = 3 ] && break; sleep 0.2; done
-cli pool create rbd --size 3 --min-size 2 --pg-num 16 >/dev/null
+if [ -n "$ec" ]; then
+	cli pool create rbd --ec "$ec" --min-size "${ec%+*}" --pg-num 16 >/dev/null
+else
+	cli pool create rbd --size 3 --min-size 2 --pg-num 16 >/dev/null
+fi
 cli volume create thr --size 12M >/dev/null
 inode=$(cli --json volume info thr | python3 -c 'import json,sys; print(json.load(sys.stdin)["inode"])')
 

@@ -147,7 +147,7 @@ cli --json pool ls >"$dir/doc"
 [ "$(jq_ "[p['name'] for p in d]")" = "['rbd']" ] || fail "a refused pool was created: $(cat "$dir/doc")"
 refused ENOENT "volume 'nope' does not exist" volume info nope
 refused ENOENT "pool 'nope' does not exist" pg ls nope
-refused EOPNOTSUPP "erasure-coded pools are not supported yet" pool create ec --ec 2+1
+refused EINVAL "an erasure-coded pool's size is K+M (3): drop --size" pool create ec --ec 2+1 --size 3
 refused ENAMETOOLONG "a volume name is at most 63 characters" volume create "$(printf 'v%.0s' $(seq 200))" --size 1M
 refused EINVAL "unknown command" frobnicate
 # Output that cannot be written is a failure, not a silent loss.

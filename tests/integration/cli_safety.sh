@@ -6,8 +6,10 @@
 #    naming the flag and by how much it would shrink, and the data past
 #    the new end is still there; with it the volume shrinks and the data
 #    before the new end is intact;
-#  - pool create --ec is refused (erasure-coded pools serve no I/O yet)
-#    and no pool is created;
+#  - pool create --ec refuses a malformed K+M, --size beside it and a
+#    min-size outside K..K+M, naming the rule, and creates nothing; a
+#    2+1 pool is created (size 3, min-size 3, 256K blocks) and pool ls
+#    shows it as erasure 2+1;
 #  - pool ls and volume ls with none say so; "1 snapshot", "2 snapshots";
 #  - a 5,000-character name is refused naming the limit, not echoed.
 #   cli_safety.sh BUILD_DIR
@@ -44,10 +46,29 @@ refuse() {
 	fail "volume ls with no volumes: '$(cli volume ls)'"
 echo "empty: pool ls and volume ls say there are none"
 
-# --- erasure-coded pools are refused ---
-refuse "erasure-coded pools are not supported yet" pool create ec --ec 2+1
-[ "$(cli --json pool ls)" = "[]" ] || fail "pool create --ec created a pool: $(cli pool ls)"
-echo "ec: pool create --ec refused, nothing created"
+# --- erasure-coded pools: what is wrong is named, nothing is created ---
+refuse "--ec takes K+M, K data chunks (1 to 16) and M parity chunks (1 to 4), e.g. 2+1: not '2'" \
+	pool create ec --ec 2
+refuse "not '2+0'" pool create ec --ec 2+0
+refuse "an erasure-coded pool's size is K+M (3): drop --size" pool create ec --ec 2+1 --size 3
+refuse "an erasure-coded pool's min_size must be k (2) to k+m (3), not 4" \
+	pool create ec --ec 2+1 --min-size 4
+refuse "an erasure-coded block_size must be k=2 chunks of a power of two" \
+	pool create ec --ec 2+1 --block-size 96K
+[ "$(cli --json pool ls)" = "[]" ] || fail "a refused pool create --ec created a pool: $(cli pool ls)"
+cli pool create ec --ec 2+1 --pg-num 8 >/dev/null
+cli --json pool ls >"$dir/pools"
+python3 - "$dir/pools" <<'PY' || fail "pool ls after pool create --ec 2+1: $(cat "$dir/pools")"
+import json, sys
+p = json.load(open(sys.argv[1]))
+assert len(p) == 1, p
+p = p[0]
+assert p["name"] == "ec" and p["type"] == "erasure" and p["k"] == 2 and p["m"] == 1, p
+assert p["size"] == 3 and p["min_size"] == 3 and p["block_size"] == 256 << 10, p
+PY
+[[ "$(cli pool ls)" == *"ec"*"erasure 2+1"*"block 256K"* ]] || fail "pool ls: $(cli pool ls)"
+cli pool rm ec >/dev/null
+echo "ec: malformed K+M, --size and min-size refused, nothing created; 2+1 created as size 3, min-size 3, 256K"
 
 cli pool create rbd --size 3 --pg-num 16 >/dev/null
 wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"

@@ -791,9 +791,11 @@ static bool damage_one_kind(struct pg_sim_run *r, bool latent_only)
 	size_t pick = pg_sim_rnd(r) % n;
 	uint32_t id = acting[pick];
 	uint64_t off;
+	bool parity = r->ec && shards[pick] >= r->ec_k;
 	if (r->ec) {
-		/* A data chunk (a read finds it; parity waits for an EC scrub). */
-		if (shards[pick] >= r->ec_k)
+		/* A data chunk (a read finds it); parity only at the end, when
+		 * the scrubs run (no read looks at it while it is healthy). */
+		if (parity && !latent_only)
 			return false;
 		oid = object_shard(&oid, shards[pick]);
 	}
@@ -803,11 +805,14 @@ static bool damage_one_kind(struct pg_sim_run *r, bool latent_only)
 	snprintf(dev, sizeof(dev), "/dev/osd%u", id);
 	uint64_t kind = pg_sim_rnd(r) % (latent_only ? 2 : 3), chunk = pg_sim_rnd(r) % CHUNKS;
 	/* A chunk that holds data (one never written is never read), of
-	 * this member's (EC: units u with u % K its chunk, at row u / K). */
-	for (uint32_t k = 0; k < CHUNKS && (!r->m[obj].tags[chunk] ||
-					     (r->ec && chunk % r->ec_k != shards[pick])); k++)
+	 * this member's (EC: units u with u % K its chunk, at row u / K;
+	 * a parity chunk's row has some unit written). */
+	bool mine = !r->ec || parity || chunk % r->ec_k == shards[pick];
+	for (uint32_t k = 0; k < CHUNKS && (!r->m[obj].tags[chunk] || !mine); k++) {
 		chunk = (chunk + 1) % CHUNKS;
-	if (!r->m[obj].tags[chunk] || (r->ec && chunk % r->ec_k != shards[pick]))
+		mine = !r->ec || parity || chunk % r->ec_k == shards[pick];
+	}
+	if (!r->m[obj].tags[chunk] || !mine)
 		return false;
 	if (r->ec)
 		chunk /= r->ec_k; /* its row in the chunk */
@@ -821,6 +826,77 @@ static bool damage_one_kind(struct pg_sim_run *r, bool latent_only)
 		printf("DAMAGE %.3f obj %u (0x%x) osd.%u kind %" PRIu64 " chunk %" PRIu64
 		       " block at %" PRIu64 "\n",
 		       io_sim_now_ns(r->w) / 1e9, obj, obj, id, kind, chunk, off);
+	r->damaged[obj] = true;
+	r->faults++;
+	return true;
+}
+
+static void sim_req_done(struct store_req *req, int res)
+{
+	*(int *)req->ctx = res;
+}
+
+/* REQ on ST, the simulation run until it is done: its result. */
+static int sim_store_wait(struct pg_sim_run *r, struct store *st, struct store_req *req)
+{
+	int rc = 1;
+	req->done = sim_req_done;
+	req->ctx = &rc;
+	store_submit(st, req);
+	while (rc == 1)
+		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(100), NULL, NULL);
+	return rc;
+}
+
+/* An EC chunk rewritten with a byte changed and its checksums right (as
+ * firmware writing the wrong bytes, or a bug, would leave it): only a
+ * deep scrub's parity check finds it. True when done. */
+static bool silent_one(struct pg_sim_run *r)
+{
+	uint32_t obj = (uint32_t)(pg_sim_rnd(r) % r->nobj);
+	if (!r->m[obj].exists || r->damaged[obj])
+		return false;
+	const struct cluster_map *m = bs_client_map(r->client);
+	const struct map_pool *p = map_pool_by_id(m, r->pool);
+	struct object_id oid = { .pool = r->pool, .inode = r->inode, .index = obj };
+	uint32_t acting[MAP_PG_ACTING_MAX];
+	uint8_t shards[MAP_PG_ACTING_MAX];
+	size_t n = p ? map_pg_acting_shards(m, p, object_pg(&oid, p->pg_num), acting, shards,
+					    MAP_PG_ACTING_MAX)
+		     : 0;
+	uint32_t unit = (uint32_t)(pg_sim_rnd(r) % CHUNKS); /* of the object */
+	for (uint32_t k = 0; k < CHUNKS && !r->m[obj].tags[unit]; k++)
+		unit = (unit + 1) % CHUNKS;
+	if (n < r->ec_k + r->ec_m || !r->m[obj].tags[unit])
+		return false;
+	uint32_t row = unit / r->ec_k; /* written in every chunk */
+	size_t pick = pg_sim_rnd(r) % n;
+	uint32_t id = acting[pick];
+	if (!r->osd[id])
+		return false;
+	struct store *st = osd_store(r->osd[id]);
+	uint8_t *buf = aligned_buf(BS);
+	struct store_req q = { .op = STORE_OP_READ, .oid = object_shard(&oid, shards[pick]),
+			       .len = BS, .buf = buf };
+	int rc = sim_store_wait(r, st, &q);
+	if (!rc) {
+		/* The same version, whole, its written map kept: a repair's
+		 * rewrite, which the store checksums afresh. */
+		buf[row * 4096 + pg_sim_rnd(r) % 4096] ^= (uint8_t)(1 + pg_sim_rnd(r) % 255);
+		struct store_req w = { .op = STORE_OP_WRITE, .oid = q.oid, .len = BS, .buf = buf,
+				       .version = q.version, .masked = true, .repair = true };
+		memcpy(w.written, q.written, sizeof(w.written));
+		rc = sim_store_wait(r, st, &w);
+	}
+	free(buf);
+	if (rc) {
+		pg_sim_failf(r, "object %u: rewriting chunk %u on osd.%u: %s", obj, shards[pick], id,
+			     strerror(-rc));
+		return false;
+	}
+	if (getenv("PG_SIM_LOG"))
+		printf("SILENT %.3f obj %u (0x%x) osd.%u chunk %u row %u\n",
+		       io_sim_now_ns(r->w) / 1e9, obj, obj, id, shards[pick], row);
 	r->damaged[obj] = true;
 	r->faults++;
 	return true;
@@ -964,6 +1040,8 @@ static void rot_scrub(struct pg_sim_run *r)
 	memset(r->damaged, 0, sizeof(r->damaged));
 	for (int k = 0; k < 64 && latent < 4; k++)
 		latent += damage_one_kind(r, true); /* (counted in r->faults) */
+	for (int k = 0; r->ec && k < 64 && latent < 6 && !r->failure[0]; k++)
+		latent += silent_one(r);
 	scrub_everything(r); /* finds what no read did, and repairs it */
 	if (!r->failure[0] && bad_found_now(r) - before < latent)
 		pg_sim_failf(r, "the deep scrubs found %" PRIu64 " of the %" PRIu64
@@ -990,10 +1068,8 @@ uint64_t pg_sim_run_seed(uint64_t seed, uint64_t fault_s, enum pg_sim_mode mode,
 		hooks->setup(r);
 	run_faults(r, fault_s);
 	heal(r);
-	if (!r->failure[0] && r->rot && !r->ec) /* (no EC scrub yet) */
+	if (!r->failure[0] && r->rot)
 		rot_scrub(r);
-	else if (!r->failure[0] && r->rot)
-		rot_count(r);
 	if (!r->failure[0] && hooks && hooks->finish)
 		hooks->finish(r);
 	if (!r->failure[0] && r->ec)

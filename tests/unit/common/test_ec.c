@@ -263,6 +263,60 @@ static void test_verify(void **state)
 	}
 }
 
+/* ec_check, a deep scrub's judge: an agreeing stripe has no wrong
+ * chunk, whatever chunks are left out (down to K + 1); one chunk changed
+ * is named exactly when K + 2 or more are present, whichever it is and
+ * with any one other chunk absent as long as that leaves K + 2; with
+ * K + 1 present the first K win; fewer than K + 1 are refused. */
+static void test_check(void **state)
+{
+	(void)state;
+	for (size_t ci = 0; ci < sizeof(configs) / sizeof(configs[0]); ci++) {
+		struct ec_code c;
+		unsigned k = configs[ci][0], m = configs[ci][1], n = k + m;
+		uint32_t all = (1u << n) - 1, wrong = 99;
+		assert_int_equal(ec_code_init(&c, k, m), 0);
+		struct stripe s;
+		stripe_make(&c, &s, 4096);
+		assert_int_equal(ec_check(&c, 4096, s.chunk, all, &wrong), 0);
+		assert_int_equal(wrong, 0);
+		for (unsigned i = 0; i < n; i++) {
+			s.chunk[i][4095] ^= 0x80;
+			for (int absent = -1; absent < (int)n; absent++) {
+				uint32_t present = absent < 0 ? all : all & ~(1u << absent);
+				unsigned have = (unsigned)__builtin_popcount(present);
+				if (have < k + 1) {
+					assert_int_equal(ec_check(&c, 4096, s.chunk, present, &wrong),
+							 -EINVAL);
+					continue;
+				}
+				assert_int_equal(ec_check(&c, 4096, s.chunk, present, &wrong), 0);
+				if (absent == (int)i) {
+					assert_int_equal(wrong, 0); /* the changed one is gone */
+					continue;
+				}
+				if (have >= k + 2) {
+					assert_int_equal(wrong, 1u << i);
+					continue;
+				}
+				/* K + 1 present: the first K win. */
+				uint32_t first = 0;
+				for (unsigned j = 0, used = 0; j < n && used < k; j++)
+					if (present & (1u << j)) {
+						first |= 1u << j;
+						used++;
+					}
+				assert_int_equal(wrong, (first & (1u << i)) ? present & ~first
+									    : 1u << i);
+			}
+			s.chunk[i][4095] ^= 0x80;
+		}
+		uint32_t k_only = (1u << k) - 1;
+		assert_int_equal(ec_check(&c, 4096, s.chunk, k_only, &wrong), -EINVAL);
+		stripe_free(&s);
+	}
+}
+
 /* A partial write's parity by delta (the old bytes of the one chunk and
  * the old parity) equals the parity of the new stripe encoded whole: for
  * every data chunk, at the start, in the middle and at the end of it. */
@@ -309,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_parity_matches_reference),
 		cmocka_unit_test(test_every_erasure_pattern),
 		cmocka_unit_test(test_verify),
+		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_update_by_delta),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -153,6 +153,18 @@ static void test_pools(void **state)
 	assert_int_equal(ec->size, 6);
 	assert_int_equal(ec->min_size, 5); /* k+1: a write survives one more failure */
 	assert_int_equal(ec->id, 2);
+	c = pool_cmd("ec21", 0, 4); /* min_size given: k to k+m */
+	c.pool.type = MAP_POOL_EC;
+	c.pool.ec_k = 2;
+	c.pool.ec_m = 1;
+	c.pool.block_size = 256 << 10;
+	expect(&m, c, -EINVAL, "an erasure-coded pool's min_size must be k (2) to k+m (3), not 4");
+	c.pool.min_size = 1;
+	expect(&m, c, -EINVAL, "an erasure-coded pool's min_size must be k (2) to k+m (3), not 1");
+	c.pool.min_size = 2;
+	expect(&m, c, 0, NULL);
+	assert_int_equal(map_pool_by_name(&m, "ec21")->min_size, 2);
+	assert_int_equal(map_pool_by_name(&m, "ec21")->size, 3);
 	c = pool_cmd("ec3", 0, 0);
 	c.pool.type = MAP_POOL_EC;
 	c.pool.ec_k = 3;
