@@ -99,7 +99,7 @@ static void test_pg_sim_full(void **state)
 static void test_pg_sim_ec(void **state)
 {
 	(void)state;
-	pg_sim_run_mode(PG_SIM_EC, NULL, "PG_SIM_EC_SEEDS", 5, 9000, "PG_SIM_EC", NULL);
+	pg_sim_run_mode(PG_SIM_EC, NULL, "PG_SIM_EC_SEEDS", 4, 9000, "PG_SIM_EC", NULL);
 }
 
 /* The same with a 4+2 pool on six OSDs of six hosts: two chunks may be
@@ -107,7 +107,7 @@ static void test_pg_sim_ec(void **state)
 static void test_pg_sim_ec42(void **state)
 {
 	(void)state;
-	pg_sim_run_mode(PG_SIM_EC42, NULL, "PG_SIM_EC42_SEEDS", 3, 9500, "PG_SIM_EC42", NULL);
+	pg_sim_run_mode(PG_SIM_EC42, NULL, "PG_SIM_EC42_SEEDS", 2, 9500, "PG_SIM_EC42", NULL);
 }
 
 /* A 4+2 pool whose data chunks rot (bits flipped, sectors unreadable,
