@@ -10,6 +10,21 @@ cluster_cleanup() {
 	for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
 }
 
+# For tests that put a filesystem on a volume (nbdfuse, then a loop
+# mount): mount_dirs makes $mnt and $fuse under $dir; mount_cleanup, their
+# EXIT trap, unmounts both, stops the cluster and removes $dir (kept with
+# KEEP=1).
+mount_dirs() {
+	mnt=$dir/mnt fuse=$dir/fuse
+	mkdir -p "$mnt" "$fuse"
+}
+mount_cleanup() {
+	mountpoint -q "$mnt" && umount "$mnt"
+	mountpoint -q "$fuse" && { fusermount3 -u "$fuse" 2>/dev/null || umount -l "$fuse"; }
+	cluster_cleanup
+	[ -n "${KEEP:-}" ] || rm -rf "$dir"
+}
+
 fail() {
 	echo "FAIL: $*" >&2
 	for f in "$dir"/*.log; do [ -e "$f" ] && { echo "--- $f" >&2; tail -n 8 "$f" >&2; }; done

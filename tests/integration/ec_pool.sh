@@ -14,7 +14,11 @@
 #  3. min_size 2 (K): an OSD killed while files are written, the writes go
 #     on; back, recovery rebuilds its chunks; a deep scrub of every PG
 #     (parity against data) finds nothing; fsck clean, every file the same;
-#  4. space: status counts 1.5 raw bytes per stored byte, and the OSDs'
+#  4. snapshots, diffs and clones on the pool: after a snapshot, 1 MiB
+#     written: snap diff lists exactly the 256 KiB objects whose bytes
+#     changed; a clone of the snapshot (on the EC pool) reads as the
+#     snapshot did, takes writes, and the snapshot stays as it was;
+#  5. space: status counts 1.5 raw bytes per stored byte, and the OSDs'
 #     used space grows by that much for a volume written whole.
 #   ec_pool.sh BUILD_DIR
 set -euo pipefail
@@ -22,15 +26,8 @@ build=$(cd "${1:?usage: ec_pool.sh BUILD_DIR}" && pwd)
 dir=$(mktemp -d /tmp/basalt-ec.XXXXXX)
 . "$(dirname "$0")/cluster_lib.sh"
 flip="$(dirname "$0")/flip.py"
-mnt=$dir/mnt fuse=$dir/fuse
-mkdir -p "$mnt" "$fuse"
-cleanup() {
-	mountpoint -q "$mnt" && umount "$mnt"
-	mountpoint -q "$fuse" && { fusermount3 -u "$fuse" 2>/dev/null || umount -l "$fuse"; }
-	cluster_cleanup
-	[ -n "${KEEP:-}" ] || rm -rf "$dir"
-}
-trap cleanup EXIT
+mount_dirs
+trap mount_cleanup EXIT
 for tool in nbdfuse mkfs.ext4 fsck.ext4; do
 	command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
 done
@@ -138,7 +135,35 @@ same_files "after osd.2's chunks were rebuilt"
 echo "3. min_size 2: $(wc -l <"$dir/sums") files written with osd.2 down; back, rebuilt; deep scrubs clean"
 fusermount3 -u "$fuse" 2>/dev/null || umount "$fuse"
 
-# --- 4. space: 1.5 raw bytes per stored byte ---------------------------------
+# --- 4. snapshots, snap diff and clones ----------------------------------------
+M=1048576
+cli snap create vm@s1 >/dev/null
+qemu-img convert -f raw -O raw "$base/vm@s1" "$dir/s1.img" || fail "copying vm@s1 out"
+head -c $M /dev/urandom >"$dir/patch"
+qemu-io -f raw "$base/vm" -c "write -s $dir/patch $((8 * M + 4096)) $M" >"$dir/qio" 2>&1 ||
+	fail "qemu-io write: $(cat "$dir/qio")"
+qemu-img convert -f raw -O raw "$base/vm" "$dir/now.img" || fail "copying vm out"
+cli --json snap diff vm@s1 >"$dir/diff.json" || fail "snap diff vm@s1"
+python3 - "$dir/s1.img" "$dir/now.img" "$dir/diff.json" <<'PY' || fail "snap diff vm@s1 on the EC pool: $(cat "$dir/diff.json")"
+import json, sys
+a, b, d = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read(), json.load(open(sys.argv[3]))
+bs = 256 << 10
+changed = {i for i in range(0, len(b), bs) if a[i:i + bs] != b[i:i + bs]}
+listed = {i for e in d["extents"] for i in range(e["offset"], e["offset"] + e["length"], bs)}
+assert changed == listed == {8 * bs * 4 + k * bs for k in range(5)}, (sorted(changed), sorted(listed))
+PY
+cli snap protect vm@s1 >/dev/null
+cli volume clone vm@s1 c1 --pool ec >/dev/null || fail "volume clone vm@s1 c1"
+qemu-img convert -f raw -O raw "$base/c1" "$dir/c1.img" || fail "copying c1 out"
+cmp -s "$dir/s1.img" "$dir/c1.img" || fail "the clone does not read as the snapshot"
+qemu-io -f raw "$base/c1" -c "write -P 0x5a 0 $M" >"$dir/qio" 2>&1 || fail "writing the clone: $(cat "$dir/qio")"
+qemu-img convert -f raw -O raw "$base/vm@s1" "$dir/s1.again" || fail "copying vm@s1 out again"
+cmp -s "$dir/s1.img" "$dir/s1.again" || fail "the snapshot changed under its clone's write"
+qemu-io -f raw "$base/c1" -c "read -P 0x5a 0 $M" >"$dir/qio" 2>&1 && ! grep -q "Pattern verification failed" "$dir/qio" ||
+	fail "the clone's write did not read back: $(cat "$dir/qio")"
+echo "4. snapshot, snap diff (the 5 objects 1 MiB touched), clone on the EC pool: as a replicated pool's"
+
+# --- 5. space: 1.5 raw bytes per stored byte ---------------------------------
 used0=$(used_settled)
 stored0=$(js "[p for p in s['pool_usage'] if p['name']=='ec'][0]['stored_bytes']")
 cli volume create whole --size 64M --pool ec >/dev/null
@@ -154,6 +179,6 @@ assert wrote == 64 << 20, f"the pool stores {wrote} bytes more for a 64 MiB volu
 assert raw == stored * 3 // 2, f"raw {raw} for {stored} stored"
 # The OSDs' own count: the chunks, and a little metadata.
 assert 1.5 <= grown / wrote < 1.56, f"the OSDs use {grown} bytes more ({grown / wrote:.3f} per byte)"
-print(f"4. space: 64 MiB written whole take {grown / wrote:.3f} raw bytes per byte on the OSDs; status: {raw / stored:.2f}")
+print(f"5. space: 64 MiB written whole take {grown / wrote:.3f} raw bytes per byte on the OSDs; status: {raw / stored:.2f}")
 PY
 echo PASS

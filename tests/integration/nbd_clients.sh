@@ -20,15 +20,8 @@ set -euo pipefail
 build=$(cd "${1:?usage: nbd_clients.sh BUILD_DIR}" && pwd)
 dir=$(mktemp -d /tmp/basalt-nbd.XXXXXX)
 . "$(dirname "$0")/cluster_lib.sh"
-mnt=$dir/mnt fuse=$dir/fuse
-mkdir -p "$mnt" "$fuse"
-cleanup() {
-	mountpoint -q "$mnt" && umount "$mnt"
-	mountpoint -q "$fuse" && { fusermount3 -u "$fuse" 2>/dev/null || umount -l "$fuse"; }
-	cluster_cleanup
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+mount_dirs
+trap mount_cleanup EXIT
 for tool in nbdinfo nbdcopy nbdfuse qemu-img qemu-io fio mkfs.ext4; do
 	command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh installs it)"
 done

@@ -59,7 +59,7 @@ echo "osd.1 killed: 20 objects overwritten, all 60 read back; 16 PGs active+degr
 osd_kill 2
 wait_for "s['osd']['up']==1" 20 "osd.2 marked down"
 if put a:0 "$dir/obj.0" 3 2>"$dir/err"; then fail "a write was acknowledged with one copy"; fi
-grep -q "did not become active" "$dir/err" || fail "below min_size: $(cat "$dir/err")"
+grep -q "did not serve it in time: not active" "$dir/err" || fail "below min_size: $(cat "$dir/err")"
 js "s['health']" | grep -q "16 PGs inactive" || fail "health: $(js "s['health']")"
 osd_start 2
 wait_for "s['osd']['up']==2 and s['pgs'].get('active+degraded+undersized')==16" 30 "osd.2 back"
