@@ -8,6 +8,9 @@
 #  - an incremental after a 1% change sends the changed chunks only
 #    (measured from the bucket); the third incremental of a chain restores;
 #  - a clone backed up beside its parent sends (almost) nothing;
+#  - erasure-coded: a volume of a 2+1 pool backed up and restored into
+#    the replicated pool, and a backup restored into the 2+1 pool, are
+#    byte-identical to their snapshots;
 #  - encrypted: no object holds a known plaintext or the volume's name;
 #    the key is needed (and the right one);
 #  - prune keeps what retention says, its sweep deletes only unreferenced
@@ -112,6 +115,17 @@ cli snap create vmc@c1 >/dev/null
 bk create vmc@c1 --to s3://backups/prod
 [ "$(field "j['chunks_uploaded']")" = 0 ] || fail "the clone's backup sent $(field "j['chunks_uploaded']") chunks"
 echo "  clone of a $(field "j['data_bytes']")-byte volume: sent $(field "j['uploaded_bytes']") bytes"
+
+echo "== an erasure-coded pool (2+1) on both ends"
+cli pool create ec --ec 2+1 --pg-num 8 >/dev/null
+wait_for "s['pgs'].get('active+clean')==24" 30 "the EC pool's PGs active+clean"
+bk restore "$id4" --to r4ec --pool ec --repo s3://backups/prod
+same vm@s4 r4ec
+cli snap create r4ec@e1 >/dev/null
+bk create r4ec@e1 --to s3://backups/ec
+bk restore "$(field "j['id']")" --to r4rep --repo s3://backups/ec
+same r4ec@e1 r4rep
+echo "  restored into the 2+1 pool, backed up from it and restored out of it: identical"
 
 echo "== encryption"
 cli backup key create "$dir/key" >/dev/null || fail "backup key create"
