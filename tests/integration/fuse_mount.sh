@@ -9,7 +9,8 @@
 #    then the same volume served by basalt-nbd
 #    (nbdfuse + mount -o loop) shows the same files;
 #  - file_exerciser: 40,000 random reads, writes, punches, zero ranges,
-#    truncates and seeks against a model, no difference;
+#    truncates and seeks against a model, no difference, on a volume of
+#    an erasure-coded 2+1 pool;
 #  - a second mount cannot open a volume for writing while the first holds
 #    it (EBUSY, the holder in its log), but can read it;
 #  - -o ro refuses writes; --volume shows one volume;
@@ -41,8 +42,10 @@ cluster_up_local 1G
 cli pool create rbd --size 3 --pg-num 16 >/dev/null
 cli volume create disk --size 256M >/dev/null
 cli volume create odd --size 1000K >/dev/null
-cli volume create fx --size 32M >/dev/null
-wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"
+# The exerciser's volume is erasure-coded (2+1, 256 KiB objects).
+cli pool create ec --ec 2+1 --pg-num 8 >/dev/null
+cli volume create fx --size 32M --pool ec >/dev/null
+wait_for "s['pgs'].get('active+clean')==24" 30 "PGs active+clean"
 
 used() { js "s['usage']['used_bytes']"; }
 fuse_start fuseA "$mA"
