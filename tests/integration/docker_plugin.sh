@@ -70,7 +70,8 @@ rc=0
 
 cluster_up_local 1G "mon_lock_lease = 3s"
 cli pool create rbd --size 3 --pg-num 16 >/dev/null
-wait_for "s['pgs'].get('active+clean')==16" 30 "PGs active+clean"
+cli pool create ec --ec 2+1 --pg-num 8 >/dev/null # v1's: Docker volumes on EC pools
+wait_for "s['pgs'].get('active+clean')==24" 30 "PGs active+clean"
 read -r mport fport < <(free_ports 2)
 # The host's own basalt-fuse (fuseH below) serves metrics here; the
 # plugin's children must not try to.
@@ -115,9 +116,9 @@ ok VolumeDriver.Capabilities '{}'
 [ "$(r 'j["Capabilities"]["Scope"]')" = global ] || fail "Capabilities: $(cat "$dir/r")"
 
 # --- Create ---
-ok VolumeDriver.Create '{"Name": "v1", "Opts": {"size": "96M", "fs": "ext4"}}'
-[ "$(cli --json volume info v1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["size"])')" = $((96 << 20)) ] ||
-	fail "v1 is not 96M: $(cli volume info v1)"
+ok VolumeDriver.Create '{"Name": "v1", "Opts": {"size": "96M", "fs": "ext4", "pool": "ec"}}'
+[ "$(cli --json volume info v1 | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["size"], j["pool"])')" = "$((96 << 20)) ec" ] ||
+	fail "v1 is not 96M in pool ec: $(cli volume info v1)"
 refused VolumeDriver.Create '{"Name": "v2", "Opts": {"colour": "red"}}' "unknown option 'colour'"
 refused VolumeDriver.Create '{"Name": "v2", "Opts": {"size": "lots"}}' "size"
 refused VolumeDriver.Create '{"Name": "v2", "Opts": {"pool": "nopool"}}' "nopool"
