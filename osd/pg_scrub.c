@@ -661,9 +661,16 @@ static uint32_t scrub_judge_ec(struct osd_pg *pg, const struct scrub_view *v, bo
 		}
 	}
 	uint32_t bad_chunks = 0;
-	if (deep && *auth_v && (unsigned)__builtin_popcount(present) > k &&
+	unsigned have = (unsigned)__builtin_popcount(present);
+	if (deep && *auth_v && have > k &&
 	    ec_check(pg->ec, store_block_size(pg->o->store), chunks, present, &bad_chunks))
 		LOG_WARN("pg %u.%x scrub: out of memory checking parity", pg->pool, pg->pg);
+	if (bad_chunks && (have < k + 2 || __builtin_popcount(bad_chunks) > 1))
+		LOG_WARN("pg %u.%x scrub: %u chunks of an object disagree and %s: the first K "
+			 "(data before parity: what reads returned) win",
+			 pg->pool, pg->pg, have,
+			 have < k + 2 ? "one more than K cannot tell which is wrong"
+				      : "no single chunk explains it");
 	for (uint32_t i = 0; i < pg->n_acting; i++)
 		if (bad_chunks & (1u << pg->shard[i]))
 			wrong |= 1u << i;
