@@ -271,6 +271,11 @@ static int usage_volumes(const struct bs_admin *a, const struct cluster_map *m, 
 		if (rc)
 			return rc;
 	}
+	for (uint32_t i = 0; i < n; i++) {
+		const struct map_volume *v = map_volume_by_name(m, out[i].name);
+		out[i].raw_bytes = (uint64_t)((double)out[i].stored_bytes *
+					      map_pool_raw_per_byte(map_pool_by_id(m, v->pool)));
+	}
 	return 0;
 }
 

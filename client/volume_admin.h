@@ -202,6 +202,8 @@ struct bs_volume_usage {
 	uint64_t shared_bytes;	   /* read by more than one of the live volume
 				    * and the snapshots */
 	uint64_t stored_bytes;	   /* every object: x copies = OSDs' data */
+	uint64_t raw_bytes;	   /* stored_bytes as the OSDs hold it: every
+				    * copy, or K+M chunks of K (map_pool_raw_per_byte) */
 	uint64_t garbage_bytes;	   /* clones no snapshot needs (a snap rm cut
 				    * short; the next one frees them) */
 	uint32_t n_snaps;

@@ -1509,6 +1509,7 @@ static json_t *du_volume_json(const struct bs_volume_usage *u)
 			     (json_int_t)u->shared_bytes, "garbage_bytes",
 			     (json_int_t)u->garbage_bytes, "stored_bytes",
 			     (json_int_t)u->stored_bytes, "snapshots", snaps));
+	json_object_set_new(o, "raw_bytes", json_integer((json_int_t)u->raw_bytes));
 	return jkeep(o, o && json_object_get(o, "snapshots") &&
 				json_array_size(snaps) == u->n_snaps);
 }
@@ -1526,6 +1527,7 @@ static void du_sum(const struct bs_volume_usage *u, uint32_t n, struct bs_volume
 		sum->shared_bytes += u[i].shared_bytes;
 		sum->garbage_bytes += u[i].garbage_bytes;
 		sum->stored_bytes += u[i].stored_bytes;
+		sum->raw_bytes += u[i].raw_bytes;
 	}
 }
 
@@ -1536,27 +1538,29 @@ static int du_json(const struct bs_volume_usage *u, uint32_t n, const struct bs_
 	for (uint32_t i = 0; i < n && ok; i++)
 		ok = jpush(list, du_volume_json(&u[i]));
 	return json_out(jkeep(
-		json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "volumes", list, "total",
+		json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "volumes", list, "total",
 			  "size", (json_int_t)t->size, "referenced_bytes",
 			  (json_int_t)t->referenced_bytes, "exclusive_bytes",
 			  (json_int_t)t->exclusive_bytes, "snapshots_exclusive_bytes",
 			  (json_int_t)t->snapshots_exclusive_bytes, "shared_bytes",
 			  (json_int_t)t->shared_bytes, "garbage_bytes", (json_int_t)t->garbage_bytes,
-			  "stored_bytes", (json_int_t)t->stored_bytes),
+			  "stored_bytes", (json_int_t)t->stored_bytes, "raw_bytes",
+			  (json_int_t)t->raw_bytes),
 		ok));
 }
 
 /* One volume's line and its snapshots' (size, referenced, exclusive). */
 static void du_volume_text(const struct bs_volume_usage *u)
 {
-	char a[32], b[32], c[32], d[32], e[32], f[32];
-	printf("%-20s %11s %11s %11s %11s %11s %11s\n", u->name,
+	char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
+	printf("%-20s %11s %11s %11s %11s %11s %11s %11s\n", u->name,
 	       cfg_format_size(u->size, a, sizeof(a)),
 	       cfg_format_size(u->referenced_bytes, b, sizeof(b)),
 	       cfg_format_size(u->exclusive_bytes, c, sizeof(c)),
 	       cfg_format_size(u->snapshots_bytes, d, sizeof(d)),
 	       cfg_format_size(u->shared_bytes, e, sizeof(e)),
-	       cfg_format_size(u->stored_bytes, f, sizeof(f)));
+	       cfg_format_size(u->stored_bytes, f, sizeof(f)),
+	       cfg_format_size(u->raw_bytes, g, sizeof(g)));
 	for (uint32_t k = 0; k < u->n_snaps; k++)
 		printf("  @%-17s %11s %11s %11s\n", u->snaps[k].name,
 		       cfg_format_size(u->snaps[k].size, a, sizeof(a)),
@@ -1566,9 +1570,9 @@ static void du_volume_text(const struct bs_volume_usage *u)
 
 static void du_text(const struct bs_volume_usage *u, uint32_t n, const struct bs_volume_usage *t)
 {
-	char a[32], b[32], c[32], d[32], e[32];
-	printf("%-20s %11s %11s %11s %11s %11s %11s\n", "VOLUME", "PROVISIONED", "REFERENCED",
-	       "EXCLUSIVE", "SNAPSHOTS", "SHARED", "STORED");
+	char a[32], b[32], c[32], d[32], e[32], f[32];
+	printf("%-20s %11s %11s %11s %11s %11s %11s %11s\n", "VOLUME", "PROVISIONED", "REFERENCED",
+	       "EXCLUSIVE", "SNAPSHOTS", "SHARED", "STORED", "RAW");
 	for (uint32_t i = 0; i < n; i++)
 		du_volume_text(&u[i]);
 	printf("total: stored %s = live-exclusive %s + snapshot-exclusive %s + shared %s",
@@ -1579,7 +1583,8 @@ static void du_text(const struct bs_volume_usage *u, uint32_t n, const struct bs
 	if (t->garbage_bytes)
 		printf(" + no snapshot's %s (snap rm frees it)",
 		       cfg_format_size(t->garbage_bytes, e, sizeof(e)));
-	printf(" (bytes written, one copy)\n");
+	printf(" (bytes written, one copy); raw %s on the OSDs (copies, or chunks)\n",
+	       cfg_format_size(t->raw_bytes, f, sizeof(f)));
 }
 
 /* volume du [VOL]: provisioned, referenced and exclusive space of each

@@ -181,4 +181,10 @@ assert raw == stored * 3 // 2, f"raw {raw} for {stored} stored"
 assert 1.5 <= grown / wrote < 1.56, f"the OSDs use {grown} bytes more ({grown / wrote:.3f} per byte)"
 print(f"5. space: 64 MiB written whole take {grown / wrote:.3f} raw bytes per byte on the OSDs; status: {raw / stored:.2f}")
 PY
+# volume du: what the volume stores, and 1.5 times that raw.
+cli --json volume du whole | python3 -c "
+import json, sys
+v = json.load(sys.stdin)['volumes'][0]
+assert v['stored_bytes'] == 64 << 20 and v['raw_bytes'] == 96 << 20, v
+" || fail "volume du whole: $(cli --json volume du whole)"
 echo PASS

@@ -154,9 +154,10 @@ cli --json volume du vm | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
 assert [v['name'] for v in d['volumes']] == ['vm'] and d['total']['stored_bytes'] == d['volumes'][0]['stored_bytes'], d
+assert d['volumes'][0]['raw_bytes'] == 3 * d['volumes'][0]['stored_bytes'] == d['total']['raw_bytes'], d
 " || fail "volume du vm --json: $(cli --json volume du vm)"
 cli volume du data >"$dir/du.txt" || fail "volume du data"
-grep -q "^total: stored 4.1 MiB = live-exclusive 128 KiB + snapshot-exclusive 128 KiB + shared 3.9 MiB (bytes written, one copy)$" "$dir/du.txt" ||
+grep -q "^total: stored 4.1 MiB = live-exclusive 128 KiB + snapshot-exclusive 128 KiB + shared 3.9 MiB (bytes written, one copy); raw 12.4 MiB on the OSDs (copies, or chunks)$" "$dir/du.txt" ||
 	fail "volume du data said: $(cat "$dir/du.txt")"
 grep -q "^  @s1 " "$dir/du.txt" || fail "volume du data has no s1 line: $(cat "$dir/du.txt")"
 cat "$dir/du.txt"
