@@ -6,7 +6,7 @@
 # daemons run in the foreground of their own background processes and are
 # stopped by the PIDs recorded in DIR/pids.
 #
-#   bench/ceph.sh up   [--dir DIR] [--osd-size SIZE] [--pg-num N]
+#   bench/ceph.sh up   [--dir DIR] [--osd-size SIZE] [--pg-num N] [--ec K+M]
 #   bench/ceph.sh down [--dir DIR]
 #
 # up      installs what of Ceph (and qemu's rbd driver) is missing from
@@ -15,22 +15,30 @@
 #         creates the pool (and an RBD image `bench` of 1 GiB), and waits
 #         for HEALTH_OK or every PG active+clean. Defaults: DIR
 #         /var/tmp/ceph-bench, 4G per OSD, 64 PGs.
+#         --ec K+M also makes an erasure-coded pool `ec` (profile `ec`:
+#         k=K m=M, one chunk per OSD, allow_ec_overwrites, N PGs) and an
+#         image `bench-ec` of 1 GiB in `rbd` whose data goes to `ec`
+#         (rbd create --data-pool ec).
 # down    stops exactly the recorded PIDs and removes DIR.
 #
 # Use it with: ceph -c DIR/ceph.conf -s; rbd -c DIR/ceph.conf ls
 set -euo pipefail
 cmd=${1:-}
-[ -n "$cmd" ] || { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] || { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 shift
-dir=/var/tmp/ceph-bench osd_size=4G pg_num=64
+dir=/var/tmp/ceph-bench osd_size=4G pg_num=64 ec=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--dir) dir=$2; shift 2 ;;
 	--osd-size) osd_size=$2; shift 2 ;;
 	--pg-num) pg_num=$2; shift 2 ;;
+	--ec) ec=$2; shift 2 ;;
 	*) echo "ceph.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
+# Three OSDs: K+M chunks of an object must fit on them, one each.
+[ -z "$ec" ] || [[ $ec =~ ^([1-9])\+([1-9])$ && $((BASH_REMATCH[1] + BASH_REMATCH[2])) -le 3 ]] ||
+	{ echo "ceph.sh: --ec takes K+M with K+M at most 3 (one chunk per OSD), e.g. 2+1" >&2; exit 2; }
 conf=$dir/ceph.conf
 c() { ceph -c "$conf" "$@"; }
 
@@ -139,6 +147,15 @@ done
 c osd pool create rbd "$pg_num" "$pg_num" >/dev/null
 c osd pool set rbd size 3 >/dev/null
 rbd -c "$conf" pool init rbd
+if [ -n "$ec" ]; then
+	# Stripe unit 4 KiB (osd_pool_erasure_code_stripe_unit's default): a
+	# row of K x 4 KiB, as Basalt's. Its PG count stays as asked.
+	c osd erasure-code-profile set ec k="${ec%+*}" m="${ec#*+}" crush-failure-domain=osd >/dev/null
+	c osd pool create ec "$pg_num" "$pg_num" erasure ec >/dev/null
+	c osd pool set ec pg_autoscale_mode off >/dev/null
+	c osd pool set ec allow_ec_overwrites true >/dev/null
+	c osd pool application enable ec rbd >/dev/null
+fi
 for _ in $(seq 300); do
 	c -s -f json | python3 -c 'import json,sys
 p = json.load(sys.stdin)["pgmap"]
@@ -147,4 +164,5 @@ sys.exit(0 if p["num_pgs"] > 0 and n == p["num_pgs"] else 1)' 2>/dev/null && bre
 	sleep 0.5
 done
 rbd -c "$conf" create bench --size 1G
+[ -z "$ec" ] || rbd -c "$conf" create bench-ec --size 1G --data-pool ec
 c -s

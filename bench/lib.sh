@@ -47,11 +47,11 @@ bench_cluster() {
 	bench_wait_clean
 }
 
-# bench_wait_clean: returns once the 64 PGs of the cluster of BASALT_CONF
-# are active+clean (30 s at most: then fails).
+# bench_wait_clean [PGS]: returns once PGS PGs (64) of the cluster of
+# BASALT_CONF are active+clean (30 s at most: then fails).
 bench_wait_clean() {
 	for _ in $(seq 150); do
-		"$build/basalt" --json status | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s["pgs"].get("active+clean")==64 else 1)' && return 0
+		"$build/basalt" --json status | python3 -c 'import json,sys; s=json.load(sys.stdin); sys.exit(0 if s["pgs"].get("active+clean")==int(sys.argv[1]) else 1)' "${1:-64}" && return 0
 		sleep 0.2
 	done
 	echo "bench: the PGs did not become active+clean" >&2
@@ -204,22 +204,37 @@ bench_volume_run() {
 	done
 }
 
-# bench_space_used SYSTEM: the raw bytes the OSDs of SYSTEM (basalt: the
-# cluster of BASALT_CONF; ceph: of CEPH_CONF) use, every copy, metadata
-# and journals included.
+# bench_space_used SYSTEM: the raw bytes the OSDs of SYSTEM (basalt...:
+# the cluster of BASALT_CONF; ceph...: of CEPH_CONF) use, every copy or
+# chunk, metadata and journals included (SYSTEM may name a pool kind:
+# basalt-ec, the same cluster).
 bench_space_used() {
 	case $1 in
-	basalt) "$build/basalt" --json status |
+	basalt*) "$build/basalt" --json status |
 		python3 -c 'import json, sys; print(json.load(sys.stdin)["usage"]["used_bytes"])' ;;
-	ceph) ceph df -f json 2>/dev/null |
+	ceph*) ceph df -f json 2>/dev/null |
 		python3 -c 'import json, sys; print(json.load(sys.stdin)["stats"]["total_used_raw_bytes"])' ;;
 	esac
 }
 
+# bench_space_data SYSTEM: the part of bench_space_used that is objects'
+# data: for Ceph, BlueStore's (kb_used_data of `ceph osd df`: every copy
+# or chunk, without RocksDB and BlueFS, which grow and shrink as they
+# compact); for Basalt "-": the rest of its figure, the journal and
+# metadata areas, is of fixed size.
+bench_space_data() {
+	case $1 in
+	basalt*) echo - ;;
+	ceph*) ceph osd df -f json 2>/dev/null |
+		python3 -c 'import json, sys; print(sum(n["kb_used_data"] for n in json.load(sys.stdin)["nodes"]) * 1024)' ;;
+	esac
+}
+
 # bench_space_step SYSTEM STEP SETTLE: prints "SYSTEM STEP USED_BYTES
-# SECONDS_UNTIL_THE_LAST_CHANGE" once the figure held still for SETTLE s
-# (read every second, at most 90 s: Basalt's OSDs report usage every 2 s,
-# Ceph's every 5 s, and Ceph trims snapshots in the background).
+# SECONDS_UNTIL_THE_LAST_CHANGE DATA_BYTES" (bench_space_data) once the
+# figure held still for SETTLE s (read every second, at most 90 s:
+# Basalt's OSDs report usage every 2 s, Ceph's every 5 s, and Ceph trims
+# snapshots in the background).
 bench_space_step() {
 	local t0=$SECONDS last changed=$SECONDS now
 	last=$(bench_space_used "$1")
@@ -228,7 +243,7 @@ bench_space_step() {
 		now=$(bench_space_used "$1")
 		[ "$now" = "$last" ] || { last=$now changed=$SECONDS; }
 	done
-	echo "$1 $2 $last $((changed - t0))"
+	echo "$1 $2 $last $((changed - t0)) $(bench_space_data "$1")"
 }
 
 # bench_workspace NAME: the results directory bench/results/NAME-TIME

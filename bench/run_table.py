@@ -5,8 +5,12 @@ DIR/rows has one line per run: JOB TARGET ROUND FIO_JSON CPU_SECONDS
 OSD_CPU_SECONDS (the CPU of every process of that system, and of its OSDs
 alone, during the run, ramp included). Rows of one job and target over
 the rounds are averaged; "spread" is (max - min) / mean of their IOPS.
-DIR/space (if there) has SYSTEM STEP USED_BYTES SECONDS per line, DIR/space-size
-the volume's size. With gnuplot installed, iops.png and p99.png."""
+DIR/space (if there) has SYSTEM STEP USED_BYTES SECONDS DATA_BYTES per line
+(DATA_BYTES: Ceph's object data alone, "-" for Basalt), DIR/space-size the
+volume's size. DIR/ec (with run.sh --ec) names the code, K+M, of the
+targets on erasure-coded pools (basalt-ec-nbd ...), which get their own
+table of ratios: EC against 3 copies, Basalt against Ceph on EC. With
+gnuplot installed, iops.png and p99.png."""
 import json
 import os
 import shutil
@@ -25,6 +29,33 @@ LABELS = {
 }
 SPACE_STEPS = ["created", "written"] + [f"overwritten-{i}" for i in range(1, 6)] + \
     ["half-trimmed", "deleted"]
+# The space run's 4 KiB steps on a second fresh volume: each row is the raw
+# bytes the step added over what it wrote (an eighth of the volume each).
+SPACE_4K_STEPS = [
+    ("4k-dense", "4k-created", "4 KiB random writes, the first eighth of the volume whole "
+     "(every 4 KiB once: rows and objects end whole)"),
+    ("4k-sparse", "4k-dense", "4 KiB random writes, as many bytes again at random over the "
+     "second half (a quarter of it: rows and objects written in part)"),
+]
+SYSTEMS = {"basalt": "Basalt", "basalt-ec": "Basalt EC", "ceph": "Ceph", "ceph-ec": "Ceph EC"}
+
+
+def add_ec_labels(out):
+    """With DIR/ec, the EC twin of every Basalt and Ceph target, labelled
+    with its code, right after it (LABELS' order is the table's)."""
+    if not os.path.exists(f"{out}/ec"):
+        return
+    code = open(f"{out}/ec").read().strip()
+    labels = {}
+    for t, label in LABELS.items():
+        labels[t] = label
+        if not t.startswith("device"):
+            system, front = t.split("-", 1)
+            labels[f"{system}-ec-{front}"] = label.replace(",", f" {code},", 1)
+    LABELS.clear()
+    LABELS.update(labels)
+    for s in ("basalt", "ceph"):
+        SYSTEMS[f"{s}-ec"] = f"{SYSTEMS[s]} {code}"
 
 
 def mean(xs):
@@ -74,7 +105,8 @@ def perf_table(rows, order):
             ratios = []
             for ours in ("basalt-nbd", "basalt-native"):
                 b = rows.get((job, ours))
-                ok = b and r["iops"] and not target.startswith("basalt")
+                # EC rows: the EC table below compares them.
+                ok = b and r["iops"] and not target.startswith("basalt") and "-ec-" not in target
                 ratios.append(f"{b['iops'] / r['iops']:.2f}" if ok else "")
             cpu = ""
             if r["cpu_us_per_io"] is not None:
@@ -82,6 +114,54 @@ def perf_table(rows, order):
             print(f"| {job} | {LABELS[target]} | {r['iops']:.0f} | {r['mb_s']:.1f} "
                   f"| {r['mean_us']:.0f} | {r['p99_us']:.0f} | {r['spread'] * 100:.0f}% "
                   f"| {cpu} | {ratios[0]} | {ratios[1]} |")
+
+
+def ratio(a, b, key):
+    x, y = a and a[key], b and b[key]
+    return x / y if x and y else None
+
+
+def ec_table(rows, order, out):
+    """Each system's EC target against its replicated one through the same
+    client, and Basalt against Ceph on EC: IOPS, mean latency and CPU per
+    I/O (every process of the system), as ratios."""
+    if not os.path.exists(f"{out}/ec"):
+        return []
+    code = open(f"{out}/ec").read().strip()
+    clients = [("native (libbasalt; librbd)", "basalt-native", "ceph-rbd"),
+               ("NBD (basalt-nbd; qemu-nbd)", "basalt-nbd", "ceph-nbd")]
+    keys = [("iops", "IOPS"), ("mean_us", "mean µs"), ("cpu_us_per_io", "CPU µs/IO")]
+    lines, result = [], []
+    for job in order:
+        for client, ours, theirs in clients:
+            pairs = {"basalt": (ours, ours.replace("-", "-ec-", 1)),
+                     "ceph": (theirs, theirs.replace("-", "-ec-", 1)),
+                     "basalt ÷ ceph on ec": (ours.replace("-", "-ec-", 1),
+                                             theirs.replace("-", "-ec-", 1))}
+            cells, r = [], {"job": job, "client": client}
+            for name, (a, b) in pairs.items():
+                # EC ÷ replicated, and Basalt ÷ Ceph.
+                num, den = (b, a) if name != "basalt ÷ ceph on ec" else (a, b)
+                for key, _ in keys:
+                    v = ratio(rows.get((job, num)), rows.get((job, den)), key)
+                    cells.append(f"{v:.2f}" if v is not None else "")
+                    r[f"{name} {key}"] = v
+            if any(cells):
+                lines.append(f"| {job} | {client} | " + " | ".join(cells) + " |")
+                result.append(r)
+    if lines:
+        print()
+        print(f"Erasure coding {code} against 3 copies, each system through the same client "
+              f"(EC ÷ 3 copies), and Basalt against Ceph on {code} (Basalt ÷ Ceph): ratios of "
+              f"the rows above.")
+        print()
+        print("| job | client | " + " | ".join(
+            f"{who}: {label}" for who in ("Basalt EC ÷ 3 copies", "Ceph EC ÷ 3 copies",
+                                         "Basalt ÷ Ceph, EC") for _, label in keys) + " |")
+        print("|---|---|" + "---:|" * 9)
+        for line in lines:
+            print(line)
+    return result
 
 
 def msgr_rtt_us(out):
@@ -187,22 +267,24 @@ def space_table(out):
     if not os.path.exists(path):
         return []
     size = int(open(f"{out}/space-size").read())
-    used, settled = {}, {}
+    used, settled, object_data = {}, {}, {}
     for line in open(path):
-        system, step, b, secs = line.split()
+        system, step, b, secs, *rest = line.split()
         used[(system, step)] = int(b)
         settled[(system, step)] = int(secs)
-    systems = [s for s in ("basalt", "ceph") if (s, "created") in used]
+        if rest and rest[0] != "-":
+            object_data[(system, step)] = int(rest[0])
+    systems = [s for s in SYSTEMS if (s, "created") in used]
     mib = 1 << 20
     print()
-    print(f"Space: raw bytes the OSDs use (3 copies, metadata and journals included), "
-          f"above what they used with the empty {size // mib} MiB volume created, after "
-          f"each step; logical data is what the volume holds. In brackets: used ÷ logical, "
-          f"and the seconds after the step until the figure last changed (both systems "
-          f"report usage to their monitors every few seconds).")
+    print(f"Space: raw bytes the OSDs use (every copy or chunk, metadata and journals "
+          f"included), above what they used with the empty {size // mib} MiB volume created, "
+          f"after each step; logical data is what the volume holds. In brackets: used ÷ "
+          f"logical, and the seconds after the step until the figure last changed (both "
+          f"systems report usage to their monitors every few seconds).")
     print()
     print("| step | logical data MiB | " + " | ".join(
-        f"{'Basalt' if s == 'basalt' else 'Ceph'} MiB (× logical)" for s in systems) + " |")
+        f"{SYSTEMS[s]} MiB (× logical)" for s in systems) + " |")
     print("|---|---:|" + "---:|" * len(systems))
     logical = {"created": 0, "half-trimmed": size // 2, "deleted": 0}
     result = []
@@ -221,6 +303,56 @@ def space_table(out):
         print(f"| {step} | {data // mib} | " + " | ".join(cells) + " |")
     print("| snapshot deleted | | not measured: Basalt has no snapshots yet |" +
           " |" * (len(systems) - 1))
+    result += space_per_written(used, settled, object_data, systems, size)
+    return result
+
+
+def space_per_written(used, settled, data, systems, size):
+    """Raw bytes per byte written: the whole volume in 1 MiB writes, and
+    the 4 KiB steps (each adds what it wrote: an eighth of the volume).
+    For Ceph, its object data alone beside the whole figure."""
+    mib = 1 << 20
+    rows = [("written", "created", "1 MiB sequential writes, the whole volume", size)]
+    rows += [(step, before, what, size // 8) for step, before, what in SPACE_4K_STEPS]
+    # (system, figures, header)
+    columns = []
+    for s in systems:
+        if (s, "created") in data:
+            columns.append((s, data, f"{SYSTEMS[s]}: object data"))
+            columns.append((s, used, f"{SYSTEMS[s]}: all (+ RocksDB, BlueFS)"))
+        else:
+            columns.append((s, used, SYSTEMS[s]))
+    lines, result = [], []
+    for step, before, what, written in rows:
+        if not all((s, step) in used and (s, before) in used for s in systems):
+            continue
+        cells = []
+        for s, figures, _ in columns:
+            d = figures[(s, step)] - figures[(s, before)]
+            cells.append(f"{d / written:.2f} ({round(d / mib)} MiB)")
+        for s in systems:
+            if step == "written":
+                continue
+            r = {"system": s, "step": step, "used_bytes": used[(s, step)],
+                 "above_created_bytes": used[(s, step)] - used[(s, "4k-created")],
+                 "added_bytes": used[(s, step)] - used[(s, before)], "logical_bytes": written,
+                 "settled_after_s": settled[(s, step)]}
+            if (s, step) in data:
+                r["data_bytes"] = data[(s, step)]
+                r["added_data_bytes"] = data[(s, step)] - data[(s, before)]
+            result.append(r)
+        lines.append(f"| {what} | {written // mib} | " + " | ".join(cells) + " |")
+    if lines:
+        print()
+        print("Raw bytes the OSDs use per byte written, on a fresh volume: GiB per GiB (in "
+              "brackets: MiB the step added). Ceph's object data alone (`ceph osd df`'s "
+              "kb_used_data), then with its RocksDB and BlueFS, which grow and shrink as they "
+              "compact; Basalt's journal and metadata areas are of fixed size.")
+        print()
+        print("| writes | MiB written | " + " | ".join(h for _, _, h in columns) + " |")
+        print("|---|---:|" + "---:|" * len(columns))
+        for line in lines:
+            print(line)
     return result
 
 
@@ -258,13 +390,16 @@ plot for [i=2:{len(targets) + 1}] "{dat}" using i:xtic(1) title columnheader(i)
 
 def main():
     out = sys.argv[1]
+    add_ec_labels(out)
     rows, order = read_rows(out)
     perf_table(rows, order)
+    ec = ec_table(rows, order, out)
     limits = limits_table(out, rows, order)
     space = space_table(out)
     plots(out, rows, order)
     with open(f"{out}/results.json", "w") as f:
-        json.dump({"jobs": list(rows.values()), "limits": limits, "space": space}, f, indent=1)
+        json.dump({"jobs": list(rows.values()), "ec": ec, "limits": limits, "space": space},
+                  f, indent=1)
 
 
 if __name__ == "__main__":

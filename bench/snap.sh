@@ -143,7 +143,7 @@ for sys in "${systems[@]}"; do
 	echo "$sys $(python3 -c "print($t1 - $t0, $t3 - $t2)")" >>"$out/times"
 done
 
-# space: lines "SYSTEM STEP USED_BYTES SECONDS" in $out/space.
+# space: lines "SYSTEM STEP USED_BYTES SECONDS DATA_BYTES" in $out/space.
 : >"$out/space"
 for sys in "${systems[@]}"; do
 	echo "== space: $sys" >&2

@@ -4,9 +4,9 @@
 # Markdown table, results.json and the PNG plots are produced and parse,
 # every row has operations and a CPU figure; the space run shows Basalt's
 # immediate GC: a TRIM of half the volume leaves half its copies, deleting
-# it gives everything back; bad options are refused (scale.sh, bigmap.sh
-# and their programs too); ec_bench prints a row per code. A smoke test: no
-# timing is judged.
+# it gives everything back; 4 KiB writes take whole 128 KiB blocks; bad
+# options are refused (scale.sh, bigmap.sh and their programs too);
+# ec_bench prints a row per code. A smoke test: no timing is judged.
 #   bench_smoke.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: bench_smoke.sh BUILD_DIR}" && pwd)
@@ -16,6 +16,7 @@ trap 'rm -rf "$tmp"' EXIT
 # Bad options: one clear line and exit 2, before anything starts.
 for bad in "--rounds 0|--rounds takes a positive count" "--space-size x|bad --space-size x" \
 	"--only foo|--only takes basalt, ceph, device" "--jobs 4k-nope|unknown job 4k-nope" \
+	"--ec 4+2|--ec takes K+M with K+M at most 3" "--ec 2x1|--ec takes K+M" \
 	"--sideways|unknown option --sideways"; do
 	rc=0
 	bench/run.sh ${bad%%|*} --build "$build" >/dev/null 2>"$tmp/err" || rc=$?
@@ -81,12 +82,17 @@ for png in ("iops.png", "p99.png"):
 space = {s["step"]: s for s in out["space"] if s["system"] == "basalt"}
 mib = 1 << 20
 steps = ["created", "written"] + [f"overwritten-{i}" for i in range(1, 6)] + ["half-trimmed", "deleted"]
-assert list(space) == steps, list(space)
+assert list(space) == steps + ["4k-dense", "4k-sparse"], list(space)
 def above(step): return space[step]["above_created_bytes"] / mib
 for step in steps[1:7]:
     assert 190 <= above(step) <= 200, (step, above(step))  # 3 x 64 MiB, overwrites free at once
 assert 94 <= above("half-trimmed") <= 100, above("half-trimmed")
 assert -2 <= above("deleted") <= 2, above("deleted")
 assert any(l.startswith("| half-trimmed | 32 |") for l in table), table
+# 4 KiB random writes of 8 MiB: over the first 8 MiB whole, 3 copies of 64
+# blocks; at random over the second half, nearly each of its 256 blocks
+# taken whole on every OSD.
+assert 23 <= space["4k-dense"]["added_bytes"] / mib <= 25, space["4k-dense"]
+assert 88 <= space["4k-sparse"]["added_bytes"] / mib <= 97, space["4k-sparse"]
 PY
 echo "PASS bench_smoke: 6 jobs through basalt-nbd and libbasalt, table, JSON, plots, space run"
