@@ -158,8 +158,11 @@ nbdinfo --size "nbds://$on/vm?tls-certificates=$dir/certs" >/dev/null || fail "a
 grep -q "exporting volume vm of 67108864 bytes.* over TLS" "$dir/on.log" || fail "--tls on: no TLS export"
 echo "--tls on: a plain and a TLS client both served"
 
-# capture PORT URI: tcpdump on lo while nbdcopy writes the 4 KiB canary to
-# URI; the number of times the canary's text is in the capture.
+# capture PORT URI [plain]: tcpdump on lo while nbdcopy writes the 4 KiB
+# canary to URI; the number of times the canary's text is in the capture.
+# With "plain", the capture also waits (up to 10 s) for the canary itself
+# to be written out: the last connection's packets alone did not always
+# mean nbdcopy's were written (seen once in a fresh-clone run).
 python3 -c "import os; m = b'BASALT-TLS-CANARY-' + os.urandom(6).hex().encode() + b'/'
 open('$dir/canary', 'wb').write((m * 200)[:4096])"
 capture() {
@@ -186,6 +189,12 @@ s.connect(('127.0.0.1', $1)); s.close()"
 		sleep 0.05
 	done
 	[ -n "$seen" ] || fail "tcpdump did not capture the last connection within 10 s"
+	for _ in $(seq 200); do
+		[ "${3:-}" = plain ] || break
+		python3 -c "import sys; sys.exit(b'BASALT-TLS-CANARY' not in open(sys.argv[1], 'rb').read())" "$cap" &&
+			break
+		sleep 0.05
+	done
 	kill -INT "$tcpdump_pid"
 	wait "$tcpdump_pid" 2>/dev/null || true
 	tcpdump_pid=
@@ -195,7 +204,7 @@ s.connect(('127.0.0.1', $1)); s.close()"
 n=$(capture "${port[req]}" "$x509")
 [ "$n" = 0 ] || fail "the canary is in the capture of a TLS connection ($n times)"
 nbdcopy "$x509" "$dir/check" && cmp -n 4096 "$dir/canary" "$dir/check" || fail "the canary was not written"
-n=$(capture "${port[on]}" "nbd://$on/vm")
+n=$(capture "${port[on]}" "nbd://$on/vm" plain)
 [ "$n" -gt 0 ] || fail "the canary is not in the capture of a plain connection"
 echo "tcpdump: a 4 KiB canary written over TLS is not on the wire; in plain NBD it is ($n copies of its marker)"
 
