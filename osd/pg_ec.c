@@ -405,7 +405,7 @@ static void merge_record(struct osd_pg *pg, const struct object_id *oid, uint64_
 			 const struct pg_ec_need *need, uint32_t push, uint32_t remove);
 
 bool pg_ec_repair(struct osd_pg *pg, const struct object_id *oid, uint64_t version,
-		  uint32_t bad, uint32_t newer)
+		  uint32_t bad, uint32_t newer, uint32_t sources)
 {
 	struct pg_obj *obj = pg_obj_get(pg, oid, true);
 	if (!obj || obj->ec || obj->need_push || obj->need_remove || obj->recovering ||
@@ -413,14 +413,14 @@ bool pg_ec_repair(struct osd_pg *pg, const struct object_id *oid, uint64_t versi
 		return true; /* being recovered already, or beyond it */
 	struct pg_ec_need need;
 	memset(&need, 0, sizeof(need));
-	unsigned sources = 0;
+	unsigned n_src = 0;
 	for (uint32_t j = 0; j < pg->n_acting; j++) {
-		if (bad & (1u << j))
+		if ((bad & (1u << j)) || !(sources & (1u << j)))
 			continue;
 		need.holder[pg->shard[j]] = pg->acting[j] + 1;
-		sources++;
+		n_src++;
 	}
-	if (sources < pg->ec->k)
+	if (n_src < pg->ec->k)
 		return false;
 	for (uint32_t j = 0; j < pg->n_acting; j++)
 		if (newer & bad & (1u << j))
@@ -433,9 +433,11 @@ bool pg_ec_repair(struct osd_pg *pg, const struct object_id *oid, uint64_t versi
 }
 
 /* Chunk C of OID (at VERSION) failed a read on its member: recovery
- * rebuilds it from the others, at the same version (a repair). */
+ * rebuilds it at the same version (a repair) from the chunks GOT, those
+ * the read found at VERSION (a chunk it did not read may be at another:
+ * a write its disk lost, in the simulation). */
 static void repair_chunk(struct osd_pg *pg, const struct object_id *oid, unsigned c,
-			 uint64_t version)
+			 uint64_t version, uint32_t got)
 {
 	int i = holder_of(pg, c);
 	struct pg_obj *obj = pg_obj_get(pg, oid, true);
@@ -446,7 +448,11 @@ static void repair_chunk(struct osd_pg *pg, const struct object_id *oid, unsigne
 		 pg->pool, pg->pg, c, object_id_str(oid, id, sizeof(id)), pg->acting[i]);
 	pg->bad_found++;
 	pg->o->pgs->bad_found++;
-	pg_ec_repair(pg, oid, version, 1u << i, 0);
+	uint32_t sources = 0;
+	for (uint32_t j = 0; j < pg->n_acting; j++)
+		if (got & (1u << pg->shard[j]))
+			sources |= 1u << j;
+	pg_ec_repair(pg, oid, version, 1u << i, 0, sources);
 }
 
 /* Every chunk read asked for has answered: rebuild what is missing. */
@@ -468,10 +474,12 @@ static void reads_finished(struct pg_ec_op *e)
 			reads_finished(e);
 		return;
 	}
-	if ((!e->rc || e->rc == -ENODATA) && e->excluded)
+	/* (A write's bad chunks are rebuilt once it is done, at its own
+	 * version: pg_ec_write_done.) */
+	if ((!e->rc || e->rc == -ENODATA) && e->excluded && !e->writing)
 		for (unsigned c = 0; c < n; c++)
 			if (e->excluded & (1u << c))
-				repair_chunk(pg, &e->oid, c, e->version);
+				repair_chunk(pg, &e->oid, c, e->version, e->got);
 	if (e->rc == -ENODATA && pg->n_acting < n) {
 		/* Fewer than K good chunks here, but a member is away: the
 		 * object waits for it (recovery finds it unfound until then),
@@ -655,6 +663,18 @@ static void write_encode_send(struct pg_ec_op *e)
 					 .done = write_local_applied, .ctx = e };
 	op->local_busy = true;
 	pg_ec_apply_start(&e->apply);
+}
+
+void pg_ec_write_done(struct pg_op *op)
+{
+	struct pg_ec_op *e = op->ec;
+	if (!e || !e->writing || !e->excluded || e->rc)
+		return;
+	struct osd_pg *pg = op->pg;
+	unsigned n = pg->ec->k + pg->ec->m;
+	for (unsigned c = 0; c < n; c++)
+		if (e->excluded & (1u << c))
+			repair_chunk(pg, &e->oid, c, op->version, ((1u << n) - 1) & ~e->excluded);
 }
 
 bool pg_ec_commit(struct pg_op *op)

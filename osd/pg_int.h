@@ -632,14 +632,19 @@ void pg_ec_write(struct pg_op *op);
  * commits go out, and OP's pieces count them (true); false when there is
  * nothing to commit (a delete, or the commits are done). */
 bool pg_ec_commit(struct pg_op *op);
+/* OP's write is done on every member: the chunks its reads found bad are
+ * rebuilt now, at its version (rebuilt at the version read, they would
+ * meet the write's newer one). */
+void pg_ec_write_done(struct pg_op *op);
 void pg_ec_op_free(struct pg_ec_op *e);
 /* OID at VERSION is bad on the acting members BAD (a read or a scrub
- * found it): recovery rebuilds their chunks from the others', after
- * dropping those of NEWER (a subset of BAD holding a newer version).
- * False when fewer than K others are left to rebuild from (nothing
- * done); true when it is recorded, or already being recovered. */
+ * found it): recovery rebuilds their chunks from those of SOURCES (acting
+ * members known to hold VERSION), after dropping those of NEWER (a
+ * subset of BAD holding a newer version). False when fewer than K
+ * sources are left (nothing done); true when it is recorded, or already
+ * being recovered. */
 bool pg_ec_repair(struct osd_pg *pg, const struct object_id *oid, uint64_t version,
-		  uint32_t bad, uint32_t newer);
+		  uint32_t bad, uint32_t newer, uint32_t sources);
 
 /* pg_recovery.c */
 void pg_recovery_kick(struct osd *o);

@@ -252,6 +252,7 @@ static void write_piece_done(struct pg_op *op)
 	}
 	op->obj->writes--;
 	pg->writes_inflight--;
+	pg_ec_write_done(op);
 	op_finish(op);
 	pg_log_sync_maybe(pg); /* every member may hold the same now */
 }

@@ -712,7 +712,7 @@ static void scrub_repair(struct osd_pg *pg, const struct object_id *oid, uint32_
 	if (!obj || obj->need_push || obj->need_remove || obj->recovering || obj->unfound ||
 	    obj->ec)
 		return; /* already being mended, or beyond it */
-	if (pg->ec && auth_v && pg_ec_repair(pg, oid, auth_v, wrong, newer))
+	if (pg->ec && auth_v && pg_ec_repair(pg, oid, auth_v, wrong, newer, ~wrong))
 		return;
 	if (!n_src || pg->ec) {
 		obj->unfound = true;
