@@ -408,8 +408,7 @@ bool pg_ec_repair(struct osd_pg *pg, const struct object_id *oid, uint64_t versi
 		  uint32_t bad, uint32_t newer, uint32_t sources)
 {
 	struct pg_obj *obj = pg_obj_get(pg, oid, true);
-	if (!obj || obj->ec || obj->need_push || obj->need_remove || obj->recovering ||
-	    obj->unfound)
+	if (!obj || pg_obj_mending(obj))
 		return true; /* being recovered already, or beyond it */
 	struct pg_ec_need need;
 	memset(&need, 0, sizeof(need));
@@ -441,7 +440,7 @@ static void repair_chunk(struct osd_pg *pg, const struct object_id *oid, unsigne
 {
 	int i = holder_of(pg, c);
 	struct pg_obj *obj = pg_obj_get(pg, oid, true);
-	if (i < 0 || !obj || obj->ec || obj->need_push || obj->need_remove)
+	if (i < 0 || !obj || pg_obj_mending(obj))
 		return; /* being recovered already */
 	char id[64];
 	LOG_WARN("pg %u.%x: chunk %u of %s on osd.%u is bad: rebuilding it from the others",

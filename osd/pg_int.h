@@ -175,6 +175,14 @@ struct pg_obj {
 	struct pg_ec_need *ec;	  /* an EC object's needs (pg_ec.c), with auth_version */
 };
 
+/* Whether OBJ is being mended already (recovery holds its needs, or runs
+ * for it) or is past mending (unfound): a bad copy found again then asks
+ * for nothing more. */
+static inline bool pg_obj_mending(const struct pg_obj *obj)
+{
+	return obj->need_push || obj->need_remove || obj->recovering || obj->unfound || obj->ec;
+}
+
 /* One entry of peering's merge: an object as one peer holds it. */
 struct pg_merge_entry {
 	struct object_id oid;

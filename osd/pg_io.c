@@ -38,6 +38,11 @@ void pg_op_free(struct pg_op *op)
 	free(op);
 }
 
+/* Whether OP only reads (a read or a stat): it may run beside other reads. */
+static bool op_reads(const struct osd_op *op)
+{
+	return op->type == OSD_OP_READ || op->type == OSD_OP_STAT;
+}
 
 /* Answers OP (once): takes ownership of DATA (LEN bytes), with CRC (NULL,
  * or the CRC32C of each of its 4 KiB chunks, living as long as DATA). */
@@ -151,7 +156,7 @@ static void read_done(struct store_req *req, int res)
 void pg_io_requeue(struct pg_op *op)
 {
 	struct pg_obj *obj = op->obj;
-	if (op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT)
+	if (op_reads(&op->op))
 		obj->reads--;
 	else
 		obj->writes--;
@@ -454,9 +459,8 @@ static bool runs_unrecovered(const struct pg_obj *obj, const struct pg_op *op)
 		 * the primary's copy. */
 		return op->op.oid.snap || !pg_snap_volume(obj->pg->o, op->op.oid.pool,
 							  op->op.oid.inode);
-	bool reads = op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT;
 	/* An EC read gathers chunks from the members: they must hold them. */
-	return reads && !obj->pg->ec && !((obj->need_push | obj->need_remove) & 1);
+	return op_reads(&op->op) && !obj->pg->ec && !((obj->need_push | obj->need_remove) & 1);
 }
 
 void pg_io_obj_kick(struct pg_obj *obj)
@@ -477,7 +481,7 @@ void pg_io_obj_kick(struct pg_obj *obj)
 			pg_recovery_urgent(obj);
 			return;
 		}
-		bool reads = op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT;
+		bool reads = op_reads(&op->op);
 		if (obj->writes > 0 || (!reads && obj->reads > 0))
 			return;
 		if (!reads && pg_scrub_blocks(pg, &obj->oid))
@@ -565,9 +569,8 @@ void osd_pg_client_op(struct osd *o, struct msgr_conn *conn, uint64_t request_id
 	/* Held while the PG gets ready; refused while it needs a map change
 	 * (below min_size, incomplete; a read-only PG's writes): the client
 	 * retries. */
-	bool reading = op->type == OSD_OP_READ || op->type == OSD_OP_STAT;
 	if (!pg || pg->state == PG_STATE_IDLE || pg->state == PG_STATE_UNDERSIZED ||
-	    pg->state == PG_STATE_INCOMPLETE || (pg->read_only && !reading)) {
+	    pg->state == PG_STATE_INCOMPLETE || (pg->read_only && !op_reads(op))) {
 		free(data);
 		osd_metrics_op_untimed(o, op->type - 1, r.rc);
 		osd_op_answer(o, conn, request_id, &r, NULL, 0);
@@ -689,7 +692,7 @@ static void slow_scan_pg(struct osd_pg *pg, void *arg)
 			char what[MON_SLOW_WHAT_MAX];
 			slow_what(op, what, sizeof(what));
 			unsigned long long age_s = (sc->now_ns - op->start_ns) / 1000000000ull;
-			bool read = op->op.type == OSD_OP_READ || op->op.type == OSD_OP_STAT;
+			bool read = op_reads(&op->op);
 			LOG_WARN("slow operation: a %s from client %016" PRIx64
 				 " is %llu s old, waiting for %s",
 				 read ? "read" : "write", op->op.client, age_s, what);

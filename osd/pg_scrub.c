@@ -252,14 +252,12 @@ static int part_start(struct osd_pg *pg, const struct object_id *after,
 	part->pg = pg;
 	part->deep = deep;
 	part->chunk = chunk;
-	uint32_t bs = store_block_size(o->store);
+	/* (Its buffer comes with the first read: part_next.) */
 	int rc = scrub_list(pg, after, end, chunk, SIZE_MAX, &part->oids, &part->n);
-	if (!rc && (posix_memalign((void **)&part->buf, 4096, bs) ||
-		    !(part->out = calloc(part->n ? part->n : 1, sizeof(*part->out)))))
+	if (!rc && !(part->out = calloc(part->n ? part->n : 1, sizeof(*part->out))))
 		rc = -ENOMEM;
 	if (rc) {
 		free(part->oids);
-		free(part->buf);
 		free(part);
 		return rc;
 	}
@@ -532,6 +530,12 @@ static void scrub_local_done(struct scrub_part *part, int rc)
 	scrub_answered(pg);
 }
 
+/* The chunk acting member I scrubs (-1: a replicated PG's whole objects). */
+static int member_chunk(const struct osd_pg *pg, uint32_t i)
+{
+	return pg->ec ? pg->shard[i] : -1;
+}
+
 /* Every member reads its copies of the chunk. */
 static void scrub_read(struct osd_pg *pg)
 {
@@ -542,7 +546,7 @@ static void scrub_read(struct osd_pg *pg)
 			 (sc->deep ? SCRUB_DEEP : 0);
 	uint64_t gen = pg->gen;
 	for (uint32_t i = 0; i < pg->n_acting && pg->gen == gen && pg->scrub == sc; i++) {
-		int chunk = pg->ec ? pg->shard[i] : -1;
+		int chunk = member_chunk(pg, i);
 		if (pg->acting[i] == pg->o->id) {
 			struct scrub_part *part;
 			if (part_start(pg, sc->has_after ? &sc->after : NULL,
@@ -709,8 +713,7 @@ static void scrub_repair(struct osd_pg *pg, const struct object_id *oid, uint32_
 	pg->bad_found += (uint64_t)__builtin_popcount(wrong);
 	pg->o->pgs->bad_found += (uint64_t)__builtin_popcount(wrong);
 	pg->scrub->found += (uint32_t)__builtin_popcount(wrong);
-	if (!obj || obj->need_push || obj->need_remove || obj->recovering || obj->unfound ||
-	    obj->ec)
+	if (!obj || pg_obj_mending(obj))
 		return; /* already being mended, or beyond it */
 	if (pg->ec && auth_v && pg_ec_repair(pg, oid, auth_v, wrong, newer, ~wrong))
 		return;
@@ -857,20 +860,12 @@ static void scrub_chunk_done(struct osd_pg *pg)
 	scrub_soon(pg->o);
 }
 
-/* This OSD's chunk of PG's objects (-1: a replicated PG's whole ones). */
-static int pg_own_chunk(const struct osd_pg *pg)
-{
-	return pg->ec ? pg->shard[0] : -1;
-}
-
 /* How many objects a chunk of the scrub takes: SCRUB_CHUNK, fewer for an
  * EC deep scrub of big chunks (their bytes travel). */
 static size_t scrub_chunk_objects(const struct osd_pg *pg)
 {
-	size_t most = SCRUB_EC_DEEP_BYTES / store_block_size(pg->o->store);
-	if (!pg->ec || !pg->scrub->deep || most >= SCRUB_CHUNK)
-		return SCRUB_CHUNK;
-	return most ? most : 1;
+	size_t most = SCRUB_EC_DEEP_BYTES / store_block_size(pg->o->store); /* 4 or more */
+	return pg->ec && pg->scrub->deep && most < SCRUB_CHUNK ? most : SCRUB_CHUNK;
 }
 
 /* The next chunk: the primary's next SCRUB_CHUNK objects after the
@@ -880,7 +875,7 @@ static void scrub_chunk_start(struct osd_pg *pg)
 	struct pg_scrub *sc = pg->scrub;
 	struct object_id *oids = NULL;
 	size_t n = 0, count = scrub_chunk_objects(pg);
-	if (scrub_list(pg, sc->has_after ? &sc->after : NULL, NULL, pg_own_chunk(pg), count,
+	if (scrub_list(pg, sc->has_after ? &sc->after : NULL, NULL, member_chunk(pg, 0), count,
 		       &oids, &n)) {
 		scrub_abort(pg, "cannot list its objects");
 		return;
@@ -925,7 +920,7 @@ static uint32_t scrub_count_objects(struct osd_pg *pg)
 {
 	struct object_id *oids = NULL;
 	size_t n = 0;
-	if (scrub_list(pg, NULL, NULL, pg_own_chunk(pg), SIZE_MAX, &oids, &n))
+	if (scrub_list(pg, NULL, NULL, member_chunk(pg, 0), SIZE_MAX, &oids, &n))
 		return 0;
 	free(oids);
 	return (uint32_t)n;
