@@ -270,11 +270,8 @@ static int usage_volumes(const struct bs_admin *a, const struct cluster_map *m, 
 		int rc = first ? usage_pool(a, m, v->pool, out, n, why, why_len) : 0;
 		if (rc)
 			return rc;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		const struct map_volume *v = map_volume_by_name(m, out[i].name);
-		out[i].raw_bytes = (uint64_t)((double)out[i].stored_bytes *
-					      map_pool_raw_per_byte(map_pool_by_id(m, v->pool)));
+		/* (Its pool is counted now, or was with an earlier volume's.) */
+		out[i].raw_bytes = map_pool_raw_bytes(map_pool_by_id(m, v->pool), out[i].stored_bytes);
 	}
 	return 0;
 }

@@ -424,7 +424,7 @@ static void pool_space(const struct cluster_map *m, const struct map_pool *p,
 	for (uint32_t i = 0; i < pgs->n_pgs; i++)
 		if (pgs->pgs[i].pool == p->id)
 			out->stored += map_pool_stored_bytes(p, pgs->pgs[i].bytes);
-	out->raw = (uint64_t)((double)out->stored * map_pool_raw_per_byte(p));
+	out->raw = map_pool_raw_bytes(p, out->stored);
 	double weights = 0, raw = -1;
 	for (uint32_t i = 0; i < m->n_osds; i++)
 		if (m->osds[i].exists && m->osds[i].in)

@@ -624,6 +624,11 @@ double map_pool_raw_per_byte(const struct map_pool *p)
 	return p->size ? p->size : 1;
 }
 
+uint64_t map_pool_raw_bytes(const struct map_pool *p, uint64_t stored)
+{
+	return (uint64_t)((double)stored * map_pool_raw_per_byte(p));
+}
+
 const struct map_pool *map_pool_by_id(const struct cluster_map *m, uint32_t id)
 {
 	for (uint32_t i = 0; i < m->n_pools; i++)

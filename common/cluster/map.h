@@ -492,6 +492,8 @@ uint64_t map_pool_stored_bytes(const struct map_pool *p, uint64_t held_bytes);
 /* Raw bytes P writes per byte stored: its size, or (K+M)/K (1.5 for 2+1),
  * before what partly written rows and blocks cost. */
 double map_pool_raw_per_byte(const struct map_pool *p);
+/* STORED bytes of pool P as its OSDs hold them: every copy, or chunk. */
+uint64_t map_pool_raw_bytes(const struct map_pool *p, uint64_t stored);
 /* PG PG of pool POOL's activation record, or NULL when it has none. */
 const struct map_pg_active *map_pg_active_get(const struct cluster_map *m, uint32_t pool,
 					      uint32_t pg);

@@ -96,6 +96,8 @@ static void test_healthy_is_ok(void **state)
 	assert_int_equal(st->sum.stored_bytes, 8000);
 	assert_true(map_pool_raw_per_byte(ecp) == 1.5);
 	assert_true(map_pool_raw_per_byte(map_pool_by_name(&st->map, "rbd")) == 3);
+	assert_int_equal(map_pool_raw_bytes(ecp, 64 << 20), 96 << 20);
+	assert_int_equal(map_pool_raw_bytes(map_pool_by_name(&st->map, "rbd"), 64 << 20), 192 << 20);
 	assert_int_equal(st->sum.n_states, 1);
 	assert_int_equal(st->sum.counts[0], 4);
 	assert_int_equal(st->osds_total, 3);
