@@ -466,6 +466,18 @@ static void check_chunks(struct pg_sim_run *r, struct store **st, struct io_loop
 	free(data);
 }
 
+/* The acting OSDs of object OBJ's PG in the client's map as it is now,
+ * with their positions (an EC pool's chunks): how many. */
+static size_t obj_acting(struct pg_sim_run *r, uint32_t obj, uint32_t *acting, uint8_t *shards)
+{
+	const struct cluster_map *m = bs_client_map(r->client);
+	const struct map_pool *p = map_pool_by_id(m, r->pool);
+	struct object_id oid = { .pool = r->pool, .inode = r->inode, .index = obj };
+	return p ? map_pg_acting_shards(m, p, object_pg(&oid, p->pg_num), acting, shards,
+					MAP_PG_ACTING_MAX)
+		 : 0;
+}
+
 /* Every OSD's store, opened after the run: the acting members of each
  * object's PG hold the same version and bytes, and those match the
  * model (or, erasure-coded, check_chunks). */
@@ -473,18 +485,13 @@ static void check_replicas(struct pg_sim_run *r)
 {
 	struct store *st[NOSD_MAX];
 	struct io_loop *loop[NOSD_MAX];
-	const struct cluster_map *m = bs_client_map(r->client);
-	const struct map_pool *p = map_pool_by_id(m, r->pool);
 	char why[256], dev[32];
 	/* Where each object lives, from the map as it is now. */
 	uint32_t acting[NOBJ_FULL][MAP_PG_ACTING_MAX];
 	uint8_t shards[NOBJ_FULL][MAP_PG_ACTING_MAX];
 	size_t n_acting[NOBJ_FULL];
-	for (uint32_t obj = 0; obj < r->nobj; obj++) {
-		struct object_id oid = { r->pool, r->inode, obj, 0, OBJECT_SHARD_WHOLE };
-		n_acting[obj] = map_pg_acting_shards(m, p, object_pg(&oid, p->pg_num), acting[obj],
-						     shards[obj], MAP_PG_ACTING_MAX);
-	}
+	for (uint32_t obj = 0; obj < r->nobj; obj++)
+		n_acting[obj] = obj_acting(r, obj, acting[obj], shards[obj]);
 	for (int i = 0; i < r->n_osd; i++) {
 		pg_sim_count_peerings(r, i);
 		io_loop_destroy(r->osd_loop[i]);
@@ -777,14 +784,10 @@ static bool damage_one_kind(struct pg_sim_run *r, bool latent_only)
 	uint32_t obj = (uint32_t)(pg_sim_rnd(r) % r->nobj);
 	if (!r->m[obj].exists || r->damaged[obj])
 		return false;
-	const struct cluster_map *m = bs_client_map(r->client);
-	const struct map_pool *p = map_pool_by_id(m, r->pool);
 	struct object_id oid = { r->pool, r->inode, obj, 0, OBJECT_SHARD_WHOLE };
 	uint32_t acting[MAP_PG_ACTING_MAX];
 	uint8_t shards[MAP_PG_ACTING_MAX];
-	size_t n = p ? map_pg_acting_shards(m, p, object_pg(&oid, p->pg_num), acting, shards,
-					    MAP_PG_ACTING_MAX)
-		     : 0;
+	size_t n = obj_acting(r, obj, acting, shards);
 	if (n < (r->ec ? r->ec_k + r->ec_m : 3)) {
 		return false; /* a minority of what there is: one of three */
 	}
@@ -831,23 +834,6 @@ static bool damage_one_kind(struct pg_sim_run *r, bool latent_only)
 	return true;
 }
 
-static void sim_req_done(struct store_req *req, int res)
-{
-	*(int *)req->ctx = res;
-}
-
-/* REQ on ST, the simulation run until it is done: its result. */
-static int sim_store_wait(struct pg_sim_run *r, struct store *st, struct store_req *req)
-{
-	int rc = 1;
-	req->done = sim_req_done;
-	req->ctx = &rc;
-	store_submit(st, req);
-	while (rc == 1)
-		io_sim_run(r->w, io_sim_now_ns(r->w) + IO_MS(100), NULL, NULL);
-	return rc;
-}
-
 /* An EC chunk rewritten with a byte changed and its checksums right (as
  * firmware writing the wrong bytes, or a bug, would leave it): only a
  * deep scrub's parity check finds it. True when done. */
@@ -856,14 +842,10 @@ static bool silent_one(struct pg_sim_run *r)
 	uint32_t obj = (uint32_t)(pg_sim_rnd(r) % r->nobj);
 	if (!r->m[obj].exists || r->damaged[obj])
 		return false;
-	const struct cluster_map *m = bs_client_map(r->client);
-	const struct map_pool *p = map_pool_by_id(m, r->pool);
 	struct object_id oid = { .pool = r->pool, .inode = r->inode, .index = obj };
 	uint32_t acting[MAP_PG_ACTING_MAX];
 	uint8_t shards[MAP_PG_ACTING_MAX];
-	size_t n = p ? map_pg_acting_shards(m, p, object_pg(&oid, p->pg_num), acting, shards,
-					    MAP_PG_ACTING_MAX)
-		     : 0;
+	size_t n = obj_acting(r, obj, acting, shards);
 	uint32_t unit = (uint32_t)(pg_sim_rnd(r) % CHUNKS); /* of the object */
 	for (uint32_t k = 0; k < CHUNKS && !r->m[obj].tags[unit]; k++)
 		unit = (unit + 1) % CHUNKS;
@@ -876,17 +858,18 @@ static bool silent_one(struct pg_sim_run *r)
 		return false;
 	struct store *st = osd_store(r->osd[id]);
 	uint8_t *buf = aligned_buf(BS);
-	struct store_req q = { .op = STORE_OP_READ, .oid = object_shard(&oid, shards[pick]),
-			       .len = BS, .buf = buf };
-	int rc = sim_store_wait(r, st, &q);
+	struct sync_req q = { .req = { .op = STORE_OP_READ, .oid = object_shard(&oid, shards[pick]),
+				       .len = BS, .buf = buf } };
+	int rc = store_sync_submit(st, NULL, r->w, &q);
 	if (!rc) {
 		/* The same version, whole, its written map kept: a repair's
 		 * rewrite, which the store checksums afresh. */
 		buf[row * 4096 + pg_sim_rnd(r) % 4096] ^= (uint8_t)(1 + pg_sim_rnd(r) % 255);
-		struct store_req w = { .op = STORE_OP_WRITE, .oid = q.oid, .len = BS, .buf = buf,
-				       .version = q.version, .masked = true, .repair = true };
-		memcpy(w.written, q.written, sizeof(w.written));
-		rc = sim_store_wait(r, st, &w);
+		struct sync_req w = { .req = { .op = STORE_OP_WRITE, .oid = q.req.oid, .len = BS,
+					       .buf = buf, .version = q.req.version, .masked = true,
+					       .repair = true } };
+		memcpy(w.req.written, q.req.written, sizeof(w.req.written));
+		rc = store_sync_submit(st, NULL, r->w, &w);
 	}
 	free(buf);
 	if (rc) {

@@ -24,6 +24,23 @@ static inline void sync_req_done(struct store_req *req, int res)
 	sr->res = res;
 }
 
+/* Submits SR's request (its done callback set here) and runs LOOP (or
+ * WORLD when set) until it completes: its result. */
+static inline int store_sync_submit(struct store *s, struct io_loop *loop,
+				    struct io_sim_world *world, struct sync_req *sr)
+{
+	sr->done = false;
+	sr->req.done = sync_req_done;
+	store_submit(s, &sr->req);
+	while (!sr->done) {
+		if (world)
+			io_sim_run(world, io_sim_now_ns(world) + IO_SEC(1), NULL, NULL);
+		else
+			io_loop_run_once(loop, -1);
+	}
+	return sr->res;
+}
+
 /* Runs one operation to completion on LOOP (or in WORLD when set). */
 static inline int store_sync_op(struct store *s, struct io_loop *loop,
 				struct io_sim_world *world, enum store_op op,
@@ -38,17 +55,10 @@ static inline int store_sync_op(struct store *s, struct io_loop *loop,
 	sr.req.len = len;
 	sr.req.buf = buf;
 	sr.req.version = version ? *version : 0;
-	sr.req.done = sync_req_done;
-	store_submit(s, &sr.req);
-	while (!sr.done) {
-		if (world)
-			io_sim_run(world, io_sim_now_ns(world) + IO_SEC(1), NULL, NULL);
-		else
-			io_loop_run_once(loop, -1);
-	}
+	int rc = store_sync_submit(s, loop, world, &sr);
 	if (version)
 		*version = sr.req.version;
-	return sr.res;
+	return rc;
 }
 
 static inline void checkpoint_done_flag(void *arg)

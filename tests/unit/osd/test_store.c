@@ -188,14 +188,9 @@ static void test_write_read_shapes(void **state)
 static int write_carried(struct fixture *f, struct object_id oid, uint32_t off, uint32_t len,
 			 void *buf, const uint32_t *crc)
 {
-	struct sync_req sr;
-	memset(&sr, 0, sizeof(sr));
-	sr.req = (struct store_req){ .op = STORE_OP_WRITE, .oid = oid, .offset = off, .len = len,
-				     .buf = buf, .crc = crc, .done = sync_req_done };
-	store_submit(f->s, &sr.req);
-	while (!sr.done)
-		io_loop_run_once(f->loop, -1);
-	return sr.res;
+	struct sync_req sr = { .req = { .op = STORE_OP_WRITE, .oid = oid, .offset = off,
+					.len = len, .buf = buf, .crc = crc } };
+	return store_sync_submit(f->s, f->loop, NULL, &sr);
 }
 
 static void chunk_crcs(const uint8_t *buf, uint32_t len, uint32_t *crc /* out */)
@@ -266,14 +261,9 @@ static void test_write_carried_crcs(void **state)
 static void read_crcs(struct fixture *f, struct object_id oid, uint32_t off, uint32_t len,
 		      uint8_t *buf, uint32_t *crc)
 {
-	struct sync_req sr;
-	memset(&sr, 0, sizeof(sr));
-	sr.req = (struct store_req){ .op = STORE_OP_READ, .oid = oid, .offset = off, .len = len,
-				     .buf = buf, .crc_out = crc, .done = sync_req_done };
-	store_submit(f->s, &sr.req);
-	while (!sr.done)
-		io_loop_run_once(f->loop, -1);
-	assert_int_equal(sr.res, 0);
+	struct sync_req sr = { .req = { .op = STORE_OP_READ, .oid = oid, .offset = off,
+					.len = len, .buf = buf, .crc_out = crc } };
+	assert_int_equal(store_sync_submit(f->s, f->loop, NULL, &sr), 0);
 }
 
 /* Every chunk a read returns gets its CRC in crc_out: from the block
